@@ -1,0 +1,80 @@
+#!/bin/sh
+# Runs every test popgate has: Check unit suites (sanitizer build), a bounded
+# libFuzzer run of each fuzz target on its seed corpus, and the integration
+# tests against real servers and clients. Prints one closing line
+# "N passed, N failed" and exits non-zero when anything failed.
+#   tests/run-tests.sh BUILD_DIR FUZZ_BUILD_DIR
+set -u
+B=${1:-build/test}
+F=${2:-build/fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-8}
+PYTHON=${PYTHON:-python3}
+passed=0
+failed=0
+failures=""
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+echo "== unit tests (Check, $B)"
+for t in "$B"/tests/unit/test_*; do
+	case "$t" in *.o|*.d) continue ;; esac
+	[ -x "$t" ] || continue
+	out=$(CK_VERBOSITY=normal "$t" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks' | sed "s|^|$(basename "$t"): |"
+	checks=$(printf '%s\n' "$out" | sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' | tail -n 1)
+	if [ -z "$checks" ]; then
+		failed=$((failed + 1)); failures="$failures $(basename "$t")"
+		printf '%s\n' "$out" | tail -n 30
+		continue
+	fi
+	set -- $checks
+	bad=$(($2 + $3))
+	passed=$((passed + $1 - bad))
+	failed=$((failed + bad))
+	if [ "$bad" -ne 0 ] || [ "$rc" -ne 0 ]; then
+		[ "$bad" -eq 0 ] && failed=$((failed + 1))
+		failures="$failures $(basename "$t")"
+		printf '%s\n' "$out" | grep -vE '^[0-9]+%: Checks' | tail -n 40
+	fi
+done
+
+echo "== fuzz smoke runs (${FUZZ_SECONDS}s each, $F)"
+for t in "$F"/tests/fuzz/fuzz_*; do
+	case "$t" in *.o|*.d) continue ;; esac
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	work=$(mktemp -d)
+	seeds="tests/fuzz/corpus/${name#fuzz_}"
+	[ -d "$seeds" ] || seeds=""
+	if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix="$work/" "$work" $seeds >"$work/log" 2>&1; then
+		passed=$((passed + 1))
+		echo "$name: ok ($(grep -c . "$work/log") log lines)"
+	else
+		failed=$((failed + 1)); failures="$failures $name"
+		tail -n 40 "$work/log"
+		ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null
+	fi
+	rm -rf "$work"
+done
+
+echo "== integration tests ($B)"
+out=$(mktemp)
+$PYTHON tests/integration/run.py --build "$B" 2>&1 | tee "$out"
+line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+if [ -n "$line" ]; then
+	ip=$(printf '%s' "$line" | sed 's/integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/')
+	if_=$(printf '%s' "$line" | sed 's/integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/')
+	passed=$((passed + ip)); failed=$((failed + if_))
+	[ "$if_" -ne 0 ] && failures="$failures integration"
+else
+	failed=$((failed + 1)); failures="$failures integration-runner"
+fi
+rm -f "$out"
+
+echo
+[ -n "$failures" ] && echo "failing:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -278,6 +278,10 @@ store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r)
 {
 	int rc;
 
+	*txn_r = NULL;
+	if (store->in_change_cb)
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: write called from the change callback");
 	events_clear(store);
 	if ((rc = mdb_txn_begin(store->env, NULL, 0, txn_r)) != 0)
 		return store_fail_mdb(store, error_r, rc, "write transaction");
@@ -287,8 +291,12 @@ store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r)
 void
 store_wabort(struct store *store, MDB_txn *txn)
 {
-	if (txn != NULL)
-		mdb_txn_abort(txn);
+	/* NULL: the transaction never began (or commit already ended it),
+	   so this call queued no events; leave the queue alone (it may be
+	   the one being dispatched). */
+	if (txn == NULL)
+		return;
+	mdb_txn_abort(txn);
 	events_clear(store);
 }
 
@@ -356,7 +364,9 @@ store_wcommit(struct store *store, MDB_txn *txn, const char **error_r)
 			ev->ch.uids = ev->uids;
 			ev->ch.name = ev->name;
 			ev->ch.old_name = ev->old_name;
+			store->in_change_cb = true;
 			store->change_cb(store->change_arg, &ev->ch);
+			store->in_change_cb = false;
 		}
 	}
 	events_clear(store);

@@ -166,7 +166,8 @@ struct store_change {
  * Called synchronously from the mutating call, after its commit succeeded,
  * once per (mailbox, kind) the call changed, before the call returns.
  * Everything in *change is valid only during the callback. The callback may
- * take read snapshots; it must not call mutating store functions. NULL cb
+ * take read snapshots; mutating store functions called from it fail with
+ * STORE_ERR_INVALID (queue the work instead). NULL cb
  * unregisters. One callback per store (the gateway fans it out).
  */
 void store_set_change_cb(struct store *store,

@@ -122,8 +122,10 @@ store_fail_mdb(struct store *store, const char **error_r, int rc,
 	enum store_error cls = STORE_ERR_IO;
 
 	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EFBIG ||
-	    rc == EDQUOT || rc == MDB_TXN_FULL)
+	    rc == EDQUOT)
 		cls = STORE_ERR_NOSPACE;
+	if (rc == MDB_TXN_FULL)
+		cls = STORE_ERR_LIMIT;
 	if (rc == MDB_NOTFOUND)
 		cls = STORE_ERR_NOTFOUND;
 	return store_fail(store, error_r, cls, "store: %s: %s", what,

@@ -139,6 +139,20 @@ START_TEST(deliver_limits_and_errors)
 	m.size = 1;
 	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 0, &uid, NULL,
 	    &error), -1);
+	{
+		/* Five 60 MB messages: over the batch byte limit, refused
+		   before anything is read from the (fake) data pointers. */
+		struct store_new_msg five[5];
+		uint32_t u5[5];
+
+		for (int i = 0; i < 5; i++) {
+			five[i] = m;
+			five[i].size = 60u * 1024 * 1024;
+		}
+		ck_assert_int_eq(store_deliver(t.store, u, inbox, five, 5, u5,
+		    NULL, &error), -1);
+		ck_assert_int_eq(store_last_error(t.store), STORE_ERR_LIMIT);
+	}
 	m.system_flags = 0x100;
 	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
 	    &error), -1);

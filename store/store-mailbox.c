@@ -598,8 +598,11 @@ store_mailbox_rename(struct store *store, uint32_t user_id,
 	    store_mb_name_norm(store, new_name, newn, error_r) < 0)
 		return -1;
 	old_len = strlen(oldn);
+	/* Into itself is refused, except INBOX into a child of INBOX
+	   ("INBOX/old"): renaming INBOX moves only its messages. */
 	if (strncmp(newn, oldn, old_len) == 0 &&
-	    (newn[old_len] == '\0' || newn[old_len] == STORE_MAILBOX_DELIM))
+	    (newn[old_len] == '\0' || (newn[old_len] == STORE_MAILBOX_DELIM &&
+	    strcmp(oldn, "INBOX") != 0)))
 		return store_fail(store, error_r, newn[old_len] == '\0' ?
 		    STORE_ERR_EXISTS : STORE_ERR_INVALID,
 		    "store: cannot rename a mailbox into itself");

@@ -459,8 +459,13 @@ store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes)
 	grow = want - (uint64_t)fst.st_size;
 	if (grow < STORE_GROW_CHUNK)
 		grow = STORE_GROW_CHUNK;
+	/* Bigger steps for bigger files, but never hoard much of a disk
+	   that others (logs) share. */
 	if (grow < (uint64_t)fst.st_size / 8)
 		grow = (uint64_t)fst.st_size / 8;
+	if (grow > 4 * STORE_GROW_CHUNK && grow > want - (uint64_t)fst.st_size)
+		grow = want - (uint64_t)fst.st_size > 4 * STORE_GROW_CHUNK ?
+		    want - (uint64_t)fst.st_size : 4 * STORE_GROW_CHUNK;
 	if ((uint64_t)fst.st_size + grow > info.me_mapsize)
 		grow = info.me_mapsize - (uint64_t)fst.st_size;
 	/* Allocating ahead makes each commit's fdatasync write data into

@@ -130,7 +130,7 @@ emit(struct addr_parser *ap, const char *name, const char *route,
 /* Collects the words before a delimiter: phrase gets them separated by
  * spaces, local gets them as a local part would read. */
 static void
-read_words(struct addr_parser *ap)
+read_words(struct addr_parser *ap, bool in_angle)
 {
 	bool after_dot = false;
 
@@ -144,7 +144,8 @@ read_words(struct addr_parser *ap)
 		if (ap->pos >= ap->len)
 			return;
 		c = ap->s[ap->pos];
-		if (c == '<' || c == '@' || c == ':' || c == ',' || c == ';')
+		if (c == '<' || c == '@' || c == ':' || c == ',' || c == ';' ||
+		    (in_angle && c == '>'))
 			return;
 		if (c == '.') {
 			strbuf_appendc(&ap->phrase, '.');
@@ -229,7 +230,7 @@ read_angle(struct addr_parser *ap, const char *name)
 			route = dup_or_null(ap, &ap->route);
 		}
 	}
-	read_words(ap);
+	read_words(ap, true);
 	mailbox = arena_strndup(ap->arena, ap->local.data == NULL ? "" :
 	    ap->local.data, ap->local.len);
 	strbuf_reset(&ap->domain);
@@ -273,7 +274,7 @@ mail_address_parse(struct arena *arena, const char *s, size_t len,
 		const char *name;
 		char c;
 
-		read_words(&ap);
+		read_words(&ap, false);
 		if (ap.pos >= ap.len) {
 			c = '\0';
 		} else {

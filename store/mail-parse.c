@@ -364,7 +364,8 @@ end_header(struct mail_parser *mp, uint64_t body_off, uint64_t body_line,
 			mp->nmultipart++;
 		} else {
 			part->flags |= MAIL_PART_NOT_PARSED;
-			mp->msg->flags |= MAIL_MESSAGE_TRUNCATED;
+			if (part->depth >= mp->lim.depth_max)
+				mp->msg->flags |= MAIL_MESSAGE_TRUNCATED;
 		}
 	} else if (mail_part_is_type(part, "message", "rfc822")) {
 		if (part->depth < mp->lim.depth_max &&

@@ -161,8 +161,10 @@ read_words(struct addr_parser *ap, bool in_angle)
 			size_t before = ap->local.len;
 
 			read_quoted(ap, &ap->local);
-			strbuf_append(&ap->phrase, ap->local.data + before,
-			    ap->local.len - before);
+			if (ap->local.len > before)
+				strbuf_append(&ap->phrase,
+				    ap->local.data + before,
+				    ap->local.len - before);
 		} else if (is_special(c)) {
 			/* Stray '>', ']', ')', '\\': garbage, kept as text. */
 			strbuf_appendc(&ap->phrase, c);
@@ -172,8 +174,10 @@ read_words(struct addr_parser *ap, bool in_angle)
 			size_t before = ap->local.len;
 
 			read_atom(ap, &ap->local);
-			strbuf_append(&ap->phrase, ap->local.data + before,
-			    ap->local.len - before);
+			if (ap->local.len > before)
+				strbuf_append(&ap->phrase,
+				    ap->local.data + before,
+				    ap->local.len - before);
 		}
 	}
 }

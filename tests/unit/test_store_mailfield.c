@@ -63,6 +63,9 @@ static const struct {
 	  "\"MISSING_DOMAIN\"))" },
 	{ "(unterminated comment a@b", "NIL" },
 	{ ";;;:::,,,", "((NIL NIL \"\" NIL)(NIL NIL NIL NIL))" },
+	/* Regression (fuzz): empty quoted strings in a phrase. */
+	{ "\"\" <a@b>", "((NIL NIL \"a\" \"b\"))" },
+	{ "\"\"\"\"x@y", "((NIL NIL \"x\" \"y\"))" },
 };
 
 START_TEST(address_table)

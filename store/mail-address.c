@@ -250,11 +250,6 @@ read_angle(struct addr_parser *ap, const char *name)
 		ap->pos++;
 	if (ap->pos < ap->len && ap->s[ap->pos] == '>')
 		ap->pos++;
-	if (*mailbox == '\0' && *domain == '\0') {
-		/* "<>": the null address, kept as empty strings. */
-		emit(ap, name, route, mailbox, domain);
-		return;
-	}
 	if (*mailbox == '\0')
 		mailbox = MAIL_MISSING_MAILBOX;
 	if (*domain == '\0')

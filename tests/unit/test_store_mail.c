@@ -77,11 +77,11 @@ static const struct fixture fixtures[] = {
 	  "((NIL NIL \"anna\" \"example.at\")) NIL NIL NIL "
 	  "\"<inv-2026-11@example.de>\")",
 	  "((\"text\" \"plain\" (\"charset\" \"UTF-8\") NIL NIL "
-	  "\"quoted-printable\" 37 1)(\"application\" \"pdf\" (\"name*\" "
+	  "\"quoted-printable\" 37 0)(\"application\" \"pdf\" (\"name*\" "
 	  "\"UTF-8''Rechnung%20f%C3%BCr%20November.pdf\") "
 	  "\"<pdf1@example.de>\" \"Rechnung\" \"base64\" 16) \"mixed\")",
 	  "((\"text\" \"plain\" (\"charset\" \"UTF-8\") NIL NIL "
-	  "\"quoted-printable\" 37 1 NIL NIL NIL NIL)(\"application\" \"pdf\" "
+	  "\"quoted-printable\" 37 0 NIL NIL NIL NIL)(\"application\" \"pdf\" "
 	  "(\"name*\" \"UTF-8''Rechnung%20f%C3%BCr%20November.pdf\") "
 	  "\"<pdf1@example.de>\" \"Rechnung\" \"base64\" 16 "
 	  "\"Q2hlY2sgSW50ZWdyaXR5IQ==\" (\"attachment\" (\"filename*\" "
@@ -99,11 +99,11 @@ static const struct fixture fixtures[] = {
 	  "((NIL NIL \"reader\" \"example.net\")) NIL NIL NIL "
 	  "\"<news-7@example.com>\")",
 	  "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL "
-	  "\"quoted-printable\" 40 2)(\"text\" \"html\" (\"charset\" "
-	  "\"utf-8\") NIL NIL \"base64\" 24 1) \"alternative\")",
+	  "\"quoted-printable\" 40 1)(\"text\" \"html\" (\"charset\" "
+	  "\"utf-8\") NIL NIL \"base64\" 24 0) \"alternative\")",
 	  "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL "
-	  "\"quoted-printable\" 40 2 NIL NIL NIL NIL)(\"text\" \"html\" "
-	  "(\"charset\" \"utf-8\") NIL NIL \"base64\" 24 1 NIL NIL NIL NIL) "
+	  "\"quoted-printable\" 40 1 NIL NIL NIL NIL)(\"text\" \"html\" "
+	  "(\"charset\" \"utf-8\") NIL NIL \"base64\" 24 0 NIL NIL NIL NIL) "
 	  "\"alternative\" (\"boundary\" \"----=_Part_1_2\") NIL NIL NIL)" },
 	/* 8-bit display names go as literals; an unquoted boundary;
 	 * disposition without parameters. */
@@ -115,10 +115,10 @@ static const struct fixture fixtures[] = {
 	  "(({8}\r\nFran\xe7" "ois NIL \"francois\" \"example.fr\")) "
 	  "NIL NIL NIL NIL)",
 	  "((\"text\" \"html\" (\"charset\" \"iso-8859-1\") NIL NIL \"8bit\" "
-	  "34 1)(\"image\" \"png\" NIL \"<logo@x>\" NIL \"base64\" 12) "
+	  "34 0)(\"image\" \"png\" NIL \"<logo@x>\" NIL \"base64\" 12) "
 	  "\"related\")",
 	  "((\"text\" \"html\" (\"charset\" \"iso-8859-1\") NIL NIL \"8bit\" "
-	  "34 1 NIL NIL NIL NIL)(\"image\" \"png\" NIL \"<logo@x>\" NIL "
+	  "34 0 NIL NIL NIL NIL)(\"image\" \"png\" NIL \"<logo@x>\" NIL "
 	  "\"base64\" 12 NIL (\"inline\" NIL) NIL NIL) \"related\" "
 	  "(\"type\" \"text/html\" \"boundary\" \"rel\") NIL NIL NIL)" },
 	{ "signed-1252.eml",
@@ -129,11 +129,11 @@ static const struct fixture fixtures[] = {
 	  "((\"Bank\" NIL \"noreply\" \"bank.example\")) "
 	  "((NIL NIL \"you\" \"example.net\")) NIL NIL NIL NIL)",
 	  "((\"text\" \"plain\" (\"charset\" \"windows-1252\") NIL NIL "
-	  "\"quoted-printable\" 16 1)(\"application\" \"pgp-signature\" "
+	  "\"quoted-printable\" 16 0)(\"application\" \"pgp-signature\" "
 	  "(\"name\" \"signature.asc\") NIL \"OpenPGP digital signature\" "
 	  "\"7bit\" 76) \"signed\")",
 	  "((\"text\" \"plain\" (\"charset\" \"windows-1252\") NIL NIL "
-	  "\"quoted-printable\" 16 1 NIL NIL NIL NIL)(\"application\" "
+	  "\"quoted-printable\" 16 0 NIL NIL NIL NIL)(\"application\" "
 	  "\"pgp-signature\" (\"name\" \"signature.asc\") NIL "
 	  "\"OpenPGP digital signature\" \"7bit\" 76 NIL (\"attachment\" "
 	  "(\"filename\" \"signature.asc\")) NIL NIL) \"signed\" (\"micalg\" "
@@ -149,24 +149,26 @@ static const struct fixture fixtures[] = {
 	  "((NIL NIL \"boss\" \"example.jp\")) NIL NIL NIL "
 	  "\"<fwd-1@example.jp>\")",
 	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
-	  "26 1)(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 327 "
+	  "26 0)(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 327 "
 	  "(\"Thu, 5 Nov 2026 09:00:00 +0900\" \"inner\" "
 	  "((\"Original\" NIL \"orig\" \"example.jp\")) "
 	  "((\"Original\" NIL \"orig\" \"example.jp\")) "
 	  "((\"Original\" NIL \"orig\" \"example.jp\")) "
 	  "((NIL NIL \"forwarder\" \"example.jp\")) NIL NIL NIL "
-	  "\"<orig-1@example.jp>\") ((\"text\" \"plain\" NIL NIL NIL \"7bit\" "
-	  "5 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 11 1) \"alternative\") "
+	  "\"<orig-1@example.jp>\") ((\"text\" \"plain\" (\"charset\" "
+	  "\"us-ascii\") NIL NIL \"7bit\" 5 0)(\"text\" \"html\" (\"charset\" "
+	  "\"us-ascii\") NIL NIL \"7bit\" 11 0) \"alternative\") "
 	  "17) \"mixed\")",
 	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
-	  "26 1 NIL NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL \"forwarded\" "
+	  "26 0 NIL NIL NIL NIL)(\"message\" \"rfc822\" NIL NIL \"forwarded\" "
 	  "\"7bit\" 327 (\"Thu, 5 Nov 2026 09:00:00 +0900\" \"inner\" "
 	  "((\"Original\" NIL \"orig\" \"example.jp\")) "
 	  "((\"Original\" NIL \"orig\" \"example.jp\")) "
 	  "((\"Original\" NIL \"orig\" \"example.jp\")) "
 	  "((NIL NIL \"forwarder\" \"example.jp\")) NIL NIL NIL "
-	  "\"<orig-1@example.jp>\") ((\"text\" \"plain\" NIL NIL NIL \"7bit\" "
-	  "5 1 NIL NIL NIL NIL)(\"text\" \"html\" NIL NIL NIL \"7bit\" 11 1 "
+	  "\"<orig-1@example.jp>\") ((\"text\" \"plain\" (\"charset\" "
+	  "\"us-ascii\") NIL NIL \"7bit\" 5 0 NIL NIL NIL NIL)(\"text\" "
+	  "\"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 11 0 "
 	  "NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"inner\") NIL NIL "
 	  "NIL) 17 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"outer\") NIL "
 	  "NIL NIL)" },
@@ -182,9 +184,10 @@ static const struct fixture fixtures[] = {
 	  "((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) "
 	  "((NIL NIL \"Team\" NIL)(NIL NIL \"ann\" \"example.com\")"
 	  "(\"Bob \\\"B\\\" Jr\" NIL \"bob\" \"example.com\")(NIL NIL NIL NIL)"
-	  "(NIL NIL \"nodomain\" \"MISSING_DOMAIN\")(NIL NIL \"\" \"\")) "
+	  "(NIL NIL \"nodomain\" \"MISSING_DOMAIN\")"
+	  "(NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")) "
 	  "((NIL NIL \"john doe\" \"example.com\")"
-	  "(\"garbage\" NIL \"\" \"\")) \"\" NIL)",
+	  "(\"garbage\" NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")) \"\" NIL)",
 	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
 	  "18 1)",
 	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
@@ -203,10 +206,12 @@ static const struct fixture fixtures[] = {
 	  "(NIL \"bare LF\" ((NIL NIL \"lf\" \"example.org\")) "
 	  "((NIL NIL \"lf\" \"example.org\")) "
 	  "((NIL NIL \"lf\" \"example.org\")) NIL NIL NIL NIL NIL)",
-	  "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 18 2)(\"text\" \"plain\" "
-	  "(\"charset\" \"utf-8\") NIL NIL \"7bit\" 6 1) \"mixed\")",
-	  "((\"text\" \"plain\" NIL NIL NIL \"7bit\" 18 2 NIL NIL NIL NIL)"
-	  "(\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 6 1 "
+	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
+	  "18 2)(\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" "
+	  "6 0) \"mixed\")",
+	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" "
+	  "18 2 NIL NIL NIL NIL)"
+	  "(\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 6 0 "
 	  "NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)" },
 	/* A header that is never ended: empty body. */
 	{ "header-only.eml",
@@ -235,14 +240,16 @@ static const struct fixture fixtures[] = {
 	  "((NIL NIL \"broken\" \"example.org\")) "
 	  "((NIL NIL \"broken\" \"example.org\")) NIL NIL NIL NIL NIL)",
 	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" "
-	  "105 3)(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-	  "\"7bit\" 23 1)((\"text\" \"plain\" NIL NIL NIL \"7bit\" 12 1) "
+	  "105 2)(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+	  "\"7bit\" 23 0)((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL "
+	  "NIL \"7bit\" 12 0) "
 	  "\"alternative\")(\"application\" \"octet-stream\" NIL NIL NIL "
 	  "\"7bit\" 30) \"mixed\")",
 	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" "
-	  "105 3 NIL NIL NIL NIL)(\"text\" \"plain\" (\"charset\" "
-	  "\"us-ascii\") NIL NIL \"7bit\" 23 1 NIL NIL NIL NIL)((\"text\" "
-	  "\"plain\" NIL NIL NIL \"7bit\" 12 1 NIL NIL NIL NIL) "
+	  "105 2 NIL NIL NIL NIL)(\"text\" \"plain\" (\"charset\" "
+	  "\"us-ascii\") NIL NIL \"7bit\" 23 0 NIL NIL NIL NIL)((\"text\" "
+	  "\"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 12 0 NIL NIL "
+	  "NIL NIL) "
 	  "\"alternative\" (\"boundary\" \"b2\") NIL NIL NIL)(\"application\" "
 	  "\"octet-stream\" NIL NIL NIL \"7bit\" 30 NIL NIL NIL NIL) \"mixed\" "
 	  "(\"boundary\" \"b\") NIL NIL NIL)" },
@@ -256,14 +263,16 @@ static const struct fixture fixtures[] = {
 	  "((NIL NIL \"one\" \"example.org\")) ((NIL NIL \"one\" "
 	  "\"example.org\")) ((NIL NIL \"one\" \"example.org\")) NIL NIL NIL "
 	  "NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-	  "\"7bit\" 5 1) 4)(\"text\" \"plain\" NIL NIL NIL \"7bit\" 13 1) "
+	  "\"7bit\" 5 0) 3)(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL "
+	  "NIL \"7bit\" 13 0) "
 	  "\"digest\")",
 	  "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 46 (NIL \"first\" "
 	  "((NIL NIL \"one\" \"example.org\")) ((NIL NIL \"one\" "
 	  "\"example.org\")) ((NIL NIL \"one\" \"example.org\")) NIL NIL NIL "
 	  "NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-	  "\"7bit\" 5 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL)(\"text\" "
-	  "\"plain\" NIL NIL NIL \"7bit\" 13 1 NIL NIL NIL NIL) \"digest\" "
+	  "\"7bit\" 5 0 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)(\"text\" "
+	  "\"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 0 NIL "
+	  "NIL NIL NIL) \"digest\" "
 	  "(\"boundary\" \"d\") NIL NIL NIL)" },
 };
 

@@ -51,7 +51,7 @@ static const struct {
 	  "\"MISSING_DOMAIN\"))" },
 	{ "@nolocal.example", "((NIL NIL \"MISSING_MAILBOX\" "
 	  "\"nolocal.example\"))" },
-	{ "<>", "((NIL NIL \"\" \"\"))" },
+	{ "<>", "((NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\"))" },
 	{ "u@[192.0.2.1]", "((NIL NIL \"u\" \"[192.0.2.1]\"))" },
 	{ "first.last@sub . example . com",
 	  "((NIL NIL \"first.last\" \"sub.example.com\"))" },

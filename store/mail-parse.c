@@ -669,8 +669,12 @@ mail_parser_feed(struct mail_parser *mp, const void *data, size_t len)
 		if (nl != NULL && mp->carry_total == 0) {
 			struct line l;
 			uint32_t eol = seg >= 2 && d[end - 2] == '\r' ? 2 : 1;
+			size_t kmax = keep_max(mp);
 
-			line_from(&l, d + i, seg, seg, eol, mp->offset);
+			/* Look at no more of the line than a carried one
+			 * keeps, so that splits never change the result. */
+			line_from(&l, d + i, seg < kmax ? seg : kmax, seg, eol,
+			    mp->offset);
 			process_line(mp, &l);
 			mp->prev_eol_len = eol;
 		} else {

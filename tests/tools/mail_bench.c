@@ -226,7 +226,8 @@ main(int argc, char **argv)
 	double seconds = argc > 2 ? strtod(argv[2], NULL) : 2.0;
 	struct corpus c = { 0 };
 	size_t small = 0;
-	double whole, chunked, ser, scan;
+	double whole, chunked, ser, scan, small_mbs;
+	struct corpus sc = { 0 };
 
 	while (c.bytes < target) {
 		struct strbuf sb = STRBUF_INIT;
@@ -243,6 +244,16 @@ main(int argc, char **argv)
 		c.lens[c.n] = sb.len;
 		c.msgs[c.n++] = strbuf_detach(&sb, NULL);
 	}
+	/* The <= 50 KB messages alone: headers weigh more there. */
+	sc.msgs = xcalloc(c.n, sizeof(*sc.msgs));
+	sc.lens = xcalloc(c.n, sizeof(*sc.lens));
+	for (size_t i = 0; i < c.n; i++) {
+		if (c.lens[i] > 50 * 1024)
+			continue;
+		sc.msgs[sc.n] = c.msgs[i];
+		sc.lens[sc.n++] = c.lens[i];
+		sc.bytes += c.lens[i];
+	}
 	printf("corpus: %zu messages, %.1f MB, %zu of them <= 50 KB\n", c.n,
 	    (double)c.bytes / 1e6, small);
 	(void)measure(&c, WHOLE, seconds / 4);	/* warm caches and malloc */
@@ -250,15 +261,21 @@ main(int argc, char **argv)
 	chunked = measure(&c, CHUNKED, seconds);
 	ser = measure(&c, SERIALIZE, seconds);
 	scan = measure(&c, LINESCAN, seconds);
+	small_mbs = measure(&sc, WHOLE, seconds);
 	printf("parse whole buffer:        %8.0f MB/s\n", whole);
 	printf("parse in 16 KB chunks:     %8.0f MB/s\n", chunked);
 	printf("parse + serialize blob:    %8.0f MB/s\n", ser);
 	printf("peer: memchr line scan:    %8.0f MB/s (parser at %.0f%% of "
 	    "the bare scan)\n", scan, 100.0 * whole / scan);
-	printf("target 300 MB/s: %s\n", whole >= 300 ? "met" : "NOT met");
+	printf("parse, <= 50 KB only:      %8.0f MB/s (%.0f messages/s)\n",
+	    small_mbs, small_mbs * 1e6 / ((double)sc.bytes / (double)sc.n));
+	printf("target 300 MB/s: %s\n", whole >= 300 && small_mbs >= 300 ?
+	    "met" : "NOT met");
 	for (size_t i = 0; i < c.n; i++)
 		free(c.msgs[i]);
 	free(c.msgs);
 	free(c.lens);
+	free(sc.msgs);
+	free(sc.lens);
 	return sink == 0xdeadbeef ? 1 : 0;
 }

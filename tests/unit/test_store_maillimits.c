@@ -212,6 +212,42 @@ START_TEST(megabyte_lines)
 }
 END_TEST
 
+/* Regression: a header line longer than the kept prefix (here a field
+ * name) must give the same structure whole and split. */
+START_TEST(long_header_name_split_points)
+{
+	struct mail_parse_limits lim;
+	struct strbuf m = STRBUF_INIT, whole = STRBUF_INIT, part = STRBUF_INIT;
+	struct mail_message *msg;
+
+	mail_parse_limits_default(&lim);
+	lim.field_max = 16;
+	strbuf_appends(&m, "Subject: s\r\nX-");
+	for (int i = 0; i < 400; i++)
+		strbuf_appendc(&m, 'n');
+	strbuf_appends(&m, ": v\r\nContent-Type: text/html\r\n\r\nbody\r\n");
+	msg = mail_parse(m.data, m.len, &lim);
+	mail_serialize(msg, &whole);
+	mail_message_free(&msg);
+	for (size_t k = 0; k <= m.len; k++) {
+		struct mail_parser *mp = mail_parser_new(&lim);
+
+		mail_parser_feed(mp, m.data, k);
+		mail_parser_feed(mp, m.data + k, m.len - k);
+		msg = mail_parser_finish(&mp);
+		strbuf_reset(&part);
+		mail_serialize(msg, &part);
+		ck_assert_msg(part.len == whole.len &&
+		    memcmp(part.data, whole.data, whole.len) == 0,
+		    "split at %zu differs", k);
+		mail_message_free(&msg);
+	}
+	strbuf_free(&m);
+	strbuf_free(&whole);
+	strbuf_free(&part);
+}
+END_TEST
+
 START_TEST(twenty_megabyte_header)
 {
 	struct strbuf m = STRBUF_INIT;
@@ -404,6 +440,7 @@ maillimits_suite(void)
 	tcase_add_test(tc, nesting_past_the_limit);
 	tcase_add_test(tc, small_configured_limits);
 	tcase_add_test(tc, megabyte_lines);
+	tcase_add_test(tc, long_header_name_split_points);
 	tcase_add_test(tc, twenty_megabyte_header);
 	tcase_add_test(tc, half_a_million_addresses);
 	tcase_add_test(tc, structure_memory_budget);

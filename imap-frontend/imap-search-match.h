@@ -148,7 +148,7 @@ struct imap_search_message {
 	/* Does the body (text = false) or the whole message (text = true)
 	 * contain s? */
 	int (*body_contains)(void *ctx, bool text, const char *s, size_t len);
-	/* The Date: header's time: 1 and *t_r/*tz_r set, 0 when missing or
+	/* The Date: header's time: 1 with *t_r and *tz_minutes_r set, 0 when missing or
 	 * unparsable (such messages match no SENT* key). */
 	int (*sent_date)(void *ctx, int64_t *t_r, int *tz_minutes_r);
 };

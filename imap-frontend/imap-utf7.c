@@ -368,8 +368,12 @@ imap_mailbox_name_from_wire(const char *src, size_t len, struct strbuf *dest,
 
 	if (imap_utf7_to_utf8(src, len, dest, error_r) < 0)
 		goto fail;
-	char *name = dest->data + start;
 	size_t nlen = dest->len - start;
+	if (nlen == 0) {
+		*error_r = "Empty mailbox name";
+		goto fail;
+	}
+	char *name = dest->data + start;
 	if (imap_mailbox_name_validate(name, nlen, error_r) < 0)
 		goto fail;
 	if (nlen >= 5 && strncasecmp(name, "INBOX", 5) == 0 &&

@@ -265,6 +265,10 @@ START_TEST(mailbox_from_wire)
 	    -1);
 	ck_assert_int_eq(imap_mailbox_name_from_wire("/INBOX", 6, &sb, &error),
 	    -1);
+	/* Regression (fuzz): an empty name into an empty buffer. */
+	struct strbuf empty = STRBUF_INIT;
+	ck_assert_int_eq(imap_mailbox_name_from_wire("", 0, &empty, &error), -1);
+	strbuf_free(&empty);
 	/* A control character smuggled through the encoding. */
 	ck_assert_int_eq(imap_mailbox_name_from_wire("a&AAo-", 6, &sb, &error),
 	    -1);

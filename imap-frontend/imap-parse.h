@@ -57,8 +57,10 @@
  *   followed by literal bytes (the client waits for the "+" it never
  *   gets), so skipping ends at its LF.
  * - FATAL: the connection must be closed: a {n+} literal over the limit
- *   (the client sends the bytes regardless), or more than max_command
- *   bytes skipped while resynchronising (runaway input).
+ *   (the client sends the bytes regardless), or runaway input while
+ *   resynchronising (more than max_line bytes of one line, or more than
+ *   max_command bytes in all, skipped). After FATAL every call returns
+ *   FATAL again.
  */
 #ifndef POPGATE_IMAP_PARSE_H
 #define POPGATE_IMAP_PARSE_H
@@ -212,9 +214,13 @@ void imap_parser_reset(struct imap_parser *p);
 
 /*
  * Parses data[0..len). *consumed_r: bytes used (all of them for
- * NEED_MORE; for NEED_CONTINUATION up to the CRLF after "{n}"; for DONE up
- * to the CRLF ending the command; for ERROR up to the offending byte).
- * Call again with the remaining bytes (len 0 is fine). For DONE, *cmd_r
+ * NEED_MORE; for NEED_CONTINUATION through the CRLF after "{n}"; for DONE
+ * through the CRLF ending the command; for ERROR up to but not including
+ * the offending byte, which the resync then reads -- except for errors
+ * found once "{n}CRLF" is complete (LITERAL_TOO_BIG, COMMAND_TOO_BIG, a
+ * literal size over 2^64), where the line is consumed and nothing is
+ * skipped). Call again with the remaining bytes (len 0 is fine; an ERROR
+ * may report 0 bytes used, the next call makes progress). For DONE, *cmd_r
  * points into the parser and stays valid until the next feed, read_line or
  * reset call; otherwise *cmd_r is NULL. Memory held between commands is
  * bounded by the limits.

@@ -580,6 +580,41 @@ START_TEST(parse_thousands_of_small_literals)
 }
 END_TEST
 
+START_TEST(parse_big_literal_in_small_chunks)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	const struct imap_command *cmd = NULL;
+	struct strbuf in = STRBUF_INIT;
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+	size_t off = 0, used, conts = 0;
+	const size_t n = 300000;
+
+	strbuf_appendf(&in, "a1 APPEND INBOX {%zu}\r\n", n);
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendc(&in, (char)('a' + i % 26));
+	strbuf_appends(&in, "\r\n");
+	while (off < in.len) {
+		size_t chunk = in.len - off < 7 ? in.len - off : 7;
+		r = imap_parser_feed(p, in.data + off, chunk, &used, &cmd);
+		off += used;
+		if (r == IMAP_PARSE_NEED_CONTINUATION)
+			conts++;
+		else if (r != IMAP_PARSE_NEED_MORE)
+			break;
+	}
+	ck_assert_int_eq(r, IMAP_PARSE_DONE);
+	ck_assert_uint_eq(off, in.len);
+	ck_assert_uint_eq(conts, 1);
+	ck_assert_uint_eq(cmd->args[1].len, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(cmd->args[1].str[i], 'a' + (int)(i % 26));
+	ck_assert_int_eq(cmd->args[1].str[n], '\0');
+	ck_assert_uint_eq(cmd->size, in.len);
+	imap_parser_free(&p);
+	strbuf_free(&in);
+}
+END_TEST
+
 START_TEST(parse_reset_discards_partial_input)
 {
 	struct imap_parser *p = make_parser(L_DEFAULT, true);
@@ -1001,6 +1036,7 @@ parse_suite(void)
 	tcase_add_test(tc, parse_table_one_stream);
 	tcase_add_test(tc, parse_100000_nested_parens);
 	tcase_add_test(tc, parse_thousands_of_small_literals);
+	tcase_add_test(tc, parse_big_literal_in_small_chunks);
 	tcase_add_test(tc, parse_reset_discards_partial_input);
 	tcase_add_test(tc, parse_fatal_is_sticky);
 	tcase_add_test(tc, parse_continuation_points);

@@ -150,7 +150,7 @@ bool imap_arg_get_atom(const struct imap_arg *arg, const char **str_r);
 /* QUOTED or LITERAL. */
 bool imap_arg_get_string(const struct imap_arg *arg, const char **str_r,
     size_t *len_r);
-/* ATOM, NIL (as the text "NIL"), QUOTED or LITERAL. */
+/* ATOM, NIL (its text as sent: the mailbox "nil"), QUOTED or LITERAL. */
 bool imap_arg_get_astring(const struct imap_arg *arg, const char **str_r,
     size_t *len_r);
 /* QUOTED or LITERAL (str set), or NIL (*str_r = NULL, *len_r = 0). */

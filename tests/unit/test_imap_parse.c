@@ -254,6 +254,15 @@ static const struct parse_case cases[] = {
 	{ "a1 APPEND x {10+}\r\n{5}\r\n(((\r\n\r\n", 0, L_DEFAULT, false,
 	  "DONE a1 APPEND x {10+}{5}\\r\\n(((\\r\\n\n" },
 
+	/* An HTTP request on the IMAP port: rejected line by line (the server
+	 * counts bogus commands and disconnects). */
+	{ "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax GET\nDONE Host: example.com\nERR syntax *\n" },
+	{ "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n{5+}\r\nhello\r\n", 0,
+	  L_DEFAULT, false,
+	  "ERR syntax POST\nDONE Content-Length: 5\nERR syntax *\n"
+	  "ERR syntax *\n" },
+
 	/* --- syntax errors, each followed by a command that must parse --- */
 	{ "a1 NOOP \r\na2 NOOP\r\n", 0, L_DEFAULT, false,
 	  "ERR syntax a1\nDONE a2 NOOP\n" },

@@ -119,6 +119,7 @@ imap_parse_limits_default(struct imap_parse_limits *limits)
 	limits->max_tag = IMAP_PARSE_MAX_TAG;
 	limits->max_atom = IMAP_PARSE_MAX_ATOM;
 	limits->max_quoted = IMAP_PARSE_MAX_QUOTED;
+	limits->max_line_preauth = IMAP_PARSE_MAX_LINE_PREAUTH;
 }
 
 struct imap_parser *
@@ -292,6 +293,15 @@ literal_limit(const struct imap_parser *p)
 	    p->limits.max_literal_preauth;
 }
 
+static size_t
+line_limit(const struct imap_parser *p)
+{
+	if (p->authenticated || p->limits.max_line_preauth == 0 ||
+	    p->limits.max_line_preauth > p->limits.max_line)
+		return p->limits.max_line;
+	return p->limits.max_line_preauth;
+}
+
 /* ---- errors and resync ---------------------------------------------------- */
 
 static void
@@ -433,7 +443,7 @@ skip_input(struct imap_parser *p, const unsigned char *data, size_t len,
 			return IMAP_PARSE_DONE;
 		}
 		sk_feed(p, c);
-		if (++p->skipped_line > p->limits.max_line ||
+		if (++p->skipped_line > line_limit(p) ||
 		    p->skipped > p->limits.max_command) {
 			*pos = i;
 			return pfatal(p, IMAP_PARSE_ERR_RUNAWAY,
@@ -757,7 +767,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		unsigned char c = data[i];
 
 		/* Sizes are checked before the byte is taken. */
-		if (c != '\n' && p->line_len + 2 > p->limits.max_line) {
+		if (c != '\n' && p->line_len + 2 > line_limit(p)) {
 			r = perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG, "Line too long");
 			goto out;
 		}
@@ -1067,7 +1077,7 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 			*consumed_r = i;
 			return IMAP_PARSE_DONE;
 		}
-		if (p->tok.len + 2 > p->limits.max_line) {
+		if (p->tok.len + 2 > line_limit(p)) {
 			p->state = PS_TAG;	/* prime_skip: no literal state */
 			*consumed_r = i;
 			return perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG,

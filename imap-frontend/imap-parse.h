@@ -76,6 +76,9 @@ struct arena;
 /* Bytes of one physical line, CRLF included, literal data excluded;
  * Dovecot's imap_max_line_length, long enough for big UID sets. */
 #define IMAP_PARSE_MAX_LINE (64 * 1024)
+/* Line limit before login: LOGIN / AUTHENTICATE PLAIN (SASL-IR) with
+ * long credentials fit easily; a stranger gets less rope. */
+#define IMAP_PARSE_MAX_LINE_PREAUTH (8 * 1024)
 /* Largest literal after login: an APPENDed message (= the store's
  * STORE_MESSAGE_SIZE_MAX). */
 #define IMAP_PARSE_MAX_LITERAL (64ull * 1024 * 1024)
@@ -105,6 +108,8 @@ struct imap_parse_limits {
 	size_t max_tag;
 	size_t max_atom;
 	size_t max_quoted;
+	/* Before login (0: same as max_line; never above max_line). */
+	size_t max_line_preauth;
 };
 
 /* Fills *limits with the IMAP_PARSE_MAX_* defaults. */
@@ -205,8 +210,9 @@ struct imap_parser;
 struct imap_parser *imap_parser_new(const struct imap_parse_limits *limits);
 /* Frees everything, sets *pp to NULL; accepts NULL. */
 void imap_parser_free(struct imap_parser **pp);
-/* Chooses max_literal (true) or max_literal_preauth (false) for literals
- * whose header is read from now on. */
+/* Chooses max_literal / max_line (true) or max_literal_preauth /
+ * max_line_preauth (false) for literal headers and lines read from now
+ * on. */
 void imap_parser_set_authenticated(struct imap_parser *p, bool authenticated);
 /* Forgets any partial command or resync state (after STARTTLS: discard
  * what was sent in clear). The last command's memory is freed. */

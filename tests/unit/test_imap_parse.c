@@ -33,6 +33,7 @@ tiny_limits(struct imap_parse_limits *l)
 	l->max_tag = 8;
 	l->max_atom = 12;
 	l->max_quoted = 10;
+	l->max_line_preauth = 30;
 }
 
 static const char *const code_names[] = {
@@ -386,6 +387,13 @@ static const struct parse_case cases[] = {
 	{ "a1 LOGIN {11}\r\na2 NOOP\r\n", 0, L_TINY, true,
 	  "ERR litsize a1\nDONE a2 NOOP\n" },
 	{ "a1 LOGIN {11+}\r\n", 0, L_TINY, true, "FATAL litplus\n" },
+	/* ... and the line limit 30 (40 after login). */
+	{ "a1 LOGIN user123456 pass5678\r\n", 0, L_TINY, true,
+	  "DONE a1 LOGIN user123456 pass5678\n" },
+	{ "a1 LOGIN user1234567 pass5678\r\na2 NOOP\r\n", 0, L_TINY, true,
+	  "ERR line a1\nDONE a2 NOOP\n" },
+	{ "a1 LOGIN user1234567 pass5678\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "DONE a1 LOGIN user1234567 pass5678\nDONE a2 NOOP\n" },
 	/* Resync does not skip a {n+} over the limit: fatal. */
 	{ "a1 X ) {21+}\r\n", 0, L_TINY, false,
 	  "ERR syntax a1\nFATAL litplus\n" },

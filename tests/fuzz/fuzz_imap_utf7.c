@@ -15,6 +15,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The naive recursive matcher, fine for short inputs. */
+static bool
+ref_match(const char *p, const char *pe, const char *n, const char *ne)
+{
+	if (p == pe)
+		return n == ne;
+	if (*p == '*' || *p == '%') {
+		for (const char *q = n;; q++) {
+			if (ref_match(p + 1, pe, q, ne))
+				return true;
+			if (q == ne || (*p == '%' && *q == '/'))
+				return false;
+		}
+	}
+	return n != ne && *p == *n && ref_match(p + 1, pe, n + 1, ne);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,5 +74,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	strbuf_free(&a);
 	strbuf_free(&b);
+
+	/* LIST pattern matching: byte 0 splits pattern and name. */
+	if (size > 1) {
+		size_t k = data[0] % size;
+		const char *pat = s + 1, *name = s + 1 + k;
+		size_t plen = k, nlen = size - 1 - k;
+		if (k >= size)
+			return 0;
+		bool m = imap_mailbox_pattern_match(pat, plen, name, nlen);
+		if (size <= 16 && m != ref_match(pat, pat + plen, name,
+		    name + nlen))
+			abort();
+	}
 	return 0;
 }

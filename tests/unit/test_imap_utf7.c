@@ -277,6 +277,111 @@ START_TEST(mailbox_from_wire)
 }
 END_TEST
 
+static const struct {
+	const char *pat;
+	const char *name;
+	bool match;
+} pats[] = {
+	{ "*", "INBOX", true },
+	{ "*", "a/b/c", true },
+	{ "%", "a", true },
+	{ "%", "a/b", false },
+	{ "%/%", "a/b", true },
+	{ "%/%", "a/b/c", false },
+	{ "a/*", "a/b/c", true },
+	{ "a/%", "a/b/c", false },
+	{ "a/%", "a/b", true },
+	{ "a/%", "a/", true },
+	{ "a%", "a", true },
+	{ "a%", "ab", true },
+	{ "a*", "a/b", true },
+	{ "a%", "a/b", false },
+	{ "INBOX", "INBOX", true },
+	{ "INBOX", "inbox", false },
+	{ "INBOX", "INBOX/x", false },
+	{ "", "", true },
+	{ "", "a", false },
+	{ "a", "", false },
+	{ "%", "", true },
+	{ "*%*%", "x/y", true },
+	{ "%%%%/%%", "x/y", true },
+	{ "*b", "aab", true },
+	{ "*b", "aaba", false },
+	{ "S*t", "Sent", true },
+	{ "S%t", "S/t", false },
+	{ "*/", "a/", true },
+};
+
+/* The naive recursive matcher, as a reference for small inputs. */
+static bool
+ref_match(const char *p, const char *n)
+{
+	if (*p == '\0')
+		return *n == '\0';
+	if (*p == '*' || *p == '%') {
+		for (const char *q = n;; q++) {
+			if (ref_match(p + 1, q))
+				return true;
+			if (*q == '\0' || (*p == '%' && *q == '/'))
+				return false;
+		}
+	}
+	return *p == *n && ref_match(p + 1, n + 1);
+}
+
+START_TEST(pattern_match_table)
+{
+	const char *p = pats[_i].pat, *n = pats[_i].name;
+
+	ck_assert_msg(imap_mailbox_pattern_match(p, strlen(p), n, strlen(n)) ==
+	    pats[_i].match, "%s ~ %s", p, n);
+	ck_assert(ref_match(p, n) == pats[_i].match);
+}
+END_TEST
+
+START_TEST(pattern_match_random_vs_reference)
+{
+	static const char alpha[] = "ab/*%";
+	char p[10], n[10];
+
+	srand(11);
+	for (int round = 0; round < 20000; round++) {
+		size_t pl = (size_t)rand() % 8, nl = (size_t)rand() % 8;
+		for (size_t i = 0; i < pl; i++)
+			p[i] = alpha[rand() % 5];
+		for (size_t i = 0; i < nl; i++)
+			n[i] = alpha[rand() % 3];
+		p[pl] = n[nl] = '\0';
+		ck_assert_msg(imap_mailbox_pattern_match(p, pl, n, nl) ==
+		    ref_match(p, n), "%s ~ %s", p, n);
+	}
+}
+END_TEST
+
+START_TEST(pattern_match_hostile)
+{
+	/* "*a*a*...*a*b" against 400 'a's: exponential for the naive
+	 * matcher, a few hundred thousand steps here. */
+	struct strbuf pat = STRBUF_INIT, name = STRBUF_INIT;
+
+	for (int i = 0; i < 30000; i++)
+		strbuf_appends(&pat, i % 2 == 0 ? "*" : "%a");
+	strbuf_appends(&pat, "*b");
+	for (int i = 0; i < IMAP_MAILBOX_NAME_MAX; i++)
+		strbuf_appendc(&name, 'a');
+	ck_assert(!imap_mailbox_pattern_match(pat.data, pat.len, name.data,
+	    name.len));
+	strbuf_reset(&pat);
+	for (int i = 0; i < 200; i++)
+		strbuf_appends(&pat, "*a");
+	strbuf_appends(&pat, "*");
+	ck_assert(imap_mailbox_pattern_match(pat.data, pat.len, name.data,
+	    name.len));
+	strbuf_free(&pat);
+	strbuf_free(&name);
+}
+END_TEST
+
 static Suite *
 utf7_suite(void)
 {
@@ -290,6 +395,9 @@ utf7_suite(void)
 	tcase_add_loop_test(tc, mailbox_name_rules, 0, (int)N_ELEMENTS(names));
 	tcase_add_test(tc, mailbox_name_limits);
 	tcase_add_test(tc, mailbox_from_wire);
+	tcase_add_loop_test(tc, pattern_match_table, 0, (int)N_ELEMENTS(pats));
+	tcase_add_test(tc, pattern_match_random_vs_reference);
+	tcase_add_test(tc, pattern_match_hostile);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -120,6 +120,7 @@ imap_parse_limits_default(struct imap_parse_limits *limits)
 	limits->max_atom = IMAP_PARSE_MAX_ATOM;
 	limits->max_quoted = IMAP_PARSE_MAX_QUOTED;
 	limits->max_line_preauth = IMAP_PARSE_MAX_LINE_PREAUTH;
+	limits->max_command_preauth = IMAP_PARSE_MAX_COMMAND_PREAUTH;
 }
 
 struct imap_parser *
@@ -300,6 +301,16 @@ line_limit(const struct imap_parser *p)
 	    p->limits.max_line_preauth > p->limits.max_line)
 		return p->limits.max_line;
 	return p->limits.max_line_preauth;
+}
+
+/* Bytes one command may hold in memory (literals included). */
+static uint64_t
+command_limit(const struct imap_parser *p)
+{
+	if (p->authenticated || p->limits.max_command_preauth == 0 ||
+	    p->limits.max_command_preauth > p->limits.max_command)
+		return p->limits.max_command;
+	return p->limits.max_command_preauth;
 }
 
 /* ---- errors and resync ---------------------------------------------------- */
@@ -697,7 +708,7 @@ literal_header_done(struct imap_parser *p)
 		p->state = PS_TAG;
 		return IMAP_PARSE_ERROR;
 	}
-	if (p->cmd_size + p->lit_size > p->limits.max_command) {
+	if (p->cmd_size + p->lit_size > command_limit(p)) {
 		if (p->lit_plus)
 			return pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 			    "Command too large");
@@ -771,7 +782,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			r = perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG, "Line too long");
 			goto out;
 		}
-		if (p->cmd_size + 1 > p->limits.max_command) {
+		if (p->cmd_size + 1 > command_limit(p)) {
 			r = perr(p, IMAP_PARSE_ERR_COMMAND_TOO_BIG,
 			    "Command too large");
 			goto out;

@@ -13,6 +13,7 @@
 #include "store/mail-address.h"
 #include "store/mail-parse.h"
 #include "store/mail-render.h"
+#include "store/mail-search.h"
 #include "store/mail-serialize.h"
 #include "strbuf.h"
 #include "xmalloc.h"
@@ -327,6 +328,56 @@ START_TEST(structure_memory_budget)
 }
 END_TEST
 
+/* Decoded text of the single text part, for the QP test below. */
+static void
+keep_text(void *ctx, uint32_t part, const char *utf8, size_t len)
+{
+	struct strbuf *out = ctx;
+
+	(void)part;
+	strbuf_append(out, utf8, len);
+}
+
+/*
+ * Regression (review): the quoted-printable decoder looked ahead over
+ * each space to see whether the run was trailing, then moved on by one
+ * byte: a line of n spaces not at a line end cost n^2/2 steps (400 KB of
+ * spaces took 27 s), so one message could stall SEARCH BODY/TEXT, and with
+ * it the whole event loop, for hours. 16 MB of spaces must decode at once
+ * (the buggy decoder runs past this case's 300 s timeout).
+ */
+START_TEST(qp_long_space_run_is_linear)
+{
+	static const char head[] = "Content-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+	const size_t n = 16 * 1024 * 1024;
+	struct strbuf m = STRBUF_INIT, text = STRBUF_INIT;
+	struct mail_message *msg;
+
+	strbuf_appends(&m, head);
+	strbuf_reserve(&m, n + 16);
+	memset(m.data + m.len, ' ', n);
+	m.len += n;
+	strbuf_appends(&m, "x=");
+	memset(m.data + m.len, ' ', n / 2);	/* "=" then spaces: no break */
+	m.len += n / 2;
+	strbuf_appends(&m, "y  \r\n");	/* trailing spaces: dropped */
+	msg = mail_parse(m.data, m.len, NULL);
+	ck_assert_int_eq(mail_search_body_text(m.data, m.len, msg, false,
+	    keep_text, &text), 0);
+	ck_assert_uint_eq(text.len, n + 1 + 1 + n / 2 + 1 + 2);
+	ck_assert_int_eq(text.data[0], ' ');
+	ck_assert_int_eq(text.data[n - 1], ' ');
+	ck_assert_int_eq(text.data[n], 'x');
+	ck_assert_int_eq(text.data[n + 1], '=');
+	ck_assert_int_eq(text.data[n + 2 + n / 2], 'y');
+	ck_assert_str_eq(text.data + n + 2 + n / 2, "y\r\n");
+	mail_message_free(&msg);
+	strbuf_free(&m);
+	strbuf_free(&text);
+}
+END_TEST
+
 static const char corpus_msg[] =
     "From: A <a@b.c>\r\nTo: G: x@y, \"q\" <z@w>;\r\nSubject: s\r\n"
     "Date: Mon, 23 Nov 2026 09:14:55 +0100\r\n"
@@ -444,6 +495,7 @@ maillimits_suite(void)
 	tcase_add_test(tc, twenty_megabyte_header);
 	tcase_add_test(tc, half_a_million_addresses);
 	tcase_add_test(tc, structure_memory_budget);
+	tcase_add_test(tc, qp_long_space_run_is_linear);
 	tcase_add_test(tc, blob_truncated_everywhere);
 	tcase_add_test(tc, blob_corrupted_bytes);
 	tcase_add_test(tc, blob_garbage);

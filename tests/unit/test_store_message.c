@@ -776,6 +776,55 @@ START_TEST(change_feed_mailbox_events)
 }
 END_TEST
 
+/*
+ * Regression (review): renaming INBOX sent MAILBOX_CREATE twice for the
+ * new mailbox, the second time with a NULL name (mailbox events promise a
+ * name) and the first with the state before INBOX's messages moved in.
+ */
+struct createfeed {
+	int creates;
+	uint32_t messages;
+	bool null_name;
+};
+
+static void
+createfeed_cb(void *arg, const struct store_change *ch)
+{
+	struct createfeed *f = arg;
+
+	if (ch->kind == STORE_CHANGE_NEW || ch->kind == STORE_CHANGE_FLAGS ||
+	    ch->kind == STORE_CHANGE_EXPUNGE)
+		return;
+	if (ch->name == NULL)
+		f->null_name = true;
+	if (ch->kind == STORE_CHANGE_MAILBOX_CREATE) {
+		f->creates++;
+		f->messages = ch->messages;
+	}
+}
+
+START_TEST(change_feed_inbox_rename_one_create)
+{
+	struct tstore t;
+	struct createfeed f;
+
+	memset(&f, 0, sizeof(f));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+
+	tdeliver(&t, u, inbox, "m1", 0);
+	tdeliver(&t, u, inbox, "m2", 0);
+	store_set_change_cb(t.store, createfeed_cb, &f);
+	ck_assert_int_eq(store_mailbox_rename(t.store, u, "INBOX", "Old",
+	    NULL), 0);
+	ck_assert(!f.null_name);
+	ck_assert_int_eq(f.creates, 1);
+	ck_assert_uint_eq(f.messages, 2);
+	tstore_close(&t);
+}
+END_TEST
+
 static int
 stop_at_two(void *ctx, const struct store_msg *msg)
 {
@@ -966,6 +1015,7 @@ store_message_suite(void)
 	tcase_add_test(tc, map_full_fails_cleanly);
 	tcase_add_test(tc, change_feed_reads_ok_writes_refused);
 	tcase_add_test(tc, change_feed_mailbox_events);
+	tcase_add_test(tc, change_feed_inbox_rename_one_create);
 	tcase_add_test(tc, msg_foreach_range_and_stop);
 	tcase_add_test(tc, open_body_survives_expunge);
 	tcase_add_test(tc, reader_table_full_is_an_error);

@@ -300,6 +300,10 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 			lr.mailbox_id = mailbox_id;
 			lr.uid = uid;
 			lr.seen = now;
+			lr.flags = STORE_LEDGER_F_FINGERPRINT;
+			lr.body_size = m->size;
+			lr.body_hash = store_body_fingerprint(m->size > 0 ?
+			    m->data : "", m->size);
 			if (put(store, txn, DB_LEDGER, &k, &lr, sizeof(lr),
 			    MDB_NOOVERWRITE, "UIDL", error_r) < 0)
 				goto fail;

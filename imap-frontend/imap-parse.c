@@ -62,6 +62,7 @@ struct imap_parser {
 	bool authenticated;
 	enum pstate state;
 	bool need_reset;	/* a command ended: clear on the next call */
+	bool sensitive;		/* input read before login: wipe on reset */
 	bool list_just_opened;	/* ')' is allowed in PS_ARG_START */
 
 	struct arena *arena;
@@ -180,10 +181,40 @@ lit_append(struct imap_parser *p, const void *data, size_t n)
 	p->lit_len += n;
 }
 
+static void
+wipe_args(const struct imap_arg *args, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (args[i].type == IMAP_ARG_LIST)
+			wipe_args(args[i].list, args[i].list_count);
+		else if (args[i].str != NULL)
+			secure_zero((char *)args[i].str, args[i].len);
+	}
+}
+
+/*
+ * Input read before login may hold a password (LOGIN, AUTHENTICATE):
+ * clear every copy the parser made (argument strings, literals, the token
+ * and line buffer) before the memory is reused or freed (STYLE 13).
+ */
+static void
+wipe_sensitive(struct imap_parser *p)
+{
+	if (!p->sensitive)
+		return;
+	wipe_args(p->args, p->arg_count);
+	if (p->tok.data != NULL)
+		secure_zero(p->tok.data, p->tok.cap);
+	if (p->lit_buf != NULL)
+		secure_zero(p->lit_buf, p->lit_len);
+	p->sensitive = false;
+}
+
 /* Forgets the current command (and the last one's memory). */
 static void
 command_reset(struct imap_parser *p)
 {
+	wipe_sensitive(p);
 	arena_reset(p->arena);
 	free_owned(p);
 	strbuf_reset(&p->tok);
@@ -217,6 +248,7 @@ imap_parser_free(struct imap_parser **pp)
 
 	if (p == NULL)
 		return;
+	wipe_sensitive(p);
 	free_owned(p);
 	free(p->owned);
 	arena_free(&p->arena);
@@ -747,6 +779,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 	}
 	if (p->need_reset)
 		command_reset(p);
+	if (!p->authenticated)
+		p->sensitive = true;
 	if (p->state == PS_LINE)
 		p->state = PS_TAG;
 
@@ -1064,6 +1098,8 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 	}
 	if (p->need_reset)
 		command_reset(p);
+	if (!p->authenticated)
+		p->sensitive = true;
 	if (p->state == PS_SKIP || p->state == PS_SKIP_LITERAL) {
 		r = skip_input(p, data, len, &i);
 		if (r != IMAP_PARSE_DONE) {

@@ -213,7 +213,10 @@ struct imap_parse_error {
 
 struct imap_parser;
 
-/* limits: NULL for the defaults; copied. Starts unauthenticated. */
+/* limits: NULL for the defaults; copied. Starts unauthenticated.
+ * Input read while unauthenticated may hold a password: every copy the
+ * parser made of it is cleared when the command's memory is reset (the
+ * next feed, read_line or reset) or freed. */
 struct imap_parser *imap_parser_new(const struct imap_parse_limits *limits);
 /* Frees everything, sets *pp to NULL; accepts NULL. */
 void imap_parser_free(struct imap_parser **pp);

@@ -644,6 +644,35 @@ START_TEST(parse_preauth_command_total_bounded)
 }
 END_TEST
 
+/*
+ * Regression (review): the parser kept the arguments of LOGIN (the
+ * password) in its arena and token buffer after the command, reusing the
+ * memory without clearing it (STYLE 13: password buffers are wiped).
+ * The arena keeps its first block across a reset, so the bytes a
+ * finished command pointed at can be looked at once more here.
+ */
+START_TEST(parse_preauth_password_wiped)
+{
+	static const char in[] = "a1 LOGIN joe \"s3cr3t-pw\"\r\n";
+	struct imap_parser *p = make_parser(L_DEFAULT, false);
+	const struct imap_command *cmd;
+	const char *pw;
+	size_t used;
+
+	ck_assert_int_eq(imap_parser_feed(p, in, sizeof(in) - 1, &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_uint_eq(cmd->arg_count, 2);
+	pw = cmd->args[1].str;
+	ck_assert_str_eq(pw, "s3cr3t-pw");
+	/* LOGIN succeeded: the session says so before reading on. */
+	imap_parser_set_authenticated(p, true);
+	ck_assert_int_eq(imap_parser_feed(p, "", 0, &used, &cmd),
+	    IMAP_PARSE_NEED_MORE);
+	ck_assert_ptr_null(memmem(pw, 9, "s3cr3t", 6));
+	imap_parser_free(&p);
+}
+END_TEST
+
 START_TEST(parse_big_literal_in_small_chunks)
 {
 	struct imap_parser *p = make_parser(L_DEFAULT, true);
@@ -1102,6 +1131,7 @@ parse_suite(void)
 	tcase_add_test(tc, parse_thousands_of_small_literals);
 	tcase_add_test(tc, parse_big_literal_in_small_chunks);
 	tcase_add_test(tc, parse_preauth_command_total_bounded);
+	tcase_add_test(tc, parse_preauth_password_wiped);
 	tcase_add_test(tc, parse_reset_discards_partial_input);
 	tcase_add_test(tc, parse_fatal_is_sticky);
 	tcase_add_test(tc, parse_continuation_points);

@@ -1,0 +1,591 @@
+/*
+ * store — popgate's message store: users, mailboxes, messages, bodies,
+ * the upstream ledger and a change feed, in one LMDB environment.
+ *
+ * Nothing of sockets or protocols is in here. The IMAP side converts
+ * modified UTF-7 names to UTF-8 before calling; the POP3 side passes UIDLs
+ * as raw bytes. See docs/store.md for the layout and the durability argument.
+ *
+ * Conventions (read these once; every function follows them)
+ *
+ *  - Threads: a struct store and everything obtained from it is used from
+ *    one thread (the event loop). Read snapshots may be nested with each
+ *    other and with write calls in that thread (the environment is opened
+ *    with MDB_NOTLS).
+ *
+ *  - Returns: fallible functions return 0 on success and -1 on error, with
+ *    a static or store-owned message in *error_r (valid until the next call
+ *    on the same store; copy it if you keep it) and the class of the error
+ *    in store_last_error(). Lookups return STORE_NOT_FOUND (1) when the
+ *    thing asked for does not exist; that is not an error and *error_r is
+ *    not set. error_r may be NULL.
+ *
+ *  - Writes: every mutating call is ONE write transaction, committed
+ *    synchronously (durable on return 0) before it returns. On -1 nothing of
+ *    that call is visible, ever (LMDB aborts the transaction). Full map
+ *    (MDB_MAP_FULL), full disk (ENOSPC) and I/O errors are reported as -1
+ *    with STORE_ERR_NOSPACE / STORE_ERR_IO; data already stored is intact.
+ *
+ *  - Reads: take a struct store_read (a read snapshot; an LMDB read
+ *    transaction). Pointers returned by a read (names, blobs, body bytes)
+ *    point into the memory map and stay valid until store_read_end() on
+ *    that snapshot; copy what you keep. A snapshot sees the store as of
+ *    store_read_begin(). Keep snapshots short: a snapshot held open stops
+ *    LMDB from reusing pages and makes the file grow.
+ *
+ *  - Identity: users are named by a uint32_t user id, mailboxes by a
+ *    uint32_t mailbox id unique within the user (never reused for that
+ *    user). Every call that touches mail takes the user id, and every key is
+ *    prefixed by it: a call made for user A can never read or change B's
+ *    data, whatever mailbox id or UID it is given (it gets STORE_NOT_FOUND).
+ *
+ *  - Arrays a call allocates for the caller are freed with free() unless a
+ *    _free function is named.
+ */
+#ifndef POPGATE_STORE_H
+#define POPGATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+/* ---- limits ------------------------------------------------------------ */
+
+/* Longest user name in bytes; logins are short, and it is part of a key. */
+#define STORE_USER_NAME_MAX 255
+/* Longest password hash string; argon2 encoded hashes are ~100 bytes. */
+#define STORE_USER_HASH_MAX 1024
+/* Longest settings key, in bytes (it is part of an LMDB key). */
+#define STORE_META_KEY_MAX 200
+/* Largest settings value; upstream-account records are small JSON. */
+#define STORE_META_VALUE_MAX (64 * 1024)
+/* Longest mailbox name in bytes of UTF-8 (LMDB keys are <= 511 bytes). */
+#define STORE_MAILBOX_NAME_MAX 400
+/* Deepest hierarchy ("a/b/c" is 3); deeper is a client trying to hurt. */
+#define STORE_MAILBOX_DEPTH_MAX 32
+/* Mailboxes per user; a client could otherwise create them forever. */
+#define STORE_MAILBOXES_MAX 5000
+/* Hierarchy delimiter of mailbox names. */
+#define STORE_MAILBOX_DELIM '/'
+/* Keywords per mailbox (hence per message): a bit set per message. */
+#define STORE_KEYWORDS_MAX 128
+/* Longest keyword name; IMAP atoms of flags are short. */
+#define STORE_KEYWORD_LEN_MAX 100
+/* Largest message (body bytes) the store accepts. */
+#define STORE_MESSAGE_SIZE_MAX (64u * 1024 * 1024)
+/* Largest cached structure blob (the MIME parser truncates before this). */
+#define STORE_STRUCTURE_SIZE_MAX (16u * 1024 * 1024)
+/* Messages per deliver call; one transaction must stay bounded. */
+#define STORE_DELIVER_BATCH_MAX 10000
+/* Longest upstream account id (the gateway's own short id). */
+#define STORE_ACCOUNT_ID_MAX 64
+/* Longest UIDL in bytes; RFC 1939 says 70, we allow slack, binary-safe. */
+#define STORE_UIDL_MAX 255
+/* Default LMDB map size when store_options.map_size is 0. */
+#define STORE_DEFAULT_MAP_SIZE ((size_t)16 * 1024 * 1024 * 1024)
+
+/* ---- errors ------------------------------------------------------------ */
+
+#define STORE_NOT_FOUND 1
+
+enum store_error {
+	STORE_ERR_NONE = 0,
+	STORE_ERR_INVALID,	/* bad argument: name syntax, limit, range */
+	STORE_ERR_NOTFOUND,	/* user/mailbox/message does not exist */
+	STORE_ERR_EXISTS,	/* name taken; UIDL already in the ledger */
+	STORE_ERR_LIMIT,	/* a STORE_*_MAX was reached */
+	STORE_ERR_NOSPACE,	/* LMDB map full or disk full: retry later */
+	STORE_ERR_IO,		/* I/O or other LMDB failure */
+};
+
+/* ---- open / close ------------------------------------------------------ */
+
+struct store;
+struct store_read;
+
+struct store_options {
+	/* LMDB map size in bytes (0: STORE_DEFAULT_MAP_SIZE). The database
+	   can never grow past it; deliver then fails with NOSPACE. */
+	size_t map_size;
+	/* Concurrent read snapshots (LMDB maxreaders; 0: 512). */
+	unsigned int max_readers;
+};
+
+/*
+ * Opens (creating if needed) the store in directory dir (which must exist),
+ * stale reader slots of dead processes are cleared. opts may be NULL.
+ * On success *store_r owns the environment; close it with store_close().
+ */
+int store_open(const char *dir, const struct store_options *opts,
+    struct store **store_r, const char **error_r);
+/* Closes and sets *storep to NULL. Accepts NULL. All snapshots must have
+   been ended. */
+void store_close(struct store **storep);
+
+/* Class of the last error returned by a call on this store. */
+enum store_error store_last_error(const struct store *store);
+
+/* Read snapshot. Never fails except when the reader table is full (-1). */
+int store_read_begin(struct store *store, struct store_read **read_r,
+    const char **error_r);
+/* Ends the snapshot, sets *readp to NULL; every pointer it gave is gone. */
+void store_read_end(struct store_read **readp);
+
+/* ---- change feed ------------------------------------------------------- */
+
+enum store_change_kind {
+	STORE_CHANGE_NEW = 1,		/* uids: the new messages */
+	STORE_CHANGE_FLAGS,		/* uids: messages whose flags changed */
+	STORE_CHANGE_EXPUNGE,		/* uids: the expunged messages */
+	STORE_CHANGE_MAILBOX_CREATE,	/* name */
+	STORE_CHANGE_MAILBOX_DELETE,	/* name */
+	STORE_CHANGE_MAILBOX_RENAME,	/* old_name -> name (each child too) */
+	STORE_CHANGE_MAILBOX_SUBSCRIBE,	/* name; subscribed or not */
+};
+
+struct store_change {
+	enum store_change_kind kind;
+	uint32_t user_id;
+	uint32_t mailbox_id;
+	/* The mailbox's state after the commit. */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;
+	uint64_t highestmodseq;
+	/* Ascending UIDs, for NEW/FLAGS/EXPUNGE; NULL/0 otherwise. */
+	const uint32_t *uids;
+	size_t uid_count;
+	const char *name;	/* mailbox events; NULL otherwise */
+	const char *old_name;	/* rename only */
+	bool subscribed;	/* subscribe only */
+};
+
+/*
+ * Called synchronously from the mutating call, after its commit succeeded,
+ * once per (mailbox, kind) the call changed, before the call returns.
+ * Everything in *change is valid only during the callback. The callback may
+ * take read snapshots; it must not call mutating store functions. NULL cb
+ * unregisters. One callback per store (the gateway fans it out).
+ */
+void store_set_change_cb(struct store *store,
+    void (*cb)(void *arg, const struct store_change *change), void *arg);
+
+/* ---- users ------------------------------------------------------------- */
+
+/* store_user_create flag: also create INBOX, Sent, Drafts, Trash, Junk and
+   Archive with their special-use roles. */
+#define STORE_USER_DEFAULT_MAILBOXES 0x1u
+
+/*
+ * Creates a user. name: 1..STORE_USER_NAME_MAX bytes, no NUL, no control
+ * characters; unique (EXISTS otherwise). password_hash: an opaque string
+ * (the gateway's salted slow hash), may be "" for "no password login".
+ * INBOX is always created; flags adds the default folders.
+ */
+int store_user_create(struct store *store, const char *name,
+    const char *password_hash, unsigned int flags, uint32_t *user_id_r,
+    const char **error_r);
+/* Deletes the user and all their data: mailboxes, messages, bodies, the
+   ledger, settings. Emits MAILBOX_DELETE for each mailbox. */
+int store_user_delete(struct store *store, uint32_t user_id,
+    const char **error_r);
+int store_user_set_hash(struct store *store, uint32_t user_id,
+    const char *password_hash, const char **error_r);
+
+struct store_user_info {
+	uint32_t id;
+	const char *name;		/* valid until store_read_end */
+	const char *password_hash;	/* valid until store_read_end */
+	time_t created;
+};
+
+/* 0 / STORE_NOT_FOUND / -1. Names are compared byte for byte. */
+int store_user_lookup(struct store_read *r, const char *name,
+    uint32_t *user_id_r, const char **error_r);
+int store_user_get(struct store_read *r, uint32_t user_id,
+    struct store_user_info *info_r, const char **error_r);
+/* Calls cb for each user in id order; a non-zero return from cb stops the
+   walk and is returned. */
+int store_user_foreach(struct store_read *r,
+    int (*cb)(void *ctx, const struct store_user_info *info), void *ctx,
+    const char **error_r);
+
+/* Per-user settings: key (NUL-terminated, <= STORE_META_KEY_MAX) -> opaque
+   value (<= STORE_META_VALUE_MAX bytes). put replaces. del of a missing
+   key returns STORE_NOT_FOUND. get's *value_r is valid until read end. */
+int store_user_meta_put(struct store *store, uint32_t user_id,
+    const char *key, const void *value, size_t value_size,
+    const char **error_r);
+int store_user_meta_get(struct store_read *r, uint32_t user_id,
+    const char *key, const void **value_r, size_t *value_size_r,
+    const char **error_r);
+int store_user_meta_del(struct store *store, uint32_t user_id,
+    const char *key, const char **error_r);
+/* Keys in byte order; key and value valid during the callback only. */
+int store_user_meta_foreach(struct store_read *r, uint32_t user_id,
+    int (*cb)(void *ctx, const char *key, const void *value,
+	size_t value_size), void *ctx, const char **error_r);
+
+/* ---- mailboxes --------------------------------------------------------- */
+
+enum store_role {
+	STORE_ROLE_NONE = 0,
+	STORE_ROLE_SENT,	/* \Sent */
+	STORE_ROLE_DRAFTS,	/* \Drafts */
+	STORE_ROLE_TRASH,	/* \Trash */
+	STORE_ROLE_JUNK,	/* \Junk */
+	STORE_ROLE_ARCHIVE,	/* \Archive */
+	STORE_ROLE_ALL,		/* \All */
+	STORE_ROLE_FLAGGED,	/* \Flagged */
+};
+
+/* "\\Sent" etc.; NULL for STORE_ROLE_NONE. */
+const char *store_role_name(enum store_role role);
+
+struct store_mailbox_info {
+	uint32_t id;
+	const char *name;	/* UTF-8; valid until store_read_end */
+	enum store_role role;
+	bool subscribed;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;	/* >= 1 */
+	uint32_t messages;
+	uint32_t unseen;	/* messages without \Seen */
+	uint32_t deleted;	/* messages with \Deleted */
+	uint64_t size;		/* sum of RFC822.SIZE */
+	uint32_t keyword_count;	/* keywords defined in this mailbox */
+};
+
+/*
+ * Checks a mailbox name: UTF-8, 1..STORE_MAILBOX_NAME_MAX bytes, no control
+ * characters, no empty component (leading, trailing or doubled '/'), at
+ * most STORE_MAILBOX_DEPTH_MAX components. Returns true if valid; the
+ * store applies it on every name it is given.
+ */
+bool store_mailbox_name_valid(const char *name, const char **why_r);
+
+/*
+ * Creates a mailbox; missing parents ("a" and "a/b" for "a/b/c") are
+ * created too. A name equal to INBOX case-insensitively is INBOX (also as
+ * the first component, "inbox/x" is "INBOX/x"). EXISTS if taken. A new
+ * mailbox gets a UIDVALIDITY never used before by this user.
+ */
+int store_mailbox_create(struct store *store, uint32_t user_id,
+    const char *name, enum store_role role, uint32_t *mailbox_id_r,
+    const char **error_r);
+/*
+ * Deletes a mailbox and its messages (bodies lose a reference). Children
+ * stay. INBOX cannot be deleted (INVALID). The subscription stays (RFC 3501).
+ */
+int store_mailbox_delete(struct store *store, uint32_t user_id,
+    const char *name, const char **error_r);
+/*
+ * Renames old_name to new_name; children move with it ("a/x" -> "b/x"),
+ * keeping ids, UIDs and UIDVALIDITY; subscriptions follow. Missing parents
+ * of new_name are created. EXISTS if new_name (or a child's new name) is
+ * taken. Renaming INBOX creates new_name with a fresh UIDVALIDITY, moves
+ * INBOX's messages into it (UIDs 1..n in the old order) and leaves INBOX
+ * empty (its UIDs are recorded as vanished); INBOX's children stay.
+ */
+int store_mailbox_rename(struct store *store, uint32_t user_id,
+    const char *old_name, const char *new_name, const char **error_r);
+/* Subscribes or unsubscribes a name (which need not exist). */
+int store_mailbox_subscribe(struct store *store, uint32_t user_id,
+    const char *name, bool subscribe, const char **error_r);
+int store_mailbox_set_role(struct store *store, uint32_t user_id,
+    uint32_t mailbox_id, enum store_role role, const char **error_r);
+
+/* 0 / STORE_NOT_FOUND / -1. */
+int store_mailbox_lookup(struct store_read *r, uint32_t user_id,
+    const char *name, struct store_mailbox_info *info_r,
+    const char **error_r);
+int store_mailbox_get(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, struct store_mailbox_info *info_r,
+    const char **error_r);
+/* Every mailbox of the user in name byte order (parents before
+   children). cb's non-zero return stops the walk and is returned. */
+int store_mailbox_foreach(struct store_read *r, uint32_t user_id,
+    int (*cb)(void *ctx, const struct store_mailbox_info *info), void *ctx,
+    const char **error_r);
+/* Every subscribed name (existing or not), in byte order. */
+int store_subscription_foreach(struct store_read *r, uint32_t user_id,
+    int (*cb)(void *ctx, const char *name), void *ctx,
+    const char **error_r);
+
+/*
+ * The mailbox's keyword table: names_r[i] is the keyword with id i (bit i
+ * of store_flags.keywords), for i < *count_r (<= STORE_KEYWORDS_MAX).
+ * Pointers valid until store_read_end. Ids are never reassigned within a
+ * mailbox.
+ */
+int store_mailbox_keywords(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, const char *names_r[STORE_KEYWORDS_MAX],
+    size_t *count_r, const char **error_r);
+
+/* ---- messages ---------------------------------------------------------- */
+
+#define STORE_FLAG_SEEN 0x01u
+#define STORE_FLAG_ANSWERED 0x02u
+#define STORE_FLAG_FLAGGED 0x04u
+#define STORE_FLAG_DELETED 0x08u
+#define STORE_FLAG_DRAFT 0x10u
+#define STORE_FLAGS_SYSTEM_ALL 0x1fu
+
+#define STORE_KEYWORD_WORDS (STORE_KEYWORDS_MAX / 64)
+
+struct store_flags {
+	uint32_t system;	/* STORE_FLAG_* */
+	uint64_t keywords[STORE_KEYWORD_WORDS];	/* bit i: keyword id i */
+};
+
+struct store_msg {
+	uint32_t uid;
+	struct store_flags flags;
+	uint64_t modseq;
+	int64_t internaldate;	/* seconds since the epoch, UTC */
+	int32_t tz_offset_min;	/* the INTERNALDATE's zone, e.g. +120 */
+	uint64_t size;		/* RFC822.SIZE: body bytes */
+	uint64_t body_id;	/* shared by copies; for diagnostics */
+	uint32_t structure_size;
+};
+
+struct store_uid_range {
+	uint32_t first;	/* 1 <= first <= last; last may be UINT32_MAX */
+	uint32_t last;
+};
+
+/* 0 / STORE_NOT_FOUND / -1. */
+int store_msg_get(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t uid, struct store_msg *msg_r,
+    const char **error_r);
+/*
+ * Calls cb for every message with first <= uid <= last, ascending.
+ * *msg is valid during the callback. A non-zero return stops and is
+ * returned. This is the fast path (100,000 messages in a few ms).
+ */
+int store_msg_foreach(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t first_uid, uint32_t last_uid,
+    int (*cb)(void *ctx, const struct store_msg *msg), void *ctx,
+    const char **error_r);
+/* The same over a set of ranges, into one array (caller frees *msgs_r,
+   which is NULL when *count_r is 0). Ranges need not be sorted; each
+   message is listed once, ascending. */
+int store_msg_list(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, const struct store_uid_range *ranges,
+    size_t range_count, struct store_msg **msgs_r, size_t *count_r,
+    const char **error_r);
+/* All UIDs, ascending: sequence number n is (*uids_r)[n-1]. */
+int store_msg_uids(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t **uids_r, size_t *count_r,
+    const char **error_r);
+/* The message with sequence number seq (1-based) in this snapshot; O(seq).
+   Sessions keep their own map from store_msg_uids() instead. */
+int store_msg_by_seq(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t seq, struct store_msg *msg_r,
+    const char **error_r);
+/* The cached structure blob given at delivery (may be empty: size 0).
+   *data_r valid until store_read_end. 0 / STORE_NOT_FOUND / -1. */
+int store_msg_structure(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t uid, const void **data_r, size_t *size_r,
+    const char **error_r);
+/* The body bytes, without copying: *data_r points into the map and is valid
+   until store_read_end. 0 / STORE_NOT_FOUND / -1. */
+int store_msg_body(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t uid, const void **data_r, size_t *size_r,
+    const char **error_r);
+
+/*
+ * A body held open on its own snapshot, for handing to an output buffer
+ * without a copy (evbuffer_add_reference with a cleanup that calls
+ * store_body_close). data/size are valid until store_body_close. Keep it
+ * only while sending: it pins a read snapshot.
+ */
+struct store_body {
+	const void *data;
+	size_t size;
+	struct store_read *read_;	/* private */
+};
+int store_body_open(struct store *store, uint32_t user_id,
+    uint32_t mailbox_id, uint32_t uid, struct store_body **body_r,
+    const char **error_r);
+void store_body_close(struct store_body **bodyp);
+
+/* ---- deliver / append -------------------------------------------------- */
+
+struct store_new_msg {
+	const void *data;	/* the message bytes, <= STORE_MESSAGE_SIZE_MAX */
+	size_t size;
+	const void *structure;	/* opaque, may be NULL/0 */
+	size_t structure_size;
+	int64_t internaldate;
+	int32_t tz_offset_min;
+	uint32_t system_flags;	/* STORE_FLAG_* */
+	const char *const *keywords;	/* may be NULL when keyword_count 0 */
+	size_t keyword_count;
+	/* Upstream ledger entry written in the same transaction, or NULL
+	   account for none (IMAP APPEND). uidl is binary, <= STORE_UIDL_MAX. */
+	const char *account;
+	const void *uidl;
+	size_t uidl_size;
+};
+
+/*
+ * Stores count (1..STORE_DELIVER_BATCH_MAX) messages into the mailbox and
+ * their ledger entries in ONE transaction, durably. uids_r (count slots,
+ * caller's) receives the UIDs assigned, ascending in msgs order;
+ * uidvalidity_r (may be NULL) the mailbox's UIDVALIDITY (for APPENDUID).
+ * If any UIDL is already in the ledger for its account, nothing is stored
+ * (EXISTS). On -1 nothing of the batch is stored and nothing is in the
+ * ledger; NOSPACE means the map or the disk is full.
+ */
+int store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
+    const struct store_new_msg *msgs, size_t count, uint32_t *uids_r,
+    uint32_t *uidvalidity_r, const char **error_r);
+
+/* ---- flags ------------------------------------------------------------- */
+
+enum store_flag_op {
+	STORE_FLAGS_SET = 0,	/* replace */
+	STORE_FLAGS_ADD,
+	STORE_FLAGS_REMOVE,
+};
+
+struct store_flag_change {
+	uint32_t uid;
+	struct store_flags flags;	/* after the change */
+	uint64_t modseq;
+};
+
+struct store_flag_result {
+	/* Messages whose flags changed, ascending, with the new state. */
+	struct store_flag_change *changed;
+	size_t changed_count;
+	/* UIDs that failed UNCHANGEDSINCE (their modseq was greater), not
+	   changed, ascending (the MODIFIED response code). */
+	uint32_t *failed;
+	size_t failed_count;
+	uint64_t highestmodseq;	/* the mailbox's, after the call */
+};
+
+/*
+ * Applies op with system flags and keywords (names, created in the
+ * mailbox's table as needed: LIMIT past STORE_KEYWORDS_MAX) to every
+ * existing message in the UID set, in ONE transaction. Each message whose
+ * flags change gets a new MODSEQ (all of one call share it). unchangedsince:
+ * 0 for none; otherwise a message whose modseq > unchangedsince is not
+ * changed and is listed in failed. UIDs in the set that do not exist are
+ * ignored. result_r is filled (free with store_flag_result_free) on 0.
+ */
+int store_flags_update(struct store *store, uint32_t user_id,
+    uint32_t mailbox_id, const struct store_uid_range *ranges,
+    size_t range_count, enum store_flag_op op, uint32_t system_flags,
+    const char *const *keywords, size_t keyword_count,
+    uint64_t unchangedsince, struct store_flag_result *result_r,
+    const char **error_r);
+void store_flag_result_free(struct store_flag_result *result);
+
+/* ---- copy / move / expunge -------------------------------------------- */
+
+struct store_copy_result {
+	uint32_t dst_uidvalidity;
+	size_t count;
+	uint32_t *src_uids;	/* ascending */
+	uint32_t *dst_uids;	/* dst_uids[i] is the copy of src_uids[i] */
+};
+
+/*
+ * Copies (move false) or moves the messages of the UID set from src to dst
+ * (both of this user; may not be the same mailbox), in ONE transaction,
+ * without copying bytes: bodies gain a reference. Flags and INTERNALDATE
+ * are kept; keyword names are mapped into dst's table. MOVE expunges the
+ * sources (recorded as vanished in src). Missing UIDs are skipped; an empty
+ * result is not an error. Free with store_copy_result_free.
+ */
+int store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
+    uint32_t dst_mailbox_id, const struct store_uid_range *ranges,
+    size_t range_count, bool move, struct store_copy_result *result_r,
+    const char **error_r);
+void store_copy_result_free(struct store_copy_result *result);
+
+/*
+ * Expunges messages in ONE transaction: those in the UID set (NULL/0 for
+ * all), and of these only the ones with \Deleted when deleted_only. Each
+ * expunged UID is remembered with the MODSEQ at which it vanished; a body
+ * whose last reference goes is freed. *uids_r (ascending, caller frees;
+ * may be NULL) receives what was expunged.
+ */
+int store_expunge(struct store *store, uint32_t user_id, uint32_t mailbox_id,
+    const struct store_uid_range *ranges, size_t range_count,
+    bool deleted_only, uint32_t **uids_r, size_t *count_r,
+    const char **error_r);
+
+/* ---- changes since a MODSEQ (CONDSTORE / QRESYNC) --------------------- */
+
+struct store_changes {
+	struct store_flag_change *changed;	/* modseq > since, ascending uid */
+	size_t changed_count;
+	struct store_uid_range *vanished;	/* expunged after since, merged */
+	size_t vanished_count;
+	uint64_t highestmodseq;
+};
+
+int store_changes_since(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint64_t since_modseq,
+    struct store_changes *changes_r, const char **error_r);
+void store_changes_free(struct store_changes *changes);
+
+/* ---- upstream ledger ---------------------------------------------------- */
+
+struct store_ledger_entry {
+	const void *uidl;	/* valid during the callback / until read end */
+	size_t uidl_size;
+	uint32_t mailbox_id;	/* where delivered; 0 if recorded only */
+	uint32_t uid;
+	int64_t seen;		/* when first seen (time()) */
+	bool deleted_upstream;
+};
+
+/* 0 / STORE_NOT_FOUND / -1. account: NUL-terminated, 1..ACCOUNT_ID_MAX. */
+int store_ledger_lookup(struct store_read *r, uint32_t user_id,
+    const char *account, const void *uidl, size_t uidl_size,
+    struct store_ledger_entry *entry_r, const char **error_r);
+/* Every entry of the account, in UIDL byte order. */
+int store_ledger_foreach(struct store_read *r, uint32_t user_id,
+    const char *account,
+    int (*cb)(void *ctx, const struct store_ledger_entry *entry), void *ctx,
+    const char **error_r);
+/* Records a UIDL as seen without a delivery (e.g. refused as too large);
+   EXISTS if already there. */
+int store_ledger_add(struct store *store, uint32_t user_id,
+    const char *account, const void *uidl, size_t uidl_size,
+    const char **error_r);
+/* Marks entries "deleted upstream" (after DELE+QUIT succeeded); missing
+   ones are ignored. One transaction. */
+int store_ledger_mark_deleted(struct store *store, uint32_t user_id,
+    const char *account, const void *const *uidls, const size_t *uidl_sizes,
+    size_t count, const char **error_r);
+/* Removes one entry (STORE_NOT_FOUND if absent) / all of an account. */
+int store_ledger_remove(struct store *store, uint32_t user_id,
+    const char *account, const void *uidl, size_t uidl_size,
+    const char **error_r);
+int store_ledger_remove_account(struct store *store, uint32_t user_id,
+    const char *account, const char **error_r);
+
+/* ---- offline consistency check ---------------------------------------- */
+
+/*
+ * Opens the store in dir read-only and checks every invariant: mailbox
+ * counters match the messages, UIDs < UIDNEXT, modseqs <= HIGHESTMODSEQ,
+ * every referenced body and structure exists with the right reference
+ * count, no orphan bodies, name indexes match records. Writes one line per
+ * problem to report (may be NULL). Returns 0 when consistent, -1 when a
+ * problem was found or the store could not be opened (*error_r says which).
+ * *problems_r (may be NULL) receives the number of problems.
+ */
+int store_check(const char *dir, FILE *report, unsigned int *problems_r,
+    const char **error_r);
+
+#endif

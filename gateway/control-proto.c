@@ -36,7 +36,7 @@ static const struct ctl_field f_account_add[] = {
 	REQ("tls", CTL_T_STRING, CTL_C_TLS),
 	REQ("login", CTL_T_STRING, CTL_C_LOGIN),
 	REQ("password", CTL_T_STRING, CTL_C_PASSWORD),
-	OPT("account", CTL_T_STRING, CTL_C_NAME),
+	OPT("account", CTL_T_STRING, CTL_C_ACCOUNT),
 	OPT("mode", CTL_T_STRING, CTL_C_MODE),
 	OPT("folder", CTL_T_STRING, CTL_C_FOLDER),
 	OPT("interval", CTL_T_INT, CTL_C_INTERVAL),
@@ -47,12 +47,12 @@ static const struct ctl_field f_account_add[] = {
 };
 static const struct ctl_field f_account[] = {
 	REQ("user", CTL_T_STRING, CTL_C_NAME),
-	REQ("account", CTL_T_STRING, CTL_C_NAME),
+	REQ("account", CTL_T_STRING, CTL_C_ACCOUNT),
 	END
 };
 static const struct ctl_field f_account_set[] = {
 	REQ("user", CTL_T_STRING, CTL_C_NAME),
-	REQ("account", CTL_T_STRING, CTL_C_NAME),
+	REQ("account", CTL_T_STRING, CTL_C_ACCOUNT),
 	OPT("host", CTL_T_STRING, CTL_C_HOST),
 	OPT("port", CTL_T_INT, CTL_C_PORT),
 	OPT("tls", CTL_T_STRING, CTL_C_TLS),
@@ -72,7 +72,7 @@ static const struct ctl_field f_import[] = {
 };
 static const struct ctl_field f_poll[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
-	OPT("account", CTL_T_STRING, CTL_C_NAME),
+	OPT("account", CTL_T_STRING, CTL_C_ACCOUNT),
 	END
 };
 
@@ -157,6 +157,18 @@ check_string(enum ctl_check check, const char *s)
 			return "must be 1 to 255 bytes";
 		if (has_control(s) || strchr(s, '/') != NULL)
 			return "must not contain control characters or '/'";
+		return NULL;
+	case CTL_C_ACCOUNT:
+		if (len == 0 || len > 64)
+			return "must be 1 to 64 bytes";
+		for (const char *p = s; *p != '\0'; p++) {
+			if (!((*p >= 'a' && *p <= 'z') ||
+			    (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') ||
+			    strchr("._@+-", *p) != NULL))
+				return "may contain only letters, digits and "
+				    "._@+-";
+		}
 		return NULL;
 	case CTL_C_HOST:
 		if (len == 0 || len > CTL_HOST_MAX)

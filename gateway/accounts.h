@@ -25,7 +25,7 @@ struct store_read;
 struct secret_key;
 
 /* Longest account name: the store's ledger account id. */
-#define ACCOUNT_NAME_MAX 64
+#define ACCOUNT_NAME_MAX 48	/* "u<id>:" + name fits UPSTREAM_ID_MAX */
 #define ACCOUNTS_META_PREFIX "upstream/"
 
 /* An account's fields, decoded (password still sealed). */

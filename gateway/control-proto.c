@@ -159,8 +159,8 @@ check_string(enum ctl_check check, const char *s)
 			return "must not contain control characters or '/'";
 		return NULL;
 	case CTL_C_ACCOUNT:
-		if (len == 0 || len > 64)
-			return "must be 1 to 64 bytes";
+		if (len == 0 || len > 48)
+			return "must be 1 to 48 bytes";
 		for (const char *p = s; *p != '\0'; p++) {
 			if (!((*p >= 'a' && *p <= 'z') ||
 			    (*p >= 'A' && *p <= 'Z') ||

@@ -68,7 +68,7 @@ enum ctl_type {
 enum ctl_check {
 	CTL_C_NONE = 0,
 	CTL_C_NAME,		/* user name: 1..255, no control, no '/' */
-	CTL_C_ACCOUNT,		/* account name: 1..64 of [A-Za-z0-9._@+-] */
+	CTL_C_ACCOUNT,		/* account name: 1..48 of [A-Za-z0-9._@+-] */
 	CTL_C_HOST,
 	CTL_C_PORT,		/* 1..65535 */
 	CTL_C_TLS,		/* pop3s | stls | none */

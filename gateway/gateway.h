@@ -50,6 +50,7 @@ struct gateway {
 	struct event *sig_term, *sig_int, *sig_hup;
 	time_t started;
 	bool shutting_down;
+	bool foreground;		/* -f: log to stderr */
 	struct gateway_stats stats;
 };
 

@@ -1,0 +1,160 @@
+#include "mail-decode.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static const int8_t b64val[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
+	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,
+	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31,
+	['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41,
+	['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,
+	['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51,
+	['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61,
+	['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
+
+void
+mail_decode_base64(const char *in, size_t len, struct strbuf *out)
+{
+	uint32_t acc = 0;
+	int n = 0;
+
+	strbuf_reserve(out, len / 4 * 3 + 3);
+	for (size_t i = 0; i < len; i++) {
+		int v = b64val[(unsigned char)in[i]];
+
+		if (in[i] == '=')
+			break;
+		if (v == 0)
+			continue;
+		acc = (acc << 6) | (uint32_t)(v - 1);
+		if (++n == 4) {
+			out->data[out->len++] = (char)(acc >> 16);
+			out->data[out->len++] = (char)(acc >> 8);
+			out->data[out->len++] = (char)acc;
+			acc = 0;
+			n = 0;
+		}
+	}
+	if (n == 2) {
+		out->data[out->len++] = (char)(acc >> 4);
+	} else if (n == 3) {
+		out->data[out->len++] = (char)(acc >> 10);
+		out->data[out->len++] = (char)(acc >> 2);
+	}
+	out->data[out->len] = '\0';
+}
+
+static void
+decode_qp_common(const char *in, size_t len, struct strbuf *out, bool q)
+{
+	size_t i = 0;
+
+	strbuf_reserve(out, len);
+	while (i < len) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '=') {
+			int h1 = i + 1 < len ? hexval((unsigned char)in[i + 1]) : -1;
+			int h2 = i + 2 < len ? hexval((unsigned char)in[i + 2]) : -1;
+
+			if (h1 >= 0 && h2 >= 0) {
+				out->data[out->len++] = (char)(h1 * 16 + h2);
+				i += 3;
+				continue;
+			}
+			if (!q) {
+				/* Soft line break: '=' then optional
+				 * whitespace then a line end. */
+				size_t j = i + 1;
+
+				while (j < len && (in[j] == ' ' || in[j] == '\t'))
+					j++;
+				if (j < len && in[j] == '\r')
+					j++;
+				if (j < len && in[j] == '\n') {
+					i = j + 1;
+					continue;
+				}
+				if (j == len) {
+					i = j;
+					continue;
+				}
+			}
+			out->data[out->len++] = '=';
+			i++;
+			continue;
+		}
+		if (q && c == '_') {
+			out->data[out->len++] = ' ';
+			i++;
+			continue;
+		}
+		if (!q && (c == ' ' || c == '\t')) {
+			/* Trailing whitespace before a line end is padding. */
+			size_t j = i;
+
+			while (j < len && (in[j] == ' ' || in[j] == '\t'))
+				j++;
+			if (j == len || in[j] == '\n' ||
+			    (in[j] == '\r' && j + 1 < len && in[j + 1] == '\n')) {
+				i = j;
+				continue;
+			}
+		}
+		out->data[out->len++] = (char)c;
+		i++;
+	}
+	out->data[out->len] = '\0';
+}
+
+void
+mail_decode_qp(const char *in, size_t len, struct strbuf *out)
+{
+	decode_qp_common(in, len, out, false);
+}
+
+void
+mail_decode_q(const char *in, size_t len, struct strbuf *out)
+{
+	decode_qp_common(in, len, out, true);
+}
+
+void
+mail_decode_percent(const char *in, size_t len, struct strbuf *out)
+{
+	strbuf_reserve(out, len);
+	for (size_t i = 0; i < len; i++) {
+		int h1, h2;
+
+		if (in[i] == '%' && i + 2 < len &&
+		    (h1 = hexval((unsigned char)in[i + 1])) >= 0 &&
+		    (h2 = hexval((unsigned char)in[i + 2])) >= 0) {
+			out->data[out->len++] = (char)(h1 * 16 + h2);
+			i += 2;
+		} else {
+			out->data[out->len++] = in[i];
+		}
+	}
+	out->data[out->len] = '\0';
+}

@@ -1,0 +1,35 @@
+/*
+ * mail-serialize — the compact blob the store keeps beside each message.
+ *
+ * mail_serialize() writes everything of a struct mail_message; the IMAP
+ * server reads it back with mail_deserialize() at FETCH/SEARCH time and
+ * never parses the message again. The format (docs/message-parser.md):
+ * "PGMB", a version byte, then LEB128 varints and length-prefixed strings.
+ *
+ * Deserialisation treats the blob as hostile (a corrupted or truncated
+ * file): every length and count is checked against the bytes left and the
+ * parser's limits, the tree is checked (parents before children, offsets
+ * inside the message, message/rfc822 parts with exactly one message child),
+ * and any violation returns -1, never a crash.
+ */
+#ifndef POPGATE_MAIL_SERIALIZE_H
+#define POPGATE_MAIL_SERIALIZE_H
+
+#include <stddef.h>
+
+#include "mail-message.h"
+
+struct strbuf;
+
+#define MAIL_BLOB_MAGIC "PGMB"
+#define MAIL_BLOB_VERSION 1
+
+/* Appends the blob of msg to out. */
+void mail_serialize(const struct mail_message *msg, struct strbuf *out);
+
+/* Reads a blob; *msg_r is a new message (free with mail_message_free()).
+ * 0 ok, -1 with *error_r set (static text). */
+int mail_deserialize(const void *blob, size_t len,
+    struct mail_message **msg_r, const char **error_r);
+
+#endif

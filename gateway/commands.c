@@ -166,7 +166,7 @@ cmd_user_delete(struct gateway *gw, struct control_client *client,
 	store_read_end(&r);
 	/* Stop polling first: no delivery may race the deletion. */
 	upstreams_remove_user(gw->upstreams, id);
-	gateway_close_user_sessions(gw, id);
+	gateway_close_user_sessions(gw, user);
 	if (store_user_delete(gw->store, id, &error) < 0) {
 		reply_store_error(gw, client, "user.delete", error);
 		return;
@@ -694,11 +694,6 @@ cmd_sessions(struct gateway *gw, struct control_client *client,
 	json_t *sessions = gateway_sessions_json(gw, ctl_req_str(req, "user"));
 	json_t *resp;
 
-	if (sessions == NULL) {
-		reply_error(gw, client, CTL_E_UNAVAILABLE, NULL,
-		    "this build has no IMAP server");
-		return;
-	}
 	resp = ctl_ok_json();
 	json_object_set_new(resp, "sessions", sessions);
 	control_reply(client, resp);

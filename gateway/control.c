@@ -461,10 +461,14 @@ control_client_flush(struct control_client *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	int fd = bufferevent_getfd(c->bev);
 
+	/* A socket bufferevent freezes the front of its output buffer;
+	   thaw it for this one synchronous write. */
+	evbuffer_unfreeze(out, 1);
 	while (evbuffer_get_length(out) > 0) {
 		if (evbuffer_write(out, fd) <= 0)
 			break;
 	}
+	evbuffer_freeze(out, 1);
 }
 
 uid_t

@@ -22,6 +22,7 @@ struct store;
 struct secret_key;
 struct upstreams;
 struct import;
+struct imap_server;
 
 /* Counters since start, reported by the stats command. */
 struct gateway_stats {
@@ -47,6 +48,9 @@ struct gateway {
 	struct control *control;
 	struct upstreams *upstreams;	/* the upstream plug-in point */
 	struct import *import;		/* the running or last import */
+	struct imap_server *imap;	/* NULL: no IMAP listeners */
+	bool imap_stopped;		/* shutdown: sessions gone */
+	bool upstreams_stopped;		/* shutdown: polls stopped */
 	struct event *sig_term, *sig_int, *sig_hup;
 	time_t started;
 	bool shutting_down;
@@ -56,6 +60,8 @@ struct gateway {
 
 /* Starts a graceful shutdown (as SIGTERM does). */
 void gateway_shutdown(struct gateway *gw, const char *why);
+/* Leaves the event loop once IMAP and the upstreams have stopped. */
+void gateway_maybe_exit(struct gateway *gw);
 /* Re-reads the configuration and certificates (as SIGHUP does). On -1
  * the running configuration is kept and *error_r says why. */
 int gateway_reload(struct gateway *gw, char *errbuf, size_t errsize);
@@ -69,9 +75,8 @@ int gateway_user_create(struct gateway *gw, const char *user,
 int gateway_account_add(struct gateway *gw, json_t *req,
     struct ctl_error *err);
 /* Closes a user's IMAP sessions (user deleted). */
-void gateway_close_user_sessions(struct gateway *gw, uint32_t user_id);
-/* The IMAP sessions (of one user, or all) as a JSON array, or NULL when
- * this build has no IMAP server. */
+void gateway_close_user_sessions(struct gateway *gw, const char *user);
+/* The IMAP sessions (of one user, or all) as a JSON array (listeners.c). */
 json_t *gateway_sessions_json(struct gateway *gw, const char *user);
 /* Adds the IMAP and upstream counters to a stats object. */
 void gateway_stats_add(struct gateway *gw, json_t *stats);

@@ -76,12 +76,20 @@ control_settings_of(const struct config *c, gid_t gid)
 
 /* ---- shutdown and reload -------------------------------------------- */
 
+void
+gateway_maybe_exit(struct gateway *gw)
+{
+	if (gw->shutting_down && gw->imap_stopped && gw->upstreams_stopped)
+		event_base_loopexit(gw->base, NULL);
+}
+
 static void
 upstreams_stopped(void *arg)
 {
 	struct gateway *gw = arg;
 
-	event_base_loopexit(gw->base, NULL);
+	gw->upstreams_stopped = true;
+	gateway_maybe_exit(gw);
 }
 
 void
@@ -113,8 +121,11 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 		    "control socket path change only on restart\"");
 	if (listeners_reload(gw, nc, errbuf, errsize) < 0)
 		goto fail;
-	control_set_settings(gw->control, &(struct control_settings){
-	    nc->control_request_max, nc->control_clients, gid });
+	{
+		struct control_settings cs = control_settings_of(nc, gid);
+
+		control_set_settings(gw->control, &cs);
+	}
 	if (!gw->foreground)
 		log_open("popgated", (enum log_target)nc->log_target,
 		    (enum log_level)nc->log_level);
@@ -172,13 +183,17 @@ make_data_dir(const char *dir, char *errbuf, size_t errsize)
 	return 0;
 }
 
-/* Started as root with [daemon] user: hand the data and the socket to
- * that user, then give up root for good. */
+/*
+ * The [daemon] user, when started as root: *pw_r is filled, else it is
+ * left zeroed (no switch). Started as that user already is fine too.
+ */
 static int
-drop_privileges(const struct config *c, char *errbuf, size_t errsize)
+daemon_user(const struct config *c, struct passwd *pw_r, bool *switch_r,
+    char *errbuf, size_t errsize)
 {
 	struct passwd *pw;
 
+	*switch_r = false;
 	if (c->user == NULL)
 		return 0;
 	pw = getpwnam(c->user);
@@ -195,8 +210,36 @@ drop_privileges(const struct config *c, char *errbuf, size_t errsize)
 		    (unsigned)geteuid());
 		return -1;
 	}
-	if (chown(c->data_dir, pw->pw_uid, pw->pw_gid) < 0 ||
-	    chown(c->control_socket, pw->pw_uid, (gid_t)-1) < 0) {
+	*pw_r = *pw;
+	pw_r->pw_name = xstrdup(pw->pw_name);
+	*switch_r = true;
+	return 0;
+}
+
+/* Runs as the daemon user for a while (creating its files) or back. */
+static int
+become(const struct passwd *pw, bool user, char *errbuf, size_t errsize)
+{
+	if (user) {
+		if (setegid(pw->pw_gid) < 0 || seteuid(pw->pw_uid) < 0)
+			goto fail;
+	} else {
+		if (seteuid(0) < 0 || setegid(0) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	snprintf(errbuf, errsize, "switching effective user: %s",
+	    strerror(errno));
+	return -1;
+}
+
+/* Hands the socket to the daemon user, then gives up root for good. */
+static int
+drop_privileges(const struct config *c, const struct passwd *pw,
+    char *errbuf, size_t errsize)
+{
+	if (chown(c->control_socket, pw->pw_uid, (gid_t)-1) < 0) {
 		snprintf(errbuf, errsize, "chown to %s: %s", c->user,
 		    strerror(errno));
 		return -1;
@@ -213,7 +256,7 @@ drop_privileges(const struct config *c, char *errbuf, size_t errsize)
 		return -1;
 	}
 	log_info("popgated event=privileges-dropped user=%s uid=%u",
-	    c->user, (unsigned)pw->pw_uid);
+	    pw->pw_name, (unsigned)pw->pw_uid);
 	return 0;
 }
 
@@ -249,11 +292,13 @@ main(int argc, char **argv)
 	char err[CONFIG_ERROR_MAX];
 	const char *error = NULL;
 	struct store_options sopts;
-	bool key_created = false;
+	bool key_created = false, switch_user = false;
+	struct passwd pw;
 	int opt, ctl_fd = -1, ret = 1;
 	gid_t gid;
 
 	memset(&gw, 0, sizeof(gw));
+	memset(&pw, 0, sizeof(pw));
 	while ((opt = getopt(argc, argv, "c:fth")) != -1) {
 		switch (opt) {
 		case 'c':
@@ -296,24 +341,29 @@ main(int argc, char **argv)
 	gid = group_id(gw.config->control_group, err, sizeof(err));
 	if (gid == (gid_t)-2)
 		goto fail;
+	if (gw.config->pt_enabled) {
+		snprintf(err, sizeof(err), "%s: [passthrough] enabled: "
+		    "pass-through login is not part of this build yet",
+		    gw.config->path);
+		goto fail;
+	}
+	if (daemon_user(gw.config, &pw, &switch_user, err, sizeof(err)) < 0)
+		goto fail;
 	if (make_data_dir(gw.config->data_dir, err, sizeof(err)) < 0)
 		goto fail;
+	if (switch_user && chown(gw.config->data_dir, pw.pw_uid,
+	    pw.pw_gid) < 0) {
+		snprintf(err, sizeof(err), "%s: chown to %s: %s",
+		    gw.config->data_dir, pw.pw_name, strerror(errno));
+		goto fail;
+	}
 	gw.base = event_base_new();
 	PG_ASSERT(gw.base != NULL);
 
-	/* Everything that may need root: ports, the socket. */
-	if (control_socket_open(gw.config->control_socket,
-	    gw.config->control_mode, gid, &ctl_fd, err, sizeof(err)) < 0)
+	/* The key and the store are created as the daemon user, so their
+	   files belong to it. */
+	if (switch_user && become(&pw, true, err, sizeof(err)) < 0)
 		goto fail;
-	gw.control = control_new(gw.base, ctl_fd, gw.config->control_socket,
-	    &(struct control_settings){ gw.config->control_request_max,
-	    gw.config->control_clients, gid }, commands_handle, &gw);
-	if (listeners_bind(&gw, err, sizeof(err)) < 0)
-		goto fail;
-	if (drop_privileges(gw.config, err, sizeof(err)) < 0)
-		goto fail;
-
-	/* From here on as the daemon user. */
 	if (secret_key_load_or_create(gw.config->secret_key_file, &gw.key,
 	    &key_created, err, sizeof(err)) < 0)
 		goto fail;
@@ -327,6 +377,27 @@ main(int argc, char **argv)
 		    gw.config->data_dir, error);
 		goto fail;
 	}
+	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
+		goto fail;
+
+	/* Everything that may need root: ports, the socket. */
+	if (control_socket_open(gw.config->control_socket,
+	    gw.config->control_mode, gid, &ctl_fd, err, sizeof(err)) < 0)
+		goto fail;
+	{
+		struct control_settings cs = control_settings_of(gw.config,
+		    gid);
+
+		gw.control = control_new(gw.base, ctl_fd,
+		    gw.config->control_socket, &cs, commands_handle, &gw);
+	}
+	if (listeners_bind(&gw, err, sizeof(err)) < 0)
+		goto fail;
+	if (switch_user && drop_privileges(gw.config, &pw, err,
+	    sizeof(err)) < 0)
+		goto fail;
+
+	/* From here on as the daemon user. */
 	gw.upstreams = upstreams_new(&gw);
 	if (upstreams_start(gw.upstreams, &error) < 0) {
 		snprintf(err, sizeof(err), "upstreams: %s", error);
@@ -370,6 +441,7 @@ out:
 		event_base_free(gw.base);
 	config_free(&gw.config);
 	free(gw.config_path);
+	free(pw.pw_name);
 	log_close();
 	return ret;
 }

@@ -92,6 +92,9 @@ static const struct req_case req_cases[] = {
 	  "password", NULL },
 	{ "{\"command\":\"account.enable\",\"user\":\"a\"}", "missing-field",
 	  "account", NULL },
+	{ "{\"command\":\"account.enable\",\"user\":\"a\",\"account\":"
+	  "\"a b\"}", "invalid-value", "account",
+	  "\"account\": may contain only letters, digits and ._@+-" },
 	{ "{\"command\":\"import\",\"csv\":true}", "wrong-type", "csv",
 	  "\"csv\" must be a string" },
 	{ "{\"command\":\"import\",\"csv\":\"\",\"dry_run\":1}", "wrong-type",

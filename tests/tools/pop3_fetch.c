@@ -4,7 +4,7 @@
  *
  *   pop3_fetch --store DIR --user NAME [--polls N] [--interval-ms MS]
  *       [--host-max N] [--breaker N] [--backoff-ms MS] [--debug]
- *       [--dump DIR] [--no-poll]
+ *       [--dump DIR] [--no-poll] [--clock-offset-days N] [--expunge N]
  *       --account id=a,host=H,port=P,tls=stls|pop3s|none,ca=FILE,
  *                 fp=HEX,auth=auto|user|apop|plain|login,login=L,
  *                 password=PW,mode=keep|delete|delete-after|mirror,
@@ -35,6 +35,14 @@
 #include "xmalloc.h"
 
 #define MAX_ACCOUNTS 64
+
+static time_t clock_offset;
+
+static time_t
+shifted_now(void)
+{
+	return time(NULL) + clock_offset;
+}
 
 struct ctx {
 	struct event_base *base;
@@ -248,6 +256,39 @@ do_dump(struct store *store, uint32_t user, const char *dir, char **ids,
 	return d.err ? -1 : 0;
 }
 
+/* Expunges the first n messages of INBOX (as an IMAP user would), for
+ * the mirror-mode test. */
+static int
+expunge_first(struct store *store, uint32_t user, unsigned int n)
+{
+	struct store_read *r = NULL;
+	struct store_mailbox_info info;
+	uint32_t *uids = NULL, *gone = NULL;
+	size_t count = 0, gone_count = 0;
+	struct store_uid_range range;
+	const char *err = NULL;
+	int rc;
+
+	if (store_read_begin(store, &r, &err) < 0)
+		return -1;
+	rc = store_mailbox_lookup(r, user, "INBOX", &info, &err);
+	if (rc == 0)
+		rc = store_msg_uids(r, user, info.id, &uids, &count, &err);
+	store_read_end(&r);
+	if (rc != 0 || count == 0) {
+		free(uids);
+		return rc < 0 ? -1 : 0;
+	}
+	range.first = uids[0];
+	range.last = uids[n < count ? n - 1 : count - 1];
+	rc = store_expunge(store, user, info.id, &range, 1, false, &gone,
+	    &gone_count, &err);
+	printf("expunged=%zu\n", gone_count);
+	free(uids);
+	free(gone);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,6 +302,7 @@ main(int argc, char **argv)
 	const char *err = NULL;
 	uint32_t user_id = 0;
 	bool no_poll = false;
+	unsigned int expunge = 0;
 	int rc, status = 0;
 
 	memset(&c, 0, sizeof(c));
@@ -297,6 +339,10 @@ main(int argc, char **argv)
 			opt.auth_breaker = (unsigned int)atoi(v);
 		else if (strcmp(a, "--backoff-ms") == 0)
 			opt.backoff_base_ms = (unsigned int)atoi(v);
+		else if (strcmp(a, "--expunge") == 0)
+			expunge = (unsigned int)atoi(v);
+		else if (strcmp(a, "--clock-offset-days") == 0)
+			clock_offset = (time_t)atoi(v) * 86400;
 		else if (strcmp(a, "--dump") == 0)
 			dump_dir = v;
 		else if (strcmp(a, "--account") == 0) {
@@ -327,12 +373,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "pop3_fetch: user: %s\n", err);
 		return 2;
 	}
+	if (expunge > 0 && expunge_first(store, user_id, expunge) < 0)
+		return 2;
 	if (!no_poll && c.naccts > 0) {
 		c.base = event_base_new();
 		env.base = c.base;
 		env.dns = evdns_base_new(c.base,
 		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
 		env.store = store;
+		env.now = clock_offset != 0 ? shifted_now : NULL;
 		c.u = pop3_upstream_new(&env, &opt);
 		pop3_upstream_set_poll_hook(c.u, on_poll, &c);
 		for (size_t i = 0; i < c.naccts; i++) {

@@ -984,7 +984,7 @@ classify_all(struct pop3_session *s)
 {
 	struct store_read *r = NULL;
 	const char *err = NULL;
-	time_t now = time(NULL);
+	time_t now = s->env.now != NULL ? s->env.now() : time(NULL);
 	uint32_t news = 0;
 	bool seen;
 
@@ -1251,7 +1251,8 @@ data_done(struct pop3_session *s, const struct cmd *c)
 			session_fail(s, POP3_OUTCOME_STORE, "store: %s", err);
 			return;
 		}
-		if (classify(s, r, m, time(NULL), &seen) < 0) {
+		if (classify(s, r, m, s->env.now != NULL ? s->env.now() :
+		    time(NULL), &seen) < 0) {
 			store_read_end(&r);
 			return;
 		}
@@ -1297,7 +1298,7 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 	}
 	if (pop3_parse_status(line, len, &st, &err) < 0) {
 		session_fail(s, POP3_OUTCOME_PROTOCOL,
-		    "bad response to %s (%s): \"%s\"", cmd_names[c.kind], err,
+		    "bad response to %s (%s): '%s'", cmd_names[c.kind], err,
 		    log_escape(esc, sizeof(esc), line, len));
 		return;
 	}
@@ -1503,7 +1504,7 @@ handle_multiline(struct pop3_session *s, const char *line, size_t len)
 			char esc[LOG_PEER_TEXT_MAX + 1];
 
 			session_fail(s, POP3_OUTCOME_PROTOCOL,
-			    "bad LIST line (%s): \"%s\"", err,
+			    "bad LIST line (%s): '%s'", err,
 			    log_escape(esc, sizeof(esc), line, len));
 			return;
 		}
@@ -1642,7 +1643,7 @@ process_input(struct pop3_session *s)
 			n = avail < 64 ? avail : 64;
 			p = evbuffer_pullup(in, (ssize_t)n);
 			session_fail(s, POP3_OUTCOME_PROTOCOL,
-			    "unsolicited data from server: \"%s\"",
+			    "unsolicited data from server: '%s'",
 			    log_escape(esc, sizeof(esc), p, n));
 			return;
 		}
@@ -1661,7 +1662,7 @@ process_input(struct pop3_session *s)
 			char esc[LOG_PEER_TEXT_MAX + 1];
 
 			session_fail(s, POP3_OUTCOME_PROTOCOL,
-			    "response to %s: %s (over %d octets): \"%s\"",
+			    "response to %s: %s (over %d octets): '%s'",
 			    cmd_names[front(s)->kind], err, POP3_LINE_MAX,
 			    log_escape(esc, sizeof(esc), p, 60));
 			return;

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "pop3-upstream/upstream.h"
 
@@ -88,6 +89,9 @@ struct pop3_client_env {
 	struct event_base *base;
 	struct evdns_base *dns;		/* may be NULL: numeric hosts only */
 	struct store *store;
+	/* The wall clock for delete-after decisions; NULL: time(). Tests
+	   move it forward instead of waiting days. */
+	time_t (*now)(void);
 };
 
 struct pop3_session;

@@ -5,7 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/mail-message.h"
+#include "store/mail-parse.h"
+#include "store/mail-serialize.h"
 #include "store/store.h"
+#include "strbuf.h"
 #include "xmalloc.h"
 
 int
@@ -67,20 +71,40 @@ pop3_deliver_batch(struct store *store,
     const struct pop3_deliver_msg *msgs, size_t count, const char **error_r)
 {
 	struct store_new_msg *nm = xcalloc(count, sizeof(*nm));
+	struct strbuf *blobs = xcalloc(count, sizeof(*blobs));
 	uint32_t *uids = xcalloc(count, sizeof(*uids));
 	time_t now = time(NULL);
 	int ret;
 
 	for (size_t i = 0; i < count; i++) {
+		/* the structure is cached at delivery so FETCH never
+		   re-parses; INTERNALDATE from the topmost Received:, then
+		   Date:, then now. The bytes are stored as received. */
+		struct mail_message *mm = mail_parse(msgs[i].data,
+		    msgs[i].size, NULL);
+		int tz = 0;
+
 		nm[i].data = msgs[i].data;
 		nm[i].size = msgs[i].size;
 		nm[i].internaldate = now;
+		if (mm != NULL) {
+			mail_serialize(mm, &blobs[i]);
+			nm[i].structure = blobs[i].data;
+			nm[i].structure_size = blobs[i].len;
+			nm[i].internaldate = mail_message_internaldate(mm, now,
+			    &tz);
+			nm[i].tz_offset_min = tz;
+			mail_message_free(&mm);
+		}
 		nm[i].account = acct->id;
 		nm[i].uidl = msgs[i].uidl;
 		nm[i].uidl_size = msgs[i].uidl_size;
 	}
 	ret = store_deliver(store, acct->user_id, mailbox_id, nm, count, uids,
 	    NULL, error_r);
+	for (size_t i = 0; i < count; i++)
+		strbuf_free(&blobs[i]);
+	free(blobs);
 	free(nm);
 	free(uids);
 	return ret;

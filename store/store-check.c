@@ -320,7 +320,8 @@ check_bodies(struct check *c)
 	size_t i = 0;
 	int rc;
 
-	qsort(c->refs, c->ref_count, sizeof(*c->refs), ref_cmp);
+	if (c->ref_count > 0)
+		qsort(c->refs, c->ref_count, sizeof(*c->refs), ref_cmp);
 	if (mdb_cursor_open(c->txn, c->store->dbi[DB_BODYINFO], &cur) != 0)
 		return;
 	for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;

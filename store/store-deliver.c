@@ -101,7 +101,7 @@ store_mb_purge(struct store *store, MDB_txn *txn, uint32_t user_id,
 		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND) {
+	if (rc != 0 && rc != MDB_NOTFOUND) {
 		store_fail_mdb(store, error_r, rc, "message list");
 		goto out;
 	}

@@ -484,7 +484,7 @@ rename_inbox(struct store *store, MDB_txn *txn, uint32_t user_id,
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	if (rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto mdb_fail;
 	if (store_del_prefix(store, txn, DB_MSGS, &k, error_r) < 0)
 		goto out;

@@ -270,7 +270,7 @@ store_user_delete(struct store *store, uint32_t user_id,
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	if (rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		goto mdb_fail;
 	for (size_t i = 0; i < N_ELEMENTS(user_dbs); i++) {
 		if (store_del_prefix(store, txn, user_dbs[i], &k, error_r) < 0)

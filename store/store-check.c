@@ -1,0 +1,436 @@
+/*
+ * store-check — the offline consistency checker: re-derives every counter
+ * and reference from the records and reports each disagreement. Used by
+ * the integration tests after every test and by the crash test.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+#include "xmalloc.h"
+
+struct check {
+	struct store *store;
+	MDB_txn *txn;
+	FILE *report;
+	unsigned int problems;
+	/* Body references seen in messages: (user, body id). */
+	struct body_ref {
+		uint32_t user;
+		uint64_t body;
+		uint64_t size;
+		uint32_t structure_size;
+	} *refs;
+	size_t ref_count, ref_cap;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+problem(struct check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->problems++;
+	if (c->report == NULL)
+		return;
+	fputs("store-check: ", c->report);
+	va_start(ap, fmt);
+	vfprintf(c->report, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->report);
+}
+
+static bool
+get(struct check *c, enum store_db db, struct store_key *k, MDB_val *data)
+{
+	MDB_val key = store_key_val(k);
+
+	return mdb_get(c->txn, c->store->dbi[db], &key, data) == 0;
+}
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const struct body_ref *x = a, *y = b;
+
+	if (x->user != y->user)
+		return x->user < y->user ? -1 : 1;
+	return x->body < y->body ? -1 : x->body > y->body;
+}
+
+/* Walks db; cb gets each item. */
+static void
+walk(struct check *c, enum store_db db,
+    void (*cb)(struct check *c, const MDB_val *key, const MDB_val *data))
+{
+	MDB_cursor *cur;
+	MDB_val key, data;
+	int rc;
+
+	if (mdb_cursor_open(c->txn, c->store->dbi[db], &cur) != 0) {
+		problem(c, "cannot open cursor on db %d", (int)db);
+		return;
+	}
+	for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT))
+		cb(c, &key, &data);
+	if (rc != MDB_NOTFOUND)
+		problem(c, "cursor error on db %d: %s", (int)db,
+		    mdb_strerror(rc));
+	mdb_cursor_close(cur);
+}
+
+static bool
+user_exists(struct check *c, uint32_t user)
+{
+	struct store_key k;
+	MDB_val data;
+
+	store_key_init(&k);
+	store_key_u32(&k, user);
+	return get(c, DB_USERS, &k, &data);
+}
+
+static bool
+mailbox_rec(struct check *c, uint32_t user, uint32_t mbox,
+    struct store_mbrec *rec)
+{
+	struct store_key k;
+	MDB_val data;
+
+	store_mb_key(&k, user, mbox);
+	if (!get(c, DB_MAILBOXES, &k, &data) || data.mv_size < sizeof(*rec))
+		return false;
+	memcpy(rec, data.mv_data, sizeof(*rec));
+	return true;
+}
+
+static void
+check_user(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct store_userrec rec;
+	struct store_key k;
+	MDB_val d;
+	uint32_t user, id;
+
+	if (key->mv_size != 4 || data->mv_size < sizeof(rec) + 2) {
+		problem(c, "malformed user record");
+		return;
+	}
+	user = store_get_u32(key->mv_data);
+	memcpy(&rec, data->mv_data, sizeof(rec));
+	store_key_init(&k);
+	store_key_bytes(&k, (const char *)data->mv_data + sizeof(rec),
+	    rec.name_len);
+	if (!get(c, DB_USERNAMES, &k, &d) || d.mv_size != 4 ||
+	    (memcpy(&id, d.mv_data, 4), id != user))
+		problem(c, "user %u: name index does not point back", user);
+}
+
+static void
+check_username(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	uint32_t id;
+
+	if (data->mv_size != 4) {
+		problem(c, "malformed user name entry");
+		return;
+	}
+	memcpy(&id, data->mv_data, 4);
+	if (!user_exists(c, id))
+		problem(c, "user name entry for missing user %u", id);
+}
+
+static void
+check_mailbox(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct store_mbrec rec;
+	struct store_key k;
+	MDB_cursor *cur;
+	MDB_val mk, md, d;
+	uint32_t user, mbox, id, messages = 0, unseen = 0, deleted = 0;
+	uint32_t kwcount = 0;
+	uint64_t size = 0;
+	int rc;
+
+	if (key->mv_size != 8 || data->mv_size < sizeof(rec) + 1) {
+		problem(c, "malformed mailbox record");
+		return;
+	}
+	user = store_get_u32(key->mv_data);
+	mbox = store_get_u32((unsigned char *)key->mv_data + 4);
+	memcpy(&rec, data->mv_data, sizeof(rec));
+	if (!user_exists(c, user))
+		problem(c, "mailbox %u of missing user %u", mbox, user);
+	store_key_init(&k);
+	store_key_u32(&k, user);
+	store_key_bytes(&k, (const char *)data->mv_data + sizeof(rec),
+	    rec.name_len);
+	if (!get(c, DB_MBNAMES, &k, &d) || d.mv_size != 4 ||
+	    (memcpy(&id, d.mv_data, 4), id != mbox))
+		problem(c, "user %u mailbox %u: name index mismatch", user,
+		    mbox);
+	/* Keyword table: dense ids 0..n-1. */
+	store_mb_key(&k, user, mbox);
+	if (mdb_cursor_open(c->txn, c->store->dbi[DB_KEYWORDS], &cur) != 0)
+		return;
+	mk = store_key_val(&k);
+	for (rc = mdb_cursor_get(cur, &mk, &md, MDB_SET_RANGE);
+	    rc == 0 && store_key_has_prefix(&mk, &k);
+	    rc = mdb_cursor_get(cur, &mk, &md, MDB_NEXT)) {
+		if (mk.mv_size != 9 ||
+		    ((unsigned char *)mk.mv_data)[8] != kwcount)
+			problem(c, "user %u mailbox %u: keyword ids not dense",
+			    user, mbox);
+		kwcount++;
+	}
+	mdb_cursor_close(cur);
+	if (kwcount != rec.keyword_count)
+		problem(c, "user %u mailbox %u: keyword_count %u, table %u",
+		    user, mbox, rec.keyword_count, kwcount);
+	/* Recount the messages. */
+	if (mdb_cursor_open(c->txn, c->store->dbi[DB_MSGS], &cur) != 0)
+		return;
+	mk = store_key_val(&k);
+	for (rc = mdb_cursor_get(cur, &mk, &md, MDB_SET_RANGE);
+	    rc == 0 && store_key_has_prefix(&mk, &k);
+	    rc = mdb_cursor_get(cur, &mk, &md, MDB_NEXT)) {
+		struct store_msgrec m;
+		uint32_t uid = store_get_u32((unsigned char *)mk.mv_data + 8);
+
+		if (mk.mv_size != 12 || md.mv_size != sizeof(m)) {
+			problem(c, "malformed message record");
+			continue;
+		}
+		memcpy(&m, md.mv_data, sizeof(m));
+		messages++;
+		size += m.size;
+		if ((m.system & STORE_FLAG_SEEN) == 0)
+			unseen++;
+		if ((m.system & STORE_FLAG_DELETED) != 0)
+			deleted++;
+		if (uid == 0 || uid >= rec.uidnext)
+			problem(c, "user %u mailbox %u: uid %u >= uidnext %u",
+			    user, mbox, uid, rec.uidnext);
+		if (m.modseq == 0 || m.modseq > rec.highestmodseq)
+			problem(c, "user %u mailbox %u uid %u: modseq %llu > "
+			    "highest %llu", user, mbox, uid,
+			    (unsigned long long)m.modseq,
+			    (unsigned long long)rec.highestmodseq);
+		for (uint32_t b = rec.keyword_count; b < STORE_KEYWORDS_MAX;
+		    b++) {
+			if ((m.keywords[b / 64] & ((uint64_t)1 << (b % 64)))) {
+				problem(c, "user %u mailbox %u uid %u: "
+				    "undefined keyword %u", user, mbox, uid, b);
+				break;
+			}
+		}
+		if (c->ref_count == c->ref_cap) {
+			c->ref_cap = c->ref_cap == 0 ? 1024 : c->ref_cap * 2;
+			c->refs = xreallocarray(c->refs, c->ref_cap,
+			    sizeof(*c->refs));
+		}
+		c->refs[c->ref_count].user = user;
+		c->refs[c->ref_count].body = m.body_id;
+		c->refs[c->ref_count].size = m.size;
+		c->refs[c->ref_count++].structure_size = m.structure_size;
+	}
+	mdb_cursor_close(cur);
+	if (messages != rec.messages || unseen != rec.unseen ||
+	    deleted != rec.deleted || size != rec.size)
+		problem(c, "user %u mailbox %u: counters messages=%u unseen=%u "
+		    "deleted=%u size=%llu, contents %u %u %u %llu", user, mbox,
+		    rec.messages, rec.unseen, rec.deleted,
+		    (unsigned long long)rec.size, messages, unseen, deleted,
+		    (unsigned long long)size);
+}
+
+static void
+check_mbname(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct store_mbrec rec;
+	uint32_t user, id;
+
+	if (key->mv_size < 5 || data->mv_size != 4) {
+		problem(c, "malformed mailbox name entry");
+		return;
+	}
+	user = store_get_u32(key->mv_data);
+	memcpy(&id, data->mv_data, 4);
+	if (!mailbox_rec(c, user, id, &rec))
+		problem(c, "user %u: name entry for missing mailbox %u", user,
+		    id);
+}
+
+static void
+check_msg_owner(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct store_mbrec rec;
+
+	if (key->mv_size < 8 || !mailbox_rec(c, store_get_u32(key->mv_data),
+	    store_get_u32((unsigned char *)key->mv_data + 4), &rec))
+		problem(c, "message or keyword of a missing mailbox");
+}
+
+static void
+check_vanished(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct store_mbrec rec;
+	struct store_key k;
+	MDB_val d;
+	uint32_t user, mbox, uid;
+	uint64_t modseq;
+
+	if (key->mv_size != 20) {
+		problem(c, "malformed vanished record");
+		return;
+	}
+	user = store_get_u32(key->mv_data);
+	mbox = store_get_u32((unsigned char *)key->mv_data + 4);
+	modseq = store_get_u64((unsigned char *)key->mv_data + 8);
+	uid = store_get_u32((unsigned char *)key->mv_data + 16);
+	if (!mailbox_rec(c, user, mbox, &rec)) {
+		problem(c, "vanished uid of missing mailbox %u", mbox);
+		return;
+	}
+	if (modseq > rec.highestmodseq || uid >= rec.uidnext)
+		problem(c, "user %u mailbox %u: vanished uid %u modseq %llu "
+		    "beyond the mailbox", user, mbox, uid,
+		    (unsigned long long)modseq);
+	store_mb_key(&k, user, mbox);
+	store_key_u32(&k, uid);
+	if (get(c, DB_MSGS, &k, &d))
+		problem(c, "user %u mailbox %u: uid %u vanished but present",
+		    user, mbox, uid);
+}
+
+static void
+check_user_owned(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	if (key->mv_size < 4 || !user_exists(c, store_get_u32(key->mv_data)))
+		problem(c, "record of a missing user");
+}
+
+/* Bodies: reference counts, presence, orphans. */
+static void
+check_bodies(struct check *c)
+{
+	MDB_cursor *cur;
+	MDB_val key, data;
+	size_t i = 0;
+	int rc;
+
+	if (c->ref_count > 0)
+		qsort(c->refs, c->ref_count, sizeof(*c->refs), ref_cmp);
+	if (mdb_cursor_open(c->txn, c->store->dbi[DB_BODYINFO], &cur) != 0)
+		return;
+	for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+		struct store_bodyrec br;
+		struct body_ref at;
+		struct store_key k;
+		uint32_t refs = 0;
+		MDB_val d;
+
+		if (key.mv_size != 12 || data.mv_size != sizeof(br)) {
+			problem(c, "malformed body info");
+			continue;
+		}
+		memcpy(&br, data.mv_data, sizeof(br));
+		at.user = store_get_u32(key.mv_data);
+		at.body = store_get_u64((unsigned char *)key.mv_data + 4);
+		while (i < c->ref_count && ref_cmp(&c->refs[i], &at) < 0) {
+			problem(c, "user %u: message refers to missing body "
+			    "%llu", c->refs[i].user,
+			    (unsigned long long)c->refs[i].body);
+			i++;
+		}
+		for (; i < c->ref_count && ref_cmp(&c->refs[i], &at) == 0; i++) {
+			refs++;
+			if (c->refs[i].size != br.size)
+				problem(c, "user %u body %llu: size mismatch",
+				    at.user, (unsigned long long)at.body);
+		}
+		if (refs != br.refcount)
+			problem(c, "user %u body %llu: refcount %u, %u "
+			    "references%s", at.user,
+			    (unsigned long long)at.body, br.refcount, refs,
+			    refs == 0 ? " (orphan)" : "");
+		store_key_init(&k);
+		store_key_bytes(&k, key.mv_data, key.mv_size);
+		if (!get(c, DB_BODIES, &k, &d) || d.mv_size != br.size)
+			problem(c, "user %u body %llu: bytes missing or wrong "
+			    "size", at.user, (unsigned long long)at.body);
+		if (br.structure_size > 0 &&
+		    (!get(c, DB_STRUCTS, &k, &d) ||
+		    d.mv_size != br.structure_size))
+			problem(c, "user %u body %llu: structure missing",
+			    at.user, (unsigned long long)at.body);
+	}
+	mdb_cursor_close(cur);
+	for (; i < c->ref_count; i++)
+		problem(c, "user %u: message refers to missing body %llu",
+		    c->refs[i].user, (unsigned long long)c->refs[i].body);
+}
+
+static void
+check_body_has_info(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct store_key k;
+	MDB_val d;
+
+	store_key_init(&k);
+	store_key_bytes(&k, key->mv_data, key->mv_size);
+	if (!get(c, DB_BODYINFO, &k, &d))
+		problem(c, "orphan body or structure without body info");
+}
+
+int
+store_check(const char *dir, FILE *report, unsigned int *problems_r,
+    const char **error_r)
+{
+	static char errbuf[256];
+	struct check c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.report = report;
+	if (problems_r != NULL)
+		*problems_r = 0;
+	if (store_open(dir, NULL, &c.store, error_r) < 0)
+		return -1;
+	if ((rc = mdb_txn_begin(c.store->env, NULL, MDB_RDONLY, &c.txn)) != 0) {
+		snprintf(errbuf, sizeof(errbuf), "store-check: %s",
+		    mdb_strerror(rc));
+		if (error_r != NULL)
+			*error_r = errbuf;
+		store_close(&c.store);
+		return -1;
+	}
+	walk(&c, DB_USERS, check_user);
+	walk(&c, DB_USERNAMES, check_username);
+	walk(&c, DB_MAILBOXES, check_mailbox);
+	walk(&c, DB_MBNAMES, check_mbname);
+	walk(&c, DB_MSGS, check_msg_owner);
+	walk(&c, DB_KEYWORDS, check_msg_owner);
+	walk(&c, DB_VANISHED, check_vanished);
+	walk(&c, DB_USERMETA, check_user_owned);
+	walk(&c, DB_SUBS, check_user_owned);
+	walk(&c, DB_LEDGER, check_user_owned);
+	check_bodies(&c);
+	walk(&c, DB_BODIES, check_body_has_info);
+	walk(&c, DB_STRUCTS, check_body_has_info);
+	mdb_txn_abort(c.txn);
+	store_close(&c.store);
+	free(c.refs);
+	if (problems_r != NULL)
+		*problems_r = c.problems;
+	if (c.problems > 0) {
+		snprintf(errbuf, sizeof(errbuf),
+		    "store-check: %u problem(s) found", c.problems);
+		if (error_r != NULL)
+			*error_r = errbuf;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,247 @@
+/*
+ * store-ledger — per upstream account, every UIDL seen: when, and where
+ * it was delivered. Entries are written by store_deliver() in the same
+ * transaction as the messages; this file reads and maintains them.
+ * UIDLs are binary-safe key bytes, never file names.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store-private.h"
+#include "xmalloc.h"
+
+static void
+entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
+    struct store_ledger_entry *e)
+{
+	struct store_ledgerrec lr;
+
+	memset(&lr, 0, sizeof(lr));
+	memcpy(&lr, data->mv_data,
+	    data->mv_size < sizeof(lr) ? data->mv_size : sizeof(lr));
+	e->uidl = (const unsigned char *)key->mv_data + prefix_len;
+	e->uidl_size = key->mv_size - prefix_len;
+	e->mailbox_id = lr.mailbox_id;
+	e->uid = lr.uid;
+	e->seen = lr.seen;
+	e->deleted_upstream = (lr.flags & STORE_LEDGER_F_DELETED) != 0;
+}
+
+/* The key prefix of all entries of an account. */
+static int
+account_prefix(struct store *store, struct store_key *k, uint32_t user_id,
+    const char *account, const char **error_r)
+{
+	/* A one-byte placeholder UIDL validates the account, then goes. */
+	if (store_ledger_key(store, k, user_id, account, "x", 1, error_r) < 0)
+		return -1;
+	k->len--;
+	return 0;
+}
+
+int
+store_ledger_lookup(struct store_read *r, uint32_t user_id,
+    const char *account, const void *uidl, size_t uidl_size,
+    struct store_ledger_entry *entry_r, const char **error_r)
+{
+	struct store_key k;
+	MDB_val key, data;
+	int rc;
+
+	if (store_ledger_key(r->store, &k, user_id, account, uidl, uidl_size,
+	    error_r) < 0)
+		return -1;
+	key = store_key_val(&k);
+	rc = mdb_get(r->txn, r->store->dbi[DB_LEDGER], &key, &data);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOT_FOUND;
+	if (rc != 0)
+		return store_fail_mdb(r->store, error_r, rc, "ledger");
+	/* key is our local buffer: point the UIDL at the caller's bytes. */
+	entry_fill(&key, k.len - uidl_size, &data, entry_r);
+	entry_r->uidl = uidl;
+	return 0;
+}
+
+int
+store_ledger_foreach(struct store_read *r, uint32_t user_id,
+    const char *account,
+    int (*cb)(void *ctx, const struct store_ledger_entry *entry), void *ctx,
+    const char **error_r)
+{
+	struct store_key k;
+	MDB_cursor *cur;
+	MDB_val key, data;
+	int rc, ret = 0;
+
+	if (account_prefix(r->store, &k, user_id, account, error_r) < 0)
+		return -1;
+	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_LEDGER],
+	    &cur)) != 0)
+		return store_fail_mdb(r->store, error_r, rc, "cursor");
+	key = store_key_val(&k);
+	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+	while (rc == 0 && store_key_has_prefix(&key, &k)) {
+		struct store_ledger_entry e;
+
+		/* The prefix holds the account length, so "ab" never
+		   matches entries of account "abc". */
+		if (key.mv_size > k.len) {
+			entry_fill(&key, k.len, &data, &e);
+			if ((ret = cb(ctx, &e)) != 0)
+				break;
+		}
+		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (ret != 0)
+		return ret;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_fail_mdb(r->store, error_r, rc, "ledger list");
+	return 0;
+}
+
+int
+store_ledger_add(struct store *store, uint32_t user_id, const char *account,
+    const void *uidl, size_t uidl_size, const char **error_r)
+{
+	struct store_userrec urec;
+	struct store_ledgerrec lr;
+	struct store_key k;
+	MDB_txn *txn = NULL;
+	MDB_val key, data = { sizeof(lr), &lr };
+	int rc;
+
+	if (store_ledger_key(store, &k, user_id, account, uidl, uidl_size,
+	    error_r) < 0)
+		return -1;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	if (store_userrec_load(store, txn, user_id, &urec, error_r) < 0)
+		goto fail;
+	memset(&lr, 0, sizeof(lr));
+	lr.seen = (int64_t)time(NULL);
+	key = store_key_val(&k);
+	rc = mdb_put(txn, store->dbi[DB_LEDGER], &key, &data, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		store_fail(store, error_r, STORE_ERR_EXISTS,
+		    "store: UIDL already in the ledger");
+		goto fail;
+	}
+	if (rc != 0) {
+		store_fail_mdb(store, error_r, rc, "ledger write");
+		goto fail;
+	}
+	return store_wcommit(store, txn, error_r);
+fail:
+	store_wabort(store, txn);
+	return -1;
+}
+
+int
+store_ledger_mark_deleted(struct store *store, uint32_t user_id,
+    const char *account, const void *const *uidls, const size_t *uidl_sizes,
+    size_t count, const char **error_r)
+{
+	MDB_txn *txn = NULL;
+	size_t changed = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		struct store_key k;
+
+		if (store_ledger_key(store, &k, user_id, account, uidls[i],
+		    uidl_sizes[i], error_r) < 0)
+			return -1;
+	}
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		struct store_ledgerrec lr;
+		struct store_key k;
+		MDB_val key, data;
+		int rc;
+
+		(void)store_ledger_key(store, &k, user_id, account, uidls[i],
+		    uidl_sizes[i], NULL);
+		key = store_key_val(&k);
+		rc = mdb_get(txn, store->dbi[DB_LEDGER], &key, &data);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0) {
+			store_fail_mdb(store, error_r, rc, "ledger");
+			goto fail;
+		}
+		memset(&lr, 0, sizeof(lr));
+		memcpy(&lr, data.mv_data, data.mv_size < sizeof(lr) ?
+		    data.mv_size : sizeof(lr));
+		if ((lr.flags & STORE_LEDGER_F_DELETED) != 0)
+			continue;
+		lr.flags |= STORE_LEDGER_F_DELETED;
+		data.mv_data = &lr;
+		data.mv_size = sizeof(lr);
+		if ((rc = mdb_put(txn, store->dbi[DB_LEDGER], &key, &data,
+		    0)) != 0) {
+			store_fail_mdb(store, error_r, rc, "ledger write");
+			goto fail;
+		}
+		changed++;
+	}
+	if (changed == 0) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return 0;
+	}
+	return store_wcommit(store, txn, error_r);
+fail:
+	store_wabort(store, txn);
+	return -1;
+}
+
+int
+store_ledger_remove(struct store *store, uint32_t user_id,
+    const char *account, const void *uidl, size_t uidl_size,
+    const char **error_r)
+{
+	struct store_key k;
+	MDB_txn *txn = NULL;
+	MDB_val key;
+	int rc;
+
+	if (store_ledger_key(store, &k, user_id, account, uidl, uidl_size,
+	    error_r) < 0)
+		return -1;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	key = store_key_val(&k);
+	rc = mdb_del(txn, store->dbi[DB_LEDGER], &key, NULL);
+	if (rc == MDB_NOTFOUND) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return STORE_NOT_FOUND;
+	}
+	if (rc != 0) {
+		store_fail_mdb(store, error_r, rc, "ledger delete");
+		store_wabort(store, txn);
+		return -1;
+	}
+	return store_wcommit(store, txn, error_r);
+}
+
+int
+store_ledger_remove_account(struct store *store, uint32_t user_id,
+    const char *account, const char **error_r)
+{
+	struct store_key k;
+	MDB_txn *txn = NULL;
+
+	if (account_prefix(store, &k, user_id, account, error_r) < 0)
+		return -1;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	if (store_del_prefix(store, txn, DB_LEDGER, &k, error_r) < 0) {
+		store_wabort(store, txn);
+		return -1;
+	}
+	return store_wcommit(store, txn, error_r);
+}

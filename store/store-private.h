@@ -1,0 +1,229 @@
+/*
+ * store-private — what the store's own .c files share: the LMDB handles,
+ * the record layouts, key encoding, and the write-transaction helpers.
+ * Not for use outside store/.
+ *
+ * Keys are big-endian so that LMDB's byte order is numeric order; every
+ * key starts with the 4-byte user id. Records are fixed-layout structs
+ * copied with memcpy (LMDB values are not aligned); the file is therefore
+ * specific to the machine's byte order, as LMDB's own format is.
+ */
+#ifndef POPGATE_STORE_PRIVATE_H
+#define POPGATE_STORE_PRIVATE_H
+
+#include <lmdb.h>
+
+#include "store.h"
+
+enum store_db {
+	DB_META = 0,	/* "next_user_id" -> u32 */
+	DB_USERS,	/* user -> struct store_userrec + name + hash */
+	DB_USERNAMES,	/* name -> u32 user */
+	DB_USERMETA,	/* user + key -> opaque */
+	DB_MAILBOXES,	/* user + mbox -> struct store_mbrec + name */
+	DB_MBNAMES,	/* user + name -> u32 mbox */
+	DB_SUBS,	/* user + name -> "" */
+	DB_KEYWORDS,	/* user + mbox + u8 id -> name */
+	DB_MSGS,	/* user + mbox + uid -> struct store_msgrec */
+	DB_VANISHED,	/* user + mbox + u64 modseq + uid -> "" */
+	DB_BODYINFO,	/* user + u64 body -> struct store_bodyrec */
+	DB_BODIES,	/* user + u64 body -> message bytes */
+	DB_STRUCTS,	/* user + u64 body -> structure blob */
+	DB_LEDGER,	/* user + u8 len + account + uidl -> ledgerrec */
+	DB_COUNT
+};
+
+struct store_userrec {
+	uint32_t next_mailbox_id;
+	uint32_t next_uidvalidity;
+	uint64_t next_body_id;
+	int64_t created;
+	uint16_t name_len;
+	uint16_t hash_len;
+	uint32_t pad;
+};
+
+struct store_mbrec {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t deleted;
+	uint32_t role;
+	uint32_t keyword_count;
+	uint32_t name_len;
+	uint64_t highestmodseq;
+	uint64_t size;
+};
+
+struct store_msgrec {
+	uint64_t modseq;
+	uint64_t keywords[STORE_KEYWORD_WORDS];
+	int64_t internaldate;
+	uint64_t size;
+	uint64_t body_id;
+	uint32_t system;
+	int32_t tz_offset_min;
+	uint32_t structure_size;
+	uint32_t pad;
+};
+
+struct store_bodyrec {
+	uint64_t size;
+	uint32_t refcount;
+	uint32_t structure_size;
+};
+
+struct store_ledgerrec {
+	uint32_t mailbox_id;
+	uint32_t uid;
+	int64_t seen;
+	uint32_t flags;		/* STORE_LEDGER_F_* */
+	uint32_t pad;
+};
+#define STORE_LEDGER_F_DELETED 0x1u
+
+/* A mailbox record with its name, as loaded for a write. */
+struct store_mb {
+	uint32_t id;
+	struct store_mbrec rec;
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+};
+
+/* Keys: the longest is user + u8 + account + uidl (4+1+64+255). */
+#define STORE_KEY_MAX 511
+
+struct store_key {
+	unsigned char b[STORE_KEY_MAX];
+	size_t len;
+};
+
+struct store_event {
+	struct store_change ch;
+	uint32_t *uids;
+	size_t uid_cap;
+	char *name;
+	char *old_name;
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	enum store_error last_error;
+	char errbuf[256];
+	void (*change_cb)(void *arg, const struct store_change *change);
+	void *change_arg;
+	struct store_event *events;
+	size_t event_count, event_cap;
+};
+
+struct store_read {
+	struct store *store;
+	MDB_txn *txn;
+};
+
+/* ---- keys (store.c) ---- */
+void store_key_init(struct store_key *k);
+void store_key_u8(struct store_key *k, uint8_t v);
+void store_key_u32(struct store_key *k, uint32_t v);
+void store_key_u64(struct store_key *k, uint64_t v);
+void store_key_bytes(struct store_key *k, const void *p, size_t len);
+uint32_t store_get_u32(const unsigned char *p);
+uint64_t store_get_u64(const unsigned char *p);
+MDB_val store_key_val(struct store_key *k);
+/* True if v starts with k's bytes. */
+bool store_key_has_prefix(const MDB_val *v, const struct store_key *k);
+
+/* ---- errors (store.c) ---- */
+/* Record an error of class cls; returns -1. */
+int store_fail(struct store *store, const char **error_r,
+    enum store_error cls, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* An LMDB/errno failure rc during what; MAP_FULL/ENOSPC/EFBIG -> NOSPACE. */
+int store_fail_mdb(struct store *store, const char **error_r, int rc,
+    const char *what);
+void store_ok(struct store *store);
+
+/* ---- write transactions (store.c) ---- */
+int store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r);
+/* Commits; on success dispatches queued change events. On failure the
+   transaction is gone and the events are dropped. */
+int store_wcommit(struct store *store, MDB_txn *txn, const char **error_r);
+void store_wabort(struct store *store, MDB_txn *txn);
+
+/* Queue a change event (sent after commit). mb: the final mailbox state
+   (may be NULL for deletes). uids are copied. */
+struct store_event *store_event_add(struct store *store,
+    enum store_change_kind kind, uint32_t user_id, const struct store_mb *mb,
+    uint32_t mailbox_id);
+void store_event_add_uid(struct store_event *ev, uint32_t uid);
+void store_event_set_names(struct store_event *ev, const char *name,
+    const char *old_name);
+
+/* ---- cursor helpers (store.c) ---- */
+/* Deletes every key with the given prefix in db. */
+int store_del_prefix(struct store *store, MDB_txn *txn, enum store_db db,
+    const struct store_key *prefix, const char **error_r);
+
+/* Sorted, merged copy of ranges (caller frees); -1 on an invalid range. */
+int store_ranges_normalize(const struct store_uid_range *ranges, size_t n,
+    struct store_uid_range **out_r, size_t *count_r);
+
+/* ---- users (store-user.c) ---- */
+int store_userrec_load(struct store *store, MDB_txn *txn, uint32_t user_id,
+    struct store_userrec *rec_r, const char **error_r);
+int store_userrec_save(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct store_userrec *rec, const char **error_r);
+
+/* ---- mailboxes (store-mailbox.c) ---- */
+int store_mb_load(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint32_t mailbox_id, struct store_mb *mb_r, const char **error_r);
+int store_mb_save(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct store_mb *mb, const char **error_r);
+int store_mb_create_txn(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char *name, enum store_role role, struct store_mb *mb_r,
+    const char **error_r);
+void store_mb_key(struct store_key *k, uint32_t user_id,
+    uint32_t mailbox_id);
+/* 0 found, STORE_NOT_FOUND, -1 error. */
+int store_mbname_get(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char *name, uint32_t *id_r, const char **error_r);
+/* Normalizes INBOX's case into out (STORE_MAILBOX_NAME_MAX + 1). */
+int store_mb_name_norm(struct store *store, const char *name, char *out,
+    const char **error_r);
+void store_mbinfo_fill(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, const struct store_mbrec *rec, const char *name,
+    size_t name_len, struct store_mailbox_info *info_r);
+
+/* Keyword table of one mailbox, loaded for a write. */
+struct store_kwtable {
+	uint32_t count;
+	char names[STORE_KEYWORDS_MAX][STORE_KEYWORD_LEN_MAX + 1];
+};
+int store_kw_load(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint32_t mailbox_id, struct store_kwtable *kw, const char **error_r);
+/* Finds or adds name; adds update mb->rec.keyword_count (caller saves). */
+int store_kw_intern(struct store *store, MDB_txn *txn, uint32_t user_id,
+    struct store_mb *mb, struct store_kwtable *kw, const char *name,
+    unsigned int *id_r, const char **error_r);
+
+/* ---- ledger (store-deliver.c) ---- */
+/* user + u8 len + account + uidl; INVALID on bad lengths. */
+int store_ledger_key(struct store *store, struct store_key *k,
+    uint32_t user_id, const char *account, const void *uidl,
+    size_t uidl_size, const char **error_r);
+
+/* ---- messages (store-message.c, store-deliver.c) ---- */
+/* Drops one reference to a body; frees it at zero. */
+int store_body_unref(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint64_t body_id, const char **error_r);
+/* Deletes every message of a mailbox (bodies unref'd), its keywords and
+   vanished records. */
+int store_mb_purge(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint32_t mailbox_id, const char **error_r);
+void store_msg_from_rec(uint32_t uid, const struct store_msgrec *rec,
+    struct store_msg *msg_r);
+void store_mb_count_add(struct store_mbrec *mb, const struct store_msgrec *m,
+    int sign);
+
+#endif

@@ -1,0 +1,459 @@
+/*
+ * store — the environment, read snapshots, write transactions with their
+ * change events, key encoding and errors. The data operations live in
+ * store-user.c, store-mailbox.c, store-message.c, store-ledger.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store-private.h"
+#include "xmalloc.h"
+
+static const char *const db_names[DB_COUNT] = {
+	[DB_META] = "meta",
+	[DB_USERS] = "users",
+	[DB_USERNAMES] = "usernames",
+	[DB_USERMETA] = "usermeta",
+	[DB_MAILBOXES] = "mailboxes",
+	[DB_MBNAMES] = "mbnames",
+	[DB_SUBS] = "subscriptions",
+	[DB_KEYWORDS] = "keywords",
+	[DB_MSGS] = "messages",
+	[DB_VANISHED] = "vanished",
+	[DB_BODYINFO] = "bodyinfo",
+	[DB_BODIES] = "bodies",
+	[DB_STRUCTS] = "structures",
+	[DB_LEDGER] = "ledger",
+};
+
+/* ---- keys ---- */
+
+void
+store_key_init(struct store_key *k)
+{
+	k->len = 0;
+}
+
+void
+store_key_bytes(struct store_key *k, const void *p, size_t len)
+{
+	PG_ASSERT(k->len + len <= sizeof(k->b));
+	if (len > 0)
+		memcpy(k->b + k->len, p, len);
+	k->len += len;
+}
+
+void
+store_key_u8(struct store_key *k, uint8_t v)
+{
+	store_key_bytes(k, &v, 1);
+}
+
+void
+store_key_u32(struct store_key *k, uint32_t v)
+{
+	unsigned char b[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	store_key_bytes(k, b, 4);
+}
+
+void
+store_key_u64(struct store_key *k, uint64_t v)
+{
+	store_key_u32(k, (uint32_t)(v >> 32));
+	store_key_u32(k, (uint32_t)v);
+}
+
+uint32_t
+store_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+uint64_t
+store_get_u64(const unsigned char *p)
+{
+	return (uint64_t)store_get_u32(p) << 32 | store_get_u32(p + 4);
+}
+
+MDB_val
+store_key_val(struct store_key *k)
+{
+	MDB_val v = { k->len, k->b };
+
+	return v;
+}
+
+bool
+store_key_has_prefix(const MDB_val *v, const struct store_key *k)
+{
+	return v->mv_size >= k->len && memcmp(v->mv_data, k->b, k->len) == 0;
+}
+
+/* ---- errors ---- */
+
+int
+store_fail(struct store *store, const char **error_r, enum store_error cls,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(store->errbuf, sizeof(store->errbuf), fmt, ap);
+	va_end(ap);
+	store->last_error = cls;
+	if (error_r != NULL)
+		*error_r = store->errbuf;
+	return -1;
+}
+
+int
+store_fail_mdb(struct store *store, const char **error_r, int rc,
+    const char *what)
+{
+	enum store_error cls = STORE_ERR_IO;
+
+	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EFBIG ||
+	    rc == EDQUOT || rc == MDB_TXN_FULL)
+		cls = STORE_ERR_NOSPACE;
+	if (rc == MDB_NOTFOUND)
+		cls = STORE_ERR_NOTFOUND;
+	return store_fail(store, error_r, cls, "store: %s: %s", what,
+	    mdb_strerror(rc));
+}
+
+void
+store_ok(struct store *store)
+{
+	store->last_error = STORE_ERR_NONE;
+}
+
+enum store_error
+store_last_error(const struct store *store)
+{
+	return store->last_error;
+}
+
+/* ---- open / close ---- */
+
+int
+store_open(const char *dir, const struct store_options *opts,
+    struct store **store_r, const char **error_r)
+{
+	static char errbuf[256];
+	struct store *store = xcalloc(1, sizeof(*store));
+	size_t map_size = STORE_DEFAULT_MAP_SIZE;
+	unsigned int readers = 512;
+	MDB_txn *txn = NULL;
+	int rc, dead;
+	const char *what = "mdb_env_create";
+
+	*store_r = NULL;
+	if (opts != NULL && opts->map_size != 0)
+		map_size = opts->map_size;
+	if (opts != NULL && opts->max_readers != 0)
+		readers = opts->max_readers;
+	if ((rc = mdb_env_create(&store->env)) != 0)
+		goto fail;
+	what = "mdb_env_set_mapsize";
+	if ((rc = mdb_env_set_mapsize(store->env, map_size)) != 0)
+		goto fail;
+	what = "mdb_env_set_maxdbs";
+	if ((rc = mdb_env_set_maxdbs(store->env, DB_COUNT + 2)) != 0)
+		goto fail;
+	what = "mdb_env_set_maxreaders";
+	if ((rc = mdb_env_set_maxreaders(store->env, readers)) != 0)
+		goto fail;
+	/* Durable commits: never MDB_NOSYNC / MDB_NOMETASYNC. MDB_NOTLS lets
+	   one thread hold several read snapshots (sessions, open bodies). */
+	what = "mdb_env_open";
+	if ((rc = mdb_env_open(store->env, dir, MDB_NOTLS, 0600)) != 0)
+		goto fail;
+	(void)mdb_reader_check(store->env, &dead);
+	what = "mdb_txn_begin";
+	if ((rc = mdb_txn_begin(store->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	for (int i = 0; i < DB_COUNT; i++) {
+		what = db_names[i];
+		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE,
+		    &store->dbi[i])) != 0)
+			goto fail;
+	}
+	what = "mdb_txn_commit";
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	*store_r = store;
+	return 0;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	snprintf(errbuf, sizeof(errbuf), "store: open %s: %s: %s", dir, what,
+	    mdb_strerror(rc));
+	if (error_r != NULL)
+		*error_r = errbuf;
+	if (store->env != NULL)
+		mdb_env_close(store->env);
+	free(store);
+	return -1;
+}
+
+static void
+events_clear(struct store *store)
+{
+	for (size_t i = 0; i < store->event_count; i++) {
+		free(store->events[i].uids);
+		free(store->events[i].name);
+		free(store->events[i].old_name);
+	}
+	store->event_count = 0;
+}
+
+void
+store_close(struct store **storep)
+{
+	struct store *store = *storep;
+
+	if (store == NULL)
+		return;
+	events_clear(store);
+	free(store->events);
+	mdb_env_close(store->env);
+	free(store);
+	*storep = NULL;
+}
+
+void
+store_set_change_cb(struct store *store,
+    void (*cb)(void *arg, const struct store_change *change), void *arg)
+{
+	store->change_cb = cb;
+	store->change_arg = arg;
+}
+
+/* ---- read snapshots ---- */
+
+int
+store_read_begin(struct store *store, struct store_read **read_r,
+    const char **error_r)
+{
+	MDB_txn *txn;
+	int rc;
+
+	*read_r = NULL;
+	if ((rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return store_fail_mdb(store, error_r, rc, "read snapshot");
+	*read_r = xmalloc(sizeof(**read_r));
+	(*read_r)->store = store;
+	(*read_r)->txn = txn;
+	store_ok(store);
+	return 0;
+}
+
+void
+store_read_end(struct store_read **readp)
+{
+	struct store_read *r = *readp;
+
+	if (r == NULL)
+		return;
+	mdb_txn_abort(r->txn);
+	free(r);
+	*readp = NULL;
+}
+
+/* ---- write transactions ---- */
+
+int
+store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r)
+{
+	int rc;
+
+	events_clear(store);
+	if ((rc = mdb_txn_begin(store->env, NULL, 0, txn_r)) != 0)
+		return store_fail_mdb(store, error_r, rc, "write transaction");
+	return 0;
+}
+
+void
+store_wabort(struct store *store, MDB_txn *txn)
+{
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	events_clear(store);
+}
+
+int
+store_wcommit(struct store *store, MDB_txn *txn, const char **error_r)
+{
+	int rc = mdb_txn_commit(txn);
+
+	if (rc != 0) {
+		events_clear(store);
+		log_error("store event=commit-failed error=\"%s\"",
+		    mdb_strerror(rc));
+		return store_fail_mdb(store, error_r, rc, "commit");
+	}
+	store_ok(store);
+	if (store->change_cb != NULL) {
+		/* The callback may take snapshots; it must not write, so the
+		   event array is stable while we walk it. */
+		for (size_t i = 0; i < store->event_count; i++) {
+			struct store_event *ev = &store->events[i];
+
+			if (ev->ch.kind <= STORE_CHANGE_EXPUNGE &&
+			    ev->ch.uid_count == 0)
+				continue;
+			ev->ch.uids = ev->uids;
+			ev->ch.name = ev->name;
+			ev->ch.old_name = ev->old_name;
+			store->change_cb(store->change_arg, &ev->ch);
+		}
+	}
+	events_clear(store);
+	return 0;
+}
+
+struct store_event *
+store_event_add(struct store *store, enum store_change_kind kind,
+    uint32_t user_id, const struct store_mb *mb, uint32_t mailbox_id)
+{
+	struct store_event *ev;
+
+	/* Merge into an existing event of the same kind and mailbox. */
+	for (size_t i = 0; i < store->event_count; i++) {
+		ev = &store->events[i];
+		if (ev->ch.kind == kind && ev->ch.user_id == user_id &&
+		    ev->ch.mailbox_id == mailbox_id &&
+		    kind <= STORE_CHANGE_EXPUNGE)
+			goto fill;
+	}
+	if (store->event_count == store->event_cap) {
+		store->event_cap = store->event_cap == 0 ? 8 :
+		    store->event_cap * 2;
+		store->events = xreallocarray(store->events, store->event_cap,
+		    sizeof(*store->events));
+	}
+	ev = &store->events[store->event_count++];
+	memset(ev, 0, sizeof(*ev));
+	ev->ch.kind = kind;
+	ev->ch.user_id = user_id;
+	ev->ch.mailbox_id = mailbox_id;
+fill:
+	if (mb != NULL) {
+		ev->ch.uidvalidity = mb->rec.uidvalidity;
+		ev->ch.uidnext = mb->rec.uidnext;
+		ev->ch.messages = mb->rec.messages;
+		ev->ch.highestmodseq = mb->rec.highestmodseq;
+	}
+	return ev;
+}
+
+void
+store_event_add_uid(struct store_event *ev, uint32_t uid)
+{
+	if (ev->ch.uid_count == ev->uid_cap) {
+		ev->uid_cap = ev->uid_cap == 0 ? 16 : ev->uid_cap * 2;
+		ev->uids = xreallocarray(ev->uids, ev->uid_cap,
+		    sizeof(*ev->uids));
+	}
+	ev->uids[ev->ch.uid_count++] = uid;
+}
+
+void
+store_event_set_names(struct store_event *ev, const char *name,
+    const char *old_name)
+{
+	free(ev->name);
+	free(ev->old_name);
+	ev->name = name != NULL ? xstrdup(name) : NULL;
+	ev->old_name = old_name != NULL ? xstrdup(old_name) : NULL;
+}
+
+/* ---- helpers ---- */
+
+int
+store_del_prefix(struct store *store, MDB_txn *txn, enum store_db db,
+    const struct store_key *prefix, const char **error_r)
+{
+	struct store_key k = *prefix;
+	MDB_cursor *cur;
+	MDB_val key = store_key_val(&k), data;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, store->dbi[db], &cur)) != 0)
+		return store_fail_mdb(store, error_r, rc, "cursor");
+	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+	while (rc == 0 && store_key_has_prefix(&key, prefix)) {
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		/* After a delete, MDB_NEXT yields the item that followed. */
+		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_fail_mdb(store, error_r, rc, "delete range");
+	return 0;
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct store_uid_range *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+int
+store_ranges_normalize(const struct store_uid_range *ranges, size_t n,
+    struct store_uid_range **out_r, size_t *count_r)
+{
+	struct store_uid_range *out;
+	size_t m = 0;
+
+	*out_r = NULL;
+	*count_r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ranges[i].first == 0 || ranges[i].first > ranges[i].last)
+			return -1;
+	}
+	if (n == 0)
+		return 0;
+	out = xreallocarray(NULL, n, sizeof(*out));
+	memcpy(out, ranges, n * sizeof(*out));
+	qsort(out, n, sizeof(*out), range_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (out[m].last == UINT32_MAX ||
+		    out[i].first <= out[m].last + 1) {
+			if (out[i].last > out[m].last)
+				out[m].last = out[i].last;
+		} else {
+			out[++m] = out[i];
+		}
+	}
+	*out_r = out;
+	*count_r = m + 1;
+	return 0;
+}
+
+const char *
+store_role_name(enum store_role role)
+{
+	switch (role) {
+	case STORE_ROLE_SENT: return "\\Sent";
+	case STORE_ROLE_DRAFTS: return "\\Drafts";
+	case STORE_ROLE_TRASH: return "\\Trash";
+	case STORE_ROLE_JUNK: return "\\Junk";
+	case STORE_ROLE_ARCHIVE: return "\\Archive";
+	case STORE_ROLE_ALL: return "\\All";
+	case STORE_ROLE_FLAGGED: return "\\Flagged";
+	case STORE_ROLE_NONE: break;
+	}
+	return NULL;
+}

@@ -1,0 +1,766 @@
+/* Check suite for the store's messages: deliver, read, flags, copy/move,
+   expunge, vanished history, changes since, change feed, map full. */
+#include "store_test_util.h"
+
+START_TEST(deliver_and_read_back)
+{
+	struct tstore t;
+	struct store_new_msg m[3];
+	const char *kws[] = { "$Forwarded", "work" };
+	uint32_t uids[3], uidvalidity = 0;
+	struct store_read *r;
+	struct store_msg msg;
+	const void *data;
+	size_t size;
+	const char *error = NULL;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 3; i++) {
+		m[i].data = i == 1 ? "B\0inary" : "Subject: x\r\n\r\nbody\r\n";
+		m[i].size = i == 1 ? 7 : strlen(m[i].data);
+		m[i].internaldate = 1600000000 + i;
+		m[i].tz_offset_min = -300;
+	}
+	m[0].system_flags = STORE_FLAG_SEEN | STORE_FLAG_FLAGGED;
+	m[1].structure = "\x01\x02struct";
+	m[1].structure_size = 8;
+	m[2].keywords = kws;
+	m[2].keyword_count = 2;
+	ck_assert_msg(store_deliver(t.store, u, inbox, m, 3, uids,
+	    &uidvalidity, &error) == 0, "%s", error);
+	ck_assert_uint_eq(uids[0], 1);
+	ck_assert_uint_eq(uids[1], 2);
+	ck_assert_uint_eq(uids[2], 3);
+	ck_assert_uint_ne(uidvalidity, 0);
+
+	struct store_mailbox_info info = tinfo(&t, u, inbox);
+	ck_assert_uint_eq(info.messages, 3);
+	ck_assert_uint_eq(info.unseen, 2);
+	ck_assert_uint_eq(info.uidnext, 4);
+	ck_assert_uint_eq(info.uidvalidity, uidvalidity);
+	ck_assert_uint_eq(info.highestmodseq, 2);
+	ck_assert_uint_eq(info.keyword_count, 2);
+	ck_assert_uint_eq(info.size, m[0].size + 7 + m[2].size);
+
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_get(r, u, inbox, 1, &msg, NULL), 0);
+	ck_assert_uint_eq(msg.flags.system,
+	    STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	ck_assert_uint_eq(msg.modseq, 2);
+	ck_assert_int_eq(msg.internaldate, 1600000000);
+	ck_assert_int_eq(msg.tz_offset_min, -300);
+	ck_assert_int_eq(store_msg_body(r, u, inbox, 2, &data, &size, NULL), 0);
+	ck_assert_uint_eq(size, 7);
+	ck_assert(memcmp(data, "B\0inary", 7) == 0);
+	ck_assert_int_eq(store_msg_structure(r, u, inbox, 2, &data, &size,
+	    NULL), 0);
+	ck_assert_uint_eq(size, 8);
+	ck_assert(memcmp(data, "\x01\x02struct", 8) == 0);
+	ck_assert_int_eq(store_msg_structure(r, u, inbox, 1, &data, &size,
+	    NULL), 0);
+	ck_assert_uint_eq(size, 0);
+	ck_assert_int_eq(store_msg_get(r, u, inbox, 3, &msg, NULL), 0);
+	ck_assert_uint_eq(msg.flags.keywords[0], 3);
+	{
+		const char *names[STORE_KEYWORDS_MAX];
+		size_t n;
+
+		ck_assert_int_eq(store_mailbox_keywords(r, u, inbox, names, &n,
+		    NULL), 0);
+		ck_assert_uint_eq(n, 2);
+		ck_assert_str_eq(names[0], "$Forwarded");
+		ck_assert_str_eq(names[1], "work");
+	}
+	ck_assert_int_eq(store_msg_get(r, u, inbox, 4, &msg, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_msg_by_seq(r, u, inbox, 2, &msg, NULL), 0);
+	ck_assert_uint_eq(msg.uid, 2);
+	ck_assert_int_eq(store_msg_by_seq(r, u, inbox, 4, &msg, NULL),
+	    STORE_NOT_FOUND);
+	{
+		uint32_t *all;
+		size_t n;
+
+		ck_assert_int_eq(store_msg_uids(r, u, inbox, &all, &n, NULL), 0);
+		ck_assert_uint_eq(n, 3);
+		ck_assert_uint_eq(all[2], 3);
+		free(all);
+	}
+	{
+		struct store_uid_range rg[] = { { 3, 3 }, { 1, 1 }, { 1, 2 } };
+		struct store_msg *list;
+		size_t n;
+
+		ck_assert_int_eq(store_msg_list(r, u, inbox, rg, 3, &list, &n,
+		    NULL), 0);
+		ck_assert_uint_eq(n, 3);
+		ck_assert_uint_eq(list[0].uid, 1);
+		ck_assert_uint_eq(list[2].uid, 3);
+		free(list);
+	}
+	store_read_end(&r);
+	{
+		struct store_body *b;
+
+		ck_assert_int_eq(store_body_open(t.store, u, inbox, 1, &b,
+		    NULL), 0);
+		ck_assert_uint_eq(b->size, m[0].size);
+		ck_assert(memcmp(b->data, m[0].data, b->size) == 0);
+		store_body_close(&b);
+		ck_assert_ptr_null(b);
+		ck_assert_int_eq(store_body_open(t.store, u, inbox, 9, &b,
+		    NULL), STORE_NOT_FOUND);
+	}
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(deliver_limits_and_errors)
+{
+	struct tstore t;
+	struct store_new_msg m;
+	uint32_t uid;
+	const char *error = NULL;
+	const char *bad_kw[] = { "bad word" };
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(&m, 0, sizeof(m));
+	m.data = "x";
+	m.size = STORE_MESSAGE_SIZE_MAX + 1;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    &error), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_LIMIT);
+	m.size = 1;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 0, &uid, NULL,
+	    &error), -1);
+	m.system_flags = 0x100;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    &error), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_INVALID);
+	m.system_flags = 0;
+	ck_assert_int_eq(store_deliver(t.store, u, 999, &m, 1, &uid, NULL,
+	    &error), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_NOTFOUND);
+	ck_assert_int_eq(store_deliver(t.store, 999, inbox, &m, 1, &uid, NULL,
+	    &error), -1);
+	m.keywords = bad_kw;
+	m.keyword_count = 1;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    &error), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_INVALID);
+	m.keyword_count = 0;
+	m.account = "acct";
+	m.uidl = "";
+	m.uidl_size = 0;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    &error), -1);
+	m.uidl_size = STORE_UIDL_MAX + 1;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    &error), -1);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 0);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).uidnext, 1);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(ledger_with_deliver)
+{
+	struct tstore t;
+	struct store_new_msg m[2];
+	uint32_t uids[2];
+	struct store_read *r;
+	struct store_ledger_entry e;
+	const char *error = NULL;
+	static const char uidl_a[] = "a/../\0\x01";	/* binary, not a path */
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 2; i++) {
+		m[i].data = "msg";
+		m[i].size = 3;
+		m[i].account = "pop1";
+	}
+	m[0].uidl = uidl_a;
+	m[0].uidl_size = sizeof(uidl_a) - 1;
+	m[1].uidl = "b";
+	m[1].uidl_size = 1;
+	ck_assert_msg(store_deliver(t.store, u, inbox, m, 2, uids, NULL,
+	    &error) == 0, "%s", error);
+	/* The same UIDL again: nothing of the batch is stored. */
+	m[0].uidl = "c";
+	m[0].uidl_size = 1;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, m, 2, uids, NULL,
+	    &error), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 2);
+
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", uidl_a,
+	    sizeof(uidl_a) - 1, &e, NULL), 0);
+	ck_assert_uint_eq(e.mailbox_id, inbox);
+	ck_assert_uint_eq(e.uid, 1);
+	ck_assert(e.seen > 0);
+	ck_assert(!e.deleted_upstream);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "c", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop", "b", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	store_read_end(&r);
+
+	ck_assert_int_eq(store_ledger_add(t.store, u, "pop1", "c", 1, NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_add(t.store, u, "pop1", "c", 1, NULL),
+	    -1);
+	ck_assert_int_eq(store_ledger_add(t.store, u, "pop12", "c", 1, NULL),
+	    0);
+	{
+		const void *uidls[] = { "b", "zz" };
+		size_t sizes[] = { 1, 2 };
+
+		ck_assert_int_eq(store_ledger_mark_deleted(t.store, u, "pop1",
+		    uidls, sizes, 2, &error), 0);
+	}
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "b", 1, &e, NULL),
+	    0);
+	ck_assert(e.deleted_upstream);
+	ck_assert_uint_eq(e.uid, 2);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "c", 1, &e, NULL),
+	    0);
+	ck_assert_uint_eq(e.mailbox_id, 0);
+	store_read_end(&r);
+
+	ck_assert_int_eq(store_ledger_remove(t.store, u, "pop1", "b", 1, NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_remove(t.store, u, "pop1", "b", 1, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_ledger_remove_account(t.store, u, "pop1", NULL),
+	    0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "c", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop12", "c", 1, &e, NULL),
+	    0);
+	store_read_end(&r);
+	/* The messages stay: the ledger is bookkeeping about upstream. */
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 2);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+static int
+count_entry(void *ctx, const struct store_ledger_entry *e)
+{
+	(*(int *)ctx)++;
+	ck_assert_uint_ge(e->uidl_size, 1);
+	return 0;
+}
+
+START_TEST(ledger_foreach_per_account)
+{
+	struct tstore t;
+	struct store_read *r;
+	int n = 0;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	for (int i = 0; i < 5; i++) {
+		char uidl[16];
+
+		snprintf(uidl, sizeof(uidl), "u%d", i);
+		ck_assert_int_eq(store_ledger_add(t.store, u, "a", uidl,
+		    strlen(uidl), NULL), 0);
+	}
+	ck_assert_int_eq(store_ledger_add(t.store, u, "ab", "u0", 2, NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_foreach(r, u, "a", count_entry, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 5);
+	n = 0;
+	ck_assert_int_eq(store_ledger_foreach(r, u, "ab", count_entry, &n,
+	    NULL), 0);
+	ck_assert_int_eq(n, 1);
+	store_read_end(&r);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(flags_set_add_remove_modseq)
+{
+	struct tstore t;
+	struct store_flag_result res;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	const char *kw[] = { "Work", "$Junk" };
+	const char *kw_lower[] = { "work" };
+	const char *error = NULL;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	for (int i = 0; i < 4; i++)
+		tdeliver(&t, u, inbox, "m", i == 0 ? STORE_FLAG_SEEN : 0);
+	uint64_t hm = tinfo(&t, u, inbox).highestmodseq;
+
+	ck_assert_msg(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_SEEN, kw, 2, 0, &res, &error) == 0,
+	    "%s", error);
+	ck_assert_uint_eq(res.changed_count, 4);	/* keywords are new */
+	ck_assert_uint_eq(res.changed[0].modseq, hm + 1);
+	ck_assert_uint_eq(res.changed[0].flags.keywords[0], 3);
+	ck_assert_uint_eq(res.highestmodseq, hm + 1);
+	store_flag_result_free(&res);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).unseen, 0);
+
+	/* No change: no MODSEQ bump. */
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_SEEN, kw_lower, 1, 0, &res, NULL), 0);
+	ck_assert_uint_eq(res.changed_count, 0);
+	ck_assert_uint_eq(res.highestmodseq, hm + 1);
+	store_flag_result_free(&res);
+
+	{
+		struct store_uid_range two = { 2, 3 };
+
+		ck_assert_int_eq(store_flags_update(t.store, u, inbox, &two, 1,
+		    STORE_FLAGS_REMOVE, STORE_FLAG_SEEN, kw_lower, 1, 0, &res,
+		    NULL), 0);
+		ck_assert_uint_eq(res.changed_count, 2);
+		ck_assert_uint_eq(res.changed[0].uid, 2);
+		ck_assert_uint_eq(res.changed[1].flags.system, 0);
+		ck_assert_uint_eq(res.changed[1].flags.keywords[0], 2);
+		store_flag_result_free(&res);
+	}
+	ck_assert_uint_eq(tinfo(&t, u, inbox).unseen, 2);
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_SET, STORE_FLAG_DELETED, NULL, 0, 0, &res, NULL), 0);
+	ck_assert_uint_eq(res.changed_count, 4);
+	store_flag_result_free(&res);
+	struct store_mailbox_info info = tinfo(&t, u, inbox);
+	ck_assert_uint_eq(info.deleted, 4);
+	ck_assert_uint_eq(info.unseen, 4);
+	ck_assert_uint_eq(info.highestmodseq, hm + 3);
+
+	/* Bad arguments. */
+	{
+		struct store_uid_range bad = { 5, 2 };
+
+		ck_assert_int_eq(store_flags_update(t.store, u, inbox, &bad, 1,
+		    STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0, &res, NULL),
+		    -1);
+		ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+		    STORE_FLAGS_ADD, 0x80, NULL, 0, 0, &res, NULL), -1);
+		ck_assert_int_eq(store_flags_update(t.store, u, 77, &all, 1,
+		    STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0, &res, NULL),
+		    -1);
+	}
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(flags_unchangedsince)
+{
+	struct tstore t;
+	struct store_flag_result res;
+	struct store_uid_range one = { 1, 1 }, all = { 1, 3 };
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	for (int i = 0; i < 3; i++)
+		tdeliver(&t, u, inbox, "m", 0);
+	uint64_t base = tinfo(&t, u, inbox).highestmodseq;
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &one, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0, 0, &res, NULL), 0);
+	store_flag_result_free(&res);
+	/* uid 1 changed after base: it fails; 2 and 3 change. */
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, base, &res, NULL), 0);
+	ck_assert_uint_eq(res.failed_count, 1);
+	ck_assert_uint_eq(res.failed[0], 1);
+	ck_assert_uint_eq(res.changed_count, 2);
+	ck_assert_uint_eq(res.changed[0].uid, 2);
+	store_flag_result_free(&res);
+	struct store_read *r;
+	struct store_msg msg;
+
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_get(r, u, inbox, 1, &msg, NULL), 0);
+	ck_assert_uint_eq(msg.flags.system, STORE_FLAG_FLAGGED);
+	store_read_end(&r);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(keyword_limit)
+{
+	struct tstore t;
+	struct store_flag_result res;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	char names[STORE_KEYWORDS_MAX + 1][16];
+	const char *p[STORE_KEYWORDS_MAX + 1];
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	tdeliver(&t, u, inbox, "m", 0);
+	for (int i = 0; i <= STORE_KEYWORDS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "k%d", i);
+		p[i] = names[i];
+	}
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, 0, p, STORE_KEYWORDS_MAX, 0, &res, NULL), 0);
+	ck_assert_uint_eq(res.changed[0].flags.keywords[1],
+	    UINT64_MAX);
+	store_flag_result_free(&res);
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, 0, p + STORE_KEYWORDS_MAX, 1, 0, &res, NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_LIMIT);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).keyword_count,
+	    STORE_KEYWORDS_MAX);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(copy_move_refcounted_bodies)
+{
+	struct tstore t;
+	struct store_copy_result cr;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_uid_range first = { 1, 1 };
+	const char *kw[] = { "x" };
+	struct store_flag_result fr;
+	const char *error = NULL;
+	uint32_t *ex;
+	size_t nex;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	uint32_t arch;
+
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "Archive",
+	    STORE_ROLE_ARCHIVE, &arch, NULL), 0);
+	tdeliver(&t, u, inbox, "one", STORE_FLAG_SEEN);
+	tdeliver(&t, u, inbox, "two", 0);
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &first, 1,
+	    STORE_FLAGS_ADD, 0, kw, 1, 0, &fr, NULL), 0);
+	store_flag_result_free(&fr);
+	ck_assert_msg(store_copy(t.store, u, inbox, arch, &all, 1, false, &cr,
+	    &error) == 0, "%s", error);
+	ck_assert_uint_eq(cr.count, 2);
+	ck_assert_uint_eq(cr.src_uids[0], 1);
+	ck_assert_uint_eq(cr.dst_uids[1], 2);
+	ck_assert_uint_eq(cr.dst_uidvalidity, tinfo(&t, u, arch).uidvalidity);
+	store_copy_result_free(&cr);
+	tstore_check(&t);	/* refcount 2 each */
+
+	/* Expunge the originals: bodies stay for the copies. */
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, false, &ex,
+	    &nex, NULL), 0);
+	ck_assert_uint_eq(nex, 2);
+	free(ex);
+	tstore_check(&t);
+	{
+		struct store_read *r;
+		const void *data;
+		size_t size;
+		struct store_msg msg;
+
+		ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+		ck_assert_int_eq(store_msg_body(r, u, arch, 1, &data, &size,
+		    NULL), 0);
+		ck_assert(size == 3 && memcmp(data, "one", 3) == 0);
+		ck_assert_int_eq(store_msg_get(r, u, arch, 1, &msg, NULL), 0);
+		ck_assert_uint_eq(msg.flags.system, STORE_FLAG_SEEN);
+		ck_assert_uint_eq(msg.flags.keywords[0], 1);
+		store_read_end(&r);
+	}
+	/* Move back: the source loses them, recorded as vanished. */
+	ck_assert_int_eq(store_copy(t.store, u, arch, inbox, &first, 1, true,
+	    &cr, NULL), 0);
+	ck_assert_uint_eq(cr.count, 1);
+	ck_assert_uint_eq(cr.dst_uids[0], 3);
+	store_copy_result_free(&cr);
+	ck_assert_uint_eq(tinfo(&t, u, arch).messages, 1);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 1);
+	tstore_check(&t);
+	/* Last references go: no orphan bodies (the checker verifies). */
+	ck_assert_int_eq(store_expunge(t.store, u, arch, NULL, 0, false, NULL,
+	    NULL, NULL), 0);
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, false, NULL,
+	    NULL, NULL), 0);
+	tstore_check(&t);
+	/* Same mailbox or another user's mailbox: refused. */
+	ck_assert_int_eq(store_copy(t.store, u, inbox, inbox, &all, 1, false,
+	    &cr, NULL), -1);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(expunge_deleted_only_and_vanished_survive_reopen)
+{
+	struct tstore t;
+	struct store_flag_result fr;
+	struct store_uid_range r24 = { 2, 4 };
+	struct store_changes ch;
+	struct store_read *r;
+	uint32_t *ex;
+	size_t nex;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	for (int i = 0; i < 6; i++)
+		tdeliver(&t, u, inbox, "m", 0);
+	uint64_t base = tinfo(&t, u, inbox).highestmodseq;
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &r24, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, 0, 0, &fr, NULL), 0);
+	store_flag_result_free(&fr);
+	{
+		struct store_uid_range r13 = { 1, 3 };
+
+		/* UID EXPUNGE 1:3 with \Deleted on 2:4: expunges 2, 3. */
+		ck_assert_int_eq(store_expunge(t.store, u, inbox, &r13, 1,
+		    true, &ex, &nex, NULL), 0);
+		ck_assert_uint_eq(nex, 2);
+		ck_assert_uint_eq(ex[0], 2);
+		ck_assert_uint_eq(ex[1], 3);
+		free(ex);
+	}
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, true, &ex,
+	    &nex, NULL), 0);
+	ck_assert_uint_eq(nex, 1);
+	ck_assert_uint_eq(ex[0], 4);
+	free(ex);
+	struct store_mailbox_info info = tinfo(&t, u, inbox);
+	ck_assert_uint_eq(info.messages, 3);
+	ck_assert_uint_eq(info.deleted, 0);
+	ck_assert_uint_eq(info.uidnext, 7);
+	tstore_reopen(&t);
+
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_changes_since(r, u, inbox, base, &ch, NULL), 0);
+	ck_assert_uint_eq(ch.vanished_count, 1);
+	ck_assert_uint_eq(ch.vanished[0].first, 2);
+	ck_assert_uint_eq(ch.vanished[0].last, 4);
+	ck_assert_uint_eq(ch.changed_count, 0);	/* 2:4 changed, then gone */
+	ck_assert_uint_eq(ch.highestmodseq, base + 3);
+	store_changes_free(&ch);
+	/* Since the first expunge: only uid 4 vanished after it. */
+	ck_assert_int_eq(store_changes_since(r, u, inbox, base + 2, &ch, NULL),
+	    0);
+	ck_assert_uint_eq(ch.vanished_count, 1);
+	ck_assert_uint_eq(ch.vanished[0].first, 4);
+	ck_assert_uint_eq(ch.vanished[0].last, 4);
+	store_changes_free(&ch);
+	ck_assert_int_eq(store_changes_since(r, u, inbox, 0, &ch, NULL), 0);
+	ck_assert_uint_eq(ch.changed_count, 3);
+	store_changes_free(&ch);
+	ck_assert_int_eq(store_changes_since(r, u, inbox, base + 3, &ch, NULL),
+	    0);
+	ck_assert_uint_eq(ch.changed_count + ch.vanished_count, 0);
+	store_changes_free(&ch);
+	store_read_end(&r);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+struct feed {
+	int calls;
+	struct store_change last[8];
+	uint32_t last_uids[8][8];
+};
+
+static void
+feed_cb(void *arg, const struct store_change *ch)
+{
+	struct feed *f = arg;
+
+	if (f->calls < 8) {
+		f->last[f->calls] = *ch;
+		for (size_t i = 0; i < ch->uid_count && i < 8; i++)
+			f->last_uids[f->calls][i] = ch->uids[i];
+		f->last[f->calls].uids = NULL;
+		f->last[f->calls].name = NULL;
+		f->last[f->calls].old_name = NULL;
+	}
+	f->calls++;
+}
+
+START_TEST(change_feed_after_commit)
+{
+	struct tstore t;
+	struct feed f;
+	struct store_flag_result fr;
+	struct store_uid_range all = { 1, UINT32_MAX };
+
+	memset(&f, 0, sizeof(f));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	store_set_change_cb(t.store, feed_cb, &f);
+	tdeliver(&t, u, inbox, "m", 0);
+	tdeliver(&t, u, inbox, "m", 0);
+	ck_assert_int_eq(f.calls, 2);
+	ck_assert_int_eq(f.last[1].kind, STORE_CHANGE_NEW);
+	ck_assert_uint_eq(f.last[1].mailbox_id, inbox);
+	ck_assert_uint_eq(f.last[1].user_id, u);
+	ck_assert_uint_eq(f.last[1].uid_count, 1);
+	ck_assert_uint_eq(f.last_uids[1][0], 2);
+	ck_assert_uint_eq(f.last[1].messages, 2);
+	ck_assert_uint_eq(f.last[1].uidnext, 3);
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0, &fr, NULL), 0);
+	ck_assert_int_eq(f.calls, 3);
+	ck_assert_int_eq(f.last[2].kind, STORE_CHANGE_FLAGS);
+	ck_assert_uint_eq(f.last[2].uid_count, 2);
+	ck_assert_uint_eq(f.last[2].highestmodseq, fr.highestmodseq);
+	store_flag_result_free(&fr);
+	/* No-op: no event. A failed call: no event. */
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
+	    STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0, &fr, NULL), 0);
+	store_flag_result_free(&fr);
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "INBOX", 0, NULL,
+	    NULL), -1);
+	ck_assert_int_eq(f.calls, 3);
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, &all, 1, false, NULL,
+	    NULL, NULL), 0);
+	ck_assert_int_eq(f.calls, 4);
+	ck_assert_int_eq(f.last[3].kind, STORE_CHANGE_EXPUNGE);
+	ck_assert_uint_eq(f.last[3].uid_count, 2);
+	ck_assert_uint_eq(f.last[3].messages, 0);
+	ck_assert_int_eq(store_mailbox_rename(t.store, u, "Sent", "Sent2",
+	    NULL), -1);	/* no Sent: user made without defaults */
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "a/b", 0, NULL,
+	    NULL), 0);
+	ck_assert_int_eq(f.calls, 6);	/* "a" and "a/b" */
+	ck_assert_int_eq(f.last[4].kind, STORE_CHANGE_MAILBOX_CREATE);
+	store_set_change_cb(t.store, NULL, NULL);
+	tdeliver(&t, u, inbox, "m", 0);
+	ck_assert_int_eq(f.calls, 6);
+	tstore_close(&t);
+}
+END_TEST
+
+/* A tiny map: deliver until the map is full; the error is clean, nothing
+   half-stored, everything before intact, reads and expunge still work. */
+START_TEST(map_full_fails_cleanly)
+{
+	struct tstore t;
+	char *body = malloc(20000);
+	struct store_new_msg m[4];
+	uint32_t uids[4];
+	const char *error = NULL;
+	int delivered = 0, rc = 0;
+
+	tstore_open(&t, 1024 * 1024);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(body, 'a', 20000);
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 200 && rc == 0; i++) {
+		char uidl[4][16];
+
+		for (int j = 0; j < 4; j++) {
+			snprintf(uidl[j], sizeof(uidl[j]), "u%d", i * 4 + j);
+			m[j].data = body;
+			m[j].size = 20000;
+			m[j].account = "acct";
+			m[j].uidl = uidl[j];
+			m[j].uidl_size = strlen(uidl[j]);
+		}
+		body[0] = (char)('A' + i % 26);
+		rc = store_deliver(t.store, u, inbox, m, 4, uids, NULL, &error);
+		if (rc == 0)
+			delivered += 4;
+	}
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_NOSPACE);
+	ck_assert_ptr_nonnull(strstr(error, "MDB_MAP_FULL"));
+	ck_assert_int_gt(delivered, 0);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, (uint32_t)delivered);
+	tstore_reopen(&t);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, (uint32_t)delivered);
+	{
+		struct store_read *r;
+		struct store_ledger_entry e;
+		const void *data;
+		size_t size;
+		char uidl[16];
+
+		ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+		for (int i = 0; i < delivered; i++) {
+			snprintf(uidl, sizeof(uidl), "u%d", i);
+			ck_assert_int_eq(store_ledger_lookup(r, u, "acct", uidl,
+			    strlen(uidl), &e, NULL), 0);
+			ck_assert_int_eq(store_msg_body(r, u, inbox, e.uid,
+			    &data, &size, NULL), 0);
+			ck_assert_uint_eq(size, 20000);
+			ck_assert_int_eq(((const char *)data)[0],
+			    'A' + (i / 4) % 26);
+		}
+		snprintf(uidl, sizeof(uidl), "u%d", delivered);
+		ck_assert_int_eq(store_ledger_lookup(r, u, "acct", uidl,
+		    strlen(uidl), &e, NULL), STORE_NOT_FOUND);
+		store_read_end(&r);
+	}
+	tstore_check(&t);
+	/* Room again after an expunge: delivery resumes. */
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, false, NULL,
+	    NULL, &error), 0);
+	m[0].uidl = "again";
+	m[0].uidl_size = 5;
+	ck_assert_msg(store_deliver(t.store, u, inbox, m, 1, uids, NULL,
+	    &error) == 0, "%s", error);
+	tstore_check(&t);
+	free(body);
+	tstore_close(&t);
+}
+END_TEST
+
+static Suite *
+store_message_suite(void)
+{
+	Suite *s = suite_create("store_message");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, deliver_and_read_back);
+	tcase_add_test(tc, deliver_limits_and_errors);
+	tcase_add_test(tc, ledger_with_deliver);
+	tcase_add_test(tc, ledger_foreach_per_account);
+	tcase_add_test(tc, flags_set_add_remove_modseq);
+	tcase_add_test(tc, flags_unchangedsince);
+	tcase_add_test(tc, keyword_limit);
+	tcase_add_test(tc, copy_move_refcounted_bodies);
+	tcase_add_test(tc, expunge_deleted_only_and_vanished_survive_reopen);
+	tcase_add_test(tc, change_feed_after_commit);
+	tcase_add_test(tc, map_full_fails_cleanly);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(store_message_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

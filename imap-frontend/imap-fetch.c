@@ -225,7 +225,9 @@ imap_msgview_body_contains(struct imap_msgview *v, bool text,
 		if (p->body_off + p->body_len > v->body_size ||
 		    p->hdr_off + p->hdr_len > v->body_size)
 			continue;
-		if (text && (p->flags & MAIL_PART_IS_MESSAGE))
+		/* TEXT: every header block counts (the message's and
+		 * each part's MIME header, e.g. a file name) */
+		if (text)
 			found = header_block_contains(v->body + p->hdr_off,
 			    (size_t)p->hdr_len, NULL, &needle, true);
 		if (found || p->first_child != MAIL_NONE)

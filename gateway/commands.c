@@ -710,7 +710,8 @@ cmd_stats(struct gateway *gw, struct control_client *client, json_t *req)
 	    "s:I, s:I, s:i}",
 	    "uptime", (json_int_t)(time(NULL) - gw->started),
 	    "control_requests", (json_int_t)s->control_requests,
-	    "control_errors", (json_int_t)s->control_errors,
+	    "control_errors", (json_int_t)(s->control_errors +
+	    control_bad_requests(gw->control)),
 	    "users_added", (json_int_t)s->users_added,
 	    "users_deleted", (json_int_t)s->users_deleted,
 	    "accounts_added", (json_int_t)s->accounts_added,

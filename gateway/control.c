@@ -46,6 +46,7 @@ struct control {
 	struct control_client *clients;
 	unsigned int client_count;
 	unsigned int next_id;
+	uint64_t bad_requests;
 };
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
@@ -295,6 +296,7 @@ process_input(struct control_client *c)
 
 			log_info("control client=%u event=bad-request "
 			    "code=%s", c->id, err.code);
+			c->control->bad_requests++;
 			send_line(c, j);
 			json_decref(j);
 			/* a password may be in it: wipe before freeing */
@@ -481,6 +483,12 @@ pid_t
 control_client_pid(const struct control_client *c)
 {
 	return c->pid;
+}
+
+uint64_t
+control_bad_requests(const struct control *control)
+{
+	return control->bad_requests;
 }
 
 unsigned int

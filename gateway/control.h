@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "gateway/control-proto.h"
@@ -80,5 +81,7 @@ uid_t control_client_uid(const struct control_client *client);
 pid_t control_client_pid(const struct control_client *client);
 
 unsigned int control_client_count(const struct control *control);
+/* Requests refused before reaching a handler (syntax, limits). */
+uint64_t control_bad_requests(const struct control *control);
 
 #endif

@@ -431,6 +431,11 @@ out:
 		event_free(gw.sig_int);
 		event_free(gw.sig_hup);
 	}
+	/* A second signal must not cut the teardown short (event_free put
+	   the default handlers back). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	import_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);

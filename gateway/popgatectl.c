@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,6 +726,9 @@ main(int argc, char **argv)
 	const struct cmd_def *c;
 	int i = 1, used;
 
+	/* A daemon that refuses us closes the socket: read its answer
+	   rather than die of SIGPIPE while writing. */
+	signal(SIGPIPE, SIG_IGN);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
 			o.socket = argv[i + 1];

@@ -141,11 +141,13 @@ class Gateway:
         return r
 
     def ctl(self, *args, stdin=None, user=None):
-        """Runs popgatectl -s SOCKET ARGS; returns CompletedProcess."""
+        """Runs popgatectl -s SOCKET ARGS; returns CompletedProcess.
+        user=(uid, gid) runs it as that user with the groups /etc/group
+        gives it."""
         argv = [popgatectl(), "-s", self.socket] + list(args)
         if user is not None:
             argv = ["setpriv", "--reuid", str(user[0]), "--regid",
-                    str(user[1]), "--clear-groups"] + argv
+                    str(user[1]), "--init-groups"] + argv
         return subprocess.run(argv, input=stdin, capture_output=True,
                               text=True, timeout=120)
 

@@ -23,6 +23,7 @@ struct secret_key;
 struct upstreams;
 struct import;
 struct imap_server;
+struct passthrough;
 
 /* Counters since start, reported by the stats command. */
 struct gateway_stats {
@@ -49,6 +50,7 @@ struct gateway {
 	struct upstreams *upstreams;	/* the upstream plug-in point */
 	struct import *import;		/* the running or last import */
 	struct imap_server *imap;	/* NULL: no IMAP listeners */
+	struct passthrough *passthrough;	/* checks in progress */
 	bool imap_stopped;		/* shutdown: sessions gone */
 	bool upstreams_stopped;		/* shutdown: polls stopped */
 	struct event *sig_term, *sig_int, *sig_hup;

@@ -25,6 +25,7 @@
 #include "gateway/gateway.h"
 #include "gateway/import.h"
 #include "gateway/listeners.h"
+#include "gateway/passthrough.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
 #include "log.h"
@@ -99,6 +100,7 @@ gateway_shutdown(struct gateway *gw, const char *why)
 		return;
 	gw->shutting_down = true;
 	log_info("popgated event=shutdown reason=%s", why);
+	passthrough_shutdown(gw);
 	listeners_shutdown(gw);
 	import_abort(gw);
 	upstreams_stop(gw->upstreams, upstreams_stopped, gw);
@@ -341,12 +343,6 @@ main(int argc, char **argv)
 	gid = group_id(gw.config->control_group, err, sizeof(err));
 	if (gid == (gid_t)-2)
 		goto fail;
-	if (gw.config->pt_enabled) {
-		snprintf(err, sizeof(err), "%s: [passthrough] enabled: "
-		    "pass-through login is not part of this build yet",
-		    gw.config->path);
-		goto fail;
-	}
 	if (daemon_user(gw.config, &pw, &switch_user, err, sizeof(err)) < 0)
 		goto fail;
 	if (make_data_dir(gw.config->data_dir, err, sizeof(err)) < 0)
@@ -437,6 +433,7 @@ out:
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	import_free(&gw);
+	passthrough_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);
 	control_free(&gw.control);

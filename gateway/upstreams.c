@@ -182,6 +182,12 @@ upstreams_free(struct upstreams **upsp)
 	*upsp = NULL;
 }
 
+struct evdns_base *
+upstreams_dns(struct upstreams *ups)
+{
+	return ups->dns;
+}
+
 bool
 upstreams_available(const struct upstreams *ups)
 {

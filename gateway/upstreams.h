@@ -3,9 +3,8 @@
  * the poller in step with the account records (add, change, remove, poll
  * now) and reports each account's runtime status.
  *
- * When this build has no poller (upstreams_available() false), accounts
- * are still recorded, and status says "not polled: no upstream poller" —
- * never a made-up success.
+ * The POP3 poller (pop3-upstream/pop3-poller.h) is the implementation
+ * behind the upstream interface; another kind of source plugs in here.
  */
 #ifndef POPGATE_GATEWAY_UPSTREAMS_H
 #define POPGATE_GATEWAY_UPSTREAMS_H
@@ -29,6 +28,8 @@ void upstreams_stop(struct upstreams *ups, void (*done)(void *arg),
 void upstreams_free(struct upstreams **upsp);
 
 bool upstreams_available(const struct upstreams *ups);
+/* The asynchronous resolver (NULL: numeric hosts only). */
+struct evdns_base *upstreams_dns(struct upstreams *ups);
 /* The account was added or changed (or enabled/disabled). */
 void upstreams_update(struct upstreams *ups, const struct account *a);
 void upstreams_remove(struct upstreams *ups, uint32_t user_id,

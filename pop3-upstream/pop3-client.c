@@ -1048,7 +1048,8 @@ after_capa(struct pop3_session *s, uint32_t round)
 static void
 list_done(struct pop3_session *s)
 {
-	qsort(s->msgs, s->msg_count, sizeof(*s->msgs), cmp_msgno);
+	if (s->msg_count > 0)
+		qsort(s->msgs, s->msg_count, sizeof(*s->msgs), cmp_msgno);
 	for (size_t i = 1; i < s->msg_count; i++) {
 		if (s->msgs[i].msgno == s->msgs[i - 1].msgno) {
 			session_fail(s, POP3_OUTCOME_PROTOCOL,

@@ -164,6 +164,12 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual([p["fetched"] for p in r.polls], ["3", "0"], r)
         self.assertEqual(len(self.dump(st)), 3)
 
+    def test_empty_mailbox(self):
+        srv = self.serve([])
+        r = run_fetch(self, self.store(), [self.acct(srv, mode="delete")], polls=2)
+        self.assertEqual([p["outcome"] for p in r.polls], ["ok", "ok"], r)
+        self.assertEqual(srv.commands().count(b"QUIT"), 2)
+
     # --- -ERR answers ------------------------------------------------------
 
     def test_err_on_retr_skips_only_that_message(self):

@@ -93,6 +93,7 @@ userdb {{
 }}
 mail_location = maildir:{d}/mail/%u
 pop3_uidl_format = %08Xu%08Xv
+postmaster_address = postmaster@example.org
 service pop3-login {{
   inet_listener pop3 {{
     address = 127.0.0.1

@@ -115,6 +115,7 @@ struct store {
 	void *change_arg;
 	struct store_event *events;
 	size_t event_count, event_cap;
+	bool in_change_cb;	/* writes are refused while set */
 };
 
 struct store_read {

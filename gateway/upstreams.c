@@ -263,6 +263,8 @@ poll_matching(void *arg, const struct upstream_status *st)
 
 	if (strncmp(st->id, pc->prefix, strlen(pc->prefix)) != 0)
 		return;
+	/* an explicit poll also reopens an auth circuit breaker */
+	(void)pc->ups->u->ops->resume(pc->ups->u, st->id, &error);
 	if (pc->ups->u->ops->poll_now(pc->ups->u, st->id, &error) == 0)
 		pc->started++;
 }

@@ -5,8 +5,13 @@
 # self-signed certificate generated on first start. IMAP listens on
 # 127.0.0.1:1143 (STARTTLS) and 127.0.0.1:1993 (TLS), so no root is needed.
 #   deploy/run-local.sh BUILD_DIR
+# POPGATE_IMAP_PORT / POPGATE_IMAPS_PORT move the ports (used by the tests;
+# they apply when the configuration is first written).
 set -eu
 B=${1:-build/release}
+case "$B" in /*) ;; *) B="$(pwd)/$B" ;; esac
+IMAP_PORT=${POPGATE_IMAP_PORT:-1143}
+IMAPS_PORT=${POPGATE_IMAPS_PORT:-1993}
 ROOT=$(pwd)
 VAR="$ROOT/var"
 CONF="$VAR/popgate.conf"
@@ -32,8 +37,8 @@ if [ ! -e "$CONF" ]; then
 # See docs/popgate.conf.5 for every setting.
 
 [imap]
-listen = 127.0.0.1:1143
-listen_tls = 127.0.0.1:1993
+listen = 127.0.0.1:$IMAP_PORT
+listen_tls = 127.0.0.1:$IMAPS_PORT
 cert = $VAR/tls/cert.pem
 key = $VAR/tls/key.pem
 # loopback counts as secure, so LOGIN works on 1143 without STARTTLS here
@@ -62,7 +67,7 @@ CTL="$B/popgatectl -s $SOCK"
 cat <<MSG
 
 popgate is starting in the foreground (Ctrl-C stops it).
-  IMAP   127.0.0.1:1143 (STARTTLS)   127.0.0.1:1993 (TLS, self-signed)
+  IMAP   127.0.0.1:$IMAP_PORT (STARTTLS)   127.0.0.1:$IMAPS_PORT (TLS, self-signed)
   data   $VAR/data
   config $CONF
 
@@ -75,7 +80,7 @@ In another terminal, add a user and an upstream POP3 account:
   $CTL poll alice
   $CTL status
 
-then point a mail client at 127.0.0.1:1143 (user alice).
+then point a mail client at 127.0.0.1:$IMAP_PORT (user alice).
 
 MSG
 exec "$B/popgated" -c "$CONF" -f

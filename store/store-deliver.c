@@ -310,6 +310,7 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	free(kw);
 	if (uidvalidity_r != NULL)
 		*uidvalidity_r = mb.rec.uidvalidity;
+	store_reserve(store, txn, total);
 	return store_wcommit(store, txn, error_r);
 fail:
 	free(kw);

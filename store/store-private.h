@@ -161,6 +161,11 @@ void store_event_add_uid(struct store_event *ev, uint32_t uid);
 void store_event_set_names(struct store_event *ev, const char *name,
     const char *old_name);
 
+/* Before committing about bytes of new data: allocate file space ahead
+   (in STORE_GROW_CHUNK steps) so commits do not grow the file each time.
+   Best effort, never fails. */
+void store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes);
+
 /* ---- cursor helpers (store.c) ---- */
 /* Deletes every key with the given prefix in db. */
 int store_del_prefix(struct store *store, MDB_txn *txn, enum store_db db,

@@ -4,6 +4,7 @@
  * store-user.c, store-mailbox.c, store-message.c, store-ledger.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -429,6 +430,52 @@ store_event_set_names(struct store_event *ev, const char *name,
 	free(ev->old_name);
 	ev->name = name != NULL ? xstrdup(name) : NULL;
 	ev->old_name = old_name != NULL ? xstrdup(old_name) : NULL;
+}
+
+/* ---- file growth ---- */
+
+/* Grow the data file by at least this much at a time. */
+#define STORE_GROW_CHUNK ((uint64_t)64 * 1024 * 1024)
+
+void
+store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	uint64_t used, want, grow;
+	int fd;
+
+	if (mdb_env_info(store->env, &info) != 0 ||
+	    mdb_env_stat(store->env, &st) != 0 ||
+	    mdb_env_get_fd(store->env, &fd) != 0 || fstat(fd, &fst) < 0)
+		return;
+	(void)txn;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	/* Room for the batch, its B-tree pages and the freed copies. */
+	want = used + bytes + bytes / 4 + 4 * 1024 * 1024;
+	if ((uint64_t)fst.st_size >= want || want > info.me_mapsize)
+		return;
+	grow = want - (uint64_t)fst.st_size;
+	if (grow < STORE_GROW_CHUNK)
+		grow = STORE_GROW_CHUNK;
+	/* Bigger steps for bigger files, but never hoard much of a disk
+	   that others (logs) share. */
+	if (grow < (uint64_t)fst.st_size / 8)
+		grow = (uint64_t)fst.st_size / 8;
+	if (grow > 4 * STORE_GROW_CHUNK && grow > want - (uint64_t)fst.st_size)
+		grow = want - (uint64_t)fst.st_size > 4 * STORE_GROW_CHUNK ?
+		    want - (uint64_t)fst.st_size : 4 * STORE_GROW_CHUNK;
+	if ((uint64_t)fst.st_size + grow > info.me_mapsize)
+		grow = info.me_mapsize - (uint64_t)fst.st_size;
+	/* Allocating ahead makes each commit's fdatasync write data into
+	   blocks the file already owns instead of growing the file every
+	   time (about twice the delivery rate on ext4). It is only an
+	   optimisation: on failure (full disk, no fallocate) the commit
+	   meets the real error itself. */
+	if (fallocate(fd, 0, fst.st_size, (off_t)grow) < 0)
+		log_debug("store event=preallocate-failed error=\"%s\"",
+		    strerror(errno));
 }
 
 /* ---- helpers ---- */

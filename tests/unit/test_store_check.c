@@ -146,6 +146,22 @@ START_TEST(checker_finds_damage)
 }
 END_TEST
 
+/* Production durability: the environment is never opened with the flags
+   that trade durability for speed. */
+START_TEST(env_flags_are_durable)
+{
+	struct tstore t;
+	unsigned int flags = 0;
+
+	tstore_open(&t, 0);
+	ck_assert_int_eq(mdb_env_get_flags(t.store->env, &flags), 0);
+	ck_assert_uint_eq(flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC |
+	    MDB_WRITEMAP), 0);
+	ck_assert_uint_ne(flags & MDB_NOTLS, 0);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_check_suite(void)
 {
@@ -154,6 +170,7 @@ store_check_suite(void)
 
 	tcase_add_loop_test(tc, checker_finds_damage, DAMAGE_COUNTER,
 	    DAMAGE_UID_PAST_UIDNEXT + 1);
+	tcase_add_test(tc, env_flags_are_durable);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -893,6 +893,59 @@ START_TEST(map_full_fails_cleanly)
 }
 END_TEST
 
+/* A body held open keeps its bytes while other calls expunge the message
+   and reuse the space (what an IMAP FETCH in flight needs). */
+START_TEST(open_body_survives_expunge)
+{
+	struct tstore t;
+	struct store_body *b;
+	char big[5000];
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	uint32_t uid = tdeliver(&t, u, inbox, big, 0);
+	ck_assert_int_eq(store_body_open(t.store, u, inbox, uid, &b, NULL), 0);
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, false, NULL,
+	    NULL, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		memset(big, 'a' + i, sizeof(big) - 1);
+		tdeliver(&t, u, inbox, big, 0);
+	}
+	ck_assert_uint_eq(b->size, sizeof(big) - 1);
+	for (size_t i = 0; i < b->size; i++)
+		ck_assert_int_eq(((const char *)b->data)[i], 'q');
+	store_body_close(&b);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(reader_table_full_is_an_error)
+{
+	struct tstore t;
+	struct store_options opts = { 0, 2 };
+	struct store_read *r[3];
+	const char *error = NULL;
+
+	strcpy(t.dir, "/tmp/popgate-store-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(t.dir));
+	ck_assert_int_eq(store_open(t.dir, &opts, &t.store, &error), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r[0], NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r[1], NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r[2], &error), -1);
+	ck_assert_ptr_null(r[2]);
+	ck_assert_ptr_nonnull(strstr(error, "MDB_READERS_FULL"));
+	store_read_end(&r[1]);
+	ck_assert_int_eq(store_read_begin(t.store, &r[2], NULL), 0);
+	store_read_end(&r[0]);
+	store_read_end(&r[2]);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_message_suite(void)
 {
@@ -914,6 +967,8 @@ store_message_suite(void)
 	tcase_add_test(tc, change_feed_reads_ok_writes_refused);
 	tcase_add_test(tc, change_feed_mailbox_events);
 	tcase_add_test(tc, msg_foreach_range_and_stop);
+	tcase_add_test(tc, open_body_survives_expunge);
+	tcase_add_test(tc, reader_table_full_is_an_error);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -140,6 +140,7 @@ struct pop3_session {
 	/* work lists: indexes into msgs */
 	uint32_t *todo;		/* TOP or RETR, in msgno order */
 	size_t todo_count, todo_next, todo_done;
+	uint64_t inflight_bytes;	/* listed sizes of RETRs in flight */
 	bool top_phase;
 
 	struct batch_item *batch;
@@ -853,6 +854,7 @@ flush_batch(struct pop3_session *s)
 {
 	struct pop3_deliver_msg *dm;
 	const char *err = NULL;
+	struct timeval t0, t1, dt;
 	int ret = 0;
 
 	if (s->batch_count == 0)
@@ -866,6 +868,7 @@ flush_batch(struct pop3_session *s)
 		dm[i].uidl = m->key;
 		dm[i].uidl_size = m->key_len;
 	}
+	gettimeofday(&t0, NULL);
 	if (pop3_deliver_batch(s->env.store, s->acct, s->mailbox_id, dm,
 	    s->batch_count, &err) < 0) {
 		log_error("pop3 account=%s event=store-failed messages=%zu "
@@ -899,8 +902,11 @@ flush_batch(struct pop3_session *s)
 		s->status->import_rate = secs > 0 ?
 		    (double)s->status->import_done / secs : 0;
 	}
-	log_debug("pop3 account=%s event=batch-stored messages=%zu bytes=%zu",
-	    s->log_id, s->batch_count, s->batch_bytes);
+	gettimeofday(&t1, NULL);
+	timersub(&t1, &t0, &dt);
+	log_debug("pop3 account=%s event=batch-stored messages=%zu bytes=%zu "
+	    "ms=%ld", s->log_id, s->batch_count, s->batch_bytes,
+	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
 	batch_free_items(s);
 	free(dm);
 	return ret;
@@ -1166,14 +1172,18 @@ pump_fetch(struct pop3_session *s)
 {
 	if (s->finishing)
 		return;
-	while (s->todo_next < s->todo_count && s->q_len < window(s)) {
+	while (s->todo_next < s->todo_count && s->q_len < window(s) &&
+	    (s->q_len == 0 ||
+	    s->inflight_bytes < POP3_CLIENT_PIPELINE_BYTES)) {
 		uint32_t i = s->todo[s->todo_next++];
 		struct msg *m = &s->msgs[i];
 
-		if (s->top_phase)
+		if (s->top_phase) {
 			send_cmd(s, CMD_TOP, i, "TOP %u 0", m->msgno);
-		else
+		} else {
+			s->inflight_bytes += m->list_size;
 			send_cmd(s, CMD_RETR, i, "RETR %u", m->msgno);
+		}
 	}
 	if (s->todo_done < s->todo_count)
 		return;
@@ -1216,6 +1226,8 @@ data_done(struct pop3_session *s, const struct cmd *c)
 	char esc[LOG_PEER_TEXT_MAX + 1];
 
 	s->todo_done++;
+	if (c->kind == CMD_RETR)
+		s->inflight_bytes -= m->list_size;
 	if (c->kind == CMD_TOP) {
 		set_hash_key(m, s->body.data != NULL ? s->body.data : "",
 		    s->body.len, m->list_size);
@@ -1395,6 +1407,7 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 			/* the message stays on the server; next poll
 			   tries again */
 			s->todo_done++;
+			s->inflight_bytes -= m->list_size;
 			log_warn("pop3 account=%s event=retr-failed msgno=%u "
 			    "error=\"%s\"", s->log_id, m->msgno, esc);
 			snprintf(s->result.error, sizeof(s->result.error),

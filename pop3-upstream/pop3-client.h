@@ -55,8 +55,12 @@ struct store;
 #define POP3_CLIENT_COMMAND_MS 60000
 #define POP3_CLIENT_STALL_MS 60000
 /* Pipelined RETR/TOP/DELE commands in flight when the server announces
- * PIPELINING (RFC 2449); 1 otherwise. Bounds what we buffer. */
-#define POP3_CLIENT_PIPELINE_MAX 16
+ * PIPELINING (RFC 2449); 1 otherwise. Deep enough that the server keeps
+ * streaming (into the socket buffers) while a batch commits. */
+#define POP3_CLIENT_PIPELINE_MAX 64
+/* ... and at most this many listed bytes of RETR data in flight, which
+ * bounds what the server can make us buffer beyond the current message. */
+#define POP3_CLIENT_PIPELINE_BYTES (8u * 1024 * 1024)
 
 enum pop3_outcome {
 	POP3_OUTCOME_OK = 0,

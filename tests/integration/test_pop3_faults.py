@@ -293,6 +293,44 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(self.dump(st), [])
         self.assertNotIn(b"DELE", srv.commands())
 
+    def test_silent_server_times_out_in_each_phase(self):
+        srv = self.serve([], silent=True)
+        for tls, phase in (("none", "the greeting"), ("stls", "the greeting"),
+                           ("pop3s", "TLS handshake")):
+            r = run_fetch(self, self.store(), [self.acct(
+                srv, tls=tls, **{"timeout-ms": 800})])
+            self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+            self.assertIn("timeout", r.polls[0]["error"])
+            self.assertIn(phase, r.polls[0]["error"])
+
+    def test_connection_refused(self):
+        srv = self.serve([])
+        port = srv.port
+        srv.stop()
+        self.servers.remove(srv)
+        r = run_fetch(self, self.store(), [account_spec(
+            port=port, tls="pop3s", ca=self.ca.ca_crt)])
+        self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+        self.assertIn("connect", r.polls[0]["error"])
+
+    # --- poller -----------------------------------------------------------
+
+    def test_per_host_connection_cap(self):
+        srv = self.serve([msg(1)], slow_list=0.4)
+        accts = [self.acct(srv, id="a%d" % i) for i in range(4)]
+        r = run_fetch(self, self.store(), accts, extra=["--host-max", "2"])
+        self.assertEqual(sorted(p["outcome"] for p in r.polls), ["ok"] * 4, r)
+        self.assertEqual(srv.max_active, 2, "cap not honoured")
+
+    def test_status_reports_import_progress(self):
+        msgs = [msg(i) for i in range(1, 8)]
+        srv = self.serve(msgs)
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        p = r.polls[0]
+        self.assertEqual((p["import_done"], p["import_total"]), ("7", "7"), r)
+        self.assertEqual(p["import_bytes"], str(sum(map(len, msgs))))
+        self.assertNotEqual(p["last_success"], "0")
+
     # --- sizes ------------------------------------------------------------
 
     def test_size_limit_skips_with_reason_and_no_dele(self):

@@ -140,11 +140,16 @@ on_poll(void *arg, const char *id, const struct pop3_result *res)
 	memset(&st, 0, sizeof(st));
 	(void)c->u->ops->status(c->u, id, &st, &err);
 	printf("poll account=%s outcome=%s fetched=%u bytes=%llu deleted=%u "
-	    "skipped=%u size_mismatch=%u state=%s strategy=\"%s\" "
-	    "error=\"%s\"\n", id, pop3_outcome_name(res->outcome),
-	    res->fetched, (unsigned long long)res->fetched_bytes, res->deleted,
+	    "skipped=%u size_mismatch=%u state=%s import_done=%u "
+	    "import_total=%u import_bytes=%llu rate=%.0f last_success=%lld "
+	    "failures=%u strategy=\"%s\" error=\"%s\"\n", id,
+	    pop3_outcome_name(res->outcome), res->fetched,
+	    (unsigned long long)res->fetched_bytes, res->deleted,
 	    res->skipped, res->size_mismatch, upstream_state_name(st.state),
-	    st.uidl_strategy, res->error);
+	    st.import_done, st.import_total,
+	    (unsigned long long)st.import_bytes, st.import_rate,
+	    (long long)st.last_success, st.consecutive_failures,
+	    st.uidl_strategy, st.last_error);
 	fflush(stdout);
 	if (c->polls_wanted != 0 && c->polls_done[i] < c->polls_wanted &&
 	    c->u->ops->poll_now(c->u, id, &err) < 0)

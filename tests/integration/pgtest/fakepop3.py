@@ -25,6 +25,9 @@ optional keyword arguments):
     stls_inject     bytes sent in the same packet right after "+OK" to STLS
     pass_err        the -ERR line for PASS/AUTH (bytes) or None to accept
     password        the expected password (default "secret")
+    silent          accept the connection and never say anything
+    slow_list       seconds to wait before answering LIST
+srv.max_active is the largest number of simultaneous sessions seen.
 """
 import base64
 import hashlib
@@ -53,6 +56,8 @@ class FakePop3:
         self.transcript = []
         self.deleted = set()
         self.connections = 0
+        self.active = 0
+        self.max_active = 0
         self._stop = False
         self._lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -95,13 +100,22 @@ class FakePop3:
 
     def _session(self, conn):
         conn.settimeout(30)
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
         try:
+            if self.f.get("silent"):
+                while not self._stop and conn.recv(4096):
+                    pass
+                return
             if self.tls == "pop3s":
                 conn = self.ctx.wrap_socket(conn, server_side=True)
             self._run(conn)
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
+            with self._lock:
+                self.active -= 1
             try:
                 conn.close()
             except OSError:
@@ -173,6 +187,7 @@ class FakePop3:
             elif cmd == b"STAT":
                 self._send(conn, b"+OK %d %d\r\n" % (len(self.messages), sum(map(len, self.messages))))
             elif cmd == b"LIST":
+                time.sleep(f.get("slow_list", 0))
                 sizes = f.get("list_sizes") or [len(m) for m in self.messages]
                 self._send(conn, b"+OK\r\n" + b"".join(b"%d %d\r\n" % (i + 1, s) for i, s in enumerate(sizes)) + b".\r\n")
             elif cmd == b"UIDL":

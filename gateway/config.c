@@ -73,8 +73,8 @@ static const struct key_def keys[] = {
 	  1, 1024 },
 	{ "limits", "control_request_max", KEY_SIZE, OFF(control_request_max),
 	  0, 1024, 64u << 20 },
-	{ "limits", "upstream_concurrency", KEY_U32,
-	  OFF(upstream_concurrency), 0, 1, 10000 },
+	{ "limits", "upstream_connections_per_host", KEY_U32,
+	  OFF(upstream_per_host), 0, 1, 1000 },
 
 	{ "upstream-defaults", "interval", KEY_DURATION, OFF(upstream.interval),
 	  0, 10, 0 },
@@ -643,7 +643,7 @@ set_defaults(struct config *c)
 	c->imap_connections_per_ip = 50;
 	c->control_clients = 16;
 	c->control_request_max = 1u << 20;
-	c->upstream_concurrency = 16;
+	c->upstream_per_host = 2;
 	c->upstream.interval = 300;
 	c->upstream.mode = CONFIG_MODE_KEEP;
 	c->upstream.size_limit = 64ull << 20;

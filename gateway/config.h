@@ -95,7 +95,7 @@ struct config {
 	uint32_t imap_connections_per_ip;
 	uint32_t control_clients;
 	uint32_t control_request_max;	/* bytes per request line */
-	uint32_t upstream_concurrency;	/* accounts polled at once */
+	uint32_t upstream_per_host;	/* POP3 sessions at once per host */
 
 	/* [upstream-defaults] */
 	struct config_upstream upstream;

@@ -423,14 +423,33 @@ class GatewayControlTest(unittest.TestCase):
         r = self.gw.ok({"command": "poll"})
         self.assertEqual(r["polls_started"], 1)
 
+    def peer_cert(self):
+        ctx = ssl.create_default_context(cafile=self.ca.ca_crt)
+        with socket.create_connection(("127.0.0.1", self.gw.imaps_port),
+                                      10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                return s.getpeercert(binary_form=True)
+
     def test_reload_good_and_bad(self):
-        # good: a changed log level and a new certificate take effect;
-        # an open IMAP session survives
+        # good: a new certificate takes effect for new connections; an
+        # open IMAP session survives
         self.add_alice()
         c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
         c.login("alice", "alice-pw")
+        before = self.peer_cert()
+        cert, key = self.ca.cert("renewed")
+        with open(self.gw.conf) as f:
+            text = f.read()
+        with open(self.gw.conf, "w") as f:
+            f.write(text.replace(self.gw.cert, cert).replace(self.gw.key,
+                                                             key))
         r = self.gw.ctl("reload")
         self.assertEqual(r.returncode, 0, r.stderr)
+        after = self.peer_cert()
+        self.assertNotEqual(before, after)
+        with open(cert) as f:
+            self.assertEqual(ssl.DER_cert_to_PEM_cert(after).strip(),
+                             f.read().strip())
         self.gw.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while self.gw.output().count("event=reloaded") < 2:
@@ -438,6 +457,7 @@ class GatewayControlTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(c.noop()[0], "OK")
         # bad: the error names file and line; the daemon keeps running
+        # with the old configuration
         with open(self.gw.conf, "a") as f:
             f.write("[log]\nlevel = chatty\n")
         r = self.gw.ctl("reload")
@@ -445,6 +465,7 @@ class GatewayControlTest(unittest.TestCase):
         self.assertIn("popgate.conf:", r.stderr)
         self.assertIn("reload-failed", r.stderr)
         self.assertEqual(c.noop()[0], "OK")
+        self.assertEqual(self.peer_cert(), after)
         st = self.gw.ok({"command": "stats"})["stats"]
         self.assertEqual(st["reloads"], 2)
         self.assertEqual(st["reload_failures"], 1)

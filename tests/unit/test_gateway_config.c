@@ -34,7 +34,7 @@ static const char good[] =
 	"imap_connections_per_ip = 3\n"
 	"control_clients = 4\n"
 	"control_request_max = 64K\n"
-	"upstream_concurrency = 2\n"
+	"upstream_connections_per_host = 3\n"
 	"[upstream-defaults]\n"
 	"interval = 5m\n"
 	"mode = delete-after:30\n"
@@ -83,7 +83,7 @@ START_TEST(good_file_parses_every_key)
 	ck_assert_uint_eq(c->imap_connections_per_ip, 3);
 	ck_assert_uint_eq(c->control_clients, 4);
 	ck_assert_uint_eq(c->control_request_max, 65536);
-	ck_assert_uint_eq(c->upstream_concurrency, 2);
+	ck_assert_uint_eq(c->upstream_per_host, 3);
 	ck_assert_uint_eq(c->upstream.interval, 300);
 	ck_assert_int_eq(c->upstream.mode, CONFIG_MODE_DELETE_AFTER);
 	ck_assert_uint_eq(c->upstream.delete_after_days, 30);

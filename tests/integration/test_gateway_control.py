@@ -9,11 +9,12 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import time
 import unittest
 
 from pgtest import TestCA, tempdir
-from pgtest.gateway import Gateway
+from pgtest.gateway import Gateway, popgatectl
 
 
 def account_req(**kw):
@@ -521,6 +522,16 @@ class GatewayControlTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         r = self.gw.ctl("status", "a", "b")
         self.assertEqual(r.returncode, 2)
+        # without -s, the socket comes from the configuration (-c)
+        r = subprocess.run([popgatectl(), "-c", self.gw.conf, "stats"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("uptime", r.stdout)
+        r = subprocess.run([popgatectl(), "-s", self.gw.socket + ".nope",
+                            "stats"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("cannot reach popgated", r.stderr)
 
 
 if __name__ == "__main__":

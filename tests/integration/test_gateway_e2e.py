@@ -176,6 +176,48 @@ class GatewayEndToEndTest(unittest.TestCase):
         self.assertEqual(int(c.select("INBOX")[1][0]), 3)
         c.logout()
 
+    def test_sigterm_mid_poll_loses_and_duplicates_nothing(self):
+        raws = [make_message(i, 3000) for i in range(400)]
+        self.dc.add_messages("alice", raws)
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        self.gw.ok({"command": "account.add", "user": "alice",
+                    "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
+                    "login": "alice", "password": "pop-secret",
+                    "account": "big", "mode": "delete", "interval": 3600})
+        self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
+        # stop while the first poll runs (or just after it, on a fast
+        # machine: the checks below hold either way)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
+            if s["import"]["done"] > 0 or s.get("last_success"):
+                break
+            time.sleep(0.02)
+        self.assertEqual(self.gw.stop(), 0)
+        self.gw.start()
+        self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
+            if s.get("last_success") and s["state"] != "polling" and \
+                    self.dc.count("alice") == 0:
+                break
+            time.sleep(0.2)
+        self.assertEqual(self.dc.count("alice"), 0, s)
+        c = self.imap()
+        typ, data = c.select("INBOX")
+        n = int(data[0])
+        bodies = []
+        for first in range(1, n + 1, 50):
+            typ, data = c.fetch("%d:%d" % (first, min(n, first + 49)),
+                                "(BODY.PEEK[])")
+            self.assertEqual(typ, "OK")
+            bodies += [d[1] for d in data if isinstance(d, tuple)]
+        c.logout()
+        self.assertEqual(n, 400)
+        self.assertEqual(sorted(bodies), sorted(wire_bytes(r) for r in raws))
+
     def test_wrong_upstream_password_reported(self):
         self.gw.ok({"command": "user.add", "user": "alice",
                     "password": "imap-pw"})

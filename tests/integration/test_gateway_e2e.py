@@ -218,6 +218,47 @@ class GatewayEndToEndTest(unittest.TestCase):
         self.assertEqual(n, 400)
         self.assertEqual(sorted(bodies), sorted(wire_bytes(r) for r in raws))
 
+    def read_inbox(self, c):
+        typ, data = c.select("INBOX")
+        n = int(data[0])
+        bodies = []
+        for first in range(1, n + 1, 50):
+            typ, data = c.fetch("%d:%d" % (first, min(n, first + 49)),
+                                "(BODY.PEEK[])")
+            bodies += [d[1] for d in data if isinstance(d, tuple)]
+        return bodies
+
+    def test_account_removed_mid_poll_keeps_every_message(self):
+        raws = [make_message(i, 3000) for i in range(400)]
+        self.dc.add_messages("alice", raws)
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        self.gw.ok({"command": "account.add", "user": "alice",
+                    "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
+                    "login": "alice", "password": "pop-secret",
+                    "account": "big", "mode": "delete", "interval": 3600})
+        self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
+            if s["import"]["done"] > 0 or s.get("last_success"):
+                break
+            time.sleep(0.02)
+        self.gw.ok({"command": "account.delete", "user": "alice",
+                    "account": "big"})
+        time.sleep(1)
+        c = self.imap()
+        stored = self.read_inbox(c)
+        c.logout()
+        # every message is in the store or still on the server (or both);
+        # none is stored twice
+        on_server = set(wire_bytes(raw) for raw in
+                        self.dc.message_files("alice"))
+        self.assertEqual(len(stored), len(set(stored)))
+        want = set(wire_bytes(r) for r in raws)
+        self.assertEqual(set(stored) | on_server, want)
+        self.assertTrue(set(stored) <= want)
+
     def test_wrong_upstream_password_reported(self):
         self.gw.ok({"command": "user.add", "user": "alice",
                     "password": "imap-pw"})

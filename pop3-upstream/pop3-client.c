@@ -41,22 +41,29 @@ pop3_outcome_name(enum pop3_outcome outcome)
 	return (size_t)outcome < N_ELEMENTS(names) ? names[outcome] : "?";
 }
 
-unsigned int
-pop3_session_tmo(unsigned int v, unsigned int def)
-{
-	return v != 0 ? v : def;
-}
-
+/* Arms the session's single timer for the phase now waited on. */
 void
-pop3_session_arm_timer(struct pop3_session *s, unsigned int ms)
+pop3_session_arm(struct pop3_session *s, enum tmo which)
 {
+	const struct upstream_timeouts *t = &s->acct->timeouts;
+	static const unsigned int defaults[] = {
+		POP3_CLIENT_CONNECT_MS, POP3_CLIENT_TLS_MS,
+		POP3_CLIENT_GREETING_MS, POP3_CLIENT_COMMAND_MS,
+		POP3_CLIENT_STALL_MS,
+	};
+	const unsigned int conf[] = {
+		t->connect_ms, t->tls_ms, t->greeting_ms, t->command_ms,
+		t->stall_ms,
+	};
+	unsigned int ms = conf[which] != 0 ? conf[which] : defaults[which];
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	evtimer_add(s->timer, &tv);
 }
 
 void
-pop3_session_trace(struct pop3_session *s, char dir, const char *line, size_t len)
+pop3_session_trace(struct pop3_session *s, char dir, const char *line,
+    size_t len)
 {
 	char esc[LOG_PEER_TEXT_MAX + 1];
 
@@ -157,7 +164,8 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 	PG_ASSERT(n > 0 && (size_t)n < sizeof(line) - 2);
 	if (s->acct->trace) {
 		if (s->trace_mask != NULL)
-			pop3_session_trace(s, 'C', s->trace_mask, strlen(s->trace_mask));
+			pop3_session_trace(s, 'C', s->trace_mask,
+			    strlen(s->trace_mask));
 		else
 			pop3_session_trace(s, 'C', line, (size_t)n);
 	}
@@ -171,8 +179,7 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 	s->queue[slot].msg = msg;
 	if (s->q_len++ == 0) {
 		s->rmode = RMODE_STATUS;
-		pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.command_ms,
-		    POP3_CLIENT_COMMAND_MS));
+		pop3_session_arm(s, TMO_COMMAND);
 	}
 }
 
@@ -189,8 +196,7 @@ pop3_session_pop(struct pop3_session *s)
 	s->q_len--;
 	s->rmode = RMODE_STATUS;
 	if (s->q_len > 0)
-		pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.command_ms,
-		    POP3_CLIENT_COMMAND_MS));
+		pop3_session_arm(s, TMO_COMMAND);
 	else
 		evtimer_del(s->timer);
 }
@@ -252,8 +258,8 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 	}
 	if (pop3_parse_status(line, len, &st, &err) < 0) {
 		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
-		    "bad response to %s (%s): '%s'", pop3_cmd_names[c.kind], err,
-		    log_escape(esc, sizeof(esc), line, len));
+		    "bad response to %s (%s): '%s'", pop3_cmd_names[c.kind],
+		    err, log_escape(esc, sizeof(esc), line, len));
 		return;
 	}
 	log_escape(esc, sizeof(esc), st.text, st.text_len);
@@ -368,8 +374,7 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 		}
 		s->body_over_limit = false;
 		s->stall_progress = 0;
-		pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.stall_ms,
-		    POP3_CLIENT_STALL_MS));
+		pop3_session_arm(s, TMO_STALL);
 		return;
 	case CMD_DELE:
 		pop3_session_pop(s);
@@ -433,7 +438,7 @@ handle_multiline(struct pop3_session *s, const char *line, size_t len)
 	}
 }
 
-/* ---- reading -------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------- */
 
 static bool
 process_data(struct pop3_session *s, struct evbuffer *in)
@@ -477,8 +482,7 @@ process_data(struct pop3_session *s, struct evbuffer *in)
 	s->stall_progress += total;
 	if (s->stall_progress >= POP3_CLIENT_STALL_BYTES) {
 		s->stall_progress = 0;
-		pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.stall_ms,
-		    POP3_CLIENT_STALL_MS));
+		pop3_session_arm(s, TMO_STALL);
 	}
 	if (done) {
 		struct cmd c = *pop3_session_front(s);
@@ -531,22 +535,22 @@ process_input(struct pop3_session *s)
 
 			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
 			    "response to %s: %s (over %d octets): '%s'",
-			    pop3_cmd_names[pop3_session_front(s)->kind], err, POP3_LINE_MAX,
-			    log_escape(esc, sizeof(esc), p, 60));
+			    pop3_cmd_names[pop3_session_front(s)->kind], err,
+			    POP3_LINE_MAX, log_escape(esc, sizeof(esc), p, 60));
 			return;
 		}
 		if (s->rmode == RMODE_LINES) {
 			s->stall_progress += used;
 			if (s->stall_progress >= POP3_CLIENT_STALL_BYTES) {
 				s->stall_progress = 0;
-				pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.stall_ms,
-				    POP3_CLIENT_STALL_MS));
+				pop3_session_arm(s, TMO_STALL);
 			}
 			handle_multiline(s, (const char *)p, ll);
 		} else {
 			handle_status(s, (const char *)p, ll);
 		}
-		/* pop3_login_start_tls() drained the plain input and swapped s->bev */
+		/* pop3_login_start_tls() drained the plain input and
+		   swapped s->bev */
 		if (s->finishing || s->phase != PHASE_PROTOCOL)
 			return;
 		evbuffer_drain(in, used);
@@ -581,8 +585,7 @@ pop3_session_on_event(struct bufferevent *bev, short what, void *arg)
 			s->q_len = 1;
 			s->queue[0].kind = CMD_GREETING;
 			s->rmode = RMODE_STATUS;
-			pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.greeting_ms,
-			    POP3_CLIENT_GREETING_MS));
+			pop3_session_arm(s, TMO_GREETING);
 			process_input(s);
 			return;
 		}
@@ -603,8 +606,8 @@ pop3_session_on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->phase == PHASE_CONNECT) {
 			int dns = bufferevent_socket_get_dns_error(s->bev);
 
-			pop3_session_fail(s, POP3_OUTCOME_TEMP, "connect to %s:%u "
-			    "failed: %s", s->acct->host,
+			pop3_session_fail(s, POP3_OUTCOME_TEMP,
+			    "connect to %s:%u failed: %s", s->acct->host,
 			    (unsigned)s->acct->port, dns != 0 ?
 			    evutil_gai_strerror(dns) :
 			    evutil_socket_error_to_string(e));
@@ -631,6 +634,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	static const char *const phases[] = {
 		"connect", "TLS handshake", "", ""
 	};
+	enum cmd_kind kind;
 
 	(void)fd;
 	(void)what;
@@ -645,13 +649,13 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		pop3_session_fail(s, POP3_OUTCOME_TEMP, "timeout");
 		return;
 	}
+	kind = pop3_session_front(s)->kind;
 	pop3_session_fail(s, POP3_OUTCOME_TEMP, "timeout waiting for %s%s",
-	    pop3_session_front(s)->kind == CMD_GREETING ? "the greeting" :
-	    pop3_cmd_names[pop3_session_front(s)->kind], s->rmode == RMODE_STATUS ?
-	    " response" : " data (stalled)");
+	    kind == CMD_GREETING ? "the greeting" : pop3_cmd_names[kind],
+	    s->rmode == RMODE_STATUS ? " response" : " data (stalled)");
 }
 
-/* ---- start / abort --------------------------------------------------------- */
+/* ---- start / abort ------------------------------------------------- */
 
 int
 pop3_session_start(const struct pop3_client_env *env,
@@ -676,7 +680,8 @@ pop3_session_start(const struct pop3_client_env *env,
 	status->import_total = 0;
 	status->import_bytes = 0;
 	status->import_rate = 0;
-	if (acct->tls != UPSTREAM_TLS_NONE && pop3_login_ssl_ctx(s, error_r) < 0) {
+	if (acct->tls != UPSTREAM_TLS_NONE &&
+	    pop3_login_ssl_ctx(s, error_r) < 0) {
 		session_free(s);
 		return -1;
 	}
@@ -691,10 +696,11 @@ pop3_session_start(const struct pop3_client_env *env,
 	}
 	if (port == 0)
 		port = acct->tls == UPSTREAM_TLS_POP3S ? 995 : 110;
-	bufferevent_setcb(s->bev, pop3_session_on_read, NULL, pop3_session_on_event, s);
+	bufferevent_setcb(s->bev, pop3_session_on_read, NULL,
+	    pop3_session_on_event, s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	s->phase = PHASE_CONNECT;
-	pop3_session_arm_timer(s, pop3_session_tmo(acct->timeouts.connect_ms, POP3_CLIENT_CONNECT_MS));
+	pop3_session_arm(s, TMO_CONNECT);
 	log_debug("pop3 account=%s event=connecting host=%s port=%u tls=%s",
 	    s->log_id, acct->host, (unsigned)port,
 	    upstream_tls_name(acct->tls));

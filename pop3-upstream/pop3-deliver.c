@@ -55,6 +55,8 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	info_r->seen = e.seen;
 	info_r->delivered = e.mailbox_id != 0;
 	info_r->deleted_upstream = e.deleted_upstream;
+	info_r->mailbox_id = e.mailbox_id;
+	info_r->uid = e.uid;
 	if (info_r->delivered) {
 		rc = store_msg_get(r, acct->user_id, e.mailbox_id, e.uid, &m,
 		    error_r);
@@ -117,4 +119,36 @@ pop3_deliver_mark_deleted(struct store *store,
 {
 	return store_ledger_mark_deleted(store, acct->user_id, acct->id, uidls,
 	    uidl_sizes, count, error_r);
+}
+
+int
+pop3_deliver_forget(struct store *store, const struct upstream_account *acct,
+    const char *uidl, size_t uidl_size, const char **error_r)
+{
+	int rc = store_ledger_remove(store, acct->user_id, acct->id, uidl,
+	    uidl_size, error_r);
+
+	return rc < 0 ? -1 : 0;
+}
+
+int
+pop3_deliver_same_body(struct store *store,
+    const struct upstream_account *acct, uint32_t mailbox_id, uint32_t uid,
+    const char *data, size_t size, const char **error_r)
+{
+	struct store_read *r = NULL;
+	const void *body;
+	size_t body_size;
+	int rc, same = 0;
+
+	if (mailbox_id == 0)
+		return 0;
+	if (store_read_begin(store, &r, error_r) < 0)
+		return -1;
+	rc = store_msg_body(r, acct->user_id, mailbox_id, uid, &body,
+	    &body_size, error_r);
+	if (rc == 0)
+		same = body_size == size && memcmp(body, data, size) == 0;
+	store_read_end(&r);
+	return rc < 0 ? -1 : same;
 }

@@ -33,6 +33,8 @@ struct pop3_ledger_info {
 	bool still_present;	/* the delivered message still exists (mirror
 				   mode: false means the user expunged it) */
 	bool deleted_upstream;
+	uint32_t mailbox_id;	/* where it was delivered (0: nowhere) */
+	uint32_t uid;
 };
 
 /* Finds (creating if missing) the account's target mailbox. */
@@ -50,6 +52,17 @@ int pop3_deliver_ledger_lookup(struct store_read *r,
 int pop3_deliver_batch(struct store *store,
     const struct upstream_account *acct, uint32_t mailbox_id,
     const struct pop3_deliver_msg *msgs, size_t count, const char **error_r);
+
+/* 1 when the stored message (mailbox_id, uid) of the account's user has
+ * exactly these bytes, 0 when it differs or is gone, -1 on a store error. */
+int pop3_deliver_same_body(struct store *store,
+    const struct upstream_account *acct, uint32_t mailbox_id, uint32_t uid,
+    const char *data, size_t size, const char **error_r);
+
+/* Removes a ledger entry (a UIDL the server reused); absent is fine. */
+int pop3_deliver_forget(struct store *store,
+    const struct upstream_account *acct, const char *uidl, size_t uidl_size,
+    const char **error_r);
 
 /* After QUIT +OK: the ledger remembers these as deleted upstream. */
 int pop3_deliver_mark_deleted(struct store *store,

@@ -204,6 +204,20 @@ pop3_fetch_flush(struct pop3_session *s)
 		dm[i].uidl_size = m->key_len;
 	}
 	gettimeofday(&t0, NULL);
+	for (size_t i = 0; i < s->batch_count; i++) {
+		struct msg *m = &s->msgs[s->batch[i].msg];
+
+		/* the old entry goes first (its own transaction): a crash
+		   in between only means the next poll fetches it again */
+		if (m->reused && pop3_deliver_forget(s->env.store, s->acct,
+		    m->key, m->key_len, &err) < 0) {
+			pop3_fetch_batch_free(s);
+			free(dm);
+			pop3_session_fail(s, POP3_OUTCOME_STORE,
+			    "store refused a ledger update: %s", err);
+			return -1;
+		}
+	}
 	if (pop3_deliver_batch(s->env.store, s->acct, s->mailbox_id, dm,
 	    s->batch_count, &err) < 0) {
 		log_error("pop3 account=%s event=store-failed messages=%zu "
@@ -279,8 +293,20 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 	    &li, &err);
 
 	if (rc < 0) {
-		pop3_session_fail(s, POP3_OUTCOME_STORE, "ledger lookup: %s", err);
+		pop3_session_fail(s, POP3_OUTCOME_STORE, "ledger lookup: %s",
+		    err);
 		return -1;
+	}
+	if (rc == 0 && li.deleted_upstream) {
+		/* DELE + QUIT for this UIDL succeeded earlier, yet it is
+		   listed again. Either the server reuses UIDLs (some number
+		   them): a new message, which skipping would lose; or it
+		   kept the message it said it deleted. RETR tells: the
+		   bytes are compared with the stored copy (data_done). */
+		m->reused = true;
+		m->prev_mailbox = li.mailbox_id;
+		m->prev_uid = li.uid;
+		rc = STORE_NOT_FOUND;
 	}
 	*seen_r = rc == 0;
 	if (rc == 0) {
@@ -351,7 +377,7 @@ classify_all(struct pop3_session *s)
 	return 0;
 }
 
-/* ---- per-response handlers ------------------------------------------------ */
+/* ---- per-response handlers ----------------------------------------- */
 
 void
 pop3_fetch_list_done(struct pop3_session *s)
@@ -403,7 +429,8 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 		}
 		s->key_from_retr = !s->capa.top;
 		snprintf(s->status->uidl_strategy,
-		    sizeof(s->status->uidl_strategy), "content-hash via %s (%s)",
+		    sizeof(s->status->uidl_strategy),
+		    "content-hash via %s (%s)",
 		    s->key_from_retr ? "RETR" : "TOP", why);
 		log_warn("pop3 account=%s event=uidl-fallback reason=\"%s\" "
 		    "strategy=\"%s\"", s->log_id, why,
@@ -414,7 +441,8 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 	}
 	if (pop3_deliver_mailbox(s->env.store, s->acct, &s->mailbox_id,
 	    &why) < 0) {
-		pop3_session_fail(s, POP3_OUTCOME_STORE, "target mailbox: %s", why);
+		pop3_session_fail(s, POP3_OUTCOME_STORE,
+		    "target mailbox: %s", why);
 		return;
 	}
 	if (s->status->uidl_strategy[0] == 'c') {
@@ -563,7 +591,8 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 		    s->body.len, m->list_size);
 		number_one_key(s, c->msg);
 		if (store_read_begin(s->env.store, &r, &err) < 0) {
-			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s", err);
+			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",
+			    err);
 			return;
 		}
 		if (classify(s, r, m, s->env.now != NULL ? s->env.now() :
@@ -573,6 +602,29 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 		}
 		store_read_end(&r);
 		if (seen || m->action != ACT_FETCH) {
+			strbuf_reset(&s->body);
+			return;
+		}
+	}
+	if (m->reused) {
+		const char *err = NULL;
+		int same = pop3_deliver_same_body(s->env.store, s->acct,
+		    m->prev_mailbox, m->prev_uid, s->body.data, s->body.len,
+		    &err);
+
+		if (same < 0) {
+			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",
+			    err);
+			return;
+		}
+		log_warn("pop3 account=%s event=%s msgno=%u uidl=\"%s\"",
+		    s->log_id, same ? "deleted-message-listed-again" :
+		    "uidl-reused", m->msgno, log_escape(esc, sizeof(esc),
+		    m->key, m->key_len));
+		if (same) {
+			/* the server kept it: delete again, deliver nothing */
+			m->reused = false;
+			m->want_dele = true;
 			strbuf_reset(&s->body);
 			return;
 		}

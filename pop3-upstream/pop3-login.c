@@ -111,7 +111,8 @@ pop3_login_start_tls(struct pop3_session *s)
 	const char *host = s->acct->host;
 
 	if (ssl == NULL) {
-		pop3_session_fail(s, POP3_OUTCOME_TLS, "cannot create a TLS session");
+		pop3_session_fail(s, POP3_OUTCOME_TLS,
+		    "cannot create a TLS session");
 		return;
 	}
 	if (!host_is_ip(host))
@@ -140,9 +141,10 @@ pop3_login_start_tls(struct pop3_session *s)
 	}
 	s->bev = f;
 	s->phase = PHASE_TLS;
-	bufferevent_setcb(f, pop3_session_on_read, NULL, pop3_session_on_event, s);
+	bufferevent_setcb(f, pop3_session_on_read, NULL,
+	    pop3_session_on_event, s);
 	bufferevent_enable(f, EV_READ | EV_WRITE);
-	pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.tls_ms, POP3_CLIENT_TLS_MS));
+	pop3_session_arm(s, TMO_TLS);
 }
 
 static bool
@@ -186,8 +188,7 @@ pop3_login_tls_done(struct pop3_session *s)
 		s->q_len = 1;
 		s->queue[0].kind = CMD_GREETING;
 		s->rmode = RMODE_STATUS;
-		pop3_session_arm_timer(s, pop3_session_tmo(s->acct->timeouts.greeting_ms,
-		    POP3_CLIENT_GREETING_MS));
+		pop3_session_arm(s, TMO_GREETING);
 	}
 }
 
@@ -204,7 +205,8 @@ pop3_login_tls_failed(struct pop3_session *s)
 		    "TLS handshake failed: certificate: %s",
 		    X509_verify_cert_error_string(vr));
 	else
-		pop3_session_fail(s, POP3_OUTCOME_TLS, "TLS handshake failed: %s",
+		pop3_session_fail(s, POP3_OUTCOME_TLS,
+		    "TLS handshake failed: %s",
 		    err[0] != '\0' ? err : "connection closed");
 }
 

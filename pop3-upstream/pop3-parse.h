@@ -159,8 +159,8 @@ void pop3_data_init(struct pop3_data *d);
  * span of message data (*out_r, *out_len_r; may be 0 bytes, and may point
  * to a static "\r" rather than into in). Each call with len >= 1 either
  * consumes or yields, and never yields twice without consuming, so a loop
- * "while bytes remain and not DONE" terminates. Call again with the rest. DONE once the terminator was consumed; NEED_MORE
- * otherwise. Never fails: every byte sequence is a valid message.
+ * "while bytes remain and not DONE" terminates. Call again with the rest.
+ * DONE once the terminator was consumed; NEED_MORE otherwise. Never fails: every byte sequence is a valid message.
  */
 enum pop3_parse_ret pop3_data_parse(struct pop3_data *d, const char *in,
     size_t len, size_t *consumed_r, const char **out_r, size_t *out_len_r);

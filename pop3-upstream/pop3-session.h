@@ -85,6 +85,9 @@ struct msg {
 	bool dele_sent;
 	bool dele_ok;
 	bool stored;
+	bool reused;		/* its UIDL was deleted upstream before */
+	uint32_t prev_mailbox;	/* reused: where the earlier one went */
+	uint32_t prev_uid;
 };
 
 struct batch_item {
@@ -154,8 +157,14 @@ struct pop3_session {
 extern const char *const pop3_cmd_names[];
 
 /* ---- pop3-client.c ---- */
-unsigned int pop3_session_tmo(unsigned int v, unsigned int def);
-void pop3_session_arm_timer(struct pop3_session *s, unsigned int ms);
+enum tmo {
+	TMO_CONNECT = 0,
+	TMO_TLS,
+	TMO_GREETING,
+	TMO_COMMAND,
+	TMO_STALL,
+};
+void pop3_session_arm(struct pop3_session *s, enum tmo which);
 void pop3_session_trace(struct pop3_session *s, char dir, const char *line,
     size_t len);
 /* Marks the session done; it is freed from the event loop later. */

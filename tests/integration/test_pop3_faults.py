@@ -198,6 +198,47 @@ class Pop3FaultsTest(unittest.TestCase):
         _, ledger = dump_store(self, st2, st2 + "-dump2")
         self.assertFalse(any("deleted=1" in l for l in ledger), ledger)
 
+    def test_reused_uidl_after_delete_is_a_new_message(self):
+        srv = self.serve([msg(1)], uidls=[b"1"])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(srv.deleted, {1})
+        # a server that numbers its UIDLs hands out "1" again
+        srv2 = self.serve([msg(2)], uidls=[b"1"])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["1", "0"], r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
+
+    def test_server_keeping_deleted_messages_gets_no_duplicates(self):
+        # this fake acknowledges DELE + QUIT but keeps serving the message
+        srv = self.serve([msg(1), msg(2)])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")], polls=3)
+        self.assertEqual([p["fetched"] for p in r.polls], ["2", "0", "0"], r)
+        self.assertEqual([p["deleted"] for p in r.polls], ["2", "2", "2"], r)
+        self.assertIn("deleted-message-listed-again", r.stderr)
+        self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
+
+    def test_store_full_stops_delivery_without_dele(self):
+        big = [msg(i, 400000) for i in range(1, 9)]
+        srv = self.serve(big)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")],
+                      extra=["--map-size", str(2 * 1024 * 1024)])
+        self.assertEqual(r.polls[0]["outcome"], "store", r)
+        self.assertEqual(r.polls[0]["state"], "store-error", r)
+        self.assertIn("no DELE", r.polls[0]["error"])
+        self.assertNotIn(b"DELE", srv.commands())
+        self.assertEqual(srv.deleted, set())
+        # room again: everything arrives, once, and only then DELE
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")],
+                      extra=["--map-size", str(64 * 1024 * 1024)])
+        self.assertEqual((r.polls[0]["outcome"], r.polls[0]["fetched"]),
+                         ("ok", "8"), r)
+        self.assertEqual(sorted(self.dump(st)), sorted(big))
+        self.assertEqual(srv.deleted, set(range(1, 9)))
+
     # --- TLS ------------------------------------------------------------
 
     def test_stls_refused_never_falls_back_to_clear_text(self):

@@ -5,6 +5,7 @@
  *   pop3_fetch --store DIR --user NAME [--polls N] [--interval-ms MS]
  *       [--host-max N] [--breaker N] [--backoff-ms MS] [--debug]
  *       [--dump DIR] [--no-poll] [--clock-offset-days N] [--expunge N]
+ *       [--map-size BYTES]
  *       --account id=a,host=H,port=P,tls=stls|pop3s|none,ca=FILE,
  *                 fp=HEX,auth=auto|user|apop|plain|login,login=L,
  *                 password=PW,mode=keep|delete|delete-after|mirror,
@@ -302,6 +303,7 @@ main(int argc, char **argv)
 	struct pop3_poller_options opt;
 	struct pop3_client_env env;
 	struct store *store = NULL;
+	struct store_options sopt;
 	struct store_read *r = NULL;
 	struct ctx c;
 	const char *err = NULL;
@@ -312,6 +314,7 @@ main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	memset(&opt, 0, sizeof(opt));
+	memset(&sopt, 0, sizeof(sopt));
 	c.polls_wanted = 1;
 	opt.start_spread_ms = 1;
 	log_open("pop3_fetch", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
@@ -344,6 +347,8 @@ main(int argc, char **argv)
 			opt.auth_breaker = (unsigned int)atoi(v);
 		else if (strcmp(a, "--backoff-ms") == 0)
 			opt.backoff_base_ms = (unsigned int)atoi(v);
+		else if (strcmp(a, "--map-size") == 0)
+			sopt.map_size = strtoull(v, NULL, 10);
 		else if (strcmp(a, "--expunge") == 0)
 			expunge = (unsigned int)atoi(v);
 		else if (strcmp(a, "--clock-offset-days") == 0)
@@ -362,7 +367,7 @@ main(int argc, char **argv)
 	if (store_dir == NULL || user == NULL)
 		goto usage;
 	mkdir(store_dir, 0700);
-	if (store_open(store_dir, NULL, &store, &err) < 0) {
+	if (store_open(store_dir, &sopt, &store, &err) < 0) {
 		fprintf(stderr, "pop3_fetch: store: %s\n", err);
 		return 2;
 	}

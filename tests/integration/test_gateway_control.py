@@ -366,6 +366,39 @@ class GatewayControlTest(unittest.TestCase):
         codes = [l["error"]["code"] for l in rep["lines"] if not l["ok"]]
         self.assertIn("exists", codes)
 
+    def test_import_interrupted_by_shutdown_resumes(self):
+        n = 40
+        csv = "".join("u%02d,pw%02d\n" % (i, i) for i in range(n))
+        s = self.gw.connect()
+        s.sendall((json.dumps({"command": "import", "csv": csv}) +
+                   "\n").encode())
+        # progress is visible in status while it runs (if it still runs)
+        st = self.gw.ok({"command": "status"})["import"]
+        self.assertEqual(st["lines_total"], n)
+        self.assertLessEqual(st["lines_done"], n)
+        self.gw.proc.send_signal(signal.SIGTERM)
+        r = json.loads(self.gw.read_line(s))
+        s.close()
+        if r["ok"]:
+            self.assertEqual(r["import"]["ok"], n)   # it won the race
+        else:
+            self.assertEqual(r["error"]["code"], "unavailable")
+            self.assertIn("import stopped after line", r["error"]["message"])
+        self.assertEqual(self.gw.proc.p.wait(30), 0)
+        self.gw.stop()
+        self.gw.start()
+        done = len(self.gw.ok({"command": "user.list"})["users"])
+        self.assertLessEqual(done, n)
+        # importing the same file again completes it; nothing twice
+        r = self.gw.ok({"command": "import", "csv": csv})
+        self.assertEqual(r["import"]["ok"], n)
+        actions = [l["user_action"] for l in r["lines"]]
+        self.assertEqual(actions.count("exists"), done)
+        users = [u["user"] for u in
+                 self.gw.ok({"command": "user.list"})["users"]]
+        self.assertEqual(sorted(users), ["u%02d" % i for i in range(n)])
+        self.assertEqual(self.imap_login("u07", "pw07"), "OK")
+
     # ---- daemon commands ---------------------------------------------
 
     def test_sessions_and_stats(self):

@@ -346,9 +346,7 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 
 			pop3_session_pop(s);
 			if (c.kind == CMD_TOP) {
-				/* no TOP after all: key on RETR instead */
-				pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
-				    "TOP %u failed: %s", m->msgno, esc);
+				pop3_fetch_top_failed(s, m, esc);
 				return;
 			}
 			/* the message stays on the server; next poll

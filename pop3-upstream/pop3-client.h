@@ -23,8 +23,14 @@
  * LIST), a message is keyed by a SHA-256 of its header block and its LIST
  * size, plus an occurrence number among identical keys in the listing
  * ("H <hex>/<n>"; the space cannot occur in a real UIDL). The header block
- * comes from TOP n 0 when the server has TOP, otherwise from RETR of every
- * message (costly; stated in the status). The strategy in use is reported
+ * comes from TOP n 0 when the server has TOP, otherwise (or when TOP
+ * fails) from RETR of every message (costly; stated in the status).
+ *
+ * A UIDL listed again after its DELE + QUIT succeeded is RETRieved and
+ * compared with the stored copy: different bytes mean the server reuses
+ * UIDLs, and it is delivered as a new message; the same bytes mean the
+ * server kept what it said it deleted, and it is deleted again, not
+ * delivered twice. The strategy in use is reported
  * in upstream_status.uidl_strategy and logged once per poll.
  */
 #ifndef POPGATE_POP3_CLIENT_H

@@ -136,6 +136,11 @@ class Pop3FaultsTest(unittest.TestCase):
                                      uidls=None, capa=[b"USER", b"STLS"])
         self.assertNotIn(b"TOP", srv.commands())
 
+    def test_no_uidl_and_top_fails_uses_retr(self):
+        self.check_fallback("content-hash via RETR (no UIDL, TOP failed)",
+                            uidls=None, top_err=True,
+                            capa=[b"TOP", b"USER", b"STLS", b"PIPELINING"])
+
     def test_duplicate_uidls(self):
         self.check_fallback("duplicate UIDLs", uidls=[b"a", b"b", b"a", b"c"])
 

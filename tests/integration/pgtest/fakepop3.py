@@ -19,6 +19,7 @@ optional keyword arguments):
     drop_mid_retr   set of message numbers: send half, then close
     no_final_dot    set of message numbers: send the data, no ".", close
     retr_err        set of message numbers answered -ERR
+    top_err         answer every TOP with -ERR (though CAPA lists it)
     dele_err        set of message numbers answered -ERR to DELE
     quit_err        answer QUIT with -ERR (deletions not applied)
     stls_refuse     answer STLS with -ERR
@@ -198,7 +199,8 @@ class FakePop3:
                     self._send(conn, b"+OK\r\n" + b"".join(b"%d %s\r\n" % (i + 1, u) for i, u in enumerate(uidls)) + b".\r\n")
             elif cmd in (b"RETR", b"TOP"):
                 n = int(arg)
-                if n < 1 or n > len(self.messages) or n in f.get("retr_err", ()):
+                if n < 1 or n > len(self.messages) or n in f.get("retr_err", ()) \
+                        or (cmd == b"TOP" and f.get("top_err")):
                     self._send(conn, b"-ERR no such message\r\n")
                     continue
                 data = self.messages[n - 1]

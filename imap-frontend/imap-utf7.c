@@ -1,0 +1,452 @@
+/* imap-utf7 — modified UTF-7 mailbox names; see imap-utf7.h. */
+#include "imap-utf7.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "strbuf.h"
+#include "xmalloc.h"
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+static int
+b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == ',')
+		return 63;
+	return -1;
+}
+
+static void
+put_utf8(struct strbuf *dest, uint32_t cp)
+{
+	char b[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | (cp >> 6));
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | (cp >> 12));
+		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		b[0] = (char)(0xf0 | (cp >> 18));
+		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	strbuf_append(dest, b, n);
+}
+
+/*
+ * Decodes one shifted run src[start..end) (between '&' and '-') as
+ * modified base64 of UTF-16BE, appending UTF-8.
+ */
+static int
+decode_shift(const char *src, size_t start, size_t end, struct strbuf *dest,
+    const char **error_r)
+{
+	uint32_t bits = 0;
+	unsigned int nbits = 0;
+	uint32_t high = 0;	/* pending high surrogate */
+
+	for (size_t i = start; i < end; i++) {
+		int v = b64_value((unsigned char)src[i]);
+		if (v < 0) {
+			*error_r = "Invalid modified UTF-7: bad base64 character";
+			return -1;
+		}
+		bits = (bits << 6) | (uint32_t)v;
+		nbits += 6;
+		if (nbits < 16)
+			continue;
+		nbits -= 16;
+		uint32_t u = (bits >> nbits) & 0xffff;
+		bits &= (1u << nbits) - 1;
+		if (high != 0) {
+			if (u < 0xdc00 || u > 0xdfff) {
+				*error_r = "Invalid modified UTF-7: unpaired surrogate";
+				return -1;
+			}
+			put_utf8(dest, 0x10000 + ((high - 0xd800) << 10) +
+			    (u - 0xdc00));
+			high = 0;
+		} else if (u >= 0xd800 && u <= 0xdbff) {
+			high = u;
+		} else if (u >= 0xdc00 && u <= 0xdfff) {
+			*error_r = "Invalid modified UTF-7: unpaired surrogate";
+			return -1;
+		} else if (u >= 0x20 && u <= 0x7e) {
+			*error_r = "Invalid modified UTF-7: encoded printable ASCII";
+			return -1;
+		} else if (u == 0) {
+			*error_r = "Invalid modified UTF-7: encoded NUL";
+			return -1;
+		} else {
+			put_utf8(dest, u);
+		}
+	}
+	if (high != 0) {
+		*error_r = "Invalid modified UTF-7: unpaired surrogate";
+		return -1;
+	}
+	/* Leftover: fewer than 6 bits of padding, all zero. */
+	if (nbits >= 6 || bits != 0) {
+		*error_r = "Invalid modified UTF-7: bad base64 padding";
+		return -1;
+	}
+	return 0;
+}
+
+int
+imap_utf7_to_utf8(const char *src, size_t len, struct strbuf *dest,
+    const char **error_r)
+{
+	size_t i = 0;
+	bool prev_shift = false;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)src[i];
+		if (c < 0x20 || c > 0x7e) {
+			*error_r = "Invalid modified UTF-7: 8-bit or control byte";
+			return -1;
+		}
+		if (c != '&') {
+			strbuf_appendc(dest, (char)c);
+			prev_shift = false;
+			i++;
+			continue;
+		}
+		size_t start = ++i;
+		while (i < len && src[i] != '-')
+			i++;
+		if (i == len) {
+			*error_r = "Invalid modified UTF-7: unterminated &...-";
+			return -1;
+		}
+		if (i == start) {
+			strbuf_appendc(dest, '&');
+			prev_shift = false;
+		} else {
+			if (prev_shift) {
+				*error_r = "Invalid modified UTF-7: "
+				    "non-minimal (two adjacent shifts)";
+				return -1;
+			}
+			if (decode_shift(src, start, i, dest, error_r) < 0)
+				return -1;
+			prev_shift = true;
+		}
+		i++;	/* the '-' */
+	}
+	return 0;
+}
+
+/* Next code point of strict UTF-8 at s[*pos]; -1 if invalid. */
+static int
+utf8_next(const unsigned char *s, size_t len, size_t *pos, uint32_t *cp_r)
+{
+	size_t i = *pos;
+	unsigned char c = s[i];
+	uint32_t cp, min;
+	size_t n;
+
+	if (c < 0x80) {
+		*cp_r = c;
+		*pos = i + 1;
+		return 0;
+	} else if (c >= 0xc2 && c <= 0xdf) {
+		cp = c & 0x1f;
+		n = 1;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		cp = c & 0x0f;
+		n = 2;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		cp = c & 0x07;
+		n = 3;
+		min = 0x10000;
+	} else {
+		return -1;
+	}
+	if (len - i - 1 < n)
+		return -1;
+	for (size_t k = 1; k <= n; k++) {
+		unsigned char cc = s[i + k];
+		if ((cc & 0xc0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (cc & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*cp_r = cp;
+	*pos = i + 1 + n;
+	return 0;
+}
+
+bool
+imap_utf8_is_valid(const char *src, size_t len)
+{
+	size_t i = 0;
+	uint32_t cp;
+
+	while (i < len) {
+		if (utf8_next((const unsigned char *)src, len, &i, &cp) < 0 ||
+		    cp == 0)
+			return false;
+	}
+	return true;
+}
+
+static void
+flush_bits(struct strbuf *dest, uint32_t *bits, unsigned int *nbits)
+{
+	while (*nbits >= 6) {
+		*nbits -= 6;
+		strbuf_appendc(dest, b64chars[(*bits >> *nbits) & 0x3f]);
+	}
+	*bits &= (1u << *nbits) - 1;
+}
+
+int
+imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
+    const char **error_r)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0;
+	bool shifted = false;
+	uint32_t bits = 0;
+	unsigned int nbits = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		if (utf8_next(s, len, &i, &cp) < 0 || cp == 0) {
+			*error_r = "Invalid UTF-8 in mailbox name";
+			return -1;
+		}
+		if (cp >= 0x20 && cp <= 0x7e) {
+			if (shifted) {
+				if (nbits > 0) {
+					bits <<= 6 - nbits;
+					nbits = 6;
+					flush_bits(dest, &bits, &nbits);
+				}
+				strbuf_appendc(dest, '-');
+				shifted = false;
+				bits = 0;
+				nbits = 0;
+			}
+			if (cp == '&')
+				strbuf_appends(dest, "&-");
+			else
+				strbuf_appendc(dest, (char)cp);
+			continue;
+		}
+		if (!shifted) {
+			strbuf_appendc(dest, '&');
+			shifted = true;
+		}
+		uint32_t units[2];
+		size_t nu = 1;
+		if (cp >= 0x10000) {
+			units[0] = 0xd800 + ((cp - 0x10000) >> 10);
+			units[1] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+			nu = 2;
+		} else {
+			units[0] = cp;
+		}
+		for (size_t k = 0; k < nu; k++) {
+			bits = (bits << 16) | units[k];
+			nbits += 16;
+			flush_bits(dest, &bits, &nbits);
+		}
+	}
+	if (shifted) {
+		if (nbits > 0) {
+			bits <<= 6 - nbits;
+			nbits = 6;
+			flush_bits(dest, &bits, &nbits);
+		}
+		strbuf_appendc(dest, '-');
+	}
+	return 0;
+}
+
+bool
+imap_utf7_is_valid(const char *src, size_t len)
+{
+	struct strbuf tmp = STRBUF_INIT;
+	const char *error;
+	bool ok = imap_utf7_to_utf8(src, len, &tmp, &error) == 0;
+
+	strbuf_free(&tmp);
+	return ok;
+}
+
+bool
+imap_mailbox_is_inbox(const char *name, size_t len)
+{
+	return len == 5 && strncasecmp(name, "INBOX", 5) == 0;
+}
+
+int
+imap_mailbox_name_validate(const char *name, size_t len, const char **error_r)
+{
+	size_t comp_start = 0;
+	unsigned int depth = 1;
+
+	if (len == 0) {
+		*error_r = "Empty mailbox name";
+		return -1;
+	}
+	if (len > IMAP_MAILBOX_NAME_MAX) {
+		*error_r = "Mailbox name too long";
+		return -1;
+	}
+	if (!imap_utf8_is_valid(name, len)) {
+		*error_r = "Mailbox name is not valid UTF-8";
+		return -1;
+	}
+	if (name[0] == '~') {
+		*error_r = "Mailbox name may not start with ~";
+		return -1;
+	}
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = i < len ? (unsigned char)name[i] : '/';
+		if (c < 0x20 || c == 0x7f) {
+			*error_r = "Mailbox name contains a control character";
+			return -1;
+		}
+		if (c == '*' || c == '%') {
+			*error_r = "Mailbox name contains a wildcard";
+			return -1;
+		}
+		if (c != IMAP_MAILBOX_DELIM)
+			continue;
+		size_t clen = i - comp_start;
+		if (clen == 0) {
+			*error_r = "Mailbox name has an empty component";
+			return -1;
+		}
+		if ((clen == 1 && name[comp_start] == '.') ||
+		    (clen == 2 && name[comp_start] == '.' &&
+		    name[comp_start + 1] == '.')) {
+			*error_r = "Mailbox name has a . or .. component";
+			return -1;
+		}
+		if (i < len && ++depth > IMAP_MAILBOX_DEPTH_MAX) {
+			*error_r = "Mailbox name too deep";
+			return -1;
+		}
+		comp_start = i + 1;
+	}
+	return 0;
+}
+
+int
+imap_mailbox_name_from_wire(const char *src, size_t len, struct strbuf *dest,
+    const char **error_r)
+{
+	size_t start = dest->len;
+
+	if (imap_utf7_to_utf8(src, len, dest, error_r) < 0)
+		goto fail;
+	size_t nlen = dest->len - start;
+	if (nlen == 0) {
+		*error_r = "Empty mailbox name";
+		goto fail;
+	}
+	char *name = dest->data + start;
+	if (imap_mailbox_name_validate(name, nlen, error_r) < 0)
+		goto fail;
+	if (nlen >= 5 && strncasecmp(name, "INBOX", 5) == 0 &&
+	    (nlen == 5 || name[5] == IMAP_MAILBOX_DELIM))
+		memcpy(name, "INBOX", 5);
+	return 0;
+fail:
+	strbuf_truncate(dest, start);
+	return -1;
+}
+
+bool
+imap_mailbox_pattern_match(const char *pattern, size_t plen, const char *name,
+    size_t nlen)
+{
+	char *pat;
+	size_t m = 0, fixed = 0;
+	bool *row, *next, result;
+
+	/* Collapse wildcard runs: "**", "*%", "%*" are "*"; "%%" is "%". */
+	pat = xmalloc(plen + 1);
+	for (size_t i = 0; i < plen; i++) {
+		char c = pattern[i];
+		if ((c == '*' || c == '%') && m > 0 &&
+		    (pat[m - 1] == '*' || pat[m - 1] == '%')) {
+			if (c == '*')
+				pat[m - 1] = '*';
+			continue;
+		}
+		if (c != '*' && c != '%')
+			fixed++;
+		pat[m++] = c;
+	}
+	/* Every non-wildcard byte consumes one name byte. */
+	if (fixed > nlen) {
+		free(pat);
+		return false;
+	}
+
+	/* row[j]: pat[i..m) matches name[j..n), computed for i = m down. */
+	row = xcalloc(nlen + 1, sizeof(*row));
+	next = xcalloc(nlen + 1, sizeof(*next));
+	row[nlen] = true;
+	for (size_t ii = m; ii-- > 0;) {
+		char c = pat[ii];
+		/* next becomes the row for i = ii; row holds i = ii + 1. */
+		if (c == '*') {
+			bool any = false;
+			for (size_t j = nlen + 1; j-- > 0;) {
+				any = any || row[j];
+				next[j] = any;
+			}
+		} else if (c == '%') {
+			bool any = false;
+			for (size_t j = nlen + 1; j-- > 0;) {
+				if (j < nlen && name[j] == IMAP_MAILBOX_DELIM)
+					any = false;
+				any = any || row[j];
+				next[j] = any;
+			}
+		} else {
+			for (size_t j = 0; j <= nlen; j++)
+				next[j] = j < nlen && name[j] == c && row[j + 1];
+		}
+		bool *t = row;
+		row = next;
+		next = t;
+	}
+	result = row[0];
+	free(row);
+	free(next);
+	free(pat);
+	return result;
+}

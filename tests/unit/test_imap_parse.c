@@ -1,0 +1,1084 @@
+/*
+ * Check suite for imap-frontend/imap-parse: the incremental command
+ * parser, fetch atts and IMAP dates.
+ *
+ * Every table case is fed whole, one byte at a time, split at every
+ * position into two pieces and (for short inputs) into three pieces; each
+ * way must give the same transcript of results. A transcript line is one
+ * result: "DONE tag NAME args", "+" (continuation wanted), "ERR code tag"
+ * or "FATAL code".
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "imap-frontend/imap-parse.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+enum limits_kind { L_DEFAULT = 0, L_TINY };
+
+static void
+tiny_limits(struct imap_parse_limits *l)
+{
+	imap_parse_limits_default(l);
+	l->max_line = 40;
+	l->max_literal = 20;
+	l->max_literal_preauth = 10;
+	l->max_command = 100;
+	l->max_depth = 3;
+	l->max_args = 8;
+	l->max_tag = 8;
+	l->max_atom = 12;
+	l->max_quoted = 10;
+	l->max_line_preauth = 30;
+}
+
+static const char *const code_names[] = {
+	[IMAP_PARSE_ERR_NONE] = "none",
+	[IMAP_PARSE_ERR_SYNTAX] = "syntax",
+	[IMAP_PARSE_ERR_LINE_TOO_LONG] = "line",
+	[IMAP_PARSE_ERR_TOO_LONG] = "toolong",
+	[IMAP_PARSE_ERR_TOO_DEEP] = "deep",
+	[IMAP_PARSE_ERR_TOO_MANY_ARGS] = "args",
+	[IMAP_PARSE_ERR_COMMAND_TOO_BIG] = "cmdsize",
+	[IMAP_PARSE_ERR_LITERAL_TOO_BIG] = "litsize",
+	[IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG] = "litplus",
+	[IMAP_PARSE_ERR_RUNAWAY] = "runaway",
+};
+
+static void
+render_bytes(struct strbuf *sb, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\0')
+			strbuf_appends(sb, "\\0");
+		else if (s[i] == '\r')
+			strbuf_appends(sb, "\\r");
+		else if (s[i] == '\n')
+			strbuf_appends(sb, "\\n");
+		else
+			strbuf_appendc(sb, s[i]);
+	}
+}
+
+static void
+render_arg(struct strbuf *sb, const struct imap_arg *a)
+{
+	switch (a->type) {
+	case IMAP_ARG_ATOM:
+		strbuf_append(sb, a->str, a->len);
+		break;
+	case IMAP_ARG_NIL:
+		strbuf_appends(sb, "NIL");
+		break;
+	case IMAP_ARG_QUOTED:
+		strbuf_appendc(sb, '"');
+		render_bytes(sb, a->str, a->len);
+		strbuf_appendc(sb, '"');
+		break;
+	case IMAP_ARG_LITERAL:
+		strbuf_appendf(sb, "%s{%zu%s}", a->literal8 ? "~" : "", a->len,
+		    a->literal_plus ? "+" : "");
+		render_bytes(sb, a->str, a->len);
+		if (a->has_nul)
+			strbuf_appends(sb, "<nul>");
+		ck_assert_int_eq(a->str[a->len], '\0');
+		ck_assert(a->has_nul == (memchr(a->str, 0, a->len) != NULL));
+		break;
+	case IMAP_ARG_LIST:
+		strbuf_appendc(sb, '(');
+		for (size_t i = 0; i < a->list_count; i++) {
+			if (i > 0)
+				strbuf_appendc(sb, ' ');
+			render_arg(sb, &a->list[i]);
+		}
+		strbuf_appendc(sb, ')');
+		break;
+	}
+}
+
+/* Feeds one chunk, appending results to out; false after FATAL. */
+static bool
+feed_chunk(struct imap_parser *p, const char *data, size_t len,
+    struct strbuf *out)
+{
+	unsigned int stuck = 0;
+
+	while (len > 0) {
+		size_t used = SIZE_MAX;
+		const struct imap_command *cmd;
+		enum imap_parse_result r = imap_parser_feed(p, data, len, &used,
+		    &cmd);
+		const struct imap_parse_error *e;
+
+		ck_assert_uint_le(used, len);
+		data += used;
+		len -= used;
+		stuck = used == 0 ? stuck + 1 : 0;
+		ck_assert_uint_lt(stuck, 3);
+		switch (r) {
+		case IMAP_PARSE_NEED_MORE:
+			ck_assert_uint_eq(len, 0);
+			ck_assert_ptr_null(cmd);
+			break;
+		case IMAP_PARSE_NEED_CONTINUATION:
+			strbuf_appends(out, "+\n");
+			break;
+		case IMAP_PARSE_DONE:
+			ck_assert_ptr_nonnull(cmd);
+			strbuf_appendf(out, "DONE %s %s", cmd->tag, cmd->name);
+			for (size_t i = 0; i < cmd->arg_count; i++) {
+				strbuf_appendc(out, ' ');
+				render_arg(out, &cmd->args[i]);
+			}
+			strbuf_appendc(out, '\n');
+			break;
+		case IMAP_PARSE_ERROR:
+			e = imap_parser_get_error(p);
+			ck_assert_ptr_nonnull(e->text);
+			strbuf_appendf(out, "ERR %s %s\n", code_names[e->code],
+			    e->tag != NULL ? e->tag : "*");
+			break;
+		case IMAP_PARSE_FATAL:
+			e = imap_parser_get_error(p);
+			strbuf_appendf(out, "FATAL %s\n", code_names[e->code]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct imap_parser *
+make_parser(enum limits_kind lk, bool authed)
+{
+	struct imap_parse_limits l;
+	struct imap_parser *p;
+
+	if (lk == L_TINY)
+		tiny_limits(&l);
+	else
+		imap_parse_limits_default(&l);
+	p = imap_parser_new(&l);
+	imap_parser_set_authenticated(p, authed);
+	return p;
+}
+
+/* Feeds input split at the given cut positions (ascending). */
+static char *
+run_split(const char *in, size_t len, enum limits_kind lk, bool authed,
+    const size_t *cuts, size_t ncuts)
+{
+	struct imap_parser *p = make_parser(lk, authed);
+	struct strbuf out = STRBUF_INIT;
+	size_t prev = 0;
+
+	for (size_t i = 0; i <= ncuts; i++) {
+		size_t end = i < ncuts ? cuts[i] : len;
+		if (!feed_chunk(p, in + prev, end - prev, &out))
+			break;
+		prev = end;
+	}
+	imap_parser_free(&p);
+	ck_assert_ptr_null(p);
+	return strbuf_detach(&out, NULL);
+}
+
+static char *
+run_bytewise(const char *in, size_t len, enum limits_kind lk, bool authed)
+{
+	struct imap_parser *p = make_parser(lk, authed);
+	struct strbuf out = STRBUF_INIT;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!feed_chunk(p, in + i, 1, &out))
+			break;
+	}
+	imap_parser_free(&p);
+	return strbuf_detach(&out, NULL);
+}
+
+struct parse_case {
+	const char *in;
+	size_t len;		/* 0: strlen(in) */
+	enum limits_kind limits;
+	bool preauth;		/* run unauthenticated */
+	const char *expect;
+};
+
+#define LEN(s) (sizeof(s) - 1)
+
+static const struct parse_case cases[] = {
+	/* --- valid commands --- */
+	{ "a1 NOOP\r\n", 0, L_DEFAULT, false, "DONE a1 NOOP\n" },
+	{ "a1 noop\r\na2 CAPABILITY\r\n", 0, L_DEFAULT, false,
+	  "DONE a1 noop\nDONE a2 CAPABILITY\n" },
+	{ "a1 LOGIN joe \"p a\\\"s\\\\s\"\r\n", 0, L_DEFAULT, false,
+	  "DONE a1 LOGIN joe \"p a\"s\\s\"\n" },
+	{ "x FETCH 1:*,3 (FLAGS (X Y) () UID)\r\n", 0, L_DEFAULT, false,
+	  "DONE x FETCH 1:*,3 (FLAGS (X Y) () UID)\n" },
+	{ "a LOGIN {3}\r\nabc {2}\r\nde\r\n", 0, L_DEFAULT, false,
+	  "+\n+\nDONE a LOGIN {3}abc {2}de\n" },
+	{ "a LOGIN {3+}\r\nabc {0+}\r\n\r\n", 0, L_DEFAULT, false,
+	  "DONE a LOGIN {3+}abc {0+}\n" },
+	{ "a X {0}\r\n\r\n", 0, L_DEFAULT, false, "+\nDONE a X {0}\n" },
+	{ "a APPEND box ~{2}\r\nab\r\n", 0, L_DEFAULT, false,
+	  "+\nDONE a APPEND box ~{2}ab\n" },
+	{ "a X NIL nil \"NIL\" NILS\r\n", 0, L_DEFAULT, false,
+	  "DONE a X NIL NIL \"NIL\" NILS\n" },
+	{ "a X \"\" \"caf\xc3\xa9\"\r\n", 0, L_DEFAULT, false,
+	  "DONE a X \"\" \"caf\xc3\xa9\"\n" },
+	{ "a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From \"T)o\")]<0.10> UID)\r\n",
+	  0, L_DEFAULT, false,
+	  "DONE a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From \"T)o\")]<0.10> UID)\n" },
+	{ "a FETCH 1 body[]\r\n", 0, L_DEFAULT, false,
+	  "DONE a FETCH 1 body[]\n" },
+	{ "a SELECT a[b c]\r\n", 0, L_DEFAULT, false,
+	  "DONE a SELECT a[b c]\n" },
+	{ "a STORE 1 +FLAGS (\\Seen \\*)\r\n", 0, L_DEFAULT, false,
+	  "DONE a STORE 1 +FLAGS (\\Seen \\*)\n" },
+	{ "a LIST \"\" %/*\r\n", 0, L_DEFAULT, false,
+	  "DONE a LIST \"\" %/*\n" },
+	{ "a X ((a) (b (c)))\r\n", 0, L_DEFAULT, false,
+	  "DONE a X ((a) (b (c)))\n" },
+	{ "a X {007}\r\n1234567\r\n", 0, L_DEFAULT, false,
+	  "+\nDONE a X {7}1234567\n" },
+	{ "a X {3+}\r\na\0b\r\n", LEN("a X {3+}\r\na\0b\r\n"), L_DEFAULT, false,
+	  "DONE a X {3+}a\\0b<nul>\n" },
+	{ "a X ({2}\r\nab {1+}\r\nc)\r\n", 0, L_DEFAULT, false,
+	  "+\nDONE a X ({2}ab {1+}c)\n" },
+	/* Literal bytes are never parsed as commands. */
+	{ "a1 APPEND x {13}\r\na2 LOGOUT\r\n\r\n\r\n", 0, L_DEFAULT, false,
+	  "+\nDONE a1 APPEND x {13}a2 LOGOUT\\r\\n\\r\\n\n" },
+	{ "a1 APPEND x {10+}\r\n{5}\r\n(((\r\n\r\n", 0, L_DEFAULT, false,
+	  "DONE a1 APPEND x {10+}{5}\\r\\n(((\\r\\n\n" },
+
+	/* An HTTP request on the IMAP port: rejected line by line (the server
+	 * counts bogus commands and disconnects). */
+	{ "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax GET\nDONE Host: example.com\nERR syntax *\n" },
+	{ "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n{5+}\r\nhello\r\n", 0,
+	  L_DEFAULT, false,
+	  "ERR syntax POST\nDONE Content-Length: 5\nERR syntax *\n"
+	  "ERR syntax *\n" },
+
+	/* --- syntax errors, each followed by a command that must parse --- */
+	{ "a1 NOOP \r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 NOOP\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X a\nb\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nERR syntax *\nDONE a2 NOOP\n" },
+	{ "a1 NO\rOP\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X a\rb\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 SELECT a\0b\r\na2 NOOP\r\n", LEN("a1 SELECT a\0b\r\na2 NOOP\r\n"),
+	  L_DEFAULT, false, "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 SELECT \xe9t\xe9\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 SELECT a\xff\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X \"a\0b\"\r\na2 NOOP\r\n", LEN("a1 X \"a\0b\"\r\na2 NOOP\r\n"),
+	  L_DEFAULT, false, "ERR syntax a1\nDONE a2 NOOP\n" },
+	/* A quoted string ending in a backslash escapes its closing quote. */
+	{ "a1 LOGIN u \"abc\\\"\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 LOGIN u \"abc\\\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X \"a\\nb\"\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X \"abc\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax *\nDONE a2 NOOP\n" },
+	{ "a1\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax *\nDONE a2 NOOP\n" },
+	{ "a1 \r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "+1 NOOP\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax *\nDONE a2 NOOP\n" },
+	{ "a*1 NOOP\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax *\nDONE a2 NOOP\n" },
+	{ "a1  NOOP\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X a  b\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 NOOP)\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X a)\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X (a b\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X ( a)\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X (a )\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X (a)b\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X \"a\"b\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X a\"b\"\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X a{3}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {3}\r\nabc)\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "+\nERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 FETCH 1 BODY[HEADER.FIELDS (A B)\r\na2 NOOP\r\n", 0, L_DEFAULT,
+	  false, "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 FETCH 1 BODY[[]]\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X ~x\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	/* Literal sizes: overflow, sign, empty, junk: BAD and no "+". */
+	{ "a1 X {18446744073709551616}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {99999999999999999999999999}\r\na2 NOOP\r\n", 0, L_DEFAULT,
+	  false, "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {-1}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {+}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {1a}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {3}x\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {3}\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X {3} y\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	/* {n+} over 2^64 is fatal: the client would send the bytes. */
+	{ "a1 X {18446744073709551616+}\r\n", 0, L_DEFAULT, false,
+	  "FATAL litplus\n" },
+
+	/* --- resync after an error skips {n+} literal data --- */
+	{ "a1 NO)OP {9+}\r\na2 NOOP\r\n\r\na3 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a3 NOOP\n" },
+	{ "a1 X ) {4+}\r\n\r\n\r\n {2+}\r\nxx\r\na3 NOOP\r\n", 0, L_DEFAULT,
+	  false, "ERR syntax a1\nDONE a3 NOOP\n" },
+	{ "a1 X \"\\x\" {9+}\r\na2 NOOP\r\n\r\na3 NOOP\r\n", 0, L_DEFAULT,
+	  false, "ERR syntax a1\nDONE a3 NOOP\n" },
+	/* The error byte itself is the '{' of a {n+}. */
+	{ "a1 X a{9+}\r\na2 NOOP\r\n\r\na3 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a3 NOOP\n" },
+	/* An error after "{n+}": the literal still comes. */
+	{ "a1 X {3+}\nabc\r\na3 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a3 NOOP\n" },
+	/* ... but a synchronising {n} never gets "+": no data follows. */
+	{ "a1 NO)OP {9}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+
+	/* --- limits (tiny: line 40, literal 20/10, command 100, depth 3,
+	 *     args 8, tag 8, atom 12, quoted 10) --- */
+	{ "a1 X {20}\r\n01234567890123456789\r\n", 0, L_TINY, false,
+	  "+\nDONE a1 X {20}01234567890123456789\n" },
+	{ "a1 X {21}\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR litsize a1\nDONE a2 NOOP\n" },
+	{ "a1 X {21+}\r\na2 NOOP\r\n", 0, L_TINY, false, "FATAL litplus\n" },
+	{ "a1 X {20+}\r\n01234567890123456789\r\n", 0, L_TINY, false,
+	  "DONE a1 X {20+}01234567890123456789\n" },
+	/* Before authentication the literal limit is 10. */
+	{ "a1 LOGIN {10}\r\n0123456789 x\r\n", 0, L_TINY, true,
+	  "+\nDONE a1 LOGIN {10}0123456789 x\n" },
+	{ "a1 LOGIN {11}\r\na2 NOOP\r\n", 0, L_TINY, true,
+	  "ERR litsize a1\nDONE a2 NOOP\n" },
+	{ "a1 LOGIN {11+}\r\n", 0, L_TINY, true, "FATAL litplus\n" },
+	/* ... and the line limit 30 (40 after login). */
+	{ "a1 LOGIN user123456 pass5678\r\n", 0, L_TINY, true,
+	  "DONE a1 LOGIN user123456 pass5678\n" },
+	{ "a1 LOGIN user1234567 pass5678\r\na2 NOOP\r\n", 0, L_TINY, true,
+	  "ERR line a1\nDONE a2 NOOP\n" },
+	{ "a1 LOGIN user1234567 pass5678\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "DONE a1 LOGIN user1234567 pass5678\nDONE a2 NOOP\n" },
+	/* Resync does not skip a {n+} over the limit: fatal. */
+	{ "a1 X ) {21+}\r\n", 0, L_TINY, false,
+	  "ERR syntax a1\nFATAL litplus\n" },
+	/* Depth 3. */
+	{ "a1 X (((a)))\r\n", 0, L_TINY, false, "DONE a1 X (((a)))\n" },
+	{ "a1 X ((((a))))\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR deep a1\nDONE a2 NOOP\n" },
+	/* 8 arguments (lists count). */
+	{ "a1 X 1 2 3 4 5 6 7 8\r\n", 0, L_TINY, false,
+	  "DONE a1 X 1 2 3 4 5 6 7 8\n" },
+	{ "a1 X 1 2 3 4 5 6 7 8 9\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR args a1\nDONE a2 NOOP\n" },
+	{ "a1 X (1 2 3) (4 5 6) 7\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR args a1\nDONE a2 NOOP\n" },
+	{ "a1 X 1 2 3 4 5 6 7 8 {1+}\r\nx {1+}\r\ny\r\na2 NOOP\r\n", 0,
+	  L_TINY, false, "ERR args a1\nDONE a2 NOOP\n" },
+	/* Tag 8, atom 12, quoted 10. */
+	{ "abcdefgh NOOP\r\n", 0, L_TINY, false, "DONE abcdefgh NOOP\n" },
+	{ "abcdefghi NOOP\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR toolong *\nDONE a2 NOOP\n" },
+	{ "a1 ABCDEFGHIJKL\r\n", 0, L_TINY, false, "DONE a1 ABCDEFGHIJKL\n" },
+	{ "a1 ABCDEFGHIJKLM\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR toolong a1\nDONE a2 NOOP\n" },
+	{ "a1 X abcdefghijkl\r\n", 0, L_TINY, false,
+	  "DONE a1 X abcdefghijkl\n" },
+	{ "a1 X abcdefghijklm\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR toolong a1\nDONE a2 NOOP\n" },
+	{ "a1 X \"0123456789\"\r\n", 0, L_TINY, false,
+	  "DONE a1 X \"0123456789\"\n" },
+	{ "a1 X \"0123456789a\"\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR toolong a1\nDONE a2 NOOP\n" },
+	{ "a1 X \"012345678\\\\a\"\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR toolong a1\nDONE a2 NOOP\n" },
+	/* Line 40 bytes including CRLF: exactly 40 is fine, 41 is not. */
+	{ "a1 X 1 \"23456789\" \"0123456789\" abcdefg\r\n", 0, L_TINY, false,
+	  "DONE a1 X 1 \"23456789\" \"0123456789\" abcdefg\n" },
+	{ "a1 X 1 \"23456789\" \"0123456789\" abcdefgh\r\na2 NOOP\r\n", 0,
+	  L_TINY, false, "ERR line a1\nDONE a2 NOOP\n" },
+	/* Lines after a literal start counting afresh. */
+	{ "a1 X {1}\r\nx 234567890 234567890 234567890 2345\r\n", 0, L_TINY,
+	  false, "+\nDONE a1 X {1}x 234567890 234567890 234567890 2345\n" },
+	/* Command size 100 in all: literals count. */
+	{ "a1 X {20}\r\n01234567890123456789 {20}\r\n01234567890123456789"
+	  " {20}\r\n01234567890123456789 {20}\r\na2 NOOP\r\n", 0, L_TINY,
+	  false, "+\n+\n+\nERR cmdsize a1\nDONE a2 NOOP\n" },
+	/* A runaway line after an error closes the connection. */
+	{ "a1 X ) 234567890 234567890 234567890 234567890 2345\r\n", 0, L_TINY,
+	  false, "ERR syntax a1\nFATAL runaway\n" },
+	{ "a1 X 234567890 234567890 234567890 234567890 234567890 234567890"
+	  " 234567890 234567890 234567890\r\n", 0, L_TINY, false,
+	  "ERR line a1\nFATAL runaway\n" },
+};
+
+static void
+check_case(const struct parse_case *c, bool all_splits)
+{
+	size_t len = c->len != 0 ? c->len : strlen(c->in);
+	bool authed = !c->preauth;
+	char *whole = run_split(c->in, len, c->limits, authed, NULL, 0);
+	char *bytes;
+
+	ck_assert_msg(strcmp(whole, c->expect) == 0,
+	    "input %s:\n got:\n%s\n expected:\n%s", c->in, whole, c->expect);
+	bytes = run_bytewise(c->in, len, c->limits, authed);
+	ck_assert_msg(strcmp(bytes, c->expect) == 0,
+	    "bytewise %s:\n got:\n%s\n expected:\n%s", c->in, bytes, c->expect);
+	free(bytes);
+	for (size_t cut = 1; cut < len; cut++) {
+		char *t = run_split(c->in, len, c->limits, authed, &cut, 1);
+		ck_assert_msg(strcmp(t, c->expect) == 0,
+		    "split at %zu of %s:\n got:\n%s", cut, c->in, t);
+		free(t);
+	}
+	if (all_splits && len <= 40) {
+		for (size_t a = 1; a < len; a++) {
+			for (size_t b = a + 1; b < len; b++) {
+				size_t cuts[2] = { a, b };
+				char *t = run_split(c->in, len, c->limits, authed,
+				    cuts, 2);
+				ck_assert_msg(strcmp(t, c->expect) == 0,
+				    "split at %zu,%zu of %s:\n got:\n%s", a, b,
+				    c->in, t);
+				free(t);
+			}
+		}
+	}
+	free(whole);
+}
+
+START_TEST(parse_table_every_split)
+{
+	check_case(&cases[_i], true);
+}
+END_TEST
+
+/* All cases in one stream (after a successful command the parser is
+ * reused): the transcript is the concatenation. Only cases that end
+ * cleanly (no FATAL) and share the default limits. */
+START_TEST(parse_table_one_stream)
+{
+	struct strbuf in = STRBUF_INIT, expect = STRBUF_INIT;
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		const struct parse_case *c = &cases[i];
+		if (c->limits != L_DEFAULT || c->preauth ||
+		    strstr(c->expect, "FATAL") != NULL)
+			continue;
+		strbuf_append(&in, c->in, c->len != 0 ? c->len : strlen(c->in));
+		strbuf_appends(&expect, c->expect);
+	}
+	char *t = run_split(in.data, in.len, L_DEFAULT, true, NULL, 0);
+	ck_assert_str_eq(t, expect.data);
+	free(t);
+	t = run_bytewise(in.data, in.len, L_DEFAULT, true);
+	ck_assert_str_eq(t, expect.data);
+	free(t);
+	/* Random splits, fixed seed. */
+	srand(4242);
+	for (int round = 0; round < 50; round++) {
+		size_t cuts[64];
+		size_t n = 0, pos = 0;
+		while (n < 64) {
+			pos += 1 + (size_t)rand() % 40;
+			if (pos >= in.len)
+				break;
+			cuts[n++] = pos;
+		}
+		t = run_split(in.data, in.len, L_DEFAULT, true, cuts, n);
+		ck_assert_str_eq(t, expect.data);
+		free(t);
+	}
+	strbuf_free(&in);
+	strbuf_free(&expect);
+}
+END_TEST
+
+START_TEST(parse_100000_nested_parens)
+{
+	struct strbuf in = STRBUF_INIT;
+	char *t;
+
+	strbuf_appends(&in, "a1 X ");
+	for (int i = 0; i < 100000; i++)
+		strbuf_appendc(&in, '(');
+	strbuf_appends(&in, "\r\n");
+	/* Depth error at once; the rest of the over-long line is runaway. */
+	t = run_split(in.data, in.len, L_DEFAULT, true, NULL, 0);
+	ck_assert_str_eq(t, "ERR deep a1\nFATAL runaway\n");
+	free(t);
+
+	/* Under the line limit: depth error, resync, next command fine. */
+	strbuf_reset(&in);
+	strbuf_appends(&in, "a1 X ");
+	for (int i = 0; i < 60000; i++)
+		strbuf_appendc(&in, '(');
+	strbuf_appends(&in, "\r\na2 NOOP\r\n");
+	t = run_split(in.data, in.len, L_DEFAULT, true, NULL, 0);
+	ck_assert_str_eq(t, "ERR deep a1\nDONE a2 NOOP\n");
+	free(t);
+	t = run_bytewise(in.data, in.len, L_DEFAULT, true);
+	ck_assert_str_eq(t, "ERR deep a1\nDONE a2 NOOP\n");
+	free(t);
+	strbuf_free(&in);
+}
+END_TEST
+
+START_TEST(parse_thousands_of_small_literals)
+{
+	struct strbuf in = STRBUF_INIT;
+	char *t;
+
+	/* 5000 {1+} literals: the argument limit (4096) stops the command;
+	 * resync skips every remaining literal's byte (each byte is "\n"
+	 * here, so misreading a literal would end the skip early). */
+	strbuf_appends(&in, "a1 X");
+	for (int i = 0; i < 5000; i++)
+		strbuf_appends(&in, " {1+}\r\n\n");
+	strbuf_appends(&in, "\r\na2 NOOP\r\n");
+	t = run_split(in.data, in.len, L_DEFAULT, true, NULL, 0);
+	ck_assert_str_eq(t, "ERR args a1\nDONE a2 NOOP\n");
+	free(t);
+
+	/* 4000 fit and come back intact. */
+	strbuf_reset(&in);
+	strbuf_appends(&in, "a1 X");
+	for (int i = 0; i < 4000; i++)
+		strbuf_appends(&in, " {1+}\r\n\n");
+	strbuf_appends(&in, "\r\n");
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	size_t used;
+	const struct imap_command *cmd;
+	ck_assert_int_eq(imap_parser_feed(p, in.data, in.len, &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_uint_eq(used, in.len);
+	ck_assert_uint_eq(cmd->arg_count, 4000);
+	ck_assert_uint_eq(cmd->size, in.len);
+	for (size_t i = 0; i < cmd->arg_count; i++) {
+		ck_assert_int_eq(cmd->args[i].type, IMAP_ARG_LITERAL);
+		ck_assert_uint_eq(cmd->args[i].len, 1);
+		ck_assert_int_eq(cmd->args[i].str[0], '\n');
+	}
+	imap_parser_free(&p);
+	strbuf_free(&in);
+}
+END_TEST
+
+START_TEST(parse_big_literal_in_small_chunks)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	const struct imap_command *cmd = NULL;
+	struct strbuf in = STRBUF_INIT;
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+	size_t off = 0, used, conts = 0;
+	const size_t n = 300000;
+
+	strbuf_appendf(&in, "a1 APPEND INBOX {%zu}\r\n", n);
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendc(&in, (char)('a' + i % 26));
+	strbuf_appends(&in, "\r\n");
+	while (off < in.len) {
+		size_t chunk = in.len - off < 7 ? in.len - off : 7;
+		r = imap_parser_feed(p, in.data + off, chunk, &used, &cmd);
+		off += used;
+		if (r == IMAP_PARSE_NEED_CONTINUATION)
+			conts++;
+		else if (r != IMAP_PARSE_NEED_MORE)
+			break;
+	}
+	ck_assert_int_eq(r, IMAP_PARSE_DONE);
+	ck_assert_uint_eq(off, in.len);
+	ck_assert_uint_eq(conts, 1);
+	ck_assert_uint_eq(cmd->args[1].len, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(cmd->args[1].str[i], 'a' + (int)(i % 26));
+	ck_assert_int_eq(cmd->args[1].str[n], '\0');
+	ck_assert_uint_eq(cmd->size, in.len);
+	imap_parser_free(&p);
+	strbuf_free(&in);
+}
+END_TEST
+
+START_TEST(parse_reset_discards_partial_input)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	const struct imap_command *cmd;
+	size_t used;
+
+	/* STARTTLS injection: bytes after the command are discarded by the
+	 * server with a reset; half a command must not survive it. */
+	ck_assert_int_eq(imap_parser_feed(p, "a2 DEL", 6, &used, &cmd),
+	    IMAP_PARSE_NEED_MORE);
+	imap_parser_reset(p);
+	ck_assert_int_eq(imap_parser_feed(p, "ETE x\r\n", 7, &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_str_eq(cmd->tag, "ETE");
+	ck_assert_str_eq(cmd->name, "x");
+	imap_parser_free(&p);
+}
+END_TEST
+
+START_TEST(parse_fatal_is_sticky)
+{
+	struct imap_parser *p = make_parser(L_TINY, true);
+	const struct imap_command *cmd;
+	size_t used;
+
+	ck_assert_int_eq(imap_parser_feed(p, "a X {99+}\r\n", 11, &used, &cmd),
+	    IMAP_PARSE_FATAL);
+	ck_assert_int_eq(imap_parser_feed(p, "a NOOP\r\n", 8, &used, &cmd),
+	    IMAP_PARSE_FATAL);
+	ck_assert_uint_eq(used, 0);
+	imap_parser_free(&p);
+	imap_parser_free(&p);
+}
+END_TEST
+
+START_TEST(parse_continuation_points)
+{
+	/* NEED_CONTINUATION comes exactly after "{n}\r\n" and the bytes
+	 * before it are consumed, nothing after. */
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	const struct imap_command *cmd;
+	const char *in = "a1 APPEND INBOX (\\Seen) {5}\r\nhello\r\n";
+	size_t used, off;
+
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_NEED_CONTINUATION);
+	ck_assert_uint_eq(used, strlen("a1 APPEND INBOX (\\Seen) {5}\r\n"));
+	off = used;
+	ck_assert_int_eq(imap_parser_feed(p, in + off, strlen(in) - off, &used,
+	    &cmd), IMAP_PARSE_DONE);
+	ck_assert_uint_eq(off + used, strlen(in));
+	ck_assert_uint_eq(cmd->arg_count, 3);
+	ck_assert_str_eq(cmd->args[2].str, "hello");
+	ck_assert(!cmd->args[2].literal_plus);
+	imap_parser_free(&p);
+}
+END_TEST
+
+START_TEST(parse_read_line)
+{
+	struct imap_parser *p = make_parser(L_TINY, false);
+	const struct imap_command *cmd;
+	const char *line;
+	size_t used, llen;
+	const char *in = "a1 AUTHENTICATE PLAIN\r\ndGVzdA==\r\n*\na2 NOOP\r\n";
+	size_t len = strlen(in), off = 0;
+
+	ck_assert_int_eq(imap_parser_feed(p, in, len, &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_str_eq(cmd->name, "AUTHENTICATE");
+	off += used;
+	/* byte by byte */
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+	while (r == IMAP_PARSE_NEED_MORE) {
+		r = imap_parser_read_line(p, in + off, 1, &used, &line, &llen);
+		off += used;
+	}
+	ck_assert_int_eq(r, IMAP_PARSE_DONE);
+	ck_assert_str_eq(line, "dGVzdA==");
+	ck_assert_uint_eq(llen, 8);
+	ck_assert_int_eq(imap_parser_read_line(p, in + off, len - off, &used,
+	    &line, &llen), IMAP_PARSE_DONE);
+	ck_assert_str_eq(line, "*");
+	off += used;
+	ck_assert_int_eq(imap_parser_feed(p, in + off, len - off, &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_str_eq(cmd->tag, "a2");
+
+	/* Too long (tiny max_line 40): error, the rest skipped, then ok. */
+	const char *lng = "0123456789012345678901234567890123456789xyz\r\nok\r\n";
+	off = 0;
+	len = strlen(lng);
+	ck_assert_int_eq(imap_parser_read_line(p, lng, len, &used, &line,
+	    &llen), IMAP_PARSE_ERROR);
+	ck_assert_int_eq(imap_parser_get_error(p)->code,
+	    IMAP_PARSE_ERR_LINE_TOO_LONG);
+	off += used;
+	ck_assert_int_eq(imap_parser_read_line(p, lng + off, len - off, &used,
+	    &line, &llen), IMAP_PARSE_DONE);
+	ck_assert_str_eq(line, "ok");
+	imap_parser_free(&p);
+}
+END_TEST
+
+START_TEST(parse_arg_helpers)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	const struct imap_command *cmd;
+	const char *in = "a X atom \"q s\" {3+}\r\nlit NIL 4294967295 "
+	    "4294967296 9223372036854775807 9223372036854775808 (a b) 007\r\n";
+	const char *s;
+	size_t len, used;
+	uint32_t n;
+	uint64_t n64;
+	const struct imap_arg *list;
+
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_uint_eq(cmd->arg_count, 10);
+	const struct imap_arg *a = cmd->args;
+	ck_assert(imap_arg_get_atom(&a[0], &s));
+	ck_assert_str_eq(s, "atom");
+	ck_assert(!imap_arg_get_string(&a[0], &s, &len));
+	ck_assert(imap_arg_get_astring(&a[0], &s, &len));
+	ck_assert(imap_arg_get_string(&a[1], &s, &len));
+	ck_assert_str_eq(s, "q s");
+	ck_assert(!imap_arg_get_atom(&a[1], &s));
+	ck_assert(imap_arg_get_string(&a[2], &s, &len));
+	ck_assert_str_eq(s, "lit");
+	ck_assert(imap_arg_get_nstring(&a[3], &s, &len));
+	ck_assert_ptr_null(s);
+	ck_assert(imap_arg_get_astring(&a[3], &s, &len));
+	ck_assert_str_eq(s, "NIL");
+	ck_assert(!imap_arg_get_atom(&a[3], &s));
+	ck_assert(imap_arg_get_number(&a[4], &n));
+	ck_assert_uint_eq(n, 4294967295u);
+	ck_assert(!imap_arg_get_number(&a[5], &n));
+	ck_assert(imap_arg_get_number64(&a[6], &n64));
+	ck_assert(n64 == 9223372036854775807ull);
+	ck_assert(!imap_arg_get_number64(&a[7], &n64));
+	ck_assert(imap_arg_get_list(&a[8], &list, &len));
+	ck_assert_uint_eq(len, 2);
+	ck_assert(imap_arg_atom_equals(&list[1], "B"));
+	ck_assert(!imap_arg_get_astring(&a[8], &s, &len));
+	ck_assert(imap_arg_get_number(&a[9], &n));
+	ck_assert_uint_eq(n, 7);
+	ck_assert(!imap_arg_get_atom(NULL, &s));
+	imap_parser_free(&p);
+}
+END_TEST
+
+/* ---- fetch atts ------------------------------------------------------------ */
+
+static const struct {
+	const char *in;
+	const char *name;	/* NULL: must fail */
+	int type;
+	bool peek;
+} fetch_cases[] = {
+	{ "FLAGS", "FLAGS", IMAP_FETCH_FLAGS, false },
+	{ "internaldate", "INTERNALDATE", IMAP_FETCH_INTERNALDATE, false },
+	{ "RFC822.SIZE", "RFC822.SIZE", IMAP_FETCH_RFC822_SIZE, false },
+	{ "ENVELOPE", "ENVELOPE", IMAP_FETCH_ENVELOPE, false },
+	{ "BODY", "BODY", IMAP_FETCH_BODY, false },
+	{ "BODYSTRUCTURE", "BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE, false },
+	{ "RFC822", "RFC822", IMAP_FETCH_RFC822, false },
+	{ "RFC822.HEADER", "RFC822.HEADER", IMAP_FETCH_RFC822_HEADER, false },
+	{ "RFC822.TEXT", "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT, false },
+	{ "UID", "UID", IMAP_FETCH_UID, false },
+	{ "MODSEQ", "MODSEQ", IMAP_FETCH_MODSEQ, false },
+	{ "BODY[]", "BODY[]", IMAP_FETCH_BODY_SECTION, false },
+	{ "body.peek[]", "BODY[]", IMAP_FETCH_BODY_SECTION, true },
+	{ "BODY[HEADER]", "BODY[HEADER]", IMAP_FETCH_BODY_SECTION, false },
+	{ "BODY[text]", "BODY[TEXT]", IMAP_FETCH_BODY_SECTION, false },
+	{ "BODY[1.2.3]", "BODY[1.2.3]", IMAP_FETCH_BODY_SECTION, false },
+	{ "BODY[1.2.MIME]", "BODY[1.2.MIME]", IMAP_FETCH_BODY_SECTION, false },
+	{ "BODY[2.HEADER]", "BODY[2.HEADER]", IMAP_FETCH_BODY_SECTION, false },
+	{ "BODY[2.TEXT]<5.10>", "BODY[2.TEXT]<5>", IMAP_FETCH_BODY_SECTION,
+	  false },
+	{ "BODY[HEADER.FIELDS (From To)]", "BODY[HEADER.FIELDS (From To)]",
+	  IMAP_FETCH_BODY_SECTION, false },
+	{ "BODY.PEEK[1.HEADER.FIELDS.NOT (\"X-A]b\" Date)]<0.1>",
+	  "BODY[1.HEADER.FIELDS.NOT (\"X-A]b\" Date)]<0>",
+	  IMAP_FETCH_BODY_SECTION, true },
+	{ "BODY[]<4294967295.4294967295>", "BODY[]<4294967295>",
+	  IMAP_FETCH_BODY_SECTION, false },
+	{ "BINARY[1]", "BINARY[1]", IMAP_FETCH_BINARY, false },
+	{ "BINARY.PEEK[]<0.5>", "BINARY[]<0>", IMAP_FETCH_BINARY, true },
+	{ "BINARY.SIZE[2]", "BINARY.SIZE[2]", IMAP_FETCH_BINARY_SIZE, false },
+	{ "BODY[]<4294967296.1>", NULL, 0, false },
+	{ "BODY[]<0.4294967296>", NULL, 0, false },
+	{ "BODY[]<0.0>", NULL, 0, false },
+	{ "BODY[]<0>", NULL, 0, false },
+	{ "BODY[]<5.>", NULL, 0, false },
+	{ "BODY[]<.5>", NULL, 0, false },
+	{ "BODY[]<-1.5>", NULL, 0, false },
+	{ "BODY[]<1.2>x", NULL, 0, false },
+	{ "BODY[0]", NULL, 0, false },
+	{ "BODY[1.0]", NULL, 0, false },
+	{ "BODY[1..2]", NULL, 0, false },
+	{ "BODY[1.]", NULL, 0, false },
+	{ "BODY[.1]", NULL, 0, false },
+	{ "BODY[10001]", NULL, 0, false },
+	{ "BODY[4294967296]", NULL, 0, false },
+	{ "BODY[MIME]", NULL, 0, false },
+	{ "BODY[HEADER.FIELDS]", NULL, 0, false },
+	{ "BODY[HEADER.FIELDS ()]", NULL, 0, false },
+	{ "BODY[HEADER.FIELDS (A:B)]", NULL, 0, false },
+	{ "BODY[HEADER.FIELDS (A  B)]", NULL, 0, false },
+	{ "BODY[HEADER.FIELDS (A)x]", NULL, 0, false },
+	{ "BODY[HEADERX]", NULL, 0, false },
+	{ "BODY[TEXT.1]", NULL, 0, false },
+	{ "BODY[", NULL, 0, false },
+	{ "BINARY[HEADER]", NULL, 0, false },
+	{ "BINARY.SIZE[1]<0.1>", NULL, 0, false },
+	{ "BODY.PEEK", NULL, 0, false },
+	{ "BINARY", NULL, 0, false },
+	{ "FOO", NULL, 0, false },
+	{ "RFC822[]", NULL, 0, false },
+	{ "ALL", NULL, 0, false },
+};
+
+START_TEST(fetch_att_table)
+{
+	struct arena *a = arena_new(0);
+	struct imap_arg arg = { 0 };
+	struct imap_fetch_att att;
+	const char *error = NULL;
+	int r;
+
+	arg.type = IMAP_ARG_ATOM;
+	arg.str = fetch_cases[_i].in;
+	arg.len = strlen(arg.str);
+	r = imap_parse_fetch_att(&arg, a, &att, &error);
+	if (fetch_cases[_i].name == NULL) {
+		ck_assert_msg(r == -1, "%s accepted", arg.str);
+		ck_assert_ptr_nonnull(error);
+	} else {
+		ck_assert_msg(r == 0, "%s: %s", arg.str, error);
+		ck_assert_str_eq(att.response_name, fetch_cases[_i].name);
+		ck_assert_int_eq(att.type, fetch_cases[_i].type);
+		ck_assert(att.peek == fetch_cases[_i].peek);
+	}
+	arena_free(&a);
+}
+END_TEST
+
+START_TEST(fetch_att_details)
+{
+	struct arena *a = arena_new(0);
+	struct imap_arg arg = { 0 };
+	struct imap_fetch_att att;
+	const char *error;
+	struct strbuf sb = STRBUF_INIT;
+
+	arg.type = IMAP_ARG_ATOM;
+	arg.str = "BODY.PEEK[3.1.HEADER.FIELDS (Subject \"a\\\"b\")]<100.200>";
+	arg.len = strlen(arg.str);
+	ck_assert_int_eq(imap_parse_fetch_att(&arg, a, &att, &error), 0);
+	ck_assert_uint_eq(att.section.depth, 2);
+	ck_assert_uint_eq(att.section.path[0], 3);
+	ck_assert_uint_eq(att.section.path[1], 1);
+	ck_assert_int_eq(att.section.kind, IMAP_SECTION_HEADER_FIELDS);
+	ck_assert_uint_eq(att.section.field_count, 2);
+	ck_assert_str_eq(att.section.fields[0], "Subject");
+	ck_assert_str_eq(att.section.fields[1], "a\"b");
+	ck_assert(att.partial);
+	ck_assert_uint_eq(att.partial_offset, 100);
+	ck_assert_uint_eq(att.partial_length, 200);
+
+	/* Depth: 32 parts are fine, 33 are not; BODY[1.2.3...x200]. */
+	for (int depth = 32; depth <= 200; depth += 168) {
+		strbuf_reset(&sb);
+		strbuf_appends(&sb, "BODY[");
+		for (int i = 0; i < depth; i++)
+			strbuf_appends(&sb, i == 0 ? "1" : ".1");
+		strbuf_appendc(&sb, ']');
+		arg.str = sb.data;
+		arg.len = sb.len;
+		ck_assert_int_eq(imap_parse_fetch_att(&arg, a, &att, &error),
+		    depth <= IMAP_SECTION_MAX_DEPTH ? 0 : -1);
+	}
+	strbuf_reset(&sb);
+	strbuf_appends(&sb, "BODY[1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1"
+	    ".1.1.1.1.1.1.1.1.1]");
+	arg.str = sb.data;
+	arg.len = sb.len;
+	ck_assert_int_eq(imap_parse_fetch_att(&arg, a, &att, &error), -1);
+
+	/* A non-atom is refused. */
+	arg.type = IMAP_ARG_QUOTED;
+	arg.str = "FLAGS";
+	arg.len = 5;
+	ck_assert_int_eq(imap_parse_fetch_att(&arg, a, &att, &error), -1);
+	strbuf_free(&sb);
+	arena_free(&a);
+}
+END_TEST
+
+START_TEST(fetch_atts_macros_and_lists)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	struct arena *a = arena_new(0);
+	const struct imap_command *cmd;
+	struct imap_fetch_att *atts;
+	size_t n, used;
+	const char *error;
+	const char *in = "a FETCH 1 ALL\r\n";
+
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_int_eq(imap_parse_fetch_atts(&cmd->args[1], a, &atts, &n,
+	    &error), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(atts[3].type, IMAP_FETCH_ENVELOPE);
+
+	in = "a FETCH 1 full\r\n";
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_int_eq(imap_parse_fetch_atts(&cmd->args[1], a, &atts, &n,
+	    &error), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(atts[4].type, IMAP_FETCH_BODY);
+
+	in = "a FETCH 1 FAST\r\n";
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_int_eq(imap_parse_fetch_atts(&cmd->args[1], a, &atts, &n,
+	    &error), 0);
+	ck_assert_uint_eq(n, 3);
+
+	in = "a FETCH 1 (UID BODY.PEEK[HEADER.FIELDS (DATE FROM)] FLAGS)\r\n";
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_int_eq(imap_parse_fetch_atts(&cmd->args[1], a, &atts, &n,
+	    &error), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(atts[1].section.kind, IMAP_SECTION_HEADER_FIELDS);
+	ck_assert_str_eq(atts[1].response_name,
+	    "BODY[HEADER.FIELDS (DATE FROM)]");
+
+	in = "a FETCH 1 (ALL)\r\n";	/* macros not inside lists */
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_int_eq(imap_parse_fetch_atts(&cmd->args[1], a, &atts, &n,
+	    &error), -1);
+	in = "a FETCH 1 ()\r\n";
+	ck_assert_int_eq(imap_parser_feed(p, in, strlen(in), &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_int_eq(imap_parse_fetch_atts(&cmd->args[1], a, &atts, &n,
+	    &error), -1);
+	ck_assert_int_eq(imap_parse_fetch_atts(NULL, a, &atts, &n, &error), -1);
+	imap_parser_free(&p);
+	arena_free(&a);
+}
+END_TEST
+
+/* ---- dates ------------------------------------------------------------------- */
+
+START_TEST(dates)
+{
+	int32_t days;
+	int64_t t;
+	int tz;
+
+	ck_assert_int_eq(imap_parse_date("1-Jan-1970", 10, &days), 0);
+	ck_assert_int_eq(days, 0);
+	ck_assert_int_eq(imap_parse_date("01-jan-1970", 11, &days), 0);
+	ck_assert_int_eq(days, 0);
+	ck_assert_int_eq(imap_parse_date("29-Feb-2000", 11, &days), 0);
+	ck_assert_int_eq(days, 11016);
+	ck_assert_int_eq(imap_parse_date("31-Dec-1969", 11, &days), 0);
+	ck_assert_int_eq(days, -1);
+	ck_assert_int_eq(imap_parse_date("29-Feb-1900", 11, &days), -1);
+	ck_assert_int_eq(imap_parse_date("30-Feb-2000", 11, &days), -1);
+	ck_assert_int_eq(imap_parse_date("0-Jan-2000", 10, &days), -1);
+	ck_assert_int_eq(imap_parse_date("1-Foo-2000", 10, &days), -1);
+	ck_assert_int_eq(imap_parse_date("1-Jan-200", 9, &days), -1);
+	ck_assert_int_eq(imap_parse_date("1-Jan-0000", 10, &days), -1);
+	ck_assert_int_eq(imap_parse_date("1 Jan 2000", 10, &days), -1);
+	ck_assert_int_eq(imap_parse_date("a1-Jan-2000", 11, &days), -1);
+
+	ck_assert_int_eq(imap_parse_datetime("17-Jul-1996 02:44:25 -0700", 26,
+	    &t, &tz), 0);
+	ck_assert_int_eq(t, 837596665);
+	ck_assert_int_eq(tz, -420);
+	ck_assert_int_eq(imap_parse_datetime(" 7-Jul-1996 02:44:25 +0000", 26,
+	    &t, &tz), 0);
+	ck_assert_int_eq(tz, 0);
+	ck_assert_int_eq(imap_parse_datetime("17-Jul-1996 24:00:00 +0000", 26,
+	    &t, &tz), -1);
+	ck_assert_int_eq(imap_parse_datetime("17-Jul-1996 02:44:25 0700", 25,
+	    &t, &tz), -1);
+	ck_assert_int_eq(imap_parse_datetime("17-Jul-1996 02:44:25 *0700", 26,
+	    &t, &tz), -1);
+	ck_assert_int_eq(imap_parse_datetime("17-Jul-1996 02:60:25 +0700", 26,
+	    &t, &tz), -1);
+	ck_assert_int_eq(imap_parse_datetime("7-Jul-1996 02:44:25 +0000 ", 26,
+	    &t, &tz), -1);
+
+	/* Day of a time in its own zone. */
+	ck_assert_int_eq(imap_date_days(0, 0), 0);
+	ck_assert_int_eq(imap_date_days(-1, 0), -1);
+	ck_assert_int_eq(imap_date_days(86399, 0), 0);
+	ck_assert_int_eq(imap_date_days(86399, 1), 1);
+	ck_assert_int_eq(imap_date_days(0, -1), -1);
+}
+END_TEST
+
+static Suite *
+parse_suite(void)
+{
+	Suite *s = suite_create("imap_parse");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, parse_table_every_split, 0,
+	    (int)N_ELEMENTS(cases));
+	tcase_add_test(tc, parse_table_one_stream);
+	tcase_add_test(tc, parse_100000_nested_parens);
+	tcase_add_test(tc, parse_thousands_of_small_literals);
+	tcase_add_test(tc, parse_big_literal_in_small_chunks);
+	tcase_add_test(tc, parse_reset_discards_partial_input);
+	tcase_add_test(tc, parse_fatal_is_sticky);
+	tcase_add_test(tc, parse_continuation_points);
+	tcase_add_test(tc, parse_read_line);
+	tcase_add_test(tc, parse_arg_helpers);
+	tcase_add_loop_test(tc, fetch_att_table, 0,
+	    (int)N_ELEMENTS(fetch_cases));
+	tcase_add_test(tc, fetch_att_details);
+	tcase_add_test(tc, fetch_atts_macros_and_lists);
+	tcase_add_test(tc, dates);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(parse_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -86,7 +86,8 @@ const char *pop3_outcome_name(enum pop3_outcome outcome);
 struct pop3_result {
 	enum pop3_outcome outcome;
 	char error[UPSTREAM_ERROR_MAX];	/* escaped; "" when ok */
-	uint32_t login_delay;		/* seconds; from CAPA LOGIN-DELAY */
+	uint32_t login_delay;		/* seconds the server wants between
+					   logins (CAPA LOGIN-DELAY); 0: none */
 	uint32_t fetched;		/* messages stored in this session */
 	uint64_t fetched_bytes;
 	uint32_t deleted;		/* DELE applied (QUIT +OK) */

@@ -219,6 +219,10 @@ after_capa(struct pop3_session *s, uint32_t round)
 	const struct upstream_account *a = s->acct;
 
 	if (round == 1) {
+		/* RFC 2449 §6.8: LOGIN-DELAY after login is the minimum
+		   time before the next login; the poller honours it */
+		if (s->capa.login_delay_set)
+			s->result.login_delay = s->capa.login_delay;
 		/* after login: the listing */
 		pop3_session_send(s, CMD_LIST, 0, "LIST");
 		return;
@@ -346,9 +350,7 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 
 			pop3_session_pop(s);
 			if (c.kind == CMD_TOP) {
-				/* no TOP after all: key on RETR instead */
-				pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
-				    "TOP %u failed: %s", m->msgno, esc);
+				pop3_fetch_top_failed(s, m, esc);
 				return;
 			}
 			/* the message stays on the server; next poll

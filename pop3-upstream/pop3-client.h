@@ -23,8 +23,14 @@
  * LIST), a message is keyed by a SHA-256 of its header block and its LIST
  * size, plus an occurrence number among identical keys in the listing
  * ("H <hex>/<n>"; the space cannot occur in a real UIDL). The header block
- * comes from TOP n 0 when the server has TOP, otherwise from RETR of every
- * message (costly; stated in the status). The strategy in use is reported
+ * comes from TOP n 0 when the server has TOP, otherwise (or when TOP
+ * fails) from RETR of every message (costly; stated in the status).
+ *
+ * A UIDL listed again after its DELE + QUIT succeeded is RETRieved and
+ * compared with the stored copy: different bytes mean the server reuses
+ * UIDLs, and it is delivered as a new message; the same bytes mean the
+ * server kept what it said it deleted, and it is deleted again, not
+ * delivered twice. The strategy in use is reported
  * in upstream_status.uidl_strategy and logged once per poll.
  */
 #ifndef POPGATE_POP3_CLIENT_H
@@ -80,7 +86,8 @@ const char *pop3_outcome_name(enum pop3_outcome outcome);
 struct pop3_result {
 	enum pop3_outcome outcome;
 	char error[UPSTREAM_ERROR_MAX];	/* escaped; "" when ok */
-	uint32_t login_delay;		/* seconds; from CAPA LOGIN-DELAY */
+	uint32_t login_delay;		/* seconds the server wants between
+					   logins (CAPA LOGIN-DELAY); 0: none */
 	uint32_t fetched;		/* messages stored in this session */
 	uint64_t fetched_bytes;
 	uint32_t deleted;		/* DELE applied (QUIT +OK) */

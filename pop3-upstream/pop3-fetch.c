@@ -517,6 +517,21 @@ pop3_fetch_pump(struct pop3_session *s)
 	}
 	if (s->todo_done < s->todo_count)
 		return;
+	if (s->top_phase && s->key_from_retr) {
+		/* TOP failed: every message is fetched and keyed on arrival */
+		s->top_phase = false;
+		s->todo_count = 0;
+		for (size_t i = 0; i < s->msg_count; i++) {
+			free(s->msgs[i].key);
+			s->msgs[i].key = NULL;
+			s->msgs[i].key_len = 0;
+			s->msgs[i].action = ACT_FETCH;
+			s->todo[s->todo_count++] = (uint32_t)i;
+		}
+		s->status->import_total = (uint32_t)s->msg_count;
+		start_fetch_phase(s);
+		return;
+	}
 	if (s->top_phase) {
 		s->top_phase = false;
 		number_hash_keys(s, s->msg_count);
@@ -757,4 +772,23 @@ pop3_fetch_uidl_line(struct pop3_session *s, const char *line, size_t len)
 	}
 	m->key = xmemdup(uid, uid_len);
 	m->key_len = uid_len;
+}
+
+void
+pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
+    const char *why)
+{
+	s->todo_done++;
+	if (!s->key_from_retr) {
+		s->key_from_retr = true;
+		/* send no more TOPs; the ones in flight still complete */
+		s->todo_count = s->todo_next;
+		log_warn("pop3 account=%s event=top-failed msgno=%u error=\"%s\" "
+		    "strategy=\"content-hash via RETR\"", s->log_id, m->msgno,
+		    why);
+		snprintf(s->status->uidl_strategy,
+		    sizeof(s->status->uidl_strategy),
+		    "content-hash via RETR (no UIDL, TOP failed)");
+	}
+	pop3_fetch_pump(s);
 }

@@ -21,6 +21,7 @@ struct account {
 	struct event *timer;
 	struct pop3_session *session;
 	bool queued;
+	time_t not_before;	/* LOGIN-DELAY: no login before this */
 };
 
 struct poller {
@@ -145,13 +146,18 @@ on_done(void *arg, const struct pop3_result *res)
 	a->st.messages_deleted += res->deleted;
 	a->st.messages_skipped = res->skipped;
 	set_error(a, res->error);
+	a->not_before = res->login_delay > 0 ?
+	    a->st.last_poll + (time_t)res->login_delay : 0;
 	switch (res->outcome) {
 	case POP3_OUTCOME_OK:
 		a->st.last_success = time(NULL);
 		a->st.consecutive_failures = 0;
 		a->st.auth_failures = 0;
 		a->st.state = UPSTREAM_STATE_IDLE;
-		schedule(a, interval_ms(a));
+		delay = interval_ms(a);
+		if (res->login_delay * 1000u > delay)
+			delay = res->login_delay * 1000u;
+		schedule(a, delay);
 		break;
 	case POP3_OUTCOME_AUTH:
 		a->st.consecutive_failures++;
@@ -357,10 +363,18 @@ op_start(struct upstream *u, const char **error_r)
 static void
 poll_one(struct account *a)
 {
+	time_t now;
+
 	if (a->session != NULL || a->st.state == UPSTREAM_STATE_AUTH_FAILED)
 		return;
 	if (a->st.state == UPSTREAM_STATE_STORE_ERROR)
 		a->st.state = UPSTREAM_STATE_IDLE;
+	now = time(NULL);
+	if (a->not_before > now) {
+		/* the server asked for LOGIN-DELAY: poll as soon as allowed */
+		schedule(a, (unsigned int)(a->not_before - now) * 1000u);
+		return;
+	}
 	try_start(a);
 }
 

@@ -204,6 +204,9 @@ void pop3_fetch_uidl_done(struct pop3_session *s);
  * sends the DELEs and QUIT. */
 void pop3_fetch_pump(struct pop3_session *s);
 void pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c);
+/* TOP answered -ERR: the fallback keys messages on RETR instead. */
+void pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
+    const char *why);
 void pop3_fetch_quit_done(struct pop3_session *s);
 
 #endif

@@ -159,7 +159,9 @@ struct upstream_ops {
 	    const char **error_r);
 	/* Starts polling (first polls spread over a few seconds). */
 	int (*start)(struct upstream *u, const char **error_r);
-	/* Polls one account (id) or all (NULL) as soon as possible. */
+	/* Polls one account (id) or all (NULL) as soon as possible: now,
+	   or when the server's LOGIN-DELAY since the last login ends.
+	   -1 for an account whose auth circuit breaker is open. */
 	int (*poll_now)(struct upstream *u, const char *id,
 	    const char **error_r);
 	/* Closes the auth circuit breaker / leaves STORE_ERROR and polls. */

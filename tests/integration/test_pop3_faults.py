@@ -136,6 +136,11 @@ class Pop3FaultsTest(unittest.TestCase):
                                      uidls=None, capa=[b"USER", b"STLS"])
         self.assertNotIn(b"TOP", srv.commands())
 
+    def test_no_uidl_and_top_fails_uses_retr(self):
+        self.check_fallback("content-hash via RETR (no UIDL, TOP failed)",
+                            uidls=None, top_err=True,
+                            capa=[b"TOP", b"USER", b"STLS", b"PIPELINING"])
+
     def test_duplicate_uidls(self):
         self.check_fallback("duplicate UIDLs", uidls=[b"a", b"b", b"a", b"c"])
 
@@ -411,6 +416,14 @@ class Pop3FaultsTest(unittest.TestCase):
                          capa=[b"USER", b"STLS", b"LOGIN-DELAY 900"])
         r = run_fetch(self, self.store(), [self.acct(srv, auth="user")])
         self.assertEqual(r.polls[0]["outcome"], "login-delay", r)
+
+    def test_login_delay_capability_spaces_logins(self):
+        srv = self.serve([msg(1)], capa_after=[b"LOGIN-DELAY 2"])
+        r = run_fetch(self, self.store(), [self.acct(srv)], polls=2)
+        self.assertEqual([p["outcome"] for p in r.polls], ["ok", "ok"], r)
+        self.assertEqual(len(srv.logins), 2)
+        # poll-now right after the first poll waited for the delay
+        self.assertGreaterEqual(srv.logins[1] - srv.logins[0], 1.0)
 
     def test_auth_circuit_breaker(self):
         srv = self.serve([msg(1)], password="other")

@@ -19,6 +19,7 @@ optional keyword arguments):
     drop_mid_retr   set of message numbers: send half, then close
     no_final_dot    set of message numbers: send the data, no ".", close
     retr_err        set of message numbers answered -ERR
+    top_err         answer every TOP with -ERR (though CAPA lists it)
     dele_err        set of message numbers answered -ERR to DELE
     quit_err        answer QUIT with -ERR (deletions not applied)
     stls_refuse     answer STLS with -ERR
@@ -27,6 +28,8 @@ optional keyword arguments):
     password        the expected password (default "secret")
     silent          accept the connection and never say anything
     slow_list       seconds to wait before answering LIST
+    capa_after      extra CAPA lines once logged in
+srv.logins holds the time.monotonic() of each successful login.
 srv.max_active is the largest number of simultaneous sessions seen.
 """
 import base64
@@ -56,6 +59,7 @@ class FakePop3:
         self.transcript = []
         self.deleted = set()
         self.connections = 0
+        self.logins = []
         self.active = 0
         self.max_active = 0
         self._stop = False
@@ -163,6 +167,8 @@ class FakePop3:
                     capa = [b"TOP", b"UIDL", b"USER", b"SASL PLAIN"]
                     if self.tls == "stls":
                         capa.append(b"STLS")
+                if authed:
+                    capa = capa + f.get("capa_after", [])
                 self._send(conn, b"+OK\r\n" + b"".join(c + b"\r\n" for c in capa) + b".\r\n")
             elif cmd == b"STLS":
                 if f.get("stls_refuse") or self.tls != "stls":
@@ -179,6 +185,7 @@ class FakePop3:
                 err = f.get("pass_err")
                 if ok and err is None:
                     authed = True
+                    self.logins.append(time.monotonic())
                     self._send(conn, b"+OK logged in\r\n")
                 else:
                     self._send(conn, (err or b"-ERR [AUTH] bad credentials") + b"\r\n")
@@ -198,7 +205,8 @@ class FakePop3:
                     self._send(conn, b"+OK\r\n" + b"".join(b"%d %s\r\n" % (i + 1, u) for i, u in enumerate(uidls)) + b".\r\n")
             elif cmd in (b"RETR", b"TOP"):
                 n = int(arg)
-                if n < 1 or n > len(self.messages) or n in f.get("retr_err", ()):
+                if n < 1 or n > len(self.messages) or n in f.get("retr_err", ()) \
+                        or (cmd == b"TOP" and f.get("top_err")):
                     self._send(conn, b"-ERR no such message\r\n")
                     continue
                 data = self.messages[n - 1]

@@ -1,0 +1,55 @@
+/*
+ * imap-commands — the command table and the handlers (internal).
+ *
+ * Every handler gets the session, the tag and the arguments after the
+ * command name (after "UID <name>" for UID forms, with uid = true). It
+ * writes its untagged responses and exactly one tagged response, unless
+ * it switches the session into a mode that spans events (IDLE, SASL,
+ * AUTH_WAIT, CONTINUE); then it keeps a copy of the tag in s->tag and the
+ * mode's handler writes the tagged response later.
+ */
+#ifndef POPGATE_IMAP_COMMANDS_H
+#define POPGATE_IMAP_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct imap_arg;
+struct imap_command;
+struct imap_session;
+
+typedef void imap_cmd_fn(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid);
+
+/* The command may follow "UID". */
+#define IMAP_CMD_UID 0x1u
+/* Untagged EXPUNGE must not be sent while it runs (non-UID FETCH, STORE,
+ * SEARCH: RFC 3501 7.4.1). */
+#define IMAP_CMD_NO_EXPUNGE 0x2u
+
+struct imap_cmd_def {
+	const char *name;
+	imap_cmd_fn *fn;
+	unsigned states;	/* IMAP_STATE_* where it is allowed */
+	unsigned flags;
+};
+
+/* Looks the command up and runs it (or answers BAD/NO). */
+void imap_cmd_dispatch(struct imap_session *s, const struct imap_command *cmd);
+
+/* The line the client sent after "+ " during AUTHENTICATE. */
+void imap_cmd_authenticate_response(struct imap_session *s, const char *line,
+    size_t len);
+
+/* Handlers (imap-cmd-*.c). */
+imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout,
+    imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate, imap_cmd_id,
+    imap_cmd_enable, imap_cmd_namespace, imap_cmd_idle, imap_cmd_check;
+imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create,
+    imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
+    imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
+    imap_cmd_append, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge;
+imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_search, imap_cmd_copy,
+    imap_cmd_move;
+
+#endif

@@ -1,0 +1,741 @@
+/* imap-fetch — FETCH with bounded memory: each message's small items are
+ * rendered into one line, big body items are streamed from the store in
+ * chunks while the client drains its output. */
+#include "imap-fetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "imap-commands.h"
+#include "imap-format.h"
+#include "imap-msgset.h"
+#include "imap-parse.h"
+#include "imap-seqset.h"
+#include "imap-session.h"
+#include "imap-sync.h"
+#include "log.h"
+#include "store/mail-charset.h"
+#include "store/mail-decode.h"
+#include "store/mail-header.h"
+#include "store/mail-message.h"
+#include "store/mail-parse.h"
+#include "store/mail-render.h"
+#include "store/mail-rfc2047.h"
+#include "store/mail-serialize.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+/* Per-FETCH arena block (parsed attributes, the index copy). */
+#define IMAP_FETCH_ARENA_CHUNK 4096
+
+void
+imap_message_structure(struct arena *a, const void *data, size_t len,
+    const void **blob_r, size_t *size_r)
+{
+	struct mail_message *mm = mail_parse(data, len, NULL);
+	struct strbuf sb = STRBUF_INIT;
+	void *blob;
+
+	mail_serialize(mm, &sb);
+	mail_message_free(&mm);
+	if (sb.len > STORE_STRUCTURE_SIZE_MAX) {
+		/* the parser's limits keep this from happening; if it
+		 * does, FETCH parses the body again instead */
+		*blob_r = NULL;
+		*size_r = 0;
+		strbuf_free(&sb);
+		return;
+	}
+	blob = arena_alloc(a, sb.len + 1);
+	memcpy(blob, sb.data, sb.len);
+	*blob_r = blob;
+	*size_r = sb.len;
+	strbuf_free(&sb);
+}
+
+/* The structure of message uid: the stored blob, else a fresh parse. */
+static struct mail_message *
+load_structure(struct imap_session *s, struct store_read *r, uint32_t uid,
+    const void *body, size_t body_size)
+{
+	const void *blob;
+	size_t size;
+	const char *err;
+	struct mail_message *mm = NULL;
+
+	if (store_msg_structure(r, s->user_id, s->sel->mailbox_id, uid, &blob,
+	    &size, &err) == 0 && size > 0 &&
+	    mail_deserialize(blob, size, &mm, &err) == 0)
+		return mm;
+	if (body == NULL && store_msg_body(r, s->user_id, s->sel->mailbox_id,
+	    uid, &body, &body_size, &err) != 0)
+		return NULL;
+	return mail_parse(body, body_size, NULL);
+}
+
+/* ---- message views for SEARCH ---- */
+
+void
+imap_msgview_set(struct imap_msgview *v, const struct store_msg *m)
+{
+	v->m = m;
+	v->mm = NULL;
+	v->mm_tried = false;
+	v->body = NULL;
+	v->body_size = 0;
+	v->body_tried = false;
+}
+
+void
+imap_msgview_clear(struct imap_msgview *v)
+{
+	mail_message_free(&v->mm);
+	v->mm_tried = false;
+	v->body_tried = false;
+	v->body = NULL;
+}
+
+static int
+view_load(struct imap_msgview *v)
+{
+	const char *err;
+	const void *b;
+
+	if (!v->body_tried) {
+		v->body_tried = true;
+		if (store_msg_body(v->r, v->s->user_id, v->s->sel->mailbox_id,
+		    v->m->uid, &b, &v->body_size, &err) == 0)
+			v->body = b;
+	}
+	if (!v->mm_tried) {
+		v->mm_tried = true;
+		v->mm = load_structure(v->s, v->r, v->m->uid, v->body,
+		    v->body_size);
+	}
+	return v->body != NULL && v->mm != NULL ? 0 : -1;
+}
+
+/* Case-insensitive substring of decoded UTF-8 text (folded needle). */
+static bool
+folded_contains(const char *hay, size_t hlen, const struct strbuf *needle)
+{
+	struct strbuf f = STRBUF_INIT;
+	bool found;
+
+	if (needle->len == 0)
+		return true;
+	mail_utf8_casefold(hay, hlen, &f);
+	found = f.len >= needle->len &&
+	    memmem(f.data, f.len, needle->data, needle->len) != NULL;
+	strbuf_free(&f);
+	return found;
+}
+
+static bool
+header_block_contains(const char *hdr, size_t len, const char *name,
+    const struct strbuf *needle, bool any_field)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	struct strbuf unf = STRBUF_INIT, dec = STRBUF_INIT;
+	bool found = false;
+
+	mail_header_iter_init(&it, hdr, len);
+	while (!found && mail_header_iter_next(&it, &f)) {
+		if (!any_field && (f.name_len != strlen(name) ||
+		    strncasecmp(f.name, name, f.name_len) != 0))
+			continue;
+		strbuf_reset(&unf);
+		strbuf_reset(&dec);
+		mail_header_unfold(f.value, f.value_len, &unf);
+		mail_rfc2047_decode(strbuf_str(&unf), unf.len, &dec);
+		if (any_field) {
+			/* TEXT: the field name counts too */
+			if (folded_contains(f.name, f.name_len, needle)) {
+				found = true;
+				break;
+			}
+		}
+		found = folded_contains(strbuf_str(&dec), dec.len, needle);
+	}
+	strbuf_free(&unf);
+	strbuf_free(&dec);
+	return found;
+}
+
+int
+imap_msgview_header_contains(struct imap_msgview *v, const char *name,
+    const char *str, size_t len)
+{
+	const struct mail_part *root;
+	struct strbuf needle = STRBUF_INIT;
+	int rc;
+
+	if (view_load(v) != 0)
+		return -1;
+	root = &v->mm->parts[0];
+	if (root->hdr_off + root->hdr_len > v->body_size)
+		return 0;
+	mail_utf8_casefold(str, len, &needle);
+	rc = header_block_contains(v->body + root->hdr_off, root->hdr_len,
+	    name, &needle, false);
+	strbuf_free(&needle);
+	return rc;
+}
+
+/* The decoded UTF-8 text of a leaf text part. */
+static void
+part_text(const struct mail_part *p, const char *body, struct strbuf *out)
+{
+	struct strbuf raw = STRBUF_INIT;
+	const char *data = body + p->body_off;
+	size_t len = (size_t)p->body_len;
+	const char *cs;
+
+	if (strcasecmp(p->encoding, "base64") == 0) {
+		mail_decode_base64(data, len, &raw);
+		data = strbuf_str(&raw);
+		len = raw.len;
+	} else if (strcasecmp(p->encoding, "quoted-printable") == 0) {
+		mail_decode_qp(data, len, &raw);
+		data = strbuf_str(&raw);
+		len = raw.len;
+	}
+	cs = mail_part_param(p, "charset");
+	if (cs == NULL || mail_charset_to_utf8(cs, data, len, out) != 0)
+		mail_utf8_sanitize(data, len, out);
+	strbuf_free(&raw);
+}
+
+int
+imap_msgview_body_contains(struct imap_msgview *v, bool text,
+    const char *str, size_t len)
+{
+	struct strbuf needle = STRBUF_INIT, t = STRBUF_INIT;
+	bool found = false;
+
+	if (view_load(v) != 0)
+		return -1;
+	mail_utf8_casefold(str, len, &needle);
+	for (uint32_t i = 0; i < v->mm->nparts && !found; i++) {
+		const struct mail_part *p = &v->mm->parts[i];
+
+		if (p->body_off + p->body_len > v->body_size ||
+		    p->hdr_off + p->hdr_len > v->body_size)
+			continue;
+		/* TEXT: every header block counts (the message's and
+		 * each part's MIME header, e.g. a file name) */
+		if (text)
+			found = header_block_contains(v->body + p->hdr_off,
+			    (size_t)p->hdr_len, NULL, &needle, true);
+		if (found || p->first_child != MAIL_NONE)
+			continue;
+		if (strcasecmp(p->type, "text") != 0 &&
+		    !(p->flags & MAIL_PART_DEFAULT_TYPE))
+			continue;
+		strbuf_reset(&t);
+		part_text(p, v->body, &t);
+		found = folded_contains(strbuf_str(&t), t.len, &needle);
+	}
+	strbuf_free(&t);
+	strbuf_free(&needle);
+	return found;
+}
+
+int
+imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r)
+{
+	const struct mail_envelope *env;
+
+	if (view_load(v) != 0)
+		return -1;
+	env = v->mm->parts[0].envelope;
+	if (env == NULL || !env->date_valid)
+		return 0;
+	*t_r = env->date_time;
+	*tz_r = env->date_tz_min;
+	return 1;
+}
+
+/* ---- FETCH ---- */
+
+struct fetch_big {
+	const char *name;
+	uint64_t off, len;	/* within the message bytes */
+};
+
+struct fetch_ctx {
+	struct arena *a;
+	char *tag;
+	bool uid;
+	struct imap_fetch_att *atts;
+	size_t natts;
+	bool need_struct, need_body, add_uid;
+	uint32_t *uids;		/* the messages, as UIDs (stable) */
+	size_t count, pos;
+	struct imap_seqset seen;	/* \Seen set by this FETCH */
+	/* streaming state of the current message */
+	uint32_t cur_uid;
+	struct fetch_big *bigs;
+	size_t nbigs, bigpos;
+	uint64_t done;		/* bytes of bigs[bigpos] sent */
+	bool header_sent;	/* "NAME {n}\r\n" of bigs[bigpos] sent */
+	bool need_space;	/* an item precedes the next big one */
+	bool in_msg;
+};
+
+static void
+fetch_ctx_free(void *arg)
+{
+	struct fetch_ctx *c = arg;
+
+	if (c == NULL)
+		return;
+	imap_seqset_free(&c->seen);
+	arena_free(&c->a);
+	free(c->tag);
+	free(c);
+}
+
+static void
+append_section_literal(struct strbuf *sb, const char *name, const char *data,
+    size_t len)
+{
+	strbuf_appends(sb, name);
+	strbuf_appendf(sb, " {%zu}\r\n", len);
+	strbuf_append(sb, data, len);
+}
+
+/* Resolves a body item to a byte range of the message, or to generated
+ * bytes in gen (HEADER.FIELDS). Returns false when the item is empty. */
+static void
+section_range(const struct imap_fetch_att *att, const struct mail_message *mm,
+    const char *body, size_t body_size, uint64_t *off_r, uint64_t *len_r,
+    struct strbuf *gen, bool *generated_r)
+{
+	enum mail_section_kind kind = MAIL_SECTION_PART;
+	uint32_t path[IMAP_SECTION_MAX_DEPTH];
+	size_t npath = 0;
+	uint64_t off = 0, len = 0;
+	const char *err;
+	bool fields = false, exclude = false;
+
+	*generated_r = false;
+	switch (att->type) {
+	case IMAP_FETCH_RFC822:
+		kind = MAIL_SECTION_PART;
+		break;
+	case IMAP_FETCH_RFC822_HEADER:
+		kind = MAIL_SECTION_HEADER;
+		break;
+	case IMAP_FETCH_RFC822_TEXT:
+		kind = MAIL_SECTION_TEXT;
+		break;
+	default:
+		npath = att->section.depth;
+		for (size_t i = 0; i < npath; i++)
+			path[i] = att->section.path[i];
+		switch (att->section.kind) {
+		case IMAP_SECTION_WHOLE:
+			kind = MAIL_SECTION_PART;
+			break;
+		case IMAP_SECTION_HEADER:
+			kind = MAIL_SECTION_HEADER;
+			break;
+		case IMAP_SECTION_HEADER_FIELDS:
+			kind = MAIL_SECTION_HEADER;
+			fields = true;
+			break;
+		case IMAP_SECTION_HEADER_FIELDS_NOT:
+			kind = MAIL_SECTION_HEADER;
+			fields = true;
+			exclude = true;
+			break;
+		case IMAP_SECTION_TEXT:
+			kind = MAIL_SECTION_TEXT;
+			break;
+		case IMAP_SECTION_MIME:
+			kind = MAIL_SECTION_MIME;
+			break;
+		}
+		break;
+	}
+	if (npath == 0 && kind == MAIL_SECTION_PART) {
+		off = 0;
+		len = body_size;
+	} else if (mm == NULL || mail_section_range(mm, path, npath, kind,
+	    &off, &len, &err) != 0 || off + len > body_size) {
+		off = 0;
+		len = 0;
+	}
+	if (fields) {
+		mail_header_filter(body + off, (size_t)len,
+		    att->section.fields, att->section.field_count, exclude, gen);
+		*generated_r = true;
+		off = 0;
+		len = gen->len;
+	}
+	if (att->partial) {
+		uint64_t po, pl;
+
+		mail_range_partial(off, len, att->partial_offset,
+		    att->partial_length, &po, &pl);
+		off = po;
+		len = pl;
+	}
+	*off_r = off;
+	*len_r = len;
+}
+
+/* Renders one message; false if it is gone (expunged meanwhile). */
+static bool
+render_message(struct imap_session *s, struct fetch_ctx *c,
+    struct store_read *r, uint32_t uid, const char *const *kw, size_t kwn,
+    struct strbuf *sb)
+{
+	struct store_msg m;
+	const char *err;
+	const void *bp = NULL;
+	const char *body = NULL;
+	size_t body_size = 0;
+	struct mail_message *mm = NULL;
+	struct strbuf gen = STRBUF_INIT;
+	uint32_t seq = imap_selected_seq(s->sel, uid);
+	bool first = true, flags_sent = false;
+
+	if (seq == 0 || store_msg_get(r, s->user_id, s->sel->mailbox_id, uid,
+	    &m, &err) != 0)
+		return false;
+	if (c->need_body) {
+		if (store_msg_body(r, s->user_id, s->sel->mailbox_id, uid, &bp,
+		    &body_size, &err) != 0)
+			return false;
+		body = bp;
+	}
+	if (c->need_struct)
+		mm = load_structure(s, r, uid, body, body_size);
+	c->nbigs = 0;
+	c->bigpos = 0;
+	c->done = 0;
+	c->header_sent = false;
+	strbuf_appendf(sb, "* %u FETCH (", seq);
+	if (c->add_uid) {
+		strbuf_appendf(sb, "UID %u", uid);
+		first = false;
+	}
+	for (size_t i = 0; i < c->natts; i++) {
+		const struct imap_fetch_att *att = &c->atts[i];
+		uint64_t off, len;
+		bool generated;
+
+		if (!first && att->type != IMAP_FETCH_BODY_SECTION &&
+		    att->type != IMAP_FETCH_RFC822 &&
+		    att->type != IMAP_FETCH_RFC822_HEADER &&
+		    att->type != IMAP_FETCH_RFC822_TEXT)
+			strbuf_appendc(sb, ' ');
+		switch (att->type) {
+		case IMAP_FETCH_FLAGS:
+			strbuf_appends(sb, "FLAGS ");
+			imap_format_msg_flags(sb, &m.flags, kw, kwn);
+			flags_sent = true;
+			break;
+		case IMAP_FETCH_UID:
+			strbuf_appendf(sb, "UID %u", uid);
+			break;
+		case IMAP_FETCH_INTERNALDATE:
+			strbuf_appends(sb, "INTERNALDATE ");
+			imap_format_datetime(sb, m.internaldate,
+			    m.tz_offset_min);
+			break;
+		case IMAP_FETCH_RFC822_SIZE:
+			strbuf_appendf(sb, "RFC822.SIZE %llu",
+			    (unsigned long long)m.size);
+			break;
+		case IMAP_FETCH_MODSEQ:
+			strbuf_appendf(sb, "MODSEQ (%llu)",
+			    (unsigned long long)m.modseq);
+			break;
+		case IMAP_FETCH_ENVELOPE:
+			strbuf_appends(sb, "ENVELOPE ");
+			if (mm != NULL)
+				mail_render_message_envelope(sb, mm);
+			else
+				mail_render_envelope(sb, NULL);
+			break;
+		case IMAP_FETCH_BODY:
+		case IMAP_FETCH_BODYSTRUCTURE:
+			strbuf_appends(sb, att->type == IMAP_FETCH_BODY ?
+			    "BODY " : "BODYSTRUCTURE ");
+			if (mm != NULL)
+				mail_render_bodystructure(sb, mm,
+				    att->type == IMAP_FETCH_BODYSTRUCTURE);
+			else
+				strbuf_appends(sb, "(\"text\" \"plain\" NIL NIL "
+				    "NIL \"7bit\" 0 0)");
+			break;
+		case IMAP_FETCH_BODY_SECTION:
+		case IMAP_FETCH_RFC822:
+		case IMAP_FETCH_RFC822_HEADER:
+		case IMAP_FETCH_RFC822_TEXT:
+			strbuf_reset(&gen);
+			section_range(att, mm, body, body_size, &off, &len,
+			    &gen, &generated);
+			if (generated || len <= IMAP_FETCH_INLINE_MAX) {
+				if (!first)
+					strbuf_appendc(sb, ' ');
+				append_section_literal(sb, att->response_name,
+				    generated ? gen.data + off : body + off,
+				    (size_t)len);
+			} else {
+				/* streamed after the small items */
+				c->bigs[c->nbigs].name = att->response_name;
+				c->bigs[c->nbigs].off = off;
+				c->bigs[c->nbigs].len = len;
+				c->nbigs++;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		first = false;
+	}
+	if (!flags_sent && imap_seqset_contains(&c->seen, uid)) {
+		/* RFC 3501 6.4.5: report the \Seen that BODY[] just set */
+		if (!first)
+			strbuf_appendc(sb, ' ');
+		strbuf_appends(sb, "FLAGS ");
+		imap_format_msg_flags(sb, &m.flags, kw, kwn);
+		first = false;
+	}
+	if (c->nbigs == 0)
+		strbuf_appends(sb, ")\r\n");
+	else {
+		c->in_msg = true;
+		c->cur_uid = uid;
+		c->header_sent = false;
+		c->need_space = !first;
+		c->done = 0;
+	}
+	strbuf_free(&gen);
+	mail_message_free(&mm);
+	return true;
+}
+
+/* Streams the big items of the current message; false when output is
+ * full (call again later). */
+static bool
+stream_bigs(struct imap_session *s, struct fetch_ctx *c,
+    struct store_read *r)
+{
+	const void *bp = NULL;
+	size_t body_size = 0;
+	const char *err;
+	bool have_body;
+
+	have_body = store_msg_body(r, s->user_id, s->sel->mailbox_id,
+	    c->cur_uid, &bp, &body_size, &err) == 0;
+	while (c->bigpos < c->nbigs) {
+		struct fetch_big *b = &c->bigs[c->bigpos];
+
+		if (!c->header_sent) {
+			imap_session_printf(s, "%s%s {%llu}\r\n",
+			    c->need_space ? " " : "", b->name,
+			    (unsigned long long)b->len);
+			c->header_sent = true;
+			c->need_space = true;
+			c->done = 0;
+		}
+		while (c->done < b->len) {
+			uint64_t n = b->len - c->done;
+
+			if (imap_session_output_full(s))
+				return false;
+			if (n > IMAP_FETCH_CHUNK)
+				n = IMAP_FETCH_CHUNK;
+			if (have_body && b->off + c->done + n <= body_size) {
+				imap_session_write(s, (const char *)bp + b->off +
+				    c->done, (size_t)n);
+			} else {
+				/* expunged while streaming: keep the
+				 * literal's promised length */
+				char pad[1024];
+
+				if (n > sizeof(pad))
+					n = sizeof(pad);
+				memset(pad, ' ', sizeof(pad));
+				imap_session_write(s, pad, (size_t)n);
+			}
+			c->done += n;
+		}
+		c->bigpos++;
+		c->header_sent = false;
+	}
+	imap_session_write(s, ")\r\n", 3);
+	c->in_msg = false;
+	return true;
+}
+
+/* One round: as much as fits the output. true when the FETCH is done. */
+static bool
+fetch_step(struct imap_session *s)
+{
+	struct fetch_ctx *c = s->cont_ctx;
+	struct store_read *r = NULL;
+	const char *err;
+	const char *kw[STORE_KEYWORDS_MAX];
+	size_t kwn = 0;
+	struct strbuf sb = STRBUF_INIT;
+	bool finished = false;
+
+	if (s->sel == NULL) {
+		/* cannot happen: no command runs while we stream */
+		return true;
+	}
+	if (store_read_begin(s->server->store, &r, &err) != 0) {
+		imap_session_tagged(s, c->tag, "NO", "[SERVERBUG] FETCH failed");
+		return true;
+	}
+	if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id, kw, &kwn,
+	    &err) != 0)
+		kwn = 0;
+	for (;;) {
+		if (c->in_msg) {
+			imap_session_write_sb(s, &sb);
+			if (!stream_bigs(s, c, r))
+				break;
+			continue;
+		}
+		if (c->pos >= c->count) {
+			finished = true;
+			break;
+		}
+		if (sb.len >= IMAP_FETCH_CHUNK)
+			imap_session_write_sb(s, &sb);
+		if (imap_session_output_full(s))
+			break;
+		(void)render_message(s, c, r, c->uids[c->pos], kw, kwn, &sb);
+		c->pos++;
+	}
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+	store_read_end(&r);
+	if (finished)
+		imap_session_tagged(s, c->tag, "OK", "FETCH completed");
+	return finished;
+}
+
+static bool
+att_is_body(const struct imap_fetch_att *a)
+{
+	return a->type == IMAP_FETCH_BODY_SECTION ||
+	    a->type == IMAP_FETCH_RFC822 || a->type == IMAP_FETCH_RFC822_HEADER ||
+	    a->type == IMAP_FETCH_RFC822_TEXT;
+}
+
+void
+imap_cmd_fetch(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	struct fetch_ctx *c;
+	struct imap_msgset set;
+	const char *err;
+	bool sets_seen = false, has_uid = false;
+	size_t nbody = 0;
+
+	if (argc < 2 || argc > 3) {
+		imap_session_tagged(s, tag, "BAD", "FETCH needs a message set "
+		    "and items");
+		return;
+	}
+	if (argc == 3) {
+		/* CONDSTORE (CHANGEDSINCE ...) comes with issue 7 */
+		imap_session_tagged(s, tag, "BAD", "FETCH modifiers are not "
+		    "supported");
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->a = arena_new(IMAP_FETCH_ARENA_CHUNK);
+	imap_seqset_init(&c->seen);
+	if (imap_msgset_parse_in(s, c->a, &args[0], uid, &set, &err) != 0) {
+		imap_session_tagged(s, tag, "BAD", "%s", err);
+		fetch_ctx_free(c);
+		return;
+	}
+	if (imap_parse_fetch_atts(&args[1], c->a, &c->atts, &c->natts,
+	    &err) != 0) {
+		imap_session_tagged(s, tag, "BAD", "Invalid FETCH item: %s", err);
+		fetch_ctx_free(c);
+		return;
+	}
+	for (size_t i = 0; i < c->natts; i++) {
+		const struct imap_fetch_att *a = &c->atts[i];
+
+		switch (a->type) {
+		case IMAP_FETCH_ENVELOPE:
+		case IMAP_FETCH_BODY:
+		case IMAP_FETCH_BODYSTRUCTURE:
+			c->need_struct = true;
+			break;
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE:
+			imap_session_tagged(s, tag, "BAD", "BINARY is not "
+			    "supported");
+			fetch_ctx_free(c);
+			return;
+		case IMAP_FETCH_UID:
+			has_uid = true;
+			break;
+		default:
+			break;
+		}
+		if (att_is_body(a)) {
+			nbody++;
+			c->need_body = true;
+			if (a->type == IMAP_FETCH_RFC822_HEADER ||
+			    a->type == IMAP_FETCH_RFC822_TEXT ||
+			    (a->type == IMAP_FETCH_BODY_SECTION &&
+			    (a->section.depth > 0 ||
+			    a->section.kind != IMAP_SECTION_WHOLE)))
+				c->need_struct = true;
+			if (!a->peek && a->type != IMAP_FETCH_RFC822_HEADER)
+				sets_seen = true;
+		}
+	}
+	c->add_uid = uid && !has_uid;
+	c->uid = uid;
+	c->bigs = arena_alloc(c->a, (nbody + 1) * sizeof(*c->bigs));
+	c->count = set.count;
+	c->uids = arena_alloc(c->a, (set.count + 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < set.count; i++)
+		c->uids[i] = s->sel->uids[set.idx[i]];
+	if (sets_seen && !s->sel->readonly && set.count > 0) {
+		struct store_uid_range *ranges;
+		size_t nranges;
+		struct store_flag_result res;
+
+		imap_msgset_ranges(s, &set, &ranges, &nranges);
+		s->server->actor = s;
+		if (store_flags_update(s->server->store, s->user_id,
+		    s->sel->mailbox_id, ranges, nranges, STORE_FLAGS_ADD,
+		    STORE_FLAG_SEEN, NULL, 0, 0, &res, &err) == 0) {
+			for (size_t i = 0; i < res.changed_count; i++)
+				imap_seqset_add(&c->seen, res.changed[i].uid);
+			store_flag_result_free(&res);
+		} else {
+			log_warn("imap session=%u event=set_seen_failed "
+			    "error=\"%s\"", s->id, err);
+		}
+		s->server->actor = NULL;
+	}
+	c->tag = xstrdup(tag);
+	s->cont_ctx = c;
+	if (fetch_step(s)) {
+		s->cont_ctx = NULL;
+		fetch_ctx_free(c);
+		return;
+	}
+	imap_session_continue_with(s, fetch_step, c, fetch_ctx_free);
+}

@@ -1,0 +1,619 @@
+/* imap-server — listeners, session registry, caps, stats, shutdown. */
+#include "imap-server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "arena.h"
+#include "imap-session.h"
+#include "log.h"
+#include "password.h"
+#include "xmalloc.h"
+
+/* Scratch arena block size: one FETCH line or one SEARCH program. */
+#define IMAP_SCRATCH_CHUNK (64 * 1024)
+/* Seconds a graceful shutdown waits for clients to take their BYE. */
+#define IMAP_SHUTDOWN_GRACE_SECS 3
+/* Hash buckets for per-IP session counts (a power of two). */
+#define IMAP_IP_BUCKETS 1024
+
+struct imap_ip_count {
+	struct imap_ip_count *next;
+	unsigned count;
+	char ip[48];
+};
+
+struct imap_auth_request {
+	struct imap_session *session;	/* NULL once the session is gone */
+};
+
+void
+imap_server_config_init(struct imap_server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->loopback_is_secure = true;
+	cfg->allow_plaintext = false;
+	cfg->limits.max_sessions = 10000;
+	cfg->limits.max_sessions_per_ip = 200;
+	cfg->limits.max_sessions_per_user = 50;
+	cfg->limits.max_line = 64 * 1024;
+	cfg->limits.max_literal_preauth = 8 * 1024;
+	cfg->limits.max_literal = STORE_MESSAGE_SIZE_MAX;
+	cfg->limits.max_bad_commands = 20;
+	cfg->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;
+	cfg->limits.preauth_timeout_secs = 60;
+	cfg->limits.output_high_water = 256 * 1024;
+}
+
+static char **
+strv_dup(const char *const *v)
+{
+	size_t n = 0;
+	char **r;
+
+	if (v == NULL)
+		return NULL;
+	while (v[n] != NULL)
+		n++;
+	r = xcalloc(n + 1, sizeof(*r));
+	for (size_t i = 0; i < n; i++)
+		r[i] = xstrdup(v[i]);
+	return r;
+}
+
+static void
+strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct imap_server *
+imap_server_new(struct event_base *base, struct store *store,
+    const struct imap_server_config *cfg, imap_auth_fn *auth, void *auth_ctx,
+    const char **error_r)
+{
+	struct imap_server *srv;
+
+	if (cfg->tls_addrs != NULL && cfg->tls_addrs[0] != NULL &&
+	    cfg->ssl_ctx == NULL) {
+		*error_r = "implicit TLS listeners need a TLS context";
+		return NULL;
+	}
+	if (cfg->limits.max_line < 1024 || cfg->limits.output_high_water < 4096) {
+		*error_r = "IMAP limits too small (max_line >= 1024, "
+		    "output_high_water >= 4096)";
+		return NULL;
+	}
+	srv = xcalloc(1, sizeof(*srv));
+	srv->base = base;
+	srv->store = store;
+	if (cfg->ssl_ctx != NULL) {
+		SSL_CTX_up_ref(cfg->ssl_ctx);
+		srv->ssl_ctx = cfg->ssl_ctx;
+	}
+	srv->loopback_is_secure = cfg->loopback_is_secure;
+	srv->allow_plaintext = cfg->allow_plaintext;
+	srv->limits = cfg->limits;
+	if (srv->limits.idle_timeout_secs == 0)
+		srv->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;
+	if (srv->limits.preauth_timeout_secs == 0)
+		srv->limits.preauth_timeout_secs = 60;
+	if (srv->limits.max_bad_commands == 0)
+		srv->limits.max_bad_commands = 20;
+	srv->auth = auth != NULL ? auth : imap_server_auth_store;
+	srv->auth_ctx = auth != NULL ? auth_ctx : store;
+	srv->plain_addrs = strv_dup(cfg->plain_addrs);
+	srv->tls_addrs = strv_dup(cfg->tls_addrs);
+	TAILQ_INIT(&srv->sessions);
+	srv->next_id = 1;
+	srv->ip_buckets = IMAP_IP_BUCKETS;
+	srv->ip_counts = NULL;
+	srv->scratch = arena_new(IMAP_SCRATCH_CHUNK);
+	return srv;
+}
+
+/* ---- per-IP counts ---- */
+
+static struct imap_ip_count **ip_table(struct imap_server *srv);
+
+static size_t
+ip_hash(const char *ip)
+{
+	size_t h = 5381;
+
+	for (; *ip != '\0'; ip++)
+		h = h * 33 + (unsigned char)*ip;
+	return h & (IMAP_IP_BUCKETS - 1);
+}
+
+static struct imap_ip_count **
+ip_table(struct imap_server *srv)
+{
+	if (srv->ip_counts == NULL)
+		srv->ip_counts = xcalloc(IMAP_IP_BUCKETS, sizeof(struct imap_ip_count *));
+	return (struct imap_ip_count **)(void *)srv->ip_counts;
+}
+
+static struct imap_ip_count *
+ip_find(struct imap_server *srv, const char *ip, bool create)
+{
+	struct imap_ip_count **tab = ip_table(srv);
+	size_t h = ip_hash(ip);
+	struct imap_ip_count *c;
+
+	for (c = tab[h]; c != NULL; c = c->next)
+		if (strcmp(c->ip, ip) == 0)
+			return c;
+	if (!create)
+		return NULL;
+	c = xcalloc(1, sizeof(*c));
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	c->next = tab[h];
+	tab[h] = c;
+	return c;
+}
+
+static void
+ip_release(struct imap_server *srv, const char *ip)
+{
+	struct imap_ip_count **tab = ip_table(srv);
+	struct imap_ip_count **pp = &tab[ip_hash(ip)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->ip, ip) == 0) {
+			struct imap_ip_count *c = *pp;
+
+			if (--c->count == 0) {
+				*pp = c->next;
+				free(c);
+			}
+			return;
+		}
+	}
+}
+
+/* ---- listeners ---- */
+
+void
+imap_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t size, int *port_r)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, size);
+		*port_r = ntohs(s6->sin6_port);
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, size);
+		*port_r = ntohs(s4->sin_port);
+	} else {
+		snprintf(ip, size, "unix");
+		*port_r = 0;
+	}
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct imap_server *srv = arg;
+	bool tls = false;
+	char ip[48];
+	int port;
+	struct imap_ip_count *c;
+
+	for (size_t i = 0; i < srv->listener_count; i++)
+		if (srv->listeners[i] == l)
+			tls = srv->listener_tls[i];
+	imap_sockaddr_ip(sa, ip, sizeof(ip), &port);
+	c = ip_find(srv, ip, false);
+	if (srv->shutting_down || srv->stats.sessions >= srv->limits.max_sessions ||
+	    (c != NULL && c->count >= srv->limits.max_sessions_per_ip)) {
+		static const char bye[] = "* BYE Too many connections\r\n";
+
+		srv->stats.sessions_refused++;
+		log_warn("imap event=refused addr=%s:%d reason=%s", ip, port,
+		    srv->shutting_down ? "shutdown" :
+		    c != NULL && c->count >= srv->limits.max_sessions_per_ip ?
+		    "per_ip_limit" : "session_limit");
+		if (!tls) {
+			ssize_t w = write(fd, bye, sizeof(bye) - 1);
+			(void)w;
+		}
+		close(fd);
+		return;
+	}
+	(void)imap_session_new(srv, fd, sa, salen, tls);
+}
+
+void
+imap_server_session_added(struct imap_server *srv, struct imap_session *s)
+{
+	struct imap_ip_count *c = ip_find(srv, s->ip, true);
+
+	c->count++;
+	srv->stats.sessions++;
+	srv->stats.sessions_total++;
+	TAILQ_INSERT_TAIL(&srv->sessions, s, link);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	/* EMFILE/ENFILE: libevent retries on the next readiness; do not spin
+	 * at full speed, disable for a moment. */
+	log_error("imap event=accept_error error=\"%s\"",
+	    evutil_socket_error_to_string(err));
+	(void)arg;
+	(void)l;
+}
+
+static int
+parse_addr(const char *spec, struct sockaddr_storage *ss, int *len_r)
+{
+	int len = sizeof(*ss);
+
+	memset(ss, 0, sizeof(*ss));
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)ss, &len) != 0)
+		return -1;
+	*len_r = len;
+	return 0;
+}
+
+static int
+add_listener(struct imap_server *srv, const char *spec, bool tls,
+    const char **error_r)
+{
+	struct sockaddr_storage ss;
+	int len;
+	struct evconnlistener *l;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	char ip[48];
+	int port = 0;
+
+	if (parse_addr(spec, &ss, &len) != 0) {
+		*error_r = "bad IMAP listen address (want host:port)";
+		return -1;
+	}
+	l = evconnlistener_new_bind(srv->base, accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    512, (struct sockaddr *)&ss, len);
+	if (l == NULL) {
+		*error_r = "cannot listen on an IMAP address";
+		log_error("imap event=listen_failed addr=%s error=\"%s\"", spec,
+		    strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound,
+	    &blen) == 0)
+		imap_sockaddr_ip((struct sockaddr *)&bound, ip, sizeof(ip), &port);
+	if (tls && srv->tls_port == 0)
+		srv->tls_port = port;
+	if (!tls && srv->plain_port == 0)
+		srv->plain_port = port;
+	srv->listeners = xreallocarray(srv->listeners, srv->listener_count + 1,
+	    sizeof(*srv->listeners));
+	srv->listener_tls = xreallocarray(srv->listener_tls,
+	    srv->listener_count + 1, sizeof(*srv->listener_tls));
+	srv->listeners[srv->listener_count] = l;
+	srv->listener_tls[srv->listener_count] = tls;
+	srv->listener_count++;
+	log_info("imap event=listening addr=%s port=%d tls=%s", spec, port,
+	    tls ? "implicit" : (srv->ssl_ctx != NULL ? "starttls" : "none"));
+	return 0;
+}
+
+int
+imap_server_listen(struct imap_server *srv, const char **error_r)
+{
+	for (size_t i = 0; srv->plain_addrs != NULL && srv->plain_addrs[i]; i++)
+		if (add_listener(srv, srv->plain_addrs[i], false, error_r) != 0)
+			return -1;
+	for (size_t i = 0; srv->tls_addrs != NULL && srv->tls_addrs[i]; i++)
+		if (add_listener(srv, srv->tls_addrs[i], true, error_r) != 0)
+			return -1;
+	return 0;
+}
+
+int
+imap_server_plain_port(const struct imap_server *srv)
+{
+	return srv->plain_port;
+}
+
+int
+imap_server_tls_port(const struct imap_server *srv)
+{
+	return srv->tls_port;
+}
+
+void
+imap_server_set_ssl_ctx(struct imap_server *srv, SSL_CTX *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(srv->ssl_ctx);
+	srv->ssl_ctx = ctx;
+}
+
+static void
+close_listeners(struct imap_server *srv)
+{
+	for (size_t i = 0; i < srv->listener_count; i++)
+		evconnlistener_free(srv->listeners[i]);
+	free(srv->listeners);
+	free(srv->listener_tls);
+	srv->listeners = NULL;
+	srv->listener_tls = NULL;
+	srv->listener_count = 0;
+}
+
+/* ---- registry ---- */
+
+static void
+shutdown_check(struct imap_server *srv)
+{
+	void (*done)(void *);
+
+	if (!srv->shutting_down || !TAILQ_EMPTY(&srv->sessions) ||
+	    srv->shutdown_done == NULL)
+		return;
+	done = srv->shutdown_done;
+	srv->shutdown_done = NULL;
+	if (srv->shutdown_timer != NULL) {
+		event_free(srv->shutdown_timer);
+		srv->shutdown_timer = NULL;
+	}
+	done(srv->shutdown_arg);
+}
+
+void
+imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
+{
+	TAILQ_REMOVE(&srv->sessions, s, link);
+	ip_release(srv, s->ip);
+	srv->stats.sessions--;
+	if (s->user != NULL)
+		srv->stats.sessions_authenticated--;
+	if (s->auth_req != NULL) {
+		s->auth_req->session = NULL;
+		s->auth_req = NULL;
+	}
+	if (srv->actor == s)
+		srv->actor = NULL;
+	shutdown_check(srv);
+}
+
+unsigned
+imap_server_user_sessions(struct imap_server *srv, const char *user)
+{
+	struct imap_session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &srv->sessions, link)
+		if (s->user != NULL && strcmp(s->user, user) == 0 && !s->closing)
+			n++;
+	return n;
+}
+
+void
+imap_server_foreach_session(struct imap_server *srv,
+    void (*fn)(void *arg, const struct imap_session_info *info), void *arg)
+{
+	struct imap_session *s;
+	struct imap_session_info info;
+
+	TAILQ_FOREACH(s, &srv->sessions, link) {
+		memset(&info, 0, sizeof(info));
+		info.id = s->id;
+		info.user = s->user;
+		info.addr = s->addr;
+		info.client_id = s->client_id;
+		info.mailbox = s->sel != NULL ? s->sel->name : NULL;
+		info.started = s->started;
+		info.tls = s->tls;
+		info.idling = s->io == IMAP_IO_IDLE;
+		fn(arg, &info);
+	}
+}
+
+unsigned
+imap_server_kick_user(struct imap_server *srv, const char *user,
+    const char *reason)
+{
+	struct imap_session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &srv->sessions, link) {
+		if (s->user == NULL || strcmp(s->user, user) != 0 || s->closing)
+			continue;
+		imap_session_printf(s, "* BYE %s\r\n", reason);
+		imap_session_close(s);
+		n++;
+	}
+	return n;
+}
+
+void
+imap_server_get_stats(const struct imap_server *srv,
+    struct imap_server_stats *stats_r)
+{
+	*stats_r = srv->stats;
+}
+
+/* ---- change feed ---- */
+
+void
+imap_server_on_store_change(void *arg, const struct store_change *ch)
+{
+	struct imap_server *srv = arg;
+	struct imap_session *s;
+
+	TAILQ_FOREACH(s, &srv->sessions, link) {
+		if (s->closing || s->user == NULL || s->user_id != ch->user_id)
+			continue;
+		imap_session_notify(s, ch, s == srv->actor);
+	}
+}
+
+/* ---- shutdown ---- */
+
+static void
+shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_server *srv = arg;
+	struct imap_session *s;
+
+	(void)fd;
+	(void)what;
+	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
+		imap_session_free(s);	/* calls shutdown_check */
+}
+
+void
+imap_server_shutdown(struct imap_server *srv, const char *reason,
+    void (*done)(void *arg), void *arg)
+{
+	struct imap_session *s, *next;
+	struct timeval tv = { IMAP_SHUTDOWN_GRACE_SECS, 0 };
+
+	srv->shutting_down = true;
+	srv->shutdown_done = done;
+	srv->shutdown_arg = arg;
+	close_listeners(srv);
+	log_info("imap event=shutdown sessions=%u", srv->stats.sessions);
+	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		if (s->closing)
+			continue;
+		if (s->io != IMAP_IO_HANDSHAKE && s->io != IMAP_IO_STARTTLS)
+			imap_session_printf(s, "* BYE %s\r\n", reason);
+		imap_session_close(s);
+	}
+	if (!TAILQ_EMPTY(&srv->sessions)) {
+		srv->shutdown_timer = evtimer_new(srv->base, shutdown_timer_cb,
+		    srv);
+		evtimer_add(srv->shutdown_timer, &tv);
+	}
+	shutdown_check(srv);
+}
+
+void
+imap_server_free(struct imap_server **srvp)
+{
+	struct imap_server *srv = *srvp;
+	struct imap_session *s;
+
+	if (srv == NULL)
+		return;
+	*srvp = NULL;
+	srv->shutdown_done = NULL;
+	close_listeners(srv);
+	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
+		imap_session_free(s);
+	if (srv->shutdown_timer != NULL)
+		event_free(srv->shutdown_timer);
+	if (srv->ip_counts != NULL) {
+		struct imap_ip_count **tab = ip_table(srv);
+
+		for (size_t i = 0; i < IMAP_IP_BUCKETS; i++) {
+			while (tab[i] != NULL) {
+				struct imap_ip_count *c = tab[i];
+
+				tab[i] = c->next;
+				free(c);
+			}
+		}
+		free(tab);
+	}
+	strv_free(srv->plain_addrs);
+	strv_free(srv->tls_addrs);
+	SSL_CTX_free(srv->ssl_ctx);
+	arena_free(&srv->scratch);
+	free(srv->shutdown_reason);
+	free(srv);
+}
+
+/* ---- authentication ---- */
+
+struct imap_auth_request *
+imap_auth_request_new(struct imap_session *s)
+{
+	struct imap_auth_request *req = xcalloc(1, sizeof(*req));
+
+	req->session = s;
+	s->auth_req = req;
+	return req;
+}
+
+void
+imap_auth_request_done(struct imap_auth_request *req,
+    enum imap_auth_result result, const char *user)
+{
+	struct imap_session *s = req->session;
+
+	free(req);
+	if (s == NULL)
+		return;
+	s->auth_req = NULL;
+	imap_session_auth_finished(s, result, user);
+}
+
+void
+imap_server_auth_store(void *ctx, const char *username, const char *password,
+    const char *client_addr, struct imap_auth_request *req)
+{
+	/* A valid hash of a random password, so an unknown user costs the
+	 * same time as a wrong password (no user enumeration by timing). */
+	static char dummy[PASSWORD_ENCODED_MAX];
+	struct store *store = ctx;
+	struct store_read *r = NULL;
+	struct store_user_info info;
+	uint32_t uid;
+	const char *err;
+	enum imap_auth_result res = IMAP_AUTH_FAILED;
+	char *hash = NULL;
+
+	(void)client_addr;
+	if (dummy[0] == '\0') {
+		unsigned char rnd[16];
+
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)random();
+		if (password_hash((const char *)rnd, sizeof(rnd), dummy, &err) != 0)
+			dummy[0] = '\0';
+	}
+	if (store_read_begin(store, &r, &err) != 0) {
+		res = IMAP_AUTH_TEMPFAIL;
+		goto out;
+	}
+	if (store_user_lookup(r, username, &uid, &err) == 0 &&
+	    store_user_get(r, uid, &info, &err) == 0)
+		hash = xstrdup(info.password_hash);
+	store_read_end(&r);
+	if (hash != NULL && hash[0] != '\0') {
+		if (password_verify(hash, password, strlen(password)))
+			res = IMAP_AUTH_OK;
+	} else if (dummy[0] != '\0') {
+		(void)password_verify(dummy, password, strlen(password));
+	}
+out:
+	free(hash);
+	imap_auth_request_done(req, res, username);
+}

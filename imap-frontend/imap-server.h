@@ -1,0 +1,195 @@
+/*
+ * imap-server — the IMAP4rev1 server: listeners, TLS, sessions (level 3).
+ *
+ * The gateway (or tests/tools/imapd_test) creates one server on its event
+ * loop, with the store it serves, a configuration and an authentication
+ * hook, then calls imap_server_listen(). Everything runs on that loop; no
+ * function here is thread-safe.
+ *
+ *   struct imap_server_config cfg;
+ *   imap_server_config_init(&cfg);
+ *   cfg.plain_addrs = (const char *[]){ "127.0.0.1:143", NULL };
+ *   cfg.tls_addrs = (const char *[]){ "127.0.0.1:993", NULL };
+ *   cfg.ssl_ctx = ctx;                       // the server takes a reference
+ *   srv = imap_server_new(base, store, &cfg, NULL, NULL, &err);
+ *   imap_server_listen(srv, &err);
+ *   ...
+ *   imap_server_shutdown(srv, "Server shutting down", done_cb, arg);
+ *   ... loop until done_cb ...
+ *   imap_server_free(&srv);
+ *
+ * Ownership: the server borrows base and store (they must outlive it) and
+ * holds its own reference on the SSL_CTX. The strings of the config are
+ * copied by imap_server_new().
+ */
+#ifndef POPGATE_IMAP_SERVER_H
+#define POPGATE_IMAP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+struct store;
+struct imap_server;
+struct imap_auth_request;
+
+/* RFC 3501 5.4: the autologout timer must be at least 30 minutes. */
+#define IMAP_IDLE_TIMEOUT_MIN_SECS (30 * 60)
+
+struct imap_server_limits {
+	/* Sessions in total, and from one client address. */
+	unsigned max_sessions;
+	unsigned max_sessions_per_ip;
+	/* Logged-in sessions of one user (0: no limit). */
+	unsigned max_sessions_per_user;
+	/* Longest command line (excluding literals). */
+	size_t max_line;
+	/* Largest literal before and after authentication. */
+	size_t max_literal_preauth;
+	size_t max_literal;
+	/* Bad commands in a row before the server says BYE. */
+	unsigned max_bad_commands;
+	/* Seconds of silence before a logged-in session is closed (>= 30 min
+	 * unless tests lower it) and before login. */
+	unsigned idle_timeout_secs;
+	unsigned preauth_timeout_secs;
+	/* Output buffered for a client above which the server stops reading
+	 * its commands and pauses a streaming FETCH. */
+	size_t output_high_water;
+};
+
+struct imap_server_config {
+	/* NULL-terminated lists of "host:port" ("[v6]:port"); either may be
+	 * NULL. plain_addrs listen for plain text with STARTTLS, tls_addrs for
+	 * implicit TLS. */
+	const char *const *plain_addrs;
+	const char *const *tls_addrs;
+	/* Required when tls_addrs is set or STARTTLS is to be offered; the
+	 * server takes its own reference (SSL_CTX_up_ref). */
+	SSL_CTX *ssl_ctx;
+	/* A connection from loopback counts as secure (Dovecot's default):
+	 * LOGIN works there without TLS. Default true. */
+	bool loopback_is_secure;
+	/* Plain-text LOGIN/AUTHENTICATE over any unencrypted connection.
+	 * Default false. */
+	bool allow_plaintext;
+	struct imap_server_limits limits;
+};
+
+/* Fills cfg with the defaults (no listeners, no TLS). */
+void imap_server_config_init(struct imap_server_config *cfg);
+
+enum imap_auth_result {
+	IMAP_AUTH_OK = 0,
+	IMAP_AUTH_FAILED,	/* wrong user or password: NO [AUTHENTICATIONFAILED] */
+	IMAP_AUTH_DISABLED,	/* account disabled: NO */
+	IMAP_AUTH_TEMPFAIL,	/* try later: NO [UNAVAILABLE] */
+};
+
+/*
+ * The authentication hook. Called once per LOGIN / AUTHENTICATE with the
+ * credentials; username, password and client_addr are valid only during
+ * the call (copy what is kept; the password buffer is wiped afterwards).
+ * The hook must eventually call imap_auth_request_done(req, ...) exactly
+ * once, either from inside the call or later from the event loop.
+ */
+typedef void imap_auth_fn(void *ctx, const char *username,
+    const char *password, const char *client_addr,
+    struct imap_auth_request *req);
+
+/*
+ * Completes an authentication. user is the canonical user name in the
+ * store when result is IMAP_AUTH_OK (copied), else ignored. Safe to call
+ * after the session has gone away (the request is then just freed).
+ * Frees req.
+ */
+void imap_auth_request_done(struct imap_auth_request *req,
+    enum imap_auth_result result, const char *user);
+
+/*
+ * The default hook: ctx is the struct store *; verifies the password
+ * against the store's user hash with lib/password.h (synchronously).
+ */
+imap_auth_fn imap_server_auth_store;
+
+/*
+ * Creates a server. auth NULL selects imap_server_auth_store with ctx =
+ * store. Returns NULL with *error_r on a bad configuration.
+ */
+struct imap_server *imap_server_new(struct event_base *base,
+    struct store *store, const struct imap_server_config *cfg,
+    imap_auth_fn *auth, void *auth_ctx, const char **error_r);
+
+/* Binds and listens on every configured address: 0, or -1 + *error_r. */
+int imap_server_listen(struct imap_server *srv, const char **error_r);
+
+/* The ports actually bound (for ":0" in tests); 0 when none. */
+int imap_server_plain_port(const struct imap_server *srv);
+int imap_server_tls_port(const struct imap_server *srv);
+
+/* Replaces the TLS context for new connections (takes a reference). */
+void imap_server_set_ssl_ctx(struct imap_server *srv, SSL_CTX *ctx);
+
+struct imap_session_info {
+	unsigned id;
+	const char *user;	/* NULL before login */
+	const char *addr;	/* "ip:port" */
+	const char *client_id;	/* from ID ("name version"), or NULL */
+	const char *mailbox;	/* selected mailbox or NULL */
+	time_t started;
+	bool tls;
+	bool idling;
+};
+
+/*
+ * Calls fn for each session; the info strings are valid during the call
+ * only. fn must not close sessions (use imap_server_kick_user).
+ */
+void imap_server_foreach_session(struct imap_server *srv,
+    void (*fn)(void *arg, const struct imap_session_info *info), void *arg);
+
+/* Closes every session logged in as user with "* BYE reason"; returns
+ * how many. */
+unsigned imap_server_kick_user(struct imap_server *srv, const char *user,
+    const char *reason);
+
+struct imap_server_stats {
+	unsigned sessions;		/* open now */
+	unsigned sessions_authenticated;	/* logged in now */
+	uint64_t sessions_total;	/* accepted since start */
+	uint64_t sessions_refused;	/* over a session cap */
+	uint64_t logins_ok;
+	uint64_t logins_failed;
+	uint64_t commands;
+	uint64_t bad_commands;
+};
+
+void imap_server_get_stats(const struct imap_server *srv,
+    struct imap_server_stats *stats_r);
+
+/*
+ * Graceful shutdown: stops listening, sends "* BYE reason" to every
+ * session and closes each once its output is flushed (or after a few
+ * seconds). done(arg) is called once no session is left (maybe at once).
+ */
+void imap_server_shutdown(struct imap_server *srv, const char *reason,
+    void (*done)(void *arg), void *arg);
+
+/*
+ * The server's change-feed entry: the store allows one callback, so the
+ * gateway either registers this directly
+ *   store_set_change_cb(store, imap_server_on_store_change, srv);
+ * or calls it from its own fan-out with arg = srv. Sessions selected on
+ * the mailbox queue EXISTS / EXPUNGE / FETCH FLAGS (sent at once in IDLE).
+ */
+struct store_change;
+void imap_server_on_store_change(void *arg, const struct store_change *ch);
+
+/* Frees the server, closing whatever is left abruptly. Accepts NULL. */
+void imap_server_free(struct imap_server **srvp);
+
+#endif

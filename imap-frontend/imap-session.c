@@ -1,0 +1,659 @@
+/* imap-session — connection I/O, the state machine, command dispatch. */
+#include "imap-session.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "arena.h"
+#include "imap-commands.h"
+#include "imap-format.h"
+#include "imap-parse.h"
+#include "log.h"
+#include "strbuf.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+/* The low-water mark below which a paused session resumes: a quarter of
+ * the high-water mark keeps the socket busy without refilling too often. */
+#define IMAP_OUTPUT_LOW_DIVISOR 4
+
+
+
+
+
+static void session_input(struct imap_session *s);
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static bool
+sockaddr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		const uint8_t *b = s6->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127;
+	}
+	return sa->sa_family == AF_UNIX;
+}
+
+static void
+session_set_timeouts(struct imap_session *s)
+{
+	struct imap_server_limits *l = &s->server->limits;
+	struct timeval tv;
+
+	tv.tv_sec = s->state == IMAP_STATE_NOT_AUTH ?
+	    l->preauth_timeout_secs : l->idle_timeout_secs;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+static void
+session_setup_bev(struct imap_session *s)
+{
+	size_t hw = s->server->limits.output_high_water;
+
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE,
+	    hw / IMAP_OUTPUT_LOW_DIVISOR, 0);
+	session_set_timeouts(s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void
+write_greeting(struct imap_session *s)
+{
+	s->greeted = true;
+	imap_session_printf(s, "* OK [CAPABILITY %s] popgate IMAP ready\r\n",
+	    imap_session_capabilities(s));
+}
+
+struct imap_session *
+imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
+    int salen, bool implicit_tls)
+{
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+	int port;
+
+	(void)salen;
+	s->server = srv;
+	s->id = srv->next_id++;
+	s->fd = fd;
+	s->started = time(NULL);
+	s->state = IMAP_STATE_NOT_AUTH;
+	imap_sockaddr_ip(sa, s->ip, sizeof(s->ip), &port);
+	snprintf(s->addr, sizeof(s->addr), sa->sa_family == AF_INET6 ?
+	    "[%s]:%d" : "%s:%d", s->ip, port);
+	s->secured = srv->loopback_is_secure && sockaddr_is_loopback(sa);
+	if (implicit_tls) {
+		SSL *ssl = SSL_new(srv->ssl_ctx);
+
+		if (ssl == NULL) {
+			tls_log_errors("imap");
+			close(fd);
+			free(s);
+			return NULL;
+		}
+		/* With CLOSE_ON_FREE the bufferevent owns fd and ssl, even
+		 * when it fails (libevent 2.1). */
+		s->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL) {
+			free(s);
+			return NULL;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+		s->tls = true;
+		s->io = IMAP_IO_HANDSHAKE;
+	} else {
+		s->bev = bufferevent_socket_new(srv->base, fd, 0);
+		if (s->bev == NULL) {
+			close(fd);
+			free(s);
+			return NULL;
+		}
+		s->io = IMAP_IO_COMMAND;
+	}
+	imap_server_session_added(srv, s);
+	session_setup_bev(s);
+	log_info("imap session=%u event=connect addr=%s tls=%s", s->id,
+	    s->addr, implicit_tls ? "implicit" : "no");
+	if (!implicit_tls)
+		write_greeting(s);
+	return s;
+}
+
+static void
+close_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		imap_session_free(s);
+}
+
+void
+imap_session_close(struct imap_session *s)
+{
+	struct timeval tv0 = { 0, 0 };
+
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->io = IMAP_IO_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (s->close_ev == NULL)
+		s->close_ev = evtimer_new(s->server->base, close_timer_cb, s);
+	evtimer_add(s->close_ev, &tv0);
+}
+
+void
+imap_session_free(struct imap_session *s)
+{
+	imap_server_session_gone(s->server, s);
+	log_info("imap session=%u event=disconnect user=%s", s->id,
+	    s->user != NULL ? s->user : "-");
+	if (s->cont_free != NULL)
+		s->cont_free(s->cont_ctx);
+	if (s->close_ev != NULL)
+		event_free(s->close_ev);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	if (!s->tls)
+		close(s->fd);
+	imap_session_unselect(s);
+	imap_parser_free(&s->parser);
+	free(s->tag);
+	free(s->user);
+	free(s->client_id);
+	free(s);
+}
+
+/* ---- output ---- */
+
+struct evbuffer *
+imap_session_out(struct imap_session *s)
+{
+	return bufferevent_get_output(s->bev);
+}
+
+void
+imap_session_printf(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
+	va_end(ap);
+}
+
+void
+imap_session_write(struct imap_session *s, const void *data, size_t len)
+{
+	evbuffer_add(bufferevent_get_output(s->bev), data, len);
+}
+
+void
+imap_session_write_sb(struct imap_session *s, struct strbuf *sb)
+{
+	if (sb->len > 0)
+		evbuffer_add(bufferevent_get_output(s->bev), sb->data, sb->len);
+	strbuf_reset(sb);
+}
+
+bool
+imap_session_output_full(struct imap_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) >=
+	    s->server->limits.output_high_water;
+}
+
+void
+imap_session_tagged(struct imap_session *s, const char *tag,
+    const char *status, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char text[1024];
+	va_list ap;
+
+	if (s->state == IMAP_STATE_SELECTED && s->sel != NULL)
+		imap_session_send_updates(s, s->cmd_allows_expunge);
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* text may carry a [CODE ...] prefix the caller composed itself */
+	strbuf_appendf(&sb, "%s %s %s\r\n", tag, status, text);
+	imap_session_write(s, sb.data, sb.len);
+	strbuf_free(&sb);
+	if (strcmp(status, "BAD") == 0) {
+		s->server->stats.bad_commands++;
+		if (++s->bad_in_row >= s->server->limits.max_bad_commands) {
+			imap_session_printf(s, "* BYE Too many invalid "
+			    "commands\r\n");
+			log_warn("imap session=%u event=too_many_bad_commands",
+			    s->id);
+			imap_session_close(s);
+		}
+	} else {
+		s->bad_in_row = 0;
+	}
+}
+
+const char *
+imap_session_capabilities(struct imap_session *s)
+{
+	static char buf[512];
+	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
+	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE";
+
+	if (s->state != IMAP_STATE_NOT_AUTH)
+		return common;
+	snprintf(buf, sizeof(buf), "%s%s %s", common,
+	    !s->tls && s->server->ssl_ctx != NULL ? " STARTTLS" : "",
+	    imap_session_login_allowed(s) ? "AUTH=PLAIN" : "LOGINDISABLED");
+	return buf;
+}
+
+bool
+imap_session_login_allowed(const struct imap_session *s)
+{
+	return s->tls || s->secured || s->server->allow_plaintext;
+}
+
+/* ---- streaming commands ---- */
+
+void
+imap_session_continue_with(struct imap_session *s, imap_cont_fn *fn,
+    void *ctx, void (*ctx_free)(void *ctx))
+{
+	s->cont = fn;
+	s->cont_ctx = ctx;
+	s->cont_free = ctx_free;
+	s->io = IMAP_IO_CONTINUE;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void
+run_continuation(struct imap_session *s)
+{
+	while (s->io == IMAP_IO_CONTINUE && !s->closing &&
+	    !imap_session_output_full(s)) {
+		if (s->cont(s)) {
+			if (s->cont_free != NULL)
+				s->cont_free(s->cont_ctx);
+			s->cont = NULL;
+			s->cont_ctx = NULL;
+			s->cont_free = NULL;
+			if (s->io == IMAP_IO_CONTINUE)
+				s->io = IMAP_IO_COMMAND;
+			arena_reset(s->server->scratch);
+			break;
+		}
+	}
+}
+
+/* ---- TLS ---- */
+
+void
+imap_session_starttls(struct imap_session *s)
+{
+	s->io = IMAP_IO_STARTTLS;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void
+starttls_switch(struct imap_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t junk = evbuffer_get_length(in);
+	SSL *ssl;
+
+	/* Everything the client sent before the handshake is discarded,
+	 * never executed (STARTTLS command injection, CVE-2011-0411 class). */
+	if (junk > 0) {
+		log_warn("imap session=%u event=starttls_injection bytes=%zu",
+		    s->id, junk);
+		evbuffer_drain(in, junk);
+	}
+	if (s->parser != NULL)
+		imap_parser_reset(s->parser);
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	ssl = SSL_new(s->server->ssl_ctx);
+	if (ssl == NULL) {
+		tls_log_errors("imap");
+		s->closing = true;
+		return;
+	}
+	s->bev = bufferevent_openssl_socket_new(s->server->base, s->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	s->tls = true;	/* the bufferevent owns fd now */
+	if (s->bev == NULL) {
+		s->closing = true;
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	s->io = IMAP_IO_HANDSHAKE;
+	session_setup_bev(s);
+}
+
+/* ---- authentication results ---- */
+
+void
+imap_session_auth_finished(struct imap_session *s,
+    enum imap_auth_result result, const char *user)
+{
+	struct imap_server *srv = s->server;
+	const char *tag = s->tag != NULL ? s->tag : "*";
+	struct store_read *r = NULL;
+	const char *err;
+	uint32_t user_id = 0;
+	int rc = -1;
+
+	if (result == IMAP_AUTH_OK) {
+		if (store_read_begin(srv->store, &r, &err) == 0) {
+			rc = store_user_lookup(r, user, &user_id, &err);
+			store_read_end(&r);
+		}
+		if (rc != 0)
+			result = rc == STORE_NOT_FOUND ? IMAP_AUTH_FAILED :
+			    IMAP_AUTH_TEMPFAIL;
+	}
+	if (result == IMAP_AUTH_OK && srv->limits.max_sessions_per_user > 0 &&
+	    imap_server_user_sessions(srv, user) >=
+	    srv->limits.max_sessions_per_user) {
+		srv->stats.logins_failed++;
+		log_warn("imap session=%u event=login_refused user=%s "
+		    "reason=per_user_limit", s->id, user);
+		imap_session_tagged(s, tag, "NO", "[LIMIT] Too many sessions "
+		    "for this user");
+		goto out;
+	}
+	switch (result) {
+	case IMAP_AUTH_OK:
+		srv->stats.logins_ok++;
+		srv->stats.sessions_authenticated++;
+		s->user = xstrdup(user);
+		s->user_id = user_id;
+		s->state = IMAP_STATE_AUTH;
+		if (s->parser != NULL)
+			imap_parser_set_authenticated(s->parser, true);
+		session_set_timeouts(s);
+		log_info("imap session=%u event=login user=%s addr=%s", s->id,
+		    user, s->addr);
+		imap_session_tagged(s, tag, "OK", "[CAPABILITY %s] Logged in",
+		    imap_session_capabilities(s));
+		break;
+	case IMAP_AUTH_TEMPFAIL:
+		srv->stats.logins_failed++;
+		imap_session_tagged(s, tag, "NO", "[UNAVAILABLE] Temporary "
+		    "authentication failure");
+		break;
+	case IMAP_AUTH_DISABLED:
+	case IMAP_AUTH_FAILED:
+	default:
+		srv->stats.logins_failed++;
+		log_info("imap session=%u event=login_failed addr=%s", s->id,
+		    s->addr);
+		imap_session_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] "
+		    "Authentication failed");
+		break;
+	}
+out:
+	free(s->tag);
+	s->tag = NULL;
+	if (s->io == IMAP_IO_AUTH_WAIT) {
+		s->io = IMAP_IO_COMMAND;
+		if (!s->closing)
+			bufferevent_enable(s->bev, EV_READ);
+		if (!s->in_dispatch)
+			session_input(s);
+	}
+}
+
+/* ---- input ---- */
+
+static struct imap_parser *
+session_parser(struct imap_session *s)
+{
+	if (s->parser == NULL) {
+		struct imap_parse_limits lim;
+		struct imap_server_limits *l = &s->server->limits;
+
+		imap_parse_limits_default(&lim);
+		lim.max_line = l->max_line;
+		lim.max_literal = l->max_literal;
+		lim.max_literal_preauth = l->max_literal_preauth;
+		if (lim.max_atom > lim.max_line)
+			lim.max_atom = lim.max_line;
+		if (lim.max_command < lim.max_literal + 2 * lim.max_line)
+			lim.max_command = lim.max_literal + 2 * lim.max_line;
+		s->parser = imap_parser_new(&lim);
+		imap_parser_set_authenticated(s->parser,
+		    s->state != IMAP_STATE_NOT_AUTH);
+	}
+	return s->parser;
+}
+
+static void
+handle_line(struct imap_session *s, const char *line, size_t len)
+{
+	const char *tag = s->tag != NULL ? s->tag : "*";
+
+	if (s->io == IMAP_IO_IDLE) {
+		s->io = IMAP_IO_COMMAND;
+		s->cmd_allows_expunge = true;
+		if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
+			imap_session_tagged(s, tag, "OK", "Idle completed");
+		else
+			imap_session_tagged(s, tag, "BAD", "Expected DONE");
+	} else {
+		s->io = IMAP_IO_COMMAND;
+		imap_cmd_authenticate_response(s, line, len);
+	}
+	if (s->io == IMAP_IO_COMMAND) {
+		free(s->tag);
+		s->tag = NULL;
+	}
+	arena_reset(s->server->scratch);
+}
+
+static void
+dispatch(struct imap_session *s, const struct imap_command *cmd)
+{
+	s->server->stats.commands++;
+	s->cmd_allows_expunge = true;
+	imap_cmd_dispatch(s, cmd);
+	if (s->io == IMAP_IO_COMMAND)
+		arena_reset(s->server->scratch);
+}
+
+static void
+parse_error(struct imap_session *s, bool fatal)
+{
+	const struct imap_parse_error *e = imap_parser_get_error(s->parser);
+	char esc[LOG_PEER_TEXT_MAX];
+
+	if (fatal) {
+		log_warn("imap session=%u event=protocol_error fatal=yes "
+		    "error=\"%s\"", s->id, e->text);
+		imap_session_printf(s, "* BYE %s\r\n", e->text);
+		imap_session_close(s);
+		return;
+	}
+	(void)esc;
+	s->cmd_allows_expunge = false;
+	if (e->code == IMAP_PARSE_ERR_LITERAL_TOO_BIG)
+		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
+		    "[TOOBIG] %s", e->text);
+	else
+		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "BAD",
+		    "%s", e->text);
+}
+
+static void
+session_input(struct imap_session *s)
+{
+	struct evbuffer *in;
+
+	if (s->bev == NULL)
+		return;
+	in = bufferevent_get_input(s->bev);
+	s->in_dispatch = true;
+	while (!s->closing) {
+		struct evbuffer_iovec v;
+		enum imap_parse_result r;
+		const struct imap_command *cmd = NULL;
+		const char *line = NULL;
+		size_t used = 0, line_len = 0;
+
+		if (s->io != IMAP_IO_COMMAND && s->io != IMAP_IO_SASL &&
+		    s->io != IMAP_IO_IDLE)
+			break;
+		if (imap_session_output_full(s)) {
+			/* Back-pressure: the client does not read what we
+			 * send; stop reading its commands until it does. */
+			s->read_paused = true;
+			bufferevent_disable(s->bev, EV_READ);
+			break;
+		}
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		if (s->io == IMAP_IO_COMMAND) {
+			r = imap_parser_feed(session_parser(s), v.iov_base,
+			    v.iov_len, &used, &cmd);
+		} else {
+			r = imap_parser_read_line(session_parser(s), v.iov_base,
+			    v.iov_len, &used, &line, &line_len);
+			if (r == IMAP_PARSE_ERROR && s->io == IMAP_IO_IDLE &&
+			    line_len == 0)
+				line_len = 0;
+		}
+		evbuffer_drain(in, used);
+		switch (r) {
+		case IMAP_PARSE_NEED_MORE:
+			break;
+		case IMAP_PARSE_NEED_CONTINUATION:
+			imap_session_printf(s, "+ OK\r\n");
+			break;
+		case IMAP_PARSE_DONE:
+			if (cmd != NULL)
+				dispatch(s, cmd);
+			else
+				handle_line(s, line, line_len);
+			break;
+		case IMAP_PARSE_ERROR:
+			if (s->io == IMAP_IO_COMMAND)
+				parse_error(s, false);
+			else
+				handle_line(s, "", 0);
+			break;
+		case IMAP_PARSE_FATAL:
+			parse_error(s, true);
+			break;
+		}
+	}
+	s->in_dispatch = false;
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)bev;
+	session_input(s);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct imap_session *s = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	switch (s->io) {
+	case IMAP_IO_STARTTLS:
+		if (left == 0)
+			starttls_switch(s);
+		if (s->closing)
+			imap_session_free(s);
+		return;
+	case IMAP_IO_CLOSING:
+		if (left == 0)
+			imap_session_free(s);
+		return;
+	case IMAP_IO_CONTINUE:
+		run_continuation(s);
+		break;
+	default:
+		break;
+	}
+	if (s->read_paused && !imap_session_output_full(s) &&
+	    s->io != IMAP_IO_CONTINUE) {
+		s->read_paused = false;
+		bufferevent_enable(s->bev, EV_READ);
+	}
+	if (s->io == IMAP_IO_COMMAND || s->io == IMAP_IO_IDLE)
+		session_input(s);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+
+		log_info("imap session=%u event=tls version=%s cipher=%s",
+		    s->id, ssl != NULL ? SSL_get_version(ssl) : "-",
+		    ssl != NULL ? SSL_get_cipher_name(ssl) : "-");
+		s->io = IMAP_IO_COMMAND;
+		if (!s->greeted)
+			write_greeting(s);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_info("imap session=%u event=timeout state=%d", s->id,
+		    (int)s->state);
+		if (!s->closing && (what & BEV_EVENT_READING)) {
+			imap_session_printf(s, "* BYE Disconnected for "
+			    "inactivity\r\n");
+			imap_session_close(s);
+			return;
+		}
+		imap_session_free(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e;
+		char buf[256];
+
+		while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+			ERR_error_string_n(e, buf, sizeof(buf));
+			log_info("imap session=%u event=tls_error error=\"%s\"",
+			    s->id, buf);
+		}
+	}
+	imap_session_free(s);
+}

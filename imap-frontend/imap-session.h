@@ -1,0 +1,225 @@
+/*
+ * imap-session — one client connection: its state machine, its I/O and
+ * the selected-mailbox view (internal to imap-frontend).
+ *
+ * States (RFC 3501 3): NOT_AUTH -> AUTH <-> SELECTED -> LOGOUT. Orthogonal
+ * to those, the I/O mode says what the bytes read next mean (a command, a
+ * SASL response, the end of IDLE) or that nothing is read (TLS hand-over,
+ * a pending authentication, a streaming response waiting for the client
+ * to drain its output).
+ *
+ * Lifetime: a session is freed only by imap_session_close_now() from the
+ * dispatcher or an event callback, never inside a command handler; a
+ * handler marks it closing (imap_session_close()) and the dispatcher frees
+ * it on the way out.
+ */
+#ifndef POPGATE_IMAP_SESSION_H
+#define POPGATE_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <openssl/ssl.h>
+
+#include "imap-server.h"
+#include "store/store.h"
+
+struct arena;
+struct strbuf;
+struct imap_cmd;
+struct imap_parser;
+struct imap_session;
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTH = 0x1,
+	IMAP_STATE_AUTH = 0x2,
+	IMAP_STATE_SELECTED = 0x4,
+	IMAP_STATE_LOGOUT = 0x8,
+};
+#define IMAP_STATES_ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | \
+	IMAP_STATE_SELECTED)
+#define IMAP_STATES_AUTHED (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+
+enum imap_io_mode {
+	IMAP_IO_COMMAND = 0,	/* reading commands */
+	IMAP_IO_SASL,		/* reading one AUTHENTICATE response line */
+	IMAP_IO_IDLE,		/* reading "DONE" */
+	IMAP_IO_AUTH_WAIT,	/* the auth hook has not answered yet */
+	IMAP_IO_STARTTLS,	/* flushing the OK before the TLS hand-over */
+	IMAP_IO_HANDSHAKE,	/* TLS handshake running */
+	IMAP_IO_CONTINUE,	/* a command streams output (see cont) */
+	IMAP_IO_CLOSING,	/* flushing the last output, then close */
+};
+
+/* Resumes a command that paused because the client's output was full.
+ * Returns true when the command has finished (tagged response written). */
+typedef bool imap_cont_fn(struct imap_session *s);
+
+/* The session's view of its selected mailbox (RFC 3501 sequence numbers
+ * stay as the client knows them until the server reports otherwise). */
+struct imap_selected {
+	uint32_t mailbox_id;
+	char *name;		/* UTF-8 name */
+	bool readonly;
+	uint32_t uidvalidity;
+	/* seq n is uids[n-1]; count is what the client was told (EXISTS). */
+	uint32_t *uids;
+	uint32_t count;
+	uint32_t cap;
+	/* Highest UID the view knows about (new mail is above it). */
+	uint32_t max_uid;
+	uint64_t highestmodseq;
+	/* Pending notifications from other sessions and the poller. */
+	bool new_pending;
+	bool deleted;		/* the mailbox went away under us */
+	uint32_t *expunged;	/* ascending, not yet reported */
+	uint32_t expunged_count, expunged_cap;
+	uint32_t *flagged;	/* ascending-ish, de-duplicated on send */
+	uint32_t flagged_count, flagged_cap;
+};
+
+struct imap_session {
+	TAILQ_ENTRY(imap_session) link;
+	struct imap_server *server;
+	unsigned id;
+	struct bufferevent *bev;
+	int fd;
+	bool tls;		/* TLS active (implicit or after STARTTLS) */
+	bool secured;		/* TLS or loopback-trusted */
+	bool closing;
+	bool in_dispatch;
+	bool read_paused;	/* back-pressure: output over high water */
+	bool greeted;
+	/* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH. */
+	bool cmd_allows_expunge;
+	struct event *close_ev;	/* deferred free after imap_session_close */
+	enum imap_state state;
+	enum imap_io_mode io;
+	time_t started;
+	char addr[64];		/* "ip:port" */
+	char ip[48];		/* for per-IP accounting */
+	unsigned bad_in_row;
+
+	char *user;		/* after login */
+	uint32_t user_id;
+	char *client_id;	/* from ID */
+
+	/* The command being run (valid while in a mode that spans events). */
+	char *tag;		/* owned (xstrdup) while a command spans events */
+	struct imap_parser *parser;	/* on demand */
+	struct imap_auth_request *auth_req;
+	imap_cont_fn *cont;
+	void *cont_ctx;
+	void (*cont_free)(void *ctx);
+
+	/* ENABLE bookkeeping (CONDSTORE/QRESYNC come with issue 7). */
+	bool enabled_condstore;
+	bool enabled_qresync;
+	bool enabled_utf8;
+
+	struct imap_selected *sel;	/* NULL unless SELECTED */
+};
+
+TAILQ_HEAD(imap_session_list, imap_session);
+
+/* ---- server internals the sessions use (imap-server.c) ---- */
+
+struct imap_server {
+	struct event_base *base;
+	struct store *store;
+	SSL_CTX *ssl_ctx;
+	bool loopback_is_secure;
+	bool allow_plaintext;
+	struct imap_server_limits limits;
+	imap_auth_fn *auth;
+	void *auth_ctx;
+
+	struct evconnlistener **listeners;
+	bool *listener_tls;
+	size_t listener_count;
+	char **plain_addrs, **tls_addrs;
+	int plain_port, tls_port;
+
+	struct imap_session_list sessions;
+	unsigned next_id;
+	struct imap_ip_count *ip_counts;	/* small hash, see imap-server.c */
+	size_t ip_buckets;
+
+	struct arena *scratch;	/* per command, reset after each */
+	struct imap_session *actor;	/* session inside a store write */
+
+	struct imap_server_stats stats;
+	bool shutting_down;
+	char *shutdown_reason;
+	void (*shutdown_done)(void *arg);
+	void *shutdown_arg;
+	struct event *shutdown_timer;
+};
+
+void imap_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t size,
+    int *port_r);
+void imap_server_session_added(struct imap_server *srv,
+    struct imap_session *s);
+void imap_server_session_gone(struct imap_server *srv,
+    struct imap_session *s);
+unsigned imap_server_user_sessions(struct imap_server *srv,
+    const char *user);
+
+struct imap_auth_request *imap_auth_request_new(struct imap_session *s);
+
+/* ---- session (imap-session.c) ---- */
+
+/* The auth hook answered (imap_auth_request_done). */
+void imap_session_auth_finished(struct imap_session *s,
+    enum imap_auth_result result, const char *user);
+
+struct imap_session *imap_session_new(struct imap_server *srv, int fd,
+    const struct sockaddr *sa, int salen, bool implicit_tls);
+/* Marks closing: stops reading, flushes output, then frees. */
+void imap_session_close(struct imap_session *s);
+/* Frees at once (from the server's teardown or an event callback). */
+void imap_session_free(struct imap_session *s);
+
+/* Output helpers. */
+struct evbuffer *imap_session_out(struct imap_session *s);
+void imap_session_printf(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void imap_session_write(struct imap_session *s, const void *data,
+    size_t len);
+/* Appends sb's bytes to the output and empties sb. */
+void imap_session_write_sb(struct imap_session *s, struct strbuf *sb);
+/* LOGIN/AUTHENTICATE allowed here (TLS, trusted loopback or config). */
+bool imap_session_login_allowed(const struct imap_session *s);
+/* Writes "tag OK|NO|BAD text\r\n" and ends the command. */
+void imap_session_tagged(struct imap_session *s, const char *tag,
+    const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* True when the client's output buffer is over the high-water mark. */
+bool imap_session_output_full(struct imap_session *s);
+
+/* The capability list for the current state (no leading "CAPABILITY "). */
+const char *imap_session_capabilities(struct imap_session *s);
+
+/* Starts streaming: the command continues in fn when output drains. */
+void imap_session_continue_with(struct imap_session *s, imap_cont_fn *fn,
+    void *ctx, void (*ctx_free)(void *ctx));
+
+/* TLS upgrade after "OK Begin TLS" was queued. */
+void imap_session_starttls(struct imap_session *s);
+
+/* Selected mailbox view. */
+void imap_session_unselect(struct imap_session *s);
+/* Sends pending untagged updates; expunges only when allow_expunge. */
+void imap_session_send_updates(struct imap_session *s, bool allow_expunge);
+/* Feed from the store (fanned out by the server). */
+void imap_session_notify(struct imap_session *s,
+    const struct store_change *ch, bool self);
+/* Sequence number of uid in the view, 0 if absent. */
+uint32_t imap_selected_seq(const struct imap_selected *sel, uint32_t uid);
+
+#endif

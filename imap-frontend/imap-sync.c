@@ -1,0 +1,262 @@
+/* imap-sync — the selected mailbox view of a session and the untagged
+ * updates (EXISTS, EXPUNGE, FETCH FLAGS) it owes the client. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap-format.h"
+#include "imap-session.h"
+#include "imap-sync.h"
+#include "log.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+uint32_t
+imap_selected_seq(const struct imap_selected *sel, uint32_t uid)
+{
+	uint32_t lo = 0, hi = sel->count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (sel->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sel->count && sel->uids[lo] == uid ? lo + 1 : 0;
+}
+
+static void
+u32_push(uint32_t **arr, uint32_t *count, uint32_t *cap, uint32_t v)
+{
+	if (*count == *cap) {
+		*cap = *cap == 0 ? 16 : *cap * 2;
+		*arr = xreallocarray(*arr, *cap, sizeof(**arr));
+	}
+	(*arr)[(*count)++] = v;
+}
+
+void
+imap_selected_append_uid(struct imap_selected *sel, uint32_t uid)
+{
+	u32_push(&sel->uids, &sel->count, &sel->cap, uid);
+	if (uid > sel->max_uid)
+		sel->max_uid = uid;
+}
+
+void
+imap_session_unselect(struct imap_session *s)
+{
+	struct imap_selected *sel = s->sel;
+
+	if (sel == NULL)
+		return;
+	free(sel->name);
+	free(sel->uids);
+	free(sel->expunged);
+	free(sel->flagged);
+	free(sel);
+	s->sel = NULL;
+	if (s->state == IMAP_STATE_SELECTED)
+		s->state = IMAP_STATE_AUTH;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts and de-duplicates arr[0..*count). */
+static void
+u32_sort_unique(uint32_t *arr, uint32_t *count)
+{
+	uint32_t n = 0;
+
+	if (*count == 0)
+		return;
+	qsort(arr, *count, sizeof(*arr), cmp_u32);
+	for (uint32_t i = 0; i < *count; i++)
+		if (n == 0 || arr[n - 1] != arr[i])
+			arr[n++] = arr[i];
+	*count = n;
+}
+
+void
+imap_session_notify(struct imap_session *s, const struct store_change *ch,
+    bool self)
+{
+	struct imap_selected *sel = s->sel;
+
+	if (sel == NULL || ch->mailbox_id != sel->mailbox_id)
+		return;
+	switch (ch->kind) {
+	case STORE_CHANGE_NEW:
+		sel->new_pending = true;
+		break;
+	case STORE_CHANGE_FLAGS:
+		if (self)
+			break;
+		for (size_t i = 0; i < ch->uid_count; i++)
+			u32_push(&sel->flagged, &sel->flagged_count,
+			    &sel->flagged_cap, ch->uids[i]);
+		break;
+	case STORE_CHANGE_EXPUNGE:
+		if (self)
+			break;
+		for (size_t i = 0; i < ch->uid_count; i++)
+			u32_push(&sel->expunged, &sel->expunged_count,
+			    &sel->expunged_cap, ch->uids[i]);
+		break;
+	case STORE_CHANGE_MAILBOX_DELETE:
+		sel->deleted = true;
+		break;
+	case STORE_CHANGE_MAILBOX_RENAME:
+		if (ch->name != NULL) {
+			free(sel->name);
+			sel->name = xstrdup(ch->name);
+		}
+		break;
+	default:
+		break;
+	}
+	if (s->io == IMAP_IO_IDLE)
+		imap_session_send_updates(s, true);
+}
+
+/* Removes the UIDs of the sorted list from the view, writing one
+ * EXPUNGE per removed message with the sequence number it has at that
+ * moment (RFC 3501 7.4.1: each EXPUNGE shifts the later ones). */
+void
+imap_selected_expunge_uids(struct imap_session *s, const uint32_t *uids,
+    size_t n)
+{
+	struct imap_selected *sel = s->sel;
+	struct evbuffer *out = imap_session_out(s);
+	uint32_t w = 0, removed = 0;
+	size_t j = 0;
+
+	for (uint32_t i = 0; i < sel->count; i++) {
+		uint32_t uid = sel->uids[i];
+
+		while (j < n && uids[j] < uid)
+			j++;
+		if (j < n && uids[j] == uid) {
+			evbuffer_add_printf(out, "* %u EXPUNGE\r\n",
+			    i + 1 - removed);
+			removed++;
+			continue;
+		}
+		sel->uids[w++] = uid;
+	}
+	sel->count = w;
+}
+
+void
+imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
+    const char *const *kw, size_t kw_count)
+{
+	const char *names[STORE_KEYWORDS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < kw_count && i < STORE_KEYWORDS_MAX; i++)
+		if (flags->keywords[i / 64] & (1ull << (i % 64)))
+			names[n++] = kw[i];
+	imap_format_flags(sb, flags->system & STORE_FLAGS_SYSTEM_ALL, names, n);
+}
+
+static void
+send_flag_updates(struct imap_session *s)
+{
+	struct imap_selected *sel = s->sel;
+	struct imap_server *srv = s->server;
+	struct store_read *r = NULL;
+	const char *kw[STORE_KEYWORDS_MAX];
+	size_t kwn = 0;
+	const char *err;
+	struct strbuf sb = STRBUF_INIT;
+
+	u32_sort_unique(sel->flagged, &sel->flagged_count);
+	if (store_read_begin(srv->store, &r, &err) != 0)
+		goto out;
+	if (store_mailbox_keywords(r, s->user_id, sel->mailbox_id, kw, &kwn,
+	    &err) != 0)
+		kwn = 0;
+	for (uint32_t i = 0; i < sel->flagged_count; i++) {
+		uint32_t uid = sel->flagged[i];
+		uint32_t seq = imap_selected_seq(sel, uid);
+		struct store_msg m;
+
+		if (seq == 0 || store_msg_get(r, s->user_id, sel->mailbox_id,
+		    uid, &m, &err) != 0)
+			continue;
+		strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
+		imap_format_msg_flags(&sb, &m.flags, kw, kwn);
+		strbuf_appends(&sb, ")\r\n");
+	}
+	store_read_end(&r);
+	imap_session_write_sb(s, &sb);
+out:
+	sel->flagged_count = 0;
+	strbuf_free(&sb);
+}
+
+static void
+send_new(struct imap_session *s)
+{
+	struct imap_selected *sel = s->sel;
+	struct store_read *r = NULL;
+	const char *err;
+	uint32_t before = sel->count;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+
+	sel->new_pending = false;
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		return;
+	/* Only UIDs above what the view has: O(new), not O(mailbox). */
+	if (sel->max_uid < UINT32_MAX) {
+		struct store_uid_range range = { sel->max_uid + 1, UINT32_MAX };
+		struct store_msg *msgs = NULL;
+
+		if (store_msg_list(r, s->user_id, sel->mailbox_id, &range, 1,
+		    &msgs, &n, &err) == 0) {
+			for (size_t i = 0; i < n; i++)
+				imap_selected_append_uid(sel, msgs[i].uid);
+		}
+		free(msgs);
+	}
+	store_read_end(&r);
+	free(uids);
+	if (sel->count != before)
+		imap_session_printf(s, "* %u EXISTS\r\n", sel->count);
+}
+
+void
+imap_session_send_updates(struct imap_session *s, bool allow_expunge)
+{
+	struct imap_selected *sel = s->sel;
+
+	if (sel == NULL)
+		return;
+	if (sel->deleted) {
+		if (allow_expunge) {
+			imap_session_printf(s, "* BYE Selected mailbox was "
+			    "deleted\r\n");
+			imap_session_close(s);
+		}
+		return;
+	}
+	if (allow_expunge && sel->expunged_count > 0) {
+		u32_sort_unique(sel->expunged, &sel->expunged_count);
+		imap_selected_expunge_uids(s, sel->expunged,
+		    sel->expunged_count);
+		sel->expunged_count = 0;
+	}
+	if (sel->new_pending)
+		send_new(s);
+	if (sel->flagged_count > 0)
+		send_flag_updates(s);
+}

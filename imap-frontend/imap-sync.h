@@ -1,0 +1,26 @@
+/*
+ * imap-sync — helpers over a session's selected-mailbox view (internal).
+ * The view itself (struct imap_selected) is declared in imap-session.h.
+ */
+#ifndef POPGATE_IMAP_SYNC_H
+#define POPGATE_IMAP_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct imap_selected;
+struct imap_session;
+struct strbuf;
+
+/* Adds a UID (ascending order) to the view. */
+void imap_selected_append_uid(struct imap_selected *sel, uint32_t uid);
+/* Removes the sorted UIDs from the view, writing EXPUNGE responses. */
+void imap_selected_expunge_uids(struct imap_session *s, const uint32_t *uids,
+    size_t n);
+/* "(\Seen kw)" from store flags and the mailbox keyword table. */
+void imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
+    const char *const *kw, size_t kw_count);
+
+#endif

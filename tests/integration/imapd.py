@@ -1,0 +1,205 @@
+"""Shared set-up for the IMAP integration tests: start tests/tools/imapd_test
+on free loopback ports with a test CA certificate, connect imaplib clients,
+and check after each test that the server is alive, exits cleanly on
+SIGTERM and logged no sanitizer report or unexpected error."""
+import imaplib
+import os
+import re
+import socket
+import ssl
+import time
+import unittest
+
+import pgtest
+
+# imaplib does not know these extension commands by name.
+for _name in ("ID", "ENABLE", "MOVE", "UNSELECT", "IDLE", "NAMESPACE"):
+    imaplib.Commands.setdefault(_name, ("NONAUTH", "AUTH", "SELECTED"))
+
+USER = "alice"
+PASSWORD = "alice-secret"
+
+
+class Server:
+    def __init__(self, tmp, ca, args=(), users=((USER, PASSWORD),),
+                 generate=None, eml=None):
+        self.tmp = tmp
+        self.dir = os.path.join(tmp, "store")
+        os.makedirs(self.dir, exist_ok=True)
+        self.cert, self.key = ca.cert("imapd")
+        self.plain_port = pgtest.free_port()
+        self.tls_port = pgtest.free_port()
+        self.log_path = os.path.join(tmp, "imapd.log")
+        argv = [os.path.join(pgtest.BUILD, "tests", "tools", "imapd_test"),
+                "--dir", self.dir, "--cert", self.cert, "--key", self.key,
+                "--plain", "127.0.0.1:%d" % self.plain_port,
+                "--tls", "127.0.0.1:%d" % self.tls_port, "--fast-hash"]
+        for u, p in users:
+            argv += ["--user", "%s:%s" % (u, p)]
+        if generate:
+            argv += ["--generate", "%s:%d" % generate]
+        if eml:
+            argv += ["--eml", "%s:%s" % eml]
+        argv += list(args)
+        self.proc = pgtest.Proc(argv, log_path=self.log_path)
+        pgtest.wait_port(self.plain_port, timeout=60)
+        pgtest.wait_port(self.tls_port, timeout=60)
+        self.ssl_ctx = ssl.create_default_context(cafile=ca.ca_crt)
+
+    def log(self):
+        return self.proc.output()
+
+    def stop(self, expected_errors=()):
+        """Stops the server by PID; returns (exit code, log)."""
+        alive = self.proc.alive()
+        rc = self.proc.stop()
+        text = self.log()
+        return alive, rc, text
+
+
+class ImapTestCase(unittest.TestCase):
+    """Starts one server per test; checks it in tearDown."""
+
+    server_args = ()
+    users = ((USER, PASSWORD),)
+    generate = None
+    # log lines matching these are expected by the test (e.g. refusals)
+    allowed_errors = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp_root = pgtest.tempdir("popgate-imap-")
+        cls.ca = pgtest.TestCA(cls.tmp_root)
+
+    def setUp(self):
+        self.tmp = pgtest.tempdir("popgate-imap-t-")
+        self.srv = Server(self.tmp, self.ca, self.server_args, self.users,
+                          self.generate)
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            try:
+                c.shutdown()
+            except Exception:
+                pass
+        alive, rc, text = self.srv.stop()
+        self.assertTrue(alive, "server died during the test:\n" + text[-3000:])
+        self.assertEqual(rc, 0, "server exit status %r:\n%s" % (rc, text[-3000:]))
+        rep = pgtest.sanitizer_report(text)
+        self.assertIsNone(rep, rep)
+        for line in text.splitlines():
+            if " error:" in line or "popgate error" in line or \
+                    "imapd_test error" in line:
+                if not any(re.search(p, line) for p in self.allowed_errors):
+                    self.fail("unexpected error in server log: " + line)
+
+    def assertBad(self, fn, status="BAD"):
+        with self.assertRaises(imaplib.IMAP4.error) as cm:
+            fn()
+        self.assertIn(status, str(cm.exception))
+
+    # ---- clients ----
+
+    def plain(self, login=True):
+        c = imaplib.IMAP4("127.0.0.1", self.srv.plain_port, timeout=30)
+        self.clients.append(c)
+        if login:
+            c.login(USER, PASSWORD)
+        return c
+
+    def starttls(self, login=True):
+        c = imaplib.IMAP4("127.0.0.1", self.srv.plain_port, timeout=30)
+        self.clients.append(c)
+        c.starttls(ssl_context=self.srv.ssl_ctx)
+        if login:
+            c.login(USER, PASSWORD)
+        return c
+
+    def tls(self, login=True, user=USER, password=PASSWORD):
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.srv.tls_port,
+                              ssl_context=self.srv.ssl_ctx, timeout=30)
+        self.clients.append(c)
+        if login:
+            c.login(user, password)
+        return c
+
+    def raw(self, tls=False):
+        s = socket.create_connection(("127.0.0.1", self.srv.tls_port if tls
+                                      else self.srv.plain_port), timeout=30)
+        if tls:
+            s = self.srv.ssl_ctx.wrap_socket(s, server_hostname="localhost")
+        r = RawClient(s)
+        self.clients.append(r)
+        r.greeting = r.readline()
+        return r
+
+
+class RawClient:
+    """A line-level client for bad-input tests."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def readline(self, timeout=30):
+        self.sock.settimeout(timeout)
+        while b"\r\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line + b"\r\n"
+
+    def read_until_tag(self, tag, timeout=30):
+        """Lines up to and including the tagged response of tag."""
+        lines = []
+        t = tag.encode() + b" "
+        while True:
+            line = self.readline(timeout)
+            if not line:
+                return lines
+            lines.append(line)
+            if line.startswith(t):
+                return lines
+
+    def cmd(self, tag, text):
+        self.send("%s %s\r\n" % (tag, text))
+        return self.read_until_tag(tag)
+
+    def closed(self, timeout=10):
+        """True when the server closes the connection (EOF)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    return True
+                self.buf += d
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def shutdown(self):
+        try:
+            self.sock.close()
+        except Exception:
+            pass
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()

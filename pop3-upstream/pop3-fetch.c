@@ -190,7 +190,6 @@ pop3_fetch_flush(struct pop3_session *s)
 	struct pop3_deliver_msg *dm;
 	const char *err = NULL;
 	struct timeval t0, t1, dt;
-	int ret = 0;
 
 	if (s->batch_count == 0)
 		return 0;
@@ -233,7 +232,6 @@ pop3_fetch_flush(struct pop3_session *s)
 	for (size_t i = 0; i < s->batch_count; i++) {
 		struct msg *m = &s->msgs[s->batch[i].msg];
 
-		m->stored = true;
 		s->result.fetched++;
 		s->result.fetched_bytes += s->batch[i].size;
 		s->status->import_done++;
@@ -258,7 +256,7 @@ pop3_fetch_flush(struct pop3_session *s)
 	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
 	pop3_fetch_batch_free(s);
 	free(dm);
-	return ret;
+	return 0;
 }
 
 static bool

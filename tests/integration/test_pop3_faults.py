@@ -141,6 +141,10 @@ class Pop3FaultsTest(unittest.TestCase):
                             uidls=None, top_err=True,
                             capa=[b"TOP", b"USER", b"STLS", b"PIPELINING"])
 
+    def test_list_and_uidl_disagree(self):
+        # UIDL leaves message 4 out
+        self.check_fallback("UIDL and LIST disagree", uidls=[b"a", b"b", b"c"])
+
     def test_duplicate_uidls(self):
         self.check_fallback("duplicate UIDLs", uidls=[b"a", b"b", b"a", b"c"])
 

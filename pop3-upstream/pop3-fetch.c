@@ -591,7 +591,7 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 	}
 	if (s->body.len != m->list_size) {
 		s->result.size_mismatch++;
-		log_info("pop3 account=%s event=size-mismatch msgno=%u "
+		log_debug("pop3 account=%s event=size-mismatch msgno=%u "
 		    "listed=%llu received=%zu", s->log_id, m->msgno,
 		    (unsigned long long)m->list_size, s->body.len);
 	}
@@ -684,19 +684,11 @@ pop3_fetch_quit_done(struct pop3_session *s)
 		free(lens);
 	}
 	s->result.outcome = POP3_OUTCOME_OK;
-	if (s->result.error[0] == '\0')
-		log_info("pop3 account=%s event=poll-done listed=%zu "
-		    "fetched=%u bytes=%llu deleted=%u skipped=%u",
-		    s->log_id, s->msg_count, s->result.fetched,
-		    (unsigned long long)s->result.fetched_bytes,
-		    s->result.deleted, s->result.skipped);
-	s->result.outcome = POP3_OUTCOME_OK;
-	if (s->result.error[0] == '\0')
-		log_info("pop3 account=%s event=poll-done listed=%zu "
-		    "fetched=%u bytes=%llu deleted=%u skipped=%u",
-		    s->log_id, s->msg_count, s->result.fetched,
-		    (unsigned long long)s->result.fetched_bytes,
-		    s->result.deleted, s->result.skipped);
+	log_info("pop3 account=%s event=poll-done listed=%zu fetched=%u "
+	    "bytes=%llu deleted=%u skipped=%u size_mismatch=%u error=\"%s\"",
+	    s->log_id, s->msg_count, s->result.fetched,
+	    (unsigned long long)s->result.fetched_bytes, s->result.deleted,
+	    s->result.skipped, s->result.size_mismatch, s->result.error);
 }
 
 /* One line of the LIST response: a message of the table. */

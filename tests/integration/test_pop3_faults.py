@@ -380,6 +380,8 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual((p["import_done"], p["import_total"]), ("7", "7"), r)
         self.assertEqual(p["import_bytes"], str(sum(map(len, msgs))))
         self.assertNotEqual(p["last_success"], "0")
+        # one log line per event: exactly one poll-done for one poll
+        self.assertEqual(r.stderr.count("event=poll-done"), 1, r.stderr)
 
     # --- sizes ------------------------------------------------------------
 

@@ -417,6 +417,25 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual([p["outcome"] for p in r.polls], ["temporary"] * 3, r)
         self.assertEqual(r.polls[-1]["state"], "backoff")
 
+    def test_backoff_doubles_and_interval_has_jitter(self):
+        srv = self.serve([msg(1)], pass_err=b"-ERR [SYS/TEMP] busy")
+        r = run_fetch(self, self.store(), [self.acct(srv, auth="user")],
+                      polls=3, extra=["--backoff-ms", "4000"])
+        nxt = [int(p["next_in"]) for p in r.polls]
+        self.assertEqual([p["failures"] for p in r.polls], ["1", "2", "3"], r)
+        # 4 s, 8 s, 16 s (whole seconds, read right after scheduling)
+        for got, want in zip(nxt, (4, 8, 16)):
+            self.assertIn(got, (want - 1, want), nxt)
+        ok = self.serve([msg(1)])
+        r = run_fetch(self, self.store(),
+                      [self.acct(ok, id="j%d" % i) for i in range(6)],
+                      extra=["--interval-ms", "100000"])
+        nxt = [int(p["next_in"]) for p in r.polls]
+        # 100 s +- 10 % jitter, so accounts polled together spread out
+        # (six equal draws out of 21 values: about 1 in 4 million)
+        self.assertTrue(all(89 <= n <= 111 for n in nxt), nxt)
+        self.assertGreater(len(set(nxt)), 1, nxt)
+
     def test_login_delay(self):
         srv = self.serve([msg(1)], pass_err=b"-ERR [LOGIN-DELAY] wait",
                          capa=[b"USER", b"STLS", b"LOGIN-DELAY 900"])

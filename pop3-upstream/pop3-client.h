@@ -12,6 +12,14 @@
  * leaves every message on the server; the ledger makes the next poll skip
  * what was committed.
  *
+ * Memory per session: a message is held whole while it is received, up to
+ * the account's size limit (never above STORE_MESSAGE_SIZE_MAX; beyond it
+ * the data is read and dropped and the message is left on the server with
+ * a logged reason); a batch holds at most POP3_CLIENT_BATCH_BYTES plus one
+ * message; pipelined RETRs in flight are bounded by POP3_CLIENT_PIPELINE_MAX
+ * and POP3_CLIENT_PIPELINE_BYTES of listed size; every response line by
+ * POP3_LINE_MAX.
+ *
  * Authentication, `auto`: APOP when the greeting has a timestamp (the
  * password never crosses the wire, even inside TLS), else AUTH PLAIN, AUTH
  * LOGIN, then USER/PASS, whichever the server offers first in that order.

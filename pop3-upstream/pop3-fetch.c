@@ -190,7 +190,6 @@ pop3_fetch_flush(struct pop3_session *s)
 	struct pop3_deliver_msg *dm;
 	const char *err = NULL;
 	struct timeval t0, t1, dt;
-	int ret = 0;
 
 	if (s->batch_count == 0)
 		return 0;
@@ -233,7 +232,6 @@ pop3_fetch_flush(struct pop3_session *s)
 	for (size_t i = 0; i < s->batch_count; i++) {
 		struct msg *m = &s->msgs[s->batch[i].msg];
 
-		m->stored = true;
 		s->result.fetched++;
 		s->result.fetched_bytes += s->batch[i].size;
 		s->status->import_done++;
@@ -258,7 +256,7 @@ pop3_fetch_flush(struct pop3_session *s)
 	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
 	pop3_fetch_batch_free(s);
 	free(dm);
-	return ret;
+	return 0;
 }
 
 static bool
@@ -593,7 +591,7 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 	}
 	if (s->body.len != m->list_size) {
 		s->result.size_mismatch++;
-		log_info("pop3 account=%s event=size-mismatch msgno=%u "
+		log_debug("pop3 account=%s event=size-mismatch msgno=%u "
 		    "listed=%llu received=%zu", s->log_id, m->msgno,
 		    (unsigned long long)m->list_size, s->body.len);
 	}
@@ -686,19 +684,11 @@ pop3_fetch_quit_done(struct pop3_session *s)
 		free(lens);
 	}
 	s->result.outcome = POP3_OUTCOME_OK;
-	if (s->result.error[0] == '\0')
-		log_info("pop3 account=%s event=poll-done listed=%zu "
-		    "fetched=%u bytes=%llu deleted=%u skipped=%u",
-		    s->log_id, s->msg_count, s->result.fetched,
-		    (unsigned long long)s->result.fetched_bytes,
-		    s->result.deleted, s->result.skipped);
-	s->result.outcome = POP3_OUTCOME_OK;
-	if (s->result.error[0] == '\0')
-		log_info("pop3 account=%s event=poll-done listed=%zu "
-		    "fetched=%u bytes=%llu deleted=%u skipped=%u",
-		    s->log_id, s->msg_count, s->result.fetched,
-		    (unsigned long long)s->result.fetched_bytes,
-		    s->result.deleted, s->result.skipped);
+	log_info("pop3 account=%s event=poll-done listed=%zu fetched=%u "
+	    "bytes=%llu deleted=%u skipped=%u size_mismatch=%u error=\"%s\"",
+	    s->log_id, s->msg_count, s->result.fetched,
+	    (unsigned long long)s->result.fetched_bytes, s->result.deleted,
+	    s->result.skipped, s->result.size_mismatch, s->result.error);
 }
 
 /* One line of the LIST response: a message of the table. */

@@ -84,7 +84,6 @@ struct msg {
 	bool want_dele;
 	bool dele_sent;
 	bool dele_ok;
-	bool stored;
 	bool reused;		/* its UIDL was deleted upstream before */
 	uint32_t prev_mailbox;	/* reused: where the earlier one went */
 	uint32_t prev_uid;
@@ -129,7 +128,6 @@ struct pop3_session {
 
 	struct msg *msgs;
 	size_t msg_count, msg_alloc;
-	bool list_ok;
 	bool uidl_ok;		/* usable UIDLs for every message */
 	bool uidl_cmd_failed;
 	const char *fallback_reason;

@@ -141,6 +141,10 @@ class Pop3FaultsTest(unittest.TestCase):
                             uidls=None, top_err=True,
                             capa=[b"TOP", b"USER", b"STLS", b"PIPELINING"])
 
+    def test_list_and_uidl_disagree(self):
+        # UIDL leaves message 4 out
+        self.check_fallback("UIDL and LIST disagree", uidls=[b"a", b"b", b"c"])
+
     def test_duplicate_uidls(self):
         self.check_fallback("duplicate UIDLs", uidls=[b"a", b"b", b"a", b"c"])
 
@@ -376,6 +380,8 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual((p["import_done"], p["import_total"]), ("7", "7"), r)
         self.assertEqual(p["import_bytes"], str(sum(map(len, msgs))))
         self.assertNotEqual(p["last_success"], "0")
+        # one log line per event: exactly one poll-done for one poll
+        self.assertEqual(r.stderr.count("event=poll-done"), 1, r.stderr)
 
     # --- sizes ------------------------------------------------------------
 
@@ -410,6 +416,25 @@ class Pop3FaultsTest(unittest.TestCase):
                       polls=3, extra=["--breaker", "2", "--backoff-ms", "50"])
         self.assertEqual([p["outcome"] for p in r.polls], ["temporary"] * 3, r)
         self.assertEqual(r.polls[-1]["state"], "backoff")
+
+    def test_backoff_doubles_and_interval_has_jitter(self):
+        srv = self.serve([msg(1)], pass_err=b"-ERR [SYS/TEMP] busy")
+        r = run_fetch(self, self.store(), [self.acct(srv, auth="user")],
+                      polls=3, extra=["--backoff-ms", "4000"])
+        nxt = [int(p["next_in"]) for p in r.polls]
+        self.assertEqual([p["failures"] for p in r.polls], ["1", "2", "3"], r)
+        # 4 s, 8 s, 16 s (whole seconds, read right after scheduling)
+        for got, want in zip(nxt, (4, 8, 16)):
+            self.assertIn(got, (want - 1, want), nxt)
+        ok = self.serve([msg(1)])
+        r = run_fetch(self, self.store(),
+                      [self.acct(ok, id="j%d" % i) for i in range(6)],
+                      extra=["--interval-ms", "100000"])
+        nxt = [int(p["next_in"]) for p in r.polls]
+        # 100 s +- 10 % jitter, so accounts polled together spread out
+        # (six equal draws out of 21 values: about 1 in 4 million)
+        self.assertTrue(all(89 <= n <= 111 for n in nxt), nxt)
+        self.assertGreater(len(set(nxt)), 1, nxt)
 
     def test_login_delay(self):
         srv = self.serve([msg(1)], pass_err=b"-ERR [LOGIN-DELAY] wait",

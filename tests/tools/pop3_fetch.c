@@ -143,13 +143,14 @@ on_poll(void *arg, const char *id, const struct pop3_result *res)
 	printf("poll account=%s outcome=%s fetched=%u bytes=%llu deleted=%u "
 	    "skipped=%u size_mismatch=%u state=%s import_done=%u "
 	    "import_total=%u import_bytes=%llu rate=%.0f last_success=%lld "
-	    "failures=%u strategy=\"%s\" error=\"%s\"\n", id,
+	    "failures=%u next_in=%lld strategy=\"%s\" error=\"%s\"\n", id,
 	    pop3_outcome_name(res->outcome), res->fetched,
 	    (unsigned long long)res->fetched_bytes, res->deleted,
 	    res->skipped, res->size_mismatch, upstream_state_name(st.state),
 	    st.import_done, st.import_total,
 	    (unsigned long long)st.import_bytes, st.import_rate,
 	    (long long)st.last_success, st.consecutive_failures,
+	    st.next_poll != 0 ? (long long)(st.next_poll - time(NULL)) : -1LL,
 	    st.uidl_strategy, st.last_error);
 	fflush(stdout);
 	if (c->polls_wanted != 0 && c->polls_done[i] < c->polls_wanted &&

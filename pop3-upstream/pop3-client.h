@@ -101,6 +101,9 @@ struct pop3_result {
 	uint32_t deleted;		/* DELE applied (QUIT +OK) */
 	uint32_t skipped;		/* over the size limit */
 	uint32_t size_mismatch;		/* LIST size != received size */
+	uint32_t refused;		/* refused by the store one by one
+					   (INVALID/EXISTS/LIMIT): left on
+					   the server, in error */
 };
 
 /* What a session needs from its owner; borrowed for the session's life. */

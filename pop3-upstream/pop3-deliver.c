@@ -1,6 +1,7 @@
 /* pop3-deliver — see pop3-deliver.h. */
 #include "pop3-upstream/pop3-deliver.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,6 +58,9 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	info_r->deleted_upstream = e.deleted_upstream;
 	info_r->mailbox_id = e.mailbox_id;
 	info_r->uid = e.uid;
+	info_r->has_fingerprint = e.has_fingerprint;
+	info_r->body_size = e.body_size;
+	info_r->body_hash = e.body_hash;
 	if (info_r->delivered) {
 		rc = store_msg_get(r, acct->user_id, e.mailbox_id, e.uid, &m,
 		    error_r);
@@ -67,15 +71,33 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	return 0;
 }
 
+static bool
+refusal_is_per_message(enum store_error e)
+{
+	return e == STORE_ERR_INVALID || e == STORE_ERR_EXISTS ||
+	    e == STORE_ERR_LIMIT;
+}
+
+static void
+set_outcome(struct pop3_deliver_outcome *o, bool stored,
+    enum store_error refused, const char *error)
+{
+	o->stored = stored;
+	o->refused = (int)refused;
+	snprintf(o->error, sizeof(o->error), "%s", error != NULL ? error : "");
+}
+
 int
 pop3_deliver_batch(struct store *store,
     const struct upstream_account *acct, uint32_t mailbox_id,
-    const struct pop3_deliver_msg *msgs, size_t count, const char **error_r)
+    const struct pop3_deliver_msg *msgs, size_t count,
+    struct pop3_deliver_outcome *out, const char **error_r)
 {
 	struct store_new_msg *nm = xcalloc(count, sizeof(*nm));
 	struct strbuf *blobs = xcalloc(count, sizeof(*blobs));
 	uint32_t *uids = xcalloc(count, sizeof(*uids));
 	time_t now = time(NULL);
+	enum store_error why;
 	int ret;
 
 	for (size_t i = 0; i < count; i++) {
@@ -86,6 +108,7 @@ pop3_deliver_batch(struct store *store,
 		    msgs[i].size, NULL);
 		int tz = 0;
 
+		set_outcome(&out[i], false, STORE_ERR_NONE, NULL);
 		nm[i].data = msgs[i].data;
 		nm[i].size = msgs[i].size;
 		nm[i].internaldate = now;
@@ -101,9 +124,37 @@ pop3_deliver_batch(struct store *store,
 		nm[i].account = acct->id;
 		nm[i].uidl = msgs[i].uidl;
 		nm[i].uidl_size = msgs[i].uidl_size;
+		nm[i].replace_ledger = msgs[i].replace;
 	}
 	ret = store_deliver(store, acct->user_id, mailbox_id, nm, count, uids,
 	    NULL, error_r);
+	if (ret == 0) {
+		for (size_t i = 0; i < count; i++)
+			set_outcome(&out[i], true, STORE_ERR_NONE, NULL);
+		goto out;
+	}
+	why = store_last_error(store);
+	if (!refusal_is_per_message(why))
+		goto out;
+	/* one of them (or the batch's size) is at fault: one by one */
+	ret = 0;
+	for (size_t i = 0; i < count; i++) {
+		const char *err = NULL;
+
+		if (store_deliver(store, acct->user_id, mailbox_id, &nm[i], 1,
+		    &uids[i], NULL, &err) == 0) {
+			set_outcome(&out[i], true, STORE_ERR_NONE, NULL);
+			continue;
+		}
+		why = store_last_error(store);
+		if (!refusal_is_per_message(why)) {
+			*error_r = err;
+			ret = -1;
+			break;
+		}
+		set_outcome(&out[i], false, why, err);
+	}
+out:
 	for (size_t i = 0; i < count; i++)
 		strbuf_free(&blobs[i]);
 	free(blobs);
@@ -122,31 +173,29 @@ pop3_deliver_mark_deleted(struct store *store,
 }
 
 int
-pop3_deliver_forget(struct store *store, const struct upstream_account *acct,
-    const char *uidl, size_t uidl_size, const char **error_r)
-{
-	int rc = store_ledger_remove(store, acct->user_id, acct->id, uidl,
-	    uidl_size, error_r);
-
-	return rc < 0 ? -1 : 0;
-}
-
-int
 pop3_deliver_same_body(struct store *store,
-    const struct upstream_account *acct, uint32_t mailbox_id, uint32_t uid,
-    const char *data, size_t size, const char **error_r)
+    const struct upstream_account *acct,
+    const struct pop3_ledger_info *prev, const char *data, size_t size,
+    const char **error_r)
 {
 	struct store_read *r = NULL;
 	const void *body;
 	size_t body_size;
 	int rc, same = 0;
 
-	if (mailbox_id == 0)
+	if (prev->has_fingerprint) {
+		/* what was delivered, whatever the user did with it since */
+		return prev->body_size == (uint64_t)size &&
+		    prev->body_hash == store_body_fingerprint(size > 0 ?
+		    data : "", size);
+	}
+	/* an entry from before fingerprints: the stored copy, if any */
+	if (prev->mailbox_id == 0)
 		return 0;
 	if (store_read_begin(store, &r, error_r) < 0)
 		return -1;
-	rc = store_msg_body(r, acct->user_id, mailbox_id, uid, &body,
-	    &body_size, error_r);
+	rc = store_msg_body(r, acct->user_id, prev->mailbox_id, prev->uid,
+	    &body, &body_size, error_r);
 	if (rc == 0)
 		same = body_size == size && memcmp(body, data, size) == 0;
 	store_read_end(&r);

@@ -25,6 +25,23 @@ struct pop3_deliver_msg {
 	size_t size;
 	const char *uidl;
 	size_t uidl_size;
+	/* The UIDL is in the ledger as deleted upstream and the server
+	   reused it: the new delivery replaces that entry in its own
+	   transaction (so a failed delivery never loses the old one). */
+	bool replace;
+};
+
+/* Longest store error text kept for a refused message. */
+#define POP3_DELIVER_ERROR_MAX 160
+
+/* What became of one message of a batch. */
+struct pop3_deliver_outcome {
+	bool stored;
+	/* !stored: why the store refused this message on its own
+	   (INVALID, EXISTS, LIMIT); STORE_ERR_NONE: not tried (the batch
+	   stopped on a store failure). */
+	int refused;		/* enum store_error */
+	char error[POP3_DELIVER_ERROR_MAX];
 };
 
 struct pop3_ledger_info {
@@ -35,6 +52,11 @@ struct pop3_ledger_info {
 	bool deleted_upstream;
 	uint32_t mailbox_id;	/* where it was delivered (0: nowhere) */
 	uint32_t uid;
+	/* What was delivered (from the ledger itself, so still valid after
+	   the user moved or expunged the message); older entries lack it. */
+	bool has_fingerprint;
+	uint64_t body_size;
+	uint64_t body_hash;
 };
 
 /* Finds (creating if missing) the account's target mailbox. */
@@ -47,21 +69,30 @@ int pop3_deliver_ledger_lookup(struct store_read *r,
     const struct upstream_account *acct, const char *uidl, size_t uidl_size,
     struct pop3_ledger_info *info_r, const char **error_r);
 
-/* Delivers count messages (1..STORE_DELIVER_BATCH_MAX) with their ledger
- * entries in one durable transaction. -1: nothing stored. */
+/*
+ * Delivers count messages (1..STORE_DELIVER_BATCH_MAX) with their ledger
+ * entries in one durable transaction. When the store refuses the batch
+ * for something one message can cause (INVALID, EXISTS, LIMIT), each
+ * message is retried in a transaction of its own, so one bad message
+ * cannot block the others; out[i] (count slots, caller's) says what
+ * became of each. 0: every message was stored or refused on its own.
+ * -1: the store failed (NOSPACE, IO: *error_r); messages before the
+ * failure may have been stored one by one (out[i].stored), none after.
+ */
 int pop3_deliver_batch(struct store *store,
     const struct upstream_account *acct, uint32_t mailbox_id,
-    const struct pop3_deliver_msg *msgs, size_t count, const char **error_r);
+    const struct pop3_deliver_msg *msgs, size_t count,
+    struct pop3_deliver_outcome *out, const char **error_r);
 
-/* 1 when the stored message (mailbox_id, uid) of the account's user has
- * exactly these bytes, 0 when it differs or is gone, -1 on a store error. */
+/* 1 when the message delivered earlier for a ledger entry (prev, from
+ * pop3_deliver_ledger_lookup) has exactly these bytes, 0 when it differs,
+ * -1 on a store error. Compares the ledger's size and fingerprint when it
+ * has them (the message may since have been moved or expunged); only for
+ * entries without a fingerprint, the bytes at prev's mailbox/UID (gone:
+ * 0). */
 int pop3_deliver_same_body(struct store *store,
-    const struct upstream_account *acct, uint32_t mailbox_id, uint32_t uid,
-    const char *data, size_t size, const char **error_r);
-
-/* Removes a ledger entry (a UIDL the server reused); absent is fine. */
-int pop3_deliver_forget(struct store *store,
-    const struct upstream_account *acct, const char *uidl, size_t uidl_size,
+    const struct upstream_account *acct,
+    const struct pop3_ledger_info *prev, const char *data, size_t size,
     const char **error_r);
 
 /* After QUIT +OK: the ledger remembers these as deleted upstream. */

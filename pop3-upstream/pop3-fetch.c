@@ -184,16 +184,49 @@ number_one_key(struct pop3_session *s, uint32_t idx)
 
 /* ---- delivery ----------------------------------------------------------- */
 
+/* The store refused message m on its own (INVALID, EXISTS, LIMIT): it
+ * stays on the server (no DELE) and in no ledger; the next poll tries it
+ * again. Reported in the log and the poll's error, never dropped
+ * silently. */
+static void
+report_refused(struct pop3_session *s, struct msg *m,
+    const struct pop3_deliver_outcome *o)
+{
+	static const char *const names[] = {
+		[STORE_ERR_INVALID] = "invalid",
+		[STORE_ERR_EXISTS] = "exists",
+		[STORE_ERR_LIMIT] = "limit",
+	};
+	const char *code = o->refused > 0 && o->refused <= STORE_ERR_LIMIT &&
+	    names[o->refused] != NULL ? names[o->refused] : "?";
+	char esc[LOG_PEER_TEXT_MAX + 1];
+
+	m->refused = true;
+	s->result.refused++;
+	log_escape(esc, sizeof(esc), m->key, m->key_len);
+	log_error("pop3 account=%s event=message-refused msgno=%u uidl=\"%s\" "
+	    "code=%s error=\"%s\" action=\"left on the server, retried next "
+	    "poll\"", s->log_id, m->msgno, esc, code, o->error);
+	if (s->result.error[0] == '\0')
+		snprintf(s->result.error, sizeof(s->result.error),
+		    "store refused message %u (uidl \"%s\", %s): %s; left on "
+		    "the server", m->msgno, esc, code, o->error);
+}
+
 int
 pop3_fetch_flush(struct pop3_session *s)
 {
 	struct pop3_deliver_msg *dm;
+	struct pop3_deliver_outcome *out;
 	const char *err = NULL;
 	struct timeval t0, t1, dt;
+	size_t stored = 0;
+	int rc;
 
 	if (s->batch_count == 0)
 		return 0;
 	dm = xcalloc(s->batch_count, sizeof(*dm));
+	out = xcalloc(s->batch_count, sizeof(*out));
 	for (size_t i = 0; i < s->batch_count; i++) {
 		struct msg *m = &s->msgs[s->batch[i].msg];
 
@@ -201,43 +234,41 @@ pop3_fetch_flush(struct pop3_session *s)
 		dm[i].size = s->batch[i].size;
 		dm[i].uidl = m->key;
 		dm[i].uidl_size = m->key_len;
+		/* a reused UIDL's old entry is replaced in the delivery's
+		   own transaction: never forgotten unless this commits */
+		dm[i].replace = m->reused;
 	}
 	gettimeofday(&t0, NULL);
+	rc = pop3_deliver_batch(s->env.store, s->acct, s->mailbox_id, dm,
+	    s->batch_count, out, &err);
 	for (size_t i = 0; i < s->batch_count; i++) {
 		struct msg *m = &s->msgs[s->batch[i].msg];
 
-		/* the old entry goes first (its own transaction): a crash
-		   in between only means the next poll fetches it again */
-		if (m->reused && pop3_deliver_forget(s->env.store, s->acct,
-		    m->key, m->key_len, &err) < 0) {
-			pop3_fetch_batch_free(s);
-			free(dm);
-			pop3_session_fail(s, POP3_OUTCOME_STORE,
-			    "store refused a ledger update: %s", err);
-			return -1;
+		if (!out[i].stored) {
+			if (out[i].refused != STORE_ERR_NONE)
+				report_refused(s, m, &out[i]);
+			continue;
 		}
-	}
-	if (pop3_deliver_batch(s->env.store, s->acct, s->mailbox_id, dm,
-	    s->batch_count, &err) < 0) {
-		log_error("pop3 account=%s event=store-failed messages=%zu "
-		    "error=\"%s\"", s->log_id, s->batch_count, err);
-		s->result.outcome = POP3_OUTCOME_STORE;
-		snprintf(s->result.error, sizeof(s->result.error),
-		    "store refused delivery (no DELE sent): %s", err);
-		pop3_fetch_batch_free(s);
-		free(dm);
-		pop3_session_finish(s);
-		return -1;
-	}
-	for (size_t i = 0; i < s->batch_count; i++) {
-		struct msg *m = &s->msgs[s->batch[i].msg];
-
+		stored++;
 		s->result.fetched++;
 		s->result.fetched_bytes += s->batch[i].size;
 		s->status->import_done++;
 		s->status->import_bytes += s->batch[i].size;
 		if (s->acct->mode == UPSTREAM_MODE_DELETE)
 			m->want_dele = true;
+	}
+	if (rc < 0) {
+		log_error("pop3 account=%s event=store-failed messages=%zu "
+		    "stored=%zu error=\"%s\"", s->log_id, s->batch_count,
+		    stored, err);
+		s->result.outcome = POP3_OUTCOME_STORE;
+		snprintf(s->result.error, sizeof(s->result.error),
+		    "store refused delivery (no DELE sent): %s", err);
+		pop3_fetch_batch_free(s);
+		free(dm);
+		free(out);
+		pop3_session_finish(s);
+		return -1;
 	}
 	{
 		struct timeval now, d;
@@ -252,10 +283,11 @@ pop3_fetch_flush(struct pop3_session *s)
 	gettimeofday(&t1, NULL);
 	timersub(&t1, &t0, &dt);
 	log_debug("pop3 account=%s event=batch-stored messages=%zu bytes=%zu "
-	    "ms=%ld", s->log_id, s->batch_count, s->batch_bytes,
+	    "ms=%ld", s->log_id, stored, s->batch_bytes,
 	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
 	pop3_fetch_batch_free(s);
 	free(dm);
+	free(out);
 	return 0;
 }
 
@@ -302,8 +334,7 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 		   kept the message it said it deleted. RETR tells: the
 		   bytes are compared with the stored copy (data_done). */
 		m->reused = true;
-		m->prev_mailbox = li.mailbox_id;
-		m->prev_uid = li.uid;
+		m->prev = li;
 		rc = STORE_NOT_FOUND;
 	}
 	*seen_r = rc == 0;
@@ -622,8 +653,7 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 	if (m->reused) {
 		const char *err = NULL;
 		int same = pop3_deliver_same_body(s->env.store, s->acct,
-		    m->prev_mailbox, m->prev_uid, s->body.data, s->body.len,
-		    &err);
+		    &m->prev, s->body.data, s->body.len, &err);
 
 		if (same < 0) {
 			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "pop3-upstream/pop3-client.h"
+#include "pop3-upstream/pop3-deliver.h"
 #include "pop3-upstream/pop3-parse.h"
 #include "strbuf.h"
 
@@ -85,8 +86,8 @@ struct msg {
 	bool dele_sent;
 	bool dele_ok;
 	bool reused;		/* its UIDL was deleted upstream before */
-	uint32_t prev_mailbox;	/* reused: where the earlier one went */
-	uint32_t prev_uid;
+	struct pop3_ledger_info prev;	/* reused: the earlier delivery */
+	bool refused;		/* the store refused it (reported) */
 };
 
 struct batch_item {

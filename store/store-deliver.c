@@ -305,7 +305,8 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 			lr.body_hash = store_body_fingerprint(m->size > 0 ?
 			    m->data : "", m->size);
 			if (put(store, txn, DB_LEDGER, &k, &lr, sizeof(lr),
-			    MDB_NOOVERWRITE, "UIDL", error_r) < 0)
+			    m->replace_ledger ? 0 : MDB_NOOVERWRITE, "UIDL",
+			    error_r) < 0)
 				goto fail;
 		}
 		uids_r[i] = uid;

@@ -434,6 +434,11 @@ struct store_new_msg {
 	const char *account;
 	const void *uidl;
 	size_t uidl_size;
+	/* With an account: an existing ledger entry for this UIDL is
+	   replaced (in the same transaction) instead of failing EXISTS —
+	   for a UIDL the server reused after DELE, so the old entry is
+	   never forgotten unless the new delivery commits. */
+	bool replace_ledger;
 };
 
 /*
@@ -442,9 +447,10 @@ struct store_new_msg {
  * their ledger entries in ONE transaction, durably. uids_r (count slots,
  * caller's) receives the UIDs assigned, ascending in msgs order;
  * uidvalidity_r (may be NULL) the mailbox's UIDVALIDITY (for APPENDUID).
- * If any UIDL is already in the ledger for its account, nothing is stored
- * (EXISTS). On -1 nothing of the batch is stored and nothing is in the
- * ledger; NOSPACE means the map or the disk is full.
+ * If any UIDL is already in the ledger for its account (and the message
+ * is not marked replace_ledger), nothing is stored (EXISTS). On -1 nothing
+ * of the batch is stored and nothing is in the ledger; NOSPACE means the
+ * map or the disk is full.
  */
 int store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
     const struct store_new_msg *msgs, size_t count, uint32_t *uids_r,

@@ -229,6 +229,42 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertIn("deleted-message-listed-again", r.stderr)
         self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
 
+    def test_deleted_message_expunged_by_user_is_not_redelivered(self):
+        # the server acknowledges DELE + QUIT but keeps both messages; the
+        # user expunges the first in the store: listed again, it must be
+        # recognised from the ledger's fingerprint, not come back
+        srv = self.serve([msg(1), msg(2)])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "2", r)
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")],
+                      extra=["--expunge", "1"])
+        self.assertIn("expunged=1", r.stdout)
+        self.assertEqual((r.polls[0]["outcome"], r.polls[0]["fetched"],
+                          r.polls[0]["deleted"]), ("ok", "0", "2"), r)
+        self.assertNotIn("uidl-reused", r.stderr)
+        self.assertEqual(self.dump(st), [msg(2)])
+
+    def test_reused_uidl_failed_delivery_keeps_deleted_record(self):
+        srv = self.serve([msg(1)], uidls=[b"1"])
+        st = self.store()
+        small = ["--map-size", str(2 * 1024 * 1024)]
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")], extra=small)
+        self.assertEqual(srv.deleted, {1})
+        # "1" is reused for a message the store has no room for
+        srv2 = self.serve([msg(2, 3 * 1024 * 1024)], uidls=[b"1"])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")], extra=small)
+        self.assertEqual(r.polls[0]["outcome"], "store", r)
+        _, ledger = dump_store(self, st, st + "-dump1")
+        self.assertIn('ledger "1" mailbox=1 uid=1 deleted=1', ledger)
+        # the first server still lists its "deleted" message: no duplicate
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")],
+                      extra=["--map-size", str(64 * 1024 * 1024)])
+        self.assertEqual((r.polls[0]["outcome"], r.polls[0]["fetched"]),
+                         ("ok", "0"), r)
+        self.assertIn("deleted-message-listed-again", r.stderr)
+        self.assertEqual(self.dump(st), [msg(1)])
+
     def test_store_full_stops_delivery_without_dele(self):
         big = [msg(i, 400000) for i in range(1, 9)]
         srv = self.serve(big)

@@ -1,0 +1,235 @@
+/* Check suite for pop3-upstream/pop3-deliver.c against a real store: one
+ * refused message does not block its batch, a reused UIDL's old ledger
+ * entry is replaced only by a delivery that commits, and "was this
+ * message delivered before?" is answered from the ledger's fingerprint
+ * even after the user expunged the message. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pop3-upstream/pop3-deliver.h"
+#include "store/store.h"
+#include "store_test_util.h"
+
+static const char MSG_A[] = "From: a@example.org\r\nSubject: a\r\n\r\nbody a\r\n";
+static const char MSG_B[] = "From: b@example.org\r\nSubject: b\r\n\r\nbody b\r\n";
+static const char MSG_C[] = "From: c@example.org\r\nSubject: c\r\n\r\nbody c\r\n";
+
+struct fixture {
+	struct tstore t;
+	struct upstream_account acct;
+	uint32_t mailbox;
+};
+
+static void
+fixture_open(struct fixture *f)
+{
+	const char *err = NULL;
+
+	memset(f, 0, sizeof(*f));
+	tstore_open(&f->t, 64u * 1024 * 1024);
+	f->acct.id = (char *)"acct1";
+	f->acct.user_id = tuser(&f->t, "bob");
+	ck_assert_msg(pop3_deliver_mailbox(f->t.store, &f->acct, &f->mailbox,
+	    &err) == 0, "%s", err);
+}
+
+static void
+fixture_close(struct fixture *f)
+{
+	tstore_check(&f->t);
+	tstore_close(&f->t);
+}
+
+static struct pop3_deliver_msg
+dmsg(const char *data, const char *uidl, size_t uidl_size)
+{
+	struct pop3_deliver_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.data = data;
+	m.size = strlen(data);
+	m.uidl = uidl;
+	m.uidl_size = uidl_size;
+	return m;
+}
+
+static int
+lookup(struct fixture *f, const char *uidl, struct pop3_ledger_info *li)
+{
+	struct store_read *r = NULL;
+	const char *err = NULL;
+	int rc;
+
+	ck_assert_msg(store_read_begin(f->t.store, &r, &err) == 0, "%s", err);
+	rc = pop3_deliver_ledger_lookup(r, &f->acct, uidl, strlen(uidl), li,
+	    &err);
+	store_read_end(&r);
+	ck_assert_msg(rc >= 0, "%s", err);
+	return rc;
+}
+
+static uint32_t
+inbox_count(struct fixture *f)
+{
+	struct store_read *r = NULL;
+	struct store_mailbox_info info;
+	const char *err = NULL;
+
+	ck_assert(store_read_begin(f->t.store, &r, &err) == 0);
+	ck_assert(store_mailbox_lookup(r, f->acct.user_id, "INBOX", &info,
+	    &err) == 0);
+	store_read_end(&r);
+	return info.messages;
+}
+
+/* A UIDL already in the ledger used to fail the whole batch with EXISTS
+ * on every poll; now the others are stored and only it is refused. */
+START_TEST(batch_with_existing_uidl_stores_the_others)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m[3];
+	struct pop3_deliver_outcome out[3];
+	struct pop3_ledger_info li;
+	const char *err = NULL;
+
+	fixture_open(&f);
+	ck_assert(store_ledger_add(f.t.store, f.acct.user_id, "acct1", "b", 1,
+	    &err) == 0);
+	m[0] = dmsg(MSG_A, "a", 1);
+	m[1] = dmsg(MSG_B, "b", 1);
+	m[2] = dmsg(MSG_C, "c", 1);
+	ck_assert_msg(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, m, 3,
+	    out, &err) == 0, "%s", err);
+	ck_assert(out[0].stored);
+	ck_assert(!out[1].stored);
+	ck_assert_int_eq(out[1].refused, STORE_ERR_EXISTS);
+	ck_assert(strlen(out[1].error) > 0);
+	ck_assert(out[2].stored);
+	ck_assert_uint_eq(inbox_count(&f), 2);
+	ck_assert_int_eq(lookup(&f, "a", &li), 0);
+	ck_assert(li.delivered);
+	ck_assert_int_eq(lookup(&f, "c", &li), 0);
+	ck_assert(li.delivered);
+	fixture_close(&f);
+}
+END_TEST
+
+/* A key over STORE_UIDL_MAX (INVALID) is refused alone. */
+START_TEST(batch_with_overlong_uidl_stores_the_others)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m[2];
+	struct pop3_deliver_outcome out[2];
+	char big[STORE_UIDL_MAX + 10];
+	const char *err = NULL;
+
+	fixture_open(&f);
+	memset(big, 'x', sizeof(big));
+	m[0] = dmsg(MSG_A, big, sizeof(big));
+	m[1] = dmsg(MSG_B, "b", 1);
+	ck_assert_msg(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, m, 2,
+	    out, &err) == 0, "%s", err);
+	ck_assert(!out[0].stored);
+	ck_assert_int_eq(out[0].refused, STORE_ERR_INVALID);
+	ck_assert(out[1].stored);
+	ck_assert_uint_eq(inbox_count(&f), 1);
+	fixture_close(&f);
+}
+END_TEST
+
+/* A reused UIDL: the old "deleted upstream" entry stays until a new
+ * delivery commits, and is replaced by it in the same transaction. */
+START_TEST(reused_uidl_replaces_ledger_entry_only_on_commit)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m;
+	struct pop3_deliver_outcome out;
+	struct pop3_ledger_info li;
+	const void *keys[1] = { "1" };
+	size_t lens[1] = { 1 };
+	const char *err = NULL;
+
+	fixture_open(&f);
+	m = dmsg(MSG_A, "1", 1);
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, &m, 1,
+	    &out, &err) == 0 && out.stored);
+	ck_assert(pop3_deliver_mark_deleted(f.t.store, &f.acct, keys, lens, 1,
+	    &err) == 0);
+	/* without replace the store keeps the old entry and refuses */
+	m = dmsg(MSG_B, "1", 1);
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, &m, 1,
+	    &out, &err) == 0);
+	ck_assert(!out.stored);
+	ck_assert_int_eq(out.refused, STORE_ERR_EXISTS);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(li.deleted_upstream);
+	ck_assert(li.has_fingerprint);
+	ck_assert_uint_eq(li.body_size, strlen(MSG_A));
+	/* with replace it is a new delivery, one transaction */
+	m.replace = true;
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, &m, 1,
+	    &out, &err) == 0 && out.stored);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(!li.deleted_upstream);
+	ck_assert_uint_eq(li.body_size, strlen(MSG_B));
+	ck_assert_uint_eq(inbox_count(&f), 2);
+	fixture_close(&f);
+}
+END_TEST
+
+/* The message delivered for a UIDL was expunged by the user; the same
+ * bytes listed again are still recognised (no re-delivery of mail the
+ * user deleted), other bytes are not. */
+START_TEST(same_body_uses_fingerprint_after_expunge)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m;
+	struct pop3_deliver_outcome out;
+	struct pop3_ledger_info li;
+	uint32_t *gone = NULL;
+	size_t gone_count = 0;
+	const char *err = NULL;
+
+	fixture_open(&f);
+	m = dmsg(MSG_A, "1", 1);
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, &m, 1,
+	    &out, &err) == 0 && out.stored);
+	ck_assert(store_expunge(f.t.store, f.acct.user_id, f.mailbox, NULL, 0,
+	    false, &gone, &gone_count, &err) == 0);
+	free(gone);
+	ck_assert_uint_eq(gone_count, 1);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(!li.still_present);
+	ck_assert_int_eq(pop3_deliver_same_body(f.t.store, &f.acct, &li,
+	    MSG_A, strlen(MSG_A), &err), 1);
+	ck_assert_int_eq(pop3_deliver_same_body(f.t.store, &f.acct, &li,
+	    MSG_B, strlen(MSG_B), &err), 0);
+	/* an entry without a fingerprint falls back to the stored copy,
+	   which is gone */
+	li.has_fingerprint = false;
+	ck_assert_int_eq(pop3_deliver_same_body(f.t.store, &f.acct, &li,
+	    MSG_A, strlen(MSG_A), &err), 0);
+	fixture_close(&f);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("pop3_deliver");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, batch_with_existing_uidl_stores_the_others);
+	tcase_add_test(tc, batch_with_overlong_uidl_stores_the_others);
+	tcase_add_test(tc, reused_uidl_replaces_ledger_entry_only_on_commit);
+	tcase_add_test(tc, same_body_uses_fingerprint_after_expunge);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

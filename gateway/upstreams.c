@@ -160,9 +160,15 @@ upstreams_start(struct upstreams *ups, const char **error_r)
 void
 upstreams_stop(struct upstreams *ups, void (*done)(void *arg), void *arg)
 {
-	/* The poller aborts sessions without QUIT, so a DELE batch not yet
-	   confirmed is not applied; every delivery already committed stays
-	   (each store call is one synchronous transaction). */
+	/* A poll that has sent DELEs (after its durable commit) ends with
+	   QUIT, bounded by a few seconds, so they are applied now; any
+	   other poll is closed at once (nothing of it deleted). Every
+	   delivery already committed stays. */
+	if (ups != NULL && ups->u != NULL &&
+	    ups->u->ops->stop_graceful != NULL) {
+		ups->u->ops->stop_graceful(ups->u, done, arg);
+		return;
+	}
 	if (ups != NULL && ups->u != NULL)
 		ups->u->ops->stop(ups->u);
 	done(arg);

@@ -84,6 +84,8 @@ session_free(struct pop3_session *s)
 		event_free(s->timer);
 	if (s->finish_ev != NULL)
 		event_free(s->finish_ev);
+	if (s->stop_timer != NULL)
+		event_free(s->stop_timer);
 	if (s->ssl_ctx != NULL)
 		SSL_CTX_free(s->ssl_ctx);
 	pop3_fetch_batch_free(s);
@@ -116,6 +118,8 @@ pop3_session_finish(struct pop3_session *s)
 	s->finishing = true;
 	s->phase = PHASE_DONE;
 	evtimer_del(s->timer);
+	if (s->stop_timer != NULL)
+		evtimer_del(s->stop_timer);
 	if (s->bev != NULL) {
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
@@ -727,4 +731,47 @@ pop3_session_abort(struct pop3_session **sp)
 		return;
 	*sp = NULL;
 	session_free(s);
+}
+
+static void
+on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	pop3_session_fail(s, POP3_OUTCOME_ABORTED, "stopped: no answer to "
+	    "QUIT within %u ms (DELEs not applied; the next poll deletes)",
+	    POP3_CLIENT_STOP_MS);
+}
+
+bool
+pop3_session_stop(struct pop3_session **sp)
+{
+	struct pop3_session *s = *sp;
+	struct timeval tv = { POP3_CLIENT_STOP_MS / 1000,
+	    (POP3_CLIENT_STOP_MS % 1000) * 1000 };
+	bool deles = false;
+
+	if (s == NULL)
+		return false;
+	if (s->finishing || s->stopping)
+		return true;	/* cb comes from the event loop */
+	for (size_t i = 0; i < s->msg_count && !deles; i++)
+		deles = s->msgs[i].dele_sent;
+	if (!deles || s->phase != PHASE_PROTOCOL) {
+		pop3_session_abort(sp);
+		return false;
+	}
+	s->stop_timer = evtimer_new(s->env.base, on_stop_timer, s);
+	if (s->stop_timer == NULL) {
+		pop3_session_abort(sp);
+		return false;
+	}
+	s->stopping = true;
+	evtimer_add(s->stop_timer, &tv);
+	log_info("pop3 account=%s event=stopping action=\"QUIT after the "
+	    "DELEs in flight\"", s->log_id);
+	pop3_fetch_pump(s);
+	return true;
 }

@@ -141,4 +141,20 @@ int pop3_session_start(const struct pop3_client_env *env,
  * be called from within cb. */
 void pop3_session_abort(struct pop3_session **sp);
 
+/* How long a stopping session waits for the answers to its DELEs and
+ * QUIT before it closes anyway (then no DELE of it takes effect). */
+#define POP3_CLIENT_STOP_MS 4000
+
+/*
+ * Stops a session for a shutdown. One that has sent DELEs (each after its
+ * message was durably committed) sends no more DELEs, sends QUIT once the
+ * outstanding answers are in and waits for +OK, at most
+ * POP3_CLIENT_STOP_MS, so the deletions take effect now rather than at a
+ * later poll; it then ends through cb as usual and true is returned (*sp
+ * stays valid until cb). Any other session (mid-RETR or earlier: nothing
+ * of it is deleted) is closed at once like pop3_session_abort, without
+ * cb: *sp is set to NULL and false returned. Accepts *sp NULL (false).
+ */
+bool pop3_session_stop(struct pop3_session **sp);
+
 #endif

@@ -503,7 +503,8 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 static void
 send_deles_and_quit(struct pop3_session *s)
 {
-	for (size_t i = 0; i < s->msg_count; i++) {
+	/* stopping: no more DELEs; QUIT once those in flight are answered */
+	for (size_t i = 0; i < s->msg_count && !s->stopping; i++) {
 		struct msg *m = &s->msgs[i];
 
 		if (m->want_dele && !m->dele_sent) {

@@ -33,6 +33,11 @@ struct poller {
 	bool started;
 	void (*hook)(void *arg, const char *id, const struct pop3_result *res);
 	void *hook_arg;
+	/* stop_graceful: sessions still ending with QUIT, then stop_done */
+	bool stopping;
+	size_t stop_pending;
+	void (*stop_done)(void *arg);
+	void *stop_arg;
 };
 
 static void try_start(struct account *a);
@@ -146,6 +151,17 @@ on_done(void *arg, const struct pop3_result *res)
 	a->st.messages_deleted += res->deleted;
 	a->st.messages_skipped = res->skipped;
 	set_error(a, res->error);
+	if (p->stopping) {
+		/* a session that ended with QUIT during a graceful stop */
+		a->st.state = UPSTREAM_STATE_STOPPED;
+		a->st.next_poll = 0;
+		if (p->hook != NULL)
+			p->hook(p->hook_arg, a->cfg->id, res);
+		if (p->stop_pending > 0 && --p->stop_pending == 0 &&
+		    p->stop_done != NULL)
+			p->stop_done(p->stop_arg);
+		return;
+	}
 	a->not_before = res->login_delay > 0 ?
 	    a->st.last_poll + (time_t)res->login_delay : 0;
 	switch (res->outcome) {
@@ -213,7 +229,7 @@ try_start(struct account *a)
 	struct poller *p = a->p;
 	const char *err = NULL;
 
-	if (a->session != NULL)
+	if (a->session != NULL || p->stopping)
 		return;
 	if (host_sessions(p, a->cfg->host) >= p->opt.host_max_conns) {
 		a->queued = true;
@@ -348,6 +364,9 @@ op_start(struct upstream *u, const char **error_r)
 
 	(void)error_r;
 	p->started = true;
+	p->stopping = false;
+	p->stop_pending = 0;
+	p->stop_done = NULL;
 	for (size_t i = 0; i < p->count; i++) {
 		struct account *a = p->accts[i];
 		unsigned int spread = p->opt.start_spread_ms;
@@ -457,6 +476,9 @@ op_stop(struct upstream *u)
 	struct poller *p = P(u);
 
 	p->started = false;
+	/* sessions still ending gracefully are cut: no cb, no stop_done */
+	p->stop_pending = 0;
+	p->stop_done = NULL;
 	for (size_t i = 0; i < p->count; i++) {
 		struct account *a = p->accts[i];
 
@@ -466,6 +488,31 @@ op_stop(struct upstream *u)
 		a->st.state = UPSTREAM_STATE_STOPPED;
 		a->st.next_poll = 0;
 	}
+}
+
+static void
+op_stop_graceful(struct upstream *u, void (*done)(void *arg), void *arg)
+{
+	struct poller *p = P(u);
+
+	p->started = false;
+	p->stopping = true;
+	p->stop_done = done;
+	p->stop_arg = arg;
+	p->stop_pending = 0;
+	for (size_t i = 0; i < p->count; i++) {
+		struct account *a = p->accts[i];
+
+		if (pop3_session_stop(&a->session))
+			p->stop_pending++;
+		evtimer_del(a->timer);
+		a->queued = false;
+		a->st.state = a->session != NULL ? UPSTREAM_STATE_POLLING :
+		    UPSTREAM_STATE_STOPPED;
+		a->st.next_poll = 0;
+	}
+	if (p->stop_pending == 0 && done != NULL)
+		done(arg);
 }
 
 static void
@@ -494,6 +541,7 @@ static const struct upstream_ops pop3_ops = {
 	.status = op_status,
 	.status_foreach = op_status_foreach,
 	.stop = op_stop,
+	.stop_graceful = op_stop_graceful,
 	.free = op_free,
 };
 

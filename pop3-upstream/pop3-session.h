@@ -150,6 +150,8 @@ struct pop3_session {
 	uint64_t size_limit;
 	struct pop3_result result;
 	bool finishing;
+	bool stopping;		/* pop3_session_stop: QUIT after the DELEs */
+	struct event *stop_timer;	/* bounds the wait for QUIT's +OK */
 	const char *trace_mask;	/* what the trace shows for the next command */
 };
 

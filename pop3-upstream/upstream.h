@@ -176,6 +176,13 @@ struct upstream_ops {
 	/* Aborts polls in progress (a DELE batch without QUIT is not
 	   applied by the server) and cancels timers. */
 	void (*stop)(struct upstream *u);
+	/* Stops for a shutdown: like stop, except that a poll that has sent
+	   DELEs (after its durable commit) sends QUIT and waits for +OK
+	   (bounded, a few seconds) so the deletions take effect now; done
+	   is called once every poll has ended (maybe before this returns).
+	   May be NULL in other upstreams: use stop. */
+	void (*stop_graceful)(struct upstream *u, void (*done)(void *arg),
+	    void *arg);
 	/* Frees, sets *up to NULL; accepts NULL. Calls stop first. */
 	void (*free)(struct upstream **up);
 };

@@ -4,12 +4,15 @@ refused or injected, bad certificates, a dripping server, lying LIST
 sizes, response codes, the auth circuit breaker, password masking."""
 import hashlib
 import os
+import signal
 import ssl
+import threading
+import time
 import unittest
 
-from pgtest import TestCA, tempdir
+from pgtest import Proc, TestCA, sanitizer_report, tempdir
 from pgtest.fakepop3 import FakePop3
-from pgtest.pop3tool import account_spec, dump_store, run_fetch
+from pgtest.pop3tool import account_spec, check_store, dump_store, run_fetch, tool
 
 CREDS = (b"USER", b"PASS", b"AUTH", b"APOP")
 
@@ -283,6 +286,83 @@ class Pop3FaultsTest(unittest.TestCase):
                          ("ok", "8"), r)
         self.assertEqual(sorted(self.dump(st)), sorted(big))
         self.assertEqual(srv.deleted, set(range(1, 9)))
+
+    # --- graceful stop (SIGTERM) -----------------------------------------
+
+    def start_fetch(self, st, srv, **kw):
+        log = st + ".log"
+        p = Proc([tool("pop3_fetch"), "--store", st, "--user", "bob",
+                  "--polls", "1", "--account", self.acct(srv, **kw)],
+                 log_path=log)
+        return p, log
+
+    def wait_log(self, p, log, text, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(log, "rb") as f:
+                data = f.read().decode("utf-8", "replace")
+            if text in data:
+                return data
+            self.assertTrue(p.alive(), "pop3_fetch exited:\n" + data)
+            time.sleep(0.05)
+        self.fail("no %r in the log" % text)
+
+    def finish_fetch(self, p, log):
+        p.p.wait(30)
+        with open(log, "rb") as f:
+            out = f.read().decode("utf-8", "replace")
+        self.assertFalse(sanitizer_report(out), out)
+        return out
+
+    def test_sigterm_after_dele_sends_quit_so_deletions_apply(self):
+        msgs = [msg(i) for i in range(1, 6)]
+        hold = threading.Event()
+        srv = self.serve(msgs, dele_hold=hold)
+        st = self.store()
+        p, log = self.start_fetch(st, srv, mode="delete")
+        try:
+            self.assertTrue(srv.dele_seen.wait(60), "no DELE arrived")
+            # every message is committed before the first DELE is sent
+            p.send_signal(signal.SIGTERM)
+            self.wait_log(p, log, "event=stopping")
+        finally:
+            hold.set()
+        out = self.finish_fetch(p, log)
+        self.assertIn("stopped", out)
+        self.assertEqual(p.p.returncode, 0, out)
+        sent = srv.commands()
+        self.assertIn(b"QUIT", sent)
+        deles = [int(c.split()[1]) for c in srv.transcript
+                 if c.upper().startswith(b"DELE")]
+        self.assertTrue(deles, sent)
+        self.assertEqual(srv.deleted, set(deles))
+        check_store(self, st)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+        _, ledger = dump_store(self, st, st + "-dump2")
+        self.assertEqual(sum("deleted=1" in l for l in ledger), len(deles),
+                         ledger)
+        # whatever was not deleted now is deleted by the next poll, once
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "0", r)
+        self.assertEqual(srv.deleted, set(range(1, 6)))
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+
+    def test_sigterm_mid_retr_closes_without_quit_or_dele(self):
+        msgs = [msg(i) for i in range(1, 3)]
+        srv = self.serve(msgs, drip_retr=True)
+        st = self.store()
+        p, log = self.start_fetch(st, srv, mode="delete")
+        deadline = time.monotonic() + 60
+        while b"RETR" not in srv.commands() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn(b"RETR", srv.commands())
+        p.send_signal(signal.SIGTERM)
+        out = self.finish_fetch(p, log)
+        self.assertIn("stopped", out)
+        self.assertNotIn(b"DELE", srv.commands())
+        self.assertNotIn(b"QUIT", srv.commands())
+        self.assertEqual(srv.deleted, set())
+        check_store(self, st)
 
     # --- TLS ------------------------------------------------------------
 

@@ -18,10 +18,13 @@
  * and a summary line ("pop3_fetch: polls=... fetched=... bytes=...
  * deleted=... failed=..."). --dump writes every stored message of the
  * user to DIR/<mailbox-id>-<uid>.eml and the ledger to DIR/ledger.txt.
+ * SIGTERM stops gracefully (upstream stop_graceful: a poll that has sent
+ * DELEs ends with QUIT), prints "stopped" and exits as below.
  * Exit status: 0 when the last poll of every account succeeded, 1 if one
  * failed, 2 on a usage or store error.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +118,26 @@ parse_account(char *spec, struct upstream_account *a)
 	}
 	a->interval_secs = 3600;
 	return 0;
+}
+
+static void
+on_stopped(void *arg)
+{
+	struct ctx *c = arg;
+
+	printf("stopped\n");
+	fflush(stdout);
+	event_base_loopexit(c->base, NULL);
+}
+
+static void
+on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct ctx *c = arg;
+
+	(void)sig;
+	(void)what;
+	c->u->ops->stop_graceful(c->u, on_stopped, c);
 }
 
 static void
@@ -311,6 +334,7 @@ main(int argc, char **argv)
 	uint32_t user_id = 0;
 	bool no_poll = false;
 	unsigned int expunge = 0;
+	struct event *sig_term = NULL;
 	int rc, status = 0;
 
 	memset(&c, 0, sizeof(c));
@@ -407,7 +431,13 @@ main(int argc, char **argv)
 			}
 		}
 		c.u->ops->start(c.u, &err);
+		sig_term = evsignal_new(c.base, SIGTERM, on_sigterm, &c);
+		if (sig_term == NULL || evsignal_add(sig_term, NULL) < 0) {
+			fprintf(stderr, "pop3_fetch: cannot catch SIGTERM\n");
+			return 2;
+		}
 		event_base_dispatch(c.base);
+		event_free(sig_term);
 		for (size_t i = 0; i < c.naccts; i++) {
 			if (!c.last_ok[i])
 				status = 1;

@@ -29,6 +29,8 @@ optional keyword arguments):
     silent          accept the connection and never say anything
     slow_list       seconds to wait before answering LIST
     capa_after      extra CAPA lines once logged in
+    dele_hold       a threading.Event: the first DELE is answered only once
+                    it is set (srv.dele_seen is set when that DELE arrives)
 srv.logins holds the time.monotonic() of each successful login.
 srv.max_active is the largest number of simultaneous sessions seen.
 """
@@ -58,6 +60,7 @@ class FakePop3:
         self.port = free_port()
         self.transcript = []
         self.deleted = set()
+        self.dele_seen = threading.Event()
         self.connections = 0
         self.logins = []
         self.active = 0
@@ -235,6 +238,10 @@ class FakePop3:
                 self._send(conn, b"+OK\r\n" + body + b".\r\n")
             elif cmd == b"DELE":
                 n = int(arg)
+                hold = f.get("dele_hold")
+                if hold is not None and not self.dele_seen.is_set():
+                    self.dele_seen.set()
+                    hold.wait(60)
                 if n in f.get("dele_err", ()):
                     self._send(conn, b"-ERR cannot\r\n")
                 else:

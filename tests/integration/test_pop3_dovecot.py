@@ -4,11 +4,14 @@ modes, a mailbox of several thousand messages, messages added between
 polls, and the stored bytes compared with the Maildir files."""
 import collections
 import os
+import re
+import signal
+import time
 import unittest
 
-from pgtest import TestCA, tempdir
+from pgtest import Proc, TestCA, sanitizer_report, tempdir
 from pgtest.dovecot import DovecotPop3, make_message, wire_bytes
-from pgtest.pop3tool import account_spec, dump_store, run_fetch
+from pgtest.pop3tool import account_spec, check_store, dump_store, run_fetch, tool
 
 
 class Pop3DovecotTest(unittest.TestCase):
@@ -89,6 +92,47 @@ class Pop3DovecotTest(unittest.TestCase):
         self.assertSameMessages(msgs, raws)
         self.assertTrue(all("deleted=1" in l for l in ledger
                             if l.startswith("ledger")), ledger)
+
+    def test_sigterm_during_delete_poll_applies_sent_deles(self):
+        # SIGTERM as soon as the first DELE is on the wire: the DELEs
+        # sent must take effect (QUIT), nothing lost or duplicated
+        n = 1500
+        raws = [make_message(i, 800) for i in range(n)]
+        self.dc.add_messages("alice", raws)
+        log = os.path.join(self.tmp, "fetch.log")
+        p = Proc([tool("pop3_fetch"), "--store", self.store, "--user", "bob",
+                  "--polls", "1", "--account",
+                  self.acct(mode="delete", trace=1)], log_path=log)
+        deadline = time.monotonic() + 240
+        text = ""
+        while p.alive() and time.monotonic() < deadline:
+            with open(log, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            if 'line="DELE ' in text:
+                break
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        p.p.wait(60)
+        with open(log, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        self.assertFalse(sanitizer_report(text), text[-4000:])
+        self.assertEqual(p.p.returncode, 0, text[-4000:])
+        deles = set(re.findall(r'trace=C line="DELE (\d+)"', text))
+        self.assertTrue(deles, text[-4000:])
+        self.assertIn('line="QUIT"', text)
+        self.assertEqual(self.dc.count("alice"), n - len(deles))
+        check_store(self, self.store)
+        msgs, ledger = self.dump()
+        self.assertSameMessages(msgs, raws)
+        self.assertEqual(sum("deleted=1" in l for l in ledger), len(deles))
+        # the next poll deletes the rest and fetches nothing again
+        r = run_fetch(self, self.store, [self.acct(mode="delete")],
+                      timeout=300)
+        self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
+                         ("0", str(n - len(deles))), r)
+        self.assertEqual(self.dc.count("alice"), 0)
+        msgs, _ = self.dump()
+        self.assertSameMessages(msgs, raws)
 
     def test_delete_after_days(self):
         raws = [make_message(i, 2000) for i in range(5)]

@@ -14,12 +14,21 @@
 
 struct poller;
 
+/* An upstream host's open sessions, kept as a counter (no scan of every
+ * account per check). Entries live as long as the poller. */
+struct host {
+	char *name;		/* as configured; compared case-insensitively */
+	unsigned int sessions;
+};
+
 struct account {
 	struct poller *p;
 	struct upstream_account *cfg;
 	struct upstream_status st;
 	struct event *timer;
 	struct pop3_session *session;
+	struct host *slot;	/* counted in slot->sessions while session */
+	bool stop_pending;	/* counted in poller.stop_pending */
 	bool queued;
 	time_t not_before;	/* LOGIN-DELAY: no login before this */
 };
@@ -30,6 +39,8 @@ struct poller {
 	struct pop3_poller_options opt;
 	struct account **accts;	/* sorted by id */
 	size_t count, alloc;
+	struct host **hosts;	/* sorted by strcasecmp of name */
+	size_t host_count, host_alloc;
 	bool started;
 	void (*hook)(void *arg, const char *id, const struct pop3_result *res);
 	void *hook_arg;
@@ -108,17 +119,64 @@ interval_ms(struct account *a)
 	return (unsigned int)(ms > 0x7fffffff ? 0x7fffffff : ms);
 }
 
+static struct host *
+host_get(struct poller *p, const char *name)
+{
+	size_t lo = 0, hi = p->host_count;
+	struct host *h;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcasecmp(p->hosts[mid]->name, name);
+
+		if (c == 0)
+			return p->hosts[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (p->host_count == p->host_alloc) {
+		p->host_alloc = p->host_alloc ? p->host_alloc * 2 : 16;
+		p->hosts = xreallocarray(p->hosts, p->host_alloc,
+		    sizeof(*p->hosts));
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->name = xstrdup(name);
+	memmove(p->hosts + lo + 1, p->hosts + lo,
+	    (p->host_count - lo) * sizeof(*p->hosts));
+	p->hosts[lo] = h;
+	p->host_count++;
+	return h;
+}
+
 static unsigned int
 host_sessions(struct poller *p, const char *host)
 {
-	unsigned int n = 0;
+	return host_get(p, host)->sessions;
+}
 
-	for (size_t i = 0; i < p->count; i++) {
-		if (p->accts[i]->session != NULL &&
-		    strcasecmp(p->accts[i]->cfg->host, host) == 0)
-			n++;
+/* The account's session ended or was aborted: its host slot is free, and
+ * a graceful stop no longer waits for it. */
+static void
+session_gone(struct account *a)
+{
+	if (a->slot != NULL) {
+		a->slot->sessions--;
+		a->slot = NULL;
 	}
-	return n;
+	if (a->stop_pending) {
+		a->stop_pending = false;
+		a->p->stop_pending--;
+	}
+}
+
+/* Aborts the account's session (no QUIT: no DELE takes effect). */
+static void
+session_abort(struct account *a)
+{
+	pop3_session_abort(&a->session);
+	session_gone(a);
 }
 
 /* A slot for host freed: start the next queued account of that host. */
@@ -142,9 +200,12 @@ on_done(void *arg, const struct pop3_result *res)
 	struct account *a = arg;
 	struct poller *p = a->p;
 	unsigned int delay;
+	bool stop_waiting;
 	char host[256];
 
 	a->session = NULL;
+	stop_waiting = a->stop_pending;
+	session_gone(a);
 	snprintf(host, sizeof(host), "%s", a->cfg->host);
 	a->st.messages_fetched += res->fetched;
 	a->st.bytes_fetched += res->fetched_bytes;
@@ -157,7 +218,7 @@ on_done(void *arg, const struct pop3_result *res)
 		a->st.next_poll = 0;
 		if (p->hook != NULL)
 			p->hook(p->hook_arg, a->cfg->id, res);
-		if (p->stop_pending > 0 && --p->stop_pending == 0 &&
+		if (stop_waiting && p->stop_pending == 0 &&
 		    p->stop_done != NULL)
 			p->stop_done(p->stop_arg);
 		return;
@@ -241,6 +302,8 @@ try_start(struct account *a)
 	a->st.state = UPSTREAM_STATE_POLLING;
 	a->st.last_poll = time(NULL);
 	a->st.next_poll = 0;
+	a->slot = host_get(p, a->cfg->host);
+	a->slot->sessions++;
 	if (pop3_session_start(&p->env, a->cfg, &a->st, on_done, a,
 	    &a->session, &err) < 0) {
 		struct pop3_result res;
@@ -264,7 +327,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 static void
 account_free(struct account *a)
 {
-	pop3_session_abort(&a->session);
+	session_abort(a);
 	if (a->timer != NULL)
 		event_free(a->timer);
 	upstream_account_free(&a->cfg);
@@ -295,7 +358,7 @@ op_account_set(struct upstream *u, const struct upstream_account *cfg,
 		a = p->accts[pos];
 		/* a poll in progress holds the old config: abort it (no
 		   QUIT, so no DELE takes effect) and poll again */
-		pop3_session_abort(&a->session);
+		session_abort(a);
 		if (a->st.state == UPSTREAM_STATE_AUTH_FAILED &&
 		    !same_credentials(a->cfg, cfg)) {
 			a->st.state = UPSTREAM_STATE_IDLE;
@@ -365,7 +428,6 @@ op_start(struct upstream *u, const char **error_r)
 	(void)error_r;
 	p->started = true;
 	p->stopping = false;
-	p->stop_pending = 0;
 	p->stop_done = NULL;
 	for (size_t i = 0; i < p->count; i++) {
 		struct account *a = p->accts[i];
@@ -477,12 +539,11 @@ op_stop(struct upstream *u)
 
 	p->started = false;
 	/* sessions still ending gracefully are cut: no cb, no stop_done */
-	p->stop_pending = 0;
 	p->stop_done = NULL;
 	for (size_t i = 0; i < p->count; i++) {
 		struct account *a = p->accts[i];
 
-		pop3_session_abort(&a->session);
+		session_abort(a);
 		evtimer_del(a->timer);
 		a->queued = false;
 		a->st.state = UPSTREAM_STATE_STOPPED;
@@ -499,12 +560,17 @@ op_stop_graceful(struct upstream *u, void (*done)(void *arg), void *arg)
 	p->stopping = true;
 	p->stop_done = done;
 	p->stop_arg = arg;
-	p->stop_pending = 0;
 	for (size_t i = 0; i < p->count; i++) {
 		struct account *a = p->accts[i];
 
-		if (pop3_session_stop(&a->session))
+		if (a->stop_pending)
+			continue;	/* already waited for */
+		if (pop3_session_stop(&a->session)) {
+			a->stop_pending = true;
 			p->stop_pending++;
+		} else {
+			session_gone(a);
+		}
 		evtimer_del(a->timer);
 		a->queued = false;
 		a->st.state = a->session != NULL ? UPSTREAM_STATE_POLLING :
@@ -527,6 +593,11 @@ op_free(struct upstream **up)
 	for (size_t i = 0; i < p->count; i++)
 		account_free(p->accts[i]);
 	free(p->accts);
+	for (size_t i = 0; i < p->host_count; i++) {
+		free(p->hosts[i]->name);
+		free(p->hosts[i]);
+	}
+	free(p->hosts);
 	free(p);
 	*up = NULL;
 }

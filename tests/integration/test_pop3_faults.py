@@ -488,6 +488,17 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(sorted(p["outcome"] for p in r.polls), ["ok"] * 4, r)
         self.assertEqual(srv.max_active, 2, "cap not honoured")
 
+    def test_per_host_cap_counter_over_many_sessions(self):
+        # the cap is a per-host counter now: it must come back down after
+        # every session (here each one ends with a RETR error), or queued
+        # accounts would never start
+        srv = self.serve([msg(1)], slow_list=0.1, retr_err={1})
+        accts = [self.acct(srv, id="a%d" % i) for i in range(12)]
+        r = run_fetch(self, self.store(), accts, polls=2,
+                      extra=["--host-max", "3"])
+        self.assertEqual(len(r.polls), 24, r)
+        self.assertEqual(srv.max_active, 3, "cap not honoured")
+
     def test_status_reports_import_progress(self):
         msgs = [msg(i) for i in range(1, 8)]
         srv = self.serve(msgs)

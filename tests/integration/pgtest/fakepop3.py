@@ -61,6 +61,7 @@ class FakePop3:
         self.transcript = []
         self.deleted = set()
         self.dele_seen = threading.Event()
+        self._tl = threading.local()
         self.connections = 0
         self.logins = []
         self.active = 0
@@ -105,11 +106,21 @@ class FakePop3:
 
     # --- one session ---------------------------------------------------
 
+    def _leave(self):
+        # a session stops counting as active before its QUIT is answered,
+        # so a client that opens its next connection on "+OK bye" never
+        # sees it counted twice
+        if getattr(self._tl, "counted", False):
+            self._tl.counted = False
+            with self._lock:
+                self.active -= 1
+
     def _session(self, conn):
         conn.settimeout(30)
         with self._lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+        self._tl.counted = True
         try:
             if self.f.get("silent"):
                 while not self._stop and conn.recv(4096):
@@ -121,8 +132,7 @@ class FakePop3:
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
-            with self._lock:
-                self.active -= 1
+            self._leave()
             try:
                 conn.close()
             except OSError:
@@ -253,6 +263,7 @@ class FakePop3:
                     return
                 with self._lock:
                     self.deleted |= dele
+                self._leave()
                 self._send(conn, b"+OK bye\r\n")
                 return
             else:

@@ -79,29 +79,44 @@ cmp_keyref(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* True when every message has a UIDL and they are all distinct. */
-static bool
-uidls_unique(struct pop3_session *s)
+/* A UIDL listed for several messages names none of them reliably but
+ * the first: the lowest message number keeps it (normally the one the
+ * ledger knows), each later one is keyed by content (hash_key). Returns
+ * how many were re-keyed. */
+static size_t
+mark_duplicate_uidls(struct pop3_session *s)
 {
 	struct keyref *refs = xcalloc(s->msg_count ? s->msg_count : 1,
 	    sizeof(*refs));
-	bool ok = true;
+	size_t n = 0, dups = 0;
 
 	for (size_t i = 0; i < s->msg_count; i++) {
-		refs[i].key = s->msgs[i].key;
-		refs[i].len = s->msgs[i].key_len;
-		refs[i].idx = (uint32_t)i;
+		if (s->msgs[i].key == NULL)
+			continue;
+		refs[n].key = s->msgs[i].key;
+		refs[n].len = s->msgs[i].key_len;
+		refs[n].idx = (uint32_t)i;
+		n++;
 	}
-	qsort(refs, s->msg_count, sizeof(*refs), cmp_keyref);
-	for (size_t i = 1; i < s->msg_count; i++) {
+	/* equal keys sort by idx, i.e. msgno (msgs is in msgno order) */
+	qsort(refs, n, sizeof(*refs), cmp_keyref);
+	for (size_t i = 1; i < n; i++) {
 		if (refs[i].len == refs[i - 1].len &&
-		    memcmp(refs[i].key, refs[i - 1].key, refs[i].len) == 0) {
-			ok = false;
-			break;
-		}
+		    memcmp(refs[i].key, refs[i - 1].key, refs[i].len) == 0)
+			s->msgs[refs[i].idx].hash_key = true;
 	}
 	free(refs);
-	return ok;
+	for (size_t i = 0; i < s->msg_count; i++) {
+		struct msg *m = &s->msgs[i];
+
+		if (m->hash_key && m->key != NULL) {
+			free(m->key);
+			m->key = NULL;
+			m->key_len = 0;
+			dups++;
+		}
+	}
+	return dups;
 }
 
 /* Fallback keys: "H <sha256 hex of header block + size>/<occurrence>". */
@@ -392,6 +407,13 @@ classify_all(struct pop3_session *s)
 	for (size_t i = 0; i < s->msg_count; i++) {
 		struct msg *m = &s->msgs[i];
 
+		if (m->hash_key) {
+			/* keyed (and looked up) when its data arrives */
+			m->action = ACT_FETCH;
+			s->todo[s->todo_count++] = (uint32_t)i;
+			news++;
+			continue;
+		}
 		if (classify(s, r, m, now, &seen) < 0) {
 			store_read_end(&r);
 			return -1;
@@ -442,19 +464,21 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 		    "unusable UIDLs";
 	else {
 		for (size_t i = 0; i < s->msg_count; i++) {
-			if (s->msgs[i].key == NULL) {
+			if (s->msgs[i].key == NULL && !s->msgs[i].hash_key) {
 				why = "UIDL and LIST disagree";
 				break;
 			}
 		}
-		if (why == NULL && !uidls_unique(s))
-			why = "duplicate UIDLs";
+		if (why == NULL && mark_duplicate_uidls(s) > 0 &&
+		    s->hash_key_reason == NULL)
+			s->hash_key_reason = "duplicate UIDLs";
 	}
 	if (why != NULL) {
 		for (size_t i = 0; i < s->msg_count; i++) {
 			free(s->msgs[i].key);
 			s->msgs[i].key = NULL;
 			s->msgs[i].key_len = 0;
+			s->msgs[i].hash_key = false;	/* all are now */
 		}
 		s->key_from_retr = !s->capa.top;
 		snprintf(s->status->uidl_strategy,
@@ -464,6 +488,19 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 		log_warn("pop3 account=%s event=uidl-fallback reason=\"%s\" "
 		    "strategy=\"%s\"", s->log_id, why,
 		    s->status->uidl_strategy);
+	} else if (s->hash_key_reason != NULL) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < s->msg_count; i++)
+			n += s->msgs[i].hash_key;
+		/* only the flawed ones: the others keep their ledger keys */
+		snprintf(s->status->uidl_strategy,
+		    sizeof(s->status->uidl_strategy),
+		    "uidl; %zu by content-hash via RETR (%s)", n,
+		    s->hash_key_reason);
+		log_warn("pop3 account=%s event=uidl-fallback messages=%zu "
+		    "reason=\"%s\" strategy=\"%s\"", s->log_id, n,
+		    s->hash_key_reason, s->status->uidl_strategy);
 	} else {
 		snprintf(s->status->uidl_strategy,
 		    sizeof(s->status->uidl_strategy), "uidl");
@@ -627,7 +664,7 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 		    "listed=%llu received=%zu", s->log_id, m->msgno,
 		    (unsigned long long)m->list_size, s->body.len);
 	}
-	if (s->key_from_retr) {
+	if (s->key_from_retr || m->hash_key) {
 		struct store_read *r = NULL;
 		const char *err = NULL;
 		bool seen = false;
@@ -775,16 +812,19 @@ pop3_fetch_uidl_line(struct pop3_session *s, const char *line, size_t len)
 		s->fallback_reason = "malformed UIDL line";
 		return;
 	}
-	if (flaw != POP3_UIDL_OK) {
-		s->uidl_ok = false;
-		s->fallback_reason = flaw == POP3_UIDL_EMPTY ?
-		    "empty UIDL" : flaw == POP3_UIDL_TOO_LONG ?
-		    "UIDL over 70 characters" :
-		    "UIDL with bad characters";
+	m = msg_by_no(s, msgno);
+	if (m != NULL && m->key == NULL && !m->hash_key &&
+	    flaw != POP3_UIDL_OK) {
+		/* this message only is keyed by content on arrival */
+		m->hash_key = true;
+		if (s->hash_key_reason == NULL)
+			s->hash_key_reason = flaw == POP3_UIDL_EMPTY ?
+			    "empty UIDL" : flaw == POP3_UIDL_TOO_LONG ?
+			    "UIDL over 70 characters" :
+			    "UIDL with bad characters";
 		return;
 	}
-	m = msg_by_no(s, msgno);
-	if (m == NULL || m->key != NULL) {
+	if (m == NULL || m->key != NULL || m->hash_key) {
 		s->uidl_ok = false;
 		s->fallback_reason = m == NULL ?
 		    "UIDL and LIST disagree" :

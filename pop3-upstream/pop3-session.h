@@ -88,6 +88,9 @@ struct msg {
 	bool reused;		/* its UIDL was deleted upstream before */
 	struct pop3_ledger_info prev;	/* reused: the earlier delivery */
 	bool refused;		/* the store refused it (reported) */
+	bool hash_key;		/* its UIDL is unusable (flawed, or a later
+				   duplicate): keyed by content on arrival,
+				   the others keep their UIDLs */
 };
 
 struct batch_item {
@@ -132,6 +135,7 @@ struct pop3_session {
 	bool uidl_ok;		/* usable UIDLs for every message */
 	bool uidl_cmd_failed;
 	const char *fallback_reason;
+	const char *hash_key_reason;	/* why some messages are hash_key */
 	bool key_from_retr;	/* fallback without TOP */
 	uint32_t mailbox_id;
 

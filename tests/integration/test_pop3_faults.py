@@ -160,6 +160,31 @@ class Pop3FaultsTest(unittest.TestCase):
     def test_uidl_control_chars(self):
         self.check_fallback("bad characters", uidls=[b"a", b"b\x01", b"c", b"d"])
 
+    def check_one_bad_uidl_keeps_the_others(self, bad):
+        # an account known by UIDLs; one new message comes with a flawed
+        # UIDL: only it is keyed by content, nothing else is fetched again
+        first = [msg(i) for i in range(1, 4)]
+        srv = self.serve(first, uidls=[b"a", b"b", b"c"])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)])
+        self.assertEqual(r.polls[0]["fetched"], "3", r)
+        srv2 = self.serve(first + [msg(4)], uidls=[b"a", b"b", b"c", bad])
+        r = run_fetch(self, st, [self.acct(srv2)], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["1", "0"], r)
+        self.assertTrue(r.polls[0]["strategy"].startswith("uidl; 1 by "), r)
+        self.assertEqual(sorted(self.dump(st)), sorted(first + [msg(4)]))
+        # and in delete mode only the delivered ones are deleted, once
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
+                         ("0", "4"), r)
+        self.assertEqual(sorted(self.dump(st)), sorted(first + [msg(4)]))
+
+    def test_duplicate_uidl_refetches_nothing_already_stored(self):
+        self.check_one_bad_uidl_keeps_the_others(b"a")
+
+    def test_overlong_uidl_refetches_nothing_already_stored(self):
+        self.check_one_bad_uidl_keeps_the_others(b"x" * 300)
+
     def test_uidl_path_like_values_are_just_keys(self):
         msgs = [msg(i) for i in range(1, 4)]
         srv = self.serve(msgs, uidls=[b"../../etc/passwd", b"a/b", b"/"])

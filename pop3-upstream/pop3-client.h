@@ -26,20 +26,30 @@
  * Without TLS (account tls none) the same order applies: the account
  * asked for clear text.
  *
- * UIDL fallback: when the server has no UIDL command or its UIDLs are
- * unusable (empty, over 70 bytes, bad bytes, duplicated, or not matching
- * LIST), a message is keyed by a SHA-256 of its header block and its LIST
- * size, plus an occurrence number among identical keys in the listing
- * ("H <hex>/<n>"; the space cannot occur in a real UIDL). The header block
- * comes from TOP n 0 when the server has TOP, otherwise (or when TOP
- * fails) from RETR of every message (costly; stated in the status).
+ * UIDL fallback: when the server has no UIDL command, or UIDL and LIST
+ * disagree, or a UIDL line is malformed, every message is keyed by a
+ * SHA-256 of its header block and its LIST size, plus an occurrence number
+ * among identical keys in the listing ("H <hex>/<n>"; the space cannot
+ * occur in a real UIDL). The header block comes from TOP n 0 when the
+ * server has TOP, otherwise (or when TOP fails) from RETR of every message
+ * (costly; stated in the status). A single unusable UIDL (empty, over 70
+ * bytes, bad bytes, or a duplicate: the later messages of the listing)
+ * re-keys only its own message that way, from RETR, so the others keep
+ * the keys the ledger knows.
  *
  * A UIDL listed again after its DELE + QUIT succeeded is RETRieved and
- * compared with the stored copy: different bytes mean the server reuses
- * UIDLs, and it is delivered as a new message; the same bytes mean the
- * server kept what it said it deleted, and it is deleted again, not
- * delivered twice. The strategy in use is reported
+ * compared with what the ledger recorded at delivery (size and
+ * fingerprint; the stored copy may be moved or expunged by now):
+ * different bytes mean the server reuses UIDLs, and it is delivered as a
+ * new message, replacing the old ledger entry in the same transaction;
+ * the same bytes mean the server kept what it said it deleted, and it is
+ * deleted again, not delivered twice. The strategy in use is reported
  * in upstream_status.uidl_strategy and logged once per poll.
+ *
+ * A batch the store refuses for something one message can cause
+ * (INVALID, EXISTS, LIMIT) is retried message by message; a refused one
+ * stays on the server (no DELE), is logged (event=message-refused) and
+ * named in the poll's error, and is tried again next poll.
  */
 #ifndef POPGATE_POP3_CLIENT_H
 #define POPGATE_POP3_CLIENT_H

@@ -372,6 +372,33 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(srv.deleted, set(range(1, 6)))
         self.assertEqual(sorted(self.dump(st)), sorted(msgs))
 
+    def test_sigterm_stop_waits_for_quit_only_a_bounded_time(self):
+        # the server never answers the DELE: the stopping session gives up
+        # after POP3_CLIENT_STOP_MS (not the 60 s command timeout); no
+        # DELE took effect and nothing is lost
+        msgs = [msg(i) for i in range(1, 4)]
+        hold = threading.Event()
+        srv = self.serve(msgs, dele_hold=hold)
+        st = self.store()
+        p, log = self.start_fetch(st, srv, mode="delete", **{"timeout-ms": 60000})
+        try:
+            self.assertTrue(srv.dele_seen.wait(60), "no DELE arrived")
+            p.send_signal(signal.SIGTERM)
+            t0 = time.monotonic()
+            p.p.wait(40)
+            self.assertLess(time.monotonic() - t0, 30)
+        finally:
+            hold.set()
+        out = self.finish_fetch(p, log)
+        self.assertIn("stopped", out)
+        self.assertIn("no answer to QUIT", out)
+        self.assertEqual(srv.deleted, set())
+        check_store(self, st)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
+                         ("0", "3"), r)
+
     def test_sigterm_mid_retr_closes_without_quit_or_dele(self):
         msgs = [msg(i) for i in range(1, 3)]
         srv = self.serve(msgs, drip_retr=True)

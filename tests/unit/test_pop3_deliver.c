@@ -11,9 +11,12 @@
 #include "store/store.h"
 #include "store_test_util.h"
 
-static const char MSG_A[] = "From: a@example.org\r\nSubject: a\r\n\r\nbody a\r\n";
-static const char MSG_B[] = "From: b@example.org\r\nSubject: b\r\n\r\nbody b\r\n";
-static const char MSG_C[] = "From: c@example.org\r\nSubject: c\r\n\r\nbody c\r\n";
+static const char MSG_A[] =
+    "From: a@example.org\r\nSubject: a\r\n\r\nbody a\r\n";
+static const char MSG_B[] =
+    "From: b@example.org\r\nSubject: b\r\n\r\nbody b\r\n";
+static const char MSG_C[] =
+    "From: c@example.org\r\nSubject: c\r\n\r\nbody c\r\n";
 
 struct fixture {
 	struct tstore t;

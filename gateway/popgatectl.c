@@ -276,29 +276,26 @@ static const char *const pos_user[] = { "user", NULL };
 static const char *const pos_user_account[] = { "user", "account", NULL };
 static const char *const pos_none[] = { NULL };
 
+/* The settings of an upstream account, as both "account add" and
+   "account set" take them. */
+#define OPTS_ACCOUNT_SETTINGS \
+	{ "host", "host", O_STR }, \
+	{ "port", "port", O_INT }, \
+	{ "tls", "tls", O_STR }, \
+	{ "login", "login", O_STR }, \
+	{ "mode", "mode", O_STR }, \
+	{ "folder", "folder", O_STR }, \
+	{ "interval", "interval", O_INT }, \
+	{ "size-limit", "size_limit", O_INT }, \
+	{ "auth", "auth", O_STR }
+
 static const struct opt_def opts_account[] = {
-	{ "host", "host", O_STR },
-	{ "port", "port", O_INT },
-	{ "tls", "tls", O_STR },
-	{ "login", "login", O_STR },
-	{ "mode", "mode", O_STR },
-	{ "folder", "folder", O_STR },
-	{ "interval", "interval", O_INT },
-	{ "size-limit", "size_limit", O_INT },
-	{ "auth", "auth", O_STR },
+	OPTS_ACCOUNT_SETTINGS,
 	{ "name", "account", O_STR },
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_account_set[] = {
-	{ "host", "host", O_STR },
-	{ "port", "port", O_INT },
-	{ "tls", "tls", O_STR },
-	{ "login", "login", O_STR },
-	{ "mode", "mode", O_STR },
-	{ "folder", "folder", O_STR },
-	{ "interval", "interval", O_INT },
-	{ "size-limit", "size_limit", O_INT },
-	{ "auth", "auth", O_STR },
+	OPTS_ACCOUNT_SETTINGS,
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_import[] = {

@@ -143,12 +143,8 @@ subscription_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
 {
 	struct subscription_walk *w = ctx;
 	char name[STORE_MAILBOX_NAME_MAX + 1];
-	size_t len = key->mv_size - 4;
 
-	if (len > STORE_MAILBOX_NAME_MAX)
-		len = STORE_MAILBOX_NAME_MAX;
-	memcpy(name, (const char *)key->mv_data + 4, len);
-	name[len] = '\0';
+	store_key_tail(key, 4, name, STORE_MAILBOX_NAME_MAX);
 	return w->cb(w->ctx, name);
 }
 

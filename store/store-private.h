@@ -139,6 +139,9 @@ uint64_t store_get_u64(const unsigned char *p);
 MDB_val store_key_val(struct store_key *k);
 /* True if v starts with k's bytes. */
 bool store_key_has_prefix(const MDB_val *v, const struct store_key *k);
+/* Copies the bytes of v after its first skip bytes (at most max of them)
+   into buf[max + 1] as a NUL-terminated string. */
+void store_key_tail(const MDB_val *v, size_t skip, char *buf, size_t max);
 
 /* ---- errors (store.c) ---- */
 /* Record an error of class cls; returns -1. */

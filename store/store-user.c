@@ -560,12 +560,8 @@ meta_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
 {
 	struct meta_walk *w = ctx;
 	char name[STORE_META_KEY_MAX + 1];
-	size_t nl = key->mv_size - 4;
 
-	if (nl > STORE_META_KEY_MAX)
-		nl = STORE_META_KEY_MAX;
-	memcpy(name, (const char *)key->mv_data + 4, nl);
-	name[nl] = '\0';
+	store_key_tail(key, 4, name, STORE_META_KEY_MAX);
 	return w->cb(w->ctx, name, data->mv_data, data->mv_size);
 }
 

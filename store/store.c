@@ -99,6 +99,17 @@ store_key_has_prefix(const MDB_val *v, const struct store_key *k)
 	return v->mv_size >= k->len && memcmp(v->mv_data, k->b, k->len) == 0;
 }
 
+void
+store_key_tail(const MDB_val *v, size_t skip, char *buf, size_t max)
+{
+	size_t len = v->mv_size > skip ? v->mv_size - skip : 0;
+
+	if (len > max)
+		len = max;
+	memcpy(buf, (const char *)v->mv_data + skip, len);
+	buf[len] = '\0';
+}
+
 /* ---- errors ---- */
 
 int

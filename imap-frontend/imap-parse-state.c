@@ -219,7 +219,8 @@ prime_skip(struct imap_parser *p)
 }
 
 enum imap_parse_result
-imap_parse_perr(struct imap_parser *p, enum imap_parse_error_code code, const char *text)
+imap_parse_perr(struct imap_parser *p, enum imap_parse_error_code code,
+    const char *text)
 {
 	p->error.code = code;
 	p->error.text = text;
@@ -283,8 +284,8 @@ sk_feed(struct imap_parser *p, unsigned char c)
  * (the parser is ready for the next one), FATAL on runaway input.
  */
 enum imap_parse_result
-imap_parse_skip_input(struct imap_parser *p, const unsigned char *data, size_t len,
-    size_t *pos)
+imap_parse_skip_input(struct imap_parser *p, const unsigned char *data,
+    size_t len, size_t *pos)
 {
 	size_t i = *pos;
 
@@ -298,7 +299,8 @@ imap_parse_skip_input(struct imap_parser *p, const unsigned char *data, size_t l
 			i += n;
 			if (p->skipped > p->limits.max_command) {
 				*pos = i;
-				return imap_parse_pfatal(p, IMAP_PARSE_ERR_RUNAWAY,
+				return imap_parse_pfatal(p,
+				    IMAP_PARSE_ERR_RUNAWAY,
 				    "Too much input after an error");
 			}
 			if (p->sk_n == 0) {
@@ -312,9 +314,11 @@ imap_parse_skip_input(struct imap_parser *p, const unsigned char *data, size_t l
 		p->skipped++;
 		if (c == '\n') {
 			bool lit = p->sk == SK_CLOSED || p->sk == SK_CLOSED_CR;
-			if (lit && (p->sk_overflow || p->sk_n > imap_parse_literal_limit(p))) {
+			if (lit && (p->sk_overflow ||
+			    p->sk_n > imap_parse_literal_limit(p))) {
 				*pos = i;
-				return imap_parse_pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+				return imap_parse_pfatal(p,
+				    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 				    "Non-synchronizing literal too large");
 			}
 			if (lit && p->sk_n > 0) {

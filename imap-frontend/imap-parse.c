@@ -201,7 +201,8 @@ after_arg_byte(struct imap_parser *p, unsigned char c, bool *consumed)
 	case ')':
 		if (p->depth == 0) {
 			*consumed = false;
-			return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, "Unexpected )");
+			return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+			    "Unexpected )");
 		}
 		close_list(p);
 		p->state = PS_AFTER_ARG;
@@ -211,7 +212,8 @@ after_arg_byte(struct imap_parser *p, unsigned char c, bool *consumed)
 		return IMAP_PARSE_NEED_MORE;
 	case '\n':
 		*consumed = false;
-		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, "Line ends in bare LF");
+		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+		    "Line ends in bare LF");
 	default:
 		*consumed = false;
 		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
@@ -230,7 +232,8 @@ arg_start_byte(struct imap_parser *p, unsigned char c)
 	}
 	p->list_just_opened = false;
 	if (c == ' ' || c == ')' || c == '\r' || c == '\n')
-		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, "Missing argument");
+		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+		    "Missing argument");
 	if (!arg_allowed(p))
 		return imap_parse_perr(p, IMAP_PARSE_ERR_TOO_MANY_ARGS,
 		    "Too many arguments");
@@ -273,6 +276,23 @@ arg_start_byte(struct imap_parser *p, unsigned char c)
 }
 
 /*
+ * A synchronizing literal's header is refused: the line is over and no
+ * literal bytes will come (no continuation was sent), so the next byte
+ * starts a new command.
+ */
+static enum imap_parse_result
+header_error(struct imap_parser *p, enum imap_parse_error_code code,
+    const char *text)
+{
+	p->error.code = code;
+	p->error.text = text;
+	p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
+	p->need_reset = true;
+	p->state = PS_TAG;
+	return IMAP_PARSE_ERROR;
+}
+
+/*
  * The literal header "{n}" or "{n+}" and its CRLF were read: decide.
  * Called with the LF consumed.
  */
@@ -282,37 +302,24 @@ literal_header_done(struct imap_parser *p)
 	uint64_t limit = imap_parse_literal_limit(p);
 
 	p->line_len = 0;
-	if (p->lit_overflow && !p->lit_plus) {
-		/* The line is over and no literal bytes will come. */
-		p->error.code = IMAP_PARSE_ERR_SYNTAX;
-		p->error.text = "Invalid literal size";
-		p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-		p->need_reset = true;
-		p->state = PS_TAG;
-		return IMAP_PARSE_ERROR;
-	}
+	if (p->lit_overflow && !p->lit_plus)
+		return header_error(p, IMAP_PARSE_ERR_SYNTAX,
+		    "Invalid literal size");
 	if (p->lit_overflow || p->lit_size > limit) {
 		if (p->lit_plus)
-			return imap_parse_pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+			return imap_parse_pfatal(p,
+			    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 			    "Non-synchronizing literal too large");
-		/* The line is over and no literal bytes will come. */
-		p->error.code = IMAP_PARSE_ERR_LITERAL_TOO_BIG;
-		p->error.text = "Literal too large";
-		p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-		p->need_reset = true;
-		p->state = PS_TAG;
-		return IMAP_PARSE_ERROR;
+		return header_error(p, IMAP_PARSE_ERR_LITERAL_TOO_BIG,
+		    "Literal too large");
 	}
 	if (p->cmd_size + p->lit_size > imap_parse_command_limit(p)) {
 		if (p->lit_plus)
-			return imap_parse_pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+			return imap_parse_pfatal(p,
+			    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 			    "Command too large");
-		p->error.code = IMAP_PARSE_ERR_COMMAND_TOO_BIG;
-		p->error.text = "Command too large";
-		p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-		p->need_reset = true;
-		p->state = PS_TAG;
-		return IMAP_PARSE_ERROR;
+		return header_error(p, IMAP_PARSE_ERR_COMMAND_TOO_BIG,
+		    "Command too large");
 	}
 	imap_parse_lit_free(p);
 	p->lit_total = (size_t)p->lit_size;
@@ -376,7 +383,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 
 		/* Sizes are checked before the byte is taken. */
 		if (c != '\n' && p->line_len + 2 > imap_parse_line_limit(p)) {
-			r = imap_parse_perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG, "Line too long");
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG,
+			    "Line too long");
 			goto out;
 		}
 		if (p->cmd_size + 1 > imap_parse_command_limit(p)) {
@@ -390,7 +398,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		case PS_TAG:
 			if (is_tag_char(c)) {
 				if (p->tag.len >= p->limits.max_tag) {
-					r = imap_parse_perr(p, IMAP_PARSE_ERR_TOO_LONG,
+					r = imap_parse_perr(p,
+					    IMAP_PARSE_ERR_TOO_LONG,
 					    "Tag too long");
 					goto out;
 				}
@@ -403,7 +412,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				break;
 			}
 			if (p->tag.len == 0 && (c == '\r' || c == '\n'))
-				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, "Empty line");
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+				    "Empty line");
 			else if (c == '\r' || c == '\n')
 				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Missing command");
@@ -414,7 +424,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		case PS_NAME:
 			if (is_name_char(c)) {
 				if (p->name.len >= p->limits.max_atom) {
-					r = imap_parse_perr(p, IMAP_PARSE_ERR_TOO_LONG,
+					r = imap_parse_perr(p,
+					    IMAP_PARSE_ERR_TOO_LONG,
 					    "Command name too long");
 					goto out;
 				}
@@ -435,7 +446,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				p->state = PS_CR;
 				break;
 			}
-			r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, c == '\n' ?
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+			    c == '\n' ?
 			    "Line ends in bare LF" :
 			    "Invalid character in command name");
 			goto out;
@@ -452,7 +464,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		case PS_ATOM:
 			if (is_arg_atom_char(c)) {
 				if (p->tok.len >= p->limits.max_atom) {
-					r = imap_parse_perr(p, IMAP_PARSE_ERR_TOO_LONG,
+					r = imap_parse_perr(p,
+					    IMAP_PARSE_ERR_TOO_LONG,
 					    "Atom too long");
 					goto out;
 				}
@@ -514,7 +527,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				break;
 			}
 			if (c == '\0' || c == '\r' || c == '\n') {
-				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, c == '\0' ?
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+				    c == '\0' ?
 				    "NUL in quoted string" :
 				    "Unterminated quoted string");
 				goto out;
@@ -580,9 +594,11 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				    "Invalid literal size");
 				goto out;
 			}
-			if (p->lit_overflow || p->lit_size > imap_parse_literal_limit(p)) {
+			if (p->lit_overflow ||
+			    p->lit_size > imap_parse_literal_limit(p)) {
 				i++;
-				r = imap_parse_pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+				r = imap_parse_pfatal(p,
+				    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 				    "Non-synchronizing literal too large");
 				goto out;
 			}
@@ -590,7 +606,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			break;
 		case PS_LITERAL_CR:
 			if (c != '\r') {
-				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX, c == '\n' ?
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+				    c == '\n' ?
 				    "Line ends in bare LF" :
 				    "Literal size must end the line");
 				goto out;

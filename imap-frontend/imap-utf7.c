@@ -169,6 +169,20 @@ flush_bits(struct strbuf *dest, uint32_t *bits, unsigned int *nbits)
 	*bits &= (1u << *nbits) - 1;
 }
 
+/* Ends a shifted run: pads and writes the bits left over, then '-'. */
+static void
+end_shift(struct strbuf *dest, uint32_t *bits, unsigned int *nbits)
+{
+	if (*nbits > 0) {
+		*bits <<= 6 - *nbits;
+		*nbits = 6;
+		flush_bits(dest, bits, nbits);
+	}
+	strbuf_appendc(dest, '-');
+	*bits = 0;
+	*nbits = 0;
+}
+
 int
 imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
     const char **error_r)
@@ -187,15 +201,8 @@ imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
 		}
 		if (cp >= 0x20 && cp <= 0x7e) {
 			if (shifted) {
-				if (nbits > 0) {
-					bits <<= 6 - nbits;
-					nbits = 6;
-					flush_bits(dest, &bits, &nbits);
-				}
-				strbuf_appendc(dest, '-');
+				end_shift(dest, &bits, &nbits);
 				shifted = false;
-				bits = 0;
-				nbits = 0;
 			}
 			if (cp == '&')
 				strbuf_appends(dest, "&-");
@@ -222,14 +229,8 @@ imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
 			flush_bits(dest, &bits, &nbits);
 		}
 	}
-	if (shifted) {
-		if (nbits > 0) {
-			bits <<= 6 - nbits;
-			nbits = 6;
-			flush_bits(dest, &bits, &nbits);
-		}
-		strbuf_appendc(dest, '-');
-	}
+	if (shifted)
+		end_shift(dest, &bits, &nbits);
 	return 0;
 }
 

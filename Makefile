@@ -75,13 +75,13 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 # Level-1 files (pure logic): no libevent, OpenSSL or LMDB. Each module
 # names its pure files here; `make layers` enforces it.
 PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
-	lib/arena.[ch] lib/strnum.[ch] \
+	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
 	imap-frontend/imap-utf7.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
-	gateway/config.[ch] gateway/control-proto.[ch])
+	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 

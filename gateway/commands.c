@@ -76,6 +76,25 @@ find_user(struct gateway *gw, struct control_client *client,
 	return 0;
 }
 
+/* find_user in a read transaction of its own; on failure replies and
+   returns -1. */
+static int
+lookup_user_id(struct gateway *gw, struct control_client *client,
+    const char *user, uint32_t *id_r)
+{
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	int ret;
+
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		reply_store_error(gw, client, "read", error);
+		return -1;
+	}
+	ret = find_user(gw, client, r, user, id_r);
+	store_read_end(&r);
+	return ret;
+}
+
 static int
 hash_password(struct gateway *gw, struct control_client *client,
     const char *password, char hash[PASSWORD_ENCODED_MAX])
@@ -151,19 +170,11 @@ cmd_user_delete(struct gateway *gw, struct control_client *client,
     json_t *req)
 {
 	const char *user = ctl_req_str(req, "user");
-	struct store_read *r = NULL;
 	const char *error = NULL;
 	uint32_t id;
 
-	if (store_read_begin(gw->store, &r, &error) < 0) {
-		reply_store_error(gw, client, "read", error);
+	if (lookup_user_id(gw, client, user, &id) < 0)
 		return;
-	}
-	if (find_user(gw, client, r, user, &id) < 0) {
-		store_read_end(&r);
-		return;
-	}
-	store_read_end(&r);
 	/* Stop polling first: no delivery may race the deletion. */
 	upstreams_remove_user(gw->upstreams, id);
 	gateway_close_user_sessions(gw, user);
@@ -183,19 +194,11 @@ cmd_user_passwd(struct gateway *gw, struct control_client *client,
 	const char *user = ctl_req_str(req, "user");
 	const char *password = ctl_req_str(req, "password");
 	char hash[PASSWORD_ENCODED_MAX];
-	struct store_read *r = NULL;
 	const char *error = NULL;
 	uint32_t id;
 
-	if (store_read_begin(gw->store, &r, &error) < 0) {
-		reply_store_error(gw, client, "read", error);
+	if (lookup_user_id(gw, client, user, &id) < 0)
 		return;
-	}
-	if (find_user(gw, client, r, user, &id) < 0) {
-		store_read_end(&r);
-		return;
-	}
-	store_read_end(&r);
 	if (hash_password(gw, client, password, hash) < 0)
 		return;
 	if (store_user_set_hash(gw->store, id, hash, &error) < 0) {
@@ -629,8 +632,6 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 {
 	const char *user = ctl_req_str(req, "user");
 	const char *name = ctl_req_str(req, "account");
-	struct store_read *r = NULL;
-	const char *error = NULL;
 	uint32_t id = 0;
 	unsigned int started;
 	json_t *resp;
@@ -649,15 +650,8 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 			id = a.user_id;
 			account_clear(&a);
 		} else {
-			if (store_read_begin(gw->store, &r, &error) < 0) {
-				reply_store_error(gw, client, "read", error);
+			if (lookup_user_id(gw, client, user, &id) < 0)
 				return;
-			}
-			if (find_user(gw, client, r, user, &id) < 0) {
-				store_read_end(&r);
-				return;
-			}
-			store_read_end(&r);
 		}
 	}
 	if (!upstreams_available(gw->upstreams)) {

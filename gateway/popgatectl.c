@@ -276,29 +276,26 @@ static const char *const pos_user[] = { "user", NULL };
 static const char *const pos_user_account[] = { "user", "account", NULL };
 static const char *const pos_none[] = { NULL };
 
+/* The settings of an upstream account, as both "account add" and
+   "account set" take them. */
+#define OPTS_ACCOUNT_SETTINGS \
+	{ "host", "host", O_STR }, \
+	{ "port", "port", O_INT }, \
+	{ "tls", "tls", O_STR }, \
+	{ "login", "login", O_STR }, \
+	{ "mode", "mode", O_STR }, \
+	{ "folder", "folder", O_STR }, \
+	{ "interval", "interval", O_INT }, \
+	{ "size-limit", "size_limit", O_INT }, \
+	{ "auth", "auth", O_STR }
+
 static const struct opt_def opts_account[] = {
-	{ "host", "host", O_STR },
-	{ "port", "port", O_INT },
-	{ "tls", "tls", O_STR },
-	{ "login", "login", O_STR },
-	{ "mode", "mode", O_STR },
-	{ "folder", "folder", O_STR },
-	{ "interval", "interval", O_INT },
-	{ "size-limit", "size_limit", O_INT },
-	{ "auth", "auth", O_STR },
+	OPTS_ACCOUNT_SETTINGS,
 	{ "name", "account", O_STR },
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_account_set[] = {
-	{ "host", "host", O_STR },
-	{ "port", "port", O_INT },
-	{ "tls", "tls", O_STR },
-	{ "login", "login", O_STR },
-	{ "mode", "mode", O_STR },
-	{ "folder", "folder", O_STR },
-	{ "interval", "interval", O_INT },
-	{ "size-limit", "size_limit", O_INT },
-	{ "auth", "auth", O_STR },
+	OPTS_ACCOUNT_SETTINGS,
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_import[] = {
@@ -562,6 +559,19 @@ cmd_usage_error(const struct cmd_def *c, const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* Sets req[field] to the string value; -1 (nothing set) when value is
+   not UTF-8, which JSON cannot carry. */
+static int
+set_string(json_t *req, const char *field, const char *value)
+{
+	json_t *v = json_string(value);
+
+	if (v == NULL)
+		return -1;
+	json_object_set_new(req, field, v);
+	return 0;
+}
+
 static int
 run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 {
@@ -623,22 +633,24 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 				}
 				json_object_set_new(req, d->field,
 				    json_integer(v));
-			} else {
-				json_object_set_new(req, d->field,
-				    json_string(a));
+			} else if (set_string(req, d->field, a) < 0) {
+				ret = cmd_usage_error(c, "%s is not UTF-8 "
+				    "text", argv[i - 1]);
+				goto out;
 			}
 			continue;
 		}
 		if (strcmp(c->command, "import") == 0 && npos == 0) {
 			char *csv = read_file(a);
+			int rc;
 
 			if (csv == NULL) {
 				ret = EXIT_USAGE;
 				goto out;
 			}
-			json_object_set_new(req, "csv", json_string(csv));
+			rc = set_string(req, "csv", csv);
 			free(csv);
-			if (json_object_get(req, "csv") == NULL) {
+			if (rc < 0) {
 				ret = cmd_usage_error(c, "%s is not UTF-8 "
 				    "text", a);
 				goto out;
@@ -650,7 +662,12 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 			ret = cmd_usage_error(c, "unexpected argument %s", a);
 			goto out;
 		}
-		json_object_set_new(req, pos[npos++], json_string(a));
+		if (set_string(req, pos[npos], a) < 0) {
+			ret = cmd_usage_error(c, "the %s is not UTF-8 text",
+			    pos[npos]);
+			goto out;
+		}
+		npos++;
 	}
 	if (strcmp(c->command, "import") == 0 && npos == 0) {
 		ret = cmd_usage_error(c, "%s", "which file? (- for stdin)");
@@ -668,8 +685,11 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	}
 	if (pw_stdin) {
 		password = read_password();
-		json_object_set_new(req, "password", json_string(password));
-		secure_zero(password, strlen(password));
+		if (set_string(req, "password", password) < 0) {
+			ret = cmd_usage_error(c, "%s", "the password is not "
+			    "UTF-8 text");
+			goto out;
+		}
 	}
 	path = socket_path(o);
 	if (path == NULL)
@@ -708,8 +728,10 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	    json_object_get(json_object_get(reply, "import"), "failed")) > 0)
 		ret = EXIT_REFUSED;
 out:
-	if (password != NULL)
+	if (password != NULL) {
+		secure_zero(password, strlen(password));
 		free(password);
+	}
 	if (line != NULL)
 		free(line);
 	free(reply_line);

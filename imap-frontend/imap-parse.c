@@ -1,5 +1,7 @@
 /*
- * imap-parse — the incremental IMAP command parser; see imap-parse.h.
+ * imap-parse — the incremental IMAP command parser: its grammar; see
+ * imap-parse.h. The parser's lifetime, memory and error recovery are in
+ * imap-parse-state.c, typed argument access in imap-parse-args.c.
  *
  * One state machine over bytes. Tokens being read (tag, name, atom, quoted
  * string) accumulate in p->tok; finished arguments are pushed on p->args,
@@ -14,7 +16,7 @@
  * state it was in, and the skip loop then reads that byte too. So "{5+}"
  * split by an error anywhere is still recognised and its 5 bytes skipped.
  */
-#include "imap-parse.h"
+#include "imap-parse-private.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,267 +25,6 @@
 #include "strbuf.h"
 #include "strnum.h"
 #include "xmalloc.h"
-
-enum pstate {
-	PS_TAG = 0,
-	PS_NAME,
-	PS_ARG_START,		/* an argument must start here */
-	PS_AFTER_ARG,		/* SP, ')' or CRLF */
-	PS_ATOM,
-	PS_ATOM_BRACKET,	/* inside BODY[...] */
-	PS_ATOM_BRACKET_QUOTED,
-	PS_ATOM_BRACKET_QUOTED_ESC,
-	PS_QUOTED,
-	PS_QUOTED_ESC,
-	PS_LITERAL8,		/* after '~': '{' must follow */
-	PS_LITERAL_SIZE,	/* digits after '{' */
-	PS_LITERAL_PLUS,	/* after '+': '}' must follow */
-	PS_LITERAL_CR,		/* after '}': CR must follow */
-	PS_LITERAL_LF,		/* after '}' CR: LF must follow */
-	PS_LITERAL_DATA,
-	PS_CR,			/* CR at the end of the command: LF must follow */
-	PS_SKIP,		/* resync: discarding to the end of the line */
-	PS_SKIP_LITERAL,	/* resync: discarding a {n+} literal's bytes */
-	PS_LINE,		/* raw line mode */
-	PS_FATAL,
-};
-
-/* Literal-header tracker used while skipping. */
-enum skstate {
-	SK_NONE = 0,
-	SK_DIGITS,
-	SK_PLUS,
-	SK_CLOSED,
-	SK_CLOSED_CR,
-};
-
-struct imap_parser {
-	struct imap_parse_limits limits;
-	bool authenticated;
-	enum pstate state;
-	bool need_reset;	/* a command ended: clear on the next call */
-	bool sensitive;		/* input read before login: wipe on reset */
-	bool list_just_opened;	/* ')' is allowed in PS_ARG_START */
-
-	struct arena *arena;
-	struct strbuf tok;
-	struct strbuf tag;
-	bool have_tag;
-	struct strbuf name;
-
-	struct imap_arg *args;	/* the stack of finished/open arguments */
-	size_t arg_count;
-	size_t arg_cap;
-	size_t *open;		/* index of each open LIST placeholder */
-	unsigned int depth;
-	unsigned int total_args;
-
-	uint64_t cmd_size;
-	size_t line_len;
-
-	/* literal being read */
-	uint64_t lit_size;
-	unsigned int lit_digits;
-	bool lit_overflow;
-	bool lit_plus;
-	bool lit8;
-	char *lit_buf;		/* literal data so far (not NUL-terminated) */
-	size_t lit_len;
-	size_t lit_cap;
-	size_t lit_total;	/* announced size */
-	bool lit_nul;
-	char **owned;
-	size_t owned_count;
-	size_t owned_cap;
-
-	/* resync */
-	enum skstate sk;
-	uint64_t sk_n;
-	unsigned int sk_digits;
-	bool sk_overflow;
-	uint64_t skipped;
-	size_t skipped_line;
-
-	struct imap_command cmd;
-	struct imap_parse_error error;
-};
-
-void
-imap_parse_limits_default(struct imap_parse_limits *limits)
-{
-	limits->max_line = IMAP_PARSE_MAX_LINE;
-	limits->max_literal = IMAP_PARSE_MAX_LITERAL;
-	limits->max_literal_preauth = IMAP_PARSE_MAX_LITERAL_PREAUTH;
-	limits->max_command = IMAP_PARSE_MAX_COMMAND;
-	limits->max_depth = IMAP_PARSE_MAX_DEPTH;
-	limits->max_args = IMAP_PARSE_MAX_ARGS;
-	limits->max_tag = IMAP_PARSE_MAX_TAG;
-	limits->max_atom = IMAP_PARSE_MAX_ATOM;
-	limits->max_quoted = IMAP_PARSE_MAX_QUOTED;
-	limits->max_line_preauth = IMAP_PARSE_MAX_LINE_PREAUTH;
-	limits->max_command_preauth = IMAP_PARSE_MAX_COMMAND_PREAUTH;
-}
-
-struct imap_parser *
-imap_parser_new(const struct imap_parse_limits *limits)
-{
-	struct imap_parser *p = xcalloc(1, sizeof(*p));
-
-	if (limits != NULL)
-		p->limits = *limits;
-	else
-		imap_parse_limits_default(&p->limits);
-	if (p->limits.max_depth == 0)
-		p->limits.max_depth = 1;
-	p->arena = arena_new(0);
-	p->open = xcalloc(p->limits.max_depth + 1, sizeof(*p->open));
-	p->state = PS_TAG;
-	return p;
-}
-
-static void
-free_owned(struct imap_parser *p)
-{
-	for (size_t i = 0; i < p->owned_count; i++)
-		free(p->owned[i]);
-	p->owned_count = 0;
-}
-
-static void
-lit_free(struct imap_parser *p)
-{
-	free(p->lit_buf);
-	p->lit_buf = NULL;
-	p->lit_len = 0;
-	p->lit_cap = 0;
-}
-
-/*
- * Appends literal bytes. The buffer doubles as data arrives but never
- * beyond the announced size (+1 for the NUL): memory follows what the
- * client sent, and a 64 MiB literal costs 64 MiB, not 128.
- */
-static void
-lit_append(struct imap_parser *p, const void *data, size_t n)
-{
-	size_t need = p->lit_len + n + 1;
-
-	if (need > p->lit_cap) {
-		size_t cap = p->lit_cap < 4096 ? 4096 : p->lit_cap * 2;
-		if (cap < need)
-			cap = need;
-		if (cap > p->lit_total + 1)
-			cap = p->lit_total + 1;
-		p->lit_buf = xrealloc(p->lit_buf, cap);
-		p->lit_cap = cap;
-	}
-	memcpy(p->lit_buf + p->lit_len, data, n);
-	p->lit_len += n;
-}
-
-static void
-wipe_args(const struct imap_arg *args, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (args[i].type == IMAP_ARG_LIST)
-			wipe_args(args[i].list, args[i].list_count);
-		else if (args[i].str != NULL)
-			secure_zero((char *)args[i].str, args[i].len);
-	}
-}
-
-/*
- * Input read before login may hold a password (LOGIN, AUTHENTICATE):
- * clear every copy the parser made (argument strings, literals, the token
- * and line buffer) before the memory is reused or freed (STYLE 13).
- */
-static void
-wipe_sensitive(struct imap_parser *p)
-{
-	if (!p->sensitive)
-		return;
-	wipe_args(p->args, p->arg_count);
-	if (p->tok.data != NULL)
-		secure_zero(p->tok.data, p->tok.cap);
-	if (p->lit_buf != NULL)
-		secure_zero(p->lit_buf, p->lit_len);
-	p->sensitive = false;
-}
-
-/* Forgets the current command (and the last one's memory). */
-static void
-command_reset(struct imap_parser *p)
-{
-	wipe_sensitive(p);
-	arena_reset(p->arena);
-	free_owned(p);
-	strbuf_reset(&p->tok);
-	strbuf_reset(&p->tag);
-	strbuf_reset(&p->name);
-	lit_free(p);
-	p->have_tag = false;
-	p->arg_count = 0;
-	p->depth = 0;
-	p->total_args = 0;
-	p->cmd_size = 0;
-	p->line_len = 0;
-	p->lit_nul = false;
-	p->need_reset = false;
-	p->list_just_opened = false;
-	memset(&p->cmd, 0, sizeof(p->cmd));
-	/* Keep a big token buffer from lingering after a huge line. */
-	if (p->tok.cap > 64 * 1024)
-		strbuf_free(&p->tok);
-	if (p->arg_cap > 1024) {
-		free(p->args);
-		p->args = NULL;
-		p->arg_cap = 0;
-	}
-}
-
-void
-imap_parser_free(struct imap_parser **pp)
-{
-	struct imap_parser *p = *pp;
-
-	if (p == NULL)
-		return;
-	wipe_sensitive(p);
-	free_owned(p);
-	free(p->owned);
-	arena_free(&p->arena);
-	strbuf_free(&p->tok);
-	strbuf_free(&p->tag);
-	strbuf_free(&p->name);
-	lit_free(p);
-	free(p->args);
-	free(p->open);
-	free(p);
-	*pp = NULL;
-}
-
-void
-imap_parser_set_authenticated(struct imap_parser *p, bool authenticated)
-{
-	p->authenticated = authenticated;
-}
-
-void
-imap_parser_reset(struct imap_parser *p)
-{
-	command_reset(p);
-	p->state = PS_TAG;
-	p->sk = SK_NONE;
-	p->skipped = 0;
-	p->skipped_line = 0;
-	memset(&p->error, 0, sizeof(p->error));
-}
-
-const struct imap_parse_error *
-imap_parser_get_error(const struct imap_parser *p)
-{
-	return &p->error;
-}
 
 /* ---- character classes ---------------------------------------------------- */
 
@@ -317,184 +58,6 @@ is_name_char(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-}
-
-static uint64_t
-literal_limit(const struct imap_parser *p)
-{
-	return p->authenticated ? p->limits.max_literal :
-	    p->limits.max_literal_preauth;
-}
-
-static size_t
-line_limit(const struct imap_parser *p)
-{
-	if (p->authenticated || p->limits.max_line_preauth == 0 ||
-	    p->limits.max_line_preauth > p->limits.max_line)
-		return p->limits.max_line;
-	return p->limits.max_line_preauth;
-}
-
-/* Bytes one command may hold in memory (literals included). */
-static uint64_t
-command_limit(const struct imap_parser *p)
-{
-	if (p->authenticated || p->limits.max_command_preauth == 0 ||
-	    p->limits.max_command_preauth > p->limits.max_command)
-		return p->limits.max_command;
-	return p->limits.max_command_preauth;
-}
-
-/* ---- errors and resync ---------------------------------------------------- */
-
-static void
-prime_skip(struct imap_parser *p)
-{
-	p->sk = SK_NONE;
-	p->sk_n = p->lit_size;
-	p->sk_digits = p->lit_digits;
-	p->sk_overflow = p->lit_overflow;
-	switch (p->state) {
-	case PS_LITERAL_SIZE:
-		p->sk = SK_DIGITS;
-		break;
-	case PS_LITERAL_PLUS:
-		p->sk = SK_PLUS;
-		break;
-	case PS_LITERAL_CR:
-		p->sk = p->lit_plus ? SK_CLOSED : SK_NONE;
-		break;
-	case PS_LITERAL_LF:
-		p->sk = p->lit_plus ? SK_CLOSED_CR : SK_NONE;
-		break;
-	default:
-		break;
-	}
-}
-
-static enum imap_parse_result
-perr(struct imap_parser *p, enum imap_parse_error_code code, const char *text)
-{
-	p->error.code = code;
-	p->error.text = text;
-	p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-	prime_skip(p);
-	p->state = PS_SKIP;
-	p->skipped = 0;
-	p->skipped_line = 0;
-	return IMAP_PARSE_ERROR;
-}
-
-static enum imap_parse_result
-pfatal(struct imap_parser *p, enum imap_parse_error_code code,
-    const char *text)
-{
-	p->error.code = code;
-	p->error.text = text;
-	p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-	p->state = PS_FATAL;
-	return IMAP_PARSE_FATAL;
-}
-
-static void
-sk_feed(struct imap_parser *p, unsigned char c)
-{
-	if (c == '{') {
-		p->sk = SK_DIGITS;
-		p->sk_n = 0;
-		p->sk_digits = 0;
-		p->sk_overflow = false;
-		return;
-	}
-	switch (p->sk) {
-	case SK_DIGITS:
-		if (c >= '0' && c <= '9') {
-			unsigned int d = (unsigned int)(c - '0');
-			if (p->sk_n > (UINT64_MAX - d) / 10)
-				p->sk_overflow = true;
-			else
-				p->sk_n = p->sk_n * 10 + d;
-			p->sk_digits++;
-			return;
-		}
-		p->sk = c == '+' && p->sk_digits > 0 ? SK_PLUS : SK_NONE;
-		return;
-	case SK_PLUS:
-		p->sk = c == '}' ? SK_CLOSED : SK_NONE;
-		return;
-	case SK_CLOSED:
-		p->sk = c == '\r' ? SK_CLOSED_CR : SK_NONE;
-		return;
-	default:
-		p->sk = SK_NONE;
-		return;
-	}
-}
-
-/*
- * Runs the resync loop over data[*pos..len). Returns NEED_MORE when it
- * needs more input (all consumed), DONE when the skipped command ended
- * (the parser is ready for the next one), FATAL on runaway input.
- */
-static enum imap_parse_result
-skip_input(struct imap_parser *p, const unsigned char *data, size_t len,
-    size_t *pos)
-{
-	size_t i = *pos;
-
-	while (i < len) {
-		if (p->state == PS_SKIP_LITERAL) {
-			size_t n = len - i;
-			if (n > p->sk_n)
-				n = (size_t)p->sk_n;
-			p->sk_n -= n;
-			p->skipped += n;
-			i += n;
-			if (p->skipped > p->limits.max_command) {
-				*pos = i;
-				return pfatal(p, IMAP_PARSE_ERR_RUNAWAY,
-				    "Too much input after an error");
-			}
-			if (p->sk_n == 0) {
-				p->state = PS_SKIP;
-				p->sk = SK_NONE;
-				p->skipped_line = 0;
-			}
-			continue;
-		}
-		unsigned char c = data[i++];
-		p->skipped++;
-		if (c == '\n') {
-			bool lit = p->sk == SK_CLOSED || p->sk == SK_CLOSED_CR;
-			if (lit && (p->sk_overflow || p->sk_n > literal_limit(p))) {
-				*pos = i;
-				return pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
-				    "Non-synchronizing literal too large");
-			}
-			if (lit && p->sk_n > 0) {
-				p->state = PS_SKIP_LITERAL;
-				continue;
-			}
-			p->skipped_line = 0;
-			p->sk = SK_NONE;
-			if (lit)
-				continue;
-			/* The rejected command is over. */
-			*pos = i;
-			command_reset(p);
-			p->state = PS_TAG;
-			return IMAP_PARSE_DONE;
-		}
-		sk_feed(p, c);
-		if (++p->skipped_line > line_limit(p) ||
-		    p->skipped > p->limits.max_command) {
-			*pos = i;
-			return pfatal(p, IMAP_PARSE_ERR_RUNAWAY,
-			    "Too much input after an error");
-		}
-	}
-	*pos = i;
-	return IMAP_PARSE_NEED_MORE;
 }
 
 /* ---- building the tree ---------------------------------------------------- */
@@ -638,7 +201,8 @@ after_arg_byte(struct imap_parser *p, unsigned char c, bool *consumed)
 	case ')':
 		if (p->depth == 0) {
 			*consumed = false;
-			return perr(p, IMAP_PARSE_ERR_SYNTAX, "Unexpected )");
+			return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+			    "Unexpected )");
 		}
 		close_list(p);
 		p->state = PS_AFTER_ARG;
@@ -648,10 +212,11 @@ after_arg_byte(struct imap_parser *p, unsigned char c, bool *consumed)
 		return IMAP_PARSE_NEED_MORE;
 	case '\n':
 		*consumed = false;
-		return perr(p, IMAP_PARSE_ERR_SYNTAX, "Line ends in bare LF");
+		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+		    "Line ends in bare LF");
 	default:
 		*consumed = false;
-		return perr(p, IMAP_PARSE_ERR_SYNTAX,
+		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 		    "Expected space, ) or end of line after argument");
 	}
 }
@@ -667,14 +232,15 @@ arg_start_byte(struct imap_parser *p, unsigned char c)
 	}
 	p->list_just_opened = false;
 	if (c == ' ' || c == ')' || c == '\r' || c == '\n')
-		return perr(p, IMAP_PARSE_ERR_SYNTAX, "Missing argument");
+		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+		    "Missing argument");
 	if (!arg_allowed(p))
-		return perr(p, IMAP_PARSE_ERR_TOO_MANY_ARGS,
+		return imap_parse_perr(p, IMAP_PARSE_ERR_TOO_MANY_ARGS,
 		    "Too many arguments");
 	switch (c) {
 	case '(':
 		if (p->depth >= p->limits.max_depth)
-			return perr(p, IMAP_PARSE_ERR_TOO_DEEP,
+			return imap_parse_perr(p, IMAP_PARSE_ERR_TOO_DEEP,
 			    "Lists nested too deeply");
 		push_arg(p, IMAP_ARG_LIST);
 		p->open[p->depth++] = p->arg_count - 1;
@@ -699,7 +265,7 @@ arg_start_byte(struct imap_parser *p, unsigned char c)
 		return IMAP_PARSE_NEED_MORE;
 	default:
 		if (!is_arg_atom_char(c))
-			return perr(p, IMAP_PARSE_ERR_SYNTAX,
+			return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 			    c >= 0x80 ? "8-bit byte in atom" :
 			    "Invalid character in atom");
 		strbuf_reset(&p->tok);
@@ -710,48 +276,52 @@ arg_start_byte(struct imap_parser *p, unsigned char c)
 }
 
 /*
+ * A synchronizing literal's header is refused: the line is over and no
+ * literal bytes will come (no continuation was sent), so the next byte
+ * starts a new command.
+ */
+static enum imap_parse_result
+header_error(struct imap_parser *p, enum imap_parse_error_code code,
+    const char *text)
+{
+	p->error.code = code;
+	p->error.text = text;
+	p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
+	p->need_reset = true;
+	p->state = PS_TAG;
+	return IMAP_PARSE_ERROR;
+}
+
+/*
  * The literal header "{n}" or "{n+}" and its CRLF were read: decide.
  * Called with the LF consumed.
  */
 static enum imap_parse_result
 literal_header_done(struct imap_parser *p)
 {
-	uint64_t limit = literal_limit(p);
+	uint64_t limit = imap_parse_literal_limit(p);
 
 	p->line_len = 0;
-	if (p->lit_overflow && !p->lit_plus) {
-		/* The line is over and no literal bytes will come. */
-		p->error.code = IMAP_PARSE_ERR_SYNTAX;
-		p->error.text = "Invalid literal size";
-		p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-		p->need_reset = true;
-		p->state = PS_TAG;
-		return IMAP_PARSE_ERROR;
-	}
+	if (p->lit_overflow && !p->lit_plus)
+		return header_error(p, IMAP_PARSE_ERR_SYNTAX,
+		    "Invalid literal size");
 	if (p->lit_overflow || p->lit_size > limit) {
 		if (p->lit_plus)
-			return pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+			return imap_parse_pfatal(p,
+			    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 			    "Non-synchronizing literal too large");
-		/* The line is over and no literal bytes will come. */
-		p->error.code = IMAP_PARSE_ERR_LITERAL_TOO_BIG;
-		p->error.text = "Literal too large";
-		p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-		p->need_reset = true;
-		p->state = PS_TAG;
-		return IMAP_PARSE_ERROR;
+		return header_error(p, IMAP_PARSE_ERR_LITERAL_TOO_BIG,
+		    "Literal too large");
 	}
-	if (p->cmd_size + p->lit_size > command_limit(p)) {
+	if (p->cmd_size + p->lit_size > imap_parse_command_limit(p)) {
 		if (p->lit_plus)
-			return pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+			return imap_parse_pfatal(p,
+			    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 			    "Command too large");
-		p->error.code = IMAP_PARSE_ERR_COMMAND_TOO_BIG;
-		p->error.text = "Command too large";
-		p->error.tag = p->have_tag ? strbuf_str(&p->tag) : NULL;
-		p->need_reset = true;
-		p->state = PS_TAG;
-		return IMAP_PARSE_ERROR;
+		return header_error(p, IMAP_PARSE_ERR_COMMAND_TOO_BIG,
+		    "Command too large");
 	}
-	lit_free(p);
+	imap_parse_lit_free(p);
 	p->lit_total = (size_t)p->lit_size;
 	p->lit_nul = false;
 	if (p->lit_size == 0) {
@@ -778,7 +348,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		return IMAP_PARSE_FATAL;
 	}
 	if (p->need_reset)
-		command_reset(p);
+		imap_parse_command_reset(p);
 	if (!p->authenticated)
 		p->sensitive = true;
 	if (p->state == PS_LINE)
@@ -786,7 +356,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 
 	while (i < len) {
 		if (p->state == PS_SKIP || p->state == PS_SKIP_LITERAL) {
-			r = skip_input(p, data, len, &i);
+			r = imap_parse_skip_input(p, data, len, &i);
 			if (r == IMAP_PARSE_FATAL)
 				goto out;
 			r = IMAP_PARSE_NEED_MORE;
@@ -798,7 +368,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				n = (size_t)p->lit_size;
 			if (memchr(data + i, '\0', n) != NULL)
 				p->lit_nul = true;
-			lit_append(p, data + i, n);
+			imap_parse_lit_append(p, data + i, n);
 			p->lit_size -= n;
 			p->cmd_size += n;
 			i += n;
@@ -812,12 +382,13 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		unsigned char c = data[i];
 
 		/* Sizes are checked before the byte is taken. */
-		if (c != '\n' && p->line_len + 2 > line_limit(p)) {
-			r = perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG, "Line too long");
+		if (c != '\n' && p->line_len + 2 > imap_parse_line_limit(p)) {
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG,
+			    "Line too long");
 			goto out;
 		}
-		if (p->cmd_size + 1 > command_limit(p)) {
-			r = perr(p, IMAP_PARSE_ERR_COMMAND_TOO_BIG,
+		if (p->cmd_size + 1 > imap_parse_command_limit(p)) {
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_COMMAND_TOO_BIG,
 			    "Command too large");
 			goto out;
 		}
@@ -827,7 +398,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		case PS_TAG:
 			if (is_tag_char(c)) {
 				if (p->tag.len >= p->limits.max_tag) {
-					r = perr(p, IMAP_PARSE_ERR_TOO_LONG,
+					r = imap_parse_perr(p,
+					    IMAP_PARSE_ERR_TOO_LONG,
 					    "Tag too long");
 					goto out;
 				}
@@ -840,18 +412,20 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				break;
 			}
 			if (p->tag.len == 0 && (c == '\r' || c == '\n'))
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX, "Empty line");
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+				    "Empty line");
 			else if (c == '\r' || c == '\n')
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Missing command");
 			else
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Invalid character in tag");
 			goto out;
 		case PS_NAME:
 			if (is_name_char(c)) {
 				if (p->name.len >= p->limits.max_atom) {
-					r = perr(p, IMAP_PARSE_ERR_TOO_LONG,
+					r = imap_parse_perr(p,
+					    IMAP_PARSE_ERR_TOO_LONG,
 					    "Command name too long");
 					goto out;
 				}
@@ -859,7 +433,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				break;
 			}
 			if (p->name.len == 0) {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    c == '\r' || c == '\n' ? "Missing command" :
 				    "Invalid character in command name");
 				goto out;
@@ -872,7 +446,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				p->state = PS_CR;
 				break;
 			}
-			r = perr(p, IMAP_PARSE_ERR_SYNTAX, c == '\n' ?
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+			    c == '\n' ?
 			    "Line ends in bare LF" :
 			    "Invalid character in command name");
 			goto out;
@@ -889,7 +464,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		case PS_ATOM:
 			if (is_arg_atom_char(c)) {
 				if (p->tok.len >= p->limits.max_atom) {
-					r = perr(p, IMAP_PARSE_ERR_TOO_LONG,
+					r = imap_parse_perr(p,
+					    IMAP_PARSE_ERR_TOO_LONG,
 					    "Atom too long");
 					goto out;
 				}
@@ -905,7 +481,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 					goto out;
 				break;
 			}
-			r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 			    c >= 0x80 ? "8-bit byte in atom" :
 			    "Invalid character in atom");
 			goto out;
@@ -913,12 +489,12 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		case PS_ATOM_BRACKET_QUOTED:
 		case PS_ATOM_BRACKET_QUOTED_ESC:
 			if (c < 0x20 || c >= 0x7f) {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Invalid character in section");
 				goto out;
 			}
 			if (p->tok.len >= p->limits.max_atom) {
-				r = perr(p, IMAP_PARSE_ERR_TOO_LONG,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_TOO_LONG,
 				    "Atom too long");
 				goto out;
 			}
@@ -934,7 +510,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			} else if (c == ']') {
 				p->state = PS_ATOM;
 			} else if (c == '[' || c == '{') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Invalid character in section");
 				goto out;
 			}
@@ -951,13 +527,14 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				break;
 			}
 			if (c == '\0' || c == '\r' || c == '\n') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX, c == '\0' ?
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+				    c == '\0' ?
 				    "NUL in quoted string" :
 				    "Unterminated quoted string");
 				goto out;
 			}
 			if (p->tok.len >= p->limits.max_quoted) {
-				r = perr(p, IMAP_PARSE_ERR_TOO_LONG,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_TOO_LONG,
 				    "Quoted string too long");
 				goto out;
 			}
@@ -965,12 +542,12 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			break;
 		case PS_QUOTED_ESC:
 			if (c != '"' && c != '\\') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Invalid escape in quoted string");
 				goto out;
 			}
 			if (p->tok.len >= p->limits.max_quoted) {
-				r = perr(p, IMAP_PARSE_ERR_TOO_LONG,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_TOO_LONG,
 				    "Quoted string too long");
 				goto out;
 			}
@@ -979,7 +556,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			break;
 		case PS_LITERAL8:
 			if (c != '{') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Expected { after ~");
 				goto out;
 			}
@@ -1008,18 +585,20 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				p->state = PS_LITERAL_CR;
 				break;
 			}
-			r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+			r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 			    "Invalid literal size");
 			goto out;
 		case PS_LITERAL_PLUS:
 			if (c != '}') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Invalid literal size");
 				goto out;
 			}
-			if (p->lit_overflow || p->lit_size > literal_limit(p)) {
+			if (p->lit_overflow ||
+			    p->lit_size > imap_parse_literal_limit(p)) {
 				i++;
-				r = pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+				r = imap_parse_pfatal(p,
+				    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 				    "Non-synchronizing literal too large");
 				goto out;
 			}
@@ -1027,7 +606,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			break;
 		case PS_LITERAL_CR:
 			if (c != '\r') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX, c == '\n' ?
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+				    c == '\n' ?
 				    "Line ends in bare LF" :
 				    "Literal size must end the line");
 				goto out;
@@ -1036,7 +616,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			break;
 		case PS_LITERAL_LF:
 			if (c != '\n') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Bare CR in line");
 				goto out;
 			}
@@ -1048,12 +628,12 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			continue;
 		case PS_CR:
 			if (c != '\n') {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Bare CR in line");
 				goto out;
 			}
 			if (p->depth > 0) {
-				r = perr(p, IMAP_PARSE_ERR_SYNTAX,
+				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Missing ) at end of line");
 				goto out;
 			}
@@ -1097,11 +677,11 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 		return IMAP_PARSE_FATAL;
 	}
 	if (p->need_reset)
-		command_reset(p);
+		imap_parse_command_reset(p);
 	if (!p->authenticated)
 		p->sensitive = true;
 	if (p->state == PS_SKIP || p->state == PS_SKIP_LITERAL) {
-		r = skip_input(p, data, len, &i);
+		r = imap_parse_skip_input(p, data, len, &i);
 		if (r != IMAP_PARSE_DONE) {
 			*consumed_r = i;
 			return r;
@@ -1124,10 +704,10 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 			*consumed_r = i;
 			return IMAP_PARSE_DONE;
 		}
-		if (p->tok.len + 2 > line_limit(p)) {
+		if (p->tok.len + 2 > imap_parse_line_limit(p)) {
 			p->state = PS_TAG;	/* prime_skip: no literal state */
 			*consumed_r = i;
-			return perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG,
+			return imap_parse_perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG,
 			    "Line too long");
 		}
 		strbuf_appendc(&p->tok, (char)c);
@@ -1135,87 +715,4 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 	}
 	*consumed_r = i;
 	return IMAP_PARSE_NEED_MORE;
-}
-
-/* ---- typed access ------------------------------------------------------------ */
-
-bool
-imap_arg_get_atom(const struct imap_arg *arg, const char **str_r)
-{
-	if (arg == NULL || arg->type != IMAP_ARG_ATOM)
-		return false;
-	*str_r = arg->str;
-	return true;
-}
-
-bool
-imap_arg_get_string(const struct imap_arg *arg, const char **str_r,
-    size_t *len_r)
-{
-	if (arg == NULL ||
-	    (arg->type != IMAP_ARG_QUOTED && arg->type != IMAP_ARG_LITERAL))
-		return false;
-	*str_r = arg->str;
-	*len_r = arg->len;
-	return true;
-}
-
-bool
-imap_arg_get_astring(const struct imap_arg *arg, const char **str_r,
-    size_t *len_r)
-{
-	if (arg == NULL || arg->type == IMAP_ARG_LIST)
-		return false;
-	*str_r = arg->str;
-	*len_r = arg->len;
-	return true;
-}
-
-bool
-imap_arg_get_nstring(const struct imap_arg *arg, const char **str_r,
-    size_t *len_r)
-{
-	if (arg != NULL && arg->type == IMAP_ARG_NIL) {
-		*str_r = NULL;
-		*len_r = 0;
-		return true;
-	}
-	return imap_arg_get_string(arg, str_r, len_r);
-}
-
-bool
-imap_arg_get_number(const struct imap_arg *arg, uint32_t *num_r)
-{
-	return arg != NULL && arg->type == IMAP_ARG_ATOM &&
-	    str_to_u32(arg->str, arg->len, num_r) == 0;
-}
-
-bool
-imap_arg_get_number64(const struct imap_arg *arg, uint64_t *num_r)
-{
-	uint64_t n;
-
-	if (arg == NULL || arg->type != IMAP_ARG_ATOM ||
-	    str_to_u64(arg->str, arg->len, &n) < 0 || n > INT64_MAX)
-		return false;
-	*num_r = n;
-	return true;
-}
-
-bool
-imap_arg_get_list(const struct imap_arg *arg, const struct imap_arg **list_r,
-    size_t *count_r)
-{
-	if (arg == NULL || arg->type != IMAP_ARG_LIST)
-		return false;
-	*list_r = arg->list;
-	*count_r = arg->list_count;
-	return true;
-}
-
-bool
-imap_arg_atom_equals(const struct imap_arg *arg, const char *word)
-{
-	return arg != NULL && arg->type == IMAP_ARG_ATOM &&
-	    str_ieq(arg->str, arg->len, word);
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "strbuf.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 static const char b64chars[] =
@@ -26,34 +27,6 @@ b64_value(unsigned char c)
 	if (c == ',')
 		return 63;
 	return -1;
-}
-
-static void
-put_utf8(struct strbuf *dest, uint32_t cp)
-{
-	char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	strbuf_append(dest, b, n);
 }
 
 /*
@@ -86,7 +59,7 @@ decode_shift(const char *src, size_t start, size_t end, struct strbuf *dest,
 				*error_r = "Invalid modified UTF-7: unpaired surrogate";
 				return -1;
 			}
-			put_utf8(dest, 0x10000 + ((high - 0xd800) << 10) +
+			utf8_put(dest, 0x10000 + ((high - 0xd800) << 10) +
 			    (u - 0xdc00));
 			high = 0;
 		} else if (u >= 0xd800 && u <= 0xdbff) {
@@ -101,7 +74,7 @@ decode_shift(const char *src, size_t start, size_t end, struct strbuf *dest,
 			*error_r = "Invalid modified UTF-7: encoded NUL";
 			return -1;
 		} else {
-			put_utf8(dest, u);
+			utf8_put(dest, u);
 		}
 	}
 	if (high != 0) {
@@ -164,42 +137,11 @@ imap_utf7_to_utf8(const char *src, size_t len, struct strbuf *dest,
 static int
 utf8_next(const unsigned char *s, size_t len, size_t *pos, uint32_t *cp_r)
 {
-	size_t i = *pos;
-	unsigned char c = s[i];
-	uint32_t cp, min;
-	size_t n;
+	size_t n = utf8_decode(s + *pos, len - *pos, cp_r);
 
-	if (c < 0x80) {
-		*cp_r = c;
-		*pos = i + 1;
-		return 0;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		cp = c & 0x1f;
-		n = 1;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		cp = c & 0x0f;
-		n = 2;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		cp = c & 0x07;
-		n = 3;
-		min = 0x10000;
-	} else {
+	if (n == 0)
 		return -1;
-	}
-	if (len - i - 1 < n)
-		return -1;
-	for (size_t k = 1; k <= n; k++) {
-		unsigned char cc = s[i + k];
-		if ((cc & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (cc & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*cp_r = cp;
-	*pos = i + 1 + n;
+	*pos += n;
 	return 0;
 }
 
@@ -227,6 +169,20 @@ flush_bits(struct strbuf *dest, uint32_t *bits, unsigned int *nbits)
 	*bits &= (1u << *nbits) - 1;
 }
 
+/* Ends a shifted run: pads and writes the bits left over, then '-'. */
+static void
+end_shift(struct strbuf *dest, uint32_t *bits, unsigned int *nbits)
+{
+	if (*nbits > 0) {
+		*bits <<= 6 - *nbits;
+		*nbits = 6;
+		flush_bits(dest, bits, nbits);
+	}
+	strbuf_appendc(dest, '-');
+	*bits = 0;
+	*nbits = 0;
+}
+
 int
 imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
     const char **error_r)
@@ -245,15 +201,8 @@ imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
 		}
 		if (cp >= 0x20 && cp <= 0x7e) {
 			if (shifted) {
-				if (nbits > 0) {
-					bits <<= 6 - nbits;
-					nbits = 6;
-					flush_bits(dest, &bits, &nbits);
-				}
-				strbuf_appendc(dest, '-');
+				end_shift(dest, &bits, &nbits);
 				shifted = false;
-				bits = 0;
-				nbits = 0;
 			}
 			if (cp == '&')
 				strbuf_appends(dest, "&-");
@@ -280,14 +229,8 @@ imap_utf8_to_utf7(const char *src, size_t len, struct strbuf *dest,
 			flush_bits(dest, &bits, &nbits);
 		}
 	}
-	if (shifted) {
-		if (nbits > 0) {
-			bits <<= 6 - nbits;
-			nbits = 6;
-			flush_bits(dest, &bits, &nbits);
-		}
-		strbuf_appendc(dest, '-');
-	}
+	if (shifted)
+		end_shift(dest, &bits, &nbits);
 	return 0;
 }
 

@@ -127,6 +127,16 @@ emit(struct addr_parser *ap, const char *name, const char *route,
 	a->domain = domain;
 }
 
+/* Appends to the phrase what the local part gained since its length was
+ * before. */
+static void
+phrase_add_local_since(struct addr_parser *ap, size_t before)
+{
+	if (ap->local.len > before)
+		strbuf_append(&ap->phrase, ap->local.data + before,
+		    ap->local.len - before);
+}
+
 /* Collects the words before a delimiter: phrase gets them separated by
  * spaces, local gets them as a local part would read. */
 static void
@@ -161,10 +171,7 @@ read_words(struct addr_parser *ap, bool in_angle)
 			size_t before = ap->local.len;
 
 			read_quoted(ap, &ap->local);
-			if (ap->local.len > before)
-				strbuf_append(&ap->phrase,
-				    ap->local.data + before,
-				    ap->local.len - before);
+			phrase_add_local_since(ap, before);
 		} else if (is_special(c)) {
 			/* Stray '>', ']', ')', '\\': garbage, kept as text. */
 			strbuf_appendc(&ap->phrase, c);
@@ -174,10 +181,7 @@ read_words(struct addr_parser *ap, bool in_angle)
 			size_t before = ap->local.len;
 
 			read_atom(ap, &ap->local);
-			if (ap->local.len > before)
-				strbuf_append(&ap->phrase,
-				    ap->local.data + before,
-				    ap->local.len - before);
+			phrase_add_local_since(ap, before);
 		}
 	}
 }

@@ -5,6 +5,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "mail-header.h"
+
 static const char *const month_names[12] = {
 	"jan", "feb", "mar", "apr", "may", "jun",
 	"jul", "aug", "sep", "oct", "nov", "dec",
@@ -38,17 +40,7 @@ skip_cfws(struct cursor *c)
 		    ch == ',') {
 			c->pos++;
 		} else if (ch == '(') {
-			int depth = 0;
-
-			while (c->pos < c->len) {
-				ch = c->s[c->pos++];
-				if (ch == '\\' && c->pos < c->len)
-					c->pos++;
-				else if (ch == '(')
-					depth++;
-				else if (ch == ')' && --depth == 0)
-					break;
-			}
+			c->pos = mail_skip_comment(c->s, c->len, c->pos);
 		} else {
 			break;
 		}

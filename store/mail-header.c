@@ -133,21 +133,29 @@ skip_cfws(struct vcursor *c)
 		if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
 			c->pos++;
 		} else if (ch == '(') {
-			int depth = 0;
-
-			while (c->pos < c->len) {
-				ch = c->s[c->pos++];
-				if (ch == '\\' && c->pos < c->len)
-					c->pos++;
-				else if (ch == '(')
-					depth++;
-				else if (ch == ')' && --depth == 0)
-					break;
-			}
+			c->pos = mail_skip_comment(c->s, c->len, c->pos);
 		} else {
 			break;
 		}
 	}
+}
+
+size_t
+mail_skip_comment(const char *s, size_t len, size_t pos)
+{
+	int depth = 0;
+
+	while (pos < len) {
+		char ch = s[pos++];
+
+		if (ch == '\\' && pos < len)
+			pos++;
+		else if (ch == '(')
+			depth++;
+		else if (ch == ')' && --depth == 0)
+			break;
+	}
+	return pos;
 }
 
 static bool

@@ -49,6 +49,10 @@ void mail_header_iter_init(struct mail_header_iter *it, const char *hdr,
 bool mail_header_iter_next(struct mail_header_iter *it,
     struct mail_header_field *field_r);
 
+/* s[pos] is '(': the position just after the comment that starts there
+ * (comments nest, '\' quotes the next byte), or len if it never ends. */
+size_t mail_skip_comment(const char *s, size_t len, size_t pos);
+
 /* Appends value with CR and LF removed and outer whitespace trimmed. */
 void mail_header_unfold(const char *value, size_t len, struct strbuf *out);
 

@@ -7,34 +7,30 @@
 
 #include "store-private.h"
 
+static int
+kw_load_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct store_kwtable *kw = ctx;
+	size_t len = data->mv_size > 0 ? data->mv_size - 1 : 0;
+
+	if (len > STORE_KEYWORD_LEN_MAX)
+		len = STORE_KEYWORD_LEN_MAX;
+	memcpy(kw->names[kw->count], data->mv_data, len);
+	kw->names[kw->count++][len] = '\0';
+	return kw->count == STORE_KEYWORDS_MAX;	/* 1: the table is full */
+}
+
 int
 store_kw_load(struct store *store, MDB_txn *txn, uint32_t user_id,
     uint32_t mailbox_id, struct store_kwtable *kw, const char **error_r)
 {
 	struct store_key k;
-	MDB_cursor *cur;
-	MDB_val key, data;
-	int rc;
 
 	kw->count = 0;
 	store_mb_key(&k, user_id, mailbox_id);
-	if ((rc = mdb_cursor_open(txn, store->dbi[DB_KEYWORDS], &cur)) != 0)
-		return store_fail_mdb(store, error_r, rc, "cursor");
-	key = store_key_val(&k);
-	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-	while (rc == 0 && store_key_has_prefix(&key, &k) &&
-	    kw->count < STORE_KEYWORDS_MAX) {
-		size_t len = data.mv_size > 0 ? data.mv_size - 1 : 0;
-
-		if (len > STORE_KEYWORD_LEN_MAX)
-			len = STORE_KEYWORD_LEN_MAX;
-		memcpy(kw->names[kw->count], data.mv_data, len);
-		kw->names[kw->count++][len] = '\0';
-		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_fail_mdb(store, error_r, rc, "keywords");
+	if (store_prefix_foreach(store, txn, DB_KEYWORDS, &k, kw_load_each,
+	    kw, "keywords", error_r) < 0)
+		return -1;
 	return 0;
 }
 

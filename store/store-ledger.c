@@ -114,6 +114,26 @@ store_ledger_lookup(struct store_read *r, uint32_t user_id,
 	return 0;
 }
 
+struct ledger_walk {
+	size_t prefix_len;
+	int (*cb)(void *ctx, const struct store_ledger_entry *entry);
+	void *ctx;
+};
+
+static int
+ledger_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct ledger_walk *w = ctx;
+	struct store_ledger_entry e;
+
+	/* The prefix holds the account length, so "ab" never matches
+	   entries of account "abc". */
+	if (key->mv_size <= w->prefix_len)
+		return 0;
+	entry_fill(key, w->prefix_len, data, &e);
+	return w->cb(w->ctx, &e);
+}
+
 int
 store_ledger_foreach(struct store_read *r, uint32_t user_id,
     const char *account,
@@ -121,35 +141,13 @@ store_ledger_foreach(struct store_read *r, uint32_t user_id,
     const char **error_r)
 {
 	struct store_key k;
-	MDB_cursor *cur;
-	MDB_val key, data;
-	int rc, ret = 0;
+	struct ledger_walk w = { .cb = cb, .ctx = ctx };
 
 	if (account_prefix(r->store, &k, user_id, account, error_r) < 0)
 		return -1;
-	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_LEDGER],
-	    &cur)) != 0)
-		return store_fail_mdb(r->store, error_r, rc, "cursor");
-	key = store_key_val(&k);
-	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-	while (rc == 0 && store_key_has_prefix(&key, &k)) {
-		struct store_ledger_entry e;
-
-		/* The prefix holds the account length, so "ab" never
-		   matches entries of account "abc". */
-		if (key.mv_size > k.len) {
-			entry_fill(&key, k.len, &data, &e);
-			if ((ret = cb(ctx, &e)) != 0)
-				break;
-		}
-		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (ret != 0)
-		return ret;
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_fail_mdb(r->store, error_r, rc, "ledger list");
-	return 0;
+	w.prefix_len = k.len;
+	return store_prefix_foreach(r->store, r->txn, DB_LEDGER, &k,
+	    ledger_walk_each, &w, "ledger list", error_r);
 }
 
 int
@@ -254,28 +252,11 @@ store_ledger_remove(struct store *store, uint32_t user_id,
     const char **error_r)
 {
 	struct store_key k;
-	MDB_txn *txn = NULL;
-	MDB_val key;
-	int rc;
 
 	if (store_ledger_key(store, &k, user_id, account, uidl, uidl_size,
 	    error_r) < 0)
 		return -1;
-	if (store_wbegin(store, &txn, error_r) < 0)
-		return -1;
-	key = store_key_val(&k);
-	rc = mdb_del(txn, store->dbi[DB_LEDGER], &key, NULL);
-	if (rc == MDB_NOTFOUND) {
-		store_wabort(store, txn);
-		store_ok(store);
-		return STORE_NOT_FOUND;
-	}
-	if (rc != 0) {
-		store_fail_mdb(store, error_r, rc, "ledger delete");
-		store_wabort(store, txn);
-		return -1;
-	}
-	return store_wcommit(store, txn, error_r);
+	return store_del_key(store, DB_LEDGER, &k, "ledger delete", error_r);
 }
 
 int

@@ -91,80 +91,93 @@ store_mailbox_lookup(struct store_read *r, uint32_t user_id,
 	return mbinfo_get(r, user_id, id, info_r, error_r);
 }
 
+struct mailbox_walk {
+	struct store_read *r;
+	uint32_t user_id;
+	int (*cb)(void *ctx, const struct store_mailbox_info *info);
+	void *ctx;
+	const char **error_r;
+};
+
+static int
+mailbox_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct mailbox_walk *w = ctx;
+	struct store_mailbox_info info;
+	uint32_t id;
+	int ret;
+
+	memcpy(&id, data->mv_data, 4);
+	ret = mbinfo_get(w->r, w->user_id, id, &info, w->error_r);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return w->cb(w->ctx, &info);
+	return 0;
+}
+
 int
 store_mailbox_foreach(struct store_read *r, uint32_t user_id,
     int (*cb)(void *ctx, const struct store_mailbox_info *info), void *ctx,
     const char **error_r)
 {
 	struct store_key k;
-	MDB_cursor *cur;
-	MDB_val key, data;
-	int rc, ret = 0;
+	struct mailbox_walk w = {
+		.r = r, .user_id = user_id, .cb = cb, .ctx = ctx,
+		.error_r = error_r,
+	};
 
 	store_key_init(&k);
 	store_key_u32(&k, user_id);
-	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_MBNAMES],
-	    &cur)) != 0)
-		return store_fail_mdb(r->store, error_r, rc, "cursor");
-	key = store_key_val(&k);
-	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-	while (rc == 0 && store_key_has_prefix(&key, &k)) {
-		struct store_mailbox_info info;
-		uint32_t id;
+	return store_prefix_foreach(r->store, r->txn, DB_MBNAMES, &k,
+	    mailbox_walk_each, &w, "mailbox list", error_r);
+}
 
-		memcpy(&id, data.mv_data, 4);
-		ret = mbinfo_get(r, user_id, id, &info, error_r);
-		if (ret < 0)
-			break;
-		if (ret == 0 && (ret = cb(ctx, &info)) != 0)
-			break;
-		ret = 0;
-		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (ret != 0)
-		return ret;
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_fail_mdb(r->store, error_r, rc, "mailbox list");
-	return 0;
+struct subscription_walk {
+	int (*cb)(void *ctx, const char *name);
+	void *ctx;
+};
+
+static int
+subscription_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct subscription_walk *w = ctx;
+	char name[STORE_MAILBOX_NAME_MAX + 1];
+
+	store_key_tail(key, 4, name, STORE_MAILBOX_NAME_MAX);
+	return w->cb(w->ctx, name);
 }
 
 int
 store_subscription_foreach(struct store_read *r, uint32_t user_id,
-    int (*cb)(void *ctx, const char *name), void *ctx, const char **error_r)
+    int (*cb)(void *ctx, const char *name), void *ctx,
+    const char **error_r)
 {
 	struct store_key k;
-	MDB_cursor *cur;
-	MDB_val key, data;
-	int rc, ret = 0;
+	struct subscription_walk w = { .cb = cb, .ctx = ctx };
 
 	store_key_init(&k);
 	store_key_u32(&k, user_id);
-	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_SUBS], &cur)) != 0)
-		return store_fail_mdb(r->store, error_r, rc, "cursor");
-	key = store_key_val(&k);
-	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-	while (rc == 0 && store_key_has_prefix(&key, &k)) {
-		char name[STORE_MAILBOX_NAME_MAX + 1];
-		size_t len = key.mv_size - 4;
-
-		if (len > STORE_MAILBOX_NAME_MAX)
-			len = STORE_MAILBOX_NAME_MAX;
-		memcpy(name, (const char *)key.mv_data + 4, len);
-		name[len] = '\0';
-		if ((ret = cb(ctx, name)) != 0)
-			break;
-		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (ret != 0)
-		return ret;
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_fail_mdb(r->store, error_r, rc, "subscriptions");
-	return 0;
+	return store_prefix_foreach(r->store, r->txn, DB_SUBS, &k,
+	    subscription_walk_each, &w, "subscriptions", error_r);
 }
 
 /* ---- keywords ---- */
+
+struct keywords_walk {
+	const char **names;
+	size_t count;
+};
+
+static int
+keywords_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct keywords_walk *w = ctx;
+
+	/* Ids are dense from 0, so the n-th key has id n. */
+	w->names[w->count++] = data->mv_data;
+	return w->count == STORE_KEYWORDS_MAX;	/* 1: the array is full */
+}
 
 int
 store_mailbox_keywords(struct store_read *r, uint32_t user_id,
@@ -172,27 +185,13 @@ store_mailbox_keywords(struct store_read *r, uint32_t user_id,
     size_t *count_r, const char **error_r)
 {
 	struct store_key k;
-	MDB_cursor *cur;
-	MDB_val key, data;
-	size_t n = 0;
-	int rc;
+	struct keywords_walk w = { .names = names_r, .count = 0 };
+	int ret;
 
 	store_mb_key(&k, user_id, mailbox_id);
-	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_KEYWORDS],
-	    &cur)) != 0)
-		return store_fail_mdb(r->store, error_r, rc, "cursor");
-	key = store_key_val(&k);
-	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-	while (rc == 0 && store_key_has_prefix(&key, &k) &&
-	    n < STORE_KEYWORDS_MAX) {
-		/* Ids are dense from 0, so the n-th key has id n. */
-		names_r[n++] = data.mv_data;
-		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	*count_r = n;
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_fail_mdb(r->store, error_r, rc, "keywords");
-	return 0;
+	ret = store_prefix_foreach(r->store, r->txn, DB_KEYWORDS, &k,
+	    keywords_walk_each, &w, "keywords", error_r);
+	*count_r = w.count;
+	return ret < 0 ? -1 : 0;
 }
 

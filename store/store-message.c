@@ -94,8 +94,13 @@ store_msg_foreach(struct store_read *r, uint32_t user_id,
 		struct store_msg msg;
 		uint32_t uid = store_get_u32((unsigned char *)key.mv_data + 8);
 
-		if (uid > last_uid || data.mv_size != sizeof(rec))
+		if (uid > last_uid)
 			break;
+		if (data.mv_size != sizeof(rec)) {
+			ret = store_fail(r->store, error_r, STORE_ERR_IO,
+			    "store: corrupt message record");
+			break;
+		}
 		memcpy(&rec, data.mv_data, sizeof(rec));
 		store_msg_from_rec(uid, &rec, &msg);
 		if ((ret = cb(ctx, &msg)) != 0)

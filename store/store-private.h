@@ -139,6 +139,9 @@ uint64_t store_get_u64(const unsigned char *p);
 MDB_val store_key_val(struct store_key *k);
 /* True if v starts with k's bytes. */
 bool store_key_has_prefix(const MDB_val *v, const struct store_key *k);
+/* Copies the bytes of v after its first skip bytes (at most max of them)
+   into buf[max + 1] as a NUL-terminated string. */
+void store_key_tail(const MDB_val *v, size_t skip, char *buf, size_t max);
 
 /* ---- errors (store.c) ---- */
 /* Record an error of class cls; returns -1. */
@@ -175,6 +178,18 @@ void store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes);
 /* Deletes every key with the given prefix in db. */
 int store_del_prefix(struct store *store, MDB_txn *txn, enum store_db db,
     const struct store_key *prefix, const char **error_r);
+/* Deletes the one key k of db in its own write transaction: 0 done,
+   STORE_NOT_FOUND (nothing changed), -1 error (what names it). */
+int store_del_key(struct store *store, enum store_db db, struct store_key *k,
+    const char *what, const char **error_r);
+/* Calls each(ctx, key, data) for every key of db that starts with prefix,
+   in key order, inside txn. each returns 0 to go on; anything else stops
+   the walk and is returned as is. -1 on an LMDB error (what names it). The
+   bytes the MDB_vals point at live as long as txn is not written to. */
+int store_prefix_foreach(struct store *store, MDB_txn *txn, enum store_db db,
+    const struct store_key *prefix,
+    int (*each)(void *ctx, const MDB_val *key, const MDB_val *data),
+    void *ctx, const char *what, const char **error_r);
 
 /* Sorted, merged copy of ranges (caller frees); -1 on an invalid range. */
 int store_ranges_normalize(const struct store_uid_range *ranges, size_t n,

@@ -542,27 +542,27 @@ store_user_meta_del(struct store *store, uint32_t user_id, const char *key,
     const char **error_r)
 {
 	struct store_key k;
-	MDB_txn *txn = NULL;
-	MDB_val kv;
-	int rc;
 
 	if (meta_key(store, &k, user_id, key, error_r) < 0)
 		return -1;
-	if (store_wbegin(store, &txn, error_r) < 0)
-		return -1;
-	kv = store_key_val(&k);
-	rc = mdb_del(txn, store->dbi[DB_USERMETA], &kv, NULL);
-	if (rc == MDB_NOTFOUND) {
-		store_wabort(store, txn);
-		store_ok(store);
-		return STORE_NOT_FOUND;
-	}
-	if (rc != 0) {
-		store_fail_mdb(store, error_r, rc, "settings delete");
-		store_wabort(store, txn);
-		return -1;
-	}
-	return store_wcommit(store, txn, error_r);
+	return store_del_key(store, DB_USERMETA, &k, "settings delete",
+	    error_r);
+}
+
+struct meta_walk {
+	int (*cb)(void *ctx, const char *key, const void *value,
+	    size_t value_size);
+	void *ctx;
+};
+
+static int
+meta_walk_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct meta_walk *w = ctx;
+	char name[STORE_META_KEY_MAX + 1];
+
+	store_key_tail(key, 4, name, STORE_META_KEY_MAX);
+	return w->cb(w->ctx, name, data->mv_data, data->mv_size);
 }
 
 int
@@ -571,32 +571,9 @@ store_user_meta_foreach(struct store_read *r, uint32_t user_id,
 	size_t value_size), void *ctx, const char **error_r)
 {
 	struct store_key k;
-	MDB_cursor *cur;
-	MDB_val key, data;
-	int rc, ret = 0;
+	struct meta_walk w = { .cb = cb, .ctx = ctx };
 
 	user_key(&k, user_id);
-	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_USERMETA],
-	    &cur)) != 0)
-		return store_fail_mdb(r->store, error_r, rc, "cursor");
-	key = store_key_val(&k);
-	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
-	while (rc == 0 && store_key_has_prefix(&key, &k)) {
-		char name[STORE_META_KEY_MAX + 1];
-		size_t nl = key.mv_size - 4;
-
-		if (nl > STORE_META_KEY_MAX)
-			nl = STORE_META_KEY_MAX;
-		memcpy(name, (const char *)key.mv_data + 4, nl);
-		name[nl] = '\0';
-		if ((ret = cb(ctx, name, data.mv_data, data.mv_size)) != 0)
-			break;
-		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (ret != 0)
-		return ret;
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_fail_mdb(r->store, error_r, rc, "settings list");
-	return 0;
+	return store_prefix_foreach(r->store, r->txn, DB_USERMETA, &k,
+	    meta_walk_each, &w, "settings list", error_r);
 }

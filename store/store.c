@@ -99,6 +99,17 @@ store_key_has_prefix(const MDB_val *v, const struct store_key *k)
 	return v->mv_size >= k->len && memcmp(v->mv_data, k->b, k->len) == 0;
 }
 
+void
+store_key_tail(const MDB_val *v, size_t skip, char *buf, size_t max)
+{
+	size_t len = v->mv_size > skip ? v->mv_size - skip : 0;
+
+	if (len > max)
+		len = max;
+	memcpy(buf, (const char *)v->mv_data + skip, len);
+	buf[len] = '\0';
+}
+
 /* ---- errors ---- */
 
 int
@@ -505,6 +516,58 @@ store_del_prefix(struct store *store, MDB_txn *txn, enum store_db db,
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_fail_mdb(store, error_r, rc, "delete range");
+	return 0;
+}
+
+int
+store_del_key(struct store *store, enum store_db db, struct store_key *k,
+    const char *what, const char **error_r)
+{
+	MDB_txn *txn = NULL;
+	MDB_val key;
+	int rc;
+
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	key = store_key_val(k);
+	rc = mdb_del(txn, store->dbi[db], &key, NULL);
+	if (rc == MDB_NOTFOUND) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return STORE_NOT_FOUND;
+	}
+	if (rc != 0) {
+		store_fail_mdb(store, error_r, rc, what);
+		store_wabort(store, txn);
+		return -1;
+	}
+	return store_wcommit(store, txn, error_r);
+}
+
+int
+store_prefix_foreach(struct store *store, MDB_txn *txn, enum store_db db,
+    const struct store_key *prefix,
+    int (*each)(void *ctx, const MDB_val *key, const MDB_val *data),
+    void *ctx, const char *what, const char **error_r)
+{
+	struct store_key k = *prefix;
+	MDB_cursor *cur;
+	MDB_val key = store_key_val(&k), data;
+	int rc, ret = 0;
+
+	if ((rc = mdb_cursor_open(txn, store->dbi[db], &cur)) != 0)
+		return store_fail_mdb(store, error_r, rc, "cursor");
+	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+	while (rc == 0 && store_key_has_prefix(&key, prefix)) {
+		if ((ret = each(ctx, &key, &data)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (ret != 0)
+		return ret;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_fail_mdb(store, error_r, rc, what);
 	return 0;
 }
 

@@ -104,6 +104,31 @@ class GatewayControlTest(unittest.TestCase):
         self.assertIn("--password-stdin", r.stderr)
         self.assertEqual(self.gw.ok({"command": "user.list"})["users"], [])
 
+    def test_non_utf8_password_or_name_is_a_usage_error(self):
+        # JSON cannot carry these bytes: popgatectl used to drop the field
+        # silently, so the daemon answered "needs password" (or created
+        # nothing with a misleading error). Now it says what is wrong.
+        r = subprocess.run([popgatectl(), "-s", self.gw.socket, "user",
+                            "add", "alice", "--password-stdin"],
+                           input=b"caf\xe9-latin1\n", capture_output=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"password is not UTF-8", r.stderr)
+        r = subprocess.run([popgatectl(), "-s", self.gw.socket, "user",
+                            "add", b"al\xffice", "--password-stdin"],
+                           input=b"pw\n", capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"user is not UTF-8", r.stderr)
+        self.assertEqual(self.gw.ok({"command": "user.list"})["users"], [])
+        # the same password in UTF-8 works
+        r = subprocess.run([popgatectl(), "-s", self.gw.socket, "user",
+                            "add", "alice", "--password-stdin"],
+                           input="caf\u00e9-latin1\n".encode(),
+                           capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([u["user"] for u in self.gw.ok(
+            {"command": "user.list"})["users"]], ["alice"])
+
     # ---- accounts ----------------------------------------------------
 
     def test_account_lifecycle_and_secret_at_rest(self):

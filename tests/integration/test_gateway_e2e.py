@@ -68,6 +68,42 @@ class GatewayEndToEndTest(unittest.TestCase):
             bodies = [d[1] for d in data if isinstance(d, tuple)]
         return n, bodies
 
+    def read_inbox(self, c):
+        """Every message body of INBOX, fetched 50 at a time; exactly one
+        body per message the SELECT announced."""
+        typ, data = c.select("INBOX")
+        self.assertEqual(typ, "OK")
+        n = int(data[0])
+        bodies = []
+        for first in range(1, n + 1, 50):
+            typ, data = c.fetch("%d:%d" % (first, min(n, first + 49)),
+                                "(BODY.PEEK[])")
+            self.assertEqual(typ, "OK")
+            bodies += [d[1] for d in data if isinstance(d, tuple)]
+        self.assertEqual(len(bodies), n)
+        return bodies
+
+    def start_big_poll(self):
+        """Puts 400 messages on the POP3 server for alice, adds her with a
+        delete-mode account "big", starts a poll and returns once it has
+        stored a message (or finished). Returns the raw messages."""
+        raws = [make_message(i, 3000) for i in range(400)]
+        self.dc.add_messages("alice", raws)
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        self.gw.ok({"command": "account.add", "user": "alice",
+                    "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
+                    "login": "alice", "password": "pop-secret",
+                    "account": "big", "mode": "delete", "interval": 3600})
+        self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
+            if s["import"]["done"] > 0 or s.get("last_success"):
+                break
+            time.sleep(0.02)
+        return raws
+
     def test_popgatectl_poll_read_flags_restart(self):
         raws = [make_message(i, 1500 + 300 * i) for i in range(5)]
         self.dc.add_messages("alice", raws)
@@ -177,23 +213,9 @@ class GatewayEndToEndTest(unittest.TestCase):
         c.logout()
 
     def test_sigterm_mid_poll_loses_and_duplicates_nothing(self):
-        raws = [make_message(i, 3000) for i in range(400)]
-        self.dc.add_messages("alice", raws)
-        self.gw.ok({"command": "user.add", "user": "alice",
-                    "password": "imap-pw"})
-        self.gw.ok({"command": "account.add", "user": "alice",
-                    "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
-                    "login": "alice", "password": "pop-secret",
-                    "account": "big", "mode": "delete", "interval": 3600})
-        self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
         # stop while the first poll runs (or just after it, on a fast
         # machine: the checks below hold either way)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
-            if s["import"]["done"] > 0 or s.get("last_success"):
-                break
-            time.sleep(0.02)
+        raws = self.start_big_poll()
         self.assertEqual(self.gw.stop(), 0)
         self.gw.start()
         self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
@@ -206,44 +228,13 @@ class GatewayEndToEndTest(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(self.dc.count("alice"), 0, s)
         c = self.imap()
-        typ, data = c.select("INBOX")
-        n = int(data[0])
-        bodies = []
-        for first in range(1, n + 1, 50):
-            typ, data = c.fetch("%d:%d" % (first, min(n, first + 49)),
-                                "(BODY.PEEK[])")
-            self.assertEqual(typ, "OK")
-            bodies += [d[1] for d in data if isinstance(d, tuple)]
+        bodies = self.read_inbox(c)
         c.logout()
-        self.assertEqual(n, 400)
+        self.assertEqual(len(bodies), 400)
         self.assertEqual(sorted(bodies), sorted(wire_bytes(r) for r in raws))
 
-    def read_inbox(self, c):
-        typ, data = c.select("INBOX")
-        n = int(data[0])
-        bodies = []
-        for first in range(1, n + 1, 50):
-            typ, data = c.fetch("%d:%d" % (first, min(n, first + 49)),
-                                "(BODY.PEEK[])")
-            bodies += [d[1] for d in data if isinstance(d, tuple)]
-        return bodies
-
     def test_account_removed_mid_poll_keeps_every_message(self):
-        raws = [make_message(i, 3000) for i in range(400)]
-        self.dc.add_messages("alice", raws)
-        self.gw.ok({"command": "user.add", "user": "alice",
-                    "password": "imap-pw"})
-        self.gw.ok({"command": "account.add", "user": "alice",
-                    "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
-                    "login": "alice", "password": "pop-secret",
-                    "account": "big", "mode": "delete", "interval": 3600})
-        self.gw.ok({"command": "poll", "user": "alice", "account": "big"})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
-            if s["import"]["done"] > 0 or s.get("last_success"):
-                break
-            time.sleep(0.02)
+        raws = self.start_big_poll()
         self.gw.ok({"command": "account.delete", "user": "alice",
                     "account": "big"})
         time.sleep(1)

@@ -13,6 +13,7 @@ enum damage {
 	DAMAGE_MESSAGE_GONE,
 	DAMAGE_NAME_INDEX,
 	DAMAGE_UID_PAST_UIDNEXT,
+	DAMAGE_SHORT_RECORD,	/* message record of the wrong size */
 };
 
 static void
@@ -90,6 +91,17 @@ damage(const char *dir, uint32_t user, uint32_t inbox, enum damage d)
 			ck_assert_int_eq(mdb_put(txn, dbi, &key, &data, 0), 0);
 		}
 		break;
+	case DAMAGE_SHORT_RECORD:
+		ck_assert_int_eq(mdb_dbi_open(txn, "messages", 0, &dbi), 0);
+		be32(k, user);
+		be32(k + 4, inbox);
+		be32(k + 8, 1);
+		key.mv_data = k;
+		key.mv_size = 12;
+		data.mv_data = (void *)"short";
+		data.mv_size = 5;
+		ck_assert_int_eq(mdb_put(txn, dbi, &key, &data, 0), 0);
+		break;
 	case DAMAGE_MESSAGE_GONE:
 	case DAMAGE_UID_PAST_UIDNEXT:
 		ck_assert_int_eq(mdb_dbi_open(txn, "messages", 0, &dbi), 0);
@@ -146,6 +158,34 @@ START_TEST(checker_finds_damage)
 }
 END_TEST
 
+/* A damaged message record is reported as an error by the listing, as
+   by a single lookup; it used to end the listing silently, hiding every
+   later message of the mailbox. */
+START_TEST(listing_reports_a_damaged_record)
+{
+	struct tstore t;
+	uint32_t user, inbox;
+	struct store_read *r;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_msg *msgs = NULL;
+	size_t n = 0;
+	const char *error = NULL;
+
+	make_store(&t, &user, &inbox);
+	damage(t.dir, user, inbox, DAMAGE_SHORT_RECORD);
+	ck_assert_msg(store_open(t.dir, NULL, &t.store, &error) == 0, "%s",
+	    error);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_list(r, user, inbox, &all, 1, &msgs, &n,
+	    &error), -1);
+	ck_assert_ptr_null(msgs);
+	ck_assert_ptr_nonnull(strstr(error, "corrupt message record"));
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_IO);
+	store_read_end(&r);
+	tstore_close(&t);
+}
+END_TEST
+
 /* Production durability: the environment is never opened with the flags
    that trade durability for speed. */
 START_TEST(env_flags_are_durable)
@@ -169,7 +209,8 @@ store_check_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_loop_test(tc, checker_finds_damage, DAMAGE_COUNTER,
-	    DAMAGE_UID_PAST_UIDNEXT + 1);
+	    DAMAGE_SHORT_RECORD + 1);
+	tcase_add_test(tc, listing_reports_a_damaged_record);
 	tcase_add_test(tc, env_flags_are_durable);
 	suite_add_tcase(s, tc);
 	return s;

@@ -368,6 +368,43 @@ START_TEST(subscriptions)
 }
 END_TEST
 
+static int
+first_sub_stops(void *ctx, const char *name)
+{
+	strcat(ctx, name);
+	return 7;
+}
+
+/* A callback's non-zero answer stops the walk and is what foreach
+   returns; another user's subscriptions are never visited. */
+START_TEST(subscription_walk_stops_on_callback)
+{
+	struct tstore t;
+	struct store_read *r;
+	char buf[256] = "";
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t v = tuser(&t, "bob");
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "a", true,
+	    NULL), 0);
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "b", true,
+	    NULL), 0);
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, v, "c", true,
+	    NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_subscription_foreach(r, u, first_sub_stops, buf,
+	    NULL), 7);
+	ck_assert_str_eq(buf, "a");
+	buf[0] = '\0';
+	ck_assert_int_eq(store_subscription_foreach(r, v, collect_sub, buf,
+	    NULL), 0);
+	ck_assert_str_eq(buf, "c,");
+	store_read_end(&r);
+	tstore_close(&t);
+}
+END_TEST
+
 START_TEST(mailbox_count_limit)
 {
 	struct tstore t;
@@ -427,6 +464,7 @@ store_mailbox_suite(void)
 	tcase_add_test(tc, rename_inbox_moves_messages);
 	tcase_add_test(tc, uidvalidity_never_reused);
 	tcase_add_test(tc, subscriptions);
+	tcase_add_test(tc, subscription_walk_stops_on_callback);
 	tcase_add_test(tc, mailbox_count_limit);
 	tcase_add_test(tc, walks_stop_at_next_mailbox);
 	suite_add_tcase(s, tc);

@@ -145,6 +145,11 @@ static const struct {
 	{ "yesterday", 0, 0, 0 },
 	{ "", 0, 0, 0 },
 	{ "(((((", 0, 0, 0 },
+	/* nested comments, a quoted ')' inside one */
+	{ "Mon, (x (y) \\) z) 23 Nov 2026 09:14:55 +0100 (CET (a))", 1,
+	  1795421695, 60 },
+	{ "Mon, 23 Nov 2026 09:14:55 +0100 (unterminated (", 1, 1795421695,
+	  60 },
 };
 
 START_TEST(date_table)
@@ -247,6 +252,7 @@ static const struct {
 	{ "/plain", -1, "" },
 	{ "", -1, "" },
 	{ "text/; charset=x", -1, " charset=x;" },
+	{ "text/plain (a (b) \\) c); charset=x", 0, "text/plain charset=x;" },
 };
 
 START_TEST(content_type_table)

@@ -303,9 +303,13 @@ run_continuation(struct imap_session *s)
 			s->cont = NULL;
 			s->cont_ctx = NULL;
 			s->cont_free = NULL;
-			if (s->io == IMAP_IO_CONTINUE)
+			if (s->io == IMAP_IO_CONTINUE) {
 				s->io = IMAP_IO_COMMAND;
-			arena_reset(s->server->scratch);
+				/* continue_with stopped reading: resume, the
+				 * back-pressure check below decides again */
+				if (!s->closing)
+					bufferevent_enable(s->bev, EV_READ);
+			}
 			break;
 		}
 	}

@@ -102,10 +102,12 @@ class ImapAbuseTest(ImapTestCase):
                "\r\n")
         self.assertTrue(r.closed(timeout=20))
         r2 = self.raw()
-        for i in range(10):
-            r2.send("t%d BOGUS\r\n" % i)
+        # one write: the server closes after the 5th, and bytes sent after
+        # its close would only draw a reset
+        r2.send(b"".join(b"t%d BOGUS\r\n" % i for i in range(10)))
         self.assertTrue(r2.closed(timeout=20))
-        self.assertIn(b"* BYE", r2.buf)
+        self.assertIn(b"* BYE Too many invalid commands", r2.buf)
+        self.assertEqual(r2.buf.count(b" BAD "), 5)
         self.healthy()
 
     def test_nul_bare_lf_8bit(self):

@@ -32,7 +32,9 @@ class ImapSyncTest(ImapTestCase):
         a.append("INBOX", None, None, MSG % (9, 9))
         line = r.readline(timeout=5)
         self.assertEqual(line, b"* 4 EXISTS\r\n")
-        self.assertLess(time.monotonic() - t0, 1.0)
+        # pushed from the commit itself (no polling); the latency is
+        # reported, not asserted: tests never fail on timing
+        print(" idle-latency=%.3fs" % (time.monotonic() - t0), end="")
         a.select("INBOX")
         a.store("2", "+FLAGS.SILENT", r"(\Flagged)")
         self.assertEqual(r.readline(timeout=5),

@@ -5,7 +5,7 @@
  * string) accumulate in p->tok; finished arguments are pushed on p->args,
  * a flat stack in which an open list is a LIST placeholder followed by its
  * elements; ')' moves the elements into the arena. Literal data grows in
- * p->lit as it arrives (memory follows what the client really sent, not
+ * p->lit_buf as it arrives (memory follows what the client really sent, not
  * what its {n} announced) and is then owned by p->owned until the next
  * command starts.
  *
@@ -86,7 +86,10 @@ struct imap_parser {
 	bool lit_overflow;
 	bool lit_plus;
 	bool lit8;
-	struct strbuf lit;
+	char *lit_buf;		/* literal data so far (not NUL-terminated) */
+	size_t lit_len;
+	size_t lit_cap;
+	size_t lit_total;	/* announced size */
 	bool lit_nul;
 	char **owned;
 	size_t owned_count;
@@ -116,6 +119,7 @@ imap_parse_limits_default(struct imap_parse_limits *limits)
 	limits->max_tag = IMAP_PARSE_MAX_TAG;
 	limits->max_atom = IMAP_PARSE_MAX_ATOM;
 	limits->max_quoted = IMAP_PARSE_MAX_QUOTED;
+	limits->max_line_preauth = IMAP_PARSE_MAX_LINE_PREAUTH;
 }
 
 struct imap_parser *
@@ -143,6 +147,38 @@ free_owned(struct imap_parser *p)
 	p->owned_count = 0;
 }
 
+static void
+lit_free(struct imap_parser *p)
+{
+	free(p->lit_buf);
+	p->lit_buf = NULL;
+	p->lit_len = 0;
+	p->lit_cap = 0;
+}
+
+/*
+ * Appends literal bytes. The buffer doubles as data arrives but never
+ * beyond the announced size (+1 for the NUL): memory follows what the
+ * client sent, and a 64 MiB literal costs 64 MiB, not 128.
+ */
+static void
+lit_append(struct imap_parser *p, const void *data, size_t n)
+{
+	size_t need = p->lit_len + n + 1;
+
+	if (need > p->lit_cap) {
+		size_t cap = p->lit_cap < 4096 ? 4096 : p->lit_cap * 2;
+		if (cap < need)
+			cap = need;
+		if (cap > p->lit_total + 1)
+			cap = p->lit_total + 1;
+		p->lit_buf = xrealloc(p->lit_buf, cap);
+		p->lit_cap = cap;
+	}
+	memcpy(p->lit_buf + p->lit_len, data, n);
+	p->lit_len += n;
+}
+
 /* Forgets the current command (and the last one's memory). */
 static void
 command_reset(struct imap_parser *p)
@@ -152,7 +188,7 @@ command_reset(struct imap_parser *p)
 	strbuf_reset(&p->tok);
 	strbuf_reset(&p->tag);
 	strbuf_reset(&p->name);
-	strbuf_free(&p->lit);
+	lit_free(p);
 	p->have_tag = false;
 	p->arg_count = 0;
 	p->depth = 0;
@@ -186,7 +222,7 @@ imap_parser_free(struct imap_parser **pp)
 	strbuf_free(&p->tok);
 	strbuf_free(&p->tag);
 	strbuf_free(&p->name);
-	strbuf_free(&p->lit);
+	lit_free(p);
 	free(p->args);
 	free(p->open);
 	free(p);
@@ -255,6 +291,15 @@ literal_limit(const struct imap_parser *p)
 {
 	return p->authenticated ? p->limits.max_literal :
 	    p->limits.max_literal_preauth;
+}
+
+static size_t
+line_limit(const struct imap_parser *p)
+{
+	if (p->authenticated || p->limits.max_line_preauth == 0 ||
+	    p->limits.max_line_preauth > p->limits.max_line)
+		return p->limits.max_line;
+	return p->limits.max_line_preauth;
 }
 
 /* ---- errors and resync ---------------------------------------------------- */
@@ -398,7 +443,7 @@ skip_input(struct imap_parser *p, const unsigned char *data, size_t len,
 			return IMAP_PARSE_DONE;
 		}
 		sk_feed(p, c);
-		if (++p->skipped_line > p->limits.max_line ||
+		if (++p->skipped_line > line_limit(p) ||
 		    p->skipped > p->limits.max_command) {
 			*pos = i;
 			return pfatal(p, IMAP_PARSE_ERR_RUNAWAY,
@@ -464,13 +509,14 @@ finish_literal(struct imap_parser *p)
 	size_t len;
 	char *data;
 
-	if (p->lit.len == 0) {
-		data = xmalloc(1);
-		data[0] = '\0';
-		len = 0;
-	} else {
-		data = strbuf_detach(&p->lit, &len);
-	}
+	if (p->lit_buf == NULL)
+		p->lit_buf = xmalloc(1);
+	data = p->lit_buf;
+	len = p->lit_len;
+	data[len] = '\0';
+	p->lit_buf = NULL;
+	p->lit_len = 0;
+	p->lit_cap = 0;
 	if (p->owned_count == p->owned_cap) {
 		p->owned_cap = p->owned_cap < 8 ? 8 : p->owned_cap * 2;
 		p->owned = xreallocarray(p->owned, p->owned_cap,
@@ -662,7 +708,8 @@ literal_header_done(struct imap_parser *p)
 		p->state = PS_TAG;
 		return IMAP_PARSE_ERROR;
 	}
-	strbuf_free(&p->lit);
+	lit_free(p);
+	p->lit_total = (size_t)p->lit_size;
 	p->lit_nul = false;
 	if (p->lit_size == 0) {
 		finish_literal(p);
@@ -706,7 +753,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				n = (size_t)p->lit_size;
 			if (memchr(data + i, '\0', n) != NULL)
 				p->lit_nul = true;
-			strbuf_append(&p->lit, data + i, n);
+			lit_append(p, data + i, n);
 			p->lit_size -= n;
 			p->cmd_size += n;
 			i += n;
@@ -720,7 +767,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 		unsigned char c = data[i];
 
 		/* Sizes are checked before the byte is taken. */
-		if (c != '\n' && p->line_len + 2 > p->limits.max_line) {
+		if (c != '\n' && p->line_len + 2 > line_limit(p)) {
 			r = perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG, "Line too long");
 			goto out;
 		}
@@ -1030,7 +1077,7 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 			*consumed_r = i;
 			return IMAP_PARSE_DONE;
 		}
-		if (p->tok.len + 2 > p->limits.max_line) {
+		if (p->tok.len + 2 > line_limit(p)) {
 			p->state = PS_TAG;	/* prime_skip: no literal state */
 			*consumed_r = i;
 			return perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG,

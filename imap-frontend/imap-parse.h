@@ -57,8 +57,10 @@
  *   followed by literal bytes (the client waits for the "+" it never
  *   gets), so skipping ends at its LF.
  * - FATAL: the connection must be closed: a {n+} literal over the limit
- *   (the client sends the bytes regardless), or more than max_command
- *   bytes skipped while resynchronising (runaway input).
+ *   (the client sends the bytes regardless), or runaway input while
+ *   resynchronising (more than max_line bytes of one line, or more than
+ *   max_command bytes in all, skipped). After FATAL every call returns
+ *   FATAL again.
  */
 #ifndef POPGATE_IMAP_PARSE_H
 #define POPGATE_IMAP_PARSE_H
@@ -74,6 +76,9 @@ struct arena;
 /* Bytes of one physical line, CRLF included, literal data excluded;
  * Dovecot's imap_max_line_length, long enough for big UID sets. */
 #define IMAP_PARSE_MAX_LINE (64 * 1024)
+/* Line limit before login: LOGIN / AUTHENTICATE PLAIN (SASL-IR) with
+ * long credentials fit easily; a stranger gets less rope. */
+#define IMAP_PARSE_MAX_LINE_PREAUTH (8 * 1024)
 /* Largest literal after login: an APPENDed message (= the store's
  * STORE_MESSAGE_SIZE_MAX). */
 #define IMAP_PARSE_MAX_LITERAL (64ull * 1024 * 1024)
@@ -103,6 +108,8 @@ struct imap_parse_limits {
 	size_t max_tag;
 	size_t max_atom;
 	size_t max_quoted;
+	/* Before login (0: same as max_line; never above max_line). */
+	size_t max_line_preauth;
 };
 
 /* Fills *limits with the IMAP_PARSE_MAX_* defaults. */
@@ -148,7 +155,7 @@ bool imap_arg_get_atom(const struct imap_arg *arg, const char **str_r);
 /* QUOTED or LITERAL. */
 bool imap_arg_get_string(const struct imap_arg *arg, const char **str_r,
     size_t *len_r);
-/* ATOM, NIL (as the text "NIL"), QUOTED or LITERAL. */
+/* ATOM, NIL (its text as sent: the mailbox "nil"), QUOTED or LITERAL. */
 bool imap_arg_get_astring(const struct imap_arg *arg, const char **str_r,
     size_t *len_r);
 /* QUOTED or LITERAL (str set), or NIL (*str_r = NULL, *len_r = 0). */
@@ -203,8 +210,9 @@ struct imap_parser;
 struct imap_parser *imap_parser_new(const struct imap_parse_limits *limits);
 /* Frees everything, sets *pp to NULL; accepts NULL. */
 void imap_parser_free(struct imap_parser **pp);
-/* Chooses max_literal (true) or max_literal_preauth (false) for literals
- * whose header is read from now on. */
+/* Chooses max_literal / max_line (true) or max_literal_preauth /
+ * max_line_preauth (false) for literal headers and lines read from now
+ * on. */
 void imap_parser_set_authenticated(struct imap_parser *p, bool authenticated);
 /* Forgets any partial command or resync state (after STARTTLS: discard
  * what was sent in clear). The last command's memory is freed. */
@@ -212,9 +220,13 @@ void imap_parser_reset(struct imap_parser *p);
 
 /*
  * Parses data[0..len). *consumed_r: bytes used (all of them for
- * NEED_MORE; for NEED_CONTINUATION up to the CRLF after "{n}"; for DONE up
- * to the CRLF ending the command; for ERROR up to the offending byte).
- * Call again with the remaining bytes (len 0 is fine). For DONE, *cmd_r
+ * NEED_MORE; for NEED_CONTINUATION through the CRLF after "{n}"; for DONE
+ * through the CRLF ending the command; for ERROR up to but not including
+ * the offending byte, which the resync then reads -- except for errors
+ * found once "{n}CRLF" is complete (LITERAL_TOO_BIG, COMMAND_TOO_BIG, a
+ * literal size over 2^64), where the line is consumed and nothing is
+ * skipped). Call again with the remaining bytes (len 0 is fine; an ERROR
+ * may report 0 bytes used, the next call makes progress). For DONE, *cmd_r
  * points into the parser and stays valid until the next feed, read_line or
  * reset call; otherwise *cmd_r is NULL. Memory held between commands is
  * bounded by the limits.

@@ -2,10 +2,12 @@
 #include "imap-utf7.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "strbuf.h"
+#include "xmalloc.h"
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
@@ -368,8 +370,12 @@ imap_mailbox_name_from_wire(const char *src, size_t len, struct strbuf *dest,
 
 	if (imap_utf7_to_utf8(src, len, dest, error_r) < 0)
 		goto fail;
-	char *name = dest->data + start;
 	size_t nlen = dest->len - start;
+	if (nlen == 0) {
+		*error_r = "Empty mailbox name";
+		goto fail;
+	}
+	char *name = dest->data + start;
 	if (imap_mailbox_name_validate(name, nlen, error_r) < 0)
 		goto fail;
 	if (nlen >= 5 && strncasecmp(name, "INBOX", 5) == 0 &&
@@ -379,4 +385,68 @@ imap_mailbox_name_from_wire(const char *src, size_t len, struct strbuf *dest,
 fail:
 	strbuf_truncate(dest, start);
 	return -1;
+}
+
+bool
+imap_mailbox_pattern_match(const char *pattern, size_t plen, const char *name,
+    size_t nlen)
+{
+	char *pat;
+	size_t m = 0, fixed = 0;
+	bool *row, *next, result;
+
+	/* Collapse wildcard runs: "**", "*%", "%*" are "*"; "%%" is "%". */
+	pat = xmalloc(plen + 1);
+	for (size_t i = 0; i < plen; i++) {
+		char c = pattern[i];
+		if ((c == '*' || c == '%') && m > 0 &&
+		    (pat[m - 1] == '*' || pat[m - 1] == '%')) {
+			if (c == '*')
+				pat[m - 1] = '*';
+			continue;
+		}
+		if (c != '*' && c != '%')
+			fixed++;
+		pat[m++] = c;
+	}
+	/* Every non-wildcard byte consumes one name byte. */
+	if (fixed > nlen) {
+		free(pat);
+		return false;
+	}
+
+	/* row[j]: pat[i..m) matches name[j..n), computed for i = m down. */
+	row = xcalloc(nlen + 1, sizeof(*row));
+	next = xcalloc(nlen + 1, sizeof(*next));
+	row[nlen] = true;
+	for (size_t ii = m; ii-- > 0;) {
+		char c = pat[ii];
+		/* next becomes the row for i = ii; row holds i = ii + 1. */
+		if (c == '*') {
+			bool any = false;
+			for (size_t j = nlen + 1; j-- > 0;) {
+				any = any || row[j];
+				next[j] = any;
+			}
+		} else if (c == '%') {
+			bool any = false;
+			for (size_t j = nlen + 1; j-- > 0;) {
+				if (j < nlen && name[j] == IMAP_MAILBOX_DELIM)
+					any = false;
+				any = any || row[j];
+				next[j] = any;
+			}
+		} else {
+			for (size_t j = 0; j <= nlen; j++)
+				next[j] = j < nlen && name[j] == c && row[j + 1];
+		}
+		bool *t = row;
+		row = next;
+		next = t;
+	}
+	result = row[0];
+	free(row);
+	free(next);
+	free(pat);
+	return result;
 }

@@ -33,6 +33,7 @@ tiny_limits(struct imap_parse_limits *l)
 	l->max_tag = 8;
 	l->max_atom = 12;
 	l->max_quoted = 10;
+	l->max_line_preauth = 30;
 }
 
 static const char *const code_names[] = {
@@ -254,6 +255,15 @@ static const struct parse_case cases[] = {
 	{ "a1 APPEND x {10+}\r\n{5}\r\n(((\r\n\r\n", 0, L_DEFAULT, false,
 	  "DONE a1 APPEND x {10+}{5}\\r\\n(((\\r\\n\n" },
 
+	/* An HTTP request on the IMAP port: rejected line by line (the server
+	 * counts bogus commands and disconnects). */
+	{ "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax GET\nDONE Host: example.com\nERR syntax *\n" },
+	{ "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n{5+}\r\nhello\r\n", 0,
+	  L_DEFAULT, false,
+	  "ERR syntax POST\nDONE Content-Length: 5\nERR syntax *\n"
+	  "ERR syntax *\n" },
+
 	/* --- syntax errors, each followed by a command that must parse --- */
 	{ "a1 NOOP \r\na2 NOOP\r\n", 0, L_DEFAULT, false,
 	  "ERR syntax a1\nDONE a2 NOOP\n" },
@@ -377,6 +387,13 @@ static const struct parse_case cases[] = {
 	{ "a1 LOGIN {11}\r\na2 NOOP\r\n", 0, L_TINY, true,
 	  "ERR litsize a1\nDONE a2 NOOP\n" },
 	{ "a1 LOGIN {11+}\r\n", 0, L_TINY, true, "FATAL litplus\n" },
+	/* ... and the line limit 30 (40 after login). */
+	{ "a1 LOGIN user123456 pass5678\r\n", 0, L_TINY, true,
+	  "DONE a1 LOGIN user123456 pass5678\n" },
+	{ "a1 LOGIN user1234567 pass5678\r\na2 NOOP\r\n", 0, L_TINY, true,
+	  "ERR line a1\nDONE a2 NOOP\n" },
+	{ "a1 LOGIN user1234567 pass5678\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "DONE a1 LOGIN user1234567 pass5678\nDONE a2 NOOP\n" },
 	/* Resync does not skip a {n+} over the limit: fatal. */
 	{ "a1 X ) {21+}\r\n", 0, L_TINY, false,
 	  "ERR syntax a1\nFATAL litplus\n" },
@@ -397,6 +414,9 @@ static const struct parse_case cases[] = {
 	{ "abcdefgh NOOP\r\n", 0, L_TINY, false, "DONE abcdefgh NOOP\n" },
 	{ "abcdefghi NOOP\r\na2 NOOP\r\n", 0, L_TINY, false,
 	  "ERR toolong *\nDONE a2 NOOP\n" },
+	{ "a1 ABCDEFGHIJKL\r\n", 0, L_TINY, false, "DONE a1 ABCDEFGHIJKL\n" },
+	{ "a1 ABCDEFGHIJKLM\r\na2 NOOP\r\n", 0, L_TINY, false,
+	  "ERR toolong a1\nDONE a2 NOOP\n" },
 	{ "a1 X abcdefghijkl\r\n", 0, L_TINY, false,
 	  "DONE a1 X abcdefghijkl\n" },
 	{ "a1 X abcdefghijklm\r\na2 NOOP\r\n", 0, L_TINY, false,
@@ -447,7 +467,7 @@ check_case(const struct parse_case *c, bool all_splits)
 		    "split at %zu of %s:\n got:\n%s", cut, c->in, t);
 		free(t);
 	}
-	if (all_splits && len <= 60) {
+	if (all_splits && len <= 40) {
 		for (size_t a = 1; a < len; a++) {
 			for (size_t b = a + 1; b < len; b++) {
 				size_t cuts[2] = { a, b };
@@ -575,6 +595,41 @@ START_TEST(parse_thousands_of_small_literals)
 		ck_assert_uint_eq(cmd->args[i].len, 1);
 		ck_assert_int_eq(cmd->args[i].str[0], '\n');
 	}
+	imap_parser_free(&p);
+	strbuf_free(&in);
+}
+END_TEST
+
+START_TEST(parse_big_literal_in_small_chunks)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, true);
+	const struct imap_command *cmd = NULL;
+	struct strbuf in = STRBUF_INIT;
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+	size_t off = 0, used, conts = 0;
+	const size_t n = 300000;
+
+	strbuf_appendf(&in, "a1 APPEND INBOX {%zu}\r\n", n);
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendc(&in, (char)('a' + i % 26));
+	strbuf_appends(&in, "\r\n");
+	while (off < in.len) {
+		size_t chunk = in.len - off < 7 ? in.len - off : 7;
+		r = imap_parser_feed(p, in.data + off, chunk, &used, &cmd);
+		off += used;
+		if (r == IMAP_PARSE_NEED_CONTINUATION)
+			conts++;
+		else if (r != IMAP_PARSE_NEED_MORE)
+			break;
+	}
+	ck_assert_int_eq(r, IMAP_PARSE_DONE);
+	ck_assert_uint_eq(off, in.len);
+	ck_assert_uint_eq(conts, 1);
+	ck_assert_uint_eq(cmd->args[1].len, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(cmd->args[1].str[i], 'a' + (int)(i % 26));
+	ck_assert_int_eq(cmd->args[1].str[n], '\0');
+	ck_assert_uint_eq(cmd->size, in.len);
 	imap_parser_free(&p);
 	strbuf_free(&in);
 }
@@ -1001,6 +1056,7 @@ parse_suite(void)
 	tcase_add_test(tc, parse_table_one_stream);
 	tcase_add_test(tc, parse_100000_nested_parens);
 	tcase_add_test(tc, parse_thousands_of_small_literals);
+	tcase_add_test(tc, parse_big_literal_in_small_chunks);
 	tcase_add_test(tc, parse_reset_discards_partial_input);
 	tcase_add_test(tc, parse_fatal_is_sticky);
 	tcase_add_test(tc, parse_continuation_points);

@@ -1,0 +1,184 @@
+/*
+ * Fuzz target for imap-frontend/imap-parse (and, on every parsed command,
+ * the fetch-att, search, seqset and mailbox-name parsers).
+ *
+ * Input: byte 0 selects limits (bit 0: tiny) and authentication (bit 1);
+ * byte 1 seeds the split pattern; the rest is the client's byte stream.
+ * The stream is fed whole and again in pseudo-random slices of 1..16
+ * bytes; the two result transcripts (hashed) must be identical, so any
+ * split-dependent behaviour traps.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "imap-frontend/imap-parse.h"
+#include "imap-frontend/imap-search-match.h"
+#include "imap-frontend/imap-seqset.h"
+#include "imap-frontend/imap-utf7.h"
+#include "strbuf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t
+hash_bytes(uint64_t h, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		h = mix(h, (unsigned char)s[i]);
+	return h;
+}
+
+static uint64_t
+hash_arg(uint64_t h, const struct imap_arg *a, struct arena *arena)
+{
+	h = mix(h, (uint64_t)a->type + 1000);
+	if (a->type == IMAP_ARG_LIST) {
+		for (size_t i = 0; i < a->list_count; i++)
+			h = hash_arg(h, &a->list[i], arena);
+		return mix(h, 2000);
+	}
+	h = hash_bytes(h, a->str, a->len);
+	h = mix(h, a->literal_plus * 4u + a->literal8 * 2u + a->has_nul);
+	if (a->str[a->len] != '\0')
+		abort();
+
+	/* Side parsers on whatever the client sent. */
+	const char *error;
+	if (a->type == IMAP_ARG_ATOM) {
+		struct imap_fetch_att att;
+		struct imap_seqset_spec spec;
+		struct imap_seqset set = { 0 };
+		if (imap_parse_fetch_att(a, arena, &att, &error) == 0)
+			h = hash_bytes(h, att.response_name,
+			    strlen(att.response_name));
+		if (imap_seqset_parse(a->str, a->len, &spec, &error) == 0) {
+			imap_seqset_resolve(&spec, 1000, &set);
+			h = mix(h, imap_seqset_count(&set));
+			imap_seqset_free(&set);
+			imap_seqset_spec_free(&spec);
+		}
+	}
+	struct strbuf sb = STRBUF_INIT;
+	if (imap_mailbox_name_from_wire(a->str, a->len, &sb, &error) == 0)
+		h = hash_bytes(h, sb.data, sb.len);
+	strbuf_free(&sb);
+	return h;
+}
+
+static uint64_t
+hash_command(uint64_t h, const struct imap_command *cmd)
+{
+	struct arena *arena = arena_new(0);
+	struct imap_search_program *prog;
+	enum imap_search_error serr;
+	const char *error;
+	struct imap_fetch_att *atts;
+	size_t n;
+
+	h = hash_bytes(h, cmd->tag, strlen(cmd->tag));
+	h = hash_bytes(h, cmd->name, strlen(cmd->name));
+	h = mix(h, cmd->size);
+	for (size_t i = 0; i < cmd->arg_count; i++)
+		h = hash_arg(h, &cmd->args[i], arena);
+	if (imap_search_parse(cmd->args, cmd->arg_count, arena, &prog, &serr,
+	    &error) == 0) {
+		struct imap_search_message m = {
+			.seq = 3, .uid = 7, .max_seq = 10, .max_uid = 20,
+			.flags = 5, .size = 100, .modseq = 9,
+		};
+		if (!prog->needs_body && !prog->needs_headers)
+			h = mix(h, (uint64_t)imap_search_match(prog, &m) + 7);
+	}
+	if (cmd->arg_count > 1 && imap_parse_fetch_atts(&cmd->args[1], arena,
+	    &atts, &n, &error) == 0)
+		h = mix(h, n);
+	arena_free(&arena);
+	return h;
+}
+
+static uint64_t
+run(const uint8_t *data, size_t size, const struct imap_parse_limits *l,
+    bool authed, unsigned int seed)
+{
+	struct imap_parser *p = imap_parser_new(l);
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t off = 0;
+	uint32_t rng = seed * 2654435761u + 1;
+
+	imap_parser_set_authenticated(p, authed);
+	while (off < size) {
+		size_t chunk = size - off;
+		if (seed != 0) {
+			rng = rng * 1103515245u + 12345u;
+			chunk = 1 + (rng >> 16) % 16;
+			if (chunk > size - off)
+				chunk = size - off;
+		}
+		const uint8_t *d = data + off;
+		size_t len = chunk;
+		off += chunk;
+		while (len > 0) {
+			size_t used;
+			const struct imap_command *cmd;
+			enum imap_parse_result r = imap_parser_feed(p, d, len,
+			    &used, &cmd);
+			if (used > len)
+				abort();
+			d += used;
+			len -= used;
+			/* NEED_MORE depends on the split: not hashed. */
+			if (r != IMAP_PARSE_NEED_MORE)
+				h = mix(h, (uint64_t)r + 100);
+			if (r == IMAP_PARSE_DONE)
+				h = hash_command(h, cmd);
+			else if (r == IMAP_PARSE_ERROR)
+				h = mix(h, imap_parser_get_error(p)->code);
+			else if (r == IMAP_PARSE_FATAL) {
+				h = mix(h, imap_parser_get_error(p)->code);
+				goto out;
+			} else if (r == IMAP_PARSE_NEED_MORE && len != 0) {
+				abort();
+			}
+		}
+	}
+out:
+	imap_parser_free(&p);
+	return h;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct imap_parse_limits l;
+
+	if (size < 2)
+		return 0;
+	uint8_t mode = data[0], seed = data[1];
+	data += 2;
+	size -= 2;
+	imap_parse_limits_default(&l);
+	if (mode & 1) {
+		l.max_line = 40;
+		l.max_literal = 20;
+		l.max_literal_preauth = 10;
+		l.max_command = 100;
+		l.max_depth = 3;
+		l.max_args = 8;
+		l.max_tag = 8;
+		l.max_atom = 12;
+		l.max_quoted = 10;
+	}
+	if (run(data, size, &l, mode & 2, 0) !=
+	    run(data, size, &l, mode & 2, seed | 1u))
+		abort();
+	return 0;
+}

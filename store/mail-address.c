@@ -130,7 +130,7 @@ emit(struct addr_parser *ap, const char *name, const char *route,
 /* Collects the words before a delimiter: phrase gets them separated by
  * spaces, local gets them as a local part would read. */
 static void
-read_words(struct addr_parser *ap)
+read_words(struct addr_parser *ap, bool in_angle)
 {
 	bool after_dot = false;
 
@@ -144,7 +144,8 @@ read_words(struct addr_parser *ap)
 		if (ap->pos >= ap->len)
 			return;
 		c = ap->s[ap->pos];
-		if (c == '<' || c == '@' || c == ':' || c == ',' || c == ';')
+		if (c == '<' || c == '@' || c == ':' || c == ',' || c == ';' ||
+		    (in_angle && c == '>'))
 			return;
 		if (c == '.') {
 			strbuf_appendc(&ap->phrase, '.');
@@ -160,8 +161,10 @@ read_words(struct addr_parser *ap)
 			size_t before = ap->local.len;
 
 			read_quoted(ap, &ap->local);
-			strbuf_append(&ap->phrase, ap->local.data + before,
-			    ap->local.len - before);
+			if (ap->local.len > before)
+				strbuf_append(&ap->phrase,
+				    ap->local.data + before,
+				    ap->local.len - before);
 		} else if (is_special(c)) {
 			/* Stray '>', ']', ')', '\\': garbage, kept as text. */
 			strbuf_appendc(&ap->phrase, c);
@@ -171,8 +174,10 @@ read_words(struct addr_parser *ap)
 			size_t before = ap->local.len;
 
 			read_atom(ap, &ap->local);
-			strbuf_append(&ap->phrase, ap->local.data + before,
-			    ap->local.len - before);
+			if (ap->local.len > before)
+				strbuf_append(&ap->phrase,
+				    ap->local.data + before,
+				    ap->local.len - before);
 		}
 	}
 }
@@ -229,7 +234,7 @@ read_angle(struct addr_parser *ap, const char *name)
 			route = dup_or_null(ap, &ap->route);
 		}
 	}
-	read_words(ap);
+	read_words(ap, true);
 	mailbox = arena_strndup(ap->arena, ap->local.data == NULL ? "" :
 	    ap->local.data, ap->local.len);
 	strbuf_reset(&ap->domain);
@@ -245,11 +250,6 @@ read_angle(struct addr_parser *ap, const char *name)
 		ap->pos++;
 	if (ap->pos < ap->len && ap->s[ap->pos] == '>')
 		ap->pos++;
-	if (*mailbox == '\0' && *domain == '\0') {
-		/* "<>": the null address, kept as empty strings. */
-		emit(ap, name, route, mailbox, domain);
-		return;
-	}
 	if (*mailbox == '\0')
 		mailbox = MAIL_MISSING_MAILBOX;
 	if (*domain == '\0')
@@ -273,7 +273,7 @@ mail_address_parse(struct arena *arena, const char *s, size_t len,
 		const char *name;
 		char c;
 
-		read_words(&ap);
+		read_words(&ap, false);
 		if (ap.pos >= ap.len) {
 			c = '\0';
 		} else {

@@ -111,7 +111,7 @@ struct mail_part {
 	uint64_t hdr_off, hdr_len;	/* header block, with its empty line */
 	uint64_t body_off, body_len;	/* body (CRLF before a boundary
 					 * belongs to the boundary) */
-	uint64_t lines;			/* text lines of the body */
+	uint64_t lines;			/* line ends inside the body */
 
 	/* Content-Type; type/subtype never NULL. */
 	const char *type, *subtype;

@@ -76,7 +76,7 @@ struct mail_parser {
 	uint64_t offset;	/* start of the current line */
 	uint64_t line_no;	/* lines started before the current one */
 	uint32_t prev_eol_len;
-	bool prev_empty;
+	bool last_incomplete;	/* the message ended without a line end */
 
 	/* The current line when it spans feeds. */
 	char *carry;
@@ -283,6 +283,18 @@ parse_mime_fields(struct mail_parser *mp, struct mail_part *part,
 		part->nparams = 1;
 		part->flags |= MAIL_PART_DEFAULT_TYPE;
 	}
+	/* RFC 2046 4.1.2: text without a charset is us-ascii; say so, as
+	 * Dovecot does, so clients need not know the default. */
+	if (strcasecmp(part->type, "text") == 0 &&
+	    mail_part_param(part, "charset") == NULL && budget_ok(mp)) {
+		struct mail_param *np = arena_alloc(a,
+		    (part->nparams + 1) * sizeof(*np));
+
+		if (part->nparams > 0)
+			memcpy(np, part->params, part->nparams * sizeof(*np));
+		np[part->nparams++] = default_charset;
+		part->params = np;
+	}
 	if (!budget_ok(mp))
 		return;
 	v = field_value(mp, F_CTE, &len);
@@ -364,7 +376,8 @@ end_header(struct mail_parser *mp, uint64_t body_off, uint64_t body_line,
 			mp->nmultipart++;
 		} else {
 			part->flags |= MAIL_PART_NOT_PARSED;
-			mp->msg->flags |= MAIL_MESSAGE_TRUNCATED;
+			if (part->depth >= mp->lim.depth_max)
+				mp->msg->flags |= MAIL_MESSAGE_TRUNCATED;
 		}
 	} else if (mail_part_is_type(part, "message", "rfc822")) {
 		if (part->depth < mp->lim.depth_max &&
@@ -403,11 +416,14 @@ close_top(struct mail_parser *mp, uint64_t at, bool boundary)
 	if (end < part->body_off)
 		end = part->body_off;
 	part->body_len = end - part->body_off;
+	/* Lines are the line ends inside the body (as Dovecot counts): every
+	 * line started in it, less the last one when its line end belongs to
+	 * a boundary or the message ended without one. */
 	if (part->body_len == 0) {
 		part->lines = 0;
 	} else {
 		part->lines = mp->line_no - lv->body_line_start;
-		if (boundary && mp->prev_empty && part->lines > 0)
+		if ((boundary || mp->last_incomplete) && part->lines > 0)
 			part->lines--;
 	}
 	if (lv->multipart)
@@ -570,7 +586,6 @@ process_line(struct mail_parser *mp, const struct line *l)
 	if (!handled && mp->stack[mp->depth - 1].in_header)
 		header_line(mp, l);
 	mp->line_no++;
-	mp->prev_empty = l->clen == 0 && !l->truncated;
 	mp->offset += l->full;
 }
 
@@ -654,8 +669,12 @@ mail_parser_feed(struct mail_parser *mp, const void *data, size_t len)
 		if (nl != NULL && mp->carry_total == 0) {
 			struct line l;
 			uint32_t eol = seg >= 2 && d[end - 2] == '\r' ? 2 : 1;
+			size_t kmax = keep_max(mp);
 
-			line_from(&l, d + i, seg, seg, eol, mp->offset);
+			/* Look at no more of the line than a carried one
+			 * keeps, so that splits never change the result. */
+			line_from(&l, d + i, seg < kmax ? seg : kmax, seg, eol,
+			    mp->offset);
 			process_line(mp, &l);
 			mp->prev_eol_len = eol;
 		} else {
@@ -718,8 +737,10 @@ mail_parser_finish(struct mail_parser **mpp)
 	struct mail_parser *mp = *mpp;
 	struct mail_message *msg;
 
-	if (mp->carry_total > 0)
+	if (mp->carry_total > 0) {
+		mp->last_incomplete = true;
 		carry_flush(mp, false);
+	}
 	while (mp->depth > 0)
 		close_top(mp, mp->offset, false);
 	msg = mp->msg;

@@ -204,6 +204,7 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	uint64_t modseq;
 	int64_t now = (int64_t)time(NULL);
 	bool need_kw = false;
+	size_t total = 0;
 
 	if (count == 0 || count > STORE_DELIVER_BATCH_MAX)
 		return store_fail(store, error_r, STORE_ERR_LIMIT,
@@ -211,6 +212,11 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	for (size_t i = 0; i < count; i++) {
 		if (check_new_msg(store, &msgs[i], error_r) < 0)
 			return -1;
+		total += msgs[i].size;
+		if (total > STORE_DELIVER_BYTES_MAX)
+			return store_fail(store, error_r, STORE_ERR_LIMIT,
+			    "store: batch over %zu bytes",
+			    STORE_DELIVER_BYTES_MAX);
 		if (msgs[i].keyword_count > 0)
 			need_kw = true;
 	}
@@ -304,6 +310,7 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	free(kw);
 	if (uidvalidity_r != NULL)
 		*uidvalidity_r = mb.rec.uidvalidity;
+	store_reserve(store, txn, total);
 	return store_wcommit(store, txn, error_r);
 fail:
 	free(kw);

@@ -115,6 +115,7 @@ struct store {
 	void *change_arg;
 	struct store_event *events;
 	size_t event_count, event_cap;
+	bool in_change_cb;	/* writes are refused while set */
 };
 
 struct store_read {
@@ -159,6 +160,11 @@ struct store_event *store_event_add(struct store *store,
 void store_event_add_uid(struct store_event *ev, uint32_t uid);
 void store_event_set_names(struct store_event *ev, const char *name,
     const char *old_name);
+
+/* Before committing about bytes of new data: allocate file space ahead
+   (in STORE_GROW_CHUNK steps) so commits do not grow the file each time.
+   Best effort, never fails. */
+void store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes);
 
 /* ---- cursor helpers (store.c) ---- */
 /* Deletes every key with the given prefix in db. */

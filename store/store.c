@@ -4,7 +4,11 @@
  * store-user.c, store-mailbox.c, store-message.c, store-ledger.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +123,10 @@ store_fail_mdb(struct store *store, const char **error_r, int rc,
 	enum store_error cls = STORE_ERR_IO;
 
 	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EFBIG ||
-	    rc == EDQUOT || rc == MDB_TXN_FULL)
+	    rc == EDQUOT)
 		cls = STORE_ERR_NOSPACE;
+	if (rc == MDB_TXN_FULL)
+		cls = STORE_ERR_LIMIT;
 	if (rc == MDB_NOTFOUND)
 		cls = STORE_ERR_NOTFOUND;
 	return store_fail(store, error_r, cls, "store: %s: %s", what,
@@ -275,6 +281,10 @@ store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r)
 {
 	int rc;
 
+	*txn_r = NULL;
+	if (store->in_change_cb)
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: write called from the change callback");
 	events_clear(store);
 	if ((rc = mdb_txn_begin(store->env, NULL, 0, txn_r)) != 0)
 		return store_fail_mdb(store, error_r, rc, "write transaction");
@@ -284,18 +294,62 @@ store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r)
 void
 store_wabort(struct store *store, MDB_txn *txn)
 {
-	if (txn != NULL)
-		mdb_txn_abort(txn);
+	/* NULL: the transaction never began (or commit already ended it),
+	   so this call queued no events; leave the queue alone (it may be
+	   the one being dispatched). */
+	if (txn == NULL)
+		return;
+	mdb_txn_abort(txn);
 	events_clear(store);
+}
+
+/* Free bytes below which a failed write is taken for a full disk. */
+#define STORE_FULL_MARGIN ((uint64_t)16 * 1024 * 1024)
+
+/*
+ * LMDB 0.9 turns a short write (what a full disk gives) into EIO. Tell the
+ * two apart by looking: a file system (or RLIMIT_FSIZE) with almost no room
+ * left means the disk is full, which the caller reports differently.
+ */
+static bool
+store_disk_full(struct store *store, uint64_t *free_r)
+{
+	struct statvfs vfs;
+	struct rlimit rl;
+	struct stat st;
+	int fd;
+
+	*free_r = 0;
+	if (mdb_env_get_fd(store->env, &fd) != 0 || fstat(fd, &st) < 0)
+		return false;
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)st.st_size + STORE_FULL_MARGIN > rl.rlim_cur) {
+		*free_r = rl.rlim_cur > (uint64_t)st.st_size ?
+		    rl.rlim_cur - (uint64_t)st.st_size : 0;
+		return true;
+	}
+	if (fstatvfs(fd, &vfs) < 0)
+		return false;
+	*free_r = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return *free_r < STORE_FULL_MARGIN ||
+	    *free_r < (uint64_t)vfs.f_blocks * vfs.f_frsize / 100;
 }
 
 int
 store_wcommit(struct store *store, MDB_txn *txn, const char **error_r)
 {
 	int rc = mdb_txn_commit(txn);
+	uint64_t free_bytes;
 
 	if (rc != 0) {
 		events_clear(store);
+		if (rc == EIO && store_disk_full(store, &free_bytes)) {
+			log_error("store event=commit-failed error=disk-full "
+			    "free=%llu", (unsigned long long)free_bytes);
+			return store_fail(store, error_r, STORE_ERR_NOSPACE,
+			    "store: commit: disk full (%llu bytes free)",
+			    (unsigned long long)free_bytes);
+		}
 		log_error("store event=commit-failed error=\"%s\"",
 		    mdb_strerror(rc));
 		return store_fail_mdb(store, error_r, rc, "commit");
@@ -313,7 +367,9 @@ store_wcommit(struct store *store, MDB_txn *txn, const char **error_r)
 			ev->ch.uids = ev->uids;
 			ev->ch.name = ev->name;
 			ev->ch.old_name = ev->old_name;
+			store->in_change_cb = true;
 			store->change_cb(store->change_arg, &ev->ch);
+			store->in_change_cb = false;
 		}
 	}
 	events_clear(store);
@@ -374,6 +430,52 @@ store_event_set_names(struct store_event *ev, const char *name,
 	free(ev->old_name);
 	ev->name = name != NULL ? xstrdup(name) : NULL;
 	ev->old_name = old_name != NULL ? xstrdup(old_name) : NULL;
+}
+
+/* ---- file growth ---- */
+
+/* Grow the data file by at least this much at a time. */
+#define STORE_GROW_CHUNK ((uint64_t)64 * 1024 * 1024)
+
+void
+store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	uint64_t used, want, grow;
+	int fd;
+
+	if (mdb_env_info(store->env, &info) != 0 ||
+	    mdb_env_stat(store->env, &st) != 0 ||
+	    mdb_env_get_fd(store->env, &fd) != 0 || fstat(fd, &fst) < 0)
+		return;
+	(void)txn;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	/* Room for the batch, its B-tree pages and the freed copies. */
+	want = used + bytes + bytes / 4 + 4 * 1024 * 1024;
+	if ((uint64_t)fst.st_size >= want || want > info.me_mapsize)
+		return;
+	grow = want - (uint64_t)fst.st_size;
+	if (grow < STORE_GROW_CHUNK)
+		grow = STORE_GROW_CHUNK;
+	/* Bigger steps for bigger files, but never hoard much of a disk
+	   that others (logs) share. */
+	if (grow < (uint64_t)fst.st_size / 8)
+		grow = (uint64_t)fst.st_size / 8;
+	if (grow > 4 * STORE_GROW_CHUNK && grow > want - (uint64_t)fst.st_size)
+		grow = want - (uint64_t)fst.st_size > 4 * STORE_GROW_CHUNK ?
+		    want - (uint64_t)fst.st_size : 4 * STORE_GROW_CHUNK;
+	if ((uint64_t)fst.st_size + grow > info.me_mapsize)
+		grow = info.me_mapsize - (uint64_t)fst.st_size;
+	/* Allocating ahead makes each commit's fdatasync write data into
+	   blocks the file already owns instead of growing the file every
+	   time (about twice the delivery rate on ext4). It is only an
+	   optimisation: on failure (full disk, no fallocate) the commit
+	   meets the real error itself. */
+	if (fallocate(fd, 0, fst.st_size, (off_t)grow) < 0)
+		log_debug("store event=preallocate-failed error=\"%s\"",
+		    strerror(errno));
 }
 
 /* ---- helpers ---- */

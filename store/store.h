@@ -79,6 +79,9 @@
 #define STORE_STRUCTURE_SIZE_MAX (16u * 1024 * 1024)
 /* Messages per deliver call; one transaction must stay bounded. */
 #define STORE_DELIVER_BATCH_MAX 10000
+/* Body bytes per deliver call: a transaction's dirty pages stay in memory
+   until commit. Batch by a few MB for throughput (see docs/store.md). */
+#define STORE_DELIVER_BYTES_MAX ((size_t)256 * 1024 * 1024)
 /* Longest upstream account id (the gateway's own short id). */
 #define STORE_ACCOUNT_ID_MAX 64
 /* Longest UIDL in bytes; RFC 1939 says 70, we allow slack, binary-safe. */
@@ -166,7 +169,8 @@ struct store_change {
  * Called synchronously from the mutating call, after its commit succeeded,
  * once per (mailbox, kind) the call changed, before the call returns.
  * Everything in *change is valid only during the callback. The callback may
- * take read snapshots; it must not call mutating store functions. NULL cb
+ * take read snapshots; mutating store functions called from it fail with
+ * STORE_ERR_INVALID (queue the work instead). NULL cb
  * unregisters. One callback per store (the gateway fans it out).
  */
 void store_set_change_cb(struct store *store,
@@ -433,7 +437,8 @@ struct store_new_msg {
 };
 
 /*
- * Stores count (1..STORE_DELIVER_BATCH_MAX) messages into the mailbox and
+ * Stores count (1..STORE_DELIVER_BATCH_MAX) messages, at most
+ * STORE_DELIVER_BYTES_MAX body bytes in all (LIMIT), into the mailbox and
  * their ledger entries in ONE transaction, durably. uids_r (count slots,
  * caller's) receives the UIDs assigned, ascending in msgs order;
  * uidvalidity_r (may be NULL) the mailbox's UIDVALIDITY (for APPENDUID).

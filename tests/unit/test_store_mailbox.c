@@ -280,6 +280,15 @@ START_TEST(rename_inbox_moves_messages)
 	store_read_end(&r);
 	tdeliver(&t, u, inbox, "new", 0);
 	ck_assert_uint_eq(tinfo(&t, u, inbox).uidnext, old.uidnext + 1);
+	/* INBOX into its own child: allowed (only messages move). */
+	ck_assert_int_eq(store_mailbox_rename(t.store, u, "INBOX", "INBOX/old",
+	    NULL), 0);
+	ck_assert_uint_eq(tinfo(&t, u, tmailbox(&t, u, "INBOX/old")).messages,
+	    1);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 0);
+	ck_assert_int_eq(store_mailbox_rename(t.store, u, "INBOX", "inbox",
+	    NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
 	tstore_check(&t);
 	tstore_close(&t);
 }

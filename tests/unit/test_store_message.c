@@ -139,6 +139,20 @@ START_TEST(deliver_limits_and_errors)
 	m.size = 1;
 	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 0, &uid, NULL,
 	    &error), -1);
+	{
+		/* Five 60 MB messages: over the batch byte limit, refused
+		   before anything is read from the (fake) data pointers. */
+		struct store_new_msg five[5];
+		uint32_t u5[5];
+
+		for (int i = 0; i < 5; i++) {
+			five[i] = m;
+			five[i].size = 60u * 1024 * 1024;
+		}
+		ck_assert_int_eq(store_deliver(t.store, u, inbox, five, 5, u5,
+		    NULL, &error), -1);
+		ck_assert_int_eq(store_last_error(t.store), STORE_ERR_LIMIT);
+	}
 	m.system_flags = 0x100;
 	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
 	    &error), -1);
@@ -655,6 +669,154 @@ START_TEST(change_feed_after_commit)
 }
 END_TEST
 
+struct reentry {
+	struct store *store;
+	uint32_t user, mbox;
+	int calls, write_rc, read_rc;
+	enum store_error write_err;
+	uint32_t seen_messages;
+};
+
+static void
+reentry_cb(void *arg, const struct store_change *ch)
+{
+	struct reentry *re = arg;
+	struct store_read *r;
+	struct store_mailbox_info info;
+	uint32_t uid;
+
+	re->calls++;
+	/* Reads see the committed state; writes are refused. */
+	re->read_rc = store_read_begin(re->store, &r, NULL);
+	if (re->read_rc == 0) {
+		if (store_mailbox_get(r, ch->user_id, ch->mailbox_id, &info,
+		    NULL) == 0)
+			re->seen_messages = info.messages;
+		store_read_end(&r);
+	}
+	{
+		struct store_new_msg m;
+
+		memset(&m, 0, sizeof(m));
+		m.data = "x";
+		m.size = 1;
+		re->write_rc = store_deliver(re->store, re->user, re->mbox, &m,
+		    1, &uid, NULL, NULL);
+		re->write_err = store_last_error(re->store);
+	}
+}
+
+START_TEST(change_feed_reads_ok_writes_refused)
+{
+	struct tstore t;
+	struct reentry re;
+	char buf[512];
+
+	tstore_open(&t, 0);
+	memset(&re, 0, sizeof(re));
+	re.store = t.store;
+	re.user = tuser(&t, "alice");
+	re.mbox = tmailbox(&t, re.user, "INBOX");
+	store_set_change_cb(t.store, reentry_cb, &re);
+	tdeliver(&t, re.user, re.mbox, "m", 0);
+	ck_assert_int_eq(re.calls, 1);
+	ck_assert_int_eq(re.read_rc, 0);
+	ck_assert_uint_eq(re.seen_messages, 1);
+	ck_assert_int_eq(re.write_rc, -1);
+	ck_assert_int_eq(re.write_err, STORE_ERR_INVALID);
+	store_set_change_cb(t.store, NULL, NULL);
+	ck_assert_uint_eq(tinfo(&t, re.user, re.mbox).messages, 1);
+	/* And a write after the callback works again. */
+	tdeliver(&t, re.user, re.mbox, "m", 0);
+	(void)buf;
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+struct mbfeed {
+	char log[512];
+};
+
+static void
+mbfeed_cb(void *arg, const struct store_change *ch)
+{
+	struct mbfeed *f = arg;
+	char line[128];
+
+	snprintf(line, sizeof(line), "%d:%s:%s:%d;", (int)ch->kind,
+	    ch->name != NULL ? ch->name : "-",
+	    ch->old_name != NULL ? ch->old_name : "-", ch->subscribed);
+	strcat(f->log, line);
+}
+
+START_TEST(change_feed_mailbox_events)
+{
+	struct tstore t;
+	struct mbfeed f;
+	char expect[512];
+
+	memset(&f, 0, sizeof(f));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	store_set_change_cb(t.store, mbfeed_cb, &f);
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "a/b", 0, NULL, NULL),
+	    0);
+	ck_assert_int_eq(store_mailbox_rename(t.store, u, "a", "c", NULL), 0);
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "c", true, NULL),
+	    0);
+	ck_assert_int_eq(store_mailbox_delete(t.store, u, "c/b", NULL), 0);
+	snprintf(expect, sizeof(expect), "%d:a:-:0;%d:a/b:-:0;%d:c:a:0;"
+	    "%d:c/b:a/b:0;%d:c:-:1;%d:c/b:-:0;",
+	    STORE_CHANGE_MAILBOX_CREATE, STORE_CHANGE_MAILBOX_CREATE,
+	    STORE_CHANGE_MAILBOX_RENAME, STORE_CHANGE_MAILBOX_RENAME,
+	    STORE_CHANGE_MAILBOX_SUBSCRIBE, STORE_CHANGE_MAILBOX_DELETE);
+	ck_assert_str_eq(f.log, expect);
+	tstore_close(&t);
+}
+END_TEST
+
+static int
+stop_at_two(void *ctx, const struct store_msg *msg)
+{
+	(*(int *)ctx)++;
+	return msg->uid == 2 ? 7 : 0;
+}
+
+START_TEST(msg_foreach_range_and_stop)
+{
+	struct tstore t;
+	struct store_read *r;
+	int n = 0;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	uint32_t other;
+
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "other", 0, &other,
+	    NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		tdeliver(&t, u, inbox, "m", 0);
+		tdeliver(&t, u, other, "o", 0);
+	}
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_foreach(r, u, inbox, 2, 3, stop_at_two, &n,
+	    NULL), 7);
+	ck_assert_int_eq(n, 1);
+	n = 0;
+	ck_assert_int_eq(store_msg_foreach(r, u, inbox, 3, UINT32_MAX,
+	    stop_at_two, &n, NULL), 0);
+	ck_assert_int_eq(n, 2);	/* stops at the mailbox's end */
+	n = 0;
+	ck_assert_int_eq(store_msg_foreach(r, u, inbox, 5, 4, stop_at_two, &n,
+	    NULL), 0);
+	ck_assert_int_eq(n, 0);
+	store_read_end(&r);
+	tstore_close(&t);
+}
+END_TEST
+
 /* A tiny map: deliver until the map is full; the error is clean, nothing
    half-stored, everything before intact, reads and expunge still work. */
 START_TEST(map_full_fails_cleanly)
@@ -731,6 +893,59 @@ START_TEST(map_full_fails_cleanly)
 }
 END_TEST
 
+/* A body held open keeps its bytes while other calls expunge the message
+   and reuse the space (what an IMAP FETCH in flight needs). */
+START_TEST(open_body_survives_expunge)
+{
+	struct tstore t;
+	struct store_body *b;
+	char big[5000];
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	uint32_t uid = tdeliver(&t, u, inbox, big, 0);
+	ck_assert_int_eq(store_body_open(t.store, u, inbox, uid, &b, NULL), 0);
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, false, NULL,
+	    NULL, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		memset(big, 'a' + i, sizeof(big) - 1);
+		tdeliver(&t, u, inbox, big, 0);
+	}
+	ck_assert_uint_eq(b->size, sizeof(big) - 1);
+	for (size_t i = 0; i < b->size; i++)
+		ck_assert_int_eq(((const char *)b->data)[i], 'q');
+	store_body_close(&b);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+START_TEST(reader_table_full_is_an_error)
+{
+	struct tstore t;
+	struct store_options opts = { 0, 2 };
+	struct store_read *r[3];
+	const char *error = NULL;
+
+	strcpy(t.dir, "/tmp/popgate-store-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(t.dir));
+	ck_assert_int_eq(store_open(t.dir, &opts, &t.store, &error), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r[0], NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r[1], NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r[2], &error), -1);
+	ck_assert_ptr_null(r[2]);
+	ck_assert_ptr_nonnull(strstr(error, "MDB_READERS_FULL"));
+	store_read_end(&r[1]);
+	ck_assert_int_eq(store_read_begin(t.store, &r[2], NULL), 0);
+	store_read_end(&r[0]);
+	store_read_end(&r[2]);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_message_suite(void)
 {
@@ -749,6 +964,11 @@ store_message_suite(void)
 	tcase_add_test(tc, expunge_deleted_only_and_vanished_survive_reopen);
 	tcase_add_test(tc, change_feed_after_commit);
 	tcase_add_test(tc, map_full_fails_cleanly);
+	tcase_add_test(tc, change_feed_reads_ok_writes_refused);
+	tcase_add_test(tc, change_feed_mailbox_events);
+	tcase_add_test(tc, msg_foreach_range_and_stop);
+	tcase_add_test(tc, open_body_survives_expunge);
+	tcase_add_test(tc, reader_table_full_is_an_error);
 	suite_add_tcase(s, tc);
 	return s;
 }

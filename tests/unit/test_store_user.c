@@ -51,6 +51,16 @@ START_TEST(user_create_lookup_list_delete)
 	ck_assert_int_eq(n, 2);
 	store_read_end(&r);
 
+	{
+		static char long_hash[STORE_USER_HASH_MAX + 2];
+
+		memset(long_hash, 'h', sizeof(long_hash) - 1);
+		ck_assert_int_eq(store_user_set_hash(t.store, a, long_hash,
+		    NULL), -1);
+		ck_assert_int_eq(store_last_error(t.store), STORE_ERR_LIMIT);
+		ck_assert_int_eq(store_user_set_hash(t.store, 999, "x", NULL),
+		    -1);
+	}
 	ck_assert_int_eq(store_user_set_hash(t.store, a, "new-hash", NULL), 0);
 	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
 	ck_assert_int_eq(store_user_get(r, a, &info, NULL), 0);

@@ -1,0 +1,176 @@
+#include "mail-search.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "mail-charset.h"
+#include "mail-decode.h"
+#include "mail-header.h"
+#include "mail-rfc2047.h"
+#include "strbuf.h"
+
+static void
+decoded_value(const char *v, size_t len, bool fold, struct strbuf *out)
+{
+	struct strbuf raw = STRBUF_INIT, dec = STRBUF_INIT;
+
+	mail_header_unfold(v, len, &raw);
+	mail_rfc2047_decode(raw.data == NULL ? "" : raw.data, raw.len, &dec);
+	if (fold)
+		mail_utf8_casefold(dec.data == NULL ? "" : dec.data, dec.len,
+		    out);
+	else
+		strbuf_append(out, dec.data == NULL ? "" : dec.data, dec.len);
+	strbuf_free(&raw);
+	strbuf_free(&dec);
+}
+
+unsigned int
+mail_search_header_values(const char *hdr, size_t len, const char *name,
+    bool fold, struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	size_t nlen = strlen(name);
+	unsigned int n = 0;
+
+	mail_header_iter_init(&it, hdr, len);
+	while (mail_header_iter_next(&it, &f)) {
+		if (f.name_len != nlen || strncasecmp(f.name, name, nlen) != 0)
+			continue;
+		decoded_value(f.value, f.value_len, fold, out);
+		strbuf_appendc(out, '\n');
+		n++;
+	}
+	return n;
+}
+
+void
+mail_search_header_text(const char *hdr, size_t len, bool fold,
+    struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+
+	mail_header_iter_init(&it, hdr, len);
+	while (mail_header_iter_next(&it, &f)) {
+		if (fold)
+			mail_utf8_casefold(f.name, f.name_len, out);
+		else
+			strbuf_append(out, f.name, f.name_len);
+		strbuf_append(out, ": ", 2);
+		decoded_value(f.value, f.value_len, fold, out);
+		strbuf_appendc(out, '\n');
+	}
+}
+
+const char *
+mail_search_message_header(const void *data, size_t len,
+    const struct mail_message *msg, size_t *hdr_len_r)
+{
+	*hdr_len_r = 0;
+	if (msg->nparts == 0 || len != msg->size)
+		return NULL;
+	*hdr_len_r = (size_t)msg->parts[0].hdr_len;
+	return (const char *)data + msg->parts[0].hdr_off;
+}
+
+void
+mail_search_decode_part(const void *data, size_t len,
+    const struct mail_part *part, struct strbuf *out)
+{
+	const char *body = (const char *)data + part->body_off;
+	size_t blen = (size_t)part->body_len;
+	struct strbuf dec = STRBUF_INIT;
+	const char *charset = mail_part_param(part, "charset");
+
+	if (part->body_off > len || blen > len - part->body_off)
+		return;
+	if (strcasecmp(part->encoding, "base64") == 0) {
+		mail_decode_base64(body, blen, &dec);
+		body = dec.data == NULL ? "" : dec.data;
+		blen = dec.len;
+	} else if (strcasecmp(part->encoding, "quoted-printable") == 0) {
+		mail_decode_qp(body, blen, &dec);
+		body = dec.data == NULL ? "" : dec.data;
+		blen = dec.len;
+	}
+	if (mail_charset_to_utf8(charset == NULL ? "us-ascii" : charset, body,
+	    blen, out) < 0)
+		mail_utf8_sanitize(body, blen, out);
+	strbuf_free(&dec);
+}
+
+int
+mail_search_body_text(const void *data, size_t len,
+    const struct mail_message *msg, bool fold, mail_search_text_cb *cb,
+    void *ctx)
+{
+	struct strbuf text = STRBUF_INIT, folded = STRBUF_INIT;
+
+	if (len != msg->size)
+		return -1;
+	for (uint32_t i = 0; i < msg->nparts; i++) {
+		const struct mail_part *p = &msg->parts[i];
+
+		if (p->nchildren > 0 || (p->flags & MAIL_PART_NOT_PARSED) != 0 ||
+		    !mail_part_is_type(p, "text", NULL))
+			continue;
+		strbuf_reset(&text);
+		mail_search_decode_part(data, len, p, &text);
+		if (fold) {
+			strbuf_reset(&folded);
+			mail_utf8_casefold(strbuf_str(&text), text.len, &folded);
+			cb(ctx, i, strbuf_str(&folded), folded.len);
+		} else {
+			cb(ctx, i, strbuf_str(&text), text.len);
+		}
+	}
+	strbuf_free(&text);
+	strbuf_free(&folded);
+	return 0;
+}
+
+bool
+mail_search_contains_folded(const char *text, size_t text_len,
+    const char *folded_needle, size_t needle_len)
+{
+	struct strbuf folded = STRBUF_INIT;
+	bool found;
+
+	if (needle_len == 0)
+		return true;
+	mail_utf8_casefold(text, text_len, &folded);
+	found = memmem(strbuf_str(&folded), folded.len, folded_needle,
+	    needle_len) != NULL;
+	strbuf_free(&folded);
+	return found;
+}
+
+bool
+mail_search_match(const char *text, size_t text_len, const char *needle,
+    size_t needle_len)
+{
+	struct strbuf fn = STRBUF_INIT;
+	bool found;
+
+	mail_utf8_casefold(needle, needle_len, &fn);
+	found = mail_search_contains_folded(text, text_len, strbuf_str(&fn),
+	    fn.len);
+	strbuf_free(&fn);
+	return found;
+}
+
+bool
+mail_search_sent_date(const struct mail_message *msg, int64_t *time_r,
+    int32_t *tz_min_r)
+{
+	const struct mail_envelope *env =
+	    msg->nparts > 0 ? msg->parts[0].envelope : NULL;
+
+	if (env == NULL || !env->date_valid)
+		return false;
+	*time_r = env->date_time;
+	*tz_min_r = env->date_tz_min;
+	return true;
+}

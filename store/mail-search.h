@@ -1,0 +1,75 @@
+/*
+ * mail-search — what SEARCH needs from a stored message and its blob,
+ * without parsing the message again: decoded and case-folded header
+ * values, the decoded text of each text part, and the substring matcher.
+ *
+ * Decoding: RFC 2047 encoded words and charsets to UTF-8 (mail-rfc2047.h),
+ * base64 / quoted-printable bodies, then the part's charset (default
+ * us-ascii; unknown charsets are passed through as UTF-8 with U+FFFD for
+ * bad bytes). Folding: mail_utf8_casefold() (ASCII, Latin, Greek and
+ * Cyrillic simple case folding; see mail-charset.h).
+ */
+#ifndef POPGATE_MAIL_SEARCH_H
+#define POPGATE_MAIL_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mail-message.h"
+
+struct strbuf;
+
+/*
+ * Appends, for each field of header block hdr named name (any case), its
+ * unfolded, RFC 2047-decoded UTF-8 value, case-folded when fold is true,
+ * each followed by '\n'. Returns how many fields there were (0: absent,
+ * which SEARCH HEADER needs to tell from an empty value).
+ */
+unsigned int mail_search_header_values(const char *hdr, size_t len,
+    const char *name, bool fold, struct strbuf *out);
+
+/* Every field of hdr as "name: decoded value\n" (for SEARCH TEXT). */
+void mail_search_header_text(const char *hdr, size_t len, bool fold,
+    struct strbuf *out);
+
+/* The top-level header block of data (the stored message msg describes);
+ * NULL/0 if data is not the message the blob was made from. */
+const char *mail_search_message_header(const void *data, size_t len,
+    const struct mail_message *msg, size_t *hdr_len_r);
+
+/* Called once per text part with its whole decoded UTF-8 text. */
+typedef void mail_search_text_cb(void *ctx, uint32_t part,
+    const char *utf8, size_t len);
+
+/*
+ * Decodes every text leaf part of the stored message (data, len) that
+ * msg (parsed or read from its blob) describes and calls cb for each.
+ * Returns -1 if len is not the size msg was made from.
+ */
+int mail_search_body_text(const void *data, size_t len,
+    const struct mail_message *msg, bool fold, mail_search_text_cb *cb,
+    void *ctx);
+
+/* Appends the decoded UTF-8 text of one part (any type). */
+void mail_search_decode_part(const void *data, size_t len,
+    const struct mail_part *part, struct strbuf *out);
+
+/*
+ * Case-insensitive substring test on UTF-8 text: true if needle occurs in
+ * text once both are folded. An empty needle matches. For many texts and
+ * one needle, fold the needle once and use mail_search_contains_folded().
+ */
+bool mail_search_match(const char *text, size_t text_len, const char *needle,
+    size_t needle_len);
+/* text is folded here; needle must be folded already. */
+bool mail_search_contains_folded(const char *text, size_t text_len,
+    const char *folded_needle, size_t needle_len);
+
+/* Date: of the message for SENTBEFORE/SENTON/SENTSINCE; false if absent
+ * or unreadable (the IMAP server then falls back to INTERNALDATE, as
+ * Dovecot does). */
+bool mail_search_sent_date(const struct mail_message *msg, int64_t *time_r,
+    int32_t *tz_min_r);
+
+#endif

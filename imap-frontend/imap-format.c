@@ -271,15 +271,34 @@ floor_div(int64_t a, int64_t b)
 	return q;
 }
 
+/* date-time has room for a 4-digit year and a zone of 4 digits: what a
+ * hostile Date: or Received: header gives (year 9999 in zone +9959, zone
+ * "EST-9959") is clamped into the grammar rather than sent broken. */
+#define DATETIME_MIN (-62167219200LL)	/* 01-Jan-0000 00:00:00 */
+#define DATETIME_MAX 253402300799LL	/* 31-Dec-9999 23:59:59 */
+#define DATETIME_TZ_MAX (99 * 60 + 59)
+
 void
 imap_format_datetime(struct strbuf *sb, int64_t t, int tz_minutes)
 {
-	int64_t local = t + (int64_t)tz_minutes * 60;
-	int64_t days = floor_div(local, 86400);
-	int64_t secs = local - days * 86400;
-	int64_t y;
+	int64_t local, days, secs, y;
 	unsigned int m, d;
-	int tz = tz_minutes < 0 ? -tz_minutes : tz_minutes;
+	int tz;
+
+	if (tz_minutes < -DATETIME_TZ_MAX || tz_minutes > DATETIME_TZ_MAX)
+		tz_minutes = 0;
+	if (t < DATETIME_MIN)
+		t = DATETIME_MIN;
+	if (t > DATETIME_MAX)
+		t = DATETIME_MAX;
+	local = t + (int64_t)tz_minutes * 60;
+	if (local < DATETIME_MIN)
+		local = DATETIME_MIN;
+	if (local > DATETIME_MAX)
+		local = DATETIME_MAX;
+	days = floor_div(local, 86400);
+	secs = local - days * 86400;
+	tz = tz_minutes < 0 ? -tz_minutes : tz_minutes;
 
 	civil_from_days(days, &y, &m, &d);
 	strbuf_appendf(sb, "\"%02u-%s-%04lld %02d:%02d:%02d %c%02d%02d\"",

@@ -88,7 +88,9 @@ void imap_format_continuation(struct strbuf *sb, const char *text);
 
 /*
  * INTERNALDATE: "\"dd-Mon-yyyy hh:mm:ss +zzzz\"" (with the quotes) of
- * UTC time t shown in zone tz_minutes east of UTC.
+ * UTC time t shown in zone tz_minutes east of UTC. Always 28 bytes of
+ * RFC 3501 date-time: a zone beyond +-99:59 is shown as +0000, and times
+ * outside years 0000..9999 are clamped to the nearest end.
  */
 void imap_format_datetime(struct strbuf *sb, int64_t t, int tz_minutes);
 /* SEARCH-style date "d-Mon-yyyy" of a day number (days since 1970). */

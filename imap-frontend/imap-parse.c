@@ -62,6 +62,7 @@ struct imap_parser {
 	bool authenticated;
 	enum pstate state;
 	bool need_reset;	/* a command ended: clear on the next call */
+	bool sensitive;		/* input read before login: wipe on reset */
 	bool list_just_opened;	/* ')' is allowed in PS_ARG_START */
 
 	struct arena *arena;
@@ -120,6 +121,7 @@ imap_parse_limits_default(struct imap_parse_limits *limits)
 	limits->max_atom = IMAP_PARSE_MAX_ATOM;
 	limits->max_quoted = IMAP_PARSE_MAX_QUOTED;
 	limits->max_line_preauth = IMAP_PARSE_MAX_LINE_PREAUTH;
+	limits->max_command_preauth = IMAP_PARSE_MAX_COMMAND_PREAUTH;
 }
 
 struct imap_parser *
@@ -179,10 +181,40 @@ lit_append(struct imap_parser *p, const void *data, size_t n)
 	p->lit_len += n;
 }
 
+static void
+wipe_args(const struct imap_arg *args, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (args[i].type == IMAP_ARG_LIST)
+			wipe_args(args[i].list, args[i].list_count);
+		else if (args[i].str != NULL)
+			secure_zero((char *)args[i].str, args[i].len);
+	}
+}
+
+/*
+ * Input read before login may hold a password (LOGIN, AUTHENTICATE):
+ * clear every copy the parser made (argument strings, literals, the token
+ * and line buffer) before the memory is reused or freed (STYLE 13).
+ */
+static void
+wipe_sensitive(struct imap_parser *p)
+{
+	if (!p->sensitive)
+		return;
+	wipe_args(p->args, p->arg_count);
+	if (p->tok.data != NULL)
+		secure_zero(p->tok.data, p->tok.cap);
+	if (p->lit_buf != NULL)
+		secure_zero(p->lit_buf, p->lit_len);
+	p->sensitive = false;
+}
+
 /* Forgets the current command (and the last one's memory). */
 static void
 command_reset(struct imap_parser *p)
 {
+	wipe_sensitive(p);
 	arena_reset(p->arena);
 	free_owned(p);
 	strbuf_reset(&p->tok);
@@ -216,6 +248,7 @@ imap_parser_free(struct imap_parser **pp)
 
 	if (p == NULL)
 		return;
+	wipe_sensitive(p);
 	free_owned(p);
 	free(p->owned);
 	arena_free(&p->arena);
@@ -300,6 +333,16 @@ line_limit(const struct imap_parser *p)
 	    p->limits.max_line_preauth > p->limits.max_line)
 		return p->limits.max_line;
 	return p->limits.max_line_preauth;
+}
+
+/* Bytes one command may hold in memory (literals included). */
+static uint64_t
+command_limit(const struct imap_parser *p)
+{
+	if (p->authenticated || p->limits.max_command_preauth == 0 ||
+	    p->limits.max_command_preauth > p->limits.max_command)
+		return p->limits.max_command;
+	return p->limits.max_command_preauth;
 }
 
 /* ---- errors and resync ---------------------------------------------------- */
@@ -697,7 +740,7 @@ literal_header_done(struct imap_parser *p)
 		p->state = PS_TAG;
 		return IMAP_PARSE_ERROR;
 	}
-	if (p->cmd_size + p->lit_size > p->limits.max_command) {
+	if (p->cmd_size + p->lit_size > command_limit(p)) {
 		if (p->lit_plus)
 			return pfatal(p, IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
 			    "Command too large");
@@ -736,6 +779,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 	}
 	if (p->need_reset)
 		command_reset(p);
+	if (!p->authenticated)
+		p->sensitive = true;
 	if (p->state == PS_LINE)
 		p->state = PS_TAG;
 
@@ -771,7 +816,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			r = perr(p, IMAP_PARSE_ERR_LINE_TOO_LONG, "Line too long");
 			goto out;
 		}
-		if (p->cmd_size + 1 > p->limits.max_command) {
+		if (p->cmd_size + 1 > command_limit(p)) {
 			r = perr(p, IMAP_PARSE_ERR_COMMAND_TOO_BIG,
 			    "Command too large");
 			goto out;
@@ -1053,6 +1098,8 @@ imap_parser_read_line(struct imap_parser *p, const void *vdata, size_t len,
 	}
 	if (p->need_reset)
 		command_reset(p);
+	if (!p->authenticated)
+		p->sensitive = true;
 	if (p->state == PS_SKIP || p->state == PS_SKIP_LITERAL) {
 		r = skip_input(p, data, len, &i);
 		if (r != IMAP_PARSE_DONE) {

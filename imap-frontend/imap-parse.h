@@ -86,6 +86,11 @@ struct arena;
 #define IMAP_PARSE_MAX_LITERAL_PREAUTH (8ull * 1024)
 /* All bytes of one command, literals included: one APPEND plus lines. */
 #define IMAP_PARSE_MAX_COMMAND (IMAP_PARSE_MAX_LITERAL + 2 * 64 * 1024)
+/* All bytes of one command before login: LOGIN with two credential
+ * literals, or AUTHENTICATE with SASL-IR. Without it a stranger could make
+ * the parser hold max_args literals of max_literal_preauth bytes each
+ * (32 MiB) per connection. */
+#define IMAP_PARSE_MAX_COMMAND_PREAUTH (64 * 1024)
 /* Nesting of parenthesised lists; real commands need 3 or 4. */
 #define IMAP_PARSE_MAX_DEPTH 16
 /* Arguments (every atom, string and list counts) in one command;
@@ -110,6 +115,8 @@ struct imap_parse_limits {
 	size_t max_quoted;
 	/* Before login (0: same as max_line; never above max_line). */
 	size_t max_line_preauth;
+	/* Before login (0: same as max_command; never above max_command). */
+	uint64_t max_command_preauth;
 };
 
 /* Fills *limits with the IMAP_PARSE_MAX_* defaults. */
@@ -206,12 +213,15 @@ struct imap_parse_error {
 
 struct imap_parser;
 
-/* limits: NULL for the defaults; copied. Starts unauthenticated. */
+/* limits: NULL for the defaults; copied. Starts unauthenticated.
+ * Input read while unauthenticated may hold a password: every copy the
+ * parser made of it is cleared when the command's memory is reset (the
+ * next feed, read_line or reset) or freed. */
 struct imap_parser *imap_parser_new(const struct imap_parse_limits *limits);
 /* Frees everything, sets *pp to NULL; accepts NULL. */
 void imap_parser_free(struct imap_parser **pp);
-/* Chooses max_literal / max_line (true) or max_literal_preauth /
- * max_line_preauth (false) for literal headers and lines read from now
+/* Chooses max_literal / max_line / max_command (true) or the _preauth
+ * limits (false) for literal headers, lines and commands read from now
  * on. */
 void imap_parser_set_authenticated(struct imap_parser *p, bool authenticated);
 /* Forgets any partial command or resync state (after STARTTLS: discard

@@ -387,18 +387,66 @@ fail:
 	return -1;
 }
 
+/* ---- LIST patterns: sets of name positions as bit sets ---- */
+
+#define NO_BIT SIZE_MAX
+
+/* Highest set bit of b within [lo, hi], or NO_BIT. */
+static size_t
+bits_highest(const uint64_t *b, size_t lo, size_t hi)
+{
+	for (size_t w = hi / 64 + 1; w-- > lo / 64;) {
+		uint64_t v = b[w];
+
+		if (w == hi / 64 && hi % 64 != 63)
+			v &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
+		if (w == lo / 64)
+			v &= ~(((uint64_t)1 << (lo % 64)) - 1);
+		if (v != 0)
+			return w * 64 + 63 - (size_t)__builtin_clzll(v);
+	}
+	return NO_BIT;
+}
+
+/* Sets bits lo..hi (inclusive) of b. */
+static void
+bits_set_range(uint64_t *b, size_t lo, size_t hi)
+{
+	for (size_t w = lo / 64; w <= hi / 64; w++) {
+		uint64_t v = ~(uint64_t)0;
+
+		if (w == lo / 64)
+			v &= ~(((uint64_t)1 << (lo % 64)) - 1);
+		if (w == hi / 64 && hi % 64 != 63)
+			v &= ((uint64_t)1 << (hi % 64 + 1)) - 1;
+		b[w] |= v;
+	}
+}
+
+/*
+ * The dynamic programme over name positions, one pattern byte at a time
+ * from the end, with each row a bit set: row bit j says pat[i..m) matches
+ * name[j..n). A fixed byte is a shift and a mask, '*' a prefix fill, '%' a
+ * prefix fill per delimiter-free segment: O(pattern x (name/64 + depth))
+ * instead of O(pattern x name), so a LIST over thousands of mailboxes with
+ * a crafted pattern stays cheap.
+ */
 bool
 imap_mailbox_pattern_match(const char *pattern, size_t plen, const char *name,
     size_t nlen)
 {
-	char *pat;
-	size_t m = 0, fixed = 0;
-	bool *row, *next, result;
+	const unsigned char *un = (const unsigned char *)name;
+	size_t m = 0, fixed = 0, words = nlen / 64 + 1, ndelim = 0, nmasks = 0;
+	unsigned char *pat;
+	uint64_t *row, *next, *masks;
+	size_t *delims;
+	uint16_t mask_of[256];
+	bool result;
 
 	/* Collapse wildcard runs: "**", "*%", "%*" are "*"; "%%" is "%". */
 	pat = xmalloc(plen + 1);
 	for (size_t i = 0; i < plen; i++) {
-		char c = pattern[i];
+		unsigned char c = (unsigned char)pattern[i];
 		if ((c == '*' || c == '%') && m > 0 &&
 		    (pat[m - 1] == '*' || pat[m - 1] == '%')) {
 			if (c == '*')
@@ -415,38 +463,65 @@ imap_mailbox_pattern_match(const char *pattern, size_t plen, const char *name,
 		return false;
 	}
 
-	/* row[j]: pat[i..m) matches name[j..n), computed for i = m down. */
-	row = xcalloc(nlen + 1, sizeof(*row));
-	next = xcalloc(nlen + 1, sizeof(*next));
-	row[nlen] = true;
+	/* One mask per distinct fixed byte of the pattern: bit j set where
+	   name[j] is that byte. */
+	memset(mask_of, 0xff, sizeof(mask_of));
+	for (size_t i = 0; i < m; i++) {
+		if (pat[i] != '*' && pat[i] != '%' && mask_of[pat[i]] == 0xffff)
+			mask_of[pat[i]] = (uint16_t)nmasks++;
+	}
+	masks = xcalloc(nmasks * words + 1, sizeof(*masks));
+	delims = xcalloc(nlen + 1, sizeof(*delims));
+	for (size_t j = 0; j < nlen; j++) {
+		if (mask_of[un[j]] != 0xffff)
+			masks[mask_of[un[j]] * words + j / 64] |=
+			    (uint64_t)1 << (j % 64);
+		if (un[j] == IMAP_MAILBOX_DELIM)
+			delims[ndelim++] = j;
+	}
+	delims[ndelim++] = nlen;	/* the last segment ends the name */
+
+	row = xcalloc(words, sizeof(*row));
+	next = xcalloc(words, sizeof(*next));
+	row[nlen / 64] = (uint64_t)1 << (nlen % 64);
 	for (size_t ii = m; ii-- > 0;) {
-		char c = pat[ii];
-		/* next becomes the row for i = ii; row holds i = ii + 1. */
+		unsigned char c = pat[ii];
+
+		memset(next, 0, words * sizeof(*next));
 		if (c == '*') {
-			bool any = false;
-			for (size_t j = nlen + 1; j-- > 0;) {
-				any = any || row[j];
-				next[j] = any;
-			}
+			/* next[j]: some k >= j has row[k]. */
+			size_t h = bits_highest(row, 0, nlen);
+			if (h != NO_BIT)
+				bits_set_range(next, 0, h);
 		} else if (c == '%') {
-			bool any = false;
-			for (size_t j = nlen + 1; j-- > 0;) {
-				if (j < nlen && name[j] == IMAP_MAILBOX_DELIM)
-					any = false;
-				any = any || row[j];
-				next[j] = any;
+			/* The same within each segment [s, d]: name[j..k)
+			   may not hold a delimiter, so k <= d. */
+			size_t s = 0;
+			for (size_t k = 0; k < ndelim; k++) {
+				size_t h = bits_highest(row, s, delims[k]);
+				if (h != NO_BIT)
+					bits_set_range(next, s, h);
+				s = delims[k] + 1;
 			}
 		} else {
-			for (size_t j = 0; j <= nlen; j++)
-				next[j] = j < nlen && name[j] == c && row[j + 1];
+			/* next[j]: name[j] == c and row[j + 1]. */
+			const uint64_t *eq = &masks[mask_of[c] * words];
+			for (size_t w = 0; w < words; w++) {
+				uint64_t v = row[w] >> 1;
+				if (w + 1 < words)
+					v |= row[w + 1] << 63;
+				next[w] = v & eq[w];
+			}
 		}
-		bool *t = row;
+		uint64_t *t = row;
 		row = next;
 		next = t;
 	}
-	result = row[0];
+	result = (row[0] & 1) != 0;
 	free(row);
 	free(next);
+	free(masks);
+	free(delims);
 	free(pat);
 	return result;
 }

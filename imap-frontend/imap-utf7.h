@@ -69,10 +69,11 @@ int imap_mailbox_name_from_wire(const char *src, size_t len,
 /*
  * LIST/LSUB pattern match (RFC 3501 6.3.8): '*' matches anything, '%'
  * anything but the delimiter '/'; other bytes match themselves exactly
- * (the caller folds INBOX case beforehand). Runs in O(pattern x name)
- * time with O(name) memory after collapsing wildcard runs, so hostile
- * patterns like "*a*a*a*...b" cannot make it exponential (a naive
- * recursive matcher is). Both arguments are UTF-8 (or both mUTF-7).
+ * (the caller folds INBOX case beforehand). Runs in
+ * O(pattern x (name / 64 + delimiters)) time with O(name) memory after
+ * collapsing wildcard runs, so hostile patterns like "*a*a*a*...b" cannot
+ * make it exponential (a naive recursive matcher is) nor a LIST over
+ * thousands of mailboxes slow. Both arguments are UTF-8 (or both mUTF-7).
  */
 bool imap_mailbox_pattern_match(const char *pattern, size_t plen,
     const char *name, size_t nlen);

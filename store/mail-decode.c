@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "strbuf.h"
 
@@ -121,6 +122,12 @@ decode_qp_common(const char *in, size_t len, struct strbuf *out, bool q)
 				i = j;
 				continue;
 			}
+			/* Not trailing: the whole run is text. Copying it
+			 * at once keeps a long run linear, not quadratic. */
+			memcpy(out->data + out->len, in + i, j - i);
+			out->len += j - i;
+			i = j;
+			continue;
 		}
 		out->data[out->len++] = (char)c;
 		i++;

@@ -92,24 +92,93 @@ put_envelope(struct strbuf *out, const struct mail_envelope *e)
 	put_s64(out, e->received_tz_min);
 }
 
-void
-mail_serialize(const struct mail_message *msg, struct strbuf *out)
+/* Longest string a skeleton keeps; longer ones get a fixed stand-in.
+ * MAIL_PARTS_MAX parts of at most ~600 bytes stay far below MAIL_BLOB_MAX. */
+#define SKELETON_STR_MAX 64
+
+static void
+put_capped(struct strbuf *out, const char *s, const char *fallback)
+{
+	put_nstr(out, s != NULL && strlen(s) <= SKELETON_STR_MAX ? s :
+	    fallback);
+}
+
+static void
+put_header(const struct mail_message *msg, uint32_t flags,
+    struct strbuf *out)
 {
 	strbuf_append(out, MAIL_BLOB_MAGIC, 4);
 	strbuf_appendc(out, MAIL_BLOB_VERSION);
 	put_u64(out, msg->size);
-	put_u64(out, msg->flags);
+	put_u64(out, flags);
 	put_u64(out, msg->nparts);
+}
+
+static void
+put_part_numbers(const struct mail_part *p, struct strbuf *out)
+{
+	put_u64(out, p->parent == MAIL_NONE ? 0 : (uint64_t)p->parent + 1);
+	put_u64(out, p->flags);
+	put_u64(out, p->hdr_off);
+	put_u64(out, p->hdr_len);
+	put_u64(out, p->body_off);
+	put_u64(out, p->body_len);
+	put_u64(out, p->lines);
+}
+
+/* The bounded fallback of mail_serialize(); same format, same reader. */
+static void
+put_skeleton(const struct mail_message *msg, struct strbuf *out)
+{
+	put_header(msg, msg->flags | MAIL_MESSAGE_TRUNCATED, out);
+	for (uint32_t i = 0; i < msg->nparts; i++) {
+		const struct mail_part *p = &msg->parts[i];
+		const char *charset = mail_part_param(p, "charset");
+
+		put_part_numbers(p, out);
+		put_capped(out, p->type, "application");
+		put_capped(out, p->subtype, "octet-stream");
+		if (charset != NULL && strlen(charset) <= SKELETON_STR_MAX) {
+			const struct mail_param cs = { "charset", charset };
+
+			put_params(out, &cs, 1);
+		} else {
+			put_params(out, NULL, 0);
+		}
+		for (int k = 0; k < 4; k++)	/* id description md5 loc */
+			put_nstr(out, NULL);
+		put_capped(out, p->encoding, "x-unknown");
+		put_nstr(out, NULL);		/* disposition */
+		put_params(out, NULL, 0);
+		put_u64(out, 0);		/* languages */
+		if ((p->flags & MAIL_PART_IS_MESSAGE) != 0) {
+			struct mail_envelope e;
+
+			memset(&e, 0, sizeof(e));
+			if (p->envelope != NULL) {
+				e.date_valid = p->envelope->date_valid;
+				e.date_time = p->envelope->date_time;
+				e.date_tz_min = p->envelope->date_tz_min;
+				e.received_valid = p->envelope->received_valid;
+				e.received_time = p->envelope->received_time;
+				e.received_tz_min =
+				    p->envelope->received_tz_min;
+			}
+			put_envelope(out, &e);
+		}
+	}
+}
+
+void
+mail_serialize(const struct mail_message *msg, struct strbuf *out)
+{
+	size_t start = out->len;
+
+	put_header(msg, msg->flags, out);
 	for (uint32_t i = 0; i < msg->nparts; i++) {
 		const struct mail_part *p = &msg->parts[i];
 
-		put_u64(out, p->parent == MAIL_NONE ? 0 : (uint64_t)p->parent + 1);
-		put_u64(out, p->flags);
-		put_u64(out, p->hdr_off);
-		put_u64(out, p->hdr_len);
-		put_u64(out, p->body_off);
-		put_u64(out, p->body_len);
-		put_u64(out, p->lines);
+		put_part_numbers(p, out);
 		put_nstr(out, p->type);
 		put_nstr(out, p->subtype);
 		put_params(out, p->params, p->nparams);
@@ -125,6 +194,10 @@ mail_serialize(const struct mail_message *msg, struct strbuf *out)
 			put_nstr(out, p->languages[k]);
 		if ((p->flags & MAIL_PART_IS_MESSAGE) != 0)
 			put_envelope(out, p->envelope);
+	}
+	if (out->len - start > MAIL_BLOB_MAX) {
+		strbuf_truncate(out, start);
+		put_skeleton(msg, out);
 	}
 }
 

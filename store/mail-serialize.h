@@ -24,7 +24,19 @@ struct strbuf;
 #define MAIL_BLOB_MAGIC "PGMB"
 #define MAIL_BLOB_VERSION 1
 
-/* Appends the blob of msg to out. */
+/* Largest blob mail_serialize() writes; equals the store's
+ * STORE_STRUCTURE_SIZE_MAX, which refuses bigger ones (and with them the
+ * delivery of the whole batch). */
+#define MAIL_BLOB_MAX (16u * 1024 * 1024)
+
+/*
+ * Appends the blob of msg to out: at most MAIL_BLOB_MAX bytes, whatever
+ * the message. The parser's MAIL_STRUCT_MAX budget keeps ordinary blobs
+ * far below; when a hostile message still gets past it (thousands of
+ * parts after the budget is spent), a skeleton is written instead: the
+ * same tree, offsets and types, only each part's charset parameter, no
+ * other strings, envelopes with NIL fields, and MAIL_MESSAGE_TRUNCATED.
+ */
 void mail_serialize(const struct mail_message *msg, struct strbuf *out);
 
 /* Reads a blob; *msg_r is a new message (free with mail_message_free()).

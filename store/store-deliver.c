@@ -6,8 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "mail-serialize.h"
 #include "store-private.h"
 #include "xmalloc.h"
+
+/* The parser side keeps its blobs within what deliver accepts. */
+_Static_assert(MAIL_BLOB_MAX == STORE_STRUCTURE_SIZE_MAX,
+    "mail blobs must fit the store's structure limit");
 
 void
 store_mb_count_add(struct store_mbrec *mb, const struct store_msgrec *m,
@@ -295,6 +300,10 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 			lr.mailbox_id = mailbox_id;
 			lr.uid = uid;
 			lr.seen = now;
+			lr.flags = STORE_LEDGER_F_FINGERPRINT;
+			lr.body_size = m->size;
+			lr.body_hash = store_body_fingerprint(m->size > 0 ?
+			    m->data : "", m->size);
 			if (put(store, txn, DB_LEDGER, &k, &lr, sizeof(lr),
 			    MDB_NOOVERWRITE, "UIDL", error_r) < 0)
 				goto fail;

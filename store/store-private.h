@@ -80,8 +80,13 @@ struct store_ledgerrec {
 	int64_t seen;
 	uint32_t flags;		/* STORE_LEDGER_F_* */
 	uint32_t pad;
+	/* Added later: records written before are 24 bytes long and read
+	   with these zero (no STORE_LEDGER_F_FINGERPRINT). */
+	uint64_t body_size;
+	uint64_t body_hash;	/* store_body_fingerprint() */
 };
 #define STORE_LEDGER_F_DELETED 0x1u
+#define STORE_LEDGER_F_FINGERPRINT 0x2u	/* body_size/body_hash are set */
 
 /* A mailbox record with its name, as loaded for a write. */
 struct store_mb {

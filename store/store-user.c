@@ -118,6 +118,54 @@ user_put(struct store *store, MDB_txn *txn, uint32_t user_id,
 	return 0;
 }
 
+/*
+ * UIDVALIDITY floor in DB_META: the highest UIDVALIDITY any deleted user
+ * was given. A user created again under the same name starts above
+ * it, so a client that cached the old user's mailboxes never sees the
+ * same UIDVALIDITY with other messages (the clock alone repeats when the
+ * user is deleted and re-created within as many seconds as the old user
+ * had mailboxes).
+ */
+#define META_UIDVALIDITY_FLOOR "uidvalidity_floor"
+
+static int
+uidvalidity_floor_get(struct store *store, MDB_txn *txn, uint32_t *floor_r,
+    const char **error_r)
+{
+	MDB_val key = { strlen(META_UIDVALIDITY_FLOOR),
+	    (void *)META_UIDVALIDITY_FLOOR }, data;
+	int rc;
+
+	*floor_r = 0;
+	rc = mdb_get(txn, store->dbi[DB_META], &key, &data);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_fail_mdb(store, error_r, rc, "uidvalidity floor");
+	if (data.mv_size == sizeof(*floor_r))
+		memcpy(floor_r, data.mv_data, sizeof(*floor_r));
+	return 0;
+}
+
+static int
+uidvalidity_floor_raise(struct store *store, MDB_txn *txn, uint32_t floor,
+    const char **error_r)
+{
+	MDB_val key = { strlen(META_UIDVALIDITY_FLOOR),
+	    (void *)META_UIDVALIDITY_FLOOR }, data = { sizeof(floor), &floor };
+	uint32_t old;
+	int rc;
+
+	if (uidvalidity_floor_get(store, txn, &old, error_r) < 0)
+		return -1;
+	if (floor <= old)
+		return 0;
+	if ((rc = mdb_put(txn, store->dbi[DB_META], &key, &data, 0)) != 0)
+		return store_fail_mdb(store, error_r, rc,
+		    "uidvalidity floor write");
+	return 0;
+}
+
 int
 store_user_create(struct store *store, const char *name,
     const char *password_hash, unsigned int flags, uint32_t *user_id_r,
@@ -127,7 +175,7 @@ store_user_create(struct store *store, const char *name,
 	MDB_val key, data;
 	struct store_userrec rec;
 	struct store_mb mb;
-	uint32_t id = 1, next;
+	uint32_t id = 1, next, floor;
 	time_t now = time(NULL);
 	int rc;
 
@@ -175,11 +223,16 @@ store_user_create(struct store *store, const char *name,
 	}
 	if (rc != 0)
 		goto mdb_fail;
+	if (uidvalidity_floor_get(store, txn, &floor, error_r) < 0)
+		goto fail;
 	memset(&rec, 0, sizeof(rec));
 	rec.next_mailbox_id = 1;
-	/* UIDVALIDITY starts at the clock, so a user deleted and created
-	   again does not reuse the old values for the same names. */
+	/* UIDVALIDITY starts at the clock, and above every value a deleted
+	   user used, so a user deleted and created again does not reuse the
+	   old values for the same names. */
 	rec.next_uidvalidity = now > 1 ? (uint32_t)now : 1;
+	if (floor >= rec.next_uidvalidity && floor < UINT32_MAX)
+		rec.next_uidvalidity = floor + 1;
 	rec.next_body_id = 1;
 	rec.created = now;
 	if (user_put(store, txn, id, &rec, name, password_hash, error_r) < 0)
@@ -246,6 +299,9 @@ store_user_delete(struct store *store, uint32_t user_id,
 		free(nkey.mv_data);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			goto mdb_fail;
+		if (rec.next_uidvalidity > 1 && uidvalidity_floor_raise(store,
+		    txn, rec.next_uidvalidity - 1, error_r) < 0)
+			goto fail;
 	}
 	/* Announce each mailbox going away, then drop every key of the
 	   user. */

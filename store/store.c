@@ -382,12 +382,16 @@ store_event_add(struct store *store, enum store_change_kind kind,
 {
 	struct store_event *ev;
 
-	/* Merge into an existing event of the same kind and mailbox. */
+	/* Merge into an existing event of the same kind and mailbox: message
+	   events gather UIDs, and a mailbox created in this transaction is
+	   announced once, with its final state (INBOX rename creates the
+	   new mailbox, then fills it). */
 	for (size_t i = 0; i < store->event_count; i++) {
 		ev = &store->events[i];
 		if (ev->ch.kind == kind && ev->ch.user_id == user_id &&
 		    ev->ch.mailbox_id == mailbox_id &&
-		    kind <= STORE_CHANGE_EXPUNGE)
+		    (kind <= STORE_CHANGE_EXPUNGE ||
+		    kind == STORE_CHANGE_MAILBOX_CREATE))
 			goto fill;
 	}
 	if (store->event_count == store->event_cap) {

@@ -551,7 +551,19 @@ struct store_ledger_entry {
 	uint32_t uid;
 	int64_t seen;		/* when first seen (time()) */
 	bool deleted_upstream;
+	/* What was delivered, kept in the ledger itself: mailbox_id/uid go
+	   stale as soon as the user moves or expunges the message, so a
+	   "was this UIDL's message listed again?" check must compare these,
+	   never the message at mailbox_id/uid. has_fingerprint is false for
+	   store_ledger_add() entries and entries from older stores. */
+	bool has_fingerprint;
+	uint64_t body_size;
+	uint64_t body_hash;	/* store_body_fingerprint(body) */
 };
+
+/* A 64-bit fingerprint of message bytes (not cryptographic; stable across
+   versions, since ledgers keep it). */
+uint64_t store_body_fingerprint(const void *data, size_t size);
 
 /* 0 / STORE_NOT_FOUND / -1. account: NUL-terminated, 1..ACCOUNT_ID_MAX. */
 int store_ledger_lookup(struct store_read *r, uint32_t user_id,

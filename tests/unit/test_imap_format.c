@@ -204,6 +204,38 @@ START_TEST(format_status_lines)
 }
 END_TEST
 
+/*
+ * Regression (review): a hostile Date: header ("31 Dec 9999 23:59 -9959",
+ * "EST-9959") gave INTERNALDATE a 5-digit year or zone, which breaks the
+ * date-time grammar of the FETCH response a client must parse.
+ */
+START_TEST(format_datetime_stays_in_grammar)
+{
+	static const struct {
+		int64_t t;
+		int tz;
+		const char *want;
+	} cases[] = {
+		{ 253402300799LL, 5999, "\"31-Dec-9999 23:59:59 +9959\"" },
+		{ 253402300799LL + 86400, 0, "\"31-Dec-9999 23:59:59 +0000\"" },
+		{ 0, -6479, "\"01-Jan-1970 00:00:00 +0000\"" },
+		{ 0, 6000, "\"01-Jan-1970 00:00:00 +0000\"" },
+		{ INT64_MIN, 0, "\"01-Jan-0000 00:00:00 +0000\"" },
+		{ INT64_MAX, -5999, "\"27-Dec-9999 20:00:59 -9959\"" },
+		{ 0, INT32_MIN, "\"01-Jan-1970 00:00:00 +0000\"" },
+	};
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		strbuf_reset(&sb);
+		imap_format_datetime(&sb, cases[i].t, cases[i].tz);
+		ck_assert_str_eq(sb.data, cases[i].want);
+		ck_assert_uint_eq(sb.len, 28);
+	}
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(format_dates)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -261,6 +293,7 @@ format_suite(void)
 	tcase_add_test(tc, format_flags);
 	tcase_add_test(tc, format_status_lines);
 	tcase_add_test(tc, format_dates);
+	tcase_add_test(tc, format_datetime_stays_in_grammar);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -600,6 +600,79 @@ START_TEST(parse_thousands_of_small_literals)
 }
 END_TEST
 
+/*
+ * Regression (review): before login, one command could hold max_args
+ * literals of max_literal_preauth bytes (4096 x 8 KiB = 32 MiB per
+ * connection) because the total command size was only bounded by the
+ * post-login max_command (64 MiB). Now max_command_preauth bounds it.
+ */
+START_TEST(parse_preauth_command_total_bounded)
+{
+	struct strbuf in = STRBUF_INIT, lit = STRBUF_INIT;
+	char *t;
+
+	for (int i = 0; i < 8000; i++)
+		strbuf_appendc(&lit, 'x');
+	strbuf_appends(&in, "a1 LOGIN");
+	for (int i = 0; i < 12; i++) {
+		strbuf_appends(&in, " {8000+}\r\n");
+		strbuf_append(&in, lit.data, lit.len);
+	}
+	strbuf_appends(&in, "\r\n");
+	/* Before login: the 9th literal would pass 64 KiB, and its bytes
+	 * are on the way ({n+}): the connection must go. */
+	t = run_split(in.data, in.len, L_DEFAULT, false, NULL, 0);
+	ck_assert_str_eq(t, "FATAL litplus\n");
+	free(t);
+	/* After login the same command is fine. */
+	t = run_split(in.data, in.len, L_DEFAULT, true, NULL, 0);
+	ck_assert_ptr_nonnull(strstr(t, "DONE a1 LOGIN"));
+	free(t);
+	/* A synchronising literal gets a tagged error instead. */
+	strbuf_reset(&in);
+	strbuf_appends(&in, "a3 LOGIN");
+	for (int i = 0; i < 8; i++) {
+		strbuf_appends(&in, " {8000+}\r\n");
+		strbuf_append(&in, lit.data, lit.len);
+	}
+	strbuf_appends(&in, " {8000}\r\n");
+	t = run_split(in.data, in.len, L_DEFAULT, false, NULL, 0);
+	ck_assert_str_eq(t, "ERR cmdsize a3\n");
+	free(t);
+	strbuf_free(&in);
+	strbuf_free(&lit);
+}
+END_TEST
+
+/*
+ * Regression (review): the parser kept the arguments of LOGIN (the
+ * password) in its arena and token buffer after the command, reusing the
+ * memory without clearing it (STYLE 13: password buffers are wiped).
+ * The arena keeps its first block across a reset, so the bytes a
+ * finished command pointed at can be looked at once more here.
+ */
+START_TEST(parse_preauth_password_wiped)
+{
+	static const char in[] = "a1 LOGIN joe \"s3cr3t-pw\"\r\n";
+	struct imap_parser *p = make_parser(L_DEFAULT, false);
+	const struct imap_command *cmd;
+	const char *pw;
+	size_t used;
+
+	ck_assert_int_eq(imap_parser_feed(p, in, sizeof(in) - 1, &used, &cmd),
+	    IMAP_PARSE_DONE);
+	ck_assert_uint_eq(cmd->arg_count, 2);
+	pw = cmd->args[1].str;
+	ck_assert_str_eq(pw, "s3cr3t-pw");
+	/* LOGIN succeeded: the session says so before reading on. */
+	imap_parser_set_authenticated(p, true);
+	ck_assert_int_eq(imap_parser_feed(p, "", 0, &used, &cmd),
+	    IMAP_PARSE_NEED_MORE);
+	ck_assert_ptr_null(memmem(pw, 9, "s3cr3t", 6));
+	imap_parser_free(&p);
+}
+END_TEST
+
 START_TEST(parse_big_literal_in_small_chunks)
 {
 	struct imap_parser *p = make_parser(L_DEFAULT, true);
@@ -1057,6 +1130,8 @@ parse_suite(void)
 	tcase_add_test(tc, parse_100000_nested_parens);
 	tcase_add_test(tc, parse_thousands_of_small_literals);
 	tcase_add_test(tc, parse_big_literal_in_small_chunks);
+	tcase_add_test(tc, parse_preauth_command_total_bounded);
+	tcase_add_test(tc, parse_preauth_password_wiped);
 	tcase_add_test(tc, parse_reset_discards_partial_input);
 	tcase_add_test(tc, parse_fatal_is_sticky);
 	tcase_add_test(tc, parse_continuation_points);

@@ -13,7 +13,9 @@
 #include "store/mail-address.h"
 #include "store/mail-parse.h"
 #include "store/mail-render.h"
+#include "store/mail-search.h"
 #include "store/mail-serialize.h"
+#include "store/store.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -73,7 +75,7 @@ START_TEST(ten_thousand_parts)
 		    i);
 	strbuf_appends(&m, "--x--\r\n");
 	msg = mail_parse(m.data, m.len, NULL);
-	ck_assert_uint_eq(msg->nparts, MAIL_PARTS_MAX);
+	ck_assert_uint_gt(msg->nparts, 9900);
 	ck_assert(msg->flags & MAIL_MESSAGE_TRUNCATED);
 	check_tree_invariants(msg);
 	/* The last part took the rest, up to the close-delimiter. */
@@ -327,6 +329,122 @@ START_TEST(structure_memory_budget)
 }
 END_TEST
 
+/* Decoded text of the single text part, for the QP test below. */
+static void
+keep_text(void *ctx, uint32_t part, const char *utf8, size_t len)
+{
+	struct strbuf *out = ctx;
+
+	(void)part;
+	strbuf_append(out, utf8, len);
+}
+
+/*
+ * Regression (review): the quoted-printable decoder looked ahead over
+ * each space to see whether the run was trailing, then moved on by one
+ * byte: a line of n spaces not at a line end cost n^2/2 steps (400 KB of
+ * spaces took 27 s), so one message could stall SEARCH BODY/TEXT, and with
+ * it the whole event loop, for hours. 16 MB of spaces must decode at once
+ * (the buggy decoder runs past this case's 300 s timeout).
+ */
+START_TEST(qp_long_space_run_is_linear)
+{
+	static const char head[] = "Content-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+	const size_t n = 16 * 1024 * 1024;
+	struct strbuf m = STRBUF_INIT, text = STRBUF_INIT;
+	struct mail_message *msg;
+
+	strbuf_appends(&m, head);
+	strbuf_reserve(&m, n + 16);
+	memset(m.data + m.len, ' ', n);
+	m.len += n;
+	strbuf_appends(&m, "x=");
+	memset(m.data + m.len, ' ', n / 2);	/* "=" then spaces: no break */
+	m.len += n / 2;
+	strbuf_appends(&m, "y  \r\n");	/* trailing spaces: dropped */
+	msg = mail_parse(m.data, m.len, NULL);
+	ck_assert_int_eq(mail_search_body_text(m.data, m.len, msg, false,
+	    keep_text, &text), 0);
+	ck_assert_uint_eq(text.len, n + 1 + 1 + n / 2 + 1 + 2);
+	ck_assert_int_eq(text.data[0], ' ');
+	ck_assert_int_eq(text.data[n - 1], ' ');
+	ck_assert_int_eq(text.data[n], 'x');
+	ck_assert_int_eq(text.data[n + 1], '=');
+	ck_assert_int_eq(text.data[n + 2 + n / 2], 'y');
+	ck_assert_str_eq(text.data + n + 2 + n / 2, "y\r\n");
+	mail_message_free(&msg);
+	strbuf_free(&m);
+	strbuf_free(&text);
+}
+END_TEST
+
+/*
+ * Regression (review): the MAIL_STRUCT_MAX budget bounds the strings, but
+ * parts go on costing blob bytes after it is spent: 300 parts with 64 KB
+ * fields then 9,700 small message/rfc822 parts (a 40 MB message, under
+ * the 64 MB message limit) gave a 17.4 MB blob. The store refuses blobs
+ * over STORE_STRUCTURE_SIZE_MAX, so that message blocked its whole POP3
+ * batch on every poll. The blob now falls back to a bounded skeleton.
+ */
+START_TEST(blob_never_exceeds_store_limit)
+{
+	struct strbuf m = STRBUF_INIT, blob = STRBUF_INIT, out = STRBUF_INIT;
+	struct mail_message *msg, *back;
+	const char *error;
+	char *big = xmalloc(65001);
+
+	memset(big, 'd', 65000);
+	big[65000] = '\0';
+	strbuf_appends(&m, "From: a@b\r\nSubject: s\r\n"
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\ny\r\n");
+	for (int i = 0; i < 300; i++) {
+		strbuf_appends(&m, "--b\r\nContent-Description: ");
+		strbuf_appends(&m, big);
+		strbuf_appends(&m, "\r\nContent-ID: ");
+		strbuf_appends(&m, big);
+		strbuf_appends(&m, "\r\n\r\nx\r\n");
+	}
+	for (int i = 0; i < 9690; i++)
+		strbuf_appends(&m, "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+		    "From: a@b\r\n\r\nx\r\n");
+	strbuf_appends(&m, "--b--\r\n");
+	msg = mail_parse(m.data, m.len, NULL);
+	ck_assert_uint_gt(msg->nparts, 9900);
+	mail_serialize(msg, &blob);
+	ck_assert_uint_le(blob.len, MAIL_BLOB_MAX);
+	ck_assert_uint_le(blob.len, STORE_STRUCTURE_SIZE_MAX);
+	ck_assert_int_eq(mail_deserialize(blob.data, blob.len, &back, &error),
+	    0);
+	ck_assert(back->flags & MAIL_MESSAGE_TRUNCATED);
+	ck_assert_uint_eq(back->nparts, msg->nparts);
+	ck_assert_uint_eq(back->size, m.len);
+	for (uint32_t i = 0; i < msg->nparts; i++) {
+		ck_assert_uint_eq(back->parts[i].body_off,
+		    msg->parts[i].body_off);
+		ck_assert_uint_eq(back->parts[i].body_len,
+		    msg->parts[i].body_len);
+		ck_assert_uint_eq(back->parts[i].flags, msg->parts[i].flags);
+	}
+	/* The charset SEARCH needs survives; long strings do not. */
+	ck_assert_str_eq(mail_part_param(&back->parts[1], "charset"),
+	    "koi8-r");
+	ck_assert_ptr_nonnull(msg->parts[2].description);
+	ck_assert_ptr_null(back->parts[2].description);
+	check_tree_invariants(back);
+	mail_render_bodystructure(&out, back, true);
+	mail_render_message_envelope(&out, back);
+	ck_assert_uint_gt(out.len, 0);
+	mail_message_free(&back);
+	mail_message_free(&msg);
+	free(big);
+	strbuf_free(&m);
+	strbuf_free(&blob);
+	strbuf_free(&out);
+}
+END_TEST
+
 static const char corpus_msg[] =
     "From: A <a@b.c>\r\nTo: G: x@y, \"q\" <z@w>;\r\nSubject: s\r\n"
     "Date: Mon, 23 Nov 2026 09:14:55 +0100\r\n"
@@ -444,6 +562,8 @@ maillimits_suite(void)
 	tcase_add_test(tc, twenty_megabyte_header);
 	tcase_add_test(tc, half_a_million_addresses);
 	tcase_add_test(tc, structure_memory_budget);
+	tcase_add_test(tc, qp_long_space_run_is_linear);
+	tcase_add_test(tc, blob_never_exceeds_store_limit);
 	tcase_add_test(tc, blob_truncated_everywhere);
 	tcase_add_test(tc, blob_corrupted_bytes);
 	tcase_add_test(tc, blob_garbage);

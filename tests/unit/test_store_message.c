@@ -280,6 +280,100 @@ count_entry(void *ctx, const struct store_ledger_entry *e)
 	return 0;
 }
 
+/*
+ * Regression (review): the only record of what a UIDL delivered was
+ * (mailbox, uid), which goes stale when the user moves or expunges the
+ * message. The POP3 side compared a UIDL listed again after DELE+QUIT with
+ * the message found there, so a message the server kept was delivered a
+ * second time once the user had filed or deleted the first copy. The
+ * ledger now keeps the body's size and fingerprint itself.
+ */
+START_TEST(ledger_fingerprint_survives_move_and_expunge)
+{
+	static const char body[] = "From: a@b\r\n\r\nkept by the server\r\n";
+	struct tstore t;
+	struct store_new_msg m;
+	struct store_ledger_entry e;
+	struct store_copy_result cr;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_read *r;
+	uint32_t uid, archive;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "Archive", 0,
+	    &archive, NULL), 0);
+	memset(&m, 0, sizeof(m));
+	m.data = body;
+	m.size = sizeof(body) - 1;
+	m.account = "acct";
+	m.uidl = "U1";
+	m.uidl_size = 2;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    NULL), 0);
+	ck_assert_int_eq(store_ledger_add(t.store, u, "acct", "U2", 2, NULL),
+	    0);
+	/* The user files the message, then deletes it. */
+	ck_assert_int_eq(store_copy(t.store, u, inbox, archive, &all, 1, true,
+	    &cr, NULL), 0);
+	store_copy_result_free(&cr);
+	ck_assert_int_eq(store_expunge(t.store, u, archive, NULL, 0, false,
+	    NULL, NULL, NULL), 0);
+	tstore_reopen(&t);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "acct", "U1", 2, &e, NULL),
+	    0);
+	ck_assert(e.has_fingerprint);
+	ck_assert_uint_eq(e.body_size, sizeof(body) - 1);
+	ck_assert_uint_eq(e.body_hash, store_body_fingerprint(body,
+	    sizeof(body) - 1));
+	ck_assert_uint_ne(e.body_hash, store_body_fingerprint(body,
+	    sizeof(body) - 2));
+	ck_assert_int_eq(store_ledger_lookup(r, u, "acct", "U2", 2, &e, NULL),
+	    0);
+	ck_assert(!e.has_fingerprint);
+	store_read_end(&r);
+	/* Marking deleted upstream keeps it. */
+	{
+		const void *uidls[1] = { "U1" };
+		size_t sizes[1] = { 2 };
+
+		ck_assert_int_eq(store_ledger_mark_deleted(t.store, u, "acct",
+		    uidls, sizes, 1, NULL), 0);
+	}
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "acct", "U1", 2, &e, NULL),
+	    0);
+	ck_assert(e.deleted_upstream && e.has_fingerprint);
+	ck_assert_uint_eq(e.body_hash, store_body_fingerprint(body,
+	    sizeof(body) - 1));
+	store_read_end(&r);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+/* The fingerprint is part of the on-disk format: pin its values. */
+START_TEST(body_fingerprint_is_stable)
+{
+	static const char *const inputs[] = { "", "a", "12345678",
+	    "123456789", "From: a@b\r\n\r\nx\r\n" };
+	uint64_t seen[5];
+
+	for (size_t i = 0; i < 5; i++) {
+		seen[i] = store_body_fingerprint(inputs[i], strlen(inputs[i]));
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(seen[i], seen[j]);
+	}
+	ck_assert_uint_eq(store_body_fingerprint("\0", 1) ==
+	    store_body_fingerprint("", 0), 0);
+	ck_assert_uint_eq(seen[0], 0x9ca066f1a4ab2eeaULL);
+	ck_assert_uint_eq(seen[4], 0xeb3f1ac7f38f31a8ULL);
+}
+END_TEST
+
 START_TEST(ledger_foreach_per_account)
 {
 	struct tstore t;
@@ -776,6 +870,55 @@ START_TEST(change_feed_mailbox_events)
 }
 END_TEST
 
+/*
+ * Regression (review): renaming INBOX sent MAILBOX_CREATE twice for the
+ * new mailbox, the second time with a NULL name (mailbox events promise a
+ * name) and the first with the state before INBOX's messages moved in.
+ */
+struct createfeed {
+	int creates;
+	uint32_t messages;
+	bool null_name;
+};
+
+static void
+createfeed_cb(void *arg, const struct store_change *ch)
+{
+	struct createfeed *f = arg;
+
+	if (ch->kind == STORE_CHANGE_NEW || ch->kind == STORE_CHANGE_FLAGS ||
+	    ch->kind == STORE_CHANGE_EXPUNGE)
+		return;
+	if (ch->name == NULL)
+		f->null_name = true;
+	if (ch->kind == STORE_CHANGE_MAILBOX_CREATE) {
+		f->creates++;
+		f->messages = ch->messages;
+	}
+}
+
+START_TEST(change_feed_inbox_rename_one_create)
+{
+	struct tstore t;
+	struct createfeed f;
+
+	memset(&f, 0, sizeof(f));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+
+	tdeliver(&t, u, inbox, "m1", 0);
+	tdeliver(&t, u, inbox, "m2", 0);
+	store_set_change_cb(t.store, createfeed_cb, &f);
+	ck_assert_int_eq(store_mailbox_rename(t.store, u, "INBOX", "Old",
+	    NULL), 0);
+	ck_assert(!f.null_name);
+	ck_assert_int_eq(f.creates, 1);
+	ck_assert_uint_eq(f.messages, 2);
+	tstore_close(&t);
+}
+END_TEST
+
 static int
 stop_at_two(void *ctx, const struct store_msg *msg)
 {
@@ -957,6 +1100,8 @@ store_message_suite(void)
 	tcase_add_test(tc, deliver_limits_and_errors);
 	tcase_add_test(tc, ledger_with_deliver);
 	tcase_add_test(tc, ledger_foreach_per_account);
+	tcase_add_test(tc, ledger_fingerprint_survives_move_and_expunge);
+	tcase_add_test(tc, body_fingerprint_is_stable);
 	tcase_add_test(tc, flags_set_add_remove_modseq);
 	tcase_add_test(tc, flags_unchangedsince);
 	tcase_add_test(tc, keyword_limit);
@@ -966,6 +1111,7 @@ store_message_suite(void)
 	tcase_add_test(tc, map_full_fails_cleanly);
 	tcase_add_test(tc, change_feed_reads_ok_writes_refused);
 	tcase_add_test(tc, change_feed_mailbox_events);
+	tcase_add_test(tc, change_feed_inbox_rename_one_create);
 	tcase_add_test(tc, msg_foreach_range_and_stop);
 	tcase_add_test(tc, open_body_survives_expunge);
 	tcase_add_test(tc, reader_table_full_is_an_error);

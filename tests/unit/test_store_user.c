@@ -285,6 +285,66 @@ START_TEST(user_delete_removes_everything)
 }
 END_TEST
 
+/* UIDVALIDITYs collected by store_mailbox_foreach. */
+struct uv_list {
+	uint32_t vals[64];
+	size_t n;
+};
+
+static int
+collect_uv(void *ctx, const struct store_mailbox_info *info)
+{
+	struct uv_list *l = ctx;
+
+	ck_assert_uint_lt(l->n, 64);
+	l->vals[l->n++] = info->uidvalidity;
+	return 0;
+}
+
+/*
+ * Regression (review): UIDVALIDITY started at the clock for every new
+ * user, so deleting a user and creating it again within as many seconds
+ * as it had mailboxes gave INBOX (and others) a UIDVALIDITY the old user
+ * had used: a client with a cache would show the old messages under the
+ * new UIDs. A floor kept across deletions prevents it.
+ */
+START_TEST(user_recreate_never_reuses_uidvalidity)
+{
+	struct tstore t;
+	struct store_read *r;
+	struct uv_list old = { .n = 0 }, new = { .n = 0 };
+	uint32_t id;
+	char name[16];
+
+	tstore_open(&t, 0);
+	ck_assert_int_eq(store_user_create(t.store, "bob", "",
+	    STORE_USER_DEFAULT_MAILBOXES, &id, NULL), 0);
+	for (int i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "box%d", i);
+		ck_assert_int_eq(store_mailbox_create(t.store, id, name,
+		    STORE_ROLE_NONE, NULL, NULL), 0);
+	}
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_mailbox_foreach(r, id, collect_uv, &old, NULL),
+	    0);
+	store_read_end(&r);
+	ck_assert_int_eq(store_user_delete(t.store, id, NULL), 0);
+	tstore_reopen(&t);
+	ck_assert_int_eq(store_user_create(t.store, "bob", "",
+	    STORE_USER_DEFAULT_MAILBOXES, &id, NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_mailbox_foreach(r, id, collect_uv, &new, NULL),
+	    0);
+	store_read_end(&r);
+	for (size_t i = 0; i < new.n; i++) {
+		for (size_t j = 0; j < old.n; j++)
+			ck_assert_uint_ne(new.vals[i], old.vals[j]);
+	}
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 START_TEST(open_errors)
 {
 	struct store *s = NULL;
@@ -311,6 +371,7 @@ store_user_suite(void)
 	tcase_add_test(tc, user_settings);
 	tcase_add_test(tc, user_isolation);
 	tcase_add_test(tc, user_delete_removes_everything);
+	tcase_add_test(tc, user_recreate_never_reuses_uidvalidity);
 	tcase_add_test(tc, open_errors);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,248 @@
+/* accounts — see accounts.h. */
+#include "accounts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/secret.h"
+#include "store/store.h"
+#include "xmalloc.h"
+
+void
+account_clear(struct account *a)
+{
+	free(a->user);
+	free(a->name);
+	free(a->host);
+	free(a->auth);
+	free(a->login);
+	free(a->password_sealed);
+	free(a->folder);
+	memset(a, 0, sizeof(*a));
+}
+
+bool
+account_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > ACCOUNT_NAME_MAX)
+		return false;
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("._@+-", *p) != NULL))
+			return false;
+	}
+	return true;
+}
+
+static json_t *
+account_json(const struct account *a, bool with_secret)
+{
+	char mode[32];
+	json_t *j;
+
+	j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, "
+	    "s:I, s:b, s:I}",
+	    "user", a->user, "account", a->name,
+	    "host", a->host, "port", (int)a->port,
+	    "tls", config_tls_name(a->tls), "auth", a->auth,
+	    "login", a->login,
+	    "mode", config_mode_name(a->mode, a->delete_after_days, mode,
+	    sizeof(mode)),
+	    "folder", a->folder, "interval", (int)a->interval,
+	    "size_limit", (json_int_t)a->size_limit,
+	    "enabled", a->enabled, "created", (json_int_t)a->created);
+	PG_ASSERT(j != NULL);
+	if (with_secret)
+		json_object_set_new(j, "password_sealed",
+		    json_string(a->password_sealed));
+	return j;
+}
+
+json_t *
+account_to_record(const struct account *a)
+{
+	json_t *j = account_json(a, true);
+
+	/* user and account are the key; not repeated in the value */
+	json_object_del(j, "user");
+	json_object_del(j, "account");
+	return j;
+}
+
+json_t *
+account_to_public(const struct account *a)
+{
+	return account_json(a, false);
+}
+
+int
+account_from_record(const char *user, uint32_t user_id, const char *name,
+    const void *value, size_t size, struct account *a_r,
+    const char **error_r)
+{
+	json_error_t jerr;
+	json_t *j;
+	const char *host, *tls, *auth, *login, *sealed, *mode, *folder;
+	json_int_t port, interval, size_limit, created;
+	int enabled;
+	int ret = -1;
+
+	memset(a_r, 0, sizeof(*a_r));
+	j = json_loadb(value, size, 0, &jerr);
+	if (j == NULL ||
+	    json_unpack(j, "{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, "
+	    "s:I, s:b, s:I}",
+	    "host", &host, "port", &port, "tls", &tls, "auth", &auth,
+	    "login", &login, "password_sealed", &sealed, "mode", &mode,
+	    "folder", &folder, "interval", &interval,
+	    "size_limit", &size_limit, "enabled", &enabled,
+	    "created", &created) != 0) {
+		*error_r = "damaged upstream-account record";
+		goto out;
+	}
+	if (config_parse_tls(tls, &a_r->tls, error_r) < 0 ||
+	    config_parse_mode(mode, &a_r->mode, &a_r->delete_after_days,
+	    error_r) < 0 || port < 1 || port > 65535 || interval < 0 ||
+	    interval > UINT32_MAX || size_limit < 0) {
+		*error_r = "damaged upstream-account record";
+		goto out;
+	}
+	a_r->user = xstrdup(user);
+	a_r->user_id = user_id;
+	a_r->name = xstrdup(name);
+	a_r->host = xstrdup(host);
+	a_r->port = (uint16_t)port;
+	a_r->auth = xstrdup(auth);
+	a_r->login = xstrdup(login);
+	a_r->password_sealed = xstrdup(sealed);
+	a_r->folder = xstrdup(folder);
+	a_r->interval = (uint32_t)interval;
+	a_r->size_limit = (uint64_t)size_limit;
+	a_r->enabled = enabled != 0;
+	a_r->created = created;
+	ret = 0;
+out:
+	json_decref(j);
+	return ret;
+}
+
+int
+accounts_get(struct store_read *r, uint32_t user_id, const char *user,
+    const char *name, struct account *a_r, const char **error_r)
+{
+	char *key = xasprintf(ACCOUNTS_META_PREFIX "%s", name);
+	const void *value;
+	size_t size;
+	int ret;
+
+	ret = store_user_meta_get(r, user_id, key, &value, &size, error_r);
+	free(key);
+	if (ret != 0)
+		return ret;
+	return account_from_record(user, user_id, name, value, size, a_r,
+	    error_r);
+}
+
+int
+accounts_put(struct store *store, const struct account *a,
+    const char **error_r)
+{
+	json_t *j = account_to_record(a);
+	char *value = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	char *key = xasprintf(ACCOUNTS_META_PREFIX "%s", a->name);
+	int ret;
+
+	PG_ASSERT(value != NULL);
+	ret = store_user_meta_put(store, a->user_id, key, value,
+	    strlen(value), error_r);
+	free(key);
+	free(value);
+	json_decref(j);
+	return ret;
+}
+
+int
+accounts_delete(struct store *store, uint32_t user_id, const char *name,
+    const char **error_r)
+{
+	char *key = xasprintf(ACCOUNTS_META_PREFIX "%s", name);
+	int ret;
+
+	ret = store_user_meta_del(store, user_id, key, error_r);
+	free(key);
+	return ret;
+}
+
+struct foreach_ctx {
+	const char *user;
+	uint32_t user_id;
+	int (*cb)(void *ctx, const struct account *a);
+	void *ctx;
+};
+
+static int
+foreach_meta(void *arg, const char *key, const void *value, size_t size)
+{
+	struct foreach_ctx *fc = arg;
+	struct account a;
+	const char *error;
+	size_t plen = strlen(ACCOUNTS_META_PREFIX);
+	int ret;
+
+	if (strncmp(key, ACCOUNTS_META_PREFIX, plen) != 0)
+		return 0;
+	if (account_from_record(fc->user, fc->user_id, key + plen, value,
+	    size, &a, &error) < 0)
+		return 0;	/* skipped; status reports it per account */
+	ret = fc->cb(fc->ctx, &a);
+	account_clear(&a);
+	return ret;
+}
+
+int
+accounts_foreach(struct store_read *r, uint32_t user_id, const char *user,
+    int (*cb)(void *ctx, const struct account *a), void *ctx,
+    const char **error_r)
+{
+	struct foreach_ctx fc = { user, user_id, cb, ctx };
+
+	return store_user_meta_foreach(r, user_id, foreach_meta, &fc,
+	    error_r);
+}
+
+static char *
+aad_of(const struct account *a)
+{
+	return xasprintf("%s/%s", a->user, a->name);
+}
+
+int
+account_seal_password(struct account *a, const struct secret_key *key,
+    const char *password)
+{
+	char *aad = aad_of(a);
+	char *sealed = secret_seal(key, aad, password, strlen(password));
+
+	free(aad);
+	if (sealed == NULL)
+		return -1;
+	free(a->password_sealed);
+	a->password_sealed = sealed;
+	return 0;
+}
+
+int
+account_open_password(const struct account *a, const struct secret_key *key,
+    char **password_r, const char **error_r)
+{
+	char *aad = aad_of(a);
+	size_t len;
+	int ret;
+
+	ret = secret_open(key, aad, a->password_sealed, password_r, &len,
+	    error_r);
+	free(aad);
+	return ret;
+}

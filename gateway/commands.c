@@ -1,0 +1,785 @@
+/*
+ * commands — the control socket's commands, on top of the store, the
+ * secret key and the upstream poller. Every handler validates against the
+ * store before it changes anything, so an error reply means nothing
+ * changed. The request's syntax was checked by control-proto already.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/accounts.h"
+#include "gateway/gateway.h"
+#include "gateway/import.h"
+#include "gateway/secret.h"
+#include "gateway/upstreams.h"
+#include "log.h"
+#include "password.h"
+#include "store/store.h"
+#include "xmalloc.h"
+
+typedef void command_fn(struct gateway *gw, struct control_client *client,
+    json_t *req);
+
+static void
+reply_error(struct gateway *gw, struct control_client *client,
+    const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void
+reply_error(struct gateway *gw, struct control_client *client,
+    const char *code, const char *field, const char *fmt, ...)
+{
+	struct ctl_error err;
+	va_list ap;
+
+	err.code = code;
+	err.field = field;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	gw->stats.control_errors++;
+	control_reply_error(client, &err);
+}
+
+static void
+reply_store_error(struct gateway *gw, struct control_client *client,
+    const char *what, const char *error)
+{
+	reply_error(gw, client, CTL_E_STORE, NULL, "%s: %s", what,
+	    error != NULL ? error : "store error");
+}
+
+/* Looks a user up; on failure replies and returns -1. */
+static int
+find_user(struct gateway *gw, struct control_client *client,
+    struct store_read *r, const char *user, uint32_t *id_r)
+{
+	const char *error = NULL;
+	int ret = store_user_lookup(r, user, id_r, &error);
+
+	if (ret == STORE_NOT_FOUND) {
+		char esc[LOG_PEER_TEXT_MAX + 1];
+
+		log_escape(esc, sizeof(esc), user, strlen(user));
+		reply_error(gw, client, CTL_E_UNKNOWN_USER, "user",
+		    "no user \"%s\"", esc);
+		return -1;
+	}
+	if (ret < 0) {
+		reply_store_error(gw, client, "user lookup", error);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+hash_password(struct gateway *gw, struct control_client *client,
+    const char *password, char hash[PASSWORD_ENCODED_MAX])
+{
+	const char *error = NULL;
+
+	if (password_hash(password, strlen(password), hash, &error) < 0) {
+		reply_error(gw, client, CTL_E_INTERNAL, "password",
+		    "cannot hash the password: %s", error);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- users ---------------------------------------------------------- */
+
+int
+gateway_user_create(struct gateway *gw, const char *user,
+    const char *password, uint32_t *id_r, struct ctl_error *err)
+{
+	char hash[PASSWORD_ENCODED_MAX];
+	const char *error = NULL;
+	int ret = -1;
+
+	if (password_hash(password, strlen(password), hash, &error) < 0) {
+		ctl_error_set(err, CTL_E_INTERNAL, "password",
+		    "cannot hash the password: %s", error);
+		goto out;
+	}
+	if (store_user_create(gw->store, user, hash,
+	    STORE_USER_DEFAULT_MAILBOXES, id_r, &error) < 0) {
+		if (store_last_error(gw->store) == STORE_ERR_EXISTS)
+			ctl_error_set(err, CTL_E_EXISTS, "user",
+			    "user exists already");
+		else if (store_last_error(gw->store) == STORE_ERR_INVALID)
+			ctl_error_set(err, CTL_E_INVALID, "user", "%s",
+			    error != NULL ? error : "invalid user name");
+		else
+			ctl_error_set(err, CTL_E_STORE, NULL, "user.add: %s",
+			    error != NULL ? error : "store error");
+		goto out;
+	}
+	gw->stats.users_added++;
+	ret = 0;
+out:
+	secure_zero(hash, sizeof(hash));
+	return ret;
+}
+
+static void
+cmd_user_add(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *password = ctl_req_str(req, "password");
+	struct ctl_error err;
+	uint32_t id;
+	json_t *resp;
+
+	if (gateway_user_create(gw, user, password, &id, &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+		return;
+	}
+	log_info("control event=user-added user_id=%u", id);
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "user", json_string(user));
+	json_object_set_new(resp, "id", json_integer(id));
+	control_reply(client, resp);
+}
+
+static void
+cmd_user_delete(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	uint32_t id;
+
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		reply_store_error(gw, client, "read", error);
+		return;
+	}
+	if (find_user(gw, client, r, user, &id) < 0) {
+		store_read_end(&r);
+		return;
+	}
+	store_read_end(&r);
+	/* Stop polling first: no delivery may race the deletion. */
+	upstreams_remove_user(gw->upstreams, id);
+	gateway_close_user_sessions(gw, user);
+	if (store_user_delete(gw->store, id, &error) < 0) {
+		reply_store_error(gw, client, "user.delete", error);
+		return;
+	}
+	gw->stats.users_deleted++;
+	log_info("control event=user-deleted user_id=%u", id);
+	control_reply(client, ctl_ok_json());
+}
+
+static void
+cmd_user_passwd(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *password = ctl_req_str(req, "password");
+	char hash[PASSWORD_ENCODED_MAX];
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	uint32_t id;
+
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		reply_store_error(gw, client, "read", error);
+		return;
+	}
+	if (find_user(gw, client, r, user, &id) < 0) {
+		store_read_end(&r);
+		return;
+	}
+	store_read_end(&r);
+	if (hash_password(gw, client, password, hash) < 0)
+		return;
+	if (store_user_set_hash(gw->store, id, hash, &error) < 0) {
+		reply_store_error(gw, client, "user.passwd", error);
+		return;
+	}
+	log_info("control event=password-changed user_id=%u", id);
+	control_reply(client, ctl_ok_json());
+}
+
+struct list_ctx {
+	struct gateway *gw;
+	struct store_read *r;
+	json_t *array;
+};
+
+static int
+count_account(void *arg, const struct account *a)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+list_user(void *arg, const struct store_user_info *info)
+{
+	struct list_ctx *lc = arg;
+	int accounts = 0;
+	const char *error;
+
+	accounts_foreach(lc->r, info->id, info->name, count_account,
+	    &accounts, &error);
+	json_array_append_new(lc->array, json_pack("{s:s, s:i, s:I, s:i, "
+	    "s:b}", "user", info->name, "id", (int)info->id,
+	    "created", (json_int_t)info->created, "accounts", accounts,
+	    "password", info->password_hash[0] != '\0'));
+	return 0;
+}
+
+static void
+cmd_user_list(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct list_ctx lc = { gw, NULL, json_array() };
+	const char *error = NULL;
+	json_t *resp;
+
+	if (store_read_begin(gw->store, &lc.r, &error) < 0 ||
+	    store_user_foreach(lc.r, list_user, &lc, &error) < 0) {
+		store_read_end(&lc.r);
+		json_decref(lc.array);
+		reply_store_error(gw, client, "user.list", error);
+		return;
+	}
+	store_read_end(&lc.r);
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "users", lc.array);
+	control_reply(client, resp);
+}
+
+/* ---- accounts ------------------------------------------------------- */
+
+/* Applies the optional fields of req to a (defaults already there). */
+static void
+apply_account_fields(struct account *a, json_t *req)
+{
+	const char *s;
+	const char *error;
+
+	if ((s = ctl_req_str(req, "host")) != NULL) {
+		free(a->host);
+		a->host = xstrdup(s);
+	}
+	if (json_is_integer(json_object_get(req, "port")))
+		a->port = (uint16_t)ctl_req_int(req, "port", a->port);
+	if ((s = ctl_req_str(req, "tls")) != NULL)
+		(void)config_parse_tls(s, &a->tls, &error);
+	if ((s = ctl_req_str(req, "auth")) != NULL) {
+		free(a->auth);
+		a->auth = xstrdup(s);
+	}
+	if ((s = ctl_req_str(req, "login")) != NULL) {
+		free(a->login);
+		a->login = xstrdup(s);
+	}
+	if ((s = ctl_req_str(req, "mode")) != NULL)
+		(void)config_parse_mode(s, &a->mode, &a->delete_after_days,
+		    &error);
+	if ((s = ctl_req_str(req, "folder")) != NULL) {
+		free(a->folder);
+		a->folder = xstrdup(s);
+	}
+	if (json_is_integer(json_object_get(req, "interval")))
+		a->interval = (uint32_t)ctl_req_int(req, "interval", 0);
+	if (json_is_integer(json_object_get(req, "size_limit")))
+		a->size_limit = (uint64_t)ctl_req_int(req, "size_limit", 0);
+	if (json_is_boolean(json_object_get(req, "enabled")))
+		a->enabled = ctl_req_bool(req, "enabled", true);
+}
+
+int
+gateway_account_add(struct gateway *gw, json_t *req,
+    struct ctl_error *err)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *name = ctl_req_str(req, "account");
+	const char *password = ctl_req_str(req, "password");
+	const struct config_upstream *def = &gw->config->upstream;
+	struct store_read *r = NULL;
+	struct account a, existing;
+	const char *error = NULL;
+	char *gen_name = NULL;
+	uint32_t id;
+	int ret = -1, found;
+
+	memset(&a, 0, sizeof(a));
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		ctl_error_set(err, CTL_E_STORE, NULL, "read: %s", error);
+		return -1;
+	}
+	found = store_user_lookup(r, user, &id, &error);
+	if (found == STORE_NOT_FOUND) {
+		char esc[LOG_PEER_TEXT_MAX + 1];
+
+		log_escape(esc, sizeof(esc), user, strlen(user));
+		ctl_error_set(err, CTL_E_UNKNOWN_USER, "user",
+		    "no user \"%s\"", esc);
+		goto out;
+	}
+	if (found < 0) {
+		ctl_error_set(err, CTL_E_STORE, NULL, "user lookup: %s",
+		    error);
+		goto out;
+	}
+	if (name == NULL) {
+		/* login@host when that is a valid name, else accountN */
+		gen_name = xasprintf("%s@%s", ctl_req_str(req, "login"),
+		    ctl_req_str(req, "host"));
+		if (!account_name_valid(gen_name) ||
+		    strchr(ctl_req_str(req, "login"), '@') != NULL) {
+			for (unsigned n = 1;; n++) {
+				free(gen_name);
+				gen_name = xasprintf("account%u", n);
+				if (accounts_get(r, id, user, gen_name,
+				    &existing, &error) != 0)
+					break;
+				account_clear(&existing);
+			}
+		}
+		name = gen_name;
+	}
+	found = accounts_get(r, id, user, name, &existing, &error);
+	if (found == 0) {
+		account_clear(&existing);
+		ctl_error_set(err, CTL_E_EXISTS, "account",
+		    "user %s already has an account \"%s\"", user, name);
+		goto out;
+	}
+	if (found < 0) {
+		ctl_error_set(err, CTL_E_STORE, NULL, "account lookup: %s",
+		    error);
+		goto out;
+	}
+	a.user = xstrdup(user);
+	a.user_id = id;
+	a.name = xstrdup(name);
+	a.tls = def->tls;
+	a.auth = xstrdup("auto");
+	a.mode = def->mode;
+	a.delete_after_days = def->delete_after_days;
+	a.folder = xstrdup(def->folder);
+	a.interval = def->interval;
+	a.size_limit = def->size_limit;
+	a.enabled = true;
+	a.created = (int64_t)time(NULL);
+	apply_account_fields(&a, req);
+	if (account_seal_password(&a, gw->key, password) < 0) {
+		ctl_error_set(err, CTL_E_INTERNAL, NULL,
+		    "cannot encrypt the password");
+		goto out;
+	}
+	store_read_end(&r);
+	if (accounts_put(gw->store, &a, &error) < 0) {
+		ctl_error_set(err, CTL_E_STORE, NULL, "account.add: %s",
+		    error);
+		goto out;
+	}
+	gw->stats.accounts_added++;
+	log_info("control event=account-added user_id=%u account=%s", id,
+	    a.name);
+	upstreams_update(gw->upstreams, &a);
+	json_object_set_new(req, "account", json_string(a.name));
+	ret = 0;
+out:
+	store_read_end(&r);
+	account_clear(&a);
+	free(gen_name);
+	return ret;
+}
+
+static void
+cmd_account_add(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct ctl_error err;
+	json_t *resp;
+
+	if (gateway_account_add(gw, req, &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+		return;
+	}
+	resp = ctl_ok_json();
+	json_object_set(resp, "account", json_object_get(req, "account"));
+	control_reply(client, resp);
+}
+
+/* Loads user + account for the commands that name both; replies on error. */
+static int
+load_account(struct gateway *gw, struct control_client *client, json_t *req,
+    struct account *a_r)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *name = ctl_req_str(req, "account");
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	uint32_t id;
+	int ret;
+
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		reply_store_error(gw, client, "read", error);
+		return -1;
+	}
+	if (find_user(gw, client, r, user, &id) < 0) {
+		store_read_end(&r);
+		return -1;
+	}
+	ret = accounts_get(r, id, user, name, a_r, &error);
+	store_read_end(&r);
+	if (ret == STORE_NOT_FOUND) {
+		reply_error(gw, client, CTL_E_UNKNOWN_ACCOUNT, "account",
+		    "user %s has no account \"%s\"", user, name);
+		return -1;
+	}
+	if (ret < 0) {
+		reply_store_error(gw, client, "account lookup", error);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+cmd_account_delete(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct account a;
+	const char *error = NULL;
+
+	if (load_account(gw, client, req, &a) < 0)
+		return;
+	/* Stop the poller first: a delete mid-RETR sends no DELE. */
+	upstreams_remove(gw->upstreams, a.user_id, a.name);
+	if (accounts_delete(gw->store, a.user_id, a.name, &error) < 0) {
+		account_clear(&a);
+		reply_store_error(gw, client, "account.delete", error);
+		return;
+	}
+	gw->stats.accounts_deleted++;
+	log_info("control event=account-deleted user_id=%u account=%s",
+	    a.user_id, a.name);
+	account_clear(&a);
+	control_reply(client, ctl_ok_json());
+}
+
+static void
+save_account(struct gateway *gw, struct control_client *client,
+    struct account *a, const char *what)
+{
+	const char *error = NULL;
+	json_t *resp;
+
+	if (accounts_put(gw->store, a, &error) < 0) {
+		reply_store_error(gw, client, what, error);
+		return;
+	}
+	log_info("control event=%s user_id=%u account=%s", what, a->user_id,
+	    a->name);
+	upstreams_update(gw->upstreams, a);
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "account", account_to_public(a));
+	control_reply(client, resp);
+}
+
+static void
+cmd_account_set(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct account a;
+	const char *password = ctl_req_str(req, "password");
+
+	if (load_account(gw, client, req, &a) < 0)
+		return;
+	apply_account_fields(&a, req);
+	if (password != NULL &&
+	    account_seal_password(&a, gw->key, password) < 0) {
+		account_clear(&a);
+		reply_error(gw, client, CTL_E_INTERNAL, NULL,
+		    "cannot encrypt the password");
+		return;
+	}
+	save_account(gw, client, &a, "account-changed");
+	account_clear(&a);
+}
+
+static void
+set_enabled(struct gateway *gw, struct control_client *client, json_t *req,
+    bool enabled)
+{
+	struct account a;
+
+	if (load_account(gw, client, req, &a) < 0)
+		return;
+	a.enabled = enabled;
+	save_account(gw, client, &a, enabled ? "account-enabled" :
+	    "account-disabled");
+	account_clear(&a);
+}
+
+static void
+cmd_account_enable(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	set_enabled(gw, client, req, true);
+}
+
+static void
+cmd_account_disable(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	set_enabled(gw, client, req, false);
+}
+
+struct alist_ctx {
+	struct gateway *gw;
+	struct store_read *r;
+	json_t *array;
+	bool with_status;
+};
+
+static int
+alist_account(void *arg, const struct account *a)
+{
+	struct alist_ctx *ac = arg;
+	json_t *j = account_to_public(a);
+
+	if (ac->with_status)
+		json_object_set_new(j, "status",
+		    upstreams_status_json(ac->gw->upstreams, a));
+	json_array_append_new(ac->array, j);
+	return 0;
+}
+
+static int
+alist_user(void *arg, const struct store_user_info *info)
+{
+	struct alist_ctx *ac = arg;
+	const char *error;
+
+	return accounts_foreach(ac->r, info->id, info->name, alist_account,
+	    ac, &error) < 0 ? -1 : 0;
+}
+
+static void
+list_accounts(struct gateway *gw, struct control_client *client,
+    json_t *req, bool with_status)
+{
+	struct alist_ctx ac = { gw, NULL, json_array(), with_status };
+	const char *user = ctl_req_str(req, "user");
+	const char *error = NULL;
+	json_t *resp;
+	int ret;
+
+	if (store_read_begin(gw->store, &ac.r, &error) < 0) {
+		json_decref(ac.array);
+		reply_store_error(gw, client, "read", error);
+		return;
+	}
+	if (user != NULL) {
+		uint32_t id;
+
+		if (find_user(gw, client, ac.r, user, &id) < 0) {
+			store_read_end(&ac.r);
+			json_decref(ac.array);
+			return;
+		}
+		ret = accounts_foreach(ac.r, id, user, alist_account, &ac,
+		    &error);
+	} else {
+		ret = store_user_foreach(ac.r, alist_user, &ac, &error);
+	}
+	store_read_end(&ac.r);
+	if (ret < 0) {
+		json_decref(ac.array);
+		reply_store_error(gw, client, "list", error);
+		return;
+	}
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "accounts", ac.array);
+	if (with_status)
+		json_object_set_new(resp, "import", import_status_json(gw));
+	control_reply(client, resp);
+}
+
+static void
+cmd_account_list(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	list_accounts(gw, client, req, false);
+}
+
+static void
+cmd_status(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	list_accounts(gw, client, req, true);
+}
+
+/* ---- poll, import --------------------------------------------------- */
+
+static void
+cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *name = ctl_req_str(req, "account");
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	uint32_t id = 0;
+	unsigned int started;
+	json_t *resp;
+
+	if (name != NULL && user == NULL) {
+		reply_error(gw, client, CTL_E_MISSING_FIELD, "user",
+		    "poll with \"account\" needs \"user\"");
+		return;
+	}
+	if (user != NULL) {
+		struct account a;
+
+		if (name != NULL) {
+			if (load_account(gw, client, req, &a) < 0)
+				return;
+			id = a.user_id;
+			account_clear(&a);
+		} else {
+			if (store_read_begin(gw->store, &r, &error) < 0) {
+				reply_store_error(gw, client, "read", error);
+				return;
+			}
+			if (find_user(gw, client, r, user, &id) < 0) {
+				store_read_end(&r);
+				return;
+			}
+			store_read_end(&r);
+		}
+	}
+	if (!upstreams_available(gw->upstreams)) {
+		reply_error(gw, client, CTL_E_UNAVAILABLE, NULL,
+		    "this build has no upstream poller");
+		return;
+	}
+	started = upstreams_poll_now(gw->upstreams, user != NULL, id, name);
+	gw->stats.polls_requested += started;
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "polls_started", json_integer(started));
+	control_reply(client, resp);
+}
+
+static void
+cmd_import(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	struct ctl_error err;
+
+	if (import_start(gw, client, ctl_req_str(req, "csv"),
+	    ctl_req_bool(req, "dry_run", false), &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+	}
+	/* import_start replies when the import is done */
+}
+
+/* ---- daemon --------------------------------------------------------- */
+
+static void
+cmd_sessions(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	json_t *sessions = gateway_sessions_json(gw, ctl_req_str(req, "user"));
+	json_t *resp;
+
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "sessions", sessions);
+	control_reply(client, resp);
+}
+
+static void
+cmd_stats(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	const struct gateway_stats *s = &gw->stats;
+	json_t *resp = ctl_ok_json();
+	json_t *st;
+
+	st = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:i}",
+	    "uptime", (json_int_t)(time(NULL) - gw->started),
+	    "control_requests", (json_int_t)s->control_requests,
+	    "control_errors", (json_int_t)(s->control_errors +
+	    control_bad_requests(gw->control)),
+	    "users_added", (json_int_t)s->users_added,
+	    "users_deleted", (json_int_t)s->users_deleted,
+	    "accounts_added", (json_int_t)s->accounts_added,
+	    "accounts_deleted", (json_int_t)s->accounts_deleted,
+	    "polls_requested", (json_int_t)s->polls_requested,
+	    "reloads", (json_int_t)s->reloads,
+	    "reload_failures", (json_int_t)s->reload_failures,
+	    "passthrough_ok", (json_int_t)s->passthrough_ok,
+	    "passthrough_failed", (json_int_t)s->passthrough_failed,
+	    "control_clients", (int)control_client_count(gw->control));
+	json_object_set_new(st, "pid", json_integer(getpid()));
+	gateway_stats_add(gw, st);
+	json_object_set_new(resp, "stats", st);
+	control_reply(client, resp);
+}
+
+static void
+cmd_reload(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	char err[CONFIG_ERROR_MAX];
+
+	if (gateway_reload(gw, err, sizeof(err)) < 0) {
+		reply_error(gw, client, "reload-failed", NULL, "%s", err);
+		return;
+	}
+	control_reply(client, ctl_ok_json());
+}
+
+static void
+cmd_shutdown(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	control_reply(client, ctl_ok_json());
+	control_client_flush(client);
+	gateway_shutdown(gw, "control");
+}
+
+static command_fn *const handlers[CTL_CMD_COUNT] = {
+	[CTL_USER_ADD] = cmd_user_add,
+	[CTL_USER_DELETE] = cmd_user_delete,
+	[CTL_USER_PASSWD] = cmd_user_passwd,
+	[CTL_USER_LIST] = cmd_user_list,
+	[CTL_ACCOUNT_ADD] = cmd_account_add,
+	[CTL_ACCOUNT_DELETE] = cmd_account_delete,
+	[CTL_ACCOUNT_SET] = cmd_account_set,
+	[CTL_ACCOUNT_ENABLE] = cmd_account_enable,
+	[CTL_ACCOUNT_DISABLE] = cmd_account_disable,
+	[CTL_ACCOUNT_LIST] = cmd_account_list,
+	[CTL_IMPORT] = cmd_import,
+	[CTL_POLL] = cmd_poll,
+	[CTL_STATUS] = cmd_status,
+	[CTL_SESSIONS] = cmd_sessions,
+	[CTL_STATS] = cmd_stats,
+	[CTL_RELOAD] = cmd_reload,
+	[CTL_SHUTDOWN] = cmd_shutdown,
+};
+
+void
+commands_handle(void *ctx, struct control_client *client,
+    const struct ctl_command *cmd, json_t *req)
+{
+	struct gateway *gw = ctx;
+
+	gw->stats.control_requests++;
+	if (gw->shutting_down && cmd->id != CTL_STATS) {
+		reply_error(gw, client, CTL_E_UNAVAILABLE, NULL,
+		    "the daemon is shutting down");
+		return;
+	}
+	handlers[cmd->id](gw, client, req);
+}

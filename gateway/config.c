@@ -1,0 +1,817 @@
+/*
+ * config — see config.h. The key table below is the whole format: a
+ * section, a key, how its value is parsed and where it goes. The man page
+ * popgate.conf(5) follows this table.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "strnum.h"
+#include "xmalloc.h"
+
+enum key_type {
+	KEY_STRING,		/* non-empty string */
+	KEY_STRING_OPT,		/* string; empty means unset (NULL) */
+	KEY_BOOL,
+	KEY_DURATION,
+	KEY_SIZE,
+	KEY_U32,
+	KEY_LISTEN,		/* list of addresses, into listen[]+count */
+	KEY_DOMAINS,
+	KEY_TLS,
+	KEY_MODE,		/* upstream mode + days */
+	KEY_FILE_MODE,		/* octal permission bits */
+	KEY_LOG_TARGET,
+	KEY_LOG_LEVEL,
+	KEY_PORT,
+};
+
+struct key_def {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	size_t offset2;		/* count for lists, days for modes */
+	uint32_t min, max;	/* KEY_U32, KEY_DURATION (max 0: any) */
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct key_def keys[] = {
+	{ "imap", "listen", KEY_LISTEN, OFF(listen), OFF(listen_count), 0, 0 },
+	{ "imap", "listen_tls", KEY_LISTEN, OFF(listen_tls),
+	  OFF(listen_tls_count), 0, 0 },
+	{ "imap", "cert", KEY_STRING, OFF(cert_file), 0, 0, 0 },
+	{ "imap", "key", KEY_STRING, OFF(key_file), 0, 0, 0 },
+	{ "imap", "loopback_secure", KEY_BOOL, OFF(loopback_secure), 0, 0, 0 },
+	{ "imap", "allow_plaintext", KEY_BOOL, OFF(allow_plaintext), 0, 0, 0 },
+
+	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
+	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
+
+	{ "control", "socket", KEY_STRING, OFF(control_socket), 0, 0, 0 },
+	{ "control", "mode", KEY_FILE_MODE, OFF(control_mode), 0, 0, 0 },
+	{ "control", "group", KEY_STRING_OPT, OFF(control_group), 0, 0, 0 },
+
+	{ "log", "target", KEY_LOG_TARGET, OFF(log_target), 0, 0, 0 },
+	{ "log", "level", KEY_LOG_LEVEL, OFF(log_level), 0, 0, 0 },
+
+	{ "limits", "imap_connections", KEY_U32, OFF(imap_connections), 0,
+	  1, 1000000 },
+	{ "limits", "imap_connections_per_ip", KEY_U32,
+	  OFF(imap_connections_per_ip), 0, 1, 1000000 },
+	{ "limits", "control_clients", KEY_U32, OFF(control_clients), 0,
+	  1, 1024 },
+	{ "limits", "control_request_max", KEY_SIZE, OFF(control_request_max),
+	  0, 1024, 64u << 20 },
+	{ "limits", "upstream_connections_per_host", KEY_U32,
+	  OFF(upstream_per_host), 0, 1, 1000 },
+
+	{ "upstream-defaults", "interval", KEY_DURATION, OFF(upstream.interval),
+	  0, 10, 0 },
+	{ "upstream-defaults", "mode", KEY_MODE, OFF(upstream.mode),
+	  OFF(upstream.delete_after_days), 0, 0 },
+	{ "upstream-defaults", "size_limit", KEY_SIZE, OFF(upstream.size_limit),
+	  0, 0, 0 },
+	{ "upstream-defaults", "tls", KEY_TLS, OFF(upstream.tls), 0, 0, 0 },
+	{ "upstream-defaults", "folder", KEY_STRING, OFF(upstream.folder),
+	  0, 0, 0 },
+	{ "upstream-defaults", "timeout", KEY_DURATION, OFF(upstream.timeout),
+	  0, 1, 3600 },
+	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
+	  OFF(upstream.ca_file), 0, 0, 0 },
+
+	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
+	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },
+	{ "passthrough", "port", KEY_PORT, OFF(pt_port), 0, 0, 0 },
+	{ "passthrough", "tls", KEY_TLS, OFF(pt_tls), 0, 0, 0 },
+	{ "passthrough", "domains", KEY_DOMAINS, OFF(pt_domains),
+	  OFF(pt_domain_count), 0, 0 },
+	{ "passthrough", "attempts_per_minute", KEY_U32,
+	  OFF(pt_attempts_per_minute), 0, 1, 10000 },
+	{ "passthrough", "failure_cache", KEY_DURATION, OFF(pt_failure_cache),
+	  0, 0, 86400 },
+
+	{ "daemon", "user", KEY_STRING_OPT, OFF(user), 0, 0, 0 },
+	{ "daemon", "secret_key", KEY_STRING, OFF(secret_key_file), 0, 0, 0 },
+};
+
+struct parse_ctx {
+	struct config *config;
+	const char *name;
+	const char *text;	/* remaining input (string reader) */
+	int lineno;		/* line most recently handed to inih */
+	int err_line;		/* 0: no error yet */
+	char err[CONFIG_ERROR_MAX];
+	bool seen[N_ELEMENTS(keys)];
+};
+
+static void
+set_error(struct parse_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+set_error(struct parse_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->err_line != 0)
+		return;
+	ctx->err_line = ctx->lineno;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+}
+
+int
+config_parse_bool(const char *s, bool *b_r, const char **error_r)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < N_ELEMENTS(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*b_r = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*b_r = false;
+			return 0;
+		}
+	}
+	*error_r = "expected yes or no";
+	return -1;
+}
+
+/* Digits followed by an optional one-letter unit from units/mults. */
+static int
+parse_scaled(const char *s, const char *units, const uint64_t *mults,
+    uint64_t *n_r)
+{
+	size_t len = strlen(s), digits = 0;
+	uint64_t n, mult = 1;
+
+	while (digits < len && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	if (digits == 0)
+		return -1;
+	if (digits < len) {
+		const char *u;
+
+		if (digits + 1 != len)
+			return -1;
+		u = strchr(units, tolower((unsigned char)s[digits]));
+		if (u == NULL || *u == '\0')
+			return -1;
+		mult = mults[u - units];
+	}
+	if (str_to_u64(s, digits, &n) < 0)
+		return -1;
+	if (n != 0 && mult > UINT64_MAX / n)
+		return -1;
+	*n_r = n * mult;
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, uint32_t *secs_r, const char **error_r)
+{
+	static const uint64_t mults[] = { 1, 60, 3600, 86400 };
+	uint64_t n;
+
+	if (parse_scaled(s, "smhd", mults, &n) < 0 || n > UINT32_MAX) {
+		*error_r = "expected a duration such as 300, 90s, 5m, 2h or 1d";
+		return -1;
+	}
+	*secs_r = (uint32_t)n;
+	return 0;
+}
+
+int
+config_parse_size(const char *s, uint64_t *bytes_r, const char **error_r)
+{
+	static const uint64_t mults[] = { 1, 1ull << 10, 1ull << 20,
+	    1ull << 30, 1ull << 40 };
+
+	if (parse_scaled(s, "bkmgt", mults, bytes_r) < 0) {
+		*error_r = "expected a size such as 65536, 512K, 64M or 1G";
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const tls_names[] = {
+	[CONFIG_TLS_POP3S] = "pop3s",
+	[CONFIG_TLS_STLS] = "stls",
+	[CONFIG_TLS_NONE] = "none",
+};
+
+int
+config_parse_tls(const char *s, enum config_upstream_tls *tls_r,
+    const char **error_r)
+{
+	for (size_t i = 0; i < N_ELEMENTS(tls_names); i++) {
+		if (strcmp(s, tls_names[i]) == 0) {
+			*tls_r = (enum config_upstream_tls)i;
+			return 0;
+		}
+	}
+	*error_r = "expected pop3s, stls or none";
+	return -1;
+}
+
+const char *
+config_tls_name(enum config_upstream_tls tls)
+{
+	if ((size_t)tls >= N_ELEMENTS(tls_names))
+		return "?";
+	return tls_names[tls];
+}
+
+int
+config_parse_mode(const char *s, enum config_upstream_mode *mode_r,
+    uint32_t *days_r, const char **error_r)
+{
+	static const char prefix[] = "delete-after:";
+	uint32_t days;
+
+	*days_r = 0;
+	if (strcmp(s, "keep") == 0) {
+		*mode_r = CONFIG_MODE_KEEP;
+		return 0;
+	}
+	if (strcmp(s, "delete") == 0) {
+		*mode_r = CONFIG_MODE_DELETE;
+		return 0;
+	}
+	if (strcmp(s, "mirror") == 0) {
+		*mode_r = CONFIG_MODE_MIRROR;
+		return 0;
+	}
+	if (strncmp(s, prefix, sizeof(prefix) - 1) == 0) {
+		if (str_to_u32z(s + sizeof(prefix) - 1, &days) < 0 ||
+		    days == 0 || days > 36500) {
+			*error_r = "delete-after needs a number of days "
+			    "from 1 to 36500";
+			return -1;
+		}
+		*mode_r = CONFIG_MODE_DELETE_AFTER;
+		*days_r = days;
+		return 0;
+	}
+	*error_r = "expected keep, delete, delete-after:DAYS or mirror";
+	return -1;
+}
+
+const char *
+config_mode_name(enum config_upstream_mode mode, uint32_t days, char *buf,
+    size_t bufsize)
+{
+	switch (mode) {
+	case CONFIG_MODE_KEEP:
+		snprintf(buf, bufsize, "keep");
+		break;
+	case CONFIG_MODE_DELETE:
+		snprintf(buf, bufsize, "delete");
+		break;
+	case CONFIG_MODE_DELETE_AFTER:
+		snprintf(buf, bufsize, "delete-after:%u", days);
+		break;
+	case CONFIG_MODE_MIRROR:
+		snprintf(buf, bufsize, "mirror");
+		break;
+	default:
+		snprintf(buf, bufsize, "?");
+		break;
+	}
+	return buf;
+}
+
+int
+config_parse_port(const char *s, const char **error_r)
+{
+	uint32_t port;
+
+	if (str_to_u32z(s, &port) < 0 || port == 0 || port > 65535 ||
+	    s[0] == '0') {
+		*error_r = "expected a port number from 1 to 65535";
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_parse_listen(const char *s, struct config_listen *l_r,
+    const char **error_r)
+{
+	const char *colon, *host;
+	size_t host_len;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL || end[1] != ':' || end == s + 1) {
+			*error_r = "expected [ADDRESS]:PORT";
+			return -1;
+		}
+		host = s + 1;
+		host_len = (size_t)(end - host);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s) {
+			*error_r = "expected ADDRESS:PORT (or *:PORT)";
+			return -1;
+		}
+		host = s;
+		host_len = (size_t)(colon - s);
+		if (memchr(host, ':', host_len) != NULL) {
+			*error_r = "IPv6 addresses go in brackets: [::1]:PORT";
+			return -1;
+		}
+	}
+	if (config_parse_port(colon + 1, error_r) < 0)
+		return -1;
+	l_r->host = xstrndup(host, host_len);
+	l_r->port = xstrdup(colon + 1);
+	return 0;
+}
+
+/* Splits a list on commas and white space into at most max items. */
+static int
+split_list(const char *value, char **items, size_t max, size_t *count_r,
+    const char **error_r)
+{
+	const char *p = value;
+	size_t n = 0;
+
+	for (;;) {
+		size_t len;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		len = strcspn(p, ", \t");
+		if (n == max) {
+			for (size_t i = 0; i < n; i++)
+				free(items[i]);
+			*error_r = "too many items in the list";
+			return -1;
+		}
+		items[n++] = xstrndup(p, len);
+		p += len;
+	}
+	*count_r = n;
+	return 0;
+}
+
+static int
+set_listen(struct config_listen *list, size_t *count_r, const char *value,
+    const char **error_r)
+{
+	char *items[CONFIG_LISTEN_MAX];
+	size_t n, i;
+	int ret = -1;
+
+	if (split_list(value, items, CONFIG_LISTEN_MAX, &n, error_r) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (config_parse_listen(items[i], &list[i], error_r) < 0)
+			break;
+	}
+	if (i == n) {
+		*count_r = n;
+		ret = 0;
+	} else {
+		for (size_t j = 0; j < i; j++) {
+			free(list[j].host);
+			free(list[j].port);
+			list[j].host = list[j].port = NULL;
+		}
+	}
+	for (size_t j = 0; j < n; j++)
+		free(items[j]);
+	return ret;
+}
+
+static bool
+domain_valid(const char *d)
+{
+	if (*d == '\0' || *d == '.' || strlen(d) > 253)
+		return false;
+	for (; *d != '\0'; d++) {
+		if (!isalnum((unsigned char)*d) && *d != '-' && *d != '.')
+			return false;
+	}
+	return true;
+}
+
+static int
+apply_key(struct parse_ctx *ctx, const struct key_def *k, const char *value,
+    const char **error_r)
+{
+	char *base = (char *)ctx->config;
+	void *field = base + k->offset;
+
+	switch (k->type) {
+	case KEY_STRING:
+		if (*value == '\0') {
+			*error_r = "value must not be empty";
+			return -1;
+		}
+		/* fall through */
+	case KEY_STRING_OPT: {
+		char **sp = field;
+
+		free(*sp);
+		*sp = *value == '\0' ? NULL : xstrdup(value);
+		return 0;
+	}
+	case KEY_BOOL:
+		return config_parse_bool(value, field, error_r);
+	case KEY_DURATION: {
+		uint32_t secs;
+
+		if (config_parse_duration(value, &secs, error_r) < 0)
+			return -1;
+		if (secs < k->min || (k->max != 0 && secs > k->max)) {
+			*error_r = "duration out of range";
+			return -1;
+		}
+		*(uint32_t *)field = secs;
+		return 0;
+	}
+	case KEY_SIZE: {
+		uint64_t bytes;
+
+		if (config_parse_size(value, &bytes, error_r) < 0)
+			return -1;
+		if (k->max != 0) {
+			if (bytes < k->min || bytes > k->max) {
+				*error_r = "size out of range";
+				return -1;
+			}
+			*(uint32_t *)field = (uint32_t)bytes;
+		} else {
+			*(uint64_t *)field = bytes;
+		}
+		return 0;
+	}
+	case KEY_U32: {
+		uint32_t n;
+
+		if (str_to_u32z(value, &n) < 0) {
+			*error_r = "expected a number";
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			*error_r = "number out of range";
+			return -1;
+		}
+		*(uint32_t *)field = n;
+		return 0;
+	}
+	case KEY_LISTEN:
+		return set_listen(field, (size_t *)(base + k->offset2), value,
+		    error_r);
+	case KEY_DOMAINS: {
+		char **items = field;
+		size_t *count = (size_t *)(base + k->offset2);
+
+		if (split_list(value, items, CONFIG_DOMAINS_MAX, count,
+		    error_r) < 0)
+			return -1;
+		for (size_t i = 0; i < *count; i++) {
+			if (!domain_valid(items[i])) {
+				*error_r = "not a mail domain";
+				return -1;
+			}
+		}
+		return 0;
+	}
+	case KEY_TLS:
+		return config_parse_tls(value, field, error_r);
+	case KEY_MODE:
+		return config_parse_mode(value, field,
+		    (uint32_t *)(base + k->offset2), error_r);
+	case KEY_FILE_MODE: {
+		unsigned long m;
+		char *end;
+
+		errno = 0;
+		m = strtoul(value, &end, 8);
+		if (*value < '0' || *value > '7' || *end != '\0' ||
+		    errno != 0 || m > 0777) {
+			*error_r = "expected octal permission bits such as 0600";
+			return -1;
+		}
+		if ((m & 0007) != 0) {
+			*error_r = "the control socket must not be usable by "
+			    "others (no world bits)";
+			return -1;
+		}
+		*(mode_t *)field = (mode_t)m;
+		return 0;
+	}
+	case KEY_LOG_TARGET:
+		if (strcmp(value, "stderr") == 0)
+			*(int *)field = LOG_TARGET_STDERR;
+		else if (strcmp(value, "syslog") == 0)
+			*(int *)field = LOG_TARGET_SYSLOG;
+		else {
+			*error_r = "expected stderr or syslog";
+			return -1;
+		}
+		return 0;
+	case KEY_LOG_LEVEL: {
+		int level = log_level_parse(value);
+
+		if (level < 0) {
+			*error_r = "expected error, warn, info or debug";
+			return -1;
+		}
+		*(int *)field = level;
+		return 0;
+	}
+	case KEY_PORT: {
+		char **sp = field;
+
+		if (config_parse_port(value, error_r) < 0)
+			return -1;
+		free(*sp);
+		*sp = xstrdup(value);
+		return 0;
+	}
+	}
+	*error_r = "internal error: unknown key type";
+	return -1;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	const char *error = NULL;
+	bool section_known = false;
+	char esc[LOG_PEER_TEXT_MAX + 1];
+
+	for (size_t i = 0; i < N_ELEMENTS(keys); i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		section_known = true;
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		if (ctx->seen[i]) {
+			set_error(ctx, "[%s] %s is set twice", section, name);
+			return 0;
+		}
+		ctx->seen[i] = true;
+		if (apply_key(ctx, &keys[i], value, &error) < 0) {
+			log_escape(esc, sizeof(esc), value, strlen(value));
+			set_error(ctx, "[%s] %s = \"%s\": %s", section, name,
+			    esc, error);
+			return 0;
+		}
+		return 1;
+	}
+	log_escape(esc, sizeof(esc), section, strlen(section));
+	if (*section == '\0')
+		set_error(ctx, "setting outside of any [section]");
+	else if (!section_known)
+		set_error(ctx, "unknown section [%s]", esc);
+	else {
+		char esc2[LOG_PEER_TEXT_MAX + 1];
+
+		log_escape(esc2, sizeof(esc2), name, strlen(name));
+		set_error(ctx, "unknown key \"%s\" in [%s]", esc2, esc);
+	}
+	return 0;
+}
+
+/*
+ * fgets-like reader over the whole text that counts lines (so the handler
+ * knows the line it is called for) and turns an over-long line into an
+ * error instead of letting inih split it.
+ */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse_ctx *ctx = stream;
+	const char *nl;
+	size_t len, take;
+
+	if (*ctx->text == '\0')
+		return NULL;
+	nl = strchr(ctx->text, '\n');
+	len = nl != NULL ? (size_t)(nl - ctx->text) + 1 : strlen(ctx->text);
+	ctx->lineno++;
+	if (len > CONFIG_LINE_MAX + 2 || len + 1 > (size_t)num) {
+		set_error(ctx, "line too long (at most %d bytes)",
+		    CONFIG_LINE_MAX);
+		take = 0;
+	} else {
+		take = len;
+	}
+	memcpy(str, ctx->text, take);
+	str[take] = '\0';
+	ctx->text += len;
+	return str;
+}
+
+static void
+set_defaults(struct config *c)
+{
+	c->loopback_secure = true;
+	c->allow_plaintext = false;
+	c->data_dir = xstrdup("/var/lib/popgate");
+	c->map_size = 1ull << 30;
+	c->control_socket = xstrdup("/run/popgate/popgate.sock");
+	c->control_mode = 0600;
+	c->log_target = LOG_TARGET_STDERR;
+	c->log_level = LOG_LEVEL_INFO;
+	c->imap_connections = 1000;
+	c->imap_connections_per_ip = 50;
+	c->control_clients = 16;
+	c->control_request_max = 1u << 20;
+	c->upstream_per_host = 2;
+	c->upstream.interval = 300;
+	c->upstream.mode = CONFIG_MODE_KEEP;
+	c->upstream.size_limit = 64ull << 20;
+	c->upstream.tls = CONFIG_TLS_POP3S;
+	c->upstream.folder = xstrdup("INBOX");
+	c->upstream.timeout = 60;
+	c->pt_tls = CONFIG_TLS_POP3S;
+	c->pt_attempts_per_minute = 10;
+	c->pt_failure_cache = 60;
+}
+
+/* Whole-file checks after every key is read. */
+static int
+check_config(struct config *c, const char **error_r)
+{
+	if ((c->listen_count > 0 || c->listen_tls_count > 0) &&
+	    (c->cert_file == NULL || c->key_file == NULL)) {
+		*error_r = "[imap] cert and key are required for the IMAP "
+		    "listeners";
+		return -1;
+	}
+	if (c->data_dir[0] != '/') {
+		*error_r = "[store] data_dir must be an absolute path";
+		return -1;
+	}
+	if (c->control_socket[0] != '/') {
+		*error_r = "[control] socket must be an absolute path";
+		return -1;
+	}
+	if (strlen(c->control_socket) >= 108) {
+		*error_r = "[control] socket path is longer than a UNIX "
+		    "socket address allows (107 bytes)";
+		return -1;
+	}
+	if (c->map_size < (1u << 20)) {
+		*error_r = "[store] map_size must be at least 1M";
+		return -1;
+	}
+	if (c->pt_enabled && (c->pt_host == NULL || c->pt_port == NULL)) {
+		*error_r = "[passthrough] enabled needs host and port";
+		return -1;
+	}
+	if (c->secret_key_file == NULL)
+		c->secret_key_file = xasprintf("%s/secret.key", c->data_dir);
+	return 0;
+}
+
+int
+config_load_string(const char *name, const char *text,
+    struct config **config_r, char *errbuf, size_t errsize)
+{
+	struct parse_ctx ctx;
+	struct config *c = xcalloc(1, sizeof(*c));
+	const char *error = NULL;
+	int ret;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.config = c;
+	ctx.name = name;
+	ctx.text = text;
+	c->path = xstrdup(name);
+	set_defaults(c);
+
+	/* Indented lines are ordinary lines, and the first error stops. */
+	ini_allow_multiline = false;
+	ini_stop_on_first_error = true;
+	ret = ini_parse_stream(reader, &ctx, handler, &ctx);
+	if (ctx.err_line != 0 && (ret <= 0 || ret >= ctx.err_line)) {
+		snprintf(errbuf, errsize, "%s:%d: %s", name, ctx.err_line,
+		    ctx.err);
+		goto fail;
+	}
+	if (ret > 0) {
+		snprintf(errbuf, errsize, "%s:%d: syntax error (expected "
+		    "[section], name = value, or a # comment)", name, ret);
+		goto fail;
+	}
+	if (ret < 0) {
+		snprintf(errbuf, errsize, "%s: cannot parse (error %d)",
+		    name, ret);
+		goto fail;
+	}
+	if (check_config(c, &error) < 0) {
+		snprintf(errbuf, errsize, "%s: %s", name, error);
+		goto fail;
+	}
+	*config_r = c;
+	return 0;
+fail:
+	config_free(&c);
+	return -1;
+}
+
+/* A configuration file is small; more is a mistake (or not a config). */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+int
+config_load(const char *path, struct config **config_r, char *errbuf,
+    size_t errsize)
+{
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, n;
+	int ret = -1;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(errbuf, errsize, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	text = xmalloc(CONFIG_FILE_MAX + 1);
+	while ((n = fread(text + len, 1, CONFIG_FILE_MAX + 1 - len, f)) > 0) {
+		len += n;
+		if (len > CONFIG_FILE_MAX)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(errbuf, errsize, "%s: read error: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(errbuf, errsize, "%s: larger than %d bytes", path,
+		    CONFIG_FILE_MAX);
+		goto out;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		snprintf(errbuf, errsize, "%s: contains a NUL byte", path);
+		goto out;
+	}
+	text[len] = '\0';
+	ret = config_load_string(path, text, config_r, errbuf, errsize);
+out:
+	free(text);
+	fclose(f);
+	return ret;
+}
+
+void
+config_free(struct config **configp)
+{
+	struct config *c = *configp;
+
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->listen_count; i++) {
+		free(c->listen[i].host);
+		free(c->listen[i].port);
+	}
+	for (size_t i = 0; i < c->listen_tls_count; i++) {
+		free(c->listen_tls[i].host);
+		free(c->listen_tls[i].port);
+	}
+	for (size_t i = 0; i < c->pt_domain_count; i++)
+		free(c->pt_domains[i]);
+	free(c->path);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->data_dir);
+	free(c->control_socket);
+	free(c->control_group);
+	free(c->upstream.folder);
+	free(c->upstream.ca_file);
+	free(c->pt_host);
+	free(c->pt_port);
+	free(c->user);
+	free(c->secret_key_file);
+	free(c);
+	*configp = NULL;
+}

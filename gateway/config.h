@@ -1,0 +1,154 @@
+/*
+ * config — popgated's configuration file (INI syntax, parsed with libinih).
+ *
+ * The format is documented in docs/popgate.conf.5. Every key has a default
+ * except the certificate and key (needed as soon as an IMAP listener is
+ * configured). Unknown sections, unknown keys, repeated keys, malformed
+ * values and over-long lines are errors; the first error stops parsing and
+ * is reported as "FILE:LINE: reason" (config_load) so start-up can refuse
+ * with something an admin can act on.
+ *
+ * This file is level 1: no libevent, OpenSSL or LMDB. The value parsers
+ * (durations, sizes, upstream modes, TLS modes, listen addresses) are
+ * public because the control socket validates account fields with them.
+ *
+ * Ownership: a struct config owns every string in it; config_free()
+ * releases them. A loaded config is immutable; reload builds a new one and
+ * swaps it in.
+ */
+#ifndef POPGATE_GATEWAY_CONFIG_H
+#define POPGATE_GATEWAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Listener addresses per kind: more is a configuration mistake. */
+#define CONFIG_LISTEN_MAX 8
+/* Longest configuration line without its line end: libinih's fixed line
+ * buffer (200 bytes with CR, LF and NUL); longer lines are an error. */
+#define CONFIG_LINE_MAX 197
+/* Mail domains in [passthrough] domains. */
+#define CONFIG_DOMAINS_MAX 64
+/* Longest error message config functions produce. */
+#define CONFIG_ERROR_MAX 512
+
+enum config_upstream_tls {
+	CONFIG_TLS_POP3S = 0,	/* implicit TLS (port 995) */
+	CONFIG_TLS_STLS,	/* STLS upgrade, required */
+	CONFIG_TLS_NONE,	/* clear text (loopback/test only) */
+};
+
+enum config_upstream_mode {
+	CONFIG_MODE_KEEP = 0,		/* leave mail on the server */
+	CONFIG_MODE_DELETE,		/* DELE after durable commit */
+	CONFIG_MODE_DELETE_AFTER,	/* DELE after delete_after_days */
+	CONFIG_MODE_MIRROR,		/* keep, and follow upstream deletions */
+};
+
+struct config_listen {
+	char *host;	/* "*" for every address, else a literal address */
+	char *port;	/* decimal, 1..65535 */
+};
+
+/* Defaults for upstream accounts, and the fields of one account. */
+struct config_upstream {
+	uint32_t interval;		/* seconds between polls */
+	enum config_upstream_mode mode;
+	uint32_t delete_after_days;	/* for CONFIG_MODE_DELETE_AFTER */
+	uint64_t size_limit;		/* bytes; larger messages are skipped */
+	enum config_upstream_tls tls;
+	char *folder;			/* target mailbox */
+	uint32_t timeout;		/* seconds per network step */
+	char *ca_file;			/* NULL: the system's trust store */
+};
+
+struct config {
+	char *path;			/* the file read */
+
+	/* [imap] */
+	struct config_listen listen[CONFIG_LISTEN_MAX];	/* STARTTLS */
+	size_t listen_count;
+	struct config_listen listen_tls[CONFIG_LISTEN_MAX];	/* implicit TLS */
+	size_t listen_tls_count;
+	char *cert_file;
+	char *key_file;
+	bool loopback_secure;		/* loopback counts as secure */
+	bool allow_plaintext;		/* LOGIN without TLS anywhere */
+
+	/* [store] */
+	char *data_dir;
+	uint64_t map_size;
+
+	/* [control] */
+	char *control_socket;
+	mode_t control_mode;
+	char *control_group;		/* NULL: none */
+
+	/* [log] */
+	int log_target;			/* enum log_target */
+	int log_level;			/* enum log_level */
+
+	/* [limits] */
+	uint32_t imap_connections;
+	uint32_t imap_connections_per_ip;
+	uint32_t control_clients;
+	uint32_t control_request_max;	/* bytes per request line */
+	uint32_t upstream_per_host;	/* POP3 sessions at once per host */
+
+	/* [upstream-defaults] */
+	struct config_upstream upstream;
+
+	/* [passthrough] */
+	bool pt_enabled;
+	char *pt_host;
+	char *pt_port;
+	enum config_upstream_tls pt_tls;
+	char *pt_domains[CONFIG_DOMAINS_MAX];
+	size_t pt_domain_count;		/* 0: every login */
+	uint32_t pt_attempts_per_minute;	/* per user name */
+	uint32_t pt_failure_cache;	/* seconds a failure is remembered */
+
+	/* [daemon] */
+	char *user;			/* NULL: do not drop privileges */
+	char *secret_key_file;		/* default DATA_DIR/secret.key */
+};
+
+/*
+ * Reads path. On success *config_r is a new config (free with
+ * config_free). On error returns -1 and writes "PATH:LINE: reason" or
+ * "PATH: reason" into errbuf (errsize bytes).
+ */
+int config_load(const char *path, struct config **config_r,
+    char *errbuf, size_t errsize);
+/* Same, from text in memory; name is used in messages and as ->path. */
+int config_load_string(const char *name, const char *text,
+    struct config **config_r, char *errbuf, size_t errsize);
+void config_free(struct config **configp);
+
+/* Value parsers; each returns 0, or -1 with *error_r set (static text). */
+int config_parse_bool(const char *s, bool *b_r, const char **error_r);
+/* "300", "300s", "5m", "2h", "1d" -> seconds (at most 2^32-1). */
+int config_parse_duration(const char *s, uint32_t *secs_r,
+    const char **error_r);
+/* "1048576", "512K", "64M", "1G", "1T" -> bytes. */
+int config_parse_size(const char *s, uint64_t *bytes_r,
+    const char **error_r);
+int config_parse_tls(const char *s, enum config_upstream_tls *tls_r,
+    const char **error_r);
+/* "keep", "delete", "mirror", "delete-after:DAYS" (DAYS 1..36500). */
+int config_parse_mode(const char *s, enum config_upstream_mode *mode_r,
+    uint32_t *days_r, const char **error_r);
+/* "1..65535" */
+int config_parse_port(const char *s, const char **error_r);
+/* "host:port", "[v6addr]:port", "*:port"; owned strings into *l_r. */
+int config_parse_listen(const char *s, struct config_listen *l_r,
+    const char **error_r);
+
+const char *config_tls_name(enum config_upstream_tls tls);
+/* Renders a mode ("delete-after:30") into buf; returns buf. */
+const char *config_mode_name(enum config_upstream_mode mode, uint32_t days,
+    char *buf, size_t bufsize);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * gateway — the composition root's shared context: the configuration, the
+ * event loop, the store, the secret key, the control socket, counters.
+ *
+ * One struct gateway per daemon, created by popgated's main() and passed
+ * to every part (never a global). commands.c implements the control
+ * socket's commands on top of it; accounts.c keeps users' upstream-account
+ * records in the store.
+ */
+#ifndef POPGATE_GATEWAY_GATEWAY_H
+#define POPGATE_GATEWAY_GATEWAY_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "gateway/config.h"
+#include "gateway/control.h"
+
+struct store;
+struct secret_key;
+struct upstreams;
+struct import;
+struct imap_server;
+struct passthrough;
+
+/* Counters since start, reported by the stats command. */
+struct gateway_stats {
+	uint64_t control_requests;
+	uint64_t control_errors;
+	uint64_t users_added;
+	uint64_t users_deleted;
+	uint64_t accounts_added;
+	uint64_t accounts_deleted;
+	uint64_t polls_requested;
+	uint64_t reloads;
+	uint64_t reload_failures;
+	uint64_t passthrough_ok;
+	uint64_t passthrough_failed;
+};
+
+struct gateway {
+	struct event_base *base;
+	char *config_path;
+	struct config *config;		/* current; replaced on reload */
+	struct store *store;
+	struct secret_key *key;
+	struct control *control;
+	struct upstreams *upstreams;	/* the upstream plug-in point */
+	struct import *import;		/* the running or last import */
+	struct imap_server *imap;	/* NULL: no IMAP listeners */
+	struct passthrough *passthrough;	/* checks in progress */
+	bool imap_stopped;		/* shutdown: sessions gone */
+	bool upstreams_stopped;		/* shutdown: polls stopped */
+	struct event *sig_term, *sig_int, *sig_hup;
+	time_t started;
+	bool shutting_down;
+	bool foreground;		/* -f: log to stderr */
+	struct gateway_stats stats;
+};
+
+/* Starts a graceful shutdown (as SIGTERM does). */
+void gateway_shutdown(struct gateway *gw, const char *why);
+/* Leaves the event loop once IMAP and the upstreams have stopped. */
+void gateway_maybe_exit(struct gateway *gw);
+/* Re-reads the configuration and certificates (as SIGHUP does). On -1
+ * the running configuration is kept and *error_r says why. */
+int gateway_reload(struct gateway *gw, char *errbuf, size_t errsize);
+
+/* Hashes password and creates the user with the default folders. */
+int gateway_user_create(struct gateway *gw, const char *user,
+    const char *password, uint32_t *id_r, struct ctl_error *err);
+/* Creates an upstream account from a validated account.add request (the
+ * configured defaults fill what it leaves out) and hands it to the
+ * poller; sets req's "account" to the name used. */
+int gateway_account_add(struct gateway *gw, json_t *req,
+    struct ctl_error *err);
+/* Closes a user's IMAP sessions (user deleted). */
+void gateway_close_user_sessions(struct gateway *gw, const char *user);
+/* The IMAP sessions (of one user, or all) as a JSON array (listeners.c). */
+json_t *gateway_sessions_json(struct gateway *gw, const char *user);
+/* Adds the IMAP and upstream counters to a stats object. */
+void gateway_stats_add(struct gateway *gw, json_t *stats);
+
+/* The control socket's request handler (commands.c). */
+void commands_handle(void *ctx, struct control_client *client,
+    const struct ctl_command *cmd, json_t *req);
+
+#endif

@@ -1,0 +1,593 @@
+/*
+ * passthrough — see passthrough.h. The POP3 conversation is the minimum a
+ * login check needs (greeting, STLS, USER, PASS, QUIT); responses are read
+ * with the POP3 module's pure parser (pop3-parse.h).
+ */
+#include "passthrough.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway/accounts.h"
+#include "gateway/gateway.h"
+#include "gateway/upstreams.h"
+#include "log.h"
+#include "password.h"
+#include "pop3-upstream/pop3-parse.h"
+#include "store/store.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+enum pt_state {
+	PT_CONNECTING,
+	PT_GREETING,
+	PT_STLS,
+	PT_USER,
+	PT_PASS,
+	PT_QUIT,
+};
+
+enum pt_outcome {
+	PT_OK,
+	PT_DENIED,	/* the server refused the credentials */
+	PT_TEMP,	/* network, TLS, protocol: try later */
+};
+
+struct pt_check {
+	struct gateway *gw;
+	struct pt_check *next;
+	struct imap_auth_request *req;
+	char *user;
+	char *password;
+	unsigned char key[32];		/* hash of user NUL password */
+	struct bufferevent *bev;
+	SSL_CTX *ssl_ctx;
+	struct event *timer;
+	enum pt_state state;
+	bool done;
+};
+
+struct pt_entry {
+	unsigned char key[32];
+	time_t until;		/* failure cache: expiry */
+	time_t window;		/* rate limit: start of the minute */
+	unsigned int count;
+};
+
+struct passthrough {
+	struct pt_check *checks;
+	unsigned int running;
+	struct pt_entry failures[PASSTHROUGH_TABLE_MAX];
+	struct pt_entry rates[PASSTHROUGH_TABLE_MAX];
+};
+
+static struct passthrough *
+pt_get(struct gateway *gw)
+{
+	if (gw->passthrough == NULL)
+		gw->passthrough = xcalloc(1, sizeof(struct passthrough));
+	return gw->passthrough;
+}
+
+static void
+hash_pair(const char *user, const char *password, unsigned char out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 32;
+
+	PG_ASSERT(md != NULL);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, user, strlen(user) + 1);
+	EVP_DigestUpdate(md, password, strlen(password));
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+/* The entry for key, or a free / expired / oldest slot reset for it. */
+static struct pt_entry *
+table_slot(struct pt_entry *t, const unsigned char *key, time_t now,
+    bool *found_r)
+{
+	struct pt_entry *victim = &t[0];
+
+	for (size_t i = 0; i < PASSTHROUGH_TABLE_MAX; i++) {
+		if (memcmp(t[i].key, key, 32) == 0 && (t[i].until != 0 ||
+		    t[i].window != 0)) {
+			*found_r = true;
+			return &t[i];
+		}
+		if (t[i].until < victim->until ||
+		    (t[i].until == victim->until &&
+		    t[i].window < victim->window))
+			victim = &t[i];
+	}
+	(void)now;
+	memset(victim, 0, sizeof(*victim));
+	memcpy(victim->key, key, 32);
+	*found_r = false;
+	return victim;
+}
+
+static bool
+domain_enabled(const struct config *c, const char *user)
+{
+	const char *at = strrchr(user, '@');
+
+	if (c->pt_domain_count == 0)
+		return true;
+	if (at == NULL)
+		return false;
+	for (size_t i = 0; i < c->pt_domain_count; i++) {
+		if (strcasecmp(at + 1, c->pt_domains[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* 1: local password matches; 0: no user or no match; -1: store error. */
+static int
+local_check(struct gateway *gw, const char *user, const char *password,
+    bool *exists_r)
+{
+	struct store_read *r = NULL;
+	struct store_user_info info;
+	const char *error;
+	uint32_t id;
+	char *hash = NULL;
+	int ret;
+
+	*exists_r = false;
+	if (store_read_begin(gw->store, &r, &error) < 0)
+		return -1;
+	ret = store_user_lookup(r, user, &id, &error);
+	if (ret == 0 && store_user_get(r, id, &info, &error) == 0) {
+		*exists_r = true;
+		hash = xstrdup(info.password_hash);
+	}
+	store_read_end(&r);
+	if (ret < 0)
+		return -1;
+	if (hash == NULL)
+		return 0;
+	ret = hash[0] != '\0' &&
+	    password_verify(hash, password, strlen(password)) ? 1 : 0;
+	free(hash);
+	return ret;
+}
+
+/* Creates or updates the user and the pass-through account. */
+static int
+adopt_user(struct gateway *gw, const char *user, const char *password)
+{
+	const struct config *c = gw->config;
+	struct store_read *r = NULL;
+	struct ctl_error err;
+	struct account a;
+	char hash[PASSWORD_ENCODED_MAX];
+	const char *error = NULL;
+	uint32_t id;
+	int found, ret = -1;
+
+	memset(&a, 0, sizeof(a));
+	if (store_read_begin(gw->store, &r, &error) < 0)
+		goto out;
+	found = store_user_lookup(r, user, &id, &error);
+	store_read_end(&r);
+	if (found < 0)
+		goto out;
+	if (found == STORE_NOT_FOUND) {
+		if (gateway_user_create(gw, user, password, &id, &err) < 0) {
+			error = err.message;
+			goto out;
+		}
+		log_info("passthrough event=user-created user_id=%u", id);
+	} else {
+		if (password_hash(password, strlen(password), hash,
+		    &error) < 0 ||
+		    store_user_set_hash(gw->store, id, hash, &error) < 0)
+			goto out;
+		log_info("passthrough event=password-updated user_id=%u", id);
+	}
+	if (store_read_begin(gw->store, &r, &error) < 0)
+		goto out;
+	found = accounts_get(r, id, user, PASSTHROUGH_ACCOUNT, &a, &error);
+	store_read_end(&r);
+	if (found < 0)
+		goto out;
+	if (found == STORE_NOT_FOUND) {
+		json_t *req = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+		    "command", "account.add", "user", user,
+		    "host", c->pt_host, "port", (json_int_t)atoi(c->pt_port),
+		    "tls", config_tls_name(c->pt_tls), "login", user,
+		    "password", password);
+
+		json_object_set_new(req, "account",
+		    json_string(PASSTHROUGH_ACCOUNT));
+		ret = gateway_account_add(gw, req, &err);
+		json_decref(req);
+		if (ret < 0)
+			error = err.message;
+		goto out;
+	}
+	if (account_seal_password(&a, gw->key, password) < 0 ||
+	    accounts_put(gw->store, &a, &error) < 0)
+		goto out;
+	upstreams_update(gw->upstreams, &a);
+	ret = 0;
+out:
+	secure_zero(hash, sizeof(hash));
+	account_clear(&a);
+	if (ret < 0)
+		log_error("passthrough event=adopt-failed error=\"%s\"",
+		    error != NULL ? error : "?");
+	return ret;
+}
+
+static void
+check_free(struct pt_check *ck)
+{
+	struct passthrough *pt = ck->gw->passthrough;
+	struct pt_check **pp;
+
+	for (pp = &pt->checks; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == ck) {
+			*pp = ck->next;
+			break;
+		}
+	}
+	pt->running--;
+	if (ck->bev != NULL)
+		bufferevent_free(ck->bev);
+	if (ck->timer != NULL)
+		event_free(ck->timer);
+	SSL_CTX_free(ck->ssl_ctx);
+	secure_zero(ck->password, strlen(ck->password));
+	free(ck->password);
+	free(ck->user);
+	free(ck);
+}
+
+static void
+finish(struct pt_check *ck, enum pt_outcome outcome, const char *why)
+{
+	struct gateway *gw = ck->gw;
+	struct passthrough *pt = gw->passthrough;
+	enum imap_auth_result res = IMAP_AUTH_TEMPFAIL;
+	char esc[LOG_PEER_TEXT_MAX + 1];
+
+	if (ck->done)
+		return;
+	ck->done = true;
+	log_escape(esc, sizeof(esc), ck->user, strlen(ck->user));
+	if (outcome == PT_OK && adopt_user(gw, ck->user, ck->password) == 0) {
+		gw->stats.passthrough_ok++;
+		log_info("passthrough event=ok user=\"%s\"", esc);
+		res = IMAP_AUTH_OK;
+	} else if (outcome == PT_DENIED) {
+		bool found;
+		struct pt_entry *e = table_slot(pt->failures, ck->key,
+		    time(NULL), &found);
+
+		e->until = time(NULL) + gw->config->pt_failure_cache;
+		gw->stats.passthrough_failed++;
+		log_info("passthrough event=denied user=\"%s\"", esc);
+		res = IMAP_AUTH_FAILED;
+	} else {
+		gw->stats.passthrough_failed++;
+		log_warn("passthrough event=unavailable user=\"%s\" "
+		    "reason=\"%s\"", esc, why);
+	}
+	imap_auth_request_done(ck->req, res, ck->user);
+	ck->req = NULL;
+	/* Never free a check inside its own callback: the timer frees it
+	   on the next loop turn. */
+	if (ck->bev != NULL)
+		bufferevent_disable(ck->bev, EV_READ);
+	{
+		struct timeval now = { 0, 0 };
+
+		evtimer_add(ck->timer, &now);
+	}
+}
+
+static void
+send_line(struct pt_check *ck, const char *fmt, const char *arg)
+{
+	struct evbuffer *out = bufferevent_get_output(ck->bev);
+
+	evbuffer_add_printf(out, fmt, arg);
+}
+
+static int
+start_tls(struct pt_check *ck, bool filter)
+{
+	const struct config *c = ck->gw->config;
+	SSL *ssl;
+	struct bufferevent *b;
+
+	if (ck->ssl_ctx == NULL) {
+		ck->ssl_ctx = SSL_CTX_new(TLS_client_method());
+		if (ck->ssl_ctx == NULL)
+			return -1;
+		SSL_CTX_set_min_proto_version(ck->ssl_ctx, TLS1_2_VERSION);
+		SSL_CTX_set_verify(ck->ssl_ctx, SSL_VERIFY_PEER, NULL);
+		if (c->upstream.ca_file != NULL ?
+		    SSL_CTX_load_verify_locations(ck->ssl_ctx,
+		    c->upstream.ca_file, NULL) != 1 :
+		    SSL_CTX_set_default_verify_paths(ck->ssl_ctx) != 1)
+			return -1;
+	}
+	ssl = SSL_new(ck->ssl_ctx);
+	if (ssl == NULL)
+		return -1;
+	SSL_set_tlsext_host_name(ssl, c->pt_host);
+	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+	    c->pt_host) != 1)
+		SSL_set1_host(ssl, c->pt_host);
+	if (filter) {
+		/* Anything the server sent with its STLS answer is dropped. */
+		evbuffer_drain(bufferevent_get_input(ck->bev),
+		    evbuffer_get_length(bufferevent_get_input(ck->bev)));
+		b = bufferevent_openssl_filter_new(ck->gw->base, ck->bev, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		b = bufferevent_openssl_socket_new(ck->gw->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (b == NULL) {
+		/* the constructor owned ssl (and, as a filter, ck->bev) and
+		   freed them */
+		if (filter)
+			ck->bev = NULL;
+		return -1;
+	}
+	ck->bev = b;
+	return 0;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void
+handle_line(struct pt_check *ck, const char *line, size_t len)
+{
+	struct pop3_status st;
+	const char *error;
+	char why[LOG_PEER_TEXT_MAX + 1];
+
+	if (pop3_parse_status(line, len, &st, &error) < 0) {
+		finish(ck, PT_TEMP, error);
+		return;
+	}
+	switch (ck->state) {
+	case PT_CONNECTING:
+	case PT_GREETING:
+		if (!st.ok) {
+			finish(ck, PT_TEMP, "server refused the connection");
+			return;
+		}
+		if (ck->gw->config->pt_tls == CONFIG_TLS_STLS) {
+			ck->state = PT_STLS;
+			send_line(ck, "%sSTLS\r\n", "");
+			return;
+		}
+		ck->state = PT_USER;
+		send_line(ck, "USER %s\r\n", ck->user);
+		return;
+	case PT_STLS:
+		if (!st.ok) {
+			log_escape(why, sizeof(why), line, len);
+			finish(ck, PT_TEMP, why);
+			return;
+		}
+		if (start_tls(ck, true) < 0) {
+			finish(ck, PT_TEMP, "TLS set-up failed");
+			return;
+		}
+		bufferevent_setcb(ck->bev, read_cb, NULL, event_cb, ck);
+		bufferevent_enable(ck->bev, EV_READ | EV_WRITE);
+		ck->state = PT_USER;
+		send_line(ck, "USER %s\r\n", ck->user);
+		return;
+	case PT_USER:
+		if (!st.ok) {
+			finish(ck, st.code == POP3_RESP_SYS_TEMP ||
+			    st.code == POP3_RESP_IN_USE ? PT_TEMP : PT_DENIED,
+			    "USER refused");
+			return;
+		}
+		ck->state = PT_PASS;
+		send_line(ck, "PASS %s\r\n", ck->password);
+		return;
+	case PT_PASS:
+		if (!st.ok) {
+			finish(ck, st.code == POP3_RESP_SYS_TEMP ||
+			    st.code == POP3_RESP_IN_USE ? PT_TEMP : PT_DENIED,
+			    "PASS refused");
+			return;
+		}
+		/* Logged in: answer the IMAP client now; QUIT is polite
+		   and its answer does not matter. */
+		ck->state = PT_QUIT;
+		send_line(ck, "%sQUIT\r\n", "");
+		bufferevent_flush(ck->bev, EV_WRITE, BEV_FLUSH);
+		finish(ck, PT_OK, NULL);
+		return;
+	case PT_QUIT:
+		return;
+	}
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct pt_check *ck = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!ck->done) {
+		size_t avail = evbuffer_get_length(in), line_len, consumed;
+		size_t take = avail < POP3_LINE_MAX ? avail : POP3_LINE_MAX;
+		char buf[POP3_LINE_MAX];
+		const char *error;
+		enum pop3_parse_ret pr;
+
+		if (avail == 0)
+			return;
+		evbuffer_copyout(in, buf, take);
+		pr = pop3_parse_line(buf, take, POP3_LINE_MAX, &line_len,
+		    &consumed, &error);
+		if (pr == POP3_PARSE_NEED_MORE)
+			return;
+		if (pr == POP3_PARSE_ERROR) {
+			finish(ck, PT_TEMP, error);
+			return;
+		}
+		evbuffer_drain(in, consumed);
+		handle_line(ck, buf, line_len);
+	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct pt_check *ck = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* also reported when a TLS handshake completes */
+		if (ck->state == PT_CONNECTING)
+			ck->state = PT_GREETING;
+		return;
+	}
+	tls_clear_errors();
+	finish(ck, PT_TEMP, (what & BEV_EVENT_ERROR) ?
+	    "connection or TLS failed" : "connection closed");
+}
+
+static void
+timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pt_check *ck = arg;
+
+	if (ck->done)
+		check_free(ck);
+	else
+		finish(ck, PT_TEMP, "timeout");
+}
+
+static void
+start_check(struct gateway *gw, struct pt_check *ck)
+{
+	const struct config *c = gw->config;
+
+	if (c->pt_tls == CONFIG_TLS_POP3S) {
+		if (start_tls(ck, false) < 0) {
+			finish(ck, PT_TEMP, "TLS set-up failed");
+			return;
+		}
+	} else {
+		ck->bev = bufferevent_socket_new(gw->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+		PG_ASSERT(ck->bev != NULL);
+	}
+	bufferevent_setcb(ck->bev, read_cb, NULL, event_cb, ck);
+	bufferevent_enable(ck->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect_hostname(ck->bev,
+	    upstreams_dns(gw->upstreams), AF_UNSPEC, c->pt_host,
+	    atoi(c->pt_port)) < 0)
+		finish(ck, PT_TEMP, "connect failed");
+}
+
+void
+passthrough_auth(void *ctx, const char *username, const char *password,
+    const char *client_addr, struct imap_auth_request *req)
+{
+	struct gateway *gw = ctx;
+	const struct config *c = gw->config;
+	struct passthrough *pt;
+	struct pt_check *ck;
+	struct pt_entry *e;
+	unsigned char key[32], ukey[32];
+	struct timeval tv = { c->upstream.timeout, 0 };
+	time_t now = time(NULL);
+	bool exists, found;
+	int local;
+
+	if (!c->pt_enabled || !domain_enabled(c, username) ||
+	    strlen(password) > CTL_PASSWORD_MAX || gw->shutting_down) {
+		imap_server_auth_store(gw->store, username, password,
+		    client_addr, req);
+		return;
+	}
+	local = local_check(gw, username, password, &exists);
+	if (local == 1) {
+		imap_auth_request_done(req, IMAP_AUTH_OK, username);
+		return;
+	}
+	if (local < 0) {
+		imap_auth_request_done(req, IMAP_AUTH_TEMPFAIL, NULL);
+		return;
+	}
+	pt = pt_get(gw);
+	hash_pair(username, password, key);
+	e = table_slot(pt->failures, key, now, &found);
+	if (found && e->until > now) {
+		imap_auth_request_done(req, IMAP_AUTH_FAILED, NULL);
+		return;
+	}
+	hash_pair(username, "", ukey);
+	e = table_slot(pt->rates, ukey, now, &found);
+	if (!found || now - e->window >= 60) {
+		e->window = now;
+		e->count = 0;
+	}
+	if (++e->count > c->pt_attempts_per_minute ||
+	    pt->running >= PASSTHROUGH_CHECKS_MAX) {
+		log_warn("passthrough event=rate-limited addr=%s", client_addr);
+		imap_auth_request_done(req, IMAP_AUTH_TEMPFAIL, NULL);
+		return;
+	}
+	ck = xcalloc(1, sizeof(*ck));
+	ck->gw = gw;
+	ck->req = req;
+	ck->user = xstrdup(username);
+	ck->password = xstrdup(password);
+	memcpy(ck->key, key, sizeof(key));
+	ck->next = pt->checks;
+	pt->checks = ck;
+	pt->running++;
+	ck->timer = evtimer_new(gw->base, timeout_cb, ck);
+	evtimer_add(ck->timer, &tv);
+	start_check(gw, ck);
+}
+
+void
+passthrough_shutdown(struct gateway *gw)
+{
+	struct passthrough *pt = gw->passthrough;
+
+	while (pt != NULL && pt->checks != NULL) {
+		struct pt_check *ck = pt->checks;
+
+		finish(ck, PT_TEMP, "shutting down");
+		check_free(ck);
+	}
+}
+
+void
+passthrough_free(struct gateway *gw)
+{
+	passthrough_shutdown(gw);
+	free(gw->passthrough);
+	gw->passthrough = NULL;
+}

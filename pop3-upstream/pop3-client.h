@@ -1,0 +1,141 @@
+/*
+ * pop3-client — one poll of one POP3 account: connect, TLS, greeting,
+ * CAPA, STLS, authentication, UIDL/LIST, RETR into the store in batches,
+ * DELE after the commit, QUIT. A session is a state machine on a libevent
+ * bufferevent (plain, or an OpenSSL filter for POP3S and after STLS).
+ *
+ * Delivery invariant (DESIGN.md): messages are delivered in batches
+ * (POP3_CLIENT_BATCH_MSGS / _BYTES) with their UIDLs in ONE store
+ * transaction; DELE is sent only for messages whose commit returned (or
+ * that the ledger already holds), and DELE only takes effect with the QUIT
+ * at the end of the session. Anything that goes wrong before QUIT +OK
+ * leaves every message on the server; the ledger makes the next poll skip
+ * what was committed.
+ *
+ * Memory per session: a message is held whole while it is received, up to
+ * the account's size limit (never above STORE_MESSAGE_SIZE_MAX; beyond it
+ * the data is read and dropped and the message is left on the server with
+ * a logged reason); a batch holds at most POP3_CLIENT_BATCH_BYTES plus one
+ * message; pipelined RETRs in flight are bounded by POP3_CLIENT_PIPELINE_MAX
+ * and POP3_CLIENT_PIPELINE_BYTES of listed size; every response line by
+ * POP3_LINE_MAX.
+ *
+ * Authentication, `auto`: APOP when the greeting has a timestamp (the
+ * password never crosses the wire, even inside TLS), else AUTH PLAIN, AUTH
+ * LOGIN, then USER/PASS, whichever the server offers first in that order.
+ * Without TLS (account tls none) the same order applies: the account
+ * asked for clear text.
+ *
+ * UIDL fallback: when the server has no UIDL command or its UIDLs are
+ * unusable (empty, over 70 bytes, bad bytes, duplicated, or not matching
+ * LIST), a message is keyed by a SHA-256 of its header block and its LIST
+ * size, plus an occurrence number among identical keys in the listing
+ * ("H <hex>/<n>"; the space cannot occur in a real UIDL). The header block
+ * comes from TOP n 0 when the server has TOP, otherwise (or when TOP
+ * fails) from RETR of every message (costly; stated in the status).
+ *
+ * A UIDL listed again after its DELE + QUIT succeeded is RETRieved and
+ * compared with the stored copy: different bytes mean the server reuses
+ * UIDLs, and it is delivered as a new message; the same bytes mean the
+ * server kept what it said it deleted, and it is deleted again, not
+ * delivered twice. The strategy in use is reported
+ * in upstream_status.uidl_strategy and logged once per poll.
+ */
+#ifndef POPGATE_POP3_CLIENT_H
+#define POPGATE_POP3_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "pop3-upstream/upstream.h"
+
+struct event_base;
+struct evdns_base;
+struct store;
+
+/* Messages per store transaction: small enough that the first mail of a
+ * large import is visible within a second, large enough to amortise the
+ * commit's fsync. */
+#define POP3_CLIENT_BATCH_MSGS 200
+/* Bytes of message data held for one batch before it is committed. */
+#define POP3_CLIENT_BATCH_BYTES (16u * 1024 * 1024)
+/* A batch is committed at the latest this long after its first message. */
+#define POP3_CLIENT_BATCH_MS 1000
+/* Default per-phase timeouts (ms). */
+#define POP3_CLIENT_CONNECT_MS 30000
+#define POP3_CLIENT_TLS_MS 30000
+#define POP3_CLIENT_GREETING_MS 30000
+#define POP3_CLIENT_COMMAND_MS 60000
+#define POP3_CLIENT_STALL_MS 60000
+/* Pipelined RETR/TOP/DELE commands in flight when the server announces
+ * PIPELINING (RFC 2449); 1 otherwise. Deep enough that the server keeps
+ * streaming (into the socket buffers) while a batch commits. */
+#define POP3_CLIENT_PIPELINE_MAX 64
+/* ... and at most this many listed bytes of RETR data in flight, which
+ * bounds what the server can make us buffer beyond the current message. */
+#define POP3_CLIENT_PIPELINE_BYTES (8u * 1024 * 1024)
+
+enum pop3_outcome {
+	POP3_OUTCOME_OK = 0,
+	POP3_OUTCOME_TEMP,	/* network, timeout, IN-USE, SYS/TEMP: back off */
+	POP3_OUTCOME_AUTH,	/* credentials refused: counts for the breaker */
+	POP3_OUTCOME_LOGIN_DELAY, /* wait result.login_delay seconds */
+	POP3_OUTCOME_TLS,	/* TLS required but unavailable, or a bad
+				   certificate: nothing was sent */
+	POP3_OUTCOME_PROTOCOL,	/* the server broke the protocol */
+	POP3_OUTCOME_STORE,	/* the store refused (map/disk full): delivery
+				   stops for this account */
+	POP3_OUTCOME_ABORTED,	/* pop3_session_abort() */
+};
+
+const char *pop3_outcome_name(enum pop3_outcome outcome);
+
+struct pop3_result {
+	enum pop3_outcome outcome;
+	char error[UPSTREAM_ERROR_MAX];	/* escaped; "" when ok */
+	uint32_t login_delay;		/* seconds the server wants between
+					   logins (CAPA LOGIN-DELAY); 0: none */
+	uint32_t fetched;		/* messages stored in this session */
+	uint64_t fetched_bytes;
+	uint32_t deleted;		/* DELE applied (QUIT +OK) */
+	uint32_t skipped;		/* over the size limit */
+	uint32_t size_mismatch;		/* LIST size != received size */
+};
+
+/* What a session needs from its owner; borrowed for the session's life. */
+struct pop3_client_env {
+	struct event_base *base;
+	struct evdns_base *dns;		/* may be NULL: numeric hosts only */
+	struct store *store;
+	/* The wall clock for delete-after decisions; NULL: time(). Tests
+	   move it forward instead of waiting days. */
+	time_t (*now)(void);
+};
+
+struct pop3_session;
+
+/*
+ * Called once when the session ends, from the event loop (never from
+ * within pop3_session_start or pop3_session_abort). The session is freed
+ * right after cb returns; cb must not free it.
+ */
+typedef void pop3_session_done_cb(void *arg, const struct pop3_result *result);
+
+/*
+ * Starts a poll. acct and status are borrowed and must outlive the session
+ * (the session updates status->import_* and uidl_strategy while it runs).
+ * -1 only for a configuration that cannot work (bad fingerprint, TLS
+ * context); network errors come through cb.
+ */
+int pop3_session_start(const struct pop3_client_env *env,
+    const struct upstream_account *acct, struct upstream_status *status,
+    pop3_session_done_cb *cb, void *arg, struct pop3_session **session_r,
+    const char **error_r);
+
+/* Closes the connection without QUIT (so no DELE takes effect) and frees
+ * the session without calling cb. Sets *sp to NULL; accepts NULL. Must not
+ * be called from within cb. */
+void pop3_session_abort(struct pop3_session **sp);
+
+#endif

@@ -1,0 +1,784 @@
+/* pop3-fetch — the message table of a POP3 session (LIST, UIDL and the
+ * content-hash fallback), ledger decisions per mode, RETR into bounded
+ * batches committed with their UIDLs, then DELE and QUIT; see
+ * pop3-client.h for the delivery invariant and pop3-session.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "pop3-upstream/pop3-deliver.h"
+#include "pop3-upstream/pop3-session.h"
+#include "store/store.h"
+#include "xmalloc.h"
+
+static void start_fetch_phase(struct pop3_session *s);
+
+void
+pop3_fetch_batch_free(struct pop3_session *s)
+{
+	for (size_t i = 0; i < s->batch_count; i++) {
+		free(s->batch[i].data);
+		s->batch[i].data = NULL;
+	}
+	s->batch_count = 0;
+	s->batch_bytes = 0;
+}
+
+static struct msg *
+msg_by_no(struct pop3_session *s, uint32_t msgno)
+{
+	size_t lo = 0, hi = s->msg_count;
+
+	/* LIST is normally 1..n in order: try the direct slot first */
+	if (msgno >= 1 && msgno <= s->msg_count &&
+	    s->msgs[msgno - 1].msgno == msgno)
+		return &s->msgs[msgno - 1];
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->msgs[mid].msgno == msgno)
+			return &s->msgs[mid];
+		if (s->msgs[mid].msgno < msgno)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int
+cmp_msgno(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+
+	return x->msgno < y->msgno ? -1 : x->msgno > y->msgno;
+}
+
+struct keyref {
+	const char *key;
+	size_t len;
+	uint32_t idx;
+};
+
+static int
+cmp_keyref(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* True when every message has a UIDL and they are all distinct. */
+static bool
+uidls_unique(struct pop3_session *s)
+{
+	struct keyref *refs = xcalloc(s->msg_count ? s->msg_count : 1,
+	    sizeof(*refs));
+	bool ok = true;
+
+	for (size_t i = 0; i < s->msg_count; i++) {
+		refs[i].key = s->msgs[i].key;
+		refs[i].len = s->msgs[i].key_len;
+		refs[i].idx = (uint32_t)i;
+	}
+	qsort(refs, s->msg_count, sizeof(*refs), cmp_keyref);
+	for (size_t i = 1; i < s->msg_count; i++) {
+		if (refs[i].len == refs[i - 1].len &&
+		    memcmp(refs[i].key, refs[i - 1].key, refs[i].len) == 0) {
+			ok = false;
+			break;
+		}
+	}
+	free(refs);
+	return ok;
+}
+
+/* Fallback keys: "H <sha256 hex of header block + size>/<occurrence>". */
+static void
+set_hash_key(struct msg *m, const char *data, size_t len, uint64_t size)
+{
+	unsigned char md[32];
+	char sz[24];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t hl = pop3_header_length(data, len);
+
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, data, hl);
+	snprintf(sz, sizeof(sz), ":%llu", (unsigned long long)size);
+	EVP_DigestUpdate(c, sz, strlen(sz));
+	EVP_DigestFinal_ex(c, md, NULL);
+	EVP_MD_CTX_free(c);
+	free(m->key);
+	m->key = xmalloc(2 + 64 + 12);
+	memcpy(m->key, "H ", 2);
+	for (int i = 0; i < 32; i++)
+		snprintf(m->key + 2 + 2 * i, 3, "%02x", md[i]);
+	m->key_len = 66;
+	m->key[66] = '\0';
+}
+
+/* Appends "/n" so identical messages in one listing stay distinct. */
+static void
+number_hash_keys(struct pop3_session *s, size_t upto)
+{
+	struct keyref *refs = xcalloc(upto ? upto : 1, sizeof(*refs));
+	size_t n = 0, occ = 0;
+
+	for (size_t i = 0; i < upto; i++) {
+		if (s->msgs[i].key == NULL || s->msgs[i].key_len != 66)
+			continue;
+		refs[n].key = s->msgs[i].key;
+		refs[n].len = 66;
+		refs[n].idx = (uint32_t)i;
+		n++;
+	}
+	qsort(refs, n, sizeof(*refs), cmp_keyref);
+	for (size_t i = 0; i < n; i++) {
+		struct msg *m = &s->msgs[refs[i].idx];
+
+		if (i > 0 && memcmp(refs[i].key, refs[i - 1].key, 66) == 0)
+			occ++;
+		else
+			occ = 0;
+		/* key_len stays 66 until numbered, so the compare above is
+		   on the hash part only */
+		snprintf(m->key + 66, 12, "/%zu", occ);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct msg *m = &s->msgs[refs[i].idx];
+
+		m->key_len = strlen(m->key);
+	}
+	free(refs);
+}
+
+/* The RETR-keyed fallback numbers keys as messages arrive, in msgno
+ * order: the occurrence is the count of earlier identical hashes. */
+static void
+number_one_key(struct pop3_session *s, uint32_t idx)
+{
+	struct msg *m = &s->msgs[idx];
+	size_t occ = 0;
+
+	for (uint32_t j = 0; j < idx; j++) {
+		const struct msg *o = &s->msgs[j];
+
+		if (o->key != NULL && o->key_len > 66 &&
+		    memcmp(o->key, m->key, 66) == 0)
+			occ++;
+	}
+	snprintf(m->key + 66, 12, "/%zu", occ);
+	m->key_len = strlen(m->key);
+}
+
+/* ---- delivery ----------------------------------------------------------- */
+
+int
+pop3_fetch_flush(struct pop3_session *s)
+{
+	struct pop3_deliver_msg *dm;
+	const char *err = NULL;
+	struct timeval t0, t1, dt;
+
+	if (s->batch_count == 0)
+		return 0;
+	dm = xcalloc(s->batch_count, sizeof(*dm));
+	for (size_t i = 0; i < s->batch_count; i++) {
+		struct msg *m = &s->msgs[s->batch[i].msg];
+
+		dm[i].data = s->batch[i].data;
+		dm[i].size = s->batch[i].size;
+		dm[i].uidl = m->key;
+		dm[i].uidl_size = m->key_len;
+	}
+	gettimeofday(&t0, NULL);
+	for (size_t i = 0; i < s->batch_count; i++) {
+		struct msg *m = &s->msgs[s->batch[i].msg];
+
+		/* the old entry goes first (its own transaction): a crash
+		   in between only means the next poll fetches it again */
+		if (m->reused && pop3_deliver_forget(s->env.store, s->acct,
+		    m->key, m->key_len, &err) < 0) {
+			pop3_fetch_batch_free(s);
+			free(dm);
+			pop3_session_fail(s, POP3_OUTCOME_STORE,
+			    "store refused a ledger update: %s", err);
+			return -1;
+		}
+	}
+	if (pop3_deliver_batch(s->env.store, s->acct, s->mailbox_id, dm,
+	    s->batch_count, &err) < 0) {
+		log_error("pop3 account=%s event=store-failed messages=%zu "
+		    "error=\"%s\"", s->log_id, s->batch_count, err);
+		s->result.outcome = POP3_OUTCOME_STORE;
+		snprintf(s->result.error, sizeof(s->result.error),
+		    "store refused delivery (no DELE sent): %s", err);
+		pop3_fetch_batch_free(s);
+		free(dm);
+		pop3_session_finish(s);
+		return -1;
+	}
+	for (size_t i = 0; i < s->batch_count; i++) {
+		struct msg *m = &s->msgs[s->batch[i].msg];
+
+		s->result.fetched++;
+		s->result.fetched_bytes += s->batch[i].size;
+		s->status->import_done++;
+		s->status->import_bytes += s->batch[i].size;
+		if (s->acct->mode == UPSTREAM_MODE_DELETE)
+			m->want_dele = true;
+	}
+	{
+		struct timeval now, d;
+
+		gettimeofday(&now, NULL);
+		timersub(&now, &s->import_start, &d);
+		double secs = (double)d.tv_sec + (double)d.tv_usec / 1e6;
+
+		s->status->import_rate = secs > 0 ?
+		    (double)s->status->import_done / secs : 0;
+	}
+	gettimeofday(&t1, NULL);
+	timersub(&t1, &t0, &dt);
+	log_debug("pop3 account=%s event=batch-stored messages=%zu bytes=%zu "
+	    "ms=%ld", s->log_id, s->batch_count, s->batch_bytes,
+	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
+	pop3_fetch_batch_free(s);
+	free(dm);
+	return 0;
+}
+
+static bool
+batch_due(struct pop3_session *s)
+{
+	struct timeval now, d;
+
+	if (s->batch_count == 0)
+		return false;
+	if (s->batch_count >= POP3_CLIENT_BATCH_MSGS ||
+	    s->batch_bytes >= POP3_CLIENT_BATCH_BYTES)
+		return true;
+	gettimeofday(&now, NULL);
+	timersub(&now, &s->batch_start, &d);
+	return d.tv_sec * 1000 + d.tv_usec / 1000 >= POP3_CLIENT_BATCH_MS;
+}
+
+/* ---- classification against the ledger --------------------------------- */
+
+/*
+ * Decides what to do with message m whose key is known: already in the
+ * ledger → maybe DELE (per mode), never fetched again; new → fetch (or
+ * skip when too large). Returns -1 on a store read error.
+ */
+static int
+classify(struct pop3_session *s, struct store_read *r, struct msg *m,
+    time_t now, bool *seen_r)
+{
+	struct pop3_ledger_info li;
+	const char *err = NULL;
+	int rc = pop3_deliver_ledger_lookup(r, s->acct, m->key, m->key_len,
+	    &li, &err);
+
+	if (rc < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_STORE, "ledger lookup: %s",
+		    err);
+		return -1;
+	}
+	if (rc == 0 && li.deleted_upstream) {
+		/* DELE + QUIT for this UIDL succeeded earlier, yet it is
+		   listed again. Either the server reuses UIDLs (some number
+		   them): a new message, which skipping would lose; or it
+		   kept the message it said it deleted. RETR tells: the
+		   bytes are compared with the stored copy (data_done). */
+		m->reused = true;
+		m->prev_mailbox = li.mailbox_id;
+		m->prev_uid = li.uid;
+		rc = STORE_NOT_FOUND;
+	}
+	*seen_r = rc == 0;
+	if (rc == 0) {
+		m->action = ACT_NONE;
+		switch (s->acct->mode) {
+		case UPSTREAM_MODE_KEEP:
+			break;
+		case UPSTREAM_MODE_DELETE:
+			/* committed earlier, DELE lost (crash, cut before
+			   QUIT): delete now, never deliver again */
+			m->want_dele = li.delivered;
+			break;
+		case UPSTREAM_MODE_DELETE_AFTER:
+			m->want_dele = li.delivered && li.seen +
+			    (int64_t)s->acct->delete_after_days * 86400 <=
+			    (int64_t)now;
+			break;
+		case UPSTREAM_MODE_MIRROR:
+			m->want_dele = li.delivered && !li.still_present;
+			break;
+		}
+		return 0;
+	}
+	m->action = ACT_FETCH;
+	if (m->list_size > s->size_limit) {
+		char esc[LOG_PEER_TEXT_MAX + 1];
+
+		m->action = ACT_SKIP;
+		s->result.skipped++;
+		log_warn("pop3 account=%s event=message-skipped msgno=%u "
+		    "uidl=\"%s\" size=%llu limit=%llu reason=\"over the "
+		    "account's size limit; left on the server\"", s->log_id,
+		    m->msgno, log_escape(esc, sizeof(esc), m->key, m->key_len),
+		    (unsigned long long)m->list_size,
+		    (unsigned long long)s->size_limit);
+	}
+	return 0;
+}
+
+static int
+classify_all(struct pop3_session *s)
+{
+	struct store_read *r = NULL;
+	const char *err = NULL;
+	time_t now = s->env.now != NULL ? s->env.now() : time(NULL);
+	uint32_t news = 0;
+	bool seen;
+
+	if (store_read_begin(s->env.store, &r, &err) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s", err);
+		return -1;
+	}
+	s->todo_count = 0;
+	for (size_t i = 0; i < s->msg_count; i++) {
+		struct msg *m = &s->msgs[i];
+
+		if (classify(s, r, m, now, &seen) < 0) {
+			store_read_end(&r);
+			return -1;
+		}
+		if (m->action == ACT_FETCH) {
+			s->todo[s->todo_count++] = (uint32_t)i;
+			news++;
+		}
+	}
+	store_read_end(&r);
+	s->status->import_total = news;
+	return 0;
+}
+
+/* ---- per-response handlers ----------------------------------------- */
+
+void
+pop3_fetch_list_done(struct pop3_session *s)
+{
+	if (s->msg_count > 0)
+		qsort(s->msgs, s->msg_count, sizeof(*s->msgs), cmp_msgno);
+	for (size_t i = 1; i < s->msg_count; i++) {
+		if (s->msgs[i].msgno == s->msgs[i - 1].msgno) {
+			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+			    "LIST names message %u twice", s->msgs[i].msgno);
+			return;
+		}
+	}
+	s->todo = xcalloc(s->msg_count ? s->msg_count : 1, sizeof(*s->todo));
+	if (s->capa.seen && !s->capa.uidl) {
+		/* try anyway: some servers forget to announce it */
+		log_debug("pop3 account=%s event=uidl-not-announced",
+		    s->log_id);
+	}
+	s->uidl_ok = true;
+	pop3_session_send(s, CMD_UIDL, 0, "UIDL");
+}
+
+void
+pop3_fetch_uidl_done(struct pop3_session *s)
+{
+	const char *why = NULL;
+
+	if (s->uidl_cmd_failed)
+		why = "server has no UIDL";
+	else if (!s->uidl_ok)
+		why = s->fallback_reason != NULL ? s->fallback_reason :
+		    "unusable UIDLs";
+	else {
+		for (size_t i = 0; i < s->msg_count; i++) {
+			if (s->msgs[i].key == NULL) {
+				why = "UIDL and LIST disagree";
+				break;
+			}
+		}
+		if (why == NULL && !uidls_unique(s))
+			why = "duplicate UIDLs";
+	}
+	if (why != NULL) {
+		for (size_t i = 0; i < s->msg_count; i++) {
+			free(s->msgs[i].key);
+			s->msgs[i].key = NULL;
+			s->msgs[i].key_len = 0;
+		}
+		s->key_from_retr = !s->capa.top;
+		snprintf(s->status->uidl_strategy,
+		    sizeof(s->status->uidl_strategy),
+		    "content-hash via %s (%s)",
+		    s->key_from_retr ? "RETR" : "TOP", why);
+		log_warn("pop3 account=%s event=uidl-fallback reason=\"%s\" "
+		    "strategy=\"%s\"", s->log_id, why,
+		    s->status->uidl_strategy);
+	} else {
+		snprintf(s->status->uidl_strategy,
+		    sizeof(s->status->uidl_strategy), "uidl");
+	}
+	if (pop3_deliver_mailbox(s->env.store, s->acct, &s->mailbox_id,
+	    &why) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_STORE,
+		    "target mailbox: %s", why);
+		return;
+	}
+	if (s->status->uidl_strategy[0] == 'c') {
+		if (s->key_from_retr) {
+			/* every message is fetched and keyed on arrival */
+			s->todo_count = 0;
+			for (size_t i = 0; i < s->msg_count; i++) {
+				s->msgs[i].action = ACT_FETCH;
+				s->todo[s->todo_count++] = (uint32_t)i;
+			}
+			s->status->import_total = (uint32_t)s->msg_count;
+			start_fetch_phase(s);
+			return;
+		}
+		s->top_phase = true;
+		s->todo_count = 0;
+		for (size_t i = 0; i < s->msg_count; i++)
+			s->todo[s->todo_count++] = (uint32_t)i;
+		s->todo_next = 0;
+		s->todo_done = 0;
+		pop3_fetch_pump(s);
+		return;
+	}
+	if (classify_all(s) < 0)
+		return;
+	start_fetch_phase(s);
+}
+
+static void
+send_deles_and_quit(struct pop3_session *s)
+{
+	for (size_t i = 0; i < s->msg_count; i++) {
+		struct msg *m = &s->msgs[i];
+
+		if (m->want_dele && !m->dele_sent) {
+			/* DELE can only be a few per pump; the queue is
+			   bounded, so send what fits and come back */
+			if (s->q_len >= POP3_CLIENT_PIPELINE_MAX)
+				return;
+			m->dele_sent = true;
+			pop3_session_send(s, CMD_DELE, (uint32_t)i, "DELE %u",
+			    m->msgno);
+		}
+	}
+	if (s->q_len == 0)
+		pop3_session_send(s, CMD_QUIT, 0, "QUIT");
+}
+
+static size_t
+window(struct pop3_session *s)
+{
+	return s->capa.pipelining ? POP3_CLIENT_PIPELINE_MAX : 1;
+}
+
+void
+pop3_fetch_pump(struct pop3_session *s)
+{
+	if (s->finishing)
+		return;
+	while (s->todo_next < s->todo_count && s->q_len < window(s) &&
+	    (s->q_len == 0 ||
+	    s->inflight_bytes < POP3_CLIENT_PIPELINE_BYTES)) {
+		uint32_t i = s->todo[s->todo_next++];
+		struct msg *m = &s->msgs[i];
+
+		if (s->top_phase) {
+			pop3_session_send(s, CMD_TOP, i, "TOP %u 0", m->msgno);
+		} else {
+			s->inflight_bytes += m->list_size;
+			pop3_session_send(s, CMD_RETR, i, "RETR %u", m->msgno);
+		}
+	}
+	if (s->todo_done < s->todo_count)
+		return;
+	if (s->top_phase && s->key_from_retr) {
+		/* TOP failed: every message is fetched and keyed on arrival */
+		s->top_phase = false;
+		s->todo_count = 0;
+		for (size_t i = 0; i < s->msg_count; i++) {
+			free(s->msgs[i].key);
+			s->msgs[i].key = NULL;
+			s->msgs[i].key_len = 0;
+			s->msgs[i].action = ACT_FETCH;
+			s->todo[s->todo_count++] = (uint32_t)i;
+		}
+		s->status->import_total = (uint32_t)s->msg_count;
+		start_fetch_phase(s);
+		return;
+	}
+	if (s->top_phase) {
+		s->top_phase = false;
+		number_hash_keys(s, s->msg_count);
+		if (classify_all(s) < 0)
+			return;
+		start_fetch_phase(s);
+		return;
+	}
+	if (s->q_len > 0 && pop3_session_front(s)->kind != CMD_DELE)
+		return;
+	if (s->batch_count > 0 && pop3_fetch_flush(s) < 0)
+		return;
+	send_deles_and_quit(s);
+}
+
+static void
+start_fetch_phase(struct pop3_session *s)
+{
+	gettimeofday(&s->import_start, NULL);
+	s->status->import_done = 0;
+	s->status->import_bytes = 0;
+	s->status->import_rate = 0;
+	s->todo_next = 0;
+	s->todo_done = 0;
+	if (s->todo_count > 0)
+		log_info("pop3 account=%s event=import new=%zu listed=%zu "
+		    "strategy=\"%s\"", s->log_id, s->todo_count, s->msg_count,
+		    s->status->uidl_strategy);
+	pop3_fetch_pump(s);
+}
+
+/* A RETR or TOP completed with its data in s->body. */
+void
+pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
+{
+	struct msg *m = &s->msgs[c->msg];
+	char esc[LOG_PEER_TEXT_MAX + 1];
+
+	s->todo_done++;
+	if (c->kind == CMD_RETR)
+		s->inflight_bytes -= m->list_size;
+	if (c->kind == CMD_TOP) {
+		set_hash_key(m, s->body.data != NULL ? s->body.data : "",
+		    s->body.len, m->list_size);
+		strbuf_reset(&s->body);
+		return;
+	}
+	if (s->body_over_limit) {
+		s->result.skipped++;
+		log_warn("pop3 account=%s event=message-skipped msgno=%u "
+		    "uidl=\"%s\" listed-size=%llu reason=\"data over the size "
+		    "limit (LIST understated it); left on the server\"",
+		    s->log_id, m->msgno, m->key != NULL ? log_escape(esc,
+		    sizeof(esc), m->key, m->key_len) : "",
+		    (unsigned long long)m->list_size);
+		strbuf_reset(&s->body);
+		s->body_over_limit = false;
+		return;
+	}
+	if (s->body.len != m->list_size) {
+		s->result.size_mismatch++;
+		log_debug("pop3 account=%s event=size-mismatch msgno=%u "
+		    "listed=%llu received=%zu", s->log_id, m->msgno,
+		    (unsigned long long)m->list_size, s->body.len);
+	}
+	if (s->key_from_retr) {
+		struct store_read *r = NULL;
+		const char *err = NULL;
+		bool seen = false;
+
+		set_hash_key(m, s->body.data != NULL ? s->body.data : "",
+		    s->body.len, m->list_size);
+		number_one_key(s, c->msg);
+		if (store_read_begin(s->env.store, &r, &err) < 0) {
+			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",
+			    err);
+			return;
+		}
+		if (classify(s, r, m, s->env.now != NULL ? s->env.now() :
+		    time(NULL), &seen) < 0) {
+			store_read_end(&r);
+			return;
+		}
+		store_read_end(&r);
+		if (seen || m->action != ACT_FETCH) {
+			strbuf_reset(&s->body);
+			return;
+		}
+	}
+	if (m->reused) {
+		const char *err = NULL;
+		int same = pop3_deliver_same_body(s->env.store, s->acct,
+		    m->prev_mailbox, m->prev_uid, s->body.data, s->body.len,
+		    &err);
+
+		if (same < 0) {
+			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",
+			    err);
+			return;
+		}
+		log_warn("pop3 account=%s event=%s msgno=%u uidl=\"%s\"",
+		    s->log_id, same ? "deleted-message-listed-again" :
+		    "uidl-reused", m->msgno, log_escape(esc, sizeof(esc),
+		    m->key, m->key_len));
+		if (same) {
+			/* the server kept it: delete again, deliver nothing */
+			m->reused = false;
+			m->want_dele = true;
+			strbuf_reset(&s->body);
+			return;
+		}
+	}
+	if (s->batch_count == 0)
+		gettimeofday(&s->batch_start, NULL);
+	if (s->batch == NULL)
+		s->batch = xcalloc(POP3_CLIENT_BATCH_MSGS,
+		    sizeof(*s->batch));
+	s->batch[s->batch_count].msg = c->msg;
+	s->batch[s->batch_count].data = strbuf_detach(&s->body,
+	    &s->batch[s->batch_count].size);
+	s->batch_bytes += s->batch[s->batch_count].size;
+	s->batch_count++;
+	if (batch_due(s))
+		(void)pop3_fetch_flush(s);
+}
+
+/* QUIT +OK: the DELEs took effect; the ledger remembers them. */
+void
+pop3_fetch_quit_done(struct pop3_session *s)
+{
+	const char *err = NULL;
+
+	{
+		const void **keys = xcalloc(s->msg_count + 1,
+		    sizeof(*keys));
+		size_t *lens = xcalloc(s->msg_count + 1,
+		    sizeof(*lens));
+		size_t n = 0;
+
+		for (size_t i = 0; i < s->msg_count; i++) {
+			if (s->msgs[i].dele_ok) {
+				keys[n] = s->msgs[i].key;
+				lens[n++] = s->msgs[i].key_len;
+			}
+		}
+		s->result.deleted = (uint32_t)n;
+		if (n > 0 && pop3_deliver_mark_deleted(s->env.store,
+		    s->acct, keys, lens, n, &err) < 0)
+			log_warn("pop3 account=%s event=ledger-mark "
+			    "error=\"%s\"", s->log_id, err);
+		free(keys);
+		free(lens);
+	}
+	s->result.outcome = POP3_OUTCOME_OK;
+	log_info("pop3 account=%s event=poll-done listed=%zu fetched=%u "
+	    "bytes=%llu deleted=%u skipped=%u size_mismatch=%u error=\"%s\"",
+	    s->log_id, s->msg_count, s->result.fetched,
+	    (unsigned long long)s->result.fetched_bytes, s->result.deleted,
+	    s->result.skipped, s->result.size_mismatch, s->result.error);
+}
+
+/* One line of the LIST response: a message of the table. */
+void
+pop3_fetch_list_line(struct pop3_session *s, const char *line, size_t len)
+{
+	const char *err = NULL;
+	uint32_t msgno;
+	uint64_t size;
+	struct msg *m;
+
+	if (pop3_parse_list_line(line, len, &msgno, &size, &err) < 0) {
+		char esc[LOG_PEER_TEXT_MAX + 1];
+
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+		    "bad LIST line (%s): '%s'", err,
+		    log_escape(esc, sizeof(esc), line, len));
+		return;
+	}
+	if (s->msg_count == POP3_MSG_COUNT_MAX) {
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+		    "LIST has more than %u messages",
+		    POP3_MSG_COUNT_MAX);
+		return;
+	}
+	if (s->msg_count == s->msg_alloc) {
+		s->msg_alloc = s->msg_alloc ? s->msg_alloc * 2 : 64;
+		s->msgs = xreallocarray(s->msgs, s->msg_alloc,
+		    sizeof(*s->msgs));
+	}
+	m = &s->msgs[s->msg_count++];
+	memset(m, 0, sizeof(*m));
+	m->msgno = msgno;
+	m->list_size = size;
+}
+
+/* One line of the UIDL response; a flaw switches to the fallback. */
+void
+pop3_fetch_uidl_line(struct pop3_session *s, const char *line, size_t len)
+{
+	const char *err = NULL;
+	uint32_t msgno;
+	const char *uid;
+	size_t uid_len;
+	enum pop3_uidl_flaw flaw;
+	struct msg *m;
+
+	if (!s->uidl_ok)
+		return;	/* already falling back; drain the rest */
+	if (pop3_parse_uidl_line(line, len, &msgno, &uid, &uid_len,
+	    &flaw, &err) < 0) {
+		s->uidl_ok = false;
+		s->fallback_reason = "malformed UIDL line";
+		return;
+	}
+	if (flaw != POP3_UIDL_OK) {
+		s->uidl_ok = false;
+		s->fallback_reason = flaw == POP3_UIDL_EMPTY ?
+		    "empty UIDL" : flaw == POP3_UIDL_TOO_LONG ?
+		    "UIDL over 70 characters" :
+		    "UIDL with bad characters";
+		return;
+	}
+	m = msg_by_no(s, msgno);
+	if (m == NULL || m->key != NULL) {
+		s->uidl_ok = false;
+		s->fallback_reason = m == NULL ?
+		    "UIDL and LIST disagree" :
+		    "UIDL names a message twice";
+		return;
+	}
+	m->key = xmemdup(uid, uid_len);
+	m->key_len = uid_len;
+}
+
+void
+pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
+    const char *why)
+{
+	s->todo_done++;
+	if (!s->key_from_retr) {
+		s->key_from_retr = true;
+		/* send no more TOPs; the ones in flight still complete */
+		s->todo_count = s->todo_next;
+		log_warn("pop3 account=%s event=top-failed msgno=%u error=\"%s\" "
+		    "strategy=\"content-hash via RETR\"", s->log_id, m->msgno,
+		    why);
+		snprintf(s->status->uidl_strategy,
+		    sizeof(s->status->uidl_strategy),
+		    "content-hash via RETR (no UIDL, TOP failed)");
+	}
+	pop3_fetch_pump(s);
+}

@@ -1,0 +1,532 @@
+/* pop3-poller — see pop3-poller.h. */
+#include "pop3-upstream/pop3-poller.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+struct poller;
+
+struct account {
+	struct poller *p;
+	struct upstream_account *cfg;
+	struct upstream_status st;
+	struct event *timer;
+	struct pop3_session *session;
+	bool queued;
+	time_t not_before;	/* LOGIN-DELAY: no login before this */
+};
+
+struct poller {
+	struct upstream u;	/* first: the vtable pointer */
+	struct pop3_client_env env;
+	struct pop3_poller_options opt;
+	struct account **accts;	/* sorted by id */
+	size_t count, alloc;
+	bool started;
+	void (*hook)(void *arg, const char *id, const struct pop3_result *res);
+	void *hook_arg;
+};
+
+static void try_start(struct account *a);
+
+static struct poller *
+P(struct upstream *u)
+{
+	return (struct poller *)u;
+}
+
+static size_t
+find_pos(struct poller *p, const char *id, bool *found_r)
+{
+	size_t lo = 0, hi = p->count;
+
+	*found_r = false;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(p->accts[mid]->cfg->id, id);
+
+		if (c == 0) {
+			*found_r = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct account *
+find(struct poller *p, const char *id)
+{
+	bool found;
+	size_t i = find_pos(p, id, &found);
+
+	return found ? p->accts[i] : NULL;
+}
+
+static void
+set_error(struct account *a, const char *text)
+{
+	snprintf(a->st.last_error, sizeof(a->st.last_error), "%s", text);
+}
+
+static void
+schedule(struct account *a, unsigned int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(a->timer, &tv);
+	a->st.next_poll = time(NULL) + (time_t)((ms + 999) / 1000);
+}
+
+static unsigned int
+interval_ms(struct account *a)
+{
+	uint64_t secs = a->cfg->interval_secs ? a->cfg->interval_secs : 300;
+	uint64_t ms = secs * 1000;
+	uint64_t jit = ms * a->p->opt.jitter_pct / 100;
+
+	if (jit > 0x7fffffff)
+		jit = 0x7fffffff;
+	if (jit > 0)
+		ms = ms - jit + arc4random_uniform((uint32_t)(2 * jit + 1));
+	return (unsigned int)(ms > 0x7fffffff ? 0x7fffffff : ms);
+}
+
+static unsigned int
+host_sessions(struct poller *p, const char *host)
+{
+	unsigned int n = 0;
+
+	for (size_t i = 0; i < p->count; i++) {
+		if (p->accts[i]->session != NULL &&
+		    strcasecmp(p->accts[i]->cfg->host, host) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* A slot for host freed: start the next queued account of that host. */
+static void
+start_queued(struct poller *p, const char *host)
+{
+	for (size_t i = 0; i < p->count; i++) {
+		struct account *a = p->accts[i];
+
+		if (a->queued && strcasecmp(a->cfg->host, host) == 0) {
+			try_start(a);
+			if (host_sessions(p, host) >= p->opt.host_max_conns)
+				return;
+		}
+	}
+}
+
+static void
+on_done(void *arg, const struct pop3_result *res)
+{
+	struct account *a = arg;
+	struct poller *p = a->p;
+	unsigned int delay;
+	char host[256];
+
+	a->session = NULL;
+	snprintf(host, sizeof(host), "%s", a->cfg->host);
+	a->st.messages_fetched += res->fetched;
+	a->st.bytes_fetched += res->fetched_bytes;
+	a->st.messages_deleted += res->deleted;
+	a->st.messages_skipped = res->skipped;
+	set_error(a, res->error);
+	a->not_before = res->login_delay > 0 ?
+	    a->st.last_poll + (time_t)res->login_delay : 0;
+	switch (res->outcome) {
+	case POP3_OUTCOME_OK:
+		a->st.last_success = time(NULL);
+		a->st.consecutive_failures = 0;
+		a->st.auth_failures = 0;
+		a->st.state = UPSTREAM_STATE_IDLE;
+		delay = interval_ms(a);
+		if (res->login_delay * 1000u > delay)
+			delay = res->login_delay * 1000u;
+		schedule(a, delay);
+		break;
+	case POP3_OUTCOME_AUTH:
+		a->st.consecutive_failures++;
+		if (++a->st.auth_failures >= p->opt.auth_breaker) {
+			a->st.state = UPSTREAM_STATE_AUTH_FAILED;
+			a->st.next_poll = 0;
+			log_error("pop3 account=%s event=auth-breaker-open "
+			    "failures=%u: not polled until its credentials "
+			    "change or an admin resumes it", a->cfg->id,
+			    a->st.auth_failures);
+			break;
+		}
+		goto backoff;
+	case POP3_OUTCOME_STORE:
+		a->st.consecutive_failures++;
+		a->st.state = UPSTREAM_STATE_STORE_ERROR;
+		a->st.next_poll = 0;
+		break;
+	case POP3_OUTCOME_LOGIN_DELAY: {
+		unsigned int iv = interval_ms(a);
+
+		a->st.consecutive_failures++;
+		a->st.state = UPSTREAM_STATE_BACKOFF;
+		delay = res->login_delay * 1000u;
+		schedule(a, delay > iv ? delay : iv);
+		break;
+	}
+	default:
+	backoff:
+		if (res->outcome != POP3_OUTCOME_AUTH)
+			a->st.consecutive_failures++;
+		a->st.state = UPSTREAM_STATE_BACKOFF;
+		{
+			uint64_t d = p->opt.backoff_base_ms;
+			unsigned int n = a->st.consecutive_failures;
+
+			while (--n > 0 && d < p->opt.backoff_max_ms)
+				d *= 2;
+			if (d > p->opt.backoff_max_ms)
+				d = p->opt.backoff_max_ms;
+			schedule(a, (unsigned int)d);
+		}
+		break;
+	}
+	if (p->hook != NULL)
+		p->hook(p->hook_arg, a->cfg->id, res);
+	start_queued(p, host);
+}
+
+static void
+try_start(struct account *a)
+{
+	struct poller *p = a->p;
+	const char *err = NULL;
+
+	if (a->session != NULL)
+		return;
+	if (host_sessions(p, a->cfg->host) >= p->opt.host_max_conns) {
+		a->queued = true;
+		a->st.state = UPSTREAM_STATE_QUEUED;
+		return;
+	}
+	a->queued = false;
+	evtimer_del(a->timer);
+	a->st.state = UPSTREAM_STATE_POLLING;
+	a->st.last_poll = time(NULL);
+	a->st.next_poll = 0;
+	if (pop3_session_start(&p->env, a->cfg, &a->st, on_done, a,
+	    &a->session, &err) < 0) {
+		struct pop3_result res;
+
+		memset(&res, 0, sizeof(res));
+		res.outcome = POP3_OUTCOME_TLS;
+		snprintf(res.error, sizeof(res.error), "%s", err);
+		a->session = NULL;
+		on_done(a, &res);
+	}
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	try_start(arg);
+}
+
+static void
+account_free(struct account *a)
+{
+	pop3_session_abort(&a->session);
+	if (a->timer != NULL)
+		event_free(a->timer);
+	upstream_account_free(&a->cfg);
+	free(a);
+}
+
+static bool
+same_credentials(const struct upstream_account *x,
+    const struct upstream_account *y)
+{
+	return strcmp(x->login, y->login) == 0 &&
+	    strcmp(x->password, y->password) == 0 && x->auth == y->auth;
+}
+
+static int
+op_account_set(struct upstream *u, const struct upstream_account *cfg,
+    const char **error_r)
+{
+	struct poller *p = P(u);
+	bool found;
+	size_t pos;
+	struct account *a;
+
+	if (upstream_account_check(cfg, error_r) < 0)
+		return -1;
+	pos = find_pos(p, cfg->id, &found);
+	if (found) {
+		a = p->accts[pos];
+		/* a poll in progress holds the old config: abort it (no
+		   QUIT, so no DELE takes effect) and poll again */
+		pop3_session_abort(&a->session);
+		if (a->st.state == UPSTREAM_STATE_AUTH_FAILED &&
+		    !same_credentials(a->cfg, cfg)) {
+			a->st.state = UPSTREAM_STATE_IDLE;
+			a->st.auth_failures = 0;
+		}
+		upstream_account_free(&a->cfg);
+		a->cfg = upstream_account_dup(cfg);
+		if (p->started && a->st.state != UPSTREAM_STATE_AUTH_FAILED &&
+		    a->st.state != UPSTREAM_STATE_STORE_ERROR) {
+			a->st.state = UPSTREAM_STATE_IDLE;
+			schedule(a, 0);
+		}
+		return 0;
+	}
+	if (p->count >= POP3_POLLER_ACCOUNTS_MAX) {
+		*error_r = "too many accounts";
+		return -1;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->p = p;
+	a->cfg = upstream_account_dup(cfg);
+	snprintf(a->st.id, sizeof(a->st.id), "%s", cfg->id);
+	a->st.state = p->started ? UPSTREAM_STATE_IDLE :
+	    UPSTREAM_STATE_STOPPED;
+	a->timer = evtimer_new(p->env.base, on_timer, a);
+	if (p->count == p->alloc) {
+		p->alloc = p->alloc ? p->alloc * 2 : 16;
+		p->accts = xreallocarray(p->accts, p->alloc,
+		    sizeof(*p->accts));
+	}
+	memmove(p->accts + pos + 1, p->accts + pos,
+	    (p->count - pos) * sizeof(*p->accts));
+	p->accts[pos] = a;
+	p->count++;
+	if (p->started)
+		schedule(a, 0);
+	return 0;
+}
+
+static int
+op_account_remove(struct upstream *u, const char *id, const char **error_r)
+{
+	struct poller *p = P(u);
+	bool found;
+	size_t pos = find_pos(p, id, &found);
+	char host[256];
+
+	if (!found) {
+		*error_r = "no such account";
+		return -1;
+	}
+	snprintf(host, sizeof(host), "%s", p->accts[pos]->cfg->host);
+	account_free(p->accts[pos]);
+	memmove(p->accts + pos, p->accts + pos + 1,
+	    (p->count - pos - 1) * sizeof(*p->accts));
+	p->count--;
+	if (p->started)
+		start_queued(p, host);
+	return 0;
+}
+
+static int
+op_start(struct upstream *u, const char **error_r)
+{
+	struct poller *p = P(u);
+
+	(void)error_r;
+	p->started = true;
+	for (size_t i = 0; i < p->count; i++) {
+		struct account *a = p->accts[i];
+		unsigned int spread = p->opt.start_spread_ms;
+
+		if (a->st.state == UPSTREAM_STATE_STOPPED)
+			a->st.state = UPSTREAM_STATE_IDLE;
+		schedule(a, spread > 0 && p->count > 1 ?
+		    (unsigned int)(i * spread / p->count) : 0);
+	}
+	return 0;
+}
+
+static void
+poll_one(struct account *a)
+{
+	time_t now;
+
+	if (a->session != NULL || a->st.state == UPSTREAM_STATE_AUTH_FAILED)
+		return;
+	if (a->st.state == UPSTREAM_STATE_STORE_ERROR)
+		a->st.state = UPSTREAM_STATE_IDLE;
+	now = time(NULL);
+	if (a->not_before > now) {
+		/* the server asked for LOGIN-DELAY: poll as soon as allowed */
+		schedule(a, (unsigned int)(a->not_before - now) * 1000u);
+		return;
+	}
+	try_start(a);
+}
+
+static int
+op_poll_now(struct upstream *u, const char *id, const char **error_r)
+{
+	struct poller *p = P(u);
+
+	if (!p->started) {
+		*error_r = "upstream not started";
+		return -1;
+	}
+	if (id != NULL) {
+		struct account *a = find(p, id);
+
+		if (a == NULL) {
+			*error_r = "no such account";
+			return -1;
+		}
+		if (a->st.state == UPSTREAM_STATE_AUTH_FAILED) {
+			*error_r = "account stopped after repeated "
+			    "authentication failures; resume it first";
+			return -1;
+		}
+		poll_one(a);
+		return 0;
+	}
+	for (size_t i = 0; i < p->count; i++)
+		poll_one(p->accts[i]);
+	return 0;
+}
+
+static int
+op_resume(struct upstream *u, const char *id, const char **error_r)
+{
+	struct poller *p = P(u);
+	struct account *a = find(p, id);
+
+	if (a == NULL) {
+		*error_r = "no such account";
+		return -1;
+	}
+	a->st.auth_failures = 0;
+	a->st.consecutive_failures = 0;
+	if (a->st.state == UPSTREAM_STATE_AUTH_FAILED ||
+	    a->st.state == UPSTREAM_STATE_STORE_ERROR)
+		a->st.state = UPSTREAM_STATE_IDLE;
+	if (p->started)
+		poll_one(a);
+	return 0;
+}
+
+static int
+op_status(struct upstream *u, const char *id, struct upstream_status *st_r,
+    const char **error_r)
+{
+	struct account *a = find(P(u), id);
+
+	if (a == NULL) {
+		*error_r = "no such account";
+		return -1;
+	}
+	*st_r = a->st;
+	return 0;
+}
+
+static void
+op_status_foreach(struct upstream *u,
+    void (*cb)(void *ctx, const struct upstream_status *st), void *ctx)
+{
+	struct poller *p = P(u);
+
+	for (size_t i = 0; i < p->count; i++)
+		cb(ctx, &p->accts[i]->st);
+}
+
+static void
+op_stop(struct upstream *u)
+{
+	struct poller *p = P(u);
+
+	p->started = false;
+	for (size_t i = 0; i < p->count; i++) {
+		struct account *a = p->accts[i];
+
+		pop3_session_abort(&a->session);
+		evtimer_del(a->timer);
+		a->queued = false;
+		a->st.state = UPSTREAM_STATE_STOPPED;
+		a->st.next_poll = 0;
+	}
+}
+
+static void
+op_free(struct upstream **up)
+{
+	struct poller *p;
+
+	if (*up == NULL)
+		return;
+	p = P(*up);
+	op_stop(*up);
+	for (size_t i = 0; i < p->count; i++)
+		account_free(p->accts[i]);
+	free(p->accts);
+	free(p);
+	*up = NULL;
+}
+
+static const struct upstream_ops pop3_ops = {
+	.kind = "pop3",
+	.account_set = op_account_set,
+	.account_remove = op_account_remove,
+	.start = op_start,
+	.poll_now = op_poll_now,
+	.resume = op_resume,
+	.status = op_status,
+	.status_foreach = op_status_foreach,
+	.stop = op_stop,
+	.free = op_free,
+};
+
+struct upstream *
+pop3_upstream_new(const struct pop3_client_env *env,
+    const struct pop3_poller_options *opts)
+{
+	struct poller *p = xcalloc(1, sizeof(*p));
+
+	p->u.ops = &pop3_ops;
+	p->env = *env;
+	if (opts != NULL)
+		p->opt = *opts;
+	if (p->opt.host_max_conns == 0)
+		p->opt.host_max_conns = 2;
+	if (p->opt.auth_breaker == 0)
+		p->opt.auth_breaker = 3;
+	if (p->opt.backoff_base_ms == 0)
+		p->opt.backoff_base_ms = 30000;
+	if (p->opt.backoff_max_ms == 0)
+		p->opt.backoff_max_ms = 3600000;
+	if (p->opt.jitter_pct == 0)
+		p->opt.jitter_pct = 10;
+	if (p->opt.start_spread_ms == 0)
+		p->opt.start_spread_ms = 5000;
+	return &p->u;
+}
+
+void
+pop3_upstream_set_poll_hook(struct upstream *u,
+    void (*hook)(void *arg, const char *id, const struct pop3_result *res),
+    void *arg)
+{
+	P(u)->hook = hook;
+	P(u)->hook_arg = arg;
+}

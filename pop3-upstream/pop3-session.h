@@ -1,0 +1,210 @@
+/*
+ * pop3-session — private to pop3-upstream: the state of one POP3 session
+ * (one poll of one account), shared by the three files that implement
+ * pop3-client.h:
+ *
+ *   pop3-client.c  the session: connection, command queue, reading and
+ *                  dispatching responses, timeouts, start/abort
+ *   pop3-login.c   TLS (POP3S, STLS, verification, pinning) and the
+ *                  authentication mechanisms
+ *   pop3-fetch.c   the message table (LIST/UIDL, the UIDL fallback),
+ *                  ledger decisions, RETR into batches, delivery, DELE/QUIT
+ *
+ * Nothing outside pop3-upstream/ includes this header.
+ */
+#ifndef POPGATE_POP3_SESSION_H
+#define POPGATE_POP3_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "pop3-upstream/pop3-client.h"
+#include "pop3-upstream/pop3-parse.h"
+#include "strbuf.h"
+
+/* A RETR or multi-line response that brings fewer than this many bytes
+ * within stall_ms counts as stalled (so a server dripping a byte a second
+ * cannot hold a session forever). */
+#define POP3_CLIENT_STALL_BYTES 4096
+/* Longest command line we send (credentials are checked for CR/LF). */
+#define POP3_CLIENT_CMD_MAX 1024
+
+enum cmd_kind {
+	CMD_GREETING = 0,
+	CMD_CAPA,
+	CMD_STLS,
+	CMD_USER,
+	CMD_PASS,
+	CMD_APOP,
+	CMD_AUTH,	/* AUTH PLAIN / AUTH LOGIN and its continuations */
+	CMD_LIST,
+	CMD_UIDL,
+	CMD_TOP,
+	CMD_RETR,
+	CMD_DELE,
+	CMD_QUIT,
+};
+
+/* How the response to the front command is being read. */
+enum rmode {
+	RMODE_STATUS = 0,	/* waiting for +OK / -ERR */
+	RMODE_LINES,		/* multi-line, line by line (CAPA, LIST, UIDL) */
+	RMODE_DATA,		/* multi-line data (RETR, TOP) */
+};
+
+enum phase {
+	PHASE_CONNECT = 0,
+	PHASE_TLS,
+	PHASE_PROTOCOL,
+	PHASE_DONE,
+};
+
+struct cmd {
+	enum cmd_kind kind;
+	uint32_t msg;	/* index into msgs for TOP/RETR/DELE */
+};
+
+enum msg_action {
+	ACT_NONE = 0,
+	ACT_FETCH,
+	ACT_SKIP,	/* over the size limit */
+};
+
+struct msg {
+	uint32_t msgno;
+	uint64_t list_size;
+	char *key;		/* UIDL or fallback key (owned) */
+	size_t key_len;
+	enum msg_action action;
+	bool want_dele;
+	bool dele_sent;
+	bool dele_ok;
+	bool reused;		/* its UIDL was deleted upstream before */
+	uint32_t prev_mailbox;	/* reused: where the earlier one went */
+	uint32_t prev_uid;
+};
+
+struct batch_item {
+	uint32_t msg;
+	char *data;
+	size_t size;
+};
+
+struct pop3_session {
+	struct pop3_client_env env;
+	const struct upstream_account *acct;
+	struct upstream_status *status;
+	pop3_session_done_cb *cb;
+	void *cb_arg;
+	char log_id[UPSTREAM_ID_MAX * 4 + 8];
+
+	struct bufferevent *bev;	/* plain socket or TLS filter on top */
+	SSL_CTX *ssl_ctx;
+	bool tls_active;
+	bool stls_pending;		/* TLS handshake after STLS */
+	struct event *timer;
+	struct event *finish_ev;
+	enum phase phase;
+
+	/* commands awaiting a response, in order */
+	struct cmd queue[POP3_CLIENT_PIPELINE_MAX + 4];
+	size_t q_head, q_len;
+	enum rmode rmode;
+	struct pop3_data data;
+	struct strbuf body;		/* current RETR/TOP data */
+	bool body_over_limit;
+	uint64_t stall_progress;
+
+	struct pop3_capa capa;
+	char apop_ts[POP3_APOP_TIMESTAMP_MAX + 1];
+	bool have_apop_ts;
+	enum upstream_auth auth_used;
+	int auth_step;
+
+	struct msg *msgs;
+	size_t msg_count, msg_alloc;
+	bool uidl_ok;		/* usable UIDLs for every message */
+	bool uidl_cmd_failed;
+	const char *fallback_reason;
+	bool key_from_retr;	/* fallback without TOP */
+	uint32_t mailbox_id;
+
+	/* work lists: indexes into msgs */
+	uint32_t *todo;		/* TOP or RETR, in msgno order */
+	size_t todo_count, todo_next, todo_done;
+	uint64_t inflight_bytes;	/* listed sizes of RETRs in flight */
+	bool top_phase;
+
+	struct batch_item *batch;
+	size_t batch_count;
+	size_t batch_bytes;
+	struct timeval batch_start;
+	struct timeval import_start;
+
+	uint64_t size_limit;
+	struct pop3_result result;
+	bool finishing;
+	const char *trace_mask;	/* what the trace shows for the next command */
+};
+
+extern const char *const pop3_cmd_names[];
+
+/* ---- pop3-client.c ---- */
+enum tmo {
+	TMO_CONNECT = 0,
+	TMO_TLS,
+	TMO_GREETING,
+	TMO_COMMAND,
+	TMO_STALL,
+};
+void pop3_session_arm(struct pop3_session *s, enum tmo which);
+void pop3_session_trace(struct pop3_session *s, char dir, const char *line,
+    size_t len);
+/* Marks the session done; it is freed from the event loop later. */
+void pop3_session_finish(struct pop3_session *s);
+/* Records the error (escaped text), logs it, finishes the session. */
+void pop3_session_fail(struct pop3_session *s, enum pop3_outcome outcome,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sends a command and queues the response it expects. */
+void pop3_session_send(struct pop3_session *s, enum cmd_kind kind,
+    uint32_t msg, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+struct cmd *pop3_session_front(struct pop3_session *s);
+void pop3_session_pop(struct pop3_session *s);
+void pop3_session_on_read(struct bufferevent *bev, void *arg);
+void pop3_session_on_event(struct bufferevent *bev, short what, void *arg);
+
+/* ---- pop3-login.c ---- */
+int pop3_login_ssl_ctx(struct pop3_session *s, const char **error_r);
+/* Wraps the connection in TLS (after connect for POP3S, after STLS +OK),
+ * discarding whatever the server sent before the handshake. */
+void pop3_login_start_tls(struct pop3_session *s);
+void pop3_login_tls_done(struct pop3_session *s);
+void pop3_login_tls_failed(struct pop3_session *s);
+void pop3_login_start_auth(struct pop3_session *s);
+void pop3_login_sasl_continue(struct pop3_session *s);
+void pop3_login_failed(struct pop3_session *s, const struct pop3_status *st);
+
+/* ---- pop3-fetch.c ---- */
+void pop3_fetch_batch_free(struct pop3_session *s);
+int pop3_fetch_flush(struct pop3_session *s);
+void pop3_fetch_list_line(struct pop3_session *s, const char *line,
+    size_t len);
+void pop3_fetch_uidl_line(struct pop3_session *s, const char *line,
+    size_t len);
+void pop3_fetch_list_done(struct pop3_session *s);
+void pop3_fetch_uidl_done(struct pop3_session *s);
+/* Sends what the pipeline window allows; at the end flushes the batch,
+ * sends the DELEs and QUIT. */
+void pop3_fetch_pump(struct pop3_session *s);
+void pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c);
+/* TOP answered -ERR: the fallback keys messages on RETR instead. */
+void pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
+    const char *why);
+void pop3_fetch_quit_done(struct pop3_session *s);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * upstream — the plug-in interface through which the gateway drives the
+ * sources of mail (DESIGN.md "the upstream side is a plug-in point").
+ *
+ * An upstream is a set of accounts polled on the gateway's event loop. The
+ * gateway creates one (pop3_upstream_new() in pop3-poller.h is the POP3
+ * implementation), configures accounts with account_set, and then calls
+ * the operations through the vtable:
+ *
+ *	u->ops->account_set(u, &cfg, &error);
+ *	u->ops->start(u, &error);
+ *	u->ops->poll_now(u, NULL, &error);		(all accounts)
+ *	u->ops->status(u, "acct1", &st, &error);
+ *	u->ops->stop(u);
+ *	u->ops->free(&u);
+ *
+ * All calls are made from the event loop's thread. Nothing here blocks.
+ */
+#ifndef POPGATE_UPSTREAM_H
+#define POPGATE_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Longest account id (the gateway's short name; a ledger key part). */
+#define UPSTREAM_ID_MAX 64
+/* Longest error text kept in a status (escaped peer bytes included). */
+#define UPSTREAM_ERROR_MAX 300
+
+enum upstream_tls {
+	UPSTREAM_TLS_POP3S = 0,	/* implicit TLS (port 995) */
+	UPSTREAM_TLS_STLS,	/* plain connection upgraded with STLS; required */
+	UPSTREAM_TLS_NONE,	/* clear text, credentials included: opt-in */
+};
+
+enum upstream_auth {
+	UPSTREAM_AUTH_AUTO = 0,	/* strongest offered: see pop3-client.h */
+	UPSTREAM_AUTH_USER,	/* USER / PASS */
+	UPSTREAM_AUTH_APOP,
+	UPSTREAM_AUTH_PLAIN,	/* AUTH PLAIN (RFC 5034) */
+	UPSTREAM_AUTH_LOGIN,	/* AUTH LOGIN */
+};
+
+enum upstream_mode {
+	UPSTREAM_MODE_KEEP = 0,		/* leave everything on the server */
+	UPSTREAM_MODE_DELETE,		/* DELE once durably stored */
+	UPSTREAM_MODE_DELETE_AFTER,	/* DELE delete_after_days after first
+					   seen (the ledger's seen time) */
+	UPSTREAM_MODE_MIRROR,		/* DELE what the user expunged locally */
+};
+
+/* Per-phase timeouts in milliseconds; 0 picks the default. */
+struct upstream_timeouts {
+	unsigned int connect_ms;
+	unsigned int tls_ms;
+	unsigned int greeting_ms;
+	unsigned int command_ms;	/* each command's response */
+	unsigned int stall_ms;		/* no byte of RETR data for this long */
+};
+
+/*
+ * An account's configuration. Strings are owned by whoever built the
+ * struct; upstream_account_dup() makes an owned deep copy and
+ * upstream_account_free() frees one (wiping the password). An upstream
+ * keeps its own copy of what account_set is given. The password lives in
+ * memory only.
+ */
+struct upstream_account {
+	char *id;		/* 1..UPSTREAM_ID_MAX bytes, printable ASCII */
+	uint32_t user_id;	/* local store user */
+	char *mailbox;		/* target mailbox; NULL: "INBOX" */
+	char *host;
+	uint16_t port;		/* 0: 995 for pop3s, 110 otherwise */
+	enum upstream_tls tls;
+	char *ca_file;		/* NULL: the system's trust store */
+	char *fingerprint;	/* pinned SHA-256 of the server certificate
+				   (hex, colons allowed); replaces chain and
+				   host verification when set */
+	enum upstream_auth auth;
+	char *login;
+	char *password;
+	enum upstream_mode mode;
+	uint32_t delete_after_days;	/* UPSTREAM_MODE_DELETE_AFTER */
+	uint32_t interval_secs;		/* 0: 300 */
+	uint64_t size_limit;		/* larger messages are left on the
+					   server with a logged reason;
+					   0: the store's maximum */
+	bool trace;			/* protocol trace to the log, passwords
+					   masked */
+	struct upstream_timeouts timeouts;
+};
+
+struct upstream_account *upstream_account_dup(const struct upstream_account *a);
+void upstream_account_free(struct upstream_account **ap);
+/* Checks a configuration (id, host, names, fingerprint syntax, auth vs
+ * tls). 0, or -1 with a static reason. */
+int upstream_account_check(const struct upstream_account *a,
+    const char **error_r);
+
+const char *upstream_tls_name(enum upstream_tls tls);
+const char *upstream_auth_name(enum upstream_auth auth);
+const char *upstream_mode_name(enum upstream_mode mode);
+/* Parse the names above ("pop3s", "stls", "none"; "auto", "user", "apop",
+ * "plain", "login"; "keep", "delete", "delete-after", "mirror"). */
+int upstream_tls_parse(const char *s, enum upstream_tls *tls_r);
+int upstream_auth_parse(const char *s, enum upstream_auth *auth_r);
+int upstream_mode_parse(const char *s, enum upstream_mode *mode_r);
+
+enum upstream_state {
+	UPSTREAM_STATE_IDLE = 0,	/* waiting for its next poll */
+	UPSTREAM_STATE_QUEUED,		/* due, waiting for a host slot */
+	UPSTREAM_STATE_POLLING,
+	UPSTREAM_STATE_BACKOFF,		/* last poll failed; retrying later */
+	UPSTREAM_STATE_AUTH_FAILED,	/* circuit breaker open: not polled
+					   until credentials change or resume */
+	UPSTREAM_STATE_STORE_ERROR,	/* delivery stopped: map/disk full */
+	UPSTREAM_STATE_STOPPED,
+};
+
+const char *upstream_state_name(enum upstream_state state);
+
+/* A snapshot of an account's status (a plain copy: no pointers). */
+struct upstream_status {
+	char id[UPSTREAM_ID_MAX + 1];
+	enum upstream_state state;
+	time_t last_poll;		/* 0: never */
+	time_t last_success;		/* 0: never */
+	time_t next_poll;		/* 0: not scheduled */
+	char last_error[UPSTREAM_ERROR_MAX];	/* "" if the last poll was ok;
+						   peer bytes escaped */
+	unsigned int consecutive_failures;
+	unsigned int auth_failures;	/* consecutive */
+	uint64_t messages_fetched;	/* total since start */
+	uint64_t bytes_fetched;
+	uint64_t messages_deleted;	/* DELE confirmed by QUIT */
+	uint64_t messages_skipped;	/* over the size limit, last poll */
+	/* The current or last poll's import progress. */
+	uint32_t import_done;		/* messages stored in this poll */
+	uint32_t import_total;		/* new messages found in this poll */
+	uint64_t import_bytes;
+	double import_rate;		/* messages per second */
+	/* How messages are told apart: "uidl", or the fallback in use and
+	   why ("content-hash (no UIDL)", ...). */
+	char uidl_strategy[80];
+};
+
+struct upstream;
+
+struct upstream_ops {
+	const char *kind;	/* "pop3" */
+	/* Adds an account or replaces one with the same id. Replacing with
+	   different credentials closes an open auth circuit breaker. */
+	int (*account_set)(struct upstream *u,
+	    const struct upstream_account *cfg, const char **error_r);
+	/* Removes an account; a poll in progress is aborted (no DELE). */
+	int (*account_remove)(struct upstream *u, const char *id,
+	    const char **error_r);
+	/* Starts polling (first polls spread over a few seconds). */
+	int (*start)(struct upstream *u, const char **error_r);
+	/* Polls one account (id) or all (NULL) as soon as possible: now,
+	   or when the server's LOGIN-DELAY since the last login ends.
+	   -1 for an account whose auth circuit breaker is open. */
+	int (*poll_now)(struct upstream *u, const char *id,
+	    const char **error_r);
+	/* Closes the auth circuit breaker / leaves STORE_ERROR and polls. */
+	int (*resume)(struct upstream *u, const char *id,
+	    const char **error_r);
+	int (*status)(struct upstream *u, const char *id,
+	    struct upstream_status *st_r, const char **error_r);
+	/* Calls cb for each account in id order. */
+	void (*status_foreach)(struct upstream *u,
+	    void (*cb)(void *ctx, const struct upstream_status *st),
+	    void *ctx);
+	/* Aborts polls in progress (a DELE batch without QUIT is not
+	   applied by the server) and cancels timers. */
+	void (*stop)(struct upstream *u);
+	/* Frees, sets *up to NULL; accepts NULL. Calls stop first. */
+	void (*free)(struct upstream **up);
+};
+
+struct upstream {
+	const struct upstream_ops *ops;
+};
+
+#endif

@@ -1,0 +1,160 @@
+"""popgated for the gateway tests: a test configuration (free loopback
+ports, a temporary directory, a certificate from the test CA), the daemon
+started in the foreground from the sanitizer build, and two ways to talk to
+its control socket (raw lines, and the popgatectl command).
+
+    gw = Gateway(tmp, ca); gw.start()
+    gw.request({"command": "user.list"})      -> dict
+    gw.ctl("user", "add", "alice", "--password-stdin", stdin="pw\\n")
+    gw.stop()                                  -> checks exit and log
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from . import BUILD, Proc, free_port, sanitizer_report, wait_port
+
+
+def popgated():
+    return os.path.join(BUILD, "popgated")
+
+
+def popgatectl():
+    return os.path.join(BUILD, "popgatectl")
+
+
+class Gateway:
+    def __init__(self, directory, ca, extra="", imap=True, sections=None):
+        self.dir = directory
+        self.ca = ca
+        os.makedirs(directory, exist_ok=True)
+        self.data = os.path.join(directory, "data")
+        self.socket = os.path.join(directory, "ctl.sock")
+        self.conf = os.path.join(directory, "popgate.conf")
+        self.log = os.path.join(directory, "popgated.log")
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.cert, self.key = ca.cert("gateway-%d" % self.imap_port)
+        self.proc = None
+        self.imap = imap
+        self.write_conf(extra, sections or {})
+
+    def write_conf(self, extra="", sections=None):
+        sections = sections or {}
+        imap = ""
+        if self.imap:
+            imap = ("listen = 127.0.0.1:%d\nlisten_tls = 127.0.0.1:%d\n"
+                    % (self.imap_port, self.imaps_port))
+        text = ("[imap]\n%scert = %s\nkey = %s\n%s\n"
+                "[store]\ndata_dir = %s\nmap_size = 256M\n\n"
+                "[control]\nsocket = %s\n%s\n"
+                "[log]\nlevel = debug\n\n"
+                "[upstream-defaults]\nca_file = %s\ntimeout = 10s\n%s\n"
+                "[limits]\ncontrol_request_max = 64K\n%s\n%s"
+                % (imap, self.cert, self.key, sections.get("imap", ""),
+                   self.data, self.socket, sections.get("control", ""),
+                   self.ca.ca_crt, sections.get("upstream-defaults", ""),
+                   sections.get("limits", ""), extra))
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self, wait=True, preexec=None):
+        argv = [popgated(), "-c", self.conf, "-f"]
+        self.proc = Proc(argv, log_path=self.log)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.proc.alive():
+                raise AssertionError("popgated exited (%s):\n%s"
+                                     % (self.proc.p.returncode,
+                                        self.output()[-3000:]))
+            if "event=started" in self.output():
+                if self.imap:
+                    wait_port(self.imap_port)
+                return
+            time.sleep(0.05)
+        raise TimeoutError("popgated did not start:\n" + self.output()[-3000:])
+
+    def output(self):
+        if not os.path.exists(self.log):
+            return ""
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, expect_rc=0):
+        if self.proc is None:
+            return None
+        rc = self.proc.stop(sig)
+        self.proc = None
+        out = self.output()
+        rep = sanitizer_report(out)
+        if rep:
+            raise AssertionError("sanitizer report:\n" + rep)
+        if expect_rc is not None and rc != expect_rc:
+            raise AssertionError("popgated exited %s, log:\n%s"
+                                 % (rc, out[-3000:]))
+        return rc
+
+    # ---- control socket -------------------------------------------------
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(self.socket)
+        return s
+
+    @staticmethod
+    def read_line(s):
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        return buf
+
+    def raw(self, data, sock=None):
+        """Sends raw bytes, returns the decoded reply line (or None)."""
+        s = sock or self.connect()
+        try:
+            s.sendall(data)
+            line = self.read_line(s)
+        finally:
+            if sock is None:
+                s.close()
+        return json.loads(line) if line else None
+
+    def request(self, obj, sock=None):
+        return self.raw((json.dumps(obj) + "\n").encode(), sock)
+
+    def ok(self, obj):
+        r = self.request(obj)
+        if not r.get("ok"):
+            raise AssertionError("%s -> %s" % (obj, r))
+        return r
+
+    def ctl(self, *args, stdin=None, user=None):
+        """Runs popgatectl -s SOCKET ARGS; returns CompletedProcess.
+        user=(uid, gid) runs it as that user with the groups /etc/group
+        gives it."""
+        argv = [popgatectl(), "-s", self.socket] + list(args)
+        if user is not None:
+            argv = ["setpriv", "--reuid", str(user[0]), "--regid",
+                    str(user[1]), "--init-groups"] + argv
+        return subprocess.run(argv, input=stdin, capture_output=True,
+                              text=True, timeout=120)
+
+    def snapshot(self):
+        """Everything an admin can see: users and accounts."""
+        users = self.ok({"command": "user.list"})["users"]
+        for u in users:
+            u.pop("created", None)
+        accounts = self.ok({"command": "account.list"})["accounts"]
+        return users, accounts

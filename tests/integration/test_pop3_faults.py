@@ -1,0 +1,484 @@
+"""The POP3 upstream against a scripted misbehaving server (pgtest.fakepop3):
+connection cuts, bad framing, missing or broken UIDLs, -ERR answers, STLS
+refused or injected, bad certificates, a dripping server, lying LIST
+sizes, response codes, the auth circuit breaker, password masking."""
+import hashlib
+import os
+import ssl
+import unittest
+
+from pgtest import TestCA, tempdir
+from pgtest.fakepop3 import FakePop3
+from pgtest.pop3tool import account_spec, dump_store, run_fetch
+
+CREDS = (b"USER", b"PASS", b"AUTH", b"APOP")
+
+
+def msg(i, size=400):
+    head = b"From: a@example.org\r\nSubject: fault %d\r\nMessage-ID: <%d@x>\r\n\r\n" % (i, i)
+    body = b"".join(b"line %d of message %d\r\n" % (k, i) for k in range(size // 24 + 1))
+    return head + body
+
+
+class Pop3FaultsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempdir()
+        cls.ca = TestCA(cls.tmp)
+        cls.good = cls.ca.cert("good", ("localhost", "127.0.0.1"))
+        cls.wronghost = cls.ca.cert("wronghost", ("mail.example.com",))
+        cls.expired = cls.ca.cert("expired", ("localhost", "127.0.0.1"), days=-1)
+        cls.selfsigned = cls.ca.self_signed("selfsigned", "localhost")
+        other = os.path.join(cls.tmp, "otherca")
+        os.makedirs(other)
+        cls.unknown = TestCA(other).cert("unknown", ("localhost", "127.0.0.1"))
+
+    def setUp(self):
+        self.servers = []
+        self.n = 0
+
+    def tearDown(self):
+        for s in self.servers:
+            s.stop()
+
+    def serve(self, messages, tls="stls", cert=None, **faults):
+        s = FakePop3(messages, tls=tls, cert=cert or self.good, **faults).start()
+        self.servers.append(s)
+        return s
+
+    def store(self):
+        self.n += 1
+        return os.path.join(self.tmp, "%s-%d" % (self._testMethodName, self.n))
+
+    def acct(self, srv, **kw):
+        kw.setdefault("port", srv.port)
+        kw.setdefault("tls", srv.tls or "none")
+        kw.setdefault("ca", self.ca.ca_crt)
+        kw.setdefault("timeout-ms", 5000)
+        return account_spec(**kw)
+
+    def dump(self, store):
+        return dump_store(self, store, store + "-dump")[0]
+
+    def assertNoCredentials(self, srv):
+        sent = srv.commands()
+        for c in CREDS:
+            self.assertNotIn(c, sent, "credentials sent: %r" % srv.transcript)
+
+    # --- cuts and framing ---------------------------------------------
+
+    def test_drop_mid_retr_stores_nothing_and_sends_no_dele(self):
+        srv = self.serve([msg(1, 20000)], drop_mid_retr={1})
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+        self.assertIn("RETR", r.polls[0]["error"])
+        self.assertEqual(self.dump(st), [])
+        self.assertNotIn(b"DELE", srv.commands())
+        self.assertEqual(srv.deleted, set())
+
+    def test_message_without_final_dot_is_not_stored(self):
+        srv = self.serve([msg(1), msg(2)], no_final_dot={2})
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+        # message 1 was complete: kept (committed), but no DELE/QUIT
+        self.assertEqual(self.dump(st), [msg(1)])
+        self.assertNotIn(b"QUIT", srv.commands())
+        self.assertEqual(srv.deleted, set())
+        # the next poll fetches only message 2's retry, nothing twice
+        srv2 = self.serve([msg(1), msg(2)])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "1", r)
+        self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
+        self.assertEqual(srv2.deleted, {1, 2})
+
+    def test_garbage_greeting(self):
+        srv = self.serve([msg(1)], greeting=b"HTTP/1.1 200 OK")
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        self.assertEqual(r.polls[0]["outcome"], "protocol", r)
+        self.assertIn("HTTP/1.1", r.polls[0]["error"])
+        self.assertNoCredentials(srv)
+
+    def test_over_long_status_line(self):
+        srv = self.serve([msg(1)], greeting=b"+OK " + b"x" * 2000)
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        self.assertEqual(r.polls[0]["outcome"], "protocol", r)
+        self.assertIn("line too long", r.polls[0]["error"])
+        self.assertNoCredentials(srv)
+
+    def test_hostile_bytes_in_errors_are_escaped(self):
+        srv = self.serve([msg(1)], pass_err=b"-ERR [AUTH] \x1b[31mred\x07 \xff")
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        self.assertEqual(r.polls[0]["outcome"], "auth", r)
+        self.assertNotIn("\x1b", r.stdout + r.stderr)
+        self.assertIn("\\x1b[31mred\\x07", r.polls[0]["error"])
+
+    # --- UIDL problems ---------------------------------------------------
+
+    def check_fallback(self, expect_strategy, **faults):
+        msgs = [msg(i) for i in range(1, 5)]
+        srv = self.serve(msgs, **faults)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)], polls=2)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([p["fetched"] for p in r.polls], ["4", "0"], r)
+        self.assertIn(expect_strategy, r.polls[0]["strategy"])
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+        return srv, r
+
+    def test_no_uidl_uses_content_hash_via_top(self):
+        self.check_fallback("content-hash via TOP (server has no UIDL)",
+                            uidls=None, capa=[b"TOP", b"USER", b"STLS"])
+
+    def test_no_uidl_no_top_uses_content_hash_via_retr(self):
+        srv, _ = self.check_fallback("content-hash via RETR",
+                                     uidls=None, capa=[b"USER", b"STLS"])
+        self.assertNotIn(b"TOP", srv.commands())
+
+    def test_no_uidl_and_top_fails_uses_retr(self):
+        self.check_fallback("content-hash via RETR (no UIDL, TOP failed)",
+                            uidls=None, top_err=True,
+                            capa=[b"TOP", b"USER", b"STLS", b"PIPELINING"])
+
+    def test_list_and_uidl_disagree(self):
+        # UIDL leaves message 4 out
+        self.check_fallback("UIDL and LIST disagree", uidls=[b"a", b"b", b"c"])
+
+    def test_duplicate_uidls(self):
+        self.check_fallback("duplicate UIDLs", uidls=[b"a", b"b", b"a", b"c"])
+
+    def test_empty_uidl(self):
+        self.check_fallback("empty UIDL", uidls=[b"a", b"", b"b", b"c"])
+
+    def test_uidl_too_long(self):
+        self.check_fallback("over 70", uidls=[b"a", b"x" * 71, b"b", b"c"])
+
+    def test_uidl_control_chars(self):
+        self.check_fallback("bad characters", uidls=[b"a", b"b\x01", b"c", b"d"])
+
+    def test_uidl_path_like_values_are_just_keys(self):
+        msgs = [msg(i) for i in range(1, 4)]
+        srv = self.serve(msgs, uidls=[b"../../etc/passwd", b"a/b", b"/"])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["3", "0"], r)
+        self.assertEqual(r.polls[0]["strategy"], "uidl")
+
+    def test_identical_messages_without_uidl_are_both_kept(self):
+        msgs = [msg(1), msg(1), msg(2)]
+        srv = self.serve(msgs, uidls=None)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["3", "0"], r)
+        self.assertEqual(len(self.dump(st)), 3)
+
+    def test_empty_mailbox(self):
+        srv = self.serve([])
+        r = run_fetch(self, self.store(), [self.acct(srv, mode="delete")], polls=2)
+        self.assertEqual([p["outcome"] for p in r.polls], ["ok", "ok"], r)
+        self.assertEqual(srv.commands().count(b"QUIT"), 2)
+
+    # --- -ERR answers ------------------------------------------------------
+
+    def test_err_on_retr_skips_only_that_message(self):
+        msgs = [msg(i) for i in range(1, 4)]
+        srv = self.serve(msgs, retr_err={2})
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "2", r)
+        self.assertIn("RETR 2 failed", r.polls[0]["error"])
+        self.assertEqual(srv.deleted, {1, 3})
+        self.assertEqual(sorted(self.dump(st)), sorted([msgs[0], msgs[2]]))
+
+    def test_err_on_dele_and_quit(self):
+        msgs = [msg(i) for i in range(1, 4)]
+        srv = self.serve(msgs, dele_err={1})
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["deleted"], "2", r)
+        self.assertEqual(srv.deleted, {2, 3})
+        srv2 = self.serve(msgs, quit_err=True)
+        st2 = self.store()
+        r = run_fetch(self, st2, [self.acct(srv2, mode="delete")])
+        self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+        self.assertIn("QUIT failed", r.polls[0]["error"])
+        self.assertEqual(len(self.dump(st2)), 3)
+        _, ledger = dump_store(self, st2, st2 + "-dump2")
+        self.assertFalse(any("deleted=1" in l for l in ledger), ledger)
+
+    def test_reused_uidl_after_delete_is_a_new_message(self):
+        srv = self.serve([msg(1)], uidls=[b"1"])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(srv.deleted, {1})
+        # a server that numbers its UIDLs hands out "1" again
+        srv2 = self.serve([msg(2)], uidls=[b"1"])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["1", "0"], r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
+
+    def test_server_keeping_deleted_messages_gets_no_duplicates(self):
+        # this fake acknowledges DELE + QUIT but keeps serving the message
+        srv = self.serve([msg(1), msg(2)])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")], polls=3)
+        self.assertEqual([p["fetched"] for p in r.polls], ["2", "0", "0"], r)
+        self.assertEqual([p["deleted"] for p in r.polls], ["2", "2", "2"], r)
+        self.assertIn("deleted-message-listed-again", r.stderr)
+        self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
+
+    def test_store_full_stops_delivery_without_dele(self):
+        big = [msg(i, 400000) for i in range(1, 9)]
+        srv = self.serve(big)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")],
+                      extra=["--map-size", str(2 * 1024 * 1024)])
+        self.assertEqual(r.polls[0]["outcome"], "store", r)
+        self.assertEqual(r.polls[0]["state"], "store-error", r)
+        self.assertIn("no DELE", r.polls[0]["error"])
+        self.assertNotIn(b"DELE", srv.commands())
+        self.assertEqual(srv.deleted, set())
+        # room again: everything arrives, once, and only then DELE
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")],
+                      extra=["--map-size", str(64 * 1024 * 1024)])
+        self.assertEqual((r.polls[0]["outcome"], r.polls[0]["fetched"]),
+                         ("ok", "8"), r)
+        self.assertEqual(sorted(self.dump(st)), sorted(big))
+        self.assertEqual(srv.deleted, set(range(1, 9)))
+
+    # --- TLS ------------------------------------------------------------
+
+    def test_stls_refused_never_falls_back_to_clear_text(self):
+        srv = self.serve([msg(1)], stls_refuse=True)
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        self.assertEqual(r.polls[0]["outcome"], "tls", r)
+        self.assertIn("STLS", r.polls[0]["error"])
+        self.assertNoCredentials(srv)
+
+    def test_stls_not_offered(self):
+        srv = self.serve([msg(1)], capa=[b"UIDL", b"USER"])
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        self.assertEqual(r.polls[0]["outcome"], "tls", r)
+        self.assertNoCredentials(srv)
+
+    def test_stls_injection_is_discarded(self):
+        # a naive client would take these for the answers to CAPA/USER
+        inject = b"+OK\r\nUIDL\r\n.\r\n+OK injected\r\n"
+        msgs = [msg(1), msg(2)]
+        srv = self.serve(msgs, stls_inject=inject)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)])
+        # the injected bytes arrive before the handshake: discarded or the
+        # handshake fails; either way never read as responses
+        if r.polls[0]["outcome"] == "ok":
+            self.assertEqual(r.polls[0]["fetched"], "2", r)
+            self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+        else:
+            self.assertEqual(r.polls[0]["outcome"], "tls", r)
+            self.assertNoCredentials(srv)
+
+    def check_bad_cert(self, cert, tls, **kw):
+        srv = self.serve([msg(1)], tls=tls, cert=cert)
+        r = run_fetch(self, self.store(), [self.acct(srv, **kw)])
+        self.assertEqual(r.polls[0]["outcome"], "tls", r)
+        self.assertNoCredentials(srv)
+        return r
+
+    def test_wrong_host_refused(self):
+        for tls in ("pop3s", "stls"):
+            r = self.check_bad_cert(self.wronghost, tls)
+            self.assertIn("certificate", r.polls[0]["error"])
+
+    def test_expired_refused(self):
+        r = self.check_bad_cert(self.expired, "pop3s")
+        self.assertIn("expired", r.polls[0]["error"])
+
+    def test_self_signed_refused(self):
+        self.check_bad_cert(self.selfsigned, "pop3s")
+
+    def test_unknown_ca_refused(self):
+        self.check_bad_cert(self.unknown, "stls")
+
+    def fingerprint(self, crt):
+        with open(crt) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        return ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+
+    def test_pinned_fingerprint_accepted(self):
+        msgs = [msg(1)]
+        srv = self.serve(msgs, tls="pop3s", cert=self.selfsigned)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, fp=self.fingerprint(self.selfsigned[0]))])
+        self.assertEqual(r.polls[0]["outcome"], "ok", r)
+        self.assertEqual(self.dump(st), msgs)
+
+    def test_wrong_pinned_fingerprint_refused(self):
+        r = self.check_bad_cert(self.selfsigned, "stls",
+                                fp=self.fingerprint(self.good[0]))
+        self.assertIn("pinned", r.polls[0]["error"])
+
+    # --- time -------------------------------------------------------------
+
+    def test_dripping_server_times_out_others_go_on(self):
+        drip = self.serve([msg(1)], drip_greeting=True)
+        good = self.serve([msg(2), msg(3)])
+        st = self.store()
+        r = run_fetch(self, st, [
+            self.acct(drip, id="drip", **{"timeout-ms": 2000}),
+            self.acct(good, id="good")], timeout=60)
+        by = {p["account"]: p for p in r.polls}
+        self.assertEqual(by["good"]["fetched"], "2", r)
+        self.assertEqual(by["drip"]["outcome"], "temporary", r)
+        self.assertIn("timeout", by["drip"]["error"])
+        self.assertEqual(r.polls[0]["account"], "good", "the good account waited")
+
+    def test_stalled_retr_times_out(self):
+        srv = self.serve([msg(1, 20000)], drip_retr=True)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete", **{"timeout-ms": 2000})])
+        self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+        self.assertIn("stalled", r.polls[0]["error"])
+        self.assertEqual(self.dump(st), [])
+        self.assertNotIn(b"DELE", srv.commands())
+
+    def test_silent_server_times_out_in_each_phase(self):
+        srv = self.serve([], silent=True)
+        for tls, phase in (("none", "the greeting"), ("stls", "the greeting"),
+                           ("pop3s", "TLS handshake")):
+            r = run_fetch(self, self.store(), [self.acct(
+                srv, tls=tls, **{"timeout-ms": 800})])
+            self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+            self.assertIn("timeout", r.polls[0]["error"])
+            self.assertIn(phase, r.polls[0]["error"])
+
+    def test_connection_refused(self):
+        srv = self.serve([])
+        port = srv.port
+        srv.stop()
+        self.servers.remove(srv)
+        r = run_fetch(self, self.store(), [account_spec(
+            port=port, tls="pop3s", ca=self.ca.ca_crt)])
+        self.assertEqual(r.polls[0]["outcome"], "temporary", r)
+        self.assertIn("connect", r.polls[0]["error"])
+
+    # --- poller -----------------------------------------------------------
+
+    def test_per_host_connection_cap(self):
+        srv = self.serve([msg(1)], slow_list=0.4)
+        accts = [self.acct(srv, id="a%d" % i) for i in range(4)]
+        r = run_fetch(self, self.store(), accts, extra=["--host-max", "2"])
+        self.assertEqual(sorted(p["outcome"] for p in r.polls), ["ok"] * 4, r)
+        self.assertEqual(srv.max_active, 2, "cap not honoured")
+
+    def test_status_reports_import_progress(self):
+        msgs = [msg(i) for i in range(1, 8)]
+        srv = self.serve(msgs)
+        r = run_fetch(self, self.store(), [self.acct(srv)])
+        p = r.polls[0]
+        self.assertEqual((p["import_done"], p["import_total"]), ("7", "7"), r)
+        self.assertEqual(p["import_bytes"], str(sum(map(len, msgs))))
+        self.assertNotEqual(p["last_success"], "0")
+        # one log line per event: exactly one poll-done for one poll
+        self.assertEqual(r.stderr.count("event=poll-done"), 1, r.stderr)
+
+    # --- sizes ------------------------------------------------------------
+
+    def test_size_limit_skips_with_reason_and_no_dele(self):
+        msgs = [msg(1, 300), msg(2, 5000)]
+        srv = self.serve(msgs)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete", limit=2000)])
+        self.assertEqual(r.polls[0]["skipped"], "1", r)
+        self.assertIn("over the account's size limit", r.stderr)
+        self.assertEqual(self.dump(st), [msgs[0]])
+        self.assertEqual(srv.deleted, {1})
+
+    def test_list_sizes_that_lie(self):
+        msgs = [msg(1, 300), msg(2, 5000)]
+        # message 2 claims 100 bytes: under the limit by LIST, over it in fact
+        srv = self.serve(msgs, list_sizes=[len(msgs[0]) + 7, 100])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete", limit=2000)])
+        self.assertEqual(r.polls[0]["outcome"], "ok", r)
+        self.assertEqual(r.polls[0]["skipped"], "1", r)
+        self.assertEqual(r.polls[0]["size_mismatch"], "1", r)
+        self.assertIn("LIST understated", r.stderr)
+        self.assertEqual(self.dump(st), [msgs[0]])
+        self.assertEqual(srv.deleted, {1})
+
+    # --- response codes, auth ---------------------------------------------
+
+    def test_in_use_is_temporary_not_auth(self):
+        srv = self.serve([msg(1)], pass_err=b"-ERR [IN-USE] locked")
+        r = run_fetch(self, self.store(), [self.acct(srv, auth="user")],
+                      polls=3, extra=["--breaker", "2", "--backoff-ms", "50"])
+        self.assertEqual([p["outcome"] for p in r.polls], ["temporary"] * 3, r)
+        self.assertEqual(r.polls[-1]["state"], "backoff")
+
+    def test_backoff_doubles_and_interval_has_jitter(self):
+        srv = self.serve([msg(1)], pass_err=b"-ERR [SYS/TEMP] busy")
+        r = run_fetch(self, self.store(), [self.acct(srv, auth="user")],
+                      polls=3, extra=["--backoff-ms", "4000"])
+        nxt = [int(p["next_in"]) for p in r.polls]
+        self.assertEqual([p["failures"] for p in r.polls], ["1", "2", "3"], r)
+        # 4 s, 8 s, 16 s (whole seconds, read right after scheduling)
+        for got, want in zip(nxt, (4, 8, 16)):
+            self.assertIn(got, (want - 1, want), nxt)
+        ok = self.serve([msg(1)])
+        r = run_fetch(self, self.store(),
+                      [self.acct(ok, id="j%d" % i) for i in range(6)],
+                      extra=["--interval-ms", "100000"])
+        nxt = [int(p["next_in"]) for p in r.polls]
+        # 100 s +- 10 % jitter, so accounts polled together spread out
+        # (six equal draws out of 21 values: about 1 in 4 million)
+        self.assertTrue(all(89 <= n <= 111 for n in nxt), nxt)
+        self.assertGreater(len(set(nxt)), 1, nxt)
+
+    def test_login_delay(self):
+        srv = self.serve([msg(1)], pass_err=b"-ERR [LOGIN-DELAY] wait",
+                         capa=[b"USER", b"STLS", b"LOGIN-DELAY 900"])
+        r = run_fetch(self, self.store(), [self.acct(srv, auth="user")])
+        self.assertEqual(r.polls[0]["outcome"], "login-delay", r)
+
+    def test_login_delay_capability_spaces_logins(self):
+        srv = self.serve([msg(1)], capa_after=[b"LOGIN-DELAY 2"])
+        r = run_fetch(self, self.store(), [self.acct(srv)], polls=2)
+        self.assertEqual([p["outcome"] for p in r.polls], ["ok", "ok"], r)
+        self.assertEqual(len(srv.logins), 2)
+        # poll-now right after the first poll waited for the delay
+        self.assertGreaterEqual(srv.logins[1] - srv.logins[0], 1.0)
+
+    def test_auth_circuit_breaker(self):
+        srv = self.serve([msg(1)], password="other")
+        r = run_fetch(self, self.store(), [self.acct(srv, auth="user")],
+                      polls=5, extra=["--breaker", "2", "--backoff-ms", "50"])
+        self.assertEqual([p["outcome"] for p in r.polls], ["auth", "auth"], r)
+        self.assertEqual(r.polls[-1]["state"], "auth-failed")
+        self.assertEqual(srv.commands().count(b"PASS"), 2)
+
+    def test_auth_mechanisms_and_masked_trace(self):
+        for auth in ("user", "plain", "login", "apop", "auto"):
+            srv = self.serve([msg(1)], capa=[b"USER", b"STLS", b"SASL PLAIN LOGIN"])
+            st = self.store()
+            r = run_fetch(self, st, [self.acct(srv, auth=auth, trace=1)])
+            self.assertEqual(r.polls[0]["outcome"], "ok", (auth, r))
+            self.assertNotIn("secret", r.stderr)
+            self.assertNotIn("c2VjcmV0", r.stderr)  # base64 of it
+            self.assertIn("trace=C", r.stderr)
+            want = {"user": b"PASS", "plain": b"AUTH", "login": b"AUTH",
+                    "apop": b"APOP", "auto": b"APOP"}[auth]
+            self.assertIn(want, srv.commands(), auth)
+
+    def test_clear_text_only_when_configured(self):
+        msgs = [msg(1)]
+        srv = self.serve(msgs, tls=None, capa=[b"UIDL", b"USER"])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, tls="none", auth="user")])
+        self.assertEqual(r.polls[0]["outcome"], "ok", r)
+        self.assertEqual(self.dump(st), msgs)
+
+
+if __name__ == "__main__":
+    unittest.main()

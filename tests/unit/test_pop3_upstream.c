@@ -1,0 +1,140 @@
+/* Check suite for pop3-upstream/upstream.c: account configuration checks,
+ * deep copies that wipe the password, and the name tables. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pop3-upstream/upstream.h"
+
+static struct upstream_account
+good(void)
+{
+	struct upstream_account a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = (char *)"acct1";
+	a.host = (char *)"pop.example.org";
+	a.login = (char *)"alice";
+	a.password = (char *)"secret";
+	return a;
+}
+
+START_TEST(check_accepts_good)
+{
+	struct upstream_account a = good();
+	const char *err = NULL;
+
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	a.fingerprint = (char *)"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+	    "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	a.fingerprint = (char *)"abcdef0123456789abcdef0123456789"
+	    "abcdef0123456789abcdef0123456789";
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+}
+END_TEST
+
+START_TEST(check_refuses_bad)
+{
+	struct upstream_account a;
+	const char *err = NULL;
+	char longid[100];
+
+	a = good(); a.id = (char *)"";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	a = good(); a.id = longid;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.id = (char *)"a b";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.host = NULL;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	/* CR/LF in a credential would inject POP3 commands */
+	a = good(); a.login = (char *)"alice\r\nDELE 1";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.password = (char *)"x\ny";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.password = NULL;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.mailbox = (char *)"";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.fingerprint = (char *)"abcd";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.fingerprint = (char *)"zz";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.tls = UPSTREAM_TLS_NONE;
+	a.fingerprint = (char *)"abcdef0123456789abcdef0123456789"
+	    "abcdef0123456789abcdef0123456789";
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a = good(); a.mode = UPSTREAM_MODE_DELETE_AFTER;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a.delete_after_days = 3;
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+}
+END_TEST
+
+START_TEST(dup_and_free)
+{
+	struct upstream_account a = good(), *c;
+
+	a.mailbox = (char *)"Upstream/x";
+	c = upstream_account_dup(&a);
+	ck_assert_ptr_ne(c->password, a.password);
+	ck_assert_str_eq(c->password, "secret");
+	ck_assert_str_eq(c->mailbox, "Upstream/x");
+	ck_assert_ptr_null(c->ca_file);
+	upstream_account_free(&c);
+	ck_assert_ptr_null(c);
+	upstream_account_free(&c);
+}
+END_TEST
+
+START_TEST(names_round_trip)
+{
+	enum upstream_tls t;
+	enum upstream_auth au;
+	enum upstream_mode m;
+
+	for (int i = 0; i <= UPSTREAM_TLS_NONE; i++) {
+		ck_assert_int_eq(upstream_tls_parse(upstream_tls_name(i), &t), 0);
+		ck_assert_int_eq(t, i);
+	}
+	for (int i = 0; i <= UPSTREAM_AUTH_LOGIN; i++) {
+		ck_assert_int_eq(upstream_auth_parse(upstream_auth_name(i), &au),
+		    0);
+		ck_assert_int_eq(au, i);
+	}
+	for (int i = 0; i <= UPSTREAM_MODE_MIRROR; i++) {
+		ck_assert_int_eq(upstream_mode_parse(upstream_mode_name(i), &m),
+		    0);
+		ck_assert_int_eq(m, i);
+	}
+	ck_assert_int_eq(upstream_tls_parse("ssl", &t), -1);
+	ck_assert_int_eq(upstream_auth_parse("cram-md5", &au), -1);
+	ck_assert_int_eq(upstream_mode_parse("", &m), -1);
+	ck_assert_str_eq(upstream_state_name(UPSTREAM_STATE_AUTH_FAILED),
+	    "auth-failed");
+	ck_assert_str_eq(upstream_tls_name((enum upstream_tls)99), "?");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("pop3_upstream");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, check_accepts_good);
+	tcase_add_test(tc, check_refuses_bad);
+	tcase_add_test(tc, dup_and_free);
+	tcase_add_test(tc, names_round_trip);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

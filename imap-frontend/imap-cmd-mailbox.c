@@ -507,28 +507,13 @@ collect_sub_cb(void *ctx, const char *name)
 	return 0;
 }
 
-/* IMAP LIST wildcard match: '*' anything, '%' anything but '/'. */
+/* LIST wildcards through the parser's matcher, which is polynomial even
+ * for hostile patterns like "*a*a*a*...b". */
 static bool
 wild_match(const char *pat, const char *name)
 {
-	while (*pat != '\0') {
-		if (*pat == '*' || *pat == '%') {
-			bool star = *pat == '*';
-
-			pat++;
-			for (const char *p = name;; p++) {
-				if (wild_match(pat, p))
-					return true;
-				if (*p == '\0' || (!star && *p == '/'))
-					return false;
-			}
-		}
-		if (*pat != *name)
-			return false;
-		pat++;
-		name++;
-	}
-	return *name == '\0';
+	return imap_mailbox_pattern_match(pat, strlen(pat), name,
+	    strlen(name));
 }
 
 /* INBOX is case-insensitive as the first component of a pattern too. */

@@ -95,6 +95,11 @@ class ImapAbuseTest(ImapTestCase):
         lines = r2.cmd("h", "SELECT \"\x01bad\"")
         self.assertTrue(re.match(rb"h (BAD|NO)", lines[-1]), lines)
         self.assertTrue(r2.cmd("i", "NOOP")[-1].startswith(b"i OK"))
+        # a hostile LIST pattern against a long name (exponential for a
+        # naive matcher) is answered
+        r2.cmd("j", "CREATE " + "a" * 300)
+        lines = r2.cmd("k", 'LIST "" "' + "*a" * 60 + 'b"')
+        self.assertEqual(lines, [b"k OK LIST completed\r\n"])
 
     def test_http_request_and_bogus_commands(self):
         r = self.raw()

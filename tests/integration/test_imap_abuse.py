@@ -101,6 +101,15 @@ class ImapAbuseTest(ImapTestCase):
         lines = r2.cmd("k", 'LIST "" "' + "*a" * 60 + 'b"')
         self.assertEqual(lines, [b"k OK LIST completed\r\n"])
 
+    def test_thousands_of_small_literals(self):
+        r = self.raw()
+        r.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+        r.cmd("s", "SELECT INBOX")
+        lines = r.cmd("a", "SEARCH " + "TEXT {1+}\r\nx " * 5000 + "ALL")
+        self.assertTrue(re.match(rb"(a|\*) BAD", lines[-1]), lines[-1])
+        lines = r.cmd("b", "SEARCH " + "TEXT {1+}\r\nx " * 100 + "ALL")
+        self.assertTrue(lines[-1].startswith(b"b OK"), lines)
+
     def test_http_request_and_bogus_commands(self):
         r = self.raw()
         r.send("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: y\r\nAccept: */*\r\n"
@@ -206,6 +215,12 @@ class ImapCapsTest(ImapTestCase):
         s.close()
         for r in rs:
             r.shutdown()
+
+    def test_stalled_tls_handshake_times_out(self):
+        s = socket.create_connection(("127.0.0.1", self.srv.tls_port))
+        s.settimeout(20)
+        self.assertEqual(s.recv(100), b"")     # closed, nothing sent
+        s.close()
 
     def test_preauth_timeout_and_per_user_cap(self):
         r = self.raw()

@@ -99,6 +99,25 @@ store_failed(struct imap_session *s, const char *tag, const char *what,
 	}
 }
 
+/* True when the selected mailbox has a message flagged \Deleted (the
+ * store keeps the count): EXPUNGE and CLOSE skip the write otherwise. */
+static bool
+selected_has_deleted(struct imap_session *s)
+{
+	struct store_read *r = NULL;
+	struct store_mailbox_info info;
+	const char *err;
+	bool yes = true;
+
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		return true;
+	if (store_mailbox_get(r, s->user_id, s->sel->mailbox_id, &info,
+	    &err) == 0)
+		yes = info.deleted > 0;
+	store_read_end(&r);
+	return yes;
+}
+
 /* ---- SELECT / EXAMINE ---- */
 
 struct select_scan {
@@ -235,18 +254,22 @@ imap_cmd_close(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
 	const char *err;
+	uint32_t *uids = NULL;
+	size_t n = 0;
 
 	if (argc != 0) {
 		imap_session_tagged(s, tag, "BAD", "CLOSE takes no arguments");
 		return;
 	}
-	if (!s->sel->readonly) {
+	if (!s->sel->readonly && selected_has_deleted(s)) {
 		s->server->actor = s;
-		/* CLOSE expunges silently (RFC 3501 6.4.2). */
+		/* CLOSE expunges silently (RFC 3501 6.4.2). The UID list is
+		 * asked for and freed here: the store allocates it anyway. */
 		if (store_expunge(s->server->store, s->user_id,
-		    s->sel->mailbox_id, NULL, 0, true, NULL, NULL, &err) != 0)
+		    s->sel->mailbox_id, NULL, 0, true, &uids, &n, &err) != 0)
 			log_warn("imap session=%u event=close_expunge_failed "
 			    "error=\"%s\"", s->id, err);
+		free(uids);
 		s->server->actor = NULL;
 	}
 	imap_session_unselect(s);
@@ -299,6 +322,10 @@ imap_cmd_expunge(struct imap_session *s, const char *tag,
 			imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
 			return;
 		}
+	}
+	if (!selected_has_deleted(s)) {
+		imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+		return;
 	}
 	s->server->actor = s;
 	rc = store_expunge(s->server->store, s->user_id, s->sel->mailbox_id,
@@ -480,28 +507,13 @@ collect_sub_cb(void *ctx, const char *name)
 	return 0;
 }
 
-/* IMAP LIST wildcard match: '*' anything, '%' anything but '/'. */
+/* LIST wildcards through the parser's matcher, which is polynomial even
+ * for hostile patterns like "*a*a*a*...b". */
 static bool
 wild_match(const char *pat, const char *name)
 {
-	while (*pat != '\0') {
-		if (*pat == '*' || *pat == '%') {
-			bool star = *pat == '*';
-
-			pat++;
-			for (const char *p = name;; p++) {
-				if (wild_match(pat, p))
-					return true;
-				if (*p == '\0' || (!star && *p == '/'))
-					return false;
-			}
-		}
-		if (*pat != *name)
-			return false;
-		pat++;
-		name++;
-	}
-	return *name == '\0';
+	return imap_mailbox_pattern_match(pat, strlen(pat), name,
+	    strlen(name));
 }
 
 /* INBOX is case-insensitive as the first component of a pattern too. */

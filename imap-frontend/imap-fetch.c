@@ -29,6 +29,8 @@
 
 /* Per-FETCH arena block (parsed attributes, the index copy). */
 #define IMAP_FETCH_ARENA_CHUNK 4096
+/* Message records read per store cursor walk during FETCH. */
+#define IMAP_FETCH_BATCH 512
 
 void
 imap_message_structure(struct arena *a, const void *data, size_t len,
@@ -392,10 +394,11 @@ section_range(const struct imap_fetch_att *att, const struct mail_message *mm,
 /* Renders one message; false if it is gone (expunged meanwhile). */
 static bool
 render_message(struct imap_session *s, struct fetch_ctx *c,
-    struct store_read *r, uint32_t uid, const char *const *kw, size_t kwn,
-    struct strbuf *sb)
+    struct store_read *r, const struct store_msg *mp, const char *const *kw,
+    size_t kwn, struct strbuf *sb)
 {
-	struct store_msg m;
+	const struct store_msg m = *mp;
+	uint32_t uid = m.uid;
 	const char *err;
 	const void *bp = NULL;
 	const char *body = NULL;
@@ -405,8 +408,7 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 	uint32_t seq = imap_selected_seq(s->sel, uid);
 	bool first = true, flags_sent = false;
 
-	if (seq == 0 || store_msg_get(r, s->user_id, s->sel->mailbox_id, uid,
-	    &m, &err) != 0)
+	if (seq == 0)
 		return false;
 	if (c->need_body) {
 		if (store_msg_body(r, s->user_id, s->sel->mailbox_id, uid, &bp,
@@ -589,6 +591,8 @@ fetch_step(struct imap_session *s)
 	size_t kwn = 0;
 	struct strbuf sb = STRBUF_INIT;
 	bool finished = false;
+	struct store_msg *batch = NULL;
+	size_t bn = 0, bi = 0, batch_end = c->pos;
 
 	if (s->sel == NULL) {
 		/* cannot happen: no command runs while we stream */
@@ -616,9 +620,40 @@ fetch_step(struct imap_session *s)
 			imap_session_write_sb(s, &sb);
 		if (imap_session_output_full(s))
 			break;
-		(void)render_message(s, c, r, c->uids[c->pos], kw, kwn, &sb);
+		if (c->pos >= batch_end) {
+			/* records of the next messages in one cursor walk
+			 * instead of a lookup per message */
+			size_t k = c->count - c->pos, nr = 0;
+			struct store_uid_range *rg;
+
+			if (k > IMAP_FETCH_BATCH)
+				k = IMAP_FETCH_BATCH;
+			rg = xreallocarray(NULL, k, sizeof(*rg));
+			for (size_t i = c->pos; i < c->pos + k; i++) {
+				if (nr > 0 && rg[nr - 1].last + 1 == c->uids[i])
+					rg[nr - 1].last = c->uids[i];
+				else {
+					rg[nr].first = rg[nr].last = c->uids[i];
+					nr++;
+				}
+			}
+			free(batch);
+			batch = NULL;
+			bn = 0;
+			bi = 0;
+			if (store_msg_list(r, s->user_id, s->sel->mailbox_id, rg,
+			    nr, &batch, &bn, &err) != 0)
+				bn = 0;
+			free(rg);
+			batch_end = c->pos + k;
+		}
+		while (bi < bn && batch[bi].uid < c->uids[c->pos])
+			bi++;
+		if (bi < bn && batch[bi].uid == c->uids[c->pos])
+			(void)render_message(s, c, r, &batch[bi], kw, kwn, &sb);
 		c->pos++;
 	}
+	free(batch);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);
 	store_read_end(&r);

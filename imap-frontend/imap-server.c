@@ -27,6 +27,7 @@
 struct imap_ip_count {
 	struct imap_ip_count *next;
 	unsigned count;
+	unsigned auth_failures;	/* while the address has a session */
 	char ip[48];
 };
 
@@ -398,6 +399,14 @@ imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
 	if (srv->actor == s)
 		srv->actor = NULL;
 	shutdown_check(srv);
+}
+
+unsigned
+imap_server_note_auth_failure(struct imap_server *srv, const char *ip)
+{
+	struct imap_ip_count *c = ip_find(srv, ip, false);
+
+	return c != NULL ? ++c->auth_failures : 1;
 }
 
 unsigned

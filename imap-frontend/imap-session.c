@@ -176,6 +176,8 @@ imap_session_free(struct imap_session *s)
 		s->cont_free(s->cont_ctx);
 	if (s->close_ev != NULL)
 		event_free(s->close_ev);
+	if (s->delay_ev != NULL)
+		event_free(s->delay_ev);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	if (!s->tls)
@@ -303,9 +305,13 @@ run_continuation(struct imap_session *s)
 			s->cont = NULL;
 			s->cont_ctx = NULL;
 			s->cont_free = NULL;
-			if (s->io == IMAP_IO_CONTINUE)
+			if (s->io == IMAP_IO_CONTINUE) {
 				s->io = IMAP_IO_COMMAND;
-			arena_reset(s->server->scratch);
+				/* continue_with stopped reading: resume, the
+				 * back-pressure check below decides again */
+				if (!s->closing)
+					bufferevent_enable(s->bev, EV_READ);
+			}
 			break;
 		}
 	}
@@ -357,6 +363,24 @@ starttls_switch(struct imap_session *s)
 }
 
 /* ---- authentication results ---- */
+
+static void
+auth_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->closing)
+		return;
+	imap_session_tagged(s, s->tag != NULL ? s->tag : "*", "NO",
+	    "[AUTHENTICATIONFAILED] Authentication failed");
+	free(s->tag);
+	s->tag = NULL;
+	s->io = IMAP_IO_COMMAND;
+	bufferevent_enable(s->bev, EV_READ);
+	session_input(s);
+}
 
 void
 imap_session_auth_finished(struct imap_session *s,
@@ -410,13 +434,29 @@ imap_session_auth_finished(struct imap_session *s,
 		break;
 	case IMAP_AUTH_DISABLED:
 	case IMAP_AUTH_FAILED:
-	default:
+	default: {
+		unsigned n = imap_server_note_auth_failure(srv, s->ip);
+		unsigned ms = n * IMAP_AUTH_DELAY_STEP_MS;
+		struct timeval tv;
+
 		srv->stats.logins_failed++;
-		log_info("imap session=%u event=login_failed addr=%s", s->id,
-		    s->addr);
-		imap_session_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] "
-		    "Authentication failed");
-		break;
+		log_info("imap session=%u event=login_failed addr=%s "
+		    "failures=%u", s->id, s->addr, n);
+		if (ms > IMAP_AUTH_DELAY_MAX_MS)
+			ms = IMAP_AUTH_DELAY_MAX_MS;
+		if (s->io != IMAP_IO_AUTH_WAIT || s->closing) {
+			imap_session_tagged(s, tag, "NO",
+			    "[AUTHENTICATIONFAILED] Authentication failed");
+			break;
+		}
+		/* stay in AUTH_WAIT (not reading) until the delay is over */
+		if (s->delay_ev == NULL)
+			s->delay_ev = evtimer_new(srv->base, auth_delay_cb, s);
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(s->delay_ev, &tv);
+		return;
+	}
 	}
 out:
 	free(s->tag);

@@ -43,6 +43,11 @@ enum imap_state {
 };
 #define IMAP_STATES_ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | \
 	IMAP_STATE_SELECTED)
+/* A failed login is answered after failures x this many ms (failures
+ * counted per client address), at most IMAP_AUTH_DELAY_MAX_MS: password
+ * guessing gets slow, other clients are not affected. */
+#define IMAP_AUTH_DELAY_STEP_MS 200
+#define IMAP_AUTH_DELAY_MAX_MS 5000
 #define IMAP_STATES_AUTHED (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
 
 enum imap_io_mode {
@@ -98,6 +103,7 @@ struct imap_session {
 	/* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH. */
 	bool cmd_allows_expunge;
 	struct event *close_ev;	/* deferred free after imap_session_close */
+	struct event *delay_ev;	/* delayed answer to a failed login */
 	enum imap_state state;
 	enum imap_io_mode io;
 	time_t started;
@@ -167,6 +173,9 @@ void imap_server_session_added(struct imap_server *srv,
     struct imap_session *s);
 void imap_server_session_gone(struct imap_server *srv,
     struct imap_session *s);
+/* Counts a failed login from ip; returns the failures so far. */
+unsigned imap_server_note_auth_failure(struct imap_server *srv,
+    const char *ip);
 unsigned imap_server_user_sessions(struct imap_server *srv,
     const char *user);
 

@@ -69,6 +69,13 @@ strbuf_appends(struct strbuf *sb, const char *s)
 void
 strbuf_appendc(struct strbuf *sb, char c)
 {
+	/* Renderers append byte by byte (FETCH BODYSTRUCTURE of 10,000
+	 * messages): skip reserve and memcpy when there is room. */
+	if (sb->len + 2 <= sb->cap) {
+		sb->data[sb->len++] = c;
+		sb->data[sb->len] = '\0';
+		return;
+	}
 	strbuf_append(sb, &c, 1);
 }
 

@@ -84,10 +84,10 @@ class ImapTestCase(unittest.TestCase):
             except Exception:
                 pass
         alive, rc, text = self.srv.stop()
-        self.assertTrue(alive, "server died during the test:\n" + text[-3000:])
-        self.assertEqual(rc, 0, "server exit status %r:\n%s" % (rc, text[-3000:]))
         rep = pgtest.sanitizer_report(text)
         self.assertIsNone(rep, rep)
+        self.assertTrue(alive, "server died during the test:\n" + text[-3000:])
+        self.assertEqual(rc, 0, "server exit status %r:\n%s" % (rc, text[-3000:]))
         for line in text.splitlines():
             if " error:" in line or "popgate error" in line or \
                     "imapd_test error" in line:

@@ -68,10 +68,15 @@ class ImapCommandsTest(ImapTestCase):
         with self.assertRaises(imaplib.IMAP4.error) as cm:
             c.login(USER, "wrong")
         self.assertIn("AUTHENTICATIONFAILED", str(cm.exception))
-        with self.assertRaises(imaplib.IMAP4.error):
+        with self.assertRaises(imaplib.IMAP4.error) as cm2:
             c.login("nobody", "x")
+        # unknown user and wrong password get the same answer
+        self.assertEqual(str(cm.exception), str(cm2.exception))
         typ, _ = c.login(USER, PASSWORD)
         self.assertEqual(typ, "OK")
+        # failures are counted per address (each answer is delayed more)
+        self.assertIn("event=login_failed addr=127.0.0.1", self.srv.log())
+        self.assertIn("failures=2", self.srv.log())
 
     def test_authenticate_plain(self):
         for kind in ("starttls", "tls"):

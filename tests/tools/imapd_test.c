@@ -9,6 +9,7 @@
  *       [--max-bad N] [--max-line N] [--max-literal N]
  *       [--max-literal-preauth N] [--high-water N]
  *       [--no-loopback-secure] [--allow-plaintext] [--log-level L]
+ *       [--kick-user NAME]
  *
  * ADDR is host:port. Users are created (with the default folders) when
  * they do not exist. --generate delivers N generated messages (varied
@@ -17,6 +18,8 @@
  * with cheap argon2 parameters (benchmarks log in thousands of times).
  * Prints "ready plain=P tls=T" on stdout once listening; runs until
  * SIGTERM or SIGINT, then shuts down gracefully (BYE) and exits 0.
+ * SIGUSR1 logs every session and the counters, and closes the sessions of
+ * --kick-user (the admin-disables-a-user path of the gateway API).
  */
 #include <argon2.h>
 #include <dirent.h>
@@ -48,6 +51,7 @@ struct app {
 	struct event_base *base;
 	struct imap_server *srv;
 	bool stopping;
+	const char *kick_user;
 };
 
 static void
@@ -335,6 +339,41 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	    app);
 }
 
+static void
+print_session(void *arg, const struct imap_session_info *info)
+{
+	(void)arg;
+	log_info("imapd_test event=session id=%u user=%s addr=%s client=\"%s\" "
+	    "mailbox=%s tls=%d idle=%d", info->id,
+	    info->user != NULL ? info->user : "-", info->addr,
+	    info->client_id != NULL ? info->client_id : "",
+	    info->mailbox != NULL ? info->mailbox : "-", (int)info->tls,
+	    (int)info->idling);
+}
+
+/* SIGUSR1: list the sessions and the counters, then close every session
+ * of --kick-user (what the gateway does when the admin disables a user). */
+static void
+usr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct app *app = arg;
+	struct imap_server_stats st;
+
+	(void)sig;
+	(void)what;
+	imap_server_foreach_session(app->srv, print_session, NULL);
+	imap_server_get_stats(app->srv, &st);
+	log_info("imapd_test event=stats sessions=%u authenticated=%u "
+	    "logins_ok=%llu logins_failed=%llu commands=%llu", st.sessions,
+	    st.sessions_authenticated, (unsigned long long)st.logins_ok,
+	    (unsigned long long)st.logins_failed,
+	    (unsigned long long)st.commands);
+	if (app->kick_user != NULL)
+		log_info("imapd_test event=kicked user=%s sessions=%u",
+		    app->kick_user, imap_server_kick_user(app->srv,
+		    app->kick_user, "Account disabled by the administrator"));
+}
+
 static unsigned long
 num_arg(const char *s)
 {
@@ -357,7 +396,8 @@ main(int argc, char **argv)
 	struct imap_server_config cfg;
 	struct store *store = NULL;
 	struct app app;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sigusr1;
+	const char *kick = NULL;
 	SSL_CTX *ctx = NULL;
 
 	imap_server_config_init(&cfg);
@@ -417,6 +457,8 @@ main(int argc, char **argv)
 			cfg.limits.max_literal_preauth = num_arg(v);
 		else if (strcmp(a, "--high-water") == 0)
 			cfg.limits.output_high_water = num_arg(v);
+		else if (strcmp(a, "--kick-user") == 0)
+			kick = v;
 		else if (strcmp(a, "--log-level") == 0)
 			log_set_level((enum log_level)log_level_parse(v));
 		else
@@ -442,6 +484,7 @@ main(int argc, char **argv)
 	cfg.tls_addrs = tls[0] != NULL ? tls : NULL;
 	cfg.ssl_ctx = ctx;
 	memset(&app, 0, sizeof(app));
+	app.kick_user = kick;
 	app.base = event_base_new();
 	app.srv = imap_server_new(app.base, store, &cfg, NULL, NULL, &err);
 	if (app.srv == NULL)
@@ -452,8 +495,10 @@ main(int argc, char **argv)
 		die("listen", err);
 	sigterm = evsignal_new(app.base, SIGTERM, signal_cb, &app);
 	sigint = evsignal_new(app.base, SIGINT, signal_cb, &app);
+	sigusr1 = evsignal_new(app.base, SIGUSR1, usr1_cb, &app);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	evsignal_add(sigusr1, NULL);
 	printf("ready plain=%d tls=%d\n", imap_server_plain_port(app.srv),
 	    imap_server_tls_port(app.srv));
 	fflush(stdout);
@@ -473,6 +518,7 @@ main(int argc, char **argv)
 	imap_server_free(&app.srv);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sigusr1);
 	event_base_free(app.base);
 	store_close(&store);
 	log_close();

@@ -536,6 +536,7 @@ store_expunge(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	if (count == 0) {
 		store_wabort(store, txn);
 		free(norm);
+		free(items);
 		store_ok(store);
 		return 0;
 	}

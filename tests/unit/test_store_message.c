@@ -617,6 +617,30 @@ START_TEST(copy_move_refcounted_bodies)
 }
 END_TEST
 
+/* Regression: store_expunge(deleted_only) leaked its scratch list when
+ * messages existed but none had \Deleted (LeakSanitizer catches it). */
+START_TEST(expunge_nothing_deleted_frees_scratch)
+{
+	struct tstore t;
+	uint32_t *ex = (uint32_t *)&ex;
+	size_t nex = 99;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	for (int i = 0; i < 3; i++)
+		tdeliver(&t, u, inbox, "m", 0);
+	uint64_t before = tinfo(&t, u, inbox).highestmodseq;
+	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, true, &ex,
+	    &nex, NULL), 0);
+	ck_assert_uint_eq(nex, 0);
+	ck_assert_ptr_null(ex);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 3);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).highestmodseq, before);
+	tstore_close(&t);
+}
+END_TEST
+
 START_TEST(expunge_deleted_only_and_vanished_survive_reopen)
 {
 	struct tstore t;
@@ -1106,6 +1130,7 @@ store_message_suite(void)
 	tcase_add_test(tc, flags_unchangedsince);
 	tcase_add_test(tc, keyword_limit);
 	tcase_add_test(tc, copy_move_refcounted_bodies);
+	tcase_add_test(tc, expunge_nothing_deleted_frees_scratch);
 	tcase_add_test(tc, expunge_deleted_only_and_vanished_survive_reopen);
 	tcase_add_test(tc, change_feed_after_commit);
 	tcase_add_test(tc, map_full_fails_cleanly);

@@ -315,6 +315,11 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 			pop3_login_failed(s, &st);
 			return;
 		}
+		if (strlen(s->acct->password) + 16 > POP3_CLIENT_CMD_MAX) {
+			pop3_session_fail(s, POP3_OUTCOME_AUTH,
+			    "password too long for PASS");
+			return;
+		}
 		s->trace_mask = "PASS ****";
 		pop3_session_send(s, CMD_PASS, 0, "PASS %s", s->acct->password);
 		return;

@@ -93,6 +93,13 @@ upstream_account_check(const struct upstream_account *a,
 		    "control characters";
 		return -1;
 	}
+	if (strlen(a->login) > UPSTREAM_LOGIN_MAX ||
+	    strlen(a->password) > UPSTREAM_PASSWORD_MAX) {
+		/* longer would not fit a POP3 command line */
+		*error_r = "account login (max 255 bytes) or password (max "
+		    "1000 bytes) too long";
+		return -1;
+	}
 	if (a->mailbox != NULL && (a->mailbox[0] == '\0' ||
 	    !no_ctl(a->mailbox))) {
 		*error_r = "bad target mailbox name";

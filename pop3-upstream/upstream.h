@@ -28,6 +28,10 @@
 #define UPSTREAM_ID_MAX 64
 /* Longest error text kept in a status (escaped peer bytes included). */
 #define UPSTREAM_ERROR_MAX 300
+/* Longest login and password: "PASS <password>" and "USER <login>" must
+   fit one POP3 command line (POP3_CLIENT_CMD_MAX) with room to spare. */
+#define UPSTREAM_LOGIN_MAX 255
+#define UPSTREAM_PASSWORD_MAX 1000
 
 enum upstream_tls {
 	UPSTREAM_TLS_POP3S = 0,	/* implicit TLS (port 995) */

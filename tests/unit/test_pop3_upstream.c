@@ -74,6 +74,30 @@ START_TEST(check_refuses_bad)
 }
 END_TEST
 
+/* A 1017..1024-byte password (the control socket allows 1024) overflowed
+   the "PASS %s" command line and hit the assertion in pop3_session_send:
+   popgated aborted at the account's first USER/PASS login. */
+START_TEST(pass_line_overflow_password_refused)
+{
+	struct upstream_account a;
+	const char *err = NULL;
+	char pw[1025], login[300];
+
+	memset(pw, 'p', sizeof(pw) - 1);
+	pw[sizeof(pw) - 1] = '\0';
+	a = good(); a.password = pw;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	pw[UPSTREAM_PASSWORD_MAX] = '\0';
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	memset(login, 'l', sizeof(login) - 1);
+	login[sizeof(login) - 1] = '\0';
+	a = good(); a.login = login;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	login[UPSTREAM_LOGIN_MAX] = '\0';
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+}
+END_TEST
+
 START_TEST(dup_and_free)
 {
 	struct upstream_account a = good(), *c;
@@ -129,6 +153,7 @@ main(void)
 
 	tcase_add_test(tc, check_accepts_good);
 	tcase_add_test(tc, check_refuses_bad);
+	tcase_add_test(tc, pass_line_overflow_password_refused);
 	tcase_add_test(tc, dup_and_free);
 	tcase_add_test(tc, names_round_trip);
 	suite_add_tcase(s, tc);

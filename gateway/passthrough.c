@@ -508,6 +508,17 @@ start_check(struct gateway *gw, struct pt_check *ck)
 		finish(ck, PT_TEMP, "connect failed");
 }
 
+/* CR, LF or any other control byte: never put on a POP3 command line. */
+static bool
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
 void
 passthrough_auth(void *ctx, const char *username, const char *password,
     const char *client_addr, struct imap_auth_request *req)
@@ -524,7 +535,11 @@ passthrough_auth(void *ctx, const char *username, const char *password,
 	int local;
 
 	if (!c->pt_enabled || !domain_enabled(c, username) ||
-	    strlen(password) > CTL_PASSWORD_MAX || gw->shutting_down) {
+	    strlen(password) > CTL_PASSWORD_MAX || gw->shutting_down ||
+	    has_ctl(username) || has_ctl(password)) {
+		/* an IMAP literal may carry CR LF: "USER %s" / "PASS %s"
+		   would inject POP3 commands; such a login is checked here
+		   only */
 		imap_server_auth_store(gw->store, username, password,
 		    client_addr, req);
 		return;

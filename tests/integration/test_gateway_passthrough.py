@@ -121,6 +121,27 @@ class GatewayPassthroughTest(unittest.TestCase):
         self.assertGreaterEqual(self.gw.ok({"command": "stats"})["stats"]
                                 ["passthrough_failed"], 4)
 
+    def test_crlf_in_login_not_injected_into_pop3(self):
+        # An IMAP literal may hold CR LF: sent as "PASS %s" it became two
+        # POP3 commands, and the server's +OK for the real password
+        # adopted a user whose password carried the injected command.
+        c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        try:
+            c.literal = b"legacy-pw\r\nDELE 1"
+            typ, _ = c._simple_command("LOGIN", "carol@example.org")
+        except imaplib.IMAP4.error:
+            typ = "NO"
+        finally:
+            try:
+                c.logout()
+            except Exception:
+                pass
+        self.assertEqual(typ, "NO")
+        self.assertNotIn("passthrough event=", self.gw.output())
+        self.assertEqual(self.gw.ok({"command": "user.list"})["users"], [])
+        self.assertEqual(self.gw.ok({"command": "account.list"})
+                         ["accounts"], [])
+
 
 if __name__ == "__main__":
     unittest.main()

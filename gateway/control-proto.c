@@ -2,6 +2,7 @@
 #include "control-proto.h"
 
 #include <stdarg.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,4 +487,21 @@ out:
 	}
 	strbuf_free(&field);
 	return ret;
+}
+
+/* Blocks stay plain malloc() ones (json_dumps results are released with
+   free() by their callers); only jansson's own frees wipe. */
+static void
+wipe_free(void *ptr)
+{
+	if (ptr == NULL)
+		return;
+	secure_zero(ptr, malloc_usable_size(ptr));
+	free(ptr);
+}
+
+void
+ctl_json_wipe_on_free(void)
+{
+	json_set_alloc_funcs(malloc, wipe_free);
 }

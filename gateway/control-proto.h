@@ -160,4 +160,11 @@ const char *ctl_check_value(enum ctl_check check, json_t *value);
 int ctl_csv_split(const char *line, size_t len, char **fields_r,
     size_t *count_r, const char **error_r);
 
+/*
+ * Makes every jansson allocation wipe itself when freed: control requests,
+ * import lines and the requests built from them hold user and upstream
+ * passwords in jansson strings. Call before the first jansson call.
+ */
+void ctl_json_wipe_on_free(void);
+
 #endif

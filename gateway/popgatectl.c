@@ -751,6 +751,8 @@ main(int argc, char **argv)
 	/* A daemon that refuses us closes the socket: read its answer
 	   rather than die of SIGPIPE while writing. */
 	signal(SIGPIPE, SIG_IGN);
+	/* the passwords it sends live in jansson strings */
+	ctl_json_wipe_on_free();
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
 			o.socket = argv[i + 1];

@@ -299,6 +299,8 @@ main(int argc, char **argv)
 	int opt, ctl_fd = -1, ret = 1;
 	gid_t gid;
 
+	/* before any jansson use: passwords live in its strings */
+	ctl_json_wipe_on_free();
 	memset(&gw, 0, sizeof(gw));
 	memset(&pw, 0, sizeof(pw));
 	while ((opt = getopt(argc, argv, "c:fth")) != -1) {

@@ -213,6 +213,44 @@ START_TEST(error_and_ok_rendering)
 }
 END_TEST
 
+/* Control requests (and import lines) hold passwords in jansson strings,
+   which were freed with plain free(): the secret stayed in the heap (and
+   in any core). */
+START_TEST(jansson_frees_secrets_unwiped)
+{
+	json_malloc_t m = NULL;
+	json_free_t f = NULL;
+	const struct ctl_command *cmd;
+	json_t *req;
+	struct ctl_error err;
+	const char *line = "{\"command\":\"user.add\",\"user\":\"alice\","
+	    "\"password\":\"s3cret-pw\"}";
+
+	ctl_json_wipe_on_free();
+	json_get_alloc_funcs(&m, &f);
+	ck_assert_ptr_ne((void *)f, (void *)free);
+	ck_assert_ptr_nonnull((void *)f);
+	ck_assert_int_eq(ctl_request_parse(line, strlen(line), &cmd, &req,
+	    &err), 0);
+	ck_assert_str_eq(ctl_req_str(req, "password"), "s3cret-pw");
+	json_decref(req);
+	/* a json_dumps result is still released with plain free() */
+	req = json_pack("{s:s}", "password", "b");
+	free(json_dumps(req, 0));
+	json_decref(req);
+	/* the allocator's own round trip, odd sizes included */
+	for (size_t n = 0; n < 40; n++) {
+		char *p = m(n + 1);
+
+		ck_assert_ptr_nonnull(p);
+		memset(p, 'x', n + 1);
+		f(p);
+	}
+	f(NULL);
+	json_set_alloc_funcs(malloc, free);
+}
+END_TEST
+
 START_TEST(csv_split)
 {
 	char *f[CTL_CSV_FIELDS_MAX];
@@ -265,6 +303,7 @@ proto_suite(void)
 	    CTL_CMD_COUNT);
 	tcase_add_test(tc, error_and_ok_rendering);
 	tcase_add_test(tc, csv_split);
+	tcase_add_test(tc, jansson_frees_secrets_unwiped);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,6 +21,8 @@
 
 /* Supplementary groups looked at for a peer (getgrouplist). */
 #define CONTROL_PEER_GROUPS_MAX 256
+/* Replies a client has not read yet: past this, its requests wait. */
+#define CONTROL_OUTPUT_PAUSE (256 * 1024)
 
 struct control_client {
 	struct control *control;
@@ -34,6 +36,7 @@ struct control_client {
 	bool gone;		/* connection closed while busy */
 	bool closing;		/* close once the output is written */
 	bool dispatching;	/* inside process_input() */
+	bool paused;		/* replies unread: reading stopped */
 };
 
 struct control {
@@ -50,6 +53,7 @@ struct control {
 };
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
+static void process_input(struct control_client *c);
 
 int
 control_socket_open(const char *path, mode_t mode, gid_t gid, int *fd_r,
@@ -207,8 +211,16 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	struct control_client *c = arg;
 
 	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev))
-	    == 0)
+	    == 0) {
 		client_free(c);
+		return;
+	}
+	if (c->paused && !c->busy && !c->closing && !c->dispatching) {
+		/* the replies were read: take the next requests */
+		c->paused = false;
+		bufferevent_enable(bev, EV_READ);
+		process_input(c);
+	}
 }
 
 static void
@@ -261,6 +273,13 @@ process_input(struct control_client *c)
 		json_t *req;
 		struct ctl_error err;
 
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
+		    CONTROL_OUTPUT_PAUSE) {
+			/* a client that sends without reading the answers
+			   must not grow the output without bound */
+			c->paused = true;
+			break;
+		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos < 0) {
 			if (evbuffer_get_length(in) > max) {
@@ -316,7 +335,7 @@ process_input(struct control_client *c)
 		   dispatching. */
 	}
 	c->dispatching = false;
-	if (c->busy)
+	if (c->busy || c->paused)
 		bufferevent_disable(c->bev, EV_READ);
 }
 

@@ -56,6 +56,38 @@ class GatewayControlTest(unittest.TestCase):
             except Exception:
                 pass
 
+    def test_unread_replies_do_not_grow_without_bound(self):
+        # A client that sends requests and never reads the answers made
+        # popgated buffer every reply: memory without bound. It now stops
+        # reading such a client until its replies are taken.
+        import select
+        s = self.gw.connect()
+        s.setblocking(False)
+        req = b'{"command":"stats"}\n' * 4096
+        total = 8 * 1024 * 1024
+        sent = 0
+        while sent < total:
+            _, w, _ = select.select([], [s], [], 3.0)
+            if not w:
+                break      # popgated stopped reading us
+            try:
+                sent += s.send(req)
+            except BlockingIOError:
+                continue
+        self.assertLess(sent, total // 2,
+                        "popgated read %d bytes of requests without the "
+                        "replies being read" % sent)
+        # the replies that were produced can still all be read
+        s.setblocking(True)
+        s.settimeout(30)
+        f = s.makefile("rb")
+        # every complete request is answered: reading resumes the client
+        for _ in range(sent // len(b'{"command":"stats"}\n')):
+            r = json.loads(f.readline())
+            self.assertTrue(r["ok"], r)
+        s.close()
+        self.assertTrue(self.gw.ok({"command": "stats"})["ok"])
+
     # ---- users -------------------------------------------------------
 
     def test_user_add_list_passwd_delete(self):

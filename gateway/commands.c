@@ -18,6 +18,7 @@
 #include "gateway/upstreams.h"
 #include "log.h"
 #include "password.h"
+#include "pop3-upstream/upstream.h"
 #include "store/store.h"
 #include "xmalloc.h"
 
@@ -315,6 +316,13 @@ gateway_account_add(struct gateway *gw, json_t *req,
 	int ret = -1, found;
 
 	memset(&a, 0, sizeof(a));
+	if (password != NULL && strlen(password) > UPSTREAM_PASSWORD_MAX) {
+		/* the poller would refuse it: never stored, never polled */
+		ctl_error_set(err, CTL_E_INVALID, "password", "is longer than "
+		    "%d bytes (an upstream POP3 password)",
+		    UPSTREAM_PASSWORD_MAX);
+		return -1;
+	}
 	if (store_read_begin(gw->store, &r, &error) < 0) {
 		ctl_error_set(err, CTL_E_STORE, NULL, "read: %s", error);
 		return -1;
@@ -499,6 +507,12 @@ cmd_account_set(struct gateway *gw, struct control_client *client,
 	struct account a;
 	const char *password = ctl_req_str(req, "password");
 
+	if (password != NULL && strlen(password) > UPSTREAM_PASSWORD_MAX) {
+		reply_error(gw, client, CTL_E_INVALID, "password", "is longer "
+		    "than %d bytes (an upstream POP3 password)",
+		    UPSTREAM_PASSWORD_MAX);
+		return;
+	}
 	if (load_account(gw, client, req, &a) < 0)
 		return;
 	apply_account_fields(&a, req);

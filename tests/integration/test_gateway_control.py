@@ -56,6 +56,23 @@ class GatewayControlTest(unittest.TestCase):
             except Exception:
                 pass
 
+    def test_overlong_upstream_password_refused_not_stored(self):
+        # 1001..1024 bytes passed the control check but not the poller's
+        # (a longer PASS line aborted popgated before): the account was
+        # stored, answered ok, and never polled.
+        self.add_alice()
+        r = self.gw.request(account_req(account="big", password="p" * 1010))
+        self.assertFalse(r["ok"], r)
+        self.assertEqual((r["error"]["code"], r["error"]["field"]),
+                         ("invalid-value", "password"))
+        self.assertEqual(self.gw.ok({"command": "account.list"})
+                         ["accounts"], [])
+        self.gw.ok(account_req(account="big"))
+        r = self.gw.request({"command": "account.set", "user": "alice",
+                             "account": "big", "password": "p" * 1010})
+        self.assertEqual(r["error"]["code"], "invalid-value", r)
+        self.assertTrue(self.gw.ok({"command": "stats"})["ok"])
+
     def test_unread_replies_do_not_grow_without_bound(self):
         # A client that sends requests and never reads the answers made
         # popgated buffer every reply: memory without bound. It now stops

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,6 +300,13 @@ main(int argc, char **argv)
 	int opt, ctl_fd = -1, ret = 1;
 	gid_t gid;
 
+	/* A core file would hold the secret key and decrypted upstream
+	 * passwords: forbid one, hard limit included, before reading any. */
+	{
+		const struct rlimit nocore = { 0, 0 };
+
+		(void)setrlimit(RLIMIT_CORE, &nocore);
+	}
 	/* before any jansson use: passwords live in its strings */
 	ctl_json_wipe_on_free();
 	memset(&gw, 0, sizeof(gw));

@@ -118,6 +118,17 @@ class GatewayDaemonTest(unittest.TestCase):
         self.assertEqual(r.returncode, 78)
         self.assertIn("[imap] cert", r.stderr)
 
+    def test_no_core_dump_can_hold_secrets(self):
+        # Regression: popgated left core dumps allowed, and a core holds
+        # the secret key and decrypted upstream passwords. The sanitizer
+        # runtime only lowers the soft limit; the daemon must set both.
+        gw = self.gateway()
+        gw.start()
+        with open("/proc/%d/limits" % gw.proc.pid) as f:
+            line = [l for l in f if l.startswith("Max core file size")][0]
+        gw.stop()
+        self.assertEqual(line.split()[4:6], ["0", "0"], line)
+
     def test_secret_key_must_be_private(self):
         gw = self.gateway()
         gw.start()

@@ -136,6 +136,24 @@ select_scan_cb(void *ctx, const struct store_msg *m)
 	return 0;
 }
 
+/* SELECT/EXAMINE parameters: "(CONDSTORE)" (RFC 7162 3.1.8). */
+static int
+parse_select_params(const struct imap_arg *arg, bool *condstore_r)
+{
+	const struct imap_arg *l;
+	size_t n;
+
+	if (!imap_arg_get_list(arg, &l, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (imap_arg_atom_equals(&l[i], "CONDSTORE"))
+			*condstore_r = true;
+		else
+			return -1;
+	}
+	return 0;
+}
+
 static void
 select_common(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool readonly)
@@ -148,9 +166,15 @@ select_common(struct imap_session *s, const char *tag,
 	const char *kw[STORE_KEYWORDS_MAX];
 	size_t kwn = 0;
 	struct strbuf sb = STRBUF_INIT;
+	bool condstore = false;
 	int rc;
 
-	if (argc != 1) {
+	if (argc == 2 && parse_select_params(&args[1], &condstore) != 0) {
+		imap_session_tagged(s, tag, "BAD", "Unknown %s parameter",
+		    readonly ? "EXAMINE" : "SELECT");
+		return;
+	}
+	if (argc != 1 && argc != 2) {
 		imap_session_tagged(s, tag, "BAD", "%s needs a mailbox name",
 		    readonly ? "EXAMINE" : "SELECT");
 		return;
@@ -230,6 +254,8 @@ select_common(struct imap_session *s, const char *tag,
 	strbuf_free(&sb);
 	s->sel = sel;
 	s->state = IMAP_STATE_SELECTED;
+	if (condstore)
+		s->enabled_condstore = true;
 	imap_session_tagged(s, tag, "OK", "[%s] %s completed",
 	    readonly ? "READ-ONLY" : "READ-WRITE",
 	    readonly ? "EXAMINE" : "SELECT");
@@ -785,9 +811,12 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 			strbuf_appendf(&sb, "UIDVALIDITY %u", info.uidvalidity);
 		else if (strcasecmp(it, "UNSEEN") == 0)
 			strbuf_appendf(&sb, "UNSEEN %u", info.unseen);
-		else if (strcasecmp(it, "HIGHESTMODSEQ") == 0)
+		else if (strcasecmp(it, "HIGHESTMODSEQ") == 0) {
 			strbuf_appendf(&sb, "HIGHESTMODSEQ %llu",
 			    (unsigned long long)info.highestmodseq);
+			/* a CONDSTORE-enabling command (RFC 7162 3.1) */
+			s->enabled_condstore = true;
+		}
 		else if (strcasecmp(it, "SIZE") == 0)
 			strbuf_appendf(&sb, "SIZE %llu",
 			    (unsigned long long)info.size);

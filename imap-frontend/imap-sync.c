@@ -167,6 +167,17 @@ imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
 	imap_format_flags(sb, flags->system & STORE_FLAGS_SYSTEM_ALL, names, n);
 }
 
+void
+imap_session_enable_condstore(struct imap_session *s)
+{
+	if (s->enabled_condstore)
+		return;
+	s->enabled_condstore = true;
+	if (s->sel != NULL)
+		imap_session_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		    (unsigned long long)s->sel->highestmodseq);
+}
+
 static void
 send_flag_updates(struct imap_session *s)
 {
@@ -192,8 +203,16 @@ send_flag_updates(struct imap_session *s)
 		if (seq == 0 || store_msg_get(r, s->user_id, sel->mailbox_id,
 		    uid, &m, &err) != 0)
 			continue;
-		strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
+		/* RFC 7162 3.1: once CONDSTORE is on, every unsolicited
+		 * FETCH carries UID and MODSEQ */
+		if (s->enabled_condstore)
+			strbuf_appendf(&sb, "* %u FETCH (UID %u MODSEQ (%llu) "
+			    "FLAGS ", seq, uid, (unsigned long long)m.modseq);
+		else
+			strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
 		imap_format_msg_flags(&sb, &m.flags, kw, kwn);
+		if (m.modseq > sel->highestmodseq)
+			sel->highestmodseq = m.modseq;
 		strbuf_appends(&sb, ")\r\n");
 	}
 	store_read_end(&r);

@@ -464,6 +464,12 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 		    !s->enabled_condstore) {
 			imap_session_enable_condstore(s);
 			strbuf_appends(&sb, " CONDSTORE");
+		} else if (strcasecmp(cap, "QRESYNC") == 0 &&
+		    !s->enabled_qresync) {
+			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
+			imap_session_enable_condstore(s);
+			s->enabled_qresync = true;
+			strbuf_appends(&sb, " QRESYNC");
 		}
 	}
 	imap_session_printf(s, "* ENABLED%s\r\n", strbuf_str(&sb));

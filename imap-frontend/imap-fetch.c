@@ -279,6 +279,7 @@ struct fetch_ctx {
 	bool has_changedsince;
 	uint64_t changedsince;
 	bool has_modseq;	/* MODSEQ among the items (or implied) */
+	bool vanished;		/* (... VANISHED): RFC 7162 3.2.6 */
 	bool condstore;		/* the session had CONDSTORE on */
 	uint32_t *uids;		/* the messages, as UIDs (stable) */
 	size_t count, pos;
@@ -694,10 +695,56 @@ parse_fetch_modifiers(struct fetch_ctx *c, const struct imap_arg *arg,
 			i++;
 			continue;
 		}
+		if (imap_arg_atom_equals(&l[i], "VANISHED") && !c->vanished) {
+			c->vanished = true;
+			continue;
+		}
 		*error_r = "Unknown or invalid FETCH modifier";
 		return -1;
 	}
 	return 0;
+}
+
+/* "* VANISHED (EARLIER)" for the UIDs of the set argument that were
+ * expunged after modseq since (UID FETCH ... (CHANGEDSINCE n VANISHED)). */
+static int
+fetch_vanished(struct imap_session *s, const struct imap_arg *set_arg,
+    uint64_t since)
+{
+	struct imap_seqset_spec spec;
+	struct imap_seqset set;
+	struct store_changes ch;
+	struct store_read *r = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	const char *str, *err;
+	int ret = -1;
+
+	memset(&spec, 0, sizeof(spec));
+	imap_seqset_init(&set);
+	/* the caller parsed the same argument successfully */
+	if (!imap_arg_get_atom(set_arg, &str) ||
+	    imap_seqset_parse(str, strlen(str), &spec, &err) != 0)
+		goto out;
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		goto out;
+	if (store_changes_since(r, s->user_id, s->sel->mailbox_id, since, &ch,
+	    &err) != 0) {
+		store_read_end(&r);
+		goto out;
+	}
+	store_read_end(&r);
+	/* vanished UIDs are below UIDNEXT: '*' reaches the view's top */
+	imap_seqset_resolve(&spec, s->sel->max_uid, &set);
+	imap_format_vanished_earlier(&sb, ch.vanished, ch.vanished_count,
+	    &set);
+	store_changes_free(&ch);
+	imap_session_write_sb(s, &sb);
+	ret = 0;
+out:
+	strbuf_free(&sb);
+	imap_seqset_free(&set);
+	imap_seqset_spec_free(&spec);
+	return ret;
 }
 
 static bool
@@ -731,8 +778,22 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 		fetch_ctx_free(c);
 		return;
 	}
+	if (c->vanished && (!uid || !c->has_changedsince ||
+	    !s->enabled_qresync)) {
+		/* RFC 7162 3.2.6: only UID FETCH, with CHANGEDSINCE, after
+		 * ENABLE QRESYNC */
+		imap_session_tagged(s, tag, "BAD", "VANISHED needs UID FETCH, "
+		    "CHANGEDSINCE and ENABLE QRESYNC");
+		fetch_ctx_free(c);
+		return;
+	}
 	if (imap_msgset_parse_in(s, c->a, &args[0], uid, &set, &err) != 0) {
 		imap_session_tagged(s, tag, "BAD", "%s", err);
+		fetch_ctx_free(c);
+		return;
+	}
+	if (c->vanished && fetch_vanished(s, &args[0], c->changedsince) != 0) {
+		imap_session_tagged(s, tag, "NO", "[SERVERBUG] FETCH failed");
 		fetch_ctx_free(c);
 		return;
 	}

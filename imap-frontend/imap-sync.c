@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "imap-format.h"
+#include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
 #include "log.h"
@@ -137,21 +138,75 @@ imap_selected_expunge_uids(struct imap_session *s, const uint32_t *uids,
 	struct evbuffer *out = imap_session_out(s);
 	uint32_t w = 0, removed = 0;
 	size_t j = 0;
+	struct imap_seqset gone;
 
+	imap_seqset_init(&gone);
 	for (uint32_t i = 0; i < sel->count; i++) {
 		uint32_t uid = sel->uids[i];
 
 		while (j < n && uids[j] < uid)
 			j++;
 		if (j < n && uids[j] == uid) {
-			evbuffer_add_printf(out, "* %u EXPUNGE\r\n",
-			    i + 1 - removed);
+			/* RFC 7162 3.2.10: with QRESYNC on, one VANISHED
+			 * replaces the EXPUNGEs */
+			if (s->enabled_qresync)
+				imap_seqset_add(&gone, uid);
+			else
+				evbuffer_add_printf(out, "* %u EXPUNGE\r\n",
+				    i + 1 - removed);
 			removed++;
 			continue;
 		}
 		sel->uids[w++] = uid;
 	}
 	sel->count = w;
+	if (!imap_seqset_is_empty(&gone)) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_appends(&sb, "* VANISHED ");
+		imap_seqset_format(&gone, &sb);
+		strbuf_appends(&sb, "\r\n");
+		imap_session_write_sb(s, &sb);
+		strbuf_free(&sb);
+	}
+	imap_seqset_free(&gone);
+}
+
+void
+imap_format_vanished_earlier(struct strbuf *sb,
+    const struct store_uid_range *vanished, size_t n,
+    const struct imap_seqset *filter)
+{
+	struct imap_seqset set;
+	size_t j = 0;
+
+	imap_seqset_init(&set);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t lo = vanished[i].first, hi = vanished[i].last;
+
+		if (filter == NULL) {
+			imap_seqset_add_range(&set, lo, hi);
+			continue;
+		}
+		/* both sorted: walk the filter along */
+		while (j < filter->count && filter->ranges[j].hi < lo)
+			j++;
+		for (size_t k = j; k < filter->count &&
+		    filter->ranges[k].lo <= hi; k++) {
+			uint32_t a = filter->ranges[k].lo > lo ?
+			    filter->ranges[k].lo : lo;
+			uint32_t b = filter->ranges[k].hi < hi ?
+			    filter->ranges[k].hi : hi;
+
+			imap_seqset_add_range(&set, a, b);
+		}
+	}
+	if (!imap_seqset_is_empty(&set)) {
+		strbuf_appends(sb, "* VANISHED (EARLIER) ");
+		imap_seqset_format(&set, sb);
+		strbuf_appends(sb, "\r\n");
+	}
+	imap_seqset_free(&set);
 }
 
 void

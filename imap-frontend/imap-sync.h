@@ -28,5 +28,14 @@ void imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
  * it writes "* OK [HIGHESTMODSEQ n]" so the client learns the value.
  */
 void imap_session_enable_condstore(struct imap_session *s);
+/*
+ * Appends "* VANISHED (EARLIER) set\r\n" (RFC 7162 3.2.10) for the UIDs
+ * of vanished[0..n) that are also in filter (NULL: all of them); nothing
+ * when that is empty.
+ */
+struct imap_seqset;
+void imap_format_vanished_earlier(struct strbuf *sb,
+    const struct store_uid_range *vanished, size_t n,
+    const struct imap_seqset *filter);
 
 #endif

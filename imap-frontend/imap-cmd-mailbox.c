@@ -592,6 +592,51 @@ imap_cmd_unsubscribe(struct imap_session *s, const char *tag,
 	subscribe_common(s, tag, args, argc, false);
 }
 
+/* ---- STATUS items (STATUS and LIST-STATUS) ---- */
+
+/* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
+ * then holds a partial line the caller drops). */
+static int
+status_format(struct imap_session *s, struct strbuf *sb,
+    const struct store_mailbox_info *info, const struct imap_arg *items,
+    size_t n)
+{
+	strbuf_appends(sb, "* STATUS ");
+	format_mailbox(sb, info->name);
+	strbuf_appends(sb, " (");
+	for (size_t i = 0; i < n; i++) {
+		const char *it;
+
+		if (!imap_arg_get_atom(&items[i], &it))
+			return -1;
+		if (i > 0)
+			strbuf_appendc(sb, ' ');
+		if (strcasecmp(it, "MESSAGES") == 0) {
+			strbuf_appendf(sb, "MESSAGES %u", info->messages);
+		} else if (strcasecmp(it, "RECENT") == 0) {
+			strbuf_appends(sb, "RECENT 0");
+		} else if (strcasecmp(it, "UIDNEXT") == 0) {
+			strbuf_appendf(sb, "UIDNEXT %u", info->uidnext);
+		} else if (strcasecmp(it, "UIDVALIDITY") == 0) {
+			strbuf_appendf(sb, "UIDVALIDITY %u", info->uidvalidity);
+		} else if (strcasecmp(it, "UNSEEN") == 0) {
+			strbuf_appendf(sb, "UNSEEN %u", info->unseen);
+		} else if (strcasecmp(it, "HIGHESTMODSEQ") == 0) {
+			strbuf_appendf(sb, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)info->highestmodseq);
+			/* a CONDSTORE-enabling command (RFC 7162 3.1) */
+			s->enabled_condstore = true;
+		} else if (strcasecmp(it, "SIZE") == 0) {
+			strbuf_appendf(sb, "SIZE %llu",
+			    (unsigned long long)info->size);
+		} else {
+			return -1;
+		}
+	}
+	strbuf_appends(sb, ")\r\n");
+	return 0;
+}
+
 /* ---- LIST / LSUB ---- */
 
 struct list_entry {
@@ -599,6 +644,7 @@ struct list_entry {
 	enum store_role role;
 	bool subscribed;
 	bool exists;
+	struct store_mailbox_info info;	/* exists only; name = .name */
 };
 
 struct list_collect {
@@ -619,13 +665,19 @@ collect_push(struct list_collect *c, const char *name, enum store_role role,
 	c->v[c->n].role = role;
 	c->v[c->n].subscribed = subscribed;
 	c->v[c->n].exists = exists;
+	memset(&c->v[c->n].info, 0, sizeof(c->v[c->n].info));
+	c->v[c->n].info.name = c->v[c->n].name;
 	c->n++;
 }
 
 static int
 collect_mailbox_cb(void *ctx, const struct store_mailbox_info *info)
 {
-	collect_push(ctx, info->name, info->role, info->subscribed, true);
+	struct list_collect *c = ctx;
+
+	collect_push(c, info->name, info->role, info->subscribed, true);
+	c->v[c->n - 1].info = *info;
+	c->v[c->n - 1].info.name = c->v[c->n - 1].name;
 	return 0;
 }
 
@@ -673,6 +725,25 @@ has_children(const struct list_collect *c, const char *name)
 	return false;
 }
 
+/* Are all the LIST-STATUS items known? */
+static bool
+list_status_valid(struct imap_session *s, const struct imap_arg *items,
+    size_t n)
+{
+	struct store_mailbox_info info;
+	struct strbuf sb = STRBUF_INIT;
+	bool enabled = s->enabled_condstore;
+	int rc;
+
+	memset(&info, 0, sizeof(info));
+	info.name = "INBOX";
+	rc = status_format(s, &sb, &info, items, n);
+	strbuf_free(&sb);
+	/* validation only: the real output enables CONDSTORE */
+	s->enabled_condstore = enabled;
+	return rc == 0;
+}
+
 static void
 list_common(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool lsub)
@@ -685,6 +756,8 @@ list_common(struct imap_session *s, const char *tag,
 	size_t ref_len, pat_lens[64];
 	bool sel_subscribed = false, sel_special = false;
 	bool ret_subscribed = false;
+	const struct imap_arg *status_items = NULL;
+	size_t status_n = 0;
 	struct strbuf tmp = STRBUF_INIT, out = STRBUF_INIT;
 	char *ref, *pats[64];
 	struct list_collect c = { a, NULL, 0, 0 };
@@ -744,6 +817,12 @@ list_common(struct imap_session *s, const char *tag,
 	for (size_t k = 0; k < ret_n; k++) {
 		if (imap_arg_atom_equals(&ret_opts[k], "SUBSCRIBED"))
 			ret_subscribed = true;
+		else if (imap_arg_atom_equals(&ret_opts[k], "STATUS") &&
+		    status_items == NULL && k + 1 < ret_n &&
+		    imap_arg_get_list(&ret_opts[k + 1], &status_items,
+		    &status_n) && status_n > 0 &&
+		    list_status_valid(s, status_items, status_n))
+			k++;	/* RFC 5819 LIST-STATUS */
 		else if (!imap_arg_atom_equals(&ret_opts[k], "SPECIAL-USE") &&
 		    !imap_arg_atom_equals(&ret_opts[k], "CHILDREN")) {
 			imap_session_tagged(s, tag, "BAD", "Unknown LIST "
@@ -836,6 +915,11 @@ list_common(struct imap_session *s, const char *tag,
 		strbuf_appends(&out, ") \"/\" ");
 		format_mailbox(&out, e->name);
 		strbuf_appends(&out, "\r\n");
+		/* RFC 5819: STATUS right after the LIST of a selectable
+		 * mailbox (items were checked above) */
+		if (status_items != NULL && e->exists)
+			(void)status_format(s, &out, &e->info, status_items,
+			    status_n);
 		if (out.len > 16384)
 			imap_session_write_sb(s, &out);
 	}
@@ -894,44 +978,12 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 			store_failed(s, tag, "STATUS", err);
 		return;
 	}
-	strbuf_appends(&sb, "* STATUS ");
-	format_mailbox(&sb, info.name);
-	strbuf_appends(&sb, " (");
-	for (size_t i = 0; i < n; i++) {
-		const char *it;
-
-		if (!imap_arg_get_atom(&items[i], &it))
-			it = "";
-		if (i > 0)
-			strbuf_appendc(&sb, ' ');
-		if (strcasecmp(it, "MESSAGES") == 0)
-			strbuf_appendf(&sb, "MESSAGES %u", info.messages);
-		else if (strcasecmp(it, "RECENT") == 0)
-			strbuf_appends(&sb, "RECENT 0");
-		else if (strcasecmp(it, "UIDNEXT") == 0)
-			strbuf_appendf(&sb, "UIDNEXT %u", info.uidnext);
-		else if (strcasecmp(it, "UIDVALIDITY") == 0)
-			strbuf_appendf(&sb, "UIDVALIDITY %u", info.uidvalidity);
-		else if (strcasecmp(it, "UNSEEN") == 0)
-			strbuf_appendf(&sb, "UNSEEN %u", info.unseen);
-		else if (strcasecmp(it, "HIGHESTMODSEQ") == 0) {
-			strbuf_appendf(&sb, "HIGHESTMODSEQ %llu",
-			    (unsigned long long)info.highestmodseq);
-			/* a CONDSTORE-enabling command (RFC 7162 3.1) */
-			s->enabled_condstore = true;
-		}
-		else if (strcasecmp(it, "SIZE") == 0)
-			strbuf_appendf(&sb, "SIZE %llu",
-			    (unsigned long long)info.size);
-		else {
-			store_read_end(&r);
-			strbuf_free(&sb);
-			imap_session_tagged(s, tag, "BAD", "Unknown STATUS "
-			    "item");
-			return;
-		}
+	if (status_format(s, &sb, &info, items, n) != 0) {
+		store_read_end(&r);
+		strbuf_free(&sb);
+		imap_session_tagged(s, tag, "BAD", "Unknown STATUS item");
+		return;
 	}
-	strbuf_appends(&sb, ")\r\n");
 	store_read_end(&r);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);

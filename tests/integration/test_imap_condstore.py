@@ -206,3 +206,62 @@ class ImapCondstoreTest(ImapTestCase):
                                "MODSEQ %d" % (since + 1)), "e")
         self.assertIn(b'* ESEARCH (TAG "e") UID MIN 2 MAX 4 COUNT 2 '
                       b'ALL 2,4 MODSEQ %d\r\n' % m4, lines)
+
+
+class ImapEsearchListStatusTest(ImapTestCase):
+    """ESEARCH (RFC 4731) and LIST-STATUS (RFC 5819)."""
+
+    def test_esearch(self):
+        c = self.tls()
+        for i in range(6):
+            c.append("INBOX", None, None, MSG % (i, i))
+        r = self.raw()
+        self.assertIn(b" ESEARCH", r.cmd("c", "CAPABILITY")[0])
+        r.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+        r.cmd("s", "SELECT INBOX")
+        r.cmd("f", r"STORE 2,4:5 +FLAGS (\Flagged)")
+        lines = r.cmd("a", "SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED")
+        self.assertEqual(lines, [b'* ESEARCH (TAG "a") MIN 2 MAX 5 COUNT 3 '
+                                 b'ALL 2,4:5\r\n', b"a OK SEARCH completed"
+                                 b"\r\n"])
+        # RETURN () means ALL
+        lines = r.cmd("b", "UID SEARCH RETURN () 3:*")
+        self.assertEqual(lines[0], b'* ESEARCH (TAG "b") UID ALL 3:6\r\n')
+        lines = r.cmd("d", "SEARCH RETURN (COUNT) DELETED")
+        self.assertEqual(lines[0], b'* ESEARCH (TAG "d") COUNT 0\r\n')
+        lines = r.cmd("e", "SEARCH RETURN (MIN MAX) DELETED")
+        self.assertEqual(lines[0], b'* ESEARCH (TAG "e")\r\n')
+        lines = r.cmd("g", "SEARCH RETURN (BOGUS) ALL")
+        self.assertTrue(lines[-1].startswith(b"g BAD"), lines)
+
+    def test_list_status(self):
+        c = self.tls()
+        for i in range(3):
+            c.append("INBOX", None, None, MSG % (i, i))
+        c.create("Work")
+        r = self.raw()
+        self.assertIn(b" LIST-STATUS", r.cmd("c", "CAPABILITY")[0])
+        r.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+        lines = r.cmd("a", 'LIST "" "*" RETURN (STATUS (MESSAGES UNSEEN '
+                      'UIDNEXT))')
+        self.assertTrue(lines[-1].startswith(b"a OK"), lines)
+        i = [k for k, x in enumerate(lines) if x.startswith(b"* LIST") and
+             x.endswith(b' INBOX\r\n')][0]
+        self.assertEqual(lines[i + 1], b'* STATUS INBOX (MESSAGES 3 '
+                         b'UNSEEN 3 UIDNEXT 4)\r\n')
+        i = [k for k, x in enumerate(lines) if x.startswith(b"* LIST") and
+             x.endswith(b' Work\r\n')][0]
+        self.assertEqual(lines[i + 1], b'* STATUS Work (MESSAGES 0 '
+                         b'UNSEEN 0 UIDNEXT 1)\r\n')
+        lists = [x for x in lines if x.startswith(b"* LIST")]
+        statuses = [x for x in lines if x.startswith(b"* STATUS")]
+        self.assertEqual(len(lists), len(statuses), lines)
+        # combined with other return options; HIGHESTMODSEQ too
+        lines = r.cmd("b", 'LIST "" "INBOX" RETURN (SUBSCRIBED STATUS '
+                      '(HIGHESTMODSEQ))')
+        self.assertTrue(re.match(rb'\* STATUS INBOX \(HIGHESTMODSEQ '
+                                 rb'\d+\)\r\n', lines[1]), lines)
+        for bad in ("RETURN (STATUS (BOGUS))", "RETURN (STATUS)",
+                    "RETURN (STATUS ())"):
+            lines = r.cmd("x", 'LIST "" "*" ' + bad)
+            self.assertTrue(lines[-1].startswith(b"x BAD"), (bad, lines))

@@ -266,8 +266,6 @@ send_flag_updates(struct imap_session *s)
 		else
 			strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
 		imap_format_msg_flags(&sb, &m.flags, kw, kwn);
-		if (m.modseq > sel->highestmodseq)
-			sel->highestmodseq = m.modseq;
 		strbuf_appends(&sb, ")\r\n");
 	}
 	store_read_end(&r);

@@ -199,6 +199,10 @@ class ImapCondstoreTest(ImapTestCase):
         m4 = fetches(lines)[4][1]
         lines = self._ok(r.cmd("s", "SEARCH MODSEQ %d" % (since + 1)), "s")
         self.assertIn(b"* SEARCH 2 4 (MODSEQ %d)\r\n" % m4, lines)
+        # the entry name and type are accepted; the message MODSEQ counts
+        lines = self._ok(r.cmd("s2", 'SEARCH MODSEQ "/flags/\\\\Flagged" all '
+                               '%d' % (since + 1)), "s2")
+        self.assertIn(b"* SEARCH 2 4 (MODSEQ %d)\r\n" % m4, lines)
         lines = self._ok(r.cmd("u", "UID SEARCH MODSEQ %d FLAGGED"
                                % (m4 + 1)), "u")
         self.assertIn(b"* SEARCH\r\n", lines)

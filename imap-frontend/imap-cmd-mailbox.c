@@ -10,6 +10,7 @@
 #include "imap-format.h"
 #include "imap-msgset.h"
 #include "imap-parse.h"
+#include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
 #include "imap-utf7.h"
@@ -136,9 +137,104 @@ select_scan_cb(void *ctx, const struct store_msg *m)
 	return 0;
 }
 
+/* SELECT/EXAMINE parameters (RFC 7162 3.1.8, 3.2.5). */
+struct select_params {
+	bool condstore;
+	bool qresync;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	bool has_known;
+	struct imap_seqset_spec known;	/* known-uids */
+};
+
+/* "(CONDSTORE)" or "(QRESYNC (uidvalidity modseq [known-uids
+ * [(seq-match)]]))"; the seq-match is checked but not needed: the store
+ * keeps the whole vanished history. */
+static int
+parse_select_params(const struct imap_arg *arg, struct select_params *p)
+{
+	const struct imap_arg *l, *q, *sm, *sml;
+	size_t n, qn, smn;
+	const char *str, *err;
+
+	if (!imap_arg_get_list(arg, &l, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (imap_arg_atom_equals(&l[i], "CONDSTORE")) {
+			p->condstore = true;
+			continue;
+		}
+		if (!imap_arg_atom_equals(&l[i], "QRESYNC") || p->qresync ||
+		    i + 1 >= n || !imap_arg_get_list(&l[i + 1], &q, &qn) ||
+		    qn < 2 || qn > 4 ||
+		    !imap_arg_get_number(&q[0], &p->uidvalidity) ||
+		    p->uidvalidity == 0 ||
+		    !imap_arg_get_number64(&q[1], &p->modseq) ||
+		    p->modseq == 0)
+			return -1;
+		if (qn >= 3) {
+			if (q[2].type == IMAP_ARG_LIST && qn == 3) {
+				sm = &q[2];	/* seq-match without known-uids */
+			} else {
+				if (!imap_arg_get_atom(&q[2], &str) ||
+				    imap_seqset_parse(str, strlen(str),
+				    &p->known, &err) != 0)
+					return -1;
+				p->has_known = true;
+				sm = qn == 4 ? &q[3] : NULL;
+			}
+			if (sm != NULL && (!imap_arg_get_list(sm, &sml, &smn) ||
+			    smn != 2 || !imap_arg_get_atom(&sml[0], &str) ||
+			    !imap_arg_get_atom(&sml[1], &str)))
+				return -1;
+		}
+		p->qresync = true;
+		i++;
+	}
+	return 0;
+}
+
+/* The QRESYNC answer (RFC 7162 3.2.5.1): VANISHED (EARLIER) for the known
+ * UIDs expunged after the client's modseq, FETCH for the messages changed
+ * after it. Written to sb from snapshot r. */
+static int
+select_qresync(struct imap_session *s, struct imap_selected *sel,
+    struct store_read *r, const struct select_params *p,
+    const char *const *kw, size_t kwn, uint32_t uidnext, struct strbuf *sb,
+    const char **error_r)
+{
+	struct store_changes ch;
+	struct imap_seqset known;
+
+	if (store_changes_since(r, s->user_id, sel->mailbox_id, p->modseq, &ch,
+	    error_r) != 0)
+		return -1;
+	imap_seqset_init(&known);
+	if (p->has_known)
+		imap_seqset_resolve(&p->known, uidnext > 0 ? uidnext - 1 : 0,
+		    &known);
+	imap_format_vanished_earlier(sb, ch.vanished, ch.vanished_count,
+	    p->has_known ? &known : NULL);
+	for (size_t i = 0; i < ch.changed_count; i++) {
+		const struct store_flag_change *fc = &ch.changed[i];
+		uint32_t seq = imap_selected_seq(sel, fc->uid);
+
+		if (seq == 0)
+			continue;
+		strbuf_appendf(sb, "* %u FETCH (UID %u FLAGS ", seq, fc->uid);
+		imap_format_msg_flags(sb, &fc->flags, kw, kwn);
+		strbuf_appendf(sb, " MODSEQ (%llu))\r\n",
+		    (unsigned long long)fc->modseq);
+	}
+	imap_seqset_free(&known);
+	store_changes_free(&ch);
+	return 0;
+}
+
 static void
-select_common(struct imap_session *s, const char *tag,
-    const struct imap_arg *args, size_t argc, bool readonly)
+select_run(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool readonly,
+    const struct select_params *params)
 {
 	const char *name, *err;
 	struct store_read *r = NULL;
@@ -148,15 +244,17 @@ select_common(struct imap_session *s, const char *tag,
 	const char *kw[STORE_KEYWORDS_MAX];
 	size_t kwn = 0;
 	struct strbuf sb = STRBUF_INIT;
+	struct strbuf qsb = STRBUF_INIT;
 	int rc;
 
-	if (argc != 1) {
-		imap_session_tagged(s, tag, "BAD", "%s needs a mailbox name",
-		    readonly ? "EXAMINE" : "SELECT");
-		return;
-	}
 	/* RFC 3501 6.3.1: a SELECT deselects first, even when it fails. */
-	imap_session_unselect(s);
+	if (s->sel != NULL) {
+		imap_session_unselect(s);
+		/* RFC 7162 3.2.11: the boundary between the two mailboxes'
+		 * responses */
+		imap_session_printf(s, "* OK [CLOSED] Previous mailbox is "
+		    "now closed\r\n");
+	}
 	if ((name = mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
@@ -187,7 +285,11 @@ select_common(struct imap_session *s, const char *tag,
 	sc.first_unseen = 0;
 	if (store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
 	    select_scan_cb, &sc, &err) != 0 ||
-	    store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn, &err) != 0) {
+	    store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn, &err) != 0 ||
+	    (params->qresync && params->uidvalidity == info.uidvalidity &&
+	    select_qresync(s, sel, r, params, kw, kwn, info.uidnext, &qsb,
+	    &err) != 0)) {
+		strbuf_free(&qsb);
 		store_read_end(&r);
 		free(sel->uids);
 		free(sel->name);
@@ -226,13 +328,40 @@ select_common(struct imap_session *s, const char *tag,
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
 	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n", sel->uidvalidity,
 	    info.uidnext, (unsigned long long)sel->highestmodseq);
+	if (qsb.len > 0)
+		strbuf_append(&sb, qsb.data, qsb.len);
+	strbuf_free(&qsb);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);
 	s->sel = sel;
 	s->state = IMAP_STATE_SELECTED;
+	if (params->condstore || params->qresync)
+		s->enabled_condstore = true;
 	imap_session_tagged(s, tag, "OK", "[%s] %s completed",
 	    readonly ? "READ-ONLY" : "READ-WRITE",
 	    readonly ? "EXAMINE" : "SELECT");
+}
+
+static void
+select_common(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool readonly)
+{
+	struct select_params params;
+
+	memset(&params, 0, sizeof(params));
+	if (argc != 1 && argc != 2) {
+		imap_session_tagged(s, tag, "BAD", "%s needs a mailbox name",
+		    readonly ? "EXAMINE" : "SELECT");
+	} else if (argc == 2 && parse_select_params(&args[1], &params) != 0) {
+		imap_session_tagged(s, tag, "BAD", "Invalid %s parameters",
+		    readonly ? "EXAMINE" : "SELECT");
+	} else if (params.qresync && !s->enabled_qresync) {
+		/* RFC 7162 3.2.5: QRESYNC needs ENABLE QRESYNC first */
+		imap_session_tagged(s, tag, "BAD", "QRESYNC is not enabled");
+	} else {
+		select_run(s, tag, args, argc, readonly, &params);
+	}
+	imap_seqset_spec_free(&params.known);
 }
 
 void
@@ -463,6 +592,51 @@ imap_cmd_unsubscribe(struct imap_session *s, const char *tag,
 	subscribe_common(s, tag, args, argc, false);
 }
 
+/* ---- STATUS items (STATUS and LIST-STATUS) ---- */
+
+/* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
+ * then holds a partial line the caller drops). */
+static int
+status_format(struct imap_session *s, struct strbuf *sb,
+    const struct store_mailbox_info *info, const struct imap_arg *items,
+    size_t n)
+{
+	strbuf_appends(sb, "* STATUS ");
+	format_mailbox(sb, info->name);
+	strbuf_appends(sb, " (");
+	for (size_t i = 0; i < n; i++) {
+		const char *it;
+
+		if (!imap_arg_get_atom(&items[i], &it))
+			return -1;
+		if (i > 0)
+			strbuf_appendc(sb, ' ');
+		if (strcasecmp(it, "MESSAGES") == 0) {
+			strbuf_appendf(sb, "MESSAGES %u", info->messages);
+		} else if (strcasecmp(it, "RECENT") == 0) {
+			strbuf_appends(sb, "RECENT 0");
+		} else if (strcasecmp(it, "UIDNEXT") == 0) {
+			strbuf_appendf(sb, "UIDNEXT %u", info->uidnext);
+		} else if (strcasecmp(it, "UIDVALIDITY") == 0) {
+			strbuf_appendf(sb, "UIDVALIDITY %u", info->uidvalidity);
+		} else if (strcasecmp(it, "UNSEEN") == 0) {
+			strbuf_appendf(sb, "UNSEEN %u", info->unseen);
+		} else if (strcasecmp(it, "HIGHESTMODSEQ") == 0) {
+			strbuf_appendf(sb, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)info->highestmodseq);
+			/* a CONDSTORE-enabling command (RFC 7162 3.1) */
+			s->enabled_condstore = true;
+		} else if (strcasecmp(it, "SIZE") == 0) {
+			strbuf_appendf(sb, "SIZE %llu",
+			    (unsigned long long)info->size);
+		} else {
+			return -1;
+		}
+	}
+	strbuf_appends(sb, ")\r\n");
+	return 0;
+}
+
 /* ---- LIST / LSUB ---- */
 
 struct list_entry {
@@ -470,6 +644,7 @@ struct list_entry {
 	enum store_role role;
 	bool subscribed;
 	bool exists;
+	struct store_mailbox_info info;	/* exists only; name = .name */
 };
 
 struct list_collect {
@@ -490,13 +665,19 @@ collect_push(struct list_collect *c, const char *name, enum store_role role,
 	c->v[c->n].role = role;
 	c->v[c->n].subscribed = subscribed;
 	c->v[c->n].exists = exists;
+	memset(&c->v[c->n].info, 0, sizeof(c->v[c->n].info));
+	c->v[c->n].info.name = c->v[c->n].name;
 	c->n++;
 }
 
 static int
 collect_mailbox_cb(void *ctx, const struct store_mailbox_info *info)
 {
-	collect_push(ctx, info->name, info->role, info->subscribed, true);
+	struct list_collect *c = ctx;
+
+	collect_push(c, info->name, info->role, info->subscribed, true);
+	c->v[c->n - 1].info = *info;
+	c->v[c->n - 1].info.name = c->v[c->n - 1].name;
 	return 0;
 }
 
@@ -544,6 +725,25 @@ has_children(const struct list_collect *c, const char *name)
 	return false;
 }
 
+/* Are all the LIST-STATUS items known? */
+static bool
+list_status_valid(struct imap_session *s, const struct imap_arg *items,
+    size_t n)
+{
+	struct store_mailbox_info info;
+	struct strbuf sb = STRBUF_INIT;
+	bool enabled = s->enabled_condstore;
+	int rc;
+
+	memset(&info, 0, sizeof(info));
+	info.name = "INBOX";
+	rc = status_format(s, &sb, &info, items, n);
+	strbuf_free(&sb);
+	/* validation only: the real output enables CONDSTORE */
+	s->enabled_condstore = enabled;
+	return rc == 0;
+}
+
 static void
 list_common(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool lsub)
@@ -556,6 +756,8 @@ list_common(struct imap_session *s, const char *tag,
 	size_t ref_len, pat_lens[64];
 	bool sel_subscribed = false, sel_special = false;
 	bool ret_subscribed = false;
+	const struct imap_arg *status_items = NULL;
+	size_t status_n = 0;
 	struct strbuf tmp = STRBUF_INIT, out = STRBUF_INIT;
 	char *ref, *pats[64];
 	struct list_collect c = { a, NULL, 0, 0 };
@@ -615,6 +817,12 @@ list_common(struct imap_session *s, const char *tag,
 	for (size_t k = 0; k < ret_n; k++) {
 		if (imap_arg_atom_equals(&ret_opts[k], "SUBSCRIBED"))
 			ret_subscribed = true;
+		else if (imap_arg_atom_equals(&ret_opts[k], "STATUS") &&
+		    status_items == NULL && k + 1 < ret_n &&
+		    imap_arg_get_list(&ret_opts[k + 1], &status_items,
+		    &status_n) && status_n > 0 &&
+		    list_status_valid(s, status_items, status_n))
+			k++;	/* RFC 5819 LIST-STATUS */
 		else if (!imap_arg_atom_equals(&ret_opts[k], "SPECIAL-USE") &&
 		    !imap_arg_atom_equals(&ret_opts[k], "CHILDREN")) {
 			imap_session_tagged(s, tag, "BAD", "Unknown LIST "
@@ -707,6 +915,11 @@ list_common(struct imap_session *s, const char *tag,
 		strbuf_appends(&out, ") \"/\" ");
 		format_mailbox(&out, e->name);
 		strbuf_appends(&out, "\r\n");
+		/* RFC 5819: STATUS right after the LIST of a selectable
+		 * mailbox (items were checked above) */
+		if (status_items != NULL && e->exists)
+			(void)status_format(s, &out, &e->info, status_items,
+			    status_n);
 		if (out.len > 16384)
 			imap_session_write_sb(s, &out);
 	}
@@ -765,41 +978,12 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 			store_failed(s, tag, "STATUS", err);
 		return;
 	}
-	strbuf_appends(&sb, "* STATUS ");
-	format_mailbox(&sb, info.name);
-	strbuf_appends(&sb, " (");
-	for (size_t i = 0; i < n; i++) {
-		const char *it;
-
-		if (!imap_arg_get_atom(&items[i], &it))
-			it = "";
-		if (i > 0)
-			strbuf_appendc(&sb, ' ');
-		if (strcasecmp(it, "MESSAGES") == 0)
-			strbuf_appendf(&sb, "MESSAGES %u", info.messages);
-		else if (strcasecmp(it, "RECENT") == 0)
-			strbuf_appends(&sb, "RECENT 0");
-		else if (strcasecmp(it, "UIDNEXT") == 0)
-			strbuf_appendf(&sb, "UIDNEXT %u", info.uidnext);
-		else if (strcasecmp(it, "UIDVALIDITY") == 0)
-			strbuf_appendf(&sb, "UIDVALIDITY %u", info.uidvalidity);
-		else if (strcasecmp(it, "UNSEEN") == 0)
-			strbuf_appendf(&sb, "UNSEEN %u", info.unseen);
-		else if (strcasecmp(it, "HIGHESTMODSEQ") == 0)
-			strbuf_appendf(&sb, "HIGHESTMODSEQ %llu",
-			    (unsigned long long)info.highestmodseq);
-		else if (strcasecmp(it, "SIZE") == 0)
-			strbuf_appendf(&sb, "SIZE %llu",
-			    (unsigned long long)info.size);
-		else {
-			store_read_end(&r);
-			strbuf_free(&sb);
-			imap_session_tagged(s, tag, "BAD", "Unknown STATUS "
-			    "item");
-			return;
-		}
+	if (status_format(s, &sb, &info, items, n) != 0) {
+		store_read_end(&r);
+		strbuf_free(&sb);
+		imap_session_tagged(s, tag, "BAD", "Unknown STATUS item");
+		return;
 	}
-	strbuf_appends(&sb, ")\r\n");
 	store_read_end(&r);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);

@@ -49,6 +49,92 @@ msg_store_failed(struct imap_session *s, const char *tag, const char *what,
 
 /* ---- STORE ---- */
 
+/* Parses the STORE modifier list "(UNCHANGEDSINCE n)" (RFC 7162 3.1.3). */
+static int
+parse_store_modifiers(const struct imap_arg *arg, uint64_t *unchangedsince_r,
+    bool *have_r, const char **error_r)
+{
+	const struct imap_arg *l;
+	size_t n;
+
+	*have_r = false;
+	if (!imap_arg_get_list(arg, &l, &n) || n == 0) {
+		*error_r = "Invalid STORE modifiers";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i += 2) {
+		if (imap_arg_atom_equals(&l[i], "UNCHANGEDSINCE") && i + 1 < n &&
+		    !*have_r &&
+		    imap_arg_get_number64(&l[i + 1], unchangedsince_r)) {
+			*have_r = true;
+			continue;
+		}
+		*error_r = "Unknown or invalid STORE modifier";
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+u32_in_sorted(const uint32_t *arr, size_t n, uint32_t v)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (arr[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && arr[lo] == v;
+}
+
+/* STORE (UNCHANGEDSINCE 0): nothing changes, every existing message of
+ * the set is reported in [MODIFIED]. */
+static void
+store_modseq0_failed(struct imap_session *s, const char *tag, bool uid,
+    const struct store_uid_range *ranges, size_t nranges)
+{
+	struct store_read *r = NULL;
+	struct store_msg *msgs = NULL;
+	size_t n = 0;
+	struct imap_seqset modified;
+	struct strbuf sb = STRBUF_INIT;
+	const char *err;
+
+	if (store_read_begin(s->server->store, &r, &err) != 0) {
+		msg_store_failed(s, tag, "STORE", err);
+		return;
+	}
+	if (store_msg_list(r, s->user_id, s->sel->mailbox_id, ranges, nranges,
+	    &msgs, &n, &err) != 0) {
+		store_read_end(&r);
+		msg_store_failed(s, tag, "STORE", err);
+		return;
+	}
+	store_read_end(&r);
+	imap_seqset_init(&modified);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = uid ? msgs[i].uid :
+		    imap_selected_seq(s->sel, msgs[i].uid);
+
+		if (v != 0)
+			imap_seqset_add(&modified, v);
+	}
+	free(msgs);
+	if (imap_seqset_is_empty(&modified)) {
+		imap_session_tagged(s, tag, "OK", "STORE completed");
+	} else {
+		imap_seqset_format(&modified, &sb);
+		imap_session_tagged(s, tag, "OK", "[MODIFIED %s] Conditional "
+		    "STORE failed", strbuf_str(&sb));
+	}
+	strbuf_free(&sb);
+	imap_seqset_free(&modified);
+}
+
 void
 imap_cmd_store(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -56,7 +142,8 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 	struct imap_msgset set;
 	const char *item, *err;
 	enum store_flag_op op;
-	bool silent = false;
+	bool silent = false, conditional = false;
+	uint64_t unchangedsince = 0;
 	unsigned sys = 0;
 	const char *kws[IMAP_STORE_FLAGS_MAX];
 	size_t nkw = 0;
@@ -67,14 +154,28 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 	struct store_flag_result res;
 	struct store_read *r = NULL;
 	struct strbuf sb = STRBUF_INIT;
+	struct imap_seqset modified;
+	const struct imap_arg *set_arg;
 	int rc;
 
+	if (argc >= 4 && args[1].type == IMAP_ARG_LIST) {
+		if (parse_store_modifiers(&args[1], &unchangedsince,
+		    &conditional, &err) != 0) {
+			imap_session_tagged(s, tag, "BAD", "%s", err);
+			return;
+		}
+		set_arg = &args[0];
+		args += 1;
+		argc -= 1;
+	} else {
+		set_arg = &args[0];
+	}
 	if (argc < 3 || !imap_arg_get_atom(&args[1], &item)) {
 		imap_session_tagged(s, tag, "BAD", "STORE needs a message set, "
 		    "an item and flags");
 		return;
 	}
-	if (imap_msgset_parse(s, &args[0], uid, &set, &err) != 0) {
+	if (imap_msgset_parse(s, set_arg, uid, &set, &err) != 0) {
 		imap_session_tagged(s, tag, "BAD", "%s", err);
 		return;
 	}
@@ -128,15 +229,23 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 		    "read-only");
 		return;
 	}
+	if (conditional)
+		imap_session_enable_condstore(s);
 	imap_msgset_ranges(s, &set, &ranges, &nranges);
 	if (nranges == 0) {
 		imap_session_tagged(s, tag, "OK", "STORE completed");
 		return;
 	}
+	if (conditional && unchangedsince == 0) {
+		/* UNCHANGEDSINCE 0 fails for every existing message (RFC
+		 * 7162 3.1.3); the store reads 0 as "no condition". */
+		store_modseq0_failed(s, tag, uid, ranges, nranges);
+		return;
+	}
 	s->server->actor = s;
 	rc = store_flags_update(s->server->store, s->user_id,
-	    s->sel->mailbox_id, ranges, nranges, op, sys, kws, nkw, 0, &res,
-	    &err);
+	    s->sel->mailbox_id, ranges, nranges, op, sys, kws, nkw,
+	    conditional ? unchangedsince : 0, &res, &err);
 	s->server->actor = NULL;
 	if (rc != 0) {
 		msg_store_failed(s, tag, "STORE", err);
@@ -144,12 +253,22 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 	}
 	if (res.highestmodseq > s->sel->highestmodseq)
 		s->sel->highestmodseq = res.highestmodseq;
-	store_flag_result_free(&res);
-	if (!silent && store_read_begin(s->server->store, &r, &err) == 0) {
+	imap_seqset_init(&modified);
+	for (size_t i = 0; i < res.failed_count; i++) {
+		uint32_t v = uid ? res.failed[i] :
+		    imap_selected_seq(s->sel, res.failed[i]);
+
+		if (v != 0)
+			imap_seqset_add(&modified, v);
+	}
+	/* RFC 7162 3.1.3: with CONDSTORE on, even .SILENT reports the new
+	 * MODSEQ of the messages this STORE changed. */
+	if ((!silent || s->enabled_condstore) &&
+	    store_read_begin(s->server->store, &r, &err) == 0) {
 		const char *kw[STORE_KEYWORDS_MAX];
 		size_t kwn = 0;
 		struct store_msg *msgs = NULL;
-		size_t n = 0;
+		size_t n = 0, ci = 0;
 
 		if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id,
 		    kw, &kwn, &err) != 0)
@@ -159,16 +278,30 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 			for (size_t i = 0; i < n; i++) {
 				uint32_t seq = imap_selected_seq(s->sel,
 				    msgs[i].uid);
+				bool changed;
 
-				if (seq == 0)
+				while (ci < res.changed_count &&
+				    res.changed[ci].uid < msgs[i].uid)
+					ci++;
+				changed = ci < res.changed_count &&
+				    res.changed[ci].uid == msgs[i].uid;
+				if (seq == 0 || u32_in_sorted(res.failed,
+				    res.failed_count, msgs[i].uid) ||
+				    (silent && !changed))
 					continue;
 				strbuf_appendf(&sb, "* %u FETCH (", seq);
-				if (uid)
+				if (uid || s->enabled_condstore)
 					strbuf_appendf(&sb, "UID %u ",
 					    msgs[i].uid);
-				strbuf_appends(&sb, "FLAGS ");
-				imap_format_msg_flags(&sb, &msgs[i].flags, kw,
-				    kwn);
+				if (s->enabled_condstore)
+					strbuf_appendf(&sb, "MODSEQ (%llu)%s",
+					    (unsigned long long)msgs[i].modseq,
+					    silent ? "" : " ");
+				if (!silent) {
+					strbuf_appends(&sb, "FLAGS ");
+					imap_format_msg_flags(&sb,
+					    &msgs[i].flags, kw, kwn);
+				}
 				strbuf_appends(&sb, ")\r\n");
 				if (sb.len > 65536)
 					imap_session_write_sb(s, &sb);
@@ -178,8 +311,17 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 		store_read_end(&r);
 		imap_session_write_sb(s, &sb);
 	}
+	store_flag_result_free(&res);
 	strbuf_free(&sb);
-	imap_session_tagged(s, tag, "OK", "STORE completed");
+	if (!imap_seqset_is_empty(&modified)) {
+		imap_seqset_format(&modified, &sb);
+		imap_session_tagged(s, tag, "OK", "[MODIFIED %s] Conditional "
+		    "STORE failed", strbuf_str(&sb));
+		strbuf_free(&sb);
+	} else {
+		imap_session_tagged(s, tag, "OK", "STORE completed");
+	}
+	imap_seqset_free(&modified);
 }
 
 /* ---- COPY / MOVE ---- */
@@ -317,6 +459,7 @@ struct search_run {
 	struct imap_seqset hits;	/* seqs or UIDs */
 	bool uid;
 	uint32_t n, min, max;
+	uint64_t max_modseq;	/* highest MODSEQ among the hits */
 	int error;
 };
 
@@ -401,6 +544,8 @@ search_cb(void *ctx, const struct store_msg *m)
 			sr->min = v;
 		if (v > sr->max)
 			sr->max = v;
+		if (m->modseq > sr->max_modseq)
+			sr->max_modseq = m->modseq;
 		sr->n++;
 	}
 	return 0;
@@ -427,6 +572,8 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 			imap_session_tagged(s, tag, "BAD", "%s", err);
 		return;
 	}
+	if (prog->uses_modseq)
+		imap_session_enable_condstore(s);
 	memset(&sr, 0, sizeof(sr));
 	sr.s = s;
 	sr.prog = prog;
@@ -469,6 +616,10 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 			strbuf_appends(&sb, " ALL ");
 			imap_seqset_format(&sr.hits, &sb);
 		}
+		/* RFC 7162 3.1.5 + 4731: the highest MODSEQ of the hits */
+		if (prog->uses_modseq && sr.n > 0)
+			strbuf_appendf(&sb, " MODSEQ %llu",
+			    (unsigned long long)sr.max_modseq);
 		strbuf_appends(&sb, "\r\n");
 	} else {
 		strbuf_appends(&sb, "* SEARCH");
@@ -480,6 +631,10 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 					imap_session_write_sb(s, &sb);
 			}
 		}
+		/* RFC 7162 3.1.5: "(MODSEQ n)" after a non-empty result */
+		if (prog->uses_modseq && sr.n > 0)
+			strbuf_appendf(&sb, " (MODSEQ %llu)",
+			    (unsigned long long)sr.max_modseq);
 		strbuf_appends(&sb, "\r\n");
 	}
 	imap_session_write_sb(s, &sb);

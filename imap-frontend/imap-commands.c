@@ -11,6 +11,7 @@
 #include "imap-parse.h"
 #include "imap-format.h"
 #include "imap-session.h"
+#include "imap-sync.h"
 #include "log.h"
 #include "password.h"
 #include "strbuf.h"
@@ -457,9 +458,19 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 			strbuf_free(&sb);
 			return;
 		}
-		/* Nothing we advertise needs enabling yet; CONDSTORE and
-		 * QRESYNC switch these on when issue 7 advertises them. */
-		(void)cap;
+		/* RFC 5161 3.1: ENABLED lists what this command switched
+		 * on; unknown or already enabled names are left out. */
+		if (strcasecmp(cap, "CONDSTORE") == 0 &&
+		    !s->enabled_condstore) {
+			imap_session_enable_condstore(s);
+			strbuf_appends(&sb, " CONDSTORE");
+		} else if (strcasecmp(cap, "QRESYNC") == 0 &&
+		    !s->enabled_qresync) {
+			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
+			imap_session_enable_condstore(s);
+			s->enabled_qresync = true;
+			strbuf_appends(&sb, " QRESYNC");
+		}
 	}
 	imap_session_printf(s, "* ENABLED%s\r\n", strbuf_str(&sb));
 	strbuf_free(&sb);

@@ -275,6 +275,12 @@ struct fetch_ctx {
 	struct imap_fetch_att *atts;
 	size_t natts;
 	bool need_struct, need_body, add_uid;
+	/* (CHANGEDSINCE n): only messages with modseq > n (RFC 7162 3.1.4) */
+	bool has_changedsince;
+	uint64_t changedsince;
+	bool has_modseq;	/* MODSEQ among the items (or implied) */
+	bool vanished;		/* (... VANISHED): RFC 7162 3.2.6 */
+	bool condstore;		/* the session had CONDSTORE on */
 	uint32_t *uids;		/* the messages, as UIDs (stable) */
 	size_t count, pos;
 	struct imap_seqset seen;	/* \Seen set by this FETCH */
@@ -511,6 +517,11 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		strbuf_appends(sb, "FLAGS ");
 		imap_format_msg_flags(sb, &m.flags, kw, kwn);
 		first = false;
+		/* RFC 7162 3.1: a flag change this FETCH caused carries
+		 * its MODSEQ once CONDSTORE is on */
+		if (c->condstore && !c->has_modseq)
+			strbuf_appendf(sb, " MODSEQ (%llu)",
+			    (unsigned long long)m.modseq);
 	}
 	if (c->nbigs == 0)
 		strbuf_appends(sb, ")\r\n");
@@ -649,7 +660,9 @@ fetch_step(struct imap_session *s)
 		}
 		while (bi < bn && batch[bi].uid < c->uids[c->pos])
 			bi++;
-		if (bi < bn && batch[bi].uid == c->uids[c->pos])
+		if (bi < bn && batch[bi].uid == c->uids[c->pos] &&
+		    (!c->has_changedsince ||
+		    batch[bi].modseq > c->changedsince))
 			(void)render_message(s, c, r, &batch[bi], kw, kwn, &sb);
 		c->pos++;
 	}
@@ -660,6 +673,78 @@ fetch_step(struct imap_session *s)
 	if (finished)
 		imap_session_tagged(s, c->tag, "OK", "FETCH completed");
 	return finished;
+}
+
+/* The FETCH modifier list "(CHANGEDSINCE n)" (RFC 7162 3.1.4). */
+static int
+parse_fetch_modifiers(struct fetch_ctx *c, const struct imap_arg *arg,
+    const char **error_r)
+{
+	const struct imap_arg *l;
+	size_t n;
+
+	if (!imap_arg_get_list(arg, &l, &n) || n == 0) {
+		*error_r = "Invalid FETCH modifiers";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (imap_arg_atom_equals(&l[i], "CHANGEDSINCE") && i + 1 < n &&
+		    !c->has_changedsince &&
+		    imap_arg_get_number64(&l[i + 1], &c->changedsince)) {
+			c->has_changedsince = true;
+			i++;
+			continue;
+		}
+		if (imap_arg_atom_equals(&l[i], "VANISHED") && !c->vanished) {
+			c->vanished = true;
+			continue;
+		}
+		*error_r = "Unknown or invalid FETCH modifier";
+		return -1;
+	}
+	return 0;
+}
+
+/* "* VANISHED (EARLIER)" for the UIDs of the set argument that were
+ * expunged after modseq since (UID FETCH ... (CHANGEDSINCE n VANISHED)). */
+static int
+fetch_vanished(struct imap_session *s, const struct imap_arg *set_arg,
+    uint64_t since)
+{
+	struct imap_seqset_spec spec;
+	struct imap_seqset set;
+	struct store_changes ch;
+	struct store_read *r = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	const char *str, *err;
+	int ret = -1;
+
+	memset(&spec, 0, sizeof(spec));
+	imap_seqset_init(&set);
+	/* the caller parsed the same argument successfully */
+	if (!imap_arg_get_atom(set_arg, &str) ||
+	    imap_seqset_parse(str, strlen(str), &spec, &err) != 0)
+		goto out;
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		goto out;
+	if (store_changes_since(r, s->user_id, s->sel->mailbox_id, since, &ch,
+	    &err) != 0) {
+		store_read_end(&r);
+		goto out;
+	}
+	store_read_end(&r);
+	/* vanished UIDs are below UIDNEXT: '*' reaches the view's top */
+	imap_seqset_resolve(&spec, s->sel->max_uid, &set);
+	imap_format_vanished_earlier(&sb, ch.vanished, ch.vanished_count,
+	    &set);
+	store_changes_free(&ch);
+	imap_session_write_sb(s, &sb);
+	ret = 0;
+out:
+	strbuf_free(&sb);
+	imap_seqset_free(&set);
+	imap_seqset_spec_free(&spec);
+	return ret;
 }
 
 static bool
@@ -685,17 +770,30 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 		    "and items");
 		return;
 	}
-	if (argc == 3) {
-		/* CONDSTORE (CHANGEDSINCE ...) comes with issue 7 */
-		imap_session_tagged(s, tag, "BAD", "FETCH modifiers are not "
-		    "supported");
-		return;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->a = arena_new(IMAP_FETCH_ARENA_CHUNK);
 	imap_seqset_init(&c->seen);
+	if (argc == 3 && parse_fetch_modifiers(c, &args[2], &err) != 0) {
+		imap_session_tagged(s, tag, "BAD", "%s", err);
+		fetch_ctx_free(c);
+		return;
+	}
+	if (c->vanished && (!uid || !c->has_changedsince ||
+	    !s->enabled_qresync)) {
+		/* RFC 7162 3.2.6: only UID FETCH, with CHANGEDSINCE, after
+		 * ENABLE QRESYNC */
+		imap_session_tagged(s, tag, "BAD", "VANISHED needs UID FETCH, "
+		    "CHANGEDSINCE and ENABLE QRESYNC");
+		fetch_ctx_free(c);
+		return;
+	}
 	if (imap_msgset_parse_in(s, c->a, &args[0], uid, &set, &err) != 0) {
 		imap_session_tagged(s, tag, "BAD", "%s", err);
+		fetch_ctx_free(c);
+		return;
+	}
+	if (c->vanished && fetch_vanished(s, &args[0], c->changedsince) != 0) {
+		imap_session_tagged(s, tag, "NO", "[SERVERBUG] FETCH failed");
 		fetch_ctx_free(c);
 		return;
 	}
@@ -723,6 +821,9 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 		case IMAP_FETCH_UID:
 			has_uid = true;
 			break;
+		case IMAP_FETCH_MODSEQ:
+			c->has_modseq = true;
+			break;
 		default:
 			break;
 		}
@@ -739,7 +840,24 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 				sets_seen = true;
 		}
 	}
-	c->add_uid = uid && !has_uid;
+	if (c->has_changedsince && !c->has_modseq) {
+		/* CHANGEDSINCE implies the MODSEQ item (RFC 7162 3.1.4) */
+		struct imap_fetch_att *na = arena_alloc(c->a,
+		    (c->natts + 1) * sizeof(*na));
+
+		memcpy(na, c->atts, c->natts * sizeof(*na));
+		memset(&na[c->natts], 0, sizeof(*na));
+		na[c->natts].type = IMAP_FETCH_MODSEQ;
+		na[c->natts].response_name = "MODSEQ";
+		c->atts = na;
+		c->natts++;
+		c->has_modseq = true;
+	}
+	if (c->has_modseq)
+		imap_session_enable_condstore(s);
+	c->condstore = s->enabled_condstore;
+	c->add_uid = (uid || c->condstore) && !has_uid &&
+	    (uid || c->has_modseq || c->has_changedsince);
 	c->uid = uid;
 	c->bigs = arena_alloc(c->a, (nbody + 1) * sizeof(*c->bigs));
 	c->count = set.count;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "imap-format.h"
+#include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
 #include "log.h"
@@ -137,21 +138,75 @@ imap_selected_expunge_uids(struct imap_session *s, const uint32_t *uids,
 	struct evbuffer *out = imap_session_out(s);
 	uint32_t w = 0, removed = 0;
 	size_t j = 0;
+	struct imap_seqset gone;
 
+	imap_seqset_init(&gone);
 	for (uint32_t i = 0; i < sel->count; i++) {
 		uint32_t uid = sel->uids[i];
 
 		while (j < n && uids[j] < uid)
 			j++;
 		if (j < n && uids[j] == uid) {
-			evbuffer_add_printf(out, "* %u EXPUNGE\r\n",
-			    i + 1 - removed);
+			/* RFC 7162 3.2.10: with QRESYNC on, one VANISHED
+			 * replaces the EXPUNGEs */
+			if (s->enabled_qresync)
+				imap_seqset_add(&gone, uid);
+			else
+				evbuffer_add_printf(out, "* %u EXPUNGE\r\n",
+				    i + 1 - removed);
 			removed++;
 			continue;
 		}
 		sel->uids[w++] = uid;
 	}
 	sel->count = w;
+	if (!imap_seqset_is_empty(&gone)) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_appends(&sb, "* VANISHED ");
+		imap_seqset_format(&gone, &sb);
+		strbuf_appends(&sb, "\r\n");
+		imap_session_write_sb(s, &sb);
+		strbuf_free(&sb);
+	}
+	imap_seqset_free(&gone);
+}
+
+void
+imap_format_vanished_earlier(struct strbuf *sb,
+    const struct store_uid_range *vanished, size_t n,
+    const struct imap_seqset *filter)
+{
+	struct imap_seqset set;
+	size_t j = 0;
+
+	imap_seqset_init(&set);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t lo = vanished[i].first, hi = vanished[i].last;
+
+		if (filter == NULL) {
+			imap_seqset_add_range(&set, lo, hi);
+			continue;
+		}
+		/* both sorted: walk the filter along */
+		while (j < filter->count && filter->ranges[j].hi < lo)
+			j++;
+		for (size_t k = j; k < filter->count &&
+		    filter->ranges[k].lo <= hi; k++) {
+			uint32_t a = filter->ranges[k].lo > lo ?
+			    filter->ranges[k].lo : lo;
+			uint32_t b = filter->ranges[k].hi < hi ?
+			    filter->ranges[k].hi : hi;
+
+			imap_seqset_add_range(&set, a, b);
+		}
+	}
+	if (!imap_seqset_is_empty(&set)) {
+		strbuf_appends(sb, "* VANISHED (EARLIER) ");
+		imap_seqset_format(&set, sb);
+		strbuf_appends(sb, "\r\n");
+	}
+	imap_seqset_free(&set);
 }
 
 void
@@ -165,6 +220,17 @@ imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
 		if (flags->keywords[i / 64] & (1ull << (i % 64)))
 			names[n++] = kw[i];
 	imap_format_flags(sb, flags->system & STORE_FLAGS_SYSTEM_ALL, names, n);
+}
+
+void
+imap_session_enable_condstore(struct imap_session *s)
+{
+	if (s->enabled_condstore)
+		return;
+	s->enabled_condstore = true;
+	if (s->sel != NULL)
+		imap_session_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		    (unsigned long long)s->sel->highestmodseq);
 }
 
 static void
@@ -192,7 +258,13 @@ send_flag_updates(struct imap_session *s)
 		if (seq == 0 || store_msg_get(r, s->user_id, sel->mailbox_id,
 		    uid, &m, &err) != 0)
 			continue;
-		strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
+		/* RFC 7162 3.1: once CONDSTORE is on, every unsolicited
+		 * FETCH carries UID and MODSEQ */
+		if (s->enabled_condstore)
+			strbuf_appendf(&sb, "* %u FETCH (UID %u MODSEQ (%llu) "
+			    "FLAGS ", seq, uid, (unsigned long long)m.modseq);
+		else
+			strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
 		imap_format_msg_flags(&sb, &m.flags, kw, kwn);
 		strbuf_appends(&sb, ")\r\n");
 	}

@@ -22,5 +22,20 @@ void imap_selected_expunge_uids(struct imap_session *s, const uint32_t *uids,
 /* "(\Seen kw)" from store flags and the mailbox keyword table. */
 void imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
     const char *const *kw, size_t kw_count);
+/*
+ * Switches CONDSTORE on for the session (RFC 7162 3.1: ENABLE or any
+ * CONDSTORE-using command). The first time, while a mailbox is selected,
+ * it writes "* OK [HIGHESTMODSEQ n]" so the client learns the value.
+ */
+void imap_session_enable_condstore(struct imap_session *s);
+/*
+ * Appends "* VANISHED (EARLIER) set\r\n" (RFC 7162 3.2.10) for the UIDs
+ * of vanished[0..n) that are also in filter (NULL: all of them); nothing
+ * when that is empty.
+ */
+struct imap_seqset;
+void imap_format_vanished_earlier(struct strbuf *sb,
+    const struct store_uid_range *vanished, size_t n,
+    const struct imap_seqset *filter);
 
 #endif

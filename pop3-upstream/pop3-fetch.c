@@ -372,7 +372,17 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 			m->want_dele = li.delivered && !li.still_present;
 			break;
 		}
-		return 0;
+		if (!m->want_dele || !li.has_fingerprint ||
+		    m->list_size == li.body_size)
+			return 0;
+		/* The server's size is not that of what was stored under
+		   this key: perhaps a reused UIDL naming another message.
+		   Never DELE a message unseen: fetch it, and data_done
+		   compares it with the ledger's fingerprint. */
+		m->want_dele = false;
+		m->reused = true;
+		m->prev = li;
+		*seen_r = false;
 	}
 	m->action = ACT_FETCH;
 	if (m->list_size > s->size_limit) {

@@ -247,6 +247,23 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertIn("uidl-reused", r.stderr)
         self.assertEqual(sorted(self.dump(st)), sorted([msg(1), msg(2)]))
 
+    def test_stored_not_deleted_uidl_with_other_size_is_fetched_not_deleted(self):
+        # Regression: an entry stored but not marked deleted upstream (a
+        # crash before QUIT, a failed ledger mark, or keep mode before a
+        # switch to delete) made delete mode DELE a message listed under
+        # the same UIDL without fetching it, even when it was another one.
+        srv = self.serve([msg(1)], uidls=[b"1"])
+        st = self.store()
+        run_fetch(self, st, [self.acct(srv, mode="keep")])
+        self.assertEqual(srv.deleted, set())
+        srv2 = self.serve([msg(2, 900)], uidls=[b"1"])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "1", r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertEqual(srv2.deleted, {1})
+        self.assertEqual(sorted(self.dump(st)),
+                         sorted([msg(1), msg(2, 900)]))
+
     def test_server_keeping_deleted_messages_gets_no_duplicates(self):
         # this fake acknowledges DELE + QUIT but keeps serving the message
         srv = self.serve([msg(1), msg(2)])

@@ -17,6 +17,7 @@
 struct imap_arg;
 struct imap_command;
 struct imap_session;
+struct strbuf;
 
 typedef void imap_cmd_fn(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid);
@@ -51,5 +52,18 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create,
     imap_cmd_append, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_search, imap_cmd_copy,
     imap_cmd_move;
+
+/* Helpers the mailbox commands share (imap-cmd-mailbox.c). */
+
+/* The store name (UTF-8) of a mailbox argument, in the scratch arena, or
+ * NULL after answering the command (BAD / NO). */
+const char *imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
+    const struct imap_arg *arg);
+/* Appends the wire form (mUTF-7 astring) of a UTF-8 store name. */
+void imap_cmd_format_mailbox(struct strbuf *sb, const char *name);
+/* Answers NO with the response code that fits the store's last error;
+ * logs the errors that are the server's fault. */
+void imap_cmd_store_failed(struct imap_session *s, const char *tag,
+    const char *what, const char *err);
 
 #endif

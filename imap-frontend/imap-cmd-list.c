@@ -1,0 +1,417 @@
+/* imap-cmd-mailbox — SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+ * UNSUBSCRIBE, LIST, LSUB, STATUS, APPEND, CLOSE, UNSELECT, EXPUNGE. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "imap-commands.h"
+#include "imap-fetch.h"
+#include "imap-format.h"
+#include "imap-msgset.h"
+#include "imap-parse.h"
+#include "imap-seqset.h"
+#include "imap-session.h"
+#include "imap-sync.h"
+#include "imap-utf7.h"
+#include "log.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+/* ---- STATUS items (STATUS and LIST-STATUS) ---- */
+
+/* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
+ * then holds a partial line the caller drops). */
+static int
+status_format(struct imap_session *s, struct strbuf *sb,
+    const struct store_mailbox_info *info, const struct imap_arg *items,
+    size_t n)
+{
+	strbuf_appends(sb, "* STATUS ");
+	imap_cmd_format_mailbox(sb, info->name);
+	strbuf_appends(sb, " (");
+	for (size_t i = 0; i < n; i++) {
+		const char *it;
+
+		if (!imap_arg_get_atom(&items[i], &it))
+			return -1;
+		if (i > 0)
+			strbuf_appendc(sb, ' ');
+		if (strcasecmp(it, "MESSAGES") == 0) {
+			strbuf_appendf(sb, "MESSAGES %u", info->messages);
+		} else if (strcasecmp(it, "RECENT") == 0) {
+			strbuf_appends(sb, "RECENT 0");
+		} else if (strcasecmp(it, "UIDNEXT") == 0) {
+			strbuf_appendf(sb, "UIDNEXT %u", info->uidnext);
+		} else if (strcasecmp(it, "UIDVALIDITY") == 0) {
+			strbuf_appendf(sb, "UIDVALIDITY %u", info->uidvalidity);
+		} else if (strcasecmp(it, "UNSEEN") == 0) {
+			strbuf_appendf(sb, "UNSEEN %u", info->unseen);
+		} else if (strcasecmp(it, "HIGHESTMODSEQ") == 0) {
+			strbuf_appendf(sb, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)info->highestmodseq);
+			/* a CONDSTORE-enabling command (RFC 7162 3.1) */
+			s->enabled_condstore = true;
+		} else if (strcasecmp(it, "SIZE") == 0) {
+			strbuf_appendf(sb, "SIZE %llu",
+			    (unsigned long long)info->size);
+		} else {
+			return -1;
+		}
+	}
+	strbuf_appends(sb, ")\r\n");
+	return 0;
+}
+
+/* ---- LIST / LSUB ---- */
+
+struct list_entry {
+	const char *name;
+	enum store_role role;
+	bool subscribed;
+	bool exists;
+	struct store_mailbox_info info;	/* exists only; name = .name */
+};
+
+struct list_collect {
+	struct arena *a;
+	struct list_entry *v;
+	size_t n, cap;
+};
+
+static void
+collect_push(struct list_collect *c, const char *name, enum store_role role,
+    bool subscribed, bool exists)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 32 : c->cap * 2;
+		c->v = xreallocarray(c->v, c->cap, sizeof(*c->v));
+	}
+	c->v[c->n].name = arena_strdup(c->a, name);
+	c->v[c->n].role = role;
+	c->v[c->n].subscribed = subscribed;
+	c->v[c->n].exists = exists;
+	memset(&c->v[c->n].info, 0, sizeof(c->v[c->n].info));
+	c->v[c->n].info.name = c->v[c->n].name;
+	c->n++;
+}
+
+static int
+collect_mailbox_cb(void *ctx, const struct store_mailbox_info *info)
+{
+	struct list_collect *c = ctx;
+
+	collect_push(c, info->name, info->role, info->subscribed, true);
+	c->v[c->n - 1].info = *info;
+	c->v[c->n - 1].info.name = c->v[c->n - 1].name;
+	return 0;
+}
+
+static int
+collect_sub_cb(void *ctx, const char *name)
+{
+	collect_push(ctx, name, STORE_ROLE_NONE, true, false);
+	return 0;
+}
+
+/* LIST wildcards through the parser's matcher, which is polynomial even
+ * for hostile patterns like "*a*a*a*...b". */
+static bool
+wild_match(const char *pat, const char *name)
+{
+	return imap_mailbox_pattern_match(pat, strlen(pat), name,
+	    strlen(name));
+}
+
+/* INBOX is case-insensitive as the first component of a pattern too. */
+static char *
+normalise_pattern(struct arena *a, const char *ref, const char *pat)
+{
+	size_t rl = strlen(ref), pl = strlen(pat);
+	char *full = arena_alloc(a, rl + pl + 1);
+
+	memcpy(full, ref, rl);
+	memcpy(full + rl, pat, pl + 1);
+	if (strncasecmp(full, "INBOX", 5) == 0 &&
+	    (full[5] == '\0' || full[5] == '/'))
+		memcpy(full, "INBOX", 5);
+	return full;
+}
+
+static bool
+has_children(const struct list_collect *c, const char *name)
+{
+	size_t len = strlen(name);
+
+	/* Linear, but LIST results are small (STORE_MAILBOXES_MAX). */
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].exists && strncmp(c->v[i].name, name, len) == 0 &&
+		    c->v[i].name[len] == '/')
+			return true;
+	return false;
+}
+
+/* Are all the LIST-STATUS items known? */
+static bool
+list_status_valid(struct imap_session *s, const struct imap_arg *items,
+    size_t n)
+{
+	struct store_mailbox_info info;
+	struct strbuf sb = STRBUF_INIT;
+	bool enabled = s->enabled_condstore;
+	int rc;
+
+	memset(&info, 0, sizeof(info));
+	info.name = "INBOX";
+	rc = status_format(s, &sb, &info, items, n);
+	strbuf_free(&sb);
+	/* validation only: the real output enables CONDSTORE */
+	s->enabled_condstore = enabled;
+	return rc == 0;
+}
+
+static void
+list_common(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool lsub)
+{
+	const char *cmd = lsub ? "LSUB" : "LIST";
+	struct arena *a = s->server->scratch;
+	const struct imap_arg *sel_opts = NULL, *ret_opts = NULL;
+	size_t sel_n = 0, ret_n = 0, npat = 0, i = 0;
+	const char *ref_w, *pats_w[64], *err;
+	size_t ref_len, pat_lens[64];
+	bool sel_subscribed = false, sel_special = false;
+	bool ret_subscribed = false;
+	const struct imap_arg *status_items = NULL;
+	size_t status_n = 0;
+	struct strbuf tmp = STRBUF_INIT, out = STRBUF_INIT;
+	char *ref, *pats[64];
+	struct list_collect c = { a, NULL, 0, 0 };
+	struct store_read *r = NULL;
+
+	if (!lsub && argc > 0 && args[0].type == IMAP_ARG_LIST) {
+		imap_arg_get_list(&args[0], &sel_opts, &sel_n);
+		i++;
+	}
+	if (argc < i + 2) {
+		imap_session_tagged(s, tag, "BAD", "%s needs a reference and "
+		    "a pattern", cmd);
+		return;
+	}
+	if (!imap_arg_get_astring(&args[i], &ref_w, &ref_len)) {
+		imap_session_tagged(s, tag, "BAD", "Bad reference");
+		return;
+	}
+	if (args[i + 1].type == IMAP_ARG_LIST && !lsub) {
+		const struct imap_arg *pl;
+		size_t pn;
+
+		imap_arg_get_list(&args[i + 1], &pl, &pn);
+		for (size_t k = 0; k < pn && npat < N_ELEMENTS(pats_w); k++)
+			if (imap_arg_get_astring(&pl[k], &pats_w[npat],
+			    &pat_lens[npat]))
+				npat++;
+	} else if (imap_arg_get_astring(&args[i + 1], &pats_w[0],
+	    &pat_lens[0])) {
+		npat = 1;
+	}
+	if (npat == 0) {
+		imap_session_tagged(s, tag, "BAD", "Bad pattern");
+		return;
+	}
+	i += 2;
+	if (i < argc) {
+		if (lsub || argc != i + 2 ||
+		    !imap_arg_atom_equals(&args[i], "RETURN") ||
+		    !imap_arg_get_list(&args[i + 1], &ret_opts, &ret_n)) {
+			imap_session_tagged(s, tag, "BAD", "Unexpected %s "
+			    "arguments", cmd);
+			return;
+		}
+	}
+	for (size_t k = 0; k < sel_n; k++) {
+		if (imap_arg_atom_equals(&sel_opts[k], "SUBSCRIBED"))
+			sel_subscribed = true;
+		else if (imap_arg_atom_equals(&sel_opts[k], "SPECIAL-USE"))
+			sel_special = true;
+		else if (!imap_arg_atom_equals(&sel_opts[k], "RECURSIVEMATCH")) {
+			imap_session_tagged(s, tag, "BAD", "Unknown LIST "
+			    "selection option");
+			return;
+		}
+	}
+	for (size_t k = 0; k < ret_n; k++) {
+		if (imap_arg_atom_equals(&ret_opts[k], "SUBSCRIBED"))
+			ret_subscribed = true;
+		else if (imap_arg_atom_equals(&ret_opts[k], "STATUS") &&
+		    status_items == NULL && k + 1 < ret_n &&
+		    imap_arg_get_list(&ret_opts[k + 1], &status_items,
+		    &status_n) && status_n > 0 &&
+		    list_status_valid(s, status_items, status_n))
+			k++;	/* RFC 5819 LIST-STATUS */
+		else if (!imap_arg_atom_equals(&ret_opts[k], "SPECIAL-USE") &&
+		    !imap_arg_atom_equals(&ret_opts[k], "CHILDREN")) {
+			imap_session_tagged(s, tag, "BAD", "Unknown LIST "
+			    "return option");
+			return;
+		}
+	}
+	if (imap_utf7_to_utf8(ref_w, ref_len, &tmp, &err) != 0) {
+		imap_session_tagged(s, tag, "BAD", "Bad reference: %s", err);
+		strbuf_free(&tmp);
+		return;
+	}
+	ref = arena_strndup(a, strbuf_str(&tmp), tmp.len);
+	for (size_t k = 0; k < npat; k++) {
+		strbuf_reset(&tmp);
+		if (imap_utf7_to_utf8(pats_w[k], pat_lens[k], &tmp, &err) != 0) {
+			imap_session_tagged(s, tag, "BAD", "Bad pattern: %s",
+			    err);
+			strbuf_free(&tmp);
+			return;
+		}
+		pats[k] = normalise_pattern(a, ref, strbuf_str(&tmp));
+	}
+	strbuf_free(&tmp);
+
+	if (npat == 1 && pat_lens[0] == 0 && !lsub) {
+		/* LIST "" "": the hierarchy delimiter and root. */
+		imap_session_printf(s, "* LIST (\\Noselect) \"/\" \"\"\r\n");
+		imap_session_tagged(s, tag, "OK", "LIST completed");
+		return;
+	}
+	if (store_read_begin(s->server->store, &r, &err) != 0 ||
+	    store_mailbox_foreach(r, s->user_id, collect_mailbox_cb, &c,
+	    &err) != 0) {
+		if (r != NULL)
+			store_read_end(&r);
+		free(c.v);
+		imap_cmd_store_failed(s, tag, cmd, err);
+		return;
+	}
+	if (lsub || sel_subscribed) {
+		/* subscriptions of names that do not exist (any more) */
+		size_t existing = c.n;
+
+		if (store_subscription_foreach(r, s->user_id, collect_sub_cb,
+		    &c, &err) == 0) {
+			size_t w = existing;
+
+			for (size_t k = existing; k < c.n; k++) {
+				bool dup = false;
+
+				for (size_t j = 0; j < existing && !dup; j++)
+					dup = strcmp(c.v[j].name,
+					    c.v[k].name) == 0;
+				if (!dup)
+					c.v[w++] = c.v[k];
+			}
+			c.n = w;
+		}
+	}
+	store_read_end(&r);
+
+	for (size_t k = 0; k < c.n; k++) {
+		const struct list_entry *e = &c.v[k];
+		bool match = false;
+		const char *role;
+
+		for (size_t p = 0; p < npat && !match; p++)
+			match = wild_match(pats[p], e->name);
+		if (!match)
+			continue;
+		if ((lsub || sel_subscribed) && !e->subscribed)
+			continue;
+		if (sel_special && e->role == STORE_ROLE_NONE)
+			continue;
+		strbuf_appendf(&out, "* %s (", cmd);
+		if (!e->exists)
+			strbuf_appends(&out, lsub ? "\\Noselect" :
+			    "\\NonExistent");
+		else
+			strbuf_appends(&out, has_children(&c, e->name) ?
+			    "\\HasChildren" : "\\HasNoChildren");
+		role = store_role_name(e->role);
+		if (role != NULL && !lsub) {
+			strbuf_appendc(&out, ' ');
+			strbuf_appends(&out, role);
+		}
+		if (!lsub && (ret_subscribed || sel_subscribed) && e->subscribed)
+			strbuf_appends(&out, " \\Subscribed");
+		strbuf_appends(&out, ") \"/\" ");
+		imap_cmd_format_mailbox(&out, e->name);
+		strbuf_appends(&out, "\r\n");
+		/* RFC 5819: STATUS right after the LIST of a selectable
+		 * mailbox (items were checked above) */
+		if (status_items != NULL && e->exists)
+			(void)status_format(s, &out, &e->info, status_items,
+			    status_n);
+		if (out.len > 16384)
+			imap_session_write_sb(s, &out);
+	}
+	imap_session_write_sb(s, &out);
+	strbuf_free(&out);
+	free(c.v);
+	imap_session_tagged(s, tag, "OK", "%s completed", cmd);
+}
+
+void
+imap_cmd_list(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	list_common(s, tag, args, argc, false);
+}
+
+void
+imap_cmd_lsub(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	list_common(s, tag, args, argc, true);
+}
+
+/* ---- STATUS ---- */
+
+void
+imap_cmd_status(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	const char *name, *err;
+	const struct imap_arg *items;
+	size_t n;
+	struct store_read *r = NULL;
+	struct store_mailbox_info info;
+	struct strbuf sb = STRBUF_INIT;
+	int rc;
+
+	if (argc != 2 || !imap_arg_get_list(&args[1], &items, &n) || n == 0) {
+		imap_session_tagged(s, tag, "BAD", "STATUS needs a mailbox and "
+		    "a list of items");
+		return;
+	}
+	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
+		return;
+	if (store_read_begin(s->server->store, &r, &err) != 0) {
+		imap_cmd_store_failed(s, tag, "STATUS", err);
+		return;
+	}
+	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
+	if (rc != 0) {
+		store_read_end(&r);
+		if (rc == STORE_NOT_FOUND)
+			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
+			    "Mailbox does not exist");
+		else
+			imap_cmd_store_failed(s, tag, "STATUS", err);
+		return;
+	}
+	if (status_format(s, &sb, &info, items, n) != 0) {
+		store_read_end(&r);
+		strbuf_free(&sb);
+		imap_session_tagged(s, tag, "BAD", "Unknown STATUS item");
+		return;
+	}
+	store_read_end(&r);
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+	imap_session_tagged(s, tag, "OK", "STATUS completed");
+}
+

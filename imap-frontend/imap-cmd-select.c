@@ -1,0 +1,388 @@
+/* imap-cmd-mailbox — SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+ * UNSUBSCRIBE, LIST, LSUB, STATUS, APPEND, CLOSE, UNSELECT, EXPUNGE. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "imap-commands.h"
+#include "imap-fetch.h"
+#include "imap-format.h"
+#include "imap-msgset.h"
+#include "imap-parse.h"
+#include "imap-seqset.h"
+#include "imap-session.h"
+#include "imap-sync.h"
+#include "imap-utf7.h"
+#include "log.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+/* True when the selected mailbox has a message flagged \Deleted (the
+ * store keeps the count): EXPUNGE and CLOSE skip the write otherwise. */
+static bool
+selected_has_deleted(struct imap_session *s)
+{
+	struct store_read *r = NULL;
+	struct store_mailbox_info info;
+	const char *err;
+	bool yes = true;
+
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		return true;
+	if (store_mailbox_get(r, s->user_id, s->sel->mailbox_id, &info,
+	    &err) == 0)
+		yes = info.deleted > 0;
+	store_read_end(&r);
+	return yes;
+}
+
+/* ---- SELECT / EXAMINE ---- */
+
+struct select_scan {
+	struct imap_selected *sel;
+	uint32_t first_unseen;
+};
+
+static int
+select_scan_cb(void *ctx, const struct store_msg *m)
+{
+	struct select_scan *sc = ctx;
+
+	imap_selected_append_uid(sc->sel, m->uid);
+	if (sc->first_unseen == 0 && !(m->flags.system & STORE_FLAG_SEEN))
+		sc->first_unseen = sc->sel->count;
+	return 0;
+}
+
+/* SELECT/EXAMINE parameters (RFC 7162 3.1.8, 3.2.5). */
+struct select_params {
+	bool condstore;
+	bool qresync;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	bool has_known;
+	struct imap_seqset_spec known;	/* known-uids */
+};
+
+/* "(CONDSTORE)" or "(QRESYNC (uidvalidity modseq [known-uids
+ * [(seq-match)]]))"; the seq-match is checked but not needed: the store
+ * keeps the whole vanished history. */
+static int
+parse_select_params(const struct imap_arg *arg, struct select_params *p)
+{
+	const struct imap_arg *l, *q, *sm, *sml;
+	size_t n, qn, smn;
+	const char *str, *err;
+
+	if (!imap_arg_get_list(arg, &l, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (imap_arg_atom_equals(&l[i], "CONDSTORE")) {
+			p->condstore = true;
+			continue;
+		}
+		if (!imap_arg_atom_equals(&l[i], "QRESYNC") || p->qresync ||
+		    i + 1 >= n || !imap_arg_get_list(&l[i + 1], &q, &qn) ||
+		    qn < 2 || qn > 4 ||
+		    !imap_arg_get_number(&q[0], &p->uidvalidity) ||
+		    p->uidvalidity == 0 ||
+		    !imap_arg_get_number64(&q[1], &p->modseq) ||
+		    p->modseq == 0)
+			return -1;
+		if (qn >= 3) {
+			if (q[2].type == IMAP_ARG_LIST && qn == 3) {
+				sm = &q[2];	/* seq-match without known-uids */
+			} else {
+				if (!imap_arg_get_atom(&q[2], &str) ||
+				    imap_seqset_parse(str, strlen(str),
+				    &p->known, &err) != 0)
+					return -1;
+				p->has_known = true;
+				sm = qn == 4 ? &q[3] : NULL;
+			}
+			if (sm != NULL && (!imap_arg_get_list(sm, &sml, &smn) ||
+			    smn != 2 || !imap_arg_get_atom(&sml[0], &str) ||
+			    !imap_arg_get_atom(&sml[1], &str)))
+				return -1;
+		}
+		p->qresync = true;
+		i++;
+	}
+	return 0;
+}
+
+/* The QRESYNC answer (RFC 7162 3.2.5.1): VANISHED (EARLIER) for the known
+ * UIDs expunged after the client's modseq, FETCH for the messages changed
+ * after it. Written to sb from snapshot r. */
+static int
+select_qresync(struct imap_session *s, struct imap_selected *sel,
+    struct store_read *r, const struct select_params *p,
+    const char *const *kw, size_t kwn, uint32_t uidnext, struct strbuf *sb,
+    const char **error_r)
+{
+	struct store_changes ch;
+	struct imap_seqset known;
+
+	if (store_changes_since(r, s->user_id, sel->mailbox_id, p->modseq, &ch,
+	    error_r) != 0)
+		return -1;
+	imap_seqset_init(&known);
+	if (p->has_known)
+		imap_seqset_resolve(&p->known, uidnext > 0 ? uidnext - 1 : 0,
+		    &known);
+	imap_format_vanished_earlier(sb, ch.vanished, ch.vanished_count,
+	    p->has_known ? &known : NULL);
+	for (size_t i = 0; i < ch.changed_count; i++) {
+		const struct store_flag_change *fc = &ch.changed[i];
+		uint32_t seq = imap_selected_seq(sel, fc->uid);
+
+		if (seq == 0)
+			continue;
+		strbuf_appendf(sb, "* %u FETCH (UID %u FLAGS ", seq, fc->uid);
+		imap_format_msg_flags(sb, &fc->flags, kw, kwn);
+		strbuf_appendf(sb, " MODSEQ (%llu))\r\n",
+		    (unsigned long long)fc->modseq);
+	}
+	imap_seqset_free(&known);
+	store_changes_free(&ch);
+	return 0;
+}
+
+static void
+select_run(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool readonly,
+    const struct select_params *params)
+{
+	const char *name, *err;
+	struct store_read *r = NULL;
+	struct store_mailbox_info info;
+	struct imap_selected *sel;
+	struct select_scan sc;
+	const char *kw[STORE_KEYWORDS_MAX];
+	size_t kwn = 0;
+	struct strbuf sb = STRBUF_INIT;
+	struct strbuf qsb = STRBUF_INIT;
+	int rc;
+
+	/* RFC 3501 6.3.1: a SELECT deselects first, even when it fails. */
+	if (s->sel != NULL) {
+		imap_session_unselect(s);
+		/* RFC 7162 3.2.11: the boundary between the two mailboxes'
+		 * responses */
+		imap_session_printf(s, "* OK [CLOSED] Previous mailbox is "
+		    "now closed\r\n");
+	}
+	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
+		return;
+	if (store_read_begin(s->server->store, &r, &err) != 0) {
+		imap_cmd_store_failed(s, tag, "SELECT", err);
+		return;
+	}
+	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
+	if (rc != 0) {
+		store_read_end(&r);
+		if (rc == STORE_NOT_FOUND)
+			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
+			    "Mailbox does not exist");
+		else
+			imap_cmd_store_failed(s, tag, "SELECT", err);
+		return;
+	}
+	sel = xcalloc(1, sizeof(*sel));
+	sel->mailbox_id = info.id;
+	sel->name = xstrdup(info.name);
+	sel->readonly = readonly;
+	sel->uidvalidity = info.uidvalidity;
+	sel->highestmodseq = info.highestmodseq;
+	if (info.messages > 0) {
+		sel->cap = info.messages;
+		sel->uids = xreallocarray(NULL, sel->cap, sizeof(uint32_t));
+	}
+	sc.sel = sel;
+	sc.first_unseen = 0;
+	if (store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
+	    select_scan_cb, &sc, &err) != 0 ||
+	    store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn, &err) != 0 ||
+	    (params->qresync && params->uidvalidity == info.uidvalidity &&
+	    select_qresync(s, sel, r, params, kw, kwn, info.uidnext, &qsb,
+	    &err) != 0)) {
+		strbuf_free(&qsb);
+		store_read_end(&r);
+		free(sel->uids);
+		free(sel->name);
+		free(sel);
+		imap_cmd_store_failed(s, tag, "SELECT", err);
+		return;
+	}
+	/* The view knows everything below UIDNEXT as of this snapshot. */
+	if (info.uidnext > 0 && info.uidnext - 1 > sel->max_uid)
+		sel->max_uid = info.uidnext - 1;
+	strbuf_appends(&sb, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+	    "\\Draft");
+	for (size_t i = 0; i < kwn; i++) {
+		strbuf_appendc(&sb, ' ');
+		strbuf_appends(&sb, kw[i]);
+	}
+	strbuf_appends(&sb, ")\r\n");
+	if (readonly) {
+		strbuf_appends(&sb, "* OK [PERMANENTFLAGS ()] Read-only "
+		    "mailbox\r\n");
+	} else {
+		strbuf_appends(&sb, "* OK [PERMANENTFLAGS (\\Answered "
+		    "\\Flagged \\Deleted \\Seen \\Draft");
+		for (size_t i = 0; i < kwn; i++) {
+			strbuf_appendc(&sb, ' ');
+			strbuf_appends(&sb, kw[i]);
+		}
+		strbuf_appends(&sb, " \\*)] Flags permitted\r\n");
+	}
+	store_read_end(&r);
+	strbuf_appendf(&sb, "* %u EXISTS\r\n* 0 RECENT\r\n", sel->count);
+	if (sc.first_unseen != 0)
+		strbuf_appendf(&sb, "* OK [UNSEEN %u] First unseen\r\n",
+		    sc.first_unseen);
+	strbuf_appendf(&sb, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
+	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
+	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n", sel->uidvalidity,
+	    info.uidnext, (unsigned long long)sel->highestmodseq);
+	if (qsb.len > 0)
+		strbuf_append(&sb, qsb.data, qsb.len);
+	strbuf_free(&qsb);
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+	s->sel = sel;
+	s->state = IMAP_STATE_SELECTED;
+	if (params->condstore || params->qresync)
+		s->enabled_condstore = true;
+	imap_session_tagged(s, tag, "OK", "[%s] %s completed",
+	    readonly ? "READ-ONLY" : "READ-WRITE",
+	    readonly ? "EXAMINE" : "SELECT");
+}
+
+static void
+select_common(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool readonly)
+{
+	struct select_params params;
+
+	memset(&params, 0, sizeof(params));
+	if (argc != 1 && argc != 2) {
+		imap_session_tagged(s, tag, "BAD", "%s needs a mailbox name",
+		    readonly ? "EXAMINE" : "SELECT");
+	} else if (argc == 2 && parse_select_params(&args[1], &params) != 0) {
+		imap_session_tagged(s, tag, "BAD", "Invalid %s parameters",
+		    readonly ? "EXAMINE" : "SELECT");
+	} else if (params.qresync && !s->enabled_qresync) {
+		/* RFC 7162 3.2.5: QRESYNC needs ENABLE QRESYNC first */
+		imap_session_tagged(s, tag, "BAD", "QRESYNC is not enabled");
+	} else {
+		select_run(s, tag, args, argc, readonly, &params);
+	}
+	imap_seqset_spec_free(&params.known);
+}
+
+void
+imap_cmd_select(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	select_common(s, tag, args, argc, false);
+}
+
+void
+imap_cmd_examine(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	select_common(s, tag, args, argc, true);
+}
+
+void
+imap_cmd_close(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	const char *err;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+
+	if (argc != 0) {
+		imap_session_tagged(s, tag, "BAD", "CLOSE takes no arguments");
+		return;
+	}
+	if (!s->sel->readonly && selected_has_deleted(s)) {
+		s->server->actor = s;
+		/* CLOSE expunges silently (RFC 3501 6.4.2). The UID list is
+		 * asked for and freed here: the store allocates it anyway. */
+		if (store_expunge(s->server->store, s->user_id,
+		    s->sel->mailbox_id, NULL, 0, true, &uids, &n, &err) != 0)
+			log_warn("imap session=%u event=close_expunge_failed "
+			    "error=\"%s\"", s->id, err);
+		free(uids);
+		s->server->actor = NULL;
+	}
+	imap_session_unselect(s);
+	imap_session_tagged(s, tag, "OK", "CLOSE completed");
+}
+
+void
+imap_cmd_unselect(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	if (argc != 0) {
+		imap_session_tagged(s, tag, "BAD", "UNSELECT takes no "
+		    "arguments");
+		return;
+	}
+	imap_session_unselect(s);
+	imap_session_tagged(s, tag, "OK", "UNSELECT completed");
+}
+
+void
+imap_cmd_expunge(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	struct store_uid_range *ranges = NULL;
+	size_t nranges = 0;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	const char *err;
+	int rc;
+
+	if (argc != (uid ? 1u : 0u)) {
+		imap_session_tagged(s, tag, "BAD", uid ? "UID EXPUNGE needs a "
+		    "UID set" : "EXPUNGE takes no arguments");
+		return;
+	}
+	if (s->sel->readonly) {
+		imap_session_tagged(s, tag, "NO", "[READ-ONLY] Mailbox is "
+		    "read-only");
+		return;
+	}
+	if (uid) {
+		struct imap_msgset set;
+
+		if (imap_msgset_parse(s, &args[0], true, &set, &err) != 0) {
+			imap_session_tagged(s, tag, "BAD", "%s", err);
+			return;
+		}
+		imap_msgset_ranges(s, &set, &ranges, &nranges);
+		if (nranges == 0) {
+			imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+			return;
+		}
+	}
+	if (!selected_has_deleted(s)) {
+		imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+		return;
+	}
+	s->server->actor = s;
+	rc = store_expunge(s->server->store, s->user_id, s->sel->mailbox_id,
+	    ranges, nranges, true, &uids, &n, &err);
+	s->server->actor = NULL;
+	if (rc != 0) {
+		imap_cmd_store_failed(s, tag, "EXPUNGE", err);
+		return;
+	}
+	imap_selected_expunge_uids(s, uids, n);
+	free(uids);
+	imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+}
+

@@ -1,5 +1,4 @@
-/* imap-cmd-mailbox — SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
- * UNSUBSCRIBE, LIST, LSUB, STATUS, APPEND, CLOSE, UNSELECT, EXPUNGE. */
+/* imap-cmd-list — LIST (with LIST-STATUS), LSUB, STATUS. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +16,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "xmalloc.h"
+
 /* ---- STATUS items (STATUS and LIST-STATUS) ---- */
 
 /* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb

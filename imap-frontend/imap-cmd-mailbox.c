@@ -1,5 +1,5 @@
-/* imap-cmd-mailbox — SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
- * UNSUBSCRIBE, LIST, LSUB, STATUS, APPEND, CLOSE, UNSELECT, EXPUNGE. */
+/* imap-cmd-mailbox — CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
+ * APPEND, and the helpers the mailbox commands share. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

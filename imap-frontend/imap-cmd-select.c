@@ -1,5 +1,5 @@
-/* imap-cmd-mailbox — SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
- * UNSUBSCRIBE, LIST, LSUB, STATUS, APPEND, CLOSE, UNSELECT, EXPUNGE. */
+/* imap-cmd-select — SELECT, EXAMINE (with CONDSTORE / QRESYNC), CLOSE,
+ * UNSELECT, EXPUNGE. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

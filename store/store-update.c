@@ -371,11 +371,14 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 	MDB_txn *txn = NULL;
 	uint64_t dst_modseq, src_modseq;
 	size_t n, count = 0;
+	/* COPY into the selected mailbox is valid IMAP (RFC 3501 6.4.7):
+	   the copies get new UIDs in the same mailbox; MOVE there is not */
+	bool same = src_mailbox_id == dst_mailbox_id;
 
 	memset(result_r, 0, sizeof(*result_r));
-	if (src_mailbox_id == dst_mailbox_id)
+	if (same && move)
 		return store_fail(store, error_r, STORE_ERR_INVALID,
-		    "store: copy into the same mailbox");
+		    "store: move into the same mailbox");
 	if (store_ranges_normalize(ranges, range_count, &norm, &n) < 0 ||
 	    n == 0) {
 		free(norm);
@@ -386,12 +389,16 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 		goto fail;
 	if (store_mb_load(store, txn, user_id, src_mailbox_id, &src,
 	    error_r) < 0 ||
-	    store_mb_load(store, txn, user_id, dst_mailbox_id, &dst,
-	    error_r) < 0 ||
+	    (!same && store_mb_load(store, txn, user_id, dst_mailbox_id, &dst,
+	    error_r) < 0) ||
 	    collect(store, txn, user_id, src_mailbox_id, norm, n, false,
 	    &items, &count, error_r) < 0)
 		goto fail;
-	if (src.rec.keyword_count > 0) {
+	/* the same mailbox: one record (counters, UIDNEXT, MODSEQ) and one
+	   keyword table, so keyword ids need no mapping */
+	if (same)
+		dst = src;
+	if (!same && src.rec.keyword_count > 0) {
 		skw = xmalloc(sizeof(*skw));
 		dkw = xmalloc(sizeof(*dkw));
 		if (store_kw_load(store, txn, user_id, src.id, skw,

@@ -1,0 +1,1010 @@
+"""Convergence stress test (issue 7): many devices, one user, mail arriving.
+
+popgated (the real daemon) serves one user whose delete-mode upstream
+account points at a real Dovecot POP3 server. STRESS_CLIENTS QRESYNC
+devices on loopback each run a seeded random series of operations on
+three mailboxes (INBOX and two created folders): conditional and plain
+STORE, UID COPY (also into the same mailbox), UID MOVE, \\Deleted + UID
+EXPUNGE / EXPUNGE, APPEND, NOOP, IDLE, CHANGEDSINCE fetches, switching
+mailboxes with SELECT (QRESYNC ...), and going offline (LOGOUT or a cut
+connection) and coming back. Meanwhile a feeder drops new messages into
+the Dovecot mailbox and asks the gateway to poll, so the poller delivers
+mid-run.
+
+Each device keeps, per mailbox, a model (UID -> flags, MODSEQ) built only
+from what the server told it. Every fact the server states is also
+recorded in a shared ledger of observations: which marker (Message-ID) a
+(mailbox, UID) holds (from fetched headers, APPENDUID, COPYUID), each
+(mailbox, UID, MODSEQ) -> flags state, every VANISHED UID, MOVE sources,
+COPY pairs, conditional STORE outcomes.
+
+At the end (random phase bounded by STRESS_OPS per device and by a
+wall-clock cap), the feeder's mail is all delivered, every device resyncs
+each mailbox with QRESYNC, and:
+- each device's model equals a fresh full view (UID FETCH 1:*), so all
+  devices agree with each other;
+- the store read offline (tests/tools/store_dump, daemon stopped) equals
+  that view (UIDs, flags, MODSEQ, markers), and store_check passes;
+- no loss, no duplication: per marker, the number of messages holding it
+  equals 1 (POP3 delivery or acknowledged APPEND) + its COPYUID copies -
+  its expunges (VANISHED UIDs that were not MOVE sources); every POP3
+  message is in the upstream ledger exactly once, deleted upstream;
+- a (mailbox, UID, MODSEQ) never showed two different flag sets, a
+  successful UNCHANGEDSINCE store had no other change in between, a
+  [MODIFIED] one was really stale, a vanished UID never came back and
+  a UID's marker never changed.
+
+Seeds: the master seed is printed (and the per-device seeds derived from
+it); POPGATE_STRESS_SEED=N replays the same random choices (the
+interleaving of the threads is up to the scheduler).
+"""
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import unittest
+
+import pgtest
+from pgtest import TestCA, tempdir
+from pgtest.dovecot import DovecotPop3
+from pgtest.gateway import Gateway
+
+STRESS_CLIENTS = 10
+STRESS_OPS = 70			# operations per device
+STRESS_SECONDS = 45.0		# wall-clock cap of the random phase
+STRESS_POP3 = 40		# messages dropped upstream during the run
+FOLDERS = ("Projects", "Lists/Stress")
+MAILBOXES = ("INBOX",) + FOLDERS
+FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
+IMAP_USER = "alice"
+IMAP_PW = "imap-pw"
+ACCOUNT = "stress"
+HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+
+RE_FETCH = re.compile(rb"^\* (\d+) FETCH \((.*)\)\r\n$", re.S)
+RE_UID = re.compile(rb"(?:^|[ (])UID (\d+)")
+RE_MODSEQ = re.compile(rb"MODSEQ \((\d+)\)")
+RE_FLAGS = re.compile(rb"(?:^|[ (])FLAGS \(([^)]*)\)")
+RE_VANISHED = re.compile(rb"^\* VANISHED (\(EARLIER\) )?([0-9:,]+)\r\n$")
+RE_EXISTS = re.compile(rb"^\* (\d+) EXISTS\r\n$")
+RE_COPYUID = re.compile(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]")
+RE_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
+RE_MODIFIED = re.compile(rb"\[MODIFIED ([0-9:,]+)\]")
+RE_MARKER = re.compile(rb"Message-ID:\s*(\S+)", re.I)
+
+
+class StressFailure(Exception):
+    pass
+
+
+def uid_set(uids):
+    """Compact "1:3,5" form of a collection of UIDs."""
+    out, run = [], None
+    for u in sorted(uids):
+        if run and u == run[1] + 1:
+            run[1] = u
+        else:
+            if run:
+                out.append(run)
+            run = [u, u]
+    if run:
+        out.append(run)
+    return ",".join("%d" % a if a == b else "%d:%d" % (a, b) for a, b in out)
+
+
+def expand_set(text):
+    """UIDs of a set, in the order written (ranges ascending)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition(":")
+        a, b = int(a), int(b or a)
+        out.extend(range(min(a, b), max(a, b) + 1))
+    return out
+
+
+def flagset(raw):
+    """Flags of a FETCH response; \\Recent is per session, not synced."""
+    return frozenset(f.decode() for f in raw.split()
+                     if f.lower() != b"\\recent")
+
+
+def quote(name):
+    return '"%s"' % name
+
+
+class World:
+    """Every fact the server stated, from all devices (thread-safe)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.marker = {}	# (box, uid) -> marker
+        self.states = {}	# (box, uid, modseq) -> flags
+        self.vanished = set()	# (box, uid)
+        self.move_src = set()	# (box, uid)
+        self.copies = []	# ((box, uid), (box, uid)) of COPY (not MOVE)
+        self.created = {}	# marker -> 1 (POP3 or APPEND)
+        self.uidvalidity = {}	# box -> uidvalidity
+        self.cond_ok = []	# (box, uid, since, modseq after)
+        self.cond_failed = []	# (box, uid, since)
+        self.errors = []
+        self.counts = {}
+
+    def error(self, text):
+        with self.lock:
+            self.errors.append(text)
+
+    def count(self, what, n=1):
+        with self.lock:
+            self.counts[what] = self.counts.get(what, 0) + n
+
+    def learn_marker(self, box, uid, marker):
+        with self.lock:
+            old = self.marker.setdefault((box, uid), marker)
+            if old != marker:
+                self.errors.append("%s/%d held %s, now %s"
+                                   % (box, uid, old, marker))
+
+    def has_marker(self, box, uid):
+        with self.lock:
+            return (box, uid) in self.marker
+
+    def state(self, who, box, uid, modseq, flags):
+        with self.lock:
+            old = self.states.setdefault((box, uid, modseq), flags)
+            if old != flags:
+                self.errors.append(
+                    "%s: %s/%d MODSEQ %d has flags %s and %s"
+                    % (who, box, uid, modseq, sorted(old), sorted(flags)))
+
+    def vanish(self, box, uids):
+        with self.lock:
+            self.vanished.update((box, u) for u in uids)
+
+    def check_uidvalidity(self, box, uv):
+        with self.lock:
+            old = self.uidvalidity.setdefault(box, uv)
+            if old != uv:
+                self.errors.append("%s UIDVALIDITY %d then %d"
+                                   % (box, old, uv))
+
+
+class Conn:
+    """An IMAP connection that reads responses with their literals."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.buf = b""
+        self.greeting, _ = self.read_response()
+
+    def _fill(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("server closed the connection")
+        self.buf += d
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i + 2], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def read_response(self):
+        """One response: (text with each literal replaced by "{}",
+        [literal bytes])."""
+        parts, lits = [], []
+        while True:
+            line = self._line()
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if not m:
+                parts.append(line)
+                return b"".join(parts), lits
+            n = int(m.group(1))
+            while len(self.buf) < n:
+                self._fill()
+            lits.append(self.buf[:n])
+            self.buf = self.buf[n:]
+            parts.append(line[:m.start()] + b"{}")
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def poll_response(self, timeout):
+        """A response if one arrives within timeout, else None."""
+        if b"\r\n" not in self.buf:
+            self.sock.settimeout(timeout)
+            try:
+                self._fill()
+            except socket.timeout:
+                return None
+            finally:
+                self.sock.settimeout(60)
+        return self.read_response()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Box:
+    """A device's knowledge of one mailbox."""
+
+    def __init__(self):
+        self.uidvalidity = None
+        self.hms = None		# HIGHESTMODSEQ of the last SELECT
+        self.model = {}		# uid -> (flags, modseq)
+        # every message with a UID up to this one is in the model (or
+        # vanished): the next new-mail fetch starts after it. Not the
+        # highest UID in the model: an unsolicited FETCH may name a new
+        # message before the device has fetched the ones before it.
+        self.fetched_upto = 0
+        self.exists = None
+
+
+class Device:
+    """A QRESYNC client that knows only what the server said."""
+
+    def __init__(self, test, world, name, seed):
+        self.test = test
+        self.world = world
+        self.name = name
+        self.seed = seed
+        self.rnd = random.Random(seed)
+        self.boxes = {b: Box() for b in MAILBOXES}
+        self.selected = None
+        self.conn = None
+        self.n = 0
+        self.new_mail = False
+        self.appended = 0
+
+    def fail(self, text):
+        raise StressFailure("%s (seed %d): %s" % (self.name, self.seed, text))
+
+    # ---- responses ----------------------------------------------------
+
+    def apply(self, box, text, lits, seen=None):
+        """Applies one untagged response to box's model. Returns the
+        (possibly changed) mailbox the next responses belong to."""
+        cur = self.boxes[box] if box else None
+        m = RE_FETCH.match(text)
+        if m:
+            if cur is None:
+                self.fail("FETCH with no mailbox: %r" % text)
+            body = m.group(2)
+            if cur.exists is not None and int(m.group(1)) > cur.exists:
+                self.fail("FETCH of message %s, EXISTS %d: %r"
+                          % (m.group(1).decode(), cur.exists, text))
+            mu = RE_UID.search(body)
+            if mu is None:
+                self.fail("FETCH without UID: %r" % text)
+            uid = int(mu.group(1))
+            ms = RE_MODSEQ.search(body)
+            fl = RE_FLAGS.search(body)
+            if lits:
+                mk = RE_MARKER.search(lits[0])
+                if mk is None:
+                    self.fail("no Message-ID in %r" % lits[0])
+                self.world.learn_marker(box, uid, mk.group(1).decode())
+            if fl is not None and ms is None:
+                self.fail("FETCH FLAGS without MODSEQ: %r" % text)
+            if ms is not None:
+                modseq = int(ms.group(1))
+                if fl is None:
+                    if uid not in cur.model:
+                        self.fail("MODSEQ without FLAGS for unknown UID "
+                                  "%d: %r" % (uid, text))
+                    flags = cur.model[uid][0]
+                else:
+                    flags = flagset(fl.group(1))
+                    self.world.state(self.name, box, uid, modseq, flags)
+                old = cur.model.get(uid)
+                if old is not None and old[1] > modseq:
+                    self.fail("%s/%d: MODSEQ went back from %d to %d"
+                              % (box, uid, old[1], modseq))
+                cur.model[uid] = (flags, modseq)
+                if seen is not None:
+                    seen.setdefault(uid, []).append(modseq)
+            return box
+        m = RE_VANISHED.match(text)
+        if m:
+            uids = expand_set(m.group(2))
+            for u in uids:
+                cur.model.pop(u, None)
+            if m.group(1) is None and cur.exists is not None:
+                cur.exists -= len(uids)
+            self.world.vanish(box, uids)
+            return box
+        m = RE_EXISTS.match(text)
+        if m:
+            cur.exists = int(m.group(1))
+            self.new_mail = True
+            return box
+        if re.match(rb"^\* \d+ EXPUNGE", text):
+            self.fail("EXPUNGE sent to a QRESYNC client: %r" % text)
+        if text.startswith(b"* OK [CLOSED]"):
+            return "CLOSED"
+        return box
+
+    def cmd(self, text, ok=True, seen=None, literal=None):
+        """Sends a command; applies its untagged responses; returns
+        (tagged line, untagged responses). seen collects uid -> modseqs
+        of the FETCH responses."""
+        self.n += 1
+        tag = "%s.%d" % (self.name, self.n)
+        if literal is not None:
+            self.conn.send(b"%s %s {%d+}\r\n%s\r\n"
+                           % (tag.encode(), text.encode(), len(literal),
+                              literal))
+        else:
+            self.conn.send("%s %s\r\n" % (tag, text))
+        untagged = []
+        box = self.selected
+        t = tag.encode() + b" "
+        while True:
+            resp, lits = self.conn.read_response()
+            if resp.startswith(t):
+                break
+            untagged.append((resp, lits))
+            if box is not None:
+                self.apply(box, resp, lits, seen)
+            elif RE_FETCH.match(resp) or RE_VANISHED.match(resp) or \
+                    RE_EXISTS.match(resp):
+                self.fail("%r with no mailbox selected" % resp)
+        if ok and not resp.startswith(t + b"OK"):
+            self.fail("%s -> %r" % (text, resp))
+        self.world.count("commands")
+        return resp, untagged
+
+    # ---- connection and mailboxes ---------------------------------------
+
+    def connect(self, box=None):
+        self.conn = Conn(self.test.gw.imap_port)
+        self.selected = None
+        self.cmd("LOGIN %s %s" % (IMAP_USER, IMAP_PW))
+        self.cmd("ENABLE QRESYNC")
+        self.select(box or self.rnd.choice(MAILBOXES))
+
+    def disconnect(self, cut=False):
+        if cut:
+            self.conn.close()
+            self.world.count("cuts")
+        else:
+            self.n += 1
+            self.conn.send("%s.%d LOGOUT\r\n" % (self.name, self.n))
+            while True:
+                try:
+                    resp, lits = self.conn.read_response()
+                except EOFError:
+                    break
+                if self.selected is not None and not resp.startswith(b"*"
+                                                                     b" BYE"):
+                    self.apply(self.selected, resp, lits)
+            self.conn.close()
+        self.conn = None
+        self.selected = None
+
+    def select(self, name):
+        b = self.boxes[name]
+        prev = self.selected
+        if b.uidvalidity is None:
+            text = "SELECT %s" % quote(name)
+        else:
+            known = uid_set(b.model)
+            text = "SELECT %s (QRESYNC (%d %d%s))" % (
+                quote(name), b.uidvalidity, b.hms,
+                " " + known if known else "")
+            self.world.count("qresync")
+        # the untagged responses before [CLOSED] belong to prev; the
+        # new mailbox's come after it (or from the start when nothing
+        # was selected)
+        self.n += 1
+        tag = "%s.%d" % (self.name, self.n)
+        self.conn.send("%s %s\r\n" % (tag, text))
+        box = prev
+        exists = []
+        t = tag.encode() + b" "
+        full = b.uidvalidity is None
+        while True:
+            resp, lits = self.conn.read_response()
+            if resp.startswith(t):
+                break
+            if box is None:
+                box = name
+                self.new_mail = False
+            if box == name:
+                m = re.search(rb"\[UIDVALIDITY (\d+)\]", resp)
+                if m:
+                    uv = int(m.group(1))
+                    self.world.check_uidvalidity(name, uv)
+                    if b.uidvalidity is not None and b.uidvalidity != uv:
+                        self.fail("%s UIDVALIDITY changed" % name)
+                    b.uidvalidity = uv
+                m = re.search(rb"\[HIGHESTMODSEQ (\d+)\]", resp)
+                if m:
+                    b.hms = int(m.group(1))
+                m = RE_EXISTS.match(resp)
+                if m:
+                    exists.append(int(m.group(1)))
+            nb = self.apply(box, resp, lits)
+            if nb == "CLOSED":
+                box = name
+                self.new_mail = False
+        if not resp.startswith(t + b"OK"):
+            self.fail("%s -> %r" % (text, resp))
+        if b.hms is None or b.uidvalidity is None:
+            self.fail("SELECT %s gave no UIDVALIDITY/HIGHESTMODSEQ" % name)
+        self.selected = name
+        self.world.count("commands")
+        if full:
+            seen = {}
+            self.cmd("UID FETCH 1:* (FLAGS MODSEQ %s)" % HEADER_ITEM,
+                     seen=seen)
+            b.fetched_upto = max([b.fetched_upto] + list(seen))
+        elif len(exists) == 1 and len(b.model) != exists[0]:
+            # one snapshot: what the device knew, less VANISHED
+            # (EARLIER), plus the changed messages, is the mailbox
+            self.fail("%s after QRESYNC: model has %d messages, EXISTS %d"
+                      " (%s)" % (name, len(b.model), exists[0],
+                                 uid_set(b.model)))
+        else:
+            # QRESYNC reported every message added since
+            b.fetched_upto = max([b.fetched_upto] + list(b.model))
+        self.new_mail = True
+        self.catch_up()
+
+    def catch_up(self):
+        """After EXISTS: fetch the new messages; and the marker of every
+        message the device has not seen the header of."""
+        b = self.boxes[self.selected]
+        for _ in range(5):
+            if self.new_mail:
+                self.new_mail = False
+                seen = {}
+                self.cmd("UID FETCH %d:* (FLAGS MODSEQ %s)"
+                         % (b.fetched_upto + 1, HEADER_ITEM), seen=seen)
+                b.fetched_upto = max([b.fetched_upto] + list(seen))
+            missing = [u for u in b.model
+                       if not self.world.has_marker(self.selected, u)]
+            if missing:
+                self.cmd("UID FETCH %s (FLAGS MODSEQ %s)"
+                         % (uid_set(missing), HEADER_ITEM))
+            if not self.new_mail:
+                return
+
+    # ---- operations -----------------------------------------------------
+
+    def targets(self, k):
+        b = self.boxes[self.selected]
+        uids = sorted(u for u in b.model
+                      if self.world.has_marker(self.selected, u))
+        if not uids:
+            return []
+        return sorted(self.rnd.sample(uids, min(k, len(uids))))
+
+    def op_cond_store(self):
+        uids = self.targets(1)
+        if not uids:
+            return self.op_append()
+        uid = uids[0]
+        box = self.selected
+        since = self.boxes[box].model[uid][1]
+        flag = self.rnd.choice(FLAGS)
+        sign = self.rnd.choice("+-")
+        seen = {}
+        tagged, _ = self.cmd("UID STORE %d (UNCHANGEDSINCE %d) %sFLAGS (%s)"
+                             % (uid, since, sign, flag), seen=seen)
+        m = RE_MODIFIED.search(tagged)
+        if m:
+            if uid not in expand_set(m.group(1)):
+                self.fail("MODIFIED lists %r, not %d" % (m.group(1), uid))
+            self.world.count("conflicts")
+            with self.world.lock:
+                self.world.cond_failed.append((box, uid, since))
+            self.cmd("UID FETCH %d (FLAGS MODSEQ)" % uid)
+        elif uid in seen and max(seen[uid]) > since:
+            with self.world.lock:
+                self.world.cond_ok.append((box, uid, since, max(seen[uid])))
+
+    def op_store(self):
+        uids = self.targets(self.rnd.randint(1, 4))
+        if not uids:
+            return self.op_append()
+        flags = self.rnd.sample(FLAGS, self.rnd.randint(1, 2))
+        self.cmd("UID STORE %s %sFLAGS (%s)"
+                 % (uid_set(uids), self.rnd.choice("+-"), " ".join(flags)))
+
+    def copy_pairs(self, resp, dst):
+        m = RE_COPYUID.search(resp)
+        if m is None:
+            return []
+        uv = int(m.group(1))
+        self.world.check_uidvalidity(dst, uv)
+        src = expand_set(m.group(2))
+        dstu = expand_set(m.group(3))
+        if len(src) != len(dstu):
+            self.fail("COPYUID sizes differ: %r" % resp)
+        return list(zip(src, dstu))
+
+    def record_copies(self, pairs, dst, move=False):
+        box = self.selected
+        with self.world.lock:
+            for su, du in pairs:
+                mk = self.world.marker.get((box, su))
+                if mk is None:
+                    self.world.errors.append("%s: copied %s/%d with no "
+                                             "known marker" % (self.name,
+                                                               box, su))
+                    continue
+                old = self.world.marker.setdefault((dst, du), mk)
+                if old != mk:
+                    self.world.errors.append("%s/%d is %s and %s"
+                                             % (dst, du, old, mk))
+                if not move:
+                    self.world.copies.append(((box, su), (dst, du)))
+
+    def op_copy(self):
+        uids = self.targets(self.rnd.randint(1, 3))
+        if not uids:
+            return self.op_append()
+        if self.rnd.random() < 0.15:
+            dst = self.selected
+        else:
+            dst = self.rnd.choice([b for b in MAILBOXES
+                                   if b != self.selected])
+        tagged, _ = self.cmd("UID COPY %s %s" % (uid_set(uids), quote(dst)))
+        pairs = self.copy_pairs(tagged, dst)
+        for su, _ in pairs:
+            if su not in uids:
+                self.fail("COPYUID names %d, not asked for" % su)
+        self.record_copies(pairs, dst)
+        self.world.count("copied", len(pairs))
+        if dst == self.selected:
+            self.catch_up()
+
+    def op_move(self):
+        uids = self.targets(self.rnd.randint(1, 3))
+        if not uids:
+            return self.op_append()
+        dst = self.rnd.choice([b for b in MAILBOXES if b != self.selected])
+        box = self.selected
+        tagged, untagged = self.cmd("UID MOVE %s %s"
+                                    % (uid_set(uids), quote(dst)))
+        pairs = []
+        for resp, _ in untagged + [(tagged, [])]:
+            if RE_COPYUID.search(resp):
+                pairs += self.copy_pairs(resp, dst)
+        for su, _ in pairs:
+            if su not in uids:
+                self.fail("MOVE's COPYUID names %d, not asked for" % su)
+            if su in self.boxes[box].model:
+                self.fail("%s/%d moved but not VANISHED" % (box, su))
+        self.record_copies(pairs, dst, move=True)
+        with self.world.lock:
+            self.world.move_src.update((box, su) for su, _ in pairs)
+        self.world.count("moved", len(pairs))
+
+    def op_expunge(self):
+        uids = self.targets(self.rnd.randint(1, 2))
+        if not uids:
+            return self.op_append()
+        self.cmd("UID STORE %s +FLAGS (\\Deleted)" % uid_set(uids))
+        before = set(self.boxes[self.selected].model)
+        if self.rnd.random() < 0.6:
+            self.cmd("UID EXPUNGE %s" % uid_set(uids))
+        else:
+            self.cmd("EXPUNGE")
+        gone = before - set(self.boxes[self.selected].model)
+        self.world.count("expunged", len(gone))
+
+    def op_append(self):
+        box = self.rnd.choice(MAILBOXES)
+        self.appended += 1
+        marker = "<%s-%d.%d@stress.test>" % (self.name, self.appended,
+                                             self.seed)
+        body = ("From: %s@example.org\r\nTo: alice@example.net\r\n"
+                "Subject: append %d\r\nMessage-ID: %s\r\n\r\n"
+                "appended by %s\r\n" % (self.name, self.appended, marker,
+                                        self.name)).encode()
+        flags = self.rnd.sample(FLAGS, self.rnd.randint(0, 2))
+        tagged, _ = self.cmd("APPEND %s (%s)" % (quote(box), " ".join(flags)),
+                             literal=body)
+        m = RE_APPENDUID.search(tagged)
+        if m is None:
+            self.fail("APPEND without APPENDUID: %r" % tagged)
+        self.world.check_uidvalidity(box, int(m.group(1)))
+        self.world.learn_marker(box, int(m.group(2)), marker)
+        with self.world.lock:
+            self.world.created[marker] = 1
+        self.world.count("appended")
+        if box == self.selected:
+            self.catch_up()
+
+    def op_idle(self):
+        self.n += 1
+        tag = "%s.%d" % (self.name, self.n)
+        self.conn.send("%s IDLE\r\n" % tag)
+        box = self.selected
+        while True:
+            resp, lits = self.conn.read_response()
+            if resp.startswith(b"+"):
+                break
+            self.apply(box, resp, lits)
+        deadline = time.monotonic() + self.rnd.uniform(0.05, 0.3)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            r = self.conn.poll_response(left)
+            if r is not None:
+                self.apply(box, r[0], r[1])
+        self.conn.send("DONE\r\n")
+        t = tag.encode() + b" "
+        while True:
+            resp, lits = self.conn.read_response()
+            if resp.startswith(t):
+                break
+            self.apply(box, resp, lits)
+        if not resp.startswith(t + b"OK"):
+            self.fail("IDLE -> %r" % resp)
+        self.catch_up()
+
+    def op_changedsince(self):
+        b = self.boxes[self.selected]
+        self.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % b.hms)
+
+    def step(self):
+        if self.conn is None:
+            self.connect()
+            return
+        r = self.rnd.random()
+        if r < 0.26:
+            self.op_cond_store()
+        elif r < 0.34:
+            self.op_store()
+        elif r < 0.43:
+            self.op_copy()
+        elif r < 0.51:
+            self.op_move()
+        elif r < 0.59:
+            self.op_expunge()
+        elif r < 0.70:
+            self.op_append()
+        elif r < 0.75:
+            self.cmd("NOOP")
+            self.catch_up()
+        elif r < 0.79:
+            self.op_idle()
+        elif r < 0.82:
+            self.op_changedsince()
+        elif r < 0.93:
+            self.select(self.rnd.choice([b for b in MAILBOXES
+                                         if b != self.selected]))
+        else:
+            self.disconnect(cut=self.rnd.random() < 0.5)
+            self.world.count("reconnects")
+            if self.rnd.random() < 0.7:
+                self.connect()
+        if self.conn is not None:
+            self.catch_up()
+
+    def run(self, ops, deadline):
+        try:
+            for _ in range(ops):
+                if time.monotonic() > deadline:
+                    self.world.count("stopped_by_clock")
+                    break
+                self.step()
+        except StressFailure as e:
+            self.world.error(str(e))
+        except Exception:
+            self.world.error("%s (seed %d): %s" % (
+                self.name, self.seed, traceback.format_exc()))
+
+
+class SyncStressTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempdir("popgate-stress-")
+        self.ca = TestCA(self.tmp)
+        self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
+        self.dc.add_user("alice", "pop-secret")
+        self.dc.start()
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca, sections={
+            "limits": "imap_connections_per_ip = 200\n"})
+        self.gw.start()
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop(expect_rc=None)
+        self.dc.stop()
+
+    def tool(self, name, *args):
+        return subprocess.run([os.path.join(pgtest.BUILD, "tests", "tools",
+                                            name)] + list(args),
+                              capture_output=True, timeout=120)
+
+    # ---- upstream -------------------------------------------------------
+
+    def feed(self, rnd, deadline, stop):
+        """Drops STRESS_POP3 messages upstream in small batches, each
+        followed by a poll request."""
+        try:
+            i = 0
+            while i < STRESS_POP3:
+                if not stop.is_set() and time.monotonic() < deadline:
+                    time.sleep(rnd.uniform(0.1, 0.8))
+                k = min(STRESS_POP3 - i, rnd.randint(1, 5))
+                for _ in range(k):
+                    i += 1
+                    marker = "<pop-%d.%d@stress.test>" % (i, self.seed)
+                    self.dc.add_message("alice", (
+                        "From: upstream@example.org\nTo: alice@example.net\n"
+                        "Subject: pop %d\nMessage-ID: %s\n\nbody %d\n"
+                        % (i, marker, i)).encode())
+                    with self.world.lock:
+                        self.world.created[marker] = 1
+                self.gw.ok({"command": "poll", "user": IMAP_USER,
+                            "account": ACCOUNT})
+        except Exception:
+            self.world.error("feeder: " + traceback.format_exc())
+
+    def account_status(self):
+        st = self.gw.ok({"command": "status", "user": IMAP_USER})
+        for a in st["accounts"]:
+            if a["account"] == ACCOUNT:
+                return a["status"]
+        self.fail("no account status: %s" % st)
+
+    def wait_upstream_drained(self):
+        """Polls until the Dovecot mailbox is empty (delete mode: every
+        message stored and deleted upstream) and the poller is idle."""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            s = self.account_status()
+            if s["state"] not in ("polling", "queued"):
+                if self.dc.count("alice") == 0:
+                    return s
+                self.gw.ok({"command": "poll", "user": IMAP_USER,
+                            "account": ACCOUNT})
+            time.sleep(0.2)
+        self.fail("upstream not drained: %d left, status %s\n%s"
+                  % (self.dc.count("alice"), self.account_status(),
+                     self.gw.output()[-3000:]))
+
+    # ---- the test -------------------------------------------------------
+
+    def test_ten_devices_converge_while_mail_arrives(self):
+        env = os.environ.get("POPGATE_STRESS_SEED")
+        self.seed = int(env) if env else random.SystemRandom().randrange(
+            1, 2 ** 31)
+        master = random.Random(self.seed)
+        seeds = [master.randrange(1, 2 ** 31) for _ in range(STRESS_CLIENTS)]
+        feed_seed = master.randrange(1, 2 ** 31)
+        sys.stdout.write("\n  stress seed %d (replay: POPGATE_STRESS_SEED=%d);"
+                         " device seeds %s; feeder %d\n  "
+                         % (self.seed, self.seed, seeds, feed_seed))
+        sys.stdout.flush()
+        self.world = World()
+
+        r = self.gw.ok({"command": "user.add", "user": IMAP_USER,
+                        "password": IMAP_PW})
+        user_id = r["id"]
+        self.gw.ok({"command": "account.add", "user": IMAP_USER,
+                    "host": "127.0.0.1", "port": self.dc.port,
+                    "tls": "stls", "login": "alice",
+                    "password": "pop-secret", "account": ACCOUNT,
+                    "mode": "delete", "interval": 10})
+        setup = Device(self, self.world, "setup", 0)
+        setup.connect("INBOX")
+        for f in FOLDERS:
+            setup.cmd("CREATE %s" % quote(f))
+        for i in range(6):
+            setup.op_append()
+        setup.disconnect()
+
+        devices = [Device(self, self.world, "d%d" % i, s)
+                   for i, s in enumerate(seeds)]
+        for d in devices:
+            d.connect()
+        t0 = time.monotonic()
+        deadline = t0 + STRESS_SECONDS
+        stop = threading.Event()
+        feeder = threading.Thread(target=self.feed, args=(
+            random.Random(feed_seed), deadline, stop))
+        threads = [threading.Thread(target=d.run, args=(STRESS_OPS, deadline))
+                   for d in devices]
+        feeder.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stop.set()
+        feeder.join()
+        random_phase = time.monotonic() - t0
+        if self.world.errors:
+            self.fail("seed %d:\n%s" % (self.seed,
+                                        "\n".join(self.world.errors)))
+
+        self.wait_upstream_drained()
+        self.final_checks(devices, user_id)
+        sys.stdout.write("  %.1f s random phase, %s\n  "
+                         % (random_phase, " ".join(
+                             "%s=%d" % kv for kv in
+                             sorted(self.world.counts.items()))))
+        for what in ("conflicts", "copied", "moved", "expunged", "appended",
+                     "qresync", "reconnects"):
+            self.assertGreater(self.world.counts.get(what, 0), 0, what)
+
+    def fresh_view(self):
+        """Every mailbox as a new client sees it: box -> uid ->
+        (flags, modseq, marker)."""
+        view = {}
+        c = Device(self, self.world, "fresh", 1)
+        c.connect(MAILBOXES[0])
+        for box in MAILBOXES:
+            if c.selected != box:
+                c.select(box)
+            b = c.boxes[box]
+            if len(b.model) != (b.exists or 0):
+                self.fail("%s: EXISTS %s, %d messages fetched"
+                          % (box, b.exists, len(b.model)))
+            with self.world.lock:
+                view[box] = {u: (fl, ms, self.world.marker.get((box, u)))
+                             for u, (fl, ms) in b.model.items()}
+        c.disconnect()
+        return view
+
+    def final_checks(self, devices, user_id):
+        w = self.world
+        view = self.fresh_view()
+        # every device resyncs every mailbox with what it learned
+        for d in devices:
+            try:
+                if d.conn is not None and d.rnd.random() < 0.5:
+                    d.cmd("NOOP")
+                    d.catch_up()
+                    self.compare(d, d.selected, view)
+                else:
+                    if d.conn is not None:
+                        d.disconnect()
+                    d.connect(MAILBOXES[0])
+                for box in MAILBOXES:
+                    if d.selected != box:
+                        d.select(box)
+                    self.compare(d, box, view)
+                d.disconnect()
+            except StressFailure as e:
+                self.fail(str(e))
+        self.assertEqual(w.errors, [], "seed %d" % self.seed)
+        self.assertEqual(view, self.fresh_view(), "view changed at rest")
+
+        # the store, read offline, holds exactly that
+        self.gw.stop()
+        r = self.tool("store_check", self.gw.data)
+        self.assertEqual(r.returncode, 0, r.stdout.decode() +
+                         r.stderr.decode())
+        acct = "u%d:%s" % (user_id, ACCOUNT)
+        r = self.tool("store_dump", self.gw.data, IMAP_USER, acct)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        store = {b: {} for b in MAILBOXES}
+        ledger = []
+        for line in r.stdout.decode().splitlines():
+            f = line.split("\t")
+            if f[0] == "mailbox" and f[1] in MAILBOXES:
+                self.assertEqual(int(f[2]), w.uidvalidity[f[1]])
+            elif f[0] == "msg" and f[1] in store:
+                flags = frozenset(f[4].split())
+                store[f[1]][int(f[2])] = (flags, int(f[3]), f[5])
+            elif f[0] == "msg":
+                self.fail("message outside the test's mailboxes: " + line)
+            elif f[0] == "ledger":
+                ledger.append(f)
+        self.assertEqual(store, view, "store differs from the IMAP view")
+
+        # the POP3 side: each message fetched once, deleted upstream
+        self.assertEqual(self.dc.count("alice"), 0)
+        self.assertEqual(len(ledger), STRESS_POP3, ledger)
+        self.assertEqual(len({f[2] for f in ledger}), STRESS_POP3)
+        self.assertTrue(all(f[5] == "1" for f in ledger), ledger)
+
+        # no loss, no duplication
+        with w.lock:
+            final = {}
+            for box, msgs in view.items():
+                for uid, (_, _, mk) in msgs.items():
+                    self.assertIsNotNone(mk, "%s/%d without marker"
+                                         % (box, uid))
+                    self.assertNotIn((box, uid), w.vanished,
+                                     "%s/%d vanished and came back"
+                                     % (box, uid))
+                    final[mk] = final.get(mk, 0) + 1
+            expected = dict(w.created)
+            for (sbox, su), _ in w.copies:
+                mk = w.marker[(sbox, su)]
+                expected[mk] = expected.get(mk, 0) + 1
+            for key in w.vanished - w.move_src:
+                # a UID no device ever knew the marker of cannot have been
+                # expunged by a device (they expunge only known ones): if
+                # it held a message, that marker's count shows it
+                mk = w.marker.get(key)
+                if mk is not None:
+                    expected[mk] = expected.get(mk, 0) - 1
+            expected = {k: v for k, v in expected.items() if v}
+            if final != expected:
+                bad = []
+                for mk in sorted(set(final) | set(expected)):
+                    if final.get(mk, 0) == expected.get(mk, 0):
+                        continue
+                    where = sorted(k for k, v in w.marker.items() if v == mk)
+                    bad.append("%s: %d held, %d expected; created %d, "
+                               "copies %s, vanished %s, moved %s, now %s"
+                               % (mk, final.get(mk, 0), expected.get(mk, 0),
+                                  w.created.get(mk, 0),
+                                  [c for c in w.copies
+                                   if w.marker[c[0]] == mk],
+                                  [k for k in where if k in w.vanished],
+                                  [k for k in where if k in w.move_src],
+                                  [(b, u) for b, msgs in view.items()
+                                   for u, v in msgs.items() if v[2] == mk]))
+                self.fail("seed %d: markers:\n%s"
+                          % (self.seed, "\n".join(bad[:10])))
+            # every (box, uid) ever known exists unless it vanished
+            for key, mk in w.marker.items():
+                if key not in w.vanished:
+                    self.assertIn(key[1], view[key[0]], "%s/%d lost" % key)
+                    self.assertEqual(view[key[0]][key[1]][2], mk)
+            # MOVE sources all vanished
+            self.assertEqual(w.move_src - w.vanished, set())
+
+            # MODSEQ history: the final state is the newest one seen
+            newest = {}
+            for (box, uid, ms), flags in w.states.items():
+                if newest.get((box, uid), (0,))[0] < ms:
+                    newest[(box, uid)] = (ms, flags)
+            for box, msgs in view.items():
+                for uid, (flags, ms, _) in msgs.items():
+                    self.assertEqual(newest[(box, uid)], (ms, flags))
+            # a conditional STORE that won had nothing in between
+            for box, uid, since, after in w.cond_ok:
+                between = [ms for (b, u, ms) in w.states
+                           if b == box and u == uid and since < ms < after]
+                self.assertEqual(between, [], "UNCHANGEDSINCE %d on %s/%d "
+                                 "succeeded at %d" % (since, box, uid, after))
+            # one that failed was stale
+            for box, uid, since in w.cond_failed:
+                later = [ms for (b, u, ms) in w.states
+                         if b == box and u == uid and ms > since]
+                if (box, uid) not in w.vanished:
+                    self.assertTrue(later, "MODIFIED %s/%d at %d, never "
+                                    "changed" % (box, uid, since))
+
+    def compare(self, d, box, view):
+        b = d.boxes[box]
+        mine = {u: (fl, ms) for u, (fl, ms) in b.model.items()}
+        theirs = {u: (fl, ms) for u, (fl, ms, _) in view[box].items()}
+        if mine != theirs:
+            extra = sorted(set(mine) - set(theirs))
+            missing = sorted(set(theirs) - set(mine))
+            diff = sorted(u for u in set(mine) & set(theirs)
+                          if mine[u] != theirs[u])
+            self.fail("%s (seed %d) %s: model differs: extra %s missing %s "
+                      "differ %s; EXISTS %s fetched_upto %d HIGHESTMODSEQ %s"
+                      % (d.name, d.seed, box, extra, missing,
+                         [(u, mine[u], theirs[u]) for u in diff[:5]],
+                         b.exists, b.fetched_upto, b.hms))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -55,9 +55,9 @@ from pgtest.dovecot import DovecotPop3
 from pgtest.gateway import Gateway
 
 STRESS_CLIENTS = 10
-STRESS_OPS = 70			# operations per device
+STRESS_OPS = 400			# operations per device
 STRESS_SECONDS = 45.0		# wall-clock cap of the random phase
-STRESS_POP3 = 40		# messages dropped upstream during the run
+STRESS_POP3 = 60		# messages dropped upstream during the run
 FOLDERS = ("Projects", "Lists/Stress")
 MAILBOXES = ("INBOX",) + FOLDERS
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
@@ -123,7 +123,7 @@ class World:
     """Every fact the server stated, from all devices (thread-safe)."""
 
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.marker = {}	# (box, uid) -> marker
         self.states = {}	# (box, uid, modseq) -> flags
         self.vanished = set()	# (box, uid)
@@ -494,28 +494,43 @@ class Device:
         return sorted(self.rnd.sample(uids, min(k, len(uids))))
 
     def op_cond_store(self):
-        uids = self.targets(1)
+        """UID STORE (UNCHANGEDSINCE since) on 1-3 messages. since is the
+        lowest MODSEQ the device knows of them, or (sometimes) one less:
+        then the server must refuse every message it knows newer."""
+        uids = self.targets(self.rnd.choice((1, 1, 1, 2, 3)))
         if not uids:
             return self.op_append()
-        uid = uids[0]
         box = self.selected
-        since = self.boxes[box].model[uid][1]
+        known = {u: self.boxes[box].model[u][1] for u in uids}
+        since = min(known.values())
+        if self.rnd.random() < 0.2 and since > 1:
+            since -= 1
         flag = self.rnd.choice(FLAGS)
         sign = self.rnd.choice("+-")
         seen = {}
-        tagged, _ = self.cmd("UID STORE %d (UNCHANGEDSINCE %d) %sFLAGS (%s)"
-                             % (uid, since, sign, flag), seen=seen)
+        tagged, _ = self.cmd("UID STORE %s (UNCHANGEDSINCE %d) %sFLAGS (%s)"
+                             % (uid_set(uids), since, sign, flag), seen=seen)
         m = RE_MODIFIED.search(tagged)
-        if m:
-            if uid not in expand_set(m.group(1)):
-                self.fail("MODIFIED lists %r, not %d" % (m.group(1), uid))
-            self.world.count("conflicts")
-            with self.world.lock:
-                self.world.cond_failed.append((box, uid, since))
-            self.cmd("UID FETCH %d (FLAGS MODSEQ)" % uid)
-        elif uid in seen and max(seen[uid]) > since:
-            with self.world.lock:
-                self.world.cond_ok.append((box, uid, since, max(seen[uid])))
+        modified = set(expand_set(m.group(1))) if m else set()
+        if modified - set(uids):
+            self.fail("MODIFIED %r, asked for %s" % (m.group(1), uids))
+        stale = [u for u in uids if known[u] > since and u not in modified]
+        if stale:
+            # only an expunge (before this STORE) excuses it
+            self.cmd("NOOP")
+            for u in stale:
+                if u in self.boxes[box].model:
+                    self.fail("UNCHANGEDSINCE %d on %s/%d (MODSEQ %d) "
+                              "succeeded" % (since, box, u, known[u]))
+        with self.world.lock:
+            for u in uids:
+                if u in modified:
+                    self.world.cond_failed.append((box, u, since))
+                elif u in seen and max(seen[u]) > since:
+                    self.world.cond_ok.append((box, u, since, max(seen[u])))
+        if modified:
+            self.world.count("conflicts", len(modified))
+            self.cmd("UID FETCH %s (FLAGS MODSEQ)" % uid_set(modified))
 
     def op_store(self):
         uids = self.targets(self.rnd.randint(1, 4))
@@ -523,7 +538,8 @@ class Device:
             return self.op_append()
         flags = self.rnd.sample(FLAGS, self.rnd.randint(1, 2))
         self.cmd("UID STORE %s %sFLAGS (%s)"
-                 % (uid_set(uids), self.rnd.choice("+-"), " ".join(flags)))
+                 % (uid_set(uids), self.rnd.choice(("+", "-", "")),
+                    " ".join(flags)))
 
     def copy_pairs(self, resp, dst):
         m = RE_COPYUID.search(resp)
@@ -601,12 +617,60 @@ class Device:
             return self.op_append()
         self.cmd("UID STORE %s +FLAGS (\\Deleted)" % uid_set(uids))
         before = set(self.boxes[self.selected].model)
-        if self.rnd.random() < 0.6:
+        r = self.rnd.random()
+        if r < 0.15:
+            # CLOSE expunges silently: the device learns what went only
+            # at its next SELECT (QRESYNC), from VANISHED (EARLIER)
+            self.cmd("CLOSE")
+            self.selected = None
+            self.world.count("closes")
+            self.select(self.rnd.choice(MAILBOXES))
+            return
+        if r < 0.6:
             self.cmd("UID EXPUNGE %s" % uid_set(uids))
         else:
             self.cmd("EXPUNGE")
         gone = before - set(self.boxes[self.selected].model)
         self.world.count("expunged", len(gone))
+
+    def op_seq(self):
+        """FETCH or COPY by sequence number: the server's numbering must
+        be the device's (every message up to fetched_upto is known, and
+        expunges are only reported between such commands)."""
+        box = self.selected
+        b = self.boxes[box]
+        order = sorted(u for u in b.model if u <= b.fetched_upto)
+        if not order:
+            return self.op_append()
+        n = self.rnd.randint(1, len(order))
+        expect = order[n - 1]
+        if self.rnd.random() < 0.6:
+            tagged, untagged = self.cmd("FETCH %d (UID FLAGS MODSEQ)" % n,
+                                        ok=False)
+            got = set()
+            for resp, _ in untagged:
+                m = RE_FETCH.match(resp)
+                if m and int(m.group(1)) == n:
+                    got.add(int(RE_UID.search(m.group(2)).group(1)))
+            self.world.count("seq_fetches")
+        else:
+            dst = self.rnd.choice([x for x in MAILBOXES if x != box])
+            tagged, _ = self.cmd("COPY %d %s" % (n, quote(dst)), ok=False)
+            pairs = self.copy_pairs(tagged, dst)
+            self.record_copies(pairs, dst)
+            got = {su for su, _ in pairs}
+            self.world.count("copied", len(pairs))
+            self.world.count("seq_copies")
+        if got == {expect}:
+            return
+        if got:
+            self.fail("message %d is UID %d, server said %s (%r)"
+                      % (n, expect, sorted(got), tagged))
+        # nothing: only if the message was expunged meanwhile
+        self.cmd("NOOP")
+        if expect in b.model:
+            self.fail("%s %d (UID %d) gave nothing: %r" % (
+                "FETCH/COPY", n, expect, tagged))
 
     def op_append(self):
         box = self.rnd.choice(MAILBOXES)
@@ -662,7 +726,9 @@ class Device:
 
     def op_changedsince(self):
         b = self.boxes[self.selected]
-        self.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % b.hms)
+        vanished = self.rnd.random() < 0.5
+        self.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d%s)"
+                 % (b.hms, " VANISHED" if vanished else ""))
 
     def step(self):
         if self.conn is None:
@@ -688,7 +754,12 @@ class Device:
             self.op_idle()
         elif r < 0.82:
             self.op_changedsince()
-        elif r < 0.93:
+        elif r < 0.86:
+            self.op_seq()
+        elif r < 0.94:
+            if self.rnd.random() < 0.15:
+                self.cmd("UNSELECT")
+                self.selected = None
             self.select(self.rnd.choice([b for b in MAILBOXES
                                          if b != self.selected]))
         else:
@@ -833,6 +904,10 @@ class SyncStressTest(unittest.TestCase):
         stop.set()
         feeder.join()
         random_phase = time.monotonic() - t0
+        with self.world.lock:
+            self.world.count("pop3_seen_live", sum(
+                1 for mk in set(self.world.marker.values())
+                if mk.startswith("<pop-")))
         if self.world.errors:
             self.fail("seed %d:\n%s" % (self.seed,
                                         "\n".join(self.world.errors)))
@@ -844,7 +919,8 @@ class SyncStressTest(unittest.TestCase):
                              "%s=%d" % kv for kv in
                              sorted(self.world.counts.items()))))
         for what in ("conflicts", "copied", "moved", "expunged", "appended",
-                     "qresync", "reconnects"):
+                     "qresync", "reconnects", "pop3_seen_live", "closes",
+                     "seq_fetches", "seq_copies"):
             self.assertGreater(self.world.counts.get(what, 0), 0, what)
 
     def fresh_view(self):
@@ -965,30 +1041,38 @@ class SyncStressTest(unittest.TestCase):
                 if key not in w.vanished:
                     self.assertIn(key[1], view[key[0]], "%s/%d lost" % key)
                     self.assertEqual(view[key[0]][key[1]][2], mk)
+            # every state seen of each message, by MODSEQ
+            hist = {}
+            for (box, uid, ms), flags in w.states.items():
+                hist.setdefault((box, uid), {})[ms] = flags
+            # an expunged message had \Deleted (when it was ever seen)
+            for key in w.vanished - w.move_src:
+                seen = list(hist.get(key, {}).values())
+                if seen:
+                    self.assertTrue(any("\\Deleted" in fl for fl in seen),
+                                    "%s/%d expunged without \\Deleted: %s"
+                                    % (key + (seen,)))
             # MOVE sources all vanished
             self.assertEqual(w.move_src - w.vanished, set())
-
-            # MODSEQ history: the final state is the newest one seen
-            newest = {}
-            for (box, uid, ms), flags in w.states.items():
-                if newest.get((box, uid), (0,))[0] < ms:
-                    newest[(box, uid)] = (ms, flags)
+            # the final state is the newest one seen
             for box, msgs in view.items():
                 for uid, (flags, ms, _) in msgs.items():
-                    self.assertEqual(newest[(box, uid)], (ms, flags))
+                    h = hist[(box, uid)]
+                    self.assertEqual((max(h), h[max(h)]), (ms, flags),
+                                     "%s/%d" % (box, uid))
             # a conditional STORE that won had nothing in between
             for box, uid, since, after in w.cond_ok:
-                between = [ms for (b, u, ms) in w.states
-                           if b == box and u == uid and since < ms < after]
+                between = [ms for ms in hist.get((box, uid), ())
+                           if since < ms < after]
                 self.assertEqual(between, [], "UNCHANGEDSINCE %d on %s/%d "
                                  "succeeded at %d" % (since, box, uid, after))
             # one that failed was stale
             for box, uid, since in w.cond_failed:
-                later = [ms for (b, u, ms) in w.states
-                         if b == box and u == uid and ms > since]
+                later = [ms for ms in hist.get((box, uid), ()) if ms > since]
                 if (box, uid) not in w.vanished:
                     self.assertTrue(later, "MODIFIED %s/%d at %d, never "
                                     "changed" % (box, uid, since))
+            self.world.count("states", len(w.states))
 
     def compare(self, d, box, view):
         b = d.boxes[box]

@@ -128,6 +128,7 @@ class World:
         self.states = {}	# (box, uid, modseq) -> flags
         self.vanished = set()	# (box, uid)
         self.move_src = set()	# (box, uid)
+        self.transfers = []	# (COPY|MOVE, tag, (box, uid), (box, uid))
         self.copies = []	# ((box, uid), (box, uid)) of COPY (not MOVE)
         self.created = {}	# marker -> 1 (POP3 or APPEND)
         self.uidvalidity = {}	# box -> uidvalidity
@@ -367,6 +368,28 @@ class Device:
         self.world.count("commands")
         return resp, untagged
 
+    def pipeline(self, texts):
+        """Sends several commands at once, then reads their responses
+        (every one must be OK)."""
+        tags = []
+        out = b""
+        for text in texts:
+            self.n += 1
+            tags.append("%s.%d" % (self.name, self.n))
+            out += ("%s %s\r\n" % (tags[-1], text)).encode()
+        self.conn.send(out)
+        box = self.selected
+        for tag, text in zip(tags, texts):
+            t = tag.encode() + b" "
+            while True:
+                resp, lits = self.conn.read_response()
+                if resp.startswith(t):
+                    break
+                self.apply(box, resp, lits)
+            if not resp.startswith(t + b"OK"):
+                self.fail("%s (pipelined) -> %r" % (text, resp))
+        self.world.count("pipelined", len(texts))
+
     # ---- connection and mailboxes ---------------------------------------
 
     def connect(self, box=None):
@@ -445,6 +468,12 @@ class Device:
             self.fail("%s -> %r" % (text, resp))
         if b.hms is None or b.uidvalidity is None:
             self.fail("SELECT %s gave no UIDVALIDITY/HIGHESTMODSEQ" % name)
+        if not full and b.model and max(ms for _, ms in b.model.values()) \
+                > b.hms:
+            # the QRESYNC FETCHes come from the SELECT's snapshot
+            self.fail("SELECT %s: HIGHESTMODSEQ %d below a MODSEQ it "
+                      "reported (%d)" % (name, b.hms, max(
+                          ms for _, ms in b.model.values())))
         self.selected = name
         self.world.count("commands")
         if full:
@@ -569,6 +598,9 @@ class Device:
                                              % (dst, du, old, mk))
                 if not move:
                     self.world.copies.append(((box, su), (dst, du)))
+                self.world.transfers.append((
+                    "MOVE" if move else "COPY", "%s.%d" % (self.name, self.n),
+                    (box, su), (dst, du)))
 
     def op_copy(self):
         uids = self.targets(self.rnd.randint(1, 3))
@@ -632,6 +664,23 @@ class Device:
             self.cmd("EXPUNGE")
         gone = before - set(self.boxes[self.selected].model)
         self.world.count("expunged", len(gone))
+
+    def op_read(self):
+        """A body FETCH without PEEK sets \\Seen (a new MODSEQ, pushed to
+        the other devices); sometimes pipelined with flag changes."""
+        uids = self.targets(2)
+        if not uids:
+            return self.op_append()
+        read = "UID FETCH %d (%s)" % (uids[0], HEADER_ITEM.replace(".PEEK",
+                                                                    ""))
+        if self.rnd.random() < 0.5:
+            self.cmd(read)
+            return
+        texts = ["UID STORE %d -FLAGS (\\Seen)" % uids[0], read,
+                 "UID STORE %s +FLAGS (%s)" % (uid_set(uids),
+                                                self.rnd.choice(FLAGS)),
+                 "UID FETCH %s (FLAGS MODSEQ)" % uid_set(uids), "NOOP"]
+        self.pipeline(texts[:self.rnd.randint(2, len(texts))])
 
     def op_seq(self):
         """FETCH or COPY by sequence number: the server's numbering must
@@ -737,8 +786,10 @@ class Device:
         r = self.rnd.random()
         if r < 0.26:
             self.op_cond_store()
-        elif r < 0.34:
+        elif r < 0.30:
             self.op_store()
+        elif r < 0.34:
+            self.op_read()
         elif r < 0.43:
             self.op_copy()
         elif r < 0.51:
@@ -920,7 +971,7 @@ class SyncStressTest(unittest.TestCase):
                              sorted(self.world.counts.items()))))
         for what in ("conflicts", "copied", "moved", "expunged", "appended",
                      "qresync", "reconnects", "pop3_seen_live", "closes",
-                     "seq_fetches", "seq_copies"):
+                     "seq_fetches", "seq_copies", "pipelined"):
             self.assertGreater(self.world.counts.get(what, 0), 0, what)
 
     def fresh_view(self):
@@ -939,6 +990,35 @@ class SyncStressTest(unittest.TestCase):
             with self.world.lock:
                 view[box] = {u: (fl, ms, self.world.marker.get((box, u)))
                              for u, (fl, ms) in b.model.items()}
+        self.status = {}
+        for box in MAILBOXES:
+            # the whole expunge history: a message no device knew (a
+            # \Deleted copy that a CLOSE expunged silently) is only
+            # reported here; and every UID below UIDNEXT is either
+            # present or vanished
+            c.select(box)
+            _, untagged = c.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0 "
+                                "VANISHED)")
+            gone = set()
+            for resp, _ in untagged:
+                m = RE_VANISHED.match(resp)
+                if m:
+                    gone.update(expand_set(m.group(2)))
+            _, untagged = c.cmd("STATUS %s (MESSAGES UIDNEXT UIDVALIDITY "
+                                "HIGHESTMODSEQ)" % quote(box))
+            st = dict((k.decode(), int(v)) for k, v in re.findall(
+                rb"(MESSAGES|UIDNEXT|UIDVALIDITY|HIGHESTMODSEQ) (\d+)",
+                b"".join(r for r, _ in untagged)))
+            self.status[box] = (st["UIDVALIDITY"], st["UIDNEXT"],
+                                st["HIGHESTMODSEQ"], st["MESSAGES"])
+            msgs = view[box]
+            self.assertEqual(gone & set(msgs), set(), box)
+            self.assertEqual(gone | set(msgs), set(range(1, st["UIDNEXT"])),
+                             box)
+            self.assertEqual(st["MESSAGES"], len(msgs), box)
+            self.assertGreater(st["UIDNEXT"], max(msgs, default=0), box)
+            self.assertGreaterEqual(st["HIGHESTMODSEQ"], max(
+                [ms for _, ms, _ in msgs.values()], default=0), box)
         c.disconnect()
         return view
 
@@ -980,6 +1060,8 @@ class SyncStressTest(unittest.TestCase):
             f = line.split("\t")
             if f[0] == "mailbox" and f[1] in MAILBOXES:
                 self.assertEqual(int(f[2]), w.uidvalidity[f[1]])
+                self.assertEqual(tuple(int(x) for x in f[2:6]),
+                                 self.status[f[1]], "STATUS " + line)
             elif f[0] == "msg" and f[1] in store:
                 flags = frozenset(f[4].split())
                 store[f[1]][int(f[2])] = (flags, int(f[3]), f[5])
@@ -1034,6 +1116,8 @@ class SyncStressTest(unittest.TestCase):
                                   [k for k in where if k in w.move_src],
                                   [(b, u) for b, msgs in view.items()
                                    for u, v in msgs.items() if v[2] == mk]))
+                    bad.append("  transfers: %s" % [
+                        t for t in w.transfers if t[2] in where])
                 self.fail("seed %d: markers:\n%s"
                           % (self.seed, "\n".join(bad[:10])))
             # every (box, uid) ever known exists unless it vanished

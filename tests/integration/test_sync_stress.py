@@ -1158,6 +1158,19 @@ class SyncStressTest(unittest.TestCase):
                                     "changed" % (box, uid, since))
             self.world.count("states", len(w.states))
 
+        # after a restart (MODSEQs and the expunge history come from
+        # disk) devices resync to the same state
+        self.gw.start()
+        for d in devices[:3]:
+            d.connect(MAILBOXES[-1])
+            for box in MAILBOXES:
+                if d.selected != box:
+                    d.select(box)
+                self.compare(d, box, view)
+            d.disconnect()
+        self.assertEqual(self.fresh_view(), view, "after a restart")
+        self.gw.stop()
+
     def compare(self, d, box, view):
         b = d.boxes[box]
         mine = {u: (fl, ms) for u, (fl, ms) in b.model.items()}

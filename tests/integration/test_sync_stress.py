@@ -269,6 +269,7 @@ class Device:
         self.n = 0
         self.new_mail = False
         self.appended = 0
+        self.readonly = False
 
     def fail(self, text):
         raise StressFailure("%s (seed %d): %s" % (self.name, self.seed, text))
@@ -418,15 +419,16 @@ class Device:
         self.conn = None
         self.selected = None
 
-    def select(self, name):
+    def select(self, name, examine=False):
         b = self.boxes[name]
         prev = self.selected
+        verb = "EXAMINE" if examine else "SELECT"
         if b.uidvalidity is None:
-            text = "SELECT %s" % quote(name)
+            text = "%s %s" % (verb, quote(name))
         else:
             known = uid_set(b.model)
-            text = "SELECT %s (QRESYNC (%d %d%s))" % (
-                quote(name), b.uidvalidity, b.hms,
+            text = "%s %s (QRESYNC (%d %d%s))" % (
+                verb, quote(name), b.uidvalidity, b.hms,
                 " " + known if known else "")
             self.world.count("qresync")
         # the untagged responses before [CLOSED] belong to prev; the
@@ -466,6 +468,9 @@ class Device:
                 self.new_mail = False
         if not resp.startswith(t + b"OK"):
             self.fail("%s -> %r" % (text, resp))
+        if (b"[READ-ONLY]" in resp) != examine:
+            self.fail("%s -> %r" % (text, resp))
+        self.readonly = examine
         if b.hms is None or b.uidvalidity is None:
             self.fail("SELECT %s gave no UIDVALIDITY/HIGHESTMODSEQ" % name)
         if not full and b.model and max(ms for _, ms in b.model.values()) \
@@ -682,6 +687,29 @@ class Device:
                  "UID FETCH %s (FLAGS MODSEQ)" % uid_set(uids), "NOOP"]
         self.pipeline(texts[:self.rnd.randint(2, len(texts))])
 
+    def op_readonly(self):
+        """In a mailbox opened with EXAMINE: STORE, MOVE and EXPUNGE are
+        refused and change nothing; COPY works."""
+        uids = self.targets(1)
+        if not uids:
+            return self.op_append()
+        r = self.rnd.random()
+        if r < 0.5:
+            return self.op_copy()
+        if r < 0.7:
+            text = "UID STORE %d +FLAGS (\\Flagged)" % uids[0]
+        elif r < 0.85:
+            text = "UID MOVE %d %s" % (uids[0], quote(self.rnd.choice(
+                [b for b in MAILBOXES if b != self.selected])))
+        else:
+            text = "EXPUNGE"
+        tagged, untagged = self.cmd(text, ok=False)
+        if b" NO " not in tagged:
+            self.fail("%s in a read-only mailbox -> %r" % (text, tagged))
+        if any(RE_COPYUID.search(r) for r, _ in untagged):
+            self.fail("%s in a read-only mailbox: %r" % (text, untagged))
+        self.world.count("readonly_refusals")
+
     def op_seq(self):
         """FETCH or COPY by sequence number: the server's numbering must
         be the device's (every message up to fetched_upto is known, and
@@ -784,7 +812,9 @@ class Device:
             self.connect()
             return
         r = self.rnd.random()
-        if r < 0.26:
+        if self.readonly and r < 0.59:
+            self.op_readonly()
+        elif r < 0.26:
             self.op_cond_store()
         elif r < 0.30:
             self.op_store()
@@ -812,7 +842,8 @@ class Device:
                 self.cmd("UNSELECT")
                 self.selected = None
             self.select(self.rnd.choice([b for b in MAILBOXES
-                                         if b != self.selected]))
+                                         if b != self.selected]),
+                        examine=self.rnd.random() < 0.2)
         else:
             self.disconnect(cut=self.rnd.random() < 0.5)
             self.world.count("reconnects")
@@ -971,7 +1002,8 @@ class SyncStressTest(unittest.TestCase):
                              sorted(self.world.counts.items()))))
         for what in ("conflicts", "copied", "moved", "expunged", "appended",
                      "qresync", "reconnects", "pop3_seen_live", "closes",
-                     "seq_fetches", "seq_copies", "pipelined"):
+                     "seq_fetches", "seq_copies", "pipelined",
+                     "readonly_refusals"):
             self.assertGreater(self.world.counts.get(what, 0), 0, what)
 
     def fresh_view(self):

@@ -63,7 +63,9 @@ MAILBOXES = ("INBOX",) + FOLDERS
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
 IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
-ACCOUNT = "stress"
+# upstream accounts: (account, Dovecot login, folder delivered to)
+UPSTREAMS = (("stress", "alice", "INBOX"),
+             ("lists", "alice-lists", "Lists/Stress"))
 HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
 RE_FETCH = re.compile(rb"^\* (\d+) FETCH \((.*)\)\r\n$", re.S)
@@ -872,7 +874,8 @@ class SyncStressTest(unittest.TestCase):
         self.tmp = tempdir("popgate-stress-")
         self.ca = TestCA(self.tmp)
         self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
-        self.dc.add_user("alice", "pop-secret")
+        for _, login, _ in UPSTREAMS:
+            self.dc.add_user(login, "pop-secret")
         self.dc.start()
         self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca, sections={
             "limits": "imap_connections_per_ip = 200\n"})
@@ -891,50 +894,56 @@ class SyncStressTest(unittest.TestCase):
     # ---- upstream -------------------------------------------------------
 
     def feed(self, rnd, deadline, stop):
-        """Drops STRESS_POP3 messages upstream in small batches, each
-        followed by a poll request."""
+        """Drops STRESS_POP3 messages (of 100 bytes to 60 KB) upstream in
+        small batches, each into one of the accounts' mailboxes and
+        followed by a poll request for it."""
         try:
             i = 0
             while i < STRESS_POP3:
                 if not stop.is_set() and time.monotonic() < deadline:
                     time.sleep(rnd.uniform(0.1, 0.8))
                 k = min(STRESS_POP3 - i, rnd.randint(1, 5))
+                account, login, _ = rnd.choice(UPSTREAMS)
                 for _ in range(k):
                     i += 1
                     marker = "<pop-%d.%d@stress.test>" % (i, self.seed)
-                    self.dc.add_message("alice", (
+                    body = ("line %d of message %d\n" % (i, i)) * \
+                        rnd.choice((1, 10, 100, 2500))
+                    self.dc.add_message(login, (
                         "From: upstream@example.org\nTo: alice@example.net\n"
-                        "Subject: pop %d\nMessage-ID: %s\n\nbody %d\n"
-                        % (i, marker, i)).encode())
+                        "Subject: pop %d\nMessage-ID: %s\n\n%s"
+                        % (i, marker, body)).encode())
                     with self.world.lock:
                         self.world.created[marker] = 1
+                        self.dropped[account] += 1
                 self.gw.ok({"command": "poll", "user": IMAP_USER,
-                            "account": ACCOUNT})
+                            "account": account})
         except Exception:
             self.world.error("feeder: " + traceback.format_exc())
 
-    def account_status(self):
+    def account_states(self):
         st = self.gw.ok({"command": "status", "user": IMAP_USER})
-        for a in st["accounts"]:
-            if a["account"] == ACCOUNT:
-                return a["status"]
-        self.fail("no account status: %s" % st)
+        return {a["account"]: a["status"] for a in st["accounts"]}
 
     def wait_upstream_drained(self):
-        """Polls until the Dovecot mailbox is empty (delete mode: every
+        """Polls until every Dovecot mailbox is empty (delete mode: every
         message stored and deleted upstream) and the poller is idle."""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            s = self.account_status()
-            if s["state"] not in ("polling", "queued"):
-                if self.dc.count("alice") == 0:
-                    return s
-                self.gw.ok({"command": "poll", "user": IMAP_USER,
-                            "account": ACCOUNT})
+            states = self.account_states()
+            left = 0
+            for account, login, _ in UPSTREAMS:
+                if states[account]["state"] in ("polling", "queued"):
+                    left += 1
+                elif self.dc.count(login) > 0:
+                    left += 1
+                    self.gw.ok({"command": "poll", "user": IMAP_USER,
+                                "account": account})
+            if left == 0:
+                return
             time.sleep(0.2)
-        self.fail("upstream not drained: %d left, status %s\n%s"
-                  % (self.dc.count("alice"), self.account_status(),
-                     self.gw.output()[-3000:]))
+        self.fail("upstream not drained: %s\n%s"
+                  % (self.account_states(), self.gw.output()[-3000:]))
 
     # ---- the test -------------------------------------------------------
 
@@ -954,11 +963,6 @@ class SyncStressTest(unittest.TestCase):
         r = self.gw.ok({"command": "user.add", "user": IMAP_USER,
                         "password": IMAP_PW})
         user_id = r["id"]
-        self.gw.ok({"command": "account.add", "user": IMAP_USER,
-                    "host": "127.0.0.1", "port": self.dc.port,
-                    "tls": "stls", "login": "alice",
-                    "password": "pop-secret", "account": ACCOUNT,
-                    "mode": "delete", "interval": 10})
         setup = Device(self, self.world, "setup", 0)
         setup.connect("INBOX")
         for f in FOLDERS:
@@ -966,6 +970,15 @@ class SyncStressTest(unittest.TestCase):
         for i in range(6):
             setup.op_append()
         setup.disconnect()
+        self.dropped = {}
+        for account, login, folder in UPSTREAMS:
+            self.gw.ok({"command": "account.add", "user": IMAP_USER,
+                        "host": "127.0.0.1", "port": self.dc.port,
+                        "tls": "stls", "login": login,
+                        "password": "pop-secret", "account": account,
+                        "mode": "delete", "interval": 10,
+                        "folder": folder})
+            self.dropped[account] = 0
 
         devices = [Device(self, self.world, "d%d" % i, s)
                    for i, s in enumerate(seeds)]
@@ -1083,8 +1096,8 @@ class SyncStressTest(unittest.TestCase):
         r = self.tool("store_check", self.gw.data)
         self.assertEqual(r.returncode, 0, r.stdout.decode() +
                          r.stderr.decode())
-        acct = "u%d:%s" % (user_id, ACCOUNT)
-        r = self.tool("store_dump", self.gw.data, IMAP_USER, acct)
+        accts = ["u%d:%s" % (user_id, a) for a, _, _ in UPSTREAMS]
+        r = self.tool("store_dump", self.gw.data, IMAP_USER, *accts)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         store = {b: {} for b in MAILBOXES}
         ledger = []
@@ -1104,10 +1117,13 @@ class SyncStressTest(unittest.TestCase):
         self.assertEqual(store, view, "store differs from the IMAP view")
 
         # the POP3 side: each message fetched once, deleted upstream
-        self.assertEqual(self.dc.count("alice"), 0)
-        self.assertEqual(len(ledger), STRESS_POP3, ledger)
-        self.assertEqual(len({f[2] for f in ledger}), STRESS_POP3)
-        self.assertTrue(all(f[5] == "1" for f in ledger), ledger)
+        for (account, login, folder), acct in zip(UPSTREAMS, accts):
+            self.assertEqual(self.dc.count(login), 0)
+            mine = [f for f in ledger if f[1] == acct]
+            self.assertEqual(len(mine), self.dropped[account], mine)
+            self.assertEqual(len({f[2] for f in mine}), len(mine))
+            self.assertTrue(all(f[5] == "1" for f in mine), mine)
+        self.assertEqual(len(ledger), STRESS_POP3)
 
         # no loss, no duplication
         with w.lock:

@@ -63,9 +63,11 @@ MAILBOXES = ("INBOX",) + FOLDERS
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
 IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
-# upstream accounts: (account, Dovecot login, folder delivered to)
-UPSTREAMS = (("stress", "alice", "INBOX"),
-             ("lists", "alice-lists", "Lists/Stress"))
+# upstream accounts: (account, Dovecot login, folder delivered to, mode);
+# delete mode checks DELE after commit, keep mode that a message listed
+# again at every poll is never fetched twice
+UPSTREAMS = (("stress", "alice", "INBOX", "delete"),
+             ("lists", "alice-lists", "Lists/Stress", "keep"))
 HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
 RE_FETCH = re.compile(rb"^\* (\d+) FETCH \((.*)\)\r\n$", re.S)
@@ -254,6 +256,11 @@ class Box:
         # message before the device has fetched the ones before it.
         self.fetched_upto = 0
         self.exists = None
+        # UIDs a UID FETCH (VANISHED) reported as VANISHED (EARLIER) while
+        # the session had not yet been told of their expunge: they keep
+        # their sequence numbers until the plain VANISHED comes (RFC 7162
+        # 3.2.6: EARLIER does not change the sequence numbers)
+        self.pending_gone = set()
 
 
 class Device:
@@ -272,6 +279,7 @@ class Device:
         self.new_mail = False
         self.appended = 0
         self.readonly = False
+        self.selecting = False
 
     def fail(self, text):
         raise StressFailure("%s (seed %d): %s" % (self.name, self.seed, text))
@@ -324,6 +332,10 @@ class Device:
         m = RE_VANISHED.match(text)
         if m:
             uids = expand_set(m.group(2))
+            if m.group(1) is None:
+                cur.pending_gone.difference_update(uids)
+            elif not self.selecting:
+                cur.pending_gone.update(u for u in uids if u in cur.model)
             for u in uids:
                 cur.model.pop(u, None)
             if m.group(1) is None and cur.exists is not None:
@@ -441,6 +453,7 @@ class Device:
         self.conn.send("%s %s\r\n" % (tag, text))
         box = prev
         exists = []
+        b.pending_gone = set()
         t = tag.encode() + b" "
         full = b.uidvalidity is None
         while True:
@@ -464,7 +477,9 @@ class Device:
                 m = RE_EXISTS.match(resp)
                 if m:
                     exists.append(int(m.group(1)))
+            self.selecting = box == name
             nb = self.apply(box, resp, lits)
+            self.selecting = False
             if nb == "CLOSED":
                 box = name
                 self.new_mail = False
@@ -718,7 +733,8 @@ class Device:
         expunges are only reported between such commands)."""
         box = self.selected
         b = self.boxes[box]
-        order = sorted(u for u in b.model if u <= b.fetched_upto)
+        order = sorted(u for u in set(b.model) | b.pending_gone
+                       if u <= b.fetched_upto)
         if not order:
             return self.op_append()
         n = self.rnd.randint(1, len(order))
@@ -743,8 +759,9 @@ class Device:
         if got == {expect}:
             return
         if got:
-            self.fail("message %d is UID %d, server said %s (%r)"
-                      % (n, expect, sorted(got), tagged))
+            self.fail("message %d is UID %d, server said %s (%r); "
+                      "pending %s" % (n, expect, sorted(got), tagged,
+                                      sorted(b.pending_gone)))
         # nothing: only if the message was expunged meanwhile
         self.cmd("NOOP")
         if expect in b.model:
@@ -874,7 +891,7 @@ class SyncStressTest(unittest.TestCase):
         self.tmp = tempdir("popgate-stress-")
         self.ca = TestCA(self.tmp)
         self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
-        for _, login, _ in UPSTREAMS:
+        for _, login, _, _ in UPSTREAMS:
             self.dc.add_user(login, "pop-secret")
         self.dc.start()
         self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca, sections={
@@ -903,7 +920,7 @@ class SyncStressTest(unittest.TestCase):
                 if not stop.is_set() and time.monotonic() < deadline:
                     time.sleep(rnd.uniform(0.1, 0.8))
                 k = min(STRESS_POP3 - i, rnd.randint(1, 5))
-                account, login, _ = rnd.choice(UPSTREAMS)
+                account, login, _, _ = rnd.choice(UPSTREAMS)
                 for _ in range(k):
                     i += 1
                     marker = "<pop-%d.%d@stress.test>" % (i, self.seed)
@@ -926,16 +943,18 @@ class SyncStressTest(unittest.TestCase):
         return {a["account"]: a["status"] for a in st["accounts"]}
 
     def wait_upstream_drained(self):
-        """Polls until every Dovecot mailbox is empty (delete mode: every
-        message stored and deleted upstream) and the poller is idle."""
+        """Polls until every message dropped is fetched (delete mode: the
+        Dovecot mailbox is empty) and the poller is idle."""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             states = self.account_states()
             left = 0
-            for account, login, _ in UPSTREAMS:
-                if states[account]["state"] in ("polling", "queued"):
+            for account, login, _, mode in UPSTREAMS:
+                st = states[account]
+                if st["state"] in ("polling", "queued"):
                     left += 1
-                elif self.dc.count(login) > 0:
+                elif (mode == "delete" and self.dc.count(login) > 0) or \
+                        st["messages_fetched"] < self.dropped[account]:
                     left += 1
                     self.gw.ok({"command": "poll", "user": IMAP_USER,
                                 "account": account})
@@ -971,12 +990,12 @@ class SyncStressTest(unittest.TestCase):
             setup.op_append()
         setup.disconnect()
         self.dropped = {}
-        for account, login, folder in UPSTREAMS:
+        for account, login, folder, mode in UPSTREAMS:
             self.gw.ok({"command": "account.add", "user": IMAP_USER,
                         "host": "127.0.0.1", "port": self.dc.port,
                         "tls": "stls", "login": login,
                         "password": "pop-secret", "account": account,
-                        "mode": "delete", "interval": 10,
+                        "mode": mode, "interval": 10,
                         "folder": folder})
             self.dropped[account] = 0
 
@@ -1096,7 +1115,7 @@ class SyncStressTest(unittest.TestCase):
         r = self.tool("store_check", self.gw.data)
         self.assertEqual(r.returncode, 0, r.stdout.decode() +
                          r.stderr.decode())
-        accts = ["u%d:%s" % (user_id, a) for a, _, _ in UPSTREAMS]
+        accts = ["u%d:%s" % (user_id, a) for a, _, _, _ in UPSTREAMS]
         r = self.tool("store_dump", self.gw.data, IMAP_USER, *accts)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         store = {b: {} for b in MAILBOXES}
@@ -1117,12 +1136,14 @@ class SyncStressTest(unittest.TestCase):
         self.assertEqual(store, view, "store differs from the IMAP view")
 
         # the POP3 side: each message fetched once, deleted upstream
-        for (account, login, folder), acct in zip(UPSTREAMS, accts):
-            self.assertEqual(self.dc.count(login), 0)
+        for (account, login, _, mode), acct in zip(UPSTREAMS, accts):
+            deleted = "1" if mode == "delete" else "0"
+            self.assertEqual(self.dc.count(login), 0 if mode == "delete"
+                             else self.dropped[account])
             mine = [f for f in ledger if f[1] == acct]
             self.assertEqual(len(mine), self.dropped[account], mine)
             self.assertEqual(len({f[2] for f in mine}), len(mine))
-            self.assertTrue(all(f[5] == "1" for f in mine), mine)
+            self.assertTrue(all(f[5] == deleted for f in mine), mine)
         self.assertEqual(len(ledger), STRESS_POP3)
 
         # no loss, no duplication
@@ -1216,6 +1237,20 @@ class SyncStressTest(unittest.TestCase):
                     d.select(box)
                 self.compare(d, box, view)
             d.disconnect()
+        # keep mode: a poll lists every message again and fetches none
+        account = [u[0] for u in UPSTREAMS if u[3] == "keep"][0]
+        self.gw.ok({"command": "poll", "user": IMAP_USER,
+                    "account": account})
+        deadline = time.monotonic() + 60
+        while True:
+            st = self.account_states()[account]
+            if st["last_success"] and st["state"] not in ("polling",
+                                                          "queued"):
+                break
+            self.assertLess(time.monotonic(), deadline, st)
+            self.assertIsNone(st["last_error"], st)
+            time.sleep(0.2)
+        self.assertEqual(st["messages_fetched"], 0, st)
         self.assertEqual(self.fresh_view(), view, "after a restart")
         self.gw.stop()
 

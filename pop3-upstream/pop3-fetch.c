@@ -372,15 +372,20 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 			m->want_dele = li.delivered && !li.still_present;
 			break;
 		}
-		if (!m->want_dele || !li.has_fingerprint ||
-		    m->list_size == li.body_size)
+		if (!m->want_dele || m->verified)
 			return 0;
-		/* The server's size is not that of what was stored under
-		   this key: perhaps a reused UIDL naming another message.
-		   Never DELE a message unseen: fetch it, and data_done
-		   compares it with the ledger's fingerprint. */
+		/* Never DELE a message unseen. This key's message was
+		   stored earlier but is still listed (a crash or cut
+		   before QUIT, a lost QUIT answer, a failed ledger mark,
+		   delete-after or mirror coming due): the server may have
+		   deleted it after all and reused the UIDL for another
+		   message, even one of the same size. Fetch it; data_done
+		   compares it with the ledger's fingerprint, then DELEs
+		   it (same) or stores it as new (different). Costs one
+		   RETR per message deleted without a fetch this session. */
 		m->want_dele = false;
 		m->reused = true;
+		m->verify = true;
 		m->prev = li;
 		*seen_r = false;
 	}
@@ -708,13 +713,21 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 			    err);
 			return;
 		}
-		log_warn("pop3 account=%s event=%s msgno=%u uidl=\"%s\"",
-		    s->log_id, same ? "deleted-message-listed-again" :
-		    "uidl-reused", m->msgno, log_escape(esc, sizeof(esc),
-		    m->key, m->key_len));
+		if (!same || !m->verify)
+			log_warn("pop3 account=%s event=%s msgno=%u "
+			    "uidl=\"%s\"", s->log_id, same ?
+			    "deleted-message-listed-again" : "uidl-reused",
+			    m->msgno, log_escape(esc, sizeof(esc), m->key,
+			    m->key_len));
+		else
+			log_info("pop3 account=%s event=dele-verified "
+			    "msgno=%u uidl=\"%s\"", s->log_id, m->msgno,
+			    log_escape(esc, sizeof(esc), m->key, m->key_len));
 		if (same) {
-			/* the server kept it: delete again, deliver nothing */
+			/* the stored message itself: delete (again),
+			   deliver nothing */
 			m->reused = false;
+			m->verified = true;
 			m->want_dele = true;
 			strbuf_reset(&s->body);
 			return;
@@ -754,10 +767,24 @@ pop3_fetch_quit_done(struct pop3_session *s)
 			}
 		}
 		s->result.deleted = (uint32_t)n;
+		/* A failed mark loses nothing: the entries stay "stored,
+		   not deleted", and a key listed again is fetched and
+		   compared before any DELE (classify). But the admin is
+		   told: the ledger no longer matches the server, and a
+		   store that cannot write is about to fail deliveries. */
 		if (n > 0 && pop3_deliver_mark_deleted(s->env.store,
-		    s->acct, keys, lens, n, &err) < 0)
-			log_warn("pop3 account=%s event=ledger-mark "
-			    "error=\"%s\"", s->log_id, err);
+		    s->acct, keys, lens, n, &err) < 0) {
+			log_error("pop3 account=%s event=ledger-mark-failed "
+			    "messages=%zu error=\"%s\" action=\"deleted "
+			    "upstream but not recorded; a UIDL listed again "
+			    "is fetched and compared before any DELE\"",
+			    s->log_id, n, err);
+			if (s->result.error[0] == '\0')
+				snprintf(s->result.error,
+				    sizeof(s->result.error),
+				    "%zu messages deleted upstream, but the "
+				    "ledger could not record it: %s", n, err);
+		}
 		free(keys);
 		free(lens);
 	}

@@ -87,6 +87,9 @@ struct msg {
 	bool dele_ok;
 	bool reused;		/* its UIDL was deleted upstream before */
 	struct pop3_ledger_info prev;	/* reused: the earlier delivery */
+	bool verify;		/* reused because a DELE is due for a stored
+				   message: fetched to compare first */
+	bool verified;		/* fetched and found to be the stored one */
 	bool refused;		/* the store refused it (reported) */
 	bool hash_key;		/* its UIDL is unusable (flawed, or a later
 				   duplicate): keyed by content on arrival,

@@ -264,6 +264,29 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(sorted(self.dump(st)),
                          sorted([msg(1), msg(2, 900)]))
 
+    def test_stored_not_deleted_uidl_with_same_size_is_verified_before_dele(self):
+        # QUIT fails after the DELEs: both messages are stored, neither is
+        # marked deleted in the ledger. The server did delete them after
+        # all and reuses UIDL "1" for a new message of exactly the same
+        # size: it must be fetched and stored, never DELEd unread.
+        a, b, c = msg(1), msg(2), msg(3)
+        self.assertEqual(len(a), len(b))
+        srv = self.serve([a, c], uidls=[b"1", b"2"], quit_err=True)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "2", r)
+        self.assertEqual(srv.deleted, set())
+        srv2 = self.serve([b, c], uidls=[b"1", b"2"])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual(r.polls[0]["outcome"], "ok", r)
+        # b is new; c is the stored one: fetched to compare, then deleted
+        self.assertEqual(r.polls[0]["fetched"], "1", r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertIn("dele-verified", r.stderr)
+        self.assertEqual(srv2.commands().count(b"RETR"), 2, srv2.transcript)
+        self.assertEqual(srv2.deleted, {1, 2})
+        self.assertEqual(sorted(self.dump(st)), sorted([a, b, c]))
+
     def test_server_keeping_deleted_messages_gets_no_duplicates(self):
         # this fake acknowledges DELE + QUIT but keeps serving the message
         srv = self.serve([msg(1), msg(2)])

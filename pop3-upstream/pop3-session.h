@@ -140,6 +140,8 @@ struct pop3_session {
 	const char *fallback_reason;
 	const char *hash_key_reason;	/* why some messages are hash_key */
 	bool key_from_retr;	/* fallback without TOP */
+	bool top_partial;	/* TOP phase for the hash_key messages only */
+	bool top_partial_failed;	/* ... and a TOP failed: RETR-keyed */
 	uint32_t mailbox_id;
 
 	/* work lists: indexes into msgs */

@@ -160,7 +160,7 @@ class Pop3FaultsTest(unittest.TestCase):
     def test_uidl_control_chars(self):
         self.check_fallback("bad characters", uidls=[b"a", b"b\x01", b"c", b"d"])
 
-    def check_one_bad_uidl_keeps_the_others(self, bad):
+    def check_one_bad_uidl_keeps_the_others(self, bad, **faults):
         # an account known by UIDLs; one new message comes with a flawed
         # UIDL: only it is keyed by content, nothing else is fetched again
         first = [msg(i) for i in range(1, 4)]
@@ -168,11 +168,19 @@ class Pop3FaultsTest(unittest.TestCase):
         st = self.store()
         r = run_fetch(self, st, [self.acct(srv)])
         self.assertEqual(r.polls[0]["fetched"], "3", r)
-        srv2 = self.serve(first + [msg(4)], uidls=[b"a", b"b", b"c", bad])
+        srv2 = self.serve(first + [msg(4)], uidls=[b"a", b"b", b"c", bad],
+                          **faults)
         r = run_fetch(self, st, [self.acct(srv2)], polls=2)
         self.assertEqual([p["fetched"] for p in r.polls], ["1", "0"], r)
         self.assertTrue(r.polls[0]["strategy"].startswith("uidl; 1 by "), r)
         self.assertEqual(sorted(self.dump(st)), sorted(first + [msg(4)]))
+        # keep mode: the content-keyed message is RETRed once (when new);
+        # the next poll recognises it from TOP n 0, unless TOP fails
+        retrs = srv2.commands().count(b"RETR")
+        self.assertEqual(retrs, 2 if faults.get("top_err") else 1,
+                         srv2.transcript)
+        if not faults.get("top_err"):
+            self.assertIn("via TOP", r.polls[1]["strategy"], r)
         # and in delete mode only the delivered ones are deleted, once
         r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
         self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
@@ -184,6 +192,24 @@ class Pop3FaultsTest(unittest.TestCase):
 
     def test_overlong_uidl_refetches_nothing_already_stored(self):
         self.check_one_bad_uidl_keeps_the_others(b"x" * 300)
+
+    def test_bad_uidl_and_top_failing_refetches_nothing_already_stored(self):
+        self.check_one_bad_uidl_keeps_the_others(
+            b"", top_err=True, capa=[b"TOP", b"UIDL", b"USER", b"STLS"])
+
+    def test_bad_uidl_with_66_byte_uidls_around(self):
+        # hash keys are 66 bytes until numbered: a 66-byte UIDL must not
+        # be taken for one
+        self.check_one_bad_uidl_keeps_the_others(b"")
+        long = [b"u" * 66, b"v" * 66, b"w" * 66]
+        msgs = [msg(i) for i in range(1, 5)]
+        srv = self.serve(msgs, uidls=long + [b""])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["4", "0"], r)
+        _, ledger = dump_store(self, st, st + "-dump")
+        self.assertTrue(any(('"%s"' % ("u" * 66)) in l for l in ledger), ledger)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
 
     def test_uidl_path_like_values_are_just_keys(self):
         msgs = [msg(i) for i in range(1, 4)]

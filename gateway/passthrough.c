@@ -22,6 +22,7 @@
 #include "gateway/accounts.h"
 #include "gateway/gateway.h"
 #include "gateway/upstreams.h"
+#include "evsecret.h"
 #include "log.h"
 #include "password.h"
 #include "pop3-upstream/pop3-parse.h"
@@ -309,6 +310,23 @@ send_line(struct pt_check *ck, const char *fmt, const char *arg)
 	evbuffer_add_printf(out, fmt, arg);
 }
 
+/* "PASS <password>": handed to libevent by reference to a block wiped
+ * once written (evsecret.h), never copied into its chains. */
+static void
+send_pass(struct pt_check *ck)
+{
+	size_t pl = strlen(ck->password), n = pl + 7;
+	char *line = xmalloc(n);
+
+	memcpy(line, "PASS ", 5);
+	memcpy(line + 5, ck->password, pl);
+	memcpy(line + 5 + pl, "\r\n", 2);
+	if (evsecret_add(bufferevent_get_output(ck->bev), line, n) < 0)
+		log_warn("passthrough event=send-failed command=PASS");
+	secure_zero(line, n);
+	free(line);
+}
+
 static int
 start_tls(struct pt_check *ck, bool filter)
 {
@@ -408,7 +426,7 @@ handle_line(struct pt_check *ck, const char *line, size_t len)
 			return;
 		}
 		ck->state = PT_PASS;
-		send_line(ck, "PASS %s\r\n", ck->password);
+		send_pass(ck);
 		return;
 	case PT_PASS:
 		if (!st.ok) {

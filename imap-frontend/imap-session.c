@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 
 #include "arena.h"
+#include "evsecret.h"
 #include "imap-commands.h"
 #include "imap-format.h"
 #include "imap-parse.h"
@@ -589,7 +590,10 @@ session_input(struct imap_session *s)
 			    line_len == 0)
 				line_len = 0;
 		}
-		evbuffer_drain(in, used);
+		/* the parser copied what it used: wipe those bytes (a
+		   LOGIN's password, an AUTHENTICATE response) before
+		   libevent frees or reuses the chain unwiped */
+		evsecret_drain(in, used);
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			break;

@@ -5,6 +5,7 @@ sizes, response codes, the auth circuit breaker, password masking."""
 import hashlib
 import os
 import signal
+import socket
 import ssl
 import threading
 import time
@@ -596,6 +597,49 @@ class Pop3FaultsTest(unittest.TestCase):
             port=port, tls="pop3s", ca=self.ca.ca_crt)])
         self.assertEqual(r.polls[0]["outcome"], "temporary", r)
         self.assertIn("connect", r.polls[0]["error"])
+
+    def blackhole(self):
+        """A loopback port whose TCP handshake never completes: a listener
+        with backlog 0, never accept()ed, its one queue slot taken, so the
+        kernel drops further SYNs (checked here, with a probe)."""
+        lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsn.bind(("127.0.0.1", 0))
+        lsn.listen(0)
+        port = lsn.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(lsn.close)
+        self.addCleanup(filler.close)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            with self.assertRaises(socket.timeout,
+                                   msg="this kernel completed the handshake"):
+                probe.connect(("127.0.0.1", port))
+        finally:
+            probe.close()
+        return port
+
+    def test_connect_timeout_reported_others_go_on(self):
+        port = self.blackhole()
+        good = self.serve([msg(1), msg(2)])
+        st = self.store()
+        t0 = time.monotonic()
+        r = run_fetch(self, st, [
+            account_spec(id="hole", port=port, tls="pop3s", ca=self.ca.ca_crt,
+                         **{"timeout-ms": 1500}),
+            self.acct(good, id="good")], timeout=60)
+        elapsed = time.monotonic() - t0
+        by = {p["account"]: p for p in r.polls}
+        self.assertEqual(by["good"]["fetched"], "2", r)
+        self.assertEqual((by["hole"]["outcome"], by["hole"]["state"],
+                          by["hole"]["failures"]),
+                         ("temporary", "backoff", "1"), r)
+        self.assertIn("timeout during connect", by["hole"]["error"])
+        self.assertEqual(r.polls[0]["account"], "good",
+                         "the good account waited for the connect")
+        # never before the configured limit (bounded by run_fetch's own)
+        self.assertGreaterEqual(elapsed, 1.4, r)
+        self.assertIn("timeout during connect", r.stderr)
 
     # --- poller -----------------------------------------------------------
 

@@ -270,6 +270,9 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 	    &plen)) {
 		if (s->auth_used == UPSTREAM_AUTH_LOGIN && s->auth_step < 2)
 			pop3_login_sasl_continue(s);
+		else if (s->auth_used == UPSTREAM_AUTH_CRAM_MD5 &&
+		    s->auth_step == 0)
+			pop3_login_cram_md5_continue(s, payload, plen);
 		else
 			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
 			    "unexpected SASL continuation");

@@ -199,6 +199,8 @@ void pop3_login_tls_done(struct pop3_session *s);
 void pop3_login_tls_failed(struct pop3_session *s);
 void pop3_login_start_auth(struct pop3_session *s);
 void pop3_login_sasl_continue(struct pop3_session *s);
+void pop3_login_cram_md5_continue(struct pop3_session *s, const char *payload,
+    size_t len);
 void pop3_login_failed(struct pop3_session *s, const struct pop3_status *st);
 
 /* ---- pop3-fetch.c ---- */

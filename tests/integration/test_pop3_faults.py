@@ -4,7 +4,9 @@ refused or injected, bad certificates, a dripping server, lying LIST
 sizes, response codes, the auth circuit breaker, password masking."""
 import hashlib
 import os
+import resource
 import signal
+import subprocess
 import socket
 import ssl
 import threading
@@ -406,6 +408,65 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertFalse(sanitizer_report(out), out)
         return out
 
+    def test_ledger_mark_failure_is_reported_and_loses_nothing(self):
+        # The disk fills while the DELEs are answered: QUIT succeeds, the
+        # ledger cannot record it. The poll says so in the account status,
+        # and a UIDL the server then reuses is fetched, not deleted unread.
+        mnt = os.path.join(self.tmp, "mark-tmpfs")
+        os.mkdir(mnt)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m",
+                                  "tmpfs", mnt], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL).returncode == 0
+        if mounted:
+            self.addCleanup(subprocess.run, ["umount", "-l", mnt])
+        uidls = [b"%069d" % i for i in range(1, 301)]
+        msgs = [msg(i, 100) for i in range(1, 301)]
+        hold = threading.Event()
+        srv = self.serve(msgs, uidls=uidls, dele_hold=hold)
+        st = os.path.join(mnt, "store")
+        p = Proc([tool("pop3_fetch"), "--store", st, "--user", "bob",
+                  "--polls", "1", "--map-size", str(64 << 20),
+                  "--account", self.acct(srv, mode="delete")],
+                 log_path=os.path.join(self.tmp, "mark.log"))
+        try:
+            self.assertTrue(srv.dele_seen.wait(60), "no DELE arrived")
+            if mounted:
+                with open(os.path.join(mnt, "filler"), "wb") as f:
+                    try:
+                        while True:
+                            f.write(b"\0" * 65536)
+                            f.flush()
+                    except OSError:
+                        pass
+            else:
+                # no mount privilege: the store's files may not grow
+                size = max(os.path.getsize(os.path.join(st, n))
+                           for n in os.listdir(st))
+                resource.prlimit(p.p.pid, resource.RLIMIT_FSIZE,
+                                 (size, size))
+        finally:
+            hold.set()
+        out = self.finish_fetch(p, os.path.join(self.tmp, "mark.log"))
+        self.assertIn("event=ledger-mark-failed", out)
+        poll = [l for l in out.splitlines() if l.startswith("poll ")]
+        self.assertIn("ledger could not record", poll[0], out)
+        self.assertIn("outcome=ok", poll[0], out)
+        self.assertEqual(srv.deleted, set(range(1, 301)))
+        if mounted:
+            os.unlink(os.path.join(mnt, "filler"))
+        check_store(self, st)
+        _, ledger = dump_store(self, st, os.path.join(self.tmp, "mark-dump"))
+        self.assertFalse(any("deleted=1" in l for l in ledger), ledger[:3])
+        # the server reuses the first UIDL for a new message of that size
+        new = msgs[0].replace(b"fault 1", b"fault X")
+        self.assertEqual(len(new), len(msgs[0]))
+        srv2 = self.serve([new], uidls=uidls[:1])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual((r.polls[0]["outcome"], r.polls[0]["fetched"]),
+                         ("ok", "1"), r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertEqual(srv2.deleted, {1})
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs + [new]))
     def test_sigterm_after_dele_sends_quit_so_deletions_apply(self):
         msgs = [msg(i) for i in range(1, 6)]
         hold = threading.Event()

@@ -189,8 +189,13 @@ client_free(struct control_client *c)
 		}
 	}
 	control->client_count--;
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+
+		/* a request cut short may hold a password */
+		evsecret_drain(in, evbuffer_get_length(in));
 		bufferevent_free(c->bev);
+	}
 	free(c);
 }
 

@@ -179,8 +179,14 @@ imap_session_free(struct imap_session *s)
 		event_free(s->close_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
-	if (s->bev != NULL)
+	if (s->bev != NULL) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+
+		/* an incomplete command (a LOGIN cut short) is not left in
+		   memory freed unwiped */
+		evsecret_drain(in, evbuffer_get_length(in));
 		bufferevent_free(s->bev);
+	}
 	if (!s->tls)
 		close(s->fd);
 	imap_session_unselect(s);
@@ -340,7 +346,7 @@ starttls_switch(struct imap_session *s)
 	if (junk > 0) {
 		log_warn("imap session=%u event=starttls_injection bytes=%zu",
 		    s->id, junk);
-		evbuffer_drain(in, junk);
+		evsecret_drain(in, junk);
 	}
 	if (s->parser != NULL)
 		imap_parser_reset(s->parser);

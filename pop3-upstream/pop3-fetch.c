@@ -761,6 +761,26 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 			    err);
 			return;
 		}
+		if (same == POP3_DELIVER_SAME_UNKNOWN && m->verify) {
+			/* a ledger entry from before fingerprints whose
+			   stored copy is gone: deleting might lose a new
+			   message, storing might bring back one the user
+			   deleted. Neither: it stays on the server. */
+			log_warn("pop3 account=%s event=dele-unverifiable "
+			    "msgno=%u uidl=\"%s\" action=\"left on the "
+			    "server\"", s->log_id, m->msgno, log_escape(esc,
+			    sizeof(esc), m->key, m->key_len));
+			if (s->result.error[0] == '\0')
+				snprintf(s->result.error,
+				    sizeof(s->result.error), "message %u "
+				    "left on the server: its stored copy is "
+				    "gone and its ledger entry has no "
+				    "fingerprint to verify it by", m->msgno);
+			strbuf_reset(&s->body);
+			return;
+		}
+		if (same == POP3_DELIVER_SAME_UNKNOWN)
+			same = 0;	/* deleted before, listed again: new */
 		if (!same || !m->verify)
 			log_warn("pop3 account=%s event=%s msgno=%u "
 			    "uidl=\"%s\"", s->log_id, same ?

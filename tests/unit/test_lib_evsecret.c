@@ -9,7 +9,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "evsecret.h"
 
@@ -168,6 +172,74 @@ START_TEST(drain_wipes_what_it_drains)
 }
 END_TEST
 
+/* A throw-away self-signed server context (EC P-256). */
+static SSL_CTX *
+server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *crt = X509_new();
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_ptr_nonnull(key);
+	ASN1_INTEGER_set(X509_get_serialNumber(crt), 1);
+	X509_gmtime_adj(X509_getm_notBefore(crt), -60);
+	X509_gmtime_adj(X509_getm_notAfter(crt), 3600);
+	X509_set_pubkey(crt, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(crt), "CN",
+	    MBSTRING_ASC, (const unsigned char *)"test", -1, -1, 0);
+	X509_set_issuer_name(crt, X509_get_subject_name(crt));
+	ck_assert_int_gt(X509_sign(crt, key, EVP_sha256()), 0);
+	ck_assert_int_eq(SSL_CTX_use_certificate(ctx, crt), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+	X509_free(crt);
+	EVP_PKEY_free(key);
+	return ctx;
+}
+
+/* Through bufferevent_openssl (what POP3S/STLS use): the reference is
+ * released, wiped, once SSL_write has taken it; the peer gets the bytes. */
+START_TEST(written_through_tls_then_wiped)
+{
+	static const char line[] = "PASS tls-secret-123\r\n";
+	struct event_base *base = event_base_new();
+	SSL_CTX *sctx = server_ctx(), *cctx = SSL_CTX_new(TLS_client_method());
+	struct bufferevent *srv, *cli;
+	struct evbuffer *in;
+	char got[64];
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	evutil_make_socket_nonblocking(sv[0]);
+	evutil_make_socket_nonblocking(sv[1]);
+	srv = bufferevent_openssl_socket_new(base, sv[0], SSL_new(sctx),
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	cli = bufferevent_openssl_socket_new(base, sv[1], SSL_new(cctx),
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(srv);
+	ck_assert_ptr_nonnull(cli);
+	bufferevent_enable(srv, EV_READ | EV_WRITE);
+	bufferevent_enable(cli, EV_READ | EV_WRITE);
+	ck_assert_int_eq(evsecret_add(bufferevent_get_output(cli), line,
+	    strlen(line)), 0);
+	in = bufferevent_get_input(srv);
+	for (int i = 0; i < 100000 && (released == 0 ||
+	    evbuffer_get_length(in) < strlen(line)); i++)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	ck_assert_uint_eq(released, 1);
+	ck_assert(!released_nonzero);
+	ck_assert_uint_eq(evbuffer_get_length(in), strlen(line));
+	evbuffer_remove(in, got, sizeof(got));
+	ck_assert(memcmp(got, line, strlen(line)) == 0);
+	bufferevent_free(cli);
+	bufferevent_free(srv);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	event_base_free(base);
+	ck_assert_uint_eq(evsecret_outstanding(), 0);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -179,6 +251,7 @@ suite(void)
 	tcase_add_test(tc, wiped_when_freed_unsent);
 	tcase_add_test(tc, written_through_a_bufferevent_then_wiped);
 	tcase_add_test(tc, drain_wipes_what_it_drains);
+	tcase_add_test(tc, written_through_tls_then_wiped);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -41,6 +41,7 @@ interleaving of the threads is up to the scheduler).
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +59,10 @@ STRESS_CLIENTS = 10
 STRESS_OPS = 400			# operations per device
 STRESS_SECONDS = 45.0		# wall-clock cap of the random phase
 STRESS_POP3 = 60		# messages dropped upstream during the run
+# popgated is SIGKILLed and restarted once mid-run, after this many
+# commands (or this many seconds, on a slow machine)
+KILL_AFTER_COMMANDS = 2500
+KILL_AFTER_SECONDS = 15.0
 FOLDERS = ("Projects", "Lists/Stress")
 MAILBOXES = ("INBOX",) + FOLDERS
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
@@ -140,6 +145,13 @@ class World:
         self.cond_failed = []	# (box, uid, since)
         self.errors = []
         self.counts = {}
+        # the mid-run kill: set while popgated is down, epoch bumped after
+        self.killing = threading.Event()
+        self.kill_epoch = 0
+        # marker -> how many more messages may hold it than the certain
+        # answers say: commands cut by the kill (APPEND, COPY, MOVE) may or
+        # may not have committed
+        self.allowance = {}
 
     def error(self, text):
         with self.lock:
@@ -280,6 +292,7 @@ class Device:
         self.appended = 0
         self.readonly = False
         self.selecting = False
+        self.inflight = None	# the APPEND/COPY/MOVE being sent
 
     def fail(self, text):
         raise StressFailure("%s (seed %d): %s" % (self.name, self.seed, text))
@@ -633,6 +646,7 @@ class Device:
         else:
             dst = self.rnd.choice([b for b in MAILBOXES
                                    if b != self.selected])
+        self.inflight = ("COPY", self.selected, uids)
         tagged, _ = self.cmd("UID COPY %s %s" % (uid_set(uids), quote(dst)))
         pairs = self.copy_pairs(tagged, dst)
         for su, _ in pairs:
@@ -649,6 +663,7 @@ class Device:
             return self.op_append()
         dst = self.rnd.choice([b for b in MAILBOXES if b != self.selected])
         box = self.selected
+        self.inflight = ("MOVE", box, uids)
         tagged, untagged = self.cmd("UID MOVE %s %s"
                                     % (uid_set(uids), quote(dst)))
         pairs = []
@@ -730,7 +745,12 @@ class Device:
     def op_seq(self):
         """FETCH or COPY by sequence number: the server's numbering must
         be the device's (every message up to fetched_upto is known, and
-        expunges are only reported between such commands)."""
+        expunges are only reported between such commands).
+        A UID FETCH (VANISHED) may have reported as VANISHED (EARLIER) a
+        message the device never fetched but the session still numbers
+        (its plain VANISHED is still due): a NOOP first settles that."""
+        self.cmd("NOOP")
+        self.catch_up()
         box = self.selected
         b = self.boxes[box]
         order = sorted(u for u in set(b.model) | b.pending_gone
@@ -750,6 +770,7 @@ class Device:
             self.world.count("seq_fetches")
         else:
             dst = self.rnd.choice([x for x in MAILBOXES if x != box])
+            self.inflight = ("COPY", box, [expect])
             tagged, _ = self.cmd("COPY %d %s" % (n, quote(dst)), ok=False)
             pairs = self.copy_pairs(tagged, dst)
             self.record_copies(pairs, dst)
@@ -778,6 +799,7 @@ class Device:
                 "appended by %s\r\n" % (self.name, self.appended, marker,
                                         self.name)).encode()
         flags = self.rnd.sample(FLAGS, self.rnd.randint(0, 2))
+        self.inflight = ("APPEND", marker)
         tagged, _ = self.cmd("APPEND %s (%s)" % (quote(box), " ".join(flags)),
                              literal=body)
         m = RE_APPENDUID.search(tagged)
@@ -871,13 +893,55 @@ class Device:
         if self.conn is not None:
             self.catch_up()
 
+    def cut_by_kill(self):
+        """The connection broke because popgated was killed: what was in
+        flight may or may not have committed. Reconnects once it is back."""
+        w = self.world
+        with w.lock:
+            if self.inflight is not None:
+                kind = self.inflight[0]
+                if kind == "APPEND":
+                    mk = self.inflight[1]
+                    w.allowance[mk] = w.allowance.get(mk, 0) + 1
+                else:
+                    box, uids = self.inflight[1], self.inflight[2]
+                    for u in uids:
+                        mk = w.marker.get((box, u))
+                        if mk is not None:
+                            w.allowance[mk] = w.allowance.get(mk, 0) + 1
+            w.count("cut_by_kill")
+        self.inflight = None
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        self.selected = None
+        deadline = time.monotonic() + 60
+        while True:
+            if not w.killing.is_set():
+                try:
+                    self.connect()
+                    return
+                except (EOFError, ConnectionError):
+                    self.conn = None
+            if time.monotonic() > deadline:
+                self.fail("popgated did not come back")
+            time.sleep(0.1)
+
     def run(self, ops, deadline):
         try:
             for _ in range(ops):
                 if time.monotonic() > deadline:
                     self.world.count("stopped_by_clock")
                     break
-                self.step()
+                epoch = self.world.kill_epoch
+                try:
+                    self.step()
+                    self.inflight = None
+                except (EOFError, ConnectionError):
+                    if not self.world.killing.is_set() and \
+                            epoch == self.world.kill_epoch:
+                        raise
+                    self.cut_by_kill()
         except StressFailure as e:
             self.world.error(str(e))
         except Exception:
@@ -932,37 +996,89 @@ class SyncStressTest(unittest.TestCase):
                         % (i, marker, body)).encode())
                     with self.world.lock:
                         self.world.created[marker] = 1
-                        self.dropped[account] += 1
-                self.gw.ok({"command": "poll", "user": IMAP_USER,
-                            "account": account})
+                        self.dropped[account].append(marker)
+                self.poll_retry(account)
         except Exception:
             self.world.error("feeder: " + traceback.format_exc())
+
+    def poll_retry(self, account):
+        """Asks for a poll; waits while popgated is being restarted."""
+        deadline = time.monotonic() + 60
+        while True:
+            if not self.world.killing.is_set():
+                try:
+                    self.gw.ok({"command": "poll", "user": IMAP_USER,
+                                "account": account})
+                    return
+                except (ConnectionError, FileNotFoundError):
+                    pass
+            if time.monotonic() > deadline:
+                raise AssertionError("control socket did not come back")
+            time.sleep(0.1)
+
+    def kill_and_restart(self, threads, t0):
+        """SIGKILLs popgated in the middle of the run and starts it again
+        on the same store; devices and the feeder carry on."""
+        while any(t.is_alive() for t in threads):
+            if self.world.counts.get("commands", 0) >= KILL_AFTER_COMMANDS or \
+                    time.monotonic() - t0 >= KILL_AFTER_SECONDS:
+                break
+            time.sleep(0.05)
+        else:
+            return
+        self.world.killing.set()
+        self.gw.stop(sig=signal.SIGKILL, expect_rc=None)
+        self.gw.start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.gw.request({"command": "status"})
+                break
+            except (ConnectionError, FileNotFoundError):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+        with self.world.lock:
+            self.world.kill_epoch += 1
+            self.world.count("kills")
+        self.world.killing.clear()
 
     def account_states(self):
         st = self.gw.ok({"command": "status", "user": IMAP_USER})
         return {a["account"]: a["status"] for a in st["accounts"]}
 
     def wait_upstream_drained(self):
-        """Polls until every message dropped is fetched (delete mode: the
-        Dovecot mailbox is empty) and the poller is idle."""
+        """Polls until every message dropped is stored: in delete mode the
+        Dovecot mailbox is empty; in keep mode every marker has been seen
+        over IMAP (a probe client reads the account's folder: a message
+        no device has seen cannot have left it). The counters of status
+        start again at the restart, so they cannot tell."""
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        while True:
             states = self.account_states()
-            left = 0
-            for account, login, _, mode in UPSTREAMS:
-                st = states[account]
-                if st["state"] in ("polling", "queued"):
-                    left += 1
-                elif (mode == "delete" and self.dc.count(login) > 0) or \
-                        st["messages_fetched"] < self.dropped[account]:
-                    left += 1
-                    self.gw.ok({"command": "poll", "user": IMAP_USER,
-                                "account": account})
-            if left == 0:
-                return
-            time.sleep(0.2)
-        self.fail("upstream not drained: %s\n%s"
-                  % (self.account_states(), self.gw.output()[-3000:]))
+            if not any(states[a]["state"] in ("polling", "queued")
+                       for a, _, _, _ in UPSTREAMS):
+                left = []
+                for account, login, folder, mode in UPSTREAMS:
+                    if mode == "delete":
+                        if self.dc.count(login) > 0:
+                            left.append(account)
+                        continue
+                    probe = Device(self, self.world, "probe", 2)
+                    probe.connect(folder)
+                    probe.disconnect()
+                    with self.world.lock:
+                        known = set(self.world.marker.values())
+                    if any(mk not in known
+                           for mk in self.dropped[account]):
+                        left.append(account)
+                if not left:
+                    return
+                for account in left:
+                    self.poll_retry(account)
+            if time.monotonic() > deadline:
+                self.fail("upstream not drained: %s\n%s"
+                          % (states, self.gw.output()[-3000:]))
+            time.sleep(0.3)
 
     # ---- the test -------------------------------------------------------
 
@@ -997,7 +1113,7 @@ class SyncStressTest(unittest.TestCase):
                         "password": "pop-secret", "account": account,
                         "mode": mode, "interval": 10,
                         "folder": folder})
-            self.dropped[account] = 0
+            self.dropped[account] = []
 
         devices = [Device(self, self.world, "d%d" % i, s)
                    for i, s in enumerate(seeds)]
@@ -1013,6 +1129,7 @@ class SyncStressTest(unittest.TestCase):
         feeder.start()
         for t in threads:
             t.start()
+        self.kill_and_restart(threads, t0)
         for t in threads:
             t.join()
         stop.set()
@@ -1035,7 +1152,7 @@ class SyncStressTest(unittest.TestCase):
         for what in ("conflicts", "copied", "moved", "expunged", "appended",
                      "qresync", "reconnects", "pop3_seen_live", "closes",
                      "seq_fetches", "seq_copies", "pipelined",
-                     "readonly_refusals"):
+                     "readonly_refusals", "kills", "cut_by_kill"):
             self.assertGreater(self.world.counts.get(what, 0), 0, what)
 
     def fresh_view(self):
@@ -1139,9 +1256,9 @@ class SyncStressTest(unittest.TestCase):
         for (account, login, _, mode), acct in zip(UPSTREAMS, accts):
             deleted = "1" if mode == "delete" else "0"
             self.assertEqual(self.dc.count(login), 0 if mode == "delete"
-                             else self.dropped[account])
+                             else len(self.dropped[account]))
             mine = [f for f in ledger if f[1] == acct]
-            self.assertEqual(len(mine), self.dropped[account], mine)
+            self.assertEqual(len(mine), len(self.dropped[account]), mine)
             self.assertEqual(len({f[2] for f in mine}), len(mine))
             self.assertTrue(all(f[5] == deleted for f in mine), mine)
         self.assertEqual(len(ledger), STRESS_POP3)
@@ -1169,15 +1286,21 @@ class SyncStressTest(unittest.TestCase):
                 if mk is not None:
                     expected[mk] = expected.get(mk, 0) - 1
             expected = {k: v for k, v in expected.items() if v}
-            if final != expected:
+
+            def fits(mk):
+                lo = expected.get(mk, 0)
+                return lo <= final.get(mk, 0) <= lo + w.allowance.get(mk, 0)
+            if not all(fits(mk) for mk in set(final) | set(expected)):
                 bad = []
                 for mk in sorted(set(final) | set(expected)):
-                    if final.get(mk, 0) == expected.get(mk, 0):
+                    if fits(mk):
                         continue
                     where = sorted(k for k, v in w.marker.items() if v == mk)
-                    bad.append("%s: %d held, %d expected; created %d, "
+                    bad.append("%s: %d held, %d expected (+%d uncertain); "
+                               "created %d, "
                                "copies %s, vanished %s, moved %s, now %s"
                                % (mk, final.get(mk, 0), expected.get(mk, 0),
+                                  w.allowance.get(mk, 0),
                                   w.created.get(mk, 0),
                                   [c for c in w.copies
                                    if w.marker[c[0]] == mk],

@@ -53,10 +53,10 @@ def server_socket_options(pid, client_sock):
 class ImapSocketTest(ImapTestCase):
     def test_nodelay_plain(self):
         c = self.plain()
-        self.assertNotEqual(server_socket_options(self.srv.proc.pid,
-                                                  c.sock), 0, "TCP_NODELAY is off")
+        nodelay = server_socket_options(self.srv.proc.pid, c.sock)
+        self.assertNotEqual(nodelay, 0, "TCP_NODELAY is off")
 
     def test_nodelay_tls(self):
         c = self.tls()
-        self.assertNotEqual(server_socket_options(self.srv.proc.pid,
-                                                  c.sock), 0, "TCP_NODELAY is off")
+        nodelay = server_socket_options(self.srv.proc.pid, c.sock)
+        self.assertNotEqual(nodelay, 0, "TCP_NODELAY is off")

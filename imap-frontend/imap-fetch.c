@@ -705,8 +705,6 @@ parse_fetch_modifiers(struct fetch_ctx *c, const struct imap_arg *arg,
 	return 0;
 }
 
-/* "* VANISHED (EARLIER)" for the UIDs of the set argument that were
- * expunged after modseq since (UID FETCH ... (CHANGEDSINCE n VANISHED)). */
 /* FETCH (CHANGEDSINCE n): keeps only the UIDs of c->uids whose MODSEQ is
  * above n, taken from store_changes_since() in one pass over the records
  * instead of listing and rendering-checking every message of the set (a
@@ -748,6 +746,8 @@ fetch_keep_changed(struct imap_session *s, struct fetch_ctx *c)
 	return 0;
 }
 
+/* "* VANISHED (EARLIER)" for the UIDs of the set argument that were
+ * expunged after modseq since (UID FETCH ... (CHANGEDSINCE n VANISHED)). */
 static int
 fetch_vanished(struct imap_session *s, const struct imap_arg *set_arg,
     uint64_t since)

@@ -387,7 +387,7 @@ changed_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
 	MDB_cursor *cur;
 	MDB_val key, data;
 	size_t cap = 0;
-	int rc;
+	int rc, ret = 0;
 
 	msg_prefix(&k, user_id, mailbox_id);
 	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_MSGS], &cur)) != 0)
@@ -401,9 +401,9 @@ changed_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
 		uint64_t modseq;
 
 		if (data.mv_size != sizeof(rec)) {
-			mdb_cursor_close(cur);
-			return store_fail(r->store, error_r, STORE_ERR_IO,
+			ret = store_fail(r->store, error_r, STORE_ERR_IO,
 			    "store: corrupt message record");
+			break;
 		}
 		memcpy(&modseq, (const unsigned char *)data.mv_data +
 		    offsetof(struct store_msgrec, modseq), sizeof(modseq));
@@ -425,6 +425,8 @@ changed_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
 		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
+	if (ret != 0)
+		return ret;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_fail_mdb(r->store, error_r, rc, "message list");
 	return 0;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -235,6 +236,17 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		}
 		close(fd);
 		return;
+	}
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		/* Responses end with a short tagged line written after the
+		 * large untagged part: with Nagle it waits for the client's
+		 * (delayed, ~40 ms) ACK of the part before. Each response is
+		 * queued whole before it is written, so no small writes are
+		 * saved by Nagle. Best effort. */
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 	}
 	(void)imap_session_new(srv, fd, sa, salen, tls);
 }

@@ -3,6 +3,7 @@
  * structure blobs, body bytes (zero copy, from the map), and the changes
  * since a MODSEQ.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -374,29 +375,60 @@ vanished_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
 	return 0;
 }
 
-struct changed_ctx {
-	uint64_t since;
-	struct store_changes *ch;
-	size_t cap;
-};
-
+/* The messages whose MODSEQ is above since, in UID order. There is no
+ * MODSEQ index: this reads every record of the mailbox, so the loop reads
+ * only the 8-byte MODSEQ of each and converts nothing else (it is the
+ * whole cost of an incremental resync of a large mailbox). */
 static int
-changed_cb(void *ctx, const struct store_msg *msg)
+changed_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
+    uint64_t since, struct store_changes *ch, const char **error_r)
 {
-	struct changed_ctx *c = ctx;
-	struct store_flag_change *fc;
+	struct store_key k;
+	MDB_cursor *cur;
+	MDB_val key, data;
+	size_t cap = 0;
+	int rc, ret = 0;
 
-	if (msg->modseq <= c->since)
-		return 0;
-	if (c->ch->changed_count == c->cap) {
-		c->cap = c->cap == 0 ? 64 : c->cap * 2;
-		c->ch->changed = xreallocarray(c->ch->changed, c->cap,
-		    sizeof(*c->ch->changed));
+	msg_prefix(&k, user_id, mailbox_id);
+	if ((rc = mdb_cursor_open(r->txn, r->store->dbi[DB_MSGS], &cur)) != 0)
+		return store_fail_mdb(r->store, error_r, rc, "cursor");
+	key = store_key_val(&k);
+	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size == 12 &&
+	    memcmp(key.mv_data, k.b, 8) == 0) {
+		struct store_msgrec rec;
+		struct store_flag_change *fc;
+		uint64_t modseq;
+
+		if (data.mv_size != sizeof(rec)) {
+			ret = store_fail(r->store, error_r, STORE_ERR_IO,
+			    "store: corrupt message record");
+			break;
+		}
+		memcpy(&modseq, (const unsigned char *)data.mv_data +
+		    offsetof(struct store_msgrec, modseq), sizeof(modseq));
+		if (modseq > since) {
+			memcpy(&rec, data.mv_data, sizeof(rec));
+			if (ch->changed_count == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				ch->changed = xreallocarray(ch->changed, cap,
+				    sizeof(*ch->changed));
+			}
+			fc = &ch->changed[ch->changed_count++];
+			fc->uid = store_get_u32((unsigned char *)key.mv_data +
+			    8);
+			fc->flags.system = rec.system;
+			memcpy(fc->flags.keywords, rec.keywords,
+			    sizeof(fc->flags.keywords));
+			fc->modseq = rec.modseq;
+		}
+		rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT);
 	}
-	fc = &c->ch->changed[c->ch->changed_count++];
-	fc->uid = msg->uid;
-	fc->flags = msg->flags;
-	fc->modseq = msg->modseq;
+	mdb_cursor_close(cur);
+	if (ret != 0)
+		return ret;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_fail_mdb(r->store, error_r, rc, "message list");
 	return 0;
 }
 
@@ -406,7 +438,6 @@ store_changes_since(struct store_read *r, uint32_t user_id,
     struct store_changes *changes_r, const char **error_r)
 {
 	struct store_mailbox_info info;
-	struct changed_ctx c = { since_modseq, changes_r, 0 };
 	int rc;
 
 	memset(changes_r, 0, sizeof(*changes_r));
@@ -416,8 +447,8 @@ store_changes_since(struct store_read *r, uint32_t user_id,
 	changes_r->highestmodseq = info.highestmodseq;
 	if (since_modseq >= info.highestmodseq)
 		return 0;
-	if (store_msg_foreach(r, user_id, mailbox_id, 1, UINT32_MAX,
-	    changed_cb, &c, error_r) != 0 ||
+	if (changed_since(r, user_id, mailbox_id, since_modseq, changes_r,
+	    error_r) < 0 ||
 	    vanished_since(r, user_id, mailbox_id, since_modseq, changes_r,
 	    error_r) < 0) {
 		store_changes_free(changes_r);

@@ -67,6 +67,16 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 		if (rc < 0)
 			return -1;
 		info_r->still_present = rc == 0;
+		/* Moved or copied elsewhere and the original expunged: the
+		   user still has the message (it shares the body), so mirror
+		   mode must not delete it upstream. */
+		if (rc != 0 && e.has_body) {
+			rc = store_body_present(r, acct->user_id, e.body_id,
+			    error_r);
+			if (rc < 0)
+				return -1;
+			info_r->still_present = rc == 0;
+		}
 	}
 	return 0;
 }

@@ -47,8 +47,9 @@ struct pop3_deliver_outcome {
 struct pop3_ledger_info {
 	int64_t seen;		/* first seen (time()) */
 	bool delivered;		/* stored in a mailbox (not just recorded) */
-	bool still_present;	/* the delivered message still exists (mirror
-				   mode: false means the user expunged it) */
+	bool still_present;	/* the delivered message still exists, at its
+				   UID or moved/copied elsewhere (mirror mode:
+				   false means the user expunged it) */
 	bool deleted_upstream;
 	uint32_t mailbox_id;	/* where it was delivered (0: nowhere) */
 	uint32_t uid;

@@ -300,7 +300,9 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 			lr.mailbox_id = mailbox_id;
 			lr.uid = uid;
 			lr.seen = now;
-			lr.flags = STORE_LEDGER_F_FINGERPRINT;
+			lr.flags = STORE_LEDGER_F_FINGERPRINT |
+			    STORE_LEDGER_F_BODY;
+			lr.body_id = rec.body_id;
 			lr.body_size = m->size;
 			lr.body_hash = store_body_fingerprint(m->size > 0 ?
 			    m->data : "", m->size);

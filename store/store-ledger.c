@@ -29,6 +29,8 @@ entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
 	e->has_fingerprint = (lr.flags & STORE_LEDGER_F_FINGERPRINT) != 0;
 	e->body_size = lr.body_size;
 	e->body_hash = lr.body_hash;
+	e->has_body = (lr.flags & STORE_LEDGER_F_BODY) != 0;
+	e->body_id = lr.body_id;
 }
 
 static uint64_t

@@ -262,6 +262,26 @@ body_part(struct store_read *r, enum store_db db, uint32_t user_id,
 }
 
 int
+store_body_present(struct store_read *r, uint32_t user_id, uint64_t body_id,
+    const char **error_r)
+{
+	struct store_key k;
+	MDB_val key, data;
+	int rc;
+
+	store_key_init(&k);
+	store_key_u32(&k, user_id);
+	store_key_u64(&k, body_id);
+	key = store_key_val(&k);
+	rc = mdb_get(r->txn, r->store->dbi[DB_BODYINFO], &key, &data);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOT_FOUND;
+	if (rc != 0)
+		return store_fail_mdb(r->store, error_r, rc, "body info");
+	return 0;
+}
+
+int
 store_msg_structure(struct store_read *r, uint32_t user_id,
     uint32_t mailbox_id, uint32_t uid, const void **data_r, size_t *size_r,
     const char **error_r)

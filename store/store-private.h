@@ -84,9 +84,13 @@ struct store_ledgerrec {
 	   with these zero (no STORE_LEDGER_F_FINGERPRINT). */
 	uint64_t body_size;
 	uint64_t body_hash;	/* store_body_fingerprint() */
+	/* Added later still: records written before are 40 bytes long and
+	   read with this zero (no STORE_LEDGER_F_BODY). */
+	uint64_t body_id;	/* the body delivered, shared by its copies */
 };
 #define STORE_LEDGER_F_DELETED 0x1u
 #define STORE_LEDGER_F_FINGERPRINT 0x2u	/* body_size/body_hash are set */
+#define STORE_LEDGER_F_BODY 0x4u	/* body_id is set */
 
 /* A mailbox record with its name, as loaded for a write. */
 struct store_mb {

@@ -566,7 +566,19 @@ struct store_ledger_entry {
 	bool has_fingerprint;
 	uint64_t body_size;
 	uint64_t body_hash;	/* store_body_fingerprint(body) */
+	/* The body delivered. COPY and MOVE share it, so while any message
+	   of the user still has it (store_body_present), the user has not
+	   expunged this message everywhere. has_body is false for entries
+	   written before body ids were kept, and for store_ledger_add(). */
+	bool has_body;
+	uint64_t body_id;
 };
+
+/* 0 when some message of the user still references body body_id (a
+   copy or a moved message counts), STORE_NOT_FOUND when none does (the
+   body was freed; body ids are never reused), -1 on error. */
+int store_body_present(struct store_read *r, uint32_t user_id,
+    uint64_t body_id, const char **error_r);
 
 /* A 64-bit fingerprint of message bytes (not cryptographic; stable across
    versions, since ledgers keep it). */

@@ -220,6 +220,58 @@ START_TEST(same_body_uses_fingerprint_after_expunge)
 }
 END_TEST
 
+/* Regression: mirror mode asked "does the message still exist?" only at
+ * the UID it was delivered to, so a message the user moved to another
+ * folder (or copied, then expunged the original) was deleted upstream
+ * although the user never expunged it. Still present while any copy
+ * shares its body; gone once the last one is expunged. */
+START_TEST(moved_or_copied_message_is_still_present)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m[2];
+	struct pop3_deliver_outcome out[2];
+	struct pop3_ledger_info li;
+	struct store_copy_result cr;
+	struct store_uid_range first = { 1, 1 }, second = { 2, 2 };
+	uint32_t archive;
+	const char *err = NULL;
+
+	fixture_open(&f);
+	m[0] = dmsg(MSG_A, "1", 1);
+	m[1] = dmsg(MSG_B, "2", 1);
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, m, 2,
+	    out, &err) == 0 && out[0].stored && out[1].stored);
+	ck_assert_int_eq(store_mailbox_create(f.t.store, f.acct.user_id,
+	    "Archive", STORE_ROLE_NONE, &archive, NULL), 0);
+
+	/* "1" moved to Archive */
+	ck_assert_msg(store_copy(f.t.store, f.acct.user_id, f.mailbox, archive,
+	    &first, 1, true, &cr, &err) == 0, "%s", err);
+	ck_assert_uint_eq(cr.count, 1);
+	store_copy_result_free(&cr);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(li.delivered && li.still_present);
+
+	/* "2" copied to Archive, the original expunged */
+	ck_assert(store_copy(f.t.store, f.acct.user_id, f.mailbox, archive,
+	    &second, 1, false, &cr, &err) == 0);
+	store_copy_result_free(&cr);
+	ck_assert(store_expunge(f.t.store, f.acct.user_id, f.mailbox, &second,
+	    1, false, NULL, NULL, &err) == 0);
+	ck_assert_int_eq(lookup(&f, "2", &li), 0);
+	ck_assert(li.still_present);
+
+	/* every copy expunged: now the user has expunged it */
+	ck_assert(store_expunge(f.t.store, f.acct.user_id, archive, NULL, 0,
+	    false, NULL, NULL, &err) == 0);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(li.delivered && !li.still_present);
+	ck_assert_int_eq(lookup(&f, "2", &li), 0);
+	ck_assert(!li.still_present);
+	fixture_close(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -232,6 +284,7 @@ main(void)
 	tcase_add_test(tc, batch_with_overlong_uidl_stores_the_others);
 	tcase_add_test(tc, reused_uidl_replaces_ledger_entry_only_on_commit);
 	tcase_add_test(tc, same_body_uses_fingerprint_after_expunge);
+	tcase_add_test(tc, moved_or_copied_message_is_still_present);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -1,8 +1,8 @@
 """Convergence stress test (issue 7): many devices, one user, mail arriving.
 
-popgated (the real daemon) serves one user with two upstream accounts on a
-real Dovecot POP3 server (delete mode into INBOX, keep mode into a
-folder). STRESS_CLIENTS QRESYNC devices on loopback each run a seeded
+popgated (the real daemon) serves one user with three upstream accounts
+on a real Dovecot POP3 server (delete mode into INBOX, keep and mirror
+mode into folders). STRESS_CLIENTS QRESYNC devices on loopback each run a seeded
 random series of operations on three mailboxes (INBOX and two created
 folders): conditional and plain STORE, body FETCH setting \\Seen,
 pipelined batches, UID COPY (also into the same mailbox), UID MOVE,
@@ -78,9 +78,11 @@ IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
 # upstream accounts: (account, Dovecot login, folder delivered to, mode);
 # delete mode checks DELE after commit, keep mode that a message listed
-# again at every poll is never fetched twice
+# again at every poll is never fetched twice, mirror mode that upstream
+# ends with exactly the messages the user still has somewhere
 UPSTREAMS = (("stress", "alice", "INBOX", "delete"),
-             ("lists", "alice-lists", "Lists/Stress", "keep"))
+             ("lists", "alice-lists", "Lists/Stress", "keep"),
+             ("work", "alice-work", "Projects", "mirror"))
 HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
 RE_FETCH = re.compile(rb"^\* (\d+) FETCH \((.*)\)\r\n$", re.S)
@@ -1167,7 +1169,8 @@ class SyncStressTest(unittest.TestCase):
         for what in ("conflicts", "copied", "moved", "expunged", "appended",
                      "qresync", "reconnects", "pop3_seen_live", "closes",
                      "seq_fetches", "seq_copies", "pipelined",
-                     "readonly_refusals", "kills", "cut_by_kill"):
+                     "readonly_refusals", "kills", "cut_by_kill",
+                     "mirror_kept"):
             self.assertGreater(self.world.counts.get(what, 0), 0, what)
 
     def fresh_view(self):
@@ -1242,6 +1245,8 @@ class SyncStressTest(unittest.TestCase):
         self.assertEqual(w.errors, [], "seed %d" % self.seed)
         self.assertEqual(view, self.fresh_view(), "view changed at rest")
 
+        self.check_mirror(view)
+
         # the store, read offline, holds exactly that
         self.gw.stop()
         r = self.tool("store_check", self.gw.data)
@@ -1268,14 +1273,16 @@ class SyncStressTest(unittest.TestCase):
         self.assertEqual(store, view, "store differs from the IMAP view")
 
         # the POP3 side: each message fetched once, deleted upstream
+        # (delete mode), kept (keep mode), deleted once gone (mirror)
         for (account, login, _, mode), acct in zip(UPSTREAMS, accts):
-            deleted = "1" if mode == "delete" else "0"
-            self.assertEqual(self.dc.count(login), 0 if mode == "delete"
-                             else len(self.dropped[account]))
+            left = {"delete": 0, "keep": len(self.dropped[account]),
+                    "mirror": self.dc.count(login)}[mode]
+            self.assertEqual(self.dc.count(login), left)
             mine = [f for f in ledger if f[1] == acct]
             self.assertEqual(len(mine), len(self.dropped[account]), mine)
             self.assertEqual(len({f[2] for f in mine}), len(mine))
-            self.assertTrue(all(f[5] == deleted for f in mine), mine)
+            self.assertEqual(len([f for f in mine if f[5] == "0"]), left,
+                             mine)
         self.assertEqual(len(ledger), STRESS_POP3)
 
         # no loss, no duplication
@@ -1391,6 +1398,43 @@ class SyncStressTest(unittest.TestCase):
         self.assertEqual(st["messages_fetched"], 0, st)
         self.assertEqual(self.fresh_view(), view, "after a restart")
         self.gw.stop()
+
+    def upstream_markers(self, login):
+        out = []
+        for raw in self.dc.message_files(login):
+            m = RE_MARKER.search(raw)
+            out.append(m.group(1).decode() if m else None)
+        return sorted(out, key=str)
+
+    def check_mirror(self, view):
+        """Mirror mode: once a poll has run after the last change, the
+        upstream mailbox holds exactly the account's messages the user
+        still has in some mailbox (moved and copied ones included)."""
+        for account, login, _, mode in UPSTREAMS:
+            if mode != "mirror":
+                continue
+            mine = set(self.dropped[account])
+            present = sorted({mk for msgs in view.values()
+                              for _, _, mk in msgs.values() if mk in mine})
+            deadline = time.monotonic() + 60
+            while True:
+                before = self.account_states()[account]["messages_deleted"]
+                self.poll_retry(account)
+                while self.account_states()[account]["state"] in (
+                        "polling", "queued"):
+                    time.sleep(0.1)
+                up = self.upstream_markers(login)
+                if up == present:
+                    break
+                # a poll that deleted nothing and left it different:
+                # mirror deleted a message the user still has (or kept
+                # one the user expunged everywhere)
+                if self.account_states()[account]["messages_deleted"] == \
+                        before and len(up) <= len(present):
+                    break
+                self.assertLess(time.monotonic(), deadline)
+            self.assertEqual(up, present, "mirror upstream of %s" % account)
+            self.world.count("mirror_kept", len(present))
 
     def compare(self, d, box, view):
         b = d.boxes[box]

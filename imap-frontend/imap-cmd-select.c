@@ -307,7 +307,8 @@ imap_cmd_close(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "BAD", "CLOSE takes no arguments");
 		return;
 	}
-	if (!s->sel->readonly && selected_has_deleted(s)) {
+	/* a mailbox deleted meanwhile has nothing left to expunge */
+	if (!s->sel->readonly && !s->sel->deleted && selected_has_deleted(s)) {
 		s->server->actor = s;
 		/* CLOSE expunges silently (RFC 3501 6.4.2). The UID list is
 		 * asked for and freed here: the store allocates it anyway. */

@@ -81,7 +81,9 @@ struct imap_selected {
 	uint64_t highestmodseq;
 	/* Pending notifications from other sessions and the poller. */
 	bool new_pending;
-	bool deleted;		/* the mailbox went away under us */
+	/* The mailbox was deleted (by another session, the admin or this
+	 * session's own DELETE): nothing more is served from this view. */
+	bool deleted;
 	uint32_t *expunged;	/* ascending, not yet reported */
 	uint32_t expunged_count, expunged_cap;
 	uint32_t *flagged;	/* ascending-ish, de-duplicated on send */
@@ -223,8 +225,11 @@ void imap_session_starttls(struct imap_session *s);
 
 /* Selected mailbox view. */
 void imap_session_unselect(struct imap_session *s);
-/* Sends pending untagged updates; expunges only when allow_expunge. */
+/* Sends pending untagged updates; expunges only when allow_expunge. When
+ * the selected mailbox was deleted it writes BYE and closes instead. */
 void imap_session_send_updates(struct imap_session *s, bool allow_expunge);
+/* The selected mailbox was deleted by someone else: "* BYE", close. */
+void imap_session_bye_deleted(struct imap_session *s);
 /* Feed from the store (fanned out by the server). */
 void imap_session_notify(struct imap_session *s,
     const struct store_change *ch, bool self);

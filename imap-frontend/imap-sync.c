@@ -307,6 +307,18 @@ send_new(struct imap_session *s)
 }
 
 void
+imap_session_bye_deleted(struct imap_session *s)
+{
+	if (s->closing)
+		return;
+	log_info("imap session=%u event=selected_mailbox_deleted "
+	    "mailbox_id=%u", s->id, s->sel != NULL ? s->sel->mailbox_id : 0);
+	imap_session_printf(s, "* BYE Selected mailbox was deleted, have to "
+	    "disconnect\r\n");
+	imap_session_close(s);
+}
+
+void
 imap_session_send_updates(struct imap_session *s, bool allow_expunge)
 {
 	struct imap_selected *sel = s->sel;
@@ -314,11 +326,8 @@ imap_session_send_updates(struct imap_session *s, bool allow_expunge)
 	if (sel == NULL)
 		return;
 	if (sel->deleted) {
-		if (allow_expunge) {
-			imap_session_printf(s, "* BYE Selected mailbox was "
-			    "deleted\r\n");
-			imap_session_close(s);
-		}
+		/* BYE is allowed at any time, even where EXPUNGE is not */
+		imap_session_bye_deleted(s);
 		return;
 	}
 	if (allow_expunge && sel->expunged_count > 0) {

@@ -9,6 +9,7 @@
 #include "imap-format.h"
 #include "imap-msgset.h"
 #include "imap-parse.h"
+#include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
@@ -18,6 +19,35 @@
 #include "xmalloc.h"
 
 /* ---- STATUS items (STATUS and LIST-STATUS) ---- */
+
+static int
+count_cb(void *ctx, const struct store_msg *m)
+{
+	(*(uint32_t *)ctx)++;
+	return 0;
+}
+
+/* STATUS RECENT (RFC 3501 6.3.10): the messages no read-write session
+ * has claimed as \Recent yet, i.e. those a SELECT now would see
+ * \Recent (imap-recent.h). */
+static uint32_t
+status_recent(struct imap_session *s, const struct store_mailbox_info *info)
+{
+	uint32_t first = imap_recent_first(s->server->recent, s->user_id,
+	    info->id, info->uidnext);
+	struct store_read *r = NULL;
+	const char *err;
+	uint32_t n = 0;
+
+	if (first >= info->uidnext ||
+	    store_read_begin(s->server->store, &r, &err) != 0)
+		return 0;
+	if (store_msg_foreach(r, s->user_id, info->id, first,
+	    info->uidnext - 1, count_cb, &n, &err) != 0)
+		n = 0;
+	store_read_end(&r);
+	return n;
+}
 
 /* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
  * then holds a partial line the caller drops). */
@@ -39,7 +69,7 @@ status_format(struct imap_session *s, struct strbuf *sb,
 		if (strcasecmp(it, "MESSAGES") == 0) {
 			strbuf_appendf(sb, "MESSAGES %u", info->messages);
 		} else if (strcasecmp(it, "RECENT") == 0) {
-			strbuf_appends(sb, "RECENT 0");
+			strbuf_appendf(sb, "RECENT %u", status_recent(s, info));
 		} else if (strcasecmp(it, "UIDNEXT") == 0) {
 			strbuf_appendf(sb, "UIDNEXT %u", info->uidnext);
 		} else if (strcasecmp(it, "UIDVALIDITY") == 0) {

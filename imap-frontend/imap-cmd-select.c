@@ -10,6 +10,7 @@
 #include "imap-format.h"
 #include "imap-msgset.h"
 #include "imap-parse.h"
+#include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
@@ -139,7 +140,8 @@ select_qresync(struct imap_session *s, struct imap_selected *sel,
 		if (seq == 0)
 			continue;
 		strbuf_appendf(sb, "* %u FETCH (UID %u FLAGS ", seq, fc->uid);
-		imap_format_msg_flags(sb, &fc->flags, kw, kwn);
+		imap_selected_format_flags(sb, sel, fc->uid, &fc->flags, kw,
+		    kwn);
 		strbuf_appendf(sb, " MODSEQ (%llu))\r\n",
 		    (unsigned long long)fc->modseq);
 	}
@@ -200,14 +202,22 @@ select_run(struct imap_session *s, const char *tag,
 	}
 	sc.sel = sel;
 	sc.first_unseen = 0;
-	if (store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
-	    select_scan_cb, &sc, &err) != 0 ||
-	    store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn, &err) != 0 ||
-	    (params->qresync && params->uidvalidity == info.uidvalidity &&
-	    select_qresync(s, sel, r, params, kw, kwn, info.uidnext, &qsb,
-	    &err) != 0)) {
+	rc = store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
+	    select_scan_cb, &sc, &err);
+	if (rc == 0) {
+		/* before the QRESYNC FETCHes: their FLAGS show \Recent */
+		imap_selected_find_recent(s, sel, info.uidnext);
+		rc = store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn,
+		    &err);
+	}
+	if (rc == 0 && params->qresync &&
+	    params->uidvalidity == info.uidvalidity)
+		rc = select_qresync(s, sel, r, params, kw, kwn, info.uidnext,
+		    &qsb, &err);
+	if (rc != 0) {
 		strbuf_free(&qsb);
 		store_read_end(&r);
+		imap_seqset_free(&sel->recent);
 		free(sel->uids);
 		free(sel->name);
 		free(sel);
@@ -237,7 +247,8 @@ select_run(struct imap_session *s, const char *tag,
 		strbuf_appends(&sb, " \\*)] Flags permitted\r\n");
 	}
 	store_read_end(&r);
-	strbuf_appendf(&sb, "* %u EXISTS\r\n* 0 RECENT\r\n", sel->count);
+	strbuf_appendf(&sb, "* %u EXISTS\r\n* %u RECENT\r\n", sel->count,
+	    sel->recent_count);
 	if (sc.first_unseen != 0)
 		strbuf_appendf(&sb, "* OK [UNSEEN %u] First unseen\r\n",
 		    sc.first_unseen);
@@ -250,6 +261,11 @@ select_run(struct imap_session *s, const char *tag,
 	strbuf_free(&qsb);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);
+	/* RFC 3501 2.3.2: a read-write session claims what it saw as
+	 * \Recent; EXAMINE leaves it for the next SELECT */
+	if (!readonly)
+		imap_recent_claim(s->server->recent, s->user_id, info.id,
+		    info.uidnext);
 	s->sel = sel;
 	s->state = IMAP_STATE_SELECTED;
 	if (params->condstore || params->qresync)

@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
+#include "imap-seqset.h"
 #include "imap-server.h"
 #include "store/store.h"
 
@@ -78,6 +79,10 @@ struct imap_selected {
 	uint32_t cap;
 	/* Highest UID the view knows about (new mail is above it). */
 	uint32_t max_uid;
+	/* UIDs that are \Recent in this session (RFC 3501 2.3.2; see
+	 * imap-recent.h) and how many of them are still in the view. */
+	struct imap_seqset recent;
+	uint32_t recent_count;
 	uint64_t highestmodseq;
 	/* Pending notifications from other sessions and the poller. */
 	bool new_pending;
@@ -159,6 +164,7 @@ struct imap_server {
 	size_t ip_buckets;
 
 	struct arena *scratch;	/* per command, reset after each */
+	struct imap_recent *recent;	/* \Recent claims (imap-recent.h) */
 	struct imap_session *actor;	/* session inside a store write */
 
 	struct imap_server_stats stats;

@@ -65,14 +65,75 @@ struct select_params {
 	struct imap_seqset_spec known;	/* known-uids */
 };
 
+/* The elements of a sequence-set as sent, strictly ascending: every
+ * "a" or "a:b" has a <= b and starts above the previous one (the known
+ * sets of seq-match, RFC 7162 3.2.5.2). s is already valid syntax. */
+static bool
+seqset_text_ascending(const char *s)
+{
+	uint64_t prev = 0;
+
+	while (*s != '\0') {
+		char *end;
+		unsigned long lo = strtoul(s, &end, 10), hi = lo;
+
+		if (*end == ':')
+			hi = strtoul(end + 1, &end, 10);
+		if (lo > hi || lo <= prev)
+			return false;
+		prev = hi;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return true;
+}
+
+/*
+ * seq-match-data = "(" known-sequence-set SP known-uid-set ")" (RFC 7162
+ * 3.2.5.2): two sets without "*", each in ascending order, with as many
+ * numbers in one as in the other (the n-th sequence number is paired with
+ * the n-th UID). It is checked and then not used: it lets a server whose
+ * expunge history is incomplete narrow VANISHED (EARLIER) to the UIDs above
+ * the last pair that still matches. The store keeps the whole history, so
+ * the VANISHED (EARLIER) it gives is already exact (every UID of
+ * known-uids expunged after the client's modseq); a matching pair can
+ * only confirm it, and a pair that matches by accident would hide real
+ * expunges (docs/sync.md).
+ */
+static bool
+seq_match_valid(const struct imap_arg *sm)
+{
+	const struct imap_arg *l;
+	struct imap_seqset_spec sets[2];
+	const char *str[2], *err;
+	size_t n;
+	bool ok = false;
+
+	memset(sets, 0, sizeof(sets));
+	if (!imap_arg_get_list(sm, &l, &n) || n != 2 ||
+	    !imap_arg_get_atom(&l[0], &str[0]) ||
+	    !imap_arg_get_atom(&l[1], &str[1]))
+		return false;
+	for (size_t i = 0; i < 2; i++)
+		if (imap_seqset_parse(str[i], strlen(str[i]), &sets[i],
+		    &err) != 0 || sets[i].has_star ||
+		    !seqset_text_ascending(str[i]))
+			goto out;
+	ok = imap_seqset_count(&sets[0].fixed) ==
+	    imap_seqset_count(&sets[1].fixed);
+out:
+	imap_seqset_spec_free(&sets[0]);
+	imap_seqset_spec_free(&sets[1]);
+	return ok;
+}
+
 /* "(CONDSTORE)" or "(QRESYNC (uidvalidity modseq [known-uids
  * [(seq-match)]]))"; the seq-match is checked but not needed: the store
- * keeps the whole vanished history. */
+ * keeps the whole vanished history (seq_match_valid). */
 static int
 parse_select_params(const struct imap_arg *arg, struct select_params *p)
 {
-	const struct imap_arg *l, *q, *sm, *sml;
-	size_t n, qn, smn;
+	const struct imap_arg *l, *q, *sm;
+	size_t n, qn;
 	const char *str, *err;
 
 	if (!imap_arg_get_list(arg, &l, &n))
@@ -101,9 +162,7 @@ parse_select_params(const struct imap_arg *arg, struct select_params *p)
 				p->has_known = true;
 				sm = qn == 4 ? &q[3] : NULL;
 			}
-			if (sm != NULL && (!imap_arg_get_list(sm, &sml, &smn) ||
-			    smn != 2 || !imap_arg_get_atom(&sml[0], &str) ||
-			    !imap_arg_get_atom(&sml[1], &str)))
+			if (sm != NULL && !seq_match_valid(sm))
 				return -1;
 		}
 		p->qresync = true;

@@ -286,25 +286,8 @@ select_run(struct imap_session *s, const char *tag,
 	/* The view knows everything below UIDNEXT as of this snapshot. */
 	if (info.uidnext > 0 && info.uidnext - 1 > sel->max_uid)
 		sel->max_uid = info.uidnext - 1;
-	strbuf_appends(&sb, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-	    "\\Draft");
-	for (size_t i = 0; i < kwn; i++) {
-		strbuf_appendc(&sb, ' ');
-		strbuf_appends(&sb, kw[i]);
-	}
-	strbuf_appends(&sb, ")\r\n");
-	if (readonly) {
-		strbuf_appends(&sb, "* OK [PERMANENTFLAGS ()] Read-only "
-		    "mailbox\r\n");
-	} else {
-		strbuf_appends(&sb, "* OK [PERMANENTFLAGS (\\Answered "
-		    "\\Flagged \\Deleted \\Seen \\Draft");
-		for (size_t i = 0; i < kwn; i++) {
-			strbuf_appendc(&sb, ' ');
-			strbuf_appends(&sb, kw[i]);
-		}
-		strbuf_appends(&sb, " \\*)] Flags permitted\r\n");
-	}
+	imap_format_mailbox_flags(&sb, kw, kwn, readonly);
+	sel->kw_count = (uint32_t)kwn;
 	store_read_end(&r);
 	strbuf_appendf(&sb, "* %u EXISTS\r\n* %u RECENT\r\n", sel->count,
 	    sel->recent_count);

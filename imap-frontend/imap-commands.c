@@ -121,6 +121,8 @@ imap_cmd_dispatch(struct imap_session *s, const struct imap_command *cmd)
 		imap_session_bye_deleted(s);
 		return;
 	}
+	if (s->sel != NULL)
+		imap_session_send_keyword_updates(s);
 	s->cmd_allows_expunge = !((def->flags & IMAP_CMD_NO_EXPUNGE) && !uid);
 	def->fn(s, cmd->tag, args, argc, uid);
 }

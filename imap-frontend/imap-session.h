@@ -84,6 +84,10 @@ struct imap_selected {
 	struct imap_seqset recent;
 	uint32_t recent_count;
 	uint64_t highestmodseq;
+	/* Keywords of the mailbox the client was told of in FLAGS; the
+	 * table only grows (store.h), so a larger count means new ones. */
+	uint32_t kw_count;
+	bool kw_check;		/* flags or messages changed: recount */
 	/* Pending notifications from other sessions and the poller. */
 	bool new_pending;
 	/* The mailbox was deleted (by another session, the admin or this
@@ -234,6 +238,10 @@ void imap_session_unselect(struct imap_session *s);
 /* Sends pending untagged updates; expunges only when allow_expunge. When
  * the selected mailbox was deleted it writes BYE and closes instead. */
 void imap_session_send_updates(struct imap_session *s, bool allow_expunge);
+/* "* FLAGS" and PERMANENTFLAGS when the selected mailbox got keywords
+ * since the client was last told (also before each command runs, so a
+ * command's FETCH never shows a keyword the client was not told of). */
+void imap_session_send_keyword_updates(struct imap_session *s);
 /* The selected mailbox was deleted by someone else: "* BYE", close. */
 void imap_session_bye_deleted(struct imap_session *s);
 /* Feed from the store (fanned out by the server). */

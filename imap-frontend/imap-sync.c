@@ -88,6 +88,58 @@ u32_sort_unique(uint32_t *arr, uint32_t *count)
 }
 
 void
+imap_format_mailbox_flags(struct strbuf *sb, const char *const *kw,
+    size_t kw_count, bool readonly)
+{
+	strbuf_appends(sb, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+	    "\\Draft");
+	for (size_t i = 0; i < kw_count; i++) {
+		strbuf_appendc(sb, ' ');
+		strbuf_appends(sb, kw[i]);
+	}
+	strbuf_appends(sb, ")\r\n");
+	if (readonly) {
+		strbuf_appends(sb, "* OK [PERMANENTFLAGS ()] Read-only "
+		    "mailbox\r\n");
+		return;
+	}
+	strbuf_appends(sb, "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
+	    "\\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < kw_count; i++) {
+		strbuf_appendc(sb, ' ');
+		strbuf_appends(sb, kw[i]);
+	}
+	strbuf_appends(sb, " \\*)] Flags permitted\r\n");
+}
+
+/* RFC 3501 7.2.6: when a keyword is new in the mailbox, FLAGS and
+ * PERMANENTFLAGS again, before the FETCH that shows it (as Dovecot). */
+void
+imap_session_send_keyword_updates(struct imap_session *s)
+{
+	struct imap_selected *sel = s->sel;
+	struct store_read *r = NULL;
+	const char *kw[STORE_KEYWORDS_MAX];
+	size_t kwn = 0;
+	const char *err;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!sel->kw_check)
+		return;
+	sel->kw_check = false;
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		return;
+	if (store_mailbox_keywords(r, s->user_id, sel->mailbox_id, kw, &kwn,
+	    &err) == 0 && kwn > sel->kw_count) {
+		imap_format_mailbox_flags(&sb, kw, kwn, sel->readonly);
+		sel->kw_count = (uint32_t)kwn;
+	}
+	store_read_end(&r);
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+}
+
+void
 imap_session_notify(struct imap_session *s, const struct store_change *ch,
     bool self)
 {
@@ -95,6 +147,13 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 
 	if (sel == NULL || ch->mailbox_id != sel->mailbox_id)
 		return;
+	if (ch->kind == STORE_CHANGE_NEW || ch->kind == STORE_CHANGE_FLAGS) {
+		/* may have brought new keywords; this session's own STORE,
+		 * APPEND or COPY hears of them now, before its FETCHes */
+		sel->kw_check = true;
+		if (self)
+			imap_session_send_keyword_updates(s);
+	}
 	switch (ch->kind) {
 	case STORE_CHANGE_NEW:
 		sel->new_pending = true;
@@ -399,6 +458,7 @@ imap_session_send_updates(struct imap_session *s, bool allow_expunge)
 		imap_session_bye_deleted(s);
 		return;
 	}
+	imap_session_send_keyword_updates(s);
 	if (allow_expunge && sel->expunged_count > 0) {
 		u32_sort_unique(sel->expunged, &sel->expunged_count);
 		imap_selected_expunge_uids(s, sel->expunged,

@@ -29,6 +29,10 @@ void imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
 void imap_selected_format_flags(struct strbuf *sb,
     const struct imap_selected *sel, uint32_t uid,
     const struct store_flags *flags, const char *const *kw, size_t kw_count);
+/* "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" for a mailbox with
+ * the keywords kw[0..kw_count) (PERMANENTFLAGS () when readonly). */
+void imap_format_mailbox_flags(struct strbuf *sb, const char *const *kw,
+    size_t kw_count, bool readonly);
 /* True when uid is \Recent in this session. */
 bool imap_selected_is_recent(const struct imap_selected *sel, uint32_t uid);
 /*

@@ -446,8 +446,8 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		switch (att->type) {
 		case IMAP_FETCH_FLAGS:
 			strbuf_appends(sb, "FLAGS ");
-			imap_selected_format_flags(sb, s->sel, uid, &m.flags, kw,
-			    kwn);
+			imap_selected_format_flags(sb, s->sel, uid, &m.flags,
+			    kw, kwn);
 			flags_sent = true;
 			break;
 		case IMAP_FETCH_UID:

@@ -221,6 +221,46 @@ class ImapMailboxSyncTest(ImapTestCase):
         self.assertLess(len(data), 8 * len(big))
         self.assertIn("event=selected_mailbox_deleted", self.srv.log())
 
+    def test_deleted_parent_listed_noselect(self):
+        """DELETE of a parent leaves its children (RFC 3501 6.3.4); the
+        other devices still reach them through LIST "%": the parent is
+        listed \\Noselect \\HasChildren until it is created again."""
+        a = self._session()
+        self._ok(a.cmd("c", "CREATE P/q/c"), "c")
+        self._ok(a.cmd("c", "CREATE P/r"), "c")
+        self._ok(a.cmd("c", "SUBSCRIBE P"), "c")
+        old_uv = self._status(a, "P")["UIDVALIDITY"]
+        self._ok(a.cmd("d", "DELETE P"), "d")
+        self._ok(a.cmd("d", "DELETE P/q"), "d")
+        b = self._session()
+        lines = self._ok(b.cmd("l", 'LIST "" %'), "l")
+        self.assertIn(b'* LIST (\\Noselect \\HasChildren) "/" P\r\n', lines)
+        lines = self._ok(b.cmd("l", 'LIST "" P/%'), "l")
+        self.assertEqual(lines[:-1], [
+            b'* LIST (\\Noselect \\HasChildren) "/" P/q\r\n',
+            b'* LIST (\\HasNoChildren) "/" P/r\r\n'])
+        lines = self._ok(b.cmd("l", 'LIST "" P*'), "l")
+        self.assertEqual(len(lines), 5, lines)
+        self.assertEqual(lines[2], b'* LIST (\\HasNoChildren) "/" P/q/c\r\n')
+        # subscribed, still: LSUB and LIST (SUBSCRIBED) say it is gone
+        self.assertEqual(self._ok(b.cmd("l", 'LSUB "" P'), "l")[:-1],
+                         [b'* LSUB (\\Noselect) "/" P\r\n'])
+        self.assertEqual(
+            self._ok(b.cmd("l", 'LIST (SUBSCRIBED) "" P'), "l")[:-1],
+            [b'* LIST (\\NonExistent \\HasChildren \\Subscribed) "/" '
+             b'P\r\n'])
+        for q in ("SELECT P", "STATUS P (MESSAGES)", "DELETE P"):
+            lines = b.cmd("x", q)
+            self.assertTrue(lines[-1].startswith(b"x NO"), (q, lines))
+        # a new P is a mailbox again, with a new UIDVALIDITY
+        self._ok(a.cmd("c", "CREATE P"), "c")
+        lines = self._ok(b.cmd("l", 'LIST "" %'), "l")
+        self.assertIn(b'* LIST (\\HasChildren) "/" P\r\n', lines)
+        self.assertNotEqual(self._status(b, "P")["UIDVALIDITY"], old_uv)
+        lines = self._ok(b.cmd("l", 'LIST "" P/%'), "l")
+        self.assertEqual(lines[0],
+                         b'* LIST (\\Noselect \\HasChildren) "/" P/q\r\n')
+
     # ---- RENAME ----
 
     def test_rename_selected_mailbox_keeps_working(self):

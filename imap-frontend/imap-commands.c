@@ -117,7 +117,7 @@ imap_cmd_dispatch(struct imap_session *s, const struct imap_command *cmd)
 	if (s->sel != NULL && s->sel->deleted &&
 	    !(def->flags & IMAP_CMD_LEAVES)) {
 		/* The selected mailbox is gone (another session deleted it):
-		 * never answer from the stale view (RFC 2180 3.2). */
+		 * never answer from the stale view (RFC 2180 3). */
 		imap_session_bye_deleted(s);
 		return;
 	}

@@ -47,6 +47,8 @@ userdb {{
   args = uid={uid} gid={gid} home={d}/mail/%u
 }}
 mail_location = maildir:{d}/mail/%u
+# IDLE learns of changes from inotify; this is the fallback's period
+mailbox_idle_check_interval = 1 secs
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1

@@ -196,9 +196,10 @@ check_string(enum ctl_check check, const char *s)
 	}
 	case CTL_C_AUTH:
 		if (strcmp(s, "auto") == 0 || strcmp(s, "user") == 0 ||
-		    strcmp(s, "apop") == 0 || strcmp(s, "plain") == 0)
+		    strcmp(s, "apop") == 0 || strcmp(s, "plain") == 0 ||
+		    strcmp(s, "cram-md5") == 0)
 			return NULL;
-		return "expected auto, user, apop or plain";
+		return "expected auto, user, apop, plain or cram-md5";
 	case CTL_C_LOGIN:
 		if (len == 0 || len > CTL_LOGIN_MAX)
 			return "must be 1 to 255 bytes";

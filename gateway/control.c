@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "evsecret.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -188,8 +189,13 @@ client_free(struct control_client *c)
 		}
 	}
 	control->client_count--;
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+
+		/* a request cut short may hold a password */
+		evsecret_drain(in, evbuffer_get_length(in));
 		bufferevent_free(c->bev);
+	}
 	free(c);
 }
 
@@ -301,9 +307,11 @@ process_input(struct control_client *c)
 			return;
 		}
 		line = xmalloc(line_len + 1);
-		evbuffer_remove(in, line, line_len);
+		/* a request may carry a password: the chain bytes are
+		   wiped as they are drained (evsecret.h) */
+		evbuffer_copyout(in, line, line_len);
 		line[line_len] = '\0';
-		evbuffer_drain(in, eol_len);
+		evsecret_drain(in, line_len + eol_len);
 		if (line_len > 0 && line[line_len - 1] == '\r')
 			line[--line_len] = '\0';
 		if (line_len == 0) {

@@ -21,7 +21,9 @@
 
 #include "gateway/accounts.h"
 #include "gateway/gateway.h"
+#include "gateway/passthrough-table.h"
 #include "gateway/upstreams.h"
+#include "evsecret.h"
 #include "log.h"
 #include "password.h"
 #include "pop3-upstream/pop3-parse.h"
@@ -58,13 +60,6 @@ struct pt_check {
 	bool done;
 };
 
-struct pt_entry {
-	unsigned char key[32];
-	time_t until;		/* failure cache: expiry */
-	time_t window;		/* rate limit: start of the minute */
-	unsigned int count;
-};
-
 struct passthrough {
 	struct pt_check *checks;
 	unsigned int running;
@@ -92,31 +87,6 @@ hash_pair(const char *user, const char *password, unsigned char out[32])
 	EVP_DigestUpdate(md, password, strlen(password));
 	EVP_DigestFinal_ex(md, out, &len);
 	EVP_MD_CTX_free(md);
-}
-
-/* The entry for key, or a free / expired / oldest slot reset for it. */
-static struct pt_entry *
-table_slot(struct pt_entry *t, const unsigned char *key, time_t now,
-    bool *found_r)
-{
-	struct pt_entry *victim = &t[0];
-
-	for (size_t i = 0; i < PASSTHROUGH_TABLE_MAX; i++) {
-		if (memcmp(t[i].key, key, 32) == 0 && (t[i].until != 0 ||
-		    t[i].window != 0)) {
-			*found_r = true;
-			return &t[i];
-		}
-		if (t[i].until < victim->until ||
-		    (t[i].until == victim->until &&
-		    t[i].window < victim->window))
-			victim = &t[i];
-	}
-	(void)now;
-	memset(victim, 0, sizeof(*victim));
-	memcpy(victim->key, key, 32);
-	*found_r = false;
-	return victim;
 }
 
 static bool
@@ -276,8 +246,10 @@ finish(struct pt_check *ck, enum pt_outcome outcome, const char *why)
 		res = IMAP_AUTH_OK;
 	} else if (outcome == PT_DENIED) {
 		bool found;
-		struct pt_entry *e = table_slot(pt->failures, ck->key,
-		    time(NULL), &found);
+		/* may evict the failure expiring soonest: that costs one
+		   more check upstream, still under the rate limit */
+		struct pt_entry *e = pt_table_claim(pt->failures,
+		    PASSTHROUGH_TABLE_MAX, ck->key, time(NULL), true, &found);
 
 		e->until = time(NULL) + gw->config->pt_failure_cache;
 		gw->stats.passthrough_failed++;
@@ -307,6 +279,23 @@ send_line(struct pt_check *ck, const char *fmt, const char *arg)
 	struct evbuffer *out = bufferevent_get_output(ck->bev);
 
 	evbuffer_add_printf(out, fmt, arg);
+}
+
+/* "PASS <password>": handed to libevent by reference to a block wiped
+ * once written (evsecret.h), never copied into its chains. */
+static void
+send_pass(struct pt_check *ck)
+{
+	size_t pl = strlen(ck->password), n = pl + 7;
+	char *line = xmalloc(n);
+
+	memcpy(line, "PASS ", 5);
+	memcpy(line + 5, ck->password, pl);
+	memcpy(line + 5 + pl, "\r\n", 2);
+	if (evsecret_add(bufferevent_get_output(ck->bev), line, n) < 0)
+		log_warn("passthrough event=send-failed command=PASS");
+	secure_zero(line, n);
+	free(line);
 }
 
 static int
@@ -408,7 +397,7 @@ handle_line(struct pt_check *ck, const char *line, size_t len)
 			return;
 		}
 		ck->state = PT_PASS;
-		send_line(ck, "PASS %s\r\n", ck->password);
+		send_pass(ck);
 		return;
 	case PT_PASS:
 		if (!st.ok) {
@@ -555,14 +544,23 @@ passthrough_auth(void *ctx, const char *username, const char *password,
 	}
 	pt = pt_get(gw);
 	hash_pair(username, password, key);
-	e = table_slot(pt->failures, key, now, &found);
-	if (found && e->until > now) {
+	if (pt_table_find(pt->failures, PASSTHROUGH_TABLE_MAX, key,
+	    now) != NULL) {
 		imap_auth_request_done(req, IMAP_AUTH_FAILED, NULL);
 		return;
 	}
 	hash_pair(username, "", ukey);
-	e = table_slot(pt->rates, ukey, now, &found);
-	if (!found || now - e->window >= 60) {
+	/* never evicts a live count: a flood of names fills the table,
+	   then new names wait (fail closed) until minutes run out */
+	e = pt_table_claim(pt->rates, PASSTHROUGH_TABLE_MAX, ukey, now, false,
+	    &found);
+	if (e == NULL) {
+		log_warn("passthrough event=rate-limited addr=%s reason=\"rate "
+		    "table full\"", client_addr);
+		imap_auth_request_done(req, IMAP_AUTH_TEMPFAIL, NULL);
+		return;
+	}
+	if (!found) {
 		e->window = now;
 		e->count = 0;
 	}

@@ -15,7 +15,10 @@
  * the login is answered "try later"); a failed name/password pair is
  * remembered for failure_cache seconds (keyed by a hash, never the
  * password) and refused without contacting the server; at most
- * PASSTHROUGH_CHECKS_MAX checks run at once.
+ * PASSTHROUGH_CHECKS_MAX checks run at once. Both tables hold
+ * PASSTHROUGH_TABLE_MAX entries (passthrough-table.h); a live rate count
+ * is never evicted: when the table is full of them, a new name is
+ * answered "try later" (fail closed).
  */
 #ifndef POPGATE_GATEWAY_PASSTHROUGH_H
 #define POPGATE_GATEWAY_PASSTHROUGH_H

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 
 #include "arena.h"
+#include "evsecret.h"
 #include "imap-commands.h"
 #include "imap-format.h"
 #include "imap-parse.h"
@@ -178,8 +179,14 @@ imap_session_free(struct imap_session *s)
 		event_free(s->close_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
-	if (s->bev != NULL)
+	if (s->bev != NULL) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+
+		/* an incomplete command (a LOGIN cut short) is not left in
+		   memory freed unwiped */
+		evsecret_drain(in, evbuffer_get_length(in));
 		bufferevent_free(s->bev);
+	}
 	if (!s->tls)
 		close(s->fd);
 	imap_session_unselect(s);
@@ -344,7 +351,7 @@ starttls_switch(struct imap_session *s)
 	if (junk > 0) {
 		log_warn("imap session=%u event=starttls_injection bytes=%zu",
 		    s->id, junk);
-		evbuffer_drain(in, junk);
+		evsecret_drain(in, junk);
 	}
 	if (s->parser != NULL)
 		imap_parser_reset(s->parser);
@@ -594,7 +601,10 @@ session_input(struct imap_session *s)
 			    line_len == 0)
 				line_len = 0;
 		}
-		evbuffer_drain(in, used);
+		/* the parser copied what it used: wipe those bytes (a
+		   LOGIN's password, an AUTHENTICATE response) before
+		   libevent frees or reuses the chain unwiped */
+		evsecret_drain(in, used);
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			break;

@@ -22,6 +22,10 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_TICKET);
+	/* OpenSSL decrypts records in place and would keep the last
+	   plaintext (an IMAP LOGIN's password) in its read buffer until
+	   overwritten: wipe it once handed to us. */
+	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
 	/* Smaller per-connection buffers: release them while idle. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

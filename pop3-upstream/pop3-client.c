@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "evsecret.h"
 #include "log.h"
 #include "pop3-upstream/pop3-parse.h"
 #include "pop3-upstream/pop3-session.h"
@@ -173,10 +174,20 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 		else
 			pop3_session_trace(s, 'C', line, (size_t)n);
 	}
-	s->trace_mask = NULL;
 	line[n++] = '\r';
 	line[n++] = '\n';
-	bufferevent_write(s->bev, line, (size_t)n);
+	if (s->trace_mask != NULL) {
+		/* a masked line carries a credential (PASS, AUTH PLAIN,
+		   AUTH LOGIN's answers, APOP's digest): handed to libevent
+		   by reference, wiped once written (evsecret.h) */
+		if (evsecret_add(bufferevent_get_output(s->bev), line,
+		    (size_t)n) < 0)
+			log_warn("pop3 account=%s event=send-failed "
+			    "command=%s", s->log_id, pop3_cmd_names[kind]);
+	} else {
+		bufferevent_write(s->bev, line, (size_t)n);
+	}
+	s->trace_mask = NULL;
 	secure_zero(line, sizeof(line));
 	slot = (s->q_head + s->q_len) % N_ELEMENTS(s->queue);
 	s->queue[slot].kind = kind;
@@ -259,6 +270,9 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 	    &plen)) {
 		if (s->auth_used == UPSTREAM_AUTH_LOGIN && s->auth_step < 2)
 			pop3_login_sasl_continue(s);
+		else if (s->auth_used == UPSTREAM_AUTH_CRAM_MD5 &&
+		    s->auth_step == 0)
+			pop3_login_cram_md5_continue(s, payload, plen);
 		else
 			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
 			    "unexpected SASL continuation");

@@ -23,6 +23,9 @@
  * Authentication, `auto`: APOP when the greeting has a timestamp (the
  * password never crosses the wire, even inside TLS), else AUTH PLAIN, AUTH
  * LOGIN, then USER/PASS, whichever the server offers first in that order.
+ * AUTH CRAM-MD5 is used only when configured (auth=cram-md5): a server may
+ * announce it yet be unable to check it (hashed passwords), which `auto`
+ * would turn into an authentication failure.
  * Without TLS (account tls none) the same order applies: the account
  * asked for clear text.
  *
@@ -34,8 +37,14 @@
  * server has TOP, otherwise (or when TOP fails) from RETR of every message
  * (costly; stated in the status). A single unusable UIDL (empty, over 70
  * bytes, bad bytes, or a duplicate: the later messages of the listing)
- * re-keys only its own message that way, from RETR, so the others keep
- * the keys the ledger knows.
+ * re-keys only its own message that way (from TOP n 0 when the server has
+ * TOP, so a known one is not downloaded again; a new one is keyed from its
+ * RETR bytes), so the others keep the keys the ledger knows.
+ *
+ * No DELE without a fetch: a message already in the ledger (stored, not
+ * marked deleted upstream) that a mode wants deleted is fetched first and
+ * compared with the ledger's size and fingerprint; it is DELEd when it
+ * matches and stored as new when it does not (a reused UIDL).
  *
  * A UIDL listed again after its DELE + QUIT succeeded is RETRieved and
  * compared with what the ledger recorded at delivery (size and
@@ -166,5 +175,19 @@ void pop3_session_abort(struct pop3_session **sp);
  * cb: *sp is set to NULL and false returned. Accepts *sp NULL (false).
  */
 bool pop3_session_stop(struct pop3_session **sp);
+
+/* Longest CRAM-MD5 challenge accepted (decoded bytes; RFC 2195's are a
+ * msg-id, well under 100). */
+#define POP3_CRAM_CHALLENGE_MAX 512
+
+/*
+ * AUTH CRAM-MD5 (RFC 2195, explicit auth=cram-md5 only): the answer to
+ * the server's base64 challenge, base64("<login> <hex HMAC-MD5 keyed by
+ * the password>"), NUL-terminated into out. -1 (*error_r) for a challenge
+ * that is not base64 or over the limit, or an answer over outsize.
+ */
+int pop3_cram_md5_response(const char *login, const char *password,
+    const char *challenge_b64, size_t challenge_len, char *out,
+    size_t outsize, const char **error_r);
 
 #endif

@@ -191,13 +191,15 @@ pop3_deliver_same_body(struct store *store,
 	}
 	/* an entry from before fingerprints: the stored copy, if any */
 	if (prev->mailbox_id == 0)
-		return 0;
+		return POP3_DELIVER_SAME_UNKNOWN;
 	if (store_read_begin(store, &r, error_r) < 0)
 		return -1;
 	rc = store_msg_body(r, acct->user_id, prev->mailbox_id, prev->uid,
 	    &body, &body_size, error_r);
 	if (rc == 0)
 		same = body_size == size && memcmp(body, data, size) == 0;
+	else if (rc > 0)
+		same = POP3_DELIVER_SAME_UNKNOWN;
 	store_read_end(&r);
 	return rc < 0 ? -1 : same;
 }

@@ -84,12 +84,15 @@ int pop3_deliver_batch(struct store *store,
     const struct pop3_deliver_msg *msgs, size_t count,
     struct pop3_deliver_outcome *out, const char **error_r);
 
+/* pop3_deliver_same_body(): cannot tell (see there). */
+#define POP3_DELIVER_SAME_UNKNOWN 2
+
 /* 1 when the message delivered earlier for a ledger entry (prev, from
  * pop3_deliver_ledger_lookup) has exactly these bytes, 0 when it differs,
  * -1 on a store error. Compares the ledger's size and fingerprint when it
  * has them (the message may since have been moved or expunged); only for
- * entries without a fingerprint, the bytes at prev's mailbox/UID (gone:
- * 0). */
+ * entries without a fingerprint, the bytes at prev's mailbox/UID, and
+ * when that copy is gone too: POP3_DELIVER_SAME_UNKNOWN. */
 int pop3_deliver_same_body(struct store *store,
     const struct upstream_account *acct,
     const struct pop3_ledger_info *prev, const char *data, size_t size,

@@ -143,15 +143,18 @@ set_hash_key(struct msg *m, const char *data, size_t len, uint64_t size)
 	m->key[66] = '\0';
 }
 
-/* Appends "/n" so identical messages in one listing stay distinct. */
+/* Appends "/n" so identical messages in one listing stay distinct.
+ * only_hash_key: number the hash_key messages only (the others keep
+ * their UIDLs, which may be 66 bytes long too). */
 static void
-number_hash_keys(struct pop3_session *s, size_t upto)
+number_hash_keys(struct pop3_session *s, size_t upto, bool only_hash_key)
 {
 	struct keyref *refs = xcalloc(upto ? upto : 1, sizeof(*refs));
 	size_t n = 0, occ = 0;
 
 	for (size_t i = 0; i < upto; i++) {
-		if (s->msgs[i].key == NULL || s->msgs[i].key_len != 66)
+		if (s->msgs[i].key == NULL || s->msgs[i].key_len != 66 ||
+		    (only_hash_key && !s->msgs[i].hash_key))
 			continue;
 		refs[n].key = s->msgs[i].key;
 		refs[n].len = 66;
@@ -372,15 +375,20 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 			m->want_dele = li.delivered && !li.still_present;
 			break;
 		}
-		if (!m->want_dele || !li.has_fingerprint ||
-		    m->list_size == li.body_size)
+		if (!m->want_dele || m->verified)
 			return 0;
-		/* The server's size is not that of what was stored under
-		   this key: perhaps a reused UIDL naming another message.
-		   Never DELE a message unseen: fetch it, and data_done
-		   compares it with the ledger's fingerprint. */
+		/* Never DELE a message unseen. This key's message was
+		   stored earlier but is still listed (a crash or cut
+		   before QUIT, a lost QUIT answer, a failed ledger mark,
+		   delete-after or mirror coming due): the server may have
+		   deleted it after all and reused the UIDL for another
+		   message, even one of the same size. Fetch it; data_done
+		   compares it with the ledger's fingerprint, then DELEs
+		   it (same) or stores it as new (different). Costs one
+		   RETR per message deleted without a fetch this session. */
 		m->want_dele = false;
 		m->reused = true;
+		m->verify = true;
 		m->prev = li;
 		*seen_r = false;
 	}
@@ -417,7 +425,7 @@ classify_all(struct pop3_session *s)
 	for (size_t i = 0; i < s->msg_count; i++) {
 		struct msg *m = &s->msgs[i];
 
-		if (m->hash_key) {
+		if (m->hash_key && m->key == NULL) {
 			/* keyed (and looked up) when its data arrives */
 			m->action = ACT_FETCH;
 			s->todo[s->todo_count++] = (uint32_t)i;
@@ -504,10 +512,11 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 		for (size_t i = 0; i < s->msg_count; i++)
 			n += s->msgs[i].hash_key;
 		/* only the flawed ones: the others keep their ledger keys */
+		s->top_partial = s->capa.top;
 		snprintf(s->status->uidl_strategy,
 		    sizeof(s->status->uidl_strategy),
-		    "uidl; %zu by content-hash via RETR (%s)", n,
-		    s->hash_key_reason);
+		    "uidl; %zu by content-hash via %s (%s)", n,
+		    s->top_partial ? "TOP" : "RETR", s->hash_key_reason);
 		log_warn("pop3 account=%s event=uidl-fallback messages=%zu "
 		    "reason=\"%s\" strategy=\"%s\"", s->log_id, n,
 		    s->hash_key_reason, s->status->uidl_strategy);
@@ -537,6 +546,20 @@ pop3_fetch_uidl_done(struct pop3_session *s)
 		s->todo_count = 0;
 		for (size_t i = 0; i < s->msg_count; i++)
 			s->todo[s->todo_count++] = (uint32_t)i;
+		s->todo_next = 0;
+		s->todo_done = 0;
+		pop3_fetch_pump(s);
+		return;
+	}
+	if (s->top_partial) {
+		/* TOP the hash_key messages first: those already in the
+		   ledger need no RETR (see pop3_fetch_pump) */
+		s->top_phase = true;
+		s->todo_count = 0;
+		for (size_t i = 0; i < s->msg_count; i++) {
+			if (s->msgs[i].hash_key)
+				s->todo[s->todo_count++] = (uint32_t)i;
+		}
 		s->todo_next = 0;
 		s->todo_done = 0;
 		pop3_fetch_pump(s);
@@ -594,6 +617,36 @@ pop3_fetch_pump(struct pop3_session *s)
 	}
 	if (s->todo_done < s->todo_count)
 		return;
+	if (s->top_phase && s->top_partial) {
+		/*
+		 * The hash_key messages of a UIDL listing have keys from
+		 * TOP n 0 (header block + LIST size, numbered: the very key
+		 * the RETR path derives, from the same header bytes). One
+		 * found in the ledger was delivered: no RETR. A new one is
+		 * RETRed and keyed again from its RETR bytes in data_done,
+		 * so what the ledger keeps is always RETR-derived: a server
+		 * whose TOP headers differ from its RETR headers costs a
+		 * RETR per poll (as before), never a duplicate. If TOP
+		 * failed, every hash_key message is RETR-keyed.
+		 */
+		s->top_phase = false;
+		for (size_t i = 0; i < s->msg_count; i++) {
+			struct msg *m = &s->msgs[i];
+
+			if (m->hash_key && (s->top_partial_failed ||
+			    m->key_len != 66)) {
+				free(m->key);
+				m->key = NULL;
+				m->key_len = 0;
+			}
+		}
+		if (!s->top_partial_failed)
+			number_hash_keys(s, s->msg_count, true);
+		if (classify_all(s) < 0)
+			return;
+		start_fetch_phase(s);
+		return;
+	}
 	if (s->top_phase && s->key_from_retr) {
 		/* TOP failed: every message is fetched and keyed on arrival */
 		s->top_phase = false;
@@ -611,7 +664,7 @@ pop3_fetch_pump(struct pop3_session *s)
 	}
 	if (s->top_phase) {
 		s->top_phase = false;
-		number_hash_keys(s, s->msg_count);
+		number_hash_keys(s, s->msg_count, false);
 		if (classify_all(s) < 0)
 			return;
 		start_fetch_phase(s);
@@ -708,13 +761,41 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 			    err);
 			return;
 		}
-		log_warn("pop3 account=%s event=%s msgno=%u uidl=\"%s\"",
-		    s->log_id, same ? "deleted-message-listed-again" :
-		    "uidl-reused", m->msgno, log_escape(esc, sizeof(esc),
-		    m->key, m->key_len));
+		if (same == POP3_DELIVER_SAME_UNKNOWN && m->verify) {
+			/* a ledger entry from before fingerprints whose
+			   stored copy is gone: deleting might lose a new
+			   message, storing might bring back one the user
+			   deleted. Neither: it stays on the server. */
+			log_warn("pop3 account=%s event=dele-unverifiable "
+			    "msgno=%u uidl=\"%s\" action=\"left on the "
+			    "server\"", s->log_id, m->msgno, log_escape(esc,
+			    sizeof(esc), m->key, m->key_len));
+			if (s->result.error[0] == '\0')
+				snprintf(s->result.error,
+				    sizeof(s->result.error), "message %u "
+				    "left on the server: its stored copy is "
+				    "gone and its ledger entry has no "
+				    "fingerprint to verify it by", m->msgno);
+			strbuf_reset(&s->body);
+			return;
+		}
+		if (same == POP3_DELIVER_SAME_UNKNOWN)
+			same = 0;	/* deleted before, listed again: new */
+		if (!same || !m->verify)
+			log_warn("pop3 account=%s event=%s msgno=%u "
+			    "uidl=\"%s\"", s->log_id, same ?
+			    "deleted-message-listed-again" : "uidl-reused",
+			    m->msgno, log_escape(esc, sizeof(esc), m->key,
+			    m->key_len));
+		else
+			log_info("pop3 account=%s event=dele-verified "
+			    "msgno=%u uidl=\"%s\"", s->log_id, m->msgno,
+			    log_escape(esc, sizeof(esc), m->key, m->key_len));
 		if (same) {
-			/* the server kept it: delete again, deliver nothing */
+			/* the stored message itself: delete (again),
+			   deliver nothing */
 			m->reused = false;
+			m->verified = true;
 			m->want_dele = true;
 			strbuf_reset(&s->body);
 			return;
@@ -754,10 +835,24 @@ pop3_fetch_quit_done(struct pop3_session *s)
 			}
 		}
 		s->result.deleted = (uint32_t)n;
+		/* A failed mark loses nothing: the entries stay "stored,
+		   not deleted", and a key listed again is fetched and
+		   compared before any DELE (classify). But the admin is
+		   told: the ledger no longer matches the server, and a
+		   store that cannot write is about to fail deliveries. */
 		if (n > 0 && pop3_deliver_mark_deleted(s->env.store,
-		    s->acct, keys, lens, n, &err) < 0)
-			log_warn("pop3 account=%s event=ledger-mark "
-			    "error=\"%s\"", s->log_id, err);
+		    s->acct, keys, lens, n, &err) < 0) {
+			log_error("pop3 account=%s event=ledger-mark-failed "
+			    "messages=%zu error=\"%s\" action=\"deleted "
+			    "upstream but not recorded; a UIDL listed again "
+			    "is fetched and compared before any DELE\"",
+			    s->log_id, n, err);
+			if (s->result.error[0] == '\0')
+				snprintf(s->result.error,
+				    sizeof(s->result.error),
+				    "%zu messages deleted upstream, but the "
+				    "ledger could not record it: %s", n, err);
+		}
 		free(keys);
 		free(lens);
 	}
@@ -850,6 +945,26 @@ pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
     const char *why)
 {
 	s->todo_done++;
+	if (s->top_partial) {
+		if (!s->top_partial_failed) {
+			size_t n = 0;
+
+			for (size_t i = 0; i < s->msg_count; i++)
+				n += s->msgs[i].hash_key;
+			s->top_partial_failed = true;
+			s->todo_count = s->todo_next;
+			log_warn("pop3 account=%s event=top-failed msgno=%u "
+			    "error=\"%s\" strategy=\"content-hash via RETR "
+			    "for the messages without a usable UIDL\"",
+			    s->log_id, m->msgno, why);
+			snprintf(s->status->uidl_strategy,
+			    sizeof(s->status->uidl_strategy),
+			    "uidl; %zu by content-hash via RETR (%s, TOP "
+			    "failed)", n, s->hash_key_reason);
+		}
+		pop3_fetch_pump(s);
+		return;
+	}
 	if (!s->key_from_retr) {
 		s->key_from_retr = true;
 		/* send no more TOPs; the ones in flight still complete */

@@ -87,6 +87,9 @@ struct msg {
 	bool dele_ok;
 	bool reused;		/* its UIDL was deleted upstream before */
 	struct pop3_ledger_info prev;	/* reused: the earlier delivery */
+	bool verify;		/* reused because a DELE is due for a stored
+				   message: fetched to compare first */
+	bool verified;		/* fetched and found to be the stored one */
 	bool refused;		/* the store refused it (reported) */
 	bool hash_key;		/* its UIDL is unusable (flawed, or a later
 				   duplicate): keyed by content on arrival,
@@ -137,6 +140,8 @@ struct pop3_session {
 	const char *fallback_reason;
 	const char *hash_key_reason;	/* why some messages are hash_key */
 	bool key_from_retr;	/* fallback without TOP */
+	bool top_partial;	/* TOP phase for the hash_key messages only */
+	bool top_partial_failed;	/* ... and a TOP failed: RETR-keyed */
 	uint32_t mailbox_id;
 
 	/* work lists: indexes into msgs */
@@ -194,6 +199,8 @@ void pop3_login_tls_done(struct pop3_session *s);
 void pop3_login_tls_failed(struct pop3_session *s);
 void pop3_login_start_auth(struct pop3_session *s);
 void pop3_login_sasl_continue(struct pop3_session *s);
+void pop3_login_cram_md5_continue(struct pop3_session *s, const char *payload,
+    size_t len);
 void pop3_login_failed(struct pop3_session *s, const struct pop3_status *st);
 
 /* ---- pop3-fetch.c ---- */

@@ -132,7 +132,7 @@ upstream_account_check(const struct upstream_account *a,
 
 static const char *const tls_names[] = { "pop3s", "stls", "none" };
 static const char *const auth_names[] = {
-	"auto", "user", "apop", "plain", "login"
+	"auto", "user", "apop", "plain", "login", "cram-md5"
 };
 static const char *const mode_names[] = {
 	"keep", "delete", "delete-after", "mirror"

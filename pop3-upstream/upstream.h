@@ -45,6 +45,7 @@ enum upstream_auth {
 	UPSTREAM_AUTH_APOP,
 	UPSTREAM_AUTH_PLAIN,	/* AUTH PLAIN (RFC 5034) */
 	UPSTREAM_AUTH_LOGIN,	/* AUTH LOGIN */
+	UPSTREAM_AUTH_CRAM_MD5,	/* AUTH CRAM-MD5 (RFC 2195); explicit only */
 };
 
 enum upstream_mode {

@@ -181,7 +181,7 @@ class Pop3DovecotTest(unittest.TestCase):
     def test_target_folder_and_auth_mechanisms(self):
         raws = [make_message(i, 1500) for i in range(3)]
         self.dc.add_messages("alice", raws)
-        for i, auth in enumerate(("user", "plain", "login")):
+        for i, auth in enumerate(("user", "plain", "login", "cram-md5")):
             store = os.path.join(self.tmp, "store-" + auth)
             r = run_fetch(self, store, [self.acct(auth=auth,
                                                   mailbox="Upstream/alice")])
@@ -191,6 +191,20 @@ class Pop3DovecotTest(unittest.TestCase):
             self.assertSameMessages(msgs, raws)
             self.assertTrue(any("Upstream/alice 3" in l for l in ledger),
                             ledger)
+
+    def test_cram_md5_wrong_password_is_an_auth_failure(self):
+        r = run_fetch(self, self.store, [self.acct(password="wrong",
+                                                   auth="cram-md5")],
+                      extra=["--breaker", "1"])
+        self.assertEqual(r.polls[0]["outcome"], "auth", r)
+        self.assertIn("cram-md5", r.polls[0]["error"])
+
+    def test_cram_md5_answer_masked_in_trace(self):
+        r = run_fetch(self, self.store, [self.acct(auth="cram-md5", trace=1)])
+        self.assertEqual(r.polls[0]["outcome"], "ok", r)
+        self.assertIn('trace=C line="AUTH CRAM-MD5"', r.stderr)
+        self.assertIn('trace=C line="****"', r.stderr)
+        self.assertIn("auth=cram-md5", r.stderr)
 
     def test_wrong_password_is_an_auth_failure(self):
         r = run_fetch(self, self.store, [self.acct(password="wrong")],

@@ -4,7 +4,10 @@ refused or injected, bad certificates, a dripping server, lying LIST
 sizes, response codes, the auth circuit breaker, password masking."""
 import hashlib
 import os
+import resource
 import signal
+import subprocess
+import socket
 import ssl
 import threading
 import time
@@ -160,7 +163,7 @@ class Pop3FaultsTest(unittest.TestCase):
     def test_uidl_control_chars(self):
         self.check_fallback("bad characters", uidls=[b"a", b"b\x01", b"c", b"d"])
 
-    def check_one_bad_uidl_keeps_the_others(self, bad):
+    def check_one_bad_uidl_keeps_the_others(self, bad, **faults):
         # an account known by UIDLs; one new message comes with a flawed
         # UIDL: only it is keyed by content, nothing else is fetched again
         first = [msg(i) for i in range(1, 4)]
@@ -168,11 +171,19 @@ class Pop3FaultsTest(unittest.TestCase):
         st = self.store()
         r = run_fetch(self, st, [self.acct(srv)])
         self.assertEqual(r.polls[0]["fetched"], "3", r)
-        srv2 = self.serve(first + [msg(4)], uidls=[b"a", b"b", b"c", bad])
+        srv2 = self.serve(first + [msg(4)], uidls=[b"a", b"b", b"c", bad],
+                          **faults)
         r = run_fetch(self, st, [self.acct(srv2)], polls=2)
         self.assertEqual([p["fetched"] for p in r.polls], ["1", "0"], r)
         self.assertTrue(r.polls[0]["strategy"].startswith("uidl; 1 by "), r)
         self.assertEqual(sorted(self.dump(st)), sorted(first + [msg(4)]))
+        # keep mode: the content-keyed message is RETRed once (when new);
+        # the next poll recognises it from TOP n 0, unless TOP fails
+        retrs = srv2.commands().count(b"RETR")
+        self.assertEqual(retrs, 2 if faults.get("top_err") else 1,
+                         srv2.transcript)
+        if not faults.get("top_err"):
+            self.assertIn("via TOP", r.polls[1]["strategy"], r)
         # and in delete mode only the delivered ones are deleted, once
         r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
         self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
@@ -184,6 +195,24 @@ class Pop3FaultsTest(unittest.TestCase):
 
     def test_overlong_uidl_refetches_nothing_already_stored(self):
         self.check_one_bad_uidl_keeps_the_others(b"x" * 300)
+
+    def test_bad_uidl_and_top_failing_refetches_nothing_already_stored(self):
+        self.check_one_bad_uidl_keeps_the_others(
+            b"", top_err=True, capa=[b"TOP", b"UIDL", b"USER", b"STLS"])
+
+    def test_bad_uidl_with_66_byte_uidls_around(self):
+        # hash keys are 66 bytes until numbered: a 66-byte UIDL must not
+        # be taken for one
+        self.check_one_bad_uidl_keeps_the_others(b"")
+        long = [b"u" * 66, b"v" * 66, b"w" * 66]
+        msgs = [msg(i) for i in range(1, 5)]
+        srv = self.serve(msgs, uidls=long + [b""])
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)], polls=2)
+        self.assertEqual([p["fetched"] for p in r.polls], ["4", "0"], r)
+        _, ledger = dump_store(self, st, st + "-dump")
+        self.assertTrue(any(('"%s"' % ("u" * 66)) in l for l in ledger), ledger)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
 
     def test_uidl_path_like_values_are_just_keys(self):
         msgs = [msg(i) for i in range(1, 4)]
@@ -263,6 +292,29 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(srv2.deleted, {1})
         self.assertEqual(sorted(self.dump(st)),
                          sorted([msg(1), msg(2, 900)]))
+
+    def test_stored_not_deleted_uidl_with_same_size_is_verified_before_dele(self):
+        # QUIT fails after the DELEs: both messages are stored, neither is
+        # marked deleted in the ledger. The server did delete them after
+        # all and reuses UIDL "1" for a new message of exactly the same
+        # size: it must be fetched and stored, never DELEd unread.
+        a, b, c = msg(1), msg(2), msg(3)
+        self.assertEqual(len(a), len(b))
+        srv = self.serve([a, c], uidls=[b"1", b"2"], quit_err=True)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="delete")])
+        self.assertEqual(r.polls[0]["fetched"], "2", r)
+        self.assertEqual(srv.deleted, set())
+        srv2 = self.serve([b, c], uidls=[b"1", b"2"])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual(r.polls[0]["outcome"], "ok", r)
+        # b is new; c is the stored one: fetched to compare, then deleted
+        self.assertEqual(r.polls[0]["fetched"], "1", r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertIn("dele-verified", r.stderr)
+        self.assertEqual(srv2.commands().count(b"RETR"), 2, srv2.transcript)
+        self.assertEqual(srv2.deleted, {1, 2})
+        self.assertEqual(sorted(self.dump(st)), sorted([a, b, c]))
 
     def test_server_keeping_deleted_messages_gets_no_duplicates(self):
         # this fake acknowledges DELE + QUIT but keeps serving the message
@@ -356,6 +408,65 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertFalse(sanitizer_report(out), out)
         return out
 
+    def test_ledger_mark_failure_is_reported_and_loses_nothing(self):
+        # The disk fills while the DELEs are answered: QUIT succeeds, the
+        # ledger cannot record it. The poll says so in the account status,
+        # and a UIDL the server then reuses is fetched, not deleted unread.
+        mnt = os.path.join(self.tmp, "mark-tmpfs")
+        os.mkdir(mnt)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m",
+                                  "tmpfs", mnt], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL).returncode == 0
+        if mounted:
+            self.addCleanup(subprocess.run, ["umount", "-l", mnt])
+        uidls = [b"%069d" % i for i in range(1, 301)]
+        msgs = [msg(i, 100) for i in range(1, 301)]
+        hold = threading.Event()
+        srv = self.serve(msgs, uidls=uidls, dele_hold=hold)
+        st = os.path.join(mnt, "store")
+        p = Proc([tool("pop3_fetch"), "--store", st, "--user", "bob",
+                  "--polls", "1", "--map-size", str(64 << 20),
+                  "--account", self.acct(srv, mode="delete")],
+                 log_path=os.path.join(self.tmp, "mark.log"))
+        try:
+            self.assertTrue(srv.dele_seen.wait(60), "no DELE arrived")
+            if mounted:
+                with open(os.path.join(mnt, "filler"), "wb") as f:
+                    try:
+                        while True:
+                            f.write(b"\0" * 65536)
+                            f.flush()
+                    except OSError:
+                        pass
+            else:
+                # no mount privilege: the store's files may not grow
+                size = max(os.path.getsize(os.path.join(st, n))
+                           for n in os.listdir(st))
+                resource.prlimit(p.p.pid, resource.RLIMIT_FSIZE,
+                                 (size, size))
+        finally:
+            hold.set()
+        out = self.finish_fetch(p, os.path.join(self.tmp, "mark.log"))
+        self.assertIn("event=ledger-mark-failed", out)
+        poll = [l for l in out.splitlines() if l.startswith("poll ")]
+        self.assertIn("ledger could not record", poll[0], out)
+        self.assertIn("outcome=ok", poll[0], out)
+        self.assertEqual(srv.deleted, set(range(1, 301)))
+        if mounted:
+            os.unlink(os.path.join(mnt, "filler"))
+        check_store(self, st)
+        _, ledger = dump_store(self, st, os.path.join(self.tmp, "mark-dump"))
+        self.assertFalse(any("deleted=1" in l for l in ledger), ledger[:3])
+        # the server reuses the first UIDL for a new message of that size
+        new = msgs[0].replace(b"fault 1", b"fault X")
+        self.assertEqual(len(new), len(msgs[0]))
+        srv2 = self.serve([new], uidls=uidls[:1])
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual((r.polls[0]["outcome"], r.polls[0]["fetched"]),
+                         ("ok", "1"), r)
+        self.assertIn("uidl-reused", r.stderr)
+        self.assertEqual(srv2.deleted, {1})
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs + [new]))
     def test_sigterm_after_dele_sends_quit_so_deletions_apply(self):
         msgs = [msg(i) for i in range(1, 6)]
         hold = threading.Event()
@@ -547,6 +658,49 @@ class Pop3FaultsTest(unittest.TestCase):
             port=port, tls="pop3s", ca=self.ca.ca_crt)])
         self.assertEqual(r.polls[0]["outcome"], "temporary", r)
         self.assertIn("connect", r.polls[0]["error"])
+
+    def blackhole(self):
+        """A loopback port whose TCP handshake never completes: a listener
+        with backlog 0, never accept()ed, its one queue slot taken, so the
+        kernel drops further SYNs (checked here, with a probe)."""
+        lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsn.bind(("127.0.0.1", 0))
+        lsn.listen(0)
+        port = lsn.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(lsn.close)
+        self.addCleanup(filler.close)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            with self.assertRaises(socket.timeout,
+                                   msg="this kernel completed the handshake"):
+                probe.connect(("127.0.0.1", port))
+        finally:
+            probe.close()
+        return port
+
+    def test_connect_timeout_reported_others_go_on(self):
+        port = self.blackhole()
+        good = self.serve([msg(1), msg(2)])
+        st = self.store()
+        t0 = time.monotonic()
+        r = run_fetch(self, st, [
+            account_spec(id="hole", port=port, tls="pop3s", ca=self.ca.ca_crt,
+                         **{"timeout-ms": 1500}),
+            self.acct(good, id="good")], timeout=60)
+        elapsed = time.monotonic() - t0
+        by = {p["account"]: p for p in r.polls}
+        self.assertEqual(by["good"]["fetched"], "2", r)
+        self.assertEqual((by["hole"]["outcome"], by["hole"]["state"],
+                          by["hole"]["failures"]),
+                         ("temporary", "backoff", "1"), r)
+        self.assertIn("timeout during connect", by["hole"]["error"])
+        self.assertEqual(r.polls[0]["account"], "good",
+                         "the good account waited for the connect")
+        # never before the configured limit (bounded by run_fetch's own)
+        self.assertGreaterEqual(elapsed, 1.4, r)
+        self.assertIn("timeout during connect", r.stderr)
 
     # --- poller -----------------------------------------------------------
 

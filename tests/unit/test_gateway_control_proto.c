@@ -23,6 +23,13 @@ static const struct req_case req_cases[] = {
 	  "example.org\",\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
 	  "\"password\":\"x\",\"mode\":\"delete-after:30\",\"folder\":\"Old\","
 	  "\"interval\":600}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"host\":\"h\","
+	  "\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
+	  "\"password\":\"x\",\"auth\":\"cram-md5\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"host\":\"h\","
+	  "\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
+	  "\"password\":\"x\",\"auth\":\"digest-md5\"}", "invalid-value",
+	  "auth", "\"auth\": expected auto, user, apop, plain or cram-md5" },
 	{ "{\"command\":\"poll\"}", NULL, NULL, NULL },
 	{ "{\"command\":\"status\",\"user\":null}", NULL, NULL, NULL },
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pop3-upstream/pop3-client.h"
 #include "pop3-upstream/upstream.h"
 
 static struct upstream_account
@@ -124,7 +125,7 @@ START_TEST(names_round_trip)
 		ck_assert_int_eq(upstream_tls_parse(upstream_tls_name(i), &t), 0);
 		ck_assert_int_eq(t, i);
 	}
-	for (int i = 0; i <= UPSTREAM_AUTH_LOGIN; i++) {
+	for (int i = 0; i <= UPSTREAM_AUTH_CRAM_MD5; i++) {
 		ck_assert_int_eq(upstream_auth_parse(upstream_auth_name(i), &au),
 		    0);
 		ck_assert_int_eq(au, i);
@@ -135,11 +136,61 @@ START_TEST(names_round_trip)
 		ck_assert_int_eq(m, i);
 	}
 	ck_assert_int_eq(upstream_tls_parse("ssl", &t), -1);
-	ck_assert_int_eq(upstream_auth_parse("cram-md5", &au), -1);
+	ck_assert_int_eq(upstream_auth_parse("cram-md5", &au), 0);
+	ck_assert_int_eq(au, UPSTREAM_AUTH_CRAM_MD5);
+	ck_assert_int_eq(upstream_auth_parse("digest-md5", &au), -1);
 	ck_assert_int_eq(upstream_mode_parse("", &m), -1);
 	ck_assert_str_eq(upstream_state_name(UPSTREAM_STATE_AUTH_FAILED),
 	    "auth-failed");
 	ck_assert_str_eq(upstream_tls_name((enum upstream_tls)99), "?");
+}
+END_TEST
+
+/* RFC 2195's own example. */
+START_TEST(cram_md5_rfc2195_example)
+{
+	static const char chal[] =
+	    "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+";
+	char out[256];
+	const char *err = NULL;
+
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "tanstaaftanstaaf",
+	    chal, strlen(chal), out, sizeof(out), &err), 0);
+	ck_assert_str_eq(out,
+	    "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
+	/* padded challenges decode to their real length */
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "PDE+", 4, out,
+	    sizeof(out), &err), 0);
+	{
+		char out2[256];
+
+		ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "PDE=",
+		    4, out2, sizeof(out2), &err), 0);
+		ck_assert_str_ne(out, out2);
+	}
+}
+END_TEST
+
+START_TEST(cram_md5_bad_challenges_refused)
+{
+	char out[256], big[1024];
+	const char *err = NULL;
+
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "", 0, out,
+	    sizeof(out), &err), -1);
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "abc", 3, out,
+	    sizeof(out), &err), -1);
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "ab\nc", 4,
+	    out, sizeof(out), &err), -1);
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "a=bc", 4, out,
+	    sizeof(out), &err), -1);
+	memset(big, 'A', sizeof(big));
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", big, 1024, out,
+	    sizeof(out), &err), -1);
+	/* an answer that does not fit */
+	ck_assert_int_eq(pop3_cram_md5_response("tim", "pw", "PDE+", 4, out,
+	    8, &err), -1);
+	ck_assert_ptr_nonnull(err);
 }
 END_TEST
 
@@ -156,6 +207,8 @@ main(void)
 	tcase_add_test(tc, pass_line_overflow_password_refused);
 	tcase_add_test(tc, dup_and_free);
 	tcase_add_test(tc, names_round_trip);
+	tcase_add_test(tc, cram_md5_rfc2195_example);
+	tcase_add_test(tc, cram_md5_bad_challenges_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

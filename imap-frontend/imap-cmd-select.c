@@ -42,16 +42,34 @@ selected_has_deleted(struct imap_session *s)
 struct select_scan {
 	struct imap_selected *sel;
 	uint32_t first_unseen;
+	/* SELECT (QRESYNC): the messages above since, collected in the
+	 * same walk over the mailbox (ch.changed, ascending UID) */
+	bool want_changed;
+	uint64_t since;
+	struct store_changes ch;
+	size_t cap;
 };
 
 static int
 select_scan_cb(void *ctx, const struct store_msg *m)
 {
 	struct select_scan *sc = ctx;
+	struct store_flag_change *fc;
 
 	imap_selected_append_uid(sc->sel, m->uid);
 	if (sc->first_unseen == 0 && !(m->flags.system & STORE_FLAG_SEEN))
 		sc->first_unseen = sc->sel->count;
+	if (sc->want_changed && m->modseq > sc->since) {
+		if (sc->ch.changed_count == sc->cap) {
+			sc->cap = sc->cap == 0 ? 64 : sc->cap * 2;
+			sc->ch.changed = xreallocarray(sc->ch.changed,
+			    sc->cap, sizeof(*sc->ch.changed));
+		}
+		fc = &sc->ch.changed[sc->ch.changed_count++];
+		fc->uid = m->uid;
+		fc->flags = m->flags;
+		fc->modseq = m->modseq;
+	}
 	return 0;
 }
 
@@ -174,18 +192,24 @@ parse_select_params(const struct imap_arg *arg, struct select_params *p)
 /* The QRESYNC answer (RFC 7162 3.2.5.1): VANISHED (EARLIER) for the known
  * UIDs expunged after the client's modseq, FETCH for the messages changed
  * after it. Written to sb from snapshot r. */
+/* The VANISHED (EARLIER) and FETCH responses of SELECT (QRESYNC) into
+ * sb; changed is what the SELECT walk collected (moved into ch here). */
 static int
 select_qresync(struct imap_session *s, struct imap_selected *sel,
     struct store_read *r, const struct select_params *p,
-    const char *const *kw, size_t kwn, uint32_t uidnext, struct strbuf *sb,
-    const char **error_r)
+    struct store_changes *changed, const char *const *kw, size_t kwn,
+    uint32_t uidnext, struct strbuf *sb, const char **error_r)
 {
 	struct store_changes ch;
 	struct imap_seqset known;
 
-	if (store_changes_since(r, s->user_id, sel->mailbox_id, p->modseq, &ch,
-	    error_r) != 0)
+	if (store_vanished_since(r, s->user_id, sel->mailbox_id, p->modseq,
+	    &ch, error_r) != 0)
 		return -1;
+	ch.changed = changed->changed;
+	ch.changed_count = changed->changed_count;
+	changed->changed = NULL;
+	changed->changed_count = 0;
 	imap_seqset_init(&known);
 	if (p->has_known)
 		imap_seqset_resolve(&p->known, uidnext > 0 ? uidnext - 1 : 0,
@@ -259,8 +283,12 @@ select_run(struct imap_session *s, const char *tag,
 		sel->cap = info.messages;
 		sel->uids = xreallocarray(NULL, sel->cap, sizeof(uint32_t));
 	}
+	memset(&sc, 0, sizeof(sc));
 	sc.sel = sel;
-	sc.first_unseen = 0;
+	sc.want_changed = params->qresync &&
+	    params->uidvalidity == info.uidvalidity &&
+	    params->modseq < info.highestmodseq;
+	sc.since = params->modseq;
 	rc = store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
 	    select_scan_cb, &sc, &err);
 	if (rc == 0) {
@@ -271,8 +299,9 @@ select_run(struct imap_session *s, const char *tag,
 	}
 	if (rc == 0 && params->qresync &&
 	    params->uidvalidity == info.uidvalidity)
-		rc = select_qresync(s, sel, r, params, kw, kwn, info.uidnext,
-		    &qsb, &err);
+		rc = select_qresync(s, sel, r, params, &sc.ch, kw, kwn,
+		    info.uidnext, &qsb, &err);
+	store_changes_free(&sc.ch);
 	if (rc != 0) {
 		strbuf_free(&qsb);
 		store_read_end(&r);

@@ -316,6 +316,41 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(srv2.deleted, {1, 2})
         self.assertEqual(sorted(self.dump(st)), sorted([a, b, c]))
 
+    def test_unverifiable_legacy_entry_left_without_download(self):
+        # A ledger from before fingerprints; the user expunged message 1,
+        # so mirror mode wants it deleted upstream, but nothing is left
+        # to compare it with: it stays on the server (reported), and
+        # since no download could ever verify it, none is made, poll
+        # after poll.
+        msgs = [msg(i) for i in range(1, 4)]
+        srv = self.serve(msgs)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="mirror")])
+        self.assertEqual(r.polls[0]["fetched"], "3", r)
+        r = run_fetch(self, st, [], extra=["--legacy-ledger", "--expunge",
+                                           "1"])
+        self.assertIn("legacy-ledger=3", r.stdout)
+        self.assertIn("expunged=1", r.stdout)
+        srv2 = self.serve(msgs)
+        r = run_fetch(self, st, [self.acct(srv2, mode="mirror")], polls=2)
+        for p in r.polls:
+            self.assertEqual((p["outcome"], p["fetched"], p["deleted"]),
+                             ("ok", "0", "0"), r)
+            self.assertIn("message 1 left on the server", p["error"], r)
+        self.assertIn("event=dele-unverifiable", r.stderr)
+        self.assertNotIn(b"RETR", srv2.commands(), srv2.transcript)
+        self.assertNotIn(b"DELE", srv2.commands(), srv2.transcript)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs[1:]))
+        # legacy entries whose copy is there are compared with it, then
+        # deleted (delete mode); message 1 still stays
+        srv3 = self.serve(msgs)
+        r = run_fetch(self, st, [self.acct(srv3, mode="delete")])
+        self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
+                         ("0", "2"), r)
+        self.assertEqual(srv3.commands().count(b"RETR"), 2, srv3.transcript)
+        self.assertEqual(srv3.deleted, {2, 3})
+        self.assertIn("message 1 left on the server", r.polls[0]["error"])
+
     def test_server_keeping_deleted_messages_gets_no_duplicates(self):
         # this fake acknowledges DELE + QUIT but keeps serving the message
         srv = self.serve([msg(1), msg(2)])

@@ -762,6 +762,11 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 		set_hash_key(m, s->body.data != NULL ? s->body.data : "",
 		    s->body.len, m->list_size);
 		number_one_key(s, c->msg);
+		/* the RETR-derived key decides afresh: forget what a
+		   lookup of the TOP-derived key concluded */
+		m->reused = false;
+		m->verify = false;
+		memset(&m->prev, 0, sizeof(m->prev));
 		if (store_read_begin(s->env.store, &r, &err) < 0) {
 			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",
 			    err);

@@ -9,6 +9,7 @@
 
 #include "gateway/config.h"
 #include "log.h"
+#include "pop3-upstream/upstream.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -194,12 +195,13 @@ check_string(enum ctl_check check, const char *s)
 		return config_parse_mode(s, &mode, &days, &why) < 0 ?
 		    why : NULL;
 	}
-	case CTL_C_AUTH:
-		if (strcmp(s, "auto") == 0 || strcmp(s, "user") == 0 ||
-		    strcmp(s, "apop") == 0 || strcmp(s, "plain") == 0 ||
-		    strcmp(s, "cram-md5") == 0)
-			return NULL;
-		return "expected auto, user, apop, plain or cram-md5";
+	case CTL_C_AUTH: {
+		/* the poller's own list, so the two cannot disagree */
+		enum upstream_auth auth;
+
+		return upstream_auth_parse(s, &auth) == 0 ? NULL :
+		    "expected auto, user, apop, plain, login or cram-md5";
+	}
 	case CTL_C_LOGIN:
 		if (len == 0 || len > CTL_LOGIN_MAX)
 			return "must be 1 to 255 bytes";

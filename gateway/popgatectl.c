@@ -324,7 +324,7 @@ static const struct cmd_def cmds[] = {
 	  "    --login NAME --password-stdin [--mode keep|delete|"
 	  "delete-after:DAYS|mirror]\n"
 	  "    [--folder NAME] [--interval SECONDS] [--size-limit BYTES]\n"
-	  "    [--auth auto|user|apop|plain|cram-md5] [--name ACCOUNT]\n"
+	  "    [--auth auto|user|apop|plain|login|cram-md5] [--name ACCOUNT]\n"
 	  "  Add an upstream POP3 account to USER. The upstream password is\n"
 	  "  read from standard input and stored encrypted.",
 	  print_ok },

@@ -9,6 +9,7 @@
 #include "imap-format.h"
 #include "imap-msgset.h"
 #include "imap-parse.h"
+#include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
@@ -18,6 +19,35 @@
 #include "xmalloc.h"
 
 /* ---- STATUS items (STATUS and LIST-STATUS) ---- */
+
+static int
+count_cb(void *ctx, const struct store_msg *m)
+{
+	(*(uint32_t *)ctx)++;
+	return 0;
+}
+
+/* STATUS RECENT (RFC 3501 6.3.10): the messages no read-write session
+ * has claimed as \Recent yet, i.e. those a SELECT now would see
+ * \Recent (imap-recent.h). */
+static uint32_t
+status_recent(struct imap_session *s, const struct store_mailbox_info *info)
+{
+	uint32_t first = imap_recent_first(s->server->recent, s->user_id,
+	    info->id, info->uidnext);
+	struct store_read *r = NULL;
+	const char *err;
+	uint32_t n = 0;
+
+	if (first >= info->uidnext ||
+	    store_read_begin(s->server->store, &r, &err) != 0)
+		return 0;
+	if (store_msg_foreach(r, s->user_id, info->id, first,
+	    info->uidnext - 1, count_cb, &n, &err) != 0)
+		n = 0;
+	store_read_end(&r);
+	return n;
+}
 
 /* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
  * then holds a partial line the caller drops). */
@@ -39,7 +69,7 @@ status_format(struct imap_session *s, struct strbuf *sb,
 		if (strcasecmp(it, "MESSAGES") == 0) {
 			strbuf_appendf(sb, "MESSAGES %u", info->messages);
 		} else if (strcasecmp(it, "RECENT") == 0) {
-			strbuf_appends(sb, "RECENT 0");
+			strbuf_appendf(sb, "RECENT %u", status_recent(s, info));
 		} else if (strcasecmp(it, "UIDNEXT") == 0) {
 			strbuf_appendf(sb, "UIDNEXT %u", info->uidnext);
 		} else if (strcasecmp(it, "UIDVALIDITY") == 0) {
@@ -69,6 +99,9 @@ struct list_entry {
 	enum store_role role;
 	bool subscribed;
 	bool exists;
+	/* not a mailbox, but the parent of some: a deleted parent (the
+	 * store creates parents, only DELETE leaves such a gap) */
+	bool hole;
 	struct store_mailbox_info info;	/* exists only; name = .name */
 };
 
@@ -90,6 +123,7 @@ collect_push(struct list_collect *c, const char *name, enum store_role role,
 	c->v[c->n].role = role;
 	c->v[c->n].subscribed = subscribed;
 	c->v[c->n].exists = exists;
+	c->v[c->n].hole = false;
 	memset(&c->v[c->n].info, 0, sizeof(c->v[c->n].info));
 	c->v[c->n].info.name = c->v[c->n].name;
 	c->n++;
@@ -111,6 +145,76 @@ collect_sub_cb(void *ctx, const char *name)
 {
 	collect_push(ctx, name, STORE_ROLE_NONE, true, false);
 	return 0;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct list_entry *)a)->name,
+	    ((const struct list_entry *)b)->name);
+}
+
+/* Is name one of the first n entries (sorted by name)? */
+static bool
+entry_exists(const struct list_collect *c, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(c->v[mid].name, name);
+
+		if (d == 0)
+			return true;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * Adds an entry for every missing parent of a mailbox ("a" and "a/b" of
+ * "a/b/c" when they were deleted): RFC 3501 6.3.4 and 6.3.8 list it with
+ * \Noselect, so that "%" still leads to the children. The c->v entries
+ * are the mailboxes in name order (store_mailbox_foreach), so the children
+ * of a name are contiguous and one remembered hole per depth is enough to
+ * add each hole once. Returns true when holes were added (then c->v is
+ * re-sorted).
+ */
+static bool
+add_holes(struct list_collect *c)
+{
+	const char *last[STORE_MAILBOX_DEPTH_MAX] = { NULL };
+	size_t n = c->n;
+	bool added = false;
+
+	for (size_t k = 0; k < n; k++) {
+		const char *name = c->v[k].name;
+		unsigned depth = 0;
+
+		for (const char *p = strchr(name, '/'); p != NULL &&
+		    depth < STORE_MAILBOX_DEPTH_MAX;
+		    p = strchr(p + 1, '/'), depth++) {
+			size_t len = (size_t)(p - name);
+			char *pfx;
+
+			if (last[depth] != NULL && strlen(last[depth]) == len &&
+			    strncmp(last[depth], name, len) == 0)
+				continue;
+			pfx = arena_strndup(c->a, name, len);
+			if (entry_exists(c, n, pfx))
+				continue;
+			collect_push(c, pfx, STORE_ROLE_NONE, false, false);
+			c->v[c->n - 1].hole = true;
+			last[depth] = c->v[c->n - 1].name;
+			added = true;
+		}
+	}
+	if (added)
+		qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+	return added;
 }
 
 /* LIST wildcards through the parser's matcher, which is polynomial even
@@ -288,6 +392,7 @@ list_common(struct imap_session *s, const char *tag,
 		imap_cmd_store_failed(s, tag, cmd, err);
 		return;
 	}
+	(void)add_holes(&c);
 	if (lsub || sel_subscribed) {
 		/* subscriptions of names that do not exist (any more) */
 		size_t existing = c.n;
@@ -299,9 +404,13 @@ list_common(struct imap_session *s, const char *tag,
 			for (size_t k = existing; k < c.n; k++) {
 				bool dup = false;
 
-				for (size_t j = 0; j < existing && !dup; j++)
+				for (size_t j = 0; j < existing && !dup; j++) {
 					dup = strcmp(c.v[j].name,
 					    c.v[k].name) == 0;
+					/* a subscribed deleted parent */
+					if (dup)
+						c.v[j].subscribed = true;
+				}
 				if (!dup)
 					c.v[w++] = c.v[k];
 			}
@@ -324,7 +433,10 @@ list_common(struct imap_session *s, const char *tag,
 		if (sel_special && e->role == STORE_ROLE_NONE)
 			continue;
 		strbuf_appendf(&out, "* %s (", cmd);
-		if (!e->exists)
+		if (e->hole && !lsub)
+			strbuf_appends(&out, sel_subscribed ? "\\NonExistent "
+			    "\\HasChildren" : "\\Noselect \\HasChildren");
+		else if (!e->exists)
 			strbuf_appends(&out, lsub ? "\\Noselect" :
 			    "\\NonExistent");
 		else

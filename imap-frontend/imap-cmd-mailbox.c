@@ -140,6 +140,7 @@ imap_cmd_delete(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
 	const char *name, *err;
+	int rc;
 
 	if (argc != 1) {
 		imap_session_tagged(s, tag, "BAD", "DELETE needs a mailbox "
@@ -153,15 +154,22 @@ imap_cmd_delete(struct imap_session *s, const char *tag,
 		    "deleted");
 		return;
 	}
-	if (s->sel != NULL && strcmp(s->sel->name, name) == 0) {
-		/* Deleting the selected mailbox: deselect first (Dovecot
-		 * does the same), so this session gets no BYE. */
-		imap_session_unselect(s);
-	}
-	if (store_mailbox_delete(s->server->store, s->user_id, name,
-	    &err) != 0) {
+	s->server->actor = s;
+	rc = store_mailbox_delete(s->server->store, s->user_id, name, &err);
+	s->server->actor = NULL;
+	if (rc != 0) {
 		imap_cmd_store_failed(s, tag, "DELETE", err);
 		return;
+	}
+	if (s->sel != NULL && s->sel->deleted) {
+		/* This session deleted its own selected mailbox (the change
+		 * feed marked the view). Dovecot answers OK and then BYE;
+		 * we leave the session usable in the authenticated state
+		 * and say so with [CLOSED] (RFC 7162 3.2.11, as after
+		 * UNSELECT): the client asked for the deletion itself. */
+		imap_session_unselect(s);
+		imap_session_printf(s, "* OK [CLOSED] Selected mailbox was "
+		    "deleted\r\n");
 	}
 	imap_session_tagged(s, tag, "OK", "DELETE completed");
 }

@@ -299,7 +299,8 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 					    silent ? "" : " ");
 				if (!silent) {
 					strbuf_appends(&sb, "FLAGS ");
-					imap_format_msg_flags(&sb,
+					imap_selected_format_flags(&sb,
+					    s->sel, msgs[i].uid,
 					    &msgs[i].flags, kw, kwn);
 				}
 				strbuf_appends(&sb, ")\r\n");
@@ -519,6 +520,8 @@ search_cb(void *ctx, const struct store_msg *m)
 	sm.max_seq = sel->count;
 	sm.max_uid = sr->max_uid;
 	sm.flags = m->flags.system & IMAP_FLAGS_STORABLE;
+	if (imap_selected_is_recent(sel, m->uid))
+		sm.flags |= IMAP_FLAG_RECENT;
 	sm.size = m->size;
 	sm.modseq = m->modseq;
 	sm.internaldate = m->internaldate;

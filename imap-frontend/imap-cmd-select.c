@@ -10,6 +10,7 @@
 #include "imap-format.h"
 #include "imap-msgset.h"
 #include "imap-parse.h"
+#include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
@@ -41,16 +42,34 @@ selected_has_deleted(struct imap_session *s)
 struct select_scan {
 	struct imap_selected *sel;
 	uint32_t first_unseen;
+	/* SELECT (QRESYNC): the messages above since, collected in the
+	 * same walk over the mailbox (ch.changed, ascending UID) */
+	bool want_changed;
+	uint64_t since;
+	struct store_changes ch;
+	size_t cap;
 };
 
 static int
 select_scan_cb(void *ctx, const struct store_msg *m)
 {
 	struct select_scan *sc = ctx;
+	struct store_flag_change *fc;
 
 	imap_selected_append_uid(sc->sel, m->uid);
 	if (sc->first_unseen == 0 && !(m->flags.system & STORE_FLAG_SEEN))
 		sc->first_unseen = sc->sel->count;
+	if (sc->want_changed && m->modseq > sc->since) {
+		if (sc->ch.changed_count == sc->cap) {
+			sc->cap = sc->cap == 0 ? 64 : sc->cap * 2;
+			sc->ch.changed = xreallocarray(sc->ch.changed,
+			    sc->cap, sizeof(*sc->ch.changed));
+		}
+		fc = &sc->ch.changed[sc->ch.changed_count++];
+		fc->uid = m->uid;
+		fc->flags = m->flags;
+		fc->modseq = m->modseq;
+	}
 	return 0;
 }
 
@@ -64,14 +83,75 @@ struct select_params {
 	struct imap_seqset_spec known;	/* known-uids */
 };
 
+/* The elements of a sequence-set as sent, strictly ascending: every
+ * "a" or "a:b" has a <= b and starts above the previous one (the known
+ * sets of seq-match, RFC 7162 3.2.5.2). s is already valid syntax. */
+static bool
+seqset_text_ascending(const char *s)
+{
+	uint64_t prev = 0;
+
+	while (*s != '\0') {
+		char *end;
+		unsigned long lo = strtoul(s, &end, 10), hi = lo;
+
+		if (*end == ':')
+			hi = strtoul(end + 1, &end, 10);
+		if (lo > hi || lo <= prev)
+			return false;
+		prev = hi;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return true;
+}
+
+/*
+ * seq-match-data = "(" known-sequence-set SP known-uid-set ")" (RFC 7162
+ * 3.2.5.2): two sets without "*", each in ascending order, with as many
+ * numbers in one as in the other (the n-th sequence number is paired with
+ * the n-th UID). It is checked and then not used: it lets a server whose
+ * expunge history is incomplete narrow VANISHED (EARLIER) to the UIDs above
+ * the last pair that still matches. The store keeps the whole history, so
+ * the VANISHED (EARLIER) it gives is already exact (every UID of
+ * known-uids expunged after the client's modseq); a matching pair can
+ * only confirm it, and a pair that matches by accident would hide real
+ * expunges (docs/sync.md).
+ */
+static bool
+seq_match_valid(const struct imap_arg *sm)
+{
+	const struct imap_arg *l;
+	struct imap_seqset_spec sets[2];
+	const char *str[2], *err;
+	size_t n;
+	bool ok = false;
+
+	memset(sets, 0, sizeof(sets));
+	if (!imap_arg_get_list(sm, &l, &n) || n != 2 ||
+	    !imap_arg_get_atom(&l[0], &str[0]) ||
+	    !imap_arg_get_atom(&l[1], &str[1]))
+		return false;
+	for (size_t i = 0; i < 2; i++)
+		if (imap_seqset_parse(str[i], strlen(str[i]), &sets[i],
+		    &err) != 0 || sets[i].has_star ||
+		    !seqset_text_ascending(str[i]))
+			goto out;
+	ok = imap_seqset_count(&sets[0].fixed) ==
+	    imap_seqset_count(&sets[1].fixed);
+out:
+	imap_seqset_spec_free(&sets[0]);
+	imap_seqset_spec_free(&sets[1]);
+	return ok;
+}
+
 /* "(CONDSTORE)" or "(QRESYNC (uidvalidity modseq [known-uids
  * [(seq-match)]]))"; the seq-match is checked but not needed: the store
- * keeps the whole vanished history. */
+ * keeps the whole vanished history (seq_match_valid). */
 static int
 parse_select_params(const struct imap_arg *arg, struct select_params *p)
 {
-	const struct imap_arg *l, *q, *sm, *sml;
-	size_t n, qn, smn;
+	const struct imap_arg *l, *q, *sm;
+	size_t n, qn;
 	const char *str, *err;
 
 	if (!imap_arg_get_list(arg, &l, &n))
@@ -100,9 +180,7 @@ parse_select_params(const struct imap_arg *arg, struct select_params *p)
 				p->has_known = true;
 				sm = qn == 4 ? &q[3] : NULL;
 			}
-			if (sm != NULL && (!imap_arg_get_list(sm, &sml, &smn) ||
-			    smn != 2 || !imap_arg_get_atom(&sml[0], &str) ||
-			    !imap_arg_get_atom(&sml[1], &str)))
+			if (sm != NULL && !seq_match_valid(sm))
 				return -1;
 		}
 		p->qresync = true;
@@ -114,18 +192,24 @@ parse_select_params(const struct imap_arg *arg, struct select_params *p)
 /* The QRESYNC answer (RFC 7162 3.2.5.1): VANISHED (EARLIER) for the known
  * UIDs expunged after the client's modseq, FETCH for the messages changed
  * after it. Written to sb from snapshot r. */
+/* The VANISHED (EARLIER) and FETCH responses of SELECT (QRESYNC) into
+ * sb; changed is what the SELECT walk collected (moved into ch here). */
 static int
 select_qresync(struct imap_session *s, struct imap_selected *sel,
     struct store_read *r, const struct select_params *p,
-    const char *const *kw, size_t kwn, uint32_t uidnext, struct strbuf *sb,
-    const char **error_r)
+    struct store_changes *changed, const char *const *kw, size_t kwn,
+    uint32_t uidnext, struct strbuf *sb, const char **error_r)
 {
 	struct store_changes ch;
 	struct imap_seqset known;
 
-	if (store_changes_since(r, s->user_id, sel->mailbox_id, p->modseq, &ch,
-	    error_r) != 0)
+	if (store_vanished_since(r, s->user_id, sel->mailbox_id, p->modseq,
+	    &ch, error_r) != 0)
 		return -1;
+	ch.changed = changed->changed;
+	ch.changed_count = changed->changed_count;
+	changed->changed = NULL;
+	changed->changed_count = 0;
 	imap_seqset_init(&known);
 	if (p->has_known)
 		imap_seqset_resolve(&p->known, uidnext > 0 ? uidnext - 1 : 0,
@@ -139,7 +223,8 @@ select_qresync(struct imap_session *s, struct imap_selected *sel,
 		if (seq == 0)
 			continue;
 		strbuf_appendf(sb, "* %u FETCH (UID %u FLAGS ", seq, fc->uid);
-		imap_format_msg_flags(sb, &fc->flags, kw, kwn);
+		imap_selected_format_flags(sb, sel, fc->uid, &fc->flags, kw,
+		    kwn);
 		strbuf_appendf(sb, " MODSEQ (%llu))\r\n",
 		    (unsigned long long)fc->modseq);
 	}
@@ -198,16 +283,29 @@ select_run(struct imap_session *s, const char *tag,
 		sel->cap = info.messages;
 		sel->uids = xreallocarray(NULL, sel->cap, sizeof(uint32_t));
 	}
+	memset(&sc, 0, sizeof(sc));
 	sc.sel = sel;
-	sc.first_unseen = 0;
-	if (store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
-	    select_scan_cb, &sc, &err) != 0 ||
-	    store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn, &err) != 0 ||
-	    (params->qresync && params->uidvalidity == info.uidvalidity &&
-	    select_qresync(s, sel, r, params, kw, kwn, info.uidnext, &qsb,
-	    &err) != 0)) {
+	sc.want_changed = params->qresync &&
+	    params->uidvalidity == info.uidvalidity &&
+	    params->modseq < info.highestmodseq;
+	sc.since = params->modseq;
+	rc = store_msg_foreach(r, s->user_id, info.id, 1, UINT32_MAX,
+	    select_scan_cb, &sc, &err);
+	if (rc == 0) {
+		/* before the QRESYNC FETCHes: their FLAGS show \Recent */
+		imap_selected_find_recent(s, sel, info.uidnext);
+		rc = store_mailbox_keywords(r, s->user_id, info.id, kw, &kwn,
+		    &err);
+	}
+	if (rc == 0 && params->qresync &&
+	    params->uidvalidity == info.uidvalidity)
+		rc = select_qresync(s, sel, r, params, &sc.ch, kw, kwn,
+		    info.uidnext, &qsb, &err);
+	store_changes_free(&sc.ch);
+	if (rc != 0) {
 		strbuf_free(&qsb);
 		store_read_end(&r);
+		imap_seqset_free(&sel->recent);
 		free(sel->uids);
 		free(sel->name);
 		free(sel);
@@ -217,27 +315,11 @@ select_run(struct imap_session *s, const char *tag,
 	/* The view knows everything below UIDNEXT as of this snapshot. */
 	if (info.uidnext > 0 && info.uidnext - 1 > sel->max_uid)
 		sel->max_uid = info.uidnext - 1;
-	strbuf_appends(&sb, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-	    "\\Draft");
-	for (size_t i = 0; i < kwn; i++) {
-		strbuf_appendc(&sb, ' ');
-		strbuf_appends(&sb, kw[i]);
-	}
-	strbuf_appends(&sb, ")\r\n");
-	if (readonly) {
-		strbuf_appends(&sb, "* OK [PERMANENTFLAGS ()] Read-only "
-		    "mailbox\r\n");
-	} else {
-		strbuf_appends(&sb, "* OK [PERMANENTFLAGS (\\Answered "
-		    "\\Flagged \\Deleted \\Seen \\Draft");
-		for (size_t i = 0; i < kwn; i++) {
-			strbuf_appendc(&sb, ' ');
-			strbuf_appends(&sb, kw[i]);
-		}
-		strbuf_appends(&sb, " \\*)] Flags permitted\r\n");
-	}
+	imap_format_mailbox_flags(&sb, kw, kwn, readonly);
+	sel->kw_count = (uint32_t)kwn;
 	store_read_end(&r);
-	strbuf_appendf(&sb, "* %u EXISTS\r\n* 0 RECENT\r\n", sel->count);
+	strbuf_appendf(&sb, "* %u EXISTS\r\n* %u RECENT\r\n", sel->count,
+	    sel->recent_count);
 	if (sc.first_unseen != 0)
 		strbuf_appendf(&sb, "* OK [UNSEEN %u] First unseen\r\n",
 		    sc.first_unseen);
@@ -250,6 +332,11 @@ select_run(struct imap_session *s, const char *tag,
 	strbuf_free(&qsb);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);
+	/* RFC 3501 2.3.2: a read-write session claims what it saw as
+	 * \Recent; EXAMINE leaves it for the next SELECT */
+	if (!readonly)
+		imap_recent_claim(s->server->recent, s->user_id, info.id,
+		    info.uidnext);
 	s->sel = sel;
 	s->state = IMAP_STATE_SELECTED;
 	if (params->condstore || params->qresync)
@@ -307,7 +394,8 @@ imap_cmd_close(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "BAD", "CLOSE takes no arguments");
 		return;
 	}
-	if (!s->sel->readonly && selected_has_deleted(s)) {
+	/* a mailbox deleted meanwhile has nothing left to expunge */
+	if (!s->sel->readonly && !s->sel->deleted && selected_has_deleted(s)) {
 		s->server->actor = s;
 		/* CLOSE expunges silently (RFC 3501 6.4.2). The UID list is
 		 * asked for and freed here: the store allocates it anyway. */

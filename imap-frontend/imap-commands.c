@@ -32,7 +32,7 @@
 static const struct imap_cmd_def commands[] = {
 	{ "CAPABILITY", imap_cmd_capability, ANY, 0 },
 	{ "NOOP", imap_cmd_noop, ANY, 0 },
-	{ "LOGOUT", imap_cmd_logout, ANY, 0 },
+	{ "LOGOUT", imap_cmd_logout, ANY, IMAP_CMD_LEAVES },
 	{ "STARTTLS", imap_cmd_starttls, NOTAUTH, 0 },
 	{ "LOGIN", imap_cmd_login, NOTAUTH, 0 },
 	{ "AUTHENTICATE", imap_cmd_authenticate, NOTAUTH, 0 },
@@ -40,8 +40,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "ENABLE", imap_cmd_enable, AUTHED, 0 },
 	{ "NAMESPACE", imap_cmd_namespace, AUTHED, 0 },
 	{ "IDLE", imap_cmd_idle, ANY, 0 },
-	{ "SELECT", imap_cmd_select, AUTHED, 0 },
-	{ "EXAMINE", imap_cmd_examine, AUTHED, 0 },
+	{ "SELECT", imap_cmd_select, AUTHED, IMAP_CMD_LEAVES },
+	{ "EXAMINE", imap_cmd_examine, AUTHED, IMAP_CMD_LEAVES },
 	{ "CREATE", imap_cmd_create, AUTHED, 0 },
 	{ "DELETE", imap_cmd_delete, AUTHED, 0 },
 	{ "RENAME", imap_cmd_rename, AUTHED, 0 },
@@ -52,8 +52,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "STATUS", imap_cmd_status, AUTHED, 0 },
 	{ "APPEND", imap_cmd_append, AUTHED, 0 },
 	{ "CHECK", imap_cmd_check, SELECTED, 0 },
-	{ "CLOSE", imap_cmd_close, SELECTED, 0 },
-	{ "UNSELECT", imap_cmd_unselect, SELECTED, 0 },
+	{ "CLOSE", imap_cmd_close, SELECTED, IMAP_CMD_LEAVES },
+	{ "UNSELECT", imap_cmd_unselect, SELECTED, IMAP_CMD_LEAVES },
 	{ "EXPUNGE", imap_cmd_expunge, SELECTED, IMAP_CMD_UID },
 	{ "SEARCH", imap_cmd_search, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "FETCH", imap_cmd_fetch, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
@@ -114,6 +114,15 @@ imap_cmd_dispatch(struct imap_session *s, const struct imap_command *cmd)
 		    "without a selected mailbox" : "in this state");
 		return;
 	}
+	if (s->sel != NULL && s->sel->deleted &&
+	    !(def->flags & IMAP_CMD_LEAVES)) {
+		/* The selected mailbox is gone (another session deleted it):
+		 * never answer from the stale view (RFC 2180 3). */
+		imap_session_bye_deleted(s);
+		return;
+	}
+	if (s->sel != NULL)
+		imap_session_send_keyword_updates(s);
 	s->cmd_allows_expunge = !((def->flags & IMAP_CMD_NO_EXPUNGE) && !uid);
 	def->fn(s, cmd->tag, args, argc, uid);
 }

@@ -27,6 +27,10 @@ typedef void imap_cmd_fn(struct imap_session *s, const char *tag,
 /* Untagged EXPUNGE must not be sent while it runs (non-UID FETCH, STORE,
  * SEARCH: RFC 3501 7.4.1). */
 #define IMAP_CMD_NO_EXPUNGE 0x2u
+/* The command leaves the selected mailbox without reading it (SELECT,
+ * EXAMINE, CLOSE, UNSELECT, LOGOUT): it may still run after the mailbox
+ * was deleted by another session; every other command gets BYE then. */
+#define IMAP_CMD_LEAVES 0x4u
 
 struct imap_cmd_def {
 	const char *name;

@@ -446,7 +446,8 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		switch (att->type) {
 		case IMAP_FETCH_FLAGS:
 			strbuf_appends(sb, "FLAGS ");
-			imap_format_msg_flags(sb, &m.flags, kw, kwn);
+			imap_selected_format_flags(sb, s->sel, uid, &m.flags,
+			    kw, kwn);
 			flags_sent = true;
 			break;
 		case IMAP_FETCH_UID:
@@ -515,7 +516,7 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		if (!first)
 			strbuf_appendc(sb, ' ');
 		strbuf_appends(sb, "FLAGS ");
-		imap_format_msg_flags(sb, &m.flags, kw, kwn);
+		imap_selected_format_flags(sb, s->sel, uid, &m.flags, kw, kwn);
 		first = false;
 		/* RFC 7162 3.1: a flag change this FETCH caused carries
 		 * its MODSEQ once CONDSTORE is on */

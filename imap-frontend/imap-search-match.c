@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "arena.h"
 #include "imap-format.h"
@@ -160,16 +161,34 @@ parse_key_list(struct search_ctx *ctx, unsigned int depth,
 	return 0;
 }
 
+/* The prefix of an entry-flag-name (RFC 7162 3.1.5, 7). */
+#define MODSEQ_ENTRY_PREFIX "/flags/"
+
+/*
+ * MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162 3.1.5).
+ * The entry name is checked (a quoted "/flags/<flag>", flag a system flag
+ * but \Recent, or a keyword) and so is the type (priv, shared, all), but
+ * neither changes the match: the store keeps one MODSEQ per message, not
+ * one per flag, and RFC 7162 3.1.5 says such a server ignores them; the
+ * message's MODSEQ is compared (Dovecot 2.3 answers the same way).
+ */
 static int
 parse_modseq(struct search_ctx *ctx, struct imap_search_key *k)
 {
 	const struct imap_arg *a = next_arg(ctx);
 	uint64_t n;
 
-	/* Optional entry-name (a string) and entry-type-req. */
-	if (a != NULL && (a->type == IMAP_ARG_QUOTED ||
-	    a->type == IMAP_ARG_LITERAL)) {
+	if (a != NULL && a->type == IMAP_ARG_QUOTED) {
 		const struct imap_arg *t = next_arg(ctx);
+		size_t plen = strlen(MODSEQ_ENTRY_PREFIX);
+		unsigned int flag;
+		bool is_kw;
+		const char *err;
+
+		if (a->len <= plen || strncasecmp(a->str, MODSEQ_ENTRY_PREFIX,
+		    plen) != 0 || imap_flag_parse(a->str + plen, a->len - plen,
+		    &flag, &is_kw, &err) != 0)
+			return fail(ctx, "Invalid MODSEQ entry name");
 		if (!imap_arg_atom_equals(t, "priv") &&
 		    !imap_arg_atom_equals(t, "shared") &&
 		    !imap_arg_atom_equals(t, "all"))

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "arena.h"
+#include "imap-recent.h"
 #include "imap-session.h"
 #include "log.h"
 #include "password.h"
@@ -122,6 +123,7 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->ip_buckets = IMAP_IP_BUCKETS;
 	srv->ip_counts = NULL;
 	srv->scratch = arena_new(IMAP_SCRATCH_CHUNK);
+	srv->recent = imap_recent_new();
 	return srv;
 }
 
@@ -486,6 +488,12 @@ imap_server_on_store_change(void *arg, const struct store_change *ch)
 	struct imap_server *srv = arg;
 	struct imap_session *s;
 
+	/* \Recent bookkeeping first: the sessions told below claim */
+	if (ch->kind == STORE_CHANGE_NEW && ch->uid_count > 0)
+		imap_recent_note_new(srv->recent, ch->user_id, ch->mailbox_id,
+		    ch->uids[0]);
+	else if (ch->kind == STORE_CHANGE_MAILBOX_DELETE)
+		imap_recent_forget(srv->recent, ch->user_id, ch->mailbox_id);
 	TAILQ_FOREACH(s, &srv->sessions, link) {
 		if (s->closing || s->user == NULL || s->user_id != ch->user_id)
 			continue;
@@ -567,6 +575,7 @@ imap_server_free(struct imap_server **srvp)
 	strv_free(srv->tls_addrs);
 	SSL_CTX_free(srv->ssl_ctx);
 	arena_free(&srv->scratch);
+	imap_recent_free(&srv->recent);
 	free(srv->shutdown_reason);
 	free(srv);
 }

@@ -244,8 +244,13 @@ imap_session_tagged(struct imap_session *s, const char *tag,
 	char text[1024];
 	va_list ap;
 
-	if (s->state == IMAP_STATE_SELECTED && s->sel != NULL)
+	if (s->state == IMAP_STATE_SELECTED && s->sel != NULL) {
 		imap_session_send_updates(s, s->cmd_allows_expunge);
+		/* a command that streamed from the mailbox while it was
+		 * deleted ends with that BYE, not with a completion */
+		if (s->sel->deleted)
+			return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);

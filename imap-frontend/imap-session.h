@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
+#include "imap-seqset.h"
 #include "imap-server.h"
 #include "store/store.h"
 
@@ -78,10 +79,20 @@ struct imap_selected {
 	uint32_t cap;
 	/* Highest UID the view knows about (new mail is above it). */
 	uint32_t max_uid;
+	/* UIDs that are \Recent in this session (RFC 3501 2.3.2; see
+	 * imap-recent.h) and how many of them are still in the view. */
+	struct imap_seqset recent;
+	uint32_t recent_count;
 	uint64_t highestmodseq;
+	/* Keywords of the mailbox the client was told of in FLAGS; the
+	 * table only grows (store.h), so a larger count means new ones. */
+	uint32_t kw_count;
+	bool kw_check;		/* flags or messages changed: recount */
 	/* Pending notifications from other sessions and the poller. */
 	bool new_pending;
-	bool deleted;		/* the mailbox went away under us */
+	/* The mailbox was deleted (by another session, the admin or this
+	 * session's own DELETE): nothing more is served from this view. */
+	bool deleted;
 	uint32_t *expunged;	/* ascending, not yet reported */
 	uint32_t expunged_count, expunged_cap;
 	uint32_t *flagged;	/* ascending-ish, de-duplicated on send */
@@ -157,6 +168,7 @@ struct imap_server {
 	size_t ip_buckets;
 
 	struct arena *scratch;	/* per command, reset after each */
+	struct imap_recent *recent;	/* \Recent claims (imap-recent.h) */
 	struct imap_session *actor;	/* session inside a store write */
 
 	struct imap_server_stats stats;
@@ -223,8 +235,15 @@ void imap_session_starttls(struct imap_session *s);
 
 /* Selected mailbox view. */
 void imap_session_unselect(struct imap_session *s);
-/* Sends pending untagged updates; expunges only when allow_expunge. */
+/* Sends pending untagged updates; expunges only when allow_expunge. When
+ * the selected mailbox was deleted it writes BYE and closes instead. */
 void imap_session_send_updates(struct imap_session *s, bool allow_expunge);
+/* "* FLAGS" and PERMANENTFLAGS when the selected mailbox got keywords
+ * since the client was last told (also before each command runs, so a
+ * command's FETCH never shows a keyword the client was not told of). */
+void imap_session_send_keyword_updates(struct imap_session *s);
+/* The selected mailbox was deleted by someone else: "* BYE", close. */
+void imap_session_bye_deleted(struct imap_session *s);
 /* Feed from the store (fanned out by the server). */
 void imap_session_notify(struct imap_session *s,
     const struct store_change *ch, bool self);

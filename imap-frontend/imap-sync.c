@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "imap-format.h"
+#include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
 #include "imap-sync.h"
@@ -54,6 +55,7 @@ imap_session_unselect(struct imap_session *s)
 		return;
 	free(sel->name);
 	free(sel->uids);
+	imap_seqset_free(&sel->recent);
 	free(sel->expunged);
 	free(sel->flagged);
 	free(sel);
@@ -86,6 +88,58 @@ u32_sort_unique(uint32_t *arr, uint32_t *count)
 }
 
 void
+imap_format_mailbox_flags(struct strbuf *sb, const char *const *kw,
+    size_t kw_count, bool readonly)
+{
+	strbuf_appends(sb, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+	    "\\Draft");
+	for (size_t i = 0; i < kw_count; i++) {
+		strbuf_appendc(sb, ' ');
+		strbuf_appends(sb, kw[i]);
+	}
+	strbuf_appends(sb, ")\r\n");
+	if (readonly) {
+		strbuf_appends(sb, "* OK [PERMANENTFLAGS ()] Read-only "
+		    "mailbox\r\n");
+		return;
+	}
+	strbuf_appends(sb, "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
+	    "\\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < kw_count; i++) {
+		strbuf_appendc(sb, ' ');
+		strbuf_appends(sb, kw[i]);
+	}
+	strbuf_appends(sb, " \\*)] Flags permitted\r\n");
+}
+
+/* RFC 3501 7.2.6: when a keyword is new in the mailbox, FLAGS and
+ * PERMANENTFLAGS again, before the FETCH that shows it (as Dovecot). */
+void
+imap_session_send_keyword_updates(struct imap_session *s)
+{
+	struct imap_selected *sel = s->sel;
+	struct store_read *r = NULL;
+	const char *kw[STORE_KEYWORDS_MAX];
+	size_t kwn = 0;
+	const char *err;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!sel->kw_check)
+		return;
+	sel->kw_check = false;
+	if (store_read_begin(s->server->store, &r, &err) != 0)
+		return;
+	if (store_mailbox_keywords(r, s->user_id, sel->mailbox_id, kw, &kwn,
+	    &err) == 0 && kwn > sel->kw_count) {
+		imap_format_mailbox_flags(&sb, kw, kwn, sel->readonly);
+		sel->kw_count = (uint32_t)kwn;
+	}
+	store_read_end(&r);
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+}
+
+void
 imap_session_notify(struct imap_session *s, const struct store_change *ch,
     bool self)
 {
@@ -93,6 +147,13 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 
 	if (sel == NULL || ch->mailbox_id != sel->mailbox_id)
 		return;
+	if (ch->kind == STORE_CHANGE_NEW || ch->kind == STORE_CHANGE_FLAGS) {
+		/* may have brought new keywords; this session's own STORE,
+		 * APPEND or COPY hears of them now, before its FETCHes */
+		sel->kw_check = true;
+		if (self)
+			imap_session_send_keyword_updates(s);
+	}
 	switch (ch->kind) {
 	case STORE_CHANGE_NEW:
 		sel->new_pending = true;
@@ -147,6 +208,9 @@ imap_selected_expunge_uids(struct imap_session *s, const uint32_t *uids,
 		while (j < n && uids[j] < uid)
 			j++;
 		if (j < n && uids[j] == uid) {
+			if (sel->recent_count > 0 &&
+			    imap_seqset_contains(&sel->recent, uid))
+				sel->recent_count--;
 			/* RFC 7162 3.2.10: with QRESYNC on, one VANISHED
 			 * replaces the EXPUNGEs */
 			if (s->enabled_qresync)
@@ -222,6 +286,53 @@ imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
 	imap_format_flags(sb, flags->system & STORE_FLAGS_SYSTEM_ALL, names, n);
 }
 
+bool
+imap_selected_is_recent(const struct imap_selected *sel, uint32_t uid)
+{
+	return sel != NULL && sel->recent_count > 0 &&
+	    imap_seqset_contains(&sel->recent, uid);
+}
+
+void
+imap_selected_format_flags(struct strbuf *sb, const struct imap_selected *sel,
+    uint32_t uid, const struct store_flags *flags, const char *const *kw,
+    size_t kw_count)
+{
+	const char *names[STORE_KEYWORDS_MAX];
+	size_t n = 0;
+	unsigned int sys = flags->system & STORE_FLAGS_SYSTEM_ALL;
+
+	for (size_t i = 0; i < kw_count && i < STORE_KEYWORDS_MAX; i++)
+		if (flags->keywords[i / 64] & (1ull << (i % 64)))
+			names[n++] = kw[i];
+	if (imap_selected_is_recent(sel, uid))
+		sys |= IMAP_FLAG_RECENT;
+	imap_format_flags(sb, sys, names, n);
+}
+
+void
+imap_selected_find_recent(struct imap_session *s, struct imap_selected *sel,
+    uint32_t uidnext)
+{
+	uint32_t first = imap_recent_first(s->server->recent, s->user_id,
+	    sel->mailbox_id, uidnext);
+	uint32_t lo = 0, hi = sel->count;
+
+	/* the view is sorted: the recent ones are its tail */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (sel->uids[mid] < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	sel->recent_count = sel->count - lo;
+	if (sel->recent_count > 0)
+		imap_seqset_add_range(&sel->recent, sel->uids[lo],
+		    sel->uids[sel->count - 1]);
+}
+
 void
 imap_session_enable_condstore(struct imap_session *s)
 {
@@ -265,7 +376,7 @@ send_flag_updates(struct imap_session *s)
 			    "FLAGS ", seq, uid, (unsigned long long)m.modseq);
 		else
 			strbuf_appendf(&sb, "* %u FETCH (FLAGS ", seq);
-		imap_format_msg_flags(&sb, &m.flags, kw, kwn);
+		imap_selected_format_flags(&sb, sel, uid, &m.flags, kw, kwn);
 		strbuf_appends(&sb, ")\r\n");
 	}
 	store_read_end(&r);
@@ -281,9 +392,13 @@ send_new(struct imap_session *s)
 	struct imap_selected *sel = s->sel;
 	struct store_read *r = NULL;
 	const char *err;
-	uint32_t before = sel->count;
+	uint32_t before = sel->count, recent_before = sel->recent_count;
 	uint32_t *uids = NULL;
 	size_t n = 0;
+	/* the new messages above this boundary are \Recent here: this is
+	 * the first session told of them (imap-recent.h) */
+	uint32_t first_recent = imap_recent_first(s->server->recent,
+	    s->user_id, sel->mailbox_id, UINT32_MAX);
 
 	sel->new_pending = false;
 	if (store_read_begin(s->server->store, &r, &err) != 0)
@@ -295,8 +410,18 @@ send_new(struct imap_session *s)
 
 		if (store_msg_list(r, s->user_id, sel->mailbox_id, &range, 1,
 		    &msgs, &n, &err) == 0) {
-			for (size_t i = 0; i < n; i++)
+			for (size_t i = 0; i < n; i++) {
 				imap_selected_append_uid(sel, msgs[i].uid);
+				if (msgs[i].uid < first_recent)
+					continue;
+				imap_seqset_add(&sel->recent, msgs[i].uid);
+				sel->recent_count++;
+			}
+			if (n > 0 && !sel->readonly &&
+			    msgs[n - 1].uid >= first_recent)
+				imap_recent_claim(s->server->recent,
+				    s->user_id, sel->mailbox_id,
+				    msgs[n - 1].uid + 1);
 		}
 		free(msgs);
 	}
@@ -304,6 +429,21 @@ send_new(struct imap_session *s)
 	free(uids);
 	if (sel->count != before)
 		imap_session_printf(s, "* %u EXISTS\r\n", sel->count);
+	/* RFC 3501 7.3.2, as Dovecot: RECENT with EXISTS when it changed */
+	if (sel->recent_count != recent_before)
+		imap_session_printf(s, "* %u RECENT\r\n", sel->recent_count);
+}
+
+void
+imap_session_bye_deleted(struct imap_session *s)
+{
+	if (s->closing)
+		return;
+	log_info("imap session=%u event=selected_mailbox_deleted "
+	    "mailbox_id=%u", s->id, s->sel != NULL ? s->sel->mailbox_id : 0);
+	imap_session_printf(s, "* BYE Selected mailbox was deleted, have to "
+	    "disconnect\r\n");
+	imap_session_close(s);
 }
 
 void
@@ -314,13 +454,11 @@ imap_session_send_updates(struct imap_session *s, bool allow_expunge)
 	if (sel == NULL)
 		return;
 	if (sel->deleted) {
-		if (allow_expunge) {
-			imap_session_printf(s, "* BYE Selected mailbox was "
-			    "deleted\r\n");
-			imap_session_close(s);
-		}
+		/* BYE is allowed at any time, even where EXPUNGE is not */
+		imap_session_bye_deleted(s);
 		return;
 	}
+	imap_session_send_keyword_updates(s);
 	if (allow_expunge && sel->expunged_count > 0) {
 		u32_sort_unique(sel->expunged, &sel->expunged_count);
 		imap_selected_expunge_uids(s, sel->expunged,

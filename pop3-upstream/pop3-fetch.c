@@ -324,6 +324,26 @@ batch_due(struct pop3_session *s)
 	return d.tv_sec * 1000 + d.tv_usec / 1000 >= POP3_CLIENT_BATCH_MS;
 }
 
+/* A DELE is due for message m, but its ledger entry predates fingerprints
+ * and the stored copy is gone: nothing can tell whether the server still
+ * holds that message or reused its UIDL. Deleting might lose a new
+ * message, storing might bring back one the user deleted: neither, it
+ * stays on the server, reported. */
+static void
+report_unverifiable(struct pop3_session *s, const struct msg *m)
+{
+	char esc[LOG_PEER_TEXT_MAX + 1];
+
+	log_warn("pop3 account=%s event=dele-unverifiable msgno=%u "
+	    "uidl=\"%s\" action=\"left on the server\"", s->log_id,
+	    m->msgno, log_escape(esc, sizeof(esc), m->key, m->key_len));
+	if (s->result.error[0] == '\0')
+		snprintf(s->result.error, sizeof(s->result.error), "message %u "
+		    "left on the server: its stored copy is gone and its "
+		    "ledger entry has no fingerprint to verify it by",
+		    m->msgno);
+}
+
 /* ---- classification against the ledger --------------------------------- */
 
 /*
@@ -377,6 +397,13 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 		}
 		if (!m->want_dele || m->verified)
 			return 0;
+		if (!li.has_fingerprint && !li.still_present) {
+			/* no download could verify it (data_done would find
+			   nothing to compare with): none is made */
+			m->want_dele = false;
+			report_unverifiable(s, m);
+			return 0;
+		}
 		/* Never DELE a message unseen. This key's message was
 		   stored earlier but is still listed (a crash or cut
 		   before QUIT, a lost QUIT answer, a failed ledger mark,
@@ -735,6 +762,11 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 		set_hash_key(m, s->body.data != NULL ? s->body.data : "",
 		    s->body.len, m->list_size);
 		number_one_key(s, c->msg);
+		/* the RETR-derived key decides afresh: forget what a
+		   lookup of the TOP-derived key concluded */
+		m->reused = false;
+		m->verify = false;
+		memset(&m->prev, 0, sizeof(m->prev));
 		if (store_read_begin(s->env.store, &r, &err) < 0) {
 			pop3_session_fail(s, POP3_OUTCOME_STORE, "store: %s",
 			    err);
@@ -762,20 +794,8 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 			return;
 		}
 		if (same == POP3_DELIVER_SAME_UNKNOWN && m->verify) {
-			/* a ledger entry from before fingerprints whose
-			   stored copy is gone: deleting might lose a new
-			   message, storing might bring back one the user
-			   deleted. Neither: it stays on the server. */
-			log_warn("pop3 account=%s event=dele-unverifiable "
-			    "msgno=%u uidl=\"%s\" action=\"left on the "
-			    "server\"", s->log_id, m->msgno, log_escape(esc,
-			    sizeof(esc), m->key, m->key_len));
-			if (s->result.error[0] == '\0')
-				snprintf(s->result.error,
-				    sizeof(s->result.error), "message %u "
-				    "left on the server: its stored copy is "
-				    "gone and its ledger entry has no "
-				    "fingerprint to verify it by", m->msgno);
+			/* the stored copy went since classify() looked */
+			report_unverifiable(s, m);
 			strbuf_reset(&s->body);
 			return;
 		}

@@ -452,9 +452,9 @@ changed_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
 	return 0;
 }
 
-int
-store_changes_since(struct store_read *r, uint32_t user_id,
-    uint32_t mailbox_id, uint64_t since_modseq,
+static int
+changes_since(struct store_read *r, uint32_t user_id, uint32_t mailbox_id,
+    uint64_t since_modseq, bool want_changed,
     struct store_changes *changes_r, const char **error_r)
 {
 	struct store_mailbox_info info;
@@ -467,14 +467,32 @@ store_changes_since(struct store_read *r, uint32_t user_id,
 	changes_r->highestmodseq = info.highestmodseq;
 	if (since_modseq >= info.highestmodseq)
 		return 0;
-	if (changed_since(r, user_id, mailbox_id, since_modseq, changes_r,
-	    error_r) < 0 ||
+	if ((want_changed && changed_since(r, user_id, mailbox_id,
+	    since_modseq, changes_r, error_r) < 0) ||
 	    vanished_since(r, user_id, mailbox_id, since_modseq, changes_r,
 	    error_r) < 0) {
 		store_changes_free(changes_r);
 		return -1;
 	}
 	return 0;
+}
+
+int
+store_changes_since(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint64_t since_modseq,
+    struct store_changes *changes_r, const char **error_r)
+{
+	return changes_since(r, user_id, mailbox_id, since_modseq, true,
+	    changes_r, error_r);
+}
+
+int
+store_vanished_since(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint64_t since_modseq,
+    struct store_changes *changes_r, const char **error_r)
+{
+	return changes_since(r, user_id, mailbox_id, since_modseq, false,
+	    changes_r, error_r);
 }
 
 void

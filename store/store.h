@@ -547,6 +547,11 @@ struct store_changes {
 int store_changes_since(struct store_read *r, uint32_t user_id,
     uint32_t mailbox_id, uint64_t since_modseq,
     struct store_changes *changes_r, const char **error_r);
+/* The same with changed empty: only the expunge history is read (for a
+ * caller that already walks every message, e.g. SELECT (QRESYNC)). */
+int store_vanished_since(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, uint64_t since_modseq,
+    struct store_changes *changes_r, const char **error_r);
 void store_changes_free(struct store_changes *changes);
 
 /* ---- upstream ledger ---------------------------------------------------- */

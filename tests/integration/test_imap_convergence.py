@@ -71,7 +71,8 @@ class Device:
                 ms = int(re.search(rb"MODSEQ \((\d+)\)", body).group(1))
                 fl = re.search(rb"FLAGS \(([^)]*)\)", body)
                 if fl is not None:
-                    flags = frozenset(fl.group(1).split())
+                    # \Recent is per session, not shared state
+                    flags = frozenset(fl.group(1).split()) - {b"\\Recent"}
                 else:
                     flags = self.model[uid][0]
                 self.model[uid] = (flags, ms)

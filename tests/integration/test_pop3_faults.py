@@ -214,6 +214,40 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertTrue(any(('"%s"' % ("u" * 66)) in l for l in ledger), ledger)
         self.assertEqual(sorted(self.dump(st)), sorted(msgs))
 
+    def check_top_unlike_retr(self, top_data):
+        # Messages without a usable UIDL, on a server whose TOP n 0 does
+        # not give RETR's header block: the ledger keeps RETR-derived
+        # keys, so nothing is stored twice (a RETR per poll is the cost),
+        # and a DELE still follows a RETR that matched.
+        msgs = [msg(1), msg(2)]
+        self.assertEqual(len(msgs[0]), len(msgs[1]))
+        srv = self.serve(msgs, uidls=[b"", b""], top_data=top_data)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv)], polls=3)
+        self.assertEqual([p["fetched"] for p in r.polls], ["2", "0", "0"], r)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+        srv2 = self.serve(msgs, uidls=[b"", b""], top_data=top_data)
+        r = run_fetch(self, st, [self.acct(srv2, mode="delete")])
+        self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
+                         ("0", "2"), r)
+        self.assertEqual(srv2.commands().count(b"RETR"), 2, srv2.transcript)
+        self.assertEqual(srv2.deleted, {1, 2})
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs))
+        return srv
+
+    def test_top_without_blank_line_stores_nothing_twice(self):
+        srv = self.check_top_unlike_retr(lambda n, head: head[:-2])
+        # no TOP key ever matches: every poll RETRs both
+        self.assertEqual(srv.commands().count(b"RETR"), 6, srv.transcript)
+
+    def test_top_giving_another_messages_headers_stores_nothing_twice(self):
+        heads = {}
+
+        def top(n, head):
+            heads.setdefault(n, head)
+            return heads.get(1, head)   # message 1's headers for every n
+        self.check_top_unlike_retr(top)
+
     def test_uidl_path_like_values_are_just_keys(self):
         msgs = [msg(i) for i in range(1, 4)]
         srv = self.serve(msgs, uidls=[b"../../etc/passwd", b"a/b", b"/"])
@@ -315,6 +349,41 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertEqual(srv2.commands().count(b"RETR"), 2, srv2.transcript)
         self.assertEqual(srv2.deleted, {1, 2})
         self.assertEqual(sorted(self.dump(st)), sorted([a, b, c]))
+
+    def test_unverifiable_legacy_entry_left_without_download(self):
+        # A ledger from before fingerprints; the user expunged message 1,
+        # so mirror mode wants it deleted upstream, but nothing is left
+        # to compare it with: it stays on the server (reported), and
+        # since no download could ever verify it, none is made, poll
+        # after poll.
+        msgs = [msg(i) for i in range(1, 4)]
+        srv = self.serve(msgs)
+        st = self.store()
+        r = run_fetch(self, st, [self.acct(srv, mode="mirror")])
+        self.assertEqual(r.polls[0]["fetched"], "3", r)
+        r = run_fetch(self, st, [], extra=["--legacy-ledger", "--expunge",
+                                           "1"])
+        self.assertIn("legacy-ledger=3", r.stdout)
+        self.assertIn("expunged=1", r.stdout)
+        srv2 = self.serve(msgs)
+        r = run_fetch(self, st, [self.acct(srv2, mode="mirror")], polls=2)
+        for p in r.polls:
+            self.assertEqual((p["outcome"], p["fetched"], p["deleted"]),
+                             ("ok", "0", "0"), r)
+            self.assertIn("message 1 left on the server", p["error"], r)
+        self.assertIn("event=dele-unverifiable", r.stderr)
+        self.assertNotIn(b"RETR", srv2.commands(), srv2.transcript)
+        self.assertNotIn(b"DELE", srv2.commands(), srv2.transcript)
+        self.assertEqual(sorted(self.dump(st)), sorted(msgs[1:]))
+        # legacy entries whose copy is there are compared with it, then
+        # deleted (delete mode); message 1 still stays
+        srv3 = self.serve(msgs)
+        r = run_fetch(self, st, [self.acct(srv3, mode="delete")])
+        self.assertEqual((r.polls[0]["fetched"], r.polls[0]["deleted"]),
+                         ("0", "2"), r)
+        self.assertEqual(srv3.commands().count(b"RETR"), 2, srv3.transcript)
+        self.assertEqual(srv3.deleted, {2, 3})
+        self.assertIn("message 1 left on the server", r.polls[0]["error"])
 
     def test_server_keeping_deleted_messages_gets_no_duplicates(self):
         # this fake acknowledges DELE + QUIT but keeps serving the message

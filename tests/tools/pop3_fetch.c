@@ -5,7 +5,7 @@
  *   pop3_fetch --store DIR --user NAME [--polls N] [--interval-ms MS]
  *       [--host-max N] [--breaker N] [--backoff-ms MS] [--debug]
  *       [--dump DIR] [--no-poll] [--clock-offset-days N] [--expunge N]
- *       [--map-size BYTES]
+ *       [--map-size BYTES] [--legacy-ledger]
  *       --account id=a,host=H,port=P,tls=stls|pop3s|none,ca=FILE,
  *                 fp=HEX,auth=auto|user|apop|plain|login,login=L,
  *                 password=PW,mode=keep|delete|delete-after|mirror,
@@ -18,6 +18,8 @@
  * and a summary line ("pop3_fetch: polls=... fetched=... bytes=...
  * deleted=... failed=..."). --dump writes every stored message of the
  * user to DIR/<mailbox-id>-<uid>.eml and the ledger to DIR/ledger.txt.
+ * --legacy-ledger rewrites every ledger entry in the format of stores
+ * from before fingerprints (24 bytes, no size/fingerprint), before polling.
  * SIGTERM stops gracefully (upstream stop_graceful: a poll that has sent
  * DELEs ends with QUIT), prints "stopped" and exits as below.
  * Exit status: 0 when the last poll of every account succeeded, 1 if one
@@ -33,8 +35,11 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include <lmdb.h>
+
 #include "log.h"
 #include "pop3-upstream/pop3-poller.h"
+#include "store/store-private.h"
 #include "store/store.h"
 #include "xmalloc.h"
 
@@ -319,6 +324,62 @@ expunge_first(struct store *store, uint32_t user, unsigned int n)
 	return rc;
 }
 
+/* Every ledger entry as a store from before fingerprints wrote it: the
+ * first 24 bytes of the record, without STORE_LEDGER_F_FINGERPRINT. */
+static int
+legacy_ledger(struct store *store)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	unsigned int n = 0;
+	int rc;
+
+	rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, store->dbi[DB_LEDGER], &cur);
+	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
+		struct store_ledgerrec lr;
+		unsigned char kb[STORE_KEY_MAX];
+
+		rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+		if (rc != 0)
+			break;
+		/* the key must not point into the page being rewritten */
+		if (k.mv_size > sizeof(kb)) {
+			rc = MDB_BAD_VALSIZE;
+			break;
+		}
+		memcpy(kb, k.mv_data, k.mv_size);
+		k.mv_data = kb;
+		memset(&lr, 0, sizeof(lr));
+		memcpy(&lr, v.mv_data, v.mv_size < sizeof(lr) ? v.mv_size :
+		    sizeof(lr));
+		lr.flags &= ~STORE_LEDGER_F_FINGERPRINT;
+		v.mv_data = &lr;
+		v.mv_size = 24;
+		rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+		n++;
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		fprintf(stderr, "pop3_fetch: legacy ledger: %s\n",
+		    mdb_strerror(rc));
+		if (txn != NULL)
+			mdb_txn_abort(txn);
+		return -1;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		fprintf(stderr, "pop3_fetch: legacy ledger: %s\n",
+		    mdb_strerror(rc));
+		return -1;
+	}
+	printf("legacy-ledger=%u\n", n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -332,7 +393,7 @@ main(int argc, char **argv)
 	struct ctx c;
 	const char *err = NULL;
 	uint32_t user_id = 0;
-	bool no_poll = false;
+	bool no_poll = false, legacy = false;
 	unsigned int expunge = 0;
 	struct event *sig_term = NULL;
 	int rc, status = 0;
@@ -353,6 +414,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--no-poll") == 0) {
 			no_poll = true;
+			continue;
+		}
+		if (strcmp(a, "--legacy-ledger") == 0) {
+			legacy = true;
 			continue;
 		}
 		if (v == NULL)
@@ -409,6 +474,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (expunge > 0 && expunge_first(store, user_id, expunge) < 0)
+		return 2;
+	if (legacy && legacy_ledger(store) < 0)
 		return 2;
 	if (!no_poll && c.naccts > 0) {
 		c.base = event_base_new();

@@ -29,7 +29,11 @@ static const struct req_case req_cases[] = {
 	{ "{\"command\":\"account.add\",\"user\":\"a\",\"host\":\"h\","
 	  "\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
 	  "\"password\":\"x\",\"auth\":\"digest-md5\"}", "invalid-value",
-	  "auth", "\"auth\": expected auto, user, apop, plain or cram-md5" },
+	  "auth", "\"auth\": expected auto, user, apop, plain, login or "
+	  "cram-md5" },
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"host\":\"h\","
+	  "\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
+	  "\"password\":\"x\",\"auth\":\"login\"}", NULL, NULL, NULL },
 	{ "{\"command\":\"poll\"}", NULL, NULL, NULL },
 	{ "{\"command\":\"status\",\"user\":null}", NULL, NULL, NULL },
 

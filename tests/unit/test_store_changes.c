@@ -97,6 +97,17 @@ START_TEST(changes_since_exact_set_and_flags)
 	ck_assert_uint_eq(ch.vanished[0].last, 5);
 	store_changes_free(&ch);
 
+	/* the expunge history alone: the same VANISHED, no changed list */
+	ck_assert_int_eq(store_vanished_since(r, u, inbox, base, &ch, NULL),
+	    0);
+	ck_assert_uint_eq(ch.highestmodseq, high);
+	ck_assert_uint_eq(ch.changed_count, 0);
+	ck_assert_ptr_null(ch.changed);
+	ck_assert_uint_eq(ch.vanished_count, 1);
+	ck_assert_uint_eq(ch.vanished[0].first, 5);
+	ck_assert_uint_eq(ch.vanished[0].last, 5);
+	store_changes_free(&ch);
+
 	/* from the middle: only what came after */
 	ck_assert_int_eq(store_changes_since(r, u, inbox, base + 2, &ch, NULL),
 	    0);

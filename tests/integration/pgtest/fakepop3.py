@@ -20,6 +20,8 @@ optional keyword arguments):
     no_final_dot    set of message numbers: send the data, no ".", close
     retr_err        set of message numbers answered -ERR
     top_err         answer every TOP with -ERR (though CAPA lists it)
+    top_data        a function (message number, header block) -> the bytes
+                    TOP n 0 answers instead (a TOP that differs from RETR)
     dele_err        set of message numbers answered -ERR to DELE
     quit_err        answer QUIT with -ERR (deletions not applied)
     stls_refuse     answer STLS with -ERR
@@ -226,6 +228,8 @@ class FakePop3:
                 if cmd == b"TOP":
                     i = data.find(b"\r\n\r\n")
                     data = data[:i + 4] if i >= 0 else data
+                    if f.get("top_data") is not None:
+                        data = f["top_data"](n, data)
                 body = stuff(data)
                 if not body.endswith(b"\r\n"):
                     body += b"\r\n"

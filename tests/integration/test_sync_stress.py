@@ -73,6 +73,11 @@ KILL_AFTER_COMMANDS = 2500
 KILL_AFTER_SECONDS = 15.0
 FOLDERS = ("Projects", "Lists/Stress")
 MAILBOXES = ("INBOX",) + FOLDERS
+# mailbox churn: devices CREATE, RENAME and DELETE scratch folders with
+# these names (few, so names are reused), never the fixed MAILBOXES (the
+# poller's targets); CHURN is the share of a device's steps that does it
+SCRATCH = ("Tmp-a", "Tmp-b", "Tmp-c")
+CHURN = 0.035
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
 IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
@@ -95,10 +100,19 @@ RE_COPYUID = re.compile(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]")
 RE_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
 RE_MODIFIED = re.compile(rb"\[MODIFIED ([0-9:,]+)\]")
 RE_MARKER = re.compile(rb"Message-ID:\s*(\S+)", re.I)
+RE_LIST = re.compile(rb'^\* LIST \(([^)]*)\) (?:"[^"]*"|NIL) '
+                     rb'(?:"([^"]*)"|(\S+))\r\n$')
+RE_STATUS_UV = re.compile(rb'^\* STATUS (?:"([^"]*)"|(\S+)) '
+                          rb'\(.*UIDVALIDITY (\d+)')
 
 
 class StressFailure(Exception):
     pass
+
+
+class MailboxDeleted(Exception):
+    """The server ended the session with BYE: its selected mailbox was
+    deleted by another session."""
 
 
 def uid_set(uids):
@@ -150,7 +164,20 @@ class World:
         self.transfers = []	# (COPY|MOVE, tag, (box, uid), (box, uid))
         self.copies = []	# ((box, uid), (box, uid)) of COPY (not MOVE)
         self.created = {}	# marker -> 1 (POP3 or APPEND)
-        self.uidvalidity = {}	# box -> uidvalidity
+        # The ledger's mailbox keys are UIDVALIDITYs, not names: a name
+        # may be renamed or reused, a UIDVALIDITY is one mailbox for ever
+        self.names_seen = {}	# name -> {uidvalidity seen under it}
+        # mailbox churn, from the tagged OKs of CREATE/RENAME/DELETE:
+        # name -> (appearances - disappearances); order-independent, so
+        # the threads' view of the order does not matter
+        self.name_delta = {}
+        self.bye_uvs = set()	# mailboxes whose deletion ended a session
+        self.initial_names = set()	# what LIST showed before the run
+        # the kill waits for no CREATE/RENAME/DELETE to be in flight (one
+        # cut by the kill could have committed or not)
+        self.churn_blocked = False
+        self.churn_inflight = 0
+        self.churn_cv = threading.Condition(self.lock)
         self.cond_ok = []	# (box, uid, since, modseq after)
         self.cond_failed = []	# (box, uid, since)
         self.errors = []
@@ -197,10 +224,25 @@ class World:
 
     def check_uidvalidity(self, box, uv):
         with self.lock:
-            old = self.uidvalidity.setdefault(box, uv)
-            if old != uv:
-                self.errors.append("%s UIDVALIDITY %d then %d"
-                                   % (box, old, uv))
+            seen = self.names_seen.setdefault(box, set())
+            seen.add(uv)
+            if box in MAILBOXES and len(seen) > 1:
+                self.errors.append("%s UIDVALIDITY %s" % (box, sorted(seen)))
+
+    def churned(self, gone=None, new=None):
+        with self.lock:
+            for name, d in ((gone, -1), (new, 1)):
+                if name is not None:
+                    self.name_delta[name] = self.name_delta.get(name, 0) + d
+
+    def expected_names(self):
+        with self.lock:
+            for name, d in self.name_delta.items():
+                if d not in (0, 1):
+                    self.errors.append("%s created %+d times net"
+                                       % (name, d))
+            return self.initial_names | {n for n, d in
+                                         self.name_delta.items() if d == 1}
 
 
 class Conn:
@@ -308,12 +350,26 @@ class Device:
     def fail(self, text):
         raise StressFailure("%s (seed %d): %s" % (self.name, self.seed, text))
 
+    def key(self, box):
+        """The ledger's key of a mailbox the device has selected: its
+        UIDVALIDITY (a name may be renamed or reused)."""
+        return self.boxes[box].uidvalidity
+
+    def names(self, but=None):
+        """The mailboxes the device believes exist."""
+        return sorted(b for b in self.boxes if b != but)
+
     # ---- responses ----------------------------------------------------
 
     def apply(self, box, text, lits, seen=None):
         """Applies one untagged response to box's model. Returns the
         (possibly changed) mailbox the next responses belong to."""
         cur = self.boxes[box] if box else None
+        key = cur.uidvalidity if cur else None
+        if text.startswith(b"* BYE"):
+            if b"deleted" not in text:
+                self.fail("unexpected %r" % text)
+            raise MailboxDeleted()
         m = RE_FETCH.match(text)
         if m:
             if cur is None:
@@ -332,7 +388,7 @@ class Device:
                 mk = RE_MARKER.search(lits[0])
                 if mk is None:
                     self.fail("no Message-ID in %r" % lits[0])
-                self.world.learn_marker(box, uid, mk.group(1).decode())
+                self.world.learn_marker(key, uid, mk.group(1).decode())
             if fl is not None and ms is None:
                 self.fail("FETCH FLAGS without MODSEQ: %r" % text)
             if ms is not None:
@@ -344,7 +400,7 @@ class Device:
                     flags = cur.model[uid][0]
                 else:
                     flags = flagset(fl.group(1))
-                    self.world.state(self.name, box, uid, modseq, flags)
+                    self.world.state(self.name, key, uid, modseq, flags)
                 old = cur.model.get(uid)
                 if old is not None and old[1] > modseq:
                     self.fail("%s/%d: MODSEQ went back from %d to %d"
@@ -364,7 +420,7 @@ class Device:
                 cur.model.pop(u, None)
             if m.group(1) is None and cur.exists is not None:
                 cur.exists -= len(uids)
-            self.world.vanish(box, uids)
+            self.world.vanish(key, uids)
             return box
         m = RE_EXISTS.match(text)
         if m:
@@ -436,7 +492,8 @@ class Device:
         self.selected = None
         self.cmd("LOGIN %s %s" % (IMAP_USER, IMAP_PW))
         self.cmd("ENABLE QRESYNC")
-        self.select(box or self.rnd.choice(MAILBOXES))
+        if not self.select(box or self.rnd.choice(self.names())):
+            self.select("INBOX")
 
     def disconnect(self, cut=False):
         if cut:
@@ -458,6 +515,9 @@ class Device:
         self.selected = None
 
     def select(self, name, examine=False):
+        """Selects name; False if it no longer exists (a scratch folder
+        deleted or renamed by another device): the device drops what it
+        knew of it and has no mailbox selected."""
         b = self.boxes[name]
         prev = self.selected
         verb = "EXAMINE" if examine else "SELECT"
@@ -480,6 +540,7 @@ class Device:
         b.pending_gone = set()
         t = tag.encode() + b" "
         full = b.uidvalidity is None
+        fresh = False	# a QRESYNC SELECT met a new UIDVALIDITY
         while True:
             resp, lits = self.conn.read_response()
             if resp.startswith(t):
@@ -493,7 +554,15 @@ class Device:
                     uv = int(m.group(1))
                     self.world.check_uidvalidity(name, uv)
                     if b.uidvalidity is not None and b.uidvalidity != uv:
-                        self.fail("%s UIDVALIDITY changed" % name)
+                        # the name is reused by a new mailbox (RFC 7162
+                        # 3.2.5.1): no VANISHED or FETCH may follow; the
+                        # model is rebuilt from scratch
+                        if name in MAILBOXES:
+                            self.fail("%s UIDVALIDITY changed" % name)
+                        b.model = {}
+                        b.fetched_upto = 0
+                        full = fresh = True
+                        self.world.count("new_uidvalidity")
                     b.uidvalidity = uv
                 m = re.search(rb"\[HIGHESTMODSEQ (\d+)\]", resp)
                 if m:
@@ -501,12 +570,22 @@ class Device:
                 m = RE_EXISTS.match(resp)
                 if m:
                     exists.append(int(m.group(1)))
+            if fresh and box == name and (RE_FETCH.match(resp) or
+                                          RE_VANISHED.match(resp)):
+                self.fail("QRESYNC SELECT %s with an old UIDVALIDITY got "
+                          "%r" % (name, resp))
             self.selecting = box == name
             nb = self.apply(box, resp, lits)
             self.selecting = False
             if nb == "CLOSED":
                 box = name
                 self.new_mail = False
+        if name not in MAILBOXES and b"[NONEXISTENT]" in resp:
+            self.boxes.pop(name, None)
+            self.selected = None
+            self.readonly = False
+            self.world.count("select_gone")
+            return False
         if not resp.startswith(t + b"OK"):
             self.fail("%s -> %r" % (text, resp))
         if (b"[READ-ONLY]" in resp) != examine:
@@ -538,10 +617,13 @@ class Device:
             b.fetched_upto = max([b.fetched_upto] + list(b.model))
         self.new_mail = True
         self.catch_up()
+        return True
 
     def catch_up(self):
         """After EXISTS: fetch the new messages; and the marker of every
         message the device has not seen the header of."""
+        if self.selected is None:
+            return
         b = self.boxes[self.selected]
         for _ in range(5):
             if self.new_mail:
@@ -551,7 +633,7 @@ class Device:
                          % (b.fetched_upto + 1, HEADER_ITEM), seen=seen)
                 b.fetched_upto = max([b.fetched_upto] + list(seen))
             missing = [u for u in b.model
-                       if not self.world.has_marker(self.selected, u)]
+                       if not self.world.has_marker(b.uidvalidity, u)]
             if missing:
                 self.cmd("UID FETCH %s (FLAGS MODSEQ %s)"
                          % (uid_set(missing), HEADER_ITEM))
@@ -563,7 +645,7 @@ class Device:
     def targets(self, k):
         b = self.boxes[self.selected]
         uids = sorted(u for u in b.model
-                      if self.world.has_marker(self.selected, u))
+                      if self.world.has_marker(b.uidvalidity, u))
         if not uids:
             return []
         return sorted(self.rnd.sample(uids, min(k, len(uids))))
@@ -597,12 +679,13 @@ class Device:
                 if u in self.boxes[box].model:
                     self.fail("UNCHANGEDSINCE %d on %s/%d (MODSEQ %d) "
                               "succeeded" % (since, box, u, known[u]))
+        key = self.key(box)
         with self.world.lock:
             for u in uids:
                 if u in modified:
-                    self.world.cond_failed.append((box, u, since))
+                    self.world.cond_failed.append((key, u, since))
                 elif u in seen and max(seen[u]) > since:
-                    self.world.cond_ok.append((box, u, since, max(seen[u])))
+                    self.world.cond_ok.append((key, u, since, max(seen[u])))
         if modified:
             self.world.count("conflicts", len(modified))
             self.cmd("UID FETCH %s (FLAGS MODSEQ)" % uid_set(modified))
@@ -617,19 +700,31 @@ class Device:
                     " ".join(flags)))
 
     def copy_pairs(self, resp, dst):
+        """(destination UIDVALIDITY, [(source UID, destination UID)])."""
         m = RE_COPYUID.search(resp)
         if m is None:
-            return []
+            return None, []
         uv = int(m.group(1))
         self.world.check_uidvalidity(dst, uv)
         src = expand_set(m.group(2))
         dstu = expand_set(m.group(3))
         if len(src) != len(dstu):
             self.fail("COPYUID sizes differ: %r" % resp)
-        return list(zip(src, dstu))
+        return uv, list(zip(src, dstu))
+
+    def transfer_refused(self, dst, tagged):
+        """A COPY/MOVE/APPEND to a scratch folder may meet its deletion
+        or renaming by another device: NO [TRYCREATE], nothing done."""
+        if b" OK " in tagged:
+            return False
+        if dst in MAILBOXES or b"[TRYCREATE]" not in tagged:
+            self.fail("-> %r" % tagged)
+        self.boxes.pop(dst, None)
+        self.world.count("transfer_refused")
+        return True
 
     def record_copies(self, pairs, dst, move=False):
-        box = self.selected
+        box = self.key(self.selected)
         with self.world.lock:
             for su, du in pairs:
                 mk = self.world.marker.get((box, su))
@@ -655,15 +750,17 @@ class Device:
         if self.rnd.random() < 0.15:
             dst = self.selected
         else:
-            dst = self.rnd.choice([b for b in MAILBOXES
-                                   if b != self.selected])
-        self.inflight = ("COPY", self.selected, uids)
-        tagged, _ = self.cmd("UID COPY %s %s" % (uid_set(uids), quote(dst)))
-        pairs = self.copy_pairs(tagged, dst)
+            dst = self.rnd.choice(self.names(but=self.selected))
+        self.inflight = ("COPY", self.key(self.selected), uids)
+        tagged, _ = self.cmd("UID COPY %s %s" % (uid_set(uids), quote(dst)),
+                             ok=False)
+        if self.transfer_refused(dst, tagged):
+            return
+        uv, pairs = self.copy_pairs(tagged, dst)
         for su, _ in pairs:
             if su not in uids:
                 self.fail("COPYUID names %d, not asked for" % su)
-        self.record_copies(pairs, dst)
+        self.record_copies(pairs, uv)
         self.world.count("copied", len(pairs))
         if dst == self.selected:
             self.catch_up()
@@ -672,23 +769,29 @@ class Device:
         uids = self.targets(self.rnd.randint(1, 3))
         if not uids:
             return self.op_append()
-        dst = self.rnd.choice([b for b in MAILBOXES if b != self.selected])
+        dst = self.rnd.choice(self.names(but=self.selected))
         box = self.selected
-        self.inflight = ("MOVE", box, uids)
+        key = self.key(box)
+        self.inflight = ("MOVE", key, uids)
         tagged, untagged = self.cmd("UID MOVE %s %s"
-                                    % (uid_set(uids), quote(dst)))
-        pairs = []
+                                    % (uid_set(uids), quote(dst)), ok=False)
+        pairs, uv = [], None
         for resp, _ in untagged + [(tagged, [])]:
             if RE_COPYUID.search(resp):
-                pairs += self.copy_pairs(resp, dst)
+                uv, p = self.copy_pairs(resp, dst)
+                pairs += p
+        if self.transfer_refused(dst, tagged):
+            if pairs:
+                self.fail("refused MOVE with COPYUID: %r" % untagged)
+            return
         for su, _ in pairs:
             if su not in uids:
                 self.fail("MOVE's COPYUID names %d, not asked for" % su)
             if su in self.boxes[box].model:
                 self.fail("%s/%d moved but not VANISHED" % (box, su))
-        self.record_copies(pairs, dst, move=True)
+        self.record_copies(pairs, uv, move=True)
         with self.world.lock:
-            self.world.move_src.update((box, su) for su, _ in pairs)
+            self.world.move_src.update((key, su) for su, _ in pairs)
         self.world.count("moved", len(pairs))
 
     def op_expunge(self):
@@ -781,10 +884,10 @@ class Device:
             self.world.count("seq_fetches")
         else:
             dst = self.rnd.choice([x for x in MAILBOXES if x != box])
-            self.inflight = ("COPY", box, [expect])
+            self.inflight = ("COPY", self.key(box), [expect])
             tagged, _ = self.cmd("COPY %d %s" % (n, quote(dst)), ok=False)
-            pairs = self.copy_pairs(tagged, dst)
-            self.record_copies(pairs, dst)
+            uv, pairs = self.copy_pairs(tagged, dst)
+            self.record_copies(pairs, uv)
             got = {su for su, _ in pairs}
             self.world.count("copied", len(pairs))
             self.world.count("seq_copies")
@@ -801,7 +904,7 @@ class Device:
                 "FETCH/COPY", n, expect, tagged))
 
     def op_append(self):
-        box = self.rnd.choice(MAILBOXES)
+        box = self.rnd.choice(self.names())
         self.appended += 1
         marker = "<%s-%d.%d@stress.test>" % (self.name, self.appended,
                                              self.seed)
@@ -812,12 +915,14 @@ class Device:
         flags = self.rnd.sample(FLAGS, self.rnd.randint(0, 2))
         self.inflight = ("APPEND", marker)
         tagged, _ = self.cmd("APPEND %s (%s)" % (quote(box), " ".join(flags)),
-                             literal=body)
+                             literal=body, ok=False)
+        if self.transfer_refused(box, tagged):
+            return
         m = RE_APPENDUID.search(tagged)
         if m is None:
             self.fail("APPEND without APPENDUID: %r" % tagged)
         self.world.check_uidvalidity(box, int(m.group(1)))
-        self.world.learn_marker(box, int(m.group(2)), marker)
+        self.world.learn_marker(int(m.group(1)), int(m.group(2)), marker)
         with self.world.lock:
             self.world.created[marker] = 1
         self.world.count("appended")
@@ -859,12 +964,145 @@ class Device:
         self.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d%s)"
                  % (b.hms, " VANISHED" if vanished else ""))
 
+    def list_mailboxes(self, with_status):
+        """LIST "" "*" (with RETURN (STATUS (UIDVALIDITY)) or plain):
+        the device's mailboxes become exactly those listed. With the
+        UIDVALIDITYs it follows a RENAME (a model moves to the name its
+        UIDVALIDITY is now listed under) and drops the model of a name
+        now held by another mailbox; with names only, a model stays under
+        its name and the next QRESYNC SELECT finds out. The selected
+        mailbox's model stays while it is selected (a deleted one ends
+        the session with BYE). Returns the listed names."""
+        text = 'LIST "" "*"'
+        if with_status:
+            text += " RETURN (STATUS (UIDVALIDITY))"
+        _, untagged = self.cmd(text)
+        listed, uvs = set(), {}
+        for resp, _ in untagged:
+            m = RE_LIST.match(resp)
+            if m:
+                attrs = m.group(1).lower()
+                if b"\\noselect" in attrs or b"\\nonexistent" in attrs:
+                    continue
+                listed.add((m.group(2) or m.group(3)).decode())
+                continue
+            m = RE_STATUS_UV.match(resp)
+            if m:
+                name = (m.group(1) or m.group(2)).decode()
+                uvs[name] = int(m.group(3))
+                self.world.check_uidvalidity(name, uvs[name])
+        if with_status and set(uvs) != listed:
+            self.fail("LIST-STATUS: listed %s, STATUS for %s"
+                      % (sorted(listed), sorted(uvs)))
+        old = self.boxes
+        self.boxes = {}
+        if with_status:
+            by_uv = {uv: n for n, uv in uvs.items()}
+            # the selected one last: its model is the one kept up to date
+            for name, b in sorted(old.items(),
+                                  key=lambda kv: kv[0] == self.selected):
+                to = by_uv.get(b.uidvalidity)
+                if to is not None:
+                    self.boxes[to] = b
+                    if to != name:
+                        self.world.count("renames_followed")
+                        if self.selected == name:
+                            self.selected = to
+        for name in listed:
+            if name not in self.boxes and (
+                    not with_status or old.get(name) is None or
+                    old[name].uidvalidity in (None, uvs.get(name))):
+                self.boxes[name] = old.get(name) or Box()
+            elif name not in self.boxes:
+                self.boxes[name] = Box()
+        if self.selected is not None and self.selected not in self.boxes:
+            self.boxes[self.selected] = old[self.selected]
+        return listed
+
+    def op_churn(self):
+        """CREATE, RENAME or DELETE of a scratch folder (or a LIST)."""
+        w = self.world
+        with w.lock:
+            if w.churn_blocked:
+                blocked = True
+            else:
+                blocked = False
+                w.churn_inflight += 1
+        if blocked:
+            return self.op_append()
+        try:
+            self._churn()
+        finally:
+            with w.lock:
+                w.churn_inflight -= 1
+                w.churn_cv.notify_all()
+
+    def _churn(self):
+        r = self.rnd.random()
+        mine = [n for n in self.boxes if n in SCRATCH]
+        free = [n for n in SCRATCH if n not in self.boxes]
+        if r < 0.25:
+            self.list_mailboxes(self.rnd.random() < 0.5)
+        elif r < 0.5 and free:
+            name = self.rnd.choice(free)
+            tagged, _ = self.cmd("CREATE %s" % quote(name), ok=False)
+            if b" OK " in tagged:
+                self.world.churned(new=name)
+                self.world.count("created")
+                self.boxes[name] = Box()
+            elif b"[ALREADYEXISTS]" not in tagged:
+                self.fail("CREATE %s -> %r" % (name, tagged))
+        elif r < 0.75 and mine and free:
+            src, dst = self.rnd.choice(mine), self.rnd.choice(free)
+            tagged, _ = self.cmd("RENAME %s %s" % (quote(src), quote(dst)),
+                                 ok=False)
+            if b" OK " in tagged:
+                self.world.churned(gone=src, new=dst)
+                self.world.count("renamed")
+                self.boxes[dst] = self.boxes.pop(src)
+                if self.selected == src:
+                    self.selected = dst
+            elif b"[NONEXISTENT]" in tagged:
+                if self.selected != src:
+                    self.boxes.pop(src)
+            elif b"[ALREADYEXISTS]" not in tagged:
+                self.fail("RENAME %s %s -> %r" % (src, dst, tagged))
+        elif mine:
+            name = self.rnd.choice(mine)
+            tagged, untagged = self.cmd("DELETE %s" % quote(name), ok=False)
+            closed = any(u.startswith(b"* OK [CLOSED]") for u, _ in untagged)
+            if closed:
+                # the session's own selected mailbox (whatever name the
+                # device knows it by): the session is unselected
+                self.selected = None
+                self.readonly = False
+            if b" OK " in tagged:
+                self.world.churned(gone=name)
+                self.world.count("deleted")
+                if self.selected != name:
+                    self.boxes.pop(name)
+            elif b"[NONEXISTENT]" in tagged:
+                if self.selected != name:
+                    self.boxes.pop(name)
+            else:
+                self.fail("DELETE %s -> %r" % (name, tagged))
+            if closed:
+                self.world.count("deleted_own_selected")
+        else:
+            self.list_mailboxes(True)
+
     def step(self):
         if self.conn is None:
             self.connect()
             return
+        if self.selected is None:
+            if not self.select(self.rnd.choice(self.names())):
+                self.select("INBOX")
+            return
         r = self.rnd.random()
-        if self.readonly and r < 0.59:
+        if r < CHURN:
+            self.op_churn()
+        elif self.readonly and r < 0.59:
             self.op_readonly()
         elif r < 0.26:
             self.op_cond_store()
@@ -893,8 +1131,7 @@ class Device:
             if self.rnd.random() < 0.15:
                 self.cmd("UNSELECT")
                 self.selected = None
-            self.select(self.rnd.choice([b for b in MAILBOXES
-                                         if b != self.selected]),
+            self.select(self.rnd.choice(self.names(but=self.selected)),
                         examine=self.rnd.random() < 0.2)
         else:
             self.disconnect(cut=self.rnd.random() < 0.5)
@@ -940,6 +1177,22 @@ class Device:
                 self.fail("popgated did not come back")
             time.sleep(0.1)
 
+    def gone(self):
+        """BYE: another device deleted the selected mailbox. The command
+        was not run; the device drops its model of that mailbox and
+        reconnects at its next step."""
+        with self.world.lock:
+            self.world.bye_uvs.add(self.key(self.selected))
+        self.world.count("byes")
+        if self.selected in MAILBOXES:
+            self.fail("BYE for %s" % self.selected)
+        self.boxes.pop(self.selected)
+        self.inflight = None
+        self.conn.close()
+        self.conn = None
+        self.selected = None
+        self.readonly = False
+
     def run(self, ops, deadline):
         try:
             for _ in range(ops):
@@ -950,6 +1203,8 @@ class Device:
                 try:
                     self.step()
                     self.inflight = None
+                except MailboxDeleted:
+                    self.gone()
                 except (EOFError, ConnectionError):
                     if not self.world.killing.is_set() and \
                             epoch == self.world.kill_epoch:
@@ -1043,6 +1298,11 @@ class SyncStressTest(unittest.TestCase):
             time.sleep(0.05)
         else:
             return
+        # no CREATE/RENAME/DELETE in flight: its outcome would be unknown
+        with self.world.lock:
+            self.world.churn_blocked = True
+            while self.world.churn_inflight:
+                self.world.churn_cv.wait()
         self.world.killing.set()
         self.gw.stop(sig=signal.SIGKILL, expect_rc=None)
         self.gw.start()
@@ -1057,6 +1317,7 @@ class SyncStressTest(unittest.TestCase):
         with self.world.lock:
             self.world.kill_epoch += 1
             self.world.count("kills")
+            self.world.churn_blocked = False
         self.world.killing.clear()
 
     def account_states(self):
@@ -1121,6 +1382,8 @@ class SyncStressTest(unittest.TestCase):
             setup.cmd("CREATE %s" % quote(f))
         for i in range(6):
             setup.op_append()
+        # (the parent "Lists" of "Lists/Stress" may be a mailbox too)
+        self.world.initial_names = setup.list_mailboxes(True)
         setup.disconnect()
         self.dropped = {}
         for account, login, folder, mode in UPSTREAMS:
@@ -1170,7 +1433,8 @@ class SyncStressTest(unittest.TestCase):
                      "qresync", "reconnects", "pop3_seen_live", "closes",
                      "seq_fetches", "seq_copies", "pipelined",
                      "readonly_refusals", "kills", "cut_by_kill",
-                     "mirror_kept"):
+                     "mirror_kept", "created", "renamed", "deleted",
+                     "byes"):
             self.assertGreater(self.world.counts.get(what, 0), 0, what)
 
     def fresh_view(self):
@@ -1179,18 +1443,23 @@ class SyncStressTest(unittest.TestCase):
         view = {}
         c = Device(self, self.world, "fresh", 1)
         c.connect(MAILBOXES[0])
-        for box in MAILBOXES:
+        # LIST shows exactly the mailboxes the CREATE/RENAME/DELETE OKs
+        # leave
+        live = sorted(c.list_mailboxes(True))
+        self.assertEqual(set(live), self.world.expected_names(),
+                         "seed %d: LIST" % self.seed)
+        for box in live:
             if c.selected != box:
-                c.select(box)
+                self.assertTrue(c.select(box), box)
             b = c.boxes[box]
             if len(b.model) != (b.exists or 0):
                 self.fail("%s: EXISTS %s, %d messages fetched"
                           % (box, b.exists, len(b.model)))
             with self.world.lock:
-                view[box] = {u: (fl, ms, self.world.marker.get((box, u)))
-                             for u, (fl, ms) in b.model.items()}
+                view[box] = {u: (fl, ms, self.world.marker.get(
+                    (b.uidvalidity, u))) for u, (fl, ms) in b.model.items()}
         self.status = {}
-        for box in MAILBOXES:
+        for box in live:
             # the whole expunge history: a message no device knew (a
             # \Deleted copy that a CLOSE expunged silently) is only
             # reported here; and every UID below UIDNEXT is either
@@ -1227,17 +1496,26 @@ class SyncStressTest(unittest.TestCase):
         # every device resyncs every mailbox with what it learned
         for d in devices:
             try:
-                if d.conn is not None and d.rnd.random() < 0.5:
-                    d.cmd("NOOP")
-                    d.catch_up()
-                    self.compare(d, d.selected, view)
-                else:
-                    if d.conn is not None:
-                        d.disconnect()
+                if d.conn is not None and d.selected is not None and \
+                        d.rnd.random() < 0.5:
+                    try:
+                        d.cmd("NOOP")
+                        d.catch_up()
+                        if d.selected in view:
+                            self.compare(d, d.selected, view)
+                    except MailboxDeleted:
+                        d.gone()
+                elif d.conn is not None:
+                    d.disconnect()
+                if d.conn is None:
                     d.connect(MAILBOXES[0])
-                for box in MAILBOXES:
+                # each device learns the mailboxes from LIST (with or
+                # without UIDVALIDITYs) and resyncs each one it knows
+                listed = d.list_mailboxes(d.rnd.random() < 0.5)
+                self.assertEqual(listed, set(view), d.name)
+                for box in sorted(view):
                     if d.selected != box:
-                        d.select(box)
+                        self.assertTrue(d.select(box), box)
                     self.compare(d, box, view)
                 d.disconnect()
             except StressFailure as e:
@@ -1255,12 +1533,12 @@ class SyncStressTest(unittest.TestCase):
         accts = ["u%d:%s" % (user_id, a) for a, _, _, _ in UPSTREAMS]
         r = self.tool("store_dump", self.gw.data, IMAP_USER, *accts)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
-        store = {b: {} for b in MAILBOXES}
+        store = {b: {} for b in view}
         ledger = []
         for line in r.stdout.decode().splitlines():
             f = line.split("\t")
-            if f[0] == "mailbox" and f[1] in MAILBOXES:
-                self.assertEqual(int(f[2]), w.uidvalidity[f[1]])
+            if f[0] == "mailbox" and f[1] in view:
+                self.assertIn(int(f[2]), w.names_seen[f[1]])
                 self.assertEqual(tuple(int(x) for x in f[2:6]),
                                  self.status[f[1]], "STATUS " + line)
             elif f[0] == "msg" and f[1] in store:
@@ -1285,14 +1563,29 @@ class SyncStressTest(unittest.TestCase):
                              mine)
         self.assertEqual(len(ledger), STRESS_POP3)
 
-        # no loss, no duplication
+        # mailbox churn: every mailbox has one UIDVALIDITY for ever (a
+        # RENAME keeps it, only a new mailbox gets a new one); each
+        # DELETE OK removed one mailbox; BYE only for deleted ones
+        uv_of = {box: st[0] for box, st in self.status.items()}
+        live = set(uv_of.values())
+        self.assertEqual(len(live), len(view))
+        with w.lock:
+            every_uv = set().union(*w.names_seen.values())
+            made = len(w.initial_names) + w.counts.get("created", 0)
+            self.assertLessEqual(len(every_uv), made, w.names_seen)
+            self.assertEqual(w.counts.get("deleted", 0), made - len(view))
+            self.assertEqual(w.bye_uvs & live, set())
+
+        # no loss, no duplication; a message in a deleted mailbox counts
+        # as expunged (every message in a scratch folder has its place
+        # from an APPENDUID or COPYUID, before the DELETE or refused)
         with w.lock:
             final = {}
             for box, msgs in view.items():
                 for uid, (_, _, mk) in msgs.items():
                     self.assertIsNotNone(mk, "%s/%d without marker"
                                          % (box, uid))
-                    self.assertNotIn((box, uid), w.vanished,
+                    self.assertNotIn((uv_of[box], uid), w.vanished,
                                      "%s/%d vanished and came back"
                                      % (box, uid))
                     final[mk] = final.get(mk, 0) + 1
@@ -1307,6 +1600,10 @@ class SyncStressTest(unittest.TestCase):
                 mk = w.marker.get(key)
                 if mk is not None:
                     expected[mk] = expected.get(mk, 0) - 1
+            for key, mk in w.marker.items():
+                if key[0] not in live and key not in w.vanished:
+                    expected[mk] = expected.get(mk, 0) - 1
+                    w.count("deleted_with_mailbox")
             expected = {k: v for k, v in expected.items() if v}
 
             def fits(mk):
@@ -1328,17 +1625,19 @@ class SyncStressTest(unittest.TestCase):
                                    if w.marker[c[0]] == mk],
                                   [k for k in where if k in w.vanished],
                                   [k for k in where if k in w.move_src],
-                                  [(b, u) for b, msgs in view.items()
+                                  [(uv_of[b], u) for b, msgs in view.items()
                                    for u, v in msgs.items() if v[2] == mk]))
                     bad.append("  transfers: %s" % [
                         t for t in w.transfers if t[2] in where])
                 self.fail("seed %d: markers:\n%s"
                           % (self.seed, "\n".join(bad[:10])))
             # every (box, uid) ever known exists unless it vanished
+            box_of = {uv: box for box, uv in uv_of.items()}
             for key, mk in w.marker.items():
-                if key not in w.vanished:
-                    self.assertIn(key[1], view[key[0]], "%s/%d lost" % key)
-                    self.assertEqual(view[key[0]][key[1]][2], mk)
+                if key not in w.vanished and key[0] in live:
+                    box = box_of[key[0]]
+                    self.assertIn(key[1], view[box], "%s/%d lost" % key)
+                    self.assertEqual(view[box][key[1]][2], mk)
             # every state seen of each message, by MODSEQ
             hist = {}
             for (box, uid, ms), flags in w.states.items():
@@ -1355,7 +1654,7 @@ class SyncStressTest(unittest.TestCase):
             # the final state is the newest one seen
             for box, msgs in view.items():
                 for uid, (flags, ms, _) in msgs.items():
-                    h = hist[(box, uid)]
+                    h = hist[(uv_of[box], uid)]
                     self.assertEqual((max(h), h[max(h)]), (ms, flags),
                                      "%s/%d" % (box, uid))
             # a conditional STORE that won had nothing in between
@@ -1367,7 +1666,7 @@ class SyncStressTest(unittest.TestCase):
             # one that failed was stale
             for box, uid, since in w.cond_failed:
                 later = [ms for ms in hist.get((box, uid), ()) if ms > since]
-                if (box, uid) not in w.vanished:
+                if (box, uid) not in w.vanished and box in live:
                     self.assertTrue(later, "MODIFIED %s/%d at %d, never "
                                     "changed" % (box, uid, since))
             self.world.count("states", len(w.states))
@@ -1377,9 +1676,9 @@ class SyncStressTest(unittest.TestCase):
         self.gw.start()
         for d in devices[:3]:
             d.connect(MAILBOXES[-1])
-            for box in MAILBOXES:
+            for box in sorted(view):
                 if d.selected != box:
-                    d.select(box)
+                    self.assertTrue(d.select(box), box)
                 self.compare(d, box, view)
             d.disconnect()
         # keep mode: a poll lists every message again and fetches none

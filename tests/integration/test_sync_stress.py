@@ -77,7 +77,7 @@ MAILBOXES = ("INBOX",) + FOLDERS
 # these names (few, so names are reused), never the fixed MAILBOXES (the
 # poller's targets); CHURN is the share of a device's steps that does it
 SCRATCH = ("Tmp-a", "Tmp-b", "Tmp-c")
-CHURN = 0.035
+CHURN = 0.05
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
 IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
@@ -173,6 +173,7 @@ class World:
         self.name_delta = {}
         self.bye_uvs = set()	# mailboxes whose deletion ended a session
         self.initial_names = set()	# what LIST showed before the run
+        self.big = set()	# markers of big messages, never transferred
         # the kill waits for no CREATE/RENAME/DELETE to be in flight (one
         # cut by the kill could have committed or not)
         self.churn_blocked = False
@@ -231,6 +232,8 @@ class World:
 
     def churned(self, gone=None, new=None):
         with self.lock:
+            if new in self.name_delta:
+                self.count("name_reused")
             for name, d in ((gone, -1), (new, 1)):
                 if name is not None:
                     self.name_delta[name] = self.name_delta.get(name, 0) + d
@@ -248,8 +251,16 @@ class World:
 class Conn:
     """An IMAP connection that reads responses with their literals."""
 
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    def __init__(self, port, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection(("127.0.0.1", port),
+                                                 timeout=60)
+        else:
+            # set before connecting: the window is sized at the handshake
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(60)
+            self.sock.connect(("127.0.0.1", port))
         self.buf = b""
         self.greeting, _ = self.read_response()
 
@@ -346,6 +357,7 @@ class Device:
         self.readonly = False
         self.selecting = False
         self.inflight = None	# the APPEND/COPY/MOVE being sent
+        self.conn_epoch = 0	# kill_epoch when the connection was made
 
     def fail(self, text):
         raise StressFailure("%s (seed %d): %s" % (self.name, self.seed, text))
@@ -488,6 +500,7 @@ class Device:
     # ---- connection and mailboxes ---------------------------------------
 
     def connect(self, box=None):
+        self.conn_epoch = self.world.kill_epoch
         self.conn = Conn(self.test.gw.imap_port)
         self.selected = None
         self.cmd("LOGIN %s %s" % (IMAP_USER, IMAP_PW))
@@ -644,8 +657,11 @@ class Device:
 
     def targets(self, k):
         b = self.boxes[self.selected]
-        uids = sorted(u for u in b.model
-                      if self.world.has_marker(b.uidvalidity, u))
+        with self.world.lock:
+            known = [(u, self.world.marker.get((b.uidvalidity, u)))
+                     for u in b.model]
+            uids = sorted(u for u, mk in known
+                          if mk is not None and mk not in self.world.big)
         if not uids:
             return []
         return sorted(self.rnd.sample(uids, min(k, len(uids))))
@@ -717,9 +733,14 @@ class Device:
         or renaming by another device: NO [TRYCREATE], nothing done."""
         if b" OK " in tagged:
             return False
-        if dst in MAILBOXES or b"[TRYCREATE]" not in tagged:
+        # (or MOVE to a name the selected scratch folder now has)
+        if dst in MAILBOXES or not (b"[TRYCREATE]" in tagged or (
+                b"[CANNOT]" in tagged and self.selected not in MAILBOXES)):
             self.fail("-> %r" % tagged)
-        self.boxes.pop(dst, None)
+        if dst != self.selected:
+            # (the selected one stays while it is selected, whatever its
+            # name now: it is what the session's responses are about)
+            self.boxes.pop(dst, None)
         self.world.count("transfer_refused")
         return True
 
@@ -873,7 +894,10 @@ class Device:
             return self.op_append()
         n = self.rnd.randint(1, len(order))
         expect = order[n - 1]
-        if self.rnd.random() < 0.6:
+        with self.world.lock:
+            big = self.world.marker.get((b.uidvalidity, expect)) in \
+                self.world.big
+        if self.rnd.random() < 0.6 or big:
             tagged, untagged = self.cmd("FETCH %d (UID FLAGS MODSEQ)" % n,
                                         ok=False)
             got = set()
@@ -903,15 +927,16 @@ class Device:
             self.fail("%s %d (UID %d) gave nothing: %r" % (
                 "FETCH/COPY", n, expect, tagged))
 
-    def op_append(self):
-        box = self.rnd.choice(self.names())
+    def op_append(self, box=None, lines=1, big=False):
+        """APPENDs a new message; returns its UID (None if refused)."""
+        box = box or self.rnd.choice(self.names())
         self.appended += 1
         marker = "<%s-%d.%d@stress.test>" % (self.name, self.appended,
                                              self.seed)
         body = ("From: %s@example.org\r\nTo: alice@example.net\r\n"
                 "Subject: append %d\r\nMessage-ID: %s\r\n\r\n"
-                "appended by %s\r\n" % (self.name, self.appended, marker,
-                                        self.name)).encode()
+                % (self.name, self.appended, marker) +
+                "appended by %s\r\n" % self.name * lines).encode()
         flags = self.rnd.sample(FLAGS, self.rnd.randint(0, 2))
         self.inflight = ("APPEND", marker)
         tagged, _ = self.cmd("APPEND %s (%s)" % (quote(box), " ".join(flags)),
@@ -925,9 +950,12 @@ class Device:
         self.world.learn_marker(int(m.group(1)), int(m.group(2)), marker)
         with self.world.lock:
             self.world.created[marker] = 1
+            if big:
+                self.world.big.add(marker)
         self.world.count("appended")
         if box == self.selected:
             self.catch_up()
+        return int(m.group(2))
 
     def op_idle(self):
         self.n += 1
@@ -946,6 +974,8 @@ class Device:
                 break
             r = self.conn.poll_response(left)
             if r is not None:
+                if r[0].startswith(b"* BYE"):
+                    self.world.count("byes_in_idle")
                 self.apply(box, r[0], r[1])
         self.conn.send("DONE\r\n")
         t = tag.encode() + b" "
@@ -1042,7 +1072,7 @@ class Device:
         mine = [n for n in self.boxes if n in SCRATCH]
         free = [n for n in SCRATCH if n not in self.boxes]
         if r < 0.25:
-            self.list_mailboxes(self.rnd.random() < 0.5)
+            self.list_mailboxes(self.rnd.random() < 0.3)
         elif r < 0.5 and free:
             name = self.rnd.choice(free)
             tagged, _ = self.cmd("CREATE %s" % quote(name), ok=False)
@@ -1067,29 +1097,106 @@ class Device:
                     self.boxes.pop(src)
             elif b"[ALREADYEXISTS]" not in tagged:
                 self.fail("RENAME %s %s -> %r" % (src, dst, tagged))
+        elif self.selected in SCRATCH and r < 0.9:
+            self.op_stream_delete()
         elif mine:
-            name = self.rnd.choice(mine)
-            tagged, untagged = self.cmd("DELETE %s" % quote(name), ok=False)
-            closed = any(u.startswith(b"* OK [CLOSED]") for u, _ in untagged)
-            if closed:
-                # the session's own selected mailbox (whatever name the
-                # device knows it by): the session is unselected
-                self.selected = None
-                self.readonly = False
-            if b" OK " in tagged:
-                self.world.churned(gone=name)
-                self.world.count("deleted")
-                if self.selected != name:
-                    self.boxes.pop(name)
-            elif b"[NONEXISTENT]" in tagged:
-                if self.selected != name:
-                    self.boxes.pop(name)
-            else:
-                self.fail("DELETE %s -> %r" % (name, tagged))
-            if closed:
-                self.world.count("deleted_own_selected")
+            self.delete(self.rnd.choice(mine))
         else:
             self.list_mailboxes(True)
+
+    def delete(self, name):
+        """DELETE name; True if it was deleted."""
+        tagged, untagged = self.cmd("DELETE %s" % quote(name), ok=False)
+        closed = any(u.startswith(b"* OK [CLOSED]") for u, _ in untagged)
+        if closed:
+            # the session's own selected mailbox (whatever name the
+            # device knows it by): the session is unselected
+            self.selected = None
+            self.readonly = False
+            self.world.count("deleted_own_selected")
+        if b" OK " in tagged:
+            self.world.churned(gone=name)
+            self.world.count("deleted")
+        elif b"[NONEXISTENT]" not in tagged:
+            self.fail("DELETE %s -> %r" % (name, tagged))
+        if self.selected != name:
+            self.boxes.pop(name, None)
+        return b" OK " in tagged
+
+    def op_stream_delete(self):
+        """A second connection of the device (with a small receive
+        buffer) selects the device's scratch folder and FETCHes a small,
+        a big and a small message; once the first has come, the device
+        deletes the folder. The server had paused the stream after the
+        big one (its output is over its 256 KB high-water mark): the
+        stream goes on from what it had, skips the messages gone, and
+        ends with BYE instead of OK (RFC 2180 3); OK only if it had all
+        been written before the DELETE."""
+        box = self.selected
+        uv = self.key(box)
+        uids = []
+        for lines in (1, 60000, 1):
+            # the big one (1.3 MB) is never copied or moved (it would
+            # slow every later step)
+            uid = self.op_append(box=box, lines=lines, big=lines > 1)
+            if uid is None or self.selected != box:
+                return
+            uids.append(uid)
+        slow = Conn(self.test.gw.imap_port, rcvbuf=32768)
+        try:
+            for i, text in enumerate(("LOGIN %s %s" % (IMAP_USER, IMAP_PW),
+                                      "SELECT %s" % quote(box))):
+                slow.send("s%d %s\r\n" % (i, text))
+                got = []
+                while True:
+                    r, _ = slow.read_response()
+                    if r.startswith(b"s%d " % i):
+                        break
+                    got.append(r)
+            m = re.search(rb"\[UIDVALIDITY (\d+)\]", b"".join(got))
+            if b"s1 OK" not in r or int(m.group(1)) != uv:
+                # renamed or deleted by another device meanwhile
+                return
+            slow.send("f UID FETCH %s (UID FLAGS MODSEQ BODY.PEEK[])\r\n"
+                      % uid_set(uids))
+            # the first FETCH; then the DELETE while the rest waits
+            first = True
+            stream = []
+            while True:
+                r, lits = slow.read_response()
+                if r.startswith(b"f "):
+                    break
+                if r.startswith(b"* BYE"):
+                    break
+                m = RE_FETCH.match(r)
+                if m is None or not lits:
+                    continue	# news of the folder: EXISTS, flags...
+                uid = int(RE_UID.search(m.group(2)).group(1))
+                if uid not in uids:
+                    self.fail("stream: FETCH of UID %d, asked %s"
+                              % (uid, uids))
+                mk = RE_MARKER.search(lits[0])
+                self.world.learn_marker(uv, uid, mk.group(1).decode())
+                stream.append(uid)
+                if first:
+                    first = False
+                    if not self.delete(box):
+                        return
+            if r.startswith(b"* BYE"):
+                if b"deleted" not in r:
+                    self.fail("stream: %r" % r)
+                try:
+                    r, _ = slow.read_response()
+                    self.fail("after BYE: %r" % r)
+                except EOFError:
+                    pass
+                self.world.count("stream_bye")
+            elif r.startswith(b"f OK"):
+                self.world.count("stream_finished")
+            else:
+                self.fail("stream -> %r" % r)
+        finally:
+            slow.close()
 
     def step(self):
         if self.conn is None:
@@ -1131,7 +1238,12 @@ class Device:
             if self.rnd.random() < 0.15:
                 self.cmd("UNSELECT")
                 self.selected = None
-            self.select(self.rnd.choice(self.names(but=self.selected)),
+            # scratch folders often: they are the ones that churn
+            names = self.names(but=self.selected)
+            scratch = [n for n in names if n in SCRATCH]
+            if scratch and self.rnd.random() < 0.5:
+                names = scratch
+            self.select(self.rnd.choice(names),
                         examine=self.rnd.random() < 0.2)
         else:
             self.disconnect(cut=self.rnd.random() < 0.5)
@@ -1495,6 +1607,10 @@ class SyncStressTest(unittest.TestCase):
         view = self.fresh_view()
         # every device resyncs every mailbox with what it learned
         for d in devices:
+            if d.conn is not None and d.conn_epoch != w.kill_epoch:
+                # a device that ended its run before the kill
+                d.conn.close()
+                d.conn = None
             try:
                 if d.conn is not None and d.selected is not None and \
                         d.rnd.random() < 0.5:
@@ -1505,6 +1621,9 @@ class SyncStressTest(unittest.TestCase):
                             self.compare(d, d.selected, view)
                     except MailboxDeleted:
                         d.gone()
+                    except EOFError:
+                        self.fail("%s: EOF at rest\n%s" % (
+                            d.name, self.gw.output()[-6000:]))
                 elif d.conn is not None:
                     d.disconnect()
                 if d.conn is None:
@@ -1559,8 +1678,19 @@ class SyncStressTest(unittest.TestCase):
             mine = [f for f in ledger if f[1] == acct]
             self.assertEqual(len(mine), len(self.dropped[account]), mine)
             self.assertEqual(len({f[2] for f in mine}), len(mine))
-            self.assertEqual(len([f for f in mine if f[5] == "0"]), left,
-                             mine)
+            unmarked = len([f for f in mine if f[5] == "0"])
+            if unmarked > left and mode != "keep" and \
+                    self.world.counts.get("kills"):
+                # the kill came after Dovecot committed a QUIT's DELEs
+                # and before popgated marked them in its ledger: the
+                # messages are gone upstream (checked above), the ledger
+                # does not know (pop3-fetch.c: "a lost QUIT answer"); a
+                # later poll no longer lists them, so nothing is lost or
+                # fetched twice
+                self.world.count("ledger_unmarked_after_kill",
+                                 unmarked - left)
+                unmarked = left
+            self.assertEqual(unmarked, left, mine)
         self.assertEqual(len(ledger), STRESS_POP3)
 
         # mailbox churn: every mailbox has one UIDVALIDITY for ever (a

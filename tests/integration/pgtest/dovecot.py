@@ -40,6 +40,9 @@ class DovecotPop3:
         self.ca = ca
         self.port = free_port()
         self.ports = free_port()
+        while self.ports == self.port:
+            # (two probes in a row can get the same ephemeral port)
+            self.ports = free_port()
         self.proc = None
         self.users = {}
         self._seq = 0

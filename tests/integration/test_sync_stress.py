@@ -9,7 +9,14 @@ pipelined batches, UID COPY (also into the same mailbox), UID MOVE,
 \\Deleted + UID EXPUNGE / EXPUNGE / CLOSE, APPEND, NOOP, IDLE,
 CHANGEDSINCE (VANISHED) fetches, FETCH/COPY by sequence number, switching
 mailboxes with SELECT/EXAMINE (QRESYNC ...), and going offline (LOGOUT or
-a cut connection) and coming back. Meanwhile a feeder drops new messages
+a cut connection) and coming back. They also CREATE, RENAME and DELETE
+scratch folders (a small pool of names, so names are reused) while other
+devices have them selected, IDLE in them or COPY/MOVE/APPEND into them,
+and delete one while a second connection streams a big FETCH from it:
+a deleted selected folder ends the other sessions with BYE (the device
+drops its model and reconnects), a renamed one is followed through LIST
+(RETURN (STATUS (UIDVALIDITY))), a reused name must give a full QRESYNC
+answer (new UIDVALIDITY). Meanwhile a feeder drops new messages
 into the Dovecot mailboxes and asks the gateway to poll, so the poller
 delivers mid-run; and once popgated is SIGKILLed and restarted.
 
@@ -24,14 +31,16 @@ the kill (which may or may not have committed).
 At the end (random phase bounded by STRESS_OPS per device and by a
 wall-clock cap), the feeder's mail is all delivered, every device resyncs
 each mailbox with QRESYNC, and:
-- each device's model equals a fresh full view (UID FETCH 1:*), so all
-  devices agree with each other;
+- LIST shows exactly the mailboxes the CREATE/RENAME/DELETE OKs leave;
+  each device's model of each equals a fresh full view (UID FETCH 1:*),
+  so all devices agree with each other;
 - the store read offline (tests/tools/store_dump, daemon stopped) equals
   that view (UIDs, flags, MODSEQ, markers, STATUS), and store_check
   passes;
 - no loss, no duplication: per marker, the number of messages holding it
   equals 1 (POP3 delivery or acknowledged APPEND) + its COPYUID copies -
-  its expunges (VANISHED UIDs that were not MOVE sources), give or take
+  its expunges (VANISHED UIDs that were not MOVE sources) - those in
+  deleted folders (their places known from APPENDUID/COPYUID), give or take
   what the commands cut by the kill may have done; every POP3 message is
   in its account's ledger exactly once; every UID below UIDNEXT is present
   or in the expunge history;

@@ -87,6 +87,10 @@ MAILBOXES = ("INBOX",) + FOLDERS
 # poller's targets); CHURN is the share of a device's steps that does it
 SCRATCH = ("Tmp-a", "Tmp-b", "Tmp-c")
 CHURN = 0.05
+# the big message of a FETCH streamed while its folder is deleted: more
+# than the server's output high-water mark (256 KB) and the kernel's
+# socket buffers (the sender's grows up to tcp_wmem's 4 MB) hold
+STREAM_BIG = 5 * 1024 * 1024
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
 IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
@@ -631,9 +635,13 @@ class Device:
         elif len(exists) == 1 and len(b.model) != exists[0]:
             # one snapshot: what the device knew, less VANISHED
             # (EARLIER), plus the changed messages, is the mailbox
+            with self.world.lock:
+                states = sorted((u, ms) for (k, u, ms) in self.world.states
+                                if k == b.uidvalidity)
             self.fail("%s after QRESYNC: model has %d messages, EXISTS %d"
-                      " (%s)" % (name, len(b.model), exists[0],
-                                 uid_set(b.model)))
+                      " (%s); sent %s; states seen %s" % (
+                          name, len(b.model), exists[0], uid_set(b.model),
+                          text, states[:80]))
         else:
             # QRESYNC reported every message added since
             b.fetched_upto = max([b.fetched_upto] + list(b.model))
@@ -1136,17 +1144,18 @@ class Device:
         """A second connection of the device (with a small receive
         buffer) selects the device's scratch folder and FETCHes a small,
         a big and a small message; once the first has come, the device
-        deletes the folder. The server had paused the stream after the
-        big one (its output is over its 256 KB high-water mark): the
+        deletes the folder. The server has paused the stream in the
+        big one (its output is over its 256 KB high-water mark, and the
+        socket buffers are full): the
         stream goes on from what it had, skips the messages gone, and
         ends with BYE instead of OK (RFC 2180 3); OK only if it had all
         been written before the DELETE."""
         box = self.selected
         uv = self.key(box)
         uids = []
-        for lines in (1, 60000, 1):
-            # the big one (1.3 MB) is never copied or moved (it would
-            # slow every later step)
+        for lines in (1, STREAM_BIG // 16, 1):
+            # the big one is never copied or moved (it would slow every
+            # later step)
             uid = self.op_append(box=box, lines=lines, big=lines > 1)
             if uid is None or self.selected != box:
                 return
@@ -1292,6 +1301,9 @@ class Device:
                 try:
                     self.connect()
                     return
+                except MailboxDeleted:
+                    # the folder it selected was deleted meanwhile
+                    self.gone()
                 except (EOFError, ConnectionError):
                     self.conn = None
             if time.monotonic() > deadline:

@@ -381,8 +381,12 @@ class Device:
         return self.boxes[box].uidvalidity
 
     def names(self, but=None):
-        """The mailboxes the device believes exist."""
-        return sorted(b for b in self.boxes if b != but)
+        """The mailboxes the device believes exist and works in: the
+        fixed ones and the scratch folders (the user's default folders,
+        Sent, Trash..., are left alone, so the devices still meet in
+        few mailboxes; they are compared at the end like the others)."""
+        return sorted(b for b in self.boxes if b != but and
+                      (b in MAILBOXES or b in SCRATCH))
 
     # ---- responses ----------------------------------------------------
 
@@ -547,8 +551,13 @@ class Device:
         b = self.boxes[name]
         prev = self.selected
         verb = "EXAMINE" if examine else "SELECT"
-        if b.uidvalidity is None:
+        # A full resync (first SELECT, or one whose full fetch was cut)
+        # takes HIGHESTMODSEQ only once the whole mailbox is fetched
+        full = b.uidvalidity is None or b.hms is None
+        if full:
             text = "%s %s" % (verb, quote(name))
+            b.model = {}
+            b.fetched_upto = 0
         else:
             known = uid_set(b.model)
             text = "%s %s (QRESYNC (%d %d%s))" % (
@@ -565,8 +574,8 @@ class Device:
         exists = []
         b.pending_gone = set()
         t = tag.encode() + b" "
-        full = b.uidvalidity is None
         fresh = False	# a QRESYNC SELECT met a new UIDVALIDITY
+        hms = None
         while True:
             resp, lits = self.conn.read_response()
             if resp.startswith(t):
@@ -587,12 +596,13 @@ class Device:
                             self.fail("%s UIDVALIDITY changed" % name)
                         b.model = {}
                         b.fetched_upto = 0
+                        b.hms = None
                         full = fresh = True
                         self.world.count("new_uidvalidity")
                     b.uidvalidity = uv
                 m = re.search(rb"\[HIGHESTMODSEQ (\d+)\]", resp)
                 if m:
-                    b.hms = int(m.group(1))
+                    hms = int(m.group(1))
                 m = RE_EXISTS.match(resp)
                 if m:
                     exists.append(int(m.group(1)))
@@ -617,8 +627,10 @@ class Device:
         if (b"[READ-ONLY]" in resp) != examine:
             self.fail("%s -> %r" % (text, resp))
         self.readonly = examine
-        if b.hms is None or b.uidvalidity is None:
+        if hms is None or b.uidvalidity is None:
             self.fail("SELECT %s gave no UIDVALIDITY/HIGHESTMODSEQ" % name)
+        if not full:
+            b.hms = hms
         if not full and b.model and max(ms for _, ms in b.model.values()) \
                 > b.hms:
             # the QRESYNC FETCHes come from the SELECT's snapshot
@@ -632,6 +644,7 @@ class Device:
             self.cmd("UID FETCH 1:* (FLAGS MODSEQ %s)" % HEADER_ITEM,
                      seen=seen)
             b.fetched_upto = max([b.fetched_upto] + list(seen))
+            b.hms = hms
         elif len(exists) == 1 and len(b.model) != exists[0]:
             # one snapshot: what the device knew, less VANISHED
             # (EARLIER), plus the changed messages, is the mailbox

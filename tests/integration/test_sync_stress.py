@@ -90,7 +90,7 @@ CHURN = 0.05
 # the big message of a FETCH streamed while its folder is deleted: more
 # than the server's output high-water mark (256 KB) and the kernel's
 # socket buffers (the sender's grows up to tcp_wmem's 4 MB) hold
-STREAM_BIG = 5 * 1024 * 1024
+STREAM_BIG = 8 * 1024 * 1024
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1", "$Work")
 IMAP_USER = "alice"
 IMAP_PW = "imap-pw"
@@ -187,6 +187,9 @@ class World:
         self.bye_uvs = set()	# mailboxes whose deletion ended a session
         self.initial_names = set()	# what LIST showed before the run
         self.big = set()	# markers of big messages, never transferred
+        # scratch names taken by a device's CREATE/RENAME/DELETE: the
+        # streamed FETCH must be sure which folder its DELETE deletes
+        self.held = set()
         # the kill waits for no CREATE/RENAME/DELETE to be in flight (one
         # cut by the kill could have committed or not)
         self.churn_blocked = False
@@ -242,6 +245,19 @@ class World:
             seen.add(uv)
             if box in MAILBOXES and len(seen) > 1:
                 self.errors.append("%s UIDVALIDITY %s" % (box, sorted(seen)))
+
+    def hold_names(self, names):
+        """Takes names for one CREATE/RENAME/DELETE (or a streamed FETCH
+        and its DELETE); False if one is held by another device."""
+        with self.lock:
+            if any(n in self.held for n in names):
+                return False
+            self.held.update(names)
+            return True
+
+    def release_names(self, names):
+        with self.lock:
+            self.held.difference_update(names)
 
     def churned(self, gone=None, new=None):
         with self.lock:
@@ -1101,10 +1117,28 @@ class Device:
         r = self.rnd.random()
         mine = [n for n in self.boxes if n in SCRATCH]
         free = [n for n in SCRATCH if n not in self.boxes]
-        if r < 0.25:
+        names = ()
+        if 0.25 <= r < 0.5 and free:
+            names = (self.rnd.choice(free),)
+        elif 0.5 <= r < 0.75 and mine and free:
+            names = (self.rnd.choice(mine), self.rnd.choice(free))
+        elif 0.75 <= r < 0.9 and self.selected in SCRATCH:
+            names = (self.selected,)
+        elif r >= 0.75 and mine:
+            names = (self.rnd.choice(mine),)
+        if names and not self.world.hold_names(names):
+            # a FETCH is being streamed from that folder
+            return self.list_mailboxes(True)
+        try:
+            self._churn_names(r, names)
+        finally:
+            self.world.release_names(names)
+
+    def _churn_names(self, r, names):
+        if not names:
             self.list_mailboxes(self.rnd.random() < 0.3)
-        elif r < 0.5 and free:
-            name = self.rnd.choice(free)
+        elif r < 0.5:
+            name = names[0]
             tagged, _ = self.cmd("CREATE %s" % quote(name), ok=False)
             if b" OK " in tagged:
                 self.world.churned(new=name)
@@ -1112,8 +1146,8 @@ class Device:
                 self.boxes[name] = Box()
             elif b"[ALREADYEXISTS]" not in tagged:
                 self.fail("CREATE %s -> %r" % (name, tagged))
-        elif r < 0.75 and mine and free:
-            src, dst = self.rnd.choice(mine), self.rnd.choice(free)
+        elif r < 0.75:
+            src, dst = names
             tagged, _ = self.cmd("RENAME %s %s" % (quote(src), quote(dst)),
                                  ok=False)
             if b" OK " in tagged:
@@ -1127,12 +1161,10 @@ class Device:
                     self.boxes.pop(src)
             elif b"[ALREADYEXISTS]" not in tagged:
                 self.fail("RENAME %s %s -> %r" % (src, dst, tagged))
-        elif self.selected in SCRATCH and r < 0.9:
+        elif r < 0.9 and self.selected == names[0]:
             self.op_stream_delete()
-        elif mine:
-            self.delete(self.rnd.choice(mine))
         else:
-            self.list_mailboxes(True)
+            self.delete(names[0])
 
     def delete(self, name):
         """DELETE name; True if it was deleted."""
@@ -1169,7 +1201,9 @@ class Device:
         for lines in (1, STREAM_BIG // 16, 1):
             # the big one is never copied or moved (it would slow every
             # later step)
-            uid = self.op_append(box=box, lines=lines, big=lines > 1)
+            # (none of the three is ever expunged or moved by others:
+            # the first FETCH must be the small one)
+            uid = self.op_append(box=box, lines=lines, big=True)
             if uid is None or self.selected != box:
                 return
             uids.append(uid)
@@ -1211,6 +1245,9 @@ class Device:
                 stream.append(uid)
                 if first:
                     first = False
+                    if uid != uids[0]:
+                        self.fail("stream began with UID %d, not %d"
+                                  % (uid, uids[0]))
                     if not self.delete(box):
                         return
             if r.startswith(b"* BYE"):
@@ -1222,10 +1259,12 @@ class Device:
                 except EOFError:
                     pass
                 self.world.count("stream_bye")
-            elif r.startswith(b"f OK"):
-                self.world.count("stream_finished")
             else:
-                self.fail("stream -> %r" % r)
+                # the name was held from before the SELECT to the DELETE,
+                # so the DELETE took the streamed folder; and the server
+                # cannot have written the 8 MB before it
+                self.fail("FETCH streamed from %s: %r after the DELETE; "
+                          "FETCHed %s" % (box, r, stream))
         finally:
             slow.close()
 

@@ -29,7 +29,9 @@ count_cb(void *ctx, const struct store_msg *m)
 
 /* STATUS RECENT (RFC 3501 6.3.10): the messages no read-write session
  * has claimed as \Recent yet, i.e. those a SELECT now would see
- * \Recent (imap-recent.h). */
+ * \Recent (imap-recent.h). For the mailbox this session has selected:
+ * the messages \Recent in its view, as its FETCH FLAGS and RECENT
+ * responses show them (Dovecot 2.3 answers the same). */
 static uint32_t
 status_recent(struct imap_session *s, const struct store_mailbox_info *info)
 {
@@ -39,6 +41,8 @@ status_recent(struct imap_session *s, const struct store_mailbox_info *info)
 	const char *err;
 	uint32_t n = 0;
 
+	if (s->sel != NULL && s->sel->mailbox_id == info->id)
+		return s->sel->recent_count;
 	if (first >= info->uidnext ||
 	    store_read_begin(s->server->store, &r, &err) != 0)
 		return 0;

@@ -163,10 +163,19 @@ imap_cmd_delete(struct imap_session *s, const char *tag,
 	}
 	if (s->sel != NULL && s->sel->deleted) {
 		/* This session deleted its own selected mailbox (the change
-		 * feed marked the view). Dovecot answers OK and then BYE;
-		 * we leave the session usable in the authenticated state
-		 * and say so with [CLOSED] (RFC 7162 3.2.11, as after
-		 * UNSELECT): the client asked for the deletion itself. */
+		 * feed marked the view). A QRESYNC client knows [CLOSED]
+		 * (RFC 7162 3.2.11): it stays, usable, in the authenticated
+		 * state. Any other client could not tell it was deselected
+		 * and would get BAD for its next FETCH: it gets what
+		 * Dovecot sends, OK and then BYE. */
+		if (!s->enabled_qresync) {
+			/* written directly: imap_session_tagged() would
+			   send the BYE in place of the OK */
+			imap_session_printf(s, "%s OK DELETE completed\r\n",
+			    tag);
+			imap_session_bye_deleted(s);
+			return;
+		}
 		imap_session_unselect(s);
 		imap_session_printf(s, "* OK [CLOSED] Selected mailbox was "
 		    "deleted\r\n");

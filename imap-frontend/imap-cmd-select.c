@@ -190,10 +190,9 @@ parse_select_params(const struct imap_arg *arg, struct select_params *p)
 }
 
 /* The QRESYNC answer (RFC 7162 3.2.5.1): VANISHED (EARLIER) for the known
- * UIDs expunged after the client's modseq, FETCH for the messages changed
- * after it. Written to sb from snapshot r. */
-/* The VANISHED (EARLIER) and FETCH responses of SELECT (QRESYNC) into
- * sb; changed is what the SELECT walk collected (moved into ch here). */
+ * UIDs expunged after the client's modseq (read from snapshot r), FETCH
+ * for the messages changed after it (changed: what the SELECT walk
+ * collected; taken over and freed here). Written to sb. */
 static int
 select_qresync(struct imap_session *s, struct imap_selected *sel,
     struct store_read *r, const struct select_params *p,

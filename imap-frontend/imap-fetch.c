@@ -610,6 +610,13 @@ fetch_step(struct imap_session *s)
 		/* cannot happen: no command runs while we stream */
 		return true;
 	}
+	/* A keyword created while this FETCH was paused: announce it
+	 * between two messages (never inside one's literal). The FLAGS of
+	 * this round show only announced keywords; a message that got a
+	 * keyword not announced yet is reported again, after the FLAGS,
+	 * by the flag updates that follow the FETCH. */
+	if (!c->in_msg)
+		imap_session_send_keyword_updates(s);
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
 		imap_session_tagged(s, c->tag, "NO", "[SERVERBUG] FETCH failed");
 		return true;
@@ -617,6 +624,8 @@ fetch_step(struct imap_session *s)
 	if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id, kw, &kwn,
 	    &err) != 0)
 		kwn = 0;
+	if (kwn > s->sel->kw_count)
+		kwn = s->sel->kw_count;
 	for (;;) {
 		if (c->in_msg) {
 			imap_session_write_sb(s, &sb);

@@ -61,6 +61,8 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	info_r->has_fingerprint = e.has_fingerprint;
 	info_r->body_size = e.body_size;
 	info_r->body_hash = e.body_hash;
+	info_r->has_body = e.has_body;
+	info_r->body_id = e.body_id;
 	if (info_r->delivered) {
 		rc = store_msg_get(r, acct->user_id, e.mailbox_id, e.uid, &m,
 		    error_r);
@@ -193,6 +195,20 @@ pop3_deliver_same_body(struct store *store,
 	size_t body_size;
 	int rc, same = 0;
 
+	if (prev->has_body) {
+		/* the delivered bytes, if the user still has them: an exact
+		   answer, which no fingerprint collision can fool */
+		if (store_read_begin(store, &r, error_r) < 0)
+			return -1;
+		rc = store_body_get(r, acct->user_id, prev->body_id, &body,
+		    &body_size, error_r);
+		if (rc == 0)
+			same = body_size == size && (size == 0 ||
+			    memcmp(body, data, size) == 0);
+		store_read_end(&r);
+		if (rc <= 0)
+			return rc < 0 ? -1 : same;
+	}
 	if (prev->has_fingerprint) {
 		/* what was delivered, whatever the user did with it since */
 		return prev->body_size == (uint64_t)size &&

@@ -58,6 +58,10 @@ struct pop3_ledger_info {
 	bool has_fingerprint;
 	uint64_t body_size;
 	uint64_t body_hash;
+	/* The body delivered (newer entries): while the user still has it,
+	   same_body compares bytes, not only the fingerprint. */
+	bool has_body;
+	uint64_t body_id;
 };
 
 /* Finds (creating if missing) the account's target mailbox. */
@@ -90,10 +94,11 @@ int pop3_deliver_batch(struct store *store,
 
 /* 1 when the message delivered earlier for a ledger entry (prev, from
  * pop3_deliver_ledger_lookup) has exactly these bytes, 0 when it differs,
- * -1 on a store error. Compares the ledger's size and fingerprint when it
- * has them (the message may since have been moved or expunged); only for
- * entries without a fingerprint, the bytes at prev's mailbox/UID, and
- * when that copy is gone too: POP3_DELIVER_SAME_UNKNOWN. */
+ * -1 on a store error. Compares, in this order: the bytes of the body
+ * delivered, while the user still has it (moved or copied counts); the
+ * ledger's size and fingerprint (the message may since have been
+ * expunged); only for entries without either, the bytes at prev's
+ * mailbox/UID, and when that copy is gone too: POP3_DELIVER_SAME_UNKNOWN. */
 int pop3_deliver_same_body(struct store *store,
     const struct upstream_account *acct,
     const struct pop3_ledger_info *prev, const char *data, size_t size,

@@ -282,6 +282,32 @@ store_body_present(struct store_read *r, uint32_t user_id, uint64_t body_id,
 }
 
 int
+store_body_get(struct store_read *r, uint32_t user_id, uint64_t body_id,
+    const void **data_r, size_t *size_r, const char **error_r)
+{
+	struct store_key k;
+	MDB_val key, data;
+	int rc;
+
+	/* the body info goes with the last reference: a body without one
+	   is not the user's any more (and body ids are never reused) */
+	if ((rc = store_body_present(r, user_id, body_id, error_r)) != 0)
+		return rc;
+	store_key_init(&k);
+	store_key_u32(&k, user_id);
+	store_key_u64(&k, body_id);
+	key = store_key_val(&k);
+	rc = mdb_get(r->txn, r->store->dbi[DB_BODIES], &key, &data);
+	if (rc != 0)
+		return store_fail(r->store, error_r, STORE_ERR_IO,
+		    "store: body %llu missing: %s",
+		    (unsigned long long)body_id, mdb_strerror(rc));
+	*data_r = data.mv_data;
+	*size_r = data.mv_size;
+	return 0;
+}
+
+int
 store_msg_structure(struct store_read *r, uint32_t user_id,
     uint32_t mailbox_id, uint32_t uid, const void **data_r, size_t *size_r,
     const char **error_r)

@@ -585,6 +585,11 @@ struct store_ledger_entry {
 int store_body_present(struct store_read *r, uint32_t user_id,
     uint64_t body_id, const char **error_r);
 
+/* The bytes of body body_id of the user (valid until store_read_end):
+   0, STORE_NOT_FOUND when no message references it any more, or -1. */
+int store_body_get(struct store_read *r, uint32_t user_id, uint64_t body_id,
+    const void **data_r, size_t *size_r, const char **error_r);
+
 /* A 64-bit fingerprint of message bytes (not cryptographic; stable across
    versions, since ledgers keep it). */
 uint64_t store_body_fingerprint(const void *data, size_t size);

@@ -183,10 +183,12 @@ class ImapCommandsTest(ImapTestCase):
         self.assertIn(b"\\Seen", flags)
         self.assertIn(b"\\*", untagged(c, "PERMANENTFLAGS")[0])
         self.assertIn("READ-WRITE", c.untagged_responses)
+        # STATUS of the selected mailbox: RECENT is this session's count
+        # (as Dovecot 2.3)
         typ, data = c.status("INBOX", "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY "
                              "RECENT)")
         self.assertRegex(data[0].decode(), r"MESSAGES 2 UNSEEN 1 UIDNEXT 3 "
-                         r"UIDVALIDITY \d+ RECENT 0")
+                         r"UIDVALIDITY \d+ RECENT 2")
         typ, data = c.select("INBOX", readonly=True)
         self.assertEqual(typ, "OK")
         self.assertEqual(c.store("1", "+FLAGS", r"\Flagged")[0], "NO")

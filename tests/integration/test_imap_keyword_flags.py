@@ -3,7 +3,10 @@ announced to every session that has the mailbox selected with an untagged
 FLAGS and PERMANENTFLAGS (RFC 3501 7.2.6) before any FETCH shows it: at
 once in the session that made it and in IDLE, before the next command's
 output elsewhere; PERMANENTFLAGS () for EXAMINE (as Dovecot 2.3)."""
-from imapd import ImapTestCase, USER, PASSWORD
+import re
+import socket
+
+from imapd import ImapTestCase, RawClient, USER, PASSWORD
 
 MSG = (b"From: a@example.org\r\nTo: alice@example.com\r\nSubject: s%d\r\n"
        b"\r\nbody %d\r\n")
@@ -97,3 +100,45 @@ class ImapKeywordFlagsTest(ImapTestCase):
         # and a new SELECT lists them all
         c = self._session("SELECT KW")
         self.assertEqual(c.selected[:2], flags_lines(want))
+
+    def test_keyword_new_during_a_paused_fetch(self):
+        """A keyword created while a big FETCH is paused on a client that
+        does not read: no FETCH response of that FETCH shows it before
+        the untagged FLAGS that announces it."""
+        a = self._session()
+        big = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
+        for _ in range(8):
+            a.send("ap APPEND INBOX {%d+}\r\n" % len(big))
+            a.send(big + b"\r\n")
+            self._ok(a.read_until_tag("ap"), "ap")
+        # a small receive buffer: the server's output fills up long
+        # before 8 MB are sent, and the FETCH pauses until we read
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", self.srv.plain_port))
+        f = RawClient(sock)
+        self.clients.append(f)
+        f.readline()
+        self._ok(f.cmd("l", "LOGIN %s %s" % (USER, PASSWORD)), "l")
+        self._ok(f.cmd("s", "SELECT INBOX"), "s")
+        f.send("f FETCH 1:* (FLAGS BODY.PEEK[])\r\n")
+        self.assertTrue(f.readline().startswith(b"* 1 FETCH"))
+        self._ok(a.cmd("s", "SELECT INBOX"), "s")
+        self._ok(a.cmd("t", "STORE 8 +FLAGS (brandnew)"), "t")
+        announced = False
+        shown = []
+        while True:
+            line = f.readline()
+            self.assertTrue(line, "connection closed")
+            if line.startswith(b"f "):
+                self.assertTrue(line.startswith(b"f OK"), line)
+                break
+            if line.startswith(b"* FLAGS ") and b"brandnew" in line:
+                announced = True
+            m = re.match(rb"^\* (\d+) FETCH \(FLAGS \(([^)]*)\)", line)
+            if m and b"brandnew" in m.group(2).split():
+                self.assertTrue(announced, line)
+                shown.append(int(m.group(1)))
+        # and the client does learn of it, on message 8
+        self.assertIn(8, shown)

@@ -122,8 +122,23 @@ class ImapMailboxSyncTest(ImapTestCase):
         self.assertNotIn("store_error", log)
         self.assertNotIn("close_expunge_failed", log)
 
-    def test_delete_own_selected_mailbox(self):
+    def test_delete_own_selected_mailbox_without_qresync(self):
+        """As Dovecot: OK, then BYE (the client could not know it was
+        deselected)."""
         a = self._session()
+        self._mailbox(a, "X", 2)
+        self._ok(a.cmd("s", "SELECT X"), "s")
+        a.send("d DELETE X\r\n")
+        self.assertEqual(a.readline(), b"d OK DELETE completed\r\n")
+        self.assertTrue(a.readline().startswith(BYE_DELETED))
+        self.assertTrue(a.closed(), "connection still open")
+        b = self._session()
+        lines = self._ok(b.cmd("l", 'LIST "" X'), "l")
+        self.assertEqual(lines, [b"l OK LIST completed\r\n"])
+
+    def test_delete_own_selected_mailbox(self):
+        """A QRESYNC client is told with [CLOSED] and stays."""
+        a = self._session(qresync=True)
         self._mailbox(a, "X", 2)
         other = self._session()
         self._ok(other.cmd("s", "SELECT X"), "s")

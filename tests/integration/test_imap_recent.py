@@ -247,3 +247,23 @@ class ImapRecentTest(ImapTestCase):
         s = self._session("SELECT INBOX")
         self.assertEqual(self._recent_resp(s.selected), 1)
         self.assertEqual(self._recent_seqs(s), [3])
+
+    def test_status_of_the_selected_mailbox(self):
+        """STATUS (RECENT) of the mailbox the session has selected gives
+        the session's own count, the one SELECT and FETCH FLAGS show (as
+        Dovecot 2.3), not the unclaimed messages; other sessions still
+        see 0 for what this one claimed."""
+        a = self._session()
+        for i in range(2):
+            self._append(a, "INBOX", i)
+        self._ok(a.cmd("s", "SELECT INBOX"), "s")
+        self.assertEqual(self._recent_seqs(a), [1, 2])
+        self.assertEqual(self._status_recent(a), 2)
+        b = self._session()
+        self.assertEqual(self._status_recent(b), 0)
+        self._append(b, "INBOX", 2)
+        self.assertEqual(self._status_recent(b), 1)
+        lines = self._ok(a.cmd("n", "NOOP"), "n")
+        self.assertEqual(self._recent_resp(lines), 3)
+        self.assertEqual(self._status_recent(a), 3)
+        self.assertEqual(self._status_recent(b), 0)

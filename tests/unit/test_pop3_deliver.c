@@ -10,6 +10,7 @@
 #include "pop3-upstream/pop3-deliver.h"
 #include "store/store.h"
 #include "store_test_util.h"
+#include "xmalloc.h"
 
 static const char MSG_A[] =
     "From: a@example.org\r\nSubject: a\r\n\r\nbody a\r\n";
@@ -220,6 +221,46 @@ START_TEST(same_body_uses_fingerprint_after_expunge)
 }
 END_TEST
 
+/* While the delivered body exists, the bytes decide, not the 64-bit
+ * fingerprint: a forged fingerprint (a collision) with the right size
+ * cannot make other bytes "the same". Once the body is gone, the
+ * fingerprint is all there is. */
+START_TEST(same_body_compares_bytes_while_the_body_exists)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m;
+	struct pop3_deliver_outcome out;
+	struct pop3_ledger_info li;
+	uint32_t *gone = NULL;
+	size_t gone_count = 0;
+	const char *err = NULL;
+	char *other;
+
+	fixture_open(&f);
+	m = dmsg(MSG_A, "1", 1);
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, &m, 1,
+	    &out, &err) == 0 && out.stored);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(li.has_body && li.has_fingerprint);
+	other = xstrdup(MSG_A);
+	other[strlen(other) - 3] ^= 0x01;	/* same size, other bytes */
+	ck_assert_int_eq(pop3_deliver_same_body(f.t.store, &f.acct, &li,
+	    MSG_A, strlen(MSG_A), &err), 1);
+	/* a collision: the ledger's fingerprint made to match */
+	li.body_hash = store_body_fingerprint(other, strlen(other));
+	ck_assert_int_eq(pop3_deliver_same_body(f.t.store, &f.acct, &li,
+	    other, strlen(other), &err), 0);
+	/* the body gone: only the (forged) fingerprint is left to go by */
+	ck_assert(store_expunge(f.t.store, f.acct.user_id, f.mailbox, NULL, 0,
+	    false, &gone, &gone_count, &err) == 0);
+	free(gone);
+	ck_assert_int_eq(pop3_deliver_same_body(f.t.store, &f.acct, &li,
+	    other, strlen(other), &err), 1);
+	free(other);
+	fixture_close(&f);
+}
+END_TEST
+
 /* Regression: mirror mode asked "does the message still exist?" only at
  * the UID it was delivered to, so a message the user moved to another
  * folder (or copied, then expunged the original) was deleted upstream
@@ -284,6 +325,7 @@ main(void)
 	tcase_add_test(tc, batch_with_overlong_uidl_stores_the_others);
 	tcase_add_test(tc, reused_uidl_replaces_ledger_entry_only_on_commit);
 	tcase_add_test(tc, same_body_uses_fingerprint_after_expunge);
+	tcase_add_test(tc, same_body_compares_bytes_while_the_body_exists);
 	tcase_add_test(tc, moved_or_copied_message_is_still_present);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -1,0 +1,249 @@
+/* Check suite for the store's upstream ledger: entries written with a
+   delivery, fingerprints, per-account listing. */
+#include "store_test_util.h"
+
+START_TEST(ledger_with_deliver)
+{
+	struct tstore t;
+	struct store_new_msg m[2];
+	uint32_t uids[2];
+	struct store_read *r;
+	struct store_ledger_entry e;
+	const char *error = NULL;
+	static const char uidl_a[] = "a/../\0\x01";	/* binary, not a path */
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 2; i++) {
+		m[i].data = "msg";
+		m[i].size = 3;
+		m[i].account = "pop1";
+	}
+	m[0].uidl = uidl_a;
+	m[0].uidl_size = sizeof(uidl_a) - 1;
+	m[1].uidl = "b";
+	m[1].uidl_size = 1;
+	ck_assert_msg(store_deliver(t.store, u, inbox, m, 2, uids, NULL,
+	    &error) == 0, "%s", error);
+	/* The same UIDL again: nothing of the batch is stored. */
+	m[0].uidl = "c";
+	m[0].uidl_size = 1;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, m, 2, uids, NULL,
+	    &error), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 2);
+
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", uidl_a,
+	    sizeof(uidl_a) - 1, &e, NULL), 0);
+	ck_assert_uint_eq(e.mailbox_id, inbox);
+	ck_assert_uint_eq(e.uid, 1);
+	ck_assert(e.seen > 0);
+	ck_assert(!e.deleted_upstream);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "c", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop", "b", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	store_read_end(&r);
+
+	ck_assert_int_eq(store_ledger_add(t.store, u, "pop1", "c", 1, NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_add(t.store, u, "pop1", "c", 1, NULL),
+	    -1);
+	ck_assert_int_eq(store_ledger_add(t.store, u, "pop12", "c", 1, NULL),
+	    0);
+	{
+		const void *uidls[] = { "b", "zz" };
+		size_t sizes[] = { 1, 2 };
+
+		ck_assert_int_eq(store_ledger_mark_deleted(t.store, u, "pop1",
+		    uidls, sizes, 2, &error), 0);
+	}
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "b", 1, &e, NULL),
+	    0);
+	ck_assert(e.deleted_upstream);
+	ck_assert_uint_eq(e.uid, 2);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "c", 1, &e, NULL),
+	    0);
+	ck_assert_uint_eq(e.mailbox_id, 0);
+	store_read_end(&r);
+
+	ck_assert_int_eq(store_ledger_remove(t.store, u, "pop1", "b", 1, NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_remove(t.store, u, "pop1", "b", 1, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_ledger_remove_account(t.store, u, "pop1", NULL),
+	    0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "c", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop12", "c", 1, &e, NULL),
+	    0);
+	store_read_end(&r);
+	/* The messages stay: the ledger is bookkeeping about upstream. */
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 2);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+static int
+count_entry(void *ctx, const struct store_ledger_entry *e)
+{
+	(*(int *)ctx)++;
+	ck_assert_uint_ge(e->uidl_size, 1);
+	return 0;
+}
+
+/*
+ * Regression (review): the only record of what a UIDL delivered was
+ * (mailbox, uid), which goes stale when the user moves or expunges the
+ * message. The POP3 side compared a UIDL listed again after DELE+QUIT with
+ * the message found there, so a message the server kept was delivered a
+ * second time once the user had filed or deleted the first copy. The
+ * ledger now keeps the body's size and fingerprint itself.
+ */
+START_TEST(ledger_fingerprint_survives_move_and_expunge)
+{
+	static const char body[] = "From: a@b\r\n\r\nkept by the server\r\n";
+	struct tstore t;
+	struct store_new_msg m;
+	struct store_ledger_entry e;
+	struct store_copy_result cr;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_read *r;
+	uint32_t uid, archive;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "Archive", 0,
+	    &archive, NULL), 0);
+	memset(&m, 0, sizeof(m));
+	m.data = body;
+	m.size = sizeof(body) - 1;
+	m.account = "acct";
+	m.uidl = "U1";
+	m.uidl_size = 2;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    NULL), 0);
+	ck_assert_int_eq(store_ledger_add(t.store, u, "acct", "U2", 2, NULL),
+	    0);
+	/* The user files the message, then deletes it. */
+	ck_assert_int_eq(store_copy(t.store, u, inbox, archive, &all, 1, true,
+	    &cr, NULL), 0);
+	store_copy_result_free(&cr);
+	ck_assert_int_eq(store_expunge(t.store, u, archive, NULL, 0, false,
+	    NULL, NULL, NULL), 0);
+	tstore_reopen(&t);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "acct", "U1", 2, &e, NULL),
+	    0);
+	ck_assert(e.has_fingerprint);
+	ck_assert_uint_eq(e.body_size, sizeof(body) - 1);
+	ck_assert_uint_eq(e.body_hash, store_body_fingerprint(body,
+	    sizeof(body) - 1));
+	ck_assert_uint_ne(e.body_hash, store_body_fingerprint(body,
+	    sizeof(body) - 2));
+	ck_assert_int_eq(store_ledger_lookup(r, u, "acct", "U2", 2, &e, NULL),
+	    0);
+	ck_assert(!e.has_fingerprint);
+	store_read_end(&r);
+	/* Marking deleted upstream keeps it. */
+	{
+		const void *uidls[1] = { "U1" };
+		size_t sizes[1] = { 2 };
+
+		ck_assert_int_eq(store_ledger_mark_deleted(t.store, u, "acct",
+		    uidls, sizes, 1, NULL), 0);
+	}
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "acct", "U1", 2, &e, NULL),
+	    0);
+	ck_assert(e.deleted_upstream && e.has_fingerprint);
+	ck_assert_uint_eq(e.body_hash, store_body_fingerprint(body,
+	    sizeof(body) - 1));
+	store_read_end(&r);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+/* The fingerprint is part of the on-disk format: pin its values. */
+START_TEST(body_fingerprint_is_stable)
+{
+	static const char *const inputs[] = { "", "a", "12345678",
+	    "123456789", "From: a@b\r\n\r\nx\r\n" };
+	uint64_t seen[5];
+
+	for (size_t i = 0; i < 5; i++) {
+		seen[i] = store_body_fingerprint(inputs[i], strlen(inputs[i]));
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(seen[i], seen[j]);
+	}
+	ck_assert_uint_eq(store_body_fingerprint("\0", 1) ==
+	    store_body_fingerprint("", 0), 0);
+	ck_assert_uint_eq(seen[0], 0x9ca066f1a4ab2eeaULL);
+	ck_assert_uint_eq(seen[4], 0xeb3f1ac7f38f31a8ULL);
+}
+END_TEST
+
+START_TEST(ledger_foreach_per_account)
+{
+	struct tstore t;
+	struct store_read *r;
+	int n = 0;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	for (int i = 0; i < 5; i++) {
+		char uidl[16];
+
+		snprintf(uidl, sizeof(uidl), "u%d", i);
+		ck_assert_int_eq(store_ledger_add(t.store, u, "a", uidl,
+		    strlen(uidl), NULL), 0);
+	}
+	ck_assert_int_eq(store_ledger_add(t.store, u, "ab", "u0", 2, NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_foreach(r, u, "a", count_entry, &n, NULL),
+	    0);
+	ck_assert_int_eq(n, 5);
+	n = 0;
+	ck_assert_int_eq(store_ledger_foreach(r, u, "ab", count_entry, &n,
+	    NULL), 0);
+	ck_assert_int_eq(n, 1);
+	store_read_end(&r);
+	tstore_close(&t);
+}
+END_TEST
+
+static Suite *
+store_ledger_suite(void)
+{
+	Suite *s = suite_create("store_ledger");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, ledger_with_deliver);
+	tcase_add_test(tc, ledger_fingerprint_survives_move_and_expunge);
+	tcase_add_test(tc, body_fingerprint_is_stable);
+	tcase_add_test(tc, ledger_foreach_per_account);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(store_ledger_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1690,8 +1690,16 @@ class SyncStressTest(unittest.TestCase):
                     try:
                         d.cmd("NOOP")
                         d.catch_up()
-                        if d.selected in view:
-                            self.compare(d, d.selected, view)
+                        # Another device may have renamed the selected
+                        # mailbox (a selected session is told nothing of
+                        # it) and reused its name for another one: find
+                        # it by UIDVALIDITY, never shared by two.
+                        uv = d.boxes[d.selected].uidvalidity \
+                            if d.selected in d.boxes else None
+                        now = [x for x in view if uv is not None and
+                               self.status[x][0] == uv]
+                        if now:
+                            self.compare(d, d.selected, view, now[0])
                     except MailboxDeleted:
                         d.gone()
                     except EOFError:
@@ -1938,18 +1946,22 @@ class SyncStressTest(unittest.TestCase):
             self.assertEqual(up, present, "mirror upstream of %s" % account)
             self.world.count("mirror_kept", len(present))
 
-    def compare(self, d, box, view):
+    def compare(self, d, box, view, view_box=None):
+        """The device's model of box equals the fresh view of view_box
+        (the same mailbox, under its current name; default box)."""
         b = d.boxes[box]
         mine = {u: (fl, ms) for u, (fl, ms) in b.model.items()}
-        theirs = {u: (fl, ms) for u, (fl, ms, _) in view[box].items()}
+        theirs = {u: (fl, ms) for u, (fl, ms, _) in
+                  view[view_box or box].items()}
         if mine != theirs:
             extra = sorted(set(mine) - set(theirs))
             missing = sorted(set(theirs) - set(mine))
             diff = sorted(u for u in set(mine) & set(theirs)
                           if mine[u] != theirs[u])
-            self.fail("%s (seed %d) %s: model differs: extra %s missing %s "
-                      "differ %s; EXISTS %s fetched_upto %d HIGHESTMODSEQ %s"
-                      % (d.name, d.seed, box, extra, missing,
+            self.fail("%s (seed %d) %s (now %s): model differs: extra %s "
+                      "missing %s differ %s; EXISTS %s fetched_upto %d "
+                      "HIGHESTMODSEQ %s"
+                      % (d.name, d.seed, box, view_box or box, extra, missing,
                          [(u, mine[u], theirs[u]) for u in diff[:5]],
                          b.exists, b.fetched_upto, b.hms))
 

@@ -134,6 +134,49 @@ class ImapTestCase(unittest.TestCase):
         r.greeting = r.readline()
         return r
 
+    def slow_reader(self, rcvbuf=32768):
+        """A logged-in raw client with a small receive buffer: the
+        server's output toward it fills up long before a big FETCH is
+        sent, so the FETCH pauses until the test reads."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(30)
+        s.connect(("127.0.0.1", self.srv.plain_port))
+        r = RawClient(s)
+        self.clients.append(r)
+        r.greeting = r.readline()
+        lines = r.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+        self.assertTrue(lines[-1].startswith(b"l OK"), lines)
+        return r
+
+
+# About 1 MB: eight of them are far more than socket buffers hold.
+BIG_MESSAGE = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
+
+
+def append_big(r, box, n=8):
+    """APPENDs n BIG_MESSAGEs to box over raw client r (LITERAL+)."""
+    for _ in range(n):
+        r.send("ap APPEND %s {%d+}\r\n" % (box, len(BIG_MESSAGE)))
+        r.send(BIG_MESSAGE + b"\r\n")
+        lines = r.read_until_tag("ap")
+        assert lines[-1].startswith(b"ap OK"), lines
+
+
+def uid_set(uids):
+    """Compact "1:3,5" form of a collection of UIDs."""
+    out, run = [], None
+    for u in sorted(uids):
+        if run and u == run[1] + 1:
+            run[1] = u
+        else:
+            if run:
+                out.append(run)
+            run = [u, u]
+    if run:
+        out.append(run)
+    return ",".join("%d" % a if a == b else "%d:%d" % (a, b) for a, b in out)
+
 
 class RawClient:
     """A line-level client for bad-input tests."""

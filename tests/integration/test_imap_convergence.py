@@ -7,7 +7,7 @@ message was stale. Deterministic (fixed seed), no timing assumptions."""
 import random
 import re
 
-from imapd import ImapTestCase, USER, PASSWORD
+from imapd import ImapTestCase, USER, PASSWORD, uid_set
 from test_imap_condstore import MSG
 
 FLAGS = (rb"\Seen", rb"\Flagged", rb"\Answered", b"$Label1")
@@ -15,21 +15,6 @@ N_MSGS = 40
 N_OPS = 300
 
 LINE_FETCH = re.compile(rb"^\* \d+ FETCH \((.*)\)\r\n$")
-
-
-def uid_set(uids):
-    """Compact "1:3,5" form of a collection of UIDs."""
-    out, run = [], None
-    for u in sorted(uids):
-        if run and u == run[1] + 1:
-            run[1] = u
-        else:
-            if run:
-                out.append(run)
-            run = [u, u]
-    if run:
-        out.append(run)
-    return ",".join("%d" % a if a == b else "%d:%d" % (a, b) for a, b in out)
 
 
 def parse_set(text):

@@ -4,9 +4,8 @@ FLAGS and PERMANENTFLAGS (RFC 3501 7.2.6) before any FETCH shows it: at
 once in the session that made it and in IDLE, before the next command's
 output elsewhere; PERMANENTFLAGS () for EXAMINE (as Dovecot 2.3)."""
 import re
-import socket
 
-from imapd import ImapTestCase, RawClient, USER, PASSWORD
+from imapd import ImapTestCase, USER, PASSWORD, append_big
 
 MSG = (b"From: a@example.org\r\nTo: alice@example.com\r\nSubject: s%d\r\n"
        b"\r\nbody %d\r\n")
@@ -106,21 +105,8 @@ class ImapKeywordFlagsTest(ImapTestCase):
         does not read: no FETCH response of that FETCH shows it before
         the untagged FLAGS that announces it."""
         a = self._session()
-        big = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
-        for _ in range(8):
-            a.send("ap APPEND INBOX {%d+}\r\n" % len(big))
-            a.send(big + b"\r\n")
-            self._ok(a.read_until_tag("ap"), "ap")
-        # a small receive buffer: the server's output fills up long
-        # before 8 MB are sent, and the FETCH pauses until we read
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
-        sock.settimeout(30)
-        sock.connect(("127.0.0.1", self.srv.plain_port))
-        f = RawClient(sock)
-        self.clients.append(f)
-        f.readline()
-        self._ok(f.cmd("l", "LOGIN %s %s" % (USER, PASSWORD)), "l")
+        append_big(a, "INBOX")
+        f = self.slow_reader()
         self._ok(f.cmd("s", "SELECT INBOX"), "s")
         f.send("f FETCH 1:* (FLAGS BODY.PEEK[])\r\n")
         self.assertTrue(f.readline().startswith(b"* 1 FETCH"))

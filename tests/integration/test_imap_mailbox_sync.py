@@ -6,9 +6,8 @@ mailbox under its new name; a new mailbox created under a reused name has
 a new UIDVALIDITY, so a QRESYNC SELECT with the old one gets a full answer;
 RENAME INBOX empties INBOX for the sessions that have it selected."""
 import re
-import socket
 
-from imapd import ImapTestCase, RawClient, USER, PASSWORD
+from imapd import ImapTestCase, USER, PASSWORD, BIG_MESSAGE, append_big
 
 MSG = (b"From: a@example.org\r\nTo: alice@example.com\r\nSubject: s%d\r\n"
        b"\r\nbody %d\r\n")
@@ -209,21 +208,8 @@ class ImapMailboxSyncTest(ImapTestCase):
         that does not read: the stream ends with BYE, not with OK."""
         a = self._session()
         self._ok(a.cmd("c", "CREATE X"), "c")
-        big = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
-        for _ in range(8):
-            a.send("ap APPEND X {%d+}\r\n" % len(big))
-            a.send(big + b"\r\n")
-            self._ok(a.read_until_tag("ap"), "ap")
-        # a small receive buffer: the server's output fills up long
-        # before 8 MB are sent, and the FETCH pauses until we read
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
-        sock.settimeout(30)
-        sock.connect(("127.0.0.1", self.srv.plain_port))
-        f = RawClient(sock)
-        self.clients.append(f)
-        f.readline()
-        self._ok(f.cmd("l", "LOGIN %s %s" % (USER, PASSWORD)), "l")
+        append_big(a, "X")
+        f = self.slow_reader()
         self._ok(f.cmd("s", "SELECT X"), "s")
         f.send("f FETCH 1:* (BODY.PEEK[])\r\n")
         self.assertTrue(f.readline().startswith(b"* 1 FETCH"))
@@ -233,7 +219,7 @@ class ImapMailboxSyncTest(ImapTestCase):
         self.assertTrue(data.endswith(BYE_DELETED + b", have to disconnect"
                                       b"\r\n"), data[-200:])
         self.assertNotIn(b"\r\nf OK", data)
-        self.assertLess(len(data), 8 * len(big))
+        self.assertLess(len(data), 8 * len(BIG_MESSAGE))
         self.assertIn("event=selected_mailbox_deleted", self.srv.log())
 
     def test_deleted_parent_listed_noselect(self):

@@ -71,6 +71,7 @@ import pgtest
 from pgtest import TestCA, tempdir
 from pgtest.dovecot import DovecotPop3
 from pgtest.gateway import Gateway
+from imapd import uid_set
 
 STRESS_CLIENTS = 10
 STRESS_OPS = 400			# operations per device
@@ -126,21 +127,6 @@ class StressFailure(Exception):
 class MailboxDeleted(Exception):
     """The server ended the session with BYE: its selected mailbox was
     deleted by another session."""
-
-
-def uid_set(uids):
-    """Compact "1:3,5" form of a collection of UIDs."""
-    out, run = [], None
-    for u in sorted(uids):
-        if run and u == run[1] + 1:
-            run[1] = u
-        else:
-            if run:
-                out.append(run)
-            run = [u, u]
-    if run:
-        out.append(run)
-    return ",".join("%d" % a if a == b else "%d:%d" % (a, b) for a, b in out)
 
 
 def expand_set(text):

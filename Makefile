@@ -27,7 +27,8 @@ CC ?= cc
 CLANG ?= clang
 PYTHON ?= python3
 
-PKGS := lmdb libevent libevent_openssl openssl jansson inih libargon2
+PKGS := lmdb libevent libevent_openssl libevent_pthreads openssl jansson \
+	inih libargon2
 # Recursively expanded on purpose: pkg-config runs only once the packages
 # are known to be installed (after the deps step), not when make parses this.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -57,8 +58,8 @@ LDOPT :=
 endif
 
 CPPFLAGS := -D_GNU_SOURCE -I. -Ilib -MMD -MP
-CFLAGS = -std=c11 -g $(OPT) $(WARN) $(PKG_CFLAGS)
-LDFLAGS = $(LDOPT)
+CFLAGS = -std=c11 -g -pthread $(OPT) $(WARN) $(PKG_CFLAGS)
+LDFLAGS = -pthread $(LDOPT)
 
 # --- sources, by module -------------------------------------------------
 LIB_SRCS := $(wildcard lib/*.c)

@@ -115,16 +115,30 @@ struct store_event {
 	char *old_name;
 };
 
+struct store_writer;
+
+/*
+ * Threads: env and dbi are set at open and read-only after, so any
+ * thread may use them. change_cb/change_arg and in_change_cb belong to
+ * the owner thread (the event loop). The events being gathered belong to
+ * the thread that writes: the writer thread while one runs
+ * (store-writer.c), else the one thread that uses the store. The last
+ * error is per thread (store.c).
+ */
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
-	enum store_error last_error;
-	char errbuf[256];
 	void (*change_cb)(void *arg, const struct store_change *change);
 	void *change_arg;
+	/* Change events of the write in progress. Those of the current
+	   call start at call_mark: a call merges only into its own events
+	   and an aborted call drops only its own. */
 	struct store_event *events;
 	size_t event_count, event_cap;
+	size_t call_mark;
+	bool in_call;		/* between store_wbegin and commit/abort */
 	bool in_change_cb;	/* writes are refused while set */
+	struct store_writer *writer;	/* NULL: writes run in the caller */
 };
 
 struct store_read {
@@ -157,12 +171,35 @@ int store_fail_mdb(struct store *store, const char **error_r, int rc,
     const char *what);
 void store_ok(struct store *store);
 
-/* ---- write transactions (store.c) ---- */
+/* ---- write transactions (store.c) ----
+ *
+ * Each public write call is one store_wbegin .. store_wcommit (or
+ * store_wabort). Without a writer thread that is a top-level transaction,
+ * committed durably, and the call's events are dispatched at once. On
+ * the writer thread (store-writer.c) it is a child of the running job's
+ * transaction: the commit is not durable by itself, and the events wait
+ * for the group's durable commit. */
 int store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r);
 /* Commits; on success dispatches queued change events. On failure the
    transaction is gone and the events are dropped. */
 int store_wcommit(struct store *store, MDB_txn *txn, const char **error_r);
 void store_wabort(struct store *store, MDB_txn *txn);
+
+/* The writer thread's job transaction, when the calling thread is the
+ * writer running a job; NULL otherwise (store.c). */
+MDB_txn *store_job_txn(void);
+void store_set_job_txn(MDB_txn *txn);
+/* Drops the events gathered so far (the calling thread's write). */
+void store_events_reset(struct store *store);
+/* Frees events[0..count) (their arrays) and the array itself. */
+void store_events_free(struct store_event *events, size_t count);
+/* Dispatches one event to the change callback (owner thread). */
+void store_event_dispatch(struct store *store, struct store_event *ev,
+    uint64_t origin);
+/* Classifies a failed mdb_txn_commit (full disk vs I/O), logs it. */
+int store_commit_failed(struct store *store, int rc, const char **error_r);
+/* Records error class and text for the calling thread (store_fail). */
+void store_set_error(enum store_error cls, const char *text);
 
 /* Queue a change event (sent after commit). mb: the final mailbox state
    (may be NULL for deletes). uids are copied. */

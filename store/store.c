@@ -112,18 +112,31 @@ store_key_tail(const MDB_val *v, size_t skip, char *buf, size_t max)
 
 /* ---- errors ---- */
 
+/* The last error of each thread: the loop, every worker and the writer
+ * read and write in parallel, and each sees its own. */
+static _Thread_local enum store_error tls_last_error;
+static _Thread_local char tls_errbuf[256];
+
+void
+store_set_error(enum store_error cls, const char *text)
+{
+	tls_last_error = cls;
+	snprintf(tls_errbuf, sizeof(tls_errbuf), "%s", text);
+}
+
 int
 store_fail(struct store *store, const char **error_r, enum store_error cls,
     const char *fmt, ...)
 {
 	va_list ap;
 
+	(void)store;
 	va_start(ap, fmt);
-	vsnprintf(store->errbuf, sizeof(store->errbuf), fmt, ap);
+	vsnprintf(tls_errbuf, sizeof(tls_errbuf), fmt, ap);
 	va_end(ap);
-	store->last_error = cls;
+	tls_last_error = cls;
 	if (error_r != NULL)
-		*error_r = store->errbuf;
+		*error_r = tls_errbuf;
 	return -1;
 }
 
@@ -147,13 +160,15 @@ store_fail_mdb(struct store *store, const char **error_r, int rc,
 void
 store_ok(struct store *store)
 {
-	store->last_error = STORE_ERR_NONE;
+	(void)store;
+	tls_last_error = STORE_ERR_NONE;
 }
 
 enum store_error
 store_last_error(const struct store *store)
 {
-	return store->last_error;
+	(void)store;
+	return tls_last_error;
 }
 
 /* ---- open / close ---- */
@@ -221,15 +236,41 @@ fail:
 	return -1;
 }
 
+/* Drops the events from index from on (an aborted call's, or all). */
 static void
-events_clear(struct store *store)
+events_truncate(struct store *store, size_t from)
 {
-	for (size_t i = 0; i < store->event_count; i++) {
+	for (size_t i = from; i < store->event_count; i++) {
 		free(store->events[i].uids);
 		free(store->events[i].name);
 		free(store->events[i].old_name);
 	}
-	store->event_count = 0;
+	if (from < store->event_count)
+		store->event_count = from;
+}
+
+static void
+events_clear(struct store *store)
+{
+	events_truncate(store, 0);
+	store->call_mark = 0;
+}
+
+void
+store_events_reset(struct store *store)
+{
+	events_clear(store);
+}
+
+void
+store_events_free(struct store_event *events, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(events[i].uids);
+		free(events[i].name);
+		free(events[i].old_name);
+	}
+	free(events);
 }
 
 void
@@ -239,6 +280,7 @@ store_close(struct store **storep)
 
 	if (store == NULL)
 		return;
+	PG_ASSERT(store->writer == NULL);	/* store_writer_stop first */
 	events_clear(store);
 	free(store->events);
 	mdb_env_close(store->env);
@@ -287,18 +329,43 @@ store_read_end(struct store_read **readp)
 
 /* ---- write transactions ---- */
 
+/* Set on the writer thread while it runs a job (store-writer.c). */
+static _Thread_local MDB_txn *tls_job_txn;
+
+MDB_txn *
+store_job_txn(void)
+{
+	return tls_job_txn;
+}
+
+void
+store_set_job_txn(MDB_txn *txn)
+{
+	tls_job_txn = txn;
+}
+
 int
 store_wbegin(struct store *store, MDB_txn **txn_r, const char **error_r)
 {
+	MDB_txn *parent = tls_job_txn;
 	int rc;
 
 	*txn_r = NULL;
-	if (store->in_change_cb)
+	/* (in_change_cb is the owner thread's: read only without a writer) */
+	if (store->writer == NULL && store->in_change_cb)
 		return store_fail(store, error_r, STORE_ERR_INVALID,
 		    "store: write called from the change callback");
-	events_clear(store);
-	if ((rc = mdb_txn_begin(store->env, NULL, 0, txn_r)) != 0)
+	/* With a writer thread, every write runs on it: a write from any
+	   other thread would wait for the writer's lock on the loop and
+	   publish its events out of order. */
+	PG_ASSERT(store->writer == NULL || parent != NULL);
+	PG_ASSERT(!store->in_call);
+	if (parent == NULL)
+		events_clear(store);
+	store->call_mark = store->event_count;
+	if ((rc = mdb_txn_begin(store->env, parent, 0, txn_r)) != 0)
 		return store_fail_mdb(store, error_r, rc, "write transaction");
+	store->in_call = true;
 	return 0;
 }
 
@@ -311,7 +378,8 @@ store_wabort(struct store *store, MDB_txn *txn)
 	if (txn == NULL)
 		return;
 	mdb_txn_abort(txn);
-	events_clear(store);
+	events_truncate(store, store->call_mark);
+	store->in_call = false;
 }
 
 /* Free bytes below which a failed write is taken for a full disk. */
@@ -347,42 +415,63 @@ store_disk_full(struct store *store, uint64_t *free_r)
 }
 
 int
+store_commit_failed(struct store *store, int rc, const char **error_r)
+{
+	uint64_t free_bytes;
+
+	if (rc == EIO && store_disk_full(store, &free_bytes)) {
+		log_error("store event=commit-failed error=disk-full "
+		    "free=%llu", (unsigned long long)free_bytes);
+		return store_fail(store, error_r, STORE_ERR_NOSPACE,
+		    "store: commit: disk full (%llu bytes free)",
+		    (unsigned long long)free_bytes);
+	}
+	log_error("store event=commit-failed error=\"%s\"", mdb_strerror(rc));
+	return store_fail_mdb(store, error_r, rc, "commit");
+}
+
+void
+store_event_dispatch(struct store *store, struct store_event *ev,
+    uint64_t origin)
+{
+	if (store->change_cb == NULL ||
+	    (ev->ch.kind <= STORE_CHANGE_EXPUNGE && ev->ch.uid_count == 0))
+		return;
+	ev->ch.uids = ev->uids;
+	ev->ch.name = ev->name;
+	ev->ch.old_name = ev->old_name;
+	ev->ch.origin = origin;
+	/* The callback may take snapshots; it must not write. */
+	store->in_change_cb = true;
+	store->change_cb(store->change_arg, &ev->ch);
+	store->in_change_cb = false;
+}
+
+int
 store_wcommit(struct store *store, MDB_txn *txn, const char **error_r)
 {
 	int rc = mdb_txn_commit(txn);
-	uint64_t free_bytes;
 
+	store->in_call = false;
+	if (tls_job_txn != NULL) {
+		/* a child of the writer's job: merged into it, durable with
+		   the group; the events wait for that commit */
+		if (rc != 0) {
+			events_truncate(store, store->call_mark);
+			return store_fail_mdb(store, error_r, rc, "commit");
+		}
+		store_ok(store);
+		return 0;
+	}
 	if (rc != 0) {
 		events_clear(store);
-		if (rc == EIO && store_disk_full(store, &free_bytes)) {
-			log_error("store event=commit-failed error=disk-full "
-			    "free=%llu", (unsigned long long)free_bytes);
-			return store_fail(store, error_r, STORE_ERR_NOSPACE,
-			    "store: commit: disk full (%llu bytes free)",
-			    (unsigned long long)free_bytes);
-		}
-		log_error("store event=commit-failed error=\"%s\"",
-		    mdb_strerror(rc));
-		return store_fail_mdb(store, error_r, rc, "commit");
+		return store_commit_failed(store, rc, error_r);
 	}
 	store_ok(store);
-	if (store->change_cb != NULL) {
-		/* The callback may take snapshots; it must not write, so the
-		   event array is stable while we walk it. */
-		for (size_t i = 0; i < store->event_count; i++) {
-			struct store_event *ev = &store->events[i];
-
-			if (ev->ch.kind <= STORE_CHANGE_EXPUNGE &&
-			    ev->ch.uid_count == 0)
-				continue;
-			ev->ch.uids = ev->uids;
-			ev->ch.name = ev->name;
-			ev->ch.old_name = ev->old_name;
-			store->in_change_cb = true;
-			store->change_cb(store->change_arg, &ev->ch);
-			store->in_change_cb = false;
-		}
-	}
+	/* the event array is stable while we walk it: the callback
+	   cannot write (in_change_cb) */
+	for (size_t i = 0; i < store->event_count; i++)
+		store_event_dispatch(store, &store->events[i], 0);
 	events_clear(store);
 	return 0;
 }
@@ -397,7 +486,7 @@ store_event_add(struct store *store, enum store_change_kind kind,
 	   events gather UIDs, and a mailbox created in this transaction is
 	   announced once, with its final state (INBOX rename creates the
 	   new mailbox, then fills it). */
-	for (size_t i = 0; i < store->event_count; i++) {
+	for (size_t i = store->call_mark; i < store->event_count; i++) {
 		ev = &store->events[i];
 		if (ev->ch.kind == kind && ev->ch.user_id == user_id &&
 		    ev->ch.mailbox_id == mailbox_id &&

@@ -8,20 +8,29 @@
  *
  * Conventions (read these once; every function follows them)
  *
- *  - Threads: a struct store and everything obtained from it is used from
- *    one thread (the event loop). Read snapshots may be nested with each
- *    other and with write calls in that thread (the environment is opened
- *    with MDB_NOTLS).
+ *  - Threads (docs/threads.md has the whole picture): reads may run on
+ *    any thread, each on its own snapshots; a snapshot, and every pointer
+ *    it gave, stays on the thread that began it. The environment is
+ *    opened with MDB_NOTLS, so one thread may hold several snapshots and
+ *    nest them with writes. Writes: without a writer thread every write
+ *    call runs in its caller's thread (tools, unit tests: one thread).
+ *    Once store_writer_start() has run, writes run only on the writer
+ *    thread, inside a job given to store_write_submit() (the owner thread
+ *    may not call a write function directly: that aborts); the change
+ *    callback, store_writer_drain() and store_write_submit() belong to
+ *    the owner thread (the event loop).
  *
  *  - Returns: fallible functions return 0 on success and -1 on error, with
  *    a static or store-owned message in *error_r (valid until the next call
- *    on the same store; copy it if you keep it) and the class of the error
- *    in store_last_error(). Lookups return STORE_NOT_FOUND (1) when the
+ *    on the same store from the same thread; copy it if you keep it) and
+ *    the class of the error in store_last_error() (per thread). Lookups return STORE_NOT_FOUND (1) when the
  *    thing asked for does not exist; that is not an error and *error_r is
  *    not set. error_r may be NULL.
  *
  *  - Writes: every mutating call is ONE write transaction, committed
- *    synchronously (durable on return 0) before it returns. On -1 nothing of
+ *    synchronously (durable on return 0) before it returns — or, on the
+ *    writer thread, one child transaction of its job, durable with the
+ *    job's group commit (the job's done callback says when). On -1 nothing of
  *    that call is visible, ever (LMDB aborts the transaction). Full map
  *    (MDB_MAP_FULL), full disk (ENOSPC) and I/O errors are reported as -1
  *    with STORE_ERR_NOSPACE / STORE_ERR_IO; data already stored is intact.
@@ -163,11 +172,17 @@ struct store_change {
 	const char *name;	/* mailbox events; NULL otherwise */
 	const char *old_name;	/* rename only */
 	bool subscribed;	/* subscribe only */
+	/* Who made the change: the origin given to store_write_submit()
+	   (an IMAP session's id, say); 0 for none or a direct write. */
+	uint64_t origin;
 };
 
 /*
- * Called synchronously from the mutating call, after its commit succeeded,
- * once per (mailbox, kind) the call changed, before the call returns.
+ * Called once per (mailbox, kind) a call changed, after its commit: from
+ * the mutating call itself, before it returns, when there is no writer
+ * thread; with one, from store_writer_drain() on the owner thread, after
+ * the group commit that made it durable, in commit order, just before the
+ * job's done callback.
  * Everything in *change is valid only during the callback. The callback may
  * take read snapshots; mutating store functions called from it fail with
  * STORE_ERR_INVALID (queue the work instead). NULL cb
@@ -175,6 +190,82 @@ struct store_change {
  */
 void store_set_change_cb(struct store *store,
     void (*cb)(void *arg, const struct store_change *change), void *arg);
+
+/* ---- the writer thread (group commit) ---------------------------------- */
+
+/*
+ * One thread owns every write transaction. Jobs from every session and
+ * poller queue up (taken in turn by key, like the worker pool, so one
+ * user's flood of APPENDs cannot starve another's STORE) and the writer
+ * runs as many as are waiting, up to STORE_GROUP_JOBS_MAX jobs or
+ * STORE_GROUP_BYTES_MAX bytes, in ONE durable commit:
+ *
+ *   each job = a child transaction of the group: apply() calls the write
+ *   functions above (each a grandchild); a job whose apply() fails is
+ *   rolled back whole, the others are not affected. A job that fails
+ *   for room (NOSPACE, LIMIT) after others in its group is run again
+ *   alone in a group of its own, so it is never blamed for their bytes.
+ *
+ * Then, on the owner thread (store_writer_drain): the change events of
+ * each job, then its done(), in commit order. A job's rc is 0 only if its
+ * apply() succeeded AND the group's durable commit did: only then may the
+ * caller answer OK or send a POP3 DELE.
+ */
+
+/* Jobs and bytes (apply's estimate) in one group commit: bounded so one
+ * commit's dirty pages stay a few tens of MB and no job waits long. */
+#define STORE_GROUP_JOBS_MAX 512
+#define STORE_GROUP_BYTES_MAX ((size_t)64 * 1024 * 1024)
+
+/* Writer thread: make the job's changes with the write functions above.
+ * Returns 0, or -1 with *error_r (the job is rolled back). */
+typedef int store_apply_fn(struct store *store, void *ctx,
+    const char **error_r);
+/* Owner thread: the job is durable (rc 0) or rolled back (rc -1, with the
+ * class and text of the error; text valid during the call). */
+typedef void store_done_fn(void *ctx, int rc, enum store_error cls,
+    const char *error);
+
+struct store_writer_stats {
+	uint64_t jobs;		/* jobs committed or failed */
+	uint64_t commits;	/* durable group commits */
+	uint64_t commit_failures;
+	uint64_t retried_alone;	/* jobs re-run in a group of their own */
+	unsigned queued;	/* waiting now */
+	/* Histograms: jobs per group (bucket i: <= 2^i jobs) and commit
+	   time (bucket i: <= 2^i ms, from submit of the group's first job
+	   to its durable commit, i.e. what a client waits). */
+	uint64_t group_jobs[11];
+	uint64_t commit_ms[14];
+	uint64_t commit_ms_sum;
+};
+
+/*
+ * Starts the writer thread. notify(arg) is called from the writer thread
+ * when finished jobs are waiting; it must only wake the owner, which then
+ * calls store_writer_drain() on its thread. Owner thread, once.
+ */
+int store_writer_start(struct store *store, void (*notify)(void *arg),
+    void *arg, const char **error_r);
+/*
+ * Queues a job: apply(store, ctx) on the writer, then done(ctx, ...) on
+ * the owner thread. key: fairness (a user id); origin: copied into the
+ * job's change events; bytes: about how much it writes (message bytes;
+ * 0 for small changes). The ctx is the caller's; it must stay valid until
+ * done() (which typically frees it). Owner thread. After
+ * store_writer_stop() the job fails at once (done with STORE_ERR_IO).
+ */
+void store_write_submit(struct store *store, uint64_t key, uint64_t origin,
+    size_t bytes, store_apply_fn *apply, store_done_fn *done, void *ctx);
+/* Dispatches the events and done() of every finished job, in commit
+ * order. Owner thread. Returns how many jobs. */
+size_t store_writer_drain(struct store *store);
+/* Runs every job already queued (commits them), stops and joins the
+ * thread, then drains. Owner thread. Writes are then direct again. */
+void store_writer_stop(struct store *store);
+bool store_writer_running(const struct store *store);
+void store_writer_get_stats(struct store *store,
+    struct store_writer_stats *stats_r);
 
 /* ---- users ------------------------------------------------------------- */
 

@@ -46,6 +46,10 @@ ifeq ($(MODE),test)
 OPT := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 LDOPT := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+# ThreadSanitizer: the worker pool, the writer and whatever they share.
+OPT := -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDOPT := -fsanitize=thread
 else ifeq ($(MODE),fuzz)
 CC := $(CLANG)
 OPT := -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
@@ -176,13 +180,20 @@ layers:
 test: deps layers
 	@$(MAKE) --no-print-directory MODE=test build-mode
 	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
-	@sh tests/run-tests.sh build/test build/fuzz
+	@$(MAKE) --no-print-directory MODE=tsan tsan-build
+	@sh tests/run-tests.sh build/test build/fuzz build/tsan
 
 fuzz: deps
 	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
 
-.PHONY: fuzz-build
+.PHONY: fuzz-build tsan-build
 fuzz-build: $(FUZZ_BINS)
+
+# The ThreadSanitizer build: the daemon, the tools and the unit suites of
+# what threads share (tests/run-tests.sh picks which to run there).
+TSAN_UNITS := $(filter $(B)/tests/unit/test_lib_% $(B)/tests/unit/test_store_% \
+	$(B)/tests/unit/test_pop3_%,$(UNIT_BINS))
+tsan-build: $(BINS) $(TOOL_BINS) $(TSAN_UNITS)
 
 bench: deps
 	@$(MAKE) --no-print-directory MODE=release build-mode

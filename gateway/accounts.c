@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/admin-store.h"
 #include "gateway/secret.h"
 #include "store/store.h"
 #include "xmalloc.h"
@@ -155,7 +156,7 @@ accounts_put(struct store *store, const struct account *a,
 	int ret;
 
 	PG_ASSERT(value != NULL);
-	ret = store_user_meta_put(store, a->user_id, key, value,
+	ret = admin_store_meta_put(store, a->user_id, key, value,
 	    strlen(value), error_r);
 	free(key);
 	free(value);
@@ -170,7 +171,7 @@ accounts_delete(struct store *store, uint32_t user_id, const char *name,
 	char *key = xasprintf(ACCOUNTS_META_PREFIX "%s", name);
 	int ret;
 
-	ret = store_user_meta_del(store, user_id, key, error_r);
+	ret = admin_store_meta_del(store, user_id, key, error_r);
 	free(key);
 	return ret;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/admin-store.h"
 #include "gateway/accounts.h"
 #include "gateway/gateway.h"
 #include "gateway/import.h"
@@ -125,7 +126,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 		    "cannot hash the password: %s", error);
 		goto out;
 	}
-	if (store_user_create(gw->store, user, hash,
+	if (admin_store_user_create(gw->store, user, hash,
 	    STORE_USER_DEFAULT_MAILBOXES, id_r, &error) < 0) {
 		if (store_last_error(gw->store) == STORE_ERR_EXISTS)
 			ctl_error_set(err, CTL_E_EXISTS, "user",
@@ -179,7 +180,7 @@ cmd_user_delete(struct gateway *gw, struct control_client *client,
 	/* Stop polling first: no delivery may race the deletion. */
 	upstreams_remove_user(gw->upstreams, id);
 	gateway_close_user_sessions(gw, user);
-	if (store_user_delete(gw->store, id, &error) < 0) {
+	if (admin_store_user_delete(gw->store, id, &error) < 0) {
 		reply_store_error(gw, client, "user.delete", error);
 		return;
 	}
@@ -202,7 +203,7 @@ cmd_user_passwd(struct gateway *gw, struct control_client *client,
 		return;
 	if (hash_password(gw, client, password, hash) < 0)
 		return;
-	if (store_user_set_hash(gw->store, id, hash, &error) < 0) {
+	if (admin_store_user_set_hash(gw->store, id, hash, &error) < 0) {
 		reply_store_error(gw, client, "user.passwd", error);
 		return;
 	}

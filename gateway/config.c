@@ -75,6 +75,7 @@ static const struct key_def keys[] = {
 	  0, 1024, 64u << 20 },
 	{ "limits", "upstream_connections_per_host", KEY_U32,
 	  OFF(upstream_per_host), 0, 1, 1000 },
+	{ "limits", "workers", KEY_U32, OFF(workers), 0, 0, 64 },
 
 	{ "upstream-defaults", "interval", KEY_DURATION, OFF(upstream.interval),
 	  0, 10, 0 },

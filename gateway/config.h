@@ -96,6 +96,7 @@ struct config {
 	uint32_t control_clients;
 	uint32_t control_request_max;	/* bytes per request line */
 	uint32_t upstream_per_host;	/* POP3 sessions at once per host */
+	uint32_t workers;		/* worker threads (0: one per core) */
 
 	/* [upstream-defaults] */
 	struct config_upstream upstream;

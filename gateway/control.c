@@ -18,6 +18,7 @@
 
 #include "evsecret.h"
 #include "log.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 /* Supplementary groups looked at for a peer (getgrouplist). */
@@ -51,9 +52,13 @@ struct control {
 	unsigned int client_count;
 	unsigned int next_id;
 	uint64_t bad_requests;
+	struct workq *workq;	/* group look-ups (NSS may block) */
 };
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_free(struct control_client *c);
+static void reply_and_close(struct control_client *c, const char *code,
+    const char *message);
 static void process_input(struct control_client *c);
 
 int
@@ -174,6 +179,67 @@ peer_in_group(uid_t uid, gid_t pgid, gid_t group)
 			return true;
 	}
 	return false;
+}
+
+/* The group check of a new peer, on a worker: getpwuid_r and
+ * getgrouplist may ask a directory server (NSS) and block. The client is
+ * busy meanwhile (reads nothing; a close waits for the answer). */
+struct peer_check {
+	struct workq_job wq;
+	struct control_client *c;
+	uid_t uid;
+	gid_t gid, group;
+	bool allowed;
+};
+
+static enum workq_run_result
+peer_check_run(struct workq_job *wq)
+{
+	struct peer_check *pc = (struct peer_check *)wq;
+
+	pc->allowed = peer_in_group(pc->uid, pc->gid, pc->group);
+	return WORKQ_DONE;
+}
+
+static void
+peer_allowed(struct control_client *c, bool allowed)
+{
+	if (!allowed) {
+		log_warn("control client=%u event=refused uid=%u pid=%d "
+		    "reason=credentials", c->id, (unsigned)c->uid, (int)c->pid);
+		reply_and_close(c, "permission-denied",
+		    "this user may not use the control socket");
+		return;
+	}
+	if (c->control->client_count > c->control->settings.max_clients) {
+		log_warn("control client=%u event=refused reason=too-many",
+		    c->id);
+		reply_and_close(c, "busy", "too many control clients; "
+		    "try again");
+		return;
+	}
+	log_debug("control client=%u event=connect uid=%u pid=%d", c->id,
+	    (unsigned)c->uid, (int)c->pid);
+}
+
+static void
+peer_check_done(struct workq_job *wq)
+{
+	struct peer_check *pc = (struct peer_check *)wq;
+	struct control_client *c = pc->c;
+	bool allowed = pc->allowed && !wq->cancelled;
+
+	free(pc);
+	c->busy = false;
+	if (c->gone) {
+		client_free(c);
+		return;
+	}
+	peer_allowed(c, allowed);
+	if (!c->closing) {
+		bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
 }
 
 static void
@@ -364,6 +430,7 @@ accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	struct timeval tv = { CONTROL_IDLE_TIMEOUT, 0 };
 	bool allowed;
 
+	(void)allowed;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
 		log_warn("control event=peercred-failed error=\"%s\"",
 		    strerror(errno));
@@ -391,26 +458,36 @@ accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 
-	allowed = cred.uid == 0 || cred.uid == geteuid() ||
-	    (control->settings.group != (gid_t)-1 &&
-	    peer_in_group(cred.uid, cred.gid, control->settings.group));
-	if (!allowed) {
-		log_warn("control client=%u event=refused uid=%u pid=%d "
-		    "reason=credentials", c->id, (unsigned)cred.uid,
-		    (int)cred.pid);
-		reply_and_close(c, "permission-denied",
-		    "this user may not use the control socket");
+	if (cred.uid == 0 || cred.uid == geteuid() ||
+	    control->settings.group == (gid_t)-1 ||
+	    cred.gid == control->settings.group) {
+		/* no directory look-up needed to decide */
+		allowed = cred.uid == 0 || cred.uid == geteuid() ||
+		    (control->settings.group != (gid_t)-1 &&
+		    cred.gid == control->settings.group);
+		peer_allowed(c, allowed);
 		return;
 	}
-	if (control->client_count > control->settings.max_clients) {
-		log_warn("control client=%u event=refused reason=too-many",
-		    c->id);
-		reply_and_close(c, "busy", "too many control clients; "
-		    "try again");
-		return;
+	{
+		struct peer_check *pc = xcalloc(1, sizeof(*pc));
+
+		pc->c = c;
+		pc->uid = cred.uid;
+		pc->gid = cred.gid;
+		pc->group = control->settings.group;
+		pc->wq.run = peer_check_run;
+		pc->wq.done = peer_check_done;
+		pc->wq.key = (uint64_t)cred.uid | (1ULL << 62);
+		c->busy = true;
+		bufferevent_disable(c->bev, EV_READ);
+		workq_submit(control->workq, &pc->wq);
 	}
-	log_debug("control client=%u event=connect uid=%u pid=%d", c->id,
-	    (unsigned)cred.uid, (int)cred.pid);
+}
+
+void
+control_set_workq(struct control *control, struct workq *workq)
+{
+	control->workq = workq;
 }
 
 struct control *

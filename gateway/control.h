@@ -62,6 +62,10 @@ int control_socket_open(const char *path, mode_t mode, gid_t gid, int *fd_r,
 struct control *control_new(struct event_base *base, int fd,
     const char *path, const struct control_settings *settings,
     control_handler_fn *handler, void *ctx);
+/* The worker pool for the group look-up of a connecting peer (NSS may
+ * block). NULL (the default): done on the loop. Borrowed. */
+struct workq;
+void control_set_workq(struct control *control, struct workq *workq);
 /* Applies new limits (reload); existing clients keep their connection. */
 void control_set_settings(struct control *control,
     const struct control_settings *settings);

@@ -24,6 +24,8 @@ struct upstreams;
 struct import;
 struct imap_server;
 struct passthrough;
+struct workq;
+struct evnotify;
 
 /* Counters since start, reported by the stats command. */
 struct gateway_stats {
@@ -51,6 +53,12 @@ struct gateway {
 	struct import *import;		/* the running or last import */
 	struct imap_server *imap;	/* NULL: no IMAP listeners */
 	struct passthrough *passthrough;	/* checks in progress */
+	/* The thread model (docs/threads.md): heavy jobs go to the worker
+	   pool, store writes to the store's writer thread; both hand their
+	   results back to this loop through these wake-ups. */
+	struct workq *workq;
+	struct evnotify *workq_wake;
+	struct evnotify *writer_wake;
 	bool imap_stopped;		/* shutdown: sessions gone */
 	bool upstreams_stopped;		/* shutdown: polls stopped */
 	struct event *sig_term, *sig_int, *sig_hup;

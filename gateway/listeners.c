@@ -98,6 +98,7 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	cfg.allow_plaintext = c->allow_plaintext;
 	cfg.limits.max_sessions = c->imap_connections;
 	cfg.limits.max_sessions_per_ip = c->imap_connections_per_ip;
+	cfg.workq = gw->workq;
 	gw->imap = imap_server_new(gw->base, gw->store, &cfg,
 	    passthrough_auth, gw, &error);
 	if (gw->imap == NULL) {

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "gateway/admin-store.h"
 #include "gateway/accounts.h"
 #include "gateway/gateway.h"
 #include "gateway/passthrough-table.h"
@@ -105,37 +106,6 @@ domain_enabled(const struct config *c, const char *user)
 	return false;
 }
 
-/* 1: local password matches; 0: no user or no match; -1: store error. */
-static int
-local_check(struct gateway *gw, const char *user, const char *password,
-    bool *exists_r)
-{
-	struct store_read *r = NULL;
-	struct store_user_info info;
-	const char *error;
-	uint32_t id;
-	char *hash = NULL;
-	int ret;
-
-	*exists_r = false;
-	if (store_read_begin(gw->store, &r, &error) < 0)
-		return -1;
-	ret = store_user_lookup(r, user, &id, &error);
-	if (ret == 0 && store_user_get(r, id, &info, &error) == 0) {
-		*exists_r = true;
-		hash = xstrdup(info.password_hash);
-	}
-	store_read_end(&r);
-	if (ret < 0)
-		return -1;
-	if (hash == NULL)
-		return 0;
-	ret = hash[0] != '\0' &&
-	    password_verify(hash, password, strlen(password)) ? 1 : 0;
-	free(hash);
-	return ret;
-}
-
 /* Creates or updates the user and the pass-through account. */
 static int
 adopt_user(struct gateway *gw, const char *user, const char *password)
@@ -165,7 +135,7 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 	} else {
 		if (password_hash(password, strlen(password), hash,
 		    &error) < 0 ||
-		    store_user_set_hash(gw->store, id, hash, &error) < 0)
+		    admin_store_user_set_hash(gw->store, id, hash, &error) < 0)
 			goto out;
 		log_info("passthrough event=password-updated user_id=%u", id);
 	}
@@ -508,11 +478,31 @@ has_ctl(const char *s)
 	return false;
 }
 
-void
-passthrough_auth(void *ctx, const char *username, const char *password,
-    const char *client_addr, struct imap_auth_request *req)
+/* A login waiting for the local check (on a worker), with copies of
+ * what the upstream check needs next. */
+struct pt_pending {
+	struct gateway *gw;
+	struct imap_auth_request *req;
+	char *user;
+	char *password;
+	char client_addr[64];
+};
+
+static void
+pending_free(struct pt_pending *p)
 {
-	struct gateway *gw = ctx;
+	secure_zero(p->password, strlen(p->password));
+	free(p->password);
+	free(p->user);
+	free(p);
+}
+
+/* The local password did not match: ask the legacy server, within the
+ * rate limits. */
+static void
+check_upstream(struct gateway *gw, struct imap_auth_request *req,
+    const char *username, const char *password, const char *client_addr)
+{
 	const struct config *c = gw->config;
 	struct passthrough *pt;
 	struct pt_check *ck;
@@ -520,28 +510,8 @@ passthrough_auth(void *ctx, const char *username, const char *password,
 	unsigned char key[32], ukey[32];
 	struct timeval tv = { c->upstream.timeout, 0 };
 	time_t now = time(NULL);
-	bool exists, found;
-	int local;
+	bool found;
 
-	if (!c->pt_enabled || !domain_enabled(c, username) ||
-	    strlen(password) > CTL_PASSWORD_MAX || gw->shutting_down ||
-	    has_ctl(username) || has_ctl(password)) {
-		/* an IMAP literal may carry CR LF: "USER %s" / "PASS %s"
-		   would inject POP3 commands; such a login is checked here
-		   only */
-		imap_server_auth_store(gw->store, username, password,
-		    client_addr, req);
-		return;
-	}
-	local = local_check(gw, username, password, &exists);
-	if (local == 1) {
-		imap_auth_request_done(req, IMAP_AUTH_OK, username);
-		return;
-	}
-	if (local < 0) {
-		imap_auth_request_done(req, IMAP_AUTH_TEMPFAIL, NULL);
-		return;
-	}
 	pt = pt_get(gw);
 	hash_pair(username, password, key);
 	if (pt_table_find(pt->failures, PASSTHROUGH_TABLE_MAX, key,
@@ -582,6 +552,52 @@ passthrough_auth(void *ctx, const char *username, const char *password,
 	ck->timer = evtimer_new(gw->base, timeout_cb, ck);
 	evtimer_add(ck->timer, &tv);
 	start_check(gw, ck);
+}
+
+static void
+local_checked(void *arg, int result, bool exists)
+{
+	struct pt_pending *p = arg;
+	struct gateway *gw = p->gw;
+
+	(void)exists;
+	if (result > 0)
+		imap_auth_request_done(p->req, IMAP_AUTH_OK, p->user);
+	else if (result < 0 || gw->shutting_down)
+		imap_auth_request_done(p->req, IMAP_AUTH_TEMPFAIL, NULL);
+	else
+		check_upstream(gw, p->req, p->user, p->password,
+		    p->client_addr);
+	pending_free(p);
+}
+
+void
+passthrough_auth(void *ctx, const char *username, const char *password,
+    const char *client_addr, struct imap_auth_request *req)
+{
+	struct gateway *gw = ctx;
+	const struct config *c = gw->config;
+	struct pt_pending *p;
+
+	if (!c->pt_enabled || !domain_enabled(c, username) ||
+	    strlen(password) > CTL_PASSWORD_MAX || gw->shutting_down ||
+	    has_ctl(username) || has_ctl(password)) {
+		/* an IMAP literal may carry CR LF: "USER %s" / "PASS %s"
+		   would inject POP3 commands; such a login is checked here
+		   only */
+		imap_server_auth_store(gw->imap, username, password,
+		    client_addr, req);
+		return;
+	}
+	/* the local password first, on a worker (argon2id) */
+	p = xcalloc(1, sizeof(*p));
+	p->gw = gw;
+	p->req = req;
+	p->user = xstrdup(username);
+	p->password = xstrdup(password);
+	snprintf(p->client_addr, sizeof(p->client_addr), "%s", client_addr);
+	imap_server_check_password(gw->imap, username, password, client_addr,
+	    local_checked, p);
 }
 
 void

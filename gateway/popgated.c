@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -29,8 +30,10 @@
 #include "gateway/passthrough.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
+#include "evnotify.h"
 #include "log.h"
 #include "store/store.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 #define DEFAULT_CONFIG "/etc/popgate/popgate.conf"
@@ -165,6 +168,61 @@ gateway_stats_add(struct gateway *gw, json_t *stats)
 {
 	upstreams_stats_add(gw->upstreams, stats);
 	listeners_stats_add(gw, stats);
+}
+
+/* ---- threads (docs/threads.md) --------------------------------------- */
+
+static void
+workq_drain_cb(void *arg)
+{
+	struct gateway *gw = arg;
+
+	if (gw->workq != NULL)
+		workq_drain(gw->workq);
+}
+
+static void
+writer_drain_cb(void *arg)
+{
+	struct gateway *gw = arg;
+
+	store_writer_drain(gw->store);
+}
+
+static int
+threads_start(struct gateway *gw, char *errbuf, size_t errsize)
+{
+	struct workq_stats st;
+	const char *error = NULL;
+
+	gw->workq_wake = evnotify_new(gw->base, workq_drain_cb, gw);
+	gw->writer_wake = evnotify_new(gw->base, writer_drain_cb, gw);
+	if (store_writer_start(gw->store, evnotify_fire, gw->writer_wake,
+	    &error) < 0) {
+		snprintf(errbuf, errsize, "%s", error);
+		return -1;
+	}
+	gw->workq = workq_new(gw->config->workers, evnotify_fire,
+	    gw->workq_wake);
+	workq_get_stats(gw->workq, &st);
+	log_info("popgated event=threads workers=%u writer=1", st.threads);
+	return 0;
+}
+
+/*
+ * After the sessions and polls have stopped: the workers first (queued
+ * jobs are cancelled, running ones finish; their done callbacks may still
+ * queue writes), then the writer, which commits everything queued before
+ * it stops. Only then is the store closed.
+ */
+static void
+threads_stop(struct gateway *gw)
+{
+	workq_free(&gw->workq);
+	if (gw->store != NULL)
+		store_writer_stop(gw->store);
+	evnotify_free(&gw->workq_wake);
+	evnotify_free(&gw->writer_wake);
 }
 
 /* ---- start-up ------------------------------------------------------- */
@@ -363,6 +421,9 @@ main(int argc, char **argv)
 		    gw.config->data_dir, pw.pw_name, strerror(errno));
 		goto fail;
 	}
+	/* Worker threads and the writer wake the loop with event_active():
+	   libevent's locking must be on before the base exists. */
+	PG_ASSERT(evthread_use_pthreads() == 0);
 	gw.base = event_base_new();
 	PG_ASSERT(gw.base != NULL);
 
@@ -385,6 +446,8 @@ main(int argc, char **argv)
 	}
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
+	if (threads_start(&gw, err, sizeof(err)) < 0)
+		goto fail;
 
 	/* Everything that may need root: ports, the socket. */
 	if (control_socket_open(gw.config->control_socket,
@@ -396,6 +459,7 @@ main(int argc, char **argv)
 
 		gw.control = control_new(gw.base, ctl_fd,
 		    gw.config->control_socket, &cs, commands_handle, &gw);
+		control_set_workq(gw.control, gw.workq);
 	}
 	if (listeners_bind(&gw, err, sizeof(err)) < 0)
 		goto fail;
@@ -442,6 +506,9 @@ out:
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	/* the threads first: their last done callbacks still find every
+	   part they may report to (docs/threads.md, "Shutdown") */
+	threads_stop(&gw);
 	import_free(&gw);
 	passthrough_free(&gw);
 	listeners_free(&gw);

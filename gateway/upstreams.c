@@ -62,6 +62,7 @@ upstreams_new(struct gateway *gw)
 	ups->env.base = gw->base;
 	ups->env.dns = ups->dns;
 	ups->env.store = gw->store;
+	ups->env.workq = gw->workq;
 	memset(&opts, 0, sizeof(opts));
 	opts.host_max_conns = gw->config->upstream_per_host;
 	ups->u = pop3_upstream_new(&ups->env, &opts);

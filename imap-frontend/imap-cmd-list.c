@@ -393,7 +393,8 @@ list_common(struct imap_session *s, const char *tag,
 		if (r != NULL)
 			store_read_end(&r);
 		free(c.v);
-		imap_cmd_store_failed(s, tag, cmd, err);
+		imap_cmd_store_failed(s, tag, cmd,
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	(void)add_holes(&c);
@@ -506,7 +507,8 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "STATUS", err);
+		imap_cmd_store_failed(s, tag, "STATUS",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
@@ -516,7 +518,8 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
 			    "Mailbox does not exist");
 		else
-			imap_cmd_store_failed(s, tag, "STATUS", err);
+			imap_cmd_store_failed(s, tag, "STATUS",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	if (status_format(s, &sb, &info, items, n) != 0) {

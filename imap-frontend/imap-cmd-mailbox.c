@@ -64,11 +64,9 @@ imap_cmd_format_mailbox(struct strbuf *sb, const char *name)
 
 void
 imap_cmd_store_failed(struct imap_session *s, const char *tag,
-    const char *what, const char *err)
+    const char *what, enum store_error cls, const char *err)
 {
-	enum store_error e = store_last_error(s->server->store);
-
-	switch (e) {
+	switch (cls) {
 	case STORE_ERR_NOTFOUND:
 		imap_session_tagged(s, tag, "NO", "[NONEXISTENT] %s: no such "
 		    "mailbox", what);
@@ -102,11 +100,121 @@ imap_cmd_store_failed(struct imap_session *s, const char *tag,
 
 /* ---- CREATE / DELETE / RENAME / SUBSCRIBE ---- */
 
+enum mbox_op {
+	MBOX_CREATE = 0,
+	MBOX_DELETE,
+	MBOX_RENAME,
+	MBOX_SUBSCRIBE,
+	MBOX_UNSUBSCRIBE,
+};
+
+static const char *const mbox_op_names[] = {
+	[MBOX_CREATE] = "CREATE",
+	[MBOX_DELETE] = "DELETE",
+	[MBOX_RENAME] = "RENAME",
+	[MBOX_SUBSCRIBE] = "SUBSCRIBE",
+	[MBOX_UNSUBSCRIBE] = "UNSUBSCRIBE",
+};
+
+/* A mailbox command on its way through the writer. */
+struct mbox_job {
+	struct imap_job job;
+	enum mbox_op op;
+	char *name;
+	char *to;		/* RENAME */
+};
+
+static void
+mbox_job_free(struct imap_job *job)
+{
+	struct mbox_job *j = (struct mbox_job *)job;
+
+	free(j->name);
+	free(j->to);
+	free(j);
+}
+
+static int
+mbox_job_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct mbox_job *j = ctx;
+	uint32_t user = j->job.user_id;
+
+	switch (j->op) {
+	case MBOX_CREATE:
+		return store_mailbox_create(store, user, j->name,
+		    STORE_ROLE_NONE, NULL, error_r);
+	case MBOX_DELETE:
+		return store_mailbox_delete(store, user, j->name, error_r);
+	case MBOX_RENAME:
+		return store_mailbox_rename(store, user, j->name, j->to,
+		    error_r);
+	case MBOX_SUBSCRIBE:
+	case MBOX_UNSUBSCRIBE:
+		return store_mailbox_subscribe(store, user, j->name,
+		    j->op == MBOX_SUBSCRIBE, error_r);
+	}
+	return -1;
+}
+
+/* DELETE of this session's own selected mailbox (the change feed marked
+ * the view before this runs). A QRESYNC client knows [CLOSED] (RFC 7162
+ * 3.2.11): it stays, usable, in the authenticated state. Any other client
+ * could not tell it was deselected and would get BAD for its next FETCH:
+ * it gets what Dovecot sends, OK and then BYE. */
+static void
+delete_own_selected(struct imap_session *s, const char *tag)
+{
+	if (!s->enabled_qresync) {
+		/* written directly: imap_session_tagged() would send the
+		   BYE in place of the OK */
+		imap_session_printf(s, "%s OK DELETE completed\r\n", tag);
+		imap_session_bye_deleted(s);
+		return;
+	}
+	imap_session_unselect(s);
+	imap_session_printf(s, "* OK [CLOSED] Selected mailbox was "
+	    "deleted\r\n");
+	imap_session_tagged(s, tag, "OK", "DELETE completed");
+}
+
+static void
+mbox_job_finish(struct imap_session *s, const char *tag,
+    struct imap_job *job)
+{
+	struct mbox_job *j = (struct mbox_job *)job;
+	const char *what = mbox_op_names[j->op];
+
+	if (job->rc != 0) {
+		imap_cmd_store_failed(s, tag, what, job->cls, job->error);
+		return;
+	}
+	if (j->op == MBOX_DELETE && s->sel != NULL && s->sel->deleted) {
+		delete_own_selected(s, tag);
+		return;
+	}
+	imap_session_tagged(s, tag, "OK", "%s completed", what);
+}
+
+static void
+mbox_submit(struct imap_session *s, const char *tag, enum mbox_op op,
+    const char *name, const char *to)
+{
+	struct mbox_job *j = xcalloc(1, sizeof(*j));
+
+	j->job.free = mbox_job_free;
+	j->job.finish = mbox_job_finish;
+	j->op = op;
+	j->name = xstrdup(name);
+	j->to = to != NULL ? xstrdup(to) : NULL;
+	imap_session_submit_write(s, tag, &j->job, 0, mbox_job_apply);
+}
+
 void
 imap_cmd_create(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *name, *err;
+	const char *name;
 	size_t len;
 	char *n;
 
@@ -127,20 +235,14 @@ imap_cmd_create(struct imap_session *s, const char *tag,
 		    "always exists");
 		return;
 	}
-	if (store_mailbox_create(s->server->store, s->user_id, n,
-	    STORE_ROLE_NONE, NULL, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "CREATE", err);
-		return;
-	}
-	imap_session_tagged(s, tag, "OK", "CREATE completed");
+	mbox_submit(s, tag, MBOX_CREATE, n, NULL);
 }
 
 void
 imap_cmd_delete(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *name, *err;
-	int rc;
+	const char *name;
 
 	if (argc != 1) {
 		imap_session_tagged(s, tag, "BAD", "DELETE needs a mailbox "
@@ -154,40 +256,14 @@ imap_cmd_delete(struct imap_session *s, const char *tag,
 		    "deleted");
 		return;
 	}
-	s->server->actor = s;
-	rc = store_mailbox_delete(s->server->store, s->user_id, name, &err);
-	s->server->actor = NULL;
-	if (rc != 0) {
-		imap_cmd_store_failed(s, tag, "DELETE", err);
-		return;
-	}
-	if (s->sel != NULL && s->sel->deleted) {
-		/* This session deleted its own selected mailbox (the change
-		 * feed marked the view). A QRESYNC client knows [CLOSED]
-		 * (RFC 7162 3.2.11): it stays, usable, in the authenticated
-		 * state. Any other client could not tell it was deselected
-		 * and would get BAD for its next FETCH: it gets what
-		 * Dovecot sends, OK and then BYE. */
-		if (!s->enabled_qresync) {
-			/* written directly: imap_session_tagged() would
-			   send the BYE in place of the OK */
-			imap_session_printf(s, "%s OK DELETE completed\r\n",
-			    tag);
-			imap_session_bye_deleted(s);
-			return;
-		}
-		imap_session_unselect(s);
-		imap_session_printf(s, "* OK [CLOSED] Selected mailbox was "
-		    "deleted\r\n");
-	}
-	imap_session_tagged(s, tag, "OK", "DELETE completed");
+	mbox_submit(s, tag, MBOX_DELETE, name, NULL);
 }
 
 void
 imap_cmd_rename(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *from, *to, *err;
+	const char *from, *to;
 
 	if (argc != 2) {
 		imap_session_tagged(s, tag, "BAD", "RENAME needs two mailbox "
@@ -197,19 +273,14 @@ imap_cmd_rename(struct imap_session *s, const char *tag,
 	if ((from = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL ||
 	    (to = imap_cmd_mailbox_arg(s, tag, &args[1])) == NULL)
 		return;
-	if (store_mailbox_rename(s->server->store, s->user_id, from, to,
-	    &err) != 0) {
-		imap_cmd_store_failed(s, tag, "RENAME", err);
-		return;
-	}
-	imap_session_tagged(s, tag, "OK", "RENAME completed");
+	mbox_submit(s, tag, MBOX_RENAME, from, to);
 }
 
 static void
 subscribe_common(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool sub)
 {
-	const char *name, *err;
+	const char *name;
 
 	if (argc != 1) {
 		imap_session_tagged(s, tag, "BAD", "Mailbox name expected");
@@ -217,13 +288,8 @@ subscribe_common(struct imap_session *s, const char *tag,
 	}
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
-	if (store_mailbox_subscribe(s->server->store, s->user_id, name, sub,
-	    &err) != 0) {
-		imap_cmd_store_failed(s, tag, sub ? "SUBSCRIBE" : "UNSUBSCRIBE", err);
-		return;
-	}
-	imap_session_tagged(s, tag, "OK", "%s completed",
-	    sub ? "SUBSCRIBE" : "UNSUBSCRIBE");
+	mbox_submit(s, tag, sub ? MBOX_SUBSCRIBE : MBOX_UNSUBSCRIBE, name,
+	    NULL);
 }
 
 void
@@ -240,7 +306,111 @@ imap_cmd_unsubscribe(struct imap_session *s, const char *tag,
 	subscribe_common(s, tag, args, argc, false);
 }
 
-/* ---- APPEND ---- */
+/* ---- APPEND ----
+ *
+ * Two hops off the loop: the message's MIME structure is parsed on a
+ * worker (the blob FETCH reads instead of parsing again), then the
+ * delivery goes through the writer. The literal is taken over from the
+ * parser, so no copy of the message is made. */
+
+struct append_job {
+	struct imap_job job;
+	uint32_t mailbox_id;
+	char *data;			/* the literal (owned) */
+	size_t len;
+	char *kws[IMAP_APPEND_FLAGS_MAX];
+	size_t nkw;
+	uint32_t system_flags;
+	int64_t internaldate;
+	int32_t tz_offset_min;
+	struct strbuf blob;		/* the parsed structure */
+	uint32_t uid, uidvalidity;
+};
+
+static void
+append_job_free(struct imap_job *job)
+{
+	struct append_job *j = (struct append_job *)job;
+
+	free(j->data);
+	for (size_t i = 0; i < j->nkw; i++)
+		free(j->kws[i]);
+	strbuf_free(&j->blob);
+	free(j);
+}
+
+/* Worker: the structure blob of the message. */
+static enum workq_run_result
+append_parse_run(struct workq_job *wq)
+{
+	struct append_job *j = (struct append_job *)wq;
+
+	imap_message_structure_blob(j->data, j->len, &j->blob);
+	return WORKQ_DONE;
+}
+
+/* Writer: the delivery. */
+static int
+append_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct append_job *j = ctx;
+	struct store_new_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.data = j->data;
+	m.size = j->len;
+	m.structure = j->blob.len > 0 ? j->blob.data : NULL;
+	m.structure_size = j->blob.len;
+	m.internaldate = j->internaldate;
+	m.tz_offset_min = j->tz_offset_min;
+	m.system_flags = j->system_flags;
+	m.keywords = (const char *const *)j->kws;
+	m.keyword_count = j->nkw;
+	return store_deliver(store, j->job.user_id, j->mailbox_id, &m, 1,
+	    &j->uid, &j->uidvalidity, error_r);
+}
+
+static void
+append_stored(struct imap_session *s, const char *tag, struct imap_job *job)
+{
+	struct append_job *j = (struct append_job *)job;
+
+	if (job->rc != 0) {
+		if (job->cls == STORE_ERR_NOTFOUND)
+			imap_session_tagged(s, tag, "NO", "[TRYCREATE] Mailbox "
+			    "does not exist");
+		else
+			imap_cmd_store_failed(s, tag, "APPEND", job->cls,
+			    job->error);
+		return;
+	}
+	imap_session_tagged(s, tag, "OK", "[APPENDUID %u %u] APPEND completed",
+	    j->uidvalidity, j->uid);
+}
+
+/* The structure is parsed: on to the writer, with the same job's data
+ * moved into a new one (the finished job is freed by the session). */
+static void
+append_parsed(struct imap_session *s, const char *tag, struct imap_job *job)
+{
+	struct append_job *j = (struct append_job *)job, *w;
+
+	if (job->wq.cancelled) {
+		imap_session_tagged(s, tag, "NO", "[UNAVAILABLE] Server "
+		    "shutting down");
+		return;
+	}
+	w = xmalloc(sizeof(*w));
+	memcpy(w, j, sizeof(*w));
+	memset(&w->job, 0, sizeof(w->job));
+	w->job.free = append_job_free;
+	w->job.finish = append_stored;
+	/* j keeps nothing it would free twice */
+	j->data = NULL;
+	j->nkw = 0;
+	memset(&j->blob, 0, sizeof(j->blob));
+	imap_session_submit_write(s, tag, &w->job, w->len, append_apply);
+}
 
 void
 imap_cmd_append(struct imap_session *s, const char *tag,
@@ -248,14 +418,16 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 {
 	const char *name, *err, *data;
 	size_t i = 1, len;
-	struct store_new_msg m;
 	const char *kws[IMAP_APPEND_FLAGS_MAX];
-	uint32_t new_uid = 0, uidvalidity = 0;
+	size_t nkw = 0;
+	uint32_t system_flags = 0;
+	int64_t internaldate;
+	int32_t tz_offset = 0;
 	struct store_read *r = NULL;
 	struct store_mailbox_info info;
+	struct append_job *j;
 	int rc;
 
-	memset(&m, 0, sizeof(m));
 	if (argc < 2) {
 		imap_session_tagged(s, tag, "BAD", "APPEND needs a mailbox and "
 		    "a message");
@@ -281,20 +453,19 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 				return;
 			}
 			if (is_kw) {
-				if (m.keyword_count >= N_ELEMENTS(kws)) {
+				if (nkw >= N_ELEMENTS(kws)) {
 					imap_session_tagged(s, tag, "NO",
 					    "[LIMIT] Too many keywords");
 					return;
 				}
-				kws[m.keyword_count++] = f;
+				kws[nkw++] = f;
 			} else {
-				m.system_flags |= bit;
+				system_flags |= bit;
 			}
 		}
 		i++;
 	}
-	m.internaldate = (int64_t)time(NULL);
-	m.tz_offset_min = 0;
+	internaldate = (int64_t)time(NULL);
 	if (i < argc && args[i].type == IMAP_ARG_QUOTED) {
 		int64_t t;
 		int tz;
@@ -304,8 +475,8 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 			    "in APPEND");
 			return;
 		}
-		m.internaldate = t;
-		m.tz_offset_min = tz;
+		internaldate = t;
+		tz_offset = tz;
 		i++;
 	}
 	if (i + 1 != argc || args[i].type != IMAP_ARG_LITERAL ||
@@ -319,7 +490,8 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 		return;
 	}
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "APPEND", err);
+		imap_cmd_store_failed(s, tag, "APPEND",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
@@ -329,22 +501,24 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 			imap_session_tagged(s, tag, "NO", "[TRYCREATE] Mailbox "
 			    "does not exist");
 		else
-			imap_cmd_store_failed(s, tag, "APPEND", err);
+			imap_cmd_store_failed(s, tag, "APPEND",
+			    store_last_error(s->server->store), err);
 		return;
 	}
-	m.data = data;
-	m.size = len;
-	m.keywords = kws;
-	imap_message_structure(s->server->scratch, data, len, &m.structure,
-	    &m.structure_size);
-	s->server->actor = s;
-	rc = store_deliver(s->server->store, s->user_id, info.id, &m, 1,
-	    &new_uid, &uidvalidity, &err);
-	s->server->actor = NULL;
-	if (rc != 0) {
-		imap_cmd_store_failed(s, tag, "APPEND", err);
-		return;
-	}
-	imap_session_tagged(s, tag, "OK", "[APPENDUID %u %u] APPEND completed",
-	    uidvalidity, new_uid);
+	j = xcalloc(1, sizeof(*j));
+	j->job.free = append_job_free;
+	j->job.finish = append_parsed;
+	j->job.wq.run = append_parse_run;
+	j->mailbox_id = info.id;
+	j->data = imap_parser_take_literal(s->parser, data);
+	if (j->data == NULL)
+		j->data = xmemdup(data, len);
+	j->len = len;
+	for (size_t k = 0; k < nkw; k++)
+		j->kws[k] = xstrdup(kws[k]);
+	j->nkw = nkw;
+	j->system_flags = system_flags;
+	j->internaldate = internaldate;
+	j->tz_offset_min = tz_offset;
+	imap_session_submit_work(s, tag, &j->job);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "arena.h"
 #include "imap-commands.h"
@@ -23,9 +24,16 @@
 
 static void
 msg_store_failed(struct imap_session *s, const char *tag, const char *what,
-    const char *err)
+    enum store_error cls, const char *err)
 {
-	switch (store_last_error(s->server->store)) {
+	switch (cls) {
+	case STORE_ERR_NOTFOUND:
+		/* the target (or the selected mailbox) was deleted by
+		   another session between this command and its commit; a
+		   deleted selected mailbox turns this into BYE */
+		imap_session_tagged(s, tag, "NO", "[TRYCREATE] %s: mailbox "
+		    "does not exist", what);
+		break;
 	case STORE_ERR_LIMIT:
 		imap_session_tagged(s, tag, "NO", "[LIMIT] %s: %s", what,
 		    err != NULL ? err : "limit reached");
@@ -75,22 +83,6 @@ parse_store_modifiers(const struct imap_arg *arg, uint64_t *unchangedsince_r,
 	return 0;
 }
 
-static bool
-u32_in_sorted(const uint32_t *arr, size_t n, uint32_t v)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (arr[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && arr[lo] == v;
-}
-
 /* STORE (UNCHANGEDSINCE 0): nothing changes, every existing message of
  * the set is reported in [MODIFIED]. */
 static void
@@ -105,13 +97,15 @@ store_modseq0_failed(struct imap_session *s, const char *tag, bool uid,
 	const char *err;
 
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		msg_store_failed(s, tag, "STORE", err);
+		msg_store_failed(s, tag, "STORE",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	if (store_msg_list(r, s->user_id, s->sel->mailbox_id, ranges, nranges,
 	    &msgs, &n, &err) != 0) {
 		store_read_end(&r);
-		msg_store_failed(s, tag, "STORE", err);
+		msg_store_failed(s, tag, "STORE",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	store_read_end(&r);
@@ -135,6 +129,132 @@ store_modseq0_failed(struct imap_session *s, const char *tag, bool uid,
 	imap_seqset_free(&modified);
 }
 
+/* A STORE on its way through the writer: copies of what it changes,
+ * then the store's answer. */
+struct store_job {
+	struct imap_job job;
+	uint32_t mailbox_id;
+	struct store_uid_range *ranges;
+	size_t nranges;
+	enum store_flag_op op;
+	unsigned sys;
+	char *kws[IMAP_STORE_FLAGS_MAX];
+	size_t nkw;
+	uint64_t unchangedsince;
+	bool silent, uid;
+	struct store_flag_result res;
+};
+
+static void
+store_job_free(struct imap_job *job)
+{
+	struct store_job *j = (struct store_job *)job;
+
+	free(j->ranges);
+	for (size_t i = 0; i < j->nkw; i++)
+		free(j->kws[i]);
+	store_flag_result_free(&j->res);
+	free(j);
+}
+
+static int
+store_job_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct store_job *j = ctx;
+
+	return store_flags_update(store, j->job.user_id,
+	    j->mailbox_id, j->ranges, j->nranges, j->op, j->sys,
+	    (const char *const *)j->kws, j->nkw, j->unchangedsince, &j->res,
+	    error_r);
+}
+
+/* The STORE is durable (or failed): the FETCH responses and the tagged
+ * answer, from what the mailbox holds now. */
+static void
+store_job_finish(struct imap_session *s, const char *tag,
+    struct imap_job *job)
+{
+	struct store_job *j = (struct store_job *)job;
+	struct store_flag_result *res = &j->res;
+	struct store_read *r = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	struct imap_seqset modified;
+	const char *err;
+	bool silent = j->silent, uid = j->uid;
+
+	if (job->rc != 0) {
+		msg_store_failed(s, tag, "STORE", job->cls, job->error);
+		return;
+	}
+	if (res->highestmodseq > s->sel->highestmodseq)
+		s->sel->highestmodseq = res->highestmodseq;
+	imap_seqset_init(&modified);
+	for (size_t i = 0; i < res->failed_count; i++) {
+		uint32_t v = uid ? res->failed[i] :
+		    imap_selected_seq(s->sel, res->failed[i]);
+
+		if (v != 0)
+			imap_seqset_add(&modified, v);
+	}
+	/* RFC 7162 3.1.3: with CONDSTORE on, even .SILENT reports the new
+	 * MODSEQ of the messages this STORE changed. The state reported is
+	 * the one the STORE left (from the writer's result), not what the
+	 * mailbox holds by now: a message another session expunged since
+	 * is still answered with the flags this STORE gave it. */
+	if ((!silent || s->enabled_condstore) &&
+	    store_read_begin(s->server->store, &r, &err) == 0) {
+		const char *kw[STORE_KEYWORDS_MAX];
+		size_t kwn = 0, ci = 0, ui = 0;
+
+		/* the table only grows: names of this STORE's keywords
+		   are in any later snapshot */
+		if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id,
+		    kw, &kwn, &err) != 0)
+			kwn = 0;
+		while (ci < res->changed_count || ui < res->unchanged_count) {
+			const struct store_flag_change *fc;
+			bool changed;
+			uint32_t seq;
+
+			changed = ui >= res->unchanged_count ||
+			    (ci < res->changed_count && res->changed[ci].uid <
+			    res->unchanged[ui].uid);
+			fc = changed ? &res->changed[ci++] :
+			    &res->unchanged[ui++];
+			seq = imap_selected_seq(s->sel, fc->uid);
+			if (seq == 0 || (silent && !changed))
+				continue;
+			strbuf_appendf(&sb, "* %u FETCH (", seq);
+			if (uid || s->enabled_condstore)
+				strbuf_appendf(&sb, "UID %u ", fc->uid);
+			if (s->enabled_condstore)
+				strbuf_appendf(&sb, "MODSEQ (%llu)%s",
+				    (unsigned long long)fc->modseq,
+				    silent ? "" : " ");
+			if (!silent) {
+				strbuf_appends(&sb, "FLAGS ");
+				imap_selected_format_flags(&sb, s->sel,
+				    fc->uid, &fc->flags, kw, kwn);
+			}
+			strbuf_appends(&sb, ")\r\n");
+			if (sb.len > 65536)
+				imap_session_write_sb(s, &sb);
+		}
+		store_read_end(&r);
+		imap_session_write_sb(s, &sb);
+	}
+	strbuf_free(&sb);
+	if (!imap_seqset_is_empty(&modified)) {
+		imap_seqset_format(&modified, &sb);
+		imap_session_tagged(s, tag, "OK", "[MODIFIED %s] Conditional "
+		    "STORE failed", strbuf_str(&sb));
+		strbuf_free(&sb);
+	} else {
+		imap_session_tagged(s, tag, "OK", "STORE completed");
+	}
+	imap_seqset_free(&modified);
+}
+
 void
 imap_cmd_store(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -151,12 +271,8 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 	size_t nflags;
 	struct store_uid_range *ranges;
 	size_t nranges;
-	struct store_flag_result res;
-	struct store_read *r = NULL;
-	struct strbuf sb = STRBUF_INIT;
-	struct imap_seqset modified;
 	const struct imap_arg *set_arg;
-	int rc;
+	struct store_job *j;
 
 	if (argc >= 4 && args[1].type == IMAP_ARG_LIST) {
 		if (parse_store_modifiers(&args[1], &unchangedsince,
@@ -242,90 +358,96 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 		store_modseq0_failed(s, tag, uid, ranges, nranges);
 		return;
 	}
-	s->server->actor = s;
-	rc = store_flags_update(s->server->store, s->user_id,
-	    s->sel->mailbox_id, ranges, nranges, op, sys, kws, nkw,
-	    conditional ? unchangedsince : 0, &res, &err);
-	s->server->actor = NULL;
-	if (rc != 0) {
-		msg_store_failed(s, tag, "STORE", err);
-		return;
-	}
-	if (res.highestmodseq > s->sel->highestmodseq)
-		s->sel->highestmodseq = res.highestmodseq;
-	imap_seqset_init(&modified);
-	for (size_t i = 0; i < res.failed_count; i++) {
-		uint32_t v = uid ? res.failed[i] :
-		    imap_selected_seq(s->sel, res.failed[i]);
-
-		if (v != 0)
-			imap_seqset_add(&modified, v);
-	}
-	/* RFC 7162 3.1.3: with CONDSTORE on, even .SILENT reports the new
-	 * MODSEQ of the messages this STORE changed. */
-	if ((!silent || s->enabled_condstore) &&
-	    store_read_begin(s->server->store, &r, &err) == 0) {
-		const char *kw[STORE_KEYWORDS_MAX];
-		size_t kwn = 0;
-		struct store_msg *msgs = NULL;
-		size_t n = 0, ci = 0;
-
-		if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id,
-		    kw, &kwn, &err) != 0)
-			kwn = 0;
-		if (store_msg_list(r, s->user_id, s->sel->mailbox_id, ranges,
-		    nranges, &msgs, &n, &err) == 0) {
-			for (size_t i = 0; i < n; i++) {
-				uint32_t seq = imap_selected_seq(s->sel,
-				    msgs[i].uid);
-				bool changed;
-
-				while (ci < res.changed_count &&
-				    res.changed[ci].uid < msgs[i].uid)
-					ci++;
-				changed = ci < res.changed_count &&
-				    res.changed[ci].uid == msgs[i].uid;
-				if (seq == 0 || u32_in_sorted(res.failed,
-				    res.failed_count, msgs[i].uid) ||
-				    (silent && !changed))
-					continue;
-				strbuf_appendf(&sb, "* %u FETCH (", seq);
-				if (uid || s->enabled_condstore)
-					strbuf_appendf(&sb, "UID %u ",
-					    msgs[i].uid);
-				if (s->enabled_condstore)
-					strbuf_appendf(&sb, "MODSEQ (%llu)%s",
-					    (unsigned long long)msgs[i].modseq,
-					    silent ? "" : " ");
-				if (!silent) {
-					strbuf_appends(&sb, "FLAGS ");
-					imap_selected_format_flags(&sb,
-					    s->sel, msgs[i].uid,
-					    &msgs[i].flags, kw, kwn);
-				}
-				strbuf_appends(&sb, ")\r\n");
-				if (sb.len > 65536)
-					imap_session_write_sb(s, &sb);
-			}
-		}
-		free(msgs);
-		store_read_end(&r);
-		imap_session_write_sb(s, &sb);
-	}
-	store_flag_result_free(&res);
-	strbuf_free(&sb);
-	if (!imap_seqset_is_empty(&modified)) {
-		imap_seqset_format(&modified, &sb);
-		imap_session_tagged(s, tag, "OK", "[MODIFIED %s] Conditional "
-		    "STORE failed", strbuf_str(&sb));
-		strbuf_free(&sb);
-	} else {
-		imap_session_tagged(s, tag, "OK", "STORE completed");
-	}
-	imap_seqset_free(&modified);
+	j = xcalloc(1, sizeof(*j));
+	j->job.free = store_job_free;
+	j->job.finish = store_job_finish;
+	j->mailbox_id = s->sel->mailbox_id;
+	j->ranges = xmemdup(ranges, nranges * sizeof(*ranges));
+	j->nranges = nranges;
+	j->op = op;
+	j->sys = sys;
+	for (size_t i = 0; i < nkw; i++)
+		j->kws[i] = xstrdup(kws[i]);
+	j->nkw = nkw;
+	j->unchangedsince = conditional ? unchangedsince : 0;
+	j->silent = silent;
+	j->uid = uid;
+	imap_session_submit_write(s, tag, &j->job, 0, store_job_apply);
 }
 
 /* ---- COPY / MOVE ---- */
+
+/* COPY and MOVE on their way through the writer. */
+struct copy_job {
+	struct imap_job job;
+	uint32_t src, dst;
+	struct store_uid_range *ranges;
+	size_t nranges;
+	bool move;
+	struct store_copy_result res;
+};
+
+static void
+copy_job_free(struct imap_job *job)
+{
+	struct copy_job *j = (struct copy_job *)job;
+
+	free(j->ranges);
+	store_copy_result_free(&j->res);
+	free(j);
+}
+
+static int
+copy_job_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct copy_job *j = ctx;
+
+	return store_copy(store, j->job.user_id, j->src, j->dst, j->ranges,
+	    j->nranges, j->move, &j->res, error_r);
+}
+
+static void
+copy_job_finish(struct imap_session *s, const char *tag,
+    struct imap_job *job)
+{
+	struct copy_job *j = (struct copy_job *)job;
+	const struct store_copy_result *res = &j->res;
+	const char *cmd = j->move ? "MOVE" : "COPY";
+	struct strbuf sb = STRBUF_INIT;
+	struct imap_seqset src, dst;
+
+	if (job->rc != 0) {
+		msg_store_failed(s, tag, cmd, job->cls, job->error);
+		return;
+	}
+	imap_seqset_init(&src);
+	imap_seqset_init(&dst);
+	for (size_t i = 0; i < res->count; i++) {
+		imap_seqset_add(&src, res->src_uids[i]);
+		imap_seqset_add(&dst, res->dst_uids[i]);
+	}
+	if (res->count > 0) {
+		strbuf_appendf(&sb, "COPYUID %u ", res->dst_uidvalidity);
+		imap_seqset_format(&src, &sb);
+		strbuf_appendc(&sb, ' ');
+		imap_seqset_format(&dst, &sb);
+	}
+	if (j->move) {
+		/* RFC 6851: COPYUID in an untagged OK, then the EXPUNGEs. */
+		if (res->count > 0)
+			imap_session_printf(s, "* OK [%s] Moved\r\n", sb.data);
+		imap_selected_expunge_uids(s, res->src_uids, res->count);
+		imap_session_tagged(s, tag, "OK", "MOVE completed");
+	} else if (res->count > 0) {
+		imap_session_tagged(s, tag, "OK", "[%s] COPY completed",
+		    sb.data);
+	} else {
+		imap_session_tagged(s, tag, "OK", "COPY completed");
+	}
+	imap_seqset_free(&src);
+	imap_seqset_free(&dst);
+	strbuf_free(&sb);
+}
 
 static void
 copy_common(struct imap_session *s, const char *tag,
@@ -335,13 +457,12 @@ copy_common(struct imap_session *s, const char *tag,
 	struct imap_msgset set;
 	const char *wire, *err;
 	size_t wlen;
-	struct strbuf name = STRBUF_INIT, sb = STRBUF_INIT;
+	struct strbuf name = STRBUF_INIT;
 	struct store_read *r = NULL;
 	struct store_mailbox_info info;
 	struct store_uid_range *ranges;
 	size_t nranges;
-	struct store_copy_result res;
-	struct imap_seqset src, dst;
+	struct copy_job *j;
 	int rc;
 
 	if (argc != 2 || !imap_arg_get_astring(&args[1], &wire, &wlen)) {
@@ -366,7 +487,8 @@ copy_common(struct imap_session *s, const char *tag,
 		return;
 	}
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		msg_store_failed(s, tag, cmd, err);
+		msg_store_failed(s, tag, cmd,
+		    store_last_error(s->server->store), err);
 		strbuf_free(&name);
 		return;
 	}
@@ -379,7 +501,8 @@ copy_common(struct imap_session *s, const char *tag,
 		return;
 	}
 	if (rc != 0) {
-		msg_store_failed(s, tag, cmd, err);
+		msg_store_failed(s, tag, cmd,
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	if (info.id == s->sel->mailbox_id && move) {
@@ -393,42 +516,15 @@ copy_common(struct imap_session *s, const char *tag,
 		    cmd);
 		return;
 	}
-	s->server->actor = s;
-	rc = store_copy(s->server->store, s->user_id, s->sel->mailbox_id,
-	    info.id, ranges, nranges, move, &res, &err);
-	s->server->actor = NULL;
-	if (rc != 0) {
-		msg_store_failed(s, tag, cmd, err);
-		return;
-	}
-	imap_seqset_init(&src);
-	imap_seqset_init(&dst);
-	for (size_t i = 0; i < res.count; i++) {
-		imap_seqset_add(&src, res.src_uids[i]);
-		imap_seqset_add(&dst, res.dst_uids[i]);
-	}
-	if (res.count > 0) {
-		strbuf_appendf(&sb, "COPYUID %u ", res.dst_uidvalidity);
-		imap_seqset_format(&src, &sb);
-		strbuf_appendc(&sb, ' ');
-		imap_seqset_format(&dst, &sb);
-	}
-	if (move) {
-		/* RFC 6851: COPYUID in an untagged OK, then the EXPUNGEs. */
-		if (res.count > 0)
-			imap_session_printf(s, "* OK [%s] Moved\r\n", sb.data);
-		imap_selected_expunge_uids(s, res.src_uids, res.count);
-		imap_session_tagged(s, tag, "OK", "MOVE completed");
-	} else if (res.count > 0) {
-		imap_session_tagged(s, tag, "OK", "[%s] COPY completed",
-		    sb.data);
-	} else {
-		imap_session_tagged(s, tag, "OK", "COPY completed");
-	}
-	imap_seqset_free(&src);
-	imap_seqset_free(&dst);
-	strbuf_free(&sb);
-	store_copy_result_free(&res);
+	j = xcalloc(1, sizeof(*j));
+	j->job.free = copy_job_free;
+	j->job.finish = copy_job_finish;
+	j->src = s->sel->mailbox_id;
+	j->dst = info.id;
+	j->ranges = xmemdup(ranges, nranges * sizeof(*ranges));
+	j->nranges = nranges;
+	j->move = move;
+	imap_session_submit_write(s, tag, &j->job, 0, copy_job_apply);
 }
 
 void
@@ -445,24 +541,71 @@ imap_cmd_move(struct imap_session *s, const char *tag,
 	copy_common(s, tag, args, argc, uid, true);
 }
 
-/* ---- SEARCH ---- */
+/* ---- SEARCH ----
+ *
+ * A SEARCH that reads message text (BODY, TEXT, HEADER, FROM, SENTON ...)
+ * or walks a large mailbox runs on a worker, in chunks of about
+ * IMAP_SEARCH_CHUNK_MS: each chunk takes its own snapshot, so a long
+ * SEARCH neither holds a snapshot (LMDB's file would grow) nor a worker
+ * (other users' jobs run between its chunks). The job owns a copy of the
+ * session's view (sequence numbers are the client's) and of its \Recent
+ * set; its program lives in the job's own arena. A SEARCH of flags over a
+ * small mailbox runs on the loop: the hop would cost more than it saves.
+ */
 
+/* Time one chunk of a SEARCH may take on a worker before it lets the
+ * next job in (its key goes to the back of the line). */
+#define IMAP_SEARCH_CHUNK_MS 5
+/* Messages a flags-only SEARCH may walk on the loop. */
+#define IMAP_SEARCH_INLINE_MAX 5000
+/* Block size of a SEARCH program's own arena. */
+#define IMAP_SEARCH_ARENA_CHUNK (16 * 1024)
+
+struct search_job {
+	struct imap_job job;
+	struct store *store;
+	struct arena *arena;		/* prog */
+	struct imap_search_program *prog;
+	uint32_t mailbox_id;
+	uint32_t *uids;			/* the view: seq n is uids[n-1] */
+	uint32_t count;
+	struct imap_seqset recent;	/* \Recent UIDs of the session */
+	uint32_t recent_count;
+	bool uid;
+	uint32_t max_uid;
+	bool unlimited;			/* inline: no chunking */
+	/* progress and result */
+	uint32_t pos;			/* next view index */
+	struct imap_seqset hits;	/* seqs or UIDs */
+	uint32_t n, min, max;
+	uint64_t max_modseq;		/* highest MODSEQ among the hits */
+	bool error;
+};
+
+/* One chunk's state: the snapshot and the message being matched. */
 struct search_run {
-	struct imap_session *s;
+	struct search_job *j;
 	struct store_read *r;
-	const struct imap_search_program *prog;
 	const char *const *kw;
 	size_t kwn;
 	const struct store_msg *msg;
 	struct imap_msgview view;
-	uint32_t view_pos;
-	uint32_t max_uid;
-	struct imap_seqset hits;	/* seqs or UIDs */
-	bool uid;
-	uint32_t n, min, max;
-	uint64_t max_modseq;	/* highest MODSEQ among the hits */
-	int error;
+	struct timespec deadline;
+	unsigned since_check;
+	bool timed_out;		/* stopped for time, not at the end */
 };
+
+static void
+search_job_free(struct imap_job *job)
+{
+	struct search_job *j = (struct search_job *)job;
+
+	arena_free(&j->arena);
+	free(j->uids);
+	imap_seqset_free(&j->recent);
+	imap_seqset_free(&j->hits);
+	free(j);
+}
 
 static int
 search_has_keyword(void *ctx, const char *kw)
@@ -500,27 +643,41 @@ search_sent_date(void *ctx, int64_t *t_r, int *tz_r)
 	return imap_msgview_sent_date(&sr->view, t_r, tz_r);
 }
 
+static bool
+search_out_of_time(struct search_run *sr)
+{
+	struct timespec now;
+
+	if (sr->j->unlimited || ++sr->since_check < 8)
+		return false;
+	sr->since_check = 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > sr->deadline.tv_sec ||
+	    (now.tv_sec == sr->deadline.tv_sec &&
+	    now.tv_nsec >= sr->deadline.tv_nsec);
+}
+
 static int
 search_cb(void *ctx, const struct store_msg *m)
 {
 	struct search_run *sr = ctx;
-	struct imap_selected *sel = sr->s->sel;
+	struct search_job *j = sr->j;
 	struct imap_search_message sm;
 	int rc;
 
-	while (sr->view_pos < sel->count && sel->uids[sr->view_pos] < m->uid)
-		sr->view_pos++;
-	if (sr->view_pos >= sel->count)
+	while (j->pos < j->count && j->uids[j->pos] < m->uid)
+		j->pos++;
+	if (j->pos >= j->count)
 		return 1;	/* past the view: stop */
-	if (sel->uids[sr->view_pos] != m->uid)
+	if (j->uids[j->pos] != m->uid)
 		return 0;	/* not announced to this session yet */
 	memset(&sm, 0, sizeof(sm));
-	sm.seq = sr->view_pos + 1;
+	sm.seq = j->pos + 1;
 	sm.uid = m->uid;
-	sm.max_seq = sel->count;
-	sm.max_uid = sr->max_uid;
+	sm.max_seq = j->count;
+	sm.max_uid = j->max_uid;
 	sm.flags = m->flags.system & IMAP_FLAGS_STORABLE;
-	if (imap_selected_is_recent(sel, m->uid))
+	if (j->recent_count > 0 && imap_seqset_contains(&j->recent, m->uid))
 		sm.flags |= IMAP_FLAG_RECENT;
 	sm.size = m->size;
 	sm.modseq = m->modseq;
@@ -533,25 +690,130 @@ search_cb(void *ctx, const struct store_msg *m)
 	sm.sent_date = search_sent_date;
 	sr->msg = m;
 	imap_msgview_set(&sr->view, m);
-	rc = imap_search_match(sr->prog, &sm);
+	rc = imap_search_match(j->prog, &sm);
 	imap_msgview_clear(&sr->view);
+	j->pos++;
 	if (rc < 0) {
-		sr->error = 1;
+		j->error = true;
 		return 1;
 	}
 	if (rc == 1) {
-		uint32_t v = sr->uid ? m->uid : sm.seq;
+		uint32_t v = j->uid ? m->uid : sm.seq;
 
-		imap_seqset_add(&sr->hits, v);
-		if (sr->n == 0 || v < sr->min)
-			sr->min = v;
-		if (v > sr->max)
-			sr->max = v;
-		if (m->modseq > sr->max_modseq)
-			sr->max_modseq = m->modseq;
-		sr->n++;
+		imap_seqset_add(&j->hits, v);
+		if (j->n == 0 || v < j->min)
+			j->min = v;
+		if (v > j->max)
+			j->max = v;
+		if (m->modseq > j->max_modseq)
+			j->max_modseq = m->modseq;
+		j->n++;
+	}
+	/* stop between messages once the chunk's time is up */
+	if (j->pos < j->count && search_out_of_time(sr)) {
+		sr->timed_out = true;
+		return 1;
 	}
 	return 0;
+}
+
+/* One chunk, on a worker (or the whole SEARCH, inline). */
+static enum workq_run_result
+search_chunk(struct workq_job *wq)
+{
+	struct search_job *j = (struct search_job *)wq;
+	struct search_run sr;
+	const char *kw[STORE_KEYWORDS_MAX];
+	const char *err;
+
+	if (j->pos >= j->count || j->error)
+		return WORKQ_DONE;
+	memset(&sr, 0, sizeof(sr));
+	sr.j = j;
+	sr.kw = kw;
+	clock_gettime(CLOCK_MONOTONIC, &sr.deadline);
+	sr.deadline.tv_nsec += IMAP_SEARCH_CHUNK_MS * 1000000L;
+	if (sr.deadline.tv_nsec >= 1000000000L) {
+		sr.deadline.tv_sec++;
+		sr.deadline.tv_nsec -= 1000000000L;
+	}
+	if (store_read_begin(j->store, &sr.r, &err) != 0) {
+		j->error = true;
+		return WORKQ_DONE;
+	}
+	sr.view.user_id = j->job.user_id;
+	sr.view.mailbox_id = j->mailbox_id;
+	sr.view.r = sr.r;
+	if (store_mailbox_keywords(sr.r, j->job.user_id, j->mailbox_id, kw,
+	    &sr.kwn, &err) != 0)
+		sr.kwn = 0;
+	if (store_msg_foreach(sr.r, j->job.user_id, j->mailbox_id,
+	    j->uids[j->pos], j->max_uid, search_cb, &sr, &err) < 0)
+		j->error = true;
+	store_read_end(&sr.r);
+	/* a walk that was not cut for time reached the end: the rest of
+	   the view was expunged meanwhile */
+	if (!sr.timed_out)
+		j->pos = j->count;
+	return j->pos < j->count && !j->error ? WORKQ_AGAIN : WORKQ_DONE;
+}
+
+static void
+search_finish(struct imap_session *s, const char *tag, struct imap_job *job)
+{
+	struct search_job *j = (struct search_job *)job;
+	const struct imap_search_program *prog = j->prog;
+	struct strbuf sb = STRBUF_INIT;
+	bool uid = j->uid;
+
+	if (job->wq.cancelled) {
+		imap_session_tagged(s, tag, "NO", "[UNAVAILABLE] Server "
+		    "shutting down");
+		return;
+	}
+	if (j->error) {
+		imap_session_tagged(s, tag, "NO", "[SERVERBUG] SEARCH failed");
+		return;
+	}
+	if (prog->has_return) {
+		unsigned o = prog->return_opts;
+
+		strbuf_appendf(&sb, "* ESEARCH (TAG \"%s\")%s", tag,
+		    uid ? " UID" : "");
+		if ((o & IMAP_SEARCH_RETURN_MIN) && j->n > 0)
+			strbuf_appendf(&sb, " MIN %u", j->min);
+		if ((o & IMAP_SEARCH_RETURN_MAX) && j->n > 0)
+			strbuf_appendf(&sb, " MAX %u", j->max);
+		if (o & IMAP_SEARCH_RETURN_COUNT)
+			strbuf_appendf(&sb, " COUNT %u", j->n);
+		if ((o & IMAP_SEARCH_RETURN_ALL) && j->n > 0) {
+			strbuf_appends(&sb, " ALL ");
+			imap_seqset_format(&j->hits, &sb);
+		}
+		/* RFC 7162 3.1.5 + 4731: the highest MODSEQ of the hits */
+		if (prog->uses_modseq && j->n > 0)
+			strbuf_appendf(&sb, " MODSEQ %llu",
+			    (unsigned long long)j->max_modseq);
+		strbuf_appends(&sb, "\r\n");
+	} else {
+		strbuf_appends(&sb, "* SEARCH");
+		for (size_t i = 0; i < j->hits.count; i++) {
+			for (uint64_t v = j->hits.ranges[i].lo;
+			    v <= j->hits.ranges[i].hi; v++) {
+				strbuf_appendf(&sb, " %u", (uint32_t)v);
+				if (sb.len > 65536)
+					imap_session_write_sb(s, &sb);
+			}
+		}
+		/* RFC 7162 3.1.5: "(MODSEQ n)" after a non-empty result */
+		if (prog->uses_modseq && j->n > 0)
+			strbuf_appendf(&sb, " (MODSEQ %llu)",
+			    (unsigned long long)j->max_modseq);
+		strbuf_appends(&sb, "\r\n");
+	}
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+	imap_session_tagged(s, tag, "OK", "SEARCH completed");
 }
 
 void
@@ -561,13 +823,12 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 	struct imap_search_program *prog;
 	enum imap_search_error code;
 	const char *err;
-	struct search_run sr;
-	const char *kw[STORE_KEYWORDS_MAX];
-	struct strbuf sb = STRBUF_INIT;
 	struct imap_selected *sel = s->sel;
+	struct search_job *j;
+	struct arena *arena = arena_new(IMAP_SEARCH_ARENA_CHUNK);
 
-	if (imap_search_parse(args, argc, s->server->scratch, &prog, &code,
-	    &err) != 0) {
+	if (imap_search_parse(args, argc, arena, &prog, &code, &err) != 0) {
+		arena_free(&arena);
 		if (code == IMAP_SEARCH_ERR_BADCHARSET)
 			imap_session_tagged(s, tag, "NO", "[BADCHARSET (UTF-8 "
 			    "US-ASCII)] %s", err);
@@ -577,71 +838,34 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 	}
 	if (prog->uses_modseq)
 		imap_session_enable_condstore(s);
-	memset(&sr, 0, sizeof(sr));
-	sr.s = s;
-	sr.prog = prog;
-	sr.kw = kw;
-	sr.uid = uid;
-	sr.max_uid = sel->count > 0 ? sel->uids[sel->count - 1] : 0;
-	imap_seqset_init(&sr.hits);
-	if (sel->count > 0) {
-		if (store_read_begin(s->server->store, &sr.r, &err) != 0) {
-			msg_store_failed(s, tag, "SEARCH", err);
-			return;
-		}
-		sr.view.s = s;
-		sr.view.r = sr.r;
-		if (store_mailbox_keywords(sr.r, s->user_id, sel->mailbox_id,
-		    kw, &sr.kwn, &err) != 0)
-			sr.kwn = 0;
-		if (store_msg_foreach(sr.r, s->user_id, sel->mailbox_id,
-		    sel->uids[0], sr.max_uid, search_cb, &sr, &err) < 0)
-			sr.error = 1;
-		store_read_end(&sr.r);
-	}
-	if (sr.error) {
-		imap_seqset_free(&sr.hits);
-		imap_session_tagged(s, tag, "NO", "[SERVERBUG] SEARCH failed");
+	j = xcalloc(1, sizeof(*j));
+	j->job.free = search_job_free;
+	j->job.finish = search_finish;
+	j->job.wq.run = search_chunk;
+	j->job.user_id = s->user_id;
+	j->store = s->server->store;
+	j->arena = arena;
+	j->prog = prog;
+	j->mailbox_id = sel->mailbox_id;
+	j->uid = uid;
+	j->count = sel->count;
+	if (sel->count > 0)
+		j->uids = xmemdup(sel->uids, sel->count * sizeof(*sel->uids));
+	j->max_uid = sel->count > 0 ? sel->uids[sel->count - 1] : 0;
+	imap_seqset_init(&j->recent);
+	imap_seqset_init(&j->hits);
+	j->recent_count = sel->recent_count;
+	if (sel->recent_count > 0)
+		imap_seqset_merge(&j->recent, &sel->recent);
+	if (!prog->needs_body && !prog->needs_headers &&
+	    sel->count <= IMAP_SEARCH_INLINE_MAX) {
+		/* cheap: on the loop, at once */
+		j->unlimited = true;
+		while (search_chunk(&j->job.wq) == WORKQ_AGAIN)
+			;
+		search_finish(s, tag, &j->job);
+		search_job_free(&j->job);
 		return;
 	}
-	if (prog->has_return) {
-		unsigned o = prog->return_opts;
-
-		strbuf_appendf(&sb, "* ESEARCH (TAG \"%s\")%s", tag,
-		    uid ? " UID" : "");
-		if ((o & IMAP_SEARCH_RETURN_MIN) && sr.n > 0)
-			strbuf_appendf(&sb, " MIN %u", sr.min);
-		if ((o & IMAP_SEARCH_RETURN_MAX) && sr.n > 0)
-			strbuf_appendf(&sb, " MAX %u", sr.max);
-		if (o & IMAP_SEARCH_RETURN_COUNT)
-			strbuf_appendf(&sb, " COUNT %u", sr.n);
-		if ((o & IMAP_SEARCH_RETURN_ALL) && sr.n > 0) {
-			strbuf_appends(&sb, " ALL ");
-			imap_seqset_format(&sr.hits, &sb);
-		}
-		/* RFC 7162 3.1.5 + 4731: the highest MODSEQ of the hits */
-		if (prog->uses_modseq && sr.n > 0)
-			strbuf_appendf(&sb, " MODSEQ %llu",
-			    (unsigned long long)sr.max_modseq);
-		strbuf_appends(&sb, "\r\n");
-	} else {
-		strbuf_appends(&sb, "* SEARCH");
-		for (size_t i = 0; i < sr.hits.count; i++) {
-			for (uint64_t v = sr.hits.ranges[i].lo;
-			    v <= sr.hits.ranges[i].hi; v++) {
-				strbuf_appendf(&sb, " %u", (uint32_t)v);
-				if (sb.len > 65536)
-					imap_session_write_sb(s, &sb);
-			}
-		}
-		/* RFC 7162 3.1.5: "(MODSEQ n)" after a non-empty result */
-		if (prog->uses_modseq && sr.n > 0)
-			strbuf_appendf(&sb, " (MODSEQ %llu)",
-			    (unsigned long long)sr.max_modseq);
-		strbuf_appends(&sb, "\r\n");
-	}
-	imap_session_write_sb(s, &sb);
-	strbuf_free(&sb);
-	imap_seqset_free(&sr.hits);
-	imap_session_tagged(s, tag, "OK", "SEARCH completed");
+	imap_session_submit_work(s, tag, &j->job);
 }

@@ -259,7 +259,8 @@ select_run(struct imap_session *s, const char *tag,
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
 	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "SELECT", err);
+		imap_cmd_store_failed(s, tag, "SELECT",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
@@ -269,7 +270,8 @@ select_run(struct imap_session *s, const char *tag,
 			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
 			    "Mailbox does not exist");
 		else
-			imap_cmd_store_failed(s, tag, "SELECT", err);
+			imap_cmd_store_failed(s, tag, "SELECT",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	sel = xcalloc(1, sizeof(*sel));
@@ -308,7 +310,8 @@ select_run(struct imap_session *s, const char *tag,
 		free(sel->uids);
 		free(sel->name);
 		free(sel);
-		imap_cmd_store_failed(s, tag, "SELECT", err);
+		imap_cmd_store_failed(s, tag, "SELECT",
+		    store_last_error(s->server->store), err);
 		return;
 	}
 	/* The view knows everything below UIDNEXT as of this snapshot. */
@@ -381,32 +384,79 @@ imap_cmd_examine(struct imap_session *s, const char *tag,
 	select_common(s, tag, args, argc, true);
 }
 
+/* EXPUNGE, UID EXPUNGE and CLOSE's silent expunge, on the writer. */
+struct expunge_job {
+	struct imap_job job;
+	uint32_t mailbox_id;
+	struct store_uid_range *ranges;	/* NULL: every \Deleted message */
+	size_t nranges;
+	uint32_t *uids;			/* what was expunged */
+	size_t n;
+};
+
+static void
+expunge_job_free(struct imap_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+
+	free(j->ranges);
+	free(j->uids);
+	free(j);
+}
+
+static int
+expunge_job_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct expunge_job *j = ctx;
+
+	return store_expunge(store, j->job.user_id, j->mailbox_id, j->ranges,
+	    j->nranges, true, &j->uids, &j->n, error_r);
+}
+
+static struct expunge_job *
+expunge_job_new(struct imap_session *s, const struct store_uid_range *ranges,
+    size_t nranges,
+    void (*finish)(struct imap_session *, const char *, struct imap_job *))
+{
+	struct expunge_job *j = xcalloc(1, sizeof(*j));
+
+	j->job.free = expunge_job_free;
+	j->job.finish = finish;
+	j->mailbox_id = s->sel->mailbox_id;
+	if (nranges > 0)
+		j->ranges = xmemdup(ranges, nranges * sizeof(*ranges));
+	j->nranges = nranges;
+	return j;
+}
+
+static void
+close_finish(struct imap_session *s, const char *tag, struct imap_job *job)
+{
+	if (job != NULL && job->rc != 0)
+		log_warn("imap session=%u event=close_expunge_failed "
+		    "error=\"%s\"", s->id, job->error);
+	imap_session_unselect(s);
+	imap_session_tagged(s, tag, "OK", "CLOSE completed");
+}
+
 void
 imap_cmd_close(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *err;
-	uint32_t *uids = NULL;
-	size_t n = 0;
-
 	if (argc != 0) {
 		imap_session_tagged(s, tag, "BAD", "CLOSE takes no arguments");
 		return;
 	}
 	/* a mailbox deleted meanwhile has nothing left to expunge */
 	if (!s->sel->readonly && !s->sel->deleted && selected_has_deleted(s)) {
-		s->server->actor = s;
-		/* CLOSE expunges silently (RFC 3501 6.4.2). The UID list is
-		 * asked for and freed here: the store allocates it anyway. */
-		if (store_expunge(s->server->store, s->user_id,
-		    s->sel->mailbox_id, NULL, 0, true, &uids, &n, &err) != 0)
-			log_warn("imap session=%u event=close_expunge_failed "
-			    "error=\"%s\"", s->id, err);
-		free(uids);
-		s->server->actor = NULL;
+		/* CLOSE expunges silently (RFC 3501 6.4.2): the view is
+		 * dropped when the expunge is durable */
+		imap_session_submit_write(s, tag,
+		    &expunge_job_new(s, NULL, 0, close_finish)->job, 0,
+		    expunge_job_apply);
+		return;
 	}
-	imap_session_unselect(s);
-	imap_session_tagged(s, tag, "OK", "CLOSE completed");
+	close_finish(s, tag, NULL);
 }
 
 void
@@ -422,16 +472,26 @@ imap_cmd_unselect(struct imap_session *s, const char *tag,
 	imap_session_tagged(s, tag, "OK", "UNSELECT completed");
 }
 
+static void
+expunge_finish(struct imap_session *s, const char *tag, struct imap_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+
+	if (job->rc != 0) {
+		imap_cmd_store_failed(s, tag, "EXPUNGE", job->cls, job->error);
+		return;
+	}
+	imap_selected_expunge_uids(s, j->uids, j->n);
+	imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+}
+
 void
 imap_cmd_expunge(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
 	struct store_uid_range *ranges = NULL;
 	size_t nranges = 0;
-	uint32_t *uids = NULL;
-	size_t n = 0;
 	const char *err;
-	int rc;
 
 	if (argc != (uid ? 1u : 0u)) {
 		imap_session_tagged(s, tag, "BAD", uid ? "UID EXPUNGE needs a "
@@ -460,16 +520,8 @@ imap_cmd_expunge(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
 		return;
 	}
-	s->server->actor = s;
-	rc = store_expunge(s->server->store, s->user_id, s->sel->mailbox_id,
-	    ranges, nranges, true, &uids, &n, &err);
-	s->server->actor = NULL;
-	if (rc != 0) {
-		imap_cmd_store_failed(s, tag, "EXPUNGE", err);
-		return;
-	}
-	imap_selected_expunge_uids(s, uids, n);
-	free(uids);
-	imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+	imap_session_submit_write(s, tag,
+	    &expunge_job_new(s, ranges, nranges, expunge_finish)->job, 0,
+	    expunge_job_apply);
 }
 

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store/store.h"
+
 struct imap_arg;
 struct imap_command;
 struct imap_session;
@@ -68,6 +70,6 @@ void imap_cmd_format_mailbox(struct strbuf *sb, const char *name);
 /* Answers NO with the response code that fits the store's last error;
  * logs the errors that are the server's fault. */
 void imap_cmd_store_failed(struct imap_session *s, const char *tag,
-    const char *what, const char *err);
+    const char *what, enum store_error cls, const char *err);
 
 #endif

@@ -33,45 +33,35 @@
 #define IMAP_FETCH_BATCH 512
 
 void
-imap_message_structure(struct arena *a, const void *data, size_t len,
-    const void **blob_r, size_t *size_r)
+imap_message_structure_blob(const void *data, size_t len,
+    struct strbuf *blob)
 {
 	struct mail_message *mm = mail_parse(data, len, NULL);
-	struct strbuf sb = STRBUF_INIT;
-	void *blob;
 
-	mail_serialize(mm, &sb);
+	strbuf_reset(blob);
+	mail_serialize(mm, blob);
 	mail_message_free(&mm);
-	if (sb.len > STORE_STRUCTURE_SIZE_MAX) {
-		/* the parser's limits keep this from happening; if it
-		 * does, FETCH parses the body again instead */
-		*blob_r = NULL;
-		*size_r = 0;
-		strbuf_free(&sb);
-		return;
-	}
-	blob = arena_alloc(a, sb.len + 1);
-	memcpy(blob, sb.data, sb.len);
-	*blob_r = blob;
-	*size_r = sb.len;
-	strbuf_free(&sb);
+	/* the parser's limits keep this from happening; if it does, FETCH
+	 * parses the body again instead */
+	if (blob->len > STORE_STRUCTURE_SIZE_MAX)
+		strbuf_free(blob);
 }
 
 /* The structure of message uid: the stored blob, else a fresh parse. */
 static struct mail_message *
-load_structure(struct imap_session *s, struct store_read *r, uint32_t uid,
-    const void *body, size_t body_size)
+load_structure(uint32_t user_id, uint32_t mailbox_id, struct store_read *r,
+    uint32_t uid, const void *body, size_t body_size)
 {
 	const void *blob;
 	size_t size;
 	const char *err;
 	struct mail_message *mm = NULL;
 
-	if (store_msg_structure(r, s->user_id, s->sel->mailbox_id, uid, &blob,
+	if (store_msg_structure(r, user_id, mailbox_id, uid, &blob,
 	    &size, &err) == 0 && size > 0 &&
 	    mail_deserialize(blob, size, &mm, &err) == 0)
 		return mm;
-	if (body == NULL && store_msg_body(r, s->user_id, s->sel->mailbox_id,
+	if (body == NULL && store_msg_body(r, user_id, mailbox_id,
 	    uid, &body, &body_size, &err) != 0)
 		return NULL;
 	return mail_parse(body, body_size, NULL);
@@ -107,14 +97,14 @@ view_load(struct imap_msgview *v)
 
 	if (!v->body_tried) {
 		v->body_tried = true;
-		if (store_msg_body(v->r, v->s->user_id, v->s->sel->mailbox_id,
+		if (store_msg_body(v->r, v->user_id, v->mailbox_id,
 		    v->m->uid, &b, &v->body_size, &err) == 0)
 			v->body = b;
 	}
 	if (!v->mm_tried) {
 		v->mm_tried = true;
-		v->mm = load_structure(v->s, v->r, v->m->uid, v->body,
-		    v->body_size);
+		v->mm = load_structure(v->user_id, v->mailbox_id, v->r,
+		    v->m->uid, v->body, v->body_size);
 	}
 	return v->body != NULL && v->mm != NULL ? 0 : -1;
 }
@@ -423,7 +413,8 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		body = bp;
 	}
 	if (c->need_struct)
-		mm = load_structure(s, r, uid, body, body_size);
+		mm = load_structure(s->user_id, s->sel->mailbox_id, r, uid,
+		    body, body_size);
 	c->nbigs = 0;
 	c->bigpos = 0;
 	c->done = 0;
@@ -806,6 +797,78 @@ att_is_body(const struct imap_fetch_att *a)
 	    a->type == IMAP_FETCH_RFC822_TEXT;
 }
 
+/* After the \Seen update (if any): CHANGEDSINCE's filter, then the
+ * responses, streamed as the client drains its output. */
+static void
+fetch_start(struct imap_session *s, const char *tag, struct fetch_ctx *c)
+{
+	/* after the \Seen update: what it changed is reported */
+	if (c->has_changedsince && c->count > 0 &&
+	    fetch_keep_changed(s, c) != 0) {
+		imap_session_tagged(s, tag, "NO", "[SERVERBUG] FETCH failed");
+		fetch_ctx_free(c);
+		return;
+	}
+	c->tag = xstrdup(tag);
+	s->cont_ctx = c;
+	if (fetch_step(s)) {
+		s->cont_ctx = NULL;
+		fetch_ctx_free(c);
+		return;
+	}
+	imap_session_continue_with(s, fetch_step, c, fetch_ctx_free);
+}
+
+/* A FETCH that sets \Seen (BODY[], RFC822 ...) on its way through the
+ * writer; the FETCH context waits with it. */
+struct seen_job {
+	struct imap_job job;
+	struct fetch_ctx *c;
+	uint32_t mailbox_id;
+	struct store_uid_range *ranges;
+	size_t nranges;
+	struct store_flag_result res;
+};
+
+static void
+seen_job_free(struct imap_job *job)
+{
+	struct seen_job *j = (struct seen_job *)job;
+
+	fetch_ctx_free(j->c);
+	free(j->ranges);
+	store_flag_result_free(&j->res);
+	free(j);
+}
+
+static int
+seen_job_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct seen_job *j = ctx;
+
+	return store_flags_update(store, j->job.user_id, j->mailbox_id,
+	    j->ranges, j->nranges, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0,
+	    0, &j->res, error_r);
+}
+
+static void
+seen_job_finish(struct imap_session *s, const char *tag,
+    struct imap_job *job)
+{
+	struct seen_job *j = (struct seen_job *)job;
+	struct fetch_ctx *c = j->c;
+
+	if (job->rc == 0) {
+		for (size_t i = 0; i < j->res.changed_count; i++)
+			imap_seqset_add(&c->seen, j->res.changed[i].uid);
+	} else {
+		log_warn("imap session=%u event=set_seen_failed "
+		    "error=\"%s\"", s->id, job->error);
+	}
+	j->c = NULL;	/* fetch_start owns it now */
+	fetch_start(s, tag, c);
+}
+
 void
 imap_cmd_fetch(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -916,37 +979,19 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 	for (size_t i = 0; i < set.count; i++)
 		c->uids[i] = s->sel->uids[set.idx[i]];
 	if (sets_seen && !s->sel->readonly && set.count > 0) {
+		/* \Seen first, durably, then the data (whose FLAGS show
+		   it): the rest of the FETCH runs when the writer is done */
+		struct seen_job *j = xcalloc(1, sizeof(*j));
 		struct store_uid_range *ranges;
-		size_t nranges;
-		struct store_flag_result res;
 
-		imap_msgset_ranges(s, &set, &ranges, &nranges);
-		s->server->actor = s;
-		if (store_flags_update(s->server->store, s->user_id,
-		    s->sel->mailbox_id, ranges, nranges, STORE_FLAGS_ADD,
-		    STORE_FLAG_SEEN, NULL, 0, 0, &res, &err) == 0) {
-			for (size_t i = 0; i < res.changed_count; i++)
-				imap_seqset_add(&c->seen, res.changed[i].uid);
-			store_flag_result_free(&res);
-		} else {
-			log_warn("imap session=%u event=set_seen_failed "
-			    "error=\"%s\"", s->id, err);
-		}
-		s->server->actor = NULL;
-	}
-	/* after the \Seen update above: what it changed is reported */
-	if (c->has_changedsince && c->count > 0 &&
-	    fetch_keep_changed(s, c) != 0) {
-		imap_session_tagged(s, tag, "NO", "[SERVERBUG] FETCH failed");
-		fetch_ctx_free(c);
+		imap_msgset_ranges(s, &set, &ranges, &j->nranges);
+		j->ranges = xmemdup(ranges, j->nranges * sizeof(*ranges));
+		j->mailbox_id = s->sel->mailbox_id;
+		j->c = c;
+		j->job.free = seen_job_free;
+		j->job.finish = seen_job_finish;
+		imap_session_submit_write(s, tag, &j->job, 0, seen_job_apply);
 		return;
 	}
-	c->tag = xstrdup(tag);
-	s->cont_ctx = c;
-	if (fetch_step(s)) {
-		s->cont_ctx = NULL;
-		fetch_ctx_free(c);
-		return;
-	}
-	imap_session_continue_with(s, fetch_step, c, fetch_ctx_free);
+	fetch_start(s, tag, c);
 }

@@ -20,17 +20,23 @@ struct mail_message;
 #define IMAP_FETCH_INLINE_MAX (32 * 1024)
 #define IMAP_FETCH_CHUNK (64 * 1024)
 
-/* The structure blob of a message (mail-parse + mail-serialize), in a. */
-void imap_message_structure(struct arena *a, const void *data, size_t len,
-    const void **blob_r, size_t *size_r);
+/* The structure blob of a message (mail-parse + mail-serialize) into
+ * blob (emptied first; left empty if over STORE_STRUCTURE_SIZE_MAX).
+ * Pure: safe on a worker thread. */
+struct strbuf;
+void imap_message_structure_blob(const void *data, size_t len,
+    struct strbuf *blob);
 
 /*
  * One message as SEARCH looks at it: the store record, and on demand its
  * structure and body from snapshot r. imap_msgview_set() switches to the
  * next message; imap_msgview_clear() releases the structure.
  */
+/* One message as SEARCH reads it, on the loop or on a worker: only ids
+ * and the snapshot r of the thread that uses it. */
 struct imap_msgview {
-	struct imap_session *s;
+	uint32_t user_id;
+	uint32_t mailbox_id;
 	struct store_read *r;
 	const struct store_msg *m;
 	struct mail_message *mm;

@@ -47,6 +47,20 @@ imap_parser_new(const struct imap_parse_limits *limits)
 	return p;
 }
 
+char *
+imap_parser_take_literal(struct imap_parser *p, const char *str)
+{
+	for (size_t i = 0; i < p->owned_count; i++) {
+		if (p->owned[i] == str) {
+			char *data = p->owned[i];
+
+			p->owned[i] = p->owned[--p->owned_count];
+			return data;
+		}
+	}
+	return NULL;
+}
+
 static void
 free_owned(struct imap_parser *p)
 {

@@ -245,6 +245,15 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p,
     const void *data, size_t len, size_t *consumed_r,
     const struct imap_command **cmd_r);
 
+/*
+ * Takes a literal of the last command (arg->str of an IMAP_ARG_LITERAL it
+ * returned) away from the parser: the caller owns the buffer from now on
+ * (free() it; it is NUL-terminated at arg->len) and it outlives the
+ * command. For APPEND, whose message a job still needs after the handler
+ * returns. NULL when str is not one of the command's literals.
+ */
+char *imap_parser_take_literal(struct imap_parser *p, const char *str);
+
 /* The error of the last ERROR or FATAL result. */
 const struct imap_parse_error *imap_parser_get_error(
     const struct imap_parser *p);

@@ -345,7 +345,7 @@ void
 imap_seqset_resolve(const struct imap_seqset_spec *spec, uint32_t max,
     struct imap_seqset *set_r)
 {
-	uint32_t lo, hi;
+	uint32_t lo = 0, hi = 0;
 
 	imap_seqset_clear(set_r);
 	seqset_grow(set_r, spec->fixed.count + 1);
@@ -361,7 +361,7 @@ bool
 imap_seqset_spec_contains(const struct imap_seqset_spec *spec, uint32_t max,
     uint32_t n)
 {
-	uint32_t lo, hi;
+	uint32_t lo = 0, hi = 0;
 
 	if (imap_seqset_contains(&spec->fixed, n))
 		return true;

@@ -2,6 +2,7 @@
 #include "imap-server.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,12 +12,14 @@
 #include <unistd.h>
 
 #include <event2/listener.h>
+#include <openssl/rand.h>
 
 #include "arena.h"
 #include "imap-recent.h"
 #include "imap-session.h"
 #include "log.h"
 #include "password.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 /* Scratch arena block size: one FETCH line or one SEARCH program. */
@@ -35,6 +38,7 @@ struct imap_ip_count {
 
 struct imap_auth_request {
 	struct imap_session *session;	/* NULL once the session is gone */
+	char *username;			/* imap_server_auth_store's copy */
 };
 
 void
@@ -115,7 +119,7 @@ imap_server_new(struct event_base *base, struct store *store,
 	if (srv->limits.max_bad_commands == 0)
 		srv->limits.max_bad_commands = 20;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
-	srv->auth_ctx = auth != NULL ? auth_ctx : store;
+	srv->auth_ctx = auth != NULL ? auth_ctx : srv;
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);
 	srv->tls_addrs = strv_dup(cfg->tls_addrs);
 	TAILQ_INIT(&srv->sessions);
@@ -123,6 +127,7 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->ip_buckets = IMAP_IP_BUCKETS;
 	srv->ip_counts = NULL;
 	srv->scratch = arena_new(IMAP_SCRATCH_CHUNK);
+	srv->workq = cfg->workq;
 	srv->recent = imap_recent_new();
 	return srv;
 }
@@ -410,8 +415,6 @@ imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
 		s->auth_req->session = NULL;
 		s->auth_req = NULL;
 	}
-	if (srv->actor == s)
-		srv->actor = NULL;
 	shutdown_check(srv);
 }
 
@@ -497,7 +500,7 @@ imap_server_on_store_change(void *arg, const struct store_change *ch)
 	TAILQ_FOREACH(s, &srv->sessions, link) {
 		if (s->closing || s->user == NULL || s->user_id != ch->user_id)
 			continue;
-		imap_session_notify(s, ch, s == srv->actor);
+		imap_session_notify(s, ch, ch->origin == (uint64_t)s->id);
 	}
 }
 
@@ -597,53 +600,145 @@ imap_auth_request_done(struct imap_auth_request *req,
     enum imap_auth_result result, const char *user)
 {
 	struct imap_session *s = req->session;
+	char *copy = req->username;
 
 	free(req);
-	if (s == NULL)
-		return;
-	s->auth_req = NULL;
-	imap_session_auth_finished(s, result, user);
+	if (s != NULL) {
+		s->auth_req = NULL;
+		imap_session_auth_finished(s, result, user);
+	}
+	free(copy);
+}
+
+/* A password check on a worker: the user's hash read there (its own
+ * snapshot), argon2id there, the answer back on the loop. */
+struct pw_job {
+	struct workq_job wq;
+	struct store *store;
+	char *username;
+	char *password;
+	/* results */
+	int result;		/* 1 match, 0 no match or no user, -1 error */
+	bool exists;
+	imap_password_done_fn *done;
+	void *arg;
+};
+
+/* A valid hash of a random password, made once: an unknown user costs
+ * the same time as a wrong password (no user enumeration by timing). */
+static char dummy_hash[PASSWORD_ENCODED_MAX];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void
+dummy_make(void)
+{
+	unsigned char rnd[16];
+	const char *err;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)random();
+	if (password_hash((const char *)rnd, sizeof(rnd), dummy_hash,
+	    &err) != 0)
+		dummy_hash[0] = '\0';
+	secure_zero(rnd, sizeof(rnd));
+}
+
+static enum workq_run_result
+pw_job_run(struct workq_job *wq)
+{
+	struct pw_job *j = (struct pw_job *)wq;
+	struct store_read *r = NULL;
+	struct store_user_info info;
+	const char *err;
+	char *hash = NULL;
+	uint32_t uid;
+	int rc;
+
+	pthread_once(&dummy_once, dummy_make);
+	j->result = 0;
+	if (store_read_begin(j->store, &r, &err) != 0) {
+		j->result = -1;
+		return WORKQ_DONE;
+	}
+	rc = store_user_lookup(r, j->username, &uid, &err);
+	if (rc == 0 && store_user_get(r, uid, &info, &err) == 0) {
+		j->exists = true;
+		hash = xstrdup(info.password_hash);
+	} else if (rc < 0) {
+		j->result = -1;
+	}
+	store_read_end(&r);
+	if (j->result < 0)
+		return WORKQ_DONE;
+	if (hash != NULL && hash[0] != '\0') {
+		if (password_verify(hash, j->password, strlen(j->password)))
+			j->result = 1;
+	} else if (dummy_hash[0] != '\0') {
+		(void)password_verify(dummy_hash, j->password,
+		    strlen(j->password));
+	}
+	free(hash);
+	return WORKQ_DONE;
+}
+
+static void
+pw_job_done(struct workq_job *wq)
+{
+	struct pw_job *j = (struct pw_job *)wq;
+
+	if (wq->cancelled)
+		j->result = -1;
+	j->done(j->arg, j->result, j->exists);
+	secure_zero(j->password, strlen(j->password));
+	free(j->password);
+	free(j->username);
+	free(j);
+}
+
+void
+imap_server_check_password(struct imap_server *srv, const char *username,
+    const char *password, const char *client_addr,
+    imap_password_done_fn *done, void *arg)
+{
+	struct pw_job *j = xcalloc(1, sizeof(*j));
+	uint64_t h = 1469598103934665603ULL;
+
+	j->store = srv->store;
+	j->username = xstrdup(username);
+	j->password = xstrdup(password);
+	j->done = done;
+	j->arg = arg;
+	j->wq.run = pw_job_run;
+	j->wq.done = pw_job_done;
+	/* fairness by client address: one address guessing passwords
+	   waits behind itself, not in front of everyone else */
+	for (const char *p = client_addr != NULL ? client_addr : "";
+	    *p != '\0' && *p != ':'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	j->wq.key = h | (1ULL << 63);
+	workq_submit(srv->workq, &j->wq);
+}
+
+static void
+auth_store_done(void *arg, int result, bool exists)
+{
+	struct imap_auth_request *req = arg;
+
+	(void)exists;
+	imap_auth_request_done(req, result > 0 ? IMAP_AUTH_OK :
+	    result < 0 ? IMAP_AUTH_TEMPFAIL : IMAP_AUTH_FAILED,
+	    req->username);
 }
 
 void
 imap_server_auth_store(void *ctx, const char *username, const char *password,
     const char *client_addr, struct imap_auth_request *req)
 {
-	/* A valid hash of a random password, so an unknown user costs the
-	 * same time as a wrong password (no user enumeration by timing). */
-	static char dummy[PASSWORD_ENCODED_MAX];
-	struct store *store = ctx;
-	struct store_read *r = NULL;
-	struct store_user_info info;
-	uint32_t uid;
-	const char *err;
-	enum imap_auth_result res = IMAP_AUTH_FAILED;
-	char *hash = NULL;
+	struct imap_server *srv = ctx;
 
-	(void)client_addr;
-	if (dummy[0] == '\0') {
-		unsigned char rnd[16];
-
-		for (size_t i = 0; i < sizeof(rnd); i++)
-			rnd[i] = (unsigned char)random();
-		if (password_hash((const char *)rnd, sizeof(rnd), dummy, &err) != 0)
-			dummy[0] = '\0';
-	}
-	if (store_read_begin(store, &r, &err) != 0) {
-		res = IMAP_AUTH_TEMPFAIL;
-		goto out;
-	}
-	if (store_user_lookup(r, username, &uid, &err) == 0 &&
-	    store_user_get(r, uid, &info, &err) == 0)
-		hash = xstrdup(info.password_hash);
-	store_read_end(&r);
-	if (hash != NULL && hash[0] != '\0') {
-		if (password_verify(hash, password, strlen(password)))
-			res = IMAP_AUTH_OK;
-	} else if (dummy[0] != '\0') {
-		(void)password_verify(dummy, password, strlen(password));
-	}
-out:
-	free(hash);
-	imap_auth_request_done(req, res, username);
+	free(req->username);
+	req->username = xstrdup(username);
+	imap_server_check_password(srv, username, password, client_addr,
+	    auth_store_done, req);
 }

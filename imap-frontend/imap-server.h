@@ -3,8 +3,10 @@
  *
  * The gateway (or tests/tools/imapd_test) creates one server on its event
  * loop, with the store it serves, a configuration and an authentication
- * hook, then calls imap_server_listen(). Everything runs on that loop; no
- * function here is thread-safe.
+ * hook, then calls imap_server_listen(). Every function here runs on that
+ * loop (the owner thread of docs/threads.md); none is thread-safe. Heavy
+ * steps go to the worker pool of the config, store changes to the store's
+ * writer thread, and both come back to the loop as events.
  *
  *   struct imap_server_config cfg;
  *   imap_server_config_init(&cfg);
@@ -78,6 +80,11 @@ struct imap_server_config {
 	 * Default false. */
 	bool allow_plaintext;
 	struct imap_server_limits limits;
+	/* The worker pool for password checks and SEARCH over text (NULL:
+	 * they run on the loop, for tools). Borrowed; it must outlive the
+	 * server. Store changes go to the store's writer thread when one
+	 * runs (store_writer_start), else they run in the loop. */
+	struct workq *workq;
 };
 
 /* Fills cfg with the defaults (no listeners, no TLS). */
@@ -111,10 +118,25 @@ void imap_auth_request_done(struct imap_auth_request *req,
     enum imap_auth_result result, const char *user);
 
 /*
- * The default hook: ctx is the struct store *; verifies the password
- * against the store's user hash with lib/password.h (synchronously).
+ * The default hook: ctx is the struct imap_server *; verifies the
+ * password against the store's user hash (imap_server_check_password).
  */
 imap_auth_fn imap_server_auth_store;
+
+/* result: 1 the password matches, 0 it does not or there is no such user
+ * (exists says which), -1 store error or the pool stopped. */
+typedef void imap_password_done_fn(void *arg, int result, bool exists);
+
+/*
+ * Checks a password against the store's hash on a worker thread (argon2id
+ * never runs on the loop; an unknown user costs the same as a wrong
+ * password); done(arg, ...) is called on the loop, always exactly once
+ * (without a pool: before this returns). username and password are
+ * copied (the copy is wiped). Jobs are queued fairly by client_addr.
+ */
+void imap_server_check_password(struct imap_server *srv,
+    const char *username, const char *password, const char *client_addr,
+    imap_password_done_fn *done, void *arg);
 
 /*
  * Creates a server. auth NULL selects imap_server_auth_store with ctx =

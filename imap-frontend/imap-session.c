@@ -95,6 +95,8 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
 
 	(void)salen;
 	s->server = srv;
+	if (srv->next_id == 0)
+		srv->next_id = 1;	/* 0 is "no session" (change origins) */
 	s->id = srv->next_id++;
 	s->fd = fd;
 	s->started = time(NULL);
@@ -173,6 +175,15 @@ imap_session_free(struct imap_session *s)
 	imap_server_session_gone(s->server, s);
 	log_info("imap session=%u event=disconnect user=%s", s->id,
 	    s->user != NULL ? s->user : "-");
+	if (s->job != NULL) {
+		/* the job goes on (a store change still commits) but finds
+		   no session: it is only freed. A worker's job is told to
+		   stop early. */
+		s->job->session = NULL;
+		if (s->job->wq.run != NULL)
+			workq_cancel(s->server->workq, &s->job->wq);
+		s->job = NULL;
+	}
 	if (s->cont_free != NULL)
 		s->cont_free(s->cont_ctx);
 	if (s->close_ev != NULL)
@@ -244,16 +255,26 @@ imap_session_tagged(struct imap_session *s, const char *tag,
 	char text[1024];
 	va_list ap;
 
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
 	if (s->state == IMAP_STATE_SELECTED && s->sel != NULL) {
+		if (s->sel->deleted && s->cmd_committed) {
+			/* the command's change is durable (an APPEND to
+			 * another mailbox, say) while another session deleted
+			 * the selected one: the client must learn it worked
+			 * before the BYE, or it would do it again */
+			imap_session_printf(s, "%s %s %s\r\n", tag, status,
+			    text);
+			imap_session_bye_deleted(s);
+			return;
+		}
 		imap_session_send_updates(s, s->cmd_allows_expunge);
 		/* a command that streamed from the mailbox while it was
 		 * deleted ends with that BYE, not with a completion */
 		if (s->sel->deleted)
 			return;
 	}
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	/* text may carry a [CODE ...] prefix the caller composed itself */
 	strbuf_appendf(&sb, "%s %s %s\r\n", tag, status, text);
 	imap_session_write(s, sb.data, sb.len);
@@ -292,6 +313,110 @@ bool
 imap_session_login_allowed(const struct imap_session *s)
 {
 	return s->tls || s->secured || s->server->allow_plaintext;
+}
+
+/* ---- commands waiting for a job ---- */
+
+uint64_t
+imap_session_work_key(const struct imap_session *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	if (s->user != NULL)
+		return s->user_id;
+	/* before login: the client address, apart from every user id */
+	for (const char *p = s->ip; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h | (1ULL << 63);
+}
+
+static void
+job_free(struct imap_job *job)
+{
+	free(job->tag);
+	if (job->free != NULL)
+		job->free(job);
+	else
+		free(job);
+}
+
+static void
+job_start(struct imap_session *s, const char *tag, struct imap_job *job)
+{
+	PG_ASSERT(s->job == NULL);
+	job->session = s;
+	job->user_id = s->user_id;
+	job->tag = xstrdup(tag);
+	s->job = job;
+	s->io = IMAP_IO_JOB;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* The job is done (loop thread): its responses, then the next command.
+ * committed: a store change of it is durable (its answer must reach the
+ * client even if the selected mailbox went meanwhile). */
+static void
+job_finished(struct imap_job *job, bool committed)
+{
+	struct imap_session *s = job->session;
+
+	if (s == NULL) {
+		job_free(job);
+		return;
+	}
+	s->job = NULL;
+	s->io = IMAP_IO_COMMAND;
+	s->cmd_committed = committed;
+	job->finish(s, job->tag, job);
+	s->cmd_committed = false;
+	job_free(job);
+	arena_reset(s->server->scratch);
+	if (s->io != IMAP_IO_COMMAND || s->closing)
+		return;
+	if (!s->read_paused)
+		bufferevent_enable(s->bev, EV_READ);
+	/* without a writer or pool the job finished inside its own
+	   handler: the dispatcher goes on by itself */
+	if (!s->in_dispatch)
+		session_input(s);
+}
+
+static void
+write_done(void *ctx, int rc, enum store_error cls, const char *error)
+{
+	struct imap_job *job = ctx;
+
+	job->rc = rc;
+	job->cls = cls;
+	snprintf(job->error, sizeof(job->error), "%s",
+	    error != NULL ? error : "");
+	job_finished(job, rc >= 0);
+}
+
+void
+imap_session_submit_write(struct imap_session *s, const char *tag,
+    struct imap_job *job, size_t bytes, store_apply_fn *apply)
+{
+	job_start(s, tag, job);
+	store_write_submit(s->server->store, s->user_id, s->id, bytes, apply,
+	    write_done, job);
+}
+
+static void
+work_done(struct workq_job *wq)
+{
+	job_finished((struct imap_job *)wq, false);
+}
+
+void
+imap_session_submit_work(struct imap_session *s, const char *tag,
+    struct imap_job *job)
+{
+	PG_ASSERT(job->wq.run != NULL);
+	job->wq.done = work_done;
+	job->wq.key = imap_session_work_key(s);
+	job_start(s, tag, job);
+	workq_submit(s->server->workq, &job->wq);
 }
 
 /* ---- streaming commands ---- */
@@ -664,7 +789,8 @@ write_cb(struct bufferevent *bev, void *arg)
 		break;
 	}
 	if (s->read_paused && !imap_session_output_full(s) &&
-	    s->io != IMAP_IO_CONTINUE) {
+	    (s->io == IMAP_IO_COMMAND || s->io == IMAP_IO_IDLE ||
+	    s->io == IMAP_IO_SASL)) {
 		s->read_paused = false;
 		bufferevent_enable(s->bev, EV_READ);
 	}

@@ -29,6 +29,7 @@
 #include "imap-seqset.h"
 #include "imap-server.h"
 #include "store/store.h"
+#include "workq.h"
 
 struct arena;
 struct strbuf;
@@ -56,10 +57,36 @@ enum imap_io_mode {
 	IMAP_IO_SASL,		/* reading one AUTHENTICATE response line */
 	IMAP_IO_IDLE,		/* reading "DONE" */
 	IMAP_IO_AUTH_WAIT,	/* the auth hook has not answered yet */
+	IMAP_IO_JOB,		/* a command waits for its job (see imap_job) */
 	IMAP_IO_STARTTLS,	/* flushing the OK before the TLS hand-over */
 	IMAP_IO_HANDSHAKE,	/* TLS handshake running */
 	IMAP_IO_CONTINUE,	/* a command streams output (see cont) */
 	IMAP_IO_CLOSING,	/* flushing the last output, then close */
+};
+
+/*
+ * A command whose work runs off the loop: a store change on the writer
+ * thread, or a password check or SEARCH on a worker. The session reads
+ * no further command until the job is done, so pipelined commands keep
+ * their order. The job owns copies of everything it needs (the parser's
+ * and the scratch arena's memory is reused by other sessions as soon as
+ * the handler returns), and the writer or worker touches only the job,
+ * never the session. When the job is done, finish() runs on the loop and
+ * writes the responses; if the session went meanwhile, finish() is not
+ * called, only free().
+ */
+struct imap_job {
+	struct workq_job wq;		/* worker jobs: run set by the caller */
+	struct imap_session *session;	/* NULL once the session is gone */
+	uint32_t user_id;		/* the session's, for apply/run */
+	char *tag;
+	void (*finish)(struct imap_session *s, const char *tag,
+	    struct imap_job *job);
+	void (*free)(struct imap_job *job);	/* NULL: free(job) */
+	/* writer jobs: the outcome */
+	int rc;
+	enum store_error cls;
+	char error[256];
 };
 
 /* Resumes a command that paused because the client's output was full.
@@ -113,6 +140,10 @@ struct imap_session {
 	bool greeted;
 	/* RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE, SEARCH. */
 	bool cmd_allows_expunge;
+	/* The running command's store change is durable (set while a
+	 * writer job's finish runs): its tagged OK goes out even when the
+	 * selected mailbox was deleted meanwhile, then the BYE. */
+	bool cmd_committed;
 	struct event *close_ev;	/* deferred free after imap_session_close */
 	struct event *delay_ev;	/* delayed answer to a failed login */
 	enum imap_state state;
@@ -130,6 +161,7 @@ struct imap_session {
 	char *tag;		/* owned (xstrdup) while a command spans events */
 	struct imap_parser *parser;	/* on demand */
 	struct imap_auth_request *auth_req;
+	struct imap_job *job;		/* while io is IMAP_IO_JOB */
 	imap_cont_fn *cont;
 	void *cont_ctx;
 	void (*cont_free)(void *ctx);
@@ -169,7 +201,7 @@ struct imap_server {
 
 	struct arena *scratch;	/* per command, reset after each */
 	struct imap_recent *recent;	/* \Recent claims (imap-recent.h) */
-	struct imap_session *actor;	/* session inside a store write */
+	struct workq *workq;		/* borrowed; NULL: work runs inline */
 
 	struct imap_server_stats stats;
 	bool shutting_down;
@@ -225,6 +257,23 @@ bool imap_session_output_full(struct imap_session *s);
 
 /* The capability list for the current state (no leading "CAPABILITY "). */
 const char *imap_session_capabilities(struct imap_session *s);
+
+/*
+ * Hands the command's store change to the writer thread: apply(store, job)
+ * runs there (job is the ctx), then job->finish on the loop with rc, cls
+ * and error set. key: the user; the change events carry the session as
+ * origin. bytes: about how many the change writes (0 for small ones).
+ */
+void imap_session_submit_write(struct imap_session *s, const char *tag,
+    struct imap_job *job, size_t bytes, store_apply_fn *apply);
+/* Hands the command's heavy step to a worker: job->wq.run (set by the
+ * caller) runs there, then job->finish on the loop (job->wq.cancelled
+ * set if it never ran). Fairness key: the user (or the client address
+ * before login). */
+void imap_session_submit_work(struct imap_session *s, const char *tag,
+    struct imap_job *job);
+/* The fairness key of the session's work: its user, else its address. */
+uint64_t imap_session_work_key(const struct imap_session *s);
 
 /* Starts streaming: the command continues in fn when output drains. */
 void imap_session_continue_with(struct imap_session *s, imap_cont_fn *fn,

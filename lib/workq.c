@@ -147,6 +147,14 @@ workq_submit(struct workq *q, struct workq_job *job)
 
 	PG_ASSERT(job->run != NULL && job->done != NULL);
 	job->cancelled = false;
+	if (q == NULL) {
+		/* no pool (tools, tests): run it here, whole */
+		while (job->run(job) == WORKQ_AGAIN &&
+		    !workq_job_abandoned(job))
+			;
+		job->done(job);
+		return;
+	}
 	pthread_mutex_lock(&q->mu);
 	q->stats.submitted++;
 	if (q->stopping) {
@@ -219,6 +227,7 @@ workq_free(struct workq **qp)
 	*qp = NULL;
 	pthread_mutex_lock(&q->mu);
 	q->stopping = true;
+	q->stats.stopping = true;
 	/* every queued job is cancelled, in turn order */
 	while ((item = fairq_pop(&q->queue)) != NULL) {
 		struct workq_job *job = job_of(item);

@@ -78,6 +78,7 @@ struct workq_stats {
 	unsigned queued;	/* waiting for a worker now */
 	unsigned running;	/* on a worker now */
 	unsigned threads;
+	bool stopping;		/* workq_free has begun */
 };
 
 struct workq;
@@ -90,7 +91,9 @@ struct workq;
 struct workq *workq_new(unsigned threads, void (*notify)(void *arg),
     void *notify_arg);
 
-/* Queues job (run and done set; key chosen). Owner thread. */
+/* Queues job (run and done set; key chosen). Owner thread. With q NULL
+ * (no pool: tools, some tests) the job runs in the call, all its chunks,
+ * and done() is called before workq_submit returns. */
 void workq_submit(struct workq *q, struct workq_job *job);
 
 /* Calls done() of every finished job, in the order they finished.

@@ -89,6 +89,7 @@ session_free(struct pop3_session *s)
 		event_free(s->stop_timer);
 	if (s->ssl_ctx != NULL)
 		SSL_CTX_free(s->ssl_ctx);
+	pop3_fetch_detach_inflight(s);
 	pop3_fetch_batch_free(s);
 	free(s->batch);
 	for (size_t i = 0; i < s->msg_count; i++)
@@ -125,7 +126,9 @@ pop3_session_finish(struct pop3_session *s)
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
 	}
-	event_active(s->finish_ev, EV_TIMEOUT, 1);
+	/* batches on their way to the store end it (pop3-fetch.c) */
+	if (s->inflight_count == 0)
+		event_active(s->finish_ev, EV_TIMEOUT, 1);
 }
 
 void
@@ -139,7 +142,7 @@ pop3_session_fail(struct pop3_session *s, enum pop3_outcome outcome,
 	/* Complete messages already received are worth keeping: committing
 	   them sends no DELE (no QUIT follows), and saves a refetch. */
 	if (outcome != POP3_OUTCOME_STORE && s->batch_count > 0)
-		(void)pop3_fetch_flush(s);
+		pop3_fetch_flush(s);
 	if (s->finishing)
 		return;
 	s->result.outcome = outcome;

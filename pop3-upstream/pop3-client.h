@@ -126,10 +126,14 @@ struct pop3_result {
 };
 
 /* What a session needs from its owner; borrowed for the session's life. */
+struct workq;
 struct pop3_client_env {
 	struct event_base *base;
 	struct evdns_base *dns;		/* may be NULL: numeric hosts only */
 	struct store *store;
+	/* Parsing of fetched messages (NULL: on the loop, for tools);
+	   their delivery goes to the store's writer thread when one runs. */
+	struct workq *workq;
 	/* The wall clock for delete-after decisions; NULL: time(). Tests
 	   move it forward instead of waiting days. */
 	time_t (*now)(void);

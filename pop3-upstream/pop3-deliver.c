@@ -11,7 +11,23 @@
 #include "store/mail-serialize.h"
 #include "store/store.h"
 #include "strbuf.h"
+#include "workq.h"
 #include "xmalloc.h"
+
+struct mbox_create {
+	uint32_t user_id;
+	const char *name;
+	uint32_t id;
+};
+
+static int
+mbox_create_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct mbox_create *mc = ctx;
+
+	return store_mailbox_create(store, mc->user_id, mc->name,
+	    STORE_ROLE_NONE, &mc->id, error_r);
+}
 
 int
 pop3_deliver_mailbox(struct store *store,
@@ -32,9 +48,13 @@ pop3_deliver_mailbox(struct store *store,
 	if (rc < 0)
 		return -1;
 	if (rc == STORE_NOT_FOUND) {
-		if (store_mailbox_create(store, acct->user_id, name,
-		    STORE_ROLE_NONE, mailbox_id_r, error_r) < 0)
+		struct mbox_create mc = { acct->user_id, name, 0 };
+
+		/* once in an account's life: waits for one group commit */
+		if (store_write_sync(store, acct->user_id, 0, 0,
+		    mbox_create_apply, &mc, error_r) < 0)
 			return -1;
+		*mailbox_id_r = mc.id;
 	}
 	return 0;
 }
@@ -99,80 +119,334 @@ set_outcome(struct pop3_deliver_outcome *o, bool stored,
 	snprintf(o->error, sizeof(o->error), "%s", error != NULL ? error : "");
 }
 
+/*
+ * A batch on its way: parsed on a worker (structure, INTERNALDATE), then
+ * stored by the writer in one job, then its outcomes back on the loop.
+ * It owns copies of what the worker and the writer read: the account's
+ * user and id (the account may be removed meanwhile) and the messages.
+ */
+struct pop3_deliver_job {
+	struct workq_job wq;
+	struct store *store;
+	uint32_t user_id;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	uint32_t mailbox_id;
+	size_t count;
+	struct pop3_deliver_msg *msgs;
+	char **owned;		/* data taken over (async), else NULL */
+	struct store_new_msg *nm;
+	struct strbuf *blobs;
+	uint32_t *uids;
+	struct pop3_deliver_outcome *out;
+	time_t now;
+	/* the outcome */
+	int rc;
+	char error[POP3_DELIVER_ERROR_MAX];
+	pop3_deliver_done_fn *done;
+	void *arg;		/* NULL done: detached */
+};
+
+/* Worker (or inline): the structure is cached at delivery so FETCH
+ * never re-parses; INTERNALDATE from the topmost Received:, then Date:,
+ * then now. The bytes are stored as received. */
+static void
+batch_parse(struct pop3_deliver_job *j)
+{
+	for (size_t i = 0; i < j->count; i++) {
+		const struct pop3_deliver_msg *m = &j->msgs[i];
+		struct mail_message *mm = mail_parse(m->data, m->size, NULL);
+		int tz = 0;
+
+		set_outcome(&j->out[i], false, STORE_ERR_NONE, NULL);
+		j->nm[i].data = m->data;
+		j->nm[i].size = m->size;
+		j->nm[i].internaldate = j->now;
+		if (mm != NULL) {
+			mail_serialize(mm, &j->blobs[i]);
+			j->nm[i].structure = j->blobs[i].data;
+			j->nm[i].structure_size = j->blobs[i].len;
+			j->nm[i].internaldate = mail_message_internaldate(mm,
+			    j->now, &tz);
+			j->nm[i].tz_offset_min = tz;
+			mail_message_free(&mm);
+		}
+		j->nm[i].account = j->account;
+		j->nm[i].uidl = m->uidl;
+		j->nm[i].uidl_size = m->uidl_size;
+		j->nm[i].replace_ledger = m->replace;
+	}
+}
+
+/*
+ * Writer: the whole batch in one delivery. When the store refuses it for
+ * something one message can cause (INVALID, EXISTS, LIMIT), each message
+ * is tried on its own (each a child transaction of this job), so one bad
+ * message cannot block the others. A failure for room or I/O while going
+ * one by one keeps what was stored before it (the job still commits) and
+ * is reported in j->error; one on the whole batch fails the job.
+ */
+static int
+batch_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct pop3_deliver_job *j = ctx;
+	enum store_error why;
+
+	j->error[0] = '\0';
+	if (store_deliver(store, j->user_id, j->mailbox_id, j->nm, j->count,
+	    j->uids, NULL, error_r) == 0) {
+		for (size_t i = 0; i < j->count; i++)
+			set_outcome(&j->out[i], true, STORE_ERR_NONE, NULL);
+		return 0;
+	}
+	why = store_last_error(store);
+	if (!refusal_is_per_message(why))
+		return -1;
+	for (size_t i = 0; i < j->count; i++) {
+		const char *err = NULL;
+
+		if (store_deliver(store, j->user_id, j->mailbox_id, &j->nm[i],
+		    1, &j->uids[i], NULL, &err) == 0) {
+			set_outcome(&j->out[i], true, STORE_ERR_NONE, NULL);
+			continue;
+		}
+		why = store_last_error(store);
+		if (!refusal_is_per_message(why)) {
+			snprintf(j->error, sizeof(j->error), "%s",
+			    err != NULL ? err : "store error");
+			break;
+		}
+		set_outcome(&j->out[i], false, why, err);
+	}
+	return 0;
+}
+
+static struct pop3_deliver_job *
+batch_new(struct store *store, const struct upstream_account *acct,
+    uint32_t mailbox_id, const struct pop3_deliver_msg *msgs, size_t count)
+{
+	struct pop3_deliver_job *j = xcalloc(1, sizeof(*j));
+
+	j->store = store;
+	j->user_id = acct->user_id;
+	snprintf(j->account, sizeof(j->account), "%s", acct->id);
+	j->mailbox_id = mailbox_id;
+	j->count = count;
+	j->msgs = xmemdup(msgs, count * sizeof(*msgs));
+	/* the UIDLs too: the requester may go while the job runs */
+	for (size_t i = 0; i < count; i++)
+		j->msgs[i].uidl = xmemdup(msgs[i].uidl, msgs[i].uidl_size);
+	j->nm = xcalloc(count, sizeof(*j->nm));
+	j->blobs = xcalloc(count, sizeof(*j->blobs));
+	j->uids = xcalloc(count, sizeof(*j->uids));
+	j->out = xcalloc(count, sizeof(*j->out));
+	j->now = time(NULL);
+	return j;
+}
+
+static void
+batch_free(struct pop3_deliver_job *j)
+{
+	for (size_t i = 0; i < j->count; i++) {
+		strbuf_free(&j->blobs[i]);
+		free((char *)j->msgs[i].uidl);
+		if (j->owned != NULL)
+			free(j->owned[i]);
+	}
+	free(j->owned);
+	free(j->blobs);
+	free(j->nm);
+	free(j->uids);
+	free(j->out);
+	free(j->msgs);
+	free(j);
+}
+
 int
 pop3_deliver_batch(struct store *store,
     const struct upstream_account *acct, uint32_t mailbox_id,
     const struct pop3_deliver_msg *msgs, size_t count,
     struct pop3_deliver_outcome *out, const char **error_r)
 {
-	struct store_new_msg *nm = xcalloc(count, sizeof(*nm));
-	struct strbuf *blobs = xcalloc(count, sizeof(*blobs));
-	uint32_t *uids = xcalloc(count, sizeof(*uids));
-	time_t now = time(NULL);
-	enum store_error why;
+	static _Thread_local char errbuf[POP3_DELIVER_ERROR_MAX];
+	struct pop3_deliver_job *j = batch_new(store, acct, mailbox_id, msgs,
+	    count);
 	int ret;
 
-	for (size_t i = 0; i < count; i++) {
-		/* the structure is cached at delivery so FETCH never
-		   re-parses; INTERNALDATE from the topmost Received:, then
-		   Date:, then now. The bytes are stored as received. */
-		struct mail_message *mm = mail_parse(msgs[i].data,
-		    msgs[i].size, NULL);
-		int tz = 0;
-
-		set_outcome(&out[i], false, STORE_ERR_NONE, NULL);
-		nm[i].data = msgs[i].data;
-		nm[i].size = msgs[i].size;
-		nm[i].internaldate = now;
-		if (mm != NULL) {
-			mail_serialize(mm, &blobs[i]);
-			nm[i].structure = blobs[i].data;
-			nm[i].structure_size = blobs[i].len;
-			nm[i].internaldate = mail_message_internaldate(mm, now,
-			    &tz);
-			nm[i].tz_offset_min = tz;
-			mail_message_free(&mm);
-		}
-		nm[i].account = acct->id;
-		nm[i].uidl = msgs[i].uidl;
-		nm[i].uidl_size = msgs[i].uidl_size;
-		nm[i].replace_ledger = msgs[i].replace;
-	}
-	ret = store_deliver(store, acct->user_id, mailbox_id, nm, count, uids,
-	    NULL, error_r);
-	if (ret == 0) {
+	batch_parse(j);
+	ret = store_write_sync(store, acct->user_id, 0, 0, batch_apply, j,
+	    error_r);
+	memcpy(out, j->out, count * sizeof(*out));
+	if (ret < 0) {
+		/* rolled back whole: nothing of it is stored */
 		for (size_t i = 0; i < count; i++)
-			set_outcome(&out[i], true, STORE_ERR_NONE, NULL);
-		goto out;
+			set_outcome(&out[i], false, STORE_ERR_NONE, NULL);
+	} else if (j->error[0] != '\0') {
+		snprintf(errbuf, sizeof(errbuf), "%s", j->error);
+		*error_r = errbuf;
+		ret = -1;
 	}
-	why = store_last_error(store);
-	if (!refusal_is_per_message(why))
-		goto out;
-	/* one of them (or the batch's size) is at fault: one by one */
-	ret = 0;
-	for (size_t i = 0; i < count; i++) {
-		const char *err = NULL;
-
-		if (store_deliver(store, acct->user_id, mailbox_id, &nm[i], 1,
-		    &uids[i], NULL, &err) == 0) {
-			set_outcome(&out[i], true, STORE_ERR_NONE, NULL);
-			continue;
-		}
-		why = store_last_error(store);
-		if (!refusal_is_per_message(why)) {
-			*error_r = err;
-			ret = -1;
-			break;
-		}
-		set_outcome(&out[i], false, why, err);
-	}
-out:
-	for (size_t i = 0; i < count; i++)
-		strbuf_free(&blobs[i]);
-	free(blobs);
-	free(nm);
-	free(uids);
+	batch_free(j);
 	return ret;
+}
+
+/* ---- asynchronous batches ---- */
+
+static void
+batch_stored(void *ctx, int rc, enum store_error cls, const char *error)
+{
+	struct pop3_deliver_job *j = ctx;
+
+	(void)cls;
+	if (rc < 0) {
+		/* nothing of the batch is stored (rolled back, or the
+		   group's commit failed) */
+		for (size_t i = 0; i < j->count; i++)
+			set_outcome(&j->out[i], false, STORE_ERR_NONE, NULL);
+		snprintf(j->error, sizeof(j->error), "%s",
+		    error != NULL && error[0] != '\0' ? error : "store error");
+	}
+	if (j->done != NULL)
+		j->done(j->arg, j->error[0] != '\0' ? -1 : 0, j->out, j->count,
+		    j->error);
+	batch_free(j);
+}
+
+static enum workq_run_result
+batch_parse_run(struct workq_job *wq)
+{
+	batch_parse((struct pop3_deliver_job *)wq);
+	return WORKQ_DONE;
+}
+
+static void
+batch_parsed(struct workq_job *wq)
+{
+	struct pop3_deliver_job *j = (struct pop3_deliver_job *)wq;
+	size_t bytes = 0;
+
+	if (wq->cancelled) {
+		/* the pool stopped first: nothing stored */
+		batch_stored(j, -1, STORE_ERR_IO, "shutting down");
+		return;
+	}
+	for (size_t i = 0; i < j->count; i++)
+		bytes += j->msgs[i].size;
+	store_write_submit(j->store, j->user_id, 0, bytes, batch_apply,
+	    batch_stored, j);
+}
+
+void
+pop3_deliver_batch_submit(struct store *store, struct workq *workq,
+    const struct upstream_account *acct, uint32_t mailbox_id,
+    const struct pop3_deliver_msg *msgs, char **data, size_t count,
+    pop3_deliver_done_fn *done, void *arg, struct pop3_deliver_job **job_r)
+{
+	struct pop3_deliver_job *j = batch_new(store, acct, mailbox_id, msgs,
+	    count);
+
+	/* set before anything runs: without a pool and a writer, done()
+	   comes (and may free what job_r points into) before we return */
+	*job_r = j;
+	j->owned = xmemdup(data, count * sizeof(*data));
+	j->done = done;
+	j->arg = arg;
+	j->wq.run = batch_parse_run;
+	j->wq.done = batch_parsed;
+	j->wq.key = acct->user_id;
+	workq_submit(workq, &j->wq);
+}
+
+void
+pop3_deliver_job_detach(struct pop3_deliver_job *job)
+{
+	job->done = NULL;
+	job->arg = NULL;
+}
+
+struct mark_job {
+	uint32_t user_id;
+	const char *account;
+	const void *const *uidls;
+	const size_t *uidl_sizes;
+	size_t count;
+};
+
+static int
+mark_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct mark_job *m = ctx;
+
+	return store_ledger_mark_deleted(store, m->user_id, m->account,
+	    m->uidls, m->uidl_sizes, m->count, error_r);
+}
+
+/* The asynchronous mark: copies of the UIDLs, then the writer. */
+struct pop3_mark_job {
+	uint32_t user_id;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	void **uidls;
+	size_t *sizes;
+	size_t count;
+	pop3_mark_done_fn *done;
+	void *arg;		/* NULL done: detached */
+};
+
+static int
+mark_async_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct pop3_mark_job *m = ctx;
+
+	return store_ledger_mark_deleted(store, m->user_id, m->account,
+	    (const void *const *)m->uidls, m->sizes, m->count, error_r);
+}
+
+static void
+mark_async_done(void *ctx, int rc, enum store_error cls, const char *error)
+{
+	struct pop3_mark_job *m = ctx;
+
+	(void)cls;
+	if (m->done != NULL)
+		m->done(m->arg, rc < 0 ? -1 : 0, error);
+	for (size_t i = 0; i < m->count; i++)
+		free(m->uidls[i]);
+	free(m->uidls);
+	free(m->sizes);
+	free(m);
+}
+
+struct pop3_mark_job *
+pop3_deliver_mark_deleted_submit(struct store *store,
+    const struct upstream_account *acct, const void *const *uidls,
+    const size_t *uidl_sizes, size_t count, pop3_mark_done_fn *done,
+    void *arg)
+{
+	struct pop3_mark_job *m = xcalloc(1, sizeof(*m));
+
+	m->user_id = acct->user_id;
+	snprintf(m->account, sizeof(m->account), "%s", acct->id);
+	m->uidls = xcalloc(count + 1, sizeof(*m->uidls));
+	m->sizes = xcalloc(count + 1, sizeof(*m->sizes));
+	for (size_t i = 0; i < count; i++) {
+		m->uidls[i] = xmemdup(uidls[i], uidl_sizes[i]);
+		m->sizes[i] = uidl_sizes[i];
+	}
+	m->count = count;
+	m->done = done;
+	m->arg = arg;
+	store_write_submit(store, acct->user_id, 0, 0, mark_async_apply,
+	    mark_async_done, m);
+	/* without a writer it is done already (and freed) */
+	return store_writer_running(store) ? m : NULL;
+}
+
+void
+pop3_deliver_mark_job_detach(struct pop3_mark_job *job)
+{
+	if (job == NULL)
+		return;
+	job->done = NULL;
+	job->arg = NULL;
 }
 
 int
@@ -180,8 +454,12 @@ pop3_deliver_mark_deleted(struct store *store,
     const struct upstream_account *acct, const void *const *uidls,
     const size_t *uidl_sizes, size_t count, const char **error_r)
 {
-	return store_ledger_mark_deleted(store, acct->user_id, acct->id, uidls,
-	    uidl_sizes, count, error_r);
+	struct mark_job m = { acct->user_id, acct->id, uidls, uidl_sizes,
+	    count };
+
+	/* once per poll, after QUIT: waits for one group commit */
+	return store_write_sync(store, acct->user_id, 0, 0, mark_apply, &m,
+	    error_r);
 }
 
 int

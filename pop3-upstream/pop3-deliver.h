@@ -83,11 +83,35 @@ int pop3_deliver_ledger_lookup(struct store_read *r,
  * became of each. 0: every message was stored or refused on its own.
  * -1: the store failed (NOSPACE, IO: *error_r); messages before the
  * failure may have been stored one by one (out[i].stored), none after.
+ * Runs on the writer thread when one runs, waiting for it (tools, tests).
  */
 int pop3_deliver_batch(struct store *store,
     const struct upstream_account *acct, uint32_t mailbox_id,
     const struct pop3_deliver_msg *msgs, size_t count,
     struct pop3_deliver_outcome *out, const char **error_r);
+
+/*
+ * The same, off the loop: the messages are parsed on a worker (workq may
+ * be NULL: then in the call) and stored by the store's writer thread;
+ * done(arg, ...) is called on the loop with what became of each message
+ * (rc -1 and error: the store failed, as pop3_deliver_batch). data[i] is
+ * msgs[i].data, malloc'd, taken over (freed by the job); msgs is copied.
+ * *job_r (set before the job can run) serves pop3_deliver_job_detach()
+ * until done; without a pool and a writer, done is called before the
+ * return.
+ */
+struct workq;
+struct pop3_deliver_job;
+typedef void pop3_deliver_done_fn(void *arg, int rc,
+    const struct pop3_deliver_outcome *out, size_t count, const char *error);
+void pop3_deliver_batch_submit(struct store *store, struct workq *workq,
+    const struct upstream_account *acct, uint32_t mailbox_id,
+    const struct pop3_deliver_msg *msgs, char **data, size_t count,
+    pop3_deliver_done_fn *done, void *arg, struct pop3_deliver_job **job_r);
+/* The requester is gone: the job still completes (what it stores stays
+ * stored, with its ledger entries, and nothing is deleted upstream for
+ * it) but done is not called. */
+void pop3_deliver_job_detach(struct pop3_deliver_job *job);
 
 /* pop3_deliver_same_body(): cannot tell (see there). */
 #define POP3_DELIVER_SAME_UNKNOWN 2
@@ -104,9 +128,23 @@ int pop3_deliver_same_body(struct store *store,
     const struct pop3_ledger_info *prev, const char *data, size_t size,
     const char **error_r);
 
-/* After QUIT +OK: the ledger remembers these as deleted upstream. */
+/* After QUIT +OK: the ledger remembers these as deleted upstream.
+ * Waits for the writer (tools, tests). */
 int pop3_deliver_mark_deleted(struct store *store,
     const struct upstream_account *acct, const void *const *uidls,
     const size_t *uidl_sizes, size_t count, const char **error_r);
+
+/* The same through the writer without waiting: done(arg, 0 or -1,
+ * error) on the loop. The UIDLs are copied. Returns a handle for
+ * pop3_deliver_mark_job_detach(), or NULL when there is no writer (then
+ * done was called before the return). */
+struct pop3_mark_job;
+typedef void pop3_mark_done_fn(void *arg, int rc, const char *error);
+struct pop3_mark_job *pop3_deliver_mark_deleted_submit(struct store *store,
+    const struct upstream_account *acct, const void *const *uidls,
+    const size_t *uidl_sizes, size_t count, pop3_mark_done_fn *done,
+    void *arg);
+/* The requester is gone: the mark still commits, done is not called. */
+void pop3_deliver_mark_job_detach(struct pop3_mark_job *job);
 
 #endif

@@ -231,20 +231,90 @@ report_refused(struct pop3_session *s, struct msg *m,
 		    "the server", m->msgno, esc, code, o->error);
 }
 
-int
+/* The store's answer for one batch (loop thread). */
+static void
+batch_done(void *arg, int rc, const struct pop3_deliver_outcome *out,
+    size_t count, const char *err)
+{
+	struct inflight *f = arg;
+	struct pop3_session *s = f->s;
+	struct inflight **pp;
+	struct timeval t1, dt;
+	size_t stored = 0;
+
+	for (pp = &s->inflight; *pp != f; pp = &(*pp)->next)
+		;
+	*pp = f->next;
+	s->inflight_count--;
+	for (size_t i = 0; i < count; i++) {
+		struct msg *m = &s->msgs[f->msg_idx[i]];
+
+		if (!out[i].stored) {
+			if (out[i].refused != STORE_ERR_NONE)
+				report_refused(s, m, &out[i]);
+			continue;
+		}
+		stored++;
+		s->result.fetched++;
+		s->result.fetched_bytes += f->sizes[i];
+		s->status->import_done++;
+		s->status->import_bytes += f->sizes[i];
+		if (s->acct->mode == UPSTREAM_MODE_DELETE)
+			m->want_dele = true;
+	}
+	gettimeofday(&t1, NULL);
+	timersub(&t1, &f->t0, &dt);
+	log_debug("pop3 account=%s event=batch-stored messages=%zu bytes=%zu "
+	    "ms=%ld", s->log_id, stored, f->bytes,
+	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
+	{
+		struct timeval d;
+
+		timersub(&t1, &s->import_start, &d);
+		double secs = (double)d.tv_sec + (double)d.tv_usec / 1e6;
+
+		s->status->import_rate = secs > 0 ?
+		    (double)s->status->import_done / secs : 0;
+	}
+	free(f->msg_idx);
+	free(f->sizes);
+	free(f);
+	if (rc < 0 && s->result.outcome != POP3_OUTCOME_STORE) {
+		log_error("pop3 account=%s event=store-failed messages=%zu "
+		    "stored=%zu error=\"%s\"", s->log_id, count, stored, err);
+		s->result.outcome = POP3_OUTCOME_STORE;
+		snprintf(s->result.error, sizeof(s->result.error),
+		    "store refused delivery (no DELE sent): %s", err);
+		pop3_fetch_batch_free(s);
+		pop3_session_finish(s);
+	}
+	if (s->finishing) {
+		/* it waited for its batches (pop3_session_finish) */
+		if (s->inflight_count == 0)
+			event_active(s->finish_ev, EV_TIMEOUT, 1);
+		return;
+	}
+	pop3_fetch_pump(s);
+}
+
+void
 pop3_fetch_flush(struct pop3_session *s)
 {
 	struct pop3_deliver_msg *dm;
-	struct pop3_deliver_outcome *out;
-	const char *err = NULL;
-	struct timeval t0, t1, dt;
-	size_t stored = 0;
-	int rc;
+	char **data;
+	struct inflight *f;
 
 	if (s->batch_count == 0)
-		return 0;
+		return;
 	dm = xcalloc(s->batch_count, sizeof(*dm));
-	out = xcalloc(s->batch_count, sizeof(*out));
+	data = xcalloc(s->batch_count, sizeof(*data));
+	f = xcalloc(1, sizeof(*f));
+	f->s = s;
+	f->count = s->batch_count;
+	f->bytes = s->batch_bytes;
+	f->msg_idx = xcalloc(s->batch_count, sizeof(*f->msg_idx));
+	f->sizes = xcalloc(s->batch_count, sizeof(*f->sizes));
+	gettimeofday(&f->t0, NULL);
 	for (size_t i = 0; i < s->batch_count; i++) {
 		struct msg *m = &s->msgs[s->batch[i].msg];
 
@@ -255,58 +325,40 @@ pop3_fetch_flush(struct pop3_session *s)
 		/* a reused UIDL's old entry is replaced in the delivery's
 		   own transaction: never forgotten unless this commits */
 		dm[i].replace = m->reused;
+		data[i] = s->batch[i].data;
+		s->batch[i].data = NULL;	/* the job owns it now */
+		f->msg_idx[i] = s->batch[i].msg;
+		f->sizes[i] = s->batch[i].size;
 	}
-	gettimeofday(&t0, NULL);
-	rc = pop3_deliver_batch(s->env.store, s->acct, s->mailbox_id, dm,
-	    s->batch_count, out, &err);
-	for (size_t i = 0; i < s->batch_count; i++) {
-		struct msg *m = &s->msgs[s->batch[i].msg];
-
-		if (!out[i].stored) {
-			if (out[i].refused != STORE_ERR_NONE)
-				report_refused(s, m, &out[i]);
-			continue;
-		}
-		stored++;
-		s->result.fetched++;
-		s->result.fetched_bytes += s->batch[i].size;
-		s->status->import_done++;
-		s->status->import_bytes += s->batch[i].size;
-		if (s->acct->mode == UPSTREAM_MODE_DELETE)
-			m->want_dele = true;
-	}
-	if (rc < 0) {
-		log_error("pop3 account=%s event=store-failed messages=%zu "
-		    "stored=%zu error=\"%s\"", s->log_id, s->batch_count,
-		    stored, err);
-		s->result.outcome = POP3_OUTCOME_STORE;
-		snprintf(s->result.error, sizeof(s->result.error),
-		    "store refused delivery (no DELE sent): %s", err);
-		pop3_fetch_batch_free(s);
-		free(dm);
-		free(out);
-		pop3_session_finish(s);
-		return -1;
-	}
-	{
-		struct timeval now, d;
-
-		gettimeofday(&now, NULL);
-		timersub(&now, &s->import_start, &d);
-		double secs = (double)d.tv_sec + (double)d.tv_usec / 1e6;
-
-		s->status->import_rate = secs > 0 ?
-		    (double)s->status->import_done / secs : 0;
-	}
-	gettimeofday(&t1, NULL);
-	timersub(&t1, &t0, &dt);
-	log_debug("pop3 account=%s event=batch-stored messages=%zu bytes=%zu "
-	    "ms=%ld", s->log_id, stored, s->batch_bytes,
-	    (long)(dt.tv_sec * 1000 + dt.tv_usec / 1000));
-	pop3_fetch_batch_free(s);
+	s->batch_count = 0;
+	s->batch_bytes = 0;
+	f->next = s->inflight;
+	s->inflight = f;
+	s->inflight_count++;
+	/* the keys (m->key) stay valid: msgs live as long as the session,
+	   and a detached job copied what it needs (pop3-deliver.c). f may
+	   be gone on return (done without a pool and a writer). */
+	pop3_deliver_batch_submit(s->env.store, s->env.workq, s->acct,
+	    s->mailbox_id, dm, data, f->count, batch_done, f, &f->job);
 	free(dm);
-	free(out);
-	return 0;
+	free(data);
+}
+
+void
+pop3_fetch_detach_inflight(struct pop3_session *s)
+{
+	pop3_deliver_mark_job_detach(s->mark_job);
+	s->mark_job = NULL;
+	while (s->inflight != NULL) {
+		struct inflight *f = s->inflight;
+
+		s->inflight = f->next;
+		pop3_deliver_job_detach(f->job);
+		free(f->msg_idx);
+		free(f->sizes);
+		free(f);
+	}
+	s->inflight_count = 0;
 }
 
 static bool
@@ -630,6 +682,7 @@ pop3_fetch_pump(struct pop3_session *s)
 	if (s->finishing)
 		return;
 	while (s->todo_next < s->todo_count && s->q_len < window(s) &&
+	    s->inflight_count < POP3_BATCHES_INFLIGHT_MAX &&
 	    (s->q_len == 0 ||
 	    s->inflight_bytes < POP3_CLIENT_PIPELINE_BYTES)) {
 		uint32_t i = s->todo[s->todo_next++];
@@ -699,7 +752,9 @@ pop3_fetch_pump(struct pop3_session *s)
 	}
 	if (s->q_len > 0 && pop3_session_front(s)->kind != CMD_DELE)
 		return;
-	if (s->batch_count > 0 && pop3_fetch_flush(s) < 0)
+	pop3_fetch_flush(s);
+	/* DELE only for what is durably stored: wait for every batch */
+	if (s->inflight_count > 0 || s->finishing)
 		return;
 	send_deles_and_quit(s);
 }
@@ -832,51 +887,60 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 	s->batch_bytes += s->batch[s->batch_count].size;
 	s->batch_count++;
 	if (batch_due(s))
-		(void)pop3_fetch_flush(s);
+		pop3_fetch_flush(s);
 }
 
-/* QUIT +OK: the DELEs took effect; the ledger remembers them. */
+/* The ledger has recorded the deletions (or could not). */
+static void
+mark_done(void *arg, int rc, const char *err)
+{
+	struct pop3_session *s = arg;
+
+	s->mark_job = NULL;
+	s->inflight_count--;
+	/* A failed mark loses nothing: the entries stay "stored, not
+	   deleted", and a key listed again is fetched and compared before
+	   any DELE (classify). But the admin is told: the ledger no longer
+	   matches the server, and a store that cannot write is about to
+	   fail deliveries. */
+	if (rc < 0) {
+		log_error("pop3 account=%s event=ledger-mark-failed "
+		    "messages=%u error=\"%s\" action=\"deleted upstream but "
+		    "not recorded; a UIDL listed again is fetched and compared "
+		    "before any DELE\"", s->log_id, s->result.deleted, err);
+		if (s->result.error[0] == '\0')
+			snprintf(s->result.error, sizeof(s->result.error),
+			    "%u messages deleted upstream, but the ledger could "
+			    "not record it: %s", s->result.deleted, err);
+	}
+	if (s->finishing && s->inflight_count == 0)
+		event_active(s->finish_ev, EV_TIMEOUT, 1);
+}
+
+/* QUIT +OK: the DELEs took effect; the ledger is told (the session ends
+ * once it has recorded them). */
 void
 pop3_fetch_quit_done(struct pop3_session *s)
 {
-	const char *err = NULL;
+	const void **keys = xcalloc(s->msg_count + 1, sizeof(*keys));
+	size_t *lens = xcalloc(s->msg_count + 1, sizeof(*lens));
+	size_t n = 0;
 
-	{
-		const void **keys = xcalloc(s->msg_count + 1,
-		    sizeof(*keys));
-		size_t *lens = xcalloc(s->msg_count + 1,
-		    sizeof(*lens));
-		size_t n = 0;
-
-		for (size_t i = 0; i < s->msg_count; i++) {
-			if (s->msgs[i].dele_ok) {
-				keys[n] = s->msgs[i].key;
-				lens[n++] = s->msgs[i].key_len;
-			}
+	for (size_t i = 0; i < s->msg_count; i++) {
+		if (s->msgs[i].dele_ok) {
+			keys[n] = s->msgs[i].key;
+			lens[n++] = s->msgs[i].key_len;
 		}
-		s->result.deleted = (uint32_t)n;
-		/* A failed mark loses nothing: the entries stay "stored,
-		   not deleted", and a key listed again is fetched and
-		   compared before any DELE (classify). But the admin is
-		   told: the ledger no longer matches the server, and a
-		   store that cannot write is about to fail deliveries. */
-		if (n > 0 && pop3_deliver_mark_deleted(s->env.store,
-		    s->acct, keys, lens, n, &err) < 0) {
-			log_error("pop3 account=%s event=ledger-mark-failed "
-			    "messages=%zu error=\"%s\" action=\"deleted "
-			    "upstream but not recorded; a UIDL listed again "
-			    "is fetched and compared before any DELE\"",
-			    s->log_id, n, err);
-			if (s->result.error[0] == '\0')
-				snprintf(s->result.error,
-				    sizeof(s->result.error),
-				    "%zu messages deleted upstream, but the "
-				    "ledger could not record it: %s", n, err);
-		}
-		free(keys);
-		free(lens);
 	}
+	s->result.deleted = (uint32_t)n;
 	s->result.outcome = POP3_OUTCOME_OK;
+	if (n > 0) {
+		s->inflight_count++;
+		s->mark_job = pop3_deliver_mark_deleted_submit(s->env.store,
+		    s->acct, keys, lens, n, mark_done, s);
+	}
+	free(keys);
+	free(lens);
 	log_info("pop3 account=%s event=poll-done listed=%zu fetched=%u "
 	    "bytes=%llu deleted=%u skipped=%u size_mismatch=%u error=\"%s\"",
 	    s->log_id, s->msg_count, s->result.fetched,

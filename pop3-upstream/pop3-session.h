@@ -102,6 +102,24 @@ struct batch_item {
 	size_t size;
 };
 
+/* Batches handed to the worker and the writer and not yet stored, per
+ * session: no new RETR is sent while this many wait (bounded memory:
+ * those already in the pipeline may add one more batch), and DELE and
+ * QUIT wait until none does. */
+#define POP3_BATCHES_INFLIGHT_MAX 3
+
+/* A batch on its way to the store (pop3_deliver_batch_submit). */
+struct inflight {
+	struct inflight *next;
+	struct pop3_session *s;
+	struct pop3_deliver_job *job;
+	uint32_t *msg_idx;	/* s->msgs index of each message */
+	size_t *sizes;		/* bytes of each */
+	size_t count;
+	size_t bytes;
+	struct timeval t0;
+};
+
 struct pop3_session {
 	struct pop3_client_env env;
 	const struct upstream_account *acct;
@@ -153,6 +171,9 @@ struct pop3_session {
 	struct batch_item *batch;
 	size_t batch_count;
 	size_t batch_bytes;
+	struct inflight *inflight;	/* list, oldest last */
+	struct pop3_mark_job *mark_job;	/* the ledger's record of DELEs */
+	size_t inflight_count;		/* batches, and the mark */
 	struct timeval batch_start;
 	struct timeval import_start;
 
@@ -205,7 +226,12 @@ void pop3_login_failed(struct pop3_session *s, const struct pop3_status *st);
 
 /* ---- pop3-fetch.c ---- */
 void pop3_fetch_batch_free(struct pop3_session *s);
-int pop3_fetch_flush(struct pop3_session *s);
+/* Hands the batch gathered so far to the store (parsed on a worker,
+ * stored by the writer); its outcome comes back later. */
+void pop3_fetch_flush(struct pop3_session *s);
+/* The session is freed with batches on their way: they still complete
+ * (nothing is deleted upstream for them) without it. */
+void pop3_fetch_detach_inflight(struct pop3_session *s);
 void pop3_fetch_list_line(struct pop3_session *s, const char *line,
     size_t len);
 void pop3_fetch_uidl_line(struct pop3_session *s, const char *line,

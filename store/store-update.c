@@ -63,7 +63,7 @@ store_flags_update(struct store *store, uint32_t user_id,
 	MDB_txn *txn = NULL;
 	uint64_t mask[STORE_KEYWORD_WORDS] = { 0 };
 	uint64_t modseq;
-	size_t n, changed_cap = 0, failed_cap = 0;
+	size_t n, changed_cap = 0, failed_cap = 0, unchanged_cap = 0;
 	uint32_t kw_before;
 	int rc;
 
@@ -163,8 +163,24 @@ store_flags_update(struct store *store, uint32_t user_id,
 					m.keywords[w] &= ~mask[w];
 				break;
 			}
-			if (flags_equal(&old, &m))
+			if (flags_equal(&old, &m)) {
+				if (result_r->unchanged_count ==
+				    unchanged_cap) {
+					unchanged_cap = unchanged_cap == 0 ?
+					    64 : unchanged_cap * 2;
+					result_r->unchanged = xreallocarray(
+					    result_r->unchanged, unchanged_cap,
+					    sizeof(*result_r->unchanged));
+				}
+				fc = &result_r->unchanged[
+				    result_r->unchanged_count++];
+				fc->uid = uid;
+				fc->flags.system = old.system;
+				memcpy(fc->flags.keywords, old.keywords,
+				    sizeof(old.keywords));
+				fc->modseq = old.modseq;
 				continue;
+			}
 			store_mb_count_add(&mb.rec, &old, -1);
 			store_mb_count_add(&mb.rec, &m, 1);
 			m.modseq = modseq;
@@ -235,6 +251,7 @@ void
 store_flag_result_free(struct store_flag_result *result)
 {
 	free(result->changed);
+	free(result->unchanged);
 	free(result->failed);
 	memset(result, 0, sizeof(*result));
 }

@@ -26,8 +26,9 @@ struct wjob {
 	struct fairq_item item;	/* in the queue */
 	struct wjob *next;	/* in a group, then on the done list */
 	store_apply_fn *apply;
+	void *ctx;		/* apply's */
 	store_done_fn *done;
-	void *ctx;
+	void *done_ctx;		/* done's (the same but for store_write_sync) */
 	uint64_t key, origin;
 	size_t bytes;
 	struct timespec submitted;
@@ -37,12 +38,14 @@ struct wjob {
 	char error[256];
 	struct store_event *events;
 	size_t event_count;
+	bool published;		/* on the done list (store_write_sync) */
 };
 
 struct store_writer {
 	struct store *store;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t published_cv;	/* a group reached the done list */
 	pthread_t thread;
 	bool stopping;
 	struct fairq queue;
@@ -150,7 +153,7 @@ finish_job(struct store *store, struct wjob *job)
 		for (size_t i = 0; i < job->event_count; i++)
 			store_event_dispatch(store, &job->events[i],
 			    job->origin);
-	job->done(job->ctx, job->rc, job->cls, job->error);
+	job->done(job->done_ctx, job->rc, job->cls, job->error);
 	store_events_free(job->events, job->event_count);
 	free(job);
 }
@@ -247,6 +250,9 @@ publish(struct store_writer *w, struct wjob *group)
 	for (last = group; last->next != NULL; last = last->next)
 		;
 	pthread_mutex_lock(&w->mu);
+	for (struct wjob *j = group; j != NULL; j = j->next)
+		j->published = true;
+	pthread_cond_broadcast(&w->published_cv);
 	wake = w->done_head == NULL;
 	if (w->done_tail != NULL)
 		w->done_tail->next = group;
@@ -325,6 +331,7 @@ store_writer_start(struct store *store, void (*notify)(void *arg),
 	w->notify_arg = arg;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	pthread_cond_init(&w->published_cv, NULL);
 	fairq_init(&w->queue);
 	store->writer = w;
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
@@ -345,16 +352,17 @@ store_writer_running(const struct store *store)
 	return store->writer != NULL;
 }
 
-void
-store_write_submit(struct store *store, uint64_t key, uint64_t origin,
-    size_t bytes, store_apply_fn *apply, store_done_fn *done, void *ctx)
+static struct wjob *
+submit(struct store *store, uint64_t key, uint64_t origin, size_t bytes,
+    store_apply_fn *apply, void *ctx, store_done_fn *done, void *done_ctx)
 {
 	struct store_writer *w = store->writer;
 	struct wjob *job = xcalloc(1, sizeof(*job));
 
 	job->apply = apply;
-	job->done = done;
 	job->ctx = ctx;
+	job->done = done;
+	job->done_ctx = done_ctx;
 	job->key = key;
 	job->origin = origin;
 	job->bytes = bytes;
@@ -365,13 +373,68 @@ store_write_submit(struct store *store, uint64_t key, uint64_t origin,
 		store_reserve(store, NULL, bytes);
 		run_job(store, NULL, job);
 		finish_job(store, job);
-		return;
+		return NULL;
 	}
 	pthread_mutex_lock(&w->mu);
 	fairq_push(&w->queue, key, &job->item);
 	w->stats.queued = (unsigned)w->queue.count;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+	return job;
+}
+
+void
+store_write_submit(struct store *store, uint64_t key, uint64_t origin,
+    size_t bytes, store_apply_fn *apply, store_done_fn *done, void *ctx)
+{
+	(void)submit(store, key, origin, bytes, apply, ctx, done, ctx);
+}
+
+struct sync_result {
+	int rc;
+	enum store_error cls;
+	char error[256];
+};
+
+static void
+sync_done(void *ctx, int rc, enum store_error cls, const char *error)
+{
+	struct sync_result *res = ctx;
+
+	res->rc = rc;
+	res->cls = cls;
+	snprintf(res->error, sizeof(res->error), "%s",
+	    error != NULL ? error : "");
+}
+
+int
+store_write_sync(struct store *store, uint64_t key, uint64_t origin,
+    size_t bytes, store_apply_fn *apply, void *ctx, const char **error_r)
+{
+	static _Thread_local char errbuf[256];
+	struct store_writer *w = store->writer;
+	struct sync_result res = { 0, STORE_ERR_NONE, "" };
+	struct wjob *job;
+
+	job = submit(store, key, origin, bytes, apply, ctx, sync_done, &res);
+	if (job != NULL) {
+		pthread_mutex_lock(&w->mu);
+		while (!job->published)
+			pthread_cond_wait(&w->published_cv, &w->mu);
+		pthread_mutex_unlock(&w->mu);
+		/* every job finished before it, then it: events and done
+		   in commit order, as the loop would have */
+		(void)store_writer_drain(store);
+	}
+	if (res.rc < 0) {
+		snprintf(errbuf, sizeof(errbuf), "%s", res.error);
+		store_set_error(res.cls, res.error);
+		if (error_r != NULL)
+			*error_r = errbuf;
+		return -1;
+	}
+	store_ok(store);
+	return res.rc;
 }
 
 size_t
@@ -423,6 +486,7 @@ store_writer_stop(struct store *store)
 	}
 	fairq_clear(&w->queue);
 	pthread_cond_destroy(&w->cv);
+	pthread_cond_destroy(&w->published_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }

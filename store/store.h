@@ -257,6 +257,16 @@ int store_writer_start(struct store *store, void (*notify)(void *arg),
  */
 void store_write_submit(struct store *store, uint64_t key, uint64_t origin,
     size_t bytes, store_apply_fn *apply, store_done_fn *done, void *ctx);
+/*
+ * The same, waiting: the owner thread blocks until the job's group has
+ * committed, then drains (events and done callbacks of every job finished
+ * so far, in commit order). Returns apply's rc (0, or a positive
+ * STORE_NOT_FOUND), or -1 with *error_r and store_last_error(). For the
+ * admin's rare writes (control commands) where a reply waits anyway: it
+ * stalls the loop for one group commit, so never for a user's command.
+ */
+int store_write_sync(struct store *store, uint64_t key, uint64_t origin,
+    size_t bytes, store_apply_fn *apply, void *ctx, const char **error_r);
 /* Dispatches the events and done() of every finished job, in commit
  * order. Owner thread. Returns how many jobs. */
 size_t store_writer_drain(struct store *store);
@@ -569,6 +579,11 @@ struct store_flag_result {
 	   changed, ascending (the MODIFIED response code). */
 	uint32_t *failed;
 	size_t failed_count;
+	/* The other messages of the set, which already had the flags: their
+	   state as the call left it, ascending (so a STORE can answer with
+	   the state it made, even if they are gone by the time it does). */
+	struct store_flag_change *unchanged;
+	size_t unchanged_count;
 	uint64_t highestmodseq;	/* the mailbox's, after the call */
 };
 

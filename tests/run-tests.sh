@@ -3,10 +3,16 @@
 # libFuzzer run of each fuzz target on its seed corpus, and the integration
 # tests against real servers and clients. Prints one closing line
 # "N passed, N failed" and exits non-zero when anything failed.
-#   tests/run-tests.sh BUILD_DIR FUZZ_BUILD_DIR
+#   tests/run-tests.sh BUILD_DIR FUZZ_BUILD_DIR [TSAN_BUILD_DIR]
+# With a ThreadSanitizer build, its unit suites and the integration tests
+# that drive the worker pool and the writer run there too (TSAN_TESTS).
 set -u
 B=${1:-build/test}
 F=${2:-build/fuzz}
+T=${3:-}
+# Integration tests (run.py -k patterns) that the ThreadSanitizer build
+# runs: every kind of job on the workers and the writer, concurrently.
+TSAN_TESTS=${TSAN_TESTS:-"test_threads test_imap_commands test_sync_stress test_pop3_dovecot test_gateway_e2e"}
 FUZZ_SECONDS=${FUZZ_SECONDS:-8}
 PYTHON=${PYTHON:-python3}
 passed=0
@@ -16,8 +22,8 @@ failures=""
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-echo "== unit tests (Check, $B)"
-for t in "$B"/tests/unit/test_*; do
+run_units() {
+for t in "$@"; do
 	case "$t" in *.o|*.d) continue ;; esac
 	[ -x "$t" ] || continue
 	out=$(CK_VERBOSITY=normal "$t" 2>&1)
@@ -39,6 +45,10 @@ for t in "$B"/tests/unit/test_*; do
 		printf '%s\n' "$out" | grep -vE '^[0-9]+%: Checks' | tail -n 40
 	fi
 done
+}
+
+echo "== unit tests (Check, $B)"
+run_units "$B"/tests/unit/test_*
 
 echo "== fuzz smoke runs (${FUZZ_SECONDS}s each, $F)"
 for t in "$F"/tests/fuzz/fuzz_*; do
@@ -73,6 +83,29 @@ else
 	failed=$((failed + 1)); failures="$failures integration-runner"
 fi
 rm -f "$out"
+
+if [ -n "$T" ]; then
+	# halt_on_error: a data race fails the suite it happened in
+	export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$(pwd)/tests/tsan.supp}
+	echo "== ThreadSanitizer: unit tests ($T)"
+	run_units "$T"/tests/unit/test_*
+	echo "== ThreadSanitizer: integration tests ($T): $TSAN_TESTS"
+	out=$(mktemp)
+	ks=""
+	for k in $TSAN_TESTS; do ks="$ks -k $k"; done
+	# shellcheck disable=SC2086
+	$PYTHON tests/integration/run.py --build "$T" $ks 2>&1 | tee "$out"
+	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	if [ -n "$line" ]; then
+		ip=$(printf '%s' "$line" | sed 's/integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/')
+		if_=$(printf '%s' "$line" | sed 's/integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/')
+		passed=$((passed + ip)); failed=$((failed + if_))
+		[ "$if_" -ne 0 ] && failures="$failures tsan-integration"
+	else
+		failed=$((failed + 1)); failures="$failures tsan-integration-runner"
+	fi
+	rm -f "$out"
+fi
 
 echo
 [ -n "$failures" ] && echo "failing:$failures"

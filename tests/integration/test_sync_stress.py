@@ -193,6 +193,9 @@ class World:
         # may not have committed
         self.allowance = {}
         self.maybe_moved = set()	# (box, uid) of a MOVE cut by the kill
+        # (box, uid) of a STORE cut by the kill: it may have committed
+        # (durable before its answer was sent) without anyone seeing it
+        self.maybe_stored = set()
 
     def error(self, text):
         with self.lock:
@@ -743,9 +746,11 @@ class Device:
         if not uids:
             return self.op_append()
         flags = self.rnd.sample(FLAGS, self.rnd.randint(1, 2))
+        self.inflight = ("STORE", self.key(self.selected), uids)
         self.cmd("UID STORE %s %sFLAGS (%s)"
                  % (uid_set(uids), self.rnd.choice(("+", "-", "")),
                     " ".join(flags)))
+        self.inflight = None
 
     def copy_pairs(self, resp, dst):
         """(destination UIDVALIDITY, [(source UID, destination UID)])."""
@@ -851,7 +856,9 @@ class Device:
         uids = self.targets(self.rnd.randint(1, 2))
         if not uids:
             return self.op_append()
+        self.inflight = ("STORE", self.key(self.selected), uids)
         self.cmd("UID STORE %s +FLAGS (\\Deleted)" % uid_set(uids))
+        self.inflight = None
         before = set(self.boxes[self.selected].model)
         r = self.rnd.random()
         if r < 0.15:
@@ -1319,6 +1326,9 @@ class Device:
                 if kind == "APPEND":
                     mk = self.inflight[1]
                     w.allowance[mk] = w.allowance.get(mk, 0) + 1
+                elif kind == "STORE":
+                    box, uids = self.inflight[1], self.inflight[2]
+                    w.maybe_stored.update((box, u) for u in uids)
                 else:
                     box, uids = self.inflight[1], self.inflight[2]
                     if kind == "MOVE":
@@ -1840,7 +1850,8 @@ class SyncStressTest(unittest.TestCase):
             for (box, uid, ms), flags in w.states.items():
                 hist.setdefault((box, uid), {})[ms] = flags
             # an expunged message had \Deleted (when it was ever seen)
-            for key in w.vanished - w.move_src - w.maybe_moved:
+            for key in w.vanished - w.move_src - w.maybe_moved - \
+                    w.maybe_stored:
                 seen = list(hist.get(key, {}).values())
                 if seen:
                     self.assertTrue(any("\\Deleted" in fl for fl in seen),

@@ -32,8 +32,10 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/rand.h>
 
+#include "evnotify.h"
 #include "imap-frontend/imap-server.h"
 #include "log.h"
 #include "password.h"
@@ -42,6 +44,7 @@
 #include "store/store.h"
 #include "strbuf.h"
 #include "tls.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 #define MAX_LIST 64
@@ -50,9 +53,29 @@
 struct app {
 	struct event_base *base;
 	struct imap_server *srv;
+	struct store *store;
+	struct workq *workq;
+	struct evnotify *workq_wake, *writer_wake;
 	bool stopping;
 	const char *kick_user;
 };
+
+static void
+workq_drain_cb(void *arg)
+{
+	struct app *app = arg;
+
+	if (app->workq != NULL)
+		workq_drain(app->workq);
+}
+
+static void
+writer_drain_cb(void *arg)
+{
+	struct app *app = arg;
+
+	store_writer_drain(app->store);
+}
 
 static void
 die(const char *what, const char *err)
@@ -393,6 +416,7 @@ main(int argc, char **argv)
 	const char *users[MAX_LIST], *gens[MAX_LIST], *emls[MAX_LIST];
 	size_t nusers = 0, ngens = 0, nemls = 0;
 	bool fast = false;
+	unsigned workers = 0;
 	struct imap_server_config cfg;
 	struct store *store = NULL;
 	struct app app;
@@ -459,6 +483,8 @@ main(int argc, char **argv)
 			cfg.limits.output_high_water = num_arg(v);
 		else if (strcmp(a, "--kick-user") == 0)
 			kick = v;
+		else if (strcmp(a, "--workers") == 0)
+			workers = (unsigned)num_arg(v);
 		else if (strcmp(a, "--log-level") == 0)
 			log_set_level((enum log_level)log_level_parse(v));
 		else
@@ -485,7 +511,19 @@ main(int argc, char **argv)
 	cfg.ssl_ctx = ctx;
 	memset(&app, 0, sizeof(app));
 	app.kick_user = kick;
+	/* the daemon's thread model: a worker pool and the writer thread,
+	   woken back into this loop (gateway/popgated.c does the same) */
+	if (evthread_use_pthreads() != 0)
+		die("evthread", "no pthreads support in libevent");
 	app.base = event_base_new();
+	app.store = store;
+	app.workq_wake = evnotify_new(app.base, workq_drain_cb, &app);
+	app.writer_wake = evnotify_new(app.base, writer_drain_cb, &app);
+	if (store_writer_start(store, evnotify_fire, app.writer_wake,
+	    &err) != 0)
+		die("store_writer_start", err);
+	app.workq = workq_new(workers, evnotify_fire, app.workq_wake);
+	cfg.workq = app.workq;
 	app.srv = imap_server_new(app.base, store, &cfg, NULL, NULL, &err);
 	if (app.srv == NULL)
 		die("imap_server_new", err);
@@ -514,8 +552,12 @@ main(int argc, char **argv)
 		    (unsigned long long)st.logins_failed,
 		    (unsigned long long)st.commands);
 	}
+	workq_free(&app.workq);
+	store_writer_stop(store);
 	store_set_change_cb(store, NULL, NULL);
 	imap_server_free(&app.srv);
+	evnotify_free(&app.workq_wake);
+	evnotify_free(&app.writer_wake);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sigusr1);

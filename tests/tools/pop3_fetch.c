@@ -34,13 +34,16 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include <lmdb.h>
 
+#include "evnotify.h"
 #include "log.h"
 #include "pop3-upstream/pop3-poller.h"
 #include "store/store-private.h"
 #include "store/store.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 #define MAX_ACCOUNTS 64
@@ -55,6 +58,8 @@ shifted_now(void)
 
 struct ctx {
 	struct event_base *base;
+	struct store *store;
+	struct workq *workq;
 	struct upstream *u;
 	unsigned int polls_wanted;
 	unsigned int interval_ms;
@@ -65,6 +70,25 @@ struct ctx {
 	uint64_t fetched, bytes, deleted;
 	unsigned int failed;
 };
+
+/* The daemon's thread model (gateway/popgated.c): parsing on workers,
+ * deliveries through the writer, results back on this loop. */
+static void
+workq_drain_cb(void *arg)
+{
+	struct ctx *c = arg;
+
+	if (c->workq != NULL)
+		workq_drain(c->workq);
+}
+
+static void
+writer_drain_cb(void *arg)
+{
+	struct ctx *c = arg;
+
+	store_writer_drain(c->store);
+}
 
 static int
 parse_account(char *spec, struct upstream_account *a)
@@ -478,7 +502,23 @@ main(int argc, char **argv)
 	if (legacy && legacy_ledger(store) < 0)
 		return 2;
 	if (!no_poll && c.naccts > 0) {
+		struct evnotify *wq_wake, *wr_wake;
+
+		if (evthread_use_pthreads() != 0) {
+			fprintf(stderr, "pop3_fetch: no libevent threads\n");
+			return 2;
+		}
 		c.base = event_base_new();
+		c.store = store;
+		wq_wake = evnotify_new(c.base, workq_drain_cb, &c);
+		wr_wake = evnotify_new(c.base, writer_drain_cb, &c);
+		if (store_writer_start(store, evnotify_fire, wr_wake,
+		    &err) < 0) {
+			fprintf(stderr, "pop3_fetch: writer: %s\n", err);
+			return 2;
+		}
+		c.workq = workq_new(0, evnotify_fire, wq_wake);
+		env.workq = c.workq;
 		env.base = c.base;
 		env.dns = evdns_base_new(c.base,
 		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
@@ -513,6 +553,10 @@ main(int argc, char **argv)
 				status = 1;
 		}
 		c.u->ops->free(&c.u);
+		workq_free(&c.workq);
+		store_writer_stop(store);
+		evnotify_free(&wq_wake);
+		evnotify_free(&wr_wake);
 		if (env.dns != NULL)
 			evdns_base_free(env.dns, 0);
 		event_base_free(c.base);

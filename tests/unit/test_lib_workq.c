@@ -3,6 +3,7 @@
    threads' point of view (the ThreadSanitizer build runs this too). */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,10 +378,24 @@ START_TEST(workq_cancel_queued_and_abandon_running)
 }
 END_TEST
 
+struct opener {
+	struct workq *q;
+	struct gate *g;
+};
+
+/* Opens the gate once workq_free has begun (no timing involved). */
 static void *
 gate_open_thread(void *arg)
 {
-	gate_open(arg);
+	struct opener *op = arg;
+	struct workq_stats st;
+
+	do {
+		workq_get_stats(op->q, &st);
+		if (!st.stopping)
+			sched_yield();
+	} while (!st.stopping);
+	gate_open(op->g);
 	return NULL;
 }
 
@@ -413,7 +428,8 @@ START_TEST(workq_free_cancels_what_is_queued)
 	/* the first job is running; open its gate from another thread
 	   while workq_free waits for it */
 	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, gate_open_thread, &g), 0);
+	struct opener op = { q, &g };
+	ck_assert_int_eq(pthread_create(&th, NULL, gate_open_thread, &op), 0);
 	workq_free(&q);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(atomic_load(&done), 20);

@@ -421,6 +421,55 @@ START_TEST(writer_stop_commits_what_is_queued)
 }
 END_TEST
 
+/* store_write_sync: the caller waits for the durable commit; every job
+ * finished before it has its events and done first, then its own. */
+START_TEST(writer_sync_waits_and_keeps_commit_order)
+{
+	struct tstore t;
+	struct owner o;
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	    false, false };
+	struct djob a, b, c;
+	const char *err = NULL;
+	pthread_t th;
+
+	tstore_open(&t, 0);
+	owner_init(&o);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	store_set_change_cb(t.store, owner_change, &o);
+	ck_assert_int_eq(store_writer_start(t.store, owner_notify, &o, &err),
+	    0);
+	djob_init(&a, &o, 1, u, inbox);
+	djob_init(&b, &o, 2, u, inbox);
+	djob_init(&c, &o, 3, u, inbox);
+	a.gate = &g;
+	store_write_submit(t.store, u, 5, 0, djob_apply, djob_done, &a);
+	store_write_submit(t.store, u, 5, 0, djob_apply, djob_done, &b);
+	gate_wait_reached(&g);
+	ck_assert_int_eq(pthread_create(&th, NULL, gate_open_later, &g), 0);
+	/* c's apply through the sync path: its ctx reaches apply */
+	ck_assert_int_eq(store_write_sync(t.store, u, 6, 0, djob_apply, &c,
+	    &err), 0);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(c.uid, 3);
+	ck_assert(a.done && b.done);
+	/* a and b had their events and done callbacks before c's event */
+	ck_assert_str_eq(o.seen, "e1 d1 e2 d2 e3 ");
+	ck_assert_uint_eq(o.last_origin, 6);
+	/* a failing sync job: -1, the class on this thread, nothing left */
+	djob_init(&c, &o, 4, u, 999);
+	ck_assert_int_eq(store_write_sync(t.store, u, 6, 0, djob_apply, &c,
+	    &err), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_NOTFOUND);
+	ck_assert_ptr_nonnull(err);
+	store_writer_stop(t.store);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 3);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 /* With a writer running, a direct write from the owner thread is a bug
  * the store refuses loudly (it would wait on the writer's lock and
  * publish its events out of order). */
@@ -452,6 +501,7 @@ writer_suite(void)
 	tcase_add_test(tc, writer_failed_job_is_rolled_back_alone);
 	tcase_add_test(tc, writer_retries_alone_when_room_runs_out);
 	tcase_add_test(tc, writer_stop_commits_what_is_queued);
+	tcase_add_test(tc, writer_sync_waits_and_keeps_commit_order);
 	tcase_add_test_raise_signal(tc, writer_direct_write_from_owner_aborts,
 	    SIGABRT);
 	suite_add_tcase(s, tc);

@@ -106,7 +106,8 @@ def tempdir(prefix="popgate-test-"):
 def sanitizer_report(text):
     """The first sanitizer report line in text, or None."""
     for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer"):
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer",
+                   "WARNING: ThreadSanitizer", "ThreadSanitizer: "):
         if marker in text:
             i = text.index(marker)
             return text[max(0, i - 200):i + 800]

@@ -1,0 +1,104 @@
+/* admin-store — see admin-store.h. Each call packs its arguments for the
+ * writer thread (which may only see the job) and waits. */
+#include "gateway/admin-store.h"
+
+#include <stdbool.h>
+
+#include "store/store.h"
+
+struct admin_op {
+	enum { OP_USER_CREATE, OP_USER_DELETE, OP_USER_SET_HASH,
+	    OP_META_PUT, OP_META_DEL } op;
+	uint32_t user_id;
+	const char *name;	/* user name, or settings key */
+	const char *hash;
+	unsigned int flags;
+	const void *value;
+	size_t value_size;
+	uint32_t new_id;	/* out: user create */
+};
+
+static int
+admin_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct admin_op *o = ctx;
+
+	switch (o->op) {
+	case OP_USER_CREATE:
+		return store_user_create(store, o->name, o->hash, o->flags,
+		    &o->new_id, error_r);
+	case OP_USER_DELETE:
+		return store_user_delete(store, o->user_id, error_r);
+	case OP_USER_SET_HASH:
+		return store_user_set_hash(store, o->user_id, o->hash,
+		    error_r);
+	case OP_META_PUT:
+		return store_user_meta_put(store, o->user_id, o->name,
+		    o->value, o->value_size, error_r);
+	case OP_META_DEL:
+		return store_user_meta_del(store, o->user_id, o->name,
+		    error_r);
+	}
+	return -1;
+}
+
+static int
+run(struct store *store, struct admin_op *o, const char **error_r)
+{
+	/* key 0: the admin's own line in the writer's queue */
+	return store_write_sync(store, 0, 0, o->value_size, admin_apply, o,
+	    error_r);
+}
+
+int
+admin_store_user_create(struct store *store, const char *name,
+    const char *password_hash, unsigned int flags, uint32_t *user_id_r,
+    const char **error_r)
+{
+	struct admin_op o = { .op = OP_USER_CREATE, .name = name,
+	    .hash = password_hash, .flags = flags };
+	int rc = run(store, &o, error_r);
+
+	if (rc == 0 && user_id_r != NULL)
+		*user_id_r = o.new_id;
+	return rc;
+}
+
+int
+admin_store_user_delete(struct store *store, uint32_t user_id,
+    const char **error_r)
+{
+	struct admin_op o = { .op = OP_USER_DELETE, .user_id = user_id };
+
+	return run(store, &o, error_r);
+}
+
+int
+admin_store_user_set_hash(struct store *store, uint32_t user_id,
+    const char *password_hash, const char **error_r)
+{
+	struct admin_op o = { .op = OP_USER_SET_HASH, .user_id = user_id,
+	    .hash = password_hash };
+
+	return run(store, &o, error_r);
+}
+
+int
+admin_store_meta_put(struct store *store, uint32_t user_id, const char *key,
+    const void *value, size_t value_size, const char **error_r)
+{
+	struct admin_op o = { .op = OP_META_PUT, .user_id = user_id,
+	    .name = key, .value = value, .value_size = value_size };
+
+	return run(store, &o, error_r);
+}
+
+int
+admin_store_meta_del(struct store *store, uint32_t user_id, const char *key,
+    const char **error_r)
+{
+	struct admin_op o = { .op = OP_META_DEL, .user_id = user_id,
+	    .name = key };
+
+	return run(store, &o, error_r);
+}

@@ -1,0 +1,32 @@
+/*
+ * admin-store — the control socket's store changes (users, passwords,
+ * upstream-account records), run on the store's writer thread and waited
+ * for (store_write_sync): the admin's reply needs the outcome anyway, and
+ * these writes are rare and small, so waiting costs the loop one group
+ * commit. Without a writer (unit tests) they run directly.
+ *
+ * Each function is the store function of the same name (store.h): same
+ * arguments, same returns, same store_last_error() on the calling thread.
+ */
+#ifndef POPGATE_GATEWAY_ADMIN_STORE_H
+#define POPGATE_GATEWAY_ADMIN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+int admin_store_user_create(struct store *store, const char *name,
+    const char *password_hash, unsigned int flags, uint32_t *user_id_r,
+    const char **error_r);
+int admin_store_user_delete(struct store *store, uint32_t user_id,
+    const char **error_r);
+int admin_store_user_set_hash(struct store *store, uint32_t user_id,
+    const char *password_hash, const char **error_r);
+int admin_store_meta_put(struct store *store, uint32_t user_id,
+    const char *key, const void *value, size_t value_size,
+    const char **error_r);
+int admin_store_meta_del(struct store *store, uint32_t user_id,
+    const char *key, const char **error_r);
+
+#endif

@@ -209,7 +209,7 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 		unsigned bit;
 		bool is_kw;
 
-		if (!imap_arg_get_atom(&flags[i], &f) ||
+		if (!imap_arg_get_flag_atom(&flags[i], &f) ||
 		    imap_flag_parse(f, strlen(f), &bit, &is_kw, &err) != 0) {
 			imap_session_tagged(s, tag, "BAD", "Invalid flag");
 			return;
@@ -380,11 +380,6 @@ copy_common(struct imap_session *s, const char *tag,
 	}
 	if (rc != 0) {
 		msg_store_failed(s, tag, cmd, err);
-		return;
-	}
-	if (info.id == s->sel->mailbox_id && move) {
-		imap_session_tagged(s, tag, "NO", "[CANNOT] Cannot move into "
-		    "the same mailbox");
 		return;
 	}
 	imap_msgset_ranges(s, &set, &ranges, &nranges);

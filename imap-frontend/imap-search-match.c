@@ -294,7 +294,7 @@ parse_key(struct search_ctx *ctx, unsigned int depth,
 		    IMAP_SEARCH_KEYWORD : IMAP_SEARCH_UNKEYWORD);
 		*key_r = k;
 		kw = next_arg(ctx);
-		if (!imap_arg_get_atom(kw, &kws) ||
+		if (!imap_arg_get_flag_atom(kw, &kws) ||
 		    imap_flag_parse(kws, kw->len, &flag, &is_kw, &error) < 0 ||
 		    !is_kw)
 			return fail(ctx, "Invalid keyword");

@@ -509,8 +509,9 @@ struct store_copy_result {
 
 /*
  * Copies (move false) or moves the messages of the UID set from src to dst
- * (both of this user; src == dst only for a copy, which then adds the
- * copies with new UIDs to the same mailbox), in ONE transaction,
+ * (both of this user; src == dst adds the copies with new UIDs to the
+ * same mailbox, and a move then also expunges the originals, RFC 6851
+ * 3.1), in ONE transaction,
  * without copying bytes: bodies gain a reference. Flags and INTERNALDATE
  * are kept; keyword names are mapped into dst's table. MOVE expunges the
  * sources (recorded as vanished in src). Missing UIDs are skipped; an empty

@@ -53,6 +53,7 @@ imap_server_config_init(struct imap_server_config *cfg)
 	cfg->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;
 	cfg->limits.preauth_timeout_secs = 60;
 	cfg->limits.output_high_water = 256 * 1024;
+	cfg->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
 }
 
 static char **
@@ -114,6 +115,8 @@ imap_server_new(struct event_base *base, struct store *store,
 		srv->limits.preauth_timeout_secs = 60;
 	if (srv->limits.max_bad_commands == 0)
 		srv->limits.max_bad_commands = 20;
+	if (srv->limits.fetch_pin_secs == 0)
+		srv->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
 	srv->auth_ctx = auth != NULL ? auth_ctx : store;
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);

@@ -60,7 +60,14 @@ struct imap_server_limits {
 	/* Output buffered for a client above which the server stops reading
 	 * its commands and pauses a streaming FETCH. */
 	size_t output_high_water;
+	/* Seconds a streaming FETCH holds the read snapshot of the body it
+	 * sends before it takes the body again from a fresh one (or closes
+	 * the connection when no message has that body any more): bounds
+	 * how stale a snapshot a slow reader keeps open (0: the default,
+	 * IMAP_FETCH_PIN_SECS). */
+	unsigned fetch_pin_secs;
 };
+#define IMAP_FETCH_PIN_SECS 60
 
 struct imap_server_config {
 	/* NULL-terminated lists of "host:port" ("[v6]:port"); either may be

@@ -2,8 +2,9 @@
 per item of the issue, named after it (test_item_NN_...), raw protocol
 against the real daemon (tests/tools/imapd_test)."""
 import re
+import time
 
-from imapd import ImapTestCase, USER, PASSWORD
+from imapd import ImapTestCase, USER, PASSWORD, wait_for
 
 MSG = (b"From: a@example.org\r\nTo: alice@example.com\r\nSubject: s%d\r\n"
        b"\r\nbody %d\r\n")
@@ -165,3 +166,181 @@ class RfcProtocolTest(RfcTestCase):
         # literals before login stay small
         lines = r.cmd("j", "LOGIN {9000}")
         self.assertTrue(lines[-1].startswith(b"j NO [TOOBIG]"), lines)
+
+
+def numbered_message(size):
+    """A message of about size bytes whose every line differs, so that
+    any byte sent out of place shows."""
+    head = b"From: a@example.org\r\nSubject: big numbered\r\n\r\n"
+    lines = []
+    n = len(head)
+    i = 0
+    while n < size:
+        line = b"line %08d of the big numbered message, 0123456789\r\n" % i
+        lines.append(line)
+        n += len(line)
+        i += 1
+    return head + b"".join(lines)
+
+
+def read_literal_fetch(r, tag, timeout=60):
+    """Reads "* n FETCH (... {len}" + the literal + the rest up to the
+    tagged line; returns (literal bytes, lines after, eof_early). On EOF
+    in the middle of the literal returns what came and eof_early True."""
+    line = r.readline(timeout)
+    while not re.search(rb"\{(\d+)\}\r\n$", line):
+        if not line:
+            return b"", [], True
+        line = r.readline(timeout)
+    n = int(re.search(rb"\{(\d+)\}\r\n$", line).group(1))
+    data = r.buf[:n]
+    r.buf = r.buf[n:]
+    r.sock.settimeout(timeout)
+    while len(data) < n:
+        d = r.sock.recv(min(65536, n - len(data)))
+        if not d:
+            return data, [], True
+        data += d
+    return data, r.read_until_tag(tag, timeout), False
+
+
+class FetchStreamBase(RfcTestCase):
+    """A FETCH paused on output with most of a big body unsent."""
+
+    def big_in_inbox(self, r, size=3 * 1024 * 1024):
+        msg = numbered_message(size)
+        r.send("ap APPEND INBOX {%d+}\r\n" % len(msg))
+        r.send(msg + b"\r\n")
+        self.assertTrue(r.read_until_tag("ap")[-1].startswith(b"ap OK"))
+        return msg
+
+    def start_stream(self):
+        other = self.login()
+        msg = self.big_in_inbox(other)
+        self.ok(other, "CREATE Elsewhere")
+        self.ok(other, "SELECT INBOX")
+        slow = self.slow_reader(rcvbuf=16384)
+        lines = slow.cmd("s", "SELECT INBOX")
+        self.assertTrue(lines[-1].startswith(b"s OK"), lines)
+        slow.send("f FETCH 1 (UID BODY.PEEK[])\r\n")
+        # the server has started the literal and is blocked on output
+        first = slow.readline()
+        self.assertTrue(first.startswith(b"* 1 FETCH (UID 1 BODY[] {%d}"
+                                         % len(msg)), first)
+        slow.buf = first + slow.buf
+        return other, slow, msg
+
+
+class FetchIntegrityTest(FetchStreamBase):
+    # small output buffer: the FETCH pauses with most of the body unsent;
+    # the pin is taken again every second
+    server_args = ("--high-water", "65536", "--fetch-pin-secs", "1")
+
+    def test_item_01_fetch_streams_the_message_while_it_is_moved(self):
+        """A MOVE on another device while a FETCH streams the body: the
+        literal carries the message's bytes, every one of them, even
+        past the pin's period (the body lives on in the target)."""
+        other, slow, msg = self.start_stream()
+        lines = other.cmd("m", "MOVE 1 Elsewhere")
+        self.assertTrue(lines[-1].startswith(b"m OK"), lines)
+        # let the pin be taken again (1 s period) before reading on
+        time.sleep(2.5)
+        data, rest, eof = read_literal_fetch(slow, "f")
+        self.assertFalse(eof)
+        self.assertEqual(len(data), len(msg))
+        self.assertTrue(data == msg, "FETCH sent bytes that are not the "
+                        "message's")
+        self.assertTrue(rest[-1].startswith(b"f OK"), rest)
+        self.assertNotIn("event=fetch_body_gone", self.srv.log())
+
+    def test_item_01_fetch_of_an_expunged_body_ends_the_connection(self):
+        """The message expunged everywhere while its literal streams:
+        within the pin's period the snapshot serves it; after that the
+        connection closes mid-literal. Never a byte that is not the
+        message's (the old code padded with spaces and said OK)."""
+        other, slow, msg = self.start_stream()
+        self.ok(other, "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.ok(other, "EXPUNGE")
+        self.assertTrue(wait_for(lambda: "event=fetch_body_gone" in
+                                 self.srv.log(), 30), self.srv.log()[-2000:])
+        data, rest, eof = read_literal_fetch(slow, "f")
+        self.assertTrue(eof, "the literal completed after the body was gone")
+        self.assertLess(len(data), len(msg))
+        self.assertTrue(msg.startswith(data), "bytes that are not the "
+                        "message's were sent")
+        self.assertEqual(rest, [])
+
+
+
+class FetchPinnedTest(FetchStreamBase):
+    """The default pin period (60 s): expunged everywhere and read at
+    once, the pinned snapshot serves the whole message."""
+    server_args = ("--high-water", "65536")
+
+    def test_item_01_fetch_expunged_within_the_pin_period(self):
+        other, slow, msg = self.start_stream()
+        self.ok(other, "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.ok(other, "EXPUNGE")
+        data, rest, eof = read_literal_fetch(slow, "f")
+        self.assertFalse(eof)
+        self.assertTrue(data == msg, "bytes that are not the message's")
+        self.assertTrue(rest[-1].startswith(b"f OK"), rest)
+
+
+class FetchExpungedTest(RfcTestCase):
+
+    def test_item_02_fetch_of_a_message_expunged_elsewhere(self):
+        """RFC 2180 4.1.2: FETCH of a message another session expunged,
+        before this session was told: data for the others and NO
+        [EXPUNGEISSUED], never OK without the data. UID FETCH may
+        announce the expunge: EXPUNGE, then OK."""
+        a = self.login()
+        for i in range(3):
+            self.append(a, "INBOX", i)
+        self.ok(a, "SELECT INBOX")
+        b = self.login()
+        self.ok(b, "SELECT INBOX")
+        self.ok(b, "STORE 2 +FLAGS.SILENT (\\Deleted)")
+        self.ok(b, "EXPUNGE")
+        lines = a.cmd("f", "FETCH 1:3 (UID RFC822.SIZE)")
+        fetched = [int(x) for x in re.findall(rb"\* \d+ FETCH \(UID (\d+)",
+                                              b"".join(lines))]
+        self.assertEqual(fetched, [1, 3])
+        self.assertTrue(lines[-1].startswith(b"f NO [EXPUNGEISSUED]"), lines)
+        self.assertFalse(any(b"EXPUNGE\r\n" in x for x in lines[:-1]), lines)
+        lines = a.cmd("g", "FETCH 2 (BODY.PEEK[])")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[-1].startswith(b"g NO [EXPUNGEISSUED]"), lines)
+        lines = a.cmd("u", "UID FETCH 2 (FLAGS)")
+        self.assertEqual(lines[0], b"* 2 EXPUNGE\r\n", lines)
+        self.assertTrue(lines[-1].startswith(b"u OK"), lines)
+        lines = self.ok(a, "FETCH 1:* (UID)")
+        self.assertEqual(re.findall(rb"UID (\d+)", b"".join(lines)),
+                         [b"1", b"3"])
+
+
+class NulBytesTest(RfcTestCase):
+
+    def test_item_16_nul_bytes_are_sent_as_0x80(self):
+        """RFC 3501 literals are CHAR8 (no NUL): a NUL of a stored
+        message is sent as 0x80 outside BINARY, sizes unchanged; small
+        items and streamed ones alike."""
+        r = self.login()
+        small = b"Subject: nul\r\n\r\nA\x00B\x00\x00C\r\n"
+        big = b"Subject: bignul\r\n\r\n" + (b"x" * 60 + b"\x00\r\n") * 2000
+        for m in (small, big):
+            r.send("ap APPEND INBOX {%d+}\r\n" % len(m))
+            r.send(m + b"\r\n")
+            self.assertTrue(r.read_until_tag("ap")[-1].startswith(b"ap OK"))
+        self.ok(r, "SELECT INBOX")
+        for seq, m in ((1, small), (2, big)):
+            r.send("f FETCH %d (RFC822.SIZE BODY.PEEK[])\r\n" % seq)
+            data, rest, eof = read_literal_fetch(r, "f")
+            self.assertFalse(eof)
+            self.assertEqual(len(data), len(m))
+            self.assertNotIn(b"\x00", data)
+            self.assertEqual(data, m.replace(b"\x00", b"\x80"))
+            self.assertTrue(rest[-1].startswith(b"f OK"), rest)
+        lines = self.ok(r, "FETCH 1 (BODY.PEEK[TEXT]<1.3>)")
+        self.assertIn(b"{3}\r\n", lines[0])
+        self.assertEqual(lines[1][:3], b"\x80B\x80")

@@ -456,6 +456,9 @@ struct search_run {
 	bool uid;
 	uint32_t n, min, max;
 	uint64_t max_modseq;	/* highest MODSEQ among the hits */
+	/* MODSEQ of the MIN and of the MAX hit (RFC 4731 3.2): the walk is
+	 * in UID order, so sequence numbers and UIDs both ascend */
+	uint64_t min_modseq, last_modseq;
 	int error;
 };
 
@@ -477,6 +480,14 @@ search_header(void *ctx, const char *name, const char *str, size_t len)
 	struct search_run *sr = ctx;
 
 	return imap_msgview_header_contains(&sr->view, name, str, len);
+}
+
+static int
+search_address(void *ctx, const char *name, const char *str, size_t len)
+{
+	struct search_run *sr = ctx;
+
+	return imap_msgview_address_contains(&sr->view, name, str, len);
 }
 
 static int
@@ -524,6 +535,7 @@ search_cb(void *ctx, const struct store_msg *m)
 	sm.ctx = sr;
 	sm.has_keyword = search_has_keyword;
 	sm.header_contains = search_header;
+	sm.address_contains = search_address;
 	sm.body_contains = search_body;
 	sm.sent_date = search_sent_date;
 	sr->msg = m;
@@ -544,6 +556,9 @@ search_cb(void *ctx, const struct store_msg *m)
 			sr->max = v;
 		if (m->modseq > sr->max_modseq)
 			sr->max_modseq = m->modseq;
+		if (sr->n == 0)
+			sr->min_modseq = m->modseq;
+		sr->last_modseq = m->modseq;
 		sr->n++;
 	}
 	return 0;
@@ -614,10 +629,25 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 			strbuf_appends(&sb, " ALL ");
 			imap_seqset_format(&sr.hits, &sb);
 		}
-		/* RFC 7162 3.1.5 + 4731: the highest MODSEQ of the hits */
-		if (prog->uses_modseq && sr.n > 0)
+		/* RFC 4731 3.2: MIN or MAX alone, the MODSEQ of the message
+		 * returned; both, the higher of those two; otherwise the
+		 * highest of all the hits */
+		if (prog->uses_modseq && sr.n > 0) {
+			uint64_t ms = sr.max_modseq;
+			bool mm = !(o & (IMAP_SEARCH_RETURN_ALL |
+			    IMAP_SEARCH_RETURN_COUNT));
+
+			if (mm && (o & IMAP_SEARCH_RETURN_MIN) &&
+			    (o & IMAP_SEARCH_RETURN_MAX))
+				ms = sr.min_modseq > sr.last_modseq ?
+				    sr.min_modseq : sr.last_modseq;
+			else if (mm && (o & IMAP_SEARCH_RETURN_MIN))
+				ms = sr.min_modseq;
+			else if (mm && (o & IMAP_SEARCH_RETURN_MAX))
+				ms = sr.last_modseq;
 			strbuf_appendf(&sb, " MODSEQ %llu",
-			    (unsigned long long)sr.max_modseq);
+			    (unsigned long long)ms);
+		}
 		strbuf_appends(&sb, "\r\n");
 	} else {
 		strbuf_appends(&sb, "* SEARCH");

@@ -22,6 +22,7 @@
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-render.h"
+#include "store/mail-search.h"
 #include "store/mail-rfc2047.h"
 #include "store/mail-serialize.h"
 #include "strbuf.h"
@@ -185,6 +186,37 @@ imap_msgview_header_contains(struct imap_msgview *v, const char *name,
 	    name, &needle, false);
 	strbuf_free(&needle);
 	return rc;
+}
+
+int
+imap_msgview_address_contains(struct imap_msgview *v, const char *name,
+    const char *str, size_t len)
+{
+	const struct mail_part *root;
+	struct strbuf needle = STRBUF_INIT, vals = STRBUF_INIT;
+	const char *p, *end;
+	int found = 0;
+
+	if (view_load(v) != 0)
+		return -1;
+	root = &v->mm->parts[0];
+	if (root->hdr_off + root->hdr_len > v->body_size)
+		return 0;
+	mail_utf8_casefold(str, len, &needle);
+	(void)mail_search_address_values(v->body + root->hdr_off,
+	    (size_t)root->hdr_len, name, true, &vals);
+	/* one line per field: a match never spans two fields */
+	for (p = strbuf_str(&vals), end = p + vals.len; p < end && !found;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		found = needle.len <= n && (needle.len == 0 ||
+		    memmem(p, n, needle.data, needle.len) != NULL);
+		p += n + 1;
+	}
+	strbuf_free(&needle);
+	strbuf_free(&vals);
+	return found;
 }
 
 /* The decoded UTF-8 text of a leaf text part. */

@@ -344,3 +344,145 @@ class NulBytesTest(RfcTestCase):
         lines = self.ok(r, "FETCH 1 (BODY.PEEK[TEXT]<1.3>)")
         self.assertIn(b"{3}\r\n", lines[0])
         self.assertEqual(lines[1][:3], b"\x80B\x80")
+
+
+class RfcSyncTest(RfcTestCase):
+
+    def test_item_03_envelope_joins_repeated_address_fields(self):
+        """RFC 5322 4.5.3: several To:/Cc:/Bcc:/From: fields are one
+        list."""
+        r = self.login()
+        m = (b"From: a@example.org\r\nTo: b@example.org\r\n"
+             b"To: c@example.org\r\nCc: d@example.org\r\n"
+             b"Cc: e@example.org\r\nBcc: f@example.org\r\n"
+             b"Bcc: g@example.org\r\nSubject: multi\r\n\r\nbody\r\n")
+        r.send("ap APPEND INBOX {%d+}\r\n" % len(m))
+        r.send(m + b"\r\n")
+        self.assertTrue(r.read_until_tag("ap")[-1].startswith(b"ap OK"))
+        self.ok(r, "SELECT INBOX")
+        lines = self.ok(r, "FETCH 1 ENVELOPE")
+        env = lines[0]
+        for a, b in ((b"b", b"c"), (b"d", b"e"), (b"f", b"g")):
+            self.assertIn(b'((NIL NIL "%s" "example.org")(NIL NIL "%s" '
+                          b'"example.org"))' % (a, b), env)
+
+    def test_item_05_lsub_returns_unsubscribed_parent(self):
+        """RFC 3501 6.3.9: LSUB "%" returns the unsubscribed parent of a
+        subscribed child, flagged \\Noselect."""
+        r = self.login()
+        self.ok(r, "CREATE foo/bar")
+        self.ok(r, "UNSUBSCRIBE foo")
+        self.ok(r, "SUBSCRIBE foo/bar")
+        self.ok(r, "SUBSCRIBE gone/away/deep")
+        lines = self.ok(r, 'LSUB "" "%"')
+        self.assertIn(b'* LSUB (\\Noselect) "/" foo\r\n', lines)
+        self.assertIn(b'* LSUB (\\Noselect) "/" gone\r\n', lines)
+        self.assertFalse(any(b"foo/bar" in x for x in lines), lines)
+        lines = self.ok(r, 'LSUB "" "foo/%"')
+        self.assertTrue(any(x.startswith(b"* LSUB (") and
+                            x.endswith(b'"/" foo/bar\r\n') for x in lines),
+                        lines)
+        self.assertFalse(any(x.endswith(b" foo\r\n") for x in lines), lines)
+        # "*" reaches the subscribed names themselves: no parent line
+        lines = self.ok(r, 'LSUB "" "*"')
+        self.assertFalse(any(x.endswith(b'"/" foo\r\n') for x in lines),
+                         lines)
+        self.assertTrue(any(x.endswith(b'"/" gone/away/deep\r\n')
+                            for x in lines), lines)
+
+    def test_item_06_expunge_highestmodseq_with_qresync(self):
+        """RFC 7162 3.2.7, 3.2.9: with QRESYNC, the tagged OK of EXPUNGE
+        and UID EXPUNGE carries [HIGHESTMODSEQ n] when it expunged."""
+        r = self.login()
+        for i in range(4):
+            self.append(r, "INBOX", i)
+        self.ok(r, "ENABLE QRESYNC")
+        self.ok(r, "SELECT INBOX")
+        self.ok(r, "STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+        lines = self.ok(r, "EXPUNGE", "e")
+        m = re.match(rb"e OK \[HIGHESTMODSEQ (\d+)\]", lines[-1])
+        self.assertTrue(m, lines)
+        st = self.ok(r, "STATUS INBOX (HIGHESTMODSEQ)")
+        self.assertIn(b"HIGHESTMODSEQ %s" % m.group(1), st[0])
+        self.ok(r, "UID STORE 3 +FLAGS.SILENT (\\Deleted)")
+        lines = self.ok(r, "UID EXPUNGE 3", "u")
+        m2 = re.match(rb"u OK \[HIGHESTMODSEQ (\d+)\]", lines[-1])
+        self.assertTrue(m2, lines)
+        self.assertGreater(int(m2.group(1)), int(m.group(1)))
+        # nothing expunged: no code needed (and none sent)
+        lines = self.ok(r, "EXPUNGE", "n")
+        self.assertEqual(lines[-1], b"n OK EXPUNGE completed\r\n")
+
+    def test_item_07_qresync_select_reports_known_uids_only(self):
+        """RFC 7162 3.2.5.1: with known-uids, flag changes of those UIDs
+        only."""
+        r = self.login()
+        for i in range(4):
+            self.append(r, "INBOX", i)
+        lines = self.ok(r, "SELECT INBOX")
+        uv = int(re.search(rb"UIDVALIDITY (\d+)", b"".join(lines)).group(1))
+        hms = int(re.search(rb"HIGHESTMODSEQ (\d+)",
+                            b"".join(lines)).group(1))
+        self.ok(r, "STORE 1:4 +FLAGS.SILENT (\\Flagged)")
+        self.ok(r, "LOGOUT", "lo")
+        r = self.login()
+        self.ok(r, "ENABLE QRESYNC")
+        lines = self.ok(r, "SELECT INBOX (QRESYNC (%d %d 2:3))" % (uv, hms))
+        uids = sorted(int(x) for x in re.findall(
+            rb"\* \d+ FETCH \(UID (\d+)", b"".join(lines)))
+        self.assertEqual(uids, [2, 3])
+        lines = self.ok(r, "SELECT INBOX (QRESYNC (%d %d))" % (uv, hms))
+        uids = sorted(int(x) for x in re.findall(
+            rb"\* \d+ FETCH \(UID (\d+)", b"".join(lines)))
+        self.assertEqual(uids, [1, 2, 3, 4])
+
+    def test_item_08_esearch_min_max_modseq(self):
+        """RFC 4731 3.2: RETURN (MIN) / (MAX) with MODSEQ: the MODSEQ of
+        the message returned; both: the higher of the two; ALL or COUNT:
+        the highest of all matches."""
+        r = self.login()
+        for i in range(3):
+            self.append(r, "INBOX", i)
+        self.ok(r, "ENABLE CONDSTORE")
+        self.ok(r, "SELECT INBOX")
+        ms = {}
+        for seq in (3, 1, 2):   # message 2 gets the highest MODSEQ
+            lines = self.ok(r, "STORE %d +FLAGS (\\Seen)" % seq)
+            ms[seq] = int(re.search(rb"MODSEQ \((\d+)\)",
+                                    b"".join(lines)).group(1))
+        crit = "MODSEQ 1"
+
+        def esearch(opts):
+            lines = self.ok(r, "SEARCH RETURN (%s) %s" % (opts, crit))
+            m = re.search(rb"MODSEQ (\d+)", lines[0])
+            return int(m.group(1))
+        self.assertEqual(esearch("MIN"), ms[1])
+        self.assertEqual(esearch("MAX"), ms[3])
+        self.assertEqual(esearch("MIN MAX"), max(ms[1], ms[3]))
+        self.assertEqual(esearch("COUNT"), ms[2])
+        self.assertEqual(esearch("ALL"), ms[2])
+
+    def test_item_09_search_from_matches_parsed_addresses(self):
+        """RFC 3501 6.4.4: FROM/TO/CC/BCC match the address fields as
+        parsed, not the raw header text."""
+        r = self.login()
+        m = (b"From: <user (comment)@ (comment) domain.org>\r\n"
+             b"To: \"Doe, John\" <john (x) @ example.com>\r\n"
+             b"Subject: addr\r\n\r\nbody\r\n")
+        r.send("ap APPEND INBOX {%d+}\r\n" % len(m))
+        r.send(m + b"\r\n")
+        self.assertTrue(r.read_until_tag("ap")[-1].startswith(b"ap OK"))
+        self.append(r, "INBOX", 2)
+        self.ok(r, "SELECT INBOX")
+        for crit, want in (("FROM user@domain.org", b"1"),
+                           ("FROM USER@DOMAIN", b"1"),
+                           ('TO "john@example.com"', b"1"),
+                           ('TO "Doe, John"', b"1"),
+                           ("FROM comment", b""),
+                           ("FROM a@example.org", b"2")):
+            lines = self.ok(r, "SEARCH " + crit)
+            self.assertEqual(lines[0].strip(), (b"* SEARCH " + want).strip(),
+                             (crit, lines))
+        # HEADER still looks at the text of the field
+        lines = self.ok(r, "SEARCH HEADER From comment")
+        self.assertEqual(lines[0], b"* SEARCH 1\r\n")

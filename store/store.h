@@ -179,7 +179,8 @@ void store_set_change_cb(struct store *store,
 /* ---- users ------------------------------------------------------------- */
 
 /* store_user_create flag: also create INBOX, Sent, Drafts, Trash, Junk and
-   Archive with their special-use roles. */
+   Archive with their special-use roles. Whatever is created (INBOX
+   always) starts subscribed. */
 #define STORE_USER_DEFAULT_MAILBOXES 0x1u
 
 /*
@@ -313,6 +314,15 @@ int store_mailbox_get(struct store_read *r, uint32_t user_id,
    children). cb's non-zero return stops the walk and is returned. */
 int store_mailbox_foreach(struct store_read *r, uint32_t user_id,
     int (*cb)(void *ctx, const struct store_mailbox_info *info), void *ctx,
+    const char **error_r);
+/*
+ * Once per store (a flag in the store remembers it): every user who has
+ * no subscription at all gets INBOX and each special-use mailbox
+ * subscribed, as store_user_create() now does for new users (stores made
+ * before it subscribed nothing). One transaction; *users_r (may be
+ * NULL) is how many users were given them (0 on later calls).
+ */
+int store_subscriptions_default_once(struct store *store, unsigned *users_r,
     const char **error_r);
 /* Every subscribed name (existing or not), in byte order. */
 int store_subscription_foreach(struct store_read *r, uint32_t user_id,

@@ -119,6 +119,8 @@ imap_server_new(struct event_base *base, struct store *store,
 		srv->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
 	srv->auth_ctx = auth != NULL ? auth_ctx : store;
+	srv->rawlog_dir = cfg->rawlog_dir != NULL ? xstrdup(cfg->rawlog_dir) :
+	    NULL;
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);
 	srv->tls_addrs = strv_dup(cfg->tls_addrs);
 	TAILQ_INIT(&srv->sessions);
@@ -576,6 +578,7 @@ imap_server_free(struct imap_server **srvp)
 	}
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
+	free(srv->rawlog_dir);
 	SSL_CTX_free(srv->ssl_ctx);
 	arena_free(&srv->scratch);
 	imap_recent_free(&srv->recent);

@@ -85,6 +85,9 @@ struct imap_server_config {
 	 * Default false. */
 	bool allow_plaintext;
 	struct imap_server_limits limits;
+	/* A directory for one file per session with everything the server
+	 * sent it (imap-rawlog.h); NULL (the default): none. Copied. */
+	const char *rawlog_dir;
 };
 
 /* Fills cfg with the defaults (no listeners, no TLS). */

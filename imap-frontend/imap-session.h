@@ -34,6 +34,7 @@ struct arena;
 struct strbuf;
 struct imap_cmd;
 struct imap_parser;
+struct imap_rawlog;
 struct imap_session;
 
 enum imap_state {
@@ -140,6 +141,7 @@ struct imap_session {
 	bool enabled_utf8;
 
 	struct imap_selected *sel;	/* NULL unless SELECTED */
+	struct imap_rawlog *rawlog;	/* [imap] rawlog_dir set */
 };
 
 TAILQ_HEAD(imap_session_list, imap_session);
@@ -172,6 +174,7 @@ struct imap_server {
 	struct imap_session *actor;	/* session inside a store write */
 
 	struct imap_server_stats stats;
+	char *rawlog_dir;	/* NULL: no protocol trace (imap-rawlog.h) */
 	bool shutting_down;
 	char *shutdown_reason;
 	void (*shutdown_done)(void *arg);

@@ -8,6 +8,7 @@
  *       [--max-sessions N] [--max-per-ip N] [--max-per-user N]
  *       [--max-bad N] [--max-line N] [--max-literal N]
  *       [--max-literal-preauth N] [--high-water N] [--fetch-pin-secs S]
+ *       [--rawlog DIR]
  *       [--no-loopback-secure] [--allow-plaintext] [--log-level L]
  *       [--kick-user NAME]
  *
@@ -459,6 +460,8 @@ main(int argc, char **argv)
 			cfg.limits.output_high_water = num_arg(v);
 		else if (strcmp(a, "--fetch-pin-secs") == 0)
 			cfg.limits.fetch_pin_secs = num_arg(v);
+		else if (strcmp(a, "--rawlog") == 0)
+			cfg.rawlog_dir = v;
 		else if (strcmp(a, "--kick-user") == 0)
 			kick = v;
 		else if (strcmp(a, "--log-level") == 0)

@@ -168,22 +168,35 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 	return found;
 }
 
-int
-imap_msgview_header_contains(struct imap_msgview *v, const char *name,
-    const char *str, size_t len)
+/* The message's top header block: 1 (set), 0 none, -1 error. */
+static int
+view_header(struct imap_msgview *v, const char **hdr_r, size_t *len_r)
 {
 	const struct mail_part *root;
-	struct strbuf needle = STRBUF_INIT;
-	int rc;
 
 	if (view_load(v) != 0)
 		return -1;
 	root = &v->mm->parts[0];
 	if (root->hdr_off + root->hdr_len > v->body_size)
 		return 0;
+	*hdr_r = v->body + root->hdr_off;
+	*len_r = (size_t)root->hdr_len;
+	return 1;
+}
+
+int
+imap_msgview_header_contains(struct imap_msgview *v, const char *name,
+    const char *str, size_t len)
+{
+	struct strbuf needle = STRBUF_INIT;
+	const char *hdr;
+	size_t hlen;
+	int rc;
+
+	if ((rc = view_header(v, &hdr, &hlen)) <= 0)
+		return rc;
 	mail_utf8_casefold(str, len, &needle);
-	rc = header_block_contains(v->body + root->hdr_off, root->hdr_len,
-	    name, &needle, false);
+	rc = header_block_contains(hdr, hlen, name, &needle, false);
 	strbuf_free(&needle);
 	return rc;
 }
@@ -192,19 +205,15 @@ int
 imap_msgview_address_contains(struct imap_msgview *v, const char *name,
     const char *str, size_t len)
 {
-	const struct mail_part *root;
 	struct strbuf needle = STRBUF_INIT, vals = STRBUF_INIT;
-	const char *p, *end;
-	int found = 0;
+	const char *p, *end, *hdr;
+	size_t hlen;
+	int found = 0, rc;
 
-	if (view_load(v) != 0)
-		return -1;
-	root = &v->mm->parts[0];
-	if (root->hdr_off + root->hdr_len > v->body_size)
-		return 0;
+	if ((rc = view_header(v, &hdr, &hlen)) <= 0)
+		return rc;
 	mail_utf8_casefold(str, len, &needle);
-	(void)mail_search_address_values(v->body + root->hdr_off,
-	    (size_t)root->hdr_len, name, true, &vals);
+	(void)mail_search_address_values(hdr, hlen, name, true, &vals);
 	/* one line per field: a match never spans two fields */
 	for (p = strbuf_str(&vals), end = p + vals.len; p < end && !found;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -135,31 +135,25 @@ class Checker:
             self.fail("zero where nz-number is required")
         return v
 
-    def atom(self):
+    def scan(self, ok, what):
+        """1 or more bytes for which ok(byte) holds (7-bit only)."""
         j = self.i
-        while j < len(self.d) and self.d[j] < 0x80 and \
-                self.d[j] not in ATOM_SPECIALS:
+        while j < len(self.d) and self.d[j] < 0x80 and ok(self.d[j]):
             j += 1
         if j == len(self.d):
             raise Truncated()
         if j == self.i:
-            self.fail("expected an atom")
+            self.fail("expected " + what)
         s = self.d[self.i:j]
         self.i = j
         return s
 
+    def atom(self):
+        return self.scan(lambda c: c not in ATOM_SPECIALS, "an atom")
+
     def astring_chars(self):
-        j = self.i
-        while j < len(self.d) and self.d[j] < 0x80 and \
-                (self.d[j] not in ATOM_SPECIALS or self.d[j] == ord("]")):
-            j += 1
-        if j == len(self.d):
-            raise Truncated()
-        if j == self.i:
-            self.fail("expected an astring")
-        s = self.d[self.i:j]
-        self.i = j
-        return s
+        return self.scan(lambda c: c not in ATOM_SPECIALS or c == ord("]"),
+                         "an astring")
 
     def utf8_ok(self):
         return b"UTF8=ACCEPT" in self.enabled
@@ -534,16 +528,8 @@ class Checker:
 
     def atom_or_section_name(self):
         start = self.i
-        j = self.i
-        while j < len(self.d) and self.d[j] < 0x80 and \
-                self.d[j] not in ATOM_SPECIALS and self.d[j] != ord("["):
-            j += 1
-        if j == len(self.d):
-            raise Truncated()
-        if j == self.i:
-            self.fail("expected a FETCH item name")
-        name = self.d[self.i:j]
-        self.i = j
+        name = self.scan(lambda c: c not in ATOM_SPECIALS and c != ord("["),
+                         "a FETCH item name")
         if name.upper() in (b"BODY", b"BINARY", b"BINARY.SIZE") and \
                 self.byte() == ord("["):
             self.section()

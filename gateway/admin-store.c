@@ -8,7 +8,8 @@
 
 struct admin_op {
 	enum { OP_USER_CREATE, OP_USER_DELETE, OP_USER_SET_HASH,
-	    OP_META_PUT, OP_META_DEL } op;
+	    OP_META_PUT, OP_META_DEL, OP_MAILBOX_CREATE,
+	    OP_MAILBOX_SUBSCRIBE } op;
 	uint32_t user_id;
 	const char *name;	/* user name, or settings key */
 	const char *hash;
@@ -38,6 +39,12 @@ admin_apply(struct store *store, void *ctx, const char **error_r)
 	case OP_META_DEL:
 		return store_user_meta_del(store, o->user_id, o->name,
 		    error_r);
+	case OP_MAILBOX_CREATE:
+		return store_mailbox_create(store, o->user_id, o->name,
+		    STORE_ROLE_NONE, NULL, error_r);
+	case OP_MAILBOX_SUBSCRIBE:
+		return store_mailbox_subscribe(store, o->user_id, o->name,
+		    true, error_r);
 	}
 	return -1;
 }
@@ -99,6 +106,26 @@ admin_store_meta_del(struct store *store, uint32_t user_id, const char *key,
 {
 	struct admin_op o = { .op = OP_META_DEL, .user_id = user_id,
 	    .name = key };
+
+	return run(store, &o, error_r);
+}
+
+int
+admin_store_mailbox_create(struct store *store, uint32_t user_id,
+    const char *name, const char **error_r)
+{
+	struct admin_op o = { .op = OP_MAILBOX_CREATE, .user_id = user_id,
+	    .name = name };
+
+	return run(store, &o, error_r);
+}
+
+int
+admin_store_mailbox_subscribe(struct store *store, uint32_t user_id,
+    const char *name, const char **error_r)
+{
+	struct admin_op o = { .op = OP_MAILBOX_SUBSCRIBE, .user_id = user_id,
+	    .name = name };
 
 	return run(store, &o, error_r);
 }

@@ -28,5 +28,9 @@ int admin_store_meta_put(struct store *store, uint32_t user_id,
     const char **error_r);
 int admin_store_meta_del(struct store *store, uint32_t user_id,
     const char *key, const char **error_r);
+int admin_store_mailbox_create(struct store *store, uint32_t user_id,
+    const char *name, const char **error_r);
+int admin_store_mailbox_subscribe(struct store *store, uint32_t user_id,
+    const char *name, const char **error_r);
 
 #endif

@@ -114,6 +114,48 @@ hash_password(struct gateway *gw, struct control_client *client,
 /* ---- users ---------------------------------------------------------- */
 
 int
+gateway_store_upgrade(struct store *store, char *err, size_t errsize)
+{
+	const char *error = NULL;
+	unsigned users = 0;
+
+	if (store_subscriptions_default_once(store, &users, &error) < 0) {
+		snprintf(err, errsize, "store: default subscriptions: %s",
+		    error != NULL ? error : "store error");
+		return -1;
+	}
+	if (users > 0)
+		log_info("gateway event=default_subscriptions users=%u", users);
+	return 0;
+}
+
+/* An upstream account's target folder exists and is subscribed from the
+ * account's creation (as Dovecot's auto = subscribe), so a client that
+ * shows subscribed folders only sees where the mail arrives. */
+static int
+account_folder_prepare(struct gateway *gw, const struct account *a,
+    struct ctl_error *err)
+{
+	const char *error = NULL;
+
+	if (admin_store_mailbox_create(gw->store, a->user_id, a->folder,
+	    &error) < 0 &&
+	    store_last_error(gw->store) != STORE_ERR_EXISTS) {
+		ctl_error_set(err, store_last_error(gw->store) ==
+		    STORE_ERR_INVALID ? CTL_E_INVALID : CTL_E_STORE, "folder",
+		    "%s", error != NULL ? error : "cannot create the folder");
+		return -1;
+	}
+	if (admin_store_mailbox_subscribe(gw->store, a->user_id, a->folder,
+	    &error) < 0) {
+		ctl_error_set(err, CTL_E_STORE, "folder", "subscribe: %s",
+		    error != NULL ? error : "store error");
+		return -1;
+	}
+	return 0;
+}
+
+int
 gateway_user_create(struct gateway *gw, const char *user,
     const char *password, uint32_t *id_r, struct ctl_error *err)
 {
@@ -390,6 +432,8 @@ gateway_account_add(struct gateway *gw, json_t *req,
 		goto out;
 	}
 	store_read_end(&r);
+	if (account_folder_prepare(gw, &a, err) < 0)
+		goto out;
 	if (accounts_put(gw->store, &a, &error) < 0) {
 		ctl_error_set(err, CTL_E_STORE, NULL, "account.add: %s",
 		    error);

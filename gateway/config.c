@@ -54,6 +54,7 @@ static const struct key_def keys[] = {
 	{ "imap", "key", KEY_STRING, OFF(key_file), 0, 0, 0 },
 	{ "imap", "loopback_secure", KEY_BOOL, OFF(loopback_secure), 0, 0, 0 },
 	{ "imap", "allow_plaintext", KEY_BOOL, OFF(allow_plaintext), 0, 0, 0 },
+	{ "imap", "rawlog_dir", KEY_STRING, OFF(rawlog_dir), 0, 0, 0 },
 
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
@@ -589,6 +590,7 @@ config_free(struct config **configp)
 		free(c->pt_domains[i]);
 	free(c->path);
 	free(c->cert_file);
+	free(c->rawlog_dir);
 	free(c->key_file);
 	free(c->data_dir);
 	free(c->control_socket);

@@ -76,6 +76,7 @@ struct config {
 	char *key_file;
 	bool loopback_secure;		/* loopback counts as secure */
 	bool allow_plaintext;		/* LOGIN without TLS anywhere */
+	char *rawlog_dir;		/* protocol trace (imap-rawlog.h) */
 
 	/* [store] */
 	char *data_dir;

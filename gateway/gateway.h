@@ -76,6 +76,10 @@ void gateway_maybe_exit(struct gateway *gw);
  * the running configuration is kept and *error_r says why. */
 int gateway_reload(struct gateway *gw, char *errbuf, size_t errsize);
 
+/* Brings a store made by an older popgated up to date at start-up (now:
+ * INBOX and the special-use folders subscribed, once, for users who
+ * have no subscription at all). 0, or -1 with a message in err. */
+int gateway_store_upgrade(struct store *store, char *err, size_t errsize);
 /* Hashes password and creates the user with the default folders. */
 int gateway_user_create(struct gateway *gw, const char *user,
     const char *password, uint32_t *id_r, struct ctl_error *err);

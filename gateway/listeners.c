@@ -96,6 +96,7 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	cfg.ssl_ctx = ctx;
 	cfg.loopback_is_secure = c->loopback_secure;
 	cfg.allow_plaintext = c->allow_plaintext;
+	cfg.rawlog_dir = c->rawlog_dir;
 	cfg.limits.max_sessions = c->imap_connections;
 	cfg.limits.max_sessions_per_ip = c->imap_connections_per_ip;
 	cfg.workq = gw->workq;

@@ -444,6 +444,8 @@ main(int argc, char **argv)
 		    gw.config->data_dir, error);
 		goto fail;
 	}
+	if (gateway_store_upgrade(gw.store, err, sizeof(err)) < 0)
+		goto fail;
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
 	if (threads_start(&gw, err, sizeof(err)) < 0)

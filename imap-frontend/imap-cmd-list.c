@@ -106,6 +106,9 @@ struct list_entry {
 	/* not a mailbox, but the parent of some: a deleted parent (the
 	 * store creates parents, only DELETE leaves such a gap) */
 	bool hole;
+	/* LSUB only: not subscribed, but the parent of a subscribed name
+	 * that "%" stops above (RFC 3501 6.3.9: listed, \Noselect) */
+	bool lsub_parent;
 	struct store_mailbox_info info;	/* exists only; name = .name */
 };
 
@@ -128,6 +131,7 @@ collect_push(struct list_collect *c, const char *name, enum store_role role,
 	c->v[c->n].subscribed = subscribed;
 	c->v[c->n].exists = exists;
 	c->v[c->n].hole = false;
+	c->v[c->n].lsub_parent = false;
 	memset(&c->v[c->n].info, 0, sizeof(c->v[c->n].info));
 	c->v[c->n].info.name = c->v[c->n].name;
 	c->n++;
@@ -256,6 +260,75 @@ has_children(const struct list_collect *c, const char *name)
 		    c->v[i].name[len] == '/')
 			return true;
 	return false;
+}
+
+static bool
+match_any(char *const *pats, size_t npat, const char *name)
+{
+	for (size_t p = 0; p < npat; p++)
+		if (wild_match(pats[p], name))
+			return true;
+	return false;
+}
+
+/* The entry named name in c->v (sorted by name), or NULL. */
+static struct list_entry *
+entry_find(struct list_collect *c, const char *name)
+{
+	struct list_entry key;
+
+	memset(&key, 0, sizeof(key));
+	key.name = name;
+	return bsearch(&key, c->v, c->n, sizeof(*c->v), entry_cmp);
+}
+
+/*
+ * RFC 3501 6.3.9: when "foo/bar" is subscribed and "foo" is not, LSUB
+ * "%" returns "foo" flagged \Noselect. So: every unsubscribed ancestor
+ * of a subscribed name that matches no pattern is listed when it
+ * matches one (the pattern stopped above the subscribed name).
+ */
+static void
+add_lsub_parents(struct list_collect *c, char *const *pats, size_t npat)
+{
+	size_t n;
+	bool added = false;
+
+	qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+	n = c->n;
+	for (size_t k = 0; k < n; k++) {
+		const char *name = c->v[k].name;
+
+		if (!c->v[k].subscribed || match_any(pats, npat, name))
+			continue;
+		for (const char *p = strchr(name, '/'); p != NULL;
+		    p = strchr(p + 1, '/')) {
+			char *pfx = arena_strndup(c->a, name,
+			    (size_t)(p - name));
+			struct list_entry *e;
+
+			if (!match_any(pats, npat, pfx))
+				continue;
+			e = entry_find(c, pfx);
+			if (e == NULL) {
+				/* a name only subscriptions know: look in
+				 * the entries added here too */
+				for (size_t j = n; j < c->n && e == NULL; j++)
+					if (strcmp(c->v[j].name, pfx) == 0)
+						e = &c->v[j];
+			}
+			if (e == NULL) {
+				collect_push(c, pfx, STORE_ROLE_NONE, false,
+				    false);
+				e = &c->v[c->n - 1];
+				added = true;
+			}
+			if (!e->subscribed)
+				e->lsub_parent = true;
+		}
+	}
+	if (added)
+		qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
 }
 
 /* Are all the LIST-STATUS items known? */
@@ -423,6 +496,8 @@ list_common(struct imap_session *s, const char *tag,
 		}
 	}
 	store_read_end(&r);
+	if (lsub)
+		add_lsub_parents(&c, pats, npat);
 
 	for (size_t k = 0; k < c.n; k++) {
 		const struct list_entry *e = &c.v[k];
@@ -433,12 +508,15 @@ list_common(struct imap_session *s, const char *tag,
 			match = wild_match(pats[p], e->name);
 		if (!match)
 			continue;
-		if ((lsub || sel_subscribed) && !e->subscribed)
+		if ((lsub || sel_subscribed) && !e->subscribed &&
+		    !(lsub && e->lsub_parent))
 			continue;
 		if (sel_special && e->role == STORE_ROLE_NONE)
 			continue;
 		strbuf_appendf(&out, "* %s (", cmd);
-		if (e->hole && !lsub)
+		if (lsub && !e->subscribed)
+			strbuf_appends(&out, "\\Noselect");
+		else if (e->hole && !lsub)
 			strbuf_appends(&out, sel_subscribed ? "\\NonExistent "
 			    "\\HasChildren" : "\\Noselect \\HasChildren");
 		else if (!e->exists)

@@ -214,22 +214,24 @@ void
 imap_cmd_create(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *name;
-	size_t len;
-	char *n;
+	const char *n, *wire;
+	struct imap_arg arg;
+	size_t wlen;
 
 	if (argc < 1 || argc > 2) {
 		imap_session_tagged(s, tag, "BAD", "CREATE needs a mailbox "
 		    "name");
 		return;
 	}
-	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
+	/* RFC 3501 6.3.3: a trailing hierarchy separator only says that
+	 * children may follow; it MUST be ignored, so it is dropped before
+	 * the name is checked ("Folder2/" creates "Folder2"). */
+	arg = args[0];
+	if (imap_arg_get_astring(&arg, &wire, &wlen) && wlen > 1 &&
+	    wire[wlen - 1] == '/')
+		arg.len = wlen - 1;
+	if ((n = imap_cmd_mailbox_arg(s, tag, &arg)) == NULL)
 		return;
-	/* RFC 3501: a trailing delimiter only says children may follow. */
-	len = strlen(name);
-	n = (char *)name;
-	if (len > 1 && n[len - 1] == '/')
-		n[len - 1] = '\0';
 	if (strcmp(n, "INBOX") == 0) {
 		imap_session_tagged(s, tag, "NO", "[ALREADYEXISTS] INBOX "
 		    "always exists");
@@ -445,7 +447,7 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 			unsigned bit;
 			bool is_kw;
 
-			if (!imap_arg_get_atom(&fl[k], &f) ||
+			if (!imap_arg_get_flag_atom(&fl[k], &f) ||
 			    imap_flag_parse(f, strlen(f), &bit, &is_kw,
 			    &err) != 0) {
 				imap_session_tagged(s, tag, "BAD", "Invalid "

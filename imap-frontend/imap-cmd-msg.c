@@ -325,7 +325,7 @@ imap_cmd_store(struct imap_session *s, const char *tag,
 		unsigned bit;
 		bool is_kw;
 
-		if (!imap_arg_get_atom(&flags[i], &f) ||
+		if (!imap_arg_get_flag_atom(&flags[i], &f) ||
 		    imap_flag_parse(f, strlen(f), &bit, &is_kw, &err) != 0) {
 			imap_session_tagged(s, tag, "BAD", "Invalid flag");
 			return;
@@ -505,11 +505,6 @@ copy_common(struct imap_session *s, const char *tag,
 		    store_last_error(s->server->store), err);
 		return;
 	}
-	if (info.id == s->sel->mailbox_id && move) {
-		imap_session_tagged(s, tag, "NO", "[CANNOT] Cannot move into "
-		    "the same mailbox");
-		return;
-	}
 	imap_msgset_ranges(s, &set, &ranges, &nranges);
 	if (nranges == 0) {
 		imap_session_tagged(s, tag, "OK", "%s completed (no messages)",
@@ -579,6 +574,9 @@ struct search_job {
 	struct imap_seqset hits;	/* seqs or UIDs */
 	uint32_t n, min, max;
 	uint64_t max_modseq;		/* highest MODSEQ among the hits */
+	/* MODSEQ of the MIN and of the MAX hit (RFC 4731 3.2): the walk is
+	 * in UID order, so sequence numbers and UIDs both ascend */
+	uint64_t min_modseq, last_modseq;
 	bool error;
 };
 
@@ -625,6 +623,14 @@ search_header(void *ctx, const char *name, const char *str, size_t len)
 	struct search_run *sr = ctx;
 
 	return imap_msgview_header_contains(&sr->view, name, str, len);
+}
+
+static int
+search_address(void *ctx, const char *name, const char *str, size_t len)
+{
+	struct search_run *sr = ctx;
+
+	return imap_msgview_address_contains(&sr->view, name, str, len);
 }
 
 static int
@@ -686,6 +692,7 @@ search_cb(void *ctx, const struct store_msg *m)
 	sm.ctx = sr;
 	sm.has_keyword = search_has_keyword;
 	sm.header_contains = search_header;
+	sm.address_contains = search_address;
 	sm.body_contains = search_body;
 	sm.sent_date = search_sent_date;
 	sr->msg = m;
@@ -707,6 +714,9 @@ search_cb(void *ctx, const struct store_msg *m)
 			j->max = v;
 		if (m->modseq > j->max_modseq)
 			j->max_modseq = m->modseq;
+		if (j->n == 0)
+			j->min_modseq = m->modseq;
+		j->last_modseq = m->modseq;
 		j->n++;
 	}
 	/* stop between messages once the chunk's time is up */
@@ -790,10 +800,25 @@ search_finish(struct imap_session *s, const char *tag, struct imap_job *job)
 			strbuf_appends(&sb, " ALL ");
 			imap_seqset_format(&j->hits, &sb);
 		}
-		/* RFC 7162 3.1.5 + 4731: the highest MODSEQ of the hits */
-		if (prog->uses_modseq && j->n > 0)
+		/* RFC 4731 3.2: MIN or MAX alone, the MODSEQ of the message
+		 * returned; both, the higher of those two; otherwise the
+		 * highest of all the hits */
+		if (prog->uses_modseq && j->n > 0) {
+			uint64_t ms = j->max_modseq;
+			bool mm = !(o & (IMAP_SEARCH_RETURN_ALL |
+			    IMAP_SEARCH_RETURN_COUNT));
+
+			if (mm && (o & IMAP_SEARCH_RETURN_MIN) &&
+			    (o & IMAP_SEARCH_RETURN_MAX))
+				ms = j->min_modseq > j->last_modseq ?
+				    j->min_modseq : j->last_modseq;
+			else if (mm && (o & IMAP_SEARCH_RETURN_MIN))
+				ms = j->min_modseq;
+			else if (mm && (o & IMAP_SEARCH_RETURN_MAX))
+				ms = j->last_modseq;
 			strbuf_appendf(&sb, " MODSEQ %llu",
-			    (unsigned long long)j->max_modseq);
+			    (unsigned long long)ms);
+		}
 		strbuf_appends(&sb, "\r\n");
 	} else {
 		strbuf_appends(&sb, "* SEARCH");

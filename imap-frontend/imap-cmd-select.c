@@ -219,7 +219,10 @@ select_qresync(struct imap_session *s, struct imap_selected *sel,
 		const struct store_flag_change *fc = &ch.changed[i];
 		uint32_t seq = imap_selected_seq(sel, fc->uid);
 
-		if (seq == 0)
+		/* RFC 7162 3.2.5.1: with known-uids, changes of those UIDs
+		 * only */
+		if (seq == 0 || (p->has_known &&
+		    !imap_seqset_contains(&known, fc->uid)))
 			continue;
 		strbuf_appendf(sb, "* %u FETCH (UID %u FLAGS ", seq, fc->uid);
 		imap_selected_format_flags(sb, sel, fc->uid, &fc->flags, kw,
@@ -482,7 +485,15 @@ expunge_finish(struct imap_session *s, const char *tag, struct imap_job *job)
 		return;
 	}
 	imap_selected_expunge_uids(s, j->uids, j->n);
-	imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
+	if (j->n > 0 && s->enabled_qresync)
+		/* RFC 7162 3.2.7, 3.2.9: the new HIGHESTMODSEQ, set by the
+		 * change feed's report of this expunge (imap-sync.c), which
+		 * comes before this, after the commit that holds it */
+		imap_session_tagged(s, tag, "OK", "[HIGHESTMODSEQ %llu] "
+		    "EXPUNGE completed",
+		    (unsigned long long)s->sel->highestmodseq);
+	else
+		imap_session_tagged(s, tag, "OK", "EXPUNGE completed");
 }
 
 void

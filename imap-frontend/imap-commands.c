@@ -39,7 +39,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "ID", imap_cmd_id, ANY, 0 },
 	{ "ENABLE", imap_cmd_enable, AUTHED, 0 },
 	{ "NAMESPACE", imap_cmd_namespace, AUTHED, 0 },
-	{ "IDLE", imap_cmd_idle, ANY, 0 },
+	/* RFC 2177: authenticated and selected states only (IDLE stays in
+	 * the pre-login CAPABILITY: some clients look for it there) */
+	{ "IDLE", imap_cmd_idle, AUTHED, 0 },
 	{ "SELECT", imap_cmd_select, AUTHED, IMAP_CMD_LEAVES },
 	{ "EXAMINE", imap_cmd_examine, AUTHED, IMAP_CMD_LEAVES },
 	{ "CREATE", imap_cmd_create, AUTHED, 0 },
@@ -69,6 +71,19 @@ cmd_find(const char *name)
 		if (strcasecmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+/* Why def cannot run in state: the reason the client can act on. */
+static const char *
+state_refusal(const struct imap_cmd_def *def, enum imap_state state)
+{
+	if (state == IMAP_STATE_NOT_AUTH)
+		return "not allowed before login";
+	if (def->states == IMAP_STATE_NOT_AUTH)
+		return "not allowed after login";
+	if (state == IMAP_STATE_AUTH && (def->states & IMAP_STATE_SELECTED))
+		return "needs a selected mailbox";
+	return "not allowed in this state";
 }
 
 void
@@ -108,10 +123,8 @@ imap_cmd_dispatch(struct imap_session *s, const struct imap_command *cmd)
 		return;
 	}
 	if (!(def->states & s->state)) {
-		imap_session_tagged(s, cmd->tag, "BAD", "%s not allowed %s",
-		    def->name, s->state == IMAP_STATE_NOT_AUTH ?
-		    "before login" : s->state == IMAP_STATE_AUTH ?
-		    "without a selected mailbox" : "in this state");
+		imap_session_tagged(s, cmd->tag, "BAD", "%s %s", def->name,
+		    state_refusal(def, s->state));
 		return;
 	}
 	if (s->sel != NULL && s->sel->deleted &&

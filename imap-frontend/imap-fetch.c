@@ -22,6 +22,7 @@
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-render.h"
+#include "store/mail-search.h"
 #include "store/mail-rfc2047.h"
 #include "store/mail-serialize.h"
 #include "strbuf.h"
@@ -157,24 +158,64 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 	return found;
 }
 
-int
-imap_msgview_header_contains(struct imap_msgview *v, const char *name,
-    const char *str, size_t len)
+/* The message's top header block: 1 (set), 0 none, -1 error. */
+static int
+view_header(struct imap_msgview *v, const char **hdr_r, size_t *len_r)
 {
 	const struct mail_part *root;
-	struct strbuf needle = STRBUF_INIT;
-	int rc;
 
 	if (view_load(v) != 0)
 		return -1;
 	root = &v->mm->parts[0];
 	if (root->hdr_off + root->hdr_len > v->body_size)
 		return 0;
+	*hdr_r = v->body + root->hdr_off;
+	*len_r = (size_t)root->hdr_len;
+	return 1;
+}
+
+int
+imap_msgview_header_contains(struct imap_msgview *v, const char *name,
+    const char *str, size_t len)
+{
+	struct strbuf needle = STRBUF_INIT;
+	const char *hdr;
+	size_t hlen;
+	int rc;
+
+	if ((rc = view_header(v, &hdr, &hlen)) <= 0)
+		return rc;
 	mail_utf8_casefold(str, len, &needle);
-	rc = header_block_contains(v->body + root->hdr_off, root->hdr_len,
-	    name, &needle, false);
+	rc = header_block_contains(hdr, hlen, name, &needle, false);
 	strbuf_free(&needle);
 	return rc;
+}
+
+int
+imap_msgview_address_contains(struct imap_msgview *v, const char *name,
+    const char *str, size_t len)
+{
+	struct strbuf needle = STRBUF_INIT, vals = STRBUF_INIT;
+	const char *p, *end, *hdr;
+	size_t hlen;
+	int found = 0, rc;
+
+	if ((rc = view_header(v, &hdr, &hlen)) <= 0)
+		return rc;
+	mail_utf8_casefold(str, len, &needle);
+	(void)mail_search_address_values(hdr, hlen, name, true, &vals);
+	/* one line per field: a match never spans two fields */
+	for (p = strbuf_str(&vals), end = p + vals.len; p < end && !found;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		found = needle.len <= n && (needle.len == 0 ||
+		    memmem(p, n, needle.data, needle.len) != NULL);
+		p += n + 1;
+	}
+	strbuf_free(&needle);
+	strbuf_free(&vals);
+	return found;
 }
 
 /* The decoded UTF-8 text of a leaf text part. */
@@ -282,7 +323,36 @@ struct fetch_ctx {
 	bool header_sent;	/* "NAME {n}\r\n" of bigs[bigpos] sent */
 	bool need_space;	/* an item precedes the next big one */
 	bool in_msg;
+	/*
+	 * The pin (issue 13 item 1): the read snapshot the current message
+	 * was rendered from, held until its last literal is sent, so that
+	 * the body stays readable whatever other sessions expunge or move
+	 * meanwhile; body points into it. pin_ev fires every
+	 * limits.fetch_pin_secs: the pin is then taken again on a fresh
+	 * snapshot (by UID, else by body id: a MOVE elsewhere keeps the
+	 * body), so a slow reader never holds an old snapshot; when no
+	 * message has the body any more the connection is closed in the
+	 * middle of the literal -- never a byte that is not the message's.
+	 */
+	struct store_read *pin;
+	const char *body;
+	size_t body_size;
+	uint64_t body_id;
+	struct event *pin_ev;
+	/* Messages of the view that another session expunged before this
+	 * session was told (RFC 2180 4.1): their UIDs. */
+	struct imap_seqset gone;
 };
+
+static void
+fetch_unpin(struct fetch_ctx *c)
+{
+	if (c->pin_ev != NULL)
+		evtimer_del(c->pin_ev);
+	store_read_end(&c->pin);
+	c->body = NULL;
+	c->body_size = 0;
+}
 
 static void
 fetch_ctx_free(void *arg)
@@ -291,6 +361,10 @@ fetch_ctx_free(void *arg)
 
 	if (c == NULL)
 		return;
+	fetch_unpin(c);
+	if (c->pin_ev != NULL)
+		event_free(c->pin_ev);
+	imap_seqset_free(&c->gone);
 	imap_seqset_free(&c->seen);
 	arena_free(&c->a);
 	free(c->tag);
@@ -302,8 +376,8 @@ append_section_literal(struct strbuf *sb, const char *name, const char *data,
     size_t len)
 {
 	strbuf_appends(sb, name);
-	strbuf_appendf(sb, " {%zu}\r\n", len);
-	strbuf_append(sb, data, len);
+	strbuf_appendc(sb, ' ');
+	imap_format_literal(sb, data, len);
 }
 
 /* Resolves a body item to a byte range of the message, or to generated
@@ -405,7 +479,7 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 	bool first = true, flags_sent = false;
 
 	if (seq == 0)
-		return false;
+		return true;	/* not in this session's view: not asked */
 	if (c->need_body) {
 		if (store_msg_body(r, s->user_id, s->sel->mailbox_id, uid, &bp,
 		    &body_size, &err) != 0)
@@ -523,25 +597,38 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		c->header_sent = false;
 		c->need_space = !first;
 		c->done = 0;
+		/* the bytes its literals will stream: from r, which the
+		 * caller keeps as the pin */
+		c->body = body;
+		c->body_size = body_size;
+		c->body_id = m.body_id;
 	}
 	strbuf_free(&gen);
 	mail_message_free(&mm);
 	return true;
 }
 
-/* Streams the big items of the current message; false when output is
- * full (call again later). */
-static bool
-stream_bigs(struct imap_session *s, struct fetch_ctx *c,
-    struct store_read *r)
+/* Writes n literal bytes (NULs replaced: imap_literal_bytes). */
+static void
+write_literal_chunk(struct imap_session *s, const char *p, size_t n)
 {
-	const void *bp = NULL;
-	size_t body_size = 0;
-	const char *err;
-	bool have_body;
+	char *tmp;
 
-	have_body = store_msg_body(r, s->user_id, s->sel->mailbox_id,
-	    c->cur_uid, &bp, &body_size, &err) == 0;
+	if (memchr(p, '\0', n) == NULL) {
+		imap_session_write(s, p, n);
+		return;
+	}
+	tmp = xmalloc(n);
+	imap_literal_copy(tmp, p, n);
+	imap_session_write(s, tmp, n);
+	free(tmp);
+}
+
+/* Streams the big items of the current message from the pinned body;
+ * false when output is full (call again later). */
+static bool
+stream_bigs(struct imap_session *s, struct fetch_ctx *c)
+{
 	while (c->bigpos < c->nbigs) {
 		struct fetch_big *b = &c->bigs[c->bigpos];
 
@@ -560,19 +647,12 @@ stream_bigs(struct imap_session *s, struct fetch_ctx *c,
 				return false;
 			if (n > IMAP_FETCH_CHUNK)
 				n = IMAP_FETCH_CHUNK;
-			if (have_body && b->off + c->done + n <= body_size) {
-				imap_session_write(s, (const char *)bp + b->off +
-				    c->done, (size_t)n);
-			} else {
-				/* expunged while streaming: keep the
-				 * literal's promised length */
-				char pad[1024];
-
-				if (n > sizeof(pad))
-					n = sizeof(pad);
-				memset(pad, ' ', sizeof(pad));
-				imap_session_write(s, pad, (size_t)n);
-			}
+			/* section_range() kept every range inside the body
+			 * the pin holds */
+			PG_ASSERT(c->body != NULL &&
+			    b->off + c->done + n <= c->body_size);
+			write_literal_chunk(s, c->body + b->off + c->done,
+			    (size_t)n);
 			c->done += n;
 		}
 		c->bigpos++;
@@ -581,6 +661,113 @@ stream_bigs(struct imap_session *s, struct fetch_ctx *c,
 	imap_session_write(s, ")\r\n", 3);
 	c->in_msg = false;
 	return true;
+}
+
+/* The pin's period is over: take the body again from a fresh snapshot
+ * (the message's UID, else any message that shares the body), or close
+ * the connection when it is gone (the literal stays short: the client
+ * can never take what it got for the message). */
+static void
+pin_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+	struct fetch_ctx *c = s->cont_ctx;
+	struct store_read *r = NULL;
+	struct timeval tv;
+	const void *data = NULL;
+	size_t size = 0;
+	const char *err;
+	int rc = -1;
+
+	(void)fd;
+	(void)what;
+	if (c == NULL || c->pin == NULL || s->closing)
+		return;
+	if (store_read_begin(s->server->store, &r, &err) == 0) {
+		rc = store_msg_body(r, s->user_id, s->sel->mailbox_id,
+		    c->cur_uid, &data, &size, &err);
+		if (rc == STORE_NOT_FOUND)
+			rc = store_body_get(r, s->user_id, c->body_id, &data,
+			    &size, &err);
+	}
+	if (rc == 0 && size == c->body_size) {
+		store_read_end(&c->pin);
+		c->pin = r;
+		c->body = data;
+		tv.tv_sec = s->server->limits.fetch_pin_secs;
+		tv.tv_usec = 0;
+		evtimer_add(c->pin_ev, &tv);
+		return;
+	}
+	store_read_end(&r);
+	log_warn("imap session=%u event=fetch_body_gone uid=%u "
+	    "sent=%llu", s->id, c->cur_uid, (unsigned long long)c->done);
+	fetch_unpin(c);
+	imap_session_close(s);
+}
+
+/* Keeps snapshot *rp as the pin of the message just rendered. */
+static void
+fetch_pin(struct imap_session *s, struct fetch_ctx *c, struct store_read **rp)
+{
+	struct timeval tv;
+
+	c->pin = *rp;
+	*rp = NULL;
+	if (c->pin_ev == NULL)
+		c->pin_ev = evtimer_new(s->server->base, pin_timer_cb, s);
+	tv.tv_sec = s->server->limits.fetch_pin_secs;
+	tv.tv_usec = 0;
+	evtimer_add(c->pin_ev, &tv);
+}
+
+/* A snapshot for rendering and the mailbox's keywords in it (as many as
+ * the client was told of). */
+static int
+round_begin(struct imap_session *s, struct store_read **rp,
+    const char **kw, size_t *kwn_r)
+{
+	const char *err;
+
+	*kwn_r = 0;
+	if (store_read_begin(s->server->store, rp, &err) != 0)
+		return -1;
+	if (store_mailbox_keywords(*rp, s->user_id, s->sel->mailbox_id, kw,
+	    kwn_r, &err) != 0)
+		*kwn_r = 0;
+	if (*kwn_r > s->sel->kw_count)
+		*kwn_r = s->sel->kw_count;
+	return 0;
+}
+
+/* RFC 2180 4.1: the tagged answer once every message was handled. Data
+ * was sent for every message that still existed; a message the view has
+ * but another session expunged got none, so the answer is NO
+ * [EXPUNGEISSUED] (RFC 5530) -- never OK without the data -- unless the
+ * command may announce expunges (UID FETCH) and the EXPUNGE / VANISHED
+ * of each one now precedes the OK. */
+static void
+fetch_finish(struct imap_session *s, struct fetch_ctx *c)
+{
+	bool told = true;
+
+	if (!imap_seqset_is_empty(&c->gone) && s->cmd_allows_expunge) {
+		imap_session_send_updates(s, true);
+		if (s->sel == NULL || s->closing)
+			return;
+		for (size_t i = 0; i < c->gone.count && told; i++)
+			for (uint64_t u = c->gone.ranges[i].lo;
+			    u <= c->gone.ranges[i].hi && told; u++)
+				told = imap_selected_seq(s->sel,
+				    (uint32_t)u) == 0;
+	} else if (!imap_seqset_is_empty(&c->gone)) {
+		told = false;
+	}
+	if (told)
+		imap_session_tagged(s, c->tag, "OK", "FETCH completed");
+	else
+		imap_session_tagged(s, c->tag, "NO", "[EXPUNGEISSUED] Some of "
+		    "the requested messages no longer exist");
 }
 
 /* One round: as much as fits the output. true when the FETCH is done. */
@@ -608,20 +795,12 @@ fetch_step(struct imap_session *s)
 	 * by the flag updates that follow the FETCH. */
 	if (!c->in_msg)
 		imap_session_send_keyword_updates(s);
-	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_session_tagged(s, c->tag, "NO", "[SERVERBUG] FETCH failed");
-		return true;
-	}
-	if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id, kw, &kwn,
-	    &err) != 0)
-		kwn = 0;
-	if (kwn > s->sel->kw_count)
-		kwn = s->sel->kw_count;
 	for (;;) {
 		if (c->in_msg) {
 			imap_session_write_sb(s, &sb);
-			if (!stream_bigs(s, c, r))
+			if (!stream_bigs(s, c))
 				break;
+			fetch_unpin(c);
 			continue;
 		}
 		if (c->pos >= c->count) {
@@ -632,6 +811,14 @@ fetch_step(struct imap_session *s)
 			imap_session_write_sb(s, &sb);
 		if (imap_session_output_full(s))
 			break;
+		if (r == NULL && round_begin(s, &r, kw, &kwn) != 0) {
+			free(batch);
+			imap_session_write_sb(s, &sb);
+			strbuf_free(&sb);
+			imap_session_tagged(s, c->tag, "NO", "[SERVERBUG] FETCH "
+			    "failed");
+			return true;
+		}
 		if (c->pos >= batch_end) {
 			/* records of the next messages in one cursor walk
 			 * instead of a lookup per message */
@@ -661,18 +848,28 @@ fetch_step(struct imap_session *s)
 		}
 		while (bi < bn && batch[bi].uid < c->uids[c->pos])
 			bi++;
-		if (bi < bn && batch[bi].uid == c->uids[c->pos] &&
-		    (!c->has_changedsince ||
-		    batch[bi].modseq > c->changedsince))
-			(void)render_message(s, c, r, &batch[bi], kw, kwn, &sb);
+		if (bi < bn && batch[bi].uid == c->uids[c->pos]) {
+			if ((!c->has_changedsince ||
+			    batch[bi].modseq > c->changedsince) &&
+			    !render_message(s, c, r, &batch[bi], kw, kwn, &sb))
+				imap_seqset_add(&c->gone, c->uids[c->pos]);
+		} else if (imap_selected_seq(s->sel, c->uids[c->pos]) != 0) {
+			/* in the view, gone from the store (RFC 2180 4.1) */
+			imap_seqset_add(&c->gone, c->uids[c->pos]);
+		}
 		c->pos++;
+		if (c->in_msg) {
+			/* its literals stream from this snapshot; the
+			 * next messages get a new one */
+			fetch_pin(s, c, &r);
+		}
 	}
 	free(batch);
 	imap_session_write_sb(s, &sb);
 	strbuf_free(&sb);
 	store_read_end(&r);
 	if (finished)
-		imap_session_tagged(s, c->tag, "OK", "FETCH completed");
+		fetch_finish(s, c);
 	return finished;
 }
 
@@ -729,6 +926,17 @@ fetch_keep_changed(struct imap_session *s, struct fetch_ctx *c)
 	store_read_end(&r);
 	for (size_t i = 0; i < c->count; i++) {
 		size_t lo = 0, hi = ch.changed_count;
+		bool vanished = false;
+
+		/* an expunge is a change too: kept, so that the streaming
+		 * loop finds it gone (RFC 2180 4.1) */
+		for (size_t v = 0; v < ch.vanished_count && !vanished; v++)
+			vanished = c->uids[i] >= ch.vanished[v].first &&
+			    c->uids[i] <= ch.vanished[v].last;
+		if (vanished) {
+			c->uids[n++] = c->uids[i];
+			continue;
+		}
 
 		/* ch.changed is in UID order */
 		while (lo < hi) {
@@ -887,6 +1095,7 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 	c = xcalloc(1, sizeof(*c));
 	c->a = arena_new(IMAP_FETCH_ARENA_CHUNK);
 	imap_seqset_init(&c->seen);
+	imap_seqset_init(&c->gone);
 	if (argc == 3 && parse_fetch_modifiers(c, &args[2], &err) != 0) {
 		imap_session_tagged(s, tag, "BAD", "%s", err);
 		fetch_ctx_free(c);

@@ -51,6 +51,10 @@ void imap_msgview_clear(struct imap_msgview *v);
 /* 1 / 0 / -1 as imap_search_message's callbacks. */
 int imap_msgview_header_contains(struct imap_msgview *v, const char *name,
     const char *str, size_t len);
+/* FROM / TO / CC / BCC: the fields' addresses as parsed (mail-search.h
+ * mail_search_address_values) contain str, case-insensitively. */
+int imap_msgview_address_contains(struct imap_msgview *v, const char *name,
+    const char *str, size_t len);
 int imap_msgview_body_contains(struct imap_msgview *v, bool text,
     const char *str, size_t len);
 int imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r);

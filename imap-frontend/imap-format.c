@@ -48,10 +48,34 @@ can_quote(const char *s, size_t len)
 }
 
 void
+imap_literal_copy(char *dst, const char *src, size_t len)
+{
+	const char *nul;
+
+	memcpy(dst, src, len);
+	for (char *p = dst; (nul = memchr(p, '\0',
+	    len - (size_t)(p - dst))) != NULL; p = (char *)nul + 1)
+		*(char *)nul = (char)IMAP_LITERAL_NUL_SUBST;
+}
+
+void
+imap_literal_bytes(struct strbuf *sb, const char *s, size_t len)
+{
+	if (memchr(s, '\0', len) == NULL) {
+		strbuf_append(sb, s, len);
+		return;
+	}
+	strbuf_reserve(sb, len);
+	imap_literal_copy(sb->data + sb->len, s, len);
+	sb->len += len;
+	sb->data[sb->len] = '\0';
+}
+
+void
 imap_format_literal(struct strbuf *sb, const char *s, size_t len)
 {
 	strbuf_appendf(sb, "{%zu}\r\n", len);
-	strbuf_append(sb, s, len);
+	imap_literal_bytes(sb, s, len);
 }
 
 void

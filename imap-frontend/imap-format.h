@@ -45,8 +45,22 @@ void imap_format_nstring(struct strbuf *sb, const char *s, size_t len);
 /* astring: a bare atom when every byte is an ASTRING-CHAR and the text
  * is not "NIL" (any case) or empty; else as imap_format_string. */
 void imap_format_astring(struct strbuf *sb, const char *s, size_t len);
-/* Always a literal {len}CRLF<bytes> (FETCH BODY[] data). */
+/* Always a literal {len}CRLF<bytes> (FETCH BODY[] data), NULs replaced
+ * as imap_literal_bytes() says. */
 void imap_format_literal(struct strbuf *sb, const char *s, size_t len);
+
+/*
+ * A literal is CHAR8 (RFC 3501 9: %x01-ff, no NUL); a stored message may
+ * still hold NUL bytes (POP3 delivers what the upstream has). Outside
+ * BINARY (RFC 3516, not implemented) the server sends each NUL as
+ * IMAP_LITERAL_NUL_SUBST, as Dovecot does: every size (RFC822.SIZE,
+ * BODYSTRUCTURE, partial ranges) stays true and no other byte changes.
+ */
+#define IMAP_LITERAL_NUL_SUBST 0x80
+/* Appends s[0..len) with each NUL replaced. */
+void imap_literal_bytes(struct strbuf *sb, const char *s, size_t len);
+/* Copies src[0..len) to dst with each NUL replaced. */
+void imap_literal_copy(char *dst, const char *src, size_t len);
 
 /* True when s[0..len) can be sent as an atom (1..n ATOM-CHARs). */
 bool imap_is_atom(const char *s, size_t len);

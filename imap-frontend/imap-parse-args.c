@@ -86,3 +86,13 @@ imap_arg_atom_equals(const struct imap_arg *arg, const char *word)
 	return arg != NULL && arg->type == IMAP_ARG_ATOM &&
 	    str_ieq(arg->str, arg->len, word);
 }
+
+bool
+imap_arg_get_flag_atom(const struct imap_arg *arg, const char **str_r)
+{
+	if (arg == NULL || (arg->type != IMAP_ARG_ATOM &&
+	    arg->type != IMAP_ARG_NIL))
+		return false;
+	*str_r = arg->str;
+	return true;
+}

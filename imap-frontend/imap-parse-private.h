@@ -51,6 +51,8 @@ struct imap_parser {
 	bool need_reset;	/* a command ended: clear on the next call */
 	bool sensitive;		/* input read before login: wipe on reset */
 	bool list_just_opened;	/* ')' is allowed in PS_ARG_START */
+	bool literal8;		/* "~{" starts a literal8 (BINARY in effect) */
+	bool lit_in_section;	/* the literal is a header name in BODY[...] */
 
 	struct arena *arena;
 	struct strbuf tok;

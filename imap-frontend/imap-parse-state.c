@@ -150,6 +150,7 @@ imap_parse_command_reset(struct imap_parser *p)
 	p->lit_nul = false;
 	p->need_reset = false;
 	p->list_just_opened = false;
+	p->lit_in_section = false;
 	memset(&p->cmd, 0, sizeof(p->cmd));
 	/* Keep a big token buffer from lingering after a huge line. */
 	if (p->tok.cap > 64 * 1024)
@@ -186,6 +187,12 @@ void
 imap_parser_set_authenticated(struct imap_parser *p, bool authenticated)
 {
 	p->authenticated = authenticated;
+}
+
+void
+imap_parser_set_literal8(struct imap_parser *p, bool allowed)
+{
+	p->literal8 = allowed;
 }
 
 void

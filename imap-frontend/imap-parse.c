@@ -221,6 +221,9 @@ after_arg_byte(struct imap_parser *p, unsigned char c, bool *consumed)
 	}
 }
 
+static void literal_start(struct imap_parser *p, bool lit8,
+    bool in_section);
+
 static enum imap_parse_result
 arg_start_byte(struct imap_parser *p, unsigned char c)
 {
@@ -252,27 +255,68 @@ arg_start_byte(struct imap_parser *p, unsigned char c)
 		p->state = PS_QUOTED;
 		return IMAP_PARSE_NEED_MORE;
 	case '~':
+		/* "~{" is a literal8 where BINARY is in effect; anywhere
+		 * else '~' is an ATOM-CHAR ("~foo", RFC 3501 9) */
+		if (!p->literal8)
+			break;
 		p->lit8 = true;
 		p->state = PS_LITERAL8;
 		return IMAP_PARSE_NEED_MORE;
 	case '{':
-		p->lit8 = false;
-		p->lit_size = 0;
-		p->lit_digits = 0;
-		p->lit_overflow = false;
-		p->lit_plus = false;
-		p->state = PS_LITERAL_SIZE;
+		literal_start(p, false, false);
 		return IMAP_PARSE_NEED_MORE;
 	default:
-		if (!is_arg_atom_char(c))
-			return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
-			    c >= 0x80 ? "8-bit byte in atom" :
-			    "Invalid character in atom");
-		strbuf_reset(&p->tok);
-		strbuf_appendc(&p->tok, (char)c);
-		p->state = PS_ATOM;
-		return IMAP_PARSE_NEED_MORE;
+		break;
 	}
+	if (!is_arg_atom_char(c))
+		return imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
+		    c >= 0x80 ? "8-bit byte in atom" :
+		    "Invalid character in atom");
+	strbuf_reset(&p->tok);
+	strbuf_appendc(&p->tok, (char)c);
+	p->state = PS_ATOM;
+	return IMAP_PARSE_NEED_MORE;
+}
+
+/* Starts reading a literal header after its '{'. */
+static void
+literal_start(struct imap_parser *p, bool lit8, bool in_section)
+{
+	p->lit8 = lit8;
+	p->lit_in_section = in_section;
+	p->lit_size = 0;
+	p->lit_digits = 0;
+	p->lit_overflow = false;
+	p->lit_plus = false;
+	p->state = PS_LITERAL_SIZE;
+}
+
+/*
+ * A literal's bytes are all read. An argument literal becomes an
+ * argument; a header name sent as a literal inside BODY[HEADER.FIELDS
+ * (...)] is folded into the section atom as a quoted string (escaping
+ * '"' and '\'), which imap_parse_fetch_att() reads like any quoted name
+ * and whose bytes it checks.
+ */
+static void
+literal_done(struct imap_parser *p)
+{
+	if (!p->lit_in_section) {
+		finish_literal(p);
+		p->state = PS_AFTER_ARG;
+		return;
+	}
+	strbuf_appendc(&p->tok, '"');
+	for (size_t i = 0; i < p->lit_len; i++) {
+		if (p->lit_buf[i] == '"' || p->lit_buf[i] == '\\')
+			strbuf_appendc(&p->tok, '\\');
+		strbuf_appendc(&p->tok, p->lit_buf[i]);
+	}
+	strbuf_appendc(&p->tok, '"');
+	imap_parse_lit_free(p);
+	p->lit_nul = false;
+	p->lit_in_section = false;
+	p->state = PS_ATOM_BRACKET;
 }
 
 /*
@@ -313,6 +357,16 @@ literal_header_done(struct imap_parser *p)
 		return header_error(p, IMAP_PARSE_ERR_LITERAL_TOO_BIG,
 		    "Literal too large");
 	}
+	if (p->lit_in_section && (p->lit_size > p->limits.max_quoted ||
+	    p->tok.len + 2 * p->lit_size + 2 > p->limits.max_atom)) {
+		/* a header name, not a message: no more than a quoted one */
+		if (p->lit_plus)
+			return imap_parse_pfatal(p,
+			    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
+			    "Header name literal too long");
+		return header_error(p, IMAP_PARSE_ERR_TOO_LONG,
+		    "Header name literal too long");
+	}
 	if (p->cmd_size + p->lit_size > imap_parse_command_limit(p)) {
 		if (p->lit_plus)
 			return imap_parse_pfatal(p,
@@ -325,8 +379,7 @@ literal_header_done(struct imap_parser *p)
 	p->lit_total = (size_t)p->lit_size;
 	p->lit_nul = false;
 	if (p->lit_size == 0) {
-		finish_literal(p);
-		p->state = PS_AFTER_ARG;
+		literal_done(p);
 	} else {
 		p->state = PS_LITERAL_DATA;
 	}
@@ -372,10 +425,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			p->lit_size -= n;
 			p->cmd_size += n;
 			i += n;
-			if (p->lit_size == 0) {
-				finish_literal(p);
-				p->state = PS_AFTER_ARG;
-			}
+			if (p->lit_size == 0)
+				literal_done(p);
 			continue;
 		}
 
@@ -509,7 +560,11 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				p->state = PS_ATOM_BRACKET_QUOTED;
 			} else if (c == ']') {
 				p->state = PS_ATOM;
-			} else if (c == '[' || c == '{') {
+			} else if (c == '{') {
+				/* header-fld-name is an astring: a literal */
+				literal_start(p, false, true);
+				break;
+			} else if (c == '[') {
 				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
 				    "Invalid character in section");
 				goto out;
@@ -556,15 +611,16 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			break;
 		case PS_LITERAL8:
 			if (c != '{') {
-				r = imap_parse_perr(p, IMAP_PARSE_ERR_SYNTAX,
-				    "Expected { after ~");
-				goto out;
+				/* "~" then an atom: read c again as part of
+				 * the atom "~..." */
+				strbuf_reset(&p->tok);
+				strbuf_appendc(&p->tok, '~');
+				p->lit8 = false;
+				p->state = PS_ATOM;
+				consumed = false;
+				break;
 			}
-			p->lit_size = 0;
-			p->lit_digits = 0;
-			p->lit_overflow = false;
-			p->lit_plus = false;
-			p->state = PS_LITERAL_SIZE;
+			literal_start(p, true, false);
 			break;
 		case PS_LITERAL_SIZE:
 			if (c >= '0' && c <= '9') {

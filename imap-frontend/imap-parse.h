@@ -29,11 +29,17 @@
  *   arg      = atom | number | quoted | literal | literal8 | NIL | list
  *   list     = "(" [arg *(SP arg)] ")"
  *   literal  = "{" digits ["+"] "}" CRLF <n bytes>; literal8 = "~" literal
+ * - '~' is an ordinary ATOM-CHAR ("~foo" is an atom); only "~{" starts a
+ *   literal8, and only when imap_parser_set_literal8() switched it on
+ *   (RFC 3516: where BINARY is in effect). Without it "~{" is a syntax
+ *   error, as any '{' inside an atom.
  * - Atoms are ATOM-CHARs plus ']' (astrings allow it), 7-bit only. An atom
  *   that starts with BODY[, BODY.PEEK[, BINARY[, BINARY.PEEK[ or
  *   BINARY.SIZE[ (any case) keeps spaces, parentheses and quoted strings
  *   up to the matching ']' so that BODY[HEADER.FIELDS (A B)]<0.10> is ONE
- *   atom; imap_parse_fetch_att() parses it. Sequence sets, numbers and
+ *   atom; imap_parse_fetch_att() parses it. A header name sent there as a
+ *   literal (header-fld-name is an astring) is folded into the atom as a
+ *   quoted string; it may be at most max_quoted bytes. Sequence sets, numbers and
  *   fetch atts are atoms: the command handler knows what it expects.
  * - Quoted strings accept \\ and \" escapes only; CR, LF and NUL are
  *   errors; 8-bit bytes are accepted (UTF-8 search strings, as Dovecot).
@@ -76,9 +82,11 @@ struct arena;
 /* Bytes of one physical line, CRLF included, literal data excluded;
  * Dovecot's imap_max_line_length, long enough for big UID sets. */
 #define IMAP_PARSE_MAX_LINE (64 * 1024)
-/* Line limit before login: LOGIN / AUTHENTICATE PLAIN (SASL-IR) with
- * long credentials fit easily; a stranger gets less rope. */
-#define IMAP_PARSE_MAX_LINE_PREAUTH (8 * 1024)
+/* Line limit before login: a maximal RFC 2971 ID (30 pairs of a 30-octet
+ * field and a 1024-octet value, quoted: about 32 KiB) fits, and so do
+ * LOGIN / AUTHENTICATE PLAIN (SASL-IR) with long credentials; a stranger
+ * still gets less rope than after login, and literals stay at 8 KiB. */
+#define IMAP_PARSE_MAX_LINE_PREAUTH (40 * 1024)
 /* Largest literal after login: an APPENDed message (= the store's
  * STORE_MESSAGE_SIZE_MAX). */
 #define IMAP_PARSE_MAX_LITERAL (64ull * 1024 * 1024)
@@ -159,6 +167,9 @@ struct imap_command {
 
 /* An ATOM (not NIL). */
 bool imap_arg_get_atom(const struct imap_arg *arg, const char **str_r);
+/* An ATOM or NIL, as an atom: a flag or keyword, where "NIL" is just an
+ * atom (RFC 3501 9: flag-keyword = atom). */
+bool imap_arg_get_flag_atom(const struct imap_arg *arg, const char **str_r);
 /* QUOTED or LITERAL. */
 bool imap_arg_get_string(const struct imap_arg *arg, const char **str_r,
     size_t *len_r);
@@ -224,6 +235,9 @@ void imap_parser_free(struct imap_parser **pp);
  * limits (false) for literal headers, lines and commands read from now
  * on. */
 void imap_parser_set_authenticated(struct imap_parser *p, bool authenticated);
+/* Accepts "~{n}" literal8 arguments (true) or not (false, the default:
+ * only a server that advertises BINARY switches it on). */
+void imap_parser_set_literal8(struct imap_parser *p, bool allowed);
 /* Forgets any partial command or resync state (after STARTTLS: discard
  * what was sent in clear). The last command's memory is freed. */
 void imap_parser_reset(struct imap_parser *p);

@@ -121,9 +121,10 @@ static const struct {
 static const struct {
 	const char *name;
 	const char *header;
+	bool address;	/* matched against the parsed addresses */
 } header_keys[] = {
-	{ "BCC", "Bcc" }, { "CC", "Cc" }, { "FROM", "From" },
-	{ "SUBJECT", "Subject" }, { "TO", "To" },
+	{ "BCC", "Bcc", true }, { "CC", "Cc", true }, { "FROM", "From", true },
+	{ "SUBJECT", "Subject", false }, { "TO", "To", true },
 };
 
 static const struct {
@@ -251,6 +252,7 @@ parse_key(struct search_ctx *ctx, unsigned int depth,
 		if (str_ieq(name, len, header_keys[i].name)) {
 			k = new_key(ctx, IMAP_SEARCH_HEADER);
 			k->header = header_keys[i].header;
+			k->address = header_keys[i].address;
 			ctx->prog->needs_headers = true;
 			*key_r = k;
 			return arg_string(ctx, &k->str, &k->str_len);
@@ -294,7 +296,7 @@ parse_key(struct search_ctx *ctx, unsigned int depth,
 		    IMAP_SEARCH_KEYWORD : IMAP_SEARCH_UNKEYWORD);
 		*key_r = k;
 		kw = next_arg(ctx);
-		if (!imap_arg_get_atom(kw, &kws) ||
+		if (!imap_arg_get_flag_atom(kw, &kws) ||
 		    imap_flag_parse(kws, kw->len, &flag, &is_kw, &error) < 0 ||
 		    !is_kw)
 			return fail(ctx, "Invalid keyword");
@@ -502,6 +504,11 @@ match_key(const struct imap_search_key *k,
 	case IMAP_SEARCH_SMALLER:
 		return m->size < k->number;
 	case IMAP_SEARCH_HEADER:
+		if (k->address && m->address_contains != NULL) {
+			r = m->address_contains(m->ctx, k->header, k->str,
+			    k->str_len);
+			return r < 0 ? -1 : r != 0;
+		}
 		if (m->header_contains == NULL)
 			return -1;
 		r = m->header_contains(m->ctx, k->header, k->str, k->str_len);

@@ -78,6 +78,9 @@ struct imap_search_key {
 	struct imap_search_key *next;		/* sibling */
 	unsigned int flags;		/* IMAP_FLAG_* (FLAGS_SET/UNSET) */
 	const char *header;		/* HEADER: field name, NUL-terminated */
+	/* FROM TO CC BCC: the addresses as parsed are matched, not the
+	 * raw text (RFC 3501 6.4.4; address_contains) */
+	bool address;
 	const char *str;		/* string argument, NUL-terminated */
 	size_t str_len;
 	int32_t days;			/* date keys: days since 1970-01-01 */
@@ -144,6 +147,11 @@ struct imap_search_message {
 	/* Does some header field named name contain s? An empty s matches
 	 * when the field exists. */
 	int (*header_contains)(void *ctx, const char *name, const char *s,
+	    size_t len);
+	/* FROM / TO / CC / BCC: does an address of a field named name,
+	 * written "Name <local@domain>" (mail_search_address_values),
+	 * contain s? NULL: header_contains is asked instead. */
+	int (*address_contains)(void *ctx, const char *name, const char *s,
 	    size_t len);
 	/* Does the body (text = false) or the whole message (text = true)
 	 * contain s? */

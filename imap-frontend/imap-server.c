@@ -57,6 +57,7 @@ imap_server_config_init(struct imap_server_config *cfg)
 	cfg->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;
 	cfg->limits.preauth_timeout_secs = 60;
 	cfg->limits.output_high_water = 256 * 1024;
+	cfg->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
 }
 
 static char **
@@ -118,8 +119,12 @@ imap_server_new(struct event_base *base, struct store *store,
 		srv->limits.preauth_timeout_secs = 60;
 	if (srv->limits.max_bad_commands == 0)
 		srv->limits.max_bad_commands = 20;
+	if (srv->limits.fetch_pin_secs == 0)
+		srv->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
 	srv->auth_ctx = auth != NULL ? auth_ctx : srv;
+	srv->rawlog_dir = cfg->rawlog_dir != NULL ? xstrdup(cfg->rawlog_dir) :
+	    NULL;
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);
 	srv->tls_addrs = strv_dup(cfg->tls_addrs);
 	TAILQ_INIT(&srv->sessions);
@@ -576,6 +581,7 @@ imap_server_free(struct imap_server **srvp)
 	}
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
+	free(srv->rawlog_dir);
 	SSL_CTX_free(srv->ssl_ctx);
 	arena_free(&srv->scratch);
 	imap_recent_free(&srv->recent);

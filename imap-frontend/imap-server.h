@@ -62,7 +62,14 @@ struct imap_server_limits {
 	/* Output buffered for a client above which the server stops reading
 	 * its commands and pauses a streaming FETCH. */
 	size_t output_high_water;
+	/* Seconds a streaming FETCH holds the read snapshot of the body it
+	 * sends before it takes the body again from a fresh one (or closes
+	 * the connection when no message has that body any more): bounds
+	 * how stale a snapshot a slow reader keeps open (0: the default,
+	 * IMAP_FETCH_PIN_SECS). */
+	unsigned fetch_pin_secs;
 };
+#define IMAP_FETCH_PIN_SECS 60
 
 struct imap_server_config {
 	/* NULL-terminated lists of "host:port" ("[v6]:port"); either may be
@@ -85,6 +92,9 @@ struct imap_server_config {
 	 * server. Store changes go to the store's writer thread when one
 	 * runs (store_writer_start), else they run in the loop. */
 	struct workq *workq;
+	/* A directory for one file per session with everything the server
+	 * sent it (imap-rawlog.h); NULL (the default): none. Copied. */
+	const char *rawlog_dir;
 };
 
 /* Fills cfg with the defaults (no listeners, no TLS). */

@@ -17,6 +17,7 @@
 #include "imap-commands.h"
 #include "imap-format.h"
 #include "imap-parse.h"
+#include "imap-rawlog.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tls.h"
@@ -71,6 +72,12 @@ session_setup_bev(struct imap_session *s)
 {
 	size_t hw = s->server->limits.output_high_water;
 
+	if (s->server->rawlog_dir != NULL) {
+		if (s->rawlog == NULL)
+			s->rawlog = imap_rawlog_open(s->server->rawlog_dir,
+			    s->id);
+		imap_rawlog_attach(s->rawlog, bufferevent_get_output(s->bev));
+	}
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE,
 	    hw / IMAP_OUTPUT_LOW_DIVISOR, 0);
@@ -196,10 +203,12 @@ imap_session_free(struct imap_session *s)
 		/* an incomplete command (a LOGIN cut short) is not left in
 		   memory freed unwiped */
 		evsecret_drain(in, evbuffer_get_length(in));
+		imap_rawlog_close(&s->rawlog);
 		bufferevent_free(s->bev);
 	}
 	if (!s->tls)
 		close(s->fd);
+	imap_rawlog_close(&s->rawlog);
 	imap_session_unselect(s);
 	imap_parser_free(&s->parser);
 	free(s->tag);
@@ -480,6 +489,7 @@ starttls_switch(struct imap_session *s)
 	}
 	if (s->parser != NULL)
 		imap_parser_reset(s->parser);
+	imap_rawlog_detach(s->rawlog);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	ssl = SSL_new(s->server->ssl_ctx);

@@ -35,6 +35,7 @@ struct arena;
 struct strbuf;
 struct imap_cmd;
 struct imap_parser;
+struct imap_rawlog;
 struct imap_session;
 
 enum imap_state {
@@ -172,6 +173,7 @@ struct imap_session {
 	bool enabled_utf8;
 
 	struct imap_selected *sel;	/* NULL unless SELECTED */
+	struct imap_rawlog *rawlog;	/* [imap] rawlog_dir set */
 };
 
 TAILQ_HEAD(imap_session_list, imap_session);
@@ -204,6 +206,7 @@ struct imap_server {
 	struct workq *workq;		/* borrowed; NULL: work runs inline */
 
 	struct imap_server_stats stats;
+	char *rawlog_dir;	/* NULL: no protocol trace (imap-rawlog.h) */
 	bool shutting_down;
 	char *shutdown_reason;
 	void (*shutdown_done)(void *arg);

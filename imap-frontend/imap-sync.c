@@ -166,8 +166,13 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 			    &sel->flagged_cap, ch->uids[i]);
 		break;
 	case STORE_CHANGE_EXPUNGE:
-		if (self)
+		if (self) {
+			/* the mailbox's HIGHESTMODSEQ after this session's own
+			 * expunge: its tagged OK carries it (RFC 7162 3.2.7) */
+			if (ch->highestmodseq > sel->highestmodseq)
+				sel->highestmodseq = ch->highestmodseq;
 			break;
+		}
 		for (size_t i = 0; i < ch->uid_count; i++)
 			u32_push(&sel->expunged, &sel->expunged_count,
 			    &sel->expunged_cap, ch->uids[i]);

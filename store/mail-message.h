@@ -64,7 +64,9 @@ struct mail_address_list {
 };
 
 /* Raw (unfolded, trimmed, not RFC 2047-decoded) header values; NULL when
- * the header is absent. Only the first occurrence of each field counts. */
+ * the header is absent. Only the first occurrence of each field counts,
+ * except From, To, Cc and Bcc: their occurrences are joined into one
+ * list (RFC 5322 4.5.3). */
 struct mail_envelope {
 	const char *date;
 	const char *subject;

@@ -523,6 +523,13 @@ collect(struct mail_parser *mp, const char *s, size_t len)
 
 static void header_line(struct mail_parser *mp, const struct line *l);
 
+/* Address-list fields whose repeats are joined (the others: first one). */
+static bool
+is_list_field(int id)
+{
+	return id == F_FROM || id == F_TO || id == F_CC || id == F_BCC;
+}
+
 static void
 header_line(struct mail_parser *mp, const struct line *l)
 {
@@ -554,7 +561,15 @@ header_line(struct mail_parser *mp, const struct line *l)
 			    (part->flags & MAIL_PART_IS_MESSAGE) != 0);
 
 			mp->cur_field = F_NONE;
-			if (id != F_NONE && !mp->have[id]) {
+			if (id != F_NONE && mp->have[id] && is_list_field(id)) {
+				/* RFC 5322 4.5.3 (obsolete syntax, which a
+				 * receiver must accept): several From, To,
+				 * Cc or Bcc fields are one list */
+				mp->cur_field = id;
+				collect(mp, ",", 1);
+				collect(mp, colon + 1,
+				    l->clen - (size_t)(colon + 1 - l->text));
+			} else if (id != F_NONE && !mp->have[id]) {
 				mp->have[id] = true;
 				mp->cur_field = id;
 				collect(mp, colon + 1,

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arena.h"
+#include "mail-address.h"
 #include "mail-charset.h"
 #include "mail-decode.h"
 #include "mail-header.h"
@@ -42,6 +44,83 @@ mail_search_header_values(const char *hdr, size_t len, const char *name,
 		strbuf_appendc(out, '\n');
 		n++;
 	}
+	return n;
+}
+
+/* One parsed address list as SEARCH sees it (mail_search_address_values). */
+static void
+address_text(const struct mail_address_list *l, struct strbuf *out)
+{
+	bool sep = false;
+
+	for (uint32_t i = 0; i < l->count; i++) {
+		const struct mail_address *a = &l->addrs[i];
+
+		if (a->mailbox == NULL && a->domain == NULL) {
+			strbuf_appendc(out, ';');	/* end of a group */
+			sep = true;
+			continue;
+		}
+		if (sep)
+			strbuf_appends(out, ", ");
+		sep = true;
+		if (a->domain == NULL) {
+			/* start of a group: its name */
+			mail_rfc2047_decode(a->mailbox, strlen(a->mailbox),
+			    out);
+			strbuf_appends(out, ": ");
+			sep = false;
+			continue;
+		}
+		if (a->name != NULL && a->name[0] != '\0') {
+			mail_rfc2047_decode(a->name, strlen(a->name), out);
+			strbuf_appends(out, " <");
+		}
+		if (strcmp(a->mailbox, MAIL_MISSING_MAILBOX) != 0)
+			strbuf_appends(out, a->mailbox);
+		if (strcmp(a->domain, MAIL_MISSING_DOMAIN) != 0) {
+			strbuf_appendc(out, '@');
+			strbuf_appends(out, a->domain);
+		}
+		if (a->name != NULL && a->name[0] != '\0')
+			strbuf_appendc(out, '>');
+	}
+}
+
+unsigned int
+mail_search_address_values(const char *hdr, size_t len, const char *name,
+    bool fold, struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	struct strbuf raw = STRBUF_INIT, text = STRBUF_INIT;
+	struct arena *a = arena_new(4096);
+	size_t nlen = strlen(name);
+	unsigned int n = 0;
+
+	mail_header_iter_init(&it, hdr, len);
+	while (mail_header_iter_next(&it, &f)) {
+		struct mail_address_list l;
+
+		if (f.name_len != nlen || strncasecmp(f.name, name, nlen) != 0)
+			continue;
+		strbuf_reset(&raw);
+		strbuf_reset(&text);
+		mail_header_unfold(f.value, f.value_len, &raw);
+		mail_address_parse(a, strbuf_str(&raw), raw.len,
+		    MAIL_ADDRESSES_MAX, &l);
+		address_text(&l, &text);
+		if (fold)
+			mail_utf8_casefold(strbuf_str(&text), text.len, out);
+		else
+			strbuf_append(out, strbuf_str(&text), text.len);
+		strbuf_appendc(out, '\n');
+		arena_reset(a);
+		n++;
+	}
+	arena_free(&a);
+	strbuf_free(&raw);
+	strbuf_free(&text);
 	return n;
 }
 

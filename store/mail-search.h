@@ -29,6 +29,19 @@ struct strbuf;
 unsigned int mail_search_header_values(const char *hdr, size_t len,
     const char *name, bool fold, struct strbuf *out);
 
+/*
+ * SEARCH FROM / TO / CC / BCC (RFC 3501 6.4.4) look at the addresses as
+ * parsed, not at the raw text (comments, quoting and folding would hide
+ * "user@domain.org" in "<user (c)@ (c) domain.org>"). For each field of
+ * hdr named name: its addresses parsed as ENVELOPE parses them
+ * (mail-address.h), each written "Display Name <local@domain>" (the name
+ * RFC 2047-decoded; a bare "local@domain" without one; a group as
+ * "group: ...;"), joined by ", ", case-folded when fold, then '\n'.
+ * Returns how many fields there were.
+ */
+unsigned int mail_search_address_values(const char *hdr, size_t len,
+    const char *name, bool fold, struct strbuf *out);
+
 /* Every field of hdr as "name: decoded value\n" (for SEARCH TEXT). */
 void mail_search_header_text(const char *hdr, size_t len, bool fold,
     struct strbuf *out);

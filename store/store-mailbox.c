@@ -681,6 +681,177 @@ out:
 /* ---- subscriptions, roles ---- */
 
 int
+store_sub_put_txn(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char *name, const char **error_r)
+{
+	struct store_key k;
+	MDB_val key, data = { 0, (void *)"" };
+	int rc;
+
+	mbname_key(&k, user_id, name);
+	key = store_key_val(&k);
+	if ((rc = mdb_put(txn, store->dbi[DB_SUBS], &key, &data, 0)) != 0)
+		return store_fail_mdb(store, error_r, rc,
+		    "subscription write");
+	return 0;
+}
+
+/* Does the user have any subscription? 1 yes, 0 no, -1 error. */
+static int
+user_has_subscriptions(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char **error_r)
+{
+	struct store_key k;
+	MDB_cursor *cur;
+	MDB_val key, data;
+	int rc;
+
+	store_key_init(&k);
+	store_key_u32(&k, user_id);
+	key = store_key_val(&k);
+	if ((rc = mdb_cursor_open(txn, store->dbi[DB_SUBS], &cur)) != 0)
+		return store_fail_mdb(store, error_r, rc, "cursor");
+	rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_fail_mdb(store, error_r, rc, "subscriptions");
+	return key.mv_size >= 4 && memcmp(key.mv_data, k.b, 4) == 0;
+}
+
+/* Subscribes INBOX and every special-use mailbox of the user. */
+static int
+subscribe_defaults(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char **error_r)
+{
+	struct store_key k;
+	MDB_cursor *cur;
+	MDB_val key, data;
+	int rc, ret = 0;
+
+	if (store_sub_put_txn(store, txn, user_id, "INBOX", error_r) < 0)
+		return -1;
+	store_key_init(&k);
+	store_key_u32(&k, user_id);
+	key = store_key_val(&k);
+	if ((rc = mdb_cursor_open(txn, store->dbi[DB_MAILBOXES], &cur)) != 0)
+		return store_fail_mdb(store, error_r, rc, "cursor");
+	/* names collected first, subscribed after the walk */
+	char (*names)[STORE_MAILBOX_NAME_MAX + 1] = NULL;
+	size_t n = 0, cap = 0;
+
+	for (rc = mdb_cursor_get(cur, &key, &data, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+		struct store_mbrec rec;
+		size_t nlen;
+
+		if (key.mv_size < 4 || memcmp(key.mv_data, k.b, 4) != 0)
+			break;
+		if (data.mv_size < sizeof(rec))
+			continue;
+		memcpy(&rec, data.mv_data, sizeof(rec));
+		nlen = rec.name_len;
+		if (rec.role == STORE_ROLE_NONE || nlen == 0 ||
+		    nlen > STORE_MAILBOX_NAME_MAX ||
+		    data.mv_size < sizeof(rec) + nlen)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			names = xreallocarray(names, cap, sizeof(*names));
+		}
+		memcpy(names[n], (const char *)data.mv_data + sizeof(rec),
+		    nlen);
+		names[n][nlen] = '\0';
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		ret = store_fail_mdb(store, error_r, rc, "mailbox list");
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = store_sub_put_txn(store, txn, user_id, names[i], error_r);
+	free(names);
+	return ret;
+}
+
+int
+store_subscriptions_default_once(struct store *store, unsigned *users_r,
+    const char **error_r)
+{
+	static const char done_key[] = "default_subscriptions";
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val key = { strlen(done_key), (void *)done_key }, data;
+	uint32_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	unsigned fixed = 0;
+	int rc;
+
+	if (users_r != NULL)
+		*users_r = 0;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	rc = mdb_get(txn, store->dbi[DB_META], &key, &data);
+	if (rc == 0) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND) {
+		store_fail_mdb(store, error_r, rc, "meta read");
+		goto fail;
+	}
+	if ((rc = mdb_cursor_open(txn, store->dbi[DB_USERS], &cur)) != 0) {
+		store_fail_mdb(store, error_r, rc, "cursor");
+		goto fail;
+	}
+	for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+		if (key.mv_size != 4)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			ids = xreallocarray(ids, cap, sizeof(*ids));
+		}
+		ids[n++] = store_get_u32(key.mv_data);
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		store_fail_mdb(store, error_r, rc, "user list");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int has = user_has_subscriptions(store, txn, ids[i], error_r);
+
+		if (has < 0)
+			goto fail;
+		if (has)
+			continue;
+		if (subscribe_defaults(store, txn, ids[i], error_r) < 0)
+			goto fail;
+		fixed++;
+	}
+	key.mv_data = (void *)done_key;
+	key.mv_size = strlen(done_key);
+	data.mv_data = (void *)"1";
+	data.mv_size = 1;
+	if ((rc = mdb_put(txn, store->dbi[DB_META], &key, &data, 0)) != 0) {
+		store_fail_mdb(store, error_r, rc, "meta write");
+		goto fail;
+	}
+	free(ids);
+	if (store_wcommit(store, txn, error_r) < 0)
+		return -1;
+	if (users_r != NULL)
+		*users_r = fixed;
+	return 0;
+fail:
+	free(ids);
+	store_wabort(store, txn);
+	return -1;
+}
+
+int
 store_mailbox_subscribe(struct store *store, uint32_t user_id,
     const char *name, bool subscribe, const char **error_r)
 {

@@ -255,6 +255,9 @@ void store_mb_key(struct store_key *k, uint32_t user_id,
 /* 0 found, STORE_NOT_FOUND, -1 error. */
 int store_mbname_get(struct store *store, MDB_txn *txn, uint32_t user_id,
     const char *name, uint32_t *id_r, const char **error_r);
+/* Subscribes the (normalised) name inside txn; no change event. */
+int store_sub_put_txn(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char *name, const char **error_r);
 /* Normalizes INBOX's case into out (STORE_MAILBOX_NAME_MAX + 1). */
 int store_mb_name_norm(struct store *store, const char *name, char *out,
     const char **error_r);

@@ -384,18 +384,17 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 	struct store_kwtable *skw = NULL, *dkw = NULL;
 	struct store_event *nev, *xev = NULL;
 	struct msg_item *items = NULL;
-	struct store_mb src, dst;
+	struct store_mb src, dst, *dp = &dst;
 	MDB_txn *txn = NULL;
 	uint64_t dst_modseq, src_modseq;
 	size_t n, count = 0;
 	/* COPY into the selected mailbox is valid IMAP (RFC 3501 6.4.7):
-	   the copies get new UIDs in the same mailbox; MOVE there is not */
+	   the copies get new UIDs in the same mailbox; so is MOVE, which
+	   RFC 6851 3.1 defines as that copy plus the expunge of the
+	   originals, here in the one transaction */
 	bool same = src_mailbox_id == dst_mailbox_id;
 
 	memset(result_r, 0, sizeof(*result_r));
-	if (same && move)
-		return store_fail(store, error_r, STORE_ERR_INVALID,
-		    "store: move into the same mailbox");
 	if (store_ranges_normalize(ranges, range_count, &norm, &n) < 0 ||
 	    n == 0) {
 		free(norm);
@@ -414,21 +413,21 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 	/* the same mailbox: one record (counters, UIDNEXT, MODSEQ) and one
 	   keyword table, so keyword ids need no mapping */
 	if (same)
-		dst = src;
+		dp = &src;
 	if (!same && src.rec.keyword_count > 0) {
 		skw = xmalloc(sizeof(*skw));
 		dkw = xmalloc(sizeof(*dkw));
 		if (store_kw_load(store, txn, user_id, src.id, skw,
 		    error_r) < 0 ||
-		    store_kw_load(store, txn, user_id, dst.id, dkw,
+		    store_kw_load(store, txn, user_id, dp->id, dkw,
 		    error_r) < 0)
 			goto fail;
 	}
 	result_r->src_uids = xreallocarray(NULL, count + 1, sizeof(uint32_t));
 	result_r->dst_uids = xreallocarray(NULL, count + 1, sizeof(uint32_t));
-	dst_modseq = dst.rec.highestmodseq + 1;
+	dst_modseq = dp->rec.highestmodseq + 1;
 	src_modseq = src.rec.highestmodseq + 1;
-	nev = store_event_add(store, STORE_CHANGE_NEW, user_id, NULL, dst.id);
+	nev = store_event_add(store, STORE_CHANGE_NEW, user_id, NULL, dp->id);
 	if (move)
 		xev = store_event_add(store, STORE_CHANGE_EXPUNGE, user_id,
 		    NULL, src.id);
@@ -439,7 +438,7 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 		uint32_t uid;
 		int rc;
 
-		if (dst.rec.uidnext == UINT32_MAX) {
+		if (dp->rec.uidnext == UINT32_MAX) {
 			store_fail(store, error_r, STORE_ERR_LIMIT,
 			    "store: UIDs exhausted in mailbox");
 			goto fail;
@@ -452,22 +451,22 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 				if ((items[i].rec.keywords[b / 64] &
 				    ((uint64_t)1 << (b % 64))) == 0)
 					continue;
-				if (store_kw_intern(store, txn, user_id, &dst,
+				if (store_kw_intern(store, txn, user_id, dp,
 				    dkw, skw->names[b], &id, error_r) < 0)
 					goto fail;
 				m.keywords[id / 64] |= (uint64_t)1 << (id % 64);
 			}
 		}
-		uid = dst.rec.uidnext++;
+		uid = dp->rec.uidnext++;
 		m.modseq = dst_modseq;
-		msg_key(&k, user_id, dst.id, uid);
+		msg_key(&k, user_id, dp->id, uid);
 		key = store_key_val(&k);
 		if ((rc = mdb_put(txn, store->dbi[DB_MSGS], &key, &data,
 		    MDB_NOOVERWRITE)) != 0) {
 			store_fail_mdb(store, error_r, rc, "message write");
 			goto fail;
 		}
-		store_mb_count_add(&dst.rec, &m, 1);
+		store_mb_count_add(&dp->rec, &m, 1);
 		if (move) {
 			/* The reference moves with the message. */
 			if (msg_remove(store, txn, user_id, &src, &items[i],
@@ -483,19 +482,20 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 		store_event_add_uid(nev, uid);
 	}
 	result_r->count = count;
-	result_r->dst_uidvalidity = dst.rec.uidvalidity;
+	result_r->dst_uidvalidity = dp->rec.uidvalidity;
 	if (count == 0) {
 		store_wabort(store, txn);
 		store_ok(store);
 		goto done;
 	}
-	dst.rec.highestmodseq = dst_modseq;
+	dp->rec.highestmodseq = dst_modseq;
 	if (move)
 		src.rec.highestmodseq = src_modseq;
-	if (store_mb_save(store, txn, user_id, &dst, error_r) < 0 ||
-	    (move && store_mb_save(store, txn, user_id, &src, error_r) < 0))
+	if (store_mb_save(store, txn, user_id, dp, error_r) < 0 ||
+	    (move && !same &&
+	    store_mb_save(store, txn, user_id, &src, error_r) < 0))
 		goto fail;
-	store_event_add(store, STORE_CHANGE_NEW, user_id, &dst, dst.id);
+	store_event_add(store, STORE_CHANGE_NEW, user_id, dp, dp->id);
 	if (move)
 		store_event_add(store, STORE_CHANGE_EXPUNGE, user_id, &src,
 		    src.id);

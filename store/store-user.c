@@ -237,14 +237,20 @@ store_user_create(struct store *store, const char *name,
 	rec.created = now;
 	if (user_put(store, txn, id, &rec, name, password_hash, error_r) < 0)
 		goto fail;
+	/* INBOX and the special-use folders start subscribed (Dovecot's
+	   auto = subscribe): clients that show subscribed folders only
+	   (Thunderbird's default) see them */
 	if (store_mb_create_txn(store, txn, id, "INBOX", STORE_ROLE_NONE, &mb,
-	    error_r) < 0)
+	    error_r) < 0 ||
+	    store_sub_put_txn(store, txn, id, "INBOX", error_r) < 0)
 		goto fail;
 	if ((flags & STORE_USER_DEFAULT_MAILBOXES) != 0) {
 		for (size_t i = 0; i < N_ELEMENTS(default_mailboxes); i++) {
 			if (store_mb_create_txn(store, txn, id,
 			    default_mailboxes[i].name,
-			    default_mailboxes[i].role, &mb, error_r) < 0)
+			    default_mailboxes[i].role, &mb, error_r) < 0 ||
+			    store_sub_put_txn(store, txn, id,
+			    default_mailboxes[i].name, error_r) < 0)
 				goto fail;
 		}
 	}

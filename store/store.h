@@ -280,7 +280,8 @@ void store_writer_get_stats(struct store *store,
 /* ---- users ------------------------------------------------------------- */
 
 /* store_user_create flag: also create INBOX, Sent, Drafts, Trash, Junk and
-   Archive with their special-use roles. */
+   Archive with their special-use roles. Whatever is created (INBOX
+   always) starts subscribed. */
 #define STORE_USER_DEFAULT_MAILBOXES 0x1u
 
 /*
@@ -414,6 +415,15 @@ int store_mailbox_get(struct store_read *r, uint32_t user_id,
    children). cb's non-zero return stops the walk and is returned. */
 int store_mailbox_foreach(struct store_read *r, uint32_t user_id,
     int (*cb)(void *ctx, const struct store_mailbox_info *info), void *ctx,
+    const char **error_r);
+/*
+ * Once per store (a flag in the store remembers it): every user who has
+ * no subscription at all gets INBOX and each special-use mailbox
+ * subscribed, as store_user_create() now does for new users (stores made
+ * before it subscribed nothing). One transaction; *users_r (may be
+ * NULL) is how many users were given them (0 on later calls).
+ */
+int store_subscriptions_default_once(struct store *store, unsigned *users_r,
     const char **error_r);
 /* Every subscribed name (existing or not), in byte order. */
 int store_subscription_foreach(struct store_read *r, uint32_t user_id,
@@ -615,8 +625,9 @@ struct store_copy_result {
 
 /*
  * Copies (move false) or moves the messages of the UID set from src to dst
- * (both of this user; src == dst only for a copy, which then adds the
- * copies with new UIDs to the same mailbox), in ONE transaction,
+ * (both of this user; src == dst adds the copies with new UIDs to the
+ * same mailbox, and a move then also expunges the originals, RFC 6851
+ * 3.1), in ONE transaction,
  * without copying bytes: bodies gain a reference. Flags and INTERNALDATE
  * are kept; keyword names are mapped into dst's table. MOVE expunges the
  * sources (recorded as vanished in src). Missing UIDs are skipped; an empty

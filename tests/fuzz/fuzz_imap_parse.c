@@ -115,6 +115,8 @@ run(const uint8_t *data, size_t size, const struct imap_parse_limits *l,
 	uint32_t rng = seed * 2654435761u + 1;
 
 	imap_parser_set_authenticated(p, authed);
+	/* literal8 on for the authenticated runs: both grammars of '~' */
+	imap_parser_set_literal8(p, authed);
 	while (off < size) {
 		size_t chunk = size - off;
 		if (seed != 0) {

@@ -11,6 +11,7 @@ import time
 import unittest
 
 import pgtest
+from pgtest import imapgrammar
 
 # imaplib does not know these extension commands by name.
 for _name in ("ID", "ENABLE", "MOVE", "UNSELECT", "IDLE", "NAMESPACE"):
@@ -40,6 +41,10 @@ class Server:
             argv += ["--generate", "%s:%d" % generate]
         if eml:
             argv += ["--eml", "%s:%s" % eml]
+        # every byte the server sends goes to a trace that tearDown checks
+        # against the IMAP response grammar (pgtest/imapgrammar.py)
+        self.rawlog = os.path.join(tmp, "rawlog")
+        argv += ["--rawlog", self.rawlog]
         argv += list(args)
         self.proc = pgtest.Proc(argv, log_path=self.log_path)
         pgtest.wait_port(self.plain_port, timeout=60)
@@ -93,6 +98,8 @@ class ImapTestCase(unittest.TestCase):
                     "imapd_test error" in line:
                 if not any(re.search(p, line) for p in self.allowed_errors):
                     self.fail("unexpected error in server log: " + line)
+        # a malformed response anywhere fails the test that caused it
+        imapgrammar.check_dir(self.srv.rawlog)
 
     def assertBad(self, fn, status="BAD"):
         with self.assertRaises(imaplib.IMAP4.error) as cm:

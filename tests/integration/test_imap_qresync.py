@@ -64,12 +64,21 @@ class ImapQresyncTest(ImapTestCase):
         self.assertEqual(self._vanished(lines),
                          [b"* VANISHED (EARLIER) 3:4\r\n"], lines)
         got = fetches(lines)
-        self.assertEqual(sorted(got), [2, 6], lines)
+        # RFC 7162 3.2.5.1: with known-uids only their changes; the new
+        # UID 6 is the client's to fetch (issue 13 item 7)
+        self.assertEqual(sorted(got), [2], lines)
         self.assertEqual(got[2][0], 2)
         self.assertEqual(got[2][2], rb"\Flagged")
+        self.assertIn(b"* 4 EXISTS\r\n", lines)
+        # without known-uids: every change since, the new message too
+        lines = self._ok(dev.cmd("s1", "SELECT INBOX (QRESYNC (%d %d))"
+                                 % (uv, hms)), "s1")
+        self.assertEqual(self._vanished(lines),
+                         [b"* VANISHED (EARLIER) 3:4\r\n"], lines)
+        got = fetches(lines)
+        self.assertEqual(sorted(got), [2, 6], lines)
         self.assertEqual(got[6][0], 4)
         self.assertTrue(all(v[1] > hms for v in got.values()), got)
-        self.assertIn(b"* 4 EXISTS\r\n", lines)
         # the same through UID FETCH (CHANGEDSINCE n VANISHED)
         lines = self._ok(dev.cmd("f", "UID FETCH 1:* (FLAGS) "
                                  "(CHANGEDSINCE %d VANISHED)" % hms), "f")

@@ -564,7 +564,12 @@ class Device:
             b.model = {}
             b.fetched_upto = 0
         else:
+            # what the device knows, and every UID above it: changes
+            # are reported for known-uids only (RFC 7162 3.2.5.1), so
+            # the range above asks for the messages added since too
             known = uid_set(b.model)
+            if known:
+                known += ",%d:4294967295" % (max(b.model) + 1)
             text = "%s %s (QRESYNC (%d %d%s))" % (
                 verb, quote(name), b.uidvalidity, b.hms,
                 " " + known if known else "")

@@ -7,7 +7,8 @@
  *       [--fast-hash] [--idle-timeout S] [--preauth-timeout S]
  *       [--max-sessions N] [--max-per-ip N] [--max-per-user N]
  *       [--max-bad N] [--max-line N] [--max-literal N]
- *       [--max-literal-preauth N] [--high-water N]
+ *       [--max-literal-preauth N] [--high-water N] [--fetch-pin-secs S]
+ *       [--rawlog DIR]
  *       [--no-loopback-secure] [--allow-plaintext] [--log-level L]
  *       [--kick-user NAME]
  *
@@ -481,6 +482,10 @@ main(int argc, char **argv)
 			cfg.limits.max_literal_preauth = num_arg(v);
 		else if (strcmp(a, "--high-water") == 0)
 			cfg.limits.output_high_water = num_arg(v);
+		else if (strcmp(a, "--fetch-pin-secs") == 0)
+			cfg.limits.fetch_pin_secs = num_arg(v);
+		else if (strcmp(a, "--rawlog") == 0)
+			cfg.rawlog_dir = v;
 		else if (strcmp(a, "--kick-user") == 0)
 			kick = v;
 		else if (strcmp(a, "--workers") == 0)

@@ -92,6 +92,35 @@ START_TEST(format_strings)
 }
 END_TEST
 
+/* Regression (issue 13 item 16): a literal is CHAR8, no NUL; stored NULs
+ * go out as 0x80, one for one, and nothing else changes. */
+START_TEST(format_literal_nul_bytes)
+{
+	static const char in[] = "a\0b\0\0\x80\xff\r\n\0";
+	static const char want[] = "a\x80" "b\x80\x80\x80\xff\r\n\x80";
+	struct strbuf sb = STRBUF_INIT;
+	char out[sizeof(in)];
+
+	imap_literal_copy(out, in, sizeof(in) - 1);
+	ck_assert_mem_eq(out, want, sizeof(in) - 1);
+	imap_literal_bytes(&sb, in, sizeof(in) - 1);
+	ck_assert_uint_eq(sb.len, sizeof(in) - 1);
+	ck_assert_mem_eq(sb.data, want, sb.len);
+	strbuf_reset(&sb);
+	imap_format_literal(&sb, in, sizeof(in) - 1);
+	ck_assert_mem_eq(sb.data, "{10}\r\n", 6);
+	ck_assert_mem_eq(sb.data + 6, want, sizeof(in) - 1);
+	strbuf_reset(&sb);
+	/* a string with a NUL can only be a literal: the same rule */
+	imap_format_string(&sb, in, 3);
+	ck_assert_mem_eq(sb.data, "{3}\r\na\x80" "b", 8);
+	strbuf_reset(&sb);
+	imap_literal_bytes(&sb, "plain", 5);
+	ck_assert_str_eq(sb.data, "plain");
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(format_string_length_switch)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -114,11 +143,11 @@ START_TEST(format_string_length_switch)
 	strbuf_appendc(&sb, ' ');
 	imap_format_literal(&sb, "ab", 2);
 	ck_assert_str_eq(sb.data, "NIL \"\" \"x\" {2}\r\nab");
-	/* NUL forces a literal. */
+	/* NUL forces a literal, which carries it as 0x80 (CHAR8). */
 	strbuf_reset(&sb);
 	imap_format_string(&sb, "a\0b", 3);
 	ck_assert_uint_eq(sb.len, 8);
-	ck_assert(memcmp(sb.data, "{3}\r\na\0b", 8) == 0);
+	ck_assert(memcmp(sb.data, "{3}\r\na\x80" "b", 8) == 0);
 	ck_assert(imap_is_atom("abc", 3));
 	ck_assert(!imap_is_atom("", 0));
 	ck_assert(!imap_is_atom("a b", 3));
@@ -290,6 +319,7 @@ format_suite(void)
 
 	tcase_add_loop_test(tc, format_strings, 0, (int)N_ELEMENTS(str_cases));
 	tcase_add_test(tc, format_string_length_switch);
+	tcase_add_test(tc, format_literal_nul_bytes);
 	tcase_add_test(tc, format_flags);
 	tcase_add_test(tc, format_status_lines);
 	tcase_add_test(tc, format_dates);

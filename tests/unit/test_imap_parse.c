@@ -18,7 +18,8 @@
 #include "strbuf.h"
 #include "xmalloc.h"
 
-enum limits_kind { L_DEFAULT = 0, L_TINY };
+/* L_BINARY: the defaults with literal8 on (BINARY in effect). */
+enum limits_kind { L_DEFAULT = 0, L_TINY, L_BINARY };
 
 static void
 tiny_limits(struct imap_parse_limits *l)
@@ -163,6 +164,7 @@ make_parser(enum limits_kind lk, bool authed)
 		imap_parse_limits_default(&l);
 	p = imap_parser_new(&l);
 	imap_parser_set_authenticated(p, authed);
+	imap_parser_set_literal8(p, lk == L_BINARY);
 	return p;
 }
 
@@ -224,8 +226,29 @@ static const struct parse_case cases[] = {
 	{ "a LOGIN {3+}\r\nabc {0+}\r\n\r\n", 0, L_DEFAULT, false,
 	  "DONE a LOGIN {3+}abc {0+}\n" },
 	{ "a X {0}\r\n\r\n", 0, L_DEFAULT, false, "+\nDONE a X {0}\n" },
-	{ "a APPEND box ~{2}\r\nab\r\n", 0, L_DEFAULT, false,
+	{ "a APPEND box ~{2}\r\nab\r\n", 0, L_BINARY, false,
 	  "+\nDONE a APPEND box ~{2}ab\n" },
+	/* issue 13 item 11: '~' is an ATOM-CHAR; only "~{" where BINARY is
+	 * in effect starts a literal8 */
+	{ "a1 LIST \"\" ~foo\r\na2 SELECT ~\r\n", 0, L_DEFAULT, false,
+	  "DONE a1 LIST \"\" ~foo\nDONE a2 SELECT ~\n" },
+	{ "a1 X (~a ~) a~b~\r\n", 0, L_DEFAULT, false,
+	  "DONE a1 X (~a ~) a~b~\n" },
+	{ "a1 X ~foo ~{1+}\r\nz\r\n", 0, L_BINARY, false,
+	  "DONE a1 X ~foo ~{1+}z\n" },
+	{ "a1 X ~{1}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
+	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	/* issue 13 item 14: a header name of HEADER.FIELDS as a literal */
+	{ "a FETCH 1 BODY.PEEK[HEADER.FIELDS ({4}\r\nFrom To)]<0.5>\r\n", 0,
+	  L_DEFAULT, false,
+	  "+\nDONE a FETCH 1 BODY.PEEK[HEADER.FIELDS (\"From\" To)]<0.5>\n" },
+	{ "a FETCH 1 (BODY[HEADER.FIELDS (X {3+}\r\na\"\\)] UID)\r\n", 0,
+	  L_DEFAULT, false,
+	  "DONE a FETCH 1 (BODY[HEADER.FIELDS (X \"a\\\"\\\\\")] UID)\n" },
+	{ "a1 FETCH 1 BODY[HEADER.FIELDS ({8193}\r\na2 NOOP\r\n", 0,
+	  L_DEFAULT, false, "ERR toolong a1\nDONE a2 NOOP\n" },
+	{ "a1 FETCH 1 BODY[HEADER.FIELDS ({8193+}\r\n", 0, L_DEFAULT, false,
+	  "FATAL litplus\n" },
 	{ "a X NIL nil \"NIL\" NILS\r\n", 0, L_DEFAULT, false,
 	  "DONE a X NIL NIL \"NIL\" NILS\n" },
 	{ "a X \"\" \"caf\xc3\xa9\"\r\n", 0, L_DEFAULT, false,
@@ -330,8 +353,8 @@ static const struct parse_case cases[] = {
 	  false, "ERR syntax a1\nDONE a2 NOOP\n" },
 	{ "a1 FETCH 1 BODY[[]]\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
 	  "ERR syntax a1\nDONE a2 NOOP\n" },
-	{ "a1 X ~x\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
-	  "ERR syntax a1\nDONE a2 NOOP\n" },
+	{ "a1 X ~x\r\na2 NOOP\r\n", 0, L_BINARY, false,
+	  "DONE a1 X ~x\nDONE a2 NOOP\n" },
 	/* Literal sizes: overflow, sign, empty, junk: BAD and no "+". */
 	{ "a1 X {18446744073709551616}\r\na2 NOOP\r\n", 0, L_DEFAULT, false,
 	  "ERR syntax a1\nDONE a2 NOOP\n" },

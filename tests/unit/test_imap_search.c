@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -426,6 +427,67 @@ START_TEST(search_limits)
 }
 END_TEST
 
+/* Regression (issue 13 item 9): FROM / TO / CC / BCC ask the parsed
+ * addresses (address_contains); HEADER and SUBJECT keep to the field's
+ * text; without address_contains the header text is asked. */
+static const char *addr_asked;
+
+static int
+cb_address(void *ctx, const char *name, const char *s, size_t len)
+{
+	addr_asked = name;
+	return len == 15 && strncmp(s, "user@domain.org", len) == 0;
+}
+
+START_TEST(search_address_keys)
+{
+	struct arena *a = arena_new(0);
+	struct imap_parser *p = imap_parser_new(NULL);
+	const struct imap_command *cmd;
+	struct imap_search_program *prog;
+	enum imap_search_error err;
+	const char *error;
+	static const char *const keys[] = { "FROM", "TO", "CC", "BCC" };
+	static const char *const names[] = { "From", "To", "Cc", "Bcc" };
+	struct imap_search_message m = {
+		.seq = 1, .uid = 10, .max_seq = 1, .max_uid = 10,
+		.ctx = (void *)&msgs[0],
+		.has_keyword = cb_keyword,
+		.header_contains = cb_header,
+		.address_contains = cb_address,
+		.body_contains = cb_body,
+		.sent_date = cb_sent,
+	};
+	char q[64];
+
+	imap_parser_set_authenticated(p, true);
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(q, sizeof(q), "%s user@domain.org", keys[i]);
+		cmd = parse_cmd(p, q);
+		ck_assert_int_eq(imap_search_parse(cmd->args, cmd->arg_count,
+		    a, &prog, &err, &error), 0);
+		addr_asked = NULL;
+		ck_assert_int_eq(imap_search_match(prog, &m), 1);
+		ck_assert_str_eq(addr_asked, names[i]);
+	}
+	/* HEADER From is about the text: the header callback answers */
+	cmd = parse_cmd(p, "HEADER From user@domain.org");
+	ck_assert_int_eq(imap_search_parse(cmd->args, cmd->arg_count, a, &prog,
+	    &err, &error), 0);
+	addr_asked = NULL;
+	(void)imap_search_match(prog, &m);
+	ck_assert_ptr_null(addr_asked);
+	/* no address callback: FROM falls back to the header text */
+	m.address_contains = NULL;
+	cmd = parse_cmd(p, "FROM user@domain.org");
+	ck_assert_int_eq(imap_search_parse(cmd->args, cmd->arg_count, a, &prog,
+	    &err, &error), 0);
+	ck_assert_int_eq(imap_search_match(prog, &m), 0);
+	imap_parser_free(&p);
+	arena_free(&a);
+}
+END_TEST
+
 START_TEST(search_callback_errors)
 {
 	struct arena *a = arena_new(0);
@@ -478,6 +540,7 @@ search_suite(void)
 	tcase_add_test(tc, search_program_properties);
 	tcase_add_test(tc, search_limits);
 	tcase_add_test(tc, search_callback_errors);
+	tcase_add_test(tc, search_address_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

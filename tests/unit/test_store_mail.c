@@ -680,6 +680,73 @@ START_TEST(search_header_addresses)
 }
 END_TEST
 
+/* Regression (issue 13 item 9): FROM/TO/CC/BCC match the addresses as
+ * parsed: comments, quoting and folding do not hide them. */
+START_TEST(search_address_values)
+{
+	static const char hdr[] =
+	    "From: <user (comment)@ (comment) domain.org>\r\n"
+	    "To: \"Doe, John\" <john@example.com>, =?UTF-8?Q?J=C3=B6rg?=\r\n"
+	    " <joerg@example.de>\r\n"
+	    "Cc: team: a@example.net, b (B) @example.net;\r\n"
+	    "To: second@example.org\r\n"
+	    "Subject: x\r\n\r\n";
+	struct strbuf sb = STRBUF_INIT;
+
+	ck_assert_uint_eq(mail_search_address_values(hdr, sizeof(hdr) - 1,
+	    "from", true, &sb), 1);
+	ck_assert_str_eq(sb.data, "user@domain.org\n");
+	ck_assert(mail_search_match(sb.data, sb.len, "user@domain.org", 15));
+	strbuf_reset(&sb);
+	ck_assert_uint_eq(mail_search_address_values(hdr, sizeof(hdr) - 1,
+	    "To", false, &sb), 2);
+	ck_assert_str_eq(sb.data, "Doe, John <john@example.com>, "
+	    "J\xC3\xB6rg <joerg@example.de>\nsecond@example.org\n");
+	strbuf_reset(&sb);
+	ck_assert_uint_eq(mail_search_address_values(hdr, sizeof(hdr) - 1,
+	    "Cc", false, &sb), 1);
+	ck_assert_str_eq(sb.data, "team: a@example.net, B <b@example.net>;\n");
+	strbuf_reset(&sb);
+	ck_assert_uint_eq(mail_search_address_values(hdr, sizeof(hdr) - 1,
+	    "Bcc", false, &sb), 0);
+	strbuf_free(&sb);
+}
+END_TEST
+
+/* Regression (issue 13 item 3): several From, To, Cc or Bcc fields are
+ * one list in ENVELOPE (RFC 5322 4.5.3); other fields: the first. */
+START_TEST(envelope_joins_repeated_address_fields)
+{
+	static const char m[] =
+	    "From: a@example.org\r\n"
+	    "To: b@example.org\r\n"
+	    "Subject: one\r\n"
+	    "Cc: c@example.org\r\n"
+	    "To: \"D\" <d@example.org>,\r\n e@example.org\r\n"
+	    "From: f@example.org\r\n"
+	    "Subject: two\r\n"
+	    "Bcc: g@example.org\r\n"
+	    "Cc: h@example.org\r\n"
+	    "Bcc: i@example.org\r\n"
+	    "\r\nbody\r\n";
+	struct mail_message *msg = mail_parse(m, sizeof(m) - 1, NULL);
+	struct strbuf sb = STRBUF_INIT;
+
+	mail_render_message_envelope(&sb, msg);
+	ck_assert_str_eq(sb.data, "(NIL \"one\" "
+	    "((NIL NIL \"a\" \"example.org\")(NIL NIL \"f\" \"example.org\")) "
+	    "((NIL NIL \"a\" \"example.org\")(NIL NIL \"f\" \"example.org\")) "
+	    "((NIL NIL \"a\" \"example.org\")(NIL NIL \"f\" \"example.org\")) "
+	    "((NIL NIL \"b\" \"example.org\")(\"D\" NIL \"d\" \"example.org\")"
+	    "(NIL NIL \"e\" \"example.org\")) "
+	    "((NIL NIL \"c\" \"example.org\")(NIL NIL \"h\" \"example.org\")) "
+	    "((NIL NIL \"g\" \"example.org\")(NIL NIL \"i\" \"example.org\")) "
+	    "NIL NIL)");
+	strbuf_free(&sb);
+	mail_message_free(&msg);
+}
+END_TEST
+
 START_TEST(search_body_text)
 {
 	static const struct {
@@ -736,6 +803,8 @@ mail_suite(void)
 	tcase_add_test(tc, internaldate_sources);
 	tcase_add_test(tc, search_decoded_subjects);
 	tcase_add_test(tc, search_header_addresses);
+	tcase_add_test(tc, search_address_values);
+	tcase_add_test(tc, envelope_joins_repeated_address_fields);
 	tcase_add_test(tc, search_body_text);
 	suite_add_tcase(s, tc);
 	return s;

@@ -89,11 +89,11 @@ START_TEST(create_delete_and_parents)
 
 	tstore_open(&t, 0);
 	uint32_t u = tuser(&t, "alice");
-	ck_assert_str_eq(list_names(&t, u, buf), "INBOX,");
+	ck_assert_str_eq(list_names(&t, u, buf), "INBOX+,");
 	ck_assert_msg(store_mailbox_create(t.store, u, "work/2024/q1", 0, &id,
 	    &error) == 0, "%s", error);
 	ck_assert_str_eq(list_names(&t, u, buf),
-	    "INBOX,work,work/2024,work/2024/q1,");
+	    "INBOX+,work,work/2024,work/2024/q1,");
 	ck_assert_uint_eq(tmailbox(&t, u, "work/2024/q1"), id);
 	ck_assert_int_eq(store_mailbox_create(t.store, u, "work", 0, NULL,
 	    NULL), -1);
@@ -108,13 +108,13 @@ START_TEST(create_delete_and_parents)
 	ck_assert_int_eq(store_mailbox_create(t.store, u, "InBox/sub", 0, NULL,
 	    NULL), 0);
 	ck_assert_str_eq(list_names(&t, u, buf),
-	    "INBOX,INBOX/sub,work,work/2024,work/2024/q1,");
+	    "INBOX+,INBOX/sub,work,work/2024,work/2024/q1,");
 	ck_assert_uint_eq(tmailbox(&t, u, "inbox"), tmailbox(&t, u, "INBOX"));
 	/* Delete: children stay; INBOX cannot go; missing is NOTFOUND. */
 	tdeliver(&t, u, tmailbox(&t, u, "work"), "x", 0);
 	ck_assert_int_eq(store_mailbox_delete(t.store, u, "work", NULL), 0);
 	ck_assert_str_eq(list_names(&t, u, buf),
-	    "INBOX,INBOX/sub,work/2024,work/2024/q1,");
+	    "INBOX+,INBOX/sub,work/2024,work/2024/q1,");
 	ck_assert_int_eq(store_mailbox_delete(t.store, u, "inbox", NULL), -1);
 	ck_assert_int_eq(store_mailbox_delete(t.store, u, "nope", NULL), -1);
 	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_NOTFOUND);
@@ -176,7 +176,7 @@ START_TEST(rename_moves_children_and_subscriptions)
 	ck_assert_msg(store_mailbox_rename(t.store, u, "a", "x/y", &error) == 0,
 	    "%s", error);
 	ck_assert_str_eq(list_names(&t, u, buf),
-	    "INBOX,ab,x,x/y,x/y/b+,x/y/b/c,");
+	    "INBOX+,ab,x,x/y,x/y/b+,x/y/b/c,");
 	ck_assert_uint_eq(tmailbox(&t, u, "x/y"), a);
 	ck_assert_uint_eq(tmailbox(&t, u, "x/y/b/c"), abc);
 	struct store_mailbox_info after = tinfo(&t, u, abc);
@@ -213,7 +213,7 @@ START_TEST(rename_moves_children_and_subscriptions)
 	ck_assert_int_eq(store_mailbox_rename(t.store, u, "ab", "z", NULL), -1);
 	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
 	ck_assert_str_eq(list_names(&t, u, buf),
-	    "INBOX,ab,ab/b,x,x/y,x/y/b+,x/y/b/c,z,z/b,");
+	    "INBOX+,ab,ab/b,x,x/y,x/y/b+,x/y/b/c,z,z/b,");
 	tstore_check(&t);
 	tstore_close(&t);
 }
@@ -242,7 +242,7 @@ START_TEST(rename_inbox_moves_messages)
 	struct store_mailbox_info old = tinfo(&t, u, inbox);
 	ck_assert_int_eq(store_mailbox_rename(t.store, u, "inbox", "Old", NULL),
 	    0);
-	ck_assert_str_eq(list_names(&t, u, buf), "INBOX,INBOX/child,Old,");
+	ck_assert_str_eq(list_names(&t, u, buf), "INBOX+,INBOX/child,Old,");
 	struct store_mailbox_info in = tinfo(&t, u, inbox);
 	ck_assert_uint_eq(in.messages, 0);
 	ck_assert_uint_eq(in.uidnext, old.uidnext);	/* never goes back */
@@ -368,6 +368,79 @@ START_TEST(subscriptions)
 }
 END_TEST
 
+static const char *
+list_subs(struct tstore *t, uint32_t u, char *buf)
+{
+	struct store_read *r;
+
+	buf[0] = '\0';
+	ck_assert_int_eq(store_read_begin(t->store, &r, NULL), 0);
+	ck_assert_int_eq(store_subscription_foreach(r, u, collect_sub, buf,
+	    NULL), 0);
+	store_read_end(&r);
+	return buf;
+}
+
+/* Regression (issue 13 item 18): INBOX and the special-use folders start
+ * subscribed; a store whose users have no subscription at all gets them
+ * once, and only once. */
+START_TEST(default_subscriptions)
+{
+	struct tstore t;
+	char buf[256];
+	unsigned fixed = 99;
+	uint32_t u, v, w;
+	const char *all[] = { "INBOX", "Sent", "Drafts", "Trash", "Junk",
+	    "Archive" };
+
+	tstore_open(&t, 0);
+	ck_assert_int_eq(store_user_create(t.store, "bob", "h",
+	    STORE_USER_DEFAULT_MAILBOXES, &u, NULL), 0);
+	ck_assert_str_eq(list_subs(&t, u, buf),
+	    "Archive,Drafts,INBOX,Junk,Sent,Trash,");
+	ck_assert_int_eq(store_user_create(t.store, "carol", "h", 0, &v, NULL),
+	    0);
+	ck_assert_str_eq(list_subs(&t, v, buf), "INBOX,");
+	ck_assert_int_eq(store_user_create(t.store, "dave", "h",
+	    STORE_USER_DEFAULT_MAILBOXES, &w, NULL), 0);
+	/* what a store from before looked like: nothing subscribed (bob,
+	   carol); dave keeps one subscription of his own */
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		ck_assert_int_eq(store_mailbox_subscribe(t.store, u, all[i],
+		    false, NULL), 0);
+		ck_assert_int_eq(store_mailbox_subscribe(t.store, w, all[i],
+		    false, NULL), 0);
+	}
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, v, "INBOX", false,
+	    NULL), 0);
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, w, "Mine", true,
+	    NULL), 0);
+	ck_assert_int_eq(store_mailbox_create(t.store, u, "Work", 0, NULL,
+	    NULL), 0);
+	ck_assert_int_eq(store_subscriptions_default_once(t.store, &fixed,
+	    NULL), 0);
+	ck_assert_uint_eq(fixed, 2);
+	ck_assert_str_eq(list_subs(&t, u, buf),
+	    "Archive,Drafts,INBOX,Junk,Sent,Trash,");
+	ck_assert_str_eq(list_subs(&t, v, buf), "INBOX,");
+	ck_assert_str_eq(list_subs(&t, w, buf), "Mine,");
+	/* once: a user who unsubscribes everything later keeps that */
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, v, "INBOX", false,
+	    NULL), 0);
+	ck_assert_int_eq(store_subscriptions_default_once(t.store, &fixed,
+	    NULL), 0);
+	ck_assert_uint_eq(fixed, 0);
+	ck_assert_str_eq(list_subs(&t, v, buf), "");
+	/* and it survives a reopen */
+	tstore_reopen(&t);
+	ck_assert_int_eq(store_subscriptions_default_once(t.store, &fixed,
+	    NULL), 0);
+	ck_assert_uint_eq(fixed, 0);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 static int
 first_sub_stops(void *ctx, const char *name)
 {
@@ -386,20 +459,21 @@ START_TEST(subscription_walk_stops_on_callback)
 	tstore_open(&t, 0);
 	uint32_t u = tuser(&t, "alice");
 	uint32_t v = tuser(&t, "bob");
-	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "a", true,
+	/* (INBOX is subscribed from the start: "A" sorts before it) */
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "A", true,
 	    NULL), 0);
-	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "b", true,
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, u, "B", true,
 	    NULL), 0);
-	ck_assert_int_eq(store_mailbox_subscribe(t.store, v, "c", true,
+	ck_assert_int_eq(store_mailbox_subscribe(t.store, v, "C", true,
 	    NULL), 0);
 	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
 	ck_assert_int_eq(store_subscription_foreach(r, u, first_sub_stops, buf,
 	    NULL), 7);
-	ck_assert_str_eq(buf, "a");
+	ck_assert_str_eq(buf, "A");
 	buf[0] = '\0';
 	ck_assert_int_eq(store_subscription_foreach(r, v, collect_sub, buf,
 	    NULL), 0);
-	ck_assert_str_eq(buf, "c,");
+	ck_assert_str_eq(buf, "C,INBOX,");
 	store_read_end(&r);
 	tstore_close(&t);
 }
@@ -464,6 +538,7 @@ store_mailbox_suite(void)
 	tcase_add_test(tc, rename_inbox_moves_messages);
 	tcase_add_test(tc, uidvalidity_never_reused);
 	tcase_add_test(tc, subscriptions);
+	tcase_add_test(tc, default_subscriptions);
 	tcase_add_test(tc, subscription_walk_stops_on_callback);
 	tcase_add_test(tc, mailbox_count_limit);
 	tcase_add_test(tc, walks_stop_at_next_mailbox);

@@ -392,9 +392,6 @@ START_TEST(copy_move_refcounted_bodies)
 	ck_assert_int_eq(store_expunge(t.store, u, inbox, NULL, 0, false, NULL,
 	    NULL, NULL), 0);
 	tstore_check(&t);
-	/* Move into the same mailbox: refused. */
-	ck_assert_int_eq(store_copy(t.store, u, inbox, inbox, &all, 1, true,
-	    &cr, NULL), -1);
 	tstore_close(&t);
 }
 END_TEST
@@ -462,6 +459,72 @@ START_TEST(copy_into_same_mailbox)
 	ck_assert_int_eq(store_expunge(t.store, u, inbox, &two, 1, false, NULL,
 	    NULL, NULL), 0);
 	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+/* Regression (issue 13 item 12): MOVE into the selected mailbox is a
+ * copy plus the expunge of the originals (RFC 6851 3.1), in one
+ * transaction: new UIDs, flags and keywords kept, the old UIDs vanished
+ * at the same MODSEQ, the bodies' reference counts unchanged. */
+START_TEST(move_into_same_mailbox)
+{
+	struct tstore t;
+	struct store_copy_result cr;
+	struct store_uid_range two = { 1, 2 };
+	struct store_changes ch;
+	const char *kw[] = { "x" };
+	struct store_flag_result fr;
+	const char *error = NULL;
+	struct store_read *r;
+	struct store_msg msg;
+	const void *data;
+	size_t size;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+
+	tdeliver(&t, u, inbox, "one", STORE_FLAG_SEEN);
+	tdeliver(&t, u, inbox, "two", 0);
+	tdeliver(&t, u, inbox, "three", 0);
+	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &two, 1,
+	    STORE_FLAGS_ADD, 0, kw, 1, 0, &fr, NULL), 0);
+	store_flag_result_free(&fr);
+	struct store_mailbox_info before = tinfo(&t, u, inbox);
+
+	ck_assert_msg(store_copy(t.store, u, inbox, inbox, &two, 1, true,
+	    &cr, &error) == 0, "%s", error);
+	ck_assert_uint_eq(cr.count, 2);
+	ck_assert_uint_eq(cr.src_uids[0], 1);
+	ck_assert_uint_eq(cr.dst_uids[0], 4);
+	ck_assert_uint_eq(cr.dst_uids[1], 5);
+	store_copy_result_free(&cr);
+
+	struct store_mailbox_info after = tinfo(&t, u, inbox);
+	ck_assert_uint_eq(after.messages, 3);
+	ck_assert_uint_eq(after.uidnext, 6);
+	ck_assert_uint_eq(after.unseen, before.unseen);
+	ck_assert_uint_eq(after.highestmodseq, before.highestmodseq + 1);
+	tstore_check(&t);	/* counters, refcounts */
+
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_get(r, u, inbox, 1, &msg, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_msg_get(r, u, inbox, 4, &msg, NULL), 0);
+	ck_assert_uint_eq(msg.flags.system, STORE_FLAG_SEEN);
+	ck_assert_uint_eq(msg.flags.keywords[0], 1);
+	ck_assert_int_eq(store_msg_body(r, u, inbox, 5, &data, &size, NULL),
+	    0);
+	ck_assert(size == 3 && memcmp(data, "two", 3) == 0);
+	ck_assert_int_eq(store_changes_since(r, u, inbox,
+	    before.highestmodseq, &ch, NULL), 0);
+	ck_assert_uint_eq(ch.vanished_count, 1);
+	ck_assert_uint_eq(ch.vanished[0].first, 1);
+	ck_assert_uint_eq(ch.vanished[0].last, 2);
+	ck_assert_uint_eq(ch.changed_count, 2);
+	store_changes_free(&ch);
+	store_read_end(&r);
 	tstore_close(&t);
 }
 END_TEST
@@ -743,6 +806,7 @@ store_message_suite(void)
 	tcase_add_test(tc, keyword_limit);
 	tcase_add_test(tc, copy_move_refcounted_bodies);
 	tcase_add_test(tc, copy_into_same_mailbox);
+	tcase_add_test(tc, move_into_same_mailbox);
 	tcase_add_test(tc, expunge_nothing_deleted_frees_scratch);
 	tcase_add_test(tc, expunge_deleted_only_and_vanished_survive_reopen);
 	tcase_add_test(tc, map_full_fails_cleanly);

@@ -15,7 +15,8 @@ import socket
 import subprocess
 import time
 
-from . import BUILD, Proc, free_port, sanitizer_report, wait_port
+from . import BUILD, Proc, free_port, imapgrammar, sanitizer_report, \
+    wait_port
 
 
 def popgated():
@@ -35,6 +36,8 @@ class Gateway:
         self.socket = os.path.join(directory, "ctl.sock")
         self.conf = os.path.join(directory, "popgate.conf")
         self.log = os.path.join(directory, "popgated.log")
+        # the IMAP protocol trace stop() checks against the grammar
+        self.rawlog = os.path.join(directory, "rawlog")
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.cert, self.key = ca.cert("gateway-%d" % self.imap_port)
@@ -47,7 +50,8 @@ class Gateway:
         imap = ""
         if self.imap:
             imap = ("listen = 127.0.0.1:%d\nlisten_tls = 127.0.0.1:%d\n"
-                    % (self.imap_port, self.imaps_port))
+                    "rawlog_dir = %s\n"
+                    % (self.imap_port, self.imaps_port, self.rawlog))
         text = ("[imap]\n%scert = %s\nkey = %s\n%s\n"
                 "[store]\ndata_dir = %s\nmap_size = 256M\n\n"
                 "[control]\nsocket = %s\n%s\n"
@@ -100,6 +104,7 @@ class Gateway:
         if expect_rc is not None and rc != expect_rc:
             raise AssertionError("popgated exited %s, log:\n%s"
                                  % (rc, out[-3000:]))
+        imapgrammar.check_dir(self.rawlog)
         return rc
 
     # ---- control socket -------------------------------------------------

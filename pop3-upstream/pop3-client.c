@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -22,7 +23,12 @@
 #include "pop3-upstream/pop3-session.h"
 #include "store/store.h"
 #include "strbuf.h"
+#include "workq.h"
 #include "xmalloc.h"
+
+static void resolve_start(struct pop3_session *s, uint16_t port);
+static void resolve_detach(struct pop3_session *s);
+static bool connect_next(struct pop3_session *s);
 
 const char *const pop3_cmd_names[] = {
 	"greeting", "CAPA", "STLS", "USER", "PASS", "APOP", "AUTH", "LIST",
@@ -89,6 +95,7 @@ session_free(struct pop3_session *s)
 		event_free(s->stop_timer);
 	if (s->ssl_ctx != NULL)
 		SSL_CTX_free(s->ssl_ctx);
+	resolve_detach(s);
 	pop3_fetch_detach_inflight(s);
 	pop3_fetch_batch_free(s);
 	free(s->batch);
@@ -631,6 +638,14 @@ pop3_session_on_event(struct bufferevent *bev, short what, void *arg)
 			process_input(s);
 		if (s->finishing)
 			return;
+		if (s->phase == PHASE_CONNECT && s->addr_next != NULL) {
+			/* the next address of the name (IPv6, then IPv4 ...) */
+			log_debug("pop3 account=%s event=connect-failed "
+			    "error=\"%s\" action=\"next address\"", s->log_id,
+			    evutil_socket_error_to_string(e));
+			if (connect_next(s))
+				return;
+		}
 		if (s->phase == PHASE_CONNECT) {
 			int dns = bufferevent_socket_get_dns_error(s->bev);
 
@@ -732,6 +747,13 @@ pop3_session_start(const struct pop3_client_env *env,
 	log_debug("pop3 account=%s event=connecting host=%s port=%u tls=%s",
 	    s->log_id, acct->host, (unsigned)port,
 	    upstream_tls_name(acct->tls));
+	*session_r = s;
+	if (env->workq != NULL) {
+		/* the system's resolver (NSS: /etc/hosts, DNS, whatever the
+		   admin configured) may block: on a worker */
+		resolve_start(s, port);
+		return 0;
+	}
 	if (bufferevent_socket_connect_hostname(s->bev, env->dns, AF_UNSPEC,
 	    acct->host, port) < 0) {
 		/* reported through on_event when possible; otherwise here */
@@ -740,8 +762,107 @@ pop3_session_start(const struct pop3_client_env *env,
 			    "cannot connect to %s:%u", acct->host,
 			    (unsigned)port);
 	}
-	*session_r = s;
 	return 0;
+}
+
+/* ---- name resolution on a worker ---------------------------------------- */
+
+struct resolve_job {
+	struct workq_job wq;
+	struct pop3_session *s;		/* NULL once the session is gone */
+	char *host;
+	char port[8];
+	struct addrinfo *res;
+	int gai_error;
+};
+
+static enum workq_run_result
+resolve_run(struct workq_job *wq)
+{
+	struct resolve_job *j = (struct resolve_job *)wq;
+	struct addrinfo hints;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	j->gai_error = getaddrinfo(j->host, j->port, &hints, &j->res);
+	return WORKQ_DONE;
+}
+
+/* Connects to the next address the resolver gave; false when none is
+ * left (the caller reports). */
+static bool
+connect_next(struct pop3_session *s)
+{
+	while (s->addr_next != NULL) {
+		struct addrinfo *ai = s->addr_next;
+
+		s->addr_next = ai->ai_next;
+		if (bufferevent_socket_connect(s->bev, ai->ai_addr,
+		    (int)ai->ai_addrlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+resolve_done(struct workq_job *wq)
+{
+	struct resolve_job *j = (struct resolve_job *)wq;
+	struct pop3_session *s = j->s;
+
+	if (s == NULL || s->finishing) {
+		if (j->res != NULL)
+			freeaddrinfo(j->res);
+		goto out;
+	}
+	s->resolve_job = NULL;
+	if (wq->cancelled || j->gai_error != 0 || j->res == NULL) {
+		pop3_session_fail(s, POP3_OUTCOME_TEMP, "cannot resolve %s: %s",
+		    s->acct->host, wq->cancelled ? "shutting down" :
+		    gai_strerror(j->gai_error));
+		if (j->res != NULL)
+			freeaddrinfo(j->res);
+		goto out;
+	}
+	s->addrs = j->res;
+	s->addr_next = j->res;
+	if (!connect_next(s))
+		pop3_session_fail(s, POP3_OUTCOME_TEMP, "cannot connect to "
+		    "%s:%s", s->acct->host, j->port);
+out:
+	free(j->host);
+	free(j);
+}
+
+static void
+resolve_start(struct pop3_session *s, uint16_t port)
+{
+	struct resolve_job *j = xcalloc(1, sizeof(*j));
+
+	j->s = s;
+	j->host = xstrdup(s->acct->host);
+	snprintf(j->port, sizeof(j->port), "%u", (unsigned)port);
+	j->wq.run = resolve_run;
+	j->wq.done = resolve_done;
+	j->wq.key = s->acct->user_id;
+	s->resolve_job = j;
+	workq_submit(s->env.workq, &j->wq);
+}
+
+/* The session goes before its resolution came back. */
+static void
+resolve_detach(struct pop3_session *s)
+{
+	if (s->resolve_job != NULL) {
+		s->resolve_job->s = NULL;
+		workq_cancel(s->env.workq, &s->resolve_job->wq);
+		s->resolve_job = NULL;
+	}
+	if (s->addrs != NULL)
+		freeaddrinfo(s->addrs);
+	s->addrs = s->addr_next = NULL;
 }
 
 void

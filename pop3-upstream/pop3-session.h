@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include <netdb.h>
+
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -129,6 +131,9 @@ struct pop3_session {
 	char log_id[UPSTREAM_ID_MAX * 4 + 8];
 
 	struct bufferevent *bev;	/* plain socket or TLS filter on top */
+	/* the host's addresses, resolved on a worker (getaddrinfo) */
+	struct resolve_job *resolve_job;
+	struct addrinfo *addrs, *addr_next;
 	SSL_CTX *ssl_ctx;
 	bool tls_active;
 	bool stls_pending;		/* TLS handshake after STLS */

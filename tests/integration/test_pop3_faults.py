@@ -773,6 +773,22 @@ class Pop3FaultsTest(unittest.TestCase):
         self.assertGreaterEqual(elapsed, 1.4, r)
         self.assertIn("timeout during connect", r.stderr)
 
+    def test_host_names_resolve_on_a_worker(self):
+        """A host name goes through the system's resolver (getaddrinfo on
+        a worker thread, docs/threads.md): "localhost" from /etc/hosts
+        works; a name that does not exist is a clear temporary error,
+        and the other account is not held up."""
+        good = self.serve([msg(1), msg(2)])
+        st = self.store()
+        r = run_fetch(self, st, [
+            self.acct(good, id="byname", host="localhost"),
+            self.acct(good, id="nosuch", host="no-such-host.invalid")])
+        by = {p["account"]: p for p in r.polls}
+        self.assertEqual(by["byname"]["fetched"], "2", r)
+        self.assertEqual(by["nosuch"]["outcome"], "temporary", r)
+        self.assertIn("cannot resolve no-such-host.invalid",
+                      by["nosuch"]["error"])
+
     # --- poller -----------------------------------------------------------
 
     def test_per_host_connection_cap(self):

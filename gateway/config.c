@@ -496,6 +496,13 @@ config_load_string(const char *name, const char *text,
 	/* Indented lines are ordinary lines, and the first error stops. */
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
+	/* Debian's libinih takes its line buffer size at run time: a heap
+	   buffer of CONFIG_LINE_MAX plus CR, LF and NUL (the reader below
+	   refuses longer lines before inih sees them). */
+	ini_use_stack = false;
+	ini_allow_realloc = false;
+	ini_max_line = CONFIG_LINE_MAX + 3;
+	ini_initial_alloc = CONFIG_LINE_MAX + 3;
 	ret = ini_parse_stream(reader, &ctx, handler, &ctx);
 	if (ctx.err_line != 0 && (ret <= 0 || ret >= ctx.err_line)) {
 		snprintf(errbuf, errsize, "%s:%d: %s", name, ctx.err_line,

@@ -26,11 +26,12 @@
 
 /* Listener addresses per kind: more is a configuration mistake. */
 #define CONFIG_LISTEN_MAX 8
-/* Longest configuration line without its line end: libinih's fixed line
- * buffer (200 bytes with CR, LF and NUL); longer lines are an error. */
-#define CONFIG_LINE_MAX 197
+/* Longest configuration line without its line end; longer lines are an
+ * error. Room for long comments and for a [passthrough] domains list of
+ * hundreds of domains; libinih's line buffer is set to match. */
+#define CONFIG_LINE_MAX 16384
 /* Mail domains in [passthrough] domains. */
-#define CONFIG_DOMAINS_MAX 64
+#define CONFIG_DOMAINS_MAX 1024
 /* Longest error message config functions produce. */
 #define CONFIG_ERROR_MAX 512
 

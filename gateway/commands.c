@@ -647,7 +647,7 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 	const char *user = ctl_req_str(req, "user");
 	const char *name = ctl_req_str(req, "account");
 	uint32_t id = 0;
-	unsigned int started;
+	unsigned int started, queued;
 	json_t *resp;
 
 	if (name != NULL && user == NULL) {
@@ -673,10 +673,12 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 		    "this build has no upstream poller");
 		return;
 	}
-	started = upstreams_poll_now(gw->upstreams, user != NULL, id, name);
-	gw->stats.polls_requested += started;
+	started = upstreams_poll_now(gw->upstreams, user != NULL, id, name,
+	    &queued);
+	gw->stats.polls_requested += started + queued;
 	resp = ctl_ok_json();
 	json_object_set_new(resp, "polls_started", json_integer(started));
+	json_object_set_new(resp, "polls_queued", json_integer(queued));
 	control_reply(client, resp);
 }
 

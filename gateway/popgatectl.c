@@ -237,8 +237,14 @@ print_stats(json_t *reply)
 static void
 print_poll(json_t *reply)
 {
+	long long queued = json_integer_value(json_object_get(reply,
+	    "polls_queued"));
+
 	printf("polls started: %lld\n", (long long)json_integer_value(
 	    json_object_get(reply, "polls_started")));
+	if (queued > 0)
+		printf("polls queued: %lld (being polled now; polled again "
+		    "right after)\n", queued);
 }
 
 static void

@@ -260,42 +260,58 @@ struct poll_ctx {
 	struct upstreams *ups;
 	char prefix[16];
 	unsigned int started;
+	unsigned int queued;
 };
+
+/* Asks for a poll of id; counts it as started, or as queued when the
+   account is being polled (another poll follows that one). */
+static void
+poll_one_id(struct poll_ctx *pc, const char *id)
+{
+	struct upstream *u = pc->ups->u;
+	struct upstream_status st;
+	const char *error;
+
+	/* an explicit poll also reopens an auth circuit breaker */
+	(void)u->ops->resume(u, id, &error);
+	if (u->ops->poll_now(u, id, &error) != 0)
+		return;
+	if (u->ops->status(u, id, &st, &error) == 0 && st.poll_queued)
+		pc->queued++;
+	else
+		pc->started++;
+}
 
 static void
 poll_matching(void *arg, const struct upstream_status *st)
 {
 	struct poll_ctx *pc = arg;
-	const char *error;
 
 	if (strncmp(st->id, pc->prefix, strlen(pc->prefix)) != 0)
 		return;
-	/* an explicit poll also reopens an auth circuit breaker */
-	(void)pc->ups->u->ops->resume(pc->ups->u, st->id, &error);
-	if (pc->ups->u->ops->poll_now(pc->ups->u, st->id, &error) == 0)
-		pc->started++;
+	poll_one_id(pc, st->id);
 }
 
 unsigned int
 upstreams_poll_now(struct upstreams *ups, bool one_user, uint32_t user_id,
-    const char *name)
+    const char *name, unsigned int *queued_r)
 {
-	struct poll_ctx pc = { ups, "", 0 };
+	struct poll_ctx pc = { ups, "", 0, 0 };
 	char id[UPSTREAM_ID_MAX + 16];
-	const char *error;
 
 	if (name != NULL) {
 		upstream_id(id, sizeof(id), user_id, name);
-		/* an account whose breaker is open is resumed by an
-		   explicit poll */
-		(void)ups->u->ops->resume(ups->u, id, &error);
-		return ups->u->ops->poll_now(ups->u, id, &error) == 0 ? 1 : 0;
+		poll_one_id(&pc, id);
+	} else {
+		if (one_user)
+			snprintf(pc.prefix, sizeof(pc.prefix), "u%u:",
+			    user_id);
+		/* status_foreach must not see the table change under it:
+		   poll_now only schedules, it does not add or remove
+		   accounts. */
+		ups->u->ops->status_foreach(ups->u, poll_matching, &pc);
 	}
-	if (one_user)
-		snprintf(pc.prefix, sizeof(pc.prefix), "u%u:", user_id);
-	/* status_foreach must not see the table change under it: poll_now
-	   only schedules, it does not add or remove accounts. */
-	ups->u->ops->status_foreach(ups->u, poll_matching, &pc);
+	*queued_r = pc.queued;
 	return pc.started;
 }
 
@@ -334,6 +350,7 @@ upstreams_status_json(struct upstreams *ups, const struct account *a)
 	    "messages_deleted", (json_int_t)st.messages_deleted,
 	    "messages_skipped", (json_int_t)st.messages_skipped,
 	    "kind", ups->u->ops->kind);
+	json_object_set_new(j, "poll_queued", json_boolean(st.poll_queued));
 	json_object_set_new(j, "import", json_pack("{s:i, s:i, s:I, s:f}",
 	    "done", (int)st.import_done, "total", (int)st.import_total,
 	    "bytes", (json_int_t)st.import_bytes, "rate", st.import_rate));

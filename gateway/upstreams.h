@@ -36,9 +36,10 @@ void upstreams_remove(struct upstreams *ups, uint32_t user_id,
     const char *name);
 void upstreams_remove_user(struct upstreams *ups, uint32_t user_id);
 /* Polls now: every account (one_user false), a user's, or one account.
- * Returns the number of polls started. */
+ * Returns the number of polls started; *queued_r gets the number of
+ * accounts being polled already, which are polled again right after. */
 unsigned int upstreams_poll_now(struct upstreams *ups, bool one_user,
-    uint32_t user_id, const char *name);
+    uint32_t user_id, const char *name, unsigned int *queued_r);
 /* {"state":..., "last_success":..., "last_error":..., "next_poll":...} */
 json_t *upstreams_status_json(struct upstreams *ups, const struct account *a);
 /* Adds counters to a stats object. */

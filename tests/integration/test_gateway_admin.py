@@ -1,0 +1,95 @@
+"""The admin's day (issue 18): the rough edges a real deployment hits.
+A poll asked for during a poll is not lost; status survives restarts;
+per-account poll history; backup and check with the restore steps;
+--version; the popgatectl value syntax of the configuration file."""
+import json
+import os
+import subprocess
+import threading
+import time
+import unittest
+
+from pgtest import TestCA, tempdir
+from pgtest.fakepop3 import FakePop3
+from pgtest.gateway import Gateway, popgated, popgatectl
+
+
+def msg(i):
+    return (b"From: a@example.org\r\nTo: b@example.org\r\n"
+            b"Subject: message %d\r\n\r\nbody %d\r\n" % (i, i))
+
+
+class GatewayAdminTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempdir()
+        cls.ca = TestCA(cls.tmp)
+
+    def setUp(self):
+        self.gw = Gateway(os.path.join(tempdir(), "gw"), self.ca)
+        self.gw.start()
+        self.fakes = []
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop()
+        for f in self.fakes:
+            f.stop()
+
+    def fake(self, messages, **faults):
+        f = FakePop3(messages=messages, **faults).start()
+        self.fakes.append(f)
+        return f
+
+    def add_account(self, port, name="acct", mode="keep", interval=3600):
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        self.gw.ok({"command": "account.add", "user": "alice",
+                    "host": "127.0.0.1", "port": port, "tls": "none",
+                    "login": "alice", "password": "secret",
+                    "account": name, "mode": mode, "interval": interval})
+
+    def status(self, name="acct"):
+        for a in self.gw.ok({"command": "status",
+                             "user": "alice"})["accounts"]:
+            if a["account"] == name:
+                return a["status"]
+        self.fail("no account %s" % name)
+
+    def wait_status(self, pred, what, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.status()
+            if pred(s):
+                return s
+            time.sleep(0.1)
+        self.fail("%s: not reached: %s\n%s" % (what, s,
+                                               self.gw.output()[-3000:]))
+
+    # ---- poll now during a poll ----------------------------------------
+
+    def test_poll_request_during_a_poll_polls_again_right_after(self):
+        hold = threading.Event()
+        srv = self.fake([msg(1)], quit_hold=hold)
+        self.add_account(srv.port)
+        # the first poll (the account was just added) stops at its QUIT
+        self.assertTrue(srv.quit_seen.wait(30), self.gw.output()[-2000:])
+        self.assertEqual(self.status()["state"], "polling")
+        r = self.gw.ctl("poll", "alice", "acct")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("polls started: 0", r.stdout)
+        self.assertIn("polls queued: 1", r.stdout)
+        self.assertTrue(self.status()["poll_queued"])
+        # new mail arrives upstream while the first poll finishes
+        srv.messages.append(msg(2))
+        hold.set()
+        # the interval is an hour: only the queued poll can fetch it
+        s = self.wait_status(lambda s: s["messages_fetched"] >= 2 and
+                             s["state"] == "idle", "second poll")
+        self.assertEqual(s["messages_fetched"], 2)
+        self.assertFalse(s["poll_queued"])
+        self.assertEqual(srv.connections, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -21,7 +21,13 @@
 .SECONDARY:
 
 MODE ?= release
-B := build/$(MODE)
+BUILD_ROOT ?= build
+B := $(BUILD_ROOT)/$(MODE)
+
+# The release number; the git revision is added to it at build time.
+VERSION := 0.1.0
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell \
+	git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 
 CC ?= cc
 CLANG ?= clang
@@ -75,7 +81,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 # Level-1 files (pure logic): no libevent, OpenSSL or LMDB. Each module
 # names its pure files here; `make layers` enforces it.
 PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
-	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] \
+	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] lib/version.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
@@ -107,6 +113,18 @@ $(B)/%.a:
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# build-info.h changes only when the version or the revision does, so
+# only lib/version.o is rebuilt for a new commit.
+.PHONY: FORCE
+FORCE:
+$(B)/gen/build-info.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define POPGATE_VERSION "%s"\n#define POPGATE_GIT_REV "%s"\n' \
+		'$(VERSION)' '$(GIT_REV)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(B)/lib/version.o: $(B)/gen/build-info.h
+$(B)/lib/version.o: CPPFLAGS += -I$(B)/gen
 
 # Archives a layer may link, highest first.
 ARCH_lib := $(LIB_A)

@@ -20,6 +20,7 @@
 #include "password.h"
 #include "pop3-upstream/upstream.h"
 #include "store/store.h"
+#include "version.h"
 #include "xmalloc.h"
 
 typedef void command_fn(struct gateway *gw, struct control_client *client,
@@ -733,6 +734,8 @@ cmd_stats(struct gateway *gw, struct control_client *client, json_t *req)
 	    "passthrough_failed", (json_int_t)s->passthrough_failed,
 	    "control_clients", (int)control_client_count(gw->control));
 	json_object_set_new(st, "pid", json_integer(getpid()));
+	json_object_set_new(st, "version", json_string(
+	    popgate_version_long()));
 	gateway_stats_add(gw, st);
 	json_object_set_new(resp, "stats", st);
 	control_reply(client, resp);

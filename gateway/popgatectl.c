@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/about.h"
 #include "gateway/config.h"
 #include "gateway/control-proto.h"
 #include "strbuf.h"
@@ -47,7 +48,9 @@ struct opts {
 struct opt_def {
 	const char *name;	/* without "--" */
 	const char *field;	/* request field; NULL for special */
-	enum { O_STR, O_INT, O_FLAG } kind;
+	/* O_DURATION and O_SIZE take the configuration file's syntax
+	   ("5m", "10M") and send the number of seconds or bytes */
+	enum { O_STR, O_INT, O_DURATION, O_SIZE, O_FLAG } kind;
 };
 
 struct cmd_def {
@@ -291,8 +294,8 @@ static const char *const pos_none[] = { NULL };
 	{ "login", "login", O_STR }, \
 	{ "mode", "mode", O_STR }, \
 	{ "folder", "folder", O_STR }, \
-	{ "interval", "interval", O_INT }, \
-	{ "size-limit", "size_limit", O_INT }, \
+	{ "interval", "interval", O_DURATION }, \
+	{ "size-limit", "size_limit", O_SIZE }, \
 	{ "auth", "auth", O_STR }
 
 static const struct opt_def opts_account[] = {
@@ -329,10 +332,12 @@ static const struct cmd_def cmds[] = {
 	  "account add USER --host H --port P --tls pop3s|stls|none\n"
 	  "    --login NAME --password-stdin [--mode keep|delete|"
 	  "delete-after:DAYS|mirror]\n"
-	  "    [--folder NAME] [--interval SECONDS] [--size-limit BYTES]\n"
+	  "    [--folder NAME] [--interval DURATION] [--size-limit SIZE]\n"
 	  "    [--auth auto|user|apop|plain|login|cram-md5] [--name ACCOUNT]\n"
 	  "  Add an upstream POP3 account to USER. The upstream password is\n"
-	  "  read from standard input and stored encrypted.",
+	  "  read from standard input and stored encrypted. DURATION and\n"
+	  "  SIZE are written as in popgate.conf: 300, 90s, 5m, 2h, 1d;\n"
+	  "  65536, 512K, 10M, 1G.",
 	  print_ok },
 	{ "account delete", "account.delete", pos_user_account, 2, opts_none,
 	  false, "account delete USER ACCOUNT\n"
@@ -341,7 +346,7 @@ static const struct cmd_def cmds[] = {
 	{ "account set", "account.set", pos_user_account, 2, opts_account_set,
 	  true, "account set USER ACCOUNT [--host H] [--port P] [--tls T]\n"
 	  "    [--login NAME] [--password-stdin] [--mode M] [--folder F]\n"
-	  "    [--interval S] [--size-limit B] [--auth A]\n"
+	  "    [--interval DURATION] [--size-limit SIZE] [--auth A]\n"
 	  "  Change fields of an upstream account.", print_ok },
 	{ "account enable", "account.enable", pos_user_account, 2, opts_none,
 	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok },
@@ -382,7 +387,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: popgatectl [-s SOCKET] [-c CONFIG] [--json] "
-	    "COMMAND [ARGS...]\n\ncommands:\n");
+	    "COMMAND [ARGS...]\n       popgatectl --version\n\n"
+	    "commands:\n");
 	for (size_t i = 0; i < N_ELEMENTS(cmds); i++) {
 		const char *nl = strchr(cmds[i].usage, '\n');
 
@@ -625,7 +631,31 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 				goto out;
 			}
 			a = argv[++i];
-			if (d->kind == O_INT) {
+			if (d->kind == O_DURATION || d->kind == O_SIZE) {
+				const char *why = NULL;
+				uint64_t v;
+				uint32_t secs;
+				int rc;
+
+				if (d->kind == O_DURATION) {
+					rc = config_parse_duration(a, &secs,
+					    &why);
+					v = secs;
+				} else {
+					rc = config_parse_size(a, &v, &why);
+				}
+				if (rc < 0 || v > (uint64_t)INT64_MAX) {
+					char m[256];
+
+					snprintf(m, sizeof(m), "%s %s: %s",
+					    argv[i - 1], a, why != NULL ?
+					    why : "too large");
+					ret = cmd_usage_error(c, "%s", m);
+					goto out;
+				}
+				json_object_set_new(req, d->field,
+				    json_integer((json_int_t)v));
+			} else if (d->kind == O_INT) {
 				char *end;
 				long long v;
 
@@ -772,6 +802,10 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0 ||
+		    strcmp(argv[i], "-V") == 0) {
+			about_print_version(stdout, "popgatectl");
 			return 0;
 		} else {
 			usage(stderr);

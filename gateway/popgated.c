@@ -5,7 +5,7 @@
  * upstream poller, and runs one event loop until SIGTERM/SIGINT or a
  * shutdown command. SIGHUP reloads the configuration and certificates.
  *
- *   popgated [-c FILE] [-f] [-t]
+ *   popgated [-c FILE] [-f] [-t] [--version]
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/about.h"
 #include "gateway/config.h"
 #include "gateway/control.h"
 #include "gateway/gateway.h"
@@ -42,11 +43,13 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: popgated [-c FILE] [-f] [-t]\n"
-	    "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-	    "  -f       stay in the foreground and log to stderr\n"
-	    "  -t       check the configuration (and certificates) and exit\n"
-	    "  -h       this help\n");
+	fprintf(f, "usage: popgated [-c FILE] [-f] [-t] [--version]\n"
+	    "  -c FILE    configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -f         stay in the foreground and log to stderr\n"
+	    "  -t         check the configuration (and certificates), print\n"
+	    "             the addresses it listens on, and exit\n"
+	    "  -V, --version  the version and the libraries in use\n"
+	    "  -h, --help this help\n");
 }
 
 static gid_t
@@ -311,8 +314,18 @@ main(int argc, char **argv)
 	ctl_json_wipe_on_free();
 	memset(&gw, 0, sizeof(gw));
 	memset(&pw, 0, sizeof(pw));
-	while ((opt = getopt(argc, argv, "c:fth")) != -1) {
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((opt = getopt_long(argc, argv, "c:fthV", longopts,
+	    NULL)) != -1) {
 		switch (opt) {
+		case 'V':
+			about_print_version(stdout, "popgated");
+			return 0;
 		case 'c':
 			path = optarg;
 			break;

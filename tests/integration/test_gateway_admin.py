@@ -90,6 +90,61 @@ class GatewayAdminTest(unittest.TestCase):
         self.assertFalse(s["poll_queued"])
         self.assertEqual(srv.connections, 2)
 
+    # ---- --version, value syntax -----------------------------------------
+
+    def test_version_on_both_programs(self):
+        out = {}
+        for prog, argv in (("popgated", [popgated(), "--version"]),
+                           ("popgated", [popgated(), "-V"]),
+                           ("popgatectl", [popgatectl(), "--version"])):
+            r = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            first = r.stdout.splitlines()[0]
+            self.assertRegex(first, r"^%s \d+\.\d+\.\d+( \(git "
+                             r"[0-9a-f]+(-dirty)?\))?$" % prog)
+            self.assertIn("OpenSSL", r.stdout)
+            self.assertIn("libevent", r.stdout)
+            out[prog] = first.split(" ", 1)[1]
+        self.assertEqual(out["popgated"], out["popgatectl"])
+        # the running daemon says its version too
+        st = self.gw.ok({"command": "stats"})["stats"]
+        self.assertEqual(st["version"], out["popgated"])
+
+    def test_popgatectl_takes_durations_and_sizes_like_the_config(self):
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        r = self.gw.ctl("account", "add", "alice", "--host", "127.0.0.1",
+                        "--port", "1", "--tls", "none", "--login", "al",
+                        "--password-stdin", "--interval", "5m",
+                        "--size-limit", "10M", "--name", "a1",
+                        stdin="pw\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.gw.ctl("account", "set", "alice", "a1", "--interval",
+                        "2h", "--size-limit", "512K")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.gw.ctl("account", "add", "alice", "--host", "127.0.0.1",
+                        "--port", "1", "--tls", "none", "--login", "al",
+                        "--password-stdin", "--interval", "900",
+                        "--size-limit", "65536", "--name", "a2",
+                        stdin="pw\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        accts = {a["account"]: a for a in
+                 self.gw.ok({"command": "account.list"})["accounts"]}
+        self.assertEqual(accts["a1"]["interval"], 7200)
+        self.assertEqual(accts["a1"]["size_limit"], 512 * 1024)
+        self.assertEqual(accts["a2"]["interval"], 900)
+        self.assertEqual(accts["a2"]["size_limit"], 65536)
+        for bad in (["--interval", "5x"], ["--size-limit", "10Q"],
+                    ["--interval", "-5m"]):
+            r = self.gw.ctl("account", "set", "alice", "a1", *bad)
+            self.assertEqual(r.returncode, 2, r)
+            self.assertIn("expected a", r.stderr)
+        # an interval below the daemon's minimum is still its refusal
+        r = self.gw.ctl("account", "set", "alice", "a1", "--interval", "5s")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("interval", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -87,7 +87,8 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
 	imap-frontend/imap-utf7.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
-	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch])
+	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
+	gateway/import-csv.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 

@@ -424,7 +424,7 @@ ctl_json_line(const json_t *response)
 }
 
 int
-ctl_csv_split(const char *line, size_t len, char **fields_r,
+ctl_csv_split(const char *line, size_t len, char delim, char **fields_r,
     size_t *count_r, const char **error_r)
 {
 	struct strbuf field = STRBUF_INIT;
@@ -455,14 +455,14 @@ ctl_csv_split(const char *line, size_t len, char **fields_r,
 				}
 				strbuf_appendc(&field, line[i++]);
 			}
-			if (i < len && line[i] != ',') {
+			if (i < len && line[i] != delim) {
 				*error_r = "text after a closing quote";
 				goto out;
 			}
 		} else {
 			size_t start = i;
 
-			while (i < len && line[i] != ',') {
+			while (i < len && line[i] != delim) {
 				if (line[i] == '"') {
 					*error_r = "quote inside an unquoted "
 					    "field";
@@ -479,7 +479,7 @@ ctl_csv_split(const char *line, size_t len, char **fields_r,
 		fields_r[n++] = xstrdup(strbuf_str(&field));
 		if (i >= len)
 			break;
-		i++;	/* the comma */
+		i++;	/* the delimiter */
 	}
 	*count_r = n;
 	ret = 0;

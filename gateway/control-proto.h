@@ -152,12 +152,14 @@ const char *ctl_check_value(enum ctl_check check, json_t *value);
 /* Columns of an import line, and the most accepted. */
 #define CTL_CSV_FIELDS_MAX 16
 /*
- * Splits one CSV line (RFC 4180: commas, "quoted" fields with "" for a
- * quote; no line end inside) into at most CTL_CSV_FIELDS_MAX new strings
- * (caller frees each). -1 with *error_r on an unterminated quote, junk
- * after a closing quote, a NUL byte or too many fields.
+ * Splits one CSV line (RFC 4180: fields separated by delim, usually ',' —
+ * ';' in files from spreadsheets set to a comma-decimal locale —,
+ * "quoted" fields with "" for a quote; no line end inside) into at most
+ * CTL_CSV_FIELDS_MAX new strings (caller frees each). -1 with *error_r on
+ * an unterminated quote, junk after a closing quote, a NUL byte or too
+ * many fields.
  */
-int ctl_csv_split(const char *line, size_t len, char **fields_r,
+int ctl_csv_split(const char *line, size_t len, char delim, char **fields_r,
     size_t *count_r, const char **error_r);
 
 /*

@@ -250,33 +250,62 @@ print_poll(json_t *reply)
 		    "right after)\n", queued);
 }
 
+static const char *
+action_words(const char *action)
+{
+	return strcmp(action, "would-create") == 0 ? "would be created" :
+	    action;
+}
+
 static void
 print_import(json_t *reply)
 {
 	json_t *lines = json_object_get(reply, "lines"), *l;
 	json_t *sum = json_object_get(reply, "import");
+	long long exists = 0;
 	size_t i;
 
 	json_array_foreach(lines, i, l) {
 		json_t *err = json_object_get(l, "error");
+		const char *field = str_or(err, "field", NULL);
+		const char *msg = str_or(err, "message", "?");
+		const char *aa = str_or(l, "account_action", NULL);
+		const char *ua = str_or(l, "user_action", "?");
 
-		if (err != NULL)
-			printf("line %lld: %s: error: %s\n",
-			    (long long)json_integer_value(json_object_get(l,
-			    "line")), str_or(l, "user", "?"),
-			    str_or(err, "message", "?"));
-		else
-			printf("line %lld: %s: user %s%s%s\n",
-			    (long long)json_integer_value(json_object_get(l,
-			    "line")), str_or(l, "user", "?"),
-			    str_or(l, "user_action", "?"),
-			    json_object_get(l, "account") ? ", account " :
-			    "", str_or(l, "account", ""));
+		printf("line %lld: %s: ", (long long)json_integer_value(
+		    json_object_get(l, "line")), str_or(l, "user", "?"));
+		if (err != NULL) {
+			/* name the column at fault, as the CSV calls it,
+			   unless the message starts with it already */
+			bool named = field != NULL && msg[0] == '"' &&
+			    strncmp(msg + 1, field, strlen(field)) == 0;
+
+			printf("error: %s%s%s (%s)\n", field != NULL &&
+			    !named ? field : "", field != NULL && !named ?
+			    ": " : "", msg, str_or(err, "code", "?"));
+			continue;
+		}
+		printf("user %s", action_words(ua));
+		if (aa != NULL) {
+			const char *name = str_or(l, "account", NULL);
+
+			printf(", account%s%s %s", name != NULL ? " " : "",
+			    name != NULL ? name : "", action_words(aa));
+		}
+		if (json_is_string(json_object_get(l, "note")))
+			printf(" (%s)", str_or(l, "note", ""));
+		printf("\n");
+		if (strcmp(ua, "exists") == 0 &&
+		    (aa == NULL || strcmp(aa, "exists") == 0))
+			exists++;
 	}
-	printf("%s: %lld ok, %lld failed\n",
+	printf("%s: %lld ok, %lld failed",
 	    json_is_true(json_object_get(sum, "dry_run")) ? "dry run" :
 	    "import", (long long)json_integer_value(json_object_get(sum, "ok")),
 	    (long long)json_integer_value(json_object_get(sum, "failed")));
+	if (exists > 0)
+		printf(" (%lld of the ok lines were there already)", exists);
+	printf("\n");
 }
 
 /* ---- commands ------------------------------------------------------- */

@@ -145,6 +145,118 @@ class GatewayAdminTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r)
         self.assertIn("interval", r.stderr)
 
+    # ---- CSV import ------------------------------------------------------
+
+    CSV = ("user,user_password,host,port,tls,login,password,mode,folder,"
+           "interval,account\r\n" +
+           "".join("u%02d@example.org,Init-Pw-%d,127.0.0.1,1,none,"
+                   "u%02d@example.org,pop-%d,keep,,10m,\r\n"
+                   % (i, i, i, i) for i in range(20)) +
+           "v01,V-pw,127.0.0.1,1,none,v01,p,,,,legacy\r\n"
+           "v01,,127.0.0.1,2,none,v01,p,,,,\r\n")
+
+    def write(self, name, data):
+        path = os.path.join(self.gw.dir, name)
+        with open(path, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        return path
+
+    def import_json(self, path, *extra):
+        r = self.gw.ctl("--json", "import", path, *extra)
+        return r.returncode, json.loads(r.stdout)
+
+    def test_import_rerun_reports_exists_and_exits_zero(self):
+        # logins with '@' get generated account names: re-running must
+        # still recognise the accounts (same host, port and login)
+        path = self.write("users.csv", self.CSV)
+        rc, dry = self.import_json(path, "--dry-run")
+        self.assertEqual(rc, 0, dry)
+        self.assertEqual((dry["import"]["ok"], dry["import"]["failed"]),
+                         (22, 0))
+        # the second v01 line needs no password: the first creates v01
+        self.assertEqual(dry["lines"][-1]["user_action"], "exists")
+        rc, first = self.import_json(path)
+        self.assertEqual(rc, 0, first)
+        self.assertEqual((first["import"]["ok"], first["import"]["failed"]),
+                         (22, 0))
+        # the dry run said what the import did, line by line
+        self.assertEqual([(l["line"], l["ok"]) for l in dry["lines"]],
+                         [(l["line"], l["ok"]) for l in first["lines"]])
+        for d, f in zip(dry["lines"], first["lines"]):
+            self.assertEqual(d["user_action"].replace("would-create",
+                                                      "created"),
+                             f["user_action"], (d, f))
+            self.assertEqual(d.get("account_action", "").replace(
+                "would-create", "created"), f.get("account_action", ""))
+        accounts = self.gw.ok({"command": "account.list"})["accounts"]
+        self.assertEqual(len(accounts), 22)
+        self.assertEqual({a["interval"] for a in accounts if
+                          a["user"].startswith("u")}, {600})
+        before = self.gw.snapshot()
+        # again, and a dry run of it: everything exists, exit 0
+        for extra in ((), ("--dry-run",)):
+            r = self.gw.ctl("import", path, *extra)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("22 ok, 0 failed (22 of the ok lines were there "
+                          "already)", r.stdout)
+            self.assertIn("line 2: u00@example.org: user exists, account ",
+                          r.stdout)
+            rc, rep = self.import_json(path, *extra)
+            self.assertEqual(rc, 0)
+            self.assertTrue(all(l["user_action"] == "exists" and
+                                l["account_action"] == "exists"
+                                for l in rep["lines"]), rep)
+        self.assertEqual(self.gw.snapshot(), before)
+
+    def test_import_excel_bom_semicolons_and_named_fields(self):
+        self.gw.ok({"command": "user.add", "user": "zed",
+                    "password": "z-pw"})
+        # "CSV UTF-8" from Excel: a byte-order mark, CRLF, ';' in a
+        # comma-decimal locale, and its own column order
+        data = ("\ufeffuser;password;login;host;port;tls;user_password\r\n"
+                "ann;pop,pw;ann;127.0.0.1;1;none;Ann-pw\r\n"
+                "b\u00e9a;p;bea;127.0.0.1;1;none;Bea-pw\r\n").encode()
+        path = self.write("excel.csv", data)
+        for extra in (("--dry-run",), ()):
+            rc, rep = self.import_json(path, *extra)
+            self.assertEqual(rc, 0, rep)
+            self.assertEqual(rep["import"]["ok"], 2, rep)
+        users = {u["user"] for u in
+                 self.gw.ok({"command": "user.list"})["users"]}
+        self.assertEqual(users, {"zed", "ann", "b\u00e9a"})
+        # ';' without a header is detected too
+        path = self.write("semi.csv", "cid;Cid-pw;127.0.0.1;1;none;cid;p"
+                          ";keep;INBOX;10m;\n")
+        rc, rep = self.import_json(path)
+        self.assertEqual(rc, 0, rep)
+        self.assertEqual(rep["lines"][0]["account_action"], "created")
+        # the text report names the failing column
+        path = self.write("bad.csv", "user,user_password,host,port,tls,"
+                          "login,password\n"
+                          "dan,Dan-pw,127.0.0.1,99999,none,dan,p\n"
+                          "eve,Eve-pw,127.0.0.1,1,ssl,eve,p\n"
+                          "fay,Fay-pw,127.0.0.1,1,none,,p\n"
+                          "gus,,,,,,\n"
+                          "hal;Hal-pw\n")
+        r = self.gw.ctl("import", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stdout, r"line 2: dan: error: .*port.*: .*65535")
+        self.assertRegex(r.stdout, r"line 3: eve: error: .*tls.*: expected "
+                         r"pop3s, stls or none")
+        self.assertRegex(r.stdout, r"line 4: fay: error: login: ")
+        self.assertIn("line 5: gus: error: user_password: a new user needs "
+                      "user_password", r.stdout)
+        self.assertIn("line 6: ?: error: user: one column only, "
+                      "with ';' in it", r.stdout)
+        self.assertIn("0 ok, 5 failed", r.stdout)
+        # a header with an unknown column refuses the file, naming it
+        path = self.write("hdr.csv", "user,pasword\nian,x\n")
+        r = self.gw.ctl("import", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('line 1: header: unknown column "pasword"', r.stderr)
+        self.assertNotIn("ian", {u["user"] for u in self.gw.ok(
+            {"command": "user.list"})["users"]})
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -270,7 +270,7 @@ START_TEST(csv_split)
 	const char *line = "alice,\"pa,ss\"\"word\",,pop.example.org,995";
 	char big[64];
 
-	ck_assert_int_eq(ctl_csv_split(line, strlen(line), f, &n, &e), 0);
+	ck_assert_int_eq(ctl_csv_split(line, strlen(line), ',', f, &n, &e), 0);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_str_eq(f[0], "alice");
 	ck_assert_str_eq(f[1], "pa,ss\"word");
@@ -278,23 +278,23 @@ START_TEST(csv_split)
 	ck_assert_str_eq(f[4], "995");
 	for (size_t i = 0; i < n; i++)
 		free(f[i]);
-	ck_assert_int_eq(ctl_csv_split("", 0, f, &n, &e), 0);
+	ck_assert_int_eq(ctl_csv_split("", 0, ',', f, &n, &e), 0);
 	ck_assert_uint_eq(n, 1);
 	free(f[0]);
-	ck_assert_int_eq(ctl_csv_split("a,", 2, f, &n, &e), 0);
+	ck_assert_int_eq(ctl_csv_split("a,", 2, ',', f, &n, &e), 0);
 	ck_assert_uint_eq(n, 2);
 	free(f[0]);
 	free(f[1]);
-	ck_assert_int_eq(ctl_csv_split("\"abc", 4, f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("\"abc", 4, ',', f, &n, &e), -1);
 	ck_assert_str_eq(e, "unterminated quoted field");
-	ck_assert_int_eq(ctl_csv_split("\"a\"b,c", 6, f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("\"a\"b,c", 6, ',', f, &n, &e), -1);
 	ck_assert_str_eq(e, "text after a closing quote");
-	ck_assert_int_eq(ctl_csv_split("a\"b", 3, f, &n, &e), -1);
-	ck_assert_int_eq(ctl_csv_split("a\0b", 3, f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("a\"b", 3, ',', f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("a\0b", 3, ',', f, &n, &e), -1);
 	memset(big, ',', sizeof(big));
-	ck_assert_int_eq(ctl_csv_split(big, sizeof(big), f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split(big, sizeof(big), ',', f, &n, &e), -1);
 	ck_assert_str_eq(e, "too many fields");
-	ck_assert_int_eq(ctl_csv_split(big, CTL_CSV_FIELDS_MAX - 1, f, &n,
+	ck_assert_int_eq(ctl_csv_split(big, CTL_CSV_FIELDS_MAX - 1, ',', f, &n,
 	    &e), 0);
 	ck_assert_uint_eq(n, CTL_CSV_FIELDS_MAX);
 	for (size_t i = 0; i < n; i++)

@@ -64,6 +64,8 @@ static const struct key_def keys[] = {
 
 	{ "log", "target", KEY_LOG_TARGET, OFF(log_target), 0, 0, 0 },
 	{ "log", "level", KEY_LOG_LEVEL, OFF(log_level), 0, 0, 0 },
+	{ "log", "syslog_socket", KEY_STRING_OPT, OFF(syslog_socket), 0, 0,
+	  0 },
 
 	{ "limits", "imap_connections", KEY_U32, OFF(imap_connections), 0,
 	  1, 1000000 },
@@ -468,6 +470,12 @@ check_config(struct config *c, const char **error_r)
 		*error_r = "[store] map_size must be at least 1M";
 		return -1;
 	}
+	if (c->syslog_socket != NULL && (c->syslog_socket[0] != '/' ||
+	    strlen(c->syslog_socket) >= 108)) {
+		*error_r = "[log] syslog_socket must be an absolute path of at "
+		    "most 107 bytes";
+		return -1;
+	}
 	if (c->pt_enabled && (c->pt_host == NULL || c->pt_port == NULL)) {
 		*error_r = "[passthrough] enabled needs host and port";
 		return -1;
@@ -599,6 +607,7 @@ config_free(struct config **configp)
 	free(c->data_dir);
 	free(c->control_socket);
 	free(c->control_group);
+	free(c->syslog_socket);
 	free(c->upstream.folder);
 	free(c->upstream.ca_file);
 	free(c->pt_host);

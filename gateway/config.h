@@ -90,6 +90,7 @@ struct config {
 	/* [log] */
 	int log_target;			/* enum log_target */
 	int log_level;			/* enum log_level */
+	char *syslog_socket;		/* NULL: LOG_SYSLOG_DEFAULT */
 
 	/* [limits] */
 	uint32_t imap_connections;

@@ -115,7 +115,10 @@ control_socket_open(const char *path, mode_t mode, gid_t gid, int *fd_r,
 			    "socket: %s", path, strerror(errno));
 			return -1;
 		}
-		log_info("control event=stale-socket-removed path=%s", path);
+		char q[LOG_QUOTE_MAX + 128];
+
+		log_info("control event=stale-socket-removed path=%s",
+		    log_quote(q, sizeof(q), path));
 	} else if (errno != ENOENT) {
 		snprintf(errbuf, errsize, "%s: %s", path, strerror(errno));
 		return -1;

@@ -32,6 +32,7 @@
 #include "gateway/upstreams.h"
 #include "log.h"
 #include "store/store.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define DEFAULT_CONFIG "/etc/popgate/popgate.conf"
@@ -79,6 +80,18 @@ control_settings_of(const struct config *c, gid_t gid)
 	return s;
 }
 
+/* -f logs to stderr whatever the configuration says. */
+static void
+open_log(const struct gateway *gw, const struct config *c)
+{
+	if (gw->foreground || c->log_target != LOG_TARGET_SYSLOG)
+		log_open("popgated", LOG_TARGET_STDERR,
+		    (enum log_level)c->log_level);
+	else
+		log_open_syslog("popgated", c->syslog_socket,
+		    (enum log_level)c->log_level);
+}
+
 /* ---- shutdown and reload -------------------------------------------- */
 
 void
@@ -114,6 +127,7 @@ int
 gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 {
 	struct config *nc = NULL;
+	char q[CONFIG_ERROR_MAX + 64];
 	gid_t gid;
 
 	if (config_load(gw->config_path, &nc, errbuf, errsize) < 0)
@@ -132,20 +146,18 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 
 		control_set_settings(gw->control, &cs);
 	}
-	if (!gw->foreground)
-		log_open("popgated", (enum log_target)nc->log_target,
-		    (enum log_level)nc->log_level);
-	else
-		log_set_level((enum log_level)nc->log_level);
+	open_log(gw, nc);
 	config_free(&gw->config);
 	gw->config = nc;
 	gw->stats.reloads++;
-	log_info("popgated event=reloaded config=%s", gw->config_path);
+	log_info("popgated event=reloaded config=%s", log_quote(q, sizeof(q),
+	    gw->config_path));
 	return 0;
 fail:
 	config_free(&nc);
 	gw->stats.reload_failures++;
-	log_error("popgated event=reload-failed error=\"%s\"", errbuf);
+	log_error("popgated event=reload-failed error=%s", log_quote(q,
+	    sizeof(q), errbuf));
 	return -1;
 }
 
@@ -261,8 +273,10 @@ drop_privileges(const struct config *c, const struct passwd *pw,
 		    "after switching to %s", c->user);
 		return -1;
 	}
+	char q[LOG_QUOTE_MAX];
+
 	log_info("popgated event=privileges-dropped user=%s uid=%u",
-	    pw->pw_name, (unsigned)pw->pw_uid);
+	    log_quote(q, sizeof(q), pw->pw_name), (unsigned)pw->pw_uid);
 	return 0;
 }
 
@@ -296,6 +310,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	bool test = false;
 	char err[CONFIG_ERROR_MAX];
+	char q[CONFIG_ERROR_MAX + 64];
 	const char *error = NULL;
 	struct store_options sopts;
 	bool key_created = false, switch_user = false;
@@ -357,9 +372,7 @@ main(int argc, char **argv)
 		return ret;
 	}
 	gw.config_path = xstrdup(path);
-	log_open("popgated", gw.foreground ? LOG_TARGET_STDERR :
-	    (enum log_target)gw.config->log_target,
-	    (enum log_level)gw.config->log_level);
+	open_log(&gw, gw.config);
 	signal(SIGPIPE, SIG_IGN);
 	gw.started = time(NULL);
 
@@ -388,7 +401,7 @@ main(int argc, char **argv)
 		goto fail;
 	if (key_created)
 		log_info("popgated event=secret-key-created path=%s",
-		    gw.config->secret_key_file);
+		    log_quote(q, sizeof(q), gw.config->secret_key_file));
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.map_size = (size_t)gw.config->map_size;
 	if (store_open(gw.config->data_dir, &sopts, &gw.store, &error) < 0) {
@@ -432,15 +445,23 @@ main(int argc, char **argv)
 	event_add(gw.sig_int, NULL);
 	event_add(gw.sig_hup, NULL);
 
-	log_info("popgated event=started pid=%d config=%s data_dir=%s "
-	    "control=%s", (int)getpid(), gw.config_path, gw.config->data_dir,
-	    gw.config->control_socket);
+	{
+		char q2[LOG_QUOTE_MAX + 512], q3[LOG_QUOTE_MAX + 512];
+
+		log_info("popgated event=started pid=%d version=%s config=%s "
+		    "data_dir=%s control=%s", (int)getpid(),
+		    popgate_version(), log_quote(q, sizeof(q),
+		    gw.config_path), log_quote(q2, sizeof(q2),
+		    gw.config->data_dir), log_quote(q3, sizeof(q3),
+		    gw.config->control_socket));
+	}
 	event_base_dispatch(gw.base);
 	log_info("popgated event=stopped");
 	ret = 0;
 	goto out;
 fail:
-	log_error("popgated event=start-failed error=\"%s\"", err);
+	log_error("popgated event=start-failed error=%s", log_quote(q,
+	    sizeof(q), err));
 	if (!gw.foreground || gw.config->log_target != LOG_TARGET_STDERR)
 		fprintf(stderr, "popgated: %s\n", err);
 	ret = 1;

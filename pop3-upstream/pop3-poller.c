@@ -253,9 +253,9 @@ on_done(void *arg, const struct pop3_result *res)
 			a->st.state = UPSTREAM_STATE_AUTH_FAILED;
 			a->st.next_poll = 0;
 			log_error("pop3 account=%s event=auth-breaker-open "
-			    "failures=%u: not polled until its credentials "
-			    "change or an admin resumes it", a->cfg->id,
-			    a->st.auth_failures);
+			    "failures=%u action=\"not polled until its "
+			    "credentials change or an admin resumes it\"",
+			    a->cfg->id, a->st.auth_failures);
 			break;
 		}
 		goto backoff;

@@ -2,14 +2,19 @@
 A poll asked for during a poll is not lost; status survives restarts;
 per-account poll history; backup and check with the restore steps;
 --version; the popgatectl value syntax of the configuration file."""
+import imaplib
 import json
 import os
+import re
+import socket
+import ssl
 import subprocess
 import threading
 import time
 import unittest
 
-from pgtest import TestCA, tempdir
+from pgtest import (Proc, TestCA, logfmt_problem, logfmt_problems,
+                    sanitizer_report, tempdir)
 from pgtest.fakepop3 import FakePop3
 from pgtest.gateway import Gateway, popgated, popgatectl
 
@@ -256,6 +261,148 @@ class GatewayAdminTest(unittest.TestCase):
         self.assertIn('line 1: header: unknown column "pasword"', r.stderr)
         self.assertNotIn("ian", {u["user"] for u in self.gw.ok(
             {"command": "user.list"})["users"]})
+
+    # ---- logs --------------------------------------------------------------
+
+    def session_lines(self, session):
+        return [l for l in self.gw.output().splitlines()
+                if " session=%d " % session in l + " "]
+
+    def wait_log(self, needle, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.gw.output():
+                return
+            time.sleep(0.05)
+        self.fail("%r not logged:\n%s" % (needle, self.gw.output()[-2000:]))
+
+    def imaps_session(self):
+        """An IMAPS connection logged in as alice, and its session id."""
+        ctx = ssl.create_default_context(cafile=self.ca.ca_crt)
+        raw = socket.create_connection(("127.0.0.1", self.gw.imaps_port), 10)
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.recv(4096)
+        s.sendall(b"a LOGIN alice imap-pw\r\n")
+        buf = b""
+        while b"a OK" not in buf:
+            buf += s.recv(4096)
+        m = re.findall(r"session=(\d+) event=login user=alice",
+                       self.gw.output())
+        return s, int(m[-1])
+
+    def test_client_gone_without_logout_logs_no_tls_error(self):
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        s, sid = self.imaps_session()
+        # gone: no LOGOUT, no TLS close_notify (the descriptor is closed
+        # under the TLS layer)
+        os.close(s.detach())
+        self.wait_log("session=%d event=disconnect" % sid)
+        lines = self.session_lines(sid)
+        self.assertFalse([l for l in lines if "tls_error" in l], lines)
+        self.assertNotIn("lib(0)", self.gw.output())
+        # a real TLS failure is still one line, with OpenSSL's words
+        raw = socket.create_connection(("127.0.0.1", self.gw.imaps_port), 10)
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.settimeout(10)
+        try:
+            while raw.recv(4096):
+                pass
+        except OSError:
+            pass
+        raw.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            errs = [l for l in self.gw.output().splitlines()
+                    if "event=tls_error" in l]
+            if errs:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(errs), 1, errs)
+        self.assertRegex(errs[0], r'error="error:[0-9A-F]{8}:SSL routines:')
+        self.assertNotIn("lib(0)", errs[0])
+
+    def test_log_values_with_spaces_and_quotes_are_quoted(self):
+        name = 'Ann "the admin" O\'Neil'
+        self.gw.ok({"command": "user.add", "user": name,
+                    "password": "imap-pw"})
+        c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        c.login(name, "imap-pw")
+        c.logout()
+        self.wait_log("event=disconnect user=\"Ann")
+        out = self.gw.output()
+        self.assertIn('event=login user="Ann \\x22the admin\\x22 O\'Neil"',
+                      out)
+        # and every line parses as key=value (also checked at stop)
+        self.assertEqual(logfmt_problems(out), [])
+        self.assertIsNotNone(logfmt_problem('ts=2024-01-01T00:00:00.000Z '
+                                            'level=info user=a b'))
+        self.assertIsNotNone(logfmt_problem('ts=2024-01-01T00:00:00.000Z '
+                                            'level=info note: text'))
+
+    def test_syslog_output(self):
+        self.gw.stop()
+        sock_path = os.path.join(self.gw.dir, "log.sock")
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(sock_path)
+        rx.settimeout(30)
+        with open(self.gw.conf) as f:
+            conf = f.read()
+        conf = conf.replace("[log]\n", "[log]\ntarget = syslog\n"
+                            "syslog_socket = %s\n" % sock_path)
+        with open(self.gw.conf, "w") as f:
+            f.write(conf)
+        # without -f the configured target is used (popgated never forks)
+        p = Proc([popgated(), "-c", self.gw.conf], log_path=self.gw.log)
+        got = []
+
+        def until(pred):
+            while True:
+                try:
+                    d = rx.recv(65536).decode()
+                except socket.timeout:
+                    self.fail("no such syslog line; got:\n" +
+                              "\n".join(got[-20:]))
+                got.append(d)
+                if pred(d):
+                    return d
+
+        try:
+            line = until(lambda d: "event=started" in d)
+            m = re.match(r"<(\d+)>([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) "
+                         r"popgated\[(\d+)\]: (.*)$", line)
+            self.assertIsNotNone(m, line)
+            self.assertEqual(int(m.group(1)), 2 * 8 + 6)  # mail.info
+            self.assertEqual(int(m.group(3)), p.pid)
+            self.assertTrue(m.group(4).startswith(
+                "component=popgated event=started "), line)
+            self.assertIsNone(logfmt_problem(
+                "ts=2024-01-01T00:00:00.000Z level=info " + m.group(4)))
+            # a warning has its own priority: a refused control request
+            self.gw.raw(b"{bad json\n")
+            line = until(lambda d: "event=bad-request" in d)
+            self.assertTrue(line.startswith("<22>") or
+                            line.startswith("<20>"), line)
+            # the syslog daemon restarts: popgated reconnects
+            rx.close()
+            os.unlink(sock_path)
+            self.gw.ok({"command": "stats"})   # logged while it is away
+            rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            rx.bind(sock_path)
+            rx.settimeout(30)
+            self.gw.ok({"command": "user.add", "user": "sys",
+                        "password": "pw"})
+            until(lambda d: "event=user-added" in d)
+            # nothing was lost while it was away: that line went to stderr
+            with open(self.gw.log) as f:
+                self.assertIn("event=request command=stats", f.read())
+        finally:
+            self.assertEqual(p.stop(), 0)
+            rx.close()
+        with open(self.gw.log) as f:
+            text = f.read()
+        self.assertIsNone(sanitizer_report(text))
+        self.assertEqual(logfmt_problems(text), [])
 
 
 if __name__ == "__main__":

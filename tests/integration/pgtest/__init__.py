@@ -6,6 +6,7 @@ is stopped by the test (or by the atexit hook) — nothing is left running.
 """
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -111,6 +112,42 @@ def sanitizer_report(text):
             i = text.index(marker)
             return text[max(0, i - 200):i + 800]
     return None
+
+
+_LOGFMT_HEAD = re.compile(
+    r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z '
+    r'level=(error|warn|info|debug)( |$)')
+_LOGFMT_FIELD = re.compile(
+    r'[a-z_][a-z0-9_.-]*=(?:"(?:[^"\\]|\\.)*"|[^\s"\\=]*)(?: |$)')
+
+
+def logfmt_problem(line):
+    """Why a daemon log line is not "ts=... level=... key=value ...", with
+    values quoted when they hold a space, a quote, a backslash or an '=';
+    None when it is."""
+    m = _LOGFMT_HEAD.match(line)
+    if not m:
+        return "no ts=/level= head"
+    pos = m.end()
+    while pos < len(line):
+        f = _LOGFMT_FIELD.match(line, pos)
+        if not f:
+            return "not key=value at column %d: %r" % (pos, line[pos:pos + 40])
+        pos = f.end()
+    return None
+
+
+def logfmt_problems(text, skip=()):
+    """The lines of a daemon's log that are not logfmt (see
+    logfmt_problem); lines starting with one of skip are not log lines."""
+    bad = []
+    for line in text.splitlines():
+        if not line or any(line.startswith(s) for s in skip):
+            continue
+        why = logfmt_problem(line)
+        if why:
+            bad.append("%s: %s" % (why, line[:300]))
+    return bad
 
 
 def _openssl(*args, cwd):

@@ -327,7 +327,7 @@ class GatewayAdminTest(unittest.TestCase):
         self.gw.ok({"command": "user.add", "user": name,
                     "password": "imap-pw"})
         c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
-        c.login(name, "imap-pw")
+        c.login(c._quote(name), "imap-pw")
         c.logout()
         self.wait_log("event=disconnect user=\"Ann")
         out = self.gw.output()

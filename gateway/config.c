@@ -92,6 +92,10 @@ static const struct key_def keys[] = {
 	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
 	  OFF(upstream.ca_file), 0, 0, 0 },
 
+	{ "metrics", "enabled", KEY_BOOL, OFF(metrics_enabled), 0, 0, 0 },
+	{ "metrics", "listen", KEY_LISTEN, OFF(metrics_listen),
+	  OFF(metrics_listen_count), 0, 0 },
+
 	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
 	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },
 	{ "passthrough", "port", KEY_PORT, OFF(pt_port), 0, 0, 0 },
@@ -480,6 +484,12 @@ check_config(struct config *c, const char **error_r)
 		*error_r = "[passthrough] enabled needs host and port";
 		return -1;
 	}
+	if (c->metrics_listen_count == 0) {
+		/* loopback unless the admin says otherwise */
+		c->metrics_listen[0].host = xstrdup("127.0.0.1");
+		c->metrics_listen[0].port = xstrdup(CONFIG_METRICS_PORT);
+		c->metrics_listen_count = 1;
+	}
 	if (c->secret_key_file == NULL)
 		c->secret_key_file = xasprintf("%s/secret.key", c->data_dir);
 	return 0;
@@ -598,6 +608,10 @@ config_free(struct config **configp)
 	for (size_t i = 0; i < c->listen_tls_count; i++) {
 		free(c->listen_tls[i].host);
 		free(c->listen_tls[i].port);
+	}
+	for (size_t i = 0; i < c->metrics_listen_count; i++) {
+		free(c->metrics_listen[i].host);
+		free(c->metrics_listen[i].port);
 	}
 	for (size_t i = 0; i < c->pt_domain_count; i++)
 		free(c->pt_domains[i]);

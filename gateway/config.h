@@ -34,6 +34,8 @@
 #define CONFIG_DOMAINS_MAX 1024
 /* Longest error message config functions produce. */
 #define CONFIG_ERROR_MAX 512
+/* The metrics endpoint's port when [metrics] listen is not set. */
+#define CONFIG_METRICS_PORT "9154"
 
 enum config_upstream_tls {
 	CONFIG_TLS_POP3S = 0,	/* implicit TLS (port 995) */
@@ -101,6 +103,11 @@ struct config {
 
 	/* [upstream-defaults] */
 	struct config_upstream upstream;
+
+	/* [metrics] */
+	bool metrics_enabled;
+	struct config_listen metrics_listen[CONFIG_LISTEN_MAX];
+	size_t metrics_listen_count;	/* default 127.0.0.1:9154 */
 
 	/* [passthrough] */
 	bool pt_enabled;

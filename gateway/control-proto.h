@@ -36,6 +36,10 @@
 /* Longest CSV text in one import request. */
 #define CTL_IMPORT_MAX (16 * 1024 * 1024)
 #define CTL_MESSAGE_MAX 300
+/* Longest file name in a request (backup). */
+#define CTL_PATH_MAX 1024
+/* Largest "limit" of a listing. */
+#define CTL_LIMIT_MAX 1000
 
 enum ctl_cmd_id {
 	CTL_USER_ADD = 0,
@@ -55,6 +59,9 @@ enum ctl_cmd_id {
 	CTL_STATS,
 	CTL_RELOAD,
 	CTL_SHUTDOWN,
+	CTL_ACCOUNT_HISTORY,
+	CTL_BACKUP,
+	CTL_TRACE,
 	CTL_CMD_COUNT
 };
 
@@ -79,6 +86,8 @@ enum ctl_check {
 	CTL_C_FOLDER,
 	CTL_C_INTERVAL,		/* 10 .. 30 days, seconds */
 	CTL_C_CSV,
+	CTL_C_PATH,		/* absolute, no control characters */
+	CTL_C_LIMIT,		/* 1 .. CTL_LIMIT_MAX */
 };
 
 struct ctl_field {

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -25,6 +27,7 @@
 #include "gateway/about.h"
 #include "gateway/config.h"
 #include "gateway/control-proto.h"
+#include "store/store.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -55,13 +58,14 @@ struct opt_def {
 
 struct cmd_def {
 	const char *words;		/* "user add" */
-	const char *command;		/* protocol command */
+	const char *command;		/* protocol command; NULL: local */
 	const char *const *positional;	/* request fields, in order */
 	size_t required;		/* positional ones that must be given */
 	const struct opt_def *options;
 	bool password_stdin;		/* accepts --password-stdin */
 	const char *usage;
 	void (*print)(json_t *reply);
+	int on;				/* 1: sends "on":true, 2: false */
 };
 
 /* ---- printing ------------------------------------------------------- */
@@ -308,6 +312,91 @@ print_import(json_t *reply)
 	printf("\n");
 }
 
+static void
+fmt_bytes(long long n, char *buf, size_t size)
+{
+	if (n >= 10ll * 1024 * 1024)
+		snprintf(buf, size, "%.1fM", (double)n / (1024.0 * 1024));
+	else if (n >= 10ll * 1024)
+		snprintf(buf, size, "%.1fK", (double)n / 1024.0);
+	else
+		snprintf(buf, size, "%lld", n);
+}
+
+static void
+print_history(json_t *reply)
+{
+	json_t *h = json_object_get(reply, "history"), *p;
+	char t[32], b[32];
+	size_t i;
+
+	fmt_time(json_object_get(h, "last_success"), t, sizeof(t));
+	fmt_bytes(json_integer_value(json_object_get(h, "bytes")), b,
+	    sizeof(b));
+	printf("%s / %s: %lld polls (%lld failed), %lld messages (%s bytes) "
+	    "fetched, %lld deleted upstream; last success %s\n",
+	    str_or(reply, "user", "?"), str_or(reply, "account", "?"),
+	    (long long)json_integer_value(json_object_get(h, "polls")),
+	    (long long)json_integer_value(json_object_get(h, "failures")),
+	    (long long)json_integer_value(json_object_get(h, "fetched")), b,
+	    (long long)json_integer_value(json_object_get(h, "deleted")), t);
+	printf("%-19s %7s %-11s %7s %8s %7s %7s  %s\n", "STARTED", "SECONDS",
+	    "OUTCOME", "FETCHED", "BYTES", "DELETED", "SKIPPED", "ERROR");
+	json_array_foreach(json_object_get(h, "recent"), i, p) {
+		fmt_time(json_object_get(p, "started"), t, sizeof(t));
+		fmt_bytes(json_integer_value(json_object_get(p, "bytes")), b,
+		    sizeof(b));
+		printf("%-19s %7lld %-11s %7lld %8s %7lld %7lld  %s\n", t,
+		    (long long)json_integer_value(json_object_get(p,
+		    "seconds")), str_or(p, "outcome", "?"),
+		    (long long)json_integer_value(json_object_get(p,
+		    "fetched")), b,
+		    (long long)json_integer_value(json_object_get(p,
+		    "deleted")),
+		    (long long)json_integer_value(json_object_get(p,
+		    "skipped")), str_or(p, "error", "-"));
+	}
+}
+
+static void
+print_backup(json_t *reply)
+{
+	json_t *b = json_object_get(reply, "backup");
+	char n[32];
+
+	fmt_bytes(json_integer_value(json_object_get(b, "bytes")), n,
+	    sizeof(n));
+	printf("backup written: %s (%s bytes, compacted, mode %s) in %.1f s\n"
+	    "check it with: popgatectl check %s\n", str_or(b, "path", "?"), n,
+	    str_or(b, "mode", "?"), json_real_value(json_object_get(b,
+	    "seconds")), str_or(b, "path", "?"));
+}
+
+static void
+print_trace(json_t *reply)
+{
+	json_t *t = json_object_get(reply, "trace"), *v;
+	size_t i;
+
+	printf("traced users:");
+	if (json_array_size(json_object_get(t, "users")) == 0)
+		printf(" none");
+	json_array_foreach(json_object_get(t, "users"), i, v)
+		printf(" %s", json_string_value(v));
+	printf("\ntraced sessions:");
+	if (json_array_size(json_object_get(t, "sessions")) == 0)
+		printf(" none");
+	json_array_foreach(json_object_get(t, "sessions"), i, v)
+		printf(" %lld (%s)", (long long)json_integer_value(
+		    json_object_get(v, "id")), str_or(v, "user", "-"));
+	printf("\n");
+	if (json_integer_value(json_object_get(reply, "sessions_switched")) >
+	    0)
+		printf("sessions switched now: %lld\n", (long long)
+		    json_integer_value(json_object_get(reply,
+		    "sessions_switched")));
+}
+
 /* ---- commands ------------------------------------------------------- */
 
 static const char *const pos_user[] = { "user", NULL };
@@ -341,22 +430,32 @@ static const struct opt_def opts_import[] = {
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_none[] = { { NULL, NULL, O_FLAG } };
+static const struct opt_def opts_history[] = {
+	{ "limit", "limit", O_INT },
+	{ NULL, NULL, O_FLAG },
+};
+static const struct opt_def opts_trace[] = {
+	{ "user", "user", O_STR },
+	{ "session", "session", O_INT },
+	{ NULL, NULL, O_FLAG },
+};
+static const char *const pos_path[] = { "path", NULL };
 
 static const struct cmd_def cmds[] = {
 	{ "user add", "user.add", pos_user, 1, opts_none, true,
 	  "user add NAME --password-stdin\n"
 	  "  Create an IMAP user; the password is read from standard input.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "user delete", "user.delete", pos_user, 1, opts_none, false,
 	  "user delete NAME\n"
 	  "  Delete a user with all their mail and upstream accounts.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "user passwd", "user.passwd", pos_user, 1, opts_none, true,
 	  "user passwd NAME --password-stdin\n"
 	  "  Set a user's IMAP password (read from standard input).",
-	  print_ok },
+	  print_ok, 0 },
 	{ "user list", "user.list", pos_none, 0, opts_none, false,
-	  "user list\n  List the users.", print_users },
+	  "user list\n  List the users.", print_users, 0 },
 	{ "account add", "account.add", pos_user, 1, opts_account, true,
 	  "account add USER --host H --port P --tls pop3s|stls|none\n"
 	  "    --login NAME --password-stdin [--mode keep|delete|"
@@ -367,49 +466,80 @@ static const struct cmd_def cmds[] = {
 	  "  read from standard input and stored encrypted. DURATION and\n"
 	  "  SIZE are written as in popgate.conf: 300, 90s, 5m, 2h, 1d;\n"
 	  "  65536, 512K, 10M, 1G.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "account delete", "account.delete", pos_user_account, 2, opts_none,
 	  false, "account delete USER ACCOUNT\n"
 	  "  Remove an upstream account; mail already fetched stays.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "account set", "account.set", pos_user_account, 2, opts_account_set,
 	  true, "account set USER ACCOUNT [--host H] [--port P] [--tls T]\n"
 	  "    [--login NAME] [--password-stdin] [--mode M] [--folder F]\n"
 	  "    [--interval DURATION] [--size-limit SIZE] [--auth A]\n"
-	  "  Change fields of an upstream account.", print_ok },
+	  "  Change fields of an upstream account.", print_ok, 0 },
 	{ "account enable", "account.enable", pos_user_account, 2, opts_none,
-	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok },
+	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok, 0 },
 	{ "account disable", "account.disable", pos_user_account, 2,
 	  opts_none, false, "account disable USER ACCOUNT\n  Stop polling.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "account list", "account.list", pos_user, 0, opts_none, false,
 	  "account list [USER]\n  List upstream accounts (never passwords).",
-	  print_accounts },
+	  print_accounts, 0 },
 	{ "import", "import", pos_none, 0, opts_import, false,
 	  "import FILE|- [--dry-run]\n"
 	  "  Create users and accounts from CSV with the columns\n"
 	  "  user,user_password,host,port,tls,login,password,mode,folder,"
 	  "interval,account\n"
 	  "  and print a report per line. --dry-run checks without changes.",
-	  print_import },
+	  print_import, 0 },
 	{ "poll", "poll", pos_user_account, 0, opts_none, false,
 	  "poll [USER [ACCOUNT]]\n"
 	  "  Poll every account, a user's accounts, or one account now.",
-	  print_poll },
+	  print_poll, 0 },
 	{ "status", "status", pos_user, 0, opts_none, false,
 	  "status [USER]\n"
 	  "  Per account: state, last success, next poll, last error, "
-	  "import progress.", print_status },
+	  "import progress.", print_status, 0 },
 	{ "sessions", "sessions", pos_user, 0, opts_none, false,
 	  "sessions [USER]\n  IMAP sessions: user, address, client ID.",
-	  print_sessions },
+	  print_sessions, 0 },
 	{ "stats", "stats", pos_none, 0, opts_none, false,
-	  "stats\n  Counters since the daemon started.", print_stats },
+	  "stats\n  Counters since the daemon started.", print_stats, 0 },
 	{ "reload", "reload", pos_none, 0, opts_none, false,
 	  "reload\n  Re-read the configuration and certificates "
-	  "(as SIGHUP).", print_ok },
+	  "(as SIGHUP).", print_ok, 0 },
 	{ "shutdown", "shutdown", pos_none, 0, opts_none, false,
-	  "shutdown\n  Stop the daemon gracefully.", print_ok },
+	  "shutdown\n  Stop the daemon gracefully.", print_ok, 0 },
+	{ "account history", "account.history", pos_user_account, 2,
+	  opts_history, false,
+	  "account history USER ACCOUNT [--limit N]\n"
+	  "  The account's last polls (outcome, messages, bytes, error) and\n"
+	  "  its totals since it was added; kept across restarts.",
+	  print_history, 0 },
+	{ "backup", "backup", pos_path, 1, opts_none, false,
+	  "backup FILE\n"
+	  "  Write a consistent, compacted copy of the store to FILE (which\n"
+	  "  must not exist; mode 0600) while popgated runs. The daemon\n"
+	  "  writes it as its own user.",
+	  print_backup, 0 },
+	{ "check", NULL, pos_path, 0, opts_none, false,
+	  "check [DATA_DIR|BACKUP_FILE]\n"
+	  "  Check a store offline for consistency: the configuration's\n"
+	  "  data_dir, another data directory, or a backup file. Exit 0\n"
+	  "  when consistent, 1 with one line per problem.",
+	  NULL, 0 },
+	{ "trace on", "trace", pos_none, 0, opts_trace, false,
+	  "trace on --user USER | --session ID\n"
+	  "  Log every IMAP line of a user's sessions (now and at later\n"
+	  "  logins) or of one session, passwords and message contents\n"
+	  "  masked, whatever the log level. Ends with trace off or a\n"
+	  "  restart.",
+	  print_trace, 1 },
+	{ "trace off", "trace", pos_none, 0, opts_trace, false,
+	  "trace off --user USER | --session ID\n  Stop a trace.",
+	  print_trace, 2 },
+	{ "trace list", "trace", pos_none, 0, opts_none, false,
+	  "trace list\n  The users and sessions being traced.",
+	  print_trace, 0 },
 };
 
 static void
@@ -613,10 +743,71 @@ set_string(json_t *req, const char *field, const char *value)
 	return 0;
 }
 
+/* popgatectl check: the offline checker, on this machine. */
+static int
+run_check(const struct opts *o, const struct cmd_def *c, int argc,
+    char **argv)
+{
+	char dirbuf[CTL_PATH_MAX + 1];
+	const char *path = NULL, *error = NULL;
+	unsigned int problems = 0;
+	struct stat st;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i],
+		    "-h") == 0) {
+			printf("usage: popgatectl %s\n", c->usage);
+			return 0;
+		}
+		if (path != NULL || argv[i][0] == '-')
+			return cmd_usage_error(c, "unexpected argument %s",
+			    argv[i]);
+		path = argv[i];
+	}
+	if (path == NULL) {
+		struct config *conf = NULL;
+		char err[CONFIG_ERROR_MAX];
+
+		if (config_load(o->config != NULL ? o->config :
+		    DEFAULT_CONFIG, &conf, err, sizeof(err)) < 0) {
+			fprintf(stderr, "popgatectl: %s\n(give the data "
+			    "directory or a backup file)\n", err);
+			return EXIT_USAGE;
+		}
+		snprintf(dirbuf, sizeof(dirbuf), "%s", conf->data_dir);
+		config_free(&conf);
+		path = dirbuf;
+	}
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "popgatectl: %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	/* As root, check as the owner of the store: a lock file the check
+	   creates must stay usable by the daemon's user. */
+	if (geteuid() == 0 && st.st_uid != 0 &&
+	    (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 ||
+	    setuid(st.st_uid) < 0)) {
+		fprintf(stderr, "popgatectl: cannot switch to the owner of "
+		    "%s: %s\n", path, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	if (store_check(path, stdout, &problems, &error) < 0) {
+		if (problems > 0)
+			printf("%s: %u problem(s): NOT consistent\n", path,
+			    problems);
+		else
+			fprintf(stderr, "popgatectl: %s\n", error != NULL ?
+			    error : "cannot check");
+		return EXIT_REFUSED;
+	}
+	printf("%s: consistent\n", path);
+	return 0;
+}
+
 static int
 run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 {
-	json_t *req = json_pack("{s:s}", "command", c->command);
+	json_t *req;
 	const char *const *pos = c->positional;
 	size_t npos = 0;
 	bool pw_stdin = false;
@@ -626,6 +817,11 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	json_error_t jerr;
 	int ret = EXIT_USAGE;
 
+	if (c->command == NULL)
+		return run_check(o, c, argc, argv);
+	req = json_pack("{s:s}", "command", c->command);
+	if (c->on != 0)
+		json_object_set_new(req, "on", json_boolean(c->on == 1));
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -726,6 +922,24 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 		if (pos[npos] == NULL) {
 			ret = cmd_usage_error(c, "unexpected argument %s", a);
 			goto out;
+		}
+		if (strcmp(c->command, "backup") == 0 && a[0] != '/') {
+			/* the daemon has another working directory */
+			char cwd[CTL_PATH_MAX], abs[2 * CTL_PATH_MAX + 2];
+
+			if (getcwd(cwd, sizeof(cwd)) == NULL) {
+				ret = cmd_usage_error(c, "%s", "give an "
+				    "absolute path");
+				goto out;
+			}
+			snprintf(abs, sizeof(abs), "%s/%s", cwd, a);
+			if (set_string(req, pos[npos], abs) < 0) {
+				ret = cmd_usage_error(c, "%s", "the path is not "
+				    "UTF-8 text");
+				goto out;
+			}
+			npos++;
+			continue;
 		}
 		if (set_string(req, pos[npos], a) < 0) {
 			ret = cmd_usage_error(c, "the %s is not UTF-8 text",

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -27,7 +28,9 @@
 #include "gateway/gateway.h"
 #include "gateway/import.h"
 #include "gateway/listeners.h"
+#include "gateway/backup.h"
 #include "gateway/passthrough.h"
+#include "gateway/prometheus.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
 #include "log.h"
@@ -280,6 +283,40 @@ drop_privileges(const struct config *c, const struct passwd *pw,
 	return 0;
 }
 
+/* What -t says the daemon will listen on (make run's banner reads it). */
+static void
+print_listeners(const struct config *c)
+{
+	static const struct {
+		const char *what;
+		size_t off, count_off;
+	} kinds[] = {
+		{ "imap", offsetof(struct config, listen),
+		  offsetof(struct config, listen_count) },
+		{ "imaps", offsetof(struct config, listen_tls),
+		  offsetof(struct config, listen_tls_count) },
+		{ "metrics", offsetof(struct config, metrics_listen),
+		  offsetof(struct config, metrics_listen_count) },
+	};
+
+	for (size_t k = 0; k < N_ELEMENTS(kinds); k++) {
+		const struct config_listen *l = (const void *)
+		    ((const char *)c + kinds[k].off);
+		size_t n = *(const size_t *)((const char *)c +
+		    kinds[k].count_off);
+
+		if (k == 2 && !c->metrics_enabled)
+			n = 0;
+		for (size_t i = 0; i < n; i++)
+			printf("listen %s %s%s%s:%s%s\n", kinds[k].what,
+			    strchr(l[i].host, ':') != NULL ? "[" : "",
+			    l[i].host, strchr(l[i].host, ':') != NULL ?
+			    "]" : "", l[i].port, k == 2 ? "/metrics" : "");
+	}
+	printf("control %s\n", c->control_socket);
+	printf("data_dir %s\n", c->data_dir);
+}
+
 static int
 check_only(const struct config *c)
 {
@@ -300,6 +337,7 @@ check_only(const struct config *c)
 		return EXIT_CONFIG;
 	}
 	printf("popgated: configuration %s is valid\n", c->path);
+	print_listeners(c);
 	return 0;
 }
 
@@ -411,6 +449,7 @@ main(int argc, char **argv)
 	}
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
+	prometheus_new(&gw);
 
 	/* Everything that may need root: ports, the socket. */
 	if (control_socket_open(gw.config->control_socket,
@@ -424,6 +463,8 @@ main(int argc, char **argv)
 		    gw.config->control_socket, &cs, commands_handle, &gw);
 	}
 	if (listeners_bind(&gw, err, sizeof(err)) < 0)
+		goto fail;
+	if (prometheus_listen(&gw, err, sizeof(err)) < 0)
 		goto fail;
 	if (switch_user && drop_privileges(gw.config, &pw, err,
 	    sizeof(err)) < 0)
@@ -477,9 +518,11 @@ out:
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	import_free(&gw);
+	backup_free(&gw);
 	passthrough_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);
+	prometheus_free(&gw);
 	control_free(&gw.control);
 	store_close(&gw.store);
 	secret_key_free(&gw.key);

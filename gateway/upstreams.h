@@ -17,6 +17,7 @@
 struct account;
 struct gateway;
 struct upstreams;
+struct upstream_status;
 
 struct upstreams *upstreams_new(struct gateway *gw);
 /* Starts a poller for every enabled account in the store. */
@@ -44,5 +45,8 @@ unsigned int upstreams_poll_now(struct upstreams *ups, bool one_user,
 json_t *upstreams_status_json(struct upstreams *ups, const struct account *a);
 /* Adds counters to a stats object. */
 void upstreams_stats_add(struct upstreams *ups, json_t *stats);
+/* Calls cb with the status of every account the poller has. */
+void upstreams_foreach_status(struct upstreams *ups,
+    void (*cb)(void *arg, const struct upstream_status *st), void *arg);
 
 #endif

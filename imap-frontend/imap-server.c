@@ -412,6 +412,7 @@ imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
 	}
 	if (srv->actor == s)
 		srv->actor = NULL;
+	imap_trace_session_free(s);
 	shutdown_check(srv);
 }
 
@@ -571,6 +572,7 @@ imap_server_free(struct imap_server **srvp)
 		}
 		free(tab);
 	}
+	imap_trace_reg_free(srv);
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
 	SSL_CTX_free(srv->ssl_ctx);

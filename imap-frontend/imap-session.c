@@ -375,6 +375,7 @@ starttls_switch(struct imap_session *s)
 	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	s->io = IMAP_IO_HANDSHAKE;
 	session_setup_bev(s);
+	imap_trace_session_rebind(s);
 }
 
 /* ---- authentication results ---- */
@@ -441,6 +442,7 @@ imap_session_auth_finished(struct imap_session *s,
 		session_set_timeouts(s);
 		log_info("imap session=%u event=login user=%s addr=%s", s->id,
 		    log_quote(q, sizeof(q), user), s->addr);
+		imap_trace_session_login(s);
 		imap_session_tagged(s, tag, "OK", "[CAPABILITY %s] Logged in",
 		    imap_session_capabilities(s));
 		break;

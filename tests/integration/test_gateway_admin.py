@@ -404,6 +404,88 @@ class GatewayAdminTest(unittest.TestCase):
         self.assertIsNone(sanitizer_report(text))
         self.assertEqual(logfmt_problems(text), [])
 
+    # ---- status and history across restarts -------------------------------
+
+    def poll_and_wait(self, polls_before):
+        """Polls the account; returns its status once that poll ended."""
+        self.gw.ok({"command": "poll", "user": "alice", "account": "acct"})
+        h = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            h = self.gw.ok({"command": "account.history", "user": "alice",
+                            "account": "acct"})["history"]
+            if h["polls"] > polls_before and \
+                    self.status()["state"] != "polling":
+                return self.status()
+            time.sleep(0.1)
+        self.fail("poll %d did not end: %s" % (polls_before + 1, h))
+
+    def test_fetched_last_success_and_history_survive_restart(self):
+        srv = self.fake([msg(i) for i in range(3)])
+        self.add_account(srv.port)
+        self.wait_status(lambda s: s["messages_fetched"] == 3 and
+                         s["state"] == "idle", "first poll")
+        srv.messages += [msg(3), msg(4)]
+        s = self.poll_and_wait(1)
+        self.assertEqual(s["messages_fetched"], 5)
+        last_success = s["last_success"]
+        srv.f["pass_err"] = b"-ERR [AUTH] password changed"
+        s = self.poll_and_wait(2)
+        self.assertEqual(s["state"], "backoff")
+        self.assertEqual(s["last_success"], last_success)
+        # disabled, so that no poll at start-up changes the figures
+        self.gw.ok({"command": "account.disable", "user": "alice",
+                    "account": "acct"})
+
+        self.gw.stop()
+        self.gw.start()
+        s = self.status()
+        self.assertEqual(s["state"], "disabled")
+        self.assertEqual(s["messages_fetched"], 5)
+        self.assertEqual(s["last_success"], last_success)
+        self.assertEqual(s["polls"], 3, self.gw.ok({"command": "account.history", "user": "alice", "account": "acct"}))
+        r = self.gw.ctl("status", "alice")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        row = [l for l in r.stdout.splitlines() if " acct " in l][0]
+        self.assertEqual(row.split()[6], "5", row)          # FETCHED
+        self.assertIn(time.strftime("%Y-%m-%d", time.localtime(
+            last_success)), row)                             # LAST SUCCESS
+        h = self.gw.ok({"command": "account.history", "user": "alice",
+                        "account": "acct"})["history"]
+        self.assertEqual((h["polls"], h["failures"], h["fetched"]),
+                         (3, 1, 5))
+        self.assertEqual([p["outcome"] for p in h["recent"]],
+                         ["auth", "ok", "ok"])
+        self.assertEqual([p["fetched"] for p in h["recent"]], [0, 2, 3])
+        self.assertIn("password changed", h["recent"][0]["error"])
+        r = self.gw.ctl("account", "history", "alice", "acct")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("alice / acct: 3 polls (1 failed), 5 messages",
+                      r.stdout)
+        lines = r.stdout.splitlines()
+        self.assertIn("OUTCOME", lines[1])
+        self.assertRegex(lines[2], r" auth .*password changed")
+        self.assertRegex(lines[3], r" ok +2 ")
+        r = self.gw.ctl("account", "history", "alice", "acct", "--limit",
+                        "1")
+        self.assertEqual(len(r.stdout.splitlines()), 3, r.stdout)
+        # the history goes with the account
+        self.gw.ok({"command": "account.delete", "user": "alice",
+                    "account": "acct"})
+        r = self.gw.request({"command": "account.history", "user": "alice",
+                             "account": "acct"})
+        self.assertEqual(r["error"]["code"], "unknown-account")
+        self.add_account_again(srv.port)
+        h = self.gw.ok({"command": "account.history", "user": "alice",
+                        "account": "acct"})["history"]
+        self.assertLessEqual(h["polls"], 1)
+
+    def add_account_again(self, port):
+        self.gw.ok({"command": "account.add", "user": "alice",
+                    "host": "127.0.0.1", "port": port, "tls": "none",
+                    "login": "alice", "password": "secret",
+                    "account": "acct", "interval": 3600})
+
 
 if __name__ == "__main__":
     unittest.main()

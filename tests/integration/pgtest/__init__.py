@@ -214,3 +214,16 @@ class TestCA:
                  cwd=self.dir)
         return (os.path.join(self.dir, name + ".crt"),
                 os.path.join(self.dir, name + ".key"))
+
+
+def debian_module(name):
+    """Imports a Python module from its Debian package (deploy/
+    install-deps.sh installs it) when the interpreter running the tests is
+    not Debian's own python3 and so does not look there."""
+    import importlib
+    import sys
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        return importlib.import_module(name)

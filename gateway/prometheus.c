@@ -309,9 +309,16 @@ request_cb(struct evhttp_request *req, void *arg)
 	struct gateway *gw = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *out;
 	struct strbuf sb = STRBUF_INIT;
 
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		evhttp_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
 	if (path == NULL || strcmp(path, "/metrics") != 0) {
 		evhttp_send_error(req, HTTP_NOTFOUND, "Not Found: the metrics "
 		    "are at /metrics");
@@ -337,7 +344,10 @@ prometheus_listen(struct gateway *gw, char *errbuf, size_t errsize)
 		return 0;
 	p->http = evhttp_new(gw->base);
 	PG_ASSERT(p->http != NULL);
-	evhttp_set_allowed_methods(p->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* the others reach request_cb, which answers 405 */
+	evhttp_set_allowed_methods(p->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(p->http, PROMETHEUS_HEADERS_MAX);
 	evhttp_set_max_body_size(p->http, PROMETHEUS_BODY_MAX);
 	evhttp_set_timeout(p->http, PROMETHEUS_TIMEOUT_SECS);

@@ -12,9 +12,12 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
-from pgtest import (Proc, TestCA, logfmt_problem, logfmt_problems,
-                    sanitizer_report, tempdir)
+from pgtest import (ROOT, Proc, TestCA, debian_module, free_port,
+                    logfmt_problem, logfmt_problems, sanitizer_report,
+                    tempdir)
 from pgtest.fakepop3 import FakePop3
 from pgtest.gateway import Gateway, popgated, popgatectl
 
@@ -485,6 +488,145 @@ class GatewayAdminTest(unittest.TestCase):
                     "host": "127.0.0.1", "port": port, "tls": "none",
                     "login": "alice", "password": "secret",
                     "account": "acct", "interval": 3600})
+
+    # ---- metrics -----------------------------------------------------------
+
+    def restart_with(self, extra):
+        self.gw.stop()
+        with open(self.gw.conf, "a") as f:
+            f.write(extra)
+        self.gw.start()
+
+    def scrape(self, port, path="/metrics", method="GET"):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode()
+
+    def samples(self, text):
+        parser = debian_module("prometheus_client.parser")
+        fams = {f.name: f for f in parser.text_string_to_metric_families(
+            text)}
+        out = {}
+        for f in fams.values():
+            for s in f.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return fams, out
+
+    def test_metrics_endpoint(self):
+        port = free_port()
+        # off unless enabled; loopback when no address is given
+        r = subprocess.run([popgated(), "-t", "-c", self.gw.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotIn("metrics", r.stdout)
+        self.restart_with("[metrics]\nenabled = yes\n")
+        r = subprocess.run([popgated(), "-t", "-c", self.gw.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertIn("listen metrics 127.0.0.1:9154/metrics", r.stdout)
+        self.gw.stop()
+        self.gw.write_conf("[metrics]\nenabled = yes\nlisten = "
+                           "127.0.0.1:%d\n" % port)
+        self.gw.start()
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        srv = self.fake([msg(i) for i in range(3)])
+        self.gw.ok({"command": "account.add", "user": "alice",
+                    "host": "127.0.0.1", "port": srv.port, "tls": "none",
+                    "login": "alice", "password": "secret",
+                    "account": "acct", "interval": 3600})
+        self.wait_status(lambda s: s["messages_fetched"] == 3 and
+                         s["state"] == "idle", "poll")
+        bad = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        with self.assertRaises(imaplib.IMAP4.error):
+            bad.login("alice", "wrong")
+        sel = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        sel.login("alice", "imap-pw")
+        sel.select("INBOX")
+        idle = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        idle.login("alice", "imap-pw")
+        idle.select("INBOX")
+        idle.send(b"i1 IDLE\r\n")
+        self.assertTrue(idle.readline().startswith(b"+"))
+        fresh = socket.create_connection(("127.0.0.1", self.gw.imap_port),
+                                         10)
+        fresh.recv(4096)
+        status, headers, text = self.scrape(port)
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith(
+            "text/plain; version=0.0.4"))
+        fams, s = self.samples(text)
+        self.assertEqual(s[("popgate_imap_logins_total",
+                            (("result", "ok"),))], 2)
+        self.assertEqual(s[("popgate_imap_logins_total",
+                            (("result", "failed"),))], 1)
+        for state, n in (("selected", 1), ("idle", 1),
+                         ("not_authenticated", 2), ("authenticated", 0)):
+            self.assertEqual(s[("popgate_imap_sessions",
+                                (("state", state),))], n, state)
+        self.assertEqual(s[("popgate_upstream_polls_total",
+                            (("outcome", "ok"),))], 1)
+        self.assertEqual(s[("popgate_upstream_polls_total",
+                            (("outcome", "auth"),))], 0)
+        self.assertEqual(s[("popgate_upstream_fetched_messages_total", ())],
+                         3)
+        self.assertEqual(s[("popgate_upstream_fetched_bytes_total", ())],
+                         sum(len(msg(i)) for i in range(3)))
+        self.assertEqual(s[("popgate_upstream_accounts",
+                            (("state", "idle"),))], 1)
+        self.assertEqual(s[("popgate_upstream_account_fetched_messages",
+                            (("state", "idle"),))], 3)
+        self.assertEqual(s[("popgate_store_map_size_bytes", ())],
+                         256 * 1024 * 1024)
+        self.assertGreater(s[("popgate_store_used_bytes", ())], 0)
+        self.assertGreater(s[("popgate_store_disk_free_bytes", ())], 0)
+        self.assertEqual(s[("popgate_store_map_free_bytes", ())],
+                         256 * 1024 * 1024 -
+                         s[("popgate_store_used_bytes", ())])
+        self.assertEqual(fams["popgate_store_commit_seconds"].type,
+                         "histogram")
+        self.assertEqual(fams["popgate_store_commit_batch_size"].type,
+                         "histogram")
+        self.assertIn(("popgate_worker_queue_depth", ()), s)
+        self.assertEqual(s[("popgate_up", ())], 1)
+        self.assertEqual(fams["popgate_imap_logins"].type, "counter")
+        info = [k for k in s if k[0] == "popgate_build_info"][0]
+        self.assertIn(("version", "0.1.0"), info[1])
+        # every name the admin guide lists is served, and nothing else
+        with open(os.path.join(ROOT, "docs", "admin-guide.md")) as f:
+            guide = f.read()
+        listed = set(re.findall(r"^\| `(popgate_[a-z_]+)`", guide, re.M))
+        served = {n + "_total" if f.type == "counter" else n
+                  for n, f in fams.items()}
+        self.assertEqual(listed, served, "admin guide vs endpoint")
+        # HEAD, other paths and methods
+        status, _, body = self.scrape(port, method="HEAD")
+        self.assertEqual((status, body), (200, ""))
+        for path, method, code in (("/", "GET", 404), ("/metricsx", "GET",
+                                   404), ("/metrics", "POST", 405)):
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                self.scrape(port, path, method)
+            self.assertEqual(cm.exception.code, code)
+        # an oversized request is refused, the endpoint stays up
+        raw = socket.create_connection(("127.0.0.1", port), 10)
+        raw.sendall(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 +
+                    b"\r\n\r\n")
+        raw.settimeout(10)
+        try:
+            answer = raw.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        # refused with a 4xx status, or cut off
+        self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 4"),
+                        answer[:100])
+        raw.close()
+        self.assertEqual(self.scrape(port)[0], 200)
+        for c in (sel, bad):
+            c.logout()
+        idle.send(b"DONE\r\n")
+        while not idle.readline().startswith(b"i1 "):
+            pass
+        idle.logout()
+        fresh.close()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
  * how the rest is cut into pieces and which side sends each. Properties:
  *  - no crash, no read or write out of bounds;
  *  - every line emitted is at most IMAP_TRACE_LINE_MAX plus the note of
- *    its length;
- *  - what follows "LOGIN <user> " on a client line is only ever "****".
+ *    its length, and holds no line end.
+ * (The masking itself is pinned down by tests/unit/test_imap_trace.c.)
  */
 #include <stdint.h>
 #include <stdlib.h>

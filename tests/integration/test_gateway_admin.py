@@ -19,7 +19,7 @@ import urllib.request
 
 from pgtest import (ROOT, Proc, TestCA, debian_module, free_port,
                     logfmt_problem, logfmt_problems, sanitizer_report,
-                    tempdir)
+                    tempdir, wait_port)
 from pgtest.fakepop3 import FakePop3
 from pgtest.gateway import Gateway, popgated, popgatectl
 
@@ -724,6 +724,113 @@ class GatewayAdminTest(unittest.TestCase):
                             "account": "acct"})["history"]["polls"]
         self.poll_and_wait(polls)
         self.assertEqual(self.inbox_subjects(), want)
+
+    # ---- protocol trace -------------------------------------------------------
+
+    def trace_lines(self, sid):
+        return [re.search(r'trace=([CS]) line=(".*"|\S*)$', l).groups()
+                for l in self.session_lines(sid) if " trace=" in l]
+
+    def test_protocol_trace_per_user_and_session_masked(self):
+        self.gw.ok({"command": "user.add", "user": "alice",
+                    "password": "imap-pw"})
+        self.gw.ok({"command": "user.add", "user": "bob",
+                    "password": "bob-pw"})
+        # at any log level: the daemon runs at "error" from here
+        self.gw.stop()
+        with open(self.gw.conf) as f:
+            conf = f.read()
+        with open(self.gw.conf, "w") as f:
+            f.write(conf.replace("level = debug", "level = error"))
+        self.gw.start(wait=False)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.gw.socket) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        wait_port(self.gw.imap_port)
+        r = self.gw.ctl("trace", "on", "--user", "alice")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("traced users: alice", r.stdout)
+        body = b"Subject: trace\r\n\r\nSECRET-BODY-TEXT\r\n"
+        c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        c.login("alice", "imap-pw")
+        c.append("INBOX", None, None, body)
+        c.select("INBOX")
+        typ, data = c.fetch("1", "(BODY[])")
+        self.assertEqual(data[0][1], body)
+        b = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        b.login("bob", "bob-pw")
+        b.logout()
+        out = self.gw.output()
+        self.assertNotIn("imap-pw", out)
+        self.assertNotIn("SECRET-BODY", out)
+        self.assertNotIn("event=login", out)        # info lines are off
+        sid = int(re.findall(r"session=(\d+) event=trace-on by=user "
+                             r"user=alice", out)[-1])
+        lines = self.trace_lines(sid)
+        # the LOGIN itself happened before the trace began (at login)
+        self.assertIn(("C", '"%s"' % "[literal %d bytes]" % len(body)),
+                      lines)
+        self.assertIn(("S", '"[literal %d bytes]"' % len(body)), lines)
+        self.assertTrue(any(d == "C" and "APPEND INBOX" in t
+                            for d, t in lines), lines)
+        self.assertTrue(any(d == "S" and "FETCH (BODY[] {" in t
+                            for d, t in lines), lines)
+        # bob is not traced
+        self.assertNotIn("user=bob", out)
+        # off: the open session stops being traced at once
+        r = self.gw.ctl("trace", "off", "--user", "alice")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("traced users: none", r.stdout)
+        n = len(self.trace_lines(sid))
+        c.noop()
+        self.assertEqual(len(self.trace_lines(sid)), n)   # off at once
+        c.logout()
+
+        # one session, before login, through STARTTLS
+        raw = socket.create_connection(("127.0.0.1", self.gw.imap_port), 10)
+        port = raw.getsockname()[1]
+        raw.recv(4096)
+        r = self.gw.ctl("--json", "sessions")
+        sessions = json.loads(r.stdout)["sessions"]
+        sid2 = [s["id"] for s in sessions
+                if s["address"] == "127.0.0.1:%d" % port][0]
+        r = self.gw.ctl("trace", "on", "--session", str(sid2))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("traced sessions: %d (-)" % sid2, r.stdout)
+        raw.sendall(b"s1 STARTTLS\r\n")
+        self.assertIn(b"s1 OK", raw.recv(4096))
+        ctx = ssl.create_default_context(cafile=self.ca.ca_crt)
+        tls = ctx.wrap_socket(raw, server_hostname="localhost")
+        tls.sendall(b"s2 AUTHENTICATE PLAIN AGFsaWNlAGltYXAtcHc=\r\n")
+        buf = b""
+        while b"s2 OK" not in buf:
+            buf += tls.recv(4096)
+        tls.sendall(b's3 LOGIN "x" "imap-pw"\r\ns4 LOGOUT\r\n')
+        while b"s4 OK" not in buf:
+            buf += tls.recv(4096)
+        tls.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                "s4 OK" in t for _, t in self.trace_lines(sid2)):
+            time.sleep(0.05)
+        lines = self.trace_lines(sid2)
+        texts = [t for _, t in lines]
+        self.assertIn(("C", '"s1 STARTTLS"'), lines)
+        self.assertIn(("C", '"s2 AUTHENTICATE PLAIN ****"'), lines)
+        self.assertIn(("C", '"s3 LOGIN \\x22x\\x22 ****"'), lines)
+        self.assertTrue(any("s4 OK" in t for t in texts), texts)
+        out = self.gw.output()
+        self.assertNotIn("AGFsaWNl", out)
+        self.assertNotIn("imap-pw", out)
+        # errors: unknown session, bad combinations
+        r = self.gw.ctl("trace", "on", "--session", "999999")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no IMAP session 999999", r.stderr)
+        r = self.gw.request({"command": "trace", "user": "alice"})
+        self.assertEqual(r["error"]["code"], "invalid-value")
+        r = self.gw.ctl("trace", "list")
+        self.assertIn("traced users: none", r.stdout)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 #   make run        build and start a gateway on the default local config
 #   make fuzz       libFuzzer targets (clang) in build/fuzz/
 #
+# The build is quiet (warnings and errors still show); V=1 shows every
+# command.
+#
 # Every top-level target first runs deploy/install-deps.sh, which installs
 # the Debian packages that are missing (or says how, when not root).
 #
@@ -32,6 +35,12 @@ GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell \
 CC ?= cc
 CLANG ?= clang
 PYTHON ?= python3
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 
 PKGS := lmdb libevent libevent_openssl openssl jansson inih libargon2
 # Recursively expanded on purpose: pkg-config runs only once the packages
@@ -109,11 +118,11 @@ $(TESTLIB_A): $(call obj,$(TESTLIB_SRCS))
 $(B)/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # build-info.h changes only when the version or the revision does, so
 # only lib/version.o is rebuilt for a new commit.
@@ -137,9 +146,9 @@ ARCH_gateway := $(GW_A) $(IMAP_A) $(POP3_A) $(STORE_A) $(LIB_A)
 BINS := $(B)/popgated $(B)/popgatectl
 
 $(B)/popgated: $(call obj,gateway/popgated.c) $(ARCH_gateway)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 $(B)/popgatectl: $(call obj,gateway/popgatectl.c) $(ARCH_gateway)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 # --- unit tests -----------------------------------------------------------
 area = $(word 2,$(subst _, ,$(notdir $(1))))
@@ -148,18 +157,18 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 .SECONDEXPANSION:
 $(B)/tests/unit/test_%: $(B)/tests/unit/test_%.o $(TESTLIB_A) \
 		$$(ARCH_$$(call area,$$@))
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lm -o $@
 
 # Small helper programs the integration tests and benchmarks drive
 # (a store writer to SIGKILL, generators ...); they may link anything.
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRCS))
 $(B)/tests/tools/%: $(B)/tests/tools/%.o $(TESTLIB_A) $(ARCH_gateway)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 # --- fuzz targets (MODE=fuzz, clang + libFuzzer) ---------------------------
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRCS))
 $(B)/tests/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $$(ARCH_$$(call area,$$@))
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 # --- top-level targets ------------------------------------------------------
 .PHONY: all deps build-mode test test-build unit fuzz-smoke integration \
@@ -169,6 +178,7 @@ deps:
 	@sh deploy/install-deps.sh
 
 all: deps
+	@echo "popgate: building $(BUILD_ROOT)/release$(if $(filter 1,$(V)),, (make V=1 shows the commands))"
 	@$(MAKE) --no-print-directory MODE=release build-mode
 
 build-mode: $(BINS) $(TOOL_BINS) $(if $(filter test,$(MODE)),$(UNIT_BINS))
@@ -192,6 +202,7 @@ layers:
 	echo "layers: ok ($(words $(PURE_FILES)) level-1 files checked)"
 
 test: deps layers
+	@echo "popgate: building $(BUILD_ROOT)/test and $(BUILD_ROOT)/fuzz"
 	@$(MAKE) --no-print-directory MODE=test build-mode
 	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
 	@sh tests/run-tests.sh build/test build/fuzz
@@ -207,9 +218,9 @@ bench: deps
 	@sh tests/bench/run.sh build/release
 
 run: all
-	@sh deploy/run-local.sh build/release
+	@sh deploy/run-local.sh $(BUILD_ROOT)/release
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD_ROOT)
 
 -include $(shell find $(B) -name "*.d" 2>/dev/null)

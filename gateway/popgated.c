@@ -455,6 +455,18 @@ main(int argc, char **argv)
 	if (control_socket_open(gw.config->control_socket,
 	    gw.config->control_mode, gid, &ctl_fd, err, sizeof(err)) < 0)
 		goto fail;
+	if (gid != (gid_t)-1) {
+		char why[256], q1[LOG_QUOTE_MAX], q2[300];
+
+		/* issue 18: the group would get "Permission denied" */
+		if (!control_socket_dir_reachable(gw.config->control_socket,
+		    gid, why, sizeof(why)))
+			log_warn("control event=control-unreachable group=%s "
+			    "reason=%s action=\"give the directory to the "
+			    "group (chgrp GROUP DIR; chmod g+x DIR)\"",
+			    log_quote(q1, sizeof(q1), gw.config->control_group),
+			    log_quote(q2, sizeof(q2), why));
+	}
 	{
 		struct control_settings cs = control_settings_of(gw.config,
 		    gid);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/accounts.h"
 #include "store/store.h"
 #include "xmalloc.h"
 
@@ -56,7 +57,7 @@ history_record(struct store *store, uint32_t user_id, const char *account,
 {
 	struct store_read *r = NULL;
 	json_t *h, *recent, *entry;
-	char *key = NULL, *value = NULL;
+	char *key = NULL;
 	bool ok = strcmp(poll->outcome, "ok") == 0;
 	int ret = -1;
 
@@ -102,12 +103,8 @@ history_record(struct store *store, uint32_t user_id, const char *account,
 		json_array_remove(recent, json_array_size(recent) - 1);
 
 	key = key_of(account);
-	value = json_dumps(h, JSON_COMPACT);
-	PG_ASSERT(value != NULL);
-	ret = store_user_meta_put(store, user_id, key, value, strlen(value),
-	    error_r);
+	ret = accounts_put_setting(store, user_id, key, h, error_r);
 	free(key);
-	free(value);
 	json_decref(h);
 	return ret;
 }

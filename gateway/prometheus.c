@@ -82,6 +82,16 @@ labelled(struct metrics *m, bool gauge, const char *name, const char *key,
 	    metrics_counter(m, name, labels, help);
 }
 
+/* A gauge family with one series per upstream account state. */
+static void
+per_state(struct metrics *m, const char *name, const char *help,
+    struct metric *out[N_UP_STATES])
+{
+	for (int i = 0; i < (int)N_UP_STATES; i++)
+		out[i] = labelled(m, true, name, "state",
+		    upstream_state_name((enum upstream_state)i), help);
+}
+
 static void collect(void *arg);
 
 void
@@ -134,22 +144,13 @@ prometheus_new(struct gateway *gw)
 	p->fetched_bytes = metrics_counter(m,
 	    "popgate_upstream_fetched_bytes_total", NULL,
 	    "Bytes of the messages fetched and stored.");
-	for (int i = 0; i < (int)N_UP_STATES; i++)
-		p->accounts[i] = labelled(m, true, "popgate_upstream_accounts",
-		    "state", upstream_state_name((enum upstream_state)i),
-		    "Upstream accounts being polled, by state.");
-	for (int i = 0; i < (int)N_UP_STATES; i++)
-		p->state_messages[i] = labelled(m, true,
-		    "popgate_upstream_account_fetched_messages", "state",
-		    upstream_state_name((enum upstream_state)i),
-		    "Messages fetched since start by the accounts now in "
-		    "each state.");
-	for (int i = 0; i < (int)N_UP_STATES; i++)
-		p->state_bytes[i] = labelled(m, true,
-		    "popgate_upstream_account_fetched_bytes", "state",
-		    upstream_state_name((enum upstream_state)i),
-		    "Bytes fetched since start by the accounts now in each "
-		    "state.");
+	per_state(m, "popgate_upstream_accounts", "Upstream accounts being "
+	    "polled, by state.", p->accounts);
+	per_state(m, "popgate_upstream_account_fetched_messages", "Messages "
+	    "fetched since start by the accounts now in each state.",
+	    p->state_messages);
+	per_state(m, "popgate_upstream_account_fetched_bytes", "Bytes fetched "
+	    "since start by the accounts now in each state.", p->state_bytes);
 
 	gw->core_metrics.commit_seconds = metrics_histogram(m,
 	    "popgate_store_commit_seconds", NULL, "Time one durable store "

@@ -238,15 +238,15 @@ log_trace(const char *fmt, ...)
 	va_end(ap);
 }
 
-char *
-log_escape(char *dst, size_t dstsize, const void *src, size_t len)
+/* Renders len bytes of s into dst: printable ASCII but '"' and '\\' as is,
+   the rest as \xHH; at most cap bytes, ending in "..." when cut. Returns
+   the bytes written (no NUL). */
+static size_t
+escape_to(char *dst, size_t cap, const unsigned char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = src;
-	size_t cap = dstsize - 1, o = 0;
+	size_t o = 0;
 
-	if (cap > LOG_PEER_TEXT_MAX)
-		cap = LOG_PEER_TEXT_MAX;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = s[i];
 		size_t need = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
@@ -255,6 +255,7 @@ log_escape(char *dst, size_t dstsize, const void *src, size_t len)
 		/* keep room for "..." when more input follows */
 		if (o + need > cap || (i + 1 < len && o + need + 3 > cap)) {
 			size_t dots = cap - o < 3 ? cap - o : 3;
+
 			memcpy(dst + o, "...", dots);
 			o += dots;
 			break;
@@ -268,15 +269,24 @@ log_escape(char *dst, size_t dstsize, const void *src, size_t len)
 			dst[o++] = hex[c & 15];
 		}
 	}
-	dst[o] = '\0';
+	return o;
+}
+
+char *
+log_escape(char *dst, size_t dstsize, const void *src, size_t len)
+{
+	size_t cap = dstsize - 1;
+
+	if (cap > LOG_PEER_TEXT_MAX)
+		cap = LOG_PEER_TEXT_MAX;
+	dst[escape_to(dst, cap, src, len)] = '\0';
 	return dst;
 }
 
 char *
 log_quote(char *dst, size_t dstsize, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t len = strlen(s), o = 0;
+	size_t len = strlen(s), o;
 	bool bare = len > 0 && len < dstsize;
 
 	for (size_t i = 0; i < len && bare; i++) {
@@ -294,29 +304,10 @@ log_quote(char *dst, size_t dstsize, const char *s)
 		dst[0] = '\0';
 		return dst;
 	}
-	dst[o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		size_t need = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
-		    ? 1 : 4;
-
-		/* room for this, the closing quote and the NUL; "..." when
-		   more follows and it does not fit */
-		if (o + need + 2 > dstsize || (i + 1 < len &&
-		    o + need + 5 > dstsize)) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (need == 1) {
-			dst[o++] = (char)c;
-		} else {
-			dst[o++] = '\\';
-			dst[o++] = 'x';
-			dst[o++] = hex[c >> 4];
-			dst[o++] = hex[c & 15];
-		}
-	}
+	/* the quotes and the NUL take three bytes */
+	o = 1 + escape_to(dst + 1, dstsize - 3, (const unsigned char *)s,
+	    len);
+	dst[0] = '"';
 	dst[o++] = '"';
 	dst[o] = '\0';
 	return dst;

@@ -30,13 +30,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct import_csv_format fmt;
 		char *cols[IMPORT_COL_COUNT];
 		const char *col;
-		char err[256];
+		char msg[256];
 		size_t nl = 0;
 
 		while (nl < size && data[nl] != '\n')
 			nl++;
-		if (import_csv_detect((const char *)data, nl, &fmt, err,
-		    sizeof(err)) == 0 && nl < size &&
+		if (import_csv_detect((const char *)data, nl, &fmt, msg,
+		    sizeof(msg)) == 0 && nl < size &&
 		    import_csv_split(&fmt, (const char *)data + nl + 1,
 		    size - nl - 1, cols, &why, &col) == 0)
 			import_csv_free(cols);

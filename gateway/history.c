@@ -135,7 +135,15 @@ later(json_t *a, json_t *b)
 void
 history_merge_status(json_t *status, json_t *hist)
 {
-	if (hist == NULL || !json_is_object(status))
+	if (!json_is_object(status))
+		return;
+	/* what this run of the daemon fetched, before the totals replace
+	   the live counters */
+	json_object_set_new(status, "since_start", json_pack("{s:I, s:I, "
+	    "s:I}", "messages_fetched", int_of(status, "messages_fetched"),
+	    "bytes_fetched", int_of(status, "bytes_fetched"),
+	    "messages_deleted", int_of(status, "messages_deleted")));
+	if (hist == NULL)
 		return;
 	json_object_set_new(status, "messages_fetched",
 	    json_integer(int_of(hist, "fetched")));

@@ -61,9 +61,10 @@ int history_delete(struct store *store, uint32_t user_id,
 /*
  * Puts the kept totals into an account's live status (as made by
  * upstreams_status_json): messages_fetched, bytes_fetched and
- * messages_deleted become the account's totals since it was added, and
- * last_poll / last_success the later of the kept and the live value.
- * hist may be NULL (nothing kept yet).
+ * messages_deleted become the account's totals since it was added (the
+ * live counters move to since_start), and last_poll / last_success the
+ * later of the kept and the live value. hist may be NULL (nothing kept
+ * yet).
  */
 void history_merge_status(json_t *status, json_t *hist);
 

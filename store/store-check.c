@@ -468,6 +468,53 @@ store_check(const char *path, FILE *report, unsigned int *problems_r,
 	return rc;
 }
 
+/*
+ * A truncated copy (a backup cut short by a full disk, a partial
+ * transfer) must be reported, not read: the map would cover pages past
+ * the end of the file, and touching one is SIGBUS. The meta pages say how
+ * far the data goes; they are read without the lock file and without
+ * touching any other page.
+ */
+static int
+check_size(const char *dir, char *errbuf, size_t errsize)
+{
+	MDB_env *env = NULL;
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	char *file = xasprintf("%s/data.mdb", dir);
+	uint64_t need;
+	int rc, ret = -1;
+
+	if (stat(file, &fst) < 0) {
+		snprintf(errbuf, errsize, "store-check: %s: %s", file,
+		    strerror(errno));
+		goto out;
+	}
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0600)) != 0 ||
+	    (rc = mdb_env_info(env, &info)) != 0 ||
+	    (rc = mdb_env_stat(env, &st)) != 0) {
+		snprintf(errbuf, errsize, "store-check: %s: not a store: %s",
+		    file, mdb_strerror(rc));
+		goto out;
+	}
+	need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if ((uint64_t)fst.st_size < need) {
+		snprintf(errbuf, errsize, "store-check: %s is truncated: %llu "
+		    "bytes, its pages need %llu", file,
+		    (unsigned long long)fst.st_size,
+		    (unsigned long long)need);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (env != NULL)
+		mdb_env_close(env);
+	free(file);
+	return ret;
+}
+
 static int
 check_dir(const char *dir, FILE *report, unsigned int *problems_r,
     char *errbuf, size_t errsize, const char **error_r)
@@ -475,6 +522,15 @@ check_dir(const char *dir, FILE *report, unsigned int *problems_r,
 	struct check c;
 	int rc;
 
+	if (check_size(dir, errbuf, errsize) < 0) {
+		if (report != NULL)
+			fprintf(report, "%s\n", errbuf);
+		if (problems_r != NULL)
+			*problems_r = 1;
+		if (error_r != NULL)
+			*error_r = errbuf;
+		return -1;
+	}
 	memset(&c, 0, sizeof(c));
 	c.report = report;
 	if (problems_r != NULL)

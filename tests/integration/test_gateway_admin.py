@@ -691,7 +691,9 @@ class GatewayAdminTest(unittest.TestCase):
         with open(b1, "rb") as f, open(bad, "wb") as g:
             g.write(f.read()[:8192])
         r = self.gw.ctl("check", bad)
-        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("is truncated", r.stdout)
+        self.assertIn("NOT consistent", r.stdout)
 
         # more mail after the backup
         srv.messages += [msg(3), msg(4)]

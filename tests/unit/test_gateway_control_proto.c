@@ -14,6 +14,24 @@ struct req_case {
 };
 
 static const struct req_case req_cases[] = {
+	/* issue 18's commands */
+	{ "{\"command\":\"backup\",\"path\":\"/var/backups/p.mdb\"}", NULL,
+	  NULL, NULL },
+	{ "{\"command\":\"backup\",\"path\":\"p.mdb\"}", "invalid-value",
+	  "path", NULL },
+	{ "{\"command\":\"backup\",\"path\":\"/a\\nb\"}", "invalid-value",
+	  "path", NULL },
+	{ "{\"command\":\"account.history\",\"user\":\"a\",\"account\":"
+	  "\"b\",\"limit\":5}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.history\",\"user\":\"a\",\"account\":"
+	  "\"b\",\"limit\":0}", "invalid-value", "limit", NULL },
+	{ "{\"command\":\"account.history\",\"user\":\"a\",\"account\":"
+	  "\"b\",\"limit\":1001}", "invalid-value", "limit", NULL },
+	{ "{\"command\":\"trace\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"trace\",\"user\":\"a\",\"on\":true}", NULL, NULL,
+	  NULL },
+	{ "{\"command\":\"trace\",\"session\":\"7\",\"on\":true}",
+	  "wrong-type", "session", NULL },
 	{ "{\"command\":\"stats\"}", NULL, NULL, NULL },
 	{ "{\"command\":\"stats\",\"id\":7}", NULL, NULL, NULL },
 	{ " { \"command\" : \"shutdown\" } ", NULL, NULL, NULL },
@@ -155,7 +173,8 @@ START_TEST(every_required_field_is_enforced)
 		json_object_set_new(full, f->name,
 		    f->type == CTL_T_INT ? json_integer(995) :
 		    f->type == CTL_T_BOOL ? json_true() :
-		    json_string(strcmp(f->name, "tls") == 0 ? "none" : "x"));
+		    json_string(strcmp(f->name, "tls") == 0 ? "none" :
+		    strcmp(f->name, "path") == 0 ? "/x" : "x"));
 	}
 	{
 		char *s = json_dumps(full, 0);

@@ -7,6 +7,9 @@
 #   make run        build and start a gateway on the default local config
 #   make fuzz       libFuzzer targets (clang) in build/fuzz/
 #
+# The build is quiet (warnings and errors still show); V=1 shows every
+# command.
+#
 # Every top-level target first runs deploy/install-deps.sh, which installs
 # the Debian packages that are missing (or says how, when not root).
 #
@@ -21,11 +24,23 @@
 .SECONDARY:
 
 MODE ?= release
-B := build/$(MODE)
+BUILD_ROOT ?= build
+B := $(BUILD_ROOT)/$(MODE)
+
+# The release number; the git revision is added to it at build time.
+VERSION := 0.1.0
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell \
+	git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 
 CC ?= cc
 CLANG ?= clang
 PYTHON ?= python3
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 
 PKGS := lmdb libevent libevent_openssl libevent_pthreads openssl jansson \
 	inih libargon2
@@ -80,13 +95,14 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 # Level-1 files (pure logic): no libevent, OpenSSL or LMDB. Each module
 # names its pure files here; `make layers` enforces it.
 PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
-	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] \
+	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] lib/version.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
-	imap-frontend/imap-utf7.[ch] \
+	imap-frontend/imap-utf7.[ch] imap-frontend/imap-trace.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
-	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch])
+	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
+	gateway/import-csv.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 
@@ -107,11 +123,23 @@ $(TESTLIB_A): $(call obj,$(TESTLIB_SRCS))
 $(B)/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# build-info.h changes only when the version or the revision does, so
+# only lib/version.o is rebuilt for a new commit.
+.PHONY: FORCE
+FORCE:
+$(B)/gen/build-info.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define POPGATE_VERSION "%s"\n#define POPGATE_GIT_REV "%s"\n' \
+		'$(VERSION)' '$(GIT_REV)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(B)/lib/version.o: $(B)/gen/build-info.h
+$(B)/lib/version.o: CPPFLAGS += -I$(B)/gen
 
 # Archives a layer may link, highest first.
 ARCH_lib := $(LIB_A)
@@ -123,9 +151,9 @@ ARCH_gateway := $(GW_A) $(IMAP_A) $(POP3_A) $(STORE_A) $(LIB_A)
 BINS := $(B)/popgated $(B)/popgatectl
 
 $(B)/popgated: $(call obj,gateway/popgated.c) $(ARCH_gateway)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 $(B)/popgatectl: $(call obj,gateway/popgatectl.c) $(ARCH_gateway)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 # --- unit tests -----------------------------------------------------------
 area = $(word 2,$(subst _, ,$(notdir $(1))))
@@ -134,18 +162,18 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
 .SECONDEXPANSION:
 $(B)/tests/unit/test_%: $(B)/tests/unit/test_%.o $(TESTLIB_A) \
 		$$(ARCH_$$(call area,$$@))
-	$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(CHECK_LIBS) $(PKG_LIBS) -lm -o $@
 
 # Small helper programs the integration tests and benchmarks drive
 # (a store writer to SIGKILL, generators ...); they may link anything.
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRCS))
 $(B)/tests/tools/%: $(B)/tests/tools/%.o $(TESTLIB_A) $(ARCH_gateway)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 # --- fuzz targets (MODE=fuzz, clang + libFuzzer) ---------------------------
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRCS))
 $(B)/tests/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $$(ARCH_$$(call area,$$@))
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
 # --- top-level targets ------------------------------------------------------
 .PHONY: all deps build-mode test test-build unit fuzz-smoke integration \
@@ -155,6 +183,7 @@ deps:
 	@sh deploy/install-deps.sh
 
 all: deps
+	@echo "popgate: building $(BUILD_ROOT)/release$(if $(filter 1,$(V)),, (make V=1 shows the commands))"
 	@$(MAKE) --no-print-directory MODE=release build-mode
 
 build-mode: $(BINS) $(TOOL_BINS) $(if $(filter test,$(MODE)),$(UNIT_BINS))
@@ -178,10 +207,11 @@ layers:
 	echo "layers: ok ($(words $(PURE_FILES)) level-1 files checked)"
 
 test: deps layers
+	@echo "popgate: building $(BUILD_ROOT)/test, $(BUILD_ROOT)/fuzz and $(BUILD_ROOT)/tsan"
 	@$(MAKE) --no-print-directory MODE=test build-mode
 	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
 	@$(MAKE) --no-print-directory MODE=tsan tsan-build
-	@sh tests/run-tests.sh build/test build/fuzz build/tsan
+	@sh tests/run-tests.sh $(BUILD_ROOT)/test $(BUILD_ROOT)/fuzz $(BUILD_ROOT)/tsan
 
 fuzz: deps
 	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
@@ -200,9 +230,9 @@ bench: deps
 	@sh tests/bench/run.sh build/release
 
 run: all
-	@sh deploy/run-local.sh build/release
+	@sh deploy/run-local.sh $(BUILD_ROOT)/release
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD_ROOT)
 
 -include $(shell find $(B) -name "*.d" 2>/dev/null)

@@ -147,19 +147,29 @@ accounts_get(struct store_read *r, uint32_t user_id, const char *user,
 }
 
 int
+accounts_put_setting(struct store *store, uint32_t user_id, const char *key,
+    json_t *value, const char **error_r)
+{
+	char *text = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS);
+	int ret;
+
+	PG_ASSERT(text != NULL);
+	ret = admin_store_meta_put(store, user_id, key, text, strlen(text),
+	    error_r);
+	free(text);
+	return ret;
+}
+
+int
 accounts_put(struct store *store, const struct account *a,
     const char **error_r)
 {
 	json_t *j = account_to_record(a);
-	char *value = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	char *key = xasprintf(ACCOUNTS_META_PREFIX "%s", a->name);
 	int ret;
 
-	PG_ASSERT(value != NULL);
-	ret = admin_store_meta_put(store, a->user_id, key, value,
-	    strlen(value), error_r);
+	ret = accounts_put_setting(store, a->user_id, key, j, error_r);
 	free(key);
-	free(value);
 	json_decref(j);
 	return ret;
 }

@@ -72,6 +72,10 @@ int accounts_foreach(struct store_read *r, uint32_t user_id,
     const char *user, int (*cb)(void *ctx, const struct account *a),
     void *ctx, const char **error_r);
 
+/* Stores a JSON object as the user's setting key (compact; one write). */
+int accounts_put_setting(struct store *store, uint32_t user_id,
+    const char *key, json_t *value, const char **error_r);
+
 /* Seals password into a->password_sealed (replacing it). */
 int account_seal_password(struct account *a, const struct secret_key *key,
     const char *password);

@@ -13,14 +13,18 @@
 
 #include "gateway/admin-store.h"
 #include "gateway/accounts.h"
+#include "gateway/backup.h"
 #include "gateway/gateway.h"
+#include "gateway/history.h"
 #include "gateway/import.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
+#include "imap-frontend/imap-server.h"
 #include "log.h"
 #include "password.h"
 #include "pop3-upstream/upstream.h"
 #include "store/store.h"
+#include "version.h"
 #include "xmalloc.h"
 
 typedef void command_fn(struct gateway *gw, struct control_client *client,
@@ -519,6 +523,9 @@ cmd_account_delete(struct gateway *gw, struct control_client *client,
 		reply_store_error(gw, client, "account.delete", error);
 		return;
 	}
+	/* the ledger stays (nothing is fetched twice if it comes back);
+	   its poll history goes with it */
+	(void)history_delete(gw->store, a.user_id, a.name, &error);
 	gw->stats.accounts_deleted++;
 	log_info("control event=account-deleted user_id=%u account=%s",
 	    a.user_id, a.name);
@@ -613,9 +620,17 @@ alist_account(void *arg, const struct account *a)
 	struct alist_ctx *ac = arg;
 	json_t *j = account_to_public(a);
 
-	if (ac->with_status)
-		json_object_set_new(j, "status",
-		    upstreams_status_json(ac->gw->upstreams, a));
+	if (ac->with_status) {
+		json_t *st = upstreams_status_json(ac->gw->upstreams, a);
+		const char *error = NULL;
+		json_t *hist = history_get(ac->r, a->user_id, a->name,
+		    &error);
+
+		/* FETCHED and LAST SUCCESS as kept across restarts */
+		history_merge_status(st, hist);
+		json_decref(hist);
+		json_object_set_new(j, "status", st);
+	}
 	json_array_append_new(ac->array, j);
 	return 0;
 }
@@ -692,7 +707,7 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 	const char *user = ctl_req_str(req, "user");
 	const char *name = ctl_req_str(req, "account");
 	uint32_t id = 0;
-	unsigned int started;
+	unsigned int started, queued;
 	json_t *resp;
 
 	if (name != NULL && user == NULL) {
@@ -718,10 +733,12 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 		    "this build has no upstream poller");
 		return;
 	}
-	started = upstreams_poll_now(gw->upstreams, user != NULL, id, name);
-	gw->stats.polls_requested += started;
+	started = upstreams_poll_now(gw->upstreams, user != NULL, id, name,
+	    &queued);
+	gw->stats.polls_requested += started + queued;
 	resp = ctl_ok_json();
 	json_object_set_new(resp, "polls_started", json_integer(started));
+	json_object_set_new(resp, "polls_queued", json_integer(queued));
 	control_reply(client, resp);
 }
 
@@ -736,6 +753,47 @@ cmd_import(struct gateway *gw, struct control_client *client, json_t *req)
 		control_reply_error(client, &err);
 	}
 	/* import_start replies when the import is done */
+}
+
+static void
+cmd_account_history(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct account a;
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	json_t *hist, *resp, *recent;
+	size_t limit = (size_t)ctl_req_int(req, "limit", HISTORY_POLLS_MAX);
+
+	if (load_account(gw, client, req, &a) < 0)
+		return;
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		account_clear(&a);
+		reply_store_error(gw, client, "read", error);
+		return;
+	}
+	hist = history_get(r, a.user_id, a.name, &error);
+	store_read_end(&r);
+	if (hist == NULL && error != NULL) {
+		account_clear(&a);
+		reply_store_error(gw, client, "account.history", error);
+		return;
+	}
+	if (hist == NULL)
+		hist = json_pack("{s:i, s:i, s:i, s:i, s:i, s:n, s:n, s:[]}",
+		    "fetched", 0, "bytes", 0, "deleted", 0, "polls", 0,
+		    "failures", 0, "last_poll", "last_success", "recent");
+	recent = json_object_get(hist, "recent");
+	while (json_array_size(recent) > limit)
+		json_array_remove(recent, json_array_size(recent) - 1);
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "user", json_string(a.user));
+	json_object_set_new(resp, "account", json_string(a.name));
+	json_object_set_new(resp, "history", hist);
+	json_object_set_new(resp, "status", upstreams_status_json(
+	    gw->upstreams, &a));
+	account_clear(&a);
+	control_reply(client, resp);
 }
 
 /* ---- daemon --------------------------------------------------------- */
@@ -776,8 +834,97 @@ cmd_stats(struct gateway *gw, struct control_client *client, json_t *req)
 	    "passthrough_failed", (json_int_t)s->passthrough_failed,
 	    "control_clients", (int)control_client_count(gw->control));
 	json_object_set_new(st, "pid", json_integer(getpid()));
+	json_object_set_new(st, "version", json_string(
+	    popgate_version_long()));
 	gateway_stats_add(gw, st);
 	json_object_set_new(resp, "stats", st);
+	control_reply(client, resp);
+}
+
+static void
+cmd_backup(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	struct ctl_error err;
+
+	if (backup_start(gw, client, ctl_req_str(req, "path"), &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+	}
+	/* backup_start replies when the copy is done */
+}
+
+static void
+trace_user_cb(void *arg, const char *user)
+{
+	json_array_append_new(json_object_get(arg, "users"),
+	    json_string(user));
+}
+
+static void
+trace_session_cb(void *arg, unsigned id, const char *user)
+{
+	json_array_append_new(json_object_get(arg, "sessions"),
+	    json_pack("{s:i, s:o}", "id", (int)id, "user", user != NULL ?
+	    json_string(user) : json_null()));
+}
+
+static void
+cmd_trace(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	json_t *session = json_object_get(req, "session");
+	json_t *on = json_object_get(req, "on");
+	json_t *resp, *list;
+	unsigned n = 0;
+
+	if (gw->imap == NULL) {
+		reply_error(gw, client, CTL_E_UNAVAILABLE, NULL,
+		    "no IMAP listeners are configured");
+		return;
+	}
+	if ((user != NULL) + (session != NULL) > 1 ||
+	    ((user != NULL || session != NULL) && on == NULL) ||
+	    (user == NULL && session == NULL && on != NULL)) {
+		reply_error(gw, client, CTL_E_INVALID, NULL, "trace needs "
+		    "\"user\" or \"session\" with \"on\", or nothing (the "
+		    "list)");
+		return;
+	}
+	if (user != NULL) {
+		if (json_is_true(on) && imap_server_trace_user_full(gw->imap)) {
+			reply_error(gw, client, CTL_E_INVALID, "user", "%d "
+			    "users are traced already", IMAP_TRACE_USERS_MAX);
+			return;
+		}
+		n = imap_server_trace_user(gw->imap, user, json_is_true(on));
+	} else if (session != NULL) {
+		if (imap_server_trace_session(gw->imap,
+		    (unsigned)json_integer_value(session),
+		    json_is_true(on)) < 0) {
+			reply_error(gw, client, "unknown-session", "session",
+			    "no IMAP session %lld",
+			    (long long)json_integer_value(session));
+			return;
+		}
+		n = 1;
+	}
+	if (user != NULL) {
+		char q[LOG_QUOTE_MAX];
+
+		log_info("control event=trace user=%s on=%s sessions=%u",
+		    log_quote(q, sizeof(q), user), json_is_true(on) ? "yes" :
+		    "no", n);
+	} else if (session != NULL) {
+		log_info("control event=trace session=%lld on=%s",
+		    (long long)json_integer_value(session), json_is_true(on) ?
+		    "yes" : "no");
+	}
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "sessions_switched", json_integer(n));
+	list = json_pack("{s:[], s:[]}", "users", "sessions");
+	imap_server_trace_list(gw->imap, trace_user_cb, trace_session_cb,
+	    list);
+	json_object_set_new(resp, "trace", list);
 	control_reply(client, resp);
 }
 
@@ -820,6 +967,9 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_STATS] = cmd_stats,
 	[CTL_RELOAD] = cmd_reload,
 	[CTL_SHUTDOWN] = cmd_shutdown,
+	[CTL_ACCOUNT_HISTORY] = cmd_account_history,
+	[CTL_BACKUP] = cmd_backup,
+	[CTL_TRACE] = cmd_trace,
 };
 
 void

@@ -65,6 +65,8 @@ static const struct key_def keys[] = {
 
 	{ "log", "target", KEY_LOG_TARGET, OFF(log_target), 0, 0, 0 },
 	{ "log", "level", KEY_LOG_LEVEL, OFF(log_level), 0, 0, 0 },
+	{ "log", "syslog_socket", KEY_STRING_OPT, OFF(syslog_socket), 0, 0,
+	  0 },
 
 	{ "limits", "imap_connections", KEY_U32, OFF(imap_connections), 0,
 	  1, 1000000 },
@@ -91,6 +93,10 @@ static const struct key_def keys[] = {
 	  0, 1, 3600 },
 	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
 	  OFF(upstream.ca_file), 0, 0, 0 },
+
+	{ "metrics", "enabled", KEY_BOOL, OFF(metrics_enabled), 0, 0, 0 },
+	{ "metrics", "listen", KEY_LISTEN, OFF(metrics_listen),
+	  OFF(metrics_listen_count), 0, 0 },
 
 	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
 	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },
@@ -470,9 +476,21 @@ check_config(struct config *c, const char **error_r)
 		*error_r = "[store] map_size must be at least 1M";
 		return -1;
 	}
+	if (c->syslog_socket != NULL && (c->syslog_socket[0] != '/' ||
+	    strlen(c->syslog_socket) >= 108)) {
+		*error_r = "[log] syslog_socket must be an absolute path of at "
+		    "most 107 bytes";
+		return -1;
+	}
 	if (c->pt_enabled && (c->pt_host == NULL || c->pt_port == NULL)) {
 		*error_r = "[passthrough] enabled needs host and port";
 		return -1;
+	}
+	if (c->metrics_listen_count == 0) {
+		/* loopback unless the admin says otherwise */
+		c->metrics_listen[0].host = xstrdup("127.0.0.1");
+		c->metrics_listen[0].port = xstrdup(CONFIG_METRICS_PORT);
+		c->metrics_listen_count = 1;
 	}
 	if (c->secret_key_file == NULL)
 		c->secret_key_file = xasprintf("%s/secret.key", c->data_dir);
@@ -498,6 +516,13 @@ config_load_string(const char *name, const char *text,
 	/* Indented lines are ordinary lines, and the first error stops. */
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
+	/* Debian's libinih takes its line buffer size at run time: a heap
+	   buffer of CONFIG_LINE_MAX plus CR, LF and NUL (the reader below
+	   refuses longer lines before inih sees them). */
+	ini_use_stack = false;
+	ini_allow_realloc = false;
+	ini_max_line = CONFIG_LINE_MAX + 3;
+	ini_initial_alloc = CONFIG_LINE_MAX + 3;
 	ret = ini_parse_stream(reader, &ctx, handler, &ctx);
 	if (ctx.err_line != 0 && (ret <= 0 || ret >= ctx.err_line)) {
 		snprintf(errbuf, errsize, "%s:%d: %s", name, ctx.err_line,
@@ -586,6 +611,10 @@ config_free(struct config **configp)
 		free(c->listen_tls[i].host);
 		free(c->listen_tls[i].port);
 	}
+	for (size_t i = 0; i < c->metrics_listen_count; i++) {
+		free(c->metrics_listen[i].host);
+		free(c->metrics_listen[i].port);
+	}
 	for (size_t i = 0; i < c->pt_domain_count; i++)
 		free(c->pt_domains[i]);
 	free(c->path);
@@ -595,6 +624,7 @@ config_free(struct config **configp)
 	free(c->data_dir);
 	free(c->control_socket);
 	free(c->control_group);
+	free(c->syslog_socket);
 	free(c->upstream.folder);
 	free(c->upstream.ca_file);
 	free(c->pt_host);

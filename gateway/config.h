@@ -26,13 +26,16 @@
 
 /* Listener addresses per kind: more is a configuration mistake. */
 #define CONFIG_LISTEN_MAX 8
-/* Longest configuration line without its line end: libinih's fixed line
- * buffer (200 bytes with CR, LF and NUL); longer lines are an error. */
-#define CONFIG_LINE_MAX 197
+/* Longest configuration line without its line end; longer lines are an
+ * error. Room for long comments and for a [passthrough] domains list of
+ * hundreds of domains; libinih's line buffer is set to match. */
+#define CONFIG_LINE_MAX 16384
 /* Mail domains in [passthrough] domains. */
-#define CONFIG_DOMAINS_MAX 64
+#define CONFIG_DOMAINS_MAX 1024
 /* Longest error message config functions produce. */
 #define CONFIG_ERROR_MAX 512
+/* The metrics endpoint's port when [metrics] listen is not set. */
+#define CONFIG_METRICS_PORT "9154"
 
 enum config_upstream_tls {
 	CONFIG_TLS_POP3S = 0,	/* implicit TLS (port 995) */
@@ -90,6 +93,7 @@ struct config {
 	/* [log] */
 	int log_target;			/* enum log_target */
 	int log_level;			/* enum log_level */
+	char *syslog_socket;		/* NULL: LOG_SYSLOG_DEFAULT */
 
 	/* [limits] */
 	uint32_t imap_connections;
@@ -101,6 +105,11 @@ struct config {
 
 	/* [upstream-defaults] */
 	struct config_upstream upstream;
+
+	/* [metrics] */
+	bool metrics_enabled;
+	struct config_listen metrics_listen[CONFIG_LISTEN_MAX];
+	size_t metrics_listen_count;	/* default 127.0.0.1:9154 */
 
 	/* [passthrough] */
 	bool pt_enabled;

@@ -72,6 +72,22 @@ static const struct ctl_field f_import[] = {
 	OPT("dry_run", CTL_T_BOOL, CTL_C_NONE),
 	END
 };
+static const struct ctl_field f_account_history[] = {
+	REQ("user", CTL_T_STRING, CTL_C_NAME),
+	REQ("account", CTL_T_STRING, CTL_C_ACCOUNT),
+	OPT("limit", CTL_T_INT, CTL_C_LIMIT),
+	END
+};
+static const struct ctl_field f_backup[] = {
+	REQ("path", CTL_T_STRING, CTL_C_PATH),
+	END
+};
+static const struct ctl_field f_trace[] = {
+	OPT("user", CTL_T_STRING, CTL_C_NAME),
+	OPT("session", CTL_T_INT, CTL_C_NONE),
+	OPT("on", CTL_T_BOOL, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_poll[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
 	OPT("account", CTL_T_STRING, CTL_C_ACCOUNT),
@@ -109,6 +125,12 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	{ "reload", CTL_RELOAD, f_none,
 	  "re-read the configuration and certificates" },
 	{ "shutdown", CTL_SHUTDOWN, f_none, "stop the daemon gracefully" },
+	{ "account.history", CTL_ACCOUNT_HISTORY, f_account_history,
+	  "an account's last polls and its totals" },
+	{ "backup", CTL_BACKUP, f_backup,
+	  "write a consistent, compacted copy of the store to a file" },
+	{ "trace", CTL_TRACE, f_trace,
+	  "switch a user's or a session's IMAP protocol trace on or off" },
 };
 
 const struct ctl_command *
@@ -220,8 +242,17 @@ check_string(enum ctl_check check, const char *s)
 		if (has_control(s))
 			return "must not contain control characters";
 		return NULL;
+	case CTL_C_PATH:
+		if (len == 0 || len > CTL_PATH_MAX)
+			return "must be 1 to 1024 bytes";
+		if (s[0] != '/')
+			return "must be an absolute path";
+		if (has_control(s))
+			return "must not contain control characters";
+		return NULL;
 	case CTL_C_PORT:
 	case CTL_C_INTERVAL:
+	case CTL_C_LIMIT:
 		return "internal: numeric check on a string";
 	}
 	return NULL;
@@ -240,6 +271,10 @@ check_int(enum ctl_check check, json_int_t n)
 	case CTL_C_INTERVAL:
 		if (n < 10 || n > 30 * 86400)
 			return "must be from 10 to 2592000 seconds";
+		return NULL;
+	case CTL_C_LIMIT:
+		if (n < 1 || n > CTL_LIMIT_MAX)
+			return "must be from 1 to 1000";
 		return NULL;
 	default:
 		return NULL;
@@ -424,7 +459,7 @@ ctl_json_line(const json_t *response)
 }
 
 int
-ctl_csv_split(const char *line, size_t len, char **fields_r,
+ctl_csv_split(const char *line, size_t len, char delim, char **fields_r,
     size_t *count_r, const char **error_r)
 {
 	struct strbuf field = STRBUF_INIT;
@@ -455,14 +490,14 @@ ctl_csv_split(const char *line, size_t len, char **fields_r,
 				}
 				strbuf_appendc(&field, line[i++]);
 			}
-			if (i < len && line[i] != ',') {
+			if (i < len && line[i] != delim) {
 				*error_r = "text after a closing quote";
 				goto out;
 			}
 		} else {
 			size_t start = i;
 
-			while (i < len && line[i] != ',') {
+			while (i < len && line[i] != delim) {
 				if (line[i] == '"') {
 					*error_r = "quote inside an unquoted "
 					    "field";
@@ -479,7 +514,7 @@ ctl_csv_split(const char *line, size_t len, char **fields_r,
 		fields_r[n++] = xstrdup(strbuf_str(&field));
 		if (i >= len)
 			break;
-		i++;	/* the comma */
+		i++;	/* the delimiter */
 	}
 	*count_r = n;
 	ret = 0;

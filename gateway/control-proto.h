@@ -36,6 +36,10 @@
 /* Longest CSV text in one import request. */
 #define CTL_IMPORT_MAX (16 * 1024 * 1024)
 #define CTL_MESSAGE_MAX 300
+/* Longest file name in a request (backup). */
+#define CTL_PATH_MAX 1024
+/* Largest "limit" of a listing. */
+#define CTL_LIMIT_MAX 1000
 
 enum ctl_cmd_id {
 	CTL_USER_ADD = 0,
@@ -55,6 +59,9 @@ enum ctl_cmd_id {
 	CTL_STATS,
 	CTL_RELOAD,
 	CTL_SHUTDOWN,
+	CTL_ACCOUNT_HISTORY,
+	CTL_BACKUP,
+	CTL_TRACE,
 	CTL_CMD_COUNT
 };
 
@@ -79,6 +86,8 @@ enum ctl_check {
 	CTL_C_FOLDER,
 	CTL_C_INTERVAL,		/* 10 .. 30 days, seconds */
 	CTL_C_CSV,
+	CTL_C_PATH,		/* absolute, no control characters */
+	CTL_C_LIMIT,		/* 1 .. CTL_LIMIT_MAX */
 };
 
 struct ctl_field {
@@ -152,12 +161,14 @@ const char *ctl_check_value(enum ctl_check check, json_t *value);
 /* Columns of an import line, and the most accepted. */
 #define CTL_CSV_FIELDS_MAX 16
 /*
- * Splits one CSV line (RFC 4180: commas, "quoted" fields with "" for a
- * quote; no line end inside) into at most CTL_CSV_FIELDS_MAX new strings
- * (caller frees each). -1 with *error_r on an unterminated quote, junk
- * after a closing quote, a NUL byte or too many fields.
+ * Splits one CSV line (RFC 4180: fields separated by delim, usually ',' —
+ * ';' in files from spreadsheets set to a comma-decimal locale —,
+ * "quoted" fields with "" for a quote; no line end inside) into at most
+ * CTL_CSV_FIELDS_MAX new strings (caller frees each). -1 with *error_r on
+ * an unterminated quote, junk after a closing quote, a NUL byte or too
+ * many fields.
  */
-int ctl_csv_split(const char *line, size_t len, char **fields_r,
+int ctl_csv_split(const char *line, size_t len, char delim, char **fields_r,
     size_t *count_r, const char **error_r);
 
 /*

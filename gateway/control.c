@@ -120,7 +120,10 @@ control_socket_open(const char *path, mode_t mode, gid_t gid, int *fd_r,
 			    "socket: %s", path, strerror(errno));
 			return -1;
 		}
-		log_info("control event=stale-socket-removed path=%s", path);
+		char q[LOG_QUOTE_MAX + 128];
+
+		log_info("control event=stale-socket-removed path=%s",
+		    log_quote(q, sizeof(q), path));
 	} else if (errno != ENOENT) {
 		snprintf(errbuf, errsize, "%s: %s", path, strerror(errno));
 		return -1;
@@ -158,6 +161,36 @@ control_socket_open(const char *path, mode_t mode, gid_t gid, int *fd_r,
 fail:
 	close(fd);
 	return -1;
+}
+
+bool
+control_socket_dir_reachable(const char *path, gid_t gid, char *why,
+    size_t whysize)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat st;
+	struct group *gr;
+	struct passwd *pw;
+	bool ok = true;
+
+	if (slash != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (stat(dir, &st) == 0 && (st.st_mode & S_IXOTH) == 0 &&
+	    !(st.st_gid == gid && (st.st_mode & S_IXGRP) != 0)) {
+		char user[64], group[64];
+
+		pw = getpwuid(st.st_uid);
+		gr = getgrgid(st.st_gid);
+		snprintf(user, sizeof(user), "%s", pw != NULL ? pw->pw_name :
+		    "?");
+		snprintf(group, sizeof(group), "%s", gr != NULL ? gr->gr_name :
+		    "?");
+		snprintf(why, whysize, "%s is %s:%s %04o", dir, user, group,
+		    (unsigned)(st.st_mode & 07777));
+		ok = false;
+	}
+	free(dir);
+	return ok;
 }
 
 static bool

@@ -58,6 +58,15 @@ typedef void control_handler_fn(void *ctx, struct control_client *client,
 int control_socket_open(const char *path, mode_t mode, gid_t gid, int *fd_r,
     char *errbuf, size_t errsize);
 
+/*
+ * Whether members of group gid can reach the socket at path through its
+ * directory (search permission for them, or for everyone). false with a
+ * reason in why ("/run/popgate is root:root 0750") when they cannot —
+ * as with a systemd RuntimeDirectory made root's without a chgrp.
+ */
+bool control_socket_dir_reachable(const char *path, gid_t gid, char *why,
+    size_t whysize);
+
 /* Serves fd (takes ownership). path is removed by control_free(). */
 struct control *control_new(struct event_base *base, int fd,
     const char *path, const struct control_settings *settings,

@@ -26,6 +26,28 @@ struct imap_server;
 struct passthrough;
 struct workq;
 struct evnotify;
+struct metrics;
+struct metric;
+struct prometheus;
+struct backup;
+
+/*
+ * The metrics of the thread model, exported by the metrics endpoint from
+ * the start (reading zero until something feeds them). Each may be
+ * updated from any thread, lock-free (lib/metrics.h):
+ *
+ *   metric_observe(gw->core_metrics.commit_seconds, seconds);
+ *   metric_observe(gw->core_metrics.commit_batch, changes);
+ *   metric_gauge_add(gw->core_metrics.queue_depth, +1 / -1);
+ *
+ * The store's writer thread feeds the first two per durable commit, the
+ * work queue the third as jobs are queued and taken.
+ */
+struct gateway_core_metrics {
+	struct metric *commit_seconds;	/* histogram: one commit's latency */
+	struct metric *commit_batch;	/* histogram: changes per commit */
+	struct metric *queue_depth;	/* gauge: jobs waiting for a worker */
+};
 
 /* Counters since start, reported by the stats command. */
 struct gateway_stats {
@@ -66,6 +88,10 @@ struct gateway {
 	bool shutting_down;
 	bool foreground;		/* -f: log to stderr */
 	struct gateway_stats stats;
+	struct metrics *metrics;	/* the registry (prometheus.c) */
+	struct prometheus *prom;	/* its counters and endpoint */
+	struct gateway_core_metrics core_metrics;
+	struct backup *backup;		/* the running or last backup */
 };
 
 /* Starts a graceful shutdown (as SIGTERM does). */

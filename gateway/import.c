@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "gateway/accounts.h"
 #include "gateway/gateway.h"
+#include "gateway/import-csv.h"
 #include "log.h"
 #include "strnum.h"
 #include "store/store.h"
@@ -18,23 +21,18 @@ struct import {
 	size_t pos;			/* next line starts here */
 	unsigned int line;		/* lines consumed */
 	unsigned int total;		/* lines in csv */
+	unsigned int header_line;	/* 0: no header */
+	struct import_csv_format fmt;
 	unsigned int ok, failed;
 	bool dry_run;
 	bool running;
 	json_t *report;
+	/* A dry run changes nothing, so it remembers what the lines before
+	   would have created ("user" and "user\nhost\nport\nlogin" / "user\n
+	   \nname" keys) and answers later lines as the real import will. */
+	json_t *planned;
 	struct event *ev;
 	time_t started, finished;
-};
-
-enum col {
-	COL_USER, COL_USER_PASSWORD, COL_HOST, COL_PORT, COL_TLS, COL_LOGIN,
-	COL_PASSWORD, COL_MODE, COL_FOLDER, COL_INTERVAL, COL_ACCOUNT,
-	COL_COUNT
-};
-
-static const char *const col_names[COL_COUNT] = {
-	"user", "user_password", "host", "port", "tls", "login", "password",
-	"mode", "folder", "interval", "account",
 };
 
 static void
@@ -69,69 +67,206 @@ validate(json_t *req, struct ctl_error *err)
 	return ret;
 }
 
+static bool
+given(const char *v)
+{
+	return v != NULL && v[0] != '\0';
+}
+
+/* Builds the account.add request of a line (NULL without host); -1 with
+   err on a field that is not even of the right type. */
+static int
+build_account_req(char *const *f, json_t **areq_r, struct ctl_error *err)
+{
+	json_t *areq;
+
+	*areq_r = NULL;
+	if (!given(f[IMPORT_COL_HOST]))
+		return 0;
+	areq = json_pack("{s:s, s:s}", "command", "account.add", "user",
+	    f[IMPORT_COL_USER]);
+	for (int c = IMPORT_COL_HOST; c < IMPORT_COL_COUNT; c++) {
+		const char *v = f[c];
+		const char *why = NULL;
+		uint32_t num;
+
+		if (!given(v))
+			continue;
+		if (c == IMPORT_COL_PORT) {
+			if (str_to_u32z(v, &num) < 0) {
+				ctl_error_set(err, CTL_E_WRONG_TYPE, "port",
+				    "must be a number");
+				goto fail;
+			}
+			json_object_set_new(areq, "port", json_integer(num));
+		} else if (c == IMPORT_COL_INTERVAL) {
+			/* as in popgate.conf and popgatectl: 300, 5m, 2h */
+			if (config_parse_duration(v, &num, &why) < 0) {
+				ctl_error_set(err, CTL_E_WRONG_TYPE,
+				    "interval", "%s", why);
+				goto fail;
+			}
+			json_object_set_new(areq, "interval",
+			    json_integer(num));
+		} else {
+			json_object_set_new(areq, import_col_names[c],
+			    json_string(v));
+		}
+	}
+	*areq_r = areq;
+	return 0;
+fail:
+	json_decref(areq);
+	return -1;
+}
+
+struct match_ctx {
+	const char *host;
+	uint32_t port;
+	const char *login;
+	char *name;		/* the match's name, owned */
+};
+
+static int
+match_account(void *arg, const struct account *a)
+{
+	struct match_ctx *mc = arg;
+
+	if (strcasecmp(a->host, mc->host) != 0 || a->port != mc->port ||
+	    strcmp(a->login, mc->login) != 0)
+		return 0;
+	mc->name = xstrdup(a->name);
+	return 1;
+}
+
+static char *
+plan_key(const char *user, const char *host, uint32_t port,
+    const char *login, const char *name)
+{
+	if (name != NULL)
+		return xasprintf("%s\n\n%s", user, name);
+	return xasprintf("%s\n%s\n%u\n%s", user, host, port, login);
+}
+
+/*
+ * Does the user already have this line's account? Named: an account of
+ * that name. Unnamed: one with the same host (any case), port and login,
+ * so re-running an import never adds a second account that polls the
+ * same mailbox. 0 with *name_r (owned) when it exists, STORE_NOT_FOUND,
+ * or -1.
+ */
+static int
+existing_account(struct import *im, struct store_read *r, uint32_t user_id,
+    bool user_exists, json_t *areq, char **name_r, bool *differs_r,
+    const char **error_r)
+{
+	const char *user = ctl_req_str(areq, "user");
+	const char *name = ctl_req_str(areq, "account");
+	const char *host = ctl_req_str(areq, "host");
+	const char *login = ctl_req_str(areq, "login");
+	uint32_t port = (uint32_t)ctl_req_int(areq, "port", 0);
+	char *key;
+	int ret = STORE_NOT_FOUND;
+
+	*name_r = NULL;
+	*differs_r = false;
+	if (user_exists && name != NULL) {
+		struct account a;
+
+		ret = accounts_get(r, user_id, user, name, &a, error_r);
+		if (ret == 0) {
+			*name_r = xstrdup(name);
+			*differs_r = strcasecmp(a.host, host) != 0 ||
+			    a.port != port || strcmp(a.login, login) != 0;
+			account_clear(&a);
+		}
+	} else if (user_exists) {
+		struct match_ctx mc = { host, port, login, NULL };
+
+		ret = accounts_foreach(r, user_id, user, match_account, &mc,
+		    error_r);
+		if (ret < 0)
+			return -1;
+		*name_r = mc.name;
+		ret = mc.name != NULL ? 0 : STORE_NOT_FOUND;
+	}
+	if (ret != STORE_NOT_FOUND || im->planned == NULL)
+		return ret;
+	key = plan_key(user, host, port, login, name);
+	if (json_object_get(im->planned, key) != NULL) {
+		*name_r = xstrdup(json_string_value(json_object_get(
+		    im->planned, key)));
+		ret = 0;
+	}
+	free(key);
+	return ret;
+}
+
+/* Remembers the account a dry-run line would add; name NULL when
+   account.add would make one up. */
+static void
+plan_account(struct import *im, json_t *areq, const char *name)
+{
+	const char *user = ctl_req_str(areq, "user");
+	const char *host = ctl_req_str(areq, "host");
+	const char *login = ctl_req_str(areq, "login");
+	uint32_t port = (uint32_t)ctl_req_int(areq, "port", 0);
+	const char *shown = name != NULL ? name : "(a new name)";
+	char *k = plan_key(user, host, port, login, NULL);
+
+	json_object_set_new(im->planned, k, json_string(shown));
+	free(k);
+	if (name != NULL) {
+		k = plan_key(user, host, port, login, name);
+		json_object_set_new(im->planned, k, json_string(shown));
+		free(k);
+	}
+}
+
 static void
 import_line(struct import *im, const char *text, size_t len)
 {
 	struct gateway *gw = im->gw;
-	char *f[CTL_CSV_FIELDS_MAX];
-	size_t n = 0;
-	const char *why;
+	char *f[IMPORT_COL_COUNT];
+	const char *why, *column;
 	json_t *entry = json_pack("{s:i}", "line", (int)im->line);
 	json_t *ureq = NULL, *areq = NULL;
 	struct ctl_error err;
 	struct store_read *r = NULL;
 	const char *error = NULL;
-	uint32_t id;
+	char *acct_name = NULL;
+	bool user_exists, acct_exists = false, differs = false;
+	uint32_t id = 0;
 	int found;
 
-	if (ctl_csv_split(text, len, f, &n, &why) < 0) {
-		line_error(im, entry, CTL_E_INVALID, NULL, why);
+	if (import_csv_split(&im->fmt, text, len, f, &why, &column) < 0) {
+		line_error(im, entry, CTL_E_INVALID, column, why);
 		goto out;
 	}
-	if (n > COL_COUNT) {
-		line_error(im, entry, CTL_E_INVALID, NULL,
-		    "more columns than user,user_password,host,port,tls,"
-		    "login,password,mode,folder,interval,account");
-		goto out;
-	}
-	for (size_t i = n; i < COL_COUNT && i < CTL_CSV_FIELDS_MAX; i++)
-		f[i] = NULL;
-	json_object_set_new(entry, "user", json_string(f[COL_USER] ?
-	    f[COL_USER] : ""));
+	json_object_set_new(entry, "user", json_string(given(f[IMPORT_COL_USER])
+	    ? f[IMPORT_COL_USER] : ""));
+	if (json_object_get(entry, "user") == NULL)
+		json_object_set_new(entry, "user", json_string("?"));
 
 	/* Build both requests and validate them before changing anything. */
 	ureq = json_pack("{s:s, s:s, s:s}", "command", "user.add", "user",
-	    f[COL_USER], "password", f[COL_USER_PASSWORD] != NULL ?
-	    f[COL_USER_PASSWORD] : "");
-	if (f[COL_HOST] != NULL && f[COL_HOST][0] != '\0') {
-		areq = json_pack("{s:s}", "command", "account.add");
-		for (int c = COL_USER; c < COL_COUNT; c++) {
-			const char *v = (size_t)c < n ? f[c] : NULL;
-
-			if (c == COL_USER_PASSWORD || v == NULL ||
-			    v[0] == '\0')
-				continue;
-			if (c == COL_PORT || c == COL_INTERVAL) {
-				uint32_t num;
-
-				if (str_to_u32z(v, &num) < 0) {
-					line_error(im, entry, CTL_E_WRONG_TYPE,
-					    col_names[c], "must be a number");
-					goto out;
-				}
-				json_object_set_new(areq, col_names[c],
-				    json_integer(num));
-			} else {
-				json_object_set_new(areq, col_names[c],
-				    json_string(v));
-			}
-		}
-	}
-	if (validate(ureq, &err) < 0) {
-		line_error(im, entry, err.code, err.field, err.message);
+	    f[IMPORT_COL_USER] != NULL ? f[IMPORT_COL_USER] : "", "password",
+	    f[IMPORT_COL_USER_PASSWORD] != NULL ?
+	    f[IMPORT_COL_USER_PASSWORD] : "");
+	if (ureq == NULL) {
+		line_error(im, entry, CTL_E_INVALID, NULL,
+		    "not UTF-8 text");
 		goto out;
 	}
-	if (areq != NULL && validate(areq, &err) < 0) {
+	if (validate(ureq, &err) < 0) {
+		/* user.add's password is the user_password column */
+		line_error(im, entry, err.code, err.field != NULL &&
+		    strcmp(err.field, "password") == 0 ? "user_password" :
+		    err.field, err.message);
+		goto out;
+	}
+	if (build_account_req(f, &areq, &err) < 0 ||
+	    (areq != NULL && validate(areq, &err) < 0)) {
 		line_error(im, entry, err.code, err.field, err.message);
 		goto out;
 	}
@@ -139,58 +274,86 @@ import_line(struct import *im, const char *text, size_t len)
 		line_error(im, entry, CTL_E_STORE, NULL, error);
 		goto out;
 	}
-	found = store_user_lookup(r, f[COL_USER], &id, &error);
-	store_read_end(&r);
+	found = store_user_lookup(r, f[IMPORT_COL_USER], &id, &error);
 	if (found < 0) {
 		line_error(im, entry, CTL_E_STORE, NULL, error);
 		goto out;
 	}
-	if (found == STORE_NOT_FOUND && (f[COL_USER_PASSWORD] == NULL ||
-	    f[COL_USER_PASSWORD][0] == '\0')) {
+	user_exists = found == 0;
+	if (areq != NULL) {
+		found = existing_account(im, r, id, user_exists, areq,
+		    &acct_name, &differs, &error);
+		if (found < 0) {
+			line_error(im, entry, CTL_E_STORE, NULL, error);
+			goto out;
+		}
+		acct_exists = found == 0;
+	}
+	store_read_end(&r);
+	if (!user_exists && im->planned != NULL &&
+	    json_object_get(im->planned, f[IMPORT_COL_USER]) != NULL)
+		user_exists = true;	/* an earlier line would create it */
+	if (!user_exists && !given(f[IMPORT_COL_USER_PASSWORD])) {
 		line_error(im, entry, CTL_E_MISSING_FIELD, "user_password",
 		    "a new user needs user_password");
 		goto out;
 	}
 	if (im->dry_run) {
-		json_object_set_new(entry, "ok", json_true());
 		json_object_set_new(entry, "user_action", json_string(
-		    found == 0 ? "exists" : "would-create"));
-		im->ok++;
-		goto out;
-	}
-	if (found == STORE_NOT_FOUND) {
-		if (gateway_user_create(gw, f[COL_USER],
-		    f[COL_USER_PASSWORD], &id, &err) < 0) {
-			line_error(im, entry, err.code, err.field,
-			    err.message);
-			goto out;
+		    user_exists ? "exists" : "would-create"));
+		json_object_set_new(im->planned, f[IMPORT_COL_USER],
+		    json_true());
+		if (areq != NULL && !acct_exists) {
+			const char *n = ctl_req_str(areq, "account");
+
+			plan_account(im, areq, n);
+			if (n != NULL)
+				json_object_set_new(entry, "account",
+				    json_string(n));
+			json_object_set_new(entry, "account_action",
+			    json_string("would-create"));
 		}
-		json_object_set_new(entry, "user_action",
-		    json_string("created"));
 	} else {
-		json_object_set_new(entry, "user_action",
-		    json_string("exists"));
-	}
-	if (areq != NULL) {
-		if (gateway_account_add(gw, areq, &err) < 0) {
+		if (!user_exists && gateway_user_create(gw,
+		    f[IMPORT_COL_USER], f[IMPORT_COL_USER_PASSWORD], &id,
+		    &err) < 0) {
 			line_error(im, entry, err.code, err.field,
 			    err.message);
 			goto out;
 		}
-		json_object_set(entry, "account",
-		    json_object_get(areq, "account"));
+		json_object_set_new(entry, "user_action", json_string(
+		    user_exists ? "exists" : "created"));
+		if (areq != NULL && !acct_exists) {
+			if (gateway_account_add(gw, areq, &err) < 0) {
+				line_error(im, entry, err.code, err.field,
+				    err.message);
+				goto out;
+			}
+			json_object_set(entry, "account",
+			    json_object_get(areq, "account"));
+			json_object_set_new(entry, "account_action",
+			    json_string("created"));
+		}
+	}
+	if (acct_exists) {
+		json_object_set_new(entry, "account", json_string(acct_name));
+		json_object_set_new(entry, "account_action",
+		    json_string("exists"));
+		if (differs)
+			json_object_set_new(entry, "note", json_string(
+			    "an account of this name exists with another "
+			    "host, port or login; it was left unchanged "
+			    "(account set changes it)"));
 	}
 	json_object_set_new(entry, "ok", json_true());
 	im->ok++;
 out:
+	store_read_end(&r);
 	json_array_append_new(im->report, entry);
 	json_decref(ureq);
 	json_decref(areq);
-	for (size_t i = 0; i < n; i++) {
-		if (f[i] != NULL)
-			secure_zero(f[i], strlen(f[i]));
-		free(f[i]);
-	}
+	free(acct_name);
+	import_csv_free(f);
 }
 
 static json_t *
@@ -224,6 +387,8 @@ finish(struct import *im)
 	}
 	json_decref(im->report);
 	im->report = NULL;
+	json_decref(im->planned);
+	im->planned = NULL;
 }
 
 static void
@@ -246,13 +411,47 @@ step_cb(evutil_socket_t fd, short what, void *arg)
 		im->line++;
 		if (len > 0 && start[len - 1] == '\r')
 			len--;
-		if (len == 0)
-			continue;
-		if (im->line == 1 && strncmp(start, "user,", 5) == 0)
+		if (len == 0 || im->line == im->header_line)
 			continue;
 		import_line(im, start, len);
 	}
 	event_active(im->ev, EV_TIMEOUT, 0);
+}
+
+/* The format, from the first non-empty line; its number goes to
+   *header_line when it is a header. */
+static int
+detect_format(const char *csv, struct import_csv_format *fmt,
+    unsigned int *header_line, struct ctl_error *err)
+{
+	const char *p = csv;
+	char msg[CTL_MESSAGE_MAX];
+	unsigned int line = 0;
+
+	*header_line = 0;
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+
+		line++;
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len > 0) {
+			if (import_csv_detect(p, len, fmt, msg,
+			    sizeof(msg)) < 0) {
+				ctl_error_set(err, CTL_E_INVALID, "csv",
+				    "line %u: %s", line, msg);
+				return -1;
+			}
+			if (fmt->header)
+				*header_line = line;
+			return 0;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return import_csv_detect("", 0, fmt, msg, sizeof(msg));
 }
 
 int
@@ -260,7 +459,8 @@ import_start(struct gateway *gw, struct control_client *client,
     const char *csv, bool dry_run, struct ctl_error *err)
 {
 	struct import *im = gw->import;
-	unsigned int lines = 0;
+	struct import_csv_format fmt;
+	unsigned int lines = 0, header_line;
 
 	if (im != NULL && im->running) {
 		ctl_error_set(err, "busy", NULL, "an import is running "
@@ -268,6 +468,10 @@ import_start(struct gateway *gw, struct control_client *client,
 		    im->total);
 		return -1;
 	}
+	/* "CSV UTF-8" from Excel starts with a byte-order mark */
+	csv += import_csv_bom(csv, strlen(csv));
+	if (detect_format(csv, &fmt, &header_line, err) < 0)
+		return -1;
 	for (const char *p = csv; *p != '\0'; p++) {
 		if (*p == '\n')
 			lines++;
@@ -294,8 +498,15 @@ import_start(struct gateway *gw, struct control_client *client,
 	im->dry_run = dry_run;
 	im->running = true;
 	im->report = json_array();
+	im->fmt = fmt;
+	im->header_line = header_line;
+	json_decref(im->planned);
+	im->planned = dry_run ? json_object() : NULL;
 	im->started = time(NULL);
-	log_info("import event=start lines=%u dry_run=%d", lines, dry_run);
+	log_info("import event=start lines=%u dry_run=%d delimiter=%s "
+	    "header=%s", lines, dry_run, fmt.delim == ',' ? "comma" :
+	    fmt.delim == ';' ? "semicolon" : "tab", header_line != 0 ?
+	    "yes" : "no");
 	event_active(im->ev, EV_TIMEOUT, 0);
 	return 0;
 }
@@ -342,6 +553,7 @@ import_free(struct gateway *gw)
 		free(im->csv);
 	}
 	json_decref(im->report);
+	json_decref(im->planned);
 	event_free(im->ev);
 	free(im);
 	gw->import = NULL;

@@ -140,7 +140,12 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 		return -1;
 	imap_server_set_ssl_ctx(gw->imap, ctx);
 	SSL_CTX_free(ctx);
-	log_info("imap event=tls-reloaded cert=%s", nc->cert_file);
+	{
+		char q[LOG_QUOTE_MAX + 512];
+
+		log_info("imap event=tls-reloaded cert=%s", log_quote(q,
+		    sizeof(q), nc->cert_file));
+	}
 	if (nc->listen_count != gw->config->listen_count ||
 	    nc->listen_tls_count != gw->config->listen_tls_count)
 		log_warn("imap event=reload note=\"listen addresses change "

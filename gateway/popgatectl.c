@@ -16,14 +16,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/about.h"
 #include "gateway/config.h"
 #include "gateway/control-proto.h"
+#include "store/store.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -47,18 +51,21 @@ struct opts {
 struct opt_def {
 	const char *name;	/* without "--" */
 	const char *field;	/* request field; NULL for special */
-	enum { O_STR, O_INT, O_FLAG } kind;
+	/* O_DURATION and O_SIZE take the configuration file's syntax
+	   ("5m", "10M") and send the number of seconds or bytes */
+	enum { O_STR, O_INT, O_DURATION, O_SIZE, O_FLAG } kind;
 };
 
 struct cmd_def {
 	const char *words;		/* "user add" */
-	const char *command;		/* protocol command */
+	const char *command;		/* protocol command; NULL: local */
 	const char *const *positional;	/* request fields, in order */
 	size_t required;		/* positional ones that must be given */
 	const struct opt_def *options;
 	bool password_stdin;		/* accepts --password-stdin */
 	const char *usage;
 	void (*print)(json_t *reply);
+	int on;				/* 1: sends "on":true, 2: false */
 };
 
 /* ---- printing ------------------------------------------------------- */
@@ -237,8 +244,21 @@ print_stats(json_t *reply)
 static void
 print_poll(json_t *reply)
 {
+	long long queued = json_integer_value(json_object_get(reply,
+	    "polls_queued"));
+
 	printf("polls started: %lld\n", (long long)json_integer_value(
 	    json_object_get(reply, "polls_started")));
+	if (queued > 0)
+		printf("polls queued: %lld (being polled now; polled again "
+		    "right after)\n", queued);
+}
+
+static const char *
+action_words(const char *action)
+{
+	return strcmp(action, "would-create") == 0 ? "would be created" :
+	    action;
 }
 
 static void
@@ -246,28 +266,135 @@ print_import(json_t *reply)
 {
 	json_t *lines = json_object_get(reply, "lines"), *l;
 	json_t *sum = json_object_get(reply, "import");
+	long long exists = 0;
 	size_t i;
 
 	json_array_foreach(lines, i, l) {
 		json_t *err = json_object_get(l, "error");
+		const char *field = str_or(err, "field", NULL);
+		const char *msg = str_or(err, "message", "?");
+		const char *aa = str_or(l, "account_action", NULL);
+		const char *ua = str_or(l, "user_action", "?");
 
-		if (err != NULL)
-			printf("line %lld: %s: error: %s\n",
-			    (long long)json_integer_value(json_object_get(l,
-			    "line")), str_or(l, "user", "?"),
-			    str_or(err, "message", "?"));
-		else
-			printf("line %lld: %s: user %s%s%s\n",
-			    (long long)json_integer_value(json_object_get(l,
-			    "line")), str_or(l, "user", "?"),
-			    str_or(l, "user_action", "?"),
-			    json_object_get(l, "account") ? ", account " :
-			    "", str_or(l, "account", ""));
+		printf("line %lld: %s: ", (long long)json_integer_value(
+		    json_object_get(l, "line")), str_or(l, "user", "?"));
+		if (err != NULL) {
+			/* name the column at fault, as the CSV calls it,
+			   unless the message starts with it already */
+			bool named = field != NULL && msg[0] == '"' &&
+			    strncmp(msg + 1, field, strlen(field)) == 0;
+
+			printf("error: %s%s%s (%s)\n", field != NULL &&
+			    !named ? field : "", field != NULL && !named ?
+			    ": " : "", msg, str_or(err, "code", "?"));
+			continue;
+		}
+		printf("user %s", action_words(ua));
+		if (aa != NULL) {
+			const char *name = str_or(l, "account", NULL);
+
+			printf(", account%s%s %s", name != NULL ? " " : "",
+			    name != NULL ? name : "", action_words(aa));
+		}
+		if (json_is_string(json_object_get(l, "note")))
+			printf(" (%s)", str_or(l, "note", ""));
+		printf("\n");
+		if (strcmp(ua, "exists") == 0 &&
+		    (aa == NULL || strcmp(aa, "exists") == 0))
+			exists++;
 	}
-	printf("%s: %lld ok, %lld failed\n",
+	printf("%s: %lld ok, %lld failed",
 	    json_is_true(json_object_get(sum, "dry_run")) ? "dry run" :
 	    "import", (long long)json_integer_value(json_object_get(sum, "ok")),
 	    (long long)json_integer_value(json_object_get(sum, "failed")));
+	if (exists > 0)
+		printf(" (%lld of the ok lines were there already)", exists);
+	printf("\n");
+}
+
+static void
+fmt_bytes(long long n, char *buf, size_t size)
+{
+	if (n >= 10ll * 1024 * 1024)
+		snprintf(buf, size, "%.1fM", (double)n / (1024.0 * 1024));
+	else if (n >= 10ll * 1024)
+		snprintf(buf, size, "%.1fK", (double)n / 1024.0);
+	else
+		snprintf(buf, size, "%lld", n);
+}
+
+static void
+print_history(json_t *reply)
+{
+	json_t *h = json_object_get(reply, "history"), *p;
+	char t[32], b[32];
+	size_t i;
+
+	fmt_time(json_object_get(h, "last_success"), t, sizeof(t));
+	fmt_bytes(json_integer_value(json_object_get(h, "bytes")), b,
+	    sizeof(b));
+	printf("%s / %s: %lld polls (%lld failed), %lld messages (%s bytes) "
+	    "fetched, %lld deleted upstream; last success %s\n",
+	    str_or(reply, "user", "?"), str_or(reply, "account", "?"),
+	    (long long)json_integer_value(json_object_get(h, "polls")),
+	    (long long)json_integer_value(json_object_get(h, "failures")),
+	    (long long)json_integer_value(json_object_get(h, "fetched")), b,
+	    (long long)json_integer_value(json_object_get(h, "deleted")), t);
+	printf("%-19s %7s %-11s %7s %8s %7s %7s  %s\n", "STARTED", "SECONDS",
+	    "OUTCOME", "FETCHED", "BYTES", "DELETED", "SKIPPED", "ERROR");
+	json_array_foreach(json_object_get(h, "recent"), i, p) {
+		fmt_time(json_object_get(p, "started"), t, sizeof(t));
+		fmt_bytes(json_integer_value(json_object_get(p, "bytes")), b,
+		    sizeof(b));
+		printf("%-19s %7lld %-11s %7lld %8s %7lld %7lld  %s\n", t,
+		    (long long)json_integer_value(json_object_get(p,
+		    "seconds")), str_or(p, "outcome", "?"),
+		    (long long)json_integer_value(json_object_get(p,
+		    "fetched")), b,
+		    (long long)json_integer_value(json_object_get(p,
+		    "deleted")),
+		    (long long)json_integer_value(json_object_get(p,
+		    "skipped")), str_or(p, "error", "-"));
+	}
+}
+
+static void
+print_backup(json_t *reply)
+{
+	json_t *b = json_object_get(reply, "backup");
+	char n[32];
+
+	fmt_bytes(json_integer_value(json_object_get(b, "bytes")), n,
+	    sizeof(n));
+	printf("backup written: %s (%s bytes, compacted, mode %s) in %.1f s\n"
+	    "check it with: popgatectl check %s\n", str_or(b, "path", "?"), n,
+	    str_or(b, "mode", "?"), json_real_value(json_object_get(b,
+	    "seconds")), str_or(b, "path", "?"));
+}
+
+static void
+print_trace(json_t *reply)
+{
+	json_t *t = json_object_get(reply, "trace"), *v;
+	size_t i;
+
+	printf("traced users:");
+	if (json_array_size(json_object_get(t, "users")) == 0)
+		printf(" none");
+	json_array_foreach(json_object_get(t, "users"), i, v)
+		printf(" %s", json_string_value(v));
+	printf("\ntraced sessions:");
+	if (json_array_size(json_object_get(t, "sessions")) == 0)
+		printf(" none");
+	json_array_foreach(json_object_get(t, "sessions"), i, v)
+		printf(" %lld (%s)", (long long)json_integer_value(
+		    json_object_get(v, "id")), str_or(v, "user", "-"));
+	printf("\n");
+	if (json_integer_value(json_object_get(reply, "sessions_switched")) >
+	    0)
+		printf("sessions switched now: %lld\n", (long long)
+		    json_integer_value(json_object_get(reply,
+		    "sessions_switched")));
 }
 
 /* ---- commands ------------------------------------------------------- */
@@ -285,8 +412,8 @@ static const char *const pos_none[] = { NULL };
 	{ "login", "login", O_STR }, \
 	{ "mode", "mode", O_STR }, \
 	{ "folder", "folder", O_STR }, \
-	{ "interval", "interval", O_INT }, \
-	{ "size-limit", "size_limit", O_INT }, \
+	{ "interval", "interval", O_DURATION }, \
+	{ "size-limit", "size_limit", O_SIZE }, \
 	{ "auth", "auth", O_STR }
 
 static const struct opt_def opts_account[] = {
@@ -303,80 +430,124 @@ static const struct opt_def opts_import[] = {
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_none[] = { { NULL, NULL, O_FLAG } };
+static const struct opt_def opts_history[] = {
+	{ "limit", "limit", O_INT },
+	{ NULL, NULL, O_FLAG },
+};
+static const struct opt_def opts_trace[] = {
+	{ "user", "user", O_STR },
+	{ "session", "session", O_INT },
+	{ NULL, NULL, O_FLAG },
+};
+static const char *const pos_path[] = { "path", NULL };
 
 static const struct cmd_def cmds[] = {
 	{ "user add", "user.add", pos_user, 1, opts_none, true,
 	  "user add NAME --password-stdin\n"
 	  "  Create an IMAP user; the password is read from standard input.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "user delete", "user.delete", pos_user, 1, opts_none, false,
 	  "user delete NAME\n"
 	  "  Delete a user with all their mail and upstream accounts.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "user passwd", "user.passwd", pos_user, 1, opts_none, true,
 	  "user passwd NAME --password-stdin\n"
 	  "  Set a user's IMAP password (read from standard input).",
-	  print_ok },
+	  print_ok, 0 },
 	{ "user list", "user.list", pos_none, 0, opts_none, false,
-	  "user list\n  List the users.", print_users },
+	  "user list\n  List the users.", print_users, 0 },
 	{ "account add", "account.add", pos_user, 1, opts_account, true,
 	  "account add USER --host H --port P --tls pop3s|stls|none\n"
 	  "    --login NAME --password-stdin [--mode keep|delete|"
 	  "delete-after:DAYS|mirror]\n"
-	  "    [--folder NAME] [--interval SECONDS] [--size-limit BYTES]\n"
+	  "    [--folder NAME] [--interval DURATION] [--size-limit SIZE]\n"
 	  "    [--auth auto|user|apop|plain|login|cram-md5] [--name ACCOUNT]\n"
 	  "  Add an upstream POP3 account to USER. The upstream password is\n"
-	  "  read from standard input and stored encrypted.",
-	  print_ok },
+	  "  read from standard input and stored encrypted. DURATION and\n"
+	  "  SIZE are written as in popgate.conf: 300, 90s, 5m, 2h, 1d;\n"
+	  "  65536, 512K, 10M, 1G.",
+	  print_ok, 0 },
 	{ "account delete", "account.delete", pos_user_account, 2, opts_none,
 	  false, "account delete USER ACCOUNT\n"
 	  "  Remove an upstream account; mail already fetched stays.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "account set", "account.set", pos_user_account, 2, opts_account_set,
 	  true, "account set USER ACCOUNT [--host H] [--port P] [--tls T]\n"
 	  "    [--login NAME] [--password-stdin] [--mode M] [--folder F]\n"
-	  "    [--interval S] [--size-limit B] [--auth A]\n"
-	  "  Change fields of an upstream account.", print_ok },
+	  "    [--interval DURATION] [--size-limit SIZE] [--auth A]\n"
+	  "  Change fields of an upstream account.", print_ok, 0 },
 	{ "account enable", "account.enable", pos_user_account, 2, opts_none,
-	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok },
+	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok, 0 },
 	{ "account disable", "account.disable", pos_user_account, 2,
 	  opts_none, false, "account disable USER ACCOUNT\n  Stop polling.",
-	  print_ok },
+	  print_ok, 0 },
 	{ "account list", "account.list", pos_user, 0, opts_none, false,
 	  "account list [USER]\n  List upstream accounts (never passwords).",
-	  print_accounts },
+	  print_accounts, 0 },
 	{ "import", "import", pos_none, 0, opts_import, false,
 	  "import FILE|- [--dry-run]\n"
 	  "  Create users and accounts from CSV with the columns\n"
 	  "  user,user_password,host,port,tls,login,password,mode,folder,"
 	  "interval,account\n"
 	  "  and print a report per line. --dry-run checks without changes.",
-	  print_import },
+	  print_import, 0 },
 	{ "poll", "poll", pos_user_account, 0, opts_none, false,
 	  "poll [USER [ACCOUNT]]\n"
 	  "  Poll every account, a user's accounts, or one account now.",
-	  print_poll },
+	  print_poll, 0 },
 	{ "status", "status", pos_user, 0, opts_none, false,
 	  "status [USER]\n"
 	  "  Per account: state, last success, next poll, last error, "
-	  "import progress.", print_status },
+	  "import progress.", print_status, 0 },
 	{ "sessions", "sessions", pos_user, 0, opts_none, false,
 	  "sessions [USER]\n  IMAP sessions: user, address, client ID.",
-	  print_sessions },
+	  print_sessions, 0 },
 	{ "stats", "stats", pos_none, 0, opts_none, false,
-	  "stats\n  Counters since the daemon started.", print_stats },
+	  "stats\n  Counters since the daemon started.", print_stats, 0 },
 	{ "reload", "reload", pos_none, 0, opts_none, false,
 	  "reload\n  Re-read the configuration and certificates "
-	  "(as SIGHUP).", print_ok },
+	  "(as SIGHUP).", print_ok, 0 },
 	{ "shutdown", "shutdown", pos_none, 0, opts_none, false,
-	  "shutdown\n  Stop the daemon gracefully.", print_ok },
+	  "shutdown\n  Stop the daemon gracefully.", print_ok, 0 },
+	{ "account history", "account.history", pos_user_account, 2,
+	  opts_history, false,
+	  "account history USER ACCOUNT [--limit N]\n"
+	  "  The account's last polls (outcome, messages, bytes, error) and\n"
+	  "  its totals since it was added; kept across restarts.",
+	  print_history, 0 },
+	{ "backup", "backup", pos_path, 1, opts_none, false,
+	  "backup FILE\n"
+	  "  Write a consistent, compacted copy of the store to FILE (which\n"
+	  "  must not exist; mode 0600) while popgated runs. The daemon\n"
+	  "  writes it as its own user.",
+	  print_backup, 0 },
+	{ "check", NULL, pos_path, 0, opts_none, false,
+	  "check [DATA_DIR|BACKUP_FILE]\n"
+	  "  Check a store offline for consistency: the configuration's\n"
+	  "  data_dir, another data directory, or a backup file. Exit 0\n"
+	  "  when consistent, 1 with one line per problem.",
+	  NULL, 0 },
+	{ "trace on", "trace", pos_none, 0, opts_trace, false,
+	  "trace on --user USER | --session ID\n"
+	  "  Log every IMAP line of a user's sessions (now and at later\n"
+	  "  logins) or of one session, passwords and message contents\n"
+	  "  masked, whatever the log level. Ends with trace off or a\n"
+	  "  restart.",
+	  print_trace, 1 },
+	{ "trace off", "trace", pos_none, 0, opts_trace, false,
+	  "trace off --user USER | --session ID\n  Stop a trace.",
+	  print_trace, 2 },
+	{ "trace list", "trace", pos_none, 0, opts_none, false,
+	  "trace list\n  The users and sessions being traced.",
+	  print_trace, 0 },
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: popgatectl [-s SOCKET] [-c CONFIG] [--json] "
-	    "COMMAND [ARGS...]\n\ncommands:\n");
+	    "COMMAND [ARGS...]\n       popgatectl --version\n\n"
+	    "commands:\n");
 	for (size_t i = 0; i < N_ELEMENTS(cmds); i++) {
 		const char *nl = strchr(cmds[i].usage, '\n');
 
@@ -572,10 +743,71 @@ set_string(json_t *req, const char *field, const char *value)
 	return 0;
 }
 
+/* popgatectl check: the offline checker, on this machine. */
+static int
+run_check(const struct opts *o, const struct cmd_def *c, int argc,
+    char **argv)
+{
+	char dirbuf[CTL_PATH_MAX + 1];
+	const char *path = NULL, *error = NULL;
+	unsigned int problems = 0;
+	struct stat st;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i],
+		    "-h") == 0) {
+			printf("usage: popgatectl %s\n", c->usage);
+			return 0;
+		}
+		if (path != NULL || argv[i][0] == '-')
+			return cmd_usage_error(c, "unexpected argument %s",
+			    argv[i]);
+		path = argv[i];
+	}
+	if (path == NULL) {
+		struct config *conf = NULL;
+		char err[CONFIG_ERROR_MAX];
+
+		if (config_load(o->config != NULL ? o->config :
+		    DEFAULT_CONFIG, &conf, err, sizeof(err)) < 0) {
+			fprintf(stderr, "popgatectl: %s\n(give the data "
+			    "directory or a backup file)\n", err);
+			return EXIT_USAGE;
+		}
+		snprintf(dirbuf, sizeof(dirbuf), "%s", conf->data_dir);
+		config_free(&conf);
+		path = dirbuf;
+	}
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "popgatectl: %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	/* As root, check as the owner of the store: a lock file the check
+	   creates must stay usable by the daemon's user. */
+	if (geteuid() == 0 && st.st_uid != 0 &&
+	    (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 ||
+	    setuid(st.st_uid) < 0)) {
+		fprintf(stderr, "popgatectl: cannot switch to the owner of "
+		    "%s: %s\n", path, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	if (store_check(path, stdout, &problems, &error) < 0) {
+		if (problems > 0)
+			printf("%s: %u problem(s): NOT consistent\n", path,
+			    problems);
+		else
+			fprintf(stderr, "popgatectl: %s\n", error != NULL ?
+			    error : "cannot check");
+		return EXIT_REFUSED;
+	}
+	printf("%s: consistent\n", path);
+	return 0;
+}
+
 static int
 run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 {
-	json_t *req = json_pack("{s:s}", "command", c->command);
+	json_t *req;
 	const char *const *pos = c->positional;
 	size_t npos = 0;
 	bool pw_stdin = false;
@@ -585,6 +817,11 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	json_error_t jerr;
 	int ret = EXIT_USAGE;
 
+	if (c->command == NULL)
+		return run_check(o, c, argc, argv);
+	req = json_pack("{s:s}", "command", c->command);
+	if (c->on != 0)
+		json_object_set_new(req, "on", json_boolean(c->on == 1));
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -619,7 +856,31 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 				goto out;
 			}
 			a = argv[++i];
-			if (d->kind == O_INT) {
+			if (d->kind == O_DURATION || d->kind == O_SIZE) {
+				const char *why = NULL;
+				uint64_t v;
+				uint32_t secs;
+				int rc;
+
+				if (d->kind == O_DURATION) {
+					rc = config_parse_duration(a, &secs,
+					    &why);
+					v = secs;
+				} else {
+					rc = config_parse_size(a, &v, &why);
+				}
+				if (rc < 0 || v > (uint64_t)INT64_MAX) {
+					char m[256];
+
+					snprintf(m, sizeof(m), "%s %s: %s",
+					    argv[i - 1], a, why != NULL ?
+					    why : "too large");
+					ret = cmd_usage_error(c, "%s", m);
+					goto out;
+				}
+				json_object_set_new(req, d->field,
+				    json_integer((json_int_t)v));
+			} else if (d->kind == O_INT) {
 				char *end;
 				long long v;
 
@@ -661,6 +922,24 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 		if (pos[npos] == NULL) {
 			ret = cmd_usage_error(c, "unexpected argument %s", a);
 			goto out;
+		}
+		if (strcmp(c->command, "backup") == 0 && a[0] != '/') {
+			/* the daemon has another working directory */
+			char cwd[CTL_PATH_MAX], abs[2 * CTL_PATH_MAX + 2];
+
+			if (getcwd(cwd, sizeof(cwd)) == NULL) {
+				ret = cmd_usage_error(c, "%s", "give an "
+				    "absolute path");
+				goto out;
+			}
+			snprintf(abs, sizeof(abs), "%s/%s", cwd, a);
+			if (set_string(req, pos[npos], abs) < 0) {
+				ret = cmd_usage_error(c, "%s", "the path is not "
+				    "UTF-8 text");
+				goto out;
+			}
+			npos++;
+			continue;
 		}
 		if (set_string(req, pos[npos], a) < 0) {
 			ret = cmd_usage_error(c, "the %s is not UTF-8 text",
@@ -766,6 +1045,10 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0 ||
+		    strcmp(argv[i], "-V") == 0) {
+			about_print_version(stdout, "popgatectl");
 			return 0;
 		} else {
 			usage(stderr);

@@ -5,13 +5,14 @@
  * upstream poller, and runs one event loop until SIGTERM/SIGINT or a
  * shutdown command. SIGHUP reloads the configuration and certificates.
  *
- *   popgated [-c FILE] [-f] [-t]
+ *   popgated [-c FILE] [-f] [-t] [--version]
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -22,18 +23,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/about.h"
 #include "gateway/config.h"
 #include "gateway/control.h"
 #include "gateway/gateway.h"
 #include "gateway/import.h"
 #include "gateway/listeners.h"
+#include "gateway/backup.h"
 #include "gateway/passthrough.h"
+#include "gateway/prometheus.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
 #include "evnotify.h"
 #include "log.h"
+#include "metrics.h"
 #include "store/store.h"
 #include "workq.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define DEFAULT_CONFIG "/etc/popgate/popgate.conf"
@@ -45,11 +51,13 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: popgated [-c FILE] [-f] [-t]\n"
-	    "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-	    "  -f       stay in the foreground and log to stderr\n"
-	    "  -t       check the configuration (and certificates) and exit\n"
-	    "  -h       this help\n");
+	fprintf(f, "usage: popgated [-c FILE] [-f] [-t] [--version]\n"
+	    "  -c FILE    configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -f         stay in the foreground and log to stderr\n"
+	    "  -t         check the configuration (and certificates), print\n"
+	    "             the addresses it listens on, and exit\n"
+	    "  -V, --version  the version and the libraries in use\n"
+	    "  -h, --help this help\n");
 }
 
 static gid_t
@@ -77,6 +85,18 @@ control_settings_of(const struct config *c, gid_t gid)
 	s.max_clients = c->control_clients;
 	s.group = gid;
 	return s;
+}
+
+/* -f logs to stderr whatever the configuration says. */
+static void
+open_log(const struct gateway *gw, const struct config *c)
+{
+	if (gw->foreground || c->log_target != LOG_TARGET_SYSLOG)
+		log_open("popgated", LOG_TARGET_STDERR,
+		    (enum log_level)c->log_level);
+	else
+		log_open_syslog("popgated", c->syslog_socket,
+		    (enum log_level)c->log_level);
 }
 
 /* ---- shutdown and reload -------------------------------------------- */
@@ -114,6 +134,7 @@ int
 gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 {
 	struct config *nc = NULL;
+	char q[CONFIG_ERROR_MAX + 64];
 	gid_t gid;
 
 	if (config_load(gw->config_path, &nc, errbuf, errsize) < 0)
@@ -132,20 +153,18 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 
 		control_set_settings(gw->control, &cs);
 	}
-	if (!gw->foreground)
-		log_open("popgated", (enum log_target)nc->log_target,
-		    (enum log_level)nc->log_level);
-	else
-		log_set_level((enum log_level)nc->log_level);
+	open_log(gw, nc);
 	config_free(&gw->config);
 	gw->config = nc;
 	gw->stats.reloads++;
-	log_info("popgated event=reloaded config=%s", gw->config_path);
+	log_info("popgated event=reloaded config=%s", log_quote(q, sizeof(q),
+	    gw->config_path));
 	return 0;
 fail:
 	config_free(&nc);
 	gw->stats.reload_failures++;
-	log_error("popgated event=reload-failed error=\"%s\"", errbuf);
+	log_error("popgated event=reload-failed error=%s", log_quote(q,
+	    sizeof(q), errbuf));
 	return -1;
 }
 
@@ -189,6 +208,19 @@ writer_drain_cb(void *arg)
 	store_writer_drain(gw->store);
 }
 
+/* Each durable group commit, on the writer thread: the metrics are
+ * lock-free atomics (lib/metrics.h). */
+static void
+observe_commit(void *arg, double seconds, size_t jobs)
+{
+	struct gateway *gw = arg;
+
+	if (gw->core_metrics.commit_seconds != NULL)
+		metric_observe(gw->core_metrics.commit_seconds, seconds);
+	if (gw->core_metrics.commit_batch != NULL)
+		metric_observe(gw->core_metrics.commit_batch, (double)jobs);
+}
+
 static int
 threads_start(struct gateway *gw, char *errbuf, size_t errsize)
 {
@@ -219,8 +251,10 @@ static void
 threads_stop(struct gateway *gw)
 {
 	workq_free(&gw->workq);
-	if (gw->store != NULL)
+	if (gw->store != NULL) {
+		store_writer_set_observer(gw->store, NULL, NULL);
 		store_writer_stop(gw->store);
+	}
 	evnotify_free(&gw->workq_wake);
 	evnotify_free(&gw->writer_wake);
 }
@@ -316,9 +350,45 @@ drop_privileges(const struct config *c, const struct passwd *pw,
 		    "after switching to %s", c->user);
 		return -1;
 	}
+	char q[LOG_QUOTE_MAX];
+
 	log_info("popgated event=privileges-dropped user=%s uid=%u",
-	    pw->pw_name, (unsigned)pw->pw_uid);
+	    log_quote(q, sizeof(q), pw->pw_name), (unsigned)pw->pw_uid);
 	return 0;
+}
+
+/* What -t says the daemon will listen on (make run's banner reads it). */
+static void
+print_listeners(const struct config *c)
+{
+	static const struct {
+		const char *what;
+		size_t off, count_off;
+	} kinds[] = {
+		{ "imap", offsetof(struct config, listen),
+		  offsetof(struct config, listen_count) },
+		{ "imaps", offsetof(struct config, listen_tls),
+		  offsetof(struct config, listen_tls_count) },
+		{ "metrics", offsetof(struct config, metrics_listen),
+		  offsetof(struct config, metrics_listen_count) },
+	};
+
+	for (size_t k = 0; k < N_ELEMENTS(kinds); k++) {
+		const struct config_listen *l = (const void *)
+		    ((const char *)c + kinds[k].off);
+		size_t n = *(const size_t *)((const char *)c +
+		    kinds[k].count_off);
+
+		if (k == 2 && !c->metrics_enabled)
+			n = 0;
+		for (size_t i = 0; i < n; i++)
+			printf("listen %s %s%s%s:%s%s\n", kinds[k].what,
+			    strchr(l[i].host, ':') != NULL ? "[" : "",
+			    l[i].host, strchr(l[i].host, ':') != NULL ?
+			    "]" : "", l[i].port, k == 2 ? "/metrics" : "");
+	}
+	printf("control %s\n", c->control_socket);
+	printf("data_dir %s\n", c->data_dir);
 }
 
 static int
@@ -341,6 +411,7 @@ check_only(const struct config *c)
 		return EXIT_CONFIG;
 	}
 	printf("popgated: configuration %s is valid\n", c->path);
+	print_listeners(c);
 	return 0;
 }
 
@@ -351,6 +422,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	bool test = false;
 	char err[CONFIG_ERROR_MAX];
+	char q[CONFIG_ERROR_MAX + 64];
 	const char *error = NULL;
 	struct store_options sopts;
 	bool key_created = false, switch_user = false;
@@ -369,8 +441,18 @@ main(int argc, char **argv)
 	ctl_json_wipe_on_free();
 	memset(&gw, 0, sizeof(gw));
 	memset(&pw, 0, sizeof(pw));
-	while ((opt = getopt(argc, argv, "c:fth")) != -1) {
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((opt = getopt_long(argc, argv, "c:fthV", longopts,
+	    NULL)) != -1) {
 		switch (opt) {
+		case 'V':
+			about_print_version(stdout, "popgated");
+			return 0;
 		case 'c':
 			path = optarg;
 			break;
@@ -402,9 +484,7 @@ main(int argc, char **argv)
 		return ret;
 	}
 	gw.config_path = xstrdup(path);
-	log_open("popgated", gw.foreground ? LOG_TARGET_STDERR :
-	    (enum log_target)gw.config->log_target,
-	    (enum log_level)gw.config->log_level);
+	open_log(&gw, gw.config);
 	signal(SIGPIPE, SIG_IGN);
 	gw.started = time(NULL);
 
@@ -436,7 +516,7 @@ main(int argc, char **argv)
 		goto fail;
 	if (key_created)
 		log_info("popgated event=secret-key-created path=%s",
-		    gw.config->secret_key_file);
+		    log_quote(q, sizeof(q), gw.config->secret_key_file));
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.map_size = (size_t)gw.config->map_size;
 	if (store_open(gw.config->data_dir, &sopts, &gw.store, &error) < 0) {
@@ -450,11 +530,25 @@ main(int argc, char **argv)
 		goto fail;
 	if (threads_start(&gw, err, sizeof(err)) < 0)
 		goto fail;
+	prometheus_new(&gw);
+	store_writer_set_observer(gw.store, observe_commit, &gw);
 
 	/* Everything that may need root: ports, the socket. */
 	if (control_socket_open(gw.config->control_socket,
 	    gw.config->control_mode, gid, &ctl_fd, err, sizeof(err)) < 0)
 		goto fail;
+	if (gid != (gid_t)-1) {
+		char why[256], q1[LOG_QUOTE_MAX], q2[300];
+
+		/* issue 18: the group would get "Permission denied" */
+		if (!control_socket_dir_reachable(gw.config->control_socket,
+		    gid, why, sizeof(why)))
+			log_warn("control event=control-unreachable group=%s "
+			    "reason=%s action=\"give the directory to the "
+			    "group (chgrp GROUP DIR; chmod g+x DIR)\"",
+			    log_quote(q1, sizeof(q1), gw.config->control_group),
+			    log_quote(q2, sizeof(q2), why));
+	}
 	{
 		struct control_settings cs = control_settings_of(gw.config,
 		    gid);
@@ -464,6 +558,8 @@ main(int argc, char **argv)
 		control_set_workq(gw.control, gw.workq);
 	}
 	if (listeners_bind(&gw, err, sizeof(err)) < 0)
+		goto fail;
+	if (prometheus_listen(&gw, err, sizeof(err)) < 0)
 		goto fail;
 	if (switch_user && drop_privileges(gw.config, &pw, err,
 	    sizeof(err)) < 0)
@@ -485,15 +581,23 @@ main(int argc, char **argv)
 	event_add(gw.sig_int, NULL);
 	event_add(gw.sig_hup, NULL);
 
-	log_info("popgated event=started pid=%d config=%s data_dir=%s "
-	    "control=%s", (int)getpid(), gw.config_path, gw.config->data_dir,
-	    gw.config->control_socket);
+	{
+		char q2[LOG_QUOTE_MAX + 512], q3[LOG_QUOTE_MAX + 512];
+
+		log_info("popgated event=started pid=%d version=%s config=%s "
+		    "data_dir=%s control=%s", (int)getpid(),
+		    popgate_version(), log_quote(q, sizeof(q),
+		    gw.config_path), log_quote(q2, sizeof(q2),
+		    gw.config->data_dir), log_quote(q3, sizeof(q3),
+		    gw.config->control_socket));
+	}
 	event_base_dispatch(gw.base);
 	log_info("popgated event=stopped");
 	ret = 0;
 	goto out;
 fail:
-	log_error("popgated event=start-failed error=\"%s\"", err);
+	log_error("popgated event=start-failed error=%s", log_quote(q,
+	    sizeof(q), err));
 	if (!gw.foreground || gw.config->log_target != LOG_TARGET_STDERR)
 		fprintf(stderr, "popgated: %s\n", err);
 	ret = 1;
@@ -512,9 +616,11 @@ out:
 	   part they may report to (docs/threads.md, "Shutdown") */
 	threads_stop(&gw);
 	import_free(&gw);
+	backup_free(&gw);
 	passthrough_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);
+	prometheus_free(&gw);
 	control_free(&gw.control);
 	store_close(&gw.store);
 	secret_key_free(&gw.key);

@@ -17,6 +17,8 @@
 
 #include "gateway/accounts.h"
 #include "gateway/gateway.h"
+#include "gateway/history.h"
+#include "gateway/prometheus.h"
 #include "gateway/secret.h"
 #include "log.h"
 #include "pop3-upstream/pop3-poller.h"
@@ -48,6 +50,56 @@ upstream_id(char *buf, size_t size, uint32_t user_id, const char *name)
 	snprintf(buf, size, "u%u:%s", user_id, name);
 }
 
+/* The inverse of upstream_id; -1 for an id not made by it. */
+static int
+parse_upstream_id(const char *id, uint32_t *user_id_r, const char **name_r)
+{
+	unsigned long uid;
+	char *end;
+
+	if (id[0] != 'u')
+		return -1;
+	uid = strtoul(id + 1, &end, 10);
+	if (end == id + 1 || *end != ':' || uid > UINT32_MAX)
+		return -1;
+	*user_id_r = (uint32_t)uid;
+	*name_r = end + 1;
+	return 0;
+}
+
+/*
+ * Every finished poll: its line in the account's history (kept in the
+ * store, so the totals and the last success survive a restart) and the
+ * metrics' poll counters.
+ */
+static void
+poll_done(void *arg, const char *id, const struct pop3_result *res)
+{
+	struct upstreams *ups = arg;
+	struct upstream_status st;
+	struct history_poll hp;
+	const char *name, *error = NULL;
+	uint32_t user_id;
+
+	gateway_metrics_poll_done(ups->gw, pop3_outcome_name(res->outcome),
+	    res->fetched, res->fetched_bytes);
+	if (parse_upstream_id(id, &user_id, &name) < 0 ||
+	    ups->u->ops->status(ups->u, id, &st, &error) < 0)
+		return;
+	memset(&hp, 0, sizeof(hp));
+	hp.started = st.last_poll;
+	hp.ended = time(NULL);
+	hp.outcome = pop3_outcome_name(res->outcome);
+	hp.fetched = res->fetched;
+	hp.bytes = res->fetched_bytes;
+	hp.deleted = res->deleted;
+	hp.skipped = res->skipped;
+	hp.error = res->error;
+	if (history_record(ups->gw->store, user_id, name, &hp, &error) < 0)
+		log_warn("upstreams account=%s event=history-not-kept "
+		    "error=\"%s\"", id, error != NULL ? error : "?");
+}
+
 struct upstreams *
 upstreams_new(struct gateway *gw)
 {
@@ -66,6 +118,7 @@ upstreams_new(struct gateway *gw)
 	memset(&opts, 0, sizeof(opts));
 	opts.host_max_conns = gw->config->upstream_per_host;
 	ups->u = pop3_upstream_new(&ups->env, &opts);
+	pop3_upstream_set_poll_hook(ups->u, poll_done, ups);
 	return ups;
 }
 
@@ -261,42 +314,67 @@ struct poll_ctx {
 	struct upstreams *ups;
 	char prefix[16];
 	unsigned int started;
+	unsigned int queued;
 };
+
+/* Asks for a poll of id; counts it as started, or as queued when the
+   account is being polled (another poll follows that one). */
+static void
+poll_one_id(struct poll_ctx *pc, const char *id)
+{
+	struct upstream *u = pc->ups->u;
+	struct upstream_status st;
+	const char *error;
+
+	if (u->ops->status(u, id, &st, &error) != 0)
+		return;
+	/* an explicit poll also reopens an auth circuit breaker (resume
+	   polls); any other account is polled now, or right after the
+	   poll it is in */
+	if (st.state == UPSTREAM_STATE_AUTH_FAILED ||
+	    st.state == UPSTREAM_STATE_STORE_ERROR) {
+		if (u->ops->resume(u, id, &error) == 0)
+			pc->started++;
+		return;
+	}
+	if (u->ops->poll_now(u, id, &error) != 0)
+		return;
+	if (u->ops->status(u, id, &st, &error) == 0 && st.poll_queued)
+		pc->queued++;
+	else
+		pc->started++;
+}
 
 static void
 poll_matching(void *arg, const struct upstream_status *st)
 {
 	struct poll_ctx *pc = arg;
-	const char *error;
 
 	if (strncmp(st->id, pc->prefix, strlen(pc->prefix)) != 0)
 		return;
-	/* an explicit poll also reopens an auth circuit breaker */
-	(void)pc->ups->u->ops->resume(pc->ups->u, st->id, &error);
-	if (pc->ups->u->ops->poll_now(pc->ups->u, st->id, &error) == 0)
-		pc->started++;
+	poll_one_id(pc, st->id);
 }
 
 unsigned int
 upstreams_poll_now(struct upstreams *ups, bool one_user, uint32_t user_id,
-    const char *name)
+    const char *name, unsigned int *queued_r)
 {
-	struct poll_ctx pc = { ups, "", 0 };
+	struct poll_ctx pc = { ups, "", 0, 0 };
 	char id[UPSTREAM_ID_MAX + 16];
-	const char *error;
 
 	if (name != NULL) {
 		upstream_id(id, sizeof(id), user_id, name);
-		/* an account whose breaker is open is resumed by an
-		   explicit poll */
-		(void)ups->u->ops->resume(ups->u, id, &error);
-		return ups->u->ops->poll_now(ups->u, id, &error) == 0 ? 1 : 0;
+		poll_one_id(&pc, id);
+	} else {
+		if (one_user)
+			snprintf(pc.prefix, sizeof(pc.prefix), "u%u:",
+			    user_id);
+		/* status_foreach must not see the table change under it:
+		   poll_now only schedules, it does not add or remove
+		   accounts. */
+		ups->u->ops->status_foreach(ups->u, poll_matching, &pc);
 	}
-	if (one_user)
-		snprintf(pc.prefix, sizeof(pc.prefix), "u%u:", user_id);
-	/* status_foreach must not see the table change under it: poll_now
-	   only schedules, it does not add or remove accounts. */
-	ups->u->ops->status_foreach(ups->u, poll_matching, &pc);
+	*queued_r = pc.queued;
 	return pc.started;
 }
 
@@ -335,6 +413,7 @@ upstreams_status_json(struct upstreams *ups, const struct account *a)
 	    "messages_deleted", (json_int_t)st.messages_deleted,
 	    "messages_skipped", (json_int_t)st.messages_skipped,
 	    "kind", ups->u->ops->kind);
+	json_object_set_new(j, "poll_queued", json_boolean(st.poll_queued));
 	json_object_set_new(j, "import", json_pack("{s:i, s:i, s:I, s:f}",
 	    "done", (int)st.import_done, "total", (int)st.import_total,
 	    "bytes", (json_int_t)st.import_bytes, "rate", st.import_rate));
@@ -360,6 +439,14 @@ stats_one(void *arg, const struct upstream_status *st)
 	sc->fetched += st->messages_fetched;
 	sc->bytes += st->bytes_fetched;
 	sc->deleted += st->messages_deleted;
+}
+
+void
+upstreams_foreach_status(struct upstreams *ups,
+    void (*cb)(void *arg, const struct upstream_status *st), void *arg)
+{
+	if (ups != NULL && ups->u != NULL)
+		ups->u->ops->status_foreach(ups->u, cb, arg);
 }
 
 void

@@ -17,6 +17,7 @@
 struct account;
 struct gateway;
 struct upstreams;
+struct upstream_status;
 
 struct upstreams *upstreams_new(struct gateway *gw);
 /* Starts a poller for every enabled account in the store. */
@@ -36,12 +37,16 @@ void upstreams_remove(struct upstreams *ups, uint32_t user_id,
     const char *name);
 void upstreams_remove_user(struct upstreams *ups, uint32_t user_id);
 /* Polls now: every account (one_user false), a user's, or one account.
- * Returns the number of polls started. */
+ * Returns the number of polls started; *queued_r gets the number of
+ * accounts being polled already, which are polled again right after. */
 unsigned int upstreams_poll_now(struct upstreams *ups, bool one_user,
-    uint32_t user_id, const char *name);
+    uint32_t user_id, const char *name, unsigned int *queued_r);
 /* {"state":..., "last_success":..., "last_error":..., "next_poll":...} */
 json_t *upstreams_status_json(struct upstreams *ups, const struct account *a);
 /* Adds counters to a stats object. */
 void upstreams_stats_add(struct upstreams *ups, json_t *stats);
+/* Calls cb with the status of every account the poller has. */
+void upstreams_foreach_status(struct upstreams *ups,
+    void (*cb)(void *arg, const struct upstream_status *st), void *arg);
 
 #endif

@@ -420,6 +420,7 @@ imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
 		s->auth_req->session = NULL;
 		s->auth_req = NULL;
 	}
+	imap_trace_session_free(s);
 	shutdown_check(srv);
 }
 
@@ -579,6 +580,7 @@ imap_server_free(struct imap_server **srvp)
 		}
 		free(tab);
 	}
+	imap_trace_reg_free(srv);
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
 	free(srv->rawlog_dir);

@@ -184,6 +184,28 @@ struct imap_session_info {
 void imap_server_foreach_session(struct imap_server *srv,
     void (*fn)(void *arg, const struct imap_session_info *info), void *arg);
 
+/*
+ * Protocol trace, for an admin debugging a client: every line of a
+ * session both ways, logged at info whatever the log level, with LOGIN
+ * and AUTHENTICATE secrets and every literal (message bodies, headers)
+ * masked (imap-trace.h). Traces are kept in memory: a restart ends them.
+ */
+#define IMAP_TRACE_USERS_MAX 64
+/* Traces (on) or stops tracing every session of user, now and at each
+   later login. Returns the sessions switched now. */
+unsigned imap_server_trace_user(struct imap_server *srv, const char *user,
+    bool on);
+/* True when IMAP_TRACE_USERS_MAX users are traced (no more can be). */
+bool imap_server_trace_user_full(const struct imap_server *srv);
+/* One session, by id: 0, or -1 when there is no such session. */
+int imap_server_trace_session(struct imap_server *srv, unsigned id,
+    bool on);
+/* The users traced, then the sessions traced (user NULL before login). */
+void imap_server_trace_list(struct imap_server *srv,
+    void (*user_cb)(void *arg, const char *user),
+    void (*session_cb)(void *arg, unsigned id, const char *user),
+    void *arg);
+
 /* Closes every session logged in as user with "* BYE reason"; returns
  * how many. */
 unsigned imap_server_kick_user(struct imap_server *srv, const char *user,

@@ -179,9 +179,11 @@ imap_session_close(struct imap_session *s)
 void
 imap_session_free(struct imap_session *s)
 {
+	char q[LOG_QUOTE_MAX];
+
 	imap_server_session_gone(s->server, s);
 	log_info("imap session=%u event=disconnect user=%s", s->id,
-	    s->user != NULL ? s->user : "-");
+	    log_quote(q, sizeof(q), s->user != NULL ? s->user : "-"));
 	if (s->job != NULL) {
 		/* the job goes on (a store change still commits) but finds
 		   no session: it is only freed. A worker's job is told to
@@ -508,6 +510,7 @@ starttls_switch(struct imap_session *s)
 	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	s->io = IMAP_IO_HANDSHAKE;
 	session_setup_bev(s);
+	imap_trace_session_rebind(s);
 }
 
 /* ---- authentication results ---- */
@@ -538,6 +541,7 @@ imap_session_auth_finished(struct imap_session *s,
 	const char *tag = s->tag != NULL ? s->tag : "*";
 	struct store_read *r = NULL;
 	const char *err;
+	char q[LOG_QUOTE_MAX];
 	uint32_t user_id = 0;
 	int rc = -1;
 
@@ -555,7 +559,8 @@ imap_session_auth_finished(struct imap_session *s,
 	    srv->limits.max_sessions_per_user) {
 		srv->stats.logins_failed++;
 		log_warn("imap session=%u event=login_refused user=%s "
-		    "reason=per_user_limit", s->id, user);
+		    "reason=per_user_limit", s->id, log_quote(q, sizeof(q),
+		    user));
 		imap_session_tagged(s, tag, "NO", "[LIMIT] Too many sessions "
 		    "for this user");
 		goto out;
@@ -571,7 +576,8 @@ imap_session_auth_finished(struct imap_session *s,
 			imap_parser_set_authenticated(s->parser, true);
 		session_set_timeouts(s);
 		log_info("imap session=%u event=login user=%s addr=%s", s->id,
-		    user, s->addr);
+		    log_quote(q, sizeof(q), user), s->addr);
+		imap_trace_session_login(s);
 		imap_session_tagged(s, tag, "OK", "[CAPABILITY %s] Logged in",
 		    imap_session_capabilities(s));
 		break;
@@ -838,14 +844,19 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		unsigned long e;
-		char buf[256];
+		unsigned long e, codes[8];
+		size_t n = 0;
+		char buf[512], q[600];
 
 		while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
-			ERR_error_string_n(e, buf, sizeof(buf));
-			log_info("imap session=%u event=tls_error error=\"%s\"",
-			    s->id, buf);
+			if (n < N_ELEMENTS(codes))
+				codes[n++] = e;
 		}
+		/* one line, and none for a client that just went away */
+		if (tls_describe_errors(codes, n, buf, sizeof(buf)) ==
+		    TLS_ERRORS_REAL)
+			log_info("imap session=%u event=tls_error error=%s",
+			    s->id, log_quote(q, sizeof(q), buf));
 	}
 	imap_session_free(s);
 }

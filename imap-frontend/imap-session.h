@@ -174,6 +174,7 @@ struct imap_session {
 
 	struct imap_selected *sel;	/* NULL unless SELECTED */
 	struct imap_rawlog *rawlog;	/* [imap] rawlog_dir set */
+	struct imap_session_trace *trace;	/* NULL: not traced */
 };
 
 TAILQ_HEAD(imap_session_list, imap_session);
@@ -212,6 +213,7 @@ struct imap_server {
 	void (*shutdown_done)(void *arg);
 	void *shutdown_arg;
 	struct event *shutdown_timer;
+	struct imap_trace_reg *trace;	/* users traced (session-trace.c) */
 };
 
 void imap_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t size,
@@ -227,6 +229,16 @@ unsigned imap_server_user_sessions(struct imap_server *srv,
     const char *user);
 
 struct imap_auth_request *imap_auth_request_new(struct imap_session *s);
+
+/* ---- protocol trace (imap-session-trace.c) ---- */
+
+/* Logged in: traced when the admin traces the user. */
+void imap_trace_session_login(struct imap_session *s);
+/* The bufferevent was replaced (STARTTLS): follow the new one. */
+void imap_trace_session_rebind(struct imap_session *s);
+/* The session goes (from imap_server_session_gone). */
+void imap_trace_session_free(struct imap_session *s);
+void imap_trace_reg_free(struct imap_server *srv);
 
 /* ---- session (imap-session.c) ---- */
 

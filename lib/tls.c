@@ -68,3 +68,37 @@ tls_clear_errors(void)
 {
 	ERR_clear_error();
 }
+
+enum tls_errors_kind
+tls_describe_errors(const unsigned long *codes, size_t n, char *buf,
+    size_t size)
+{
+	enum tls_errors_kind kind = TLS_ERRORS_NONE;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		unsigned long e = codes[i];
+		char text[256];
+		int w;
+
+		if (ERR_GET_LIB(e) == 0)
+			continue;	/* libevent's SSL_get_error() class */
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+		if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			if (kind == TLS_ERRORS_NONE)
+				kind = TLS_ERRORS_EOF;
+			continue;
+		}
+#endif
+		kind = TLS_ERRORS_REAL;
+		ERR_error_string_n(e, text, sizeof(text));
+		w = snprintf(buf + o, size - o, "%s%s", o > 0 ? "; " : "",
+		    text);
+		if (w < 0 || (size_t)w >= size - o)
+			break;
+		o += (size_t)w;
+	}
+	return kind;
+}

@@ -34,4 +34,24 @@ int tls_log_errors(const char *what);
 /* Empties the OpenSSL error queue without logging (expected failures). */
 void tls_clear_errors(void);
 
+enum tls_errors_kind {
+	TLS_ERRORS_NONE = 0,	/* nothing to report */
+	TLS_ERRORS_EOF,		/* only the peer closing without close_notify */
+	TLS_ERRORS_REAL,	/* a TLS failure worth a log line */
+};
+
+/*
+ * Describes OpenSSL error codes a connection collected (libevent's
+ * bufferevent_get_openssl_error) in one line of "; "-separated OpenSSL
+ * texts, for one log line per event. libevent also records the
+ * SSL_get_error() class of the failure as if it were an error code (a
+ * small number without a library, which OpenSSL prints as the meaningless
+ * "error:00000001:lib(0)::reason(1)"): those are left out. A peer that
+ * closes without close_notify ("unexpected eof while reading") is an
+ * ordinary disconnect for IMAP, which has LOGOUT of its own: that alone
+ * gives TLS_ERRORS_EOF.
+ */
+enum tls_errors_kind tls_describe_errors(const unsigned long *codes,
+    size_t n, char *buf, size_t size);
+
 #endif

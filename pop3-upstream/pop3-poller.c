@@ -31,6 +31,10 @@ struct account {
 	bool stop_pending;	/* counted in poller.stop_pending */
 	bool queued;
 	time_t not_before;	/* LOGIN-DELAY: no login before this */
+	/* poll_now arrived while a session ran: poll again once it ends
+	   (mail that arrived upstream meanwhile must not wait for the next
+	   interval). Mirrored in st.poll_queued for the status. */
+	bool poll_again;
 };
 
 struct poller {
@@ -175,6 +179,8 @@ session_gone(struct account *a)
 static void
 session_abort(struct account *a)
 {
+	a->poll_again = false;
+	a->st.poll_queued = false;
 	pop3_session_abort(&a->session);
 	session_gone(a);
 }
@@ -200,7 +206,7 @@ on_done(void *arg, const struct pop3_result *res)
 	struct account *a = arg;
 	struct poller *p = a->p;
 	unsigned int delay;
-	bool stop_waiting;
+	bool stop_waiting, again;
 	char host[256];
 
 	a->session = NULL;
@@ -225,13 +231,18 @@ on_done(void *arg, const struct pop3_result *res)
 	}
 	a->not_before = res->login_delay > 0 ?
 	    a->st.last_poll + (time_t)res->login_delay : 0;
+	again = a->poll_again;
+	a->poll_again = false;
+	a->st.poll_queued = false;
 	switch (res->outcome) {
 	case POP3_OUTCOME_OK:
 		a->st.last_success = time(NULL);
 		a->st.consecutive_failures = 0;
 		a->st.auth_failures = 0;
 		a->st.state = UPSTREAM_STATE_IDLE;
-		delay = interval_ms(a);
+		/* a poll asked for during this one runs now (or once the
+		   server's LOGIN-DELAY allows), not an interval later */
+		delay = again ? 0 : interval_ms(a);
 		if (res->login_delay * 1000u > delay)
 			delay = res->login_delay * 1000u;
 		schedule(a, delay);
@@ -242,9 +253,9 @@ on_done(void *arg, const struct pop3_result *res)
 			a->st.state = UPSTREAM_STATE_AUTH_FAILED;
 			a->st.next_poll = 0;
 			log_error("pop3 account=%s event=auth-breaker-open "
-			    "failures=%u: not polled until its credentials "
-			    "change or an admin resumes it", a->cfg->id,
-			    a->st.auth_failures);
+			    "failures=%u action=\"not polled until its "
+			    "credentials change or an admin resumes it\"",
+			    a->cfg->id, a->st.auth_failures);
 			break;
 		}
 		goto backoff;
@@ -275,6 +286,11 @@ on_done(void *arg, const struct pop3_result *res)
 				d *= 2;
 			if (d > p->opt.backoff_max_ms)
 				d = p->opt.backoff_max_ms;
+			/* an admin's poll request made during the failed
+			   poll gets one attempt of its own (not for auth
+			   failures: the circuit breaker counts those) */
+			if (again && res->outcome != POP3_OUTCOME_AUTH)
+				d = 0;
 			schedule(a, (unsigned int)d);
 		}
 		break;
@@ -446,8 +462,15 @@ poll_one(struct account *a)
 {
 	time_t now;
 
-	if (a->session != NULL || a->st.state == UPSTREAM_STATE_AUTH_FAILED)
+	if (a->st.state == UPSTREAM_STATE_AUTH_FAILED)
 		return;
+	if (a->session != NULL) {
+		/* Issue 18: a request during a poll was dropped, and mail
+		   that arrived meanwhile waited an interval. */
+		a->poll_again = true;
+		a->st.poll_queued = true;
+		return;
+	}
 	if (a->st.state == UPSTREAM_STATE_STORE_ERROR)
 		a->st.state = UPSTREAM_STATE_IDLE;
 	now = time(NULL);

@@ -137,6 +137,8 @@ struct upstream_status {
 						   peer bytes escaped */
 	unsigned int consecutive_failures;
 	unsigned int auth_failures;	/* consecutive */
+	bool poll_queued;		/* poll_now arrived during a poll:
+					   another poll follows this one */
 	uint64_t messages_fetched;	/* total since start */
 	uint64_t bytes_fetched;
 	uint64_t messages_deleted;	/* DELE confirmed by QUIT */
@@ -165,8 +167,11 @@ struct upstream_ops {
 	/* Starts polling (first polls spread over a few seconds). */
 	int (*start)(struct upstream *u, const char **error_r);
 	/* Polls one account (id) or all (NULL) as soon as possible: now,
-	   or when the server's LOGIN-DELAY since the last login ends.
-	   -1 for an account whose auth circuit breaker is open. */
+	   or when the server's LOGIN-DELAY since the last login ends. An
+	   account being polled is polled again right after (its status
+	   says poll_queued meanwhile), so mail that arrived during the
+	   poll does not wait for the next interval. -1 for an account
+	   whose auth circuit breaker is open. */
 	int (*poll_now)(struct upstream *u, const char *id,
 	    const char **error_r);
 	/* Closes the auth circuit breaker / leaves STORE_ERROR and polls. */

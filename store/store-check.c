@@ -3,9 +3,13 @@
  * and reference from the records and reports each disagreement. Used by
  * the integration tests after every test and by the crash test.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store-private.h"
 #include "xmalloc.h"
@@ -385,14 +389,148 @@ check_body_has_info(struct check *c, const MDB_val *key, const MDB_val *data)
 		problem(c, "orphan body or structure without body info");
 }
 
+static int check_dir(const char *dir, FILE *report, unsigned int *problems_r,
+    char *errbuf, size_t errsize, const char **error_r);
+
+/*
+ * A backup is a lone data.mdb: it is opened through a temporary directory
+ * holding a link to it, so its lock file goes there and the file itself
+ * is only read (opening existing databases commits nothing).
+ */
+struct file_view {
+	char dir[64];
+	char link[96];
+	char lock[96];
+};
+
+static int
+file_view_make(const char *file, struct file_view *v, const char **error_r)
+{
+	static char errbuf[300];
+	const char *tmp = getenv("TMPDIR");
+	char abs[PATH_MAX];
+
+	if (realpath(file, abs) == NULL) {
+		snprintf(errbuf, sizeof(errbuf), "store-check: %s: %s", file,
+		    strerror(errno));
+		*error_r = errbuf;
+		return -1;
+	}
+	snprintf(v->dir, sizeof(v->dir), "%s/popgate-check-XXXXXX",
+	    tmp != NULL && strlen(tmp) < 30 ? tmp : "/tmp");
+	if (mkdtemp(v->dir) == NULL) {
+		snprintf(errbuf, sizeof(errbuf), "store-check: temporary "
+		    "directory: %s", strerror(errno));
+		*error_r = errbuf;
+		return -1;
+	}
+	snprintf(v->link, sizeof(v->link), "%s/data.mdb", v->dir);
+	snprintf(v->lock, sizeof(v->lock), "%s/lock.mdb", v->dir);
+	if (symlink(abs, v->link) < 0) {
+		snprintf(errbuf, sizeof(errbuf), "store-check: %s",
+		    strerror(errno));
+		*error_r = errbuf;
+		rmdir(v->dir);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+file_view_remove(struct file_view *v)
+{
+	unlink(v->lock);
+	unlink(v->link);
+	rmdir(v->dir);
+}
+
 int
-store_check(const char *dir, FILE *report, unsigned int *problems_r,
+store_check(const char *path, FILE *report, unsigned int *problems_r,
     const char **error_r)
 {
 	static char errbuf[256];
+	struct file_view view;
+	const char *dir = path;
+	bool is_file = false;
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (file_view_make(path, &view, error_r) < 0)
+			return -1;
+		dir = view.dir;
+		is_file = true;
+	}
+	rc = check_dir(dir, report, problems_r, errbuf, sizeof(errbuf),
+	    error_r);
+	if (is_file)
+		file_view_remove(&view);
+	return rc;
+}
+
+/*
+ * A truncated copy (a backup cut short by a full disk, a partial
+ * transfer) must be reported, not read: the map would cover pages past
+ * the end of the file, and touching one is SIGBUS. The meta pages say how
+ * far the data goes; they are read without the lock file and without
+ * touching any other page.
+ */
+static int
+check_size(const char *dir, char *errbuf, size_t errsize)
+{
+	MDB_env *env = NULL;
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	char *file = xasprintf("%s/data.mdb", dir);
+	uint64_t need;
+	int rc, ret = -1;
+
+	if (stat(file, &fst) < 0) {
+		snprintf(errbuf, errsize, "store-check: %s: %s", file,
+		    strerror(errno));
+		goto out;
+	}
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0600)) != 0 ||
+	    (rc = mdb_env_info(env, &info)) != 0 ||
+	    (rc = mdb_env_stat(env, &st)) != 0) {
+		snprintf(errbuf, errsize, "store-check: %s: not a store: %s",
+		    file, mdb_strerror(rc));
+		goto out;
+	}
+	need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if ((uint64_t)fst.st_size < need) {
+		snprintf(errbuf, errsize, "store-check: %s is truncated: %llu "
+		    "bytes, its pages need %llu", file,
+		    (unsigned long long)fst.st_size,
+		    (unsigned long long)need);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (env != NULL)
+		mdb_env_close(env);
+	free(file);
+	return ret;
+}
+
+static int
+check_dir(const char *dir, FILE *report, unsigned int *problems_r,
+    char *errbuf, size_t errsize, const char **error_r)
+{
 	struct check c;
 	int rc;
 
+	if (check_size(dir, errbuf, errsize) < 0) {
+		if (report != NULL)
+			fprintf(report, "%s\n", errbuf);
+		if (problems_r != NULL)
+			*problems_r = 1;
+		if (error_r != NULL)
+			*error_r = errbuf;
+		return -1;
+	}
 	memset(&c, 0, sizeof(c));
 	c.report = report;
 	if (problems_r != NULL)
@@ -400,7 +538,7 @@ store_check(const char *dir, FILE *report, unsigned int *problems_r,
 	if (store_open(dir, NULL, &c.store, error_r) < 0)
 		return -1;
 	if ((rc = mdb_txn_begin(c.store->env, NULL, MDB_RDONLY, &c.txn)) != 0) {
-		snprintf(errbuf, sizeof(errbuf), "store-check: %s",
+		snprintf(errbuf, errsize, "store-check: %s",
 		    mdb_strerror(rc));
 		if (error_r != NULL)
 			*error_r = errbuf;
@@ -426,7 +564,7 @@ store_check(const char *dir, FILE *report, unsigned int *problems_r,
 	if (problems_r != NULL)
 		*problems_r = c.problems;
 	if (c.problems > 0) {
-		snprintf(errbuf, sizeof(errbuf),
+		snprintf(errbuf, errsize,
 		    "store-check: %u problem(s) found", c.problems);
 		if (error_r != NULL)
 			*error_r = errbuf;

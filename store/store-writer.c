@@ -53,6 +53,9 @@ struct store_writer {
 	void (*notify)(void *arg);
 	void *notify_arg;
 	struct store_writer_stats stats;
+	/* called (under mu) after each group commit: metrics */
+	void (*observe)(void *arg, double seconds, size_t jobs);
+	void *observe_arg;
 };
 
 static struct wjob *
@@ -233,6 +236,8 @@ out:
 	w->stats.commit_ms[log2_bucket((uint64_t)ms,
 	    N_ELEMENTS(w->stats.commit_ms))]++;
 	w->stats.commit_ms_sum += (uint64_t)ms;
+	if (w->observe != NULL)
+		w->observe(w->observe_arg, ms / 1e3, n);
 	pthread_mutex_unlock(&w->mu);
 	log_debug("store event=group-commit jobs=%zu ok=%zu bytes=%zu ms=%.1f",
 	    n, ok, bytes, ms);
@@ -489,6 +494,20 @@ store_writer_stop(struct store *store)
 	pthread_cond_destroy(&w->published_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
+}
+
+void
+store_writer_set_observer(struct store *store,
+    void (*observe)(void *arg, double seconds, size_t jobs), void *arg)
+{
+	struct store_writer *w = store->writer;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->observe = observe;
+	w->observe_arg = arg;
+	pthread_mutex_unlock(&w->mu);
 }
 
 void

@@ -276,6 +276,11 @@ void store_writer_stop(struct store *store);
 bool store_writer_running(const struct store *store);
 void store_writer_get_stats(struct store *store,
     struct store_writer_stats *stats_r);
+/* observe(arg, seconds, jobs) after each group commit, on the writer
+ * thread (keep it short and lock-free: a metrics histogram). Owner
+ * thread, while the writer runs; NULL unregisters. */
+void store_writer_set_observer(struct store *store,
+    void (*observe)(void *arg, double seconds, size_t jobs), void *arg);
 
 /* ---- users ------------------------------------------------------------- */
 
@@ -737,10 +742,39 @@ int store_ledger_remove(struct store *store, uint32_t user_id,
 int store_ledger_remove_account(struct store *store, uint32_t user_id,
     const char *account, const char **error_r);
 
+/* ---- administration (store-admin.c) ------------------------------------ */
+
+struct store_space {
+	uint64_t map_size;		/* the most the store can hold */
+	uint64_t used_bytes;		/* pages in use (the high-water mark) */
+	uint64_t file_bytes;		/* data.mdb on disk (preallocated) */
+	uint64_t disk_free_bytes;	/* free to unprivileged users */
+	unsigned int readers_used;	/* read snapshots held (slots) */
+	unsigned int readers_max;
+};
+
+/* The store's size and the room left. */
+int store_space(struct store *store, struct store_space *space_r,
+    const char **error_r);
+
+/*
+ * Writes a consistent, compacted copy of the whole store (LMDB's copy
+ * with MDB_CP_COMPACT: a data.mdb of the pages in use only) to fd, and
+ * fsyncs it. It takes a read snapshot of its own, so reads and writes go
+ * on while it runs; the snapshot keeps the file from reusing pages until
+ * it ends. The one store call that may run on any thread (a backup takes
+ * a while): it touches nothing of the store but the environment, and
+ * reports errors in errbuf, never through the store's last error.
+ */
+int store_backup_fd(struct store *store, int fd, char *errbuf,
+    size_t errsize);
+
 /* ---- offline consistency check ---------------------------------------- */
 
 /*
- * Opens the store in dir read-only and checks every invariant: mailbox
+ * Opens the store in dir (a data directory, or a backup file written by
+ * store_backup_fd, which is opened without changing it) and checks every
+ * invariant: mailbox
  * counters match the messages, UIDs < UIDNEXT, modseqs <= HIGHESTMODSEQ,
  * every referenced body and structure exists with the right reference
  * count, no orphan bodies, name indexes match records. Writes one line per

@@ -70,6 +70,8 @@ class ImapTestCase(unittest.TestCase):
     generate = None
     # log lines matching these are expected by the test (e.g. refusals)
     allowed_errors = ()
+    # output lines of imapd_test that are not log lines
+    log_skip = ("ready plain=", "imapd_test: ")
 
     @classmethod
     def setUpClass(cls):
@@ -93,9 +95,10 @@ class ImapTestCase(unittest.TestCase):
         self.assertIsNone(rep, rep)
         self.assertTrue(alive, "server died during the test:\n" + text[-3000:])
         self.assertEqual(rc, 0, "server exit status %r:\n%s" % (rc, text[-3000:]))
+        bad = pgtest.logfmt_problems(text, skip=self.log_skip)
+        self.assertEqual(bad, [], "log lines not key=value")
         for line in text.splitlines():
-            if " error:" in line or "popgate error" in line or \
-                    "imapd_test error" in line:
+            if " level=error " in line:
                 if not any(re.search(p, line) for p in self.allowed_errors):
                     self.fail("unexpected error in server log: " + line)
         # a malformed response anywhere fails the test that caused it

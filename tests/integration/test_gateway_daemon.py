@@ -9,6 +9,7 @@ import grp
 import imaplib
 import os
 import pwd
+import re
 import socket
 import stat
 import subprocess
@@ -16,7 +17,7 @@ import time
 import unittest
 import uuid
 
-from pgtest import Proc, TestCA, tempdir
+from pgtest import ROOT, Proc, TestCA, tempdir
 from pgtest.gateway import Gateway, popgated
 
 
@@ -307,6 +308,86 @@ class GatewayDaemonTest(unittest.TestCase):
         gw.stop()
         gw.start()
         self.assertIn("alice", gw.ctl("user", "list").stdout)
+
+    # ---- the systemd unit's runtime directory (issue 18) ---------------
+
+    def unit(self):
+        with open(os.path.join(ROOT, "deploy", "popgated.service")) as f:
+            lines = [l.strip() for l in f if l.strip() and
+                     not l.startswith("#")]
+        return {k: [l.split("=", 1)[1] for l in lines
+                    if l.split("=", 1)[0] == k]
+                for k in ("RuntimeDirectory", "RuntimeDirectoryMode",
+                          "ExecStartPre", "ReadWritePaths")}
+
+    def test_unit_runtime_dir_lets_the_admin_group_in(self):
+        """Follows the shipped unit's steps for /run/popgate: systemd
+        makes it root:root RuntimeDirectoryMode, the unit's ExecStartPre
+        lines run, popgated starts as root with the example's [control]
+        settings and drops to its user; a member of the admin group can
+        then use popgatectl, and anyone else cannot. The throwaway group
+        stands in for popgate-admin."""
+        unit = self.unit()
+        self.assertEqual(unit["RuntimeDirectory"], ["popgate"])
+        mode = int(unit["RuntimeDirectoryMode"][0], 8)
+        with open(os.path.join(ROOT, "deploy", "popgate.conf.example")) as f:
+            example = f.read()
+        self.assertIn("mode = 0660\ngroup = popgate-admin", example)
+        self.assertIn("-/var/backups/popgate", unit["ReadWritePaths"][0])
+        gname, gid = self.accounts.group()
+        dname, duid, _ = self.accounts.user("d")
+        _, auid, agid = self.accounts.user("a", groups=[gname])
+        _, ouid, ogid = self.accounts.user("o")
+        for with_unit_steps in (False, True):
+            top = tempdir()
+            run = os.path.join(top, "run", "popgate")
+            os.makedirs(run)
+            os.chmod(top, 0o755)
+            os.chmod(os.path.dirname(run), 0o755)
+            os.chown(run, 0, 0)        # what systemd makes
+            os.chmod(run, mode)
+            if with_unit_steps:
+                for cmd in unit["ExecStartPre"]:
+                    if "popgated" in cmd:
+                        continue
+                    argv = cmd.lstrip("-").replace("/run/popgate", run) \
+                        .replace("popgate-admin", gname).split()
+                    subprocess.run(argv, check=not cmd.startswith("-"))
+            gw = self.gateway(sections={"control": "mode = 0660\n"
+                                        "group = %s\n" % gname},
+                              extra="[daemon]\nuser = %s\n" % dname)
+            gw.socket = os.path.join(run, "popgate.sock")
+            gw.write_conf(sections={"control": "mode = 0660\n"
+                                    "group = %s\n" % gname},
+                          extra="[daemon]\nuser = %s\n" % dname)
+            with open(gw.conf) as f:
+                conf = f.read()
+            with open(gw.conf, "w") as f:
+                f.write(re.sub(r"socket = .*", "socket = " + gw.socket,
+                               conf))
+            os.chmod(os.path.dirname(gw.dir), 0o755)
+            os.chmod(gw.dir, 0o755)
+            seen = len(gw.output())
+            gw.start()
+            r = gw.ctl("stats", user=(auid, agid))
+            if with_unit_steps:
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertNotIn("control-unreachable", gw.output()[seen:])
+                st = os.stat(run)
+                self.assertEqual((st.st_uid, st.st_gid,
+                                  stat.S_IMODE(st.st_mode)), (0, gid, mode))
+            else:
+                # the issue: the group's members are locked out, and the
+                # daemon says why
+                self.assertEqual(r.returncode, 3, r.stderr)
+                self.assertIn("Permission denied", r.stderr)
+                self.assertRegex(gw.output(), r"event=control-unreachable "
+                                 r"group=%s reason=\"%s is root:root 0750\""
+                                 % (gname, re.escape(run)))
+            r = gw.ctl("stats", user=(ouid, ogid))
+            self.assertEqual(r.returncode, 3, r.stderr)
+            gw.stop()
+            self.gws.remove(gw)
 
 
 if __name__ == "__main__":

@@ -366,13 +366,16 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 print_session(void *arg, const struct imap_session_info *info)
 {
+	char qu[LOG_QUOTE_MAX], qc[LOG_QUOTE_MAX], qm[LOG_QUOTE_MAX];
+
 	(void)arg;
-	log_info("imapd_test event=session id=%u user=%s addr=%s client=\"%s\" "
+	log_info("imapd_test event=session id=%u user=%s addr=%s client=%s "
 	    "mailbox=%s tls=%d idle=%d", info->id,
-	    info->user != NULL ? info->user : "-", info->addr,
-	    info->client_id != NULL ? info->client_id : "",
-	    info->mailbox != NULL ? info->mailbox : "-", (int)info->tls,
-	    (int)info->idling);
+	    log_quote(qu, sizeof(qu), info->user != NULL ? info->user : "-"),
+	    info->addr, log_quote(qc, sizeof(qc), info->client_id != NULL ?
+	    info->client_id : ""),
+	    log_quote(qm, sizeof(qm), info->mailbox != NULL ? info->mailbox :
+	    "-"), (int)info->tls, (int)info->idling);
 }
 
 /* SIGUSR1: list the sessions and the counters, then close every session

@@ -8,6 +8,7 @@
 
 #include "gateway/config.h"
 #include "log.h"
+#include "strbuf.h"
 
 static const char good[] =
 	"# popgate test configuration\n"
@@ -273,15 +274,16 @@ END_TEST
 
 START_TEST(long_line_is_an_error)
 {
-	char text[600];
+	static char text[CONFIG_LINE_MAX + 600];
 	struct config *c = NULL;
 	char err[CONFIG_ERROR_MAX];
 
-	snprintf(text, sizeof(text), "[store]\n# ok\ndata_dir = /%0300d\n"
-	    "map_size = 1G\n", 0);
+	snprintf(text, sizeof(text), "[store]\n# ok\ndata_dir = /%0*d\n"
+	    "map_size = 1G\n", CONFIG_LINE_MAX, 0);
 	ck_assert_int_eq(config_load_string("l.conf", text, &c, err,
 	    sizeof(err)), -1);
-	ck_assert_str_eq(err, "l.conf:3: line too long (at most 197 bytes)");
+	ck_assert_str_eq(err, "l.conf:3: line too long (at most 16384 "
+	    "bytes)");
 
 	/* exactly at the limit is fine */
 	memset(text, 0, sizeof(text));
@@ -292,6 +294,32 @@ START_TEST(long_line_is_an_error)
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(strlen(c->data_dir), CONFIG_LINE_MAX - 11);
 	config_free(&c);
+}
+END_TEST
+
+/* Issue 18: a 197-byte limit refused long comments and capped
+ * [passthrough] domains at about ten domains. */
+START_TEST(long_comment_and_many_domains_accepted)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct config *c = NULL;
+	char err[CONFIG_ERROR_MAX];
+
+	strbuf_appendf(&sb, "# ");
+	for (int i = 0; i < 100; i++)
+		strbuf_appendf(&sb, "a long comment explaining things %d ", i);
+	strbuf_appendf(&sb, "\n[passthrough]\nenabled = yes\n"
+	    "host = pop.example.org\nport = 995\ndomains =");
+	for (int i = 0; i < 300; i++)
+		strbuf_appendf(&sb, " d%d.example.org,", i);
+	strbuf_appendf(&sb, "\n");
+	ck_assert_uint_gt(sb.len, 8000);
+	ck_assert_msg(config_load_string("d.conf", sb.data, &c, err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c->pt_domain_count, 300);
+	ck_assert_str_eq(c->pt_domains[299], "d299.example.org");
+	config_free(&c);
+	strbuf_free(&sb);
 }
 END_TEST
 
@@ -373,6 +401,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, bad_file_reports_line_and_reason, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, long_line_is_an_error);
+	tcase_add_test(tc, long_comment_and_many_domains_accepted);
 	tcase_add_test(tc, load_from_file);
 	tcase_add_test(tc, value_parsers);
 	suite_add_tcase(s, tc);

@@ -14,6 +14,24 @@ struct req_case {
 };
 
 static const struct req_case req_cases[] = {
+	/* issue 18's commands */
+	{ "{\"command\":\"backup\",\"path\":\"/var/backups/p.mdb\"}", NULL,
+	  NULL, NULL },
+	{ "{\"command\":\"backup\",\"path\":\"p.mdb\"}", "invalid-value",
+	  "path", NULL },
+	{ "{\"command\":\"backup\",\"path\":\"/a\\nb\"}", "invalid-value",
+	  "path", NULL },
+	{ "{\"command\":\"account.history\",\"user\":\"a\",\"account\":"
+	  "\"b\",\"limit\":5}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.history\",\"user\":\"a\",\"account\":"
+	  "\"b\",\"limit\":0}", "invalid-value", "limit", NULL },
+	{ "{\"command\":\"account.history\",\"user\":\"a\",\"account\":"
+	  "\"b\",\"limit\":1001}", "invalid-value", "limit", NULL },
+	{ "{\"command\":\"trace\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"trace\",\"user\":\"a\",\"on\":true}", NULL, NULL,
+	  NULL },
+	{ "{\"command\":\"trace\",\"session\":\"7\",\"on\":true}",
+	  "wrong-type", "session", NULL },
 	{ "{\"command\":\"stats\"}", NULL, NULL, NULL },
 	{ "{\"command\":\"stats\",\"id\":7}", NULL, NULL, NULL },
 	{ " { \"command\" : \"shutdown\" } ", NULL, NULL, NULL },
@@ -155,7 +173,8 @@ START_TEST(every_required_field_is_enforced)
 		json_object_set_new(full, f->name,
 		    f->type == CTL_T_INT ? json_integer(995) :
 		    f->type == CTL_T_BOOL ? json_true() :
-		    json_string(strcmp(f->name, "tls") == 0 ? "none" : "x"));
+		    json_string(strcmp(f->name, "tls") == 0 ? "none" :
+		    strcmp(f->name, "path") == 0 ? "/x" : "x"));
 	}
 	{
 		char *s = json_dumps(full, 0);
@@ -270,7 +289,7 @@ START_TEST(csv_split)
 	const char *line = "alice,\"pa,ss\"\"word\",,pop.example.org,995";
 	char big[64];
 
-	ck_assert_int_eq(ctl_csv_split(line, strlen(line), f, &n, &e), 0);
+	ck_assert_int_eq(ctl_csv_split(line, strlen(line), ',', f, &n, &e), 0);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_str_eq(f[0], "alice");
 	ck_assert_str_eq(f[1], "pa,ss\"word");
@@ -278,23 +297,23 @@ START_TEST(csv_split)
 	ck_assert_str_eq(f[4], "995");
 	for (size_t i = 0; i < n; i++)
 		free(f[i]);
-	ck_assert_int_eq(ctl_csv_split("", 0, f, &n, &e), 0);
+	ck_assert_int_eq(ctl_csv_split("", 0, ',', f, &n, &e), 0);
 	ck_assert_uint_eq(n, 1);
 	free(f[0]);
-	ck_assert_int_eq(ctl_csv_split("a,", 2, f, &n, &e), 0);
+	ck_assert_int_eq(ctl_csv_split("a,", 2, ',', f, &n, &e), 0);
 	ck_assert_uint_eq(n, 2);
 	free(f[0]);
 	free(f[1]);
-	ck_assert_int_eq(ctl_csv_split("\"abc", 4, f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("\"abc", 4, ',', f, &n, &e), -1);
 	ck_assert_str_eq(e, "unterminated quoted field");
-	ck_assert_int_eq(ctl_csv_split("\"a\"b,c", 6, f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("\"a\"b,c", 6, ',', f, &n, &e), -1);
 	ck_assert_str_eq(e, "text after a closing quote");
-	ck_assert_int_eq(ctl_csv_split("a\"b", 3, f, &n, &e), -1);
-	ck_assert_int_eq(ctl_csv_split("a\0b", 3, f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("a\"b", 3, ',', f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split("a\0b", 3, ',', f, &n, &e), -1);
 	memset(big, ',', sizeof(big));
-	ck_assert_int_eq(ctl_csv_split(big, sizeof(big), f, &n, &e), -1);
+	ck_assert_int_eq(ctl_csv_split(big, sizeof(big), ',', f, &n, &e), -1);
 	ck_assert_str_eq(e, "too many fields");
-	ck_assert_int_eq(ctl_csv_split(big, CTL_CSV_FIELDS_MAX - 1, f, &n,
+	ck_assert_int_eq(ctl_csv_split(big, CTL_CSV_FIELDS_MAX - 1, ',', f, &n,
 	    &e), 0);
 	ck_assert_uint_eq(n, CTL_CSV_FIELDS_MAX);
 	for (size_t i = 0; i < n; i++)

@@ -111,6 +111,34 @@ START_TEST(log_escape_hostile_bytes)
 }
 END_TEST
 
+/* Issue 18: a log field's value is bare or quoted, never ambiguous. */
+START_TEST(log_quote_values)
+{
+	char out[32];
+	char big[100];
+
+	ck_assert_str_eq(log_quote(out, sizeof(out), "alice@example.org"),
+	    "alice@example.org");
+	ck_assert_str_eq(log_quote(out, sizeof(out), "Ann Lee"),
+	    "\"Ann Lee\"");
+	ck_assert_str_eq(log_quote(out, sizeof(out), "a\"b\\c"),
+	    "\"a\\x22b\\x5cc\"");
+	ck_assert_str_eq(log_quote(out, sizeof(out), "k=v"), "\"k=v\"");
+	ck_assert_str_eq(log_quote(out, sizeof(out), ""), "\"\"");
+	ck_assert_str_eq(log_quote(out, sizeof(out), "b\xc3\xa9" "a"),
+	    "\"b\\xc3\\xa9a\"");
+	ck_assert_str_eq(log_quote(out, sizeof(out), "x\ny"),
+	    "\"x\\x0ay\"");
+	/* too long to stay bare: quoted, cut with "...", closed */
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_quote(out, sizeof(out), big);
+	ck_assert_uint_eq(strlen(out), sizeof(out) - 1);
+	ck_assert_str_eq(out + strlen(out) - 4, "...\"");
+	ck_assert_int_eq(out[0], '"');
+}
+END_TEST
+
 static Suite *
 lib_suite(void)
 {
@@ -122,6 +150,7 @@ lib_suite(void)
 	tcase_add_loop_test(tc, strnum_u64_table, 0, N_ELEMENTS(u64_cases));
 	tcase_add_test(tc, strnum_u32_limits);
 	tcase_add_test(tc, log_escape_hostile_bytes);
+	tcase_add_test(tc, log_quote_values);
 	suite_add_tcase(s, tc);
 	return s;
 }

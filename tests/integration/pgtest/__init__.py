@@ -6,6 +6,7 @@ is stopped by the test (or by the atexit hook) — nothing is left running.
 """
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -114,6 +115,42 @@ def sanitizer_report(text):
     return None
 
 
+_LOGFMT_HEAD = re.compile(
+    r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z '
+    r'level=(error|warn|info|debug)( |$)')
+_LOGFMT_FIELD = re.compile(
+    r'[a-z_][a-z0-9_.-]*=(?:"(?:[^"\\]|\\.)*"|[^\s"\\=]*)(?: |$)')
+
+
+def logfmt_problem(line):
+    """Why a daemon log line is not "ts=... level=... key=value ...", with
+    values quoted when they hold a space, a quote, a backslash or an '=';
+    None when it is."""
+    m = _LOGFMT_HEAD.match(line)
+    if not m:
+        return "no ts=/level= head"
+    pos = m.end()
+    while pos < len(line):
+        f = _LOGFMT_FIELD.match(line, pos)
+        if not f:
+            return "not key=value at column %d: %r" % (pos, line[pos:pos + 40])
+        pos = f.end()
+    return None
+
+
+def logfmt_problems(text, skip=()):
+    """The lines of a daemon's log that are not logfmt (see
+    logfmt_problem); lines starting with one of skip are not log lines."""
+    bad = []
+    for line in text.splitlines():
+        if not line or any(line.startswith(s) for s in skip):
+            continue
+        why = logfmt_problem(line)
+        if why:
+            bad.append("%s: %s" % (why, line[:300]))
+    return bad
+
+
 def _openssl(*args, cwd):
     subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -178,3 +215,16 @@ class TestCA:
                  cwd=self.dir)
         return (os.path.join(self.dir, name + ".crt"),
                 os.path.join(self.dir, name + ".key"))
+
+
+def debian_module(name):
+    """Imports a Python module from its Debian package (deploy/
+    install-deps.sh installs it) when the interpreter running the tests is
+    not Debian's own python3 and so does not look there."""
+    import importlib
+    import sys
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        return importlib.import_module(name)

@@ -33,6 +33,8 @@ optional keyword arguments):
     capa_after      extra CAPA lines once logged in
     dele_hold       a threading.Event: the first DELE is answered only once
                     it is set (srv.dele_seen is set when that DELE arrives)
+    quit_hold       a threading.Event: the first QUIT is answered only once
+                    it is set (srv.quit_seen is set when that QUIT arrives)
 srv.logins holds the time.monotonic() of each successful login.
 srv.max_active is the largest number of simultaneous sessions seen.
 """
@@ -63,6 +65,7 @@ class FakePop3:
         self.transcript = []
         self.deleted = set()
         self.dele_seen = threading.Event()
+        self.quit_seen = threading.Event()
         self._tl = threading.local()
         self.connections = 0
         self.logins = []
@@ -262,6 +265,10 @@ class FakePop3:
                     dele.add(n)
                     self._send(conn, b"+OK\r\n")
             elif cmd == b"QUIT":
+                hold = f.get("quit_hold")
+                if hold is not None and not self.quit_seen.is_set():
+                    self.quit_seen.set()
+                    hold.wait(60)
                 if f.get("quit_err"):
                     self._send(conn, b"-ERR some deleted messages not removed\r\n")
                     return

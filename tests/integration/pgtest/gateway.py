@@ -15,8 +15,8 @@ import socket
 import subprocess
 import time
 
-from . import BUILD, Proc, free_port, imapgrammar, sanitizer_report, \
-    wait_port
+from . import (BUILD, Proc, free_port, imapgrammar, logfmt_problems,
+               sanitizer_report, wait_port)
 
 
 def popgated():
@@ -101,6 +101,11 @@ class Gateway:
         rep = sanitizer_report(out)
         if rep:
             raise AssertionError("sanitizer report:\n" + rep)
+        # every line key=value, values quoted as needed (issue 18)
+        bad = logfmt_problems(out)
+        if bad:
+            raise AssertionError("log lines not key=value:\n" +
+                                 "\n".join(bad[:10]))
         if expect_rc is not None and rc != expect_rc:
             raise AssertionError("popgated exited %s, log:\n%s"
                                  % (rc, out[-3000:]))

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pop3-upstream/upstream.h"
 #include "strnum.h"
 #include "xmalloc.h"
 
@@ -89,11 +90,15 @@ static const struct key_def keys[] = {
 	  0, 1, 3600 },
 	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
 	  OFF(upstream.ca_file), 0, 0, 0 },
+	{ "upstream-defaults", "ca_only", KEY_BOOL, OFF(upstream.ca_only),
+	  0, 0, 0 },
 
 	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
 	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },
 	{ "passthrough", "port", KEY_PORT, OFF(pt_port), 0, 0, 0 },
 	{ "passthrough", "tls", KEY_TLS, OFF(pt_tls), 0, 0, 0 },
+	{ "passthrough", "allow_cleartext", KEY_BOOL, OFF(pt_allow_cleartext),
+	  0, 0, 0 },
 	{ "passthrough", "domains", KEY_DOMAINS, OFF(pt_domains),
 	  OFF(pt_domain_count), 0, 0 },
 	{ "passthrough", "attempts_per_minute", KEY_U32,
@@ -470,6 +475,17 @@ check_config(struct config *c, const char **error_r)
 	}
 	if (c->pt_enabled && (c->pt_host == NULL || c->pt_port == NULL)) {
 		*error_r = "[passthrough] enabled needs host and port";
+		return -1;
+	}
+	if (c->pt_enabled && c->pt_tls == CONFIG_TLS_NONE &&
+	    !c->pt_allow_cleartext && !upstream_host_is_loopback(c->pt_host)) {
+		*error_r = "[passthrough] tls = none to a host that is not "
+		    "loopback sends users' passwords in clear: set "
+		    "allow_cleartext = yes if you mean it";
+		return -1;
+	}
+	if (c->upstream.ca_only && c->upstream.ca_file == NULL) {
+		*error_r = "[upstream-defaults] ca_only needs ca_file";
 		return -1;
 	}
 	if (c->secret_key_file == NULL)

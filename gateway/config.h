@@ -61,7 +61,9 @@ struct config_upstream {
 	enum config_upstream_tls tls;
 	char *folder;			/* target mailbox */
 	uint32_t timeout;		/* seconds per network step */
-	char *ca_file;			/* NULL: the system's trust store */
+	char *ca_file;			/* NULL: the system's trust store;
+					   else added to it */
+	bool ca_only;			/* trust ca_file alone */
 };
 
 struct config {
@@ -105,6 +107,7 @@ struct config {
 	char *pt_host;
 	char *pt_port;
 	enum config_upstream_tls pt_tls;
+	bool pt_allow_cleartext;	/* tls none to a host not loopback */
 	char *pt_domains[CONFIG_DOMAINS_MAX];
 	size_t pt_domain_count;		/* 0: every login */
 	uint32_t pt_attempts_per_minute;	/* per user name */

@@ -26,15 +26,19 @@ struct import {
 	time_t started, finished;
 };
 
+/* New columns go at the end, so older files stay valid. */
 enum col {
 	COL_USER, COL_USER_PASSWORD, COL_HOST, COL_PORT, COL_TLS, COL_LOGIN,
 	COL_PASSWORD, COL_MODE, COL_FOLDER, COL_INTERVAL, COL_ACCOUNT,
+	COL_AUTH, COL_CA_FILE, COL_CA_ONLY, COL_FINGERPRINT,
+	COL_ALLOW_CLEARTEXT, COL_OAUTH_PROVIDER,
 	COL_COUNT
 };
 
 static const char *const col_names[COL_COUNT] = {
 	"user", "user_password", "host", "port", "tls", "login", "password",
-	"mode", "folder", "interval", "account",
+	"mode", "folder", "interval", "account", "auth", "ca_file", "ca_only",
+	"fingerprint", "allow_cleartext", "oauth_provider",
 };
 
 static void
@@ -91,7 +95,9 @@ import_line(struct import *im, const char *text, size_t len)
 	if (n > COL_COUNT) {
 		line_error(im, entry, CTL_E_INVALID, NULL,
 		    "more columns than user,user_password,host,port,tls,"
-		    "login,password,mode,folder,interval,account");
+		    "login,password,mode,folder,interval,account,auth,"
+		    "ca_file,ca_only,fingerprint,allow_cleartext,"
+		    "oauth_provider");
 		goto out;
 	}
 	for (size_t i = n; i < COL_COUNT && i < CTL_CSV_FIELDS_MAX; i++)
@@ -121,6 +127,18 @@ import_line(struct import *im, const char *text, size_t len)
 				}
 				json_object_set_new(areq, col_names[c],
 				    json_integer(num));
+			} else if (c == COL_CA_ONLY ||
+			    c == COL_ALLOW_CLEARTEXT) {
+				bool b;
+				const char *why2;
+
+				if (config_parse_bool(v, &b, &why2) < 0) {
+					line_error(im, entry, CTL_E_WRONG_TYPE,
+					    col_names[c], "must be yes or no");
+					goto out;
+				}
+				json_object_set_new(areq, col_names[c],
+				    json_boolean(b));
 			} else {
 				json_object_set_new(areq, col_names[c],
 				    json_string(v));

@@ -47,7 +47,7 @@ struct opts {
 struct opt_def {
 	const char *name;	/* without "--" */
 	const char *field;	/* request field; NULL for special */
-	enum { O_STR, O_INT, O_FLAG } kind;
+	enum { O_STR, O_INT, O_FLAG, O_BOOL } kind;	/* O_BOOL: yes|no */
 };
 
 struct cmd_def {
@@ -287,7 +287,12 @@ static const char *const pos_none[] = { NULL };
 	{ "folder", "folder", O_STR }, \
 	{ "interval", "interval", O_INT }, \
 	{ "size-limit", "size_limit", O_INT }, \
-	{ "auth", "auth", O_STR }
+	{ "auth", "auth", O_STR }, \
+	{ "ca-file", "ca_file", O_STR }, \
+	{ "ca-only", "ca_only", O_BOOL }, \
+	{ "fingerprint", "fingerprint", O_STR }, \
+	{ "allow-cleartext", "allow_cleartext", O_BOOL }, \
+	{ "oauth-provider", "oauth_provider", O_STR }
 
 static const struct opt_def opts_account[] = {
 	OPTS_ACCOUNT_SETTINGS,
@@ -324,9 +329,14 @@ static const struct cmd_def cmds[] = {
 	  "    --login NAME --password-stdin [--mode keep|delete|"
 	  "delete-after:DAYS|mirror]\n"
 	  "    [--folder NAME] [--interval SECONDS] [--size-limit BYTES]\n"
-	  "    [--auth auto|user|apop|plain|login|cram-md5] [--name ACCOUNT]\n"
+	  "    [--auth auto|user|apop|plain|login|cram-md5|scram-sha-1|\n"
+	  "     scram-sha-256|xoauth2|oauthbearer] [--name ACCOUNT]\n"
+	  "    [--ca-file PATH] [--ca-only yes|no] [--fingerprint SHA256]\n"
+	  "    [--allow-cleartext yes|no] [--oauth-provider NAME]\n"
 	  "  Add an upstream POP3 account to USER. The upstream password is\n"
-	  "  read from standard input and stored encrypted.",
+	  "  read from standard input and stored encrypted. With\n"
+	  "  --oauth-provider (host, port and tls default to the provider's)\n"
+	  "  no password is asked: sign in with `account oauth`.",
 	  print_ok },
 	{ "account delete", "account.delete", pos_user_account, 2, opts_none,
 	  false, "account delete USER ACCOUNT\n"
@@ -335,8 +345,12 @@ static const struct cmd_def cmds[] = {
 	{ "account set", "account.set", pos_user_account, 2, opts_account_set,
 	  true, "account set USER ACCOUNT [--host H] [--port P] [--tls T]\n"
 	  "    [--login NAME] [--password-stdin] [--mode M] [--folder F]\n"
-	  "    [--interval S] [--size-limit B] [--auth A]\n"
-	  "  Change fields of an upstream account.", print_ok },
+	  "    [--interval S] [--size-limit B] [--auth A] [--ca-file PATH]\n"
+	  "    [--ca-only yes|no] [--fingerprint SHA256] "
+	  "[--allow-cleartext yes|no]\n"
+	  "    [--oauth-provider NAME]\n"
+	  "  Change fields of an upstream account (\"\" unsets --ca-file and\n"
+	  "  --fingerprint).", print_ok },
 	{ "account enable", "account.enable", pos_user_account, 2, opts_none,
 	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok },
 	{ "account disable", "account.disable", pos_user_account, 2,
@@ -349,7 +363,8 @@ static const struct cmd_def cmds[] = {
 	  "import FILE|- [--dry-run]\n"
 	  "  Create users and accounts from CSV with the columns\n"
 	  "  user,user_password,host,port,tls,login,password,mode,folder,"
-	  "interval,account\n"
+	  "interval,account,\n"
+	  "  auth,ca_file,ca_only,fingerprint,allow_cleartext,oauth_provider\n"
 	  "  and print a report per line. --dry-run checks without changes.",
 	  print_import },
 	{ "poll", "poll", pos_user_account, 0, opts_none, false,
@@ -572,6 +587,17 @@ set_string(json_t *req, const char *field, const char *value)
 	return 0;
 }
 
+/* An account that signs in with OAuth has no password to read. */
+static bool
+oauth_request(json_t *req)
+{
+	const char *auth = json_string_value(json_object_get(req, "auth"));
+
+	return json_object_get(req, "oauth_provider") != NULL ||
+	    (auth != NULL && (strcmp(auth, "xoauth2") == 0 ||
+	    strcmp(auth, "oauthbearer") == 0));
+}
+
 static int
 run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 {
@@ -619,7 +645,18 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 				goto out;
 			}
 			a = argv[++i];
-			if (d->kind == O_INT) {
+			if (d->kind == O_BOOL) {
+				bool b;
+				const char *why;
+
+				if (config_parse_bool(a, &b, &why) < 0) {
+					ret = cmd_usage_error(c,
+					    "%s: expected yes or no", argv[i - 1]);
+					goto out;
+				}
+				json_object_set_new(req, d->field,
+				    json_boolean(b));
+			} else if (d->kind == O_INT) {
 				char *end;
 				long long v;
 
@@ -678,7 +715,8 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 		goto out;
 	}
 	if (c->password_stdin && !pw_stdin &&
-	    strcmp(c->command, "account.set") != 0) {
+	    strcmp(c->command, "account.set") != 0 &&
+	    !(strcmp(c->command, "account.add") == 0 && oauth_request(req))) {
 		ret = cmd_usage_error(c, "%s", "--password-stdin is required "
 		    "(the password is never taken from the command line)");
 		goto out;

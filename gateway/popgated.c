@@ -136,6 +136,14 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 		log_set_level((enum log_level)nc->log_level);
 	config_free(&gw->config);
 	gw->config = nc;
+	if (upstreams_available(gw->upstreams)) {
+		const char *error = NULL;
+
+		/* trust changes apply to existing accounts (issue 16) */
+		if (upstreams_reload(gw->upstreams, &error) < 0)
+			log_error("popgated event=reload-accounts error=\"%s\"",
+			    error);
+	}
 	gw->stats.reloads++;
 	log_info("popgated event=reloaded config=%s", gw->config_path);
 	return 0;

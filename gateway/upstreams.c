@@ -96,7 +96,12 @@ set_account(struct upstreams *ups, const struct account *a)
 	ua.host = a->host;
 	ua.port = a->port;
 	ua.tls = (enum upstream_tls)a->tls;
-	ua.ca_file = c->upstream.ca_file;
+	/* the account's own CA file, else the default one; read from the
+	   current configuration each time, so a reload applies */
+	ua.ca_file = a->ca_file != NULL ? a->ca_file : c->upstream.ca_file;
+	ua.ca_only = a->ca_file != NULL ? a->ca_only : c->upstream.ca_only;
+	ua.fingerprint = a->fingerprint;
+	ua.allow_cleartext = a->allow_cleartext;
 	if (upstream_auth_parse(a->auth, &ua.auth) < 0)
 		ua.auth = UPSTREAM_AUTH_AUTO;
 	ua.login = a->login;
@@ -205,6 +210,25 @@ void
 upstreams_update(struct upstreams *ups, const struct account *a)
 {
 	set_account(ups, a);
+}
+
+int
+upstreams_reload(struct upstreams *ups, const char **error_r)
+{
+	struct start_ctx sc = { ups, NULL };
+
+	/* every account again with the new defaults: the poller leaves
+	   alone those whose configuration is the same (upstream_account_
+	   compare), so only accounts whose trust or timeouts changed are
+	   re-polled */
+	if (store_read_begin(ups->gw->store, &sc.r, error_r) < 0)
+		return -1;
+	if (store_user_foreach(sc.r, start_user, &sc, error_r) < 0) {
+		store_read_end(&sc.r);
+		return -1;
+	}
+	store_read_end(&sc.r);
+	return 0;
 }
 
 void

@@ -89,6 +89,7 @@ session_free(struct pop3_session *s)
 		event_free(s->stop_timer);
 	if (s->ssl_ctx != NULL)
 		SSL_CTX_free(s->ssl_ctx);
+	pop3_login_clear(s);
 	pop3_fetch_batch_free(s);
 	free(s->batch);
 	for (size_t i = 0; i < s->msg_count; i++)
@@ -157,7 +158,9 @@ void
 pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
     const char *fmt, ...)
 {
-	char line[POP3_CLIENT_CMD_MAX];
+	/* SASL responses may be long (an OAuth token); any other command
+	   stays far below POP3_CLIENT_CMD_MAX */
+	char line[POP3_CLIENT_SASL_LINE_MAX];
 	va_list ap;
 	int n;
 	size_t slot;
@@ -166,7 +169,7 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
-	PG_ASSERT(n > 0 && (size_t)n < sizeof(line) - 2);
+	PG_ASSERT(n >= 0 && (size_t)n < sizeof(line) - 2);
 	if (s->acct->trace) {
 		if (s->trace_mask != NULL)
 			pop3_session_trace(s, 'C', s->trace_mask,
@@ -273,6 +276,8 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 		else if (s->auth_used == UPSTREAM_AUTH_CRAM_MD5 &&
 		    s->auth_step == 0)
 			pop3_login_cram_md5_continue(s, payload, plen);
+		else if (pop3_login_sasl_challenge(s, payload, plen))
+			;
 		else
 			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
 			    "unexpected SASL continuation");
@@ -345,6 +350,8 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 			pop3_login_failed(s, &st);
 			return;
 		}
+		if (c.kind == CMD_AUTH && !pop3_login_auth_ok(s))
+			return;
 		after_auth(s);
 		return;
 	case CMD_LIST:

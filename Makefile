@@ -27,7 +27,7 @@ CC ?= cc
 CLANG ?= clang
 PYTHON ?= python3
 
-PKGS := lmdb libevent libevent_openssl openssl jansson inih libargon2
+PKGS := lmdb libevent libevent_openssl openssl jansson inih libargon2 libcurl
 # Recursively expanded on purpose: pkg-config runs only once the packages
 # are known to be installed (after the deps step), not when make parses this.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -81,7 +81,8 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
 	imap-frontend/imap-utf7.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
-	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch])
+	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
+	gateway/oauth-proto.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 

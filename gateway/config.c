@@ -356,6 +356,16 @@ handler(void *user, const char *section, const char *name, const char *value)
 	bool section_known = false;
 	char esc[LOG_PEER_TEXT_MAX + 1];
 
+	if (strncmp(section, "oauth.", 6) == 0) {
+		if (config_oauth_key(ctx->config, section + 6, name, value,
+		    &error) < 0) {
+			log_escape(esc, sizeof(esc), value, strlen(value));
+			set_error(ctx, "[%s] %s = \"%s\": %s", section, name,
+			    esc, error);
+			return 0;
+		}
+		return 1;
+	}
 	for (size_t i = 0; i < N_ELEMENTS(keys); i++) {
 		if (strcmp(keys[i].section, section) != 0)
 			continue;
@@ -488,6 +498,8 @@ check_config(struct config *c, const char **error_r)
 		*error_r = "[upstream-defaults] ca_only needs ca_file";
 		return -1;
 	}
+	if (config_oauth_finish(c, error_r) < 0)
+		return -1;
 	if (c->secret_key_file == NULL)
 		c->secret_key_file = xasprintf("%s/secret.key", c->data_dir);
 	return 0;
@@ -614,6 +626,7 @@ config_free(struct config **configp)
 	free(c->pt_port);
 	free(c->user);
 	free(c->secret_key_file);
+	config_oauth_free(c);
 	free(c);
 	*configp = NULL;
 }

@@ -165,6 +165,11 @@ print_status(json_t *reply)
 		    (long long)json_integer_value(json_object_get(st,
 		    "messages_fetched")),
 		    str_or(st, "last_error", str_or(st, "reason", "-")));
+		if (strcmp(str_or(st, "state", ""), "needs-signin") == 0 ||
+		    strcmp(str_or(st, "state", ""), "not-signed-in") == 0)
+			printf("%38s sign in: popgatectl account oauth %s %s\n",
+			    "", str_or(a, "user", "?"),
+			    str_or(a, "account", "?"));
 		{
 			json_t *pi = json_object_get(st, "import");
 			long long total = json_integer_value(
@@ -270,6 +275,23 @@ print_import(json_t *reply)
 	    (long long)json_integer_value(json_object_get(sum, "failed")));
 }
 
+static void
+print_oauth_start(json_t *reply)
+{
+	const char *complete = str_or(reply, "verification_uri_complete",
+	    NULL);
+
+	printf("To sign this account in, open\n\n    %s\n\nand enter the "
+	    "code\n\n    %s\n\n", str_or(reply, "verification_uri", "?"),
+	    str_or(reply, "user_code", "?"));
+	if (complete != NULL)
+		printf("(or open %s)\n", complete);
+	printf("The code expires in %lld minutes. Waiting for the sign-in...\n",
+	    (long long)json_integer_value(json_object_get(reply,
+	    "expires_in")) / 60);
+	fflush(stdout);
+}
+
 /* ---- commands ------------------------------------------------------- */
 
 static const char *const pos_user[] = { "user", NULL };
@@ -356,6 +378,12 @@ static const struct cmd_def cmds[] = {
 	{ "account disable", "account.disable", pos_user_account, 2,
 	  opts_none, false, "account disable USER ACCOUNT\n  Stop polling.",
 	  print_ok },
+	{ "account oauth", "oauth.start", pos_user_account, 2, opts_none,
+	  false, "account oauth USER ACCOUNT\n"
+	  "  Sign an OAuth account in (device authorization grant): prints\n"
+	  "  a URL and a code to enter there from any browser, then waits\n"
+	  "  until the sign-in is done, refused or expired.",
+	  print_oauth_start },
 	{ "account list", "account.list", pos_user, 0, opts_none, false,
 	  "account list [USER]\n  List upstream accounts (never passwords).",
 	  print_accounts },
@@ -587,6 +615,62 @@ set_string(json_t *req, const char *field, const char *value)
 	return 0;
 }
 
+/*
+ * After oauth.start: oauth.wait until the sign-in ends (the daemon
+ * answers "pending" every minute; each answer is printed with --json).
+ */
+static int
+oauth_wait(const struct opts *o, const char *path, json_t *start)
+{
+	json_t *req = json_pack("{s:s, s:O, s:O}", "command", "oauth.wait",
+	    "user", json_object_get(start, "user"), "account",
+	    json_object_get(start, "account"));
+	char *line = ctl_json_line(req);
+	int ret = EXIT_BADREPLY;
+
+	json_decref(req);
+	for (;;) {
+		json_error_t jerr;
+		char *reply_line = transact(path, line, &ret);
+		json_t *reply;
+		const char *state;
+
+		if (reply_line == NULL)
+			break;
+		reply = json_loads(reply_line, 0, &jerr);
+		if (o->json)
+			printf("%s", reply_line);
+		free(reply_line);
+		if (!json_is_object(reply)) {
+			json_decref(reply);
+			ret = EXIT_BADREPLY;
+			break;
+		}
+		if (!json_is_true(json_object_get(reply, "ok"))) {
+			json_t *e = json_object_get(reply, "error");
+
+			if (!o->json)
+				fprintf(stderr, "popgatectl: sign-in failed: "
+				    "%s (%s)\n", str_or(e, "message", "?"),
+				    str_or(e, "code", "?"));
+			json_decref(reply);
+			ret = EXIT_REFUSED;
+			break;
+		}
+		state = str_or(reply, "state", "?");
+		if (strcmp(state, "pending") != 0) {
+			if (!o->json)
+				printf("signed in: polling starts now\n");
+			json_decref(reply);
+			ret = 0;
+			break;
+		}
+		json_decref(reply);
+	}
+	free(line);
+	return ret;
+}
+
 /* An account that signs in with OAuth has no password to read. */
 static bool
 oauth_request(json_t *req)
@@ -760,6 +844,8 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	if (!o->json)
 		c->print(reply);
 	ret = 0;
+	if (strcmp(c->command, "oauth.start") == 0)
+		ret = oauth_wait(o, path, req);
 	/* an import with failed lines is reported as refused, so scripts
 	   notice */
 	if (strcmp(c->command, "import") == 0 && json_integer_value(

@@ -16,6 +16,7 @@
 
 struct account;
 struct gateway;
+struct oauth;
 struct upstreams;
 
 struct upstreams *upstreams_new(struct gateway *gw);
@@ -28,6 +29,8 @@ void upstreams_stop(struct upstreams *ups, void (*done)(void *arg),
 void upstreams_free(struct upstreams **upsp);
 
 bool upstreams_available(const struct upstreams *ups);
+/* The OAuth token manager of the upstream accounts (oauth.h). */
+struct oauth *upstreams_oauth(struct upstreams *ups);
 /* The asynchronous resolver (NULL: numeric hosts only). */
 struct evdns_base *upstreams_dns(struct upstreams *ups);
 /* The configuration was reloaded: every account is handed to the poller

@@ -55,6 +55,7 @@ struct oauth_acct {
 	unsigned int failures;
 	char error[OAUTH_ERROR_MAX + 64];
 	struct event *timer;	/* next refresh or retry */
+	struct event *expiry;	/* the access token runs out */
 	struct http_request *req;
 
 	/* device sign-in */
@@ -126,6 +127,7 @@ find(struct oauth *o, uint32_t uid, const char *name)
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void on_expiry(evutil_socket_t fd, short what, void *arg);
 static void on_dev_timer(evutil_socket_t fd, short what, void *arg);
 static void on_wait_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -153,6 +155,7 @@ get(struct oauth *o, const struct account *a)
 	x->provider = xstrdup(a->oauth_provider != NULL ?
 	    a->oauth_provider : "");
 	x->timer = evtimer_new(o->gw->base, on_timer, x);
+	x->expiry = evtimer_new(o->gw->base, on_expiry, x);
 	x->dev_timer = evtimer_new(o->gw->base, on_dev_timer, x);
 	x->wait_timer = evtimer_new(o->gw->base, on_wait_timer, x);
 	if (o->count == o->alloc) {
@@ -316,6 +319,7 @@ needs_signin(struct oauth_acct *x, const char *why)
 	set_access(x, NULL);
 	x->expires = 0;
 	evtimer_del(x->timer);
+	evtimer_del(x->expiry);
 	snprintf(x->error, sizeof(x->error), "needs sign-in again: %.200s",
 	    why);
 	log_error("oauth account=u%u:%s event=needs-signin reason=\"%s\" "
@@ -330,7 +334,6 @@ needs_signin(struct oauth_acct *x, const char *why)
 static void
 retry_later(struct oauth_acct *x, const char *why, bool long_wait)
 {
-	time_t now = time(NULL);
 	uint64_t delay = OAUTH_RETRY_BASE_SECS;
 
 	x->failures++;
@@ -345,20 +348,26 @@ retry_later(struct oauth_acct *x, const char *why, bool long_wait)
 	    "retry_in=%llu error=\"%s\"", x->user_id, x->name, x->failures,
 	    (unsigned long long)delay, why);
 	x->state = TOK_RETRY;
-	if (x->access != NULL && x->expires > now) {
-		/* keep the current token while it lasts; retry before it
-		   runs out if that is sooner */
-		if ((time_t)delay > x->expires - now && x->expires - now > 5)
-			delay = (uint64_t)(x->expires - now - 5);
-		arm(x->timer, (time_t)delay);
-		return;
-	}
+	/* the current token, if any, stays in use until it expires
+	   (on_expiry) */
 	arm(x->timer, (time_t)delay);
-	if (x->access != NULL) {
-		/* expired: the poller stops using it */
-		set_access(x, NULL);
-		notify(x);
-	}
+}
+
+static void
+on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+	struct oauth_acct *x = arg;
+
+	(void)fd;
+	(void)what;
+	if (x->access == NULL)
+		return;
+	/* no fresh token in time (the provider is down): the poller stops
+	   using this one rather than send an expired token */
+	log_warn("oauth account=u%u:%s event=token-expired", x->user_id,
+	    x->name);
+	set_access(x, NULL);
+	notify(x);
 }
 
 static void
@@ -379,6 +388,7 @@ token_ok(struct oauth_acct *x, struct oauth_token *t)
 		log_error("oauth account=u%u:%s event=refresh-token-not-saved "
 		    "error=\"%s\"", x->user_id, x->name, error);
 	arm(x->timer, oauth_refresh_at(now, t->expires_in) - now);
+	arm(x->expiry, (time_t)t->expires_in);
 	log_info("oauth account=u%u:%s event=token expires_in=%u",
 	    x->user_id, x->name, t->expires_in);
 	notify(x);
@@ -496,6 +506,7 @@ oauth_access_token(struct oauth *o, const struct account *a)
 			x->state = TOK_NEEDS_SIGNIN;
 			set_access(x, NULL);
 			evtimer_del(x->timer);
+			evtimer_del(x->expiry);
 			snprintf(x->error, sizeof(x->error),
 			    "needs sign-in again");
 		}
@@ -528,6 +539,7 @@ acct_free(struct oauth_acct *x)
 		reply_error(x->start_client, CTL_E_UNAVAILABLE, "%s",
 		    "the account is gone or the daemon is stopping");
 	event_free(x->timer);
+	event_free(x->expiry);
 	event_free(x->dev_timer);
 	event_free(x->wait_timer);
 	set_access(x, NULL);

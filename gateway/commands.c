@@ -335,6 +335,11 @@ check_account(struct gateway *gw, const struct account *a,
 		    a->host);
 		return -1;
 	}
+	if (a->tls == CONFIG_TLS_NONE && !upstream_host_is_loopback(a->host))
+		log_warn("control event=cleartext-allowed user_id=%u "
+		    "account=%s host=%s note=\"tls none: the upstream login "
+		    "and password cross the network in clear\"", a->user_id,
+		    a->name, a->host);
 	if (a->fingerprint != NULL && a->tls == CONFIG_TLS_NONE) {
 		ctl_error_set(err, CTL_E_INVALID, "fingerprint",
 		    "a pinned fingerprint needs tls pop3s or stls");

@@ -96,8 +96,12 @@ upstream_host_is_loopback(const char *host)
 		return a[0] == 127;
 	if (inet_pton(AF_INET6, host, a) == 1) {
 		static const unsigned char one[16] = { [15] = 1 };
+		static const unsigned char mapped[12] = { [10] = 0xff,
+		    [11] = 0xff };
 
-		return memcmp(a, one, 16) == 0;
+		/* ::1, or ::ffff:127.x.x.x (IPv4-mapped loopback) */
+		return memcmp(a, one, 16) == 0 ||
+		    (memcmp(a, mapped, 12) == 0 && a[12] == 127);
 	}
 	return false;
 }

@@ -491,10 +491,9 @@ cmd_account_add(struct gateway *gw, struct control_client *client,
 	control_reply(client, resp);
 }
 
-/* Loads user + account for the commands that name both; replies on error. */
-static int
-load_account(struct gateway *gw, struct control_client *client, json_t *req,
-    struct account *a_r)
+int
+gateway_load_account(struct gateway *gw, struct control_client *client,
+    json_t *req, struct account *a_r)
 {
 	const char *user = ctl_req_str(req, "user");
 	const char *name = ctl_req_str(req, "account");
@@ -532,7 +531,7 @@ cmd_account_delete(struct gateway *gw, struct control_client *client,
 	struct account a;
 	const char *error = NULL;
 
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	/* Stop the poller first: a delete mid-RETR sends no DELE. */
 	upstreams_remove(gw->upstreams, a.user_id, a.name);
@@ -581,7 +580,7 @@ cmd_account_set(struct gateway *gw, struct control_client *client,
 		    UPSTREAM_PASSWORD_MAX);
 		return;
 	}
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	apply_account_fields(&a, req);
 	if (check_account(gw, &a, &err) < 0) {
@@ -607,7 +606,7 @@ set_enabled(struct gateway *gw, struct control_client *client, json_t *req,
 {
 	struct account a;
 
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	a.enabled = enabled;
 	save_account(gw, client, &a, enabled ? "account-enabled" :
@@ -733,7 +732,7 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 		struct account a;
 
 		if (name != NULL) {
-			if (load_account(gw, client, req, &a) < 0)
+			if (gateway_load_account(gw, client, req, &a) < 0)
 				return;
 			id = a.user_id;
 			account_clear(&a);

@@ -109,7 +109,11 @@ import_line(struct import *im, const char *text, size_t len)
 	ureq = json_pack("{s:s, s:s, s:s}", "command", "user.add", "user",
 	    f[COL_USER], "password", f[COL_USER_PASSWORD] != NULL ?
 	    f[COL_USER_PASSWORD] : "");
-	if (f[COL_HOST] != NULL && f[COL_HOST][0] != '\0') {
+	/* an account when the line names its host, or an OAuth provider
+	   that gives one */
+	if ((f[COL_HOST] != NULL && f[COL_HOST][0] != '\0') ||
+	    (f[COL_OAUTH_PROVIDER] != NULL &&
+	    f[COL_OAUTH_PROVIDER][0] != '\0')) {
 		areq = json_pack("{s:s}", "command", "account.add");
 		for (int c = COL_USER; c < COL_COUNT; c++) {
 			const char *v = (size_t)c < n ? f[c] : NULL;

@@ -394,6 +394,25 @@ token_ok(struct oauth_acct *x, struct oauth_token *t)
 	notify(x);
 }
 
+/* POSTs the form to one of the provider's endpoints; the body (it may
+   hold the refresh token or the client secret) is wiped here, and the
+   HTTP client wipes its copy when the request ends. */
+static int
+post(struct oauth_acct *x, const char *url, const char *const *names,
+    const char *const *values, size_t n, http_done_cb *cb,
+    struct http_request **req_r, const char **error_r)
+{
+	const struct config_oauth *p = provider_of(x);
+	char *body = oauth_form(names, values, n);
+	int ret;
+
+	ret = http_post_form(x->o->http, url, body, p->ca_file, cb, x, req_r,
+	    error_r);
+	secure_zero(body, strlen(body));
+	free(body);
+	return ret;
+}
+
 static void
 refresh_done(void *arg, const struct http_response *resp)
 {
@@ -432,7 +451,7 @@ refresh_start(struct oauth_acct *x)
 	const struct config_oauth *p = provider_of(x);
 	struct store_read *r = NULL;
 	struct account a;
-	char *refresh = NULL, *body;
+	char *refresh = NULL;
 	const char *error = NULL;
 	const char *names[4], *values[4];
 	size_t n = 0;
@@ -473,15 +492,13 @@ refresh_start(struct oauth_acct *x)
 		names[n] = "client_secret";
 		values[n++] = p->client_secret;
 	}
-	body = oauth_form(names, values, n);
-	secret_free_plain(refresh);
 	if (x->state != TOK_VALID)
 		x->state = x->access != NULL ? TOK_VALID : TOK_REFRESHING;
-	if (http_post_form(x->o->http, p->token_endpoint, body, p->ca_file,
-	    refresh_done, x, &x->req, &error) < 0)
+	ret = post(x, p->token_endpoint, names, values, n, refresh_done,
+	    &x->req, &error);
+	secret_free_plain(refresh);
+	if (ret < 0)
 		retry_later(x, error, false);
-	secure_zero(body, strlen(body));
-	free(body);
 }
 
 static void
@@ -740,7 +757,6 @@ dev_poll(struct oauth_acct *x)
 	const struct config_oauth *p = provider_of(x);
 	const char *names[4], *values[4], *error = NULL;
 	size_t n = 0;
-	char *body;
 
 	if (p == NULL) {
 		dev_fail(x, "oauth-failed", "the provider is no longer in the "
@@ -762,12 +778,9 @@ dev_poll(struct oauth_acct *x)
 		names[n] = "client_secret";
 		values[n++] = p->client_secret;
 	}
-	body = oauth_form(names, values, n);
-	if (http_post_form(x->o->http, p->token_endpoint, body, p->ca_file,
-	    dev_token_done, x, &x->dev_req, &error) < 0)
+	if (post(x, p->token_endpoint, names, values, n, dev_token_done,
+	    &x->dev_req, &error) < 0)
 		dev_fail(x, "oauth-failed", error);
-	secure_zero(body, strlen(body));
-	free(body);
 }
 
 static void
@@ -821,38 +834,6 @@ dev_code_done(void *arg, const struct http_response *resp)
 	}
 }
 
-/* Loads user + account for the oauth commands; replies on error. */
-static int
-load(struct gateway *gw, struct control_client *client, json_t *req,
-    struct account *a)
-{
-	const char *user = ctl_req_str(req, "user");
-	const char *name = ctl_req_str(req, "account");
-	struct store_read *r = NULL;
-	const char *error = NULL;
-	uint32_t id;
-	int ret;
-
-	if (store_read_begin(gw->store, &r, &error) < 0) {
-		reply_error(client, CTL_E_STORE, "read: %s", error);
-		return -1;
-	}
-	ret = store_user_lookup(r, user, &id, &error);
-	if (ret == 0)
-		ret = accounts_get(r, id, user, name, a, &error);
-	store_read_end(&r);
-	if (ret == STORE_NOT_FOUND) {
-		reply_error(client, CTL_E_UNKNOWN_ACCOUNT, "no such user or "
-		    "account: %s", name);
-		return -1;
-	}
-	if (ret < 0) {
-		reply_error(client, CTL_E_STORE, "lookup: %s", error);
-		return -1;
-	}
-	return 0;
-}
-
 static struct oauth *
 oauth_of(struct gateway *gw, struct control_client *client)
 {
@@ -875,9 +856,8 @@ oauth_cmd_start(struct gateway *gw, struct control_client *client,
 	struct oauth_acct *x;
 	struct account a;
 	const char *names[2], *values[2], *error = NULL;
-	char *body;
 
-	if (o == NULL || load(gw, client, req, &a) < 0)
+	if (o == NULL || gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	if (!account_is_oauth(&a) || a.oauth_provider == NULL ||
 	    (p = config_oauth_find(gw->config, a.oauth_provider)) == NULL) {
@@ -908,12 +888,10 @@ oauth_cmd_start(struct gateway *gw, struct control_client *client,
 	values[0] = p->client_id;
 	names[1] = "scope";
 	values[1] = p->scope;
-	body = oauth_form(names, values, 2);
 	x->start_client = client;
-	if (http_post_form(o->http, p->device_endpoint, body, p->ca_file,
-	    dev_code_done, x, &x->dev_req, &error) < 0)
+	if (post(x, p->device_endpoint, names, values, 2, dev_code_done,
+	    &x->dev_req, &error) < 0)
 		dev_fail(x, "oauth-failed", error);
-	free(body);
 }
 
 void
@@ -925,7 +903,7 @@ oauth_cmd_wait(struct gateway *gw, struct control_client *client,
 	struct account a;
 	struct timeval tv = { OAUTH_WAIT_SECS, 0 };
 
-	if (o == NULL || load(gw, client, req, &a) < 0)
+	if (o == NULL || gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	x = find(o, a.user_id, a.name);
 	account_clear(&a);

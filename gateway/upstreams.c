@@ -114,11 +114,17 @@ set_account(struct upstreams *ups, const struct account *a, bool from_oauth)
 			return;
 		}
 		password = xstrdup(token);
-	} else if (account_open_password(a, ups->gw->key, &password,
-	    &error) < 0) {
-		log_error("upstreams account=%s event=password-unreadable "
-		    "error=\"%s\"", id, error);
-		return;
+	} else {
+		/* not (or no longer) OAuth: no token to keep fresh */
+		if (!from_oauth)
+			oauth_forget(ups->oauth, a->user_id, a->name);
+		if (account_open_password(a, ups->gw->key, &password,
+		    &error) < 0) {
+			log_error("upstreams account=%s "
+			    "event=password-unreadable error=\"%s\"", id,
+			    error);
+			return;
+		}
 	}
 	memset(&ua, 0, sizeof(ua));
 	ua.id = id;
@@ -221,8 +227,9 @@ start_user(void *arg, const struct store_user_info *info)
 	return 0;
 }
 
-int
-upstreams_start(struct upstreams *ups, const char **error_r)
+/* Hands every account in the store to the poller. */
+static int
+set_all(struct upstreams *ups, const char **error_r)
 {
 	struct start_ctx sc = { ups, NULL };
 
@@ -233,6 +240,14 @@ upstreams_start(struct upstreams *ups, const char **error_r)
 		return -1;
 	}
 	store_read_end(&sc.r);
+	return 0;
+}
+
+int
+upstreams_start(struct upstreams *ups, const char **error_r)
+{
+	if (set_all(ups, error_r) < 0)
+		return -1;
 	if (ups->u->ops->start(ups->u, error_r) < 0)
 		return -1;
 	ups->started = true;
@@ -296,20 +311,11 @@ upstreams_update(struct upstreams *ups, const struct account *a)
 int
 upstreams_reload(struct upstreams *ups, const char **error_r)
 {
-	struct start_ctx sc = { ups, NULL };
-
 	/* every account again with the new defaults: the poller leaves
 	   alone those whose configuration is the same (upstream_account_
 	   compare), so only accounts whose trust or timeouts changed are
 	   re-polled */
-	if (store_read_begin(ups->gw->store, &sc.r, error_r) < 0)
-		return -1;
-	if (store_user_foreach(sc.r, start_user, &sc, error_r) < 0) {
-		store_read_end(&sc.r);
-		return -1;
-	}
-	store_read_end(&sc.r);
-	return 0;
+	return set_all(ups, error_r);
 }
 
 void

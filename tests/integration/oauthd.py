@@ -7,7 +7,7 @@ Dovecot asks whether a token is good: so the tests check real tokens end
 to end, not a stub's word.
 
     oauthd.py --port P --cert C --key K --state FILE [--client-id ID]
-              [--access-ttl SECS] [--rotate]
+              [--access-ttl SECS] [--rotate] [--token-len N]
 
 State (grants, tokens, counters) lives in FILE, written after every
 change, so the server can be killed ("provider down") and started again
@@ -63,6 +63,10 @@ def count(name):
 
 def issue(grant):
     tok = "at-" + secrets.token_urlsafe(24)
+    if ARGS.token_len > len(tok):
+        # as long as a real provider's (Microsoft's JWTs: 1.5-2.5 KB)
+        tok += "." + secrets.token_urlsafe(ARGS.token_len)[
+            :ARGS.token_len - len(tok) - 1]
     STATE["access"][tok] = {"username": grant["username"],
                             "scope": grant["scope"],
                             "exp": time.time() + ARGS.access_ttl,
@@ -245,6 +249,7 @@ def main():
     p.add_argument("--access-ttl", type=int, default=3600)
     p.add_argument("--device-ttl", type=int, default=120)
     p.add_argument("--rotate", action="store_true")
+    p.add_argument("--token-len", type=int, default=0)
     ARGS = p.parse_args()
     load()
     ThreadingHTTPServer.allow_reuse_address = True

@@ -28,16 +28,27 @@ from pgtest.oauth import OAuthServer
 
 class OAuthBase(unittest.TestCase):
     ACCESS_TTL = 3600
+    # access tokens as long as Microsoft's: too long for AUTH's initial
+    # response (RFC 5034: 255 octets), so sent after the empty challenge
+    TOKEN_LEN = 2400
+    ROTATE = False
+    PROVIDER_SCOPE = "pop3 offline_access"   # what popgate asks for
+    DOVECOT_SCOPE = None                     # what Dovecot requires
 
     def setUp(self):
         self.tmp = tempdir()
         self.ca = TestCA(self.tmp)
         self.oauth = OAuthServer(os.path.join(self.tmp, "oauthd"), self.ca,
-                                 access_ttl=self.ACCESS_TTL)
+                                 access_ttl=self.ACCESS_TTL,
+                                 token_len=self.TOKEN_LEN,
+                                 rotate=self.ROTATE)
         self.oauth.start()
+        oauth2 = self.oauth.dovecot_conf()
+        if self.DOVECOT_SCOPE:
+            oauth2["scope"] = self.DOVECOT_SCOPE
         self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca,
                               mechanisms="plain xoauth2 oauthbearer",
-                              oauth2=self.oauth.dovecot_conf())
+                              oauth2=oauth2)
         # passwords Dovecot's passwd file holds, never used by popgate:
         # these accounts sign in with tokens only
         self.dc.add_user("alice", "unused-pw-1")
@@ -58,10 +69,11 @@ class OAuthBase(unittest.TestCase):
     def provider_conf(self):
         return ("[oauth.testprov]\nclient_id = %s\n"
                 "device_endpoint = %s\ntoken_endpoint = %s\n"
-                "scope = pop3 offline_access\nca_file = %s\n"
+                "scope = %s\nca_file = %s\n"
                 "host = 127.0.0.1\nport = %d\ntls = stls\n"
                 % (OAuthServer.CLIENT_ID, self.oauth.url("/device"),
-                   self.oauth.url("/token"), self.ca.ca_crt, self.dc.port))
+                   self.oauth.url("/token"), self.PROVIDER_SCOPE,
+                   self.ca.ca_crt, self.dc.port))
 
     # ---- helpers -----------------------------------------------------------
 
@@ -172,6 +184,25 @@ class OAuthUpstreamTest(OAuthBase):
             self.assertNotIn(t, log)
             self.assertNotIn(t.encode(), db, "a token in clear at rest")
 
+    def test_csv_import_then_signin(self):
+        self.dc.add_messages("alice", [make_message(5)])
+        csv = ("user,user_password,host,port,tls,login,password,mode,"
+               "folder,interval,account,auth,ca_file,ca_only,fingerprint,"
+               "allow_cleartext,oauth_provider\n"
+               "alice,,,,,alice,,,,3600,fromcsv,,,,,,testprov\n")
+        r = self.gw.ctl("import", "-", stdin=csv)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        acc = [a for a in self.gw.ok({"command": "account.list",
+                                      "user": "alice"})["accounts"]
+               if a["account"] == "fromcsv"][0]
+        self.assertEqual(acc["auth"], "xoauth2")
+        self.assertEqual(acc["port"], self.dc.port)
+        self.assertEqual(acc["tls"], "stls")
+        self.assertFalse(acc["oauth_grant"])
+        rc, out, err = self.sign_in("fromcsv")
+        self.assertEqual(rc, 0, out + err)
+        self.wait_fetched(1, "fromcsv")
+
     def test_denied_signin(self):
         self.add_account()
         rc, out, err = self.sign_in(deny=True)
@@ -232,10 +263,49 @@ class OAuthUpstreamTest(OAuthBase):
         self.assertEqual(s["oauth"]["state"], "valid")
 
 
+class OAuthServerScopeTest(OAuthBase):
+    """The server wants a scope the provider's tokens lack (popgate asks
+    for "mail", Dovecot requires "pop3"): the sign-in succeeds, Dovecot
+    refuses every token; popgate reports the server's refusal, refreshes
+    once to rule out a stale token, and does not loop or call it a
+    revoked grant."""
+    PROVIDER_SCOPE = "mail offline_access"
+    DOVECOT_SCOPE = "pop3"
+
+    def test_server_refuses_token_scope(self):
+        self.dc.add_messages("alice", [make_message(1)])
+        self.add_account()
+        rc, out, err = self.sign_in()
+        self.assertEqual(rc, 0, out + err)
+        s = self.wait_status(lambda s: s.get("last_error") and
+                             "authentication failed" in s["last_error"],
+                             what="auth failure")
+        self.assertIn("xoauth2", s["last_error"])
+        self.assertEqual(s["messages_fetched"], 0)
+        self.assertEqual(s["oauth"]["state"], "valid")
+        # one refresh forced by the refusal, then the poller's own
+        # back-off; asking again within a minute forces no more
+        deadline = time.monotonic() + 20
+        while self.oauth.count("token_refresh") < 1 and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.oauth.count("token_refresh"), 1)
+        for _ in range(2):
+            self.poll()
+            time.sleep(1.5)
+        self.assertEqual(self.oauth.count("token_refresh"), 1)
+        self.assertNotEqual(self.status()["state"], "needs-signin")
+        self.assertEqual(self.oauth.count("refresh_refused"), 0)
+
+
 class OAuthRefreshTest(OAuthBase):
     """Access tokens that live 8 seconds: refreshed at three quarters of
     their life, so every login carries a live token."""
     ACCESS_TTL = 8
+    # short tokens (sent as AUTH's initial response), and a provider that
+    # rotates refresh tokens: each refresh must save the new one
+    TOKEN_LEN = 0
+    ROTATE = True
 
     def test_refresh_before_expiry(self):
         self.dc.add_messages("alice", [make_message(1)])
@@ -267,6 +337,16 @@ class OAuthRefreshTest(OAuthBase):
         s = self.status()
         self.assertEqual(s["oauth"]["state"], "valid")
         self.assertGreater(s["oauth"]["expires"], time.time())
+        # the provider rotates refresh tokens: each new one was saved, so
+        # after a restart the stored one still works
+        self.gw.stop()
+        self.gw.start()
+        self.dc.add_messages("alice", [make_message(3)])
+        self.wait_status(lambda s: s.get("oauth", {}).get("state") ==
+                         "valid" and s.get("messages_fetched", 0) >= 1,
+                         what="fetched after restart")
+        self.assertEqual(self.oauth.count("refresh_refused"), 0)
+        self.assertEqual(self.oauth.count("introspect_inactive"), 0)
 
     def test_provider_down_then_back(self):
         self.dc.add_messages("alice", [make_message(1)])

@@ -24,7 +24,8 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class OAuthServer:
     CLIENT_ID = "popgate-test"
 
-    def __init__(self, directory, ca, access_ttl=3600, rotate=False):
+    def __init__(self, directory, ca, access_ttl=3600, rotate=False,
+                 token_len=0):
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         self.ca = ca
@@ -34,6 +35,7 @@ class OAuthServer:
         self.state = os.path.join(directory, "oauthd.json")
         self.access_ttl = access_ttl
         self.rotate = rotate
+        self.token_len = token_len
         self.proc = None
         self.ctx = ssl.create_default_context(cafile=ca.ca_crt)
 
@@ -48,6 +50,8 @@ class OAuthServer:
                 "--access-ttl", str(self.access_ttl)]
         if self.rotate:
             argv.append("--rotate")
+        if self.token_len:
+            argv += ["--token-len", str(self.token_len)]
         self.proc = Proc(argv, log_path=os.path.join(self.dir, "oauthd.log"))
         wait_port(self.port, 15)
         return self

@@ -425,7 +425,7 @@ refresh_done(void *arg, const struct http_response *resp)
 	r = oauth_parse_token(resp->status, resp->body, resp->len, &t, err,
 	    sizeof(err));
 	if (resp->status == 0 && resp->error[0] != '\0')
-		snprintf(err, sizeof(err), "token endpoint unreachable: %s",
+		snprintf(err, sizeof(err), "no usable answer from the token endpoint: %s",
 		    resp->error);
 	switch (r) {
 	case OAUTH_OK:
@@ -688,7 +688,7 @@ dev_token_done(void *arg, const struct http_response *resp)
 	r = oauth_parse_token(resp->status, resp->body, resp->len, &t, err,
 	    sizeof(err));
 	if (resp->status == 0 && resp->error[0] != '\0')
-		snprintf(err, sizeof(err), "token endpoint unreachable: %s",
+		snprintf(err, sizeof(err), "no usable answer from the token endpoint: %s",
 		    resp->error);
 	if (time(NULL) >= x->dev_deadline && r != OAUTH_OK)
 		r = OAUTH_EXPIRED;
@@ -800,8 +800,8 @@ dev_code_done(void *arg, const struct http_response *resp)
 
 	x->dev_req = NULL;
 	if (resp->status == 0) {
-		snprintf(err, sizeof(err), "device authorization endpoint "
-		    "unreachable: %s", resp->error);
+		snprintf(err, sizeof(err), "no usable answer from the device "
+		    "authorization endpoint: %s", resp->error);
 		dev_fail(x, "oauth-unreachable", err);
 		return;
 	}

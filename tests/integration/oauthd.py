@@ -123,6 +123,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def device(self, f):
         count("device")
+        if f.get("client_id") == "bloat":
+            # a hostile or broken provider: an answer over any sane size
+            self.reply(200, {"device_code": "x" * 100000, "user_code": "1",
+                             "verification_uri": "https://x"})
+            return
         if f.get("client_id") != ARGS.client_id:
             self.reply(401, {"error": "invalid_client"})
             return

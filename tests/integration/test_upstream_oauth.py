@@ -73,6 +73,13 @@ class OAuthBase(unittest.TestCase):
                 "host = 127.0.0.1\nport = %d\ntls = stls\n"
                 % (OAuthServer.CLIENT_ID, self.oauth.url("/device"),
                    self.oauth.url("/token"), self.PROVIDER_SCOPE,
+                   self.ca.ca_crt, self.dc.port) +
+                # a provider whose answers are too large (the test server
+                # pads its answers to this client id with 100 KB)
+                "[oauth.bloat]\nclient_id = bloat\n"
+                "device_endpoint = %s\ntoken_endpoint = %s\nscope = pop3\n"
+                "ca_file = %s\nhost = 127.0.0.1\nport = %d\ntls = stls\n"
+                % (self.oauth.url("/device"), self.oauth.url("/token"),
                    self.ca.ca_crt, self.dc.port))
 
     # ---- helpers -----------------------------------------------------------
@@ -202,6 +209,16 @@ class OAuthUpstreamTest(OAuthBase):
         rc, out, err = self.sign_in("fromcsv")
         self.assertEqual(rc, 0, out + err)
         self.wait_fetched(1, "fromcsv")
+
+    def test_oversized_answer_refused(self):
+        r = self.gw.ctl("account", "add", "alice", "--oauth-provider",
+                        "bloat", "--login", "alice", "--name", "big")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.gw.ctl("account", "oauth", "alice", "big")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("larger than 65536 bytes", r.stderr)
+        self.assertIn("oauth-unreachable", r.stderr)
+        self.assertEqual(self.status("big")["state"], "not-signed-in")
 
     def test_denied_signin(self):
         self.add_account()
@@ -358,7 +375,8 @@ class OAuthRefreshTest(OAuthBase):
         # the token runs out; the refresh cannot reach the provider
         s = self.wait_status(lambda s: s["state"] == "token-error",
                              timeout=30, what="token-error")
-        self.assertIn("unreachable", s["last_error"])
+        self.assertIn("no usable answer from the token endpoint",
+                      s["last_error"])
         self.assertEqual(s["oauth"]["state"], "token-error")
         # never "needs sign-in": the grant is fine, the provider is away
         time.sleep(3)

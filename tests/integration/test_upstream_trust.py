@@ -218,12 +218,6 @@ class TrustTest(unittest.TestCase):
                      self.ca2.ca_crt)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.ok_fetched(gw, "own-ca")
-        # ca-only with a CA file that does not vouch for the server:
-        # the defaults are not consulted either
-        r = self.add(gw, "only", d.ports, "pop3s", "--ca-file",
-                     self.ca.ca_crt, "--ca-only", "yes")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.failed_with(gw, "only", "certificate")
         # a new default CA file, applied by reload to the existing
         # account without disabling and enabling it
         gw.write_conf(sections={"upstream-defaults": ""})
@@ -236,6 +230,35 @@ class TrustTest(unittest.TestCase):
         r = gw.ctl("reload")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.ok_fetched(gw, "plain-trust")
+
+    def test_ca_file_adds_to_the_system_store_unless_ca_only(self):
+        # OpenSSL's "system store" is whatever SSL_CERT_FILE names: here
+        # ca2, which vouches for Dovecot's certificate
+        cert2 = self.ca2.cert("dc3-host")
+        d = self.dovecot("dc-sys", cert2)
+        gw = Gateway(os.path.join(self.tmp, "gw-sys"), self.ca)
+        gw.start(env={"SSL_CERT_FILE": self.ca2.ca_crt,
+                      "SSL_CERT_DIR": os.path.join(self.tmp, "nodir")})
+        self.gws = getattr(self, "gws", []) + [gw]
+        r = gw.ctl("user", "add", "alice", "--password-stdin",
+                   stdin="imap-pw\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # an account CA file that does not vouch for the server: the
+        # system's store still does
+        r = self.add(gw, "adds", d.ports, "pop3s", "--ca-file",
+                     self.ca.ca_crt)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.ok_fetched(gw, "adds")
+        # ca-only: that file alone, so the server is not trusted
+        r = self.add(gw, "only", d.ports, "pop3s", "--ca-file",
+                     self.ca.ca_crt, "--ca-only", "yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.failed_with(gw, "only", "certificate")
+        # and ca-only with the right file works
+        r = gw.ctl("account", "set", "alice", "only", "--ca-file",
+                   self.ca2.ca_crt)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.ok_fetched(gw, "only")
 
     def test_no_silent_cleartext(self):
         gw = self.gateway()

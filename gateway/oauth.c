@@ -597,6 +597,31 @@ oauth_forget_user(struct oauth *o, uint32_t user_id)
 	}
 }
 
+unsigned int
+oauth_poll_now(struct oauth *o, bool one_user, uint32_t user_id,
+    const char *name)
+{
+	unsigned int n = 0;
+
+	for (size_t i = 0; i < o->count; i++) {
+		struct oauth_acct *x = o->accts[i];
+
+		if ((one_user || name != NULL) && x->user_id != user_id)
+			continue;
+		if (name != NULL && strcmp(x->name, name) != 0)
+			continue;
+		/* needs-signin waits for a sign-in, not for a poll */
+		if (x->state != TOK_RETRY || x->req != NULL)
+			continue;
+		log_info("oauth account=u%u:%s event=retry-now reason=poll",
+		    x->user_id, x->name);
+		evtimer_del(x->timer);
+		refresh_start(x);
+		n++;
+	}
+	return n;
+}
+
 void
 oauth_token_rejected(struct oauth *o, uint32_t user_id, const char *name)
 {

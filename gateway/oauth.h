@@ -33,6 +33,7 @@
 #define POPGATE_GATEWAY_OAUTH_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct account;
@@ -74,6 +75,11 @@ const char *oauth_access_token(struct oauth *o, const struct account *a);
 /* The account was removed or disabled: stop refreshing it. */
 void oauth_forget(struct oauth *o, uint32_t user_id, const char *name);
 void oauth_forget_user(struct oauth *o, uint32_t user_id);
+/* An admin asked to poll (one account, a user's, or all when user_id is
+ * 0 and name NULL): accounts waiting to retry a failed refresh retry now.
+ * Returns how many refreshes started. */
+unsigned int oauth_poll_now(struct oauth *o, bool one_user,
+    uint32_t user_id, const char *name);
 /* The POP3 server refused the account's token: refresh (rate-limited). */
 void oauth_token_rejected(struct oauth *o, uint32_t user_id,
     const char *name);

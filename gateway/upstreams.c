@@ -397,12 +397,16 @@ upstreams_poll_now(struct upstreams *ups, bool one_user, uint32_t user_id,
 	char id[UPSTREAM_ID_MAX + 16];
 	const char *error;
 
+	/* OAuth accounts waiting out a failed refresh (provider down) are
+	   not in the poller: an explicit poll retries the refresh now */
+	pc.started = oauth_poll_now(ups->oauth, one_user, user_id, name);
 	if (name != NULL) {
 		upstream_id(id, sizeof(id), user_id, name);
 		/* an account whose breaker is open is resumed by an
 		   explicit poll */
 		(void)ups->u->ops->resume(ups->u, id, &error);
-		return ups->u->ops->poll_now(ups->u, id, &error) == 0 ? 1 : 0;
+		return pc.started +
+		    (ups->u->ops->poll_now(ups->u, id, &error) == 0 ? 1 : 0);
 	}
 	if (one_user)
 		snprintf(pc.prefix, sizeof(pc.prefix), "u%u:", user_id);

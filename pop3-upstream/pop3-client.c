@@ -191,7 +191,9 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 		bufferevent_write(s->bev, line, (size_t)n);
 	}
 	s->trace_mask = NULL;
-	secure_zero(line, sizeof(line));
+	/* only what was written: the buffer is sized for OAuth tokens and
+	   every RETR and DELE passes here */
+	secure_zero(line, (size_t)n);
 	slot = (s->q_head + s->q_len) % N_ELEMENTS(s->queue);
 	s->queue[slot].kind = kind;
 	s->queue[slot].msg = msg;

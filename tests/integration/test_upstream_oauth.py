@@ -385,12 +385,16 @@ class OAuthRefreshTest(OAuthBase):
         self.assertEqual(self.oauth.count("introspect_inactive"), 0)
         back = time.time()
         self.dc.add_messages("alice", [make_message(2)])
-        # back-off: the next try comes OAUTH_RETRY_BASE_SECS (30 s) after
-        # the failure, not in a loop meanwhile; then the account is
-        # polled again with the new token
+        # the next try waits for the back-off (30 s after the failure),
+        # not a loop; an admin's explicit poll retries now
+        time.sleep(1)
+        self.assertEqual(self.status()["state"], "token-error")
+        r = self.gw.ok({"command": "poll", "user": "alice",
+                        "account": "work"})
+        self.assertEqual(r["polls_started"], 1, r)
         s = self.wait_status(lambda s: s.get("oauth", {}).get("state") ==
                              "valid" and (s.get("last_success") or 0) >=
-                             int(back), timeout=70, what="token again")
+                             int(back), timeout=30, what="token again")
         # while it was down: one failed refresh, maybe a second, never
         # a loop
         failed = self.gw.output().count("event=refresh-failed")

@@ -58,7 +58,9 @@ endif
 
 CPPFLAGS := -D_GNU_SOURCE -I. -Ilib -MMD -MP
 CFLAGS = -std=c11 -g $(OPT) $(WARN) $(PKG_CFLAGS)
-LDFLAGS = $(LDOPT)
+# --as-needed: a binary links only the libraries it uses (libcurl and its
+# dependencies load into popgated alone, not into every tool and test)
+LDFLAGS = $(LDOPT) -Wl,--as-needed
 
 # --- sources, by module -------------------------------------------------
 LIB_SRCS := $(wildcard lib/*.c)

@@ -425,8 +425,8 @@ refresh_done(void *arg, const struct http_response *resp)
 	r = oauth_parse_token(resp->status, resp->body, resp->len, &t, err,
 	    sizeof(err));
 	if (resp->status == 0 && resp->error[0] != '\0')
-		snprintf(err, sizeof(err), "no usable answer from the token endpoint: %s",
-		    resp->error);
+		snprintf(err, sizeof(err), "no usable answer from the token "
+		    "endpoint: %s", resp->error);
 	switch (r) {
 	case OAUTH_OK:
 		token_ok(x, &t);
@@ -713,8 +713,8 @@ dev_token_done(void *arg, const struct http_response *resp)
 	r = oauth_parse_token(resp->status, resp->body, resp->len, &t, err,
 	    sizeof(err));
 	if (resp->status == 0 && resp->error[0] != '\0')
-		snprintf(err, sizeof(err), "no usable answer from the token endpoint: %s",
-		    resp->error);
+		snprintf(err, sizeof(err), "no usable answer from the token "
+		    "endpoint: %s", resp->error);
 	if (time(NULL) >= x->dev_deadline && r != OAUTH_OK)
 		r = OAUTH_EXPIRED;
 	switch (r) {
@@ -742,6 +742,9 @@ dev_token_done(void *arg, const struct http_response *resp)
 		    x->name);
 		/* the record now has the grant: the account is handed to
 		   the poller again (token_ok notifies) */
+		/* a refresh of the old grant still in flight must not come
+		   back as invalid_grant over the new one */
+		http_cancel(&x->req);
 		x->state = TOK_REFRESHING;
 		x->tracked = true;
 		answer_waiters(x);

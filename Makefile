@@ -43,7 +43,7 @@ Q := @
 endif
 
 PKGS := lmdb libevent libevent_openssl libevent_pthreads openssl jansson \
-	inih libargon2
+	inih libargon2 libcurl
 # Recursively expanded on purpose: pkg-config runs only once the packages
 # are known to be installed (after the deps step), not when make parses this.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -78,7 +78,9 @@ endif
 
 CPPFLAGS := -D_GNU_SOURCE -I. -Ilib -MMD -MP
 CFLAGS = -std=c11 -g -pthread $(OPT) $(WARN) $(PKG_CFLAGS)
-LDFLAGS = -pthread $(LDOPT)
+# --as-needed: a binary links only the libraries it uses (libcurl and its
+# dependencies load into popgated alone, not into every tool and test)
+LDFLAGS = -pthread $(LDOPT) -Wl,--as-needed
 
 # --- sources, by module -------------------------------------------------
 LIB_SRCS := $(wildcard lib/*.c)
@@ -102,7 +104,7 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	imap-frontend/imap-utf7.[ch] imap-frontend/imap-trace.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
-	gateway/import-csv.[ch])
+	gateway/import-csv.[ch] gateway/oauth-proto.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 

@@ -6,6 +6,7 @@
 
 #include "gateway/admin-store.h"
 #include "gateway/secret.h"
+#include "pop3-upstream/upstream.h"
 #include "store/store.h"
 #include "xmalloc.h"
 
@@ -19,7 +20,43 @@ account_clear(struct account *a)
 	free(a->login);
 	free(a->password_sealed);
 	free(a->folder);
+	free(a->ca_file);
+	free(a->fingerprint);
+	free(a->oauth_provider);
+	free(a->refresh_sealed);
 	memset(a, 0, sizeof(*a));
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s == NULL ? NULL : xstrdup(s);
+}
+
+void
+account_copy(struct account *d, const struct account *s)
+{
+	*d = *s;
+	d->user = dup_or_null(s->user);
+	d->name = dup_or_null(s->name);
+	d->host = dup_or_null(s->host);
+	d->auth = dup_or_null(s->auth);
+	d->login = dup_or_null(s->login);
+	d->password_sealed = dup_or_null(s->password_sealed);
+	d->folder = dup_or_null(s->folder);
+	d->ca_file = dup_or_null(s->ca_file);
+	d->fingerprint = dup_or_null(s->fingerprint);
+	d->oauth_provider = dup_or_null(s->oauth_provider);
+	d->refresh_sealed = dup_or_null(s->refresh_sealed);
+}
+
+bool
+account_is_oauth(const struct account *a)
+{
+	enum upstream_auth auth;
+
+	return a->auth != NULL && upstream_auth_parse(a->auth, &auth) == 0 &&
+	    UPSTREAM_AUTH_IS_OAUTH(auth);
 }
 
 bool
@@ -58,6 +95,35 @@ account_json(const struct account *a, bool with_secret)
 	if (with_secret)
 		json_object_set_new(j, "password_sealed",
 		    json_string(a->password_sealed));
+	/* optional fields: absent in records older than them */
+	if (a->ca_file != NULL)
+		json_object_set_new(j, "ca_file", json_string(a->ca_file));
+	if (a->ca_only)
+		json_object_set_new(j, "ca_only", json_true());
+	if (a->fingerprint != NULL)
+		json_object_set_new(j, "fingerprint",
+		    json_string(a->fingerprint));
+	if (a->allow_cleartext)
+		json_object_set_new(j, "allow_cleartext", json_true());
+	if (a->oauth_provider != NULL)
+		json_object_set_new(j, "oauth_provider",
+		    json_string(a->oauth_provider));
+	if (account_is_oauth(a)) {
+		if (with_secret && a->refresh_sealed != NULL)
+			json_object_set_new(j, "refresh_sealed",
+			    json_string(a->refresh_sealed));
+		json_object_set_new(j, "oauth_needs_signin",
+		    json_boolean(a->oauth_needs_signin));
+		if (a->oauth_signed_in != 0)
+			json_object_set_new(j, "oauth_signed_in",
+			    json_integer((json_int_t)a->oauth_signed_in));
+		else if (!with_secret)
+			json_object_set_new(j, "oauth_signed_in",
+			    json_null());
+		if (!with_secret)
+			json_object_set_new(j, "oauth_grant", json_boolean(
+			    a->refresh_sealed != NULL));
+	}
 	return j;
 }
 
@@ -86,8 +152,10 @@ account_from_record(const char *user, uint32_t user_id, const char *name,
 	json_error_t jerr;
 	json_t *j;
 	const char *host, *tls, *auth, *login, *sealed, *mode, *folder;
-	json_int_t port, interval, size_limit, created;
-	int enabled;
+	const char *ca_file = NULL, *fingerprint = NULL, *provider = NULL;
+	const char *refresh = NULL;
+	json_int_t port, interval, size_limit, created, signed_in = 0;
+	int enabled, ca_only = 0, cleartext = 0, needs_signin = 0;
 	int ret = -1;
 
 	memset(a_r, 0, sizeof(*a_r));
@@ -100,6 +168,15 @@ account_from_record(const char *user, uint32_t user_id, const char *name,
 	    "folder", &folder, "interval", &interval,
 	    "size_limit", &size_limit, "enabled", &enabled,
 	    "created", &created) != 0) {
+		*error_r = "damaged upstream-account record";
+		goto out;
+	}
+	if (json_unpack(j, "{s?:s, s?:b, s?:s, s?:b, s?:s, s?:s, s?:b, "
+	    "s?:I}", "ca_file", &ca_file, "ca_only", &ca_only,
+	    "fingerprint", &fingerprint, "allow_cleartext", &cleartext,
+	    "oauth_provider", &provider, "refresh_sealed", &refresh,
+	    "oauth_needs_signin", &needs_signin,
+	    "oauth_signed_in", &signed_in) != 0) {
 		*error_r = "damaged upstream-account record";
 		goto out;
 	}
@@ -123,6 +200,14 @@ account_from_record(const char *user, uint32_t user_id, const char *name,
 	a_r->size_limit = (uint64_t)size_limit;
 	a_r->enabled = enabled != 0;
 	a_r->created = created;
+	a_r->ca_file = dup_or_null(ca_file);
+	a_r->ca_only = ca_only != 0;
+	a_r->fingerprint = dup_or_null(fingerprint);
+	a_r->allow_cleartext = cleartext != 0;
+	a_r->oauth_provider = dup_or_null(provider);
+	a_r->refresh_sealed = dup_or_null(refresh);
+	a_r->oauth_needs_signin = needs_signin != 0;
+	a_r->oauth_signed_in = signed_in;
 	ret = 0;
 out:
 	json_decref(j);
@@ -227,6 +312,54 @@ static char *
 aad_of(const struct account *a)
 {
 	return xasprintf("%s/%s", a->user, a->name);
+}
+
+/* A sealed refresh token copied into the password field (or the other way
+   round) does not open: its associated data differs. */
+static char *
+aad_refresh_of(const struct account *a)
+{
+	return xasprintf("%s/%s/oauth", a->user, a->name);
+}
+
+int
+account_seal_refresh(struct account *a, const struct secret_key *key,
+    const char *token)
+{
+	char *aad, *sealed;
+
+	if (token == NULL) {
+		free(a->refresh_sealed);
+		a->refresh_sealed = NULL;
+		return 0;
+	}
+	aad = aad_refresh_of(a);
+	sealed = secret_seal(key, aad, token, strlen(token));
+	free(aad);
+	if (sealed == NULL)
+		return -1;
+	free(a->refresh_sealed);
+	a->refresh_sealed = sealed;
+	return 0;
+}
+
+int
+account_open_refresh(const struct account *a, const struct secret_key *key,
+    char **token_r, const char **error_r)
+{
+	char *aad;
+	size_t len;
+	int ret;
+
+	if (a->refresh_sealed == NULL) {
+		*error_r = "not signed in";
+		return -1;
+	}
+	aad = aad_refresh_of(a);
+	ret = secret_open(key, aad, a->refresh_sealed, token_r, &len,
+	    error_r);
+	free(aad);
+	return ret;
 }
 
 int

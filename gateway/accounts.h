@@ -46,6 +46,21 @@ struct account {
 	uint64_t size_limit;
 	bool enabled;
 	int64_t created;
+	/* trust (NULL / false: [upstream-defaults]) */
+	char *ca_file;		/* adds to the system store unless ca_only */
+	bool ca_only;
+	char *fingerprint;	/* pinned SHA-256 of the server certificate */
+	bool allow_cleartext;	/* tls none to a host that is not loopback */
+	/* OAuth 2.0 (auth xoauth2 / oauthbearer) */
+	char *oauth_provider;	/* a provider name from the configuration */
+	char *refresh_sealed;	/* the refresh token, SEALED like the
+				   password (associated data
+				   "USER/ACCOUNT/oauth"); NULL: not signed
+				   in */
+	bool oauth_needs_signin;	/* the provider refused the grant: not
+					   polled, no token requests, until an
+					   admin signs in again */
+	int64_t oauth_signed_in;	/* when the grant was made; 0: never */
 };
 
 void account_clear(struct account *a);
@@ -82,5 +97,15 @@ int account_seal_password(struct account *a, const struct secret_key *key,
 /* Opens the sealed password; caller frees with secret_free_plain(). */
 int account_open_password(const struct account *a,
     const struct secret_key *key, char **password_r, const char **error_r);
+/* The same for the OAuth refresh token (NULL clears it). */
+int account_seal_refresh(struct account *a, const struct secret_key *key,
+    const char *token);
+int account_open_refresh(const struct account *a,
+    const struct secret_key *key, char **token_r, const char **error_r);
+
+/* True when the account signs in with OAuth 2.0 (xoauth2, oauthbearer). */
+bool account_is_oauth(const struct account *a);
+/* Copies every field (deep). */
+void account_copy(struct account *dst, const struct account *src);
 
 #endif

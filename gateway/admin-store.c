@@ -3,11 +3,8 @@
 #include "gateway/admin-store.h"
 
 #include <stdbool.h>
-#include <stdlib.h>
 
-#include "log.h"
 #include "store/store.h"
-#include "xmalloc.h"
 
 struct admin_op {
 	enum { OP_USER_CREATE, OP_USER_DELETE, OP_USER_SET_HASH,
@@ -131,51 +128,4 @@ admin_store_mailbox_subscribe(struct store *store, uint32_t user_id,
 	    .name = name };
 
 	return run(store, &o, error_r);
-}
-
-/* ---- without waiting ---- */
-
-struct meta_put_job {
-	uint32_t user_id;
-	char *key;
-	void *value;
-	size_t value_size;
-};
-
-static int
-meta_put_apply(struct store *store, void *ctx, const char **error_r)
-{
-	struct meta_put_job *j = ctx;
-
-	return store_user_meta_put(store, j->user_id, j->key, j->value,
-	    j->value_size, error_r);
-}
-
-static void
-meta_put_done(void *ctx, int rc, enum store_error cls, const char *error)
-{
-	struct meta_put_job *j = ctx;
-
-	(void)cls;
-	if (rc < 0)
-		log_error("gateway event=setting-write-failed user_id=%u "
-		    "key=\"%s\" error=\"%s\"", j->user_id, j->key,
-		    error != NULL ? error : "");
-	free(j->key);
-	free(j->value);
-	free(j);
-}
-
-void
-admin_store_meta_put_async(struct store *store, uint32_t user_id,
-    const char *key, const void *value, size_t value_size)
-{
-	struct meta_put_job *j = xcalloc(1, sizeof(*j));
-
-	j->user_id = user_id;
-	j->key = xstrdup(key);
-	j->value = xmemdup(value, value_size);
-	j->value_size = value_size;
-	store_write_submit(store, user_id, 0, value_size, meta_put_apply,
-	    meta_put_done, j);
 }

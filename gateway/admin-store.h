@@ -28,11 +28,6 @@ int admin_store_meta_put(struct store *store, uint32_t user_id,
     const char **error_r);
 int admin_store_meta_del(struct store *store, uint32_t user_id,
     const char *key, const char **error_r);
-/* store_user_meta_put without waiting, for the gateway's own records
- * (an account's poll history after each poll): key and value are copied;
- * a failure is logged. */
-void admin_store_meta_put_async(struct store *store, uint32_t user_id,
-    const char *key, const void *value, size_t value_size);
 int admin_store_mailbox_create(struct store *store, uint32_t user_id,
     const char *name, const char **error_r);
 int admin_store_mailbox_subscribe(struct store *store, uint32_t user_id,

@@ -17,6 +17,7 @@
 #include "gateway/gateway.h"
 #include "gateway/history.h"
 #include "gateway/import.h"
+#include "gateway/oauth.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
 #include "imap-frontend/imap-server.h"
@@ -345,6 +346,60 @@ apply_account_fields(struct account *a, json_t *req)
 		a->size_limit = (uint64_t)ctl_req_int(req, "size_limit", 0);
 	if (json_is_boolean(json_object_get(req, "enabled")))
 		a->enabled = ctl_req_bool(req, "enabled", true);
+	/* "" unsets a path or a pin */
+	if ((s = ctl_req_str(req, "ca_file")) != NULL) {
+		free(a->ca_file);
+		a->ca_file = s[0] != '\0' ? xstrdup(s) : NULL;
+	}
+	if ((s = ctl_req_str(req, "fingerprint")) != NULL) {
+		free(a->fingerprint);
+		a->fingerprint = s[0] != '\0' ? xstrdup(s) : NULL;
+	}
+	if (json_is_boolean(json_object_get(req, "ca_only")))
+		a->ca_only = ctl_req_bool(req, "ca_only", false);
+	if (json_is_boolean(json_object_get(req, "allow_cleartext")))
+		a->allow_cleartext = ctl_req_bool(req, "allow_cleartext",
+		    false);
+	if ((s = ctl_req_str(req, "oauth_provider")) != NULL) {
+		free(a->oauth_provider);
+		a->oauth_provider = xstrdup(s);
+	}
+}
+
+/*
+ * Rules over an account's fields once they are all known (request and
+ * defaults together). 0, or -1 with err filled; nothing is stored then.
+ */
+static int
+check_account(struct gateway *gw, const struct account *a,
+    struct ctl_error *err)
+{
+	if (a->tls == CONFIG_TLS_NONE && !a->allow_cleartext &&
+	    !upstream_host_is_loopback(a->host)) {
+		ctl_error_set(err, CTL_E_INVALID, "tls", "tls none to %s "
+		    "would send the login and password in clear: say "
+		    "allow_cleartext (--allow-cleartext yes) if you mean it",
+		    a->host);
+		return -1;
+	}
+	if (a->tls == CONFIG_TLS_NONE && !upstream_host_is_loopback(a->host))
+		log_warn("control event=cleartext-allowed user_id=%u "
+		    "account=%s host=%s note=\"tls none: the upstream login "
+		    "and password cross the network in clear\"", a->user_id,
+		    a->name, a->host);
+	if (a->fingerprint != NULL && a->tls == CONFIG_TLS_NONE) {
+		ctl_error_set(err, CTL_E_INVALID, "fingerprint",
+		    "a pinned fingerprint needs tls pop3s or stls");
+		return -1;
+	}
+	if (a->ca_only && a->ca_file == NULL &&
+	    gw->config->upstream.ca_file == NULL) {
+		ctl_error_set(err, CTL_E_INVALID, "ca_only",
+		    "ca_only needs a CA file (the account's or "
+		    "[upstream-defaults] ca_file)");
+		return -1;
+	}
+	return oauth_check_account(gw, a, err);
 }
 
 int
@@ -391,7 +446,8 @@ gateway_account_add(struct gateway *gw, json_t *req,
 	if (name == NULL) {
 		/* login@host when that is a valid name, else accountN */
 		gen_name = xasprintf("%s@%s", ctl_req_str(req, "login"),
-		    ctl_req_str(req, "host"));
+		    ctl_req_str(req, "host") != NULL ?
+		    ctl_req_str(req, "host") : "?");
 		if (!account_name_valid(gen_name) ||
 		    strchr(ctl_req_str(req, "login"), '@') != NULL) {
 			for (unsigned n = 1;; n++) {
@@ -429,8 +485,19 @@ gateway_account_add(struct gateway *gw, json_t *req,
 	a.size_limit = def->size_limit;
 	a.enabled = true;
 	a.created = (int64_t)time(NULL);
+	oauth_account_defaults(gw, &a, ctl_req_str(req, "oauth_provider"));
 	apply_account_fields(&a, req);
-	if (account_seal_password(&a, gw->key, password) < 0) {
+	if (a.port == 0)
+		a.port = a.tls == CONFIG_TLS_POP3S ? 995 : 110;
+	if (a.host == NULL) {
+		ctl_error_set(err, CTL_E_MISSING_FIELD, "host",
+		    "account.add needs \"host\" (the provider has none)");
+		goto out;
+	}
+	if (check_account(gw, &a, err) < 0)
+		goto out;
+	if (account_seal_password(&a, gw->key, password != NULL ? password :
+	    "") < 0) {
 		ctl_error_set(err, CTL_E_INTERNAL, NULL,
 		    "cannot encrypt the password");
 		goto out;
@@ -473,10 +540,9 @@ cmd_account_add(struct gateway *gw, struct control_client *client,
 	control_reply(client, resp);
 }
 
-/* Loads user + account for the commands that name both; replies on error. */
-static int
-load_account(struct gateway *gw, struct control_client *client, json_t *req,
-    struct account *a_r)
+int
+gateway_load_account(struct gateway *gw, struct control_client *client,
+    json_t *req, struct account *a_r)
 {
 	const char *user = ctl_req_str(req, "user");
 	const char *name = ctl_req_str(req, "account");
@@ -514,7 +580,7 @@ cmd_account_delete(struct gateway *gw, struct control_client *client,
 	struct account a;
 	const char *error = NULL;
 
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	/* Stop the poller first: a delete mid-RETR sends no DELE. */
 	upstreams_remove(gw->upstreams, a.user_id, a.name);
@@ -557,6 +623,7 @@ cmd_account_set(struct gateway *gw, struct control_client *client,
     json_t *req)
 {
 	struct account a;
+	struct ctl_error err;
 	const char *password = ctl_req_str(req, "password");
 
 	if (password != NULL && strlen(password) > UPSTREAM_PASSWORD_MAX) {
@@ -565,9 +632,15 @@ cmd_account_set(struct gateway *gw, struct control_client *client,
 		    UPSTREAM_PASSWORD_MAX);
 		return;
 	}
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	apply_account_fields(&a, req);
+	if (check_account(gw, &a, &err) < 0) {
+		account_clear(&a);
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+		return;
+	}
 	if (password != NULL &&
 	    account_seal_password(&a, gw->key, password) < 0) {
 		account_clear(&a);
@@ -585,7 +658,7 @@ set_enabled(struct gateway *gw, struct control_client *client, json_t *req,
 {
 	struct account a;
 
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	a.enabled = enabled;
 	save_account(gw, client, &a, enabled ? "account-enabled" :
@@ -719,7 +792,7 @@ cmd_poll(struct gateway *gw, struct control_client *client, json_t *req)
 		struct account a;
 
 		if (name != NULL) {
-			if (load_account(gw, client, req, &a) < 0)
+			if (gateway_load_account(gw, client, req, &a) < 0)
 				return;
 			id = a.user_id;
 			account_clear(&a);
@@ -765,7 +838,7 @@ cmd_account_history(struct gateway *gw, struct control_client *client,
 	json_t *hist, *resp, *recent;
 	size_t limit = (size_t)ctl_req_int(req, "limit", HISTORY_POLLS_MAX);
 
-	if (load_account(gw, client, req, &a) < 0)
+	if (gateway_load_account(gw, client, req, &a) < 0)
 		return;
 	if (store_read_begin(gw->store, &r, &error) < 0) {
 		account_clear(&a);
@@ -970,6 +1043,8 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_ACCOUNT_HISTORY] = cmd_account_history,
 	[CTL_BACKUP] = cmd_backup,
 	[CTL_TRACE] = cmd_trace,
+	[CTL_OAUTH_START] = oauth_cmd_start,
+	[CTL_OAUTH_WAIT] = oauth_cmd_wait,
 };
 
 void

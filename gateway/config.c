@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pop3-upstream/upstream.h"
 #include "strnum.h"
 #include "xmalloc.h"
 
@@ -93,6 +94,8 @@ static const struct key_def keys[] = {
 	  0, 1, 3600 },
 	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
 	  OFF(upstream.ca_file), 0, 0, 0 },
+	{ "upstream-defaults", "ca_only", KEY_BOOL, OFF(upstream.ca_only),
+	  0, 0, 0 },
 
 	{ "metrics", "enabled", KEY_BOOL, OFF(metrics_enabled), 0, 0, 0 },
 	{ "metrics", "listen", KEY_LISTEN, OFF(metrics_listen),
@@ -102,6 +105,8 @@ static const struct key_def keys[] = {
 	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },
 	{ "passthrough", "port", KEY_PORT, OFF(pt_port), 0, 0, 0 },
 	{ "passthrough", "tls", KEY_TLS, OFF(pt_tls), 0, 0, 0 },
+	{ "passthrough", "allow_cleartext", KEY_BOOL, OFF(pt_allow_cleartext),
+	  0, 0, 0 },
 	{ "passthrough", "domains", KEY_DOMAINS, OFF(pt_domains),
 	  OFF(pt_domain_count), 0, 0 },
 	{ "passthrough", "attempts_per_minute", KEY_U32,
@@ -359,6 +364,16 @@ handler(void *user, const char *section, const char *name, const char *value)
 	bool section_known = false;
 	char esc[LOG_PEER_TEXT_MAX + 1];
 
+	if (strncmp(section, "oauth.", 6) == 0) {
+		if (config_oauth_key(ctx->config, section + 6, name, value,
+		    &error) < 0) {
+			log_escape(esc, sizeof(esc), value, strlen(value));
+			set_error(ctx, "[%s] %s = \"%s\": %s", section, name,
+			    esc, error);
+			return 0;
+		}
+		return 1;
+	}
 	for (size_t i = 0; i < N_ELEMENTS(keys); i++) {
 		if (strcmp(keys[i].section, section) != 0)
 			continue;
@@ -492,6 +507,19 @@ check_config(struct config *c, const char **error_r)
 		c->metrics_listen[0].port = xstrdup(CONFIG_METRICS_PORT);
 		c->metrics_listen_count = 1;
 	}
+	if (c->pt_enabled && c->pt_tls == CONFIG_TLS_NONE &&
+	    !c->pt_allow_cleartext && !upstream_host_is_loopback(c->pt_host)) {
+		*error_r = "[passthrough] tls = none to a host that is not "
+		    "loopback sends users' passwords in clear: set "
+		    "allow_cleartext = yes if you mean it";
+		return -1;
+	}
+	if (c->upstream.ca_only && c->upstream.ca_file == NULL) {
+		*error_r = "[upstream-defaults] ca_only needs ca_file";
+		return -1;
+	}
+	if (config_oauth_finish(c, error_r) < 0)
+		return -1;
 	if (c->secret_key_file == NULL)
 		c->secret_key_file = xasprintf("%s/secret.key", c->data_dir);
 	return 0;
@@ -631,6 +659,7 @@ config_free(struct config **configp)
 	free(c->pt_port);
 	free(c->user);
 	free(c->secret_key_file);
+	config_oauth_free(c);
 	free(c);
 	*configp = NULL;
 }

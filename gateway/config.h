@@ -36,6 +36,8 @@
 #define CONFIG_ERROR_MAX 512
 /* The metrics endpoint's port when [metrics] listen is not set. */
 #define CONFIG_METRICS_PORT "9154"
+/* OAuth providers ([oauth.NAME] sections). */
+#define CONFIG_OAUTH_MAX 16
 
 enum config_upstream_tls {
 	CONFIG_TLS_POP3S = 0,	/* implicit TLS (port 995) */
@@ -64,7 +66,34 @@ struct config_upstream {
 	enum config_upstream_tls tls;
 	char *folder;			/* target mailbox */
 	uint32_t timeout;		/* seconds per network step */
-	char *ca_file;			/* NULL: the system's trust store */
+	char *ca_file;			/* NULL: the system's trust store;
+					   else added to it */
+	bool ca_only;			/* trust ca_file alone */
+};
+
+/*
+ * An OAuth 2.0 provider, from an [oauth.NAME] section (config-oauth.c).
+ * preset "microsoft" or "google" (the default when NAME is one of them)
+ * fills the endpoints, scope, POP3 host and port and mechanism; every
+ * field may be set to override. After loading, endpoints and scope are
+ * always set (https:// URLs) and so is client_id.
+ */
+struct config_oauth {
+	char *name;
+	char *preset;			/* NULL: a generic provider */
+	char *client_id;
+	char *client_secret;		/* NULL: a public client */
+	char *tenant;			/* microsoft: default "organizations" */
+	char *device_endpoint;		/* RFC 8628 device authorization */
+	char *token_endpoint;
+	char *scope;			/* space-separated */
+	char *host;			/* POP3 host; NULL: each account's */
+	uint16_t port;			/* 0: by tls */
+	enum config_upstream_tls tls;
+	char *mechanism;		/* "xoauth2" (default) | "oauthbearer" */
+	char *ca_file;			/* trusted for the endpoints besides
+					   the system's store */
+	uint32_t seen;			/* keys given (each once) */
 };
 
 struct config {
@@ -116,10 +145,15 @@ struct config {
 	char *pt_host;
 	char *pt_port;
 	enum config_upstream_tls pt_tls;
+	bool pt_allow_cleartext;	/* tls none to a host not loopback */
 	char *pt_domains[CONFIG_DOMAINS_MAX];
 	size_t pt_domain_count;		/* 0: every login */
 	uint32_t pt_attempts_per_minute;	/* per user name */
 	uint32_t pt_failure_cache;	/* seconds a failure is remembered */
+
+	/* [oauth.NAME] */
+	struct config_oauth oauth[CONFIG_OAUTH_MAX];
+	size_t oauth_count;
 
 	/* [daemon] */
 	char *user;			/* NULL: do not drop privileges */
@@ -158,6 +192,16 @@ int config_parse_listen(const char *s, struct config_listen *l_r,
     const char **error_r);
 
 const char *config_tls_name(enum config_upstream_tls tls);
+
+/* The provider named name, or NULL. */
+const struct config_oauth *config_oauth_find(const struct config *c,
+    const char *name);
+/* config-oauth.c, for config.c: one key of an [oauth.NAME] section; the
+ * checks and presets once the file is read; freeing. */
+int config_oauth_key(struct config *c, const char *name, const char *key,
+    const char *value, const char **error_r);
+int config_oauth_finish(struct config *c, const char **error_r);
+void config_oauth_free(struct config *c);
 /* Renders a mode ("delete-after:30") into buf; returns buf. */
 const char *config_mode_name(enum config_upstream_mode mode, uint32_t days,
     char *buf, size_t bufsize);

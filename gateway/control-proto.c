@@ -31,14 +31,25 @@ static const struct ctl_field f_user_opt[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
 	END
 };
+/* Trust and OAuth settings, as account.add and account.set take them. */
+#define ACCOUNT_TRUST_FIELDS \
+	OPT("ca_file", CTL_T_STRING, CTL_C_PATH_OPT), \
+	OPT("ca_only", CTL_T_BOOL, CTL_C_NONE), \
+	OPT("fingerprint", CTL_T_STRING, CTL_C_FINGERPRINT), \
+	OPT("allow_cleartext", CTL_T_BOOL, CTL_C_NONE), \
+	OPT("oauth_provider", CTL_T_STRING, CTL_C_PROVIDER)
+
 static const struct ctl_field f_account_add[] = {
 	REQ("user", CTL_T_STRING, CTL_C_NAME),
-	REQ("host", CTL_T_STRING, CTL_C_HOST),
-	REQ("port", CTL_T_INT, CTL_C_PORT),
-	REQ("tls", CTL_T_STRING, CTL_C_TLS),
+	/* host, port and tls may come from an OAuth provider's preset;
+	   password is not needed for an OAuth mechanism (check_account_add) */
+	OPT("host", CTL_T_STRING, CTL_C_HOST),
+	OPT("port", CTL_T_INT, CTL_C_PORT),
+	OPT("tls", CTL_T_STRING, CTL_C_TLS),
 	REQ("login", CTL_T_STRING, CTL_C_LOGIN),
-	REQ("password", CTL_T_STRING, CTL_C_PASSWORD),
+	OPT("password", CTL_T_STRING, CTL_C_PASSWORD),
 	OPT("account", CTL_T_STRING, CTL_C_ACCOUNT),
+	ACCOUNT_TRUST_FIELDS,
 	OPT("mode", CTL_T_STRING, CTL_C_MODE),
 	OPT("folder", CTL_T_STRING, CTL_C_FOLDER),
 	OPT("interval", CTL_T_INT, CTL_C_INTERVAL),
@@ -65,6 +76,7 @@ static const struct ctl_field f_account_set[] = {
 	OPT("interval", CTL_T_INT, CTL_C_INTERVAL),
 	OPT("size_limit", CTL_T_INT, CTL_C_NONE),
 	OPT("auth", CTL_T_STRING, CTL_C_AUTH),
+	ACCOUNT_TRUST_FIELDS,
 	END
 };
 static const struct ctl_field f_import[] = {
@@ -94,43 +106,85 @@ static const struct ctl_field f_poll[] = {
 	END
 };
 
+static bool
+is_oauth_auth(json_t *req)
+{
+	const char *s = json_string_value(json_object_get(req, "auth"));
+	enum upstream_auth auth;
+
+	return s != NULL && upstream_auth_parse(s, &auth) == 0 &&
+	    UPSTREAM_AUTH_IS_OAUTH(auth);
+}
+
+static int
+check_account_add(json_t *req, struct ctl_error *err)
+{
+	static const char *const from_provider[] = { "host", "port", "tls" };
+	bool provider = json_is_string(json_object_get(req,
+	    "oauth_provider"));
+
+	/* an OAuth account signs in with a token; any other needs its
+	   password, and host, port and tls unless a provider gives them */
+	if (!is_oauth_auth(req) && !provider &&
+	    !json_is_string(json_object_get(req, "password"))) {
+		ctl_error_set(err, CTL_E_MISSING_FIELD, "password",
+		    "account.add needs \"password\"");
+		return -1;
+	}
+	for (size_t i = 0; i < N_ELEMENTS(from_provider) && !provider; i++) {
+		json_t *v = json_object_get(req, from_provider[i]);
+
+		if (v == NULL || json_is_null(v)) {
+			ctl_error_set(err, CTL_E_MISSING_FIELD,
+			    from_provider[i], "account.add needs \"%s\"",
+			    from_provider[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	{ "user.add", CTL_USER_ADD, f_user_add,
-	  "create an IMAP user with a password" },
+	  "create an IMAP user with a password", NULL },
 	{ "user.delete", CTL_USER_DELETE, f_user,
-	  "delete a user, their mail and upstream accounts" },
+	  "delete a user, their mail and upstream accounts", NULL },
 	{ "user.passwd", CTL_USER_PASSWD, f_user_add,
-	  "set a user's IMAP password" },
-	{ "user.list", CTL_USER_LIST, f_none, "list users" },
+	  "set a user's IMAP password", NULL },
+	{ "user.list", CTL_USER_LIST, f_none, "list users", NULL },
 	{ "account.add", CTL_ACCOUNT_ADD, f_account_add,
-	  "add an upstream POP3 account to a user" },
+	  "add an upstream POP3 account to a user", check_account_add },
 	{ "account.delete", CTL_ACCOUNT_DELETE, f_account,
-	  "remove an upstream account (mail already fetched stays)" },
+	  "remove an upstream account (mail already fetched stays)", NULL },
 	{ "account.set", CTL_ACCOUNT_SET, f_account_set,
-	  "change fields of an upstream account" },
+	  "change fields of an upstream account", NULL },
 	{ "account.enable", CTL_ACCOUNT_ENABLE, f_account,
-	  "resume polling an account" },
+	  "resume polling an account", NULL },
 	{ "account.disable", CTL_ACCOUNT_DISABLE, f_account,
-	  "stop polling an account" },
+	  "stop polling an account", NULL },
 	{ "account.list", CTL_ACCOUNT_LIST, f_user_opt,
-	  "list upstream accounts (of one user)" },
+	  "list upstream accounts (of one user)", NULL },
 	{ "import", CTL_IMPORT, f_import,
-	  "create users and accounts from CSV, with a per-line report" },
+	  "create users and accounts from CSV, with a per-line report", NULL },
 	{ "poll", CTL_POLL, f_poll,
-	  "poll one account, a user's accounts, or all now" },
+	  "poll one account, a user's accounts, or all now", NULL },
 	{ "status", CTL_STATUS, f_user_opt,
-	  "state, last success, last error, next poll per account" },
-	{ "sessions", CTL_SESSIONS, f_user_opt, "IMAP sessions" },
-	{ "stats", CTL_STATS, f_none, "counters since start" },
+	  "state, last success, last error, next poll per account", NULL },
+	{ "sessions", CTL_SESSIONS, f_user_opt, "IMAP sessions", NULL },
+	{ "stats", CTL_STATS, f_none, "counters since start", NULL },
 	{ "reload", CTL_RELOAD, f_none,
-	  "re-read the configuration and certificates" },
-	{ "shutdown", CTL_SHUTDOWN, f_none, "stop the daemon gracefully" },
+	  "re-read the configuration and certificates", NULL },
+	{ "shutdown", CTL_SHUTDOWN, f_none, "stop the daemon gracefully", NULL },
 	{ "account.history", CTL_ACCOUNT_HISTORY, f_account_history,
-	  "an account's last polls and its totals" },
+	  "an account's last polls and its totals", NULL },
 	{ "backup", CTL_BACKUP, f_backup,
-	  "write a consistent, compacted copy of the store to a file" },
+	  "write a consistent, compacted copy of the store to a file", NULL },
 	{ "trace", CTL_TRACE, f_trace,
-	  "switch a user's or a session's IMAP protocol trace on or off" },
+	  "switch a user's or a session's IMAP protocol trace on or off", NULL },
+	{ "oauth.start", CTL_OAUTH_START, f_account,
+	  "start an OAuth 2.0 device sign-in for an account", NULL },
+	{ "oauth.wait", CTL_OAUTH_WAIT, f_account,
+	  "wait (up to a minute) for a device sign-in to end", NULL },
 };
 
 const struct ctl_command *
@@ -222,7 +276,8 @@ check_string(enum ctl_check check, const char *s)
 		enum upstream_auth auth;
 
 		return upstream_auth_parse(s, &auth) == 0 ? NULL :
-		    "expected auto, user, apop, plain, login or cram-md5";
+		    "expected auto, user, apop, plain, login, cram-md5, "
+		    "scram-sha-1, scram-sha-256, xoauth2 or oauthbearer";
 	}
 	case CTL_C_LOGIN:
 		if (len == 0 || len > CTL_LOGIN_MAX)
@@ -249,6 +304,30 @@ check_string(enum ctl_check check, const char *s)
 			return "must be an absolute path";
 		if (has_control(s))
 			return "must not contain control characters";
+		return NULL;
+	case CTL_C_PATH_OPT:
+		if (len == 0)
+			return NULL;
+		if (len > CTL_PATH_MAX || s[0] != '/' || has_control(s))
+			return "must be an absolute path (or \"\" to unset)";
+		return NULL;
+	case CTL_C_FINGERPRINT: {
+		unsigned char fp[32];
+
+		if (len == 0 || upstream_fingerprint_parse(s, fp) == 0)
+			return NULL;
+		return "must be a SHA-256 fingerprint: 64 hex digits, colons "
+		    "allowed (or \"\" to unset)";
+	}
+	case CTL_C_PROVIDER:
+		if (len == 0 || len > CTL_PROVIDER_MAX)
+			return "must be 1 to 32 bytes";
+		for (const char *p = s; *p != '\0'; p++) {
+			if (!((*p >= 'a' && *p <= 'z') ||
+			    (*p >= '0' && *p <= '9') || *p == '-' ||
+			    *p == '_'))
+				return "may contain only a-z, 0-9, - and _";
+		}
 		return NULL;
 	case CTL_C_PORT:
 	case CTL_C_INTERVAL:
@@ -399,6 +478,8 @@ ctl_request_parse(const char *line, size_t len,
 			goto fail;
 		}
 	}
+	if (cmd->check != NULL && cmd->check(req, err) < 0)
+		goto fail;
 	*cmd_r = cmd;
 	*req_r = req;
 	return 0;

@@ -36,10 +36,12 @@
 /* Longest CSV text in one import request. */
 #define CTL_IMPORT_MAX (16 * 1024 * 1024)
 #define CTL_MESSAGE_MAX 300
-/* Longest file name in a request (backup). */
+/* Longest path accepted (a backup file, a CA file). */
 #define CTL_PATH_MAX 1024
 /* Largest "limit" of a listing. */
 #define CTL_LIMIT_MAX 1000
+/* Longest OAuth provider name (a configuration section's name). */
+#define CTL_PROVIDER_MAX 32
 
 enum ctl_cmd_id {
 	CTL_USER_ADD = 0,
@@ -62,6 +64,8 @@ enum ctl_cmd_id {
 	CTL_ACCOUNT_HISTORY,
 	CTL_BACKUP,
 	CTL_TRACE,
+	CTL_OAUTH_START,
+	CTL_OAUTH_WAIT,
 	CTL_CMD_COUNT
 };
 
@@ -87,7 +91,11 @@ enum ctl_check {
 	CTL_C_INTERVAL,		/* 10 .. 30 days, seconds */
 	CTL_C_CSV,
 	CTL_C_PATH,		/* absolute, no control characters */
+	CTL_C_PATH_OPT,		/* "" (unset) or an absolute path */
 	CTL_C_LIMIT,		/* 1 .. CTL_LIMIT_MAX */
+	CTL_C_FINGERPRINT,	/* "" (unset) or SHA-256 in hex, colons
+				   allowed */
+	CTL_C_PROVIDER,		/* 1..32 of [a-z0-9_-] */
 };
 
 struct ctl_field {
@@ -97,11 +105,16 @@ struct ctl_field {
 	enum ctl_check check;
 };
 
+struct ctl_error;
+
 struct ctl_command {
 	const char *name;
 	enum ctl_cmd_id id;
 	const struct ctl_field *fields;	/* ends with a NULL name */
 	const char *summary;		/* one line, for help */
+	/* Rules between fields ("password unless an OAuth mechanism");
+	   NULL: none. -1 with err filled. */
+	int (*check)(json_t *req, struct ctl_error *err);
 };
 
 extern const struct ctl_command ctl_commands[CTL_CMD_COUNT];
@@ -159,7 +172,7 @@ char *ctl_json_line(const json_t *response);
 const char *ctl_check_value(enum ctl_check check, json_t *value);
 
 /* Columns of an import line, and the most accepted. */
-#define CTL_CSV_FIELDS_MAX 16
+#define CTL_CSV_FIELDS_MAX 24
 /*
  * Splits one CSV line (RFC 4180: fields separated by delim, usually ',' —
  * ';' in files from spreadsheets set to a comma-decimal locale —,

@@ -114,6 +114,12 @@ int gateway_user_create(struct gateway *gw, const char *user,
  * poller; sets req's "account" to the name used. */
 int gateway_account_add(struct gateway *gw, json_t *req,
     struct ctl_error *err);
+/* Loads the account a request names ("user", "account"); on failure
+ * replies to client (unknown-user, unknown-account, store-error) and
+ * returns -1. account_clear() a_r after 0. */
+struct account;
+int gateway_load_account(struct gateway *gw, struct control_client *client,
+    json_t *req, struct account *a_r);
 /* Closes a user's IMAP sessions (user deleted). */
 void gateway_close_user_sessions(struct gateway *gw, const char *user);
 /* The IMAP sessions (of one user, or all) as a JSON array (listeners.c). */

@@ -14,12 +14,14 @@
  *               "bytes":N,"deleted":N,"skipped":N,"error":"..."}, ...]}
  *
  * with the newest poll first and at most HISTORY_POLLS_MAX of them. It is
- * written once per finished poll (one small write transaction), removed
+ * updated once per finished poll, read and written in one transaction on
+ * the store's writer thread (the loop does not wait for it), removed
  * with the account, and goes with the user's other settings when the user
  * is deleted or moved.
  *
  * Ownership: json_t results are new references (json_decref).
- * Threads: the event loop's, like the store calls it makes.
+ * Threads: called on the event loop; the update itself runs on the
+ * writer thread with its own copies (jansson objects are not shared).
  */
 #ifndef POPGATE_GATEWAY_HISTORY_H
 #define POPGATE_GATEWAY_HISTORY_H
@@ -47,7 +49,8 @@ struct history_poll {
 	const char *error;	/* "" or NULL when none; escaped text */
 };
 
-/* Adds a finished poll as the newest and its counts to the totals. */
+/* Adds a finished poll as the newest and its counts to the totals, on
+ * the writer thread: returns at once (0); a failure is logged. */
 int history_record(struct store *store, uint32_t user_id,
     const char *account, const struct history_poll *poll,
     const char **error_r);

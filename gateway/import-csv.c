@@ -10,7 +10,8 @@
 
 const char *const import_col_names[IMPORT_COL_COUNT] = {
 	"user", "user_password", "host", "port", "tls", "login", "password",
-	"mode", "folder", "interval", "account",
+	"mode", "folder", "interval", "account", "auth", "ca_file", "ca_only",
+	"fingerprint", "allow_cleartext", "oauth_provider",
 };
 
 static const char delims[] = { ',', ';', '\t' };
@@ -164,7 +165,7 @@ import_csv_split(const struct import_csv_format *fmt, const char *line,
 	if (n > fmt->columns) {
 		free_fields(f, n);
 		*error_r = fmt->header ? "more fields than the header has "
-		    "columns" : "more than the 11 columns " IMPORT_COLUMNS;
+		    "columns" : "more columns than " IMPORT_COLUMNS;
 		return -1;
 	}
 	if (n == 1 && fmt->columns > 1) {

@@ -11,7 +11,7 @@
  *    that splits it, and the names give the column order (any order, any
  *    subset that includes user; an unknown or repeated name refuses the
  *    whole file, naming it);
- *  - otherwise the eleven columns in their documented order, separated by
+ *  - otherwise the columns in their documented order, separated by
  *    whichever of ',' ';' and tab the line holds most of (outside quotes).
  *
  * A line whose single field contains the other common delimiter is
@@ -37,6 +37,14 @@ enum import_col {
 	IMPORT_COL_FOLDER,
 	IMPORT_COL_INTERVAL,
 	IMPORT_COL_ACCOUNT,
+	/* issue 16: trust, mechanism and OAuth, after the original eleven
+	   so older files keep their meaning */
+	IMPORT_COL_AUTH,
+	IMPORT_COL_CA_FILE,
+	IMPORT_COL_CA_ONLY,
+	IMPORT_COL_FINGERPRINT,
+	IMPORT_COL_ALLOW_CLEARTEXT,
+	IMPORT_COL_OAUTH_PROVIDER,
 	IMPORT_COL_COUNT
 };
 
@@ -44,7 +52,8 @@ enum import_col {
 extern const char *const import_col_names[IMPORT_COL_COUNT];
 /* The documented order, for messages. */
 #define IMPORT_COLUMNS "user,user_password,host,port,tls,login,password," \
-	"mode,folder,interval,account"
+	"mode,folder,interval,account,auth,ca_file,ca_only,fingerprint," \
+	"allow_cleartext,oauth_provider"
 
 struct import_csv_format {
 	char delim;		/* ',' ';' or '\t' */

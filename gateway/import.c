@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "gateway/accounts.h"
+#include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/import-csv.h"
 #include "log.h"
@@ -81,7 +82,9 @@ build_account_req(char *const *f, json_t **areq_r, struct ctl_error *err)
 	json_t *areq;
 
 	*areq_r = NULL;
-	if (!given(f[IMPORT_COL_HOST]))
+	/* an account when the line names its host, or an OAuth provider
+	   that gives one */
+	if (!given(f[IMPORT_COL_HOST]) && !given(f[IMPORT_COL_OAUTH_PROVIDER]))
 		return 0;
 	areq = json_pack("{s:s, s:s}", "command", "account.add", "user",
 	    f[IMPORT_COL_USER]);
@@ -108,6 +111,17 @@ build_account_req(char *const *f, json_t **areq_r, struct ctl_error *err)
 			}
 			json_object_set_new(areq, "interval",
 			    json_integer(num));
+		} else if (c == IMPORT_COL_CA_ONLY ||
+		    c == IMPORT_COL_ALLOW_CLEARTEXT) {
+			bool b;
+
+			if (config_parse_bool(v, &b, &why) < 0) {
+				ctl_error_set(err, CTL_E_WRONG_TYPE,
+				    import_col_names[c], "must be yes or no");
+				goto fail;
+			}
+			json_object_set_new(areq, import_col_names[c],
+			    json_boolean(b));
 		} else {
 			json_object_set_new(areq, import_col_names[c],
 			    json_string(v));
@@ -176,11 +190,15 @@ existing_account(struct import *im, struct store_read *r, uint32_t user_id,
 		ret = accounts_get(r, user_id, user, name, &a, error_r);
 		if (ret == 0) {
 			*name_r = xstrdup(name);
-			*differs_r = strcasecmp(a.host, host) != 0 ||
-			    a.port != port || strcmp(a.login, login) != 0;
+			/* an OAuth line may leave host, port and login to
+			   its provider: only what the line gives differs */
+			*differs_r = (host != NULL &&
+			    strcasecmp(a.host, host) != 0) ||
+			    (port != 0 && a.port != port) ||
+			    (login != NULL && strcmp(a.login, login) != 0);
 			account_clear(&a);
 		}
-	} else if (user_exists) {
+	} else if (user_exists && host != NULL && login != NULL) {
 		struct match_ctx mc = { host, port, login, NULL };
 
 		ret = accounts_foreach(r, user_id, user, match_account, &mc,
@@ -190,7 +208,8 @@ existing_account(struct import *im, struct store_read *r, uint32_t user_id,
 		*name_r = mc.name;
 		ret = mc.name != NULL ? 0 : STORE_NOT_FOUND;
 	}
-	if (ret != STORE_NOT_FOUND || im->planned == NULL)
+	if (ret != STORE_NOT_FOUND || im->planned == NULL ||
+	    (name == NULL && (host == NULL || login == NULL)))
 		return ret;
 	key = plan_key(user, host, port, login, name);
 	if (json_object_get(im->planned, key) != NULL) {
@@ -212,10 +231,13 @@ plan_account(struct import *im, json_t *areq, const char *name)
 	const char *login = ctl_req_str(areq, "login");
 	uint32_t port = (uint32_t)ctl_req_int(areq, "port", 0);
 	const char *shown = name != NULL ? name : "(a new name)";
-	char *k = plan_key(user, host, port, login, NULL);
+	char *k;
 
-	json_object_set_new(im->planned, k, json_string(shown));
-	free(k);
+	if (host != NULL && login != NULL) {
+		k = plan_key(user, host, port, login, NULL);
+		json_object_set_new(im->planned, k, json_string(shown));
+		free(k);
+	}
 	if (name != NULL) {
 		k = plan_key(user, host, port, login, name);
 		json_object_set_new(im->planned, k, json_string(shown));

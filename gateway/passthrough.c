@@ -26,6 +26,7 @@
 #include "gateway/upstreams.h"
 #include "evsecret.h"
 #include "log.h"
+#include "pop3-upstream/upstream.h"
 #include "password.h"
 #include "pop3-upstream/pop3-parse.h"
 #include "store/store.h"
@@ -281,10 +282,14 @@ start_tls(struct pt_check *ck, bool filter)
 			return -1;
 		SSL_CTX_set_min_proto_version(ck->ssl_ctx, TLS1_2_VERSION);
 		SSL_CTX_set_verify(ck->ssl_ctx, SSL_VERIFY_PEER, NULL);
-		if (c->upstream.ca_file != NULL ?
-		    SSL_CTX_load_verify_locations(ck->ssl_ctx,
-		    c->upstream.ca_file, NULL) != 1 :
+		/* as for the poller: the CA file adds to the system's
+		   store unless ca_only */
+		if (!c->upstream.ca_only &&
 		    SSL_CTX_set_default_verify_paths(ck->ssl_ctx) != 1)
+			return -1;
+		if (c->upstream.ca_file != NULL &&
+		    SSL_CTX_load_verify_locations(ck->ssl_ctx,
+		    c->upstream.ca_file, NULL) != 1)
 			return -1;
 	}
 	ssl = SSL_new(ck->ssl_ctx);
@@ -455,6 +460,12 @@ start_check(struct gateway *gw, struct pt_check *ck)
 			return;
 		}
 	} else {
+		if (c->pt_tls == CONFIG_TLS_NONE &&
+		    !upstream_host_is_loopback(c->pt_host))
+			log_warn("passthrough event=cleartext host=%s "
+			    "note=\"tls none: the user's password crosses "
+			    "the network in clear (allow_cleartext)\"",
+			    c->pt_host);
 		ck->bev = bufferevent_socket_new(gw->base, -1,
 		    BEV_OPT_CLOSE_ON_FREE);
 		PG_ASSERT(ck->bev != NULL);

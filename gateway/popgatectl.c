@@ -52,8 +52,9 @@ struct opt_def {
 	const char *name;	/* without "--" */
 	const char *field;	/* request field; NULL for special */
 	/* O_DURATION and O_SIZE take the configuration file's syntax
-	   ("5m", "10M") and send the number of seconds or bytes */
-	enum { O_STR, O_INT, O_DURATION, O_SIZE, O_FLAG } kind;
+	   ("5m", "10M") and send the number of seconds or bytes; O_BOOL
+	   takes yes|no */
+	enum { O_STR, O_INT, O_DURATION, O_SIZE, O_FLAG, O_BOOL } kind;
 };
 
 struct cmd_def {
@@ -172,6 +173,11 @@ print_status(json_t *reply)
 		    (long long)json_integer_value(json_object_get(st,
 		    "messages_fetched")),
 		    str_or(st, "last_error", str_or(st, "reason", "-")));
+		if (strcmp(str_or(st, "state", ""), "needs-signin") == 0 ||
+		    strcmp(str_or(st, "state", ""), "not-signed-in") == 0)
+			printf("%38s sign in: popgatectl account oauth %s %s\n",
+			    "", str_or(a, "user", "?"),
+			    str_or(a, "account", "?"));
 		{
 			json_t *pi = json_object_get(st, "import");
 			long long total = json_integer_value(
@@ -397,6 +403,23 @@ print_trace(json_t *reply)
 		    "sessions_switched")));
 }
 
+static void
+print_oauth_start(json_t *reply)
+{
+	const char *complete = str_or(reply, "verification_uri_complete",
+	    NULL);
+
+	printf("To sign this account in, open\n\n    %s\n\nand enter the "
+	    "code\n\n    %s\n\n", str_or(reply, "verification_uri", "?"),
+	    str_or(reply, "user_code", "?"));
+	if (complete != NULL)
+		printf("(or open %s)\n", complete);
+	printf("The code expires in %lld minutes. Waiting for the sign-in...\n",
+	    (long long)json_integer_value(json_object_get(reply,
+	    "expires_in")) / 60);
+	fflush(stdout);
+}
+
 /* ---- commands ------------------------------------------------------- */
 
 static const char *const pos_user[] = { "user", NULL };
@@ -414,7 +437,12 @@ static const char *const pos_none[] = { NULL };
 	{ "folder", "folder", O_STR }, \
 	{ "interval", "interval", O_DURATION }, \
 	{ "size-limit", "size_limit", O_SIZE }, \
-	{ "auth", "auth", O_STR }
+	{ "auth", "auth", O_STR }, \
+	{ "ca-file", "ca_file", O_STR }, \
+	{ "ca-only", "ca_only", O_BOOL }, \
+	{ "fingerprint", "fingerprint", O_STR }, \
+	{ "allow-cleartext", "allow_cleartext", O_BOOL }, \
+	{ "oauth-provider", "oauth_provider", O_STR }
 
 static const struct opt_def opts_account[] = {
 	OPTS_ACCOUNT_SETTINGS,
@@ -461,10 +489,15 @@ static const struct cmd_def cmds[] = {
 	  "    --login NAME --password-stdin [--mode keep|delete|"
 	  "delete-after:DAYS|mirror]\n"
 	  "    [--folder NAME] [--interval DURATION] [--size-limit SIZE]\n"
-	  "    [--auth auto|user|apop|plain|login|cram-md5] [--name ACCOUNT]\n"
+	  "    [--auth auto|user|apop|plain|login|cram-md5|scram-sha-1|\n"
+	  "     scram-sha-256|xoauth2|oauthbearer] [--name ACCOUNT]\n"
+	  "    [--ca-file PATH] [--ca-only yes|no] [--fingerprint SHA256]\n"
+	  "    [--allow-cleartext yes|no] [--oauth-provider NAME]\n"
 	  "  Add an upstream POP3 account to USER. The upstream password is\n"
-	  "  read from standard input and stored encrypted. DURATION and\n"
-	  "  SIZE are written as in popgate.conf: 300, 90s, 5m, 2h, 1d;\n"
+	  "  read from standard input and stored encrypted. With\n"
+	  "  --oauth-provider (host, port and tls default to the provider's)\n"
+	  "  no password is asked: sign in with `account oauth`. DURATION\n"
+	  "  and SIZE are written as in popgate.conf: 300, 90s, 5m, 2h, 1d;\n"
 	  "  65536, 512K, 10M, 1G.",
 	  print_ok, 0 },
 	{ "account delete", "account.delete", pos_user_account, 2, opts_none,
@@ -475,12 +508,21 @@ static const struct cmd_def cmds[] = {
 	  true, "account set USER ACCOUNT [--host H] [--port P] [--tls T]\n"
 	  "    [--login NAME] [--password-stdin] [--mode M] [--folder F]\n"
 	  "    [--interval DURATION] [--size-limit SIZE] [--auth A]\n"
-	  "  Change fields of an upstream account.", print_ok, 0 },
+	  "    [--ca-file PATH] [--ca-only yes|no] [--fingerprint SHA256]\n"
+	  "    [--allow-cleartext yes|no] [--oauth-provider NAME]\n"
+	  "  Change fields of an upstream account (\"\" unsets --ca-file and\n"
+	  "  --fingerprint).", print_ok, 0 },
 	{ "account enable", "account.enable", pos_user_account, 2, opts_none,
 	  false, "account enable USER ACCOUNT\n  Resume polling.", print_ok, 0 },
 	{ "account disable", "account.disable", pos_user_account, 2,
 	  opts_none, false, "account disable USER ACCOUNT\n  Stop polling.",
 	  print_ok, 0 },
+	{ "account oauth", "oauth.start", pos_user_account, 2, opts_none,
+	  false, "account oauth USER ACCOUNT\n"
+	  "  Sign an OAuth account in (device authorization grant): prints\n"
+	  "  a URL and a code to enter there from any browser, then waits\n"
+	  "  until the sign-in is done, refused or expired.",
+	  print_oauth_start, 0 },
 	{ "account list", "account.list", pos_user, 0, opts_none, false,
 	  "account list [USER]\n  List upstream accounts (never passwords).",
 	  print_accounts, 0 },
@@ -488,7 +530,8 @@ static const struct cmd_def cmds[] = {
 	  "import FILE|- [--dry-run]\n"
 	  "  Create users and accounts from CSV with the columns\n"
 	  "  user,user_password,host,port,tls,login,password,mode,folder,"
-	  "interval,account\n"
+	  "interval,account,\n"
+	  "  auth,ca_file,ca_only,fingerprint,allow_cleartext,oauth_provider\n"
 	  "  and print a report per line. --dry-run checks without changes.",
 	  print_import, 0 },
 	{ "poll", "poll", pos_user_account, 0, opts_none, false,
@@ -804,6 +847,73 @@ run_check(const struct opts *o, const struct cmd_def *c, int argc,
 	return 0;
 }
 
+/*
+ * After oauth.start: oauth.wait until the sign-in ends (the daemon
+ * answers "pending" every minute; each answer is printed with --json).
+ */
+static int
+oauth_wait(const struct opts *o, const char *path, json_t *start)
+{
+	json_t *req = json_pack("{s:s, s:O, s:O}", "command", "oauth.wait",
+	    "user", json_object_get(start, "user"), "account",
+	    json_object_get(start, "account"));
+	char *line = ctl_json_line(req);
+	int ret = EXIT_BADREPLY;
+
+	json_decref(req);
+	for (;;) {
+		json_error_t jerr;
+		char *reply_line = transact(path, line, &ret);
+		json_t *reply;
+		const char *state;
+
+		if (reply_line == NULL)
+			break;
+		reply = json_loads(reply_line, 0, &jerr);
+		if (o->json)
+			printf("%s", reply_line);
+		free(reply_line);
+		if (!json_is_object(reply)) {
+			json_decref(reply);
+			ret = EXIT_BADREPLY;
+			break;
+		}
+		if (!json_is_true(json_object_get(reply, "ok"))) {
+			json_t *e = json_object_get(reply, "error");
+
+			if (!o->json)
+				fprintf(stderr, "popgatectl: sign-in failed: "
+				    "%s (%s)\n", str_or(e, "message", "?"),
+				    str_or(e, "code", "?"));
+			json_decref(reply);
+			ret = EXIT_REFUSED;
+			break;
+		}
+		state = str_or(reply, "state", "?");
+		if (strcmp(state, "pending") != 0) {
+			if (!o->json)
+				printf("signed in: polling starts now\n");
+			json_decref(reply);
+			ret = 0;
+			break;
+		}
+		json_decref(reply);
+	}
+	free(line);
+	return ret;
+}
+
+/* An account that signs in with OAuth has no password to read. */
+static bool
+oauth_request(json_t *req)
+{
+	const char *auth = json_string_value(json_object_get(req, "auth"));
+
+	return json_object_get(req, "oauth_provider") != NULL ||
+	    (auth != NULL && (strcmp(auth, "xoauth2") == 0 ||
+	    strcmp(auth, "oauthbearer") == 0));
+}
+
 static int
 run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 {
@@ -880,6 +990,17 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 				}
 				json_object_set_new(req, d->field,
 				    json_integer((json_int_t)v));
+			} else if (d->kind == O_BOOL) {
+				bool b;
+				const char *why;
+
+				if (config_parse_bool(a, &b, &why) < 0) {
+					ret = cmd_usage_error(c,
+					    "%s: expected yes or no", argv[i - 1]);
+					goto out;
+				}
+				json_object_set_new(req, d->field,
+				    json_boolean(b));
 			} else if (d->kind == O_INT) {
 				char *end;
 				long long v;
@@ -957,7 +1078,8 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 		goto out;
 	}
 	if (c->password_stdin && !pw_stdin &&
-	    strcmp(c->command, "account.set") != 0) {
+	    strcmp(c->command, "account.set") != 0 &&
+	    !(strcmp(c->command, "account.add") == 0 && oauth_request(req))) {
 		ret = cmd_usage_error(c, "%s", "--password-stdin is required "
 		    "(the password is never taken from the command line)");
 		goto out;
@@ -1001,6 +1123,8 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	if (!o->json)
 		c->print(reply);
 	ret = 0;
+	if (strcmp(c->command, "oauth.start") == 0)
+		ret = oauth_wait(o, path, req);
 	/* an import with failed lines is reported as refused, so scripts
 	   notice */
 	if (strcmp(c->command, "import") == 0 && json_integer_value(

@@ -156,6 +156,14 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 	open_log(gw, nc);
 	config_free(&gw->config);
 	gw->config = nc;
+	if (upstreams_available(gw->upstreams)) {
+		const char *error = NULL;
+
+		/* trust changes apply to existing accounts (issue 16) */
+		if (upstreams_reload(gw->upstreams, &error) < 0)
+			log_error("popgated event=reload-accounts error=\"%s\"",
+			    error);
+	}
 	gw->stats.reloads++;
 	log_info("popgated event=reloaded config=%s", log_quote(q, sizeof(q),
 	    gw->config_path));
@@ -528,6 +536,9 @@ main(int argc, char **argv)
 		goto fail;
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
+	/* jansson seeds its hash function at the first object: do it
+	   before any other thread may make one */
+	json_object_seed(0);
 	if (threads_start(&gw, err, sizeof(err)) < 0)
 		goto fail;
 	prometheus_new(&gw);

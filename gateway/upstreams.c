@@ -19,6 +19,7 @@
 #include "gateway/gateway.h"
 #include "gateway/history.h"
 #include "gateway/prometheus.h"
+#include "gateway/oauth.h"
 #include "gateway/secret.h"
 #include "log.h"
 #include "pop3-upstream/pop3-poller.h"
@@ -41,8 +42,14 @@ struct upstreams {
 	struct evdns_base *dns;
 	struct pop3_client_env env;
 	struct upstream *u;
+	struct oauth *oauth;
 	bool started;
 };
+
+static void oauth_changed(void *arg, uint32_t user_id, const char *user,
+    const char *name);
+static void poll_hook(void *arg, const char *id,
+    const struct pop3_result *res);
 
 static void
 upstream_id(char *buf, size_t size, uint32_t user_id, const char *name)
@@ -72,6 +79,9 @@ parse_upstream_id(const char *id, uint32_t *user_id_r, const char **name_r)
  * store, so the totals and the last success survive a restart) and the
  * metrics' poll counters.
  */
+static void poll_hook(void *arg, const char *id,
+    const struct pop3_result *res);
+
 static void
 poll_done(void *arg, const char *id, const struct pop3_result *res)
 {
@@ -81,6 +91,7 @@ poll_done(void *arg, const char *id, const struct pop3_result *res)
 	const char *name, *error = NULL;
 	uint32_t user_id;
 
+	poll_hook(arg, id, res);	/* OAuth: a refused token */
 	gateway_metrics_poll_done(ups->gw, pop3_outcome_name(res->outcome),
 	    res->fetched, res->fetched_bytes);
 	if (parse_upstream_id(id, &user_id, &name) < 0 ||
@@ -119,12 +130,21 @@ upstreams_new(struct gateway *gw)
 	opts.host_max_conns = gw->config->upstream_per_host;
 	ups->u = pop3_upstream_new(&ups->env, &opts);
 	pop3_upstream_set_poll_hook(ups->u, poll_done, ups);
+	ups->oauth = oauth_new(gw, oauth_changed, ups);
 	return ups;
 }
 
-/* Hands one account to the poller (or takes it away when disabled). */
+struct oauth *
+upstreams_oauth(struct upstreams *ups)
+{
+	return ups != NULL ? ups->oauth : NULL;
+}
+
+/* Hands one account to the poller (or takes it away when disabled, or
+   when an OAuth account has no token to use). from_oauth: called back by
+   the token manager, which must not be told to forget the account then. */
 static void
-set_account(struct upstreams *ups, const struct account *a)
+set_account(struct upstreams *ups, const struct account *a, bool from_oauth)
 {
 	const struct config *c = ups->gw->config;
 	struct upstream_account ua;
@@ -136,12 +156,32 @@ set_account(struct upstreams *ups, const struct account *a)
 	upstream_id(id, sizeof(id), a->user_id, a->name);
 	if (!a->enabled) {
 		(void)ups->u->ops->account_remove(ups->u, id, &error);
+		if (!from_oauth)
+			oauth_forget(ups->oauth, a->user_id, a->name);
 		return;
 	}
-	if (account_open_password(a, ups->gw->key, &password, &error) < 0) {
-		log_error("upstreams account=%s event=password-unreadable "
-		    "error=\"%s\"", id, error);
-		return;
+	if (account_is_oauth(a)) {
+		/* the access token (memory only) stands in for the password;
+		   none yet or any more: the account is not polled, and
+		   status says why (oauth_status_json) */
+		const char *token = oauth_access_token(ups->oauth, a);
+
+		if (token == NULL) {
+			(void)ups->u->ops->account_remove(ups->u, id, &error);
+			return;
+		}
+		password = xstrdup(token);
+	} else {
+		/* not (or no longer) OAuth: no token to keep fresh */
+		if (!from_oauth)
+			oauth_forget(ups->oauth, a->user_id, a->name);
+		if (account_open_password(a, ups->gw->key, &password,
+		    &error) < 0) {
+			log_error("upstreams account=%s "
+			    "event=password-unreadable error=\"%s\"", id,
+			    error);
+			return;
+		}
 	}
 	memset(&ua, 0, sizeof(ua));
 	ua.id = id;
@@ -150,7 +190,12 @@ set_account(struct upstreams *ups, const struct account *a)
 	ua.host = a->host;
 	ua.port = a->port;
 	ua.tls = (enum upstream_tls)a->tls;
-	ua.ca_file = c->upstream.ca_file;
+	/* the account's own CA file, else the default one; read from the
+	   current configuration each time, so a reload applies */
+	ua.ca_file = a->ca_file != NULL ? a->ca_file : c->upstream.ca_file;
+	ua.ca_only = a->ca_file != NULL ? a->ca_only : c->upstream.ca_only;
+	ua.fingerprint = a->fingerprint;
+	ua.allow_cleartext = a->allow_cleartext;
 	if (upstream_auth_parse(a->auth, &ua.auth) < 0)
 		ua.auth = UPSTREAM_AUTH_AUTO;
 	ua.login = a->login;
@@ -167,13 +212,59 @@ set_account(struct upstreams *ups, const struct account *a)
 	if (ups->u->ops->account_set(ups->u, &ua, &error) < 0)
 		log_error("upstreams account=%s event=rejected error=\"%s\"",
 		    id, error);
-	secret_free_plain(password);
+	if (account_is_oauth(a)) {
+		secure_zero(password, strlen(password));
+		free(password);
+	} else {
+		secret_free_plain(password);
+	}
+}
+
+/* The token manager has a new token for an account, or none any more. */
+static void
+oauth_changed(void *arg, uint32_t user_id, const char *user,
+    const char *name)
+{
+	struct upstreams *ups = arg;
+	struct store_read *r = NULL;
+	struct account a;
+	const char *error = NULL;
+	char id[UPSTREAM_ID_MAX + 16];
+
+	if (store_read_begin(ups->gw->store, &r, &error) < 0) {
+		log_error("upstreams event=read-failed error=\"%s\"", error);
+		return;
+	}
+	if (accounts_get(r, user_id, user, name, &a, &error) == 0) {
+		store_read_end(&r);
+		set_account(ups, &a, true);
+		account_clear(&a);
+		return;
+	}
+	store_read_end(&r);
+	upstream_id(id, sizeof(id), user_id, name);
+	(void)ups->u->ops->account_remove(ups->u, id, &error);
+}
+
+/* After each poll: a token the POP3 server refused is refreshed at once
+   (revoked early? then the provider says invalid_grant). */
+static void
+poll_hook(void *arg, const char *id, const struct pop3_result *res)
+{
+	struct upstreams *ups = arg;
+	unsigned int uid;
+	int n = 0;
+
+	if (res->outcome != POP3_OUTCOME_AUTH ||
+	    sscanf(id, "u%u:%n", &uid, &n) != 1 || n == 0)
+		return;
+	oauth_token_rejected(ups->oauth, uid, id + n);
 }
 
 static int
 start_account(void *arg, const struct account *a)
 {
-	set_account(arg, a);
+	set_account(arg, a, false);
 	return 0;
 }
 
@@ -193,8 +284,9 @@ start_user(void *arg, const struct store_user_info *info)
 	return 0;
 }
 
-int
-upstreams_start(struct upstreams *ups, const char **error_r)
+/* Hands every account in the store to the poller. */
+static int
+set_all(struct upstreams *ups, const char **error_r)
 {
 	struct start_ctx sc = { ups, NULL };
 
@@ -205,6 +297,14 @@ upstreams_start(struct upstreams *ups, const char **error_r)
 		return -1;
 	}
 	store_read_end(&sc.r);
+	return 0;
+}
+
+int
+upstreams_start(struct upstreams *ups, const char **error_r)
+{
+	if (set_all(ups, error_r) < 0)
+		return -1;
 	if (ups->u->ops->start(ups->u, error_r) < 0)
 		return -1;
 	ups->started = true;
@@ -218,6 +318,9 @@ upstreams_stop(struct upstreams *ups, void (*done)(void *arg), void *arg)
 	   QUIT, bounded by a few seconds, so they are applied now; any
 	   other poll is closed at once (nothing of it deleted). Every
 	   delivery already committed stays. */
+	/* no more token requests; sign-ins waiting are answered */
+	if (ups != NULL)
+		oauth_stop(ups->oauth);
 	if (ups != NULL && ups->u != NULL &&
 	    ups->u->ops->stop_graceful != NULL) {
 		ups->u->ops->stop_graceful(ups->u, done, arg);
@@ -237,6 +340,7 @@ upstreams_free(struct upstreams **upsp)
 		return;
 	if (ups->u != NULL)
 		ups->u->ops->free(&ups->u);
+	oauth_free(&ups->oauth);
 	if (ups->dns != NULL)
 		evdns_base_free(ups->dns, 0);
 	free(ups);
@@ -258,7 +362,17 @@ upstreams_available(const struct upstreams *ups)
 void
 upstreams_update(struct upstreams *ups, const struct account *a)
 {
-	set_account(ups, a);
+	set_account(ups, a, false);
+}
+
+int
+upstreams_reload(struct upstreams *ups, const char **error_r)
+{
+	/* every account again with the new defaults: the poller leaves
+	   alone those whose configuration is the same (upstream_account_
+	   compare), so only accounts whose trust or timeouts changed are
+	   re-polled */
+	return set_all(ups, error_r);
 }
 
 void
@@ -269,6 +383,7 @@ upstreams_remove(struct upstreams *ups, uint32_t user_id, const char *name)
 
 	upstream_id(id, sizeof(id), user_id, name);
 	(void)ups->u->ops->account_remove(ups->u, id, &error);
+	oauth_forget(ups->oauth, user_id, name);
 }
 
 struct remove_user_ctx {
@@ -299,6 +414,7 @@ upstreams_remove_user(struct upstreams *ups, uint32_t user_id)
 	const char *error;
 
 	snprintf(rc->prefix, sizeof(rc->prefix), "u%u:", user_id);
+	oauth_forget_user(ups->oauth, user_id);
 	do {
 		rc->count = 0;
 		rc->more = false;
@@ -362,6 +478,9 @@ upstreams_poll_now(struct upstreams *ups, bool one_user, uint32_t user_id,
 	struct poll_ctx pc = { ups, "", 0, 0 };
 	char id[UPSTREAM_ID_MAX + 16];
 
+	/* OAuth accounts waiting out a failed refresh (provider down) are
+	   not in the poller: an explicit poll retries the refresh now */
+	pc.started = oauth_poll_now(ups->oauth, one_user, user_id, name);
 	if (name != NULL) {
 		upstream_id(id, sizeof(id), user_id, name);
 		poll_one_id(&pc, id);
@@ -392,12 +511,29 @@ upstreams_status_json(struct upstreams *ups, const struct account *a)
 	const char *error;
 	json_t *j;
 
+	json_t *oauth = NULL;
+	const char *oauth_state = NULL;
+
 	if (!a->enabled)
 		return json_pack("{s:s}", "state", "disabled");
+	if (account_is_oauth(a)) {
+		oauth = oauth_status_json(ups->oauth, a, &oauth_state);
+		if (oauth_state != NULL) {
+			/* no token to poll with: the sign-in state is the
+			   account's state */
+			j = json_pack("{s:s, s:o, s:o, s:s}", "state",
+			    oauth_state, "last_error",
+			    json_deep_copy(json_object_get(oauth, "error")),
+			    "oauth", oauth, "kind", ups->u->ops->kind);
+			return j;
+		}
+	}
 	upstream_id(id, sizeof(id), a->user_id, a->name);
-	if (ups->u->ops->status(ups->u, id, &st, &error) != 0)
+	if (ups->u->ops->status(ups->u, id, &st, &error) != 0) {
+		json_decref(oauth);
 		return json_pack("{s:s, s:s}", "state", "unknown", "error",
 		    error != NULL ? error : "not known to the poller");
+	}
 	j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:i, s:I, s:I, s:I, "
 	    "s:I, s:s}",
 	    "state", upstream_state_name(st.state),
@@ -417,6 +553,8 @@ upstreams_status_json(struct upstreams *ups, const struct account *a)
 	json_object_set_new(j, "import", json_pack("{s:i, s:i, s:I, s:f}",
 	    "done", (int)st.import_done, "total", (int)st.import_total,
 	    "bytes", (json_int_t)st.import_bytes, "rate", st.import_rate));
+	if (oauth != NULL)
+		json_object_set_new(j, "oauth", oauth);
 	return j;
 }
 

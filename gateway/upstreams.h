@@ -16,6 +16,7 @@
 
 struct account;
 struct gateway;
+struct oauth;
 struct upstreams;
 struct upstream_status;
 
@@ -29,8 +30,14 @@ void upstreams_stop(struct upstreams *ups, void (*done)(void *arg),
 void upstreams_free(struct upstreams **upsp);
 
 bool upstreams_available(const struct upstreams *ups);
+/* The OAuth token manager of the upstream accounts (oauth.h). */
+struct oauth *upstreams_oauth(struct upstreams *ups);
 /* The asynchronous resolver (NULL: numeric hosts only). */
 struct evdns_base *upstreams_dns(struct upstreams *ups);
+/* The configuration was reloaded: every account is handed to the poller
+ * again with the new [upstream-defaults] (CA file, timeouts); those whose
+ * settings did not change are left alone. */
+int upstreams_reload(struct upstreams *ups, const char **error_r);
 /* The account was added or changed (or enabled/disabled). */
 void upstreams_update(struct upstreams *ups, const struct account *a);
 void upstreams_remove(struct upstreams *ups, uint32_t user_id,

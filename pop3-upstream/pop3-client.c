@@ -97,6 +97,7 @@ session_free(struct pop3_session *s)
 		SSL_CTX_free(s->ssl_ctx);
 	resolve_detach(s);
 	pop3_fetch_detach_inflight(s);
+	pop3_login_clear(s);
 	pop3_fetch_batch_free(s);
 	free(s->batch);
 	for (size_t i = 0; i < s->msg_count; i++)
@@ -167,7 +168,9 @@ void
 pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
     const char *fmt, ...)
 {
-	char line[POP3_CLIENT_CMD_MAX];
+	/* SASL responses may be long (an OAuth token); any other command
+	   stays far below POP3_CLIENT_CMD_MAX */
+	char line[POP3_CLIENT_SASL_LINE_MAX];
 	va_list ap;
 	int n;
 	size_t slot;
@@ -176,7 +179,7 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
-	PG_ASSERT(n > 0 && (size_t)n < sizeof(line) - 2);
+	PG_ASSERT(n >= 0 && (size_t)n < sizeof(line) - 2);
 	if (s->acct->trace) {
 		if (s->trace_mask != NULL)
 			pop3_session_trace(s, 'C', s->trace_mask,
@@ -198,7 +201,9 @@ pop3_session_send(struct pop3_session *s, enum cmd_kind kind, uint32_t msg,
 		bufferevent_write(s->bev, line, (size_t)n);
 	}
 	s->trace_mask = NULL;
-	secure_zero(line, sizeof(line));
+	/* only what was written: the buffer is sized for OAuth tokens and
+	   every RETR and DELE passes here */
+	secure_zero(line, (size_t)n);
 	slot = (s->q_head + s->q_len) % N_ELEMENTS(s->queue);
 	s->queue[slot].kind = kind;
 	s->queue[slot].msg = msg;
@@ -283,6 +288,8 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 		else if (s->auth_used == UPSTREAM_AUTH_CRAM_MD5 &&
 		    s->auth_step == 0)
 			pop3_login_cram_md5_continue(s, payload, plen);
+		else if (pop3_login_sasl_challenge(s, payload, plen))
+			;
 		else
 			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
 			    "unexpected SASL continuation");
@@ -355,6 +362,8 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 			pop3_login_failed(s, &st);
 			return;
 		}
+		if (c.kind == CMD_AUTH && !pop3_login_auth_ok(s))
+			return;
 		after_auth(s);
 		return;
 	case CMD_LIST:

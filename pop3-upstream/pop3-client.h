@@ -194,4 +194,18 @@ int pop3_cram_md5_response(const char *login, const char *password,
     const char *challenge_b64, size_t challenge_len, char *out,
     size_t outsize, const char **error_r);
 
+struct pop3_scram_server_first;
+
+/*
+ * SCRAM (RFC 5802; SHA-256 per RFC 7677 when sha256): from the password,
+ * the server-first message's salt and count, and the AuthMessage
+ * ("client-first-bare,server-first,client-final-without-proof"), the
+ * ClientProof and the ServerSignature the server must send back, each
+ * *hlen_r bytes (20 or 32) into buffers of EVP_MAX_MD_SIZE. Runs
+ * sf->iterations rounds of PBKDF2 (bounded by POP3_SCRAM_ITER_MAX).
+ */
+int pop3_scram_compute(bool sha256, const char *password,
+    const struct pop3_scram_server_first *sf, const char *authmsg,
+    unsigned char *proof, unsigned char *server_sig, size_t *hlen_r);
+
 #endif

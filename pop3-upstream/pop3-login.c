@@ -13,7 +13,9 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -44,33 +46,6 @@ host_is_ip(const char *host)
 	    evutil_inet_pton(AF_INET6, host, buf) == 1;
 }
 
-static int
-parse_fingerprint(const char *s, unsigned char out[32])
-{
-	size_t n = 0;
-	int hi = -1;
-
-	for (; *s != '\0'; s++) {
-		int v;
-
-		if (*s == ':')
-			continue;
-		if (!isxdigit((unsigned char)*s))
-			return -1;
-		v = isdigit((unsigned char)*s) ? *s - '0' :
-		    tolower((unsigned char)*s) - 'a' + 10;
-		if (hi < 0) {
-			hi = v;
-		} else {
-			if (n == 32)
-				return -1;
-			out[n++] = (unsigned char)(hi << 4 | v);
-			hi = -1;
-		}
-	}
-	return n == 32 && hi < 0 ? 0 : -1;
-}
-
 int
 pop3_login_ssl_ctx(struct pop3_session *s, const char **error_r)
 {
@@ -89,16 +64,19 @@ pop3_login_ssl_ctx(struct pop3_session *s, const char **error_r)
 		return 0;
 	}
 	SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER, NULL);
-	if (a->ca_file != NULL) {
-		if (SSL_CTX_load_verify_locations(s->ssl_ctx, a->ca_file,
-		    NULL) != 1) {
-			ERR_clear_error();
-			*error_r = "cannot load the account's CA file";
-			return -1;
-		}
-	} else if (SSL_CTX_set_default_verify_paths(s->ssl_ctx) != 1) {
+	/* an account's CA file adds to the system's store (a private CA
+	   for one legacy server must not make every public CA unusable)
+	   unless the admin asked for it alone (ca_only) */
+	if ((a->ca_file == NULL || !a->ca_only) &&
+	    SSL_CTX_set_default_verify_paths(s->ssl_ctx) != 1) {
 		ERR_clear_error();
 		*error_r = "cannot load the system trust store";
+		return -1;
+	}
+	if (a->ca_file != NULL && SSL_CTX_load_verify_locations(s->ssl_ctx,
+	    a->ca_file, NULL) != 1) {
+		ERR_clear_error();
+		*error_r = "cannot load the account's CA file";
 		return -1;
 	}
 	return 0;
@@ -159,7 +137,7 @@ check_pin(struct pop3_session *s)
 
 	if (cert == NULL)
 		return false;
-	ok = parse_fingerprint(s->acct->fingerprint, want) == 0 &&
+	ok = upstream_fingerprint_parse(s->acct->fingerprint, want) == 0 &&
 	    X509_digest(cert, EVP_sha256(), got, &got_len) == 1 &&
 	    got_len == 32 && memcmp(want, got, 32) == 0;
 	X509_free(cert);
@@ -225,6 +203,14 @@ choose_auth(struct pop3_session *s)
 {
 	if (s->acct->auth != UPSTREAM_AUTH_AUTO)
 		return s->acct->auth;
+	/* SCRAM first: the password never crosses the wire and the server
+	   proves it knows it. A server may announce SCRAM yet hold hashes
+	   SCRAM cannot use: then one more try with the next mechanism
+	   (auth_fallback, pop3_login_failed). */
+	if (!s->auth_fallback && s->capa.sasl_scram_sha256)
+		return UPSTREAM_AUTH_SCRAM_SHA_256;
+	if (!s->auth_fallback && s->capa.sasl_scram_sha1)
+		return UPSTREAM_AUTH_SCRAM_SHA_1;
 	if (s->have_apop_ts)
 		return UPSTREAM_AUTH_APOP;
 	if (s->capa.sasl_plain)
@@ -232,6 +218,368 @@ choose_auth(struct pop3_session *s)
 	if (s->capa.sasl_login)
 		return UPSTREAM_AUTH_LOGIN;
 	return UPSTREAM_AUTH_USER;
+}
+
+static const char *
+mech_name(enum upstream_auth auth)
+{
+	switch (auth) {
+	case UPSTREAM_AUTH_SCRAM_SHA_1:
+		return "SCRAM-SHA-1";
+	case UPSTREAM_AUTH_SCRAM_SHA_256:
+		return "SCRAM-SHA-256";
+	case UPSTREAM_AUTH_XOAUTH2:
+		return "XOAUTH2";
+	case UPSTREAM_AUTH_OAUTHBEARER:
+		return "OAUTHBEARER";
+	default:
+		return "?";
+	}
+}
+
+/*
+ * Sends "AUTH MECH <base64 of raw>" when that fits RFC 5034's 255
+ * octets, else "AUTH MECH" alone: the response then follows the server's
+ * empty challenge (auth_step 0 -> send_ir). The raw bytes are a
+ * credential: the command is masked in the trace and wiped once sent.
+ */
+static void
+send_auth_ir(struct pop3_session *s, const char *raw, size_t len)
+{
+	const char *mech = mech_name(s->auth_used);
+	size_t elen = POP3_B64_LEN(len);
+	char *enc = xmalloc(elen + 1);
+
+	PG_ASSERT(pop3_b64_encode(raw, len, enc, elen + 1) == 0);
+	if (5 + strlen(mech) + 1 + elen <= POP3_CLIENT_AUTH_IR_MAX) {
+		s->auth_step = 1;
+		s->trace_mask = "AUTH **** ****";
+		pop3_session_send(s, CMD_AUTH, 0, "AUTH %s %s", mech, enc);
+	} else {
+		s->auth_step = 0;
+		pop3_session_send(s, CMD_AUTH, 0, "AUTH %s", mech);
+	}
+	secure_zero(enc, elen);
+	free(enc);
+}
+
+/* The response after the server's empty challenge (see send_auth_ir). */
+static void
+send_response(struct pop3_session *s, const char *raw, size_t len)
+{
+	size_t elen = POP3_B64_LEN(len);
+	char *enc = xmalloc(elen + 1);
+
+	PG_ASSERT(pop3_b64_encode(raw, len, enc, elen + 1) == 0);
+	pop3_session_pop(s);
+	s->trace_mask = "****";
+	pop3_session_send(s, CMD_AUTH, 0, "%s", enc);
+	secure_zero(enc, elen);
+	free(enc);
+}
+
+/* ---- SCRAM (RFC 5802, RFC 7677) ----------------------------------------- */
+
+static int
+hmac(const EVP_MD *md, const unsigned char *key, size_t klen,
+    const void *data, size_t len, unsigned char *out)
+{
+	unsigned int n = 0;
+
+	return HMAC(md, key, (int)klen, data, len, out, &n) != NULL ? 0 : -1;
+}
+
+int
+pop3_scram_compute(bool sha256, const char *password,
+    const struct pop3_scram_server_first *sf, const char *authmsg,
+    unsigned char *proof, unsigned char *server_sig, size_t *hlen_r)
+{
+	const EVP_MD *md = sha256 ? EVP_sha256() : EVP_sha1();
+	size_t hlen = (size_t)EVP_MD_size(md);
+	unsigned char salted[EVP_MAX_MD_SIZE], stored[EVP_MAX_MD_SIZE];
+	unsigned char csig[EVP_MAX_MD_SIZE], skey[EVP_MAX_MD_SIZE];
+	int ret = -1;
+
+	/* SaltedPassword = Hi(password, salt, i); the password is used as
+	   it is (no SASLprep: an ASCII password needs none) */
+	if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), sf->salt,
+	    (int)sf->salt_len, (int)sf->iterations, md, (int)hlen,
+	    salted) != 1 ||
+	    hmac(md, salted, hlen, "Client Key", 10, proof) < 0 ||
+	    EVP_Digest(proof, hlen, stored, NULL, md, NULL) != 1 ||
+	    hmac(md, stored, hlen, authmsg, strlen(authmsg), csig) < 0 ||
+	    hmac(md, salted, hlen, "Server Key", 10, skey) < 0 ||
+	    hmac(md, skey, hlen, authmsg, strlen(authmsg), server_sig) < 0)
+		goto out;
+	for (size_t i = 0; i < hlen; i++)
+		proof[i] ^= csig[i];	/* ClientKey XOR ClientSignature */
+	*hlen_r = hlen;
+	ret = 0;
+out:
+	secure_zero(salted, sizeof(salted));
+	secure_zero(stored, sizeof(stored));
+	secure_zero(csig, sizeof(csig));
+	secure_zero(skey, sizeof(skey));
+	return ret;
+}
+
+static void
+scram_start(struct pop3_session *s)
+{
+	unsigned char rnd[POP3_SCRAM_NONCE_LEN];
+	char first[UPSTREAM_LOGIN_MAX * 3 + POP3_SCRAM_NONCE_LEN + 16];
+	const char *err = NULL;
+	char b[POP3_B64_LEN(POP3_SCRAM_NONCE_LEN) + 1];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		pop3_session_fail(s, POP3_OUTCOME_TEMP,
+		    "no random bytes for a SCRAM nonce");
+		return;
+	}
+	/* base64 is printable and has no ',' */
+	PG_ASSERT(pop3_b64_encode(rnd, sizeof(rnd), b, sizeof(b)) == 0);
+	memcpy(s->scram_cnonce, b, POP3_SCRAM_NONCE_LEN);
+	s->scram_cnonce[POP3_SCRAM_NONCE_LEN] = '\0';
+	if (pop3_scram_client_first(s->acct->login, s->scram_cnonce, first,
+	    sizeof(first), &err) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_AUTH, "%s", err);
+		return;
+	}
+	if (s->capa.seen && !(s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_1 ?
+	    s->capa.sasl_scram_sha1 : s->capa.sasl_scram_sha256))
+		log_warn("pop3 account=%s event=mechanism-not-announced "
+		    "mechanism=%s", s->log_id, mech_name(s->auth_used));
+	free(s->scram_first_bare);
+	s->scram_first_bare = xstrdup(first + 3);	/* after "n,," */
+	s->scram_verified = false;
+	send_auth_ir(s, first, strlen(first));
+}
+
+/* The server-first message arrived: answer with the client proof. */
+static void
+scram_server_first(struct pop3_session *s, const char *payload, size_t plen)
+{
+	size_t hlen = 0, msglen = 0;
+	struct pop3_scram_server_first sf;
+	unsigned char msg[POP3_SCRAM_MSG_MAX];
+	unsigned char ckey[EVP_MAX_MD_SIZE];
+	char final[POP3_SCRAM_MSG_MAX + 200];
+	char proof[POP3_B64_LEN(EVP_MAX_MD_SIZE) + 1];
+	char *authmsg = NULL;
+	const char *err = NULL;
+	size_t flen;
+
+	if (pop3_b64_decode(payload, plen, msg, sizeof(msg), &msglen) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+		    "SCRAM server-first message is not base64");
+		return;
+	}
+	if (pop3_scram_parse_server_first((const char *)msg, msglen,
+	    s->scram_cnonce, &sf, &err) < 0 ||
+	    pop3_scram_client_final_bare(&sf, final, sizeof(final),
+	    &err) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL, "%s", err);
+		return;
+	}
+	authmsg = xasprintf("%s,%.*s,%s", s->scram_first_bare, (int)msglen,
+	    (const char *)msg, final);
+	if (pop3_scram_compute(s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_256,
+	    s->acct->password, &sf, authmsg, ckey, s->scram_server_sig,
+	    &hlen) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_TEMP, "SCRAM: hash failed");
+		goto out;
+	}
+	s->scram_hlen = hlen;
+	PG_ASSERT(pop3_b64_encode(ckey, hlen, proof, sizeof(proof)) == 0);
+	flen = strlen(final);
+	snprintf(final + flen, sizeof(final) - flen, ",p=%s", proof);
+	s->auth_step = 2;
+	send_response(s, final, strlen(final));
+out:
+	secure_zero(ckey, sizeof(ckey));
+	secure_zero(final, sizeof(final));
+	free(authmsg);
+}
+
+/* The server-final message: the server proves it knows the password. */
+static void
+scram_server_final(struct pop3_session *s, const char *payload, size_t plen)
+{
+	unsigned char msg[POP3_SCRAM_MSG_MAX], sig[EVP_MAX_MD_SIZE];
+	char etext[64];
+	const char *err = NULL;
+	size_t msglen = 0;
+
+	if (pop3_b64_decode(payload, plen, msg, sizeof(msg), &msglen) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+		    "SCRAM server-final message is not base64");
+		return;
+	}
+	if (pop3_scram_parse_server_final((const char *)msg, msglen, sig,
+	    s->scram_hlen, etext, sizeof(etext), &err) < 0) {
+		if (etext[0] != '\0')
+			pop3_session_fail(s, POP3_OUTCOME_AUTH, "%s: %s", err,
+			    etext);
+		else
+			pop3_session_fail(s, POP3_OUTCOME_PROTOCOL, "%s", err);
+		return;
+	}
+	if (CRYPTO_memcmp(sig, s->scram_server_sig, s->scram_hlen) != 0) {
+		/* whoever answers does not know the password: not the
+		   server we mean to talk to */
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+		    "SCRAM: the server's signature is wrong (it does not "
+		    "know the password)");
+		return;
+	}
+	s->scram_verified = true;
+	s->auth_step = 3;
+	/* an empty response completes the exchange (RFC 5034 4) */
+	pop3_session_pop(s);
+	pop3_session_send(s, CMD_AUTH, 0, "%s", "");
+}
+
+/* ---- XOAUTH2 and OAUTHBEARER (RFC 7628) ---------------------------------- */
+
+static int
+oauth_raw(struct pop3_session *s, char *out, size_t outsize, size_t *len_r,
+    const char **error_r)
+{
+	const struct upstream_account *a = s->acct;
+	uint16_t port = a->port != 0 ? a->port :
+	    a->tls == UPSTREAM_TLS_POP3S ? 995 : 110;
+
+	if (s->auth_used == UPSTREAM_AUTH_XOAUTH2)
+		return pop3_xoauth2_response(a->login, a->password, out,
+		    outsize, len_r, error_r);
+	return pop3_oauthbearer_response(a->login, a->host, port,
+	    a->password, out, outsize, len_r, error_r);
+}
+
+static void
+oauth_start(struct pop3_session *s)
+{
+	size_t size = UPSTREAM_TOKEN_MAX + UPSTREAM_LOGIN_MAX * 3 + 400;
+	char *raw = xmalloc(size);
+	const char *err = NULL;
+	size_t len = 0;
+
+	s->sasl_detail[0] = '\0';
+	if (oauth_raw(s, raw, size, &len, &err) < 0)
+		pop3_session_fail(s, POP3_OUTCOME_AUTH, "%s: %s",
+		    mech_name(s->auth_used), err);
+	else
+		send_auth_ir(s, raw, len);
+	secure_zero(raw, size);
+	free(raw);
+}
+
+/* The initial response went after the empty challenge (long token). */
+static void
+oauth_send_late(struct pop3_session *s)
+{
+	size_t size = UPSTREAM_TOKEN_MAX + UPSTREAM_LOGIN_MAX * 3 + 400;
+	char *raw = xmalloc(size);
+	const char *err = NULL;
+	size_t len = 0;
+
+	if (oauth_raw(s, raw, size, &len, &err) < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_AUTH, "%s: %s",
+		    mech_name(s->auth_used), err);
+	} else {
+		s->auth_step = 1;
+		send_response(s, raw, len);
+	}
+	secure_zero(raw, size);
+	free(raw);
+}
+
+/*
+ * A challenge after our token is the server's error report (a JSON
+ * object, RFC 7628 3.2.2; Google's XOAUTH2 the same): kept for the
+ * status, and answered as each mechanism asks (XOAUTH2 an empty line,
+ * OAUTHBEARER %x01) so the server ends with -ERR.
+ */
+static void
+oauth_error(struct pop3_session *s, const char *payload, size_t plen)
+{
+	unsigned char msg[POP3_LINE_MAX];
+	size_t msglen = 0;
+
+	if (pop3_b64_decode(payload, plen, msg, sizeof(msg), &msglen) == 0)
+		log_escape(s->sasl_detail, sizeof(s->sasl_detail),
+		    (const char *)msg, msglen);
+	s->auth_step = 2;
+	if (s->auth_used == UPSTREAM_AUTH_OAUTHBEARER) {
+		pop3_session_pop(s);
+		pop3_session_send(s, CMD_AUTH, 0, "%s", "AQ==");
+	} else {
+		pop3_session_pop(s);
+		pop3_session_send(s, CMD_AUTH, 0, "%s", "");
+	}
+}
+
+bool
+pop3_login_sasl_challenge(struct pop3_session *s, const char *payload,
+    size_t len)
+{
+	switch (s->auth_used) {
+	case UPSTREAM_AUTH_SCRAM_SHA_1:
+	case UPSTREAM_AUTH_SCRAM_SHA_256:
+		if (s->auth_step == 0) {
+			char first[UPSTREAM_LOGIN_MAX * 3 +
+			    POP3_SCRAM_NONCE_LEN + 16];
+
+			/* the initial response after the empty challenge */
+			snprintf(first, sizeof(first), "n,,%s",
+			    s->scram_first_bare);
+			s->auth_step = 1;
+			send_response(s, first, strlen(first));
+		} else if (s->auth_step == 1) {
+			scram_server_first(s, payload, len);
+		} else if (s->auth_step == 2) {
+			scram_server_final(s, payload, len);
+		} else {
+			return false;
+		}
+		return true;
+	case UPSTREAM_AUTH_XOAUTH2:
+	case UPSTREAM_AUTH_OAUTHBEARER:
+		if (s->auth_step == 0)
+			oauth_send_late(s);
+		else if (s->auth_step == 1)
+			oauth_error(s, payload, len);
+		else
+			return false;
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool
+pop3_login_auth_ok(struct pop3_session *s)
+{
+	if ((s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_1 ||
+	    s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_256) &&
+	    !s->scram_verified) {
+		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
+		    "SCRAM: the server accepted us without proving it knows "
+		    "the password");
+		return false;
+	}
+	return true;
+}
+
+void
+pop3_login_clear(struct pop3_session *s)
+{
+	if (s->scram_first_bare != NULL) {
+		secure_zero(s->scram_first_bare, strlen(s->scram_first_bare));
+		free(s->scram_first_bare);
+		s->scram_first_bare = NULL;
+	}
+	secure_zero(s->scram_server_sig, sizeof(s->scram_server_sig));
 }
 
 void
@@ -308,6 +656,14 @@ pop3_login_start_auth(struct pop3_session *s)
 			    s->log_id);
 		s->auth_step = 0;
 		pop3_session_send(s, CMD_AUTH, 0, "AUTH CRAM-MD5");
+		break;
+	case UPSTREAM_AUTH_SCRAM_SHA_1:
+	case UPSTREAM_AUTH_SCRAM_SHA_256:
+		scram_start(s);
+		break;
+	case UPSTREAM_AUTH_XOAUTH2:
+	case UPSTREAM_AUTH_OAUTHBEARER:
+		oauth_start(s);
 		break;
 	case UPSTREAM_AUTH_USER:
 	case UPSTREAM_AUTH_AUTO:
@@ -458,9 +814,26 @@ pop3_login_failed(struct pop3_session *s, const struct pop3_status *st)
 		    "server problem [SYS/PERM]: %s", esc);
 		break;
 	default:
-		pop3_session_fail(s, POP3_OUTCOME_AUTH,
-		    "authentication failed (%s): %s",
-		    upstream_auth_name(s->auth_used), esc);
+		if (s->acct->auth == UPSTREAM_AUTH_AUTO && !s->auth_fallback &&
+		    (s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_1 ||
+		    s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_256)) {
+			/* announced but unusable for this user (hashes
+			   SCRAM cannot use): one try with the next one */
+			log_info("pop3 account=%s event=scram-refused "
+			    "note=\"trying the next mechanism\"", s->log_id);
+			s->auth_fallback = true;
+			pop3_login_start_auth(s);
+			break;
+		}
+		if (s->sasl_detail[0] != '\0')
+			pop3_session_fail(s, POP3_OUTCOME_AUTH,
+			    "authentication failed (%s): %s (%s)",
+			    upstream_auth_name(s->auth_used), esc,
+			    s->sasl_detail);
+		else
+			pop3_session_fail(s, POP3_OUTCOME_AUTH,
+			    "authentication failed (%s): %s",
+			    upstream_auth_name(s->auth_used), esc);
 		break;
 	}
 }

@@ -199,6 +199,14 @@ pop3_parse_capa_line(struct pop3_capa *capa, const char *line, size_t len)
 				capa->sasl_login = true;
 			else if (str_ieq(w, wl, "CRAM-MD5"))
 				capa->sasl_cram_md5 = true;
+			else if (str_ieq(w, wl, "SCRAM-SHA-1"))
+				capa->sasl_scram_sha1 = true;
+			else if (str_ieq(w, wl, "SCRAM-SHA-256"))
+				capa->sasl_scram_sha256 = true;
+			else if (str_ieq(w, wl, "XOAUTH2"))
+				capa->sasl_xoauth2 = true;
+			else if (str_ieq(w, wl, "OAUTHBEARER"))
+				capa->sasl_oauthbearer = true;
 		}
 	} else if (str_ieq(w, wl, "LOGIN-DELAY")) {
 		uint64_t v;

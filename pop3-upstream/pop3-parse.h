@@ -87,6 +87,7 @@ struct pop3_capa {
 	bool seen;		/* a CAPA response was parsed */
 	bool top, uidl, user, stls, pipelining, resp_codes, auth_resp_code;
 	bool sasl_plain, sasl_login, sasl_cram_md5;
+	bool sasl_scram_sha1, sasl_scram_sha256, sasl_xoauth2, sasl_oauthbearer;
 	bool login_delay_set;
 	uint32_t login_delay;	/* seconds, clamped to POP3_LOGIN_DELAY_MAX */
 };

@@ -369,9 +369,36 @@ op_account_set(struct upstream *u, const struct upstream_account *cfg,
 
 	if (upstream_account_check(cfg, error_r) < 0)
 		return -1;
+	if (cfg->tls == UPSTREAM_TLS_NONE &&
+	    !upstream_host_is_loopback(cfg->host))
+		log_warn("pop3 account=%s event=cleartext host=%s "
+		    "note=\"tls none: the login and password cross the "
+		    "network in clear (allowed by allow_cleartext)\"",
+		    cfg->id, cfg->host);
 	pos = find_pos(p, cfg->id, &found);
 	if (found) {
 		a = p->accts[pos];
+		switch (upstream_account_compare(a->cfg, cfg)) {
+		case UPSTREAM_CHANGE_NONE:
+			return 0;
+		case UPSTREAM_CHANGE_TOKEN:
+			/* a refreshed access token: the session reads the
+			   password only when it logs in, so a poll in
+			   progress goes on and the next login uses it */
+			secure_zero(a->cfg->password,
+			    strlen(a->cfg->password));
+			free(a->cfg->password);
+			a->cfg->password = xstrdup(cfg->password);
+			if (a->st.state == UPSTREAM_STATE_AUTH_FAILED) {
+				a->st.state = UPSTREAM_STATE_IDLE;
+				a->st.auth_failures = 0;
+				if (p->started)
+					schedule(a, 0);
+			}
+			return 0;
+		case UPSTREAM_CHANGE_OTHER:
+			break;
+		}
 		/* a poll in progress holds the old config: abort it (no
 		   QUIT, so no DELE takes effect) and poll again */
 		session_abort(a);

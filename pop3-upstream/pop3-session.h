@@ -28,6 +28,7 @@
 #include "pop3-upstream/pop3-client.h"
 #include "pop3-upstream/pop3-deliver.h"
 #include "pop3-upstream/pop3-parse.h"
+#include "pop3-upstream/pop3-parse-sasl.h"
 #include "strbuf.h"
 
 /* A RETR or multi-line response that brings fewer than this many bytes
@@ -36,6 +37,15 @@
 #define POP3_CLIENT_STALL_BYTES 4096
 /* Longest command line we send (credentials are checked for CR/LF). */
 #define POP3_CLIENT_CMD_MAX 1024
+/* Longest SASL response line: an OAuth response (login, host and an
+ * access token of UPSTREAM_TOKEN_MAX) in base64. RFC 5034 bounds only the
+ * AUTH command itself (255 octets with its initial response); a longer
+ * response goes on a continuation line. */
+#define POP3_CLIENT_SASL_LINE_MAX \
+	(4 * ((UPSTREAM_TOKEN_MAX + UPSTREAM_LOGIN_MAX * 3 + 400 + 2) / 3) + 8)
+/* The longest AUTH command that carries its initial response (RFC 5034
+ * 4: otherwise the response waits for the server's empty challenge). */
+#define POP3_CLIENT_AUTH_IR_MAX 255
 
 enum cmd_kind {
 	CMD_GREETING = 0,
@@ -155,6 +165,17 @@ struct pop3_session {
 	bool have_apop_ts;
 	enum upstream_auth auth_used;
 	int auth_step;
+	bool auth_fallback;	/* auto: SCRAM failed; one more try without */
+	/* SCRAM (pop3-login.c): our nonce, the client-first-bare and
+	   server-first messages for the AuthMessage, and the signature the
+	   server must prove itself with */
+	char scram_cnonce[POP3_SCRAM_NONCE_LEN + 1];
+	char *scram_first_bare;
+	unsigned char scram_server_sig[EVP_MAX_MD_SIZE];
+	size_t scram_hlen;
+	bool scram_verified;
+	/* what an OAuth server said when it refused a token (decoded, escaped) */
+	char sasl_detail[160];
 
 	struct msg *msgs;
 	size_t msg_count, msg_alloc;
@@ -227,6 +248,14 @@ void pop3_login_start_auth(struct pop3_session *s);
 void pop3_login_sasl_continue(struct pop3_session *s);
 void pop3_login_cram_md5_continue(struct pop3_session *s, const char *payload,
     size_t len);
+/* A "+ " challenge to SCRAM, XOAUTH2 or OAUTHBEARER; true if handled. */
+bool pop3_login_sasl_challenge(struct pop3_session *s, const char *payload,
+    size_t len);
+/* +OK to AUTH: false (the session failed) when the mechanism was not
+ * complete (a SCRAM server that never proved itself). */
+bool pop3_login_auth_ok(struct pop3_session *s);
+/* Frees the SASL state (wiped). */
+void pop3_login_clear(struct pop3_session *s);
 void pop3_login_failed(struct pop3_session *s, const struct pop3_status *st);
 
 /* ---- pop3-fetch.c ---- */

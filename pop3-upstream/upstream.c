@@ -1,9 +1,11 @@
 /* upstream — account configuration helpers; see upstream.h. */
 #include "pop3-upstream/upstream.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "xmalloc.h"
 
@@ -52,6 +54,86 @@ upstream_account_free(struct upstream_account **ap)
 }
 
 static bool
+str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+enum upstream_account_change
+upstream_account_compare(const struct upstream_account *o,
+    const struct upstream_account *c)
+{
+	bool same_rest = str_eq(o->id, c->id) && o->user_id == c->user_id &&
+	    str_eq(o->mailbox, c->mailbox) && str_eq(o->host, c->host) &&
+	    o->port == c->port && o->tls == c->tls &&
+	    str_eq(o->ca_file, c->ca_file) && o->ca_only == c->ca_only &&
+	    str_eq(o->fingerprint, c->fingerprint) &&
+	    o->allow_cleartext == c->allow_cleartext && o->auth == c->auth &&
+	    str_eq(o->login, c->login) && o->mode == c->mode &&
+	    o->delete_after_days == c->delete_after_days &&
+	    o->interval_secs == c->interval_secs &&
+	    o->size_limit == c->size_limit && o->trace == c->trace &&
+	    memcmp(&o->timeouts, &c->timeouts, sizeof(o->timeouts)) == 0;
+
+	if (!same_rest)
+		return UPSTREAM_CHANGE_OTHER;
+	if (str_eq(o->password, c->password))
+		return UPSTREAM_CHANGE_NONE;
+	return UPSTREAM_AUTH_IS_OAUTH(c->auth) ? UPSTREAM_CHANGE_TOKEN :
+	    UPSTREAM_CHANGE_OTHER;
+}
+
+bool
+upstream_host_is_loopback(const char *host)
+{
+	unsigned char a[16];
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1) {
+		static const unsigned char one[16] = { [15] = 1 };
+		static const unsigned char mapped[12] = { [10] = 0xff,
+		    [11] = 0xff };
+
+		/* ::1, or ::ffff:127.x.x.x (IPv4-mapped loopback) */
+		return memcmp(a, one, 16) == 0 ||
+		    (memcmp(a, mapped, 12) == 0 && a[12] == 127);
+	}
+	return false;
+}
+
+int
+upstream_fingerprint_parse(const char *s, unsigned char out[32])
+{
+	size_t n = 0;
+	int hi = -1;
+
+	for (; *s != '\0'; s++) {
+		int v;
+
+		if (*s == ':')
+			continue;
+		if (!isxdigit((unsigned char)*s))
+			return -1;
+		v = isdigit((unsigned char)*s) ? *s - '0' :
+		    tolower((unsigned char)*s) - 'a' + 10;
+		if (hi < 0) {
+			hi = v;
+		} else {
+			if (n == 32)
+				return -1;
+			out[n++] = (unsigned char)(hi << 4 | v);
+			hi = -1;
+		}
+	}
+	return n == 32 && hi < 0 ? 0 : -1;
+}
+
+static bool
 printable(const char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -75,7 +157,9 @@ int
 upstream_account_check(const struct upstream_account *a,
     const char **error_r)
 {
-	size_t hex = 0;
+	unsigned char fp[32];
+	size_t secret_max = UPSTREAM_AUTH_IS_OAUTH(a->auth) ?
+	    UPSTREAM_TOKEN_MAX : UPSTREAM_PASSWORD_MAX;
 
 	if (a->id == NULL || a->id[0] == '\0' ||
 	    strlen(a->id) > UPSTREAM_ID_MAX || !printable(a->id)) {
@@ -94,10 +178,24 @@ upstream_account_check(const struct upstream_account *a,
 		return -1;
 	}
 	if (strlen(a->login) > UPSTREAM_LOGIN_MAX ||
-	    strlen(a->password) > UPSTREAM_PASSWORD_MAX) {
+	    strlen(a->password) > secret_max) {
 		/* longer would not fit a POP3 command line */
 		*error_r = "account login (max 255 bytes) or password (max "
-		    "1000 bytes) too long";
+		    "1000 bytes; an access token 8192) too long";
+		return -1;
+	}
+	if (a->tls == UPSTREAM_TLS_NONE && !a->allow_cleartext &&
+	    !upstream_host_is_loopback(a->host)) {
+		*error_r = "tls none to a host that is not loopback sends the "
+		    "credentials in clear: it needs allow_cleartext";
+		return -1;
+	}
+	if (UPSTREAM_AUTH_IS_OAUTH(a->auth) && a->tls == UPSTREAM_TLS_NONE &&
+	    !upstream_host_is_loopback(a->host)) {
+		/* a bearer token is as good as a password to whoever sees
+		   it, and it is good for every service of its scope */
+		*error_r = "an OAuth bearer token is never sent in clear to "
+		    "a host that is not loopback";
 		return -1;
 	}
 	if (a->mailbox != NULL && (a->mailbox[0] == '\0' ||
@@ -106,15 +204,7 @@ upstream_account_check(const struct upstream_account *a,
 		return -1;
 	}
 	if (a->fingerprint != NULL) {
-		for (const char *p = a->fingerprint; *p != '\0'; p++) {
-			if (isxdigit((unsigned char)*p))
-				hex++;
-			else if (*p != ':') {
-				*error_r = "fingerprint must be SHA-256 in hex";
-				return -1;
-			}
-		}
-		if (hex != 64) {
+		if (upstream_fingerprint_parse(a->fingerprint, fp) < 0) {
 			*error_r = "fingerprint must be SHA-256 in hex";
 			return -1;
 		}
@@ -132,7 +222,8 @@ upstream_account_check(const struct upstream_account *a,
 
 static const char *const tls_names[] = { "pop3s", "stls", "none" };
 static const char *const auth_names[] = {
-	"auto", "user", "apop", "plain", "login", "cram-md5"
+	"auto", "user", "apop", "plain", "login", "cram-md5", "scram-sha-1",
+	"scram-sha-256", "xoauth2", "oauthbearer"
 };
 static const char *const mode_names[] = {
 	"keep", "delete", "delete-after", "mirror"

@@ -32,11 +32,17 @@
    fit one POP3 command line (POP3_CLIENT_CMD_MAX) with room to spare. */
 #define UPSTREAM_LOGIN_MAX 255
 #define UPSTREAM_PASSWORD_MAX 1000
+/* Longest OAuth 2.0 access token (carried in `password` for the OAuth
+   mechanisms): Microsoft's JWTs run to about 2.5 KB; the SASL response is
+   sent on a continuation line of its own (POP3_CLIENT_SASL_LINE_MAX). */
+#define UPSTREAM_TOKEN_MAX 8192
 
 enum upstream_tls {
 	UPSTREAM_TLS_POP3S = 0,	/* implicit TLS (port 995) */
 	UPSTREAM_TLS_STLS,	/* plain connection upgraded with STLS; required */
-	UPSTREAM_TLS_NONE,	/* clear text, credentials included: opt-in */
+	UPSTREAM_TLS_NONE,	/* clear text, credentials included: opt-in;
+				   to a host that is not loopback only with
+				   allow_cleartext (logged as a warning) */
 };
 
 enum upstream_auth {
@@ -46,7 +52,17 @@ enum upstream_auth {
 	UPSTREAM_AUTH_PLAIN,	/* AUTH PLAIN (RFC 5034) */
 	UPSTREAM_AUTH_LOGIN,	/* AUTH LOGIN */
 	UPSTREAM_AUTH_CRAM_MD5,	/* AUTH CRAM-MD5 (RFC 2195); explicit only */
+	UPSTREAM_AUTH_SCRAM_SHA_1,	/* AUTH SCRAM-SHA-1 (RFC 5802) */
+	UPSTREAM_AUTH_SCRAM_SHA_256,	/* AUTH SCRAM-SHA-256 (RFC 7677) */
+	UPSTREAM_AUTH_XOAUTH2,	/* AUTH XOAUTH2 (Google/Microsoft); password
+				   holds the OAuth 2.0 access token */
+	UPSTREAM_AUTH_OAUTHBEARER,	/* AUTH OAUTHBEARER (RFC 7628); the
+					   same */
 };
+
+/* True for the mechanisms whose `password` is an OAuth access token. */
+#define UPSTREAM_AUTH_IS_OAUTH(a) ((a) == UPSTREAM_AUTH_XOAUTH2 || \
+	(a) == UPSTREAM_AUTH_OAUTHBEARER)
 
 enum upstream_mode {
 	UPSTREAM_MODE_KEEP = 0,		/* leave everything on the server */
@@ -79,10 +95,16 @@ struct upstream_account {
 	char *host;
 	uint16_t port;		/* 0: 995 for pop3s, 110 otherwise */
 	enum upstream_tls tls;
-	char *ca_file;		/* NULL: the system's trust store */
+	char *ca_file;		/* PEM CA certificates trusted for this
+				   account besides the system's store;
+				   NULL: the system's store alone */
+	bool ca_only;		/* trust ca_file alone, not the system's
+				   store too */
 	char *fingerprint;	/* pinned SHA-256 of the server certificate
 				   (hex, colons allowed); replaces chain and
 				   host verification when set */
+	bool allow_cleartext;	/* tls none to a host that is not loopback:
+				   the admin said so explicitly */
 	enum upstream_auth auth;
 	char *login;
 	char *password;
@@ -98,6 +120,24 @@ struct upstream_account {
 };
 
 struct upstream_account *upstream_account_dup(const struct upstream_account *a);
+
+/* How two configurations of one account differ (account_set decides with
+ * it whether a poll in progress must be aborted). */
+enum upstream_account_change {
+	UPSTREAM_CHANGE_NONE = 0,
+	UPSTREAM_CHANGE_TOKEN,	/* only the OAuth access token (password of
+				   an OAuth mechanism): a running poll goes
+				   on, the next login uses the new one */
+	UPSTREAM_CHANGE_OTHER,
+};
+enum upstream_account_change upstream_account_compare(
+    const struct upstream_account *old, const struct upstream_account *cur);
+
+/* True for "localhost", an address in 127.0.0.0/8 and ::1: clear text to
+ * such a host never leaves the machine. */
+bool upstream_host_is_loopback(const char *host);
+/* Parses a SHA-256 fingerprint (64 hex digits, colons anywhere). */
+int upstream_fingerprint_parse(const char *s, unsigned char out[32]);
 void upstream_account_free(struct upstream_account **ap);
 /* Checks a configuration (id, host, names, fingerprint syntax, auth vs
  * tls). 0, or -1 with a static reason. */
@@ -108,7 +148,8 @@ const char *upstream_tls_name(enum upstream_tls tls);
 const char *upstream_auth_name(enum upstream_auth auth);
 const char *upstream_mode_name(enum upstream_mode mode);
 /* Parse the names above ("pop3s", "stls", "none"; "auto", "user", "apop",
- * "plain", "login"; "keep", "delete", "delete-after", "mirror"). */
+ * "plain", "login", "cram-md5", "scram-sha-1", "scram-sha-256", "xoauth2",
+ * "oauthbearer"; "keep", "delete", "delete-after", "mirror"). */
 int upstream_tls_parse(const char *s, enum upstream_tls *tls_r);
 int upstream_auth_parse(const char *s, enum upstream_auth *auth_r);
 int upstream_mode_parse(const char *s, enum upstream_mode *mode_r);

@@ -523,6 +523,58 @@ fail:
 }
 
 int
+store_user_meta_update(struct store *store, uint32_t user_id,
+    const char *key, store_meta_update_fn *fn, void *ctx,
+    const char **error_r)
+{
+	struct store_userrec rec;
+	struct store_key k;
+	MDB_txn *txn = NULL;
+	MDB_val kv, data;
+	void *value = NULL;
+	size_t size = 0;
+	int rc;
+
+	if (meta_key(store, &k, user_id, key, error_r) < 0)
+		return -1;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	if (store_userrec_load(store, txn, user_id, &rec, error_r) < 0)
+		goto fail;
+	kv = store_key_val(&k);
+	rc = mdb_get(txn, store->dbi[DB_USERMETA], &kv, &data);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		store_fail_mdb(store, error_r, rc, "settings");
+		goto fail;
+	}
+	/* the old value as this transaction sees it: a read-modify-write
+	   no other write can come between */
+	if (fn(ctx, rc == 0 ? data.mv_data : NULL, rc == 0 ? data.mv_size : 0,
+	    &value, &size) < 0) {
+		store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: settings update refused");
+		goto fail;
+	}
+	if (size > STORE_META_VALUE_MAX) {
+		store_fail(store, error_r, STORE_ERR_LIMIT,
+		    "store: settings value too large");
+		goto fail;
+	}
+	data.mv_data = value;
+	data.mv_size = size;
+	if ((rc = mdb_put(txn, store->dbi[DB_USERMETA], &kv, &data, 0)) != 0) {
+		store_fail_mdb(store, error_r, rc, "settings write");
+		goto fail;
+	}
+	free(value);
+	return store_wcommit(store, txn, error_r);
+fail:
+	free(value);
+	store_wabort(store, txn);
+	return -1;
+}
+
+int
 store_user_meta_get(struct store_read *r, uint32_t user_id, const char *key,
     const void **value_r, size_t *value_size_r, const char **error_r)
 {

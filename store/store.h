@@ -334,6 +334,16 @@ int store_user_meta_get(struct store_read *r, uint32_t user_id,
     const char **error_r);
 int store_user_meta_del(struct store *store, uint32_t user_id,
     const char *key, const char **error_r);
+/* A read-modify-write of one setting in ONE write transaction: fn gets
+ * the old value (NULL/0 when absent; valid during the call) and returns
+ * 0 with a new malloc'd value (freed by the store), or -1 to change
+ * nothing. For records several jobs update in turn (a poll history):
+ * two updates queued for one group commit each see the other's. */
+typedef int store_meta_update_fn(void *ctx, const void *old,
+    size_t old_size, void **new_r, size_t *new_size_r);
+int store_user_meta_update(struct store *store, uint32_t user_id,
+    const char *key, store_meta_update_fn *fn, void *ctx,
+    const char **error_r);
 /* Keys in byte order; key and value valid during the callback only. */
 int store_user_meta_foreach(struct store_read *r, uint32_t user_id,
     int (*cb)(void *ctx, const char *key, const void *value,

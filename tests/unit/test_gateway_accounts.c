@@ -149,6 +149,82 @@ START_TEST(password_sealed_to_the_account)
 }
 END_TEST
 
+/* Issue 16: trust and OAuth fields survive the record; the refresh
+   token is sealed to the account and is not the password; the public form
+   carries neither. */
+START_TEST(trust_and_oauth_fields)
+{
+	struct account a, b;
+	struct secret_key *key;
+	unsigned char kb[SECRET_KEY_LEN];
+	json_t *rec, *pub;
+	char *s, *tok = NULL, *pw = NULL;
+	const char *e;
+
+	memset(kb, 7, sizeof(kb));
+	key = secret_key_from_bytes(kb);
+	sample(&a);
+	free(a.auth);
+	a.auth = xstrdup("xoauth2");
+	a.ca_file = xstrdup("/etc/ca.pem");
+	a.ca_only = true;
+	a.fingerprint = xstrdup("ab:cd");
+	a.allow_cleartext = true;
+	a.oauth_provider = xstrdup("microsoft");
+	a.oauth_signed_in = 1700000001;
+	ck_assert(account_is_oauth(&a));
+	ck_assert_int_eq(account_seal_refresh(&a, key, "rt-secret"), 0);
+	rec = account_to_record(&a);
+	s = json_dumps(rec, JSON_COMPACT);
+	ck_assert(strstr(s, "rt-secret") == NULL);
+	ck_assert_int_eq(account_from_record("alice", 7, "legacy", s,
+	    strlen(s), &b, &e), 0);
+	ck_assert_str_eq(b.ca_file, "/etc/ca.pem");
+	ck_assert(b.ca_only);
+	ck_assert_str_eq(b.fingerprint, "ab:cd");
+	ck_assert(b.allow_cleartext);
+	ck_assert_str_eq(b.oauth_provider, "microsoft");
+	ck_assert(!b.oauth_needs_signin);
+	ck_assert_int_eq(b.oauth_signed_in, 1700000001);
+	ck_assert_int_eq(account_open_refresh(&b, key, &tok, &e), 0);
+	ck_assert_str_eq(tok, "rt-secret");
+	secret_free_plain(tok);
+	/* the sealed token does not open as the password, nor for another
+	   account */
+	free(b.password_sealed);
+	b.password_sealed = xstrdup(b.refresh_sealed);
+	ck_assert_int_eq(account_open_password(&b, key, &pw, &e), -1);
+	free(b.name);
+	b.name = xstrdup("other");
+	ck_assert_int_eq(account_open_refresh(&b, key, &tok, &e), -1);
+	pub = account_to_public(&a);
+	ck_assert_ptr_null(json_object_get(pub, "refresh_sealed"));
+	ck_assert(json_is_true(json_object_get(pub, "oauth_grant")));
+	/* clearing */
+	ck_assert_int_eq(account_seal_refresh(&a, key, NULL), 0);
+	ck_assert_ptr_null(a.refresh_sealed);
+	json_decref(pub);
+	json_decref(rec);
+	free(s);
+	account_clear(&a);
+	account_clear(&b);
+	/* an old record without the new fields still loads */
+	sample(&a);
+	rec = account_to_record(&a);
+	s = json_dumps(rec, JSON_COMPACT);
+	ck_assert_int_eq(account_from_record("alice", 7, "legacy", s,
+	    strlen(s), &b, &e), 0);
+	ck_assert_ptr_null(b.ca_file);
+	ck_assert_ptr_null(b.oauth_provider);
+	ck_assert(!b.allow_cleartext);
+	json_decref(rec);
+	free(s);
+	account_clear(&a);
+	account_clear(&b);
+	secret_key_free(&key);
+}
+END_TEST
+
 START_TEST(account_names)
 {
 	ck_assert(account_name_valid("alice@pop.example.org"));
@@ -174,6 +250,7 @@ accounts_suite(void)
 	tcase_add_test(tc, damaged_records_refused);
 	tcase_add_test(tc, password_sealed_to_the_account);
 	tcase_add_test(tc, account_names);
+	tcase_add_test(tc, trust_and_oauth_fields);
 	suite_add_tcase(s, tc);
 	return s;
 }

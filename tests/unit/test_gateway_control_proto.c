@@ -47,8 +47,8 @@ static const struct req_case req_cases[] = {
 	{ "{\"command\":\"account.add\",\"user\":\"a\",\"host\":\"h\","
 	  "\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
 	  "\"password\":\"x\",\"auth\":\"digest-md5\"}", "invalid-value",
-	  "auth", "\"auth\": expected auto, user, apop, plain, login or "
-	  "cram-md5" },
+	  "auth", "\"auth\": expected auto, user, apop, plain, login, "
+	  "cram-md5, scram-sha-1, scram-sha-256, xoauth2 or oauthbearer" },
 	{ "{\"command\":\"account.add\",\"user\":\"a\",\"host\":\"h\","
 	  "\"port\":995,\"tls\":\"pop3s\",\"login\":\"a\","
 	  "\"password\":\"x\",\"auth\":\"login\"}", NULL, NULL, NULL },
@@ -121,6 +121,33 @@ static const struct req_case req_cases[] = {
 	  "password", NULL },
 	{ "{\"command\":\"account.enable\",\"user\":\"a\"}", "missing-field",
 	  "account", NULL },
+	/* issue 16: host, port, tls from an OAuth provider; no password
+	   for an OAuth mechanism; trust fields checked */
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"login\":\"a\","
+	  "\"port\":995,\"tls\":\"pop3s\",\"password\":\"x\"}",
+	  "missing-field", "host", "account.add needs \"host\"" },
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"login\":\"a\","
+	  "\"oauth_provider\":\"microsoft\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"login\":\"a\","
+	  "\"host\":\"h\",\"port\":995,\"tls\":\"pop3s\","
+	  "\"auth\":\"xoauth2\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.add\",\"user\":\"a\",\"login\":\"a\","
+	  "\"host\":\"h\",\"port\":995,\"tls\":\"pop3s\","
+	  "\"auth\":\"scram-sha-256\"}", "missing-field", "password", NULL },
+	{ "{\"command\":\"account.set\",\"user\":\"a\",\"account\":\"b\","
+	  "\"fingerprint\":\"ab:cd\"}", "invalid-value", "fingerprint", NULL },
+	{ "{\"command\":\"account.set\",\"user\":\"a\",\"account\":\"b\","
+	  "\"fingerprint\":\"\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.set\",\"user\":\"a\",\"account\":\"b\","
+	  "\"fingerprint\":\"00112233445566778899AABBCCDDEEFF00112233445566778899"
+	  "aabbccddeeff\"}", NULL, NULL, NULL },
+	{ "{\"command\":\"account.set\",\"user\":\"a\",\"account\":\"b\","
+	  "\"ca_file\":\"relative.pem\"}", "invalid-value", "ca_file", NULL },
+	{ "{\"command\":\"account.set\",\"user\":\"a\",\"account\":\"b\","
+	  "\"ca_only\":\"yes\"}", "wrong-type", "ca_only", NULL },
+	{ "{\"command\":\"account.set\",\"user\":\"a\",\"account\":\"b\","
+	  "\"oauth_provider\":\"Big Co\"}", "invalid-value", "oauth_provider",
+	  NULL },
 	{ "{\"command\":\"account.enable\",\"user\":\"a\",\"account\":"
 	  "\"a b\"}", "invalid-value", "account",
 	  "\"account\": may contain only letters, digits and ._@+-" },
@@ -168,7 +195,14 @@ START_TEST(every_required_field_is_enforced)
 	json_t *full = json_pack("{s:s}", "command", c->name);
 
 	for (const struct ctl_field *f = c->fields; f->name; f++) {
-		if (!f->required)
+		/* account.add's host, port, tls and password are required
+		   by its cross-field check (unless OAuth): give them too */
+		bool cond = c->check != NULL && (strcmp(f->name, "host") == 0 ||
+		    strcmp(f->name, "port") == 0 ||
+		    strcmp(f->name, "tls") == 0 ||
+		    strcmp(f->name, "password") == 0);
+
+		if (!f->required && !cond)
 			continue;
 		json_object_set_new(full, f->name,
 		    f->type == CTL_T_INT ? json_integer(995) :

@@ -75,6 +75,89 @@ START_TEST(check_refuses_bad)
 }
 END_TEST
 
+/* Issue 16: clear text only to loopback unless allowed; OAuth tokens
+   never in clear; tokens may be longer than passwords. */
+START_TEST(check_cleartext_and_tokens)
+{
+	struct upstream_account a = good();
+	const char *err = NULL;
+	char *tok = malloc(UPSTREAM_TOKEN_MAX + 2);
+
+	a.tls = UPSTREAM_TLS_NONE;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	ck_assert(strstr(err, "allow_cleartext") != NULL);
+	a.allow_cleartext = true;
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	a.auth = UPSTREAM_AUTH_XOAUTH2;
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a.host = (char *)"127.0.0.1";
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	a.allow_cleartext = false;
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	a = good();
+	a.auth = UPSTREAM_AUTH_OAUTHBEARER;
+	memset(tok, 'a', UPSTREAM_TOKEN_MAX + 1);
+	tok[UPSTREAM_TOKEN_MAX] = '\0';
+	a.password = tok;
+	ck_assert_int_eq(upstream_account_check(&a, &err), 0);
+	tok[UPSTREAM_TOKEN_MAX] = 'a';
+	tok[UPSTREAM_TOKEN_MAX + 1] = '\0';
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	a.auth = UPSTREAM_AUTH_PLAIN;
+	tok[UPSTREAM_PASSWORD_MAX + 1] = '\0';
+	ck_assert_int_eq(upstream_account_check(&a, &err), -1);
+	free(tok);
+}
+END_TEST
+
+START_TEST(loopback_hosts)
+{
+	ck_assert(upstream_host_is_loopback("127.0.0.1"));
+	ck_assert(upstream_host_is_loopback("127.255.0.9"));
+	ck_assert(upstream_host_is_loopback("localhost"));
+	ck_assert(upstream_host_is_loopback("LocalHost"));
+	ck_assert(upstream_host_is_loopback("::1"));
+	ck_assert(upstream_host_is_loopback("::ffff:127.0.0.1"));
+	ck_assert(!upstream_host_is_loopback("::ffff:10.0.0.1"));
+	ck_assert(!upstream_host_is_loopback("128.0.0.1"));
+	ck_assert(!upstream_host_is_loopback("localhost.example.org"));
+	ck_assert(!upstream_host_is_loopback("127.0.0.1.example.org"));
+	ck_assert(!upstream_host_is_loopback("::2"));
+	ck_assert(!upstream_host_is_loopback(""));
+}
+END_TEST
+
+/* A refreshed token alone must not abort a poll; anything else does. */
+START_TEST(compare_configs)
+{
+	struct upstream_account a = good(), b = good();
+
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_NONE);
+	b.password = (char *)"other";
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_OTHER);
+	a.auth = b.auth = UPSTREAM_AUTH_XOAUTH2;
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_TOKEN);
+	b.ca_file = (char *)"/etc/ca.pem";
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_OTHER);
+	b = a;
+	b.ca_only = true;
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_OTHER);
+	b = a;
+	b.fingerprint = (char *)"x";
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_OTHER);
+	b = a;
+	b.timeouts.stall_ms = 5;
+	ck_assert_int_eq(upstream_account_compare(&a, &b),
+	    UPSTREAM_CHANGE_OTHER);
+}
+END_TEST
+
 /* A 1017..1024-byte password (the control socket allows 1024) overflowed
    the "PASS %s" command line and hit the assertion in pop3_session_send:
    popgated aborted at the account's first USER/PASS login. */
@@ -204,6 +287,9 @@ main(void)
 
 	tcase_add_test(tc, check_accepts_good);
 	tcase_add_test(tc, check_refuses_bad);
+	tcase_add_test(tc, check_cleartext_and_tokens);
+	tcase_add_test(tc, loopback_hosts);
+	tcase_add_test(tc, compare_configs);
 	tcase_add_test(tc, pass_line_overflow_password_refused);
 	tcase_add_test(tc, dup_and_free);
 	tcase_add_test(tc, names_round_trip);

@@ -360,6 +360,58 @@ START_TEST(open_errors)
 }
 END_TEST
 
+/* store_user_meta_update: appends ";n" to the old value (or starts it);
+   refuses when ctx says so. */
+static int
+append_n(void *ctx, const void *old, size_t old_size, void **new_r,
+    size_t *new_size_r)
+{
+	int *n = ctx;
+	char *v;
+
+	if (*n < 0)
+		return -1;
+	v = malloc(old_size + 16);
+	memcpy(v, old != NULL ? old : "", old_size);
+	*new_size_r = old_size + (size_t)snprintf(v + old_size, 16, ";%d", *n);
+	*new_r = v;
+	return 0;
+}
+
+START_TEST(meta_update_reads_and_writes_in_one_transaction)
+{
+	struct tstore t;
+	struct store_read *r;
+	const void *v;
+	size_t n;
+	int arg;
+
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	arg = 1;
+	ck_assert_int_eq(store_user_meta_update(t.store, u, "h", append_n,
+	    &arg, NULL), 0);
+	arg = 2;
+	ck_assert_int_eq(store_user_meta_update(t.store, u, "h", append_n,
+	    &arg, NULL), 0);
+	arg = -1;	/* refused: nothing changes */
+	ck_assert_int_eq(store_user_meta_update(t.store, u, "h", append_n,
+	    &arg, NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_INVALID);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_user_meta_get(r, u, "h", &v, &n, NULL), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert(memcmp(v, ";1;2", 4) == 0);
+	store_read_end(&r);
+	/* an unknown user: NOTFOUND, nothing written */
+	arg = 3;
+	ck_assert_int_eq(store_user_meta_update(t.store, u + 99, "h",
+	    append_n, &arg, NULL), -1);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_user_suite(void)
 {
@@ -373,6 +425,7 @@ store_user_suite(void)
 	tcase_add_test(tc, user_delete_removes_everything);
 	tcase_add_test(tc, user_recreate_never_reuses_uidvalidity);
 	tcase_add_test(tc, open_errors);
+	tcase_add_test(tc, meta_update_reads_and_writes_in_one_transaction);
 	suite_add_tcase(s, tc);
 	return s;
 }

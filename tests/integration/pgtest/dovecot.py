@@ -35,7 +35,13 @@ def wire_bytes(raw):
 
 
 class DovecotPop3:
-    def __init__(self, directory, ca, host_cert=None):
+    def __init__(self, directory, ca, host_cert=None,
+                 mechanisms="plain login cram-md5", oauth2=None):
+        """mechanisms: Dovecot's auth_mechanisms. oauth2: a dict of
+        dovecot-oauth2.conf.ext settings; adds an oauth2 passdb for the
+        XOAUTH2 and OAUTHBEARER mechanisms after the passwd file."""
+        self.mechanisms = mechanisms
+        self.oauth2 = oauth2
         self.dir = directory
         self.ca = ca
         self.port = free_port()
@@ -69,6 +75,15 @@ class DovecotPop3:
 
     def _write_conf(self, extra=""):
         d = self.dir
+        oauth_passdb = ""
+        if self.oauth2:
+            ext = os.path.join(d, "dovecot-oauth2.conf.ext")
+            with open(ext, "w") as f:
+                for k, v in self.oauth2.items():
+                    f.write("%s = %s\n" % (k, v))
+            oauth_passdb = ("passdb {\n  driver = oauth2\n"
+                            "  mechanisms = xoauth2 oauthbearer\n"
+                            "  args = %s\n}\n" % ext)
         with open(self.conf, "w") as f:
             f.write("""
 base_dir = {d}/run
@@ -82,7 +97,7 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login cram-md5
+auth_mechanisms = {mechanisms}
 first_valid_uid = {uid}
 last_valid_uid = {uid}
 first_valid_gid = {gid}
@@ -90,6 +105,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {passwd}
 }}
+{oauth_passdb}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={d}/mail/%u
@@ -119,7 +135,8 @@ service imap-urlauth-login {{
 {extra}
 """.format(d=d, port=self.port, ports=self.ports, cert=self.cert,
                 key=self.key, uid=self.uid, gid=self.gid, passwd=self.passwd,
-                extra=extra))
+                extra=extra, mechanisms=self.mechanisms,
+                oauth_passdb=oauth_passdb))
 
     def start(self):
         self.proc = Proc([DOVECOT, "-F", "-c", self.conf],

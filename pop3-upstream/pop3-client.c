@@ -96,6 +96,7 @@ session_free(struct pop3_session *s)
 	if (s->ssl_ctx != NULL)
 		SSL_CTX_free(s->ssl_ctx);
 	resolve_detach(s);
+	pop3_login_detach(s);
 	pop3_fetch_detach_inflight(s);
 	pop3_login_clear(s);
 	pop3_fetch_batch_free(s);

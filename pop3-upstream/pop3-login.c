@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "pop3-upstream/pop3-session.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 static void
@@ -355,50 +356,123 @@ scram_start(struct pop3_session *s)
 	send_auth_ir(s, first, strlen(first));
 }
 
-/* The server-first message arrived: answer with the client proof. */
+/*
+ * The client proof costs a PBKDF2 of the server's chosen rounds (4,096
+ * usually, up to POP3_SCRAM_ITER_MAX): on a worker, with copies of the
+ * password and the messages; the session answers when it comes back.
+ */
+struct scram_job {
+	struct workq_job wq;
+	struct pop3_session *s;		/* NULL once the session is gone */
+	bool sha256;
+	char *password;
+	struct pop3_scram_server_first sf;
+	char *authmsg;
+	char final[POP3_SCRAM_MSG_MAX + 200];
+	unsigned char ckey[EVP_MAX_MD_SIZE];
+	unsigned char server_sig[EVP_MAX_MD_SIZE];
+	size_t hlen;
+	int rc;
+};
+
+static enum workq_run_result
+scram_job_run(struct workq_job *wq)
+{
+	struct scram_job *j = (struct scram_job *)wq;
+
+	j->rc = pop3_scram_compute(j->sha256, j->password, &j->sf,
+	    j->authmsg, j->ckey, j->server_sig, &j->hlen);
+	return WORKQ_DONE;
+}
+
+static void
+scram_job_free(struct scram_job *j)
+{
+	secure_zero(j->password, strlen(j->password));
+	free(j->password);
+	free(j->authmsg);
+	secure_zero(j->ckey, sizeof(j->ckey));
+	secure_zero(j->final, sizeof(j->final));
+	free(j);
+}
+
+static void
+scram_job_done(struct workq_job *wq)
+{
+	struct scram_job *j = (struct scram_job *)wq;
+	struct pop3_session *s = j->s;
+	char proof[POP3_B64_LEN(EVP_MAX_MD_SIZE) + 1];
+	size_t flen;
+
+	if (s == NULL)
+		goto out;
+	s->scram_job = NULL;
+	if (s->finishing)
+		goto out;
+	if (wq->cancelled || j->rc < 0) {
+		pop3_session_fail(s, POP3_OUTCOME_TEMP, "SCRAM: hash failed");
+		goto out;
+	}
+	memcpy(s->scram_server_sig, j->server_sig, j->hlen);
+	s->scram_hlen = j->hlen;
+	PG_ASSERT(pop3_b64_encode(j->ckey, j->hlen, proof, sizeof(proof)) ==
+	    0);
+	flen = strlen(j->final);
+	snprintf(j->final + flen, sizeof(j->final) - flen, ",p=%s", proof);
+	s->auth_step = 2;
+	send_response(s, j->final, strlen(j->final));
+	secure_zero(proof, sizeof(proof));
+out:
+	scram_job_free(j);
+}
+
+void
+pop3_login_detach(struct pop3_session *s)
+{
+	if (s->scram_job == NULL)
+		return;
+	s->scram_job->s = NULL;
+	workq_cancel(s->env.workq, &s->scram_job->wq);
+	s->scram_job = NULL;
+}
+
+/* The server-first message arrived: the client proof, from a worker. */
 static void
 scram_server_first(struct pop3_session *s, const char *payload, size_t plen)
 {
-	size_t hlen = 0, msglen = 0;
-	struct pop3_scram_server_first sf;
+	size_t msglen = 0;
+	struct scram_job *j;
 	unsigned char msg[POP3_SCRAM_MSG_MAX];
-	unsigned char ckey[EVP_MAX_MD_SIZE];
-	char final[POP3_SCRAM_MSG_MAX + 200];
-	char proof[POP3_B64_LEN(EVP_MAX_MD_SIZE) + 1];
-	char *authmsg = NULL;
 	const char *err = NULL;
-	size_t flen;
 
 	if (pop3_b64_decode(payload, plen, msg, sizeof(msg), &msglen) < 0) {
 		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL,
 		    "SCRAM server-first message is not base64");
 		return;
 	}
+	j = xcalloc(1, sizeof(*j));
 	if (pop3_scram_parse_server_first((const char *)msg, msglen,
-	    s->scram_cnonce, &sf, &err) < 0 ||
-	    pop3_scram_client_final_bare(&sf, final, sizeof(final),
+	    s->scram_cnonce, &j->sf, &err) < 0 ||
+	    pop3_scram_client_final_bare(&j->sf, j->final, sizeof(j->final),
 	    &err) < 0) {
+		free(j);
 		pop3_session_fail(s, POP3_OUTCOME_PROTOCOL, "%s", err);
 		return;
 	}
-	authmsg = xasprintf("%s,%.*s,%s", s->scram_first_bare, (int)msglen,
-	    (const char *)msg, final);
-	if (pop3_scram_compute(s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_256,
-	    s->acct->password, &sf, authmsg, ckey, s->scram_server_sig,
-	    &hlen) < 0) {
-		pop3_session_fail(s, POP3_OUTCOME_TEMP, "SCRAM: hash failed");
-		goto out;
-	}
-	s->scram_hlen = hlen;
-	PG_ASSERT(pop3_b64_encode(ckey, hlen, proof, sizeof(proof)) == 0);
-	flen = strlen(final);
-	snprintf(final + flen, sizeof(final) - flen, ",p=%s", proof);
-	s->auth_step = 2;
-	send_response(s, final, strlen(final));
-out:
-	secure_zero(ckey, sizeof(ckey));
-	secure_zero(final, sizeof(final));
-	free(authmsg);
+	j->authmsg = xasprintf("%s,%.*s,%s", s->scram_first_bare,
+	    (int)msglen, (const char *)msg, j->final);
+	/* sf.nonce points into msg (this frame): the job needs only the
+	   salt and rounds from here on, and the nonce is in final */
+	j->sf.nonce = NULL;
+	j->sf.nonce_len = 0;
+	j->sha256 = s->auth_used == UPSTREAM_AUTH_SCRAM_SHA_256;
+	j->password = xstrdup(s->acct->password);
+	j->s = s;
+	j->wq.run = scram_job_run;
+	j->wq.done = scram_job_done;
+	j->wq.key = s->acct->user_id;
+	s->scram_job = j;
+	workq_submit(s->env.workq, &j->wq);
 }
 
 /* The server-final message: the server proves it knows the password. */

@@ -174,6 +174,7 @@ struct pop3_session {
 	unsigned char scram_server_sig[EVP_MAX_MD_SIZE];
 	size_t scram_hlen;
 	bool scram_verified;
+	struct scram_job *scram_job;	/* the proof, on a worker */
 	/* what an OAuth server said when it refused a token (decoded, escaped) */
 	char sasl_detail[160];
 
@@ -243,6 +244,8 @@ int pop3_login_ssl_ctx(struct pop3_session *s, const char **error_r);
  * discarding whatever the server sent before the handshake. */
 void pop3_login_start_tls(struct pop3_session *s);
 void pop3_login_tls_done(struct pop3_session *s);
+/* The session goes: a SCRAM proof being computed is not waited for. */
+void pop3_login_detach(struct pop3_session *s);
 void pop3_login_tls_failed(struct pop3_session *s);
 void pop3_login_start_auth(struct pop3_session *s);
 void pop3_login_sasl_continue(struct pop3_session *s);

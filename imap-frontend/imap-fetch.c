@@ -752,6 +752,9 @@ fetch_finish(struct imap_session *s, struct fetch_ctx *c)
 	bool told = true;
 
 	if (!imap_seqset_is_empty(&c->gone) && s->cmd_allows_expunge) {
+		/* the snapshot may be ahead of the events the loop has seen:
+		   let them arrive before telling the client */
+		store_writer_catch_up(s->server->store);
 		imap_session_send_updates(s, true);
 		if (s->sel == NULL || s->closing)
 			return;

@@ -50,6 +50,10 @@ struct store_writer {
 	bool stopping;
 	struct fairq queue;
 	struct wjob *done_head, *done_tail;
+	/* taken off the done list, not yet dispatched (owner thread only) */
+	struct wjob *owner_head;
+	/* the newest transaction id whose group reached the done list */
+	uint64_t published_txnid;
 	void (*notify)(void *arg);
 	void *notify_arg;
 	struct store_writer_stats stats;
@@ -174,7 +178,7 @@ room_class(enum store_error cls)
  */
 static void
 run_group(struct store_writer *w, struct wjob *group, size_t n,
-    struct wjob **alone_r)
+    struct wjob **alone_r, uint64_t *txnid_r)
 {
 	struct store *store = w->store;
 	struct timespec oldest = group->submitted;
@@ -186,6 +190,7 @@ run_group(struct store_writer *w, struct wjob *group, size_t n,
 	int rc;
 
 	*alone_r = NULL;
+	*txnid_r = 0;
 	for (job = group; job != NULL; job = job->next) {
 		bytes += job->bytes;
 		if (job->submitted.tv_sec < oldest.tv_sec ||
@@ -200,6 +205,7 @@ run_group(struct store_writer *w, struct wjob *group, size_t n,
 			job_fail(job, store_last_error(store), err);
 		goto out;
 	}
+	*txnid_r = (uint64_t)mdb_txn_id(txn);
 	for (pp = &group; (job = *pp) != NULL;) {
 		run_job(store, txn, job);
 		if (job->rc < 0 && room_class(job->cls) && ok > 0 &&
@@ -245,7 +251,7 @@ out:
 
 /* Hands a finished group to the owner. */
 static void
-publish(struct store_writer *w, struct wjob *group)
+publish(struct store_writer *w, struct wjob *group, uint64_t txnid)
 {
 	bool wake;
 	struct wjob *last;
@@ -257,6 +263,8 @@ publish(struct store_writer *w, struct wjob *group)
 	pthread_mutex_lock(&w->mu);
 	for (struct wjob *j = group; j != NULL; j = j->next)
 		j->published = true;
+	if (txnid > w->published_txnid)
+		w->published_txnid = txnid;
 	pthread_cond_broadcast(&w->published_cv);
 	wake = w->done_head == NULL;
 	if (w->done_tail != NULL)
@@ -274,6 +282,7 @@ writer_main(void *arg)
 {
 	struct store_writer *w = arg;
 	struct wjob *carry = NULL, *alone = NULL;
+	uint64_t txnid;
 
 	for (;;) {
 		struct wjob *group = NULL, **tail = &group;
@@ -283,8 +292,8 @@ writer_main(void *arg)
 			/* a job that failed for room in a shared group */
 			group = alone;
 			alone = NULL;
-			run_group(w, group, 1, &alone);
-			publish(w, group);
+			run_group(w, group, 1, &alone, &txnid);
+			publish(w, group, txnid);
 			continue;
 		}
 		pthread_mutex_lock(&w->mu);
@@ -316,8 +325,8 @@ writer_main(void *arg)
 		}
 		w->stats.queued = (unsigned)w->queue.count + (carry != NULL);
 		pthread_mutex_unlock(&w->mu);
-		run_group(w, group, n, &alone);
-		publish(w, group);
+		run_group(w, group, n, &alone, &txnid);
+		publish(w, group, txnid);
 	}
 	return NULL;
 }
@@ -455,12 +464,53 @@ store_writer_drain(struct store *store)
 	list = w->done_head;
 	w->done_head = w->done_tail = NULL;
 	pthread_mutex_unlock(&w->mu);
-	while ((job = list) != NULL) {
-		list = job->next;
+	/* onto the owner's list, behind what an outer drain (this may run
+	   from inside a done callback) has not dispatched yet: commit order
+	   holds however the calls nest */
+	if (list != NULL) {
+		struct wjob **tail = &w->owner_head;
+
+		while (*tail != NULL)
+			tail = &(*tail)->next;
+		*tail = list;
+	}
+	while ((job = w->owner_head) != NULL) {
+		w->owner_head = job->next;
 		finish_job(store, job);
 		n++;
 	}
 	return n;
+}
+
+void
+store_writer_catch_up(struct store *store)
+{
+	struct store_writer *w = store->writer;
+	struct timespec deadline;
+	MDB_txn *txn;
+	uint64_t now_id;
+
+	if (w == NULL)
+		return;
+	if (mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	now_id = (uint64_t)mdb_txn_id(txn);
+	mdb_txn_abort(txn);
+	/* The gap is the writer's few steps between its commit and
+	   publish(); the bound only guards against a commit made outside
+	   the writer (none should be) so the loop never hangs on it. */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += 200 * 1000 * 1000;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (w->published_txnid < now_id &&
+	    pthread_cond_timedwait(&w->published_cv, &w->mu, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&w->mu);
+	(void)store_writer_drain(store);
 }
 
 void
@@ -478,10 +528,15 @@ store_writer_stop(struct store *store)
 	/* every queued job has run and is on the done list; jobs that
 	   done() callbacks submit from here on run directly (no writer) */
 	store->writer = NULL;
-	while (w->done_head != NULL) {
-		struct wjob *list = w->done_head;
+	while (w->owner_head != NULL || w->done_head != NULL) {
+		struct wjob *list = w->owner_head;
 
-		w->done_head = w->done_tail = NULL;
+		if (list != NULL) {
+			w->owner_head = NULL;
+		} else {
+			list = w->done_head;
+			w->done_head = w->done_tail = NULL;
+		}
 		while (list != NULL) {
 			struct wjob *job = list;
 

@@ -270,6 +270,16 @@ int store_write_sync(struct store *store, uint64_t key, uint64_t origin,
 /* Dispatches the events and done() of every finished job, in commit
  * order. Owner thread. Returns how many jobs. */
 size_t store_writer_drain(struct store *store);
+/*
+ * Makes the owner's view catch up with the store: every group committed
+ * before this call has its events and done() dispatched when it returns.
+ * A read snapshot may see a commit whose events are still on their way
+ * to the loop (the writer commits, then publishes); a reader that finds
+ * something gone that it was not told of calls this, then looks at its
+ * state again. Waits at most the writer's few steps between commit and
+ * publish (bounded). Owner thread.
+ */
+void store_writer_catch_up(struct store *store);
 /* Runs every job already queued (commits them), stops and joins the
  * thread, then drains. Owner thread. Writes are then direct again. */
 void store_writer_stop(struct store *store);

@@ -470,6 +470,91 @@ START_TEST(writer_sync_waits_and_keeps_commit_order)
 }
 END_TEST
 
+/* A done callback that waits for a write of its own (a nested drain):
+ * jobs the outer drain took but has not dispatched yet still come first,
+ * so every change event stays in commit order however drains nest. */
+static struct {
+	struct store *store;
+	struct djob *inner;
+} nest;
+
+static void
+nest_done(void *ctx, int rc, enum store_error cls, const char *error)
+{
+	const char *err = NULL;
+
+	djob_done(ctx, rc, cls, error);
+	ck_assert_int_eq(store_write_sync(nest.store, nest.inner->user, 7, 0,
+	    djob_apply, nest.inner, &err), 0);
+}
+
+START_TEST(writer_nested_drain_keeps_commit_order)
+{
+	struct tstore t;
+	struct owner o;
+	struct djob a, b, c, d;
+	const char *err = NULL;
+
+	tstore_open(&t, 0);
+	owner_init(&o);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	store_set_change_cb(t.store, owner_change, &o);
+	ck_assert_int_eq(store_writer_start(t.store, owner_notify, &o, &err),
+	    0);
+	djob_init(&a, &o, 1, u, inbox);
+	djob_init(&b, &o, 2, u, inbox);
+	djob_init(&c, &o, 3, u, inbox);
+	djob_init(&d, &o, 4, u, inbox);
+	nest.store = t.store;
+	nest.inner = &d;
+	store_write_submit(t.store, u, 5, 0, djob_apply, nest_done, &a);
+	store_write_submit(t.store, u, 5, 0, djob_apply, djob_done, &b);
+	/* waits for c, so a, b and c are all finished when its drain runs;
+	   a's done then commits d and drains again, inside the first */
+	ck_assert_int_eq(store_write_sync(t.store, u, 6, 0, djob_apply, &c,
+	    &err), 0);
+	ck_assert(a.done && b.done);
+	ck_assert_uint_eq(d.uid, 4);
+	ck_assert_str_eq(o.seen, "e1 d1 e2 d2 e3 e4 ");
+	store_writer_stop(t.store);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+/* A reader that sees a commit catches up with its events on demand:
+ * once the message is visible in a snapshot, store_writer_catch_up()
+ * returns only after the job's events and done ran on the owner. */
+START_TEST(writer_catch_up_delivers_what_a_reader_sees)
+{
+	struct tstore t;
+	struct owner o;
+	struct djob a;
+	const char *err = NULL;
+
+	tstore_open(&t, 0);
+	owner_init(&o);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	store_set_change_cb(t.store, owner_change, &o);
+	ck_assert_int_eq(store_writer_start(t.store, owner_notify, &o, &err),
+	    0);
+	djob_init(&a, &o, 1, u, inbox);
+	store_write_submit(t.store, u, 5, 0, djob_apply, djob_done, &a);
+	while (tinfo(&t, u, inbox).messages == 0)
+		usleep(100);
+	store_writer_catch_up(t.store);
+	ck_assert(a.done);
+	ck_assert_str_eq(o.seen, "e1 d1 ");
+	/* nothing new: returns at once, nothing dispatched twice */
+	store_writer_catch_up(t.store);
+	ck_assert_str_eq(o.seen, "e1 d1 ");
+	store_writer_stop(t.store);
+	tstore_close(&t);
+}
+END_TEST
+
 /* With a writer running, a direct write from the owner thread is a bug
  * the store refuses loudly (it would wait on the writer's lock and
  * publish its events out of order). */
@@ -502,6 +587,8 @@ writer_suite(void)
 	tcase_add_test(tc, writer_retries_alone_when_room_runs_out);
 	tcase_add_test(tc, writer_stop_commits_what_is_queued);
 	tcase_add_test(tc, writer_sync_waits_and_keeps_commit_order);
+	tcase_add_test(tc, writer_nested_drain_keeps_commit_order);
+	tcase_add_test(tc, writer_catch_up_delivers_what_a_reader_sees);
 	tcase_add_test_raise_signal(tc, writer_direct_write_from_owner_aborts,
 	    SIGABRT);
 	suite_add_tcase(s, tc);

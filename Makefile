@@ -28,7 +28,7 @@ CLANG ?= clang
 PYTHON ?= python3
 
 PKGS := lmdb libevent libevent_openssl libevent_pthreads openssl jansson \
-	inih libargon2
+	inih libargon2 zlib
 # Recursively expanded on purpose: pkg-config runs only once the packages
 # are known to be installed (after the deps step), not when make parses this.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))

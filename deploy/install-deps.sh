@@ -7,8 +7,8 @@ set -eu
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 liblmdb-dev lmdb-utils libevent-dev libssl-dev openssl
-libjansson-dev libinih-dev libargon2-dev check libsubunit-dev
-python3 curl isync fetchmail thunderbird
+libjansson-dev libinih-dev libargon2-dev zlib1g-dev check libsubunit-dev
+python3 curl isync fetchmail thunderbird mutt tmux
 dovecot-core dovecot-imapd dovecot-pop3d"
 
 missing=""

@@ -51,7 +51,8 @@ void imap_cmd_authenticate_response(struct imap_session *s, const char *line,
 /* Handlers (imap-cmd-*.c). */
 imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout,
     imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate, imap_cmd_id,
-    imap_cmd_enable, imap_cmd_namespace, imap_cmd_idle, imap_cmd_check;
+    imap_cmd_enable, imap_cmd_namespace, imap_cmd_idle, imap_cmd_check,
+    imap_cmd_compress;
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create,
     imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
     imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,

@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 import unittest
+import zlib
 
 import pgtest
 from pgtest import imapgrammar
@@ -191,20 +192,45 @@ class RawClient:
     def __init__(self, sock):
         self.sock = sock
         self.buf = b""
+        # COMPRESS=DEFLATE (RFC 4978), once compress() was called
+        self.co = self.de = None
+        self.wire_in = self.wire_out = self.raw_in = self.raw_out = 0
+
+    def compress(self):
+        """Everything sent from now on is DEFLATE-compressed (one sync
+        flush per send), everything read inflated. Counts bytes both as
+        sent on the wire and as the protocol sees them."""
+        self.co = zlib.compressobj(9, zlib.DEFLATED, -15)
+        self.de = zlib.decompressobj(-15)
+        self.wire_in = self.wire_out = self.raw_in = self.raw_out = 0
 
     def send(self, data):
         if isinstance(data, str):
             data = data.encode()
+        if self.co is not None:
+            self.raw_out += len(data)
+            data = self.co.compress(data) + self.co.flush(zlib.Z_SYNC_FLUSH)
+            self.wire_out += len(data)
         self.sock.sendall(data)
+
+    def _recv(self):
+        """(raw bytes, bytes for the protocol): raw empty at EOF."""
+        d = self.sock.recv(65536)
+        if self.de is None or not d:
+            return d, d
+        self.wire_in += len(d)
+        p = self.de.decompress(d)
+        self.raw_in += len(p)
+        return d, p
 
     def readline(self, timeout=30):
         self.sock.settimeout(timeout)
         while b"\r\n" not in self.buf:
-            d = self.sock.recv(65536)
+            d, p = self._recv()
             if not d:
                 out, self.buf = self.buf, b""
                 return out
-            self.buf += d
+            self.buf += p
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line + b"\r\n"
 
@@ -229,10 +255,10 @@ class RawClient:
         self.sock.settimeout(timeout)
         try:
             while True:
-                d = self.sock.recv(65536)
+                d, p = self._recv()
                 if not d:
                     return True
-                self.buf += d
+                self.buf += p
         except (ConnectionResetError, BrokenPipeError):
             return True
         except socket.timeout:

@@ -122,6 +122,7 @@ struct mbox_job {
 	enum mbox_op op;
 	char *name;
 	char *to;		/* RENAME */
+	enum store_role role;	/* CREATE (USE (...)), RFC 6154 */
 };
 
 static void
@@ -142,8 +143,8 @@ mbox_job_apply(struct store *store, void *ctx, const char **error_r)
 
 	switch (j->op) {
 	case MBOX_CREATE:
-		return store_mailbox_create(store, user, j->name,
-		    STORE_ROLE_NONE, NULL, error_r);
+		return store_mailbox_create(store, user, j->name, j->role,
+		    NULL, error_r);
 	case MBOX_DELETE:
 		return store_mailbox_delete(store, user, j->name, error_r);
 	case MBOX_RENAME:
@@ -197,17 +198,80 @@ mbox_job_finish(struct imap_session *s, const char *tag,
 }
 
 static void
-mbox_submit(struct imap_session *s, const char *tag, enum mbox_op op,
-    const char *name, const char *to)
+mbox_submit_role(struct imap_session *s, const char *tag, enum mbox_op op,
+    const char *name, const char *to, enum store_role role)
 {
 	struct mbox_job *j = xcalloc(1, sizeof(*j));
 
 	j->job.free = mbox_job_free;
 	j->job.finish = mbox_job_finish;
+	j->role = role;
 	j->op = op;
 	j->name = xstrdup(name);
 	j->to = to != NULL ? xstrdup(to) : NULL;
 	imap_session_submit_write(s, tag, &j->job, 0, mbox_job_apply);
+}
+
+static void
+mbox_submit(struct imap_session *s, const char *tag, enum mbox_op op,
+    const char *name, const char *to)
+{
+	mbox_submit_role(s, tag, op, name, to, STORE_ROLE_NONE);
+}
+
+/*
+ * CREATE's parameter list (RFC 4466 create-param): "USE (\Sent)" of
+ * CREATE-SPECIAL-USE (RFC 6154 3). The store keeps one role per mailbox:
+ * two uses, or one it does not know (\Important), get NO [USEATTR].
+ * Returns 0 with *role_r, or -1 after answering the command.
+ */
+static int
+create_params(struct imap_session *s, const char *tag,
+    const struct imap_arg *arg, enum store_role *role_r)
+{
+	const struct imap_arg *l, *uses;
+	size_t n, nuses;
+	bool have_use = false;
+
+	*role_r = STORE_ROLE_NONE;
+	if (!imap_arg_get_list(arg, &l, &n)) {
+		imap_session_tagged(s, tag, "BAD", "CREATE parameters must be "
+		    "a list");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i += 2) {
+		if (!imap_arg_atom_equals(&l[i], "USE") || i + 1 >= n ||
+		    have_use || !imap_arg_get_list(&l[i + 1], &uses, &nuses)) {
+			imap_session_tagged(s, tag, "BAD", "Unknown CREATE "
+			    "parameter");
+			return -1;
+		}
+		have_use = true;
+		for (size_t k = 0; k < nuses; k++) {
+			const char *f;
+			enum store_role r = STORE_ROLE_NONE;
+
+			if (!imap_arg_get_atom(&uses[k], &f) || f[0] != '\\') {
+				imap_session_tagged(s, tag, "BAD", "USE takes "
+				    "special-use flags");
+				return -1;
+			}
+			for (int c = STORE_ROLE_SENT; c <= STORE_ROLE_FLAGGED;
+			    c++)
+				if (strcasecmp(store_role_name(c), f) == 0)
+					r = (enum store_role)c;
+			if (r == STORE_ROLE_NONE || (*role_r != STORE_ROLE_NONE &&
+			    *role_r != r)) {
+				imap_session_tagged(s, tag, "NO", "[USEATTR] "
+				    "%s", r == STORE_ROLE_NONE ? "Unsupported "
+				    "special-use attribute" : "One special use "
+				    "per mailbox");
+				return -1;
+			}
+			*role_r = r;
+		}
+	}
+	return 0;
 }
 
 void
@@ -217,12 +281,15 @@ imap_cmd_create(struct imap_session *s, const char *tag,
 	const char *n, *wire;
 	struct imap_arg arg;
 	size_t wlen;
+	enum store_role role = STORE_ROLE_NONE;
 
 	if (argc < 1 || argc > 2) {
 		imap_session_tagged(s, tag, "BAD", "CREATE needs a mailbox "
 		    "name");
 		return;
 	}
+	if (argc == 2 && create_params(s, tag, &args[1], &role) != 0)
+		return;
 	/* RFC 3501 6.3.3: a trailing hierarchy separator only says that
 	 * children may follow; it MUST be ignored, so it is dropped before
 	 * the name is checked ("Folder2/" creates "Folder2"). */
@@ -237,7 +304,7 @@ imap_cmd_create(struct imap_session *s, const char *tag,
 		    "always exists");
 		return;
 	}
-	mbox_submit(s, tag, MBOX_CREATE, n, NULL);
+	mbox_submit_role(s, tag, MBOX_CREATE, n, NULL, role);
 }
 
 void

@@ -384,19 +384,30 @@ imap_session_tagged(struct imap_session *s, const char *tag,
 	}
 }
 
+uint64_t
+imap_session_append_limit(const struct imap_session *s)
+{
+	uint64_t n = s->server->limits.max_literal;
+
+	return n < STORE_MESSAGE_SIZE_MAX ? n : STORE_MESSAGE_SIZE_MAX;
+}
+
 const char *
 imap_session_capabilities(struct imap_session *s)
 {
-	static char buf[512];
+	static char buf[1024];
+	/* each extension is listed only once it works in full */
 	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
-	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CONDSTORE "
-	    "QRESYNC ESEARCH LIST-STATUS COMPRESS=DEFLATE";
+	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
+	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
+	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE";
 
-	if (s->state != IMAP_STATE_NOT_AUTH)
-		return common;
-	snprintf(buf, sizeof(buf), "%s%s %s", common,
-	    !s->tls && s->server->ssl_ctx != NULL ? " STARTTLS" : "",
-	    imap_session_login_allowed(s) ? "AUTH=PLAIN" : "LOGINDISABLED");
+	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
+	    (unsigned long long)imap_session_append_limit(s),
+	    s->state != IMAP_STATE_NOT_AUTH || s->tls ||
+	    s->server->ssl_ctx == NULL ? "" : " STARTTLS",
+	    s->state != IMAP_STATE_NOT_AUTH ? "" :
+	    imap_session_login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
 	return buf;
 }
 

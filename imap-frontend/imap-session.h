@@ -272,6 +272,8 @@ void imap_session_tagged(struct imap_session *s, const char *tag,
 /* True when the client's output buffer is over the high-water mark. */
 bool imap_session_output_full(struct imap_session *s);
 
+/* The largest message APPEND takes (APPENDLIMIT, RFC 7889). */
+uint64_t imap_session_append_limit(const struct imap_session *s);
 /* The capability list for the current state (no leading "CAPABILITY "). */
 const char *imap_session_capabilities(struct imap_session *s);
 

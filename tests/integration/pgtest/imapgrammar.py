@@ -20,6 +20,10 @@ in its CAPABILITY lists (greeting, CAPABILITY response or code):
   LIST-STATUS, LIST-EXTENDED (RFC 5819, 5258): \\NonExistent,
                            \\Subscribed, mailbox-list extended items
   BINARY (RFC 3516)        literal8, BINARY[] items
+  COMPRESS=DEFLATE (RFC 4978)  COMPRESSIONACTIVE code
+  CREATE-SPECIAL-USE (RFC 6154)  USEATTR code
+  LIST-EXTENDED (RFC 5258)  CHILDINFO extended data (a list of strings)
+  STATUS=SIZE (RFC 8438), APPENDLIMIT (RFC 7889), IMAP4rev2's DELETED
   plus RFC 5530's response codes, which need no capability.
 
 A response that belongs to an extension the session was not told of is a
@@ -578,9 +582,19 @@ class Checker:
         if self.at(b" "):
             self.expect(b"(")
             while not self.at(b")"):
-                self.astring()
+                name = self.astring()
                 self.sp()
-                self.tagged_ext_val()
+                if name is not None and name.upper() == b"CHILDINFO":
+                    # RFC 5258 6: childinfo-extended-item
+                    self.need("LIST-EXTENDED", "CHILDINFO")
+                    self.expect(b"(")
+                    while True:
+                        self.string()
+                        if self.at(b")"):
+                            break
+                        self.sp()
+                else:
+                    self.tagged_ext_val()
                 self.at(b" ")
 
     def tagged_ext_val(self):
@@ -615,6 +629,14 @@ class Checker:
                         "IMAP4REV2" not in self.caps:
                     self.fail("STATUS SIZE without STATUS=SIZE")
                 self.number(MAX63)
+            elif name == b"DELETED":
+                self.need("IMAP4REV2", "STATUS DELETED")
+                self.number()
+            elif name == b"APPENDLIMIT":
+                if not any(c.startswith("APPENDLIMIT") for c in self.caps):
+                    self.fail("STATUS APPENDLIMIT without APPENDLIMIT")
+                if not self.at(b"NIL"):
+                    self.number(MAX63)
             else:
                 self.fail("unknown STATUS item %s" % name.decode())
             if self.at(b")"):
@@ -673,6 +695,10 @@ class Checker:
             self.uid_set()
             self.sp()
             self.uid_set()
+        elif name == b"COMPRESSIONACTIVE":
+            self.need("COMPRESS=DEFLATE", "COMPRESSIONACTIVE")
+        elif name == b"USEATTR":
+            self.need("CREATE-SPECIAL-USE", "USEATTR")
         elif name in PLAIN_CODES:
             pass
         else:

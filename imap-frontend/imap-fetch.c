@@ -296,13 +296,23 @@ imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r)
 
 struct fetch_big {
 	const char *name;
-	uint64_t off, len;	/* within the message bytes */
+	uint64_t off, len;	/* within the message bytes; len: as sent */
+	/* BINARY (RFC 3516): the bytes as they are, NULs too ("~{n}" when
+	 * there are any), and for an encoded part decoded on the way: the
+	 * encoded part is off..off+src_len, the decoder has used src_pos
+	 * of it, and skip decoded bytes precede a partial's start. */
+	bool raw, lit8, decode;
+	struct mail_decoder dec;
+	uint64_t src_len, src_pos, skip;
 };
 
 struct fetch_ctx {
 	struct arena *a;
 	char *tag;
 	bool uid;
+	/* BINARY of a part whose Content-Transfer-Encoding is unknown:
+	 * the FETCH stops with NO [UNKNOWN-CTE] (RFC 3516 4.1) */
+	bool unknown_cte;
 	struct imap_fetch_att *atts;
 	size_t natts;
 	bool need_struct, need_body, add_uid;
@@ -461,6 +471,119 @@ section_range(const struct imap_fetch_att *att, const struct mail_message *mm,
 	*len_r = len;
 }
 
+/* The part a BINARY item names: its bytes in the message and how they
+ * are encoded (a multipart or message part is sent as it is). -1 when
+ * the message has no such part. */
+static int
+binary_part(const struct imap_fetch_att *att, const struct mail_message *mm,
+    size_t body_size, uint64_t *off_r, uint64_t *len_r, enum mail_cte *cte_r)
+{
+	const struct mail_part *p;
+	uint32_t idx;
+
+	*cte_r = MAIL_CTE_IDENTITY;
+	if (att->section.depth == 0) {
+		*off_r = 0;
+		*len_r = body_size;
+		return 0;
+	}
+	if (mm == NULL || mail_section_find(mm, att->section.path,
+	    att->section.depth, &idx) != 0)
+		return -1;
+	p = &mm->parts[idx];
+	if (p->body_off + p->body_len > body_size)
+		return -1;
+	*off_r = p->body_off;
+	*len_r = p->body_len;
+	if (p->first_child == MAIL_NONE && !(p->flags & MAIL_PART_MESSAGE))
+		*cte_r = mail_cte_parse(p->encoding);
+	return 0;
+}
+
+/*
+ * BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516): the part with
+ * its Content-Transfer-Encoding undone, sized by a pass of the decoder
+ * in bounded pieces; small results go into the line, bigger ones stream
+ * (decoded piece by piece as the client drains). Returns false for an
+ * encoding we cannot undo (the caller answers NO [UNKNOWN-CTE]).
+ */
+static bool
+render_binary(struct fetch_ctx *c, const struct imap_fetch_att *att,
+    const struct mail_message *mm, const char *body, size_t body_size,
+    struct strbuf *sb, struct strbuf *gen, bool first)
+{
+	uint64_t off, len, size, po, pl, from = 0, to = UINT64_MAX;
+	enum mail_cte cte;
+	bool nul = false;
+	struct fetch_big *b;
+
+	if (binary_part(att, mm, body_size, &off, &len, &cte) != 0) {
+		if (!first)
+			strbuf_appendc(sb, ' ');
+		strbuf_appendf(sb, "%s %s", att->response_name,
+		    att->type == IMAP_FETCH_BINARY_SIZE ? "0" : "NIL");
+		return true;
+	}
+	if (cte == MAIL_CTE_UNKNOWN)
+		return false;
+	if (att->partial) {
+		from = att->partial_offset;
+		to = from + att->partial_length;
+	}
+	size = mail_decoded_size(cte, body + off, (size_t)len, from, to, &nul,
+	    gen);
+	strbuf_reset(gen);
+	if (att->type == IMAP_FETCH_BINARY_SIZE) {
+		if (!first)
+			strbuf_appendc(sb, ' ');
+		strbuf_appendf(sb, "%s %llu", att->response_name,
+		    (unsigned long long)size);
+		return true;
+	}
+	po = 0;
+	pl = size;
+	if (att->partial)
+		mail_range_partial(0, size, att->partial_offset,
+		    att->partial_length, &po, &pl);
+	if (pl > IMAP_FETCH_INLINE_MAX) {
+		b = &c->bigs[c->nbigs++];
+		memset(b, 0, sizeof(*b));
+		b->name = att->response_name;
+		b->raw = true;
+		b->lit8 = nul;
+		b->len = pl;
+		if (cte == MAIL_CTE_IDENTITY) {
+			b->off = off + po;
+		} else {
+			b->decode = true;
+			mail_decoder_init(&b->dec, cte);
+			b->off = off;
+			b->src_len = len;
+			b->skip = po;
+		}
+		return true;
+	}
+	if (!first)
+		strbuf_appendc(sb, ' ');
+	strbuf_appendf(sb, "%s %s{%llu}\r\n", att->response_name, nul ? "~" :
+	    "", (unsigned long long)pl);
+	if (cte == MAIL_CTE_IDENTITY) {
+		strbuf_append(sb, body + off + po, (size_t)pl);
+	} else {
+		struct mail_decoder d;
+		uint64_t pos = 0;
+
+		mail_decoder_init(&d, cte);
+		while (gen->len < po + pl && pos < len)
+			pos += mail_decoder_step(&d, body + off + pos,
+			    (size_t)(len - pos), (size_t)(po + pl - gen->len),
+			    gen);
+		PG_ASSERT(gen->len >= po + pl);
+		strbuf_append(sb, gen->data + po, (size_t)pl);
+	}
+	return true;
+}
+
 /* Renders one message; false if it is gone (expunged meanwhile). */
 static bool
 render_message(struct imap_session *s, struct fetch_ctx *c,
@@ -477,6 +600,7 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 	struct strbuf gen = STRBUF_INIT;
 	uint32_t seq = imap_selected_seq(s->sel, uid);
 	bool first = true, flags_sent = false;
+	size_t line_start = sb->len;
 
 	if (seq == 0)
 		return true;	/* not in this session's view: not asked */
@@ -506,7 +630,9 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		if (!first && att->type != IMAP_FETCH_BODY_SECTION &&
 		    att->type != IMAP_FETCH_RFC822 &&
 		    att->type != IMAP_FETCH_RFC822_HEADER &&
-		    att->type != IMAP_FETCH_RFC822_TEXT)
+		    att->type != IMAP_FETCH_RFC822_TEXT &&
+		    att->type != IMAP_FETCH_BINARY &&
+		    att->type != IMAP_FETCH_BINARY_SIZE)
 			strbuf_appendc(sb, ' ');
 		switch (att->type) {
 		case IMAP_FETCH_FLAGS:
@@ -549,6 +675,25 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 				strbuf_appends(sb, "(\"text\" \"plain\" NIL NIL "
 				    "NIL \"7bit\" 0 0)");
 			break;
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE: {
+			size_t nb = c->nbigs;
+
+			strbuf_reset(&gen);
+			if (!render_binary(c, att, mm, body, body_size, sb,
+			    &gen, first)) {
+				/* nothing of this message is sent */
+				sb->len = line_start;
+				c->nbigs = 0;
+				c->unknown_cte = true;
+				strbuf_free(&gen);
+				mail_message_free(&mm);
+				return true;
+			}
+			if (c->nbigs > nb)
+				continue;	/* streamed after the rest */
+			break;
+		}
 		case IMAP_FETCH_BODY_SECTION:
 		case IMAP_FETCH_RFC822:
 		case IMAP_FETCH_RFC822_HEADER:
@@ -564,6 +709,8 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 				    (size_t)len);
 			} else {
 				/* streamed after the small items */
+				memset(&c->bigs[c->nbigs], 0,
+				    sizeof(c->bigs[c->nbigs]));
 				c->bigs[c->nbigs].name = att->response_name;
 				c->bigs[c->nbigs].off = off;
 				c->bigs[c->nbigs].len = len;
@@ -624,6 +771,49 @@ write_literal_chunk(struct imap_session *s, const char *p, size_t n)
 	free(tmp);
 }
 
+/* One piece of a decoded BINARY item: decode about IMAP_FETCH_CHUNK
+ * bytes from the pinned body, drop what precedes the partial's start,
+ * send the rest (up to the announced length). false when the part ran
+ * out early, which the size pass excludes: the connection closes rather
+ * than send a wrong literal. */
+static bool
+stream_decoded(struct imap_session *s, struct fetch_ctx *c,
+    struct fetch_big *b)
+{
+	struct strbuf piece = STRBUF_INIT;
+	const char *p;
+	uint64_t n;
+	size_t used;
+
+	PG_ASSERT(c->body != NULL && b->off + b->src_len <= c->body_size);
+	used = mail_decoder_step(&b->dec, c->body + b->off + b->src_pos,
+	    (size_t)(b->src_len - b->src_pos), IMAP_FETCH_CHUNK, &piece);
+	b->src_pos += used;
+	if (used == 0 && piece.len == 0) {
+		strbuf_free(&piece);
+		log_error("imap session=%u event=binary_short uid=%u",
+		    s->id, c->cur_uid);
+		imap_session_close(s);
+		return false;
+	}
+	p = piece.data;
+	n = piece.len;
+	if (b->skip > 0) {
+		uint64_t drop = b->skip < n ? b->skip : n;
+
+		p += drop;
+		n -= drop;
+		b->skip -= drop;
+	}
+	if (n > b->len - c->done)
+		n = b->len - c->done;
+	if (n > 0)
+		imap_session_write(s, p, (size_t)n);
+	c->done += n;
+	strbuf_free(&piece);
+	return true;
+}
+
 /* Streams the big items of the current message from the pinned body;
  * false when output is full (call again later). */
 static bool
@@ -633,9 +823,9 @@ stream_bigs(struct imap_session *s, struct fetch_ctx *c)
 		struct fetch_big *b = &c->bigs[c->bigpos];
 
 		if (!c->header_sent) {
-			imap_session_printf(s, "%s%s {%llu}\r\n",
+			imap_session_printf(s, "%s%s %s{%llu}\r\n",
 			    c->need_space ? " " : "", b->name,
-			    (unsigned long long)b->len);
+			    b->lit8 ? "~" : "", (unsigned long long)b->len);
 			c->header_sent = true;
 			c->need_space = true;
 			c->done = 0;
@@ -645,14 +835,23 @@ stream_bigs(struct imap_session *s, struct fetch_ctx *c)
 
 			if (imap_session_output_full(s))
 				return false;
+			if (b->decode) {
+				if (!stream_decoded(s, c, b))
+					return false;
+				continue;
+			}
 			if (n > IMAP_FETCH_CHUNK)
 				n = IMAP_FETCH_CHUNK;
 			/* section_range() kept every range inside the body
 			 * the pin holds */
 			PG_ASSERT(c->body != NULL &&
 			    b->off + c->done + n <= c->body_size);
-			write_literal_chunk(s, c->body + b->off + c->done,
-			    (size_t)n);
+			if (b->raw)
+				imap_session_write(s, c->body + b->off +
+				    c->done, (size_t)n);
+			else
+				write_literal_chunk(s, c->body + b->off +
+				    c->done, (size_t)n);
 			c->done += n;
 		}
 		c->bigpos++;
@@ -751,6 +950,11 @@ fetch_finish(struct imap_session *s, struct fetch_ctx *c)
 {
 	bool told = true;
 
+	if (c->unknown_cte) {
+		imap_session_tagged(s, c->tag, "NO", "[UNKNOWN-CTE] A part's "
+		    "Content-Transfer-Encoding cannot be decoded");
+		return;
+	}
 	if (!imap_seqset_is_empty(&c->gone) && s->cmd_allows_expunge) {
 		imap_session_send_updates(s, true);
 		if (s->sel == NULL || s->closing)
@@ -858,6 +1062,10 @@ fetch_step(struct imap_session *s)
 			imap_seqset_add(&c->gone, c->uids[c->pos]);
 		}
 		c->pos++;
+		if (c->unknown_cte) {
+			finished = true;
+			break;
+		}
 		if (c->in_msg) {
 			/* its literals stream from this snapshot; the
 			 * next messages get a new one */
@@ -1137,10 +1345,14 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 			break;
 		case IMAP_FETCH_BINARY:
 		case IMAP_FETCH_BINARY_SIZE:
-			imap_session_tagged(s, tag, "BAD", "BINARY is not "
-			    "supported");
-			fetch_ctx_free(c);
-			return;
+			/* RFC 3516: decoded from the part's encoding */
+			nbody++;
+			c->need_body = true;
+			if (a->section.depth > 0)
+				c->need_struct = true;
+			if (a->type == IMAP_FETCH_BINARY && !a->peek)
+				sets_seen = true;
+			break;
 		case IMAP_FETCH_UID:
 			has_uid = true;
 			break;

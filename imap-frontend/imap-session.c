@@ -400,7 +400,7 @@ imap_session_capabilities(struct imap_session *s)
 	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
 	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
 	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
-	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE";
+	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY";
 
 	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
 	    (unsigned long long)imap_session_append_limit(s),
@@ -731,6 +731,8 @@ session_parser(struct imap_session *s)
 		s->parser = imap_parser_new(&lim);
 		imap_parser_set_authenticated(s->parser,
 		    s->state != IMAP_STATE_NOT_AUTH);
+		/* BINARY is advertised: APPEND takes literal8 (RFC 3516) */
+		imap_parser_set_literal8(s->parser, true);
 	}
 	return s->parser;
 }

@@ -246,6 +246,37 @@ class RawClient:
             if line.startswith(t):
                 return lines
 
+    def read_exact(self, n, timeout=30):
+        self.sock.settimeout(timeout)
+        while len(self.buf) < n:
+            d, p = self._recv()
+            if not d:
+                break
+            self.buf += p
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_responses(self, tag, timeout=30):
+        """Responses up to and including the tagged one of tag, each a
+        list of pieces: text, then for each literal ({n} or ~{n}) its
+        bytes and the text after it."""
+        out = []
+        t = tag.encode() + b" "
+        while True:
+            line = self.readline(timeout)
+            if not line:
+                return out
+            resp = [line]
+            while True:
+                m = re.search(rb"~?\{(\d+)\}\r\n$", resp[-1])
+                if not m:
+                    break
+                resp.append(self.read_exact(int(m.group(1)), timeout))
+                resp.append(self.readline(timeout))
+            out.append(resp)
+            if line.startswith(t):
+                return out
+
     def cmd(self, tag, text):
         self.send("%s %s\r\n" % (tag, text))
         return self.read_until_tag(tag)

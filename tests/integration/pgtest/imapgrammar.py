@@ -537,7 +537,7 @@ class Checker:
         if name.upper() in (b"BODY", b"BINARY", b"BINARY.SIZE") and \
                 self.byte() == ord("["):
             self.section()
-            if name.upper() == b"BODY" and self.at(b"<"):
+            if name.upper() in (b"BODY", b"BINARY") and self.at(b"<"):
                 self.number()
                 self.expect(b">")
             return self.d[start:self.i]
@@ -695,6 +695,8 @@ class Checker:
             self.uid_set()
             self.sp()
             self.uid_set()
+        elif name == b"UNKNOWN-CTE":
+            self.need("BINARY", "UNKNOWN-CTE")
         elif name == b"COMPRESSIONACTIVE":
             self.need("COMPRESS=DEFLATE", "COMPRESSIONACTIVE")
         elif name == b"USEATTR":

@@ -83,7 +83,7 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
-	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
+	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] imap-frontend/imap-sort.[ch] \
 	imap-frontend/imap-utf7.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch])

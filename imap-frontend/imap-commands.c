@@ -60,6 +60,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "UNSELECT", imap_cmd_unselect, SELECTED, IMAP_CMD_LEAVES },
 	{ "EXPUNGE", imap_cmd_expunge, SELECTED, IMAP_CMD_UID },
 	{ "SEARCH", imap_cmd_search, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
+	{ "SORT", imap_cmd_sort, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
+	{ "THREAD", imap_cmd_thread, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "FETCH", imap_cmd_fetch, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "STORE", imap_cmd_store, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "COPY", imap_cmd_copy, SELECTED, IMAP_CMD_UID },

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -58,7 +59,35 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create,
     imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
     imap_cmd_append, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_search, imap_cmd_copy,
-    imap_cmd_move;
+    imap_cmd_move, imap_cmd_sort, imap_cmd_thread;
+
+/*
+ * SORT and THREAD (imap-cmd-sort.c) run a SEARCH job (imap-cmd-msg.c:
+ * chunked on a worker, over a copy of the view) with these hooks. ctx is
+ * the caller's and owned by the job from imap_search_submit() on (free
+ * is called with it once, whatever happens).
+ */
+struct imap_msgview;
+struct imap_search_program;
+struct store_msg;
+struct arena;
+struct imap_search_hooks {
+	/* Worker: a message matched (seq: its sequence number); the view
+	 * loads its structure and body on demand. Non-zero: fail. */
+	int (*hit)(void *ctx, struct imap_msgview *view,
+	    const struct store_msg *m, uint32_t seq);
+	/* Worker: every chunk is done (sort or thread here). */
+	void (*done)(void *ctx);
+	/* Loop: write the responses and the tagged answer. */
+	void (*finish)(struct imap_session *s, const char *tag, void *ctx,
+	    bool error, bool cancelled);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+/* Takes arena and prog (from imap_search_parse). */
+void imap_search_submit(struct imap_session *s, const char *tag,
+    struct arena *arena, struct imap_search_program *prog, bool uid,
+    const struct imap_search_hooks *hooks);
 
 /* Helpers the mailbox commands share (imap-cmd-mailbox.c). */
 

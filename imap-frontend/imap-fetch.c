@@ -292,6 +292,40 @@ imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r)
 	return 1;
 }
 
+const struct mail_message *
+imap_msgview_message(struct imap_msgview *v)
+{
+	if (!v->mm_tried) {
+		v->mm_tried = true;
+		v->mm = load_structure(v->user_id, v->mailbox_id, v->r,
+		    v->m->uid, NULL, 0);
+	}
+	return v->mm;
+}
+
+int
+imap_msgview_header_value(struct imap_msgview *v, const char *name,
+    struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	const char *hdr;
+	size_t hlen;
+	int rc;
+
+	strbuf_reset(out);
+	if ((rc = view_header(v, &hdr, &hlen)) <= 0)
+		return rc;
+	mail_header_iter_init(&it, hdr, hlen);
+	while (mail_header_iter_next(&it, &f))
+		if (f.name_len == strlen(name) &&
+		    strncasecmp(f.name, name, f.name_len) == 0) {
+			mail_header_unfold(f.value, f.value_len, out);
+			return 1;
+		}
+	return 0;
+}
+
 /* ---- FETCH ---- */
 
 struct fetch_big {

@@ -400,7 +400,8 @@ imap_session_capabilities(struct imap_session *s)
 	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
 	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
 	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
-	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY";
+	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY SORT ESORT "
+	    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
 
 	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
 	    (unsigned long long)imap_session_append_limit(s),

@@ -702,9 +702,9 @@ search_cb(void *ctx, const struct store_msg *m)
 	sr->msg = m;
 	imap_msgview_set(&sr->view, m);
 	rc = imap_search_match(j->prog, &sm);
-	imap_msgview_clear(&sr->view);
 	j->pos++;
 	if (rc < 0) {
+		imap_msgview_clear(&sr->view);
 		j->error = true;
 		return 1;
 	}
@@ -726,6 +726,7 @@ search_cb(void *ctx, const struct store_msg *m)
 		    &sr->view, m, sm.seq) != 0)
 			j->error = true;
 	}
+	imap_msgview_clear(&sr->view);
 	/* stop between messages once the chunk's time is up */
 	if (j->pos < j->count && search_out_of_time(sr)) {
 		sr->timed_out = true;

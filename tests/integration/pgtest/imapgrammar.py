@@ -24,6 +24,7 @@ in its CAPABILITY lists (greeting, CAPABILITY response or code):
   CREATE-SPECIAL-USE (RFC 6154)  USEATTR code
   LIST-EXTENDED (RFC 5258)  CHILDINFO extended data (a list of strings)
   STATUS=SIZE (RFC 8438), APPENDLIMIT (RFC 7889), IMAP4rev2's DELETED
+  SORT, THREAD= (RFC 5256)  SORT and THREAD responses
   plus RFC 5530's response codes, which need no capability.
 
 A response that belongs to an extension the session was not told of is a
@@ -766,6 +767,19 @@ class Checker:
                     self.expect(b")")
                     break
                 self.nz_number()
+        elif word == b"SORT":
+            # RFC 5256 4: sort-data
+            self.need("SORT", "SORT response")
+            while self.at(b" "):
+                self.nz_number()
+        elif word == b"THREAD":
+            # thread-data = "THREAD" [SP 1*thread-list]
+            if not any(c.startswith("THREAD=") for c in self.caps):
+                self.fail("THREAD response without THREAD=")
+            if self.at(b" "):
+                self.thread_list()
+                while self.byte() == ord("("):
+                    self.thread_list()
         elif word == b"STATUS":
             self.sp()
             self.mailbox()
@@ -795,6 +809,32 @@ class Checker:
             self.uid_set()
         else:
             self.fail("unknown response %s" % word.decode())
+
+    def thread_list(self, depth=0):
+        """thread-list = "(" (thread-members / thread-nested) ")";
+        thread-members = nz-number *(SP nz-number) [SP thread-nested];
+        thread-nested = 2*thread-list."""
+        if depth > 1000:
+            self.fail("THREAD nested too deep")
+        self.expect(b"(")
+        if self.byte() == ord("("):
+            self.thread_nested(depth)
+        else:
+            self.nz_number()
+            while self.at(b" "):
+                if self.byte() == ord("("):
+                    self.thread_nested(depth)
+                    break
+                self.nz_number()
+        self.expect(b")")
+
+    def thread_nested(self, depth):
+        n = 0
+        while self.byte() == ord("("):
+            self.thread_list(depth + 1)
+            n += 1
+        if n < 2:
+            self.fail("thread-nested with fewer than two thread-lists")
 
     def esearch(self):
         if self.at(b" ("):

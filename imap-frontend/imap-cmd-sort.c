@@ -23,6 +23,7 @@
 #include "store/mail-header.h"
 #include "store/mail-message.h"
 #include "store/mail-rfc2047.h"
+#include "store/mail-serialize.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -42,7 +43,9 @@ struct sort_job {
 	bool has_return;	/* ESORT: RETURN (...) */
 	unsigned ret;		/* IMAP_SEARCH_RETURN_* */
 	bool need_env, need_refs;
+	bool need_subject, need_addr;	/* which keys SORT compares */
 	struct arena *a;	/* keys (worker) */
+	struct arena *env_a;	/* one message's envelope (worker) */
 	struct imap_sort_msg *msgs;
 	size_t n, cap;
 	struct strbuf out;	/* THREAD: the response's body */
@@ -55,6 +58,7 @@ sort_job_free(void *ctx)
 	struct sort_job *j = ctx;
 
 	arena_free(&j->a);
+	arena_free(&j->env_a);
 	free(j->msgs);
 	strbuf_free(&j->out);
 	strbuf_free(&j->tmp);
@@ -112,6 +116,35 @@ subject_key(struct sort_job *j, const struct mail_envelope *env,
 	k->subject = arena_strndup(j->a, strbuf_str(&j->tmp2), j->tmp2.len);
 }
 
+/* The unfolded References value of a message whose header block is
+ * body[0..hdr_len): 1, 0 when it has none, -1 on error. Only the header
+ * block is read (no parse of the message). */
+static int
+references(struct imap_msgview *v, const struct store_msg *m,
+    uint64_t hdr_len, struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	const void *body;
+	size_t size;
+	const char *err;
+
+	strbuf_reset(out);
+	if (hdr_len == 0)
+		return imap_msgview_header_value(v, "References", out);
+	if (store_msg_body(v->r, v->user_id, v->mailbox_id, m->uid, &body,
+	    &size, &err) != 0 || hdr_len > size)
+		return -1;
+	mail_header_iter_init(&it, body, (size_t)hdr_len);
+	while (mail_header_iter_next(&it, &f))
+		if (f.name_len == 10 && strncasecmp(f.name, "References",
+		    10) == 0) {
+			mail_header_unfold(f.value, f.value_len, out);
+			return 1;
+		}
+	return 0;
+}
+
 /* Worker: the keys of one matching message. */
 static int
 sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
@@ -121,6 +154,11 @@ sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
 	struct imap_sort_msg *k;
 	const struct mail_message *mm;
 	const struct mail_envelope *env = NULL;
+	struct mail_envelope blob_env;
+	const void *blob;
+	size_t blob_size;
+	uint64_t hdr_len = 0;
+	const char *err;
 
 	if (j->n == j->cap) {
 		j->cap = j->cap == 0 ? 256 : j->cap * 2;
@@ -136,17 +174,30 @@ sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
 	k->subject = k->from = k->to = k->cc = "";
 	if (!j->need_env)
 		return 0;
-	mm = imap_msgview_message(v);
-	if (mm != NULL)
+	/* the root's envelope alone from the cached blob (the whole tree
+	 * costs several times more); a message without a usable blob is
+	 * parsed whole */
+	arena_reset(j->env_a);
+	if (store_msg_structure(v->r, v->user_id, v->mailbox_id, m->uid,
+	    &blob, &blob_size, &err) == 0 && blob_size > 0 &&
+	    mail_blob_envelope(blob, blob_size, j->env_a, &blob_env,
+	    &hdr_len, &err) == 0) {
+		env = &blob_env;
+	} else if ((mm = imap_msgview_message(v)) != NULL) {
 		env = mm->parts[0].envelope;
+		hdr_len = mm->parts[0].hdr_off == 0 ? mm->parts[0].hdr_len : 0;
+	}
 	if (env != NULL) {
 		if (env->date_valid)
 			k->sent = env->date_time;
-		k->from = addr_key(j, &env->from);
-		k->to = addr_key(j, &env->to);
-		k->cc = addr_key(j, &env->cc);
+		if (j->need_addr) {
+			k->from = addr_key(j, &env->from);
+			k->to = addr_key(j, &env->to);
+			k->cc = addr_key(j, &env->cc);
+		}
 	}
-	subject_key(j, env, k);
+	if (j->need_subject)
+		subject_key(j, env, k);
 	if (!j->need_refs)
 		return 0;
 	if (env != NULL && env->message_id != NULL) {
@@ -157,7 +208,7 @@ sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
 			k->msgid = id[0];
 	}
 	k->refs = arena_alloc(j->a, IMAP_THREAD_REFS_MAX * sizeof(*k->refs));
-	if (imap_msgview_header_value(v, "References", &j->tmp) == 1)
+	if (references(v, m, hdr_len, &j->tmp) == 1)
 		k->nrefs = imap_sort_msgids(strbuf_str(&j->tmp), j->tmp.len,
 		    j->a, k->refs, IMAP_THREAD_REFS_MAX);
 	if (k->nrefs == 0 && env != NULL && env->in_reply_to != NULL)
@@ -342,6 +393,7 @@ submit(struct imap_session *s, const char *tag, struct sort_job *j,
 		return;
 	}
 	j->a = arena_new(IMAP_SORT_ARENA_CHUNK);
+	j->env_a = arena_new(8192);
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.hit = sort_hit;
 	hooks.done = sort_done;
@@ -378,10 +430,17 @@ imap_cmd_sort(struct imap_session *s, const char *tag,
 		    "SORT needs sort criteria" : err);
 		return;
 	}
-	for (size_t k = 0; k < j->ncrit; k++)
-		if (j->crit[k].key != IMAP_SORT_ARRIVAL &&
-		    j->crit[k].key != IMAP_SORT_SIZE)
+	for (size_t k = 0; k < j->ncrit; k++) {
+		enum imap_sort_key key = j->crit[k].key;
+
+		if (key != IMAP_SORT_ARRIVAL && key != IMAP_SORT_SIZE)
 			j->need_env = true;
+		if (key == IMAP_SORT_SUBJECT)
+			j->need_subject = true;
+		if (key == IMAP_SORT_FROM || key == IMAP_SORT_TO ||
+		    key == IMAP_SORT_CC)
+			j->need_addr = true;
+	}
 	submit(s, tag, j, args + i + 1, argc - i - 1);
 }
 
@@ -400,6 +459,7 @@ imap_cmd_thread(struct imap_session *s, const char *tag,
 	j = xcalloc(1, sizeof(*j));
 	j->uid = uid;
 	j->need_env = true;
+	j->need_subject = true;
 	if (imap_arg_atom_equals(&args[0], "REFERENCES")) {
 		j->kind = THREAD_REFERENCES;
 		j->need_refs = true;

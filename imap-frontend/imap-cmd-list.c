@@ -16,6 +16,7 @@
 #include "imap-utf7.h"
 #include "log.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 /* ---- STATUS items (STATUS and LIST-STATUS) ---- */
@@ -61,7 +62,7 @@ status_format(struct imap_session *s, struct strbuf *sb,
     size_t n)
 {
 	strbuf_appends(sb, "* STATUS ");
-	imap_cmd_format_mailbox(sb, info->name);
+	imap_cmd_format_mailbox(sb, info->name, s->enabled_utf8);
 	strbuf_appends(sb, " (");
 	for (size_t i = 0; i < n; i++) {
 		const char *it;
@@ -391,6 +392,29 @@ list_status_valid(struct imap_session *s, const struct imap_arg *items,
 	return rc == 0;
 }
 
+/* A reference or pattern: mUTF-7, or UTF-8 after ENABLE UTF8=ACCEPT
+ * (where '&' is just '&'). */
+static int
+list_name_decode(const struct imap_session *s, const char *w, size_t len,
+    struct strbuf *out, const char **error_r)
+{
+	if (!s->enabled_utf8)
+		return imap_utf7_to_utf8(w, len, out, error_r);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = (unsigned char)w[i] < 0x80 ? 1 :
+		    utf8_decode((const unsigned char *)w + i, len - i, &cp);
+
+		if (n == 0) {
+			*error_r = "invalid UTF-8";
+			return -1;
+		}
+		i += n;
+	}
+	strbuf_append(out, w, len);
+	return 0;
+}
+
 static void
 list_common(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool lsub)
@@ -488,7 +512,7 @@ list_common(struct imap_session *s, const char *tag,
 			return;
 		}
 	}
-	if (imap_utf7_to_utf8(ref_w, ref_len, &tmp, &err) != 0) {
+	if (list_name_decode(s, ref_w, ref_len, &tmp, &err) != 0) {
 		imap_session_tagged(s, tag, "BAD", "Bad reference: %s", err);
 		strbuf_free(&tmp);
 		return;
@@ -496,7 +520,8 @@ list_common(struct imap_session *s, const char *tag,
 	ref = arena_strndup(a, strbuf_str(&tmp), tmp.len);
 	for (size_t k = 0; k < npat; k++) {
 		strbuf_reset(&tmp);
-		if (imap_utf7_to_utf8(pats_w[k], pat_lens[k], &tmp, &err) != 0) {
+		if (list_name_decode(s, pats_w[k], pat_lens[k], &tmp,
+		    &err) != 0) {
 			imap_session_tagged(s, tag, "BAD", "Bad pattern: %s",
 			    err);
 			strbuf_free(&tmp);
@@ -600,7 +625,7 @@ list_common(struct imap_session *s, const char *tag,
 		if (!lsub && (ret_subscribed || sel_subscribed) && e->subscribed)
 			strbuf_appends(&out, " \\Subscribed");
 		strbuf_appends(&out, ") \"/\" ");
-		imap_cmd_format_mailbox(&out, e->name);
+		imap_cmd_format_mailbox(&out, e->name, s->enabled_utf8);
 		if (childinfo)
 			strbuf_appendf(&out, " (\"CHILDINFO\" (%s%s%s))",
 			    sel_subscribed ? "\"SUBSCRIBED\"" : "",

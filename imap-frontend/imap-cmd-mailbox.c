@@ -36,7 +36,7 @@ imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "BAD", "Mailbox name expected");
 		return NULL;
 	}
-	if (imap_mailbox_name_from_wire(wire, len, &sb, &err) != 0) {
+	if (imap_cmd_mailbox_decode(s, wire, len, &sb, &err) != 0) {
 		imap_session_tagged(s, tag, "NO", "Invalid mailbox name: %s",
 		    err);
 		strbuf_free(&sb);
@@ -47,12 +47,37 @@ imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
 	return name;
 }
 
-/* Appends the wire form (mUTF-7 astring) of a UTF-8 store name. */
+int
+imap_cmd_mailbox_decode(const struct imap_session *s, const char *wire,
+    size_t len, struct strbuf *out, const char **error_r)
+{
+	return s->enabled_utf8 ?
+	    imap_mailbox_name_from_utf8(wire, len, out, error_r) :
+	    imap_mailbox_name_from_wire(wire, len, out, error_r);
+}
+
+/* Appends the wire form of a UTF-8 store name: an mUTF-7 astring, or
+ * after ENABLE UTF8=ACCEPT the UTF-8 itself (quoted when it can be). */
 void
-imap_cmd_format_mailbox(struct strbuf *sb, const char *name)
+imap_cmd_format_mailbox(struct strbuf *sb, const char *name, bool utf8)
 {
 	struct strbuf w = STRBUF_INIT;
 	const char *err;
+
+	if (utf8) {
+		size_t len = strlen(name);
+		bool quote = len > 0 && len <= 1000 &&
+		    strpbrk(name, "\"\\\r\n") == NULL;
+
+		if (quote) {
+			strbuf_appendc(sb, '"');
+			strbuf_append(sb, name, len);
+			strbuf_appendc(sb, '"');
+		} else {
+			imap_format_astring(sb, name, len);
+		}
+		return;
+	}
 
 	if (imap_utf8_to_utf7(name, strlen(name), &w, &err) != 0) {
 		strbuf_reset(&w);
@@ -547,6 +572,28 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 		internaldate = t;
 		tz_offset = tz;
 		i++;
+	}
+	if (i + 1 == argc && imap_arg_atom_equals(&args[i], "UTF8")) {
+		/* RFC 6855 4: "UTF8 (" literal8 ")" needs a list */
+		i = argc + 1;
+	} else if (i + 2 == argc && imap_arg_atom_equals(&args[i], "UTF8")) {
+		const struct imap_arg *l;
+		size_t ln;
+
+		if (!s->enabled_utf8) {
+			imap_session_tagged(s, tag, "BAD", "APPEND UTF8 needs "
+			    "ENABLE UTF8=ACCEPT");
+			return;
+		}
+		if (!imap_arg_get_list(&args[i + 1], &l, &ln) || ln != 1 ||
+		    l[0].type != IMAP_ARG_LITERAL || !l[0].literal8) {
+			imap_session_tagged(s, tag, "BAD", "APPEND UTF8 takes "
+			    "(literal8)");
+			return;
+		}
+		args = l;
+		i = 0;
+		argc = 1;
 	}
 	if (i + 1 != argc || args[i].type != IMAP_ARG_LITERAL ||
 	    !imap_arg_get_string(&args[i], &data, &len)) {

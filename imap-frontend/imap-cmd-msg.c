@@ -474,7 +474,7 @@ copy_common(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "BAD", "%s", err);
 		return;
 	}
-	if (imap_mailbox_name_from_wire(wire, wlen, &name, &err) != 0) {
+	if (imap_cmd_mailbox_decode(s, wire, wlen, &name, &err) != 0) {
 		imap_session_tagged(s, tag, "NO", "Invalid mailbox name: %s",
 		    err);
 		strbuf_free(&name);

@@ -490,6 +490,12 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 		    !s->enabled_condstore) {
 			imap_session_enable_condstore(s);
 			strbuf_appends(&sb, " CONDSTORE");
+		} else if (strcasecmp(cap, "UTF8=ACCEPT") == 0 &&
+		    !s->enabled_utf8) {
+			/* RFC 6855: UTF-8 names and quoted strings from now
+			 * on; APPEND takes UTF8 (literal8) */
+			s->enabled_utf8 = true;
+			strbuf_appends(&sb, " UTF8=ACCEPT");
 		} else if (strcasecmp(cap, "QRESYNC") == 0 &&
 		    !s->enabled_qresync) {
 			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */

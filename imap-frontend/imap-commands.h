@@ -95,8 +95,13 @@ void imap_search_submit(struct imap_session *s, const char *tag,
  * NULL after answering the command (BAD / NO). */
 const char *imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
     const struct imap_arg *arg);
-/* Appends the wire form (mUTF-7 astring) of a UTF-8 store name. */
-void imap_cmd_format_mailbox(struct strbuf *sb, const char *name);
+/* Appends the wire form of a UTF-8 store name: an mUTF-7 astring, or
+ * the UTF-8 name itself when the session enabled UTF8=ACCEPT (utf8). */
+void imap_cmd_format_mailbox(struct strbuf *sb, const char *name, bool utf8);
+/* A client's mailbox name to the store's (mUTF-7 decoded, or UTF-8 as it
+ * is after ENABLE UTF8=ACCEPT), appended to out: 0 or -1 + *error_r. */
+int imap_cmd_mailbox_decode(const struct imap_session *s, const char *wire,
+    size_t len, struct strbuf *out, const char **error_r);
 /* Answers NO with the response code that fits the store's last error;
  * logs the errors that are the server's fault. */
 void imap_cmd_store_failed(struct imap_session *s, const char *tag,

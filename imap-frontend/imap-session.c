@@ -401,7 +401,7 @@ imap_session_capabilities(struct imap_session *s)
 	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
 	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
 	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY SORT ESORT "
-	    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
+	    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES UTF8=ACCEPT";
 
 	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
 	    (unsigned long long)imap_session_append_limit(s),

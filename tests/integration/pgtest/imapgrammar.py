@@ -161,7 +161,7 @@ class Checker:
                          "an astring")
 
     def utf8_ok(self):
-        return b"UTF8=ACCEPT" in self.enabled
+        return "UTF8=ACCEPT" in self.enabled
 
     def quoted(self):
         self.expect(b'"')

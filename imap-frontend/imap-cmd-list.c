@@ -93,6 +93,10 @@ status_format(struct imap_session *s, struct strbuf *sb,
 		} else if (strcasecmp(it, "DELETED") == 0) {
 			/* RFC 9051 6.3.11 */
 			strbuf_appendf(sb, "DELETED %u", info->deleted);
+		} else if (strcasecmp(it, "MAILBOXID") == 0) {
+			/* RFC 8474 4: the mailbox id never changes (RENAME
+			 * keeps it) and is never reused for this user */
+			strbuf_appendf(sb, "MAILBOXID (F%u)", info->id);
 		} else if (strcasecmp(it, "APPENDLIMIT") == 0) {
 			/* RFC 7889: the same for every mailbox */
 			strbuf_appendf(sb, "APPENDLIMIT %llu",

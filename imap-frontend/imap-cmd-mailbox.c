@@ -148,6 +148,7 @@ struct mbox_job {
 	char *name;
 	char *to;		/* RENAME */
 	enum store_role role;	/* CREATE (USE (...)), RFC 6154 */
+	uint32_t id;		/* CREATE: the new mailbox's (OBJECTID) */
 };
 
 static void
@@ -169,7 +170,7 @@ mbox_job_apply(struct store *store, void *ctx, const char **error_r)
 	switch (j->op) {
 	case MBOX_CREATE:
 		return store_mailbox_create(store, user, j->name, j->role,
-		    NULL, error_r);
+		    &j->id, error_r);
 	case MBOX_DELETE:
 		return store_mailbox_delete(store, user, j->name, error_r);
 	case MBOX_RENAME:
@@ -217,6 +218,12 @@ mbox_job_finish(struct imap_session *s, const char *tag,
 	}
 	if (j->op == MBOX_DELETE && s->sel != NULL && s->sel->deleted) {
 		delete_own_selected(s, tag);
+		return;
+	}
+	if (j->op == MBOX_CREATE) {
+		/* RFC 8474 4.1 */
+		imap_session_tagged(s, tag, "OK", "[MAILBOXID (F%u)] CREATE "
+		    "completed", j->id);
 		return;
 	}
 	imap_session_tagged(s, tag, "OK", "%s completed", what);

@@ -691,6 +691,7 @@ search_cb(void *ctx, const struct store_msg *m)
 		sm.flags |= IMAP_FLAG_RECENT;
 	sm.size = m->size;
 	sm.modseq = m->modseq;
+	sm.email_id = m->body_id;
 	sm.internaldate = m->internaldate;
 	sm.internaldate_tz = m->tz_offset_min;
 	sm.ctx = sr;

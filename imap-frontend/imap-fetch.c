@@ -326,6 +326,114 @@ imap_msgview_header_value(struct imap_msgview *v, const char *name,
 	return 0;
 }
 
+/* ---- PREVIEW (RFC 8970) ---- */
+
+/* Bytes of a text part decoded for its preview: enough for 200
+ * characters after whitespace is collapsed, in almost every message. */
+#define IMAP_PREVIEW_SOURCE_MAX (16 * 1024)
+/* Characters of a preview (RFC 8970 3: at most 256). */
+#define IMAP_PREVIEW_CHARS 200
+
+/* Drops HTML tags and the contents of style and script elements,
+ * crudely: a preview needs words, not a renderer. */
+static void
+strip_html(const char *s, size_t len, struct strbuf *out)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (s[i] != '<') {
+			strbuf_appendc(out, s[i++]);
+			continue;
+		}
+		if (len - i > 6 && (strncasecmp(s + i, "<style", 6) == 0 ||
+		    strncasecmp(s + i, "<scrip", 6) == 0)) {
+			const char *end = memmem(s + i, len - i, "</", 2);
+
+			while (end != NULL && strncasecmp(end + 2, "style", 5) != 0
+			    && strncasecmp(end + 2, "script", 6) != 0)
+				end = memmem(end + 2, (size_t)(s + len - end - 2),
+				    "</", 2);
+			if (end == NULL)
+				return;
+			i = (size_t)(end - s) + 2;
+		}
+		while (i < len && s[i] != '>')
+			i++;
+		i++;
+		strbuf_appendc(out, ' ');
+	}
+}
+
+/* The preview of a message: the first text/plain part (else the first
+ * text/html one, without tags), decoded to UTF-8, white space collapsed,
+ * at most IMAP_PREVIEW_CHARS characters. Empty when there is no text. */
+static void
+message_preview(const struct mail_message *mm, const char *body,
+    size_t body_size, struct strbuf *out)
+{
+	const struct mail_part *pick = NULL;
+	struct mail_part p;
+	struct strbuf t = STRBUF_INIT, h = STRBUF_INIT;
+	const char *src;
+	size_t chars = 0, n;
+	bool space = true;
+
+	for (int pass = 0; pass < 2 && pick == NULL; pass++)
+		for (uint32_t i = 0; i < mm->nparts && pick == NULL; i++) {
+			const struct mail_part *q = &mm->parts[i];
+
+			if (q->first_child != MAIL_NONE ||
+			    q->body_off + q->body_len > body_size ||
+			    (q->disposition != NULL &&
+			    strcasecmp(q->disposition, "attachment") == 0))
+				continue;
+			if ((strcasecmp(q->type, "text") == 0 &&
+			    strcasecmp(q->subtype, pass == 0 ? "plain" :
+			    "html") == 0) || (pass == 0 &&
+			    (q->flags & MAIL_PART_DEFAULT_TYPE)))
+				pick = q;
+		}
+	if (pick == NULL)
+		return;
+	p = *pick;
+	if (p.body_len > IMAP_PREVIEW_SOURCE_MAX)
+		p.body_len = IMAP_PREVIEW_SOURCE_MAX;
+	part_text(&p, body, &t);
+	src = strbuf_str(&t);
+	n = t.len;
+	if (strcasecmp(p.subtype, "html") == 0) {
+		strip_html(src, n, &h);
+		src = strbuf_str(&h);
+		n = h.len;
+	}
+	for (size_t i = 0; i < n && chars < IMAP_PREVIEW_CHARS; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+		    c < 0x20 || c == 0x7f) {
+			if (!space) {
+				strbuf_appendc(out, ' ');
+				chars++;
+			}
+			space = true;
+			continue;
+		}
+		strbuf_appendc(out, (char)c);
+		space = false;
+		/* count characters, not bytes: a character's continuation
+		 * bytes go with it, so none is cut */
+		chars++;
+		while (i + 1 < n && ((unsigned char)src[i + 1] & 0xc0) ==
+		    0x80)
+			strbuf_appendc(out, src[++i]);
+	}
+	while (out->len > 0 && out->data[out->len - 1] == ' ')
+		out->len--;
+	strbuf_free(&t);
+	strbuf_free(&h);
+}
+
 /* ---- FETCH ---- */
 
 struct fetch_big {
@@ -690,6 +798,30 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		case IMAP_FETCH_MODSEQ:
 			strbuf_appendf(sb, "MODSEQ (%llu)",
 			    (unsigned long long)m.modseq);
+			break;
+		case IMAP_FETCH_EMAILID:
+			/* RFC 8474 5.1: the body's id, which COPY and MOVE
+			 * share; never reused */
+			strbuf_appendf(sb, "EMAILID (M%016llx)",
+			    (unsigned long long)m.body_id);
+			break;
+		case IMAP_FETCH_THREADID:
+			strbuf_appends(sb, "THREADID NIL");
+			break;
+		case IMAP_FETCH_PREVIEW:
+			strbuf_reset(&gen);
+			if (mm != NULL)
+				message_preview(mm, body, body_size, &gen);
+			strbuf_appends(sb, "PREVIEW ");
+			if (s->enabled_utf8 && gen.len > 0 &&
+			    strpbrk(strbuf_str(&gen), "\"\\") == NULL) {
+				strbuf_appendc(sb, '"');
+				strbuf_append(sb, gen.data, gen.len);
+				strbuf_appendc(sb, '"');
+			} else {
+				imap_format_string(sb, strbuf_str(&gen),
+				    gen.len);
+			}
 			break;
 		case IMAP_FETCH_ENVELOPE:
 			strbuf_appends(sb, "ENVELOPE ");
@@ -1392,6 +1524,10 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 			break;
 		case IMAP_FETCH_MODSEQ:
 			c->has_modseq = true;
+			break;
+		case IMAP_FETCH_PREVIEW:
+			c->need_struct = true;
+			c->need_body = true;
 			break;
 		default:
 			break;

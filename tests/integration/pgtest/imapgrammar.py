@@ -25,6 +25,9 @@ in its CAPABILITY lists (greeting, CAPABILITY response or code):
   LIST-EXTENDED (RFC 5258)  CHILDINFO extended data (a list of strings)
   STATUS=SIZE (RFC 8438), APPENDLIMIT (RFC 7889), IMAP4rev2's DELETED
   SORT, THREAD= (RFC 5256)  SORT and THREAD responses
+  OBJECTID (RFC 8474)      MAILBOXID code and STATUS item, EMAILID,
+                           THREADID fetch items
+  PREVIEW (RFC 8970)       PREVIEW fetch item (nstring, <= 256 chars)
   plus RFC 5530's response codes, which need no capability.
 
 A response that belongs to an extension the session was not told of is a
@@ -516,6 +519,17 @@ class Checker:
                 self.expect(b")")
             elif key.startswith(b"BODY["):
                 self.nstring()
+            elif key in (b"EMAILID", b"THREADID"):
+                self.need("OBJECTID", key.decode())
+                if key == b"THREADID" and self.at(b"NIL"):
+                    pass
+                else:
+                    self.objectid_paren()
+            elif key == b"PREVIEW":
+                self.need("PREVIEW", "PREVIEW")
+                v = self.nstring()
+                if v is not None and len(v.decode("utf-8", "replace")) > 256:
+                    self.fail("PREVIEW longer than 256 characters")
             elif key.startswith(b"BINARY.SIZE["):
                 self.need("BINARY", "BINARY.SIZE")
                 self.number(MAX63)
@@ -633,6 +647,9 @@ class Checker:
             elif name == b"DELETED":
                 self.need("IMAP4REV2", "STATUS DELETED")
                 self.number()
+            elif name == b"MAILBOXID":
+                self.need("OBJECTID", "STATUS MAILBOXID")
+                self.objectid_paren()
             elif name == b"APPENDLIMIT":
                 if not any(c.startswith("APPENDLIMIT") for c in self.caps):
                     self.fail("STATUS APPENDLIMIT without APPENDLIMIT")
@@ -696,6 +713,10 @@ class Checker:
             self.uid_set()
             self.sp()
             self.uid_set()
+        elif name == b"MAILBOXID":
+            self.need("OBJECTID", "MAILBOXID")
+            self.sp()
+            self.objectid_paren()
         elif name == b"UNKNOWN-CTE":
             self.need("BINARY", "UNKNOWN-CTE")
         elif name == b"COMPRESSIONACTIVE":
@@ -809,6 +830,14 @@ class Checker:
             self.uid_set()
         else:
             self.fail("unknown response %s" % word.decode())
+
+    def objectid_paren(self):
+        # "(" objectid ")"; objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+        self.expect(b"(")
+        v = self.scan(lambda c: chr(c).isalnum() or c in b"_-", "objectid")
+        if len(v) > 255:
+            self.fail("objectid longer than 255")
+        self.expect(b")")
 
     def thread_list(self, depth=0):
         """thread-list = "(" (thread-members / thread-nested) ")";

@@ -43,7 +43,7 @@ Q := @
 endif
 
 PKGS := lmdb libevent libevent_openssl libevent_pthreads openssl jansson \
-	inih libargon2 libcurl
+	inih libargon2 libcurl zlib
 # Recursively expanded on purpose: pkg-config runs only once the packages
 # are known to be installed (after the deps step), not when make parses this.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -101,6 +101,7 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
+	imap-frontend/imap-sort.[ch] \
 	imap-frontend/imap-utf7.[ch] imap-frontend/imap-trace.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \

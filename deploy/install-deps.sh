@@ -7,10 +7,10 @@ set -eu
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 liblmdb-dev lmdb-utils libevent-dev libssl-dev openssl
-libjansson-dev libinih-dev libargon2-dev check libsubunit-dev
+libjansson-dev libinih-dev libargon2-dev zlib1g-dev check libsubunit-dev
 libcurl4-openssl-dev
 python3 python3-prometheus-client groff-base curl isync fetchmail
-thunderbird
+thunderbird mutt tmux
 dovecot-core dovecot-imapd dovecot-pop3d"
 
 missing=""

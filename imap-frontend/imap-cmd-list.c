@@ -16,6 +16,7 @@
 #include "imap-utf7.h"
 #include "log.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 /* ---- STATUS items (STATUS and LIST-STATUS) ---- */
@@ -61,7 +62,7 @@ status_format(struct imap_session *s, struct strbuf *sb,
     size_t n)
 {
 	strbuf_appends(sb, "* STATUS ");
-	imap_cmd_format_mailbox(sb, info->name);
+	imap_cmd_format_mailbox(sb, info->name, s->enabled_utf8);
 	strbuf_appends(sb, " (");
 	for (size_t i = 0; i < n; i++) {
 		const char *it;
@@ -86,8 +87,20 @@ status_format(struct imap_session *s, struct strbuf *sb,
 			/* a CONDSTORE-enabling command (RFC 7162 3.1) */
 			s->enabled_condstore = true;
 		} else if (strcasecmp(it, "SIZE") == 0) {
+			/* RFC 8438 */
 			strbuf_appendf(sb, "SIZE %llu",
 			    (unsigned long long)info->size);
+		} else if (strcasecmp(it, "DELETED") == 0) {
+			/* RFC 9051 6.3.11 */
+			strbuf_appendf(sb, "DELETED %u", info->deleted);
+		} else if (strcasecmp(it, "MAILBOXID") == 0) {
+			/* RFC 8474 4: the mailbox id never changes (RENAME
+			 * keeps it) and is never reused for this user */
+			strbuf_appendf(sb, "MAILBOXID (F%u)", info->id);
+		} else if (strcasecmp(it, "APPENDLIMIT") == 0) {
+			/* RFC 7889: the same for every mailbox */
+			strbuf_appendf(sb, "APPENDLIMIT %llu",
+			    (unsigned long long)imap_session_append_limit(s));
 		} else {
 			return -1;
 		}
@@ -331,6 +344,39 @@ add_lsub_parents(struct list_collect *c, char *const *pats, size_t npat)
 		qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
 }
 
+/*
+ * RECURSIVEMATCH (RFC 5258 3.5): does some descendant of name meet the
+ * selection criteria (subscribed, and/or a special use)? c->v is sorted by
+ * name, so the descendants ("name/...") follow the first name >= "name/".
+ */
+static bool
+descendant_selected(const struct list_collect *c, const char *name,
+    bool want_sub, bool want_special)
+{
+	size_t len = strlen(name), lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strncmp(c->v[mid].name, name, len);
+
+		if (d < 0 || (d == 0 && (unsigned char)c->v[mid].name[len] <
+		    (unsigned char)'/'))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < c->n; k++) {
+		const struct list_entry *e = &c->v[k];
+
+		if (strncmp(e->name, name, len) != 0 || e->name[len] != '/')
+			break;
+		if ((!want_sub || e->subscribed) &&
+		    (!want_special || (e->exists && e->role != STORE_ROLE_NONE)))
+			return true;
+	}
+	return false;
+}
+
 /* Are all the LIST-STATUS items known? */
 static bool
 list_status_valid(struct imap_session *s, const struct imap_arg *items,
@@ -350,6 +396,29 @@ list_status_valid(struct imap_session *s, const struct imap_arg *items,
 	return rc == 0;
 }
 
+/* A reference or pattern: mUTF-7, or UTF-8 after ENABLE UTF8=ACCEPT
+ * (where '&' is just '&'). */
+static int
+list_name_decode(const struct imap_session *s, const char *w, size_t len,
+    struct strbuf *out, const char **error_r)
+{
+	if (!s->enabled_utf8)
+		return imap_utf7_to_utf8(w, len, out, error_r);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = (unsigned char)w[i] < 0x80 ? 1 :
+		    utf8_decode((const unsigned char *)w + i, len - i, &cp);
+
+		if (n == 0) {
+			*error_r = "invalid UTF-8";
+			return -1;
+		}
+		i += n;
+	}
+	strbuf_append(out, w, len);
+	return 0;
+}
+
 static void
 list_common(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool lsub)
@@ -360,8 +429,8 @@ list_common(struct imap_session *s, const char *tag,
 	size_t sel_n = 0, ret_n = 0, npat = 0, i = 0;
 	const char *ref_w, *pats_w[64], *err;
 	size_t ref_len, pat_lens[64];
-	bool sel_subscribed = false, sel_special = false;
-	bool ret_subscribed = false;
+	bool sel_subscribed = false, sel_special = false, recursive = false;
+	bool sel_remote = false, ret_subscribed = false;
 	const struct imap_arg *status_items = NULL;
 	size_t status_n = 0;
 	struct strbuf tmp = STRBUF_INIT, out = STRBUF_INIT;
@@ -414,11 +483,22 @@ list_common(struct imap_session *s, const char *tag,
 			sel_subscribed = true;
 		else if (imap_arg_atom_equals(&sel_opts[k], "SPECIAL-USE"))
 			sel_special = true;
-		else if (!imap_arg_atom_equals(&sel_opts[k], "RECURSIVEMATCH")) {
+		else if (imap_arg_atom_equals(&sel_opts[k], "RECURSIVEMATCH"))
+			recursive = true;
+		else if (imap_arg_atom_equals(&sel_opts[k], "REMOTE"))
+			sel_remote = true;	/* no remote mailboxes here */
+		else {
 			imap_session_tagged(s, tag, "BAD", "Unknown LIST "
 			    "selection option");
 			return;
 		}
+	}
+	(void)sel_remote;
+	if (recursive && !sel_subscribed && !sel_special) {
+		/* RFC 5258 3: never alone (or only with REMOTE) */
+		imap_session_tagged(s, tag, "BAD", "RECURSIVEMATCH needs "
+		    "another selection option");
+		return;
 	}
 	for (size_t k = 0; k < ret_n; k++) {
 		if (imap_arg_atom_equals(&ret_opts[k], "SUBSCRIBED"))
@@ -436,7 +516,7 @@ list_common(struct imap_session *s, const char *tag,
 			return;
 		}
 	}
-	if (imap_utf7_to_utf8(ref_w, ref_len, &tmp, &err) != 0) {
+	if (list_name_decode(s, ref_w, ref_len, &tmp, &err) != 0) {
 		imap_session_tagged(s, tag, "BAD", "Bad reference: %s", err);
 		strbuf_free(&tmp);
 		return;
@@ -444,7 +524,8 @@ list_common(struct imap_session *s, const char *tag,
 	ref = arena_strndup(a, strbuf_str(&tmp), tmp.len);
 	for (size_t k = 0; k < npat; k++) {
 		strbuf_reset(&tmp);
-		if (imap_utf7_to_utf8(pats_w[k], pat_lens[k], &tmp, &err) != 0) {
+		if (list_name_decode(s, pats_w[k], pat_lens[k], &tmp,
+		    &err) != 0) {
 			imap_session_tagged(s, tag, "BAD", "Bad pattern: %s",
 			    err);
 			strbuf_free(&tmp);
@@ -498,27 +579,42 @@ list_common(struct imap_session *s, const char *tag,
 	store_read_end(&r);
 	if (lsub)
 		add_lsub_parents(&c, pats, npat);
+	else if (sel_subscribed) {
+		/* in name order, with the missing parents of subscribed
+		 * names too (RECURSIVEMATCH reaches them) */
+		qsort(c.v, c.n, sizeof(*c.v), entry_cmp);
+		if (recursive)
+			(void)add_holes(&c);
+	}
 
 	for (size_t k = 0; k < c.n; k++) {
 		const struct list_entry *e = &c.v[k];
-		bool match = false;
+		bool match = false, selected, childinfo = false;
 		const char *role;
 
 		for (size_t p = 0; p < npat && !match; p++)
 			match = wild_match(pats[p], e->name);
 		if (!match)
 			continue;
-		if ((lsub || sel_subscribed) && !e->subscribed &&
-		    !(lsub && e->lsub_parent))
-			continue;
-		if (sel_special && e->role == STORE_ROLE_NONE)
-			continue;
+		if (lsub) {
+			if (!e->subscribed && !e->lsub_parent)
+				continue;
+		} else {
+			selected = (!sel_subscribed || e->subscribed) &&
+			    (!sel_special || e->role != STORE_ROLE_NONE);
+			if (recursive)
+				childinfo = descendant_selected(&c, e->name,
+				    sel_subscribed, sel_special);
+			if (!selected && !childinfo)
+				continue;
+		}
 		strbuf_appendf(&out, "* %s (", cmd);
 		if (lsub && !e->subscribed)
 			strbuf_appends(&out, "\\Noselect");
 		else if (e->hole && !lsub)
-			strbuf_appends(&out, sel_subscribed ? "\\NonExistent "
-			    "\\HasChildren" : "\\Noselect \\HasChildren");
+			strbuf_appends(&out, !sel_subscribed ? "\\Noselect "
+			    "\\HasChildren" : has_children(&c, e->name) ?
+			    "\\NonExistent \\HasChildren" : "\\NonExistent");
 		else if (!e->exists)
 			strbuf_appends(&out, lsub ? "\\Noselect" :
 			    "\\NonExistent");
@@ -533,7 +629,12 @@ list_common(struct imap_session *s, const char *tag,
 		if (!lsub && (ret_subscribed || sel_subscribed) && e->subscribed)
 			strbuf_appends(&out, " \\Subscribed");
 		strbuf_appends(&out, ") \"/\" ");
-		imap_cmd_format_mailbox(&out, e->name);
+		imap_cmd_format_mailbox(&out, e->name, s->enabled_utf8);
+		if (childinfo)
+			strbuf_appendf(&out, " (\"CHILDINFO\" (%s%s%s))",
+			    sel_subscribed ? "\"SUBSCRIBED\"" : "",
+			    sel_subscribed && sel_special ? " " : "",
+			    sel_special ? "\"SPECIAL-USE\"" : "");
 		strbuf_appends(&out, "\r\n");
 		/* RFC 5819: STATUS right after the LIST of a selectable
 		 * mailbox (items were checked above) */

@@ -36,7 +36,7 @@ imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "BAD", "Mailbox name expected");
 		return NULL;
 	}
-	if (imap_mailbox_name_from_wire(wire, len, &sb, &err) != 0) {
+	if (imap_cmd_mailbox_decode(s, wire, len, &sb, &err) != 0) {
 		imap_session_tagged(s, tag, "NO", "Invalid mailbox name: %s",
 		    err);
 		strbuf_free(&sb);
@@ -47,12 +47,37 @@ imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
 	return name;
 }
 
-/* Appends the wire form (mUTF-7 astring) of a UTF-8 store name. */
+int
+imap_cmd_mailbox_decode(const struct imap_session *s, const char *wire,
+    size_t len, struct strbuf *out, const char **error_r)
+{
+	return s->enabled_utf8 ?
+	    imap_mailbox_name_from_utf8(wire, len, out, error_r) :
+	    imap_mailbox_name_from_wire(wire, len, out, error_r);
+}
+
+/* Appends the wire form of a UTF-8 store name: an mUTF-7 astring, or
+ * after ENABLE UTF8=ACCEPT the UTF-8 itself (quoted when it can be). */
 void
-imap_cmd_format_mailbox(struct strbuf *sb, const char *name)
+imap_cmd_format_mailbox(struct strbuf *sb, const char *name, bool utf8)
 {
 	struct strbuf w = STRBUF_INIT;
 	const char *err;
+
+	if (utf8) {
+		size_t len = strlen(name);
+		bool quote = len > 0 && len <= 1000 &&
+		    strpbrk(name, "\"\\\r\n") == NULL;
+
+		if (quote) {
+			strbuf_appendc(sb, '"');
+			strbuf_append(sb, name, len);
+			strbuf_appendc(sb, '"');
+		} else {
+			imap_format_astring(sb, name, len);
+		}
+		return;
+	}
 
 	if (imap_utf8_to_utf7(name, strlen(name), &w, &err) != 0) {
 		strbuf_reset(&w);
@@ -122,6 +147,8 @@ struct mbox_job {
 	enum mbox_op op;
 	char *name;
 	char *to;		/* RENAME */
+	enum store_role role;	/* CREATE (USE (...)), RFC 6154 */
+	uint32_t id;		/* CREATE: the new mailbox's (OBJECTID) */
 };
 
 static void
@@ -142,8 +169,8 @@ mbox_job_apply(struct store *store, void *ctx, const char **error_r)
 
 	switch (j->op) {
 	case MBOX_CREATE:
-		return store_mailbox_create(store, user, j->name,
-		    STORE_ROLE_NONE, NULL, error_r);
+		return store_mailbox_create(store, user, j->name, j->role,
+		    &j->id, error_r);
 	case MBOX_DELETE:
 		return store_mailbox_delete(store, user, j->name, error_r);
 	case MBOX_RENAME:
@@ -193,21 +220,90 @@ mbox_job_finish(struct imap_session *s, const char *tag,
 		delete_own_selected(s, tag);
 		return;
 	}
+	if (j->op == MBOX_CREATE) {
+		/* RFC 8474 4.1 */
+		imap_session_tagged(s, tag, "OK", "[MAILBOXID (F%u)] CREATE "
+		    "completed", j->id);
+		return;
+	}
 	imap_session_tagged(s, tag, "OK", "%s completed", what);
+}
+
+static void
+mbox_submit_role(struct imap_session *s, const char *tag, enum mbox_op op,
+    const char *name, const char *to, enum store_role role)
+{
+	struct mbox_job *j = xcalloc(1, sizeof(*j));
+
+	j->job.free = mbox_job_free;
+	j->job.finish = mbox_job_finish;
+	j->role = role;
+	j->op = op;
+	j->name = xstrdup(name);
+	j->to = to != NULL ? xstrdup(to) : NULL;
+	imap_session_submit_write(s, tag, &j->job, 0, mbox_job_apply);
 }
 
 static void
 mbox_submit(struct imap_session *s, const char *tag, enum mbox_op op,
     const char *name, const char *to)
 {
-	struct mbox_job *j = xcalloc(1, sizeof(*j));
+	mbox_submit_role(s, tag, op, name, to, STORE_ROLE_NONE);
+}
 
-	j->job.free = mbox_job_free;
-	j->job.finish = mbox_job_finish;
-	j->op = op;
-	j->name = xstrdup(name);
-	j->to = to != NULL ? xstrdup(to) : NULL;
-	imap_session_submit_write(s, tag, &j->job, 0, mbox_job_apply);
+/*
+ * CREATE's parameter list (RFC 4466 create-param): "USE (\Sent)" of
+ * CREATE-SPECIAL-USE (RFC 6154 3). The store keeps one role per mailbox:
+ * two uses, or one it does not know (\Important), get NO [USEATTR].
+ * Returns 0 with *role_r, or -1 after answering the command.
+ */
+static int
+create_params(struct imap_session *s, const char *tag,
+    const struct imap_arg *arg, enum store_role *role_r)
+{
+	const struct imap_arg *l, *uses;
+	size_t n, nuses;
+	bool have_use = false;
+
+	*role_r = STORE_ROLE_NONE;
+	if (!imap_arg_get_list(arg, &l, &n)) {
+		imap_session_tagged(s, tag, "BAD", "CREATE parameters must be "
+		    "a list");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i += 2) {
+		if (!imap_arg_atom_equals(&l[i], "USE") || i + 1 >= n ||
+		    have_use || !imap_arg_get_list(&l[i + 1], &uses, &nuses)) {
+			imap_session_tagged(s, tag, "BAD", "Unknown CREATE "
+			    "parameter");
+			return -1;
+		}
+		have_use = true;
+		for (size_t k = 0; k < nuses; k++) {
+			const char *f;
+			enum store_role r = STORE_ROLE_NONE;
+
+			if (!imap_arg_get_atom(&uses[k], &f) || f[0] != '\\') {
+				imap_session_tagged(s, tag, "BAD", "USE takes "
+				    "special-use flags");
+				return -1;
+			}
+			for (int c = STORE_ROLE_SENT; c <= STORE_ROLE_FLAGGED;
+			    c++)
+				if (strcasecmp(store_role_name(c), f) == 0)
+					r = (enum store_role)c;
+			if (r == STORE_ROLE_NONE || (*role_r != STORE_ROLE_NONE &&
+			    *role_r != r)) {
+				imap_session_tagged(s, tag, "NO", "[USEATTR] "
+				    "%s", r == STORE_ROLE_NONE ? "Unsupported "
+				    "special-use attribute" : "One special use "
+				    "per mailbox");
+				return -1;
+			}
+			*role_r = r;
+		}
+	}
+	return 0;
 }
 
 void
@@ -217,12 +313,15 @@ imap_cmd_create(struct imap_session *s, const char *tag,
 	const char *n, *wire;
 	struct imap_arg arg;
 	size_t wlen;
+	enum store_role role = STORE_ROLE_NONE;
 
 	if (argc < 1 || argc > 2) {
 		imap_session_tagged(s, tag, "BAD", "CREATE needs a mailbox "
 		    "name");
 		return;
 	}
+	if (argc == 2 && create_params(s, tag, &args[1], &role) != 0)
+		return;
 	/* RFC 3501 6.3.3: a trailing hierarchy separator only says that
 	 * children may follow; it MUST be ignored, so it is dropped before
 	 * the name is checked ("Folder2/" creates "Folder2"). */
@@ -237,7 +336,7 @@ imap_cmd_create(struct imap_session *s, const char *tag,
 		    "always exists");
 		return;
 	}
-	mbox_submit(s, tag, MBOX_CREATE, n, NULL);
+	mbox_submit_role(s, tag, MBOX_CREATE, n, NULL, role);
 }
 
 void
@@ -480,6 +579,28 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 		internaldate = t;
 		tz_offset = tz;
 		i++;
+	}
+	if (i + 1 == argc && imap_arg_atom_equals(&args[i], "UTF8")) {
+		/* RFC 6855 4: "UTF8 (" literal8 ")" needs a list */
+		i = argc + 1;
+	} else if (i + 2 == argc && imap_arg_atom_equals(&args[i], "UTF8")) {
+		const struct imap_arg *l;
+		size_t ln;
+
+		if (!s->enabled_utf8) {
+			imap_session_tagged(s, tag, "BAD", "APPEND UTF8 needs "
+			    "ENABLE UTF8=ACCEPT");
+			return;
+		}
+		if (!imap_arg_get_list(&args[i + 1], &l, &ln) || ln != 1 ||
+		    l[0].type != IMAP_ARG_LITERAL || !l[0].literal8) {
+			imap_session_tagged(s, tag, "BAD", "APPEND UTF8 takes "
+			    "(literal8)");
+			return;
+		}
+		args = l;
+		i = 0;
+		argc = 1;
 	}
 	if (i + 1 != argc || args[i].type != IMAP_ARG_LITERAL ||
 	    !imap_arg_get_string(&args[i], &data, &len)) {

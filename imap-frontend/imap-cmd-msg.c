@@ -474,7 +474,7 @@ copy_common(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "BAD", "%s", err);
 		return;
 	}
-	if (imap_mailbox_name_from_wire(wire, wlen, &name, &err) != 0) {
+	if (imap_cmd_mailbox_decode(s, wire, wlen, &name, &err) != 0) {
 		imap_session_tagged(s, tag, "NO", "Invalid mailbox name: %s",
 		    err);
 		strbuf_free(&name);
@@ -578,6 +578,8 @@ struct search_job {
 	 * in UID order, so sequence numbers and UIDs both ascend */
 	uint64_t min_modseq, last_modseq;
 	bool error;
+	/* SORT / THREAD (imap-cmd-sort.c): what they do with the hits */
+	struct imap_search_hooks hooks;
 };
 
 /* One chunk's state: the snapshot and the message being matched. */
@@ -598,6 +600,8 @@ search_job_free(struct imap_job *job)
 {
 	struct search_job *j = (struct search_job *)job;
 
+	if (j->hooks.free != NULL)
+		j->hooks.free(j->hooks.ctx);
 	arena_free(&j->arena);
 	free(j->uids);
 	imap_seqset_free(&j->recent);
@@ -687,6 +691,7 @@ search_cb(void *ctx, const struct store_msg *m)
 		sm.flags |= IMAP_FLAG_RECENT;
 	sm.size = m->size;
 	sm.modseq = m->modseq;
+	sm.email_id = m->body_id;
 	sm.internaldate = m->internaldate;
 	sm.internaldate_tz = m->tz_offset_min;
 	sm.ctx = sr;
@@ -698,9 +703,9 @@ search_cb(void *ctx, const struct store_msg *m)
 	sr->msg = m;
 	imap_msgview_set(&sr->view, m);
 	rc = imap_search_match(j->prog, &sm);
-	imap_msgview_clear(&sr->view);
 	j->pos++;
 	if (rc < 0) {
+		imap_msgview_clear(&sr->view);
 		j->error = true;
 		return 1;
 	}
@@ -718,7 +723,11 @@ search_cb(void *ctx, const struct store_msg *m)
 			j->min_modseq = m->modseq;
 		j->last_modseq = m->modseq;
 		j->n++;
+		if (j->hooks.hit != NULL && j->hooks.hit(j->hooks.ctx,
+		    &sr->view, m, sm.seq) != 0)
+			j->error = true;
 	}
+	imap_msgview_clear(&sr->view);
 	/* stop between messages once the chunk's time is up */
 	if (j->pos < j->count && search_out_of_time(sr)) {
 		sr->timed_out = true;
@@ -765,7 +774,11 @@ search_chunk(struct workq_job *wq)
 	   the view was expunged meanwhile */
 	if (!sr.timed_out)
 		j->pos = j->count;
-	return j->pos < j->count && !j->error ? WORKQ_AGAIN : WORKQ_DONE;
+	if (j->pos < j->count && !j->error)
+		return WORKQ_AGAIN;
+	if (j->hooks.done != NULL && !j->error)
+		j->hooks.done(j->hooks.ctx);
+	return WORKQ_DONE;
 }
 
 static void
@@ -776,6 +789,11 @@ search_finish(struct imap_session *s, const char *tag, struct imap_job *job)
 	struct strbuf sb = STRBUF_INIT;
 	bool uid = j->uid;
 
+	if (j->hooks.finish != NULL) {
+		j->hooks.finish(s, tag, j->hooks.ctx, j->error,
+		    job->wq.cancelled);
+		return;
+	}
 	if (job->wq.cancelled) {
 		imap_session_tagged(s, tag, "NO", "[UNAVAILABLE] Server "
 		    "shutting down");
@@ -841,6 +859,49 @@ search_finish(struct imap_session *s, const char *tag, struct imap_job *job)
 	imap_session_tagged(s, tag, "OK", "SEARCH completed");
 }
 
+/* A SEARCH job over the session's view (copied). */
+static struct search_job *
+search_job_new(struct imap_session *s, struct arena *arena,
+    struct imap_search_program *prog, bool uid,
+    const struct imap_search_hooks *hooks)
+{
+	struct imap_selected *sel = s->sel;
+	struct search_job *j = xcalloc(1, sizeof(*j));
+
+	j->job.free = search_job_free;
+	j->job.finish = search_finish;
+	j->job.wq.run = search_chunk;
+	j->job.user_id = s->user_id;
+	j->store = s->server->store;
+	j->arena = arena;
+	j->prog = prog;
+	j->mailbox_id = sel->mailbox_id;
+	j->uid = uid;
+	j->count = sel->count;
+	if (sel->count > 0)
+		j->uids = xmemdup(sel->uids, sel->count * sizeof(*sel->uids));
+	j->max_uid = sel->count > 0 ? sel->uids[sel->count - 1] : 0;
+	imap_seqset_init(&j->recent);
+	imap_seqset_init(&j->hits);
+	j->recent_count = sel->recent_count;
+	if (sel->recent_count > 0)
+		imap_seqset_merge(&j->recent, &sel->recent);
+	if (hooks != NULL)
+		j->hooks = *hooks;
+	return j;
+}
+
+void
+imap_search_submit(struct imap_session *s, const char *tag,
+    struct arena *arena, struct imap_search_program *prog, bool uid,
+    const struct imap_search_hooks *hooks)
+{
+	if (prog->uses_modseq)
+		imap_session_enable_condstore(s);
+	imap_session_submit_work(s, tag,
+	    &search_job_new(s, arena, prog, uid, hooks)->job);
+}
+
 void
 imap_cmd_search(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -863,25 +924,7 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 	}
 	if (prog->uses_modseq)
 		imap_session_enable_condstore(s);
-	j = xcalloc(1, sizeof(*j));
-	j->job.free = search_job_free;
-	j->job.finish = search_finish;
-	j->job.wq.run = search_chunk;
-	j->job.user_id = s->user_id;
-	j->store = s->server->store;
-	j->arena = arena;
-	j->prog = prog;
-	j->mailbox_id = sel->mailbox_id;
-	j->uid = uid;
-	j->count = sel->count;
-	if (sel->count > 0)
-		j->uids = xmemdup(sel->uids, sel->count * sizeof(*sel->uids));
-	j->max_uid = sel->count > 0 ? sel->uids[sel->count - 1] : 0;
-	imap_seqset_init(&j->recent);
-	imap_seqset_init(&j->hits);
-	j->recent_count = sel->recent_count;
-	if (sel->recent_count > 0)
-		imap_seqset_merge(&j->recent, &sel->recent);
+	j = search_job_new(s, arena, prog, uid, NULL);
 	if (!prog->needs_body && !prog->needs_headers &&
 	    sel->count <= IMAP_SEARCH_INLINE_MAX) {
 		/* cheap: on the loop, at once */

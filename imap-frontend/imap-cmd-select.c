@@ -330,8 +330,9 @@ select_run(struct imap_session *s, const char *tag,
 		    sc.first_unseen);
 	strbuf_appendf(&sb, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
-	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n", sel->uidvalidity,
-	    info.uidnext, (unsigned long long)sel->highestmodseq);
+	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n"
+	    "* OK [MAILBOXID (F%u)] Ok\r\n", sel->uidvalidity,
+	    info.uidnext, (unsigned long long)sel->highestmodseq, info.id);
 	if (qsb.len > 0)
 		strbuf_append(&sb, qsb.data, qsb.len);
 	strbuf_free(&qsb);

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "imap-compress.h"
 #include "imap-parse.h"
 #include "imap-format.h"
 #include "imap-session.h"
@@ -39,6 +40,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "ID", imap_cmd_id, ANY, 0 },
 	{ "ENABLE", imap_cmd_enable, AUTHED, 0 },
 	{ "NAMESPACE", imap_cmd_namespace, AUTHED, 0 },
+	{ "COMPRESS", imap_cmd_compress, AUTHED, 0 },
 	/* RFC 2177: authenticated and selected states only (IDLE stays in
 	 * the pre-login CAPABILITY: some clients look for it there) */
 	{ "IDLE", imap_cmd_idle, AUTHED, 0 },
@@ -58,6 +60,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "UNSELECT", imap_cmd_unselect, SELECTED, IMAP_CMD_LEAVES },
 	{ "EXPUNGE", imap_cmd_expunge, SELECTED, IMAP_CMD_UID },
 	{ "SEARCH", imap_cmd_search, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
+	{ "SORT", imap_cmd_sort, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
+	{ "THREAD", imap_cmd_thread, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "FETCH", imap_cmd_fetch, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "STORE", imap_cmd_store, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE },
 	{ "COPY", imap_cmd_copy, SELECTED, IMAP_CMD_UID },
@@ -486,6 +490,12 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 		    !s->enabled_condstore) {
 			imap_session_enable_condstore(s);
 			strbuf_appends(&sb, " CONDSTORE");
+		} else if (strcasecmp(cap, "UTF8=ACCEPT") == 0 &&
+		    !s->enabled_utf8) {
+			/* RFC 6855: UTF-8 names and quoted strings from now
+			 * on; APPEND takes UTF8 (literal8) */
+			s->enabled_utf8 = true;
+			strbuf_appends(&sb, " UTF8=ACCEPT");
 		} else if (strcasecmp(cap, "QRESYNC") == 0 &&
 		    !s->enabled_qresync) {
 			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
@@ -497,6 +507,36 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 	imap_session_printf(s, "* ENABLED%s\r\n", strbuf_str(&sb));
 	strbuf_free(&sb);
 	imap_session_tagged(s, tag, "OK", "ENABLE completed");
+}
+
+/* RFC 4978: the OK goes out uncompressed, everything after it (both
+ * ways) is DEFLATE. */
+void
+imap_cmd_compress(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	struct imap_compress *z;
+	const char *err;
+
+	if (argc != 1 || !imap_arg_atom_equals(&args[0], "DEFLATE")) {
+		imap_session_tagged(s, tag, "BAD", "COMPRESS supports DEFLATE "
+		    "only");
+		return;
+	}
+	if (s->z != NULL) {
+		imap_session_tagged(s, tag, "NO", "[COMPRESSIONACTIVE] "
+		    "DEFLATE is already active");
+		return;
+	}
+	if ((z = imap_compress_new(&err)) == NULL) {
+		log_error("imap session=%u event=compress_failed error=\"%s\"",
+		    s->id, err);
+		imap_session_tagged(s, tag, "NO", "[SERVERBUG] Compression is "
+		    "not available");
+		return;
+	}
+	imap_session_tagged(s, tag, "OK", "DEFLATE active");
+	imap_session_start_compress(s, z);
 }
 
 void

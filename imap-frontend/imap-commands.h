@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -51,13 +52,42 @@ void imap_cmd_authenticate_response(struct imap_session *s, const char *line,
 /* Handlers (imap-cmd-*.c). */
 imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout,
     imap_cmd_starttls, imap_cmd_login, imap_cmd_authenticate, imap_cmd_id,
-    imap_cmd_enable, imap_cmd_namespace, imap_cmd_idle, imap_cmd_check;
+    imap_cmd_enable, imap_cmd_namespace, imap_cmd_idle, imap_cmd_check,
+    imap_cmd_compress;
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create,
     imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
     imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
     imap_cmd_append, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_search, imap_cmd_copy,
-    imap_cmd_move;
+    imap_cmd_move, imap_cmd_sort, imap_cmd_thread;
+
+/*
+ * SORT and THREAD (imap-cmd-sort.c) run a SEARCH job (imap-cmd-msg.c:
+ * chunked on a worker, over a copy of the view) with these hooks. ctx is
+ * the caller's and owned by the job from imap_search_submit() on (free
+ * is called with it once, whatever happens).
+ */
+struct imap_msgview;
+struct imap_search_program;
+struct store_msg;
+struct arena;
+struct imap_search_hooks {
+	/* Worker: a message matched (seq: its sequence number); the view
+	 * loads its structure and body on demand. Non-zero: fail. */
+	int (*hit)(void *ctx, struct imap_msgview *view,
+	    const struct store_msg *m, uint32_t seq);
+	/* Worker: every chunk is done (sort or thread here). */
+	void (*done)(void *ctx);
+	/* Loop: write the responses and the tagged answer. */
+	void (*finish)(struct imap_session *s, const char *tag, void *ctx,
+	    bool error, bool cancelled);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+/* Takes arena and prog (from imap_search_parse). */
+void imap_search_submit(struct imap_session *s, const char *tag,
+    struct arena *arena, struct imap_search_program *prog, bool uid,
+    const struct imap_search_hooks *hooks);
 
 /* Helpers the mailbox commands share (imap-cmd-mailbox.c). */
 
@@ -65,8 +95,13 @@ imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_search, imap_cmd_copy,
  * NULL after answering the command (BAD / NO). */
 const char *imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
     const struct imap_arg *arg);
-/* Appends the wire form (mUTF-7 astring) of a UTF-8 store name. */
-void imap_cmd_format_mailbox(struct strbuf *sb, const char *name);
+/* Appends the wire form of a UTF-8 store name: an mUTF-7 astring, or
+ * the UTF-8 name itself when the session enabled UTF8=ACCEPT (utf8). */
+void imap_cmd_format_mailbox(struct strbuf *sb, const char *name, bool utf8);
+/* A client's mailbox name to the store's (mUTF-7 decoded, or UTF-8 as it
+ * is after ENABLE UTF8=ACCEPT), appended to out: 0 or -1 + *error_r. */
+int imap_cmd_mailbox_decode(const struct imap_session *s, const char *wire,
+    size_t len, struct strbuf *out, const char **error_r);
 /* Answers NO with the response code that fits the store's last error;
  * logs the errors that are the server's fault. */
 void imap_cmd_store_failed(struct imap_session *s, const char *tag,

@@ -292,17 +292,169 @@ imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r)
 	return 1;
 }
 
+const struct mail_message *
+imap_msgview_message(struct imap_msgview *v)
+{
+	if (!v->mm_tried) {
+		v->mm_tried = true;
+		v->mm = load_structure(v->user_id, v->mailbox_id, v->r,
+		    v->m->uid, NULL, 0);
+	}
+	return v->mm;
+}
+
+int
+imap_msgview_header_value(struct imap_msgview *v, const char *name,
+    struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	const char *hdr;
+	size_t hlen;
+	int rc;
+
+	strbuf_reset(out);
+	if ((rc = view_header(v, &hdr, &hlen)) <= 0)
+		return rc;
+	mail_header_iter_init(&it, hdr, hlen);
+	while (mail_header_iter_next(&it, &f))
+		if (f.name_len == strlen(name) &&
+		    strncasecmp(f.name, name, f.name_len) == 0) {
+			mail_header_unfold(f.value, f.value_len, out);
+			return 1;
+		}
+	return 0;
+}
+
+/* ---- PREVIEW (RFC 8970) ---- */
+
+/* Bytes of a text part decoded for its preview: enough for 200
+ * characters after whitespace is collapsed, in almost every message. */
+#define IMAP_PREVIEW_SOURCE_MAX (16 * 1024)
+/* Characters of a preview (RFC 8970 3: at most 256). */
+#define IMAP_PREVIEW_CHARS 200
+
+/* Drops HTML tags and the contents of style and script elements,
+ * crudely: a preview needs words, not a renderer. */
+static void
+strip_html(const char *s, size_t len, struct strbuf *out)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (s[i] != '<') {
+			strbuf_appendc(out, s[i++]);
+			continue;
+		}
+		if (len - i > 6 && (strncasecmp(s + i, "<style", 6) == 0 ||
+		    strncasecmp(s + i, "<scrip", 6) == 0)) {
+			const char *end = memmem(s + i, len - i, "</", 2);
+
+			while (end != NULL && strncasecmp(end + 2, "style", 5) != 0
+			    && strncasecmp(end + 2, "script", 6) != 0)
+				end = memmem(end + 2, (size_t)(s + len - end - 2),
+				    "</", 2);
+			if (end == NULL)
+				return;
+			i = (size_t)(end - s) + 2;
+		}
+		while (i < len && s[i] != '>')
+			i++;
+		i++;
+		strbuf_appendc(out, ' ');
+	}
+}
+
+/* The preview of a message: the first text/plain part (else the first
+ * text/html one, without tags), decoded to UTF-8, white space collapsed,
+ * at most IMAP_PREVIEW_CHARS characters. Empty when there is no text. */
+static void
+message_preview(const struct mail_message *mm, const char *body,
+    size_t body_size, struct strbuf *out)
+{
+	const struct mail_part *pick = NULL;
+	struct mail_part p;
+	struct strbuf t = STRBUF_INIT, h = STRBUF_INIT;
+	const char *src;
+	size_t chars = 0, n;
+	bool space = true;
+
+	for (int pass = 0; pass < 2 && pick == NULL; pass++)
+		for (uint32_t i = 0; i < mm->nparts && pick == NULL; i++) {
+			const struct mail_part *q = &mm->parts[i];
+
+			if (q->first_child != MAIL_NONE ||
+			    q->body_off + q->body_len > body_size ||
+			    (q->disposition != NULL &&
+			    strcasecmp(q->disposition, "attachment") == 0))
+				continue;
+			if ((strcasecmp(q->type, "text") == 0 &&
+			    strcasecmp(q->subtype, pass == 0 ? "plain" :
+			    "html") == 0) || (pass == 0 &&
+			    (q->flags & MAIL_PART_DEFAULT_TYPE)))
+				pick = q;
+		}
+	if (pick == NULL)
+		return;
+	p = *pick;
+	if (p.body_len > IMAP_PREVIEW_SOURCE_MAX)
+		p.body_len = IMAP_PREVIEW_SOURCE_MAX;
+	part_text(&p, body, &t);
+	src = strbuf_str(&t);
+	n = t.len;
+	if (strcasecmp(p.subtype, "html") == 0) {
+		strip_html(src, n, &h);
+		src = strbuf_str(&h);
+		n = h.len;
+	}
+	for (size_t i = 0; i < n && chars < IMAP_PREVIEW_CHARS; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+		    c < 0x20 || c == 0x7f) {
+			if (!space) {
+				strbuf_appendc(out, ' ');
+				chars++;
+			}
+			space = true;
+			continue;
+		}
+		strbuf_appendc(out, (char)c);
+		space = false;
+		/* count characters, not bytes: a character's continuation
+		 * bytes go with it, so none is cut */
+		chars++;
+		while (i + 1 < n && ((unsigned char)src[i + 1] & 0xc0) ==
+		    0x80)
+			strbuf_appendc(out, src[++i]);
+	}
+	while (out->len > 0 && out->data[out->len - 1] == ' ')
+		out->len--;
+	strbuf_free(&t);
+	strbuf_free(&h);
+}
+
 /* ---- FETCH ---- */
 
 struct fetch_big {
 	const char *name;
-	uint64_t off, len;	/* within the message bytes */
+	uint64_t off, len;	/* within the message bytes; len: as sent */
+	/* BINARY (RFC 3516): the bytes as they are, NULs too ("~{n}" when
+	 * there are any), and for an encoded part decoded on the way: the
+	 * encoded part is off..off+src_len, the decoder has used src_pos
+	 * of it, and skip decoded bytes precede a partial's start. */
+	bool raw, lit8, decode;
+	struct mail_decoder dec;
+	uint64_t src_len, src_pos, skip;
 };
 
 struct fetch_ctx {
 	struct arena *a;
 	char *tag;
 	bool uid;
+	/* BINARY of a part whose Content-Transfer-Encoding is unknown:
+	 * the FETCH stops with NO [UNKNOWN-CTE] (RFC 3516 4.1) */
+	bool unknown_cte;
 	struct imap_fetch_att *atts;
 	size_t natts;
 	bool need_struct, need_body, add_uid;
@@ -461,6 +613,119 @@ section_range(const struct imap_fetch_att *att, const struct mail_message *mm,
 	*len_r = len;
 }
 
+/* The part a BINARY item names: its bytes in the message and how they
+ * are encoded (a multipart or message part is sent as it is). -1 when
+ * the message has no such part. */
+static int
+binary_part(const struct imap_fetch_att *att, const struct mail_message *mm,
+    size_t body_size, uint64_t *off_r, uint64_t *len_r, enum mail_cte *cte_r)
+{
+	const struct mail_part *p;
+	uint32_t idx;
+
+	*cte_r = MAIL_CTE_IDENTITY;
+	if (att->section.depth == 0) {
+		*off_r = 0;
+		*len_r = body_size;
+		return 0;
+	}
+	if (mm == NULL || mail_section_find(mm, att->section.path,
+	    att->section.depth, &idx) != 0)
+		return -1;
+	p = &mm->parts[idx];
+	if (p->body_off + p->body_len > body_size)
+		return -1;
+	*off_r = p->body_off;
+	*len_r = p->body_len;
+	if (p->first_child == MAIL_NONE && !(p->flags & MAIL_PART_MESSAGE))
+		*cte_r = mail_cte_parse(p->encoding);
+	return 0;
+}
+
+/*
+ * BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516): the part with
+ * its Content-Transfer-Encoding undone, sized by a pass of the decoder
+ * in bounded pieces; small results go into the line, bigger ones stream
+ * (decoded piece by piece as the client drains). Returns false for an
+ * encoding we cannot undo (the caller answers NO [UNKNOWN-CTE]).
+ */
+static bool
+render_binary(struct fetch_ctx *c, const struct imap_fetch_att *att,
+    const struct mail_message *mm, const char *body, size_t body_size,
+    struct strbuf *sb, struct strbuf *gen, bool first)
+{
+	uint64_t off, len, size, po, pl, from = 0, to = UINT64_MAX;
+	enum mail_cte cte;
+	bool nul = false;
+	struct fetch_big *b;
+
+	if (binary_part(att, mm, body_size, &off, &len, &cte) != 0) {
+		if (!first)
+			strbuf_appendc(sb, ' ');
+		strbuf_appendf(sb, "%s %s", att->response_name,
+		    att->type == IMAP_FETCH_BINARY_SIZE ? "0" : "NIL");
+		return true;
+	}
+	if (cte == MAIL_CTE_UNKNOWN)
+		return false;
+	if (att->partial) {
+		from = att->partial_offset;
+		to = from + att->partial_length;
+	}
+	size = mail_decoded_size(cte, body + off, (size_t)len, from, to, &nul,
+	    gen);
+	strbuf_reset(gen);
+	if (att->type == IMAP_FETCH_BINARY_SIZE) {
+		if (!first)
+			strbuf_appendc(sb, ' ');
+		strbuf_appendf(sb, "%s %llu", att->response_name,
+		    (unsigned long long)size);
+		return true;
+	}
+	po = 0;
+	pl = size;
+	if (att->partial)
+		mail_range_partial(0, size, att->partial_offset,
+		    att->partial_length, &po, &pl);
+	if (pl > IMAP_FETCH_INLINE_MAX) {
+		b = &c->bigs[c->nbigs++];
+		memset(b, 0, sizeof(*b));
+		b->name = att->response_name;
+		b->raw = true;
+		b->lit8 = nul;
+		b->len = pl;
+		if (cte == MAIL_CTE_IDENTITY) {
+			b->off = off + po;
+		} else {
+			b->decode = true;
+			mail_decoder_init(&b->dec, cte);
+			b->off = off;
+			b->src_len = len;
+			b->skip = po;
+		}
+		return true;
+	}
+	if (!first)
+		strbuf_appendc(sb, ' ');
+	strbuf_appendf(sb, "%s %s{%llu}\r\n", att->response_name, nul ? "~" :
+	    "", (unsigned long long)pl);
+	if (cte == MAIL_CTE_IDENTITY) {
+		strbuf_append(sb, body + off + po, (size_t)pl);
+	} else {
+		struct mail_decoder d;
+		uint64_t pos = 0;
+
+		mail_decoder_init(&d, cte);
+		while (gen->len < po + pl && pos < len)
+			pos += mail_decoder_step(&d, body + off + pos,
+			    (size_t)(len - pos), (size_t)(po + pl - gen->len),
+			    gen);
+		PG_ASSERT(gen->len >= po + pl);
+		strbuf_append(sb, gen->data + po, (size_t)pl);
+	}
+	return true;
+}
+
 /* Renders one message; false if it is gone (expunged meanwhile). */
 static bool
 render_message(struct imap_session *s, struct fetch_ctx *c,
@@ -477,6 +742,7 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 	struct strbuf gen = STRBUF_INIT;
 	uint32_t seq = imap_selected_seq(s->sel, uid);
 	bool first = true, flags_sent = false;
+	size_t line_start = sb->len;
 
 	if (seq == 0)
 		return true;	/* not in this session's view: not asked */
@@ -506,7 +772,9 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 		if (!first && att->type != IMAP_FETCH_BODY_SECTION &&
 		    att->type != IMAP_FETCH_RFC822 &&
 		    att->type != IMAP_FETCH_RFC822_HEADER &&
-		    att->type != IMAP_FETCH_RFC822_TEXT)
+		    att->type != IMAP_FETCH_RFC822_TEXT &&
+		    att->type != IMAP_FETCH_BINARY &&
+		    att->type != IMAP_FETCH_BINARY_SIZE)
 			strbuf_appendc(sb, ' ');
 		switch (att->type) {
 		case IMAP_FETCH_FLAGS:
@@ -531,6 +799,30 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 			strbuf_appendf(sb, "MODSEQ (%llu)",
 			    (unsigned long long)m.modseq);
 			break;
+		case IMAP_FETCH_EMAILID:
+			/* RFC 8474 5.1: the body's id, which COPY and MOVE
+			 * share; never reused */
+			strbuf_appendf(sb, "EMAILID (M%016llx)",
+			    (unsigned long long)m.body_id);
+			break;
+		case IMAP_FETCH_THREADID:
+			strbuf_appends(sb, "THREADID NIL");
+			break;
+		case IMAP_FETCH_PREVIEW:
+			strbuf_reset(&gen);
+			if (mm != NULL)
+				message_preview(mm, body, body_size, &gen);
+			strbuf_appends(sb, "PREVIEW ");
+			if (s->enabled_utf8 && gen.len > 0 &&
+			    strpbrk(strbuf_str(&gen), "\"\\") == NULL) {
+				strbuf_appendc(sb, '"');
+				strbuf_append(sb, gen.data, gen.len);
+				strbuf_appendc(sb, '"');
+			} else {
+				imap_format_string(sb, strbuf_str(&gen),
+				    gen.len);
+			}
+			break;
 		case IMAP_FETCH_ENVELOPE:
 			strbuf_appends(sb, "ENVELOPE ");
 			if (mm != NULL)
@@ -549,6 +841,25 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 				strbuf_appends(sb, "(\"text\" \"plain\" NIL NIL "
 				    "NIL \"7bit\" 0 0)");
 			break;
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE: {
+			size_t nb = c->nbigs;
+
+			strbuf_reset(&gen);
+			if (!render_binary(c, att, mm, body, body_size, sb,
+			    &gen, first)) {
+				/* nothing of this message is sent */
+				sb->len = line_start;
+				c->nbigs = 0;
+				c->unknown_cte = true;
+				strbuf_free(&gen);
+				mail_message_free(&mm);
+				return true;
+			}
+			if (c->nbigs > nb)
+				continue;	/* streamed after the rest */
+			break;
+		}
 		case IMAP_FETCH_BODY_SECTION:
 		case IMAP_FETCH_RFC822:
 		case IMAP_FETCH_RFC822_HEADER:
@@ -564,6 +875,8 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 				    (size_t)len);
 			} else {
 				/* streamed after the small items */
+				memset(&c->bigs[c->nbigs], 0,
+				    sizeof(c->bigs[c->nbigs]));
 				c->bigs[c->nbigs].name = att->response_name;
 				c->bigs[c->nbigs].off = off;
 				c->bigs[c->nbigs].len = len;
@@ -624,6 +937,49 @@ write_literal_chunk(struct imap_session *s, const char *p, size_t n)
 	free(tmp);
 }
 
+/* One piece of a decoded BINARY item: decode about IMAP_FETCH_CHUNK
+ * bytes from the pinned body, drop what precedes the partial's start,
+ * send the rest (up to the announced length). false when the part ran
+ * out early, which the size pass excludes: the connection closes rather
+ * than send a wrong literal. */
+static bool
+stream_decoded(struct imap_session *s, struct fetch_ctx *c,
+    struct fetch_big *b)
+{
+	struct strbuf piece = STRBUF_INIT;
+	const char *p;
+	uint64_t n;
+	size_t used;
+
+	PG_ASSERT(c->body != NULL && b->off + b->src_len <= c->body_size);
+	used = mail_decoder_step(&b->dec, c->body + b->off + b->src_pos,
+	    (size_t)(b->src_len - b->src_pos), IMAP_FETCH_CHUNK, &piece);
+	b->src_pos += used;
+	if (used == 0 && piece.len == 0) {
+		strbuf_free(&piece);
+		log_error("imap session=%u event=binary_short uid=%u",
+		    s->id, c->cur_uid);
+		imap_session_close(s);
+		return false;
+	}
+	p = piece.data;
+	n = piece.len;
+	if (b->skip > 0) {
+		uint64_t drop = b->skip < n ? b->skip : n;
+
+		p += drop;
+		n -= drop;
+		b->skip -= drop;
+	}
+	if (n > b->len - c->done)
+		n = b->len - c->done;
+	if (n > 0)
+		imap_session_write(s, p, (size_t)n);
+	c->done += n;
+	strbuf_free(&piece);
+	return true;
+}
+
 /* Streams the big items of the current message from the pinned body;
  * false when output is full (call again later). */
 static bool
@@ -633,9 +989,9 @@ stream_bigs(struct imap_session *s, struct fetch_ctx *c)
 		struct fetch_big *b = &c->bigs[c->bigpos];
 
 		if (!c->header_sent) {
-			imap_session_printf(s, "%s%s {%llu}\r\n",
+			imap_session_printf(s, "%s%s %s{%llu}\r\n",
 			    c->need_space ? " " : "", b->name,
-			    (unsigned long long)b->len);
+			    b->lit8 ? "~" : "", (unsigned long long)b->len);
 			c->header_sent = true;
 			c->need_space = true;
 			c->done = 0;
@@ -645,14 +1001,23 @@ stream_bigs(struct imap_session *s, struct fetch_ctx *c)
 
 			if (imap_session_output_full(s))
 				return false;
+			if (b->decode) {
+				if (!stream_decoded(s, c, b))
+					return false;
+				continue;
+			}
 			if (n > IMAP_FETCH_CHUNK)
 				n = IMAP_FETCH_CHUNK;
 			/* section_range() kept every range inside the body
 			 * the pin holds */
 			PG_ASSERT(c->body != NULL &&
 			    b->off + c->done + n <= c->body_size);
-			write_literal_chunk(s, c->body + b->off + c->done,
-			    (size_t)n);
+			if (b->raw)
+				imap_session_write(s, c->body + b->off +
+				    c->done, (size_t)n);
+			else
+				write_literal_chunk(s, c->body + b->off +
+				    c->done, (size_t)n);
 			c->done += n;
 		}
 		c->bigpos++;
@@ -751,6 +1116,11 @@ fetch_finish(struct imap_session *s, struct fetch_ctx *c)
 {
 	bool told = true;
 
+	if (c->unknown_cte) {
+		imap_session_tagged(s, c->tag, "NO", "[UNKNOWN-CTE] A part's "
+		    "Content-Transfer-Encoding cannot be decoded");
+		return;
+	}
 	if (!imap_seqset_is_empty(&c->gone) && s->cmd_allows_expunge) {
 		/* the snapshot may be ahead of the events the loop has seen:
 		   let them arrive before telling the client */
@@ -861,6 +1231,10 @@ fetch_step(struct imap_session *s)
 			imap_seqset_add(&c->gone, c->uids[c->pos]);
 		}
 		c->pos++;
+		if (c->unknown_cte) {
+			finished = true;
+			break;
+		}
 		if (c->in_msg) {
 			/* its literals stream from this snapshot; the
 			 * next messages get a new one */
@@ -1140,15 +1514,23 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 			break;
 		case IMAP_FETCH_BINARY:
 		case IMAP_FETCH_BINARY_SIZE:
-			imap_session_tagged(s, tag, "BAD", "BINARY is not "
-			    "supported");
-			fetch_ctx_free(c);
-			return;
+			/* RFC 3516: decoded from the part's encoding */
+			nbody++;
+			c->need_body = true;
+			if (a->section.depth > 0)
+				c->need_struct = true;
+			if (a->type == IMAP_FETCH_BINARY && !a->peek)
+				sets_seen = true;
+			break;
 		case IMAP_FETCH_UID:
 			has_uid = true;
 			break;
 		case IMAP_FETCH_MODSEQ:
 			c->has_modseq = true;
+			break;
+		case IMAP_FETCH_PREVIEW:
+			c->need_struct = true;
+			c->need_body = true;
 			break;
 		default:
 			break;

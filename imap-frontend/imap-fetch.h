@@ -58,5 +58,12 @@ int imap_msgview_address_contains(struct imap_msgview *v, const char *name,
 int imap_msgview_body_contains(struct imap_msgview *v, bool text,
     const char *str, size_t len);
 int imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r);
+/* The message's parsed structure (from its blob), or NULL on error;
+ * valid until imap_msgview_clear(). */
+const struct mail_message *imap_msgview_message(struct imap_msgview *v);
+/* The unfolded value of the first top-level header field name into out
+ * (emptied first): 1, 0 when there is none, -1 on error. */
+int imap_msgview_header_value(struct imap_msgview *v, const char *name,
+    struct strbuf *out);
 
 #endif

@@ -268,7 +268,24 @@ static const struct {
 	{ "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT },
 	{ "UID", IMAP_FETCH_UID },
 	{ "MODSEQ", IMAP_FETCH_MODSEQ },
+	{ "EMAILID", IMAP_FETCH_EMAILID },
+	{ "THREADID", IMAP_FETCH_THREADID },
+	{ "PREVIEW", IMAP_FETCH_PREVIEW },
 };
+
+/* RFC 8970 3: PREVIEW's modifier list "(LAZY)" (LAZY: the server may
+ * send NIL rather than compute it; ours is always computed). */
+static bool
+preview_mods(const struct imap_arg *arg)
+{
+	if (arg->type != IMAP_ARG_LIST || arg->list_count == 0)
+		return false;
+	for (size_t i = 0; i < arg->list_count; i++)
+		if (arg->list[i].type != IMAP_ARG_ATOM ||
+		    !str_ieq(arg->list[i].str, arg->list[i].len, "LAZY"))
+			return false;
+	return true;
+}
 
 int
 imap_parse_fetch_att(const struct imap_arg *arg, struct arena *arena,
@@ -436,13 +453,18 @@ imap_parse_fetch_atts(const struct imap_arg *arg, struct arena *arena,
 		return -1;
 	}
 	atts = arena_alloc(arena, arg->list_count * sizeof(*atts));
+	size_t n = 0;
 	for (size_t i = 0; i < arg->list_count; i++) {
-		if (imap_parse_fetch_att(&arg->list[i], arena, &atts[i],
+		if (imap_parse_fetch_att(&arg->list[i], arena, &atts[n],
 		    error_r) < 0)
 			return -1;
+		if (atts[n].type == IMAP_FETCH_PREVIEW &&
+		    i + 1 < arg->list_count && preview_mods(&arg->list[i + 1]))
+			i++;
+		n++;
 	}
 	*atts_r = atts;
-	*count_r = arg->list_count;
+	*count_r = n;
 	return 0;
 }
 

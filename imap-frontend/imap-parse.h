@@ -309,6 +309,9 @@ enum imap_fetch_att_type {
 	IMAP_FETCH_RFC822_TEXT,		/* = BODY[TEXT], sets \Seen */
 	IMAP_FETCH_UID,
 	IMAP_FETCH_MODSEQ,
+	IMAP_FETCH_EMAILID,		/* RFC 8474 */
+	IMAP_FETCH_THREADID,
+	IMAP_FETCH_PREVIEW,		/* RFC 8970; "(LAZY)" may follow */
 };
 
 enum imap_section_kind {

@@ -314,6 +314,29 @@ parse_key(struct search_ctx *ctx, unsigned int depth,
 		k->number = n;
 		return 0;
 	}
+	if (str_ieq(name, len, "EMAILID") || str_ieq(name, len, "THREADID")) {
+		/* RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-");
+		 * ours are "M" and 16 hex digits */
+		const char *id;
+		bool email = str_ieq(name, len, "EMAILID");
+		char *end;
+
+		k = new_key(ctx, email ? IMAP_SEARCH_EMAILID :
+		    IMAP_SEARCH_THREADID);
+		*key_r = k;
+		if (!imap_arg_get_atom(next_arg(ctx), &id) || *id == '\0' ||
+		    strlen(id) > 255 || strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id))
+			return fail(ctx, "Invalid object id");
+		/* an id we never hand out matches nothing */
+		k->number = 0;
+		if (email && id[0] == 'M' && strlen(id) == 17) {
+			k->number = strtoull(id + 1, &end, 16);
+			if (*end != '\0')
+				k->number = 0;
+		}
+		return 0;
+	}
 	if (str_ieq(name, len, "UID")) {
 		k = new_key(ctx, IMAP_SEARCH_UID);
 		*key_r = k;
@@ -526,6 +549,10 @@ match_key(const struct imap_search_key *k,
 		return imap_seqset_spec_contains(&k->seqset, m->max_uid, m->uid);
 	case IMAP_SEARCH_MODSEQ:
 		return m->modseq >= k->number;
+	case IMAP_SEARCH_EMAILID:
+		return k->number != 0 && m->email_id == k->number;
+	case IMAP_SEARCH_THREADID:
+		return 0;
 	}
 	return -1;
 }

@@ -70,6 +70,8 @@ enum imap_search_key_type {
 	IMAP_SEARCH_SEQSET,	/* sequence number in .seqset */
 	IMAP_SEARCH_UID,	/* UID in .seqset */
 	IMAP_SEARCH_MODSEQ,	/* modseq >= .number */
+	IMAP_SEARCH_EMAILID,	/* the message's email id is .number */
+	IMAP_SEARCH_THREADID,	/* THREADID: no thread ids: never */
 };
 
 struct imap_search_key {
@@ -139,6 +141,7 @@ struct imap_search_message {
 	unsigned int flags;		/* IMAP_FLAG_*, RECENT included */
 	uint64_t size;			/* RFC822.SIZE */
 	uint64_t modseq;
+	uint64_t email_id;		/* OBJECTID's EMAILID (RFC 8474) */
 	int64_t internaldate;		/* UTC seconds */
 	int internaldate_tz;		/* minutes east of UTC */
 	void *ctx;			/* passed to every callback */

@@ -14,6 +14,7 @@
 
 #include "arena.h"
 #include "evsecret.h"
+#include "imap-compress.h"
 #include "imap-commands.h"
 #include "imap-format.h"
 #include "imap-parse.h"
@@ -150,6 +151,73 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
 	return s;
 }
 
+/* COMPRESS: deflates what is waiting in zout into the bufferevent. A
+ * failure closes the connection (nothing more can be sent intact). */
+static void
+session_zflush(struct imap_session *s)
+{
+	const char *err;
+
+	if (s->z == NULL || evbuffer_get_length(s->zout) == 0)
+		return;
+	if (imap_compress_deflate(s->z, s->zout,
+	    bufferevent_get_output(s->bev), &err) != 0) {
+		log_error("imap session=%u event=deflate_failed error=\"%s\"",
+		    s->id, err);
+		evbuffer_drain(s->zout, evbuffer_get_length(s->zout));
+		imap_session_close(s);
+	}
+}
+
+static void
+zflush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_zflush(arg);
+}
+
+/* Something was written to zout: deflate it once this loop iteration's
+ * handlers are done, so a burst of responses becomes one flush. */
+static void
+zout_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && !event_pending(s->zflush_ev, EV_TIMEOUT,
+	    NULL))
+		event_active(s->zflush_ev, EV_TIMEOUT, 0);
+}
+
+void
+imap_session_start_compress(struct imap_session *s, struct imap_compress *z)
+{
+	PG_ASSERT(s->z == NULL);
+	s->z = z;
+	s->zin = evbuffer_new();
+	s->zout = evbuffer_new();
+	s->zflush_ev = event_new(s->server->base, -1, 0, zflush_cb, s);
+	evbuffer_add_cb(s->zout, zout_cb, s);
+	/* the trace shows what the client reads after inflating */
+	if (s->rawlog != NULL)
+		imap_rawlog_attach(s->rawlog, s->zout);
+	log_info("imap session=%u event=compress mechanism=DEFLATE "
+	    "memory=%zu", s->id, imap_compress_memory(s->z));
+}
+
+/* Bytes not yet handed to the kernel (or to TLS): both sides of
+ * COMPRESS. */
+static size_t
+session_out_pending(struct imap_session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (s->z != NULL)
+		n += evbuffer_get_length(s->zout);
+	return n;
+}
+
 static void
 close_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -157,6 +225,7 @@ close_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	session_zflush(s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		imap_session_free(s);
 }
@@ -199,6 +268,20 @@ imap_session_free(struct imap_session *s)
 		event_free(s->close_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
+	if (s->z != NULL) {
+		unsigned long long ro, wo, wi, ri;
+
+		imap_compress_counts(s->z, &ro, &wo, &wi, &ri);
+		log_info("imap session=%u event=compress_end out=%llu "
+		    "out_wire=%llu in_wire=%llu in=%llu", s->id, ro, wo, wi,
+		    ri);
+		imap_rawlog_close(&s->rawlog);
+		event_free(s->zflush_ev);
+		evsecret_drain(s->zin, evbuffer_get_length(s->zin));
+		evbuffer_free(s->zin);
+		evbuffer_free(s->zout);
+		imap_compress_free(&s->z);
+	}
 	if (s->bev != NULL) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 
@@ -224,7 +307,7 @@ imap_session_free(struct imap_session *s)
 struct evbuffer *
 imap_session_out(struct imap_session *s)
 {
-	return bufferevent_get_output(s->bev);
+	return s->z != NULL ? s->zout : bufferevent_get_output(s->bev);
 }
 
 void
@@ -233,29 +316,28 @@ imap_session_printf(struct imap_session *s, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
+	evbuffer_add_vprintf(imap_session_out(s), fmt, ap);
 	va_end(ap);
 }
 
 void
 imap_session_write(struct imap_session *s, const void *data, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(s->bev), data, len);
+	evbuffer_add(imap_session_out(s), data, len);
 }
 
 void
 imap_session_write_sb(struct imap_session *s, struct strbuf *sb)
 {
 	if (sb->len > 0)
-		evbuffer_add(bufferevent_get_output(s->bev), sb->data, sb->len);
+		evbuffer_add(imap_session_out(s), sb->data, sb->len);
 	strbuf_reset(sb);
 }
 
 bool
 imap_session_output_full(struct imap_session *s)
 {
-	return evbuffer_get_length(bufferevent_get_output(s->bev)) >=
-	    s->server->limits.output_high_water;
+	return session_out_pending(s) >= s->server->limits.output_high_water;
 }
 
 void
@@ -304,19 +386,32 @@ imap_session_tagged(struct imap_session *s, const char *tag,
 	}
 }
 
+uint64_t
+imap_session_append_limit(const struct imap_session *s)
+{
+	uint64_t n = s->server->limits.max_literal;
+
+	return n < STORE_MESSAGE_SIZE_MAX ? n : STORE_MESSAGE_SIZE_MAX;
+}
+
 const char *
 imap_session_capabilities(struct imap_session *s)
 {
-	static char buf[512];
+	static char buf[1024];
+	/* each extension is listed only once it works in full */
 	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
-	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CONDSTORE "
-	    "QRESYNC ESEARCH LIST-STATUS";
+	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
+	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
+	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY SORT ESORT "
+	    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES UTF8=ACCEPT OBJECTID "
+	    "PREVIEW";
 
-	if (s->state != IMAP_STATE_NOT_AUTH)
-		return common;
-	snprintf(buf, sizeof(buf), "%s%s %s", common,
-	    !s->tls && s->server->ssl_ctx != NULL ? " STARTTLS" : "",
-	    imap_session_login_allowed(s) ? "AUTH=PLAIN" : "LOGINDISABLED");
+	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
+	    (unsigned long long)imap_session_append_limit(s),
+	    s->state != IMAP_STATE_NOT_AUTH || s->tls ||
+	    s->server->ssl_ctx == NULL ? "" : " STARTTLS",
+	    s->state != IMAP_STATE_NOT_AUTH ? "" :
+	    imap_session_login_allowed(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
 	return buf;
 }
 
@@ -644,6 +739,8 @@ session_parser(struct imap_session *s)
 		s->parser = imap_parser_new(&lim);
 		imap_parser_set_authenticated(s->parser,
 		    s->state != IMAP_STATE_NOT_AUTH);
+		/* BINARY is advertised: APPEND takes literal8 (RFC 3516) */
+		imap_parser_set_literal8(s->parser, true);
 	}
 	return s->parser;
 }
@@ -704,6 +801,28 @@ parse_error(struct imap_session *s, bool fatal)
 		    "%s", e->text);
 }
 
+/* Where the client's next bytes are: the bufferevent's input, or with
+ * COMPRESS what was inflated from it (at most IMAP_INFLATE_CHUNK ahead
+ * of the parser). NULL after a corrupt stream (the session closes). */
+static struct evbuffer *
+session_in(struct imap_session *s)
+{
+	const char *err;
+
+	if (s->z == NULL)
+		return bufferevent_get_input(s->bev);
+	if (evbuffer_get_length(s->zin) < IMAP_INFLATE_CHUNK &&
+	    imap_compress_inflate(s->z, bufferevent_get_input(s->bev), s->zin,
+	    IMAP_INFLATE_CHUNK, &err) != 0) {
+		log_warn("imap session=%u event=inflate_failed error=\"%s\"",
+		    s->id, err);
+		imap_session_printf(s, "* BYE Corrupt compressed data\r\n");
+		imap_session_close(s);
+		return NULL;
+	}
+	return s->zin;
+}
+
 static void
 session_input(struct imap_session *s)
 {
@@ -711,7 +830,6 @@ session_input(struct imap_session *s)
 
 	if (s->bev == NULL)
 		return;
-	in = bufferevent_get_input(s->bev);
 	s->in_dispatch = true;
 	while (!s->closing) {
 		struct evbuffer_iovec v;
@@ -722,6 +840,9 @@ session_input(struct imap_session *s)
 
 		if (s->io != IMAP_IO_COMMAND && s->io != IMAP_IO_SASL &&
 		    s->io != IMAP_IO_IDLE)
+			break;
+		/* again each time: COMPRESS switches it mid-stream */
+		if ((in = session_in(s)) == NULL)
 			break;
 		if (imap_session_output_full(s)) {
 			/* Back-pressure: the client does not read what we
@@ -795,7 +916,8 @@ write_cb(struct bufferevent *bev, void *arg)
 			imap_session_free(s);
 		return;
 	case IMAP_IO_CLOSING:
-		if (left == 0)
+		session_zflush(s);
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			imap_session_free(s);
 		return;
 	case IMAP_IO_CONTINUE:

@@ -175,6 +175,14 @@ struct imap_session {
 	struct imap_selected *sel;	/* NULL unless SELECTED */
 	struct imap_rawlog *rawlog;	/* [imap] rawlog_dir set */
 	struct imap_session_trace *trace;	/* NULL: not traced */
+
+	/* COMPRESS=DEFLATE (imap-compress.h): once active, responses go to
+	 * zout (uncompressed) and are deflated into the bufferevent at the
+	 * end of the loop iteration (zflush_ev); the client's bytes are
+	 * inflated from the bufferevent's input into zin. */
+	struct imap_compress *z;
+	struct evbuffer *zin, *zout;
+	struct event *zflush_ev;
 };
 
 TAILQ_HEAD(imap_session_list, imap_session);
@@ -253,8 +261,14 @@ void imap_session_close(struct imap_session *s);
 /* Frees at once (from the server's teardown or an event callback). */
 void imap_session_free(struct imap_session *s);
 
-/* Output helpers. */
+/* Output helpers. imap_session_out() is where responses go: the
+ * bufferevent's output, or the uncompressed side of COMPRESS. */
 struct evbuffer *imap_session_out(struct imap_session *s);
+/* Turns COMPRESS=DEFLATE on with z (taken over): everything written from
+ * now on is compressed, everything read inflated. */
+struct imap_compress;
+void imap_session_start_compress(struct imap_session *s,
+    struct imap_compress *z);
 void imap_session_printf(struct imap_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void imap_session_write(struct imap_session *s, const void *data,
@@ -270,6 +284,8 @@ void imap_session_tagged(struct imap_session *s, const char *tag,
 /* True when the client's output buffer is over the high-water mark. */
 bool imap_session_output_full(struct imap_session *s);
 
+/* The largest message APPEND takes (APPENDLIMIT, RFC 7889). */
+uint64_t imap_session_append_limit(const struct imap_session *s);
 /* The capability list for the current state (no leading "CAPABILITY "). */
 const char *imap_session_capabilities(struct imap_session *s);
 

@@ -305,14 +305,47 @@ imap_mailbox_name_validate(const char *name, size_t len, const char **error_r)
 	return 0;
 }
 
+static int name_finish(struct strbuf *dest, size_t start,
+    const char **error_r);
+
+int
+imap_mailbox_name_from_utf8(const char *src, size_t len, struct strbuf *dest,
+    const char **error_r)
+{
+	size_t start = dest->len;
+
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = (unsigned char)src[i] < 0x80 ? 1 :
+		    utf8_decode((const unsigned char *)src + i, len - i, &cp);
+
+		if (n == 0) {
+			*error_r = "Invalid UTF-8 in mailbox name";
+			return -1;
+		}
+		i += n;
+	}
+	strbuf_append(dest, src, len);
+	return name_finish(dest, start, error_r);
+}
+
 int
 imap_mailbox_name_from_wire(const char *src, size_t len, struct strbuf *dest,
     const char **error_r)
 {
 	size_t start = dest->len;
 
-	if (imap_utf7_to_utf8(src, len, dest, error_r) < 0)
-		goto fail;
+	if (imap_utf7_to_utf8(src, len, dest, error_r) < 0) {
+		strbuf_truncate(dest, start);
+		return -1;
+	}
+	return name_finish(dest, start, error_r);
+}
+
+/* The rules every store name follows, and INBOX in any case. */
+static int
+name_finish(struct strbuf *dest, size_t start, const char **error_r)
+{
 	size_t nlen = dest->len - start;
 	if (nlen == 0) {
 		*error_r = "Empty mailbox name";

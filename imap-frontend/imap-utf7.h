@@ -63,6 +63,11 @@ bool imap_mailbox_is_inbox(const char *name, size_t len);
  * writes "INBOX" for any case of inbox as the first component ("inbox/x"
  * -> "INBOX/x"). Appends to dest; 0 ok, -1 with a static *error_r.
  */
+/* The same for a client that enabled UTF8=ACCEPT (RFC 6855 3): the name
+ * is UTF-8 as it stands (no mUTF-7 decoding: '&' is '&'); invalid UTF-8
+ * is refused. */
+int imap_mailbox_name_from_utf8(const char *src, size_t len,
+    struct strbuf *dest, const char **error_r);
 int imap_mailbox_name_from_wire(const char *src, size_t len,
     struct strbuf *dest, const char **error_r);
 

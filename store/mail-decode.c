@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "strbuf.h"
 
@@ -164,4 +165,160 @@ mail_decode_percent(const char *in, size_t len, struct strbuf *out)
 		}
 	}
 	out->data[out->len] = '\0';
+}
+
+/* ---- piecewise decoding (BINARY) ---- */
+
+enum mail_cte
+mail_cte_parse(const char *encoding)
+{
+	if (encoding == NULL || *encoding == '\0' ||
+	    strcasecmp(encoding, "7bit") == 0 ||
+	    strcasecmp(encoding, "8bit") == 0 ||
+	    strcasecmp(encoding, "binary") == 0)
+		return MAIL_CTE_IDENTITY;
+	if (strcasecmp(encoding, "base64") == 0)
+		return MAIL_CTE_BASE64;
+	if (strcasecmp(encoding, "quoted-printable") == 0)
+		return MAIL_CTE_QP;
+	return MAIL_CTE_UNKNOWN;
+}
+
+void
+mail_decoder_init(struct mail_decoder *d, enum mail_cte cte)
+{
+	memset(d, 0, sizeof(*d));
+	d->cte = cte;
+}
+
+/* As mail_decode_base64(), resumable: stops once max_out bytes were
+ * made (at a quantum's end) and flushes a partial quantum at the end. */
+static size_t
+b64_step(struct mail_decoder *d, const char *in, size_t len, size_t max_out,
+    struct strbuf *out)
+{
+	size_t i = 0, made = 0;
+
+	strbuf_reserve(out, max_out + 3);
+	if (d->ended)
+		return len;
+	for (; i < len && made < max_out; i++) {
+		int v = b64val[(unsigned char)in[i]];
+
+		if (in[i] == '=') {
+			d->ended = true;
+			break;
+		}
+		if (v == 0)
+			continue;
+		d->acc = (d->acc << 6) | (uint32_t)(v - 1);
+		if (++d->n == 4) {
+			out->data[out->len++] = (char)(d->acc >> 16);
+			out->data[out->len++] = (char)(d->acc >> 8);
+			out->data[out->len++] = (char)d->acc;
+			made += 3;
+			d->acc = 0;
+			d->n = 0;
+		}
+	}
+	if (i < len && !d->ended)
+		return i;	/* max_out reached: more later */
+	if (d->n == 2) {
+		out->data[out->len++] = (char)(d->acc >> 4);
+	} else if (d->n == 3) {
+		out->data[out->len++] = (char)(d->acc >> 10);
+		out->data[out->len++] = (char)(d->acc >> 2);
+	}
+	d->n = 0;
+	d->ended = true;
+	out->data[out->len] = '\0';
+	return len;
+}
+
+/* Quoted-printable decodes line by line: a piece ends after a line end
+ * (or, on a line over MAIL_DECODE_QP_LINE_MAX, before its trailing
+ * blanks and any "=" or "=X" that may start an escape). */
+static size_t
+qp_step(const char *in, size_t len, size_t max_out, struct strbuf *out)
+{
+	size_t take = len, lim = max_out < MAIL_DECODE_QP_LINE_MAX ?
+	    MAIL_DECODE_QP_LINE_MAX : max_out;
+
+	if (len > lim) {
+		const char *nl = memrchr(in, '\n', lim);
+
+		if (nl != NULL) {
+			take = (size_t)(nl - in) + 1;
+		} else {
+			take = lim;
+			while (take > 1 && (in[take - 1] == ' ' ||
+			    in[take - 1] == '\t' || in[take - 1] == '\r'))
+				take--;
+			if (take > 2 && in[take - 2] == '=')
+				take -= 2;
+			else if (take > 1 && in[take - 1] == '=')
+				take -= 1;
+		}
+	}
+	mail_decode_qp(in, take, out);
+	return take;
+}
+
+size_t
+mail_decoder_step(struct mail_decoder *d, const char *in, size_t len,
+    size_t max_out, struct strbuf *out)
+{
+	size_t n;
+
+	if (max_out == 0)
+		max_out = 1;
+	switch (d->cte) {
+	case MAIL_CTE_BASE64:
+		return b64_step(d, in, len, max_out, out);
+	case MAIL_CTE_QP:
+		return qp_step(in, len, max_out, out);
+	default:
+		n = len < max_out ? len : max_out;
+		strbuf_append(out, in, n);
+		return n;
+	}
+}
+
+uint64_t
+mail_decoded_size(enum mail_cte cte, const char *in, size_t len,
+    uint64_t nul_from, uint64_t nul_to, bool *has_nul_r,
+    struct strbuf *scratch)
+{
+	struct mail_decoder d;
+	uint64_t total = 0;
+	size_t pos = 0;
+	bool nul = false;
+
+	mail_decoder_init(&d, cte);
+	if (cte == MAIL_CTE_IDENTITY) {
+		if (nul_to > len)
+			nul_to = len;
+		nul = nul_from < nul_to &&
+		    memchr(in + nul_from, '\0', nul_to - nul_from) != NULL;
+		if (has_nul_r != NULL)
+			*has_nul_r = nul;
+		return len;
+	}
+	while (pos < len) {
+		strbuf_reset(scratch);
+		pos += mail_decoder_step(&d, in + pos, len - pos, 64 * 1024,
+		    scratch);
+		if (!nul && total + scratch->len > nul_from && total < nul_to) {
+			uint64_t a = nul_from > total ? nul_from - total : 0;
+			uint64_t b = nul_to - total < scratch->len ?
+			    nul_to - total : scratch->len;
+
+			nul = a < b && memchr(scratch->data + a, '\0',
+			    (size_t)(b - a)) != NULL;
+		}
+		total += scratch->len;
+	}
+	if (has_nul_r != NULL)
+		*has_nul_r = nul;
+	return total;
 }

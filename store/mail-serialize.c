@@ -491,3 +491,43 @@ mail_deserialize(const void *blob, size_t len, struct mail_message **msg_r,
 	*msg_r = msg;
 	return 0;
 }
+
+int
+mail_blob_envelope(const void *blob, size_t len, struct arena *arena,
+    struct mail_envelope *env_r, uint64_t *hdr_len_r, const char **error_r)
+{
+	struct reader r;
+	struct mail_message msg;
+	struct mail_part root;
+
+	memset(&r, 0, sizeof(r));
+	r.p = blob;
+	r.len = len;
+	if (len < 5 || memcmp(blob, MAIL_BLOB_MAGIC, 4) != 0 ||
+	    r.p[4] != MAIL_BLOB_VERSION) {
+		*error_r = "not a message blob";
+		return -1;
+	}
+	r.pos = 5;
+	r.arena = arena;
+	memset(&msg, 0, sizeof(msg));
+	msg.parts = &root;
+	msg.nparts = 1;
+	msg.size = get_u64(&r);
+	msg.flags = (uint32_t)get_u64(&r);
+	if (!r.bad && get_count(&r, MAIL_PARTS_MAX, 18) == 0)
+		fail(&r, "no parts");
+	if (!r.bad)
+		get_part(&r, &msg, 0);
+	if (!r.bad && ((root.flags & MAIL_PART_IS_MESSAGE) == 0 ||
+	    root.envelope == NULL))
+		fail(&r, "root is not a message");
+	if (r.bad) {
+		*error_r = r.error;
+		return -1;
+	}
+	*env_r = *root.envelope;
+	if (hdr_len_r != NULL)
+		*hdr_len_r = root.hdr_off == 0 ? root.hdr_len : 0;
+	return 0;
+}

@@ -16,6 +16,7 @@
 #define POPGATE_MAIL_SERIALIZE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mail-message.h"
 
@@ -43,5 +44,17 @@ void mail_serialize(const struct mail_message *msg, struct strbuf *out);
  * 0 ok, -1 with *error_r set (static text). */
 int mail_deserialize(const void *blob, size_t len,
     struct mail_message **msg_r, const char **error_r);
+
+/*
+ * The envelope of the message itself (the root part) from a blob, without
+ * reading or checking the other parts: SORT and THREAD read it for every
+ * message of a mailbox. Strings are allocated in arena (the caller's, to
+ * reset between messages); *hdr_len_r (may be NULL): the length of the
+ * message's header block, which starts at offset 0. The same checks as
+ * mail_deserialize() for what it reads. 0, or -1 with *error_r.
+ */
+struct arena;
+int mail_blob_envelope(const void *blob, size_t len, struct arena *arena,
+    struct mail_envelope *env_r, uint64_t *hdr_len_r, const char **error_r);
 
 #endif

@@ -170,7 +170,7 @@ def dovecot_pids(base_dir):
 
 
 class Dovecot:
-    def __init__(self, tmp, users, cert, key):
+    def __init__(self, tmp, users, cert, key, imap_extra=""):
         self.tmp = tmp
         self.port = pgtest.free_port()
         self.tls_port = pgtest.free_port()
@@ -200,6 +200,7 @@ default_process_limit = 3000
 default_client_limit = 7000
 protocol imap {
   mail_max_userip_connections = 5000
+%(imap_extra)s
 }
 default_vsz_limit = 0
 first_valid_uid = 1
@@ -228,7 +229,7 @@ service imap {
 }
 """ % dict(base=self.base, tmp=tmp, cert=cert, key=key, passwd=passwd,
            uid=nobody.pw_uid, gid=nobody.pw_gid, port=self.port,
-           tls_port=self.tls_port))
+           tls_port=self.tls_port, imap_extra=imap_extra))
         subprocess.run(["chown", "-R", "nobody:nogroup",
                         os.path.join(tmp, "home")], check=True)
         os.chmod(tmp, 0o755)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "store/mail-render.h"
 #include "store/mail-serialize.h"
 #include "strbuf.h"
@@ -23,8 +24,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t off, len;
 	int tz;
 
-	if (mail_deserialize(data, size, &msg, &error) < 0)
+	struct arena *a = arena_new(1024);
+	struct mail_envelope env;
+	int env_rc = mail_blob_envelope(data, size, a, &env, NULL, &error);
+
+	if (mail_deserialize(data, size, &msg, &error) < 0) {
+		arena_free(&a);
 		return 0;
+	}
+	/* the root envelope alone (SORT's reader) agrees with the whole */
+	if (env_rc != 0 || env.date_valid != msg->parts[0].envelope->date_valid ||
+	    env.date_time != msg->parts[0].envelope->date_time ||
+	    (env.subject == NULL) != (msg->parts[0].envelope->subject == NULL) ||
+	    (env.subject != NULL && strcmp(env.subject,
+	    msg->parts[0].envelope->subject) != 0))
+		abort();
+	arena_free(&a);
 	mail_render_bodystructure(&out, msg, true);
 	mail_render_bodystructure(&out, msg, false);
 	mail_render_message_envelope(&out, msg);

@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 import unittest
+import zlib
 
 import pgtest
 from pgtest import imapgrammar
@@ -194,20 +195,45 @@ class RawClient:
     def __init__(self, sock):
         self.sock = sock
         self.buf = b""
+        # COMPRESS=DEFLATE (RFC 4978), once compress() was called
+        self.co = self.de = None
+        self.wire_in = self.wire_out = self.raw_in = self.raw_out = 0
+
+    def compress(self):
+        """Everything sent from now on is DEFLATE-compressed (one sync
+        flush per send), everything read inflated. Counts bytes both as
+        sent on the wire and as the protocol sees them."""
+        self.co = zlib.compressobj(9, zlib.DEFLATED, -15)
+        self.de = zlib.decompressobj(-15)
+        self.wire_in = self.wire_out = self.raw_in = self.raw_out = 0
 
     def send(self, data):
         if isinstance(data, str):
             data = data.encode()
+        if self.co is not None:
+            self.raw_out += len(data)
+            data = self.co.compress(data) + self.co.flush(zlib.Z_SYNC_FLUSH)
+            self.wire_out += len(data)
         self.sock.sendall(data)
+
+    def _recv(self):
+        """(raw bytes, bytes for the protocol): raw empty at EOF."""
+        d = self.sock.recv(65536)
+        if self.de is None or not d:
+            return d, d
+        self.wire_in += len(d)
+        p = self.de.decompress(d)
+        self.raw_in += len(p)
+        return d, p
 
     def readline(self, timeout=30):
         self.sock.settimeout(timeout)
         while b"\r\n" not in self.buf:
-            d = self.sock.recv(65536)
+            d, p = self._recv()
             if not d:
                 out, self.buf = self.buf, b""
                 return out
-            self.buf += d
+            self.buf += p
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line + b"\r\n"
 
@@ -223,6 +249,37 @@ class RawClient:
             if line.startswith(t):
                 return lines
 
+    def read_exact(self, n, timeout=30):
+        self.sock.settimeout(timeout)
+        while len(self.buf) < n:
+            d, p = self._recv()
+            if not d:
+                break
+            self.buf += p
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_responses(self, tag, timeout=30):
+        """Responses up to and including the tagged one of tag, each a
+        list of pieces: text, then for each literal ({n} or ~{n}) its
+        bytes and the text after it."""
+        out = []
+        t = tag.encode() + b" "
+        while True:
+            line = self.readline(timeout)
+            if not line:
+                return out
+            resp = [line]
+            while True:
+                m = re.search(rb"~?\{(\d+)\}\r\n$", resp[-1])
+                if not m:
+                    break
+                resp.append(self.read_exact(int(m.group(1)), timeout))
+                resp.append(self.readline(timeout))
+            out.append(resp)
+            if line.startswith(t):
+                return out
+
     def cmd(self, tag, text):
         self.send("%s %s\r\n" % (tag, text))
         return self.read_until_tag(tag)
@@ -232,10 +289,10 @@ class RawClient:
         self.sock.settimeout(timeout)
         try:
             while True:
-                d = self.sock.recv(65536)
+                d, p = self._recv()
                 if not d:
                     return True
-                self.buf += d
+                self.buf += p
         except (ConnectionResetError, BrokenPipeError):
             return True
         except socket.timeout:

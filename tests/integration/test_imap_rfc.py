@@ -75,16 +75,22 @@ class RfcProtocolTest(RfcTestCase):
 
     def test_item_11_tilde_is_an_atom_char(self):
         """'~' is an ATOM-CHAR; only "~{" starts a literal8, and only
-        where BINARY is in effect (it is not advertised here)."""
+        where BINARY is in effect (advertised since issue 14)."""
         r = self.login()
         lines = self.ok(r, 'LIST "" ~foo')
         self.assertEqual(len(lines), 1, lines)
         lines = r.cmd("s", "SELECT ~foo")
         self.assertTrue(lines[-1].startswith(b"s NO"), lines)
         self.assertNotIn(b"Expected {", lines[-1])
-        # a literal8 is not accepted without BINARY: BAD, and no "+"
-        lines = r.cmd("b", "APPEND INBOX ~{5}")
-        self.assertTrue(lines[-1].startswith(b"b BAD"), lines)
+        # with BINARY, "~{5}" is a literal8: "+", then the bytes
+        r.send("b APPEND INBOX ~{5}\r\n")
+        self.assertTrue(r.readline().startswith(b"+ "))
+        r.send(b"x\x00y\r\n\r\n")
+        lines = r.read_until_tag("b")
+        self.assertTrue(lines[-1].startswith(b"b OK [APPENDUID"), lines)
+        # "~" inside an atom before "{" is still a syntax error
+        lines = r.cmd("c", "APPEND INBOX a~{5}")
+        self.assertTrue(lines[-1].startswith(b"c BAD"), lines)
         self.ok(r, "NOOP")
 
     def test_item_12_move_into_the_selected_mailbox(self):

@@ -228,3 +228,75 @@ def debian_module(name):
     except ImportError:
         sys.path.append("/usr/lib/python3/dist-packages")
         return importlib.import_module(name)
+
+
+class ByteRelay:
+    """A TCP relay on a free loopback port that forwards to 127.0.0.1:port
+    and counts the bytes that cross it each way (to_server, to_client):
+    what a real client put on the wire, e.g. with and without COMPRESS.
+    One thread per direction per connection; stop() closes everything."""
+
+    def __init__(self, port):
+        import threading
+        self.target = port
+        self.to_server = 0
+        self.to_client = 0
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._socks = []
+        self._ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._ls.bind(("127.0.0.1", 0))
+        self._ls.listen(16)
+        self.port = self._ls.getsockname()[1]
+        self._stopping = False
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self):
+        import threading
+        while not self._stopping:
+            try:
+                c, _ = self._ls.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.target))
+            with self._lock:
+                self.connections += 1
+                self._socks += [c, s]
+            for a, b, up in ((c, s, True), (s, c, False)):
+                threading.Thread(target=self._pump, args=(a, b, up),
+                                 daemon=True).start()
+
+    def _pump(self, a, b, up):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                with self._lock:
+                    if up:
+                        self.to_server += len(d)
+                    else:
+                        self.to_client += len(d)
+                b.sendall(d)
+        except OSError:
+            pass
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def reset(self):
+        with self._lock:
+            self.to_server = self.to_client = 0
+
+    def stop(self):
+        self._stopping = True
+        self._ls.close()
+        with self._lock:
+            for s in self._socks:
+                try:
+                    s.close()
+                except OSError:
+                    pass

@@ -20,6 +20,14 @@ in its CAPABILITY lists (greeting, CAPABILITY response or code):
   LIST-STATUS, LIST-EXTENDED (RFC 5819, 5258): \\NonExistent,
                            \\Subscribed, mailbox-list extended items
   BINARY (RFC 3516)        literal8, BINARY[] items
+  COMPRESS=DEFLATE (RFC 4978)  COMPRESSIONACTIVE code
+  CREATE-SPECIAL-USE (RFC 6154)  USEATTR code
+  LIST-EXTENDED (RFC 5258)  CHILDINFO extended data (a list of strings)
+  STATUS=SIZE (RFC 8438), APPENDLIMIT (RFC 7889), IMAP4rev2's DELETED
+  SORT, THREAD= (RFC 5256)  SORT and THREAD responses
+  OBJECTID (RFC 8474)      MAILBOXID code and STATUS item, EMAILID,
+                           THREADID fetch items
+  PREVIEW (RFC 8970)       PREVIEW fetch item (nstring, <= 256 chars)
   plus RFC 5530's response codes, which need no capability.
 
 A response that belongs to an extension the session was not told of is a
@@ -156,7 +164,7 @@ class Checker:
                          "an astring")
 
     def utf8_ok(self):
-        return b"UTF8=ACCEPT" in self.enabled
+        return "UTF8=ACCEPT" in self.enabled
 
     def quoted(self):
         self.expect(b'"')
@@ -511,6 +519,17 @@ class Checker:
                 self.expect(b")")
             elif key.startswith(b"BODY["):
                 self.nstring()
+            elif key in (b"EMAILID", b"THREADID"):
+                self.need("OBJECTID", key.decode())
+                if key == b"THREADID" and self.at(b"NIL"):
+                    pass
+                else:
+                    self.objectid_paren()
+            elif key == b"PREVIEW":
+                self.need("PREVIEW", "PREVIEW")
+                v = self.nstring()
+                if v is not None and len(v.decode("utf-8", "replace")) > 256:
+                    self.fail("PREVIEW longer than 256 characters")
             elif key.startswith(b"BINARY.SIZE["):
                 self.need("BINARY", "BINARY.SIZE")
                 self.number(MAX63)
@@ -533,7 +552,7 @@ class Checker:
         if name.upper() in (b"BODY", b"BINARY", b"BINARY.SIZE") and \
                 self.byte() == ord("["):
             self.section()
-            if name.upper() == b"BODY" and self.at(b"<"):
+            if name.upper() in (b"BODY", b"BINARY") and self.at(b"<"):
                 self.number()
                 self.expect(b">")
             return self.d[start:self.i]
@@ -578,9 +597,19 @@ class Checker:
         if self.at(b" "):
             self.expect(b"(")
             while not self.at(b")"):
-                self.astring()
+                name = self.astring()
                 self.sp()
-                self.tagged_ext_val()
+                if name is not None and name.upper() == b"CHILDINFO":
+                    # RFC 5258 6: childinfo-extended-item
+                    self.need("LIST-EXTENDED", "CHILDINFO")
+                    self.expect(b"(")
+                    while True:
+                        self.string()
+                        if self.at(b")"):
+                            break
+                        self.sp()
+                else:
+                    self.tagged_ext_val()
                 self.at(b" ")
 
     def tagged_ext_val(self):
@@ -615,6 +644,17 @@ class Checker:
                         "IMAP4REV2" not in self.caps:
                     self.fail("STATUS SIZE without STATUS=SIZE")
                 self.number(MAX63)
+            elif name == b"DELETED":
+                self.need("IMAP4REV2", "STATUS DELETED")
+                self.number()
+            elif name == b"MAILBOXID":
+                self.need("OBJECTID", "STATUS MAILBOXID")
+                self.objectid_paren()
+            elif name == b"APPENDLIMIT":
+                if not any(c.startswith("APPENDLIMIT") for c in self.caps):
+                    self.fail("STATUS APPENDLIMIT without APPENDLIMIT")
+                if not self.at(b"NIL"):
+                    self.number(MAX63)
             else:
                 self.fail("unknown STATUS item %s" % name.decode())
             if self.at(b")"):
@@ -673,6 +713,16 @@ class Checker:
             self.uid_set()
             self.sp()
             self.uid_set()
+        elif name == b"MAILBOXID":
+            self.need("OBJECTID", "MAILBOXID")
+            self.sp()
+            self.objectid_paren()
+        elif name == b"UNKNOWN-CTE":
+            self.need("BINARY", "UNKNOWN-CTE")
+        elif name == b"COMPRESSIONACTIVE":
+            self.need("COMPRESS=DEFLATE", "COMPRESSIONACTIVE")
+        elif name == b"USEATTR":
+            self.need("CREATE-SPECIAL-USE", "USEATTR")
         elif name in PLAIN_CODES:
             pass
         else:
@@ -738,6 +788,19 @@ class Checker:
                     self.expect(b")")
                     break
                 self.nz_number()
+        elif word == b"SORT":
+            # RFC 5256 4: sort-data
+            self.need("SORT", "SORT response")
+            while self.at(b" "):
+                self.nz_number()
+        elif word == b"THREAD":
+            # thread-data = "THREAD" [SP 1*thread-list]
+            if not any(c.startswith("THREAD=") for c in self.caps):
+                self.fail("THREAD response without THREAD=")
+            if self.at(b" "):
+                self.thread_list()
+                while self.byte() == ord("("):
+                    self.thread_list()
         elif word == b"STATUS":
             self.sp()
             self.mailbox()
@@ -767,6 +830,40 @@ class Checker:
             self.uid_set()
         else:
             self.fail("unknown response %s" % word.decode())
+
+    def objectid_paren(self):
+        # "(" objectid ")"; objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+        self.expect(b"(")
+        v = self.scan(lambda c: chr(c).isalnum() or c in b"_-", "objectid")
+        if len(v) > 255:
+            self.fail("objectid longer than 255")
+        self.expect(b")")
+
+    def thread_list(self, depth=0):
+        """thread-list = "(" (thread-members / thread-nested) ")";
+        thread-members = nz-number *(SP nz-number) [SP thread-nested];
+        thread-nested = 2*thread-list."""
+        if depth > 1000:
+            self.fail("THREAD nested too deep")
+        self.expect(b"(")
+        if self.byte() == ord("("):
+            self.thread_nested(depth)
+        else:
+            self.nz_number()
+            while self.at(b" "):
+                if self.byte() == ord("("):
+                    self.thread_nested(depth)
+                    break
+                self.nz_number()
+        self.expect(b")")
+
+    def thread_nested(self, depth):
+        n = 0
+        while self.byte() == ord("("):
+            self.thread_list(depth + 1)
+            n += 1
+        if n < 2:
+            self.fail("thread-nested with fewer than two thread-lists")
 
     def esearch(self):
         if self.at(b" ("):

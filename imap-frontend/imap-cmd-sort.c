@@ -1,0 +1,470 @@
+/* imap-cmd-sort — SORT (RFC 5256, with ESORT of RFC 5267) and THREAD
+ * (ORDEREDSUBJECT, REFERENCES), and their UID forms.
+ *
+ * Both run as a SEARCH job on a worker (imap_search_submit: chunked,
+ * each chunk on a fresh snapshot, other users' jobs in between): each
+ * matching message's sort keys are taken from its cached structure (and,
+ * for THREAD=REFERENCES, its References header) while the chunk has it
+ * at hand; the sort or the threading then runs on the worker after the
+ * last chunk, and the loop only writes the answer. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "imap-commands.h"
+#include "imap-fetch.h"
+#include "imap-parse.h"
+#include "imap-search-match.h"
+#include "imap-session.h"
+#include "imap-sort.h"
+#include "log.h"
+#include "store/mail-charset.h"
+#include "store/mail-header.h"
+#include "store/mail-message.h"
+#include "store/mail-rfc2047.h"
+#include "store/mail-serialize.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+/* Block size of a SORT's key arena (on the worker). */
+#define IMAP_SORT_ARENA_CHUNK (64 * 1024)
+/* Bytes of a Subject or address taken for a sort key: longer values
+ * compare by their first bytes (a hostile 1 MB Subject costs 1 KB). */
+#define IMAP_SORT_KEY_MAX 1024
+
+enum sort_kind { SORT_SORT, THREAD_ORDEREDSUBJECT, THREAD_REFERENCES };
+
+struct sort_job {
+	enum sort_kind kind;
+	bool uid;
+	struct imap_sort_criterion crit[IMAP_SORT_KEYS_MAX];
+	size_t ncrit;
+	bool has_return;	/* ESORT: RETURN (...) */
+	unsigned ret;		/* IMAP_SEARCH_RETURN_* */
+	bool need_env, need_refs;
+	bool need_subject, need_addr;	/* which keys SORT compares */
+	struct arena *a;	/* keys (worker) */
+	struct arena *env_a;	/* one message's envelope (worker) */
+	struct imap_sort_msg *msgs;
+	size_t n, cap;
+	struct strbuf out;	/* THREAD: the response's body */
+	struct strbuf tmp, tmp2;
+};
+
+static void
+sort_job_free(void *ctx)
+{
+	struct sort_job *j = ctx;
+
+	arena_free(&j->a);
+	arena_free(&j->env_a);
+	free(j->msgs);
+	strbuf_free(&j->out);
+	strbuf_free(&j->tmp);
+	strbuf_free(&j->tmp2);
+	free(j);
+}
+
+/* A folded key string of at most IMAP_SORT_KEY_MAX bytes, in the arena. */
+static const char *
+key_str(struct sort_job *j, const char *s, size_t len)
+{
+	if (s == NULL)
+		return "";
+	if (len > IMAP_SORT_KEY_MAX)
+		len = IMAP_SORT_KEY_MAX;
+	strbuf_reset(&j->tmp2);
+	mail_utf8_casefold(s, len, &j->tmp2);
+	return arena_strndup(j->a, strbuf_str(&j->tmp2), j->tmp2.len);
+}
+
+/* RFC 5256 3: the addr-mailbox of the first address, or "". */
+static const char *
+addr_key(struct sort_job *j, const struct mail_address_list *l)
+{
+	for (uint32_t i = 0; i < l->count; i++)
+		if (l->addrs[i].mailbox != NULL && l->addrs[i].domain != NULL)
+			return key_str(j, l->addrs[i].mailbox,
+			    strlen(l->addrs[i].mailbox));
+	return "";
+}
+
+static void
+subject_key(struct sort_job *j, const struct mail_envelope *env,
+    struct imap_sort_msg *k)
+{
+	const char *subj = env != NULL ? env->subject : NULL;
+	size_t len;
+
+	if (subj == NULL) {
+		k->subject = "";
+		return;
+	}
+	len = strlen(subj);
+	if (len > 4 * IMAP_SORT_KEY_MAX)
+		len = 4 * IMAP_SORT_KEY_MAX;
+	strbuf_reset(&j->tmp);
+	strbuf_reset(&j->tmp2);
+	mail_header_unfold(subj, len, &j->tmp2);
+	mail_rfc2047_decode(strbuf_str(&j->tmp2), j->tmp2.len, &j->tmp);
+	strbuf_reset(&j->tmp2);
+	imap_sort_base_subject(strbuf_str(&j->tmp), j->tmp.len, &j->tmp2,
+	    &k->reply);
+	if (j->tmp2.len > IMAP_SORT_KEY_MAX)
+		j->tmp2.len = IMAP_SORT_KEY_MAX;
+	k->subject = arena_strndup(j->a, strbuf_str(&j->tmp2), j->tmp2.len);
+}
+
+/* The unfolded References value of a message whose header block is
+ * body[0..hdr_len): 1, 0 when it has none, -1 on error. Only the header
+ * block is read (no parse of the message). */
+static int
+references(struct imap_msgview *v, const struct store_msg *m,
+    uint64_t hdr_len, struct strbuf *out)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	const void *body;
+	size_t size;
+	const char *err;
+
+	strbuf_reset(out);
+	if (hdr_len == 0)
+		return imap_msgview_header_value(v, "References", out);
+	if (store_msg_body(v->r, v->user_id, v->mailbox_id, m->uid, &body,
+	    &size, &err) != 0 || hdr_len > size)
+		return -1;
+	mail_header_iter_init(&it, body, (size_t)hdr_len);
+	while (mail_header_iter_next(&it, &f))
+		if (f.name_len == 10 && strncasecmp(f.name, "References",
+		    10) == 0) {
+			mail_header_unfold(f.value, f.value_len, out);
+			return 1;
+		}
+	return 0;
+}
+
+/* Worker: the keys of one matching message. */
+static int
+sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
+    uint32_t seq)
+{
+	struct sort_job *j = ctx;
+	struct imap_sort_msg *k;
+	const struct mail_message *mm;
+	const struct mail_envelope *env = NULL;
+	struct mail_envelope blob_env;
+	const void *blob;
+	size_t blob_size;
+	uint64_t hdr_len = 0;
+	const char *err;
+
+	if (j->n == j->cap) {
+		j->cap = j->cap == 0 ? 256 : j->cap * 2;
+		j->msgs = xreallocarray(j->msgs, j->cap, sizeof(*j->msgs));
+	}
+	k = &j->msgs[j->n++];
+	memset(k, 0, sizeof(*k));
+	k->seq = seq;
+	k->uid = m->uid;
+	k->size = m->size;
+	k->arrival = m->internaldate;
+	k->sent = m->internaldate;
+	k->subject = k->from = k->to = k->cc = "";
+	if (!j->need_env)
+		return 0;
+	/* the root's envelope alone from the cached blob (the whole tree
+	 * costs several times more); a message without a usable blob is
+	 * parsed whole */
+	arena_reset(j->env_a);
+	if (store_msg_structure(v->r, v->user_id, v->mailbox_id, m->uid,
+	    &blob, &blob_size, &err) == 0 && blob_size > 0 &&
+	    mail_blob_envelope(blob, blob_size, j->env_a, &blob_env,
+	    &hdr_len, &err) == 0) {
+		env = &blob_env;
+	} else if ((mm = imap_msgview_message(v)) != NULL) {
+		env = mm->parts[0].envelope;
+		hdr_len = mm->parts[0].hdr_off == 0 ? mm->parts[0].hdr_len : 0;
+	}
+	if (env != NULL) {
+		if (env->date_valid)
+			k->sent = env->date_time;
+		if (j->need_addr) {
+			k->from = addr_key(j, &env->from);
+			k->to = addr_key(j, &env->to);
+			k->cc = addr_key(j, &env->cc);
+		}
+	}
+	if (j->need_subject)
+		subject_key(j, env, k);
+	if (!j->need_refs)
+		return 0;
+	if (env != NULL && env->message_id != NULL) {
+		const char *id[1];
+
+		if (imap_sort_msgids(env->message_id, strlen(env->message_id),
+		    j->a, id, 1) == 1)
+			k->msgid = id[0];
+	}
+	k->refs = arena_alloc(j->a, IMAP_THREAD_REFS_MAX * sizeof(*k->refs));
+	if (references(v, m, hdr_len, &j->tmp) == 1)
+		k->nrefs = imap_sort_msgids(strbuf_str(&j->tmp), j->tmp.len,
+		    j->a, k->refs, IMAP_THREAD_REFS_MAX);
+	if (k->nrefs == 0 && env != NULL && env->in_reply_to != NULL)
+		k->nrefs = imap_sort_msgids(env->in_reply_to,
+		    strlen(env->in_reply_to), j->a, k->refs, 1);
+	return 0;
+}
+
+/* Worker: every message is in; sort or thread them. */
+static void
+sort_done(void *ctx)
+{
+	struct sort_job *j = ctx;
+
+	switch (j->kind) {
+	case SORT_SORT:
+		imap_sort_msgs(j->msgs, j->n, j->crit, j->ncrit);
+		break;
+	case THREAD_ORDEREDSUBJECT:
+		imap_thread_orderedsubject(j->msgs, j->n, j->uid, j->a,
+		    &j->out);
+		break;
+	case THREAD_REFERENCES:
+		imap_thread_references(j->msgs, j->n, j->uid, j->a, &j->out);
+		break;
+	}
+}
+
+static uint32_t
+num(const struct sort_job *j, size_t i)
+{
+	return j->uid ? j->msgs[i].uid : j->msgs[i].seq;
+}
+
+/* ESORT (RFC 5267 3.2): MIN and MAX are the first and last in the sort
+ * order, ALL the whole order (a range only where it ascends by one). */
+static void
+format_esort(struct imap_session *s, const char *tag, struct sort_job *j,
+    struct strbuf *sb)
+{
+	strbuf_appendf(sb, "* ESEARCH (TAG \"%s\")%s", tag,
+	    j->uid ? " UID" : "");
+	if ((j->ret & IMAP_SEARCH_RETURN_MIN) && j->n > 0)
+		strbuf_appendf(sb, " MIN %u", num(j, 0));
+	if ((j->ret & IMAP_SEARCH_RETURN_MAX) && j->n > 0)
+		strbuf_appendf(sb, " MAX %u", num(j, j->n - 1));
+	if (j->ret & IMAP_SEARCH_RETURN_COUNT)
+		strbuf_appendf(sb, " COUNT %zu", j->n);
+	if ((j->ret & IMAP_SEARCH_RETURN_ALL) && j->n > 0) {
+		strbuf_appends(sb, " ALL ");
+		for (size_t i = 0; i < j->n; i++) {
+			size_t e = i;
+
+			while (e + 1 < j->n && num(j, e + 1) == num(j, e) + 1)
+				e++;
+			strbuf_appendf(sb, i > 0 ? ",%u" : "%u", num(j, i));
+			if (e > i)
+				strbuf_appendf(sb, ":%u", num(j, e));
+			i = e;
+			if (sb->len > 65536)
+				imap_session_write_sb(s, sb);
+		}
+	}
+	strbuf_appends(sb, "\r\n");
+}
+
+/* Loop: the answer. */
+static void
+sort_finish(struct imap_session *s, const char *tag, void *ctx, bool error,
+    bool cancelled)
+{
+	struct sort_job *j = ctx;
+	struct strbuf sb = STRBUF_INIT;
+	const char *cmd = j->kind == SORT_SORT ? "SORT" : "THREAD";
+
+	if (cancelled) {
+		imap_session_tagged(s, tag, "NO", "[UNAVAILABLE] Server "
+		    "shutting down");
+		return;
+	}
+	if (error) {
+		imap_session_tagged(s, tag, "NO", "[SERVERBUG] %s failed", cmd);
+		return;
+	}
+	if (j->kind != SORT_SORT) {
+		strbuf_appends(&sb, "* THREAD ");
+		imap_session_write_sb(s, &sb);
+		imap_session_write_sb(s, &j->out);
+		strbuf_appends(&sb, "\r\n");
+	} else if (j->has_return) {
+		format_esort(s, tag, j, &sb);
+	} else {
+		strbuf_appends(&sb, "* SORT");
+		for (size_t i = 0; i < j->n; i++) {
+			strbuf_appendf(&sb, " %u", num(j, i));
+			if (sb.len > 65536)
+				imap_session_write_sb(s, &sb);
+		}
+		strbuf_appends(&sb, "\r\n");
+	}
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+	imap_session_tagged(s, tag, "OK", "%s completed", cmd);
+}
+
+/* "RETURN (opts)" of ESORT: MIN MAX COUNT ALL; "()" is ALL. */
+static int
+parse_return(const struct imap_arg *arg, unsigned *ret_r, const char **error_r)
+{
+	const struct imap_arg *l;
+	size_t n;
+
+	*ret_r = 0;
+	if (!imap_arg_get_list(arg, &l, &n)) {
+		*error_r = "RETURN needs a list";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (imap_arg_atom_equals(&l[i], "MIN"))
+			*ret_r |= IMAP_SEARCH_RETURN_MIN;
+		else if (imap_arg_atom_equals(&l[i], "MAX"))
+			*ret_r |= IMAP_SEARCH_RETURN_MAX;
+		else if (imap_arg_atom_equals(&l[i], "COUNT"))
+			*ret_r |= IMAP_SEARCH_RETURN_COUNT;
+		else if (imap_arg_atom_equals(&l[i], "ALL"))
+			*ret_r |= IMAP_SEARCH_RETURN_ALL;
+		else {
+			*error_r = "Unknown RETURN option";
+			return -1;
+		}
+	}
+	if (*ret_r == 0)
+		*ret_r = IMAP_SEARCH_RETURN_ALL;
+	return 0;
+}
+
+/*
+ * The search part: "charset key..." (SORT and THREAD name the charset
+ * without the word CHARSET), handed to the SEARCH parser as
+ * "CHARSET charset key...".
+ */
+static void
+submit(struct imap_session *s, const char *tag, struct sort_job *j,
+    const struct imap_arg *args, size_t argc)
+{
+	struct arena *arena = arena_new(16 * 1024);
+	struct imap_search_program *prog;
+	struct imap_search_hooks hooks;
+	enum imap_search_error code;
+	struct imap_arg *sargs;
+	const char *err;
+
+	if (argc < 2) {
+		arena_free(&arena);
+		sort_job_free(j);
+		imap_session_tagged(s, tag, "BAD", "Missing charset or search "
+		    "keys");
+		return;
+	}
+	sargs = arena_alloc(arena, (argc + 1) * sizeof(*sargs));
+	memset(&sargs[0], 0, sizeof(sargs[0]));
+	sargs[0].type = IMAP_ARG_ATOM;
+	sargs[0].str = "CHARSET";
+	sargs[0].len = 7;
+	memcpy(sargs + 1, args, argc * sizeof(*args));
+	if (imap_search_parse(sargs, argc + 1, arena, &prog, &code,
+	    &err) != 0) {
+		arena_free(&arena);
+		sort_job_free(j);
+		if (code == IMAP_SEARCH_ERR_BADCHARSET)
+			imap_session_tagged(s, tag, "NO", "[BADCHARSET (UTF-8 "
+			    "US-ASCII)] %s", err);
+		else
+			imap_session_tagged(s, tag, "BAD", "%s", err);
+		return;
+	}
+	if (prog->has_return) {
+		arena_free(&arena);
+		sort_job_free(j);
+		imap_session_tagged(s, tag, "BAD", "RETURN goes before the "
+		    "sort criteria");
+		return;
+	}
+	j->a = arena_new(IMAP_SORT_ARENA_CHUNK);
+	j->env_a = arena_new(8192);
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.hit = sort_hit;
+	hooks.done = sort_done;
+	hooks.finish = sort_finish;
+	hooks.free = sort_job_free;
+	hooks.ctx = j;
+	imap_search_submit(s, tag, arena, prog, j->uid, &hooks);
+}
+
+void
+imap_cmd_sort(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	struct sort_job *j = xcalloc(1, sizeof(*j));
+	const char *err;
+	size_t i = 0;
+
+	j->kind = SORT_SORT;
+	j->uid = uid;
+	if (argc > 0 && imap_arg_atom_equals(&args[0], "RETURN")) {
+		if (argc < 2 || parse_return(&args[1], &j->ret, &err) != 0) {
+			sort_job_free(j);
+			imap_session_tagged(s, tag, "BAD", "%s", argc < 2 ?
+			    "RETURN needs options" : err);
+			return;
+		}
+		j->has_return = true;
+		i = 2;
+	}
+	if (i >= argc || imap_sort_parse_criteria(&args[i], j->crit,
+	    &j->ncrit, &err) != 0) {
+		sort_job_free(j);
+		imap_session_tagged(s, tag, "BAD", "%s", i >= argc ?
+		    "SORT needs sort criteria" : err);
+		return;
+	}
+	for (size_t k = 0; k < j->ncrit; k++) {
+		enum imap_sort_key key = j->crit[k].key;
+
+		if (key != IMAP_SORT_ARRIVAL && key != IMAP_SORT_SIZE)
+			j->need_env = true;
+		if (key == IMAP_SORT_SUBJECT)
+			j->need_subject = true;
+		if (key == IMAP_SORT_FROM || key == IMAP_SORT_TO ||
+		    key == IMAP_SORT_CC)
+			j->need_addr = true;
+	}
+	submit(s, tag, j, args + i + 1, argc - i - 1);
+}
+
+void
+imap_cmd_thread(struct imap_session *s, const char *tag,
+    const struct imap_arg *args, size_t argc, bool uid)
+{
+	struct sort_job *j;
+
+	if (argc < 1 || (!imap_arg_atom_equals(&args[0], "ORDEREDSUBJECT") &&
+	    !imap_arg_atom_equals(&args[0], "REFERENCES"))) {
+		imap_session_tagged(s, tag, "BAD", "THREAD supports "
+		    "ORDEREDSUBJECT and REFERENCES");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->uid = uid;
+	j->need_env = true;
+	j->need_subject = true;
+	if (imap_arg_atom_equals(&args[0], "REFERENCES")) {
+		j->kind = THREAD_REFERENCES;
+		j->need_refs = true;
+	} else {
+		j->kind = THREAD_ORDEREDSUBJECT;
+	}
+	submit(s, tag, j, args + 1, argc - 1);
+}

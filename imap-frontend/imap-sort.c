@@ -1,0 +1,709 @@
+/* imap-sort — SORT order, base subjects and THREAD (RFC 5256). */
+#include "imap-sort.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arena.h"
+#include "imap-parse.h"
+#include "store/mail-charset.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+static const struct {
+	const char *name;
+	enum imap_sort_key key;
+} sort_keys[] = {
+	{ "ARRIVAL", IMAP_SORT_ARRIVAL }, { "CC", IMAP_SORT_CC },
+	{ "DATE", IMAP_SORT_DATE }, { "FROM", IMAP_SORT_FROM },
+	{ "SIZE", IMAP_SORT_SIZE }, { "SUBJECT", IMAP_SORT_SUBJECT },
+	{ "TO", IMAP_SORT_TO },
+};
+
+int
+imap_sort_parse_criteria(const struct imap_arg *arg,
+    struct imap_sort_criterion *crit_r, size_t *count_r, const char **error_r)
+{
+	const struct imap_arg *l;
+	size_t n, c = 0;
+	bool reverse = false;
+
+	if (!imap_arg_get_list(arg, &l, &n) || n == 0) {
+		*error_r = "SORT needs a list of sort criteria";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *w;
+		size_t k;
+
+		if (!imap_arg_get_atom(&l[i], &w)) {
+			*error_r = "Bad sort criterion";
+			return -1;
+		}
+		if (strcasecmp(w, "REVERSE") == 0 && !reverse) {
+			reverse = true;
+			continue;
+		}
+		for (k = 0; k < N_ELEMENTS(sort_keys); k++)
+			if (strcasecmp(w, sort_keys[k].name) == 0)
+				break;
+		if (k == N_ELEMENTS(sort_keys) || c == IMAP_SORT_KEYS_MAX) {
+			*error_r = "Unknown sort criterion";
+			return -1;
+		}
+		crit_r[c].key = sort_keys[k].key;
+		crit_r[c].reverse = reverse;
+		c++;
+		reverse = false;
+	}
+	if (reverse || c == 0) {
+		*error_r = "REVERSE needs a sort criterion after it";
+		return -1;
+	}
+	*count_r = c;
+	return 0;
+}
+
+/* ---- base subject (RFC 5256 2.1) ---- */
+
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* A subj-blob at s[i]: "[" *BLOBCHAR "]" *WSP; returns its end or 0. */
+static size_t
+blob_end(const char *s, size_t len, size_t i)
+{
+	if (i >= len || s[i] != '[')
+		return 0;
+	for (i++; i < len && s[i] != ']'; i++)
+		if (s[i] == '[')
+			return 0;
+	if (i >= len)
+		return 0;
+	for (i++; i < len && is_wsp(s[i]); i++)
+		;
+	return i;
+}
+
+/* A subj-leader's end at s[0] ((*subj-blob subj-refwd) / WSP), or 0. */
+static size_t
+leader_end(const char *s, size_t len)
+{
+	size_t i = 0, e;
+
+	if (len > 0 && is_wsp(s[0]))
+		return 1;
+	while ((e = blob_end(s, len, i)) != 0)
+		i = e;
+	if (i + 2 <= len && strncasecmp(s + i, "re", 2) == 0)
+		i += 2;
+	else if (i + 3 <= len && strncasecmp(s + i, "fwd", 3) == 0)
+		i += 3;
+	else if (i + 2 <= len && strncasecmp(s + i, "fw", 2) == 0)
+		i += 2;
+	else
+		return 0;
+	while (i < len && is_wsp(s[i]))
+		i++;
+	if ((e = blob_end(s, len, i)) != 0)
+		i = e;
+	return i < len && s[i] == ':' ? i + 1 : 0;
+}
+
+void
+imap_sort_base_subject(const char *subject, size_t len, struct strbuf *out,
+    bool *reply_r)
+{
+	struct strbuf t = STRBUF_INIT;
+	const char *s;
+	size_t a = 0, b;
+	bool reply = false, changed;
+
+	/* (1) every run of white space (folding included) is one space */
+	for (size_t i = 0; i < len; i++) {
+		char c = subject[i];
+
+		if (c == '\r' || c == '\n' || c == '\t')
+			c = ' ';
+		if (c == ' ' && t.len > 0 && t.data[t.len - 1] == ' ')
+			continue;
+		strbuf_appendc(&t, c);
+	}
+	s = strbuf_str(&t);
+	b = t.len;
+	for (;;) {
+		/* (2) trailers: "(fwd)" and white space */
+		for (;;) {
+			if (b > a && s[b - 1] == ' ')
+				b--;
+			else if (b - a >= 5 && strncasecmp(s + b - 5, "(fwd)",
+			    5) == 0) {
+				b -= 5;
+				reply = true;
+			} else
+				break;
+		}
+		/* (3) leaders, (4) a blob that is not all there is; (5)
+		 * until neither changes anything */
+		do {
+			size_t e;
+
+			changed = false;
+			while ((e = leader_end(s + a, b - a)) != 0) {
+				if (!is_wsp(s[a]))
+					reply = true;
+				a += e;
+				changed = true;
+			}
+			e = blob_end(s + a, b - a, 0);
+			if (e != 0 && a + e < b) {
+				a += e;
+				changed = true;
+			}
+		} while (changed);
+		/* (6) "[fwd: ...]" */
+		if (b - a >= 6 && strncasecmp(s + a, "[fwd:", 5) == 0 &&
+		    s[b - 1] == ']') {
+			a += 5;
+			b--;
+			reply = true;
+			continue;
+		}
+		break;
+	}
+	strbuf_reset(out);
+	mail_utf8_casefold(s + a, b - a, out);
+	strbuf_reserve(out, 1);
+	out->data[out->len] = '\0';
+	strbuf_free(&t);
+	if (reply_r != NULL)
+		*reply_r = reply;
+}
+
+size_t
+imap_sort_msgids(const char *value, size_t len, struct arena *arena,
+    const char **ids_r, size_t max)
+{
+	size_t n = 0, i = 0;
+
+	while (i < len && max > 0) {
+		const char *lt = memchr(value + i, '<', len - i), *gt;
+		char *id;
+		size_t k = 0;
+
+		if (lt == NULL)
+			break;
+		gt = memchr(lt, '>', (size_t)(value + len - lt));
+		if (gt == NULL)
+			break;
+		id = arena_alloc(arena, (size_t)(gt - lt) + 2);
+		for (const char *p = lt; p <= gt; p++)
+			if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+				id[k++] = *p;
+		id[k] = '\0';
+		i = (size_t)(gt - value) + 1;
+		if (k <= 2)
+			continue;	/* "<>" */
+		if (n == max) {
+			/* keep the last ones: they are the closest */
+			memmove(ids_r, ids_r + 1, (max - 1) * sizeof(*ids_r));
+			n--;
+		}
+		ids_r[n++] = id;
+	}
+	return n;
+}
+
+/* ---- SORT ---- */
+
+static int
+cmp_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int
+cmp_i64(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int
+cmp_key(const struct imap_sort_msg *a, const struct imap_sort_msg *b,
+    enum imap_sort_key key)
+{
+	switch (key) {
+	case IMAP_SORT_ARRIVAL:
+		return cmp_i64(a->arrival, b->arrival);
+	case IMAP_SORT_DATE:
+		return cmp_i64(a->sent, b->sent);
+	case IMAP_SORT_SIZE:
+		return cmp_u64(a->size, b->size);
+	case IMAP_SORT_SUBJECT:
+		return strcmp(a->subject, b->subject);
+	case IMAP_SORT_FROM:
+		return strcmp(a->from, b->from);
+	case IMAP_SORT_TO:
+		return strcmp(a->to, b->to);
+	case IMAP_SORT_CC:
+		return strcmp(a->cc, b->cc);
+	}
+	return 0;
+}
+
+struct sort_ctx {
+	const struct imap_sort_criterion *crit;
+	size_t ncrit;
+};
+
+static int
+sort_cmp(const void *x, const void *y, void *arg)
+{
+	const struct sort_ctx *c = arg;
+	const struct imap_sort_msg *a = x, *b = y;
+
+	for (size_t i = 0; i < c->ncrit; i++) {
+		int d = cmp_key(a, b, c->crit[i].key);
+
+		if (d != 0)
+			return c->crit[i].reverse ? -d : d;
+	}
+	/* RFC 5256 3: ties by sequence number, whatever REVERSE says */
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+void
+imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
+    const struct imap_sort_criterion *crit, size_t ncrit)
+{
+	struct sort_ctx c = { crit, ncrit };
+
+	if (n > 1)
+		qsort_r(msgs, n, sizeof(*msgs), sort_cmp, &c);
+}
+
+/* ---- THREAD ---- */
+
+static void
+put_num(struct strbuf *out, const struct imap_sort_msg *m, bool uid)
+{
+	strbuf_appendf(out, "%u", uid ? m->uid : m->seq);
+}
+
+/* Date order of messages: sent date, then sequence number. */
+static int
+date_cmp(const struct imap_sort_msg *a, const struct imap_sort_msg *b)
+{
+	int d = cmp_i64(a->sent, b->sent);
+
+	return d != 0 ? d : (a->seq < b->seq ? -1 : a->seq > b->seq);
+}
+
+static int
+subject_date_cmp(const void *x, const void *y)
+{
+	const struct imap_sort_msg *a = x, *b = y;
+	int d = strcmp(a->subject, b->subject);
+
+	return d != 0 ? d : date_cmp(a, b);
+}
+
+struct subj_thread {
+	size_t first, n;
+};
+
+static int
+thread_first_cmp(const void *x, const void *y, void *arg)
+{
+	const struct imap_sort_msg *msgs = arg;
+	const struct subj_thread *a = x, *b = y;
+
+	return date_cmp(&msgs[a->first], &msgs[b->first]);
+}
+
+void
+imap_thread_orderedsubject(struct imap_sort_msg *msgs, size_t n, bool uid,
+    struct arena *arena, struct strbuf *out)
+{
+	struct subj_thread *th;
+	size_t nth = 0;
+
+	if (n == 0)
+		return;
+	qsort(msgs, n, sizeof(*msgs), subject_date_cmp);
+	th = arena_alloc(arena, n * sizeof(*th));
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || strcmp(msgs[i].subject, msgs[i - 1].subject) != 0) {
+			th[nth].first = i;
+			th[nth].n = 0;
+			nth++;
+		}
+		th[nth - 1].n++;
+	}
+	qsort_r(th, nth, sizeof(*th), thread_first_cmp, msgs);
+	for (size_t t = 0; t < nth; t++) {
+		const struct imap_sort_msg *m = &msgs[th[t].first];
+
+		strbuf_appendc(out, '(');
+		put_num(out, m, uid);
+		if (th[t].n == 2) {
+			strbuf_appendc(out, ' ');
+			put_num(out, m + 1, uid);
+		} else if (th[t].n > 2) {
+			strbuf_appendc(out, ' ');
+			for (size_t k = 1; k < th[t].n; k++) {
+				strbuf_appendc(out, '(');
+				put_num(out, m + k, uid);
+				strbuf_appendc(out, ')');
+			}
+		}
+		strbuf_appendc(out, ')');
+	}
+}
+
+/* THREAD=REFERENCES: the containers of RFC 5256 4 (a JWZ-style tree). */
+struct tnode {
+	const char *id;			/* NULL: not in the id table */
+	struct imap_sort_msg *m;	/* NULL: a dummy */
+	struct tnode *parent, *child, *next;
+};
+
+struct ttable {
+	struct tnode **slot;
+	size_t mask;
+	struct arena *a;
+};
+
+static size_t
+str_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct tnode *
+tnode_new(struct arena *a)
+{
+	struct tnode *t = arena_alloc(a, sizeof(*t));
+
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+/* The container of id, created (as a dummy) when new. */
+static struct tnode *
+tget(struct ttable *t, const char *id)
+{
+	size_t i = str_hash(id) & t->mask;
+
+	for (; t->slot[i] != NULL; i = (i + 1) & t->mask)
+		if (strcmp(t->slot[i]->id, id) == 0)
+			return t->slot[i];
+	t->slot[i] = tnode_new(t->a);
+	t->slot[i]->id = id;
+	return t->slot[i];
+}
+
+static bool
+is_ancestor(const struct tnode *anc, const struct tnode *n)
+{
+	for (; n != NULL; n = n->parent)
+		if (n == anc)
+			return true;
+	return false;
+}
+
+static void
+tunlink(struct tnode *n)
+{
+	struct tnode **pp;
+
+	if (n->parent == NULL)
+		return;
+	for (pp = &n->parent->child; *pp != n; pp = &(*pp)->next)
+		;
+	*pp = n->next;
+	n->next = NULL;
+	n->parent = NULL;
+}
+
+static void
+tlink(struct tnode *parent, struct tnode *n)
+{
+	struct tnode **pp = &parent->child;
+
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = n;
+	n->parent = parent;
+	n->next = NULL;
+}
+
+/* The message that gives a container its date and subject: its own, or
+ * a dummy's first child's (children are sorted by then). */
+static const struct imap_sort_msg *
+tmsg(const struct tnode *n)
+{
+	while (n != NULL && n->m == NULL)
+		n = n->child;
+	return n != NULL ? n->m : NULL;
+}
+
+static int
+tnode_cmp(const void *x, const void *y)
+{
+	const struct tnode *a = *(struct tnode *const *)x;
+	const struct tnode *b = *(struct tnode *const *)y;
+	const struct imap_sort_msg *ma = tmsg(a), *mb = tmsg(b);
+
+	if (ma == NULL || mb == NULL)
+		return (ma == NULL) - (mb == NULL);
+	return date_cmp(ma, mb);
+}
+
+/* Sorts a sibling list by date (children first); vec is scratch. */
+static struct tnode *
+tsort(struct tnode *first, struct tnode ***vec, size_t *cap)
+{
+	size_t n = 0;
+	struct tnode *p;
+
+	for (p = first; p != NULL; p = p->next)
+		if (p->child != NULL)
+			p->child = tsort(p->child, vec, cap);
+	for (p = first; p != NULL; p = p->next)
+		n++;
+	if (n < 2)
+		return first;
+	if (n > *cap) {
+		*cap = n;
+		*vec = xreallocarray(*vec, n, sizeof(**vec));
+	}
+	n = 0;
+	for (p = first; p != NULL; p = p->next)
+		(*vec)[n++] = p;
+	qsort(*vec, n, sizeof(**vec), tnode_cmp);
+	for (size_t i = 0; i + 1 < n; i++)
+		(*vec)[i]->next = (*vec)[i + 1];
+	(*vec)[n - 1]->next = NULL;
+	return (*vec)[0];
+}
+
+/*
+ * Step 3 on a sibling list whose parent is parent (NULL: the root set):
+ * a dummy without children goes; a dummy with children is replaced by
+ * them, unless it is in the root set with more than one child.
+ * Returns the new list.
+ */
+static struct tnode *
+tprune(struct tnode *first, struct tnode *parent)
+{
+	struct tnode *head = NULL, **tail = &head, *p, *next;
+
+	for (p = first; p != NULL; p = next) {
+		next = p->next;
+		p->next = NULL;
+		p->child = tprune(p->child, p);
+		if (p->m == NULL && p->child == NULL)
+			continue;
+		if (p->m == NULL && (parent != NULL || p->child->next ==
+		    NULL)) {
+			/* promote the children in its place */
+			struct tnode *c = p->child;
+
+			for (struct tnode *k = c; k != NULL; k = k->next)
+				k->parent = parent;
+			*tail = c;
+			while (*tail != NULL)
+				tail = &(*tail)->next;
+			continue;
+		}
+		p->parent = parent;
+		*tail = p;
+		tail = &p->next;
+	}
+	return head;
+}
+
+static void
+tput(struct strbuf *out, const struct tnode *n, bool uid, bool first)
+{
+	while (n != NULL) {
+		if (n->m != NULL) {
+			if (!first)
+				strbuf_appendc(out, ' ');
+			put_num(out, n->m, uid);
+			first = false;
+		}
+		if (n->child != NULL && n->child->next == NULL &&
+		    n->m != NULL) {
+			n = n->child;	/* a chain: "1 2 3" */
+			continue;
+		}
+		if (n->child != NULL && !first)
+			strbuf_appendc(out, ' ');
+		for (const struct tnode *c = n->child; c != NULL; c = c->next) {
+			strbuf_appendc(out, '(');
+			tput(out, c, uid, true);
+			strbuf_appendc(out, ')');
+		}
+		break;
+	}
+}
+
+/* Step 5: roots with the same base subject are gathered. */
+static struct tnode *
+tgroup(struct tnode *roots, size_t nroots, struct arena *a)
+{
+	struct ttable subj;
+	struct tnode *p, *next, *head = NULL, **tail = &head;
+	size_t cap = 16;
+
+	while (cap < nroots * 2)
+		cap *= 2;
+	subj.slot = arena_alloc(a, cap * sizeof(*subj.slot));
+	memset(subj.slot, 0, cap * sizeof(*subj.slot));
+	subj.mask = cap - 1;
+	subj.a = a;
+	/* (5.B) the table: one root per subject, a dummy or a non-reply
+	 * preferred */
+	for (p = roots; p != NULL; p = p->next) {
+		const struct imap_sort_msg *m = tmsg(p);
+		struct tnode *slot;
+
+		if (m == NULL || m->subject[0] == '\0')
+			continue;
+		slot = tget(&subj, m->subject);
+		if (slot->child == NULL && slot->m == NULL) {
+			slot->child = p;	/* slot->child: the chosen root */
+			continue;
+		}
+		if ((p->m == NULL && slot->child->m != NULL) ||
+		    (p->m != NULL && slot->child->m != NULL &&
+		    slot->child->m->reply && !p->m->reply))
+			slot->child = p;
+	}
+	/* (5.C) merge the others into it */
+	for (p = roots; p != NULL; p = next) {
+		const struct imap_sort_msg *m = tmsg(p);
+		struct tnode *keep, *slot;
+
+		next = p->next;
+		p->next = NULL;
+		if (m == NULL || m->subject[0] == '\0' ||
+		    (slot = tget(&subj, m->subject))->child == p) {
+			*tail = p;
+			tail = &p->next;
+			continue;
+		}
+		keep = slot->child;
+		if (keep->m == NULL && p->m == NULL) {
+			struct tnode *c, *cn;
+
+			for (c = p->child; c != NULL; c = cn) {
+				cn = c->next;
+				c->next = NULL;
+				tlink(keep, c);
+			}
+		} else if (keep->m == NULL) {
+			tlink(keep, p);
+		} else if (!keep->m->reply && p->m != NULL && p->m->reply) {
+			tlink(keep, p);
+		} else {
+			/* keep becomes a dummy in its own place, with its
+			 * message (and children) and p below it */
+			struct tnode *k2 = tnode_new(a);
+
+			k2->m = keep->m;
+			k2->child = keep->child;
+			for (struct tnode *c = k2->child; c != NULL;
+			    c = c->next)
+				c->parent = k2;
+			keep->m = NULL;
+			keep->child = NULL;
+			tlink(keep, k2);
+			tlink(keep, p);
+		}
+	}
+	return head;
+}
+
+void
+imap_thread_references(struct imap_sort_msg *msgs, size_t n, bool uid,
+    struct arena *a, struct strbuf *out)
+{
+	struct ttable ids;
+	struct tnode **own, *roots = NULL, **tail = &roots, **vec = NULL;
+	size_t cap = 16, nslots = 0, nroots = 0, vcap = 0;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		nslots += 1 + msgs[i].nrefs;
+	while (cap < nslots * 2)
+		cap *= 2;
+	ids.slot = arena_alloc(a, cap * sizeof(*ids.slot));
+	memset(ids.slot, 0, cap * sizeof(*ids.slot));
+	ids.mask = cap - 1;
+	ids.a = a;
+	own = arena_alloc(a, n * sizeof(*own));
+	/* (1) one container per message, linked along its references */
+	for (size_t i = 0; i < n; i++) {
+		struct imap_sort_msg *m = &msgs[i];
+		struct tnode *c = NULL, *prev = NULL;
+
+		if (m->msgid != NULL) {
+			c = tget(&ids, m->msgid);
+			if (c->m != NULL)
+				c = NULL;	/* a duplicate id: unique */
+		}
+		if (c == NULL)
+			c = tnode_new(a);
+		c->m = m;
+		own[i] = c;
+		for (size_t k = 0; k < m->nrefs; k++) {
+			struct tnode *r = tget(&ids, m->refs[k]);
+
+			if (prev != NULL && r->parent == NULL && r != prev &&
+			    !is_ancestor(r, prev))
+				tlink(prev, r);
+			prev = r;
+		}
+		/* the last reference is the parent (a truncated chain may
+		 * have linked it elsewhere before) */
+		tunlink(c);
+		if (prev != NULL && prev != c && !is_ancestor(c, prev))
+			tlink(prev, c);
+	}
+	/* (2) the root set: every container without a parent */
+	for (size_t i = 0; i <= ids.mask; i++)
+		if (ids.slot[i] != NULL && ids.slot[i]->parent == NULL) {
+			*tail = ids.slot[i];
+			tail = &ids.slot[i]->next;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (own[i]->id == NULL && own[i]->parent == NULL) {
+			*tail = own[i];
+			tail = &own[i]->next;
+		}
+	/* (3) prune dummies, (4) sort, (5) gather by subject, (6) sort */
+	roots = tprune(roots, NULL);
+	roots = tsort(roots, &vec, &vcap);
+	for (struct tnode *p = roots; p != NULL; p = p->next)
+		nroots++;
+	roots = tgroup(roots, nroots, a);
+	roots = tsort(roots, &vec, &vcap);
+	free(vec);
+	for (struct tnode *p = roots; p != NULL; p = p->next) {
+		strbuf_appendc(out, '(');
+		tput(out, p, uid, true);
+		strbuf_appendc(out, ')');
+	}
+}

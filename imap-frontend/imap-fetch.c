@@ -132,7 +132,7 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 {
 	struct mail_header_iter it;
 	struct mail_header_field f;
-	struct strbuf unf = STRBUF_INIT, dec = STRBUF_INIT;
+	struct strbuf dec = STRBUF_INIT;
 	bool found = false;
 
 	mail_header_iter_init(&it, hdr, len);
@@ -140,10 +140,8 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 		if (!any_field && (f.name_len != strlen(name) ||
 		    strncasecmp(f.name, name, f.name_len) != 0))
 			continue;
-		strbuf_reset(&unf);
 		strbuf_reset(&dec);
-		mail_header_unfold(f.value, f.value_len, &unf);
-		mail_rfc2047_decode(strbuf_str(&unf), unf.len, &dec);
+		mail_search_field_value(f.value, f.value_len, false, &dec);
 		if (any_field) {
 			/* TEXT: the field name counts too */
 			if (folded_contains(f.name, f.name_len, needle)) {
@@ -153,7 +151,6 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 		}
 		found = folded_contains(strbuf_str(&dec), dec.len, needle);
 	}
-	strbuf_free(&unf);
 	strbuf_free(&dec);
 	return found;
 }
@@ -218,30 +215,6 @@ imap_msgview_address_contains(struct imap_msgview *v, const char *name,
 	return found;
 }
 
-/* The decoded UTF-8 text of a leaf text part. */
-static void
-part_text(const struct mail_part *p, const char *body, struct strbuf *out)
-{
-	struct strbuf raw = STRBUF_INIT;
-	const char *data = body + p->body_off;
-	size_t len = (size_t)p->body_len;
-	const char *cs;
-
-	if (strcasecmp(p->encoding, "base64") == 0) {
-		mail_decode_base64(data, len, &raw);
-		data = strbuf_str(&raw);
-		len = raw.len;
-	} else if (strcasecmp(p->encoding, "quoted-printable") == 0) {
-		mail_decode_qp(data, len, &raw);
-		data = strbuf_str(&raw);
-		len = raw.len;
-	}
-	cs = mail_part_param(p, "charset");
-	if (cs == NULL || mail_charset_to_utf8(cs, data, len, out) != 0)
-		mail_utf8_sanitize(data, len, out);
-	strbuf_free(&raw);
-}
-
 int
 imap_msgview_body_contains(struct imap_msgview *v, bool text,
     const char *str, size_t len)
@@ -255,21 +228,17 @@ imap_msgview_body_contains(struct imap_msgview *v, bool text,
 	for (uint32_t i = 0; i < v->mm->nparts && !found; i++) {
 		const struct mail_part *p = &v->mm->parts[i];
 
-		if (p->body_off + p->body_len > v->body_size ||
-		    p->hdr_off + p->hdr_len > v->body_size)
+		if (!mail_search_part_in_bounds(p, v->body_size))
 			continue;
 		/* TEXT: every header block counts (the message's and
 		 * each part's MIME header, e.g. a file name) */
 		if (text)
 			found = header_block_contains(v->body + p->hdr_off,
 			    (size_t)p->hdr_len, NULL, &needle, true);
-		if (found || p->first_child != MAIL_NONE)
-			continue;
-		if (strcasecmp(p->type, "text") != 0 &&
-		    !(p->flags & MAIL_PART_DEFAULT_TYPE))
+		if (found || !mail_search_part_is_text(p))
 			continue;
 		strbuf_reset(&t);
-		part_text(p, v->body, &t);
+		mail_search_part_text(v->body, v->body_size, p, &t);
 		found = folded_contains(strbuf_str(&t), t.len, &needle);
 	}
 	strbuf_free(&t);

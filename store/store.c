@@ -31,6 +31,8 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_BODYINFO] = "bodyinfo",
 	[DB_BODIES] = "bodies",
 	[DB_STRUCTS] = "structures",
+	[DB_FTS_SEGS] = "fts_segments",
+	[DB_FTS_SEGINFO] = "fts_seginfo",
 	[DB_LEDGER] = "ledger",
 };
 

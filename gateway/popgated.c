@@ -439,6 +439,7 @@ main(int argc, char **argv)
 		    gw.config->secret_key_file);
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.map_size = (size_t)gw.config->map_size;
+	sopts.no_fts_index = !gw.config->search_index;
 	if (store_open(gw.config->data_dir, &sopts, &gw.store, &error) < 0) {
 		snprintf(err, sizeof(err), "store %s: %s",
 		    gw.config->data_dir, error);

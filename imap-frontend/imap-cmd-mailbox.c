@@ -15,6 +15,7 @@
 #include "imap-sync.h"
 #include "imap-utf7.h"
 #include "log.h"
+#include "store/mail-fts.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -326,6 +327,9 @@ struct append_job {
 	int64_t internaldate;
 	int32_t tz_offset_min;
 	struct strbuf blob;		/* the parsed structure */
+	struct mail_fts_terms terms;	/* index terms, when indexed */
+	struct store_fts_doc doc;
+	bool indexed;
 	uint32_t uid, uidvalidity;
 };
 
@@ -338,6 +342,7 @@ append_job_free(struct imap_job *job)
 	for (size_t i = 0; i < j->nkw; i++)
 		free(j->kws[i]);
 	strbuf_free(&j->blob);
+	mail_fts_terms_free(&j->terms);
 	free(j);
 }
 
@@ -347,7 +352,8 @@ append_parse_run(struct workq_job *wq)
 {
 	struct append_job *j = (struct append_job *)wq;
 
-	imap_message_structure_blob(j->data, j->len, &j->blob);
+	imap_message_structure_blob(j->data, j->len, &j->blob,
+	    j->indexed ? &j->terms : NULL);
 	return WORKQ_DONE;
 }
 
@@ -368,6 +374,12 @@ append_apply(struct store *store, void *ctx, const char **error_r)
 	m.system_flags = j->system_flags;
 	m.keywords = (const char *const *)j->kws;
 	m.keyword_count = j->nkw;
+	if (j->indexed) {
+		j->doc.terms = j->terms.terms;
+		j->doc.count = j->terms.count;
+		j->doc.saturated = j->terms.saturated;
+		m.fts = &j->doc;
+	}
 	return store_deliver(store, j->job.user_id, j->mailbox_id, &m, 1,
 	    &j->uid, &j->uidvalidity, error_r);
 }
@@ -411,6 +423,7 @@ append_parsed(struct imap_session *s, const char *tag, struct imap_job *job)
 	j->data = NULL;
 	j->nkw = 0;
 	memset(&j->blob, 0, sizeof(j->blob));
+	memset(&j->terms, 0, sizeof(j->terms));
 	imap_session_submit_write(s, tag, &w->job, w->len, append_apply);
 }
 
@@ -522,5 +535,6 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 	j->system_flags = system_flags;
 	j->internaldate = internaldate;
 	j->tz_offset_min = tz_offset;
+	j->indexed = store_fts_enabled(s->server->store);
 	imap_session_submit_work(s, tag, &j->job);
 }

@@ -17,13 +17,12 @@
 #include "imap-sync.h"
 #include "log.h"
 #include "store/mail-charset.h"
-#include "store/mail-decode.h"
+#include "store/mail-fts.h"
 #include "store/mail-header.h"
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-render.h"
 #include "store/mail-search.h"
-#include "store/mail-rfc2047.h"
 #include "store/mail-serialize.h"
 #include "strbuf.h"
 #include "xmalloc.h"
@@ -35,12 +34,14 @@
 
 void
 imap_message_structure_blob(const void *data, size_t len,
-    struct strbuf *blob)
+    struct strbuf *blob, struct mail_fts_terms *terms)
 {
 	struct mail_message *mm = mail_parse(data, len, NULL);
 
 	strbuf_reset(blob);
 	mail_serialize(mm, blob);
+	if (terms != NULL)
+		mail_fts_message_terms(data, len, mm, terms);
 	mail_message_free(&mm);
 	/* the parser's limits keep this from happening; if it does, FETCH
 	 * parses the body again instead */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/mail-fts.h"
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-serialize.h"
@@ -136,6 +137,8 @@ struct pop3_deliver_job {
 	char **owned;		/* data taken over (async), else NULL */
 	struct store_new_msg *nm;
 	struct strbuf *blobs;
+	struct mail_fts_terms *terms;	/* index terms (NULL: no index) */
+	struct store_fts_doc *docs;
 	uint32_t *uids;
 	struct pop3_deliver_outcome *out;
 	time_t now;
@@ -167,6 +170,14 @@ batch_parse(struct pop3_deliver_job *j)
 			j->nm[i].structure_size = j->blobs[i].len;
 			j->nm[i].internaldate = mail_message_internaldate(mm,
 			    j->now, &tz);
+			if (j->terms != NULL) {
+				mail_fts_message_terms(m->data, m->size, mm,
+				    &j->terms[i]);
+				j->docs[i].terms = j->terms[i].terms;
+				j->docs[i].count = j->terms[i].count;
+				j->docs[i].saturated = j->terms[i].saturated;
+				j->nm[i].fts = &j->docs[i];
+			}
 			j->nm[i].tz_offset_min = tz;
 			mail_message_free(&mm);
 		}
@@ -237,6 +248,10 @@ batch_new(struct store *store, const struct upstream_account *acct,
 		j->msgs[i].uidl = xmemdup(msgs[i].uidl, msgs[i].uidl_size);
 	j->nm = xcalloc(count, sizeof(*j->nm));
 	j->blobs = xcalloc(count, sizeof(*j->blobs));
+	if (store_fts_enabled(store)) {
+		j->terms = xcalloc(count, sizeof(*j->terms));
+		j->docs = xcalloc(count, sizeof(*j->docs));
+	}
 	j->uids = xcalloc(count, sizeof(*j->uids));
 	j->out = xcalloc(count, sizeof(*j->out));
 	j->now = time(NULL);
@@ -248,12 +263,16 @@ batch_free(struct pop3_deliver_job *j)
 {
 	for (size_t i = 0; i < j->count; i++) {
 		strbuf_free(&j->blobs[i]);
+		if (j->terms != NULL)
+			mail_fts_terms_free(&j->terms[i]);
 		free((char *)j->msgs[i].uidl);
 		if (j->owned != NULL)
 			free(j->owned[i]);
 	}
 	free(j->owned);
 	free(j->blobs);
+	free(j->terms);
+	free(j->docs);
 	free(j->nm);
 	free(j->uids);
 	free(j->out);

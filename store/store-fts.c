@@ -752,6 +752,12 @@ maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
 
 /* ---- writing: delivery, expunge, user removal ---- */
 
+bool
+store_fts_enabled(const struct store *store)
+{
+	return store->fts_enabled;
+}
+
 int
 store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
     const struct store_fts_new_doc *docs, size_t n, const char **error_r)

@@ -141,6 +141,7 @@ struct store {
 	bool in_call;		/* between store_wbegin and commit/abort */
 	bool in_change_cb;	/* writes are refused while set */
 	struct store_writer *writer;	/* NULL: writes run in the caller */
+	bool fts_enabled;	/* set at open, read-only after */
 };
 
 struct store_read {

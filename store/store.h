@@ -123,6 +123,9 @@ struct store_options {
 	size_t map_size;
 	/* Concurrent read snapshots (LMDB maxreaders; 0: 512). */
 	unsigned int max_readers;
+	/* No full-text index for what is delivered (store_fts_enabled()
+	   false): SEARCH then reads every message it cannot rule out. */
+	bool no_fts_index;
 };
 
 /*
@@ -764,6 +767,9 @@ struct store_fts_set {
 };
 bool store_fts_set_has(const struct store_fts_set *set, uint64_t body_id);
 void store_fts_set_free(struct store_fts_set *set);
+
+/* Whether deliveries should carry index terms (store_options). */
+bool store_fts_enabled(const struct store *store);
 
 /* Classes of text a needle is looked up in (mail-fts.h). */
 #define STORE_FTS_HEADER 0x1u

@@ -329,6 +329,7 @@ struct append_job {
 	struct strbuf blob;		/* the parsed structure */
 	struct mail_fts_terms terms;	/* index terms, when indexed */
 	struct store_fts_doc doc;
+	struct strbuf segment;		/* its index segment */
 	bool indexed;
 	uint32_t uid, uidvalidity;
 };
@@ -343,6 +344,7 @@ append_job_free(struct imap_job *job)
 		free(j->kws[i]);
 	strbuf_free(&j->blob);
 	mail_fts_terms_free(&j->terms);
+	strbuf_free(&j->segment);
 	free(j);
 }
 
@@ -354,6 +356,14 @@ append_parse_run(struct workq_job *wq)
 
 	imap_message_structure_blob(j->data, j->len, &j->blob,
 	    j->indexed ? &j->terms : NULL);
+	if (j->indexed) {
+		const struct store_fts_doc *d = &j->doc;
+
+		j->doc.terms = j->terms.terms;
+		j->doc.count = j->terms.count;
+		j->doc.saturated = j->terms.saturated;
+		store_fts_batch_build(&d, 1, &j->segment);
+	}
 	return WORKQ_DONE;
 }
 
@@ -375,10 +385,9 @@ append_apply(struct store *store, void *ctx, const char **error_r)
 	m.keywords = (const char *const *)j->kws;
 	m.keyword_count = j->nkw;
 	if (j->indexed) {
-		j->doc.terms = j->terms.terms;
-		j->doc.count = j->terms.count;
-		j->doc.saturated = j->terms.saturated;
 		m.fts = &j->doc;
+		m.fts_batch = j->segment.data;
+		m.fts_batch_size = j->segment.len;
 	}
 	return store_deliver(store, j->job.user_id, j->mailbox_id, &m, 1,
 	    &j->uid, &j->uidvalidity, error_r);
@@ -424,6 +433,7 @@ append_parsed(struct imap_session *s, const char *tag, struct imap_job *job)
 	j->nkw = 0;
 	memset(&j->blob, 0, sizeof(j->blob));
 	memset(&j->terms, 0, sizeof(j->terms));
+	memset(&j->segment, 0, sizeof(j->segment));
 	imap_session_submit_write(s, tag, &w->job, w->len, append_apply);
 }
 

@@ -139,6 +139,7 @@ struct pop3_deliver_job {
 	struct strbuf *blobs;
 	struct mail_fts_terms *terms;	/* index terms (NULL: no index) */
 	struct store_fts_doc *docs;
+	struct strbuf segment;		/* the batch's index segment */
 	uint32_t *uids;
 	struct pop3_deliver_outcome *out;
 	time_t now;
@@ -148,6 +149,29 @@ struct pop3_deliver_job {
 	pop3_deliver_done_fn *done;
 	void *arg;		/* NULL done: detached */
 };
+
+/* Worker: the batch's index segment, so that the writer only writes
+ * body ids into it (store_fts_batch_build). */
+static void
+batch_index_segment(struct pop3_deliver_job *j)
+{
+	const struct store_fts_doc **docs;
+
+	if (j->terms == NULL || j->count == 0)
+		return;
+	docs = xcalloc(j->count, sizeof(*docs));
+	for (size_t i = 0; i < j->count; i++) {
+		if (j->nm[i].fts == NULL) {
+			free(docs);
+			return;
+		}
+		docs[i] = j->nm[i].fts;
+	}
+	store_fts_batch_build(docs, j->count, &j->segment);
+	free(docs);
+	j->nm[0].fts_batch = j->segment.data;
+	j->nm[0].fts_batch_size = j->segment.len;
+}
 
 /* Worker (or inline): the structure is cached at delivery so FETCH
  * never re-parses; INTERNALDATE from the topmost Received:, then Date:,
@@ -186,6 +210,7 @@ batch_parse(struct pop3_deliver_job *j)
 		j->nm[i].uidl_size = m->uidl_size;
 		j->nm[i].replace_ledger = m->replace;
 	}
+	batch_index_segment(j);
 }
 
 /*
@@ -273,6 +298,7 @@ batch_free(struct pop3_deliver_job *j)
 	free(j->blobs);
 	free(j->terms);
 	free(j->docs);
+	strbuf_free(&j->segment);
 	free(j->nm);
 	free(j->uids);
 	free(j->out);

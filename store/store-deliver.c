@@ -199,6 +199,32 @@ put(struct store *store, MDB_txn *txn, enum store_db db, struct store_key *k,
 	return 0;
 }
 
+/* The index entries of a delivery: the worker's prebuilt segment when
+ * there is one for the whole batch, else one made from the terms. */
+static int
+deliver_index(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct store_new_msg *msgs, const struct store_fts_new_doc *fts,
+    size_t count, const char **error_r)
+{
+	bool all = true;
+	int rc;
+
+	for (size_t i = 0; i < count && all; i++)
+		all = msgs[i].fts != NULL;
+	if (all && msgs[0].fts_batch != NULL) {
+		uint64_t *ids = xcalloc(count, sizeof(*ids));
+
+		for (size_t i = 0; i < count; i++)
+			ids[i] = fts[i].body_id;
+		rc = store_fts_add_batch(store, txn, user_id, msgs[0].fts_batch,
+		    msgs[0].fts_batch_size, ids, count, error_r);
+		free(ids);
+		if (rc <= 0)
+			return rc;
+	}
+	return store_fts_add_docs(store, txn, user_id, fts, count, error_r);
+}
+
 int
 store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
     const struct store_new_msg *msgs, size_t count, uint32_t *uids_r,
@@ -324,7 +350,7 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	mb.rec.highestmodseq = modseq;
 	if (store_mb_save(store, txn, user_id, &mb, error_r) < 0 ||
 	    store_userrec_save(store, txn, user_id, &urec, error_r) < 0 ||
-	    store_fts_add_docs(store, txn, user_id, fts, count, error_r) < 0)
+	    deliver_index(store, txn, user_id, msgs, fts, count, error_r) < 0)
 		goto fail;
 	store_event_add(store, STORE_CHANGE_NEW, user_id, &mb, mailbox_id);
 	free(kw);

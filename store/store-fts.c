@@ -320,6 +320,77 @@ pairs_sort(uint64_t *v, size_t n)
 	free(tmp);
 }
 
+/* Writes a segment term by term (ascending), then its frame. */
+struct seg_writer {
+	struct strbuf dir, post, skip;
+	size_t nterms;
+	uint32_t prev_term;
+	/* the term being written */
+	size_t start;
+	uint32_t prev_ord;
+	bool any;
+};
+
+static void
+sw_term_begin(struct seg_writer *w)
+{
+	w->start = w->post.len;
+	w->any = false;
+}
+
+static void
+sw_add(struct seg_writer *w, uint32_t ord)
+{
+	if (w->any && ord <= w->prev_ord)
+		return;		/* repeated (never smaller: callers sort) */
+	put_varint(&w->post, w->any ? ord - w->prev_ord : ord);
+	w->prev_ord = ord;
+	w->any = true;
+}
+
+static void
+sw_term_end(struct seg_writer *w, uint32_t term)
+{
+	if (!w->any)
+		return;		/* every doc of it is gone */
+	if (w->nterms % SKIP_EVERY == 0) {
+		put_u32(&w->skip, term);
+		put_u32(&w->skip, (uint32_t)w->dir.len);
+		put_u32(&w->skip, (uint32_t)w->start);
+	} else {
+		put_varint(&w->dir, term - w->prev_term);
+	}
+	put_varint(&w->dir, w->post.len - w->start);
+	w->prev_term = term;
+	w->nterms++;
+}
+
+/* The frame around what was written: docs[ndocs] ascending, sat[]. */
+static void
+sw_finish(struct seg_writer *w, const uint64_t *docs, size_t ndocs,
+    const uint32_t *sat, size_t nsat, struct strbuf *out)
+{
+	strbuf_reset(out);
+	strbuf_reserve(out, SEG_HDR + ndocs * 8 + nsat * 4 + w->skip.len +
+	    4 + w->dir.len + w->post.len);
+	strbuf_append(out, SEG_MAGIC, 4);
+	strbuf_appendc(out, SEG_VERSION);
+	strbuf_append(out, "\0\0\0", 3);
+	put_u32(out, (uint32_t)ndocs);
+	put_u32(out, (uint32_t)w->nterms);
+	put_u32(out, (uint32_t)nsat);
+	put_u32(out, (uint32_t)((w->nterms + SKIP_EVERY - 1) / SKIP_EVERY));
+	strbuf_append(out, docs, ndocs * 8);
+	strbuf_append(out, sat, nsat * 4);
+	strbuf_append(out, w->skip.data, w->skip.len);
+	put_u32(out, (uint32_t)w->dir.len);
+	strbuf_append(out, w->dir.data, w->dir.len);
+	strbuf_append(out, w->post.data, w->post.len);
+	strbuf_free(&w->dir);
+	strbuf_free(&w->post);
+	strbuf_free(&w->skip);
+}
+
 /*
  * Encodes docs (sorted by body id, unique) into a segment blob. The
  * ordinal of docs[i] is i.
@@ -327,15 +398,17 @@ pairs_sort(uint64_t *v, size_t n)
 static void
 seg_build(const struct fts_doc *docs, size_t ndocs, struct strbuf *out)
 {
-	uint64_t *pairs;
-	size_t npairs = 0, nsat = 0, nterms = 0, i;
-	struct strbuf dir = STRBUF_INIT, post = STRBUF_INIT,
-	    skip = STRBUF_INIT;
-	uint32_t prev_term = 0;
+	struct seg_writer w;
+	uint64_t *pairs, *ids = xcalloc(ndocs > 0 ? ndocs : 1, sizeof(*ids));
+	uint32_t *sat = xcalloc(ndocs > 0 ? ndocs : 1, sizeof(*sat));
+	size_t npairs = 0, nsat = 0, i;
 
+	memset(&w, 0, sizeof(w));
 	for (i = 0; i < ndocs; i++) {
 		npairs += docs[i].saturated ? 0 : docs[i].count;
-		nsat += docs[i].saturated ? 1 : 0;
+		ids[i] = docs[i].body_id;
+		if (docs[i].saturated)
+			sat[nsat++] = (uint32_t)i;
 	}
 	pairs = xreallocarray(NULL, npairs > 0 ? npairs : 1, sizeof(*pairs));
 	npairs = 0;
@@ -348,51 +421,16 @@ seg_build(const struct fts_doc *docs, size_t ndocs, struct strbuf *out)
 	pairs_sort(pairs, npairs);
 	for (i = 0; i < npairs;) {
 		uint32_t term = (uint32_t)(pairs[i] >> 32);
-		size_t start = post.len;
-		uint32_t prev_ord = 0;
-		bool first = true;
 
-		for (; i < npairs && (uint32_t)(pairs[i] >> 32) == term; i++) {
-			uint32_t ord = (uint32_t)pairs[i];
-
-			if (!first && ord == prev_ord)
-				continue;	/* a doc listed a term twice */
-			put_varint(&post, first ? ord : ord - prev_ord);
-			prev_ord = ord;
-			first = false;
-		}
-		if (nterms % SKIP_EVERY == 0) {
-			put_u32(&skip, term);
-			put_u32(&skip, (uint32_t)dir.len);
-			put_u32(&skip, (uint32_t)start);
-		} else {
-			put_varint(&dir, term - prev_term);
-		}
-		put_varint(&dir, post.len - start);
-		prev_term = term;
-		nterms++;
+		sw_term_begin(&w);
+		for (; i < npairs && (uint32_t)(pairs[i] >> 32) == term; i++)
+			sw_add(&w, (uint32_t)pairs[i]);
+		sw_term_end(&w, term);
 	}
 	free(pairs);
-	strbuf_reset(out);
-	strbuf_append(out, SEG_MAGIC, 4);
-	strbuf_appendc(out, SEG_VERSION);
-	strbuf_append(out, "\0\0\0", 3);
-	put_u32(out, (uint32_t)ndocs);
-	put_u32(out, (uint32_t)nterms);
-	put_u32(out, (uint32_t)nsat);
-	put_u32(out, (uint32_t)((nterms + SKIP_EVERY - 1) / SKIP_EVERY));
-	for (i = 0; i < ndocs; i++)
-		strbuf_append(out, &docs[i].body_id, 8);
-	for (i = 0; i < ndocs; i++)
-		if (docs[i].saturated)
-			put_u32(out, (uint32_t)i);
-	strbuf_append(out, skip.data, skip.len);
-	put_u32(out, (uint32_t)dir.len);
-	strbuf_append(out, dir.data, dir.len);
-	strbuf_append(out, post.data, post.len);
-	strbuf_free(&dir);
-	strbuf_free(&post);
-	strbuf_free(&skip);
+	sw_finish(&w, ids, ndocs, sat, nsat, out);
+	free(ids);
+	free(sat);
 }
 
 /* ---- keys and segment records ---- */
@@ -589,6 +627,149 @@ merge_doc_cmp(const void *a, const void *b)
 	return x->body_id < y->body_id ? -1 : x->body_id > y->body_id;
 }
 
+static int merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const uint64_t *ids, size_t n, uint64_t new_id, const char **error_r);
+
+/* One input of a streaming merge. */
+struct min_in {
+	struct seg s;
+	struct seg_dir_it it;
+	bool live;		/* it is at a term */
+	int64_t *map;		/* ordinal -> new ordinal, -1: dead */
+};
+
+static int
+min_in_cmp(const void *a, const void *b)
+{
+	const struct min_in *x = a, *y = b;
+	uint64_t p = seg_doc(&x->s, 0), q = seg_doc(&y->s, 0);
+
+	return p < q ? -1 : p > q;
+}
+
+/*
+ * The usual merge: inputs whose body-id ranges do not overlap (segments
+ * of successive deliveries) are joined term by term, their postings
+ * renumbered and concatenated; linear, nothing sorted. Returns 1 without
+ * writing when the ranges overlap (the caller then merges by inverting).
+ */
+static int
+merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const uint64_t *ids, size_t n, uint64_t new_id, const char **error_r)
+{
+	struct min_in *in = xcalloc(n, sizeof(*in));
+	struct seg_writer w;
+	uint64_t *docs = NULL;
+	uint32_t *sat = NULL, *ords = NULL;
+	size_t ndocs = 0, nsat = 0, total = 0, nords = 0, ocap = 0;
+	struct strbuf blob = STRBUF_INIT;
+	int ret = -1;
+
+	memset(&w, 0, sizeof(w));
+	for (size_t i = 0; i < n; i++) {
+		if (seg_get(store, txn, user_id, ids[i], &in[i].s,
+		    error_r) < 0)
+			goto out;
+		if (in[i].s.ndocs == 0)
+			goto damaged;
+		total += in[i].s.ndocs;
+	}
+	qsort(in, n, sizeof(*in), min_in_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (seg_doc(&in[i - 1].s, in[i - 1].s.ndocs - 1) >=
+		    seg_doc(&in[i].s, 0)) {
+			ret = 1;
+			goto out;
+		}
+	}
+	docs = xcalloc(total, sizeof(*docs));
+	sat = xcalloc(total, sizeof(*sat));
+	for (size_t i = 0; i < n; i++) {
+		struct seg *s = &in[i].s;
+
+		in[i].map = xcalloc(s->ndocs, sizeof(*in[i].map));
+		for (uint32_t d = 0; d < s->ndocs; d++) {
+			uint64_t b = seg_doc(s, d);
+
+			if (body_alive(store, txn, user_id, b)) {
+				in[i].map[d] = (int64_t)ndocs;
+				docs[ndocs++] = b;
+			} else {
+				in[i].map[d] = -1;
+			}
+		}
+		for (uint32_t k = 0; k < s->nsat; k++) {
+			uint32_t o = ld32(s->sat + (size_t)k * 4);
+
+			if (o >= s->ndocs)
+				goto damaged;
+			if (in[i].map[o] >= 0)
+				sat[nsat++] = (uint32_t)in[i].map[o];
+		}
+		if (s->nterms > 0) {
+			if (!dir_block_start(s, 0, &in[i].it))
+				goto damaged;
+			in[i].live = true;
+		}
+	}
+	for (;;) {
+		uint32_t term = UINT32_MAX;
+		bool any = false;
+
+		for (size_t i = 0; i < n; i++)
+			if (in[i].live && (!any || in[i].it.term < term)) {
+				term = in[i].it.term;
+				any = true;
+			}
+		if (!any)
+			break;
+		sw_term_begin(&w);
+		for (size_t i = 0; i < n; i++) {
+			struct min_in *x = &in[i];
+
+			if (!x->live || x->it.term != term)
+				continue;
+			nords = 0;
+			if (postings_decode(&x->s, x->s.post + x->it.post_off,
+			    (size_t)x->it.post_len, &ords, &nords, &ocap) < 0)
+				goto damaged;
+			for (size_t k = 0; k < nords; k++)
+				if (x->map[ords[k]] >= 0)
+					sw_add(&w, (uint32_t)x->map[ords[k]]);
+			if (x->it.index + 1 >= x->s.nterms)
+				x->live = false;
+			else if (!dir_next(&x->it))
+				goto damaged;
+		}
+		sw_term_end(&w, term);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (seg_del(store, txn, user_id, ids[i], error_r) < 0)
+			goto out;
+	if (ndocs > 0) {
+		sw_finish(&w, docs, ndocs, sat, nsat, &blob);
+		if (seg_put(store, txn, user_id, &blob, new_id, error_r) < 0)
+			goto out;
+	}
+	ret = 0;
+	goto out;
+damaged:
+	store_fail(store, error_r, STORE_ERR_IO, "store: index segment of "
+	    "user %u is damaged", user_id);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(in[i].map);
+	free(in);
+	free(docs);
+	free(sat);
+	free(ords);
+	strbuf_free(&w.dir);
+	strbuf_free(&w.post);
+	strbuf_free(&w.skip);
+	strbuf_free(&blob);
+	return ret;
+}
+
 /*
  * Merges segments ids[0..n) of the user into one (dropping dead bodies)
  * and deletes them. Inverts back to documents and builds anew: simple,
@@ -596,6 +777,17 @@ merge_doc_cmp(const void *a, const void *b)
  */
 static int
 merge(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const uint64_t *ids, size_t n, uint64_t new_id, const char **error_r)
+{
+	int rc = merge_stream(store, txn, user_id, ids, n, new_id, error_r);
+
+	if (rc <= 0)
+		return rc;
+	return merge_invert(store, txn, user_id, ids, n, new_id, error_r);
+}
+
+static int
+merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
     const uint64_t *ids, size_t n, uint64_t new_id, const char **error_r)
 {
 	struct merge_doc *docs = NULL;
@@ -793,6 +985,51 @@ store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
 out:
 	free(fd);
 	strbuf_free(&blob);
+	return ret;
+}
+
+void
+store_fts_batch_build(const struct store_fts_doc *const *docs, size_t count,
+    struct strbuf *out)
+{
+	struct fts_doc *fd = xcalloc(count > 0 ? count : 1, sizeof(*fd));
+
+	for (size_t i = 0; i < count; i++) {
+		fd[i].body_id = i;	/* placeholders: the writer sets them */
+		fd[i].terms = docs[i]->terms;
+		fd[i].count = docs[i]->count;
+		fd[i].saturated = docs[i]->saturated;
+	}
+	seg_build(fd, count, out);
+	free(fd);
+}
+
+int
+store_fts_add_batch(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const void *blob, size_t size, const uint64_t *body_ids, size_t n,
+    const char **error_r)
+{
+	struct strbuf b = STRBUF_INIT;
+	struct seglist l;
+	struct seg s;
+	int ret;
+
+	if (seg_open(blob, size, &s) < 0 || s.ndocs != n)
+		return 1;	/* not this batch's: build from the terms */
+	for (size_t i = 1; i < n; i++)
+		if (body_ids[i] <= body_ids[i - 1])
+			return 1;
+	strbuf_append(&b, blob, size);
+	memcpy(b.data + SEG_HDR, body_ids, n * sizeof(*body_ids));
+	if (seglist_load(store, txn, user_id, &l, error_r) < 0) {
+		strbuf_free(&b);
+		return -1;
+	}
+	ret = seg_put(store, txn, user_id, &b, seglist_next_id(&l), error_r);
+	seglist_free(&l);
+	strbuf_free(&b);
+	if (ret == 0)
+		maintain(store, txn, user_id);
 	return ret;
 }
 

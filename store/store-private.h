@@ -318,6 +318,12 @@ struct store_fts_new_doc {
  * bounded merge step (in its own child transaction). */
 int store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
     const struct store_fts_new_doc *docs, size_t n, const char **error_r);
+/* The same from a segment store_fts_batch_build() made on a worker for
+ * exactly these n messages: only their body ids (ascending) are written
+ * into it. 1 (nothing written) when it is not one for n messages. */
+int store_fts_add_batch(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const void *blob, size_t size, const uint64_t *body_ids, size_t n,
+    const char **error_r);
 /* The body's last reference went: it is dead in its segment. */
 int store_fts_body_freed(struct store *store, MDB_txn *txn, uint32_t user_id,
     uint64_t body_id, const char **error_r);

@@ -564,6 +564,13 @@ struct store_new_msg {
 	/* The message's index terms, written with it (same transaction);
 	   NULL: not indexed, SEARCH reads it in full. */
 	const struct store_fts_doc *fts;
+	/* On the first message only, optionally: the index segment that
+	   store_fts_batch_build() made (on a worker) for exactly the count
+	   messages of this store_deliver() call, each with fts set; the
+	   writer then only writes their body ids into it. Ignored (the
+	   terms are used) when it is not one for count messages. */
+	const void *fts_batch;
+	size_t fts_batch_size;
 };
 
 /*
@@ -767,6 +774,12 @@ struct store_fts_set {
 };
 bool store_fts_set_has(const struct store_fts_set *set, uint64_t body_id);
 void store_fts_set_free(struct store_fts_set *set);
+
+/* The index segment of count messages to be delivered together (see
+ * store_new_msg.fts_batch), into out. Pure: for a worker thread. */
+struct strbuf;
+void store_fts_batch_build(const struct store_fts_doc *const *docs,
+    size_t count, struct strbuf *out);
 
 /* Whether deliveries should carry index terms (store_options). */
 bool store_fts_enabled(const struct store *store);

@@ -14,13 +14,33 @@
 
 #define EMPTY UINT32_MAX
 
+static size_t
+slot(uint32_t term, size_t cap)
+{
+	return (size_t)((term * 0x9E3779B1u) >> 7) & (cap - 1);
+}
+
+
 void
 mail_fts_terms_reset(struct mail_fts_terms *t)
 {
+	/* clear only the slots used: the table may be large from an
+	   earlier, bigger message */
+	for (size_t i = 0; i < t->table_used && t->table != NULL; i++) {
+		size_t s = slot(t->terms[i], t->table_cap);
+
+		while (t->table[s] != t->terms[i])
+			s = (s + 1) & (t->table_cap - 1);
+		t->table[s] = EMPTY;
+	}
+	if (t->table_cap > 65536 && t->table_used < t->table_cap / 16) {
+		/* shrink after a big message: a small table stays in cache */
+		free(t->table);
+		t->table = NULL;
+		t->table_cap = 0;
+	}
 	t->count = 0;
 	t->saturated = false;
-	if (t->table_used > 0)
-		memset(t->table, 0xff, t->table_cap * sizeof(*t->table));
 	t->table_used = 0;
 }
 
@@ -30,12 +50,6 @@ mail_fts_terms_free(struct mail_fts_terms *t)
 	free(t->terms);
 	free(t->table);
 	memset(t, 0, sizeof(*t));
-}
-
-static size_t
-slot(uint32_t term, size_t cap)
-{
-	return (size_t)((term * 0x9E3779B1u) >> 7) & (cap - 1);
 }
 
 static void
@@ -72,6 +86,12 @@ add_term(struct mail_fts_terms *t, uint32_t term)
 		if (t->table[s] == term)
 			return;
 	t->table[s] = term;
+	if (t->table_used == t->terms_cap) {
+		t->terms_cap = t->terms_cap == 0 ? 1024 : t->terms_cap * 2;
+		t->terms = xreallocarray(t->terms, t->terms_cap,
+		    sizeof(*t->terms));
+	}
+	t->terms[t->table_used] = term;
 	if (++t->table_used > MAIL_FTS_DOC_TERMS_MAX)
 		t->saturated = true;
 }
@@ -159,21 +179,14 @@ add_header_block(struct mail_fts_terms *t, const char *hdr, size_t len,
 static void
 finish(struct mail_fts_terms *t)
 {
-	size_t n = 0;
-
 	if (t->saturated) {
 		t->count = 0;
 		return;
 	}
-	if (t->terms_cap < t->table_used) {
-		t->terms_cap = t->table_used;
-		t->terms = xreallocarray(t->terms, t->terms_cap,
-		    sizeof(*t->terms));
-	}
-	for (size_t i = 0; i < t->table_cap; i++)
-		if (t->table[i] != EMPTY)
-			t->terms[n++] = t->table[i];
-	t->count = mail_fts_sort_unique(t->terms, n);
+	/* terms[0..table_used) are the distinct terms in arrival order
+	   (reset clears the table through this list, in any order) */
+	t->count = t->table_used;
+	mail_fts_sort_unique(t->terms, t->count);
 }
 
 void

@@ -597,6 +597,13 @@ tier(uint64_t bytes)
 	return t;
 }
 
+/* Not merged any more (only compacted). */
+static bool
+seg_final(const struct seginfo *si)
+{
+	return si->bytes * 4 > STORE_FTS_SEGMENT_MAX;
+}
+
 static bool
 body_alive(struct store *store, MDB_txn *txn, uint32_t user_id,
     uint64_t body_id)
@@ -896,7 +903,7 @@ static void
 maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
 {
 	struct seglist l;
-	uint64_t pick[STORE_FTS_MERGE_FANIN * 2];
+	uint64_t pick[STORE_FTS_MERGE_FANIN];
 	size_t npick = 0;
 	const char *err = NULL;
 	MDB_txn *child;
@@ -912,13 +919,13 @@ maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
 
 		for (size_t i = 0; i < l.n; i++)
 			if (tier(l.info[i].bytes) == t &&
-			    l.info[i].bytes * 2 <= STORE_FTS_SEGMENT_MAX)
+			    !seg_final(&l.info[i]))
 				count++;
 		if (count < STORE_FTS_MERGE_FANIN)
 			continue;
 		for (size_t i = 0; i < l.n && npick < N_ELEMENTS(pick); i++) {
 			if (tier(l.info[i].bytes) != t ||
-			    l.info[i].bytes * 2 > STORE_FTS_SEGMENT_MAX)
+			    seg_final(&l.info[i]))
 				continue;
 			if (npick >= 2 && bytes + l.info[i].bytes >
 			    STORE_FTS_SEGMENT_MAX)

@@ -305,9 +305,12 @@ void store_mb_count_add(struct store_mbrec *mb, const struct store_msgrec *m,
  * then each tier STORE_FTS_MERGE_FANIN times larger. A tier that holds
  * STORE_FTS_MERGE_FANIN segments is merged into one. */
 #define STORE_FTS_TIER_BASE ((uint64_t)64 * 1024)
-#define STORE_FTS_MERGE_FANIN 8
-/* Bytes one merge may write: bounds the time a merge holds the writer
- * (a segment over half of it is not merged again, only compacted). */
+#define STORE_FTS_MERGE_FANIN 32
+/* Bytes one merge may write: bounds the time a merge holds the writer.
+ * A segment over a quarter of it is final: not merged again, only
+ * compacted when half dead. Few tiers keep the rewrites of a posting to
+ * about two; a search looks up its terms in every segment, which costs
+ * microseconds each, so tens of segments are fine. */
 #define STORE_FTS_SEGMENT_MAX ((uint64_t)8 * 1024 * 1024)
 
 struct store_fts_new_doc {

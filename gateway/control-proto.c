@@ -72,6 +72,11 @@ static const struct ctl_field f_import[] = {
 	OPT("dry_run", CTL_T_BOOL, CTL_C_NONE),
 	END
 };
+static const struct ctl_field f_reindex[] = {
+	OPT("user", CTL_T_STRING, CTL_C_NAME),
+	OPT("rebuild", CTL_T_BOOL, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_poll[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
 	OPT("account", CTL_T_STRING, CTL_C_ACCOUNT),
@@ -106,6 +111,8 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	  "state, last success, last error, next poll per account" },
 	{ "sessions", CTL_SESSIONS, f_user_opt, "IMAP sessions" },
 	{ "stats", CTL_STATS, f_none, "counters since start" },
+	{ "reindex", CTL_REINDEX, f_reindex,
+	  "index a user's (or everyone's) mail not yet in the search index" },
 	{ "reload", CTL_RELOAD, f_none,
 	  "re-read the configuration and certificates" },
 	{ "shutdown", CTL_SHUTDOWN, f_none, "stop the daemon gracefully" },

@@ -26,6 +26,7 @@
 #include "gateway/control.h"
 #include "gateway/gateway.h"
 #include "gateway/import.h"
+#include "gateway/reindex.h"
 #include "gateway/listeners.h"
 #include "gateway/passthrough.h"
 #include "gateway/secret.h"
@@ -167,6 +168,7 @@ void
 gateway_stats_add(struct gateway *gw, json_t *stats)
 {
 	upstreams_stats_add(gw->upstreams, stats);
+	reindex_stats_add(gw, stats);
 	listeners_stats_add(gw, stats);
 }
 
@@ -513,6 +515,7 @@ out:
 	   part they may report to (docs/threads.md, "Shutdown") */
 	threads_stop(&gw);
 	import_free(&gw);
+	reindex_free(&gw);
 	passthrough_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);

@@ -96,6 +96,8 @@ imap_search_index_new(struct store_read *r, uint32_t user_id,
 		    "error=\"%s\"", user_id, err != NULL ? err : "");
 		goto none;
 	}
+	log_debug("imap event=search_index user=%u keys=%zu", user_id,
+	    ix->nkeys);
 	return ix;
 none:
 	imap_search_index_free(&ix);

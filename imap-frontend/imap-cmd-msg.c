@@ -775,8 +775,8 @@ search_chunk(struct workq_job *wq)
 	if (!j->fts_tried) {
 		j->fts_tried = true;
 		if (j->count >= IMAP_SEARCH_INDEX_MIN_MESSAGES)
-			j->fts = imap_search_index_new(sr.r, j->job.user_id,
-			    j->prog);
+			j->fts = imap_search_index_new(j->store, sr.r,
+			    j->job.user_id, j->prog);
 	}
 	if (store_msg_foreach(sr.r, j->job.user_id, j->mailbox_id,
 	    j->uids[j->pos], j->max_uid, search_cb, &sr, &err) < 0)

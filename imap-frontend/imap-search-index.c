@@ -81,13 +81,14 @@ walk(struct imap_search_index *ix, struct store_read *r, uint32_t user_id,
 }
 
 struct imap_search_index *
-imap_search_index_new(struct store_read *r, uint32_t user_id,
-    const struct imap_search_program *prog)
+imap_search_index_new(struct store *store, struct store_read *r,
+    uint32_t user_id, const struct imap_search_program *prog)
 {
 	struct imap_search_index *ix = xcalloc(1, sizeof(*ix));
 	const char *err;
 
-	if (!prog->needs_body && !prog->needs_headers)
+	if (!store_fts_enabled(store) ||
+	    (!prog->needs_body && !prog->needs_headers))
 		goto none;
 	if (walk(ix, r, user_id, prog->root) < 0 || ix->nkeys == 0)
 		goto none;

@@ -23,10 +23,13 @@ struct store_read;
  * over the user's whole index costs more than reading a few messages. */
 #define IMAP_SEARCH_INDEX_MIN_MESSAGES 16
 
-/* The sets for prog from snapshot r; NULL when the index cannot narrow
- * (no text key it can use, or it could not be read: then scan). */
-struct imap_search_index *imap_search_index_new(struct store_read *r,
-    uint32_t user_id, const struct imap_search_program *prog);
+/* The sets for prog from snapshot r of store; NULL when the index cannot
+ * narrow (switched off, no text key it can use, or it could not be read:
+ * then scan). */
+struct store;
+struct imap_search_index *imap_search_index_new(struct store *store,
+    struct store_read *r, uint32_t user_id,
+    const struct imap_search_program *prog);
 /* false: the message with body body_id certainly does not match prog. */
 bool imap_search_index_may_match(struct imap_search_index *ix,
     const struct imap_search_program *prog, uint64_t body_id);

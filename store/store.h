@@ -123,8 +123,10 @@ struct store_options {
 	size_t map_size;
 	/* Concurrent read snapshots (LMDB maxreaders; 0: 512). */
 	unsigned int max_readers;
-	/* No full-text index for what is delivered (store_fts_enabled()
-	   false): SEARCH then reads every message it cannot rule out. */
+	/* No full-text index (store_fts_enabled() false): nothing
+	   delivered gets index terms, SEARCH does not consult the index
+	   and reads every message. What is indexed stays (it is kept
+	   consistent by expunges) and serves again once switched on. */
 	bool no_fts_index;
 };
 
@@ -781,7 +783,8 @@ struct strbuf;
 void store_fts_batch_build(const struct store_fts_doc *const *docs,
     size_t count, struct strbuf *out);
 
-/* Whether deliveries should carry index terms (store_options). */
+/* Whether deliveries carry index terms and SEARCH uses the index
+ * (store_options.no_fts_index). */
 bool store_fts_enabled(const struct store *store);
 
 /* Classes of text a needle is looked up in (mail-fts.h). */

@@ -441,7 +441,8 @@ check_needles(struct corpus *c, unsigned n)
 			prog.root = &root;
 			prog.needs_body = key.type != IMAP_SEARCH_HEADER;
 			prog.needs_headers = !prog.needs_body;
-			ix = imap_search_index_new(r, c->user, &prog);
+			ix = imap_search_index_new(c->t.store, r, c->user,
+			    &prog);
 			for (size_t i = 0; i < count; i++) {
 				struct imap_msgview v;
 				int hit;

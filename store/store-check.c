@@ -25,36 +25,36 @@ struct check {
 	size_t ref_count, ref_cap;
 };
 
+static void
+vproblem(struct check *c, const char *fmt, va_list ap)
+{
+	c->problems++;
+	if (c->report == NULL)
+		return;
+	fputs("store-check: ", c->report);
+	vfprintf(c->report, fmt, ap);
+	fputc('\n', c->report);
+}
+
 static void __attribute__((format(printf, 2, 3)))
 problem(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	c->problems++;
-	if (c->report == NULL)
-		return;
-	fputs("store-check: ", c->report);
 	va_start(ap, fmt);
-	vfprintf(c->report, fmt, ap);
+	vproblem(c, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->report);
 }
 
 /* The index checker's report goes through problem(). */
 static void __attribute__((format(printf, 2, 3)))
 fts_problem(void *ctx, const char *fmt, ...)
 {
-	struct check *c = ctx;
 	va_list ap;
 
-	c->problems++;
-	if (c->report == NULL)
-		return;
-	fputs("store-check: ", c->report);
 	va_start(ap, fmt);
-	vfprintf(c->report, fmt, ap);
+	vproblem(ctx, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->report);
 }
 
 /* Every user's full-text index agrees with the user's bodies. */

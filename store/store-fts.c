@@ -634,6 +634,74 @@ merge_doc_cmp(const void *a, const void *b)
 	return x->body_id < y->body_id ? -1 : x->body_id > y->body_id;
 }
 
+/* Fills docs[0..s->ndocs) (zeroed by the caller) with the segment's
+ * documents: body id, saturation, and their terms (ascending, as the
+ * directory is). -1 when the segment is damaged. */
+static int
+seg_invert(const struct seg *s, struct merge_doc *docs)
+{
+	struct seg_dir_it it;
+	uint32_t *ords = NULL, prev = 0;
+	size_t nords = 0, ocap = 0;
+	int ret = -1;
+
+	for (uint32_t d = 0; d < s->ndocs; d++)
+		docs[d].body_id = seg_doc(s, d);
+	for (uint32_t d = 0; d < s->nsat; d++) {
+		uint32_t o = ld32(s->sat + (size_t)d * 4);
+
+		if (o >= s->ndocs)
+			return -1;
+		docs[o].saturated = true;
+	}
+	if (s->nterms == 0)
+		return 0;
+	if (!dir_block_start(s, 0, &it))
+		return -1;
+	for (;;) {
+		nords = 0;
+		if ((it.index > 0 && it.term <= prev) ||
+		    postings_decode(s, s->post + it.post_off,
+		    (size_t)it.post_len, &ords, &nords, &ocap) < 0 ||
+		    nords == 0)
+			goto out;
+		prev = it.term;
+		for (size_t k = 0; k < nords; k++) {
+			struct merge_doc *md = &docs[ords[k]];
+
+			if (md->count == md->cap) {
+				md->cap = md->cap == 0 ? 64 : md->cap * 2;
+				md->terms = xreallocarray(md->terms, md->cap,
+				    sizeof(*md->terms));
+			}
+			md->terms[md->count++] = it.term;
+		}
+		if (it.index + 1 >= s->nterms)
+			break;
+		if (!dir_next(&it))
+			goto out;
+	}
+	ret = 0;
+out:
+	free(ords);
+	return ret;
+}
+
+/* Replaces segments ids[0..n) of the user by blob (none when empty). */
+static int
+seg_replace(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const uint64_t *ids, size_t n, const struct strbuf *blob,
+    uint64_t new_id, const char **error_r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seg_del(store, txn, user_id, ids[i], error_r) < 0)
+			return -1;
+	if (blob->len > 0 &&
+	    seg_put(store, txn, user_id, blob, new_id, error_r) < 0)
+		return -1;
+	return 0;
+}
+
 static int merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
     const uint64_t *ids, size_t n, uint64_t new_id, const char **error_r);
 
@@ -750,14 +818,11 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 		}
 		sw_term_end(&w, term);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (seg_del(store, txn, user_id, ids[i], error_r) < 0)
-			goto out;
-	if (ndocs > 0) {
+	if (ndocs > 0)
 		sw_finish(&w, docs, ndocs, sat, nsat, &blob);
-		if (seg_put(store, txn, user_id, &blob, new_id, error_r) < 0)
-			goto out;
-	}
+	if (seg_replace(store, txn, user_id, ids, n, &blob, new_id,
+	    error_r) < 0)
+		goto out;
 	ret = 0;
 	goto out;
 damaged:
@@ -800,15 +865,11 @@ merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
 	struct merge_doc *docs = NULL;
 	struct fts_doc *fd = NULL;
 	size_t ndocs = 0, cap = 0, w = 0;
-	uint32_t *ords = NULL;
-	size_t nords = 0, ocap = 0;
 	struct strbuf blob = STRBUF_INIT;
 	int ret = -1;
 
 	for (size_t i = 0; i < n; i++) {
 		struct seg s;
-		struct seg_dir_it it;
-		size_t base = ndocs;
 
 		if (seg_get(store, txn, user_id, ids[i], &s, error_r) < 0)
 			goto out;
@@ -816,40 +877,12 @@ merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
 			cap = (ndocs + s.ndocs) * 2;
 			docs = xreallocarray(docs, cap, sizeof(*docs));
 		}
-		for (uint32_t d = 0; d < s.ndocs; d++) {
-			memset(&docs[ndocs], 0, sizeof(docs[ndocs]));
-			docs[ndocs++].body_id = seg_doc(&s, d);
-		}
-		for (uint32_t d = 0; d < s.nsat; d++) {
-			uint32_t o = ld32(s.sat + (size_t)d * 4);
-
-			if (o < s.ndocs)
-				docs[base + o].saturated = true;
-		}
-		if (s.nterms == 0)
-			continue;
-		if (!dir_block_start(&s, 0, &it))
-			goto damaged;
-		for (;;) {
-			nords = 0;
-			if (postings_decode(&s, s.post + it.post_off,
-			    (size_t)it.post_len, &ords, &nords, &ocap) < 0)
-				goto damaged;
-			for (size_t k = 0; k < nords; k++) {
-				struct merge_doc *md = &docs[base + ords[k]];
-
-				if (md->count == md->cap) {
-					md->cap = md->cap == 0 ? 64 :
-					    md->cap * 2;
-					md->terms = xreallocarray(md->terms,
-					    md->cap, sizeof(*md->terms));
-				}
-				md->terms[md->count++] = it.term;
-			}
-			if (it.index + 1 >= s.nterms)
-				break;
-			if (!dir_next(&it))
-				goto damaged;
+		memset(docs + ndocs, 0, s.ndocs * sizeof(*docs));
+		ndocs += s.ndocs;
+		if (seg_invert(&s, docs + ndocs - s.ndocs) < 0) {
+			store_fail(store, error_r, STORE_ERR_IO, "store: index "
+			    "segment of user %u is damaged", user_id);
+			goto out;
 		}
 	}
 	/* alive ones only, by body id (a body is in one segment only) */
@@ -868,25 +901,17 @@ merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
 		fd[i].count = docs[i].count;
 		fd[i].saturated = docs[i].saturated;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (seg_del(store, txn, user_id, ids[i], error_r) < 0)
-			goto out;
-	if (ndocs > 0) {
+	if (ndocs > 0)
 		seg_build(fd, ndocs, &blob);
-		if (seg_put(store, txn, user_id, &blob, new_id, error_r) < 0)
-			goto out;
-	}
+	if (seg_replace(store, txn, user_id, ids, n, &blob, new_id,
+	    error_r) < 0)
+		goto out;
 	ret = 0;
-	goto out;
-damaged:
-	store_fail(store, error_r, STORE_ERR_IO, "store: index segment of "
-	    "user %u is damaged", user_id);
 out:
 	for (size_t i = 0; i < ndocs; i++)
 		free(docs[i].terms);
 	free(docs);
 	free(fd);
-	free(ords);
 	strbuf_free(&blob);
 	return ret;
 }
@@ -1447,8 +1472,6 @@ store_fts_check_user(struct store *store, MDB_txn *txn, uint32_t user_id,
 	struct seglist l;
 	struct store_fts_set seen;
 	struct mail_fts_terms t = MAIL_FTS_TERMS_INIT;
-	uint32_t *ords = NULL;
-	size_t nords = 0, ocap = 0;
 	const char *err = NULL;
 	struct store_read rd = { store, txn };
 
@@ -1463,7 +1486,6 @@ store_fts_check_user(struct store *store, MDB_txn *txn, uint32_t user_id,
 	}
 	for (size_t i = 0; i < l.n; i++) {
 		struct seg s;
-		struct seg_dir_it it;
 		struct merge_doc *docs;
 		uint32_t dead = 0;
 
@@ -1479,57 +1501,15 @@ store_fts_check_user(struct store *store, MDB_txn *txn, uint32_t user_id,
 			    "does not match it", user_id,
 			    (unsigned long long)l.ids[i]);
 		docs = xcalloc(s.ndocs > 0 ? s.ndocs : 1, sizeof(*docs));
-		for (uint32_t d = 0; d < s.ndocs; d++) {
-			docs[d].body_id = seg_doc(&s, d);
-			if (d > 0 && docs[d].body_id <= docs[d - 1].body_id)
+		if (seg_invert(&s, docs) < 0)
+			problem(ctx, "user %u: index segment %llu: damaged "
+			    "directory or postings", user_id,
+			    (unsigned long long)l.ids[i]);
+		for (uint32_t d = 1; d < s.ndocs; d++)
+			if (docs[d].body_id <= docs[d - 1].body_id)
 				problem(ctx, "user %u: index segment %llu: "
 				    "bodies out of order", user_id,
 				    (unsigned long long)l.ids[i]);
-		}
-		for (uint32_t d = 0; d < s.nsat; d++) {
-			uint32_t o = ld32(s.sat + (size_t)d * 4);
-
-			if (o < s.ndocs)
-				docs[o].saturated = true;
-		}
-		if (s.nterms > 0 && dir_block_start(&s, 0, &it)) {
-			uint32_t prev = 0;
-
-			for (;;) {
-				nords = 0;
-				if ((it.index > 0 && it.term <= prev) ||
-				    postings_decode(&s, s.post + it.post_off,
-				    (size_t)it.post_len, &ords, &nords,
-				    &ocap) < 0 || nords == 0) {
-					problem(ctx, "user %u: index segment "
-					    "%llu: damaged postings", user_id,
-					    (unsigned long long)l.ids[i]);
-					break;
-				}
-				prev = it.term;
-				for (size_t k = 0; k < nords; k++) {
-					struct merge_doc *md =
-					    &docs[ords[k]];
-
-					if (md->count == md->cap) {
-						md->cap = md->cap == 0 ? 64 :
-						    md->cap * 2;
-						md->terms = xreallocarray(
-						    md->terms, md->cap,
-						    sizeof(*md->terms));
-					}
-					md->terms[md->count++] = it.term;
-				}
-				if (it.index + 1 >= s.nterms)
-					break;
-				if (!dir_next(&it)) {
-					problem(ctx, "user %u: index segment "
-					    "%llu: damaged directory", user_id,
-					    (unsigned long long)l.ids[i]);
-					break;
-				}
-			}
-		}
 		for (uint32_t d = 0; d < s.ndocs; d++) {
 			struct store_key k;
 			MDB_val key, bd, sd;
@@ -1580,6 +1560,5 @@ store_fts_check_user(struct store *store, MDB_txn *txn, uint32_t user_id,
 	seglist_free(&l);
 	store_fts_set_free(&seen);
 	mail_fts_terms_free(&t);
-	free(ords);
 	return 0;
 }

@@ -1,6 +1,8 @@
 /* textgen — realistic text mail (see textgen.h). */
 #include "textgen.h"
 
+#include "msggen.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,28 +26,17 @@ static char vocab[VOCAB][24];
 static double cdf[VOCAB];
 static int ready;
 
-static uint32_t
-mix(uint32_t x)
-{
-	x ^= x >> 16;
-	x *= 0x7feb352dU;
-	x ^= x >> 15;
-	x *= 0x846ca68bU;
-	x ^= x >> 16;
-	return x;
-}
-
 static void
 init(void)
 {
 	double sum = 0;
 
 	for (uint32_t i = 0; i < VOCAB; i++) {
-		uint32_t r = mix(i + 77);
+		uint32_t r = msggen_mix(i + 77);
 		size_t n = 1 + r % 4, len = 0;
 
 		for (size_t k = 0; k < n; k++) {
-			const char *s = syllables[mix(r + (uint32_t)k) %
+			const char *s = syllables[msggen_mix(r + (uint32_t)k) %
 			    (sizeof(syllables) / sizeof(syllables[0]))];
 
 			memcpy(vocab[i] + len, s, strlen(s));
@@ -70,7 +61,7 @@ static uint32_t
 next(struct rng *g)
 {
 	g->s = g->s * 1664525u + 1013904223u;
-	return mix(g->s);
+	return msggen_mix(g->s);
 }
 
 static const char *
@@ -138,7 +129,7 @@ base64_block(struct rng *g, size_t bytes, struct strbuf *out)
 void
 textgen_message(uint32_t n, struct strbuf *out)
 {
-	struct rng g = { mix(n * 2654435761u + 17) };
+	struct rng g = { msggen_mix(n * 2654435761u + 17) };
 	uint32_t r = next(&g);
 	/* mostly 1-8 KB of text, 1 in 20 up to 40 KB */
 	size_t bytes = r % 20 == 0 ? 8000 + next(&g) % 32000 :

@@ -1194,42 +1194,54 @@ intersect(uint32_t *a, size_t *na, const uint32_t *b, size_t nb)
 	*na = w;
 }
 
-/* Adds to set the docs of s holding every one of terms[0..n). */
+struct posting_ref {
+	const unsigned char *p;
+	size_t len;
+};
+
+static int
+posting_ref_cmp(const void *a, const void *b)
+{
+	const struct posting_ref *x = a, *y = b;
+
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Adds to set the docs of s holding every one of terms[0..n): the
+ * shortest posting list first, so that a rare trigram ends the work
+ * early; an absent one ends it at once. */
 static int
 seg_match(const struct seg *s, const uint32_t *terms, size_t n,
     struct store_fts_set *set)
 {
+	struct posting_ref *refs = xcalloc(n > 0 ? n : 1, sizeof(*refs));
 	uint32_t *acc = NULL, *cur = NULL;
 	size_t nacc = 0, cacc = 0, ncur = 0, ccur = 0;
+	bool all = true;
 	int ret = -1;
 
-	for (size_t t = 0; t < n; t++) {
-		const unsigned char *p;
-		size_t len;
-		int rc = seg_lookup(s, terms[t], &p, &len);
+	for (size_t t = 0; t < n && all; t++) {
+		int rc = seg_lookup(s, terms[t], &refs[t].p, &refs[t].len);
 
 		if (rc < 0)
 			goto out;
-		if (rc == 0) {
-			nacc = 0;
-			break;
-		}
-		if (t == 0) {
-			if (postings_decode(s, p, len, &acc, &nacc,
-			    &cacc) < 0)
-				goto out;
-		} else {
+		all = rc == 1;
+	}
+	if (all && n > 0) {
+		qsort(refs, n, sizeof(*refs), posting_ref_cmp);
+		if (postings_decode(s, refs[0].p, refs[0].len, &acc, &nacc,
+		    &cacc) < 0)
+			goto out;
+		for (size_t t = 1; t < n && nacc > 0; t++) {
 			ncur = 0;
-			if (postings_decode(s, p, len, &cur, &ncur,
-			    &ccur) < 0)
+			if (postings_decode(s, refs[t].p, refs[t].len, &cur,
+			    &ncur, &ccur) < 0)
 				goto out;
 			intersect(acc, &nacc, cur, ncur);
 		}
-		if (nacc == 0)
-			break;
+		for (size_t i = 0; i < nacc; i++)
+			set_add(set, seg_doc(s, acc[i]));
 	}
-	for (size_t i = 0; i < nacc; i++)
-		set_add(set, seg_doc(s, acc[i]));
 	for (uint32_t i = 0; i < s->nsat; i++) {
 		uint32_t o = ld32(s->sat + (size_t)i * 4);
 
@@ -1238,6 +1250,7 @@ seg_match(const struct seg *s, const uint32_t *terms, size_t n,
 	}
 	ret = 0;
 out:
+	free(refs);
 	free(acc);
 	free(cur);
 	return ret;

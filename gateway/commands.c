@@ -18,6 +18,7 @@
 #include "gateway/history.h"
 #include "gateway/import.h"
 #include "gateway/oauth.h"
+#include "gateway/reindex.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
 #include "imap-frontend/imap-server.h"
@@ -914,6 +915,60 @@ cmd_stats(struct gateway *gw, struct control_client *client, json_t *req)
 	control_reply(client, resp);
 }
 
+struct user_ids {
+	uint32_t *ids;
+	size_t n;
+};
+
+static int
+collect_user(void *ctx, const struct store_user_info *info)
+{
+	struct user_ids *c = ctx;
+
+	c->ids = xreallocarray(c->ids, c->n + 1, sizeof(*c->ids));
+	c->ids[c->n++] = info->id;
+	return 0;
+}
+
+static void
+cmd_reindex(struct gateway *gw, struct control_client *client, json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	bool rebuild = ctl_req_bool(req, "rebuild", false);
+	struct user_ids c = { NULL, 0 };
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	json_t *resp;
+	uint32_t id;
+
+	if (user != NULL) {
+		if (lookup_user_id(gw, client, user, &id) < 0)
+			return;
+		c.ids = xmemdup(&id, sizeof(id));
+		c.n = 1;
+	} else {
+		if (store_read_begin(gw->store, &r, &error) < 0 ||
+		    store_user_foreach(r, collect_user, &c, &error) < 0) {
+			store_read_end(&r);
+			free(c.ids);
+			reply_store_error(gw, client, "reindex", error);
+			return;
+		}
+		store_read_end(&r);
+	}
+	if (reindex_start(gw, c.ids, c.n, rebuild) < 0) {
+		free(c.ids);
+		reply_error(gw, client, CTL_E_UNAVAILABLE, NULL,
+		    "a reindex is running (see stats: index_reindex)");
+		return;
+	}
+	free(c.ids);
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "users", json_integer((json_int_t)c.n));
+	json_object_set_new(resp, "rebuild", json_boolean(rebuild));
+	control_reply(client, resp);
+}
+
 static void
 cmd_backup(struct gateway *gw, struct control_client *client, json_t *req)
 {
@@ -1038,6 +1093,7 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_STATUS] = cmd_status,
 	[CTL_SESSIONS] = cmd_sessions,
 	[CTL_STATS] = cmd_stats,
+	[CTL_REINDEX] = cmd_reindex,
 	[CTL_RELOAD] = cmd_reload,
 	[CTL_SHUTDOWN] = cmd_shutdown,
 	[CTL_ACCOUNT_HISTORY] = cmd_account_history,

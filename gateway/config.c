@@ -59,6 +59,7 @@ static const struct key_def keys[] = {
 
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
+	{ "store", "search_index", KEY_BOOL, OFF(search_index), 0, 0, 0 },
 
 	{ "control", "socket", KEY_STRING, OFF(control_socket), 0, 0, 0 },
 	{ "control", "mode", KEY_FILE_MODE, OFF(control_mode), 0, 0, 0 },
@@ -444,6 +445,7 @@ set_defaults(struct config *c)
 	c->allow_plaintext = false;
 	c->data_dir = xstrdup("/var/lib/popgate");
 	c->map_size = 1ull << 30;
+	c->search_index = true;
 	c->control_socket = xstrdup("/run/popgate/popgate.sock");
 	c->control_mode = 0600;
 	c->log_target = LOG_TARGET_STDERR;

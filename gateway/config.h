@@ -113,6 +113,7 @@ struct config {
 	/* [store] */
 	char *data_dir;
 	uint64_t map_size;
+	bool search_index;		/* full-text index of new mail */
 
 	/* [control] */
 	char *control_socket;

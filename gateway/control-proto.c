@@ -100,6 +100,11 @@ static const struct ctl_field f_trace[] = {
 	OPT("on", CTL_T_BOOL, CTL_C_NONE),
 	END
 };
+static const struct ctl_field f_reindex[] = {
+	OPT("user", CTL_T_STRING, CTL_C_NAME),
+	OPT("rebuild", CTL_T_BOOL, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_poll[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
 	OPT("account", CTL_T_STRING, CTL_C_ACCOUNT),
@@ -172,6 +177,9 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	  "state, last success, last error, next poll per account", NULL },
 	{ "sessions", CTL_SESSIONS, f_user_opt, "IMAP sessions", NULL },
 	{ "stats", CTL_STATS, f_none, "counters since start", NULL },
+	{ "reindex", CTL_REINDEX, f_reindex,
+	  "index a user's (or everyone's) mail not yet in the search index",
+	  NULL },
 	{ "reload", CTL_RELOAD, f_none,
 	  "re-read the configuration and certificates", NULL },
 	{ "shutdown", CTL_SHUTDOWN, f_none, "stop the daemon gracefully", NULL },

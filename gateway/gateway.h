@@ -22,6 +22,7 @@ struct store;
 struct secret_key;
 struct upstreams;
 struct import;
+struct reindex;
 struct imap_server;
 struct passthrough;
 struct workq;
@@ -73,6 +74,7 @@ struct gateway {
 	struct control *control;
 	struct upstreams *upstreams;	/* the upstream plug-in point */
 	struct import *import;		/* the running or last import */
+	struct reindex *reindex;	/* the running or last reindex */
 	struct imap_server *imap;	/* NULL: no IMAP listeners */
 	struct passthrough *passthrough;	/* checks in progress */
 	/* The thread model (docs/threads.md): heavy jobs go to the worker

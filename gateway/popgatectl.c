@@ -268,6 +268,16 @@ action_words(const char *action)
 }
 
 static void
+print_reindex(json_t *reply)
+{
+	printf("reindex started for %lld user(s)%s; progress: popgatectl "
+	    "stats (index_reindex*)\n", (long long)json_integer_value(
+	    json_object_get(reply, "users")),
+	    json_is_true(json_object_get(reply, "rebuild")) ?
+	    ", index rebuilt from scratch" : "");
+}
+
+static void
 print_import(json_t *reply)
 {
 	json_t *lines = json_object_get(reply, "lines"), *l;
@@ -468,6 +478,10 @@ static const struct opt_def opts_trace[] = {
 	{ NULL, NULL, O_FLAG },
 };
 static const char *const pos_path[] = { "path", NULL };
+static const struct opt_def opts_reindex[] = {
+	{ "rebuild", "rebuild", O_FLAG },
+	{ NULL, NULL, O_FLAG },
+};
 
 static const struct cmd_def cmds[] = {
 	{ "user add", "user.add", pos_user, 1, opts_none, true,
@@ -547,6 +561,13 @@ static const struct cmd_def cmds[] = {
 	  print_sessions, 0 },
 	{ "stats", "stats", pos_none, 0, opts_none, false,
 	  "stats\n  Counters since the daemon started.", print_stats, 0 },
+	{ "reindex", "reindex", pos_user, 0, opts_reindex, false,
+	  "reindex [USER] [--rebuild]\n"
+	  "  Put a user's (or every user's) mail that is not in the search\n"
+	  "  index yet into it, in small batches while the daemon runs.\n"
+	  "  --rebuild drops the index first and indexes everything again.\n"
+	  "  SEARCH stays exact meanwhile. Progress: popgatectl stats.",
+	  print_reindex, 0 },
 	{ "reload", "reload", pos_none, 0, opts_none, false,
 	  "reload\n  Re-read the configuration and certificates "
 	  "(as SIGHUP).", print_ok, 0 },

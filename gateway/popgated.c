@@ -28,6 +28,7 @@
 #include "gateway/control.h"
 #include "gateway/gateway.h"
 #include "gateway/import.h"
+#include "gateway/reindex.h"
 #include "gateway/listeners.h"
 #include "gateway/backup.h"
 #include "gateway/passthrough.h"
@@ -194,6 +195,7 @@ void
 gateway_stats_add(struct gateway *gw, json_t *stats)
 {
 	upstreams_stats_add(gw->upstreams, stats);
+	reindex_stats_add(gw, stats);
 	listeners_stats_add(gw, stats);
 }
 
@@ -527,6 +529,7 @@ main(int argc, char **argv)
 		    log_quote(q, sizeof(q), gw.config->secret_key_file));
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.map_size = (size_t)gw.config->map_size;
+	sopts.no_fts_index = !gw.config->search_index;
 	if (store_open(gw.config->data_dir, &sopts, &gw.store, &error) < 0) {
 		snprintf(err, sizeof(err), "store %s: %s",
 		    gw.config->data_dir, error);
@@ -628,6 +631,7 @@ out:
 	threads_stop(&gw);
 	import_free(&gw);
 	backup_free(&gw);
+	reindex_free(&gw);
 	passthrough_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);

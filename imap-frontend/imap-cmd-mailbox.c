@@ -15,6 +15,7 @@
 #include "imap-sync.h"
 #include "imap-utf7.h"
 #include "log.h"
+#include "store/mail-fts.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -425,6 +426,10 @@ struct append_job {
 	int64_t internaldate;
 	int32_t tz_offset_min;
 	struct strbuf blob;		/* the parsed structure */
+	struct mail_fts_terms terms;	/* index terms, when indexed */
+	struct store_fts_doc doc;
+	struct strbuf segment;		/* its index segment */
+	bool indexed;
 	uint32_t uid, uidvalidity;
 };
 
@@ -437,6 +442,8 @@ append_job_free(struct imap_job *job)
 	for (size_t i = 0; i < j->nkw; i++)
 		free(j->kws[i]);
 	strbuf_free(&j->blob);
+	mail_fts_terms_free(&j->terms);
+	strbuf_free(&j->segment);
 	free(j);
 }
 
@@ -446,7 +453,16 @@ append_parse_run(struct workq_job *wq)
 {
 	struct append_job *j = (struct append_job *)wq;
 
-	imap_message_structure_blob(j->data, j->len, &j->blob);
+	imap_message_structure_blob(j->data, j->len, &j->blob,
+	    j->indexed ? &j->terms : NULL);
+	if (j->indexed) {
+		const struct store_fts_doc *d = &j->doc;
+
+		j->doc.terms = j->terms.terms;
+		j->doc.count = j->terms.count;
+		j->doc.saturated = j->terms.saturated;
+		store_fts_batch_build(&d, 1, &j->segment);
+	}
 	return WORKQ_DONE;
 }
 
@@ -467,6 +483,11 @@ append_apply(struct store *store, void *ctx, const char **error_r)
 	m.system_flags = j->system_flags;
 	m.keywords = (const char *const *)j->kws;
 	m.keyword_count = j->nkw;
+	if (j->indexed) {
+		m.fts = &j->doc;
+		m.fts_batch = j->segment.data;
+		m.fts_batch_size = j->segment.len;
+	}
 	return store_deliver(store, j->job.user_id, j->mailbox_id, &m, 1,
 	    &j->uid, &j->uidvalidity, error_r);
 }
@@ -510,6 +531,8 @@ append_parsed(struct imap_session *s, const char *tag, struct imap_job *job)
 	j->data = NULL;
 	j->nkw = 0;
 	memset(&j->blob, 0, sizeof(j->blob));
+	memset(&j->terms, 0, sizeof(j->terms));
+	memset(&j->segment, 0, sizeof(j->segment));
 	imap_session_submit_write(s, tag, &w->job, w->len, append_apply);
 }
 
@@ -643,5 +666,6 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 	j->system_flags = system_flags;
 	j->internaldate = internaldate;
 	j->tz_offset_min = tz_offset;
+	j->indexed = store_fts_enabled(s->server->store);
 	imap_session_submit_work(s, tag, &j->job);
 }

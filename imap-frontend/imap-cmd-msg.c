@@ -10,6 +10,7 @@
 #include "imap-format.h"
 #include "imap-msgset.h"
 #include "imap-parse.h"
+#include "imap-search-index.h"
 #include "imap-search-match.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
@@ -580,6 +581,9 @@ struct search_job {
 	bool error;
 	/* SORT / THREAD (imap-cmd-sort.c): what they do with the hits */
 	struct imap_search_hooks hooks;
+	/* the full-text index's narrowing, made in the first chunk */
+	struct imap_search_index *fts;
+	bool fts_tried;
 };
 
 /* One chunk's state: the snapshot and the message being matched. */
@@ -606,6 +610,7 @@ search_job_free(struct imap_job *job)
 	free(j->uids);
 	imap_seqset_free(&j->recent);
 	imap_seqset_free(&j->hits);
+	imap_search_index_free(&j->fts);
 	free(j);
 }
 
@@ -681,6 +686,16 @@ search_cb(void *ctx, const struct store_msg *m)
 		return 1;	/* past the view: stop */
 	if (j->uids[j->pos] != m->uid)
 		return 0;	/* not announced to this session yet */
+	if (j->fts != NULL &&
+	    !imap_search_index_may_match(j->fts, j->prog, m->body_id)) {
+		/* ruled out by the index: not read */
+		j->pos++;
+		if (j->pos < j->count && search_out_of_time(sr)) {
+			sr->timed_out = true;
+			return 1;
+		}
+		return 0;
+	}
 	memset(&sm, 0, sizeof(sm));
 	sm.seq = j->pos + 1;
 	sm.uid = m->uid;
@@ -766,6 +781,12 @@ search_chunk(struct workq_job *wq)
 	if (store_mailbox_keywords(sr.r, j->job.user_id, j->mailbox_id, kw,
 	    &sr.kwn, &err) != 0)
 		sr.kwn = 0;
+	if (!j->fts_tried) {
+		j->fts_tried = true;
+		if (j->count >= IMAP_SEARCH_INDEX_MIN_MESSAGES)
+			j->fts = imap_search_index_new(j->store, sr.r,
+			    j->job.user_id, j->prog);
+	}
 	if (store_msg_foreach(sr.r, j->job.user_id, j->mailbox_id,
 	    j->uids[j->pos], j->max_uid, search_cb, &sr, &err) < 0)
 		j->error = true;

@@ -18,12 +18,12 @@
 #include "log.h"
 #include "store/mail-charset.h"
 #include "store/mail-decode.h"
+#include "store/mail-fts.h"
 #include "store/mail-header.h"
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-render.h"
 #include "store/mail-search.h"
-#include "store/mail-rfc2047.h"
 #include "store/mail-serialize.h"
 #include "strbuf.h"
 #include "xmalloc.h"
@@ -35,12 +35,14 @@
 
 void
 imap_message_structure_blob(const void *data, size_t len,
-    struct strbuf *blob)
+    struct strbuf *blob, struct mail_fts_terms *terms)
 {
 	struct mail_message *mm = mail_parse(data, len, NULL);
 
 	strbuf_reset(blob);
 	mail_serialize(mm, blob);
+	if (terms != NULL)
+		mail_fts_message_terms(data, len, mm, terms);
 	mail_message_free(&mm);
 	/* the parser's limits keep this from happening; if it does, FETCH
 	 * parses the body again instead */
@@ -132,7 +134,7 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 {
 	struct mail_header_iter it;
 	struct mail_header_field f;
-	struct strbuf unf = STRBUF_INIT, dec = STRBUF_INIT;
+	struct strbuf dec = STRBUF_INIT;
 	bool found = false;
 
 	mail_header_iter_init(&it, hdr, len);
@@ -140,10 +142,8 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 		if (!any_field && (f.name_len != strlen(name) ||
 		    strncasecmp(f.name, name, f.name_len) != 0))
 			continue;
-		strbuf_reset(&unf);
 		strbuf_reset(&dec);
-		mail_header_unfold(f.value, f.value_len, &unf);
-		mail_rfc2047_decode(strbuf_str(&unf), unf.len, &dec);
+		mail_search_field_value(f.value, f.value_len, false, &dec);
 		if (any_field) {
 			/* TEXT: the field name counts too */
 			if (folded_contains(f.name, f.name_len, needle)) {
@@ -153,7 +153,6 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 		}
 		found = folded_contains(strbuf_str(&dec), dec.len, needle);
 	}
-	strbuf_free(&unf);
 	strbuf_free(&dec);
 	return found;
 }
@@ -218,30 +217,6 @@ imap_msgview_address_contains(struct imap_msgview *v, const char *name,
 	return found;
 }
 
-/* The decoded UTF-8 text of a leaf text part. */
-static void
-part_text(const struct mail_part *p, const char *body, struct strbuf *out)
-{
-	struct strbuf raw = STRBUF_INIT;
-	const char *data = body + p->body_off;
-	size_t len = (size_t)p->body_len;
-	const char *cs;
-
-	if (strcasecmp(p->encoding, "base64") == 0) {
-		mail_decode_base64(data, len, &raw);
-		data = strbuf_str(&raw);
-		len = raw.len;
-	} else if (strcasecmp(p->encoding, "quoted-printable") == 0) {
-		mail_decode_qp(data, len, &raw);
-		data = strbuf_str(&raw);
-		len = raw.len;
-	}
-	cs = mail_part_param(p, "charset");
-	if (cs == NULL || mail_charset_to_utf8(cs, data, len, out) != 0)
-		mail_utf8_sanitize(data, len, out);
-	strbuf_free(&raw);
-}
-
 int
 imap_msgview_body_contains(struct imap_msgview *v, bool text,
     const char *str, size_t len)
@@ -255,21 +230,17 @@ imap_msgview_body_contains(struct imap_msgview *v, bool text,
 	for (uint32_t i = 0; i < v->mm->nparts && !found; i++) {
 		const struct mail_part *p = &v->mm->parts[i];
 
-		if (p->body_off + p->body_len > v->body_size ||
-		    p->hdr_off + p->hdr_len > v->body_size)
+		if (!mail_search_part_in_bounds(p, v->body_size))
 			continue;
 		/* TEXT: every header block counts (the message's and
 		 * each part's MIME header, e.g. a file name) */
 		if (text)
 			found = header_block_contains(v->body + p->hdr_off,
 			    (size_t)p->hdr_len, NULL, &needle, true);
-		if (found || p->first_child != MAIL_NONE)
-			continue;
-		if (strcasecmp(p->type, "text") != 0 &&
-		    !(p->flags & MAIL_PART_DEFAULT_TYPE))
+		if (found || !mail_search_part_is_text(p))
 			continue;
 		strbuf_reset(&t);
-		part_text(p, v->body, &t);
+		mail_search_part_text(v->body, v->body_size, p, &t);
 		found = folded_contains(strbuf_str(&t), t.len, &needle);
 	}
 	strbuf_free(&t);
@@ -334,37 +305,6 @@ imap_msgview_header_value(struct imap_msgview *v, const char *name,
 /* Characters of a preview (RFC 8970 3: at most 256). */
 #define IMAP_PREVIEW_CHARS 200
 
-/* Drops HTML tags and the contents of style and script elements,
- * crudely: a preview needs words, not a renderer. */
-static void
-strip_html(const char *s, size_t len, struct strbuf *out)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		if (s[i] != '<') {
-			strbuf_appendc(out, s[i++]);
-			continue;
-		}
-		if (len - i > 6 && (strncasecmp(s + i, "<style", 6) == 0 ||
-		    strncasecmp(s + i, "<scrip", 6) == 0)) {
-			const char *end = memmem(s + i, len - i, "</", 2);
-
-			while (end != NULL && strncasecmp(end + 2, "style", 5) != 0
-			    && strncasecmp(end + 2, "script", 6) != 0)
-				end = memmem(end + 2, (size_t)(s + len - end - 2),
-				    "</", 2);
-			if (end == NULL)
-				return;
-			i = (size_t)(end - s) + 2;
-		}
-		while (i < len && s[i] != '>')
-			i++;
-		i++;
-		strbuf_appendc(out, ' ');
-	}
-}
-
 /* The preview of a message: the first text/plain part (else the first
  * text/html one, without tags), decoded to UTF-8, white space collapsed,
  * at most IMAP_PREVIEW_CHARS characters. Empty when there is no text. */
@@ -374,7 +314,7 @@ message_preview(const struct mail_message *mm, const char *body,
 {
 	const struct mail_part *pick = NULL;
 	struct mail_part p;
-	struct strbuf t = STRBUF_INIT, h = STRBUF_INIT;
+	struct strbuf t = STRBUF_INIT;
 	const char *src;
 	size_t chars = 0, n;
 	bool space = true;
@@ -399,14 +339,11 @@ message_preview(const struct mail_message *mm, const char *body,
 	p = *pick;
 	if (p.body_len > IMAP_PREVIEW_SOURCE_MAX)
 		p.body_len = IMAP_PREVIEW_SOURCE_MAX;
-	part_text(&p, body, &t);
+	/* decoded to UTF-8, HTML as its text (mail-html.h), as SEARCH
+	   reads it */
+	mail_search_part_text(body, body_size, &p, &t);
 	src = strbuf_str(&t);
 	n = t.len;
-	if (strcasecmp(p.subtype, "html") == 0) {
-		strip_html(src, n, &h);
-		src = strbuf_str(&h);
-		n = h.len;
-	}
 	for (size_t i = 0; i < n && chars < IMAP_PREVIEW_CHARS; i++) {
 		unsigned char c = (unsigned char)src[i];
 
@@ -431,7 +368,6 @@ message_preview(const struct mail_message *mm, const char *body,
 	while (out->len > 0 && out->data[out->len - 1] == ' ')
 		out->len--;
 	strbuf_free(&t);
-	strbuf_free(&h);
 }
 
 /* ---- FETCH ---- */

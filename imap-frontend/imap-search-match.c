@@ -563,3 +563,53 @@ imap_search_match(const struct imap_search_program *prog,
 {
 	return match_key(prog->root, msg);
 }
+
+/* ---- prefiltering ---- */
+
+#define MAY_TRUE 1u
+#define MAY_FALSE 2u
+
+static unsigned
+may_key(const struct imap_search_key *k,
+    bool (*absent)(void *ctx, const struct imap_search_key *k), void *ctx)
+{
+	unsigned m, t, f;
+
+	switch (k->type) {
+	case IMAP_SEARCH_AND:
+		t = MAY_TRUE;
+		f = 0;
+		for (const struct imap_search_key *c = k->first_child; c != NULL;
+		    c = c->next) {
+			m = may_key(c, absent, ctx);
+			if ((m & MAY_TRUE) == 0)
+				t = 0;
+			f |= m & MAY_FALSE;
+			if (t == 0)
+				return MAY_FALSE;
+		}
+		return t | f;
+	case IMAP_SEARCH_OR:
+		m = may_key(k->first_child, absent, ctx);
+		t = may_key(k->first_child->next, absent, ctx);
+		return (m | t) & MAY_TRUE ? (m & t & MAY_FALSE) | MAY_TRUE :
+		    MAY_FALSE;
+	case IMAP_SEARCH_NOT:
+		m = may_key(k->first_child, absent, ctx);
+		return ((m & MAY_TRUE) ? MAY_FALSE : 0) |
+		    ((m & MAY_FALSE) ? MAY_TRUE : 0);
+	case IMAP_SEARCH_HEADER:
+	case IMAP_SEARCH_BODY:
+	case IMAP_SEARCH_TEXT:
+		return absent(ctx, k) ? MAY_FALSE : MAY_TRUE | MAY_FALSE;
+	default:
+		return MAY_TRUE | MAY_FALSE;
+	}
+}
+
+bool
+imap_search_may_match(const struct imap_search_program *prog,
+    bool (*absent)(void *ctx, const struct imap_search_key *k), void *ctx)
+{
+	return (may_key(prog->root, absent, ctx) & MAY_TRUE) != 0;
+}

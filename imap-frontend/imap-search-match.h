@@ -168,4 +168,15 @@ struct imap_search_message {
 int imap_search_match(const struct imap_search_program *prog,
     const struct imap_search_message *msg);
 
+/*
+ * Whether the program may match a message of which absent(ctx, k) tells,
+ * for text keys (HEADER, BODY, TEXT), that k's string is certainly not in
+ * the message (the full-text index says so); other keys are taken as
+ * unknown. false: the program certainly does not match (AND, OR and NOT
+ * are followed in three-valued logic), so the matcher need not run; true:
+ * run imap_search_match().
+ */
+bool imap_search_may_match(const struct imap_search_program *prog,
+    bool (*absent)(void *ctx, const struct imap_search_key *k), void *ctx);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/mail-fts.h"
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-serialize.h"
@@ -136,6 +137,9 @@ struct pop3_deliver_job {
 	char **owned;		/* data taken over (async), else NULL */
 	struct store_new_msg *nm;
 	struct strbuf *blobs;
+	struct mail_fts_terms *terms;	/* index terms (NULL: no index) */
+	struct store_fts_doc *docs;
+	struct strbuf segment;		/* the batch's index segment */
 	uint32_t *uids;
 	struct pop3_deliver_outcome *out;
 	time_t now;
@@ -145,6 +149,29 @@ struct pop3_deliver_job {
 	pop3_deliver_done_fn *done;
 	void *arg;		/* NULL done: detached */
 };
+
+/* Worker: the batch's index segment, so that the writer only writes
+ * body ids into it (store_fts_batch_build). */
+static void
+batch_index_segment(struct pop3_deliver_job *j)
+{
+	const struct store_fts_doc **docs;
+
+	if (j->terms == NULL || j->count == 0)
+		return;
+	docs = xcalloc(j->count, sizeof(*docs));
+	for (size_t i = 0; i < j->count; i++) {
+		if (j->nm[i].fts == NULL) {
+			free(docs);
+			return;
+		}
+		docs[i] = j->nm[i].fts;
+	}
+	store_fts_batch_build(docs, j->count, &j->segment);
+	free(docs);
+	j->nm[0].fts_batch = j->segment.data;
+	j->nm[0].fts_batch_size = j->segment.len;
+}
 
 /* Worker (or inline): the structure is cached at delivery so FETCH
  * never re-parses; INTERNALDATE from the topmost Received:, then Date:,
@@ -167,6 +194,14 @@ batch_parse(struct pop3_deliver_job *j)
 			j->nm[i].structure_size = j->blobs[i].len;
 			j->nm[i].internaldate = mail_message_internaldate(mm,
 			    j->now, &tz);
+			if (j->terms != NULL) {
+				mail_fts_message_terms(m->data, m->size, mm,
+				    &j->terms[i]);
+				j->docs[i].terms = j->terms[i].terms;
+				j->docs[i].count = j->terms[i].count;
+				j->docs[i].saturated = j->terms[i].saturated;
+				j->nm[i].fts = &j->docs[i];
+			}
 			j->nm[i].tz_offset_min = tz;
 			mail_message_free(&mm);
 		}
@@ -175,6 +210,7 @@ batch_parse(struct pop3_deliver_job *j)
 		j->nm[i].uidl_size = m->uidl_size;
 		j->nm[i].replace_ledger = m->replace;
 	}
+	batch_index_segment(j);
 }
 
 /*
@@ -237,6 +273,10 @@ batch_new(struct store *store, const struct upstream_account *acct,
 		j->msgs[i].uidl = xmemdup(msgs[i].uidl, msgs[i].uidl_size);
 	j->nm = xcalloc(count, sizeof(*j->nm));
 	j->blobs = xcalloc(count, sizeof(*j->blobs));
+	if (store_fts_enabled(store)) {
+		j->terms = xcalloc(count, sizeof(*j->terms));
+		j->docs = xcalloc(count, sizeof(*j->docs));
+	}
 	j->uids = xcalloc(count, sizeof(*j->uids));
 	j->out = xcalloc(count, sizeof(*j->out));
 	j->now = time(NULL);
@@ -248,12 +288,17 @@ batch_free(struct pop3_deliver_job *j)
 {
 	for (size_t i = 0; i < j->count; i++) {
 		strbuf_free(&j->blobs[i]);
+		if (j->terms != NULL)
+			mail_fts_terms_free(&j->terms[i]);
 		free((char *)j->msgs[i].uidl);
 		if (j->owned != NULL)
 			free(j->owned[i]);
 	}
 	free(j->owned);
 	free(j->blobs);
+	free(j->terms);
+	free(j->docs);
+	strbuf_free(&j->segment);
 	free(j->nm);
 	free(j->uids);
 	free(j->out);

@@ -189,12 +189,23 @@ mail_utf8_casefold(const char *s, size_t len, struct strbuf *out)
 		size_t n;
 
 		if (p[i] < 0x80) {
-			char c = (char)p[i];
+			/* a run of ASCII, folded straight into the buffer
+			   (reserved above: folding never makes ASCII longer) */
+			size_t start = i;
+			char *dst;
 
-			if (c >= 'A' && c <= 'Z')
-				c = (char)(c + 32);
-			strbuf_appendc(out, c);
-			i++;
+			while (i < len && p[i] < 0x80)
+				i++;
+			strbuf_reserve(out, i - start);
+			dst = out->data + out->len;
+			for (size_t k = start; k < i; k++) {
+				unsigned char c = p[k];
+
+				dst[k - start] = (char)(c >= 'A' && c <= 'Z' ?
+				    c + 32 : c);
+			}
+			out->len += i - start;
+			out->data[out->len] = '\0';
 			continue;
 		}
 		n = utf8_decode(p + i, len - i, &cp);

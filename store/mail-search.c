@@ -8,11 +8,13 @@
 #include "mail-charset.h"
 #include "mail-decode.h"
 #include "mail-header.h"
+#include "mail-html.h"
 #include "mail-rfc2047.h"
 #include "strbuf.h"
 
-static void
-decoded_value(const char *v, size_t len, bool fold, struct strbuf *out)
+void
+mail_search_field_value(const char *v, size_t len, bool fold,
+    struct strbuf *out)
 {
 	struct strbuf raw = STRBUF_INIT, dec = STRBUF_INIT;
 
@@ -40,7 +42,7 @@ mail_search_header_values(const char *hdr, size_t len, const char *name,
 	while (mail_header_iter_next(&it, &f)) {
 		if (f.name_len != nlen || strncasecmp(f.name, name, nlen) != 0)
 			continue;
-		decoded_value(f.value, f.value_len, fold, out);
+		mail_search_field_value(f.value, f.value_len, fold, out);
 		strbuf_appendc(out, '\n');
 		n++;
 	}
@@ -138,7 +140,7 @@ mail_search_header_text(const char *hdr, size_t len, bool fold,
 		else
 			strbuf_append(out, f.name, f.name_len);
 		strbuf_append(out, ": ", 2);
-		decoded_value(f.value, f.value_len, fold, out);
+		mail_search_field_value(f.value, f.value_len, fold, out);
 		strbuf_appendc(out, '\n');
 	}
 }
@@ -154,30 +156,50 @@ mail_search_message_header(const void *data, size_t len,
 	return (const char *)data + msg->parts[0].hdr_off;
 }
 
-void
-mail_search_decode_part(const void *data, size_t len,
-    const struct mail_part *part, struct strbuf *out)
+bool
+mail_search_part_in_bounds(const struct mail_part *p, size_t len)
 {
-	const char *body = (const char *)data + part->body_off;
-	size_t blen = (size_t)part->body_len;
-	struct strbuf dec = STRBUF_INIT;
-	const char *charset = mail_part_param(part, "charset");
+	return p->hdr_off <= len && p->hdr_len <= len - p->hdr_off &&
+	    p->body_off <= len && p->body_len <= len - p->body_off;
+}
 
-	if (part->body_off > len || blen > len - part->body_off)
+bool
+mail_search_part_is_text(const struct mail_part *p)
+{
+	return p->first_child == MAIL_NONE &&
+	    (strcasecmp(p->type, "text") == 0 ||
+	    (p->flags & MAIL_PART_DEFAULT_TYPE) != 0);
+}
+
+void
+mail_search_part_text(const void *data, size_t len,
+    const struct mail_part *p, struct strbuf *out)
+{
+	struct strbuf raw = STRBUF_INIT, utf8 = STRBUF_INIT;
+	const char *body = (const char *)data + p->body_off;
+	size_t blen = (size_t)p->body_len;
+	const char *cs = mail_part_param(p, "charset");
+	bool html = strcasecmp(p->type, "text") == 0 &&
+	    strcasecmp(p->subtype, "html") == 0;
+	struct strbuf *dst = html ? &utf8 : out;
+
+	if (!mail_search_part_in_bounds(p, len))
 		return;
-	if (strcasecmp(part->encoding, "base64") == 0) {
-		mail_decode_base64(body, blen, &dec);
-		body = dec.data == NULL ? "" : dec.data;
-		blen = dec.len;
-	} else if (strcasecmp(part->encoding, "quoted-printable") == 0) {
-		mail_decode_qp(body, blen, &dec);
-		body = dec.data == NULL ? "" : dec.data;
-		blen = dec.len;
+	if (strcasecmp(p->encoding, "base64") == 0) {
+		mail_decode_base64(body, blen, &raw);
+		body = strbuf_str(&raw);
+		blen = raw.len;
+	} else if (strcasecmp(p->encoding, "quoted-printable") == 0) {
+		mail_decode_qp(body, blen, &raw);
+		body = strbuf_str(&raw);
+		blen = raw.len;
 	}
-	if (mail_charset_to_utf8(charset == NULL ? "us-ascii" : charset, body,
-	    blen, out) < 0)
-		mail_utf8_sanitize(body, blen, out);
-	strbuf_free(&dec);
+	if (cs == NULL || mail_charset_to_utf8(cs, body, blen, dst) != 0)
+		mail_utf8_sanitize(body, blen, dst);
+	if (html)
+		mail_html_to_text(strbuf_str(&utf8), utf8.len, out);
+	strbuf_free(&raw);
+	strbuf_free(&utf8);
 }
 
 int
@@ -192,11 +214,11 @@ mail_search_body_text(const void *data, size_t len,
 	for (uint32_t i = 0; i < msg->nparts; i++) {
 		const struct mail_part *p = &msg->parts[i];
 
-		if (p->nchildren > 0 || (p->flags & MAIL_PART_NOT_PARSED) != 0 ||
-		    !mail_part_is_type(p, "text", NULL))
+		if (!mail_search_part_in_bounds(p, len) ||
+		    !mail_search_part_is_text(p))
 			continue;
 		strbuf_reset(&text);
-		mail_search_decode_part(data, len, p, &text);
+		mail_search_part_text(data, len, p, &text);
 		if (fold) {
 			strbuf_reset(&folded);
 			mail_utf8_casefold(strbuf_str(&text), text.len, &folded);

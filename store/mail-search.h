@@ -51,22 +51,41 @@ void mail_search_header_text(const char *hdr, size_t len, bool fold,
 const char *mail_search_message_header(const void *data, size_t len,
     const struct mail_message *msg, size_t *hdr_len_r);
 
+/* The unfolded, RFC 2047-decoded UTF-8 value of one header field (the
+ * bytes after "name:"), case-folded when fold: what SEARCH HEADER and
+ * TEXT match a needle against. */
+void mail_search_field_value(const char *v, size_t len, bool fold,
+    struct strbuf *out);
+
+/* The part's header and body ranges lie within a message of len bytes. */
+bool mail_search_part_in_bounds(const struct mail_part *p, size_t len);
+/* A part SEARCH BODY / TEXT reads as text: a leaf of type text (or with
+ * no usable Content-Type, which means text/plain). */
+bool mail_search_part_is_text(const struct mail_part *p);
+/*
+ * Appends the text of part p of the stored message (data, len) as SEARCH
+ * reads it: the body decoded (base64, quoted-printable), converted from
+ * its charset to UTF-8 (no charset or an unknown one: the bytes with
+ * invalid UTF-8 replaced), and a text/html part as its text
+ * (mail-html.h). Nothing when the part lies outside len.
+ */
+void mail_search_part_text(const void *data, size_t len,
+    const struct mail_part *p, struct strbuf *out);
+
 /* Called once per text part with its whole decoded UTF-8 text. */
 typedef void mail_search_text_cb(void *ctx, uint32_t part,
     const char *utf8, size_t len);
 
 /*
- * Decodes every text leaf part of the stored message (data, len) that
- * msg (parsed or read from its blob) describes and calls cb for each.
- * Returns -1 if len is not the size msg was made from.
+ * Every part of the stored message (data, len) that msg (parsed or read
+ * from its blob) describes and that SEARCH reads as text
+ * (mail_search_part_is_text), in part order: cb with its
+ * mail_search_part_text(), folded when fold. Returns -1 if len is not
+ * the size msg was made from.
  */
 int mail_search_body_text(const void *data, size_t len,
     const struct mail_message *msg, bool fold, mail_search_text_cb *cb,
     void *ctx);
-
-/* Appends the decoded UTF-8 text of one part (any type). */
-void mail_search_decode_part(const void *data, size_t len,
-    const struct mail_part *part, struct strbuf *out);
 
 /*
  * Case-insensitive substring test on UTF-8 text: true if needle occurs in

@@ -29,19 +29,55 @@ struct check {
 	size_t ref_count, ref_cap;
 };
 
+static void
+vproblem(struct check *c, const char *fmt, va_list ap)
+{
+	c->problems++;
+	if (c->report == NULL)
+		return;
+	fputs("store-check: ", c->report);
+	vfprintf(c->report, fmt, ap);
+	fputc('\n', c->report);
+}
+
 static void __attribute__((format(printf, 2, 3)))
 problem(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	c->problems++;
-	if (c->report == NULL)
-		return;
-	fputs("store-check: ", c->report);
 	va_start(ap, fmt);
-	vfprintf(c->report, fmt, ap);
+	vproblem(c, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->report);
+}
+
+/* The index checker's report goes through problem(). */
+static void __attribute__((format(printf, 2, 3)))
+fts_problem(void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vproblem(ctx, fmt, ap);
+	va_end(ap);
+}
+
+/* Every user's full-text index agrees with the user's bodies. */
+static void
+check_fts(struct check *c)
+{
+	MDB_cursor *cur;
+	MDB_val key, data;
+	int rc;
+
+	if (mdb_cursor_open(c->txn, c->store->dbi[DB_USERS], &cur) != 0)
+		return;
+	for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+		if (key.mv_size == 4)
+			(void)store_fts_check_user(c->store, c->txn,
+			    store_get_u32(key.mv_data), fts_problem, c);
+	}
+	mdb_cursor_close(cur);
 }
 
 static bool
@@ -558,6 +594,9 @@ check_dir(const char *dir, FILE *report, unsigned int *problems_r,
 	check_bodies(&c);
 	walk(&c, DB_BODIES, check_body_has_info);
 	walk(&c, DB_STRUCTS, check_body_has_info);
+	walk(&c, DB_FTS_SEGS, check_user_owned);
+	walk(&c, DB_FTS_SEGINFO, check_user_owned);
+	check_fts(&c);
 	mdb_txn_abort(c.txn);
 	store_close(&c.store);
 	free(c.refs);

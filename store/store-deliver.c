@@ -70,6 +70,9 @@ store_body_unref(struct store *store, MDB_txn *txn, uint32_t user_id,
 			rc = mdb_del(txn, store->dbi[DB_BODIES], &key, NULL);
 		if (rc == 0 && br.structure_size > 0)
 			rc = mdb_del(txn, store->dbi[DB_STRUCTS], &key, NULL);
+		if (rc == 0)
+			return store_fts_body_freed(store, txn, user_id,
+			    body_id, error_r);
 	}
 	if (rc != 0)
 		return store_fail_mdb(store, error_r, rc, "body release");
@@ -196,6 +199,32 @@ put(struct store *store, MDB_txn *txn, enum store_db db, struct store_key *k,
 	return 0;
 }
 
+/* The index entries of a delivery: the worker's prebuilt segment when
+ * there is one for the whole batch, else one made from the terms. */
+static int
+deliver_index(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct store_new_msg *msgs, const struct store_fts_new_doc *fts,
+    size_t count, const char **error_r)
+{
+	bool all = true;
+	int rc;
+
+	for (size_t i = 0; i < count && all; i++)
+		all = msgs[i].fts != NULL;
+	if (all && msgs[0].fts_batch != NULL) {
+		uint64_t *ids = xcalloc(count, sizeof(*ids));
+
+		for (size_t i = 0; i < count; i++)
+			ids[i] = fts[i].body_id;
+		rc = store_fts_add_batch(store, txn, user_id, msgs[0].fts_batch,
+		    msgs[0].fts_batch_size, ids, count, error_r);
+		free(ids);
+		if (rc <= 0)
+			return rc;
+	}
+	return store_fts_add_docs(store, txn, user_id, fts, count, error_r);
+}
+
 int
 store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
     const struct store_new_msg *msgs, size_t count, uint32_t *uids_r,
@@ -203,6 +232,7 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 {
 	struct store_userrec urec;
 	struct store_kwtable *kw = NULL;
+	struct store_fts_new_doc *fts = NULL;
 	struct store_event *ev;
 	struct store_mb mb;
 	MDB_txn *txn = NULL;
@@ -237,6 +267,7 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 			goto fail;
 	}
 	modseq = mb.rec.highestmodseq + 1;
+	fts = xcalloc(count, sizeof(*fts));
 	ev = store_event_add(store, STORE_CHANGE_NEW, user_id, NULL,
 	    mailbox_id);
 	for (size_t i = 0; i < count; i++) {
@@ -268,6 +299,8 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 				goto fail;
 			rec.keywords[id / 64] |= (uint64_t)1 << (id % 64);
 		}
+		fts[i].body_id = rec.body_id;
+		fts[i].doc = m->fts;
 		body_key(&k, user_id, rec.body_id);
 		br.size = m->size;
 		br.refcount = 1;
@@ -316,16 +349,19 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	}
 	mb.rec.highestmodseq = modseq;
 	if (store_mb_save(store, txn, user_id, &mb, error_r) < 0 ||
-	    store_userrec_save(store, txn, user_id, &urec, error_r) < 0)
+	    store_userrec_save(store, txn, user_id, &urec, error_r) < 0 ||
+	    deliver_index(store, txn, user_id, msgs, fts, count, error_r) < 0)
 		goto fail;
 	store_event_add(store, STORE_CHANGE_NEW, user_id, &mb, mailbox_id);
 	free(kw);
+	free(fts);
 	if (uidvalidity_r != NULL)
 		*uidvalidity_r = mb.rec.uidvalidity;
 	store_reserve(store, txn, total);
 	return store_wcommit(store, txn, error_r);
 fail:
 	free(kw);
+	free(fts);
 	store_wabort(store, txn);
 	return -1;
 }

@@ -30,6 +30,8 @@ enum store_db {
 	DB_BODIES,	/* user + u64 body -> message bytes */
 	DB_STRUCTS,	/* user + u64 body -> structure blob */
 	DB_LEDGER,	/* user + u8 len + account + uidl -> ledgerrec */
+	DB_FTS_SEGS,	/* user + u64 segment -> index segment blob */
+	DB_FTS_SEGINFO,	/* user + u64 segment -> its counts (store-fts.c) */
 	DB_COUNT
 };
 
@@ -139,6 +141,7 @@ struct store {
 	bool in_call;		/* between store_wbegin and commit/abort */
 	bool in_change_cb;	/* writes are refused while set */
 	struct store_writer *writer;	/* NULL: writes run in the caller */
+	bool fts_enabled;	/* set at open, read-only after */
 };
 
 struct store_read {
@@ -295,5 +298,42 @@ void store_msg_from_rec(uint32_t uid, const struct store_msgrec *rec,
     struct store_msg *msg_r);
 void store_mb_count_add(struct store_mbrec *mb, const struct store_msgrec *m,
     int sign);
+
+/* ---- full-text index (store-fts.c) ---- */
+
+/* Segments are merged in tiers: sizes below STORE_FTS_TIER_BASE bytes,
+ * then each tier STORE_FTS_MERGE_FANIN times larger. A tier that holds
+ * STORE_FTS_MERGE_FANIN segments is merged into one. */
+#define STORE_FTS_TIER_BASE ((uint64_t)64 * 1024)
+#define STORE_FTS_MERGE_FANIN 32
+/* Bytes one merge may write: bounds the time a merge holds the writer.
+ * A segment over a quarter of it is final: not merged again, only
+ * compacted when half dead. Few tiers keep the rewrites of a posting to
+ * about two; a search looks up its terms in every segment, which costs
+ * microseconds each, so tens of segments are fine. */
+#define STORE_FTS_SEGMENT_MAX ((uint64_t)8 * 1024 * 1024)
+
+struct store_fts_new_doc {
+	uint64_t body_id;
+	const struct store_fts_doc *doc;	/* NULL: not indexed */
+};
+/* Writes one segment for the docs (those with a doc), then at most one
+ * bounded merge step (in its own child transaction). */
+int store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct store_fts_new_doc *docs, size_t n, const char **error_r);
+/* The same from a segment store_fts_batch_build() made on a worker for
+ * exactly these n messages: only their body ids (ascending) are written
+ * into it. 1 (nothing written) when it is not one for n messages. */
+int store_fts_add_batch(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const void *blob, size_t size, const uint64_t *body_ids, size_t n,
+    const char **error_r);
+/* The body's last reference went: it is dead in its segment. */
+int store_fts_body_freed(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint64_t body_id, const char **error_r);
+/* The offline checker's part: every segment sound, every body in at most
+ * one segment, the postings of every live body exactly the terms of its
+ * text, dead counts right. problem() is called per finding. */
+int store_fts_check_user(struct store *store, MDB_txn *txn, uint32_t user_id,
+    void (*problem)(void *ctx, const char *fmt, ...), void *ctx);
 
 #endif

@@ -31,6 +31,8 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_BODYINFO] = "bodyinfo",
 	[DB_BODIES] = "bodies",
 	[DB_STRUCTS] = "structures",
+	[DB_FTS_SEGS] = "fts_segments",
+	[DB_FTS_SEGINFO] = "fts_seginfo",
 	[DB_LEDGER] = "ledger",
 };
 
@@ -190,6 +192,7 @@ store_open(const char *dir, const struct store_options *opts,
 		map_size = opts->map_size;
 	if (opts != NULL && opts->max_readers != 0)
 		readers = opts->max_readers;
+	store->fts_enabled = opts == NULL || !opts->no_fts_index;
 	if ((rc = mdb_env_create(&store->env)) != 0)
 		goto fail;
 	what = "mdb_env_set_mapsize";

@@ -123,6 +123,11 @@ struct store_options {
 	size_t map_size;
 	/* Concurrent read snapshots (LMDB maxreaders; 0: 512). */
 	unsigned int max_readers;
+	/* No full-text index (store_fts_enabled() false): nothing
+	   delivered gets index terms, SEARCH does not consult the index
+	   and reads every message. What is indexed stays (it is kept
+	   consistent by expunges) and serves again once switched on. */
+	bool no_fts_index;
 };
 
 /*
@@ -555,6 +560,14 @@ void store_body_close(struct store_body **bodyp);
 
 /* ---- deliver / append -------------------------------------------------- */
 
+/* A message's terms for the full-text index (store/mail-fts.h computes
+ * them, on a worker, from the parsed message). */
+struct store_fts_doc {
+	const uint32_t *terms;	/* ascending, unique, < MAIL_FTS_TERM_LIMIT */
+	size_t count;
+	bool saturated;		/* too many to list: always a candidate */
+};
+
 struct store_new_msg {
 	const void *data;	/* the message bytes, <= STORE_MESSAGE_SIZE_MAX */
 	size_t size;
@@ -575,6 +588,16 @@ struct store_new_msg {
 	   for a UIDL the server reused after DELE, so the old entry is
 	   never forgotten unless the new delivery commits. */
 	bool replace_ledger;
+	/* The message's index terms, written with it (same transaction);
+	   NULL: not indexed, SEARCH reads it in full. */
+	const struct store_fts_doc *fts;
+	/* On the first message only, optionally: the index segment that
+	   store_fts_batch_build() made (on a worker) for exactly the count
+	   messages of this store_deliver() call, each with fts set; the
+	   writer then only writes their body ids into it. Ignored (the
+	   terms are used) when it is not one for count messages. */
+	const void *fts_batch;
+	size_t fts_batch_size;
 };
 
 /*
@@ -788,6 +811,74 @@ int store_space(struct store *store, struct store_space *space_r,
  */
 int store_backup_fd(struct store *store, int fd, char *errbuf,
     size_t errsize);
+
+/* ---- full-text index ----------------------------------------------------
+ *
+ * Trigram postings of each body's text (store/mail-fts.h says which text),
+ * per user, written with the messages (docs/store.md, "Full-text index").
+ * It only narrows: SEARCH confirms every candidate with its matcher, so a
+ * body that is not indexed (delivered without terms, an older store, the
+ * index switched off) is simply read in full.
+ */
+
+/* A set of body ids of one user (a bitmap). */
+struct store_fts_set {
+	uint64_t *bits;
+	uint64_t nbits;
+};
+bool store_fts_set_has(const struct store_fts_set *set, uint64_t body_id);
+void store_fts_set_free(struct store_fts_set *set);
+
+/* The index segment of count messages to be delivered together (see
+ * store_new_msg.fts_batch), into out. Pure: for a worker thread. */
+struct strbuf;
+void store_fts_batch_build(const struct store_fts_doc *const *docs,
+    size_t count, struct strbuf *out);
+
+/* Whether deliveries carry index terms and SEARCH uses the index
+ * (store_options.no_fts_index). */
+bool store_fts_enabled(const struct store *store);
+
+/* Classes of text a needle is looked up in (mail-fts.h). */
+#define STORE_FTS_HEADER 0x1u
+#define STORE_FTS_BODY 0x2u
+
+/* The bodies of the user that the index covers (dead ones included). */
+int store_fts_indexed(struct store_read *r, uint32_t user_id,
+    struct store_fts_set *set_r, const char **error_r);
+/*
+ * The indexed bodies that may contain the folded needle (mail_utf8_
+ * casefold) in one of classes: every body whose text in those classes
+ * holds it is in the set (more may be). STORE_NOT_FOUND, with an empty
+ * set, when the needle is shorter than the index's unit (3 bytes): the
+ * index cannot narrow.
+ */
+int store_fts_candidates(struct store_read *r, uint32_t user_id,
+    unsigned classes, const char *folded, size_t len,
+    struct store_fts_set *set_r, const char **error_r);
+
+struct store_fts_stats {
+	uint64_t segments, docs, dead, bytes;
+};
+int store_fts_stat(struct store_read *r, uint32_t user_id,
+    struct store_fts_stats *stats_r, const char **error_r);
+
+/*
+ * Indexes bodies of the user that are not indexed yet, up to about
+ * max_bytes of message bytes, in ONE transaction (a writer job). *done_r
+ * is true when none is left; *indexed_r counts this step's.
+ */
+int store_fts_reindex_step(struct store *store, uint32_t user_id,
+    size_t max_bytes, bool *done_r, size_t *indexed_r, const char **error_r);
+/* Drops the user's whole index (a rebuild then reindexes every body). */
+int store_fts_drop(struct store *store, uint32_t user_id,
+    const char **error_r);
+
+/* The terms of stored bytes and their structure blob (blob_len 0: parsed
+ * here), as store_fts_reindex_step computes them. Pure; any thread. */
+struct mail_fts_terms;
+void store_fts_body_terms(const void *data, size_t size, const void *blob,
+    size_t blob_len, struct mail_fts_terms *terms);
 
 /* ---- offline consistency check ---------------------------------------- */
 

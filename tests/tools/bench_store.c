@@ -20,8 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/mail-fts.h"
+#include "store/mail-message.h"
+#include "store/mail-parse.h"
+#include "store/mail-serialize.h"
 #include "store/store.h"
+#include "strbuf.h"
 #include "tests/unit/lib/msggen.h"
+#include "tests/unit/lib/textgen.h"
 #include "xmalloc.h"
 
 #define DELIVER_COUNT 10000
@@ -30,6 +36,8 @@
 #define BIG_BATCH 1000
 #define BIG_MSG_SIZE 1024
 #define PLACEMENT_COUNT 2000
+#define TEXT_COUNT 10000
+#define TEXT_BATCH 100
 
 static double
 now(void)
@@ -223,6 +231,150 @@ placement(const char *dir)
 	    files_s / lmdb_s);
 }
 
+/*
+ * The full-text index's cost at delivery, on realistic text mail
+ * (textgen): the same batches delivered into two stores, one without
+ * index terms and one with them, alternating batch by batch so that
+ * other load on the machine weighs on both alike. What a worker does
+ * (parse and blob; the terms and the batch's segment) is CPU time of
+ * this thread; what the writer does (store_deliver: the segment write,
+ * merges, the durable commit) is wall time.
+ */
+struct text_side {
+	struct store *store;
+	uint32_t user, mbox;
+	bool with_index;
+	double parse_cpu, terms_cpu, deliver_s;
+};
+
+static double
+cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+deliver_text_batch(struct text_side *side, const struct strbuf *data,
+    size_t n, uint32_t first)
+{
+	struct store_new_msg msgs[TEXT_BATCH];
+	struct strbuf blob[TEXT_BATCH];
+	struct mail_fts_terms terms[TEXT_BATCH];
+	struct store_fts_doc docs[TEXT_BATCH];
+	const struct store_fts_doc *dp[TEXT_BATCH];
+	struct strbuf segment = STRBUF_INIT;
+	uint32_t uids[TEXT_BATCH];
+	const char *error = NULL;
+	double t0;
+
+	memset(blob, 0, sizeof(blob));
+	memset(terms, 0, sizeof(terms));
+	for (size_t i = 0; i < n; i++) {
+		struct mail_message *mm;
+
+		t0 = cpu_now();
+		mm = mail_parse(data[i].data, data[i].len, NULL);
+		mail_serialize(mm, &blob[i]);
+		side->parse_cpu += cpu_now() - t0;
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].data = data[i].data;
+		msgs[i].size = data[i].len;
+		msgs[i].structure = blob[i].data;
+		msgs[i].structure_size = blob[i].len;
+		msgs[i].internaldate = 1700000000 + first + i;
+		if (side->with_index) {
+			t0 = cpu_now();
+			mail_fts_message_terms(data[i].data, data[i].len, mm,
+			    &terms[i]);
+			side->terms_cpu += cpu_now() - t0;
+			docs[i].terms = terms[i].terms;
+			docs[i].count = terms[i].count;
+			docs[i].saturated = terms[i].saturated;
+			dp[i] = &docs[i];
+			msgs[i].fts = &docs[i];
+		}
+		mail_message_free(&mm);
+	}
+	if (side->with_index) {
+		/* the worker's batch segment */
+		t0 = cpu_now();
+		store_fts_batch_build(dp, n, &segment);
+		side->terms_cpu += cpu_now() - t0;
+		msgs[0].fts_batch = segment.data;
+		msgs[0].fts_batch_size = segment.len;
+	}
+	t0 = now();
+	if (store_deliver(side->store, side->user, side->mbox, msgs, n, uids,
+	    NULL, &error) < 0)
+		die("deliver", error);
+	side->deliver_s += now() - t0;
+	for (size_t i = 0; i < n; i++) {
+		strbuf_free(&blob[i]);
+		mail_fts_terms_free(&terms[i]);
+	}
+	strbuf_free(&segment);
+}
+
+static void
+index_cost(const char *dir)
+{
+	struct text_side off, on;
+	struct strbuf data[TEXT_BATCH];
+	struct store_read *r;
+	struct store_fts_stats st;
+	const char *error = NULL;
+	uint64_t bytes = 0;
+	double w_off, w_on;
+
+	memset(&off, 0, sizeof(off));
+	memset(&on, 0, sizeof(on));
+	memset(data, 0, sizeof(data));
+	off.store = open_store(dir, "text-noindex", &off.user, &off.mbox);
+	on.store = open_store(dir, "text-index", &on.user, &on.mbox);
+	on.with_index = true;
+	for (uint32_t done = 0; done < TEXT_COUNT; done += TEXT_BATCH) {
+		for (size_t i = 0; i < TEXT_BATCH; i++) {
+			textgen_message(done + (uint32_t)i + 1, &data[i]);
+			bytes += data[i].len;
+		}
+		/* alternate which goes first */
+		if ((done / TEXT_BATCH) % 2 == 0) {
+			deliver_text_batch(&off, data, TEXT_BATCH, done);
+			deliver_text_batch(&on, data, TEXT_BATCH, done);
+		} else {
+			deliver_text_batch(&on, data, TEXT_BATCH, done);
+			deliver_text_batch(&off, data, TEXT_BATCH, done);
+		}
+	}
+	for (size_t i = 0; i < TEXT_BATCH; i++)
+		strbuf_free(&data[i]);
+	if (store_read_begin(on.store, &r, &error) < 0 ||
+	    store_fts_stat(r, on.user, &st, &error) < 0)
+		die("index stats", error);
+	store_read_end(&r);
+	w_off = TEXT_COUNT / off.deliver_s;
+	w_on = TEXT_COUNT / on.deliver_s;
+	printf("index cost, %d text msgs (avg %.1f KB, batch %d, durable): "
+	    "writer %.0f msgs/s without index, %.0f with (%.0f%%); worker CPU "
+	    "per msg: parse %.0f us, index terms %.0f us (%.0f MB/s per "
+	    "core); parse+terms+deliver %.0f -> %.0f msgs/s (%.0f%%)\n",
+	    TEXT_COUNT, bytes / 1024.0 / TEXT_COUNT, TEXT_BATCH, w_off, w_on,
+	    100 * w_on / w_off, 1e6 * on.parse_cpu / TEXT_COUNT,
+	    1e6 * on.terms_cpu / TEXT_COUNT, bytes / 1e6 / on.terms_cpu,
+	    TEXT_COUNT / (off.parse_cpu + off.deliver_s),
+	    TEXT_COUNT / (on.parse_cpu + on.terms_cpu + on.deliver_s),
+	    100 * (off.parse_cpu + off.deliver_s) /
+	    (on.parse_cpu + on.terms_cpu + on.deliver_s));
+	printf("index size: %.1f MB for %.1f MB of mail (%.1f%%), %llu "
+	    "segments\n", st.bytes / 1e6, bytes / 1e6,
+	    100.0 * st.bytes / bytes, (unsigned long long)st.segments);
+	store_close(&off.store);
+	store_close(&on.store);
+}
+
 struct list_ctx {
 	struct {
 		uint32_t uid, flags;
@@ -256,9 +408,14 @@ main(int argc, char **argv)
 	double secs, best = 1e9, first_run = 0;
 	long rss[BIG_COUNT / 25000 + 1];
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: bench_store EMPTY_DIR\n");
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "index") == 0)) {
+		fprintf(stderr, "usage: bench_store EMPTY_DIR [index]\n");
 		return 2;
+	}
+	if (argc == 3) {	/* the index's figures alone */
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		index_cost(argv[1]);
+		return 0;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Keep the benchmark's own 1 MB message buffers out of the heap, so
@@ -269,6 +426,7 @@ main(int argc, char **argv)
 	printf("raw disk: %.0f MB/s sequential (256 x 1 MB writes + "
 	    "fdatasync), for scale\n", raw);
 	placement(argv[1]);
+	index_cost(argv[1]);
 
 	store = open_store(argv[1], "store", &user, &inbox);
 	secs = deliver(store, user, inbox, 1, DELIVER_COUNT, DELIVER_BATCH, 0,

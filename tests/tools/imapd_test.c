@@ -40,6 +40,7 @@
 #include "imap-frontend/imap-server.h"
 #include "log.h"
 #include "password.h"
+#include "store/mail-fts.h"
 #include "store/mail-parse.h"
 #include "store/mail-serialize.h"
 #include "store/store.h"
@@ -164,6 +165,8 @@ struct batch {
 	uint32_t user, mailbox;
 	struct store_new_msg msgs[BATCH];
 	struct strbuf data[BATCH], blob[BATCH];
+	struct mail_fts_terms terms[BATCH];
+	struct store_fts_doc docs[BATCH];
 	size_t n;
 };
 
@@ -197,8 +200,15 @@ batch_add(struct batch *b, struct strbuf *msg, int64_t date)
 	mm = mail_parse(msg->data, msg->len, NULL);
 	strbuf_reset(&b->blob[i]);
 	mail_serialize(mm, &b->blob[i]);
-	mail_message_free(&mm);
 	memset(m, 0, sizeof(*m));
+	if (store_fts_enabled(b->store)) {
+		mail_fts_message_terms(msg->data, msg->len, mm, &b->terms[i]);
+		b->docs[i].terms = b->terms[i].terms;
+		b->docs[i].count = b->terms[i].count;
+		b->docs[i].saturated = b->terms[i].saturated;
+		m->fts = &b->docs[i];
+	}
+	mail_message_free(&mm);
 	m->data = b->data[i].data;
 	m->size = b->data[i].len;
 	m->structure = b->blob[i].data;
@@ -277,6 +287,7 @@ generate(struct store *store, const char *spec)
 	for (size_t i = 0; i < BATCH; i++) {
 		strbuf_free(&b->data[i]);
 		strbuf_free(&b->blob[i]);
+		mail_fts_terms_free(&b->terms[i]);
 	}
 	strbuf_free(&msg);
 	free(b);
@@ -332,9 +343,31 @@ load_eml(struct store *store, const char *spec)
 		free(files[i]);
 	}
 	batch_flush(b);
+	{
+		/* what the benchmark reports: the index beside the mail */
+		struct store_read *r;
+		struct store_fts_stats st;
+		struct store_mailbox_info info;
+		const char *err;
+
+		if (store_read_begin(store, &r, &err) == 0) {
+			if (store_fts_stat(r, b->user, &st, &err) == 0 &&
+			    store_mailbox_get(r, b->user, b->mailbox, &info,
+			    &err) == 0)
+				printf("index user=%s messages=%u "
+				    "message_bytes=%llu index_bytes=%llu "
+				    "segments=%llu\n", name, info.messages,
+				    (unsigned long long)info.size,
+				    (unsigned long long)st.bytes,
+				    (unsigned long long)st.segments);
+			store_read_end(&r);
+			fflush(stdout);
+		}
+	}
 	for (size_t i = 0; i < BATCH; i++) {
 		strbuf_free(&b->data[i]);
 		strbuf_free(&b->blob[i]);
+		mail_fts_terms_free(&b->terms[i]);
 	}
 	free(files);
 	free(b);
@@ -426,9 +459,11 @@ main(int argc, char **argv)
 	struct app app;
 	struct event *sigterm, *sigint, *sigusr1;
 	const char *kick = NULL;
+	struct store_options sopts;
 	SSL_CTX *ctx = NULL;
 
 	imap_server_config_init(&cfg);
+	memset(&sopts, 0, sizeof(sopts));
 	log_open("imapd_test", LOG_TARGET_STDERR, LOG_LEVEL_INFO);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -440,6 +475,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--no-loopback-secure") == 0) {
 			cfg.loopback_is_secure = false;
+			continue;
+		}
+		if (strcmp(a, "--no-index") == 0) {
+			sopts.no_fts_index = true;
 			continue;
 		}
 		if (strcmp(a, "--allow-plaintext") == 0) {
@@ -501,7 +540,7 @@ main(int argc, char **argv)
 	if (dir == NULL)
 		die("usage", "--dir DIR is required");
 	signal(SIGPIPE, SIG_IGN);
-	if (store_open(dir, NULL, &store, &err) != 0)
+	if (store_open(dir, &sopts, &store, &err) != 0)
 		die("store_open", err);
 	for (size_t i = 0; i < nusers; i++)
 		ensure_user(store, users[i], fast);

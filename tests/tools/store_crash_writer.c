@@ -28,7 +28,11 @@
 #include <sys/resource.h>
 
 #include "tests/unit/lib/msggen.h"
+#include "store/mail-fts.h"
+#include "store/mail-message.h"
+#include "store/mail-parse.h"
 #include "store/store.h"
+#include "strbuf.h"
 #include "xmalloc.h"
 
 #define ACCOUNT "up"
@@ -88,7 +92,7 @@ do_write(const char *dir, int argc, char **argv)
 {
 	size_t batch = argc > 0 ? strtoul(argv[0], NULL, 10) : 20;
 	size_t max_size = argc > 1 ? strtoul(argv[1], NULL, 10) : 64 * 1024;
-	struct store_options opts = { 0, 0 };
+	struct store_options opts = { 0, 0, false };
 	struct store *store;
 	struct store_read *r;
 	struct store_new_msg *msgs;
@@ -96,6 +100,11 @@ do_write(const char *dir, int argc, char **argv)
 	char **bufs;
 	uint32_t *uids, *seqs, user, inbox, seq = 0;
 	const char *error = NULL;
+	struct mail_fts_terms *terms;
+	struct store_fts_doc *docs;
+	const struct store_fts_doc **dp;
+	struct strbuf segment = STRBUF_INIT;
+	struct mail_message *mm;
 
 	if (argc > 2)
 		opts.map_size = strtoull(argv[2], NULL, 10);
@@ -130,6 +139,9 @@ do_write(const char *dir, int argc, char **argv)
 	seqs = xcalloc(batch, sizeof(*seqs));
 	for (size_t i = 0; i < batch; i++)
 		bufs[i] = xmalloc(max_size > 0 ? max_size : 1100 * 1024);
+	terms = xcalloc(batch, sizeof(*terms));
+	docs = xcalloc(batch, sizeof(*docs));
+	dp = xcalloc(batch, sizeof(*dp));
 	printf("START %u\n", seq + 1);
 	fflush(stdout);
 	for (;;) {
@@ -148,6 +160,23 @@ do_write(const char *dir, int argc, char **argv)
 			msgs[i].account = ACCOUNT;
 			msgs[i].uidl = uidls[i];
 			msgs[i].uidl_size = strlen(uidls[i]);
+			/* with its full-text index terms, as the POP3
+			   workers give them: the checker verifies them */
+			mm = mail_parse(bufs[i], size, NULL);
+			mail_fts_message_terms(bufs[i], size, mm, &terms[i]);
+			mail_message_free(&mm);
+			docs[i].terms = terms[i].terms;
+			docs[i].count = terms[i].count;
+			docs[i].saturated = terms[i].saturated;
+			dp[i] = &docs[i];
+			msgs[i].fts = &docs[i];
+			msgs[i].fts_batch = NULL;
+		}
+		/* every other batch with the worker-built segment */
+		if ((seq / batch) % 2 == 0) {
+			store_fts_batch_build(dp, batch, &segment);
+			msgs[0].fts_batch = segment.data;
+			msgs[0].fts_batch_size = segment.len;
 		}
 		if (store_deliver(store, user, inbox, msgs, batch, uids, NULL,
 		    &error) < 0) {
@@ -162,6 +191,12 @@ do_write(const char *dir, int argc, char **argv)
 			free(uidls);
 			free(uids);
 			free(seqs);
+			for (size_t i = 0; i < batch; i++)
+				mail_fts_terms_free(&terms[i]);
+			free(terms);
+			free(docs);
+			free(dp);
+			strbuf_free(&segment);
 			return 3;
 		}
 		printf("ACK %u %u %u %u\n", seq + 1, seq + (uint32_t)batch,

@@ -22,7 +22,7 @@ struct tstore {
 static inline void
 tstore_open(struct tstore *t, size_t map_size)
 {
-	struct store_options opts = { map_size, 0 };
+	struct store_options opts = { map_size, 0, false };
 	const char *error = NULL;
 
 	strcpy(t->dir, "/tmp/popgate-store-XXXXXX");

@@ -4,8 +4,8 @@
 
 #include "msggen.h"
 
-static uint32_t
-mix(uint32_t x)
+uint32_t
+msggen_mix(uint32_t x)
 {
 	x ^= x >> 16;
 	x *= 0x7feb352dU;
@@ -18,13 +18,13 @@ mix(uint32_t x)
 size_t
 msggen_size(uint32_t n, size_t scale_max)
 {
-	uint32_t r = mix(n * 2654435761U + 1);
+	uint32_t r = msggen_mix(n * 2654435761U + 1);
 	size_t size;
 
 	if (r % 50 == 0)
-		size = 200 * 1024 + (mix(r) % (824 * 1024));
+		size = 200 * 1024 + (msggen_mix(r) % (824 * 1024));
 	else
-		size = 2 * 1024 + (mix(r) % (48 * 1024));
+		size = 2 * 1024 + (msggen_mix(r) % (48 * 1024));
 	if (scale_max != 0 && size > scale_max)
 		size = scale_max;
 	return size < 128 ? 128 : size;
@@ -35,7 +35,7 @@ msggen_fill(uint32_t n, char *buf, size_t size)
 {
 	static const char alphabet[] =
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
-	uint32_t state = mix(n + 0x9e3779b9U);
+	uint32_t state = msggen_mix(n + 0x9e3779b9U);
 	int len = snprintf(buf, size, "From: sender%u@example.org\r\n"
 	    "To: user@example.net\r\nX-Seq: %u\r\nSubject: message %u\r\n"
 	    "\r\n", n % 97, n, n);

@@ -15,6 +15,8 @@ size_t msggen_size(uint32_t n, size_t scale_max);
 /* Writes message n of exactly size bytes (size >= 128) into buf: headers
    with "X-Seq: n", then lines of text derived from n. */
 void msggen_fill(uint32_t n, char *buf, size_t size);
+/* A 32-bit integer hash (deterministic generators build on it). */
+uint32_t msggen_mix(uint32_t x);
 /* Reads the X-Seq header back; 0 if absent. */
 uint32_t msggen_seq(const char *buf, size_t size);
 

@@ -1,0 +1,143 @@
+/* imap-search-index — SEARCH narrowed by the index; see the header. */
+#include "imap-search-index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap-search-match.h"
+#include "log.h"
+#include "store/mail-charset.h"
+#include "store/store.h"
+#include "strbuf.h"
+#include "xmalloc.h"
+
+struct ix_key {
+	const struct imap_search_key *key;
+	struct store_fts_set cand;
+};
+
+struct imap_search_index {
+	struct store_fts_set indexed;
+	struct ix_key *keys;
+	size_t nkeys, cap;
+	uint64_t body_id;	/* of the message being asked about */
+};
+
+static int
+add_key(struct imap_search_index *ix, struct store_read *r, uint32_t user_id,
+    const struct imap_search_key *k)
+{
+	struct strbuf folded = STRBUF_INIT;
+	unsigned classes;
+	const char *err;
+	struct ix_key *e;
+	int rc;
+
+	switch (k->type) {
+	case IMAP_SEARCH_HEADER:
+		classes = STORE_FTS_HEADER;
+		break;
+	case IMAP_SEARCH_BODY:
+		classes = STORE_FTS_BODY;
+		break;
+	case IMAP_SEARCH_TEXT:
+		classes = STORE_FTS_HEADER | STORE_FTS_BODY;
+		break;
+	default:
+		return 0;
+	}
+	mail_utf8_casefold(k->str, k->str_len, &folded);
+	if (ix->nkeys == ix->cap) {
+		ix->cap = ix->cap == 0 ? 4 : ix->cap * 2;
+		ix->keys = xreallocarray(ix->keys, ix->cap, sizeof(*ix->keys));
+	}
+	e = &ix->keys[ix->nkeys];
+	memset(e, 0, sizeof(*e));
+	rc = store_fts_candidates(r, user_id, classes, strbuf_str(&folded),
+	    folded.len, &e->cand, &err);
+	strbuf_free(&folded);
+	if (rc < 0) {
+		log_warn("imap event=search_index_unreadable user=%u "
+		    "error=\"%s\"", user_id, err != NULL ? err : "");
+		return -1;
+	}
+	if (rc == 0) {
+		e->key = k;
+		ix->nkeys++;
+	}
+	return 0;
+}
+
+static int
+walk(struct imap_search_index *ix, struct store_read *r, uint32_t user_id,
+    const struct imap_search_key *k)
+{
+	for (; k != NULL; k = k->next) {
+		if (add_key(ix, r, user_id, k) < 0 ||
+		    walk(ix, r, user_id, k->first_child) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct imap_search_index *
+imap_search_index_new(struct store *store, struct store_read *r,
+    uint32_t user_id, const struct imap_search_program *prog)
+{
+	struct imap_search_index *ix = xcalloc(1, sizeof(*ix));
+	const char *err;
+
+	if (!store_fts_enabled(store) ||
+	    (!prog->needs_body && !prog->needs_headers))
+		goto none;
+	if (walk(ix, r, user_id, prog->root) < 0 || ix->nkeys == 0)
+		goto none;
+	if (store_fts_indexed(r, user_id, &ix->indexed, &err) < 0) {
+		log_warn("imap event=search_index_unreadable user=%u "
+		    "error=\"%s\"", user_id, err != NULL ? err : "");
+		goto none;
+	}
+	log_debug("imap event=search_index user=%u keys=%zu", user_id,
+	    ix->nkeys);
+	return ix;
+none:
+	imap_search_index_free(&ix);
+	return NULL;
+}
+
+static bool
+absent(void *ctx, const struct imap_search_key *k)
+{
+	struct imap_search_index *ix = ctx;
+
+	for (size_t i = 0; i < ix->nkeys; i++)
+		if (ix->keys[i].key == k)
+			return !store_fts_set_has(&ix->keys[i].cand,
+			    ix->body_id);
+	return false;
+}
+
+bool
+imap_search_index_may_match(struct imap_search_index *ix,
+    const struct imap_search_program *prog, uint64_t body_id)
+{
+	if (!store_fts_set_has(&ix->indexed, body_id))
+		return true;	/* not indexed: read it */
+	ix->body_id = body_id;
+	return imap_search_may_match(prog, absent, ix);
+}
+
+void
+imap_search_index_free(struct imap_search_index **ixp)
+{
+	struct imap_search_index *ix = *ixp;
+
+	if (ix == NULL)
+		return;
+	for (size_t i = 0; i < ix->nkeys; i++)
+		store_fts_set_free(&ix->keys[i].cand);
+	free(ix->keys);
+	store_fts_set_free(&ix->indexed);
+	free(ix);
+	*ixp = NULL;
+}

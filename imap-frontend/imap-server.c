@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "arena.h"
+#include "imap-parse.h"
 #include "imap-recent.h"
 #include "imap-session.h"
 #include "log.h"
@@ -52,7 +53,9 @@ imap_server_config_init(struct imap_server_config *cfg)
 	cfg->limits.max_sessions_per_user = 50;
 	cfg->limits.max_line = 64 * 1024;
 	cfg->limits.max_literal_preauth = 8 * 1024;
-	cfg->limits.max_literal = STORE_MESSAGE_SIZE_MAX;
+	cfg->limits.max_literal = IMAP_PARSE_MAX_LITERAL;
+	cfg->limits.max_append = STORE_MESSAGE_SIZE_MAX;
+	cfg->limits.buffer_budget = 64ull * 1024 * 1024;
 	cfg->limits.max_bad_commands = 20;
 	cfg->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;
 	cfg->limits.preauth_timeout_secs = 60;
@@ -125,6 +128,17 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->auth_ctx = auth != NULL ? auth_ctx : srv;
 	srv->rawlog_dir = cfg->rawlog_dir != NULL ? xstrdup(cfg->rawlog_dir) :
 	    NULL;
+	if (cfg->spool_dir != NULL) {
+		srv->spool_dir = xstrdup(cfg->spool_dir);
+	} else {
+		const char *t = getenv("TMPDIR");
+
+		srv->spool_dir = xstrdup(t != NULL && t[0] == '/' ? t : "/tmp");
+	}
+	if (srv->limits.max_append == 0)
+		srv->limits.max_append = STORE_MESSAGE_SIZE_MAX;
+	if (srv->limits.buffer_budget == 0)
+		srv->limits.buffer_budget = UINT64_MAX;
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);
 	srv->tls_addrs = strv_dup(cfg->tls_addrs);
 	TAILQ_INIT(&srv->sessions);
@@ -582,6 +596,7 @@ imap_server_free(struct imap_server **srvp)
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
 	free(srv->rawlog_dir);
+	free(srv->spool_dir);
 	SSL_CTX_free(srv->ssl_ctx);
 	arena_free(&srv->scratch);
 	imap_recent_free(&srv->recent);

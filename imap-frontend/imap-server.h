@@ -50,9 +50,18 @@ struct imap_server_limits {
 	unsigned max_sessions_per_user;
 	/* Longest command line (excluding literals). */
 	size_t max_line;
-	/* Largest literal before and after authentication. */
+	/* Largest literal held in memory, before and after authentication
+	 * (every literal but an APPEND's message). */
 	size_t max_literal_preauth;
 	size_t max_literal;
+	/* Largest APPENDed message: streamed to a spool file, never held in
+	 * memory (imap-spool.h). */
+	uint64_t max_append;
+	/* Bytes the parsers of all sessions may hold or have promised to
+	 * accept for commands being read; a literal that would pass it is
+	 * answered NO [LIMIT] (each session is capped at its parser's
+	 * command limit besides). */
+	uint64_t buffer_budget;
 	/* Bad commands in a row before the server says BYE. */
 	unsigned max_bad_commands;
 	/* Seconds of silence before a logged-in session is closed (>= 30 min
@@ -95,6 +104,10 @@ struct imap_server_config {
 	/* A directory for one file per session with everything the server
 	 * sent it (imap-rawlog.h); NULL (the default): none. Copied. */
 	const char *rawlog_dir;
+	/* Where APPENDed messages are spooled while they arrive (created,
+	 * stale files removed: imap_spool_prepare_dir). NULL: $TMPDIR or
+	 * /tmp. Copied. */
+	const char *spool_dir;
 };
 
 /* Fills cfg with the defaults (no listeners, no TLS). */
@@ -198,6 +211,8 @@ struct imap_server_stats {
 	uint64_t logins_failed;
 	uint64_t commands;
 	uint64_t bad_commands;
+	uint64_t buffered_bytes;	/* parsers' memory now (the budget) */
+	uint64_t refused_budget;	/* literals refused by the budget */
 };
 
 void imap_server_get_stats(const struct imap_server *srv,

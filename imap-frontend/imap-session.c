@@ -18,6 +18,7 @@
 #include "imap-format.h"
 #include "imap-parse.h"
 #include "imap-rawlog.h"
+#include "imap-spool.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tls.h"
@@ -32,6 +33,7 @@
 
 
 static void session_input(struct imap_session *s);
+static void session_charge(struct imap_session *s);
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
@@ -211,6 +213,7 @@ imap_session_free(struct imap_session *s)
 	imap_rawlog_close(&s->rawlog);
 	imap_session_unselect(s);
 	imap_parser_free(&s->parser);
+	session_charge(s);
 	free(s->tag);
 	free(s->user);
 	free(s->client_id);
@@ -489,6 +492,7 @@ starttls_switch(struct imap_session *s)
 	}
 	if (s->parser != NULL)
 		imap_parser_reset(s->parser);
+	session_charge(s);
 	imap_rawlog_detach(s->rawlog);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
@@ -620,6 +624,66 @@ out:
 
 /* ---- input ---- */
 
+/* The literal sink (imap-parse.h): an APPEND's message goes to a spool
+ * file; every other literal is held in memory only while the server-wide
+ * budget has room. */
+static enum imap_parse_error_code
+sink_start(void *ctx, uint64_t size, bool stream, void **handle_r,
+    const char **text_r)
+{
+	struct imap_session *s = ctx;
+	struct imap_server *srv = s->server;
+	struct imap_spool *sp;
+
+	if (!stream) {
+		if (srv->stats.buffered_bytes + size <=
+		    srv->limits.buffer_budget)
+			return IMAP_PARSE_ERR_NONE;
+		srv->stats.refused_budget++;
+		log_warn("imap session=%u event=memory_budget_full "
+		    "buffered=%llu literal=%llu", s->id,
+		    (unsigned long long)srv->stats.buffered_bytes,
+		    (unsigned long long)size);
+		*text_r = "Server busy: too much input held in memory, "
+		    "try again later";
+		return IMAP_PARSE_ERR_LIMIT;
+	}
+	sp = imap_spool_open(srv->spool_dir, size, text_r);
+	if (sp == NULL)
+		return IMAP_PARSE_ERR_LIMIT;
+	*handle_r = sp;
+	return IMAP_PARSE_ERR_NONE;
+}
+
+static enum imap_parse_error_code
+sink_write(void *ctx, void *handle, const void *data, size_t n,
+    const char **text_r)
+{
+	(void)ctx;
+	return imap_spool_write(handle, data, n, text_r) == 0 ?
+	    IMAP_PARSE_ERR_NONE : IMAP_PARSE_ERR_LIMIT;
+}
+
+static void
+sink_discard(void *ctx, void *handle)
+{
+	struct imap_spool *sp = handle;
+
+	(void)ctx;
+	imap_spool_free(&sp);
+}
+
+/* Brings the budget's count up to what the parser holds now. */
+static void
+session_charge(struct imap_session *s)
+{
+	uint64_t now = s->parser != NULL ? imap_parser_held(s->parser) : 0;
+
+	s->server->stats.buffered_bytes += now;
+	s->server->stats.buffered_bytes -= s->held;
+	s->held = now;
+}
+
 static struct imap_parser *
 session_parser(struct imap_session *s)
 {
@@ -631,11 +695,15 @@ session_parser(struct imap_session *s)
 		lim.max_line = l->max_line;
 		lim.max_literal = l->max_literal;
 		lim.max_literal_preauth = l->max_literal_preauth;
+		lim.max_stream_literal = l->max_append;
 		if (lim.max_atom > lim.max_line)
 			lim.max_atom = lim.max_line;
 		if (lim.max_command < lim.max_literal + 2 * lim.max_line)
 			lim.max_command = lim.max_literal + 2 * lim.max_line;
 		s->parser = imap_parser_new(&lim);
+		imap_parser_set_sink(s->parser, &(struct imap_literal_sink){
+		    .ctx = s, .start = sink_start, .write = sink_write,
+		    .discard = sink_discard });
 		imap_parser_set_authenticated(s->parser,
 		    s->state != IMAP_STATE_NOT_AUTH);
 	}
@@ -693,6 +761,12 @@ parse_error(struct imap_session *s, bool fatal)
 	if (e->code == IMAP_PARSE_ERR_LITERAL_TOO_BIG)
 		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
 		    "[TOOBIG] %s", e->text);
+	else if (e->code == IMAP_PARSE_ERR_LIMIT)
+		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
+		    "[LIMIT] %s", e->text);
+	else if (e->code == IMAP_PARSE_ERR_OVERQUOTA)
+		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
+		    "[OVERQUOTA] %s", e->text);
 	else
 		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "BAD",
 		    "%s", e->text);
@@ -740,6 +814,7 @@ session_input(struct imap_session *s)
 		   LOGIN's password, an AUTHENTICATE response) before
 		   libevent frees or reuses the chain unwiped */
 		evsecret_drain(in, used);
+		session_charge(s);
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			break;

@@ -153,6 +153,7 @@ struct imap_session {
 	char addr[64];		/* "ip:port" */
 	char ip[48];		/* for per-IP accounting */
 	unsigned bad_in_row;
+	uint64_t held;		/* parser bytes charged to the budget */
 
 	char *user;		/* after login */
 	uint32_t user_id;
@@ -207,6 +208,7 @@ struct imap_server {
 
 	struct imap_server_stats stats;
 	char *rawlog_dir;	/* NULL: no protocol trace (imap-rawlog.h) */
+	char *spool_dir;	/* APPEND spool (imap-spool.h) */
 	bool shutting_down;
 	char *shutdown_reason;
 	void (*shutdown_done)(void *arg);

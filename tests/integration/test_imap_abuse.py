@@ -11,7 +11,8 @@ import time
 from imapd import ImapTestCase, USER, PASSWORD, wait_for
 
 LIMITS = ("--max-line", "2048", "--max-literal-preauth", "1024",
-          "--max-literal", "65536", "--max-bad", "5", "--high-water", "65536")
+          "--max-literal", "65536", "--max-append", "65536", "--max-bad", "5",
+          "--high-water", "65536")
 
 
 def rss_kb(pid):

@@ -81,6 +81,7 @@ struct config {
 	/* [store] */
 	char *data_dir;
 	uint64_t map_size;
+	uint64_t quota;			/* default per-user quota (0: none) */
 
 	/* [control] */
 	char *control_socket;
@@ -94,6 +95,12 @@ struct config {
 	/* [limits] */
 	uint32_t imap_connections;
 	uint32_t imap_connections_per_ip;
+	uint32_t imap_connections_per_user;	/* logged-in sessions */
+	uint32_t imap_preauth_per_ip;	/* sessions not logged in yet */
+	uint32_t imap_preauth_timeout;	/* seconds from connect to login */
+	uint32_t imap_memory_budget;	/* bytes all parsers may hold */
+	uint32_t imap_append_max;	/* largest APPENDed message */
+	uint32_t login_failures_per_connection;	/* then BYE */
 	uint32_t control_clients;
 	uint32_t control_request_max;	/* bytes per request line */
 	uint32_t upstream_per_host;	/* POP3 sessions at once per host */

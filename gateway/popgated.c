@@ -446,6 +446,8 @@ main(int argc, char **argv)
 	}
 	if (gateway_store_upgrade(gw.store, err, sizeof(err)) < 0)
 		goto fail;
+	if (listeners_prepare_spool(&gw, err, sizeof(err)) < 0)
+		goto fail;
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
 	if (threads_start(&gw, err, sizeof(err)) < 0)

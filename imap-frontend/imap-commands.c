@@ -221,7 +221,6 @@ static void
 start_login(struct imap_session *s, const char *tag, const char *user,
     size_t user_len, const char *pass, size_t pass_len)
 {
-	struct imap_auth_request *req;
 	char *u, *p;
 
 	if (!imap_session_login_allowed(s)) {
@@ -240,12 +239,7 @@ start_login(struct imap_session *s, const char *tag, const char *user,
 	}
 	u = xstrndup(user, user_len);
 	p = xstrndup(pass, pass_len);
-	free(s->tag);
-	s->tag = xstrdup(tag);
-	s->io = IMAP_IO_AUTH_WAIT;
-	bufferevent_disable(s->bev, EV_READ);
-	req = imap_auth_request_new(s);
-	s->server->auth(s->server->auth_ctx, u, p, s->addr, req);
+	imap_session_begin_login(s, tag, u, p);
 	secure_zero(p, pass_len);
 	free(p);
 	free(u);

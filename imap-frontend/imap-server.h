@@ -48,6 +48,12 @@ struct imap_server_limits {
 	unsigned max_sessions_per_ip;
 	/* Logged-in sessions of one user (0: no limit). */
 	unsigned max_sessions_per_user;
+	/* Sessions not logged in yet from one client address (0: no limit
+	 * beyond max_sessions_per_ip). When the server is full, the oldest
+	 * of those are closed to admit a new connection. */
+	unsigned max_preauth_per_ip;
+	/* Failed logins on one connection before it is closed. */
+	unsigned max_auth_failures;
 	/* Longest command line (excluding literals). */
 	size_t max_line;
 	/* Largest literal held in memory, before and after authentication
@@ -65,7 +71,8 @@ struct imap_server_limits {
 	/* Bad commands in a row before the server says BYE. */
 	unsigned max_bad_commands;
 	/* Seconds of silence before a logged-in session is closed (>= 30 min
-	 * unless tests lower it) and before login. */
+	 * unless tests lower it); seconds from connect to login (commands do
+	 * not extend it). */
 	unsigned idle_timeout_secs;
 	unsigned preauth_timeout_secs;
 	/* Output buffered for a client above which the server stops reading
@@ -207,6 +214,7 @@ struct imap_server_stats {
 	unsigned sessions_authenticated;	/* logged in now */
 	uint64_t sessions_total;	/* accepted since start */
 	uint64_t sessions_refused;	/* over a session cap */
+	uint64_t sessions_evicted;	/* not logged in, closed for room */
 	uint64_t logins_ok;
 	uint64_t logins_failed;
 	uint64_t commands;

@@ -19,6 +19,7 @@
 #include "imap-parse.h"
 #include "imap-rawlog.h"
 #include "imap-spool.h"
+#include "imap-throttle.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tls.h"
@@ -95,6 +96,25 @@ write_greeting(struct imap_session *s)
 	    imap_session_capabilities(s));
 }
 
+static void
+preauth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->user != NULL || s->closing)
+		return;
+	log_info("imap session=%u event=timeout state=preauth addr=%s", s->id,
+	    s->addr);
+	if (s->io == IMAP_IO_HANDSHAKE || s->io == IMAP_IO_STARTTLS) {
+		imap_session_free(s);
+		return;
+	}
+	imap_session_printf(s, "* BYE Login timeout\r\n");
+	imap_session_close(s);
+}
+
 struct imap_session *
 imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
     int salen, bool implicit_tls)
@@ -145,6 +165,14 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
 	}
 	imap_server_session_added(srv, s);
 	session_setup_bev(s);
+	/* the time to log in counts from connect; commands do not extend
+	   it (a NOOP every minute would hold a slot for ever) */
+	{
+		struct timeval tv = { srv->limits.preauth_timeout_secs, 0 };
+
+		s->preauth_ev = evtimer_new(srv->base, preauth_timeout_cb, s);
+		evtimer_add(s->preauth_ev, &tv);
+	}
 	log_info("imap session=%u event=connect addr=%s tls=%s", s->id,
 	    s->addr, implicit_tls ? "implicit" : "no");
 	if (!implicit_tls)
@@ -199,6 +227,13 @@ imap_session_free(struct imap_session *s)
 		event_free(s->close_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
+	if (s->preauth_ev != NULL)
+		event_free(s->preauth_ev);
+	if (s->auth_pass != NULL) {
+		secure_zero(s->auth_pass, strlen(s->auth_pass));
+		free(s->auth_pass);
+	}
+	free(s->auth_user);
 	if (s->bev != NULL) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 
@@ -514,24 +549,94 @@ starttls_switch(struct imap_session *s)
 	session_setup_bev(s);
 }
 
-/* ---- authentication results ---- */
+/* ---- authentication ---- */
+
+/* Hands the held credentials to the auth hook (which may answer before
+ * it returns). */
+static void
+login_run(struct imap_session *s, const char *pass)
+{
+	struct imap_auth_request *req = imap_auth_request_new(s);
+	char *user = xstrdup(s->auth_user);
+
+	s->server->auth(s->server->auth_ctx, user, pass, s->addr, req);
+	free(user);
+}
 
 static void
-auth_delay_cb(evutil_socket_t fd, short what, void *arg)
+login_delay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
+	char *pass = s->auth_pass;
 
 	(void)fd;
 	(void)what;
-	if (s->closing)
-		return;
-	imap_session_tagged(s, s->tag != NULL ? s->tag : "*", "NO",
-	    "[AUTHENTICATIONFAILED] Authentication failed");
+	s->auth_pass = NULL;
+	if (!s->closing)
+		login_run(s, pass);
+	secure_zero(pass, strlen(pass));
+	free(pass);
+}
+
+void
+imap_session_begin_login(struct imap_session *s, const char *tag,
+    const char *user, const char *pass)
+{
+	struct imap_server *srv = s->server;
+	struct timeval tv;
+	unsigned ms;
+
 	free(s->tag);
-	s->tag = NULL;
-	s->io = IMAP_IO_COMMAND;
-	bufferevent_enable(s->bev, EV_READ);
-	session_input(s);
+	s->tag = xstrdup(tag);
+	free(s->auth_user);
+	s->auth_user = xstrdup(user);
+	s->io = IMAP_IO_AUTH_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	ms = imap_throttle_delay(srv->throttle, user, s->ip, time(NULL));
+	if (ms == 0) {
+		login_run(s, pass);
+		return;
+	}
+	/* held back on a timer: neither the loop nor a worker waits */
+	log_debug("imap session=%u event=login_delayed ip=%s ms=%u", s->id,
+	    s->ip, ms);
+	s->auth_pass = xstrdup(pass);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (s->delay_ev == NULL)
+		s->delay_ev = evtimer_new(srv->base, login_delay_cb, s);
+	evtimer_add(s->delay_ev, &tv);
+}
+
+/* A failed login: counted, logged for fail2ban, and the connection
+ * closed after a few. */
+static void
+login_failed(struct imap_session *s, const char *tag, bool disabled)
+{
+	struct imap_server *srv = s->server;
+	struct imap_throttle_counts c;
+	char user[LOG_PEER_TEXT_MAX];
+	const char *name = s->auth_user != NULL ? s->auth_user : "";
+
+	srv->stats.logins_failed++;
+	imap_throttle_failed(srv->throttle, name, s->ip, time(NULL), &c);
+	log_escape(user, sizeof(user), name, strlen(name));
+	/* the address comes first (fail2ban's <HOST>); the user name is
+	   escaped and quoted, so it cannot forge a field */
+	log_warn("imap session=%u event=login_failed ip=%s port=%s user=\"%s\" "
+	    "reason=%s failures=%u addr_failures=%u user_failures=%u",
+	    s->id, s->ip, strrchr(s->addr, ':') + 1, user,
+	    disabled ? "disabled" : "bad_credentials", c.pair, c.addr,
+	    c.user);
+	imap_session_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] "
+	    "Authentication failed");
+	if (++s->auth_failures >= srv->limits.max_auth_failures &&
+	    !s->closing) {
+		log_info("imap session=%u event=too_many_login_failures ip=%s",
+		    s->id, s->ip);
+		imap_session_printf(s, "* BYE Too many failed logins\r\n");
+		imap_session_close(s);
+	}
 }
 
 void
@@ -568,11 +673,17 @@ imap_session_auth_finished(struct imap_session *s,
 	case IMAP_AUTH_OK:
 		srv->stats.logins_ok++;
 		srv->stats.sessions_authenticated++;
+		if (s->auth_user != NULL)
+			imap_throttle_succeeded(srv->throttle, s->auth_user,
+			    s->ip);
+		imap_server_session_authed(srv, s);
 		s->user = xstrdup(user);
 		s->user_id = user_id;
 		s->state = IMAP_STATE_AUTH;
 		if (s->parser != NULL)
 			imap_parser_set_authenticated(s->parser, true);
+		if (s->preauth_ev != NULL)
+			evtimer_del(s->preauth_ev);
 		session_set_timeouts(s);
 		log_info("imap session=%u event=login user=%s addr=%s", s->id,
 		    user, s->addr);
@@ -586,33 +697,15 @@ imap_session_auth_finished(struct imap_session *s,
 		break;
 	case IMAP_AUTH_DISABLED:
 	case IMAP_AUTH_FAILED:
-	default: {
-		unsigned n = imap_server_note_auth_failure(srv, s->ip);
-		unsigned ms = n * IMAP_AUTH_DELAY_STEP_MS;
-		struct timeval tv;
-
-		srv->stats.logins_failed++;
-		log_info("imap session=%u event=login_failed addr=%s "
-		    "failures=%u", s->id, s->addr, n);
-		if (ms > IMAP_AUTH_DELAY_MAX_MS)
-			ms = IMAP_AUTH_DELAY_MAX_MS;
-		if (s->io != IMAP_IO_AUTH_WAIT || s->closing) {
-			imap_session_tagged(s, tag, "NO",
-			    "[AUTHENTICATIONFAILED] Authentication failed");
-			break;
-		}
-		/* stay in AUTH_WAIT (not reading) until the delay is over */
-		if (s->delay_ev == NULL)
-			s->delay_ev = evtimer_new(srv->base, auth_delay_cb, s);
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_add(s->delay_ev, &tv);
-		return;
-	}
+	default:
+		login_failed(s, tag, result == IMAP_AUTH_DISABLED);
+		break;
 	}
 out:
 	free(s->tag);
 	s->tag = NULL;
+	free(s->auth_user);
+	s->auth_user = NULL;
 	if (s->io == IMAP_IO_AUTH_WAIT) {
 		s->io = IMAP_IO_COMMAND;
 		if (!s->closing)

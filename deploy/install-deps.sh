@@ -9,7 +9,8 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 liblmdb-dev lmdb-utils libevent-dev libssl-dev openssl
 libjansson-dev libinih-dev libargon2-dev check libsubunit-dev
 python3 curl isync fetchmail thunderbird
-dovecot-core dovecot-imapd dovecot-pop3d"
+dovecot-core dovecot-imapd dovecot-pop3d
+fail2ban"
 
 missing=""
 for p in $PKGS; do

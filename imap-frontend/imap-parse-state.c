@@ -101,6 +101,13 @@ imap_parser_take_stream(struct imap_parser *p, const void *handle)
 	return NULL;
 }
 
+void
+imap_parser_release(struct imap_parser *p)
+{
+	if (p->need_reset && p->state == PS_TAG)
+		imap_parse_command_reset(p);
+}
+
 uint64_t
 imap_parser_held(const struct imap_parser *p)
 {

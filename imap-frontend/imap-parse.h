@@ -309,6 +309,11 @@ void imap_parser_set_sink(struct imap_parser *p,
  * away from the parser: the caller discards it from now on. */
 void *imap_parser_take_stream(struct imap_parser *p, const void *handle);
 
+/* The caller is done with the last command (DONE): its memory is freed
+ * now rather than at the next feed, so an idle session holds nothing.
+ * Its arguments are invalid from here on. */
+void imap_parser_release(struct imap_parser *p);
+
 /* Bytes the parser holds or has promised to accept for the command being
  * read (lines and literals in memory, the rest of an announced literal;
  * streamed bytes excluded): what a memory budget counts. */

@@ -420,6 +420,9 @@ job_finished(struct imap_job *job, bool committed)
 	arena_reset(s->server->scratch);
 	if (s->io != IMAP_IO_COMMAND || s->closing)
 		return;
+	if (s->parser != NULL)
+		imap_parser_release(s->parser);
+	session_charge(s);
 	if (!s->read_paused)
 		bufferevent_enable(s->bev, EV_READ);
 	/* without a writer or pool the job finished inside its own
@@ -832,8 +835,12 @@ dispatch(struct imap_session *s, const struct imap_command *cmd)
 	s->server->stats.commands++;
 	s->cmd_allows_expunge = true;
 	imap_cmd_dispatch(s, cmd);
-	if (s->io == IMAP_IO_COMMAND)
+	if (s->io == IMAP_IO_COMMAND) {
 		arena_reset(s->server->scratch);
+		/* the command is over: what it held goes back to the budget */
+		imap_parser_release(s->parser);
+		session_charge(s);
+	}
 }
 
 static void

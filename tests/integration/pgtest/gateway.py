@@ -65,9 +65,9 @@ class Gateway:
         with open(self.conf, "w") as f:
             f.write(text)
 
-    def start(self, wait=True, preexec=None):
+    def start(self, wait=True, preexec=None, env=None):
         argv = [popgated(), "-c", self.conf, "-f"]
-        self.proc = Proc(argv, log_path=self.log)
+        self.proc = Proc(argv, log_path=self.log, env=env)
         if wait:
             self.wait_ready()
         return self

@@ -102,6 +102,10 @@ static const struct key_def keys[] = {
 	  0, 0, 0 },
 	{ "upstream-defaults", "timeout", KEY_DURATION, OFF(upstream.timeout),
 	  0, 1, 3600 },
+	{ "upstream-defaults", "poll_deadline", KEY_DURATION,
+	  OFF(upstream.poll_deadline), 0, 5, 7 * 86400 },
+	{ "upstream-defaults", "retr_min_rate", KEY_SIZE,
+	  OFF(upstream.retr_min_rate), 0, 1, 1u << 30 },
 	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
 	  OFF(upstream.ca_file), 0, 0, 0 },
 
@@ -457,6 +461,8 @@ set_defaults(struct config *c)
 	c->upstream.tls = CONFIG_TLS_POP3S;
 	c->upstream.folder = xstrdup("INBOX");
 	c->upstream.timeout = 60;
+	c->upstream.poll_deadline = 3600;
+	c->upstream.retr_min_rate = 16 * 1024;
 	c->pt_tls = CONFIG_TLS_POP3S;
 	c->pt_attempts_per_minute = 10;
 	c->pt_failure_cache = 60;

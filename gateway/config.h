@@ -61,6 +61,8 @@ struct config_upstream {
 	enum config_upstream_tls tls;
 	char *folder;			/* target mailbox */
 	uint32_t timeout;		/* seconds per network step */
+	uint32_t poll_deadline;		/* seconds for a whole poll */
+	uint32_t retr_min_rate;		/* bytes/s a RETR must reach */
 	char *ca_file;			/* NULL: the system's trust store */
 };
 

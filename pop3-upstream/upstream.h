@@ -63,6 +63,12 @@ struct upstream_timeouts {
 	unsigned int greeting_ms;
 	unsigned int command_ms;	/* each command's response */
 	unsigned int stall_ms;		/* no byte of RETR data for this long */
+	/* The whole poll, from connect to QUIT (0: POP3_CLIENT_POLL_MS). */
+	unsigned int poll_ms;
+	/* A RETR's data must come at least this fast: its deadline is
+	 * command_ms plus the announced size at this rate, bytes per second
+	 * (0: POP3_CLIENT_RETR_MIN_RATE). */
+	unsigned int retr_min_rate;
 };
 
 /*

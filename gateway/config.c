@@ -59,6 +59,7 @@ static const struct key_def keys[] = {
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
 	{ "store", "quota", KEY_SIZE, OFF(quota), 0, 0, 0 },
+	{ "store", "map_max", KEY_SIZE, OFF(map_max), 0, 0, 0 },
 
 	{ "control", "socket", KEY_STRING, OFF(control_socket), 0, 0, 0 },
 	{ "control", "mode", KEY_FILE_MODE, OFF(control_mode), 0, 0, 0 },

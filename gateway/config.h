@@ -84,6 +84,7 @@ struct config {
 	char *data_dir;
 	uint64_t map_size;
 	uint64_t quota;			/* default per-user quota (0: none) */
+	uint64_t map_max;		/* the map grows up to it (0: disk) */
 
 	/* [control] */
 	char *control_socket;

@@ -31,6 +31,11 @@ static const struct ctl_field f_user_opt[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
 	END
 };
+static const struct ctl_field f_user_quota[] = {
+	REQ("user", CTL_T_STRING, CTL_C_NAME),
+	OPT("quota", CTL_T_STRING, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_account_add[] = {
 	REQ("user", CTL_T_STRING, CTL_C_NAME),
 	REQ("host", CTL_T_STRING, CTL_C_HOST),
@@ -86,6 +91,9 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	{ "user.passwd", CTL_USER_PASSWD, f_user_add,
 	  "set a user's IMAP password" },
 	{ "user.list", CTL_USER_LIST, f_none, "list users" },
+	{ "user.quota", CTL_USER_QUOTA, f_user_quota,
+	  "show or set a user's storage quota (\"default\", \"none\" or "
+	  "a size)" },
 	{ "account.add", CTL_ACCOUNT_ADD, f_account_add,
 	  "add an upstream POP3 account to a user" },
 	{ "account.delete", CTL_ACCOUNT_DELETE, f_account,

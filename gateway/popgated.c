@@ -137,6 +137,7 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 		    (enum log_level)nc->log_level);
 	else
 		log_set_level((enum log_level)nc->log_level);
+	store_set_default_quota(gw->store, nc->quota);
 	config_free(&gw->config);
 	gw->config = nc;
 	gw->stats.reloads++;
@@ -439,6 +440,7 @@ main(int argc, char **argv)
 		    gw.config->secret_key_file);
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.map_size = (size_t)gw.config->map_size;
+	sopts.map_max = gw.config->map_max;
 	if (store_open(gw.config->data_dir, &sopts, &gw.store, &error) < 0) {
 		snprintf(err, sizeof(err), "store %s: %s",
 		    gw.config->data_dir, error);
@@ -448,6 +450,7 @@ main(int argc, char **argv)
 		goto fail;
 	if (listeners_prepare_spool(&gw, err, sizeof(err)) < 0)
 		goto fail;
+	store_set_default_quota(gw.store, gw.config->quota);
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
 	if (threads_start(&gw, err, sizeof(err)) < 0)

@@ -53,6 +53,36 @@ status_recent(struct imap_session *s, const struct store_mailbox_info *info)
 	return n;
 }
 
+static int
+add_deleted_size(void *ctx, const struct store_msg *msg)
+{
+	if (msg->flags.system & STORE_FLAG_DELETED)
+		*(uint64_t *)ctx += msg->size;
+	return 0;
+}
+
+/* RFC 9208 4.2: what an EXPUNGE would free, in units of 1024 octets (the
+ * STORAGE resource's): the sizes of the \Deleted messages. */
+static int
+deleted_storage(struct imap_session *s, const struct store_mailbox_info *info,
+    uint64_t *kb_r)
+{
+	struct store_read *r = NULL;
+	uint64_t bytes = 0;
+	int rc = 0;
+
+	*kb_r = 0;
+	if (info->deleted == 0)
+		return 0;
+	if (store_read_begin(s->server->store, &r, NULL) != 0)
+		return -1;
+	rc = store_msg_foreach(r, s->user_id, info->id, 1, UINT32_MAX,
+	    add_deleted_size, &bytes, NULL);
+	store_read_end(&r);
+	*kb_r = (bytes + 1023) / 1024;
+	return rc < 0 ? -1 : 0;
+}
+
 /* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
  * then holds a partial line the caller drops). */
 static int
@@ -88,6 +118,16 @@ status_format(struct imap_session *s, struct strbuf *sb,
 		} else if (strcasecmp(it, "SIZE") == 0) {
 			strbuf_appendf(sb, "SIZE %llu",
 			    (unsigned long long)info->size);
+		} else if (strcasecmp(it, "DELETED") == 0) {
+			/* RFC 9208 4.2 */
+			strbuf_appendf(sb, "DELETED %u", info->deleted);
+		} else if (strcasecmp(it, "DELETED-STORAGE") == 0) {
+			uint64_t kb = 0;
+
+			if (deleted_storage(s, info, &kb) < 0)
+				return -1;
+			strbuf_appendf(sb, "DELETED-STORAGE %llu",
+			    (unsigned long long)kb);
 		} else {
 			return -1;
 		}

@@ -84,6 +84,10 @@ imap_cmd_store_failed(struct imap_session *s, const char *tag,
 		imap_session_tagged(s, tag, "NO", "[CANNOT] %s: %s", what,
 		    err != NULL ? err : "not possible");
 		break;
+	case STORE_ERR_QUOTA:
+		imap_session_tagged(s, tag, "NO", "[OVERQUOTA] %s: %s", what,
+		    err != NULL ? err : "quota exceeded");
+		break;
 	case STORE_ERR_NOSPACE:
 		imap_session_tagged(s, tag, "NO", "[OVERQUOTA] %s: the store "
 		    "is full", what);

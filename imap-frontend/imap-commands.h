@@ -58,6 +58,7 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create,
     imap_cmd_append, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge;
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store, imap_cmd_search, imap_cmd_copy,
     imap_cmd_move;
+imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
 
 /* Helpers the mailbox commands share (imap-cmd-mailbox.c). */
 

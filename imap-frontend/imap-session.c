@@ -346,7 +346,7 @@ imap_session_capabilities(struct imap_session *s)
 	static char buf[512];
 	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
 	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE CONDSTORE "
-	    "QRESYNC ESEARCH LIST-STATUS";
+	    "QRESYNC ESEARCH LIST-STATUS QUOTA QUOTA=RES-STORAGE";
 
 	if (s->state != IMAP_STATE_NOT_AUTH)
 		return common;

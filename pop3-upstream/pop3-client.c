@@ -36,7 +36,7 @@ pop3_outcome_name(enum pop3_outcome outcome)
 {
 	static const char *const names[] = {
 		"ok", "temporary", "auth", "login-delay", "tls", "protocol",
-		"store", "aborted",
+		"store", "aborted", "quota",
 	};
 
 	return (size_t)outcome < N_ELEMENTS(names) ? names[outcome] : "?";
@@ -145,7 +145,8 @@ pop3_session_fail(struct pop3_session *s, enum pop3_outcome outcome,
 		return;
 	/* Complete messages already received are worth keeping: committing
 	   them sends no DELE (no QUIT follows), and saves a refetch. */
-	if (outcome != POP3_OUTCOME_STORE && s->batch_count > 0)
+	if (outcome != POP3_OUTCOME_STORE && outcome != POP3_OUTCOME_QUOTA &&
+	    s->batch_count > 0)
 		pop3_fetch_flush(s);
 	if (s->finishing)
 		return;

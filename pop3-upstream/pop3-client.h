@@ -114,6 +114,8 @@ enum pop3_outcome {
 	POP3_OUTCOME_STORE,	/* the store refused (map/disk full): delivery
 				   stops for this account */
 	POP3_OUTCOME_ABORTED,	/* pop3_session_abort() */
+	POP3_OUTCOME_QUOTA,	/* the user is over quota: what fitted is
+				   stored, the rest stays on the server */
 };
 
 const char *pop3_outcome_name(enum pop3_outcome outcome);

@@ -128,6 +128,9 @@ enum upstream_state {
 					   until credentials change or resume */
 	UPSTREAM_STATE_STORE_ERROR,	/* delivery stopped: map/disk full */
 	UPSTREAM_STATE_STOPPED,
+	UPSTREAM_STATE_OVER_QUOTA,	/* the user is over quota: polled at
+					   the interval, nothing deleted for
+					   what was not stored */
 };
 
 const char *upstream_state_name(enum upstream_state state);

@@ -39,6 +39,7 @@ struct wjob {
 	struct store_event *events;
 	size_t event_count;
 	bool published;		/* on the done list (store_write_sync) */
+	bool grow_tried;	/* ran alone after the map was grown for it */
 };
 
 struct store_writer {
@@ -170,9 +171,10 @@ room_class(enum store_error cls)
  * group is taken out and returned through *alone_r, to run by itself.
  */
 static void
-run_group(struct store_writer *w, struct wjob *group, size_t n,
+run_group(struct store_writer *w, struct wjob **groupp, size_t n,
     struct wjob **alone_r)
 {
+	struct wjob *group = *groupp;
 	struct store *store = w->store;
 	struct timespec oldest = group->submitted;
 	struct wjob **pp, *job;
@@ -199,10 +201,11 @@ run_group(struct store_writer *w, struct wjob *group, size_t n,
 	}
 	for (pp = &group; (job = *pp) != NULL;) {
 		run_job(store, txn, job);
-		if (job->rc < 0 && room_class(job->cls) && ok > 0 &&
-		    *alone_r == NULL) {
+		if (job->rc < 0 && room_class(job->cls) && *alone_r == NULL &&
+		    (ok > 0 || !job->grow_tried)) {
 			/* not its fault, perhaps: the others' pages took the
-			   room. Again alone, after this group commits. */
+			   room, or the map is full. Again alone, after this
+			   group commits and the map grew if it can. */
 			*pp = job->next;
 			job->next = NULL;
 			*alone_r = job;
@@ -236,6 +239,8 @@ out:
 	pthread_mutex_unlock(&w->mu);
 	log_debug("store event=group-commit jobs=%zu ok=%zu bytes=%zu ms=%.1f",
 	    n, ok, bytes, ms);
+	/* the first job may have been taken out to run alone */
+	*groupp = group;
 }
 
 /* Hands a finished group to the owner. */
@@ -275,10 +280,14 @@ writer_main(void *arg)
 		size_t n = 0, bytes = 0;
 
 		if (alone != NULL) {
-			/* a job that failed for room in a shared group */
+			/* a job that failed for room: grow the map if the
+			   disk has room (no transaction is open here), then
+			   the job again, alone */
 			group = alone;
 			alone = NULL;
-			run_group(w, group, 1, &alone);
+			group->grow_tried = true;
+			(void)store_map_grow(w->store, group->bytes);
+			run_group(w, &group, 1, &alone);
 			publish(w, group);
 			continue;
 		}
@@ -311,7 +320,10 @@ writer_main(void *arg)
 		}
 		w->stats.queued = (unsigned)w->queue.count + (carry != NULL);
 		pthread_mutex_unlock(&w->mu);
-		run_group(w, group, n, &alone);
+		/* between groups no transaction is open: the one moment the
+		   map may grow (store.h, "capacity") */
+		(void)store_map_grow(w->store, bytes);
+		run_group(w, &group, n, &alone);
 		publish(w, group);
 	}
 	return NULL;

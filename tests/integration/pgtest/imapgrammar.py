@@ -615,6 +615,9 @@ class Checker:
                         "IMAP4REV2" not in self.caps:
                     self.fail("STATUS SIZE without STATUS=SIZE")
                 self.number(MAX63)
+            elif name in (b"DELETED", b"DELETED-STORAGE"):
+                self.need("QUOTA", "STATUS " + name.decode())
+                self.number(MAX63)
             else:
                 self.fail("unknown STATUS item %s" % name.decode())
             if self.at(b")"):
@@ -759,6 +762,30 @@ class Checker:
             for k in range(3):
                 self.sp()
                 self.namespace()
+        elif word == b"QUOTA":
+            # RFC 9208: quota-root-name SP "(" resource usage limit ... ")"
+            self.need("QUOTA", "QUOTA")
+            self.sp()
+            self.astring()
+            self.sp()
+            self.expect(b"(")
+            while True:
+                res = self.atom().upper()
+                if res == b"STORAGE":
+                    self.need("QUOTA=RES-STORAGE", "QUOTA STORAGE")
+                self.sp()
+                self.number(MAX63)
+                self.sp()
+                self.number(MAX63)
+                if self.at(b")"):
+                    break
+                self.sp()
+        elif word == b"QUOTAROOT":
+            self.need("QUOTA", "QUOTAROOT")
+            self.sp()
+            self.mailbox()
+            while self.at(b" "):
+                self.astring()
         elif word == b"VANISHED":
             self.need("QRESYNC", "VANISHED")
             self.sp()

@@ -720,6 +720,25 @@ out:
 
 /* ---- input ---- */
 
+/* Would an APPEND of size bytes take the user past their quota? Asked
+ * before the "+" so the bytes are not sent for nothing; the writer checks
+ * again when it stores (other sessions may add mail meanwhile). */
+static bool
+append_over_quota(struct imap_session *s, uint64_t size)
+{
+	struct store_read *r = NULL;
+	uint64_t limit = 0, used = 0;
+	bool own, over = false;
+
+	if (store_read_begin(s->server->store, &r, NULL) != 0)
+		return false;
+	if (store_user_quota_get(r, s->user_id, &limit, &own, NULL) == 0 &&
+	    limit > 0 && store_user_usage(r, s->user_id, &used, NULL) == 0)
+		over = used + size > limit;
+	store_read_end(&r);
+	return over;
+}
+
 /* The literal sink (imap-parse.h): an APPEND's message goes to a spool
  * file; every other literal is held in memory only while the server-wide
  * budget has room. */
@@ -743,6 +762,10 @@ sink_start(void *ctx, uint64_t size, bool stream, void **handle_r,
 		*text_r = "Server busy: too much input held in memory, "
 		    "try again later";
 		return IMAP_PARSE_ERR_LIMIT;
+	}
+	if (append_over_quota(s, size)) {
+		*text_r = "Quota exceeded: this message does not fit";
+		return IMAP_PARSE_ERR_OVERQUOTA;
 	}
 	sp = imap_spool_open(srv->spool_dir, size, text_r);
 	if (sp == NULL)

@@ -609,13 +609,12 @@ void
 imap_cmd_status(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *name, *err;
+	const char *name;
 	const struct imap_arg *items;
 	size_t n;
 	struct store_read *r = NULL;
 	struct store_mailbox_info info;
 	struct strbuf sb = STRBUF_INIT;
-	int rc;
 
 	if (argc != 2 || !imap_arg_get_list(&args[1], &items, &n) || n == 0) {
 		imap_session_tagged(s, tag, "BAD", "STATUS needs a mailbox and "
@@ -624,22 +623,8 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 	}
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
-	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "STATUS",
-		    store_last_error(s->server->store), err);
+	if (imap_cmd_mailbox_open(s, tag, "STATUS", name, &r, &info) < 0)
 		return;
-	}
-	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
-	if (rc != 0) {
-		store_read_end(&r);
-		if (rc == STORE_NOT_FOUND)
-			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
-			    "Mailbox does not exist");
-		else
-			imap_cmd_store_failed(s, tag, "STATUS",
-		    store_last_error(s->server->store), err);
-		return;
-	}
 	if (status_format(s, &sb, &info, items, n) != 0) {
 		store_read_end(&r);
 		strbuf_free(&sb);

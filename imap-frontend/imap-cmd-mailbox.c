@@ -313,6 +313,32 @@ imap_cmd_unsubscribe(struct imap_session *s, const char *tag,
 	subscribe_common(s, tag, args, argc, false);
 }
 
+int
+imap_cmd_mailbox_open(struct imap_session *s, const char *tag,
+    const char *what, const char *name, struct store_read **r_r,
+    struct store_mailbox_info *info_r)
+{
+	const char *err = NULL;
+	int rc;
+
+	if (store_read_begin(s->server->store, r_r, &err) != 0) {
+		imap_cmd_store_failed(s, tag, what,
+		    store_last_error(s->server->store), err);
+		return -1;
+	}
+	rc = store_mailbox_lookup(*r_r, s->user_id, name, info_r, &err);
+	if (rc == 0)
+		return 0;
+	store_read_end(r_r);
+	if (rc == STORE_NOT_FOUND)
+		imap_session_tagged(s, tag, "NO", "[NONEXISTENT] Mailbox does "
+		    "not exist");
+	else
+		imap_cmd_store_failed(s, tag, what,
+		    store_last_error(s->server->store), err);
+	return -1;
+}
+
 /* ---- APPEND ----
  *
  * Two hops off the loop: the message's MIME structure is parsed on a

@@ -47,7 +47,7 @@ imap_cmd_getquotaroot(struct imap_session *s, const char *tag,
 	struct store_mailbox_info info;
 	struct strbuf sb = STRBUF_INIT;
 	uint64_t limit = 0, used = 0;
-	const char *name, *err = NULL;
+	const char *name;
 	int rc;
 
 	(void)uid;
@@ -58,22 +58,9 @@ imap_cmd_getquotaroot(struct imap_session *s, const char *tag,
 	}
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
-	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "GETQUOTAROOT",
-		    store_last_error(s->server->store), err);
+	if (imap_cmd_mailbox_open(s, tag, "GETQUOTAROOT", name, &r,
+	    &info) < 0)
 		return;
-	}
-	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
-	if (rc != 0) {
-		store_read_end(&r);
-		if (rc == STORE_NOT_FOUND)
-			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
-			    "Mailbox does not exist");
-		else
-			imap_cmd_store_failed(s, tag, "GETQUOTAROOT",
-			    store_last_error(s->server->store), err);
-		return;
-	}
 	rc = quota_read(s, tag, "GETQUOTAROOT", r, &limit, &used);
 	store_read_end(&r);
 	if (rc < 0)

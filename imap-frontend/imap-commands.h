@@ -66,6 +66,11 @@ imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
  * NULL after answering the command (BAD / NO). */
 const char *imap_cmd_mailbox_arg(struct imap_session *s, const char *tag,
     const struct imap_arg *arg);
+/* A snapshot (*r_r, the caller ends it) and the mailbox name's info; or
+ * -1 after answering NO ([NONEXISTENT] or the store's error) for what. */
+int imap_cmd_mailbox_open(struct imap_session *s, const char *tag,
+    const char *what, const char *name, struct store_read **r_r,
+    struct store_mailbox_info *info_r);
 /* Appends the wire form (mUTF-7 astring) of a UTF-8 store name. */
 void imap_cmd_format_mailbox(struct strbuf *sb, const char *name);
 /* Answers NO with the response code that fits the store's last error;

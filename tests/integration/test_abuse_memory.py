@@ -17,19 +17,11 @@ import time
 import unittest
 
 from imapd import RawClient, wait_for
-from pgtest import TestCA, tempdir
+from pgtest import TestCA, rss_kb, tempdir
 from pgtest.gateway import Gateway
 
 ASAN_SMALL = {"ASAN_OPTIONS":
               "abort_on_error=1:detect_leaks=1:quarantine_size_mb=4"}
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def spool_fds(pid):

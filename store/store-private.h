@@ -150,6 +150,7 @@ struct store {
 	bool grow_pending;
 	bool growing;
 	unsigned grows;
+	time_t full_logged;	/* the writer's: last "map-full" line */
 	_Atomic uint64_t default_quota;	/* bytes, 0: none */
 };
 

@@ -408,11 +408,16 @@ store_map_grow(struct store *store, uint64_t need)
 	if (store->map_max != 0 && size > store->map_max)
 		size = store->map_max;
 	if (size < want) {
-		log_warn("store event=map-full used=%llu map=%llu "
-		    "disk_free=%llu need=%llu", (unsigned long long)sp.used,
-		    (unsigned long long)sp.map_size,
-		    (unsigned long long)sp.disk_free,
-		    (unsigned long long)need);
+		/* once a minute at most: a full store is tried every group */
+		if (time(NULL) - store->full_logged >= 60) {
+			store->full_logged = time(NULL);
+			log_warn("store event=map-full used=%llu map=%llu "
+			    "disk_free=%llu need=%llu",
+			    (unsigned long long)sp.used,
+			    (unsigned long long)sp.map_size,
+			    (unsigned long long)sp.disk_free,
+			    (unsigned long long)need);
+		}
 		if (size <= sp.map_size)
 			return -1;
 	}

@@ -575,6 +575,9 @@ login_delay_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	s->auth_pass = NULL;
+	/* the password check reads nothing more until it answers */
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
 	if (!s->closing)
 		login_run(s, pass);
 	secure_zero(pass, strlen(pass));
@@ -604,6 +607,12 @@ imap_session_begin_login(struct imap_session *s, const char *tag,
 	log_debug("imap session=%u event=login_delayed ip=%s ms=%u", s->id,
 	    s->ip, ms);
 	s->auth_pass = xstrdup(pass);
+	/* keep reading while held, so a client that goes is freed at once
+	   (its pre-auth slot with it); what it sends meanwhile waits in the
+	   input, at most IMAP_LOGIN_HELD_INPUT_MAX (then libevent stops
+	   reading) */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, IMAP_LOGIN_HELD_INPUT_MAX);
+	bufferevent_enable(s->bev, EV_READ);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	if (s->delay_ev == NULL)

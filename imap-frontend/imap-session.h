@@ -47,6 +47,9 @@ enum imap_state {
 #define IMAP_STATES_ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | \
 	IMAP_STATE_SELECTED)
 #define IMAP_STATES_AUTHED (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+/* Input buffered from a client while its login is held back by the
+ * failed-login table (imap-throttle.h): its EOF is still seen. */
+#define IMAP_LOGIN_HELD_INPUT_MAX (16 * 1024)
 
 enum imap_io_mode {
 	IMAP_IO_COMMAND = 0,	/* reading commands */

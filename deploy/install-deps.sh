@@ -11,7 +11,8 @@ libjansson-dev libinih-dev libargon2-dev zlib1g-dev check libsubunit-dev
 libcurl4-openssl-dev
 python3 python3-prometheus-client groff-base curl isync fetchmail
 thunderbird mutt tmux
-dovecot-core dovecot-imapd dovecot-pop3d"
+dovecot-core dovecot-imapd dovecot-pop3d
+fail2ban"
 
 missing=""
 for p in $PKGS; do

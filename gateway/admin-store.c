@@ -9,7 +9,7 @@
 struct admin_op {
 	enum { OP_USER_CREATE, OP_USER_DELETE, OP_USER_SET_HASH,
 	    OP_META_PUT, OP_META_DEL, OP_MAILBOX_CREATE,
-	    OP_MAILBOX_SUBSCRIBE } op;
+	    OP_MAILBOX_SUBSCRIBE, OP_QUOTA_SET } op;
 	uint32_t user_id;
 	const char *name;	/* user name, or settings key */
 	const char *hash;
@@ -17,6 +17,8 @@ struct admin_op {
 	const void *value;
 	size_t value_size;
 	uint32_t new_id;	/* out: user create */
+	bool own;		/* quota set */
+	uint64_t limit;
 };
 
 static int
@@ -45,6 +47,9 @@ admin_apply(struct store *store, void *ctx, const char **error_r)
 	case OP_MAILBOX_SUBSCRIBE:
 		return store_mailbox_subscribe(store, o->user_id, o->name,
 		    true, error_r);
+	case OP_QUOTA_SET:
+		return store_user_quota_set(store, o->user_id, o->own,
+		    o->limit, error_r);
 	}
 	return -1;
 }
@@ -126,6 +131,16 @@ admin_store_mailbox_subscribe(struct store *store, uint32_t user_id,
 {
 	struct admin_op o = { .op = OP_MAILBOX_SUBSCRIBE, .user_id = user_id,
 	    .name = name };
+
+	return run(store, &o, error_r);
+}
+
+int
+admin_store_quota_set(struct store *store, uint32_t user_id, bool own,
+    uint64_t limit, const char **error_r)
+{
+	struct admin_op o = { .op = OP_QUOTA_SET, .user_id = user_id,
+	    .own = own, .limit = limit };
 
 	return run(store, &o, error_r);
 }

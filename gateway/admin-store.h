@@ -12,6 +12,7 @@
 #define POPGATE_GATEWAY_ADMIN_STORE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -19,6 +20,10 @@ struct store;
 int admin_store_user_create(struct store *store, const char *name,
     const char *password_hash, unsigned int flags, uint32_t *user_id_r,
     const char **error_r);
+/* own false: the user gets the default quota again; else limit bytes
+ * (0: none for this user). */
+int admin_store_quota_set(struct store *store, uint32_t user_id, bool own,
+    uint64_t limit, const char **error_r);
 int admin_store_user_delete(struct store *store, uint32_t user_id,
     const char **error_r);
 int admin_store_user_set_hash(struct store *store, uint32_t user_id,

@@ -14,6 +14,7 @@
 #include "gateway/admin-store.h"
 #include "gateway/accounts.h"
 #include "gateway/backup.h"
+#include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/history.h"
 #include "gateway/import.h"
@@ -257,6 +258,93 @@ cmd_user_passwd(struct gateway *gw, struct control_client *client,
 	}
 	log_info("control event=password-changed user_id=%u", id);
 	control_reply(client, ctl_ok_json());
+}
+
+/* user.quota: "default" (the [store] quota), "none", or a size; without
+ * "quota" only shows it. Replies with the quota in force and the usage. */
+static void
+cmd_user_quota(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *q = ctl_req_str(req, "quota");
+	const char *error = NULL;
+	struct store_read *r = NULL;
+	uint64_t limit = 0, used = 0;
+	bool own = false;
+	uint32_t id;
+
+	if (lookup_user_id(gw, client, user, &id) < 0)
+		return;
+	if (q != NULL) {
+		bool set_own = strcmp(q, "default") != 0;
+		uint64_t bytes = 0;
+
+		if (set_own && strcmp(q, "none") != 0 &&
+		    (config_parse_size(q, &bytes, &error) < 0 || bytes == 0)) {
+			reply_error(gw, client, CTL_E_INVALID, "quota",
+			    "quota: \"default\", \"none\" or a size such as "
+			    "500M");
+			return;
+		}
+		if (admin_store_quota_set(gw->store, id, set_own, bytes,
+		    &error) < 0) {
+			reply_store_error(gw, client, "user.quota", error);
+			return;
+		}
+		log_info("control event=quota-set user_id=%u quota=%s", id, q);
+	}
+	if (store_read_begin(gw->store, &r, &error) < 0 ||
+	    store_user_quota_get(r, id, &limit, &own, &error) < 0 ||
+	    store_user_usage(r, id, &used, &error) < 0) {
+		store_read_end(&r);
+		reply_store_error(gw, client, "user.quota", error);
+		return;
+	}
+	store_read_end(&r);
+	{
+		json_t *resp = ctl_ok_json();
+
+		json_object_set_new(resp, "user", json_string(user));
+		json_object_set_new(resp, "quota_bytes",
+		    json_integer((json_int_t)limit));
+		json_object_set_new(resp, "own", json_boolean(own));
+		json_object_set_new(resp, "used_bytes",
+		    json_integer((json_int_t)used));
+		control_reply(client, resp);
+	}
+}
+
+/* The store's room, for status: what is used, the map, the disk. */
+static json_t *
+store_space_json(struct gateway *gw)
+{
+	struct store_space sp;
+	const char *error = NULL;
+	json_t *j;
+
+	if (store_space_get(gw->store, &sp, &error) < 0)
+		return json_null();
+	j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:b}",
+	    "used_bytes", (json_int_t)sp.used,
+	    "map_size", (json_int_t)sp.map_size,
+	    "map_max", (json_int_t)sp.map_max,
+	    "file_bytes", (json_int_t)sp.file_size,
+	    "disk_free_bytes", (json_int_t)sp.disk_free,
+	    "capacity_bytes", (json_int_t)sp.capacity,
+	    "map_grows", (int)sp.grows,
+	    "near_full", sp.near_full);
+	if (sp.near_full) {
+		char w[200];
+
+		snprintf(w, sizeof(w), "store near full: %llu MB used of %llu "
+		    "MB it can reach (%llu MB free on disk)",
+		    (unsigned long long)(sp.used >> 20),
+		    (unsigned long long)(sp.capacity >> 20),
+		    (unsigned long long)(sp.disk_free >> 20));
+		json_object_set_new(j, "warning", json_string(w));
+	}
+	return j;
 }
 
 struct list_ctx {
@@ -755,8 +843,10 @@ list_accounts(struct gateway *gw, struct control_client *client,
 	}
 	resp = ctl_ok_json();
 	json_object_set_new(resp, "accounts", ac.array);
-	if (with_status)
+	if (with_status) {
 		json_object_set_new(resp, "import", import_status_json(gw));
+		json_object_set_new(resp, "store", store_space_json(gw));
+	}
 	control_reply(client, resp);
 }
 
@@ -1082,6 +1172,7 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_USER_DELETE] = cmd_user_delete,
 	[CTL_USER_PASSWD] = cmd_user_passwd,
 	[CTL_USER_LIST] = cmd_user_list,
+	[CTL_USER_QUOTA] = cmd_user_quota,
 	[CTL_ACCOUNT_ADD] = cmd_account_add,
 	[CTL_ACCOUNT_DELETE] = cmd_account_delete,
 	[CTL_ACCOUNT_SET] = cmd_account_set,

@@ -60,6 +60,8 @@ static const struct key_def keys[] = {
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
 	{ "store", "search_index", KEY_BOOL, OFF(search_index), 0, 0, 0 },
+	{ "store", "quota", KEY_SIZE, OFF(quota), 0, 0, 0 },
+	{ "store", "map_max", KEY_SIZE, OFF(map_max), 0, 0, 0 },
 
 	{ "control", "socket", KEY_STRING, OFF(control_socket), 0, 0, 0 },
 	{ "control", "mode", KEY_FILE_MODE, OFF(control_mode), 0, 0, 0 },
@@ -74,6 +76,18 @@ static const struct key_def keys[] = {
 	  1, 1000000 },
 	{ "limits", "imap_connections_per_ip", KEY_U32,
 	  OFF(imap_connections_per_ip), 0, 1, 1000000 },
+	{ "limits", "imap_connections_per_user", KEY_U32,
+	  OFF(imap_connections_per_user), 0, 1, 1000000 },
+	{ "limits", "imap_preauth_per_ip", KEY_U32, OFF(imap_preauth_per_ip), 0,
+	  1, 1000000 },
+	{ "limits", "imap_preauth_timeout", KEY_DURATION,
+	  OFF(imap_preauth_timeout), 0, 5, 3600 },
+	{ "limits", "imap_memory_budget", KEY_SIZE, OFF(imap_memory_budget), 0,
+	  1u << 20, 0xfff00000u },
+	{ "limits", "imap_append_max", KEY_SIZE, OFF(imap_append_max), 0,
+	  1024, 64u << 20 },
+	{ "limits", "login_failures_per_connection", KEY_U32,
+	  OFF(login_failures_per_connection), 0, 1, 100 },
 	{ "limits", "control_clients", KEY_U32, OFF(control_clients), 0,
 	  1, 1024 },
 	{ "limits", "control_request_max", KEY_SIZE, OFF(control_request_max),
@@ -93,6 +107,10 @@ static const struct key_def keys[] = {
 	  0, 0, 0 },
 	{ "upstream-defaults", "timeout", KEY_DURATION, OFF(upstream.timeout),
 	  0, 1, 3600 },
+	{ "upstream-defaults", "poll_deadline", KEY_DURATION,
+	  OFF(upstream.poll_deadline), 0, 5, 7 * 86400 },
+	{ "upstream-defaults", "retr_min_rate", KEY_SIZE,
+	  OFF(upstream.retr_min_rate), 0, 1, 1u << 30 },
 	{ "upstream-defaults", "ca_file", KEY_STRING_OPT,
 	  OFF(upstream.ca_file), 0, 0, 0 },
 	{ "upstream-defaults", "ca_only", KEY_BOOL, OFF(upstream.ca_only),
@@ -451,7 +469,13 @@ set_defaults(struct config *c)
 	c->log_target = LOG_TARGET_STDERR;
 	c->log_level = LOG_LEVEL_INFO;
 	c->imap_connections = 1000;
-	c->imap_connections_per_ip = 50;
+	c->imap_connections_per_ip = 200;
+	c->imap_connections_per_user = 50;
+	c->imap_preauth_per_ip = 10;
+	c->imap_preauth_timeout = 60;
+	c->imap_memory_budget = 64u << 20;
+	c->imap_append_max = 64u << 20;
+	c->login_failures_per_connection = 3;
 	c->control_clients = 16;
 	c->control_request_max = 1u << 20;
 	c->upstream_per_host = 2;
@@ -461,6 +485,8 @@ set_defaults(struct config *c)
 	c->upstream.tls = CONFIG_TLS_POP3S;
 	c->upstream.folder = xstrdup("INBOX");
 	c->upstream.timeout = 60;
+	c->upstream.poll_deadline = 3600;
+	c->upstream.retr_min_rate = 16 * 1024;
 	c->pt_tls = CONFIG_TLS_POP3S;
 	c->pt_attempts_per_minute = 10;
 	c->pt_failure_cache = 60;

@@ -66,6 +66,8 @@ struct config_upstream {
 	enum config_upstream_tls tls;
 	char *folder;			/* target mailbox */
 	uint32_t timeout;		/* seconds per network step */
+	uint32_t poll_deadline;		/* seconds for a whole poll */
+	uint32_t retr_min_rate;		/* bytes/s a RETR must reach */
 	char *ca_file;			/* NULL: the system's trust store;
 					   else added to it */
 	bool ca_only;			/* trust ca_file alone */
@@ -114,6 +116,8 @@ struct config {
 	char *data_dir;
 	uint64_t map_size;
 	bool search_index;		/* full-text index of new mail */
+	uint64_t quota;			/* default per-user quota (0: none) */
+	uint64_t map_max;		/* the map grows up to it (0: disk) */
 
 	/* [control] */
 	char *control_socket;
@@ -128,6 +132,12 @@ struct config {
 	/* [limits] */
 	uint32_t imap_connections;
 	uint32_t imap_connections_per_ip;
+	uint32_t imap_connections_per_user;	/* logged-in sessions */
+	uint32_t imap_preauth_per_ip;	/* sessions not logged in yet */
+	uint32_t imap_preauth_timeout;	/* seconds from connect to login */
+	uint32_t imap_memory_budget;	/* bytes all parsers may hold */
+	uint32_t imap_append_max;	/* largest APPENDed message */
+	uint32_t login_failures_per_connection;	/* then BYE */
 	uint32_t control_clients;
 	uint32_t control_request_max;	/* bytes per request line */
 	uint32_t upstream_per_host;	/* POP3 sessions at once per host */

@@ -39,6 +39,11 @@ static const struct ctl_field f_user_opt[] = {
 	OPT("allow_cleartext", CTL_T_BOOL, CTL_C_NONE), \
 	OPT("oauth_provider", CTL_T_STRING, CTL_C_PROVIDER)
 
+static const struct ctl_field f_user_quota[] = {
+	REQ("user", CTL_T_STRING, CTL_C_NAME),
+	OPT("quota", CTL_T_STRING, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_account_add[] = {
 	REQ("user", CTL_T_STRING, CTL_C_NAME),
 	/* host, port and tls may come from an OAuth provider's preset;
@@ -157,6 +162,9 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	{ "user.passwd", CTL_USER_PASSWD, f_user_add,
 	  "set a user's IMAP password", NULL },
 	{ "user.list", CTL_USER_LIST, f_none, "list users", NULL },
+	{ "user.quota", CTL_USER_QUOTA, f_user_quota,
+	  "show or set a user's storage quota (\"default\", \"none\" or "
+	  "a size)", NULL },
 	{ "account.add", CTL_ACCOUNT_ADD, f_account_add,
 	  "add an upstream POP3 account to a user", check_account_add },
 	{ "account.delete", CTL_ACCOUNT_DELETE, f_account,

@@ -9,6 +9,7 @@
 #include "gateway/gateway.h"
 #include "gateway/passthrough.h"
 #include "imap-frontend/imap-server.h"
+#include "imap-frontend/imap-spool.h"
 #include "log.h"
 #include "store/store.h"
 #include "tls.h"
@@ -69,6 +70,24 @@ listeners_check_tls(const struct config *c, char *errbuf, size_t errsize)
 }
 
 int
+listeners_prepare_spool(struct gateway *gw, char *errbuf, size_t errsize)
+{
+	char spool[4096];
+	const char *error;
+	unsigned removed;
+
+	snprintf(spool, sizeof(spool), "%s/spool", gw->config->data_dir);
+	if (imap_spool_prepare_dir(spool, &removed, &error) < 0) {
+		snprintf(errbuf, errsize, "%s: %s", spool, error);
+		return -1;
+	}
+	if (removed > 0)
+		log_warn("imap event=spool_cleaned files=%u dir=%s", removed,
+		    spool);
+	return 0;
+}
+
+int
 listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 {
 	const struct config *c = gw->config;
@@ -76,6 +95,7 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	char **plain = NULL, **tls = NULL;
 	SSL_CTX *ctx = NULL;
 	const char *error = NULL;
+	char spool[4096];
 	int ret = -1;
 
 	if (c->listen_count == 0 && c->listen_tls_count == 0) {
@@ -99,6 +119,14 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	cfg.rawlog_dir = c->rawlog_dir;
 	cfg.limits.max_sessions = c->imap_connections;
 	cfg.limits.max_sessions_per_ip = c->imap_connections_per_ip;
+	cfg.limits.max_sessions_per_user = c->imap_connections_per_user;
+	cfg.limits.max_preauth_per_ip = c->imap_preauth_per_ip;
+	cfg.limits.preauth_timeout_secs = c->imap_preauth_timeout;
+	cfg.limits.buffer_budget = c->imap_memory_budget;
+	cfg.limits.max_append = c->imap_append_max;
+	cfg.limits.max_auth_failures = c->login_failures_per_connection;
+	snprintf(spool, sizeof(spool), "%s/spool", c->data_dir);
+	cfg.spool_dir = spool;
 	cfg.workq = gw->workq;
 	gw->imap = imap_server_new(gw->base, gw->store, &cfg,
 	    passthrough_auth, gw, &error);

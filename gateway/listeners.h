@@ -21,6 +21,10 @@ struct gateway;
 int listeners_check_tls(const struct config *c, char *errbuf,
     size_t errsize);
 int listeners_bind(struct gateway *gw, char *errbuf, size_t errsize);
+/* Creates DATA_DIR/spool (the APPEND spool, imap-spool.h) and removes
+ * what a crash left there; run as the daemon user, before listening. */
+int listeners_prepare_spool(struct gateway *gw, char *errbuf,
+    size_t errsize);
 int listeners_start(struct gateway *gw, char *errbuf, size_t errsize);
 /* New certificate and key for new connections; sessions stay. Listener
  * addresses change only on restart (a warning says so). */

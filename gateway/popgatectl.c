@@ -190,6 +190,25 @@ print_status(json_t *reply)
 				    json_object_get(pi, "done")), total);
 		}
 	}
+	{
+		json_t *st = json_object_get(reply, "store");
+
+		if (json_is_object(st)) {
+			printf("store: %lld MB used, map %lld MB, can reach %lld "
+			    "MB, %lld MB free on disk\n",
+			    (long long)json_integer_value(json_object_get(st,
+			    "used_bytes")) >> 20,
+			    (long long)json_integer_value(json_object_get(st,
+			    "map_size")) >> 20,
+			    (long long)json_integer_value(json_object_get(st,
+			    "capacity_bytes")) >> 20,
+			    (long long)json_integer_value(json_object_get(st,
+			    "disk_free_bytes")) >> 20);
+			if (json_is_string(json_object_get(st, "warning")))
+				printf("WARNING: %s\n", str_or(st, "warning",
+				    ""));
+		}
+	}
 	if (json_is_object(imp))
 		printf("import: %s, line %lld of %lld, %lld ok, %lld failed\n",
 		    json_is_true(json_object_get(imp, "running")) ?
@@ -201,6 +220,24 @@ print_status(json_t *reply)
 		    (long long)json_integer_value(json_object_get(imp, "ok")),
 		    (long long)json_integer_value(json_object_get(imp,
 		    "failed")));
+}
+
+static void
+print_quota(json_t *reply)
+{
+	long long q = json_integer_value(json_object_get(reply, "quota_bytes"));
+	long long u = json_integer_value(json_object_get(reply, "used_bytes"));
+
+	if (q > 0)
+		printf("%s: %lld of %lld bytes used (%lld%%)%s\n",
+		    str_or(reply, "user", "?"), u, q, u * 100 / q,
+		    json_is_true(json_object_get(reply, "own")) ? "" :
+		    " (the default quota)");
+	else
+		printf("%s: %lld bytes used, no quota%s\n",
+		    str_or(reply, "user", "?"), u,
+		    json_is_true(json_object_get(reply, "own")) ? "" :
+		    " (the default)");
 }
 
 static void
@@ -435,6 +472,7 @@ print_oauth_start(json_t *reply)
 static const char *const pos_user[] = { "user", NULL };
 static const char *const pos_user_account[] = { "user", "account", NULL };
 static const char *const pos_none[] = { NULL };
+static const char *const pos_user_quota[] = { "user", "quota", NULL };
 
 /* The settings of an upstream account, as both "account add" and
    "account set" take them. */
@@ -498,6 +536,11 @@ static const struct cmd_def cmds[] = {
 	  print_ok, 0 },
 	{ "user list", "user.list", pos_none, 0, opts_none, false,
 	  "user list\n  List the users.", print_users, 0 },
+	{ "user quota", "user.quota", pos_user_quota, 1, opts_none, false,
+	  "user quota NAME [SIZE|none|default]\n"
+	  "  Show a user's storage quota and usage, or set it: a size such\n"
+	  "  as 500M, none (no quota for this user) or default (the\n"
+	  "  [store] quota of the configuration).", print_quota, 0 },
 	{ "account add", "account.add", pos_user, 1, opts_account, true,
 	  "account add USER --host H --port P --tls pop3s|stls|none\n"
 	  "    --login NAME --password-stdin [--mode keep|delete|"

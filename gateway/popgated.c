@@ -155,6 +155,7 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 		control_set_settings(gw->control, &cs);
 	}
 	open_log(gw, nc);
+	store_set_default_quota(gw->store, nc->quota);
 	config_free(&gw->config);
 	gw->config = nc;
 	if (upstreams_available(gw->upstreams)) {
@@ -530,6 +531,7 @@ main(int argc, char **argv)
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.map_size = (size_t)gw.config->map_size;
 	sopts.no_fts_index = !gw.config->search_index;
+	sopts.map_max = gw.config->map_max;
 	if (store_open(gw.config->data_dir, &sopts, &gw.store, &error) < 0) {
 		snprintf(err, sizeof(err), "store %s: %s",
 		    gw.config->data_dir, error);
@@ -537,6 +539,9 @@ main(int argc, char **argv)
 	}
 	if (gateway_store_upgrade(gw.store, err, sizeof(err)) < 0)
 		goto fail;
+	if (listeners_prepare_spool(&gw, err, sizeof(err)) < 0)
+		goto fail;
+	store_set_default_quota(gw.store, gw.config->quota);
 	if (switch_user && become(&pw, false, err, sizeof(err)) < 0)
 		goto fail;
 	/* jansson seeds its hash function at the first object: do it

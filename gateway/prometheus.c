@@ -285,13 +285,15 @@ collect(void *arg)
 		metric_set(p->state_messages[i], uc.messages[i]);
 		metric_set(p->state_bytes[i], uc.bytes[i]);
 	}
-	if (gw->store != NULL && store_space(gw->store, &sp, &error) == 0) {
-		metric_set(p->store_used, (int64_t)sp.used_bytes);
-		metric_set(p->store_file, (int64_t)sp.file_bytes);
+	if (gw->store != NULL && store_space_get(gw->store, &sp, &error) == 0) {
+		metric_set(p->store_used, (int64_t)sp.used);
+		metric_set(p->store_file, (int64_t)sp.file_size);
 		metric_set(p->store_map, (int64_t)sp.map_size);
-		metric_set(p->store_map_free, sp.map_size > sp.used_bytes ?
-		    (int64_t)(sp.map_size - sp.used_bytes) : 0);
-		metric_set(p->disk_free, (int64_t)sp.disk_free_bytes);
+		/* the map grows (up to map_max and the disk): the room left
+		   is to the store's capacity, not to today's map */
+		metric_set(p->store_map_free, sp.capacity > sp.used ?
+		    (int64_t)(sp.capacity - sp.used) : 0);
+		metric_set(p->disk_free, (int64_t)sp.disk_free);
 		metric_set(p->readers, (int64_t)sp.readers_used);
 	}
 	metric_set(p->control_requests,

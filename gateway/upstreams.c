@@ -209,6 +209,8 @@ set_account(struct upstreams *ups, const struct account *a, bool from_oauth)
 	ua.timeouts.greeting_ms = ms;
 	ua.timeouts.command_ms = ms;
 	ua.timeouts.stall_ms = ms;
+	ua.timeouts.poll_ms = c->upstream.poll_deadline * 1000u;
+	ua.timeouts.retr_min_rate = c->upstream.retr_min_rate;
 	if (ups->u->ops->account_set(ups->u, &ua, &error) < 0)
 		log_error("upstreams account=%s event=rejected error=\"%s\"",
 		    id, error);

@@ -54,6 +54,36 @@ status_recent(struct imap_session *s, const struct store_mailbox_info *info)
 	return n;
 }
 
+static int
+add_deleted_size(void *ctx, const struct store_msg *msg)
+{
+	if (msg->flags.system & STORE_FLAG_DELETED)
+		*(uint64_t *)ctx += msg->size;
+	return 0;
+}
+
+/* RFC 9208 4.2: what an EXPUNGE would free, in units of 1024 octets (the
+ * STORAGE resource's): the sizes of the \Deleted messages. */
+static int
+deleted_storage(struct imap_session *s, const struct store_mailbox_info *info,
+    uint64_t *kb_r)
+{
+	struct store_read *r = NULL;
+	uint64_t bytes = 0;
+	int rc = 0;
+
+	*kb_r = 0;
+	if (info->deleted == 0)
+		return 0;
+	if (store_read_begin(s->server->store, &r, NULL) != 0)
+		return -1;
+	rc = store_msg_foreach(r, s->user_id, info->id, 1, UINT32_MAX,
+	    add_deleted_size, &bytes, NULL);
+	store_read_end(&r);
+	*kb_r = (bytes + 1023) / 1024;
+	return rc < 0 ? -1 : 0;
+}
+
 /* "* STATUS name (items...)\r\n" for info; -1 on an unknown item (sb
  * then holds a partial line the caller drops). */
 static int
@@ -101,6 +131,13 @@ status_format(struct imap_session *s, struct strbuf *sb,
 			/* RFC 7889: the same for every mailbox */
 			strbuf_appendf(sb, "APPENDLIMIT %llu",
 			    (unsigned long long)imap_session_append_limit(s));
+		} else if (strcasecmp(it, "DELETED-STORAGE") == 0) {
+			uint64_t kb = 0;
+
+			if (deleted_storage(s, info, &kb) < 0)
+				return -1;
+			strbuf_appendf(sb, "DELETED-STORAGE %llu",
+			    (unsigned long long)kb);
 		} else {
 			return -1;
 		}
@@ -670,13 +707,12 @@ void
 imap_cmd_status(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
 {
-	const char *name, *err;
+	const char *name;
 	const struct imap_arg *items;
 	size_t n;
 	struct store_read *r = NULL;
 	struct store_mailbox_info info;
 	struct strbuf sb = STRBUF_INIT;
-	int rc;
 
 	if (argc != 2 || !imap_arg_get_list(&args[1], &items, &n) || n == 0) {
 		imap_session_tagged(s, tag, "BAD", "STATUS needs a mailbox and "
@@ -685,22 +721,8 @@ imap_cmd_status(struct imap_session *s, const char *tag,
 	}
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
-	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "STATUS",
-		    store_last_error(s->server->store), err);
+	if (imap_cmd_mailbox_open(s, tag, "STATUS", name, &r, &info) < 0)
 		return;
-	}
-	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
-	if (rc != 0) {
-		store_read_end(&r);
-		if (rc == STORE_NOT_FOUND)
-			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
-			    "Mailbox does not exist");
-		else
-			imap_cmd_store_failed(s, tag, "STATUS",
-		    store_last_error(s->server->store), err);
-		return;
-	}
 	if (status_format(s, &sb, &info, items, n) != 0) {
 		store_read_end(&r);
 		strbuf_free(&sb);

@@ -12,6 +12,7 @@
 #include "imap-parse.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
+#include "imap-spool.h"
 #include "imap-sync.h"
 #include "imap-utf7.h"
 #include "log.h"
@@ -108,6 +109,10 @@ imap_cmd_store_failed(struct imap_session *s, const char *tag,
 	case STORE_ERR_INVALID:
 		imap_session_tagged(s, tag, "NO", "[CANNOT] %s: %s", what,
 		    err != NULL ? err : "not possible");
+		break;
+	case STORE_ERR_QUOTA:
+		imap_session_tagged(s, tag, "NO", "[OVERQUOTA] %s: %s", what,
+		    err != NULL ? err : "quota exceeded");
 		break;
 	case STORE_ERR_NOSPACE:
 		imap_session_tagged(s, tag, "NO", "[OVERQUOTA] %s: the store "
@@ -408,18 +413,47 @@ imap_cmd_unsubscribe(struct imap_session *s, const char *tag,
 	subscribe_common(s, tag, args, argc, false);
 }
 
+int
+imap_cmd_mailbox_open(struct imap_session *s, const char *tag,
+    const char *what, const char *name, struct store_read **r_r,
+    struct store_mailbox_info *info_r)
+{
+	const char *err = NULL;
+	int rc;
+
+	if (store_read_begin(s->server->store, r_r, &err) != 0) {
+		imap_cmd_store_failed(s, tag, what,
+		    store_last_error(s->server->store), err);
+		return -1;
+	}
+	rc = store_mailbox_lookup(*r_r, s->user_id, name, info_r, &err);
+	if (rc == 0)
+		return 0;
+	store_read_end(r_r);
+	if (rc == STORE_NOT_FOUND)
+		imap_session_tagged(s, tag, "NO", "[NONEXISTENT] Mailbox does "
+		    "not exist");
+	else
+		imap_cmd_store_failed(s, tag, what,
+		    store_last_error(s->server->store), err);
+	return -1;
+}
+
 /* ---- APPEND ----
  *
  * Two hops off the loop: the message's MIME structure is parsed on a
  * worker (the blob FETCH reads instead of parsing again), then the
- * delivery goes through the writer. The literal is taken over from the
- * parser, so no copy of the message is made. */
+ * delivery goes through the writer. The message arrived in a spool file
+ * (imap-spool.h) that the job takes over and maps read-only, so no copy
+ * of it is ever in memory; a small one that came without a sink is the
+ * parser's literal, taken over. */
 
 struct append_job {
 	struct imap_job job;
 	uint32_t mailbox_id;
-	char *data;			/* the literal (owned) */
+	const char *data;		/* the spool's mapping or the literal */
 	size_t len;
+	struct imap_spool *spool;	/* owned; NULL: data is a literal */
 	char *kws[IMAP_APPEND_FLAGS_MAX];
 	size_t nkw;
 	uint32_t system_flags;
@@ -438,7 +472,10 @@ append_job_free(struct imap_job *job)
 {
 	struct append_job *j = (struct append_job *)job;
 
-	free(j->data);
+	if (j->spool != NULL)
+		imap_spool_free(&j->spool);
+	else
+		free((char *)j->data);
 	for (size_t i = 0; i < j->nkw; i++)
 		free(j->kws[i]);
 	strbuf_free(&j->blob);
@@ -529,6 +566,7 @@ append_parsed(struct imap_session *s, const char *tag, struct imap_job *job)
 	w->job.finish = append_stored;
 	/* j keeps nothing it would free twice */
 	j->data = NULL;
+	j->spool = NULL;
 	j->nkw = 0;
 	memset(&j->blob, 0, sizeof(j->blob));
 	memset(&j->terms, 0, sizeof(j->terms));
@@ -631,6 +669,8 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 		    "a literal");
 		return;
 	}
+	if (args[i].stream != NULL)
+		len = (size_t)args[i].stream_size;
 	if (len == 0) {
 		imap_session_tagged(s, tag, "NO", "Empty message");
 		return;
@@ -656,9 +696,21 @@ imap_cmd_append(struct imap_session *s, const char *tag,
 	j->job.finish = append_parsed;
 	j->job.wq.run = append_parse_run;
 	j->mailbox_id = info.id;
-	j->data = imap_parser_take_literal(s->parser, data);
-	if (j->data == NULL)
-		j->data = xmemdup(data, len);
+	if (args[i].stream != NULL) {
+		j->spool = imap_parser_take_stream(s->parser, args[i].stream);
+		PG_ASSERT(j->spool != NULL);
+		j->data = imap_spool_map(j->spool, &err);
+		if (j->data == NULL) {
+			imap_session_tagged(s, tag, "NO", "[SERVERBUG] %s",
+			    err);
+			append_job_free(&j->job);
+			return;
+		}
+	} else {
+		j->data = imap_parser_take_literal(s->parser, data);
+		if (j->data == NULL)
+			j->data = xmemdup(data, len);
+	}
 	j->len = len;
 	for (size_t k = 0; k < nkw; k++)
 		j->kws[k] = xstrdup(kws[k]);

@@ -39,6 +39,10 @@ msg_store_failed(struct imap_session *s, const char *tag, const char *what,
 		imap_session_tagged(s, tag, "NO", "[LIMIT] %s: %s", what,
 		    err != NULL ? err : "limit reached");
 		break;
+	case STORE_ERR_QUOTA:
+		imap_session_tagged(s, tag, "NO", "[OVERQUOTA] %s: %s", what,
+		    err != NULL ? err : "quota exceeded");
+		break;
 	case STORE_ERR_NOSPACE:
 		imap_session_tagged(s, tag, "NO", "[OVERQUOTA] %s: the store "
 		    "is full", what);

@@ -261,22 +261,8 @@ select_run(struct imap_session *s, const char *tag,
 	}
 	if ((name = imap_cmd_mailbox_arg(s, tag, &args[0])) == NULL)
 		return;
-	if (store_read_begin(s->server->store, &r, &err) != 0) {
-		imap_cmd_store_failed(s, tag, "SELECT",
-		    store_last_error(s->server->store), err);
+	if (imap_cmd_mailbox_open(s, tag, "SELECT", name, &r, &info) < 0)
 		return;
-	}
-	rc = store_mailbox_lookup(r, s->user_id, name, &info, &err);
-	if (rc != 0) {
-		store_read_end(&r);
-		if (rc == STORE_NOT_FOUND)
-			imap_session_tagged(s, tag, "NO", "[NONEXISTENT] "
-			    "Mailbox does not exist");
-		else
-			imap_cmd_store_failed(s, tag, "SELECT",
-		    store_last_error(s->server->store), err);
-		return;
-	}
 	sel = xcalloc(1, sizeof(*sel));
 	sel->mailbox_id = info.id;
 	sel->name = xstrdup(info.name);

@@ -55,6 +55,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "LSUB", imap_cmd_lsub, AUTHED, 0 },
 	{ "STATUS", imap_cmd_status, AUTHED, 0 },
 	{ "APPEND", imap_cmd_append, AUTHED, 0 },
+	{ "GETQUOTA", imap_cmd_getquota, AUTHED, 0 },
+	{ "GETQUOTAROOT", imap_cmd_getquotaroot, AUTHED, 0 },
+	{ "SETQUOTA", imap_cmd_setquota, AUTHED, 0 },
 	{ "CHECK", imap_cmd_check, SELECTED, 0 },
 	{ "CLOSE", imap_cmd_close, SELECTED, IMAP_CMD_LEAVES },
 	{ "UNSELECT", imap_cmd_unselect, SELECTED, IMAP_CMD_LEAVES },
@@ -225,7 +228,6 @@ static void
 start_login(struct imap_session *s, const char *tag, const char *user,
     size_t user_len, const char *pass, size_t pass_len)
 {
-	struct imap_auth_request *req;
 	char *u, *p;
 
 	if (!imap_session_login_allowed(s)) {
@@ -244,12 +246,7 @@ start_login(struct imap_session *s, const char *tag, const char *user,
 	}
 	u = xstrndup(user, user_len);
 	p = xstrndup(pass, pass_len);
-	free(s->tag);
-	s->tag = xstrdup(tag);
-	s->io = IMAP_IO_AUTH_WAIT;
-	bufferevent_disable(s->bev, EV_READ);
-	req = imap_auth_request_new(s);
-	s->server->auth(s->server->auth_ctx, u, p, s->addr, req);
+	imap_session_begin_login(s, tag, u, p);
 	secure_zero(p, pass_len);
 	free(p);
 	free(u);

@@ -88,6 +88,7 @@ struct imap_search_hooks {
 void imap_search_submit(struct imap_session *s, const char *tag,
     struct arena *arena, struct imap_search_program *prog, bool uid,
     const struct imap_search_hooks *hooks);
+imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
 
 /* Helpers the mailbox commands share (imap-cmd-mailbox.c). */
 
@@ -102,6 +103,11 @@ void imap_cmd_format_mailbox(struct strbuf *sb, const char *name, bool utf8);
  * is after ENABLE UTF8=ACCEPT), appended to out: 0 or -1 + *error_r. */
 int imap_cmd_mailbox_decode(const struct imap_session *s, const char *wire,
     size_t len, struct strbuf *out, const char **error_r);
+/* A snapshot (*r_r, the caller ends it) and the mailbox name's info; or
+ * -1 after answering NO ([NONEXISTENT] or the store's error) for what. */
+int imap_cmd_mailbox_open(struct imap_session *s, const char *tag,
+    const char *what, const char *name, struct store_read **r_r,
+    struct store_mailbox_info *info_r);
 /* Answers NO with the response code that fits the store's last error;
  * logs the errors that are the server's fault. */
 void imap_cmd_store_failed(struct imap_session *s, const char *tag,

@@ -8,6 +8,8 @@
 
 #include "imap-parse.h"
 
+#include <strings.h>
+
 #include "arena.h"
 #include "strbuf.h"
 
@@ -84,6 +86,21 @@ struct imap_parser {
 	char **owned;
 	size_t owned_count;
 	size_t owned_cap;
+	/* streaming (imap_parser_set_sink) */
+	struct imap_literal_sink sink;
+	bool have_sink;
+	bool lit_stream;	/* the literal being read goes to the sink */
+	void *lit_handle;	/* its handle */
+	void **streams;		/* handles of the command's streamed literals */
+	size_t stream_count;
+	size_t stream_cap;
+	/* An error found while its command's bytes still come (a refused
+	 * {n+} or a sink that failed mid-literal): reported once they are
+	 * skipped. def_code is IMAP_PARSE_ERR_NONE when none is pending. */
+	enum imap_parse_error_code def_code;
+	const char *def_text;
+	bool def_have_tag;
+	char def_tag[IMAP_PARSE_MAX_TAG + 1];
 
 	/* resync */
 	enum skstate sk;
@@ -103,6 +120,45 @@ imap_parse_literal_limit(const struct imap_parser *p)
 {
 	return p->authenticated ? p->limits.max_literal :
 	    p->limits.max_literal_preauth;
+}
+
+/* Would the literal whose header is being read go to the sink? The
+ * message of an APPEND: after login, top level, after the mailbox. */
+static inline bool
+imap_parse_lit_streams(const struct imap_parser *p)
+{
+	return p->have_sink && p->authenticated && !p->lit_in_section &&
+	    p->depth == 0 && p->arg_count >= 1 && p->name.len == 6 &&
+	    strncasecmp(p->name.data, "APPEND", 6) == 0;
+}
+
+/* The size limit of the literal whose header is being read. */
+static inline uint64_t
+imap_parse_lit_limit_here(const struct imap_parser *p)
+{
+	return imap_parse_lit_streams(p) ? p->limits.max_stream_literal :
+	    imap_parse_literal_limit(p);
+}
+
+/* The largest {n+} the resync skips rather than closing: the largest
+ * literal a command may carry. */
+static inline uint64_t
+imap_parse_skip_literal_max(const struct imap_parser *p)
+{
+	uint64_t lit = imap_parse_literal_limit(p);
+
+	if (p->have_sink && p->authenticated &&
+	    p->limits.max_stream_literal > lit)
+		lit = p->limits.max_stream_literal;
+	return lit;
+}
+
+/* Bytes the resync may skip before it calls the input a runaway: the
+ * command's memory limit plus two of the largest literals. */
+static inline uint64_t
+imap_parse_skip_limit(const struct imap_parser *p)
+{
+	return p->limits.max_command + 2 * imap_parse_skip_literal_max(p);
 }
 
 static inline size_t
@@ -145,6 +201,16 @@ imap_parse_perr(struct imap_parser *p, enum imap_parse_error_code code,
 /* Records a fatal error (the connection must close); returns FATAL. */
 enum imap_parse_result
 imap_parse_pfatal(struct imap_parser *p, enum imap_parse_error_code code,
+    const char *text);
+
+/* Ends the literal being streamed: discards its handle (a failure). */
+void
+imap_parse_stream_abort(struct imap_parser *p);
+
+/* The sink refused the rest of a literal (or all of a {n+}): skip its
+ * remaining bytes and the rest of the command, then report code. */
+enum imap_parse_result
+imap_parse_defer_error(struct imap_parser *p, enum imap_parse_error_code code,
     const char *text);
 
 /* Runs the resync loop over data[*pos..len): NEED_MORE (all consumed),

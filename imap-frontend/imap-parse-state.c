@@ -7,6 +7,7 @@
  */
 #include "imap-parse-private.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ void
 imap_parse_limits_default(struct imap_parse_limits *limits)
 {
 	limits->max_line = IMAP_PARSE_MAX_LINE;
+	limits->max_stream_literal = IMAP_PARSE_MAX_STREAM_LITERAL;
 	limits->max_literal = IMAP_PARSE_MAX_LITERAL;
 	limits->max_literal_preauth = IMAP_PARSE_MAX_LITERAL_PREAUTH;
 	limits->max_command = IMAP_PARSE_MAX_COMMAND;
@@ -67,6 +69,82 @@ free_owned(struct imap_parser *p)
 	for (size_t i = 0; i < p->owned_count; i++)
 		free(p->owned[i]);
 	p->owned_count = 0;
+	for (size_t i = 0; i < p->stream_count; i++)
+		p->sink.discard(p->sink.ctx, p->streams[i]);
+	p->stream_count = 0;
+	imap_parse_stream_abort(p);
+}
+
+void
+imap_parser_set_sink(struct imap_parser *p,
+    const struct imap_literal_sink *sink)
+{
+	PG_ASSERT(p->stream_count == 0 && p->lit_handle == NULL);
+	p->have_sink = sink != NULL;
+	if (sink != NULL)
+		p->sink = *sink;
+	else
+		memset(&p->sink, 0, sizeof(p->sink));
+}
+
+void *
+imap_parser_take_stream(struct imap_parser *p, const void *handle)
+{
+	for (size_t i = 0; i < p->stream_count; i++) {
+		if (p->streams[i] == handle) {
+			void *h = p->streams[i];
+
+			p->streams[i] = p->streams[--p->stream_count];
+			return h;
+		}
+	}
+	return NULL;
+}
+
+void
+imap_parser_release(struct imap_parser *p)
+{
+	if (p->need_reset && p->state == PS_TAG)
+		imap_parse_command_reset(p);
+}
+
+uint64_t
+imap_parser_held(const struct imap_parser *p)
+{
+	uint64_t n = p->cmd_size;
+
+	if (p->state == PS_LITERAL_DATA && !p->lit_stream)
+		n += p->lit_size;
+	return n;
+}
+
+void
+imap_parse_stream_abort(struct imap_parser *p)
+{
+	if (p->lit_handle != NULL)
+		p->sink.discard(p->sink.ctx, p->lit_handle);
+	p->lit_handle = NULL;
+	p->lit_stream = false;
+}
+
+enum imap_parse_result
+imap_parse_defer_error(struct imap_parser *p, enum imap_parse_error_code code,
+    const char *text)
+{
+	uint64_t rest = p->lit_size;
+
+	imap_parse_stream_abort(p);
+	p->def_code = code;
+	p->def_text = text;
+	p->def_have_tag = p->have_tag;
+	snprintf(p->def_tag, sizeof(p->def_tag), "%s",
+	    p->have_tag ? strbuf_str(&p->tag) : "");
+	p->sk = SK_NONE;
+	p->sk_n = rest;
+	p->skipped = 0;
+	p->skipped_line = 0;
+	p->state = rest > 0 ? PS_SKIP_LITERAL : PS_SKIP;
+	return IMAP_PARSE_NEED_MORE;
 }
 
 void
@@ -172,6 +250,7 @@ imap_parser_free(struct imap_parser **pp)
 	wipe_sensitive(p);
 	free_owned(p);
 	free(p->owned);
+	free(p->streams);
 	arena_free(&p->arena);
 	strbuf_free(&p->tok);
 	strbuf_free(&p->tag);
@@ -200,6 +279,7 @@ imap_parser_reset(struct imap_parser *p)
 {
 	imap_parse_command_reset(p);
 	p->state = PS_TAG;
+	p->def_code = IMAP_PARSE_ERR_NONE;
 	p->sk = SK_NONE;
 	p->skipped = 0;
 	p->skipped_line = 0;
@@ -318,7 +398,7 @@ imap_parse_skip_input(struct imap_parser *p, const unsigned char *data,
 			p->sk_n -= n;
 			p->skipped += n;
 			i += n;
-			if (p->skipped > p->limits.max_command) {
+			if (p->skipped > imap_parse_skip_limit(p)) {
 				*pos = i;
 				return imap_parse_pfatal(p,
 				    IMAP_PARSE_ERR_RUNAWAY,
@@ -336,7 +416,7 @@ imap_parse_skip_input(struct imap_parser *p, const unsigned char *data,
 		if (c == '\n') {
 			bool lit = p->sk == SK_CLOSED || p->sk == SK_CLOSED_CR;
 			if (lit && (p->sk_overflow ||
-			    p->sk_n > imap_parse_literal_limit(p))) {
+			    p->sk_n > imap_parse_skip_literal_max(p))) {
 				*pos = i;
 				return imap_parse_pfatal(p,
 				    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
@@ -358,7 +438,7 @@ imap_parse_skip_input(struct imap_parser *p, const unsigned char *data,
 		}
 		sk_feed(p, c);
 		if (++p->skipped_line > imap_parse_line_limit(p) ||
-		    p->skipped > p->limits.max_command) {
+		    p->skipped > imap_parse_skip_limit(p)) {
 			*pos = i;
 			return imap_parse_pfatal(p, IMAP_PARSE_ERR_RUNAWAY,
 			    "Too much input after an error");

@@ -137,6 +137,29 @@ finish_literal(struct imap_parser *p)
 	p->lit_nul = false;
 }
 
+/* A streamed literal is complete: its argument carries the handle. */
+static void
+finish_stream_literal(struct imap_parser *p)
+{
+	struct imap_arg *a = push_arg(p, IMAP_ARG_LITERAL);
+
+	if (p->stream_count == p->stream_cap) {
+		p->stream_cap = p->stream_cap < 2 ? 2 : p->stream_cap * 2;
+		p->streams = xreallocarray(p->streams, p->stream_cap,
+		    sizeof(*p->streams));
+	}
+	p->streams[p->stream_count++] = p->lit_handle;
+	a->str = "";
+	a->len = 0;
+	a->stream = p->lit_handle;
+	a->stream_size = p->lit_total;
+	a->literal_plus = p->lit_plus;
+	a->literal8 = p->lit8;
+	p->lit_handle = NULL;
+	p->lit_stream = false;
+	p->lit_nul = false;
+}
+
 static void
 close_list(struct imap_parser *p)
 {
@@ -301,6 +324,11 @@ literal_start(struct imap_parser *p, bool lit8, bool in_section)
 static void
 literal_done(struct imap_parser *p)
 {
+	if (p->lit_stream) {
+		finish_stream_literal(p);
+		p->state = PS_AFTER_ARG;
+		return;
+	}
 	if (!p->lit_in_section) {
 		finish_literal(p);
 		p->state = PS_AFTER_ARG;
@@ -340,10 +368,22 @@ header_error(struct imap_parser *p, enum imap_parse_error_code code,
  * The literal header "{n}" or "{n+}" and its CRLF were read: decide.
  * Called with the LF consumed.
  */
+/* The sink refused a literal: a {n} is answered at once, a {n+} once
+ * its bytes (which come anyway) were skipped. */
+static enum imap_parse_result
+literal_refused(struct imap_parser *p, enum imap_parse_error_code code,
+    const char *text)
+{
+	if (p->lit_plus)
+		return imap_parse_defer_error(p, code, text);
+	return header_error(p, code, text);
+}
+
 static enum imap_parse_result
 literal_header_done(struct imap_parser *p)
 {
-	uint64_t limit = imap_parse_literal_limit(p);
+	bool stream = p->lit_size > 0 && imap_parse_lit_streams(p);
+	uint64_t limit = imap_parse_lit_limit_here(p);
 
 	p->line_len = 0;
 	if (p->lit_overflow && !p->lit_plus)
@@ -367,7 +407,8 @@ literal_header_done(struct imap_parser *p)
 		return header_error(p, IMAP_PARSE_ERR_TOO_LONG,
 		    "Header name literal too long");
 	}
-	if (p->cmd_size + p->lit_size > imap_parse_command_limit(p)) {
+	if (!stream &&
+	    p->cmd_size + p->lit_size > imap_parse_command_limit(p)) {
 		if (p->lit_plus)
 			return imap_parse_pfatal(p,
 			    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,
@@ -378,6 +419,20 @@ literal_header_done(struct imap_parser *p)
 	imap_parse_lit_free(p);
 	p->lit_total = (size_t)p->lit_size;
 	p->lit_nul = false;
+	if (p->have_sink && (p->lit_size > 0 || stream)) {
+		const char *text = "Literal refused";
+		void *handle = NULL;
+		enum imap_parse_error_code code = p->sink.start(p->sink.ctx,
+		    p->lit_size, stream, &handle, &text);
+
+		if (code != IMAP_PARSE_ERR_NONE)
+			return literal_refused(p, code, text);
+		if (stream) {
+			PG_ASSERT(handle != NULL);
+			p->lit_stream = true;
+			p->lit_handle = handle;
+		}
+	}
 	if (p->lit_size == 0) {
 		literal_done(p);
 	} else {
@@ -385,6 +440,43 @@ literal_header_done(struct imap_parser *p)
 	}
 	return p->lit_plus ? IMAP_PARSE_NEED_MORE :
 	    IMAP_PARSE_NEED_CONTINUATION;
+}
+
+/* Bytes of the literal being read: into memory, or to the sink. */
+static enum imap_parse_result
+literal_data(struct imap_parser *p, const unsigned char *data, size_t n)
+{
+	if (p->lit_stream) {
+		const char *text = "Literal refused";
+		enum imap_parse_error_code code = p->sink.write(p->sink.ctx,
+		    p->lit_handle, data, n, &text);
+
+		p->lit_size -= n;
+		if (code != IMAP_PARSE_ERR_NONE)
+			return imap_parse_defer_error(p, code, text);
+	} else {
+		if (memchr(data, '\0', n) != NULL)
+			p->lit_nul = true;
+		imap_parse_lit_append(p, data, n);
+		p->lit_size -= n;
+		p->cmd_size += n;
+	}
+	if (p->lit_size == 0)
+		literal_done(p);
+	return IMAP_PARSE_NEED_MORE;
+}
+
+/* A command whose error was deferred has been skipped: report it now. */
+static enum imap_parse_result
+deferred_error(struct imap_parser *p)
+{
+	p->error.code = p->def_code;
+	p->error.text = p->def_text;
+	p->error.tag = p->def_have_tag ? p->def_tag : NULL;
+	p->def_code = IMAP_PARSE_ERR_NONE;
+	p->need_reset = true;
+	p->state = PS_TAG;
+	return IMAP_PARSE_ERROR;
 }
 
 enum imap_parse_result
@@ -412,6 +504,11 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			r = imap_parse_skip_input(p, data, len, &i);
 			if (r == IMAP_PARSE_FATAL)
 				goto out;
+			if (r == IMAP_PARSE_DONE &&
+			    p->def_code != IMAP_PARSE_ERR_NONE) {
+				r = deferred_error(p);
+				goto out;
+			}
 			r = IMAP_PARSE_NEED_MORE;
 			continue;
 		}
@@ -419,14 +516,8 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 			size_t n = len - i;
 			if (n > p->lit_size)
 				n = (size_t)p->lit_size;
-			if (memchr(data + i, '\0', n) != NULL)
-				p->lit_nul = true;
-			imap_parse_lit_append(p, data + i, n);
-			p->lit_size -= n;
-			p->cmd_size += n;
+			(void)literal_data(p, data + i, n);
 			i += n;
-			if (p->lit_size == 0)
-				literal_done(p);
 			continue;
 		}
 
@@ -651,7 +742,7 @@ imap_parser_feed(struct imap_parser *p, const void *vdata, size_t len,
 				goto out;
 			}
 			if (p->lit_overflow ||
-			    p->lit_size > imap_parse_literal_limit(p)) {
+			    p->lit_size > imap_parse_lit_limit_here(p)) {
 				i++;
 				r = imap_parse_pfatal(p,
 				    IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,

@@ -87,13 +87,18 @@ struct arena;
  * LOGIN / AUTHENTICATE PLAIN (SASL-IR) with long credentials; a stranger
  * still gets less rope than after login, and literals stay at 8 KiB. */
 #define IMAP_PARSE_MAX_LINE_PREAUTH (40 * 1024)
-/* Largest literal after login: an APPENDed message (= the store's
- * STORE_MESSAGE_SIZE_MAX). */
-#define IMAP_PARSE_MAX_LITERAL (64ull * 1024 * 1024)
+/* Largest literal streamed to the caller's sink instead of memory: the
+ * message of an APPEND (= the store's STORE_MESSAGE_SIZE_MAX). Its bytes
+ * go to the sink as they arrive and never count as command memory. */
+#define IMAP_PARSE_MAX_STREAM_LITERAL (64ull * 1024 * 1024)
+/* Largest literal held in memory after login: a search string, a mailbox
+ * name, a header name, an APPEND message when no sink is set. */
+#define IMAP_PARSE_MAX_LITERAL (64ull * 1024)
 /* Largest literal before login: only LOGIN/AUTHENTICATE credentials. */
 #define IMAP_PARSE_MAX_LITERAL_PREAUTH (8ull * 1024)
-/* All bytes of one command, literals included: one APPEND plus lines. */
-#define IMAP_PARSE_MAX_COMMAND (IMAP_PARSE_MAX_LITERAL + 2 * 64 * 1024)
+/* All bytes of one command held in memory, literals included (streamed
+ * ones excluded): the per-session cap on what a client makes us buffer. */
+#define IMAP_PARSE_MAX_COMMAND (256 * 1024)
 /* All bytes of one command before login: LOGIN with two credential
  * literals, or AUTHENTICATE with SASL-IR. Without it a stranger could make
  * the parser hold max_args literals of max_literal_preauth bytes each
@@ -113,6 +118,7 @@ struct arena;
 
 struct imap_parse_limits {
 	size_t max_line;
+	uint64_t max_stream_literal;
 	uint64_t max_literal;
 	uint64_t max_literal_preauth;
 	uint64_t max_command;
@@ -153,6 +159,11 @@ struct imap_arg {
 	bool literal_plus;	/* was {n+} */
 	bool literal8;		/* was ~{n} */
 	bool has_nul;		/* contains a NUL byte */
+	/* A literal that went to the sink (imap_parser_set_sink): str is
+	 * "" and len 0; stream is the sink's handle, stream_size its size.
+	 * NULL for every literal held in memory. */
+	void *stream;
+	uint64_t stream_size;
 };
 
 struct imap_command {
@@ -208,6 +219,9 @@ enum imap_parse_error_code {
 	IMAP_PARSE_ERR_TOO_MANY_ARGS,	/* BAD */
 	IMAP_PARSE_ERR_COMMAND_TOO_BIG,	/* BAD: total command size */
 	IMAP_PARSE_ERR_LITERAL_TOO_BIG,	/* NO [TOOBIG]: {n} over the limit */
+	IMAP_PARSE_ERR_LIMIT,		/* NO [LIMIT]: the sink refused (memory
+					 * budget, spool full) */
+	IMAP_PARSE_ERR_OVERQUOTA,	/* NO [OVERQUOTA]: the sink refused */
 	/* fatal codes (result IMAP_PARSE_FATAL): */
 	IMAP_PARSE_ERR_LITERAL_PLUS_TOO_BIG,	/* {n+} over the limit */
 	IMAP_PARSE_ERR_RUNAWAY,		/* resync skipped > max_command */
@@ -258,6 +272,52 @@ void imap_parser_reset(struct imap_parser *p);
 enum imap_parse_result imap_parser_feed(struct imap_parser *p,
     const void *data, size_t len, size_t *consumed_r,
     const struct imap_command **cmd_r);
+
+/*
+ * The literal sink: where the message literal of an APPEND goes instead of
+ * memory, and who may refuse a literal before its bytes come. The parser
+ * stays pure: it only calls these functions, on the feeding thread.
+ *
+ * start() is called for every literal whose header "{n}" / "{n+}" passed
+ * the parser's own limits, before any "+" is asked for. stream is true for
+ * a literal the parser will stream: after login, in APPEND, at the top
+ * level, after the mailbox argument (the message). It returns
+ * IMAP_PARSE_ERR_NONE to accept (for a stream, with *handle_r set), or
+ * IMAP_PARSE_ERR_LIMIT / _OVERQUOTA / _LITERAL_TOO_BIG with a static
+ * *text_r to refuse: a {n} is then answered at once (no "+"), a {n+}
+ * after its bytes were skipped (they come anyway).
+ * write() takes the stream's bytes as they arrive; an error code refuses
+ * the rest (skipped, then the command is answered with the error).
+ * discard() frees a handle the caller did not take (the command failed,
+ * was reset, or the parser is freed).
+ */
+struct imap_literal_sink {
+	void *ctx;
+	enum imap_parse_error_code (*start)(void *ctx, uint64_t size,
+	    bool stream, void **handle_r, const char **text_r);
+	enum imap_parse_error_code (*write)(void *ctx, void *handle,
+	    const void *data, size_t n, const char **text_r);
+	void (*discard)(void *ctx, void *handle);
+};
+
+/* Sets the sink (copied; NULL: none, every literal is held in memory
+ * under max_literal). */
+void imap_parser_set_sink(struct imap_parser *p,
+    const struct imap_literal_sink *sink);
+
+/* Takes a streamed literal's handle (arg->stream of the last command)
+ * away from the parser: the caller discards it from now on. */
+void *imap_parser_take_stream(struct imap_parser *p, const void *handle);
+
+/* The caller is done with the last command (DONE): its memory is freed
+ * now rather than at the next feed, so an idle session holds nothing.
+ * Its arguments are invalid from here on. */
+void imap_parser_release(struct imap_parser *p);
+
+/* Bytes the parser holds or has promised to accept for the command being
+ * read (lines and literals in memory, the rest of an announced literal;
+ * streamed bytes excluded): what a memory budget counts. */
+uint64_t imap_parser_held(const struct imap_parser *p);
 
 /*
  * Takes a literal of the last command (arg->str of an IMAP_ARG_LITERAL it

@@ -15,8 +15,10 @@
 #include <openssl/rand.h>
 
 #include "arena.h"
+#include "imap-parse.h"
 #include "imap-recent.h"
 #include "imap-session.h"
+#include "imap-throttle.h"
 #include "log.h"
 #include "password.h"
 #include "workq.h"
@@ -32,7 +34,7 @@
 struct imap_ip_count {
 	struct imap_ip_count *next;
 	unsigned count;
-	unsigned auth_failures;	/* while the address has a session */
+	unsigned preauth;	/* of count, not logged in */
 	char ip[48];
 };
 
@@ -50,9 +52,13 @@ imap_server_config_init(struct imap_server_config *cfg)
 	cfg->limits.max_sessions = 10000;
 	cfg->limits.max_sessions_per_ip = 200;
 	cfg->limits.max_sessions_per_user = 50;
+	cfg->limits.max_preauth_per_ip = 10;
+	cfg->limits.max_auth_failures = 3;
 	cfg->limits.max_line = 64 * 1024;
 	cfg->limits.max_literal_preauth = 8 * 1024;
-	cfg->limits.max_literal = STORE_MESSAGE_SIZE_MAX;
+	cfg->limits.max_literal = IMAP_PARSE_MAX_LITERAL;
+	cfg->limits.max_append = STORE_MESSAGE_SIZE_MAX;
+	cfg->limits.buffer_budget = 64ull * 1024 * 1024;
 	cfg->limits.max_bad_commands = 20;
 	cfg->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;
 	cfg->limits.preauth_timeout_secs = 60;
@@ -119,12 +125,26 @@ imap_server_new(struct event_base *base, struct store *store,
 		srv->limits.preauth_timeout_secs = 60;
 	if (srv->limits.max_bad_commands == 0)
 		srv->limits.max_bad_commands = 20;
+	if (srv->limits.max_auth_failures == 0)
+		srv->limits.max_auth_failures = 3;
+	srv->throttle = imap_throttle_new(0, 0);
 	if (srv->limits.fetch_pin_secs == 0)
 		srv->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
 	srv->auth_ctx = auth != NULL ? auth_ctx : srv;
 	srv->rawlog_dir = cfg->rawlog_dir != NULL ? xstrdup(cfg->rawlog_dir) :
 	    NULL;
+	if (cfg->spool_dir != NULL) {
+		srv->spool_dir = xstrdup(cfg->spool_dir);
+	} else {
+		const char *t = getenv("TMPDIR");
+
+		srv->spool_dir = xstrdup(t != NULL && t[0] == '/' ? t : "/tmp");
+	}
+	if (srv->limits.max_append == 0)
+		srv->limits.max_append = STORE_MESSAGE_SIZE_MAX;
+	if (srv->limits.buffer_budget == 0)
+		srv->limits.buffer_budget = UINT64_MAX;
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);
 	srv->tls_addrs = strv_dup(cfg->tls_addrs);
 	TAILQ_INIT(&srv->sessions);
@@ -179,7 +199,7 @@ ip_find(struct imap_server *srv, const char *ip, bool create)
 }
 
 static void
-ip_release(struct imap_server *srv, const char *ip)
+ip_release(struct imap_server *srv, const char *ip, bool preauth)
 {
 	struct imap_ip_count **tab = ip_table(srv);
 	struct imap_ip_count **pp = &tab[ip_hash(ip)];
@@ -188,6 +208,8 @@ ip_release(struct imap_server *srv, const char *ip)
 		if (strcmp((*pp)->ip, ip) == 0) {
 			struct imap_ip_count *c = *pp;
 
+			if (preauth)
+				c->preauth--;
 			if (--c->count == 0) {
 				*pp = c->next;
 				free(c);
@@ -218,6 +240,46 @@ imap_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t size, int *port_r)
 	}
 }
 
+static bool
+preauth_full(const struct imap_server *srv, const struct imap_ip_count *c)
+{
+	return srv->limits.max_preauth_per_ip > 0 &&
+	    c->preauth >= srv->limits.max_preauth_per_ip;
+}
+
+/*
+ * The server is full: the oldest connection that has not logged in makes
+ * room for a new one (authenticated sessions are never evicted for that).
+ * Sessions are in connect order, so the first not logged in is the
+ * oldest. Only called from the accept callback, where no session's
+ * handler runs, so it is freed at once.
+ */
+static void
+evict_oldest_preauth(struct imap_server *srv)
+{
+	struct imap_session *s;
+
+	TAILQ_FOREACH(s, &srv->sessions, link) {
+		if (s->user != NULL || s->in_dispatch)
+			continue;
+		log_info("imap session=%u event=evicted addr=%s age=%lld "
+		    "reason=server_full", s->id, s->addr,
+		    (long long)(time(NULL) - s->started));
+		srv->stats.sessions_evicted++;
+		if (!s->tls && !s->closing && evbuffer_get_length(
+		    bufferevent_get_output(s->bev)) == 0) {
+			static const char bye[] = "* BYE Server full, closing "
+			    "connections that did not log in\r\n";
+			/* best effort, straight to the socket: the session
+			   is freed now */
+			ssize_t w = write(s->fd, bye, sizeof(bye) - 1);
+			(void)w;
+		}
+		imap_session_free(s);
+		return;
+	}
+}
+
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -227,21 +289,29 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	char ip[48];
 	int port;
 	struct imap_ip_count *c;
+	const char *reason;
 
 	for (size_t i = 0; i < srv->listener_count; i++)
 		if (srv->listeners[i] == l)
 			tls = srv->listener_tls[i];
 	imap_sockaddr_ip(sa, ip, sizeof(ip), &port);
 	c = ip_find(srv, ip, false);
-	if (srv->shutting_down || srv->stats.sessions >= srv->limits.max_sessions ||
-	    (c != NULL && c->count >= srv->limits.max_sessions_per_ip)) {
+	if (!srv->shutting_down && srv->stats.sessions >=
+	    srv->limits.max_sessions && (c == NULL ||
+	    (c->count < srv->limits.max_sessions_per_ip &&
+	    !preauth_full(srv, c))))
+		evict_oldest_preauth(srv);
+	reason = srv->shutting_down ? "shutdown" :
+	    srv->stats.sessions >= srv->limits.max_sessions ? "session_limit" :
+	    c != NULL && c->count >= srv->limits.max_sessions_per_ip ?
+	    "per_ip_limit" : c != NULL && preauth_full(srv, c) ?
+	    "per_ip_preauth_limit" : NULL;
+	if (reason != NULL) {
 		static const char bye[] = "* BYE Too many connections\r\n";
 
 		srv->stats.sessions_refused++;
 		log_warn("imap event=refused addr=%s:%d reason=%s", ip, port,
-		    srv->shutting_down ? "shutdown" :
-		    c != NULL && c->count >= srv->limits.max_sessions_per_ip ?
-		    "per_ip_limit" : "session_limit");
+		    reason);
 		if (!tls) {
 			ssize_t w = write(fd, bye, sizeof(bye) - 1);
 			(void)w;
@@ -269,6 +339,8 @@ imap_server_session_added(struct imap_server *srv, struct imap_session *s)
 	struct imap_ip_count *c = ip_find(srv, s->ip, true);
 
 	c->count++;
+	c->preauth++;
+	srv->preauth++;
 	srv->stats.sessions++;
 	srv->stats.sessions_total++;
 	TAILQ_INSERT_TAIL(&srv->sessions, s, link);
@@ -412,7 +484,9 @@ void
 imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
 {
 	TAILQ_REMOVE(&srv->sessions, s, link);
-	ip_release(srv, s->ip);
+	ip_release(srv, s->ip, s->user == NULL);
+	if (s->user == NULL)
+		srv->preauth--;
 	srv->stats.sessions--;
 	if (s->user != NULL)
 		srv->stats.sessions_authenticated--;
@@ -424,12 +498,14 @@ imap_server_session_gone(struct imap_server *srv, struct imap_session *s)
 	shutdown_check(srv);
 }
 
-unsigned
-imap_server_note_auth_failure(struct imap_server *srv, const char *ip)
+void
+imap_server_session_authed(struct imap_server *srv, struct imap_session *s)
 {
-	struct imap_ip_count *c = ip_find(srv, ip, false);
+	struct imap_ip_count *c = ip_find(srv, s->ip, false);
 
-	return c != NULL ? ++c->auth_failures : 1;
+	if (c != NULL)
+		c->preauth--;
+	srv->preauth--;
 }
 
 unsigned
@@ -584,9 +660,11 @@ imap_server_free(struct imap_server **srvp)
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
 	free(srv->rawlog_dir);
+	free(srv->spool_dir);
 	SSL_CTX_free(srv->ssl_ctx);
 	arena_free(&srv->scratch);
 	imap_recent_free(&srv->recent);
+	imap_throttle_free(&srv->throttle);
 	free(srv->shutdown_reason);
 	free(srv);
 }

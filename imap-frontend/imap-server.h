@@ -48,15 +48,31 @@ struct imap_server_limits {
 	unsigned max_sessions_per_ip;
 	/* Logged-in sessions of one user (0: no limit). */
 	unsigned max_sessions_per_user;
+	/* Sessions not logged in yet from one client address (0: no limit
+	 * beyond max_sessions_per_ip). When the server is full, the oldest
+	 * of those are closed to admit a new connection. */
+	unsigned max_preauth_per_ip;
+	/* Failed logins on one connection before it is closed. */
+	unsigned max_auth_failures;
 	/* Longest command line (excluding literals). */
 	size_t max_line;
-	/* Largest literal before and after authentication. */
+	/* Largest literal held in memory, before and after authentication
+	 * (every literal but an APPEND's message). */
 	size_t max_literal_preauth;
 	size_t max_literal;
+	/* Largest APPENDed message: streamed to a spool file, never held in
+	 * memory (imap-spool.h). */
+	uint64_t max_append;
+	/* Bytes the parsers of all sessions may hold or have promised to
+	 * accept for commands being read; a literal that would pass it is
+	 * answered NO [LIMIT] (each session is capped at its parser's
+	 * command limit besides). */
+	uint64_t buffer_budget;
 	/* Bad commands in a row before the server says BYE. */
 	unsigned max_bad_commands;
 	/* Seconds of silence before a logged-in session is closed (>= 30 min
-	 * unless tests lower it) and before login. */
+	 * unless tests lower it); seconds from connect to login (commands do
+	 * not extend it). */
 	unsigned idle_timeout_secs;
 	unsigned preauth_timeout_secs;
 	/* Output buffered for a client above which the server stops reading
@@ -95,6 +111,10 @@ struct imap_server_config {
 	/* A directory for one file per session with everything the server
 	 * sent it (imap-rawlog.h); NULL (the default): none. Copied. */
 	const char *rawlog_dir;
+	/* Where APPENDed messages are spooled while they arrive (created,
+	 * stale files removed: imap_spool_prepare_dir). NULL: $TMPDIR or
+	 * /tmp. Copied. */
+	const char *spool_dir;
 };
 
 /* Fills cfg with the defaults (no listeners, no TLS). */
@@ -216,10 +236,13 @@ struct imap_server_stats {
 	unsigned sessions_authenticated;	/* logged in now */
 	uint64_t sessions_total;	/* accepted since start */
 	uint64_t sessions_refused;	/* over a session cap */
+	uint64_t sessions_evicted;	/* not logged in, closed for room */
 	uint64_t logins_ok;
 	uint64_t logins_failed;
 	uint64_t commands;
 	uint64_t bad_commands;
+	uint64_t buffered_bytes;	/* parsers' memory now (the budget) */
+	uint64_t refused_budget;	/* literals refused by the budget */
 };
 
 void imap_server_get_stats(const struct imap_server *srv,

@@ -19,6 +19,8 @@
 #include "imap-format.h"
 #include "imap-parse.h"
 #include "imap-rawlog.h"
+#include "imap-spool.h"
+#include "imap-throttle.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tls.h"
@@ -33,6 +35,7 @@
 
 
 static void session_input(struct imap_session *s);
+static void session_charge(struct imap_session *s);
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
@@ -94,6 +97,25 @@ write_greeting(struct imap_session *s)
 	    imap_session_capabilities(s));
 }
 
+static void
+preauth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->user != NULL || s->closing)
+		return;
+	log_info("imap session=%u event=timeout state=preauth addr=%s", s->id,
+	    s->addr);
+	if (s->io == IMAP_IO_HANDSHAKE || s->io == IMAP_IO_STARTTLS) {
+		imap_session_free(s);
+		return;
+	}
+	imap_session_printf(s, "* BYE Login timeout\r\n");
+	imap_session_close(s);
+}
+
 struct imap_session *
 imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
     int salen, bool implicit_tls)
@@ -144,6 +166,14 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
 	}
 	imap_server_session_added(srv, s);
 	session_setup_bev(s);
+	/* the time to log in counts from connect; commands do not extend
+	   it (a NOOP every minute would hold a slot for ever) */
+	{
+		struct timeval tv = { srv->limits.preauth_timeout_secs, 0 };
+
+		s->preauth_ev = evtimer_new(srv->base, preauth_timeout_cb, s);
+		evtimer_add(s->preauth_ev, &tv);
+	}
 	log_info("imap session=%u event=connect addr=%s tls=%s", s->id,
 	    s->addr, implicit_tls ? "implicit" : "no");
 	if (!implicit_tls)
@@ -282,6 +312,13 @@ imap_session_free(struct imap_session *s)
 		evbuffer_free(s->zout);
 		imap_compress_free(&s->z);
 	}
+	if (s->preauth_ev != NULL)
+		event_free(s->preauth_ev);
+	if (s->auth_pass != NULL) {
+		secure_zero(s->auth_pass, strlen(s->auth_pass));
+		free(s->auth_pass);
+	}
+	free(s->auth_user);
 	if (s->bev != NULL) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 
@@ -296,6 +333,7 @@ imap_session_free(struct imap_session *s)
 	imap_rawlog_close(&s->rawlog);
 	imap_session_unselect(s);
 	imap_parser_free(&s->parser);
+	session_charge(s);
 	free(s->tag);
 	free(s->user);
 	free(s->client_id);
@@ -404,7 +442,7 @@ imap_session_capabilities(struct imap_session *s)
 	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
 	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY SORT ESORT "
 	    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES UTF8=ACCEPT OBJECTID "
-	    "PREVIEW";
+	    "PREVIEW QUOTA QUOTA=RES-STORAGE";
 
 	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
 	    (unsigned long long)imap_session_append_limit(s),
@@ -479,6 +517,9 @@ job_finished(struct imap_job *job, bool committed)
 	arena_reset(s->server->scratch);
 	if (s->io != IMAP_IO_COMMAND || s->closing)
 		return;
+	if (s->parser != NULL)
+		imap_parser_release(s->parser);
+	session_charge(s);
 	if (!s->read_paused)
 		bufferevent_enable(s->bev, EV_READ);
 	/* without a writer or pool the job finished inside its own
@@ -586,6 +627,7 @@ starttls_switch(struct imap_session *s)
 	}
 	if (s->parser != NULL)
 		imap_parser_reset(s->parser);
+	session_charge(s);
 	imap_rawlog_detach(s->rawlog);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
@@ -608,24 +650,103 @@ starttls_switch(struct imap_session *s)
 	imap_trace_session_rebind(s);
 }
 
-/* ---- authentication results ---- */
+/* ---- authentication ---- */
+
+/* Hands the held credentials to the auth hook (which may answer before
+ * it returns). */
+static void
+login_run(struct imap_session *s, const char *pass)
+{
+	struct imap_auth_request *req = imap_auth_request_new(s);
+	char *user = xstrdup(s->auth_user);
+
+	s->server->auth(s->server->auth_ctx, user, pass, s->addr, req);
+	free(user);
+}
 
 static void
-auth_delay_cb(evutil_socket_t fd, short what, void *arg)
+login_delay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
+	char *pass = s->auth_pass;
 
 	(void)fd;
 	(void)what;
-	if (s->closing)
-		return;
-	imap_session_tagged(s, s->tag != NULL ? s->tag : "*", "NO",
-	    "[AUTHENTICATIONFAILED] Authentication failed");
+	s->auth_pass = NULL;
+	/* the password check reads nothing more until it answers */
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+	if (!s->closing)
+		login_run(s, pass);
+	secure_zero(pass, strlen(pass));
+	free(pass);
+}
+
+void
+imap_session_begin_login(struct imap_session *s, const char *tag,
+    const char *user, const char *pass)
+{
+	struct imap_server *srv = s->server;
+	struct timeval tv;
+	unsigned ms;
+
 	free(s->tag);
-	s->tag = NULL;
-	s->io = IMAP_IO_COMMAND;
+	s->tag = xstrdup(tag);
+	free(s->auth_user);
+	s->auth_user = xstrdup(user);
+	s->io = IMAP_IO_AUTH_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	ms = imap_throttle_delay(srv->throttle, user, s->ip, time(NULL));
+	if (ms == 0) {
+		login_run(s, pass);
+		return;
+	}
+	/* held back on a timer: neither the loop nor a worker waits */
+	log_debug("imap session=%u event=login_delayed ip=%s ms=%u", s->id,
+	    s->ip, ms);
+	s->auth_pass = xstrdup(pass);
+	/* keep reading while held, so a client that goes is freed at once
+	   (its pre-auth slot with it); what it sends meanwhile waits in the
+	   input, at most IMAP_LOGIN_HELD_INPUT_MAX (then libevent stops
+	   reading) */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, IMAP_LOGIN_HELD_INPUT_MAX);
 	bufferevent_enable(s->bev, EV_READ);
-	session_input(s);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (s->delay_ev == NULL)
+		s->delay_ev = evtimer_new(srv->base, login_delay_cb, s);
+	evtimer_add(s->delay_ev, &tv);
+}
+
+/* A failed login: counted, logged for fail2ban, and the connection
+ * closed after a few. */
+static void
+login_failed(struct imap_session *s, const char *tag, bool disabled)
+{
+	struct imap_server *srv = s->server;
+	struct imap_throttle_counts c;
+	char user[LOG_PEER_TEXT_MAX];
+	const char *name = s->auth_user != NULL ? s->auth_user : "";
+
+	srv->stats.logins_failed++;
+	imap_throttle_failed(srv->throttle, name, s->ip, time(NULL), &c);
+	log_escape(user, sizeof(user), name, strlen(name));
+	/* the address comes first (fail2ban's <HOST>); the user name is
+	   escaped and quoted, so it cannot forge a field */
+	log_warn("imap session=%u event=login_failed ip=%s port=%s user=\"%s\" "
+	    "reason=%s failures=%u addr_failures=%u user_failures=%u",
+	    s->id, s->ip, strrchr(s->addr, ':') + 1, user,
+	    disabled ? "disabled" : "bad_credentials", c.pair, c.addr,
+	    c.user);
+	imap_session_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] "
+	    "Authentication failed");
+	if (++s->auth_failures >= srv->limits.max_auth_failures &&
+	    !s->closing) {
+		log_info("imap session=%u event=too_many_login_failures ip=%s",
+		    s->id, s->ip);
+		imap_session_printf(s, "* BYE Too many failed logins\r\n");
+		imap_session_close(s);
+	}
 }
 
 void
@@ -664,11 +785,17 @@ imap_session_auth_finished(struct imap_session *s,
 	case IMAP_AUTH_OK:
 		srv->stats.logins_ok++;
 		srv->stats.sessions_authenticated++;
+		if (s->auth_user != NULL)
+			imap_throttle_succeeded(srv->throttle, s->auth_user,
+			    s->ip);
+		imap_server_session_authed(srv, s);
 		s->user = xstrdup(user);
 		s->user_id = user_id;
 		s->state = IMAP_STATE_AUTH;
 		if (s->parser != NULL)
 			imap_parser_set_authenticated(s->parser, true);
+		if (s->preauth_ev != NULL)
+			evtimer_del(s->preauth_ev);
 		session_set_timeouts(s);
 		log_info("imap session=%u event=login user=%s addr=%s", s->id,
 		    log_quote(q, sizeof(q), user), s->addr);
@@ -683,33 +810,15 @@ imap_session_auth_finished(struct imap_session *s,
 		break;
 	case IMAP_AUTH_DISABLED:
 	case IMAP_AUTH_FAILED:
-	default: {
-		unsigned n = imap_server_note_auth_failure(srv, s->ip);
-		unsigned ms = n * IMAP_AUTH_DELAY_STEP_MS;
-		struct timeval tv;
-
-		srv->stats.logins_failed++;
-		log_info("imap session=%u event=login_failed addr=%s "
-		    "failures=%u", s->id, s->addr, n);
-		if (ms > IMAP_AUTH_DELAY_MAX_MS)
-			ms = IMAP_AUTH_DELAY_MAX_MS;
-		if (s->io != IMAP_IO_AUTH_WAIT || s->closing) {
-			imap_session_tagged(s, tag, "NO",
-			    "[AUTHENTICATIONFAILED] Authentication failed");
-			break;
-		}
-		/* stay in AUTH_WAIT (not reading) until the delay is over */
-		if (s->delay_ev == NULL)
-			s->delay_ev = evtimer_new(srv->base, auth_delay_cb, s);
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		evtimer_add(s->delay_ev, &tv);
-		return;
-	}
+	default:
+		login_failed(s, tag, result == IMAP_AUTH_DISABLED);
+		break;
 	}
 out:
 	free(s->tag);
 	s->tag = NULL;
+	free(s->auth_user);
+	s->auth_user = NULL;
 	if (s->io == IMAP_IO_AUTH_WAIT) {
 		s->io = IMAP_IO_COMMAND;
 		if (!s->closing)
@@ -720,6 +829,89 @@ out:
 }
 
 /* ---- input ---- */
+
+/* Would an APPEND of size bytes take the user past their quota? Asked
+ * before the "+" so the bytes are not sent for nothing; the writer checks
+ * again when it stores (other sessions may add mail meanwhile). */
+static bool
+append_over_quota(struct imap_session *s, uint64_t size)
+{
+	struct store_read *r = NULL;
+	uint64_t limit = 0, used = 0;
+	bool own, over = false;
+
+	if (store_read_begin(s->server->store, &r, NULL) != 0)
+		return false;
+	if (store_user_quota_get(r, s->user_id, &limit, &own, NULL) == 0 &&
+	    limit > 0 && store_user_usage(r, s->user_id, &used, NULL) == 0)
+		over = used + size > limit;
+	store_read_end(&r);
+	return over;
+}
+
+/* The literal sink (imap-parse.h): an APPEND's message goes to a spool
+ * file; every other literal is held in memory only while the server-wide
+ * budget has room. */
+static enum imap_parse_error_code
+sink_start(void *ctx, uint64_t size, bool stream, void **handle_r,
+    const char **text_r)
+{
+	struct imap_session *s = ctx;
+	struct imap_server *srv = s->server;
+	struct imap_spool *sp;
+
+	if (!stream) {
+		if (srv->stats.buffered_bytes + size <=
+		    srv->limits.buffer_budget)
+			return IMAP_PARSE_ERR_NONE;
+		srv->stats.refused_budget++;
+		log_warn("imap session=%u event=memory_budget_full "
+		    "buffered=%llu literal=%llu", s->id,
+		    (unsigned long long)srv->stats.buffered_bytes,
+		    (unsigned long long)size);
+		*text_r = "Server busy: too much input held in memory, "
+		    "try again later";
+		return IMAP_PARSE_ERR_LIMIT;
+	}
+	if (append_over_quota(s, size)) {
+		*text_r = "Quota exceeded: this message does not fit";
+		return IMAP_PARSE_ERR_OVERQUOTA;
+	}
+	sp = imap_spool_open(srv->spool_dir, size, text_r);
+	if (sp == NULL)
+		return IMAP_PARSE_ERR_LIMIT;
+	*handle_r = sp;
+	return IMAP_PARSE_ERR_NONE;
+}
+
+static enum imap_parse_error_code
+sink_write(void *ctx, void *handle, const void *data, size_t n,
+    const char **text_r)
+{
+	(void)ctx;
+	return imap_spool_write(handle, data, n, text_r) == 0 ?
+	    IMAP_PARSE_ERR_NONE : IMAP_PARSE_ERR_LIMIT;
+}
+
+static void
+sink_discard(void *ctx, void *handle)
+{
+	struct imap_spool *sp = handle;
+
+	(void)ctx;
+	imap_spool_free(&sp);
+}
+
+/* Brings the budget's count up to what the parser holds now. */
+static void
+session_charge(struct imap_session *s)
+{
+	uint64_t now = s->parser != NULL ? imap_parser_held(s->parser) : 0;
+
+	s->server->stats.buffered_bytes += now;
+	s->server->stats.buffered_bytes -= s->held;
+	s->held = now;
+}
 
 static struct imap_parser *
 session_parser(struct imap_session *s)
@@ -732,11 +924,15 @@ session_parser(struct imap_session *s)
 		lim.max_line = l->max_line;
 		lim.max_literal = l->max_literal;
 		lim.max_literal_preauth = l->max_literal_preauth;
+		lim.max_stream_literal = l->max_append;
 		if (lim.max_atom > lim.max_line)
 			lim.max_atom = lim.max_line;
 		if (lim.max_command < lim.max_literal + 2 * lim.max_line)
 			lim.max_command = lim.max_literal + 2 * lim.max_line;
 		s->parser = imap_parser_new(&lim);
+		imap_parser_set_sink(s->parser, &(struct imap_literal_sink){
+		    .ctx = s, .start = sink_start, .write = sink_write,
+		    .discard = sink_discard });
 		imap_parser_set_authenticated(s->parser,
 		    s->state != IMAP_STATE_NOT_AUTH);
 		/* BINARY is advertised: APPEND takes literal8 (RFC 3516) */
@@ -774,8 +970,12 @@ dispatch(struct imap_session *s, const struct imap_command *cmd)
 	s->server->stats.commands++;
 	s->cmd_allows_expunge = true;
 	imap_cmd_dispatch(s, cmd);
-	if (s->io == IMAP_IO_COMMAND)
+	if (s->io == IMAP_IO_COMMAND) {
 		arena_reset(s->server->scratch);
+		/* the command is over: what it held goes back to the budget */
+		imap_parser_release(s->parser);
+		session_charge(s);
+	}
 }
 
 static void
@@ -796,6 +996,12 @@ parse_error(struct imap_session *s, bool fatal)
 	if (e->code == IMAP_PARSE_ERR_LITERAL_TOO_BIG)
 		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
 		    "[TOOBIG] %s", e->text);
+	else if (e->code == IMAP_PARSE_ERR_LIMIT)
+		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
+		    "[LIMIT] %s", e->text);
+	else if (e->code == IMAP_PARSE_ERR_OVERQUOTA)
+		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "NO",
+		    "[OVERQUOTA] %s", e->text);
 	else
 		imap_session_tagged(s, e->tag != NULL ? e->tag : "*", "BAD",
 		    "%s", e->text);
@@ -867,6 +1073,7 @@ session_input(struct imap_session *s)
 		   LOGIN's password, an AUTHENTICATE response) before
 		   libevent frees or reuses the chain unwiped */
 		evsecret_drain(in, used);
+		session_charge(s);
 		switch (r) {
 		case IMAP_PARSE_NEED_MORE:
 			break;

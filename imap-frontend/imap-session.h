@@ -46,12 +46,10 @@ enum imap_state {
 };
 #define IMAP_STATES_ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | \
 	IMAP_STATE_SELECTED)
-/* A failed login is answered after failures x this many ms (failures
- * counted per client address), at most IMAP_AUTH_DELAY_MAX_MS: password
- * guessing gets slow, other clients are not affected. */
-#define IMAP_AUTH_DELAY_STEP_MS 200
-#define IMAP_AUTH_DELAY_MAX_MS 5000
 #define IMAP_STATES_AUTHED (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+/* Input buffered from a client while its login is held back by the
+ * failed-login table (imap-throttle.h): its EOF is still seen. */
+#define IMAP_LOGIN_HELD_INPUT_MAX (16 * 1024)
 
 enum imap_io_mode {
 	IMAP_IO_COMMAND = 0,	/* reading commands */
@@ -146,13 +144,18 @@ struct imap_session {
 	 * selected mailbox was deleted meanwhile, then the BYE. */
 	bool cmd_committed;
 	struct event *close_ev;	/* deferred free after imap_session_close */
-	struct event *delay_ev;	/* delayed answer to a failed login */
+	struct event *delay_ev;	/* a login held back (imap-throttle.h) */
+	struct event *preauth_ev;	/* from connect to login */
 	enum imap_state state;
 	enum imap_io_mode io;
 	time_t started;
 	char addr[64];		/* "ip:port" */
 	char ip[48];		/* for per-IP accounting */
 	unsigned bad_in_row;
+	unsigned auth_failures;	/* failed logins on this connection */
+	char *auth_user;	/* the name of the login under way */
+	char *auth_pass;	/* its password while held back (wiped) */
+	uint64_t held;		/* parser bytes charged to the budget */
 
 	char *user;		/* after login */
 	uint32_t user_id;
@@ -209,6 +212,8 @@ struct imap_server {
 	unsigned next_id;
 	struct imap_ip_count *ip_counts;	/* small hash, see imap-server.c */
 	size_t ip_buckets;
+	struct imap_throttle *throttle;	/* failed logins (imap-throttle.h) */
+	unsigned preauth;		/* sessions not logged in now */
 
 	struct arena *scratch;	/* per command, reset after each */
 	struct imap_recent *recent;	/* \Recent claims (imap-recent.h) */
@@ -216,6 +221,7 @@ struct imap_server {
 
 	struct imap_server_stats stats;
 	char *rawlog_dir;	/* NULL: no protocol trace (imap-rawlog.h) */
+	char *spool_dir;	/* APPEND spool (imap-spool.h) */
 	bool shutting_down;
 	char *shutdown_reason;
 	void (*shutdown_done)(void *arg);
@@ -230,9 +236,9 @@ void imap_server_session_added(struct imap_server *srv,
     struct imap_session *s);
 void imap_server_session_gone(struct imap_server *srv,
     struct imap_session *s);
-/* Counts a failed login from ip; returns the failures so far. */
-unsigned imap_server_note_auth_failure(struct imap_server *srv,
-    const char *ip);
+/* The session logged in: it no longer counts as pre-auth. */
+void imap_server_session_authed(struct imap_server *srv,
+    struct imap_session *s);
 unsigned imap_server_user_sessions(struct imap_server *srv,
     const char *user);
 
@@ -249,6 +255,12 @@ void imap_trace_session_free(struct imap_session *s);
 void imap_trace_reg_free(struct imap_server *srv);
 
 /* ---- session (imap-session.c) ---- */
+
+/* LOGIN / AUTHENTICATE with these credentials (copied): after the delay
+ * the failure table asks for (a timer, nothing waits), the auth hook;
+ * the session reads nothing until it answered. */
+void imap_session_begin_login(struct imap_session *s, const char *tag,
+    const char *user, const char *pass);
 
 /* The auth hook answered (imap_auth_request_done). */
 void imap_session_auth_finished(struct imap_session *s,

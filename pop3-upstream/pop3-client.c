@@ -42,7 +42,7 @@ pop3_outcome_name(enum pop3_outcome outcome)
 {
 	static const char *const names[] = {
 		"ok", "temporary", "auth", "login-delay", "tls", "protocol",
-		"store", "aborted",
+		"store", "aborted", "quota",
 	};
 
 	return (size_t)outcome < N_ELEMENTS(names) ? names[outcome] : "?";
@@ -89,6 +89,10 @@ session_free(struct pop3_session *s)
 		bufferevent_free(s->bev);
 	if (s->timer != NULL)
 		event_free(s->timer);
+	if (s->poll_timer != NULL)
+		event_free(s->poll_timer);
+	if (s->retr_timer != NULL)
+		event_free(s->retr_timer);
 	if (s->finish_ev != NULL)
 		event_free(s->finish_ev);
 	if (s->stop_timer != NULL)
@@ -150,7 +154,8 @@ pop3_session_fail(struct pop3_session *s, enum pop3_outcome outcome,
 		return;
 	/* Complete messages already received are worth keeping: committing
 	   them sends no DELE (no QUIT follows), and saves a refetch. */
-	if (outcome != POP3_OUTCOME_STORE && s->batch_count > 0)
+	if (outcome != POP3_OUTCOME_STORE && outcome != POP3_OUTCOME_QUOTA &&
+	    s->batch_count > 0)
 		pop3_fetch_flush(s);
 	if (s->finishing)
 		return;
@@ -230,6 +235,77 @@ pop3_session_pop(struct pop3_session *s)
 		pop3_session_arm(s, TMO_COMMAND);
 	else
 		evtimer_del(s->timer);
+}
+
+/* ---- deadlines ---------------------------------------------------------- */
+
+/* A hostile server can keep every per-step timer happy by sending a byte
+ * now and then, or endless data that never ends a message or a listing:
+ * a RETR must end by its deadline (the command timeout plus its announced
+ * size at the minimum rate), and the whole poll by the poll deadline.
+ * Either ends the poll with a clear error; what was committed is kept,
+ * nothing else is deleted (no QUIT follows a failure). */
+
+static unsigned int
+retr_min_rate(const struct pop3_session *s)
+{
+	return s->acct->timeouts.retr_min_rate != 0 ?
+	    s->acct->timeouts.retr_min_rate : POP3_CLIENT_RETR_MIN_RATE;
+}
+
+static void
+retr_deadline_arm(struct pop3_session *s, const struct msg *m)
+{
+	uint64_t ms = s->acct->timeouts.command_ms != 0 ?
+	    s->acct->timeouts.command_ms : POP3_CLIENT_COMMAND_MS;
+	struct timeval tv;
+
+	ms += m->list_size * 1000 / retr_min_rate(s);
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	gettimeofday(&s->retr_start, NULL);
+	evtimer_add(s->retr_timer, &tv);
+}
+
+static void
+on_retr_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	const struct cmd *c;
+	const struct msg *m;
+	struct timeval now;
+
+	(void)fd;
+	(void)what;
+	if (s->finishing || s->q_len == 0)
+		return;
+	c = pop3_session_front(s);
+	if (c->kind != CMD_RETR || s->rmode != RMODE_DATA)
+		return;
+	m = &s->msgs[c->msg];
+	gettimeofday(&now, NULL);
+	pop3_session_fail(s, POP3_OUTCOME_PROTOCOL, "RETR %u deadline: "
+	    "%llu octets announced, still sending after %lld s (at least "
+	    "%u octets/s expected); message not stored, no DELE", m->msgno,
+	    (unsigned long long)m->list_size,
+	    (long long)(now.tv_sec - s->retr_start.tv_sec),
+	    retr_min_rate(s));
+}
+
+static void
+on_poll_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	unsigned int ms = s->acct->timeouts.poll_ms != 0 ?
+	    s->acct->timeouts.poll_ms : POP3_CLIENT_POLL_MS;
+
+	(void)fd;
+	(void)what;
+	if (s->finishing)
+		return;
+	pop3_session_fail(s, POP3_OUTCOME_PROTOCOL, "poll deadline: not "
+	    "finished after %u s (%u messages stored); nothing else deleted",
+	    ms / 1000, s->result.fetched);
 }
 
 /* ---- TLS --------------------------------------------------------------- */
@@ -420,6 +496,8 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 		s->body_over_limit = false;
 		s->stall_progress = 0;
 		pop3_session_arm(s, TMO_STALL);
+		if (c.kind == CMD_RETR)
+			retr_deadline_arm(s, &s->msgs[c.msg]);
 		return;
 	case CMD_DELE:
 		pop3_session_pop(s);
@@ -532,6 +610,7 @@ process_data(struct pop3_session *s, struct evbuffer *in)
 	if (done) {
 		struct cmd c = *pop3_session_front(s);
 
+		evtimer_del(s->retr_timer);
 		pop3_session_pop(s);
 		pop3_fetch_data_done(s, &c);
 		pop3_fetch_pump(s);
@@ -739,10 +818,13 @@ pop3_session_start(const struct pop3_client_env *env,
 		return -1;
 	}
 	s->timer = evtimer_new(env->base, on_timer, s);
+	s->poll_timer = evtimer_new(env->base, on_poll_deadline, s);
+	s->retr_timer = evtimer_new(env->base, on_retr_deadline, s);
 	s->finish_ev = event_new(env->base, -1, 0, on_finish, s);
 	s->bev = bufferevent_socket_new(env->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (s->timer == NULL || s->finish_ev == NULL || s->bev == NULL) {
+	if (s->timer == NULL || s->finish_ev == NULL || s->bev == NULL ||
+	    s->poll_timer == NULL || s->retr_timer == NULL) {
 		*error_r = "cannot create events";
 		session_free(s);
 		return -1;
@@ -754,6 +836,13 @@ pop3_session_start(const struct pop3_client_env *env,
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	s->phase = PHASE_CONNECT;
 	pop3_session_arm(s, TMO_CONNECT);
+	{
+		unsigned int ms = acct->timeouts.poll_ms != 0 ?
+		    acct->timeouts.poll_ms : POP3_CLIENT_POLL_MS;
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		evtimer_add(s->poll_timer, &tv);
+	}
 	log_debug("pop3 account=%s event=connecting host=%s port=%u tls=%s",
 	    s->log_id, acct->host, (unsigned)port,
 	    upstream_tls_name(acct->tls));

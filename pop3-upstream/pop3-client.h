@@ -87,6 +87,14 @@ struct store;
 #define POP3_CLIENT_GREETING_MS 30000
 #define POP3_CLIENT_COMMAND_MS 60000
 #define POP3_CLIENT_STALL_MS 60000
+/* A whole poll at most (a hostile server streaming endless data that
+ * never ends a message or a listing): the messages committed so far are
+ * kept, nothing else is deleted, the account backs off. An import larger
+ * than one poll goes on at the next poll, from the ledger. */
+#define POP3_CLIENT_POLL_MS (60u * 60 * 1000)
+/* Slowest RETR data accepted (bytes/s): a RETR's deadline is the command
+ * timeout plus its LIST size at this rate (64 MB: about 70 minutes). */
+#define POP3_CLIENT_RETR_MIN_RATE (16u * 1024)
 /* Pipelined RETR/TOP/DELE commands in flight when the server announces
  * PIPELINING (RFC 2449); 1 otherwise. Deep enough that the server keeps
  * streaming (into the socket buffers) while a batch commits. */
@@ -106,6 +114,8 @@ enum pop3_outcome {
 	POP3_OUTCOME_STORE,	/* the store refused (map/disk full): delivery
 				   stops for this account */
 	POP3_OUTCOME_ABORTED,	/* pop3_session_abort() */
+	POP3_OUTCOME_QUOTA,	/* the user is over quota: what fitted is
+				   stored, the rest stays on the server */
 };
 
 const char *pop3_outcome_name(enum pop3_outcome outcome);

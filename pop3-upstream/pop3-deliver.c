@@ -215,11 +215,14 @@ batch_parse(struct pop3_deliver_job *j)
 
 /*
  * Writer: the whole batch in one delivery. When the store refuses it for
- * something one message can cause (INVALID, EXISTS, LIMIT), each message
- * is tried on its own (each a child transaction of this job), so one bad
- * message cannot block the others. A failure for room or I/O while going
- * one by one keeps what was stored before it (the job still commits) and
- * is reported in j->error; one on the whole batch fails the job.
+ * something one message can cause (INVALID, EXISTS, LIMIT), or because
+ * the user's quota or the store's room would be passed (QUOTA, NOSPACE),
+ * each message is tried on its own (each a child transaction of this
+ * job): one bad message cannot block the others, and as many as fit are
+ * stored. A failure for quota, room or I/O while going one by one keeps
+ * what was stored before it (the job still commits), marks that message
+ * with the class (QUOTA, NOSPACE) and is reported in j->error; an I/O
+ * failure on the whole batch fails the job.
  */
 static int
 batch_apply(struct store *store, void *ctx, const char **error_r)
@@ -235,7 +238,8 @@ batch_apply(struct store *store, void *ctx, const char **error_r)
 		return 0;
 	}
 	why = store_last_error(store);
-	if (!refusal_is_per_message(why))
+	if (!refusal_is_per_message(why) && why != STORE_ERR_QUOTA &&
+	    why != STORE_ERR_NOSPACE)
 		return -1;
 	for (size_t i = 0; i < j->count; i++) {
 		const char *err = NULL;
@@ -247,6 +251,8 @@ batch_apply(struct store *store, void *ctx, const char **error_r)
 		}
 		why = store_last_error(store);
 		if (!refusal_is_per_message(why)) {
+			if (why == STORE_ERR_QUOTA || why == STORE_ERR_NOSPACE)
+				set_outcome(&j->out[i], false, why, err);
 			snprintf(j->error, sizeof(j->error), "%s",
 			    err != NULL ? err : "store error");
 			break;

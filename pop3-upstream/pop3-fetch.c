@@ -241,6 +241,7 @@ batch_done(void *arg, int rc, const struct pop3_deliver_outcome *out,
 	struct inflight **pp;
 	struct timeval t1, dt;
 	size_t stored = 0;
+	bool quota = false;
 
 	for (pp = &s->inflight; *pp != f; pp = &(*pp)->next)
 		;
@@ -250,7 +251,10 @@ batch_done(void *arg, int rc, const struct pop3_deliver_outcome *out,
 		struct msg *m = &s->msgs[f->msg_idx[i]];
 
 		if (!out[i].stored) {
-			if (out[i].refused != STORE_ERR_NONE)
+			if (out[i].refused == STORE_ERR_QUOTA)
+				quota = true;
+			else if (out[i].refused != STORE_ERR_NONE &&
+			    out[i].refused != STORE_ERR_NOSPACE)
 				report_refused(s, m, &out[i]);
 			continue;
 		}
@@ -279,7 +283,21 @@ batch_done(void *arg, int rc, const struct pop3_deliver_outcome *out,
 	free(f->msg_idx);
 	free(f->sizes);
 	free(f);
-	if (rc < 0 && s->result.outcome != POP3_OUTCOME_STORE) {
+	if (rc < 0 && quota && s->result.outcome != POP3_OUTCOME_STORE &&
+	    s->result.outcome != POP3_OUTCOME_QUOTA) {
+		/* the user is over quota: what fitted is stored (and may be
+		   deleted upstream), the rest stays there; polled again at
+		   the interval */
+		log_warn("pop3 account=%s event=over-quota messages=%zu "
+		    "stored=%zu error=\"%s\"", s->log_id, count, stored, err);
+		s->result.outcome = POP3_OUTCOME_QUOTA;
+		snprintf(s->result.error, sizeof(s->result.error),
+		    "user over quota, fetching paused (nothing deleted "
+		    "upstream for what was not stored): %s", err);
+		pop3_fetch_batch_free(s);
+		pop3_session_finish(s);
+	} else if (rc < 0 && s->result.outcome != POP3_OUTCOME_STORE &&
+	    s->result.outcome != POP3_OUTCOME_QUOTA) {
 		log_error("pop3 account=%s event=store-failed messages=%zu "
 		    "stored=%zu error=\"%s\"", s->log_id, count, stored, err);
 		s->result.outcome = POP3_OUTCOME_STORE;

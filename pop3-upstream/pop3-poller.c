@@ -264,6 +264,12 @@ on_done(void *arg, const struct pop3_result *res)
 		a->st.state = UPSTREAM_STATE_STORE_ERROR;
 		a->st.next_poll = 0;
 		break;
+	case POP3_OUTCOME_QUOTA:
+		/* paused, not failing: tried again at the interval, so it
+		   resumes by itself once the user has room */
+		a->st.state = UPSTREAM_STATE_OVER_QUOTA;
+		schedule(a, interval_ms(a));
+		break;
 	case POP3_OUTCOME_LOGIN_DELAY: {
 		unsigned int iv = interval_ms(a);
 

@@ -148,6 +148,9 @@ struct pop3_session {
 	bool tls_active;
 	bool stls_pending;		/* TLS handshake after STLS */
 	struct event *timer;
+	struct event *poll_timer;	/* the whole poll's deadline */
+	struct event *retr_timer;	/* the current RETR's deadline */
+	struct timeval retr_start;
 	struct event *finish_ev;
 	enum phase phase;
 

@@ -230,7 +230,7 @@ static const char *const mode_names[] = {
 };
 static const char *const state_names[] = {
 	"idle", "queued", "polling", "backoff", "auth-failed", "store-error",
-	"stopped"
+	"stopped", "over-quota"
 };
 
 const char *

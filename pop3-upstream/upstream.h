@@ -79,6 +79,12 @@ struct upstream_timeouts {
 	unsigned int greeting_ms;
 	unsigned int command_ms;	/* each command's response */
 	unsigned int stall_ms;		/* no byte of RETR data for this long */
+	/* The whole poll, from connect to QUIT (0: POP3_CLIENT_POLL_MS). */
+	unsigned int poll_ms;
+	/* A RETR's data must come at least this fast: its deadline is
+	 * command_ms plus the announced size at this rate, bytes per second
+	 * (0: POP3_CLIENT_RETR_MIN_RATE). */
+	unsigned int retr_min_rate;
 };
 
 /*
@@ -163,6 +169,9 @@ enum upstream_state {
 					   until credentials change or resume */
 	UPSTREAM_STATE_STORE_ERROR,	/* delivery stopped: map/disk full */
 	UPSTREAM_STATE_STOPPED,
+	UPSTREAM_STATE_OVER_QUOTA,	/* the user is over quota: polled at
+					   the interval, nothing deleted for
+					   what was not stored */
 };
 
 const char *upstream_state_name(enum upstream_state state);

@@ -258,7 +258,8 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	if (store_wbegin(store, &txn, error_r) < 0)
 		return -1;
 	if (store_userrec_load(store, txn, user_id, &urec, error_r) < 0 ||
-	    store_mb_load(store, txn, user_id, mailbox_id, &mb, error_r) < 0)
+	    store_mb_load(store, txn, user_id, mailbox_id, &mb, error_r) < 0 ||
+	    store_quota_check(store, txn, user_id, total, error_r) < 0)
 		goto fail;
 	if (need_kw) {
 		kw = xmalloc(sizeof(*kw));

@@ -12,6 +12,7 @@
 #define POPGATE_STORE_PRIVATE_H
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "store.h"
 
@@ -142,7 +143,24 @@ struct store {
 	bool in_change_cb;	/* writes are refused while set */
 	struct store_writer *writer;	/* NULL: writes run in the caller */
 	bool fts_enabled;	/* set at open, read-only after */
+	char *dir;
+	uint64_t map_max;
+	/* The map gate (store.h, "capacity"): open snapshots, and the
+	   writer's wish to remap. gate_mu guards the four fields. */
+	pthread_mutex_t gate_mu;
+	pthread_cond_t gate_cv;
+	unsigned readers;
+	bool grow_pending;
+	bool growing;
+	unsigned grows;
+	time_t full_logged;	/* the writer's: last "map-full" line */
+	_Atomic uint64_t default_quota;	/* bytes, 0: none */
 };
+
+/* The map gate (store.c): every read transaction is begun inside it, so
+ * the writer can grow the map when none is open. */
+void store_gate_enter(struct store *store);
+void store_gate_leave(struct store *store);
 
 struct store_read {
 	struct store *store;
@@ -163,6 +181,18 @@ bool store_key_has_prefix(const MDB_val *v, const struct store_key *k);
 /* Copies the bytes of v after its first skip bytes (at most max of them)
    into buf[max + 1] as a NUL-terminated string. */
 void store_key_tail(const MDB_val *v, size_t skip, char *buf, size_t max);
+
+/* ---- map growth (store.c; the writer thread) ---- */
+/* Grows the map so that `need` more bytes fit (see store.h). No write
+   transaction may be open. 1 grown, 0 not needed, -1 not possible now
+   (the disk or map_max, or snapshots stayed open). */
+int store_map_grow(struct store *store, uint64_t need);
+
+/* ---- quotas (store-quota.c) ---- */
+/* Fails with STORE_ERR_QUOTA when adding `adding` bytes inside txn would
+   take the user past their quota. */
+int store_quota_check(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint64_t adding, const char **error_r);
 
 /* ---- errors (store.c) ---- */
 /* Record an error of class cls; returns -1. */

@@ -410,6 +410,16 @@ store_copy(struct store *store, uint32_t user_id, uint32_t src_mailbox_id,
 	    collect(store, txn, user_id, src_mailbox_id, norm, n, false,
 	    &items, &count, error_r) < 0)
 		goto fail;
+	if (!move) {
+		/* a copy adds to the quota's count; a move does not */
+		uint64_t adding = 0;
+
+		for (size_t i = 0; i < count; i++)
+			adding += items[i].rec.size;
+		if (store_quota_check(store, txn, user_id, adding,
+		    error_r) < 0)
+			goto fail;
+	}
 	/* the same mailbox: one record (counters, UIDNEXT, MODSEQ) and one
 	   keyword table, so keyword ids need no mapping */
 	if (same)

@@ -39,6 +39,7 @@ struct wjob {
 	struct store_event *events;
 	size_t event_count;
 	bool published;		/* on the done list (store_write_sync) */
+	bool grow_tried;	/* ran alone after the map was grown for it */
 };
 
 struct store_writer {
@@ -177,9 +178,10 @@ room_class(enum store_error cls)
  * group is taken out and returned through *alone_r, to run by itself.
  */
 static void
-run_group(struct store_writer *w, struct wjob *group, size_t n,
+run_group(struct store_writer *w, struct wjob **groupp, size_t n,
     struct wjob **alone_r, uint64_t *txnid_r)
 {
+	struct wjob *group = *groupp;
 	struct store *store = w->store;
 	struct timespec oldest = group->submitted;
 	struct wjob **pp, *job;
@@ -208,10 +210,11 @@ run_group(struct store_writer *w, struct wjob *group, size_t n,
 	*txnid_r = (uint64_t)mdb_txn_id(txn);
 	for (pp = &group; (job = *pp) != NULL;) {
 		run_job(store, txn, job);
-		if (job->rc < 0 && room_class(job->cls) && ok > 0 &&
-		    *alone_r == NULL) {
+		if (job->rc < 0 && room_class(job->cls) && *alone_r == NULL &&
+		    (ok > 0 || !job->grow_tried)) {
 			/* not its fault, perhaps: the others' pages took the
-			   room. Again alone, after this group commits. */
+			   room, or the map is full. Again alone, after this
+			   group commits and the map grew if it can. */
 			*pp = job->next;
 			job->next = NULL;
 			*alone_r = job;
@@ -247,6 +250,8 @@ out:
 	pthread_mutex_unlock(&w->mu);
 	log_debug("store event=group-commit jobs=%zu ok=%zu bytes=%zu ms=%.1f",
 	    n, ok, bytes, ms);
+	/* the first job may have been taken out to run alone */
+	*groupp = group;
 }
 
 /* Hands a finished group to the owner. */
@@ -289,10 +294,14 @@ writer_main(void *arg)
 		size_t n = 0, bytes = 0;
 
 		if (alone != NULL) {
-			/* a job that failed for room in a shared group */
+			/* a job that failed for room: grow the map if the
+			   disk has room (no transaction is open here), then
+			   the job again, alone */
 			group = alone;
 			alone = NULL;
-			run_group(w, group, 1, &alone, &txnid);
+			group->grow_tried = true;
+			(void)store_map_grow(w->store, group->bytes);
+			run_group(w, &group, 1, &alone, &txnid);
 			publish(w, group, txnid);
 			continue;
 		}
@@ -325,7 +334,10 @@ writer_main(void *arg)
 		}
 		w->stats.queued = (unsigned)w->queue.count + (carry != NULL);
 		pthread_mutex_unlock(&w->mu);
-		run_group(w, group, n, &alone, &txnid);
+		/* between groups no transaction is open: the one moment the
+		   map may grow (store.h, "capacity") */
+		(void)store_map_grow(w->store, bytes);
+		run_group(w, &group, n, &alone, &txnid);
 		publish(w, group, txnid);
 	}
 	return NULL;
@@ -487,15 +499,16 @@ store_writer_catch_up(struct store *store)
 {
 	struct store_writer *w = store->writer;
 	struct timespec deadline;
-	MDB_txn *txn;
+	struct store_read *r = NULL;
 	uint64_t now_id;
 
 	if (w == NULL)
 		return;
-	if (mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn) != 0)
+	/* through the map gate, as every snapshot (the map may grow) */
+	if (store_read_begin(store, &r, NULL) != 0)
 		return;
-	now_id = (uint64_t)mdb_txn_id(txn);
-	mdb_txn_abort(txn);
+	now_id = (uint64_t)mdb_txn_id(r->txn);
+	store_read_end(&r);
 	/* The gap is the writer's few steps between its commit and
 	   publish(); the bound only guards against a commit made outside
 	   the writer (none should be) so the loop never hangs on it. */

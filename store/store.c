@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store-private.h"
@@ -193,6 +194,11 @@ store_open(const char *dir, const struct store_options *opts,
 	if (opts != NULL && opts->max_readers != 0)
 		readers = opts->max_readers;
 	store->fts_enabled = opts == NULL || !opts->no_fts_index;
+	if (opts != NULL)
+		store->map_max = opts->map_max;
+	store->dir = xstrdup(dir);
+	pthread_mutex_init(&store->gate_mu, NULL);
+	pthread_cond_init(&store->gate_cv, NULL);
 	if ((rc = mdb_env_create(&store->env)) != 0)
 		goto fail;
 	what = "mdb_env_set_mapsize";
@@ -235,6 +241,9 @@ fail:
 		*error_r = errbuf;
 	if (store->env != NULL)
 		mdb_env_close(store->env);
+	pthread_cond_destroy(&store->gate_cv);
+	pthread_mutex_destroy(&store->gate_mu);
+	free(store->dir);
 	free(store);
 	return -1;
 }
@@ -287,6 +296,9 @@ store_close(struct store **storep)
 	events_clear(store);
 	free(store->events);
 	mdb_env_close(store->env);
+	pthread_cond_destroy(&store->gate_cv);
+	pthread_mutex_destroy(&store->gate_mu);
+	free(store->dir);
 	free(store);
 	*storep = NULL;
 }
@@ -299,6 +311,166 @@ store_set_change_cb(struct store *store,
 	store->change_arg = arg;
 }
 
+/* ---- the map gate ---- */
+
+/* Snapshots this thread holds (begun here and not ended): a thread that
+   holds one never waits for a growth, which may be waiting for it. */
+static _Thread_local int tls_snapshots;
+
+void
+store_gate_enter(struct store *store)
+{
+	pthread_mutex_lock(&store->gate_mu);
+	while (store->growing ||
+	    (store->grow_pending && tls_snapshots <= 0))
+		pthread_cond_wait(&store->gate_cv, &store->gate_mu);
+	store->readers++;
+	pthread_mutex_unlock(&store->gate_mu);
+	tls_snapshots++;
+}
+
+void
+store_gate_leave(struct store *store)
+{
+	tls_snapshots--;
+	pthread_mutex_lock(&store->gate_mu);
+	PG_ASSERT(store->readers > 0);
+	if (--store->readers == 0 && store->grow_pending)
+		pthread_cond_broadcast(&store->gate_cv);
+	pthread_mutex_unlock(&store->gate_mu);
+}
+
+/* Space numbers; the caller is inside the gate (or is the writer between
+   groups). */
+static void
+space_read(struct store *store, struct store_space *sp)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	struct statvfs sv;
+	int fd;
+
+	memset(sp, 0, sizeof(*sp));
+	if (mdb_env_info(store->env, &info) == 0 &&
+	    mdb_env_stat(store->env, &st) == 0) {
+		sp->used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+		sp->map_size = info.me_mapsize;
+		sp->readers_used = info.me_numreaders;
+		sp->readers_max = info.me_maxreaders;
+	}
+	if (mdb_env_get_fd(store->env, &fd) == 0 && fstat(fd, &fst) == 0)
+		sp->file_size = (uint64_t)fst.st_size;
+	if (statvfs(store->dir, &sv) == 0) {
+		sp->disk_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+		sp->disk_size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	}
+	sp->map_max = store->map_max;
+	sp->capacity = sp->file_size + sp->disk_free;
+	if (store->writer == NULL && sp->map_size < sp->capacity)
+		sp->capacity = sp->map_size;	/* no growth without a writer */
+	if (store->map_max != 0 && store->map_max < sp->capacity)
+		sp->capacity = store->map_max;
+	if (sp->capacity < sp->used)
+		sp->capacity = sp->used;
+	sp->near_full = sp->disk_free < STORE_WARN_FREE_BYTES ||
+	    sp->used >= sp->capacity / 100 * STORE_WARN_USED_PERCENT;
+}
+
+int
+store_space_get(struct store *store, struct store_space *sp_r,
+    const char **error_r)
+{
+	(void)error_r;
+	store_gate_enter(store);
+	space_read(store, sp_r);
+	pthread_mutex_lock(&store->gate_mu);
+	sp_r->grows = store->grows;
+	pthread_mutex_unlock(&store->gate_mu);
+	store_gate_leave(store);
+	return 0;
+}
+
+int
+store_map_grow(struct store *store, uint64_t need)
+{
+	struct store_space sp;
+	struct timespec until;
+	uint64_t want, size;
+	int rc = 0, mrc;
+
+	space_read(store, &sp);
+	/* room for the bytes, their B-tree pages and the freed copies */
+	want = sp.used + need + need / 2 + 8 * 1024 * 1024;
+	if (want <= sp.map_size)
+		return 0;
+	size = sp.map_size + sp.map_size / 2;
+	if (size < sp.map_size + STORE_GROW_MIN)
+		size = sp.map_size + STORE_GROW_MIN;
+	if (size < want)
+		size = want;
+	/* never past what the disk can hold (pages of the file not yet
+	   written take disk too), nor map_max */
+	if (size > sp.file_size + sp.disk_free)
+		size = sp.file_size + sp.disk_free;
+	if (store->map_max != 0 && size > store->map_max)
+		size = store->map_max;
+	if (size < want) {
+		/* once a minute at most: a full store is tried every group */
+		if (time(NULL) - store->full_logged >= 60) {
+			store->full_logged = time(NULL);
+			log_warn("store event=map-full used=%llu map=%llu "
+			    "disk_free=%llu need=%llu",
+			    (unsigned long long)sp.used,
+			    (unsigned long long)sp.map_size,
+			    (unsigned long long)sp.disk_free,
+			    (unsigned long long)need);
+		}
+		if (size <= sp.map_size)
+			return -1;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STORE_GROW_WAIT_MS / 1000;
+	until.tv_nsec += (long)(STORE_GROW_WAIT_MS % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&store->gate_mu);
+	store->grow_pending = true;
+	while (store->readers > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&store->gate_cv, &store->gate_mu,
+		    &until);
+	if (store->readers > 0) {
+		store->grow_pending = false;
+		pthread_cond_broadcast(&store->gate_cv);
+		pthread_mutex_unlock(&store->gate_mu);
+		log_info("store event=map-grow-deferred readers=open");
+		return -1;
+	}
+	store->growing = true;
+	pthread_mutex_unlock(&store->gate_mu);
+	/* no snapshot is open and none can start: LMDB's condition */
+	mrc = mdb_env_set_mapsize(store->env, (size_t)size);
+	pthread_mutex_lock(&store->gate_mu);
+	store->growing = false;
+	store->grow_pending = false;
+	if (mrc == 0)
+		store->grows++;
+	pthread_cond_broadcast(&store->gate_cv);
+	pthread_mutex_unlock(&store->gate_mu);
+	if (mrc != 0) {
+		log_error("store event=map-grow-failed size=%llu error=\"%s\"",
+		    (unsigned long long)size, mdb_strerror(mrc));
+		return -1;
+	}
+	log_info("store event=map-grown from=%llu to=%llu used=%llu "
+	    "disk_free=%llu", (unsigned long long)sp.map_size,
+	    (unsigned long long)size, (unsigned long long)sp.used,
+	    (unsigned long long)sp.disk_free);
+	return size >= want ? 1 : -1;
+}
+
 /* ---- read snapshots ---- */
 
 int
@@ -309,8 +481,11 @@ store_read_begin(struct store *store, struct store_read **read_r,
 	int rc;
 
 	*read_r = NULL;
-	if ((rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn)) != 0)
+	store_gate_enter(store);
+	if ((rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		store_gate_leave(store);
 		return store_fail_mdb(store, error_r, rc, "read snapshot");
+	}
 	*read_r = xmalloc(sizeof(**read_r));
 	(*read_r)->store = store;
 	(*read_r)->txn = txn;
@@ -326,6 +501,7 @@ store_read_end(struct store_read **readp)
 	if (r == NULL)
 		return;
 	mdb_txn_abort(r->txn);
+	store_gate_leave(r->store);
 	free(r);
 	*readp = NULL;
 }

@@ -110,6 +110,7 @@ enum store_error {
 	STORE_ERR_LIMIT,	/* a STORE_*_MAX was reached */
 	STORE_ERR_NOSPACE,	/* LMDB map full or disk full: retry later */
 	STORE_ERR_IO,		/* I/O or other LMDB failure */
+	STORE_ERR_QUOTA,	/* the user's quota would be exceeded */
 };
 
 /* ---- open / close ------------------------------------------------------ */
@@ -118,8 +119,10 @@ struct store;
 struct store_read;
 
 struct store_options {
-	/* LMDB map size in bytes (0: STORE_DEFAULT_MAP_SIZE). The database
-	   can never grow past it; deliver then fails with NOSPACE. */
+	/* Initial LMDB map size in bytes (0: STORE_DEFAULT_MAP_SIZE). With
+	   a writer thread the map grows by itself while the disk has room
+	   (store_writer_start); without one, writes past it fail with
+	   NOSPACE. */
 	size_t map_size;
 	/* Concurrent read snapshots (LMDB maxreaders; 0: 512). */
 	unsigned int max_readers;
@@ -128,6 +131,8 @@ struct store_options {
 	   and reads every message. What is indexed stays (it is kept
 	   consistent by expunges) and serves again once switched on. */
 	bool no_fts_index;
+	/* The map never grows past this (0: only the disk limits it). */
+	uint64_t map_max;
 };
 
 /*
@@ -140,6 +145,75 @@ int store_open(const char *dir, const struct store_options *opts,
 /* Closes and sets *storep to NULL. Accepts NULL. All snapshots must have
    been ended. */
 void store_close(struct store **storep);
+
+/* ---- capacity ------------------------------------------------------------ */
+
+/*
+ * Map growth. LMDB's mdb_env_set_mapsize() may run only while no
+ * transaction of the process is active, and it remaps the file, so every
+ * pointer a snapshot gave becomes invalid. So: the writer thread grows
+ * the map between group commits (no write transaction then), before a
+ * group that would not fit (its declared bytes, with room for B-tree and
+ * free-list pages) and after a job failed alone for room; it first waits
+ * until no read snapshot is open in the process. store_read_begin()
+ * counts snapshots; a thread that holds none waits while a growth is
+ * pending, a thread that holds one does not (it may be the one the writer
+ * waits for), and the writer gives up after STORE_GROW_WAIT_MS (then the
+ * group runs as it is and tries again later): no deadlock, and readers
+ * wait at most that long. It grows by half the map, at least
+ * STORE_GROW_MIN, never past map_max or what the disk can still hold.
+ */
+#define STORE_GROW_WAIT_MS 1000
+#define STORE_GROW_MIN ((uint64_t)256 * 1024 * 1024)
+/* Free disk below which status warns (and a fraction of the map). */
+#define STORE_WARN_FREE_BYTES ((uint64_t)1024 * 1024 * 1024)
+#define STORE_WARN_USED_PERCENT 90
+
+struct store_space {
+	uint64_t used;		/* bytes of pages in use (LMDB's last page) */
+	uint64_t map_size;	/* the map now */
+	uint64_t map_max;	/* as configured (0: the disk) */
+	uint64_t file_size;	/* data.mdb on disk (maybe preallocated) */
+	uint64_t disk_free;	/* free bytes on its file system */
+	uint64_t disk_size;
+	/* the most the store can reach: the map's limit or the file plus
+	   the free disk, whichever is smaller */
+	uint64_t capacity;
+	unsigned grows;		/* times the map grew since open */
+	unsigned readers_used;	/* LMDB reader slots in use (snapshots) */
+	unsigned readers_max;
+	bool near_full;		/* used >= STORE_WARN_USED_PERCENT % of
+				   capacity, or free disk under
+				   STORE_WARN_FREE_BYTES */
+};
+
+/* Any thread. 0, or -1 with *error_r. */
+int store_space_get(struct store *store, struct store_space *sp_r,
+    const char **error_r);
+
+/* ---- quotas ---------------------------------------------------------------- */
+
+/*
+ * A user's storage quota: the sum of RFC822.SIZE of all their messages in
+ * all mailboxes (each copy counts, as IMAP clients see it; MOVE changes
+ * nothing). It is enforced inside the write transactions that add mail,
+ * store_deliver() and store_copy() (not a move): one that would take the
+ * user past the quota fails with STORE_ERR_QUOTA and stores nothing. A
+ * user has the store's default quota unless one was set for them.
+ */
+/* The default for users without their own (0: none). Any thread. */
+void store_set_default_quota(struct store *store, uint64_t bytes);
+uint64_t store_default_quota(const struct store *store);
+/* *limit_r: the user's quota in bytes (0: none); *own_r: set for this
+ * user (else the default applies). */
+int store_user_quota_get(struct store_read *r, uint32_t user_id,
+    uint64_t *limit_r, bool *own_r, const char **error_r);
+/* own false: back to the default; else limit (0: none for this user). */
+int store_user_quota_set(struct store *store, uint32_t user_id, bool own,
+    uint64_t limit, const char **error_r);
+/* The bytes the quota counts. */
+int store_user_usage(struct store_read *r, uint32_t user_id,
+    uint64_t *bytes_r, const char **error_r);
 
 /* Class of the last error returned by a call on this store. */
 enum store_error store_last_error(const struct store *store);
@@ -785,20 +859,7 @@ int store_ledger_remove(struct store *store, uint32_t user_id,
 int store_ledger_remove_account(struct store *store, uint32_t user_id,
     const char *account, const char **error_r);
 
-/* ---- administration (store-admin.c) ------------------------------------ */
-
-struct store_space {
-	uint64_t map_size;		/* the most the store can hold */
-	uint64_t used_bytes;		/* pages in use (the high-water mark) */
-	uint64_t file_bytes;		/* data.mdb on disk (preallocated) */
-	uint64_t disk_free_bytes;	/* free to unprivileged users */
-	unsigned int readers_used;	/* read snapshots held (slots) */
-	unsigned int readers_max;
-};
-
-/* The store's size and the room left. */
-int store_space(struct store *store, struct store_space *space_r,
-    const char **error_r);
+/* ---- administration (store-admin.c; the store's size: store_space_get) */
 
 /*
  * Writes a consistent, compacted copy of the whole store (LMDB's copy

@@ -2,7 +2,9 @@
  * Fuzz target for imap-frontend/imap-parse (and, on every parsed command,
  * the fetch-att, search, seqset and mailbox-name parsers).
  *
- * Input: byte 0 selects limits (bit 0: tiny) and authentication (bit 1);
+ * Input: byte 0 selects limits (bit 0: tiny), authentication (bit 1), a
+ * literal sink (bit 2: APPEND messages streamed to it, some refused or
+ * failing mid-way; every handle must be discarded by the end);
  * byte 1 seeds the split pattern; the rest is the client's byte stream.
  * The stream is fed whole and again in pseudo-random slices of 1..16
  * bytes; the two result transcripts (hashed) must be identical, so any
@@ -48,6 +50,7 @@ hash_arg(uint64_t h, const struct imap_arg *a, struct arena *arena)
 	}
 	h = hash_bytes(h, a->str, a->len);
 	h = mix(h, a->literal_plus * 4u + a->literal8 * 2u + a->has_nul);
+	h = mix(h, a->stream != NULL ? a->stream_size + 1 : 0);
 	if (a->str[a->len] != '\0')
 		abort();
 
@@ -105,15 +108,78 @@ hash_command(uint64_t h, const struct imap_command *cmd)
 	return h;
 }
 
+/* The sink: hashes what is streamed; refuses streams whose size is a
+ * multiple of 7, fails those of a multiple of 5 after 100 bytes, and
+ * refuses buffered literals over 50 bytes. */
+struct fsink {
+	uint64_t h;
+	uint64_t written, fail_at;
+	unsigned opened, discarded;
+	int handle;
+};
+
+static enum imap_parse_error_code
+fs_start(void *ctx, uint64_t size, bool stream, void **handle_r,
+    const char **text_r)
+{
+	struct fsink *f = ctx;
+
+	*text_r = "refused";
+	if (!stream)
+		return size > 50 ? IMAP_PARSE_ERR_LIMIT : IMAP_PARSE_ERR_NONE;
+	if (size % 7 == 0)
+		return IMAP_PARSE_ERR_OVERQUOTA;
+	f->opened++;
+	f->written = 0;
+	f->fail_at = size % 5 == 0 ? 100 : UINT64_MAX;
+	*handle_r = &f->handle;
+	return IMAP_PARSE_ERR_NONE;
+}
+
+static enum imap_parse_error_code
+fs_write(void *ctx, void *handle, const void *data, size_t n,
+    const char **text_r)
+{
+	struct fsink *f = ctx;
+
+	if (handle != &f->handle)
+		abort();
+	/* per byte, and none past fail_at: the hash does not depend on how
+	   the input was split into writes */
+	for (size_t i = 0; i < n && f->written < f->fail_at; i++) {
+		f->h = mix(f->h, ((const unsigned char *)data)[i]);
+		f->written++;
+	}
+	if (f->written >= f->fail_at) {
+		*text_r = "full";
+		return IMAP_PARSE_ERR_LIMIT;
+	}
+	return IMAP_PARSE_ERR_NONE;
+}
+
+static void
+fs_discard(void *ctx, void *handle)
+{
+	struct fsink *f = ctx;
+
+	if (handle != &f->handle)
+		abort();
+	f->discarded++;
+}
+
 static uint64_t
 run(const uint8_t *data, size_t size, const struct imap_parse_limits *l,
-    bool authed, unsigned int seed)
+    bool authed, bool sink, unsigned int seed)
 {
 	struct imap_parser *p = imap_parser_new(l);
 	uint64_t h = 0xcbf29ce484222325ull;
 	size_t off = 0;
 	uint32_t rng = seed * 2654435761u + 1;
+	struct fsink fs = { 0, 0, 0, 0, 0, 0 };
 
+	if (sink)
+		imap_parser_set_sink(p, &(struct imap_literal_sink){ &fs,
+		    fs_start, fs_write, fs_discard });
 	imap_parser_set_authenticated(p, authed);
 	/* literal8 on for the authenticated runs: both grammars of '~' */
 	imap_parser_set_literal8(p, authed);
@@ -154,7 +220,10 @@ run(const uint8_t *data, size_t size, const struct imap_parse_limits *l,
 	}
 out:
 	imap_parser_free(&p);
-	return h;
+	/* every stream the sink opened was discarded (none was taken) */
+	if (fs.opened != fs.discarded)
+		abort();
+	return mix(h, fs.h);
 }
 
 int
@@ -179,8 +248,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		l.max_atom = 12;
 		l.max_quoted = 10;
 	}
-	if (run(data, size, &l, mode & 2, 0) !=
-	    run(data, size, &l, mode & 2, seed | 1u))
+	if (run(data, size, &l, mode & 2, mode & 4, 0) !=
+	    run(data, size, &l, mode & 2, mode & 4, seed | 1u))
 		abort();
 	return 0;
 }

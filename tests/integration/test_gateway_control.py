@@ -200,9 +200,11 @@ class GatewayControlTest(unittest.TestCase):
         self.assertNotIn("password", json.dumps(a))
         self.assertNotIn("upstream-Secret-123", json.dumps(a))
         # encrypted at rest: the password bytes are nowhere in the data
-        for name in os.listdir(self.gw.data):
-            with open(os.path.join(self.gw.data, name), "rb") as f:
-                self.assertNotIn(b"upstream-Secret-123", f.read(), name)
+        # (the files of the data directory and of its APPEND spool)
+        for root, dirs, files in os.walk(self.gw.data):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNotIn(b"upstream-Secret-123", f.read(), name)
         # the daemon log never shows it either
         self.assertNotIn("upstream-Secret-123", self.gw.output())
 

@@ -9,17 +9,11 @@ import ssl
 import time
 
 from imapd import ImapTestCase, USER, PASSWORD, wait_for
+from pgtest import rss_kb
 
 LIMITS = ("--max-line", "2048", "--max-literal-preauth", "1024",
-          "--max-literal", "65536", "--max-bad", "5", "--high-water", "65536")
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+          "--max-literal", "65536", "--max-append", "65536", "--max-bad", "5",
+          "--high-water", "65536")
 
 
 class ImapAbuseTest(ImapTestCase):

@@ -150,13 +150,30 @@ class DisconnectMidJobTest(ImapTestCase):
         self.assertEqual(typ, "OK")
 
     def test_disconnect_during_login(self):
+        # the guesser comes from another address than the owner (the
+        # failed-login table slows the owner at the guesser's address)
         for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", self.srv.plain_port))
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.3", 0))
+            s.connect(("127.0.0.1", self.srv.plain_port))
             s.recv(4096)
             s.sendall(b"l LOGIN %s wrong-password\r\n" % USER.encode())
             s.close()
         c = self.plain()
         self.assertEqual(c.select("INBOX")[0], "OK")
+        # the guesser's connections went when it closed them, though their
+        # logins were held back: its address has pre-auth room again
+        s = wait_for(lambda: self.connect_from("127.0.0.3"), timeout=30)
+        self.assertTrue(s)
+
+    def connect_from(self, addr):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((addr, 0))
+        s.connect(("127.0.0.1", self.srv.plain_port))
+        s.settimeout(10)
+        ok = s.recv(4096).startswith(b"* OK")
+        s.close()
+        return ok
 
 
 class WorkerSettingTest(ImapTestCase):

@@ -38,6 +38,7 @@
 
 #include "evnotify.h"
 #include "imap-frontend/imap-server.h"
+#include "imap-frontend/imap-spool.h"
 #include "log.h"
 #include "password.h"
 #include "store/mail-fts.h"
@@ -453,7 +454,8 @@ main(int argc, char **argv)
 	const char *users[MAX_LIST], *gens[MAX_LIST], *emls[MAX_LIST];
 	size_t nusers = 0, ngens = 0, nemls = 0;
 	bool fast = false;
-	unsigned workers = 0;
+	unsigned workers = 0, swept;
+	char spool[4096];
 	struct imap_server_config cfg;
 	struct store *store = NULL;
 	struct app app;
@@ -522,6 +524,10 @@ main(int argc, char **argv)
 			cfg.limits.max_literal = num_arg(v);
 		else if (strcmp(a, "--max-literal-preauth") == 0)
 			cfg.limits.max_literal_preauth = num_arg(v);
+		else if (strcmp(a, "--max-append") == 0)
+			cfg.limits.max_append = num_arg(v);
+		else if (strcmp(a, "--buffer-budget") == 0)
+			cfg.limits.buffer_budget = num_arg(v);
 		else if (strcmp(a, "--high-water") == 0)
 			cfg.limits.output_high_water = num_arg(v);
 		else if (strcmp(a, "--fetch-pin-secs") == 0)
@@ -553,6 +559,11 @@ main(int argc, char **argv)
 		if (ctx == NULL)
 			die("tls", err);
 	}
+	/* the APPEND spool lives beside the store, as the daemon's does */
+	snprintf(spool, sizeof(spool), "%s/spool", dir);
+	if (imap_spool_prepare_dir(spool, &swept, &err) != 0)
+		die("spool", err);
+	cfg.spool_dir = spool;
 	cfg.plain_addrs = plain[0] != NULL ? plain : NULL;
 	cfg.tls_addrs = tls[0] != NULL ? tls : NULL;
 	cfg.ssl_ctx = ctx;

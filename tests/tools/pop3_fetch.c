@@ -461,8 +461,12 @@ main(int argc, char **argv)
 			opt.auth_breaker = (unsigned int)atoi(v);
 		else if (strcmp(a, "--backoff-ms") == 0)
 			opt.backoff_base_ms = (unsigned int)atoi(v);
-		else if (strcmp(a, "--map-size") == 0)
+		else if (strcmp(a, "--map-size") == 0) {
+			/* a store of this size: it does not grow (the
+			   full-store cases need it full) */
 			sopt.map_size = strtoull(v, NULL, 10);
+			sopt.map_max = sopt.map_size;
+		}
 		else if (strcmp(a, "--expunge") == 0)
 			expunge = (unsigned int)atoi(v);
 		else if (strcmp(a, "--clock-offset-days") == 0)

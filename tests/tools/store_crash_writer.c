@@ -92,7 +92,7 @@ do_write(const char *dir, int argc, char **argv)
 {
 	size_t batch = argc > 0 ? strtoul(argv[0], NULL, 10) : 20;
 	size_t max_size = argc > 1 ? strtoul(argv[1], NULL, 10) : 64 * 1024;
-	struct store_options opts = { 0, 0, false };
+	struct store_options opts = { 0, 0, false, 0 };
 	struct store *store;
 	struct store_read *r;
 	struct store_new_msg *msgs;

@@ -20,15 +20,21 @@ struct tstore {
 };
 
 static inline void
-tstore_open(struct tstore *t, size_t map_size)
+tstore_open_max(struct tstore *t, size_t map_size, uint64_t map_max)
 {
-	struct store_options opts = { map_size, 0, false };
+	struct store_options opts = { map_size, 0, false, map_max };
 	const char *error = NULL;
 
 	strcpy(t->dir, "/tmp/popgate-store-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(t->dir));
 	ck_assert_msg(store_open(t->dir, &opts, &t->store, &error) == 0,
 	    "%s", error);
+}
+
+static inline void
+tstore_open(struct tstore *t, size_t map_size)
+{
+	tstore_open_max(t, map_size, 0);
 }
 
 static inline void

@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -703,7 +704,7 @@ START_TEST(parse_big_literal_in_small_chunks)
 	struct strbuf in = STRBUF_INIT;
 	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
 	size_t off = 0, used, conts = 0;
-	const size_t n = 300000;
+	const size_t n = 60000;	/* under IMAP_PARSE_MAX_LITERAL */
 
 	strbuf_appendf(&in, "a1 APPEND INBOX {%zu}\r\n", n);
 	for (size_t i = 0; i < n; i++)
@@ -728,6 +729,302 @@ START_TEST(parse_big_literal_in_small_chunks)
 	ck_assert_uint_eq(cmd->size, in.len);
 	imap_parser_free(&p);
 	strbuf_free(&in);
+}
+END_TEST
+
+/* ---- the literal sink (APPEND streamed, budgets) ---- */
+
+struct test_sink {
+	struct strbuf got;	/* bytes written to the open stream */
+	unsigned opened, discarded, writes;
+	uint64_t announced;
+	bool saw_buffered;	/* start() was asked for a non-stream */
+	enum imap_parse_error_code refuse_start;	/* for streams */
+	enum imap_parse_error_code refuse_buffered;
+	size_t fail_after;	/* write refuses once this much is in (0: no) */
+	int handle;		/* the one handle it gives out */
+};
+
+static enum imap_parse_error_code
+ts_start(void *ctx, uint64_t size, bool stream, void **handle_r,
+    const char **text_r)
+{
+	struct test_sink *t = ctx;
+
+	if (!stream) {
+		t->saw_buffered = true;
+		*text_r = "budget";
+		return t->refuse_buffered;
+	}
+	if (t->refuse_start != IMAP_PARSE_ERR_NONE) {
+		*text_r = "refused";
+		return t->refuse_start;
+	}
+	t->opened++;
+	t->announced = size;
+	strbuf_reset(&t->got);
+	*handle_r = &t->handle;
+	return IMAP_PARSE_ERR_NONE;
+}
+
+static enum imap_parse_error_code
+ts_write(void *ctx, void *handle, const void *data, size_t n,
+    const char **text_r)
+{
+	struct test_sink *t = ctx;
+
+	/* no ck_assert per write: in fork mode each one is a message to
+	   the parent, and a byte-by-byte feed makes hundreds of thousands */
+	if (handle != &t->handle)
+		ck_abort_msg("write to a handle the sink did not give");
+	t->writes++;
+	strbuf_append(&t->got, data, n);
+	if (t->fail_after > 0 && t->got.len >= t->fail_after) {
+		*text_r = "disk full";
+		return IMAP_PARSE_ERR_LIMIT;
+	}
+	return IMAP_PARSE_ERR_NONE;
+}
+
+static void
+ts_discard(void *ctx, void *handle)
+{
+	struct test_sink *t = ctx;
+
+	ck_assert_ptr_eq(handle, &t->handle);
+	t->discarded++;
+}
+
+static struct imap_parser *
+sink_parser(struct test_sink *t, bool authed)
+{
+	struct imap_parser *p = make_parser(L_DEFAULT, authed);
+	struct imap_literal_sink sink = {
+		.ctx = t, .start = ts_start, .write = ts_write,
+		.discard = ts_discard,
+	};
+
+	imap_parser_set_sink(p, &sink);
+	return p;
+}
+
+/* Feeds in chunks of step bytes until the parser stops needing more. */
+static enum imap_parse_result
+feed_steps(struct imap_parser *p, const char *in, size_t len, size_t step,
+    size_t *off, const struct imap_command **cmd, unsigned *conts,
+    uint64_t *max_held)
+{
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+
+	while (*off < len) {
+		size_t used, n = len - *off < step ? len - *off : step;
+
+		r = imap_parser_feed(p, in + *off, n, &used, cmd);
+		*off += used;
+		if (max_held != NULL && imap_parser_held(p) > *max_held)
+			*max_held = imap_parser_held(p);
+		if (r == IMAP_PARSE_NEED_CONTINUATION)
+			(*conts)++;
+		else if (r != IMAP_PARSE_NEED_MORE)
+			break;
+	}
+	return r;
+}
+
+/* A message far over max_literal streams through the sink at any split:
+ * the same bytes, the parser holds no more than a line. */
+START_TEST(parse_append_streams_to_sink)
+{
+	/* three times the in-memory literal limit */
+	const size_t n = 3 * IMAP_PARSE_MAX_LITERAL, steps[] = { 1, 7, 4096,
+	    1 << 20 };
+
+	for (size_t k = 0; k < N_ELEMENTS(steps); k++) {
+		struct test_sink t = { .got = STRBUF_INIT };
+		struct imap_parser *p = sink_parser(&t, true);
+		const struct imap_command *cmd = NULL;
+		struct strbuf in = STRBUF_INIT;
+		unsigned conts = 0;
+		uint64_t held = 0;
+		size_t off = 0;
+		enum imap_parse_result r;
+
+		/* the mailbox as a literal is not the message: in memory */
+		strbuf_appendf(&in, "a1 APPEND {5}\r\nINBOX (\\Seen) {%zu}\r\n",
+		    n);
+		for (size_t i = 0; i < n; i++)
+			strbuf_appendc(&in, (char)(i % 251));
+		strbuf_appends(&in, "\r\nb NOOP\r\n");
+		r = feed_steps(p, in.data, in.len, steps[k], &off, &cmd,
+		    &conts, &held);
+		ck_assert_int_eq(r, IMAP_PARSE_DONE);
+		ck_assert_uint_eq(conts, 2);
+		ck_assert_uint_eq(t.opened, 1);
+		ck_assert_uint_eq(t.announced, n);
+		ck_assert_uint_eq(t.got.len, n);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)t.got.data[i] != i % 251)
+				ck_abort_msg("byte %zu differs", i);
+		ck_assert(held < 256);
+		ck_assert_uint_eq(cmd->arg_count, 3);
+		ck_assert_ptr_null(cmd->args[0].stream);
+		ck_assert_str_eq(cmd->args[0].str, "INBOX");
+		ck_assert_ptr_eq(cmd->args[2].stream, &t.handle);
+		ck_assert_uint_eq(cmd->args[2].stream_size, n);
+		ck_assert_uint_eq(cmd->args[2].len, 0);
+		if (k % 2 == 0) {
+			/* taken: the caller owns it, the parser forgets it */
+			ck_assert_ptr_eq(imap_parser_take_stream(p,
+			    cmd->args[2].stream), &t.handle);
+		}
+		r = feed_steps(p, in.data, in.len, 64, &off, &cmd, &conts,
+		    NULL);
+		ck_assert_int_eq(r, IMAP_PARSE_DONE);
+		ck_assert_str_eq(cmd->name, "NOOP");
+		ck_assert_uint_eq(t.discarded, k % 2 == 0 ? 0 : 1);
+		imap_parser_free(&p);
+		strbuf_free(&in);
+		strbuf_free(&t.got);
+	}
+}
+END_TEST
+
+/* Other literals stay small with a sink too, and before login nothing
+ * streams. */
+START_TEST(parse_sink_only_append_message)
+{
+	struct test_sink t = { .got = STRBUF_INIT };
+	struct imap_parser *p = sink_parser(&t, true);
+	const struct imap_command *cmd = NULL;
+	char buf[128];
+	unsigned conts = 0;
+	size_t off = 0;
+	enum imap_parse_result r;
+
+	snprintf(buf, sizeof(buf), "a SEARCH TEXT {%llu}\r\n",
+	    IMAP_PARSE_MAX_LITERAL + 1);
+	r = feed_steps(p, buf, strlen(buf), 1000, &off, &cmd, &conts, NULL);
+	ck_assert_int_eq(r, IMAP_PARSE_ERROR);
+	ck_assert_int_eq(imap_parser_get_error(p)->code,
+	    IMAP_PARSE_ERR_LITERAL_TOO_BIG);
+	ck_assert_uint_eq(conts, 0);
+	ck_assert_uint_eq(t.opened, 0);
+	imap_parser_free(&p);
+
+	p = sink_parser(&t, false);
+	off = 0;
+	snprintf(buf, sizeof(buf), "a APPEND INBOX {%llu}\r\n",
+	    IMAP_PARSE_MAX_LITERAL_PREAUTH + 1);
+	r = feed_steps(p, buf, strlen(buf), 1000, &off, &cmd, &conts, NULL);
+	ck_assert_int_eq(r, IMAP_PARSE_ERROR);
+	ck_assert_int_eq(imap_parser_get_error(p)->code,
+	    IMAP_PARSE_ERR_LITERAL_TOO_BIG);
+	ck_assert_uint_eq(t.opened, 0);
+	imap_parser_free(&p);
+	strbuf_free(&t.got);
+}
+END_TEST
+
+/* A refused {n} is answered at once without "+"; a refused {n+} after its
+ * bytes are skipped (never read as commands); the next command works. */
+START_TEST(parse_sink_refusals)
+{
+	for (int plus = 0; plus < 2; plus++) {
+		struct test_sink t = { .got = STRBUF_INIT,
+		    .refuse_start = IMAP_PARSE_ERR_OVERQUOTA };
+		struct imap_parser *p = sink_parser(&t, true);
+		const struct imap_command *cmd = NULL;
+		struct strbuf in = STRBUF_INIT;
+		unsigned conts = 0;
+		size_t off = 0;
+		enum imap_parse_result r;
+
+		strbuf_appendf(&in, "t7 APPEND INBOX {200000%s}\r\n",
+		    plus ? "+" : "");
+		if (plus) {
+			for (size_t i = 0; i < 200000; i++)
+				strbuf_appends(&in, i % 50 ? "x" : "\n");
+			strbuf_appends(&in, " trailing junk\r\n");
+		}
+		strbuf_appends(&in, "n NOOP\r\n");
+		r = feed_steps(p, in.data, in.len, 999, &off, &cmd, &conts,
+		    NULL);
+		ck_assert_int_eq(r, IMAP_PARSE_ERROR);
+		ck_assert_uint_eq(conts, 0);
+		ck_assert_int_eq(imap_parser_get_error(p)->code,
+		    IMAP_PARSE_ERR_OVERQUOTA);
+		ck_assert_str_eq(imap_parser_get_error(p)->tag, "t7");
+		r = feed_steps(p, in.data, in.len, 999, &off, &cmd, &conts,
+		    NULL);
+		ck_assert_int_eq(r, IMAP_PARSE_DONE);
+		ck_assert_str_eq(cmd->tag, "n");
+		ck_assert_uint_eq(off, in.len);
+		imap_parser_free(&p);
+		strbuf_free(&in);
+		strbuf_free(&t.got);
+	}
+}
+END_TEST
+
+/* The sink fails mid-literal (disk full): the rest is skipped, the
+ * partial stream discarded, the command answered with the error. */
+START_TEST(parse_sink_write_fails)
+{
+	struct test_sink t = { .got = STRBUF_INIT, .fail_after = 5000 };
+	struct imap_parser *p = sink_parser(&t, true);
+	const struct imap_command *cmd = NULL;
+	struct strbuf in = STRBUF_INIT;
+	unsigned conts = 0;
+	size_t off = 0;
+	enum imap_parse_result r;
+
+	strbuf_appends(&in, "w APPEND INBOX {100000}\r\n");
+	for (size_t i = 0; i < 100000; i++)
+		strbuf_appendc(&in, 'q');
+	strbuf_appends(&in, "\r\nn NOOP\r\n");
+	r = feed_steps(p, in.data, in.len, 1000, &off, &cmd, &conts, NULL);
+	ck_assert_int_eq(r, IMAP_PARSE_ERROR);
+	ck_assert_uint_eq(conts, 1);
+	ck_assert_int_eq(imap_parser_get_error(p)->code, IMAP_PARSE_ERR_LIMIT);
+	ck_assert_str_eq(imap_parser_get_error(p)->tag, "w");
+	ck_assert_uint_eq(t.discarded, 1);
+	ck_assert_uint_eq(t.got.len, 5000);
+	r = feed_steps(p, in.data, in.len, 1000, &off, &cmd, &conts, NULL);
+	ck_assert_int_eq(r, IMAP_PARSE_DONE);
+	ck_assert_str_eq(cmd->name, "NOOP");
+	imap_parser_free(&p);
+	strbuf_free(&in);
+	strbuf_free(&t.got);
+}
+END_TEST
+
+/* The budget hook sees buffered literals too; a connection cut mid-stream
+ * discards the partial stream when the parser is freed. */
+START_TEST(parse_sink_budget_and_free)
+{
+	struct test_sink t = { .got = STRBUF_INIT,
+	    .refuse_buffered = IMAP_PARSE_ERR_LIMIT };
+	struct imap_parser *p = sink_parser(&t, true);
+	const struct imap_command *cmd = NULL;
+	const char *in = "a SELECT {10}\r\n";
+	const char *in2 = "b APPEND INBOX {50000}\r\nabc";
+	unsigned conts = 0;
+	size_t off = 0;
+	enum imap_parse_result r;
+
+	r = feed_steps(p, in, strlen(in), 100, &off, &cmd, &conts, NULL);
+	ck_assert_int_eq(r, IMAP_PARSE_ERROR);
+	ck_assert(t.saw_buffered);
+	ck_assert_int_eq(imap_parser_get_error(p)->code, IMAP_PARSE_ERR_LIMIT);
+	ck_assert_uint_eq(conts, 0);
+	off = 0;
+	r = feed_steps(p, in2, strlen(in2), 100, &off, &cmd, &conts, NULL);
+	ck_assert_int_eq(r, IMAP_PARSE_NEED_MORE);
+	ck_assert_uint_eq(t.opened, 1);
+	ck_assert_uint_eq(t.discarded, 0);
+	imap_parser_free(&p);
+	ck_assert_uint_eq(t.discarded, 1);
+	strbuf_free(&t.got);
 }
 END_TEST
 
@@ -1153,6 +1450,11 @@ parse_suite(void)
 	tcase_add_test(tc, parse_100000_nested_parens);
 	tcase_add_test(tc, parse_thousands_of_small_literals);
 	tcase_add_test(tc, parse_big_literal_in_small_chunks);
+	tcase_add_test(tc, parse_append_streams_to_sink);
+	tcase_add_test(tc, parse_sink_only_append_message);
+	tcase_add_test(tc, parse_sink_refusals);
+	tcase_add_test(tc, parse_sink_write_fails);
+	tcase_add_test(tc, parse_sink_budget_and_free);
 	tcase_add_test(tc, parse_preauth_command_total_bounded);
 	tcase_add_test(tc, parse_preauth_password_wiped);
 	tcase_add_test(tc, parse_reset_discards_partial_input);

@@ -772,7 +772,7 @@ END_TEST
 START_TEST(reader_table_full_is_an_error)
 {
 	struct tstore t;
-	struct store_options opts = { 0, 2, false };
+	struct store_options opts = { 0, 2, false, 0 };
 	struct store_read *r[3];
 	const char *error = NULL;
 

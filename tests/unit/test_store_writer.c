@@ -336,9 +336,9 @@ START_TEST(writer_failed_job_is_rolled_back_alone)
 }
 END_TEST
 
-/* A small map: a group with a small job and one too big for the room
- * left. The big one is re-run alone (and fails alone, NOSPACE); the small
- * one commits. */
+/* A small map that may not grow (map_max): a group with a small job and
+ * one too big for the room left. The big one is re-run alone (and fails
+ * alone, NOSPACE); the small one commits. */
 START_TEST(writer_retries_alone_when_room_runs_out)
 {
 	struct tstore t;
@@ -349,7 +349,7 @@ START_TEST(writer_retries_alone_when_room_runs_out)
 	const char *err = NULL;
 	struct store_writer_stats st;
 
-	tstore_open(&t, 2 * 1024 * 1024);
+	tstore_open_max(&t, 2 * 1024 * 1024, 2 * 1024 * 1024);
 	owner_init(&o);
 	uint32_t u = tuser(&t, "alice");
 	uint32_t inbox = tmailbox(&t, u, "INBOX");
@@ -374,6 +374,136 @@ START_TEST(writer_retries_alone_when_room_runs_out)
 	ck_assert_uint_eq(st.retried_alone, 1);
 	store_writer_stop(t.store);
 	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 2);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+/* The map grows while the disk has room: 2 MB to start, 24 MB of mail
+ * in jobs of 4 MB, every one stored, the data checked. */
+START_TEST(writer_grows_the_map)
+{
+	struct tstore t;
+	struct owner o;
+	struct djob j[6];
+	const char *err = NULL;
+	struct store_space sp;
+
+	tstore_open(&t, 2 * 1024 * 1024);
+	owner_init(&o);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	ck_assert_int_eq(store_writer_start(t.store, owner_notify, &o, &err),
+	    0);
+	for (unsigned i = 0; i < 6; i++) {
+		djob_init(&j[i], &o, i, u, inbox);
+		j[i].size = 4 * 1024 * 1024;
+		/* half of them announce no size: the map grows after they
+		   fail for room, and they run again */
+		store_write_submit(t.store, u, 0, i % 2 ? j[i].size : 0,
+		    djob_apply, djob_done, &j[i]);
+	}
+	owner_run_until(t.store, &o, 6);
+	for (unsigned i = 0; i < 6; i++)
+		ck_assert_int_eq(j[i].rc, 0);
+	ck_assert_int_eq(store_space_get(t.store, &sp, &err), 0);
+	ck_assert_uint_ge(sp.grows, 1);
+	ck_assert_uint_ge(sp.map_size, 24 * 1024 * 1024);
+	ck_assert_uint_le(sp.used, sp.map_size);
+	store_writer_stop(t.store);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 6);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+struct holder {
+	struct store *store;
+	struct gate *hold;	/* holds the snapshot until this opens */
+	struct gate ready;
+	uint32_t user;
+	char name_before[64];
+	char name_after[64];
+	bool nested_ok;
+};
+
+/* Another thread holds a snapshot and a pointer into the map. */
+static void *
+holder_main(void *arg)
+{
+	struct holder *h = arg;
+	struct store_read *r = NULL, *r2 = NULL;
+	struct store_user_info info;
+
+	ck_assert_int_eq(store_read_begin(h->store, &r, NULL), 0);
+	ck_assert_int_eq(store_user_get(r, h->user, &info, NULL), 0);
+	snprintf(h->name_before, sizeof(h->name_before), "%s", info.name);
+	gate_open(&h->ready);
+	gate_wait(h->hold);
+	/* the growth waits for this snapshot: the map was not moved under
+	   the pointer; and a thread that holds a snapshot may take another
+	   while a growth is pending (no deadlock) */
+	snprintf(h->name_after, sizeof(h->name_after), "%s", info.name);
+	h->nested_ok = store_read_begin(h->store, &r2, NULL) == 0;
+	store_read_end(&r2);
+	store_read_end(&r);
+	return NULL;
+}
+
+/* LMDB's rule: mdb_env_set_mapsize() only with no transaction open in
+ * the process. A snapshot held on another thread holds the growth back
+ * (its pointers stay valid); once it ends, the map grows and the job
+ * that needed it is stored. */
+START_TEST(writer_growth_waits_for_snapshots)
+{
+	struct tstore t;
+	struct owner o;
+	struct gate hold = { PTHREAD_MUTEX_INITIALIZER,
+	    PTHREAD_COND_INITIALIZER, false, false };
+	struct holder h;
+	struct djob j;
+	pthread_t th;
+	const char *err = NULL;
+	struct store_space sp;
+
+	tstore_open(&t, 2 * 1024 * 1024);
+	owner_init(&o);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(&h, 0, sizeof(h));
+	h.store = t.store;
+	h.hold = &hold;
+	h.user = u;
+	pthread_mutex_init(&h.ready.mu, NULL);
+	pthread_cond_init(&h.ready.cv, NULL);
+	ck_assert_int_eq(pthread_create(&th, NULL, holder_main, &h), 0);
+	gate_wait(&h.ready);	/* until the holder opened it */
+	ck_assert_int_eq(store_writer_start(t.store, owner_notify, &o, &err),
+	    0);
+	djob_init(&j, &o, 0, u, inbox);
+	j.size = 6 * 1024 * 1024;
+	store_write_submit(t.store, u, 0, j.size, djob_apply, djob_done, &j);
+	usleep(200 * 1000);
+	store_writer_drain(t.store);
+	ck_assert(!j.done);	/* waiting for the snapshot */
+	ck_assert_int_eq(store_space_get(t.store, &sp, &err), 0);
+	ck_assert_uint_eq(sp.grows, 0);
+	gate_open(&hold);
+	pthread_join(th, NULL);
+	owner_run_until(t.store, &o, 1);
+	ck_assert_str_eq(h.name_before, "alice");
+	ck_assert_str_eq(h.name_after, "alice");
+	ck_assert(h.nested_ok);
+	/* stored, unless the snapshot outlasted two waits (a very slow
+	   machine): then it failed cleanly for room, nothing half-done */
+	if (j.rc == 0) {
+		ck_assert_int_eq(store_space_get(t.store, &sp, &err), 0);
+		ck_assert_uint_ge(sp.grows, 1);
+	} else {
+		ck_assert_int_eq(j.cls, STORE_ERR_NOSPACE);
+	}
+	store_writer_stop(t.store);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, j.rc == 0 ? 1 : 0);
 	tstore_check(&t);
 	tstore_close(&t);
 }
@@ -585,6 +715,8 @@ writer_suite(void)
 	tcase_add_test(tc, writer_groups_jobs_into_few_commits);
 	tcase_add_test(tc, writer_failed_job_is_rolled_back_alone);
 	tcase_add_test(tc, writer_retries_alone_when_room_runs_out);
+	tcase_add_test(tc, writer_grows_the_map);
+	tcase_add_test(tc, writer_growth_waits_for_snapshots);
 	tcase_add_test(tc, writer_stop_commits_what_is_queued);
 	tcase_add_test(tc, writer_sync_waits_and_keeps_commit_order);
 	tcase_add_test(tc, writer_nested_drain_keeps_commit_order);

@@ -98,6 +98,15 @@ def _stop_all():
         p.stop(signal.SIGKILL)
 
 
+def rss_kb(pid):
+    """The resident set of a process now (VmRSS, KB)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def tempdir(prefix="popgate-test-"):
     d = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, d, True)

@@ -35,6 +35,12 @@ optional keyword arguments):
                     it is set (srv.dele_seen is set when that DELE arrives)
     quit_hold       a threading.Event: the first QUIT is answered only once
                     it is set (srv.quit_seen is set when that QUIT arrives)
+    endless_retr    set of message numbers: after "+OK", data that never
+                    ends (short lines, no final "."), as fast as it goes
+    endless_line    set of message numbers: after "+OK", one line that
+                    never ends (no CRLF at all)
+    endless_uidl    answer UIDL with a listing that never ends
+    (the endless answers stop by themselves after 300 s or at stop())
 srv.logins holds the time.monotonic() of each successful login.
 srv.max_active is the largest number of simultaneous sessions seen.
 """
@@ -215,6 +221,9 @@ class FakePop3:
                 time.sleep(f.get("slow_list", 0))
                 sizes = f.get("list_sizes") or [len(m) for m in self.messages]
                 self._send(conn, b"+OK\r\n" + b"".join(b"%d %d\r\n" % (i + 1, s) for i, s in enumerate(sizes)) + b".\r\n")
+            elif cmd == b"UIDL" and f.get("endless_uidl"):
+                self._endless(conn, b"+OK\r\n", lambda i: b"%d u%d\r\n" % (i + 1, i))
+                return
             elif cmd == b"UIDL":
                 uidls = f.get("uidls", [b"uid-%d" % (i + 1) for i in range(len(self.messages))])
                 if uidls is None:
@@ -236,6 +245,12 @@ class FakePop3:
                 body = stuff(data)
                 if not body.endswith(b"\r\n"):
                     body += b"\r\n"
+                if cmd == b"RETR" and n in f.get("endless_retr", ()):
+                    self._endless(conn, b"+OK\r\n", lambda i: b"endless line %d\r\n" % i)
+                    return
+                if cmd == b"RETR" and n in f.get("endless_line", ()):
+                    self._endless(conn, b"+OK\r\n", lambda i: b"x" * 4096)
+                    return
                 if cmd == b"RETR" and n in f.get("drop_mid_retr", ()):
                     self._send(conn, b"+OK\r\n" + body[:len(body) // 2])
                     time.sleep(0.2)
@@ -279,6 +294,19 @@ class FakePop3:
                 return
             else:
                 self._send(conn, b"-ERR unknown\r\n")
+
+    def _endless(self, conn, first, piece):
+        """Sends first, then piece(i) for i = 0, 1, ... until stop(), the
+        peer goes, or 300 s (bounded: it stops by itself)."""
+        self._send(conn, first)
+        end = time.monotonic() + 300
+        i = 0
+        try:
+            while not self._stop and time.monotonic() < end:
+                conn.sendall(b"".join(piece(i + k) for k in range(64)))
+                i += 64
+        except OSError:
+            pass
 
     def _check_auth(self, cmd, parts, conn, buf):
         pw = self.f.get("password", "secret").encode()

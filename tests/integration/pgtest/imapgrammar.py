@@ -645,8 +645,13 @@ class Checker:
                     self.fail("STATUS SIZE without STATUS=SIZE")
                 self.number(MAX63)
             elif name == b"DELETED":
-                self.need("IMAP4REV2", "STATUS DELETED")
+                # RFC 9051 6.3.11, or RFC 9208 4.2 with QUOTA
+                if "IMAP4REV2" not in self.caps and "QUOTA" not in self.caps:
+                    self.fail("STATUS DELETED without IMAP4rev2 or QUOTA")
                 self.number()
+            elif name == b"DELETED-STORAGE":
+                self.need("QUOTA", "STATUS DELETED-STORAGE")
+                self.number(MAX63)
             elif name == b"MAILBOXID":
                 self.need("OBJECTID", "STATUS MAILBOXID")
                 self.objectid_paren()
@@ -822,6 +827,30 @@ class Checker:
             for k in range(3):
                 self.sp()
                 self.namespace()
+        elif word == b"QUOTA":
+            # RFC 9208: quota-root-name SP "(" resource usage limit ... ")"
+            self.need("QUOTA", "QUOTA")
+            self.sp()
+            self.astring()
+            self.sp()
+            self.expect(b"(")
+            while True:
+                res = self.atom().upper()
+                if res == b"STORAGE":
+                    self.need("QUOTA=RES-STORAGE", "QUOTA STORAGE")
+                self.sp()
+                self.number(MAX63)
+                self.sp()
+                self.number(MAX63)
+                if self.at(b")"):
+                    break
+                self.sp()
+        elif word == b"QUOTAROOT":
+            self.need("QUOTA", "QUOTAROOT")
+            self.sp()
+            self.mailbox()
+            while self.at(b" "):
+                self.astring()
         elif word == b"VANISHED":
             self.need("QRESYNC", "VANISHED")
             self.sp()

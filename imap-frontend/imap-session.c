@@ -427,7 +427,9 @@ imap_session_tagged(struct imap_session *s, const char *tag,
 uint64_t
 imap_session_append_limit(const struct imap_session *s)
 {
-	uint64_t n = s->server->limits.max_literal;
+	/* an APPEND's message streams to a spool file: its own limit, not
+	   the in-memory literal's */
+	uint64_t n = s->server->limits.max_append;
 
 	return n < STORE_MESSAGE_SIZE_MAX ? n : STORE_MESSAGE_SIZE_MAX;
 }

@@ -154,8 +154,10 @@ class ListExtendedTest(ImapTestCase):
 
 
 class AppendLimitConfigTest(ImapTestCase):
-    """APPENDLIMIT follows the configured literal limit."""
-    server_args = ("--max-literal", "100000")
+    """APPENDLIMIT follows the configured APPEND limit (the message
+    streams to a spool file; other literals have their own, smaller
+    limit)."""
+    server_args = ("--max-append", "100000")
 
     def test_appendlimit_follows_limit(self):
         r = self.raw()

@@ -93,12 +93,12 @@ class ObjectIdPreviewTest(ImapTestCase):
         self.assertTrue(p1.startswith("Hello there, the über report is "
                                       "attached. word word"), p1)
         self.assertEqual(len(p1), 200)
-        self.assertIn(b'* 2 FETCH (PREVIEW "Dear Alice , see you")\r\n',
+        self.assertIn(b'* 2 FETCH (PREVIEW "Dear Alice, see you")\r\n',
                       text)
         self.assertIn(b'* 3 FETCH (PREVIEW "")\r\n', text)
         # (LAZY) is accepted; PREVIEW needs no \Seen
         lines = self.ok("FETCH 2 (PREVIEW (LAZY) FLAGS)")
-        self.assertEqual(lines[0], b'* 2 FETCH (PREVIEW "Dear Alice , see '
+        self.assertEqual(lines[0], b'* 2 FETCH (PREVIEW "Dear Alice, see '
                          b'you" FLAGS (\\Recent))\r\n')
         lines = self.r.cmd("b", "FETCH 2 (PREVIEW (EAGER))")
         self.assertTrue(lines[-1].startswith(b"b BAD"), lines)

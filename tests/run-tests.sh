@@ -70,9 +70,12 @@ for t in "$F"/tests/fuzz/fuzz_*; do
 	rm -rf "$work"
 done
 
-echo "== integration tests ($B)"
+# Modules run two at a time (POPGATE_TEST_JOBS): they mostly wait on
+# servers and clients, and this keeps make test in its time budget.
+JOBS=${POPGATE_TEST_JOBS:-2}
+echo "== integration tests ($B, $JOBS at a time)"
 out=$(mktemp)
-$PYTHON tests/integration/run.py --build "$B" 2>&1 | tee "$out"
+$PYTHON tests/integration/run.py --build "$B" -j "$JOBS" 2>&1 | tee "$out"
 line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 if [ -n "$line" ]; then
 	ip=$(printf '%s' "$line" | sed 's/integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/')
@@ -94,7 +97,9 @@ if [ -n "$T" ]; then
 	ks=""
 	for k in $TSAN_TESTS; do ks="$ks -k $k"; done
 	# shellcheck disable=SC2086
-	$PYTHON tests/integration/run.py --build "$T" $ks 2>&1 | tee "$out"
+	# one at a time: ThreadSanitizer already makes each several times
+	# slower
+	$PYTHON tests/integration/run.py --build "$T" -j 1 $ks 2>&1 | tee "$out"
 	line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	if [ -n "$line" ]; then
 		ip=$(printf '%s' "$line" | sed 's/integration: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/')

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "evread.h"
 #include "evsecret.h"
 #include "log.h"
 #include "pop3-upstream/pop3-parse.h"
@@ -686,7 +687,8 @@ pop3_session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct pop3_session *s = arg;
 
-	(void)bev;
+	/* a RETR answer streams: take what the socket holds (plain only) */
+	(void)evread_more(bev, POP3_CLIENT_READ_MAX);
 	process_input(s);
 }
 

@@ -91,13 +91,14 @@ def percentile(values, q):
     return v[min(k, len(v)) - 1]
 
 
-def start_popgated(tmp, ca, build, limits="", map_size="16G", imap=True):
+def start_popgated(tmp, ca, build, limits="", map_size="16G", imap=True,
+                   log_level="info"):
     """popgated from build (the release build), configured by pgtest's
     Gateway, without the protocol trace, logging at info (the default);
     not started yet."""
     from pgtest.gateway import Gateway
     gw = Gateway(os.path.join(tmp, "gw"), ca, build=build, rawlog=False,
-                 log_level="info", map_size=map_size, imap=imap,
+                 log_level=log_level, map_size=map_size, imap=imap,
                  sections={"limits": limits})
     return gw
 

@@ -13,7 +13,6 @@
 #include <openssl/err.h>
 
 #include "arena.h"
-#include "evread.h"
 #include "evsecret.h"
 #include "imap-compress.h"
 #include "imap-commands.h"
@@ -30,11 +29,6 @@
 /* The low-water mark below which a paused session resumes: a quarter of
  * the high-water mark keeps the socket busy without refilling too often. */
 #define IMAP_OUTPUT_LOW_DIVISOR 4
-/* Most bytes one read callback of a logged-in session reading commands
- * takes from a plain socket (lib/evread.h: libevent 2.1 alone reads 4 KB
- * per event, so a 5 MB APPEND literal cost the loop three syscalls per
- * 4 KB). It bounds the input buffered beyond what the parser took. */
-#define IMAP_READ_MAX (256 * 1024)
 
 
 
@@ -1111,8 +1105,7 @@ read_cb(struct bufferevent *bev, void *arg)
 {
 	struct imap_session *s = arg;
 
-	if (s->io == IMAP_IO_COMMAND && (s->state & IMAP_STATES_AUTHED))
-		(void)evread_more(bev, IMAP_READ_MAX);
+	(void)bev;
 	session_input(s);
 }
 

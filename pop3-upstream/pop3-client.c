@@ -17,7 +17,6 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "evread.h"
 #include "evsecret.h"
 #include "log.h"
 #include "pop3-upstream/pop3-parse.h"
@@ -687,8 +686,7 @@ pop3_session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct pop3_session *s = arg;
 
-	/* a RETR answer streams: take what the socket holds (plain only) */
-	(void)evread_more(bev, POP3_CLIENT_READ_MAX);
+	(void)bev;
 	process_input(s);
 }
 

@@ -102,11 +102,6 @@ struct store;
 /* ... and at most this many listed bytes of RETR data in flight, which
  * bounds what the server can make us buffer beyond the current message. */
 #define POP3_CLIENT_PIPELINE_BYTES (8u * 1024 * 1024)
-/* Most bytes one read callback takes from a plain socket (lib/evread.h:
- * libevent 2.1 alone reads 4 KB per event, so a streaming RETR cost the
- * loop three syscalls per 4 KB). It bounds the input buffered beyond
- * what the session has parsed. */
-#define POP3_CLIENT_READ_MAX (256u * 1024)
 
 enum pop3_outcome {
 	POP3_OUTCOME_OK = 0,

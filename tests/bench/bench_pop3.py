@@ -105,6 +105,33 @@ def limit_client(dc, user, link, ca, window=16):
     return n, total, time.monotonic() - t0
 
 
+def popgated_import(gw, dc, link, count, user):
+    """Makes user on the running popgated gw with an account for the POP3
+    account alice of dc over link (plain or POP3S, keep mode) and imports
+    it; returns (messages, bytes, secs, cpu by thread kind)."""
+    gw.ok({"command": "user.add", "user": user, "password": "x-secret"})
+    gw.ok({"command": "account.add", "user": user, "account": "a",
+           "host": "127.0.0.1",
+           "port": dc.ports if link == "POP3S" else dc.port,
+           "tls": "pop3s" if link == "POP3S" else "none",
+           "login": "alice", "password": "secret", "mode": "keep",
+           "interval": 3600})
+    pid = gw.proc.pid
+    # the account's first poll may already be on its way: measure from
+    # before the request
+    before = benchlib.thread_cpu(pid)
+    t0 = time.monotonic()
+    gw.ok({"command": "poll", "user": user, "account": "a"})
+    done = benchlib.wait_until(lambda: benchlib.import_done(
+        benchlib.import_status(gw, user, "a"), count), 600, 0.02)
+    secs = time.monotonic() - t0
+    cpu = benchlib.cpu_by_kind(pid, before, benchlib.thread_cpu(pid))
+    st = benchlib.import_status(gw, user, "a")
+    if not done:
+        raise RuntimeError("popgated import not done: %s" % st)
+    return st["messages_fetched"], st["bytes_fetched"], secs, cpu
+
+
 class Popgated:
     """popgated (release build) with one user per import."""
 
@@ -117,29 +144,7 @@ class Popgated:
         """Imports the POP3 account alice over link (plain or POP3S);
         returns (messages, bytes, secs, cpu by thread kind)."""
         self.n += 1
-        user = "u%d" % self.n
-        gw = self.gw
-        gw.ok({"command": "user.add", "user": user, "password": "x-secret"})
-        gw.ok({"command": "account.add", "user": user, "account": "a",
-               "host": "127.0.0.1",
-               "port": dc.ports if link == "POP3S" else dc.port,
-               "tls": "pop3s" if link == "POP3S" else "none",
-               "login": "alice", "password": "secret", "mode": "keep",
-               "interval": 3600})
-        pid = gw.proc.pid
-        # the account's first poll may already be on its way: measure
-        # from before the request
-        before = benchlib.thread_cpu(pid)
-        t0 = time.monotonic()
-        gw.ok({"command": "poll", "user": user, "account": "a"})
-        done = benchlib.wait_until(lambda: benchlib.import_done(
-            benchlib.import_status(gw, user, "a"), count), 600, 0.02)
-        secs = time.monotonic() - t0
-        cpu = benchlib.cpu_by_kind(pid, before, benchlib.thread_cpu(pid))
-        st = benchlib.import_status(gw, user, "a")
-        if not done:
-            raise RuntimeError("popgated import not done: %s" % st)
-        return st["messages_fetched"], st["bytes_fetched"], secs, cpu
+        return popgated_import(self.gw, dc, link, count, "u%d" % self.n)
 
     def stop(self):
         self.gw.stop(expect_rc=None)

@@ -23,6 +23,10 @@ side in one run, under the same loads.
    no worse than Dovecot.
 2. Logins per second: 50 parallel clients (127.0.0.5), each in a loop
    connect + TLS (implicit, port 993 style) + LOGIN + LOGOUT.
+3. POP3 import: the upstream's pipelined RETR-and-discard limit
+   (bench_pop3's client), then popgated's durable import of the same
+   10,000 messages into a new user, plain and POP3S, as a fraction of
+   that limit, with popgated's CPU per thread kind and in cores.
 
 What each server verifies at LOGIN: popgated argon2id m=19456 KiB, t=2,
 p=1 (lib/password.h: the users are made with the daemon's own
@@ -35,8 +39,9 @@ Dovecot's process tree from its master (exited children included), plus
 doveadm's own in the import phase.
 
 Never fails on timing; prints figures. Bounded: each phase at most
---secs seconds of load (default 12, or $POPGATE_BENCH_SECS), about four
-minutes in all on 2 cores. Sizes scale with the options.
+--secs seconds of load (default 12, or $POPGATE_BENCH_SECS), each import
+at most 600 s; about six to ten minutes in all on 2 cores. Sizes scale
+with the options.
 
     bench_threads.py --build build/release [--secs S] [--messages N]
         [--big-mb MB] [--import-count N] [--appenders N] [--append-mb MB]
@@ -63,7 +68,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import pgtest  # noqa: E402
 from pgtest.dovecot import DovecotPop3, make_message  # noqa: E402
 from bench_imap import PASSWORD, Client, Dovecot, make_maildir  # noqa: E402
-from bench_pop3 import sizes  # noqa: E402
+from bench_pop3 import limit_client, popgated_import, sizes  # noqa: E402
 import benchlib  # noqa: E402
 
 INTERVAL = 0.1          # the light client's period
@@ -402,7 +407,8 @@ class FailedLogins:
             c.close()
             word = line.split(b" ")[1].decode() if b" " in line else "?"
         except Exception as e:    # noqa: BLE001
-            word = "error (%s)" % e.__class__.__name__
+            # a closed connection is the server refusing the guesser
+            word = "error (%s)" % (str(e)[:40] or e.__class__.__name__)
         return word, time.perf_counter() - t
 
     def work(self, _, t_end):
@@ -687,6 +693,46 @@ def login_rate(side, clients, secs, max_logins, ca_file, prefix="login"):
             "cpu": side.cpu_since(snap), "client_cpu": client_cpu}
 
 
+# ---- POP3 import against its limit ------------------------------------------
+
+def pop3_import(gw, upstream, count, ca_file, warm):
+    """The pipelined RETR-and-discard limit of the upstream (bench_pop3's
+    client), then popgated's durable import of the same account into a
+    new user, plain and POP3S; popgated's CPU from /proc by thread."""
+    if warm:        # Dovecot's POP3 index (sizes, UIDLs), as in bench_pop3
+        limit_client(upstream, "alice", "plain", ca_file)
+    out = {}
+    for link in ("plain", "POP3S"):
+        n, nbytes, secs = limit_client(upstream, "alice", link, ca_file)
+        out[("limit", link)] = {"n": n, "bytes": nbytes, "secs": secs}
+    for link in ("plain", "POP3S"):
+        n, nbytes, secs, cpu = popgated_import(
+            gw, upstream, link, count, "pull-%s" % link.lower())
+        out[("popgated", link)] = {"n": n, "bytes": nbytes, "secs": secs,
+                                   "cpu": cpu}
+    return out
+
+
+def pop3_report(res):
+    print()
+    print("POP3 import from Dovecot's POP3 on loopback (keep mode); limit: "
+          "a Python client pipelining 16 RETRs and discarding them")
+    print("%-30s %-6s %8s %9s %8s %9s  %s" % (
+        "contender", "link", "messages", "msg/s", "MB/s", "vs limit",
+        "popgated CPU"))
+    for who, title in (("limit", "limit (RETR+discard, pipelined)"),
+                       ("popgated", "popgated (durable LMDB store)")):
+        for link in ("plain", "POP3S"):
+            r = res[(who, link)]
+            lim = res[("limit", link)]
+            rate = r["n"] / r["secs"]
+            print("%-30s %-6s %8d %9.0f %8.1f %8.2fx  %s" % (
+                title, link, r["n"], rate, r["bytes"] / r["secs"] / 1e6,
+                rate / (lim["n"] / lim["secs"]),
+                cpu_text(r["cpu"], r["secs"]) + " of %d"
+                % (os.cpu_count() or 1) if "cpu" in r else "-"))
+
+
 # ---- set-up and report ------------------------------------------------------
 
 def fmt_ms(v):
@@ -792,6 +838,8 @@ def build_store(build, data_dir, home, users):
                                                     "cur"))]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE)
     line = p.stdout.readline()
+    while line.startswith(b"index "):   # one per user given mail
+        line = p.stdout.readline()
     if not line.startswith(b"ready"):
         p.kill()
         p.wait()
@@ -822,7 +870,7 @@ def main():
     ap.add_argument("--login-clients", type=int, default=50)
     ap.add_argument("--max-logins", type=int, default=5000)
     ap.add_argument("--phases", default=",".join(
-        [k for k, _, _ in PHASES] + ["tls"]),
+        [k for k, _, _ in PHASES] + ["tls", "pop3"]),
         help="which to run (comma list; for investigations)")
     ap.add_argument("--servers", default="popgate,dovecot",
                     help="which to run (comma list; for investigations)")
@@ -876,6 +924,7 @@ def main():
     build_store(build, gw.data, home, users)
     dv = None
     results = {"popgate": {}, "dovecot": {}}
+    pop3_res = None
     try:
         upstream.start()
         gw.start()
@@ -924,12 +973,17 @@ def main():
                     results["dovecot-ssha"] = login_rate(
                         side, args.login_clients, args.secs,
                         args.max_logins, ca.ca_crt, "ssha")
+        if "pop3" in args.phases and "popgate" in args.servers:
+            pop3_res = pop3_import(gw, upstream, args.import_count,
+                                   ca.ca_crt, "import" not in args.phases)
     finally:
         if dv is not None:
             dv.stop()
         gw.stop(expect_rc=None)
         upstream.stop()
     report(results, args)
+    if pop3_res is not None:
+        pop3_report(pop3_res)
     print("total %.0fs" % (time.monotonic() - t_start))
     if args.keep:
         print("kept %s" % tmp)

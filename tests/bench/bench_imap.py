@@ -80,8 +80,12 @@ def make_maildir(home, user, n):
 class Client:
     """A minimal IMAP client: reads until the tagged line, no parsing."""
 
-    def __init__(self, port, tls_ctx=None):
-        s = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port, tls_ctx=None, source=None, timeout=None):
+        # source: another loopback address (127.x.y.z) to connect from,
+        # so that a client counts as another peer for per-address limits
+        s = socket.create_connection(
+            ("127.0.0.1", port), timeout,
+            (source, 0) if source is not None else None)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls_ctx is not None:
             s = tls_ctx.wrap_socket(s, server_hostname="localhost")
@@ -89,13 +93,24 @@ class Client:
         self.n = 0
         self.buf = b""
         while b"\r\n" not in self.buf:
-            self.buf += self.s.recv(65536)
+            d = self.s.recv(65536)
+            if not d:
+                raise IOError("connection closed before the greeting")
+            self.buf += d
         self.buf = b""
 
-    def cmd(self, text):
+    def send(self, text):
+        """Sends a tagged command (str or bytes); returns its tag."""
         self.n += 1
         tag = b"T%d " % self.n
-        self.s.sendall(tag + text.encode() + b"\r\n")
+        if isinstance(text, str):
+            text = text.encode()
+        self.s.sendall(tag + text + b"\r\n")
+        return tag
+
+    def read_tagged(self, tag):
+        """Reads up to the line starting with tag; returns (that line,
+        bytes received)."""
         buf = bytearray()
         while True:
             d = self.s.recv(1 << 20)
@@ -106,9 +121,39 @@ class Client:
                 i = buf.rfind(b"\r\n", 0, len(buf) - 2)
                 last = buf[i + 2:] if i >= 0 else buf
                 if last.startswith(tag):
-                    if not last.startswith(tag + b"OK"):
-                        raise IOError(bytes(last))
-                    return len(buf)
+                    return bytes(last), len(buf)
+
+    def status(self, text):
+        """Runs a command; returns its tagged line (OK, NO or BAD)."""
+        return self.read_tagged(self.send(text))[0]
+
+    def cmd(self, text):
+        tag = self.send(text)
+        last, n = self.read_tagged(tag)
+        if not last.startswith(tag + b"OK"):
+            raise IOError(last)
+        return n
+
+    def append(self, mailbox, data):
+        """APPEND with a synchronizing literal (what every server takes);
+        raises unless the server says OK."""
+        self.n += 1
+        tag = b"T%d " % self.n
+        self.s.sendall(tag + b"APPEND %s {%d}\r\n" % (mailbox.encode(),
+                                                        len(data)))
+        line = b""
+        while not line.endswith(b"\r\n"):
+            d = self.s.recv(4096)
+            if not d:
+                raise IOError("connection closed")
+            line += d
+        if not line.startswith(b"+"):
+            raise IOError(line)
+        self.s.sendall(data)
+        self.s.sendall(b"\r\n")
+        last, _ = self.read_tagged(tag)
+        if not last.startswith(tag + b"OK"):
+            raise IOError(last)
 
     def close(self):
         try:
@@ -142,10 +187,15 @@ def pss_kb(pids):
 
 def dovecot_pids(base_dir):
     """The Dovecot master (from its pid file) and all its descendants."""
-    try:
-        with open(os.path.join(base_dir, "master.pid")) as f:
-            master = int(f.read().split()[0])
-    except (OSError, ValueError):
+    master = None
+    for _ in range(100):        # the pid file may be being written
+        try:
+            with open(os.path.join(base_dir, "master.pid")) as f:
+                master = int(f.read().split()[0])
+            break
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.05)
+    if master is None:
         return []
     parent = {}
     for p in os.listdir("/proc"):
@@ -170,7 +220,12 @@ def dovecot_pids(base_dir):
 
 
 class Dovecot:
-    def __init__(self, tmp, users, cert, key, imap_extra=""):
+    """Dovecot's IMAP on loopback. passwords: the passwd-file's password
+    field per user (default "{PLAIN}" + PASSWORD); imap_extra: more
+    settings inside `protocol imap`; extra: more top-level settings."""
+
+    def __init__(self, tmp, users, cert, key, imap_extra="", passwords=None,
+                 extra=""):
         self.tmp = tmp
         self.port = pgtest.free_port()
         self.tls_port = pgtest.free_port()
@@ -180,7 +235,8 @@ class Dovecot:
         passwd = os.path.join(tmp, "dovecot.passwd")
         with open(passwd, "w") as f:
             for u in users:
-                f.write("%s:{PLAIN}%s\n" % (u, PASSWORD))
+                f.write("%s:%s\n" % (u, (passwords or {}).get(
+                    u, "{PLAIN}" + PASSWORD)))
         self.conf = os.path.join(tmp, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write("""
@@ -227,9 +283,10 @@ service imap-login {
 service imap {
   process_limit = 3000
 }
+%(extra)s
 """ % dict(base=self.base, tmp=tmp, cert=cert, key=key, passwd=passwd,
            uid=nobody.pw_uid, gid=nobody.pw_gid, port=self.port,
-           tls_port=self.tls_port, imap_extra=imap_extra))
+           tls_port=self.tls_port, imap_extra=imap_extra, extra=extra))
         subprocess.run(["chown", "-R", "nobody:nogroup",
                         os.path.join(tmp, "home")], check=True)
         os.chmod(tmp, 0o755)

@@ -7,6 +7,9 @@ its control socket (raw lines, and the popgatectl command).
     gw.request({"command": "user.list"})      -> dict
     gw.ctl("user", "add", "alice", "--password-stdin", stdin="pw\\n")
     gw.stop()                                  -> checks exit and log
+
+The benchmarks start it from another build (build=), without the protocol
+trace (rawlog=False), at log level info and with a larger store.
 """
 import json
 import os
@@ -19,8 +22,8 @@ from . import (BUILD, Proc, free_port, imapgrammar, logfmt_problems,
                sanitizer_report, wait_port)
 
 
-def popgated():
-    return os.path.join(BUILD, "popgated")
+def popgated(build=None):
+    return os.path.join(build or BUILD, "popgated")
 
 
 def popgatectl():
@@ -28,8 +31,13 @@ def popgatectl():
 
 
 class Gateway:
-    def __init__(self, directory, ca, extra="", imap=True, sections=None):
+    def __init__(self, directory, ca, extra="", imap=True, sections=None,
+                 build=None, rawlog=True, log_level="debug",
+                 map_size="256M"):
         self.dir = directory
+        self.build = build
+        self.log_level = log_level
+        self.map_size = map_size
         self.ca = ca
         os.makedirs(directory, exist_ok=True)
         self.data = os.path.join(directory, "data")
@@ -37,7 +45,7 @@ class Gateway:
         self.conf = os.path.join(directory, "popgate.conf")
         self.log = os.path.join(directory, "popgated.log")
         # the IMAP protocol trace stop() checks against the grammar
-        self.rawlog = os.path.join(directory, "rawlog")
+        self.rawlog = os.path.join(directory, "rawlog") if rawlog else None
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.cert, self.key = ca.cert("gateway-%d" % self.imap_port)
@@ -50,23 +58,25 @@ class Gateway:
         imap = ""
         if self.imap:
             imap = ("listen = 127.0.0.1:%d\nlisten_tls = 127.0.0.1:%d\n"
-                    "rawlog_dir = %s\n"
-                    % (self.imap_port, self.imaps_port, self.rawlog))
+                    % (self.imap_port, self.imaps_port))
+            if self.rawlog:
+                imap += "rawlog_dir = %s\n" % self.rawlog
         text = ("[imap]\n%scert = %s\nkey = %s\n%s\n"
-                "[store]\ndata_dir = %s\nmap_size = 256M\n\n"
+                "[store]\ndata_dir = %s\nmap_size = %s\n\n"
                 "[control]\nsocket = %s\n%s\n"
-                "[log]\nlevel = debug\n\n"
+                "[log]\nlevel = %s\n\n"
                 "[upstream-defaults]\nca_file = %s\ntimeout = 10s\n%s\n"
                 "[limits]\ncontrol_request_max = 64K\n%s\n%s"
                 % (imap, self.cert, self.key, sections.get("imap", ""),
-                   self.data, self.socket, sections.get("control", ""),
+                   self.data, self.map_size, self.socket,
+                   sections.get("control", ""), self.log_level,
                    self.ca.ca_crt, sections.get("upstream-defaults", ""),
                    sections.get("limits", ""), extra))
         with open(self.conf, "w") as f:
             f.write(text)
 
     def start(self, wait=True, preexec=None, env=None):
-        argv = [popgated(), "-c", self.conf, "-f"]
+        argv = [popgated(self.build), "-c", self.conf, "-f"]
         self.proc = Proc(argv, log_path=self.log, env=env)
         if wait:
             self.wait_ready()
@@ -109,7 +119,8 @@ class Gateway:
         if expect_rc is not None and rc != expect_rc:
             raise AssertionError("popgated exited %s, log:\n%s"
                                  % (rc, out[-3000:]))
-        imapgrammar.check_dir(self.rawlog)
+        if self.rawlog:
+            imapgrammar.check_dir(self.rawlog)
         return rc
 
     # ---- control socket -------------------------------------------------

@@ -27,6 +27,7 @@
 #include "password.h"
 #include "pop3-upstream/upstream.h"
 #include "store/store.h"
+#include "username.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -120,11 +121,127 @@ hash_password(struct gateway *gw, struct control_client *client,
 
 /* ---- users ---------------------------------------------------------- */
 
+struct name_entry {
+	uint32_t id;
+	char *name;
+	char *canon;
+};
+
+struct name_list {
+	struct name_entry *v;
+	size_t count, alloc;
+	bool fold;
+};
+
+static int
+collect_name(void *ctx, const struct store_user_info *info)
+{
+	struct name_list *l = ctx;
+
+	if (l->count == l->alloc) {
+		l->alloc = l->alloc == 0 ? 64 : l->alloc * 2;
+		l->v = xreallocarray(l->v, l->alloc, sizeof(*l->v));
+	}
+	l->v[l->count].id = info->id;
+	l->v[l->count].name = xstrdup(info->name);
+	l->v[l->count].canon = username_canon_dup(info->name, l->fold);
+	l->count++;
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	const struct name_entry *x = a, *y = b;
+	int c = strcmp(x->canon, y->canon);
+
+	return c != 0 ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Canonical user names: a name alone under its canonical form is given
+ * it; names that share one are reported, each with the ids of the
+ * others, and left alone. */
+static int
+user_names_canonicalise(struct store *store, bool fold, unsigned *collisions_r,
+    char *err, size_t errsize)
+{
+	struct name_list l = { .fold = fold };
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+	unsigned renamed = 0, collisions = 0;
+	int ret = -1;
+
+	if (store_read_begin(store, &r, &error) < 0 ||
+	    store_user_foreach(r, collect_name, &l, &error) < 0) {
+		snprintf(err, errsize, "store: user names: %s",
+		    error != NULL ? error : "store error");
+		goto out;
+	}
+	store_read_end(&r);
+	if (l.count > 0)
+		qsort(l.v, l.count, sizeof(*l.v), name_cmp);
+	for (size_t i = 0, j; i < l.count; i = j) {
+		for (j = i + 1; j < l.count &&
+		    strcmp(l.v[i].canon, l.v[j].canon) == 0; j++)
+			;
+		if (j - i > 1) {
+			for (size_t k = i; k < j; k++) {
+				log_error("gateway event=user-name-collision "
+				    "user=%s user_id=%u canonical=%s "
+				    "same_as=%u", log_quote(q1, sizeof(q1),
+				    l.v[k].name), l.v[k].id, log_quote(q2,
+				    sizeof(q2), l.v[k].canon),
+				    l.v[k == i ? i + 1 : i].id);
+				collisions++;
+			}
+			continue;
+		}
+		if (strcmp(l.v[i].name, l.v[i].canon) == 0)
+			continue;
+		if (store_user_rename(store, l.v[i].id, l.v[i].canon,
+		    &error) < 0) {
+			snprintf(err, errsize, "store: user %u: rename: %s",
+			    l.v[i].id, error != NULL ? error : "store error");
+			goto out;
+		}
+		log_info("gateway event=user-renamed user_id=%u from=%s to=%s "
+		    "reason=canonical-name", l.v[i].id, log_quote(q1,
+		    sizeof(q1), l.v[i].name), log_quote(q2, sizeof(q2),
+		    l.v[i].canon));
+		renamed++;
+	}
+	if (renamed > 0)
+		log_info("gateway event=user-names-canonical renamed=%u",
+		    renamed);
+	if (collisions > 0)
+		log_error("gateway event=user-name-collisions names=%u "
+		    "hint=\"the control socket reaches each by its exact "
+		    "name; keep one (popgatectl user delete NAME)\"",
+		    collisions);
+	ret = 0;
+out:
+	store_read_end(&r);
+	if (collisions_r != NULL)
+		*collisions_r = collisions;
+	for (size_t i = 0; i < l.count; i++) {
+		free(l.v[i].name);
+		free(l.v[i].canon);
+	}
+	free(l.v);
+	return ret;
+}
+
 int
-gateway_store_upgrade(struct store *store, char *err, size_t errsize)
+gateway_store_upgrade(struct store *store, bool fold_user_names,
+    unsigned *collisions_r, char *err, size_t errsize)
 {
 	const char *error = NULL;
 	unsigned users = 0;
+
+	if (user_names_canonicalise(store, fold_user_names, collisions_r, err,
+	    errsize) < 0)
+		return -1;
 
 	if (store_subscriptions_default_once(store, &users, &error) < 0) {
 		snprintf(err, errsize, "store: default subscriptions: %s",
@@ -168,6 +285,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 {
 	char hash[PASSWORD_ENCODED_MAX];
 	const char *error = NULL;
+	char *canon = username_canon_dup(user, gw->config->fold_user_names);
 	int ret = -1;
 
 	if (password_hash(password, strlen(password), hash, &error) < 0) {
@@ -175,7 +293,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 		    "cannot hash the password: %s", error);
 		goto out;
 	}
-	if (admin_store_user_create(gw->store, user, hash,
+	if (admin_store_user_create(gw->store, canon, hash,
 	    STORE_USER_DEFAULT_MAILBOXES, id_r, &error) < 0) {
 		if (store_last_error(gw->store) == STORE_ERR_EXISTS)
 			ctl_error_set(err, CTL_E_EXISTS, "user",
@@ -191,6 +309,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 	gw->stats.users_added++;
 	ret = 0;
 out:
+	free(canon);
 	secure_zero(hash, sizeof(hash));
 	return ret;
 }
@@ -1194,6 +1313,35 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_OAUTH_WAIT] = oauth_cmd_wait,
 };
 
+/* Every command names its user in the canonical form (username.h), so
+ * "Alice" and "alice" are one user for the admin as for IMAP. The one
+ * exception: a name not canonical that a user of the store has exactly
+ * (one of the names start-up reported as colliding) is taken as given,
+ * so the admin can still reach that user to delete or rename it. */
+static void
+canon_user_field(struct gateway *gw, json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	struct store_read *r = NULL;
+	const char *error;
+	char *canon;
+	uint32_t id;
+	int found = STORE_NOT_FOUND;
+
+	if (user == NULL || username_is_canon(user,
+	    gw->config->fold_user_names))
+		return;
+	if (store_read_begin(gw->store, &r, &error) == 0) {
+		found = store_user_lookup(r, user, &id, &error);
+		store_read_end(&r);
+	}
+	if (found == 0)
+		return;
+	canon = username_canon_dup(user, gw->config->fold_user_names);
+	json_object_set_new(req, "user", json_string(canon));
+	free(canon);
+}
+
 void
 commands_handle(void *ctx, struct control_client *client,
     const struct ctl_command *cmd, json_t *req)
@@ -1206,5 +1354,6 @@ commands_handle(void *ctx, struct control_client *client,
 		    "the daemon is shutting down");
 		return;
 	}
+	canon_user_field(gw, req);
 	handlers[cmd->id](gw, client, req);
 }

@@ -393,6 +393,11 @@ int store_user_delete(struct store *store, uint32_t user_id,
     const char **error_r);
 int store_user_set_hash(struct store *store, uint32_t user_id,
     const char *password_hash, const char **error_r);
+/* Gives the user a new name (same rules as store_user_create; EXISTS when
+   another user has it). Everything else of the user stays: mail, ids,
+   settings, the password hash. */
+int store_user_rename(struct store *store, uint32_t user_id,
+    const char *new_name, const char **error_r);
 
 struct store_user_info {
 	uint32_t id;

@@ -176,12 +176,7 @@ class PassthroughCaseTest(unittest.TestCase):
         self.assertEqual(self.gw.output().count("event=user-created"), 1)
         # its mail arrives once
         self.gw.ok({"command": "poll", "user": "ERIN@example.org"})
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
-            if s.get("messages_fetched") == 3:
-                break
-            time.sleep(0.2)
+        s = self.gw.wait_first_fetched(3)
         self.assertEqual(s.get("messages_fetched"), 3, s)
 
 

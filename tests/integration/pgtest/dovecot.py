@@ -173,6 +173,20 @@ service imap-urlauth-login {{
             os.makedirs(os.path.join(md, sub), exist_ok=True)
         self._chown(md)
 
+    def set_password(self, user, password):
+        """Changes a user's password (passwd-file is read again when it
+        changes; no auth cache)."""
+        self.users[user] = password
+        tmp = self.passwd + ".new"
+        with open(tmp, "w") as f:
+            for u, p in self.users.items():
+                f.write("%s:{PLAIN}%s::::::\n" % (u, p))
+        os.chmod(tmp, os.stat(self.passwd).st_mode)
+        os.rename(tmp, self.passwd)
+        # Dovecot looks at the file again at most once per second of
+        # its clock: the next lookup must come in a later second
+        time.sleep(1.1)
+
     def _chown(self, path):
         for root, dirs, files in os.walk(path):
             os.chown(root, self.uid, self.gid)

@@ -652,6 +652,7 @@ check_dir(const char *dir, FILE *report, unsigned int *problems_r,
 	walk(&c, DB_USERMETA, check_user_owned);
 	walk(&c, DB_SUBS, check_user_owned);
 	walk(&c, DB_LEDGER, check_user_owned);
+	walk(&c, DB_DIGESTS, check_user_owned);
 	check_bodies(&c);
 	walk(&c, DB_BODIES, check_body_has_info);
 	walk(&c, DB_STRUCTS, check_body_has_info);

@@ -289,6 +289,7 @@ store_user_delete(struct store *store, uint32_t user_id,
 		DB_USERS, DB_USERMETA, DB_MAILBOXES, DB_MBNAMES, DB_SUBS,
 		DB_KEYWORDS, DB_MSGS, DB_VANISHED, DB_BODYINFO, DB_BODIES,
 		DB_STRUCTS, DB_LEDGER, DB_FTS_SEGS, DB_FTS_SEGINFO,
+		DB_DIGESTS,
 	};
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from pgtest import TestCA, tempdir
-from pgtest.dovecot import DovecotPop3, make_message
+from pgtest.dovecot import DovecotPop3, make_message, wire_bytes
 from pgtest.gateway import Gateway
 
 
@@ -178,6 +178,112 @@ class PassthroughCaseTest(unittest.TestCase):
         self.gw.ok({"command": "poll", "user": "ERIN@example.org"})
         s = self.gw.wait_first_fetched(3)
         self.assertEqual(s.get("messages_fetched"), 3, s)
+
+
+class ContentIdentityTest(unittest.TestCase):
+    """Each message once, whatever the UIDLs: after the upstream renumbers
+    every UIDL (Dovecot's pop3_uidl_format changed, and a restart), the
+    next poll downloads the mailbox again but delivers only what is new;
+    an account removed and added again finds the same."""
+
+    def setUp(self):
+        self.tmp = tempdir()
+        self.ca = TestCA(self.tmp)
+        self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
+        self.dc.add_user("fay", "pop-pw")
+        self.dc.start()
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca)
+        self.gw.start()
+        self.gw.ok({"command": "user.add", "user": "fay",
+                    "password": "imap-pw"})
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop()
+        self.dc.stop()
+
+    def add_account(self):
+        self.gw.ok({"command": "account.add", "user": "fay",
+                    "host": "127.0.0.1", "port": self.dc.port,
+                    "tls": "stls", "login": "fay", "password": "pop-pw",
+                    "account": "legacy", "mode": "keep",
+                    "interval": 3600})
+
+    def poll(self):
+        """Polls and waits for that poll's poll-done line; returns it."""
+        before = self.gw.output().count("event=poll-done")
+        self.gw.ok({"command": "poll", "user": "fay"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lines = [l for l in self.gw.output().splitlines()
+                     if "event=poll-done" in l]
+            if len(lines) > before:
+                return lines[before]
+            time.sleep(0.2)
+        self.fail("no poll-done:\n" + self.gw.output()[-3000:])
+
+    def inbox(self):
+        c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=60)
+        c.login("fay", "imap-pw")
+        typ, data = c.select("INBOX", readonly=True)
+        n = int(data[0])
+        bodies = []
+        if n:
+            typ, data = c.fetch("1:*", "(BODY.PEEK[])")
+            bodies = [d[1] for d in data if isinstance(d, tuple)]
+        c.logout()
+        return bodies
+
+    def uidls(self):
+        import poplib
+        p = poplib.POP3("127.0.0.1", self.dc.port, timeout=60)
+        p.user("fay")
+        p.pass_("pop-pw")
+        lines = p.uidl()[1]
+        p.quit()
+        return sorted(l.split()[1] for l in lines)
+
+    def test_renumbered_uidls_and_readded_account_deliver_nothing_twice(
+            self):
+        raws = [make_message(i, 1500) for i in range(10)]
+        # two byte-identical copies upstream: both are delivered, and
+        # after renumbering both are recognised (each claims one)
+        raws.append(raws[3])
+        self.dc.add_messages("fay", raws)
+        self.add_account()
+        done = self.poll()
+        self.assertIn("fetched=11 ", done)
+        self.assertEqual(len(self.inbox()), 11)
+        old = self.uidls()
+
+        self.dc.restart_with_uidl_format("%08Xv-%08Xu")
+        self.assertEqual(set(old) & set(self.uidls()), set())
+        new = [make_message(100 + i, 1500) for i in range(2)]
+        self.dc.add_messages("fay", new)
+        done = self.poll()
+        self.assertIn("fetched=2 ", done)
+        self.assertIn("known=11 ", done)
+        self.assertEqual(self.gw.output().count("event=known-by-content"),
+                         11)
+        bodies = self.inbox()
+        self.assertEqual(len(bodies), 13)
+        self.assertEqual(sorted(wire_bytes(b) for b in bodies),
+                         sorted(wire_bytes(r) for r in raws + new))
+        # the new UIDLs are in the ledger now: nothing is downloaded
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=0 ", done)
+
+        # removed and added again, and renumbered once more meanwhile:
+        # still nothing twice
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "legacy"})
+        self.dc.restart_with_uidl_format("%f")
+        self.add_account()
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=13 ", done)
+        self.assertEqual(len(self.inbox()), 13)
 
 
 if __name__ == "__main__":

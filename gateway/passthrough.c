@@ -207,8 +207,16 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 		    json_string(PASSTHROUGH_ACCOUNT));
 		ret = gateway_account_add(gw, req, &err);
 		json_decref(req);
-		if (ret < 0)
+		if (ret < 0 && strcmp(err.code, CTL_E_EXISTS) == 0) {
+			/* an account (of any user) fetches this mailbox
+			   already: a second would split or double its mail */
+			log_warn("passthrough event=account-not-added "
+			    "user_id=%u reason=\"same upstream mailbox as an "
+			    "existing account\"", id);
+			ret = 0;
+		} else if (ret < 0) {
 			error = err.message;
+		}
 		goto out;
 	}
 	if (account_seal_password(&a, gw->key, password) < 0 ||

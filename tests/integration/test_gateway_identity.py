@@ -286,5 +286,74 @@ class ContentIdentityTest(unittest.TestCase):
         self.assertEqual(len(self.inbox()), 13)
 
 
+class SameMailboxTest(unittest.TestCase):
+    """One upstream mailbox, one account: a second account on the same
+    host (another spelling of its name, or a name that resolves to the
+    same address), port and login is refused unless forced."""
+
+    def setUp(self):
+        self.tmp = tempdir()
+        self.ca = TestCA(self.tmp)
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca)
+        self.gw.start()
+        for u in ("gil", "hal"):
+            self.gw.ok({"command": "user.add", "user": u, "password": "p"})
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop()
+
+    def add(self, user, host, login, name, **extra):
+        req = {"command": "account.add", "user": user, "host": host,
+               "port": 1110, "tls": "none", "login": login,
+               "password": "x", "account": name, "interval": 3600,
+               "allow_cleartext": True}
+        req.update(extra)
+        return self.gw.request(req)
+
+    def test_second_account_on_same_mailbox_refused_unless_forced(self):
+        self.assertTrue(self.add("gil", "127.0.0.1", "gil", "a")["ok"])
+        # the same host spelt otherwise, the login in other case
+        for host, login in (("127.0.0.1", "GIL"), ("localhost", "gil")):
+            r = self.add("gil", host, login, "b")
+            self.assertFalse(r["ok"], (host, login))
+            self.assertEqual(r["error"]["code"], "exists", r)
+            self.assertIn("gil/a", r["error"]["message"])
+        # another user on the same mailbox: refused too
+        r = self.add("hal", "localhost", "gil", "a")
+        self.assertEqual(r["error"]["code"], "exists", r)
+        # host names compare without case and a final dot (no look-up:
+        # this name resolves nowhere)
+        self.assertTrue(self.add("hal", "mail.example.invalid", "hal",
+                                 "h")["ok"])
+        r = self.add("gil", "MAIL.Example.INVALID.", "Hal", "h2")
+        self.assertEqual(r["error"]["code"], "exists", r)
+        self.assertIn("hal/h", r["error"]["message"])
+        # another login, or another port: another mailbox
+        self.assertTrue(self.add("gil", "localhost", "gil2", "c")["ok"])
+        r = self.add("gil", "localhost", "gil", "d")
+        self.assertFalse(r["ok"])
+        self.assertTrue(self.gw.request(
+            {"command": "account.add", "user": "gil", "host": "localhost",
+             "port": 1111, "tls": "none", "login": "gil", "password": "x",
+             "account": "e", "allow_cleartext": True})["ok"])
+        # forced: the admin knows better
+        r = self.gw.ctl("account", "add", "gil", "--host", "localhost",
+                        "--port", "1110", "--tls", "none", "--login", "gil",
+                        "--name", "f", "--force", "--allow-cleartext", "yes",
+                        "--password-stdin",
+                        stdin="x\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.gw.ctl("account", "add", "gil", "--host", "localhost",
+                        "--port", "1110", "--tls", "none", "--login", "gil",
+                        "--name", "g", "--allow-cleartext", "yes",
+                        "--password-stdin", stdin="x\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("same upstream mailbox", r.stdout + r.stderr)
+        names = sorted(a["account"] for a in
+                       self.gw.ok({"command": "account.list"})["accounts"])
+        self.assertEqual(names, ["a", "c", "e", "f", "h"])
+
+
 if __name__ == "__main__":
     unittest.main()

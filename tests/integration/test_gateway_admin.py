@@ -133,8 +133,9 @@ class GatewayAdminTest(unittest.TestCase):
         r = self.gw.ctl("account", "set", "alice", "a1", "--interval",
                         "2h", "--size-limit", "512K")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # (another login: a1's mailbox twice would be refused)
         r = self.gw.ctl("account", "add", "alice", "--host", "127.0.0.1",
-                        "--port", "1", "--tls", "none", "--login", "al",
+                        "--port", "1", "--tls", "none", "--login", "al2",
                         "--password-stdin", "--interval", "900",
                         "--size-limit", "65536", "--name", "a2",
                         stdin="pw\n")

@@ -98,6 +98,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 # names its pure files here; `make layers` enforces it.
 PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	lib/arena.[ch] lib/strnum.[ch] lib/utf8.[ch] lib/version.[ch] \
+	lib/username.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \

@@ -5,9 +5,11 @@
 #include <stdbool.h>
 
 #include "store/store.h"
+#include "xmalloc.h"
 
 struct admin_op {
 	enum { OP_USER_CREATE, OP_USER_DELETE, OP_USER_SET_HASH,
+	    OP_USER_SET_HASH_OWNED,
 	    OP_META_PUT, OP_META_DEL, OP_MAILBOX_CREATE,
 	    OP_MAILBOX_SUBSCRIBE, OP_QUOTA_SET } op;
 	uint32_t user_id;
@@ -18,8 +20,25 @@ struct admin_op {
 	size_t value_size;
 	uint32_t new_id;	/* out: user create */
 	bool own;		/* quota set */
+	bool not_owned;		/* out: set hash owned */
 	uint64_t limit;
 };
+
+/* Keeps the owned mark as it is; refuses (changing nothing) without it. */
+static int
+owned_keep(void *ctx, const void *old, size_t old_size, void **new_r,
+    size_t *new_size_r)
+{
+	struct admin_op *o = ctx;
+
+	if (old == NULL) {
+		o->not_owned = true;
+		return -1;
+	}
+	*new_r = xmemdup(old, old_size);
+	*new_size_r = old_size;
+	return 0;
+}
 
 static int
 admin_apply(struct store *store, void *ctx, const char **error_r)
@@ -33,6 +52,17 @@ admin_apply(struct store *store, void *ctx, const char **error_r)
 	case OP_USER_DELETE:
 		return store_user_delete(store, o->user_id, error_r);
 	case OP_USER_SET_HASH:
+		if (store_user_meta_del(store, o->user_id,
+		    ADMIN_STORE_PT_OWNED_KEY, error_r) < 0)
+			return -1;
+		return store_user_set_hash(store, o->user_id, o->hash,
+		    error_r);
+	case OP_USER_SET_HASH_OWNED:
+		/* the mark read in this job's transaction: an admin's
+		   reset committed before it is seen */
+		if (store_user_meta_update(store, o->user_id,
+		    ADMIN_STORE_PT_OWNED_KEY, owned_keep, o, error_r) < 0)
+			return -1;
 		return store_user_set_hash(store, o->user_id, o->hash,
 		    error_r);
 	case OP_META_PUT:
@@ -93,6 +123,18 @@ admin_store_user_set_hash(struct store *store, uint32_t user_id,
 	    .hash = password_hash };
 
 	return run(store, &o, error_r);
+}
+
+int
+admin_store_user_set_hash_owned(struct store *store, uint32_t user_id,
+    const char *password_hash, bool *not_owned_r, const char **error_r)
+{
+	struct admin_op o = { .op = OP_USER_SET_HASH_OWNED,
+	    .user_id = user_id, .hash = password_hash };
+	int ret = run(store, &o, error_r);
+
+	*not_owned_r = o.not_owned;
+	return ret;
 }
 
 int

@@ -4,10 +4,14 @@
  * store before it changes anything, so an error reply means nothing
  * changed. The request's syntax was checked by control-proto already.
  */
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +31,9 @@
 #include "password.h"
 #include "pop3-upstream/upstream.h"
 #include "store/store.h"
+#include "username.h"
 #include "version.h"
+#include "workq.h"
 #include "xmalloc.h"
 
 typedef void command_fn(struct gateway *gw, struct control_client *client,
@@ -120,11 +126,127 @@ hash_password(struct gateway *gw, struct control_client *client,
 
 /* ---- users ---------------------------------------------------------- */
 
+struct name_entry {
+	uint32_t id;
+	char *name;
+	char *canon;
+};
+
+struct name_list {
+	struct name_entry *v;
+	size_t count, alloc;
+	bool fold;
+};
+
+static int
+collect_name(void *ctx, const struct store_user_info *info)
+{
+	struct name_list *l = ctx;
+
+	if (l->count == l->alloc) {
+		l->alloc = l->alloc == 0 ? 64 : l->alloc * 2;
+		l->v = xreallocarray(l->v, l->alloc, sizeof(*l->v));
+	}
+	l->v[l->count].id = info->id;
+	l->v[l->count].name = xstrdup(info->name);
+	l->v[l->count].canon = username_canon_dup(info->name, l->fold);
+	l->count++;
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	const struct name_entry *x = a, *y = b;
+	int c = strcmp(x->canon, y->canon);
+
+	return c != 0 ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Canonical user names: a name alone under its canonical form is given
+ * it; names that share one are reported, each with the ids of the
+ * others, and left alone. */
+static int
+user_names_canonicalise(struct store *store, bool fold, unsigned *collisions_r,
+    char *err, size_t errsize)
+{
+	struct name_list l = { .fold = fold };
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+	unsigned renamed = 0, collisions = 0;
+	int ret = -1;
+
+	if (store_read_begin(store, &r, &error) < 0 ||
+	    store_user_foreach(r, collect_name, &l, &error) < 0) {
+		snprintf(err, errsize, "store: user names: %s",
+		    error != NULL ? error : "store error");
+		goto out;
+	}
+	store_read_end(&r);
+	if (l.count > 0)
+		qsort(l.v, l.count, sizeof(*l.v), name_cmp);
+	for (size_t i = 0, j; i < l.count; i = j) {
+		for (j = i + 1; j < l.count &&
+		    strcmp(l.v[i].canon, l.v[j].canon) == 0; j++)
+			;
+		if (j - i > 1) {
+			for (size_t k = i; k < j; k++) {
+				log_error("gateway event=user-name-collision "
+				    "user=%s user_id=%u canonical=%s "
+				    "same_as=%u", log_quote(q1, sizeof(q1),
+				    l.v[k].name), l.v[k].id, log_quote(q2,
+				    sizeof(q2), l.v[k].canon),
+				    l.v[k == i ? i + 1 : i].id);
+				collisions++;
+			}
+			continue;
+		}
+		if (strcmp(l.v[i].name, l.v[i].canon) == 0)
+			continue;
+		if (store_user_rename(store, l.v[i].id, l.v[i].canon,
+		    &error) < 0) {
+			snprintf(err, errsize, "store: user %u: rename: %s",
+			    l.v[i].id, error != NULL ? error : "store error");
+			goto out;
+		}
+		log_info("gateway event=user-renamed user_id=%u from=%s to=%s "
+		    "reason=canonical-name", l.v[i].id, log_quote(q1,
+		    sizeof(q1), l.v[i].name), log_quote(q2, sizeof(q2),
+		    l.v[i].canon));
+		renamed++;
+	}
+	if (renamed > 0)
+		log_info("gateway event=user-names-canonical renamed=%u",
+		    renamed);
+	if (collisions > 0)
+		log_error("gateway event=user-name-collisions names=%u "
+		    "hint=\"the control socket reaches each by its exact "
+		    "name; keep one (popgatectl user delete NAME)\"",
+		    collisions);
+	ret = 0;
+out:
+	store_read_end(&r);
+	if (collisions_r != NULL)
+		*collisions_r = collisions;
+	for (size_t i = 0; i < l.count; i++) {
+		free(l.v[i].name);
+		free(l.v[i].canon);
+	}
+	free(l.v);
+	return ret;
+}
+
 int
-gateway_store_upgrade(struct store *store, char *err, size_t errsize)
+gateway_store_upgrade(struct store *store, bool fold_user_names,
+    unsigned *collisions_r, char *err, size_t errsize)
 {
 	const char *error = NULL;
 	unsigned users = 0;
+
+	if (user_names_canonicalise(store, fold_user_names, collisions_r, err,
+	    errsize) < 0)
+		return -1;
 
 	if (store_subscriptions_default_once(store, &users, &error) < 0) {
 		snprintf(err, errsize, "store: default subscriptions: %s",
@@ -168,6 +290,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 {
 	char hash[PASSWORD_ENCODED_MAX];
 	const char *error = NULL;
+	char *canon = username_canon_dup(user, gw->config->fold_user_names);
 	int ret = -1;
 
 	if (password_hash(password, strlen(password), hash, &error) < 0) {
@@ -175,7 +298,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 		    "cannot hash the password: %s", error);
 		goto out;
 	}
-	if (admin_store_user_create(gw->store, user, hash,
+	if (admin_store_user_create(gw->store, canon, hash,
 	    STORE_USER_DEFAULT_MAILBOXES, id_r, &error) < 0) {
 		if (store_last_error(gw->store) == STORE_ERR_EXISTS)
 			ctl_error_set(err, CTL_E_EXISTS, "user",
@@ -191,6 +314,7 @@ gateway_user_create(struct gateway *gw, const char *user,
 	gw->stats.users_added++;
 	ret = 0;
 out:
+	free(canon);
 	secure_zero(hash, sizeof(hash));
 	return ret;
 }
@@ -491,8 +615,202 @@ check_account(struct gateway *gw, const struct account *a,
 	return oauth_check_account(gw, a, err);
 }
 
-int
-gateway_account_add(struct gateway *gw, json_t *req,
+/* ---- one upstream mailbox, one account (issue 15) ---- */
+
+/* Host names compare without case and without a final dot. */
+static bool
+same_host_name(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > 0 && a[la - 1] == '.')
+		la--;
+	if (lb > 0 && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* The accounts on what may be the same upstream mailbox as a new one:
+ * the same port and login (case aside, as POP3 servers compare them). */
+struct twins {
+	struct store_read *r;
+	const struct account *a;
+	char *same;		/* "user/account" of one with the same name */
+	char *host;		/* the new account's (when handed out) */
+	char **hosts;		/* the others: their hosts, to resolve */
+	char **names;
+	size_t count, alloc;
+};
+
+static int
+twin_account(void *ctx, const struct account *b)
+{
+	struct twins *t = ctx;
+	char *name;
+
+	if (b->port != t->a->port || b->host == NULL || b->login == NULL ||
+	    strcasecmp(b->login, t->a->login) != 0)
+		return 0;
+	name = xasprintf("%s/%s", b->user, b->name);
+	if (same_host_name(b->host, t->a->host)) {
+		free(t->same);
+		t->same = name;
+		return 1;
+	}
+	if (t->count == t->alloc) {
+		t->alloc = t->alloc == 0 ? 4 : t->alloc * 2;
+		t->hosts = xreallocarray(t->hosts, t->alloc,
+		    sizeof(*t->hosts));
+		t->names = xreallocarray(t->names, t->alloc,
+		    sizeof(*t->names));
+	}
+	t->hosts[t->count] = xstrdup(b->host);
+	t->names[t->count] = name;
+	t->count++;
+	return 0;
+}
+
+static int
+twin_user(void *ctx, const struct store_user_info *u)
+{
+	struct twins *t = ctx;
+	const char *error;
+
+	return accounts_foreach(t->r, u->id, u->name, twin_account, t,
+	    &error) < 0 ? -1 : t->same != NULL;
+}
+
+static void
+twins_clear(struct twins *t)
+{
+	for (size_t i = 0; i < t->count; i++) {
+		free(t->hosts[i]);
+		free(t->names[i]);
+	}
+	free(t->hosts);
+	free(t->names);
+	free(t->same);
+	free(t->host);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The addresses a host name resolves to (the port aside); worker. */
+static size_t
+resolve_addrs(const char *host, struct sockaddr_storage *out, size_t max)
+{
+	struct addrinfo hints, *res = NULL;
+	size_t n = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return 0;
+	for (struct addrinfo *ai = res; ai != NULL && n < max;
+	    ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(*out))
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		memcpy(&out[n], ai->ai_addr, ai->ai_addrlen);
+		n++;
+	}
+	freeaddrinfo(res);
+	return n;
+}
+
+static bool
+same_addr(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
+{
+	if (x->ss_family != y->ss_family)
+		return false;
+	if (x->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)x)->sin_addr,
+		    &((const struct sockaddr_in *)y)->sin_addr,
+		    sizeof(struct in_addr)) == 0;
+	if (x->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
+		    &((const struct sockaddr_in6 *)y)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+/* Addresses kept per name: enough for any sane A/AAAA set. */
+#define TWIN_ADDRS_MAX 16
+
+/* account.add waiting for host names to be resolved on a worker (the
+ * resolver may block): owns copies of the names and the request. */
+struct twin_job {
+	struct workq_job wq;
+	struct gateway *gw;
+	struct control_client *client;
+	json_t *req;
+	struct twins t;		/* hosts and names only (r, a unset) */
+	long match;		/* index into t of a twin, or -1 */
+};
+
+static enum workq_run_result
+twin_job_run(struct workq_job *wq)
+{
+	struct twin_job *j = (struct twin_job *)wq;
+	struct sockaddr_storage mine[TWIN_ADDRS_MAX], other[TWIN_ADDRS_MAX];
+	size_t nm = resolve_addrs(j->t.host, mine, TWIN_ADDRS_MAX);
+
+	j->match = -1;
+	for (size_t i = 0; i < j->t.count && j->match < 0; i++) {
+		size_t no = resolve_addrs(j->t.hosts[i], other,
+		    TWIN_ADDRS_MAX);
+
+		for (size_t x = 0; x < nm && j->match < 0; x++)
+			for (size_t y = 0; y < no; y++)
+				if (same_addr(&mine[x], &other[y])) {
+					j->match = (long)i;
+					break;
+				}
+	}
+	return WORKQ_DONE;
+}
+
+static int account_add(struct gateway *gw, json_t *req,
+    struct twins *twins_r, struct ctl_error *err);
+static void account_add_reply(struct gateway *gw,
+    struct control_client *client, json_t *req, int ret,
+    struct ctl_error *err);
+
+static void
+twin_job_done(struct workq_job *wq)
+{
+	struct twin_job *j = (struct twin_job *)wq;
+	struct ctl_error err;
+	int ret;
+
+	if (wq->cancelled) {
+		ctl_error_set(&err, CTL_E_UNAVAILABLE, NULL,
+		    "the daemon is shutting down");
+		ret = -1;
+	} else if (j->match >= 0) {
+		ctl_error_set(&err, CTL_E_EXISTS, "host", "the same upstream "
+		    "mailbox as account %s (host %s resolves to the same "
+		    "address, same port and login); add it anyway with force",
+		    j->t.names[j->match], j->t.hosts[j->match]);
+		ret = -1;
+	} else {
+		ret = account_add(j->gw, j->req, NULL, &err);
+	}
+	account_add_reply(j->gw, j->client, j->req, ret, &err);
+	json_decref(j->req);
+	twins_clear(&j->t);
+	free(j);
+}
+
+/*
+ * account.add. Unless the request says force, an account on what is
+ * recognisably the same upstream mailbox as one of any user's (same
+ * port and login, case aside, and the same host name) is refused.
+ * twins_r non-NULL: when other accounts have that port and login under
+ * another host name, nothing is added, they are handed out (the host
+ * names are to be resolved, off the loop) and 1 is returned.
+ */
+static int
+account_add(struct gateway *gw, json_t *req, struct twins *twins_r,
     struct ctl_error *err)
 {
 	const char *user = ctl_req_str(req, "user");
@@ -585,6 +903,32 @@ gateway_account_add(struct gateway *gw, json_t *req,
 	}
 	if (check_account(gw, &a, err) < 0)
 		goto out;
+	if (!ctl_req_bool(req, "force", false)) {
+		struct twins t = { .r = r, .a = &a };
+
+		if (store_user_foreach(r, twin_user, &t, &error) < 0) {
+			ctl_error_set(err, CTL_E_STORE, NULL, "account list: %s",
+			    error != NULL ? error : "store error");
+			twins_clear(&t);
+			goto out;
+		}
+		if (t.same != NULL) {
+			ctl_error_set(err, CTL_E_EXISTS, "host", "the same "
+			    "upstream mailbox as account %s (same host, port "
+			    "and login); add it anyway with force", t.same);
+			twins_clear(&t);
+			goto out;
+		}
+		if (twins_r != NULL && t.count > 0) {
+			t.r = NULL;
+			t.a = NULL;
+			t.host = xstrdup(a.host);
+			*twins_r = t;
+			ret = 1;
+			goto out;
+		}
+		twins_clear(&t);
+	}
 	if (account_seal_password(&a, gw->key, password != NULL ? password :
 	    "") < 0) {
 		ctl_error_set(err, CTL_E_INTERNAL, NULL,
@@ -612,21 +956,57 @@ out:
 	return ret;
 }
 
-static void
-cmd_account_add(struct gateway *gw, struct control_client *client,
-    json_t *req)
+int
+gateway_account_add(struct gateway *gw, json_t *req,
+    struct ctl_error *err)
 {
-	struct ctl_error err;
+	/* import and pass-through: the name check only (no resolver on
+	   the loop) */
+	return account_add(gw, req, NULL, err);
+}
+
+static void
+account_add_reply(struct gateway *gw, struct control_client *client,
+    json_t *req, int ret, struct ctl_error *err)
+{
 	json_t *resp;
 
-	if (gateway_account_add(gw, req, &err) < 0) {
+	if (ret < 0) {
 		gw->stats.control_errors++;
-		control_reply_error(client, &err);
+		control_reply_error(client, err);
 		return;
 	}
 	resp = ctl_ok_json();
 	json_object_set(resp, "account", json_object_get(req, "account"));
 	control_reply(client, resp);
+}
+
+static void
+cmd_account_add(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct ctl_error err;
+	struct twin_job *j;
+	struct twins t;
+	int ret;
+
+	memset(&t, 0, sizeof(t));
+	ret = account_add(gw, req, &t, &err);
+	if (ret != 1) {
+		account_add_reply(gw, client, req, ret, &err);
+		return;
+	}
+	/* other accounts with this port and login: do the names resolve
+	   to a common address? On a worker (the resolver may block); the
+	   account is added (names checked again) when it answers */
+	j = xcalloc(1, sizeof(*j));
+	j->gw = gw;
+	j->client = client;
+	j->req = json_incref(req);
+	j->t = t;
+	j->wq.run = twin_job_run;
+	j->wq.done = twin_job_done;
+	workq_submit(gw->workq, &j->wq);
 }
 
 int
@@ -1194,6 +1574,35 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_OAUTH_WAIT] = oauth_cmd_wait,
 };
 
+/* Every command names its user in the canonical form (username.h), so
+ * "Alice" and "alice" are one user for the admin as for IMAP. The one
+ * exception: a name not canonical that a user of the store has exactly
+ * (one of the names start-up reported as colliding) is taken as given,
+ * so the admin can still reach that user to delete or rename it. */
+static void
+canon_user_field(struct gateway *gw, json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	struct store_read *r = NULL;
+	const char *error;
+	char *canon;
+	uint32_t id;
+	int found = STORE_NOT_FOUND;
+
+	if (user == NULL || username_is_canon(user,
+	    gw->config->fold_user_names))
+		return;
+	if (store_read_begin(gw->store, &r, &error) == 0) {
+		found = store_user_lookup(r, user, &id, &error);
+		store_read_end(&r);
+	}
+	if (found == 0)
+		return;
+	canon = username_canon_dup(user, gw->config->fold_user_names);
+	json_object_set_new(req, "user", json_string(canon));
+	free(canon);
+}
+
 void
 commands_handle(void *ctx, struct control_client *client,
     const struct ctl_command *cmd, json_t *req)
@@ -1206,5 +1615,6 @@ commands_handle(void *ctx, struct control_client *client,
 		    "the daemon is shutting down");
 		return;
 	}
+	canon_user_field(gw, req);
 	handlers[cmd->id](gw, client, req);
 }

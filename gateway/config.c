@@ -60,6 +60,8 @@ static const struct key_def keys[] = {
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
 	{ "store", "search_index", KEY_BOOL, OFF(search_index), 0, 0, 0 },
+	{ "store", "fold_user_names", KEY_BOOL, OFF(fold_user_names), 0, 0,
+	  0 },
 	{ "store", "quota", KEY_SIZE, OFF(quota), 0, 0, 0 },
 	{ "store", "map_max", KEY_SIZE, OFF(map_max), 0, 0, 0 },
 
@@ -464,6 +466,7 @@ set_defaults(struct config *c)
 	c->data_dir = xstrdup("/var/lib/popgate");
 	c->map_size = 1ull << 30;
 	c->search_index = true;
+	c->fold_user_names = true;
 	c->control_socket = xstrdup("/run/popgate/popgate.sock");
 	c->control_mode = 0600;
 	c->log_target = LOG_TARGET_STDERR;

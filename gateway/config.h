@@ -118,6 +118,8 @@ struct config {
 	bool search_index;		/* full-text index of new mail */
 	uint64_t quota;			/* default per-user quota (0: none) */
 	uint64_t map_max;		/* the map grows up to it (0: disk) */
+	bool fold_user_names;		/* user names' local parts fold to
+					   lower case (username.h) */
 
 	/* [control] */
 	char *control_socket;

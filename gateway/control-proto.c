@@ -61,6 +61,8 @@ static const struct ctl_field f_account_add[] = {
 	OPT("size_limit", CTL_T_INT, CTL_C_NONE),
 	OPT("auth", CTL_T_STRING, CTL_C_AUTH),
 	OPT("enabled", CTL_T_BOOL, CTL_C_NONE),
+	/* add even on what looks like an account's upstream mailbox */
+	OPT("force", CTL_T_BOOL, CTL_C_NONE),
 	END
 };
 static const struct ctl_field f_account[] = {

@@ -106,8 +106,14 @@ int gateway_reload(struct gateway *gw, char *errbuf, size_t errsize);
 
 /* Brings a store made by an older popgated up to date at start-up (now:
  * INBOX and the special-use folders subscribed, once, for users who
- * have no subscription at all). 0, or -1 with a message in err. */
-int gateway_store_upgrade(struct store *store, char *err, size_t errsize);
+ * have no subscription at all; user names given their canonical form,
+ * username.h, under fold_user_names, where no other user has that form:
+ * names that collide are logged as errors, one line per name, and left
+ * as they are, never merged). Runs before the writer starts. 0, or -1
+ * with a message in err; *collisions_r (may be NULL): names that
+ * collide. */
+int gateway_store_upgrade(struct store *store, bool fold_user_names,
+    unsigned *collisions_r, char *err, size_t errsize);
 /* Hashes password and creates the user with the default folders. */
 int gateway_user_create(struct gateway *gw, const char *user,
     const char *password, uint32_t *id_r, struct ctl_error *err);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "strnum.h"
 #include "store/store.h"
+#include "username.h"
 #include "xmalloc.h"
 
 struct import {
@@ -265,6 +266,11 @@ import_line(struct import *im, const char *text, size_t len)
 		line_error(im, entry, CTL_E_INVALID, column, why);
 		goto out;
 	}
+	/* the user as stored: "Alice" on one line and "alice" on the
+	   next are one user (username.h) */
+	if (f[IMPORT_COL_USER] != NULL)
+		username_canon(f[IMPORT_COL_USER],
+		    gw->config->fold_user_names);
 	json_object_set_new(entry, "user", json_string(given(f[IMPORT_COL_USER])
 	    ? f[IMPORT_COL_USER] : ""));
 	if (json_object_get(entry, "user") == NULL)

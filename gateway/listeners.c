@@ -116,6 +116,7 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	cfg.ssl_ctx = ctx;
 	cfg.loopback_is_secure = c->loopback_secure;
 	cfg.allow_plaintext = c->allow_plaintext;
+	cfg.fold_user_names = c->fold_user_names;
 	cfg.rawlog_dir = c->rawlog_dir;
 	cfg.limits.max_sessions = c->imap_connections;
 	cfg.limits.max_sessions_per_ip = c->imap_connections_per_ip;

@@ -107,8 +107,49 @@ domain_enabled(const struct config *c, const char *user)
 	return false;
 }
 
-/* Creates or updates the user and the pass-through account. */
+/* What the store says of a login name: STORE_NOT_FOUND (no such user),
+ * 0 (pass-through made the user and the admin has not set the password
+ * since), 2 (any other user: pass-through leaves it alone), -1 error. */
+#define PT_USER_FOREIGN 2
+
 static int
+user_ownership(struct gateway *gw, const char *user, uint32_t *id_r,
+    const char **error_r)
+{
+	struct store_read *r = NULL;
+	const void *v;
+	size_t vs;
+	int ret;
+
+	if (store_read_begin(gw->store, &r, error_r) < 0)
+		return -1;
+	ret = store_user_lookup(r, user, id_r, error_r);
+	if (ret == 0) {
+		ret = store_user_meta_get(r, *id_r, ADMIN_STORE_PT_OWNED_KEY,
+		    &v, &vs, error_r);
+		if (ret == STORE_NOT_FOUND)
+			ret = PT_USER_FOREIGN;
+	}
+	store_read_end(&r);
+	return ret;
+}
+
+static int
+mark_owned(struct gateway *gw, uint32_t id, const char **error_r)
+{
+	return admin_store_meta_put(gw->store, id, ADMIN_STORE_PT_OWNED_KEY,
+	    "1", 1, error_r);
+}
+
+enum adopt_result {
+	ADOPT_OK,
+	ADOPT_FAILED,		/* store error: try later */
+	ADOPT_FOREIGN,		/* a user pass-through does not own */
+};
+
+/* Creates the user, or updates the password of a user pass-through owns,
+ * and the pass-through account. */
+static enum adopt_result
 adopt_user(struct gateway *gw, const char *user, const char *password)
 {
 	const struct config *c = gw->config;
@@ -118,25 +159,34 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 	char hash[PASSWORD_ENCODED_MAX];
 	const char *error = NULL;
 	uint32_t id;
+	bool not_owned = false;
 	int found, ret = -1;
 
+	hash[0] = '\0';
 	memset(&a, 0, sizeof(a));
-	if (store_read_begin(gw->store, &r, &error) < 0)
-		goto out;
-	found = store_user_lookup(r, user, &id, &error);
-	store_read_end(&r);
+	found = user_ownership(gw, user, &id, &error);
 	if (found < 0)
 		goto out;
+	if (found == PT_USER_FOREIGN) {
+		not_owned = true;
+		goto out;
+	}
 	if (found == STORE_NOT_FOUND) {
 		if (gateway_user_create(gw, user, password, &id, &err) < 0) {
 			error = err.message;
 			goto out;
 		}
+		/* after the create: a crash between the two leaves a user
+		   pass-through never changes, not the other way round */
+		if (mark_owned(gw, id, &error) < 0)
+			goto out;
 		log_info("passthrough event=user-created user_id=%u", id);
 	} else {
 		if (password_hash(password, strlen(password), hash,
-		    &error) < 0 ||
-		    admin_store_user_set_hash(gw->store, id, hash, &error) < 0)
+		    &error) < 0)
+			goto out;
+		if (admin_store_user_set_hash_owned(gw->store, id, hash,
+		    &not_owned, &error) < 0)
 			goto out;
 		log_info("passthrough event=password-updated user_id=%u", id);
 	}
@@ -157,8 +207,16 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 		    json_string(PASSTHROUGH_ACCOUNT));
 		ret = gateway_account_add(gw, req, &err);
 		json_decref(req);
-		if (ret < 0)
+		if (ret < 0 && strcmp(err.code, CTL_E_EXISTS) == 0) {
+			/* an account (of any user) fetches this mailbox
+			   already: a second would split or double its mail */
+			log_warn("passthrough event=account-not-added "
+			    "user_id=%u reason=\"same upstream mailbox as an "
+			    "existing account\"", id);
+			ret = 0;
+		} else if (ret < 0) {
 			error = err.message;
+		}
 		goto out;
 	}
 	if (account_seal_password(&a, gw->key, password) < 0 ||
@@ -169,10 +227,19 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 out:
 	secure_zero(hash, sizeof(hash));
 	account_clear(&a);
-	if (ret < 0)
+	if (not_owned) {
+		/* the admin made this user or set the password since:
+		   the legacy server's word does not change it */
+		log_info("passthrough event=refused reason=not-owned "
+		    "user_id=%u", id);
+		return ADOPT_FOREIGN;
+	}
+	if (ret < 0) {
 		log_error("passthrough event=adopt-failed error=\"%s\"",
 		    error != NULL ? error : "?");
-	return ret;
+		return ADOPT_FAILED;
+	}
+	return ADOPT_OK;
 }
 
 static void
@@ -205,16 +272,22 @@ finish(struct pt_check *ck, enum pt_outcome outcome, const char *why)
 	struct gateway *gw = ck->gw;
 	struct passthrough *pt = gw->passthrough;
 	enum imap_auth_result res = IMAP_AUTH_TEMPFAIL;
+	enum adopt_result adopted = ADOPT_FAILED;
 	char esc[LOG_PEER_TEXT_MAX + 1];
 
 	if (ck->done)
 		return;
 	ck->done = true;
 	log_escape(esc, sizeof(esc), ck->user, strlen(ck->user));
-	if (outcome == PT_OK && adopt_user(gw, ck->user, ck->password) == 0) {
+	if (outcome == PT_OK)
+		adopted = adopt_user(gw, ck->user, ck->password);
+	if (outcome == PT_OK && adopted == ADOPT_OK) {
 		gw->stats.passthrough_ok++;
 		log_info("passthrough event=ok user=\"%s\"", esc);
 		res = IMAP_AUTH_OK;
+	} else if (outcome == PT_OK && adopted == ADOPT_FOREIGN) {
+		gw->stats.passthrough_failed++;
+		res = IMAP_AUTH_FAILED;
 	} else if (outcome == PT_DENIED) {
 		bool found;
 		/* may evict the failure expiring soonest: that costs one
@@ -571,11 +644,18 @@ local_checked(void *arg, int result, bool exists)
 	struct pt_pending *p = arg;
 	struct gateway *gw = p->gw;
 
-	(void)exists;
+	const char *error;
+	uint32_t id;
+
 	if (result > 0)
 		imap_auth_request_done(p->req, IMAP_AUTH_OK, p->user);
 	else if (result < 0 || gw->shutting_down)
 		imap_auth_request_done(p->req, IMAP_AUTH_TEMPFAIL, NULL);
+	else if (exists && user_ownership(gw, p->user, &id, &error) ==
+	    PT_USER_FOREIGN)
+		/* not pass-through's to change: the legacy server is not
+		   asked (it cannot be used to try this user's passwords) */
+		imap_auth_request_done(p->req, IMAP_AUTH_FAILED, NULL);
 	else
 		check_upstream(gw, p->req, p->user, p->password,
 		    p->client_addr);

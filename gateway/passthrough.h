@@ -11,6 +11,15 @@
  * is created or given the new password, and the login succeeds. The check
  * runs asynchronously on the event loop; the IMAP session waits.
  *
+ * Pass-through owns only what it made: a user it creates gets the setting
+ * ADMIN_STORE_PT_OWNED_KEY (admin-store.h), which the admin's password
+ * change (user.passwd) clears in the same transaction. The password of a
+ * user without it (made by the admin or the import, or reset by the admin
+ * since) is never changed: a login that fails the local check is refused
+ * without asking the legacy server. The update itself checks the mark in
+ * the writer's transaction, so an admin's reset that commits first wins.
+ * User names arrive canonical (username.h, done by the IMAP session).
+ *
  * Abuse bounds: per user name at most attempts_per_minute checks (then
  * the login is answered "try later"); a failed name/password pair is
  * remembered for failure_cache seconds (keyed by a hash, never the

@@ -495,6 +495,7 @@ static const char *const pos_user_quota[] = { "user", "quota", NULL };
 static const struct opt_def opts_account[] = {
 	OPTS_ACCOUNT_SETTINGS,
 	{ "name", "account", O_STR },
+	{ "force", "force", O_FLAG },
 	{ NULL, NULL, O_FLAG },
 };
 static const struct opt_def opts_account_set[] = {
@@ -549,13 +550,16 @@ static const struct cmd_def cmds[] = {
 	  "    [--auth auto|user|apop|plain|login|cram-md5|scram-sha-1|\n"
 	  "     scram-sha-256|xoauth2|oauthbearer] [--name ACCOUNT]\n"
 	  "    [--ca-file PATH] [--ca-only yes|no] [--fingerprint SHA256]\n"
-	  "    [--allow-cleartext yes|no] [--oauth-provider NAME]\n"
+	  "    [--allow-cleartext yes|no] [--oauth-provider NAME] [--force]\n"
 	  "  Add an upstream POP3 account to USER. The upstream password is\n"
 	  "  read from standard input and stored encrypted. With\n"
 	  "  --oauth-provider (host, port and tls default to the provider's)\n"
 	  "  no password is asked: sign in with `account oauth`. DURATION\n"
 	  "  and SIZE are written as in popgate.conf: 300, 90s, 5m, 2h, 1d;\n"
-	  "  65536, 512K, 10M, 1G.",
+	  "  65536, 512K, 10M, 1G. An account on the same upstream mailbox\n"
+	  "  as an existing one (same port and login, a host name that is\n"
+	  "  the same or resolves to a common address) is refused unless\n"
+	  "  --force is given.",
 	  print_ok, 0 },
 	{ "account delete", "account.delete", pos_user_account, 2, opts_none,
 	  false, "account delete USER ACCOUNT\n"

@@ -537,7 +537,8 @@ main(int argc, char **argv)
 		    gw.config->data_dir, error);
 		goto fail;
 	}
-	if (gateway_store_upgrade(gw.store, err, sizeof(err)) < 0)
+	if (gateway_store_upgrade(gw.store, gw.config->fold_user_names, NULL,
+	    err, sizeof(err)) < 0)
 		goto fail;
 	if (listeners_prepare_spool(&gw, err, sizeof(err)) < 0)
 		goto fail;

@@ -49,6 +49,7 @@ imap_server_config_init(struct imap_server_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->loopback_is_secure = true;
 	cfg->allow_plaintext = false;
+	cfg->fold_user_names = true;
 	cfg->limits.max_sessions = 10000;
 	cfg->limits.max_sessions_per_ip = 200;
 	cfg->limits.max_sessions_per_user = 50;
@@ -118,6 +119,7 @@ imap_server_new(struct event_base *base, struct store *store,
 	}
 	srv->loopback_is_secure = cfg->loopback_is_secure;
 	srv->allow_plaintext = cfg->allow_plaintext;
+	srv->fold_user_names = cfg->fold_user_names;
 	srv->limits = cfg->limits;
 	if (srv->limits.idle_timeout_secs == 0)
 		srv->limits.idle_timeout_secs = IMAP_IDLE_TIMEOUT_MIN_SECS;

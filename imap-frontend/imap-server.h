@@ -102,6 +102,11 @@ struct imap_server_config {
 	/* Plain-text LOGIN/AUTHENTICATE over any unencrypted connection.
 	 * Default false. */
 	bool allow_plaintext;
+	/* The user name of a LOGIN / AUTHENTICATE is folded to its
+	 * canonical form (username.h) before anything else sees it: the
+	 * domain always, the local part too when this is true. Default
+	 * true. */
+	bool fold_user_names;
 	struct imap_server_limits limits;
 	/* The worker pool for password checks and SEARCH over text (NULL:
 	 * they run on the loop, for tools). Borrowed; it must outlive the

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "tls.h"
+#include "username.h"
 #include "xmalloc.h"
 
 /* The low-water mark below which a paused session resumes: a quarter of
@@ -695,7 +696,10 @@ imap_session_begin_login(struct imap_session *s, const char *tag,
 	free(s->tag);
 	s->tag = xstrdup(tag);
 	free(s->auth_user);
-	s->auth_user = xstrdup(user);
+	/* one person, one user: the throttle, the auth hook (pass-through
+	   too) and the session see the canonical name only */
+	s->auth_user = username_canon_dup(user, srv->fold_user_names);
+	user = s->auth_user;
 	s->io = IMAP_IO_AUTH_WAIT;
 	bufferevent_disable(s->bev, EV_READ);
 	ms = imap_throttle_delay(srv->throttle, user, s->ip, time(NULL));

@@ -198,6 +198,7 @@ struct imap_server {
 	SSL_CTX *ssl_ctx;
 	bool loopback_is_secure;
 	bool allow_plaintext;
+	bool fold_user_names;
 	struct imap_server_limits limits;
 	imap_auth_fn *auth;
 	void *auth_ctx;

@@ -102,6 +102,7 @@ session_free(struct pop3_session *s)
 	resolve_detach(s);
 	pop3_login_detach(s);
 	pop3_fetch_detach_inflight(s);
+	pop3_deliver_listing_unref(&s->listing);
 	pop3_login_clear(s);
 	pop3_fetch_batch_free(s);
 	free(s->batch);

@@ -1,6 +1,8 @@
 /* pop3-deliver — see pop3-deliver.h. */
 #include "pop3-upstream/pop3-deliver.h"
 
+#include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +118,73 @@ set_outcome(struct pop3_deliver_outcome *o, bool stored,
     enum store_error refused, const char *error)
 {
 	o->stored = stored;
+	o->known = false;
 	o->refused = (int)refused;
 	snprintf(o->error, sizeof(o->error), "%s", error != NULL ? error : "");
+}
+
+struct listing_key {
+	const char *data;
+	size_t size;
+};
+
+struct pop3_deliver_listing {
+	atomic_uint refs;
+	struct listing_key *keys;	/* sorted (key_cmp) */
+	size_t count;
+};
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct listing_key *x = a, *y = b;
+	size_t n = x->size < y->size ? x->size : y->size;
+	int c = memcmp(x->data, y->data, n);
+
+	return c != 0 ? c : (x->size > y->size) - (x->size < y->size);
+}
+
+struct pop3_deliver_listing *
+pop3_deliver_listing_new(const char *const *uidls, const size_t *sizes,
+    size_t count)
+{
+	struct pop3_deliver_listing *l = xcalloc(1, sizeof(*l));
+
+	atomic_init(&l->refs, 1);
+	l->keys = xcalloc(count > 0 ? count : 1, sizeof(*l->keys));
+	for (size_t i = 0; i < count; i++) {
+		l->keys[i].data = xmemdup(uidls[i], sizes[i]);
+		l->keys[i].size = sizes[i];
+	}
+	l->count = count;
+	if (count > 0)
+		qsort(l->keys, count, sizeof(*l->keys), key_cmp);
+	return l;
+}
+
+void
+pop3_deliver_listing_unref(struct pop3_deliver_listing **lp)
+{
+	struct pop3_deliver_listing *l = *lp;
+
+	*lp = NULL;
+	if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < l->count; i++)
+		free((char *)l->keys[i].data);
+	free(l->keys);
+	free(l);
+}
+
+/* store_uidl_vanished_fn: not in this session's listing. */
+static bool
+listing_lacks(void *ctx, const void *uidl, size_t uidl_size)
+{
+	const struct pop3_deliver_listing *l = ctx;
+	struct listing_key k = { uidl, uidl_size };
+
+	return bsearch(&k, l->keys, l->count, sizeof(*l->keys),
+	    key_cmp) == NULL;
 }
 
 /*
@@ -142,6 +209,10 @@ struct pop3_deliver_job {
 	struct strbuf segment;		/* the batch's index segment */
 	uint32_t *uids;
 	struct pop3_deliver_outcome *out;
+	unsigned char (*digests)[STORE_DIGEST_SIZE];
+	struct store_new_msg *sel;	/* writer: what is delivered */
+	size_t *sel_idx;
+	struct pop3_deliver_listing *listing;	/* a reference, or NULL */
 	time_t now;
 	/* the outcome */
 	int rc;
@@ -209,8 +280,56 @@ batch_parse(struct pop3_deliver_job *j)
 		j->nm[i].uidl = m->uidl;
 		j->nm[i].uidl_size = m->uidl_size;
 		j->nm[i].replace_ledger = m->replace;
+		/* the content identity, here on the worker: SHA-256 costs
+		   about as much as the parse above (a few ms per MB) */
+		if (EVP_Digest(m->size > 0 ? m->data : "", m->size,
+		    j->digests[i], NULL, EVP_sha256(), NULL) == 1)
+			j->nm[i].digest = j->digests[i];
 	}
 	batch_index_segment(j);
+}
+
+/*
+ * Writer: the batch's messages known by content (an earlier delivery
+ * under a UIDL no longer listed) are claimed; the others are put in
+ * j->sel (j->sel_idx[k]: their index in the batch). Each claim is its own
+ * child transaction of this job, and the batch itself is never changed,
+ * so a job run again (alone, for room) starts from nothing. -1: the
+ * store failed.
+ */
+static int
+batch_claim_known(struct store *store, struct pop3_deliver_job *j,
+    size_t *left_r, const char **error_r)
+{
+	size_t left = 0;
+
+	for (size_t i = 0; i < j->count; i++) {
+		bool claimed = false;
+
+		if (j->listing != NULL && j->nm[i].digest != NULL &&
+		    !j->msgs[i].replace &&
+		    store_ledger_claim_digest(store, j->user_id, j->account,
+		    j->nm[i].digest, j->nm[i].uidl, j->nm[i].uidl_size,
+		    listing_lacks, j->listing, &claimed, error_r) < 0 &&
+		    store_last_error(store) != STORE_ERR_EXISTS)
+			return -1;
+		if (claimed) {
+			set_outcome(&j->out[i], true, STORE_ERR_NONE, NULL);
+			j->out[i].known = true;
+			continue;
+		}
+		j->sel[left] = j->nm[i];
+		j->sel_idx[left] = i;
+		left++;
+	}
+	/* the worker's segment was made for all of them: with some taken
+	   out, the store uses the terms instead */
+	if (left != j->count && left > 0) {
+		j->sel[0].fts_batch = NULL;
+		j->sel[0].fts_batch_size = 0;
+	}
+	*left_r = left;
+	return 0;
 }
 
 /*
@@ -229,35 +348,44 @@ batch_apply(struct store *store, void *ctx, const char **error_r)
 {
 	struct pop3_deliver_job *j = ctx;
 	enum store_error why;
+	size_t count;
 
 	j->error[0] = '\0';
-	if (store_deliver(store, j->user_id, j->mailbox_id, j->nm, j->count,
+	for (size_t i = 0; i < j->count; i++)
+		set_outcome(&j->out[i], false, STORE_ERR_NONE, NULL);
+	if (batch_claim_known(store, j, &count, error_r) < 0)
+		return -1;
+	if (count == 0)
+		return 0;
+	if (store_deliver(store, j->user_id, j->mailbox_id, j->sel, count,
 	    j->uids, NULL, error_r) == 0) {
-		for (size_t i = 0; i < j->count; i++)
-			set_outcome(&j->out[i], true, STORE_ERR_NONE, NULL);
+		for (size_t k = 0; k < count; k++)
+			set_outcome(&j->out[j->sel_idx[k]], true,
+			    STORE_ERR_NONE, NULL);
 		return 0;
 	}
 	why = store_last_error(store);
 	if (!refusal_is_per_message(why) && why != STORE_ERR_QUOTA &&
 	    why != STORE_ERR_NOSPACE)
 		return -1;
-	for (size_t i = 0; i < j->count; i++) {
+	for (size_t k = 0; k < count; k++) {
+		struct pop3_deliver_outcome *o = &j->out[j->sel_idx[k]];
 		const char *err = NULL;
 
-		if (store_deliver(store, j->user_id, j->mailbox_id, &j->nm[i],
-		    1, &j->uids[i], NULL, &err) == 0) {
-			set_outcome(&j->out[i], true, STORE_ERR_NONE, NULL);
+		if (store_deliver(store, j->user_id, j->mailbox_id,
+		    &j->sel[k], 1, &j->uids[k], NULL, &err) == 0) {
+			set_outcome(o, true, STORE_ERR_NONE, NULL);
 			continue;
 		}
 		why = store_last_error(store);
 		if (!refusal_is_per_message(why)) {
 			if (why == STORE_ERR_QUOTA || why == STORE_ERR_NOSPACE)
-				set_outcome(&j->out[i], false, why, err);
+				set_outcome(o, false, why, err);
 			snprintf(j->error, sizeof(j->error), "%s",
 			    err != NULL ? err : "store error");
 			break;
 		}
-		set_outcome(&j->out[i], false, why, err);
+		set_outcome(o, false, why, err);
 	}
 	return 0;
 }
@@ -285,6 +413,9 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	}
 	j->uids = xcalloc(count, sizeof(*j->uids));
 	j->out = xcalloc(count, sizeof(*j->out));
+	j->digests = xcalloc(count, sizeof(*j->digests));
+	j->sel = xcalloc(count, sizeof(*j->sel));
+	j->sel_idx = xcalloc(count, sizeof(*j->sel_idx));
 	j->now = time(NULL);
 	return j;
 }
@@ -308,6 +439,10 @@ batch_free(struct pop3_deliver_job *j)
 	free(j->nm);
 	free(j->uids);
 	free(j->out);
+	free(j->digests);
+	free(j->sel);
+	free(j->sel_idx);
+	pop3_deliver_listing_unref(&j->listing);
 	free(j->msgs);
 	free(j);
 }
@@ -390,7 +525,8 @@ void
 pop3_deliver_batch_submit(struct store *store, struct workq *workq,
     const struct upstream_account *acct, uint32_t mailbox_id,
     const struct pop3_deliver_msg *msgs, char **data, size_t count,
-    pop3_deliver_done_fn *done, void *arg, struct pop3_deliver_job **job_r)
+    struct pop3_deliver_listing *listing, pop3_deliver_done_fn *done,
+    void *arg, struct pop3_deliver_job **job_r)
 {
 	struct pop3_deliver_job *j = batch_new(store, acct, mailbox_id, msgs,
 	    count);
@@ -399,6 +535,10 @@ pop3_deliver_batch_submit(struct store *store, struct workq *workq,
 	   comes (and may free what job_r points into) before we return */
 	*job_r = j;
 	j->owned = xmemdup(data, count * sizeof(*data));
+	if (listing != NULL) {
+		atomic_fetch_add(&listing->refs, 1);
+		j->listing = listing;
+	}
 	j->done = done;
 	j->arg = arg;
 	j->wq.run = batch_parse_run;

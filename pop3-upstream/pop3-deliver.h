@@ -37,6 +37,10 @@ struct pop3_deliver_msg {
 /* What became of one message of a batch. */
 struct pop3_deliver_outcome {
 	bool stored;
+	/* stored: not delivered now, because the ledger showed these very
+	   bytes delivered earlier from this account under a UIDL the server
+	   no longer lists (renumbered UIDLs; store_ledger_claim_digest) */
+	bool known;
 	/* !stored: why the store refused this message on its own
 	   (INVALID, EXISTS, LIMIT); STORE_ERR_NONE: not tried (the batch
 	   stopped on a store failure). */
@@ -91,6 +95,18 @@ int pop3_deliver_batch(struct store *store,
     struct pop3_deliver_outcome *out, const char **error_r);
 
 /*
+ * The UIDLs the server lists in one session: immutable once made, shared
+ * by the session and its batches (reference counted, any thread). With
+ * it, a batch recognises messages delivered earlier under UIDLs that are
+ * no longer listed (pop3_deliver_batch_submit).
+ */
+struct pop3_deliver_listing;
+/* Copies the keys. */
+struct pop3_deliver_listing *pop3_deliver_listing_new(
+    const char *const *uidls, const size_t *sizes, size_t count);
+void pop3_deliver_listing_unref(struct pop3_deliver_listing **listing);
+
+/*
  * The same, off the loop: the messages are parsed on a worker (workq may
  * be NULL: then in the call) and stored by the store's writer thread;
  * done(arg, ...) is called on the loop with what became of each message
@@ -99,6 +115,12 @@ int pop3_deliver_batch(struct store *store,
  * *job_r (set before the job can run) serves pop3_deliver_job_detach()
  * until done; without a pool and a writer, done is called before the
  * return.
+ *
+ * Content identity: the worker also takes each message's SHA-256 (kept
+ * in its ledger entry). With listing (NULL: none; the job takes a
+ * reference), a message whose digest matches an earlier delivery of this
+ * account whose UIDL the listing lacks is not delivered again: its UIDL
+ * takes over that ledger entry (out[i].known).
  */
 struct workq;
 struct pop3_deliver_job;
@@ -107,7 +129,8 @@ typedef void pop3_deliver_done_fn(void *arg, int rc,
 void pop3_deliver_batch_submit(struct store *store, struct workq *workq,
     const struct upstream_account *acct, uint32_t mailbox_id,
     const struct pop3_deliver_msg *msgs, char **data, size_t count,
-    pop3_deliver_done_fn *done, void *arg, struct pop3_deliver_job **job_r);
+    struct pop3_deliver_listing *listing, pop3_deliver_done_fn *done,
+    void *arg, struct pop3_deliver_job **job_r);
 /* The requester is gone: the job still completes (what it stores stays
  * stored, with its ledger entries, and nothing is deleted upstream for
  * it) but done is not called. */

@@ -258,6 +258,20 @@ batch_done(void *arg, int rc, const struct pop3_deliver_outcome *out,
 				report_refused(s, m, &out[i]);
 			continue;
 		}
+		if (out[i].known) {
+			char esc[LOG_PEER_TEXT_MAX + 1];
+
+			/* delivered earlier under a UIDL the server no
+			   longer lists: not again (a DELE, per mode, is
+			   for bytes stored) */
+			log_info("pop3 account=%s event=known-by-content "
+			    "msgno=%u uidl=\"%s\"", s->log_id, m->msgno,
+			    log_escape(esc, sizeof(esc), m->key, m->key_len));
+			s->result.known++;
+			if (s->acct->mode == UPSTREAM_MODE_DELETE)
+				m->want_dele = true;
+			continue;
+		}
 		stored++;
 		s->result.fetched++;
 		s->result.fetched_bytes += f->sizes[i];
@@ -315,6 +329,34 @@ batch_done(void *arg, int rc, const struct pop3_deliver_outcome *out,
 	pop3_fetch_pump(s);
 }
 
+/* The keys the server lists, once all are known (a message keyed by its
+ * content gets its key only on arrival: until then, no listing and no
+ * content identity, so a listed message is never taken for a vanished
+ * one). */
+static struct pop3_deliver_listing *
+session_listing(struct pop3_session *s)
+{
+	const char **keys;
+	size_t *sizes;
+
+	if (s->listing != NULL)
+		return s->listing;
+	for (size_t i = 0; i < s->msg_count; i++) {
+		if (s->msgs[i].key == NULL)
+			return NULL;
+	}
+	keys = xcalloc(s->msg_count + 1, sizeof(*keys));
+	sizes = xcalloc(s->msg_count + 1, sizeof(*sizes));
+	for (size_t i = 0; i < s->msg_count; i++) {
+		keys[i] = s->msgs[i].key;
+		sizes[i] = s->msgs[i].key_len;
+	}
+	s->listing = pop3_deliver_listing_new(keys, sizes, s->msg_count);
+	free(keys);
+	free(sizes);
+	return s->listing;
+}
+
 void
 pop3_fetch_flush(struct pop3_session *s)
 {
@@ -357,7 +399,8 @@ pop3_fetch_flush(struct pop3_session *s)
 	   and a detached job copied what it needs (pop3-deliver.c). f may
 	   be gone on return (done without a pool and a writer). */
 	pop3_deliver_batch_submit(s->env.store, s->env.workq, s->acct,
-	    s->mailbox_id, dm, data, f->count, batch_done, f, &f->job);
+	    s->mailbox_id, dm, data, f->count, session_listing(s), batch_done,
+	    f, &f->job);
 	free(dm);
 	free(data);
 }
@@ -960,9 +1003,10 @@ pop3_fetch_quit_done(struct pop3_session *s)
 	free(keys);
 	free(lens);
 	log_info("pop3 account=%s event=poll-done listed=%zu fetched=%u "
-	    "bytes=%llu deleted=%u skipped=%u size_mismatch=%u error=\"%s\"",
-	    s->log_id, s->msg_count, s->result.fetched,
-	    (unsigned long long)s->result.fetched_bytes, s->result.deleted,
+	    "bytes=%llu known=%u deleted=%u skipped=%u size_mismatch=%u "
+	    "error=\"%s\"", s->log_id, s->msg_count, s->result.fetched,
+	    (unsigned long long)s->result.fetched_bytes, s->result.known,
+	    s->result.deleted,
 	    s->result.skipped, s->result.size_mismatch, s->result.error);
 }
 

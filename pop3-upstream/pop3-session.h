@@ -202,6 +202,9 @@ struct pop3_session {
 	size_t batch_count;
 	size_t batch_bytes;
 	struct inflight *inflight;	/* list, oldest last */
+	/* the keys listed this session, for content identity (made at the
+	   first batch; NULL while a key is still unknown) */
+	struct pop3_deliver_listing *listing;
 	struct pop3_mark_job *mark_job;	/* the ledger's record of DELEs */
 	size_t inflight_count;		/* batches, and the mark */
 	struct timeval batch_start;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store-private.h"
+#include "username.h"
 #include "xmalloc.h"
 
 struct check {
@@ -179,6 +180,65 @@ check_username(struct check *c, const MDB_val *key, const MDB_val *data)
 	memcpy(&id, data->mv_data, 4);
 	if (!user_exists(c, id))
 		problem(c, "user name entry for missing user %u", id);
+}
+
+struct folded_name {
+	char *canon;
+	char *name;
+	uint32_t id;
+};
+
+static int
+folded_cmp(const void *a, const void *b)
+{
+	const struct folded_name *x = a, *y = b;
+	int r = strcmp(x->canon, y->canon);
+
+	return r != 0 ? r : strcmp(x->name, y->name);
+}
+
+/* Names that are one under case folding (username.h, the gateway's
+ * default): the gateway reaches only one of them by login, so each pair is
+ * a problem for the admin to resolve, never merged here. */
+static void
+check_name_folding(struct check *c)
+{
+	struct folded_name *v = NULL;
+	size_t n = 0, alloc = 0;
+	MDB_cursor *cur;
+	MDB_val key, data;
+	int rc;
+
+	if (mdb_cursor_open(c->txn, c->store->dbi[DB_USERNAMES], &cur) != 0)
+		return;
+	for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+		if (data.mv_size != 4)
+			continue;
+		if (n == alloc) {
+			alloc = alloc == 0 ? 64 : alloc * 2;
+			v = xreallocarray(v, alloc, sizeof(*v));
+		}
+		v[n].name = xstrndup(key.mv_data, key.mv_size);
+		v[n].canon = username_canon_dup(v[n].name, true);
+		memcpy(&v[n].id, data.mv_data, 4);
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), folded_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(v[i - 1].canon, v[i].canon) == 0)
+			problem(c, "users %u \"%s\" and %u \"%s\" are one name "
+			    "under case folding (\"%s\"); keep one",
+			    v[i - 1].id, v[i - 1].name, v[i].id, v[i].name,
+			    v[i].canon);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].canon);
+	}
+	free(v);
 }
 
 static void
@@ -583,6 +643,7 @@ check_dir(const char *dir, FILE *report, unsigned int *problems_r,
 	}
 	walk(&c, DB_USERS, check_user);
 	walk(&c, DB_USERNAMES, check_username);
+	check_name_folding(&c);
 	walk(&c, DB_MAILBOXES, check_mailbox);
 	walk(&c, DB_MBNAMES, check_mbname);
 	walk(&c, DB_MSGS, check_msg_owner);
@@ -591,6 +652,7 @@ check_dir(const char *dir, FILE *report, unsigned int *problems_r,
 	walk(&c, DB_USERMETA, check_user_owned);
 	walk(&c, DB_SUBS, check_user_owned);
 	walk(&c, DB_LEDGER, check_user_owned);
+	walk(&c, DB_DIGESTS, check_user_owned);
 	check_bodies(&c);
 	walk(&c, DB_BODIES, check_body_has_info);
 	walk(&c, DB_STRUCTS, check_body_has_info);

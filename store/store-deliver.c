@@ -340,10 +340,22 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 			lr.body_size = m->size;
 			lr.body_hash = store_body_fingerprint(m->size > 0 ?
 			    m->data : "", m->size);
+			if (m->digest != NULL) {
+				lr.flags |= STORE_LEDGER_F_DIGEST;
+				memcpy(lr.digest, m->digest, sizeof(lr.digest));
+			}
 			if (put(store, txn, DB_LEDGER, &k, &lr, sizeof(lr),
 			    m->replace_ledger ? 0 : MDB_NOOVERWRITE, "UIDL",
 			    error_r) < 0)
 				goto fail;
+			if (m->digest != NULL) {
+				store_ledger_digest_key(&k, user_id,
+				    m->account, m->digest, m->uidl,
+				    m->uidl_size);
+				if (put(store, txn, DB_DIGESTS, &k, "", 0, 0,
+				    "digest", error_r) < 0)
+					goto fail;
+			}
 		}
 		uids_r[i] = uid;
 		store_event_add_uid(ev, uid);

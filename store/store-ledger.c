@@ -31,6 +31,24 @@ entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
 	e->body_hash = lr.body_hash;
 	e->has_body = (lr.flags & STORE_LEDGER_F_BODY) != 0;
 	e->body_id = lr.body_id;
+	e->has_digest = (lr.flags & STORE_LEDGER_F_DIGEST) != 0;
+	memcpy(e->digest, lr.digest, sizeof(e->digest));
+}
+
+void
+store_ledger_digest_key(struct store_key *k, uint32_t user_id,
+    const char *account, const unsigned char *digest, const void *uidl,
+    size_t uidl_size)
+{
+	size_t alen = strlen(account);
+
+	store_key_init(k);
+	store_key_u32(k, user_id);
+	store_key_u8(k, (uint8_t)alen);
+	store_key_bytes(k, account, alen);
+	store_key_bytes(k, digest, STORE_DIGEST_SIZE);
+	if (uidl_size > 0)
+		store_key_bytes(k, uidl, uidl_size);
 }
 
 static uint64_t
@@ -152,6 +170,23 @@ store_ledger_foreach(struct store_read *r, uint32_t user_id,
 	    ledger_walk_each, &w, "ledger list", error_r);
 }
 
+/* A new entry: EXISTS when the UIDL has one. */
+static int
+ledger_put_new(struct store *store, MDB_txn *txn, struct store_key *k,
+    struct store_ledgerrec *lr, const char **error_r)
+{
+	MDB_val key = store_key_val(k), data = { sizeof(*lr), lr };
+	int rc = mdb_put(txn, store->dbi[DB_LEDGER], &key, &data,
+	    MDB_NOOVERWRITE);
+
+	if (rc == MDB_KEYEXIST)
+		return store_fail(store, error_r, STORE_ERR_EXISTS,
+		    "store: UIDL already in the ledger");
+	if (rc != 0)
+		return store_fail_mdb(store, error_r, rc, "ledger write");
+	return 0;
+}
+
 int
 store_ledger_add(struct store *store, uint32_t user_id, const char *account,
     const void *uidl, size_t uidl_size, const char **error_r)
@@ -160,8 +195,6 @@ store_ledger_add(struct store *store, uint32_t user_id, const char *account,
 	struct store_ledgerrec lr;
 	struct store_key k;
 	MDB_txn *txn = NULL;
-	MDB_val key, data = { sizeof(lr), &lr };
-	int rc;
 
 	if (store_ledger_key(store, &k, user_id, account, uidl, uidl_size,
 	    error_r) < 0)
@@ -172,17 +205,8 @@ store_ledger_add(struct store *store, uint32_t user_id, const char *account,
 		goto fail;
 	memset(&lr, 0, sizeof(lr));
 	lr.seen = (int64_t)time(NULL);
-	key = store_key_val(&k);
-	rc = mdb_put(txn, store->dbi[DB_LEDGER], &key, &data, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST) {
-		store_fail(store, error_r, STORE_ERR_EXISTS,
-		    "store: UIDL already in the ledger");
+	if (ledger_put_new(store, txn, &k, &lr, error_r) < 0)
 		goto fail;
-	}
-	if (rc != 0) {
-		store_fail_mdb(store, error_r, rc, "ledger write");
-		goto fail;
-	}
 	return store_wcommit(store, txn, error_r);
 fail:
 	store_wabort(store, txn);
@@ -272,9 +296,129 @@ store_ledger_remove_account(struct store *store, uint32_t user_id,
 		return -1;
 	if (store_wbegin(store, &txn, error_r) < 0)
 		return -1;
-	if (store_del_prefix(store, txn, DB_LEDGER, &k, error_r) < 0) {
+	if (store_del_prefix(store, txn, DB_LEDGER, &k, error_r) < 0 ||
+	    store_del_prefix(store, txn, DB_DIGESTS, &k, error_r) < 0) {
 		store_wabort(store, txn);
 		return -1;
 	}
 	return store_wcommit(store, txn, error_r);
+}
+
+/* The first indexed UIDL of a digest that is no longer listed and still
+   has its ledger entry. */
+struct claim_walk {
+	struct store *store;
+	MDB_txn *txn;
+	uint32_t user_id;
+	const char *account;
+	const unsigned char *digest;
+	size_t prefix_len;
+	store_uidl_vanished_fn *vanished;
+	void *ctx;
+	struct store_ledgerrec old;
+	unsigned char old_uidl[STORE_UIDL_MAX];
+	size_t old_uidl_size;
+	bool found;
+};
+
+static int
+claim_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct claim_walk *w = ctx;
+	const unsigned char *uidl = (const unsigned char *)key->mv_data +
+	    w->prefix_len;
+	size_t uidl_size = key->mv_size - w->prefix_len;
+	struct store_key k;
+	MDB_val lk, ld;
+
+	(void)data;
+	if (key->mv_size <= w->prefix_len || uidl_size > STORE_UIDL_MAX ||
+	    !w->vanished(w->ctx, uidl, uidl_size))
+		return 0;
+	if (store_ledger_key(w->store, &k, w->user_id, w->account, uidl,
+	    uidl_size, NULL) < 0)
+		return 0;
+	lk = store_key_val(&k);
+	if (mdb_get(w->txn, w->store->dbi[DB_LEDGER], &lk, &ld) != 0)
+		return 0;
+	memset(&w->old, 0, sizeof(w->old));
+	memcpy(&w->old, ld.mv_data, ld.mv_size < sizeof(w->old) ?
+	    ld.mv_size : sizeof(w->old));
+	/* the entry still says this digest (a UIDL reused after DELE and
+	   delivered again has another), and something was delivered */
+	if ((w->old.flags & STORE_LEDGER_F_DIGEST) == 0 ||
+	    memcmp(w->old.digest, w->digest, STORE_DIGEST_SIZE) != 0 ||
+	    (w->old.flags & STORE_LEDGER_F_BODY) == 0)
+		return 0;
+	memcpy(w->old_uidl, uidl, uidl_size);
+	w->old_uidl_size = uidl_size;
+	w->found = true;
+	return 1;
+}
+
+int
+store_ledger_claim_digest(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *digest, const void *uidl,
+    size_t uidl_size, store_uidl_vanished_fn *vanished, void *ctx,
+    bool *claimed_r, const char **error_r)
+{
+	struct claim_walk w = { .store = store, .user_id = user_id,
+	    .account = account, .digest = digest, .vanished = vanished,
+	    .ctx = ctx };
+	struct store_ledgerrec lr;
+	struct store_key k, pk;
+	MDB_txn *txn = NULL;
+	MDB_val key, data;
+	int rc;
+
+	*claimed_r = false;
+	if (store_ledger_key(store, &k, user_id, account, uidl, uidl_size,
+	    error_r) < 0)
+		return -1;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	w.txn = txn;
+	store_ledger_digest_key(&pk, user_id, account, digest, NULL, 0);
+	w.prefix_len = pk.len;
+	if (store_prefix_foreach(store, txn, DB_DIGESTS, &pk, claim_each, &w,
+	    "digest lookup", error_r) < 0)
+		goto fail;
+	if (!w.found) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return 0;
+	}
+	/* the new UIDL says what the old one said: the same delivery */
+	lr = w.old;
+	lr.seen = (int64_t)time(NULL);
+	lr.flags &= ~STORE_LEDGER_F_DELETED;
+	lr.flags |= STORE_LEDGER_F_DIGEST;
+	memcpy(lr.digest, digest, sizeof(lr.digest));
+	if (ledger_put_new(store, txn, &k, &lr, error_r) < 0)
+		goto fail;
+	/* the digest now names the new UIDL: claimed once */
+	store_ledger_digest_key(&pk, user_id, account, digest, w.old_uidl,
+	    w.old_uidl_size);
+	key = store_key_val(&pk);
+	if ((rc = mdb_del(txn, store->dbi[DB_DIGESTS], &key, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND) {
+		store_fail_mdb(store, error_r, rc, "digest delete");
+		goto fail;
+	}
+	store_ledger_digest_key(&pk, user_id, account, digest, uidl,
+	    uidl_size);
+	key = store_key_val(&pk);
+	data.mv_data = (void *)"";
+	data.mv_size = 0;
+	if ((rc = mdb_put(txn, store->dbi[DB_DIGESTS], &key, &data, 0)) != 0) {
+		store_fail_mdb(store, error_r, rc, "digest write");
+		goto fail;
+	}
+	if (store_wcommit(store, txn, error_r) < 0)
+		return -1;
+	*claimed_r = true;
+	return 0;
+fail:
+	store_wabort(store, txn);
+	return -1;
 }

@@ -33,6 +33,7 @@ enum store_db {
 	DB_LEDGER,	/* user + u8 len + account + uidl -> ledgerrec */
 	DB_FTS_SEGS,	/* user + u64 segment -> index segment blob */
 	DB_FTS_SEGINFO,	/* user + u64 segment -> its counts (store-fts.c) */
+	DB_DIGESTS,	/* user + u8 len + account + sha256 + uidl -> "" */
 	DB_COUNT
 };
 
@@ -90,10 +91,14 @@ struct store_ledgerrec {
 	/* Added later still: records written before are 40 bytes long and
 	   read with this zero (no STORE_LEDGER_F_BODY). */
 	uint64_t body_id;	/* the body delivered, shared by its copies */
+	/* Added for content identity (issue 15): records written before
+	   are 48 bytes long (no STORE_LEDGER_F_DIGEST). */
+	unsigned char digest[STORE_DIGEST_SIZE];	/* SHA-256 */
 };
 #define STORE_LEDGER_F_DELETED 0x1u
 #define STORE_LEDGER_F_FINGERPRINT 0x2u	/* body_size/body_hash are set */
 #define STORE_LEDGER_F_BODY 0x4u	/* body_id is set */
+#define STORE_LEDGER_F_DIGEST 0x8u	/* digest is set (and indexed) */
 
 /* A mailbox record with its name, as loaded for a write. */
 struct store_mb {
@@ -247,6 +252,12 @@ void store_event_set_names(struct store_event *ev, const char *name,
    (in STORE_GROW_CHUNK steps) so commits do not grow the file each time.
    Best effort, never fails. */
 void store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes);
+
+/* DB_DIGESTS key (store-ledger.c); account and uidl already checked by
+   store_ledger_key. uidl_size 0: the prefix of every UIDL of a digest. */
+void store_ledger_digest_key(struct store_key *k, uint32_t user_id,
+    const char *account, const unsigned char *digest, const void *uidl,
+    size_t uidl_size);
 
 /* ---- cursor helpers (store.c) ---- */
 /* Deletes every key with the given prefix in db. */

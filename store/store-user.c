@@ -266,6 +266,21 @@ fail:
 	return -1;
 }
 
+/* The user's record with its name and hash, in the transaction. */
+static int
+user_raw_get(struct store *store, MDB_txn *txn, MDB_val *key,
+    MDB_val *data_r, const char **error_r)
+{
+	int rc = mdb_get(txn, store->dbi[DB_USERS], key, data_r);
+
+	if (rc == MDB_NOTFOUND)
+		return store_fail(store, error_r, STORE_ERR_NOTFOUND,
+		    "store: no such user");
+	if (rc != 0)
+		return store_fail_mdb(store, error_r, rc, "user");
+	return 0;
+}
+
 int
 store_user_delete(struct store *store, uint32_t user_id,
     const char **error_r)
@@ -274,6 +289,7 @@ store_user_delete(struct store *store, uint32_t user_id,
 		DB_USERS, DB_USERMETA, DB_MAILBOXES, DB_MBNAMES, DB_SUBS,
 		DB_KEYWORDS, DB_MSGS, DB_VANISHED, DB_BODYINFO, DB_BODIES,
 		DB_STRUCTS, DB_LEDGER, DB_FTS_SEGS, DB_FTS_SEGINFO,
+		DB_DIGESTS,
 	};
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -285,14 +301,8 @@ store_user_delete(struct store *store, uint32_t user_id,
 		return -1;
 	user_key(&k, user_id);
 	key = store_key_val(&k);
-	rc = mdb_get(txn, store->dbi[DB_USERS], &key, &data);
-	if (rc == MDB_NOTFOUND) {
-		store_fail(store, error_r, STORE_ERR_NOTFOUND,
-		    "store: no such user");
+	if (user_raw_get(store, txn, &key, &data, error_r) < 0)
 		goto fail;
-	}
-	if (rc != 0)
-		goto mdb_fail;
 	{
 		struct store_userrec rec;
 		MDB_val nkey;
@@ -344,6 +354,65 @@ mdb_fail:
 fail:
 	if (cur != NULL)
 		mdb_cursor_close(cur);
+	store_wabort(store, txn);
+	return -1;
+}
+
+int
+store_user_rename(struct store *store, uint32_t user_id,
+    const char *new_name, const char **error_r)
+{
+	MDB_txn *txn = NULL;
+	struct store_key k;
+	MDB_val key, data, nkey;
+	struct store_userrec rec;
+	char *name = NULL, *hash = NULL;
+	unsigned char idb[4];
+	int rc;
+
+	if (!user_name_valid(new_name))
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: invalid user name");
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	user_key(&k, user_id);
+	key = store_key_val(&k);
+	if (user_raw_get(store, txn, &key, &data, error_r) < 0)
+		goto fail;
+	memcpy(&rec, data.mv_data, sizeof(rec));
+	name = xstrndup((const char *)data.mv_data + sizeof(rec),
+	    rec.name_len);
+	hash = xstrndup((const char *)data.mv_data + sizeof(rec) +
+	    rec.name_len + 1, rec.hash_len);
+	memcpy(idb, &user_id, 4);
+	nkey.mv_data = (void *)new_name;
+	nkey.mv_size = strlen(new_name);
+	data.mv_data = idb;
+	data.mv_size = 4;
+	rc = mdb_put(txn, store->dbi[DB_USERNAMES], &nkey, &data,
+	    MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		store_fail(store, error_r, STORE_ERR_EXISTS,
+		    "store: user exists");
+		goto fail;
+	}
+	if (rc != 0)
+		goto mdb_fail;
+	nkey.mv_data = name;
+	nkey.mv_size = strlen(name);
+	if ((rc = mdb_del(txn, store->dbi[DB_USERNAMES], &nkey, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND)
+		goto mdb_fail;
+	if (user_put(store, txn, user_id, &rec, new_name, hash, error_r) < 0)
+		goto fail;
+	free(name);
+	free(hash);
+	return store_wcommit(store, txn, error_r);
+mdb_fail:
+	store_fail_mdb(store, error_r, rc, "user rename");
+fail:
+	free(name);
+	free(hash);
 	store_wabort(store, txn);
 	return -1;
 }

@@ -35,6 +35,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_FTS_SEGS] = "fts_segments",
 	[DB_FTS_SEGINFO] = "fts_seginfo",
 	[DB_LEDGER] = "ledger",
+	[DB_DIGESTS] = "ledger_digests",
 };
 
 /* ---- keys ---- */

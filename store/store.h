@@ -95,6 +95,8 @@
 #define STORE_ACCOUNT_ID_MAX 64
 /* Longest UIDL in bytes; RFC 1939 says 70, we allow slack, binary-safe. */
 #define STORE_UIDL_MAX 255
+/* A message's content identity in the ledger: SHA-256. */
+#define STORE_DIGEST_SIZE 32
 /* Default LMDB map size when store_options.map_size is 0. */
 #define STORE_DEFAULT_MAP_SIZE ((size_t)16 * 1024 * 1024 * 1024)
 
@@ -393,6 +395,11 @@ int store_user_delete(struct store *store, uint32_t user_id,
     const char **error_r);
 int store_user_set_hash(struct store *store, uint32_t user_id,
     const char *password_hash, const char **error_r);
+/* Gives the user a new name (same rules as store_user_create; EXISTS when
+   another user has it). Everything else of the user stays: mail, ids,
+   settings, the password hash. */
+int store_user_rename(struct store *store, uint32_t user_id,
+    const char *new_name, const char **error_r);
 
 struct store_user_info {
 	uint32_t id;
@@ -662,6 +669,10 @@ struct store_new_msg {
 	   for a UIDL the server reused after DELE, so the old entry is
 	   never forgotten unless the new delivery commits. */
 	bool replace_ledger;
+	/* With an account: the SHA-256 of the bytes (STORE_DIGEST_SIZE), kept
+	   in the ledger entry and indexed for store_ledger_claim_digest();
+	   NULL: none. */
+	const unsigned char *digest;
 	/* The message's index terms, written with it (same transaction);
 	   NULL: not indexed, SEARCH reads it in full. */
 	const struct store_fts_doc *fts;
@@ -816,6 +827,10 @@ struct store_ledger_entry {
 	   written before body ids were kept, and for store_ledger_add(). */
 	bool has_body;
 	uint64_t body_id;
+	/* The SHA-256 of what was delivered (entries written since issue
+	   15; has_digest false for older ones and store_ledger_add()). */
+	bool has_digest;
+	unsigned char digest[STORE_DIGEST_SIZE];
 };
 
 /* 0 when some message of the user still references body body_id (a
@@ -858,6 +873,27 @@ int store_ledger_remove(struct store *store, uint32_t user_id,
     const char **error_r);
 int store_ledger_remove_account(struct store *store, uint32_t user_id,
     const char *account, const char **error_r);
+
+/*
+ * Content identity (issue 15): a message listed under a UIDL the ledger
+ * does not know may be one delivered earlier under a UIDL the server has
+ * since changed (renumbered UIDLs). In ONE transaction: looks for an entry
+ * of the account delivered with these bytes (digest, STORE_DIGEST_SIZE)
+ * whose UIDL vanished(ctx, uidl, uidl_size) says is no longer listed; the
+ * first such entry found is taken over by the new UIDL: the new UIDL gets
+ * a ledger entry saying the same (where and what was delivered), and the
+ * digest index names the new UIDL instead of the old, so one earlier
+ * delivery is claimed at most once (two identical messages renumbered
+ * claim the two earlier ones). An entry whose UIDL is still listed is a
+ * second copy the server holds, never claimed. *claimed_r: one was.
+ * EXISTS if the new UIDL is in the ledger already.
+ */
+typedef bool store_uidl_vanished_fn(void *ctx, const void *uidl,
+    size_t uidl_size);
+int store_ledger_claim_digest(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *digest, const void *uidl,
+    size_t uidl_size, store_uidl_vanished_fn *vanished, void *ctx,
+    bool *claimed_r, const char **error_r);
 
 /* ---- administration (store-admin.c; the store's size: store_space_get) */
 

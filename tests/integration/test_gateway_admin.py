@@ -133,8 +133,9 @@ class GatewayAdminTest(unittest.TestCase):
         r = self.gw.ctl("account", "set", "alice", "a1", "--interval",
                         "2h", "--size-limit", "512K")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # (another login: a1's mailbox twice would be refused)
         r = self.gw.ctl("account", "add", "alice", "--host", "127.0.0.1",
-                        "--port", "1", "--tls", "none", "--login", "al",
+                        "--port", "1", "--tls", "none", "--login", "al2",
                         "--password-stdin", "--interval", "900",
                         "--size-limit", "65536", "--name", "a2",
                         stdin="pw\n")
@@ -334,9 +335,10 @@ class GatewayAdminTest(unittest.TestCase):
         c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
         c.login(c._quote(name), "imap-pw")
         c.logout()
-        self.wait_log("event=disconnect user=\"Ann")
+        # (logged as stored: folded to its canonical form, issue 15)
+        self.wait_log("event=disconnect user=\"ann")
         out = self.gw.output()
-        self.assertIn('event=login user="Ann \\x22the admin\\x22 O\'Neil"',
+        self.assertIn('event=login user="ann \\x22the admin\\x22 o\'neil"',
                       out)
         # and every line parses as key=value (also checked at stop)
         self.assertEqual(logfmt_problems(out), [])

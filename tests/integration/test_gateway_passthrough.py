@@ -59,12 +59,7 @@ class GatewayPassthroughTest(unittest.TestCase):
                           "carol@example.org"))
         # the account works: its mail arrives
         self.gw.ok({"command": "poll", "user": "carol@example.org"})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            s = self.gw.ok({"command": "status"})["accounts"][0]["status"]
-            if s.get("messages_fetched") == 1:
-                break
-            time.sleep(0.2)
+        s = self.gw.wait_first_fetched(1)
         self.assertEqual(s.get("messages_fetched"), 1, s)
         # the password now lives here: the login works with the legacy
         # server gone
@@ -76,24 +71,73 @@ class GatewayPassthroughTest(unittest.TestCase):
         self.assertNotIn("legacy-pw", self.gw.output())
 
     def test_changed_password_is_followed(self):
-        # a user whose local password no longer matches the legacy one
-        # (changed there after the migration started)
-        self.gw.ok({"command": "user.add", "user": "carol@example.org",
-                    "password": "old-local-pw"})
-        self.assertEqual(self.login("carol@example.org", "old-local-pw")[0],
-                         "OK")
-        typ, _ = self.login("carol@example.org", "legacy-pw")
+        # a user pass-through made, whose password then changes on the
+        # legacy server (after the migration started)
+        self.assertEqual(self.login("carol@example.org", "legacy-pw")[0],
+                         "OK", self.gw.output()[-2000:])
+        # (the count test_admin_user_never_taken_over relies on)
+        self.assertGreater(self.dovecot_logins("carol@example.org"), 0)
+        self.dc.set_password("carol@example.org", "new-legacy-pw")
+        typ, _ = self.login("carol@example.org", "new-legacy-pw")
         self.assertEqual(typ, "OK", self.gw.output()[-2000:])
         self.assertIn("password-updated", self.gw.output())
-        # the old local one is gone; the account was created once
-        self.assertEqual(self.login("carol@example.org", "old-local-pw")[0],
-                         "NO")
+        # the old one is gone; the account was created once and has the
+        # new password (a poll logs in with it)
         self.assertEqual(self.login("carol@example.org", "legacy-pw")[0],
-                         "OK")
+                         "NO")
+        self.assertEqual(self.login("carol@example.org", "new-legacy-pw")
+                         [0], "OK")
         accts = self.gw.ok({"command": "account.list"})["accounts"]
         self.assertEqual([a["account"] for a in accts], ["passthrough"])
         self.assertEqual(len(self.gw.ok({"command": "user.list"})["users"]),
                          1)
+        self.dc.add_message("carol@example.org", make_message(1, 700))
+        self.gw.ok({"command": "poll", "user": "carol@example.org"})
+        s = self.gw.wait_first_fetched(1)
+        self.assertEqual(s.get("messages_fetched"), 1, s)
+
+    def dovecot_logins(self, user):
+        return self.dc.log_text().count("user=<%s>" % user)
+
+    def test_admin_user_never_taken_over(self):
+        # a user the admin made: the legacy password does not replace
+        # the local one, the legacy server is not even asked, and no
+        # account appears (issue 15)
+        self.gw.ok({"command": "user.add", "user": "carol@example.org",
+                    "password": "local-pw"})
+        asked = self.dovecot_logins("carol@example.org")
+        self.assertEqual(self.login("carol@example.org", "legacy-pw")[0],
+                         "NO")
+        self.assertEqual(self.login("Carol@Example.org", "legacy-pw")[0],
+                         "NO")
+        self.assertEqual(self.dovecot_logins("carol@example.org"), asked)
+        self.assertEqual(self.login("carol@example.org", "local-pw")[0],
+                         "OK")
+        self.assertEqual(self.gw.ok({"command": "account.list"})
+                         ["accounts"], [])
+        self.assertNotIn("password-updated", self.gw.output())
+
+    def test_admin_reset_is_kept(self):
+        # pass-through made the user; the admin then sets a password:
+        # from then on the user is the admin's, and the old legacy
+        # password never undoes the reset
+        self.assertEqual(self.login("carol@example.org", "legacy-pw")[0],
+                         "OK", self.gw.output()[-2000:])
+        r = self.gw.ctl("user", "passwd", "carol@example.org",
+                        "--password-stdin", stdin="admin-pw\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.login("carol@example.org", "legacy-pw")[0],
+                         "NO")
+        self.assertEqual(self.login("carol@example.org", "admin-pw")[0],
+                         "OK")
+        self.assertNotIn("password-updated", self.gw.output())
+        # and a restart changes nothing of it
+        self.gw.stop()
+        self.gw.start()
+        self.assertEqual(self.login("carol@example.org", "legacy-pw")[0],
+                         "NO")
+        self.assertEqual(self.login("carol@example.org", "admin-pw")[0],
+                         "OK")
 
     def test_refusals_cache_domains_and_rate_limit(self):
         # wrong password: refused; the same pair again is answered from

@@ -159,10 +159,12 @@ class TrustTest(unittest.TestCase):
                          "error %r" % text)
 
     def add(self, gw, name, port, tls="pop3s", *extra):
+        # several accounts on one mailbox, each with its own trust
+        # settings: forced (one mailbox, one account is issue 15's rule)
         r = gw.ctl("account", "add", "alice", "--host", "127.0.0.1",
                    "--port", str(port), "--tls", tls, "--login", "alice",
                    "--password-stdin", "--name", name, "--auth", "plain",
-                   *extra, stdin="pop-pw\n")
+                   "--force", *extra, stdin="pop-pw\n")
         return r
 
     def test_pinned_fingerprint_right_and_wrong(self):

@@ -1,5 +1,6 @@
 /* Check suite for lib/: strbuf, arena, strnum, log_escape. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "strnum.h"
+#include "username.h"
 #include "xmalloc.h"
 
 START_TEST(strbuf_grows_and_formats)
@@ -139,6 +141,43 @@ START_TEST(log_quote_values)
 }
 END_TEST
 
+static const struct {
+	const char *in;
+	bool fold_local;
+	const char *out;
+} canon_cases[] = {
+	{ "Alice", true, "alice" },
+	{ "Alice", false, "Alice" },
+	{ "Erin@Example.ORG", true, "erin@example.org" },
+	{ "Erin@Example.ORG", false, "Erin@example.org" },
+	/* the domain is what follows the last '@' */
+	{ "\"A@B\"@Host.Example", false, "\"A@B\"@host.example" },
+	{ "bob@example.org", true, "bob@example.org" },
+	/* only ASCII letters fold: UTF-8 bytes and digits stay */
+	{ "J\xc3\x9cRG@X.DE", true, "j\xc3\x9crg@x.de" },
+	{ "Z9_@[", true, "z9_@[" },
+	{ "@", true, "@" },
+};
+
+START_TEST(username_canon_table)
+{
+	char buf[64];
+	char *dup;
+
+	snprintf(buf, sizeof(buf), "%s", canon_cases[_i].in);
+	username_canon(buf, canon_cases[_i].fold_local);
+	ck_assert_str_eq(buf, canon_cases[_i].out);
+	ck_assert(username_is_canon(buf, canon_cases[_i].fold_local));
+	ck_assert_uint_eq(username_is_canon(canon_cases[_i].in,
+	    canon_cases[_i].fold_local),
+	    strcmp(canon_cases[_i].in, canon_cases[_i].out) == 0);
+	dup = username_canon_dup(canon_cases[_i].in,
+	    canon_cases[_i].fold_local);
+	ck_assert_str_eq(dup, canon_cases[_i].out);
+	free(dup);
+}
+END_TEST
+
 static Suite *
 lib_suite(void)
 {
@@ -151,6 +190,8 @@ lib_suite(void)
 	tcase_add_test(tc, strnum_u32_limits);
 	tcase_add_test(tc, log_escape_hostile_bytes);
 	tcase_add_test(tc, log_quote_values);
+	tcase_add_loop_test(tc, username_canon_table, 0,
+	    N_ELEMENTS(canon_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -158,6 +158,41 @@ START_TEST(checker_finds_damage)
 }
 END_TEST
 
+/* Names that are one under case folding are reported, never merged. */
+START_TEST(checker_reports_names_one_under_folding)
+{
+	struct tstore t;
+	unsigned int problems = 0;
+	const char *error = NULL;
+	FILE *report = tmpfile();
+	char buf[512];
+	size_t n;
+
+	tstore_open(&t, 0);
+	ck_assert_int_eq(store_user_create(t.store, "alice@example.org", "", 0,
+	    NULL, NULL), 0);
+	ck_assert_int_eq(store_user_create(t.store, "bob", "", 0, NULL, NULL),
+	    0);
+	store_close(&t.store);
+	ck_assert_int_eq(store_check(t.dir, report, &problems, &error), 0);
+	ck_assert_uint_eq(problems, 0);
+	tstore_reopen(&t);
+	ck_assert_int_eq(store_user_create(t.store, "Alice@Example.ORG", "",
+	    0, NULL, NULL), 0);
+	store_close(&t.store);
+	ck_assert_int_eq(store_check(t.dir, report, &problems, &error), -1);
+	ck_assert_uint_eq(problems, 1);
+	rewind(report);
+	n = fread(buf, 1, sizeof(buf) - 1, report);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "\"Alice@Example.ORG\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"alice@example.org\""));
+	fclose(report);
+	tstore_reopen(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 /* A damaged message record is reported as an error by the listing, as
    by a single lookup; it used to end the listing silently, hiding every
    later message of the mailbox. */
@@ -211,6 +246,7 @@ store_check_suite(void)
 	tcase_add_loop_test(tc, checker_finds_damage, DAMAGE_COUNTER,
 	    DAMAGE_SHORT_RECORD + 1);
 	tcase_add_test(tc, listing_reports_a_damaged_record);
+	tcase_add_test(tc, checker_reports_names_one_under_folding);
 	tcase_add_test(tc, env_flags_are_durable);
 	suite_add_tcase(s, tc);
 	return s;

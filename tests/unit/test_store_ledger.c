@@ -221,6 +221,106 @@ START_TEST(ledger_foreach_per_account)
 }
 END_TEST
 
+/* store_uidl_vanished_fn over a NUL-separated list of listed UIDLs. */
+static bool
+not_in(void *ctx, const void *uidl, size_t size)
+{
+	for (const char *p = ctx; *p != '\0'; p += strlen(p) + 1) {
+		if (strlen(p) == size && memcmp(p, uidl, size) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Content identity (issue 15): renumbered UIDLs claim the earlier
+   deliveries of the same bytes, each at most once; a UIDL still listed is
+   a second copy, never claimed; another account's entries never count. */
+START_TEST(ledger_claim_digest)
+{
+	struct tstore t;
+	struct store_new_msg m[3];
+	struct store_read *r;
+	struct store_ledger_entry e, old;
+	unsigned char d1[STORE_DIGEST_SIZE], d2[STORE_DIGEST_SIZE];
+	uint32_t uids[3];
+	bool claimed;
+
+	memset(d1, 0x11, sizeof(d1));
+	memset(d2, 0x22, sizeof(d2));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(m, 0, sizeof(m));
+	/* two identical messages (a, b) and another (c) */
+	for (int i = 0; i < 3; i++) {
+		m[i].data = i < 2 ? "same" : "other";
+		m[i].size = strlen(m[i].data);
+		m[i].account = "pop1";
+		m[i].uidl = (const char *[]){ "a", "b", "c" }[i];
+		m[i].uidl_size = 1;
+		m[i].digest = i < 2 ? d1 : d2;
+	}
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, m, 3, uids, NULL,
+	    NULL), 0);
+	/* another account with the same bytes: never claimed from pop1 */
+	m[0].account = "pop2";
+	m[0].uidl = "z";
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, m, 1, uids, NULL,
+	    NULL), 0);
+
+	/* "a" and "b" still listed: a new "x" with their bytes is a third
+	   copy, not a known one */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
+	    "x", 1, not_in, (char *)"a\0b\0x\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* renumbered: a, b, c became x, y, w */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
+	    "x", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
+	ck_assert(claimed);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
+	    "y", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
+	ck_assert(claimed);
+	/* both earlier copies are claimed: a third is new */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
+	    "v", 1, not_in, (char *)"x\0y\0w\0v\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* unknown bytes: nothing */
+	memset(d2, 0x33, sizeof(d2));
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d2,
+	    "w", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* a UIDL already in the ledger */
+	memset(d2, 0x22, sizeof(d2));
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d2,
+	    "x", 1, not_in, (char *)"x\0", &claimed, NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
+	ck_assert(!claimed);
+	tstore_reopen(&t);
+	ck_assert_uint_eq(tinfo(&t, u, inbox).messages, 4);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "a", 1, &old,
+	    NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "x", 1, &e, NULL),
+	    0);
+	/* the new UIDL says the same delivery as the old */
+	ck_assert(e.has_digest && memcmp(e.digest, d1, sizeof(d1)) == 0);
+	ck_assert(e.has_body);
+	ck_assert_uint_eq(e.mailbox_id, inbox);
+	ck_assert(e.body_id == old.body_id && e.uid == old.uid);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "pop1", "v", 1, &e, NULL),
+	    STORE_NOT_FOUND);
+	store_read_end(&r);
+	tstore_check(&t);
+	/* the whole account's ledger goes with its digests */
+	ck_assert_int_eq(store_ledger_remove_account(t.store, u, "pop1", NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
+	    "q", 1, not_in, (char *)"", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_ledger_suite(void)
 {
@@ -232,6 +332,7 @@ store_ledger_suite(void)
 	tcase_add_test(tc, ledger_fingerprint_survives_move_and_expunge);
 	tcase_add_test(tc, body_fingerprint_is_stable);
 	tcase_add_test(tc, ledger_foreach_per_account);
+	tcase_add_test(tc, ledger_claim_digest);
 	suite_add_tcase(s, tc);
 	return s;
 }

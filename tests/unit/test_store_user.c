@@ -99,6 +99,48 @@ meta_cb(void *ctx, const char *key, const void *value, size_t size)
 	return 0;
 }
 
+/* A rename moves the name index and keeps the id, hash and mail. */
+START_TEST(user_rename_keeps_everything_else)
+{
+	struct tstore t;
+	struct store_read *r;
+	struct store_user_info info;
+	uint32_t a, b, id;
+
+	tstore_open(&t, 0);
+	ck_assert_int_eq(store_user_create(t.store, "Alice", "$h$", 0, &a,
+	    NULL), 0);
+	ck_assert_int_eq(store_user_create(t.store, "bob", "", 0, &b, NULL), 0);
+	ck_assert_int_eq(store_user_rename(t.store, a, "bob", NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
+	ck_assert_int_eq(store_user_rename(t.store, a, "a\tb", NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_INVALID);
+	ck_assert_int_eq(store_user_rename(t.store, 999, "x", NULL), -1);
+	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_NOTFOUND);
+	ck_assert_int_eq(store_user_rename(t.store, a, "alice", NULL), 0);
+	tstore_reopen(&t);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_user_lookup(r, "Alice", &id, NULL),
+	    STORE_NOT_FOUND);
+	ck_assert_int_eq(store_user_lookup(r, "alice", &id, NULL), 0);
+	ck_assert_uint_eq(id, a);
+	ck_assert_int_eq(store_user_get(r, a, &info, NULL), 0);
+	ck_assert_str_eq(info.name, "alice");
+	ck_assert_str_eq(info.password_hash, "$h$");
+	{
+		struct store_mailbox_info mi;
+
+		ck_assert_int_eq(store_mailbox_lookup(r, a, "INBOX", &mi,
+		    NULL), 0);
+	}
+	store_read_end(&r);
+	/* the old name is free again */
+	ck_assert_int_eq(store_user_create(t.store, "Alice", "", 0, &id,
+	    NULL), 0);
+	tstore_close(&t);
+}
+END_TEST
+
 START_TEST(user_settings)
 {
 	struct tstore t;
@@ -420,6 +462,7 @@ store_user_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, user_create_lookup_list_delete);
+	tcase_add_test(tc, user_rename_keeps_everything_else);
 	tcase_add_test(tc, user_settings);
 	tcase_add_test(tc, user_isolation);
 	tcase_add_test(tc, user_delete_removes_everything);

@@ -42,6 +42,7 @@ class DovecotPop3:
         XOAUTH2 and OAUTHBEARER mechanisms after the passwd file."""
         self.mechanisms = mechanisms
         self.oauth2 = oauth2
+        self.uidl_format = "%08Xu%08Xv"
         self.dir = directory
         self.ca = ca
         self.port = free_port()
@@ -111,7 +112,7 @@ userdb {{
   args = uid={uid} gid={gid} home={d}/mail/%u
 }}
 mail_location = maildir:{d}/mail/%u
-pop3_uidl_format = %08Xu%08Xv
+pop3_uidl_format = {uidl_format}
 postmaster_address = postmaster@example.org
 service pop3-login {{
   inet_listener pop3 {{
@@ -136,6 +137,7 @@ service imap-urlauth-login {{
 """.format(d=d, port=self.port, ports=self.ports, cert=self.cert,
                 key=self.key, uid=self.uid, gid=self.gid, passwd=self.passwd,
                 extra=extra, mechanisms=self.mechanisms,
+                uidl_format=self.uidl_format,
                 oauth_passdb=oauth_passdb))
 
     def start(self):
@@ -148,6 +150,15 @@ service imap-urlauth-login {{
             raise RuntimeError("dovecot did not start: %s %s" % (
                 self.proc.output()[-2000:], self.log_text()[-2000:]))
         return self
+
+    def restart_with_uidl_format(self, fmt):
+        """Stops the server, gives it another pop3_uidl_format (every
+        UIDL changes: a server renumbering its mailbox) and starts it
+        again on the same ports."""
+        self.stop()
+        self.uidl_format = fmt
+        self._write_conf()
+        self.start()
 
     def stop(self):
         if self.proc is not None:
@@ -172,6 +183,20 @@ service imap-urlauth-login {{
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(md, sub), exist_ok=True)
         self._chown(md)
+
+    def set_password(self, user, password):
+        """Changes a user's password (passwd-file is read again when it
+        changes; no auth cache)."""
+        self.users[user] = password
+        tmp = self.passwd + ".new"
+        with open(tmp, "w") as f:
+            for u, p in self.users.items():
+                f.write("%s:{PLAIN}%s::::::\n" % (u, p))
+        os.chmod(tmp, os.stat(self.passwd).st_mode)
+        os.rename(tmp, self.passwd)
+        # Dovecot looks at the file again at most once per second of
+        # its clock: the next lookup must come in a later second
+        time.sleep(1.1)
 
     def _chown(self, path):
         for root, dirs, files in os.walk(path):

@@ -172,6 +172,17 @@ class Gateway:
         return subprocess.run(argv, input=stdin, capture_output=True,
                               text=True, timeout=120)
 
+    def wait_first_fetched(self, count, timeout=120):
+        """Waits until the first account's status says count messages
+        fetched; returns that status (the caller asserts on it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.ok({"command": "status"})["accounts"][0]["status"]
+            if (s.get("messages_fetched") == count or
+                    time.monotonic() > deadline):
+                return s
+            time.sleep(0.2)
+
     def snapshot(self):
         """Everything an admin can see: users and accounts."""
         users = self.ok({"command": "user.list"})["users"]

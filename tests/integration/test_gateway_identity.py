@@ -1,0 +1,359 @@
+"""One person, one user (issue 15): user names are canonical (the domain
+always lower case, the local part folded unless [store] fold_user_names
+is off) at IMAP login, on the control socket (popgatectl), in a CSV
+import and with pass-through; a store whose names collide after folding
+is reported at start-up and by popgatectl check, never merged."""
+import imaplib
+import json
+import os
+import time
+import unittest
+
+from pgtest import TestCA, tempdir
+from pgtest.dovecot import DovecotPop3, make_message, wire_bytes
+from pgtest.gateway import Gateway
+
+
+def login(gw, user, password):
+    c = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+    try:
+        typ, _ = c.login(user, password)
+        c.logout()
+        return typ
+    except imaplib.IMAP4.error:
+        return "NO"
+
+
+def users(gw):
+    return sorted(u["user"] for u in
+                  gw.ok({"command": "user.list"})["users"])
+
+
+class CanonicalNamesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempdir()
+        self.ca = TestCA(self.tmp)
+        self.gw = None
+
+    def tearDown(self):
+        if self.gw is not None and self.gw.proc is not None:
+            self.gw.stop()
+
+    def start(self, extra=""):
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca,
+                          extra=extra)
+        self.gw.start()
+        return self.gw
+
+    def test_login_case_variants_reach_one_user(self):
+        gw = self.start()
+        r = gw.ctl("user", "add", "Alice@Example.ORG", "--password-stdin",
+                   stdin="pw-a\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(users(gw), ["alice@example.org"])
+        for name in ("alice@example.org", "ALICE@EXAMPLE.ORG",
+                     "Alice@example.Org"):
+            self.assertEqual(login(gw, name, "pw-a"), "OK", name)
+        self.assertEqual(login(gw, "alice@example.org", "wrong"), "NO")
+        # the same person from two devices: one mailbox, one user
+        c1 = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+        c2 = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+        c1.login("ALICE@example.org", "pw-a")
+        c2.login("alice@EXAMPLE.org", "pw-a")
+        c1.append("INBOX", None, None, b"Subject: one\r\n\r\nbody\r\n")
+        c2.select("INBOX")
+        self.assertEqual(c2.search(None, "ALL")[1], [b"1"])
+        c1.logout()
+        c2.logout()
+
+    def test_ctl_add_beside_existing_refused(self):
+        gw = self.start()
+        r = gw.ctl("user", "add", "alice", "--password-stdin", stdin="p1\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = gw.ctl("user", "add", "Alice", "--password-stdin", stdin="p2\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("exists", r.stdout + r.stderr)
+        self.assertEqual(users(gw), ["alice"])
+        # every command takes any spelling of the name
+        r = gw.ctl("user", "passwd", "ALICE", "--password-stdin",
+                   stdin="p3\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(login(gw, "Alice", "p3"), "OK")
+        self.assertEqual(login(gw, "alice", "p1"), "NO")
+        # a CSV import folds as well: two spellings, one user
+        path = os.path.join(gw.dir, "u.csv")
+        with open(path, "w") as f:
+            f.write("user,user_password\r\nBob@Example.org,B-pw\r\n"
+                    "bob@example.ORG,\r\n")
+        r = gw.ctl("--json", "import", path)
+        rep = json.loads(r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([l["user"] for l in rep["lines"]],
+                         ["bob@example.org"] * 2)
+        self.assertEqual(users(gw), ["alice", "bob@example.org"])
+        self.assertEqual(login(gw, "BOB@example.org", "B-pw"), "OK")
+
+    def test_fold_off_keeps_local_part_but_folds_domain(self):
+        gw = self.start("[store]\nfold_user_names = no\n")
+        gw.ok({"command": "user.add", "user": "Carol@Example.ORG",
+               "password": "c1"})
+        gw.ok({"command": "user.add", "user": "carol@example.org",
+               "password": "c2"})
+        self.assertEqual(users(gw), ["Carol@example.org",
+                                     "carol@example.org"])
+        self.assertEqual(login(gw, "Carol@EXAMPLE.org", "c1"), "OK")
+        self.assertEqual(login(gw, "carol@example.org", "c2"), "OK")
+        self.assertEqual(login(gw, "CAROL@example.org", "c1"), "NO")
+
+    def test_collisions_reported_at_startup_never_merged(self):
+        # a store made with folding off (or by an older popgated)
+        gw = self.start("[store]\nfold_user_names = no\n")
+        for name, pw in (("Dan", "d1"), ("dan", "d2"), ("Eve", "e1")):
+            gw.ok({"command": "user.add", "user": name, "password": pw})
+        gw.stop()
+        before = len(gw.output())
+        r = gw.ctl("check", gw.data)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn('"Dan" and', r.stdout)
+        self.assertIn('"dan"', r.stdout)
+        # folding on (the default): Eve alone becomes eve; Dan and dan
+        # are reported and both kept
+        gw.write_conf()
+        gw.start()
+        out = gw.output()[before:]
+        self.assertIn("event=user-renamed", out)
+        self.assertEqual(out.count("event=user-name-collision "), 2, out)
+        self.assertEqual(users(gw), ["Dan", "dan", "eve"])
+        self.assertEqual(login(gw, "EVE", "e1"), "OK")
+        # a login reaches the canonical one only
+        self.assertEqual(login(gw, "Dan", "d2"), "OK")
+        self.assertEqual(login(gw, "Dan", "d1"), "NO")
+        # the admin reaches the other by its exact name, and keeps one
+        gw.ok({"command": "user.delete", "user": "Dan"})
+        self.assertEqual(users(gw), ["dan", "eve"])
+        gw.stop()
+        r = gw.ctl("check", gw.data)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.gw = None
+
+
+class PassthroughCaseTest(unittest.TestCase):
+    """A phone typing Erin@Example.org and a laptop typing
+    erin@example.org are one user with one pass-through account."""
+
+    def setUp(self):
+        self.tmp = tempdir()
+        self.ca = TestCA(self.tmp)
+        self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
+        self.dc.add_user("erin@example.org", "legacy-pw")
+        self.dc.start()
+        extra = ("[passthrough]\nenabled = yes\nhost = 127.0.0.1\n"
+                 "port = %d\ntls = stls\ndomains = example.org\n"
+                 % self.dc.port)
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca, extra=extra)
+        self.gw.start()
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop()
+        self.dc.stop()
+
+    def test_case_variants_one_user_one_account(self):
+        for i in range(3):
+            self.dc.add_message("erin@example.org", make_message(i, 500))
+        self.assertEqual(login(self.gw, "Erin@Example.ORG", "legacy-pw"),
+                         "OK", self.gw.output()[-2000:])
+        self.assertEqual(login(self.gw, "erin@example.org", "legacy-pw"),
+                         "OK")
+        self.assertEqual(login(self.gw, "ERIN@example.org", "legacy-pw"),
+                         "OK")
+        self.assertEqual(users(self.gw), ["erin@example.org"])
+        accts = self.gw.ok({"command": "account.list"})["accounts"]
+        self.assertEqual([(a["user"], a["account"], a["login"])
+                          for a in accts],
+                         [("erin@example.org", "passthrough",
+                           "erin@example.org")])
+        self.assertEqual(self.gw.output().count("event=user-created"), 1)
+        # its mail arrives once
+        self.gw.ok({"command": "poll", "user": "ERIN@example.org"})
+        s = self.gw.wait_first_fetched(3)
+        self.assertEqual(s.get("messages_fetched"), 3, s)
+
+
+class ContentIdentityTest(unittest.TestCase):
+    """Each message once, whatever the UIDLs: after the upstream renumbers
+    every UIDL (Dovecot's pop3_uidl_format changed, and a restart), the
+    next poll downloads the mailbox again but delivers only what is new;
+    an account removed and added again finds the same."""
+
+    def setUp(self):
+        self.tmp = tempdir()
+        self.ca = TestCA(self.tmp)
+        self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
+        self.dc.add_user("fay", "pop-pw")
+        self.dc.start()
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca)
+        self.gw.start()
+        self.gw.ok({"command": "user.add", "user": "fay",
+                    "password": "imap-pw"})
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop()
+        self.dc.stop()
+
+    def add_account(self):
+        self.gw.ok({"command": "account.add", "user": "fay",
+                    "host": "127.0.0.1", "port": self.dc.port,
+                    "tls": "stls", "login": "fay", "password": "pop-pw",
+                    "account": "legacy", "mode": "keep",
+                    "interval": 3600})
+
+    def poll(self):
+        """Polls and waits for that poll's poll-done line; returns it."""
+        before = self.gw.output().count("event=poll-done")
+        self.gw.ok({"command": "poll", "user": "fay"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lines = [l for l in self.gw.output().splitlines()
+                     if "event=poll-done" in l]
+            if len(lines) > before:
+                return lines[before]
+            time.sleep(0.2)
+        self.fail("no poll-done:\n" + self.gw.output()[-3000:])
+
+    def inbox(self):
+        c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=60)
+        c.login("fay", "imap-pw")
+        typ, data = c.select("INBOX", readonly=True)
+        n = int(data[0])
+        bodies = []
+        if n:
+            typ, data = c.fetch("1:*", "(BODY.PEEK[])")
+            bodies = [d[1] for d in data if isinstance(d, tuple)]
+        c.logout()
+        return bodies
+
+    def uidls(self):
+        import poplib
+        p = poplib.POP3("127.0.0.1", self.dc.port, timeout=60)
+        p.user("fay")
+        p.pass_("pop-pw")
+        lines = p.uidl()[1]
+        p.quit()
+        return sorted(l.split()[1] for l in lines)
+
+    def test_renumbered_uidls_and_readded_account_deliver_nothing_twice(
+            self):
+        raws = [make_message(i, 1500) for i in range(10)]
+        # two byte-identical copies upstream: both are delivered, and
+        # after renumbering both are recognised (each claims one)
+        raws.append(raws[3])
+        self.dc.add_messages("fay", raws)
+        self.add_account()
+        done = self.poll()
+        self.assertIn("fetched=11 ", done)
+        self.assertEqual(len(self.inbox()), 11)
+        old = self.uidls()
+
+        self.dc.restart_with_uidl_format("%08Xv-%08Xu")
+        self.assertEqual(set(old) & set(self.uidls()), set())
+        new = [make_message(100 + i, 1500) for i in range(2)]
+        self.dc.add_messages("fay", new)
+        done = self.poll()
+        self.assertIn("fetched=2 ", done)
+        self.assertIn("known=11 ", done)
+        self.assertEqual(self.gw.output().count("event=known-by-content"),
+                         11)
+        bodies = self.inbox()
+        self.assertEqual(len(bodies), 13)
+        self.assertEqual(sorted(wire_bytes(b) for b in bodies),
+                         sorted(wire_bytes(r) for r in raws + new))
+        # the new UIDLs are in the ledger now: nothing is downloaded
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=0 ", done)
+
+        # removed and added again, and renumbered once more meanwhile:
+        # still nothing twice
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "legacy"})
+        self.dc.restart_with_uidl_format("%f")
+        self.add_account()
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=13 ", done)
+        self.assertEqual(len(self.inbox()), 13)
+
+
+class SameMailboxTest(unittest.TestCase):
+    """One upstream mailbox, one account: a second account on the same
+    host (another spelling of its name, or a name that resolves to the
+    same address), port and login is refused unless forced."""
+
+    def setUp(self):
+        self.tmp = tempdir()
+        self.ca = TestCA(self.tmp)
+        self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca)
+        self.gw.start()
+        for u in ("gil", "hal"):
+            self.gw.ok({"command": "user.add", "user": u, "password": "p"})
+
+    def tearDown(self):
+        if self.gw.proc is not None:
+            self.gw.stop()
+
+    def add(self, user, host, login, name, **extra):
+        req = {"command": "account.add", "user": user, "host": host,
+               "port": 1110, "tls": "none", "login": login,
+               "password": "x", "account": name, "interval": 3600,
+               "allow_cleartext": True}
+        req.update(extra)
+        return self.gw.request(req)
+
+    def test_second_account_on_same_mailbox_refused_unless_forced(self):
+        self.assertTrue(self.add("gil", "127.0.0.1", "gil", "a")["ok"])
+        # the same host spelt otherwise, the login in other case
+        for host, login in (("127.0.0.1", "GIL"), ("localhost", "gil")):
+            r = self.add("gil", host, login, "b")
+            self.assertFalse(r["ok"], (host, login))
+            self.assertEqual(r["error"]["code"], "exists", r)
+            self.assertIn("gil/a", r["error"]["message"])
+        # another user on the same mailbox: refused too
+        r = self.add("hal", "localhost", "gil", "a")
+        self.assertEqual(r["error"]["code"], "exists", r)
+        # host names compare without case and a final dot (no look-up:
+        # this name resolves nowhere)
+        self.assertTrue(self.add("hal", "mail.example.invalid", "hal",
+                                 "h")["ok"])
+        r = self.add("gil", "MAIL.Example.INVALID.", "Hal", "h2")
+        self.assertEqual(r["error"]["code"], "exists", r)
+        self.assertIn("hal/h", r["error"]["message"])
+        # another login, or another port: another mailbox
+        self.assertTrue(self.add("gil", "localhost", "gil2", "c")["ok"])
+        r = self.add("gil", "localhost", "gil", "d")
+        self.assertFalse(r["ok"])
+        self.assertTrue(self.gw.request(
+            {"command": "account.add", "user": "gil", "host": "localhost",
+             "port": 1111, "tls": "none", "login": "gil", "password": "x",
+             "account": "e", "allow_cleartext": True})["ok"])
+        # forced: the admin knows better
+        r = self.gw.ctl("account", "add", "gil", "--host", "localhost",
+                        "--port", "1110", "--tls", "none", "--login", "gil",
+                        "--name", "f", "--force", "--allow-cleartext", "yes",
+                        "--password-stdin",
+                        stdin="x\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.gw.ctl("account", "add", "gil", "--host", "localhost",
+                        "--port", "1110", "--tls", "none", "--login", "gil",
+                        "--name", "g", "--allow-cleartext", "yes",
+                        "--password-stdin", stdin="x\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("same upstream mailbox", r.stdout + r.stderr)
+        names = sorted(a["account"] for a in
+                       self.gw.ok({"command": "account.list"})["accounts"])
+        self.assertEqual(names, ["a", "c", "e", "f", "h"])
+
+
+if __name__ == "__main__":
+    unittest.main()

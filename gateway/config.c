@@ -56,6 +56,8 @@ static const struct key_def keys[] = {
 	{ "imap", "loopback_secure", KEY_BOOL, OFF(loopback_secure), 0, 0, 0 },
 	{ "imap", "allow_plaintext", KEY_BOOL, OFF(allow_plaintext), 0, 0, 0 },
 	{ "imap", "rawlog_dir", KEY_STRING, OFF(rawlog_dir), 0, 0, 0 },
+	{ "imap", "idle_keepalive", KEY_DURATION, OFF(idle_keepalive), 0,
+	  1, 1800 },
 
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
@@ -461,6 +463,7 @@ set_defaults(struct config *c)
 {
 	c->loopback_secure = true;
 	c->allow_plaintext = false;
+	c->idle_keepalive = 120;
 	c->data_dir = xstrdup("/var/lib/popgate");
 	c->map_size = 1ull << 30;
 	c->search_index = true;

@@ -111,6 +111,8 @@ struct config {
 	bool loopback_secure;		/* loopback counts as secure */
 	bool allow_plaintext;		/* LOGIN without TLS anywhere */
 	char *rawlog_dir;		/* protocol trace (imap-rawlog.h) */
+	uint32_t idle_keepalive;	/* seconds between "* OK Still here"
+					   lines during IDLE */
 
 	/* [store] */
 	char *data_dir;

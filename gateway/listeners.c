@@ -125,6 +125,7 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	cfg.limits.buffer_budget = c->imap_memory_budget;
 	cfg.limits.max_append = c->imap_append_max;
 	cfg.limits.max_auth_failures = c->login_failures_per_connection;
+	cfg.limits.idle_keepalive_secs = c->idle_keepalive;
 	snprintf(spool, sizeof(spool), "%s/spool", c->data_dir);
 	cfg.spool_dir = spool;
 	cfg.workq = gw->workq;

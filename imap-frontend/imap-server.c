@@ -64,6 +64,7 @@ imap_server_config_init(struct imap_server_config *cfg)
 	cfg->limits.preauth_timeout_secs = 60;
 	cfg->limits.output_high_water = 256 * 1024;
 	cfg->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
+	cfg->limits.idle_keepalive_secs = IMAP_IDLE_KEEPALIVE_SECS;
 }
 
 static char **
@@ -130,6 +131,8 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->throttle = imap_throttle_new(0, 0);
 	if (srv->limits.fetch_pin_secs == 0)
 		srv->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
+	if (srv->limits.idle_keepalive_secs == 0)
+		srv->limits.idle_keepalive_secs = IMAP_IDLE_KEEPALIVE_SECS;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
 	srv->auth_ctx = auth != NULL ? auth_ctx : srv;
 	srv->rawlog_dir = cfg->rawlog_dir != NULL ? xstrdup(cfg->rawlog_dir) :

@@ -75,6 +75,10 @@ struct imap_server_limits {
 	 * not extend it). */
 	unsigned idle_timeout_secs;
 	unsigned preauth_timeout_secs;
+	/* Seconds between untagged "* OK Still here" lines while a session
+	 * IDLEs, so that a proxy's or NAT's idle timeout does not cut it
+	 * (0: the default, IMAP_IDLE_KEEPALIVE_SECS). */
+	unsigned idle_keepalive_secs;
 	/* Output buffered for a client above which the server stops reading
 	 * its commands and pauses a streaming FETCH. */
 	size_t output_high_water;
@@ -86,6 +90,10 @@ struct imap_server_limits {
 	unsigned fetch_pin_secs;
 };
 #define IMAP_FETCH_PIN_SECS 60
+/* Two minutes: shorter than the idle timeouts of common proxies and NATs
+ * (nginx's mail proxy_timeout defaults to 24 h, many NATs drop a quiet
+ * TCP flow after 5 minutes), long enough to cost nothing. */
+#define IMAP_IDLE_KEEPALIVE_SECS 120
 
 struct imap_server_config {
 	/* NULL-terminated lists of "host:port" ("[v6]:port"); either may be

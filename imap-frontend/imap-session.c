@@ -314,6 +314,8 @@ imap_session_free(struct imap_session *s)
 	}
 	if (s->preauth_ev != NULL)
 		event_free(s->preauth_ev);
+	if (s->keepalive_ev != NULL)
+		event_free(s->keepalive_ev);
 	if (s->auth_pass != NULL) {
 		secure_zero(s->auth_pass, strlen(s->auth_pass));
 		free(s->auth_pass);
@@ -949,6 +951,8 @@ handle_line(struct imap_session *s, const char *line, size_t len)
 	if (s->io == IMAP_IO_IDLE) {
 		s->io = IMAP_IO_COMMAND;
 		s->cmd_allows_expunge = true;
+		if (s->keepalive_ev != NULL)
+			evtimer_del(s->keepalive_ev);
 		if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
 			imap_session_tagged(s, tag, "OK", "Idle completed");
 		else

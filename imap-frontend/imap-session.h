@@ -146,6 +146,7 @@ struct imap_session {
 	struct event *close_ev;	/* deferred free after imap_session_close */
 	struct event *delay_ev;	/* a login held back (imap-throttle.h) */
 	struct event *preauth_ev;	/* from connect to login */
+	struct event *keepalive_ev;	/* "* OK Still here" during IDLE */
 	enum imap_state state;
 	enum imap_io_mode io;
 	time_t started;

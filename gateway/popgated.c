@@ -382,6 +382,10 @@ print_listeners(const struct config *c)
 		  offsetof(struct config, listen_tls_count) },
 		{ "metrics", offsetof(struct config, metrics_listen),
 		  offsetof(struct config, metrics_listen_count) },
+		{ "imap-proxy", offsetof(struct config, proxy_listen),
+		  offsetof(struct config, proxy_listen_count) },
+		{ "auth-http", offsetof(struct config, cluster_auth_listen),
+		  offsetof(struct config, cluster_auth_listen_count) },
 	};
 
 	for (size_t k = 0; k < N_ELEMENTS(kinds); k++) {

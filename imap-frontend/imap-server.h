@@ -90,6 +90,10 @@ struct imap_server_limits {
 	unsigned fetch_pin_secs;
 };
 #define IMAP_FETCH_PIN_SECS 60
+/* A proxy sends its header at once: seconds from connect to the whole
+ * PROXY header, and connections waiting for theirs at once. */
+#define IMAP_PROXY_HEADER_SECS 5
+#define IMAP_PROXY_PENDING_MAX 256
 /* Two minutes: shorter than the idle timeouts of common proxies and NATs
  * (nginx's mail proxy_timeout defaults to 24 h, many NATs drop a quiet
  * TCP flow after 5 minutes), long enough to cost nothing. */
@@ -101,6 +105,17 @@ struct imap_server_config {
 	 * implicit TLS. */
 	const char *const *plain_addrs;
 	const char *const *tls_addrs;
+	/* Plain-text (STARTTLS) listeners behind a proxy: every connection
+	 * must come from one of proxy_trusted (addresses or networks,
+	 * "10.0.0.0/8") and open with a PROXY protocol v1 or v2 header
+	 * (imap-proxy-parse.h) within IMAP_PROXY_HEADER_SECS; the client it
+	 * carries is the session's address for the per-address limits, the
+	 * failed-login table and the logs. Whether the connection counts
+	 * as secure is decided by the proxy's own address (loopback) or
+	 * TLS, as on any listener. Either may be NULL; proxy_addrs needs
+	 * proxy_trusted. */
+	const char *const *proxy_addrs;
+	const char *const *proxy_trusted;
 	/* Required when tls_addrs is set or STARTTLS is to be offered; the
 	 * server takes its own reference (SSL_CTX_up_ref). */
 	SSL_CTX *ssl_ctx;
@@ -190,6 +205,7 @@ int imap_server_listen(struct imap_server *srv, const char **error_r);
 /* The ports actually bound (for ":0" in tests); 0 when none. */
 int imap_server_plain_port(const struct imap_server *srv);
 int imap_server_tls_port(const struct imap_server *srv);
+int imap_server_proxy_port(const struct imap_server *srv);
 
 /* Replaces the TLS context for new connections (takes a reference). */
 void imap_server_set_ssl_ctx(struct imap_server *srv, SSL_CTX *ctx);

@@ -882,3 +882,26 @@ imap_server_auth_store(void *ctx, const char *username, const char *password,
 	imap_server_check_password(srv, username, password, client_addr,
 	    auth_store_done, req);
 }
+
+unsigned
+imap_server_throttle_delay(struct imap_server *srv, const char *user,
+    const char *ip)
+{
+	return imap_throttle_delay(srv->throttle, user, ip, time(NULL));
+}
+
+void
+imap_server_throttle_result(struct imap_server *srv, const char *user,
+    const char *ip, bool ok, unsigned *failures_r)
+{
+	struct imap_throttle_counts c;
+
+	if (ok) {
+		imap_throttle_succeeded(srv->throttle, user, ip);
+		*failures_r = 0;
+		return;
+	}
+	srv->stats.logins_failed++;
+	imap_throttle_failed(srv->throttle, user, ip, time(NULL), &c);
+	*failures_r = c.pair;
+}

@@ -192,6 +192,17 @@ void imap_server_check_password(struct imap_server *srv,
     imap_password_done_fn *done, void *arg);
 
 /*
+ * The failed-login table (imap-throttle.h) for a login checked outside an
+ * IMAP session (gateway/auth-http.c, nginx's auth_http): the delay in ms
+ * to wait before checking a password of user from the client address ip,
+ * and the outcome of the check, counted as an IMAP login's would be.
+ */
+unsigned imap_server_throttle_delay(struct imap_server *srv,
+    const char *user, const char *ip);
+void imap_server_throttle_result(struct imap_server *srv, const char *user,
+    const char *ip, bool ok, unsigned *failures_r);
+
+/*
  * Creates a server. auth NULL selects imap_server_auth_store with ctx =
  * store. Returns NULL with *error_r on a bad configuration.
  */

@@ -105,7 +105,8 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	imap-frontend/imap-utf7.[ch] imap-frontend/imap-trace.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
-	gateway/import-csv.[ch] gateway/oauth-proto.[ch])
+	gateway/import-csv.[ch] gateway/oauth-proto.[ch] \
+	gateway/auth-http-proto.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 

@@ -18,6 +18,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gateway/auth-http-proto.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "imap-frontend/imap-server.h"
@@ -47,6 +48,7 @@ struct pending {
 	char method[16];
 	char ip[INET6_ADDRSTRLEN];	/* the client's, or "unknown" */
 	char attempt[12];
+	unsigned attempt_no;	/* Auth-Login-Attempt: 1, 2, ... */
 	struct event *timer;
 	/* peers: which is asked now, and whether one was unreachable */
 	size_t peer_next;
@@ -230,6 +232,12 @@ answer(struct pending *p, const char *status, const char *server,
 		evhttp_add_header(h, "Auth-Server", server);
 		evhttp_add_header(h, "Auth-Port", port);
 	}
+	/* nginx keeps memory per attempt until the session ends: after
+	   as many failures as an IMAP connection may have, no Auth-Wait,
+	   so nginx closes the connection */
+	if (strcmp(status, "OK") != 0 && p->attempt_no >=
+	    p->ah->gw->config->login_failures_per_connection)
+		wait_secs = 0;
 	if (wait_secs > 0) {
 		snprintf(w, sizeof(w), "%u", wait_secs);
 		evhttp_add_header(h, "Auth-Wait", w);
@@ -363,6 +371,13 @@ ask_next_peer(struct pending *p)
 	if (p->peer_next >= p->peer_count) {
 		/* nobody holds the user, or the one that does is down */
 		log_result(p, p->peer_down ? "tempfail" : "unknown_user", NULL);
+		if (!p->peer_down && ah->gw->imap != NULL) {
+			unsigned failures;
+
+			/* a guess at user names counts where it came in */
+			imap_server_throttle_result(ah->gw->imap, p->user,
+			    p->ip, false, &failures);
+		}
 		reply(p, p->peer_down ? "Temporary server problem, try again "
 		    "later" : "Invalid login or password", NULL, NULL,
 		    p->peer_down ? 1 : AUTH_HTTP_FAIL_WAIT_SECS, -1);
@@ -509,48 +524,6 @@ client_gone(struct evhttp_connection *conn, void *arg)
 		pending_free(p);
 }
 
-/* nginx escapes the user and the password (%XX); returns NULL for a bad
- * escape, a NUL, or more than max bytes. */
-static char *
-unescape(const char *s, size_t max)
-{
-	size_t n = strlen(s), o = 0;
-	char *out;
-
-	if (n > 3 * max)
-		return NULL;
-	out = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		char hex[3];
-
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= n)
-			goto bad;
-		hex[0] = s[i + 1];
-		hex[1] = s[i + 2];
-		hex[2] = '\0';
-		if (strspn(hex, "0123456789abcdefABCDEF") != 2)
-			goto bad;
-		v = (unsigned)strtoul(hex, NULL, 16);
-		if (v == 0)
-			goto bad;
-		out[o++] = (char)v;
-		i += 2;
-	}
-	out[o] = '\0';
-	if (o == 0 || o > max)
-		goto bad;
-	return out;
-bad:
-	secure_zero(out, n + 1);
-	free(out);
-	return NULL;
-}
-
 static void
 refuse(struct evhttp_request *req, const char *status, const char *why)
 {
@@ -607,8 +580,8 @@ request_cb(struct evhttp_request *req, void *arg)
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->ah = ah;
-	p->user = unescape(user, AUTH_HTTP_USER_MAX);
-	p->pass = unescape(pass, AUTH_HTTP_PASS_MAX);
+	p->user = auth_http_unescape(user, AUTH_HTTP_USER_MAX);
+	p->pass = auth_http_unescape(pass, AUTH_HTTP_PASS_MAX);
 	TAILQ_INSERT_TAIL(&ah->pending, p, link);
 	ah->pending_count++;
 	if (p->user == NULL || p->pass == NULL) {
@@ -623,6 +596,7 @@ request_cb(struct evhttp_request *req, void *arg)
 	snprintf(p->attempt, sizeof(p->attempt), "%s",
 	    attempt != NULL && strlen(attempt) < sizeof(p->attempt) ?
 	    attempt : "1");
+	p->attempt_no = (unsigned)strtoul(p->attempt, NULL, 10);
 	/* Client-IP is an address, or the throttle keys on "unknown" */
 	if (ip != NULL && strlen(ip) < sizeof(p->ip) &&
 	    (inet_pton(AF_INET, ip, &a6) == 1 ||

@@ -154,6 +154,14 @@ class NginxClusterTest(unittest.TestCase):
         r4 = self.imap("127.0.0.8")
         self.assertTrue(r4.cmd("y", "LOGIN nobody pw")[-1]
                         .startswith(b"y NO"))
+        # nginx lets a client try again after a failure, up to the
+        # nodes' per-connection limit, then closes the connection
+        r5 = self.imap("127.0.0.13")
+        for i in range(2):
+            self.assertTrue(r5.cmd("z%d" % i, "LOGIN bob wrong")[-1]
+                            .startswith(b"z%d NO" % i))
+        r5.send("z2 LOGIN bob wrong\r\n")
+        self.assertTrue(r5.closed(timeout=60))
 
     def test_idle_push_through_proxy(self):
         r = self.imap("127.0.0.9")
@@ -225,6 +233,13 @@ class NginxClusterTest(unittest.TestCase):
         h = ask(base + [("Auth-User", "bob"), ("Auth-Pass", "nope")])
         self.assertNotEqual(h["Auth-Status"], "OK")
         self.assertEqual(h["Auth-Wait"], "3")
+        # the third attempt on one connection: no Auth-Wait, so nginx
+        # closes it (login_failures_per_connection, 3)
+        third = [kv for kv in base if kv[0] != "Auth-Login-Attempt"] + \
+            [("Auth-Login-Attempt", "3")]
+        h = ask(third + [("Auth-User", "bob"), ("Auth-Pass", "nope")])
+        self.assertNotEqual(h["Auth-Status"], "OK")
+        self.assertNotIn("Auth-Wait", h)
         # CRAM-MD5 cannot be checked against a hash; bad escapes,
         # missing fields, POP3
         for bad in ([("Auth-Method", "cram-md5"), ("Auth-User", "alice"),

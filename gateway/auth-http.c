@@ -22,6 +22,7 @@
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "imap-frontend/imap-server.h"
+#include "store/store.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -76,8 +77,19 @@ struct dead_conn {
 	struct event *ev;
 };
 
+/* A peer's auth_http, copied from the configuration at start-up (a
+ * reload does not change the cluster: a request in flight keeps indexes
+ * into this list). */
+struct peer_addr {
+	char host[INET6_ADDRSTRLEN + 256];
+	char port[8];
+};
+
 struct auth_http {
 	struct gateway *gw;
+	struct peer_addr peers[CONFIG_LISTEN_MAX];
+	size_t peer_count;
+	uint32_t cache_ttl;
 	struct evhttp *http;
 	int port;
 	bool stopped;
@@ -160,7 +172,7 @@ cache_put(struct auth_http *ah, const char *user, size_t peer)
 {
 	struct cache_entry **pp;
 	struct cache_entry *e;
-	uint32_t ttl = ah->gw->config->cluster_cache;
+	uint32_t ttl = ah->cache_ttl;
 
 	if (ttl == 0)
 		return;
@@ -302,7 +314,7 @@ peer_done(struct evhttp_request *req, void *arg)
 	struct pending *p = arg;
 	struct auth_http *ah = p->ah;
 	size_t peer = p->peer_order[p->peer_next - 1];
-	const struct config_listen *l = &ah->gw->config->cluster_peers[peer];
+	const struct peer_addr *l = &ah->peers[peer];
 	struct evkeyvalq *h;
 	const char *status, *holder, *server, *port, *wait;
 	char node[96];
@@ -359,7 +371,7 @@ static void
 ask_next_peer(struct pending *p)
 {
 	struct auth_http *ah = p->ah;
-	const struct config_listen *l;
+	const struct peer_addr *l;
 	struct evhttp_request *req;
 	struct evkeyvalq *h;
 
@@ -383,7 +395,7 @@ ask_next_peer(struct pending *p)
 		    p->peer_down ? 1 : AUTH_HTTP_FAIL_WAIT_SECS, -1);
 		return;
 	}
-	l = &ah->gw->config->cluster_peers[p->peer_order[p->peer_next++]];
+	l = &ah->peers[p->peer_order[p->peer_next++]];
 	p->wait = WAIT_PEER;
 	p->peer_conn = evhttp_connection_base_new(ah->gw->base, NULL, l->host,
 	    (ev_uint16_t)atoi(l->port));
@@ -427,7 +439,7 @@ static void
 ask_peers(struct pending *p)
 {
 	struct auth_http *ah = p->ah;
-	size_t n = ah->gw->config->cluster_peer_count, cached = 0, k = 0;
+	size_t n = ah->peer_count, cached = 0, k = 0;
 	bool have = cache_get(ah, p->user, &cached) && cached < n;
 
 	if (have)
@@ -479,7 +491,7 @@ checked(void *arg, int result, bool exists)
 		    AUTH_HTTP_FAIL_WAIT_SECS, p->from_peer ? 1 : -1);
 		return;
 	}
-	if (p->from_peer || ah->gw->config->cluster_peer_count == 0) {
+	if (p->from_peer || ah->peer_count == 0) {
 		/* not ours; the node that asked goes on asking. Counted
 		   as a failure where the question came from nginx. */
 		if (!p->from_peer) {
@@ -494,6 +506,23 @@ checked(void *arg, int result, bool exists)
 	ask_peers(p);
 }
 
+/* 1: this node holds user, 0: it does not, -1: store error. A short
+ * read on the loop (docs/threads.md allows those). */
+static int
+holds_user(struct auth_http *ah, const char *user)
+{
+	struct store_read *r = NULL;
+	const char *err = NULL;
+	uint32_t id;
+	int rc;
+
+	if (store_read_begin(ah->gw->store, &r, &err) != 0)
+		return -1;
+	rc = store_user_lookup(r, user, &id, &err);
+	store_read_end(&r);
+	return rc == 0 ? 1 : rc == STORE_NOT_FOUND ? 0 : -1;
+}
+
 static void
 delay_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -503,6 +532,13 @@ delay_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (p->ah->gw->imap == NULL || p->ah->stopped) {
 		checked(p, -1, false);
+		return;
+	}
+	/* a peer asks about every user it does not hold: say "not mine"
+	   without an argon2id hash of nothing (the hash that hides whether
+	   a name exists is for nginx's questions, not a trusted peer's) */
+	if (p->from_peer && holds_user(p->ah, p->user) == 0) {
+		reply(p, "Invalid login or password", NULL, NULL, 0, 0);
 		return;
 	}
 	p->wait = WAIT_WORKER;
@@ -648,6 +684,14 @@ auth_http_start(struct gateway *gw, char *errbuf, size_t errsize)
 	    c->cluster_node[0].host);
 	snprintf(ah->node_port, sizeof(ah->node_port), "%s",
 	    c->cluster_node[0].port);
+	for (size_t i = 0; i < c->cluster_peer_count; i++) {
+		snprintf(ah->peers[i].host, sizeof(ah->peers[i].host), "%s",
+		    c->cluster_peers[i].host);
+		snprintf(ah->peers[i].port, sizeof(ah->peers[i].port), "%s",
+		    c->cluster_peers[i].port);
+	}
+	ah->peer_count = c->cluster_peer_count;
+	ah->cache_ttl = c->cluster_cache;
 	gw->auth_http = ah;
 	ah->http = evhttp_new(gw->base);
 	evhttp_set_allowed_methods(ah->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |

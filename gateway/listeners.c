@@ -188,9 +188,13 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 		    sizeof(q), nc->cert_file));
 	}
 	if (nc->listen_count != gw->config->listen_count ||
-	    nc->listen_tls_count != gw->config->listen_tls_count)
-		log_warn("imap event=reload note=\"listen addresses change "
-		    "only on restart\"");
+	    nc->listen_tls_count != gw->config->listen_tls_count ||
+	    nc->proxy_listen_count != gw->config->proxy_listen_count ||
+	    nc->proxy_trusted_count != gw->config->proxy_trusted_count ||
+	    nc->cluster_peer_count != gw->config->cluster_peer_count ||
+	    nc->idle_keepalive != gw->config->idle_keepalive)
+		log_warn("imap event=reload note=\"listen addresses, proxies, "
+		    "the cluster and idle_keepalive change only on restart\"");
 	return 0;
 }
 

@@ -163,6 +163,25 @@ class NginxClusterTest(unittest.TestCase):
         r5.send("z2 LOGIN bob wrong\r\n")
         self.assertTrue(r5.closed(timeout=60))
 
+    def test_authenticate_plain_through_proxy(self):
+        # AUTHENTICATE PLAIN, with the initial response (SASL-IR, which
+        # the generated configuration announces) and without it
+        import base64
+        ir = base64.b64encode(b"\0bob\0bob pw%").decode()
+        r = self.imap("127.0.0.14")
+        caps = r.cmd("c", "CAPABILITY")
+        self.assertIn(b"SASL-IR", caps[0])
+        self.assertIn(b"AUTH=PLAIN", caps[0])
+        self.assertTrue(r.cmd("a", "AUTHENTICATE PLAIN " + ir)[-1]
+                        .startswith(b"a OK"))
+        self.wait_log(self.b.gw, r"event=login user=bob "
+                                 r"addr=127\.0\.0\.14:\d+")
+        r2 = self.imap("127.0.0.15")
+        r2.send("a AUTHENTICATE PLAIN\r\n")
+        self.assertTrue(r2.readline().startswith(b"+"))
+        r2.send(ir + "\r\n")
+        self.assertTrue(r2.read_until_tag("a")[-1].startswith(b"a OK"))
+
     def test_idle_push_through_proxy(self):
         r = self.imap("127.0.0.9")
         self.assertTrue(r.cmd("l", "LOGIN alice alice-pw")[-1]

@@ -102,11 +102,12 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	store/mail-*.[ch] store/mime-*.[ch] \
 	imap-frontend/imap-parse*.[ch] imap-frontend/imap-seqset.[ch] \
 	imap-frontend/imap-format*.[ch] imap-frontend/imap-search-match*.[ch] \
-	imap-frontend/imap-sort.[ch] \
+	imap-frontend/imap-sort.[ch] imap-frontend/imap-proxy-parse.[ch] \
 	imap-frontend/imap-utf7.[ch] imap-frontend/imap-trace.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
-	gateway/import-csv.[ch] gateway/oauth-proto.[ch])
+	gateway/import-csv.[ch] gateway/oauth-proto.[ch] \
+	gateway/auth-http-proto.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 

@@ -12,6 +12,7 @@ libcurl4-openssl-dev
 python3 python3-prometheus-client groff-base curl isync fetchmail
 thunderbird mutt tmux
 dovecot-core dovecot-imapd dovecot-pop3d
+nginx libnginx-mod-mail
 fail2ban"
 
 missing=""
@@ -30,8 +31,9 @@ fi
 
 echo "popgate: installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-# Dovecot's packages try to start the system service; the tests start their
-# own instances on free loopback ports, so keep the system one from starting.
+# Dovecot's and nginx's packages try to start the system service; the tests
+# start their own instances on free loopback ports, so keep the system one
+# from starting.
 policy_made=0
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d

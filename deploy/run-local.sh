@@ -8,15 +8,21 @@
 # needed. Once the gateway answers, a short banner says where everything
 # is; the ports in it are read from the configuration in use.
 #   deploy/run-local.sh BUILD_DIR
-# POPGATE_IMAP_PORT / POPGATE_IMAPS_PORT / POPGATE_METRICS_PORT move the
-# ports (used by the tests; they apply when the configuration is first
-# written).
+# A listener for a proxy in front (PROXY protocol from 127.0.0.1) on
+# 127.0.0.1:1144 and nginx's auth_http service on 127.0.0.1:9144 make it a
+# one-node cluster that nginx's mail proxy can front (popgatectl -c
+# var/popgate.conf nginx-config; docs/scale-out.md).
+# POPGATE_IMAP_PORT / POPGATE_IMAPS_PORT / POPGATE_METRICS_PORT /
+# POPGATE_PROXY_PORT / POPGATE_AUTH_HTTP_PORT move the ports (used by the
+# tests; they apply when the configuration is first written).
 set -eu
 B=${1:-build/release}
 case "$B" in /*) ;; *) B="$(pwd)/$B" ;; esac
 IMAP_PORT=${POPGATE_IMAP_PORT:-1143}
 IMAPS_PORT=${POPGATE_IMAPS_PORT:-1993}
 METRICS_PORT=${POPGATE_METRICS_PORT:-9154}
+PROXY_PORT=${POPGATE_PROXY_PORT:-1144}
+AUTH_HTTP_PORT=${POPGATE_AUTH_HTTP_PORT:-9144}
 ROOT=$(pwd)
 VAR="$ROOT/var"
 TLS="$VAR/tls"
@@ -77,6 +83,12 @@ cert = $TLS/cert.pem
 key = $TLS/key.pem
 # loopback counts as secure, so LOGIN works on $IMAP_PORT without STARTTLS here
 loopback_secure = yes
+# "* OK Still here" during IDLE, so proxies and NATs keep the connection
+idle_keepalive = 2m
+# for a proxy in front (nginx's mail proxy with proxy_protocol on): the
+# client's address comes in a PROXY header
+proxy_listen = 127.0.0.1:$PROXY_PORT
+proxy_trusted = 127.0.0.1
 
 [store]
 data_dir = $VAR/data
@@ -92,6 +104,12 @@ level = info
 [metrics]
 enabled = yes
 listen = 127.0.0.1:$METRICS_PORT
+
+[cluster]
+# nginx's auth_http service: nginx asks it where each login goes
+# (popgatectl -c $CONF nginx-config prints nginx's configuration)
+auth_http_listen = 127.0.0.1:$AUTH_HTTP_PORT
+node_address = 127.0.0.1:$PROXY_PORT
 
 [upstream-defaults]
 interval = 5m
@@ -112,6 +130,8 @@ listen_of() {
 IMAP=$(listen_of imap | tr '\n' ' ')
 IMAPS=$(listen_of imaps | tr '\n' ' ')
 METRICS=$(listen_of metrics | tr '\n' ' ')
+PROXY=$(listen_of imap-proxy | tr '\n' ' ')
+AUTH_HTTP=$(listen_of auth-http | tr '\n' ' ')
 SOCK=$(printf '%s\n' "$CHECK" | sed -n 's/^control //p')
 DATA=$(printf '%s\n' "$CHECK" | sed -n 's/^data_dir //p')
 FIRST_IMAP=$(listen_of imap | head -n 1)
@@ -136,6 +156,8 @@ CTL="$B/popgatectl -s $SOCK"
 popgate is running (Ctrl-C stops it)
   IMAP     ${IMAP:-none}(STARTTLS)   ${IMAPS:-none}(TLS)
   metrics  ${METRICS:+http://}${METRICS:-off}
+  proxy    ${PROXY:-none}(PROXY protocol)   auth_http ${AUTH_HTTP:+http://}${AUTH_HTTP:-off}
+           (nginx in front: $B/popgatectl -c $CONF nginx-config)
   config   $CONF
   data     $DATA
   import   $TLS/ca.pem into your mail program: the local CA that signed

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap-frontend/imap-proxy-parse.h"
 #include "log.h"
 #include "pop3-upstream/upstream.h"
 #include "strnum.h"
@@ -28,6 +29,7 @@ enum key_type {
 	KEY_U32,
 	KEY_LISTEN,		/* list of addresses, into listen[]+count */
 	KEY_DOMAINS,
+	KEY_NETS,		/* addresses or address/prefix, as strings */
 	KEY_TLS,
 	KEY_MODE,		/* upstream mode + days */
 	KEY_FILE_MODE,		/* octal permission bits */
@@ -56,6 +58,12 @@ static const struct key_def keys[] = {
 	{ "imap", "loopback_secure", KEY_BOOL, OFF(loopback_secure), 0, 0, 0 },
 	{ "imap", "allow_plaintext", KEY_BOOL, OFF(allow_plaintext), 0, 0, 0 },
 	{ "imap", "rawlog_dir", KEY_STRING, OFF(rawlog_dir), 0, 0, 0 },
+	{ "imap", "idle_keepalive", KEY_DURATION, OFF(idle_keepalive), 0,
+	  1, 1800 },
+	{ "imap", "proxy_listen", KEY_LISTEN, OFF(proxy_listen),
+	  OFF(proxy_listen_count), 0, 0 },
+	{ "imap", "proxy_trusted", KEY_NETS, OFF(proxy_trusted),
+	  OFF(proxy_trusted_count), 0, 0 },
 
 	{ "store", "data_dir", KEY_STRING, OFF(data_dir), 0, 0, 0 },
 	{ "store", "map_size", KEY_SIZE, OFF(map_size), 0, 0, 0 },
@@ -134,6 +142,14 @@ static const struct key_def keys[] = {
 	  OFF(pt_attempts_per_minute), 0, 1, 10000 },
 	{ "passthrough", "failure_cache", KEY_DURATION, OFF(pt_failure_cache),
 	  0, 0, 86400 },
+
+	{ "cluster", "auth_http_listen", KEY_LISTEN, OFF(cluster_auth_listen),
+	  OFF(cluster_auth_listen_count), 0, 0 },
+	{ "cluster", "node_address", KEY_LISTEN, OFF(cluster_node),
+	  OFF(cluster_node_count), 0, 0 },
+	{ "cluster", "peers", KEY_LISTEN, OFF(cluster_peers),
+	  OFF(cluster_peer_count), 0, 0 },
+	{ "cluster", "cache", KEY_DURATION, OFF(cluster_cache), 0, 0, 86400 },
 
 	{ "daemon", "user", KEY_STRING_OPT, OFF(user), 0, 0, 0 },
 	{ "daemon", "secret_key", KEY_STRING, OFF(secret_key_file), 0, 0, 0 },
@@ -319,6 +335,19 @@ apply_key(struct parse_ctx *ctx, const struct key_def *k, const char *value,
 		}
 		return 0;
 	}
+	case KEY_NETS: {
+		char **items = field;
+		size_t *count = (size_t *)(base + k->offset2);
+		struct imap_proxy_net net;
+
+		if (split_list(value, items, CONFIG_NETS_MAX, count,
+		    error_r) < 0)
+			return -1;
+		for (size_t i = 0; i < *count; i++)
+			if (imap_proxy_net_parse(items[i], &net, error_r) != 0)
+				return -1;
+		return 0;
+	}
 	case KEY_TLS:
 		return config_parse_tls(value, field, error_r);
 	case KEY_MODE:
@@ -463,6 +492,8 @@ set_defaults(struct config *c)
 {
 	c->loopback_secure = true;
 	c->allow_plaintext = false;
+	c->idle_keepalive = 120;
+	c->cluster_cache = 60;
 	c->data_dir = xstrdup("/var/lib/popgate");
 	c->map_size = 1ull << 30;
 	c->search_index = true;
@@ -499,10 +530,26 @@ set_defaults(struct config *c)
 static int
 check_config(struct config *c, const char **error_r)
 {
-	if ((c->listen_count > 0 || c->listen_tls_count > 0) &&
+	if ((c->listen_count > 0 || c->listen_tls_count > 0 ||
+	    c->proxy_listen_count > 0) &&
 	    (c->cert_file == NULL || c->key_file == NULL)) {
 		*error_r = "[imap] cert and key are required for the IMAP "
 		    "listeners";
+		return -1;
+	}
+	if (c->proxy_listen_count > 0 && c->proxy_trusted_count == 0) {
+		*error_r = "[imap] proxy_listen needs proxy_trusted (the "
+		    "proxies' addresses)";
+		return -1;
+	}
+	if (c->cluster_node_count > 1 || c->cluster_auth_listen_count > 1) {
+		*error_r = "[cluster] node_address and auth_http_listen take "
+		    "one address";
+		return -1;
+	}
+	if (c->cluster_auth_listen_count > 0 && c->cluster_node_count == 0) {
+		*error_r = "[cluster] auth_http_listen needs node_address (where "
+		    "the proxy reaches this node)";
 		return -1;
 	}
 	if (c->data_dir[0] != '/') {
@@ -676,6 +723,23 @@ config_free(struct config **configp)
 	}
 	for (size_t i = 0; i < c->pt_domain_count; i++)
 		free(c->pt_domains[i]);
+	for (size_t i = 0; i < c->proxy_trusted_count; i++)
+		free(c->proxy_trusted[i]);
+	{
+		struct config_listen *lists[] = { c->proxy_listen,
+		    c->cluster_auth_listen, c->cluster_node,
+		    c->cluster_peers };
+		size_t counts[] = { c->proxy_listen_count,
+		    c->cluster_auth_listen_count, c->cluster_node_count,
+		    c->cluster_peer_count };
+
+		for (size_t k = 0; k < N_ELEMENTS(lists); k++) {
+			for (size_t i = 0; i < counts[k]; i++) {
+				free(lists[k][i].host);
+				free(lists[k][i].port);
+			}
+		}
+	}
 	free(c->path);
 	free(c->cert_file);
 	free(c->rawlog_dir);

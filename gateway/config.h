@@ -36,6 +36,8 @@
 #define CONFIG_ERROR_MAX 512
 /* The metrics endpoint's port when [metrics] listen is not set. */
 #define CONFIG_METRICS_PORT "9154"
+/* Trusted proxy networks in [imap] proxy_trusted. */
+#define CONFIG_NETS_MAX 64
 /* OAuth providers ([oauth.NAME] sections). */
 #define CONFIG_OAUTH_MAX 16
 
@@ -111,6 +113,14 @@ struct config {
 	bool loopback_secure;		/* loopback counts as secure */
 	bool allow_plaintext;		/* LOGIN without TLS anywhere */
 	char *rawlog_dir;		/* protocol trace (imap-rawlog.h) */
+	uint32_t idle_keepalive;	/* seconds between "* OK Still here"
+					   lines during IDLE */
+	/* listeners behind a proxy (PROXY protocol v1/v2, STARTTLS) and
+	 * the proxies allowed on them (addresses or address/prefix) */
+	struct config_listen proxy_listen[CONFIG_LISTEN_MAX];
+	size_t proxy_listen_count;
+	char *proxy_trusted[CONFIG_NETS_MAX];
+	size_t proxy_trusted_count;
 
 	/* [store] */
 	char *data_dir;
@@ -167,6 +177,15 @@ struct config {
 	/* [oauth.NAME] */
 	struct config_oauth oauth[CONFIG_OAUTH_MAX];
 	size_t oauth_count;
+
+	/* [cluster]: nodes behind nginx's mail proxy (docs/scale-out.md) */
+	struct config_listen cluster_auth_listen[CONFIG_LISTEN_MAX];
+	size_t cluster_auth_listen_count;	/* auth_http service */
+	struct config_listen cluster_node[CONFIG_LISTEN_MAX];
+	size_t cluster_node_count;	/* 1: where nginx reaches this node */
+	struct config_listen cluster_peers[CONFIG_LISTEN_MAX];
+	size_t cluster_peer_count;	/* the other nodes' auth_http */
+	uint32_t cluster_cache;		/* seconds a placement is kept */
 
 	/* [daemon] */
 	char *user;			/* NULL: do not drop privileges */

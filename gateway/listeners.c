@@ -92,13 +92,15 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 {
 	const struct config *c = gw->config;
 	struct imap_server_config cfg;
-	char **plain = NULL, **tls = NULL;
+	char **plain = NULL, **tls = NULL, **proxy = NULL;
+	const char **trusted = NULL;
 	SSL_CTX *ctx = NULL;
 	const char *error = NULL;
 	char spool[4096];
 	int ret = -1;
 
-	if (c->listen_count == 0 && c->listen_tls_count == 0) {
+	if (c->listen_count == 0 && c->listen_tls_count == 0 &&
+	    c->proxy_listen_count == 0) {
 		log_warn("imap event=no-listeners note=\"[imap] listen and "
 		    "listen_tls are empty\"");
 		return 0;
@@ -108,11 +110,18 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 		return -1;
 	plain = addr_list(c->listen, c->listen_count);
 	tls = addr_list(c->listen_tls, c->listen_tls_count);
+	proxy = addr_list(c->proxy_listen, c->proxy_listen_count);
+	trusted = xcalloc(c->proxy_trusted_count + 1, sizeof(*trusted));
+	for (size_t i = 0; i < c->proxy_trusted_count; i++)
+		trusted[i] = c->proxy_trusted[i];
 	imap_server_config_init(&cfg);
 	cfg.plain_addrs = c->listen_count > 0 ? (const char *const *)plain :
 	    NULL;
 	cfg.tls_addrs = c->listen_tls_count > 0 ? (const char *const *)tls :
 	    NULL;
+	cfg.proxy_addrs = c->proxy_listen_count > 0 ?
+	    (const char *const *)proxy : NULL;
+	cfg.proxy_trusted = trusted;
 	cfg.ssl_ctx = ctx;
 	cfg.loopback_is_secure = c->loopback_secure;
 	cfg.allow_plaintext = c->allow_plaintext;
@@ -126,6 +135,7 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 	cfg.limits.buffer_budget = c->imap_memory_budget;
 	cfg.limits.max_append = c->imap_append_max;
 	cfg.limits.max_auth_failures = c->login_failures_per_connection;
+	cfg.limits.idle_keepalive_secs = c->idle_keepalive;
 	snprintf(spool, sizeof(spool), "%s/spool", c->data_dir);
 	cfg.spool_dir = spool;
 	cfg.workq = gw->workq;
@@ -140,13 +150,16 @@ listeners_bind(struct gateway *gw, char *errbuf, size_t errsize)
 		goto out;
 	}
 	store_set_change_cb(gw->store, imap_server_on_store_change, gw->imap);
-	log_info("imap event=listening plain_port=%d tls_port=%d",
-	    imap_server_plain_port(gw->imap), imap_server_tls_port(gw->imap));
+	log_info("imap event=listening plain_port=%d tls_port=%d "
+	    "proxy_port=%d", imap_server_plain_port(gw->imap),
+	    imap_server_tls_port(gw->imap), imap_server_proxy_port(gw->imap));
 	ret = 0;
 out:
 	SSL_CTX_free(ctx);	/* the server holds its own reference */
 	addr_list_free(plain);
 	addr_list_free(tls);
+	addr_list_free(proxy);
+	free(trusted);
 	return ret;
 }
 
@@ -176,9 +189,13 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 		    sizeof(q), nc->cert_file));
 	}
 	if (nc->listen_count != gw->config->listen_count ||
-	    nc->listen_tls_count != gw->config->listen_tls_count)
-		log_warn("imap event=reload note=\"listen addresses change "
-		    "only on restart\"");
+	    nc->listen_tls_count != gw->config->listen_tls_count ||
+	    nc->proxy_listen_count != gw->config->proxy_listen_count ||
+	    nc->proxy_trusted_count != gw->config->proxy_trusted_count ||
+	    nc->cluster_peer_count != gw->config->cluster_peer_count ||
+	    nc->idle_keepalive != gw->config->idle_keepalive)
+		log_warn("imap event=reload note=\"listen addresses, proxies, "
+		    "the cluster and idle_keepalive change only on restart\"");
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "gateway/about.h"
+#include "gateway/nginx-config.h"
 #include "gateway/config.h"
 #include "gateway/control-proto.h"
 #include "store/store.h"
@@ -638,6 +639,14 @@ static const struct cmd_def cmds[] = {
 	  "  data_dir, another data directory, or a backup file. Exit 0\n"
 	  "  when consistent, 1 with one line per problem.",
 	  NULL, 0 },
+	{ "nginx-config", NULL, pos_none, 0, opts_none, false,
+	  "nginx-config [--listen ADDR] [--relay ADDR]\n"
+	  "  Print nginx's configuration for the cluster of this node's\n"
+	  "  [cluster] section: a mail { } block that routes IMAP logins\n"
+	  "  through the nodes' auth_http (with the PROXY protocol to the\n"
+	  "  nodes) and the http { } relay it asks. --listen: nginx's IMAP\n"
+	  "  address (143); --relay: the relay's (127.0.0.1:9180).",
+	  NULL, 0 },
 	{ "trace on", "trace", pos_none, 0, opts_trace, false,
 	  "trace on --user USER | --session ID\n"
 	  "  Log every IMAP line of a user's sessions (now and at later\n"
@@ -854,6 +863,42 @@ set_string(json_t *req, const char *field, const char *value)
 	return 0;
 }
 
+/* popgatectl nginx-config: from the configuration file, no daemon. */
+static int
+run_nginx_config(const struct opts *o, const struct cmd_def *c, int argc,
+    char **argv)
+{
+	const char *listen = "143", *relay = "127.0.0.1:9180", *error = NULL;
+	struct config *conf = NULL;
+	char err[CONFIG_ERROR_MAX];
+	int ret;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i],
+		    "-h") == 0) {
+			printf("usage: popgatectl %s\n", c->usage);
+			return 0;
+		}
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen = argv[++i];
+		else if (strcmp(argv[i], "--relay") == 0 && i + 1 < argc)
+			relay = argv[++i];
+		else
+			return cmd_usage_error(c, "unexpected argument %s",
+			    argv[i]);
+	}
+	if (config_load(o->config != NULL ? o->config : DEFAULT_CONFIG, &conf,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "popgatectl: %s\n", err);
+		return EXIT_USAGE;
+	}
+	ret = nginx_config_write(stdout, conf, listen, relay, &error);
+	if (ret < 0)
+		fprintf(stderr, "popgatectl: %s\n", error);
+	config_free(&conf);
+	return ret < 0 ? EXIT_USAGE : 0;
+}
+
 /* popgatectl check: the offline checker, on this machine. */
 static int
 run_check(const struct opts *o, const struct cmd_def *c, int argc,
@@ -996,7 +1041,9 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 	int ret = EXIT_USAGE;
 
 	if (c->command == NULL)
-		return run_check(o, c, argc, argv);
+		return strcmp(c->words, "nginx-config") == 0 ?
+		    run_nginx_config(o, c, argc, argv) :
+		    run_check(o, c, argc, argv);
 	req = json_pack("{s:s}", "command", c->command);
 	if (c->on != 0)
 		json_object_set_new(req, "on", json_boolean(c->on == 1));

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/auth-http.h"
 #include "gateway/about.h"
 #include "gateway/config.h"
 #include "gateway/control.h"
@@ -126,6 +127,7 @@ gateway_shutdown(struct gateway *gw, const char *why)
 	gw->shutting_down = true;
 	log_info("popgated event=shutdown reason=%s", why);
 	passthrough_shutdown(gw);
+	auth_http_shutdown(gw);
 	listeners_shutdown(gw);
 	import_abort(gw);
 	upstreams_stop(gw->upstreams, upstreams_stopped, gw);
@@ -382,6 +384,10 @@ print_listeners(const struct config *c)
 		  offsetof(struct config, listen_tls_count) },
 		{ "metrics", offsetof(struct config, metrics_listen),
 		  offsetof(struct config, metrics_listen_count) },
+		{ "imap-proxy", offsetof(struct config, proxy_listen),
+		  offsetof(struct config, proxy_listen_count) },
+		{ "auth-http", offsetof(struct config, cluster_auth_listen),
+		  offsetof(struct config, cluster_auth_listen_count) },
 	};
 
 	for (size_t k = 0; k < N_ELEMENTS(kinds); k++) {
@@ -581,6 +587,8 @@ main(int argc, char **argv)
 		goto fail;
 	if (prometheus_listen(&gw, err, sizeof(err)) < 0)
 		goto fail;
+	if (auth_http_start(&gw, err, sizeof(err)) < 0)
+		goto fail;
 	if (switch_user && drop_privileges(gw.config, &pw, err,
 	    sizeof(err)) < 0)
 		goto fail;
@@ -639,6 +647,7 @@ out:
 	backup_free(&gw);
 	reindex_free(&gw);
 	passthrough_free(&gw);
+	auth_http_free(&gw);
 	listeners_free(&gw);
 	upstreams_free(&gw.upstreams);
 	prometheus_free(&gw);

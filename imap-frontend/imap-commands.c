@@ -549,6 +549,23 @@ imap_cmd_namespace(struct imap_session *s, const char *tag,
 	imap_session_tagged(s, tag, "OK", "NAMESPACE completed");
 }
 
+/* While the session IDLEs: an untagged OK now and then, so that a proxy
+ * or a NAT between the client and us sees traffic (issue 17). The timer
+ * is stopped when IDLE ends (imap-session.c's handle_line). */
+static void
+idle_keepalive_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->io != IMAP_IO_IDLE || s->closing) {
+		evtimer_del(s->keepalive_ev);
+		return;
+	}
+	imap_session_printf(s, "* OK Still here\r\n");
+}
+
 void
 imap_cmd_idle(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -561,6 +578,15 @@ imap_cmd_idle(struct imap_session *s, const char *tag,
 	s->tag = xstrdup(tag);
 	s->io = IMAP_IO_IDLE;
 	imap_session_printf(s, "+ idling\r\n");
+	{
+		struct timeval tv = {
+			s->server->limits.idle_keepalive_secs, 0 };
+
+		if (s->keepalive_ev == NULL)
+			s->keepalive_ev = event_new(s->server->base, -1,
+			    EV_PERSIST, idle_keepalive_cb, s);
+		evtimer_add(s->keepalive_ev, &tv);
+	}
 	if (s->sel != NULL)
 		imap_session_send_updates(s, true);
 }

@@ -65,6 +65,7 @@ imap_server_config_init(struct imap_server_config *cfg)
 	cfg->limits.preauth_timeout_secs = 60;
 	cfg->limits.output_high_water = 256 * 1024;
 	cfg->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
+	cfg->limits.idle_keepalive_secs = IMAP_IDLE_KEEPALIVE_SECS;
 }
 
 static char **
@@ -132,6 +133,8 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->throttle = imap_throttle_new(0, 0);
 	if (srv->limits.fetch_pin_secs == 0)
 		srv->limits.fetch_pin_secs = IMAP_FETCH_PIN_SECS;
+	if (srv->limits.idle_keepalive_secs == 0)
+		srv->limits.idle_keepalive_secs = IMAP_IDLE_KEEPALIVE_SECS;
 	srv->auth = auth != NULL ? auth : imap_server_auth_store;
 	srv->auth_ctx = auth != NULL ? auth_ctx : srv;
 	srv->rawlog_dir = cfg->rawlog_dir != NULL ? xstrdup(cfg->rawlog_dir) :
@@ -150,12 +153,24 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->plain_addrs = strv_dup(cfg->plain_addrs);
 	srv->tls_addrs = strv_dup(cfg->tls_addrs);
 	TAILQ_INIT(&srv->sessions);
+	TAILQ_INIT(&srv->proxy_waits);
+	srv->proxy_addrs = strv_dup(cfg->proxy_addrs);
 	srv->next_id = 1;
 	srv->ip_buckets = IMAP_IP_BUCKETS;
 	srv->ip_counts = NULL;
 	srv->scratch = arena_new(IMAP_SCRATCH_CHUNK);
 	srv->workq = cfg->workq;
 	srv->recent = imap_recent_new();
+	if (imap_proxy_setup(srv, cfg->proxy_trusted, error_r) != 0) {
+		imap_server_free(&srv);
+		return NULL;
+	}
+	if (srv->proxy_addrs != NULL && srv->proxy_addrs[0] != NULL &&
+	    srv->proxy_net_count == 0) {
+		*error_r = "PROXY listeners need trusted proxy addresses";
+		imap_server_free(&srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -282,20 +297,15 @@ evict_oldest_preauth(struct imap_server *srv)
 	}
 }
 
-static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+struct imap_session *
+imap_server_admit(struct imap_server *srv, int fd, const struct sockaddr *sa,
+    const struct sockaddr *link, bool tls)
 {
-	struct imap_server *srv = arg;
-	bool tls = false;
 	char ip[48];
 	int port;
 	struct imap_ip_count *c;
 	const char *reason;
 
-	for (size_t i = 0; i < srv->listener_count; i++)
-		if (srv->listeners[i] == l)
-			tls = srv->listener_tls[i];
 	imap_sockaddr_ip(sa, ip, sizeof(ip), &port);
 	c = ip_find(srv, ip, false);
 	if (!srv->shutting_down && srv->stats.sessions >=
@@ -319,7 +329,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			(void)w;
 		}
 		close(fd);
-		return;
+		return NULL;
 	}
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
 		/* Responses end with a short tagged line written after the
@@ -332,7 +342,29 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 	}
-	(void)imap_session_new(srv, fd, sa, salen, tls);
+	return imap_session_new(srv, fd, sa, link, tls);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct imap_server *srv = arg;
+	bool tls = false;
+
+	(void)salen;
+	for (size_t i = 0; i < srv->listener_count; i++)
+		if (srv->listeners[i] == l)
+			tls = srv->listener_tls[i];
+	(void)imap_server_admit(srv, fd, sa, sa, tls);
+}
+
+static void
+proxy_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	(void)l;
+	imap_proxy_accept(arg, fd, sa, salen);
 }
 
 void
@@ -375,7 +407,7 @@ parse_addr(const char *spec, struct sockaddr_storage *ss, int *len_r)
 
 static int
 add_listener(struct imap_server *srv, const char *spec, bool tls,
-    const char **error_r)
+    bool proxy, const char **error_r)
 {
 	struct sockaddr_storage ss;
 	int len;
@@ -389,7 +421,8 @@ add_listener(struct imap_server *srv, const char *spec, bool tls,
 		*error_r = "bad IMAP listen address (want host:port)";
 		return -1;
 	}
-	l = evconnlistener_new_bind(srv->base, accept_cb, srv,
+	l = evconnlistener_new_bind(srv->base,
+	    proxy ? proxy_accept_cb : accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    512, (struct sockaddr *)&ss, len);
 	if (l == NULL) {
@@ -402,10 +435,14 @@ add_listener(struct imap_server *srv, const char *spec, bool tls,
 	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound,
 	    &blen) == 0)
 		imap_sockaddr_ip((struct sockaddr *)&bound, ip, sizeof(ip), &port);
-	if (tls && srv->tls_port == 0)
+	if (proxy) {
+		if (srv->proxy_port == 0)
+			srv->proxy_port = port;
+	} else if (tls && srv->tls_port == 0) {
 		srv->tls_port = port;
-	if (!tls && srv->plain_port == 0)
+	} else if (!tls && srv->plain_port == 0) {
 		srv->plain_port = port;
+	}
 	srv->listeners = xreallocarray(srv->listeners, srv->listener_count + 1,
 	    sizeof(*srv->listeners));
 	srv->listener_tls = xreallocarray(srv->listener_tls,
@@ -413,8 +450,9 @@ add_listener(struct imap_server *srv, const char *spec, bool tls,
 	srv->listeners[srv->listener_count] = l;
 	srv->listener_tls[srv->listener_count] = tls;
 	srv->listener_count++;
-	log_info("imap event=listening addr=%s port=%d tls=%s", spec, port,
-	    tls ? "implicit" : (srv->ssl_ctx != NULL ? "starttls" : "none"));
+	log_info("imap event=listening addr=%s port=%d tls=%s proxy=%s", spec,
+	    port, tls ? "implicit" : (srv->ssl_ctx != NULL ? "starttls" :
+	    "none"), proxy ? "yes" : "no");
 	return 0;
 }
 
@@ -422,12 +460,25 @@ int
 imap_server_listen(struct imap_server *srv, const char **error_r)
 {
 	for (size_t i = 0; srv->plain_addrs != NULL && srv->plain_addrs[i]; i++)
-		if (add_listener(srv, srv->plain_addrs[i], false, error_r) != 0)
+		if (add_listener(srv, srv->plain_addrs[i], false, false,
+		    error_r) != 0)
 			return -1;
 	for (size_t i = 0; srv->tls_addrs != NULL && srv->tls_addrs[i]; i++)
-		if (add_listener(srv, srv->tls_addrs[i], true, error_r) != 0)
+		if (add_listener(srv, srv->tls_addrs[i], true, false,
+		    error_r) != 0)
+			return -1;
+	for (size_t i = 0; srv->proxy_addrs != NULL && srv->proxy_addrs[i];
+	    i++)
+		if (add_listener(srv, srv->proxy_addrs[i], false, true,
+		    error_r) != 0)
 			return -1;
 	return 0;
+}
+
+int
+imap_server_proxy_port(const struct imap_server *srv)
+{
+	return srv->proxy_port;
 }
 
 int
@@ -613,6 +664,7 @@ imap_server_shutdown(struct imap_server *srv, const char *reason,
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
 	close_listeners(srv);
+	imap_proxy_close_all(srv);
 	log_info("imap event=shutdown sessions=%u", srv->stats.sessions);
 	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
@@ -641,6 +693,7 @@ imap_server_free(struct imap_server **srvp)
 	*srvp = NULL;
 	srv->shutdown_done = NULL;
 	close_listeners(srv);
+	imap_proxy_free(srv);
 	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
 		imap_session_free(s);
 	if (srv->shutdown_timer != NULL)
@@ -661,6 +714,7 @@ imap_server_free(struct imap_server **srvp)
 	imap_trace_reg_free(srv);
 	strv_free(srv->plain_addrs);
 	strv_free(srv->tls_addrs);
+	strv_free(srv->proxy_addrs);
 	free(srv->rawlog_dir);
 	free(srv->spool_dir);
 	SSL_CTX_free(srv->ssl_ctx);
@@ -829,4 +883,27 @@ imap_server_auth_store(void *ctx, const char *username, const char *password,
 	req->username = xstrdup(username);
 	imap_server_check_password(srv, username, password, client_addr,
 	    auth_store_done, req);
+}
+
+unsigned
+imap_server_throttle_delay(struct imap_server *srv, const char *user,
+    const char *ip)
+{
+	return imap_throttle_delay(srv->throttle, user, ip, time(NULL));
+}
+
+void
+imap_server_throttle_result(struct imap_server *srv, const char *user,
+    const char *ip, bool ok, unsigned *failures_r)
+{
+	struct imap_throttle_counts c;
+
+	if (ok) {
+		imap_throttle_succeeded(srv->throttle, user, ip);
+		*failures_r = 0;
+		return;
+	}
+	srv->stats.logins_failed++;
+	imap_throttle_failed(srv->throttle, user, ip, time(NULL), &c);
+	*failures_r = c.pair;
 }

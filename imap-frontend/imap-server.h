@@ -75,6 +75,10 @@ struct imap_server_limits {
 	 * not extend it). */
 	unsigned idle_timeout_secs;
 	unsigned preauth_timeout_secs;
+	/* Seconds between untagged "* OK Still here" lines while a session
+	 * IDLEs, so that a proxy's or NAT's idle timeout does not cut it
+	 * (0: the default, IMAP_IDLE_KEEPALIVE_SECS). */
+	unsigned idle_keepalive_secs;
 	/* Output buffered for a client above which the server stops reading
 	 * its commands and pauses a streaming FETCH. */
 	size_t output_high_water;
@@ -86,6 +90,14 @@ struct imap_server_limits {
 	unsigned fetch_pin_secs;
 };
 #define IMAP_FETCH_PIN_SECS 60
+/* A proxy sends its header at once: seconds from connect to the whole
+ * PROXY header, and connections waiting for theirs at once. */
+#define IMAP_PROXY_HEADER_SECS 5
+#define IMAP_PROXY_PENDING_MAX 256
+/* Two minutes: shorter than the idle timeouts of common proxies and NATs
+ * (nginx's mail proxy_timeout defaults to 24 h, many NATs drop a quiet
+ * TCP flow after 5 minutes), long enough to cost nothing. */
+#define IMAP_IDLE_KEEPALIVE_SECS 120
 
 struct imap_server_config {
 	/* NULL-terminated lists of "host:port" ("[v6]:port"); either may be
@@ -93,6 +105,17 @@ struct imap_server_config {
 	 * implicit TLS. */
 	const char *const *plain_addrs;
 	const char *const *tls_addrs;
+	/* Plain-text (STARTTLS) listeners behind a proxy: every connection
+	 * must come from one of proxy_trusted (addresses or networks,
+	 * "10.0.0.0/8") and open with a PROXY protocol v1 or v2 header
+	 * (imap-proxy-parse.h) within IMAP_PROXY_HEADER_SECS; the client it
+	 * carries is the session's address for the per-address limits, the
+	 * failed-login table and the logs. Whether the connection counts
+	 * as secure is decided by the proxy's own address (loopback) or
+	 * TLS, as on any listener. Either may be NULL; proxy_addrs needs
+	 * proxy_trusted. */
+	const char *const *proxy_addrs;
+	const char *const *proxy_trusted;
 	/* Required when tls_addrs is set or STARTTLS is to be offered; the
 	 * server takes its own reference (SSL_CTX_up_ref). */
 	SSL_CTX *ssl_ctx;
@@ -174,6 +197,17 @@ void imap_server_check_password(struct imap_server *srv,
     imap_password_done_fn *done, void *arg);
 
 /*
+ * The failed-login table (imap-throttle.h) for a login checked outside an
+ * IMAP session (gateway/auth-http.c, nginx's auth_http): the delay in ms
+ * to wait before checking a password of user from the client address ip,
+ * and the outcome of the check, counted as an IMAP login's would be.
+ */
+unsigned imap_server_throttle_delay(struct imap_server *srv,
+    const char *user, const char *ip);
+void imap_server_throttle_result(struct imap_server *srv, const char *user,
+    const char *ip, bool ok, unsigned *failures_r);
+
+/*
  * Creates a server. auth NULL selects imap_server_auth_store with ctx =
  * store. Returns NULL with *error_r on a bad configuration.
  */
@@ -187,6 +221,7 @@ int imap_server_listen(struct imap_server *srv, const char **error_r);
 /* The ports actually bound (for ":0" in tests); 0 when none. */
 int imap_server_plain_port(const struct imap_server *srv);
 int imap_server_tls_port(const struct imap_server *srv);
+int imap_server_proxy_port(const struct imap_server *srv);
 
 /* Replaces the TLS context for new connections (takes a reference). */
 void imap_server_set_ssl_ctx(struct imap_server *srv, SSL_CTX *ctx);

@@ -119,12 +119,11 @@ preauth_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 struct imap_session *
 imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
-    int salen, bool implicit_tls)
+    const struct sockaddr *link, bool implicit_tls)
 {
 	struct imap_session *s = xcalloc(1, sizeof(*s));
 	int port;
 
-	(void)salen;
 	s->server = srv;
 	if (srv->next_id == 0)
 		srv->next_id = 1;	/* 0 is "no session" (change origins) */
@@ -135,7 +134,7 @@ imap_session_new(struct imap_server *srv, int fd, const struct sockaddr *sa,
 	imap_sockaddr_ip(sa, s->ip, sizeof(s->ip), &port);
 	snprintf(s->addr, sizeof(s->addr), sa->sa_family == AF_INET6 ?
 	    "[%s]:%d" : "%s:%d", s->ip, port);
-	s->secured = srv->loopback_is_secure && sockaddr_is_loopback(sa);
+	s->secured = srv->loopback_is_secure && sockaddr_is_loopback(link);
 	if (implicit_tls) {
 		SSL *ssl = SSL_new(srv->ssl_ctx);
 
@@ -315,6 +314,8 @@ imap_session_free(struct imap_session *s)
 	}
 	if (s->preauth_ev != NULL)
 		event_free(s->preauth_ev);
+	if (s->keepalive_ev != NULL)
+		event_free(s->keepalive_ev);
 	if (s->auth_pass != NULL) {
 		secure_zero(s->auth_pass, strlen(s->auth_pass));
 		free(s->auth_pass);
@@ -955,6 +956,8 @@ handle_line(struct imap_session *s, const char *line, size_t len)
 	if (s->io == IMAP_IO_IDLE) {
 		s->io = IMAP_IO_COMMAND;
 		s->cmd_allows_expunge = true;
+		if (s->keepalive_ev != NULL)
+			evtimer_del(s->keepalive_ev);
 		if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
 			imap_session_tagged(s, tag, "OK", "Idle completed");
 		else
@@ -1041,6 +1044,8 @@ session_input(struct imap_session *s)
 	struct evbuffer *in;
 
 	if (s->bev == NULL)
+		return;
+	if (!s->proxy_checked && imap_proxy_refuse_header(s))
 		return;
 	s->in_dispatch = true;
 	while (!s->closing) {

@@ -146,6 +146,8 @@ struct imap_session {
 	struct event *close_ev;	/* deferred free after imap_session_close */
 	struct event *delay_ev;	/* a login held back (imap-throttle.h) */
 	struct event *preauth_ev;	/* from connect to login */
+	struct event *keepalive_ev;	/* "* OK Still here" during IDLE */
+	bool proxy_checked;	/* the first bytes are no PROXY header */
 	enum imap_state state;
 	enum imap_io_mode io;
 	time_t started;
@@ -189,6 +191,9 @@ struct imap_session {
 };
 
 TAILQ_HEAD(imap_session_list, imap_session);
+struct imap_proxy_wait;
+TAILQ_HEAD(imap_proxy_wait_list, imap_proxy_wait);
+struct imap_proxy_net;
 
 /* ---- server internals the sessions use (imap-server.c) ---- */
 
@@ -229,6 +234,14 @@ struct imap_server {
 	void *shutdown_arg;
 	struct event *shutdown_timer;
 	struct imap_trace_reg *trace;	/* users traced (session-trace.c) */
+
+	/* PROXY protocol listeners (imap-proxy.c) */
+	char **proxy_addrs;
+	int proxy_port;
+	struct imap_proxy_net *proxy_nets;	/* trusted peers */
+	size_t proxy_net_count;
+	struct imap_proxy_wait_list proxy_waits;	/* header not read yet */
+	unsigned proxy_wait_count;
 };
 
 void imap_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t size,
@@ -244,6 +257,30 @@ unsigned imap_server_user_sessions(struct imap_server *srv,
     const char *user);
 
 struct imap_auth_request *imap_auth_request_new(struct imap_session *s);
+
+/* Applies the session caps to a new connection from the client sa (the
+ * socket's peer is link) and starts its session, or refuses it (BYE,
+ * closed). Takes fd over. */
+struct imap_session *imap_server_admit(struct imap_server *srv, int fd,
+    const struct sockaddr *sa, const struct sockaddr *link, bool tls);
+
+/* ---- PROXY protocol (imap-proxy.c) ---- */
+
+/* Reads the trusted networks: 0, or -1 with *error_r. */
+int imap_proxy_setup(struct imap_server *srv, const char *const *trusted,
+    const char **error_r);
+/* A connection on a PROXY listener: refused unless its peer is trusted,
+ * else its header is read (bounded in time and size), then the session
+ * is admitted for the client it carries. Takes fd over. */
+void imap_proxy_accept(struct imap_server *srv, int fd,
+    const struct sockaddr *peer, int peerlen);
+/* Closes every connection still waiting for its header (shutdown). */
+void imap_proxy_close_all(struct imap_server *srv);
+void imap_proxy_free(struct imap_server *srv);
+/* Before a plain connection's first command: a PROXY header from a peer
+ * that may not send one is refused with a BYE (true: the session is
+ * closing, or more bytes are needed to tell; read nothing yet). */
+bool imap_proxy_refuse_header(struct imap_session *s);
 
 /* ---- protocol trace (imap-session-trace.c) ---- */
 
@@ -267,8 +304,12 @@ void imap_session_begin_login(struct imap_session *s, const char *tag,
 void imap_session_auth_finished(struct imap_session *s,
     enum imap_auth_result result, const char *user);
 
+/* sa is the client (the address a PROXY header carried, else the
+ * peer); link the socket's own peer, whose address decides whether the
+ * connection counts as secure (loopback). */
 struct imap_session *imap_session_new(struct imap_server *srv, int fd,
-    const struct sockaddr *sa, int salen, bool implicit_tls);
+    const struct sockaddr *sa, const struct sockaddr *link,
+    bool implicit_tls);
 /* Marks closing: stops reading, flushes output, then frees. */
 void imap_session_close(struct imap_session *s);
 /* Frees at once (from the server's teardown or an event callback). */

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -24,7 +25,9 @@ class RunLocalTest(unittest.TestCase):
     def start(self, cwd, log, ports):
         env = {"POPGATE_IMAP_PORT": str(ports[0]),
                "POPGATE_IMAPS_PORT": str(ports[1]),
-               "POPGATE_METRICS_PORT": str(ports[2])}
+               "POPGATE_METRICS_PORT": str(ports[2]),
+               "POPGATE_PROXY_PORT": str(ports[3]),
+               "POPGATE_AUTH_HTTP_PORT": str(ports[4])}
         p = Proc(["sh", os.path.join(ROOT, "deploy", "run-local.sh"), BUILD],
                  log_path=log, env=env, cwd=cwd)
         deadline = time.monotonic() + 30
@@ -42,7 +45,7 @@ class RunLocalTest(unittest.TestCase):
 
     def test_make_run_starts_a_working_gateway(self):
         cwd = tempdir()
-        ports = (free_port(), free_port(), free_port())
+        ports = tuple(free_port() for _ in range(5))
         log = os.path.join(cwd, "run.log")
         p, out = self.start(cwd, log, ports)
         var = os.path.join(cwd, "var")
@@ -95,6 +98,27 @@ class RunLocalTest(unittest.TestCase):
                                   timeout=30)
             self.assertEqual(c.login("alice", "user-password")[0], "OK")
             c.logout()
+            # issue 17: the proxy listener takes a PROXY header from
+            # loopback, and the auth_http service sends nginx there
+            self.assertIn("proxy    127.0.0.1:%d (PROXY protocol)   "
+                          "auth_http http://127.0.0.1:%d" % ports[3:5], b)
+            s = socket.create_connection(("127.0.0.1", ports[3]), timeout=30)
+            s.sendall(b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 143\r\n")
+            self.assertTrue(s.recv(100).startswith(b"* OK"))
+            s.close()
+            req = urllib.request.Request(
+                "http://127.0.0.1:%d/" % ports[4],
+                headers={"Auth-Method": "plain", "Auth-User": "alice",
+                         "Auth-Pass": "user-password",
+                         "Auth-Protocol": "imap", "Client-IP": "192.0.2.9"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.assertEqual(r.headers["Auth-Status"], "OK")
+                self.assertEqual(r.headers["Auth-Port"], str(ports[3]))
+            m = re.search(r"\(nginx in front: (.+ nginx-config)\)", b)
+            r = subprocess.run(m.group(1), shell=True, capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("auth_http 127.0.0.1:9180/", r.stdout)
             # the metrics the banner names are there
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
                                         % ports[2], timeout=30) as r:
@@ -109,7 +133,7 @@ class RunLocalTest(unittest.TestCase):
         # for other ports, its banner still shows the ports it listens on
         with open(os.path.join(var, "tls", "cert.pem"), "rb") as f:
             cert = f.read()
-        other = (free_port(), free_port(), free_port())
+        other = tuple(free_port() for _ in range(5))
         p, out = self.start(cwd, os.path.join(cwd, "run2.log"), other)
         try:
             self.assertNotIn("making", out)
@@ -135,7 +159,7 @@ class RunLocalTest(unittest.TestCase):
                         os.path.join(tls, "cert.pem"), "-days", "30",
                         "-subj", "/CN=localhost"], check=True,
                        capture_output=True)
-        ports = (free_port(), free_port(), free_port())
+        ports = tuple(free_port() for _ in range(5))
         p, out = self.start(cwd, os.path.join(cwd, "run.log"), ports)
         try:
             self.assertIn("making a local certificate authority", out)

@@ -343,6 +343,59 @@ START_TEST(load_from_file)
 }
 END_TEST
 
+/* issue 17: the keep-alive, PROXY listeners and the [cluster] section */
+START_TEST(scale_out_keys)
+{
+	struct config *c = NULL;
+	char err[CONFIG_ERROR_MAX];
+	static const char *const bad[][2] = {
+		{ "[imap]\nidle_keepalive = 0\n", "out of range" },
+		{ "[imap]\nidle_keepalive = 31m\n", "out of range" },
+		{ "[imap]\ncert = /c\nkey = /k\n"
+		  "proxy_listen = 127.0.0.1:1144\n", "needs proxy_trusted" },
+		{ "[imap]\nproxy_trusted = 10.0.0.0/33\n", "prefix" },
+		{ "[imap]\nproxy_trusted = proxy.example.org\n", "address" },
+		{ "[cluster]\nauth_http_listen = 127.0.0.1:9144\n",
+		  "needs node_address" },
+		{ "[cluster]\nnode_address = 127.0.0.1:1, 127.0.0.1:2\n",
+		  "one address" },
+		{ "[cluster]\ncache = 2d\n", "out of range" },
+	};
+
+	ck_assert_int_eq(config_load_string("e.conf", "", &c, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(c->idle_keepalive, 120);
+	ck_assert_uint_eq(c->cluster_cache, 60);
+	ck_assert_uint_eq(c->proxy_listen_count, 0);
+	config_free(&c);
+	ck_assert_int_eq(config_load_string("s.conf",
+	    "[imap]\ncert = /c\nkey = /k\nidle_keepalive = 30s\n"
+	    "proxy_listen = 127.0.0.1:1144, [::1]:1144\n"
+	    "proxy_trusted = 127.0.0.1 10.1.0.0/16, ::1\n"
+	    "[cluster]\nauth_http_listen = 127.0.0.1:9144\n"
+	    "node_address = 10.1.0.11:1144\n"
+	    "peers = 10.1.0.12:9144, 10.1.0.13:9144\ncache = 0\n",
+	    &c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c->idle_keepalive, 30);
+	ck_assert_uint_eq(c->proxy_listen_count, 2);
+	ck_assert_str_eq(c->proxy_listen[1].host, "::1");
+	ck_assert_uint_eq(c->proxy_trusted_count, 3);
+	ck_assert_str_eq(c->proxy_trusted[1], "10.1.0.0/16");
+	ck_assert_str_eq(c->cluster_node[0].host, "10.1.0.11");
+	ck_assert_uint_eq(c->cluster_peer_count, 2);
+	ck_assert_str_eq(c->cluster_peers[1].port, "9144");
+	ck_assert_uint_eq(c->cluster_cache, 0);
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(config_load_string("b.conf", bad[i][0], &c,
+		    err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, bad[i][1]) != NULL, "%s: %s",
+		    bad[i][0], err);
+		ck_assert_ptr_null(c);
+	}
+}
+END_TEST
+
 START_TEST(value_parsers)
 {
 	const char *e;
@@ -404,6 +457,7 @@ config_suite(void)
 	tcase_add_test(tc, long_comment_and_many_domains_accepted);
 	tcase_add_test(tc, load_from_file);
 	tcase_add_test(tc, value_parsers);
+	tcase_add_test(tc, scale_out_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

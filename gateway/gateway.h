@@ -31,6 +31,7 @@ struct metrics;
 struct metric;
 struct prometheus;
 struct backup;
+struct web;
 
 /*
  * The metrics of the thread model, exported by the metrics endpoint from
@@ -94,6 +95,7 @@ struct gateway {
 	struct prometheus *prom;	/* its counters and endpoint */
 	struct gateway_core_metrics core_metrics;
 	struct backup *backup;		/* the running or last backup */
+	struct web *web;		/* the web page (web.h), or NULL */
 };
 
 /* Starts a graceful shutdown (as SIGTERM does). */

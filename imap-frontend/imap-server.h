@@ -168,6 +168,11 @@ void imap_server_check_password(struct imap_server *srv,
     const char *username, const char *password, const char *client_addr,
     imap_password_done_fn *done, void *arg);
 
+/* The failed-login table (imap-throttle.h) the server's logins use, so
+ * that other logins with the same passwords (the web page) count in it
+ * and are slowed by it alike. Owned by the server (the loop's). */
+struct imap_throttle *imap_server_throttle(struct imap_server *srv);
+
 /*
  * Creates a server. auth NULL selects imap_server_auth_store with ctx =
  * store. Returns NULL with *error_r on a bad configuration.

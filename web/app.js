@@ -1,0 +1,192 @@
+/*
+ * popgate's web page: signs in, then shows the person's old POP3
+ * accounts and refreshes them every few seconds. Only textContent is
+ * set (never HTML from the server); the CSRF token lives in memory and
+ * goes with every POST in X-CSRF-Token.
+ */
+"use strict";
+(function () {
+  const REFRESH_MS = 2000;
+  let csrf = null;
+  let timer = null;
+  const cards = new Map();
+
+  function $(id) { return document.getElementById(id); }
+  function f(card, name) { return card.querySelector("[data-f=\"" + name + "\"]"); }
+
+  async function api(method, path, body) {
+    const opts = { method: method, credentials: "same-origin", headers: {} };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    if (method === "POST" && csrf !== null) {
+      opts.headers["X-CSRF-Token"] = csrf;
+    }
+    let r;
+    try {
+      r = await fetch(path, opts);
+    } catch (e) {
+      return { status: 0, data: { error: "The gateway cannot be reached." } };
+    }
+    let data = {};
+    try { data = await r.json(); } catch (e) { data = {}; }
+    return { status: r.status, data: data };
+  }
+
+  function show(view) {
+    $("loading").hidden = true;
+    $("login-view").hidden = view !== "login";
+    $("accounts-view").hidden = view !== "accounts";
+    $("logout").hidden = view !== "accounts";
+    $("who").hidden = view !== "accounts";
+  }
+
+  function signedOut() {
+    csrf = null;
+    if (timer !== null) { clearInterval(timer); timer = null; }
+    cards.clear();
+    $("accounts").replaceChildren();
+    show("login");
+  }
+
+  function signedIn(data) {
+    csrf = data.csrf;
+    $("who").textContent = data.user;
+    show("accounts");
+    refresh();
+    if (timer === null) { timer = setInterval(refresh, REFRESH_MS); }
+  }
+
+  function when(t) {
+    if (t === null || t === undefined) { return "never"; }
+    return new Date(t * 1000).toLocaleString();
+  }
+
+  function newCard(name) {
+    const card = $("account-tpl").content.firstElementChild.cloneNode(true);
+    card.dataset.account = name;
+    f(card, "check").addEventListener("click", async function () {
+      const btn = f(card, "check");
+      btn.disabled = true;
+      f(card, "check-result").textContent = "Asking…";
+      const r = await api("POST", "/api/check", { account: name });
+      btn.disabled = false;
+      if (r.status === 401) { signedOut(); return; }
+      f(card, "check-result").textContent = r.status === 200 ?
+        "Checking now: new mail appears here as it arrives." :
+        (r.data.error || "That did not work.");
+      refresh();
+    });
+    f(card, "pw-form").addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const input = f(card, "pw");
+      const r = await api("POST", "/api/password",
+        { account: name, password: input.value });
+      input.value = "";
+      if (r.status === 401) { signedOut(); return; }
+      f(card, "pw-result").textContent = r.status === 200 ?
+        "Saved. popgate uses it from the next check." :
+        (r.data.error || "That did not work.");
+    });
+    $("accounts").appendChild(card);
+    cards.set(name, card);
+    return card;
+  }
+
+  function fillRecent(tbody, recent) {
+    const rows = recent.map(function (c) {
+      const tr = document.createElement("tr");
+      [when(c.started), c.words, String(c.fetched)].forEach(function (v) {
+        const td = document.createElement("td");
+        td.textContent = v;
+        tr.appendChild(td);
+      });
+      tr.dataset.outcome = c.outcome;
+      return tr;
+    });
+    tbody.replaceChildren.apply(tbody, rows);
+  }
+
+  function update(card, a) {
+    f(card, "account").textContent = a.account;
+    f(card, "where").textContent = a.login + " at " + a.host;
+    const badge = f(card, "state");
+    badge.textContent = a.state_words;
+    badge.dataset.state = a.state;
+    badge.className = "badge" + (a.advice && a.advice.needs_person ?
+      " problem" : a.state === "polling" || a.state === "queued" ?
+      " busy" : "");
+    f(card, "checked").textContent = "Last checked: " + when(a.last_poll) +
+      (a.last_success !== null && a.last_success !== a.last_poll ?
+        " · last good check: " + when(a.last_success) : "");
+    const box = f(card, "progress-box");
+    if (a.import) {
+      const pct = Math.floor(100 * a.import.done / a.import.total);
+      f(card, "progress").value = pct;
+      f(card, "progress-text").textContent = "Importing: " + a.import.done +
+        " of " + a.import.total + " messages (" + pct + " %), " +
+        a.import.remaining + " to go";
+      box.hidden = false;
+    } else {
+      box.hidden = true;
+    }
+    f(card, "imported").textContent = "Messages imported so far: " +
+      a.imported;
+    const adv = f(card, "advice-box");
+    if (a.advice) {
+      f(card, "advice-title").textContent = a.advice.title;
+      f(card, "advice-action").textContent = a.advice.action;
+      f(card, "last-error").textContent = a.last_error || "(nothing more)";
+      adv.dataset.code = a.advice.code;
+      adv.className = "advice" + (a.advice.needs_person ? "" : " calm");
+      adv.hidden = false;
+    } else {
+      adv.hidden = true;
+      delete adv.dataset.code;
+    }
+    fillRecent(f(card, "recent"), a.recent);
+  }
+
+  async function refresh() {
+    const r = await api("GET", "/api/accounts");
+    if (r.status === 401) { signedOut(); return; }
+    if (r.status !== 200) {
+      $("accounts-error").textContent = r.data.error || "Could not load.";
+      return;
+    }
+    $("accounts-error").textContent = "";
+    const seen = new Set();
+    r.data.accounts.forEach(function (a) {
+      seen.add(a.account);
+      update(cards.get(a.account) || newCard(a.account), a);
+    });
+    cards.forEach(function (card, name) {
+      if (!seen.has(name)) { card.remove(); cards.delete(name); }
+    });
+    $("no-accounts").hidden = r.data.accounts.length > 0;
+  }
+
+  $("login-form").addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    const btn = $("login-submit");
+    btn.disabled = true;
+    $("login-error").textContent = "";
+    const r = await api("POST", "/api/login", {
+      user: $("login-user").value, password: $("login-password").value
+    });
+    $("login-password").value = "";
+    btn.disabled = false;
+    if (r.status === 200) { signedIn(r.data); return; }
+    $("login-error").textContent = r.data.error || "Sign-in failed.";
+  });
+
+  $("logout").addEventListener("click", async function () {
+    await api("POST", "/api/logout", {});
+    signedOut();
+  });
+
+  api("GET", "/api/session").then(function (r) {
+    if (r.status === 200) { signedIn(r.data); } else { signedOut(); }
+  });
+}());

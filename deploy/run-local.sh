@@ -4,11 +4,13 @@
 # git): the configuration, the data directory, the control socket, and a
 # local certificate authority with a server certificate signed by it, made
 # on first start. IMAP listens on 127.0.0.1:1143 (STARTTLS) and
-# 127.0.0.1:1993 (TLS), the metrics on 127.0.0.1:9154, so no root is
+# 127.0.0.1:1993 (TLS), the metrics on 127.0.0.1:9154, the web page for
+# people on https://127.0.0.1:8443/ (docs/web.md), so no root is
 # needed. Once the gateway answers, a short banner says where everything
 # is; the ports in it are read from the configuration in use.
 #   deploy/run-local.sh BUILD_DIR
-# POPGATE_IMAP_PORT / POPGATE_IMAPS_PORT / POPGATE_METRICS_PORT move the
+# POPGATE_IMAP_PORT / POPGATE_IMAPS_PORT / POPGATE_METRICS_PORT /
+# POPGATE_WEB_PORT move the
 # ports (used by the tests; they apply when the configuration is first
 # written).
 set -eu
@@ -17,6 +19,7 @@ case "$B" in /*) ;; *) B="$(pwd)/$B" ;; esac
 IMAP_PORT=${POPGATE_IMAP_PORT:-1143}
 IMAPS_PORT=${POPGATE_IMAPS_PORT:-1993}
 METRICS_PORT=${POPGATE_METRICS_PORT:-9154}
+WEB_PORT=${POPGATE_WEB_PORT:-8443}
 ROOT=$(pwd)
 VAR="$ROOT/var"
 TLS="$VAR/tls"
@@ -93,6 +96,11 @@ level = info
 enabled = yes
 listen = 127.0.0.1:$METRICS_PORT
 
+# the page where people see their old accounts (docs/web.md)
+[web]
+enabled = yes
+listen = 127.0.0.1:$WEB_PORT
+
 [upstream-defaults]
 interval = 5m
 mode = keep
@@ -112,6 +120,7 @@ listen_of() {
 IMAP=$(listen_of imap | tr '\n' ' ')
 IMAPS=$(listen_of imaps | tr '\n' ' ')
 METRICS=$(listen_of metrics | tr '\n' ' ')
+WEB=$(listen_of web | tr '\n' ' ')
 SOCK=$(printf '%s\n' "$CHECK" | sed -n 's/^control //p')
 DATA=$(printf '%s\n' "$CHECK" | sed -n 's/^data_dir //p')
 FIRST_IMAP=$(listen_of imap | head -n 1)
@@ -136,6 +145,7 @@ CTL="$B/popgatectl -s $SOCK"
 popgate is running (Ctrl-C stops it)
   IMAP     ${IMAP:-none}(STARTTLS)   ${IMAPS:-none}(TLS)
   metrics  ${METRICS:+http://}${METRICS:-off}
+  web      ${WEB:-off}(people sign in with their IMAP password)
   config   $CONF
   data     $DATA
   import   $TLS/ca.pem into your mail program: the local CA that signed

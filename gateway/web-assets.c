@@ -20,13 +20,14 @@
 WEB_EMBED(web_index_html, "web/index.html");
 WEB_EMBED(web_app_css, "web/app.css");
 WEB_EMBED(web_app_js, "web/app.js");
+WEB_EMBED(web_favicon_svg, "web/favicon.svg");
 
 const struct web_asset *
 web_asset_find(const char *path)
 {
-	static struct web_asset assets[3];
+	static struct web_asset assets[4];
 	static const char *const paths[] = { "/index.html", "/app.css",
-	    "/app.js" };
+	    "/app.js", "/favicon.svg" };
 
 	if (assets[0].path == NULL) {
 		assets[0] = (struct web_asset){ paths[0],
@@ -38,6 +39,9 @@ web_asset_find(const char *path)
 		assets[2] = (struct web_asset){ paths[2],
 		    "text/javascript; charset=utf-8", web_app_js_start,
 		    (size_t)(web_app_js_end - web_app_js_start) };
+		assets[3] = (struct web_asset){ paths[3], "image/svg+xml",
+		    web_favicon_svg_start,
+		    (size_t)(web_favicon_svg_end - web_favicon_svg_start) };
 	}
 	if (strcmp(path, "/") == 0)
 		path = "/index.html";

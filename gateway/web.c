@@ -593,8 +593,10 @@ account_view(struct web *w, const char *user, json_t *a)
 	    json_null());
 	json_object_set(v, "next_poll", json_object_get(st, "next_poll") ?
 	    json_object_get(st, "next_poll") : json_null());
+	/* the kept total counts finished polls; a running one adds its own */
 	json_object_set_new(v, "imported", json_integer(json_integer_value(
-	    json_object_get(st, "messages_fetched"))));
+	    json_object_get(st, "messages_fetched")) + (state != NULL &&
+	    strcmp(state, "polling") == 0 && done <= total ? done : 0)));
 	json_object_set(v, "last_error", json_object_get(st, "last_error") ?
 	    json_object_get(st, "last_error") : json_null());
 	/* an import running: how far, and how much is left */

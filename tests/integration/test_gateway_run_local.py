@@ -24,7 +24,9 @@ class RunLocalTest(unittest.TestCase):
     def start(self, cwd, log, ports):
         env = {"POPGATE_IMAP_PORT": str(ports[0]),
                "POPGATE_IMAPS_PORT": str(ports[1]),
-               "POPGATE_METRICS_PORT": str(ports[2])}
+               "POPGATE_METRICS_PORT": str(ports[2]),
+               "POPGATE_WEB_PORT": str(ports[3] if len(ports) > 3 else
+                                       free_port())}
         p = Proc(["sh", os.path.join(ROOT, "deploy", "run-local.sh"), BUILD],
                  log_path=log, env=env, cwd=cwd)
         deadline = time.monotonic() + 30
@@ -42,7 +44,7 @@ class RunLocalTest(unittest.TestCase):
 
     def test_make_run_starts_a_working_gateway(self):
         cwd = tempdir()
-        ports = (free_port(), free_port(), free_port())
+        ports = (free_port(), free_port(), free_port(), free_port())
         log = os.path.join(cwd, "run.log")
         p, out = self.start(cwd, log, ports)
         var = os.path.join(cwd, "var")
@@ -62,6 +64,8 @@ class RunLocalTest(unittest.TestCase):
                           "(TLS)" % ports[:2], b)
             self.assertIn("metrics  http://127.0.0.1:%d/metrics" % ports[2],
                           b)
+            self.assertIn("web      https://127.0.0.1:%d/ (people sign in"
+                          % ports[3], b)
             self.assertIn("import   %s into your mail program"
                           % os.path.join(var, "tls", "ca.pem"), b)
             # the printed user command works as printed (alice, password
@@ -99,6 +103,10 @@ class RunLocalTest(unittest.TestCase):
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
                                         % ports[2], timeout=30) as r:
                 self.assertIn(b"popgate_imap_logins_total", r.read())
+            # so is the web page, over TLS with the same certificate
+            with urllib.request.urlopen("https://localhost:%d/" % ports[3],
+                                        context=ctx, timeout=30) as r:
+                self.assertIn(b"/app.js", r.read())
         finally:
             rc = p.stop(signal.SIGINT)
         self.assertEqual(rc, 0)

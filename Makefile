@@ -146,7 +146,7 @@ $(B)/lib/version.o: $(B)/gen/build-info.h
 $(B)/lib/version.o: CPPFLAGS += -I$(B)/gen
 
 # The web page's files are built into popgated (gateway/web-assets.c).
-$(B)/gateway/web-assets.o: $(wildcard web/*)
+$(B)/gateway/web-assets.o: $(wildcard gateway/www/*)
 
 # Archives a layer may link, highest first.
 ARCH_lib := $(LIB_A)

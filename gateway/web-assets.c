@@ -17,10 +17,10 @@
 	    ".popsection\n");						\
 	extern const char sym##_start[], sym##_end[]
 
-WEB_EMBED(web_index_html, "web/index.html");
-WEB_EMBED(web_app_css, "web/app.css");
-WEB_EMBED(web_app_js, "web/app.js");
-WEB_EMBED(web_favicon_svg, "web/favicon.svg");
+WEB_EMBED(web_index_html, "gateway/www/index.html");
+WEB_EMBED(web_app_css, "gateway/www/app.css");
+WEB_EMBED(web_app_js, "gateway/www/app.js");
+WEB_EMBED(web_favicon_svg, "gateway/www/favicon.svg");
 
 const struct web_asset *
 web_asset_find(const char *path)

@@ -1,6 +1,6 @@
 /*
- * web-assets — the web page's static files (web/index.html, app.css,
- * app.js), built into popgated so that it needs no files at run time
+ * web-assets — the web page's static files (gateway/www/: index.html,
+ * app.css, app.js, favicon.svg), built into popgated so that it needs no files at run time
  * and the page loads nothing from elsewhere.
  */
 #ifndef POPGATE_GATEWAY_WEB_ASSETS_H

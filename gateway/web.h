@@ -2,7 +2,7 @@
  * web — the page where people see their old POP3 accounts: an HTTPS
  * server inside popgated (libevent's evhttp, each connection a
  * bufferevent over OpenSSL with the IMAP certificate), serving the
- * static page embedded in the binary (web/, gateway/web-assets.c) and a
+ * static page embedded in the binary (gateway/www/, web-assets.c) and a
  * small JSON API behind it ([web] enabled, listen; off by default).
  * docs/web.md describes the page, the API and its security.
  *

@@ -92,7 +92,7 @@ class WebSecurityTest(unittest.TestCase):
             self.assertTrue(h["content-type"].startswith(ctype))
             self.assertIn("content-security-policy", h)
         with open(os.path.join(os.path.dirname(__file__), "..", "..",
-                               "web", "app.js")) as f:
+                               "gateway", "www", "app.js")) as f:
             self.assertEqual(c.call("GET", "/app.js")[2], f.read())
         self.assertNotIn("innerHTML", c.call("GET", "/app.js")[2])
         self.assertEqual(c.call("GET", "/nothing")[0], 404)

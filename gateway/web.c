@@ -17,6 +17,8 @@
 #include "gateway/config.h"
 #include "gateway/control-proto.h"
 #include "gateway/control.h"
+#include "gateway/accounts.h"
+#include "gateway/admin-store.h"
 #include "gateway/gateway.h"
 #include "gateway/listeners.h"
 #include "gateway/web-advice.h"
@@ -25,6 +27,7 @@
 #include "imap-frontend/imap-server.h"
 #include "imap-frontend/imap-throttle.h"
 #include "log.h"
+#include "store/store.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -314,6 +317,119 @@ command_error(json_t *resp)
 	return m != NULL ? m : "the gateway could not do that";
 }
 
+/* ---- the admin flag --------------------------------------------------- */
+
+/* 1 admin, 0 not (or no such user), -1 store error. */
+static int
+user_is_admin(struct store *store, const char *user, uint32_t *id_r,
+    const char **error_r)
+{
+	struct store_read *r = NULL;
+	const void *v;
+	size_t len;
+	uint32_t id = 0;
+	int ret;
+
+	if (store_read_begin(store, &r, error_r) < 0)
+		return -1;
+	ret = store_user_lookup(r, user, &id, error_r);
+	if (ret == 0)
+		ret = store_user_meta_get(r, id, WEB_ADMIN_META_KEY, &v, &len,
+		    error_r);
+	store_read_end(&r);
+	if (id_r != NULL)
+		*id_r = id;
+	if (ret < 0)
+		return -1;
+	return ret == 0 ? 1 : 0;
+}
+
+void
+web_cmd_user_admin(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	const char *user = ctl_req_str(req, "user");
+	const char *set = ctl_req_str(req, "admin");
+	const char *error = NULL;
+	struct ctl_error err;
+	char q[LOG_QUOTE_MAX];
+	uint32_t id = 0;
+	json_t *resp;
+	int is;
+
+	if (set != NULL && strcmp(set, "yes") != 0 && strcmp(set, "no") != 0) {
+		ctl_error_set(&err, CTL_E_INVALID, "admin", "admin: \"yes\" "
+		    "or \"no\"");
+		goto fail;
+	}
+	is = user_is_admin(gw->store, user, &id, &error);
+	if (is < 0)
+		goto store_fail;
+	if (id == 0) {
+		ctl_error_set(&err, CTL_E_UNKNOWN_USER, "user", "no user %s",
+		    user);
+		goto fail;
+	}
+	if (set != NULL && (strcmp(set, "yes") == 0) != (is == 1)) {
+		json_t *flag = json_pack("{s:b}", "admin", 1);
+		int ret = strcmp(set, "yes") == 0 ?
+		    accounts_put_setting(gw->store, id, WEB_ADMIN_META_KEY,
+		    flag, &error) : admin_store_meta_del(gw->store, id,
+		    WEB_ADMIN_META_KEY, &error);
+
+		json_decref(flag);
+		if (ret < 0)
+			goto store_fail;
+		is = strcmp(set, "yes") == 0;
+		log_info("control event=web-admin user=%s admin=%s",
+		    log_quote(q, sizeof(q), user), is ? "yes" : "no");
+	}
+	resp = ctl_ok_json();
+	json_object_set_new(resp, "user", json_string(user));
+	json_object_set_new(resp, "admin", json_boolean(is == 1));
+	control_reply(client, resp);
+	return;
+store_fail:
+	ctl_error_set(&err, CTL_E_STORE, NULL, "user.admin: %s", error);
+fail:
+	gw->stats.control_errors++;
+	control_reply_error(client, &err);
+}
+
+/* The status command's answer (of one user, or everyone's with NULL),
+ * or NULL after replying with its error. */
+static json_t *
+status_of(struct web *w, struct evhttp_request *req, const char *user)
+{
+	const char *msg = NULL;
+	json_t *resp = run_command(w, "status", user != NULL ?
+	    json_pack("{s:s}", "user", user) : json_object(), &msg);
+
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok"))) {
+		reply_error(req, HTTP_INTERNAL, "Internal Server Error",
+		    resp != NULL ? command_error(resp) : msg);
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* Replies to an action with its command's answer (resp, taken over; NULL
+ * with msg when it was refused before); true when it was done. */
+static bool
+reply_action(struct evhttp_request *req, json_t *resp, const char *msg)
+{
+	bool ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
+
+	if (ok)
+		reply_json(req, HTTP_OK, "OK", json_object());
+	else
+		reply_error(req, HTTP_BADREQUEST, "Bad Request", resp != NULL ?
+		    command_error(resp) : msg);
+	json_decref(resp);
+	return ok;
+}
+
 /* ---- sign-in ---------------------------------------------------------- */
 
 static void
@@ -358,6 +474,7 @@ login_done(void *arg, int result, bool exists)
 	struct web *w = l->w;
 	struct imap_throttle *t = w->gw->imap != NULL ?
 	    imap_server_throttle(w->gw->imap) : NULL;
+	const char *error = NULL;
 	char q[LOG_QUOTE_MAX];
 
 	(void)exists;
@@ -384,8 +501,9 @@ login_done(void *arg, int result, bool exists)
 		    " note=\"oldest session ended: [web] sessions reached\"" :
 		    "");
 		set_session_cookie(l->req, s->id, WEB_SESSION_MAX_AGE_SECS);
-		reply_json(l->req, HTTP_OK, "OK", json_pack("{s:s, s:s}",
-		    "user", s->user, "csrf", s->csrf));
+		reply_json(l->req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b}",
+		    "user", s->user, "csrf", s->csrf, "admin", user_is_admin(
+		    w->gw->store, s->user, NULL, &error) == 1));
 	} else if (result == 0) {
 		struct imap_throttle_counts c = { 0, 0, 0 };
 
@@ -487,13 +605,15 @@ static void
 api_session(struct web *w, struct evhttp_request *req)
 {
 	struct web_session *s = session_of(w, req);
+	const char *error = NULL;
 
 	if (s == NULL) {
 		reply_error(req, 401, "Unauthorized", "please sign in");
 		return;
 	}
-	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:s}", "user",
-	    s->user, "csrf", s->csrf));
+	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b}", "user",
+	    s->user, "csrf", s->csrf, "admin", user_is_admin(w->gw->store,
+	    s->user, NULL, &error) == 1));
 }
 
 static void
@@ -566,7 +686,7 @@ add_advice(json_t *view, const char *state, const char *outcome)
 
 /* What the page shows of one account (of the status command's entry). */
 static json_t *
-account_view(struct web *w, const char *user, json_t *a)
+account_view(struct web *w, const char *user, json_t *a, bool with_recent)
 {
 	json_t *st = json_object_get(a, "status");
 	json_t *imp = json_object_get(st, "import");
@@ -606,14 +726,20 @@ account_view(struct web *w, const char *user, json_t *a)
 		    "done", done, "total", total, "remaining", total - done));
 	else
 		json_object_set_new(v, "import", json_null());
-	recent = recent_checks(w, user, name != NULL ? name : "");
+	/* the admin's list reads the history of failing accounts only */
+	recent = with_recent || json_is_string(json_object_get(st,
+	    "last_error")) ? recent_checks(w, user, name != NULL ? name : "") :
+	    json_array();
 	if (json_array_size(recent) > 0)
 		outcome = json_string_value(json_object_get(json_array_get(
 		    recent, 0), "outcome"));
 	json_object_set_new(v, "last_outcome", outcome != NULL ?
 	    json_string(outcome) : json_null());
 	add_advice(v, state, outcome);
-	json_object_set_new(v, "recent", recent);
+	json_object_set_new(v, "recent", with_recent ? recent :
+	    json_array());
+	if (!with_recent)
+		json_decref(recent);
 	return v;
 }
 
@@ -621,7 +747,6 @@ static void
 api_accounts(struct web *w, struct evhttp_request *req)
 {
 	struct web_session *s = session_of(w, req);
-	const char *msg = NULL;
 	json_t *resp, *list, *a;
 	size_t i;
 
@@ -630,31 +755,59 @@ api_accounts(struct web *w, struct evhttp_request *req)
 		return;
 	}
 	/* the signed-in user's, never anyone else's */
-	resp = run_command(w, "status", json_pack("{s:s}", "user", s->user),
-	    &msg);
-	if (resp == NULL || !json_is_true(json_object_get(resp, "ok"))) {
-		reply_error(req, HTTP_INTERNAL, "Internal Server Error",
-		    resp != NULL ? command_error(resp) : msg);
-		json_decref(resp);
+	resp = status_of(w, req, s->user);
+	if (resp == NULL)
 		return;
-	}
 	list = json_array();
 	json_array_foreach(json_object_get(resp, "accounts"), i, a)
-		json_array_append_new(list, account_view(w, s->user, a));
+		json_array_append_new(list, account_view(w, s->user, a, true));
 	json_decref(resp);
 	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:o, s:I}", "user",
 	    s->user, "accounts", list, "now", (json_int_t)time(NULL)));
 }
 
-/* An action on one of the user's own accounts through a control command:
- * fields beyond "user" and "account" come from extra (taken over). */
+/* ---- actions and the admin view --------------------------------------- */
+
+/* The session of an admin (the flag read now), else NULL after
+ * replying. change: a state-changing request (CSRF checks). */
+static struct web_session *
+admin_session(struct web *w, struct evhttp_request *req, bool change,
+    const char *what)
+{
+	struct web_session *s = change ? session_for_change(w, req, what) :
+	    session_of(w, req);
+	const char *error = NULL;
+	char q[LOG_QUOTE_MAX];
+
+	if (s == NULL) {
+		if (!change)
+			reply_error(req, 401, "Unauthorized", "please sign in");
+		return NULL;
+	}
+	if (user_is_admin(w->gw->store, s->user, NULL, &error) != 1) {
+		log_warn("web event=admin-refused ip=%s user=%s action=%s",
+		    peer_addr(req), log_quote(q, sizeof(q), s->user), what);
+		reply_error(req, 403, "Forbidden", "for admins only");
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * An action on an account through a control command: one of the user's
+ * own, or with admin any user's (named in the body's "user"; the admin
+ * flag is checked first). secret_field: a field of the body passed on
+ * to the command (the new password), never logged.
+ */
 static void
 account_action(struct web *w, struct evhttp_request *req, const char *what,
-    const char *command, const char *secret_field)
+    const char *command, const char *secret_field, bool admin)
 {
-	struct web_session *s = session_for_change(w, req, what);
-	const char *account, *msg = NULL, *value = NULL;
-	char q[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+	struct web_session *s = admin ? admin_session(w, req, true, what) :
+	    session_for_change(w, req, what);
+	const char *user, *account, *msg = NULL, *value = NULL;
+	char q[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
+	char addr[64];
 	json_t *body, *creq, *resp;
 	bool ok;
 
@@ -663,32 +816,79 @@ account_action(struct web *w, struct evhttp_request *req, const char *what,
 	body = read_body(req);
 	if (body == NULL)
 		return;
+	/* without admin, the session's user: a "user" field is ignored */
+	user = admin ? body_str(body, "user", WEB_SESSION_USER_MAX) : s->user;
 	account = body_str(body, "account", 64);
 	if (secret_field != NULL)
 		value = body_str(body, secret_field, WEB_PASSWORD_MAX);
-	if (account == NULL || (secret_field != NULL && value == NULL)) {
+	if (user == NULL || account == NULL ||
+	    (secret_field != NULL && value == NULL)) {
 		json_decref(body);
 		reply_error(req, HTTP_BADREQUEST, "Bad Request", secret_field ?
 		    "enter the account and its new password" :
 		    "which account?");
 		return;
 	}
-	creq = json_pack("{s:s, s:s}", "user", s->user, "account", account);
+	creq = json_pack("{s:s, s:s}", "user", user, "account", account);
 	if (secret_field != NULL)
 		json_object_set_new(creq, secret_field, json_string(value));
 	resp = run_command(w, command, creq, &msg);
-	ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
-	if (resp != NULL && !ok)
-		msg = command_error(resp);
-	log_info("web event=%s ip=%s user=%s account=%s result=%s", what,
-	    peer_addr(req), log_quote(q, sizeof(q), s->user),
-	    log_quote(q2, sizeof(q2), account), ok ? "ok" : "refused");
-	if (ok)
-		reply_json(req, HTTP_OK, "OK", json_object());
-	else
-		reply_error(req, HTTP_BADREQUEST, "Bad Request", msg);
-	json_decref(resp);
+	/* the request may be gone once answered: its address first */
+	snprintf(addr, sizeof(addr), "%s", peer_addr(req));
+	ok = reply_action(req, resp, msg);
+	log_quote(q3, sizeof(q3), s->user);
+	log_info("web event=%s ip=%s%s%s user=%s account=%s result=%s", what,
+	    addr, admin ? " admin=" : "", admin ? q3 : "",
+	    log_quote(q, sizeof(q), user), log_quote(q2, sizeof(q2), account),
+	    ok ? "ok" : "refused");
 	json_decref(body);
+}
+
+static void
+api_admin_accounts(struct web *w, struct evhttp_request *req)
+{
+	struct web_session *s = admin_session(w, req, false, "admin-list");
+	json_t *resp, *list, *a, *states;
+	json_int_t done = 0, total = 0;
+	size_t i, n = 0;
+
+	if (s == NULL)
+		return;
+	resp = status_of(w, req, NULL);
+	if (resp == NULL)
+		return;
+	list = json_array();
+	states = json_object();
+	json_array_foreach(json_object_get(resp, "accounts"), i, a) {
+		const char *user = json_string_value(json_object_get(a,
+		    "user"));
+		json_t *v, *imp;
+		const char *state;
+
+		if (n++ >= WEB_ADMIN_LIST_MAX)
+			continue;
+		v = account_view(w, user != NULL ? user : "", a, false);
+		json_object_set_new(v, "user", json_string(user != NULL ?
+		    user : ""));
+		state = json_string_value(json_object_get(v, "state"));
+		json_object_set_new(states, state, json_integer(
+		    json_integer_value(json_object_get(states, state)) + 1));
+		imp = json_object_get(v, "import");
+		done += json_integer_value(json_object_get(imp, "done"));
+		total += json_integer_value(json_object_get(imp, "total"));
+		json_array_append_new(list, v);
+	}
+	json_decref(resp);
+	{
+		char q[LOG_QUOTE_MAX];
+
+		log_info("web event=admin-list ip=%s user=%s accounts=%zu",
+		    peer_addr(req), log_quote(q, sizeof(q), s->user), n);
+	}
+	reply_json(req, HTTP_OK, "OK", json_pack("{s:o, s:o, s:{s:I, s:I}, "
+	    "s:b, s:I}", "accounts", list, "states", states, "importing",
+	    "done", done, "total", total, "truncated",
+	    n > WEB_ADMIN_LIST_MAX, "now", (json_int_t)time(NULL)));
 }
 
 /* ---- dispatch --------------------------------------------------------- */
@@ -740,10 +940,14 @@ request_cb(struct evhttp_request *req, void *arg)
 	else if (post && strcmp(path, "/api/logout") == 0)
 		api_logout(w, req);
 	else if (post && strcmp(path, "/api/check") == 0)
-		account_action(w, req, "check-now", "poll", NULL);
+		account_action(w, req, "check-now", "poll", NULL, false);
+	else if (get && strcmp(path, "/api/admin/accounts") == 0)
+		api_admin_accounts(w, req);
+	else if (post && strcmp(path, "/api/admin/check") == 0)
+		account_action(w, req, "admin-check", "poll", NULL, true);
 	else if (post && strcmp(path, "/api/password") == 0)
 		account_action(w, req, "account-password", "account.set",
-		    "password");
+		    "password", false);
 	else if (!get && !post) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, POST");

@@ -9,6 +9,7 @@
   const REFRESH_MS = 2000;
   let csrf = null;
   let timer = null;
+  let admin = false;
   const cards = new Map();
 
   function $(id) { return document.getElementById(id); }
@@ -40,10 +41,12 @@
     $("accounts-view").hidden = view !== "accounts";
     $("logout").hidden = view !== "accounts";
     $("who").hidden = view !== "accounts";
+    $("admin-view").hidden = view !== "accounts" || !admin;
   }
 
   function signedOut() {
     csrf = null;
+    admin = false;
     if (timer !== null) { clearInterval(timer); timer = null; }
     cards.clear();
     $("accounts").replaceChildren();
@@ -52,7 +55,8 @@
 
   function signedIn(data) {
     csrf = data.csrf;
-    $("who").textContent = data.user;
+    admin = data.admin === true;
+    $("who").textContent = data.user + (admin ? " (admin)" : "");
     show("accounts");
     refresh();
     if (timer === null) { timer = setInterval(refresh, REFRESH_MS); }
@@ -148,7 +152,74 @@
     fillRecent(f(card, "recent"), a.recent);
   }
 
+  function cell(tr, text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function adminRow(a) {
+    const tr = document.createElement("tr");
+    tr.dataset.user = a.user;
+    tr.dataset.account = a.account;
+    tr.dataset.state = a.state;
+    cell(tr, a.user);
+    cell(tr, a.account);
+    cell(tr, a.state_words);
+    cell(tr, a.import ? a.import.done + " of " + a.import.total : "");
+    cell(tr, when(a.last_poll));
+    cell(tr, a.advice ? a.advice.title : "");
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.textContent = "Check now";
+    btn.addEventListener("click", async function () {
+      btn.disabled = true;
+      const r = await api("POST", "/api/admin/check",
+        { user: a.user, account: a.account });
+      if (r.status === 401) { signedOut(); return; }
+      btn.textContent = r.status === 200 ? "Asked" :
+        (r.data.error || "Refused");
+    });
+    cell(tr, "").appendChild(btn);
+    return tr;
+  }
+
+  async function refreshAdmin() {
+    const r = await api("GET", "/api/admin/accounts");
+    if (r.status === 401) { signedOut(); return; }
+    if (r.status !== 200) {
+      $("admin-error").textContent = r.data.error || "Could not load.";
+      return;
+    }
+    $("admin-error").textContent = "";
+    const sel = $("admin-filter");
+    const states = Object.keys(r.data.states).sort();
+    const have = Array.from(sel.options).map(function (o) { return o.value; });
+    states.forEach(function (st) {
+      if (have.indexOf(st) < 0) {
+        const o = document.createElement("option");
+        o.value = st;
+        o.textContent = st;
+        sel.appendChild(o);
+      }
+    });
+    const parts = states.map(function (st) {
+      return r.data.states[st] + " " + st;
+    });
+    const imp = r.data.importing;
+    $("admin-summary").textContent = r.data.accounts.length + " accounts: " +
+      parts.join(", ") + (imp.total > 0 ? "; importing " + imp.done +
+        " of " + imp.total + " messages" : "") +
+      (r.data.truncated ? " (list cut short)" : "");
+    const rows = r.data.accounts.filter(function (a) {
+      return sel.value === "" || a.state === sel.value;
+    }).map(adminRow);
+    $("admin-rows").replaceChildren.apply($("admin-rows"), rows);
+  }
+
   async function refresh() {
+    if (admin) { refreshAdmin(); }
     const r = await api("GET", "/api/accounts");
     if (r.status === 401) { signedOut(); return; }
     if (r.status !== 200) {
@@ -180,6 +251,8 @@
     if (r.status === 200) { signedIn(r.data); return; }
     $("login-error").textContent = r.data.error || "Sign-in failed.";
   });
+
+  $("admin-filter").addEventListener("change", refreshAdmin);
 
   $("logout").addEventListener("click", async function () {
     await api("POST", "/api/logout", {});

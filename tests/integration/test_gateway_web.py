@@ -340,6 +340,84 @@ class WebSecurityTest(unittest.TestCase):
         b.csrf = saved
         self.assertEqual(list(b.accounts()), ["bob-old"])
 
+    # ---- the admin view ----------------------------------------------------
+
+    def admin_list(self, client):
+        status, _, body = client.call("GET", "/api/admin/accounts")
+        self.assertEqual(status, 200, body)
+        return {(a["user"], a["account"]): a for a in body["accounts"]}, body
+
+    def test_admin_view(self):
+        dc = self.dovecot()
+        self.add_account("alice", "alice-old", "pop-secret", dc.port)
+        self.add_account("bob", "bob-old", "wrong", dc.port)
+        a, b = self.client(), self.client()
+        self.assertFalse(a.login("alice", "alice-pw")["admin"])
+        b.login("bob", "bob-pw")
+        # not an admin: refused
+        self.assertEqual(a.call("GET", "/api/admin/accounts")[0], 403)
+        self.assertEqual(a.call("POST", "/api/admin/check",
+                                {"user": "bob", "account": "bob-old"})[0],
+                         403)
+        self.assertEqual(self.client().call("GET",
+                                            "/api/admin/accounts")[0], 401)
+        # popgatectl makes alice one; the flag counts at once
+        r = self.gw.ctl("user", "admin", "alice")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("alice: not an admin", r.stdout)
+        r = self.gw.ctl("user", "admin", "alice", "yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("alice: an admin of the web page", r.stdout)
+        for bad in (("nobody", "yes"), ("alice", "maybe")):
+            r = self.gw.ctl("user", "admin", *bad)
+            self.assertNotEqual(r.returncode, 0, bad)
+        self.assertTrue(a.call("GET", "/api/session")[2]["admin"])
+        rows, body = self.admin_list(a)
+        self.assertEqual(set(rows), {("alice", "alice-old"),
+                                     ("bob", "bob-old")})
+        self.assertEqual(sum(body["states"].values()), 2)
+        self.assertFalse(body["truncated"])
+        for row in rows.values():
+            self.assertNotIn("pop-secret", str(row))
+            self.assertNotIn("sealed", str(row))
+        # the admin asks for a poll of bob's account; its refused
+        # password shows in the list, explained
+        polls = self.gw.ok({"command": "stats"})["stats"]["polls_requested"]
+        self.assertEqual(a.call("POST", "/api/admin/check",
+                                {"user": "bob", "account": "bob-old"},
+                                csrf=False)[0], 403)
+        self.assertEqual(a.call("POST", "/api/admin/check",
+                                {"user": "bob", "account": "bob-old"})[0],
+                         200)
+        self.assertGreater(self.gw.ok({"command": "stats"})["stats"]
+                           ["polls_requested"], polls)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            rows, _ = self.admin_list(a)
+            if rows[("bob", "bob-old")]["last_outcome"] == "auth":
+                break
+            time.sleep(0.2)
+        self.assertEqual(rows[("bob", "bob-old")]["advice"]["code"],
+                         "password-refused")
+        status, _, body = a.call("POST", "/api/admin/check",
+                                 {"user": "bob", "account": "nope"})
+        self.assertEqual(status, 400)
+        # bob is still no admin
+        self.assertEqual(b.call("GET", "/api/admin/accounts")[0], 403)
+        self.assertEqual(list(b.accounts()), ["bob-old"])
+        # taken away: refused at once, in the same session
+        r = self.gw.ctl("user", "admin", "alice", "no")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(a.call("GET", "/api/admin/accounts")[0], 403)
+        self.assertEqual(list(a.accounts()), ["alice-old"])
+        out = self.gw.output()
+        self.assertIn("component=web event=admin-check ip=127.0.0.1 "
+                      "admin=alice user=bob account=bob-old result=ok", out)
+        self.assertIn("component=web event=admin-refused ip=127.0.0.1 "
+                      "user=bob", out)
+        self.assertIn("component=control event=web-admin user=alice "
+                      "admin=yes", out)
+
     # ---- what an account shows ---------------------------------------------
 
     def test_account_view_wrong_password_then_fixed(self):

@@ -121,8 +121,11 @@
     badge.className = "badge" + (a.advice && a.advice.needs_person ?
       " problem" : a.state === "polling" || a.state === "queued" ?
       " busy" : "");
-    f(card, "checked").textContent = "Last checked: " + when(a.last_poll) +
-      (a.last_success !== null && a.last_success !== a.last_poll ?
+    // a poll's start and a success's end: the later one is the last check
+    const last = a.last_success !== null && (a.last_poll === null ||
+      a.last_success > a.last_poll) ? a.last_success : a.last_poll;
+    f(card, "checked").textContent = "Last checked: " + when(last) +
+      (a.last_success !== null && a.last_success !== last ?
         " · last good check: " + when(a.last_success) : "");
     const box = f(card, "progress-box");
     if (a.import) {

@@ -4,8 +4,9 @@ IMAP password, watches the progress bar of a running import from a real
 Dovecot POP3 server advance (the link to Dovecot goes through a relay
 the test paces, so the import stops mid-way while the page is looked
 at), sees a refused upstream password explained in plain words, enters
-the right one, clicks "Check now" and sees that account recover. The
-page runs under its strict Content-Security-Policy: the browser's
+the right one, clicks "Check now" and sees that account recover; made
+an admin (popgatectl user admin), it lists every account and filters
+them by state. The page runs under its strict Content-Security-Policy: the browser's
 console must show no error (a blocked script or style would). Screen
 shots are kept in BUILD/artefacts/web/ (not in the repository)."""
 import os
@@ -114,6 +115,14 @@ class WebBrowserTest(unittest.TestCase):
         done, total = int(m.group(1)), int(m.group(2))
         self.assertEqual(int(s["bar"]), 100 * done // total)
         return done, total, int(i.group(1))
+
+    def admin_rows(self):
+        """The admin list's rows, read in one go (the page replaces them
+        at each refresh): [user, account, state, state in words]."""
+        return self.driver.execute_script("""
+            return Array.from(document.querySelectorAll("#admin-rows tr"))
+                .map((tr) => [tr.dataset.user, tr.dataset.account,
+                              tr.dataset.state, tr.cells[2].textContent]);""")
 
     def paced(self, pred):
         """The progress the page shows once pred(progress) holds, else
@@ -234,6 +243,30 @@ class WebBrowserTest(unittest.TestCase):
                   if e.get("level") == "SEVERE" and
                   "401" not in e.get("message", "")]
         self.assertEqual(errors, [])
+
+        # the admin view: hidden for alice until popgatectl makes her an
+        # admin, then every account, filtered by state
+        self.assertFalse(self.css("#admin-view")[0].is_displayed())
+        self.gw.ok({"command": "user.add", "user": "bob",
+                    "password": "bob-pw"})
+        self.gw.ok({"command": "account.add", "user": "bob",
+                    "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
+                    "login": "carol", "password": "bob-wrong",
+                    "account": "bobs", "interval": 3600, "enabled": False})
+        r = self.gw.ctl("user", "admin", "alice", "yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.driver.refresh()
+        self.until("admin list", lambda: len(self.admin_rows()) == 3)
+        self.assertIn("(admin)", self.css("#who")[0].text)
+        self.assertIn("3 accounts", self.css("#admin-summary")[0].text)
+        sel = debian_module("selenium.webdriver.support.select").Select(
+            self.css("#admin-filter")[0])
+        sel.select_by_value("disabled")
+        self.until("filtered", lambda: self.admin_rows() == [
+            ["bob", "bobs", "disabled", "Switched off"]])
+        self.shot("admin")
+        sel.select_by_value("")
+        self.until("unfiltered", lambda: len(self.admin_rows()) == 3)
 
         # sign out: back to the form, and the session is gone
         self.css("#logout")[0].click()

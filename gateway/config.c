@@ -126,6 +126,7 @@ static const struct key_def keys[] = {
 	{ "web", "session_timeout", KEY_DURATION, OFF(web_session_timeout), 0,
 	  60, 7 * 86400 },
 	{ "web", "sessions", KEY_U32, OFF(web_sessions), 0, 1, 100000 },
+	{ "web", "self_service", KEY_BOOL, OFF(web_self_service), 0, 0, 0 },
 
 	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
 	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },

@@ -104,7 +104,8 @@ static void
 reply_error(struct evhttp_request *req, int code, const char *reason,
     const char *message)
 {
-	reply_json(req, code, reason, json_pack("{s:s}", "error", message));
+	reply_json(req, code, reason, json_pack("{s:s}", "error",
+	    message != NULL ? message : "that did not work"));
 }
 
 /* ---- requests --------------------------------------------------------- */
@@ -501,9 +502,10 @@ login_done(void *arg, int result, bool exists)
 		    " note=\"oldest session ended: [web] sessions reached\"" :
 		    "");
 		set_session_cookie(l->req, s->id, WEB_SESSION_MAX_AGE_SECS);
-		reply_json(l->req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b}",
-		    "user", s->user, "csrf", s->csrf, "admin", user_is_admin(
-		    w->gw->store, s->user, NULL, &error) == 1));
+		reply_json(l->req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b, "
+		    "s:b}", "user", s->user, "csrf", s->csrf, "admin",
+		    user_is_admin(w->gw->store, s->user, NULL, &error) == 1,
+		    "self_service", w->gw->config->web_self_service));
 	} else if (result == 0) {
 		struct imap_throttle_counts c = { 0, 0, 0 };
 
@@ -611,9 +613,10 @@ api_session(struct web *w, struct evhttp_request *req)
 		reply_error(req, 401, "Unauthorized", "please sign in");
 		return;
 	}
-	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b}", "user",
-	    s->user, "csrf", s->csrf, "admin", user_is_admin(w->gw->store,
-	    s->user, NULL, &error) == 1));
+	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b, s:b}",
+	    "user", s->user, "csrf", s->csrf, "admin", user_is_admin(
+	    w->gw->store, s->user, NULL, &error) == 1, "self_service",
+	    w->gw->config->web_self_service));
 }
 
 static void
@@ -844,6 +847,62 @@ account_action(struct web *w, struct evhttp_request *req, const char *what,
 	json_decref(body);
 }
 
+/* Whether the admin lets people add and remove their own accounts
+ * ([web] self_service); false after replying. */
+static bool
+self_service(struct web *w, struct evhttp_request *req, const char *what)
+{
+	if (w->gw->config->web_self_service)
+		return true;
+	log_info("web event=self-service-refused ip=%s action=%s",
+	    peer_addr(req), what);
+	reply_error(req, 403, "Forbidden", "Your admin adds and removes the "
+	    "old accounts here.");
+	return false;
+}
+
+/*
+ * A person adds one of their own old accounts ([web] self_service): the
+ * request popgatectl account add would send, for the session's user,
+ * with only the fields a person gives (no CA file, fingerprint or clear
+ * text: those stay the admin's, with the [upstream-defaults]).
+ */
+static void
+api_account_add(struct web *w, struct evhttp_request *req)
+{
+	static const char *const fields[] = { "host", "tls", "login",
+	    "password", "account" };
+	struct web_session *s = session_for_change(w, req, "account-add");
+	const char *msg = NULL, *name;
+	char q[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], addr[64];
+	json_t *body, *creq, *port, *resp;
+	bool ok;
+
+	if (s == NULL || !self_service(w, req, "account-add"))
+		return;
+	body = read_body(req);
+	if (body == NULL)
+		return;
+	creq = json_pack("{s:s}", "user", s->user);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *v = body_str(body, fields[i], WEB_PASSWORD_MAX);
+
+		if (v != NULL)
+			json_object_set_new(creq, fields[i], json_string(v));
+	}
+	port = json_object_get(body, "port");
+	if (json_is_integer(port))
+		json_object_set(creq, "port", port);
+	name = body_str(body, "account", 64);
+	snprintf(addr, sizeof(addr), "%s", peer_addr(req));
+	resp = run_command(w, "account.add", creq, &msg);
+	ok = reply_action(req, resp, msg);
+	log_info("web event=account-add ip=%s user=%s account=%s result=%s",
+	    addr, log_quote(q, sizeof(q), s->user), log_quote(q2, sizeof(q2),
+	    name != NULL ? name : "-"), ok ? "ok" : "refused");
+	json_decref(body);
+}
+
 static void
 api_admin_accounts(struct web *w, struct evhttp_request *req)
 {
@@ -945,7 +1004,13 @@ request_cb(struct evhttp_request *req, void *arg)
 		api_admin_accounts(w, req);
 	else if (post && strcmp(path, "/api/admin/check") == 0)
 		account_action(w, req, "admin-check", "poll", NULL, true);
-	else if (post && strcmp(path, "/api/password") == 0)
+	else if (post && strcmp(path, "/api/account/add") == 0)
+		api_account_add(w, req);
+	else if (post && strcmp(path, "/api/account/delete") == 0) {
+		if (self_service(w, req, "account-delete"))
+			account_action(w, req, "account-delete",
+			    "account.delete", NULL, false);
+	} else if (post && strcmp(path, "/api/password") == 0)
 		account_action(w, req, "account-password", "account.set",
 		    "password", false);
 	else if (!get && !post) {

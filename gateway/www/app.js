@@ -10,6 +10,7 @@
   let csrf = null;
   let timer = null;
   let admin = false;
+  let selfService = false;
   const cards = new Map();
 
   function $(id) { return document.getElementById(id); }
@@ -56,6 +57,8 @@
   function signedIn(data) {
     csrf = data.csrf;
     admin = data.admin === true;
+    selfService = data.self_service === true;
+    $("add-details").hidden = !selfService;
     $("who").textContent = data.user + (admin ? " (admin)" : "");
     show("accounts");
     refresh();
@@ -92,6 +95,14 @@
       f(card, "pw-result").textContent = r.status === 200 ?
         "Saved. popgate uses it from the next check." :
         (r.data.error || "That did not work.");
+    });
+    f(card, "remove-details").hidden = !selfService;
+    f(card, "remove").addEventListener("click", async function () {
+      const r = await api("POST", "/api/account/delete", { account: name });
+      if (r.status === 401) { signedOut(); return; }
+      f(card, "remove-result").textContent = r.status === 200 ? "Removed." :
+        (r.data.error || "That did not work.");
+      refresh();
     });
     $("accounts").appendChild(card);
     cards.set(name, card);
@@ -256,6 +267,22 @@
   });
 
   $("admin-filter").addEventListener("change", refreshAdmin);
+
+  $("add-form").addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    const req = {
+      host: $("add-host").value, port: Number($("add-port").value),
+      tls: $("add-tls").value, login: $("add-login").value,
+      password: $("add-password").value
+    };
+    if ($("add-name").value !== "") { req.account = $("add-name").value; }
+    const r = await api("POST", "/api/account/add", req);
+    $("add-password").value = "";
+    if (r.status === 401) { signedOut(); return; }
+    $("add-result").textContent = r.status === 200 ?
+      "Added: popgate checks it now." : (r.data.error || "That did not work.");
+    refresh();
+  });
 
   $("logout").addEventListener("click", async function () {
     await api("POST", "/api/logout", {});

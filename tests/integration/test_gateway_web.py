@@ -418,6 +418,69 @@ class WebSecurityTest(unittest.TestCase):
         self.assertIn("component=control event=web-admin user=alice "
                       "admin=yes", out)
 
+    # ---- people's own accounts ([web] self_service) -------------------------
+
+    def test_self_service_add_remove(self):
+        dc = self.dovecot()
+        dc.add_messages("alice", [make_message(i) for i in range(2)])
+        a = self.client()
+        self.assertFalse(a.login("alice", "alice-pw")["self_service"])
+        add = {"host": "127.0.0.1", "port": dc.port, "tls": "stls",
+               "login": "alice", "password": "pop-secret",
+               "account": "mine"}
+        # off by default
+        self.assertEqual(a.call("POST", "/api/account/add", add)[0], 403)
+        self.assertEqual(a.call("POST", "/api/account/delete",
+                                {"account": "mine"})[0], 403)
+        self.assertEqual(self.gw.ok({"command": "account.list"})
+                         ["accounts"], [])
+        # allowed by the admin
+        self.gw.stop()
+        self.gw.write_conf(extra=web_section(self.port) +
+                           "self_service = yes\n")
+        self.gw.start()
+        a, b = self.client(), self.client()
+        self.assertTrue(a.login("alice", "alice-pw")["self_service"])
+        b.login("bob", "bob-pw")
+        # CSRF as for every change
+        self.assertEqual(a.call("POST", "/api/account/add", add,
+                                csrf=False)[0], 403)
+        # only the fields a person gives: a CA file or "user" is not
+        # passed on
+        sneaky = dict(add, ca_file="/etc/ssl/private/x.pem", user="bob")
+        status, _, body = a.call("POST", "/api/account/add", sneaky)
+        self.assertEqual(status, 200, body)
+        acc = self.gw.ok({"command": "account.list"})["accounts"]
+        self.assertEqual([(x["user"], x["account"]) for x in acc],
+                         [("alice", "mine")])
+        self.assertNotIn("ca_file", acc[0])
+        self.wait_account(a, "mine", lambda x: x["imported"] == 2 and
+                          x["state"] == "idle", "import")
+        # popgatectl's checks: a name in use, clear text off loopback
+        status, _, body = a.call("POST", "/api/account/add", add)
+        self.assertEqual(status, 400)
+        self.assertIn("mine", body["error"])
+        status, _, body = a.call("POST", "/api/account/add",
+                                 dict(add, host="192.0.2.1", tls="none",
+                                      account="clear"))
+        self.assertEqual(status, 400)
+        self.assertEqual(a.call("POST", "/api/account/add",
+                                {"host": "127.0.0.1"})[0], 400)
+        # bob cannot remove alice's; alice can
+        self.assertEqual(b.call("POST", "/api/account/delete",
+                                {"account": "mine"})[0], 400)
+        self.assertIn("mine", a.accounts())
+        self.assertEqual(a.call("POST", "/api/account/delete",
+                                {"account": "mine"})[0], 200)
+        self.assertEqual(a.accounts(), {})
+        out = self.gw.output()
+        self.assertIn("component=web event=self-service-refused", out)
+        self.assertIn("component=web event=account-add ip=127.0.0.1 "
+                      "user=alice account=mine result=ok", out)
+        self.assertIn("component=web event=account-delete ip=127.0.0.1 "
+                      "user=alice account=mine result=ok", out)
+        self.assertNotIn("pop-secret", out)
+
     # ---- what an account shows ---------------------------------------------
 
     def test_account_view_wrong_password_then_fixed(self):

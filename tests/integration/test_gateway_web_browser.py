@@ -4,7 +4,9 @@ IMAP password, watches the progress bar of a running import from a real
 Dovecot POP3 server advance (the link to Dovecot goes through a relay
 the test paces, so the import stops mid-way while the page is looked
 at), sees a refused upstream password explained in plain words, enters
-the right one, clicks "Check now" and sees that account recover; made
+the right one, clicks "Check now" and sees that account recover, adds
+an old account of its own with the form ([web] self_service) and
+removes it; made
 an admin (popgatectl user admin), it lists every account and filters
 them by state. The page runs under its strict Content-Security-Policy: the browser's
 console must show no error (a blocked script or style would). Screen
@@ -30,6 +32,8 @@ class WebBrowserTest(unittest.TestCase):
         self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
         self.dc.add_user("alice", "pop-secret")
         self.dc.add_user("carol", "carol-pop")
+        self.dc.add_user("dave", "dave-pop")
+        self.dc.add_messages("dave", [make_message(2000)])
         self.dc.add_messages("alice", [make_message(i, 3000)
                                        for i in range(MESSAGES)])
         self.dc.add_messages("carol", [make_message(1000 + i)
@@ -38,7 +42,8 @@ class WebBrowserTest(unittest.TestCase):
         self.relay = GatedRelay(self.dc.port, allowance=0)
         self.port = free_port()
         self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca,
-                          extra=web_section(self.port))
+                          extra=web_section(self.port) +
+                          "self_service = yes\n")
         # the paced link stops for as long as the test looks: the
         # upstream timeout must not end the poll meanwhile
         with open(self.gw.conf) as f:
@@ -244,6 +249,35 @@ class WebBrowserTest(unittest.TestCase):
                   "401" not in e.get("message", "")]
         self.assertEqual(errors, [])
 
+        # where the admin allows it, she adds an old account of her own
+        # with the form, sees its mail come in, and removes it again
+        self.css("#add-details summary")[0].click()
+        self.css("#add-host")[0].send_keys("127.0.0.1")
+        port = self.css("#add-port")[0]
+        port.clear()
+        port.send_keys(str(self.dc.port))
+        debian_module("selenium.webdriver.support.select").Select(
+            self.css("#add-tls")[0]).select_by_value("stls")
+        self.css("#add-login")[0].send_keys("dave")
+        self.css("#add-password")[0].send_keys("dave-pop")
+        self.css("#add-name")[0].send_keys("daves")
+        self.css("#add-submit")[0].click()
+        self.until("account added", lambda: "Added" in
+                   self.css("#add-result")[0].text)
+        self.until("its mail came in", lambda: self.field(
+            "daves", "imported") is not None and
+            "Messages imported so far: 1" in
+            self.field("daves", "imported").text)
+        self.shot("added")
+        self.css('article[data-account="daves"] [data-f="remove-details"] '
+                 'summary')[0].click()
+        self.field("daves", "remove").click()
+        self.until("account removed", lambda: self.field(
+            "daves", "state") is None)
+        self.assertEqual([x["account"] for x in self.gw.ok(
+            {"command": "account.list", "user": "alice"})["accounts"]],
+            ["old-isp", "work"])
+
         # the admin view: hidden for alice until popgatectl makes her an
         # admin, then every account, filtered by state
         self.assertFalse(self.css("#admin-view")[0].is_displayed())
@@ -284,7 +318,7 @@ class WebBrowserTest(unittest.TestCase):
                      "user=alice account=work result=ok",
                      "component=web event=logout"):
             self.assertIn(line, out)
-        for secret in ("alice-pw", "carol-pop", "not-carols"):
+        for secret in ("alice-pw", "carol-pop", "not-carols", "dave-pop"):
             self.assertNotIn(secret, out)
 
 

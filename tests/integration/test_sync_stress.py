@@ -1621,7 +1621,17 @@ class SyncStressTest(unittest.TestCase):
                      "readonly_refusals", "kills", "cut_by_kill",
                      "mirror_kept", "created", "renamed", "deleted",
                      "byes"):
-            self.assertGreater(self.world.counts.get(what, 0), 0, what)
+            if self.world.counts.get(what, 0) > 0:
+                continue
+            # A run cut short by the clock (a slow or loaded machine, the
+            # ThreadSanitizer build) may not reach every rare kind; what
+            # it did is checked all the same. A run that did all its
+            # operations must have covered every kind.
+            if self.world.counts.get("stopped_by_clock", 0) > 0:
+                sys.stdout.write("(not reached before the clock: %s) "
+                                 % what)
+                continue
+            self.fail("the random phase never did %s" % what)
 
     def fresh_view(self):
         """Every mailbox as a new client sees it: box -> uid ->

@@ -1028,11 +1028,14 @@ bev_cb(struct event_base *base, void *arg)
 {
 	struct web *w = arg;
 	SSL *ssl = SSL_new(w->ctx);
+	struct bufferevent *bev;
 
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
+	/* NULL here would make evhttp serve the connection in clear text */
+	PG_ASSERT(ssl != NULL);
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	PG_ASSERT(bev != NULL);
+	return bev;
 }
 
 static SSL_CTX *

@@ -14,7 +14,7 @@ import ssl
 import time
 import unittest
 
-from pgtest import TestCA, free_port, tempdir
+from pgtest import TestCA, free_port, tempdir, wait_port
 from pgtest.dovecot import DovecotPop3, make_message
 from pgtest.gateway import Gateway, popgated
 from pgtest.web import COOKIE, WebClient, web_section
@@ -118,7 +118,13 @@ class WebSecurityTest(unittest.TestCase):
         self.gw.stop()
         self.gw.write_conf()
         self.gw.start()
-        second = self.gw.output().split("event=stopped")[-1]
+        # the log holds the first run too: wait for the second's start
+        deadline = time.monotonic() + 60
+        second = ""
+        while "event=started" not in second and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+            second = self.gw.output().split("event=stopped")[-1]
         self.assertIn("event=started", second)
         self.assertNotIn("component=web", second)
         with self.assertRaises(OSError):
@@ -439,6 +445,8 @@ class WebSecurityTest(unittest.TestCase):
         self.gw.write_conf(extra=web_section(self.port) +
                            "self_service = yes\n")
         self.gw.start()
+        # the log holds the first run's start line too: wait for the port
+        wait_port(self.port, timeout=60)
         a, b = self.client(), self.client()
         self.assertTrue(a.login("alice", "alice-pw")["self_service"])
         b.login("bob", "bob-pw")

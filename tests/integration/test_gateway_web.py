@@ -7,6 +7,7 @@ accounts never visible nor reachable, bounded requests, no query
 strings, log-out ending the session; and what the API shows of an
 account (a refused upstream password explained, check now)."""
 import imaplib
+import json
 import os
 import re
 import socket
@@ -308,6 +309,32 @@ class WebSecurityTest(unittest.TestCase):
         self.assertEqual(re.findall(r"component=web event=login_failed .*?"
                                     r"failures=(\d+)", self.gw.output())[-1],
                          "1")
+
+    def test_client_gone_while_sign_in_waits(self):
+        """A browser that goes while its sign-in is held back by the
+        throttle (or checked on a worker): the answer is dropped, nothing
+        else breaks (the sanitizer build checks the memory at stop)."""
+        c = self.client()
+        c.call("POST", "/api/login", {"user": "alice", "password": "x"})
+        body = json.dumps({"user": "alice", "password": "y"}).encode()
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", self.port), 30)
+            tls = c.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            tls.sendall(b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            tls.close()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.gw.output().count("event=login_failed") >= 4:
+                break
+            time.sleep(0.1)
+        self.assertEqual(self.gw.output().count(
+            "component=web event=login_failed"), 4)
+        self.assertGreaterEqual(self.gw.output().count(
+            "component=web event=login_delayed"), 3)
+        c.login("alice", "alice-pw")
+        self.assertEqual(c.call("GET", "/api/accounts")[0], 200)
 
     # ---- isolation ---------------------------------------------------------
 

@@ -107,7 +107,8 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
 	gateway/import-csv.[ch] gateway/oauth-proto.[ch] \
-	gateway/auth-http-proto.[ch])
+	gateway/auth-http-proto.[ch] \
+	gateway/web-advice.[ch] gateway/web-session.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 
@@ -145,6 +146,9 @@ $(B)/gen/build-info.h: FORCE
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 $(B)/lib/version.o: $(B)/gen/build-info.h
 $(B)/lib/version.o: CPPFLAGS += -I$(B)/gen
+
+# The web page's files are built into popgated (gateway/web-assets.c).
+$(B)/gateway/web-assets.o: $(wildcard gateway/www/*)
 
 # Archives a layer may link, highest first.
 ARCH_lib := $(LIB_A)

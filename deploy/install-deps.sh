@@ -11,6 +11,7 @@ libjansson-dev libinih-dev libargon2-dev zlib1g-dev check libsubunit-dev
 libcurl4-openssl-dev
 python3 python3-prometheus-client groff-base curl isync fetchmail
 thunderbird mutt tmux
+chromium chromium-driver python3-selenium
 dovecot-core dovecot-imapd dovecot-pop3d
 nginx libnginx-mod-mail
 fail2ban"

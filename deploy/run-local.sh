@@ -4,7 +4,8 @@
 # git): the configuration, the data directory, the control socket, and a
 # local certificate authority with a server certificate signed by it, made
 # on first start. IMAP listens on 127.0.0.1:1143 (STARTTLS) and
-# 127.0.0.1:1993 (TLS), the metrics on 127.0.0.1:9154, so no root is
+# 127.0.0.1:1993 (TLS), the metrics on 127.0.0.1:9154, the web page for
+# people on https://127.0.0.1:8443/ (docs/web.md), so no root is
 # needed. Once the gateway answers, a short banner says where everything
 # is; the ports in it are read from the configuration in use.
 #   deploy/run-local.sh BUILD_DIR
@@ -13,7 +14,8 @@
 # one-node cluster that nginx's mail proxy can front (popgatectl -c
 # var/popgate.conf nginx-config; docs/scale-out.md).
 # POPGATE_IMAP_PORT / POPGATE_IMAPS_PORT / POPGATE_METRICS_PORT /
-# POPGATE_PROXY_PORT / POPGATE_AUTH_HTTP_PORT move the ports (used by the
+# POPGATE_PROXY_PORT / POPGATE_AUTH_HTTP_PORT / POPGATE_WEB_PORT move the
+# ports (used by the
 # tests; they apply when the configuration is first written).
 set -eu
 B=${1:-build/release}
@@ -23,6 +25,7 @@ IMAPS_PORT=${POPGATE_IMAPS_PORT:-1993}
 METRICS_PORT=${POPGATE_METRICS_PORT:-9154}
 PROXY_PORT=${POPGATE_PROXY_PORT:-1144}
 AUTH_HTTP_PORT=${POPGATE_AUTH_HTTP_PORT:-9144}
+WEB_PORT=${POPGATE_WEB_PORT:-8443}
 ROOT=$(pwd)
 VAR="$ROOT/var"
 TLS="$VAR/tls"
@@ -111,6 +114,11 @@ listen = 127.0.0.1:$METRICS_PORT
 auth_http_listen = 127.0.0.1:$AUTH_HTTP_PORT
 node_address = 127.0.0.1:$PROXY_PORT
 
+# the page where people see their old accounts (docs/web.md)
+[web]
+enabled = yes
+listen = 127.0.0.1:$WEB_PORT
+
 [upstream-defaults]
 interval = 5m
 mode = keep
@@ -132,6 +140,7 @@ IMAPS=$(listen_of imaps | tr '\n' ' ')
 METRICS=$(listen_of metrics | tr '\n' ' ')
 PROXY=$(listen_of imap-proxy | tr '\n' ' ')
 AUTH_HTTP=$(listen_of auth-http | tr '\n' ' ')
+WEB=$(listen_of web | tr '\n' ' ')
 SOCK=$(printf '%s\n' "$CHECK" | sed -n 's/^control //p')
 DATA=$(printf '%s\n' "$CHECK" | sed -n 's/^data_dir //p')
 FIRST_IMAP=$(listen_of imap | head -n 1)
@@ -158,6 +167,7 @@ popgate is running (Ctrl-C stops it)
   metrics  ${METRICS:+http://}${METRICS:-off}
   proxy    ${PROXY:-none}(PROXY protocol)   auth_http ${AUTH_HTTP:+http://}${AUTH_HTTP:-off}
            (nginx in front: $B/popgatectl -c $CONF nginx-config)
+  web      ${WEB:-off}(people sign in with their IMAP password)
   config   $CONF
   data     $DATA
   import   $TLS/ca.pem into your mail program: the local CA that signed

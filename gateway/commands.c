@@ -26,6 +26,7 @@
 #include "gateway/reindex.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
+#include "gateway/web.h"
 #include "imap-frontend/imap-server.h"
 #include "log.h"
 #include "password.h"
@@ -1572,6 +1573,7 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_TRACE] = cmd_trace,
 	[CTL_OAUTH_START] = oauth_cmd_start,
 	[CTL_OAUTH_WAIT] = oauth_cmd_wait,
+	[CTL_USER_ADMIN] = web_cmd_user_admin,
 };
 
 /* Every command names its user in the canonical form (username.h), so

@@ -130,6 +130,14 @@ static const struct key_def keys[] = {
 	{ "metrics", "listen", KEY_LISTEN, OFF(metrics_listen),
 	  OFF(metrics_listen_count), 0, 0 },
 
+	{ "web", "enabled", KEY_BOOL, OFF(web_enabled), 0, 0, 0 },
+	{ "web", "listen", KEY_LISTEN, OFF(web_listen), OFF(web_listen_count),
+	  0, 0 },
+	{ "web", "session_timeout", KEY_DURATION, OFF(web_session_timeout), 0,
+	  60, 7 * 86400 },
+	{ "web", "sessions", KEY_U32, OFF(web_sessions), 0, 1, 100000 },
+	{ "web", "self_service", KEY_BOOL, OFF(web_self_service), 0, 0, 0 },
+
 	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
 	{ "passthrough", "host", KEY_STRING_OPT, OFF(pt_host), 0, 0, 0 },
 	{ "passthrough", "port", KEY_PORT, OFF(pt_port), 0, 0, 0 },
@@ -524,6 +532,8 @@ set_defaults(struct config *c)
 	c->pt_tls = CONFIG_TLS_POP3S;
 	c->pt_attempts_per_minute = 10;
 	c->pt_failure_cache = 60;
+	c->web_session_timeout = 30 * 60;
+	c->web_sessions = 1000;
 }
 
 /* Whole-file checks after every key is read. */
@@ -584,6 +594,16 @@ check_config(struct config *c, const char **error_r)
 		c->metrics_listen[0].host = xstrdup("127.0.0.1");
 		c->metrics_listen[0].port = xstrdup(CONFIG_METRICS_PORT);
 		c->metrics_listen_count = 1;
+	}
+	if (c->web_listen_count == 0) {
+		c->web_listen[0].host = xstrdup("127.0.0.1");
+		c->web_listen[0].port = xstrdup(CONFIG_WEB_PORT);
+		c->web_listen_count = 1;
+	}
+	if (c->web_enabled && (c->cert_file == NULL || c->key_file == NULL)) {
+		*error_r = "[web] enabled needs [imap] cert and key (the page "
+		    "is served over HTTPS only)";
+		return -1;
 	}
 	if (c->pt_enabled && c->pt_tls == CONFIG_TLS_NONE &&
 	    !c->pt_allow_cleartext && !upstream_host_is_loopback(c->pt_host)) {
@@ -720,6 +740,10 @@ config_free(struct config **configp)
 	for (size_t i = 0; i < c->metrics_listen_count; i++) {
 		free(c->metrics_listen[i].host);
 		free(c->metrics_listen[i].port);
+	}
+	for (size_t i = 0; i < c->web_listen_count; i++) {
+		free(c->web_listen[i].host);
+		free(c->web_listen[i].port);
 	}
 	for (size_t i = 0; i < c->pt_domain_count; i++)
 		free(c->pt_domains[i]);

@@ -38,6 +38,8 @@
 #define CONFIG_METRICS_PORT "9154"
 /* Trusted proxy networks in [imap] proxy_trusted. */
 #define CONFIG_NETS_MAX 64
+/* The web page's port when [web] listen is not set. */
+#define CONFIG_WEB_PORT "8443"
 /* OAuth providers ([oauth.NAME] sections). */
 #define CONFIG_OAUTH_MAX 16
 
@@ -162,6 +164,14 @@ struct config {
 	bool metrics_enabled;
 	struct config_listen metrics_listen[CONFIG_LISTEN_MAX];
 	size_t metrics_listen_count;	/* default 127.0.0.1:9154 */
+
+	/* [web] (gateway/web.h) */
+	bool web_enabled;
+	struct config_listen web_listen[CONFIG_LISTEN_MAX];
+	size_t web_listen_count;	/* default 127.0.0.1:8443 */
+	uint32_t web_session_timeout;	/* seconds idle before a log-out */
+	uint32_t web_sessions;		/* signed-in sessions at most */
+	bool web_self_service;		/* people add/remove own accounts */
 
 	/* [passthrough] */
 	bool pt_enabled;

@@ -44,6 +44,11 @@ static const struct ctl_field f_user_quota[] = {
 	OPT("quota", CTL_T_STRING, CTL_C_NONE),
 	END
 };
+static const struct ctl_field f_user_admin[] = {
+	REQ("user", CTL_T_STRING, CTL_C_NAME),
+	OPT("admin", CTL_T_STRING, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_account_add[] = {
 	REQ("user", CTL_T_STRING, CTL_C_NAME),
 	/* host, port and tls may come from an OAuth provider's preset;
@@ -203,6 +208,9 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	  "start an OAuth 2.0 device sign-in for an account", NULL },
 	{ "oauth.wait", CTL_OAUTH_WAIT, f_account,
 	  "wait (up to a minute) for a device sign-in to end", NULL },
+	{ "user.admin", CTL_USER_ADMIN, f_user_admin,
+	  "show or set whether a user is an admin of the web page (\"yes\" "
+	  "or \"no\")", NULL },
 };
 
 const struct ctl_command *

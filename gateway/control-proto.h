@@ -68,6 +68,7 @@ enum ctl_cmd_id {
 	CTL_TRACE,
 	CTL_OAUTH_START,
 	CTL_OAUTH_WAIT,
+	CTL_USER_ADMIN,
 	CTL_CMD_COUNT
 };
 

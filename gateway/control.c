@@ -39,6 +39,9 @@ struct control_client {
 	bool closing;		/* close once the output is written */
 	bool dispatching;	/* inside process_input() */
 	bool paused;		/* replies unread: reading stopped */
+	/* an in-process client (control_client_internal): no socket */
+	control_internal_reply_fn *reply_fn;
+	void *reply_arg;
 };
 
 struct control {
@@ -569,11 +572,30 @@ control_free(struct control **controlp)
 	*controlp = NULL;
 }
 
+struct control_client *
+control_client_internal(control_internal_reply_fn *reply, void *arg)
+{
+	struct control_client *c = xcalloc(1, sizeof(*c));
+
+	c->reply_fn = reply;
+	c->reply_arg = arg;
+	c->uid = (uid_t)-1;
+	c->pid = (pid_t)-1;
+	c->busy = true;
+	return c;
+}
+
 void
 control_reply(struct control_client *c, json_t *response)
 {
 	PG_ASSERT(c->busy);
 	c->busy = false;
+	if (c->reply_fn != NULL) {
+		c->reply_fn(c->reply_arg, response);
+		json_decref(response);
+		free(c);
+		return;
+	}
 	if (c->gone) {
 		json_decref(response);
 		client_free(c);
@@ -597,8 +619,13 @@ control_reply_error(struct control_client *c, const struct ctl_error *err)
 void
 control_client_flush(struct control_client *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	int fd = bufferevent_getfd(c->bev);
+	struct evbuffer *out;
+	int fd;
+
+	if (c->bev == NULL)
+		return;	/* internal: replied already */
+	out = bufferevent_get_output(c->bev);
+	fd = bufferevent_getfd(c->bev);
 
 	/* A socket bufferevent freezes the front of its output buffer;
 	   thaw it for this one synchronous write. */

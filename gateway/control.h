@@ -81,6 +81,17 @@ void control_set_settings(struct control *control,
 /* Closes every client and the socket, unlinks the path. Accepts NULL. */
 void control_free(struct control **controlp);
 
+/*
+ * An in-process client (the web page, gateway/web.h): its request goes to
+ * the same handler as the socket's, and control_reply() hands the
+ * response to reply(arg, response) (borrowed during the call) instead of
+ * a socket, then frees the client. Made busy: pass it to the handler
+ * (commands_handle) at once; the reply may come later, on the loop.
+ */
+typedef void control_internal_reply_fn(void *arg, json_t *response);
+struct control_client *control_client_internal(
+    control_internal_reply_fn *reply, void *arg);
+
 /* Sends response (a reference is taken over) and reads the next request.
  * If the client has gone meanwhile, the response is dropped. */
 void control_reply(struct control_client *client, json_t *response);

@@ -32,6 +32,7 @@ struct metric;
 struct prometheus;
 struct backup;
 struct auth_http;
+struct web;
 
 /*
  * The metrics of the thread model, exported by the metrics endpoint from
@@ -96,6 +97,7 @@ struct gateway {
 	struct gateway_core_metrics core_metrics;
 	struct backup *backup;		/* the running or last backup */
 	struct auth_http *auth_http;	/* nginx's auth_http (auth-http.h) */
+	struct web *web;		/* the web page (web.h), or NULL */
 };
 
 /* Starts a graceful shutdown (as SIGTERM does). */

@@ -1,9 +1,12 @@
 /* listeners — see listeners.h. */
 #include "listeners.h"
 
+#include <event2/http.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "gateway/config.h"
 #include "gateway/gateway.h"
@@ -294,4 +297,36 @@ gateway_close_user_sessions(struct gateway *gw, const char *user)
 	n = imap_server_kick_user(gw->imap, user, "user deleted");
 	if (n > 0)
 		log_info("imap event=sessions-closed count=%u", n);
+}
+
+int
+listeners_http_bind(struct evhttp *http, const struct config_listen *l,
+    size_t count, const char *section, const char *component,
+    const char *extra, int *port_r, char *errbuf, size_t errsize)
+{
+	for (size_t i = 0; i < count; i++) {
+		const char *host = strcmp(l[i].host, "*") == 0 ? "0.0.0.0" :
+		    l[i].host;
+		struct evhttp_bound_socket *bs;
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char q[LOG_QUOTE_MAX];
+
+		bs = evhttp_bind_socket_with_handle(http, host,
+		    (ev_uint16_t)atoi(l[i].port));
+		if (bs == NULL) {
+			snprintf(errbuf, errsize, "[%s] listen %s:%s: cannot "
+			    "bind (in use, or not an address of this "
+			    "machine)", section, l[i].host, l[i].port);
+			return -1;
+		}
+		if (getsockname(evhttp_bound_socket_get_fd(bs),
+		    (struct sockaddr *)&ss, &len) == 0)
+			*port_r = ntohs(ss.ss_family == AF_INET6 ?
+			    ((struct sockaddr_in6 *)&ss)->sin6_port :
+			    ((struct sockaddr_in *)&ss)->sin_port);
+		log_info("%s event=listening addr=%s port=%d%s", component,
+		    log_quote(q, sizeof(q), host), *port_r, extra);
+	}
+	return 0;
 }

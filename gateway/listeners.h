@@ -35,4 +35,16 @@ void listeners_shutdown(struct gateway *gw);
 void listeners_stats_add(struct gateway *gw, json_t *stats);
 void listeners_free(struct gateway *gw);
 
+/*
+ * Binds an evhttp server to each configured address of [section]
+ * (metrics, web) and logs "COMPONENT event=listening" for each; *port_r
+ * is the port of the last one bound (":0" in tests). 0, or -1 with
+ * errbuf.
+ */
+struct evhttp;
+struct config_listen;
+int listeners_http_bind(struct evhttp *http, const struct config_listen *l,
+    size_t count, const char *section, const char *component,
+    const char *extra, int *port_r, char *errbuf, size_t errsize);
+
 #endif

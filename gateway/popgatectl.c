@@ -242,6 +242,15 @@ print_quota(json_t *reply)
 }
 
 static void
+print_admin(json_t *reply)
+{
+	printf("%s: %s\n", str_or(reply, "user", "?"),
+	    json_is_true(json_object_get(reply, "admin")) ?
+	    "an admin of the web page (sees every account)" :
+	    "not an admin of the web page");
+}
+
+static void
 print_sessions(json_t *reply)
 {
 	json_t *sessions = json_object_get(reply, "sessions"), *s;
@@ -474,6 +483,7 @@ static const char *const pos_user[] = { "user", NULL };
 static const char *const pos_user_account[] = { "user", "account", NULL };
 static const char *const pos_none[] = { NULL };
 static const char *const pos_user_quota[] = { "user", "quota", NULL };
+static const char *const pos_user_admin[] = { "user", "admin", NULL };
 
 /* The settings of an upstream account, as both "account add" and
    "account set" take them. */
@@ -543,6 +553,11 @@ static const struct cmd_def cmds[] = {
 	  "  Show a user's storage quota and usage, or set it: a size such\n"
 	  "  as 500M, none (no quota for this user) or default (the\n"
 	  "  [store] quota of the configuration).", print_quota, 0 },
+	{ "user admin", "user.admin", pos_user_admin, 1, opts_none, false,
+	  "user admin NAME [yes|no]\n"
+	  "  Show whether a user is an admin of the web page ([web]), or\n"
+	  "  make them one (yes) or not (no). Admins see every user's\n"
+	  "  accounts there and can ask for a poll of any.", print_admin, 0 },
 	{ "account add", "account.add", pos_user, 1, opts_account, true,
 	  "account add USER --host H --port P --tls pop3s|stls|none\n"
 	  "    --login NAME --password-stdin [--mode keep|delete|"

@@ -36,6 +36,7 @@
 #include "gateway/prometheus.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
+#include "gateway/web.h"
 #include "evnotify.h"
 #include "log.h"
 #include "metrics.h"
@@ -150,6 +151,8 @@ gateway_reload(struct gateway *gw, char *errbuf, size_t errsize)
 		log_warn("popgated event=reload note=\"data_dir and the "
 		    "control socket path change only on restart\"");
 	if (listeners_reload(gw, nc, errbuf, errsize) < 0)
+		goto fail;
+	if (web_reload(gw, nc, errbuf, errsize) < 0)
 		goto fail;
 	{
 		struct control_settings cs = control_settings_of(nc, gid);
@@ -404,6 +407,11 @@ print_listeners(const struct config *c)
 			    l[i].host, strchr(l[i].host, ':') != NULL ?
 			    "]" : "", l[i].port, k == 2 ? "/metrics" : "");
 	}
+	for (size_t i = 0; c->web_enabled && i < c->web_listen_count; i++)
+		printf("listen web https://%s%s%s:%s/\n",
+		    strchr(c->web_listen[i].host, ':') != NULL ? "[" : "",
+		    c->web_listen[i].host, strchr(c->web_listen[i].host, ':') !=
+		    NULL ? "]" : "", c->web_listen[i].port);
 	printf("control %s\n", c->control_socket);
 	printf("data_dir %s\n", c->data_dir);
 }
@@ -589,6 +597,8 @@ main(int argc, char **argv)
 		goto fail;
 	if (auth_http_start(&gw, err, sizeof(err)) < 0)
 		goto fail;
+	if (web_listen(&gw, err, sizeof(err)) < 0)
+		goto fail;
 	if (switch_user && drop_privileges(gw.config, &pw, err,
 	    sizeof(err)) < 0)
 		goto fail;
@@ -643,6 +653,7 @@ out:
 	/* the threads first: their last done callbacks still find every
 	   part they may report to (docs/threads.md, "Shutdown") */
 	threads_stop(&gw);
+	web_free(&gw);
 	import_free(&gw);
 	backup_free(&gw);
 	reindex_free(&gw);

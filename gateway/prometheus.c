@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "gateway/gateway.h"
+#include "gateway/listeners.h"
 #include "gateway/upstreams.h"
 #include "imap-frontend/imap-server.h"
 #include "log.h"
@@ -362,32 +363,9 @@ prometheus_listen(struct gateway *gw, char *errbuf, size_t errsize)
 	evhttp_set_max_body_size(p->http, PROMETHEUS_BODY_MAX);
 	evhttp_set_timeout(p->http, PROMETHEUS_TIMEOUT_SECS);
 	evhttp_set_gencb(p->http, request_cb, gw);
-	for (size_t i = 0; i < c->metrics_listen_count; i++) {
-		const struct config_listen *l = &c->metrics_listen[i];
-		const char *host = strcmp(l->host, "*") == 0 ? "0.0.0.0" :
-		    l->host;
-		struct evhttp_bound_socket *bs;
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		char q[LOG_QUOTE_MAX];
-
-		bs = evhttp_bind_socket_with_handle(p->http, host,
-		    (ev_uint16_t)atoi(l->port));
-		if (bs == NULL) {
-			snprintf(errbuf, errsize, "[metrics] listen %s:%s: "
-			    "cannot bind (in use, or not an address of this "
-			    "machine)", l->host, l->port);
-			return -1;
-		}
-		if (getsockname(evhttp_bound_socket_get_fd(bs),
-		    (struct sockaddr *)&ss, &len) == 0)
-			p->port = ntohs(ss.ss_family == AF_INET6 ?
-			    ((struct sockaddr_in6 *)&ss)->sin6_port :
-			    ((struct sockaddr_in *)&ss)->sin_port);
-		log_info("metrics event=listening addr=%s port=%d path=/metrics",
-		    log_quote(q, sizeof(q), host), p->port);
-	}
-	return 0;
+	return listeners_http_bind(p->http, c->metrics_listen,
+	    c->metrics_listen_count, "metrics", "metrics", " path=/metrics",
+	    &p->port, errbuf, errsize);
 }
 
 int

@@ -862,6 +862,12 @@ imap_server_check_password(struct imap_server *srv, const char *username,
 	workq_submit(srv->workq, &j->wq);
 }
 
+struct imap_throttle *
+imap_server_throttle(struct imap_server *srv)
+{
+	return srv->throttle;
+}
+
 static void
 auth_store_done(void *arg, int result, bool exists)
 {

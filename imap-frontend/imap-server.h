@@ -196,6 +196,11 @@ void imap_server_check_password(struct imap_server *srv,
     const char *username, const char *password, const char *client_addr,
     imap_password_done_fn *done, void *arg);
 
+/* The failed-login table (imap-throttle.h) the server's logins use, so
+ * that other logins with the same passwords (the web page) count in it
+ * and are slowed by it alike. Owned by the server (the loop's). */
+struct imap_throttle *imap_server_throttle(struct imap_server *srv);
+
 /*
  * The failed-login table (imap-throttle.h) for a login checked outside an
  * IMAP session (gateway/auth-http.c, nginx's auth_http): the delay in ms

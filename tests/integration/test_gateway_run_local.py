@@ -27,7 +27,9 @@ class RunLocalTest(unittest.TestCase):
                "POPGATE_IMAPS_PORT": str(ports[1]),
                "POPGATE_METRICS_PORT": str(ports[2]),
                "POPGATE_PROXY_PORT": str(ports[3]),
-               "POPGATE_AUTH_HTTP_PORT": str(ports[4])}
+               "POPGATE_AUTH_HTTP_PORT": str(ports[4]),
+               "POPGATE_WEB_PORT": str(ports[5] if len(ports) > 5 else
+                                       free_port())}
         p = Proc(["sh", os.path.join(ROOT, "deploy", "run-local.sh"), BUILD],
                  log_path=log, env=env, cwd=cwd)
         deadline = time.monotonic() + 30
@@ -45,7 +47,7 @@ class RunLocalTest(unittest.TestCase):
 
     def test_make_run_starts_a_working_gateway(self):
         cwd = tempdir()
-        ports = tuple(free_port() for _ in range(5))
+        ports = tuple(free_port() for _ in range(6))
         log = os.path.join(cwd, "run.log")
         p, out = self.start(cwd, log, ports)
         var = os.path.join(cwd, "var")
@@ -65,6 +67,8 @@ class RunLocalTest(unittest.TestCase):
                           "(TLS)" % ports[:2], b)
             self.assertIn("metrics  http://127.0.0.1:%d/metrics" % ports[2],
                           b)
+            self.assertIn("web      https://127.0.0.1:%d/ (people sign in"
+                          % ports[5], b)
             self.assertIn("import   %s into your mail program"
                           % os.path.join(var, "tls", "ca.pem"), b)
             # the printed user command works as printed (alice, password
@@ -123,6 +127,10 @@ class RunLocalTest(unittest.TestCase):
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
                                         % ports[2], timeout=30) as r:
                 self.assertIn(b"popgate_imap_logins_total", r.read())
+            # so is the web page, over TLS with the same certificate
+            with urllib.request.urlopen("https://localhost:%d/" % ports[5],
+                                        context=ctx, timeout=30) as r:
+                self.assertIn(b"/app.js", r.read())
         finally:
             rc = p.stop(signal.SIGINT)
         self.assertEqual(rc, 0)

@@ -129,7 +129,46 @@ START_TEST(empty_file_gives_defaults)
 	ck_assert_ptr_null(c->user);
 	ck_assert_str_eq(c->secret_key_file, "/var/lib/popgate/secret.key");
 	ck_assert(!c->pt_enabled);
+	/* the web page: off, loopback, bounded sessions, no self-service */
+	ck_assert(!c->web_enabled);
+	ck_assert_uint_eq(c->web_listen_count, 1);
+	ck_assert_str_eq(c->web_listen[0].host, "127.0.0.1");
+	ck_assert_str_eq(c->web_listen[0].port, CONFIG_WEB_PORT);
+	ck_assert_uint_eq(c->web_session_timeout, 1800);
+	ck_assert_uint_eq(c->web_sessions, 1000);
+	ck_assert(!c->web_self_service);
 	config_free(&c);
+}
+END_TEST
+
+START_TEST(web_section)
+{
+	struct config *c = NULL;
+	char err[CONFIG_ERROR_MAX];
+
+	ck_assert_int_eq(config_load_string("w.conf", "[imap]\ncert = c.pem\n"
+	    "key = k.pem\n[web]\nenabled = yes\nlisten = [::1]:9443 "
+	    "127.0.0.1:8080\nsession_timeout = 10m\nsessions = 5\n"
+	    "self_service = yes\n", &c, err, sizeof(err)), 0);
+	ck_assert(c->web_enabled);
+	ck_assert_uint_eq(c->web_listen_count, 2);
+	ck_assert_str_eq(c->web_listen[0].host, "::1");
+	ck_assert_str_eq(c->web_listen[1].port, "8080");
+	ck_assert_uint_eq(c->web_session_timeout, 600);
+	ck_assert_uint_eq(c->web_sessions, 5);
+	ck_assert(c->web_self_service);
+	config_free(&c);
+	/* HTTPS only: no page without the certificate */
+	ck_assert_int_eq(config_load_string("w.conf", "[web]\nenabled = yes\n",
+	    &c, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "[web] enabled needs [imap] cert"));
+	ck_assert_int_eq(config_load_string("w.conf", "[web]\n"
+	    "session_timeout = 5s\n", &c, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "out of range"));
+	ck_assert_int_eq(config_load_string("w.conf", "[web]\nsessions = 0\n",
+	    &c, err, sizeof(err)), -1);
+	ck_assert_int_eq(config_load_string("w.conf", "[web]\nport = 1\n",
+	    &c, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -450,6 +489,7 @@ config_suite(void)
 
 	tcase_add_test(tc, good_file_parses_every_key);
 	tcase_add_test(tc, empty_file_gives_defaults);
+	tcase_add_test(tc, web_section);
 	tcase_add_test(tc, crlf_and_indentation_accepted);
 	tcase_add_loop_test(tc, bad_file_reports_line_and_reason, 0,
 	    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));

@@ -34,6 +34,8 @@ GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell \
 
 CC ?= cc
 CLANG ?= clang
+# Compilers run at once by make test's builds (one per core).
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= python3
 
 ifeq ($(V),1)
@@ -217,9 +219,9 @@ layers:
 
 test: deps layers
 	@echo "popgate: building $(BUILD_ROOT)/test, $(BUILD_ROOT)/fuzz and $(BUILD_ROOT)/tsan"
-	@$(MAKE) --no-print-directory MODE=test build-mode
-	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
-	@$(MAKE) --no-print-directory MODE=tsan tsan-build
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) MODE=test build-mode
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) MODE=fuzz fuzz-build
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) MODE=tsan tsan-build
 	@sh tests/run-tests.sh $(BUILD_ROOT)/test $(BUILD_ROOT)/fuzz $(BUILD_ROOT)/tsan
 
 fuzz: deps

@@ -216,6 +216,7 @@ store_job_finish(struct imap_session *s, const char *tag,
 		if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id,
 		    kw, &kwn, &err) != 0)
 			kwn = 0;
+		imap_session_keywords_seen(s, kw, kwn);
 		while (ci < res->changed_count || ui < res->unchanged_count) {
 			const struct store_flag_change *fc;
 			bool changed;

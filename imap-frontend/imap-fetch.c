@@ -1022,8 +1022,8 @@ fetch_pin(struct imap_session *s, struct fetch_ctx *c, struct store_read **rp)
 	evtimer_add(c->pin_ev, &tv);
 }
 
-/* A snapshot for rendering and the mailbox's keywords in it (as many as
- * the client was told of). */
+/* A snapshot for rendering and the mailbox's keywords in it (all of
+ * them: any the client was not told of are announced first). */
 static int
 round_begin(struct imap_session *s, struct store_read **rp,
     const char **kw, size_t *kwn_r)
@@ -1036,8 +1036,9 @@ round_begin(struct imap_session *s, struct store_read **rp,
 	if (store_mailbox_keywords(*rp, s->user_id, s->sel->mailbox_id, kw,
 	    kwn_r, &err) != 0)
 		*kwn_r = 0;
-	if (*kwn_r > s->sel->kw_count)
-		*kwn_r = s->sel->kw_count;
+	/* keywords newer than the client knows are announced first,
+	   never left out of a FETCH */
+	imap_session_keywords_seen(s, kw, *kwn_r);
 	return 0;
 }
 

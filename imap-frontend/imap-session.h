@@ -376,6 +376,14 @@ void imap_session_send_updates(struct imap_session *s, bool allow_expunge);
  * since the client was last told (also before each command runs, so a
  * command's FETCH never shows a keyword the client was not told of). */
 void imap_session_send_keyword_updates(struct imap_session *s);
+/* A snapshot showed the selected mailbox's keyword table (kw, kwn): if
+ * it has keywords the client was not told of yet (a commit whose event
+ * has not reached the loop), the untagged FLAGS and PERMANENTFLAGS go
+ * out now, before any FETCH that shows them. Never leaves one out: a
+ * FETCH without a keyword the message has, under its MODSEQ, would give
+ * the client two states for one MODSEQ. */
+void imap_session_keywords_seen(struct imap_session *s,
+    const char *const *kw, size_t kwn);
 /* The selected mailbox was deleted by someone else: "* BYE", close. */
 void imap_session_bye_deleted(struct imap_session *s);
 /* Feed from the store (fanned out by the server). */

@@ -140,6 +140,20 @@ imap_session_send_keyword_updates(struct imap_session *s)
 }
 
 void
+imap_session_keywords_seen(struct imap_session *s, const char *const *kw,
+    size_t kwn)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (s->sel == NULL || kwn <= s->sel->kw_count)
+		return;
+	imap_format_mailbox_flags(&sb, kw, kwn, s->sel->readonly);
+	s->sel->kw_count = (uint32_t)kwn;
+	imap_session_write_sb(s, &sb);
+	strbuf_free(&sb);
+}
+
+void
 imap_session_notify(struct imap_session *s, const struct store_change *ch,
     bool self)
 {
@@ -366,6 +380,7 @@ send_flag_updates(struct imap_session *s)
 	if (store_mailbox_keywords(r, s->user_id, sel->mailbox_id, kw, &kwn,
 	    &err) != 0)
 		kwn = 0;
+	imap_session_keywords_seen(s, kw, kwn);
 	for (uint32_t i = 0; i < sel->flagged_count; i++) {
 		uint32_t uid = sel->flagged[i];
 		uint32_t seq = imap_selected_seq(sel, uid);

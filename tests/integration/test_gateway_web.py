@@ -53,7 +53,9 @@ class WebSecurityTest(unittest.TestCase):
         self.gw.ok({"command": "account.add", "user": user,
                     "host": "127.0.0.1", "port": port, "tls": "stls",
                     "login": "alice", "password": password,
-                    "account": name, "interval": 3600})
+                    "account": name, "interval": 3600,
+                    # users share the one Dovecot mailbox on purpose
+                    "force": True})
 
     def wait_account(self, client, name, pred, what, timeout=90):
         deadline = time.monotonic() + timeout

@@ -286,7 +286,9 @@ class WebBrowserTest(unittest.TestCase):
         self.gw.ok({"command": "account.add", "user": "bob",
                     "host": "127.0.0.1", "port": self.dc.port, "tls": "stls",
                     "login": "carol", "password": "bob-wrong",
-                    "account": "bobs", "interval": 3600, "enabled": False})
+                    "account": "bobs", "interval": 3600, "enabled": False,
+                    # the same Dovecot mailbox as alice's "work", on purpose
+                    "force": True})
         r = self.gw.ctl("user", "admin", "alice", "yes")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.driver.refresh()

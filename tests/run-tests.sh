@@ -50,29 +50,50 @@ done
 echo "== unit tests (Check, $B)"
 run_units "$B"/tests/unit/test_*
 
-echo "== fuzz smoke runs (${FUZZ_SECONDS}s each, $F)"
-for t in "$F"/tests/fuzz/fuzz_*; do
-	case "$t" in *.o|*.d) continue ;; esac
-	[ -x "$t" ] || continue
+# Two targets at a time (each is one process on one core).
+echo "== fuzz smoke runs (${FUZZ_SECONDS}s each, two at a time, $F)"
+fuzz_one() {
+	t=$1; res=$2
 	name=$(basename "$t")
 	work=$(mktemp -d)
 	seeds="tests/fuzz/corpus/${name#fuzz_}"
 	[ -d "$seeds" ] || seeds=""
 	if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
 	    -artifact_prefix="$work/" "$work" $seeds >"$work/log" 2>&1; then
-		passed=$((passed + 1))
-		echo "$name: ok ($(grep -c . "$work/log") log lines)"
+		echo "$name: ok ($(grep -c . "$work/log") log lines)" >"$res/$name.ok"
 	else
-		failed=$((failed + 1)); failures="$failures $name"
-		tail -n 40 "$work/log"
-		ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null
+		{ tail -n 40 "$work/log"
+		  ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null
+		} >"$res/$name.fail"
 	fi
 	rm -rf "$work"
+}
+fres=$(mktemp -d)
+lane0=""; lane1=""; n=0
+for t in "$F"/tests/fuzz/fuzz_*; do
+	case "$t" in *.o|*.d) continue ;; esac
+	[ -x "$t" ] || continue
+	if [ $((n % 2)) -eq 0 ]; then lane0="$lane0 $t"; else lane1="$lane1 $t"; fi
+	n=$((n + 1))
 done
+( for t in $lane0; do fuzz_one "$t" "$fres"; done ) &
+( for t in $lane1; do fuzz_one "$t" "$fres"; done ) &
+wait
+for t in "$F"/tests/fuzz/fuzz_*; do
+	case "$t" in *.o|*.d) continue ;; esac
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	if [ -f "$fres/$name.ok" ]; then
+		passed=$((passed + 1))
+		cat "$fres/$name.ok"
+	else
+		failed=$((failed + 1)); failures="$failures $name"
+		echo "$name: FAILED"
+		cat "$fres/$name.fail" 2>/dev/null
+	fi
+done
+rm -rf "$fres"
 
-# Modules run three at a time (POPGATE_TEST_JOBS): they mostly wait on
-# servers and clients, and this keeps make test in its time budget.
-JOBS=${POPGATE_TEST_JOBS:-3}
 echo "== integration tests ($B, $JOBS at a time)"
 out=$(mktemp)
 $PYTHON tests/integration/run.py --build "$B" -j "$JOBS" 2>&1 | tee "$out"

@@ -8,6 +8,7 @@ import atexit
 import os
 import re
 import shutil
+import random
 import signal
 import socket
 import subprocess
@@ -21,7 +22,27 @@ _procs = []
 
 
 def free_port():
-    """A TCP port free on 127.0.0.1 right now."""
+    """A TCP port free on 127.0.0.1 right now, for a server whose port
+    must be known before it starts (Dovecot's, nginx's, peers named in a
+    configuration); servers that can report theirs bind port 0 instead.
+    Taken below the kernel's ephemeral range, so no outgoing connection
+    of a test running beside this one can take it between this probe and
+    the server's bind; at random, so two tests rarely probe the same."""
+    lo, hi = 20000, 32767
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_lo = int(f.read().split()[0])
+        hi = min(hi, eph_lo - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

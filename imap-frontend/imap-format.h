@@ -51,10 +51,12 @@ void imap_format_literal(struct strbuf *sb, const char *s, size_t len);
 
 /*
  * A literal is CHAR8 (RFC 3501 9: %x01-ff, no NUL); a stored message may
- * still hold NUL bytes (POP3 delivers what the upstream has). Outside
- * BINARY (RFC 3516, not implemented) the server sends each NUL as
- * IMAP_LITERAL_NUL_SUBST, as Dovecot does: every size (RFC822.SIZE,
+ * still hold NUL bytes (POP3 delivers what the upstream has). In
+ * BODY[], RFC822 and the other non-BINARY items the server sends each NUL
+ * as IMAP_LITERAL_NUL_SUBST, as Dovecot does: every size (RFC822.SIZE,
  * BODYSTRUCTURE, partial ranges) stays true and no other byte changes.
+ * FETCH BINARY[] (RFC 3516, imap-fetch.c) sends the exact bytes in a
+ * literal8 instead.
  */
 #define IMAP_LITERAL_NUL_SUBST 0x80
 /* Appends s[0..len) with each NUL replaced. */

@@ -23,6 +23,7 @@
 #include "gateway/history.h"
 #include "gateway/import.h"
 #include "gateway/oauth.h"
+#include "gateway/pwhash.h"
 #include "gateway/reindex.h"
 #include "gateway/secret.h"
 #include "gateway/upstreams.h"
@@ -109,20 +110,6 @@ lookup_user_id(struct gateway *gw, struct control_client *client,
 	ret = find_user(gw, client, r, user, id_r);
 	store_read_end(&r);
 	return ret;
-}
-
-static int
-hash_password(struct gateway *gw, struct control_client *client,
-    const char *password, char hash[PASSWORD_ENCODED_MAX])
-{
-	const char *error = NULL;
-
-	if (password_hash(password, strlen(password), hash, &error) < 0) {
-		reply_error(gw, client, CTL_E_INTERNAL, "password",
-		    "cannot hash the password: %s", error);
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- users ---------------------------------------------------------- */
@@ -286,19 +273,13 @@ account_folder_prepare(struct gateway *gw, const struct account *a,
 }
 
 int
-gateway_user_create(struct gateway *gw, const char *user,
-    const char *password, uint32_t *id_r, struct ctl_error *err)
+gateway_user_create_hashed(struct gateway *gw, const char *user,
+    const char *hash, uint32_t *id_r, struct ctl_error *err)
 {
-	char hash[PASSWORD_ENCODED_MAX];
 	const char *error = NULL;
 	char *canon = username_canon_dup(user, gw->config->fold_user_names);
 	int ret = -1;
 
-	if (password_hash(password, strlen(password), hash, &error) < 0) {
-		ctl_error_set(err, CTL_E_INTERNAL, "password",
-		    "cannot hash the password: %s", error);
-		goto out;
-	}
 	if (admin_store_user_create(gw->store, canon, hash,
 	    STORE_USER_DEFAULT_MAILBOXES, id_r, &error) < 0) {
 		if (store_last_error(gw->store) == STORE_ERR_EXISTS)
@@ -316,8 +297,91 @@ gateway_user_create(struct gateway *gw, const char *user,
 	ret = 0;
 out:
 	free(canon);
+	return ret;
+}
+
+int
+gateway_user_create(struct gateway *gw, const char *user,
+    const char *password, uint32_t *id_r, struct ctl_error *err)
+{
+	char hash[PASSWORD_ENCODED_MAX];
+	const char *error = NULL;
+	int ret;
+
+	if (password_hash(password, strlen(password), hash, &error) < 0) {
+		ctl_error_set(err, CTL_E_INTERNAL, "password",
+		    "cannot hash the password: %s", error);
+		return -1;
+	}
+	ret = gateway_user_create_hashed(gw, user, hash, id_r, err);
 	secure_zero(hash, sizeof(hash));
 	return ret;
+}
+
+/* user.add and user.passwd waiting for their hash (pwhash.h); the
+ * client stays busy until the reply. */
+struct user_hash_wait {
+	struct gateway *gw;
+	struct control_client *client;
+	char *user;
+	uint32_t id;		/* user.passwd */
+	bool passwd;
+};
+
+static void
+user_hash_done(void *arg, const char *hash, const char *hash_error,
+    bool stopping)
+{
+	struct user_hash_wait *w = arg;
+	struct gateway *gw = w->gw;
+	struct ctl_error err;
+	const char *error = NULL;
+	json_t *resp;
+	uint32_t id;
+
+	if (hash == NULL) {
+		ctl_error_set(&err, stopping ? CTL_E_UNAVAILABLE :
+		    CTL_E_INTERNAL, "password", "cannot hash the password: "
+		    "%s", hash_error);
+		gw->stats.control_errors++;
+		control_reply_error(w->client, &err);
+	} else if (w->passwd) {
+		if (admin_store_user_set_hash(gw->store, w->id, hash,
+		    &error) < 0) {
+			reply_store_error(gw, w->client, "user.passwd", error);
+		} else {
+			log_info("control event=password-changed user_id=%u",
+			    w->id);
+			control_reply(w->client, ctl_ok_json());
+		}
+	} else if (gateway_user_create_hashed(gw, w->user, hash, &id,
+	    &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(w->client, &err);
+	} else {
+		log_info("control event=user-added user_id=%u", id);
+		resp = ctl_ok_json();
+		json_object_set_new(resp, "user", json_string(w->user));
+		json_object_set_new(resp, "id", json_integer(id));
+		control_reply(w->client, resp);
+	}
+	free(w->user);
+	free(w);
+}
+
+static void
+user_hash_start(struct gateway *gw, struct control_client *client,
+    const char *user, uint32_t id, bool passwd, const char *password)
+{
+	struct user_hash_wait *w = xcalloc(1, sizeof(*w));
+
+	w->gw = gw;
+	w->client = client;
+	w->user = xstrdup(user);
+	w->id = id;
+	w->passwd = passwd;
+	pwhash_submit(gw->workq, password, strlen(password), user_hash_done,
+	    w);
 }
 
 static void
@@ -325,20 +389,32 @@ cmd_user_add(struct gateway *gw, struct control_client *client, json_t *req)
 {
 	const char *user = ctl_req_str(req, "user");
 	const char *password = ctl_req_str(req, "password");
-	struct ctl_error err;
+	struct store_read *r = NULL;
+	const char *error = NULL;
+	char *canon;
 	uint32_t id;
-	json_t *resp;
+	int found;
 
-	if (gateway_user_create(gw, user, password, &id, &err) < 0) {
-		gw->stats.control_errors++;
-		control_reply_error(client, &err);
+	/* a name taken is answered at once, without a hash first (the
+	   create checks again: another command may come between) */
+	if (store_read_begin(gw->store, &r, &error) < 0) {
+		reply_store_error(gw, client, "read", error);
 		return;
 	}
-	log_info("control event=user-added user_id=%u", id);
-	resp = ctl_ok_json();
-	json_object_set_new(resp, "user", json_string(user));
-	json_object_set_new(resp, "id", json_integer(id));
-	control_reply(client, resp);
+	canon = username_canon_dup(user, gw->config->fold_user_names);
+	found = store_user_lookup(r, canon, &id, &error);
+	store_read_end(&r);
+	free(canon);
+	if (found == 0) {
+		reply_error(gw, client, CTL_E_EXISTS, "user",
+		    "user exists already");
+		return;
+	}
+	if (found < 0 && found != STORE_NOT_FOUND) {
+		reply_store_error(gw, client, "user lookup", error);
+		return;
+	}
+	user_hash_start(gw, client, user, 0, false, password);
 }
 
 static void
@@ -368,21 +444,12 @@ cmd_user_passwd(struct gateway *gw, struct control_client *client,
     json_t *req)
 {
 	const char *user = ctl_req_str(req, "user");
-	const char *password = ctl_req_str(req, "password");
-	char hash[PASSWORD_ENCODED_MAX];
-	const char *error = NULL;
 	uint32_t id;
 
 	if (lookup_user_id(gw, client, user, &id) < 0)
 		return;
-	if (hash_password(gw, client, password, hash) < 0)
-		return;
-	if (admin_store_user_set_hash(gw->store, id, hash, &error) < 0) {
-		reply_store_error(gw, client, "user.passwd", error);
-		return;
-	}
-	log_info("control event=password-changed user_id=%u", id);
-	control_reply(client, ctl_ok_json());
+	user_hash_start(gw, client, user, id, true,
+	    ctl_req_str(req, "password"));
 }
 
 /* user.quota: "default" (the [store] quota), "none", or a size; without

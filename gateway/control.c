@@ -7,6 +7,7 @@
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,6 +552,41 @@ control_set_settings(struct control *control,
 	control->settings = *settings;
 }
 
+/* How long the teardown waits for one client to take its last reply. */
+#define CONTROL_FLUSH_MS 1000
+
+/*
+ * Writes out what the client's output buffer holds, now, waiting at most
+ * wait_ms (in steps of 50) for a client that does not read.
+ */
+static void
+output_flush(struct control_client *c, int wait_ms)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct pollfd pfd = { .fd = bufferevent_getfd(c->bev),
+	    .events = POLLOUT };
+	int waited = 0;
+
+	if (pfd.fd < 0)
+		return;
+	/* A socket bufferevent freezes the front of its output buffer;
+	   thaw it for these synchronous writes. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0) {
+		int n = evbuffer_write(out, pfd.fd);
+
+		if (n > 0)
+			continue;
+		if ((n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) || waited >= wait_ms)
+			break;
+		if (poll(&pfd, 1, 50) < 0 && errno != EINTR)
+			break;
+		waited += 50;
+	}
+	evbuffer_freeze(out, 1);
+}
+
 void
 control_free(struct control **controlp)
 {
@@ -563,6 +599,10 @@ control_free(struct control **controlp)
 
 		/* busy clients are freed too: their handler is done with
 		   them by the time the daemon tears down */
+		/* a reply made as the daemon stops (an import aborted by
+		   SIGTERM) is still in the buffer: the loop has exited */
+		if (c->bev != NULL && !c->gone)
+			output_flush(c, CONTROL_FLUSH_MS);
 		client_free(c);
 	}
 	evconnlistener_free(control->listener);
@@ -619,22 +659,8 @@ control_reply_error(struct control_client *c, const struct ctl_error *err)
 void
 control_client_flush(struct control_client *c)
 {
-	struct evbuffer *out;
-	int fd;
-
-	if (c->bev == NULL)
-		return;	/* internal: replied already */
-	out = bufferevent_get_output(c->bev);
-	fd = bufferevent_getfd(c->bev);
-
-	/* A socket bufferevent freezes the front of its output buffer;
-	   thaw it for this one synchronous write. */
-	evbuffer_unfreeze(out, 1);
-	while (evbuffer_get_length(out) > 0) {
-		if (evbuffer_write(out, fd) <= 0)
-			break;
-	}
-	evbuffer_freeze(out, 1);
+	if (c->bev != NULL)	/* NULL: internal, replied already */
+		output_flush(c, 0);
 }
 
 uid_t

@@ -118,9 +118,13 @@ int gateway_reload(struct gateway *gw, char *errbuf, size_t errsize);
  * collide. */
 int gateway_store_upgrade(struct store *store, bool fold_user_names,
     unsigned *collisions_r, char *err, size_t errsize);
-/* Hashes password and creates the user with the default folders. */
+/* Hashes password (on the loop: see pwhash.h to hash on a worker) and
+ * creates the user with the default folders. */
 int gateway_user_create(struct gateway *gw, const char *user,
     const char *password, uint32_t *id_r, struct ctl_error *err);
+/* The same with the password's encoded hash made already. */
+int gateway_user_create_hashed(struct gateway *gw, const char *user,
+    const char *hash, uint32_t *id_r, struct ctl_error *err);
 /* Creates an upstream account from a validated account.add request (the
  * configured defaults fill what it leaves out) and hands it to the
  * poller; sets req's "account" to the name used. */

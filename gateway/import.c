@@ -10,6 +10,7 @@
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/import-csv.h"
+#include "gateway/pwhash.h"
 #include "log.h"
 #include "strnum.h"
 #include "store/store.h"
@@ -35,6 +36,10 @@ struct import {
 	json_t *planned;
 	struct event *ev;
 	time_t started, finished;
+	/* a line whose new user's password is being hashed on a worker
+	   (pwhash.h): stepping waits for it */
+	char *held;
+	size_t held_len;
 };
 
 static void
@@ -246,8 +251,11 @@ plan_account(struct import *im, json_t *areq, const char *name)
 	}
 }
 
+/* hash: the user_password column's hash when it was made on a worker
+   (NULL: made here, if a user is to be created after all) */
 static void
-import_line(struct import *im, const char *text, size_t len)
+import_line(struct import *im, const char *text, size_t len,
+    const char *hash)
 {
 	struct gateway *gw = im->gw;
 	char *f[IMPORT_COL_COUNT];
@@ -342,9 +350,10 @@ import_line(struct import *im, const char *text, size_t len)
 			    json_string("would-create"));
 		}
 	} else {
-		if (!user_exists && gateway_user_create(gw,
-		    f[IMPORT_COL_USER], f[IMPORT_COL_USER_PASSWORD], &id,
-		    &err) < 0) {
+		if (!user_exists && (hash != NULL ?
+		    gateway_user_create_hashed(gw, f[IMPORT_COL_USER], hash,
+		    &id, &err) : gateway_user_create(gw, f[IMPORT_COL_USER],
+		    f[IMPORT_COL_USER_PASSWORD], &id, &err)) < 0) {
 			line_error(im, entry, err.code, err.field,
 			    err.message);
 			goto out;
@@ -420,6 +429,71 @@ finish(struct import *im)
 }
 
 static void
+held_free(struct import *im)
+{
+	if (im->held == NULL)
+		return;
+	secure_zero(im->held, im->held_len);
+	free(im->held);
+	im->held = NULL;
+}
+
+static void
+line_hashed(void *arg, const char *hash, const char *error, bool stopping)
+{
+	struct import *im = arg;
+
+	(void)error;
+	(void)stopping;
+	/* an import aborted at shutdown keeps the lines done before */
+	if (im->running) {
+		/* without a hash the line hashes on the loop and reports
+		   what failed, as before */
+		import_line(im, im->held, im->held_len, hash);
+		event_active(im->ev, EV_TIMEOUT, 0);
+	}
+	held_free(im);
+}
+
+/*
+ * Whether a line creates a user, so that its password is to be hashed
+ * first: a real import, a user name and a password given, and no such
+ * user yet. Then submits the hash and returns true. A wrong guess costs
+ * little: the line is checked in full afterwards, and a user that
+ * appeared meanwhile is left alone.
+ */
+static bool
+line_hash_start(struct import *im, const char *text, size_t len)
+{
+	char *f[IMPORT_COL_COUNT];
+	const char *why, *column, *error = NULL;
+	struct store_read *r = NULL;
+	uint32_t id;
+	bool needs = false;
+
+	if (im->dry_run ||
+	    import_csv_split(&im->fmt, text, len, f, &why, &column) < 0)
+		return false;
+	if (given(f[IMPORT_COL_USER]) && given(f[IMPORT_COL_USER_PASSWORD]) &&
+	    strlen(f[IMPORT_COL_USER_PASSWORD]) <= PASSWORD_MAX_LEN &&
+	    store_read_begin(im->gw->store, &r, &error) == 0) {
+		username_canon(f[IMPORT_COL_USER],
+		    im->gw->config->fold_user_names);
+		needs = store_user_lookup(r, f[IMPORT_COL_USER], &id,
+		    &error) == STORE_NOT_FOUND;
+		store_read_end(&r);
+	}
+	if (needs) {
+		im->held = xstrndup(text, len);
+		im->held_len = len;
+		pwhash_submit(im->gw->workq, f[IMPORT_COL_USER_PASSWORD],
+		    strlen(f[IMPORT_COL_USER_PASSWORD]), line_hashed, im);
+	}
+	import_csv_free(f);
+	return needs;
+}
+
+static void
 step_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct import *im = arg;
@@ -441,7 +515,11 @@ step_cb(evutil_socket_t fd, short what, void *arg)
 			len--;
 		if (len == 0 || im->line == im->header_line)
 			continue;
-		import_line(im, start, len);
+		/* a new user's argon2id hash on a worker: the line goes
+		   on in line_hashed, and stepping after it */
+		if (line_hash_start(im, start, len))
+			return;
+		import_line(im, start, len, NULL);
 	}
 	event_active(im->ev, EV_TIMEOUT, 0);
 }
@@ -576,6 +654,7 @@ import_free(struct gateway *gw)
 		return;
 	if (im->running)
 		import_abort(gw);
+	held_free(im);
 	if (im->csv != NULL) {
 		secure_zero(im->csv, strlen(im->csv));
 		free(im->csv);

@@ -203,6 +203,16 @@ gateway_stats_add(struct gateway *gw, json_t *stats)
 	upstreams_stats_add(gw->upstreams, stats);
 	reindex_stats_add(gw, stats);
 	listeners_stats_add(gw, stats);
+	if (gw->workq != NULL) {
+		struct workq_stats ws;
+
+		workq_get_stats(gw->workq, &ws);
+		json_object_set_new(stats, "workers", json_pack("{s:i, s:i, "
+		    "s:i, s:I, s:I}", "threads", (int)ws.threads, "queued",
+		    (int)ws.queued, "running", (int)ws.running, "submitted",
+		    (json_int_t)ws.submitted, "completed",
+		    (json_int_t)ws.completed));
+	}
 }
 
 /* ---- threads (docs/threads.md) --------------------------------------- */

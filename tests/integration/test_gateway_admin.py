@@ -219,6 +219,57 @@ class GatewayAdminTest(unittest.TestCase):
                                 for l in rep["lines"]), rep)
         self.assertEqual(self.gw.snapshot(), before)
 
+    def submitted(self):
+        return self.gw.ok({"command": "stats"})["stats"]["workers"][
+            "submitted"]
+
+    def can_login(self, user, password):
+        c = imaplib.IMAP4("127.0.0.1", self.gw.imap_port, timeout=30)
+        try:
+            c.login(user, password)
+            return True
+        except imaplib.IMAP4.error:
+            return False
+        finally:
+            c.shutdown()
+
+    def test_admin_password_hashes_run_on_workers(self):
+        # user.add, user.passwd and an import's new users hash their
+        # passwords on the worker pool (docs/threads.md), not on the
+        # loop every session shares: the pool's count of jobs shows it
+        s0 = self.submitted()
+        for i in range(3):
+            self.gw.ok({"command": "user.add", "user": "h%d" % i,
+                        "password": "pw-%d" % i})
+        self.gw.ok({"command": "user.passwd", "user": "h0",
+                    "password": "new-pw"})
+        s1 = self.submitted()
+        self.assertGreaterEqual(s1 - s0, 4)
+        # a name that is taken is answered without hashing
+        r = self.gw.request({"command": "user.add", "user": "H1",
+                             "password": "x"})
+        self.assertEqual(r["error"]["code"], "exists", r)
+        csv = ("user,user_password\r\n" +
+               "".join("c%d,csv-pw-%d\r\n" % (i, i) for i in range(5)) +
+               "h2,ignored\r\n")
+        path = self.write("hash.csv", csv)
+        s2 = self.submitted()
+        rc, dry = self.import_json(path, "--dry-run")
+        self.assertEqual((rc, dry["import"]["ok"]), (0, 6), dry)
+        self.assertEqual(self.submitted(), s2)  # a dry run hashes nothing
+        rc, rep = self.import_json(path)
+        self.assertEqual((rc, rep["import"]["ok"], rep["import"]["failed"]),
+                         (0, 6, 0), rep)
+        self.assertEqual([l["user_action"] for l in rep["lines"]],
+                         ["created"] * 5 + ["exists"])
+        self.assertGreaterEqual(self.submitted() - s2, 5)
+        # and the hashes made there are the ones logins check
+        self.assertTrue(self.can_login("h0", "new-pw"))
+        self.assertFalse(self.can_login("h0", "pw-0"))
+        self.assertTrue(self.can_login("h1", "pw-1"))
+        self.assertTrue(self.can_login("c4", "csv-pw-4"))
+        self.assertFalse(self.can_login("h2", "ignored"))
+
     def test_import_excel_bom_semicolons_and_named_fields(self):
         self.gw.ok({"command": "user.add", "user": "zed",
                     "password": "z-pw"})

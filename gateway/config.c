@@ -136,6 +136,8 @@ static const struct key_def keys[] = {
 	{ "web", "session_timeout", KEY_DURATION, OFF(web_session_timeout), 0,
 	  60, 7 * 86400 },
 	{ "web", "sessions", KEY_U32, OFF(web_sessions), 0, 1, 100000 },
+	{ "web", "max_connections", KEY_U32, OFF(web_max_connections), 0, 1,
+	  100000 },
 	{ "web", "self_service", KEY_BOOL, OFF(web_self_service), 0, 0, 0 },
 
 	{ "passthrough", "enabled", KEY_BOOL, OFF(pt_enabled), 0, 0, 0 },
@@ -534,6 +536,7 @@ set_defaults(struct config *c)
 	c->pt_failure_cache = 60;
 	c->web_session_timeout = 30 * 60;
 	c->web_sessions = 1000;
+	c->web_max_connections = 256;
 }
 
 /* Whole-file checks after every key is read. */

@@ -171,6 +171,7 @@ struct config {
 	size_t web_listen_count;	/* default 127.0.0.1:8443 */
 	uint32_t web_session_timeout;	/* seconds idle before a log-out */
 	uint32_t web_sessions;		/* signed-in sessions at most */
+	uint32_t web_max_connections;	/* open HTTPS connections at most */
 	bool web_self_service;		/* people add/remove own accounts */
 
 	/* [passthrough] */

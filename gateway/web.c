@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -47,6 +48,11 @@ struct web {
 	struct web_login *logins;	/* waiting for a password check */
 	unsigned logins_pending;
 	int port;
+	/* open connections (counted from accept to the SSL's free, the
+	   connection's last moment) against [web] max_connections */
+	unsigned conns;
+	bool paused;		/* listeners off: conns reached the cap */
+	bool freeing;		/* web_free: the listeners are gone */
 };
 
 static const char csp[] =
@@ -1022,6 +1028,53 @@ request_cb(struct evhttp_request *req, void *arg)
 		reply_error(req, HTTP_NOTFOUND, "Not Found", "no such API");
 }
 
+/* ---- the connection cap ------------------------------------------------ */
+
+/*
+ * At [web] max_connections open connections the listening sockets stop
+ * accepting (the kernel's backlog holds newcomers, which are served as
+ * soon as a connection closes); each connection's SSL carries the web
+ * under web_ssl_index, and its free, the last moment of a connection
+ * however it ends, gives the slot back.
+ */
+static int web_ssl_index = -1;
+
+static void
+listener_set(struct evhttp_bound_socket *bs, void *arg)
+{
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(bs);
+
+	if (*(bool *)arg)
+		evconnlistener_enable(l);
+	else
+		evconnlistener_disable(l);
+}
+
+static void
+listeners_accept(struct web *w, bool on)
+{
+	w->paused = !on;
+	evhttp_foreach_bound_socket(w->http, listener_set, &on);
+}
+
+static void
+conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct web *w = ptr;
+
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	if (w == NULL)
+		return;
+	PG_ASSERT(w->conns > 0);
+	w->conns--;
+	if (w->paused && !w->freeing &&
+	    w->conns < w->gw->config->web_max_connections) {
+		listeners_accept(w, true);
+		log_info("web event=accepting connections=%u", w->conns);
+	}
+}
+
 /* Each accepted connection: TLS with the IMAP certificate. */
 static struct bufferevent *
 bev_cb(struct event_base *base, void *arg)
@@ -1032,6 +1085,14 @@ bev_cb(struct event_base *base, void *arg)
 
 	/* NULL here would make evhttp serve the connection in clear text */
 	PG_ASSERT(ssl != NULL);
+	PG_ASSERT(SSL_set_ex_data(ssl, web_ssl_index, w) == 1);
+	w->conns++;
+	if (!w->paused && w->conns >= w->gw->config->web_max_connections) {
+		listeners_accept(w, false);
+		log_warn("web event=connections-full connections=%u "
+		    "hint=\"newcomers wait until one closes ([web] "
+		    "max_connections)\"", w->conns);
+	}
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	PG_ASSERT(bev != NULL);
@@ -1064,6 +1125,10 @@ web_listen(struct gateway *gw, char *errbuf, size_t errsize)
 		    "or listen_tls: people sign in with their IMAP password");
 		return -1;
 	}
+	if (web_ssl_index < 0)
+		web_ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
+		    conn_gone);
+	PG_ASSERT(web_ssl_index >= 0);
 	w = xcalloc(1, sizeof(*w));
 	w->gw = gw;
 	gw->web = w;
@@ -1104,6 +1169,8 @@ web_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 	w->ctx = ctx;
 	web_sessions_set_limits(w->sessions, nc->web_sessions,
 	    nc->web_session_timeout);
+	if (w->paused && w->conns < nc->web_max_connections)
+		listeners_accept(w, true);
 	return 0;
 }
 
@@ -1123,6 +1190,7 @@ web_free(struct gateway *gw)
 	/* the pool has stopped: what still waits is held by a timer */
 	while (w->logins != NULL)
 		login_free(w->logins);
+	w->freeing = true;	/* connections closed now free no slot */
 	if (w->http != NULL)
 		evhttp_free(w->http);
 	web_sessions_free(&w->sessions);

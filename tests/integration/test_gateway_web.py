@@ -133,6 +133,41 @@ class WebSecurityTest(unittest.TestCase):
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", self.port), 5)
 
+    def test_connection_cap_holds_newcomers_until_one_closes(self):
+        """[web] max_connections: at the cap the page stops accepting
+        (no TLS handshake for a newcomer, so no memory for it) and takes
+        the next connection as soon as one closes."""
+        self.gw.stop()
+        self.gw.write_conf(extra=web_section(self.port) +
+                           "max_connections = 3\n")
+        start = len(self.gw.output())
+        self.gw.start()
+        ctx = self.client().ctx
+        held = []
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", self.port), 30)
+            held.append(ctx.wrap_socket(raw, server_hostname="127.0.0.1"))
+        # the fourth waits in the kernel's queue: no handshake answer
+        raw = socket.create_connection(("127.0.0.1", self.port), 30)
+        raw.settimeout(2)
+        with self.assertRaises((socket.timeout, TimeoutError)):
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        raw.close()
+        self.assertIn("component=web event=connections-full connections=3",
+                      self.gw.output()[start:])
+        # the held ones still work
+        held[0].sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        held[0].settimeout(60)
+        self.assertTrue(held[0].recv(64).startswith(b"HTTP/1.1 200"))
+        # one closes: the page accepts again
+        held.pop().close()
+        status, _, _ = self.client().call("GET", "/")
+        self.assertEqual(status, 200)
+        self.assertIn("component=web event=accepting",
+                      self.gw.output()[start:])
+        for t in held:
+            t.close()
+
     # ---- sign-in and the session cookie ------------------------------------
 
     def test_cookie_flags_and_no_session_without_it(self):

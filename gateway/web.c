@@ -1010,6 +1010,12 @@ request_cb(struct evhttp_request *req, void *arg)
 		api_admin_accounts(w, req);
 	else if (post && strcmp(path, "/api/admin/check") == 0)
 		account_action(w, req, "admin-check", "poll", NULL, true);
+	else if (post && strcmp(path, "/api/admin/enable") == 0)
+		account_action(w, req, "admin-enable", "account.enable", NULL,
+		    true);
+	else if (post && strcmp(path, "/api/admin/disable") == 0)
+		account_action(w, req, "admin-disable", "account.disable",
+		    NULL, true);
 	else if (post && strcmp(path, "/api/account/add") == 0)
 		api_account_add(w, req);
 	else if (post && strcmp(path, "/api/account/delete") == 0) {

@@ -195,7 +195,26 @@
       btn.textContent = r.status === 200 ? "Asked" :
         (r.data.error || "Refused");
     });
-    cell(tr, "").appendChild(btn);
+    const actions = cell(tr, "");
+    actions.appendChild(btn);
+    // switch polling off and on again (popgatectl account disable/enable)
+    const off = a.state === "disabled";
+    const sw = document.createElement("button");
+    sw.type = "button";
+    sw.className = "switch";
+    sw.textContent = off ? "Switch on" : "Switch off";
+    sw.addEventListener("click", async function () {
+      sw.disabled = true;
+      const r = await api("POST", off ? "/api/admin/enable" :
+        "/api/admin/disable", { user: a.user, account: a.account });
+      if (r.status === 401) { signedOut(); return; }
+      if (r.status !== 200) {
+        sw.textContent = r.data.error || "Refused";
+        return;
+      }
+      refreshAdmin();
+    });
+    actions.appendChild(sw);
     return tr;
   }
 

@@ -487,6 +487,31 @@ class WebSecurityTest(unittest.TestCase):
         status, _, body = a.call("POST", "/api/admin/check",
                                  {"user": "bob", "account": "nope"})
         self.assertEqual(status, 400)
+        # the admin switches bob's account off and on again; bob cannot
+
+        def enabled():
+            return [x["enabled"] for x in self.gw.ok(
+                {"command": "account.list", "user": "bob"})["accounts"]]
+        for path in ("/api/admin/disable", "/api/admin/enable"):
+            self.assertEqual(b.call("POST", path, {"user": "bob",
+                                                   "account": "bob-old"})[0],
+                             403)
+            self.assertEqual(a.call("POST", path, {"user": "bob",
+                                                   "account": "bob-old"},
+                                    csrf=False)[0], 403)
+        self.assertEqual(enabled(), [True])
+        self.assertEqual(a.call("POST", "/api/admin/disable",
+                                {"user": "bob", "account": "bob-old"})[0],
+                         200)
+        self.assertEqual(enabled(), [False])
+        rows, _ = self.admin_list(a)
+        self.assertEqual(rows[("bob", "bob-old")]["state"], "disabled")
+        self.assertEqual(a.call("POST", "/api/admin/enable",
+                                {"user": "bob", "account": "bob-old"})[0],
+                         200)
+        self.assertEqual(enabled(), [True])
+        self.assertEqual(a.call("POST", "/api/admin/disable",
+                                {"user": "bob", "account": "nope"})[0], 400)
         # bob is still no admin
         self.assertEqual(b.call("GET", "/api/admin/accounts")[0], 403)
         self.assertEqual(list(b.accounts()), ["bob-old"])
@@ -500,6 +525,8 @@ class WebSecurityTest(unittest.TestCase):
                       "admin=alice user=bob account=bob-old result=ok", out)
         self.assertIn("component=web event=admin-refused ip=127.0.0.1 "
                       "user=bob", out)
+        self.assertIn("component=web event=admin-disable ip=127.0.0.1 "
+                      "admin=alice user=bob account=bob-old result=ok", out)
         self.assertIn("component=control event=web-admin user=alice "
                       "admin=yes", out)
 

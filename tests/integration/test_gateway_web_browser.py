@@ -301,6 +301,14 @@ class WebBrowserTest(unittest.TestCase):
         self.until("filtered", lambda: self.admin_rows() == [
             ["bob", "bobs", "disabled", "Switched off"]])
         self.shot("admin")
+        # switched on from the page: polling bob's account starts
+        sw = self.driver.find_element(
+            "css selector", '#admin-rows tr[data-account="bobs"] .switch')
+        self.assertEqual(sw.text, "Switch on")
+        sw.click()
+        self.until("switched on", lambda: [a["enabled"] for a in self.gw.ok(
+            {"command": "account.list", "user": "bob"})["accounts"]] ==
+            [True])
         sel.select_by_value("")
         self.until("unfiltered", lambda: len(self.admin_rows()) == 3)
 

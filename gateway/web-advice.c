@@ -19,6 +19,10 @@ static const struct {
 	{ "stopped", "Stopped" },
 	{ "over-quota", "Mailbox here is full" },
 	{ "disabled", "Switched off" },
+	{ "not-signed-in", "Not signed in yet" },
+	{ "token-pending", "Signing in" },
+	{ "needs-signin", "Sign in again" },
+	{ "token-error", "Provider not answering" },
 	{ "unknown", "Not checked yet" },
 };
 
@@ -88,6 +92,24 @@ static const struct web_advice advice_stopped = {
 	"it.",
 	true,
 };
+static const struct web_advice advice_signin = {
+	"sign-in-needed",
+	"This account signs in with your provider (Microsoft, Google, ...), "
+	"and popgate has no valid sign-in for it: it was never signed in, "
+	"or the provider ended the sign-in (a changed password, or access "
+	"taken back).",
+	"Click \"Sign in\", open the address shown and enter the code "
+	"there with your provider's account. Mail comes in once that is done.",
+	true,
+};
+static const struct web_advice advice_token = {
+	"provider-unreachable",
+	"Your provider did not answer popgate's request for a new sign-in "
+	"token.",
+	"Nothing to do for now: popgate asks again by itself. If this lasts, "
+	"tell your admin.",
+	false,
+};
 static const struct web_advice advice_other = {
 	"other",
 	"The last check did not succeed.",
@@ -137,6 +159,10 @@ web_advice_for(const char *state, const char *outcome)
 		return &advice_store;
 	if (eq(state, "stopped") || eq(state, "disabled"))
 		return &advice_stopped;
+	if (eq(state, "not-signed-in") || eq(state, "needs-signin"))
+		return &advice_signin;
+	if (eq(state, "token-error"))
+		return &advice_token;
 	if (outcome == NULL || eq(outcome, "ok"))
 		return NULL;
 	for (size_t i = 0; i < N_ELEMENTS(by_outcome); i++) {

@@ -52,6 +52,7 @@ struct web {
 	   connection's last moment) against [web] max_connections */
 	unsigned conns;
 	bool paused;		/* listeners off: conns reached the cap */
+	struct cmd_wait *waits;	/* commands answering later */
 	bool freeing;		/* web_free: the listeners are gone */
 };
 
@@ -271,20 +272,60 @@ slot_reply(void *arg, json_t *resp)
 	slot->resp = json_incref(resp);
 }
 
-/*
- * Runs a control command as popgatectl would send it (req is taken over
- * and goes through the same parser and checks), and returns its
- * response, or NULL with *msg_r when the request is refused or does not
- * complete at once (the commands the page uses all do).
- */
-static json_t *
-run_command(struct web *w, const char *name, json_t *req, const char **msg_r)
+/* What an action logs when its command answers (web event=WHAT ...). */
+struct action_log {
+	char what[32];
+	char addr[64];
+	char admin[LOG_QUOTE_MAX];	/* "": not an admin action */
+	char user[LOG_QUOTE_MAX];
+	char account[LOG_QUOTE_MAX];
+};
+
+typedef void cmd_done_fn(struct web *w, struct evhttp_request *req,
+    json_t *resp, const char *msg, struct action_log *lg);
+
+/* A command that may answer later (account.add resolving host names on
+ * a worker, oauth.start asking the provider): the HTTP reply waits. An
+ * HTTP request whose client has gone stays valid until it is answered
+ * (libevent frees it then). web_free abandons what still waits. */
+struct cmd_wait {
+	struct web *w;
+	struct evhttp_request *req;
+	cmd_done_fn *done;
+	struct action_log lg;
+	struct cmd_wait *next, *prev;
+	bool abandoned;
+};
+
+static void
+wait_unlink(struct cmd_wait *cw)
 {
-	static char msg[CTL_MESSAGE_MAX];
-	const struct ctl_command *cmd;
+	if (cw->prev != NULL)
+		cw->prev->next = cw->next;
+	else
+		cw->w->waits = cw->next;
+	if (cw->next != NULL)
+		cw->next->prev = cw->prev;
+}
+
+static void
+wait_reply(void *arg, json_t *resp)
+{
+	struct cmd_wait *cw = arg;
+
+	if (!cw->abandoned) {
+		wait_unlink(cw);
+		cw->done(cw->w, cw->req, resp, NULL, &cw->lg);
+	}
+	free(cw);
+}
+
+/* Parses a request as popgatectl's; -1 with the message in msg. */
+static int
+command_parse(const char *name, json_t *req, const struct ctl_command **cmd_r,
+    json_t **parsed_r, char *msg, size_t msgsize)
+{
 	struct ctl_error err;
-	struct cmd_slot *slot;
-	json_t *parsed = NULL, *resp;
 	char *line;
 	int ret;
 
@@ -292,11 +333,64 @@ run_command(struct web *w, const char *name, json_t *req, const char **msg_r)
 	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	PG_ASSERT(line != NULL);
-	ret = ctl_request_parse(line, strlen(line), &cmd, &parsed, &err);
+	ret = ctl_request_parse(line, strlen(line), cmd_r, parsed_r, &err);
 	explicit_bzero(line, strlen(line));
 	free(line);
-	if (ret < 0) {
-		snprintf(msg, sizeof(msg), "%s", err.message);
+	if (ret < 0)
+		snprintf(msg, msgsize, "%s", err.message);
+	return ret;
+}
+
+/*
+ * Runs a control command (req is taken over) and calls done with its
+ * response when it answers, now or later; a request refused by the
+ * parser calls done at once with resp NULL and the message.
+ */
+static void
+run_command_then(struct web *w, struct evhttp_request *hreq,
+    const char *name, json_t *req, cmd_done_fn *done,
+    const struct action_log *lg)
+{
+	char msg[CTL_MESSAGE_MAX];
+	const struct ctl_command *cmd;
+	struct cmd_wait *cw;
+	json_t *parsed = NULL;
+
+	cw = xcalloc(1, sizeof(*cw));
+	cw->w = w;
+	cw->req = hreq;
+	cw->done = done;
+	cw->lg = *lg;
+	if (command_parse(name, req, &cmd, &parsed, msg, sizeof(msg)) < 0) {
+		done(w, hreq, NULL, msg, &cw->lg);
+		free(cw);
+		return;
+	}
+	cw->next = w->waits;
+	if (w->waits != NULL)
+		w->waits->prev = cw;
+	w->waits = cw;
+	commands_handle(w->gw, control_client_internal(wait_reply, cw), cmd,
+	    parsed);
+	json_decref(parsed);
+}
+
+/*
+ * Runs a control command as popgatectl would send it (req is taken over
+ * and goes through the same parser and checks), and returns its
+ * response, or NULL with *msg_r when the request is refused or does not
+ * complete at once: for the reads (status, account.history), which
+ * always do. Changes go through run_command_then.
+ */
+static json_t *
+run_command(struct web *w, const char *name, json_t *req, const char **msg_r)
+{
+	static char msg[CTL_MESSAGE_MAX];
+	const struct ctl_command *cmd;
+	struct cmd_slot *slot;
+	json_t *parsed = NULL, *resp;
+
+	if (command_parse(name, req, &cmd, &parsed, msg, sizeof(msg)) < 0) {
 		*msg_r = msg;
 		return NULL;
 	}
@@ -474,6 +568,25 @@ set_session_cookie(struct evhttp_request *req, const char *value,
 	    "Set-Cookie", cookie);
 }
 
+/* What the page learns at sign-in and reload: who, the CSRF token, the
+ * admin flag, whether people add accounts themselves, and the OAuth
+ * providers an account can sign in with. */
+static json_t *
+session_json(struct web *w, const struct web_session *s)
+{
+	const struct config *c = w->gw->config;
+	const char *error = NULL;
+	json_t *providers = json_array();
+
+	for (size_t i = 0; i < c->oauth_count; i++)
+		json_array_append_new(providers, json_string(
+		    c->oauth[i].name));
+	return json_pack("{s:s, s:s, s:b, s:b, s:o}", "user", s->user, "csrf",
+	    s->csrf, "admin", user_is_admin(w->gw->store, s->user, NULL,
+	    &error) == 1, "self_service", c->web_self_service,
+	    "oauth_providers", providers);
+}
+
 static void
 login_done(void *arg, int result, bool exists)
 {
@@ -481,7 +594,6 @@ login_done(void *arg, int result, bool exists)
 	struct web *w = l->w;
 	struct imap_throttle *t = w->gw->imap != NULL ?
 	    imap_server_throttle(w->gw->imap) : NULL;
-	const char *error = NULL;
 	char q[LOG_QUOTE_MAX];
 
 	(void)exists;
@@ -508,10 +620,7 @@ login_done(void *arg, int result, bool exists)
 		    " note=\"oldest session ended: [web] sessions reached\"" :
 		    "");
 		set_session_cookie(l->req, s->id, WEB_SESSION_MAX_AGE_SECS);
-		reply_json(l->req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b, "
-		    "s:b}", "user", s->user, "csrf", s->csrf, "admin",
-		    user_is_admin(w->gw->store, s->user, NULL, &error) == 1,
-		    "self_service", w->gw->config->web_self_service));
+		reply_json(l->req, HTTP_OK, "OK", session_json(w, s));
 	} else if (result == 0) {
 		struct imap_throttle_counts c = { 0, 0, 0 };
 
@@ -613,16 +722,12 @@ static void
 api_session(struct web *w, struct evhttp_request *req)
 {
 	struct web_session *s = session_of(w, req);
-	const char *error = NULL;
 
 	if (s == NULL) {
 		reply_error(req, 401, "Unauthorized", "please sign in");
 		return;
 	}
-	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:s, s:b, s:b}",
-	    "user", s->user, "csrf", s->csrf, "admin", user_is_admin(
-	    w->gw->store, s->user, NULL, &error) == 1, "self_service",
-	    w->gw->config->web_self_service));
+	reply_json(req, HTTP_OK, "OK", session_json(w, s));
 }
 
 static void
@@ -715,6 +820,16 @@ account_view(struct web *w, const char *user, json_t *a, bool with_recent)
 	    "enabled", json_object_get(a, "enabled"),
 	    "state", state != NULL ? state : "unknown");
 	PG_ASSERT(v != NULL);
+	{
+		const char *auth = json_string_value(json_object_get(a,
+		    "auth"));
+
+		/* signs in with a provider (the page offers "Sign in") */
+		json_object_set_new(v, "oauth", json_boolean(
+		    json_object_get(a, "oauth_provider") != NULL ||
+		    (auth != NULL && (strcmp(auth, "xoauth2") == 0 ||
+		    strcmp(auth, "oauthbearer") == 0))));
+	}
 	json_object_set(v, "last_poll", json_object_get(st, "last_poll") ?
 	    json_object_get(st, "last_poll") : json_null());
 	json_object_set(v, "last_success", json_object_get(st,
@@ -802,23 +917,66 @@ admin_session(struct web *w, struct evhttp_request *req, bool change,
 	return s;
 }
 
+/* The answer of an action: {} or an error; logged. */
+static void
+action_done(struct web *w, struct evhttp_request *req, json_t *resp,
+    const char *msg, struct action_log *lg)
+{
+	bool ok;
+
+	(void)w;
+	ok = reply_action(req, json_incref(resp), msg);
+	log_info("web event=%s ip=%s%s%s user=%s account=%s result=%s",
+	    lg->what, lg->addr, lg->admin[0] != '\0' ? " admin=" : "",
+	    lg->admin, lg->user, lg->account, ok ? "ok" : "refused");
+}
+
+/* oauth.start's answer: the user code and where to enter it. */
+static void
+signin_done(struct web *w, struct evhttp_request *req, json_t *resp,
+    const char *msg, struct action_log *lg)
+{
+	static const char *const keep[] = { "user_code", "verification_uri",
+	    "verification_uri_complete", "expires_in" };
+	bool ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
+	json_t *v;
+
+	(void)w;
+	if (!ok) {
+		action_done(w, req, resp, msg, lg);
+		return;
+	}
+	/* only what the person needs: never the device code */
+	v = json_object();
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		json_t *x = json_object_get(resp, keep[i]);
+
+		if (x != NULL)
+			json_object_set(v, keep[i], x);
+	}
+	reply_json(req, HTTP_OK, "OK", v);
+	log_info("web event=%s ip=%s%s%s user=%s account=%s result=ok",
+	    lg->what, lg->addr, lg->admin[0] != '\0' ? " admin=" : "",
+	    lg->admin, lg->user, lg->account);
+}
+
 /*
  * An action on an account through a control command: one of the user's
  * own, or with admin any user's (named in the body's "user"; the admin
  * flag is checked first). secret_field: a field of the body passed on
- * to the command (the new password), never logged.
+ * to the command (the new password), never logged. The reply waits for
+ * the command (done).
  */
 static void
-account_action(struct web *w, struct evhttp_request *req, const char *what,
-    const char *command, const char *secret_field, bool admin)
+account_action_then(struct web *w, struct evhttp_request *req,
+    const char *what, const char *command, const char *secret_field,
+    bool admin, cmd_done_fn *done)
 {
 	struct web_session *s = admin ? admin_session(w, req, true, what) :
 	    session_for_change(w, req, what);
-	const char *user, *account, *msg = NULL, *value = NULL;
-	char q[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
-	char addr[64];
-	json_t *body, *creq, *resp;
-	bool ok;
+	const char *user, *account, *value = NULL;
+	struct action_log lg;
+	json_t *body, *creq;
 
 	if (s == NULL)
 		return;
@@ -838,19 +996,26 @@ account_action(struct web *w, struct evhttp_request *req, const char *what,
 		    "which account?");
 		return;
 	}
+	memset(&lg, 0, sizeof(lg));
+	snprintf(lg.what, sizeof(lg.what), "%s", what);
+	snprintf(lg.addr, sizeof(lg.addr), "%s", peer_addr(req));
+	if (admin)
+		log_quote(lg.admin, sizeof(lg.admin), s->user);
+	log_quote(lg.user, sizeof(lg.user), user);
+	log_quote(lg.account, sizeof(lg.account), account);
 	creq = json_pack("{s:s, s:s}", "user", user, "account", account);
 	if (secret_field != NULL)
 		json_object_set_new(creq, secret_field, json_string(value));
-	resp = run_command(w, command, creq, &msg);
-	/* the request may be gone once answered: its address first */
-	snprintf(addr, sizeof(addr), "%s", peer_addr(req));
-	ok = reply_action(req, resp, msg);
-	log_quote(q3, sizeof(q3), s->user);
-	log_info("web event=%s ip=%s%s%s user=%s account=%s result=%s", what,
-	    addr, admin ? " admin=" : "", admin ? q3 : "",
-	    log_quote(q, sizeof(q), user), log_quote(q2, sizeof(q2), account),
-	    ok ? "ok" : "refused");
 	json_decref(body);
+	run_command_then(w, req, command, creq, done, &lg);
+}
+
+static void
+account_action(struct web *w, struct evhttp_request *req, const char *what,
+    const char *command, const char *secret_field, bool admin)
+{
+	account_action_then(w, req, what, command, secret_field, admin,
+	    action_done);
 }
 
 /* Whether the admin lets people add and remove their own accounts
@@ -873,16 +1038,32 @@ self_service(struct web *w, struct evhttp_request *req, const char *what)
  * with only the fields a person gives (no CA file, fingerprint or clear
  * text: those stay the admin's, with the [upstream-defaults]).
  */
+/* account.add's answer: {"account": the name used}, or an error. */
+static void
+add_done(struct web *w, struct evhttp_request *req, json_t *resp,
+    const char *msg, struct action_log *lg)
+{
+	bool ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
+
+	if (!ok) {
+		action_done(w, req, resp, msg, lg);
+		return;
+	}
+	reply_json(req, HTTP_OK, "OK", json_pack("{s:O}", "account",
+	    json_object_get(resp, "account")));
+	log_info("web event=account-add ip=%s user=%s account=%s result=ok",
+	    lg->addr, lg->user, lg->account);
+}
+
 static void
 api_account_add(struct web *w, struct evhttp_request *req)
 {
 	static const char *const fields[] = { "host", "tls", "login",
-	    "password", "account" };
+	    "password", "account", "oauth_provider" };
 	struct web_session *s = session_for_change(w, req, "account-add");
-	const char *msg = NULL, *name;
-	char q[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], addr[64];
-	json_t *body, *creq, *port, *resp;
-	bool ok;
+	const char *name;
+	struct action_log lg;
+	json_t *body, *creq, *port;
 
 	if (s == NULL || !self_service(w, req, "account-add"))
 		return;
@@ -893,20 +1074,22 @@ api_account_add(struct web *w, struct evhttp_request *req)
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const char *v = body_str(body, fields[i], WEB_PASSWORD_MAX);
 
-		if (v != NULL)
+		if (v != NULL && (v[0] != '\0' ||
+		    strcmp(fields[i], "password") == 0))
 			json_object_set_new(creq, fields[i], json_string(v));
 	}
 	port = json_object_get(body, "port");
-	if (json_is_integer(port))
+	if (json_is_integer(port) && json_integer_value(port) != 0)
 		json_object_set(creq, "port", port);
 	name = body_str(body, "account", 64);
-	snprintf(addr, sizeof(addr), "%s", peer_addr(req));
-	resp = run_command(w, "account.add", creq, &msg);
-	ok = reply_action(req, resp, msg);
-	log_info("web event=account-add ip=%s user=%s account=%s result=%s",
-	    addr, log_quote(q, sizeof(q), s->user), log_quote(q2, sizeof(q2),
-	    name != NULL ? name : "-"), ok ? "ok" : "refused");
+	memset(&lg, 0, sizeof(lg));
+	snprintf(lg.what, sizeof(lg.what), "account-add");
+	snprintf(lg.addr, sizeof(lg.addr), "%s", peer_addr(req));
+	log_quote(lg.user, sizeof(lg.user), s->user);
+	log_quote(lg.account, sizeof(lg.account), name != NULL && name[0] !=
+	    '\0' ? name : "-");
 	json_decref(body);
+	run_command_then(w, req, "account.add", creq, add_done, &lg);
 }
 
 static void
@@ -1010,6 +1193,12 @@ request_cb(struct evhttp_request *req, void *arg)
 		api_admin_accounts(w, req);
 	else if (post && strcmp(path, "/api/admin/check") == 0)
 		account_action(w, req, "admin-check", "poll", NULL, true);
+	else if (post && strcmp(path, "/api/account/signin") == 0)
+		account_action_then(w, req, "account-signin", "oauth.start",
+		    NULL, false, signin_done);
+	else if (post && strcmp(path, "/api/admin/signin") == 0)
+		account_action_then(w, req, "admin-signin", "oauth.start",
+		    NULL, true, signin_done);
 	else if (post && strcmp(path, "/api/admin/enable") == 0)
 		account_action(w, req, "admin-enable", "account.enable", NULL,
 		    true);
@@ -1197,6 +1386,11 @@ web_free(struct gateway *gw)
 	while (w->logins != NULL)
 		login_free(w->logins);
 	w->freeing = true;	/* connections closed now free no slot */
+	/* commands still waiting answer into nothing (their requests go
+	   with evhttp) */
+	for (struct cmd_wait *cw = w->waits; cw != NULL; cw = cw->next)
+		cw->abandoned = true;
+	w->waits = NULL;
 	if (w->http != NULL)
 		evhttp_free(w->http);
 	web_sessions_free(&w->sessions);

@@ -14,6 +14,10 @@
  *   POST /api/password  {"account","password"} (CSRF) the old account's
  *   GET  /api/admin/accounts                 (admins) every account
  *   POST /api/admin/check {"user","account"} (admins, CSRF) poll it now
+ *   POST /api/admin/enable|disable {"user","account"} (admins, CSRF)
+ *   POST /api/account/add|delete             (CSRF, [web] self_service)
+ *   POST /api/account/signin {"account"}     (CSRF) OAuth device sign-in
+ *   POST /api/admin/signin {"user","account"} (admins, CSRF) the same
  *
  * A person signs in with their IMAP user name and password: checked on a
  * worker (imap_server_check_password) after the delay of the IMAP

@@ -59,6 +59,19 @@
     admin = data.admin === true;
     selfService = data.self_service === true;
     $("add-details").hidden = !selfService;
+    const providers = data.oauth_providers || [];
+    const psel = $("add-provider");
+    providers.forEach(function (p) {
+      if (!Array.from(psel.options).some(function (o) {
+        return o.value === p;
+      })) {
+        const o = document.createElement("option");
+        o.value = p;
+        o.textContent = p;
+        psel.appendChild(o);
+      }
+    });
+    $("add-provider-label").hidden = providers.length === 0;
     $("who").textContent = data.user + (admin ? " (admin)" : "");
     show("accounts");
     refresh();
@@ -68,6 +81,35 @@
   function when(t) {
     if (t === null || t === undefined) { return "never"; }
     return new Date(t * 1000).toLocaleString();
+  }
+
+  // The provider's code and where to enter it, as text (never HTML)
+  function showSignin(el, d) {
+    el.replaceChildren();
+    el.append("Open ");
+    const a = document.createElement("a");
+    a.href = d.verification_uri_complete || d.verification_uri;
+    a.textContent = d.verification_uri;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    el.append(a, " and enter the code ");
+    const code = document.createElement("strong");
+    code.className = "user-code";
+    code.textContent = d.user_code;
+    el.append(code, " within " + Math.round(d.expires_in / 60) +
+      " minutes. This page shows when it is done.");
+    el.hidden = false;
+  }
+
+  async function signin(path, body, el) {
+    const r = await api("POST", path, body);
+    if (r.status === 401) { signedOut(); return; }
+    if (r.status === 200) {
+      showSignin(el, r.data);
+    } else {
+      el.textContent = r.data.error || "That did not work.";
+      el.hidden = false;
+    }
   }
 
   function newCard(name) {
@@ -95,6 +137,10 @@
       f(card, "pw-result").textContent = r.status === 200 ?
         "Saved. popgate uses it from the next check." :
         (r.data.error || "That did not work.");
+    });
+    f(card, "signin").addEventListener("click", function () {
+      signin("/api/account/signin", { account: name },
+        f(card, "signin-result"));
     });
     f(card, "remove-details").hidden = !selfService;
     f(card, "remove").addEventListener("click", async function () {
@@ -164,6 +210,9 @@
       delete adv.dataset.code;
     }
     fillRecent(f(card, "recent"), a.recent);
+    // accounts that sign in with a provider: no password to change
+    f(card, "signin-box").hidden = !a.oauth;
+    f(card, "pw-details").hidden = a.oauth;
   }
 
   function cell(tr, text) {
@@ -287,20 +336,40 @@
 
   $("admin-filter").addEventListener("change", refreshAdmin);
 
+  // with a provider, its settings fill the server and no password is
+  // asked: the account signs in with a code instead
+  $("add-provider").addEventListener("change", function () {
+    const p = $("add-provider").value !== "";
+    ["add-host", "add-port", "add-password"].forEach(function (id) {
+      $(id).required = !p;
+      $(id).closest("label").hidden = p;
+    });
+    $("add-tls").closest("label").hidden = p;
+  });
+
   $("add-form").addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    const req = {
+    const provider = $("add-provider").value;
+    const req = provider !== "" ? {
+      oauth_provider: provider, login: $("add-login").value
+    } : {
       host: $("add-host").value, port: Number($("add-port").value),
       tls: $("add-tls").value, login: $("add-login").value,
       password: $("add-password").value
     };
     if ($("add-name").value !== "") { req.account = $("add-name").value; }
+    $("add-signin").hidden = true;
     const r = await api("POST", "/api/account/add", req);
     $("add-password").value = "";
     if (r.status === 401) { signedOut(); return; }
-    $("add-result").textContent = r.status === 200 ?
-      "Added: popgate checks it now." : (r.data.error || "That did not work.");
+    $("add-result").textContent = r.status !== 200 ?
+      (r.data.error || "That did not work.") : provider !== "" ?
+        "Added: now sign it in." : "Added: popgate checks it now.";
     refresh();
+    if (r.status === 200 && provider !== "") {
+      signin("/api/account/signin", { account: r.data.account },
+        $("add-signin"));
+    }
   });
 
   $("logout").addEventListener("click", async function () {

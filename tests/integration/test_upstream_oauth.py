@@ -20,10 +20,11 @@ import subprocess
 import time
 import unittest
 
-from pgtest import TestCA, tempdir
+from pgtest import TestCA, free_port, tempdir
 from pgtest.dovecot import DovecotPop3, make_message
 from pgtest.gateway import Gateway, popgatectl
 from pgtest.oauth import OAuthServer
+from pgtest.web import WebClient, web_section
 
 
 class OAuthBase(unittest.TestCase):
@@ -278,6 +279,65 @@ class OAuthUpstreamTest(OAuthBase):
         self.wait_fetched(1)    # counters restart with the daemon
         s = self.status()
         self.assertEqual(s["oauth"]["state"], "valid")
+
+
+class OAuthWebSignInTest(OAuthBase):
+    """The web page (issue 20) adds an account that signs in with a
+    provider and signs it in: the person gets the code and the address,
+    approves it at the provider, and the mail comes in; nobody else can
+    start a sign-in for the account, and the device code never leaves
+    popgated."""
+
+    def provider_conf(self):
+        self.web_port = free_port()
+        return (super().provider_conf() + web_section(self.web_port) +
+                "self_service = yes\n")
+
+    def test_add_and_sign_in_from_the_page(self):
+        self.dc.add_messages("alice", [make_message(i) for i in range(2)])
+        self.gw.ok({"command": "user.add", "user": "bob",
+                    "password": "bob-pw"})
+        a = WebClient(self.web_port, self.ca.ca_crt)
+        body = a.login("alice", "imap-pw")
+        self.assertIn("testprov", body["oauth_providers"])
+        status, _, body = a.call("POST", "/api/account/add",
+                                 {"oauth_provider": "testprov",
+                                  "login": "alice", "account": "work"})
+        self.assertEqual((status, body), (200, {"account": "work"}))
+        acct = a.accounts()["work"]
+        self.assertTrue(acct["oauth"])
+        self.assertEqual(acct["state"], "not-signed-in")
+        self.assertEqual(acct["advice"]["code"], "sign-in-needed")
+        # another user cannot start a sign-in of alice's account
+        b = WebClient(self.web_port, self.ca.ca_crt)
+        b.login("bob", "bob-pw")
+        self.assertEqual(b.call("POST", "/api/account/signin",
+                                {"account": "work"})[0], 400)
+        self.assertEqual(a.call("POST", "/api/account/signin",
+                                {"account": "work"}, csrf=False)[0], 403)
+        status, _, body = a.call("POST", "/api/account/signin",
+                                 {"account": "work"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(set(body) - {"verification_uri_complete"},
+                         {"user_code", "verification_uri", "expires_in"})
+        self.assertIn("https://127.0.0.1:%d/activate" % self.oauth.port,
+                      body["verification_uri"])
+        r = self.oauth.approve(body["user_code"], "alice")
+        self.assertTrue(r.get("ok"), r)
+        self.poll()
+        self.wait_fetched(2)
+        deadline = time.monotonic() + 60
+        while a.accounts()["work"]["state"] != "idle" and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        acct = a.accounts()["work"]
+        self.assertEqual((acct["state"], acct["advice"]), ("idle", None))
+        self.assertEqual(acct["imported"], 2)
+        out = self.gw.output()
+        self.assertIn("component=web event=account-signin ip=127.0.0.1 "
+                      "user=alice account=work result=ok", out)
+        self.assertIn("component=web event=account-signin ip=127.0.0.1 "
+                      "user=bob account=work result=refused", out)
 
 
 class OAuthServerScopeTest(OAuthBase):

@@ -20,11 +20,11 @@ import subprocess
 import time
 import unittest
 
-from pgtest import TestCA, free_port, tempdir
+from pgtest import TestCA, debian_module, free_port, tempdir
 from pgtest.dovecot import DovecotPop3, make_message
 from pgtest.gateway import Gateway, popgatectl
 from pgtest.oauth import OAuthServer
-from pgtest.web import WebClient, web_section
+from pgtest.web import WebClient, chromium, web_section
 
 
 class OAuthBase(unittest.TestCase):
@@ -339,6 +339,63 @@ class OAuthWebSignInTest(OAuthBase):
         self.assertIn("component=web event=account-signin ip=127.0.0.1 "
                       "user=bob account=work result=refused", out)
 
+
+    def test_add_and_sign_in_in_chromium(self):
+        """The same as a person does it in a real browser: the form's
+        provider choice, the code shown, the card turning Up to date."""
+        self.dc.add_messages("alice", [make_message(i) for i in range(3)])
+        by = debian_module("selenium.webdriver.common.by").By
+        wait = debian_module("selenium.webdriver.support.wait")
+        select = debian_module("selenium.webdriver.support.select")
+        d = chromium(self.tmp, self.gw.cert)
+        try:
+            def el(sel):
+                return d.find_element(by.CSS_SELECTOR, sel)
+
+            def until(what, fn):
+                try:
+                    return wait.WebDriverWait(d, 300, 0.2).until(
+                        lambda _: fn())
+                except Exception as e:
+                    raise AssertionError("%s: %s\n%s" % (
+                        what, type(e).__name__, self.gw.output()[-3000:]))
+            d.get("https://127.0.0.1:%d/" % self.web_port)
+            until("login form", lambda: el("#login-user").is_displayed())
+            el("#login-user").send_keys("alice")
+            el("#login-password").send_keys("imap-pw")
+            el("#login-submit").click()
+            until("signed in", lambda: el("#who").text == "alice")
+            el("#add-details summary").click()
+            select.Select(el("#add-provider")).select_by_value("testprov")
+            # the provider's settings stand in for server and password
+            self.assertFalse(el("#add-host").is_displayed())
+            self.assertFalse(el("#add-password").is_displayed())
+            el("#add-login").send_keys("alice")
+            el("#add-name").send_keys("work")
+            el("#add-submit").click()
+            code = until("code shown", lambda: el("#add-signin").is_displayed()
+                         and el("#add-signin .user-code").text)
+            self.assertIn("/activate", el("#add-signin a").get_attribute(
+                "href"))
+            card = 'article[data-account="work"] '
+            until("card", lambda: el(card + '[data-f="state"]').text ==
+                  "Not signed in yet")
+            self.assertTrue(el(card + '[data-f="signin"]').is_displayed())
+            self.assertFalse(el(card + '[data-f="pw-details"]')
+                             .is_displayed())
+            r = self.oauth.approve(code, "alice")
+            self.assertTrue(r.get("ok"), r)
+            self.poll()
+            until("mail in", lambda: el(card + '[data-f="state"]').text ==
+                  "Up to date" and "so far: 3" in
+                  el(card + '[data-f="imported"]').text)
+            # (the page's first /api/session is a 401 before sign-in)
+            errors = [e for e in d.get_log("browser")
+                      if e.get("level") == "SEVERE" and
+                      "401" not in e.get("message", "")]
+            self.assertEqual(errors, [])
+        finally:
+            d.quit()
 
 class OAuthServerScopeTest(OAuthBase):
     """The server wants a scope the provider's tokens lack (popgate asks

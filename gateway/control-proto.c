@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pop3-upstream/upstream.h"
 #include "strbuf.h"
+#include "strnum.h"
 #include "xmalloc.h"
 
 #define REQ(n, t, c) { n, t, true, c }
@@ -236,16 +237,6 @@ ctl_error_set(struct ctl_error *err, const char *code, const char *field,
 	va_end(ap);
 }
 
-static bool
-has_control(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	}
-	return false;
-}
-
 static const char *
 check_string(enum ctl_check check, const char *s)
 {
@@ -259,7 +250,7 @@ check_string(enum ctl_check check, const char *s)
 	case CTL_C_NAME:
 		if (len == 0 || len > CTL_NAME_MAX)
 			return "must be 1 to 255 bytes";
-		if (has_control(s) || strchr(s, '/') != NULL)
+		if (str_has_ctl(s) || strchr(s, '/') != NULL)
 			return "must not contain control characters or '/'";
 		return NULL;
 	case CTL_C_ACCOUNT:
@@ -308,19 +299,19 @@ check_string(enum ctl_check check, const char *s)
 	case CTL_C_LOGIN:
 		if (len == 0 || len > CTL_LOGIN_MAX)
 			return "must be 1 to 255 bytes";
-		if (has_control(s))
+		if (str_has_ctl(s))
 			return "must not contain control characters";
 		return NULL;
 	case CTL_C_PASSWORD:
 		if (len > CTL_PASSWORD_MAX)
 			return "is longer than 1024 bytes";
-		if (has_control(s))
+		if (str_has_ctl(s))
 			return "must not contain control characters";
 		return NULL;
 	case CTL_C_FOLDER:
 		if (len == 0 || len > CTL_FOLDER_MAX)
 			return "must be 1 to 400 bytes";
-		if (has_control(s))
+		if (str_has_ctl(s))
 			return "must not contain control characters";
 		return NULL;
 	case CTL_C_PATH:
@@ -328,13 +319,13 @@ check_string(enum ctl_check check, const char *s)
 			return "must be 1 to 1024 bytes";
 		if (s[0] != '/')
 			return "must be an absolute path";
-		if (has_control(s))
+		if (str_has_ctl(s))
 			return "must not contain control characters";
 		return NULL;
 	case CTL_C_PATH_OPT:
 		if (len == 0)
 			return NULL;
-		if (len > CTL_PATH_MAX || s[0] != '/' || has_control(s))
+		if (len > CTL_PATH_MAX || s[0] != '/' || str_has_ctl(s))
 			return "must be an absolute path (or \"\" to unset)";
 		return NULL;
 	case CTL_C_FINGERPRINT: {

@@ -1,11 +1,18 @@
 /* web-session — see web-session.h. */
 #include "web-session.h"
 
+#include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
+#include "strnum.h"
 #include "xmalloc.h"
+
+/* The first line of web_sessions_dump's text. */
+#define DUMP_VERSION "popgate-web-sessions 1"
 
 struct web_sessions {
 	struct web_session *head, *tail;	/* most recently used first */
@@ -125,13 +132,32 @@ expired(const struct web_sessions *ws, const struct web_session *s,
 	    now - s->created >= WEB_SESSION_MAX_AGE_SECS || now < s->created;
 }
 
+/* The SHA-256 of an id's hex form, in hex. */
+static void
+id_hash(const char *id, char out[WEB_SESSION_HEX_SIZE])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (EVP_Digest(id, strlen(id), md, &n, EVP_sha256(), NULL) != 1 ||
+	    n != WEB_SESSION_ID_BYTES) {
+		/* no digest: a value no hex id can equal */
+		memset(out, 'x', WEB_SESSION_HEX_SIZE - 1);
+		out[WEB_SESSION_HEX_SIZE - 1] = '\0';
+		return;
+	}
+	to_hex(out, md, WEB_SESSION_ID_BYTES);
+}
+
 struct web_session *
 web_sessions_find(struct web_sessions *ws, const char *id, time_t now)
 {
 	struct web_session *found = NULL, *s, *next;
+	char hashed[WEB_SESSION_HEX_SIZE];
 
 	if (id == NULL || strlen(id) != WEB_SESSION_HEX_SIZE - 1)
 		return NULL;
+	id_hash(id, hashed);
 	/* every live id is compared, so the time taken does not say how
 	   far into the table a guess matched */
 	for (s = ws->head; s != NULL; s = next) {
@@ -140,7 +166,7 @@ web_sessions_find(struct web_sessions *ws, const char *id, time_t now)
 			web_sessions_close(ws, s);
 			continue;
 		}
-		if (web_token_equal(s->id, id))
+		if (web_token_equal(s->id, s->id_hashed ? hashed : id))
 			found = s;
 	}
 	if (found != NULL) {
@@ -149,6 +175,144 @@ web_sessions_find(struct web_sessions *ws, const char *id, time_t now)
 		push_front(ws, found);
 	}
 	return found;
+}
+
+char *
+web_sessions_dump(struct web_sessions *ws, time_t now)
+{
+	struct strbuf b = STRBUF_INIT;
+	char hashed[WEB_SESSION_HEX_SIZE];
+
+	strbuf_appendf(&b, "%s\n", DUMP_VERSION);
+	for (struct web_session *s = ws->head; s != NULL; s = s->next) {
+		if (expired(ws, s, now) || str_has_ctl(s->user))
+			continue;
+		if (s->id_hashed)
+			memcpy(hashed, s->id, sizeof(hashed));
+		else
+			id_hash(s->id, hashed);
+		strbuf_appendf(&b, "%s %s %" PRId64 " %" PRId64 " %s\n", hashed,
+		    s->csrf, (int64_t)s->created, (int64_t)s->last_used,
+		    s->user);
+	}
+	return strbuf_detach(&b, NULL);
+}
+
+static bool
+is_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* The next space-separated field of p[0..*n) as a number; advances. */
+static bool
+take_number(const char **p, size_t *n, uint64_t *v)
+{
+	const char *sp = memchr(*p, ' ', *n);
+
+	if (sp == NULL || str_to_u64(*p, (size_t)(sp - *p), v) < 0)
+		return false;
+	*n -= (size_t)(sp - *p) + 1;
+	*p = sp + 1;
+	return true;
+}
+
+/* One line of the dump (without its newline) into s; false when it does
+   not parse. */
+static bool
+parse_line(const char *p, size_t n, struct web_session *s, char **user_r)
+{
+	const size_t hex = WEB_SESSION_HEX_SIZE - 1;
+	uint64_t created, used;
+
+	*user_r = NULL;
+	if (n < 2 * (hex + 1) || !is_hex(p, hex) || p[hex] != ' ' ||
+	    !is_hex(p + hex + 1, hex) || p[2 * hex + 1] != ' ')
+		return false;
+	memcpy(s->id, p, hex);
+	s->id[hex] = '\0';
+	memcpy(s->csrf, p + hex + 1, hex);
+	s->csrf[hex] = '\0';
+	p += 2 * (hex + 1);
+	n -= 2 * (hex + 1);
+	if (!take_number(&p, &n, &created) || !take_number(&p, &n, &used) ||
+	    used < created || used > INT64_MAX || n == 0 ||
+	    n > WEB_SESSION_USER_MAX)
+		return false;
+	*user_r = xstrndup(p, n);
+	if (strlen(*user_r) != n || str_has_ctl(*user_r)) {
+		free(*user_r);	/* a NUL or a control byte in the name */
+		*user_r = NULL;
+		return false;
+	}
+	s->created = (time_t)created;
+	s->last_used = (time_t)used;
+	return true;
+}
+
+/* Appends s as the least recently used session. */
+static void
+push_back(struct web_sessions *ws, struct web_session *s)
+{
+	s->next = NULL;
+	s->prev = ws->tail;
+	if (ws->tail != NULL)
+		ws->tail->next = s;
+	else
+		ws->head = s;
+	ws->tail = s;
+}
+
+size_t
+web_sessions_load(struct web_sessions *ws, const char *text, size_t len,
+    time_t now, size_t *skipped_r)
+{
+	const char *p = text, *end = text + len;
+	size_t restored = 0, skipped = 0;
+	bool first = true;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		struct web_session tmp, *s;
+		char *user = NULL;
+
+		if (first) {
+			first = false;
+			if (n != strlen(DUMP_VERSION) ||
+			    memcmp(p, DUMP_VERSION, n) != 0) {
+				skipped++;	/* another format: nothing */
+				break;
+			}
+		} else if (n > 0) {
+			memset(&tmp, 0, sizeof(tmp));
+			if (!parse_line(p, n, &tmp, &user) ||
+			    ws->count >= ws->max ||
+			    expired(ws, &tmp, now)) {
+				free(user);
+				skipped++;
+			} else {
+				/* most recently used first: each goes last */
+				s = xcalloc(1, sizeof(*s));
+				*s = tmp;
+				s->id_hashed = true;
+				s->user = user;
+				push_back(ws, s);
+				ws->count++;
+				restored++;
+			}
+			memset(&tmp, 0, sizeof(tmp));
+		}
+		p += n + 1;
+	}
+	if (skipped_r != NULL)
+		*skipped_r = skipped;
+	return restored;
 }
 
 size_t

@@ -28,7 +28,10 @@
 #define WEB_SESSION_USER_MAX 255
 
 struct web_session {
+	/* the id, or (id_hashed) the SHA-256 of it: a session restored
+	   from web_sessions_dump's text, which never holds an id itself */
 	char id[WEB_SESSION_HEX_SIZE];
+	bool id_hashed;
 	char csrf[WEB_SESSION_HEX_SIZE];
 	char *user;
 	time_t created, last_used;
@@ -57,6 +60,22 @@ struct web_session *web_sessions_find(struct web_sessions *ws,
     const char *id, time_t now);
 void web_sessions_close(struct web_sessions *ws, struct web_session *s);
 size_t web_sessions_count(const struct web_sessions *ws);
+
+/*
+ * The live sessions as text for a restart (most recently used first):
+ * a version line, then per session the SHA-256 of its id (never the id:
+ * the text cannot sign anyone in), its CSRF token, its times and its
+ * user. Sessions whose user name holds a control character are left
+ * out. Caller frees (and should wipe: the CSRF tokens).
+ */
+char *web_sessions_dump(struct web_sessions *ws, time_t now);
+/*
+ * Restores sessions from web_sessions_dump's text (len bytes): expired
+ * ones, lines that do not parse and those beyond the table's max are
+ * skipped (*skipped_r counts them). Returns how many were restored.
+ */
+size_t web_sessions_load(struct web_sessions *ws, const char *text,
+    size_t len, time_t now, size_t *skipped_r);
 
 /* Equal strings, in time that depends on their lengths only. */
 bool web_token_equal(const char *a, const char *b);

@@ -10,9 +10,12 @@
 #include <event2/listener.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evsecret.h"
 #include "gateway/config.h"
@@ -1307,6 +1310,83 @@ load_ctx(const struct config *c, char *errbuf, size_t errsize)
 	return ctx;
 }
 
+/* ---- sessions across a restart ------------------------------------------ */
+
+/* The file in the data directory that carries the signed-in sessions
+ * over a restart (web-session.h: hashes of the ids, never the ids). */
+#define WEB_SESSIONS_FILE "web-sessions"
+/* Bytes one session takes in it at most. */
+#define WEB_SESSION_LINE_MAX (2 * WEB_SESSION_HEX_SIZE + 48 + \
+	WEB_SESSION_USER_MAX)
+
+static char *
+sessions_path(const struct web *w)
+{
+	return xasprintf("%s/%s", w->gw->config->data_dir, WEB_SESSIONS_FILE);
+}
+
+/* At start: the sessions of the last run, once (the file goes). */
+static void
+sessions_restore(struct web *w)
+{
+	char *path = sessions_path(w);
+	size_t max = (size_t)w->gw->config->web_sessions *
+	    WEB_SESSION_LINE_MAX + 64, len = 0, skipped = 0, n;
+	char *text = NULL;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		free(path);
+		return;
+	}
+	text = xmalloc(max);
+	len = fread(text, 1, max, f);
+	fclose(f);
+	if (unlink(path) < 0)
+		log_warn("web event=sessions-file-kept path=%s error=%s", path,
+		    strerror(errno));
+	n = web_sessions_load(w->sessions, text, len, time(NULL), &skipped);
+	explicit_bzero(text, len);
+	free(text);
+	log_info("web event=sessions-restored sessions=%zu skipped=%zu", n,
+	    skipped);
+	free(path);
+}
+
+/* At a clean stop: the live sessions for the next run (written to a
+   temporary file, synced and renamed: a crash leaves none or all). */
+static void
+sessions_save(struct web *w)
+{
+	char *path = sessions_path(w), *tmp = xasprintf("%s.tmp", path);
+	char *text = web_sessions_dump(w->sessions, time(NULL));
+	size_t len = strlen(text);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len &&
+	    fsync(fd) == 0;
+
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	if (ok && rename(tmp, path) < 0)
+		ok = false;
+	if (!ok) {
+		log_warn("web event=sessions-not-saved path=%s error=%s", path,
+		    strerror(errno));
+		unlink(tmp);
+	} else {
+		size_t lines = 0;
+
+		for (const char *p = text; *p != '\0'; p++)
+			lines += *p == '\n';
+		log_info("web event=sessions-saved sessions=%zu",
+		    lines > 0 ? lines - 1 : 0);
+	}
+	explicit_bzero(text, len);
+	free(text);
+	free(tmp);
+	free(path);
+}
+
 int
 web_listen(struct gateway *gw, char *errbuf, size_t errsize)
 {
@@ -1332,6 +1412,7 @@ web_listen(struct gateway *gw, char *errbuf, size_t errsize)
 		return -1;
 	w->sessions = web_sessions_new(c->web_sessions,
 	    c->web_session_timeout);
+	sessions_restore(w);
 	w->http = evhttp_new(gw->base);
 	PG_ASSERT(w->http != NULL);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
@@ -1393,6 +1474,8 @@ web_free(struct gateway *gw)
 	w->waits = NULL;
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	if (w->sessions != NULL && web_sessions_count(w->sessions) > 0)
+		sessions_save(w);
 	web_sessions_free(&w->sessions);
 	SSL_CTX_free(w->ctx);
 	free(w);

@@ -21,4 +21,8 @@ int str_to_u64z(const char *s, uint64_t *num_r);
 /* Case-insensitive ASCII comparison of a slice with a C string. */
 bool str_ieq(const char *s, size_t len, const char *word);
 
+/* Whether s holds a control byte (below 0x20, or DEL): CR, LF, tab ...
+ * that must not reach a protocol line, a log or a line-based file. */
+bool str_has_ctl(const char *s);
+
 #endif

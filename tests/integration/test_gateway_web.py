@@ -10,6 +10,7 @@ import imaplib
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import time
@@ -221,6 +222,40 @@ class WebSecurityTest(unittest.TestCase):
         for secret in ("alice-pw", good, c.csrf or "x" * 64, d.cookie,
                        d.csrf):
             self.assertNotIn(secret, out)
+
+    def test_sessions_survive_a_restart_but_not_a_kill(self):
+        """A clean restart keeps people signed in (the data directory
+        holds only hashes of the session ids, for one start); a crash
+        signs them out, and so does a log-out before it."""
+        c, d = self.client(), self.client()
+        c.login("alice", "alice-pw")
+        d.login("bob", "bob-pw")
+        self.assertEqual(d.call("POST", "/api/logout", {})[0], 200)
+        path = os.path.join(self.gw.dir, "data", "web-sessions")
+        self.gw.stop()
+        with open(path) as f:
+            saved = f.read()
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        self.assertNotIn(c.cookie, saved)   # only its hash
+        self.assertEqual(len(saved.splitlines()), 2)   # version + alice
+        self.gw.start()
+        self.assertFalse(os.path.exists(path))
+        status, _, body = c.call("GET", "/api/session")
+        self.assertEqual((status, body["user"], body["csrf"]),
+                         (200, "alice", c.csrf))
+        # changes still need (and take) the same CSRF token
+        self.assertEqual(c.call("POST", "/api/check", {"account": "x"},
+                                csrf=False)[0], 403)
+        self.assertEqual(c.call("POST", "/api/check", {"account": "x"})[0],
+                         400)
+        self.assertEqual(d.call("GET", "/api/session")[0], 401)
+        self.assertIn("component=web event=sessions-restored sessions=1 "
+                      "skipped=0", self.gw.output())
+        # killed: nothing is saved, the session is gone with the process
+        self.gw.stop(sig=signal.SIGKILL, expect_rc=None)
+        self.assertFalse(os.path.exists(path))
+        self.gw.start()
+        self.assertEqual(c.call("GET", "/api/session")[0], 401)
 
     def test_wrong_password_and_bad_requests(self):
         c = self.client()

@@ -3,6 +3,7 @@
  * gateway/web-session (random ids, idle and absolute expiry, a bounded
  * table that drops the least recently used, cookie parsing). */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,127 @@ START_TEST(sessions_open_find_close)
 	ck_assert_uint_eq(web_sessions_count(ws), 0);
 	web_sessions_free(&ws);
 	ck_assert_ptr_null(ws);
+}
+END_TEST
+
+START_TEST(sessions_dump_and_load)
+{
+	struct web_sessions *ws = web_sessions_new(10, 600), *back;
+	unsigned char rnd[2 * WEB_SESSION_ID_BYTES];
+	char ida[WEB_SESSION_HEX_SIZE], idb[WEB_SESSION_HEX_SIZE];
+	char csrfa[WEB_SESSION_HEX_SIZE];
+	struct web_session *s;
+	size_t skipped;
+	char *text, *again;
+	bool ev;
+
+	fill(rnd, 1);
+	s = web_sessions_open(ws, "Ann O'Neil", rnd, 1000, &ev);
+	strcpy(ida, s->id);
+	strcpy(csrfa, s->csrf);
+	fill(rnd, 9);
+	strcpy(idb, web_sessions_open(ws, "bob", rnd, 1100, &ev)->id);
+	fill(rnd, 20);
+	web_sessions_open(ws, "old", rnd, 100, &ev);	/* idle by 1200 */
+	fill(rnd, 30);
+	web_sessions_open(ws, "bad\nname", rnd, 1150, &ev);
+	text = web_sessions_dump(ws, 1200);
+	/* the ids never appear: only their hashes */
+	ck_assert_ptr_null(strstr(text, ida));
+	ck_assert_ptr_null(strstr(text, idb));
+	ck_assert_ptr_nonnull(strstr(text, csrfa));
+	ck_assert_ptr_null(strstr(text, "old"));
+	ck_assert_ptr_null(strstr(text, "bad"));
+
+	back = web_sessions_new(10, 600);
+	ck_assert_uint_eq(web_sessions_load(back, text, strlen(text), 1210,
+	    &skipped), 2);
+	ck_assert_uint_eq(skipped, 0);
+	s = web_sessions_find(back, ida, 1220);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s->user, "Ann O'Neil");
+	ck_assert_str_eq(s->csrf, csrfa);
+	ck_assert(s->id_hashed);
+	/* the hash itself is no cookie */
+	ck_assert_ptr_null(web_sessions_find(back, s->id, 1220));
+	ck_assert_ptr_nonnull(web_sessions_find(back, idb, 1220));
+	/* dumped again, the same hashes (a second restart) */
+	again = web_sessions_dump(back, 1230);
+	web_sessions_free(&back);
+	back = web_sessions_new(1, 600);
+	/* a smaller table keeps the most recently used */
+	ck_assert_uint_eq(web_sessions_load(back, again, strlen(again), 1240,
+	    &skipped), 1);
+	ck_assert_uint_eq(skipped, 1);
+	ck_assert_ptr_nonnull(web_sessions_find(back, idb, 1250));
+	web_sessions_free(&back);
+	/* times: idle and absolute age still count from before */
+	back = web_sessions_new(10, 600);
+	ck_assert_uint_eq(web_sessions_load(back, text, strlen(text), 1650,
+	    &skipped), 1);
+	ck_assert_ptr_null(web_sessions_find(back, ida, 1650));
+	ck_assert_ptr_nonnull(web_sessions_find(back, idb, 1650));
+	web_sessions_free(&back);
+	free(again);
+	free(text);
+	web_sessions_free(&ws);
+}
+END_TEST
+
+START_TEST(sessions_load_refuses_bad_text)
+{
+	static const char *const bad[] = {
+		"",
+		"popgate-web-sessions 2\n",
+		"not a dump at all",
+	};
+	static const char *const bad_lines[] = {
+		"zz", "", " ", "a b c d e",
+	};
+	struct web_sessions *ws = web_sessions_new(10, 600);
+	char line[512], hex[WEB_SESSION_HEX_SIZE];
+	size_t skipped;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_uint_eq(web_sessions_load(ws, bad[i], strlen(bad[i]),
+		    100, &skipped), 0);
+	for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]);
+	    i++) {
+		snprintf(line, sizeof(line), "popgate-web-sessions 1\n%s\n",
+		    bad_lines[i]);
+		ck_assert_uint_eq(web_sessions_load(ws, line, strlen(line),
+		    100, &skipped), 0);
+	}
+	memset(hex, 'a', sizeof(hex) - 1);
+	hex[sizeof(hex) - 1] = '\0';
+	/* upper case, a time going back, no user, a user too long */
+	snprintf(line, sizeof(line), "popgate-web-sessions 1\n%s %s 5 4 u\n"
+	    "%s %s 5 6 \n", hex, hex, hex, hex);
+	ck_assert_uint_eq(web_sessions_load(ws, line, strlen(line), 10,
+	    &skipped), 0);
+	ck_assert_uint_eq(skipped, 2);
+	hex[3] = 'A';
+	snprintf(line, sizeof(line), "popgate-web-sessions 1\n%s %s 5 6 u\n",
+	    hex, hex);
+	ck_assert_uint_eq(web_sessions_load(ws, line, strlen(line), 10,
+	    &skipped), 0);
+	hex[3] = 'a';
+	/* a control character in the user (found by the fuzz target: the
+	   name was freed twice) */
+	snprintf(line, sizeof(line), "popgate-web-sessions 1\n%s %s 5 6 "
+	    "u\x0e\n", hex, hex);
+	ck_assert_uint_eq(web_sessions_load(ws, line, strlen(line), 10,
+	    &skipped), 0);
+	ck_assert_uint_eq(skipped, 1);
+	/* a good line, cut short anywhere, never restores a session */
+	snprintf(line, sizeof(line), "popgate-web-sessions 1\n%s %s 5 6 u",
+	    hex, hex);
+	for (size_t cut = 0; cut < strlen(line); cut++)
+		ck_assert_uint_eq(web_sessions_load(ws, line, cut, 10,
+		    &skipped), 0);
+	ck_assert_uint_eq(web_sessions_load(ws, line, strlen(line), 10,
+	    &skipped), 1);
+	web_sessions_free(&ws);
 }
 END_TEST
 
@@ -196,6 +318,8 @@ web_suite(void)
 	tcase_add_test(tc, state_words);
 	tcase_add_test(tc, sessions_open_find_close);
 	tcase_add_test(tc, sessions_max_age);
+	tcase_add_test(tc, sessions_dump_and_load);
+	tcase_add_test(tc, sessions_load_refuses_bad_text);
 	tcase_add_test(tc, sessions_bounded_lru);
 	tcase_add_test(tc, cookie_parse);
 	suite_add_tcase(s, tc);

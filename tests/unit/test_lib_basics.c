@@ -94,6 +94,11 @@ START_TEST(strnum_u32_limits)
 	ck_assert_int_eq(str_to_u32z("4294967296", &v), -1);
 	ck_assert(str_ieq("UiDl", 4, "uidl"));
 	ck_assert(!str_ieq("UiDl", 3, "uidl"));
+	ck_assert(!str_has_ctl(""));
+	ck_assert(!str_has_ctl("Ann O'Neil \xc3\xa9"));
+	ck_assert(str_has_ctl("a\r\nb"));
+	ck_assert(str_has_ctl("tab\there"));
+	ck_assert(str_has_ctl("del\x7f"));
 }
 END_TEST
 

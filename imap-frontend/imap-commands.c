@@ -11,6 +11,7 @@
 #include "imap-compress.h"
 #include "imap-parse.h"
 #include "imap-format.h"
+#include "imap-notify.h"
 #include "imap-session.h"
 #include "imap-sync.h"
 #include "log.h"
@@ -54,6 +55,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "LIST", imap_cmd_list, AUTHED, 0 },
 	{ "LSUB", imap_cmd_lsub, AUTHED, 0 },
 	{ "STATUS", imap_cmd_status, AUTHED, 0 },
+	{ "NOTIFY", imap_cmd_notify, AUTHED, 0 },
 	{ "APPEND", imap_cmd_append, AUTHED, 0 },
 	{ "GETQUOTA", imap_cmd_getquota, AUTHED, 0 },
 	{ "GETQUOTAROOT", imap_cmd_getquotaroot, AUTHED, 0 },

@@ -34,6 +34,7 @@
 struct arena;
 struct strbuf;
 struct imap_cmd;
+struct imap_notify;
 struct imap_parser;
 struct imap_rawlog;
 struct imap_session;
@@ -178,6 +179,7 @@ struct imap_session {
 	bool enabled_utf8;
 
 	struct imap_selected *sel;	/* NULL unless SELECTED */
+	struct imap_notify *notify;	/* NOTIFY SET (imap-notify.h) */
 	struct imap_rawlog *rawlog;	/* [imap] rawlog_dir set */
 	struct imap_session_trace *trace;	/* NULL: not traced */
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "imap-format.h"
+#include "imap-notify.h"
 #include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
@@ -159,6 +160,8 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 {
 	struct imap_selected *sel = s->sel;
 
+	/* NOTIFY (imap-notify.h): the other mailboxes' events */
+	imap_notify_event(s, ch, self);
 	if (sel == NULL || ch->mailbox_id != sel->mailbox_id)
 		return;
 	if (ch->kind == STORE_CHANGE_NEW || ch->kind == STORE_CHANGE_FLAGS) {
@@ -173,7 +176,7 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 		sel->new_pending = true;
 		break;
 	case STORE_CHANGE_FLAGS:
-		if (self)
+		if (self || imap_notify_selected_drops_flags(s))
 			break;
 		for (size_t i = 0; i < ch->uid_count; i++)
 			u32_push(&sel->flagged, &sel->flagged_count,
@@ -203,7 +206,9 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 	default:
 		break;
 	}
-	if (s->io == IMAP_IO_IDLE)
+	if (s->notify != NULL)
+		imap_notify_flush(s);
+	else if (s->io == IMAP_IO_IDLE)
 		imap_session_send_updates(s, true);
 }
 

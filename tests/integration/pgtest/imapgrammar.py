@@ -28,6 +28,8 @@ in its CAPABILITY lists (greeting, CAPABILITY response or code):
   OBJECTID (RFC 8474)      MAILBOXID code and STATUS item, EMAILID,
                            THREADID fetch items
   PREVIEW (RFC 8970)       PREVIEW fetch item (nstring, <= 256 chars)
+  NOTIFY (RFC 5465)        NOTIFICATIONOVERFLOW / BADEVENT codes, OLDNAME
+                           LIST extended data
   plus RFC 5530's response codes, which need no capability.
 
 A response that belongs to an extension the session was not told of is a
@@ -608,6 +610,14 @@ class Checker:
                         if self.at(b")"):
                             break
                         self.sp()
+                elif name is not None and name.upper() == b"OLDNAME":
+                    # RFC 5465 5.4 / RFC 9051 7.3.1: ("OLDNAME" (mailbox))
+                    if "NOTIFY" not in self.caps and \
+                            "IMAP4REV2" not in self.caps:
+                        self.fail("OLDNAME without NOTIFY or IMAP4rev2")
+                    self.expect(b"(")
+                    self.mailbox()
+                    self.expect(b")")
                 else:
                     self.tagged_ext_val()
                 self.at(b" ")
@@ -728,6 +738,18 @@ class Checker:
             self.need("COMPRESS=DEFLATE", "COMPRESSIONACTIVE")
         elif name == b"USEATTR":
             self.need("CREATE-SPECIAL-USE", "USEATTR")
+        elif name == b"NOTIFICATIONOVERFLOW":
+            self.need("NOTIFY", "NOTIFICATIONOVERFLOW")
+        elif name == b"BADEVENT":
+            # RFC 5465 8: "BADEVENT" SP "(" event *(SP event) ")"
+            self.need("NOTIFY", "BADEVENT")
+            self.sp()
+            self.expect(b"(")
+            while True:
+                self.atom()
+                if self.at(b")"):
+                    break
+                self.sp()
         elif name in PLAIN_CODES:
             pass
         else:

@@ -315,6 +315,14 @@ write_queue(struct imap_session *s)
 	n->n -= i;
 }
 
+void
+imap_notify_write_queue(struct imap_session *s)
+{
+	if (s->notify != NULL && (s->notify->n > 0 ||
+	    s->notify->overflow_pending))
+		write_queue(s);
+}
+
 /* MessageNew with fetch-atts: a FETCH of each message the view got
  * since the last one (RFC 5465 5.2), after its EXISTS. */
 static void
@@ -351,8 +359,7 @@ imap_notify_flush(struct imap_session *s)
 
 	if (n == NULL || !at_rest(s))
 		return;
-	if (n->n > 0 || n->overflow_pending)
-		write_queue(s);
+	imap_notify_write_queue(s);
 	if (s->sel == NULL || s->state != IMAP_STATE_SELECTED)
 		return;
 	g = notify_active(s) ? n->spec->selected : NULL;

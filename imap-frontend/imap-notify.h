@@ -44,6 +44,10 @@ void imap_notify_event(struct imap_session *s, const struct store_change *ch,
  * event arrives. */
 void imap_notify_flush(struct imap_session *s);
 
+/* The queued responses alone, before the session's BYE (its selected
+ * mailbox was deleted: the LIST saying so goes first). */
+void imap_notify_write_queue(struct imap_session *s);
+
 /* NOTIFY is on with a selected filter that leaves FlagChange out: the
  * view drops other sessions' flag changes. */
 bool imap_notify_selected_drops_flags(const struct imap_session *s);

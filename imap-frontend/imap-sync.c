@@ -464,6 +464,7 @@ imap_session_bye_deleted(struct imap_session *s)
 {
 	if (s->closing)
 		return;
+	imap_notify_write_queue(s);
 	log_info("imap session=%u event=selected_mailbox_deleted "
 	    "mailbox_id=%u", s->id, s->sel != NULL ? s->sel->mailbox_id : 0);
 	imap_session_printf(s, "* BYE Selected mailbox was deleted, have to "

@@ -269,6 +269,7 @@ select_run(struct imap_session *s, const char *tag,
 	sel->readonly = readonly;
 	sel->uidvalidity = info.uidvalidity;
 	sel->highestmodseq = info.highestmodseq;
+	sel->hide_recent = s->enabled_rev2;
 	if (info.messages > 0) {
 		sel->cap = info.messages;
 		sel->uids = xreallocarray(NULL, sel->cap, sizeof(uint32_t));
@@ -309,9 +310,16 @@ select_run(struct imap_session *s, const char *tag,
 	imap_format_mailbox_flags(&sb, kw, kwn, readonly);
 	sel->kw_count = (uint32_t)kwn;
 	store_read_end(&r);
-	strbuf_appendf(&sb, "* %u EXISTS\r\n* %u RECENT\r\n", sel->count,
-	    sel->recent_count);
-	if (sc.first_unseen != 0)
+	strbuf_appendf(&sb, "* %u EXISTS\r\n", sel->count);
+	if (s->enabled_rev2) {
+		/* RFC 9051 6.3.2: LIST instead of RECENT and [UNSEEN] */
+		strbuf_appends(&sb, "* LIST () \"/\" ");
+		imap_cmd_format_mailbox(&sb, sel->name, true);
+		strbuf_appends(&sb, "\r\n");
+	} else {
+		strbuf_appendf(&sb, "* %u RECENT\r\n", sel->recent_count);
+	}
+	if (sc.first_unseen != 0 && !s->enabled_rev2)
 		strbuf_appendf(&sb, "* OK [UNSEEN %u] First unseen\r\n",
 		    sc.first_unseen);
 	strbuf_appendf(&sb, "* OK [UIDVALIDITY %u] UIDs valid\r\n"

@@ -495,6 +495,15 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 			 * on; APPEND takes UTF8 (literal8) */
 			s->enabled_utf8 = true;
 			strbuf_appends(&sb, " UTF8=ACCEPT");
+		} else if (strcasecmp(cap, "IMAP4rev2") == 0 &&
+		    !s->enabled_rev2) {
+			/* RFC 9051 (Appendix E): UTF-8 names, ESEARCH, no
+			 * \Recent, from now on */
+			s->enabled_rev2 = true;
+			s->enabled_utf8 = true;
+			if (s->sel != NULL)
+				s->sel->hide_recent = true;
+			strbuf_appends(&sb, " IMAP4rev2");
 		} else if (strcasecmp(cap, "QRESYNC") == 0 &&
 		    !s->enabled_qresync) {
 			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */

@@ -443,7 +443,7 @@ imap_session_capabilities(struct imap_session *s)
 {
 	static char buf[1024];
 	/* each extension is listed only once it works in full */
-	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
+	const char *common = "IMAP4rev1 IMAP4rev2 SEARCHRES SASL-IR LITERAL+ ID ENABLE IDLE "
 	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
 	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
 	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY SORT ESORT "

@@ -57,6 +57,7 @@ imap_session_unselect(struct imap_session *s)
 	free(sel->name);
 	free(sel->uids);
 	imap_seqset_free(&sel->recent);
+	imap_seqset_free(&sel->saved);
 	free(sel->expunged);
 	free(sel->flagged);
 	free(sel);
@@ -313,7 +314,7 @@ imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
 bool
 imap_selected_is_recent(const struct imap_selected *sel, uint32_t uid)
 {
-	return sel != NULL && sel->recent_count > 0 &&
+	return sel != NULL && !sel->hide_recent && sel->recent_count > 0 &&
 	    imap_seqset_contains(&sel->recent, uid);
 }
 
@@ -455,7 +456,7 @@ send_new(struct imap_session *s)
 	if (sel->count != before)
 		imap_session_printf(s, "* %u EXISTS\r\n", sel->count);
 	/* RFC 3501 7.3.2, as Dovecot: RECENT with EXISTS when it changed */
-	if (sel->recent_count != recent_before)
+	if (sel->recent_count != recent_before && !sel->hide_recent)
 		imap_session_printf(s, "* %u RECENT\r\n", sel->recent_count);
 }
 

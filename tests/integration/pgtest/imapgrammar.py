@@ -166,7 +166,11 @@ class Checker:
                          "an astring")
 
     def utf8_ok(self):
-        return "UTF8=ACCEPT" in self.enabled
+        # RFC 9051: IMAP4rev2's strings and mailbox names are UTF-8
+        return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
+
+    def rev2(self):
+        return "IMAP4REV2" in self.enabled
 
     def quoted(self):
         self.expect(b'"')
@@ -278,6 +282,8 @@ class Checker:
             name = b"\\" + self.atom()
             if name.upper() == b"\\RECENT" and not fetch:
                 self.fail("\\Recent outside FETCH FLAGS")
+            if name.upper() == b"\\RECENT" and self.rev2():
+                self.fail("\\Recent after ENABLE IMAP4rev2")
             return name
         return self.atom()
 
@@ -642,6 +648,8 @@ class Checker:
         while True:
             name = self.atom().upper()
             self.sp()
+            if name == b"RECENT" and self.rev2():
+                self.fail("STATUS RECENT after ENABLE IMAP4rev2")
             if name in (b"MESSAGES", b"RECENT", b"UNSEEN"):
                 self.number()
             elif name in (b"UIDNEXT", b"UIDVALIDITY"):
@@ -775,6 +783,8 @@ class Checker:
             n = self.number()
             self.sp()
             word = self.atom().upper()
+            if word == b"RECENT" and self.rev2():
+                self.fail("RECENT after ENABLE IMAP4rev2")
             if word in (b"EXISTS", b"RECENT"):
                 return
             if n == 0:
@@ -805,6 +815,8 @@ class Checker:
         elif word in (b"LIST", b"LSUB"):
             self.sp()
             self.mailbox_list(word.decode())
+        elif word == b"SEARCH" and self.rev2():
+            self.fail("SEARCH (not ESEARCH) after ENABLE IMAP4rev2")
         elif word == b"SEARCH":
             while self.at(b" "):
                 if self.at(b"("):

@@ -313,7 +313,9 @@ select_run(struct imap_session *s, const char *tag,
 	strbuf_appendf(&sb, "* %u EXISTS\r\n", sel->count);
 	if (s->enabled_rev2) {
 		/* RFC 9051 6.3.2: LIST instead of RECENT and [UNSEEN] */
-		strbuf_appends(&sb, "* LIST () \"/\" ");
+		const char *use = store_role_name(info.role);
+
+		strbuf_appendf(&sb, "* LIST (%s) \"/\" ", use != NULL ? use : "");
 		imap_cmd_format_mailbox(&sb, sel->name, true);
 		strbuf_appends(&sb, "\r\n");
 	} else {

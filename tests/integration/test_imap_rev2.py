@@ -76,6 +76,10 @@ class Rev2Test(ImapTestCase):
         # new mail: EXISTS, no RECENT
         self.append(b, "INBOX", msg("four"))
         self.assertEqual(self.ok(a, "NOOP"), [b"* 4 EXISTS\r\n"])
+        got = self.ok(a, "EXAMINE Sent")
+        self.assertIn(b'* LIST (\\Sent) "/" "Sent"\r\n', got)
+        self.assertIn(b"* OK [CLOSED] Previous mailbox is now closed\r\n",
+                      got)
         # STATUS: RECENT is gone, SIZE and DELETED are there
         self.bad(a, "STATUS INBOX (RECENT)")
         got = self.ok(a, "STATUS INBOX (MESSAGES SIZE DELETED)")

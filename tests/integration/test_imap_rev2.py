@@ -166,6 +166,11 @@ class Rev2Test(ImapTestCase):
         got = self.ok(a, "STATUS Dest%d (MESSAGES)" % rev2)
         self.assertEqual(got, [(b'* STATUS "Dest1"' if rev2 else
                                 b"* STATUS Dest0") + b" (MESSAGES 2)\r\n"])
+        self.ok(a, "STORE 1 +FLAGS (\\Deleted)")
+        self.ok(a, "SEARCH RETURN (SAVE) DELETED")
+        self.ok(a, "UID EXPUNGE $")
+        self.assertEqual(self.ok(a, "SEARCH RETURN (COUNT) ALL"),
+                         [b'* ESEARCH (TAG "t") COUNT 4\r\n'])
         # a SEARCH that saves nothing: "$" empty
         self.ok(a, "SEARCH RETURN (SAVE) SUBJECT nothing")
         self.assertEqual(self.ok(a, "FETCH $ UID"), [])

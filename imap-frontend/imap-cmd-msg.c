@@ -988,8 +988,9 @@ searchres_copy(struct imap_session *s, struct arena *arena,
 		bool empty = imap_seqset_is_empty(&s->sel->saved);
 
 		if (args[i].type == IMAP_ARG_LIST) {
-			out[i].list = searchres_copy(s, arena, args[i].list,
-			    args[i].list_count);
+			if (args[i].list_count > 0)
+				out[i].list = searchres_copy(s, arena,
+				    args[i].list, args[i].list_count);
 			continue;
 		}
 		if (!imap_arg_atom_equals(&args[i], "$"))
@@ -1018,7 +1019,8 @@ static const struct imap_arg *
 searchres_args(struct imap_session *s, struct arena *arena,
     const struct imap_arg *args, size_t n)
 {
-	return s->sel != NULL ? searchres_copy(s, arena, args, n) : args;
+	return s->sel != NULL && n > 0 ? searchres_copy(s, arena, args, n) :
+	    args;
 }
 
 void

@@ -187,3 +187,8 @@ class Rev2Test(ImapTestCase):
                                 b"* STATUS INBOX") + b" (MESSAGES 0)\r\n"])
         self.ok(a, "CLOSE")
         self.bad(a, "SEARCH RETURN (SAVE BOGUS) ALL")
+        self.ok(a, "SELECT INBOX")
+        # empty lists and no arguments at all go through "$"'s rewrite
+        self.bad(a, "SEARCH")
+        self.assertEqual(self.ok(a, "SEARCH RETURN () ALL"),
+                         [b'* ESEARCH (TAG "t")\r\n'])

@@ -323,6 +323,13 @@ imap_notify_write_queue(struct imap_session *s)
 		write_queue(s);
 }
 
+void
+imap_notify_unselected(struct imap_session *s)
+{
+	if (s->notify != NULL)
+		s->notify->fetch_mailbox = 0;
+}
+
 /* MessageNew with fetch-atts: a FETCH of each message the view got
  * since the last one (RFC 5465 5.2), after its EXISTS. */
 static void
@@ -332,7 +339,7 @@ fetch_new(struct imap_session *s)
 	struct imap_selected *sel = s->sel;
 	uint32_t lo;
 
-	if (n->fetch_mailbox != sel->mailbox_id ||
+	if (n->fetch_mailbox == 0 || n->fetch_mailbox != sel->mailbox_id ||
 	    n->fetch_uidvalidity != sel->uidvalidity) {
 		/* a new selection: SELECT reported what it has */
 		n->fetch_mailbox = sel->mailbox_id;

@@ -48,6 +48,10 @@ void imap_notify_flush(struct imap_session *s);
  * mailbox was deleted: the LIST saying so goes first). */
 void imap_notify_write_queue(struct imap_session *s);
 
+/* The session leaves its selected mailbox: the next one starts from
+ * what its SELECT reports (no FETCH of mail it already announced). */
+void imap_notify_unselected(struct imap_session *s);
+
 /* NOTIFY is on with a selected filter that leaves FlagChange out: the
  * view drops other sessions' flag changes. */
 bool imap_notify_selected_drops_flags(const struct imap_session *s);

@@ -58,6 +58,7 @@ imap_session_unselect(struct imap_session *s)
 	free(sel->uids);
 	imap_seqset_free(&sel->recent);
 	imap_seqset_free(&sel->saved);
+	imap_notify_unselected(s);
 	free(sel->expunged);
 	free(sel->flagged);
 	free(sel);

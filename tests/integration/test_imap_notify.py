@@ -185,6 +185,22 @@ class NotifyTest(ImapTestCase):
         self.assertIn(b"* 1 FETCH (UID %d)\r\n" % uid,
                       self.ok(a, "FETCH 1 UID"))
 
+    def test_reselect_fetches_nothing_select_reported(self):
+        a, b = self.login(), self.login()
+        self.ok(a, "NOTIFY SET (SELECTED (MessageNew (UID) MessageExpunge))")
+        self.ok(a, "SELECT INBOX")
+        self.ok(a, "UNSELECT")
+        self.append(b, "INBOX")
+        got = self.ok(a, "SELECT INBOX")
+        self.assertIn(b"* 1 EXISTS\r\n", got)
+        self.assertFalse([l for l in got if b"FETCH" in l], got)
+        self.quiet(a)
+        # the next one is fetched
+        uid = self.append(b, "INBOX")
+        self.assertEqual(self.pushed(a, 3), [
+            b"* 2 EXISTS\r\n", b"* 2 RECENT\r\n",
+            b"* 2 FETCH (UID %d)\r\n" % uid])
+
     def test_selected_delayed_holds_expunges(self):
         a, b = self.login(), self.login()
         for _ in range(2):

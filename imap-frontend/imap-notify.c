@@ -183,7 +183,7 @@ at_rest(const struct imap_session *s)
 
 /* Events about mailboxes other than the selected one. The session's
  * own changes are not echoed: it has their answers already. */
-static void
+static bool
 queue_event(struct imap_session *s, const struct store_change *ch,
     bool self, struct store_read *r)
 {
@@ -196,19 +196,19 @@ queue_event(struct imap_session *s, const struct store_change *ch,
 		/* the selected mailbox's own messages: its view */
 		if (self || (s->sel != NULL &&
 		    ch->mailbox_id == s->sel->mailbox_id))
-			return;
+			return false;
 		if (store_mailbox_get(r, s->user_id, ch->mailbox_id, &info,
 		    NULL) != 0)
-			return;
+			return false;
 		/* a mailbox the poller delivers to is an inbox */
 		if (imap_notify_wants(spec, info.name, info.subscribed,
 		    is_inbox(info.name) || (ch->origin == 0 &&
 		    ch->kind == STORE_CHANGE_NEW), ev))
 			queue_add(s, ch->mailbox_id, NULL);
-		return;
+		return false;
 	}
 	if (self || (name = ch->name) == NULL)
-		return;
+		return false;
 	switch (ch->kind) {
 	case STORE_CHANGE_MAILBOX_CREATE:
 	case STORE_CHANGE_MAILBOX_DELETE:
@@ -221,11 +221,11 @@ queue_event(struct imap_session *s, const struct store_change *ch,
 		    IMAP_NOTIFY_EV_MAILBOX_NAME) && (old == NULL ||
 		    !imap_notify_wants(spec, old, name_subscribed(s, r, old),
 		    is_inbox(old), IMAP_NOTIFY_EV_MAILBOX_NAME)))
-			return;
+			return false;
 		queue_add(s, ch->mailbox_id, list_line(s,
 		    ch->kind == STORE_CHANGE_MAILBOX_DELETE ? "\\NonExistent" :
 		    sub ? "\\Subscribed" : "", name, old));
-		break;
+		return true;
 	}
 	case STORE_CHANGE_MAILBOX_SUBSCRIBE:
 		/* SUBSCRIBED holds a name whose subscription changed, in
@@ -238,24 +238,27 @@ queue_event(struct imap_session *s, const struct store_change *ch,
 	default:
 		break;
 	}
+	return false;
 }
 
-void
+bool
 imap_notify_event(struct imap_session *s, const struct store_change *ch,
     bool self)
 {
 	struct store_read *r = NULL;
+	bool told;
 
 	if (!notify_active(s))
-		return;
+		return false;
 	if (store_read_begin(s->server->store, &r, NULL) != 0)
-		return;
-	queue_event(s, ch, self, r);
+		return false;
+	told = queue_event(s, ch, self, r);
 	store_read_end(&r);
 	/* the selected mailbox's own: after its view took the change
 	   (imap_session_notify flushes then) */
 	if (s->sel == NULL || ch->mailbox_id != s->sel->mailbox_id)
 		imap_notify_flush(s);
+	return told;
 }
 
 /* "* STATUS name (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ])":

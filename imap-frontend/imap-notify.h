@@ -33,8 +33,9 @@ imap_cmd_fn imap_cmd_notify;
 void imap_notify_free(struct imap_notify **np);
 
 /* A change from the feed (self: made by this session): queues what the
- * filters ask for, and sends it when the session is at a rest point. */
-void imap_notify_event(struct imap_session *s, const struct store_change *ch,
+ * filters ask for, and sends it when the session is at a rest point.
+ * True when a LIST about a mailbox event was queued. */
+bool imap_notify_event(struct imap_session *s, const struct store_change *ch,
     bool self);
 
 /* At a rest point (between commands, IDLE; anywhere else it does

@@ -116,6 +116,9 @@ struct imap_selected {
 	/* SEARCHRES (RFC 5182): the UIDs of the last SEARCH RETURN (SAVE),
 	 * what "$" names; empty at SELECT. */
 	struct imap_seqset saved;
+	/* IMAP4rev2: renamed by another session; the name the client knew,
+	 * for the LIST with OLDNAME at the next update (RFC 9051 7.3.1). */
+	char *renamed_from;
 	uint64_t highestmodseq;
 	/* Keywords of the mailbox the client was told of in FLAGS; the
 	 * table only grows (store.h), so a larger count means new ones. */

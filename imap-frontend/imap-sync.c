@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap-commands.h"
 #include "imap-format.h"
 #include "imap-notify.h"
 #include "imap-recent.h"
@@ -58,6 +59,7 @@ imap_session_unselect(struct imap_session *s)
 	free(sel->uids);
 	imap_seqset_free(&sel->recent);
 	imap_seqset_free(&sel->saved);
+	free(sel->renamed_from);
 	imap_notify_unselected(s);
 	free(sel->expunged);
 	free(sel->flagged);
@@ -161,9 +163,9 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
     bool self)
 {
 	struct imap_selected *sel = s->sel;
-
 	/* NOTIFY (imap-notify.h): the other mailboxes' events */
-	imap_notify_event(s, ch, self);
+	bool told = imap_notify_event(s, ch, self);
+
 	if (sel == NULL || ch->mailbox_id != sel->mailbox_id)
 		return;
 	if (ch->kind == STORE_CHANGE_NEW || ch->kind == STORE_CHANGE_FLAGS) {
@@ -200,6 +202,12 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 		sel->deleted = true;
 		break;
 	case STORE_CHANGE_MAILBOX_RENAME:
+		/* IMAP4rev2: LIST with OLDNAME at the next update, unless
+		   NOTIFY said it already; the first old name is the one the
+		   client knows */
+		if (s->enabled_rev2 && !self && !told && ch->old_name != NULL &&
+		    ch->name != NULL && sel->renamed_from == NULL)
+			sel->renamed_from = xstrdup(ch->old_name);
 		if (ch->name != NULL) {
 			free(sel->name);
 			sel->name = xstrdup(ch->name);
@@ -485,6 +493,20 @@ imap_session_send_updates(struct imap_session *s, bool allow_expunge)
 		/* BYE is allowed at any time, even where EXPUNGE is not */
 		imap_session_bye_deleted(s);
 		return;
+	}
+	if (sel->renamed_from != NULL) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_appends(&sb, "* LIST () \"/\" ");
+		imap_cmd_format_mailbox(&sb, sel->name, s->enabled_utf8);
+		strbuf_appends(&sb, " (\"OLDNAME\" (");
+		imap_cmd_format_mailbox(&sb, sel->renamed_from,
+		    s->enabled_utf8);
+		strbuf_appends(&sb, "))\r\n");
+		imap_session_write_sb(s, &sb);
+		strbuf_free(&sb);
+		free(sel->renamed_from);
+		sel->renamed_from = NULL;
 	}
 	imap_session_send_keyword_updates(s);
 	if (allow_expunge && sel->expunged_count > 0) {

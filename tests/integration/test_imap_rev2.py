@@ -104,6 +104,30 @@ class Rev2Test(ImapTestCase):
                          [b"* 1 FETCH (FLAGS ())\r\n"])
         self.assertEqual(self.ok(a, "ENABLE IMAP4rev2"), [b"* ENABLED\r\n"])
 
+    def test_renamed_selected_mailbox(self):
+        b = self.login()
+        self.ok(b, "CREATE Old")
+        a, c = self.login(rev2=True), self.login()
+        n = self.login(rev2=True)
+        for r in (a, c, n):
+            self.ok(r, "SELECT Old")
+        self.ok(n, "NOTIFY SET (SELECTED (MessageNew MessageExpunge)) "
+                "(PERSONAL (MailboxName))")
+        self.ok(b, "RENAME Old Mid")
+        self.ok(b, "RENAME Mid New")
+        # rev2: one LIST, the name it knew as OLDNAME, then it goes on
+        self.assertEqual(self.ok(a, "NOOP"),
+                         [b'* LIST () "/" "New" ("OLDNAME" ("Old"))\r\n'])
+        self.assertEqual(self.ok(a, "NOOP"), [])
+        # rev1: nothing (IMAP4rev1 has no such response)
+        self.assertEqual(self.ok(c, "NOOP"), [])
+        # NOTIFY's LISTs (pushed at once) stand in for it: no double
+        self.assertEqual(self.ok(n, "NOOP"), [
+            b'* LIST () "/" "Mid" ("OLDNAME" ("Old"))\r\n',
+            b'* LIST () "/" "New" ("OLDNAME" ("Mid"))\r\n'])
+        self.append(b, "New", msg("x"))
+        self.assertEqual(self.ok(a, "NOOP"), [b"* 1 EXISTS\r\n"])
+
     def test_utf8_names_and_dollar_keywords(self):
         a = self.login(rev2=True)
         self.ok(a, 'CREATE "Café/Zoë"')

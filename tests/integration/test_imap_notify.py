@@ -201,6 +201,56 @@ class NotifyTest(ImapTestCase):
             b"* 2 EXISTS\r\n", b"* 2 RECENT\r\n",
             b"* 2 FETCH (UID %d)\r\n" % uid])
 
+    def response(self, r):
+        """One pushed response, its literals read: the pieces joined."""
+        out = [r.readline(timeout=60)]
+        while True:
+            m = re.search(rb"\{(\d+)\}\r\n$", out[-1])
+            if not m:
+                return b"".join(out)
+            out.append(r.read_exact(int(m.group(1))))
+            out.append(r.readline(timeout=60))
+
+    def test_evolution_command(self):
+        """What Evolution's camel-imapx sends when the server has NOTIFY
+        (after ENABLE QRESYNC, before IDLE), and what it then gets."""
+        a, b = self.login(), self.login()
+        self.ok(b, "CREATE Work")
+        self.ok(a, "ENABLE QRESYNC")
+        self.ok(a, "SELECT INBOX")
+        self.ok(a, "NOTIFY SET (selected (MessageNew (UID RFC822.SIZE "
+                "RFC822.HEADER FLAGS BODYSTRUCTURE) MessageExpunge "
+                "FlagChange)) (personal (MessageNew MessageExpunge "
+                "MailboxName SubscriptionChange))")
+        a.send("i IDLE\r\n")
+        self.assertTrue(a.readline().startswith(b"+ "))
+        uid = self.append(b, "INBOX")
+        self.assertEqual(self.response(a), b"* 1 EXISTS\r\n")
+        self.assertEqual(self.response(a), b"* 1 RECENT\r\n")
+        fetch = self.response(a)
+        self.assertTrue(fetch.startswith(b"* 1 FETCH (UID %d RFC822.SIZE %d "
+                                         b"RFC822.HEADER {" % (uid, len(MSG))),
+                        fetch)
+        self.assertIn(b"Subject: hello\r\n", fetch)
+        self.assertIn(b"BODYSTRUCTURE (\"text\" \"plain\"", fetch)
+        self.assertIn(b"FLAGS (\\Recent)", fetch)
+        self.append(b, "Work")
+        self.assertRegex(self.response(a), rb"^\* STATUS Work \(MESSAGES 1 "
+                         rb"UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1 HIGHESTMODSEQ "
+                         rb"\d+\)\r\n$")
+        self.ok(b, "SELECT INBOX")
+        self.ok(b, "STORE 1 +FLAGS (\\Deleted)")
+        self.assertRegex(self.response(a), rb"^\* 1 FETCH \(UID %d MODSEQ "
+                         rb"\(\d+\) FLAGS \(\\Deleted \\Recent\)\)\r\n$"
+                         % uid)
+        self.ok(b, "EXPUNGE")
+        self.assertEqual(self.response(a), b"* VANISHED %d\r\n" % uid)
+        self.ok(b, "SUBSCRIBE Work")
+        self.assertEqual(self.response(a),
+                         b'* LIST (\\Subscribed) "/" Work\r\n')
+        a.send("DONE\r\n")
+        self.assertTrue(a.read_until_tag("i")[-1].startswith(b"i OK"))
+
     def test_selected_delayed_holds_expunges(self):
         a, b = self.login(), self.login()
         for _ in range(2):

@@ -58,7 +58,7 @@ class Rev2Test(ImapTestCase):
         a = self.login(rev2=True)
         got = self.ok(a, "SELECT INBOX")
         self.assertIn(b"* 3 EXISTS\r\n", got)
-        self.assertIn(b'* LIST () "/" "INBOX"\r\n', got)
+        self.assertIn(b'* LIST (\\HasNoChildren) "/" "INBOX"\r\n', got)
         self.assertFalse([l for l in got if b"RECENT" in l.upper() or
                           b"[UNSEEN" in l], got)
         # no \Recent in FETCH, though the messages are new to it
@@ -77,7 +77,7 @@ class Rev2Test(ImapTestCase):
         self.append(b, "INBOX", msg("four"))
         self.assertEqual(self.ok(a, "NOOP"), [b"* 4 EXISTS\r\n"])
         got = self.ok(a, "EXAMINE Sent")
-        self.assertIn(b'* LIST (\\Sent) "/" "Sent"\r\n', got)
+        self.assertIn(b'* LIST (\\HasNoChildren \\Sent) "/" "Sent"\r\n', got)
         self.assertIn(b"* OK [CLOSED] Previous mailbox is now closed\r\n",
                       got)
         # STATUS: RECENT is gone, SIZE and DELETED are there
@@ -135,6 +135,8 @@ class Rev2Test(ImapTestCase):
         self.assertIn('* LIST (\\HasChildren) "/" "Café"\r\n'.encode(), got)
         self.assertIn('* LIST (\\HasNoChildren) "/" "Café/Zoë"\r\n'
                       .encode(), got)
+        got = self.ok(a, 'EXAMINE "Café"')
+        self.assertIn('* LIST (\\HasChildren) "/" "Café"\r\n'.encode(), got)
         # rev2's $-keywords (RFC 9051 2.3.2) are kept like any keyword
         self.append(a, "INBOX", msg("k"))
         self.ok(a, "SELECT INBOX")

@@ -250,6 +250,11 @@ imap_notify_event(struct imap_session *s, const struct store_change *ch,
 
 	if (!notify_active(s))
 		return false;
+	/* nothing to read for the session's own changes, or for the
+	   selected mailbox's messages (its view has them) */
+	if (self || (message_event(ch->kind) != 0 && s->sel != NULL &&
+	    ch->mailbox_id == s->sel->mailbox_id))
+		return false;
 	if (store_read_begin(s->server->store, &r, NULL) != 0)
 		return false;
 	told = queue_event(s, ch, self, r);

@@ -103,7 +103,7 @@ status_format(struct imap_session *s, struct strbuf *sb,
 			strbuf_appendc(sb, ' ');
 		if (strcasecmp(it, "MESSAGES") == 0) {
 			strbuf_appendf(sb, "MESSAGES %u", info->messages);
-		} else if (strcasecmp(it, "RECENT") == 0) {
+		} else if (strcasecmp(it, "RECENT") == 0 && !s->enabled_rev2) {
 			strbuf_appendf(sb, "RECENT %u", status_recent(s, info));
 		} else if (strcasecmp(it, "UIDNEXT") == 0) {
 			strbuf_appendf(sb, "UIDNEXT %u", info->uidnext);

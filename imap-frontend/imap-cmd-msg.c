@@ -807,6 +807,42 @@ search_chunk(struct workq_job *wq)
 	return WORKQ_DONE;
 }
 
+/* The UID of hit v (a sequence number unless the SEARCH was UID). */
+static uint32_t
+hit_uid(const struct search_job *j, uint32_t v)
+{
+	return j->uid ? v : v >= 1 && v <= j->count ? j->uids[v - 1] : 0;
+}
+
+/* SEARCH RETURN (SAVE): the hits become "$" as UIDs, so they stay the
+ * same messages whatever is expunged later; with MIN and/or MAX but
+ * neither ALL nor COUNT only those (RFC 5182 2.1). */
+static void
+search_save(struct imap_session *s, const struct search_job *j)
+{
+	unsigned o = j->prog->return_opts;
+	struct imap_seqset *saved;
+
+	if (s->sel == NULL)
+		return;
+	saved = &s->sel->saved;
+	imap_seqset_clear(saved);
+	if (j->n == 0)
+		return;
+	if (!(o & (IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT)) &&
+	    (o & (IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX))) {
+		if (o & IMAP_SEARCH_RETURN_MIN)
+			imap_seqset_add(saved, hit_uid(j, j->min));
+		if (o & IMAP_SEARCH_RETURN_MAX)
+			imap_seqset_add(saved, hit_uid(j, j->max));
+		return;
+	}
+	for (size_t i = 0; i < j->hits.count; i++)
+		for (uint64_t v = j->hits.ranges[i].lo;
+		    v <= j->hits.ranges[i].hi; v++)
+			imap_seqset_add(saved, hit_uid(j, (uint32_t)v));
+}
+
 static void
 search_finish(struct imap_session *s, const char *tag, struct imap_job *job)
 {
@@ -826,10 +862,19 @@ search_finish(struct imap_session *s, const char *tag, struct imap_job *job)
 		return;
 	}
 	if (j->error) {
+		/* RFC 5182 2.1: a failed SEARCH (SAVE) leaves "$" empty */
+		if ((prog->return_opts & IMAP_SEARCH_RETURN_SAVE) &&
+		    s->sel != NULL)
+			imap_seqset_clear(&s->sel->saved);
 		imap_session_tagged(s, tag, "NO", "[SERVERBUG] SEARCH failed");
 		return;
 	}
-	if (prog->has_return) {
+	if (prog->return_opts & IMAP_SEARCH_RETURN_SAVE)
+		search_save(s, j);
+	if (prog->has_return &&
+	    prog->return_opts == IMAP_SEARCH_RETURN_SAVE) {
+		/* SAVE alone: no ESEARCH (RFC 5182 2.1) */
+	} else if (prog->has_return) {
 		unsigned o = prog->return_opts;
 
 		strbuf_appendf(&sb, "* ESEARCH (TAG \"%s\")%s", tag,
@@ -928,6 +973,56 @@ imap_search_submit(struct imap_session *s, const char *tag,
 	    &search_job_new(s, arena, prog, uid, hooks)->job);
 }
 
+/* A copy of args (in arena) where each "$" key (SEARCHRES, RFC 5182
+ * 2.3) is the saved UIDs: "(UID set)", or "(NOT ALL)" when empty. */
+static struct imap_arg *
+searchres_copy(struct imap_session *s, struct arena *arena,
+    const struct imap_arg *args, size_t n)
+{
+	struct imap_arg *out = arena_alloc(arena, (n + 1) * sizeof(*out));
+
+	memcpy(out, args, n * sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		struct imap_arg *l;
+		struct strbuf sb = STRBUF_INIT;
+		bool empty = imap_seqset_is_empty(&s->sel->saved);
+
+		if (args[i].type == IMAP_ARG_LIST) {
+			if (args[i].list_count > 0)
+				out[i].list = searchres_copy(s, arena,
+				    args[i].list, args[i].list_count);
+			continue;
+		}
+		if (!imap_arg_atom_equals(&args[i], "$"))
+			continue;
+		l = arena_zalloc(arena, 2 * sizeof(*l));
+		l[0].type = l[1].type = IMAP_ARG_ATOM;
+		l[0].str = empty ? "NOT" : "UID";
+		l[0].len = strlen(l[0].str);
+		if (empty)
+			strbuf_appends(&sb, "ALL");
+		else
+			imap_seqset_format(&s->sel->saved, &sb);
+		l[1].str = arena_strndup(arena, sb.data, sb.len);
+		l[1].len = sb.len;
+		strbuf_free(&sb);
+		out[i].type = IMAP_ARG_LIST;
+		out[i].str = "";
+		out[i].len = 0;
+		out[i].list = l;
+		out[i].list_count = 2;
+	}
+	return out;
+}
+
+static const struct imap_arg *
+searchres_args(struct imap_session *s, struct arena *arena,
+    const struct imap_arg *args, size_t n)
+{
+	return s->sel != NULL && n > 0 ? searchres_copy(s, arena, args, n) :
+	    args;
+}
+
 void
 imap_cmd_search(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -939,6 +1034,7 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 	struct search_job *j;
 	struct arena *arena = arena_new(IMAP_SEARCH_ARENA_CHUNK);
 
+	args = searchres_args(s, arena, args, argc);
 	if (imap_search_parse(args, argc, arena, &prog, &code, &err) != 0) {
 		arena_free(&arena);
 		if (code == IMAP_SEARCH_ERR_BADCHARSET)
@@ -950,6 +1046,11 @@ imap_cmd_search(struct imap_session *s, const char *tag,
 	}
 	if (prog->uses_modseq)
 		imap_session_enable_condstore(s);
+	if (s->enabled_rev2 && !prog->has_return) {
+		/* RFC 9051 6.4.4: ESEARCH only, RETURN (ALL) by default */
+		prog->has_return = true;
+		prog->return_opts = IMAP_SEARCH_RETURN_ALL;
+	}
 	j = search_job_new(s, arena, prog, uid, NULL);
 	if (!prog->needs_body && !prog->needs_headers &&
 	    sel->count <= IMAP_SEARCH_INLINE_MAX) {

@@ -235,6 +235,36 @@ select_qresync(struct imap_session *s, struct imap_selected *sel,
 	return 0;
 }
 
+struct children_scan {
+	const char *name;
+	size_t len;
+	bool found;
+};
+
+static int
+children_cb(void *ctx, const struct store_mailbox_info *info)
+{
+	struct children_scan *c = ctx;
+
+	if (strncmp(info->name, c->name, c->len) == 0 &&
+	    info->name[c->len] == '/') {
+		c->found = true;
+		return 1;	/* enough */
+	}
+	return 0;
+}
+
+/* IMAP4rev2's LIST in SELECT's answer carries the child attribute
+ * (RFC 9051 6.3.2: the attributes must be accurate). */
+static void
+rev2_has_children(struct imap_session *s, struct store_read *r,
+    const char *name, bool *children_r)
+{
+	struct children_scan c = { name, strlen(name), false };
+
+	(void)store_mailbox_foreach(r, s->user_id, children_cb, &c, NULL);
+	*children_r = c.found;
+}
 static void
 select_run(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool readonly,
@@ -249,6 +279,7 @@ select_run(struct imap_session *s, const char *tag,
 	size_t kwn = 0;
 	struct strbuf sb = STRBUF_INIT;
 	struct strbuf qsb = STRBUF_INIT;
+	bool children = false;
 	int rc;
 
 	/* RFC 3501 6.3.1: a SELECT deselects first, even when it fails. */
@@ -269,6 +300,7 @@ select_run(struct imap_session *s, const char *tag,
 	sel->readonly = readonly;
 	sel->uidvalidity = info.uidvalidity;
 	sel->highestmodseq = info.highestmodseq;
+	sel->hide_recent = s->enabled_rev2;
 	if (info.messages > 0) {
 		sel->cap = info.messages;
 		sel->uids = xreallocarray(NULL, sel->cap, sizeof(uint32_t));
@@ -308,10 +340,23 @@ select_run(struct imap_session *s, const char *tag,
 		sel->max_uid = info.uidnext - 1;
 	imap_format_mailbox_flags(&sb, kw, kwn, readonly);
 	sel->kw_count = (uint32_t)kwn;
+	if (s->enabled_rev2)
+		rev2_has_children(s, r, sel->name, &children);
 	store_read_end(&r);
-	strbuf_appendf(&sb, "* %u EXISTS\r\n* %u RECENT\r\n", sel->count,
-	    sel->recent_count);
-	if (sc.first_unseen != 0)
+	strbuf_appendf(&sb, "* %u EXISTS\r\n", sel->count);
+	if (s->enabled_rev2) {
+		/* RFC 9051 6.3.2: LIST instead of RECENT and [UNSEEN] */
+		const char *use = store_role_name(info.role);
+
+		strbuf_appendf(&sb, "* LIST (%s%s%s) \"/\" ", children ?
+		    "\\HasChildren" : "\\HasNoChildren", use != NULL ? " " : "",
+		    use != NULL ? use : "");
+		imap_cmd_format_mailbox(&sb, sel->name, true);
+		strbuf_appends(&sb, "\r\n");
+	} else {
+		strbuf_appendf(&sb, "* %u RECENT\r\n", sel->recent_count);
+	}
+	if (sc.first_unseen != 0 && !s->enabled_rev2)
 		strbuf_appendf(&sb, "* OK [UNSEEN %u] First unseen\r\n",
 		    sc.first_unseen);
 	strbuf_appendf(&sb, "* OK [UIDVALIDITY %u] UIDs valid\r\n"

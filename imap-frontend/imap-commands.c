@@ -11,6 +11,7 @@
 #include "imap-compress.h"
 #include "imap-parse.h"
 #include "imap-format.h"
+#include "imap-notify.h"
 #include "imap-session.h"
 #include "imap-sync.h"
 #include "log.h"
@@ -54,6 +55,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "LIST", imap_cmd_list, AUTHED, 0 },
 	{ "LSUB", imap_cmd_lsub, AUTHED, 0 },
 	{ "STATUS", imap_cmd_status, AUTHED, 0 },
+	{ "NOTIFY", imap_cmd_notify, AUTHED, 0 },
 	{ "APPEND", imap_cmd_append, AUTHED, 0 },
 	{ "GETQUOTA", imap_cmd_getquota, AUTHED, 0 },
 	{ "GETQUOTAROOT", imap_cmd_getquotaroot, AUTHED, 0 },
@@ -493,6 +495,15 @@ imap_cmd_enable(struct imap_session *s, const char *tag,
 			 * on; APPEND takes UTF8 (literal8) */
 			s->enabled_utf8 = true;
 			strbuf_appends(&sb, " UTF8=ACCEPT");
+		} else if (strcasecmp(cap, "IMAP4rev2") == 0 &&
+		    !s->enabled_rev2) {
+			/* RFC 9051 (Appendix E): UTF-8 names, ESEARCH, no
+			 * \Recent, from now on */
+			s->enabled_rev2 = true;
+			s->enabled_utf8 = true;
+			if (s->sel != NULL)
+				s->sel->hide_recent = true;
+			strbuf_appends(&sb, " IMAP4rev2");
 		} else if (strcasecmp(cap, "QRESYNC") == 0 &&
 		    !s->enabled_qresync) {
 			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */

@@ -430,6 +430,9 @@ struct fetch_ctx {
 	/* Messages of the view that another session expunged before this
 	 * session was told (RFC 2180 4.1): their UIDs. */
 	struct imap_seqset gone;
+	/* NOTIFY's FETCH of new messages (tag NULL): no tagged answer;
+	 * the session goes back to IDLE if it streamed from there. */
+	bool resume_idle;
 };
 
 static void
@@ -1053,6 +1056,16 @@ fetch_finish(struct imap_session *s, struct fetch_ctx *c)
 {
 	bool told = true;
 
+	if (c->tag == NULL) {
+		/* NOTIFY's: nothing to answer; a message gone meanwhile
+		   is announced by the view as usual */
+		if (c->resume_idle && s->io == IMAP_IO_CONTINUE) {
+			s->io = IMAP_IO_IDLE;
+			if (!s->closing && !s->read_paused)
+				bufferevent_enable(s->bev, EV_READ);
+		}
+		return;
+	}
 	if (c->unknown_cte) {
 		imap_session_tagged(s, c->tag, "NO", "[UNKNOWN-CTE] A part's "
 		    "Content-Transfer-Encoding cannot be decoded");
@@ -1125,8 +1138,11 @@ fetch_step(struct imap_session *s)
 			free(batch);
 			imap_session_write_sb(s, &sb);
 			strbuf_free(&sb);
-			imap_session_tagged(s, c->tag, "NO", "[SERVERBUG] FETCH "
-			    "failed");
+			if (c->tag != NULL)
+				imap_session_tagged(s, c->tag, "NO",
+				    "[SERVERBUG] FETCH failed");
+			else
+				fetch_finish(s, c);
 			return true;
 		}
 		if (c->pos >= batch_end) {
@@ -1391,6 +1407,58 @@ seen_job_finish(struct imap_session *s, const char *tag,
 	fetch_start(s, tag, c);
 }
 
+/* What the items need: structure, body; how many stream; \Seen. */
+static void
+fetch_classify(struct fetch_ctx *c, bool *sets_seen_r, bool *has_uid_r,
+    size_t *nbody_r)
+{
+	for (size_t i = 0; i < c->natts; i++) {
+		const struct imap_fetch_att *a = &c->atts[i];
+
+		switch (a->type) {
+		case IMAP_FETCH_ENVELOPE:
+		case IMAP_FETCH_BODY:
+		case IMAP_FETCH_BODYSTRUCTURE:
+			c->need_struct = true;
+			break;
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE:
+			/* RFC 3516: decoded from the part's encoding */
+			(*nbody_r)++;
+			c->need_body = true;
+			if (a->section.depth > 0)
+				c->need_struct = true;
+			if (a->type == IMAP_FETCH_BINARY && !a->peek)
+				*sets_seen_r = true;
+			break;
+		case IMAP_FETCH_UID:
+			*has_uid_r = true;
+			break;
+		case IMAP_FETCH_MODSEQ:
+			c->has_modseq = true;
+			break;
+		case IMAP_FETCH_PREVIEW:
+			c->need_struct = true;
+			c->need_body = true;
+			break;
+		default:
+			break;
+		}
+		if (att_is_body(a)) {
+			(*nbody_r)++;
+			c->need_body = true;
+			if (a->type == IMAP_FETCH_RFC822_HEADER ||
+			    a->type == IMAP_FETCH_RFC822_TEXT ||
+			    (a->type == IMAP_FETCH_BODY_SECTION &&
+			    (a->section.depth > 0 ||
+			    a->section.kind != IMAP_SECTION_WHOLE)))
+				c->need_struct = true;
+			if (!a->peek && a->type != IMAP_FETCH_RFC822_HEADER)
+				*sets_seen_r = true;
+		}
+	}
+}
+
 void
 imap_cmd_fetch(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)
@@ -1440,51 +1508,7 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 		fetch_ctx_free(c);
 		return;
 	}
-	for (size_t i = 0; i < c->natts; i++) {
-		const struct imap_fetch_att *a = &c->atts[i];
-
-		switch (a->type) {
-		case IMAP_FETCH_ENVELOPE:
-		case IMAP_FETCH_BODY:
-		case IMAP_FETCH_BODYSTRUCTURE:
-			c->need_struct = true;
-			break;
-		case IMAP_FETCH_BINARY:
-		case IMAP_FETCH_BINARY_SIZE:
-			/* RFC 3516: decoded from the part's encoding */
-			nbody++;
-			c->need_body = true;
-			if (a->section.depth > 0)
-				c->need_struct = true;
-			if (a->type == IMAP_FETCH_BINARY && !a->peek)
-				sets_seen = true;
-			break;
-		case IMAP_FETCH_UID:
-			has_uid = true;
-			break;
-		case IMAP_FETCH_MODSEQ:
-			c->has_modseq = true;
-			break;
-		case IMAP_FETCH_PREVIEW:
-			c->need_struct = true;
-			c->need_body = true;
-			break;
-		default:
-			break;
-		}
-		if (att_is_body(a)) {
-			nbody++;
-			c->need_body = true;
-			if (a->type == IMAP_FETCH_RFC822_HEADER ||
-			    a->type == IMAP_FETCH_RFC822_TEXT ||
-			    (a->type == IMAP_FETCH_BODY_SECTION &&
-			    (a->section.depth > 0 ||
-			    a->section.kind != IMAP_SECTION_WHOLE)))
-				c->need_struct = true;
-			if (!a->peek && a->type != IMAP_FETCH_RFC822_HEADER)
-				sets_seen = true;
-		}
-	}
+	fetch_classify(c, &sets_seen, &has_uid, &nbody);
 	if (c->has_changedsince && !c->has_modseq) {
 		/* CHANGEDSINCE implies the MODSEQ item (RFC 7162 3.1.4) */
 		struct imap_fetch_att *na = arena_alloc(c->a,
@@ -1525,4 +1549,41 @@ imap_cmd_fetch(struct imap_session *s, const char *tag,
 		return;
 	}
 	fetch_start(s, tag, c);
+}
+
+void
+imap_fetch_notify(struct imap_session *s, const uint32_t *uids, size_t n,
+    const struct imap_fetch_att *atts, size_t natts)
+{
+	struct fetch_ctx *c = xcalloc(1, sizeof(*c));
+	bool sets_seen = false, has_uid = false;
+	size_t nbody = 0;
+
+	c->a = arena_new(IMAP_FETCH_ARENA_CHUNK);
+	imap_seqset_init(&c->seen);
+	imap_seqset_init(&c->gone);
+	/* the array is copied; what its items point to is the caller's
+	   (the NOTIFY filters, kept while this may stream) */
+	c->atts = arena_alloc(c->a, natts * sizeof(*c->atts));
+	memcpy(c->atts, atts, natts * sizeof(*c->atts));
+	c->natts = natts;
+	/* as .PEEK: a notification does not mark mail read */
+	fetch_classify(c, &sets_seen, &has_uid, &nbody);
+	if (c->has_modseq)
+		imap_session_enable_condstore(s);
+	c->condstore = s->enabled_condstore;
+	c->add_uid = !has_uid;
+	c->uid = true;
+	c->bigs = arena_alloc(c->a, (nbody + 1) * sizeof(*c->bigs));
+	c->uids = arena_alloc(c->a, (n + 1) * sizeof(uint32_t));
+	memcpy(c->uids, uids, n * sizeof(uint32_t));
+	c->count = n;
+	c->resume_idle = s->io == IMAP_IO_IDLE;
+	s->cont_ctx = c;
+	if (fetch_step(s)) {
+		s->cont_ctx = NULL;
+		fetch_ctx_free(c);
+		return;
+	}
+	imap_session_continue_with(s, fetch_step, c, fetch_ctx_free);
 }

@@ -68,4 +68,16 @@ const struct mail_message *imap_msgview_message(struct imap_msgview *v);
 int imap_msgview_header_value(struct imap_msgview *v, const char *name,
     struct strbuf *out);
 
+/*
+ * NOTIFY's MessageNew (RFC 5465 5.2): untagged FETCH responses with the
+ * items atts[0..natts) (and UID) for the view's messages uids[0..n), as
+ * .PEEK (no \Seen set). From a rest point of the session (between
+ * commands, IDLE); big items stream as the client drains, the session
+ * reading no command meanwhile, then it goes back to where it was. The
+ * items' own pointers (section field names) must stay valid until then.
+ */
+struct imap_fetch_att;
+void imap_fetch_notify(struct imap_session *s, const uint32_t *uids, size_t n,
+    const struct imap_fetch_att *atts, size_t natts);
+
 #endif

@@ -21,6 +21,17 @@ imap_msgset_parse_in(struct imap_session *s, struct arena *a,
 
 	memset(&spec, 0, sizeof(spec));
 	memset(set_r, 0, sizeof(*set_r));
+	if (imap_arg_atom_equals(arg, "$")) {
+		/* SEARCHRES (RFC 5182 2.2): the saved result, what of it the
+		 * view still has, whether the command is UID or not */
+		set_r->idx = arena_alloc(a, (sel->count + 1) *
+		    sizeof(uint32_t));
+		for (uint32_t i = 0; i < sel->count; i++)
+			if (imap_seqset_contains(&sel->saved, sel->uids[i]))
+				set_r->idx[n++] = i;
+		set_r->count = n;
+		return 0;
+	}
 	if (!imap_arg_get_atom(arg, &str)) {
 		*error_r = "Invalid message set";
 		return -1;

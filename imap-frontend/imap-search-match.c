@@ -387,6 +387,8 @@ imap_search_parse_return(const struct imap_arg *list, unsigned int *opts_r,
 			opts |= IMAP_SEARCH_RETURN_COUNT;
 		else if (imap_arg_atom_equals(a, "ALL"))
 			opts |= IMAP_SEARCH_RETURN_ALL;
+		else if (imap_arg_atom_equals(a, "SAVE"))
+			opts |= IMAP_SEARCH_RETURN_SAVE;
 		else {
 			*error_r = "Unknown RETURN option";
 			return -1;

@@ -13,7 +13,8 @@
  *
  * Accepted (RFC 3501 6.4.4 + RFC 4731 + RFC 7162):
  *	[RETURN (opts)] [CHARSET name] key *(SP key)
- * RETURN options MIN MAX COUNT ALL (ESEARCH; "RETURN ()" means ALL).
+ * RETURN options MIN MAX COUNT ALL (ESEARCH; "RETURN ()" means ALL) and
+ * SAVE (SEARCHRES; the session keeps the result).
  * CHARSET UTF-8 and US-ASCII (any case) are accepted; any other charset
  * is IMAP_SEARCH_ERR_BADCHARSET. Strings are matched as given (UTF-8).
  * Keys: ALL ANSWERED BCC BEFORE BODY CC DELETED DRAFT FLAGGED FROM HEADER
@@ -95,6 +96,8 @@ struct imap_search_key {
 #define IMAP_SEARCH_RETURN_MAX 0x02u
 #define IMAP_SEARCH_RETURN_COUNT 0x04u
 #define IMAP_SEARCH_RETURN_ALL 0x08u
+/* SEARCHRES (RFC 5182): keep the result as "$"; alone, no ESEARCH. */
+#define IMAP_SEARCH_RETURN_SAVE 0x10u
 
 struct imap_search_program {
 	struct imap_search_key *root;	/* an AND node */

@@ -17,6 +17,7 @@
 #include "imap-compress.h"
 #include "imap-commands.h"
 #include "imap-format.h"
+#include "imap-notify.h"
 #include "imap-parse.h"
 #include "imap-rawlog.h"
 #include "imap-spool.h"
@@ -334,6 +335,7 @@ imap_session_free(struct imap_session *s)
 		close(s->fd);
 	imap_rawlog_close(&s->rawlog);
 	imap_session_unselect(s);
+	imap_notify_free(&s->notify);
 	imap_parser_free(&s->parser);
 	session_charge(s);
 	free(s->tag);
@@ -441,12 +443,12 @@ imap_session_capabilities(struct imap_session *s)
 {
 	static char buf[1024];
 	/* each extension is listed only once it works in full */
-	const char *common = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
+	const char *common = "IMAP4rev1 IMAP4rev2 SEARCHRES SASL-IR LITERAL+ ID ENABLE IDLE "
 	    "NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE "
 	    "CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH LIST-EXTENDED "
 	    "LIST-STATUS COMPRESS=DEFLATE STATUS=SIZE BINARY SORT ESORT "
 	    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES UTF8=ACCEPT OBJECTID "
-	    "PREVIEW QUOTA QUOTA=RES-STORAGE";
+	    "PREVIEW QUOTA QUOTA=RES-STORAGE NOTIFY";
 
 	snprintf(buf, sizeof(buf), "%s APPENDLIMIT=%llu%s%s", common,
 	    (unsigned long long)imap_session_append_limit(s),
@@ -1047,6 +1049,7 @@ session_input(struct imap_session *s)
 		return;
 	if (!s->proxy_checked && imap_proxy_refuse_header(s))
 		return;
+	imap_notify_flush(s);	/* a rest point: what NOTIFY holds */
 	s->in_dispatch = true;
 	while (!s->closing) {
 		struct evbuffer_iovec v;
@@ -1109,6 +1112,7 @@ session_input(struct imap_session *s)
 		}
 	}
 	s->in_dispatch = false;
+	imap_notify_flush(s);
 }
 
 static void

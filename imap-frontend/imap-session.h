@@ -34,6 +34,7 @@
 struct arena;
 struct strbuf;
 struct imap_cmd;
+struct imap_notify;
 struct imap_parser;
 struct imap_rawlog;
 struct imap_session;
@@ -109,6 +110,15 @@ struct imap_selected {
 	 * imap-recent.h) and how many of them are still in the view. */
 	struct imap_seqset recent;
 	uint32_t recent_count;
+	/* IMAP4rev2 session: \Recent is kept (for the other sessions'
+	 * sake) but never shown, and no RECENT is sent. */
+	bool hide_recent;
+	/* SEARCHRES (RFC 5182): the UIDs of the last SEARCH RETURN (SAVE),
+	 * what "$" names; empty at SELECT. */
+	struct imap_seqset saved;
+	/* IMAP4rev2: renamed by another session; the name the client knew,
+	 * for the LIST with OLDNAME at the next update (RFC 9051 7.3.1). */
+	char *renamed_from;
 	uint64_t highestmodseq;
 	/* Keywords of the mailbox the client was told of in FLAGS; the
 	 * table only grows (store.h), so a larger count means new ones. */
@@ -176,8 +186,12 @@ struct imap_session {
 	bool enabled_condstore;
 	bool enabled_qresync;
 	bool enabled_utf8;
+	/* ENABLE IMAP4rev2 (RFC 9051): ESEARCH for SEARCH, no \Recent,
+	 * UTF-8 mailbox names, LIST in SELECT's answer. */
+	bool enabled_rev2;
 
 	struct imap_selected *sel;	/* NULL unless SELECTED */
+	struct imap_notify *notify;	/* NOTIFY SET (imap-notify.h) */
 	struct imap_rawlog *rawlog;	/* [imap] rawlog_dir set */
 	struct imap_session_trace *trace;	/* NULL: not traced */
 

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap-commands.h"
 #include "imap-format.h"
+#include "imap-notify.h"
 #include "imap-recent.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
@@ -56,6 +58,9 @@ imap_session_unselect(struct imap_session *s)
 	free(sel->name);
 	free(sel->uids);
 	imap_seqset_free(&sel->recent);
+	imap_seqset_free(&sel->saved);
+	free(sel->renamed_from);
+	imap_notify_unselected(s);
 	free(sel->expunged);
 	free(sel->flagged);
 	free(sel);
@@ -158,6 +163,8 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
     bool self)
 {
 	struct imap_selected *sel = s->sel;
+	/* NOTIFY (imap-notify.h): the other mailboxes' events */
+	bool told = imap_notify_event(s, ch, self);
 
 	if (sel == NULL || ch->mailbox_id != sel->mailbox_id)
 		return;
@@ -173,7 +180,7 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 		sel->new_pending = true;
 		break;
 	case STORE_CHANGE_FLAGS:
-		if (self)
+		if (self || imap_notify_selected_drops_flags(s))
 			break;
 		for (size_t i = 0; i < ch->uid_count; i++)
 			u32_push(&sel->flagged, &sel->flagged_count,
@@ -195,6 +202,12 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 		sel->deleted = true;
 		break;
 	case STORE_CHANGE_MAILBOX_RENAME:
+		/* IMAP4rev2: LIST with OLDNAME at the next update, unless
+		   NOTIFY said it already; the first old name is the one the
+		   client knows */
+		if (s->enabled_rev2 && !self && !told && ch->old_name != NULL &&
+		    ch->name != NULL && sel->renamed_from == NULL)
+			sel->renamed_from = xstrdup(ch->old_name);
 		if (ch->name != NULL) {
 			free(sel->name);
 			sel->name = xstrdup(ch->name);
@@ -203,7 +216,9 @@ imap_session_notify(struct imap_session *s, const struct store_change *ch,
 	default:
 		break;
 	}
-	if (s->io == IMAP_IO_IDLE)
+	if (s->notify != NULL)
+		imap_notify_flush(s);
+	else if (s->io == IMAP_IO_IDLE)
 		imap_session_send_updates(s, true);
 }
 
@@ -308,7 +323,7 @@ imap_format_msg_flags(struct strbuf *sb, const struct store_flags *flags,
 bool
 imap_selected_is_recent(const struct imap_selected *sel, uint32_t uid)
 {
-	return sel != NULL && sel->recent_count > 0 &&
+	return sel != NULL && !sel->hide_recent && sel->recent_count > 0 &&
 	    imap_seqset_contains(&sel->recent, uid);
 }
 
@@ -450,7 +465,7 @@ send_new(struct imap_session *s)
 	if (sel->count != before)
 		imap_session_printf(s, "* %u EXISTS\r\n", sel->count);
 	/* RFC 3501 7.3.2, as Dovecot: RECENT with EXISTS when it changed */
-	if (sel->recent_count != recent_before)
+	if (sel->recent_count != recent_before && !sel->hide_recent)
 		imap_session_printf(s, "* %u RECENT\r\n", sel->recent_count);
 }
 
@@ -459,6 +474,7 @@ imap_session_bye_deleted(struct imap_session *s)
 {
 	if (s->closing)
 		return;
+	imap_notify_write_queue(s);
 	log_info("imap session=%u event=selected_mailbox_deleted "
 	    "mailbox_id=%u", s->id, s->sel != NULL ? s->sel->mailbox_id : 0);
 	imap_session_printf(s, "* BYE Selected mailbox was deleted, have to "
@@ -477,6 +493,20 @@ imap_session_send_updates(struct imap_session *s, bool allow_expunge)
 		/* BYE is allowed at any time, even where EXPUNGE is not */
 		imap_session_bye_deleted(s);
 		return;
+	}
+	if (sel->renamed_from != NULL) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_appends(&sb, "* LIST () \"/\" ");
+		imap_cmd_format_mailbox(&sb, sel->name, s->enabled_utf8);
+		strbuf_appends(&sb, " (\"OLDNAME\" (");
+		imap_cmd_format_mailbox(&sb, sel->renamed_from,
+		    s->enabled_utf8);
+		strbuf_appends(&sb, "))\r\n");
+		imap_session_write_sb(s, &sb);
+		strbuf_free(&sb);
+		free(sel->renamed_from);
+		sel->renamed_from = NULL;
 	}
 	imap_session_send_keyword_updates(s);
 	if (allow_expunge && sel->expunged_count > 0) {

@@ -1,6 +1,6 @@
 /*
  * Fuzz target for imap-frontend/imap-parse (and, on every parsed command,
- * the fetch-att, search, seqset and mailbox-name parsers).
+ * the fetch-att, search, seqset, mailbox-name and NOTIFY parsers).
  *
  * Input: byte 0 selects limits (bit 0: tiny), authentication (bit 1), a
  * literal sink (bit 2: APPEND messages streamed to it, some refused or
@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "imap-frontend/imap-parse.h"
+#include "imap-frontend/imap-parse-notify.h"
 #include "imap-frontend/imap-search-match.h"
 #include "imap-frontend/imap-seqset.h"
 #include "imap-frontend/imap-utf7.h"
@@ -104,6 +105,21 @@ hash_command(uint64_t h, const struct imap_command *cmd)
 	if (cmd->arg_count > 1 && imap_parse_fetch_atts(&cmd->args[1], arena,
 	    &atts, &n, &error) == 0)
 		h = mix(h, n);
+	/* NOTIFY's filters, in both name encodings, and a match on them */
+	for (int utf8 = 0; utf8 < 2; utf8++) {
+		struct imap_notify_spec *spec;
+		enum imap_notify_error code;
+
+		if (imap_notify_parse(cmd->args, cmd->arg_count, utf8, &spec,
+		    &code, &error) != 0) {
+			h = mix(h, (uint64_t)code + 50);
+			continue;
+		}
+		h = mix(h, spec->group_count * 64 + spec->fetch_count);
+		h = mix(h, imap_notify_wants(spec, "INBOX/a", true, true,
+		    IMAP_NOTIFY_EV_MESSAGE_NEW));
+		imap_notify_spec_free(&spec);
+	}
 	arena_free(&arena);
 	return h;
 }

@@ -103,6 +103,38 @@ class GrammarCheckerTest(unittest.TestCase):
             self.assertTrue(problems and "without" in problems[0][1],
                             (resp, problems))
 
+    def test_notify_and_rev2(self):
+        notify = (b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 ENABLE ESEARCH "
+                  b"LIST-EXTENDED NOTIFY] hi\r\n")
+        for resp in (b"* OK [NOTIFICATIONOVERFLOW] off\r\n",
+                     b"t NO [BADEVENT (MessageNew FlagChange)] no\r\n",
+                     b"* LIST () \"/\" New (\"OLDNAME\" (Old))\r\n",
+                     b"* LIST (\\NonExistent) \"/\" Gone\r\n",
+                     b"* ENABLED IMAP4rev2\r\n* 3 EXISTS\r\n"
+                     b"* LIST () \"/\" \"caf\xc3\xa9\"\r\n"
+                     b"* ESEARCH (TAG \"t\") ALL 1:3\r\n"
+                     b"* 1 FETCH (FLAGS (\\Seen))\r\n"):
+            problems, _ = imapgrammar.check(notify + resp)
+            self.assertEqual(problems, [], resp)
+        plain = b"* OK [CAPABILITY IMAP4rev1 ENABLE] hi\r\n"
+        for resp in (b"* OK [NOTIFICATIONOVERFLOW] off\r\n",
+                     b"t NO [BADEVENT (MessageNew)] no\r\n",
+                     b"* LIST () \"/\" New (\"OLDNAME\" (Old))\r\n"):
+            problems, _ = imapgrammar.check(plain + resp)
+            self.assertTrue(problems and "without" in problems[0][1],
+                            (resp, problems))
+        # after ENABLE IMAP4rev2: no \Recent, RECENT or SEARCH
+        for resp, why in (
+                (b"* 1 FETCH (FLAGS (\\Recent))\r\n", "IMAP4rev2"),
+                (b"* 0 RECENT\r\n", "IMAP4rev2"),
+                (b"* STATUS x (RECENT 0)\r\n", "IMAP4rev2"),
+                (b"* SEARCH 1\r\n", "IMAP4rev2"),
+                (b"t NO [BADEVENT ()] x\r\n", "")):
+            problems, _ = imapgrammar.check(
+                notify + b"* ENABLED IMAP4rev2\r\n" + resp)
+            self.assertTrue(problems, resp)
+            self.assertIn(why, problems[0][1], (resp, problems))
+
     def test_greeting_and_truncation(self):
         problems, _ = imapgrammar.check(b"t OK hi\r\n")
         self.assertTrue(problems)

@@ -371,6 +371,15 @@ START_TEST(search_program_properties)
 	got = run_search("RETURN () SEEN", &prog, a);
 	ck_assert_uint_eq(prog->return_opts, IMAP_SEARCH_RETURN_ALL);
 	free(got);
+	/* SEARCHRES: SAVE alone stays alone (no ESEARCH), or joins others */
+	got = run_search("RETURN (SAVE) SEEN", &prog, a);
+	ck_assert(prog->has_return);
+	ck_assert_uint_eq(prog->return_opts, IMAP_SEARCH_RETURN_SAVE);
+	free(got);
+	got = run_search("RETURN (save MIN) SEEN", &prog, a);
+	ck_assert_uint_eq(prog->return_opts, IMAP_SEARCH_RETURN_SAVE |
+	    IMAP_SEARCH_RETURN_MIN);
+	free(got);
 	got = run_search("SEEN", &prog, a);
 	ck_assert(!prog->has_return);
 	free(got);

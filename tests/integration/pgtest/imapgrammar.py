@@ -28,6 +28,8 @@ in its CAPABILITY lists (greeting, CAPABILITY response or code):
   OBJECTID (RFC 8474)      MAILBOXID code and STATUS item, EMAILID,
                            THREADID fetch items
   PREVIEW (RFC 8970)       PREVIEW fetch item (nstring, <= 256 chars)
+  NOTIFY (RFC 5465)        NOTIFICATIONOVERFLOW / BADEVENT codes, OLDNAME
+                           LIST extended data
   plus RFC 5530's response codes, which need no capability.
 
 A response that belongs to an extension the session was not told of is a
@@ -164,7 +166,11 @@ class Checker:
                          "an astring")
 
     def utf8_ok(self):
-        return "UTF8=ACCEPT" in self.enabled
+        # RFC 9051: IMAP4rev2's strings and mailbox names are UTF-8
+        return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
+
+    def rev2(self):
+        return "IMAP4REV2" in self.enabled
 
     def quoted(self):
         self.expect(b'"')
@@ -276,6 +282,8 @@ class Checker:
             name = b"\\" + self.atom()
             if name.upper() == b"\\RECENT" and not fetch:
                 self.fail("\\Recent outside FETCH FLAGS")
+            if name.upper() == b"\\RECENT" and self.rev2():
+                self.fail("\\Recent after ENABLE IMAP4rev2")
             return name
         return self.atom()
 
@@ -608,6 +616,14 @@ class Checker:
                         if self.at(b")"):
                             break
                         self.sp()
+                elif name is not None and name.upper() == b"OLDNAME":
+                    # RFC 5465 5.4 / RFC 9051 7.3.1: ("OLDNAME" (mailbox))
+                    if "NOTIFY" not in self.caps and \
+                            "IMAP4REV2" not in self.caps:
+                        self.fail("OLDNAME without NOTIFY or IMAP4rev2")
+                    self.expect(b"(")
+                    self.mailbox()
+                    self.expect(b")")
                 else:
                     self.tagged_ext_val()
                 self.at(b" ")
@@ -632,6 +648,8 @@ class Checker:
         while True:
             name = self.atom().upper()
             self.sp()
+            if name == b"RECENT" and self.rev2():
+                self.fail("STATUS RECENT after ENABLE IMAP4rev2")
             if name in (b"MESSAGES", b"RECENT", b"UNSEEN"):
                 self.number()
             elif name in (b"UIDNEXT", b"UIDVALIDITY"):
@@ -728,6 +746,18 @@ class Checker:
             self.need("COMPRESS=DEFLATE", "COMPRESSIONACTIVE")
         elif name == b"USEATTR":
             self.need("CREATE-SPECIAL-USE", "USEATTR")
+        elif name == b"NOTIFICATIONOVERFLOW":
+            self.need("NOTIFY", "NOTIFICATIONOVERFLOW")
+        elif name == b"BADEVENT":
+            # RFC 5465 8: "BADEVENT" SP "(" event *(SP event) ")"
+            self.need("NOTIFY", "BADEVENT")
+            self.sp()
+            self.expect(b"(")
+            while True:
+                self.atom()
+                if self.at(b")"):
+                    break
+                self.sp()
         elif name in PLAIN_CODES:
             pass
         else:
@@ -753,6 +783,8 @@ class Checker:
             n = self.number()
             self.sp()
             word = self.atom().upper()
+            if word == b"RECENT" and self.rev2():
+                self.fail("RECENT after ENABLE IMAP4rev2")
             if word in (b"EXISTS", b"RECENT"):
                 return
             if n == 0:
@@ -783,6 +815,8 @@ class Checker:
         elif word in (b"LIST", b"LSUB"):
             self.sp()
             self.mailbox_list(word.decode())
+        elif word == b"SEARCH" and self.rev2():
+            self.fail("SEARCH (not ESEARCH) after ENABLE IMAP4rev2")
         elif word == b"SEARCH":
             while self.at(b" "):
                 if self.at(b"("):

@@ -64,16 +64,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(m, 0, sizeof(*m));
 		m->seq = m->uid = (uint32_t)n + 1;
 		m->sent = len % 5;
-		imap_sort_base_subject(p, len, &sb, &m->reply);
+		mail_sortkey_base_subject(p, len, &sb, &m->reply);
 		/* folding may grow UTF-8 a little, never more than 2x */
 		if (sb.len > 2 * len + 4)
 			abort();
 		m->subject = arena_strndup(a, strbuf_str(&sb), sb.len);
 		m->from = m->to = m->cc = "";
 		m->refs = arena_alloc(a, IMAP_THREAD_REFS_MAX * sizeof(*m->refs));
-		m->nrefs = imap_sort_msgids(p, len, a, m->refs,
+		m->nrefs = mail_sortkey_msgids(p, len, a, m->refs,
 		    IMAP_THREAD_REFS_MAX);
-		if (imap_sort_msgids(p, len / 2, a, ids, 1) == 1)
+		if (mail_sortkey_msgids(p, len / 2, a, ids, 1) == 1)
 			m->msgid = ids[0];
 		n++;
 		p += len + 1;

@@ -15,7 +15,7 @@ check_base(const char *in, const char *want, bool want_reply)
 	struct strbuf out = STRBUF_INIT;
 	bool reply = !want_reply;
 
-	imap_sort_base_subject(in, strlen(in), &out, &reply);
+	mail_sortkey_base_subject(in, strlen(in), &out, &reply);
 	ck_assert_msg(strcmp(strbuf_str(&out), want) == 0,
 	    "base subject of \"%s\": \"%s\", want \"%s\"", in,
 	    strbuf_str(&out), want);
@@ -53,19 +53,19 @@ START_TEST(sort_msgids)
 	struct arena *a = arena_new(1024);
 	const char *ids[4];
 	const char *v = "<a@x> (comment) <b\r\n @y>  <> <c@z>";
-	size_t n = imap_sort_msgids(v, strlen(v), a, ids, 4);
+	size_t n = mail_sortkey_msgids(v, strlen(v), a, ids, 4);
 
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(ids[0], "<a@x>");
 	ck_assert_str_eq(ids[1], "<b@y>");
 	ck_assert_str_eq(ids[2], "<c@z>");
 	/* more than max: the last ones */
-	n = imap_sort_msgids(v, strlen(v), a, ids, 2);
+	n = mail_sortkey_msgids(v, strlen(v), a, ids, 2);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(ids[0], "<b@y>");
 	ck_assert_str_eq(ids[1], "<c@z>");
-	ck_assert_uint_eq(imap_sort_msgids("none", 4, a, ids, 4), 0);
-	ck_assert_uint_eq(imap_sort_msgids("<unterminated", 13, a, ids, 4), 0);
+	ck_assert_uint_eq(mail_sortkey_msgids("none", 4, a, ids, 4), 0);
+	ck_assert_uint_eq(mail_sortkey_msgids("<unterminated", 13, a, ids, 4), 0);
 	arena_free(&a);
 }
 END_TEST

@@ -270,7 +270,8 @@ sort_finish(struct imap_session *s, const char *tag, void *ctx, bool error,
 	} else {
 		strbuf_appends(&sb, "* SORT");
 		for (size_t i = 0; i < j->n; i++) {
-			strbuf_appendf(&sb, " %u", num(j, i));
+			strbuf_appendc(&sb, ' ');
+			strbuf_append_u64(&sb, num(j, i));
 			if (sb.len > 65536)
 				imap_session_write_sb(s, &sb);
 		}

@@ -214,7 +214,7 @@ imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
 static void
 put_num(struct strbuf *out, const struct imap_sort_msg *m, bool uid)
 {
-	strbuf_appendf(out, "%u", uid ? m->uid : m->seq);
+	strbuf_append_u64(out, uid ? m->uid : m->seq);
 }
 
 /* Date order of messages: sent date, then sequence number. */

@@ -295,9 +295,15 @@ struct tnode {
 	struct tnode *parent, *child, *next;
 };
 
+/* A slot: the hash beside the node, so that a probe that misses reads
+ * one cache line, not the node and its id. */
+struct tslot {
+	size_t hash;
+	struct tnode *node;	/* NULL: free */
+};
+
 struct ttable {
-	struct tnode **slot;
-	size_t *hash;		/* slot[i]'s id's hash: probes compare it */
+	struct tslot *slot;
 	size_t mask;
 	struct arena *a;
 };
@@ -331,7 +337,6 @@ ttable_init(struct ttable *t, size_t n, struct arena *a)
 		cap *= 2;
 	t->slot = arena_alloc(a, cap * sizeof(*t->slot));
 	memset(t->slot, 0, cap * sizeof(*t->slot));
-	t->hash = arena_alloc(a, cap * sizeof(*t->hash));
 	t->mask = cap - 1;
 	t->a = a;
 }
@@ -342,13 +347,14 @@ tget(struct ttable *t, const char *id)
 {
 	size_t h = str_hash(id), i = h & t->mask;
 
-	for (; t->slot[i] != NULL; i = (i + 1) & t->mask)
-		if (t->hash[i] == h && strcmp(t->slot[i]->id, id) == 0)
-			return t->slot[i];
-	t->slot[i] = tnode_new(t->a);
-	t->slot[i]->id = id;
-	t->hash[i] = h;
-	return t->slot[i];
+	for (; t->slot[i].node != NULL; i = (i + 1) & t->mask)
+		if (t->slot[i].hash == h && strcmp(t->slot[i].node->id,
+		    id) == 0)
+			return t->slot[i].node;
+	t->slot[i].node = tnode_new(t->a);
+	t->slot[i].node->id = id;
+	t->slot[i].hash = h;
+	return t->slot[i].node;
 }
 
 static bool
@@ -630,17 +636,23 @@ imap_thread_references(struct imap_sort_msg *msgs, size_t n, bool uid,
 		if (prev != NULL && prev != c && !is_ancestor(c, prev))
 			tlink(prev, c);
 	}
-	/* (2) the root set: every container without a parent */
-	for (size_t i = 0; i <= ids.mask; i++)
-		if (ids.slot[i] != NULL && ids.slot[i]->parent == NULL) {
-			*tail = ids.slot[i];
-			tail = &ids.slot[i]->next;
-		}
+	/* (2) the root set: every container without a parent; messages
+	 * in their order (the order of their memory: the steps below walk
+	 * it), then the dummies. The order is not the answer's: step 4
+	 * sorts before anything depends on it. */
 	for (size_t i = 0; i < n; i++)
-		if (own[i]->id == NULL && own[i]->parent == NULL) {
+		if (own[i]->parent == NULL) {
 			*tail = own[i];
 			tail = &own[i]->next;
 		}
+	for (size_t i = 0; i <= ids.mask; i++) {
+		struct tnode *c = ids.slot[i].node;
+
+		if (c != NULL && c->m == NULL && c->parent == NULL) {
+			*tail = c;
+			tail = &c->next;
+		}
+	}
 	/* (3) prune dummies, (4) sort, (5) gather by subject, (6) sort */
 	roots = tprune(roots, NULL);
 	roots = tsort(roots, &vec, &vcap);

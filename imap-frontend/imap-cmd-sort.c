@@ -175,8 +175,8 @@ sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
 	if (sk.msgid != NULL)
 		k->msgid = key_dup(j, sk.msgid);
 	k->nrefs = sk.nrefs;
-	k->refs = arena_alloc(j->a, (sk.nrefs > 0 ? sk.nrefs : 1) *
-	    sizeof(*k->refs));
+	if (sk.nrefs > 0)
+		k->refs = arena_alloc(j->a, sk.nrefs * sizeof(*k->refs));
 	for (size_t i = 0; i < sk.nrefs; i++)
 		k->refs[i] = key_dup(j, sk.refs[i]);
 	return 0;
@@ -362,6 +362,12 @@ submit(struct imap_session *s, const char *tag, struct sort_job *j,
 	}
 	j->a = arena_new(IMAP_SORT_ARENA_CHUNK);
 	j->env_a = arena_new(8192);
+	/* room for every message of the view: no copies as the hits come
+	   (pages never written are never faulted in) */
+	if (s->sel != NULL && s->sel->count > 0) {
+		j->cap = s->sel->count;
+		j->msgs = xreallocarray(NULL, j->cap, sizeof(*j->msgs));
+	}
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.hit = sort_hit;
 	hooks.done = sort_done;

@@ -2,7 +2,8 @@
  * split into lines; each line is a Subject (base subject) and a
  * References value (message ids) of one message, which are then sorted
  * and threaded both ways. Checks: the base subject never grows, every
- * message appears once in each THREAD answer, parentheses balance. */
+ * message appears once in each THREAD answer, parentheses balance. The
+ * whole input is also read as a stored key record (mail-sortkey). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct strbuf sb = STRBUF_INIT, out = STRBUF_INIT;
 	const char *p = (const char *)data, *end = p + size;
 	size_t n = 0;
+	struct mail_sortkey sk;
+
+	/* the input as a stored key record: read or refused, in bounds */
+	if (mail_sortkey_read(data, size, &sk) == 0)
+		for (size_t i = 0; i < sk.nrefs; i++)
+			(void)strlen(sk.refs[i]);
 
 	while (p < end && n < FUZZ_SORT_MSGS) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));

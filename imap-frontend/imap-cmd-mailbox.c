@@ -460,6 +460,7 @@ struct append_job {
 	int64_t internaldate;
 	int32_t tz_offset_min;
 	struct strbuf blob;		/* the parsed structure */
+	struct strbuf sortkey;		/* its SORT/THREAD keys */
 	struct mail_fts_terms terms;	/* index terms, when indexed */
 	struct store_fts_doc doc;
 	struct strbuf segment;		/* its index segment */
@@ -479,6 +480,7 @@ append_job_free(struct imap_job *job)
 	for (size_t i = 0; i < j->nkw; i++)
 		free(j->kws[i]);
 	strbuf_free(&j->blob);
+	strbuf_free(&j->sortkey);
 	mail_fts_terms_free(&j->terms);
 	strbuf_free(&j->segment);
 	free(j);
@@ -490,7 +492,7 @@ append_parse_run(struct workq_job *wq)
 {
 	struct append_job *j = (struct append_job *)wq;
 
-	imap_message_structure_blob(j->data, j->len, &j->blob,
+	imap_message_structure_blob(j->data, j->len, &j->blob, &j->sortkey,
 	    j->indexed ? &j->terms : NULL);
 	if (j->indexed) {
 		const struct store_fts_doc *d = &j->doc;
@@ -515,6 +517,8 @@ append_apply(struct store *store, void *ctx, const char **error_r)
 	m.size = j->len;
 	m.structure = j->blob.len > 0 ? j->blob.data : NULL;
 	m.structure_size = j->blob.len;
+	m.sortkey = j->sortkey.data;
+	m.sortkey_size = j->sortkey.len;
 	m.internaldate = j->internaldate;
 	m.tz_offset_min = j->tz_offset_min;
 	m.system_flags = j->system_flags;
@@ -569,6 +573,7 @@ append_parsed(struct imap_session *s, const char *tag, struct imap_job *job)
 	j->spool = NULL;
 	j->nkw = 0;
 	memset(&j->blob, 0, sizeof(j->blob));
+	memset(&j->sortkey, 0, sizeof(j->sortkey));
 	memset(&j->terms, 0, sizeof(j->terms));
 	memset(&j->segment, 0, sizeof(j->segment));
 	imap_session_submit_write(s, tag, &w->job, w->len, append_apply);

@@ -3,10 +3,12 @@
  *
  * Both run as a SEARCH job on a worker (imap_search_submit: chunked,
  * each chunk on a fresh snapshot, other users' jobs in between): each
- * matching message's sort keys are taken from its cached structure (and,
- * for THREAD=REFERENCES, its References header) while the chunk has it
- * at hand; the sort or the threading then runs on the worker after the
- * last chunk, and the loop only writes the answer. */
+ * matching message's sort keys are read from the small record stored
+ * with it at delivery (store_msg_sortkey, store/mail-sortkey.h) while
+ * the chunk has it at hand; a message stored without one gets the same
+ * record built from its cached structure (and, for THREAD=REFERENCES,
+ * its References header). The sort or the threading then runs on the
+ * worker after the last chunk, and the loop only writes the answer. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,19 +21,14 @@
 #include "imap-session.h"
 #include "imap-sort.h"
 #include "log.h"
-#include "store/mail-charset.h"
-#include "store/mail-header.h"
 #include "store/mail-message.h"
-#include "store/mail-rfc2047.h"
 #include "store/mail-serialize.h"
+#include "store/mail-sortkey.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
 /* Block size of a SORT's key arena (on the worker). */
 #define IMAP_SORT_ARENA_CHUNK (64 * 1024)
-/* Bytes of a Subject or address taken for a sort key: longer values
- * compare by their first bytes (a hostile 1 MB Subject costs 1 KB). */
-#define IMAP_SORT_KEY_MAX 1024
 
 enum sort_kind { SORT_SORT, THREAD_ORDEREDSUBJECT, THREAD_REFERENCES };
 
@@ -48,8 +45,9 @@ struct sort_job {
 	struct arena *env_a;	/* one message's envelope (worker) */
 	struct imap_sort_msg *msgs;
 	size_t n, cap;
+	size_t built;		/* messages without stored keys */
 	struct strbuf out;	/* THREAD: the response's body */
-	struct strbuf tmp, tmp2;
+	struct strbuf tmp, rec;
 };
 
 static void
@@ -62,58 +60,8 @@ sort_job_free(void *ctx)
 	free(j->msgs);
 	strbuf_free(&j->out);
 	strbuf_free(&j->tmp);
-	strbuf_free(&j->tmp2);
+	strbuf_free(&j->rec);
 	free(j);
-}
-
-/* A folded key string of at most IMAP_SORT_KEY_MAX bytes, in the arena. */
-static const char *
-key_str(struct sort_job *j, const char *s, size_t len)
-{
-	if (s == NULL)
-		return "";
-	if (len > IMAP_SORT_KEY_MAX)
-		len = IMAP_SORT_KEY_MAX;
-	strbuf_reset(&j->tmp2);
-	mail_utf8_casefold(s, len, &j->tmp2);
-	return arena_strndup(j->a, strbuf_str(&j->tmp2), j->tmp2.len);
-}
-
-/* RFC 5256 3: the addr-mailbox of the first address, or "". */
-static const char *
-addr_key(struct sort_job *j, const struct mail_address_list *l)
-{
-	for (uint32_t i = 0; i < l->count; i++)
-		if (l->addrs[i].mailbox != NULL && l->addrs[i].domain != NULL)
-			return key_str(j, l->addrs[i].mailbox,
-			    strlen(l->addrs[i].mailbox));
-	return "";
-}
-
-static void
-subject_key(struct sort_job *j, const struct mail_envelope *env,
-    struct imap_sort_msg *k)
-{
-	const char *subj = env != NULL ? env->subject : NULL;
-	size_t len;
-
-	if (subj == NULL) {
-		k->subject = "";
-		return;
-	}
-	len = strlen(subj);
-	if (len > 4 * IMAP_SORT_KEY_MAX)
-		len = 4 * IMAP_SORT_KEY_MAX;
-	strbuf_reset(&j->tmp);
-	strbuf_reset(&j->tmp2);
-	mail_header_unfold(subj, len, &j->tmp2);
-	mail_rfc2047_decode(strbuf_str(&j->tmp2), j->tmp2.len, &j->tmp);
-	strbuf_reset(&j->tmp2);
-	imap_sort_base_subject(strbuf_str(&j->tmp), j->tmp.len, &j->tmp2,
-	    &k->reply);
-	if (j->tmp2.len > IMAP_SORT_KEY_MAX)
-		j->tmp2.len = IMAP_SORT_KEY_MAX;
-	k->subject = arena_strndup(j->a, strbuf_str(&j->tmp2), j->tmp2.len);
 }
 
 /* The unfolded References value of a message whose header block is
@@ -123,8 +71,6 @@ static int
 references(struct imap_msgview *v, const struct store_msg *m,
     uint64_t hdr_len, struct strbuf *out)
 {
-	struct mail_header_iter it;
-	struct mail_header_field f;
 	const void *body;
 	size_t size;
 	const char *err;
@@ -135,29 +81,60 @@ references(struct imap_msgview *v, const struct store_msg *m,
 	if (store_msg_body(v->r, v->user_id, v->mailbox_id, m->uid, &body,
 	    &size, &err) != 0 || hdr_len > size)
 		return -1;
-	mail_header_iter_init(&it, body, (size_t)hdr_len);
-	while (mail_header_iter_next(&it, &f))
-		if (f.name_len == 10 && strncasecmp(f.name, "References",
-		    10) == 0) {
-			mail_header_unfold(f.value, f.value_len, out);
-			return 1;
-		}
-	return 0;
+	return mail_sortkey_references(body, (size_t)hdr_len, out) ? 1 : 0;
 }
 
-/* Worker: the keys of one matching message. */
-static int
-sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
-    uint32_t seq)
+/* A message stored without its key record (before the store kept
+ * them): the record built into j->rec from the root's envelope alone in
+ * the cached blob (the whole tree costs several times more), else from
+ * a parse of the message, and its header block's References. */
+static void
+build_keys(struct sort_job *j, struct imap_msgview *v,
+    const struct store_msg *m)
 {
-	struct sort_job *j = ctx;
-	struct imap_sort_msg *k;
 	const struct mail_message *mm;
 	const struct mail_envelope *env = NULL;
 	struct mail_envelope blob_env;
 	const void *blob;
 	size_t blob_size;
 	uint64_t hdr_len = 0;
+	const char *err;
+	bool refs;
+
+	arena_reset(j->env_a);
+	if (store_msg_structure(v->r, v->user_id, v->mailbox_id, m->uid,
+	    &blob, &blob_size, &err) == 0 && blob_size > 0 &&
+	    mail_blob_envelope(blob, blob_size, j->env_a, &blob_env,
+	    &hdr_len, &err) == 0) {
+		env = &blob_env;
+	} else if ((mm = imap_msgview_message(v)) != NULL) {
+		env = mm->parts[0].envelope;
+		hdr_len = mm->parts[0].hdr_off == 0 ? mm->parts[0].hdr_len : 0;
+	}
+	/* only THREAD=REFERENCES reads the References header */
+	refs = j->need_refs && references(v, m, hdr_len, &j->tmp) == 1;
+	mail_sortkey_build(env, refs ? strbuf_str(&j->tmp) : NULL,
+	    refs ? j->tmp.len : 0, &j->rec);
+	j->built++;
+}
+
+static const char *
+key_dup(struct sort_job *j, const char *s)
+{
+	return arena_strndup(j->a, s, strlen(s));
+}
+
+/* Worker: the keys of one matching message, from the record stored with
+ * it (copied: the chunk's snapshot ends before the sort). */
+static int
+sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
+    uint32_t seq)
+{
+	struct sort_job *j = ctx;
+	struct imap_sort_msg *k;
+	struct mail_sortkey sk;
+	const void *rec;
+	size_t rec_size;
 	const char *err;
 
 	if (j->n == j->cap) {
@@ -174,46 +151,34 @@ sort_hit(void *ctx, struct imap_msgview *v, const struct store_msg *m,
 	k->subject = k->from = k->to = k->cc = "";
 	if (!j->need_env)
 		return 0;
-	/* the root's envelope alone from the cached blob (the whole tree
-	 * costs several times more); a message without a usable blob is
-	 * parsed whole */
-	arena_reset(j->env_a);
-	if (store_msg_structure(v->r, v->user_id, v->mailbox_id, m->uid,
-	    &blob, &blob_size, &err) == 0 && blob_size > 0 &&
-	    mail_blob_envelope(blob, blob_size, j->env_a, &blob_env,
-	    &hdr_len, &err) == 0) {
-		env = &blob_env;
-	} else if ((mm = imap_msgview_message(v)) != NULL) {
-		env = mm->parts[0].envelope;
-		hdr_len = mm->parts[0].hdr_off == 0 ? mm->parts[0].hdr_len : 0;
+	if (store_msg_sortkey(v->r, v->user_id, m->body_id, &rec, &rec_size,
+	    &err) != 0 || mail_sortkey_read(rec, rec_size, &sk) != 0) {
+		build_keys(j, v, m);
+		if (mail_sortkey_read(j->rec.data, j->rec.len, &sk) != 0)
+			return -1;	/* cannot happen: built here */
 	}
-	if (env != NULL) {
-		if (env->date_valid)
-			k->sent = env->date_time;
-		if (j->need_addr) {
-			k->from = addr_key(j, &env->from);
-			k->to = addr_key(j, &env->to);
-			k->cc = addr_key(j, &env->cc);
-		}
+	/* RFC 5256 2.2: a message without a valid Date: sorts by its
+	   INTERNALDATE */
+	if (sk.sent_valid)
+		k->sent = sk.sent;
+	if (j->need_addr) {
+		k->from = key_dup(j, sk.from);
+		k->to = key_dup(j, sk.to);
+		k->cc = key_dup(j, sk.cc);
 	}
-	if (j->need_subject)
-		subject_key(j, env, k);
+	if (j->need_subject) {
+		k->subject = key_dup(j, sk.subject);
+		k->reply = sk.reply;
+	}
 	if (!j->need_refs)
 		return 0;
-	if (env != NULL && env->message_id != NULL) {
-		const char *id[1];
-
-		if (imap_sort_msgids(env->message_id, strlen(env->message_id),
-		    j->a, id, 1) == 1)
-			k->msgid = id[0];
-	}
-	k->refs = arena_alloc(j->a, IMAP_THREAD_REFS_MAX * sizeof(*k->refs));
-	if (references(v, m, hdr_len, &j->tmp) == 1)
-		k->nrefs = imap_sort_msgids(strbuf_str(&j->tmp), j->tmp.len,
-		    j->a, k->refs, IMAP_THREAD_REFS_MAX);
-	if (k->nrefs == 0 && env != NULL && env->in_reply_to != NULL)
-		k->nrefs = imap_sort_msgids(env->in_reply_to,
-		    strlen(env->in_reply_to), j->a, k->refs, 1);
+	if (sk.msgid != NULL)
+		k->msgid = key_dup(j, sk.msgid);
+	k->nrefs = sk.nrefs;
+	if (sk.nrefs > 0)
+		k->refs = arena_alloc(j->a, sk.nrefs * sizeof(*k->refs));
+	for (size_t i = 0; i < sk.nrefs; i++)
+		k->refs[i] = key_dup(j, sk.refs[i]);
 	return 0;
 }
 
@@ -293,6 +258,8 @@ sort_finish(struct imap_session *s, const char *tag, void *ctx, bool error,
 		imap_session_tagged(s, tag, "NO", "[SERVERBUG] %s failed", cmd);
 		return;
 	}
+	log_debug("imap session=%u event=sort command=%s messages=%zu "
+	    "keys_built=%zu", s->id, cmd, j->n, j->built);
 	if (j->kind != SORT_SORT) {
 		strbuf_appends(&sb, "* THREAD ");
 		imap_session_write_sb(s, &sb);
@@ -303,7 +270,8 @@ sort_finish(struct imap_session *s, const char *tag, void *ctx, bool error,
 	} else {
 		strbuf_appends(&sb, "* SORT");
 		for (size_t i = 0; i < j->n; i++) {
-			strbuf_appendf(&sb, " %u", num(j, i));
+			strbuf_appendc(&sb, ' ');
+			strbuf_append_u64(&sb, num(j, i));
 			if (sb.len > 65536)
 				imap_session_write_sb(s, &sb);
 		}
@@ -394,6 +362,12 @@ submit(struct imap_session *s, const char *tag, struct sort_job *j,
 	}
 	j->a = arena_new(IMAP_SORT_ARENA_CHUNK);
 	j->env_a = arena_new(8192);
+	/* room for every message of the view: no copies as the hits come
+	   (pages never written are never faulted in) */
+	if (s->sel != NULL && s->sel->count > 0) {
+		j->cap = s->sel->count;
+		j->msgs = xreallocarray(NULL, j->cap, sizeof(*j->msgs));
+	}
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.hit = sort_hit;
 	hooks.done = sort_done;

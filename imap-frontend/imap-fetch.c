@@ -25,6 +25,7 @@
 #include "store/mail-render.h"
 #include "store/mail-search.h"
 #include "store/mail-serialize.h"
+#include "store/mail-sortkey.h"
 #include "strbuf.h"
 #include "xmalloc.h"
 
@@ -35,12 +36,14 @@
 
 void
 imap_message_structure_blob(const void *data, size_t len,
-    struct strbuf *blob, struct mail_fts_terms *terms)
+    struct strbuf *blob, struct strbuf *sortkey,
+    struct mail_fts_terms *terms)
 {
 	struct mail_message *mm = mail_parse(data, len, NULL);
 
 	strbuf_reset(blob);
 	mail_serialize(mm, blob);
+	mail_sortkey_of_message(mm, data, len, sortkey);
 	if (terms != NULL)
 		mail_fts_message_terms(data, len, mm, terms);
 	mail_message_free(&mm);

@@ -22,12 +22,14 @@ struct mail_message;
 
 /* The structure blob of a message (mail-parse + mail-serialize) into
  * blob (emptied first; left empty if over STORE_STRUCTURE_SIZE_MAX),
- * and its full-text index terms into terms unless NULL (mail-fts.h).
+ * its SORT/THREAD keys into sortkey (mail-sortkey.h), and its full-text
+ * index terms into terms unless NULL (mail-fts.h).
  * Pure: safe on a worker thread. */
 struct strbuf;
 struct mail_fts_terms;
 void imap_message_structure_blob(const void *data, size_t len,
-    struct strbuf *blob, struct mail_fts_terms *terms);
+    struct strbuf *blob, struct strbuf *sortkey,
+    struct mail_fts_terms *terms);
 
 /*
  * One message as SEARCH looks at it: the store record, and on demand its

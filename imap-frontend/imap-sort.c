@@ -65,159 +65,6 @@ imap_sort_parse_criteria(const struct imap_arg *arg,
 	return 0;
 }
 
-/* ---- base subject (RFC 5256 2.1) ---- */
-
-static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* A subj-blob at s[i]: "[" *BLOBCHAR "]" *WSP; returns its end or 0. */
-static size_t
-blob_end(const char *s, size_t len, size_t i)
-{
-	if (i >= len || s[i] != '[')
-		return 0;
-	for (i++; i < len && s[i] != ']'; i++)
-		if (s[i] == '[')
-			return 0;
-	if (i >= len)
-		return 0;
-	for (i++; i < len && is_wsp(s[i]); i++)
-		;
-	return i;
-}
-
-/* A subj-leader's end at s[0] ((*subj-blob subj-refwd) / WSP), or 0. */
-static size_t
-leader_end(const char *s, size_t len)
-{
-	size_t i = 0, e;
-
-	if (len > 0 && is_wsp(s[0]))
-		return 1;
-	while ((e = blob_end(s, len, i)) != 0)
-		i = e;
-	if (i + 2 <= len && strncasecmp(s + i, "re", 2) == 0)
-		i += 2;
-	else if (i + 3 <= len && strncasecmp(s + i, "fwd", 3) == 0)
-		i += 3;
-	else if (i + 2 <= len && strncasecmp(s + i, "fw", 2) == 0)
-		i += 2;
-	else
-		return 0;
-	while (i < len && is_wsp(s[i]))
-		i++;
-	if ((e = blob_end(s, len, i)) != 0)
-		i = e;
-	return i < len && s[i] == ':' ? i + 1 : 0;
-}
-
-void
-imap_sort_base_subject(const char *subject, size_t len, struct strbuf *out,
-    bool *reply_r)
-{
-	struct strbuf t = STRBUF_INIT;
-	const char *s;
-	size_t a = 0, b;
-	bool reply = false, changed;
-
-	/* (1) every run of white space (folding included) is one space */
-	for (size_t i = 0; i < len; i++) {
-		char c = subject[i];
-
-		if (c == '\r' || c == '\n' || c == '\t')
-			c = ' ';
-		if (c == ' ' && t.len > 0 && t.data[t.len - 1] == ' ')
-			continue;
-		strbuf_appendc(&t, c);
-	}
-	s = strbuf_str(&t);
-	b = t.len;
-	for (;;) {
-		/* (2) trailers: "(fwd)" and white space */
-		for (;;) {
-			if (b > a && s[b - 1] == ' ')
-				b--;
-			else if (b - a >= 5 && strncasecmp(s + b - 5, "(fwd)",
-			    5) == 0) {
-				b -= 5;
-				reply = true;
-			} else
-				break;
-		}
-		/* (3) leaders, (4) a blob that is not all there is; (5)
-		 * until neither changes anything */
-		do {
-			size_t e;
-
-			changed = false;
-			while ((e = leader_end(s + a, b - a)) != 0) {
-				if (!is_wsp(s[a]))
-					reply = true;
-				a += e;
-				changed = true;
-			}
-			e = blob_end(s + a, b - a, 0);
-			if (e != 0 && a + e < b) {
-				a += e;
-				changed = true;
-			}
-		} while (changed);
-		/* (6) "[fwd: ...]" */
-		if (b - a >= 6 && strncasecmp(s + a, "[fwd:", 5) == 0 &&
-		    s[b - 1] == ']') {
-			a += 5;
-			b--;
-			reply = true;
-			continue;
-		}
-		break;
-	}
-	strbuf_reset(out);
-	mail_utf8_casefold(s + a, b - a, out);
-	strbuf_reserve(out, 1);
-	out->data[out->len] = '\0';
-	strbuf_free(&t);
-	if (reply_r != NULL)
-		*reply_r = reply;
-}
-
-size_t
-imap_sort_msgids(const char *value, size_t len, struct arena *arena,
-    const char **ids_r, size_t max)
-{
-	size_t n = 0, i = 0;
-
-	while (i < len && max > 0) {
-		const char *lt = memchr(value + i, '<', len - i), *gt;
-		char *id;
-		size_t k = 0;
-
-		if (lt == NULL)
-			break;
-		gt = memchr(lt, '>', (size_t)(value + len - lt));
-		if (gt == NULL)
-			break;
-		id = arena_alloc(arena, (size_t)(gt - lt) + 2);
-		for (const char *p = lt; p <= gt; p++)
-			if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-				id[k++] = *p;
-		id[k] = '\0';
-		i = (size_t)(gt - value) + 1;
-		if (k <= 2)
-			continue;	/* "<>" */
-		if (n == max) {
-			/* keep the last ones: they are the closest */
-			memmove(ids_r, ids_r + 1, (max - 1) * sizeof(*ids_r));
-			n--;
-		}
-		ids_r[n++] = id;
-	}
-	return n;
-}
-
 /* ---- SORT ---- */
 
 static int
@@ -276,14 +123,90 @@ sort_cmp(const void *x, const void *y, void *arg)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* What a sort moves: the first criterion's key as an order-preserving
+ * integer (a string's first 8 bytes), and the message's index. Most
+ * comparisons end on it without touching the message. */
+struct sort_slot {
+	uint64_t key;
+	size_t i;
+};
+
+struct slot_ctx {
+	struct sort_ctx c;
+	const struct imap_sort_msg *msgs;
+};
+
+static uint64_t
+prefix_key(const struct imap_sort_msg *m, const struct imap_sort_criterion *c)
+{
+	const char *s = NULL;
+	uint64_t k = 0;
+
+	switch (c->key) {
+	case IMAP_SORT_ARRIVAL:
+		k = (uint64_t)m->arrival ^ ((uint64_t)1 << 63);
+		break;
+	case IMAP_SORT_DATE:
+		k = (uint64_t)m->sent ^ ((uint64_t)1 << 63);
+		break;
+	case IMAP_SORT_SIZE:
+		k = m->size;
+		break;
+	case IMAP_SORT_SUBJECT:
+		s = m->subject;
+		break;
+	case IMAP_SORT_FROM:
+		s = m->from;
+		break;
+	case IMAP_SORT_TO:
+		s = m->to;
+		break;
+	case IMAP_SORT_CC:
+		s = m->cc;
+		break;
+	}
+	/* strcmp's order: unsigned bytes, the end before any byte */
+	for (size_t b = 0; s != NULL && b < 8; b++) {
+		k |= (uint64_t)(unsigned char)s[b] << (56 - 8 * b);
+		if (s[b] == '\0')
+			break;
+	}
+	return c->reverse ? ~k : k;
+}
+
+static int
+slot_cmp(const void *x, const void *y, void *arg)
+{
+	const struct slot_ctx *c = arg;
+	const struct sort_slot *a = x, *b = y;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return sort_cmp(&c->msgs[a->i], &c->msgs[b->i], (void *)&c->c);
+}
+
 void
 imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
     const struct imap_sort_criterion *crit, size_t ncrit)
 {
-	struct sort_ctx c = { crit, ncrit };
+	struct slot_ctx c = { { crit, ncrit }, msgs };
+	struct sort_slot *v;
+	struct imap_sort_msg *tmp;
 
-	if (n > 1)
-		qsort_r(msgs, n, sizeof(*msgs), sort_cmp, &c);
+	if (n < 2)
+		return;
+	v = xreallocarray(NULL, n, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		v[i].key = ncrit > 0 ? prefix_key(&msgs[i], &crit[0]) : 0;
+		v[i].i = i;
+	}
+	qsort_r(v, n, sizeof(*v), slot_cmp, &c);
+	tmp = xreallocarray(NULL, n, sizeof(*tmp));
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = msgs[v[i].i];
+	memcpy(msgs, tmp, n * sizeof(*msgs));
+	free(tmp);
+	free(v);
 }
 
 /* ---- THREAD ---- */
@@ -291,7 +214,7 @@ imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
 static void
 put_num(struct strbuf *out, const struct imap_sort_msg *m, bool uid)
 {
-	strbuf_appendf(out, "%u", uid ? m->uid : m->seq);
+	strbuf_append_u64(out, uid ? m->uid : m->seq);
 }
 
 /* Date order of messages: sent date, then sequence number. */
@@ -372,8 +295,15 @@ struct tnode {
 	struct tnode *parent, *child, *next;
 };
 
+/* A slot: the hash beside the node, so that a probe that misses reads
+ * one cache line, not the node and its id. */
+struct tslot {
+	size_t hash;
+	struct tnode *node;	/* NULL: free */
+};
+
 struct ttable {
-	struct tnode **slot;
+	struct tslot *slot;
 	size_t mask;
 	struct arena *a;
 };
@@ -397,18 +327,34 @@ tnode_new(struct arena *a)
 	return t;
 }
 
+/* An empty table for n entries (at most half full). */
+static void
+ttable_init(struct ttable *t, size_t n, struct arena *a)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap *= 2;
+	t->slot = arena_alloc(a, cap * sizeof(*t->slot));
+	memset(t->slot, 0, cap * sizeof(*t->slot));
+	t->mask = cap - 1;
+	t->a = a;
+}
+
 /* The container of id, created (as a dummy) when new. */
 static struct tnode *
 tget(struct ttable *t, const char *id)
 {
-	size_t i = str_hash(id) & t->mask;
+	size_t h = str_hash(id), i = h & t->mask;
 
-	for (; t->slot[i] != NULL; i = (i + 1) & t->mask)
-		if (strcmp(t->slot[i]->id, id) == 0)
-			return t->slot[i];
-	t->slot[i] = tnode_new(t->a);
-	t->slot[i]->id = id;
-	return t->slot[i];
+	for (; t->slot[i].node != NULL; i = (i + 1) & t->mask)
+		if (t->slot[i].hash == h && strcmp(t->slot[i].node->id,
+		    id) == 0)
+			return t->slot[i].node;
+	t->slot[i].node = tnode_new(t->a);
+	t->slot[i].node->id = id;
+	t->slot[i].hash = h;
+	return t->slot[i].node;
 }
 
 static bool
@@ -456,30 +402,40 @@ tmsg(const struct tnode *n)
 	return n != NULL ? n->m : NULL;
 }
 
-static int
-tnode_cmp(const void *x, const void *y)
-{
-	const struct tnode *a = *(struct tnode *const *)x;
-	const struct tnode *b = *(struct tnode *const *)y;
-	const struct imap_sort_msg *ma = tmsg(a), *mb = tmsg(b);
+/* A sibling as the sort sees it: its date and sequence number taken
+ * once (tmsg), not on every comparison; containers without a message
+ * last, in list order. */
+struct tkey {
+	int64_t sent;
+	uint32_t seq;
+	uint32_t none;		/* 1: no message; seq is then the position */
+	struct tnode *n;
+};
 
-	if (ma == NULL || mb == NULL)
-		return (ma == NULL) - (mb == NULL);
-	return date_cmp(ma, mb);
+static int
+tkey_cmp(const void *x, const void *y)
+{
+	const struct tkey *a = x, *b = y;
+
+	if (a->none != b->none)
+		return a->none < b->none ? -1 : 1;
+	if (a->sent != b->sent)
+		return a->sent < b->sent ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 /* Sorts a sibling list by date (children first); vec is scratch. */
 static struct tnode *
-tsort(struct tnode *first, struct tnode ***vec, size_t *cap)
+tsort(struct tnode *first, struct tkey **vec, size_t *cap)
 {
 	size_t n = 0;
 	struct tnode *p;
 
-	for (p = first; p != NULL; p = p->next)
+	for (p = first; p != NULL; p = p->next) {
 		if (p->child != NULL)
 			p->child = tsort(p->child, vec, cap);
-	for (p = first; p != NULL; p = p->next)
 		n++;
+	}
 	if (n < 2)
 		return first;
 	if (n > *cap) {
@@ -487,13 +443,21 @@ tsort(struct tnode *first, struct tnode ***vec, size_t *cap)
 		*vec = xreallocarray(*vec, n, sizeof(**vec));
 	}
 	n = 0;
-	for (p = first; p != NULL; p = p->next)
-		(*vec)[n++] = p;
-	qsort(*vec, n, sizeof(**vec), tnode_cmp);
+	for (p = first; p != NULL; p = p->next) {
+		const struct imap_sort_msg *m = tmsg(p);
+		struct tkey *k = &(*vec)[n];
+
+		k->n = p;
+		k->none = m == NULL;
+		k->sent = m != NULL ? m->sent : 0;
+		k->seq = m != NULL ? m->seq : (uint32_t)n;
+		n++;
+	}
+	qsort(*vec, n, sizeof(**vec), tkey_cmp);
 	for (size_t i = 0; i + 1 < n; i++)
-		(*vec)[i]->next = (*vec)[i + 1];
-	(*vec)[n - 1]->next = NULL;
-	return (*vec)[0];
+		(*vec)[i].n->next = (*vec)[i + 1].n;
+	(*vec)[n - 1].n->next = NULL;
+	return (*vec)[0].n;
 }
 
 /*
@@ -564,14 +528,8 @@ tgroup(struct tnode *roots, size_t nroots, struct arena *a)
 {
 	struct ttable subj;
 	struct tnode *p, *next, *head = NULL, **tail = &head;
-	size_t cap = 16;
 
-	while (cap < nroots * 2)
-		cap *= 2;
-	subj.slot = arena_alloc(a, cap * sizeof(*subj.slot));
-	memset(subj.slot, 0, cap * sizeof(*subj.slot));
-	subj.mask = cap - 1;
-	subj.a = a;
+	ttable_init(&subj, nroots, a);
 	/* (5.B) the table: one root per subject, a dummy or a non-reply
 	 * preferred */
 	for (p = roots; p != NULL; p = p->next) {
@@ -640,19 +598,15 @@ imap_thread_references(struct imap_sort_msg *msgs, size_t n, bool uid,
     struct arena *a, struct strbuf *out)
 {
 	struct ttable ids;
-	struct tnode **own, *roots = NULL, **tail = &roots, **vec = NULL;
-	size_t cap = 16, nslots = 0, nroots = 0, vcap = 0;
+	struct tnode **own, *roots = NULL, **tail = &roots;
+	struct tkey *vec = NULL;
+	size_t nslots = 0, nroots = 0, vcap = 0;
 
 	if (n == 0)
 		return;
 	for (size_t i = 0; i < n; i++)
 		nslots += 1 + msgs[i].nrefs;
-	while (cap < nslots * 2)
-		cap *= 2;
-	ids.slot = arena_alloc(a, cap * sizeof(*ids.slot));
-	memset(ids.slot, 0, cap * sizeof(*ids.slot));
-	ids.mask = cap - 1;
-	ids.a = a;
+	ttable_init(&ids, nslots, a);
 	own = arena_alloc(a, n * sizeof(*own));
 	/* (1) one container per message, linked along its references */
 	for (size_t i = 0; i < n; i++) {
@@ -682,17 +636,23 @@ imap_thread_references(struct imap_sort_msg *msgs, size_t n, bool uid,
 		if (prev != NULL && prev != c && !is_ancestor(c, prev))
 			tlink(prev, c);
 	}
-	/* (2) the root set: every container without a parent */
-	for (size_t i = 0; i <= ids.mask; i++)
-		if (ids.slot[i] != NULL && ids.slot[i]->parent == NULL) {
-			*tail = ids.slot[i];
-			tail = &ids.slot[i]->next;
-		}
+	/* (2) the root set: every container without a parent; messages
+	 * in their order (the order of their memory: the steps below walk
+	 * it), then the dummies. The order is not the answer's: step 4
+	 * sorts before anything depends on it. */
 	for (size_t i = 0; i < n; i++)
-		if (own[i]->id == NULL && own[i]->parent == NULL) {
+		if (own[i]->parent == NULL) {
 			*tail = own[i];
 			tail = &own[i]->next;
 		}
+	for (size_t i = 0; i <= ids.mask; i++) {
+		struct tnode *c = ids.slot[i].node;
+
+		if (c != NULL && c->m == NULL && c->parent == NULL) {
+			*tail = c;
+			tail = &c->next;
+		}
+	}
 	/* (3) prune dummies, (4) sort, (5) gather by subject, (6) sort */
 	roots = tprune(roots, NULL);
 	roots = tsort(roots, &vec, &vcap);

@@ -1,10 +1,10 @@
 /*
  * imap-sort — SORT and THREAD (RFC 5256) without I/O (level 1: pure).
  *
- * The server extracts one struct imap_sort_msg per message (on a worker,
- * imap-cmd-sort.c) with the helpers here, then sorts or threads them:
+ * The server reads one struct imap_sort_msg per message (on a worker,
+ * imap-cmd-sort.c) from its key record (store/mail-sortkey.h: the base
+ * subject of RFC 5256 2.1, msg-ids ...), then sorts or threads them:
  *
- *   imap_sort_base_subject()  the base subject of RFC 5256 2.1
  *   imap_sort_msgs()          SORT's order (ties by sequence number)
  *   imap_thread_orderedsubject(), imap_thread_references()
  *                             THREAD's responses (RFC 5256 2.2, 4)
@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/mail-sortkey.h"
+
 struct arena;
 struct imap_arg;
 struct strbuf;
@@ -28,7 +30,7 @@ struct strbuf;
 #define IMAP_SORT_KEYS_MAX 8
 /* References kept per message for THREAD=REFERENCES (the newest ones:
  * the end of the header names the closest ancestors). */
-#define IMAP_THREAD_REFS_MAX 64
+#define IMAP_THREAD_REFS_MAX MAIL_SORTKEY_REFS_MAX
 
 enum imap_sort_key {
 	IMAP_SORT_ARRIVAL = 0,
@@ -70,23 +72,6 @@ struct imap_sort_msg {
 int imap_sort_parse_criteria(const struct imap_arg *arg,
     struct imap_sort_criterion *crit_r, size_t *count_r,
     const char **error_r);
-
-/*
- * RFC 5256 2.1: the base subject of an unfolded, decoded (UTF-8) Subject
- * value, case-folded, into out (emptied first). *reply_r: a "Re:",
- * "Fwd:", "(fwd)" or "[fwd: ...]" was removed (2.1 note, used by
- * THREAD=REFERENCES step 5).
- */
-void imap_sort_base_subject(const char *subject, size_t len,
-    struct strbuf *out, bool *reply_r);
-
-/*
- * The "msg-id" tokens of a References / In-Reply-To value ("<a@b>" with
- * comments and folding allowed), in order, as strings in arena; at most
- * max (the last ones when there are more). Returns how many.
- */
-size_t imap_sort_msgids(const char *value, size_t len, struct arena *arena,
-    const char **ids_r, size_t max);
 
 /* Sorts msgs[0..n) by the criteria; equal messages by sequence number. */
 void imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,

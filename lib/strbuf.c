@@ -67,6 +67,19 @@ strbuf_appends(struct strbuf *sb, const char *s)
 }
 
 void
+strbuf_append_u64(struct strbuf *sb, uint64_t v)
+{
+	char buf[20];
+	size_t i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	strbuf_append(sb, buf + i, sizeof(buf) - i);
+}
+
+void
 strbuf_appendc(struct strbuf *sb, char c)
 {
 	/* Renderers append byte by byte (FETCH BODYSTRUCTURE of 10,000

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
 	char *data;
@@ -28,6 +29,8 @@ void strbuf_reserve(struct strbuf *sb, size_t extra);
 void strbuf_append(struct strbuf *sb, const void *data, size_t len);
 void strbuf_appends(struct strbuf *sb, const char *s);
 void strbuf_appendc(struct strbuf *sb, char c);
+/* v in decimal, without printf (SORT answers list 100,000 numbers). */
+void strbuf_append_u64(struct strbuf *sb, uint64_t v);
 void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);

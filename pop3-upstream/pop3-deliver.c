@@ -12,6 +12,7 @@
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
 #include "store/mail-serialize.h"
+#include "store/mail-sortkey.h"
 #include "store/store.h"
 #include "strbuf.h"
 #include "workq.h"
@@ -204,6 +205,7 @@ struct pop3_deliver_job {
 	char **owned;		/* data taken over (async), else NULL */
 	struct store_new_msg *nm;
 	struct strbuf *blobs;
+	struct strbuf *sortkeys;	/* SORT/THREAD keys (mail-sortkey.h) */
 	struct mail_fts_terms *terms;	/* index terms (NULL: no index) */
 	struct store_fts_doc *docs;
 	struct strbuf segment;		/* the batch's index segment */
@@ -263,6 +265,10 @@ batch_parse(struct pop3_deliver_job *j)
 			mail_serialize(mm, &j->blobs[i]);
 			j->nm[i].structure = j->blobs[i].data;
 			j->nm[i].structure_size = j->blobs[i].len;
+			mail_sortkey_of_message(mm, m->data, m->size,
+			    &j->sortkeys[i]);
+			j->nm[i].sortkey = j->sortkeys[i].data;
+			j->nm[i].sortkey_size = j->sortkeys[i].len;
 			j->nm[i].internaldate = mail_message_internaldate(mm,
 			    j->now, &tz);
 			if (j->terms != NULL) {
@@ -407,6 +413,7 @@ batch_new(struct store *store, const struct upstream_account *acct,
 		j->msgs[i].uidl = xmemdup(msgs[i].uidl, msgs[i].uidl_size);
 	j->nm = xcalloc(count, sizeof(*j->nm));
 	j->blobs = xcalloc(count, sizeof(*j->blobs));
+	j->sortkeys = xcalloc(count, sizeof(*j->sortkeys));
 	if (store_fts_enabled(store)) {
 		j->terms = xcalloc(count, sizeof(*j->terms));
 		j->docs = xcalloc(count, sizeof(*j->docs));
@@ -425,6 +432,7 @@ batch_free(struct pop3_deliver_job *j)
 {
 	for (size_t i = 0; i < j->count; i++) {
 		strbuf_free(&j->blobs[i]);
+		strbuf_free(&j->sortkeys[i]);
 		if (j->terms != NULL)
 			mail_fts_terms_free(&j->terms[i]);
 		free((char *)j->msgs[i].uidl);
@@ -433,6 +441,7 @@ batch_free(struct pop3_deliver_job *j)
 	}
 	free(j->owned);
 	free(j->blobs);
+	free(j->sortkeys);
 	free(j->terms);
 	free(j->docs);
 	strbuf_free(&j->segment);

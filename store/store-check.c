@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mail-sortkey.h"
 #include "store-private.h"
 #include "username.h"
 #include "xmalloc.h"
@@ -485,6 +486,19 @@ check_body_has_info(struct check *c, const MDB_val *key, const MDB_val *data)
 		problem(c, "orphan body or structure without body info");
 }
 
+/* A SORT/THREAD key record: of a body that exists, and readable. */
+static void
+check_sortkey(struct check *c, const MDB_val *key, const MDB_val *data)
+{
+	struct mail_sortkey sk;
+
+	check_body_has_info(c, key, data);
+	if (mail_sortkey_read(data->mv_data, data->mv_size, &sk) != 0)
+		problem(c, "user %u body %llu: unreadable sort keys",
+		    store_get_u32(key->mv_data), (unsigned long long)
+		    store_get_u64((unsigned char *)key->mv_data + 4));
+}
+
 static int check_dir(const char *dir, FILE *report, unsigned int *problems_r,
     char *errbuf, size_t errsize, const char **error_r);
 
@@ -656,6 +670,7 @@ check_dir(const char *dir, FILE *report, unsigned int *problems_r,
 	check_bodies(&c);
 	walk(&c, DB_BODIES, check_body_has_info);
 	walk(&c, DB_STRUCTS, check_body_has_info);
+	walk(&c, DB_SORTKEYS, check_sortkey);
 	walk(&c, DB_FTS_SEGS, check_user_owned);
 	walk(&c, DB_FTS_SEGINFO, check_user_owned);
 	check_fts(&c);

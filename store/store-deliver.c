@@ -70,6 +70,9 @@ store_body_unref(struct store *store, MDB_txn *txn, uint32_t user_id,
 			rc = mdb_del(txn, store->dbi[DB_BODIES], &key, NULL);
 		if (rc == 0 && br.structure_size > 0)
 			rc = mdb_del(txn, store->dbi[DB_STRUCTS], &key, NULL);
+		if (rc == 0 && (rc = mdb_del(txn, store->dbi[DB_SORTKEYS],
+		    &key, NULL)) == MDB_NOTFOUND)
+			rc = 0;	/* stored without (before they existed) */
 		if (rc == 0)
 			return store_fts_body_freed(store, txn, user_id,
 			    body_id, error_r);
@@ -314,6 +317,12 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 		if (m->structure_size > 0 &&
 		    put(store, txn, DB_STRUCTS, &k, m->structure,
 		    m->structure_size, MDB_NOOVERWRITE, "structure",
+		    error_r) < 0)
+			goto fail;
+		if (m->sortkey_size > 0 &&
+		    m->sortkey_size <= STORE_SORTKEY_SIZE_MAX &&
+		    put(store, txn, DB_SORTKEYS, &k, m->sortkey,
+		    m->sortkey_size, MDB_NOOVERWRITE, "sort keys",
 		    error_r) < 0)
 			goto fail;
 		store_key_init(&k);

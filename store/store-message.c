@@ -261,19 +261,30 @@ body_part(struct store_read *r, enum store_db db, uint32_t user_id,
 	return 0;
 }
 
-int
-store_body_present(struct store_read *r, uint32_t user_id, uint64_t body_id,
-    const char **error_r)
+/* The record of body body_id in db (keyed user + body): mdb_get's
+ * return. */
+static int
+body_lookup(struct store_read *r, enum store_db db, uint32_t user_id,
+    uint64_t body_id, MDB_val *data)
 {
 	struct store_key k;
-	MDB_val key, data;
-	int rc;
+	MDB_val key;
 
 	store_key_init(&k);
 	store_key_u32(&k, user_id);
 	store_key_u64(&k, body_id);
 	key = store_key_val(&k);
-	rc = mdb_get(r->txn, r->store->dbi[DB_BODYINFO], &key, &data);
+	return mdb_get(r->txn, r->store->dbi[db], &key, data);
+}
+
+int
+store_body_present(struct store_read *r, uint32_t user_id, uint64_t body_id,
+    const char **error_r)
+{
+	MDB_val data;
+	int rc;
+
+	rc = body_lookup(r, DB_BODYINFO, user_id, body_id, &data);
 	if (rc == MDB_NOTFOUND)
 		return STORE_NOT_FOUND;
 	if (rc != 0)
@@ -285,19 +296,14 @@ int
 store_body_get(struct store_read *r, uint32_t user_id, uint64_t body_id,
     const void **data_r, size_t *size_r, const char **error_r)
 {
-	struct store_key k;
-	MDB_val key, data;
+	MDB_val data;
 	int rc;
 
 	/* the body info goes with the last reference: a body without one
 	   is not the user's any more (and body ids are never reused) */
 	if ((rc = store_body_present(r, user_id, body_id, error_r)) != 0)
 		return rc;
-	store_key_init(&k);
-	store_key_u32(&k, user_id);
-	store_key_u64(&k, body_id);
-	key = store_key_val(&k);
-	rc = mdb_get(r->txn, r->store->dbi[DB_BODIES], &key, &data);
+	rc = body_lookup(r, DB_BODIES, user_id, body_id, &data);
 	if (rc != 0)
 		return store_fail(r->store, error_r, STORE_ERR_IO,
 		    "store: body %llu missing: %s",
@@ -314,6 +320,23 @@ store_msg_structure(struct store_read *r, uint32_t user_id,
 {
 	return body_part(r, DB_STRUCTS, user_id, mailbox_id, uid, data_r,
 	    size_r, error_r);
+}
+
+int
+store_msg_sortkey(struct store_read *r, uint32_t user_id, uint64_t body_id,
+    const void **data_r, size_t *size_r, const char **error_r)
+{
+	MDB_val data;
+	int rc;
+
+	rc = body_lookup(r, DB_SORTKEYS, user_id, body_id, &data);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOT_FOUND;
+	if (rc != 0)
+		return store_fail_mdb(r->store, error_r, rc, "sort keys");
+	*data_r = data.mv_data;
+	*size_r = data.mv_size;
+	return 0;
 }
 
 int

@@ -34,6 +34,7 @@ enum store_db {
 	DB_FTS_SEGS,	/* user + u64 segment -> index segment blob */
 	DB_FTS_SEGINFO,	/* user + u64 segment -> its counts (store-fts.c) */
 	DB_DIGESTS,	/* user + u8 len + account + sha256 + uidl -> "" */
+	DB_SORTKEYS,	/* user + u64 body -> SORT/THREAD keys (mail-sortkey) */
 	DB_COUNT
 };
 

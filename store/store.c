@@ -36,6 +36,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_FTS_SEGINFO] = "fts_seginfo",
 	[DB_LEDGER] = "ledger",
 	[DB_DIGESTS] = "ledger_digests",
+	[DB_SORTKEYS] = "sortkeys",
 };
 
 /* ---- keys ---- */

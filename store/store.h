@@ -86,6 +86,10 @@
 #define STORE_MESSAGE_SIZE_MAX (64u * 1024 * 1024)
 /* Largest cached structure blob (the MIME parser truncates before this). */
 #define STORE_STRUCTURE_SIZE_MAX (16u * 1024 * 1024)
+/* Largest SORT/THREAD key record (mail-sortkey.h caps its strings far
+ * below this); a bigger one is not stored (SORT then reads the
+ * structure). */
+#define STORE_SORTKEY_SIZE_MAX (128u * 1024)
 /* Messages per deliver call; one transaction must stay bounded. */
 #define STORE_DELIVER_BATCH_MAX 10000
 /* Body bytes per deliver call: a transaction's dirty pages stay in memory
@@ -617,6 +621,13 @@ int store_msg_by_seq(struct store_read *r, uint32_t user_id,
 int store_msg_structure(struct store_read *r, uint32_t user_id,
     uint32_t mailbox_id, uint32_t uid, const void **data_r, size_t *size_r,
     const char **error_r);
+/* The SORT/THREAD key record of body body_id (store_msg.body_id) given
+   at delivery (mail-sortkey.h), or STORE_NOT_FOUND for a message stored
+   without one. *data_r valid until store_read_end. 0 / STORE_NOT_FOUND /
+   -1. */
+int store_msg_sortkey(struct store_read *r, uint32_t user_id,
+    uint64_t body_id, const void **data_r, size_t *size_r,
+    const char **error_r);
 /* The body bytes, without copying: *data_r points into the map and is valid
    until store_read_end. 0 / STORE_NOT_FOUND / -1. */
 int store_msg_body(struct store_read *r, uint32_t user_id,
@@ -654,6 +665,11 @@ struct store_new_msg {
 	size_t size;
 	const void *structure;	/* opaque, may be NULL/0 */
 	size_t structure_size;
+	/* The SORT/THREAD keys (mail_sortkey_of_message(), on a worker),
+	   <= STORE_SORTKEY_SIZE_MAX; NULL/0: none (SORT reads the
+	   structure instead). Kept per body, like the structure. */
+	const void *sortkey;
+	size_t sortkey_size;
 	int64_t internaldate;
 	int32_t tz_offset_min;
 	uint32_t system_flags;	/* STORE_FLAG_* */

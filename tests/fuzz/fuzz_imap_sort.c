@@ -2,7 +2,8 @@
  * split into lines; each line is a Subject (base subject) and a
  * References value (message ids) of one message, which are then sorted
  * and threaded both ways. Checks: the base subject never grows, every
- * message appears once in each THREAD answer, parentheses balance. */
+ * message appears once in each THREAD answer, parentheses balance. The
+ * whole input is also read as a stored key record (mail-sortkey). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct strbuf sb = STRBUF_INIT, out = STRBUF_INIT;
 	const char *p = (const char *)data, *end = p + size;
 	size_t n = 0;
+	struct mail_sortkey sk;
+
+	/* the input as a stored key record: read or refused, in bounds */
+	if (mail_sortkey_read(data, size, &sk) == 0)
+		for (size_t i = 0; i < sk.nrefs; i++)
+			(void)strlen(sk.refs[i]);
 
 	while (p < end && n < FUZZ_SORT_MSGS) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -64,16 +71,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(m, 0, sizeof(*m));
 		m->seq = m->uid = (uint32_t)n + 1;
 		m->sent = len % 5;
-		imap_sort_base_subject(p, len, &sb, &m->reply);
+		mail_sortkey_base_subject(p, len, &sb, &m->reply);
 		/* folding may grow UTF-8 a little, never more than 2x */
 		if (sb.len > 2 * len + 4)
 			abort();
 		m->subject = arena_strndup(a, strbuf_str(&sb), sb.len);
 		m->from = m->to = m->cc = "";
 		m->refs = arena_alloc(a, IMAP_THREAD_REFS_MAX * sizeof(*m->refs));
-		m->nrefs = imap_sort_msgids(p, len, a, m->refs,
+		m->nrefs = mail_sortkey_msgids(p, len, a, m->refs,
 		    IMAP_THREAD_REFS_MAX);
-		if (imap_sort_msgids(p, len / 2, a, ids, 1) == 1)
+		if (mail_sortkey_msgids(p, len / 2, a, ids, 1) == 1)
 			m->msgid = ids[0];
 		n++;
 		p += len + 1;

@@ -10,6 +10,7 @@
  *       [--max-literal-preauth N] [--high-water N] [--fetch-pin-secs S]
  *       [--rawlog DIR]
  *       [--no-loopback-secure] [--allow-plaintext] [--log-level L]
+ *       [--no-sortkeys]
  *       [--kick-user NAME]
  *
  * ADDR is host:port. Users are created (with the default folders) when
@@ -17,6 +18,8 @@
  * headers, multipart every 5th) into the user's INBOX; --eml delivers
  * every regular file of DIR, in name order. --fast-hash hashes passwords
  * with cheap argon2 parameters (benchmarks log in thousands of times).
+ * --no-sortkeys stores the messages of --generate and --eml without their
+ * SORT/THREAD key records, as a store written before they existed.
  * Prints "ready plain=P tls=T" on stdout once listening; runs until
  * SIGTERM or SIGINT, then shuts down gracefully (BYE) and exits 0.
  * SIGUSR1 logs every session and the counters, and closes the sessions of
@@ -44,6 +47,7 @@
 #include "store/mail-fts.h"
 #include "store/mail-parse.h"
 #include "store/mail-serialize.h"
+#include "store/mail-sortkey.h"
 #include "store/store.h"
 #include "strbuf.h"
 #include "tls.h"
@@ -161,11 +165,14 @@ inbox_of(struct store *store, uint32_t uid)
 	return id;
 }
 
+/* --no-sortkeys: deliver as a store from before the key records. */
+static bool opt_no_sortkeys;
+
 struct batch {
 	struct store *store;
 	uint32_t user, mailbox;
 	struct store_new_msg msgs[BATCH];
-	struct strbuf data[BATCH], blob[BATCH];
+	struct strbuf data[BATCH], blob[BATCH], keys[BATCH];
 	struct mail_fts_terms terms[BATCH];
 	struct store_fts_doc docs[BATCH];
 	size_t n;
@@ -202,6 +209,12 @@ batch_add(struct batch *b, struct strbuf *msg, int64_t date)
 	strbuf_reset(&b->blob[i]);
 	mail_serialize(mm, &b->blob[i]);
 	memset(m, 0, sizeof(*m));
+	if (!opt_no_sortkeys) {
+		mail_sortkey_of_message(mm, msg->data, msg->len,
+		    &b->keys[i]);
+		m->sortkey = b->keys[i].data;
+		m->sortkey_size = b->keys[i].len;
+	}
 	if (store_fts_enabled(b->store)) {
 		mail_fts_message_terms(msg->data, msg->len, mm, &b->terms[i]);
 		b->docs[i].terms = b->terms[i].terms;
@@ -288,6 +301,7 @@ generate(struct store *store, const char *spec)
 	for (size_t i = 0; i < BATCH; i++) {
 		strbuf_free(&b->data[i]);
 		strbuf_free(&b->blob[i]);
+		strbuf_free(&b->keys[i]);
 		mail_fts_terms_free(&b->terms[i]);
 	}
 	strbuf_free(&msg);
@@ -368,6 +382,7 @@ load_eml(struct store *store, const char *spec)
 	for (size_t i = 0; i < BATCH; i++) {
 		strbuf_free(&b->data[i]);
 		strbuf_free(&b->blob[i]);
+		strbuf_free(&b->keys[i]);
 		mail_fts_terms_free(&b->terms[i]);
 	}
 	free(files);
@@ -477,6 +492,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--no-loopback-secure") == 0) {
 			cfg.loopback_is_secure = false;
+			continue;
+		}
+		if (strcmp(a, "--no-sortkeys") == 0) {
+			opt_no_sortkeys = true;
 			continue;
 		}
 		if (strcmp(a, "--no-index") == 0) {

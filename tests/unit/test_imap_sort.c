@@ -15,7 +15,7 @@ check_base(const char *in, const char *want, bool want_reply)
 	struct strbuf out = STRBUF_INIT;
 	bool reply = !want_reply;
 
-	imap_sort_base_subject(in, strlen(in), &out, &reply);
+	mail_sortkey_base_subject(in, strlen(in), &out, &reply);
 	ck_assert_msg(strcmp(strbuf_str(&out), want) == 0,
 	    "base subject of \"%s\": \"%s\", want \"%s\"", in,
 	    strbuf_str(&out), want);
@@ -53,19 +53,19 @@ START_TEST(sort_msgids)
 	struct arena *a = arena_new(1024);
 	const char *ids[4];
 	const char *v = "<a@x> (comment) <b\r\n @y>  <> <c@z>";
-	size_t n = imap_sort_msgids(v, strlen(v), a, ids, 4);
+	size_t n = mail_sortkey_msgids(v, strlen(v), a, ids, 4);
 
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(ids[0], "<a@x>");
 	ck_assert_str_eq(ids[1], "<b@y>");
 	ck_assert_str_eq(ids[2], "<c@z>");
 	/* more than max: the last ones */
-	n = imap_sort_msgids(v, strlen(v), a, ids, 2);
+	n = mail_sortkey_msgids(v, strlen(v), a, ids, 2);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(ids[0], "<b@y>");
 	ck_assert_str_eq(ids[1], "<c@z>");
-	ck_assert_uint_eq(imap_sort_msgids("none", 4, a, ids, 4), 0);
-	ck_assert_uint_eq(imap_sort_msgids("<unterminated", 13, a, ids, 4), 0);
+	ck_assert_uint_eq(mail_sortkey_msgids("none", 4, a, ids, 4), 0);
+	ck_assert_uint_eq(mail_sortkey_msgids("<unterminated", 13, a, ids, 4), 0);
 	arena_free(&a);
 }
 END_TEST
@@ -112,6 +112,92 @@ START_TEST(sort_order_and_ties)
 	imap_sort_msgs(v, 5, &c[1], 1);
 	for (int i = 0; i < 5; i++)
 		ck_assert_uint_eq(v[i].seq, want2[i]);
+}
+END_TEST
+
+/* The reference order of RFC 5256 3, compared key by key. */
+static const struct imap_sort_criterion *ref_crit;
+static size_t ref_ncrit;
+
+static int
+ref_cmp(const void *x, const void *y)
+{
+	const struct imap_sort_msg *a = x, *b = y;
+
+	for (size_t i = 0; i < ref_ncrit; i++) {
+		int d = 0;
+
+		switch (ref_crit[i].key) {
+		case IMAP_SORT_ARRIVAL:
+			d = (a->arrival > b->arrival) - (a->arrival < b->arrival);
+			break;
+		case IMAP_SORT_DATE:
+			d = (a->sent > b->sent) - (a->sent < b->sent);
+			break;
+		case IMAP_SORT_SIZE:
+			d = (a->size > b->size) - (a->size < b->size);
+			break;
+		case IMAP_SORT_SUBJECT:
+			d = strcmp(a->subject, b->subject);
+			break;
+		case IMAP_SORT_FROM:
+			d = strcmp(a->from, b->from);
+			break;
+		case IMAP_SORT_TO:
+			d = strcmp(a->to, b->to);
+			break;
+		case IMAP_SORT_CC:
+			d = strcmp(a->cc, b->cc);
+			break;
+		}
+		if (d != 0)
+			return ref_crit[i].reverse ? -d : d;
+	}
+	return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* Sorting on the first key's 8-byte prefix gives the reference order:
+ * strings that share or exceed their first 8 bytes, 8-bit bytes,
+ * negative dates, REVERSE, several keys. */
+START_TEST(sort_matches_reference)
+{
+	enum { N = 300 };
+	static const char *const pool[] = {
+		"", "a", "ab", "abcdefgh", "abcdefghi", "abcdefgh0",
+		"abcdefgg\xff", "\xc3\xa4pfel", "\xff", "zz", "abcdefghij",
+	};
+	struct imap_sort_msg v[N], w[N];
+	struct imap_sort_criterion c[3];
+	unsigned seed = 14;
+
+	for (int round = 0; round < 200; round++) {
+		size_t nc = 1 + (size_t)(rand_r(&seed) % 3);
+
+		for (size_t i = 0; i < nc; i++) {
+			c[i].key = (enum imap_sort_key)(rand_r(&seed) % 7);
+			c[i].reverse = rand_r(&seed) % 2;
+		}
+		for (int i = 0; i < N; i++) {
+			memset(&v[i], 0, sizeof(v[i]));
+			v[i].seq = v[i].uid = (uint32_t)i + 1;
+			v[i].arrival = (int64_t)(rand_r(&seed) % 5) - 2;
+			v[i].sent = (int64_t)(rand_r(&seed) % 7) * 1000000007LL -
+			    3000000000LL;
+			v[i].size = rand_r(&seed) % 4;
+			v[i].subject = pool[rand_r(&seed) % 11];
+			v[i].from = pool[rand_r(&seed) % 11];
+			v[i].to = pool[rand_r(&seed) % 11];
+			v[i].cc = pool[rand_r(&seed) % 11];
+		}
+		memcpy(w, v, sizeof(v));
+		ref_crit = c;
+		ref_ncrit = nc;
+		qsort(w, N, sizeof(w[0]), ref_cmp);
+		imap_sort_msgs(v, N, c, nc);
+		for (int i = 0; i < N; i++)
+			ck_assert_msg(v[i].seq == w[i].seq, "round %d at %d: "
+			    "%u, want %u", round, i, v[i].seq, w[i].seq);
+	}
 }
 END_TEST
 
@@ -290,6 +376,7 @@ sort_suite(void)
 	tcase_add_test(tc, sort_base_subject);
 	tcase_add_test(tc, sort_msgids);
 	tcase_add_test(tc, sort_order_and_ties);
+	tcase_add_test(tc, sort_matches_reference);
 	tcase_add_test(tc, sort_parse_criteria);
 	tcase_add_test(tc, thread_orderedsubject);
 	tcase_add_test(tc, thread_references);

@@ -34,6 +34,23 @@ START_TEST(strbuf_grows_and_formats)
 }
 END_TEST
 
+START_TEST(strbuf_decimal)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const uint64_t v[] = { 0, 7, 10, 4294967295u, 18446744073709551615u };
+	char want[32];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		strbuf_reset(&sb);
+		strbuf_appendc(&sb, 'x');
+		strbuf_append_u64(&sb, v[i]);
+		snprintf(want, sizeof(want), "x%llu", (unsigned long long)v[i]);
+		ck_assert_str_eq(strbuf_str(&sb), want);
+	}
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(arena_alloc_reset)
 {
 	struct arena *a = arena_new(64);
@@ -190,6 +207,7 @@ lib_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, strbuf_grows_and_formats);
+	tcase_add_test(tc, strbuf_decimal);
 	tcase_add_test(tc, arena_alloc_reset);
 	tcase_add_loop_test(tc, strnum_u64_table, 0, N_ELEMENTS(u64_cases));
 	tcase_add_test(tc, strnum_u32_limits);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pop3-upstream/pop3-deliver.h"
+#include "store/mail-sortkey.h"
 #include "store/store.h"
 #include "store_test_util.h"
 #include "xmalloc.h"
@@ -313,6 +314,52 @@ START_TEST(moved_or_copied_message_is_still_present)
 }
 END_TEST
 
+/* Delivery stores each message's SORT/THREAD key record with it (made
+ * on the worker that parses); the last expunge frees it with the body. */
+START_TEST(delivered_messages_carry_sort_keys)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m[2];
+	struct pop3_deliver_outcome out[2];
+	struct store_read *r = NULL;
+	struct store_msg sm;
+	struct mail_sortkey sk;
+	uint64_t body[2];
+	const void *rec;
+	size_t size;
+	const char *err = NULL;
+
+	fixture_open(&f);
+	m[0] = dmsg(MSG_A, "1", 1);
+	m[1] = dmsg(MSG_B, "2", 1);
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, m, 2,
+	    out, &err) == 0 && out[0].stored && out[1].stored);
+	ck_assert(store_read_begin(f.t.store, &r, &err) == 0);
+	for (uint32_t uid = 1; uid <= 2; uid++) {
+		const char *want = uid == 1 ? "a" : "b";
+
+		ck_assert(store_msg_get(r, f.acct.user_id, f.mailbox, uid,
+		    &sm, &err) == 0);
+		body[uid - 1] = sm.body_id;
+		ck_assert_msg(store_msg_sortkey(r, f.acct.user_id, sm.body_id,
+		    &rec, &size, &err) == 0, "uid %u has no sort keys", uid);
+		ck_assert_int_eq(mail_sortkey_read(rec, size, &sk), 0);
+		ck_assert_str_eq(sk.subject, want);
+		ck_assert_str_eq(sk.from, want);
+		ck_assert(!sk.sent_valid);
+	}
+	store_read_end(&r);
+	ck_assert(store_expunge(f.t.store, f.acct.user_id, f.mailbox, NULL, 0,
+	    false, NULL, NULL, &err) == 0);
+	ck_assert(store_read_begin(f.t.store, &r, &err) == 0);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_int_eq(store_msg_sortkey(r, f.acct.user_id, body[i],
+		    &rec, &size, &err), STORE_NOT_FOUND);
+	store_read_end(&r);
+	fixture_close(&f);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -327,6 +374,7 @@ main(void)
 	tcase_add_test(tc, same_body_uses_fingerprint_after_expunge);
 	tcase_add_test(tc, same_body_compares_bytes_while_the_body_exists);
 	tcase_add_test(tc, moved_or_copied_message_is_still_present);
+	tcase_add_test(tc, delivered_messages_carry_sort_keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -14,6 +14,8 @@ enum damage {
 	DAMAGE_NAME_INDEX,
 	DAMAGE_UID_PAST_UIDNEXT,
 	DAMAGE_SHORT_RECORD,	/* message record of the wrong size */
+	DAMAGE_SORTKEY_ORPHAN,	/* sort keys of a body that is not there */
+	DAMAGE_SORTKEY_GARBAGE,	/* sort keys that do not read */
 };
 
 static void
@@ -124,6 +126,24 @@ damage(const char *dir, uint32_t user, uint32_t inbox, enum damage d)
 			ck_assert_int_eq(mdb_put(txn, dbi, &key, &data, 0), 0);
 		}
 		break;
+	case DAMAGE_SORTKEY_ORPHAN:
+	case DAMAGE_SORTKEY_GARBAGE: {
+		/* a valid record (version 1, no keys): 12 + 4 empty strings */
+		unsigned char rec[16] = { 1 };
+
+		ck_assert_int_eq(mdb_dbi_open(txn, "sortkeys", MDB_CREATE,
+		    &dbi), 0);
+		be32(k, user);
+		be64(k + 4, d == DAMAGE_SORTKEY_ORPHAN ? 999 : 1);
+		key.mv_data = k;
+		key.mv_size = 12;
+		if (d == DAMAGE_SORTKEY_GARBAGE)
+			rec[0] = 77;
+		data.mv_data = rec;
+		data.mv_size = sizeof(rec);
+		ck_assert_int_eq(mdb_put(txn, dbi, &key, &data, 0), 0);
+		break;
+	}
 	case DAMAGE_NAME_INDEX:
 		ck_assert_int_eq(mdb_dbi_open(txn, "mbnames", 0, &dbi), 0);
 		be32(k, user);
@@ -244,7 +264,7 @@ store_check_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_loop_test(tc, checker_finds_damage, DAMAGE_COUNTER,
-	    DAMAGE_SHORT_RECORD + 1);
+	    DAMAGE_SORTKEY_GARBAGE + 1);
 	tcase_add_test(tc, listing_reports_a_damaged_record);
 	tcase_add_test(tc, checker_reports_names_one_under_folding);
 	tcase_add_test(tc, env_flags_are_durable);

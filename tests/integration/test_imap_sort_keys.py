@@ -1,0 +1,194 @@
+"""SORT and THREAD from the key records stored at delivery against the
+same answers built from the messages themselves (a store written before
+the records existed): one server, one store. Its INBOX is loaded with
+imapd_test --no-sortkeys (no records: every SORT builds the keys from the
+cached structure and the header block), and the same messages are
+APPENDed, with the same INTERNALDATE, into another mailbox (APPEND stores
+the records). Every SORT, ESORT and THREAD must answer the same on both,
+and the server's debug log says which path each one took."""
+import os
+import random
+import re
+
+from imapd import ImapTestCase, Server, USER, PASSWORD
+
+COUNT = 240
+
+SUBJECTS = [
+    "Plans", "Re: Plans", "RE: [list] Fwd: Plans", "plans (fwd)",
+    "[Fwd: Re: Plans]", "=?utf-8?q?Re:_=C3=84pfel?=", "\u00c4pfel",
+    "=?iso-8859-1?q?=C4pfel_und_Birnen?=", "=?UTF-8?B?W2xpc3RdIEJ1ZGdldA==?=",
+    "Budget", "Fw: budget", "[bug] [list]", "Re:", "",
+    "Folded\r\n subject\r\n\tline", "Re: re: RE: Budget (FWD)",
+]
+ZONES = ["+0000", "-0300", "+0530", "+1400", "-1200"]
+NAMES = ["zed", "Amy", "bob", "CARL", "d\u00e9lia", "eve"]
+
+
+def corpus(rnd):
+    """COUNT varied messages (bytes), the same every run."""
+    out = []
+    for i in range(COUNT):
+        h = []
+        r = rnd.random()
+        if r < 0.75:
+            h.append("Date: %s, %02d Jan 2023 %02d:%02d:00 %s" % (
+                ["Mon", "Tue", "Wed"][i % 3], 1 + rnd.randrange(28),
+                rnd.randrange(24), rnd.randrange(60), rnd.choice(ZONES)))
+        elif r < 0.88:
+            h.append("Date: not a date at all")
+        # else: no Date: at all
+        s = rnd.choice(SUBJECTS)
+        if rnd.random() < 0.93:
+            h.append("Subject: " + s)
+        for field in ("From", "To", "Cc"):
+            r = rnd.random()
+            if r < 0.6:
+                h.append("%s: %s@example.org" % (field, rnd.choice(NAMES)))
+            elif r < 0.75:
+                h.append('%s: "%s" <%s@a.example>, other@b.example' % (
+                    field, rnd.choice(NAMES), rnd.choice(NAMES)))
+            elif r < 0.85:
+                h.append("%s: group:;, %s@c.example" % (
+                    field, rnd.choice(NAMES)))
+        if rnd.random() < 0.9:
+            # some ids repeat (RFC 5256 4: duplicates get dummy ids)
+            h.append("Message-ID: <m%d@x>" % (i if rnd.random() < 0.95
+                                             else rnd.randrange(COUNT)))
+        refs = ["<m%d@x>" % rnd.randrange(COUNT)
+                for _ in range(rnd.randrange(5))]
+        r = rnd.random()
+        if refs and r < 0.6:
+            h.append("References: " + "\r\n ".join(refs))
+        elif refs and r < 0.8:
+            h.append("In-Reply-To: " + " ".join(refs))
+        elif refs and r < 0.9:
+            h.append("In-Reply-To: <nowhere@x>")
+            h.append("References: %s (comment)" % refs[-1])
+        body = "x" * rnd.randrange(1, 400)
+        out.append(("\r\n".join(h) + "\r\n\r\n" + body + "\r\n").encode())
+    return out
+
+
+COMMANDS = [
+    "SORT (DATE) UTF-8 ALL", "SORT (REVERSE DATE) UTF-8 ALL",
+    "SORT (ARRIVAL) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL",
+    "SORT (SUBJECT REVERSE DATE) UTF-8 ALL", "SORT (FROM) UTF-8 ALL",
+    "SORT (TO DATE) UTF-8 ALL", "SORT (REVERSE CC SIZE) UTF-8 ALL",
+    "SORT (SIZE) UTF-8 ALL", "UID SORT (SUBJECT FROM) UTF-8 ALL",
+    "SORT (DATE) UTF-8 SUBJECT plans", "SORT (FROM) US-ASCII 10:90",
+    "SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+    "UID SORT RETURN (ALL) (REVERSE DATE) UTF-8 NOT SUBJECT budget",
+    "THREAD ORDEREDSUBJECT UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL",
+    "UID THREAD REFERENCES UTF-8 ALL", "THREAD REFERENCES UTF-8 1:100",
+    "UID THREAD ORDEREDSUBJECT UTF-8 SINCE 1-Jan-2000",
+]
+
+
+class SortKeysTest(ImapTestCase):
+    server_args = ("--log-level", "debug")
+    # --eml prints what it loaded (not a log line)
+    log_skip = ImapTestCase.log_skip + ("index user=",)
+
+    def setUp(self):
+        # the server of ImapTestCase, but with an INBOX loaded without
+        # key records
+        self.msgs = corpus(random.Random(5256))
+        base = os.path.join(self.tmp_root, "eml-%s" % self._testMethodName)
+        os.makedirs(base)
+        for i, m in enumerate(self.msgs):
+            with open(os.path.join(base, "%05d.eml" % i), "wb") as f:
+                f.write(m)
+        self.tmp = os.path.join(self.tmp_root, self._testMethodName)
+        os.makedirs(self.tmp)
+        self.srv = Server(self.tmp, self.ca,
+                          self.server_args + ("--no-sortkeys",),
+                          eml=(USER, base))
+        self.clients = []
+        self.r = self.raw()
+        self.r.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+
+    def answer(self, cmd):
+        lines = self.r.cmd("t", cmd)
+        self.assertTrue(lines[-1].startswith(b"t OK"), (cmd, lines[-1]))
+        got = [x for x in lines if re.match(rb"\* (SORT|THREAD|ESEARCH)",
+                                            x)]
+        self.assertEqual(len(got), 1, (cmd, lines))
+        return got[0]
+
+    def built(self):
+        """keys_built of every SORT/THREAD logged so far, in order."""
+        return [(int(m.group(1)), int(m.group(2))) for m in re.finditer(
+            r"event=sort command=\w+ messages=(\d+) keys_built=(\d+)",
+            self.srv.log())]
+
+    def test_same_answers_with_and_without_records(self):
+        r = self.r
+        r.cmd("c", "CREATE Keyed")
+        r.cmd("s", "SELECT INBOX")
+        dates = {}
+        for line in r.cmd("f", "FETCH 1:* (INTERNALDATE)")[:-1]:
+            m = re.match(rb'\* (\d+) FETCH \(INTERNALDATE "([^"]+)"\)', line)
+            dates[int(m.group(1))] = m.group(2).decode()
+        self.assertEqual(len(dates), COUNT)
+        # the same messages in the same order, with the same INTERNALDATE:
+        # APPEND computes and stores their key records
+        for i, data in enumerate(self.msgs):
+            r.send('a%d APPEND Keyed "%s" {%d+}\r\n' % (
+                i, dates[i + 1], len(data)))
+            r.send(data + b"\r\n")
+        for i in range(COUNT):
+            self.assertTrue(r.read_until_tag("a%d" % i, 120)[-1].startswith(
+                b"a%d OK" % i))
+        old = {}
+        for cmd in COMMANDS:
+            old[cmd] = self.answer(cmd)
+        n_old = len(self.built())
+        r.cmd("s", "SELECT Keyed")
+        for cmd in COMMANDS:
+            self.assertEqual(self.answer(cmd), old[cmd], cmd)
+        built = self.built()
+        self.assertEqual(len(built), 2 * len(COMMANDS))
+        # INBOX: every message's keys were built at SORT time (ARRIVAL and
+        # SIZE alone need none); Keyed: none, all read from the records
+        for cmd, (n, b) in zip(COMMANDS, built[:n_old]):
+            self.assertEqual(b, 0 if re.search(r"\((ARRIVAL|SIZE)\)", cmd)
+                             else n, cmd)
+        for cmd, (n, b) in zip(COMMANDS, built[n_old:]):
+            self.assertEqual(b, 0, cmd)
+        # the answers say something: all messages, threads nested
+        self.assertEqual(len(old["SORT (DATE) UTF-8 ALL"].split()),
+                         2 + COUNT)
+        self.assertIn(b"((", old["THREAD REFERENCES UTF-8 ALL"] + b"(")
+        self.assertRegex(old["THREAD REFERENCES UTF-8 ALL"],
+                         rb"\(\d+ \d+ \(\d+")
+
+    def test_copy_shares_the_records(self):
+        # COPY adds an index entry, not bytes: the copy of a message
+        # stored without a record has none either, one with a record
+        # keeps it; both answer as their source
+        r = self.r
+        r.cmd("c", "CREATE Keyed")
+        r.cmd("c", "CREATE Both")
+        for i, data in enumerate(self.msgs[:40]):
+            r.send('a%d APPEND Keyed {%d+}\r\n' % (i, len(data)))
+            r.send(data + b"\r\n")
+        for i in range(40):
+            self.assertTrue(r.read_until_tag("a%d" % i, 120)[-1].startswith(
+                b"a%d OK" % i))
+        r.cmd("s", "SELECT INBOX")
+        r.cmd("c", "COPY 1:40 Both")
+        r.cmd("s", "SELECT Keyed")
+        r.cmd("c", "COPY 1:40 Both")
+        r.cmd("s", "SELECT Both")
+        cmd = "THREAD REFERENCES UTF-8 ALL"
+        both = self.answer(cmd)
+        self.assertEqual(self.built()[-1], (80, 40))
+        # messages 1-40 and 41-80 are the same mail: each thread of one
+        # half has its twin in the other (duplicate Message-IDs)
+        a = self.answer("THREAD REFERENCES UTF-8 1:40")
+        b = self.answer("THREAD REFERENCES UTF-8 41:80")
+        self.assertEqual(
+            re.sub(rb"\d+", lambda m: b"%d" % (int(m.group(0)) + 40), a),
+            b)
+        self.assertTrue(both.startswith(b"* THREAD ("))

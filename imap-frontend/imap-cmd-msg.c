@@ -663,6 +663,14 @@ search_sent_date(void *ctx, int64_t *t_r, int *tz_r)
 	return imap_msgview_sent_date(&sr->view, t_r, tz_r);
 }
 
+static int
+search_thread_id(void *ctx, uint64_t *id_r)
+{
+	struct search_run *sr = ctx;
+
+	return imap_msgview_thread_id(&sr->view, id_r);
+}
+
 static bool
 search_out_of_time(struct search_run *sr)
 {
@@ -720,6 +728,7 @@ search_cb(void *ctx, const struct store_msg *m)
 	sm.address_contains = search_address;
 	sm.body_contains = search_body;
 	sm.sent_date = search_sent_date;
+	sm.thread_id = search_thread_id;
 	sr->msg = m;
 	imap_msgview_set(&sr->view, m);
 	rc = imap_search_match(j->prog, &sm);

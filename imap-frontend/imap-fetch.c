@@ -3,6 +3,7 @@
  * chunks while the client drains its output. */
 #include "imap-fetch.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -264,6 +265,58 @@ imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r)
 	*t_r = env->date_time;
 	*tz_r = env->date_tz_min;
 	return 1;
+}
+
+static uint64_t
+thread_hash(const char *root)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	uint64_t h = 0;
+
+	if (EVP_Digest(root, strlen(root), md, &n, EVP_sha256(), NULL) != 1)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | md[i];
+	return h & ~IMAP_THREADID_OWN;
+}
+
+int
+imap_msgview_thread_id(struct imap_msgview *v, uint64_t *tid_r)
+{
+	struct strbuf built = STRBUF_INIT, refs = STRBUF_INIT;
+	const struct mail_message *mm;
+	struct mail_sortkey sk;
+	const char *err, *root;
+	const void *rec;
+	size_t rec_size;
+	int rc = 0;
+
+	if (store_msg_sortkey(v->r, v->user_id, v->m->body_id, &rec,
+	    &rec_size, &err) != 0 || mail_sortkey_read(rec, rec_size,
+	    &sk) != 0) {
+		/* stored before the records: the same record, built */
+		if ((mm = imap_msgview_message(v)) == NULL ||
+		    (rc = imap_msgview_header_value(v, "References",
+		    &refs)) < 0) {
+			rc = -1;
+			goto out;
+		}
+		mail_sortkey_build(mm->parts[0].envelope, rc == 1 ?
+		    strbuf_str(&refs) : NULL, rc == 1 ? refs.len : 0, &built);
+		rc = 0;
+		if (mail_sortkey_read(built.data, built.len, &sk) != 0) {
+			rc = -1;
+			goto out;
+		}
+	}
+	root = sk.nrefs > 0 ? sk.refs[0] : sk.msgid;
+	*tid_r = root != NULL && root[0] != '\0' ? thread_hash(root) :
+	    v->m->body_id | IMAP_THREADID_OWN;
+out:
+	strbuf_free(&built);
+	strbuf_free(&refs);
+	return rc;
 }
 
 const struct mail_message *
@@ -747,9 +800,24 @@ render_message(struct imap_session *s, struct fetch_ctx *c,
 			strbuf_appendf(sb, "EMAILID (M%016llx)",
 			    (unsigned long long)m.body_id);
 			break;
-		case IMAP_FETCH_THREADID:
-			strbuf_appends(sb, "THREADID NIL");
+		case IMAP_FETCH_THREADID: {
+			/* RFC 8474 5.2 (imap_msgview_thread_id) */
+			struct imap_msgview tv;
+			uint64_t tid;
+
+			memset(&tv, 0, sizeof(tv));
+			tv.user_id = s->user_id;
+			tv.mailbox_id = s->sel->mailbox_id;
+			tv.r = r;
+			imap_msgview_set(&tv, &m);
+			if (imap_msgview_thread_id(&tv, &tid) == 0)
+				strbuf_appendf(sb, "THREADID (T%016llx)",
+				    (unsigned long long)tid);
+			else
+				strbuf_appends(sb, "THREADID NIL");
+			imap_msgview_clear(&tv);
 			break;
+		}
 		case IMAP_FETCH_PREVIEW:
 			strbuf_reset(&gen);
 			if (mm != NULL)

@@ -62,6 +62,18 @@ int imap_msgview_address_contains(struct imap_msgview *v, const char *name,
 int imap_msgview_body_contains(struct imap_msgview *v, bool text,
     const char *str, size_t len);
 int imap_msgview_sent_date(struct imap_msgview *v, int64_t *t_r, int *tz_r);
+/*
+ * OBJECTID's THREADID (RFC 8474 5.2) of the message, as a number (shown
+ * as "T" and 16 hex digits): the first 63 bits of the SHA-256 of its
+ * thread's root msg-id, the oldest of its References (else the first of
+ * In-Reply-To, else its own Message-ID); a message without any of them
+ * is a thread of its own, its EMAILID with the top bit set. Read from
+ * the message's sort key record (store/mail-sortkey.h), or built as
+ * SORT does for a message stored without one. 0, or -1 on error.
+ */
+int imap_msgview_thread_id(struct imap_msgview *v, uint64_t *tid_r);
+/* The top bit of a thread id: a thread of one message without ids. */
+#define IMAP_THREADID_OWN (UINT64_C(1) << 63)
 /* The message's parsed structure (from its blob), or NULL on error;
  * valid until imap_msgview_clear(). */
 const struct mail_message *imap_msgview_message(struct imap_msgview *v);

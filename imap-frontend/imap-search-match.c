@@ -316,7 +316,8 @@ parse_key(struct search_ctx *ctx, unsigned int depth,
 	}
 	if (str_ieq(name, len, "EMAILID") || str_ieq(name, len, "THREADID")) {
 		/* RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-");
-		 * ours are "M" and 16 hex digits */
+		 * ours are "M" (EMAILID) or "T" (THREADID) and 16 hex
+		 * digits */
 		const char *id;
 		bool email = str_ieq(name, len, "EMAILID");
 		char *end;
@@ -330,7 +331,8 @@ parse_key(struct search_ctx *ctx, unsigned int depth,
 			return fail(ctx, "Invalid object id");
 		/* an id we never hand out matches nothing */
 		k->number = 0;
-		if (email && id[0] == 'M' && strlen(id) == 17) {
+		if (id[0] == (email ? 'M' : 'T') && strlen(id) == 17 &&
+		    strspn(id + 1, "0123456789abcdef") == 16) {
 			k->number = strtoull(id + 1, &end, 16);
 			if (*end != '\0')
 				k->number = 0;
@@ -553,8 +555,15 @@ match_key(const struct imap_search_key *k,
 		return m->modseq >= k->number;
 	case IMAP_SEARCH_EMAILID:
 		return k->number != 0 && m->email_id == k->number;
-	case IMAP_SEARCH_THREADID:
-		return 0;
+	case IMAP_SEARCH_THREADID: {
+		uint64_t tid;
+
+		if (k->number == 0 || m->thread_id == NULL)
+			return 0;
+		if (m->thread_id(m->ctx, &tid) < 0)
+			return -1;
+		return tid == k->number;
+	}
 	}
 	return -1;
 }

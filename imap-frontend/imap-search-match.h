@@ -165,6 +165,9 @@ struct imap_search_message {
 	/* The Date: header's time: 1 with *t_r and *tz_minutes_r set, 0 when missing or
 	 * unparsable (such messages match no SENT* key). */
 	int (*sent_date)(void *ctx, int64_t *t_r, int *tz_minutes_r);
+	/* OBJECTID's THREADID as a number (imap_msgview_thread_id): 0 with
+	 * *id_r set, -1 on error. NULL: THREADID matches nothing. */
+	int (*thread_id)(void *ctx, uint64_t *id_r);
 };
 
 /* 1 match, 0 no match, -1 a callback failed. */

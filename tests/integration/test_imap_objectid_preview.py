@@ -1,6 +1,6 @@
 """OBJECTID (RFC 8474): MAILBOXID at CREATE, SELECT and in STATUS, kept
 by RENAME; EMAILID shared by COPY and MOVE, SEARCH EMAILID; THREADID
-NIL. PREVIEW (RFC 8970): text/plain, quoted-printable, HTML, no text at
+by the thread's root msg-id, SEARCH THREADID. PREVIEW (RFC 8970): text/plain, quoted-printable, HTML, no text at
 all, the (LAZY) modifier; raw protocol."""
 import re
 
@@ -60,8 +60,8 @@ class ObjectIdPreviewTest(ImapTestCase):
         self.ok("CREATE Other")
         self.ok("SELECT INBOX")
         lines = self.ok("FETCH 1:2 (EMAILID THREADID)")
-        ids = re.findall(rb"EMAILID \((M[0-9a-f]{16})\) THREADID NIL", b"".join(
-            lines))
+        ids = re.findall(rb"EMAILID \((M[0-9a-f]{16})\) THREADID \(T[0-9a-f]"
+                         rb"{16}\)", b"".join(lines))
         self.assertEqual(len(ids), 2)
         self.assertNotEqual(ids[0], ids[1])
         # a copy keeps the id (same message); a move too
@@ -79,6 +79,49 @@ class ObjectIdPreviewTest(ImapTestCase):
         self.assertIn(b"* SEARCH\r\n", lines)
         lines = self.r.cmd("b", "SEARCH EMAILID bad/id")
         self.assertTrue(lines[-1].startswith(b"b BAD"), lines)
+
+    def thread_ids(self, n):
+        lines = self.ok("FETCH 1:%d (THREADID)" % n)
+        return re.findall(rb"THREADID \((T[0-9a-f]{16})\)", b"".join(lines))
+
+    def test_threadid_follows_the_root_of_references(self):
+        def msg(mid, refs=None, irt=None, subject="s"):
+            h = b"Subject: %s\r\n" % subject.encode()
+            if mid:
+                h += b"Message-ID: <%s@x>\r\n" % mid.encode()
+            if refs:
+                h += b"References: " + b" ".join(
+                    b"<%s@x>" % r.encode() for r in refs) + b"\r\n"
+            if irt:
+                h += b"In-Reply-To: <%s@x>\r\n" % irt.encode()
+            return h + b"\r\nbody\r\n"
+        for m in (msg("root"), msg("r1", refs=["root"]),
+                  msg("r2", refs=["root", "r1"], irt="r1"),
+                  msg("other", subject="s"),   # same subject, no link
+                  msg(None), msg(None),       # no ids: threads of one
+                  msg("late", irt="root")):   # In-Reply-To only
+            self.append("INBOX", m)
+        self.ok("SELECT INBOX")
+        t = self.thread_ids(7)
+        self.assertEqual(len(t), 7)
+        self.assertEqual(t[0], t[1])
+        self.assertEqual(t[0], t[2])
+        self.assertEqual(t[0], t[6])
+        self.assertEqual(len({t[0], t[3], t[4], t[5]}), 4)
+        # the same id in another mailbox, after COPY and for an APPENDed
+        # copy of the bytes alike
+        self.ok("CREATE Other")
+        self.ok("COPY 2 Other")
+        self.append("Other", msg("r2", refs=["root", "r1"]))
+        self.ok("SELECT Other")
+        self.assertEqual(self.thread_ids(2), [t[0], t[0]])
+        self.ok("SELECT INBOX")
+        lines = self.ok("SEARCH THREADID %s" % t[0].decode())
+        self.assertIn(b"* SEARCH 1 2 3 7\r\n", lines)
+        lines = self.ok("UID SEARCH THREADID %s" % t[4].decode())
+        self.assertIn(b"* SEARCH 5\r\n", lines)
+        lines = self.ok("SEARCH NOT THREADID %s" % t[0].decode())
+        self.assertIn(b"* SEARCH 4 5 6\r\n", lines)
 
     def test_preview(self):
         for m in (PLAIN, HTML, NOTEXT):

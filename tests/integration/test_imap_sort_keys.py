@@ -156,6 +156,23 @@ class SortKeysTest(ImapTestCase):
                              else n, cmd)
         for cmd, (n, b) in zip(COMMANDS, built[n_old:]):
             self.assertEqual(b, 0, cmd)
+        # THREADID (RFC 8474) reads the same records, and builds them
+        # alike for messages stored without one
+        def tids():
+            lines = r.cmd("f", "FETCH 1:* (THREADID)")
+            self.assertTrue(lines[-1].startswith(b"f OK"), lines[-1])
+            return re.findall(rb"THREADID \((T[0-9a-f]{16})\)",
+                              b"".join(lines))
+        def shared(ts):
+            # a message without any msg-id is a thread of its own, named
+            # by its EMAILID (top bit set): those differ between copies
+            return [t if t[1:2] in b"01234567" else b"own" for t in ts]
+        keyed = tids()
+        r.cmd("s", "SELECT INBOX")
+        self.assertEqual(shared(tids()), shared(keyed))
+        self.assertEqual(len(keyed), COUNT)
+        self.assertGreater(shared(keyed).count(b"own"), 0)
+        self.assertLess(len(set(keyed)), COUNT)   # some threads
         # the answers say something: all messages, threads nested
         self.assertEqual(len(old["SORT (DATE) UTF-8 ALL"].split()),
                          2 + COUNT)

@@ -697,6 +697,16 @@ exp_mailboxes(struct exporter *x)
 		exp_fail(x, "mailboxes: %s", error);
 		goto out;
 	}
+	/* INBOX first (store_import_user made it), then name order,
+	   which puts every parent before its children */
+	for (size_t i = 1; i < l.n; i++) {
+		if (strcmp(l.v[i].name, "INBOX") == 0) {
+			struct mb_copy inbox = l.v[i];
+
+			memmove(&l.v[1], &l.v[0], i * sizeof(l.v[0]));
+			l.v[0] = inbox;
+		}
+	}
 	for (size_t i = 0; i < l.n; i++) {
 		struct mb_copy *c = &l.v[i];
 
@@ -1582,7 +1592,12 @@ import_run(struct importer *im)
 		if (move_json(&rec, &j, im->err, sizeof(im->err)) < 0)
 			return -1;
 		switch (rec.type) {
-		case MOVE_R_HEADER: rc = imp_header(im, j); break;
+		case MOVE_R_HEADER:
+			/* the key comes from the header: MAC it once set up */
+			rc = imp_header(im, j);
+			if (rc == 0)
+				imp_mac(im, &rec);
+			break;
 		case MOVE_R_USER: rc = imp_user(im, j); break;
 		case MOVE_R_SETTING: rc = imp_setting(im, j); break;
 		case MOVE_R_ACCOUNT: rc = imp_account(im, j); break;

@@ -35,6 +35,10 @@ _Static_assert(MOVE_BODY_MAX == STORE_MESSAGE_SIZE_MAX,
 _Static_assert(MOVE_ACCOUNT_MAX <= STORE_ACCOUNT_ID_MAX,
     "account names fit the ledger's account ids");
 
+/* Messages and body bytes per store_import_messages call of the import:
+ * one child transaction each, so a big mailbox is not one per message. */
+#define MOVE_IMPORT_BATCH 256
+#define MOVE_IMPORT_BATCH_BYTES (8u * 1024 * 1024)
 /* Bytes read from the file per read(). */
 #define MOVE_READ_CHUNK (256u * 1024)
 /* The passphrase file: one line. */
@@ -1042,7 +1046,19 @@ struct importer {
 	unsigned char *body_data;	/* pass 2: the pending body's bytes */
 	size_t body_len;
 	uint64_t dead_body;	/* pass 2: a body id no message has */
+	/* pass 2: messages waiting for one store_import_messages call;
+	   their bytes and structures in batch_buf */
+	struct pend *batch;
+	size_t batch_n;
+	struct strbuf batch_buf;
 	char err[MOVE_ERROR_MAX];
+};
+
+struct pend {
+	struct store_import_msg sm;
+	uint32_t body;		/* its body's number */
+	size_t data_off, struct_off;
+	char *kw[MOVE_KEYWORDS_MAX];
 };
 
 static int
@@ -1267,9 +1283,50 @@ imp_subscription(struct importer *im, json_t *j)
 	return 0;
 }
 
+/* Writes the waiting messages (pass 2). */
+static int
+imp_flush(struct importer *im)
+{
+	struct store_import_msg v[MOVE_IMPORT_BATCH];
+	uint64_t ids[MOVE_IMPORT_BATCH];
+	const char *error = NULL;
+	int rc;
+
+	if (im->batch_n == 0)
+		return 0;
+	for (size_t i = 0; i < im->batch_n; i++) {
+		struct pend *p = &im->batch[i];
+
+		v[i] = p->sm;
+		v[i].keywords = (const char *const *)p->kw;
+		if (p->sm.body_id == 0) {
+			v[i].data = im->batch_buf.data + p->data_off;
+			v[i].structure = p->sm.structure_size > 0 ?
+			    im->batch_buf.data + p->struct_off : NULL;
+		}
+	}
+	rc = store_import_messages(im->store, im->user_id, im->mb_new_id, v,
+	    im->batch_n, ids, &error);
+	for (size_t i = 0; i < im->batch_n; i++) {
+		struct pend *p = &im->batch[i];
+
+		if (rc == 0 && p->sm.body_id == 0)
+			im->body_ids[p->body - 1] = ids[i];
+		for (size_t k = 0; k < p->sm.keyword_count; k++)
+			free(p->kw[k]);
+	}
+	im->batch_n = 0;
+	strbuf_reset(&im->batch_buf);
+	if (rc < 0)
+		return imp_fail(im, "mailbox %s: %s", im->mb.name, error);
+	return 0;
+}
+
 static int
 imp_mailbox_end(struct importer *im)
 {
+	if (imp_flush(im) < 0)
+		return -1;
 	if (im->in_mailbox && im->mb_left != 0)
 		return imp_fail(im, "mailbox %s: %u messages missing (the "
 		    "file is cut or edited)", im->mb.name, im->mb_left);
@@ -1367,11 +1424,8 @@ static int
 imp_message(struct importer *im, json_t *j)
 {
 	struct move_message mm;
-	struct store_import_msg sm;
-	struct strbuf blob;
-	const char *error = NULL;
+	struct pend *p;
 	bool fresh;
-	int rc;
 
 	if (move_message_parse(j, &mm, im->err, sizeof(im->err)) < 0)
 		return -1;
@@ -1399,42 +1453,43 @@ imp_message(struct importer *im, json_t *j)
 	im->m->counts.messages++;
 	if (!im->write)
 		return 0;
-	memset(&sm, 0, sizeof(sm));
-	sm.uid = mm.uid;
-	sm.modseq = mm.modseq;
-	sm.system_flags = mm.system_flags;
-	sm.keywords = mm.keywords;
-	sm.keyword_count = mm.keyword_count;
-	sm.internaldate = mm.internaldate;
-	sm.tz_offset_min = mm.tz_offset_min;
-	sm.size = mm.size;
-	strbuf_init(&blob, 0);
+	/* a copy of a body still waiting in the batch: write that first */
+	if (!fresh && im->body_ids[mm.body - 1] == 0 && imp_flush(im) < 0)
+		return -1;
+	p = &im->batch[im->batch_n++];
+	memset(p, 0, sizeof(*p));
+	p->sm.uid = mm.uid;
+	p->sm.modseq = mm.modseq;
+	p->sm.system_flags = mm.system_flags;
+	p->sm.keyword_count = mm.keyword_count;
+	for (size_t k = 0; k < mm.keyword_count; k++)
+		p->kw[k] = xstrdup(mm.keywords[k]);
+	p->sm.internaldate = mm.internaldate;
+	p->sm.tz_offset_min = mm.tz_offset_min;
+	p->sm.size = mm.size;
+	p->body = mm.body;
 	if (fresh) {
 		/* the structure is made here, as at delivery (not taken
 		   from the file: a blob is ours to trust) */
 		struct mail_message *msg = mail_parse(im->body_data,
 		    im->body_len, NULL);
 
+		p->data_off = im->batch_buf.len;
+		strbuf_append(&im->batch_buf, im->body_data, im->body_len);
+		p->struct_off = im->batch_buf.len;
 		if (msg != NULL) {
-			mail_serialize(msg, &blob);
+			mail_serialize(msg, &im->batch_buf);
 			mail_message_free(&msg);
 		}
-		sm.data = im->body_data;
-		sm.structure = blob.data;
-		sm.structure_size = blob.len;
-	} else {
-		sm.body_id = im->body_ids[mm.body - 1];
-	}
-	rc = store_import_messages(im->store, im->user_id, im->mb_new_id, &sm,
-	    1, &im->body_ids[mm.body - 1], &error);
-	strbuf_free(&blob);
-	if (fresh) {
+		p->sm.structure_size = im->batch_buf.len - p->struct_off;
 		free(im->body_data);
 		im->body_data = NULL;
+	} else {
+		p->sm.body_id = im->body_ids[mm.body - 1];
 	}
-	if (rc < 0)
-		return imp_fail(im, "mailbox %s UID %u: %s", im->mb.name,
-		    mm.uid, error);
+	if (im->batch_n == MOVE_IMPORT_BATCH ||
+	    im->batch_buf.len >= MOVE_IMPORT_BATCH_BYTES)
+		return imp_flush(im);
 	return 0;
 }
 
@@ -1445,7 +1500,8 @@ imp_vanished(struct importer *im, json_t *j)
 	const char *error = NULL;
 	int rc = 0;
 
-	if (move_vanished_parse(j, v, im->err, sizeof(im->err)) < 0) {
+	if (imp_flush(im) < 0 ||
+	    move_vanished_parse(j, v, im->err, sizeof(im->err)) < 0) {
 		free(v);
 		return -1;
 	}
@@ -1626,6 +1682,8 @@ importer_init(struct importer *im, struct user_move *m, int fd)
 	im->fd = fd;
 	move_dec_init(&im->dec);
 	im->chunk = xmalloc(MOVE_READ_CHUNK);
+	im->batch = xcalloc(MOVE_IMPORT_BATCH, sizeof(*im->batch));
+	strbuf_init(&im->batch_buf, 0);
 }
 
 static void
@@ -1640,6 +1698,11 @@ importer_free(struct importer *im)
 	free(im->body_ids);
 	free(im->body_sizes);
 	free(im->body_data);
+	for (size_t i = 0; i < im->batch_n; i++)
+		for (size_t k = 0; k < im->batch[i].sm.keyword_count; k++)
+			free(im->batch[i].kw[k]);
+	free(im->batch);
+	strbuf_free(&im->batch_buf);
 }
 
 static void *

@@ -235,6 +235,59 @@ class UserMoveTest(unittest.TestCase):
             r = g.ctl("-c", g.conf, "check", g.data)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def state(self, gw):
+        """Per mailbox: UIDVALIDITY, HIGHESTMODSEQ, every UID's flags and
+        MODSEQ, and the whole expunge history (QRESYNC from MODSEQ 1)."""
+        c = imap(gw)
+        c.enable("QRESYNC")
+        out = {}
+        for box in ("INBOX", "Work"):
+            uv = None
+            c.select(box)
+            uv = int(c.untagged_responses["UIDVALIDITY"][0])
+            c.close()
+            typ, resp = qresync_select(c, box, uv, 1)
+            self.assertEqual(typ, "OK", resp)
+            fetch = sorted(x.decode() for x in resp.get("FETCH", []))
+            text = " ".join(x.decode() if isinstance(x, bytes) else str(x)
+                            for x in resp.get("OK", []))
+            hms = re.search(r"HIGHESTMODSEQ (\d+)", text).group(1)
+            out[box] = (uv, hms, [x.decode() for x in
+                                  resp.get("VANISHED", [])], fetch)
+            c.close()
+        c.logout()
+        return out
+
+    def test_big_history_and_shared_bodies(self):
+        """More messages than one import batch, bodies shared between
+        mailboxes across batches, and an expunge history longer than one
+        record: the same on both nodes."""
+        self.a.ok({"command": "user.add", "user": "alice",
+                   "password": "alice-pw"})
+        c = imap(self.a)
+        c.create("Work")
+        for i in range(1100):
+            c.append("INBOX", r"(\Seen)" if i % 3 == 0 else None, None,
+                     b"Subject: n %d\r\n\r\nbody %d\r\n" % (i, i))
+        c.select("INBOX")
+        c.uid("COPY", "1:600", "Work")
+        c.uid("STORE", "1:1060", "+FLAGS", r"(\Deleted)")
+        c.expunge()
+        c.uid("STORE", "1070:1080", "+FLAGS", "($Later)")
+        c.logout()
+        before = self.state(self.a)
+        self.assertEqual(len(before["Work"][3]), 600)
+        self.assertIn("1:1060", before["INBOX"][2][0])
+        self.export_ok()
+        r = self.b.ctl("user", "import", self.export, "--passphrase-file",
+                       self.passfile)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertIn("640 messages", r.stdout)  # 40 + 600 copies
+        self.assertEqual(self.state(self.b), before)
+        self.b.stop()
+        r = self.b.ctl("-c", self.b.conf, "check", self.b.data)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_unmove_serves_the_user_again(self):
         self.a.ok({"command": "user.add", "user": "alice",
                    "password": "alice-pw"})

@@ -1453,31 +1453,6 @@ cmd_backup(struct gateway *gw, struct control_client *client, json_t *req)
 	/* backup_start replies when the copy is done */
 }
 
-/* user-move.c replies when the export or import is done */
-static void
-cmd_user_export(struct gateway *gw, struct control_client *client,
-    json_t *req)
-{
-	struct ctl_error err;
-
-	if (user_move_export(gw, client, req, &err) < 0) {
-		gw->stats.control_errors++;
-		control_reply_error(client, &err);
-	}
-}
-
-static void
-cmd_user_import(struct gateway *gw, struct control_client *client,
-    json_t *req)
-{
-	struct ctl_error err;
-
-	if (user_move_import(gw, client, req, &err) < 0) {
-		gw->stats.control_errors++;
-		control_reply_error(client, &err);
-	}
-}
-
 static void
 trace_user_cb(void *arg, const char *user)
 {
@@ -1600,8 +1575,8 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_OAUTH_START] = oauth_cmd_start,
 	[CTL_OAUTH_WAIT] = oauth_cmd_wait,
 	[CTL_USER_ADMIN] = web_cmd_user_admin,
-	[CTL_USER_EXPORT] = cmd_user_export,
-	[CTL_USER_IMPORT] = cmd_user_import,
+	[CTL_USER_EXPORT] = user_move_export,
+	[CTL_USER_IMPORT] = user_move_import,
 	[CTL_USER_UNMOVE] = user_move_unmove,
 };
 

@@ -388,8 +388,8 @@ lookup_user(struct gateway *gw, const char *user, uint32_t *id_r,
 	return rc;
 }
 
-int
-user_move_export(struct gateway *gw, struct control_client *client,
+static int
+export_start(struct gateway *gw, struct control_client *client,
     json_t *req, struct ctl_error *err)
 {
 	const char *user = ctl_req_str(req, "user");
@@ -560,8 +560,8 @@ import_checked(struct user_move *m)
 	    move_import_apply, import_done, m);
 }
 
-int
-user_move_import(struct gateway *gw, struct control_client *client,
+static int
+import_start(struct gateway *gw, struct control_client *client,
     json_t *req, struct ctl_error *err)
 {
 	const char *path = ctl_req_str(req, "path");
@@ -626,6 +626,30 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 		export_finish(m);
 	else
 		import_checked(m);
+}
+
+void
+user_move_export(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct ctl_error err;
+
+	if (export_start(gw, client, req, &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+	}
+}
+
+void
+user_move_import(struct gateway *gw, struct control_client *client,
+    json_t *req)
+{
+	struct ctl_error err;
+
+	if (import_start(gw, client, req, &err) < 0) {
+		gw->stats.control_errors++;
+		control_reply_error(client, &err);
+	}
 }
 
 void

@@ -37,12 +37,13 @@ struct gateway;
 struct control_client;
 struct ctl_error;
 
-/* Start an export / import for the request; the reply comes when it is
- * done. -1 with err when it cannot start (nothing changed). */
-int user_move_export(struct gateway *gw, struct control_client *client,
-    json_t *req, struct ctl_error *err);
-int user_move_import(struct gateway *gw, struct control_client *client,
-    json_t *req, struct ctl_error *err);
+/* The control commands user.export / user.import: start for the
+ * request; the reply comes when it is done (or at once, with an error
+ * and nothing changed, when it cannot start). */
+void user_move_export(struct gateway *gw, struct control_client *client,
+    json_t *req);
+void user_move_import(struct gateway *gw, struct control_client *client,
+    json_t *req);
 /* Takes a user's "moved" mark away and gives their accounts back to the
  * poller. Replies itself. */
 void user_move_unmove(struct gateway *gw, struct control_client *client,

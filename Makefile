@@ -109,7 +109,7 @@ PURE_FILES := $(wildcard lib/log.[ch] lib/xmalloc.[ch] lib/strbuf.[ch] \
 	pop3-upstream/pop3-parse*.[ch] \
 	gateway/config.[ch] gateway/config-*.[ch] gateway/control-proto.[ch] \
 	gateway/import-csv.[ch] gateway/oauth-proto.[ch] \
-	gateway/auth-http-proto.[ch] \
+	gateway/auth-http-proto.[ch] gateway/move-format.[ch] \
 	gateway/web-advice.[ch] gateway/web-session.[ch])
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))

@@ -18,6 +18,7 @@
 #include "gateway/admin-store.h"
 #include "gateway/accounts.h"
 #include "gateway/backup.h"
+#include "gateway/user-move.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/history.h"
@@ -1641,6 +1642,9 @@ static command_fn *const handlers[CTL_CMD_COUNT] = {
 	[CTL_OAUTH_START] = oauth_cmd_start,
 	[CTL_OAUTH_WAIT] = oauth_cmd_wait,
 	[CTL_USER_ADMIN] = web_cmd_user_admin,
+	[CTL_USER_EXPORT] = user_move_export,
+	[CTL_USER_IMPORT] = user_move_import,
+	[CTL_USER_UNMOVE] = user_move_unmove,
 };
 
 /* Every command names its user in the canonical form (username.h), so

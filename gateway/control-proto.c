@@ -107,6 +107,18 @@ static const struct ctl_field f_backup[] = {
 	REQ("path", CTL_T_STRING, CTL_C_PATH),
 	END
 };
+static const struct ctl_field f_user_export[] = {
+	REQ("user", CTL_T_STRING, CTL_C_NAME),
+	REQ("path", CTL_T_STRING, CTL_C_PATH),
+	REQ("passphrase_file", CTL_T_STRING, CTL_C_PATH),
+	END
+};
+static const struct ctl_field f_user_import[] = {
+	REQ("path", CTL_T_STRING, CTL_C_PATH),
+	REQ("passphrase_file", CTL_T_STRING, CTL_C_PATH),
+	OPT("force", CTL_T_BOOL, CTL_C_NONE),
+	END
+};
 static const struct ctl_field f_trace[] = {
 	OPT("user", CTL_T_STRING, CTL_C_NAME),
 	OPT("session", CTL_T_INT, CTL_C_NONE),
@@ -212,6 +224,14 @@ const struct ctl_command ctl_commands[CTL_CMD_COUNT] = {
 	{ "user.admin", CTL_USER_ADMIN, f_user_admin,
 	  "show or set whether a user is an admin of the web page (\"yes\" "
 	  "or \"no\")", NULL },
+	{ "user.export", CTL_USER_EXPORT, f_user_export,
+	  "move a user away: stop serving and polling them here and write "
+	  "them to a file for user.import on another node", NULL },
+	{ "user.import", CTL_USER_IMPORT, f_user_import,
+	  "create a user from a user.export file, with their UIDs, "
+	  "MODSEQs, ledger and accounts", NULL },
+	{ "user.unmove", CTL_USER_UNMOVE, f_user,
+	  "serve and poll an exported user here again", NULL },
 };
 
 const struct ctl_command *

@@ -31,6 +31,7 @@ struct metrics;
 struct metric;
 struct prometheus;
 struct backup;
+struct user_move;
 struct auth_http;
 struct web;
 
@@ -96,6 +97,8 @@ struct gateway {
 	struct prometheus *prom;	/* its counters and endpoint */
 	struct gateway_core_metrics core_metrics;
 	struct backup *backup;		/* the running or last backup */
+	struct user_move *user_move;	/* the running or last user export
+					   or import (user-move.h) */
 	struct auth_http *auth_http;	/* nginx's auth_http (auth-http.h) */
 	struct web *web;		/* the web page (web.h), or NULL */
 };

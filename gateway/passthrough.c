@@ -647,8 +647,10 @@ local_checked(void *arg, int result, bool exists)
 	const char *error;
 	uint32_t id;
 
-	if (result > 0)
+	if (result == 1)
 		imap_auth_request_done(p->req, IMAP_AUTH_OK, p->user);
+	else if (result == 2)	/* moved to another node */
+		imap_auth_request_done(p->req, IMAP_AUTH_DISABLED, NULL);
 	else if (result < 0 || gw->shutting_down)
 		imap_auth_request_done(p->req, IMAP_AUTH_TEMPFAIL, NULL);
 	else if (exists && user_ownership(gw, p->user, &id, &error) ==

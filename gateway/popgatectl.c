@@ -436,6 +436,30 @@ print_backup(json_t *reply)
 }
 
 static void
+print_move(json_t *reply)
+{
+	json_t *m = json_object_get(reply, "export"), *n;
+	const char *what = "exported";
+	char b[32];
+
+	if (m == NULL) {
+		m = json_object_get(reply, "import");
+		what = "imported";
+	}
+	n = json_object_get(m, "counts");
+	fmt_bytes(json_integer_value(json_object_get(n, "bytes")), b,
+	    sizeof(b));
+	printf("%s %s (%s): %lld mailboxes, %lld messages (%s bytes), "
+	    "%lld accounts, %lld ledger entries, in %.1f s\n", what,
+	    str_or(m, "user", "?"), str_or(m, "path", "?"),
+	    (long long)json_integer_value(json_object_get(n, "mailboxes")),
+	    (long long)json_integer_value(json_object_get(n, "messages")), b,
+	    (long long)json_integer_value(json_object_get(n, "accounts")),
+	    (long long)json_integer_value(json_object_get(n, "ledger")),
+	    json_real_value(json_object_get(m, "seconds")));
+}
+
+static void
 print_trace(json_t *reply)
 {
 	json_t *t = json_object_get(reply, "trace"), *v;
@@ -528,6 +552,16 @@ static const struct opt_def opts_trace[] = {
 	{ NULL, NULL, O_FLAG },
 };
 static const char *const pos_path[] = { "path", NULL };
+static const char *const pos_user_path[] = { "user", "path", NULL };
+static const struct opt_def opts_export[] = {
+	{ "passphrase-file", "passphrase_file", O_STR },
+	{ NULL, NULL, O_FLAG },
+};
+static const struct opt_def opts_user_import[] = {
+	{ "passphrase-file", "passphrase_file", O_STR },
+	{ "force", "force", O_FLAG },
+	{ NULL, NULL, O_FLAG },
+};
 static const struct opt_def opts_reindex[] = {
 	{ "rebuild", "rebuild", O_FLAG },
 	{ NULL, NULL, O_FLAG },
@@ -558,6 +592,28 @@ static const struct cmd_def cmds[] = {
 	  "  Show whether a user is an admin of the web page ([web]), or\n"
 	  "  make them one (yes) or not (no). Admins see every user's\n"
 	  "  accounts there and can ask for a poll of any.", print_admin, 0 },
+	{ "user export", "user.export", pos_user_path, 2, opts_export, false,
+	  "user export USER FILE --passphrase-file PATH\n"
+	  "  Move USER away from this node: their logins are refused here\n"
+	  "  (\"moved\"), their accounts are no longer polled here, and\n"
+	  "  they are written to FILE (which must not exist; mode 0600) for\n"
+	  "  `user import` on the new node. Upstream passwords in FILE are\n"
+	  "  sealed with the passphrase (the first line of PATH, an\n"
+	  "  absolute path the daemon reads), which also authenticates\n"
+	  "  the file. `user unmove` undoes the move here.",
+	  print_move, 0 },
+	{ "user import", "user.import", pos_path, 1, opts_user_import, false,
+	  "user import FILE --passphrase-file PATH [--force]\n"
+	  "  Create the user of a `user export` FILE on this node, with\n"
+	  "  their mailboxes, UIDs, flags, MODSEQs, expunge history,\n"
+	  "  upstream accounts and ledger, in one transaction, then poll\n"
+	  "  their accounts here. A file that was cut, changed or made\n"
+	  "  with another passphrase imports nothing. --force replaces a\n"
+	  "  user of that name.", print_move, 0 },
+	{ "user unmove", "user.unmove", pos_user, 1, opts_none, false,
+	  "user unmove USER\n"
+	  "  Serve and poll an exported user on this node again (when the\n"
+	  "  export will not be imported elsewhere).", print_ok, 0 },
 	{ "account add", "account.add", pos_user, 1, opts_account, true,
 	  "account add USER --host H --port P --tls pop3s|stls|none\n"
 	  "    --login NAME --password-stdin [--mode keep|delete|"
@@ -1174,7 +1230,7 @@ run(const struct opts *o, const struct cmd_def *c, int argc, char **argv)
 			ret = cmd_usage_error(c, "unexpected argument %s", a);
 			goto out;
 		}
-		if (strcmp(c->command, "backup") == 0 && a[0] != '/') {
+		if (strcmp(pos[npos], "path") == 0 && a[0] != '/') {
 			/* the daemon has another working directory */
 			char cwd[CTL_PATH_MAX], abs[2 * CTL_PATH_MAX + 2];
 

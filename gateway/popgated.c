@@ -32,6 +32,7 @@
 #include "gateway/reindex.h"
 #include "gateway/listeners.h"
 #include "gateway/backup.h"
+#include "gateway/user-move.h"
 #include "gateway/passthrough.h"
 #include "gateway/prometheus.h"
 #include "gateway/secret.h"
@@ -666,6 +667,7 @@ out:
 	web_free(&gw);
 	import_free(&gw);
 	backup_free(&gw);
+	user_move_free(&gw);
 	reindex_free(&gw);
 	passthrough_free(&gw);
 	auth_http_free(&gw);

@@ -140,6 +140,25 @@ upstreams_oauth(struct upstreams *ups)
 	return ups != NULL ? ups->oauth : NULL;
 }
 
+/* Has the user been moved to another node (popgatectl user export)? Its
+ * accounts are polled there, never here again. */
+static bool
+user_moved(struct store *store, uint32_t user_id)
+{
+	struct store_read *r = NULL;
+	const char *error;
+	const void *v;
+	size_t n;
+	bool moved = false;
+
+	if (store_read_begin(store, &r, &error) == 0) {
+		moved = store_user_meta_get(r, user_id, STORE_META_MOVED, &v,
+		    &n, &error) == 0;
+		store_read_end(&r);
+	}
+	return moved;
+}
+
 /* Hands one account to the poller (or takes it away when disabled, or
    when an OAuth account has no token to use). from_oauth: called back by
    the token manager, which must not be told to forget the account then. */
@@ -154,7 +173,7 @@ set_account(struct upstreams *ups, const struct account *a, bool from_oauth)
 	unsigned int ms = c->upstream.timeout * 1000u;
 
 	upstream_id(id, sizeof(id), a->user_id, a->name);
-	if (!a->enabled) {
+	if (!a->enabled || user_moved(ups->gw->store, a->user_id)) {
 		(void)ups->u->ops->account_remove(ups->u, id, &error);
 		if (!from_oauth)
 			oauth_forget(ups->oauth, a->user_id, a->name);

@@ -601,7 +601,7 @@ login_done(void *arg, int result, bool exists)
 
 	(void)exists;
 	log_quote(q, sizeof(q), l->user);
-	if (result > 0) {
+	if (result == 1) {
 		unsigned char rnd[2 * WEB_SESSION_ID_BYTES];
 		struct web_session *s;
 		bool evicted;

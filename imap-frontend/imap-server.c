@@ -794,6 +794,7 @@ pw_job_run(struct workq_job *wq)
 	struct store_user_info info;
 	const char *err;
 	char *hash = NULL;
+	bool moved = false;
 	uint32_t uid;
 	int rc;
 
@@ -805,7 +806,14 @@ pw_job_run(struct workq_job *wq)
 	}
 	rc = store_user_lookup(r, j->username, &uid, &err);
 	if (rc == 0 && store_user_get(r, uid, &info, &err) == 0) {
-		j->exists = true;
+		const void *v;
+		size_t n;
+
+		/* moved to another node (popgatectl user export): not
+		   held here, whatever the password */
+		moved = store_user_meta_get(r, uid, STORE_META_MOVED, &v, &n,
+		    &err) == 0;
+		j->exists = !moved;
 		hash = xstrdup(info.password_hash);
 	} else if (rc < 0) {
 		j->result = -1;
@@ -815,7 +823,7 @@ pw_job_run(struct workq_job *wq)
 		return WORKQ_DONE;
 	if (hash != NULL && hash[0] != '\0') {
 		if (password_verify(hash, j->password, strlen(j->password)))
-			j->result = 1;
+			j->result = moved ? 2 : 1;
 	} else if (dummy_hash[0] != '\0') {
 		(void)password_verify(dummy_hash, j->password,
 		    strlen(j->password));
@@ -874,7 +882,8 @@ auth_store_done(void *arg, int result, bool exists)
 	struct imap_auth_request *req = arg;
 
 	(void)exists;
-	imap_auth_request_done(req, result > 0 ? IMAP_AUTH_OK :
+	imap_auth_request_done(req, result == 1 ? IMAP_AUTH_OK :
+	    result == 2 ? IMAP_AUTH_DISABLED :
 	    result < 0 ? IMAP_AUTH_TEMPFAIL : IMAP_AUTH_FAILED,
 	    req->username);
 }

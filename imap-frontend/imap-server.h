@@ -182,7 +182,9 @@ void imap_auth_request_done(struct imap_auth_request *req,
 imap_auth_fn imap_server_auth_store;
 
 /* result: 1 the password matches, 0 it does not or there is no such user
- * (exists says which), -1 store error or the pool stopped. */
+ * (exists says which), 2 it matches but the user was moved to another
+ * node (STORE_META_MOVED; exists is then false: not held here), -1 store
+ * error or the pool stopped. */
 typedef void imap_password_done_fn(void *arg, int result, bool exists);
 
 /*

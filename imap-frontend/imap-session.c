@@ -747,7 +747,11 @@ login_failed(struct imap_session *s, const char *tag, bool disabled)
 	    s->id, s->ip, strrchr(s->addr, ':') + 1, user,
 	    disabled ? "disabled" : "bad_credentials", c.pair, c.addr,
 	    c.user);
-	imap_session_tagged(s, tag, "NO", "[AUTHENTICATIONFAILED] "
+	/* disabled: the password was right (a user moved to another
+	   node), so saying why tells nothing to a guesser */
+	imap_session_tagged(s, tag, "NO", disabled ? "[CONTACTADMIN] This "
+	    "account is no longer served here (it was moved to another "
+	    "server); ask your administrator" : "[AUTHENTICATIONFAILED] "
 	    "Authentication failed");
 	if (++s->auth_failures >= srv->limits.max_auth_failures &&
 	    !s->closing) {

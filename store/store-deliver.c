@@ -264,6 +264,17 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 	    store_mb_load(store, txn, user_id, mailbox_id, &mb, error_r) < 0 ||
 	    store_quota_check(store, txn, user_id, total, error_r) < 0)
 		goto fail;
+	/* a user moved to another node takes no more upstream mail here:
+	   the message stays upstream (no DELE) for the new node to fetch */
+	if (msgs[0].account != NULL) {
+		int moved = store_user_moved_txn(store, txn, user_id, error_r);
+
+		if (moved > 0)
+			store_fail(store, error_r, STORE_ERR_INVALID,
+			    "store: the user was moved to another node");
+		if (moved != 0)
+			goto fail;
+	}
 	if (need_kw) {
 		kw = xmalloc(sizeof(*kw));
 		if (store_kw_load(store, txn, user_id, mailbox_id, kw,

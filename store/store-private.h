@@ -260,6 +260,11 @@ void store_ledger_digest_key(struct store_key *k, uint32_t user_id,
     const char *account, const unsigned char *digest, const void *uidl,
     size_t uidl_size);
 
+/* ---- moving a user (store-export.c) ---- */
+/* 1 when the user has STORE_META_MOVED, 0 not, -1 error. */
+int store_user_moved_txn(struct store *store, MDB_txn *txn,
+    uint32_t user_id, const char **error_r);
+
 /* ---- cursor helpers (store.c) ---- */
 /* Deletes every key with the given prefix in db. */
 int store_del_prefix(struct store *store, MDB_txn *txn, enum store_db db,

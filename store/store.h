@@ -993,6 +993,97 @@ struct mail_fts_terms;
 void store_fts_body_terms(const void *data, size_t size, const void *blob,
     size_t blob_len, struct mail_fts_terms *terms);
 
+/* ---- moving a user to another node (store-export.c) --------------------
+ *
+ * The gateway's `user export` reads a user with the read calls above plus
+ * store_vanished_foreach(); `user import` writes the user back with the
+ * calls below, all inside ONE writer job (one transaction: the user
+ * appears whole or not at all). They keep what a device and an upstream
+ * remember: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, UIDs, MODSEQs, the
+ * expunge history, the ledger. docs/scale-out.md, "Moving a user".
+ */
+
+/* Settings key that marks a user moved away from this node: POP3
+ * deliveries for them fail (INVALID) so no upstream message is stored
+ * here once the export is taken, and logins are refused. */
+#define STORE_META_MOVED "moved"
+
+/* Every expunged UID of the mailbox with the MODSEQ it vanished at, in
+ * (MODSEQ, UID) order. cb's non-zero return stops and is returned. */
+int store_vanished_foreach(struct store_read *r, uint32_t user_id,
+    uint32_t mailbox_id, int (*cb)(void *ctx, uint64_t modseq, uint32_t uid),
+    void *ctx, const char **error_r);
+
+/* Every account id that has ledger entries for the user (also accounts
+ * removed since: their ledger stays), in byte order. */
+int store_ledger_accounts(struct store_read *r, uint32_t user_id,
+    int (*cb)(void *ctx, const char *account), void *ctx,
+    const char **error_r);
+
+/* Creates the user with INBOX only (no subscription), the given hash and
+ * creation time. EXISTS when the name is taken. */
+int store_import_user(struct store *store, const char *name,
+    const char *password_hash, int64_t created, uint32_t *user_id_r,
+    const char **error_r);
+
+struct store_import_mailbox {
+	const char *name;	/* UTF-8 as stored; INBOX exists already */
+	enum store_role role;
+	uint32_t uidvalidity;	/* >= 1 */
+	uint32_t uidnext;	/* >= 1 */
+	uint64_t highestmodseq;	/* >= 1 */
+};
+/* Creates the mailbox (INBOX: takes over the one store_import_user made)
+ * with exactly these values. Parents must have been imported first. The
+ * user's next UIDVALIDITY is raised above it. */
+int store_import_mailbox(struct store *store, uint32_t user_id,
+    const struct store_import_mailbox *mb, uint32_t *mailbox_id_r,
+    const char **error_r);
+
+struct store_import_msg {
+	uint32_t uid;		/* ascending within a mailbox, < UIDNEXT */
+	uint64_t modseq;	/* 1..HIGHESTMODSEQ */
+	uint32_t system_flags;
+	const char *const *keywords;
+	size_t keyword_count;
+	int64_t internaldate;
+	int32_t tz_offset_min;
+	/* body_id 0: new bytes (data/size, structure); else a body this
+	   import already stored (a copy shares it: one more reference). */
+	uint64_t body_id;
+	const void *data;
+	size_t size;
+	const void *structure;
+	size_t structure_size;
+};
+/* Adds count messages to the mailbox in one child transaction. body_ids_r
+ * (count slots) receives each message's body id on this node. The
+ * mailbox's counters follow; its UIDNEXT and HIGHESTMODSEQ stay. */
+int store_import_messages(struct store *store, uint32_t user_id,
+    uint32_t mailbox_id, const struct store_import_msg *msgs, size_t count,
+    uint64_t *body_ids_r, const char **error_r);
+
+/* Remembers count expunged UIDs with their MODSEQs (each uid < UIDNEXT,
+ * modseq <= HIGHESTMODSEQ, not a message of the mailbox). */
+int store_import_vanished(struct store *store, uint32_t user_id,
+    uint32_t mailbox_id, const uint64_t *modseqs, const uint32_t *uids,
+    size_t count, const char **error_r);
+
+/* A body id of this user that no message has and never will (for a ledger
+ * entry whose message was expunged on the old node). */
+int store_import_dead_body(struct store *store, uint32_t user_id,
+    uint64_t *body_id_r, const char **error_r);
+
+/* Writes one ledger entry as given (mailbox_id, uid and body_id already
+ * this node's), with its digest index. EXISTS if the UIDL is there. */
+int store_import_ledger(struct store *store, uint32_t user_id,
+    const char *account, const struct store_ledger_entry *e,
+    const char **error_r);
+
+/* Subscribes name (as store_mailbox_subscribe, no change event). */
+int store_import_subscribe(struct store *store, uint32_t user_id,
+    const char *name, const char **error_r);
+
 /* ---- offline consistency check ---------------------------------------- */
 
 /*

@@ -208,7 +208,7 @@ START_TEST(every_required_field_is_enforced)
 		    f->type == CTL_T_INT ? json_integer(995) :
 		    f->type == CTL_T_BOOL ? json_true() :
 		    json_string(strcmp(f->name, "tls") == 0 ? "none" :
-		    strcmp(f->name, "path") == 0 ? "/x" : "x"));
+		    f->check == CTL_C_PATH ? "/x" : "x"));
 	}
 	{
 		char *s = json_dumps(full, 0);

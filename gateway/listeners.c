@@ -231,12 +231,14 @@ listeners_stats_add(struct gateway *gw, json_t *stats)
 		return;
 	imap_server_get_stats(gw->imap, &st);
 	json_object_set_new(stats, "imap", json_pack("{s:i, s:i, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I}", "sessions", (int)st.sessions,
+	    "s:I, s:I, s:I, s:I, s:I, s:I}", "sessions", (int)st.sessions,
 	    "sessions_authenticated", (int)st.sessions_authenticated,
 	    "sessions_total", (json_int_t)st.sessions_total,
 	    "sessions_refused", (json_int_t)st.sessions_refused,
 	    "logins_ok", (json_int_t)st.logins_ok,
 	    "logins_failed", (json_int_t)st.logins_failed,
+	    "password_checks", (json_int_t)st.password_checks,
+	    "ticket_logins", (json_int_t)st.ticket_logins,
 	    "commands", (json_int_t)st.commands,
 	    "bad_commands", (json_int_t)st.bad_commands));
 }

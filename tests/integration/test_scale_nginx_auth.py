@@ -222,6 +222,44 @@ class TicketExpiryTest(unittest.TestCase):
         r.sock.close()
 
 
+class NginxBackendTlsTest(unittest.TestCase):
+    """What docs/scale-out.md says of TLS between nginx and the nodes:
+    Debian's nginx mail module has no TLS towards its backends. Should a
+    later nginx take these, the guide must change."""
+
+    def test_mail_proxy_has_no_backend_tls(self):
+        tmp = tempdir()
+        for directive in ("proxy_ssl on;", "proxy_ssl_verify on;",
+                          "starttls_backend on;"):
+            conf = os.path.join(tmp, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write("load_module %s;\npid %s/nginx.pid;\n"
+                        "error_log %s/error.log;\nevents { }\n"
+                        "mail {\n    auth_http 127.0.0.1:9/;\n"
+                        "    server {\n        listen 127.0.0.1:%d;\n"
+                        "        protocol imap;\n        %s\n    }\n}\n"
+                        % (base.MAIL_MODULE, tmp, tmp, free_port(),
+                           directive))
+            p = subprocess.run([base.NGINX, "-t", "-p", tmp + "/", "-e",
+                                tmp + "/error.log", "-c", conf],
+                               capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0, directive)
+            self.assertRegex(p.stderr, r"unknown directive|not allowed "
+                                       r"here", directive)
+        # the same frame without them is a good configuration
+        with open(conf, "w") as f:
+            f.write("load_module %s;\npid %s/nginx.pid;\n"
+                    "error_log %s/error.log;\nevents { }\n"
+                    "mail {\n    auth_http 127.0.0.1:9/;\n"
+                    "    server {\n        listen 127.0.0.1:%d;\n"
+                    "        protocol imap;\n        proxy_protocol on;\n"
+                    "    }\n}\n" % (base.MAIL_MODULE, tmp, tmp, free_port()))
+        p = subprocess.run([base.NGINX, "-t", "-p", tmp + "/", "-e",
+                            tmp + "/error.log", "-c", conf],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
 class SecretConfigTest(unittest.TestCase):
     """Where auth_http may listen without a key, and the key's file."""
 

@@ -399,13 +399,37 @@ START_TEST(scale_out_keys)
 		{ "[cluster]\nnode_address = 127.0.0.1:1, 127.0.0.1:2\n",
 		  "one address" },
 		{ "[cluster]\ncache = 2d\n", "out of range" },
+		{ "[cluster]\nauth_http_listen = 10.1.0.11:9144\n"
+		  "node_address = 10.1.0.11:1144\n", "needs secret" },
+		{ "[cluster]\nauth_http_listen = *:9144\n"
+		  "node_address = 10.1.0.11:1144\n", "needs secret" },
+		{ "[cluster]\nsecret = 0123456789abcde\n", "16 to 256" },
+		{ "[cluster]\nsecret = 0123456789abcdef;\n", "16 to 256" },
+		{ "[cluster]\nsecret = 0123456789abcdef}\n", "16 to 256" },
+		{ "[cluster]\nsecret = 0123456789\tabcdef\n", "16 to 256" },
+		{ "[cluster]\nsecret_file = relative/key\n", "absolute" },
+		{ "[cluster]\nsecret_file = /nonexistent/popgate.key\n",
+		  "cannot be read" },
+		{ "[cluster]\nticket_lifetime = 0\n", "out of range" },
+		{ "[cluster]\nticket_lifetime = 6m\n", "out of range" },
 	};
 
 	ck_assert_int_eq(config_load_string("e.conf", "", &c, err,
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(c->idle_keepalive, 120);
 	ck_assert_uint_eq(c->cluster_cache, 60);
+	ck_assert_uint_eq(c->cluster_ticket_lifetime, 30);
+	ck_assert_ptr_null(c->cluster_secret);
 	ck_assert_uint_eq(c->proxy_listen_count, 0);
+	config_free(&c);
+	/* a key: auth_http may listen on any address */
+	ck_assert_int_eq(config_load_string("k.conf",
+	    "[cluster]\nauth_http_listen = 10.1.0.11:9144\n"
+	    "node_address = 10.1.0.11:1144\n"
+	    "secret = Ab0+/=_.-~!@%^&*()x\nticket_lifetime = 5m\n",
+	    &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c->cluster_secret, "Ab0+/=_.-~!@%^&*()x");
+	ck_assert_uint_eq(c->cluster_ticket_lifetime, 300);
 	config_free(&c);
 	ck_assert_int_eq(config_load_string("s.conf",
 	    "[imap]\ncert = /c\nkey = /k\nidle_keepalive = 30s\n"

@@ -72,7 +72,7 @@ class ClusterBase(unittest.TestCase):
         self.start_nginx()
         self.clients = []
 
-    def start_nginx(self):
+    def start_nginx(self, key=SECRET):
         d = os.path.join(self.tmp, "nginx")
         os.makedirs(os.path.join(d, "logs"), exist_ok=True)
         self.nginx_port = free_port()
@@ -86,6 +86,8 @@ class ClusterBase(unittest.TestCase):
         self.assertIn("proxy_protocol on;", gen.stdout)
         self.assertIn('auth_http_header X-Auth-Key "%s";' % SECRET,
                       gen.stdout)
+        gen.stdout = gen.stdout.replace('X-Auth-Key "%s"' % SECRET,
+                                        'X-Auth-Key "%s"' % key)
         # the test's own frame around the generated blocks: loopback,
         # files under the test directory, one process stopped by PID
         body = gen.stdout.replace(

@@ -72,6 +72,33 @@ class NginxAuthTest(base.ClusterBase):
                          (200, "OK", str(self.b.proxy_port)))
         self.assertNotIn(base.SECRET, self.logs())
 
+    def test_nginx_with_another_key(self):
+        # an nginx configured with a stale key: its questions are
+        # refused, the client is not logged in, no password is checked
+        self.nginx.stop()
+        self.start_nginx(key="an-old-key-0123456789")
+        r = self.imap("127.0.0.47")
+        r.send("l LOGIN alice alice-pw\r\n")
+        lines = []
+        while True:
+            line = r.readline(timeout=60)
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith(b"l "):
+                break
+        # nginx takes a 403 for a broken auth_http server: it tells
+        # the client so and closes
+        self.assertEqual(lines, [b"* BAD internal server error\r\n"])
+        deadline = time.monotonic() + 30
+        while not re.search(r"auth_http event=refused peer=127\.0\.0\.1 "
+                            r"reason=wrong_key", self.a.gw.output() +
+                            self.b.gw.output()):
+            self.assertLess(time.monotonic(), deadline, "no refusal logged")
+            time.sleep(0.05)
+        self.assertEqual(imap_stats(self.a.gw)["password_checks"] +
+                         imap_stats(self.b.gw)["password_checks"], 0)
+
     def test_one_hash_per_login_through_nginx(self):
         before = [imap_stats(n.gw) for n in (self.a, self.b)]
         # alice on a, bob on b; nginx's relay asks either node first

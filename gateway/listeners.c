@@ -196,6 +196,12 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 	    nc->proxy_listen_count != gw->config->proxy_listen_count ||
 	    nc->proxy_trusted_count != gw->config->proxy_trusted_count ||
 	    nc->cluster_peer_count != gw->config->cluster_peer_count ||
+	    nc->cluster_ticket_lifetime !=
+	    gw->config->cluster_ticket_lifetime ||
+	    (nc->cluster_secret == NULL) !=
+	    (gw->config->cluster_secret == NULL) ||
+	    (nc->cluster_secret != NULL &&
+	    strcmp(nc->cluster_secret, gw->config->cluster_secret) != 0) ||
 	    nc->idle_keepalive != gw->config->idle_keepalive)
 		log_warn("imap event=reload note=\"listen addresses, proxies, "
 		    "the cluster and idle_keepalive change only on restart\"");

@@ -2,6 +2,7 @@
 `auth_http_header` (and peers with their questions), and the login ticket
 that saves the node a second argon2id hash. Real Debian nginx in front of
 two popgated nodes, configured by `popgatectl nginx-config`."""
+import base64
 import os
 import re
 import socket
@@ -196,10 +197,13 @@ class NginxAuthTest(base.ClusterBase):
         self.assertTrue(r.readline().startswith(b"* OK"))
         self.assertTrue(r.cmd("l", "LOGIN bob %s" % ans["Auth-Pass"])[-1]
                         .startswith(b"l NO"))
+        # (AUTHENTICATE PLAIN takes one as LOGIN does)
         r = proxied(self.b.proxy_port, "127.0.0.52")
         self.assertTrue(r.readline().startswith(b"* OK"))
-        self.assertTrue(r.cmd("l", "LOGIN bob %s" % ans["Auth-Pass"])[-1]
+        ir = base64.b64encode(b"\0bob\0" + ans["Auth-Pass"].encode())
+        self.assertTrue(r.cmd("l", "AUTHENTICATE PLAIN " + ir.decode())[-1]
                         .startswith(b"l OK"))
+        self.assertEqual(imap_stats(self.b.gw)["ticket_logins"], 1)
         self.assertIsNone(TICKET.search(self.logs()))
 
 

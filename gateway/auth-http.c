@@ -662,8 +662,9 @@ request_cb(struct evhttp_request *req, void *arg)
 		char *from = NULL;
 		ev_uint16_t from_port = 0;
 
-		/* nginx without auth_http_header, or someone else: 403,
-		   which nginx reports as a temporary failure */
+		/* nginx without auth_http_header (or with another key), or
+		   someone else: 403 before anything is looked at (nginx
+		   then tells its client "* BAD internal server error") */
 		evhttp_connection_get_peer(evhttp_request_get_connection(req),
 		    &from, &from_port);
 		log_warn("auth_http event=refused peer=%s reason=%s",

@@ -112,6 +112,9 @@ struct auth_http {
 	/* [cluster] secret (NULL: none, loopback only) and its SHA-256 */
 	char *secret;
 	unsigned char secret_digest[32];
+	/* secret_file's second line, accepted too (rotation) */
+	bool have_also;
+	unsigned char also_digest[32];
 	struct login_tickets *tickets;
 };
 
@@ -632,7 +635,10 @@ key_ok(const struct auth_http *ah, const char *key)
 	if (key == NULL || EVP_Digest(key, strlen(key), d, &n, EVP_sha256(),
 	    NULL) != 1 || n != sizeof(d))
 		return false;
-	ok = CRYPTO_memcmp(d, ah->secret_digest, sizeof(d)) == 0;
+	/* both compared, whatever the first gives */
+	ok = (CRYPTO_memcmp(d, ah->secret_digest, sizeof(d)) == 0) |
+	    (CRYPTO_memcmp(d, ah->also_digest, sizeof(d)) == 0 &&
+	    ah->have_also);
 	secure_zero(d, sizeof(d));
 	return ok;
 }
@@ -779,8 +785,12 @@ auth_http_start(struct gateway *gw, char *errbuf, size_t errsize)
 		unsigned int n = 0;
 
 		ah->secret = xstrdup(c->cluster_secret);
+		ah->have_also = c->cluster_secret_also != NULL;
 		if (EVP_Digest(ah->secret, strlen(ah->secret),
-		    ah->secret_digest, &n, EVP_sha256(), NULL) != 1) {
+		    ah->secret_digest, &n, EVP_sha256(), NULL) != 1 ||
+		    (ah->have_also && EVP_Digest(c->cluster_secret_also,
+		    strlen(c->cluster_secret_also), ah->also_digest, &n,
+		    EVP_sha256(), NULL) != 1)) {
 			snprintf(errbuf, errsize, "[cluster] secret: no "
 			    "SHA-256");
 			return -1;

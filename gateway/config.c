@@ -570,10 +570,11 @@ cluster_secret_finish(struct config *c, const char **error_r)
 		return -1;
 	}
 	if (c->cluster_secret_file != NULL) {
-		char buf[CONFIG_CLUSTER_SECRET_MAX + 2];
+		char buf[2 * (CONFIG_CLUSTER_SECRET_MAX + 2) + 1];
 		struct stat st;
 		FILE *f;
 		size_t n;
+		char *nl;
 
 		if (c->cluster_secret_file[0] != '/') {
 			*error_r = "[cluster] secret_file must be an absolute "
@@ -599,8 +600,25 @@ cluster_secret_finish(struct config *c, const char **error_r)
 		buf[n] = '\0';
 		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 			buf[--n] = '\0';
+		/* the key, and perhaps a second line: a key also accepted
+		   while the cluster moves from one to the other */
+		nl = strchr(buf, '\n');
+		if (nl != NULL) {
+			*nl = '\0';
+			if (nl > buf && nl[-1] == '\r')
+				nl[-1] = '\0';
+			nl[strcspn(nl + 1, "\r") + 1] = '\0';
+			c->cluster_secret_also = xstrdup(nl + 1);
+		}
 		c->cluster_secret = xstrdup(buf);
 		secure_zero(buf, sizeof(buf));
+		if (c->cluster_secret_also != NULL &&
+		    !config_cluster_secret_ok(c->cluster_secret_also)) {
+			*error_r = "[cluster] secret_file: one or two lines, "
+			    "each a key of 16 to 256 printable characters "
+			    "without spaces, quotes, backslashes or ;{}$#";
+			return -1;
+		}
 	}
 	if (c->cluster_secret != NULL &&
 	    !config_cluster_secret_ok(c->cluster_secret)) {
@@ -864,6 +882,10 @@ config_free(struct config **configp)
 	if (c->cluster_secret != NULL)
 		secure_zero(c->cluster_secret, strlen(c->cluster_secret));
 	free(c->cluster_secret);
+	if (c->cluster_secret_also != NULL)
+		secure_zero(c->cluster_secret_also,
+		    strlen(c->cluster_secret_also));
+	free(c->cluster_secret_also);
 	free(c->cluster_secret_file);
 	config_oauth_free(c);
 	free(c);

@@ -202,6 +202,8 @@ struct config {
 	/* the key nginx (auth_http_header) and peers send; from secret or
 	 * read from secret_file at load (wiped when freed, never logged) */
 	char *cluster_secret;
+	char *cluster_secret_also;	/* secret_file's second line: also
+					 * accepted, never sent (rotation) */
 	char *cluster_secret_file;
 	uint32_t cluster_ticket_lifetime;	/* seconds a login ticket lives */
 

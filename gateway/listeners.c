@@ -202,6 +202,8 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 	    (gw->config->cluster_secret == NULL) ||
 	    (nc->cluster_secret != NULL &&
 	    strcmp(nc->cluster_secret, gw->config->cluster_secret) != 0) ||
+	    (nc->cluster_secret_also == NULL) !=
+	    (gw->config->cluster_secret_also == NULL) ||
 	    nc->idle_keepalive != gw->config->idle_keepalive)
 		log_warn("imap event=reload note=\"listen addresses, proxies, "
 		    "the cluster and idle_keepalive change only on restart\"");

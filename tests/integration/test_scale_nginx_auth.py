@@ -253,6 +253,54 @@ class TicketExpiryTest(unittest.TestCase):
         r.sock.close()
 
 
+class KeyRotationTest(unittest.TestCase):
+    """A key file of two lines: the first is the key (sent to peers,
+    written for nginx), the second is accepted too, so that a cluster
+    can move from one key to the next without refusing anyone."""
+
+    def test_two_keys(self):
+        tmp = tempdir()
+        new, old = "new-key-0123456789", "old-key-0123456789"
+        path = os.path.join(tmp, "cluster.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, "w") as f:
+            f.write("%s\n%s\n" % (new, old))
+        proxy_port, auth_port = free_port(), free_port()
+        gw = Gateway(
+            os.path.join(tmp, "a"), TestCA(tmp),
+            sections={"imap": "proxy_listen = 127.0.0.1:%d\n"
+                              "proxy_trusted = 127.0.0.1\n" % proxy_port},
+            extra="[cluster]\nauth_http_listen = 127.0.0.1:%d\n"
+                  "node_address = 127.0.0.1:%d\nsecret_file = %s\n"
+                  % (auth_port, proxy_port, path))
+        gw.start()
+        try:
+            wait_port(auth_port)
+            gw.ok({"command": "user.add", "user": "alice",
+                   "password": "alice-pw"})
+            h = [("Auth-Method", "plain"), ("Auth-Protocol", "imap"),
+                 ("Client-IP", "127.0.0.70"), ("Auth-User", "alice"),
+                 ("Auth-Pass", "alice-pw")]
+            for key, want in ((new, 200), (old, 200), (None, 403),
+                              ("other-key-0123456789", 403),
+                              (new + old, 403)):
+                code, ans = base.ClusterBase.ask(self, h, port=auth_port,
+                                                 key=key)
+                self.assertEqual(code, want, key)
+                if want == 200:
+                    self.assertEqual(ans["Auth-Status"], "OK")
+            gen = subprocess.run([base.popgatectl(), "-c", gw.conf,
+                                  "nginx-config"], capture_output=True,
+                                 text=True, timeout=60)
+            self.assertIn('auth_http_header X-Auth-Key "%s";' % new,
+                          gen.stdout)
+            self.assertNotIn(old, gen.stdout)
+            self.assertNotIn(new, gw.output())
+            self.assertNotIn(old, gw.output())
+        finally:
+            gw.stop()
+
+
 class NginxBackendTlsTest(unittest.TestCase):
     """What docs/scale-out.md says of TLS between nginx and the nodes:
     Debian's nginx mail module has no TLS towards its backends. Should a

@@ -644,6 +644,49 @@ key_ok(const struct auth_http *ah, const char *key)
 }
 
 static void
+drop_keys(struct auth_http *ah)
+{
+	if (ah->secret != NULL) {
+		secure_zero(ah->secret, strlen(ah->secret));
+		free(ah->secret);
+		ah->secret = NULL;
+	}
+	secure_zero(ah->secret_digest, sizeof(ah->secret_digest));
+	secure_zero(ah->also_digest, sizeof(ah->also_digest));
+	ah->have_also = false;
+}
+
+/* The keys of c ([cluster] secret, secret_file): 0, or -1 with the
+ * keys as they were (never none for want of a digest: that would open
+ * the service). */
+static int
+set_keys(struct auth_http *ah, const struct config *c)
+{
+	unsigned char d[32], also[32];
+	unsigned int n = 0;
+	bool have_also = c->cluster_secret_also != NULL;
+
+	if (c->cluster_secret == NULL) {
+		drop_keys(ah);
+		return 0;
+	}
+	if (EVP_Digest(c->cluster_secret, strlen(c->cluster_secret), d, &n,
+	    EVP_sha256(), NULL) != 1 || (have_also &&
+	    EVP_Digest(c->cluster_secret_also, strlen(c->cluster_secret_also),
+	    also, &n, EVP_sha256(), NULL) != 1))
+		return -1;
+	drop_keys(ah);
+	ah->secret = xstrdup(c->cluster_secret);
+	memcpy(ah->secret_digest, d, sizeof(d));
+	if (have_also)
+		memcpy(ah->also_digest, also, sizeof(also));
+	ah->have_also = have_also;
+	secure_zero(d, sizeof(d));
+	secure_zero(also, sizeof(also));
+	return 0;
+}
+
+static void
 request_cb(struct evhttp_request *req, void *arg)
 {
 	struct auth_http *ah = arg;
@@ -781,20 +824,9 @@ auth_http_start(struct gateway *gw, char *errbuf, size_t errsize)
 	ah->peer_count = c->cluster_peer_count;
 	ah->cache_ttl = c->cluster_cache;
 	gw->auth_http = ah;
-	if (c->cluster_secret != NULL) {
-		unsigned int n = 0;
-
-		ah->secret = xstrdup(c->cluster_secret);
-		ah->have_also = c->cluster_secret_also != NULL;
-		if (EVP_Digest(ah->secret, strlen(ah->secret),
-		    ah->secret_digest, &n, EVP_sha256(), NULL) != 1 ||
-		    (ah->have_also && EVP_Digest(c->cluster_secret_also,
-		    strlen(c->cluster_secret_also), ah->also_digest, &n,
-		    EVP_sha256(), NULL) != 1)) {
-			snprintf(errbuf, errsize, "[cluster] secret: no "
-			    "SHA-256");
-			return -1;
-		}
+	if (set_keys(ah, c) != 0) {
+		snprintf(errbuf, errsize, "[cluster] secret: no SHA-256");
+		return -1;
 	}
 	{
 		char node[INET6_ADDRSTRLEN + 8];
@@ -835,6 +867,25 @@ auth_http_start(struct gateway *gw, char *errbuf, size_t errsize)
 	    "peers=%zu key=%s ticket_lifetime=%u", l->host, ah->port,
 	    ah->node_ip, ah->node_port, c->cluster_peer_count,
 	    ah->secret != NULL ? "yes" : "no", c->cluster_ticket_lifetime);
+	return 0;
+}
+
+int
+auth_http_reload_keys(struct gateway *gw, const struct config *nc)
+{
+	struct auth_http *ah = ah_of(gw);
+
+	if (ah == NULL)
+		return 0;
+	/* a listener off loopback keeps needing a key: the new
+	   configuration was checked for that as it loaded */
+	if (set_keys(ah, nc) != 0) {
+		log_error("auth_http event=keys_reloaded result=failed "
+		    "note=\"the keys before stay\"");
+		return -1;
+	}
+	log_info("auth_http event=keys_reloaded keys=%d",
+	    ah->secret == NULL ? 0 : ah->have_also ? 2 : 1);
 	return 0;
 }
 
@@ -887,10 +938,7 @@ auth_http_free(struct gateway *gw)
 	if (gw->imap != NULL)
 		imap_server_set_tickets(gw->imap, NULL);
 	login_tickets_free(&ah->tickets);
-	if (ah->secret != NULL) {
-		secure_zero(ah->secret, strlen(ah->secret));
-		free(ah->secret);
-	}
+	drop_keys(ah);
 	free(ah);
 	gw->auth_http = NULL;
 }

@@ -46,6 +46,11 @@ struct gateway;
 
 /* Binds [cluster] auth_http_listen, if set: 0, or -1 with a message. */
 int auth_http_start(struct gateway *gw, char *errbuf, size_t errsize);
+/* On a reload: takes the keys of nc ([cluster] secret or secret_file,
+ * both lines); the rest of [cluster] stays as started. 0, or -1 (the
+ * keys before stay; logged). */
+struct config;
+int auth_http_reload_keys(struct gateway *gw, const struct config *nc);
 /* The port bound (tests bind port 0), 0 when off. */
 int auth_http_port(const struct gateway *gw);
 /* Stops answering: closes the listener, fails every pending request. */

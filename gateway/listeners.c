@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "gateway/auth-http.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/passthrough.h"
@@ -191,6 +192,11 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 		log_info("imap event=tls-reloaded cert=%s", log_quote(q,
 		    sizeof(q), nc->cert_file));
 	}
+	/* the cluster's key changes on a reload (docs/scale-out.md) */
+	if (auth_http_reload_keys(gw, nc) != 0) {
+		snprintf(errbuf, errsize, "[cluster] secret: cannot be used");
+		return -1;
+	}
 	if (nc->listen_count != gw->config->listen_count ||
 	    nc->listen_tls_count != gw->config->listen_tls_count ||
 	    nc->proxy_listen_count != gw->config->proxy_listen_count ||
@@ -198,15 +204,10 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 	    nc->cluster_peer_count != gw->config->cluster_peer_count ||
 	    nc->cluster_ticket_lifetime !=
 	    gw->config->cluster_ticket_lifetime ||
-	    (nc->cluster_secret == NULL) !=
-	    (gw->config->cluster_secret == NULL) ||
-	    (nc->cluster_secret != NULL &&
-	    strcmp(nc->cluster_secret, gw->config->cluster_secret) != 0) ||
-	    (nc->cluster_secret_also == NULL) !=
-	    (gw->config->cluster_secret_also == NULL) ||
 	    nc->idle_keepalive != gw->config->idle_keepalive)
 		log_warn("imap event=reload note=\"listen addresses, proxies, "
-		    "the cluster and idle_keepalive change only on restart\"");
+		    "the cluster (but its key) and idle_keepalive change "
+		    "only on restart\"");
 	return 0;
 }
 

@@ -295,8 +295,34 @@ class KeyRotationTest(unittest.TestCase):
             self.assertIn('auth_http_header X-Auth-Key "%s";' % new,
                           gen.stdout)
             self.assertNotIn(old, gen.stdout)
-            self.assertNotIn(new, gw.output())
-            self.assertNotIn(old, gw.output())
+            # the next step, on a reload (no restart): the file now
+            # names a newer key and keeps the new one as the second
+            newer = "newer-key-0123456789"
+            with open(path, "w") as f:
+                f.write("%s\n%s\n" % (newer, new))
+            r = gw.ctl("reload")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            deadline = time.monotonic() + 30
+            while "event=keys_reloaded keys=2" not in gw.output():
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            for key, want in ((newer, 200), (new, 200), (old, 403)):
+                code, ans = base.ClusterBase.ask(self, h, port=auth_port,
+                                                 key=key)
+                self.assertEqual(code, want, key)
+            # one key again
+            with open(path, "w") as f:
+                f.write("%s\n" % newer)
+            self.assertEqual(gw.ctl("reload").returncode, 0)
+            while "event=keys_reloaded keys=1" not in gw.output():
+                self.assertLess(time.monotonic(), deadline + 30)
+                time.sleep(0.05)
+            self.assertEqual(base.ClusterBase.ask(self, h, port=auth_port,
+                                                  key=new)[0], 403)
+            self.assertEqual(base.ClusterBase.ask(self, h, port=auth_port,
+                                                  key=newer)[0], 200)
+            for k in (new, old, newer):
+                self.assertNotIn(k, gw.output())
         finally:
             gw.stop()
 

@@ -110,7 +110,8 @@ listen = 127.0.0.1:$METRICS_PORT
 
 [cluster]
 # nginx's auth_http service: nginx asks it where each login goes
-# (popgatectl -c $CONF nginx-config prints nginx's configuration)
+# (popgatectl -c $CONF nginx-config prints nginx's configuration);
+# on loopback it needs no key, on any other address secret_file
 auth_http_listen = 127.0.0.1:$AUTH_HTTP_PORT
 node_address = 127.0.0.1:$PROXY_PORT
 

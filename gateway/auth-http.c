@@ -17,6 +17,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "gateway/auth-http-proto.h"
 #include "gateway/config.h"
@@ -24,6 +26,7 @@
 #include "imap-frontend/imap-server.h"
 #include "store/store.h"
 #include "log.h"
+#include "login-ticket.h"
 #include "xmalloc.h"
 
 /* The header a node adds when it asks a peer: answer for your own users
@@ -31,6 +34,8 @@
 #define PEER_HEADER "Popgate-Peer"
 /* The peer's answer on a failure: whether it holds the user. */
 #define HOLDER_HEADER "Popgate-Holder"
+/* The shared key, from nginx (auth_http_header) and from peers. */
+#define KEY_HEADER "X-Auth-Key"
 
 enum pending_wait {
 	WAIT_DELAY,	/* the failed-login table's delay */
@@ -56,7 +61,10 @@ struct pending {
 	size_t peer_order[CONFIG_LISTEN_MAX];
 	size_t peer_count;
 	bool peer_down;
+	bool peers_asked;	/* none held the user: the hash that hides it */
 	struct evhttp_connection *peer_conn;
+	/* the login ticket nginx logs in with (Auth-Pass), or "" */
+	char ticket[LOGIN_TICKET_LEN_MAX];
 };
 
 struct cache_entry {
@@ -101,6 +109,13 @@ struct auth_http {
 	/* this node, as nginx is to reach it (an IP address) */
 	char node_ip[INET6_ADDRSTRLEN];
 	char node_port[8];
+	/* [cluster] secret (NULL: none, loopback only) and its SHA-256 */
+	char *secret;
+	unsigned char secret_digest[32];
+	/* secret_file's second line, accepted too (rotation) */
+	bool have_also;
+	unsigned char also_digest[32];
+	struct login_tickets *tickets;
 };
 
 /* The auth_http state hangs off the gateway through this pointer (one
@@ -220,6 +235,7 @@ pending_free(struct pending *p)
 		secure_zero(p->pass, strlen(p->pass));
 		free(p->pass);
 	}
+	secure_zero(p->ticket, sizeof(p->ticket));
 	free(p->user);
 	free(p);
 }
@@ -243,6 +259,10 @@ answer(struct pending *p, const char *status, const char *server,
 	if (server != NULL) {
 		evhttp_add_header(h, "Auth-Server", server);
 		evhttp_add_header(h, "Auth-Port", port);
+		/* nginx logs in on the node with this instead of the
+		   password: one HMAC there, not a second argon2id */
+		if (p->ticket[0] != '\0')
+			evhttp_add_header(h, "Auth-Pass", p->ticket);
 	}
 	/* nginx keeps memory per attempt until the session ends: after
 	   as many failures as an IMAP connection may have, no Auth-Wait,
@@ -281,6 +301,7 @@ log_result(const struct pending *p, const char *result, const char *node)
 }
 
 static void ask_next_peer(struct pending *p);
+static void checked(void *arg, int result, bool exists);
 
 static void
 conn_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -339,7 +360,15 @@ peer_done(struct evhttp_request *req, void *arg)
 	wait = evhttp_find_header(h, "Auth-Wait");
 	if (status != NULL && strcmp(status, "OK") == 0 && server != NULL &&
 	    port != NULL) {
+		const char *ticket = evhttp_find_header(h, "Auth-Pass");
 		char s[INET6_ADDRSTRLEN], pt[8];
+
+		/* the holder's ticket, passed on as it is (a ticket is
+		   [0-9a-z.]: nothing nginx would read otherwise) */
+		if (ticket != NULL && strlen(ticket) < sizeof(p->ticket) &&
+		    strspn(ticket, "0123456789abcdefghijklmnopqrstuvwxyz.") ==
+		    strlen(ticket))
+			snprintf(p->ticket, sizeof(p->ticket), "%s", ticket);
 
 		cache_put(ah, p->user, peer);
 		snprintf(s, sizeof(s), "%s", server);
@@ -381,18 +410,24 @@ ask_next_peer(struct pending *p)
 		return;
 	}
 	if (p->peer_next >= p->peer_count) {
-		/* nobody holds the user, or the one that does is down */
-		log_result(p, p->peer_down ? "tempfail" : "unknown_user", NULL);
-		if (!p->peer_down && ah->gw->imap != NULL) {
-			unsigned failures;
-
-			/* a guess at user names counts where it came in */
-			imap_server_throttle_result(ah->gw->imap, p->user,
-			    p->ip, false, &failures);
+		if (p->peer_down) {
+			/* the one that holds the user may be down */
+			log_result(p, "tempfail", NULL);
+			reply(p, "Temporary server problem, try again later",
+			    NULL, NULL, 1, -1);
+			return;
 		}
-		reply(p, p->peer_down ? "Temporary server problem, try again "
-		    "later" : "Invalid login or password", NULL, NULL,
-		    p->peer_down ? 1 : AUTH_HTTP_FAIL_WAIT_SECS, -1);
+		/* nobody holds the user: one hash all the same (of the
+		   node's dummy), so that a name no node holds takes as
+		   long as a wrong password; checked() answers */
+		p->peers_asked = true;
+		p->wait = WAIT_WORKER;
+		if (ah->gw->imap == NULL) {
+			checked(p, -1, false);
+			return;
+		}
+		imap_server_check_password(ah->gw->imap, p->user, p->pass,
+		    p->ip, checked, p);
 		return;
 	}
 	l = &ah->peers[p->peer_order[p->peer_next++]];
@@ -418,6 +453,8 @@ ask_next_peer(struct pending *p)
 
 		evhttp_add_header(h, "Auth-User", u);
 		evhttp_add_header(h, "Auth-Pass", w);
+		if (ah->secret != NULL)
+			evhttp_add_header(h, KEY_HEADER, ah->secret);
 		free(u);
 		secure_zero(w, strlen(w));
 		free(w);
@@ -471,6 +508,12 @@ checked(void *arg, int result, bool exists)
 
 		imap_server_throttle_result(srv, p->user, p->ip, true,
 		    &failures);
+		/* bound to the client's address: none for "unknown" (nginx
+		   then logs in with the password, checked again there) */
+		if (strcmp(p->ip, "unknown") == 0 ||
+		    imap_server_ticket_issue(srv, p->user, p->ip,
+		    p->ticket) != 0)
+			p->ticket[0] = '\0';
 		snprintf(node, sizeof(node), "%s:%s", ah->node_ip,
 		    ah->node_port);
 		log_result(p, "ok", node);
@@ -491,7 +534,7 @@ checked(void *arg, int result, bool exists)
 		    AUTH_HTTP_FAIL_WAIT_SECS, p->from_peer ? 1 : -1);
 		return;
 	}
-	if (p->from_peer || ah->peer_count == 0) {
+	if (p->from_peer || ah->peer_count == 0 || p->peers_asked) {
 		/* not ours; the node that asked goes on asking. Counted
 		   as a failure where the question came from nginx. */
 		if (!p->from_peer) {
@@ -534,12 +577,21 @@ delay_done(evutil_socket_t fd, short what, void *arg)
 		checked(p, -1, false);
 		return;
 	}
-	/* a peer asks about every user it does not hold: say "not mine"
-	   without an argon2id hash of nothing (the hash that hides whether
-	   a name exists is for nginx's questions, not a trusted peer's) */
-	if (p->from_peer && holds_user(p->ah, p->user) == 0) {
-		reply(p, "Invalid login or password", NULL, NULL, 0, 0);
-		return;
+	/* a user this node does not hold: a peer that asks is told "not
+	   mine", nginx's question goes to the peers, both without a hash
+	   here (the holder hashes; when no node holds the user,
+	   ask_next_peer hashes once, so that the name's absence takes as
+	   long as a wrong password): one argon2id per login in all */
+	if (holds_user(p->ah, p->user) == 0) {
+		if (p->from_peer) {
+			reply(p, "Invalid login or password", NULL, NULL, 0,
+			    0);
+			return;
+		}
+		if (p->ah->peer_count > 0) {
+			ask_peers(p);
+			return;
+		}
 	}
 	p->wait = WAIT_WORKER;
 	imap_server_check_password(p->ah->gw->imap, p->user, p->pass, p->ip,
@@ -571,6 +623,69 @@ refuse(struct evhttp_request *req, const char *status, const char *why)
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
+/* The request's X-Auth-Key is the configured one (compared in constant
+ * time, as digests: neither the key's length nor its bytes leak). */
+static bool
+key_ok(const struct auth_http *ah, const char *key)
+{
+	unsigned char d[32];
+	unsigned int n = 0;
+	bool ok;
+
+	if (key == NULL || EVP_Digest(key, strlen(key), d, &n, EVP_sha256(),
+	    NULL) != 1 || n != sizeof(d))
+		return false;
+	/* both compared, whatever the first gives */
+	ok = (CRYPTO_memcmp(d, ah->secret_digest, sizeof(d)) == 0) |
+	    (CRYPTO_memcmp(d, ah->also_digest, sizeof(d)) == 0 &&
+	    ah->have_also);
+	secure_zero(d, sizeof(d));
+	return ok;
+}
+
+static void
+drop_keys(struct auth_http *ah)
+{
+	if (ah->secret != NULL) {
+		secure_zero(ah->secret, strlen(ah->secret));
+		free(ah->secret);
+		ah->secret = NULL;
+	}
+	secure_zero(ah->secret_digest, sizeof(ah->secret_digest));
+	secure_zero(ah->also_digest, sizeof(ah->also_digest));
+	ah->have_also = false;
+}
+
+/* The keys of c ([cluster] secret, secret_file): 0, or -1 with the
+ * keys as they were (never none for want of a digest: that would open
+ * the service). */
+static int
+set_keys(struct auth_http *ah, const struct config *c)
+{
+	unsigned char d[32], also[32];
+	unsigned int n = 0;
+	bool have_also = c->cluster_secret_also != NULL;
+
+	if (c->cluster_secret == NULL) {
+		drop_keys(ah);
+		return 0;
+	}
+	if (EVP_Digest(c->cluster_secret, strlen(c->cluster_secret), d, &n,
+	    EVP_sha256(), NULL) != 1 || (have_also &&
+	    EVP_Digest(c->cluster_secret_also, strlen(c->cluster_secret_also),
+	    also, &n, EVP_sha256(), NULL) != 1))
+		return -1;
+	drop_keys(ah);
+	ah->secret = xstrdup(c->cluster_secret);
+	memcpy(ah->secret_digest, d, sizeof(d));
+	if (have_also)
+		memcpy(ah->also_digest, also, sizeof(also));
+	ah->have_also = have_also;
+	secure_zero(d, sizeof(d));
+	secure_zero(also, sizeof(also));
+	return 0;
+}
+
 static void
 request_cb(struct evhttp_request *req, void *arg)
 {
@@ -589,6 +704,22 @@ request_cb(struct evhttp_request *req, void *arg)
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
+	if (ah->secret != NULL && !key_ok(ah, evhttp_find_header(in,
+	    KEY_HEADER))) {
+		char *from = NULL;
+		ev_uint16_t from_port = 0;
+
+		/* nginx without auth_http_header (or with another key), or
+		   someone else: 403 before anything is looked at (nginx
+		   then tells its client "* BAD internal server error") */
+		evhttp_connection_get_peer(evhttp_request_get_connection(req),
+		    &from, &from_port);
+		log_warn("auth_http event=refused peer=%s reason=%s",
+		    from != NULL ? from : "-", evhttp_find_header(in,
+		    KEY_HEADER) == NULL ? "no_key" : "wrong_key");
+		evhttp_send_error(req, 403, "Forbidden");
 		return;
 	}
 	if (ah->stopped || ah->gw->imap == NULL ||
@@ -693,6 +824,24 @@ auth_http_start(struct gateway *gw, char *errbuf, size_t errsize)
 	ah->peer_count = c->cluster_peer_count;
 	ah->cache_ttl = c->cluster_cache;
 	gw->auth_http = ah;
+	if (set_keys(ah, c) != 0) {
+		snprintf(errbuf, errsize, "[cluster] secret: no SHA-256");
+		return -1;
+	}
+	{
+		char node[INET6_ADDRSTRLEN + 8];
+
+		snprintf(node, sizeof(node), "%s:%s", ah->node_ip,
+		    ah->node_port);
+		ah->tickets = login_tickets_new(node, NULL,
+		    c->cluster_ticket_lifetime);
+		if (ah->tickets == NULL) {
+			snprintf(errbuf, errsize, "[cluster]: no random key "
+			    "for login tickets");
+			return -1;
+		}
+		imap_server_set_tickets(gw->imap, ah->tickets);
+	}
 	ah->http = evhttp_new(gw->base);
 	evhttp_set_allowed_methods(ah->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST);
@@ -715,8 +864,28 @@ auth_http_start(struct gateway *gw, char *errbuf, size_t errsize)
 		    ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
 	log_info("auth_http event=listening addr=%s port=%d node=%s:%s "
-	    "peers=%zu", l->host, ah->port, ah->node_ip, ah->node_port,
-	    c->cluster_peer_count);
+	    "peers=%zu key=%s ticket_lifetime=%u", l->host, ah->port,
+	    ah->node_ip, ah->node_port, c->cluster_peer_count,
+	    ah->secret != NULL ? "yes" : "no", c->cluster_ticket_lifetime);
+	return 0;
+}
+
+int
+auth_http_reload_keys(struct gateway *gw, const struct config *nc)
+{
+	struct auth_http *ah = ah_of(gw);
+
+	if (ah == NULL)
+		return 0;
+	/* a listener off loopback keeps needing a key: the new
+	   configuration was checked for that as it loaded */
+	if (set_keys(ah, nc) != 0) {
+		log_error("auth_http event=keys_reloaded result=failed "
+		    "note=\"the keys before stay\"");
+		return -1;
+	}
+	log_info("auth_http event=keys_reloaded keys=%d",
+	    ah->secret == NULL ? 0 : ah->have_also ? 2 : 1);
 	return 0;
 }
 
@@ -766,6 +935,10 @@ auth_http_free(struct gateway *gw)
 	if (ah->http != NULL)
 		evhttp_free(ah->http);
 	cache_clear(ah);
+	if (gw->imap != NULL)
+		imap_server_set_tickets(gw->imap, NULL);
+	login_tickets_free(&ah->tickets);
+	drop_keys(ah);
 	free(ah);
 	gw->auth_http = NULL;
 }

@@ -36,7 +36,11 @@ struct gateway;
 #define AUTH_HTTP_PASS_MAX 1024
 /* Seconds nginx may take to send a request, and a peer to answer. */
 #define AUTH_HTTP_TIMEOUT_SECS 10
-#define AUTH_HTTP_PEER_TIMEOUT_SECS 5
+/* A peer's answer may wait for its failed-login table (up to
+ * IMAP_THROTTLE_DELAY_MAX_MS, 30 s) and a hash: a shorter wait would turn
+ * a slowed wrong password into "temporary failure". Under nginx's
+ * auth_http_timeout (60 s in the generated configuration). */
+#define AUTH_HTTP_PEER_TIMEOUT_SECS 40
 /* Requests being answered at once (more: 503, nginx retries). */
 #define AUTH_HTTP_PENDING_MAX 1024
 /* Users whose node is remembered; when full, the cache starts afresh. */
@@ -46,6 +50,11 @@ struct gateway;
 
 /* Binds [cluster] auth_http_listen, if set: 0, or -1 with a message. */
 int auth_http_start(struct gateway *gw, char *errbuf, size_t errsize);
+/* On a reload: takes the keys of nc ([cluster] secret or secret_file,
+ * both lines); the rest of [cluster] stays as started. 0, or -1 (the
+ * keys before stay; logged). */
+struct config;
+int auth_http_reload_keys(struct gateway *gw, const struct config *nc);
 /* The port bound (tests bind port 0), 0 when off. */
 int auth_http_port(const struct gateway *gw);
 /* Stops answering: closes the listener, fails every pending request. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "imap-frontend/imap-proxy-parse.h"
 #include "log.h"
@@ -160,6 +161,11 @@ static const struct key_def keys[] = {
 	{ "cluster", "peers", KEY_LISTEN, OFF(cluster_peers),
 	  OFF(cluster_peer_count), 0, 0 },
 	{ "cluster", "cache", KEY_DURATION, OFF(cluster_cache), 0, 0, 86400 },
+	{ "cluster", "secret", KEY_STRING_OPT, OFF(cluster_secret), 0, 0, 0 },
+	{ "cluster", "secret_file", KEY_STRING_OPT, OFF(cluster_secret_file),
+	  0, 0, 0 },
+	{ "cluster", "ticket_lifetime", KEY_DURATION,
+	  OFF(cluster_ticket_lifetime), 0, 1, 300 },
 
 	{ "daemon", "user", KEY_STRING_OPT, OFF(user), 0, 0, 0 },
 	{ "daemon", "secret_key", KEY_STRING, OFF(secret_key_file), 0, 0, 0 },
@@ -504,6 +510,7 @@ set_defaults(struct config *c)
 	c->allow_plaintext = false;
 	c->idle_keepalive = 120;
 	c->cluster_cache = 60;
+	c->cluster_ticket_lifetime = 30;
 	c->data_dir = xstrdup("/var/lib/popgate");
 	c->map_size = 1ull << 30;
 	c->search_index = true;
@@ -540,6 +547,98 @@ set_defaults(struct config *c)
 }
 
 /* Whole-file checks after every key is read. */
+bool
+config_cluster_secret_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < CONFIG_CLUSTER_SECRET_MIN || n > CONFIG_CLUSTER_SECRET_MAX)
+		return false;
+	/* it goes into nginx's configuration between double quotes and
+	   into an HTTP header: printable, nothing nginx would read */
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s > '~' || strchr("\"'\\;{}$#", *s) != NULL)
+			return false;
+	return true;
+}
+
+/* [cluster] secret or secret_file (read here, so that popgated -t and
+ * popgatectl nginx-config see it too), and where auth_http may listen
+ * without one. */
+static int
+cluster_secret_finish(struct config *c, const char **error_r)
+{
+	if (c->cluster_secret != NULL && c->cluster_secret_file != NULL) {
+		*error_r = "[cluster] secret and secret_file: one or the other";
+		return -1;
+	}
+	if (c->cluster_secret_file != NULL) {
+		char buf[2 * (CONFIG_CLUSTER_SECRET_MAX + 2) + 1];
+		struct stat st;
+		FILE *f;
+		size_t n;
+		char *nl;
+
+		if (c->cluster_secret_file[0] != '/') {
+			*error_r = "[cluster] secret_file must be an absolute "
+			    "path";
+			return -1;
+		}
+		f = fopen(c->cluster_secret_file, "re");
+		if (f == NULL || fstat(fileno(f), &st) != 0 ||
+		    !S_ISREG(st.st_mode)) {
+			if (f != NULL)
+				fclose(f);
+			*error_r = "[cluster] secret_file cannot be read";
+			return -1;
+		}
+		if ((st.st_mode & 07) != 0) {
+			fclose(f);
+			*error_r = "[cluster] secret_file is open to others "
+			    "(chmod o-rwx)";
+			return -1;
+		}
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			buf[--n] = '\0';
+		/* the key, and perhaps a second line: a key also accepted
+		   while the cluster moves from one to the other */
+		nl = strchr(buf, '\n');
+		if (nl != NULL) {
+			*nl = '\0';
+			if (nl > buf && nl[-1] == '\r')
+				nl[-1] = '\0';
+			nl[strcspn(nl + 1, "\r") + 1] = '\0';
+			c->cluster_secret_also = xstrdup(nl + 1);
+		}
+		c->cluster_secret = xstrdup(buf);
+		secure_zero(buf, sizeof(buf));
+		if (c->cluster_secret_also != NULL &&
+		    !config_cluster_secret_ok(c->cluster_secret_also)) {
+			*error_r = "[cluster] secret_file: one or two lines, "
+			    "each a key of 16 to 256 printable characters "
+			    "without spaces, quotes, backslashes or ;{}$#";
+			return -1;
+		}
+	}
+	if (c->cluster_secret != NULL &&
+	    !config_cluster_secret_ok(c->cluster_secret)) {
+		*error_r = "[cluster] secret: 16 to 256 printable characters, "
+		    "without spaces, quotes, backslashes or ;{}$#";
+		return -1;
+	}
+	if (c->cluster_auth_listen_count > 0 && c->cluster_secret == NULL &&
+	    !upstream_host_is_loopback(c->cluster_auth_listen[0].host)) {
+		*error_r = "[cluster] auth_http_listen on an address that is "
+		    "not loopback needs secret or secret_file (the key nginx "
+		    "sends with auth_http_header)";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_config(struct config *c, const char **error_r)
 {
@@ -565,6 +664,8 @@ check_config(struct config *c, const char **error_r)
 		    "the proxy reaches this node)";
 		return -1;
 	}
+	if (cluster_secret_finish(c, error_r) != 0)
+		return -1;
 	if (c->data_dir[0] != '/') {
 		*error_r = "[store] data_dir must be an absolute path";
 		return -1;
@@ -781,6 +882,14 @@ config_free(struct config **configp)
 	free(c->pt_port);
 	free(c->user);
 	free(c->secret_key_file);
+	if (c->cluster_secret != NULL)
+		secure_zero(c->cluster_secret, strlen(c->cluster_secret));
+	free(c->cluster_secret);
+	if (c->cluster_secret_also != NULL)
+		secure_zero(c->cluster_secret_also,
+		    strlen(c->cluster_secret_also));
+	free(c->cluster_secret_also);
+	free(c->cluster_secret_file);
 	config_oauth_free(c);
 	free(c);
 	*configp = NULL;

@@ -42,6 +42,9 @@
 #define CONFIG_WEB_PORT "8443"
 /* OAuth providers ([oauth.NAME] sections). */
 #define CONFIG_OAUTH_MAX 16
+/* Length of [cluster] secret, in bytes. */
+#define CONFIG_CLUSTER_SECRET_MIN 16
+#define CONFIG_CLUSTER_SECRET_MAX 256
 
 enum config_upstream_tls {
 	CONFIG_TLS_POP3S = 0,	/* implicit TLS (port 995) */
@@ -197,11 +200,23 @@ struct config {
 	struct config_listen cluster_peers[CONFIG_LISTEN_MAX];
 	size_t cluster_peer_count;	/* the other nodes' auth_http */
 	uint32_t cluster_cache;		/* seconds a placement is kept */
+	/* the key nginx (auth_http_header) and peers send; from secret or
+	 * read from secret_file at load (wiped when freed, never logged) */
+	char *cluster_secret;
+	char *cluster_secret_also;	/* secret_file's second line: also
+					 * accepted, never sent (rotation) */
+	char *cluster_secret_file;
+	uint32_t cluster_ticket_lifetime;	/* seconds a login ticket lives */
 
 	/* [daemon] */
 	char *user;			/* NULL: do not drop privileges */
 	char *secret_key_file;		/* default DATA_DIR/secret.key */
 };
+
+/* A [cluster] secret as it must be: 16 to 256 printable characters,
+ * without spaces, quotes, backslashes or ;{}$# (it goes into nginx's
+ * configuration and an HTTP header). */
+bool config_cluster_secret_ok(const char *secret);
 
 /*
  * Reads path. On success *config_r is a new config (free with

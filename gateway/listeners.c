@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "gateway/auth-http.h"
 #include "gateway/config.h"
 #include "gateway/gateway.h"
 #include "gateway/passthrough.h"
@@ -191,14 +192,22 @@ listeners_reload(struct gateway *gw, const struct config *nc, char *errbuf,
 		log_info("imap event=tls-reloaded cert=%s", log_quote(q,
 		    sizeof(q), nc->cert_file));
 	}
+	/* the cluster's key changes on a reload (docs/scale-out.md) */
+	if (auth_http_reload_keys(gw, nc) != 0) {
+		snprintf(errbuf, errsize, "[cluster] secret: cannot be used");
+		return -1;
+	}
 	if (nc->listen_count != gw->config->listen_count ||
 	    nc->listen_tls_count != gw->config->listen_tls_count ||
 	    nc->proxy_listen_count != gw->config->proxy_listen_count ||
 	    nc->proxy_trusted_count != gw->config->proxy_trusted_count ||
 	    nc->cluster_peer_count != gw->config->cluster_peer_count ||
+	    nc->cluster_ticket_lifetime !=
+	    gw->config->cluster_ticket_lifetime ||
 	    nc->idle_keepalive != gw->config->idle_keepalive)
 		log_warn("imap event=reload note=\"listen addresses, proxies, "
-		    "the cluster and idle_keepalive change only on restart\"");
+		    "the cluster (but its key) and idle_keepalive change "
+		    "only on restart\"");
 	return 0;
 }
 
@@ -231,12 +240,14 @@ listeners_stats_add(struct gateway *gw, json_t *stats)
 		return;
 	imap_server_get_stats(gw->imap, &st);
 	json_object_set_new(stats, "imap", json_pack("{s:i, s:i, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I}", "sessions", (int)st.sessions,
+	    "s:I, s:I, s:I, s:I, s:I, s:I}", "sessions", (int)st.sessions,
 	    "sessions_authenticated", (int)st.sessions_authenticated,
 	    "sessions_total", (json_int_t)st.sessions_total,
 	    "sessions_refused", (json_int_t)st.sessions_refused,
 	    "logins_ok", (json_int_t)st.logins_ok,
 	    "logins_failed", (json_int_t)st.logins_failed,
+	    "password_checks", (json_int_t)st.password_checks,
+	    "ticket_logins", (json_int_t)st.ticket_logins,
 	    "commands", (json_int_t)st.commands,
 	    "bad_commands", (json_int_t)st.bad_commands));
 }

@@ -69,6 +69,7 @@ nginx_config_write(FILE *f, const struct config *c, const char *listen,
 	    "    server_name popgate;\n"
 	    "    auth_http %s/;\n"
 	    "    auth_http_timeout 60s;\n"
+	    "%s%s%s"
 	    "    proxy_pass_error_message on;\n"
 	    "    imap_auth plain login;\n"
 	    "    imap_capabilities %s;\n"
@@ -87,6 +88,12 @@ nginx_config_write(FILE *f, const struct config *c, const char *listen,
 	    "        # ssl_certificate /etc/nginx/tls/fullchain.pem;\n"
 	    "        # ssl_certificate_key /etc/nginx/tls/privkey.pem;\n"
 	    "    }\n"
-	    "}\n", relay, relay, capabilities, listen);
+	    "}\n", relay, relay,
+	    c->cluster_secret != NULL ? "    # the nodes' [cluster] secret: "
+	    "keep this file private (chmod 600)\n    auth_http_header "
+	    "X-Auth-Key \"" : "    # no [cluster] secret: the nodes' "
+	    "auth_http must stay on loopback\n",
+	    c->cluster_secret != NULL ? c->cluster_secret : "",
+	    c->cluster_secret != NULL ? "\";\n" : "", capabilities, listen);
 	return 0;
 }

@@ -52,6 +52,7 @@ struct prometheus {
 	struct metric *sessions[S_COUNT];
 	struct metric *sessions_total, *sessions_refused;
 	struct metric *logins_ok, *logins_failed;
+	struct metric *password_checks, *ticket_logins;
 	struct metric *commands, *bad_commands;
 	struct metric *accounts[N_UP_STATES];
 	struct metric *state_messages[N_UP_STATES];
@@ -131,6 +132,12 @@ prometheus_new(struct gateway *gw)
 	    "result", "ok", "IMAP logins by result.");
 	p->logins_failed = labelled(m, false, "popgate_imap_logins_total",
 	    "result", "failed", "IMAP logins by result.");
+	p->password_checks = metrics_counter(m,
+	    "popgate_password_checks_total", NULL,
+	    "Password hashes verified (argon2id), for IMAP and auth_http.");
+	p->ticket_logins = metrics_counter(m,
+	    "popgate_imap_ticket_logins_total", NULL,
+	    "IMAP logins with an auth_http login ticket (no hash).");
 	p->commands = metrics_counter(m, "popgate_imap_commands_total", NULL,
 	    "IMAP commands run.");
 	p->bad_commands = metrics_counter(m,
@@ -274,6 +281,8 @@ collect(void *arg)
 		metric_set(p->sessions_refused, (int64_t)st.sessions_refused);
 		metric_set(p->logins_ok, (int64_t)st.logins_ok);
 		metric_set(p->logins_failed, (int64_t)st.logins_failed);
+		metric_set(p->password_checks, (int64_t)st.password_checks);
+		metric_set(p->ticket_logins, (int64_t)st.ticket_logins);
 		metric_set(p->commands, (int64_t)st.commands);
 		metric_set(p->bad_commands, (int64_t)st.bad_commands);
 	}

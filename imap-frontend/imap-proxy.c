@@ -115,6 +115,7 @@ wait_done(struct imap_proxy_wait *w, const struct imap_proxy_header *h)
 	if (s != NULL) {
 		/* the client's bytes come after the header: not one again */
 		s->proxy_checked = true;
+		s->proxied = h->has_addr;
 		log_info("imap session=%u event=proxied proxy=%s version=%d "
 		    "client=%s", s->id, proxy, h->version,
 		    h->has_addr ? s->addr : "-");

@@ -20,7 +20,9 @@
 #include "imap-session.h"
 #include "imap-throttle.h"
 #include "log.h"
+#include "login-ticket.h"
 #include "password.h"
+#include "username.h"
 #include "workq.h"
 #include "xmalloc.h"
 
@@ -756,6 +758,7 @@ imap_auth_request_done(struct imap_auth_request *req,
  * snapshot), argon2id there, the answer back on the loop. */
 struct pw_job {
 	struct workq_job wq;
+	struct imap_server *srv;
 	struct store *store;
 	char *username;
 	char *password;
@@ -839,6 +842,8 @@ pw_job_done(struct workq_job *wq)
 
 	if (wq->cancelled)
 		j->result = -1;
+	else if (j->result >= 0)
+		j->srv->stats.password_checks++;
 	j->done(j->arg, j->result, j->exists);
 	secure_zero(j->password, strlen(j->password));
 	free(j->password);
@@ -854,6 +859,7 @@ imap_server_check_password(struct imap_server *srv, const char *username,
 	struct pw_job *j = xcalloc(1, sizeof(*j));
 	uint64_t h = 1469598103934665603ULL;
 
+	j->srv = srv;
 	j->store = srv->store;
 	j->username = xstrdup(username);
 	j->password = xstrdup(password);
@@ -868,6 +874,52 @@ imap_server_check_password(struct imap_server *srv, const char *username,
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 	j->wq.key = h | (1ULL << 63);
 	workq_submit(srv->workq, &j->wq);
+}
+
+void
+imap_server_set_tickets(struct imap_server *srv, struct login_tickets *t)
+{
+	srv->tickets = t;
+}
+
+int
+imap_server_ticket_issue(struct imap_server *srv, const char *user,
+    const char *ip, char *out)
+{
+	char *canon;
+	int rc;
+
+	if (srv->tickets == NULL)
+		return -1;
+	canon = username_canon_dup(user, srv->fold_user_names);
+	rc = login_ticket_issue(srv->tickets, canon, ip, time(NULL), out);
+	free(canon);
+	return rc;
+}
+
+bool
+imap_server_ticket_login(struct imap_session *s, const char *user,
+    const char *pass, struct imap_auth_request *req)
+{
+	struct imap_server *srv = s->server;
+	enum login_ticket_result r;
+
+	/* only where a trusted proxy named the client: a ticket sent
+	   straight to a listener is just a wrong password there */
+	if (srv->tickets == NULL || !s->proxied)
+		return false;
+	r = login_ticket_redeem(srv->tickets, user, s->ip, pass, time(NULL));
+	if (r == LOGIN_TICKET_NOT_ONE)
+		return false;
+	if (r != LOGIN_TICKET_OK) {
+		log_warn("imap session=%u event=ticket_refused ip=%s "
+		    "reason=%s", s->id, s->ip, login_ticket_result_name(r));
+		return false;
+	}
+	srv->stats.ticket_logins++;
+	log_debug("imap session=%u event=ticket_login ip=%s", s->id, s->ip);
+	imap_auth_request_done(req, IMAP_AUTH_OK, user);
+	return true;
 }
 
 struct imap_throttle *

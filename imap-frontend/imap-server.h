@@ -198,6 +198,19 @@ void imap_server_check_password(struct imap_server *srv,
     const char *username, const char *password, const char *client_addr,
     imap_password_done_fn *done, void *arg);
 
+/*
+ * Login tickets (lib/login-ticket.h) for nginx's logins on proxied
+ * sessions: the server borrows t (NULL: none; clear it before freeing t).
+ * imap_server_ticket_issue makes one for user (its canonical name, as
+ * LOGIN sees it) from the client address ip into out
+ * (LOGIN_TICKET_LEN_MAX bytes): 0, or -1 when none can be made.
+ */
+struct login_tickets;
+void imap_server_set_tickets(struct imap_server *srv,
+    struct login_tickets *t);
+int imap_server_ticket_issue(struct imap_server *srv, const char *user,
+    const char *ip, char *out);
+
 /* The failed-login table (imap-throttle.h) the server's logins use, so
  * that other logins with the same passwords (the web page) count in it
  * and are slowed by it alike. Owned by the server (the loop's). */
@@ -286,6 +299,8 @@ struct imap_server_stats {
 	uint64_t sessions_evicted;	/* not logged in, closed for room */
 	uint64_t logins_ok;
 	uint64_t logins_failed;
+	uint64_t password_checks;	/* argon2id verifications run */
+	uint64_t ticket_logins;		/* logins with an auth_http ticket */
 	uint64_t commands;
 	uint64_t bad_commands;
 	uint64_t buffered_bytes;	/* parsers' memory now (the budget) */

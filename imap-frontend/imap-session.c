@@ -666,7 +666,8 @@ login_run(struct imap_session *s, const char *pass)
 	struct imap_auth_request *req = imap_auth_request_new(s);
 	char *user = xstrdup(s->auth_user);
 
-	s->server->auth(s->server->auth_ctx, user, pass, s->addr, req);
+	if (!imap_server_ticket_login(s, user, pass, req))
+		s->server->auth(s->server->auth_ctx, user, pass, s->addr, req);
 	free(user);
 }
 

@@ -158,6 +158,7 @@ struct imap_session {
 	struct event *preauth_ev;	/* from connect to login */
 	struct event *keepalive_ev;	/* "* OK Still here" during IDLE */
 	bool proxy_checked;	/* the first bytes are no PROXY header */
+	bool proxied;		/* a trusted proxy's PROXY header named ip */
 	enum imap_state state;
 	enum imap_io_mode io;
 	time_t started;
@@ -256,6 +257,8 @@ struct imap_server {
 	size_t proxy_net_count;
 	struct imap_proxy_wait_list proxy_waits;	/* header not read yet */
 	unsigned proxy_wait_count;
+	/* auth_http's login tickets (borrowed; NULL: none taken) */
+	struct login_tickets *tickets;
 };
 
 void imap_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t size,
@@ -271,6 +274,11 @@ unsigned imap_server_user_sessions(struct imap_server *srv,
     const char *user);
 
 struct imap_auth_request *imap_auth_request_new(struct imap_session *s);
+/* A login ticket (login-ticket.h) as the password of a proxied session:
+ * true when it was a good one and req is answered; false to check pass
+ * as a password (not a ticket, or a refused one, logged). */
+bool imap_server_ticket_login(struct imap_session *s, const char *user,
+    const char *pass, struct imap_auth_request *req);
 
 /* Applies the session caps to a new connection from the client sa (the
  * socket's peer is link) and starts its session, or refuses it (BYE,

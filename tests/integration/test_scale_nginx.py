@@ -22,8 +22,20 @@ NGINX = "/usr/sbin/nginx"
 MAIL_MODULE = "/usr/lib/nginx/modules/ngx_mail_module.so"
 
 
+SECRET = "k3y-Of_the.cluster+42/=="
+
+
+def secret_file(tmp):
+    """The cluster's shared key in a file only its owner reads."""
+    path = os.path.join(tmp, "cluster.key")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(SECRET + "\n")
+    return path
+
+
 class Node:
-    def __init__(self, tmp, ca, name, peers_auth):
+    def __init__(self, tmp, ca, name, peers_auth, secret=None):
         self.proxy_port = free_port()
         self.auth_port = peers_auth[name]
         peers = ", ".join("127.0.0.1:%d" % p for n, p in
@@ -34,17 +46,21 @@ class Node:
                               "proxy_trusted = 127.0.0.1\n"
                               "idle_keepalive = 2s\n" % self.proxy_port},
             extra="[cluster]\nauth_http_listen = 127.0.0.1:%d\n"
-                  "node_address = 127.0.0.1:%d\npeers = %s\ncache = 1m\n"
-                  % (self.auth_port, self.proxy_port, peers))
+                  "node_address = 127.0.0.1:%d\npeers = %s\ncache = 1m\n%s"
+                  % (self.auth_port, self.proxy_port, peers,
+                     "secret_file = %s\n" % secret if secret else ""))
 
 
-class NginxClusterTest(unittest.TestCase):
+class ClusterBase(unittest.TestCase):
+    """Two nodes sharing a key, nginx in front (no tests of its own)."""
+
     def setUp(self):
         self.tmp = tempdir()
         self.ca = TestCA(self.tmp)
         auth = {"a": free_port(), "b": free_port()}
-        self.a = Node(self.tmp, self.ca, "a", auth)
-        self.b = Node(self.tmp, self.ca, "b", auth)
+        key = secret_file(self.tmp)
+        self.a = Node(self.tmp, self.ca, "a", auth, key)
+        self.b = Node(self.tmp, self.ca, "b", auth, key)
         for n in (self.a, self.b):
             n.gw.start()
             wait_port(n.auth_port)
@@ -56,7 +72,7 @@ class NginxClusterTest(unittest.TestCase):
         self.start_nginx()
         self.clients = []
 
-    def start_nginx(self):
+    def start_nginx(self, key=SECRET):
         d = os.path.join(self.tmp, "nginx")
         os.makedirs(os.path.join(d, "logs"), exist_ok=True)
         self.nginx_port = free_port()
@@ -68,6 +84,10 @@ class NginxClusterTest(unittest.TestCase):
             capture_output=True, text=True, timeout=60)
         self.assertEqual(gen.returncode, 0, gen.stderr)
         self.assertIn("proxy_protocol on;", gen.stdout)
+        self.assertIn('auth_http_header X-Auth-Key "%s";' % SECRET,
+                      gen.stdout)
+        gen.stdout = gen.stdout.replace('X-Auth-Key "%s"' % SECRET,
+                                        'X-Auth-Key "%s"' % key)
         # the test's own frame around the generated blocks: loopback,
         # files under the test directory, one process stopped by PID
         body = gen.stdout.replace(
@@ -120,6 +140,30 @@ class NginxClusterTest(unittest.TestCase):
             time.sleep(0.05)
         self.fail("no log line %r in %s" % (pattern, gw.log))
 
+    def ask(self, headers, port=None, key=SECRET):
+        """One auth_http request as nginx makes it (one per connection):
+        the status code and the answer's headers."""
+        s = socket.create_connection(
+            ("127.0.0.1", port or self.a.auth_port), timeout=30)
+        if key is not None:
+            headers = headers + [("X-Auth-Key", key)]
+        req = "GET / HTTP/1.0\r\nHost: x\r\n" + "".join(
+            "%s: %s\r\n" % kv for kv in headers) + "\r\n"
+        s.sendall(req.encode())
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        s.close()
+        head = data.split(b"\r\n\r\n", 1)[0].decode()
+        lines = head.split("\r\n")
+        return (int(lines[0].split()[1]),
+                dict(line.split(": ", 1) for line in lines[1:]))
+
+
+class NginxClusterTest(ClusterBase):
     def test_logins_land_on_their_node(self):
         # alice lives on a, bob on b: each login reaches its node, from
         # the client's own address (PROXY protocol from nginx)
@@ -223,21 +267,9 @@ class NginxClusterTest(unittest.TestCase):
         # the service itself, as nginx speaks to it (one request per
         # connection): answers in headers, bad requests refused
         def ask(headers, port=None):
-            s = socket.create_connection(
-                ("127.0.0.1", port or self.a.auth_port), timeout=30)
-            req = "GET / HTTP/1.0\r\nHost: x\r\n" + "".join(
-                "%s: %s\r\n" % kv for kv in headers) + "\r\n"
-            s.sendall(req.encode())
-            data = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-            s.close()
-            head = data.split(b"\r\n\r\n", 1)[0].decode()
-            return dict(line.split(": ", 1) for line in
-                        head.split("\r\n")[1:])
+            code, h = self.ask(headers, port)
+            self.assertEqual(code, 200)
+            return h
 
         base = [("Auth-Method", "plain"), ("Auth-Protocol", "imap"),
                 ("Auth-Login-Attempt", "1"), ("Client-IP", "127.0.0.20")]

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gateway/config.h"
@@ -382,6 +383,60 @@ START_TEST(load_from_file)
 }
 END_TEST
 
+/* [cluster] secret_file: one key, or two (the second accepted too) */
+static const char *
+secret_file_load(const char *content, mode_t mode, struct config **c,
+    char *err, size_t errsize)
+{
+	static char path[] = "/tmp/pgkeyXXXXXX";
+	char text[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/pgkeyXXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, content, strlen(content)),
+	    (int)strlen(content));
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+	snprintf(text, sizeof(text), "[cluster]\nsecret_file = %s\n", path);
+	if (config_load_string("f.conf", text, c, err, errsize) != 0) {
+		unlink(path);
+		return NULL;
+	}
+	unlink(path);
+	return path;
+}
+
+START_TEST(cluster_secret_file)
+{
+	struct config *c = NULL;
+	char err[CONFIG_ERROR_MAX];
+
+	ck_assert_ptr_nonnull(secret_file_load("0123456789abcdef\n", 0600, &c,
+	    err, sizeof(err)));
+	ck_assert_str_eq(c->cluster_secret, "0123456789abcdef");
+	ck_assert_ptr_null(c->cluster_secret_also);
+	config_free(&c);
+	ck_assert_ptr_nonnull(secret_file_load("new-key-0123456789\r\n"
+	    "old-key-0123456789\r\n\n", 0640, &c, err, sizeof(err)));
+	ck_assert_str_eq(c->cluster_secret, "new-key-0123456789");
+	ck_assert_str_eq(c->cluster_secret_also, "old-key-0123456789");
+	config_free(&c);
+	ck_assert_ptr_null(secret_file_load("0123456789abcdef\n", 0604, &c,
+	    err, sizeof(err)));
+	ck_assert_msg(strstr(err, "open to others") != NULL, "%s", err);
+	ck_assert_ptr_null(secret_file_load("a\nb\nc", 0600, &c, err,
+	    sizeof(err)));
+	ck_assert_ptr_null(secret_file_load("0123456789abcdef\n"
+	    "0123456789abcdef\n0123456789abcdef\n", 0600, &c, err,
+	    sizeof(err)));
+	ck_assert_msg(strstr(err, "one or two lines") != NULL, "%s", err);
+	ck_assert_ptr_null(secret_file_load("", 0600, &c, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "16 to 256") != NULL, "%s", err);
+}
+END_TEST
+
 /* issue 17: the keep-alive, PROXY listeners and the [cluster] section */
 START_TEST(scale_out_keys)
 {
@@ -399,13 +454,37 @@ START_TEST(scale_out_keys)
 		{ "[cluster]\nnode_address = 127.0.0.1:1, 127.0.0.1:2\n",
 		  "one address" },
 		{ "[cluster]\ncache = 2d\n", "out of range" },
+		{ "[cluster]\nauth_http_listen = 10.1.0.11:9144\n"
+		  "node_address = 10.1.0.11:1144\n", "needs secret" },
+		{ "[cluster]\nauth_http_listen = *:9144\n"
+		  "node_address = 10.1.0.11:1144\n", "needs secret" },
+		{ "[cluster]\nsecret = 0123456789abcde\n", "16 to 256" },
+		{ "[cluster]\nsecret = 0123456789abcdef;\n", "16 to 256" },
+		{ "[cluster]\nsecret = 0123456789abcdef}\n", "16 to 256" },
+		{ "[cluster]\nsecret = 0123456789\tabcdef\n", "16 to 256" },
+		{ "[cluster]\nsecret_file = relative/key\n", "absolute" },
+		{ "[cluster]\nsecret_file = /nonexistent/popgate.key\n",
+		  "cannot be read" },
+		{ "[cluster]\nticket_lifetime = 0\n", "out of range" },
+		{ "[cluster]\nticket_lifetime = 6m\n", "out of range" },
 	};
 
 	ck_assert_int_eq(config_load_string("e.conf", "", &c, err,
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(c->idle_keepalive, 120);
 	ck_assert_uint_eq(c->cluster_cache, 60);
+	ck_assert_uint_eq(c->cluster_ticket_lifetime, 30);
+	ck_assert_ptr_null(c->cluster_secret);
 	ck_assert_uint_eq(c->proxy_listen_count, 0);
+	config_free(&c);
+	/* a key: auth_http may listen on any address */
+	ck_assert_int_eq(config_load_string("k.conf",
+	    "[cluster]\nauth_http_listen = 10.1.0.11:9144\n"
+	    "node_address = 10.1.0.11:1144\n"
+	    "secret = Ab0+/=_.-~!@%^&*()x\nticket_lifetime = 5m\n",
+	    &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c->cluster_secret, "Ab0+/=_.-~!@%^&*()x");
+	ck_assert_uint_eq(c->cluster_ticket_lifetime, 300);
 	config_free(&c);
 	ck_assert_int_eq(config_load_string("s.conf",
 	    "[imap]\ncert = /c\nkey = /k\nidle_keepalive = 30s\n"
@@ -498,6 +577,7 @@ config_suite(void)
 	tcase_add_test(tc, load_from_file);
 	tcase_add_test(tc, value_parsers);
 	tcase_add_test(tc, scale_out_keys);
+	tcase_add_test(tc, cluster_secret_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -600,6 +600,81 @@ START_TEST(saturated_message_is_always_a_candidate)
 }
 END_TEST
 
+/* The terms of a plain one-part message, computed the slow way: every
+ * trigram of the folded header lines' names and values and of the body,
+ * sorted and unique. */
+static size_t
+naive_terms(const char *subject, const char *body, uint32_t *out)
+{
+	const char *texts[] = { "subject", subject, "content-type",
+	    "text/plain; charset=utf-8", body };
+	size_t n = 0;
+
+	for (size_t k = 0; k < N_ELEMENTS(texts); k++) {
+		size_t len = strlen(texts[k]);
+
+		for (size_t i = 0; i + 2 < len; i++)
+			out[n++] = mail_fts_term(k == 4 ? MAIL_FTS_CLASS_BODY :
+			    MAIL_FTS_CLASS_HEADER, (unsigned char)texts[k][i],
+			    (unsigned char)texts[k][i + 1],
+			    (unsigned char)texts[k][i + 2]);
+	}
+	return mail_fts_sort_unique(out, n);
+}
+
+static void
+check_plain_terms(const char *subject, const char *body)
+{
+	struct strbuf m = STRBUF_INIT;
+	struct mail_message *mm;
+	struct mail_fts_terms t = MAIL_FTS_TERMS_INIT;
+	uint32_t want[4096];
+	size_t nwant;
+
+	strbuf_appendf(&m, "Subject: %s\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\n\r\n%s", subject, body);
+	mm = mail_parse(m.data, m.len, NULL);
+	mail_fts_message_terms(m.data, m.len, mm, &t);
+	nwant = naive_terms(subject, body, want);
+	ck_assert(!t.saturated);
+	ck_assert_uint_eq(t.count, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		ck_assert_uint_eq(t.terms[i], want[i]);
+	/* the same struct again: reset, then the same answer */
+	mail_fts_message_terms(m.data, m.len, mm, &t);
+	ck_assert_uint_eq(t.count, nwant);
+	mail_fts_terms_free(&t);
+	mail_message_free(&mm);
+	strbuf_free(&m);
+}
+
+/* The term set is exact (no term lost, none repeated), also for the
+ * thread's next message after one that shared its terms and after a
+ * saturated one: the bits a message set are all cleared again. */
+START_TEST(message_terms_are_exact_sets)
+{
+	struct strbuf m = STRBUF_INIT;
+	struct mail_message *mm;
+	struct mail_fts_terms t = MAIL_FTS_TERMS_INIT;
+
+	check_plain_terms("hello world", "the cat sat on the mat, the cat");
+	check_plain_terms("hello world", "the cat sat on the mat, the cat");
+	check_plain_terms("aaaa", "aaaaaaa abab abab");
+	strbuf_appends(&m, "Subject: hello world\r\nContent-Type: "
+	    "text/plain; charset=utf-8\r\n\r\nthe cat sat ");
+	rng_state = 7;
+	for (size_t i = 0; i < 200000; i++)
+		utf8_put(&m, 0x800 + rnd() % 0xD000);
+	mm = mail_parse(m.data, m.len, NULL);
+	mail_fts_message_terms(m.data, m.len, mm, &t);
+	ck_assert(t.saturated);
+	mail_fts_terms_free(&t);
+	mail_message_free(&mm);
+	strbuf_free(&m);
+	check_plain_terms("hello world", "the cat sat on the mat, the cat");
+}
+END_TEST
+
 static Suite *
 searchindex_suite(void)
 {
@@ -609,6 +684,7 @@ searchindex_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, needle_terms);
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
+	tcase_add_test(tc, message_terms_are_exact_sets);
 	tcase_add_test(tc, random_substrings_never_lost);
 	tcase_add_test(tc, maintenance_keeps_the_index_sound);
 	suite_add_tcase(s, tc);

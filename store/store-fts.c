@@ -922,19 +922,25 @@ out:
  * segments has its segments merged (as many as fit in
  * STORE_FTS_SEGMENT_MAX). In a child transaction: a failure (a full map)
  * leaves the index as it was, still correct, and the caller's write
- * stands.
+ * stands. With defer set and fewer than STORE_FTS_DEFER_SEGMENTS
+ * segments, the step is only noted (pending_note). Returns 1 when it
+ * merged, 0 when there was nothing to do (or it was noted), -1 when the
+ * merge failed.
  */
-static void
-maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
+static bool pending_note(struct store *store, uint32_t user_id);
+
+static int
+maintain(struct store *store, MDB_txn *txn, uint32_t user_id, bool defer)
 {
 	struct seglist l;
 	uint64_t pick[STORE_FTS_MERGE_FANIN];
 	size_t npick = 0;
 	const char *err = NULL;
 	MDB_txn *child;
+	int ret = 0;
 
 	if (seglist_load(store, txn, user_id, &l, &err) < 0)
-		return;
+		return -1;
 	for (size_t i = 0; i < l.n && npick == 0; i++)
 		if (l.info[i].ndead * 2 > l.info[i].ndocs)
 			pick[npick++] = l.ids[i];
@@ -959,19 +965,80 @@ maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
 			pick[npick++] = l.ids[i];
 		}
 	}
+	if (npick > 0 && defer && l.n < STORE_FTS_DEFER_SEGMENTS &&
+	    pending_note(store, user_id))
+		npick = 0;
 	if (npick > 0 && mdb_txn_begin(store->env, txn, 0, &child) == 0) {
 		if (merge(store, child, user_id, pick, npick,
 		    seglist_next_id(&l), &err) == 0 &&
 		    mdb_txn_commit(child) == 0) {
-			/* merged */
+			ret = 1;
 		} else {
 			if (err != NULL)
 				log_warn("store event=index_merge_failed "
 				    "user=%u error=\"%s\"", user_id, err);
 			mdb_txn_abort(child);
+			ret = -1;
 		}
+	} else if (npick > 0) {
+		ret = -1;
 	}
 	seglist_free(&l);
+	return ret;
+}
+
+/* Notes the user for an idle merge step; false when the list is full
+ * (the caller merges at once). */
+static bool
+pending_note(struct store *store, uint32_t user_id)
+{
+	for (size_t i = 0; i < store->fts_npending; i++)
+		if (store->fts_pending[i] == user_id)
+			return true;
+	if (store->fts_npending == STORE_FTS_PENDING_MAX)
+		return false;
+	store->fts_pending = xreallocarray(store->fts_pending,
+	    store->fts_npending + 1, sizeof(*store->fts_pending));
+	store->fts_pending[store->fts_npending++] = user_id;
+	return true;
+}
+
+void
+store_fts_defer_merges(struct store *store, bool defer)
+{
+	store->fts_defer_merges = defer;
+	if (!defer) {
+		free(store->fts_pending);
+		store->fts_pending = NULL;
+		store->fts_npending = 0;
+	}
+}
+
+int
+store_fts_idle_step(struct store *store)
+{
+	uint32_t user_id;
+	MDB_txn *txn;
+	int rc = -1;
+
+	if (store->fts_npending == 0)
+		return 0;
+	user_id = store->fts_pending[0];
+	if (mdb_txn_begin(store->env, NULL, 0, &txn) == 0) {
+		rc = maintain(store, txn, user_id, false);
+		if (rc > 0 && mdb_txn_commit(txn) != 0)
+			rc = -1;
+		else if (rc <= 0)
+			mdb_txn_abort(txn);
+	}
+	if (rc <= 0) {
+		/* done with this user (or it failed: the next delivery
+		   notes it again) */
+		memmove(store->fts_pending, store->fts_pending + 1,
+		    (store->fts_npending - 1) * sizeof(*store->fts_pending));
+		store->fts_npending--;
+	}
+	return 1;
 }
 
 /* ---- writing: delivery, expunge, user removal ---- */
@@ -1013,7 +1080,7 @@ store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
 	    error_r);
 	seglist_free(&l);
 	if (ret == 0)
-		maintain(store, txn, user_id);
+		(void)maintain(store, txn, user_id, store->fts_defer_merges);
 out:
 	free(fd);
 	strbuf_free(&blob);
@@ -1061,7 +1128,7 @@ store_fts_add_batch(struct store *store, MDB_txn *txn, uint32_t user_id,
 	seglist_free(&l);
 	strbuf_free(&b);
 	if (ret == 0)
-		maintain(store, txn, user_id);
+		(void)maintain(store, txn, user_id, store->fts_defer_merges);
 	return ret;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imap-frontend/imap-fetch.h"
 #include "imap-frontend/imap-search-index.h"
@@ -21,6 +22,7 @@
 #include "store/mail-parse.h"
 #include "store/mail-search.h"
 #include "store/mail-serialize.h"
+#include "store/store-private.h"
 #include "store_test_util.h"
 #include "strbuf.h"
 #include "utf8.h"
@@ -600,6 +602,99 @@ START_TEST(saturated_message_is_always_a_candidate)
 }
 END_TEST
 
+static uint64_t
+segments_of(struct corpus *c)
+{
+	struct store_fts_stats st;
+	struct store_read *r;
+
+	ck_assert_int_eq(store_read_begin(c->t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_fts_stat(r, c->user, &st, NULL), 0);
+	store_read_end(&r);
+	return st.segments;
+}
+
+/* Merges deferred to idle: deliveries only add segments (at most
+ * STORE_FTS_DEFER_SEGMENTS: past it a delivery merges at once), the
+ * index stays sound meanwhile, and the idle steps merge them. */
+START_TEST(deferred_merges_wait_for_idle)
+{
+	struct corpus c;
+	unsigned steps = 0;
+
+	corpus_open(&c);
+	store_fts_defer_merges(c.t.store, true);
+	deliver_all(&c, true, 0, 60);
+	ck_assert_uint_eq(segments_of(&c), 60);	/* nothing merged yet */
+	deliver_all(&c, true, 60, CORPUS);	/* 160 one-message segments */
+	ck_assert_uint_le(segments_of(&c), STORE_FTS_DEFER_SEGMENTS);
+	ck_assert_uint_ge(segments_of(&c), STORE_FTS_DEFER_SEGMENTS -
+	    STORE_FTS_MERGE_FANIN);
+	tstore_check(&c.t);
+	(void)check_needles(&c, 20);
+	while (store_fts_idle_step(c.t.store) > 0)
+		ck_assert_uint_lt(++steps, 100);
+	ck_assert_uint_gt(steps, 1);
+	ck_assert_uint_lt(segments_of(&c), 40);
+	ck_assert_int_eq(store_fts_idle_step(c.t.store), 0);
+	tstore_check(&c.t);
+	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	store_fts_defer_merges(c.t.store, false);
+	corpus_close(&c);
+}
+END_TEST
+
+struct wdeliver {
+	struct corpus *c;
+	unsigned from, to;
+};
+
+static int
+wdeliver_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct wdeliver *d = ctx;
+
+	(void)store;
+	(void)error_r;
+	deliver_all(d->c, true, d->from, d->to);
+	return 0;
+}
+
+static void
+notify_nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* Under the writer thread, merges happen when its queue is empty. */
+START_TEST(writer_merges_when_idle)
+{
+	struct corpus c;
+	const char *err = NULL;
+	unsigned waited = 0;
+
+	corpus_open(&c);
+	ck_assert_int_eq(store_writer_start(c.t.store, notify_nothing, NULL,
+	    &err), 0);
+	for (unsigned i = 0; i < CORPUS; i += 2) {
+		struct wdeliver d = { &c, i, i + 2 };
+
+		ck_assert_int_eq(store_write_sync(c.t.store, c.user, 0, 0,
+		    wdeliver_apply, &d, &err), 0);
+	}
+	/* 160 one-message segments, merged down on idle: no time is
+	 * asserted, the bound is only against a hang */
+	while (segments_of(&c) >= 40 && waited++ < 6000)
+		usleep(20000);
+	ck_assert_uint_lt(segments_of(&c), 40);
+	store_writer_stop(c.t.store);
+	(void)store_writer_drain(c.t.store);
+	tstore_check(&c.t);
+	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	corpus_close(&c);
+}
+END_TEST
+
 /* The terms of a plain one-part message, computed the slow way: every
  * trigram of the folded header lines' names and values and of the body,
  * sorted and unique. */
@@ -685,6 +780,8 @@ searchindex_suite(void)
 	tcase_add_test(tc, needle_terms);
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
 	tcase_add_test(tc, message_terms_are_exact_sets);
+	tcase_add_test(tc, deferred_merges_wait_for_idle);
+	tcase_add_test(tc, writer_merges_when_idle);
 	tcase_add_test(tc, random_substrings_never_lost);
 	tcase_add_test(tc, maintenance_keeps_the_index_sound);
 	suite_add_tcase(s, tc);

@@ -10,7 +10,7 @@
  * compact blob, never a page per term), and a bounded merge afterwards
  * keeps the number of segments low and drops dead bodies.
  *
- * Segment blob (version 1; native byte order, like the rest of the store):
+ * Segment blob (version 2; native byte order, like the rest of the store):
  *
  *   "PGFT" u8 version u8[3] 0
  *   u32 ndocs, u32 nterms, u32 nsat, u32 nskip
@@ -36,7 +36,9 @@
 #include "xmalloc.h"
 
 #define SEG_MAGIC "PGFT"
-#define SEG_VERSION 1
+/* 2: a term's posting bytes may be a bitmap (directory length field
+ * len << 1 | 1); 1: delta varints only (still read). */
+#define SEG_VERSION 2
 #define SEG_HDR 24
 #define SKIP_EVERY 32
 
@@ -104,6 +106,7 @@ get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v_r)
 /* ---- reading a segment ---- */
 
 struct seg {
+	unsigned version;
 	const unsigned char *base;
 	size_t size;
 	uint32_t ndocs, nterms, nsat, nskip;
@@ -120,8 +123,9 @@ seg_open(const void *data, size_t size, struct seg *s)
 
 	memset(s, 0, sizeof(*s));
 	if (size < SEG_HDR + 4 || memcmp(p, SEG_MAGIC, 4) != 0 ||
-	    p[4] != SEG_VERSION)
+	    p[4] < 1 || p[4] > SEG_VERSION)
 		return -1;
+	s->version = p[4];
 	s->base = p;
 	s->size = size;
 	s->ndocs = ld32(p + 8);
@@ -178,13 +182,32 @@ struct seg_dir_it {
 	uint32_t index;		/* term index of the current entry */
 	uint32_t term;
 	uint64_t post_off, post_len;
+	bool bitmap;		/* the posting bytes are a bitmap */
 };
+
+/* The bytes of a bitmap posting list: one bit per ordinal. */
+static size_t
+bitmap_len(uint32_t ndocs)
+{
+	return ((size_t)ndocs + 7) / 8;
+}
+
+/* Splits a directory length field (version 2: len << 1 | bitmap). */
+static bool
+dir_len_field(struct seg_dir_it *it, uint64_t v)
+{
+	it->bitmap = it->s->version >= 2 && (v & 1) != 0;
+	it->post_len = it->s->version >= 2 ? v >> 1 : v;
+	return it->post_off + it->post_len <= it->s->post_len &&
+	    (!it->bitmap || it->post_len == bitmap_len(it->s->ndocs));
+}
 
 static bool
 dir_block_start(const struct seg *s, uint32_t k, struct seg_dir_it *it)
 {
 	const unsigned char *e = s->skip + (size_t)k * 12;
 	uint32_t dir_off = ld32(e + 4);
+	uint64_t v;
 
 	it->s = s;
 	it->index = k * SKIP_EVERY;
@@ -194,15 +217,14 @@ dir_block_start(const struct seg *s, uint32_t k, struct seg_dir_it *it)
 		return false;
 	it->p = s->dir + dir_off;
 	it->end = s->dir + s->dir_len;
-	return get_varint(&it->p, it->end, &it->post_len) &&
-	    it->post_off + it->post_len <= s->post_len;
+	return get_varint(&it->p, it->end, &v) && dir_len_field(it, v);
 }
 
 /* Moves to the next entry; false at the end or on a damaged directory. */
 static bool
 dir_next(struct seg_dir_it *it)
 {
-	uint64_t delta;
+	uint64_t delta, v;
 
 	if (it->index + 1 >= it->s->nterms)
 		return false;
@@ -212,8 +234,7 @@ dir_next(struct seg_dir_it *it)
 	it->post_off += it->post_len;
 	if (!get_varint(&it->p, it->end, &delta) || delta == 0 ||
 	    delta >= MAIL_FTS_TERM_LIMIT ||
-	    !get_varint(&it->p, it->end, &it->post_len) ||
-	    it->post_off + it->post_len > it->s->post_len)
+	    !get_varint(&it->p, it->end, &v) || !dir_len_field(it, v))
 		return false;
 	it->term += (uint32_t)delta;
 	return true;
@@ -222,7 +243,7 @@ dir_next(struct seg_dir_it *it)
 /* The posting bytes of term t: 1 found, 0 absent, -1 damaged. */
 static int
 seg_lookup(const struct seg *s, uint32_t t, const unsigned char **p_r,
-    size_t *len_r)
+    size_t *len_r, bool *bitmap_r)
 {
 	uint32_t lo = 0, hi = s->nskip;
 	struct seg_dir_it it;
@@ -244,6 +265,7 @@ seg_lookup(const struct seg *s, uint32_t t, const unsigned char **p_r,
 		if (it.term == t) {
 			*p_r = s->post + it.post_off;
 			*len_r = (size_t)it.post_len;
+			*bitmap_r = it.bitmap;
 			return 1;
 		}
 		if (it.term > t || (it.index + 1) % SKIP_EVERY == 0 ||
@@ -254,15 +276,43 @@ seg_lookup(const struct seg *s, uint32_t t, const unsigned char **p_r,
 	}
 }
 
-/* Decodes a posting list into ordinals (appended to *v); -1 damaged. */
+static void
+ords_push(uint32_t **v, size_t *n, size_t *cap, uint32_t ord)
+{
+	if (*n == *cap) {
+		*cap = *cap == 0 ? 256 : *cap * 2;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	(*v)[(*n)++] = ord;
+}
+
+/* Decodes a posting list into ordinals (appended to *v, ascending); -1
+ * damaged. A bitmap has bitmap_len(ndocs) bytes, no bit at or past
+ * ndocs, and at least one bit set (a term is written only with docs). */
 static int
 postings_decode(const struct seg *s, const unsigned char *p, size_t len,
-    uint32_t **v, size_t *n, size_t *cap)
+    bool bitmap, uint32_t **v, size_t *n, size_t *cap)
 {
 	const unsigned char *end = p + len;
 	uint64_t ord = 0, d;
 	bool first = true;
 
+	if (bitmap) {
+		size_t before = *n;
+
+		if (len != bitmap_len(s->ndocs))
+			return -1;
+		for (size_t i = 0; i < len; i++)
+			for (unsigned b = p[i]; b != 0; b &= b - 1) {
+				uint32_t o = (uint32_t)(i * 8) +
+				    (uint32_t)__builtin_ctz(b);
+
+				if (o >= s->ndocs)
+					return -1;
+				ords_push(v, n, cap, o);
+			}
+		return *n > before ? 0 : -1;
+	}
 	while (p < end) {
 		if (!get_varint(&p, end, &d))
 			return -1;
@@ -270,11 +320,7 @@ postings_decode(const struct seg *s, const unsigned char *p, size_t len,
 		if ((!first && d == 0) || ord >= s->ndocs)
 			return -1;
 		first = false;
-		if (*n == *cap) {
-			*cap = *cap == 0 ? 256 : *cap * 2;
-			*v = xreallocarray(*v, *cap, sizeof(**v));
-		}
-		(*v)[(*n)++] = (uint32_t)ord;
+		ords_push(v, n, cap, (uint32_t)ord);
 	}
 	return 0;
 }
@@ -382,6 +428,7 @@ pairs_room(size_t n, bool *own_r)
 /* Writes a segment term by term (ascending), then its frame. */
 struct seg_writer {
 	struct strbuf dir, post, skip;
+	uint32_t ndocs;		/* of the segment: set before the terms */
 	size_t nterms;
 	uint32_t prev_term;
 	/* the term being written */
@@ -407,11 +454,49 @@ sw_add(struct seg_writer *w, uint32_t ord)
 	w->any = true;
 }
 
+/* Rewrites the term's delta varints (post[start..]) as a bitmap when
+ * that is shorter: common trigrams are in most documents of a segment,
+ * where a bit per document beats a byte per posting. Returns the
+ * directory's length field (len << 1 | bitmap). */
+static uint64_t
+sw_maybe_bitmap(struct seg_writer *w)
+{
+	size_t len = w->post.len - w->start, blen = bitmap_len(w->ndocs);
+	unsigned char *p, *end;
+	unsigned char bits[512];
+	unsigned char *bm;
+	uint64_t ord = 0, d;
+	bool first = true;
+
+	if (blen >= len)
+		return (uint64_t)len << 1;
+	bm = blen <= sizeof(bits) ? bits : xmalloc(blen);
+	memset(bm, 0, blen);
+	p = (unsigned char *)w->post.data + w->start;
+	end = p + len;
+	while (p < end) {
+		/* our own varints: sound by construction */
+		PG_ASSERT(get_varint((const unsigned char **)&p, end, &d));
+		ord = first ? d : ord + d;
+		first = false;
+		PG_ASSERT(ord < w->ndocs);
+		bm[ord / 8] |= (unsigned char)(1u << (ord % 8));
+	}
+	w->post.len = w->start;
+	strbuf_append(&w->post, bm, blen);
+	if (bm != bits)
+		free(bm);
+	return (uint64_t)blen << 1 | 1;
+}
+
 static void
 sw_term_end(struct seg_writer *w, uint32_t term)
 {
+	uint64_t lenf;
+
 	if (!w->any)
 		return;		/* every doc of it is gone */
+	lenf = sw_maybe_bitmap(w);
 	if (w->nterms % SKIP_EVERY == 0) {
 		put_u32(&w->skip, term);
 		put_u32(&w->skip, (uint32_t)w->dir.len);
@@ -419,7 +504,7 @@ sw_term_end(struct seg_writer *w, uint32_t term)
 	} else {
 		put_varint(&w->dir, term - w->prev_term);
 	}
-	put_varint(&w->dir, w->post.len - w->start);
+	put_varint(&w->dir, lenf);
 	w->prev_term = term;
 	w->nterms++;
 }
@@ -464,6 +549,7 @@ seg_build(const struct fts_doc *docs, size_t ndocs, struct strbuf *out)
 	bool own;
 
 	memset(&w, 0, sizeof(w));
+	w.ndocs = (uint32_t)ndocs;
 	for (i = 0; i < ndocs; i++) {
 		npairs += docs[i].saturated ? 0 : docs[i].count;
 		ids[i] = docs[i].body_id;
@@ -726,7 +812,8 @@ seg_invert(const struct seg *s, struct merge_doc *docs)
 		nords = 0;
 		if ((it.index > 0 && it.term <= prev) ||
 		    postings_decode(s, s->post + it.post_off,
-		    (size_t)it.post_len, &ords, &nords, &ocap) < 0 ||
+		    (size_t)it.post_len, it.bitmap, &ords, &nords,
+		    &ocap) < 0 ||
 		    nords == 0)
 			goto out;
 		prev = it.term;
@@ -851,6 +938,7 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 			in[i].live = true;
 		}
 	}
+	w.ndocs = (uint32_t)ndocs;
 	for (;;) {
 		uint32_t term = UINT32_MAX;
 		bool any = false;
@@ -870,7 +958,8 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 				continue;
 			nords = 0;
 			if (postings_decode(&x->s, x->s.post + x->it.post_off,
-			    (size_t)x->it.post_len, &ords, &nords, &ocap) < 0)
+			    (size_t)x->it.post_len, x->it.bitmap, &ords, &nords,
+			    &ocap) < 0)
 				goto damaged;
 			for (size_t k = 0; k < nords; k++)
 				if (x->map[ords[k]] >= 0)
@@ -1328,6 +1417,8 @@ intersect(uint32_t *a, size_t *na, const uint32_t *b, size_t nb)
 struct posting_ref {
 	const unsigned char *p;
 	size_t len;
+	bool bitmap;
+	size_t est;	/* postings, about: a bitmap is the denser */
 };
 
 static int
@@ -1335,7 +1426,7 @@ posting_ref_cmp(const void *a, const void *b)
 {
 	const struct posting_ref *x = a, *y = b;
 
-	return x->len < y->len ? -1 : x->len > y->len;
+	return x->est < y->est ? -1 : x->est > y->est;
 }
 
 /* Adds to set the docs of s holding every one of terms[0..n): the
@@ -1352,7 +1443,10 @@ seg_match(const struct seg *s, const uint32_t *terms, size_t n,
 	int ret = -1;
 
 	for (size_t t = 0; t < n && all; t++) {
-		int rc = seg_lookup(s, terms[t], &refs[t].p, &refs[t].len);
+		int rc = seg_lookup(s, terms[t], &refs[t].p, &refs[t].len,
+		    &refs[t].bitmap);
+
+		refs[t].est = refs[t].bitmap ? refs[t].len * 8 : refs[t].len;
 
 		if (rc < 0)
 			goto out;
@@ -1360,13 +1454,13 @@ seg_match(const struct seg *s, const uint32_t *terms, size_t n,
 	}
 	if (all && n > 0) {
 		qsort(refs, n, sizeof(*refs), posting_ref_cmp);
-		if (postings_decode(s, refs[0].p, refs[0].len, &acc, &nacc,
-		    &cacc) < 0)
+		if (postings_decode(s, refs[0].p, refs[0].len, refs[0].bitmap,
+		    &acc, &nacc, &cacc) < 0)
 			goto out;
 		for (size_t t = 1; t < n && nacc > 0; t++) {
 			ncur = 0;
-			if (postings_decode(s, refs[t].p, refs[t].len, &cur,
-			    &ncur, &ccur) < 0)
+			if (postings_decode(s, refs[t].p, refs[t].len,
+			    refs[t].bitmap, &cur, &ncur, &ccur) < 0)
 				goto out;
 			intersect(acc, &nacc, cur, ncur);
 		}

@@ -602,6 +602,154 @@ START_TEST(saturated_message_is_always_a_candidate)
 }
 END_TEST
 
+/* The body of message i of the posting test: trigrams in every message
+ * (bitmaps), in every third (either, by segment size), in one (varints). */
+static void
+posting_msg(unsigned i, struct strbuf *m)
+{
+	strbuf_reset(m);
+	strbuf_appendf(m, "Subject: n%u\r\nContent-Type: text/plain\r\n\r\n"
+	    "every message says hello%s%s\r\n", i, i % 3 == 0 ? " qzx" : "",
+	    i == 7 ? " vvw" : "");
+}
+
+/* Checks the candidates of folded needle s: exactly the messages (uid
+ * i + 1 is message i) for which want(i) holds. */
+static void
+check_exact(struct tstore *t, uint32_t user, uint32_t mbox, const char *s,
+    bool (*want)(unsigned i))
+{
+	struct store_read *r;
+	struct store_msg *msgs = NULL;
+	size_t count = 0;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_fts_set set;
+
+	ck_assert_int_eq(store_read_begin(t->store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_list(r, user, mbox, &all, 1, &msgs,
+	    &count, NULL), 0);
+	ck_assert_int_eq(store_fts_candidates(r, user, STORE_FTS_BODY, s,
+	    strlen(s), &set, NULL), 0);
+	for (size_t i = 0; i < count; i++)
+		ck_assert_msg(store_fts_set_has(&set, msgs[i].body_id) ==
+		    want(msgs[i].uid - 1), "needle %s uid %u", s, msgs[i].uid);
+	store_fts_set_free(&set);
+	free(msgs);
+	store_read_end(&r);
+}
+
+static bool
+want_all(unsigned i)
+{
+	(void)i;
+	return true;
+}
+
+static bool
+want_third(unsigned i)
+{
+	return i % 3 == 0;
+}
+
+static bool
+want_seven(unsigned i)
+{
+	return i == 7;
+}
+
+static bool
+want_none(unsigned i)
+{
+	(void)i;
+	return false;
+}
+
+/* Posting lists as bitmaps (dense) and delta varints (sparse) give the
+ * exact documents, in a worker-built batch segment of 200 messages and
+ * after merges of such segments (which read and write both). */
+START_TEST(segment_postings_dense_and_sparse)
+{
+	struct tstore t;
+	uint32_t user, mbox;
+	struct strbuf m[200];
+	unsigned next = 0, steps = 0;
+
+	tstore_open(&t, 0);
+	user = tuser(&t, "alice");
+	mbox = tmailbox(&t, user, "INBOX");
+	memset(m, 0, sizeof(m));
+	store_fts_defer_merges(t.store, true);
+	for (unsigned b = 0; b < STORE_FTS_MERGE_FANIN + 1; b++) {
+		size_t n = b == 0 ? 200 : 3;	/* then small batches */
+		struct store_new_msg msgs[200];
+		struct mail_fts_terms terms[200];
+		struct store_fts_doc docs[200];
+		const struct store_fts_doc *dp[200];
+		struct strbuf blob[200], seg = STRBUF_INIT;
+		uint32_t uids[200];
+		const char *err = NULL;
+
+		memset(msgs, 0, sizeof(msgs));
+		memset(terms, 0, sizeof(terms));
+		memset(blob, 0, sizeof(blob));
+		for (size_t i = 0; i < n; i++) {
+			struct mail_message *mm;
+
+			posting_msg(next + (unsigned)i, &m[i]);
+			mm = mail_parse(m[i].data, m[i].len, NULL);
+			mail_serialize(mm, &blob[i]);
+			mail_fts_message_terms(m[i].data, m[i].len, mm,
+			    &terms[i]);
+			mail_message_free(&mm);
+			docs[i].terms = terms[i].terms;
+			docs[i].count = terms[i].count;
+			docs[i].saturated = terms[i].saturated;
+			dp[i] = &docs[i];
+			msgs[i].data = m[i].data;
+			msgs[i].size = m[i].len;
+			msgs[i].structure = blob[i].data;
+			msgs[i].structure_size = blob[i].len;
+			msgs[i].internaldate = 1700000000;
+			msgs[i].fts = &docs[i];
+		}
+		store_fts_batch_build(dp, n, &seg);
+		msgs[0].fts_batch = seg.data;
+		msgs[0].fts_batch_size = seg.len;
+		ck_assert_msg(store_deliver(t.store, user, mbox, msgs, n, uids,
+		    NULL, &err) == 0, "%s", err);
+		ck_assert_uint_eq(uids[0], next + 1);
+		next += (unsigned)n;
+		for (size_t i = 0; i < n; i++) {
+			mail_fts_terms_free(&terms[i]);
+			strbuf_free(&blob[i]);
+		}
+		strbuf_free(&seg);
+		if (b == 0) {
+			/* the one segment, before any merge */
+			check_exact(&t, user, mbox, "every message", want_all);
+			check_exact(&t, user, mbox, "qzx", want_third);
+			check_exact(&t, user, mbox, "vvw", want_seven);
+			check_exact(&t, user, mbox, "hello vvw",
+			    want_seven);
+			check_exact(&t, user, mbox, "zzzz", want_none);
+		}
+	}
+	tstore_check(&t);
+	while (store_fts_idle_step(t.store) > 0)
+		steps++;
+	ck_assert_uint_gt(steps, 0);		/* the small ones merged */
+	check_exact(&t, user, mbox, "every message", want_all);
+	check_exact(&t, user, mbox, "qzx", want_third);
+	check_exact(&t, user, mbox, "vvw", want_seven);
+	check_exact(&t, user, mbox, "zzzz", want_none);
+	tstore_check(&t);
+	for (unsigned i = 0; i < 200; i++)
+		strbuf_free(&m[i]);
+	store_fts_defer_merges(t.store, false);
+	tstore_close(&t);
+}
+END_TEST
+
 static uint64_t
 segments_of(struct corpus *c)
 {
@@ -781,6 +929,7 @@ searchindex_suite(void)
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
 	tcase_add_test(tc, message_terms_are_exact_sets);
 	tcase_add_test(tc, deferred_merges_wait_for_idle);
+	tcase_add_test(tc, segment_postings_dense_and_sparse);
 	tcase_add_test(tc, writer_merges_when_idle);
 	tcase_add_test(tc, random_substrings_never_lost);
 	tcase_add_test(tc, maintenance_keeps_the_index_sound);

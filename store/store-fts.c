@@ -1536,6 +1536,58 @@ out:
 	return ret;
 }
 
+long long
+store_fts_segment_check(const void *blob, size_t size)
+{
+	struct seg s;
+	struct seg_dir_it it;
+	struct merge_doc *docs;
+	uint32_t *ords = NULL;
+	size_t nords = 0, ocap = 0;
+	long long total = 0;
+	int rc = 0;
+
+	if (seg_open(blob, size, &s) < 0)
+		return -1;
+	if (s.nterms > 0) {
+		if (!dir_block_start(&s, 0, &it))
+			return -1;
+		for (;;) {
+			const unsigned char *p;
+			size_t len;
+			bool bm;
+
+			nords = 0;
+			/* the skip table finds the same posting bytes */
+			if (postings_decode(&s, s.post + it.post_off,
+			    (size_t)it.post_len, it.bitmap, &ords, &nords,
+			    &ocap) < 0 ||
+			    seg_lookup(&s, it.term, &p, &len, &bm) != 1 ||
+			    p != s.post + it.post_off || len != it.post_len ||
+			    bm != it.bitmap) {
+				rc = -1;
+				break;
+			}
+			total += (long long)nords;
+			if (it.index + 1 >= s.nterms)
+				break;
+			if (!dir_next(&it)) {
+				rc = -1;
+				break;
+			}
+		}
+	}
+	free(ords);
+	if (rc < 0)
+		return -1;
+	docs = xcalloc(s.ndocs > 0 ? s.ndocs : 1, sizeof(*docs));
+	rc = seg_invert(&s, docs);
+	for (uint32_t d = 0; d < s.ndocs; d++)
+		free(docs[d].terms);
+	free(docs);
+	return rc < 0 ? -1 : total;
+}
+
 int
 store_fts_stat(struct store_read *r, uint32_t user_id,
     struct store_fts_stats *stats_r, const char **error_r)

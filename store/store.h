@@ -952,6 +952,14 @@ bool store_fts_enabled(const struct store *store);
 void store_fts_defer_merges(struct store *store, bool defer);
 int store_fts_idle_step(struct store *store);
 
+/*
+ * The segment reader on any bytes (a damaged store; the fuzz target): -1
+ * when blob is not a sound index segment, else its number of postings,
+ * after reading every term's postings through the directory and again
+ * through the skip table, and inverting the whole. Pure; any thread.
+ */
+long long store_fts_segment_check(const void *blob, size_t size);
+
 /* Classes of text a needle is looked up in (mail-fts.h). */
 #define STORE_FTS_HEADER 0x1u
 #define STORE_FTS_BODY 0x2u

@@ -678,9 +678,13 @@ seg_get(struct store *store, MDB_txn *txn, uint32_t user_id, uint64_t id,
 }
 
 /* Writes blob as a new segment of the user (id: one past the highest). */
+/* Puts segment bytes[0..size) as the user's segment next_id; with ids,
+ * its body ids are those (ndocs of them), written straight into the
+ * map's page (MDB_RESERVE: no copy of the blob on the heap). */
 static int
-seg_put(struct store *store, MDB_txn *txn, uint32_t user_id,
-    const struct strbuf *blob, uint64_t next_id, const char **error_r)
+seg_put_ids(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const void *bytes, size_t size, const uint64_t *ids, uint64_t next_id,
+    const char **error_r)
 {
 	struct seginfo si;
 	struct seg s;
@@ -688,25 +692,39 @@ seg_put(struct store *store, MDB_txn *txn, uint32_t user_id,
 	MDB_val key, data;
 	int rc;
 
-	if (seg_open(blob->data, blob->len, &s) < 0 || s.ndocs == 0)
+	if (seg_open(bytes, size, &s) < 0 || s.ndocs == 0)
 		return 0;	/* nothing to index */
 	memset(&si, 0, sizeof(si));
 	si.ndocs = s.ndocs;
-	si.bytes = blob->len;
-	si.min_body = seg_doc(&s, 0);
-	si.max_body = seg_doc(&s, s.ndocs - 1);
+	si.bytes = size;
+	si.min_body = ids != NULL ? ids[0] : seg_doc(&s, 0);
+	si.max_body = ids != NULL ? ids[s.ndocs - 1] : seg_doc(&s,
+	    s.ndocs - 1);
 	seg_key(&k, user_id, next_id);
 	key = store_key_val(&k);
-	data.mv_data = blob->data;
-	data.mv_size = blob->len;
-	if ((rc = mdb_put(txn, store->dbi[DB_FTS_SEGS], &key, &data, 0)) != 0)
+	data.mv_data = NULL;
+	data.mv_size = size;
+	if ((rc = mdb_put(txn, store->dbi[DB_FTS_SEGS], &key, &data,
+	    MDB_RESERVE)) != 0)
 		return store_fail_mdb(store, error_r, rc, "index segment");
+	memcpy(data.mv_data, bytes, size);
+	if (ids != NULL)
+		memcpy((unsigned char *)data.mv_data + SEG_HDR, ids,
+		    (size_t)s.ndocs * sizeof(*ids));
 	data.mv_data = &si;
 	data.mv_size = sizeof(si);
 	if ((rc = mdb_put(txn, store->dbi[DB_FTS_SEGINFO], &key, &data,
 	    0)) != 0)
 		return store_fail_mdb(store, error_r, rc, "index segment info");
 	return 0;
+}
+
+static int
+seg_put(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct strbuf *blob, uint64_t next_id, const char **error_r)
+{
+	return seg_put_ids(store, txn, user_id, blob->data, blob->len, NULL,
+	    next_id, error_r);
 }
 
 static int
@@ -1261,25 +1279,20 @@ store_fts_add_batch(struct store *store, MDB_txn *txn, uint32_t user_id,
     const void *blob, size_t size, const uint64_t *body_ids, size_t n,
     const char **error_r)
 {
-	struct strbuf b = STRBUF_INIT;
 	struct seglist l;
 	struct seg s;
 	int ret;
 
-	if (seg_open(blob, size, &s) < 0 || s.ndocs != n)
+	if (seg_open(blob, size, &s) < 0 || s.ndocs != n || n == 0)
 		return 1;	/* not this batch's: build from the terms */
 	for (size_t i = 1; i < n; i++)
 		if (body_ids[i] <= body_ids[i - 1])
 			return 1;
-	strbuf_append(&b, blob, size);
-	memcpy(b.data + SEG_HDR, body_ids, n * sizeof(*body_ids));
-	if (seglist_load(store, txn, user_id, &l, error_r) < 0) {
-		strbuf_free(&b);
+	if (seglist_load(store, txn, user_id, &l, error_r) < 0)
 		return -1;
-	}
-	ret = seg_put(store, txn, user_id, &b, seglist_next_id(&l), error_r);
+	ret = seg_put_ids(store, txn, user_id, blob, size, body_ids,
+	    seglist_next_id(&l), error_r);
 	seglist_free(&l);
-	strbuf_free(&b);
 	if (ret == 0)
 		(void)maintain(store, txn, user_id, store->fts_defer_merges);
 	return ret;

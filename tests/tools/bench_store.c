@@ -13,6 +13,7 @@
  */
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,69 +257,99 @@ cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void
-deliver_text_batch(struct text_side *side, const struct strbuf *data,
-    size_t n, uint32_t first)
-{
+/* One batch as a worker hands it to the writer. */
+struct text_batch {
+	struct text_side *side;
+	const struct strbuf *data;
+	size_t n;
+	uint32_t first;
 	struct store_new_msg msgs[TEXT_BATCH];
 	struct strbuf blob[TEXT_BATCH];
 	struct mail_fts_terms terms[TEXT_BATCH];
 	struct store_fts_doc docs[TEXT_BATCH];
 	const struct store_fts_doc *dp[TEXT_BATCH];
-	struct strbuf segment = STRBUF_INIT;
-	uint32_t uids[TEXT_BATCH];
-	const char *error = NULL;
-	double t0, c0;
+	struct strbuf segment;
+};
 
-	memset(blob, 0, sizeof(blob));
-	memset(terms, 0, sizeof(terms));
-	for (size_t i = 0; i < n; i++) {
+/* The worker's part: parse, structure blob, terms, batch segment. */
+static void *
+prepare_text_batch(void *arg)
+{
+	struct text_batch *b = arg;
+	struct text_side *side = b->side;
+	double t0;
+
+	for (size_t i = 0; i < b->n; i++) {
 		struct mail_message *mm;
 
 		t0 = cpu_now();
-		mm = mail_parse(data[i].data, data[i].len, NULL);
-		mail_serialize(mm, &blob[i]);
+		mm = mail_parse(b->data[i].data, b->data[i].len, NULL);
+		mail_serialize(mm, &b->blob[i]);
 		side->parse_cpu += cpu_now() - t0;
-		memset(&msgs[i], 0, sizeof(msgs[i]));
-		msgs[i].data = data[i].data;
-		msgs[i].size = data[i].len;
-		msgs[i].structure = blob[i].data;
-		msgs[i].structure_size = blob[i].len;
-		msgs[i].internaldate = 1700000000 + first + i;
+		b->msgs[i].data = b->data[i].data;
+		b->msgs[i].size = b->data[i].len;
+		b->msgs[i].structure = b->blob[i].data;
+		b->msgs[i].structure_size = b->blob[i].len;
+		b->msgs[i].internaldate = 1700000000 + b->first + i;
 		if (side->with_index) {
 			t0 = cpu_now();
-			mail_fts_message_terms(data[i].data, data[i].len, mm,
-			    &terms[i]);
+			mail_fts_message_terms(b->data[i].data,
+			    b->data[i].len, mm, &b->terms[i]);
 			side->terms_cpu += cpu_now() - t0;
-			docs[i].terms = terms[i].terms;
-			docs[i].count = terms[i].count;
-			docs[i].saturated = terms[i].saturated;
-			dp[i] = &docs[i];
-			msgs[i].fts = &docs[i];
+			b->docs[i].terms = b->terms[i].terms;
+			b->docs[i].count = b->terms[i].count;
+			b->docs[i].saturated = b->terms[i].saturated;
+			b->dp[i] = &b->docs[i];
+			b->msgs[i].fts = &b->docs[i];
 		}
 		mail_message_free(&mm);
 	}
 	if (side->with_index) {
-		/* the worker's batch segment */
 		t0 = cpu_now();
-		store_fts_batch_build(dp, n, &segment);
+		store_fts_batch_build(b->dp, b->n, &b->segment);
 		side->seg_cpu += cpu_now() - t0;
 		side->terms_cpu += cpu_now() - t0;
-		msgs[0].fts_batch = segment.data;
-		msgs[0].fts_batch_size = segment.len;
+		b->msgs[0].fts_batch = b->segment.data;
+		b->msgs[0].fts_batch_size = b->segment.len;
 	}
+	return NULL;
+}
+
+/*
+ * A batch prepared on a thread of its own (a worker: its own malloc
+ * arena, as in the daemon, so the writer's heap sees only the writer's
+ * allocations), then delivered on this one (the writer).
+ */
+static void
+deliver_text_batch(struct text_side *side, const struct strbuf *data,
+    size_t n, uint32_t first)
+{
+	struct text_batch *b = xcalloc(1, sizeof(*b));
+	uint32_t uids[TEXT_BATCH];
+	const char *error = NULL;
+	pthread_t th;
+	double t0, c0;
+
+	b->side = side;
+	b->data = data;
+	b->n = n;
+	b->first = first;
+	if (pthread_create(&th, NULL, prepare_text_batch, b) != 0 ||
+	    pthread_join(th, NULL) != 0)
+		die("worker thread", "pthread");
 	t0 = now();
 	c0 = cpu_now();
-	if (store_deliver(side->store, side->user, side->mbox, msgs, n, uids,
-	    NULL, &error) < 0)
+	if (store_deliver(side->store, side->user, side->mbox, b->msgs, n,
+	    uids, NULL, &error) < 0)
 		die("deliver", error);
 	side->deliver_s += now() - t0;
 	side->deliver_cpu += cpu_now() - c0;
 	for (size_t i = 0; i < n; i++) {
-		strbuf_free(&blob[i]);
-		mail_fts_terms_free(&terms[i]);
+		strbuf_free(&b->blob[i]);
+		mail_fts_terms_free(&b->terms[i]);
 	}
-	strbuf_free(&segment);
+	strbuf_free(&b->segment);
+	free(b);
 }
 
 static void

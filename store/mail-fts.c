@@ -1,6 +1,7 @@
 /* mail-fts — the full-text index's terms; see mail-fts.h. */
 #include "mail-fts.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,88 +13,60 @@
 #include "strbuf.h"
 #include "xmalloc.h"
 
-#define EMPTY UINT32_MAX
+/*
+ * Which terms a message already has: one bit per possible term (2^25
+ * bits, 4 MB of address space per thread, allocated once per thread and
+ * zero-filled by the kernel on first touch). A test and set per byte of
+ * text, without hashing or probing; text clusters (the terms of one
+ * leading byte pair share 32 bytes), so the few kilobytes a message
+ * touches stay in cache. Every bit set is cleared again before
+ * mail_fts_message_terms returns, through the term list.
+ */
+#define SEEN_WORDS ((size_t)MAIL_FTS_TERM_LIMIT / 64)
 
-static size_t
-slot(uint32_t term, size_t cap)
+static pthread_key_t seen_key;
+static pthread_once_t seen_once = PTHREAD_ONCE_INIT;
+
+static void
+seen_key_init(void)
 {
-	return (size_t)((term * 0x9E3779B1u) >> 7) & (cap - 1);
+	PG_ASSERT(pthread_key_create(&seen_key, free) == 0);
 }
 
+static uint64_t *
+seen_bits(void)
+{
+	uint64_t *bits;
+
+	PG_ASSERT(pthread_once(&seen_once, seen_key_init) == 0);
+	bits = pthread_getspecific(seen_key);
+	if (bits == NULL) {
+		bits = xcalloc(SEEN_WORDS, sizeof(*bits));
+		PG_ASSERT(pthread_setspecific(seen_key, bits) == 0);
+	}
+	return bits;
+}
 
 void
 mail_fts_terms_reset(struct mail_fts_terms *t)
 {
-	/* clear only the slots used: the table may be large from an
-	   earlier, bigger message */
-	for (size_t i = 0; i < t->table_used && t->table != NULL; i++) {
-		size_t s = slot(t->terms[i], t->table_cap);
-
-		while (t->table[s] != t->terms[i])
-			s = (s + 1) & (t->table_cap - 1);
-		t->table[s] = EMPTY;
-	}
-	if (t->table_cap > 65536 && t->table_used < t->table_cap / 16) {
-		/* shrink after a big message: a small table stays in cache */
-		free(t->table);
-		t->table = NULL;
-		t->table_cap = 0;
+	if (t->terms_cap > 4 * (size_t)MAIL_FTS_DOC_TERMS_MAX / 16 &&
+	    t->count < t->terms_cap / 16) {
+		/* shrink after a big message */
+		free(t->terms);
+		t->terms = NULL;
+		t->terms_cap = 0;
 	}
 	t->count = 0;
 	t->saturated = false;
-	t->table_used = 0;
+	t->used = 0;
 }
 
 void
 mail_fts_terms_free(struct mail_fts_terms *t)
 {
 	free(t->terms);
-	free(t->table);
 	memset(t, 0, sizeof(*t));
-}
-
-static void
-table_grow(struct mail_fts_terms *t)
-{
-	size_t ncap = t->table_cap == 0 ? 4096 : t->table_cap * 2;
-	uint32_t *nt = xreallocarray(NULL, ncap, sizeof(*nt));
-
-	memset(nt, 0xff, ncap * sizeof(*nt));
-	for (size_t i = 0; i < t->table_cap; i++) {
-		uint32_t v = t->table[i];
-		size_t s;
-
-		if (v == EMPTY)
-			continue;
-		for (s = slot(v, ncap); nt[s] != EMPTY; s = (s + 1) & (ncap - 1))
-			;
-		nt[s] = v;
-	}
-	free(t->table);
-	t->table = nt;
-	t->table_cap = ncap;
-}
-
-static void
-add_term(struct mail_fts_terms *t, uint32_t term)
-{
-	size_t s;
-
-	if (t->table_used * 2 >= t->table_cap)
-		table_grow(t);
-	for (s = slot(term, t->table_cap); t->table[s] != EMPTY;
-	    s = (s + 1) & (t->table_cap - 1))
-		if (t->table[s] == term)
-			return;
-	t->table[s] = term;
-	if (t->table_used == t->terms_cap) {
-		t->terms_cap = t->terms_cap == 0 ? 1024 : t->terms_cap * 2;
-		t->terms = xreallocarray(t->terms, t->terms_cap,
-		    sizeof(*t->terms));
-	}
-	t->terms[t->table_used] = term;
-	if (++t->table_used > MAIL_FTS_DOC_TERMS_MAX)
-		t->saturated = true;
 }
 
 /* Every trigram of text s[0..n) (folded already) in class cls. */
@@ -101,15 +74,44 @@ static void
 add_text(struct mail_fts_terms *t, unsigned cls, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	uint32_t v;
+	uint64_t *seen = t->seen;
+	uint32_t v, *out;
+	size_t used, room, end;
 
 	if (n < MAIL_FTS_UNIT || t->saturated)
 		return;
-	v = (uint32_t)p[0] << 8 | p[1];
-	for (size_t i = 2; i < n && !t->saturated; i++) {
-		v = (v << 8 | p[i]) & 0xffffffu;
-		add_term(t, (uint32_t)cls << 24 | v);
+	/* room for every trigram of s, up to one past the limit */
+	room = n - 2;
+	if (room > (size_t)MAIL_FTS_DOC_TERMS_MAX + 1 - t->used)
+		room = (size_t)MAIL_FTS_DOC_TERMS_MAX + 1 - t->used;
+	if (t->used + room > t->terms_cap) {
+		size_t cap = t->terms_cap == 0 ? 1024 : t->terms_cap;
+
+		while (cap < t->used + room)
+			cap *= 2;
+		t->terms = xreallocarray(t->terms, cap, sizeof(*t->terms));
+		t->terms_cap = cap;
 	}
+	out = t->terms;
+	used = t->used;
+	end = t->used + room;
+	v = (uint32_t)cls << 24 | (uint32_t)p[0] << 8 | p[1];
+	for (size_t i = 2; i < n && used < end; i++) {
+		uint32_t term = (v << 8 | p[i]) & 0xffffffu;
+		uint64_t w, bit;
+
+		v = term;
+		term |= (uint32_t)cls << 24;
+		w = seen[term >> 6];
+		bit = (uint64_t)1 << (term & 63);
+		/* branch-free: store always, count only a new term */
+		out[used] = term;
+		used += (w & bit) == 0;
+		seen[term >> 6] = w | bit;
+	}
+	t->used = used;
+	if (used > MAIL_FTS_DOC_TERMS_MAX)
+		t->saturated = true;
 }
 
 /* LSD radix sort of 25-bit values, 3 passes of 9 bits. */
@@ -179,13 +181,17 @@ add_header_block(struct mail_fts_terms *t, const char *hdr, size_t len,
 static void
 finish(struct mail_fts_terms *t)
 {
+	/* terms[0..used) are the distinct terms in arrival order: clear
+	   their bits for the thread's next message */
+	for (size_t i = 0; i < t->used; i++)
+		t->seen[t->terms[i] >> 6] &= ~((uint64_t)1 <<
+		    (t->terms[i] & 63));
+	t->seen = NULL;
 	if (t->saturated) {
 		t->count = 0;
 		return;
 	}
-	/* terms[0..table_used) are the distinct terms in arrival order
-	   (reset clears the table through this list, in any order) */
-	t->count = t->table_used;
+	t->count = t->used;
 	mail_fts_sort_unique(t->terms, t->count);
 }
 
@@ -203,6 +209,7 @@ mail_fts_message_terms(const void *data, size_t len,
 		out->saturated = true;
 		return;
 	}
+	out->seen = seen_bits();
 	for (uint32_t i = 0; i < msg->nparts && !out->saturated; i++) {
 		const struct mail_part *p = &msg->parts[i];
 

@@ -19,8 +19,10 @@
  * taken within one text (field value, name, address line, part), never
  * across two, and a needle never spans two either.
  *
- * Pure (level 1), safe on any thread; memory: the term set and a hash
- * table of at most twice MAIL_FTS_DOC_TERMS_MAX entries.
+ * Pure (level 1), safe on any thread; memory: the term set (at most
+ * MAIL_FTS_DOC_TERMS_MAX + 1 entries) and, per thread that computes
+ * terms, one bit per possible term (MAIL_FTS_TERM_LIMIT bits: 4 MB of
+ * address space, of which only the pages text touches are ever used).
  */
 #ifndef POPGATE_MAIL_FTS_H
 #define POPGATE_MAIL_FTS_H
@@ -57,11 +59,11 @@ struct mail_fts_terms {
 	uint32_t *terms;	/* ascending, unique; count entries */
 	size_t count;
 	bool saturated;		/* over MAIL_FTS_DOC_TERMS_MAX: no list */
-	/* private: the hash set being filled */
-	uint32_t *table;
-	size_t table_cap, table_used, terms_cap;
+	/* private: the thread's bit per term while filling, terms used */
+	uint64_t *seen;
+	size_t used, terms_cap;
 };
-#define MAIL_FTS_TERMS_INIT { NULL, 0, false, NULL, 0, 0, 0 }
+#define MAIL_FTS_TERMS_INIT { NULL, 0, false, NULL, 0, 0 }
 
 void mail_fts_terms_reset(struct mail_fts_terms *t);
 void mail_fts_terms_free(struct mail_fts_terms *t);

@@ -10,17 +10,7 @@
  * compact blob, never a page per term), and a bounded merge afterwards
  * keeps the number of segments low and drops dead bodies.
  *
- * Segment blob (version 1; native byte order, like the rest of the store):
- *
- *   "PGFT" u8 version u8[3] 0
- *   u32 ndocs, u32 nterms, u32 nsat, u32 nskip
- *   u64 docs[ndocs]            body ids, ascending (ordinal = index)
- *   u32 sat[nsat]              ordinals of saturated docs, ascending
- *   skip[nskip] { u32 term, u32 dir_off, u32 post_off }   every 32nd term
- *   u32 dir_len, dir bytes     per term: [varint term delta, unless it
- *                              starts a skip block] varint posting bytes
- *   postings                   per term: varint first ordinal, varint
- *                              deltas of the next ordinals
+ * The segment format: store-ftsseg.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,408 +20,10 @@
 #include "mail-message.h"
 #include "mail-parse.h"
 #include "mail-serialize.h"
+#include "store-ftsseg.h"
 #include "store-private.h"
 #include "strbuf.h"
 #include "xmalloc.h"
-
-#define SEG_MAGIC "PGFT"
-#define SEG_VERSION 1
-#define SEG_HDR 24
-#define SKIP_EVERY 32
-
-/* ---- small encoders ---- */
-
-static void
-put_u32(struct strbuf *b, uint32_t v)
-{
-	strbuf_append(b, &v, sizeof(v));
-}
-
-static void
-put_varint(struct strbuf *b, uint64_t v)
-{
-	unsigned char tmp[10];
-	size_t n = 0;
-
-	do {
-		tmp[n] = (unsigned char)(v & 0x7f);
-		v >>= 7;
-		if (v != 0)
-			tmp[n] |= 0x80;
-		n++;
-	} while (v != 0);
-	strbuf_append(b, tmp, n);
-}
-
-static uint32_t
-ld32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t
-ld64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* Reads a varint at *p (< end); false on truncation or overflow. */
-static bool
-get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v_r)
-{
-	uint64_t v = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char c = *(*p)++;
-
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if ((c & 0x80) == 0) {
-			*v_r = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* ---- reading a segment ---- */
-
-struct seg {
-	const unsigned char *base;
-	size_t size;
-	uint32_t ndocs, nterms, nsat, nskip;
-	const unsigned char *docs, *sat, *skip, *dir, *post;
-	size_t dir_len, post_len;
-};
-
-/* Parses the frame of a segment blob; -1 if it is not a sound one. */
-static int
-seg_open(const void *data, size_t size, struct seg *s)
-{
-	const unsigned char *p = data;
-	uint64_t need;
-
-	memset(s, 0, sizeof(*s));
-	if (size < SEG_HDR + 4 || memcmp(p, SEG_MAGIC, 4) != 0 ||
-	    p[4] != SEG_VERSION)
-		return -1;
-	s->base = p;
-	s->size = size;
-	s->ndocs = ld32(p + 8);
-	s->nterms = ld32(p + 12);
-	s->nsat = ld32(p + 16);
-	s->nskip = ld32(p + 20);
-	need = SEG_HDR + (uint64_t)s->ndocs * 8 + (uint64_t)s->nsat * 4 +
-	    (uint64_t)s->nskip * 12 + 4;
-	if (need > size || s->nsat > s->ndocs ||
-	    s->nskip != (s->nterms + SKIP_EVERY - 1) / SKIP_EVERY)
-		return -1;
-	s->docs = p + SEG_HDR;
-	s->sat = s->docs + (size_t)s->ndocs * 8;
-	s->skip = s->sat + (size_t)s->nsat * 4;
-	s->dir_len = ld32(s->skip + (size_t)s->nskip * 12);
-	s->dir = s->skip + (size_t)s->nskip * 12 + 4;
-	if (s->dir_len > size - (size_t)(s->dir - p))
-		return -1;
-	s->post = s->dir + s->dir_len;
-	s->post_len = size - (size_t)(s->post - p);
-	return 0;
-}
-
-static uint64_t
-seg_doc(const struct seg *s, uint32_t ord)
-{
-	return ld64(s->docs + (size_t)ord * 8);
-}
-
-/* Ordinal of body id b in s, or -1. */
-static int64_t
-seg_find_doc(const struct seg *s, uint64_t b)
-{
-	uint32_t lo = 0, hi = s->ndocs;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		uint64_t v = seg_doc(s, mid);
-
-		if (v == b)
-			return mid;
-		if (v < b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-/* Iterates the directory from skip block k: term, posting range. */
-struct seg_dir_it {
-	const struct seg *s;
-	const unsigned char *p, *end;
-	uint32_t index;		/* term index of the current entry */
-	uint32_t term;
-	uint64_t post_off, post_len;
-};
-
-static bool
-dir_block_start(const struct seg *s, uint32_t k, struct seg_dir_it *it)
-{
-	const unsigned char *e = s->skip + (size_t)k * 12;
-	uint32_t dir_off = ld32(e + 4);
-
-	it->s = s;
-	it->index = k * SKIP_EVERY;
-	it->term = ld32(e);
-	it->post_off = ld32(e + 8);
-	if (dir_off > s->dir_len)
-		return false;
-	it->p = s->dir + dir_off;
-	it->end = s->dir + s->dir_len;
-	return get_varint(&it->p, it->end, &it->post_len) &&
-	    it->post_off + it->post_len <= s->post_len;
-}
-
-/* Moves to the next entry; false at the end or on a damaged directory. */
-static bool
-dir_next(struct seg_dir_it *it)
-{
-	uint64_t delta;
-
-	if (it->index + 1 >= it->s->nterms)
-		return false;
-	it->index++;
-	if (it->index % SKIP_EVERY == 0)
-		return dir_block_start(it->s, it->index / SKIP_EVERY, it);
-	it->post_off += it->post_len;
-	if (!get_varint(&it->p, it->end, &delta) || delta == 0 ||
-	    delta >= MAIL_FTS_TERM_LIMIT ||
-	    !get_varint(&it->p, it->end, &it->post_len) ||
-	    it->post_off + it->post_len > it->s->post_len)
-		return false;
-	it->term += (uint32_t)delta;
-	return true;
-}
-
-/* The posting bytes of term t: 1 found, 0 absent, -1 damaged. */
-static int
-seg_lookup(const struct seg *s, uint32_t t, const unsigned char **p_r,
-    size_t *len_r)
-{
-	uint32_t lo = 0, hi = s->nskip;
-	struct seg_dir_it it;
-
-	/* the last skip entry whose term is <= t */
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (ld32(s->skip + (size_t)mid * 12) <= t)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
-		return 0;
-	if (!dir_block_start(s, lo - 1, &it))
-		return -1;
-	for (;;) {
-		if (it.term == t) {
-			*p_r = s->post + it.post_off;
-			*len_r = (size_t)it.post_len;
-			return 1;
-		}
-		if (it.term > t || (it.index + 1) % SKIP_EVERY == 0 ||
-		    it.index + 1 >= s->nterms)
-			return 0;
-		if (!dir_next(&it))
-			return -1;
-	}
-}
-
-/* Decodes a posting list into ordinals (appended to *v); -1 damaged. */
-static int
-postings_decode(const struct seg *s, const unsigned char *p, size_t len,
-    uint32_t **v, size_t *n, size_t *cap)
-{
-	const unsigned char *end = p + len;
-	uint64_t ord = 0, d;
-	bool first = true;
-
-	while (p < end) {
-		if (!get_varint(&p, end, &d))
-			return -1;
-		ord = first ? d : ord + d;
-		if ((!first && d == 0) || ord >= s->ndocs)
-			return -1;
-		first = false;
-		if (*n == *cap) {
-			*cap = *cap == 0 ? 256 : *cap * 2;
-			*v = xreallocarray(*v, *cap, sizeof(**v));
-		}
-		(*v)[(*n)++] = (uint32_t)ord;
-	}
-	return 0;
-}
-
-/* ---- building a segment ---- */
-
-/* One document going into a new segment. */
-struct fts_doc {
-	uint64_t body_id;
-	const uint32_t *terms;
-	size_t count;
-	bool saturated;
-};
-
-static int
-doc_cmp(const void *a, const void *b)
-{
-	const struct fts_doc *x = a, *y = b;
-
-	return x->body_id < y->body_id ? -1 : x->body_id > y->body_id;
-}
-
-/* Stable LSD radix sort of (term << 32 | ordinal) pairs by term. */
-static void
-pairs_sort(uint64_t *v, size_t n)
-{
-	uint64_t *tmp = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*tmp));
-	uint64_t *src = v, *dst = tmp;
-
-	for (unsigned shift = 32; shift < 58; shift += 13) {
-		size_t *count = xcalloc(8193, sizeof(*count));
-
-		for (size_t i = 0; i < n; i++)
-			count[((src[i] >> shift) & 8191) + 1]++;
-		for (size_t i = 1; i < 8193; i++)
-			count[i] += count[i - 1];
-		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i] >> shift) & 8191]++] = src[i];
-		free(count);
-		uint64_t *sw = src;
-		src = dst;
-		dst = sw;
-	}
-	/* two passes: the sorted pairs are back in v */
-	free(tmp);
-}
-
-/* Writes a segment term by term (ascending), then its frame. */
-struct seg_writer {
-	struct strbuf dir, post, skip;
-	size_t nterms;
-	uint32_t prev_term;
-	/* the term being written */
-	size_t start;
-	uint32_t prev_ord;
-	bool any;
-};
-
-static void
-sw_term_begin(struct seg_writer *w)
-{
-	w->start = w->post.len;
-	w->any = false;
-}
-
-static void
-sw_add(struct seg_writer *w, uint32_t ord)
-{
-	if (w->any && ord <= w->prev_ord)
-		return;		/* repeated (never smaller: callers sort) */
-	put_varint(&w->post, w->any ? ord - w->prev_ord : ord);
-	w->prev_ord = ord;
-	w->any = true;
-}
-
-static void
-sw_term_end(struct seg_writer *w, uint32_t term)
-{
-	if (!w->any)
-		return;		/* every doc of it is gone */
-	if (w->nterms % SKIP_EVERY == 0) {
-		put_u32(&w->skip, term);
-		put_u32(&w->skip, (uint32_t)w->dir.len);
-		put_u32(&w->skip, (uint32_t)w->start);
-	} else {
-		put_varint(&w->dir, term - w->prev_term);
-	}
-	put_varint(&w->dir, w->post.len - w->start);
-	w->prev_term = term;
-	w->nterms++;
-}
-
-/* The frame around what was written: docs[ndocs] ascending, sat[]. */
-static void
-sw_finish(struct seg_writer *w, const uint64_t *docs, size_t ndocs,
-    const uint32_t *sat, size_t nsat, struct strbuf *out)
-{
-	strbuf_reset(out);
-	strbuf_reserve(out, SEG_HDR + ndocs * 8 + nsat * 4 + w->skip.len +
-	    4 + w->dir.len + w->post.len);
-	strbuf_append(out, SEG_MAGIC, 4);
-	strbuf_appendc(out, SEG_VERSION);
-	strbuf_append(out, "\0\0\0", 3);
-	put_u32(out, (uint32_t)ndocs);
-	put_u32(out, (uint32_t)w->nterms);
-	put_u32(out, (uint32_t)nsat);
-	put_u32(out, (uint32_t)((w->nterms + SKIP_EVERY - 1) / SKIP_EVERY));
-	strbuf_append(out, docs, ndocs * 8);
-	strbuf_append(out, sat, nsat * 4);
-	strbuf_append(out, w->skip.data, w->skip.len);
-	put_u32(out, (uint32_t)w->dir.len);
-	strbuf_append(out, w->dir.data, w->dir.len);
-	strbuf_append(out, w->post.data, w->post.len);
-	strbuf_free(&w->dir);
-	strbuf_free(&w->post);
-	strbuf_free(&w->skip);
-}
-
-/*
- * Encodes docs (sorted by body id, unique) into a segment blob. The
- * ordinal of docs[i] is i.
- */
-static void
-seg_build(const struct fts_doc *docs, size_t ndocs, struct strbuf *out)
-{
-	struct seg_writer w;
-	uint64_t *pairs, *ids = xcalloc(ndocs > 0 ? ndocs : 1, sizeof(*ids));
-	uint32_t *sat = xcalloc(ndocs > 0 ? ndocs : 1, sizeof(*sat));
-	size_t npairs = 0, nsat = 0, i;
-
-	memset(&w, 0, sizeof(w));
-	for (i = 0; i < ndocs; i++) {
-		npairs += docs[i].saturated ? 0 : docs[i].count;
-		ids[i] = docs[i].body_id;
-		if (docs[i].saturated)
-			sat[nsat++] = (uint32_t)i;
-	}
-	pairs = xreallocarray(NULL, npairs > 0 ? npairs : 1, sizeof(*pairs));
-	npairs = 0;
-	for (i = 0; i < ndocs; i++) {
-		if (docs[i].saturated)
-			continue;
-		for (size_t k = 0; k < docs[i].count; k++)
-			pairs[npairs++] = (uint64_t)docs[i].terms[k] << 32 | i;
-	}
-	pairs_sort(pairs, npairs);
-	for (i = 0; i < npairs;) {
-		uint32_t term = (uint32_t)(pairs[i] >> 32);
-
-		sw_term_begin(&w);
-		for (; i < npairs && (uint32_t)(pairs[i] >> 32) == term; i++)
-			sw_add(&w, (uint32_t)pairs[i]);
-		sw_term_end(&w, term);
-	}
-	free(pairs);
-	sw_finish(&w, ids, ndocs, sat, nsat, out);
-	free(ids);
-	free(sat);
-}
 
 /* ---- keys and segment records ---- */
 
@@ -520,7 +112,7 @@ seg_get(struct store *store, MDB_txn *txn, uint32_t user_id, uint64_t id,
 	key = store_key_val(&k);
 	if ((rc = mdb_get(txn, store->dbi[DB_FTS_SEGS], &key, &data)) != 0)
 		return store_fail_mdb(store, error_r, rc, "index segment");
-	if (seg_open(data.mv_data, data.mv_size, s) < 0)
+	if (store_ftsseg_open(data.mv_data, data.mv_size, s) < 0)
 		return store_fail(store, error_r, STORE_ERR_IO,
 		    "store: index segment %llu of user %u is damaged",
 		    (unsigned long long)id, user_id);
@@ -528,9 +120,13 @@ seg_get(struct store *store, MDB_txn *txn, uint32_t user_id, uint64_t id,
 }
 
 /* Writes blob as a new segment of the user (id: one past the highest). */
+/* Puts segment bytes[0..size) as the user's segment next_id; with ids,
+ * its body ids are those (ndocs of them), written straight into the
+ * map's page (MDB_RESERVE: no copy of the blob on the heap). */
 static int
-seg_put(struct store *store, MDB_txn *txn, uint32_t user_id,
-    const struct strbuf *blob, uint64_t next_id, const char **error_r)
+seg_put_ids(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const void *bytes, size_t size, const uint64_t *ids, uint64_t next_id,
+    const char **error_r)
 {
 	struct seginfo si;
 	struct seg s;
@@ -538,25 +134,39 @@ seg_put(struct store *store, MDB_txn *txn, uint32_t user_id,
 	MDB_val key, data;
 	int rc;
 
-	if (seg_open(blob->data, blob->len, &s) < 0 || s.ndocs == 0)
+	if (store_ftsseg_open(bytes, size, &s) < 0 || s.ndocs == 0)
 		return 0;	/* nothing to index */
 	memset(&si, 0, sizeof(si));
 	si.ndocs = s.ndocs;
-	si.bytes = blob->len;
-	si.min_body = seg_doc(&s, 0);
-	si.max_body = seg_doc(&s, s.ndocs - 1);
+	si.bytes = size;
+	si.min_body = ids != NULL ? ids[0] : store_ftsseg_doc(&s, 0);
+	si.max_body = ids != NULL ? ids[s.ndocs - 1] : store_ftsseg_doc(&s,
+	    s.ndocs - 1);
 	seg_key(&k, user_id, next_id);
 	key = store_key_val(&k);
-	data.mv_data = blob->data;
-	data.mv_size = blob->len;
-	if ((rc = mdb_put(txn, store->dbi[DB_FTS_SEGS], &key, &data, 0)) != 0)
+	data.mv_data = NULL;
+	data.mv_size = size;
+	if ((rc = mdb_put(txn, store->dbi[DB_FTS_SEGS], &key, &data,
+	    MDB_RESERVE)) != 0)
 		return store_fail_mdb(store, error_r, rc, "index segment");
+	memcpy(data.mv_data, bytes, size);
+	if (ids != NULL)
+		memcpy((unsigned char *)data.mv_data + STORE_FTSSEG_HDR, ids,
+		    (size_t)s.ndocs * sizeof(*ids));
 	data.mv_data = &si;
 	data.mv_size = sizeof(si);
 	if ((rc = mdb_put(txn, store->dbi[DB_FTS_SEGINFO], &key, &data,
 	    0)) != 0)
 		return store_fail_mdb(store, error_r, rc, "index segment info");
 	return 0;
+}
+
+static int
+seg_put(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const struct strbuf *blob, uint64_t next_id, const char **error_r)
+{
+	return seg_put_ids(store, txn, user_id, blob->data, blob->len, NULL,
+	    next_id, error_r);
 }
 
 static int
@@ -618,75 +228,6 @@ body_alive(struct store *store, MDB_txn *txn, uint32_t user_id,
 	return mdb_get(txn, store->dbi[DB_BODYINFO], &key, &data) == 0;
 }
 
-/* One decoded input of a merge. */
-struct merge_doc {
-	uint64_t body_id;
-	uint32_t *terms;
-	size_t count, cap;
-	bool saturated;
-};
-
-static int
-merge_doc_cmp(const void *a, const void *b)
-{
-	const struct merge_doc *x = a, *y = b;
-
-	return x->body_id < y->body_id ? -1 : x->body_id > y->body_id;
-}
-
-/* Fills docs[0..s->ndocs) (zeroed by the caller) with the segment's
- * documents: body id, saturation, and their terms (ascending, as the
- * directory is). -1 when the segment is damaged. */
-static int
-seg_invert(const struct seg *s, struct merge_doc *docs)
-{
-	struct seg_dir_it it;
-	uint32_t *ords = NULL, prev = 0;
-	size_t nords = 0, ocap = 0;
-	int ret = -1;
-
-	for (uint32_t d = 0; d < s->ndocs; d++)
-		docs[d].body_id = seg_doc(s, d);
-	for (uint32_t d = 0; d < s->nsat; d++) {
-		uint32_t o = ld32(s->sat + (size_t)d * 4);
-
-		if (o >= s->ndocs)
-			return -1;
-		docs[o].saturated = true;
-	}
-	if (s->nterms == 0)
-		return 0;
-	if (!dir_block_start(s, 0, &it))
-		return -1;
-	for (;;) {
-		nords = 0;
-		if ((it.index > 0 && it.term <= prev) ||
-		    postings_decode(s, s->post + it.post_off,
-		    (size_t)it.post_len, &ords, &nords, &ocap) < 0 ||
-		    nords == 0)
-			goto out;
-		prev = it.term;
-		for (size_t k = 0; k < nords; k++) {
-			struct merge_doc *md = &docs[ords[k]];
-
-			if (md->count == md->cap) {
-				md->cap = md->cap == 0 ? 64 : md->cap * 2;
-				md->terms = xreallocarray(md->terms, md->cap,
-				    sizeof(*md->terms));
-			}
-			md->terms[md->count++] = it.term;
-		}
-		if (it.index + 1 >= s->nterms)
-			break;
-		if (!dir_next(&it))
-			goto out;
-	}
-	ret = 0;
-out:
-	free(ords);
-	return ret;
-}
-
 /* Replaces segments ids[0..n) of the user by blob (none when empty). */
 static int
 seg_replace(struct store *store, MDB_txn *txn, uint32_t user_id,
@@ -717,7 +258,7 @@ static int
 min_in_cmp(const void *a, const void *b)
 {
 	const struct min_in *x = a, *y = b;
-	uint64_t p = seg_doc(&x->s, 0), q = seg_doc(&y->s, 0);
+	uint64_t p = store_ftsseg_doc(&x->s, 0), q = store_ftsseg_doc(&y->s, 0);
 
 	return p < q ? -1 : p > q;
 }
@@ -751,8 +292,8 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 	}
 	qsort(in, n, sizeof(*in), min_in_cmp);
 	for (size_t i = 1; i < n; i++) {
-		if (seg_doc(&in[i - 1].s, in[i - 1].s.ndocs - 1) >=
-		    seg_doc(&in[i].s, 0)) {
+		if (store_ftsseg_doc(&in[i - 1].s, in[i - 1].s.ndocs - 1) >=
+		    store_ftsseg_doc(&in[i].s, 0)) {
 			ret = 1;
 			goto out;
 		}
@@ -764,7 +305,7 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 
 		in[i].map = xcalloc(s->ndocs, sizeof(*in[i].map));
 		for (uint32_t d = 0; d < s->ndocs; d++) {
-			uint64_t b = seg_doc(s, d);
+			uint64_t b = store_ftsseg_doc(s, d);
 
 			if (body_alive(store, txn, user_id, b)) {
 				in[i].map[d] = (int64_t)ndocs;
@@ -774,7 +315,7 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 			}
 		}
 		for (uint32_t k = 0; k < s->nsat; k++) {
-			uint32_t o = ld32(s->sat + (size_t)k * 4);
+			uint32_t o = store_ftsseg_ld32(s->sat + (size_t)k * 4);
 
 			if (o >= s->ndocs)
 				goto damaged;
@@ -782,11 +323,12 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 				sat[nsat++] = (uint32_t)in[i].map[o];
 		}
 		if (s->nterms > 0) {
-			if (!dir_block_start(s, 0, &in[i].it))
+			if (!store_ftsseg_dir_start(s, 0, &in[i].it))
 				goto damaged;
 			in[i].live = true;
 		}
 	}
+	w.ndocs = (uint32_t)ndocs;
 	for (;;) {
 		uint32_t term = UINT32_MAX;
 		bool any = false;
@@ -798,28 +340,31 @@ merge_stream(struct store *store, MDB_txn *txn, uint32_t user_id,
 			}
 		if (!any)
 			break;
-		sw_term_begin(&w);
+		store_ftsseg_w_begin(&w);
 		for (size_t i = 0; i < n; i++) {
 			struct min_in *x = &in[i];
 
 			if (!x->live || x->it.term != term)
 				continue;
 			nords = 0;
-			if (postings_decode(&x->s, x->s.post + x->it.post_off,
-			    (size_t)x->it.post_len, &ords, &nords, &ocap) < 0)
+			if (store_ftsseg_postings(&x->s,
+			    x->s.post + x->it.post_off,
+			    (size_t)x->it.post_len, x->it.bitmap, &ords,
+			    &nords, &ocap) < 0)
 				goto damaged;
 			for (size_t k = 0; k < nords; k++)
 				if (x->map[ords[k]] >= 0)
-					sw_add(&w, (uint32_t)x->map[ords[k]]);
+					store_ftsseg_w_add(&w,
+					    (uint32_t)x->map[ords[k]]);
 			if (x->it.index + 1 >= x->s.nterms)
 				x->live = false;
-			else if (!dir_next(&x->it))
+			else if (!store_ftsseg_dir_next(&x->it))
 				goto damaged;
 		}
-		sw_term_end(&w, term);
+		store_ftsseg_w_end(&w, term);
 	}
 	if (ndocs > 0)
-		sw_finish(&w, docs, ndocs, sat, nsat, &blob);
+		store_ftsseg_w_finish(&w, docs, ndocs, sat, nsat, &blob);
 	if (seg_replace(store, txn, user_id, ids, n, &blob, new_id,
 	    error_r) < 0)
 		goto out;
@@ -879,7 +424,7 @@ merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
 		}
 		memset(docs + ndocs, 0, s.ndocs * sizeof(*docs));
 		ndocs += s.ndocs;
-		if (seg_invert(&s, docs + ndocs - s.ndocs) < 0) {
+		if (store_ftsseg_invert(&s, docs + ndocs - s.ndocs) < 0) {
 			store_fail(store, error_r, STORE_ERR_IO, "store: index "
 			    "segment of user %u is damaged", user_id);
 			goto out;
@@ -893,7 +438,7 @@ merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
 			free(docs[i].terms);
 	}
 	ndocs = w;
-	qsort(docs, ndocs, sizeof(*docs), merge_doc_cmp);
+	qsort(docs, ndocs, sizeof(*docs), store_ftsseg_mdoc_cmp);
 	fd = xcalloc(ndocs > 0 ? ndocs : 1, sizeof(*fd));
 	for (size_t i = 0; i < ndocs; i++) {
 		fd[i].body_id = docs[i].body_id;
@@ -902,7 +447,7 @@ merge_invert(struct store *store, MDB_txn *txn, uint32_t user_id,
 		fd[i].saturated = docs[i].saturated;
 	}
 	if (ndocs > 0)
-		seg_build(fd, ndocs, &blob);
+		store_ftsseg_build(fd, ndocs, &blob);
 	if (seg_replace(store, txn, user_id, ids, n, &blob, new_id,
 	    error_r) < 0)
 		goto out;
@@ -922,19 +467,25 @@ out:
  * segments has its segments merged (as many as fit in
  * STORE_FTS_SEGMENT_MAX). In a child transaction: a failure (a full map)
  * leaves the index as it was, still correct, and the caller's write
- * stands.
+ * stands. With defer set and fewer than STORE_FTS_DEFER_SEGMENTS
+ * segments, the step is only noted (pending_note). Returns 1 when it
+ * merged, 0 when there was nothing to do (or it was noted), -1 when the
+ * merge failed.
  */
-static void
-maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
+static bool pending_note(struct store *store, uint32_t user_id);
+
+static int
+maintain(struct store *store, MDB_txn *txn, uint32_t user_id, bool defer)
 {
 	struct seglist l;
 	uint64_t pick[STORE_FTS_MERGE_FANIN];
 	size_t npick = 0;
 	const char *err = NULL;
 	MDB_txn *child;
+	int ret = 0;
 
 	if (seglist_load(store, txn, user_id, &l, &err) < 0)
-		return;
+		return -1;
 	for (size_t i = 0; i < l.n && npick == 0; i++)
 		if (l.info[i].ndead * 2 > l.info[i].ndocs)
 			pick[npick++] = l.ids[i];
@@ -959,19 +510,80 @@ maintain(struct store *store, MDB_txn *txn, uint32_t user_id)
 			pick[npick++] = l.ids[i];
 		}
 	}
+	if (npick > 0 && defer && l.n < STORE_FTS_DEFER_SEGMENTS &&
+	    pending_note(store, user_id))
+		npick = 0;
 	if (npick > 0 && mdb_txn_begin(store->env, txn, 0, &child) == 0) {
 		if (merge(store, child, user_id, pick, npick,
 		    seglist_next_id(&l), &err) == 0 &&
 		    mdb_txn_commit(child) == 0) {
-			/* merged */
+			ret = 1;
 		} else {
 			if (err != NULL)
 				log_warn("store event=index_merge_failed "
 				    "user=%u error=\"%s\"", user_id, err);
 			mdb_txn_abort(child);
+			ret = -1;
 		}
+	} else if (npick > 0) {
+		ret = -1;
 	}
 	seglist_free(&l);
+	return ret;
+}
+
+/* Notes the user for an idle merge step; false when the list is full
+ * (the caller merges at once). */
+static bool
+pending_note(struct store *store, uint32_t user_id)
+{
+	for (size_t i = 0; i < store->fts_npending; i++)
+		if (store->fts_pending[i] == user_id)
+			return true;
+	if (store->fts_npending == STORE_FTS_PENDING_MAX)
+		return false;
+	store->fts_pending = xreallocarray(store->fts_pending,
+	    store->fts_npending + 1, sizeof(*store->fts_pending));
+	store->fts_pending[store->fts_npending++] = user_id;
+	return true;
+}
+
+void
+store_fts_defer_merges(struct store *store, bool defer)
+{
+	store->fts_defer_merges = defer;
+	if (!defer) {
+		free(store->fts_pending);
+		store->fts_pending = NULL;
+		store->fts_npending = 0;
+	}
+}
+
+int
+store_fts_idle_step(struct store *store)
+{
+	uint32_t user_id;
+	MDB_txn *txn;
+	int rc = -1;
+
+	if (store->fts_npending == 0)
+		return 0;
+	user_id = store->fts_pending[0];
+	if (mdb_txn_begin(store->env, NULL, 0, &txn) == 0) {
+		rc = maintain(store, txn, user_id, false);
+		if (rc > 0 && mdb_txn_commit(txn) != 0)
+			rc = -1;
+		else if (rc <= 0)
+			mdb_txn_abort(txn);
+	}
+	if (rc <= 0) {
+		/* done with this user (or it failed: the next delivery
+		   notes it again) */
+		memmove(store->fts_pending, store->fts_pending + 1,
+		    (store->fts_npending - 1) * sizeof(*store->fts_pending));
+		store->fts_npending--;
+	}
+	return 1;
 }
 
 /* ---- writing: delivery, expunge, user removal ---- */
@@ -1005,15 +617,15 @@ store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
 		free(fd);
 		return 0;
 	}
-	qsort(fd, m, sizeof(*fd), doc_cmp);
-	seg_build(fd, m, &blob);
+	qsort(fd, m, sizeof(*fd), store_ftsseg_doc_cmp);
+	store_ftsseg_build(fd, m, &blob);
 	if (seglist_load(store, txn, user_id, &l, error_r) < 0)
 		goto out;
 	ret = seg_put(store, txn, user_id, &blob, seglist_next_id(&l),
 	    error_r);
 	seglist_free(&l);
 	if (ret == 0)
-		maintain(store, txn, user_id);
+		(void)maintain(store, txn, user_id, store->fts_defer_merges);
 out:
 	free(fd);
 	strbuf_free(&blob);
@@ -1032,7 +644,7 @@ store_fts_batch_build(const struct store_fts_doc *const *docs, size_t count,
 		fd[i].count = docs[i]->count;
 		fd[i].saturated = docs[i]->saturated;
 	}
-	seg_build(fd, count, out);
+	store_ftsseg_build(fd, count, out);
 	free(fd);
 }
 
@@ -1041,27 +653,22 @@ store_fts_add_batch(struct store *store, MDB_txn *txn, uint32_t user_id,
     const void *blob, size_t size, const uint64_t *body_ids, size_t n,
     const char **error_r)
 {
-	struct strbuf b = STRBUF_INIT;
 	struct seglist l;
 	struct seg s;
 	int ret;
 
-	if (seg_open(blob, size, &s) < 0 || s.ndocs != n)
+	if (store_ftsseg_open(blob, size, &s) < 0 || s.ndocs != n || n == 0)
 		return 1;	/* not this batch's: build from the terms */
 	for (size_t i = 1; i < n; i++)
 		if (body_ids[i] <= body_ids[i - 1])
 			return 1;
-	strbuf_append(&b, blob, size);
-	memcpy(b.data + SEG_HDR, body_ids, n * sizeof(*body_ids));
-	if (seglist_load(store, txn, user_id, &l, error_r) < 0) {
-		strbuf_free(&b);
+	if (seglist_load(store, txn, user_id, &l, error_r) < 0)
 		return -1;
-	}
-	ret = seg_put(store, txn, user_id, &b, seglist_next_id(&l), error_r);
+	ret = seg_put_ids(store, txn, user_id, blob, size, body_ids,
+	    seglist_next_id(&l), error_r);
 	seglist_free(&l);
-	strbuf_free(&b);
 	if (ret == 0)
-		maintain(store, txn, user_id);
+		(void)maintain(store, txn, user_id, store->fts_defer_merges);
 	return ret;
 }
 
@@ -1087,7 +694,7 @@ store_fts_body_freed(struct store *store, MDB_txn *txn, uint32_t user_id,
 			ret = -1;
 			break;
 		}
-		if (seg_find_doc(&s, body_id) < 0)
+		if (store_ftsseg_find_doc(&s, body_id) < 0)
 			continue;
 		if (++l.info[i].ndead >= l.info[i].ndocs) {
 			ret = seg_del(store, txn, user_id, l.ids[i], error_r);
@@ -1165,7 +772,7 @@ store_fts_indexed(struct store_read *r, uint32_t user_id,
 			goto fail;
 		}
 		for (uint32_t d = 0; d < s.ndocs; d++)
-			set_add(set_r, seg_doc(&s, d));
+			set_add(set_r, store_ftsseg_doc(&s, d));
 	}
 	seglist_free(&l);
 	return 0;
@@ -1197,6 +804,8 @@ intersect(uint32_t *a, size_t *na, const uint32_t *b, size_t nb)
 struct posting_ref {
 	const unsigned char *p;
 	size_t len;
+	bool bitmap;
+	size_t est;	/* postings, about: a bitmap is the denser */
 };
 
 static int
@@ -1204,7 +813,7 @@ posting_ref_cmp(const void *a, const void *b)
 {
 	const struct posting_ref *x = a, *y = b;
 
-	return x->len < y->len ? -1 : x->len > y->len;
+	return x->est < y->est ? -1 : x->est > y->est;
 }
 
 /* Adds to set the docs of s holding every one of terms[0..n): the
@@ -1221,7 +830,10 @@ seg_match(const struct seg *s, const uint32_t *terms, size_t n,
 	int ret = -1;
 
 	for (size_t t = 0; t < n && all; t++) {
-		int rc = seg_lookup(s, terms[t], &refs[t].p, &refs[t].len);
+		int rc = store_ftsseg_lookup(s, terms[t], &refs[t].p,
+		    &refs[t].len, &refs[t].bitmap);
+
+		refs[t].est = refs[t].bitmap ? refs[t].len * 8 : refs[t].len;
 
 		if (rc < 0)
 			goto out;
@@ -1229,24 +841,24 @@ seg_match(const struct seg *s, const uint32_t *terms, size_t n,
 	}
 	if (all && n > 0) {
 		qsort(refs, n, sizeof(*refs), posting_ref_cmp);
-		if (postings_decode(s, refs[0].p, refs[0].len, &acc, &nacc,
-		    &cacc) < 0)
+		if (store_ftsseg_postings(s, refs[0].p, refs[0].len,
+		    refs[0].bitmap, &acc, &nacc, &cacc) < 0)
 			goto out;
 		for (size_t t = 1; t < n && nacc > 0; t++) {
 			ncur = 0;
-			if (postings_decode(s, refs[t].p, refs[t].len, &cur,
-			    &ncur, &ccur) < 0)
+			if (store_ftsseg_postings(s, refs[t].p, refs[t].len,
+			    refs[t].bitmap, &cur, &ncur, &ccur) < 0)
 				goto out;
 			intersect(acc, &nacc, cur, ncur);
 		}
 		for (size_t i = 0; i < nacc; i++)
-			set_add(set, seg_doc(s, acc[i]));
+			set_add(set, store_ftsseg_doc(s, acc[i]));
 	}
 	for (uint32_t i = 0; i < s->nsat; i++) {
-		uint32_t o = ld32(s->sat + (size_t)i * 4);
+		uint32_t o = store_ftsseg_ld32(s->sat + (size_t)i * 4);
 
 		if (o < s->ndocs)
-			set_add(set, seg_doc(s, o));
+			set_add(set, store_ftsseg_doc(s, o));
 	}
 	ret = 0;
 out:
@@ -1508,13 +1120,14 @@ store_fts_check_user(struct store *store, MDB_txn *txn, uint32_t user_id,
 			continue;
 		}
 		if (s.ndocs != l.info[i].ndocs || s.size != l.info[i].bytes ||
-		    s.ndocs == 0 || seg_doc(&s, 0) != l.info[i].min_body ||
-		    seg_doc(&s, s.ndocs - 1) != l.info[i].max_body)
+		    s.ndocs == 0 ||
+		    store_ftsseg_doc(&s, 0) != l.info[i].min_body ||
+		    store_ftsseg_doc(&s, s.ndocs - 1) != l.info[i].max_body)
 			problem(ctx, "user %u: index segment %llu: its record "
 			    "does not match it", user_id,
 			    (unsigned long long)l.ids[i]);
 		docs = xcalloc(s.ndocs > 0 ? s.ndocs : 1, sizeof(*docs));
-		if (seg_invert(&s, docs) < 0)
+		if (store_ftsseg_invert(&s, docs) < 0)
 			problem(ctx, "user %u: index segment %llu: damaged "
 			    "directory or postings", user_id,
 			    (unsigned long long)l.ids[i]);

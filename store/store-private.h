@@ -149,6 +149,11 @@ struct store {
 	bool in_change_cb;	/* writes are refused while set */
 	struct store_writer *writer;	/* NULL: writes run in the caller */
 	bool fts_enabled;	/* set at open, read-only after */
+	/* Users whose index has a merge step to do, left for the writer's
+	   idle moments (store-fts.c); the writer thread's only. */
+	bool fts_defer_merges;
+	uint32_t *fts_pending;
+	size_t fts_npending;
 	char *dir;
 	uint64_t map_max;
 	/* The map gate (store.h, "capacity"): open snapshots, and the
@@ -360,12 +365,20 @@ void store_mb_count_add(struct store_mbrec *mb, const struct store_msgrec *m,
  * microseconds each, so tens of segments are fine. */
 #define STORE_FTS_SEGMENT_MAX ((uint64_t)8 * 1024 * 1024)
 
+/* While merges wait for the writer's idle moments, a user's segments may
+ * grow to this many; past it a delivery merges at once. Each is a few
+ * binary searches per needle term: well under a millisecond in all. */
+#define STORE_FTS_DEFER_SEGMENTS 96
+/* Users with a pending merge remembered at once; the rest merge at once. */
+#define STORE_FTS_PENDING_MAX 4096
+
 struct store_fts_new_doc {
 	uint64_t body_id;
 	const struct store_fts_doc *doc;	/* NULL: not indexed */
 };
 /* Writes one segment for the docs (those with a doc), then at most one
- * bounded merge step (in its own child transaction). */
+ * bounded merge step (in its own child transaction), or, when merges are
+ * deferred (store_fts_defer_merges), notes the user for an idle step. */
 int store_fts_add_docs(struct store *store, MDB_txn *txn, uint32_t user_id,
     const struct store_fts_new_doc *docs, size_t n, const char **error_r);
 /* The same from a segment store_fts_batch_build() made on a worker for

@@ -306,6 +306,14 @@ writer_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&w->mu);
+		if (carry == NULL && w->queue.count == 0 && !w->stopping) {
+			/* idle: one deferred index merge step, if any, then
+			   look at the queue again (store_fts_idle_step) */
+			pthread_mutex_unlock(&w->mu);
+			if (store_fts_idle_step(w->store) > 0)
+				continue;
+			pthread_mutex_lock(&w->mu);
+		}
 		while (carry == NULL && w->queue.count == 0 && !w->stopping)
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (carry == NULL && w->queue.count == 0) {
@@ -360,7 +368,9 @@ store_writer_start(struct store *store, void (*notify)(void *arg),
 	pthread_cond_init(&w->published_cv, NULL);
 	fairq_init(&w->queue);
 	store->writer = w;
+	store_fts_defer_merges(store, true);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
+		store_fts_defer_merges(store, false);
 		store->writer = NULL;
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
@@ -539,8 +549,10 @@ store_writer_stop(struct store *store)
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
 	/* every queued job has run and is on the done list; jobs that
-	   done() callbacks submit from here on run directly (no writer) */
+	   done() callbacks submit from here on run directly (no writer),
+	   merging their index at once */
 	store->writer = NULL;
+	store_fts_defer_merges(store, false);
 	while (w->owner_head != NULL || w->done_head != NULL) {
 		struct wjob *list = w->owner_head;
 

@@ -297,6 +297,7 @@ store_close(struct store **storep)
 	PG_ASSERT(store->writer == NULL);	/* store_writer_stop first */
 	events_clear(store);
 	free(store->events);
+	free(store->fts_pending);
 	mdb_env_close(store->env);
 	pthread_cond_destroy(&store->gate_cv);
 	pthread_mutex_destroy(&store->gate_mu);

@@ -952,6 +952,30 @@ void store_fts_batch_build(const struct store_fts_doc *const *docs,
  * (store_options.no_fts_index). */
 bool store_fts_enabled(const struct store *store);
 
+/*
+ * Merges of index segments out of the delivery's way: with defer set, a
+ * delivery only writes its segment and notes that its user has a merge
+ * step to do (unless the user has STORE_FTS_DEFER_SEGMENTS segments
+ * already: then it merges at once, so segments stay bounded under
+ * sustained load). store_fts_idle_step() does one noted step, bounded
+ * (STORE_FTS_SEGMENT_MAX bytes), in its own durable transaction. The
+ * writer thread sets defer at start and calls the step whenever its
+ * queue is empty. Without a writer, the caller's thread; a note lives
+ * in memory only, and the next delivery notes the user again.
+ * store_fts_idle_step returns 1 when it did a step (call again), 0 when
+ * nothing is noted.
+ */
+void store_fts_defer_merges(struct store *store, bool defer);
+int store_fts_idle_step(struct store *store);
+
+/*
+ * The segment reader on any bytes (a damaged store; the fuzz target): -1
+ * when blob is not a sound index segment, else its number of postings,
+ * after reading every term's postings through the directory and again
+ * through the skip table, and inverting the whole. Pure; any thread.
+ */
+long long store_fts_segment_check(const void *blob, size_t size);
+
 /* Classes of text a needle is looked up in (mail-fts.h). */
 #define STORE_FTS_HEADER 0x1u
 #define STORE_FTS_BODY 0x2u

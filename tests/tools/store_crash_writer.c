@@ -142,6 +142,7 @@ do_write(const char *dir, int argc, char **argv)
 	terms = xcalloc(batch, sizeof(*terms));
 	docs = xcalloc(batch, sizeof(*docs));
 	dp = xcalloc(batch, sizeof(*dp));
+	store_fts_defer_merges(store, true);
 	printf("START %u\n", seq + 1);
 	fflush(stdout);
 	for (;;) {
@@ -203,6 +204,12 @@ do_write(const char *dir, int argc, char **argv)
 		    uids[0], uids[batch - 1]);
 		fflush(stdout);
 		seq += (uint32_t)batch;
+		/* index merges deferred, as under the writer thread, and
+		   done as idle steps after every third batch (a kill may
+		   land in one) */
+		if ((seq / batch) % 3 == 0)
+			while (store_fts_idle_step(store) > 0)
+				;
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imap-frontend/imap-fetch.h"
 #include "imap-frontend/imap-search-index.h"
@@ -21,6 +22,7 @@
 #include "store/mail-parse.h"
 #include "store/mail-search.h"
 #include "store/mail-serialize.h"
+#include "store/store-private.h"
 #include "store_test_util.h"
 #include "strbuf.h"
 #include "utf8.h"
@@ -600,6 +602,322 @@ START_TEST(saturated_message_is_always_a_candidate)
 }
 END_TEST
 
+/* The body of message i of the posting test: trigrams in every message
+ * (bitmaps), in every third (either, by segment size), in one (varints). */
+static void
+posting_msg(unsigned i, struct strbuf *m)
+{
+	strbuf_reset(m);
+	strbuf_appendf(m, "Subject: n%u\r\nContent-Type: text/plain\r\n\r\n"
+	    "every message says hello%s%s\r\n", i, i % 3 == 0 ? " qzx" : "",
+	    i == 7 ? " vvw" : "");
+}
+
+/* Checks the candidates of folded needle s: exactly the messages (uid
+ * i + 1 is message i) for which want(i) holds. */
+static void
+check_exact(struct tstore *t, uint32_t user, uint32_t mbox, const char *s,
+    bool (*want)(unsigned i))
+{
+	struct store_read *r;
+	struct store_msg *msgs = NULL;
+	size_t count = 0;
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_fts_set set;
+
+	ck_assert_int_eq(store_read_begin(t->store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_list(r, user, mbox, &all, 1, &msgs,
+	    &count, NULL), 0);
+	ck_assert_int_eq(store_fts_candidates(r, user, STORE_FTS_BODY, s,
+	    strlen(s), &set, NULL), 0);
+	for (size_t i = 0; i < count; i++)
+		ck_assert_msg(store_fts_set_has(&set, msgs[i].body_id) ==
+		    want(msgs[i].uid - 1), "needle %s uid %u", s, msgs[i].uid);
+	store_fts_set_free(&set);
+	free(msgs);
+	store_read_end(&r);
+}
+
+static bool
+want_all(unsigned i)
+{
+	(void)i;
+	return true;
+}
+
+static bool
+want_third(unsigned i)
+{
+	return i % 3 == 0;
+}
+
+static bool
+want_seven(unsigned i)
+{
+	return i == 7;
+}
+
+static bool
+want_none(unsigned i)
+{
+	(void)i;
+	return false;
+}
+
+/* Posting lists as bitmaps (dense) and delta varints (sparse) give the
+ * exact documents, in a worker-built batch segment of 200 messages and
+ * after merges of such segments (which read and write both). */
+START_TEST(segment_postings_dense_and_sparse)
+{
+	struct tstore t;
+	uint32_t user, mbox;
+	struct strbuf m[200];
+	unsigned next = 0, steps = 0;
+
+	tstore_open(&t, 0);
+	user = tuser(&t, "alice");
+	mbox = tmailbox(&t, user, "INBOX");
+	memset(m, 0, sizeof(m));
+	store_fts_defer_merges(t.store, true);
+	for (unsigned b = 0; b < STORE_FTS_MERGE_FANIN + 1; b++) {
+		size_t n = b == 0 ? 200 : 3;	/* then small batches */
+		struct store_new_msg msgs[200];
+		struct mail_fts_terms terms[200];
+		struct store_fts_doc docs[200];
+		const struct store_fts_doc *dp[200];
+		struct strbuf blob[200], seg = STRBUF_INIT;
+		uint32_t uids[200];
+		const char *err = NULL;
+
+		memset(msgs, 0, sizeof(msgs));
+		memset(terms, 0, sizeof(terms));
+		memset(blob, 0, sizeof(blob));
+		for (size_t i = 0; i < n; i++) {
+			struct mail_message *mm;
+
+			posting_msg(next + (unsigned)i, &m[i]);
+			mm = mail_parse(m[i].data, m[i].len, NULL);
+			mail_serialize(mm, &blob[i]);
+			mail_fts_message_terms(m[i].data, m[i].len, mm,
+			    &terms[i]);
+			mail_message_free(&mm);
+			docs[i].terms = terms[i].terms;
+			docs[i].count = terms[i].count;
+			docs[i].saturated = terms[i].saturated;
+			dp[i] = &docs[i];
+			msgs[i].data = m[i].data;
+			msgs[i].size = m[i].len;
+			msgs[i].structure = blob[i].data;
+			msgs[i].structure_size = blob[i].len;
+			msgs[i].internaldate = 1700000000;
+			msgs[i].fts = &docs[i];
+		}
+		store_fts_batch_build(dp, n, &seg);
+		msgs[0].fts_batch = seg.data;
+		msgs[0].fts_batch_size = seg.len;
+		ck_assert_msg(store_deliver(t.store, user, mbox, msgs, n, uids,
+		    NULL, &err) == 0, "%s", err);
+		ck_assert_uint_eq(uids[0], next + 1);
+		next += (unsigned)n;
+		for (size_t i = 0; i < n; i++) {
+			mail_fts_terms_free(&terms[i]);
+			strbuf_free(&blob[i]);
+		}
+		strbuf_free(&seg);
+		if (b == 0) {
+			/* the one segment, before any merge */
+			check_exact(&t, user, mbox, "every message", want_all);
+			check_exact(&t, user, mbox, "qzx", want_third);
+			check_exact(&t, user, mbox, "vvw", want_seven);
+			check_exact(&t, user, mbox, "hello vvw",
+			    want_seven);
+			check_exact(&t, user, mbox, "zzzz", want_none);
+		}
+	}
+	tstore_check(&t);
+	while (store_fts_idle_step(t.store) > 0)
+		steps++;
+	ck_assert_uint_gt(steps, 0);		/* the small ones merged */
+	check_exact(&t, user, mbox, "every message", want_all);
+	check_exact(&t, user, mbox, "qzx", want_third);
+	check_exact(&t, user, mbox, "vvw", want_seven);
+	check_exact(&t, user, mbox, "zzzz", want_none);
+	tstore_check(&t);
+	for (unsigned i = 0; i < 200; i++)
+		strbuf_free(&m[i]);
+	store_fts_defer_merges(t.store, false);
+	tstore_close(&t);
+}
+END_TEST
+
+static uint64_t
+segments_of(struct corpus *c)
+{
+	struct store_fts_stats st;
+	struct store_read *r;
+
+	ck_assert_int_eq(store_read_begin(c->t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_fts_stat(r, c->user, &st, NULL), 0);
+	store_read_end(&r);
+	return st.segments;
+}
+
+/* Merges deferred to idle: deliveries only add segments (at most
+ * STORE_FTS_DEFER_SEGMENTS: past it a delivery merges at once), the
+ * index stays sound meanwhile, and the idle steps merge them. */
+START_TEST(deferred_merges_wait_for_idle)
+{
+	struct corpus c;
+	unsigned steps = 0;
+
+	corpus_open(&c);
+	store_fts_defer_merges(c.t.store, true);
+	deliver_all(&c, true, 0, 60);
+	ck_assert_uint_eq(segments_of(&c), 60);	/* nothing merged yet */
+	deliver_all(&c, true, 60, CORPUS);	/* 160 one-message segments */
+	ck_assert_uint_le(segments_of(&c), STORE_FTS_DEFER_SEGMENTS);
+	ck_assert_uint_ge(segments_of(&c), STORE_FTS_DEFER_SEGMENTS -
+	    STORE_FTS_MERGE_FANIN);
+	tstore_check(&c.t);
+	(void)check_needles(&c, 20);
+	while (store_fts_idle_step(c.t.store) > 0)
+		ck_assert_uint_lt(++steps, 100);
+	ck_assert_uint_gt(steps, 1);
+	ck_assert_uint_lt(segments_of(&c), 40);
+	ck_assert_int_eq(store_fts_idle_step(c.t.store), 0);
+	tstore_check(&c.t);
+	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	store_fts_defer_merges(c.t.store, false);
+	corpus_close(&c);
+}
+END_TEST
+
+struct wdeliver {
+	struct corpus *c;
+	unsigned from, to;
+};
+
+static int
+wdeliver_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct wdeliver *d = ctx;
+
+	(void)store;
+	(void)error_r;
+	deliver_all(d->c, true, d->from, d->to);
+	return 0;
+}
+
+static void
+notify_nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* Under the writer thread, merges happen when its queue is empty. */
+START_TEST(writer_merges_when_idle)
+{
+	struct corpus c;
+	const char *err = NULL;
+	unsigned waited = 0;
+
+	corpus_open(&c);
+	ck_assert_int_eq(store_writer_start(c.t.store, notify_nothing, NULL,
+	    &err), 0);
+	for (unsigned i = 0; i < CORPUS; i += 2) {
+		struct wdeliver d = { &c, i, i + 2 };
+
+		ck_assert_int_eq(store_write_sync(c.t.store, c.user, 0, 0,
+		    wdeliver_apply, &d, &err), 0);
+	}
+	/* 160 one-message segments, merged down on idle: no time is
+	 * asserted, the bound is only against a hang */
+	while (segments_of(&c) >= 40 && waited++ < 6000)
+		usleep(20000);
+	ck_assert_uint_lt(segments_of(&c), 40);
+	store_writer_stop(c.t.store);
+	(void)store_writer_drain(c.t.store);
+	tstore_check(&c.t);
+	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	corpus_close(&c);
+}
+END_TEST
+
+/* The terms of a plain one-part message, computed the slow way: every
+ * trigram of the folded header lines' names and values and of the body,
+ * sorted and unique. */
+static size_t
+naive_terms(const char *subject, const char *body, uint32_t *out)
+{
+	const char *texts[] = { "subject", subject, "content-type",
+	    "text/plain; charset=utf-8", body };
+	size_t n = 0;
+
+	for (size_t k = 0; k < N_ELEMENTS(texts); k++) {
+		size_t len = strlen(texts[k]);
+
+		for (size_t i = 0; i + 2 < len; i++)
+			out[n++] = mail_fts_term(k == 4 ? MAIL_FTS_CLASS_BODY :
+			    MAIL_FTS_CLASS_HEADER, (unsigned char)texts[k][i],
+			    (unsigned char)texts[k][i + 1],
+			    (unsigned char)texts[k][i + 2]);
+	}
+	return mail_fts_sort_unique(out, n);
+}
+
+static void
+check_plain_terms(const char *subject, const char *body)
+{
+	struct strbuf m = STRBUF_INIT;
+	struct mail_message *mm;
+	struct mail_fts_terms t = MAIL_FTS_TERMS_INIT;
+	uint32_t want[4096];
+	size_t nwant;
+
+	strbuf_appendf(&m, "Subject: %s\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\n\r\n%s", subject, body);
+	mm = mail_parse(m.data, m.len, NULL);
+	mail_fts_message_terms(m.data, m.len, mm, &t);
+	nwant = naive_terms(subject, body, want);
+	ck_assert(!t.saturated);
+	ck_assert_uint_eq(t.count, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		ck_assert_uint_eq(t.terms[i], want[i]);
+	/* the same struct again: reset, then the same answer */
+	mail_fts_message_terms(m.data, m.len, mm, &t);
+	ck_assert_uint_eq(t.count, nwant);
+	mail_fts_terms_free(&t);
+	mail_message_free(&mm);
+	strbuf_free(&m);
+}
+
+/* The term set is exact (no term lost, none repeated), also for the
+ * thread's next message after one that shared its terms and after a
+ * saturated one: the bits a message set are all cleared again. */
+START_TEST(message_terms_are_exact_sets)
+{
+	struct strbuf m = STRBUF_INIT;
+	struct mail_message *mm;
+	struct mail_fts_terms t = MAIL_FTS_TERMS_INIT;
+
+	check_plain_terms("hello world", "the cat sat on the mat, the cat");
+	check_plain_terms("hello world", "the cat sat on the mat, the cat");
+	check_plain_terms("aaaa", "aaaaaaa abab abab");
+	strbuf_appends(&m, "Subject: hello world\r\nContent-Type: "
+	    "text/plain; charset=utf-8\r\n\r\nthe cat sat ");
+	rng_state = 7;
+	for (size_t i = 0; i < 200000; i++)
+		utf8_put(&m, 0x800 + rnd() % 0xD000);
+	mm = mail_parse(m.data, m.len, NULL);
+	mail_fts_message_terms(m.data, m.len, mm, &t);
+	ck_assert(t.saturated);
+	mail_fts_terms_free(&t);
+	mail_message_free(&mm);
+	strbuf_free(&m);
+	check_plain_terms("hello world", "the cat sat on the mat, the cat");
+}
+END_TEST
+
 static Suite *
 searchindex_suite(void)
 {
@@ -609,6 +927,10 @@ searchindex_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, needle_terms);
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
+	tcase_add_test(tc, message_terms_are_exact_sets);
+	tcase_add_test(tc, deferred_merges_wait_for_idle);
+	tcase_add_test(tc, segment_postings_dense_and_sparse);
+	tcase_add_test(tc, writer_merges_when_idle);
 	tcase_add_test(tc, random_substrings_never_lost);
 	tcase_add_test(tc, maintenance_keeps_the_index_sound);
 	suite_add_tcase(s, tc);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pop3-upstream/pop3-parse.h"
 #include "store/mail-fts.h"
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
@@ -86,6 +87,9 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	info_r->body_hash = e.body_hash;
 	info_r->has_body = e.has_body;
 	info_r->body_id = e.body_id;
+	info_r->has_head = e.has_head;
+	memcpy(info_r->head_digest, e.head_digest, sizeof(info_r->head_digest));
+	info_r->list_size = e.list_size;
 	if (info_r->delivered) {
 		rc = store_msg_get(r, acct->user_id, e.mailbox_id, e.uid, &m,
 		    error_r);
@@ -104,6 +108,31 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 		}
 	}
 	return 0;
+}
+
+void
+pop3_deliver_head_digest(const char *data, size_t size, unsigned char out[32])
+{
+	size_t hl = pop3_header_length(data, size), i = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c == NULL)
+		abort();
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	/* runs between CRs that end a line: CRLF and LF hash alike */
+	while (i < hl) {
+		const char *cr = memchr(data + i, '\r', hl - i);
+		size_t end = cr != NULL ? (size_t)(cr - data) : hl;
+
+		EVP_DigestUpdate(c, data + i, end - i);
+		if (cr == NULL)
+			break;
+		if (end + 1 >= hl || data[end + 1] != '\n')
+			EVP_DigestUpdate(c, "\r", 1);	/* a bare CR stays */
+		i = end + 1;
+	}
+	EVP_DigestFinal_ex(c, out, NULL);
+	EVP_MD_CTX_free(c);
 }
 
 static bool
@@ -210,6 +239,7 @@ struct pop3_deliver_job {
 	uint32_t *uids;
 	struct pop3_deliver_outcome *out;
 	unsigned char (*digests)[STORE_DIGEST_SIZE];
+	unsigned char (*heads)[STORE_DIGEST_SIZE];
 	struct store_new_msg *sel;	/* writer: what is delivered */
 	size_t *sel_idx;
 	struct pop3_deliver_listing *listing;	/* a reference, or NULL */
@@ -285,6 +315,12 @@ batch_parse(struct pop3_deliver_job *j)
 		if (EVP_Digest(m->size > 0 ? m->data : "", m->size,
 		    j->digests[i], NULL, EVP_sha256(), NULL) == 1)
 			j->nm[i].digest = j->digests[i];
+		if (m->list_size > 0) {
+			pop3_deliver_head_digest(m->data, m->size,
+			    j->heads[i]);
+			j->nm[i].head_digest = j->heads[i];
+			j->nm[i].list_size = m->list_size;
+		}
 	}
 	batch_index_segment(j);
 }
@@ -414,6 +450,7 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	j->uids = xcalloc(count, sizeof(*j->uids));
 	j->out = xcalloc(count, sizeof(*j->out));
 	j->digests = xcalloc(count, sizeof(*j->digests));
+	j->heads = xcalloc(count, sizeof(*j->heads));
 	j->sel = xcalloc(count, sizeof(*j->sel));
 	j->sel_idx = xcalloc(count, sizeof(*j->sel_idx));
 	j->now = time(NULL);
@@ -440,6 +477,7 @@ batch_free(struct pop3_deliver_job *j)
 	free(j->uids);
 	free(j->out);
 	free(j->digests);
+	free(j->heads);
 	free(j->sel);
 	free(j->sel_idx);
 	pop3_deliver_listing_unref(&j->listing);

@@ -33,6 +33,9 @@ entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
 	e->body_id = lr.body_id;
 	e->has_digest = (lr.flags & STORE_LEDGER_F_DIGEST) != 0;
 	memcpy(e->digest, lr.digest, sizeof(e->digest));
+	e->has_head = (lr.flags & STORE_LEDGER_F_HEAD) != 0;
+	memcpy(e->head_digest, lr.head_digest, sizeof(e->head_digest));
+	e->list_size = lr.list_size;
 }
 
 void

@@ -94,11 +94,17 @@ struct store_ledgerrec {
 	/* Added for content identity (issue 15): records written before
 	   are 48 bytes long (no STORE_LEDGER_F_DIGEST). */
 	unsigned char digest[STORE_DIGEST_SIZE];	/* SHA-256 */
+	/* Added for the cheap check before DELE (issue 15, session 3):
+	   records written before are 80 bytes long (no
+	   STORE_LEDGER_F_HEAD). */
+	unsigned char head_digest[STORE_DIGEST_SIZE];	/* header block */
+	uint64_t list_size;	/* the size LIST gave at delivery */
 };
 #define STORE_LEDGER_F_DELETED 0x1u
 #define STORE_LEDGER_F_FINGERPRINT 0x2u	/* body_size/body_hash are set */
 #define STORE_LEDGER_F_BODY 0x4u	/* body_id is set */
 #define STORE_LEDGER_F_DIGEST 0x8u	/* digest is set (and indexed) */
+#define STORE_LEDGER_F_HEAD 0x10u	/* head_digest/list_size are set */
 
 /* A mailbox record with its name, as loaded for a write. */
 struct store_mb {

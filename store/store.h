@@ -673,6 +673,12 @@ struct store_new_msg {
 	   in the ledger entry and indexed for store_ledger_claim_digest();
 	   NULL: none. */
 	const unsigned char *digest;
+	/* With an account and a digest: the SHA-256 of the message's header
+	   block as POP3 TOP n 0 returns it (pop3_deliver_head_digest) and
+	   the size LIST gave, kept in the ledger entry so that a DELE can be
+	   verified without a RETR; NULL: none. */
+	const unsigned char *head_digest;
+	uint64_t list_size;
 	/* The message's index terms, written with it (same transaction);
 	   NULL: not indexed, SEARCH reads it in full. */
 	const struct store_fts_doc *fts;
@@ -831,6 +837,12 @@ struct store_ledger_entry {
 	   15; has_digest false for older ones and store_ledger_add()). */
 	bool has_digest;
 	unsigned char digest[STORE_DIGEST_SIZE];
+	/* The SHA-256 of its header block (as TOP n 0 returns it) and the
+	   size LIST gave at delivery (entries written since issue 15's
+	   cheap check before DELE; has_head false for older ones). */
+	bool has_head;
+	unsigned char head_digest[STORE_DIGEST_SIZE];
+	uint64_t list_size;
 };
 
 /* 0 when some message of the user still references body body_id (a

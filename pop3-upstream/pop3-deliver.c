@@ -18,6 +18,9 @@
 #include "workq.h"
 #include "xmalloc.h"
 
+_Static_assert(UPSTREAM_MAILBOX_KEY_SIZE == STORE_MAILBOX_KEY_SIZE,
+    "the store indexes digests under the upstream's mailbox key");
+
 struct mbox_create {
 	uint32_t user_id;
 	const char *name;
@@ -227,6 +230,8 @@ struct pop3_deliver_job {
 	struct store *store;
 	uint32_t user_id;
 	char account[STORE_ACCOUNT_ID_MAX + 1];
+	/* the upstream mailbox its digests are indexed under */
+	unsigned char mailbox_key[UPSTREAM_MAILBOX_KEY_SIZE];
 	uint32_t mailbox_id;
 	size_t count;
 	struct pop3_deliver_msg *msgs;
@@ -310,6 +315,7 @@ batch_parse(struct pop3_deliver_job *j)
 		j->nm[i].uidl = m->uidl;
 		j->nm[i].uidl_size = m->uidl_size;
 		j->nm[i].replace_ledger = m->replace;
+		j->nm[i].mailbox_key = j->mailbox_key;
 		/* the content identity, here on the worker: SHA-256 costs
 		   about as much as the parse above (a few ms per MB) */
 		if (EVP_Digest(m->size > 0 ? m->data : "", m->size,
@@ -337,16 +343,22 @@ static int
 batch_claim_known(struct store *store, struct pop3_deliver_job *j,
     size_t *left_r, const char **error_r)
 {
-	size_t left = 0;
+	size_t left = 0, moved;
 
+	/* digests indexed by account name (ledgers from before the index
+	   by mailbox) move to the mailbox's index first: a no-op once done */
+	if (store_ledger_digests_rekey(store, j->user_id, j->account,
+	    j->mailbox_key, &moved, error_r) < 0)
+		return -1;
 	for (size_t i = 0; i < j->count; i++) {
 		bool claimed = false;
 
 		if (j->listing != NULL && j->nm[i].digest != NULL &&
 		    !j->msgs[i].replace &&
 		    store_ledger_claim_digest(store, j->user_id, j->account,
-		    j->nm[i].digest, j->nm[i].uidl, j->nm[i].uidl_size,
-		    listing_lacks, j->listing, &claimed, error_r) < 0 &&
+		    j->mailbox_key, j->nm[i].digest, j->nm[i].uidl,
+		    j->nm[i].uidl_size, listing_lacks, j->listing, &claimed,
+		    error_r) < 0 &&
 		    store_last_error(store) != STORE_ERR_EXISTS)
 			return -1;
 		if (claimed) {
@@ -435,6 +447,7 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	j->store = store;
 	j->user_id = acct->user_id;
 	snprintf(j->account, sizeof(j->account), "%s", acct->id);
+	upstream_mailbox_key(acct, j->mailbox_key);
 	j->mailbox_id = mailbox_id;
 	j->count = count;
 	j->msgs = xmemdup(msgs, count * sizeof(*msgs));

@@ -33,7 +33,9 @@ enum store_db {
 	DB_LEDGER,	/* user + u8 len + account + uidl -> ledgerrec */
 	DB_FTS_SEGS,	/* user + u64 segment -> index segment blob */
 	DB_FTS_SEGINFO,	/* user + u64 segment -> its counts (store-fts.c) */
-	DB_DIGESTS,	/* user + u8 len + account + sha256 + uidl -> "" */
+	DB_DIGESTS,	/* user + u8 len + account + sha256 + uidl -> "" (older),
+			   user + u8 0 + mailbox key + sha256 + u8 len +
+			   account + uidl -> "" (by upstream mailbox) */
 	DB_COUNT
 };
 
@@ -264,6 +266,12 @@ void store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes);
 void store_ledger_digest_key(struct store_key *k, uint32_t user_id,
     const char *account, const unsigned char *digest, const void *uidl,
     size_t uidl_size);
+
+/* DB_DIGESTS key by upstream mailbox (store-ledger.c); NULL parts end
+   the key early (a prefix). */
+void store_ledger_mbdigest_key(struct store_key *k, uint32_t user_id,
+    const unsigned char *mailbox_key, const unsigned char *digest,
+    const char *account, const void *uidl, size_t uidl_size);
 
 /* ---- cursor helpers (store.c) ---- */
 /* Deletes every key with the given prefix in db. */

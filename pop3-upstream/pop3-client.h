@@ -152,6 +152,11 @@ struct pop3_client_env {
 	/* The wall clock for delete-after decisions; NULL: time(). Tests
 	   move it forward instead of waiting days. */
 	time_t (*now)(void);
+	/* Checks the credentials only (pass-through's login check): the
+	   session connects, sets up and verifies TLS, logs in as for a
+	   poll, then sends QUIT and ends OK; nothing is listed or fetched,
+	   the store is not touched (store may be NULL). */
+	bool login_only;
 };
 
 struct pop3_session;

@@ -66,6 +66,39 @@ class CanonicalNamesTest(unittest.TestCase):
         c1.logout()
         c2.logout()
 
+    def test_unicode_case_variants_reach_one_user(self):
+        # Unicode full case folding in NFC: upper case, and a decomposed
+        # u + U+0308, reach the user stored as "jürg@bücher.example"
+        gw = self.start()
+        r = gw.ctl("user", "add", "JÜRG@BÜCHER.Example", "--password-stdin",
+                   stdin="pw-j\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(users(gw), ["jürg@bücher.example"])
+        r = gw.ctl("user", "add", "Jürg@bücher.example",
+                   "--password-stdin", stdin="other\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("exists", r.stdout + r.stderr)
+        r = gw.ctl("user", "add", "Straße", "--password-stdin",
+                   stdin="pw-s\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(users(gw), ["jürg@bücher.example", "strasse"])
+        for name, pw in (("jürg@bücher.example", "pw-j"),
+                         ("JÜRG@BÜCHER.EXAMPLE", "pw-j"),
+                         ("Ju\u0308rg@bu\u0308cher.example", "pw-j"),
+                         ("STRASSE", "pw-s"), ("straße", "pw-s")):
+            c = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+            # AUTHENTICATE PLAIN carries the UTF-8 name as it is typed
+            typ, _ = c.authenticate(
+                "PLAIN", lambda _, n=name, p=pw: b"\0" + n.encode() +
+                b"\0" + p.encode())
+            self.assertEqual(typ, "OK", name)
+            c.logout()
+        c = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+        with self.assertRaises(imaplib.IMAP4.error):
+            c.authenticate("PLAIN", lambda _: "\0JÜRG@bücher.example"
+                           "\0wrong".encode())
+        c.logout()
+
     def test_ctl_add_beside_existing_refused(self):
         gw = self.start()
         r = gw.ctl("user", "add", "alice", "--password-stdin", stdin="p1\n")

@@ -373,7 +373,8 @@ start_check(struct gateway *gw, struct pt_check *ck)
 	if (pop3_session_start(&env, &ck->acct, &ck->status, check_done, ck,
 	    &ck->session, &error) < 0) {
 		ck->session = NULL;
-		finish(ck, PT_TEMP, error != NULL ? error : "TLS set-up failed");
+		finish(ck, PT_TEMP, error != NULL ? error :
+		    "TLS set-up failed");
 	}
 }
 

@@ -49,7 +49,8 @@ PKGS := lmdb libevent libevent_openssl libevent_pthreads openssl jansson \
 # Recursively expanded on purpose: pkg-config runs only once the packages
 # are known to be installed (after the deps step), not when make parses this.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+# libunistring (user name case folding) has no pkg-config file
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lunistring
 CHECK_LIBS = $(shell pkg-config --libs check)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -8,7 +8,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 liblmdb-dev lmdb-utils libevent-dev libssl-dev openssl
 libjansson-dev libinih-dev libargon2-dev zlib1g-dev check libsubunit-dev
-libcurl4-openssl-dev
+libcurl4-openssl-dev libunistring-dev
 python3 python3-prometheus-client groff-base curl isync fetchmail
 thunderbird mutt tmux
 chromium chromium-driver python3-selenium

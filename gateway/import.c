@@ -276,9 +276,13 @@ import_line(struct import *im, const char *text, size_t len,
 	}
 	/* the user as stored: "Alice" on one line and "alice" on the
 	   next are one user (username.h) */
-	if (f[IMPORT_COL_USER] != NULL)
-		username_canon(f[IMPORT_COL_USER],
+	if (f[IMPORT_COL_USER] != NULL) {
+		char *canon = username_canon_dup(f[IMPORT_COL_USER],
 		    gw->config->fold_user_names);
+
+		free(f[IMPORT_COL_USER]);
+		f[IMPORT_COL_USER] = canon;
+	}
 	json_object_set_new(entry, "user", json_string(given(f[IMPORT_COL_USER])
 	    ? f[IMPORT_COL_USER] : ""));
 	if (json_object_get(entry, "user") == NULL)

@@ -1,18 +1,13 @@
 /*
- * passthrough — see passthrough.h. The POP3 conversation is the minimum a
- * login check needs (greeting, STLS, USER, PASS, QUIT); responses are read
- * with the POP3 module's pure parser (pop3-parse.h).
+ * passthrough — see passthrough.h. The login check is a session of the
+ * POP3 upstream client (pop3-upstream/pop3-client.h, login_only): the
+ * same connection, TLS set-up and verification, and authentication as a
+ * poll, so TLS is checked in one place.
  */
 #include "passthrough.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
-#include <openssl/err.h>
+#include <event2/event.h>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,23 +19,12 @@
 #include "gateway/gateway.h"
 #include "gateway/passthrough-table.h"
 #include "gateway/upstreams.h"
-#include "evsecret.h"
 #include "log.h"
 #include "pop3-upstream/upstream.h"
 #include "password.h"
-#include "pop3-upstream/pop3-parse.h"
+#include "pop3-upstream/pop3-client.h"
 #include "store/store.h"
-#include "tls.h"
 #include "xmalloc.h"
-
-enum pt_state {
-	PT_CONNECTING,
-	PT_GREETING,
-	PT_STLS,
-	PT_USER,
-	PT_PASS,
-	PT_QUIT,
-};
 
 enum pt_outcome {
 	PT_OK,
@@ -55,10 +39,12 @@ struct pt_check {
 	char *user;
 	char *password;
 	unsigned char key[32];		/* hash of user NUL password */
-	struct bufferevent *bev;
-	SSL_CTX *ssl_ctx;
+	/* the check: a login-only session of the POP3 client, which
+	   borrows acct and status */
+	struct upstream_account acct;
+	struct upstream_status status;
+	struct pop3_session *session;
 	struct event *timer;
-	enum pt_state state;
 	bool done;
 };
 
@@ -255,11 +241,9 @@ check_free(struct pt_check *ck)
 		}
 	}
 	pt->running--;
-	if (ck->bev != NULL)
-		bufferevent_free(ck->bev);
+	pop3_session_abort(&ck->session);
 	if (ck->timer != NULL)
 		event_free(ck->timer);
-	SSL_CTX_free(ck->ssl_ctx);
 	secure_zero(ck->password, strlen(ck->password));
 	free(ck->password);
 	free(ck->user);
@@ -308,8 +292,6 @@ finish(struct pt_check *ck, enum pt_outcome outcome, const char *why)
 	ck->req = NULL;
 	/* Never free a check inside its own callback: the timer frees it
 	   on the next loop turn. */
-	if (ck->bev != NULL)
-		bufferevent_disable(ck->bev, EV_READ);
 	{
 		struct timeval now = { 0, 0 };
 
@@ -317,198 +299,27 @@ finish(struct pt_check *ck, enum pt_outcome outcome, const char *why)
 	}
 }
 
+/* The session ended (from the loop; it is freed after this returns). */
 static void
-send_line(struct pt_check *ck, const char *fmt, const char *arg)
+check_done(void *arg, const struct pop3_result *result)
 {
-	struct evbuffer *out = bufferevent_get_output(ck->bev);
+	struct pt_check *ck = arg;
 
-	evbuffer_add_printf(out, fmt, arg);
-}
-
-/* "PASS <password>": handed to libevent by reference to a block wiped
- * once written (evsecret.h), never copied into its chains. */
-static void
-send_pass(struct pt_check *ck)
-{
-	size_t pl = strlen(ck->password), n = pl + 7;
-	char *line = xmalloc(n);
-
-	memcpy(line, "PASS ", 5);
-	memcpy(line + 5, ck->password, pl);
-	memcpy(line + 5 + pl, "\r\n", 2);
-	if (evsecret_add(bufferevent_get_output(ck->bev), line, n) < 0)
-		log_warn("passthrough event=send-failed command=PASS");
-	secure_zero(line, n);
-	free(line);
-}
-
-static int
-start_tls(struct pt_check *ck, bool filter)
-{
-	const struct config *c = ck->gw->config;
-	SSL *ssl;
-	struct bufferevent *b;
-
-	if (ck->ssl_ctx == NULL) {
-		ck->ssl_ctx = SSL_CTX_new(TLS_client_method());
-		if (ck->ssl_ctx == NULL)
-			return -1;
-		SSL_CTX_set_min_proto_version(ck->ssl_ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(ck->ssl_ctx, SSL_VERIFY_PEER, NULL);
-		/* as for the poller: the CA file adds to the system's
-		   store unless ca_only */
-		if (!c->upstream.ca_only &&
-		    SSL_CTX_set_default_verify_paths(ck->ssl_ctx) != 1)
-			return -1;
-		if (c->upstream.ca_file != NULL &&
-		    SSL_CTX_load_verify_locations(ck->ssl_ctx,
-		    c->upstream.ca_file, NULL) != 1)
-			return -1;
-	}
-	ssl = SSL_new(ck->ssl_ctx);
-	if (ssl == NULL)
-		return -1;
-	SSL_set_tlsext_host_name(ssl, c->pt_host);
-	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-	    c->pt_host) != 1)
-		SSL_set1_host(ssl, c->pt_host);
-	if (filter) {
-		/* Anything the server sent with its STLS answer is dropped. */
-		evbuffer_drain(bufferevent_get_input(ck->bev),
-		    evbuffer_get_length(bufferevent_get_input(ck->bev)));
-		b = bufferevent_openssl_filter_new(ck->gw->base, ck->bev, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	} else {
-		b = bufferevent_openssl_socket_new(ck->gw->base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (b == NULL) {
-		/* the constructor owned ssl (and, as a filter, ck->bev) and
-		   freed them */
-		if (filter)
-			ck->bev = NULL;
-		return -1;
-	}
-	ck->bev = b;
-	return 0;
-}
-
-static void read_cb(struct bufferevent *bev, void *arg);
-static void event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void
-handle_line(struct pt_check *ck, const char *line, size_t len)
-{
-	struct pop3_status st;
-	const char *error;
-	char why[LOG_PEER_TEXT_MAX + 1];
-
-	if (pop3_parse_status(line, len, &st, &error) < 0) {
-		finish(ck, PT_TEMP, error);
-		return;
-	}
-	switch (ck->state) {
-	case PT_CONNECTING:
-	case PT_GREETING:
-		if (!st.ok) {
-			finish(ck, PT_TEMP, "server refused the connection");
-			return;
-		}
-		if (ck->gw->config->pt_tls == CONFIG_TLS_STLS) {
-			ck->state = PT_STLS;
-			send_line(ck, "%sSTLS\r\n", "");
-			return;
-		}
-		ck->state = PT_USER;
-		send_line(ck, "USER %s\r\n", ck->user);
-		return;
-	case PT_STLS:
-		if (!st.ok) {
-			log_escape(why, sizeof(why), line, len);
-			finish(ck, PT_TEMP, why);
-			return;
-		}
-		if (start_tls(ck, true) < 0) {
-			finish(ck, PT_TEMP, "TLS set-up failed");
-			return;
-		}
-		bufferevent_setcb(ck->bev, read_cb, NULL, event_cb, ck);
-		bufferevent_enable(ck->bev, EV_READ | EV_WRITE);
-		ck->state = PT_USER;
-		send_line(ck, "USER %s\r\n", ck->user);
-		return;
-	case PT_USER:
-		if (!st.ok) {
-			finish(ck, st.code == POP3_RESP_SYS_TEMP ||
-			    st.code == POP3_RESP_IN_USE ? PT_TEMP : PT_DENIED,
-			    "USER refused");
-			return;
-		}
-		ck->state = PT_PASS;
-		send_pass(ck);
-		return;
-	case PT_PASS:
-		if (!st.ok) {
-			finish(ck, st.code == POP3_RESP_SYS_TEMP ||
-			    st.code == POP3_RESP_IN_USE ? PT_TEMP : PT_DENIED,
-			    "PASS refused");
-			return;
-		}
-		/* Logged in: answer the IMAP client now; QUIT is polite
-		   and its answer does not matter. */
-		ck->state = PT_QUIT;
-		send_line(ck, "%sQUIT\r\n", "");
-		bufferevent_flush(ck->bev, EV_WRITE, BEV_FLUSH);
+	ck->session = NULL;
+	switch (result->outcome) {
+	case POP3_OUTCOME_OK:
 		finish(ck, PT_OK, NULL);
-		return;
-	case PT_QUIT:
-		return;
+		break;
+	case POP3_OUTCOME_AUTH:
+		finish(ck, PT_DENIED, result->error);
+		break;
+	default:
+		/* network, TLS (verification included), [SYS/TEMP],
+		   [IN-USE], LOGIN-DELAY, protocol: try later */
+		finish(ck, PT_TEMP, result->error[0] != '\0' ?
+		    result->error : pop3_outcome_name(result->outcome));
+		break;
 	}
-}
-
-static void
-read_cb(struct bufferevent *bev, void *arg)
-{
-	struct pt_check *ck = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	while (!ck->done) {
-		size_t avail = evbuffer_get_length(in), line_len, consumed;
-		size_t take = avail < POP3_LINE_MAX ? avail : POP3_LINE_MAX;
-		char buf[POP3_LINE_MAX];
-		const char *error;
-		enum pop3_parse_ret pr;
-
-		if (avail == 0)
-			return;
-		evbuffer_copyout(in, buf, take);
-		pr = pop3_parse_line(buf, take, POP3_LINE_MAX, &line_len,
-		    &consumed, &error);
-		if (pr == POP3_PARSE_NEED_MORE)
-			return;
-		if (pr == POP3_PARSE_ERROR) {
-			finish(ck, PT_TEMP, error);
-			return;
-		}
-		evbuffer_drain(in, consumed);
-		handle_line(ck, buf, line_len);
-	}
-}
-
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct pt_check *ck = arg;
-
-	if (what & BEV_EVENT_CONNECTED) {
-		/* also reported when a TLS handshake completes */
-		if (ck->state == PT_CONNECTING)
-			ck->state = PT_GREETING;
-		return;
-	}
-	tls_clear_errors();
-	finish(ck, PT_TEMP, (what & BEV_EVENT_ERROR) ?
-	    "connection or TLS failed" : "connection closed");
 }
 
 static void
@@ -526,29 +337,45 @@ static void
 start_check(struct gateway *gw, struct pt_check *ck)
 {
 	const struct config *c = gw->config;
+	struct pop3_client_env env;
+	unsigned int ms = c->upstream.timeout * 1000u;
+	const char *error = NULL;
 
-	if (c->pt_tls == CONFIG_TLS_POP3S) {
-		if (start_tls(ck, false) < 0) {
-			finish(ck, PT_TEMP, "TLS set-up failed");
-			return;
-		}
-	} else {
-		if (c->pt_tls == CONFIG_TLS_NONE &&
-		    !upstream_host_is_loopback(c->pt_host))
-			log_warn("passthrough event=cleartext host=%s "
-			    "note=\"tls none: the user's password crosses "
-			    "the network in clear (allow_cleartext)\"",
-			    c->pt_host);
-		ck->bev = bufferevent_socket_new(gw->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
-		PG_ASSERT(ck->bev != NULL);
+	if (c->pt_tls == CONFIG_TLS_NONE &&
+	    !upstream_host_is_loopback(c->pt_host))
+		log_warn("passthrough event=cleartext host=%s "
+		    "note=\"tls none: the user's password crosses "
+		    "the network in clear (allow_cleartext)\"",
+		    c->pt_host);
+	/* the legacy server as an account: trust as for the poller's
+	   accounts ([upstream-defaults] ca_file / ca_only), USER/PASS */
+	ck->acct.id = (char *)PASSTHROUGH_ACCOUNT;
+	ck->acct.host = c->pt_host;
+	ck->acct.port = (uint16_t)atoi(c->pt_port);
+	ck->acct.tls = (enum upstream_tls)c->pt_tls;
+	ck->acct.ca_file = c->upstream.ca_file;
+	ck->acct.ca_only = c->upstream.ca_only;
+	ck->acct.allow_cleartext = c->pt_tls == CONFIG_TLS_NONE;
+	ck->acct.auth = UPSTREAM_AUTH_USER;
+	ck->acct.login = ck->user;
+	ck->acct.password = ck->password;
+	ck->acct.timeouts.connect_ms = ms;
+	ck->acct.timeouts.tls_ms = ms;
+	ck->acct.timeouts.greeting_ms = ms;
+	ck->acct.timeouts.command_ms = ms;
+	ck->acct.timeouts.stall_ms = ms;
+	ck->acct.timeouts.poll_ms = ms;
+	memset(&env, 0, sizeof(env));
+	env.base = gw->base;
+	env.dns = upstreams_dns(gw->upstreams);
+	env.workq = gw->workq;
+	env.login_only = true;
+	if (pop3_session_start(&env, &ck->acct, &ck->status, check_done, ck,
+	    &ck->session, &error) < 0) {
+		ck->session = NULL;
+		finish(ck, PT_TEMP, error != NULL ? error :
+		    "TLS set-up failed");
 	}
-	bufferevent_setcb(ck->bev, read_cb, NULL, event_cb, ck);
-	bufferevent_enable(ck->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect_hostname(ck->bev,
-	    upstreams_dns(gw->upstreams), AF_UNSPEC, c->pt_host,
-	    atoi(c->pt_port)) < 0)
-		finish(ck, PT_TEMP, "connect failed");
 }
 
 /* CR, LF or any other control byte: never put on a POP3 command line. */

@@ -6,7 +6,10 @@
  * and [passthrough] is enabled for the login's mail domain (or for every
  * login when no domains are listed), the same name and password are tried
  * on the legacy POP3 server (USER/PASS after POP3S or STLS, certificate and
- * host name verified): on +OK the user is created (or their password hash
+ * host name verified): a login-only session of the POP3 upstream client
+ * (pop3-client.h), so the connection, TLS and its verification are the
+ * poller's ([upstream-defaults] ca_file, ca_only). On success (QUIT after
+ * the login) the user is created (or their password hash
  * updated) and an upstream account "passthrough" pointing at that server
  * is created or given the new password, and the login succeeds. The check
  * runs asynchronously on the event loop; the IMAP session waits.

@@ -9,9 +9,13 @@
  * POP3 servers and every common mail host ignore case, and a user who
  * types "Erin" on a phone and "erin" on a laptop is one person.
  *
- * Only ASCII letters are folded; other bytes (UTF-8 included) are kept as
- * they are, so folding never changes a name's length and can be done in
- * place. Pure: libc only, any thread.
+ * Folding is Unicode full case folding (libunistring's u8_casefold, the
+ * default locale-independent folding of Unicode's CaseFolding.txt) with
+ * the result in NFC, so "JÜRG", "jürg" and "ju\u0308rg" (decomposed) are
+ * one name, and "Straße" folds to "strasse". A part that is not valid
+ * UTF-8 has its ASCII letters folded and other bytes kept. Folding may
+ * change a name's length: the callers check the length of the result.
+ * Pure: libc and libunistring only, any thread.
  */
 #ifndef POPGATE_USERNAME_H
 #define POPGATE_USERNAME_H
@@ -19,8 +23,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Folds name in place to its canonical form. */
-void username_canon(char *name, bool fold_local);
 /* true when name is already canonical. */
 bool username_is_canon(const char *name, bool fold_local);
 /* Canonical copy (caller frees). */

@@ -316,6 +316,11 @@ after_auth(struct pop3_session *s)
 {
 	log_info("pop3 account=%s event=logged-in auth=%s tls=%s", s->log_id,
 	    upstream_auth_name(s->auth_used), s->tls_active ? "yes" : "no");
+	if (s->env.login_only) {
+		/* the credentials are good: that was all */
+		pop3_session_send(s, CMD_QUIT, 0, "QUIT");
+		return;
+	}
 	/* RFC 2449: capabilities may change after login (UIDL, TOP) */
 	memset(&s->capa, 0, sizeof(s->capa));
 	pop3_session_send(s, CMD_CAPA, 1, "CAPA");
@@ -512,6 +517,12 @@ handle_status(struct pop3_session *s, const char *line, size_t len)
 		return;
 	case CMD_QUIT:
 		pop3_session_pop(s);
+		if (s->env.login_only) {
+			/* logged in: QUIT's answer changes nothing */
+			s->result.outcome = POP3_OUTCOME_OK;
+			pop3_session_finish(s);
+			return;
+		}
 		if (!st.ok) {
 			/* RFC 1939: -ERR to QUIT means the deletions failed */
 			pop3_session_fail(s, POP3_OUTCOME_TEMP,

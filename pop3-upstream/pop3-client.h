@@ -132,6 +132,9 @@ struct pop3_result {
 	uint32_t deleted;		/* DELE applied (QUIT +OK) */
 	uint32_t skipped;		/* over the size limit */
 	uint32_t size_mismatch;		/* LIST size != received size */
+	uint32_t checked_top;		/* DELEs verified by TOP n 0 against
+					   the ledger's header digest */
+	uint32_t checked_retr;		/* DELEs verified by a RETR */
 	uint32_t refused;		/* refused by the store one by one
 					   (INVALID/EXISTS/LIMIT): left on
 					   the server, in error */
@@ -149,6 +152,11 @@ struct pop3_client_env {
 	/* The wall clock for delete-after decisions; NULL: time(). Tests
 	   move it forward instead of waiting days. */
 	time_t (*now)(void);
+	/* Checks the credentials only (pass-through's login check): the
+	   session connects, sets up and verifies TLS, logs in as for a
+	   poll, then sends QUIT and ends OK; nothing is listed or fetched,
+	   the store is not touched (store may be NULL). */
+	bool login_only;
 };
 
 struct pop3_session;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pop3-upstream/pop3-parse.h"
 #include "store/mail-fts.h"
 #include "store/mail-message.h"
 #include "store/mail-parse.h"
@@ -17,6 +18,9 @@
 #include "strbuf.h"
 #include "workq.h"
 #include "xmalloc.h"
+
+_Static_assert(UPSTREAM_MAILBOX_KEY_SIZE == STORE_MAILBOX_KEY_SIZE,
+    "the store indexes digests under the upstream's mailbox key");
 
 struct mbox_create {
 	uint32_t user_id;
@@ -87,6 +91,9 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	info_r->body_hash = e.body_hash;
 	info_r->has_body = e.has_body;
 	info_r->body_id = e.body_id;
+	info_r->has_head = e.has_head;
+	memcpy(info_r->head_digest, e.head_digest, sizeof(info_r->head_digest));
+	info_r->list_size = e.list_size;
 	if (info_r->delivered) {
 		rc = store_msg_get(r, acct->user_id, e.mailbox_id, e.uid, &m,
 		    error_r);
@@ -105,6 +112,31 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 		}
 	}
 	return 0;
+}
+
+void
+pop3_deliver_head_digest(const char *data, size_t size, unsigned char out[32])
+{
+	size_t hl = pop3_header_length(data, size), i = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c == NULL)
+		abort();
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	/* runs between CRs that end a line: CRLF and LF hash alike */
+	while (i < hl) {
+		const char *cr = memchr(data + i, '\r', hl - i);
+		size_t end = cr != NULL ? (size_t)(cr - data) : hl;
+
+		EVP_DigestUpdate(c, data + i, end - i);
+		if (cr == NULL)
+			break;
+		if (end + 1 >= hl || data[end + 1] != '\n')
+			EVP_DigestUpdate(c, "\r", 1);	/* a bare CR stays */
+		i = end + 1;
+	}
+	EVP_DigestFinal_ex(c, out, NULL);
+	EVP_MD_CTX_free(c);
 }
 
 static bool
@@ -199,6 +231,8 @@ struct pop3_deliver_job {
 	struct store *store;
 	uint32_t user_id;
 	char account[STORE_ACCOUNT_ID_MAX + 1];
+	/* the upstream mailbox its digests are indexed under */
+	unsigned char mailbox_key[UPSTREAM_MAILBOX_KEY_SIZE];
 	uint32_t mailbox_id;
 	size_t count;
 	struct pop3_deliver_msg *msgs;
@@ -212,6 +246,7 @@ struct pop3_deliver_job {
 	uint32_t *uids;
 	struct pop3_deliver_outcome *out;
 	unsigned char (*digests)[STORE_DIGEST_SIZE];
+	unsigned char (*heads)[STORE_DIGEST_SIZE];
 	struct store_new_msg *sel;	/* writer: what is delivered */
 	size_t *sel_idx;
 	struct pop3_deliver_listing *listing;	/* a reference, or NULL */
@@ -286,11 +321,18 @@ batch_parse(struct pop3_deliver_job *j)
 		j->nm[i].uidl = m->uidl;
 		j->nm[i].uidl_size = m->uidl_size;
 		j->nm[i].replace_ledger = m->replace;
+		j->nm[i].mailbox_key = j->mailbox_key;
 		/* the content identity, here on the worker: SHA-256 costs
 		   about as much as the parse above (a few ms per MB) */
 		if (EVP_Digest(m->size > 0 ? m->data : "", m->size,
 		    j->digests[i], NULL, EVP_sha256(), NULL) == 1)
 			j->nm[i].digest = j->digests[i];
+		if (m->list_size > 0) {
+			pop3_deliver_head_digest(m->data, m->size,
+			    j->heads[i]);
+			j->nm[i].head_digest = j->heads[i];
+			j->nm[i].list_size = m->list_size;
+		}
 	}
 	batch_index_segment(j);
 }
@@ -307,16 +349,22 @@ static int
 batch_claim_known(struct store *store, struct pop3_deliver_job *j,
     size_t *left_r, const char **error_r)
 {
-	size_t left = 0;
+	size_t left = 0, moved;
 
+	/* digests indexed by account name (ledgers from before the index
+	   by mailbox) move to the mailbox's index first: a no-op once done */
+	if (store_ledger_digests_rekey(store, j->user_id, j->account,
+	    j->mailbox_key, &moved, error_r) < 0)
+		return -1;
 	for (size_t i = 0; i < j->count; i++) {
 		bool claimed = false;
 
 		if (j->listing != NULL && j->nm[i].digest != NULL &&
 		    !j->msgs[i].replace &&
 		    store_ledger_claim_digest(store, j->user_id, j->account,
-		    j->nm[i].digest, j->nm[i].uidl, j->nm[i].uidl_size,
-		    listing_lacks, j->listing, &claimed, error_r) < 0 &&
+		    j->mailbox_key, j->nm[i].digest, j->nm[i].uidl,
+		    j->nm[i].uidl_size, listing_lacks, j->listing, &claimed,
+		    error_r) < 0 &&
 		    store_last_error(store) != STORE_ERR_EXISTS)
 			return -1;
 		if (claimed) {
@@ -405,6 +453,7 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	j->store = store;
 	j->user_id = acct->user_id;
 	snprintf(j->account, sizeof(j->account), "%s", acct->id);
+	upstream_mailbox_key(acct, j->mailbox_key);
 	j->mailbox_id = mailbox_id;
 	j->count = count;
 	j->msgs = xmemdup(msgs, count * sizeof(*msgs));
@@ -421,6 +470,7 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	j->uids = xcalloc(count, sizeof(*j->uids));
 	j->out = xcalloc(count, sizeof(*j->out));
 	j->digests = xcalloc(count, sizeof(*j->digests));
+	j->heads = xcalloc(count, sizeof(*j->heads));
 	j->sel = xcalloc(count, sizeof(*j->sel));
 	j->sel_idx = xcalloc(count, sizeof(*j->sel_idx));
 	j->now = time(NULL);
@@ -449,6 +499,7 @@ batch_free(struct pop3_deliver_job *j)
 	free(j->uids);
 	free(j->out);
 	free(j->digests);
+	free(j->heads);
 	free(j->sel);
 	free(j->sel_idx);
 	pop3_deliver_listing_unref(&j->listing);

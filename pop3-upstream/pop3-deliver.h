@@ -29,6 +29,9 @@ struct pop3_deliver_msg {
 	   reused it: the new delivery replaces that entry in its own
 	   transaction (so a failed delivery never loses the old one). */
 	bool replace;
+	/* The size LIST gave (kept in the ledger for the check before
+	   DELE; 0: unknown, no header digest is kept). */
+	uint64_t list_size;
 };
 
 /* Longest store error text kept for a refused message. */
@@ -66,7 +69,26 @@ struct pop3_ledger_info {
 	   same_body compares bytes, not only the fingerprint. */
 	bool has_body;
 	uint64_t body_id;
+	/* The digest of its header block (pop3_deliver_head_digest) and the
+	   size LIST gave at delivery (newer entries): a TOP n 0 with the
+	   same digest and a LIST with the same size verify a DELE without
+	   a RETR. */
+	bool has_head;
+	unsigned char head_digest[32];
+	uint64_t list_size;
 };
+
+/*
+ * The digest that identifies a message by its header block (for the
+ * check before DELE): SHA-256 of the bytes up to and including the empty
+ * line that ends the header (pop3_header_length; the whole message when
+ * there is none), after dot-unstuffing (data as the session reads it),
+ * with every CRLF taken as LF. The same for the header part of a RETR and
+ * for a TOP n 0 of the same message on a server that sends both alike.
+ * out: 32 bytes.
+ */
+void pop3_deliver_head_digest(const char *data, size_t size,
+    unsigned char out[32]);
 
 /* Finds (creating if missing) the account's target mailbox. */
 int pop3_deliver_mailbox(struct store *store,

@@ -385,6 +385,7 @@ pop3_fetch_flush(struct pop3_session *s)
 		/* a reused UIDL's old entry is replaced in the delivery's
 		   own transaction: never forgotten unless this commits */
 		dm[i].replace = m->reused;
+		dm[i].list_size = m->list_size;
 		data[i] = s->batch[i].data;
 		s->batch[i].data = NULL;	/* the job owns it now */
 		f->msg_idx[i] = s->batch[i].msg;
@@ -460,13 +461,31 @@ report_unverifiable(struct pop3_session *s, const struct msg *m)
 /* ---- classification against the ledger --------------------------------- */
 
 /*
+ * The check before DELE without a RETR (docs/design-notes.md, "Checking
+ * before DELE"): the ledger kept, at delivery, the digest of the header
+ * block and the size LIST gave. The same UIDL, the same LIST size and a
+ * TOP n 0 whose header block has the same digest confirm the message is
+ * the one delivered; anything else (an older entry, another size, TOP not
+ * announced or failed) takes the RETR and full compare.
+ */
+static bool
+top_check_usable(const struct pop3_session *s, const struct msg *m,
+    const struct pop3_ledger_info *li)
+{
+	return li->has_head && li->list_size == m->list_size &&
+	    s->capa.top && !s->top_check_failed;
+}
+
+/*
  * Decides what to do with message m whose key is known: already in the
  * ledger → maybe DELE (per mode), never fetched again; new → fetch (or
- * skip when too large). Returns -1 on a store read error.
+ * skip when too large). may_top: a DELE due may be checked by TOP first
+ * (false when the message's bytes are here already). Returns -1 on a
+ * store read error.
  */
 static int
 classify(struct pop3_session *s, struct store_read *r, struct msg *m,
-    time_t now, bool *seen_r)
+    time_t now, bool may_top, bool *seen_r)
 {
 	struct pop3_ledger_info li;
 	const char *err = NULL;
@@ -531,6 +550,11 @@ classify(struct pop3_session *s, struct store_read *r, struct msg *m,
 		m->verify = true;
 		m->prev = li;
 		*seen_r = false;
+		if (may_top && top_check_usable(s, m, &li)) {
+			/* TOP n 0 first; RETR (as above) only if it differs */
+			m->action = ACT_CHECK;
+			return 0;
+		}
 	}
 	m->action = ACT_FETCH;
 	if (m->list_size > s->size_limit) {
@@ -572,10 +596,12 @@ classify_all(struct pop3_session *s)
 			news++;
 			continue;
 		}
-		if (classify(s, r, m, now, &seen) < 0) {
+		if (classify(s, r, m, now, true, &seen) < 0) {
 			store_read_end(&r);
 			return -1;
 		}
+		if (m->action == ACT_CHECK)
+			s->todo[s->todo_count++] = (uint32_t)i;
 		if (m->action == ACT_FETCH) {
 			s->todo[s->todo_count++] = (uint32_t)i;
 			news++;
@@ -600,7 +626,9 @@ pop3_fetch_list_done(struct pop3_session *s)
 			return;
 		}
 	}
-	s->todo = xcalloc(s->msg_count ? s->msg_count : 1, sizeof(*s->todo));
+	/* twice: a message checked by TOP may be RETRieved after it */
+	s->todo = xcalloc(s->msg_count ? 2 * s->msg_count : 1,
+	    sizeof(*s->todo));
 	if (s->capa.seen && !s->capa.uidl) {
 		/* try anyway: some servers forget to announce it */
 		log_debug("pop3 account=%s event=uidl-not-announced",
@@ -749,7 +777,12 @@ pop3_fetch_pump(struct pop3_session *s)
 		uint32_t i = s->todo[s->todo_next++];
 		struct msg *m = &s->msgs[i];
 
-		if (s->top_phase) {
+		if (!s->top_phase && m->action == ACT_CHECK &&
+		    s->top_check_failed) {
+			m->action = ACT_FETCH;	/* RETR, verified as before */
+			s->status->import_total++;
+		}
+		if (s->top_phase || m->action == ACT_CHECK) {
 			pop3_session_send(s, CMD_TOP, i, "TOP %u 0", m->msgno);
 		} else {
 			s->inflight_bytes += m->list_size;
@@ -836,6 +869,50 @@ start_fetch_phase(struct pop3_session *s)
 	pop3_fetch_pump(s);
 }
 
+/* A message checked by TOP is RETRieved after all (verified as a DELE
+ * always was): queued behind the others. todo holds room for this (at
+ * most once per message). */
+static void
+check_by_retr(struct pop3_session *s, uint32_t idx)
+{
+	s->msgs[idx].action = ACT_FETCH;
+	s->todo[s->todo_count++] = idx;
+	s->status->import_total++;
+}
+
+/* The header block TOP n 0 sent for a message whose DELE is due. */
+static void
+top_check_done(struct pop3_session *s, uint32_t idx)
+{
+	struct msg *m = &s->msgs[idx];
+	unsigned char hd[32];
+	char esc[LOG_PEER_TEXT_MAX + 1];
+
+	pop3_deliver_head_digest(s->body.data != NULL ? s->body.data : "",
+	    s->body.len, hd);
+	strbuf_reset(&s->body);
+	log_escape(esc, sizeof(esc), m->key, m->key_len);
+	if (s->body_over_limit ||
+	    memcmp(hd, m->prev.head_digest, sizeof(hd)) != 0) {
+		s->body_over_limit = false;
+		/* a server that rewrites headers, or another message under
+		   this UIDL: the bytes decide */
+		log_info("pop3 account=%s event=top-check-differs msgno=%u "
+		    "uidl=\"%s\" action=\"RETR and compare\"", s->log_id,
+		    m->msgno, esc);
+		check_by_retr(s, idx);
+		return;
+	}
+	log_info("pop3 account=%s event=dele-verified msgno=%u uidl=\"%s\" "
+	    "by=top", s->log_id, m->msgno, esc);
+	s->result.checked_top++;
+	m->action = ACT_NONE;
+	m->reused = false;
+	m->verify = false;
+	m->verified = true;
+	m->want_dele = true;
+}
+
 /* A RETR or TOP completed with its data in s->body. */
 void
 pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
@@ -846,6 +923,10 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 	s->todo_done++;
 	if (c->kind == CMD_RETR)
 		s->inflight_bytes -= m->list_size;
+	if (c->kind == CMD_TOP && m->action == ACT_CHECK) {
+		top_check_done(s, c->msg);
+		return;
+	}
 	if (c->kind == CMD_TOP) {
 		set_hash_key(m, s->body.data != NULL ? s->body.data : "",
 		    s->body.len, m->list_size);
@@ -889,7 +970,7 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 			return;
 		}
 		if (classify(s, r, m, s->env.now != NULL ? s->env.now() :
-		    time(NULL), &seen) < 0) {
+		    time(NULL), false, &seen) < 0) {
 			store_read_end(&r);
 			return;
 		}
@@ -925,8 +1006,11 @@ pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c)
 			    m->key_len));
 		else
 			log_info("pop3 account=%s event=dele-verified "
-			    "msgno=%u uidl=\"%s\"", s->log_id, m->msgno,
-			    log_escape(esc, sizeof(esc), m->key, m->key_len));
+			    "msgno=%u uidl=\"%s\" by=retr", s->log_id,
+			    m->msgno, log_escape(esc, sizeof(esc), m->key,
+			    m->key_len));
+		if (same && m->verify)
+			s->result.checked_retr++;
 		if (same) {
 			/* the stored message itself: delete (again),
 			   deliver nothing */
@@ -1004,10 +1088,12 @@ pop3_fetch_quit_done(struct pop3_session *s)
 	free(lens);
 	log_info("pop3 account=%s event=poll-done listed=%zu fetched=%u "
 	    "bytes=%llu known=%u deleted=%u skipped=%u size_mismatch=%u "
-	    "error=\"%s\"", s->log_id, s->msg_count, s->result.fetched,
+	    "checked_top=%u checked_retr=%u error=\"%s\"", s->log_id,
+	    s->msg_count, s->result.fetched,
 	    (unsigned long long)s->result.fetched_bytes, s->result.known,
 	    s->result.deleted,
-	    s->result.skipped, s->result.size_mismatch, s->result.error);
+	    s->result.skipped, s->result.size_mismatch,
+	    s->result.checked_top, s->result.checked_retr, s->result.error);
 }
 
 /* One line of the LIST response: a message of the table. */
@@ -1091,6 +1177,17 @@ pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
     const char *why)
 {
 	s->todo_done++;
+	if (m->action == ACT_CHECK) {
+		if (!s->top_check_failed)
+			log_warn("pop3 account=%s event=top-failed msgno=%u "
+			    "error=\"%s\" action=\"messages due for DELE are "
+			    "checked by RETR this session\"", s->log_id,
+			    m->msgno, why);
+		s->top_check_failed = true;
+		check_by_retr(s, (uint32_t)(m - s->msgs));
+		pop3_fetch_pump(s);
+		return;
+	}
 	if (s->top_partial) {
 		if (!s->top_partial_failed) {
 			size_t n = 0;

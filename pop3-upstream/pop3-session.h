@@ -86,6 +86,8 @@ enum msg_action {
 	ACT_NONE = 0,
 	ACT_FETCH,
 	ACT_SKIP,	/* over the size limit */
+	ACT_CHECK,	/* a DELE is due: TOP n 0 first, compared with the
+			   ledger's header digest; RETR only if it differs */
 };
 
 struct msg {
@@ -197,6 +199,7 @@ struct pop3_session {
 	size_t todo_count, todo_next, todo_done;
 	uint64_t inflight_bytes;	/* listed sizes of RETRs in flight */
 	bool top_phase;
+	bool top_check_failed;	/* a TOP before DELE failed: RETR instead */
 
 	struct batch_item *batch;
 	size_t batch_count;

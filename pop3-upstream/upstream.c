@@ -3,9 +3,12 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/evp.h>
 
 #include "xmalloc.h"
 
@@ -299,4 +302,41 @@ upstream_mode_parse(const char *s, enum upstream_mode *mode_r)
 		return -1;
 	*mode_r = (enum upstream_mode)i;
 	return 0;
+}
+
+void
+upstream_mailbox_key(const struct upstream_account *a,
+    unsigned char out[UPSTREAM_MAILBOX_KEY_SIZE])
+{
+	const char *host = a->host != NULL ? a->host : "";
+	const char *login = a->login != NULL ? a->login : "";
+	size_t hl = strlen(host);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char port[16];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c == NULL)
+		abort();
+	if (hl > 0 && host[hl - 1] == '.')
+		hl--;
+	snprintf(port, sizeof(port), "%u", a->port != 0 ? a->port :
+	    a->tls == UPSTREAM_TLS_POP3S ? 995u : 110u);
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	/* "host\0port\0login", host and login in lower case */
+	for (size_t i = 0; i < hl; i++) {
+		char ch = (char)tolower((unsigned char)host[i]);
+
+		EVP_DigestUpdate(c, &ch, 1);
+	}
+	EVP_DigestUpdate(c, "", 1);
+	EVP_DigestUpdate(c, port, strlen(port) + 1);
+	for (const char *p = login; *p != '\0'; p++) {
+		char ch = (char)tolower((unsigned char)*p);
+
+		EVP_DigestUpdate(c, &ch, 1);
+	}
+	EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	memcpy(out, md, UPSTREAM_MAILBOX_KEY_SIZE);
 }

@@ -139,6 +139,15 @@ enum upstream_account_change {
 enum upstream_account_change upstream_account_compare(
     const struct upstream_account *old, const struct upstream_account *cur);
 
+/* The identity of the upstream mailbox an account reads, for content
+ * identity (16 bytes: a SHA-256 prefix): the host without case and without
+ * a final dot, the port (0: the default of its TLS mode), the login
+ * without case, as the same-mailbox check compares them. Two accounts
+ * with these equal read the same mailbox whatever their names. */
+#define UPSTREAM_MAILBOX_KEY_SIZE 16
+void upstream_mailbox_key(const struct upstream_account *a,
+    unsigned char out[UPSTREAM_MAILBOX_KEY_SIZE]);
+
 /* True for "localhost", an address in 127.0.0.0/8 and ::1: clear text to
  * such a host never leaves the machine. */
 bool upstream_host_is_loopback(const char *host);

@@ -364,14 +364,25 @@ store_deliver(struct store *store, uint32_t user_id, uint32_t mailbox_id,
 				lr.flags |= STORE_LEDGER_F_DIGEST;
 				memcpy(lr.digest, m->digest, sizeof(lr.digest));
 			}
+			if (m->digest != NULL && m->head_digest != NULL) {
+				lr.flags |= STORE_LEDGER_F_HEAD;
+				memcpy(lr.head_digest, m->head_digest,
+				    sizeof(lr.head_digest));
+				lr.list_size = m->list_size;
+			}
 			if (put(store, txn, DB_LEDGER, &k, &lr, sizeof(lr),
 			    m->replace_ledger ? 0 : MDB_NOOVERWRITE, "UIDL",
 			    error_r) < 0)
 				goto fail;
-			if (m->digest != NULL) {
+			if (m->digest != NULL && m->mailbox_key != NULL)
+				store_ledger_mbdigest_key(&k, user_id,
+				    m->mailbox_key, m->digest, m->account,
+				    m->uidl, m->uidl_size);
+			else if (m->digest != NULL)
 				store_ledger_digest_key(&k, user_id,
 				    m->account, m->digest, m->uidl,
 				    m->uidl_size);
+			if (m->digest != NULL) {
 				if (put(store, txn, DB_DIGESTS, &k, "", 0, 0,
 				    "digest", error_r) < 0)
 					goto fail;

@@ -4,6 +4,7 @@
  * transaction as the messages; this file reads and maintains them.
  * UIDLs are binary-safe key bytes, never file names.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,9 @@ entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
 	e->body_id = lr.body_id;
 	e->has_digest = (lr.flags & STORE_LEDGER_F_DIGEST) != 0;
 	memcpy(e->digest, lr.digest, sizeof(e->digest));
+	e->has_head = (lr.flags & STORE_LEDGER_F_HEAD) != 0;
+	memcpy(e->head_digest, lr.head_digest, sizeof(e->head_digest));
+	e->list_size = lr.list_size;
 }
 
 void
@@ -285,6 +289,9 @@ store_ledger_remove(struct store *store, uint32_t user_id,
 	return store_del_key(store, DB_LEDGER, &k, "ledger delete", error_r);
 }
 
+static int remove_mbdigests(struct store *store, MDB_txn *txn,
+    uint32_t user_id, const char *account, const char **error_r);
+
 int
 store_ledger_remove_account(struct store *store, uint32_t user_id,
     const char *account, const char **error_r)
@@ -297,25 +304,86 @@ store_ledger_remove_account(struct store *store, uint32_t user_id,
 	if (store_wbegin(store, &txn, error_r) < 0)
 		return -1;
 	if (store_del_prefix(store, txn, DB_LEDGER, &k, error_r) < 0 ||
-	    store_del_prefix(store, txn, DB_DIGESTS, &k, error_r) < 0) {
+	    store_del_prefix(store, txn, DB_DIGESTS, &k, error_r) < 0 ||
+	    remove_mbdigests(store, txn, user_id, account, error_r) < 0) {
 		store_wabort(store, txn);
 		return -1;
 	}
 	return store_wcommit(store, txn, error_r);
 }
 
-/* The first indexed UIDL of a digest that is no longer listed and still
-   has its ledger entry. */
+/* DB_DIGESTS keys by upstream mailbox (issue 15, session 3): user + u8 0
+ * (no account name is empty, so these never meet the older keys of user +
+ * u8 len + account) + mailbox key + digest + u8 len + account + UIDL.
+ * digest NULL: the prefix of the mailbox; account NULL: of the digest. */
+void
+store_ledger_mbdigest_key(struct store_key *k, uint32_t user_id,
+    const unsigned char *mailbox_key, const unsigned char *digest,
+    const char *account, const void *uidl, size_t uidl_size)
+{
+	size_t alen;
+
+	store_key_init(k);
+	store_key_u32(k, user_id);
+	store_key_u8(k, 0);
+	if (mailbox_key == NULL)
+		return;
+	store_key_bytes(k, mailbox_key, STORE_MAILBOX_KEY_SIZE);
+	if (digest == NULL)
+		return;
+	store_key_bytes(k, digest, STORE_DIGEST_SIZE);
+	if (account == NULL)
+		return;
+	alen = strlen(account);
+	store_key_u8(k, (uint8_t)alen);
+	store_key_bytes(k, account, alen);
+	if (uidl_size > 0)
+		store_key_bytes(k, uidl, uidl_size);
+}
+
+/* The account and UIDL a by-mailbox index key names after its prefix of
+ * prefix_len bytes (user, 0, mailbox key, digest); false if malformed. */
+static bool
+mbdigest_split(const MDB_val *key, size_t prefix_len,
+    char account[STORE_ACCOUNT_ID_MAX + 1], const unsigned char **uidl_r,
+    size_t *uidl_size_r)
+{
+	const unsigned char *p = (const unsigned char *)key->mv_data +
+	    prefix_len;
+	size_t rest = key->mv_size - prefix_len, alen;
+
+	if (key->mv_size <= prefix_len)
+		return false;
+	alen = p[0];
+	if (alen == 0 || alen > STORE_ACCOUNT_ID_MAX || rest <= 1 + alen ||
+	    rest - 1 - alen > STORE_UIDL_MAX)
+		return false;
+	memcpy(account, p + 1, alen);
+	account[alen] = '\0';
+	*uidl_r = p + 1 + alen;
+	*uidl_size_r = rest - 1 - alen;
+	return true;
+}
+
+/* The first indexed delivery of a digest that the new UIDL may take over
+ * and that still has its ledger entry: one of this account whose UIDL is
+ * no longer listed, or (keyed by mailbox) one of another account name on
+ * the same upstream mailbox whose UIDL is the new one or no longer
+ * listed. */
 struct claim_walk {
 	struct store *store;
 	MDB_txn *txn;
 	uint32_t user_id;
 	const char *account;
+	const unsigned char *mailbox_key;	/* NULL: the older index */
 	const unsigned char *digest;
+	const void *uidl;	/* the new one */
+	size_t uidl_size;
 	size_t prefix_len;
 	store_uidl_vanished_fn *vanished;
 	void *ctx;
 	struct store_ledgerrec old;
+	char old_account[STORE_ACCOUNT_ID_MAX + 1];
 	unsigned char old_uidl[STORE_UIDL_MAX];
 	size_t old_uidl_size;
 	bool found;
@@ -325,17 +393,33 @@ static int
 claim_each(void *ctx, const MDB_val *key, const MDB_val *data)
 {
 	struct claim_walk *w = ctx;
-	const unsigned char *uidl = (const unsigned char *)key->mv_data +
-	    w->prefix_len;
-	size_t uidl_size = key->mv_size - w->prefix_len;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	const unsigned char *uidl;
+	size_t uidl_size;
 	struct store_key k;
 	MDB_val lk, ld;
+	bool own;
 
 	(void)data;
-	if (key->mv_size <= w->prefix_len || uidl_size > STORE_UIDL_MAX ||
+	if (w->mailbox_key == NULL) {
+		if (key->mv_size <= w->prefix_len)
+			return 0;
+		snprintf(account, sizeof(account), "%s", w->account);
+		uidl = (const unsigned char *)key->mv_data + w->prefix_len;
+		uidl_size = key->mv_size - w->prefix_len;
+		if (uidl_size > STORE_UIDL_MAX)
+			return 0;
+	} else if (!mbdigest_split(key, w->prefix_len, account, &uidl,
+	    &uidl_size))
+		return 0;
+	own = strcmp(account, w->account) == 0;
+	/* another name for this mailbox: its UIDL names the same message
+	   here too, listed or not */
+	if (!(!own && uidl_size == w->uidl_size &&
+	    memcmp(uidl, w->uidl, uidl_size) == 0) &&
 	    !w->vanished(w->ctx, uidl, uidl_size))
 		return 0;
-	if (store_ledger_key(w->store, &k, w->user_id, w->account, uidl,
+	if (store_ledger_key(w->store, &k, w->user_id, account, uidl,
 	    uidl_size, NULL) < 0)
 		return 0;
 	lk = store_key_val(&k);
@@ -350,20 +434,37 @@ claim_each(void *ctx, const MDB_val *key, const MDB_val *data)
 	    memcmp(w->old.digest, w->digest, STORE_DIGEST_SIZE) != 0 ||
 	    (w->old.flags & STORE_LEDGER_F_BODY) == 0)
 		return 0;
+	memcpy(w->old_account, account, sizeof(w->old_account));
 	memcpy(w->old_uidl, uidl, uidl_size);
 	w->old_uidl_size = uidl_size;
 	w->found = true;
 	return 1;
 }
 
+/* The index key of one delivery, in the layout the caller uses. */
+static void
+index_key(struct store_key *k, uint32_t user_id,
+    const unsigned char *mailbox_key, const unsigned char *digest,
+    const char *account, const void *uidl, size_t uidl_size)
+{
+	if (mailbox_key != NULL)
+		store_ledger_mbdigest_key(k, user_id, mailbox_key, digest,
+		    account, uidl, uidl_size);
+	else
+		store_ledger_digest_key(k, user_id, account, digest, uidl,
+		    uidl_size);
+}
+
 int
 store_ledger_claim_digest(struct store *store, uint32_t user_id,
-    const char *account, const unsigned char *digest, const void *uidl,
-    size_t uidl_size, store_uidl_vanished_fn *vanished, void *ctx,
-    bool *claimed_r, const char **error_r)
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r)
 {
 	struct claim_walk w = { .store = store, .user_id = user_id,
-	    .account = account, .digest = digest, .vanished = vanished,
+	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
+	    .uidl = uidl, .uidl_size = uidl_size, .vanished = vanished,
 	    .ctx = ctx };
 	struct store_ledgerrec lr;
 	struct store_key k, pk;
@@ -378,7 +479,12 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 	if (store_wbegin(store, &txn, error_r) < 0)
 		return -1;
 	w.txn = txn;
-	store_ledger_digest_key(&pk, user_id, account, digest, NULL, 0);
+	if (mailbox_key != NULL)
+		store_ledger_mbdigest_key(&pk, user_id, mailbox_key, digest,
+		    NULL, NULL, 0);
+	else
+		store_ledger_digest_key(&pk, user_id, account, digest, NULL,
+		    0);
 	w.prefix_len = pk.len;
 	if (store_prefix_foreach(store, txn, DB_DIGESTS, &pk, claim_each, &w,
 	    "digest lookup", error_r) < 0)
@@ -397,15 +503,15 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 	if (ledger_put_new(store, txn, &k, &lr, error_r) < 0)
 		goto fail;
 	/* the digest now names the new UIDL: claimed once */
-	store_ledger_digest_key(&pk, user_id, account, digest, w.old_uidl,
-	    w.old_uidl_size);
+	index_key(&pk, user_id, mailbox_key, digest, w.old_account,
+	    w.old_uidl, w.old_uidl_size);
 	key = store_key_val(&pk);
 	if ((rc = mdb_del(txn, store->dbi[DB_DIGESTS], &key, NULL)) != 0 &&
 	    rc != MDB_NOTFOUND) {
 		store_fail_mdb(store, error_r, rc, "digest delete");
 		goto fail;
 	}
-	store_ledger_digest_key(&pk, user_id, account, digest, uidl,
+	index_key(&pk, user_id, mailbox_key, digest, account, uidl,
 	    uidl_size);
 	key = store_key_val(&pk);
 	data.mv_data = (void *)"";
@@ -421,4 +527,151 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 fail:
 	store_wabort(store, txn);
 	return -1;
+}
+
+/* Index keys gathered in a walk, to change after it (the walk's bytes
+ * live only until the transaction is written to). */
+struct key_list {
+	struct store_key *v;
+	size_t n, alloc;
+};
+
+static void
+key_list_add(struct key_list *l, const void *bytes, size_t len)
+{
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? l->alloc * 2 : 16;
+		l->v = xreallocarray(l->v, l->alloc, sizeof(*l->v));
+	}
+	memcpy(l->v[l->n].b, bytes, len);
+	l->v[l->n].len = len;
+	l->n++;
+}
+
+struct rekey_walk {
+	struct key_list old;
+	size_t prefix_len;
+};
+
+static int
+rekey_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct rekey_walk *w = ctx;
+
+	(void)data;
+	/* digest + a UIDL after the account's prefix */
+	if (key->mv_size > w->prefix_len + STORE_DIGEST_SIZE &&
+	    key->mv_size <= STORE_KEY_MAX)
+		key_list_add(&w->old, key->mv_data, key->mv_size);
+	return 0;
+}
+
+int
+store_ledger_digests_rekey(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key, size_t *moved_r,
+    const char **error_r)
+{
+	struct rekey_walk w;
+	struct store_key pk;
+	MDB_txn *txn = NULL;
+	int ret = -1;
+
+	memset(&w, 0, sizeof(w));
+	*moved_r = 0;
+	if (account_prefix(store, &pk, user_id, account, error_r) < 0)
+		return -1;
+	w.prefix_len = pk.len;
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	if (store_prefix_foreach(store, txn, DB_DIGESTS, &pk, rekey_each, &w,
+	    "digest list", error_r) < 0)
+		goto out;
+	if (w.old.n == 0) {
+		store_wabort(store, txn);
+		txn = NULL;
+		store_ok(store);
+		ret = 0;
+		goto out;
+	}
+	if (store_del_prefix(store, txn, DB_DIGESTS, &pk, error_r) < 0)
+		goto out;
+	for (size_t i = 0; i < w.old.n; i++) {
+		const unsigned char *digest = w.old.v[i].b + w.prefix_len;
+		const unsigned char *uidl = digest + STORE_DIGEST_SIZE;
+		size_t uidl_size = w.old.v[i].len - w.prefix_len -
+		    STORE_DIGEST_SIZE;
+		struct store_key nk;
+		MDB_val key, data = { 0, (void *)"" };
+		int rc;
+
+		store_ledger_mbdigest_key(&nk, user_id, mailbox_key, digest,
+		    account, uidl, uidl_size);
+		key = store_key_val(&nk);
+		if ((rc = mdb_put(txn, store->dbi[DB_DIGESTS], &key, &data,
+		    0)) != 0) {
+			store_fail_mdb(store, error_r, rc, "digest write");
+			goto out;
+		}
+	}
+	if (store_wcommit(store, txn, error_r) < 0) {
+		txn = NULL;
+		goto out;
+	}
+	txn = NULL;
+	*moved_r = w.old.n;
+	ret = 0;
+out:
+	if (txn != NULL)
+		store_wabort(store, txn);
+	free(w.old.v);
+	return ret;
+}
+
+/* The by-mailbox index entries of one account name, to delete. */
+struct acct_walk {
+	struct key_list keys;
+	const char *account;
+};
+
+static int
+acct_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct acct_walk *w = ctx;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	const unsigned char *uidl;
+	size_t uidl_size;
+
+	(void)data;
+	/* user + 0 + mailbox key + digest, then the account */
+	if (mbdigest_split(key, 4 + 1 + STORE_MAILBOX_KEY_SIZE +
+	    STORE_DIGEST_SIZE, account, &uidl, &uidl_size) &&
+	    strcmp(account, w->account) == 0 && key->mv_size <= STORE_KEY_MAX)
+		key_list_add(&w->keys, key->mv_data, key->mv_size);
+	return 0;
+}
+
+/* Deletes the by-mailbox index entries of account (a walk over all of the
+ * user's: removing a ledger is rare). */
+static int
+remove_mbdigests(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const char *account, const char **error_r)
+{
+	struct acct_walk w = { .account = account };
+	struct store_key pk;
+	int ret = 0;
+
+	store_ledger_mbdigest_key(&pk, user_id, NULL, NULL, NULL, NULL, 0);
+	if (store_prefix_foreach(store, txn, DB_DIGESTS, &pk, acct_each, &w,
+	    "digest list", error_r) < 0)
+		ret = -1;
+	for (size_t i = 0; ret == 0 && i < w.keys.n; i++) {
+		MDB_val key = store_key_val(&w.keys.v[i]);
+		int rc = mdb_del(txn, store->dbi[DB_DIGESTS], &key, NULL);
+
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			ret = store_fail_mdb(store, error_r, rc,
+			    "digest delete");
+	}
+	free(w.keys.v);
+	return ret;
 }

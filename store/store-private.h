@@ -33,7 +33,9 @@ enum store_db {
 	DB_LEDGER,	/* user + u8 len + account + uidl -> ledgerrec */
 	DB_FTS_SEGS,	/* user + u64 segment -> index segment blob */
 	DB_FTS_SEGINFO,	/* user + u64 segment -> its counts (store-fts.c) */
-	DB_DIGESTS,	/* user + u8 len + account + sha256 + uidl -> "" */
+	DB_DIGESTS,	/* user + u8 len + account + sha256 + uidl -> "" (older),
+			   user + u8 0 + mailbox key + sha256 + u8 len +
+			   account + uidl -> "" (by upstream mailbox) */
 	DB_SORTKEYS,	/* user + u64 body -> SORT/THREAD keys (mail-sortkey) */
 	DB_COUNT
 };
@@ -95,11 +97,17 @@ struct store_ledgerrec {
 	/* Added for content identity (issue 15): records written before
 	   are 48 bytes long (no STORE_LEDGER_F_DIGEST). */
 	unsigned char digest[STORE_DIGEST_SIZE];	/* SHA-256 */
+	/* Added for the cheap check before DELE (issue 15, session 3):
+	   records written before are 80 bytes long (no
+	   STORE_LEDGER_F_HEAD). */
+	unsigned char head_digest[STORE_DIGEST_SIZE];	/* header block */
+	uint64_t list_size;	/* the size LIST gave at delivery */
 };
 #define STORE_LEDGER_F_DELETED 0x1u
 #define STORE_LEDGER_F_FINGERPRINT 0x2u	/* body_size/body_hash are set */
 #define STORE_LEDGER_F_BODY 0x4u	/* body_id is set */
 #define STORE_LEDGER_F_DIGEST 0x8u	/* digest is set (and indexed) */
+#define STORE_LEDGER_F_HEAD 0x10u	/* head_digest/list_size are set */
 
 /* A mailbox record with its name, as loaded for a write. */
 struct store_mb {
@@ -264,6 +272,12 @@ void store_reserve(struct store *store, MDB_txn *txn, uint64_t bytes);
 void store_ledger_digest_key(struct store_key *k, uint32_t user_id,
     const char *account, const unsigned char *digest, const void *uidl,
     size_t uidl_size);
+
+/* DB_DIGESTS key by upstream mailbox (store-ledger.c); NULL parts end
+   the key early (a prefix). */
+void store_ledger_mbdigest_key(struct store_key *k, uint32_t user_id,
+    const unsigned char *mailbox_key, const unsigned char *digest,
+    const char *account, const void *uidl, size_t uidl_size);
 
 /* ---- moving a user (store-export.c) ---- */
 /* 1 when the user has STORE_META_MOVED, 0 not, -1 error. */

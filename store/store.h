@@ -99,6 +99,10 @@
 #define STORE_ACCOUNT_ID_MAX 64
 /* Longest UIDL in bytes; RFC 1939 says 70, we allow slack, binary-safe. */
 #define STORE_UIDL_MAX 255
+/* An upstream mailbox's identity in the digest index (the caller's hash
+ * of its canonical host, port and login; pop3-upstream's
+ * upstream_mailbox_key). */
+#define STORE_MAILBOX_KEY_SIZE 16
 /* A message's content identity in the ledger: SHA-256. */
 #define STORE_DIGEST_SIZE 32
 /* Default LMDB map size when store_options.map_size is 0. */
@@ -689,6 +693,17 @@ struct store_new_msg {
 	   in the ledger entry and indexed for store_ledger_claim_digest();
 	   NULL: none. */
 	const unsigned char *digest;
+	/* With a digest: the upstream mailbox (STORE_MAILBOX_KEY_SIZE bytes)
+	   the digest is indexed under, so that another account name on the
+	   same mailbox finds it; NULL: indexed under the account name (the
+	   older layout). */
+	const unsigned char *mailbox_key;
+	/* With an account and a digest: the SHA-256 of the message's header
+	   block as POP3 TOP n 0 returns it (pop3_deliver_head_digest) and
+	   the size LIST gave, kept in the ledger entry so that a DELE can be
+	   verified without a RETR; NULL: none. */
+	const unsigned char *head_digest;
+	uint64_t list_size;
 	/* The message's index terms, written with it (same transaction);
 	   NULL: not indexed, SEARCH reads it in full. */
 	const struct store_fts_doc *fts;
@@ -847,6 +862,12 @@ struct store_ledger_entry {
 	   15; has_digest false for older ones and store_ledger_add()). */
 	bool has_digest;
 	unsigned char digest[STORE_DIGEST_SIZE];
+	/* The SHA-256 of its header block (as TOP n 0 returns it) and the
+	   size LIST gave at delivery (entries written since issue 15's
+	   cheap check before DELE; has_head false for older ones). */
+	bool has_head;
+	unsigned char head_digest[STORE_DIGEST_SIZE];
+	uint64_t list_size;
 };
 
 /* 0 when some message of the user still references body body_id (a
@@ -906,10 +927,25 @@ int store_ledger_remove_account(struct store *store, uint32_t user_id,
  */
 typedef bool store_uidl_vanished_fn(void *ctx, const void *uidl,
     size_t uidl_size);
+/* mailbox_key (STORE_MAILBOX_KEY_SIZE bytes, or NULL for the index by
+ * account name): the upstream mailbox the account reads. With it, the
+ * deliveries of every account name of this user on that mailbox count:
+ * one of another name is taken over when its UIDL is the new one (the
+ * same message, an account re-added under another name) or is no longer
+ * listed; its ledger entry stays where it is, the index names the new
+ * UIDL of this account. */
 int store_ledger_claim_digest(struct store *store, uint32_t user_id,
-    const char *account, const unsigned char *digest, const void *uidl,
-    size_t uidl_size, store_uidl_vanished_fn *vanished, void *ctx,
-    bool *claimed_r, const char **error_r);
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r);
+/* Moves the account's digest index entries of the older layout (by
+ * account name) to the index by upstream mailbox, in one transaction
+ * (the migration of ledgers written before it; a no-op once done).
+ * *moved_r: how many. */
+int store_ledger_digests_rekey(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key, size_t *moved_r,
+    const char **error_r);
 
 /* ---- administration (store-admin.c; the store's size: store_space_get) */
 

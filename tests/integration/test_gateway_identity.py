@@ -66,6 +66,39 @@ class CanonicalNamesTest(unittest.TestCase):
         c1.logout()
         c2.logout()
 
+    def test_unicode_case_variants_reach_one_user(self):
+        # Unicode full case folding in NFC: upper case, and a decomposed
+        # u + U+0308, reach the user stored as "jürg@bücher.example"
+        gw = self.start()
+        r = gw.ctl("user", "add", "JÜRG@BÜCHER.Example", "--password-stdin",
+                   stdin="pw-j\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(users(gw), ["jürg@bücher.example"])
+        r = gw.ctl("user", "add", "Jürg@bücher.example",
+                   "--password-stdin", stdin="other\n")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("exists", r.stdout + r.stderr)
+        r = gw.ctl("user", "add", "Straße", "--password-stdin",
+                   stdin="pw-s\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(users(gw), ["jürg@bücher.example", "strasse"])
+        for name, pw in (("jürg@bücher.example", "pw-j"),
+                         ("JÜRG@BÜCHER.EXAMPLE", "pw-j"),
+                         ("Ju\u0308rg@bu\u0308cher.example", "pw-j"),
+                         ("STRASSE", "pw-s"), ("straße", "pw-s")):
+            c = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+            # AUTHENTICATE PLAIN carries the UTF-8 name as it is typed
+            typ, _ = c.authenticate(
+                "PLAIN", lambda _, n=name, p=pw: b"\0" + n.encode() +
+                b"\0" + p.encode())
+            self.assertEqual(typ, "OK", name)
+            c.logout()
+        c = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+        with self.assertRaises(imaplib.IMAP4.error):
+            c.authenticate("PLAIN", lambda _: "\0JÜRG@bücher.example"
+                           "\0wrong".encode())
+        c.logout()
+
     def test_ctl_add_beside_existing_refused(self):
         gw = self.start()
         r = gw.ctl("user", "add", "alice", "--password-stdin", stdin="p1\n")
@@ -202,17 +235,21 @@ class ContentIdentityTest(unittest.TestCase):
             self.gw.stop()
         self.dc.stop()
 
-    def add_account(self):
-        self.gw.ok({"command": "account.add", "user": "fay",
-                    "host": "127.0.0.1", "port": self.dc.port,
-                    "tls": "stls", "login": "fay", "password": "pop-pw",
-                    "account": "legacy", "mode": "keep",
-                    "interval": 3600})
+    def add_account(self, name="legacy", **kw):
+        req = {"command": "account.add", "user": "fay",
+               "host": "127.0.0.1", "port": self.dc.port,
+               "tls": "stls", "login": "fay", "password": "pop-pw",
+               "account": name, "mode": "keep", "interval": 3600}
+        req.update(kw)
+        self.gw.ok(req)
 
-    def poll(self):
+    def poll(self, account=None):
         """Polls and waits for that poll's poll-done line; returns it."""
         before = self.gw.output().count("event=poll-done")
-        self.gw.ok({"command": "poll", "user": "fay"})
+        req = {"command": "poll", "user": "fay"}
+        if account is not None:
+            req["account"] = account
+        self.gw.ok(req)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             lines = [l for l in self.gw.output().splitlines()
@@ -284,6 +321,41 @@ class ContentIdentityTest(unittest.TestCase):
         self.assertIn("fetched=0 ", done)
         self.assertIn("known=13 ", done)
         self.assertEqual(len(self.inbox()), 13)
+
+
+    def test_account_readded_under_another_name_delivers_nothing_twice(
+            self):
+        # content identity is keyed by the upstream mailbox (host, port,
+        # login), not the account's name: a new name on the same mailbox
+        # downloads it once more and delivers nothing already delivered,
+        # nor does a second account forced onto the mailbox
+        raws = [make_message(i, 1500) for i in range(6)]
+        self.dc.add_messages("fay", raws)
+        self.add_account()
+        self.assertIn("fetched=6 ", self.poll())
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "legacy"})
+        self.add_account("renamed")
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=6 ", done)
+        self.assertEqual(len(self.inbox()), 6)
+        new = make_message(200, 1500)
+        self.dc.add_message("fay", new)
+        done = self.poll()
+        self.assertIn("fetched=1 ", done)
+        self.assertIn("known=0 ", done)
+        # a second account on this mailbox, forced: known, not delivered
+        self.add_account("twin", force=True)
+        done = self.poll("twin")
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=7 ", done)
+        done = self.poll("renamed")
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=0 ", done)
+        bodies = self.inbox()
+        self.assertEqual(sorted(wire_bytes(b) for b in bodies),
+                         sorted(wire_bytes(r) for r in raws + [new]))
 
 
 class SameMailboxTest(unittest.TestCase):

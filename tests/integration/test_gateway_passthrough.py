@@ -189,5 +189,45 @@ class GatewayPassthroughTest(unittest.TestCase):
                          ["accounts"], [])
 
 
+class PassthroughTlsTest(unittest.TestCase):
+    """The login check is a session of the POP3 upstream client: its TLS
+    verification is the poller's. A legacy server whose certificate no
+    trusted CA signed, or that names another host, gets no credentials;
+    the login is answered UNAVAILABLE and nobody is adopted."""
+
+    def check_untrusted(self, host_cert):
+        tmp = tempdir()
+        ca = TestCA(tmp)
+        dc = DovecotPop3(os.path.join(tmp, "dovecot"), ca,
+                         host_cert=host_cert(ca))
+        dc.add_user("erin@example.org", "legacy-pw")
+        dc.start()
+        self.addCleanup(dc.stop)
+        extra = ("[passthrough]\nenabled = yes\nhost = 127.0.0.1\n"
+                 "port = %d\ntls = stls\ndomains = example.org\n"
+                 % dc.port)
+        gw = Gateway(os.path.join(tmp, "gw"), ca, extra=extra)
+        gw.start()
+        self.addCleanup(gw.stop)
+        c = imaplib.IMAP4("127.0.0.1", gw.imap_port, timeout=60)
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            c.login("erin@example.org", "legacy-pw")
+        c.logout()
+        self.assertIn("UNAVAILABLE", str(e.exception))
+        self.assertIn("passthrough event=unavailable", gw.output())
+        self.assertIn("pop3 account=passthrough", gw.output())
+        self.assertEqual(gw.ok({"command": "user.list"})["users"], [])
+        # the server never saw a login attempt
+        self.assertNotIn("erin@example.org", dc.log_text())
+        self.assertNotIn("legacy-pw", gw.output())
+
+    def test_untrusted_certificate_gets_no_credentials(self):
+        self.check_untrusted(lambda ca: ca.self_signed("rogue"))
+
+    def test_certificate_for_another_host_gets_no_credentials(self):
+        self.check_untrusted(lambda ca: ca.cert("other",
+                                                ("mail.example.net",)))
+
+
 if __name__ == "__main__":
     unittest.main()

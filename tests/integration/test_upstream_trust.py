@@ -149,8 +149,14 @@ class TrustTest(unittest.TestCase):
         self.fail("%s: %s\n%s" % (what, s, gw.output()[-3000:]))
 
     def ok_fetched(self, gw, name, n=2):
+        # a poll that got through TLS and downloaded the n messages: the
+        # first account on the mailbox delivers them; another account
+        # forced onto the same mailbox (same user) downloads them and
+        # finds them known by content (issue 15), so none is delivered
+        # twice (import.total counts the messages it downloaded)
         return self.wait(gw, name, lambda s: s.get("last_success") and
-                         s.get("messages_fetched", 0) >= n,
+                         (s.get("messages_fetched", 0) >= n or
+                          s.get("import", {}).get("total", 0) >= n),
                          "fetched %d" % n)
 
     def failed_with(self, gw, name, text):

@@ -19,7 +19,9 @@
  * deleted=... failed=..."). --dump writes every stored message of the
  * user to DIR/<mailbox-id>-<uid>.eml and the ledger to DIR/ledger.txt.
  * --legacy-ledger rewrites every ledger entry in the format of stores
- * from before fingerprints (24 bytes, no size/fingerprint), before polling.
+ * from before fingerprints (24 bytes, no size/fingerprint), before polling;
+ * --legacy-ledger-80 in that of stores from before header digests (80
+ * bytes: no header digest, no LIST size).
  * SIGTERM stops gracefully (upstream stop_graceful: a poll that has sent
  * DELEs ends with QUIT), prints "stopped" and exits as below.
  * Exit status: 0 when the last poll of every account succeeded, 1 if one
@@ -193,12 +195,14 @@ on_poll(void *arg, const char *id, const struct pop3_result *res)
 	memset(&st, 0, sizeof(st));
 	(void)c->u->ops->status(c->u, id, &st, &err);
 	printf("poll account=%s outcome=%s fetched=%u bytes=%llu deleted=%u "
-	    "skipped=%u size_mismatch=%u state=%s import_done=%u "
+	    "skipped=%u size_mismatch=%u checked_top=%u checked_retr=%u "
+	    "known=%u state=%s import_done=%u "
 	    "import_total=%u import_bytes=%llu rate=%.0f last_success=%lld "
 	    "failures=%u next_in=%lld strategy=\"%s\" error=\"%s\"\n", id,
 	    pop3_outcome_name(res->outcome), res->fetched,
 	    (unsigned long long)res->fetched_bytes, res->deleted,
-	    res->skipped, res->size_mismatch, upstream_state_name(st.state),
+	    res->skipped, res->size_mismatch, res->checked_top,
+	    res->checked_retr, res->known, upstream_state_name(st.state),
 	    st.import_done, st.import_total,
 	    (unsigned long long)st.import_bytes, st.import_rate,
 	    (long long)st.last_success, st.consecutive_failures,
@@ -349,9 +353,10 @@ expunge_first(struct store *store, uint32_t user, unsigned int n)
 }
 
 /* Every ledger entry as a store from before fingerprints wrote it: the
- * first 24 bytes of the record, without STORE_LEDGER_F_FINGERPRINT. */
+ * first 24 bytes of the record, without STORE_LEDGER_F_FINGERPRINT; with
+ * size 80, as one from before header digests wrote it. */
 static int
-legacy_ledger(struct store *store)
+legacy_ledger(struct store *store, size_t size)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -379,9 +384,10 @@ legacy_ledger(struct store *store)
 		memset(&lr, 0, sizeof(lr));
 		memcpy(&lr, v.mv_data, v.mv_size < sizeof(lr) ? v.mv_size :
 		    sizeof(lr));
-		lr.flags &= ~STORE_LEDGER_F_FINGERPRINT;
+		lr.flags &= size == 24 ? ~STORE_LEDGER_F_FINGERPRINT :
+		    ~STORE_LEDGER_F_HEAD;
 		v.mv_data = &lr;
-		v.mv_size = 24;
+		v.mv_size = size;
 		rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
 		n++;
 	}
@@ -417,7 +423,8 @@ main(int argc, char **argv)
 	struct ctx c;
 	const char *err = NULL;
 	uint32_t user_id = 0;
-	bool no_poll = false, legacy = false;
+	bool no_poll = false;
+	size_t legacy = 0;
 	unsigned int expunge = 0;
 	struct event *sig_term = NULL;
 	int rc, status = 0;
@@ -441,7 +448,11 @@ main(int argc, char **argv)
 			continue;
 		}
 		if (strcmp(a, "--legacy-ledger") == 0) {
-			legacy = true;
+			legacy = 24;
+			continue;
+		}
+		if (strcmp(a, "--legacy-ledger-80") == 0) {
+			legacy = 80;
 			continue;
 		}
 		if (v == NULL)
@@ -503,7 +514,7 @@ main(int argc, char **argv)
 	}
 	if (expunge > 0 && expunge_first(store, user_id, expunge) < 0)
 		return 2;
-	if (legacy && legacy_ledger(store) < 0)
+	if (legacy > 0 && legacy_ledger(store, legacy) < 0)
 		return 2;
 	if (!no_poll && c.naccts > 0) {
 		struct evnotify *wq_wake, *wr_wake;

@@ -88,6 +88,61 @@ inbox_count(struct fixture *f)
 	return info.messages;
 }
 
+/* The header digest of the check before DELE: the header block only
+ * (up to and including the empty line), CRLF and LF alike, a bare CR
+ * kept; kept in the ledger with the LIST size when one is given. */
+START_TEST(head_digest_is_the_header_block_line_endings_aside)
+{
+	static const char crlf[] =
+	    "From: a@example.org\r\nSubject: a\r\n\r\nbody a\r\n";
+	static const char lf[] = "From: a@example.org\nSubject: a\n\nother\n";
+	static const char top[] = "From: a@example.org\r\nSubject: a\r\n\r\n";
+	static const char cr[] = "X: a\rb\r\n\r\n", nocr[] = "X: ab\n\n";
+	static const char other[] = "From: a@example.org\r\nSubject: b\r\n\r\n";
+	static const char nobody[] = "From: a@example.org\r\nSubject: a\r\n";
+	unsigned char d1[32], d2[32], d3[32], d4[32], d5[32], d6[32], d7[32];
+
+	pop3_deliver_head_digest(crlf, strlen(crlf), d1);
+	pop3_deliver_head_digest(lf, strlen(lf), d2);
+	pop3_deliver_head_digest(top, strlen(top), d3);
+	pop3_deliver_head_digest(cr, strlen(cr), d4);
+	pop3_deliver_head_digest(nocr, strlen(nocr), d7);
+	pop3_deliver_head_digest(other, strlen(other), d5);
+	pop3_deliver_head_digest(nobody, strlen(nobody), d6);
+	ck_assert(memcmp(d1, d2, 32) == 0);
+	ck_assert(memcmp(d1, d3, 32) == 0);
+	ck_assert(memcmp(d4, d7, 32) != 0);	/* a bare CR counts */
+	ck_assert(memcmp(d1, d5, 32) != 0);
+	ck_assert(memcmp(d1, d6, 32) != 0);
+}
+END_TEST
+
+START_TEST(ledger_keeps_head_digest_and_list_size)
+{
+	struct fixture f;
+	struct pop3_deliver_msg m[2];
+	struct pop3_deliver_outcome out[2];
+	struct pop3_ledger_info li;
+	unsigned char d[32];
+	const char *err = NULL;
+
+	fixture_open(&f);
+	m[0] = dmsg(MSG_A, "1", 1);
+	m[0].list_size = 4242;
+	m[1] = dmsg(MSG_B, "2", 1);	/* LIST size unknown: no head */
+	ck_assert(pop3_deliver_batch(f.t.store, &f.acct, f.mailbox, m, 2,
+	    out, &err) == 0 && out[0].stored && out[1].stored);
+	ck_assert_int_eq(lookup(&f, "1", &li), 0);
+	ck_assert(li.has_head);
+	ck_assert_uint_eq(li.list_size, 4242);
+	pop3_deliver_head_digest(MSG_A, strlen(MSG_A), d);
+	ck_assert(memcmp(li.head_digest, d, 32) == 0);
+	ck_assert_int_eq(lookup(&f, "2", &li), 0);
+	ck_assert(!li.has_head);
+	fixture_close(&f);
+}
+END_TEST
+
 /* A UIDL already in the ledger used to fail the whole batch with EXISTS
  * on every poll; now the others are stored and only it is refused. */
 START_TEST(batch_with_existing_uidl_stores_the_others)
@@ -375,6 +430,8 @@ main(void)
 	tcase_add_test(tc, same_body_compares_bytes_while_the_body_exists);
 	tcase_add_test(tc, moved_or_copied_message_is_still_present);
 	tcase_add_test(tc, delivered_messages_carry_sort_keys);
+	tcase_add_test(tc, head_digest_is_the_header_block_line_endings_aside);
+	tcase_add_test(tc, ledger_keeps_head_digest_and_list_size);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -270,29 +270,29 @@ START_TEST(ledger_claim_digest)
 
 	/* "a" and "b" still listed: a new "x" with their bytes is a third
 	   copy, not a known one */
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
-	    "x", 1, not_in, (char *)"a\0b\0x\0", &claimed, NULL), 0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d1, "x", 1, not_in, (char *)"a\0b\0x\0", &claimed, NULL), 0);
 	ck_assert(!claimed);
 	/* renumbered: a, b, c became x, y, w */
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
-	    "x", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d1, "x", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
 	ck_assert(claimed);
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
-	    "y", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d1, "y", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
 	ck_assert(claimed);
 	/* both earlier copies are claimed: a third is new */
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
-	    "v", 1, not_in, (char *)"x\0y\0w\0v\0", &claimed, NULL), 0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d1, "v", 1, not_in, (char *)"x\0y\0w\0v\0", &claimed, NULL), 0);
 	ck_assert(!claimed);
 	/* unknown bytes: nothing */
 	memset(d2, 0x33, sizeof(d2));
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d2,
-	    "w", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d2, "w", 1, not_in, (char *)"x\0y\0w\0", &claimed, NULL), 0);
 	ck_assert(!claimed);
 	/* a UIDL already in the ledger */
 	memset(d2, 0x22, sizeof(d2));
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d2,
-	    "x", 1, not_in, (char *)"x\0", &claimed, NULL), -1);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d2, "x", 1, not_in, (char *)"x\0", &claimed, NULL), -1);
 	ck_assert_int_eq(store_last_error(t.store), STORE_ERR_EXISTS);
 	ck_assert(!claimed);
 	tstore_reopen(&t);
@@ -314,8 +314,90 @@ START_TEST(ledger_claim_digest)
 	/* the whole account's ledger goes with its digests */
 	ck_assert_int_eq(store_ledger_remove_account(t.store, u, "pop1", NULL),
 	    0);
-	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", d1,
-	    "q", 1, not_in, (char *)"", &claimed, NULL), 0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "pop1", NULL,
+	    d1, "q", 1, not_in, (char *)"", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	tstore_close(&t);
+}
+END_TEST
+
+/* Keyed by upstream mailbox (issue 15, session 3): an account re-added
+   under another name finds the deliveries of the old name on the same
+   mailbox (its UIDL, still listed, is the same message); an index by
+   account name is moved over once; another mailbox's never count; the
+   account's entries go with store_ledger_remove_account. */
+START_TEST(ledger_claim_digest_by_mailbox)
+{
+	struct tstore t;
+	struct store_new_msg m;
+	struct store_read *r;
+	struct store_ledger_entry e, old;
+	unsigned char d1[STORE_DIGEST_SIZE], mk[STORE_MAILBOX_KEY_SIZE];
+	unsigned char mk2[STORE_MAILBOX_KEY_SIZE];
+	uint32_t uid;
+	size_t moved;
+	bool claimed;
+
+	memset(d1, 0x11, sizeof(d1));
+	memset(mk, 0xa1, sizeof(mk));
+	memset(mk2, 0xa2, sizeof(mk2));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(&m, 0, sizeof(m));
+	m.data = "same";
+	m.size = 4;
+	m.account = "old";
+	m.uidl = "a";
+	m.uidl_size = 1;
+	m.digest = d1;		/* indexed by account name: the older way */
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    NULL), 0);
+	/* by mailbox, before the move: "old"'s delivery is not seen */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "new", mk, d1,
+	    "a", 1, not_in, (char *)"a\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	ck_assert_int_eq(store_ledger_digests_rekey(t.store, u, "old", mk,
+	    &moved, NULL), 0);
+	ck_assert_uint_eq(moved, 1);
+	ck_assert_int_eq(store_ledger_digests_rekey(t.store, u, "old", mk,
+	    &moved, NULL), 0);
+	ck_assert_uint_eq(moved, 0);
+	/* another mailbox: nothing */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "new", mk2, d1,
+	    "a", 1, not_in, (char *)"a\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* another UIDL while "a" is still listed: a second copy */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "new", mk, d1,
+	    "b", 1, not_in, (char *)"a\0b\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* "new" lists "a" too: the same message, taken over */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "new", mk, d1,
+	    "a", 1, not_in, (char *)"a\0b\0", &claimed, NULL), 0);
+	ck_assert(claimed);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "old", "a", 1, &old, NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "new", "a", 1, &e, NULL),
+	    0);
+	ck_assert(e.uid == old.uid && e.body_id == old.body_id);
+	store_read_end(&r);
+	/* claimed once: the index names "new"/"a" now, which is still
+	   listed, so another UIDL of "new" with these bytes is a copy */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "new", mk, d1,
+	    "c", 1, not_in, (char *)"a\0c\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* delivered through the index by mailbox, then the account goes */
+	m.account = "new";
+	m.uidl = "d";
+	m.mailbox_key = mk;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    NULL), 0);
+	tstore_check(&t);
+	ck_assert_int_eq(store_ledger_remove_account(t.store, u, "new", NULL),
+	    0);
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "x", mk, d1,
+	    "d", 1, not_in, (char *)"d\0", &claimed, NULL), 0);
 	ck_assert(!claimed);
 	tstore_close(&t);
 }
@@ -333,6 +415,7 @@ store_ledger_suite(void)
 	tcase_add_test(tc, body_fingerprint_is_stable);
 	tcase_add_test(tc, ledger_foreach_per_account);
 	tcase_add_test(tc, ledger_claim_digest);
+	tcase_add_test(tc, ledger_claim_digest_by_mailbox);
 	suite_add_tcase(s, tc);
 	return s;
 }

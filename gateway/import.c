@@ -481,10 +481,12 @@ line_hash_start(struct import *im, const char *text, size_t len)
 	if (given(f[IMPORT_COL_USER]) && given(f[IMPORT_COL_USER_PASSWORD]) &&
 	    strlen(f[IMPORT_COL_USER_PASSWORD]) <= PASSWORD_MAX_LEN &&
 	    store_read_begin(im->gw->store, &r, &error) == 0) {
-		username_canon(f[IMPORT_COL_USER],
+		char *canon = username_canon_dup(f[IMPORT_COL_USER],
 		    im->gw->config->fold_user_names);
-		needs = store_user_lookup(r, f[IMPORT_COL_USER], &id,
-		    &error) == STORE_NOT_FOUND;
+
+		needs = store_user_lookup(r, canon, &id, &error) ==
+		    STORE_NOT_FOUND;
+		free(canon);
 		store_read_end(&r);
 	}
 	if (needs) {

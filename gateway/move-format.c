@@ -584,17 +584,29 @@ move_ledger_parse(json_t *j, struct move_ledger *l, char *err,
     size_t errsize)
 {
 	json_int_t mailbox, uid, seen, body_size = 0, body = -1;
-	const char *uidl, *hash = NULL, *digest = NULL;
+	json_int_t list_size = -1;
+	const char *uidl, *hash = NULL, *digest = NULL, *head = NULL;
 	int deleted;
 	size_t n;
 
 	memset(l, 0, sizeof(*l));
 	if (unpack(j, "ledger", err, errsize, "{s:s, s:s, s:I, s:I, s:I, "
-	    "s:b, s?:I, s?:s, s?:I, s?:s !}", "account", &l->account, "uidl",
-	    &uidl, "mailbox", &mailbox, "uid", &uid, "seen", &seen,
-	    "deleted", &deleted, "size", &body_size, "hash", &hash, "body",
-	    &body, "digest", &digest) < 0)
+	    "s:b, s?:I, s?:s, s?:I, s?:s, s?:s, s?:I !}", "account",
+	    &l->account, "uidl", &uidl, "mailbox", &mailbox, "uid", &uid,
+	    "seen", &seen, "deleted", &deleted, "size", &body_size, "hash",
+	    &hash, "body", &body, "digest", &digest, "head", &head,
+	    "list_size", &list_size) < 0)
 		return -1;
+	if ((head == NULL) != (list_size < 0))
+		return fail(err, errsize, "ledger record: head and list_size "
+		    "go together");
+	if (head != NULL) {
+		if (move_unhex(head, l->head_digest,
+		    sizeof(l->head_digest)) < 0)
+			return fail(err, errsize, "ledger record: bad head");
+		l->has_head = true;
+		l->list_size = (uint64_t)list_size;
+	}
 	n = strlen(uidl);
 	if (!account_name_ok(l->account) || n == 0 || n % 2 != 0 ||
 	    n / 2 > MOVE_UIDL_MAX || move_unhex(uidl, l->uidl, n / 2) < 0)
@@ -660,6 +672,14 @@ move_ledger_json(const struct move_ledger *l)
 
 		move_hex(l->digest, sizeof(l->digest), hex);
 		json_object_set_new(j, "digest", json_string(hex));
+	}
+	if (l->has_head) {
+		char hex[65];
+
+		move_hex(l->head_digest, sizeof(l->head_digest), hex);
+		json_object_set_new(j, "head", json_string(hex));
+		json_object_set_new(j, "list_size", json_integer(
+		    (json_int_t)l->list_size));
 	}
 	return j;
 }

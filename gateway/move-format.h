@@ -192,6 +192,12 @@ struct move_ledger {
 	uint32_t body;		/* BODY record number; 0: expunged there */
 	bool has_digest;
 	unsigned char digest[32];
+	/* the header block's SHA-256 and LIST's size at delivery (the
+	   check before DELE, docs/design-notes.md); absent in exports of
+	   entries written before it */
+	bool has_head;
+	unsigned char head_digest[32];
+	uint64_t list_size;
 };
 
 /* The record's JSON object (new reference), or -1 with err. */

@@ -596,6 +596,9 @@ imp_ledger(struct importer *im, json_t *j)
 	}
 	e.has_digest = l.has_digest;
 	memcpy(e.digest, l.digest, sizeof(e.digest));
+	e.has_head = l.has_head;
+	memcpy(e.head_digest, l.head_digest, sizeof(e.head_digest));
+	e.list_size = l.list_size;
 	snprintf(account, sizeof(account), "u%u:%s", im->user_id, l.account);
 	if (store_import_ledger(im->store, im->user_id, account, &e,
 	    &error) < 0)

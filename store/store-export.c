@@ -518,6 +518,12 @@ store_import_ledger(struct store *store, uint32_t user_id,
 		lr.flags |= STORE_LEDGER_F_DIGEST;
 		memcpy(lr.digest, e->digest, sizeof(lr.digest));
 	}
+	if (e->has_head) {
+		lr.flags |= STORE_LEDGER_F_HEAD;
+		memcpy(lr.head_digest, e->head_digest,
+		    sizeof(lr.head_digest));
+		lr.list_size = e->list_size;
+	}
 	if (put_val(store, txn, DB_LEDGER, &k, &lr, sizeof(lr),
 	    MDB_NOOVERWRITE, "UIDL", error_r) < 0)
 		goto fail;

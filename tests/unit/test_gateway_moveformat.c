@@ -234,6 +234,9 @@ START_TEST(records_round_trip)
 	l.body = 0;
 	l.has_digest = true;
 	memset(l.digest, 0xab, sizeof(l.digest));
+	l.has_head = true;
+	memset(l.head_digest, 0xcd, sizeof(l.head_digest));
+	l.list_size = 12347;
 	j = reparse(move_ledger_json(&l));
 	ck_assert_int_eq(move_ledger_parse(j, &l2, err, sizeof(err)), 0);
 	ck_assert(l2.uidl_size == 5 && memcmp(l2.uidl, l.uidl, 5) == 0);
@@ -241,6 +244,8 @@ START_TEST(records_round_trip)
 	    l2.has_fingerprint && l2.body_hash == l.body_hash &&
 	    l2.has_body && l2.body == 0 && l2.has_digest &&
 	    memcmp(l2.digest, l.digest, 32) == 0);
+	ck_assert(l2.has_head && l2.list_size == 12347 &&
+	    memcmp(l2.head_digest, l.head_digest, 32) == 0);
 	json_decref(j);
 
 	v->count = 2;
@@ -320,6 +325,8 @@ static const char *const bad_messages[] = {
 	"\"internaldate\":0,\"tz\":0,\"size\":0}",
 };
 
+#define HEX64 "0123456789abcdef0123456789abcdef" \
+	"0123456789abcdef0123456789abcdef"
 static const char *const bad_ledgers[] = {
 	"{\"account\":\"a/b\",\"uidl\":\"00\",\"mailbox\":0,\"uid\":0,"
 	"\"seen\":0,\"deleted\":false}",
@@ -333,6 +340,11 @@ static const char *const bad_ledgers[] = {
 	"\"seen\":-1,\"deleted\":false}",
 	"{\"account\":\"a\",\"uidl\":\"00\",\"mailbox\":0,\"uid\":0,"
 	"\"seen\":0,\"deleted\":false,\"digest\":\"ab\"}",
+	/* the header digest without its LIST size, and a short one */
+	"{\"account\":\"a\",\"uidl\":\"00\",\"mailbox\":0,\"uid\":0,"
+	"\"seen\":0,\"deleted\":false,\"head\":\"" HEX64 "\"}",
+	"{\"account\":\"a\",\"uidl\":\"00\",\"mailbox\":0,\"uid\":0,"
+	"\"seen\":0,\"deleted\":false,\"head\":\"ab\",\"list_size\":3}",
 	"{\"account\":\"a\",\"uidl\":\"00\",\"mailbox\":0,\"uid\":0,"
 	"\"seen\":0,\"deleted\":false,\"hash\":\"0123\"}",
 	"{\"account\":\"a\",\"uidl\":\"00\",\"mailbox\":0,\"uid\":0,"

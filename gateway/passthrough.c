@@ -18,6 +18,7 @@
 #include "gateway/accounts.h"
 #include "gateway/gateway.h"
 #include "gateway/passthrough-table.h"
+#include "gateway/pwhash.h"
 #include "gateway/upstreams.h"
 #include "log.h"
 #include "pop3-upstream/upstream.h"
@@ -46,6 +47,8 @@ struct pt_check {
 	struct pop3_session *session;
 	struct event *timer;
 	bool done;
+	bool hashing;		/* the password's hash is being made */
+	bool orphaned;		/* ... and the daemon stopped meanwhile */
 };
 
 struct passthrough {
@@ -134,21 +137,20 @@ enum adopt_result {
 };
 
 /* Creates the user, or updates the password of a user pass-through owns,
- * and the pass-through account. */
+ * and the pass-through account; hash: password's, made on a worker. */
 static enum adopt_result
-adopt_user(struct gateway *gw, const char *user, const char *password)
+adopt_user(struct gateway *gw, const char *user, const char *password,
+    const char *hash)
 {
 	const struct config *c = gw->config;
 	struct store_read *r = NULL;
 	struct ctl_error err;
 	struct account a;
-	char hash[PASSWORD_ENCODED_MAX];
 	const char *error = NULL;
 	uint32_t id;
 	bool not_owned = false;
 	int found, ret = -1;
 
-	hash[0] = '\0';
 	memset(&a, 0, sizeof(a));
 	found = user_ownership(gw, user, &id, &error);
 	if (found < 0)
@@ -158,7 +160,8 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 		goto out;
 	}
 	if (found == STORE_NOT_FOUND) {
-		if (gateway_user_create(gw, user, password, &id, &err) < 0) {
+		if (gateway_user_create_hashed(gw, user, hash, &id,
+		    &err) < 0) {
 			error = err.message;
 			goto out;
 		}
@@ -168,9 +171,6 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 			goto out;
 		log_info("passthrough event=user-created user_id=%u", id);
 	} else {
-		if (password_hash(password, strlen(password), hash,
-		    &error) < 0)
-			goto out;
 		if (admin_store_user_set_hash_owned(gw->store, id, hash,
 		    &not_owned, &error) < 0)
 			goto out;
@@ -211,7 +211,6 @@ adopt_user(struct gateway *gw, const char *user, const char *password)
 	upstreams_update(gw->upstreams, &a);
 	ret = 0;
 out:
-	secure_zero(hash, sizeof(hash));
 	account_clear(&a);
 	if (not_owned) {
 		/* the admin made this user or set the password since:
@@ -228,12 +227,15 @@ out:
 	return ADOPT_OK;
 }
 
+/* Takes ck off the list of running checks (once). */
 static void
-check_free(struct pt_check *ck)
+check_unlink(struct pt_check *ck)
 {
 	struct passthrough *pt = ck->gw->passthrough;
 	struct pt_check **pp;
 
+	if (ck->orphaned)
+		return;		/* unlinked by passthrough_shutdown */
 	for (pp = &pt->checks; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == ck) {
 			*pp = ck->next;
@@ -241,6 +243,12 @@ check_free(struct pt_check *ck)
 		}
 	}
 	pt->running--;
+}
+
+static void
+check_free(struct pt_check *ck)
+{
+	check_unlink(ck);
 	pop3_session_abort(&ck->session);
 	if (ck->timer != NULL)
 		event_free(ck->timer);
@@ -250,21 +258,58 @@ check_free(struct pt_check *ck)
 	free(ck);
 }
 
+static void finish_adopted(struct pt_check *ck, enum pt_outcome outcome,
+    enum adopt_result adopted, const char *why);
+
+/* The password hashed on a worker (pwhash.h): the user adopted now. */
+static void
+adopt_hashed(void *arg, const char *hash, const char *error, bool stopping)
+{
+	struct pt_check *ck = arg;
+
+	ck->hashing = false;
+	if (ck->orphaned) {
+		/* answered and unlinked by passthrough_shutdown */
+		check_free(ck);
+		return;
+	}
+	if (hash == NULL) {
+		log_error("passthrough event=adopt-failed error=\"%s\"",
+		    stopping ? "shutting down" : error);
+		finish_adopted(ck, PT_OK, ADOPT_FAILED, NULL);
+		return;
+	}
+	finish_adopted(ck, PT_OK, adopt_user(ck->gw, ck->user, ck->password,
+	    hash), NULL);
+}
+
 static void
 finish(struct pt_check *ck, enum pt_outcome outcome, const char *why)
+{
+	if (ck->done)
+		return;
+	ck->done = true;
+	if (outcome == PT_OK) {
+		/* the legacy server said yes: the user's argon2id hash on a
+		   worker, then the user is made or updated */
+		ck->hashing = true;
+		pwhash_submit(ck->gw->workq, ck->password,
+		    strlen(ck->password), adopt_hashed, ck);
+		return;
+	}
+	finish_adopted(ck, outcome, ADOPT_FAILED, why);
+}
+
+static void
+finish_adopted(struct pt_check *ck, enum pt_outcome outcome,
+    enum adopt_result adopted, const char *why)
 {
 	struct gateway *gw = ck->gw;
 	struct passthrough *pt = gw->passthrough;
 	enum imap_auth_result res = IMAP_AUTH_TEMPFAIL;
-	enum adopt_result adopted = ADOPT_FAILED;
 	char esc[LOG_PEER_TEXT_MAX + 1];
 
-	if (ck->done)
-		return;
-	ck->done = true;
 	log_escape(esc, sizeof(esc), ck->user, strlen(ck->user));
-	if (outcome == PT_OK)
-		adopted = adopt_user(gw, ck->user, ck->password);
 	if (outcome == PT_OK && adopted == ADOPT_OK) {
 		gw->stats.passthrough_ok++;
 		log_info("passthrough event=ok user=\"%s\"", esc);
@@ -327,6 +372,8 @@ timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pt_check *ck = arg;
 
+	if (ck->hashing)
+		return;		/* adopt_hashed goes on, and frees it */
 	if (ck->done)
 		check_free(ck);
 	else
@@ -528,6 +575,18 @@ passthrough_shutdown(struct gateway *gw)
 	while (pt != NULL && pt->checks != NULL) {
 		struct pt_check *ck = pt->checks;
 
+		if (ck->hashing && !ck->orphaned) {
+			/* its hash job frees it when it ends (the pool
+			   stops before the parts are freed) */
+			if (ck->req != NULL) {
+				imap_auth_request_done(ck->req,
+				    IMAP_AUTH_TEMPFAIL, ck->user);
+				ck->req = NULL;
+			}
+			check_unlink(ck);
+			ck->orphaned = true;
+			continue;
+		}
 		finish(ck, PT_TEMP, "shutting down");
 		check_free(ck);
 	}

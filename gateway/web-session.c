@@ -2,7 +2,6 @@
 #include "web-session.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@ struct web_sessions {
 	struct web_session *head, *tail;	/* most recently used first */
 	size_t count, max;
 	unsigned idle_secs;
+	web_session_hash_fn *hash;
 };
 
 struct web_sessions *
@@ -132,21 +132,10 @@ expired(const struct web_sessions *ws, const struct web_session *s,
 	    now - s->created >= WEB_SESSION_MAX_AGE_SECS || now < s->created;
 }
 
-/* The SHA-256 of an id's hex form, in hex. */
-static void
-id_hash(const char *id, char out[WEB_SESSION_HEX_SIZE])
+void
+web_sessions_set_hash(struct web_sessions *ws, web_session_hash_fn *fn)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	if (EVP_Digest(id, strlen(id), md, &n, EVP_sha256(), NULL) != 1 ||
-	    n != WEB_SESSION_ID_BYTES) {
-		/* no digest: a value no hex id can equal */
-		memset(out, 'x', WEB_SESSION_HEX_SIZE - 1);
-		out[WEB_SESSION_HEX_SIZE - 1] = '\0';
-		return;
-	}
-	to_hex(out, md, WEB_SESSION_ID_BYTES);
+	ws->hash = fn;
 }
 
 struct web_session *
@@ -157,7 +146,10 @@ web_sessions_find(struct web_sessions *ws, const char *id, time_t now)
 
 	if (id == NULL || strlen(id) != WEB_SESSION_HEX_SIZE - 1)
 		return NULL;
-	id_hash(id, hashed);
+	if (ws->hash != NULL)
+		ws->hash(id, hashed);
+	else
+		hashed[0] = '\0';	/* restored sessions need the hash */
 	/* every live id is compared, so the time taken does not say how
 	   far into the table a guess matched */
 	for (s = ws->head; s != NULL; s = next) {
@@ -166,7 +158,8 @@ web_sessions_find(struct web_sessions *ws, const char *id, time_t now)
 			web_sessions_close(ws, s);
 			continue;
 		}
-		if (web_token_equal(s->id, s->id_hashed ? hashed : id))
+		if ((!s->id_hashed || hashed[0] != '\0') &&
+		    web_token_equal(s->id, s->id_hashed ? hashed : id))
 			found = s;
 	}
 	if (found != NULL) {
@@ -184,13 +177,14 @@ web_sessions_dump(struct web_sessions *ws, time_t now)
 	char hashed[WEB_SESSION_HEX_SIZE];
 
 	strbuf_appendf(&b, "%s\n", DUMP_VERSION);
-	for (struct web_session *s = ws->head; s != NULL; s = s->next) {
+	for (struct web_session *s = ws->head; ws->hash != NULL && s != NULL;
+	    s = s->next) {
 		if (expired(ws, s, now) || str_has_ctl(s->user))
 			continue;
 		if (s->id_hashed)
 			memcpy(hashed, s->id, sizeof(hashed));
 		else
-			id_hash(s->id, hashed);
+			ws->hash(s->id, hashed);
 		strbuf_appendf(&b, "%s %s %" PRId64 " %" PRId64 " %s\n", hashed,
 		    s->csrf, (int64_t)s->created, (int64_t)s->last_used,
 		    s->user);
@@ -276,7 +270,7 @@ web_sessions_load(struct web_sessions *ws, const char *text, size_t len,
 	size_t restored = 0, skipped = 0;
 	bool first = true;
 
-	while (p < end) {
+	while (ws->hash != NULL && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
 		struct web_session tmp, *s;

@@ -41,6 +41,12 @@ struct web_session {
 struct web_sessions;
 
 struct web_sessions *web_sessions_new(size_t max, unsigned idle_secs);
+/* The one-way hash of ids that web_sessions_dump writes and restored
+ * sessions are found by (web.c: SHA-256 in hex): id (hex, NUL-ended)
+ * into out. Without one, nothing is dumped or restored. */
+typedef void web_session_hash_fn(const char *id,
+    char out[WEB_SESSION_HEX_SIZE]);
+void web_sessions_set_hash(struct web_sessions *ws, web_session_hash_fn *fn);
 void web_sessions_free(struct web_sessions **wsp);
 /* New limits (reload); sessions over a smaller max end now. */
 void web_sessions_set_limits(struct web_sessions *ws, size_t max,
@@ -63,8 +69,8 @@ size_t web_sessions_count(const struct web_sessions *ws);
 
 /*
  * The live sessions as text for a restart (most recently used first):
- * a version line, then per session the SHA-256 of its id (never the id:
- * the text cannot sign anyone in), its CSRF token, its times and its
+ * a version line, then per session the hash of its id (never the id:
+ * the text cannot sign anyone in; none without a hash function), its CSRF token, its times and its
  * user. Sessions whose user name holds a control character are left
  * out. Caller frees (and should wipe: the CSRF tokens).
  */

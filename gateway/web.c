@@ -8,6 +8,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <errno.h>
@@ -1325,6 +1326,28 @@ sessions_path(const struct web *w)
 	return xasprintf("%s/%s", w->gw->config->data_dir, WEB_SESSIONS_FILE);
 }
 
+/* The SHA-256 of a session id's hex form, in hex (web-session.h). */
+static void
+session_id_hash(const char *id, char out[WEB_SESSION_HEX_SIZE])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (EVP_Digest(id, strlen(id), md, &n, EVP_sha256(), NULL) != 1 ||
+	    n != WEB_SESSION_ID_BYTES) {
+		/* no digest: a value no hex id hashes to */
+		memset(out, 'x', WEB_SESSION_HEX_SIZE - 1);
+		out[WEB_SESSION_HEX_SIZE - 1] = '\0';
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 /* At start: the sessions of the last run, once (the file goes). */
 static void
 sessions_restore(struct web *w)
@@ -1412,6 +1435,7 @@ web_listen(struct gateway *gw, char *errbuf, size_t errsize)
 		return -1;
 	w->sessions = web_sessions_new(c->web_sessions,
 	    c->web_session_timeout);
+	web_sessions_set_hash(w->sessions, session_id_hash);
 	sessions_restore(w);
 	w->http = evhttp_new(gw->base);
 	PG_ASSERT(w->http != NULL);

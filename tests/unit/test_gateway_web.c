@@ -101,9 +101,29 @@ START_TEST(sessions_open_find_close)
 }
 END_TEST
 
+/* The daemon's hash is SHA-256; any one-way mapping shows the rules. */
+static void
+test_hash(const char *id, char out[WEB_SESSION_HEX_SIZE])
+{
+	size_t n = strlen(id);
+
+	for (size_t i = 0; i < WEB_SESSION_HEX_SIZE - 1; i++)
+		out[i] = "0123456789abcdef"[(id[(i * 7 + 3) % n] + i) % 16];
+	out[WEB_SESSION_HEX_SIZE - 1] = '\0';
+}
+
+static struct web_sessions *
+hashed_sessions(size_t max, unsigned idle)
+{
+	struct web_sessions *ws = web_sessions_new(max, idle);
+
+	web_sessions_set_hash(ws, test_hash);
+	return ws;
+}
+
 START_TEST(sessions_dump_and_load)
 {
-	struct web_sessions *ws = web_sessions_new(10, 600), *back;
+	struct web_sessions *ws = hashed_sessions(10, 600), *back;
 	unsigned char rnd[2 * WEB_SESSION_ID_BYTES];
 	char ida[WEB_SESSION_HEX_SIZE], idb[WEB_SESSION_HEX_SIZE];
 	char csrfa[WEB_SESSION_HEX_SIZE];
@@ -130,7 +150,7 @@ START_TEST(sessions_dump_and_load)
 	ck_assert_ptr_null(strstr(text, "old"));
 	ck_assert_ptr_null(strstr(text, "bad"));
 
-	back = web_sessions_new(10, 600);
+	back = hashed_sessions(10, 600);
 	ck_assert_uint_eq(web_sessions_load(back, text, strlen(text), 1210,
 	    &skipped), 2);
 	ck_assert_uint_eq(skipped, 0);
@@ -145,7 +165,7 @@ START_TEST(sessions_dump_and_load)
 	/* dumped again, the same hashes (a second restart) */
 	again = web_sessions_dump(back, 1230);
 	web_sessions_free(&back);
-	back = web_sessions_new(1, 600);
+	back = hashed_sessions(1, 600);
 	/* a smaller table keeps the most recently used */
 	ck_assert_uint_eq(web_sessions_load(back, again, strlen(again), 1240,
 	    &skipped), 1);
@@ -153,7 +173,7 @@ START_TEST(sessions_dump_and_load)
 	ck_assert_ptr_nonnull(web_sessions_find(back, idb, 1250));
 	web_sessions_free(&back);
 	/* times: idle and absolute age still count from before */
-	back = web_sessions_new(10, 600);
+	back = hashed_sessions(10, 600);
 	ck_assert_uint_eq(web_sessions_load(back, text, strlen(text), 1650,
 	    &skipped), 1);
 	ck_assert_ptr_null(web_sessions_find(back, ida, 1650));
@@ -175,7 +195,7 @@ START_TEST(sessions_load_refuses_bad_text)
 	static const char *const bad_lines[] = {
 		"zz", "", " ", "a b c d e",
 	};
-	struct web_sessions *ws = web_sessions_new(10, 600);
+	struct web_sessions *ws = hashed_sessions(10, 600);
 	char line[512], hex[WEB_SESSION_HEX_SIZE];
 	size_t skipped;
 
@@ -219,6 +239,16 @@ START_TEST(sessions_load_refuses_bad_text)
 	ck_assert_uint_eq(web_sessions_load(ws, line, strlen(line), 10,
 	    &skipped), 1);
 	web_sessions_free(&ws);
+	/* without a hash function nothing is written or read */
+	{
+		char *empty;
+
+		ws = web_sessions_new(10, 600);
+		empty = web_sessions_dump(ws, 0);
+		ck_assert_str_eq(empty, "popgate-web-sessions 1\n");
+		free(empty);
+		web_sessions_free(&ws);
+	}
 }
 END_TEST
 

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/fsutil.h"
 #include "gateway/gateway.h"
 #include "log.h"
 #include "store/store.h"
@@ -50,19 +50,6 @@ copy_thread(void *arg)
 }
 
 static void
-sync_dir(const char *path)
-{
-	char *copy = xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
-static void
 finish(struct backup *b)
 {
 	struct ctl_error err;
@@ -93,7 +80,7 @@ finish(struct backup *b)
 	}
 	unlink(b->tmp);
 	if (b->result == 0)
-		sync_dir(b->path);
+		fs_sync_parent_dir(b->path);
 	log_quote(q, sizeof(q), b->path);
 	if (b->result < 0) {
 		log_error("backup event=failed path=%s error=\"%s\"", q,

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "gateway/accounts.h"
+#include "gateway/fsutil.h"
 #include "gateway/gateway.h"
 #include "gateway/move-format.h"
 #include "gateway/reindex.h"
@@ -310,19 +310,6 @@ move_thread_done(struct user_move *m)
 
 
 static void
-sync_dir(const char *path)
-{
-	char *copy = xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
-static void
 export_finish(struct user_move *m)
 {
 	if (m->result == 0 && link(m->tmp, m->path) < 0) {
@@ -333,7 +320,7 @@ export_finish(struct user_move *m)
 	}
 	unlink(m->tmp);
 	if (m->result == 0)
-		sync_dir(m->path);
+		fs_sync_parent_dir(m->path);
 	reply_result(m);
 }
 

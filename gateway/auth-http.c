@@ -630,15 +630,16 @@ key_ok(const struct auth_http *ah, const char *key)
 {
 	unsigned char d[32];
 	unsigned int n = 0;
+	int first, second;
 	bool ok;
 
 	if (key == NULL || EVP_Digest(key, strlen(key), d, &n, EVP_sha256(),
 	    NULL) != 1 || n != sizeof(d))
 		return false;
 	/* both compared, whatever the first gives */
-	ok = (CRYPTO_memcmp(d, ah->secret_digest, sizeof(d)) == 0) |
-	    (CRYPTO_memcmp(d, ah->also_digest, sizeof(d)) == 0 &&
-	    ah->have_also);
+	first = CRYPTO_memcmp(d, ah->secret_digest, sizeof(d)) == 0;
+	second = CRYPTO_memcmp(d, ah->also_digest, sizeof(d)) == 0;
+	ok = (first | (second & (int)ah->have_also)) != 0;
 	secure_zero(d, sizeof(d));
 	return ok;
 }

@@ -209,14 +209,23 @@ store_job_finish(struct imap_session *s, const char *tag,
 	if ((!silent || s->enabled_condstore) &&
 	    store_read_begin(s->server->store, &r, &err) == 0) {
 		const char *kw[STORE_KEYWORDS_MAX];
-		size_t kwn = 0, ci = 0, ui = 0;
+		const char *const *res_kw;
+		size_t kwn = 0, ci = 0, ui = 0, res_kwn;
 
-		/* the table only grows: names of this STORE's keywords
-		   are in any later snapshot */
+		/* keywords the client was not told of are announced first */
 		if (store_mailbox_keywords(r, s->user_id, s->sel->mailbox_id,
 		    kw, &kwn, &err) != 0)
 			kwn = 0;
 		imap_session_keywords_seen(s, kw, kwn);
+		/* the keywords are named by the table the STORE saw: the
+		   snapshot's is empty if the mailbox was deleted since */
+		if (res->keyword_count > 0) {
+			res_kw = (const char *const *)res->keywords;
+			res_kwn = res->keyword_count;
+		} else {
+			res_kw = kw;
+			res_kwn = kwn;
+		}
 		while (ci < res->changed_count || ui < res->unchanged_count) {
 			const struct store_flag_change *fc;
 			bool changed;
@@ -240,7 +249,7 @@ store_job_finish(struct imap_session *s, const char *tag,
 			if (!silent) {
 				strbuf_appends(&sb, "FLAGS ");
 				imap_selected_format_flags(&sb, s->sel,
-				    fc->uid, &fc->flags, kw, kwn);
+				    fc->uid, &fc->flags, res_kw, res_kwn);
 			}
 			strbuf_appends(&sb, ")\r\n");
 			if (sb.len > 65536)

@@ -47,6 +47,42 @@ vanished_put(struct store *store, MDB_txn *txn, uint32_t user_id,
 
 /* ---- flags ---- */
 
+static bool
+flag_result_has_keywords(const struct store_flag_result *res)
+{
+	const struct store_flag_change *lists[2] = { res->changed,
+	    res->unchanged };
+	size_t counts[2] = { res->changed_count, res->unchanged_count };
+
+	for (size_t l = 0; l < 2; l++)
+		for (size_t i = 0; i < counts[l]; i++)
+			for (size_t w = 0; w < STORE_KEYWORD_WORDS; w++)
+				if (lists[l][i].flags.keywords[w] != 0)
+					return true;
+	return false;
+}
+
+/* Copies the mailbox's keyword names (loading the table unless the call
+ * already did) into the result. */
+static int
+flag_result_keep_names(struct store *store, MDB_txn *txn, uint32_t user_id,
+    uint32_t mailbox_id, struct store_kwtable **kwp,
+    struct store_flag_result *res, const char **error_r)
+{
+	if (*kwp == NULL) {
+		*kwp = xmalloc(sizeof(**kwp));
+		if (store_kw_load(store, txn, user_id, mailbox_id, *kwp,
+		    error_r) < 0)
+			return -1;
+	}
+	res->keywords = xreallocarray(NULL, (*kwp)->count + 1,
+	    sizeof(char *));
+	for (uint32_t i = 0; i < (*kwp)->count; i++)
+		res->keywords[i] = xstrdup((*kwp)->names[i]);
+	res->keyword_count = (*kwp)->count;
+	return 0;
+}
+
 int
 store_flags_update(struct store *store, uint32_t user_id,
     uint32_t mailbox_id, const struct store_uid_range *ranges,
@@ -216,6 +252,10 @@ store_flags_update(struct store *store, uint32_t user_id,
 	cur = NULL;
 	free(norm);
 	norm = NULL;
+	if (flag_result_has_keywords(result_r) &&
+	    flag_result_keep_names(store, txn, user_id, mailbox_id, &kw,
+	    result_r, error_r) < 0)
+		goto fail;
 	free(kw);
 	kw = NULL;
 	if (result_r->changed_count > 0)
@@ -253,6 +293,9 @@ store_flag_result_free(struct store_flag_result *result)
 	free(result->changed);
 	free(result->unchanged);
 	free(result->failed);
+	for (size_t i = 0; i < result->keyword_count; i++)
+		free(result->keywords[i]);
+	free(result->keywords);
 	memset(result, 0, sizeof(*result));
 }
 

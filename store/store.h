@@ -759,6 +759,12 @@ struct store_flag_result {
 	struct store_flag_change *unchanged;
 	size_t unchanged_count;
 	uint64_t highestmodseq;	/* the mailbox's, after the call */
+	/* The mailbox's keyword names as the call left them (id = index),
+	   when a message above holds a keyword: a STORE answers with these,
+	   not with a later snapshot's table, which is empty once another
+	   session deleted the mailbox. */
+	char **keywords;
+	size_t keyword_count;
 };
 
 /*

@@ -157,7 +157,7 @@ class World:
     def __init__(self):
         self.lock = threading.RLock()
         self.marker = {}	# (box, uid) -> marker
-        self.states = {}	# (box, uid, modseq) -> flags
+        self.states = {}	# (box, uid, modseq) -> (flags, who, response)
         self.vanished = set()	# (box, uid)
         self.move_src = set()	# (box, uid)
         self.transfers = []	# (COPY|MOVE, tag, (box, uid), (box, uid))
@@ -216,13 +216,17 @@ class World:
         with self.lock:
             return (box, uid) in self.marker
 
-    def state(self, who, box, uid, modseq, flags):
+    def state(self, who, box, uid, modseq, flags, text=b""):
         with self.lock:
-            old = self.states.setdefault((box, uid, modseq), flags)
+            old, owho, otext = self.states.setdefault(
+                (box, uid, modseq), (flags, who, text))
             if old != flags:
+                # both responses, to tell which path sent which
                 self.errors.append(
                     "%s: %s/%d MODSEQ %d has flags %s and %s"
-                    % (who, box, uid, modseq, sorted(old), sorted(flags)))
+                    " (%s: %r; %s: %r)"
+                    % (who, box, uid, modseq, sorted(old), sorted(flags),
+                       owho, otext[:200], who, text[:200]))
 
     def vanish(self, box, uids):
         with self.lock:
@@ -434,7 +438,8 @@ class Device:
                     flags = cur.model[uid][0]
                 else:
                     flags = flagset(fl.group(1))
-                    self.world.state(self.name, key, uid, modseq, flags)
+                    self.world.state(self.name, key, uid, modseq, flags,
+                                     text)
                 old = cur.model.get(uid)
                 if old is not None and old[1] > modseq:
                     self.fail("%s/%d: MODSEQ went back from %d to %d"
@@ -1862,7 +1867,7 @@ class SyncStressTest(unittest.TestCase):
                     self.assertEqual(view[box][key[1]][2], mk)
             # every state seen of each message, by MODSEQ
             hist = {}
-            for (box, uid, ms), flags in w.states.items():
+            for (box, uid, ms), (flags, _, _) in w.states.items():
                 hist.setdefault((box, uid), {})[ms] = flags
             # an expunged message had \Deleted (when it was ever seen)
             for key in w.vanished - w.move_src - w.maybe_moved - \

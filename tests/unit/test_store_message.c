@@ -208,6 +208,10 @@ START_TEST(flags_set_add_remove_modseq)
 	ck_assert_uint_eq(res.changed[0].modseq, hm + 1);
 	ck_assert_uint_eq(res.changed[0].flags.keywords[0], 3);
 	ck_assert_uint_eq(res.highestmodseq, hm + 1);
+	/* the names of the ids, as the STORE left the table */
+	ck_assert_uint_eq(res.keyword_count, 2);
+	ck_assert_str_eq(res.keywords[0], "Work");
+	ck_assert_str_eq(res.keywords[1], "$Junk");
 	store_flag_result_free(&res);
 	ck_assert_uint_eq(tinfo(&t, u, inbox).unseen, 0);
 
@@ -216,6 +220,10 @@ START_TEST(flags_set_add_remove_modseq)
 	    STORE_FLAGS_ADD, STORE_FLAG_SEEN, kw_lower, 1, 0, &res, NULL), 0);
 	ck_assert_uint_eq(res.changed_count, 0);
 	ck_assert_uint_eq(res.highestmodseq, hm + 1);
+	/* unchanged messages holding keywords name them too */
+	ck_assert_uint_eq(res.unchanged_count, 4);
+	ck_assert_uint_eq(res.keyword_count, 2);
+	ck_assert_str_eq(res.keywords[1], "$Junk");
 	store_flag_result_free(&res);
 
 	{
@@ -234,6 +242,9 @@ START_TEST(flags_set_add_remove_modseq)
 	ck_assert_int_eq(store_flags_update(t.store, u, inbox, &all, 1,
 	    STORE_FLAGS_SET, STORE_FLAG_DELETED, NULL, 0, 0, &res, NULL), 0);
 	ck_assert_uint_eq(res.changed_count, 4);
+	/* no message holds a keyword now: no names */
+	ck_assert_uint_eq(res.keyword_count, 0);
+	ck_assert_ptr_null(res.keywords);
 	store_flag_result_free(&res);
 	struct store_mailbox_info info = tinfo(&t, u, inbox);
 	ck_assert_uint_eq(info.deleted, 4);

@@ -28,6 +28,7 @@
 #include "gateway/listeners.h"
 #include "gateway/web-advice.h"
 #include "gateway/web-assets.h"
+#include "gateway/web-private.h"
 #include "gateway/web-session.h"
 #include "imap-frontend/imap-server.h"
 #include "imap-frontend/imap-throttle.h"
@@ -42,22 +43,6 @@ struct web_login {
 	char *user, *password, *addr;
 	struct event *timer;		/* held back by the throttle */
 	struct web_login *prev, *next;
-};
-
-struct web {
-	struct gateway *gw;
-	struct evhttp *http;
-	SSL_CTX *ctx;
-	struct web_sessions *sessions;
-	struct web_login *logins;	/* waiting for a password check */
-	unsigned logins_pending;
-	int port;
-	/* open connections (counted from accept to the SSL's free, the
-	   connection's last moment) against [web] max_connections */
-	unsigned conns;
-	bool paused;		/* listeners off: conns reached the cap */
-	struct cmd_wait *waits;	/* commands answering later */
-	bool freeing;		/* web_free: the listeners are gone */
 };
 
 static const char csp[] =
@@ -98,8 +83,8 @@ reply_body(struct evhttp_request *req, int code, const char *reason,
 }
 
 /* Sends j (a reference is taken over). */
-static void
-reply_json(struct evhttp_request *req, int code, const char *reason,
+void
+web_reply_json(struct evhttp_request *req, int code, const char *reason,
     json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -111,18 +96,18 @@ reply_json(struct evhttp_request *req, int code, const char *reason,
 	json_decref(j);
 }
 
-static void
-reply_error(struct evhttp_request *req, int code, const char *reason,
+void
+web_reply_error(struct evhttp_request *req, int code, const char *reason,
     const char *message)
 {
-	reply_json(req, code, reason, json_pack("{s:s}", "error",
+	web_reply_json(req, code, reason, json_pack("{s:s}", "error",
 	    message != NULL ? message : "that did not work"));
 }
 
 /* ---- requests --------------------------------------------------------- */
 
-static const char *
-peer_addr(struct evhttp_request *req)
+const char *
+web_peer_addr(struct evhttp_request *req)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	char *addr = NULL;
@@ -145,8 +130,8 @@ header(struct evhttp_request *req, const char *name)
  * drained with evsecret_drain (it may hold a password) and the copy
  * wiped.
  */
-static json_t *
-read_body(struct evhttp_request *req)
+json_t *
+web_read_body(struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -156,7 +141,7 @@ read_body(struct evhttp_request *req)
 
 	if (len > WEB_BODY_MAX) {
 		evsecret_drain(in, len);
-		reply_error(req, HTTP_ENTITYTOOLARGE, "Payload Too Large",
+		web_reply_error(req, HTTP_ENTITYTOOLARGE, "Payload Too Large",
 		    "request too large");
 		return NULL;
 	}
@@ -166,15 +151,15 @@ read_body(struct evhttp_request *req)
 	explicit_bzero(buf, sizeof(buf));
 	if (j == NULL || !json_is_object(j)) {
 		json_decref(j);
-		reply_error(req, HTTP_BADREQUEST, "Bad Request",
+		web_reply_error(req, HTTP_BADREQUEST, "Bad Request",
 		    "the request is not a JSON object");
 		return NULL;
 	}
 	return j;
 }
 
-static const char *
-body_str(json_t *body, const char *name, size_t max)
+const char *
+web_body_str(json_t *body, const char *name, size_t max)
 {
 	json_t *v = json_object_get(body, name);
 
@@ -199,7 +184,7 @@ same_origin_post(struct evhttp_request *req)
 	const char *site = header(req, "Sec-Fetch-Site");
 
 	if (type == NULL || strncmp(type, "application/json", 16) != 0) {
-		reply_error(req, 415, "Unsupported Media Type",
+		web_reply_error(req, 415, "Unsupported Media Type",
 		    "requests must be application/json");
 		return false;
 	}
@@ -213,12 +198,12 @@ same_origin_post(struct evhttp_request *req)
 	}
 	return true;
 refuse:
-	reply_error(req, 403, "Forbidden", "cross-site request refused");
+	web_reply_error(req, 403, "Forbidden", "cross-site request refused");
 	return false;
 }
 
-static struct web_session *
-session_of(struct web *w, struct evhttp_request *req)
+struct web_session *
+web_session_of(struct web *w, struct evhttp_request *req)
 {
 	const char *cookies = header(req, "Cookie");
 	char id[WEB_SESSION_HEX_SIZE];
@@ -231,8 +216,8 @@ session_of(struct web *w, struct evhttp_request *req)
 
 /* The session of a state-changing request: signed in, same origin, and
  * the session's CSRF token in X-CSRF-Token. NULL after replying. */
-static struct web_session *
-session_for_change(struct web *w, struct evhttp_request *req,
+struct web_session *
+web_session_for_change(struct web *w, struct evhttp_request *req,
     const char *what)
 {
 	struct web_session *s;
@@ -241,16 +226,16 @@ session_for_change(struct web *w, struct evhttp_request *req,
 
 	if (!same_origin_post(req))
 		return NULL;
-	s = session_of(w, req);
+	s = web_session_of(w, req);
 	if (s == NULL) {
-		reply_error(req, 401, "Unauthorized", "please sign in");
+		web_reply_error(req, 401, "Unauthorized", "please sign in");
 		return NULL;
 	}
 	token = header(req, "X-CSRF-Token");
 	if (token == NULL || !web_token_equal(token, s->csrf)) {
 		log_warn("web event=csrf-refused ip=%s user=%s action=%s",
-		    peer_addr(req), log_quote(q, sizeof(q), s->user), what);
-		reply_error(req, 403, "Forbidden",
+		    web_peer_addr(req), log_quote(q, sizeof(q), s->user), what);
+		web_reply_error(req, 403, "Forbidden",
 		    "the page is out of date: reload it");
 		return NULL;
 	}
@@ -276,17 +261,6 @@ slot_reply(void *arg, json_t *resp)
 	slot->resp = json_incref(resp);
 }
 
-/* What an action logs when its command answers (web event=WHAT ...). */
-struct action_log {
-	char what[32];
-	char addr[64];
-	char admin[LOG_QUOTE_MAX];	/* "": not an admin action */
-	char user[LOG_QUOTE_MAX];
-	char account[LOG_QUOTE_MAX];
-};
-
-typedef void cmd_done_fn(struct web *w, struct evhttp_request *req,
-    json_t *resp, const char *msg, struct action_log *lg);
 
 /* A command that may answer later (account.add resolving host names on
  * a worker, oauth.start asking the provider): the HTTP reply waits. An
@@ -350,8 +324,8 @@ command_parse(const char *name, json_t *req, const struct ctl_command **cmd_r,
  * response when it answers, now or later; a request refused by the
  * parser calls done at once with resp NULL and the message.
  */
-static void
-run_command_then(struct web *w, struct evhttp_request *hreq,
+void
+web_run_command_then(struct web *w, struct evhttp_request *hreq,
     const char *name, json_t *req, cmd_done_fn *done,
     const struct action_log *lg)
 {
@@ -386,8 +360,9 @@ run_command_then(struct web *w, struct evhttp_request *hreq,
  * complete at once: for the reads (status, account.history), which
  * always do. Changes go through run_command_then.
  */
-static json_t *
-run_command(struct web *w, const char *name, json_t *req, const char **msg_r)
+json_t *
+web_run_command(struct web *w, const char *name, json_t *req,
+    const char **msg_r)
 {
 	static char msg[CTL_MESSAGE_MAX];
 	const struct ctl_command *cmd;
@@ -413,8 +388,8 @@ run_command(struct web *w, const char *name, json_t *req, const char **msg_r)
 }
 
 /* A command's error message, when it answered with one. */
-static const char *
-command_error(json_t *resp)
+const char *
+web_command_error(json_t *resp)
 {
 	const char *m = json_string_value(json_object_get(json_object_get(
 	    resp, "error"), "message"));
@@ -425,8 +400,8 @@ command_error(json_t *resp)
 /* ---- the admin flag --------------------------------------------------- */
 
 /* 1 admin, 0 not (or no such user), -1 store error. */
-static int
-user_is_admin(struct store *store, const char *user, uint32_t *id_r,
+int
+web_user_is_admin(struct store *store, const char *user, uint32_t *id_r,
     const char **error_r)
 {
 	struct store_read *r = NULL;
@@ -467,7 +442,7 @@ web_cmd_user_admin(struct gateway *gw, struct control_client *client,
 		    "or \"no\"");
 		goto fail;
 	}
-	is = user_is_admin(gw->store, user, &id, &error);
+	is = web_user_is_admin(gw->store, user, &id, &error);
 	if (is < 0)
 		goto store_fail;
 	if (id == 0) {
@@ -503,16 +478,16 @@ fail:
 
 /* The status command's answer (of one user, or everyone's with NULL),
  * or NULL after replying with its error. */
-static json_t *
-status_of(struct web *w, struct evhttp_request *req, const char *user)
+json_t *
+web_status_of(struct web *w, struct evhttp_request *req, const char *user)
 {
 	const char *msg = NULL;
-	json_t *resp = run_command(w, "status", user != NULL ?
+	json_t *resp = web_run_command(w, "status", user != NULL ?
 	    json_pack("{s:s}", "user", user) : json_object(), &msg);
 
 	if (resp == NULL || !json_is_true(json_object_get(resp, "ok"))) {
-		reply_error(req, HTTP_INTERNAL, "Internal Server Error",
-		    resp != NULL ? command_error(resp) : msg);
+		web_reply_error(req, HTTP_INTERNAL, "Internal Server Error",
+		    resp != NULL ? web_command_error(resp) : msg);
 		json_decref(resp);
 		return NULL;
 	}
@@ -521,16 +496,16 @@ status_of(struct web *w, struct evhttp_request *req, const char *user)
 
 /* Replies to an action with its command's answer (resp, taken over; NULL
  * with msg when it was refused before); true when it was done. */
-static bool
-reply_action(struct evhttp_request *req, json_t *resp, const char *msg)
+bool
+web_reply_action(struct evhttp_request *req, json_t *resp, const char *msg)
 {
 	bool ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
 
 	if (ok)
-		reply_json(req, HTTP_OK, "OK", json_object());
+		web_reply_json(req, HTTP_OK, "OK", json_object());
 	else
-		reply_error(req, HTTP_BADREQUEST, "Bad Request", resp != NULL ?
-		    command_error(resp) : msg);
+		web_reply_error(req, HTTP_BADREQUEST, "Bad Request",
+		    resp != NULL ? web_command_error(resp) : msg);
 	json_decref(resp);
 	return ok;
 }
@@ -586,7 +561,7 @@ session_json(struct web *w, const struct web_session *s)
 		json_array_append_new(providers, json_string(
 		    c->oauth[i].name));
 	return json_pack("{s:s, s:s, s:b, s:b, s:o}", "user", s->user, "csrf",
-	    s->csrf, "admin", user_is_admin(w->gw->store, s->user, NULL,
+	    s->csrf, "admin", web_user_is_admin(w->gw->store, s->user, NULL,
 	    &error) == 1, "self_service", c->web_self_service,
 	    "oauth_providers", providers);
 }
@@ -609,7 +584,7 @@ login_done(void *arg, int result, bool exists)
 
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 			tls_log_errors("web");
-			reply_error(l->req, HTTP_SERVUNAVAIL, "Unavailable",
+			web_reply_error(l->req, HTTP_SERVUNAVAIL, "Unavailable",
 			    "sign-in is not possible right now");
 			login_free(l);
 			return;
@@ -624,7 +599,7 @@ login_done(void *arg, int result, bool exists)
 		    " note=\"oldest session ended: [web] sessions reached\"" :
 		    "");
 		set_session_cookie(l->req, s->id, WEB_SESSION_MAX_AGE_SECS);
-		reply_json(l->req, HTTP_OK, "OK", session_json(w, s));
+		web_reply_json(l->req, HTTP_OK, "OK", session_json(w, s));
 	} else if (result == 0) {
 		struct imap_throttle_counts c = { 0, 0, 0 };
 
@@ -635,11 +610,11 @@ login_done(void *arg, int result, bool exists)
 		log_warn("web event=login_failed ip=%s user=%s "
 		    "reason=bad_credentials failures=%u addr_failures=%u "
 		    "user_failures=%u", l->addr, q, c.pair, c.addr, c.user);
-		reply_error(l->req, 401, "Unauthorized",
+		web_reply_error(l->req, 401, "Unauthorized",
 		    "The user name or the password is wrong.");
 	} else {
 		log_warn("web event=login_error ip=%s user=%s", l->addr, q);
-		reply_error(l->req, HTTP_SERVUNAVAIL, "Unavailable",
+		web_reply_error(l->req, HTTP_SERVUNAVAIL, "Unavailable",
 		    "sign-in is not possible right now: try again later");
 	}
 	login_free(l);
@@ -675,22 +650,22 @@ api_login(struct web *w, struct evhttp_request *req)
 
 	if (!same_origin_post(req))
 		return;
-	body = read_body(req);
+	body = web_read_body(req);
 	if (body == NULL)
 		return;
-	user = body_str(body, "user", WEB_SESSION_USER_MAX);
-	password = body_str(body, "password", WEB_PASSWORD_MAX);
+	user = web_body_str(body, "user", WEB_SESSION_USER_MAX);
+	password = web_body_str(body, "password", WEB_PASSWORD_MAX);
 	if (user == NULL || password == NULL) {
 		json_decref(body);
-		reply_error(req, HTTP_BADREQUEST, "Bad Request",
+		web_reply_error(req, HTTP_BADREQUEST, "Bad Request",
 		    "enter a user name and a password");
 		return;
 	}
 	if (imap == NULL || w->logins_pending >= WEB_LOGINS_PENDING_MAX) {
 		json_decref(body);
 		log_warn("web event=login_refused ip=%s reason=%s",
-		    peer_addr(req), imap == NULL ? "no-imap" : "busy");
-		reply_error(req, HTTP_SERVUNAVAIL, "Unavailable",
+		    web_peer_addr(req), imap == NULL ? "no-imap" : "busy");
+		web_reply_error(req, HTTP_SERVUNAVAIL, "Unavailable",
 		    "sign-in is busy: try again in a moment");
 		return;
 	}
@@ -699,7 +674,7 @@ api_login(struct web *w, struct evhttp_request *req)
 	l->req = req;
 	l->user = xstrdup(user);
 	l->password = xstrdup(password);
-	l->addr = xstrdup(peer_addr(req));
+	l->addr = xstrdup(web_peer_addr(req));
 	json_decref(body);	/* wiped on free (ctl_json_wipe_on_free) */
 	l->next = w->logins;
 	if (w->logins != NULL)
@@ -725,422 +700,28 @@ api_login(struct web *w, struct evhttp_request *req)
 static void
 api_session(struct web *w, struct evhttp_request *req)
 {
-	struct web_session *s = session_of(w, req);
+	struct web_session *s = web_session_of(w, req);
 
 	if (s == NULL) {
-		reply_error(req, 401, "Unauthorized", "please sign in");
+		web_reply_error(req, 401, "Unauthorized", "please sign in");
 		return;
 	}
-	reply_json(req, HTTP_OK, "OK", session_json(w, s));
+	web_reply_json(req, HTTP_OK, "OK", session_json(w, s));
 }
 
 static void
 api_logout(struct web *w, struct evhttp_request *req)
 {
-	struct web_session *s = session_for_change(w, req, "logout");
+	struct web_session *s = web_session_for_change(w, req, "logout");
 	char q[LOG_QUOTE_MAX];
 
 	if (s == NULL)
 		return;
-	log_info("web event=logout ip=%s user=%s", peer_addr(req),
+	log_info("web event=logout ip=%s user=%s", web_peer_addr(req),
 	    log_quote(q, sizeof(q), s->user));
 	web_sessions_close(w->sessions, s);
 	set_session_cookie(req, "", 0);
-	reply_json(req, HTTP_OK, "OK", json_object());
-}
-
-/* ---- accounts ----------------------------------------------------------- */
-
-/* The last checks of one account, newest first (account.history). */
-static json_t *
-recent_checks(struct web *w, const char *user, const char *account)
-{
-	const char *msg;
-	json_t *resp, *out = json_array(), *recent;
-	size_t i;
-	json_t *p;
-
-	resp = run_command(w, "account.history", json_pack("{s:s, s:s, s:i}",
-	    "user", user, "account", account, "limit", WEB_RECENT_CHECKS),
-	    &msg);
-	if (resp == NULL)
-		return out;
-	recent = json_object_get(json_object_get(resp, "history"), "recent");
-	json_array_foreach(recent, i, p) {
-		const char *outcome = json_string_value(json_object_get(p,
-		    "outcome"));
-		const struct web_advice *adv = web_advice_for(NULL, outcome);
-		json_t *c = json_pack("{s:O, s:O, s:O, s:O}",
-		    "started", json_object_get(p, "started"),
-		    "seconds", json_object_get(p, "seconds"),
-		    "outcome", json_object_get(p, "outcome"),
-		    "fetched", json_object_get(p, "fetched"));
-
-		if (c == NULL)
-			continue;
-		json_object_set_new(c, "words", json_string(adv != NULL ?
-		    adv->title : "Checked; all went well."));
-		json_array_append_new(out, c);
-	}
-	json_decref(resp);
-	return out;
-}
-
-static void
-add_advice(json_t *view, const char *state, const char *outcome)
-{
-	const struct web_advice *adv = web_advice_for(state, outcome);
-
-	json_object_set_new(view, "state_words", json_string(
-	    web_state_words(state)));
-	if (adv == NULL) {
-		json_object_set_new(view, "advice", json_null());
-		return;
-	}
-	json_object_set_new(view, "advice", json_pack("{s:s, s:s, s:s, s:b}",
-	    "code", adv->code, "title", adv->title, "action", adv->action,
-	    "needs_person", adv->needs_person));
-}
-
-/* What the page shows of one account (of the status command's entry). */
-static json_t *
-account_view(struct web *w, const char *user, json_t *a, bool with_recent)
-{
-	json_t *st = json_object_get(a, "status");
-	json_t *imp = json_object_get(st, "import");
-	const char *name = json_string_value(json_object_get(a, "account"));
-	const char *state = json_string_value(json_object_get(st, "state"));
-	const char *outcome = NULL;
-	json_t *v, *recent;
-	json_int_t done = json_integer_value(json_object_get(imp, "done"));
-	json_int_t total = json_integer_value(json_object_get(imp, "total"));
-
-	if (json_is_false(json_object_get(a, "enabled")))
-		state = "disabled";
-	v = json_pack("{s:s, s:O, s:O, s:O, s:s}",
-	    "account", name != NULL ? name : "",
-	    "host", json_object_get(a, "host"),
-	    "login", json_object_get(a, "login"),
-	    "enabled", json_object_get(a, "enabled"),
-	    "state", state != NULL ? state : "unknown");
-	PG_ASSERT(v != NULL);
-	{
-		const char *auth = json_string_value(json_object_get(a,
-		    "auth"));
-
-		/* signs in with a provider (the page offers "Sign in") */
-		json_object_set_new(v, "oauth", json_boolean(
-		    json_object_get(a, "oauth_provider") != NULL ||
-		    (auth != NULL && (strcmp(auth, "xoauth2") == 0 ||
-		    strcmp(auth, "oauthbearer") == 0))));
-	}
-	json_object_set(v, "last_poll", json_object_get(st, "last_poll") ?
-	    json_object_get(st, "last_poll") : json_null());
-	json_object_set(v, "last_success", json_object_get(st,
-	    "last_success") ? json_object_get(st, "last_success") :
-	    json_null());
-	json_object_set(v, "next_poll", json_object_get(st, "next_poll") ?
-	    json_object_get(st, "next_poll") : json_null());
-	/* the kept total counts finished polls; a running one adds its own */
-	json_object_set_new(v, "imported", json_integer(json_integer_value(
-	    json_object_get(st, "messages_fetched")) + (state != NULL &&
-	    strcmp(state, "polling") == 0 && done <= total ? done : 0)));
-	json_object_set(v, "last_error", json_object_get(st, "last_error") ?
-	    json_object_get(st, "last_error") : json_null());
-	/* an import running: how far, and how much is left */
-	if (total > 0 && done <= total && state != NULL &&
-	    strcmp(state, "polling") == 0)
-		json_object_set_new(v, "import", json_pack("{s:I, s:I, s:I}",
-		    "done", done, "total", total, "remaining", total - done));
-	else
-		json_object_set_new(v, "import", json_null());
-	/* the admin's list reads the history of failing accounts only */
-	recent = with_recent || json_is_string(json_object_get(st,
-	    "last_error")) ? recent_checks(w, user, name != NULL ? name : "") :
-	    json_array();
-	if (json_array_size(recent) > 0)
-		outcome = json_string_value(json_object_get(json_array_get(
-		    recent, 0), "outcome"));
-	json_object_set_new(v, "last_outcome", outcome != NULL ?
-	    json_string(outcome) : json_null());
-	add_advice(v, state, outcome);
-	json_object_set_new(v, "recent", with_recent ? recent :
-	    json_array());
-	if (!with_recent)
-		json_decref(recent);
-	return v;
-}
-
-static void
-api_accounts(struct web *w, struct evhttp_request *req)
-{
-	struct web_session *s = session_of(w, req);
-	json_t *resp, *list, *a;
-	size_t i;
-
-	if (s == NULL) {
-		reply_error(req, 401, "Unauthorized", "please sign in");
-		return;
-	}
-	/* the signed-in user's, never anyone else's */
-	resp = status_of(w, req, s->user);
-	if (resp == NULL)
-		return;
-	list = json_array();
-	json_array_foreach(json_object_get(resp, "accounts"), i, a)
-		json_array_append_new(list, account_view(w, s->user, a, true));
-	json_decref(resp);
-	reply_json(req, HTTP_OK, "OK", json_pack("{s:s, s:o, s:I}", "user",
-	    s->user, "accounts", list, "now", (json_int_t)time(NULL)));
-}
-
-/* ---- actions and the admin view --------------------------------------- */
-
-/* The session of an admin (the flag read now), else NULL after
- * replying. change: a state-changing request (CSRF checks). */
-static struct web_session *
-admin_session(struct web *w, struct evhttp_request *req, bool change,
-    const char *what)
-{
-	struct web_session *s = change ? session_for_change(w, req, what) :
-	    session_of(w, req);
-	const char *error = NULL;
-	char q[LOG_QUOTE_MAX];
-
-	if (s == NULL) {
-		if (!change)
-			reply_error(req, 401, "Unauthorized", "please sign in");
-		return NULL;
-	}
-	if (user_is_admin(w->gw->store, s->user, NULL, &error) != 1) {
-		log_warn("web event=admin-refused ip=%s user=%s action=%s",
-		    peer_addr(req), log_quote(q, sizeof(q), s->user), what);
-		reply_error(req, 403, "Forbidden", "for admins only");
-		return NULL;
-	}
-	return s;
-}
-
-/* The answer of an action: {} or an error; logged. */
-static void
-action_done(struct web *w, struct evhttp_request *req, json_t *resp,
-    const char *msg, struct action_log *lg)
-{
-	bool ok;
-
-	(void)w;
-	ok = reply_action(req, json_incref(resp), msg);
-	log_info("web event=%s ip=%s%s%s user=%s account=%s result=%s",
-	    lg->what, lg->addr, lg->admin[0] != '\0' ? " admin=" : "",
-	    lg->admin, lg->user, lg->account, ok ? "ok" : "refused");
-}
-
-/* oauth.start's answer: the user code and where to enter it. */
-static void
-signin_done(struct web *w, struct evhttp_request *req, json_t *resp,
-    const char *msg, struct action_log *lg)
-{
-	static const char *const keep[] = { "user_code", "verification_uri",
-	    "verification_uri_complete", "expires_in" };
-	bool ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
-	json_t *v;
-
-	(void)w;
-	if (!ok) {
-		action_done(w, req, resp, msg, lg);
-		return;
-	}
-	/* only what the person needs: never the device code */
-	v = json_object();
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-		json_t *x = json_object_get(resp, keep[i]);
-
-		if (x != NULL)
-			json_object_set(v, keep[i], x);
-	}
-	reply_json(req, HTTP_OK, "OK", v);
-	log_info("web event=%s ip=%s%s%s user=%s account=%s result=ok",
-	    lg->what, lg->addr, lg->admin[0] != '\0' ? " admin=" : "",
-	    lg->admin, lg->user, lg->account);
-}
-
-/*
- * An action on an account through a control command: one of the user's
- * own, or with admin any user's (named in the body's "user"; the admin
- * flag is checked first). secret_field: a field of the body passed on
- * to the command (the new password), never logged. The reply waits for
- * the command (done).
- */
-static void
-account_action_then(struct web *w, struct evhttp_request *req,
-    const char *what, const char *command, const char *secret_field,
-    bool admin, cmd_done_fn *done)
-{
-	struct web_session *s = admin ? admin_session(w, req, true, what) :
-	    session_for_change(w, req, what);
-	const char *user, *account, *value = NULL;
-	struct action_log lg;
-	json_t *body, *creq;
-
-	if (s == NULL)
-		return;
-	body = read_body(req);
-	if (body == NULL)
-		return;
-	/* without admin, the session's user: a "user" field is ignored */
-	user = admin ? body_str(body, "user", WEB_SESSION_USER_MAX) : s->user;
-	account = body_str(body, "account", 64);
-	if (secret_field != NULL)
-		value = body_str(body, secret_field, WEB_PASSWORD_MAX);
-	if (user == NULL || account == NULL ||
-	    (secret_field != NULL && value == NULL)) {
-		json_decref(body);
-		reply_error(req, HTTP_BADREQUEST, "Bad Request", secret_field ?
-		    "enter the account and its new password" :
-		    "which account?");
-		return;
-	}
-	memset(&lg, 0, sizeof(lg));
-	snprintf(lg.what, sizeof(lg.what), "%s", what);
-	snprintf(lg.addr, sizeof(lg.addr), "%s", peer_addr(req));
-	if (admin)
-		log_quote(lg.admin, sizeof(lg.admin), s->user);
-	log_quote(lg.user, sizeof(lg.user), user);
-	log_quote(lg.account, sizeof(lg.account), account);
-	creq = json_pack("{s:s, s:s}", "user", user, "account", account);
-	if (secret_field != NULL)
-		json_object_set_new(creq, secret_field, json_string(value));
-	json_decref(body);
-	run_command_then(w, req, command, creq, done, &lg);
-}
-
-static void
-account_action(struct web *w, struct evhttp_request *req, const char *what,
-    const char *command, const char *secret_field, bool admin)
-{
-	account_action_then(w, req, what, command, secret_field, admin,
-	    action_done);
-}
-
-/* Whether the admin lets people add and remove their own accounts
- * ([web] self_service); false after replying. */
-static bool
-self_service(struct web *w, struct evhttp_request *req, const char *what)
-{
-	if (w->gw->config->web_self_service)
-		return true;
-	log_info("web event=self-service-refused ip=%s action=%s",
-	    peer_addr(req), what);
-	reply_error(req, 403, "Forbidden", "Your admin adds and removes the "
-	    "old accounts here.");
-	return false;
-}
-
-/*
- * A person adds one of their own old accounts ([web] self_service): the
- * request popgatectl account add would send, for the session's user,
- * with only the fields a person gives (no CA file, fingerprint or clear
- * text: those stay the admin's, with the [upstream-defaults]).
- */
-/* account.add's answer: {"account": the name used}, or an error. */
-static void
-add_done(struct web *w, struct evhttp_request *req, json_t *resp,
-    const char *msg, struct action_log *lg)
-{
-	bool ok = resp != NULL && json_is_true(json_object_get(resp, "ok"));
-
-	if (!ok) {
-		action_done(w, req, resp, msg, lg);
-		return;
-	}
-	reply_json(req, HTTP_OK, "OK", json_pack("{s:O}", "account",
-	    json_object_get(resp, "account")));
-	log_info("web event=account-add ip=%s user=%s account=%s result=ok",
-	    lg->addr, lg->user, lg->account);
-}
-
-static void
-api_account_add(struct web *w, struct evhttp_request *req)
-{
-	static const char *const fields[] = { "host", "tls", "login",
-	    "password", "account", "oauth_provider" };
-	struct web_session *s = session_for_change(w, req, "account-add");
-	const char *name;
-	struct action_log lg;
-	json_t *body, *creq, *port;
-
-	if (s == NULL || !self_service(w, req, "account-add"))
-		return;
-	body = read_body(req);
-	if (body == NULL)
-		return;
-	creq = json_pack("{s:s}", "user", s->user);
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		const char *v = body_str(body, fields[i], WEB_PASSWORD_MAX);
-
-		if (v != NULL && (v[0] != '\0' ||
-		    strcmp(fields[i], "password") == 0))
-			json_object_set_new(creq, fields[i], json_string(v));
-	}
-	port = json_object_get(body, "port");
-	if (json_is_integer(port) && json_integer_value(port) != 0)
-		json_object_set(creq, "port", port);
-	name = body_str(body, "account", 64);
-	memset(&lg, 0, sizeof(lg));
-	snprintf(lg.what, sizeof(lg.what), "account-add");
-	snprintf(lg.addr, sizeof(lg.addr), "%s", peer_addr(req));
-	log_quote(lg.user, sizeof(lg.user), s->user);
-	log_quote(lg.account, sizeof(lg.account), name != NULL && name[0] !=
-	    '\0' ? name : "-");
-	json_decref(body);
-	run_command_then(w, req, "account.add", creq, add_done, &lg);
-}
-
-static void
-api_admin_accounts(struct web *w, struct evhttp_request *req)
-{
-	struct web_session *s = admin_session(w, req, false, "admin-list");
-	json_t *resp, *list, *a, *states;
-	json_int_t done = 0, total = 0;
-	size_t i, n = 0;
-
-	if (s == NULL)
-		return;
-	resp = status_of(w, req, NULL);
-	if (resp == NULL)
-		return;
-	list = json_array();
-	states = json_object();
-	json_array_foreach(json_object_get(resp, "accounts"), i, a) {
-		const char *user = json_string_value(json_object_get(a,
-		    "user"));
-		json_t *v, *imp;
-		const char *state;
-
-		if (n++ >= WEB_ADMIN_LIST_MAX)
-			continue;
-		v = account_view(w, user != NULL ? user : "", a, false);
-		json_object_set_new(v, "user", json_string(user != NULL ?
-		    user : ""));
-		state = json_string_value(json_object_get(v, "state"));
-		json_object_set_new(states, state, json_integer(
-		    json_integer_value(json_object_get(states, state)) + 1));
-		imp = json_object_get(v, "import");
-		done += json_integer_value(json_object_get(imp, "done"));
-		total += json_integer_value(json_object_get(imp, "total"));
-		json_array_append_new(list, v);
-	}
-	json_decref(resp);
-	{
-		char q[LOG_QUOTE_MAX];
-
-		log_info("web event=admin-list ip=%s user=%s accounts=%zu",
-		    peer_addr(req), log_quote(q, sizeof(q), s->user), n);
-	}
-	reply_json(req, HTTP_OK, "OK", json_pack("{s:o, s:o, s:{s:I, s:I}, "
-	    "s:b, s:I}", "accounts", list, "states", states, "importing",
-	    "done", done, "total", total, "truncated",
-	    n > WEB_ADMIN_LIST_MAX, "now", (json_int_t)time(NULL)));
+	web_reply_json(req, HTTP_OK, "OK", json_object());
 }
 
 /* ---- dispatch --------------------------------------------------------- */
@@ -1151,7 +732,8 @@ asset(struct evhttp_request *req, const char *path)
 	const struct web_asset *a = web_asset_find(path);
 
 	if (a == NULL) {
-		reply_error(req, HTTP_NOTFOUND, "Not Found", "no such page");
+		web_reply_error(req, HTTP_NOTFOUND, "Not Found",
+		    "no such page");
 		return;
 	}
 	reply_body(req, HTTP_OK, "OK", a->type, a->data, a->size);
@@ -1169,13 +751,13 @@ request_cb(struct evhttp_request *req, void *arg)
 	if (path == NULL)
 		path = "/";
 	if (w->gw->shutting_down) {
-		reply_error(req, HTTP_SERVUNAVAIL, "Unavailable",
+		web_reply_error(req, HTTP_SERVUNAVAIL, "Unavailable",
 		    "the gateway is restarting");
 		return;
 	}
 	/* no user data in URLs: the API takes no query strings */
 	if (uri != NULL && evhttp_uri_get_query(uri) != NULL) {
-		reply_error(req, HTTP_BADREQUEST, "Bad Request",
+		web_reply_error(req, HTTP_BADREQUEST, "Bad Request",
 		    "no query strings here");
 		return;
 	}
@@ -1186,45 +768,45 @@ request_cb(struct evhttp_request *req, void *arg)
 	if (get && strcmp(path, "/api/session") == 0)
 		api_session(w, req);
 	else if (get && strcmp(path, "/api/accounts") == 0)
-		api_accounts(w, req);
+		web_api_accounts(w, req);
 	else if (post && strcmp(path, "/api/login") == 0)
 		api_login(w, req);
 	else if (post && strcmp(path, "/api/logout") == 0)
 		api_logout(w, req);
 	else if (post && strcmp(path, "/api/check") == 0)
-		account_action(w, req, "check-now", "poll", NULL, false);
+		web_account_action(w, req, "check-now", "poll", NULL, false);
 	else if (get && strcmp(path, "/api/admin/accounts") == 0)
-		api_admin_accounts(w, req);
+		web_api_admin_accounts(w, req);
 	else if (post && strcmp(path, "/api/admin/check") == 0)
-		account_action(w, req, "admin-check", "poll", NULL, true);
+		web_account_action(w, req, "admin-check", "poll", NULL, true);
 	else if (post && strcmp(path, "/api/account/signin") == 0)
-		account_action_then(w, req, "account-signin", "oauth.start",
-		    NULL, false, signin_done);
+		web_account_action_then(w, req, "account-signin", "oauth.start",
+		    NULL, false, web_signin_done);
 	else if (post && strcmp(path, "/api/admin/signin") == 0)
-		account_action_then(w, req, "admin-signin", "oauth.start",
-		    NULL, true, signin_done);
+		web_account_action_then(w, req, "admin-signin", "oauth.start",
+		    NULL, true, web_signin_done);
 	else if (post && strcmp(path, "/api/admin/enable") == 0)
-		account_action(w, req, "admin-enable", "account.enable", NULL,
-		    true);
+		web_account_action(w, req, "admin-enable", "account.enable",
+		    NULL, true);
 	else if (post && strcmp(path, "/api/admin/disable") == 0)
-		account_action(w, req, "admin-disable", "account.disable",
+		web_account_action(w, req, "admin-disable", "account.disable",
 		    NULL, true);
 	else if (post && strcmp(path, "/api/account/add") == 0)
-		api_account_add(w, req);
+		web_api_account_add(w, req);
 	else if (post && strcmp(path, "/api/account/delete") == 0) {
-		if (self_service(w, req, "account-delete"))
-			account_action(w, req, "account-delete",
+		if (web_account_self_service(w, req, "account-delete"))
+			web_account_action(w, req, "account-delete",
 			    "account.delete", NULL, false);
 	} else if (post && strcmp(path, "/api/password") == 0)
-		account_action(w, req, "account-password", "account.set",
+		web_account_action(w, req, "account-password", "account.set",
 		    "password", false);
 	else if (!get && !post) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, POST");
-		reply_error(req, HTTP_BADMETHOD, "Method Not Allowed",
+		web_reply_error(req, HTTP_BADMETHOD, "Method Not Allowed",
 		    "GET or POST only");
 	} else
-		reply_error(req, HTTP_NOTFOUND, "Not Found", "no such API");
+		web_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such API");
 }
 
 /* ---- the connection cap ------------------------------------------------ */

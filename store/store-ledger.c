@@ -37,6 +37,7 @@ entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
 	e->has_head = (lr.flags & STORE_LEDGER_F_HEAD) != 0;
 	memcpy(e->head_digest, lr.head_digest, sizeof(e->head_digest));
 	e->list_size = lr.list_size;
+	e->by_head = (lr.flags & STORE_LEDGER_F_BY_HEAD) != 0;
 }
 
 void
@@ -379,6 +380,9 @@ struct claim_walk {
 	const unsigned char *digest;
 	const void *uidl;	/* the new one */
 	size_t uidl_size;
+	/* by header (store_ledger_claim_head): what the entry must say */
+	const unsigned char *head;
+	uint64_t list_size;
 	size_t prefix_len;
 	store_uidl_vanished_fn *vanished;
 	void *ctx;
@@ -434,6 +438,11 @@ claim_each(void *ctx, const MDB_val *key, const MDB_val *data)
 	    memcmp(w->old.digest, w->digest, STORE_DIGEST_SIZE) != 0 ||
 	    (w->old.flags & STORE_LEDGER_F_BODY) == 0)
 		return 0;
+	/* by header: delivered with this header block and LIST size */
+	if (w->head != NULL && ((w->old.flags & STORE_LEDGER_F_HEAD) == 0 ||
+	    w->old.list_size != w->list_size ||
+	    memcmp(w->old.head_digest, w->head, STORE_DIGEST_SIZE) != 0))
+		return 0;
 	memcpy(w->old_account, account, sizeof(w->old_account));
 	memcpy(w->old_uidl, uidl, uidl_size);
 	w->old_uidl_size = uidl_size;
@@ -455,17 +464,18 @@ index_key(struct store_key *k, uint32_t user_id,
 		    uidl_size);
 }
 
-int
-store_ledger_claim_digest(struct store *store, uint32_t user_id,
-    const char *account, const unsigned char *mailbox_key,
-    const unsigned char *digest, const void *uidl, size_t uidl_size,
-    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+/* The claim of store_ledger_claim_digest/_head: w is filled in but for
+ * the transaction and what the walk finds. */
+static int
+claim(struct store *store, struct claim_walk *wp, bool *claimed_r,
     const char **error_r)
 {
-	struct claim_walk w = { .store = store, .user_id = user_id,
-	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
-	    .uidl = uidl, .uidl_size = uidl_size, .vanished = vanished,
-	    .ctx = ctx };
+	struct claim_walk w = *wp;
+	uint32_t user_id = w.user_id;
+	const char *account = w.account;
+	const unsigned char *mailbox_key = w.mailbox_key, *digest = w.digest;
+	const void *uidl = w.uidl;
+	size_t uidl_size = w.uidl_size;
 	struct store_ledgerrec lr;
 	struct store_key k, pk;
 	MDB_txn *txn = NULL;
@@ -497,8 +507,12 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 	/* the new UIDL says what the old one said: the same delivery */
 	lr = w.old;
 	lr.seen = (int64_t)time(NULL);
-	lr.flags &= ~STORE_LEDGER_F_DELETED;
+	lr.flags &= ~(STORE_LEDGER_F_DELETED | STORE_LEDGER_F_BY_HEAD);
 	lr.flags |= STORE_LEDGER_F_DIGEST;
+	/* by header: the bytes were not seen under this UIDL (by content
+	   they were, which clears an earlier by-header mark) */
+	if (w.head != NULL)
+		lr.flags |= STORE_LEDGER_F_BY_HEAD;
 	memcpy(lr.digest, digest, sizeof(lr.digest));
 	if (ledger_put_new(store, txn, &k, &lr, error_r) < 0)
 		goto fail;
@@ -527,6 +541,94 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 fail:
 	store_wabort(store, txn);
 	return -1;
+}
+
+int
+store_ledger_claim_digest(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r)
+{
+	struct claim_walk w = { .store = store, .user_id = user_id,
+	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
+	    .uidl = uidl, .uidl_size = uidl_size, .vanished = vanished,
+	    .ctx = ctx };
+
+	return claim(store, &w, claimed_r, error_r);
+}
+
+int
+store_ledger_claim_head(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const unsigned char *head,
+    uint64_t list_size, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r)
+{
+	struct claim_walk w = { .store = store, .user_id = user_id,
+	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
+	    .uidl = uidl, .uidl_size = uidl_size, .head = head,
+	    .list_size = list_size, .vanished = vanished, .ctx = ctx };
+
+	*claimed_r = false;
+	if (mailbox_key == NULL || head == NULL || list_size == 0)
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: a claim by header needs a mailbox, a header "
+		    "digest and a size");
+	return claim(store, &w, claimed_r, error_r);
+}
+
+struct mailbox_walk {
+	struct store *store;
+	MDB_txn *txn;
+	uint32_t user_id;
+	size_t prefix_len;	/* user, 0, mailbox key, digest */
+	int (*cb)(void *ctx, const char *account,
+	    const struct store_ledger_entry *entry);
+	void *ctx;
+};
+
+static int
+mailbox_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct mailbox_walk *w = ctx;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	struct store_ledger_entry e;
+	const unsigned char *uidl;
+	size_t uidl_size;
+	struct store_key k;
+	MDB_val lk, ld;
+
+	(void)data;
+	if (!mbdigest_split(key, w->prefix_len, account, &uidl, &uidl_size) ||
+	    store_ledger_key(w->store, &k, w->user_id, account, uidl,
+	    uidl_size, NULL) < 0)
+		return 0;
+	lk = store_key_val(&k);
+	if (mdb_get(w->txn, w->store->dbi[DB_LEDGER], &lk, &ld) != 0)
+		return 0;
+	entry_fill(&lk, k.len - uidl_size, &ld, &e);
+	e.uidl = uidl;	/* in the snapshot, not in our local key */
+	return w->cb(w->ctx, account, &e);
+}
+
+int
+store_ledger_mailbox_foreach(struct store_read *r, uint32_t user_id,
+    const unsigned char *mailbox_key,
+    int (*cb)(void *ctx, const char *account,
+    const struct store_ledger_entry *entry), void *ctx,
+    const char **error_r)
+{
+	struct mailbox_walk w = { .store = r->store, .txn = r->txn,
+	    .user_id = user_id, .cb = cb, .ctx = ctx };
+	struct store_key pk;
+
+	store_ledger_mbdigest_key(&pk, user_id, mailbox_key, NULL, NULL,
+	    NULL, 0);
+	w.prefix_len = pk.len + STORE_DIGEST_SIZE;
+	return store_prefix_foreach(r->store, r->txn, DB_DIGESTS, &pk,
+	    mailbox_each, &w, "digest list", error_r);
 }
 
 /* Index keys gathered in a walk, to change after it (the walk's bytes

@@ -868,6 +868,9 @@ struct store_ledger_entry {
 	bool has_head;
 	unsigned char head_digest[STORE_DIGEST_SIZE];
 	uint64_t list_size;
+	/* The UIDL took this entry over by its header block and size
+	   (store_ledger_claim_head), not by its bytes. */
+	bool by_head;
 };
 
 /* 0 when some message of the user still references body body_id (a
@@ -938,6 +941,31 @@ int store_ledger_claim_digest(struct store *store, uint32_t user_id,
     const char *account, const unsigned char *mailbox_key,
     const unsigned char *digest, const void *uidl, size_t uidl_size,
     store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r);
+/*
+ * The same claim, recognised by the header block instead of the bytes
+ * (issue 15, session 4): the entry taken over must also have been
+ * delivered with this header digest (head, as TOP n 0 gives it) and this
+ * LIST size, and digest is the content digest of that delivery (found
+ * with store_ledger_mailbox_foreach). The new entry is marked by_head: its
+ * bytes were never seen under the new UIDL.
+ */
+int store_ledger_claim_head(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const unsigned char *head,
+    uint64_t list_size, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r);
+/*
+ * Every delivery indexed under the upstream mailbox mailbox_key for the
+ * user (any account name), with its ledger entry: cb(ctx, account,
+ * entry); entry->uidl points into the snapshot. Index keys whose ledger
+ * entry is gone are skipped. A non-zero cb return stops the walk.
+ */
+int store_ledger_mailbox_foreach(struct store_read *r, uint32_t user_id,
+    const unsigned char *mailbox_key,
+    int (*cb)(void *ctx, const char *account,
+    const struct store_ledger_entry *entry), void *ctx,
     const char **error_r);
 /* Moves the account's digest index entries of the older layout (by
  * account name) to the index by upstream mailbox, in one transaction

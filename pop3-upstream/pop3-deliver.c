@@ -166,7 +166,45 @@ struct pop3_deliver_listing {
 	atomic_uint refs;
 	struct listing_key *keys;	/* sorted (key_cmp) */
 	size_t count;
+	/* the mailbox's key by the address the session reached */
+	bool has_addr;
+	unsigned char addr_key[UPSTREAM_MAILBOX_KEY_SIZE];
 };
+
+void
+pop3_deliver_listing_set_address(struct pop3_deliver_listing *l,
+    const struct upstream_account *acct, const char *address)
+{
+	if (address == NULL || address[0] == '\0')
+		return;
+	upstream_mailbox_key_at(acct, address, l->addr_key);
+	l->has_addr = true;
+}
+
+/* The keys a mailbox is known by in this session: its name's, and the
+ * address's when known. */
+static size_t
+mailbox_names(const unsigned char *name_key,
+    const struct pop3_deliver_listing *l, const unsigned char *keys[2])
+{
+	keys[0] = name_key;
+	keys[1] = l != NULL && l->has_addr ? l->addr_key : NULL;
+	return keys[1] != NULL ? 2 : 1;
+}
+
+/* Writer: the mailbox's canonical key (key) for the account's name key,
+ * recording the names of this session. */
+static int
+mailbox_canon_write(struct store *store, uint32_t user_id,
+    const struct pop3_deliver_listing *l, const unsigned char *name,
+    unsigned char key[UPSTREAM_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	const unsigned char *keys[2];
+	size_t n = mailbox_names(name, l, keys);
+
+	return store_ledger_mailbox_alias(store, user_id, keys, n, key,
+	    error_r);
+}
 
 static int
 key_cmp(const void *a, const void *b)
@@ -232,8 +270,10 @@ struct pop3_deliver_job {
 	struct store *store;
 	uint32_t user_id;
 	char account[STORE_ACCOUNT_ID_MAX + 1];
-	/* the upstream mailbox its digests are indexed under */
+	/* the upstream mailbox its digests are indexed under (canonical,
+	   set by the writer), and the key of the account's host name */
 	unsigned char mailbox_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	unsigned char name_key[UPSTREAM_MAILBOX_KEY_SIZE];
 	uint32_t mailbox_id;
 	size_t count;
 	struct pop3_deliver_msg *msgs;
@@ -352,6 +392,11 @@ batch_claim_known(struct store *store, struct pop3_deliver_job *j,
 {
 	size_t left = 0, moved;
 
+	/* the mailbox's canonical key (the names it is known by); j->nm
+	   point at j->mailbox_key */
+	if (mailbox_canon_write(store, j->user_id, j->listing, j->name_key,
+	    j->mailbox_key, error_r) < 0)
+		return -1;
 	/* digests indexed by account name (ledgers from before the index
 	   by mailbox) move to the mailbox's index first: a no-op once done */
 	if (store_ledger_digests_rekey(store, j->user_id, j->account,
@@ -454,7 +499,8 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	j->store = store;
 	j->user_id = acct->user_id;
 	snprintf(j->account, sizeof(j->account), "%s", acct->id);
-	upstream_mailbox_key(acct, j->mailbox_key);
+	upstream_mailbox_key(acct, j->name_key);
+	memcpy(j->mailbox_key, j->name_key, sizeof(j->mailbox_key));
 	j->mailbox_id = mailbox_id;
 	j->count = count;
 	j->msgs = xmemdup(msgs, count * sizeof(*msgs));
@@ -831,12 +877,17 @@ pop3_deliver_head_candidates(struct store_read *r,
 {
 	struct cand_walk w = { .account = acct->id, .listing = listing,
 	    .sizes = sizes, .n = n };
+	unsigned char name[UPSTREAM_MAILBOX_KEY_SIZE];
 	unsigned char mk[UPSTREAM_MAILBOX_KEY_SIZE];
+	const unsigned char *keys[2];
 	int rc;
 
 	*cands_r = NULL;
 	*count_r = 0;
-	upstream_mailbox_key(acct, mk);
+	upstream_mailbox_key(acct, name);
+	if (store_ledger_mailbox_canon(r, acct->user_id, keys,
+	    mailbox_names(name, listing, keys), mk, error_r) < 0)
+		return -1;
 	rc = store_ledger_mailbox_foreach(r, acct->user_id, mk, cand_each,
 	    &w, error_r);
 	if (rc != 0) {
@@ -854,6 +905,7 @@ struct pop3_claim_job {
 	uint32_t user_id;
 	char account[STORE_ACCOUNT_ID_MAX + 1];
 	unsigned char mailbox_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	unsigned char name_key[UPSTREAM_MAILBOX_KEY_SIZE];
 	struct pop3_head_claim *claims;	/* uidl copies owned */
 	bool *claimed;
 	size_t count;
@@ -867,6 +919,9 @@ claim_apply(struct store *store, void *ctx, const char **error_r)
 {
 	struct pop3_claim_job *j = ctx;
 
+	if (mailbox_canon_write(store, j->user_id, j->listing, j->name_key,
+	    j->mailbox_key, error_r) < 0)
+		return -1;
 	for (size_t i = 0; i < j->count; i++) {
 		const struct pop3_head_claim *c = &j->claims[i];
 
@@ -910,7 +965,7 @@ pop3_deliver_claim_heads_submit(struct store *store,
 
 	j->user_id = acct->user_id;
 	snprintf(j->account, sizeof(j->account), "%s", acct->id);
-	upstream_mailbox_key(acct, j->mailbox_key);
+	upstream_mailbox_key(acct, j->name_key);
 	j->claims = xcalloc(count + 1, sizeof(*j->claims));
 	if (count > 0)
 		memcpy(j->claims, claims, count * sizeof(*claims));

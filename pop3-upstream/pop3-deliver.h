@@ -130,6 +130,12 @@ struct pop3_deliver_listing;
 struct pop3_deliver_listing *pop3_deliver_listing_new(
     const char *const *uidls, const size_t *sizes, size_t count);
 void pop3_deliver_listing_unref(struct pop3_deliver_listing **listing);
+/* The numeric address the session reached the server at: the mailbox is
+ * known by it as well as by the account's host name, so that deliveries
+ * made through another name of that address are found
+ * (store_ledger_mailbox_alias). Before the listing is shared. */
+void pop3_deliver_listing_set_address(struct pop3_deliver_listing *listing,
+    const struct upstream_account *acct, const char *address);
 
 /*
  * The same, off the loop: the messages are parsed on a worker (workq may

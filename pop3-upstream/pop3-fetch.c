@@ -8,6 +8,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <openssl/evp.h>
 
 #include "log.h"
@@ -354,6 +358,7 @@ session_listing(struct pop3_session *s)
 		sizes[i] = s->msgs[i].key_len;
 	}
 	s->listing = pop3_deliver_listing_new(keys, sizes, s->msg_count);
+	pop3_deliver_listing_set_address(s->listing, s->acct, s->peer_addr);
 	free(keys);
 	free(sizes);
 	return s->listing;
@@ -1547,4 +1552,32 @@ ident_decide(struct pop3_session *s)
 	s->claim_job = pop3_deliver_claim_heads_submit(s->env.store, s->acct,
 	    s->listing, claims, nc, claims_done, s);
 	free(claims);
+}
+
+void
+pop3_fetch_note_peer(struct pop3_session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	const void *a = NULL;
+	int af = 0;
+
+	s->peer_addr[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		af = AF_INET;
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	} else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a6 =
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		/* ::ffff:127.0.0.1 is 127.0.0.1 */
+		af = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		a = af == AF_INET ? (const void *)&a6->s6_addr[12] : a6;
+	}
+	if (a == NULL || inet_ntop(af, a, s->peer_addr,
+	    sizeof(s->peer_addr)) == NULL)
+		s->peer_addr[0] = '\0';
 }

@@ -213,6 +213,9 @@ struct pop3_session {
 	size_t cand_count;
 	uint32_t *claim_msgs;		/* msgs index of each claim */
 	struct pop3_claim_job *claim_job;
+	/* the address connected to, numeric ("" unknown): a name of the
+	   upstream mailbox beside the host name (pop3_fetch_note_peer) */
+	char peer_addr[64];
 
 	struct batch_item *batch;
 	size_t batch_count;
@@ -305,5 +308,7 @@ void pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c);
 void pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
     const char *why);
 void pop3_fetch_quit_done(struct pop3_session *s);
+/* Connected: notes the server's address (s->peer_addr). */
+void pop3_fetch_note_peer(struct pop3_session *s);
 
 #endif

@@ -218,6 +218,20 @@ fail:
 	return -1;
 }
 
+/* Commits txn when it changed something, else drops it (no empty
+ * commit). */
+static int
+commit_if(struct store *store, MDB_txn *txn, bool changed,
+    const char **error_r)
+{
+	if (!changed) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return 0;
+	}
+	return store_wcommit(store, txn, error_r);
+}
+
 int
 store_ledger_mark_deleted(struct store *store, uint32_t user_id,
     const char *account, const void *const *uidls, const size_t *uidl_sizes,
@@ -266,12 +280,7 @@ store_ledger_mark_deleted(struct store *store, uint32_t user_id,
 		}
 		changed++;
 	}
-	if (changed == 0) {
-		store_wabort(store, txn);
-		store_ok(store);
-		return 0;
-	}
-	return store_wcommit(store, txn, error_r);
+	return commit_if(store, txn, changed > 0, error_r);
 fail:
 	store_wabort(store, txn);
 	return -1;
@@ -776,4 +785,99 @@ remove_mbdigests(struct store *store, MDB_txn *txn, uint32_t user_id,
 	}
 	free(w.keys.v);
 	return ret;
+}
+
+/* The names of an upstream mailbox (issue 15, session 4): DB_DIGESTS keys
+ * user + u8 0xff (no account name is 255 bytes long, and 0 is the index
+ * by mailbox) + a mailbox key -> the mailbox key its deliveries are
+ * indexed under (STORE_MAILBOX_KEY_SIZE bytes). */
+static void
+alias_key(struct store_key *k, uint32_t user_id, const unsigned char *key)
+{
+	store_key_init(k);
+	store_key_u32(k, user_id);
+	store_key_u8(k, 0xff);
+	store_key_bytes(k, key, STORE_MAILBOX_KEY_SIZE);
+}
+
+/* The first of keys with a recorded name, else keys[0]; *named_r[i]:
+ * keys[i] is recorded. */
+static int
+mailbox_canon(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const unsigned char *const *keys, size_t n, bool *named,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	bool found = false;
+
+	memcpy(canon_r, keys[0], STORE_MAILBOX_KEY_SIZE);
+	for (size_t i = 0; i < n; i++) {
+		struct store_key k;
+		MDB_val key, data;
+		int rc;
+
+		alias_key(&k, user_id, keys[i]);
+		key = store_key_val(&k);
+		rc = mdb_get(txn, store->dbi[DB_DIGESTS], &key, &data);
+		named[i] = rc == 0 && data.mv_size == STORE_MAILBOX_KEY_SIZE;
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return store_fail_mdb(store, error_r, rc, "mailbox name");
+		if (named[i] && !found) {
+			memcpy(canon_r, data.mv_data, STORE_MAILBOX_KEY_SIZE);
+			found = true;
+		}
+	}
+	return 0;
+}
+
+int
+store_ledger_mailbox_canon(struct store_read *r, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	bool named[STORE_MAILBOX_NAMES_MAX];
+
+	if (n == 0 || n > STORE_MAILBOX_NAMES_MAX)
+		return store_fail(r->store, error_r, STORE_ERR_INVALID,
+		    "store: 1 to STORE_MAILBOX_NAMES_MAX mailbox keys");
+	return mailbox_canon(r->store, r->txn, user_id, keys, n, named,
+	    canon_r, error_r);
+}
+
+int
+store_ledger_mailbox_alias(struct store *store, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	bool named[STORE_MAILBOX_NAMES_MAX];
+	MDB_txn *txn = NULL;
+	size_t added = 0;
+
+	if (n == 0 || n > STORE_MAILBOX_NAMES_MAX)
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: 1 to STORE_MAILBOX_NAMES_MAX mailbox keys");
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	if (mailbox_canon(store, txn, user_id, keys, n, named, canon_r,
+	    error_r) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct store_key k;
+		MDB_val key, data = { STORE_MAILBOX_KEY_SIZE, canon_r };
+		int rc;
+
+		if (named[i])
+			continue;	/* a name already given stays */
+		alias_key(&k, user_id, keys[i]);
+		key = store_key_val(&k);
+		if ((rc = mdb_put(txn, store->dbi[DB_DIGESTS], &key, &data,
+		    MDB_NOOVERWRITE)) != 0 && rc != MDB_KEYEXIST) {
+			store_fail_mdb(store, error_r, rc, "mailbox name");
+			goto fail;
+		}
+		added++;
+	}
+	return commit_if(store, txn, added > 0, error_r);
+fail:
+	store_wabort(store, txn);
+	return -1;
 }

@@ -967,6 +967,26 @@ int store_ledger_mailbox_foreach(struct store_read *r, uint32_t user_id,
     int (*cb)(void *ctx, const char *account,
     const struct store_ledger_entry *entry), void *ctx,
     const char **error_r);
+/*
+ * The identity of an upstream mailbox (issue 15, session 4): one mailbox
+ * is known by several keys (upstream_mailbox_key: its host name as
+ * written, and the address a session reached it at), and its deliveries
+ * are indexed under one of them, its canonical key. keys[0] is the name's
+ * key, the others (up to STORE_MAILBOX_NAMES_MAX in all) other names.
+ * The canonical key is the one recorded for the first of keys that has
+ * one, else keys[0] (so ledgers indexed before names were recorded keep
+ * their key). _canon only reads; _alias (writer) also records every key
+ * of keys that has none as a name of the canonical key, so that a later
+ * account reaching the same address under another host name (localhost,
+ * 127.0.0.1) finds the same deliveries. A recorded name never changes.
+ */
+#define STORE_MAILBOX_NAMES_MAX 4
+int store_ledger_mailbox_canon(struct store_read *r, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r);
+int store_ledger_mailbox_alias(struct store *store, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r);
 /* Moves the account's digest index entries of the older layout (by
  * account name) to the index by upstream mailbox, in one transaction
  * (the migration of ledgers written before it; a no-op once done).

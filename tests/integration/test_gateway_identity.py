@@ -420,6 +420,42 @@ class ContentIdentityTest(unittest.TestCase):
                          sorted(wire_bytes(r) for r in raws + [new]))
 
 
+    def test_account_readded_under_another_host_spelling(self):
+        # the mailbox is also known by the address the gateway reached it
+        # at: an account on "localhost", removed, then added on
+        # "127.0.0.1" under another name finds its deliveries, and
+        # recognises them by TOP n 0 without a download
+        raws = [make_message(i, 1800 + 41 * i) for i in range(8)]
+        self.dc.add_messages("fay", raws)
+        self.add_account("by-name", host="localhost")
+        self.assertIn("fetched=8 ", self.poll())
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "by-name"})
+        new = make_message(300, 4100)
+        self.dc.add_message("fay", new)
+        self.add_account("by-address", host="127.0.0.1")
+        pos = self.dovecot_log_size()
+        done = self.poll()
+        self.assertIn("fetched=1 ", done)
+        self.assertIn("known=8 known_top=8 ", done)
+        tops, retrs, retr_bytes = self.retrs_since(pos)
+        self.assertEqual(retrs, 1)
+        self.assertLess(retr_bytes, len(wire_bytes(new)) + 200)
+        self.assertEqual(sorted(wire_bytes(b) for b in self.inbox()),
+                         sorted(wire_bytes(r) for r in raws + [new]))
+        # and back to the name, in other case, renumbered meanwhile
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "by-address"})
+        self.dc.restart_with_uidl_format("%08Xv-%08Xu")
+        self.add_account("by-name-again", host="LocalHost")
+        pos = self.dovecot_log_size()
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=9 known_top=9 ", done)
+        self.assertEqual(self.retrs_since(pos)[1], 0)
+        self.assertEqual(len(self.inbox()), 9)
+
+
 class SameMailboxTest(unittest.TestCase):
     """One upstream mailbox, one account: a second account on the same
     host (another spelling of its name, or a name that resolves to the

@@ -492,6 +492,61 @@ START_TEST(ledger_claim_head)
 }
 END_TEST
 
+/* Mailbox names (issue 15, session 4): a key never seen is its own
+   canonical key; names recorded with it lead to it afterwards, from any
+   account; a name once given never changes. */
+START_TEST(ledger_mailbox_names)
+{
+	struct tstore t;
+	struct store_read *r;
+	unsigned char n1[STORE_MAILBOX_KEY_SIZE], a1[STORE_MAILBOX_KEY_SIZE];
+	unsigned char n2[STORE_MAILBOX_KEY_SIZE], c[STORE_MAILBOX_KEY_SIZE];
+	const unsigned char *keys[2];
+
+	memset(n1, 0x01, sizeof(n1));
+	memset(a1, 0x0a, sizeof(a1));
+	memset(n2, 0x02, sizeof(n2));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t v = tuser(&t, "bob");
+	/* nothing recorded: the name's own key */
+	keys[0] = n2;
+	keys[1] = a1;
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, u, keys, 2, c, NULL), 0);
+	store_read_end(&r);
+	ck_assert(memcmp(c, n2, sizeof(c)) == 0);
+	/* "localhost" reached at 127.0.0.1: both name n1 */
+	keys[0] = n1;
+	ck_assert_int_eq(store_ledger_mailbox_alias(t.store, u, keys, 2, c,
+	    NULL), 0);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	/* "127.0.0.1" (its name's key is the address's): n1's deliveries */
+	keys[0] = a1;
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, u, keys, 1, c, NULL), 0);
+	store_read_end(&r);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	/* another name at that address joins n1 */
+	keys[0] = n2;
+	ck_assert_int_eq(store_ledger_mailbox_alias(t.store, u, keys, 2, c,
+	    NULL), 0);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	keys[1] = NULL;
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, u, keys, 1, c, NULL), 0);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	/* per user: bob has none of alice's names */
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, v, keys, 1, c, NULL), 0);
+	ck_assert(memcmp(c, n2, sizeof(c)) == 0);
+	store_read_end(&r);
+	ck_assert_int_eq(store_ledger_mailbox_alias(t.store, u, keys, 0, c,
+	    NULL), -1);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_ledger_suite(void)
 {
@@ -506,6 +561,7 @@ store_ledger_suite(void)
 	tcase_add_test(tc, ledger_claim_digest);
 	tcase_add_test(tc, ledger_claim_digest_by_mailbox);
 	tcase_add_test(tc, ledger_claim_head);
+	tcase_add_test(tc, ledger_mailbox_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -868,28 +868,26 @@ cmp_cand(const void *a, const void *b)
 	return memcmp(x->digest, y->digest, sizeof(x->digest));
 }
 
-int
-pop3_deliver_head_candidates(struct store_read *r,
-    const struct upstream_account *acct,
-    const struct pop3_deliver_listing *listing, const uint64_t *sizes,
-    size_t n, struct pop3_head_candidate **cands_r, size_t *count_r,
-    const char **error_r)
+/* The walk itself, in a read snapshot (on a worker). */
+static int
+head_candidates(struct store_read *r, uint32_t user_id, const char *account,
+    const unsigned char *name, const struct pop3_deliver_listing *listing,
+    const uint64_t *sizes, size_t n, struct pop3_head_candidate **cands_r,
+    size_t *count_r, const char **error_r)
 {
-	struct cand_walk w = { .account = acct->id, .listing = listing,
+	struct cand_walk w = { .account = account, .listing = listing,
 	    .sizes = sizes, .n = n };
-	unsigned char name[UPSTREAM_MAILBOX_KEY_SIZE];
 	unsigned char mk[UPSTREAM_MAILBOX_KEY_SIZE];
 	const unsigned char *keys[2];
 	int rc;
 
 	*cands_r = NULL;
 	*count_r = 0;
-	upstream_mailbox_key(acct, name);
-	if (store_ledger_mailbox_canon(r, acct->user_id, keys,
+	if (store_ledger_mailbox_canon(r, user_id, keys,
 	    mailbox_names(name, listing, keys), mk, error_r) < 0)
 		return -1;
-	rc = store_ledger_mailbox_foreach(r, acct->user_id, mk, cand_each,
-	    &w, error_r);
+	rc = store_ledger_mailbox_foreach(r, user_id, mk, cand_each, &w,
+	    error_r);
 	if (rc != 0) {
 		free(w.v);
 		return rc < 0 ? -1 : 1;
@@ -899,6 +897,107 @@ pop3_deliver_head_candidates(struct store_read *r,
 	*cands_r = w.v;
 	*count_r = w.count;
 	return 0;
+}
+
+/* The walk as a worker job: copies of what it reads (the account may be
+ * removed meanwhile), the listing by reference. */
+struct pop3_cand_job {
+	struct workq_job wq;
+	struct store *store;
+	uint32_t user_id;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	unsigned char name_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	struct pop3_deliver_listing *listing;
+	uint64_t *sizes;
+	size_t n;
+	struct pop3_head_candidate *cands;
+	size_t count;
+	int rc;
+	long us;
+	char error[POP3_DELIVER_ERROR_MAX];
+	pop3_cand_done_fn *done;
+	void *arg;		/* NULL done: detached */
+};
+
+static enum workq_run_result
+cand_run(struct workq_job *wq)
+{
+	struct pop3_cand_job *j = (struct pop3_cand_job *)wq;
+	struct store_read *r = NULL;
+	const char *err = NULL;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_read_begin(j->store, &r, &err) < 0)
+		j->rc = -1;
+	else {
+		j->rc = head_candidates(r, j->user_id, j->account, j->name_key,
+		    j->listing, j->sizes, j->n, &j->cands, &j->count, &err);
+		store_read_end(&r);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	j->us = (long)((t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000);
+	if (j->rc < 0)
+		snprintf(j->error, sizeof(j->error), "%s",
+		    err != NULL ? err : "store error");
+	return WORKQ_DONE;
+}
+
+static void
+cand_done(struct workq_job *wq)
+{
+	struct pop3_cand_job *j = (struct pop3_cand_job *)wq;
+
+	if (wq->cancelled) {
+		free(j->cands);
+		j->cands = NULL;
+		j->count = 0;
+		j->rc = -1;
+		snprintf(j->error, sizeof(j->error), "shutting down");
+	}
+	if (j->done != NULL) {
+		j->done(j->arg, j->rc, j->cands, j->count, j->us, j->error);
+		j->cands = NULL;	/* the requester's now */
+	}
+	free(j->cands);
+	free(j->sizes);
+	pop3_deliver_listing_unref(&j->listing);
+	free(j);
+}
+
+struct pop3_cand_job *
+pop3_deliver_head_candidates_submit(struct store *store, struct workq *workq,
+    const struct upstream_account *acct, struct pop3_deliver_listing *listing,
+    uint64_t *sizes, size_t n, pop3_cand_done_fn *done, void *arg)
+{
+	struct pop3_cand_job *j = xcalloc(1, sizeof(*j));
+
+	j->store = store;
+	j->user_id = acct->user_id;
+	snprintf(j->account, sizeof(j->account), "%s", acct->id);
+	upstream_mailbox_key(acct, j->name_key);
+	atomic_fetch_add(&listing->refs, 1);
+	j->listing = listing;
+	j->sizes = sizes;
+	j->n = n;
+	j->done = done;
+	j->arg = arg;
+	j->wq.run = cand_run;
+	j->wq.done = cand_done;
+	j->wq.key = acct->user_id;
+	workq_submit(workq, &j->wq);
+	/* without a pool it is done already (and freed) */
+	return workq != NULL ? j : NULL;
+}
+
+void
+pop3_deliver_cand_job_detach(struct pop3_cand_job *job)
+{
+	if (job == NULL)
+		return;
+	job->done = NULL;
+	job->arg = NULL;
 }
 
 struct pop3_claim_job {

@@ -225,16 +225,25 @@ struct pop3_head_candidate {
  * The deliveries of the account's upstream mailbox (any account name of
  * the user) that a new UIDL of this session could take over: delivered,
  * with a header digest and a content digest, LIST size one of sizes
- * (sorted ascending, n), and for this account's own entries a UIDL the
- * listing lacks. *cands_r (malloc'd, sorted by size, head, digest) and
- * *count_r. 0; 1 when there were more than POP3_HEAD_CANDIDATES_MAX
- * (nothing returned); -1 on a store error.
+ * (sorted ascending, n; taken over, freed by the job), and for this
+ * account's own entries a UIDL the listing lacks. Found on a worker
+ * (one read snapshot; workq NULL: in the call): done(arg, rc, cands,
+ * count, us, error) on the loop, cands malloc'd (the callee's, sorted by
+ * size, head, digest), us the walk's microseconds; rc 0, 1 when there
+ * were more than POP3_HEAD_CANDIDATES_MAX (none given), -1 on a store
+ * error. Returns a handle for pop3_deliver_cand_job_detach(), or NULL
+ * when done was called before the return.
  */
-int pop3_deliver_head_candidates(struct store_read *r,
-    const struct upstream_account *acct,
-    const struct pop3_deliver_listing *listing, const uint64_t *sizes,
-    size_t n, struct pop3_head_candidate **cands_r, size_t *count_r,
-    const char **error_r);
+struct pop3_cand_job;
+typedef void pop3_cand_done_fn(void *arg, int rc,
+    struct pop3_head_candidate *cands, size_t count, long us,
+    const char *error);
+struct pop3_cand_job *pop3_deliver_head_candidates_submit(struct store *store,
+    struct workq *workq, const struct upstream_account *acct,
+    struct pop3_deliver_listing *listing, uint64_t *sizes, size_t n,
+    pop3_cand_done_fn *done, void *arg);
+/* The requester is gone: the job finishes, done is not called. */
+void pop3_deliver_cand_job_detach(struct pop3_cand_job *job);
 
 /* One claim by header to make: the new UIDL, what TOP and LIST gave, and
  * the content digest of the one candidate it matched. */

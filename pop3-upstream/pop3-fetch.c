@@ -420,6 +420,8 @@ pop3_fetch_detach_inflight(struct pop3_session *s)
 	s->mark_job = NULL;
 	pop3_deliver_claim_job_detach(s->claim_job);
 	s->claim_job = NULL;
+	pop3_deliver_cand_job_detach(s->cand_job);
+	s->cand_job = NULL;
 	free(s->cands);
 	s->cands = NULL;
 	free(s->claim_msgs);
@@ -1298,15 +1300,86 @@ ident_eligible(const struct msg *m)
  * only what was never delivered, and a DELE must never rest on a header),
  * nor without TOP, a listing of every key, or UIDLs as keys.
  */
+static void ident_finish(struct pop3_session *s);
+
+/* The candidates are found (the worker's walk): the unknown UIDLs of a
+ * size among them get their TOP. */
+static void
+ident_walked(void *arg, int rc, struct pop3_head_candidate *cands,
+    size_t count, long us, const char *error)
+{
+	struct pop3_session *s = arg;
+	size_t nid = 0;
+
+	s->cand_job = NULL;
+	s->inflight_count--;
+	s->cands = cands;
+	s->cand_count = count;
+	if (s->finishing) {
+		if (s->inflight_count == 0)
+			event_active(s->finish_ev, EV_TIMEOUT, 1);
+		return;
+	}
+	log_debug("pop3 account=%s event=ident-walk candidates=%zu us=%ld",
+	    s->log_id, count, us);
+	if (rc != 0) {
+		/* nothing lost: every unknown UIDL is RETRieved */
+		log_warn("pop3 account=%s event=ident-skipped reason=\"%s\"",
+		    s->log_id, rc > 0 ? "too many candidate deliveries" :
+		    error);
+		ident_finish(s);
+		return;
+	}
+	s->todo_count = 0;
+	for (size_t i = 0; i < s->msg_count && count > 0; i++) {
+		struct msg *m = &s->msgs[i];
+
+		if (!ident_eligible(m))
+			continue;
+		/* any candidate of this size (the table is sorted by size) */
+		for (size_t lo = 0, hi = count; lo < hi;) {
+			size_t mid = (lo + hi) / 2;
+
+			if (cands[mid].list_size == m->list_size) {
+				m->action = ACT_IDENT;
+				break;
+			}
+			if (cands[mid].list_size < m->list_size)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (m->action == ACT_IDENT) {
+			s->todo[s->todo_count++] = (uint32_t)i;
+			nid++;
+		}
+	}
+	if (nid == 0) {
+		ident_finish(s);
+		return;
+	}
+	log_info("pop3 account=%s event=ident top=%zu candidates=%zu",
+	    s->log_id, nid, count);
+	s->ident_phase = true;
+	s->todo_next = 0;
+	s->todo_done = 0;
+	pop3_fetch_pump(s);
+}
+
+/*
+ * Before the first RETR of a session: the unknown UIDLs whose LIST size
+ * some delivery of this upstream mailbox had get a TOP n 0 first (the
+ * ident phase); true if it started (the candidates are looked for on a
+ * worker first). Not in delete mode (the server keeps only what was never
+ * delivered, and a DELE must never rest on a header), nor without TOP, a
+ * listing of every key, or UIDLs as keys.
+ */
 static bool
 ident_start(struct pop3_session *s)
 {
 	struct pop3_deliver_listing *listing;
-	struct store_read *r = NULL;
-	const char *err = NULL;
 	uint64_t *sizes;
-	size_t n = 0, u = 0, nid = 0;
-	int rc;
+	size_t n = 0, u = 0;
 
 	if (s->ident_done)
 		return false;
@@ -1330,64 +1403,13 @@ ident_start(struct pop3_session *s)
 		if (u == 0 || sizes[u - 1] != sizes[i])
 			sizes[u++] = sizes[i];
 	}
-	if (store_read_begin(s->env.store, &r, &err) < 0)
-		rc = -1;
-	else {
-		rc = pop3_deliver_head_candidates(r, s->acct, listing, sizes,
-		    u, &s->cands, &s->cand_count, &err);
-		store_read_end(&r);
-	}
-	free(sizes);
-	if (rc != 0) {
-		/* nothing lost: every unknown UIDL is RETRieved */
-		log_warn("pop3 account=%s event=ident-skipped reason=\"%s\"",
-		    s->log_id, rc > 0 ? "too many candidate deliveries" :
-		    err != NULL ? err : "store error");
-		return false;
-	}
-	s->todo_count = 0;
-	for (size_t i = 0; i < s->msg_count; i++) {
-		struct msg *m = &s->msgs[i];
-		struct pop3_head_candidate key;
-
-		if (!ident_eligible(m) || s->cand_count == 0)
-			continue;
-		key.list_size = m->list_size;
-		/* any candidate of this size (the table is sorted by size) */
-		for (size_t lo = 0, hi = s->cand_count; lo < hi;) {
-			size_t mid = (lo + hi) / 2;
-
-			if (s->cands[mid].list_size == key.list_size) {
-				m->action = ACT_IDENT;
-				break;
-			}
-			if (s->cands[mid].list_size < key.list_size)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (m->action == ACT_IDENT) {
-			s->todo[s->todo_count++] = (uint32_t)i;
-			nid++;
-		}
-	}
-	if (nid == 0) {
-		/* todo is rebuilt from the actions, which did not change */
-		for (size_t i = 0; i < s->msg_count; i++) {
-			if (s->msgs[i].action == ACT_FETCH ||
-			    s->msgs[i].action == ACT_CHECK)
-				s->todo[s->todo_count++] = (uint32_t)i;
-		}
-		free(s->cands);
-		s->cands = NULL;
-		return false;
-	}
-	log_info("pop3 account=%s event=ident unknown=%zu top=%zu "
-	    "candidates=%zu", s->log_id, n, nid, s->cand_count);
-	s->ident_phase = true;
-	s->todo_next = 0;
-	s->todo_done = 0;
-	pop3_fetch_pump(s);
+	log_debug("pop3 account=%s event=ident-start unknown=%zu sizes=%zu",
+	    s->log_id, n, u);
+	/* the session waits for it as for a batch; without a pool, the
+	   job (and what follows it) runs before the return */
+	s->inflight_count++;
+	s->cand_job = pop3_deliver_head_candidates_submit(s->env.store,
+	    s->env.workq, s->acct, listing, sizes, u, ident_walked, s);
 	return true;
 }
 
@@ -1397,6 +1419,9 @@ ident_finish(struct pop3_session *s)
 {
 	uint32_t news = 0;
 
+	free(s->cands);
+	s->cands = NULL;
+	s->cand_count = 0;
 	s->todo_count = 0;
 	for (size_t i = 0; i < s->msg_count; i++) {
 		struct msg *m = &s->msgs[i];

@@ -213,6 +213,7 @@ struct pop3_session {
 	size_t cand_count;
 	uint32_t *claim_msgs;		/* msgs index of each claim */
 	struct pop3_claim_job *claim_job;
+	struct pop3_cand_job *cand_job;	/* the candidates, on a worker */
 	/* the address connected to, numeric ("" unknown): a name of the
 	   upstream mailbox beside the host name (pop3_fetch_note_peer) */
 	char peer_addr[64];

@@ -64,6 +64,7 @@ def poll(build, store, dc, ca, mode, extra=()):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=1800)
     secs = time.monotonic() - t0
+    poll.stderr = r.stderr.decode(errors="replace")
     line = [x for x in r.stdout.decode().splitlines()
             if x.startswith("poll ")]
     if r.returncode != 0 or not line:
@@ -160,6 +161,16 @@ def main():
               "the mailbox)  TOP %6d msgs %10d bytes (%.2f %%)" % (
                   "renumbered", secs, c[2], c[3], 100.0 * c[3] / total,
                   c[0], c[1], 100.0 * c[1] / total))
+        # one new message in the renumbered mailbox (now all known): the
+        # walk over the mailbox's deliveries that an unknown UIDL costs
+        # (on a worker; event=ident-walk, --debug)
+        dc.add_message("alice", make_message(a.count + 1, 7777))
+        secs, c, line = poll(build, store, dc, ca.ca_crt, "keep",
+                             ("--debug",))
+        walk = re.findall(r"event=ident-walk .*? us=(\d+)", poll.stderr)
+        print("  %-11s %9.1f s  RETR %6d msgs  TOP %6d msgs  candidate "
+              "walk: %s us" % ("1 new", secs, c[2], c[0],
+                                          ",".join(walk) or "none"))
     finally:
         dc.stop()
 

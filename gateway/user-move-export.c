@@ -317,7 +317,9 @@ exp_ledger_entry(void *ctx, const struct store_ledger_entry *e)
 	l.body = e->has_body ? body_map_get(&x->bodies, e->body_id) : 0;
 	l.has_digest = e->has_digest;
 	memcpy(l.digest, e->digest, sizeof(l.digest));
-	l.has_head = e->has_head;
+	/* one recognised by header was never seen whole: its DELE is
+	   checked by RETR, so it travels without its header digest */
+	l.has_head = e->has_head && !e->by_head;
 	memcpy(l.head_digest, e->head_digest, sizeof(l.head_digest));
 	l.list_size = e->list_size;
 	x->m->counts.ledger++;

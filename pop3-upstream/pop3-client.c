@@ -712,6 +712,7 @@ pop3_session_on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->phase == PHASE_CONNECT) {
 			log_debug("pop3 account=%s event=connected",
 			    s->log_id);
+			pop3_fetch_note_peer(s);
 			if (s->acct->tls == UPSTREAM_TLS_POP3S) {
 				pop3_login_start_tls(s);
 				return;

@@ -127,8 +127,10 @@ struct pop3_result {
 					   logins (CAPA LOGIN-DELAY); 0: none */
 	uint32_t fetched;		/* messages stored in this session */
 	uint64_t fetched_bytes;
-	uint32_t known;			/* RETRieved but known by content
-					   (pop3-deliver.h), not delivered */
+	uint32_t known;			/* known by content (RETRieved) or
+					   by header (known_top), not
+					   delivered (pop3-deliver.h) */
+	uint32_t known_top;		/* of them: by TOP n 0, no RETR */
 	uint32_t deleted;		/* DELE applied (QUIT +OK) */
 	uint32_t skipped;		/* over the size limit */
 	uint32_t size_mismatch;		/* LIST size != received size */

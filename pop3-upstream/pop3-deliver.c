@@ -94,6 +94,7 @@ pop3_deliver_ledger_lookup(struct store_read *r,
 	info_r->has_head = e.has_head;
 	memcpy(info_r->head_digest, e.head_digest, sizeof(info_r->head_digest));
 	info_r->list_size = e.list_size;
+	info_r->by_head = e.by_head;
 	if (info_r->delivered) {
 		rc = store_msg_get(r, acct->user_id, e.mailbox_id, e.uid, &m,
 		    error_r);
@@ -165,7 +166,45 @@ struct pop3_deliver_listing {
 	atomic_uint refs;
 	struct listing_key *keys;	/* sorted (key_cmp) */
 	size_t count;
+	/* the mailbox's key by the address the session reached */
+	bool has_addr;
+	unsigned char addr_key[UPSTREAM_MAILBOX_KEY_SIZE];
 };
+
+void
+pop3_deliver_listing_set_address(struct pop3_deliver_listing *l,
+    const struct upstream_account *acct, const char *address)
+{
+	if (address == NULL || address[0] == '\0')
+		return;
+	upstream_mailbox_key_at(acct, address, l->addr_key);
+	l->has_addr = true;
+}
+
+/* The keys a mailbox is known by in this session: its name's, and the
+ * address's when known. */
+static size_t
+mailbox_names(const unsigned char *name_key,
+    const struct pop3_deliver_listing *l, const unsigned char *keys[2])
+{
+	keys[0] = name_key;
+	keys[1] = l != NULL && l->has_addr ? l->addr_key : NULL;
+	return keys[1] != NULL ? 2 : 1;
+}
+
+/* Writer: the mailbox's canonical key (key) for the account's name key,
+ * recording the names of this session. */
+static int
+mailbox_canon_write(struct store *store, uint32_t user_id,
+    const struct pop3_deliver_listing *l, const unsigned char *name,
+    unsigned char key[UPSTREAM_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	const unsigned char *keys[2];
+	size_t n = mailbox_names(name, l, keys);
+
+	return store_ledger_mailbox_alias(store, user_id, keys, n, key,
+	    error_r);
+}
 
 static int
 key_cmp(const void *a, const void *b)
@@ -231,8 +270,10 @@ struct pop3_deliver_job {
 	struct store *store;
 	uint32_t user_id;
 	char account[STORE_ACCOUNT_ID_MAX + 1];
-	/* the upstream mailbox its digests are indexed under */
+	/* the upstream mailbox its digests are indexed under (canonical,
+	   set by the writer), and the key of the account's host name */
 	unsigned char mailbox_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	unsigned char name_key[UPSTREAM_MAILBOX_KEY_SIZE];
 	uint32_t mailbox_id;
 	size_t count;
 	struct pop3_deliver_msg *msgs;
@@ -351,6 +392,11 @@ batch_claim_known(struct store *store, struct pop3_deliver_job *j,
 {
 	size_t left = 0, moved;
 
+	/* the mailbox's canonical key (the names it is known by); j->nm
+	   point at j->mailbox_key */
+	if (mailbox_canon_write(store, j->user_id, j->listing, j->name_key,
+	    j->mailbox_key, error_r) < 0)
+		return -1;
 	/* digests indexed by account name (ledgers from before the index
 	   by mailbox) move to the mailbox's index first: a no-op once done */
 	if (store_ledger_digests_rekey(store, j->user_id, j->account,
@@ -453,7 +499,8 @@ batch_new(struct store *store, const struct upstream_account *acct,
 	j->store = store;
 	j->user_id = acct->user_id;
 	snprintf(j->account, sizeof(j->account), "%s", acct->id);
-	upstream_mailbox_key(acct, j->mailbox_key);
+	upstream_mailbox_key(acct, j->name_key);
+	memcpy(j->mailbox_key, j->name_key, sizeof(j->mailbox_key));
 	j->mailbox_id = mailbox_id;
 	j->count = count;
 	j->msgs = xmemdup(msgs, count * sizeof(*msgs));
@@ -757,4 +804,290 @@ pop3_deliver_same_body(struct store *store,
 		same = POP3_DELIVER_SAME_UNKNOWN;
 	store_read_end(&r);
 	return rc < 0 ? -1 : same;
+}
+
+/* ---- recognition by header ---- */
+
+struct cand_walk {
+	const char *account;
+	const struct pop3_deliver_listing *listing;
+	const uint64_t *sizes;
+	size_t n;
+	struct pop3_head_candidate *v;
+	size_t count, alloc;
+};
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return (*x > *y) - (*x < *y);
+}
+
+static int
+cand_each(void *ctx, const char *account,
+    const struct store_ledger_entry *e)
+{
+	struct cand_walk *w = ctx;
+	struct pop3_head_candidate *c;
+
+	if (!e->has_head || !e->has_digest || !e->has_body ||
+	    e->mailbox_id == 0 || e->list_size == 0 ||
+	    bsearch(&e->list_size, w->sizes, w->n, sizeof(*w->sizes),
+	    cmp_u64) == NULL)
+		return 0;
+	/* this account's UIDL still listed: that message is there under it
+	   (a second copy is not the first) */
+	if (strcmp(account, w->account) == 0 &&
+	    !listing_lacks((void *)w->listing, e->uidl, e->uidl_size))
+		return 0;
+	if (w->count == POP3_HEAD_CANDIDATES_MAX)
+		return 1;
+	if (w->count == w->alloc) {
+		w->alloc = w->alloc ? w->alloc * 2 : 64;
+		w->v = xreallocarray(w->v, w->alloc, sizeof(*w->v));
+	}
+	c = &w->v[w->count++];
+	c->list_size = e->list_size;
+	memcpy(c->head, e->head_digest, sizeof(c->head));
+	memcpy(c->digest, e->digest, sizeof(c->digest));
+	return 0;
+}
+
+static int
+cmp_cand(const void *a, const void *b)
+{
+	const struct pop3_head_candidate *x = a, *y = b;
+	int c;
+
+	if (x->list_size != y->list_size)
+		return x->list_size < y->list_size ? -1 : 1;
+	if ((c = memcmp(x->head, y->head, sizeof(x->head))) != 0)
+		return c;
+	return memcmp(x->digest, y->digest, sizeof(x->digest));
+}
+
+/* The walk itself, in a read snapshot (on a worker). */
+static int
+head_candidates(struct store_read *r, uint32_t user_id, const char *account,
+    const unsigned char *name, const struct pop3_deliver_listing *listing,
+    const uint64_t *sizes, size_t n, struct pop3_head_candidate **cands_r,
+    size_t *count_r, const char **error_r)
+{
+	struct cand_walk w = { .account = account, .listing = listing,
+	    .sizes = sizes, .n = n };
+	unsigned char mk[UPSTREAM_MAILBOX_KEY_SIZE];
+	const unsigned char *keys[2];
+	int rc;
+
+	*cands_r = NULL;
+	*count_r = 0;
+	if (store_ledger_mailbox_canon(r, user_id, keys,
+	    mailbox_names(name, listing, keys), mk, error_r) < 0)
+		return -1;
+	rc = store_ledger_mailbox_foreach(r, user_id, mk, cand_each, &w,
+	    error_r);
+	if (rc != 0) {
+		free(w.v);
+		return rc < 0 ? -1 : 1;
+	}
+	if (w.count > 0)
+		qsort(w.v, w.count, sizeof(*w.v), cmp_cand);
+	*cands_r = w.v;
+	*count_r = w.count;
+	return 0;
+}
+
+/* The walk as a worker job: copies of what it reads (the account may be
+ * removed meanwhile), the listing by reference. */
+struct pop3_cand_job {
+	struct workq_job wq;
+	struct store *store;
+	uint32_t user_id;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	unsigned char name_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	struct pop3_deliver_listing *listing;
+	uint64_t *sizes;
+	size_t n;
+	struct pop3_head_candidate *cands;
+	size_t count;
+	int rc;
+	long us;
+	char error[POP3_DELIVER_ERROR_MAX];
+	pop3_cand_done_fn *done;
+	void *arg;		/* NULL done: detached */
+};
+
+static enum workq_run_result
+cand_run(struct workq_job *wq)
+{
+	struct pop3_cand_job *j = (struct pop3_cand_job *)wq;
+	struct store_read *r = NULL;
+	const char *err = NULL;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_read_begin(j->store, &r, &err) < 0)
+		j->rc = -1;
+	else {
+		j->rc = head_candidates(r, j->user_id, j->account, j->name_key,
+		    j->listing, j->sizes, j->n, &j->cands, &j->count, &err);
+		store_read_end(&r);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	j->us = (long)((t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000);
+	if (j->rc < 0)
+		snprintf(j->error, sizeof(j->error), "%s",
+		    err != NULL ? err : "store error");
+	return WORKQ_DONE;
+}
+
+static void
+cand_done(struct workq_job *wq)
+{
+	struct pop3_cand_job *j = (struct pop3_cand_job *)wq;
+
+	if (wq->cancelled) {
+		free(j->cands);
+		j->cands = NULL;
+		j->count = 0;
+		j->rc = -1;
+		snprintf(j->error, sizeof(j->error), "shutting down");
+	}
+	if (j->done != NULL) {
+		j->done(j->arg, j->rc, j->cands, j->count, j->us, j->error);
+		j->cands = NULL;	/* the requester's now */
+	}
+	free(j->cands);
+	free(j->sizes);
+	pop3_deliver_listing_unref(&j->listing);
+	free(j);
+}
+
+struct pop3_cand_job *
+pop3_deliver_head_candidates_submit(struct store *store, struct workq *workq,
+    const struct upstream_account *acct, struct pop3_deliver_listing *listing,
+    uint64_t *sizes, size_t n, pop3_cand_done_fn *done, void *arg)
+{
+	struct pop3_cand_job *j = xcalloc(1, sizeof(*j));
+
+	j->store = store;
+	j->user_id = acct->user_id;
+	snprintf(j->account, sizeof(j->account), "%s", acct->id);
+	upstream_mailbox_key(acct, j->name_key);
+	atomic_fetch_add(&listing->refs, 1);
+	j->listing = listing;
+	j->sizes = sizes;
+	j->n = n;
+	j->done = done;
+	j->arg = arg;
+	j->wq.run = cand_run;
+	j->wq.done = cand_done;
+	j->wq.key = acct->user_id;
+	workq_submit(workq, &j->wq);
+	/* without a pool it is done already (and freed) */
+	return workq != NULL ? j : NULL;
+}
+
+void
+pop3_deliver_cand_job_detach(struct pop3_cand_job *job)
+{
+	if (job == NULL)
+		return;
+	job->done = NULL;
+	job->arg = NULL;
+}
+
+struct pop3_claim_job {
+	uint32_t user_id;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	unsigned char mailbox_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	unsigned char name_key[UPSTREAM_MAILBOX_KEY_SIZE];
+	struct pop3_head_claim *claims;	/* uidl copies owned */
+	bool *claimed;
+	size_t count;
+	struct pop3_deliver_listing *listing;
+	pop3_claim_done_fn *done;
+	void *arg;		/* NULL done: detached */
+};
+
+static int
+claim_apply(struct store *store, void *ctx, const char **error_r)
+{
+	struct pop3_claim_job *j = ctx;
+
+	if (mailbox_canon_write(store, j->user_id, j->listing, j->name_key,
+	    j->mailbox_key, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < j->count; i++) {
+		const struct pop3_head_claim *c = &j->claims[i];
+
+		j->claimed[i] = false;
+		/* EXISTS: the UIDL got an entry meanwhile; it is known */
+		if (store_ledger_claim_head(store, j->user_id, j->account,
+		    j->mailbox_key, c->digest, c->head, c->list_size, c->uidl,
+		    c->uidl_size, listing_lacks, j->listing, &j->claimed[i],
+		    error_r) < 0 && store_last_error(store) != STORE_ERR_EXISTS)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+claim_done(void *ctx, int rc, enum store_error cls, const char *error)
+{
+	struct pop3_claim_job *j = ctx;
+
+	(void)cls;
+	if (rc < 0)
+		memset(j->claimed, 0, j->count * sizeof(*j->claimed));
+	if (j->done != NULL)
+		j->done(j->arg, rc < 0 ? -1 : 0, j->claimed, j->count,
+		    error != NULL ? error : "");
+	for (size_t i = 0; i < j->count; i++)
+		free((char *)j->claims[i].uidl);
+	free(j->claims);
+	free(j->claimed);
+	pop3_deliver_listing_unref(&j->listing);
+	free(j);
+}
+
+struct pop3_claim_job *
+pop3_deliver_claim_heads_submit(struct store *store,
+    const struct upstream_account *acct, struct pop3_deliver_listing *listing,
+    const struct pop3_head_claim *claims, size_t count,
+    pop3_claim_done_fn *done, void *arg)
+{
+	struct pop3_claim_job *j = xcalloc(1, sizeof(*j));
+
+	j->user_id = acct->user_id;
+	snprintf(j->account, sizeof(j->account), "%s", acct->id);
+	upstream_mailbox_key(acct, j->name_key);
+	j->claims = xcalloc(count + 1, sizeof(*j->claims));
+	if (count > 0)
+		memcpy(j->claims, claims, count * sizeof(*claims));
+	for (size_t i = 0; i < count; i++)
+		j->claims[i].uidl = xmemdup(claims[i].uidl,
+		    claims[i].uidl_size);
+	j->claimed = xcalloc(count + 1, sizeof(*j->claimed));
+	j->count = count;
+	atomic_fetch_add(&listing->refs, 1);
+	j->listing = listing;
+	j->done = done;
+	j->arg = arg;
+	store_write_submit(store, acct->user_id, 0, 0, claim_apply,
+	    claim_done, j);
+	/* without a writer it is done already (and freed) */
+	return store_writer_running(store) ? j : NULL;
+}
+
+void
+pop3_deliver_claim_job_detach(struct pop3_claim_job *job)
+{
+	if (job == NULL)
+		return;
+	job->done = NULL;
+	job->arg = NULL;
 }

@@ -76,6 +76,9 @@ struct pop3_ledger_info {
 	bool has_head;
 	unsigned char head_digest[32];
 	uint64_t list_size;
+	/* The UIDL was recognised by its header block (never RETRieved
+	   under it): a DELE due is verified by RETR, not by TOP. */
+	bool by_head;
 };
 
 /*
@@ -127,6 +130,12 @@ struct pop3_deliver_listing;
 struct pop3_deliver_listing *pop3_deliver_listing_new(
     const char *const *uidls, const size_t *sizes, size_t count);
 void pop3_deliver_listing_unref(struct pop3_deliver_listing **listing);
+/* The numeric address the session reached the server at: the mailbox is
+ * known by it as well as by the account's host name, so that deliveries
+ * made through another name of that address are found
+ * (store_ledger_mailbox_alias). Before the listing is shared. */
+void pop3_deliver_listing_set_address(struct pop3_deliver_listing *listing,
+    const struct upstream_account *acct, const char *address);
 
 /*
  * The same, off the loop: the messages are parsed on a worker (workq may
@@ -191,5 +200,77 @@ struct pop3_mark_job *pop3_deliver_mark_deleted_submit(struct store *store,
     void *arg);
 /* The requester is gone: the mark still commits, done is not called. */
 void pop3_deliver_mark_job_detach(struct pop3_mark_job *job);
+
+/*
+ * Recognition by header (issue 15, session 4; docs/design-notes.md,
+ * "Recognising a message by its header"): a message listed under a UIDL
+ * the ledger does not know, whose TOP n 0 header block and LIST size
+ * match one delivery of this upstream mailbox, is taken as that delivery
+ * without a RETR.
+ *
+ * A delivery that may be claimed: its LIST size, header digest and
+ * content digest.
+ */
+struct pop3_head_candidate {
+	uint64_t list_size;
+	unsigned char head[32];
+	unsigned char digest[32];
+};
+
+/* Longest candidate table a session builds (beyond it, no message is
+ * recognised by header in that session: all are RETRieved). */
+#define POP3_HEAD_CANDIDATES_MAX 200000
+
+/*
+ * The deliveries of the account's upstream mailbox (any account name of
+ * the user) that a new UIDL of this session could take over: delivered,
+ * with a header digest and a content digest, LIST size one of sizes
+ * (sorted ascending, n; taken over, freed by the job), and for this
+ * account's own entries a UIDL the listing lacks. Found on a worker
+ * (one read snapshot; workq NULL: in the call): done(arg, rc, cands,
+ * count, us, error) on the loop, cands malloc'd (the callee's, sorted by
+ * size, head, digest), us the walk's microseconds; rc 0, 1 when there
+ * were more than POP3_HEAD_CANDIDATES_MAX (none given), -1 on a store
+ * error. Returns a handle for pop3_deliver_cand_job_detach(), or NULL
+ * when done was called before the return.
+ */
+struct pop3_cand_job;
+typedef void pop3_cand_done_fn(void *arg, int rc,
+    struct pop3_head_candidate *cands, size_t count, long us,
+    const char *error);
+struct pop3_cand_job *pop3_deliver_head_candidates_submit(struct store *store,
+    struct workq *workq, const struct upstream_account *acct,
+    struct pop3_deliver_listing *listing, uint64_t *sizes, size_t n,
+    pop3_cand_done_fn *done, void *arg);
+/* The requester is gone: the job finishes, done is not called. */
+void pop3_deliver_cand_job_detach(struct pop3_cand_job *job);
+
+/* One claim by header to make: the new UIDL, what TOP and LIST gave, and
+ * the content digest of the one candidate it matched. */
+struct pop3_head_claim {
+	const char *uidl;
+	size_t uidl_size;
+	uint64_t list_size;
+	unsigned char head[32];
+	unsigned char digest[32];
+};
+
+/*
+ * Makes the claims on the writer (store_ledger_claim_head, one each,
+ * against the listing), without waiting: done(arg, 0 or -1, claimed[],
+ * count, error) on the loop; -1: the store failed and nothing was
+ * claimed. The claims are copied; the job takes a listing reference.
+ * Returns a handle for pop3_deliver_claim_job_detach(), or NULL when
+ * there is no writer (done was called before the return).
+ */
+struct pop3_claim_job;
+typedef void pop3_claim_done_fn(void *arg, int rc, const bool *claimed,
+    size_t count, const char *error);
+struct pop3_claim_job *pop3_deliver_claim_heads_submit(struct store *store,
+    const struct upstream_account *acct, struct pop3_deliver_listing *listing,
+    const struct pop3_head_claim *claims, size_t count,
+    pop3_claim_done_fn *done, void *arg);
+/* The requester is gone: the claims still commit, done is not called. */
+void pop3_deliver_claim_job_detach(struct pop3_claim_job *job);
 
 #endif

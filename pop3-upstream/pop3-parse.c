@@ -2,6 +2,7 @@
 #include "pop3-parse.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "strnum.h"
 
@@ -485,4 +486,39 @@ pop3_header_length(const char *msg, size_t len)
 			return i + 2;
 	}
 	return len;
+}
+
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+bool
+pop3_header_has_field(const char *msg, size_t len, const char *name)
+{
+	size_t hl = pop3_header_length(msg, len), nl = strlen(name), i = 0;
+	bool in_field = false;
+
+	while (i < hl) {
+		const char *lf = memchr(msg + i, '\n', hl - i);
+		size_t end = lf != NULL ? (size_t)(lf - msg) : hl, j = i;
+
+		if (i < end && (msg[i] == ' ' || msg[i] == '\t')) {
+			/* a continuation line of the field before */
+		} else if (end - i > nl && strncasecmp(msg + i, name, nl) == 0) {
+			j = i + nl;
+			while (j < end && (msg[j] == ' ' || msg[j] == '\t'))
+				j++;
+			in_field = j < end && msg[j] == ':';
+			j++;
+		} else
+			in_field = false;
+		for (; in_field && j < end; j++) {
+			if (!is_wsp(msg[j]))
+				return true;
+		}
+		i = end + 1;
+	}
+	return false;
 }

@@ -174,4 +174,9 @@ bool pop3_data_done(const struct pop3_data *d);
  * line, CRLF or LF), or len when there is no empty line. */
 size_t pop3_header_length(const char *msg, size_t len);
 
+/* True when the header block of msg (pop3_header_length) has a field
+ * named name (ASCII, case ignored) whose value, unfolded, holds something
+ * other than white space. */
+bool pop3_header_has_field(const char *msg, size_t len, const char *name);
+
 #endif

@@ -88,6 +88,8 @@ enum msg_action {
 	ACT_SKIP,	/* over the size limit */
 	ACT_CHECK,	/* a DELE is due: TOP n 0 first, compared with the
 			   ledger's header digest; RETR only if it differs */
+	ACT_IDENT,	/* an unknown UIDL: TOP n 0 first, to recognise a
+			   delivery of this mailbox by header; RETR if not */
 };
 
 struct msg {
@@ -108,6 +110,9 @@ struct msg {
 	bool hash_key;		/* its UIDL is unusable (flawed, or a later
 				   duplicate): keyed by content on arrival,
 				   the others keep their UIDLs */
+	bool ident_ok;		/* ACT_IDENT: TOP gave a header block with
+				   Message-ID and Date, digest in ident_head */
+	unsigned char ident_head[32];
 };
 
 struct batch_item {
@@ -200,6 +205,18 @@ struct pop3_session {
 	uint64_t inflight_bytes;	/* listed sizes of RETRs in flight */
 	bool top_phase;
 	bool top_check_failed;	/* a TOP before DELE failed: RETR instead */
+	/* recognition by header (pop3-deliver.h): done once per session,
+	   before any RETR; the candidates while the TOPs run, then the
+	   claims on the writer */
+	bool ident_done, ident_phase;
+	struct pop3_head_candidate *cands;
+	size_t cand_count;
+	uint32_t *claim_msgs;		/* msgs index of each claim */
+	struct pop3_claim_job *claim_job;
+	struct pop3_cand_job *cand_job;	/* the candidates, on a worker */
+	/* the address connected to, numeric ("" unknown): a name of the
+	   upstream mailbox beside the host name (pop3_fetch_note_peer) */
+	char peer_addr[64];
 
 	struct batch_item *batch;
 	size_t batch_count;
@@ -292,5 +309,7 @@ void pop3_fetch_data_done(struct pop3_session *s, const struct cmd *c);
 void pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
     const char *why);
 void pop3_fetch_quit_done(struct pop3_session *s);
+/* Connected: notes the server's address (s->peer_addr). */
+void pop3_fetch_note_peer(struct pop3_session *s);
 
 #endif

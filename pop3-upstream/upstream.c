@@ -308,9 +308,15 @@ void
 upstream_mailbox_key(const struct upstream_account *a,
     unsigned char out[UPSTREAM_MAILBOX_KEY_SIZE])
 {
-	const char *host = a->host != NULL ? a->host : "";
+	upstream_mailbox_key_at(a, a->host, out);
+}
+
+void
+upstream_mailbox_key_at(const struct upstream_account *a, const char *host,
+    unsigned char out[UPSTREAM_MAILBOX_KEY_SIZE])
+{
 	const char *login = a->login != NULL ? a->login : "";
-	size_t hl = strlen(host);
+	size_t hl;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	char port[16];
@@ -318,6 +324,9 @@ upstream_mailbox_key(const struct upstream_account *a,
 
 	if (c == NULL)
 		abort();
+	if (host == NULL)
+		host = "";
+	hl = strlen(host);
 	if (hl > 0 && host[hl - 1] == '.')
 		hl--;
 	snprintf(port, sizeof(port), "%u", a->port != 0 ? a->port :

@@ -147,6 +147,11 @@ enum upstream_account_change upstream_account_compare(
 #define UPSTREAM_MAILBOX_KEY_SIZE 16
 void upstream_mailbox_key(const struct upstream_account *a,
     unsigned char out[UPSTREAM_MAILBOX_KEY_SIZE]);
+/* The same key with host instead of the account's (an address the host
+ * name resolved to, in numeric form): the names a mailbox is known by
+ * (store_ledger_mailbox_alias). */
+void upstream_mailbox_key_at(const struct upstream_account *a,
+    const char *host, unsigned char out[UPSTREAM_MAILBOX_KEY_SIZE]);
 
 /* True for "localhost", an address in 127.0.0.0/8 and ::1: clear text to
  * such a host never leaves the machine. */

@@ -37,6 +37,7 @@ entry_fill(const MDB_val *key, size_t prefix_len, const MDB_val *data,
 	e->has_head = (lr.flags & STORE_LEDGER_F_HEAD) != 0;
 	memcpy(e->head_digest, lr.head_digest, sizeof(e->head_digest));
 	e->list_size = lr.list_size;
+	e->by_head = (lr.flags & STORE_LEDGER_F_BY_HEAD) != 0;
 }
 
 void
@@ -217,6 +218,20 @@ fail:
 	return -1;
 }
 
+/* Commits txn when it changed something, else drops it (no empty
+ * commit). */
+static int
+commit_if(struct store *store, MDB_txn *txn, bool changed,
+    const char **error_r)
+{
+	if (!changed) {
+		store_wabort(store, txn);
+		store_ok(store);
+		return 0;
+	}
+	return store_wcommit(store, txn, error_r);
+}
+
 int
 store_ledger_mark_deleted(struct store *store, uint32_t user_id,
     const char *account, const void *const *uidls, const size_t *uidl_sizes,
@@ -265,12 +280,7 @@ store_ledger_mark_deleted(struct store *store, uint32_t user_id,
 		}
 		changed++;
 	}
-	if (changed == 0) {
-		store_wabort(store, txn);
-		store_ok(store);
-		return 0;
-	}
-	return store_wcommit(store, txn, error_r);
+	return commit_if(store, txn, changed > 0, error_r);
 fail:
 	store_wabort(store, txn);
 	return -1;
@@ -379,6 +389,9 @@ struct claim_walk {
 	const unsigned char *digest;
 	const void *uidl;	/* the new one */
 	size_t uidl_size;
+	/* by header (store_ledger_claim_head): what the entry must say */
+	const unsigned char *head;
+	uint64_t list_size;
 	size_t prefix_len;
 	store_uidl_vanished_fn *vanished;
 	void *ctx;
@@ -434,6 +447,11 @@ claim_each(void *ctx, const MDB_val *key, const MDB_val *data)
 	    memcmp(w->old.digest, w->digest, STORE_DIGEST_SIZE) != 0 ||
 	    (w->old.flags & STORE_LEDGER_F_BODY) == 0)
 		return 0;
+	/* by header: delivered with this header block and LIST size */
+	if (w->head != NULL && ((w->old.flags & STORE_LEDGER_F_HEAD) == 0 ||
+	    w->old.list_size != w->list_size ||
+	    memcmp(w->old.head_digest, w->head, STORE_DIGEST_SIZE) != 0))
+		return 0;
 	memcpy(w->old_account, account, sizeof(w->old_account));
 	memcpy(w->old_uidl, uidl, uidl_size);
 	w->old_uidl_size = uidl_size;
@@ -455,17 +473,18 @@ index_key(struct store_key *k, uint32_t user_id,
 		    uidl_size);
 }
 
-int
-store_ledger_claim_digest(struct store *store, uint32_t user_id,
-    const char *account, const unsigned char *mailbox_key,
-    const unsigned char *digest, const void *uidl, size_t uidl_size,
-    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+/* The claim of store_ledger_claim_digest/_head: w is filled in but for
+ * the transaction and what the walk finds. */
+static int
+claim(struct store *store, struct claim_walk *wp, bool *claimed_r,
     const char **error_r)
 {
-	struct claim_walk w = { .store = store, .user_id = user_id,
-	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
-	    .uidl = uidl, .uidl_size = uidl_size, .vanished = vanished,
-	    .ctx = ctx };
+	struct claim_walk w = *wp;
+	uint32_t user_id = w.user_id;
+	const char *account = w.account;
+	const unsigned char *mailbox_key = w.mailbox_key, *digest = w.digest;
+	const void *uidl = w.uidl;
+	size_t uidl_size = w.uidl_size;
 	struct store_ledgerrec lr;
 	struct store_key k, pk;
 	MDB_txn *txn = NULL;
@@ -497,8 +516,12 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 	/* the new UIDL says what the old one said: the same delivery */
 	lr = w.old;
 	lr.seen = (int64_t)time(NULL);
-	lr.flags &= ~STORE_LEDGER_F_DELETED;
+	lr.flags &= ~(STORE_LEDGER_F_DELETED | STORE_LEDGER_F_BY_HEAD);
 	lr.flags |= STORE_LEDGER_F_DIGEST;
+	/* by header: the bytes were not seen under this UIDL (by content
+	   they were, which clears an earlier by-header mark) */
+	if (w.head != NULL)
+		lr.flags |= STORE_LEDGER_F_BY_HEAD;
 	memcpy(lr.digest, digest, sizeof(lr.digest));
 	if (ledger_put_new(store, txn, &k, &lr, error_r) < 0)
 		goto fail;
@@ -527,6 +550,94 @@ store_ledger_claim_digest(struct store *store, uint32_t user_id,
 fail:
 	store_wabort(store, txn);
 	return -1;
+}
+
+int
+store_ledger_claim_digest(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r)
+{
+	struct claim_walk w = { .store = store, .user_id = user_id,
+	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
+	    .uidl = uidl, .uidl_size = uidl_size, .vanished = vanished,
+	    .ctx = ctx };
+
+	return claim(store, &w, claimed_r, error_r);
+}
+
+int
+store_ledger_claim_head(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const unsigned char *head,
+    uint64_t list_size, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r)
+{
+	struct claim_walk w = { .store = store, .user_id = user_id,
+	    .account = account, .mailbox_key = mailbox_key, .digest = digest,
+	    .uidl = uidl, .uidl_size = uidl_size, .head = head,
+	    .list_size = list_size, .vanished = vanished, .ctx = ctx };
+
+	*claimed_r = false;
+	if (mailbox_key == NULL || head == NULL || list_size == 0)
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: a claim by header needs a mailbox, a header "
+		    "digest and a size");
+	return claim(store, &w, claimed_r, error_r);
+}
+
+struct mailbox_walk {
+	struct store *store;
+	MDB_txn *txn;
+	uint32_t user_id;
+	size_t prefix_len;	/* user, 0, mailbox key, digest */
+	int (*cb)(void *ctx, const char *account,
+	    const struct store_ledger_entry *entry);
+	void *ctx;
+};
+
+static int
+mailbox_each(void *ctx, const MDB_val *key, const MDB_val *data)
+{
+	struct mailbox_walk *w = ctx;
+	char account[STORE_ACCOUNT_ID_MAX + 1];
+	struct store_ledger_entry e;
+	const unsigned char *uidl;
+	size_t uidl_size;
+	struct store_key k;
+	MDB_val lk, ld;
+
+	(void)data;
+	if (!mbdigest_split(key, w->prefix_len, account, &uidl, &uidl_size) ||
+	    store_ledger_key(w->store, &k, w->user_id, account, uidl,
+	    uidl_size, NULL) < 0)
+		return 0;
+	lk = store_key_val(&k);
+	if (mdb_get(w->txn, w->store->dbi[DB_LEDGER], &lk, &ld) != 0)
+		return 0;
+	entry_fill(&lk, k.len - uidl_size, &ld, &e);
+	e.uidl = uidl;	/* in the snapshot, not in our local key */
+	return w->cb(w->ctx, account, &e);
+}
+
+int
+store_ledger_mailbox_foreach(struct store_read *r, uint32_t user_id,
+    const unsigned char *mailbox_key,
+    int (*cb)(void *ctx, const char *account,
+    const struct store_ledger_entry *entry), void *ctx,
+    const char **error_r)
+{
+	struct mailbox_walk w = { .store = r->store, .txn = r->txn,
+	    .user_id = user_id, .cb = cb, .ctx = ctx };
+	struct store_key pk;
+
+	store_ledger_mbdigest_key(&pk, user_id, mailbox_key, NULL, NULL,
+	    NULL, 0);
+	w.prefix_len = pk.len + STORE_DIGEST_SIZE;
+	return store_prefix_foreach(r->store, r->txn, DB_DIGESTS, &pk,
+	    mailbox_each, &w, "digest list", error_r);
 }
 
 /* Index keys gathered in a walk, to change after it (the walk's bytes
@@ -674,4 +785,99 @@ remove_mbdigests(struct store *store, MDB_txn *txn, uint32_t user_id,
 	}
 	free(w.keys.v);
 	return ret;
+}
+
+/* The names of an upstream mailbox (issue 15, session 4): DB_DIGESTS keys
+ * user + u8 0xff (no account name is 255 bytes long, and 0 is the index
+ * by mailbox) + a mailbox key -> the mailbox key its deliveries are
+ * indexed under (STORE_MAILBOX_KEY_SIZE bytes). */
+static void
+alias_key(struct store_key *k, uint32_t user_id, const unsigned char *key)
+{
+	store_key_init(k);
+	store_key_u32(k, user_id);
+	store_key_u8(k, 0xff);
+	store_key_bytes(k, key, STORE_MAILBOX_KEY_SIZE);
+}
+
+/* The first of keys with a recorded name, else keys[0]; *named_r[i]:
+ * keys[i] is recorded. */
+static int
+mailbox_canon(struct store *store, MDB_txn *txn, uint32_t user_id,
+    const unsigned char *const *keys, size_t n, bool *named,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	bool found = false;
+
+	memcpy(canon_r, keys[0], STORE_MAILBOX_KEY_SIZE);
+	for (size_t i = 0; i < n; i++) {
+		struct store_key k;
+		MDB_val key, data;
+		int rc;
+
+		alias_key(&k, user_id, keys[i]);
+		key = store_key_val(&k);
+		rc = mdb_get(txn, store->dbi[DB_DIGESTS], &key, &data);
+		named[i] = rc == 0 && data.mv_size == STORE_MAILBOX_KEY_SIZE;
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return store_fail_mdb(store, error_r, rc, "mailbox name");
+		if (named[i] && !found) {
+			memcpy(canon_r, data.mv_data, STORE_MAILBOX_KEY_SIZE);
+			found = true;
+		}
+	}
+	return 0;
+}
+
+int
+store_ledger_mailbox_canon(struct store_read *r, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	bool named[STORE_MAILBOX_NAMES_MAX];
+
+	if (n == 0 || n > STORE_MAILBOX_NAMES_MAX)
+		return store_fail(r->store, error_r, STORE_ERR_INVALID,
+		    "store: 1 to STORE_MAILBOX_NAMES_MAX mailbox keys");
+	return mailbox_canon(r->store, r->txn, user_id, keys, n, named,
+	    canon_r, error_r);
+}
+
+int
+store_ledger_mailbox_alias(struct store *store, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r)
+{
+	bool named[STORE_MAILBOX_NAMES_MAX];
+	MDB_txn *txn = NULL;
+	size_t added = 0;
+
+	if (n == 0 || n > STORE_MAILBOX_NAMES_MAX)
+		return store_fail(store, error_r, STORE_ERR_INVALID,
+		    "store: 1 to STORE_MAILBOX_NAMES_MAX mailbox keys");
+	if (store_wbegin(store, &txn, error_r) < 0)
+		return -1;
+	if (mailbox_canon(store, txn, user_id, keys, n, named, canon_r,
+	    error_r) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct store_key k;
+		MDB_val key, data = { STORE_MAILBOX_KEY_SIZE, canon_r };
+		int rc;
+
+		if (named[i])
+			continue;	/* a name already given stays */
+		alias_key(&k, user_id, keys[i]);
+		key = store_key_val(&k);
+		if ((rc = mdb_put(txn, store->dbi[DB_DIGESTS], &key, &data,
+		    MDB_NOOVERWRITE)) != 0 && rc != MDB_KEYEXIST) {
+			store_fail_mdb(store, error_r, rc, "mailbox name");
+			goto fail;
+		}
+		added++;
+	}
+	return commit_if(store, txn, added > 0, error_r);
+fail:
+	store_wabort(store, txn);
+	return -1;
 }

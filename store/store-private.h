@@ -108,6 +108,9 @@ struct store_ledgerrec {
 #define STORE_LEDGER_F_BODY 0x4u	/* body_id is set */
 #define STORE_LEDGER_F_DIGEST 0x8u	/* digest is set (and indexed) */
 #define STORE_LEDGER_F_HEAD 0x10u	/* head_digest/list_size are set */
+/* The UIDL was recognised by its header block and size (TOP n 0), its
+   bytes never seen under it: a DELE is verified by RETR, never by TOP. */
+#define STORE_LEDGER_F_BY_HEAD 0x20u
 
 /* A mailbox record with its name, as loaded for a write. */
 struct store_mb {

@@ -874,6 +874,9 @@ struct store_ledger_entry {
 	bool has_head;
 	unsigned char head_digest[STORE_DIGEST_SIZE];
 	uint64_t list_size;
+	/* The UIDL took this entry over by its header block and size
+	   (store_ledger_claim_head), not by its bytes. */
+	bool by_head;
 };
 
 /* 0 when some message of the user still references body body_id (a
@@ -945,6 +948,51 @@ int store_ledger_claim_digest(struct store *store, uint32_t user_id,
     const unsigned char *digest, const void *uidl, size_t uidl_size,
     store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
     const char **error_r);
+/*
+ * The same claim, recognised by the header block instead of the bytes
+ * (issue 15, session 4): the entry taken over must also have been
+ * delivered with this header digest (head, as TOP n 0 gives it) and this
+ * LIST size, and digest is the content digest of that delivery (found
+ * with store_ledger_mailbox_foreach). The new entry is marked by_head: its
+ * bytes were never seen under the new UIDL.
+ */
+int store_ledger_claim_head(struct store *store, uint32_t user_id,
+    const char *account, const unsigned char *mailbox_key,
+    const unsigned char *digest, const unsigned char *head,
+    uint64_t list_size, const void *uidl, size_t uidl_size,
+    store_uidl_vanished_fn *vanished, void *ctx, bool *claimed_r,
+    const char **error_r);
+/*
+ * Every delivery indexed under the upstream mailbox mailbox_key for the
+ * user (any account name), with its ledger entry: cb(ctx, account,
+ * entry); entry->uidl points into the snapshot. Index keys whose ledger
+ * entry is gone are skipped. A non-zero cb return stops the walk.
+ */
+int store_ledger_mailbox_foreach(struct store_read *r, uint32_t user_id,
+    const unsigned char *mailbox_key,
+    int (*cb)(void *ctx, const char *account,
+    const struct store_ledger_entry *entry), void *ctx,
+    const char **error_r);
+/*
+ * The identity of an upstream mailbox (issue 15, session 4): one mailbox
+ * is known by several keys (upstream_mailbox_key: its host name as
+ * written, and the address a session reached it at), and its deliveries
+ * are indexed under one of them, its canonical key. keys[0] is the name's
+ * key, the others (up to STORE_MAILBOX_NAMES_MAX in all) other names.
+ * The canonical key is the one recorded for the first of keys that has
+ * one, else keys[0] (so ledgers indexed before names were recorded keep
+ * their key). _canon only reads; _alias (writer) also records every key
+ * of keys that has none as a name of the canonical key, so that a later
+ * account reaching the same address under another host name (localhost,
+ * 127.0.0.1) finds the same deliveries. A recorded name never changes.
+ */
+#define STORE_MAILBOX_NAMES_MAX 4
+int store_ledger_mailbox_canon(struct store_read *r, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r);
+int store_ledger_mailbox_alias(struct store *store, uint32_t user_id,
+    const unsigned char *const *keys, size_t n,
+    unsigned char canon_r[STORE_MAILBOX_KEY_SIZE], const char **error_r);
 /* Moves the account's digest index entries of the older layout (by
  * account name) to the index by upstream mailbox, in one transaction
  * (the migration of ledgers written before it; a no-op once done).

@@ -11,6 +11,9 @@ real Dovecot on loopback, counted by Dovecot itself (pop3_logout_format
   RETR check the same cut-over with ledger entries from before header
              digests (--legacy-ledger-80): every message RETRieved to be
              compared before its DELE (what popgate did before)
+  renumbered every UIDL changed (Dovecot's pop3_uidl_format), keep mode:
+             unknown UIDLs recognised by TOP n 0 + LIST size (before
+             issue 15 session 4: every message RETRieved and hashed)
 
 The two cut-overs start from the same state: Dovecot's maildir (with its
 UID list) and popgate's store are copied after the import and put back.
@@ -61,6 +64,7 @@ def poll(build, store, dc, ca, mode, extra=()):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=1800)
     secs = time.monotonic() - t0
+    poll.stderr = r.stderr.decode(errors="replace")
     line = [x for x in r.stdout.decode().splitlines()
             if x.startswith("poll ")]
     if r.returncode != 0 or not line:
@@ -93,8 +97,9 @@ def main():
     tmp = tempdir()
     ca = TestCA(tmp)
     dc = DovecotPop3(os.path.join(tmp, "dovecot"), ca)
-    dc._write_conf("pop3_logout_format = top=%t/%p, retr=%r/%b, "
-                   "del=%d/%m, size=%s\n")
+    dc.extra_conf = ("pop3_logout_format = top=%t/%p, retr=%r/%b, "
+                     "del=%d/%m, size=%s\n")
+    dc._write_conf()
     dc.add_user("alice", "secret")
     rnd = random.Random(15)
     total = 0
@@ -145,6 +150,27 @@ def main():
               "%.4f; time %.2f" % (
                   (top[2][1] + top[2][3]) / max(1, retr[2][3]),
                   top[1] / max(1e-9, retr[1])))
+        # every UIDL renumbered (another pop3_uidl_format), keep mode:
+        # each unknown UIDL recognised by TOP n 0 + LIST size, or
+        # RETRieved and recognised by its SHA-256
+        dc.restart_with_uidl_format("%08Xv-%08Xu")
+        secs, c, line = poll(build, store, dc, ca.ca_crt, "keep")
+        if " fetched=0 " not in line:
+            sys.exit("renumbered: delivered again: %s" % line)
+        print("  %-11s %9.1f s  RETR %6d msgs %10d bytes (%.2f %% of "
+              "the mailbox)  TOP %6d msgs %10d bytes (%.2f %%)" % (
+                  "renumbered", secs, c[2], c[3], 100.0 * c[3] / total,
+                  c[0], c[1], 100.0 * c[1] / total))
+        # one new message in the renumbered mailbox (now all known): the
+        # walk over the mailbox's deliveries that an unknown UIDL costs
+        # (on a worker; event=ident-walk, --debug)
+        dc.add_message("alice", make_message(a.count + 1, 7777))
+        secs, c, line = poll(build, store, dc, ca.ca_crt, "keep",
+                             ("--debug",))
+        walk = re.findall(r"event=ident-walk .*? us=(\d+)", poll.stderr)
+        print("  %-11s %9.1f s  RETR %6d msgs  TOP %6d msgs  candidate "
+              "walk: %s us" % ("1 new", secs, c[2], c[0],
+                                          ",".join(walk) or "none"))
     finally:
         dc.stop()
 

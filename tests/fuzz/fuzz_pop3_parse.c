@@ -105,6 +105,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (a.len > len)
 		abort();
 	(void)pop3_header_length(strbuf_str(&a), a.len);
+	/* a field found is inside the header block */
+	if (pop3_header_has_field(strbuf_str(&a), a.len, "message-id") &&
+	    pop3_header_length(strbuf_str(&a), a.len) < 12)
+		abort();
+	(void)pop3_header_has_field(strbuf_str(&a), a.len, "date");
 	strbuf_free(&a);
 	strbuf_free(&b);
 	return 0;

@@ -6,12 +6,18 @@ is reported at start-up and by popgatectl check, never merged."""
 import imaplib
 import json
 import os
+import re
 import time
 import unittest
 
 from pgtest import TestCA, tempdir
 from pgtest.dovecot import DovecotPop3, make_message, wire_bytes
 from pgtest.gateway import Gateway
+
+
+DOVECOT_LOGOUT_FORMAT = ("pop3_logout_format = top=%t/%p, retr=%r/%b, "
+                         "del=%d/%m, size=%s\n")
+DOVECOT_LOGOUT = re.compile(rb"Logged out top=(\d+)/(\d+), retr=(\d+)/(\d+)")
 
 
 def login(gw, user, password):
@@ -224,6 +230,9 @@ class ContentIdentityTest(unittest.TestCase):
         self.ca = TestCA(self.tmp)
         self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
         self.dc.add_user("fay", "pop-pw")
+        # Dovecot counts the TOPs and RETRs of each session, and bytes
+        self.dc.extra_conf = DOVECOT_LOGOUT_FORMAT
+        self.dc._write_conf()
         self.dc.start()
         self.gw = Gateway(os.path.join(self.tmp, "gw"), self.ca)
         self.gw.start()
@@ -280,48 +289,101 @@ class ContentIdentityTest(unittest.TestCase):
         p.quit()
         return sorted(l.split()[1] for l in lines)
 
+    def dovecot_log_size(self):
+        return os.path.getsize(self.dc.log) if os.path.exists(self.dc.log) \
+            else 0
+
+    def retrs_since(self, pos):
+        """(TOPs, RETRs, RETR bytes) Dovecot counted in the sessions it
+        logged out after byte pos of its log."""
+        with open(self.dc.log, "rb") as f:
+            f.seek(pos)
+            text = f.read()
+        lines = DOVECOT_LOGOUT.findall(text)
+        self.assertTrue(lines, "no logout line in Dovecot's log: %r"
+                        % text[-2000:])
+        return (sum(int(x[0]) for x in lines),
+                sum(int(x[2]) for x in lines),
+                sum(int(x[3]) for x in lines))
+
     def test_renumbered_uidls_and_readded_account_deliver_nothing_twice(
             self):
-        raws = [make_message(i, 1500) for i in range(10)]
-        # two byte-identical copies upstream: both are delivered, and
-        # after renumbering both are recognised (each claims one)
-        raws.append(raws[3])
+        # ten messages, each of its own header block; besides them:
+        # - a byte-identical copy of message 3 (both delivered)
+        # - a message with message 5's header block and size but another
+        #   body (the same message sent twice, or a server that shows one
+        #   header for two bodies)
+        # - a message without Message-ID
+        raws = [make_message(i, 1500 + 37 * i) for i in range(10)]
+        twin = raws[5].replace(b"Lorem", b"LOREM", 1)
+        self.assertEqual(len(twin), len(raws[5]))
+        nomsgid = make_message(50, 1500).replace(b"Message-ID:",
+                                                 b"X-Not-ID:")
+        raws += [raws[3], twin, nomsgid]
         self.dc.add_messages("fay", raws)
         self.add_account()
         done = self.poll()
-        self.assertIn("fetched=11 ", done)
-        self.assertEqual(len(self.inbox()), 11)
+        self.assertIn("fetched=13 ", done)
+        self.assertEqual(len(self.inbox()), 13)
         old = self.uidls()
 
+        # every UIDL changes; two new messages arrive
         self.dc.restart_with_uidl_format("%08Xv-%08Xu")
         self.assertEqual(set(old) & set(self.uidls()), set())
-        new = [make_message(100 + i, 1500) for i in range(2)]
+        new = [make_message(100 + i, 2900 + 53 * i) for i in range(2)]
         self.dc.add_messages("fay", new)
+        pos = self.dovecot_log_size()
         done = self.poll()
+        # eight recognised by TOP n 0 (header block + LIST size against
+        # the ledger); RETRieved: the copies of 3 and of 5's header
+        # (listed twice: in doubt), the one without Message-ID, the two
+        # new ones; of those, five are known by their bytes
         self.assertIn("fetched=2 ", done)
-        self.assertIn("known=11 ", done)
-        self.assertEqual(self.gw.output().count("event=known-by-content"),
-                         11)
+        self.assertIn("known=13 known_top=8 ", done)
+        tops, retrs, retr_bytes = self.retrs_since(pos)
+        retrieved = [raws[3], raws[10], raws[5], twin, nomsgid] + new
+        self.assertEqual(retrs, len(retrieved))
+        self.assertLess(retr_bytes, sum(len(wire_bytes(r)) + 200
+                                        for r in retrieved))
+        self.assertGreaterEqual(tops, 8)
         bodies = self.inbox()
-        self.assertEqual(len(bodies), 13)
         self.assertEqual(sorted(wire_bytes(b) for b in bodies),
                          sorted(wire_bytes(r) for r in raws + new))
         # the new UIDLs are in the ledger now: nothing is downloaded
+        pos = self.dovecot_log_size()
         done = self.poll()
         self.assertIn("fetched=0 ", done)
         self.assertIn("known=0 ", done)
+        self.assertEqual(self.retrs_since(pos), (0, 0, 0))
 
-        # removed and added again, and renumbered once more meanwhile:
-        # still nothing twice
+        # the twin goes from the server (deleted by another client);
+        # the account is removed and added again, renumbered once more
+        # meanwhile: message 5's header now matches two deliveries of
+        # other bytes (in doubt: RETR, and its bytes decide)
+        md = self.dc.maildir("fay")
+        gone = [os.path.join(md, sub, f) for sub in ("new", "cur")
+                for f in os.listdir(os.path.join(md, sub))
+                if open(os.path.join(md, sub, f), "rb").read() == twin]
+        self.assertEqual(len(gone), 1)
+        os.unlink(gone[0])
         self.gw.ok({"command": "account.delete", "user": "fay",
                     "account": "legacy"})
         self.dc.restart_with_uidl_format("%f")
         self.add_account()
+        pos = self.dovecot_log_size()
         done = self.poll()
         self.assertIn("fetched=0 ", done)
-        self.assertIn("known=13 ", done)
-        self.assertEqual(len(self.inbox()), 13)
-
+        self.assertIn("known=14 known_top=10 ", done)
+        tops, retrs, retr_bytes = self.retrs_since(pos)
+        retrieved = [raws[3], raws[10], raws[5], nomsgid]
+        self.assertEqual(retrs, len(retrieved))
+        self.assertLess(retr_bytes, sum(len(wire_bytes(r)) + 200
+                                        for r in retrieved))
+        self.assertEqual(sorted(wire_bytes(b) for b in self.inbox()),
+                         sorted(wire_bytes(r) for r in raws + new))
+        out = self.gw.output()
+        self.assertEqual(out.count("event=known-by-header"), 18)
+        self.assertEqual(out.count("event=known-by-content"), 5 + 4)
 
     def test_account_readded_under_another_name_delivers_nothing_twice(
             self):
@@ -356,6 +418,42 @@ class ContentIdentityTest(unittest.TestCase):
         bodies = self.inbox()
         self.assertEqual(sorted(wire_bytes(b) for b in bodies),
                          sorted(wire_bytes(r) for r in raws + [new]))
+
+
+    def test_account_readded_under_another_host_spelling(self):
+        # the mailbox is also known by the address the gateway reached it
+        # at: an account on "localhost", removed, then added on
+        # "127.0.0.1" under another name finds its deliveries, and
+        # recognises them by TOP n 0 without a download
+        raws = [make_message(i, 1800 + 41 * i) for i in range(8)]
+        self.dc.add_messages("fay", raws)
+        self.add_account("by-name", host="localhost")
+        self.assertIn("fetched=8 ", self.poll())
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "by-name"})
+        new = make_message(300, 4100)
+        self.dc.add_message("fay", new)
+        self.add_account("by-address", host="127.0.0.1")
+        pos = self.dovecot_log_size()
+        done = self.poll()
+        self.assertIn("fetched=1 ", done)
+        self.assertIn("known=8 known_top=8 ", done)
+        tops, retrs, retr_bytes = self.retrs_since(pos)
+        self.assertEqual(retrs, 1)
+        self.assertLess(retr_bytes, len(wire_bytes(new)) + 200)
+        self.assertEqual(sorted(wire_bytes(b) for b in self.inbox()),
+                         sorted(wire_bytes(r) for r in raws + [new]))
+        # and back to the name, in other case, renumbered meanwhile
+        self.gw.ok({"command": "account.delete", "user": "fay",
+                    "account": "by-address"})
+        self.dc.restart_with_uidl_format("%08Xv-%08Xu")
+        self.add_account("by-name-again", host="LocalHost")
+        pos = self.dovecot_log_size()
+        done = self.poll()
+        self.assertIn("fetched=0 ", done)
+        self.assertIn("known=9 known_top=9 ", done)
+        self.assertEqual(self.retrs_since(pos)[1], 0)
+        self.assertEqual(len(self.inbox()), 9)
 
 
 class SameMailboxTest(unittest.TestCase):

@@ -25,8 +25,9 @@ class CutoverDovecotTest(unittest.TestCase):
         self.dc = DovecotPop3(os.path.join(self.tmp, "dovecot"), self.ca)
         # Dovecot's own count of TOP and RETR commands and bytes, per
         # session (%t/%p: TOPs and their bytes, %r/%b: RETRs and theirs)
-        self.dc._write_conf("pop3_logout_format = top=%t/%p, retr=%r/%b, "
-                            "del=%d/%m, size=%s\n")
+        self.dc.extra_conf = ("pop3_logout_format = top=%t/%p, "
+                              "retr=%r/%b, del=%d/%m, size=%s\n")
+        self.dc._write_conf()
         self.dc.add_user("alice", "secret")
         self.dc.start()
         self.store = os.path.join(self.tmp, "store")
@@ -89,6 +90,36 @@ class CutoverDovecotTest(unittest.TestCase):
         self.assertLess(retr_bytes, total * 0.02,
                         "RETR bytes %d of %d" % (retr_bytes, total))
         self.assertLess(top_bytes, total * 0.2)
+        self.assertEqual(self.dc.count("alice"), 0)
+        msgs, _ = self.dump()
+        self.assertEqual(collections.Counter(msgs),
+                         collections.Counter(wire_bytes(x) for x in raws))
+
+    def test_recognised_by_header_then_cutover_checks_by_retr(self):
+        # renumbered UIDLs in keep mode: recognised by TOP n 0 + LIST
+        # size, no RETR; then keep -> delete: a UIDL recognised by its
+        # header was never seen whole, so its DELE waits for a RETR
+        n = 20
+        raws = [make_message(i, 2000 + 97 * i) for i in range(n)]
+        self.dc.add_messages("alice", raws)
+        r = run_fetch(self, self.store, [self.acct()])
+        self.assertEqual(r.polls[0]["fetched"], str(n), r)
+        self.dc.restart_with_uidl_format("%08Xv-%08Xu")
+        pos = self.log_size()
+        r = run_fetch(self, self.store, [self.acct()])
+        p = r.polls[0]
+        self.assertEqual((p["outcome"], p["fetched"], p["known"],
+                          p["known_top"]), ("ok", "0", str(n), str(n)), r)
+        tops, _, retrs, retr_bytes, deles = self.sessions_since(pos)
+        self.assertEqual((tops, retrs, retr_bytes, deles), (n, 0, 0, 0))
+        pos = self.log_size()
+        r = run_fetch(self, self.store, [self.acct(mode="delete")])
+        p = r.polls[0]
+        self.assertEqual((p["outcome"], p["fetched"], p["deleted"],
+                          p["checked_top"], p["checked_retr"]),
+                         ("ok", "0", str(n), "0", str(n)), r)
+        tops, _, retrs, retr_bytes, deles = self.sessions_since(pos)
+        self.assertEqual((tops, retrs, deles), (0, n, n))
         self.assertEqual(self.dc.count("alice"), 0)
         msgs, _ = self.dump()
         self.assertEqual(collections.Counter(msgs),

@@ -196,13 +196,14 @@ on_poll(void *arg, const char *id, const struct pop3_result *res)
 	(void)c->u->ops->status(c->u, id, &st, &err);
 	printf("poll account=%s outcome=%s fetched=%u bytes=%llu deleted=%u "
 	    "skipped=%u size_mismatch=%u checked_top=%u checked_retr=%u "
-	    "known=%u state=%s import_done=%u "
+	    "known=%u known_top=%u state=%s import_done=%u "
 	    "import_total=%u import_bytes=%llu rate=%.0f last_success=%lld "
 	    "failures=%u next_in=%lld strategy=\"%s\" error=\"%s\"\n", id,
 	    pop3_outcome_name(res->outcome), res->fetched,
 	    (unsigned long long)res->fetched_bytes, res->deleted,
 	    res->skipped, res->size_mismatch, res->checked_top,
-	    res->checked_retr, res->known, upstream_state_name(st.state),
+	    res->checked_retr, res->known, res->known_top,
+	    upstream_state_name(st.state),
 	    st.import_done, st.import_total,
 	    (unsigned long long)st.import_bytes, st.import_rate,
 	    (long long)st.last_success, st.consecutive_failures,

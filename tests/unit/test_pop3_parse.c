@@ -524,6 +524,28 @@ START_TEST(data_endless_line_bounded)
 }
 END_TEST
 
+START_TEST(header_has_field)
+{
+	const char *m = "Date: Mon, 1 Jan 2024\r\nMessage-ID:\r\n"
+	    " <a@b>\r\nX-Empty: \t\r\nSubject: hi\r\n\r\n"
+	    "X-Body: yes\r\n";
+
+	ck_assert(pop3_header_has_field(m, strlen(m), "date"));
+	/* folded value */
+	ck_assert(pop3_header_has_field(m, strlen(m), "Message-ID"));
+	/* white space only */
+	ck_assert(!pop3_header_has_field(m, strlen(m), "x-empty"));
+	/* after the header block */
+	ck_assert(!pop3_header_has_field(m, strlen(m), "X-Body"));
+	/* a longer name is not the field */
+	ck_assert(!pop3_header_has_field(m, strlen(m), "Subj"));
+	ck_assert(!pop3_header_has_field("Date:\n\nx", 9, "date"));
+	ck_assert(pop3_header_has_field("Date : x\n", 9, "date"));
+	ck_assert(!pop3_header_has_field("", 0, "date"));
+	ck_assert(!pop3_header_has_field(" Date: x\n", 10, "date"));
+}
+END_TEST
+
 START_TEST(header_length)
 {
 	ck_assert_uint_eq(pop3_header_length("A: b\r\n\r\nbody", 12), 8);
@@ -564,6 +586,7 @@ pop3_parse_suite(void)
 	tcase_add_test(tc, data_done_is_sticky);
 	tcase_add_test(tc, data_endless_line_bounded);
 	tcase_add_test(tc, header_length);
+	tcase_add_test(tc, header_has_field);
 	suite_add_tcase(s, tc);
 	return s;
 }

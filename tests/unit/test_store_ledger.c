@@ -403,6 +403,150 @@ START_TEST(ledger_claim_digest_by_mailbox)
 }
 END_TEST
 
+static int
+count_each(void *ctx, const char *account,
+    const struct store_ledger_entry *e)
+{
+	int *n = ctx;
+
+	(void)account;
+	if (e->has_head && e->list_size == 40)
+		(*n)++;
+	return 0;
+}
+
+/* Recognition by header (issue 15, session 4): a claim needs the same
+   content digest AND the same header digest and LIST size; the new entry
+   is marked by_head, and a later claim by content clears the mark; the
+   mailbox walk sees the deliveries of every account name. */
+START_TEST(ledger_claim_head)
+{
+	struct tstore t;
+	struct store_new_msg m;
+	struct store_read *r;
+	struct store_ledger_entry e;
+	unsigned char d1[STORE_DIGEST_SIZE], h1[STORE_DIGEST_SIZE];
+	unsigned char h2[STORE_DIGEST_SIZE], mk[STORE_MAILBOX_KEY_SIZE];
+	uint32_t uid;
+	bool claimed;
+	int n = 0;
+
+	memset(d1, 0x11, sizeof(d1));
+	memset(h1, 0x21, sizeof(h1));
+	memset(h2, 0x22, sizeof(h2));
+	memset(mk, 0xa1, sizeof(mk));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t inbox = tmailbox(&t, u, "INBOX");
+	memset(&m, 0, sizeof(m));
+	m.data = "same";
+	m.size = 4;
+	m.account = "old";
+	m.uidl = "a";
+	m.uidl_size = 1;
+	m.digest = d1;
+	m.mailbox_key = mk;
+	m.head_digest = h1;
+	m.list_size = 40;
+	ck_assert_int_eq(store_deliver(t.store, u, inbox, &m, 1, &uid, NULL,
+	    NULL), 0);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_foreach(r, u, mk, count_each,
+	    &n, NULL), 0);
+	store_read_end(&r);
+	ck_assert_int_eq(n, 1);
+	/* another header digest, another size: not this delivery */
+	ck_assert_int_eq(store_ledger_claim_head(t.store, u, "new", mk, d1,
+	    h2, 40, "b", 1, not_in, (char *)"b\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	ck_assert_int_eq(store_ledger_claim_head(t.store, u, "new", mk, d1,
+	    h1, 41, "b", 1, not_in, (char *)"b\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	/* no mailbox: refused */
+	ck_assert_int_eq(store_ledger_claim_head(t.store, u, "new", NULL, d1,
+	    h1, 40, "b", 1, not_in, (char *)"b\0", &claimed, NULL), -1);
+	/* "a" still listed: a second copy, not this delivery */
+	ck_assert_int_eq(store_ledger_claim_head(t.store, u, "old", mk, d1,
+	    h1, 40, "b", 1, not_in, (char *)"a\0b\0", &claimed, NULL), 0);
+	ck_assert(!claimed);
+	ck_assert_int_eq(store_ledger_claim_head(t.store, u, "old", mk, d1,
+	    h1, 40, "b", 1, not_in, (char *)"b\0", &claimed, NULL), 0);
+	ck_assert(claimed);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "old", "b", 1, &e, NULL),
+	    0);
+	ck_assert(e.by_head && e.has_head && e.list_size == 40);
+	ck_assert(e.uid == uid);
+	store_read_end(&r);
+	/* renumbered again, recognised by its bytes: the mark goes */
+	ck_assert_int_eq(store_ledger_claim_digest(t.store, u, "old", mk, d1,
+	    "c", 1, not_in, (char *)"c\0", &claimed, NULL), 0);
+	ck_assert(claimed);
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_lookup(r, u, "old", "c", 1, &e, NULL),
+	    0);
+	ck_assert(!e.by_head && e.has_head);
+	store_read_end(&r);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
+/* Mailbox names (issue 15, session 4): a key never seen is its own
+   canonical key; names recorded with it lead to it afterwards, from any
+   account; a name once given never changes. */
+START_TEST(ledger_mailbox_names)
+{
+	struct tstore t;
+	struct store_read *r;
+	unsigned char n1[STORE_MAILBOX_KEY_SIZE], a1[STORE_MAILBOX_KEY_SIZE];
+	unsigned char n2[STORE_MAILBOX_KEY_SIZE], c[STORE_MAILBOX_KEY_SIZE];
+	const unsigned char *keys[2];
+
+	memset(n1, 0x01, sizeof(n1));
+	memset(a1, 0x0a, sizeof(a1));
+	memset(n2, 0x02, sizeof(n2));
+	tstore_open(&t, 0);
+	uint32_t u = tuser(&t, "alice");
+	uint32_t v = tuser(&t, "bob");
+	/* nothing recorded: the name's own key */
+	keys[0] = n2;
+	keys[1] = a1;
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, u, keys, 2, c, NULL), 0);
+	store_read_end(&r);
+	ck_assert(memcmp(c, n2, sizeof(c)) == 0);
+	/* "localhost" reached at 127.0.0.1: both name n1 */
+	keys[0] = n1;
+	ck_assert_int_eq(store_ledger_mailbox_alias(t.store, u, keys, 2, c,
+	    NULL), 0);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	/* "127.0.0.1" (its name's key is the address's): n1's deliveries */
+	keys[0] = a1;
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, u, keys, 1, c, NULL), 0);
+	store_read_end(&r);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	/* another name at that address joins n1 */
+	keys[0] = n2;
+	ck_assert_int_eq(store_ledger_mailbox_alias(t.store, u, keys, 2, c,
+	    NULL), 0);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	keys[1] = NULL;
+	ck_assert_int_eq(store_read_begin(t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, u, keys, 1, c, NULL), 0);
+	ck_assert(memcmp(c, n1, sizeof(c)) == 0);
+	/* per user: bob has none of alice's names */
+	ck_assert_int_eq(store_ledger_mailbox_canon(r, v, keys, 1, c, NULL), 0);
+	ck_assert(memcmp(c, n2, sizeof(c)) == 0);
+	store_read_end(&r);
+	ck_assert_int_eq(store_ledger_mailbox_alias(t.store, u, keys, 0, c,
+	    NULL), -1);
+	tstore_check(&t);
+	tstore_close(&t);
+}
+END_TEST
+
 static Suite *
 store_ledger_suite(void)
 {
@@ -416,6 +560,8 @@ store_ledger_suite(void)
 	tcase_add_test(tc, ledger_foreach_per_account);
 	tcase_add_test(tc, ledger_claim_digest);
 	tcase_add_test(tc, ledger_claim_digest_by_mailbox);
+	tcase_add_test(tc, ledger_claim_head);
+	tcase_add_test(tc, ledger_mailbox_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -43,6 +43,8 @@ class DovecotPop3:
         self.mechanisms = mechanisms
         self.oauth2 = oauth2
         self.uidl_format = "%08Xu%08Xv"
+        # settings kept across restarts (e.g. pop3_logout_format)
+        self.extra_conf = ""
         self.dir = directory
         self.ca = ca
         self.port = free_port()
@@ -136,7 +138,7 @@ service imap-urlauth-login {{
 {extra}
 """.format(d=d, port=self.port, ports=self.ports, cert=self.cert,
                 key=self.key, uid=self.uid, gid=self.gid, passwd=self.passwd,
-                extra=extra, mechanisms=self.mechanisms,
+                extra=self.extra_conf + extra, mechanisms=self.mechanisms,
                 uidl_format=self.uidl_format,
                 oauth_passdb=oauth_passdb))
 

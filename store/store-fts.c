@@ -754,13 +754,21 @@ set_init(struct store_read *r, uint32_t user_id, struct store_fts_set *set,
 
 int
 store_fts_indexed(struct store_read *r, uint32_t user_id,
-    struct store_fts_set *set_r, const char **error_r)
+    struct store_fts_set *set_r, struct store_fts_set *saturated_r,
+    const char **error_r)
 {
 	struct store *store = r->store;
 	struct seglist l;
 
+	if (saturated_r != NULL)
+		memset(saturated_r, 0, sizeof(*saturated_r));
 	if (set_init(r, user_id, set_r, error_r) < 0)
 		return -1;
+	if (saturated_r != NULL) {
+		saturated_r->nbits = set_r->nbits;
+		saturated_r->bits = xcalloc(set_r->nbits / 64 + 1,
+		    sizeof(*saturated_r->bits));
+	}
 	if (seglist_load(store, r->txn, user_id, &l, error_r) < 0)
 		goto fail;
 	for (size_t i = 0; i < l.n; i++) {
@@ -773,11 +781,19 @@ store_fts_indexed(struct store_read *r, uint32_t user_id,
 		}
 		for (uint32_t d = 0; d < s.ndocs; d++)
 			set_add(set_r, store_ftsseg_doc(&s, d));
+		for (uint32_t q = 0; saturated_r != NULL && q < s.nsat; q++) {
+			uint32_t o = store_ftsseg_ld32(s.sat + (size_t)q * 4);
+
+			if (o < s.ndocs)
+				set_add(saturated_r, store_ftsseg_doc(&s, o));
+		}
 	}
 	seglist_free(&l);
 	return 0;
 fail:
 	store_fts_set_free(set_r);
+	if (saturated_r != NULL)
+		store_fts_set_free(saturated_r);
 	return -1;
 }
 
@@ -988,7 +1004,7 @@ store_fts_reindex_step(struct store *store, uint32_t user_id,
 		return -1;
 	rd.store = store;
 	rd.txn = txn;
-	if (store_fts_indexed(&rd, user_id, &set, error_r) < 0)
+	if (store_fts_indexed(&rd, user_id, &set, NULL, error_r) < 0)
 		goto fail;
 	store_key_init(&k);
 	store_key_u32(&k, user_id);

@@ -280,41 +280,51 @@ struct corpus {
 	struct tstore t;
 	uint32_t user, mbox;
 	struct strbuf msgs[CORPUS];
+	uint32_t saturated_uid;	/* a saturated message's, 0 none */
+	/* imap_search_index_known answers: certain hits, certain misses */
+	unsigned known_hit, known_miss;
 };
+
+/* Delivers message msg to the corpus's INBOX, with its terms if
+ * indexed. */
+static uint32_t
+deliver_msg(struct corpus *c, const struct strbuf *msg, bool indexed)
+{
+	struct mail_message *mm = mail_parse(msg->data, msg->len, NULL);
+	struct strbuf blob = STRBUF_INIT;
+	struct mail_fts_terms terms = MAIL_FTS_TERMS_INIT;
+	struct store_fts_doc doc;
+	struct store_new_msg m;
+	uint32_t uid;
+	const char *err = NULL;
+
+	mail_serialize(mm, &blob);
+	memset(&m, 0, sizeof(m));
+	m.data = msg->data;
+	m.size = msg->len;
+	m.structure = blob.data;
+	m.structure_size = blob.len;
+	m.internaldate = 1700000000 + (int64_t)msg->len;
+	if (indexed) {
+		mail_fts_message_terms(m.data, m.size, mm, &terms);
+		doc.terms = terms.terms;
+		doc.count = terms.count;
+		doc.saturated = terms.saturated;
+		m.fts = &doc;
+	}
+	ck_assert_msg(store_deliver(c->t.store, c->user, c->mbox, &m, 1, &uid,
+	    NULL, &err) == 0, "%s", err);
+	mail_fts_terms_free(&terms);
+	strbuf_free(&blob);
+	mail_message_free(&mm);
+	return uid;
+}
 
 static void
 deliver_all(struct corpus *c, bool indexed, unsigned from, unsigned to)
 {
-	for (unsigned i = from; i < to; i++) {
-		struct mail_message *mm = mail_parse(c->msgs[i].data,
-		    c->msgs[i].len, NULL);
-		struct strbuf blob = STRBUF_INIT;
-		struct mail_fts_terms terms = MAIL_FTS_TERMS_INIT;
-		struct store_fts_doc doc;
-		struct store_new_msg m;
-		uint32_t uid;
-		const char *err = NULL;
-
-		mail_serialize(mm, &blob);
-		memset(&m, 0, sizeof(m));
-		m.data = c->msgs[i].data;
-		m.size = c->msgs[i].len;
-		m.structure = blob.data;
-		m.structure_size = blob.len;
-		m.internaldate = 1700000000 + i;
-		if (indexed) {
-			mail_fts_message_terms(m.data, m.size, mm, &terms);
-			doc.terms = terms.terms;
-			doc.count = terms.count;
-			doc.saturated = terms.saturated;
-			m.fts = &doc;
-		}
-		ck_assert_msg(store_deliver(c->t.store, c->user, c->mbox, &m, 1,
-		    &uid, NULL, &err) == 0, "%s", err);
-		mail_fts_terms_free(&terms);
-		strbuf_free(&blob);
-		mail_message_free(&mm);
-	}
+	for (unsigned i = from; i < to; i++)
+		deliver_msg(c, &c->msgs[i], indexed);
 }
 
 static void
@@ -358,7 +368,7 @@ static const struct {
  * ASCII letters in random case (bytes, so UTF-8 may be cut: SEARCH
  * matches bytes), or a string found nowhere. */
 static void
-pick_needle(struct corpus *c, struct strbuf *out)
+pick_needle(struct corpus *c, size_t want_len, struct strbuf *out)
 {
 	unsigned i = rnd() % CORPUS;
 	struct mail_message *mm = mail_parse(c->msgs[i].data, c->msgs[i].len,
@@ -386,9 +396,13 @@ pick_needle(struct corpus *c, struct strbuf *out)
 				    c->msgs[i].len, &mm->parts[p], &text);
 	}
 	if (text.len < 4 || rnd() % 10 == 0) {
-		strbuf_appendf(out, "nowhere%u", rnd());
+		if (want_len == MAIL_FTS_UNIT)
+			strbuf_appendf(out, "%c%c%c", 'q', 'j' + rnd() % 3,
+			    'x' + rnd() % 3);
+		else
+			strbuf_appendf(out, "nowhere%u", rnd());
 	} else {
-		size_t len = 1 + rnd() % 14, off;
+		size_t len = want_len > 0 ? want_len : 1 + rnd() % 14, off;
 
 		if (len > text.len)
 			len = text.len;
@@ -406,12 +420,14 @@ pick_needle(struct corpus *c, struct strbuf *out)
 }
 
 /*
- * For n random needles and every key kind: each message the matcher
- * finds is one the index keeps. Returns how many (message, key) pairs
- * the index ruled out.
+ * For n random needles (of want_len bytes; 0 random lengths) and every
+ * key kind: each message the matcher finds is one the index keeps, and
+ * whatever the index alone answers (imap_search_index_known) is the
+ * matcher's answer. Returns how many (message, key) pairs the index
+ * ruled out; counts the known answers in c.
  */
 static unsigned
-check_needles(struct corpus *c, unsigned n)
+check_needles(struct corpus *c, unsigned n, size_t want_len)
 {
 	struct store_read *r;
 	struct store_msg *msgs = NULL;
@@ -424,7 +440,7 @@ check_needles(struct corpus *c, unsigned n)
 	ck_assert_int_eq(store_msg_list(r, c->user, c->mbox, &all, 1, &msgs,
 	    &count, NULL), 0);
 	for (unsigned q = 0; q < n; q++) {
-		pick_needle(c, &needle);
+		pick_needle(c, want_len, &needle);
 		for (size_t k = 0; k < N_ELEMENTS(kinds); k++) {
 			struct imap_search_key root, key;
 			struct imap_search_program prog;
@@ -447,7 +463,7 @@ check_needles(struct corpus *c, unsigned n)
 			    &prog);
 			for (size_t i = 0; i < count; i++) {
 				struct imap_msgview v;
-				int hit;
+				int hit, known;
 				bool may;
 
 				memset(&v, 0, sizeof(v));
@@ -474,6 +490,18 @@ check_needles(struct corpus *c, unsigned n)
 				    key.str);
 				if (!may)
 					pruned++;
+				known = imap_search_index_known(ix, key.str,
+				    msgs[i].body_id);
+				ck_assert_msg(known < 0 || known == hit,
+				    "index says %d, matcher %d: uid %u kind "
+				    "%zu needle '%s'", known, hit, msgs[i].uid,
+				    k, key.str);
+				if (msgs[i].uid == c->saturated_uid)
+					ck_assert_int_eq(known, -1);
+				if (known == 1)
+					c->known_hit++;
+				else if (known == 0)
+					c->known_miss++;
 			}
 			imap_search_index_free(&ix);
 		}
@@ -495,7 +523,7 @@ START_TEST(random_substrings_never_lost)
 	deliver_all(&c, true, 0, CORPUS - 20);
 	deliver_all(&c, false, CORPUS - 20, CORPUS);
 	tstore_check(&c.t);
-	pruned = check_needles(&c, 80);
+	pruned = check_needles(&c, 80, 0);
 	ck_assert_msg(pruned > 0, "the index ruled nothing out");
 	corpus_close(&c);
 }
@@ -537,7 +565,8 @@ START_TEST(maintenance_keeps_the_index_sound)
 	ck_assert_uint_eq(ngone, 60);
 	free(gone);
 	tstore_check(&c.t);
-	(void)check_needles(&c, 20);
+	(void)check_needles(&c, 20, 0);
+	(void)check_needles(&c, 20, MAIL_FTS_UNIT);
 	ck_assert_int_eq(store_mailbox_delete(c.t.store, c.user, "Trash",
 	    &err), 0);
 	ck_assert_int_eq(store_read_begin(c.t.store, &r, NULL), 0);
@@ -550,7 +579,7 @@ START_TEST(maintenance_keeps_the_index_sound)
 	tstore_check(&c.t);
 	/* a rebuild: dropped, then reindexed in small steps */
 	ck_assert_int_eq(store_fts_drop(c.t.store, c.user, &err), 0);
-	(void)check_needles(&c, 10);
+	(void)check_needles(&c, 10, 0);
 	do {
 		ck_assert_int_eq(store_fts_reindex_step(c.t.store, c.user,
 		    20000, &done, &indexed, &err), 0);
@@ -560,7 +589,43 @@ START_TEST(maintenance_keeps_the_index_sound)
 	store_read_end(&r);
 	ck_assert_uint_eq(st.docs - st.dead, CORPUS - 60 + 40);
 	tstore_check(&c.t);
-	ck_assert_uint_gt(check_needles(&c, 20), 0);
+	ck_assert_uint_gt(check_needles(&c, 20, 0), 0);
+	c.known_hit = c.known_miss = 0;
+	(void)check_needles(&c, 20, MAIL_FTS_UNIT);
+	ck_assert_uint_gt(c.known_hit, 0);
+	corpus_close(&c);
+}
+END_TEST
+
+/*
+ * Needles of exactly one term (3 bytes: ASCII in random case, pieces of
+ * UTF-8 characters, across two parts' or fields' texts, found nowhere):
+ * the index answers BODY and TEXT hits and every key's misses without
+ * the matcher, always as the matcher does; a saturated message and the
+ * bodies delivered without terms are left to the matcher.
+ */
+START_TEST(one_term_needles_answered_exactly)
+{
+	struct corpus c;
+	struct strbuf sat = STRBUF_INIT;
+
+	corpus_open(&c);
+	deliver_all(&c, true, 0, CORPUS - 10);
+	deliver_all(&c, false, CORPUS - 10, CORPUS);
+	/* saturated: more distinct terms than the limit, and common words
+	   (its postings hold none of its terms) */
+	strbuf_appends(&sat, "Subject: the meeting\r\nContent-Type: "
+	    "text/plain; charset=utf-8\r\n\r\nthe meeting and the budget ");
+	for (size_t i = 0; i < 200000; i++)
+		utf8_put(&sat, 0x800 + rnd() % 0xD000);
+	c.saturated_uid = deliver_msg(&c, &sat, true);
+	tstore_check(&c.t);
+	(void)check_needles(&c, 120, MAIL_FTS_UNIT);
+	ck_assert_uint_gt(c.known_hit, 100);
+	ck_assert_uint_gt(c.known_miss, 100);
+	/* random lengths too, with the saturated message */
+	(void)check_needles(&c, 40, 0);
+	strbuf_free(&sat);
 	corpus_close(&c);
 }
 END_TEST
@@ -779,14 +844,14 @@ START_TEST(deferred_merges_wait_for_idle)
 	ck_assert_uint_ge(segments_of(&c), STORE_FTS_DEFER_SEGMENTS -
 	    STORE_FTS_MERGE_FANIN);
 	tstore_check(&c.t);
-	(void)check_needles(&c, 20);
+	(void)check_needles(&c, 20, 0);
 	while (store_fts_idle_step(c.t.store) > 0)
 		ck_assert_uint_lt(++steps, 100);
 	ck_assert_uint_gt(steps, 1);
 	ck_assert_uint_lt(segments_of(&c), 40);
 	ck_assert_int_eq(store_fts_idle_step(c.t.store), 0);
 	tstore_check(&c.t);
-	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	ck_assert_uint_gt(check_needles(&c, 40, 0), 0);
 	store_fts_defer_merges(c.t.store, false);
 	corpus_close(&c);
 }
@@ -838,7 +903,7 @@ START_TEST(writer_merges_when_idle)
 	store_writer_stop(c.t.store);
 	(void)store_writer_drain(c.t.store);
 	tstore_check(&c.t);
-	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	ck_assert_uint_gt(check_needles(&c, 40, 0), 0);
 	corpus_close(&c);
 }
 END_TEST
@@ -933,6 +998,7 @@ searchindex_suite(void)
 	tcase_add_test(tc, writer_merges_when_idle);
 	tcase_add_test(tc, random_substrings_never_lost);
 	tcase_add_test(tc, maintenance_keeps_the_index_sound);
+	tcase_add_test(tc, one_term_needles_answered_exactly);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,7 @@
 #include "store/mail-rfc2047.h"
 #include "store/mail-search.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 static const struct {
@@ -325,6 +326,85 @@ START_TEST(transfer_decoders)
 }
 END_TEST
 
+/* The pieces of s that the UTF-8 functions treat one by one: an ASCII
+ * byte, a valid multi-byte character, or one invalid byte. */
+static size_t
+piece_len(const unsigned char *p, size_t len)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	n = utf8_decode(p, len, &cp);
+	return n == 0 ? 1 : n;
+}
+
+/*
+ * Folding, sanitizing and validating eight ASCII bytes at a time give what
+ * the same functions give one piece at a time (too short for the wide
+ * path): random mixes of every ASCII byte (the letters' neighbours '@',
+ * '[', '`', '{' most of all), multi-byte characters and invalid bytes,
+ * at every alignment.
+ */
+START_TEST(utf8_wide_paths_match_bytewise)
+{
+	static const char *const pool[] = {
+		"@", "A", "Z", "[", "`", "a", "z", "{", "M", "q", " ", "\x7f",
+		"\x01", "\xC3\x89", "\xCE\xA3", "\xE6\x97\xA5",
+		"\xD0\x96", "\xFF", "\xC3", "\x80", "\xE6\x97",
+	};
+	uint32_t seed = 7;
+	struct strbuf in = STRBUF_INIT, wide = STRBUF_INIT, ref = STRBUF_INIT;
+
+	for (unsigned round = 0; round < 3000; round++) {
+		size_t off;
+		const unsigned char *p;
+		size_t len;
+		bool valid = true;
+
+		strbuf_reset(&in);
+		seed = seed * 1664525u + 1013904223u;
+		off = seed >> 29;	/* misaligned starts */
+		for (size_t k = 0; k < off; k++)
+			strbuf_appendc(&in, 'x');
+		seed = seed * 1664525u + 1013904223u;
+		for (unsigned n = (seed >> 24) % 90; n > 0; n--) {
+			seed = seed * 1664525u + 1013904223u;
+			/* mostly ASCII letters: long runs for the wide path */
+			strbuf_appends(&in, pool[(seed >> 16) % 8 == 0 ?
+			    (seed >> 8) % N_ELEMENTS(pool) : (seed >> 8) % 12]);
+		}
+		p = (const unsigned char *)in.data + off;
+		len = in.len - off;
+		strbuf_reset(&wide);
+		strbuf_reset(&ref);
+		mail_utf8_casefold((const char *)p, len, &wide);
+		for (size_t i = 0; i < len; i += piece_len(p + i, len - i))
+			mail_utf8_casefold((const char *)p + i,
+			    piece_len(p + i, len - i), &ref);
+		ck_assert_uint_eq(wide.len, ref.len);
+		ck_assert(memcmp(wide.data, ref.data, ref.len) == 0);
+		strbuf_reset(&wide);
+		strbuf_reset(&ref);
+		mail_utf8_sanitize((const char *)p, len, &wide);
+		for (size_t i = 0; i < len; i += piece_len(p + i, len - i)) {
+			size_t n = piece_len(p + i, len - i);
+
+			mail_utf8_sanitize((const char *)p + i, n, &ref);
+			valid = valid && mail_utf8_valid((const char *)p + i,
+			    n);
+		}
+		ck_assert_uint_eq(wide.len, ref.len);
+		ck_assert(memcmp(wide.data, ref.data, ref.len) == 0);
+		ck_assert(mail_utf8_valid((const char *)p, len) == valid);
+	}
+	strbuf_free(&in);
+	strbuf_free(&wide);
+	strbuf_free(&ref);
+}
+END_TEST
+
 START_TEST(casefold_and_match)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -421,6 +501,7 @@ mailfield_suite(void)
 	tcase_add_test(tc, param_utf8);
 	tcase_add_test(tc, transfer_decoders);
 	tcase_add_test(tc, casefold_and_match);
+	tcase_add_test(tc, utf8_wide_paths_match_bytewise);
 	tcase_add_test(tc, charset_conversion);
 	tcase_add_test(tc, imap_strings);
 	suite_add_tcase(s, tc);

@@ -7,50 +7,24 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mail-swar.h"
 #include "strbuf.h"
 #include "utf8.h"
 
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
 
-/*
- * Eight bytes at a time (SEARCH reads every byte of a message through
- * these functions: its text is mostly ASCII). HI has the high bit of each
- * byte; a word without any is eight ASCII characters.
- */
-#define HI 0x8080808080808080ull
-#define ONES 0x0101010101010101ull
-
-static inline uint64_t
-load8(const unsigned char *p)
-{
-	uint64_t w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
-/* The end of the ASCII run from i: the first byte >= 0x80, or len. */
+/* The end of the ASCII run from i: the first byte >= 0x80, or len
+ * (SEARCH reads every byte of a message through here: mostly ASCII). */
 static size_t
 ascii_run_end(const unsigned char *p, size_t i, size_t len)
 {
-	while (i + 8 <= len && (load8(p + i) & HI) == 0)
+	while (i + 8 <= len && (mail_swar_load(p + i) & MAIL_SWAR_HI) == 0)
 		i += 8;
 	while (i < len && p[i] < 0x80)
 		i++;
 	return i;
 }
 
-/* Eight ASCII bytes with A-Z lowered: a byte's high bit after adding
- * 0x80 - 'A' says >= 'A', after adding 0x80 - ('Z' + 1) says > 'Z'; no
- * byte carries into the next (each is < 0x80). */
-static inline uint64_t
-ascii_lower8(uint64_t w)
-{
-	uint64_t upper = (w + (0x80 - 'A') * ONES) &
-	    ~(w + (0x80 - 'Z' - 1) * ONES) & HI;
-
-	return w | upper >> 2;
-}
 
 bool
 mail_utf8_valid(const char *s, size_t len)
@@ -243,11 +217,11 @@ mail_utf8_casefold(const char *s, size_t len, struct strbuf *out)
 			strbuf_reserve(out, len - i);
 			dst = out->data + out->len;
 			for (; i + 8 <= len; i += 8) {
-				uint64_t w = load8(p + i);
+				uint64_t w = mail_swar_load(p + i);
 
-				if ((w & HI) != 0)
+				if ((w & MAIL_SWAR_HI) != 0)
 					break;
-				w = ascii_lower8(w);
+				w = mail_swar_ascii_lower(w);
 				memcpy(dst + (i - start), &w, sizeof(w));
 			}
 			for (; i < len && p[i] < 0x80; i++) {

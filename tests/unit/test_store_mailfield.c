@@ -405,6 +405,73 @@ START_TEST(utf8_wide_paths_match_bytewise)
 }
 END_TEST
 
+/*
+ * Quoted-printable and Q decoding of random token strings against what
+ * each token means (long plain runs for the eight-byte path, with an
+ * escape, a soft line break, trailing or inner blanks, '_' and a bad
+ * escape at every distance from them).
+ */
+START_TEST(qp_random_tokens)
+{
+	static const struct {
+		const char *in, *qp, *q;	/* NULL: not in that test */
+	} tok[] = {
+		{ "plain text words", "plain text words", NULL },
+		{ "abcdefghijklmnopq", "abcdefghijklmnopq", "abcdefghijklmnopq" },
+		{ "x", "x", "x" },
+		{ "=3D", "=", "=" },
+		{ "=c3=A9", "\xC3\xA9", "\xC3\xA9" },
+		{ "=\r\n", "", NULL },
+		{ "=  \r\n", "", NULL },
+		{ " \t \r\n", "\r\n", NULL },
+		{ "\t\r\n", "\r\n", NULL },
+		{ "  \r\n", "\r\n", NULL },
+		{ "text   more", "text   more", "text   more" },
+		{ "\r\n", "\r\n", NULL },
+		{ "a\tb", "a\tb", NULL },
+		{ "_", NULL, " " },
+		{ "=G1", "=G1", "=G1" },
+		{ "with_under", "with_under", NULL },
+	};
+	uint32_t seed = 11;
+	struct strbuf in = STRBUF_INIT, want = STRBUF_INIT, got = STRBUF_INIT;
+
+	for (unsigned round = 0; round < 4000; round++) {
+		bool q = round % 2 == 1;
+
+		strbuf_reset(&in);
+		strbuf_reset(&want);
+		seed = seed * 1664525u + 1013904223u;
+		for (unsigned n = (seed >> 24) % 20; n > 0; n--) {
+			size_t t;
+
+			seed = seed * 1664525u + 1013904223u;
+			t = (seed >> 8) % N_ELEMENTS(tok);
+			if ((q ? tok[t].q : tok[t].qp) == NULL)
+				continue;
+			strbuf_appends(&in, tok[t].in);
+			strbuf_appends(&want, q ? tok[t].q : tok[t].qp);
+		}
+		/* a final text token: trailing blanks end a line only
+		   before a line end, and the input's end is one */
+		strbuf_appends(&in, ".");
+		strbuf_appends(&want, ".");
+		strbuf_reset(&got);
+		if (q)
+			mail_decode_q(in.data, in.len, &got);
+		else
+			mail_decode_qp(in.data, in.len, &got);
+		ck_assert_msg(got.len == want.len &&
+		    memcmp(got.data, want.data, want.len) == 0,
+		    "%s: '%s' gave '%s', want '%s'", q ? "Q" : "QP", in.data,
+		    got.data, want.data);
+	}
+	strbuf_free(&in);
+	strbuf_free(&want);
+	strbuf_free(&got);
+}
+END_TEST
+
 START_TEST(casefold_and_match)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -502,6 +569,7 @@ mailfield_suite(void)
 	tcase_add_test(tc, transfer_decoders);
 	tcase_add_test(tc, casefold_and_match);
 	tcase_add_test(tc, utf8_wide_paths_match_bytewise);
+	tcase_add_test(tc, qp_random_tokens);
 	tcase_add_test(tc, charset_conversion);
 	tcase_add_test(tc, imap_strings);
 	suite_add_tcase(s, tc);

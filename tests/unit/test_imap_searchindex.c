@@ -529,6 +529,81 @@ START_TEST(random_substrings_never_lost)
 }
 END_TEST
 
+/* The matcher itself on one message, with the answers written out: the
+ * index tests above compare it with the index, not with the truth. */
+START_TEST(matcher_answers)
+{
+	static const struct {
+		int kind;	/* 0 BODY, 1 TEXT, 2 HEADER Subject, 3 X-Custom */
+		const char *needle;
+		int want;
+	} cases[] = {
+		{ 2, "caf\xC3\xA9 meeting continued", 1 },	/* unfolded */
+		{ 2, "CAF\xC3\x89 MEET", 1 },
+		{ 2, "meeting\r\n", 0 },
+		{ 2, "hello", 0 },	/* another field */
+		{ 3, "HeLLo wORld", 1 },
+		{ 3, "x-custom", 0 },	/* a name is not a value */
+		{ 1, "x-custom", 1 },	/* but TEXT reads names */
+		{ 1, "custom: hello", 0 },	/* never across name and value */
+		{ 1, "tinued", 1 },
+		{ 1, "BODYWORD", 1 },
+		{ 1, "attached.txt", 1 },	/* a part's header */
+		{ 0, "attached.txt", 0 },
+		{ 0, "bodyword", 1 },
+		{ 0, "caf\xC3\xA9", 0 },
+		{ 0, "qp=", 0 },
+		{ 0, "qp soft break", 1 },
+		{ 0, "\xC3\xA9t\xC3\xA9", 1 },	/* QP-encoded UTF-8 */
+		{ 0, "=c3", 0 },
+	};
+	struct corpus c;
+	struct strbuf m = STRBUF_INIT;
+	struct store_read *r;
+	struct store_msg *msgs = NULL;
+	size_t count = 0;
+	struct store_uid_range all = { 1, UINT32_MAX };
+
+	corpus_open(&c);
+	strbuf_appends(&m, "Subject: =?utf-8?q?Caf=C3=A9?= Meeting\r\n "
+	    "continued\r\nX-Custom: Hello World\r\nContent-Type: multipart/"
+	    "mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+	    "\r\n\r\nA BodyWord, =C3=89T=C3=89 and a qp soft=\r\n break"
+	    "\r\n--b\r\nContent-Type: text/plain; name=attached.txt\r\n"
+	    "\r\nplain\r\n--b--\r\n");
+	deliver_msg(&c, &m, false);
+	ck_assert_int_eq(store_read_begin(c.t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_list(r, c.user, c.mbox, &all, 1, &msgs,
+	    &count, NULL), 0);
+	ck_assert_uint_eq(count, 1);
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct imap_msgview v;
+		const char *n = cases[i].needle;
+		int got;
+
+		memset(&v, 0, sizeof(v));
+		v.user_id = c.user;
+		v.mailbox_id = c.mbox;
+		v.r = r;
+		imap_msgview_set(&v, &msgs[0]);
+		if (cases[i].kind >= 2)
+			got = imap_msgview_header_contains(&v, cases[i].kind ==
+			    2 ? "Subject" : "X-Custom", n, strlen(n));
+		else
+			got = imap_msgview_body_contains(&v, cases[i].kind == 1,
+			    n, strlen(n));
+		imap_msgview_clear(&v);
+		ck_assert_msg(got == cases[i].want, "case %zu '%s': %d", i, n,
+		    got);
+	}
+	free(msgs);
+	store_read_end(&r);
+	strbuf_free(&m);
+	corpus_close(&c);
+}
+END_TEST
+
 /* Every segment merge, the dead marks of expunged bodies, a drop and a
  * reindex keep the index sound and the checker content. */
 START_TEST(maintenance_keeps_the_index_sound)
@@ -991,6 +1066,7 @@ searchindex_suite(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, needle_terms);
+	tcase_add_test(tc, matcher_answers);
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
 	tcase_add_test(tc, message_terms_are_exact_sets);
 	tcase_add_test(tc, deferred_merges_wait_for_idle);

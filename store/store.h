@@ -997,8 +997,9 @@ bool store_fts_enabled(const struct store *store);
  * sustained load). store_fts_idle_step() does one noted step, bounded
  * (STORE_FTS_SEGMENT_MAX bytes), in its own durable transaction. The
  * writer thread sets defer at start and calls the step whenever its
- * queue is empty. Without a writer, the caller's thread; a note lives
- * in memory only, and the next delivery notes the user again.
+ * queue is empty. Without a writer, the caller's thread. The notes live
+ * in memory; after a restart the first idle step notes again every user
+ * whose segment counts in the store call for a merge step.
  * store_fts_idle_step returns 1 when it did a step (call again), 0 when
  * nothing is noted.
  */

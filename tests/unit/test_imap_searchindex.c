@@ -932,6 +932,43 @@ START_TEST(deferred_merges_wait_for_idle)
 }
 END_TEST
 
+/* The idle-merge notes are in memory: after a restart (store closed and
+ * opened again, nothing delivered since) the first idle step finds the
+ * users whose segments call for a merge from the store itself. */
+START_TEST(deferred_merges_survive_a_restart)
+{
+	struct corpus c;
+	unsigned steps = 0;
+	size_t before;
+
+	corpus_open(&c);
+	(void)tuser(&c.t, "bob");	/* no segments: never noted */
+	store_fts_defer_merges(c.t.store, true);
+	deliver_all(&c, true, 0, 60);	/* 60 one-message segments */
+	before = segments_of(&c);
+	ck_assert_uint_eq(before, 60);
+	tstore_reopen(&c.t);
+	ck_assert_uint_eq(segments_of(&c), before);
+	/* the notes went with the old store handle: the first idle step
+	   finds the due merges in the store */
+	store_fts_defer_merges(c.t.store, true);
+	while (store_fts_idle_step(c.t.store) > 0)
+		ck_assert_uint_lt(++steps, 100);
+	ck_assert_uint_gt(steps, 0);
+	ck_assert_uint_lt(segments_of(&c), before - STORE_FTS_MERGE_FANIN + 2);
+	/* and nothing more is due: another restart notes no one */
+	before = segments_of(&c);
+	tstore_reopen(&c.t);
+	store_fts_defer_merges(c.t.store, true);
+	ck_assert_int_eq(store_fts_idle_step(c.t.store), 0);
+	ck_assert_uint_eq(segments_of(&c), before);
+	tstore_check(&c.t);
+	ck_assert_uint_gt(check_needles(&c, 20, 0), 0);
+	store_fts_defer_merges(c.t.store, false);
+	corpus_close(&c);
+}
+END_TEST
+
 struct wdeliver {
 	struct corpus *c;
 	unsigned from, to;
@@ -1070,6 +1107,7 @@ searchindex_suite(void)
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
 	tcase_add_test(tc, message_terms_are_exact_sets);
 	tcase_add_test(tc, deferred_merges_wait_for_idle);
+	tcase_add_test(tc, deferred_merges_survive_a_restart);
 	tcase_add_test(tc, segment_postings_dense_and_sparse);
 	tcase_add_test(tc, writer_merges_when_idle);
 	tcase_add_test(tc, random_substrings_never_lost);

@@ -661,8 +661,13 @@ search_body(void *ctx, bool text, const char *str, size_t len)
 	int known = imap_search_index_known(sr->j->fts, str,
 	    sr->msg->body_id);
 
-	return known >= 0 ? known :
-	    imap_msgview_body_contains(&sr->view, text, str, len);
+	if (known >= 0)
+		return known;
+	/* TEXT of a message whose header blocks lack it: its body */
+	if (text && imap_search_index_headers_lack(sr->j->fts, str,
+	    sr->msg->body_id))
+		text = false;
+	return imap_msgview_body_contains(&sr->view, text, str, len);
 }
 
 static int

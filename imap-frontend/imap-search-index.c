@@ -20,6 +20,10 @@ struct ix_key {
 	 * unsaturated body in it certainly contains the needle (below) */
 	struct store_fts_set sure;
 	bool has_sure;
+	/* TEXT: the bodies whose header-class posting may hold it; an
+	 * indexed body outside it has no header block that does */
+	struct store_fts_set hdr;
+	bool has_hdr;
 };
 
 struct imap_search_index {
@@ -73,9 +77,15 @@ add_key(struct imap_search_index *ix, struct store_read *r, uint32_t user_id,
 			    strbuf_str(&folded), folded.len, &e->sure, &err);
 		e->has_sure = rc == 0;
 	}
+	if (rc == 0 && k->type == IMAP_SEARCH_TEXT) {
+		rc = store_fts_candidates(r, user_id, STORE_FTS_HEADER,
+		    strbuf_str(&folded), folded.len, &e->hdr, &err);
+		e->has_hdr = rc == 0;
+	}
 	strbuf_free(&folded);
 	if (rc < 0) {
 		store_fts_set_free(&e->cand);
+		store_fts_set_free(&e->sure);
 		log_warn("imap event=search_index_unreadable user=%u "
 		    "error=\"%s\"", user_id, err != NULL ? err : "");
 		return -1;
@@ -184,6 +194,20 @@ imap_search_index_known(struct imap_search_index *ix, const char *str,
 	return -1;
 }
 
+bool
+imap_search_index_headers_lack(struct imap_search_index *ix, const char *str,
+    uint64_t body_id)
+{
+	const struct ix_key *e;
+
+	if (ix == NULL || (e = find_key(ix, str)) == NULL || !e->has_hdr ||
+	    !store_fts_set_has(&ix->indexed, body_id) ||
+	    store_fts_set_has(&e->hdr, body_id))
+		return false;	/* (a saturated body is in every set) */
+	ix->answered++;
+	return true;
+}
+
 void
 imap_search_index_free(struct imap_search_index **ixp)
 {
@@ -197,6 +221,7 @@ imap_search_index_free(struct imap_search_index **ixp)
 	for (size_t i = 0; i < ix->nkeys; i++) {
 		store_fts_set_free(&ix->keys[i].cand);
 		store_fts_set_free(&ix->keys[i].sure);
+		store_fts_set_free(&ix->keys[i].hdr);
 	}
 	free(ix->keys);
 	store_fts_set_free(&ix->indexed);

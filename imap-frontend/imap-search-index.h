@@ -47,6 +47,14 @@ bool imap_search_index_may_match(struct imap_search_index *ix,
  */
 int imap_search_index_known(struct imap_search_index *ix, const char *str,
     uint64_t body_id);
+/*
+ * For the TEXT key whose string is str: true when the index says no
+ * header block of the message with body body_id holds it (indexed, and
+ * outside the key's header-class candidates), so TEXT is then answered
+ * as BODY, without decoding the header fields. false: unknown.
+ */
+bool imap_search_index_headers_lack(struct imap_search_index *ix,
+    const char *str, uint64_t body_id);
 void imap_search_index_free(struct imap_search_index **ixp);
 
 #endif

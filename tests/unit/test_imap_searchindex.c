@@ -283,6 +283,7 @@ struct corpus {
 	uint32_t saturated_uid;	/* a saturated message's, 0 none */
 	/* imap_search_index_known answers: certain hits, certain misses */
 	unsigned known_hit, known_miss;
+	unsigned headers_lack;	/* TEXT answered as BODY */
 };
 
 /* Delivers message msg to the corpus's INBOX, with its terms if
@@ -498,6 +499,18 @@ check_needles(struct corpus *c, unsigned n, size_t want_len)
 				    k, key.str);
 				if (msgs[i].uid == c->saturated_uid)
 					ck_assert_int_eq(known, -1);
+				if (key.type == IMAP_SEARCH_TEXT &&
+				    imap_search_index_headers_lack(ix, key.str,
+				    msgs[i].body_id)) {
+					/* TEXT answered as BODY */
+					imap_msgview_set(&v, &msgs[i]);
+					ck_assert_msg(imap_msgview_body_contains(
+					    &v, false, key.str, key.str_len) ==
+					    hit, "headers hold '%s': uid %u",
+					    key.str, msgs[i].uid);
+					imap_msgview_clear(&v);
+					c->headers_lack++;
+				}
 				if (known == 1)
 					c->known_hit++;
 				else if (known == 0)
@@ -525,6 +538,7 @@ START_TEST(random_substrings_never_lost)
 	tstore_check(&c.t);
 	pruned = check_needles(&c, 80, 0);
 	ck_assert_msg(pruned > 0, "the index ruled nothing out");
+	ck_assert_uint_gt(c.headers_lack, 100);
 	corpus_close(&c);
 }
 END_TEST

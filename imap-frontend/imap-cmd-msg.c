@@ -644,23 +644,38 @@ static int
 search_header(void *ctx, const char *name, const char *str, size_t len)
 {
 	struct search_run *sr = ctx;
+	/* the index may know without reading the message */
+	int known = imap_search_index_known(sr->j->fts, str,
+	    sr->msg->body_id);
 
-	return imap_msgview_header_contains(&sr->view, name, str, len);
+	return known >= 0 ? known :
+	    imap_msgview_header_contains(&sr->view, name, str, len);
 }
 
 static int
 search_address(void *ctx, const char *name, const char *str, size_t len)
 {
 	struct search_run *sr = ctx;
+	int known = imap_search_index_known(sr->j->fts, str,
+	    sr->msg->body_id);
 
-	return imap_msgview_address_contains(&sr->view, name, str, len);
+	return known >= 0 ? known :
+	    imap_msgview_address_contains(&sr->view, name, str, len);
 }
 
 static int
 search_body(void *ctx, bool text, const char *str, size_t len)
 {
 	struct search_run *sr = ctx;
+	int known = imap_search_index_known(sr->j->fts, str,
+	    sr->msg->body_id);
 
+	if (known >= 0)
+		return known;
+	/* TEXT of a message whose header blocks lack it: its body */
+	if (text && imap_search_index_headers_lack(sr->j->fts, str,
+	    sr->msg->body_id))
+		text = false;
 	return imap_msgview_body_contains(&sr->view, text, str, len);
 }
 

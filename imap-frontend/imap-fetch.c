@@ -116,20 +116,25 @@ view_load(struct imap_msgview *v)
 	return v->body != NULL && v->mm != NULL ? 0 : -1;
 }
 
-/* Case-insensitive substring of decoded UTF-8 text (folded needle). */
+/* Does folded text f hold the folded needle? */
 static bool
-folded_contains(const char *hay, size_t hlen, const struct strbuf *needle)
+holds(const struct strbuf *f, const struct strbuf *needle)
 {
-	struct strbuf f = STRBUF_INIT;
-	bool found;
+	return needle->len == 0 || (f->len >= needle->len &&
+	    memmem(f->data, f->len, needle->data, needle->len) != NULL);
+}
 
+/* Case-insensitive substring of decoded UTF-8 text (folded needle);
+ * scratch holds the folded text (reused: SEARCH calls this per part). */
+static bool
+folded_contains(const char *hay, size_t hlen, const struct strbuf *needle,
+    struct strbuf *scratch)
+{
 	if (needle->len == 0)
 		return true;
-	mail_utf8_casefold(hay, hlen, &f);
-	found = f.len >= needle->len &&
-	    memmem(f.data, f.len, needle->data, needle->len) != NULL;
-	strbuf_free(&f);
-	return found;
+	strbuf_reset(scratch);
+	mail_utf8_casefold(hay, hlen, scratch);
+	return holds(scratch, needle);
 }
 
 static bool
@@ -146,16 +151,16 @@ header_block_contains(const char *hdr, size_t len, const char *name,
 		if (!any_field && (f.name_len != strlen(name) ||
 		    strncasecmp(f.name, name, f.name_len) != 0))
 			continue;
-		strbuf_reset(&dec);
-		mail_search_field_value(f.value, f.value_len, false, &dec);
-		if (any_field) {
-			/* TEXT: the field name counts too */
-			if (folded_contains(f.name, f.name_len, needle)) {
-				found = true;
-				break;
-			}
+		/* TEXT: the field name counts too */
+		if (any_field && folded_contains(f.name, f.name_len, needle,
+		    &dec)) {
+			found = true;
+			break;
 		}
-		found = folded_contains(strbuf_str(&dec), dec.len, needle);
+		/* the decoded value, folded as it is decoded */
+		strbuf_reset(&dec);
+		mail_search_field_value(f.value, f.value_len, true, &dec);
+		found = holds(&dec, needle);
 	}
 	strbuf_free(&dec);
 	return found;
@@ -226,6 +231,7 @@ imap_msgview_body_contains(struct imap_msgview *v, bool text,
     const char *str, size_t len)
 {
 	struct strbuf needle = STRBUF_INIT, t = STRBUF_INIT;
+	struct strbuf folded = STRBUF_INIT;
 	bool found = false;
 
 	if (view_load(v) != 0)
@@ -245,9 +251,11 @@ imap_msgview_body_contains(struct imap_msgview *v, bool text,
 			continue;
 		strbuf_reset(&t);
 		mail_search_part_text(v->body, v->body_size, p, &t);
-		found = folded_contains(strbuf_str(&t), t.len, &needle);
+		found = folded_contains(strbuf_str(&t), t.len, &needle,
+		    &folded);
 	}
 	strbuf_free(&t);
+	strbuf_free(&folded);
 	strbuf_free(&needle);
 	return found;
 }

@@ -7,10 +7,24 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mail-swar.h"
 #include "strbuf.h"
 #include "utf8.h"
 
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
+
+/* The end of the ASCII run from i: the first byte >= 0x80, or len
+ * (SEARCH reads every byte of a message through here: mostly ASCII). */
+static size_t
+ascii_run_end(const unsigned char *p, size_t i, size_t len)
+{
+	while (i + 8 <= len && (mail_swar_load(p + i) & MAIL_SWAR_HI) == 0)
+		i += 8;
+	while (i < len && p[i] < 0x80)
+		i++;
+	return i;
+}
+
 
 bool
 mail_utf8_valid(const char *s, size_t len)
@@ -23,7 +37,7 @@ mail_utf8_valid(const char *s, size_t len)
 		size_t n;
 
 		if (p[i] < 0x80) {
-			i++;
+			i = ascii_run_end(p, i, len);
 			continue;
 		}
 		n = utf8_decode(p + i, len - i, &cp);
@@ -42,8 +56,13 @@ mail_utf8_sanitize(const char *s, size_t len, struct strbuf *out)
 	uint32_t cp;
 
 	while (i < len) {
-		size_t n = p[i] < 0x80 ? 1 : utf8_decode(p + i, len - i, &cp);
+		size_t n;
 
+		if (p[i] < 0x80) {
+			i = ascii_run_end(p, i, len);
+			continue;
+		}
+		n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0) {
 			strbuf_append(out, s + run, i - run);
 			strbuf_append(out, UTF8_REPLACEMENT, 3);
@@ -190,18 +209,25 @@ mail_utf8_casefold(const char *s, size_t len, struct strbuf *out)
 
 		if (p[i] < 0x80) {
 			/* a run of ASCII, folded straight into the buffer
-			   (reserved above: folding never makes ASCII longer) */
+			   (room for the rest of s: folding never makes ASCII
+			   longer), eight bytes at a time */
 			size_t start = i;
 			char *dst;
 
-			while (i < len && p[i] < 0x80)
-				i++;
-			strbuf_reserve(out, i - start);
+			strbuf_reserve(out, len - i);
 			dst = out->data + out->len;
-			for (size_t k = start; k < i; k++) {
-				unsigned char c = p[k];
+			for (; i + 8 <= len; i += 8) {
+				uint64_t w = mail_swar_load(p + i);
 
-				dst[k - start] = (char)(c >= 'A' && c <= 'Z' ?
+				if ((w & MAIL_SWAR_HI) != 0)
+					break;
+				w = mail_swar_ascii_lower(w);
+				memcpy(dst + (i - start), &w, sizeof(w));
+			}
+			for (; i < len && p[i] < 0x80; i++) {
+				unsigned char c = p[i];
+
+				dst[i - start] = (char)(c >= 'A' && c <= 'Z' ?
 				    c + 32 : c);
 			}
 			out->len += i - start;

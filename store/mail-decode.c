@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mail-swar.h"
 #include "strbuf.h"
 
 static int
@@ -74,8 +75,27 @@ decode_qp_common(const char *in, size_t len, struct strbuf *out, bool q)
 
 	strbuf_reserve(out, len);
 	while (i < len) {
-		unsigned char c = (unsigned char)in[i];
+		unsigned char c;
 
+		/* plain text, eight bytes at a time: no '=', no '_' (Q); for
+		   QP no tab or line end and no space last, so a space in
+		   the word is followed by text: not trailing */
+		for (; i + 8 <= len; i += 8) {
+			uint64_t w = mail_swar_load(in + i);
+
+			if (mail_swar_has_byte(w, '=') || (q ?
+			    mail_swar_has_byte(w, '_') != 0 :
+			    (mail_swar_has_byte(w, '\t') |
+			    mail_swar_has_byte(w, '\r') |
+			    mail_swar_has_byte(w, '\n')) != 0 ||
+			    in[i + 7] == ' '))
+				break;
+			memcpy(out->data + out->len, &w, sizeof(w));
+			out->len += 8;
+		}
+		if (i >= len)
+			break;
+		c = (unsigned char)in[i];
 		if (c == '=') {
 			int h1 = i + 1 < len ? hexval((unsigned char)in[i + 1]) : -1;
 			int h2 = i + 2 < len ? hexval((unsigned char)in[i + 2]) : -1;

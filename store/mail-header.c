@@ -81,9 +81,14 @@ mail_header_unfold(const char *v, size_t len, struct strbuf *out)
 		v++;
 		len--;
 	}
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] != '\r' && v[i] != '\n')
-			strbuf_appendc(out, v[i]);
+	for (size_t i = 0; i < len;) {
+		size_t run = i;
+
+		/* the text between line ends, a run at a time */
+		while (run < len && v[run] != '\r' && v[run] != '\n')
+			run++;
+		strbuf_append(out, v + i, run - i);
+		i = run < len ? run + 1 : run;
 	}
 	while (out->len > start && (out->data[out->len - 1] == ' ' ||
 	    out->data[out->len - 1] == '\t'))

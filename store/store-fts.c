@@ -474,42 +474,54 @@ out:
  */
 static bool pending_note(struct store *store, uint32_t user_id);
 
+/* The segments of l the next merge step takes (at most
+ * STORE_FTS_MERGE_FANIN into pick); 0 when none is due. */
+static size_t
+step_pick(const struct seglist *l, uint64_t *pick)
+{
+	size_t npick = 0;
+
+	for (size_t i = 0; i < l->n && npick == 0; i++)
+		if (l->info[i].ndead * 2 > l->info[i].ndocs)
+			pick[npick++] = l->ids[i];
+	for (unsigned t = 0; npick == 0 && t < 8; t++) {
+		size_t count = 0;
+		uint64_t bytes = 0;
+
+		for (size_t i = 0; i < l->n; i++)
+			if (tier(l->info[i].bytes) == t &&
+			    !seg_final(&l->info[i]))
+				count++;
+		if (count < STORE_FTS_MERGE_FANIN)
+			continue;
+		for (size_t i = 0; i < l->n && npick < STORE_FTS_MERGE_FANIN;
+		    i++) {
+			if (tier(l->info[i].bytes) != t ||
+			    seg_final(&l->info[i]))
+				continue;
+			if (npick >= 2 && bytes + l->info[i].bytes >
+			    STORE_FTS_SEGMENT_MAX)
+				break;
+			bytes += l->info[i].bytes;
+			pick[npick++] = l->ids[i];
+		}
+	}
+	return npick;
+}
+
 static int
 maintain(struct store *store, MDB_txn *txn, uint32_t user_id, bool defer)
 {
 	struct seglist l;
 	uint64_t pick[STORE_FTS_MERGE_FANIN];
-	size_t npick = 0;
+	size_t npick;
 	const char *err = NULL;
 	MDB_txn *child;
 	int ret = 0;
 
 	if (seglist_load(store, txn, user_id, &l, &err) < 0)
 		return -1;
-	for (size_t i = 0; i < l.n && npick == 0; i++)
-		if (l.info[i].ndead * 2 > l.info[i].ndocs)
-			pick[npick++] = l.ids[i];
-	for (unsigned t = 0; npick == 0 && t < 8; t++) {
-		size_t count = 0;
-		uint64_t bytes = 0;
-
-		for (size_t i = 0; i < l.n; i++)
-			if (tier(l.info[i].bytes) == t &&
-			    !seg_final(&l.info[i]))
-				count++;
-		if (count < STORE_FTS_MERGE_FANIN)
-			continue;
-		for (size_t i = 0; i < l.n && npick < N_ELEMENTS(pick); i++) {
-			if (tier(l.info[i].bytes) != t ||
-			    seg_final(&l.info[i]))
-				continue;
-			if (npick >= 2 && bytes + l.info[i].bytes >
-			    STORE_FTS_SEGMENT_MAX)
-				break;
-			bytes += l.info[i].bytes;
-			pick[npick++] = l.ids[i];
-		}
-	}
+	npick = step_pick(&l, pick);
 	if (npick > 0 && defer && l.n < STORE_FTS_DEFER_SEGMENTS &&
 	    pending_note(store, user_id))
 		npick = 0;
@@ -552,11 +564,67 @@ void
 store_fts_defer_merges(struct store *store, bool defer)
 {
 	store->fts_defer_merges = defer;
+	store->fts_pending_scanned = false;
 	if (!defer) {
 		free(store->fts_pending);
 		store->fts_pending = NULL;
 		store->fts_npending = 0;
 	}
+}
+
+/*
+ * The notes are in memory only: after a restart, the users whose segment
+ * counts in the store call for a merge step are noted again (one read of
+ * the segment records, at the first idle moment), so a user whose
+ * deliveries stopped is not left with up to STORE_FTS_DEFER_SEGMENTS
+ * segments.
+ */
+static void
+pending_rebuild(struct store *store)
+{
+	uint64_t pick[STORE_FTS_MERGE_FANIN];
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val key, data;
+	uint32_t user_id = 0;
+	bool first = true;
+	size_t before = store->fts_npending;
+	const char *err = NULL;
+	int rc;
+
+	store->fts_pending_scanned = true;
+	if (!store->fts_enabled ||
+	    mdb_txn_begin(store->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	if (mdb_cursor_open(txn, store->dbi[DB_FTS_SEGINFO], &cur) != 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
+		struct seglist l;
+		uint32_t u;
+
+		if (key.mv_size != 12)
+			continue;
+		u = store_get_u32(key.mv_data);
+		if (!first && u == user_id)
+			continue;
+		first = false;
+		user_id = u;
+		if (seglist_load(store, txn, u, &l, &err) < 0)
+			break;
+		if (step_pick(&l, pick) > 0 && !pending_note(store, u)) {
+			seglist_free(&l);
+			break;	/* full: the rest are noted by deliveries */
+		}
+		seglist_free(&l);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (store->fts_npending > before)
+		log_info("store event=index_merges_pending users=%zu",
+		    store->fts_npending - before);
 }
 
 int
@@ -566,6 +634,8 @@ store_fts_idle_step(struct store *store)
 	MDB_txn *txn;
 	int rc = -1;
 
+	if (!store->fts_pending_scanned)
+		pending_rebuild(store);
 	if (store->fts_npending == 0)
 		return 0;
 	user_id = store->fts_pending[0];
@@ -754,13 +824,21 @@ set_init(struct store_read *r, uint32_t user_id, struct store_fts_set *set,
 
 int
 store_fts_indexed(struct store_read *r, uint32_t user_id,
-    struct store_fts_set *set_r, const char **error_r)
+    struct store_fts_set *set_r, struct store_fts_set *saturated_r,
+    const char **error_r)
 {
 	struct store *store = r->store;
 	struct seglist l;
 
+	if (saturated_r != NULL)
+		memset(saturated_r, 0, sizeof(*saturated_r));
 	if (set_init(r, user_id, set_r, error_r) < 0)
 		return -1;
+	if (saturated_r != NULL) {
+		saturated_r->nbits = set_r->nbits;
+		saturated_r->bits = xcalloc(set_r->nbits / 64 + 1,
+		    sizeof(*saturated_r->bits));
+	}
 	if (seglist_load(store, r->txn, user_id, &l, error_r) < 0)
 		goto fail;
 	for (size_t i = 0; i < l.n; i++) {
@@ -773,11 +851,19 @@ store_fts_indexed(struct store_read *r, uint32_t user_id,
 		}
 		for (uint32_t d = 0; d < s.ndocs; d++)
 			set_add(set_r, store_ftsseg_doc(&s, d));
+		for (uint32_t q = 0; saturated_r != NULL && q < s.nsat; q++) {
+			uint32_t o = store_ftsseg_ld32(s.sat + (size_t)q * 4);
+
+			if (o < s.ndocs)
+				set_add(saturated_r, store_ftsseg_doc(&s, o));
+		}
 	}
 	seglist_free(&l);
 	return 0;
 fail:
 	store_fts_set_free(set_r);
+	if (saturated_r != NULL)
+		store_fts_set_free(saturated_r);
 	return -1;
 }
 
@@ -988,7 +1074,7 @@ store_fts_reindex_step(struct store *store, uint32_t user_id,
 		return -1;
 	rd.store = store;
 	rd.txn = txn;
-	if (store_fts_indexed(&rd, user_id, &set, error_r) < 0)
+	if (store_fts_indexed(&rd, user_id, &set, NULL, error_r) < 0)
 		goto fail;
 	store_key_init(&k);
 	store_key_u32(&k, user_id);

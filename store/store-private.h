@@ -165,6 +165,7 @@ struct store {
 	bool fts_defer_merges;
 	uint32_t *fts_pending;
 	size_t fts_npending;
+	bool fts_pending_scanned;	/* rebuilt from the store yet */
 	char *dir;
 	uint64_t map_max;
 	/* The map gate (store.h, "capacity"): open snapshots, and the

@@ -1019,8 +1019,9 @@ int store_backup_fd(struct store *store, int fd, char *errbuf,
  *
  * Trigram postings of each body's text (store/mail-fts.h says which text),
  * per user, written with the messages (docs/store.md, "Full-text index").
- * It only narrows: SEARCH confirms every candidate with its matcher, so a
- * body that is not indexed (delivered without terms, an older store, the
+ * It narrows: SEARCH confirms the candidates with its matcher (but for a
+ * needle of exactly one term found in a body's body-class posting, which
+ * is the answer: imap-search-index.h), so a body that is not indexed (delivered without terms, an older store, the
  * index switched off) is simply read in full.
  */
 
@@ -1050,8 +1051,9 @@ bool store_fts_enabled(const struct store *store);
  * sustained load). store_fts_idle_step() does one noted step, bounded
  * (STORE_FTS_SEGMENT_MAX bytes), in its own durable transaction. The
  * writer thread sets defer at start and calls the step whenever its
- * queue is empty. Without a writer, the caller's thread; a note lives
- * in memory only, and the next delivery notes the user again.
+ * queue is empty. Without a writer, the caller's thread. The notes live
+ * in memory; after a restart the first idle step notes again every user
+ * whose segment counts in the store call for a merge step.
  * store_fts_idle_step returns 1 when it did a step (call again), 0 when
  * nothing is noted.
  */
@@ -1070,9 +1072,12 @@ long long store_fts_segment_check(const void *blob, size_t size);
 #define STORE_FTS_HEADER 0x1u
 #define STORE_FTS_BODY 0x2u
 
-/* The bodies of the user that the index covers (dead ones included). */
+/* The bodies of the user that the index covers (dead ones included);
+ * with saturated_r not NULL, also those of them indexed as saturated (a
+ * candidate for every needle: mail-fts.h), whose postings say nothing. */
 int store_fts_indexed(struct store_read *r, uint32_t user_id,
-    struct store_fts_set *set_r, const char **error_r);
+    struct store_fts_set *set_r, struct store_fts_set *saturated_r,
+    const char **error_r);
 /*
  * The indexed bodies that may contain the folded needle (mail_utf8_
  * casefold) in one of classes: every body whose text in those classes

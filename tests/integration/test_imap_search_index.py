@@ -123,7 +123,9 @@ def needles(msgs, count=40, seed=7):
            "москва", "日本", "r&d", "R&amp;D", "cafeteria", "αβ", "x y",
            "zebrastyle", "commentword", "<tag>", "htmlonly3", "sub\u00e9ject",
            "François", "fran", "Zoë", "Ünal", "@example.org", "s1@",
-           "hidden1", "tag3", "nowhere-at-all", "qz", "é", ""]
+           "hidden1", "tag3", "nowhere-at-all", "qz", "é", "",
+           # one index term (3 bytes folded): answered by the index alone
+           "zeb", "ZEB", "the", "InG", "日", "aï", "É ", "qjx"]
     pool = " ".join(WORDS)
     for _ in range(count):
         s = pool.encode()
@@ -213,7 +215,10 @@ class SearchIndexEquivalenceTest(unittest.TestCase):
                      [b"(BODY", literal("zebra"), b"BODY",
                       literal("xylophone") + b")"],
                      [b"BODY", literal("zeb"), b"NOT", b"BODY",
-                      literal("zebrax")]):
+                      literal("zebrax")],
+                     [b"NOT", b"BODY", literal("the")],
+                     [b"OR", b"TEXT", literal("ing"), b"BODY",
+                      literal("日")]):
             got = [uid_search(c, crit) for c in both]
             self.assertEqual(got[0], got[1], crit)
         self.assertGreater(checked, 500)
@@ -221,6 +226,10 @@ class SearchIndexEquivalenceTest(unittest.TestCase):
                            "prove little")
         self.assertIn("event=search_index", self.on.log(),
                       "the indexed server never consulted the index")
+        answered = [int(x) for x in re.findall(
+            r"event=search_index_done \S+ answered=(\d+)", self.on.log())]
+        self.assertGreater(sum(answered), 200, "the index answered no "
+                           "key test without reading the message")
         self.assertNotIn("event=search_index", self.off.log())
 
 

@@ -280,41 +280,52 @@ struct corpus {
 	struct tstore t;
 	uint32_t user, mbox;
 	struct strbuf msgs[CORPUS];
+	uint32_t saturated_uid;	/* a saturated message's, 0 none */
+	/* imap_search_index_known answers: certain hits, certain misses */
+	unsigned known_hit, known_miss;
+	unsigned headers_lack;	/* TEXT answered as BODY */
 };
+
+/* Delivers message msg to the corpus's INBOX, with its terms if
+ * indexed. */
+static uint32_t
+deliver_msg(struct corpus *c, const struct strbuf *msg, bool indexed)
+{
+	struct mail_message *mm = mail_parse(msg->data, msg->len, NULL);
+	struct strbuf blob = STRBUF_INIT;
+	struct mail_fts_terms terms = MAIL_FTS_TERMS_INIT;
+	struct store_fts_doc doc;
+	struct store_new_msg m;
+	uint32_t uid;
+	const char *err = NULL;
+
+	mail_serialize(mm, &blob);
+	memset(&m, 0, sizeof(m));
+	m.data = msg->data;
+	m.size = msg->len;
+	m.structure = blob.data;
+	m.structure_size = blob.len;
+	m.internaldate = 1700000000 + (int64_t)msg->len;
+	if (indexed) {
+		mail_fts_message_terms(m.data, m.size, mm, &terms);
+		doc.terms = terms.terms;
+		doc.count = terms.count;
+		doc.saturated = terms.saturated;
+		m.fts = &doc;
+	}
+	ck_assert_msg(store_deliver(c->t.store, c->user, c->mbox, &m, 1, &uid,
+	    NULL, &err) == 0, "%s", err);
+	mail_fts_terms_free(&terms);
+	strbuf_free(&blob);
+	mail_message_free(&mm);
+	return uid;
+}
 
 static void
 deliver_all(struct corpus *c, bool indexed, unsigned from, unsigned to)
 {
-	for (unsigned i = from; i < to; i++) {
-		struct mail_message *mm = mail_parse(c->msgs[i].data,
-		    c->msgs[i].len, NULL);
-		struct strbuf blob = STRBUF_INIT;
-		struct mail_fts_terms terms = MAIL_FTS_TERMS_INIT;
-		struct store_fts_doc doc;
-		struct store_new_msg m;
-		uint32_t uid;
-		const char *err = NULL;
-
-		mail_serialize(mm, &blob);
-		memset(&m, 0, sizeof(m));
-		m.data = c->msgs[i].data;
-		m.size = c->msgs[i].len;
-		m.structure = blob.data;
-		m.structure_size = blob.len;
-		m.internaldate = 1700000000 + i;
-		if (indexed) {
-			mail_fts_message_terms(m.data, m.size, mm, &terms);
-			doc.terms = terms.terms;
-			doc.count = terms.count;
-			doc.saturated = terms.saturated;
-			m.fts = &doc;
-		}
-		ck_assert_msg(store_deliver(c->t.store, c->user, c->mbox, &m, 1,
-		    &uid, NULL, &err) == 0, "%s", err);
-		mail_fts_terms_free(&terms);
-		strbuf_free(&blob);
-		mail_message_free(&mm);
-	}
+	for (unsigned i = from; i < to; i++)
+		deliver_msg(c, &c->msgs[i], indexed);
 }
 
 static void
@@ -358,7 +369,7 @@ static const struct {
  * ASCII letters in random case (bytes, so UTF-8 may be cut: SEARCH
  * matches bytes), or a string found nowhere. */
 static void
-pick_needle(struct corpus *c, struct strbuf *out)
+pick_needle(struct corpus *c, size_t want_len, struct strbuf *out)
 {
 	unsigned i = rnd() % CORPUS;
 	struct mail_message *mm = mail_parse(c->msgs[i].data, c->msgs[i].len,
@@ -386,9 +397,13 @@ pick_needle(struct corpus *c, struct strbuf *out)
 				    c->msgs[i].len, &mm->parts[p], &text);
 	}
 	if (text.len < 4 || rnd() % 10 == 0) {
-		strbuf_appendf(out, "nowhere%u", rnd());
+		if (want_len == MAIL_FTS_UNIT)
+			strbuf_appendf(out, "%c%c%c", 'q', 'j' + rnd() % 3,
+			    'x' + rnd() % 3);
+		else
+			strbuf_appendf(out, "nowhere%u", rnd());
 	} else {
-		size_t len = 1 + rnd() % 14, off;
+		size_t len = want_len > 0 ? want_len : 1 + rnd() % 14, off;
 
 		if (len > text.len)
 			len = text.len;
@@ -406,12 +421,14 @@ pick_needle(struct corpus *c, struct strbuf *out)
 }
 
 /*
- * For n random needles and every key kind: each message the matcher
- * finds is one the index keeps. Returns how many (message, key) pairs
- * the index ruled out.
+ * For n random needles (of want_len bytes; 0 random lengths) and every
+ * key kind: each message the matcher finds is one the index keeps, and
+ * whatever the index alone answers (imap_search_index_known) is the
+ * matcher's answer. Returns how many (message, key) pairs the index
+ * ruled out; counts the known answers in c.
  */
 static unsigned
-check_needles(struct corpus *c, unsigned n)
+check_needles(struct corpus *c, unsigned n, size_t want_len)
 {
 	struct store_read *r;
 	struct store_msg *msgs = NULL;
@@ -424,7 +441,7 @@ check_needles(struct corpus *c, unsigned n)
 	ck_assert_int_eq(store_msg_list(r, c->user, c->mbox, &all, 1, &msgs,
 	    &count, NULL), 0);
 	for (unsigned q = 0; q < n; q++) {
-		pick_needle(c, &needle);
+		pick_needle(c, want_len, &needle);
 		for (size_t k = 0; k < N_ELEMENTS(kinds); k++) {
 			struct imap_search_key root, key;
 			struct imap_search_program prog;
@@ -447,7 +464,7 @@ check_needles(struct corpus *c, unsigned n)
 			    &prog);
 			for (size_t i = 0; i < count; i++) {
 				struct imap_msgview v;
-				int hit;
+				int hit, known;
 				bool may;
 
 				memset(&v, 0, sizeof(v));
@@ -474,6 +491,30 @@ check_needles(struct corpus *c, unsigned n)
 				    key.str);
 				if (!may)
 					pruned++;
+				known = imap_search_index_known(ix, key.str,
+				    msgs[i].body_id);
+				ck_assert_msg(known < 0 || known == hit,
+				    "index says %d, matcher %d: uid %u kind "
+				    "%zu needle '%s'", known, hit, msgs[i].uid,
+				    k, key.str);
+				if (msgs[i].uid == c->saturated_uid)
+					ck_assert_int_eq(known, -1);
+				if (key.type == IMAP_SEARCH_TEXT &&
+				    imap_search_index_headers_lack(ix, key.str,
+				    msgs[i].body_id)) {
+					/* TEXT answered as BODY */
+					imap_msgview_set(&v, &msgs[i]);
+					ck_assert_msg(imap_msgview_body_contains(
+					    &v, false, key.str, key.str_len) ==
+					    hit, "headers hold '%s': uid %u",
+					    key.str, msgs[i].uid);
+					imap_msgview_clear(&v);
+					c->headers_lack++;
+				}
+				if (known == 1)
+					c->known_hit++;
+				else if (known == 0)
+					c->known_miss++;
 			}
 			imap_search_index_free(&ix);
 		}
@@ -495,8 +536,84 @@ START_TEST(random_substrings_never_lost)
 	deliver_all(&c, true, 0, CORPUS - 20);
 	deliver_all(&c, false, CORPUS - 20, CORPUS);
 	tstore_check(&c.t);
-	pruned = check_needles(&c, 80);
+	pruned = check_needles(&c, 80, 0);
 	ck_assert_msg(pruned > 0, "the index ruled nothing out");
+	ck_assert_uint_gt(c.headers_lack, 100);
+	corpus_close(&c);
+}
+END_TEST
+
+/* The matcher itself on one message, with the answers written out: the
+ * index tests above compare it with the index, not with the truth. */
+START_TEST(matcher_answers)
+{
+	static const struct {
+		int kind;	/* 0 BODY, 1 TEXT, 2 HEADER Subject, 3 X-Custom */
+		const char *needle;
+		int want;
+	} cases[] = {
+		{ 2, "caf\xC3\xA9 meeting continued", 1 },	/* unfolded */
+		{ 2, "CAF\xC3\x89 MEET", 1 },
+		{ 2, "meeting\r\n", 0 },
+		{ 2, "hello", 0 },	/* another field */
+		{ 3, "HeLLo wORld", 1 },
+		{ 3, "x-custom", 0 },	/* a name is not a value */
+		{ 1, "x-custom", 1 },	/* but TEXT reads names */
+		{ 1, "custom: hello", 0 },	/* never across name and value */
+		{ 1, "tinued", 1 },
+		{ 1, "BODYWORD", 1 },
+		{ 1, "attached.txt", 1 },	/* a part's header */
+		{ 0, "attached.txt", 0 },
+		{ 0, "bodyword", 1 },
+		{ 0, "caf\xC3\xA9", 0 },
+		{ 0, "qp=", 0 },
+		{ 0, "qp soft break", 1 },
+		{ 0, "\xC3\xA9t\xC3\xA9", 1 },	/* QP-encoded UTF-8 */
+		{ 0, "=c3", 0 },
+	};
+	struct corpus c;
+	struct strbuf m = STRBUF_INIT;
+	struct store_read *r;
+	struct store_msg *msgs = NULL;
+	size_t count = 0;
+	struct store_uid_range all = { 1, UINT32_MAX };
+
+	corpus_open(&c);
+	strbuf_appends(&m, "Subject: =?utf-8?q?Caf=C3=A9?= Meeting\r\n "
+	    "continued\r\nX-Custom: Hello World\r\nContent-Type: multipart/"
+	    "mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+	    "\r\n\r\nA BodyWord, =C3=89T=C3=89 and a qp soft=\r\n break"
+	    "\r\n--b\r\nContent-Type: text/plain; name=attached.txt\r\n"
+	    "\r\nplain\r\n--b--\r\n");
+	deliver_msg(&c, &m, false);
+	ck_assert_int_eq(store_read_begin(c.t.store, &r, NULL), 0);
+	ck_assert_int_eq(store_msg_list(r, c.user, c.mbox, &all, 1, &msgs,
+	    &count, NULL), 0);
+	ck_assert_uint_eq(count, 1);
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct imap_msgview v;
+		const char *n = cases[i].needle;
+		int got;
+
+		memset(&v, 0, sizeof(v));
+		v.user_id = c.user;
+		v.mailbox_id = c.mbox;
+		v.r = r;
+		imap_msgview_set(&v, &msgs[0]);
+		if (cases[i].kind >= 2)
+			got = imap_msgview_header_contains(&v, cases[i].kind ==
+			    2 ? "Subject" : "X-Custom", n, strlen(n));
+		else
+			got = imap_msgview_body_contains(&v, cases[i].kind == 1,
+			    n, strlen(n));
+		imap_msgview_clear(&v);
+		ck_assert_msg(got == cases[i].want, "case %zu '%s': %d", i, n,
+		    got);
+	}
+	free(msgs);
+	store_read_end(&r);
+	strbuf_free(&m);
 	corpus_close(&c);
 }
 END_TEST
@@ -537,7 +654,8 @@ START_TEST(maintenance_keeps_the_index_sound)
 	ck_assert_uint_eq(ngone, 60);
 	free(gone);
 	tstore_check(&c.t);
-	(void)check_needles(&c, 20);
+	(void)check_needles(&c, 20, 0);
+	(void)check_needles(&c, 20, MAIL_FTS_UNIT);
 	ck_assert_int_eq(store_mailbox_delete(c.t.store, c.user, "Trash",
 	    &err), 0);
 	ck_assert_int_eq(store_read_begin(c.t.store, &r, NULL), 0);
@@ -550,7 +668,7 @@ START_TEST(maintenance_keeps_the_index_sound)
 	tstore_check(&c.t);
 	/* a rebuild: dropped, then reindexed in small steps */
 	ck_assert_int_eq(store_fts_drop(c.t.store, c.user, &err), 0);
-	(void)check_needles(&c, 10);
+	(void)check_needles(&c, 10, 0);
 	do {
 		ck_assert_int_eq(store_fts_reindex_step(c.t.store, c.user,
 		    20000, &done, &indexed, &err), 0);
@@ -560,7 +678,43 @@ START_TEST(maintenance_keeps_the_index_sound)
 	store_read_end(&r);
 	ck_assert_uint_eq(st.docs - st.dead, CORPUS - 60 + 40);
 	tstore_check(&c.t);
-	ck_assert_uint_gt(check_needles(&c, 20), 0);
+	ck_assert_uint_gt(check_needles(&c, 20, 0), 0);
+	c.known_hit = c.known_miss = 0;
+	(void)check_needles(&c, 20, MAIL_FTS_UNIT);
+	ck_assert_uint_gt(c.known_hit, 0);
+	corpus_close(&c);
+}
+END_TEST
+
+/*
+ * Needles of exactly one term (3 bytes: ASCII in random case, pieces of
+ * UTF-8 characters, across two parts' or fields' texts, found nowhere):
+ * the index answers BODY and TEXT hits and every key's misses without
+ * the matcher, always as the matcher does; a saturated message and the
+ * bodies delivered without terms are left to the matcher.
+ */
+START_TEST(one_term_needles_answered_exactly)
+{
+	struct corpus c;
+	struct strbuf sat = STRBUF_INIT;
+
+	corpus_open(&c);
+	deliver_all(&c, true, 0, CORPUS - 10);
+	deliver_all(&c, false, CORPUS - 10, CORPUS);
+	/* saturated: more distinct terms than the limit, and common words
+	   (its postings hold none of its terms) */
+	strbuf_appends(&sat, "Subject: the meeting\r\nContent-Type: "
+	    "text/plain; charset=utf-8\r\n\r\nthe meeting and the budget ");
+	for (size_t i = 0; i < 200000; i++)
+		utf8_put(&sat, 0x800 + rnd() % 0xD000);
+	c.saturated_uid = deliver_msg(&c, &sat, true);
+	tstore_check(&c.t);
+	(void)check_needles(&c, 120, MAIL_FTS_UNIT);
+	ck_assert_uint_gt(c.known_hit, 100);
+	ck_assert_uint_gt(c.known_miss, 100);
+	/* random lengths too, with the saturated message */
+	(void)check_needles(&c, 40, 0);
+	strbuf_free(&sat);
 	corpus_close(&c);
 }
 END_TEST
@@ -779,14 +933,51 @@ START_TEST(deferred_merges_wait_for_idle)
 	ck_assert_uint_ge(segments_of(&c), STORE_FTS_DEFER_SEGMENTS -
 	    STORE_FTS_MERGE_FANIN);
 	tstore_check(&c.t);
-	(void)check_needles(&c, 20);
+	(void)check_needles(&c, 20, 0);
 	while (store_fts_idle_step(c.t.store) > 0)
 		ck_assert_uint_lt(++steps, 100);
 	ck_assert_uint_gt(steps, 1);
 	ck_assert_uint_lt(segments_of(&c), 40);
 	ck_assert_int_eq(store_fts_idle_step(c.t.store), 0);
 	tstore_check(&c.t);
-	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	ck_assert_uint_gt(check_needles(&c, 40, 0), 0);
+	store_fts_defer_merges(c.t.store, false);
+	corpus_close(&c);
+}
+END_TEST
+
+/* The idle-merge notes are in memory: after a restart (store closed and
+ * opened again, nothing delivered since) the first idle step finds the
+ * users whose segments call for a merge from the store itself. */
+START_TEST(deferred_merges_survive_a_restart)
+{
+	struct corpus c;
+	unsigned steps = 0;
+	size_t before;
+
+	corpus_open(&c);
+	(void)tuser(&c.t, "bob");	/* no segments: never noted */
+	store_fts_defer_merges(c.t.store, true);
+	deliver_all(&c, true, 0, 60);	/* 60 one-message segments */
+	before = segments_of(&c);
+	ck_assert_uint_eq(before, 60);
+	tstore_reopen(&c.t);
+	ck_assert_uint_eq(segments_of(&c), before);
+	/* the notes went with the old store handle: the first idle step
+	   finds the due merges in the store */
+	store_fts_defer_merges(c.t.store, true);
+	while (store_fts_idle_step(c.t.store) > 0)
+		ck_assert_uint_lt(++steps, 100);
+	ck_assert_uint_gt(steps, 0);
+	ck_assert_uint_lt(segments_of(&c), before - STORE_FTS_MERGE_FANIN + 2);
+	/* and nothing more is due: another restart notes no one */
+	before = segments_of(&c);
+	tstore_reopen(&c.t);
+	store_fts_defer_merges(c.t.store, true);
+	ck_assert_int_eq(store_fts_idle_step(c.t.store), 0);
+	ck_assert_uint_eq(segments_of(&c), before);
+	tstore_check(&c.t);
+	ck_assert_uint_gt(check_needles(&c, 20, 0), 0);
 	store_fts_defer_merges(c.t.store, false);
 	corpus_close(&c);
 }
@@ -838,7 +1029,7 @@ START_TEST(writer_merges_when_idle)
 	store_writer_stop(c.t.store);
 	(void)store_writer_drain(c.t.store);
 	tstore_check(&c.t);
-	ck_assert_uint_gt(check_needles(&c, 40), 0);
+	ck_assert_uint_gt(check_needles(&c, 40, 0), 0);
 	corpus_close(&c);
 }
 END_TEST
@@ -926,13 +1117,16 @@ searchindex_suite(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, needle_terms);
+	tcase_add_test(tc, matcher_answers);
 	tcase_add_test(tc, saturated_message_is_always_a_candidate);
 	tcase_add_test(tc, message_terms_are_exact_sets);
 	tcase_add_test(tc, deferred_merges_wait_for_idle);
+	tcase_add_test(tc, deferred_merges_survive_a_restart);
 	tcase_add_test(tc, segment_postings_dense_and_sparse);
 	tcase_add_test(tc, writer_merges_when_idle);
 	tcase_add_test(tc, random_substrings_never_lost);
 	tcase_add_test(tc, maintenance_keeps_the_index_sound);
+	tcase_add_test(tc, one_term_needles_answered_exactly);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,7 @@
 #include "store/mail-rfc2047.h"
 #include "store/mail-search.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 static const struct {
@@ -325,6 +326,152 @@ START_TEST(transfer_decoders)
 }
 END_TEST
 
+/* The pieces of s that the UTF-8 functions treat one by one: an ASCII
+ * byte, a valid multi-byte character, or one invalid byte. */
+static size_t
+piece_len(const unsigned char *p, size_t len)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	n = utf8_decode(p, len, &cp);
+	return n == 0 ? 1 : n;
+}
+
+/*
+ * Folding, sanitizing and validating eight ASCII bytes at a time give what
+ * the same functions give one piece at a time (too short for the wide
+ * path): random mixes of every ASCII byte (the letters' neighbours '@',
+ * '[', '`', '{' most of all), multi-byte characters and invalid bytes,
+ * at every alignment.
+ */
+START_TEST(utf8_wide_paths_match_bytewise)
+{
+	static const char *const pool[] = {
+		"@", "A", "Z", "[", "`", "a", "z", "{", "M", "q", " ", "\x7f",
+		"\x01", "\xC3\x89", "\xCE\xA3", "\xE6\x97\xA5",
+		"\xD0\x96", "\xFF", "\xC3", "\x80", "\xE6\x97",
+	};
+	uint32_t seed = 7;
+	struct strbuf in = STRBUF_INIT, wide = STRBUF_INIT, ref = STRBUF_INIT;
+
+	for (unsigned round = 0; round < 3000; round++) {
+		size_t off;
+		const unsigned char *p;
+		size_t len;
+		bool valid = true;
+
+		strbuf_reset(&in);
+		seed = seed * 1664525u + 1013904223u;
+		off = seed >> 29;	/* misaligned starts */
+		for (size_t k = 0; k < off; k++)
+			strbuf_appendc(&in, 'x');
+		seed = seed * 1664525u + 1013904223u;
+		for (unsigned n = (seed >> 24) % 90; n > 0; n--) {
+			seed = seed * 1664525u + 1013904223u;
+			/* mostly ASCII letters: long runs for the wide path */
+			strbuf_appends(&in, pool[(seed >> 16) % 8 == 0 ?
+			    (seed >> 8) % N_ELEMENTS(pool) : (seed >> 8) % 12]);
+		}
+		p = (const unsigned char *)in.data + off;
+		len = in.len - off;
+		strbuf_reset(&wide);
+		strbuf_reset(&ref);
+		mail_utf8_casefold((const char *)p, len, &wide);
+		for (size_t i = 0; i < len; i += piece_len(p + i, len - i))
+			mail_utf8_casefold((const char *)p + i,
+			    piece_len(p + i, len - i), &ref);
+		ck_assert_uint_eq(wide.len, ref.len);
+		ck_assert(memcmp(wide.data, ref.data, ref.len) == 0);
+		strbuf_reset(&wide);
+		strbuf_reset(&ref);
+		mail_utf8_sanitize((const char *)p, len, &wide);
+		for (size_t i = 0; i < len; i += piece_len(p + i, len - i)) {
+			size_t n = piece_len(p + i, len - i);
+
+			mail_utf8_sanitize((const char *)p + i, n, &ref);
+			valid = valid && mail_utf8_valid((const char *)p + i,
+			    n);
+		}
+		ck_assert_uint_eq(wide.len, ref.len);
+		ck_assert(memcmp(wide.data, ref.data, ref.len) == 0);
+		ck_assert(mail_utf8_valid((const char *)p, len) == valid);
+	}
+	strbuf_free(&in);
+	strbuf_free(&wide);
+	strbuf_free(&ref);
+}
+END_TEST
+
+/*
+ * Quoted-printable and Q decoding of random token strings against what
+ * each token means (long plain runs for the eight-byte path, with an
+ * escape, a soft line break, trailing or inner blanks, '_' and a bad
+ * escape at every distance from them).
+ */
+START_TEST(qp_random_tokens)
+{
+	static const struct {
+		const char *in, *qp, *q;	/* NULL: not in that test */
+	} tok[] = {
+		{ "plain text words", "plain text words", NULL },
+		{ "abcdefghijklmnopq", "abcdefghijklmnopq", "abcdefghijklmnopq" },
+		{ "x", "x", "x" },
+		{ "=3D", "=", "=" },
+		{ "=c3=A9", "\xC3\xA9", "\xC3\xA9" },
+		{ "=\r\n", "", NULL },
+		{ "=  \r\n", "", NULL },
+		{ " \t \r\n", "\r\n", NULL },
+		{ "\t\r\n", "\r\n", NULL },
+		{ "  \r\n", "\r\n", NULL },
+		{ "text   more", "text   more", "text   more" },
+		{ "\r\n", "\r\n", NULL },
+		{ "a\tb", "a\tb", NULL },
+		{ "_", NULL, " " },
+		{ "=G1", "=G1", "=G1" },
+		{ "with_under", "with_under", NULL },
+	};
+	uint32_t seed = 11;
+	struct strbuf in = STRBUF_INIT, want = STRBUF_INIT, got = STRBUF_INIT;
+
+	for (unsigned round = 0; round < 4000; round++) {
+		bool q = round % 2 == 1;
+
+		strbuf_reset(&in);
+		strbuf_reset(&want);
+		seed = seed * 1664525u + 1013904223u;
+		for (unsigned n = (seed >> 24) % 20; n > 0; n--) {
+			size_t t;
+
+			seed = seed * 1664525u + 1013904223u;
+			t = (seed >> 8) % N_ELEMENTS(tok);
+			if ((q ? tok[t].q : tok[t].qp) == NULL)
+				continue;
+			strbuf_appends(&in, tok[t].in);
+			strbuf_appends(&want, q ? tok[t].q : tok[t].qp);
+		}
+		/* a final text token: trailing blanks end a line only
+		   before a line end, and the input's end is one */
+		strbuf_appends(&in, ".");
+		strbuf_appends(&want, ".");
+		strbuf_reset(&got);
+		if (q)
+			mail_decode_q(in.data, in.len, &got);
+		else
+			mail_decode_qp(in.data, in.len, &got);
+		ck_assert_msg(got.len == want.len &&
+		    memcmp(got.data, want.data, want.len) == 0,
+		    "%s: '%s' gave '%s', want '%s'", q ? "Q" : "QP", in.data,
+		    got.data, want.data);
+	}
+	strbuf_free(&in);
+	strbuf_free(&want);
+	strbuf_free(&got);
+}
+END_TEST
+
 START_TEST(casefold_and_match)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -421,6 +568,8 @@ mailfield_suite(void)
 	tcase_add_test(tc, param_utf8);
 	tcase_add_test(tc, transfer_decoders);
 	tcase_add_test(tc, casefold_and_match);
+	tcase_add_test(tc, utf8_wide_paths_match_bytewise);
+	tcase_add_test(tc, qp_random_tokens);
 	tcase_add_test(tc, charset_conversion);
 	tcase_add_test(tc, imap_strings);
 	suite_add_tcase(s, tc);

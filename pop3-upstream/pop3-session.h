@@ -311,5 +311,17 @@ void pop3_fetch_top_failed(struct pop3_session *s, const struct msg *m,
 void pop3_fetch_quit_done(struct pop3_session *s);
 /* Connected: notes the server's address (s->peer_addr). */
 void pop3_fetch_note_peer(struct pop3_session *s);
+/* The keys the server lists, once all are known (NULL before). */
+struct pop3_deliver_listing *pop3_fetch_listing(struct pop3_session *s);
+/* LIST and UIDL are in: recognition, then the RETRs. */
+void pop3_fetch_start_phase(struct pop3_session *s);
+
+/* ---- pop3-ident.c ---- */
+/* Looks at the unknown UIDLs that TOP may show to be deliveries already
+ * made; true when it went to do so (pop3_fetch_start_phase runs again
+ * once it is done), false when there is nothing to look at. */
+bool pop3_ident_start(struct pop3_session *s);
+/* The TOPs of the recognition phase are in: decide and claim. */
+void pop3_ident_decide(struct pop3_session *s);
 
 #endif

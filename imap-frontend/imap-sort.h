@@ -42,6 +42,15 @@ enum imap_sort_key {
 	IMAP_SORT_TO,
 };
 
+/* The string keys a caller may give as ranks (imap_sort_msgs_ranked). */
+enum imap_sort_rank {
+	IMAP_SORT_RANK_SUBJECT = 0,
+	IMAP_SORT_RANK_FROM,
+	IMAP_SORT_RANK_TO,
+	IMAP_SORT_RANK_CC,
+	IMAP_SORT_RANKS
+};
+
 struct imap_sort_criterion {
 	enum imap_sort_key key;
 	bool reverse;
@@ -57,6 +66,9 @@ struct imap_sort_msg {
 	const char *subject;	/* base subject */
 	bool reply;		/* the subject was a reply or forward */
 	const char *from, *to, *cc;	/* first addr-mailbox, or "" */
+	/* imap_sort_msgs_ranked: each string key's place in the order of
+	 * the values it takes (strcmp's order; equal strings, equal ranks) */
+	uint32_t rank[IMAP_SORT_RANKS];
 	/* THREAD=REFERENCES: Message-ID (NULL when missing) and the
 	 * references, oldest first (References, else In-Reply-To). */
 	const char *msgid;
@@ -75,6 +87,10 @@ int imap_sort_parse_criteria(const struct imap_arg *arg,
 
 /* Sorts msgs[0..n) by the criteria; equal messages by sequence number. */
 void imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
+    const struct imap_sort_criterion *crit, size_t ncrit);
+/* The same order, comparing the string keys' ranks instead of the
+ * strings (which are not read). */
+void imap_sort_msgs_ranked(struct imap_sort_msg *msgs, size_t n,
     const struct imap_sort_criterion *crit, size_t ncrit);
 
 /*

@@ -220,3 +220,62 @@ class SortKeysTest(ImapTestCase):
             re.sub(rb"\d+", lambda m: b"%d" % (int(m.group(0)) + 40), a),
             b)
         self.assertTrue(both.startswith(b"* THREAD ("))
+
+    def test_kept_ranks_answer_as_fresh_after_changes(self):
+        # SORT keeps each mailbox's keys as ranks between commands
+        # (imap-sortcache.h) and merges new messages into them. After
+        # APPENDs (new subjects and senders sorting between the known
+        # ones, from another session), COPY in and EXPUNGE, the SORTs of
+        # the changed mailbox must answer as the same SORTs over a copy
+        # of it that no SORT has seen yet.
+        sorts = [c for c in COMMANDS if "SORT" in c and "UID" not in c]
+        r = self.r
+        r.cmd("s", "SELECT INBOX")
+        warm = [self.answer(cmd) for cmd in sorts]
+        r2 = self.raw()
+        r2.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+        r2.cmd("c", "CREATE Other")
+        rnd = random.Random(14)
+        novel = ["Aardvark", "Re: plans 2", "\u00c4pfel und Birnen 2",
+                 "mmm", "zzz", "budget (fwd)", "[list] Zebra"]
+        for i in range(30):
+            box = "INBOX" if i % 3 else "Other"
+            data = self.msgs[rnd.randrange(COUNT)]
+            data = re.sub(rb"(?m)^Subject: [^\r]*", (
+                "Subject: %s" % rnd.choice(novel)).encode(), data)
+            data = re.sub(rb"(?m)^From: [^\r]*", (
+                "From: new%d@example.org" % rnd.randrange(9)).encode(), data)
+            lines = r2.cmd("a", "APPEND %s {%d+}\r\n%s" % (
+                box, len(data), data.decode()))
+            self.assertTrue(lines[-1].startswith(b"a OK"), lines[-1])
+        r2.cmd("s", "SELECT Other")
+        self.assertTrue(r2.cmd("c", "COPY 1:5 INBOX")[-1].startswith(
+            b"c OK"))
+        # another session's SORT merges the new messages in first
+        r2.cmd("s", "SELECT INBOX")
+        lines = r2.cmd("t", "SORT (SUBJECT) UTF-8 ALL")
+        self.assertTrue(lines[-1].startswith(b"t OK"), lines[-1])
+        r.cmd("n", "NOOP")
+        deleted = sorted(rnd.sample(range(1, COUNT + 1), 40))
+        r.cmd("d", "STORE %s +FLAGS.SILENT (\\Deleted)" %
+              ",".join(str(x) for x in deleted))
+        self.assertTrue(r.cmd("e", "EXPUNGE")[-1].startswith(b"e OK"))
+        n_log = len(self.built())
+        kept = [self.answer(cmd) for cmd in sorts]
+        # these came from the kept ranks: each SORT found every message
+        # there or built the few that arrived
+        for cmd, (n, b, c) in zip(sorts, self.built()[n_log:]):
+            if not re.search(r"\((ARRIVAL|SIZE)\)", cmd):
+                self.assertGreater(c, 0, cmd)
+        self.assertNotEqual(kept[sorts.index("SORT (SUBJECT) UTF-8 ALL")],
+                            warm[sorts.index("SORT (SUBJECT) UTF-8 ALL")])
+        r.cmd("c", "CREATE Fresh")
+        self.assertTrue(r.cmd("c", "COPY 1:* Fresh")[-1].startswith(b"c OK"))
+        r.cmd("s", "SELECT Fresh")
+        n_log = len(self.built())
+        fresh = [self.answer(cmd) for cmd in sorts]
+        first = [x for cmd, x in zip(sorts, self.built()[n_log:])
+                 if not re.search(r"\((ARRIVAL|SIZE)\)", cmd)][0]
+        self.assertEqual(first[2], 0)     # nothing kept for Fresh yet
+        for cmd, a, b in zip(sorts, kept, fresh):
+            self.assertEqual(a, b, cmd)

@@ -241,7 +241,7 @@ sort_msgs(struct imap_sort_msg *msgs, size_t n,
 {
 	struct slot_ctx c = { { crit, ncrit, ranked }, msgs };
 	struct sort_slot *v;
-	struct imap_sort_msg *tmp;
+	struct imap_sort_msg tmp;
 	bool exact, ascending = true;
 
 	if (n < 2)
@@ -269,11 +269,23 @@ sort_msgs(struct imap_sort_msg *msgs, size_t n,
 	} else {
 		qsort_r(v, n, sizeof(*v), slot_cmp, &c);
 	}
-	tmp = xreallocarray(NULL, n, sizeof(*tmp));
-	for (size_t i = 0; i < n; i++)
-		tmp[i] = msgs[v[i].i];
-	memcpy(msgs, tmp, n * sizeof(*msgs));
-	free(tmp);
+	/* msgs[i] = the old msgs[v[i].i], in place a cycle at a time (no
+	   copy of the whole array: at 100,000 messages that is 11 MB of
+	   fresh pages) */
+	for (size_t i = 0; i < n; i++) {
+		size_t at = i, from;
+
+		if (v[i].i == SIZE_MAX)
+			continue;	/* placed by an earlier cycle */
+		tmp = msgs[i];
+		while ((from = v[at].i) != i) {
+			msgs[at] = msgs[from];
+			v[at].i = SIZE_MAX;
+			at = from;
+		}
+		msgs[at] = tmp;
+		v[at].i = SIZE_MAX;
+	}
 	free(v);
 }
 

@@ -415,6 +415,8 @@ submit(struct imap_session *s, const char *tag, struct sort_job *j,
 		    "keys");
 		return;
 	}
+	/* "$" (SEARCHRES) stands for the saved result here too */
+	args = imap_search_saved_args(s, arena, args, argc);
 	sargs = arena_alloc(arena, (argc + 1) * sizeof(*sargs));
 	memset(&sargs[0], 0, sizeof(sargs[0]));
 	sargs[0].type = IMAP_ARG_ATOM;

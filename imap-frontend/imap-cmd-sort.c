@@ -360,8 +360,9 @@ sort_finish(struct imap_session *s, const char *tag, void *ctx, bool error,
 		return;
 	}
 	log_debug("imap session=%u event=sort command=%s messages=%zu "
-	    "keys_built=%zu cached=%zu", s->id, cmd, j->n, j->built,
-	    j->cached);
+	    "keys_built=%zu cached=%zu ranks_bytes=%zu", s->id, cmd, j->n,
+	    j->built, j->cached, j->gen != NULL ?
+	    imap_sortcache_gen_bytes(j->gen) : (size_t)0);
 	if (j->kind != SORT_SORT) {
 		strbuf_appends(&sb, "* THREAD ");
 		imap_session_write_sb(s, &sb);

@@ -154,18 +154,45 @@ imap_sortcache_find(const struct imap_sortcache_gen *g, uint32_t uid,
 
 /* ---- merging ---- */
 
-struct key_ctx {
-	const struct imap_sortcache_msg *msgs;
-	size_t k;
+/* A distinct new value in the sort: its first 8 bytes as an integer in
+ * strcmp's order, and its index among the distinct values. */
+struct val_slot {
+	uint64_t key;
+	size_t i;
 };
 
-static int
-new_key_cmp(const void *x, const void *y, void *arg)
+static uint64_t
+val_prefix(const char *s)
 {
-	const struct key_ctx *c = arg;
-	size_t a = *(const size_t *)x, b = *(const size_t *)y;
+	uint64_t k = 0;
 
-	return strcmp(c->msgs[a].key[c->k], c->msgs[b].key[c->k]);
+	for (size_t b = 0; b < 8 && s[b] != '\0'; b++)
+		k |= (uint64_t)(unsigned char)s[b] << (56 - 8 * b);
+	return k;
+}
+
+static int
+val_cmp(const void *x, const void *y, void *arg)
+{
+	const char *const *uniq = arg;
+	const struct val_slot *a = x, *b = y;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	/* the same 8 bytes: a NUL among them means the same string */
+	if ((a->key & 0xff) == 0)
+		return 0;
+	return strcmp(uniq[a->i] + 8, uniq[b->i] + 8);
+}
+
+static uint64_t
+val_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
 }
 
 static int
@@ -182,37 +209,75 @@ new_uid_cmp(const void *x, const void *y, void *arg)
  * Key k of the new generation: old's distinct values and the new
  * messages' merged in order into g->dist[k] (pointing into old or msgs
  * for now); remap[r] is old rank r's new rank, nrank[i] new message i's.
+ * The new values are made distinct first (a hash table), so a key most
+ * messages share (To:, a list's sender) is sorted once, not n times.
  * Returns the bytes of the values (NULs included).
  */
 static size_t
 merge_key(struct imap_sortcache_gen *g, const struct imap_sortcache_gen *old,
-    const struct imap_sortcache_msg *msgs, size_t n, size_t k, size_t *idx,
+    const struct imap_sortcache_msg *msgs, size_t n, size_t k,
     uint32_t *remap, uint32_t *nrank)
 {
-	struct key_ctx kc = { msgs, k };
 	size_t on = old != NULL ? old->ndist[k] : 0;
-	size_t a = 0, b = 0, out = 0, bytes = 0;
-	const char **dist = xreallocarray(NULL, on + n + 1, sizeof(*dist));
+	size_t cap = 16, nu = 0, a = 0, b = 0, out = 0, bytes = 0;
+	const char **uniq = xreallocarray(NULL, n + 1, sizeof(*uniq));
+	struct val_slot *v;
+	uint32_t *urank;
+	size_t *table;
+	const char **dist;
 
-	for (size_t i = 0; i < n; i++)
-		idx[i] = i;
-	qsort_r(idx, n, sizeof(*idx), new_key_cmp, &kc);
-	while (a < on || b < n) {
-		const char *s;
+	while (cap < 2 * n)
+		cap *= 2;
+	table = xreallocarray(NULL, cap, sizeof(*table));
+	memset(table, 0xff, cap * sizeof(*table));	/* SIZE_MAX: free */
+	for (size_t i = 0; i < n; i++) {
+		const char *s = msgs[i].key[k];
+		size_t h = (size_t)val_hash(s) & (cap - 1);
 
-		if (b == n || (a < on &&
-		    strcmp(old->dist[k][a], msgs[idx[b]].key[k]) <= 0)) {
+		while (table[h] != SIZE_MAX && strcmp(uniq[table[h]], s) != 0)
+			h = (h + 1) & (cap - 1);
+		if (table[h] == SIZE_MAX) {
+			table[h] = nu;
+			uniq[nu++] = s;
+		}
+		nrank[i] = (uint32_t)table[h];	/* its distinct value, for now */
+	}
+	free(table);
+	v = xreallocarray(NULL, nu + 1, sizeof(*v));
+	for (size_t u = 0; u < nu; u++) {
+		v[u].key = val_prefix(uniq[u]);
+		v[u].i = u;
+	}
+	qsort_r(v, nu, sizeof(*v), val_cmp, uniq);
+	urank = xreallocarray(NULL, nu + 1, sizeof(*urank));
+	dist = xreallocarray(NULL, on + nu + 1, sizeof(*dist));
+	while (a < on || b < nu) {
+		const char *s = NULL;
+		int d;
+
+		if (a == on)
+			d = 1;
+		else if (b == nu)
+			d = -1;
+		else
+			d = strcmp(old->dist[k][a], uniq[v[b].i]);
+		if (d <= 0) {
 			s = old->dist[k][a];
 			remap[a++] = (uint32_t)out;
-		} else {
-			s = msgs[idx[b]].key[k];
 		}
-		/* every new message with this value */
-		while (b < n && strcmp(msgs[idx[b]].key[k], s) == 0)
-			nrank[idx[b++]] = (uint32_t)out;
+		if (d >= 0) {	/* equal: the same value, one rank */
+			s = uniq[v[b].i];
+			urank[v[b].i] = (uint32_t)out;
+			b++;
+		}
 		dist[out++] = s;
 		bytes += strlen(s) + 1;
 	}
+	for (size_t i = 0; i < n; i++)
+		nrank[i] = urank[nrank[i]];
+	free(urank);
+	free(v);
+	free(uniq);
 	g->dist[k] = dist;
 	g->ndist[k] = out;
 	return bytes;
@@ -228,6 +293,7 @@ imap_sortcache_merge(const struct imap_sortcache_gen *old,
 	size_t *idx = xreallocarray(NULL, n + 1, sizeof(*idx));
 	uint32_t *remap[IMAP_SORT_RANKS], *nrank[IMAP_SORT_RANKS];
 	size_t bytes = 0, a = 0, b = 0;
+	bool ascending = true;
 	char *p;
 
 	g->refs = 1;
@@ -238,8 +304,7 @@ imap_sortcache_merge(const struct imap_sortcache_gen *old,
 		remap[k] = xreallocarray(NULL,
 		    (old != NULL ? old->ndist[k] : 0) + 1, sizeof(uint32_t));
 		nrank[k] = xreallocarray(NULL, n + 1, sizeof(uint32_t));
-		bytes += merge_key(g, old, msgs, n, k, idx, remap[k],
-		    nrank[k]);
+		bytes += merge_key(g, old, msgs, n, k, remap[k], nrank[k]);
 	}
 	/* the values into the generation's own block */
 	g->strings = p = xmalloc(bytes + 1);
@@ -253,9 +318,14 @@ imap_sortcache_merge(const struct imap_sortcache_gen *old,
 		}
 	}
 	/* the messages, by UID: old's renumbered, the new ones merged in */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		idx[i] = i;
-	qsort_r(idx, n, sizeof(*idx), new_uid_cmp, (void *)msgs);
+		if (i > 0 && msgs[i].uid < msgs[i - 1].uid)
+			ascending = false;
+	}
+	/* a SORT's misses come in UID order already */
+	if (!ascending)
+		qsort_r(idx, n, sizeof(*idx), new_uid_cmp, (void *)msgs);
 	g->e = xreallocarray(NULL, on + n + 1, sizeof(*g->e));
 	while (a < on || b < n) {
 		struct sc_entry *e = &g->e[g->n];

@@ -234,7 +234,7 @@ fuzz-build: $(FUZZ_BINS)
 # The ThreadSanitizer build: the daemon, the tools and the unit suites of
 # what threads share (tests/run-tests.sh picks which to run there).
 TSAN_UNITS := $(filter $(B)/tests/unit/test_lib_% $(B)/tests/unit/test_store_% \
-	$(B)/tests/unit/test_pop3_%,$(UNIT_BINS))
+	$(B)/tests/unit/test_pop3_% $(B)/tests/unit/test_imap_sortcache,$(UNIT_BINS))
 tsan-build: $(BINS) $(TOOL_BINS) $(TSAN_UNITS)
 
 bench: deps

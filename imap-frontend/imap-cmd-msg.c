@@ -1056,6 +1056,13 @@ searchres_args(struct imap_session *s, struct arena *arena,
 	    args;
 }
 
+const struct imap_arg *
+imap_search_saved_args(struct imap_session *s, struct arena *arena,
+    const struct imap_arg *args, size_t n)
+{
+	return searchres_args(s, arena, args, n);
+}
+
 void
 imap_cmd_search(struct imap_session *s, const char *tag,
     const struct imap_arg *args, size_t argc, bool uid)

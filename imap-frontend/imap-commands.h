@@ -84,6 +84,11 @@ struct imap_search_hooks {
 	void (*free)(void *ctx);
 	void *ctx;
 };
+/* Search keys args[0..n) with each "$" (SEARCHRES, RFC 5182) made the
+ * saved UIDs, copied into arena (args itself when there is no "$"
+ * to replace: no mailbox selected or no keys). */
+const struct imap_arg *imap_search_saved_args(struct imap_session *s,
+    struct arena *arena, const struct imap_arg *args, size_t n);
 /* Takes arena and prog (from imap_search_parse). */
 void imap_search_submit(struct imap_session *s, const char *tag,
     struct arena *arena, struct imap_search_program *prog, bool uid,

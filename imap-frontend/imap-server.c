@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "imap-parse.h"
 #include "imap-recent.h"
+#include "imap-sortcache.h"
 #include "imap-session.h"
 #include "imap-throttle.h"
 #include "log.h"
@@ -163,6 +164,7 @@ imap_server_new(struct event_base *base, struct store *store,
 	srv->scratch = arena_new(IMAP_SCRATCH_CHUNK);
 	srv->workq = cfg->workq;
 	srv->recent = imap_recent_new();
+	srv->sort_cache = imap_sortcache_new(IMAP_SORTCACHE_BYTES_MAX);
 	if (imap_proxy_setup(srv, cfg->proxy_trusted, error_r) != 0) {
 		imap_server_free(&srv);
 		return NULL;
@@ -722,6 +724,7 @@ imap_server_free(struct imap_server **srvp)
 	SSL_CTX_free(srv->ssl_ctx);
 	arena_free(&srv->scratch);
 	imap_recent_free(&srv->recent);
+	imap_sortcache_free(&srv->sort_cache);
 	imap_throttle_free(&srv->throttle);
 	free(srv->shutdown_reason);
 	free(srv);

@@ -209,6 +209,7 @@ TAILQ_HEAD(imap_session_list, imap_session);
 struct imap_proxy_wait;
 TAILQ_HEAD(imap_proxy_wait_list, imap_proxy_wait);
 struct imap_proxy_net;
+struct imap_sortcache;
 
 /* ---- server internals the sessions use (imap-server.c) ---- */
 
@@ -238,6 +239,7 @@ struct imap_server {
 
 	struct arena *scratch;	/* per command, reset after each */
 	struct imap_recent *recent;	/* \Recent claims (imap-recent.h) */
+	struct imap_sortcache *sort_cache;	/* SORT's ranks (imap-sortcache.h) */
 	struct workq *workq;		/* borrowed; NULL: work runs inline */
 
 	struct imap_server_stats stats;

@@ -80,8 +80,14 @@ cmp_i64(int64_t a, int64_t b)
 }
 
 static int
+cmp_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int
 cmp_key(const struct imap_sort_msg *a, const struct imap_sort_msg *b,
-    enum imap_sort_key key)
+    enum imap_sort_key key, bool ranked)
 {
 	switch (key) {
 	case IMAP_SORT_ARRIVAL:
@@ -91,13 +97,18 @@ cmp_key(const struct imap_sort_msg *a, const struct imap_sort_msg *b,
 	case IMAP_SORT_SIZE:
 		return cmp_u64(a->size, b->size);
 	case IMAP_SORT_SUBJECT:
-		return strcmp(a->subject, b->subject);
+		return ranked ? cmp_u32(a->rank[IMAP_SORT_RANK_SUBJECT],
+		    b->rank[IMAP_SORT_RANK_SUBJECT]) :
+		    strcmp(a->subject, b->subject);
 	case IMAP_SORT_FROM:
-		return strcmp(a->from, b->from);
+		return ranked ? cmp_u32(a->rank[IMAP_SORT_RANK_FROM],
+		    b->rank[IMAP_SORT_RANK_FROM]) : strcmp(a->from, b->from);
 	case IMAP_SORT_TO:
-		return strcmp(a->to, b->to);
+		return ranked ? cmp_u32(a->rank[IMAP_SORT_RANK_TO],
+		    b->rank[IMAP_SORT_RANK_TO]) : strcmp(a->to, b->to);
 	case IMAP_SORT_CC:
-		return strcmp(a->cc, b->cc);
+		return ranked ? cmp_u32(a->rank[IMAP_SORT_RANK_CC],
+		    b->rank[IMAP_SORT_RANK_CC]) : strcmp(a->cc, b->cc);
 	}
 	return 0;
 }
@@ -105,6 +116,7 @@ cmp_key(const struct imap_sort_msg *a, const struct imap_sort_msg *b,
 struct sort_ctx {
 	const struct imap_sort_criterion *crit;
 	size_t ncrit;
+	bool ranked;
 };
 
 static int
@@ -114,7 +126,7 @@ sort_cmp(const void *x, const void *y, void *arg)
 	const struct imap_sort_msg *a = x, *b = y;
 
 	for (size_t i = 0; i < c->ncrit; i++) {
-		int d = cmp_key(a, b, c->crit[i].key);
+		int d = cmp_key(a, b, c->crit[i].key, c->ranked);
 
 		if (d != 0)
 			return c->crit[i].reverse ? -d : d;
@@ -124,8 +136,8 @@ sort_cmp(const void *x, const void *y, void *arg)
 }
 
 /* What a sort moves: the first criterion's key as an order-preserving
- * integer (a string's first 8 bytes), and the message's index. Most
- * comparisons end on it without touching the message. */
+ * integer (a string's first 8 bytes, or its rank), and the message's
+ * index. Most comparisons end on it without touching the message. */
 struct sort_slot {
 	uint64_t key;
 	size_t i;
@@ -137,10 +149,12 @@ struct slot_ctx {
 };
 
 static uint64_t
-prefix_key(const struct imap_sort_msg *m, const struct imap_sort_criterion *c)
+prefix_key(const struct imap_sort_msg *m, const struct imap_sort_criterion *c,
+    bool ranked)
 {
 	const char *s = NULL;
 	uint64_t k = 0;
+	int r = -1;
 
 	switch (c->key) {
 	case IMAP_SORT_ARRIVAL:
@@ -154,16 +168,24 @@ prefix_key(const struct imap_sort_msg *m, const struct imap_sort_criterion *c)
 		break;
 	case IMAP_SORT_SUBJECT:
 		s = m->subject;
+		r = IMAP_SORT_RANK_SUBJECT;
 		break;
 	case IMAP_SORT_FROM:
 		s = m->from;
+		r = IMAP_SORT_RANK_FROM;
 		break;
 	case IMAP_SORT_TO:
 		s = m->to;
+		r = IMAP_SORT_RANK_TO;
 		break;
 	case IMAP_SORT_CC:
 		s = m->cc;
+		r = IMAP_SORT_RANK_CC;
 		break;
+	}
+	if (ranked && r >= 0) {
+		k = m->rank[r];
+		s = NULL;
 	}
 	/* strcmp's order: unsigned bytes, the end before any byte */
 	for (size_t b = 0; s != NULL && b < 8; b++) {
@@ -185,27 +207,111 @@ slot_cmp(const void *x, const void *y, void *arg)
 	return sort_cmp(&c->msgs[a->i], &c->msgs[b->i], (void *)&c->c);
 }
 
+/* A stable LSD radix sort of v[0..n) by key, a byte at a time (bytes
+ * every key shares are skipped); tmp has room for n. */
+static void
+radix_sort(struct sort_slot *v, struct sort_slot *tmp, size_t n)
+{
+	size_t count[256];
+	uint64_t differ = 0;
+
+	/* the bits where some key differs from the first */
+	for (size_t i = 1; i < n; i++)
+		differ |= v[i].key ^ v[0].key;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		size_t sum = 0;
+
+		if (((differ >> shift) & 0xff) == 0)
+			continue;	/* every key has this byte */
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[(v[i].key >> shift) & 0xff]++;
+		for (size_t b = 0; b < 256; b++) {
+			size_t c = count[b];
+
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(v[i].key >> shift) & 0xff]++] = v[i];
+		memcpy(v, tmp, n * sizeof(*v));
+	}
+}
+
+/* msgs[0..n) (n >= 1) as slots in the sort order. */
+static struct sort_slot *
+sorted_slots(const struct imap_sort_msg *msgs, size_t n,
+    const struct imap_sort_criterion *crit, size_t ncrit, bool ranked)
+{
+	struct slot_ctx c = { { crit, ncrit, ranked }, msgs };
+	struct sort_slot *v = xreallocarray(NULL, n, sizeof(*v));
+	bool exact, ascending = true;
+
+	for (size_t i = 0; i < n; i++) {
+		v[i].key = ncrit > 0 ? prefix_key(&msgs[i], &crit[0], ranked) :
+		    0;
+		v[i].i = i;
+		if (i > 0 && msgs[i].seq <= msgs[i - 1].seq)
+			ascending = false;
+	}
+	/* one criterion whose slot key is the whole key (a number or a
+	   rank), messages in sequence order: a stable sort of the keys is
+	   the answer, ties staying in sequence order */
+	exact = ncrit == 1 && ascending && (ranked ||
+	    crit[0].key == IMAP_SORT_ARRIVAL || crit[0].key == IMAP_SORT_DATE ||
+	    crit[0].key == IMAP_SORT_SIZE);
+	if (exact) {
+		struct sort_slot *scratch = xreallocarray(NULL, n,
+		    sizeof(*scratch));
+
+		radix_sort(v, scratch, n);
+		free(scratch);
+	} else if (n > 1) {
+		qsort_r(v, n, sizeof(*v), slot_cmp, &c);
+	}
+	return v;
+}
+
 void
 imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
     const struct imap_sort_criterion *crit, size_t ncrit)
 {
-	struct slot_ctx c = { { crit, ncrit }, msgs };
 	struct sort_slot *v;
-	struct imap_sort_msg *tmp;
+	struct imap_sort_msg tmp;
 
 	if (n < 2)
 		return;
-	v = xreallocarray(NULL, n, sizeof(*v));
+	v = sorted_slots(msgs, n, crit, ncrit, false);
+	/* msgs[i] = the old msgs[v[i].i], in place a cycle at a time */
 	for (size_t i = 0; i < n; i++) {
-		v[i].key = ncrit > 0 ? prefix_key(&msgs[i], &crit[0]) : 0;
-		v[i].i = i;
+		size_t at = i, from;
+
+		if (v[i].i == SIZE_MAX)
+			continue;	/* placed by an earlier cycle */
+		tmp = msgs[i];
+		while ((from = v[at].i) != i) {
+			msgs[at] = msgs[from];
+			v[at].i = SIZE_MAX;
+			at = from;
+		}
+		msgs[at] = tmp;
+		v[at].i = SIZE_MAX;
 	}
-	qsort_r(v, n, sizeof(*v), slot_cmp, &c);
-	tmp = xreallocarray(NULL, n, sizeof(*tmp));
+	free(v);
+}
+
+void
+imap_sort_order(const struct imap_sort_msg *msgs, size_t n,
+    const struct imap_sort_criterion *crit, size_t ncrit, bool ranked,
+    size_t *order_r)
+{
+	struct sort_slot *v;
+
+	if (n == 0)
+		return;
+	v = sorted_slots(msgs, n, crit, ncrit, ranked);
 	for (size_t i = 0; i < n; i++)
-		tmp[i] = msgs[v[i].i];
-	memcpy(msgs, tmp, n * sizeof(*msgs));
-	free(tmp);
+		order_r[i] = v[i].i;
 	free(v);
 }
 

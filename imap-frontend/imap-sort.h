@@ -42,6 +42,15 @@ enum imap_sort_key {
 	IMAP_SORT_TO,
 };
 
+/* The string keys a caller may give as ranks (imap_sort_order). */
+enum imap_sort_rank {
+	IMAP_SORT_RANK_SUBJECT = 0,
+	IMAP_SORT_RANK_FROM,
+	IMAP_SORT_RANK_TO,
+	IMAP_SORT_RANK_CC,
+	IMAP_SORT_RANKS
+};
+
 struct imap_sort_criterion {
 	enum imap_sort_key key;
 	bool reverse;
@@ -57,6 +66,9 @@ struct imap_sort_msg {
 	const char *subject;	/* base subject */
 	bool reply;		/* the subject was a reply or forward */
 	const char *from, *to, *cc;	/* first addr-mailbox, or "" */
+	/* imap_sort_order(ranked): each string key's place in the order of
+	 * the values it takes (strcmp's order; equal strings, equal ranks) */
+	uint32_t rank[IMAP_SORT_RANKS];
 	/* THREAD=REFERENCES: Message-ID (NULL when missing) and the
 	 * references, oldest first (References, else In-Reply-To). */
 	const char *msgid;
@@ -76,6 +88,13 @@ int imap_sort_parse_criteria(const struct imap_arg *arg,
 /* Sorts msgs[0..n) by the criteria; equal messages by sequence number. */
 void imap_sort_msgs(struct imap_sort_msg *msgs, size_t n,
     const struct imap_sort_criterion *crit, size_t ncrit);
+/* The same order without moving the messages (at 100,000 that is
+ * 11 MB of random reads): order_r[i] (room for n) is the index in msgs of
+ * the i-th. ranked: the string keys' ranks are compared instead of the
+ * strings (which are then not read). */
+void imap_sort_order(const struct imap_sort_msg *msgs, size_t n,
+    const struct imap_sort_criterion *crit, size_t ncrit, bool ranked,
+    size_t *order_r);
 
 /*
  * THREAD=ORDEREDSUBJECT / THREAD=REFERENCES: appends the threads of

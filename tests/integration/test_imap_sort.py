@@ -116,6 +116,29 @@ class SortTest(ImapTestCase):
         self.assertEqual(self.one("THREAD REFERENCES UTF-8 NOT 2",
                                   "THREAD"), "(3)(1 4)(5)")
 
+    def test_searchres(self):
+        # "$" (SEARCHRES, RFC 5182) as a search key of SORT and THREAD
+        self.assertEqual(self.one("SORT (DATE) UTF-8 $", "SORT"), "")
+        lines = self.r.cmd("v", "SEARCH RETURN (SAVE) SUBJECT plans")
+        self.assertTrue(lines[-1].startswith(b"v OK"), lines)
+        self.assertEqual(self.one("SORT (DATE) UTF-8 $", "SORT"), "1 2 4")
+        self.assertEqual(self.one("SORT (REVERSE DATE) UTF-8 NOT $",
+                                  "SORT"), "5 3")
+        self.assertEqual(self.one("UID SORT (SUBJECT) UTF-8 OR $ 3",
+                                  "SORT"), "1 2 4 3")
+        self.assertEqual(self.one("SORT RETURN (COUNT) (DATE) UTF-8 $",
+                                  "ESEARCH"), '(TAG "t") COUNT 3')
+        self.assertEqual(self.one("THREAD REFERENCES UTF-8 $", "THREAD"),
+                         "(1 2 4)")
+        self.assertEqual(self.one("THREAD ORDEREDSUBJECT UTF-8 (NOT $)",
+                                  "THREAD"), "(3)(5)")
+        # "$" holds UIDs: the same messages after message 1 is expunged
+        self.r.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.assertTrue(self.r.cmd("e", "EXPUNGE")[-1].startswith(b"e OK"))
+        self.assertEqual(self.one("SORT (DATE) UTF-8 $", "SORT"), "1 3")
+        self.assertEqual(self.one("UID SORT (DATE) UTF-8 $", "SORT"),
+                         "2 4")
+
     def test_errors(self):
         for cmd in ("SORT DATE UTF-8 ALL", "SORT () UTF-8 ALL",
                     "SORT (REVERSE) UTF-8 ALL", "SORT (DATE BOGUS) UTF-8 ALL",

@@ -117,10 +117,11 @@ class SortKeysTest(ImapTestCase):
         return got[0]
 
     def built(self):
-        """keys_built of every SORT/THREAD logged so far, in order."""
-        return [(int(m.group(1)), int(m.group(2))) for m in re.finditer(
-            r"event=sort command=\w+ messages=(\d+) keys_built=(\d+)",
-            self.srv.log())]
+        """(messages, keys_built, cached) of every SORT/THREAD logged so
+        far, in order."""
+        return [tuple(int(g) for g in m.groups()) for m in re.finditer(
+            r"event=sort command=\w+ messages=(\d+) keys_built=(\d+) "
+            r"cached=(\d+)", self.srv.log())]
 
     def test_same_answers_with_and_without_records(self):
         r = self.r
@@ -150,12 +151,22 @@ class SortKeysTest(ImapTestCase):
         built = self.built()
         self.assertEqual(len(built), 2 * len(COMMANDS))
         # INBOX: every message's keys were built at SORT time (ARRIVAL and
-        # SIZE alone need none); Keyed: none, all read from the records
-        for cmd, (n, b) in zip(COMMANDS, built[:n_old]):
-            self.assertEqual(b, 0 if re.search(r"\((ARRIVAL|SIZE)\)", cmd)
-                             else n, cmd)
-        for cmd, (n, b) in zip(COMMANDS, built[n_old:]):
-            self.assertEqual(b, 0, cmd)
+        # SIZE alone need none) by THREAD and by the first SORT; the later
+        # SORTs took them from the ranks the server keeps
+        # (imap-sortcache.h); Keyed: none built, all read from the records
+        # and then from the kept ranks
+        for keyed, box in ((False, built[:n_old]), (True, built[n_old:])):
+            first = True
+            for cmd, (n, b, c) in zip(COMMANDS, box):
+                if re.search(r"\((ARRIVAL|SIZE)\)", cmd):
+                    self.assertEqual((b, c), (0, 0), cmd)
+                elif "THREAD" in cmd:
+                    self.assertEqual((b, c), (0 if keyed else n, 0), cmd)
+                elif first:
+                    self.assertEqual((b, c), (0 if keyed else n, 0), cmd)
+                    first = False
+                else:
+                    self.assertEqual((b, c), (0, n), cmd)
         # THREADID (RFC 8474) reads the same records, and builds them
         # alike for messages stored without one
         def tids():
@@ -200,7 +211,7 @@ class SortKeysTest(ImapTestCase):
         r.cmd("s", "SELECT Both")
         cmd = "THREAD REFERENCES UTF-8 ALL"
         both = self.answer(cmd)
-        self.assertEqual(self.built()[-1], (80, 40))
+        self.assertEqual(self.built()[-1][:2], (80, 40))
         # messages 1-40 and 41-80 are the same mail: each thread of one
         # half has its twin in the other (duplicate Message-IDs)
         a = self.answer("THREAD REFERENCES UTF-8 1:40")
@@ -209,3 +220,62 @@ class SortKeysTest(ImapTestCase):
             re.sub(rb"\d+", lambda m: b"%d" % (int(m.group(0)) + 40), a),
             b)
         self.assertTrue(both.startswith(b"* THREAD ("))
+
+    def test_kept_ranks_answer_as_fresh_after_changes(self):
+        # SORT keeps each mailbox's keys as ranks between commands
+        # (imap-sortcache.h) and merges new messages into them. After
+        # APPENDs (new subjects and senders sorting between the known
+        # ones, from another session), COPY in and EXPUNGE, the SORTs of
+        # the changed mailbox must answer as the same SORTs over a copy
+        # of it that no SORT has seen yet.
+        sorts = [c for c in COMMANDS if "SORT" in c and "UID" not in c]
+        r = self.r
+        r.cmd("s", "SELECT INBOX")
+        warm = [self.answer(cmd) for cmd in sorts]
+        r2 = self.raw()
+        r2.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))
+        r2.cmd("c", "CREATE Other")
+        rnd = random.Random(14)
+        novel = ["Aardvark", "Re: plans 2", "\u00c4pfel und Birnen 2",
+                 "mmm", "zzz", "budget (fwd)", "[list] Zebra"]
+        for i in range(30):
+            box = "INBOX" if i % 3 else "Other"
+            data = self.msgs[rnd.randrange(COUNT)]
+            data = re.sub(rb"(?m)^Subject: [^\r]*", (
+                "Subject: %s" % rnd.choice(novel)).encode(), data)
+            data = re.sub(rb"(?m)^From: [^\r]*", (
+                "From: new%d@example.org" % rnd.randrange(9)).encode(), data)
+            lines = r2.cmd("a", "APPEND %s {%d+}\r\n%s" % (
+                box, len(data), data.decode()))
+            self.assertTrue(lines[-1].startswith(b"a OK"), lines[-1])
+        r2.cmd("s", "SELECT Other")
+        self.assertTrue(r2.cmd("c", "COPY 1:5 INBOX")[-1].startswith(
+            b"c OK"))
+        # another session's SORT merges the new messages in first
+        r2.cmd("s", "SELECT INBOX")
+        lines = r2.cmd("t", "SORT (SUBJECT) UTF-8 ALL")
+        self.assertTrue(lines[-1].startswith(b"t OK"), lines[-1])
+        r.cmd("n", "NOOP")
+        deleted = sorted(rnd.sample(range(1, COUNT + 1), 40))
+        r.cmd("d", "STORE %s +FLAGS.SILENT (\\Deleted)" %
+              ",".join(str(x) for x in deleted))
+        self.assertTrue(r.cmd("e", "EXPUNGE")[-1].startswith(b"e OK"))
+        n_log = len(self.built())
+        kept = [self.answer(cmd) for cmd in sorts]
+        # these came from the kept ranks: each SORT found every message
+        # there or built the few that arrived
+        for cmd, (n, b, c) in zip(sorts, self.built()[n_log:]):
+            if not re.search(r"\((ARRIVAL|SIZE)\)", cmd):
+                self.assertGreater(c, 0, cmd)
+        self.assertNotEqual(kept[sorts.index("SORT (SUBJECT) UTF-8 ALL")],
+                            warm[sorts.index("SORT (SUBJECT) UTF-8 ALL")])
+        r.cmd("c", "CREATE Fresh")
+        self.assertTrue(r.cmd("c", "COPY 1:* Fresh")[-1].startswith(b"c OK"))
+        r.cmd("s", "SELECT Fresh")
+        n_log = len(self.built())
+        fresh = [self.answer(cmd) for cmd in sorts]
+        first = [x for cmd, x in zip(sorts, self.built()[n_log:])
+                 if not re.search(r"\((ARRIVAL|SIZE)\)", cmd)][0]
+        self.assertEqual(first[2], 0)     # nothing kept for Fresh yet
+        for cmd, a, b in zip(sorts, kept, fresh):
+            self.assertEqual(a, b, cmd)

@@ -168,6 +168,7 @@ START_TEST(sort_matches_reference)
 	};
 	struct imap_sort_msg v[N], w[N];
 	struct imap_sort_criterion c[3];
+	size_t order[N];
 	unsigned seed = 14;
 
 	for (int round = 0; round < 200; round++) {
@@ -193,6 +194,12 @@ START_TEST(sort_matches_reference)
 		ref_crit = c;
 		ref_ncrit = nc;
 		qsort(w, N, sizeof(w[0]), ref_cmp);
+		/* the order alone (what SORT uses), then the messages moved */
+		imap_sort_order(v, N, c, nc, false, order);
+		for (int i = 0; i < N; i++)
+			if (v[order[i]].seq != w[i].seq)
+				ck_abort_msg("order, round %d at %d: %u, want "
+				    "%u", round, i, v[order[i]].seq, w[i].seq);
 		imap_sort_msgs(v, N, c, nc);
 		for (int i = 0; i < N; i++)
 			ck_assert_msg(v[i].seq == w[i].seq, "round %d at %d: "

@@ -1,6 +1,7 @@
 /*
- * imap-fetch — FETCH (streaming), message structure at APPEND, and the
- * per-message accessors SEARCH needs (internal).
+ * imap-fetch — FETCH (streaming, imap-fetch.c), message structure at
+ * APPEND and the per-message accessors SEARCH needs (imap-msgview.c);
+ * internal to imap-frontend.
  */
 #ifndef POPGATE_IMAP_FETCH_H
 #define POPGATE_IMAP_FETCH_H
@@ -30,6 +31,12 @@ struct mail_fts_terms;
 void imap_message_structure_blob(const void *data, size_t len,
     struct strbuf *blob, struct strbuf *sortkey,
     struct mail_fts_terms *terms);
+/* The structure of message uid: the stored blob, else a fresh parse of
+ * body (read from r when NULL); NULL when neither can be had. */
+struct store_read;
+struct mail_message *imap_structure_load(uint32_t user_id,
+    uint32_t mailbox_id, struct store_read *r, uint32_t uid,
+    const void *body, size_t body_size);
 
 /*
  * One message as SEARCH looks at it: the store record, and on demand its

@@ -12,7 +12,10 @@ F=${2:-build/fuzz}
 T=${3:-}
 # Integration tests (run.py -k patterns) that the ThreadSanitizer build
 # runs: every kind of job on the workers and the writer, concurrently.
-TSAN_TESTS=${TSAN_TESTS:-"test_threads test_imap_commands test_sync_stress test_pop3_dovecot test_gateway_e2e test_scale_nginx test_scale_move test_imap_sort_keys"}
+# (test_scale_move, the user import's reader thread, took 86 s here and
+# is left to TSAN_TESTS=test_scale_move runs: make test must stay under
+# 20 minutes on 2 cores.)
+TSAN_TESTS=${TSAN_TESTS:-"test_threads test_imap_commands test_sync_stress test_pop3_dovecot test_gateway_e2e test_scale_nginx test_imap_sort_keys"}
 FUZZ_SECONDS=${FUZZ_SECONDS:-8}
 PYTHON=${PYTHON:-python3}
 passed=0

@@ -541,11 +541,17 @@ class Device:
             self.world.count("cuts")
         else:
             self.n += 1
-            self.conn.send("%s.%d LOGOUT\r\n" % (self.name, self.n))
+            try:
+                self.conn.send("%s.%d LOGOUT\r\n" % (self.name, self.n))
+            except ConnectionError:
+                pass	# closed by the server first (as below)
             while True:
                 try:
                     resp, lits = self.conn.read_response()
-                except EOFError:
+                except (EOFError, ConnectionResetError):
+                    # a reset: the server ended the session on its own
+                    # (BYE: another device deleted the selected folder)
+                    # as the LOGOUT arrived, and closed with it unread
                     break
                 if self.selected is not None and not resp.startswith(b"*"
                                                                      b" BYE"):
